@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+// tcpcraft — craft, send, capture and script IPv4/TCP on Linux. No package dependencies by design.
+import PackageDescription
+
+let package = Package(
+  name: "tcpcraft",
+  products: [
+    .library(name: "PacketKit", targets: ["PacketKit"]),
+    .library(name: "RawSocket", targets: ["RawSocket"]),
+    .library(name: "TCPScript", targets: ["TCPScript"]),
+    .executable(name: "tcpcraft", targets: ["tcpcraft"]),
+  ],
+  targets: [
+    // Bytes only: headers, views, builder, checksum, dissection, formatting, pcap.
+    .target(name: "CInternetChecksum"),
+    .target(name: "PacketKit", dependencies: ["CInternetChecksum"]),
+    // Linux syscalls only: raw sockets, AF_PACKET, BPF, netlink (route, inet_diag, nf_tables).
+    .target(name: "CRawSocket"),
+    .target(
+      name: "RawSocket", dependencies: ["CRawSocket"],
+      swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]),
+    // Flows, the RFC 9293 state machine, expectations, transcripts, exchanges, edge cases.
+    .target(name: "TCPScript", dependencies: ["PacketKit", "RawSocket"]),
+    .executableTarget(name: "tcpcraft", dependencies: ["TCPScript", "PacketKit", "RawSocket"]),
+
+    // Examples a teacher can hand out (built in CI).
+    .executableTarget(name: "example-build-syn", dependencies: ["PacketKit"], path: "examples/build-syn"),
+
+    // Tests. TestSupport holds the privilege gate shared by every test target.
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "TestSupport"]),
+    .testTarget(name: "RawSocketTests", dependencies: ["RawSocket", "TestSupport"]),
+    .testTarget(name: "TCPScriptTests", dependencies: ["TCPScript", "TestSupport"]),
+    .testTarget(name: "tcpcraftTests", dependencies: ["tcpcraft", "TestSupport"]),
+  ]
+)

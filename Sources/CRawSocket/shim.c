@@ -1,0 +1,1 @@
+// Intentionally empty: CRawSocket is headers and static-inline shims.

@@ -1,0 +1,4 @@
+@main
+struct TCPCraft {
+  static func main() {}
+}
