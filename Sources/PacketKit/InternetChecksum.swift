@@ -105,3 +105,38 @@ public struct InternetChecksum: Sendable, Equatable {
     return ~fold(s)
   }
 }
+
+/// The C kernels behind `InternetChecksum.add`, selectable for tests and benchmarks.
+public enum InternetChecksumKernel: CaseIterable, Sendable {
+  /// Runtime dispatch (what `add` uses): scalar below 128 bytes, else AVX-512BW or AVX2.
+  case automatic
+  /// 64-bit add-with-carry, four chains.
+  case scalar
+  /// AVX2, 32-byte vectors.
+  case avx2
+  /// AVX-512BW, 64-byte vectors.
+  case avx512
+
+  /// Whether this CPU can run the kernel.
+  public var isAvailable: Bool {
+    switch self {
+    case .automatic, .scalar: true
+    case .avx2: cic_cpu_has_avx2() != 0
+    case .avx512: cic_cpu_has_avx512bw() != 0
+    }
+  }
+
+  /// The network-order ones'-complement sum of `buffer` (folded, not complemented), as if the
+  /// buffer started at an even offset. Runs the scalar kernel when this one is unavailable.
+  public func sum(_ buffer: UnsafeRawBufferPointer) -> UInt16 {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+    let native: UInt16
+    switch isAvailable ? self : .scalar {
+    case .automatic: native = cic_checksum(base, buffer.count)
+    case .scalar: native = cic_checksum_scalar(base, buffer.count)
+    case .avx2: native = cic_checksum_avx2(base, buffer.count)
+    case .avx512: native = cic_checksum_avx512(base, buffer.count)
+    }
+    return UInt16(bigEndian: native)
+  }
+}

@@ -19,10 +19,10 @@ public struct TCPFlags: OptionSet, Hashable, Sendable {
   /// All nine flags.
   public static let all: TCPFlags = [.fin, .syn, .rst, .psh, .ack, .urg, .ece, .cwr, .ns]
 
-  /// tcpdump's letters, in tcpdump's order (F S R P . U E W, then e for NS/AE as tcpdump 4.99
-  /// prints it), or "none" when no flag is set. Bits outside the nine flags are ignored.
+  /// tcpdump's letters, in tcpdump's order: F S R P . U E W, or "none" when none of these eight
+  /// is set. Like tcpdump 4.99 (checked against 4.99.3), NS is not shown.
   public var tcpdumpLetters: String {
-    if intersection(.all).isEmpty { return "none" }
+    if intersection(.all).subtracting(.ns).isEmpty { return "none" }
     var text = ""
     for (flag, letter) in TCPFlags.tcpdumpOrder where contains(flag) { text += letter }
     return text
@@ -30,7 +30,7 @@ public struct TCPFlags: OptionSet, Hashable, Sendable {
 
   @usableFromInline static let tcpdumpOrder: [(TCPFlags, String)] = [
     (.fin, "F"), (.syn, "S"), (.rst, "R"), (.psh, "P"), (.ack, "."), (.urg, "U"), (.ece, "E"),
-    (.cwr, "W"), (.ns, "e"),
+    (.cwr, "W"),
   ]
 
   /// Parses what people type for flags:
