@@ -95,7 +95,7 @@ import Testing
     #expect(view.options.map { try? $0.get() } == [
       .noOperation, .noOperation, .unknown(kind: 2, data: [0x05, 0xb4, 0, 0, 0, 0, 0]), .endOfOptionList,
     ])
-    #expect(TCPHeader(view).options == [.noOperation, .noOperation, .unknown(kind: 2, data: [0x05, 0xb4, 0, 0, 0, 0, 0])])
+    #expect(TCPHeader(view).options == [.noOperation, .noOperation, .unknown(kind: 2, data: [0x05, 0xb4, 0, 0, 0, 0, 0]), .endOfOptionList])
     let packet = IPv4Header(sourceAddress: "127.0.0.1", destinationAddress: "127.0.0.2", identification: 1)
       / TCPHeader(sourcePort: 1234, destinationPort: 80, sequenceNumber: 1, flags: .syn, window: 1024,
                   options: [.noOperation, .noOperation, .raw(kind: 2, bytes: [9, 0x05, 0xb4, 0, 0, 0, 0, 0])])
