@@ -161,9 +161,4 @@ public struct ICMPv4Header: Hashable, Sendable {
     }
     return sum
   }
-
-  internal func writeChecksum(_ out: ByteWriter, at offset: Int, messageLength: Int) {
-    guard checksum == nil else { return }
-    out.put(out.checksum(at: offset, count: messageLength).finalized, at: offset + 2)
-  }
 }

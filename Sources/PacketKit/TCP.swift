@@ -211,14 +211,6 @@ public struct TCPHeader: Hashable, Sendable {
     return sum
   }
 
-  /// Fills a nil checksum over `segmentLength` bytes at `offset` (already written).
-  internal func writeChecksum(_ out: ByteWriter, at offset: Int, segmentLength: Int, pseudoHeader: InternetChecksum) {
-    guard checksum == nil else { return }
-    var sum = pseudoHeader
-    sum.add(UnsafeRawBufferPointer(start: out.base + offset, count: segmentLength))
-    out.put(sum.finalized, at: offset + 16)
-  }
-
   /// Encodes this header and `payload` as a segment with `pseudoHeader` for the checksum.
   /// - Throws: `.overrideOutOfRange` / `.computedValueOutOfRange` for a value that does not fit.
   public func encode(

@@ -114,12 +114,4 @@ public struct UDPHeader: Hashable, Sendable {
     }
     return sum
   }
-
-  internal func writeChecksum(_ out: ByteWriter, at offset: Int, datagramLength: Int, pseudoHeader: InternetChecksum) {
-    guard checksum == nil else { return }
-    var sum = pseudoHeader
-    sum.add(UnsafeRawBufferPointer(start: out.base + offset, count: datagramLength))
-    let value = sum.finalized
-    out.put(value == 0 ? 0xFFFF : value, at: offset + 6)
-  }
 }
