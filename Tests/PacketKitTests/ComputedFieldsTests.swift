@@ -24,6 +24,10 @@ import Testing
         var direct: [UInt8] = []
         try Self.ip.encode(try #require(packet.tcp), payload: payload, into: &direct)
         #expect(direct == bytes)
+        // And the general layer-by-layer path (used for appending) too.
+        var general: [UInt8] = []
+        try packet.encode(appendingTo: &general)
+        #expect(general == bytes)
       }
     }
   }
