@@ -384,6 +384,11 @@ extension PacketHeader {
   /// This header alone as a packet, encoded (a `nil` TCP/UDP checksum throws
   /// `.missingPseudoHeader`: there is no IPv4 below).
   public func encoded() throws(PacketError) -> [UInt8] { try Packet(layers: [layer]).encoded() }
+
+  /// Encodes this header alone into `buffer` (replacing its contents, keeping its capacity).
+  public func encode(into buffer: inout [UInt8]) throws(PacketError) {
+    try Packet(layers: [layer]).encode(into: &buffer)
+  }
 }
 
 extension EthernetHeader: PacketHeader {
