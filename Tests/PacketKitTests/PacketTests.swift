@@ -46,6 +46,15 @@ import Testing
     #expect(packet.layers.count == 3)
     packet.payload = []
     #expect(packet.layers.count == 2)
+    packet.udp?.sourcePort = 5  // no UDP layer: nothing happens
+    #expect(packet.layers.count == 2)
+    packet.udp = UDPHeader(sourcePort: 5, destinationPort: 6)  // none yet: appended
+    #expect(packet.layers.map(\.kind) == [.ipv4, .tcp, .udp])
+    packet.tcp = nil
+    #expect(packet.layers.map(\.kind) == [.ipv4, .udp])
+    packet.ipv4?.options.append(.noOperation)
+    #expect(packet.ipv4?.options == [.noOperation])
+    #expect(packet.layers.map(\.kind) == [.ipv4, .udp])
   }
 
   /// Encoding again into the same buffer replaces the contents and never reallocates.
