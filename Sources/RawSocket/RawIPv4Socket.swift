@@ -81,7 +81,7 @@ public final class RawIPv4Socket {
 
   deinit { if !isClosed { try? descriptor.close() } }
 
-  /// Closes the socket. Later sends fail with `EBADF`.
+  /// Closes the socket. Later sends throw `.system(_, .badFileDescriptor)`.
   public func close() {
     guard !isClosed else { return }
     isClosed = true
@@ -99,6 +99,7 @@ public final class RawIPv4Socket {
   ///
   /// The corresponding C function is `sendto(2)`.
   public func send(_ packet: UnsafeRawBufferPointer, to destination: UInt32) throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "sendto", .badFileDescriptor) }
     var address = socketAddress(destination)
     let result = withUnsafeBytes(of: &address) { raw -> Result<Int?, Errno> in
       do throws(Errno) {
@@ -142,6 +143,7 @@ public final class RawIPv4Socket {
   /// The corresponding C function is `sendmmsg(2)`.
   @discardableResult
   public func send(batch: SendBatch) throws(SocketError) -> Int {
+    guard !isClosed else { throw .system(operation: "sendmmsg", .badFileDescriptor) }
     batch.prepareHeaders()
     batch.sentCount = 0
     var attemptsWithoutProgress = 0

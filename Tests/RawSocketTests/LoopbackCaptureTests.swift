@@ -208,7 +208,7 @@ struct LoopbackCaptureTests {
   }
 
   @Test(
-    "A receive with nothing to read returns nil after the timeout",
+    "A receive with nothing to read returns nil after the timeout; a closed socket refuses use",
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func receiveTimesOut() throws {
     try Privileges.check(.netRaw, .netAdmin)
@@ -216,6 +216,15 @@ struct LoopbackCaptureTests {
     defer { capture.close() }
     #expect(try capture.receive(timeout: .milliseconds(50)) == nil)
     #expect(try capture.receive(timeout: .zero) == nil)
+    capture.close()
+    #expect(throws: SocketError.system(operation: "recvmsg", .badFileDescriptor)) {
+      try capture.receive(timeout: .zero)
+    }
+    let sender = try RawIPv4Socket()
+    sender.close()
+    #expect(throws: SocketError.system(operation: "sendto", .badFileDescriptor)) {
+      try sender.send([0x45], to: 0x7F00_0001)
+    }
   }
 
   @Test(
