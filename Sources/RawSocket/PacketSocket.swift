@@ -252,6 +252,7 @@ public final class PacketSocket {
     frame.packetType = PacketType(rawValue: address.sll_pkttype)
     frame.interfaceIndex = address.sll_ifindex
     frame.linkProtocol = UInt16(bigEndian: address.sll_protocol)
+    frame.hardwareType = address.sll_hatype
     frame.checksumNotReady = false
     frame.checksumVerified = false
     frame.vlanTag = nil

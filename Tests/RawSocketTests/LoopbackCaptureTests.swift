@@ -44,6 +44,7 @@ struct LoopbackCaptureTests {
     #expect(synAck.packetType == .host)
     #expect(synAck.interfaceIndex == Int32(bitPattern: if_nametoindex("lo")))
     #expect(synAck.linkProtocol == 0x0800)
+    #expect(synAck.hardwareType == 772, "ARPHRD_LOOPBACK")
     #expect(synAck.originalLength == synAck.bytes.count)
     #expect(synAck.timestamp.seconds > 1_600_000_000)
     // The kernel's own segment leaves the TCP checksum to "offload" (CHECKSUM_PARTIAL).
