@@ -67,8 +67,9 @@ public final class RSTGuard: Sendable {
   ///   - destinationPort: the peer's port.
   ///   - exemptGroup: the socket gid whose packets always pass; default `exemptGroupID`.
   ///   - tableName: a name of your own; default `tcpcraft_<pid>_<n>`.
-  /// - Throws: `NetlinkError`: `.system(EPERM/EACCES, ...)` or `.kernel(EPERM, ...)` without
-  ///   `CAP_NET_ADMIN`; `.kernel(EEXIST)` when the table name is taken; `.kernel(EOPNOTSUPP)`
+  /// - Throws: `NetlinkError`: `.missingCapability("CAP_NET_ADMIN", ...)` without the
+  ///   capability (its description is the one-line advice to show); `.kernel(EEXIST)` when the
+  ///   table name is taken; `.kernel(EOPNOTSUPP)`
   ///   on kernels without owner tables (before 5.12).
   public init(
     sourcePort: UInt16?, sourceAddress: UInt32? = nil, destinationAddress: UInt32? = nil,
@@ -87,6 +88,9 @@ public final class RSTGuard: Sendable {
       try socket.sendBatch(batch())
     } catch {
       socket.close()
+      if error.errno == .notPermitted || error.errno == .permissionDenied {
+        throw .missingCapability(capability: "CAP_NET_ADMIN", purpose: "install its RST guard (an nf_tables table)")
+      }
       throw error
     }
   }
