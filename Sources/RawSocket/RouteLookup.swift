@@ -81,13 +81,7 @@ public final class RouteLookup: Sendable {
   ///
   /// - Throws: `.kernel(ENETUNREACH)` (or `EHOSTUNREACH`...) when there is no route.
   public func route(to destination: UInt32) throws(NetlinkError) -> Route {
-    var message = NetlinkMessageBuilder(type: Self.getRoute)
-    var header = rtmsg()
-    header.rtm_family = UInt8(AF_INET)
-    header.rtm_dst_len = 32
-    message.appendStruct(header)
-    message.appendAttribute(type: 1 /* RTA_DST */, bigEndianUInt32: destination)
-    guard let reply = try socket.request(message).first(where: { $0.type == Self.newRoute }) else {
+    guard let reply = try socket.request(Self.routeRequest(to: destination)).first(where: { $0.type == Self.newRoute }) else {
       throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
     }
     guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
@@ -111,6 +105,17 @@ public final class RouteLookup: Sendable {
       destination: destination, interfaceName: interface.name, interfaceIndex: interfaceIndex,
       sourceAddress: source, gateway: gateway, nextHopMAC: nextHopMAC, interfaceMAC: interface.mac,
       mtu: interface.mtu, routeType: routeType)
+  }
+
+  /// `RTM_GETROUTE` for one IPv4 destination: `rtmsg` (AF_INET, dst_len 32) and `RTA_DST`.
+  static func routeRequest(to destination: UInt32) -> NetlinkMessageBuilder {
+    var message = NetlinkMessageBuilder(type: getRoute)
+    var header = rtmsg()
+    header.rtm_family = UInt8(AF_INET)
+    header.rtm_dst_len = 32
+    message.appendStruct(header)
+    message.appendAttribute(type: 1 /* RTA_DST */, bigEndianUInt32: destination)
+    return message
   }
 
   /// The interface with index `index`.
