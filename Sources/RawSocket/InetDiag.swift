@@ -36,8 +36,8 @@ public struct KernelTCPSocket: Hashable, Sendable, CustomStringConvertible {
   public var inode: UInt32
 
   public var description: String {
-    "\(state?.netstatName ?? "state \(rawState)") \(IPv4Text(localAddress)):\(localPort)"
-      + " \(IPv4Text(remoteAddress)):\(remotePort)"
+    "\(state?.netstatName ?? "state \(rawState)") \(dottedQuad(localAddress)):\(localPort)"
+      + " \(dottedQuad(remoteAddress)):\(remotePort)"
   }
 
   /// Parses an `inet_diag_msg` (72 bytes) from a reply's payload.
@@ -194,6 +194,6 @@ public final class InetDiag: Sendable {
 }
 
 /// Dotted-quad text of a host-order IPv4 address (RawSocket has no address type of its own).
-func IPv4Text(_ address: UInt32) -> String {
+func dottedQuad(_ address: UInt32) -> String {
   "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF)"
 }

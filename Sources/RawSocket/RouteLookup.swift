@@ -134,6 +134,10 @@ public final class RouteLookup: Sendable {
   ///
   /// - Throws: `.kernel(ENODEV)` when there is none.
   public func interface(named name: String) throws(NetlinkError) -> NetworkInterface {
+    // IFNAMSIZ is 16 with the NUL; longer names cannot exist.
+    guard !name.isEmpty, name.utf8.count < 16, !name.utf8.contains(0) else {
+      throw .kernel(.noSuchDevice, message: "no interface can be named \"\(name.prefix(40))\"")
+    }
     var message = NetlinkMessageBuilder(type: Self.getLink)
     var header = ifinfomsg()
     header.ifi_family = UInt8(AF_UNSPEC)
