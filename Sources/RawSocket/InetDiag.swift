@@ -85,11 +85,11 @@ public struct KernelTCPSocket: Hashable, Sendable, CustomStringConvertible {
 /// ```
 public final class InetDiag: Sendable {
   /// The netlink socket the queries go through.
-  public let socket: NetlinkSocket
+  public let netlink: NetlinkSocket
 
   /// Opens a `NETLINK_SOCK_DIAG` socket.
   public init(timeout: Duration = .seconds(2)) throws(NetlinkError) {
-    socket = try NetlinkSocket(.sockDiag, timeout: timeout)
+    netlink = try NetlinkSocket(.sockDiag, timeout: timeout)
   }
 
   /// `SOCK_DIAG_BY_FAMILY`.
@@ -120,7 +120,7 @@ public final class InetDiag: Sendable {
         remoteAddress: remoteAddress, remotePort: remotePort, exact: true))
     let replies: [NetlinkMessage]
     do {
-      replies = try socket.request(message)
+      replies = try netlink.request(message)
     } catch .kernel(let errno, _) where errno == .noSuchFileOrDirectory {
       return nil
     }
@@ -145,7 +145,7 @@ public final class InetDiag: Sendable {
     message.appendStruct(
       Self.request(states: states, localAddress: 0, localPort: 0, remoteAddress: 0, remotePort: 0, exact: false))
     var result: [KernelTCPSocket] = []
-    for reply in try socket.dump(message) {
+    for reply in try netlink.dump(message) {
       guard let found = KernelTCPSocket(payload: reply.payload) else {
         throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
       }

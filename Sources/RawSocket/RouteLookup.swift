@@ -59,11 +59,11 @@ public struct Route: Hashable, Sendable {
 /// ```
 public final class RouteLookup: Sendable {
   /// The netlink socket the lookups go through.
-  public let socket: NetlinkSocket
+  public let netlink: NetlinkSocket
 
   /// Opens a `NETLINK_ROUTE` socket.
   public init(timeout: Duration = .seconds(2)) throws(NetlinkError) {
-    socket = try NetlinkSocket(.route, timeout: timeout)
+    netlink = try NetlinkSocket(.route, timeout: timeout)
   }
 
   // rtnetlink message types (<linux/rtnetlink.h>).
@@ -81,7 +81,7 @@ public final class RouteLookup: Sendable {
   ///
   /// - Throws: `.kernel(ENETUNREACH)` (or `EHOSTUNREACH`...) when there is no route.
   public func route(to destination: UInt32) throws(NetlinkError) -> Route {
-    guard let reply = try socket.request(Self.routeRequest(to: destination)).first(where: { $0.type == Self.newRoute }) else {
+    guard let reply = try netlink.request(Self.routeRequest(to: destination)).first(where: { $0.type == Self.newRoute }) else {
       throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
     }
     guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
@@ -127,7 +127,7 @@ public final class RouteLookup: Sendable {
     header.ifi_family = UInt8(AF_UNSPEC)
     header.ifi_index = Int32(bitPattern: index)
     message.appendStruct(header)
-    return try link(from: socket.request(message))
+    return try link(from: netlink.request(message))
   }
 
   /// The interface named `name`.
@@ -143,7 +143,7 @@ public final class RouteLookup: Sendable {
     header.ifi_family = UInt8(AF_UNSPEC)
     message.appendStruct(header)
     message.appendAttribute(type: 3 /* IFLA_IFNAME */, string: name)
-    return try link(from: socket.request(message))
+    return try link(from: netlink.request(message))
   }
 
   /// The MAC in the neighbour (ARP) table for `address` on `interfaceIndex`, if the entry is
@@ -155,7 +155,7 @@ public final class RouteLookup: Sendable {
     message.appendStruct(header)
     // NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT
     let usable: UInt16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
-    for reply in try socket.dump(message) where reply.type == Self.newNeighbor {
+    for reply in try netlink.dump(message) where reply.type == Self.newNeighbor {
       let base = reply.payload.startIndex
       guard reply.payload.count >= MemoryLayout<ndmsg>.size,
         let index = reply.payload.loadNative(UInt32.self, at: base + 4),
