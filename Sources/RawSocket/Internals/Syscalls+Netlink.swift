@@ -1,0 +1,54 @@
+// System calls used by the netlink side of RawSocket (NetlinkSocket, RouteLookup, InetDiag,
+// RSTGuard). Kept apart from Syscalls.swift so that both halves of RawSocket can grow without
+// editing the same file; the names carry a `netlink` prefix for the same reason.
+import CRawSocket
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+internal func system_netlinkBind(_ fd: CInt, _ address: UnsafePointer<sockaddr_nl>) -> CInt {
+  address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+  }
+}
+
+internal func system_netlinkGetsockname(
+  _ fd: CInt, _ address: UnsafeMutablePointer<sockaddr_nl>
+) -> CInt {
+  var length = socklen_t(MemoryLayout<sockaddr_nl>.size)
+  return address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+    getsockname(fd, $0, &length)
+  }
+}
+
+internal func system_netlinkSendto(
+  _ fd: CInt, _ bytes: UnsafeRawBufferPointer, _ flags: CInt,
+  _ address: UnsafePointer<sockaddr_nl>
+) -> Int {
+  address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+    sendto(fd, bytes.baseAddress, bytes.count, flags, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+  }
+}
+
+internal func system_netlinkRecv(
+  _ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ flags: CInt
+) -> Int {
+  recv(fd, buffer.baseAddress, buffer.count, flags)
+}
+
+internal func system_netlinkPoll(_ fd: CInt, _ events: Int16, _ timeoutMilliseconds: CInt) -> CInt {
+  var entry = pollfd(fd: fd, events: events, revents: 0)
+  return poll(&entry, 1, timeoutMilliseconds)
+}
+
+internal func system_netlinkGetpid() -> CInt { getpid() }
+
+internal func system_netlinkMonotonicNanoseconds() -> UInt64 {
+  var now = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &now)
+  return UInt64(truncatingIfNeeded: now.tv_sec) &* 1_000_000_000
+    &+ UInt64(truncatingIfNeeded: now.tv_nsec)
+}
+
+internal func system_netlinkSetfsgid(_ gid: UInt32) -> CInt { crawsocket_setfsgid(gid) }
