@@ -79,7 +79,8 @@ public final class Flow {
   /// variables (a fresh flow: `.closed` and a random ISS; a resumed one: what was saved).
   public init(
     local: Endpoint, remote: Endpoint, transport: FlowTransport, state: TCPState = .closed,
-    initialSendSequence: UInt32? = nil, sendNext: UInt32? = nil, receiveNext: UInt32 = 0
+    initialSendSequence: UInt32? = nil, sendNext: UInt32? = nil, receiveNext: UInt32 = 0,
+    initialReceiveSequence: UInt32? = nil
   ) {
     var generator = SystemRandomNumberGenerator()
     let iss = initialSendSequence ?? generator.next()
@@ -93,10 +94,15 @@ public final class Flow {
     self.receiveNext = receiveNext
     self.identification = generator.next()
     self.start = clock.now
-    transcript.initialSendSequence = initialSendSequence
-    if state.isSynchronized || state == .synReceived {
-      initialReceiveSequence = receiveNext &- 1
+    if state != .closed && state != .listen {
+      transcript.initialSendSequence = iss
     }
+    if let initialReceiveSequence {
+      self.initialReceiveSequence = initialReceiveSequence
+    } else if state.isSynchronized || state == .synReceived {
+      self.initialReceiveSequence = receiveNext &- 1
+    }
+    transcript.initialReceiveSequence = self.initialReceiveSequence
     buffer.reserveCapacity(1600)
   }
 

@@ -207,7 +207,7 @@ extension Flow {
   public static func open(
     to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: UInt32? = nil,
     guardResets: Bool = true, state: TCPState = .closed, initialSendSequence: UInt32? = nil,
-    sendNext: UInt32? = nil, receiveNext: UInt32 = 0
+    sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
   ) throws(ScriptError) -> Flow {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     let route = try KernelTransport.route(to: remote.address)
@@ -217,7 +217,8 @@ extension Flow {
     let transport = try KernelTransport(local: local, remote: remote, interface: route.interface, guardResets: guardResets)
     return Flow(
       local: local, remote: remote, transport: transport, state: state,
-      initialSendSequence: initialSendSequence, sendNext: sendNext, receiveNext: receiveNext)
+      initialSendSequence: initialSendSequence, sendNext: sendNext, receiveNext: receiveNext,
+      initialReceiveSequence: initialReceiveSequence)
   }
 
   /// A flow that waits, on `local`, for a client's SYN (a passive open by hand). The kernel's
