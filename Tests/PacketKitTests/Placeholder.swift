@@ -1,5 +1,0 @@
-import Testing
-import TestSupport
-@testable import PacketKit
-
-@Test func placeholder() { #expect(Bool(true)) }
