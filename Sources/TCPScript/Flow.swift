@@ -372,7 +372,7 @@ public final class Flow {
     destination: Endpoint, flags: TCPFlags, seq: UInt32, ack: UInt32, window: UInt16,
     payloadLength: Int, before: TCPState, expected: Bool, note: String?
   ) -> TranscriptEntry {
-    let summary = dissect(bytes[...], linkType: .raw).summary
+    let summary = tcpdumpSummary(ipv4: bytes[...])
     var entry = TranscriptEntry(
       elapsed: start.duration(to: clock.now), timestampSeconds: time.0, timestampNanoseconds: time.1,
       direction: direction, summary: summary, sourceAddress: source.address, sourcePort: source.port,

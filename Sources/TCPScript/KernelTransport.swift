@@ -187,7 +187,7 @@ public final class KernelTransport: FlowTransport {
     return BPFProgram(program)
   }
 
-  static func scriptError(_ error: SocketError, step: String) -> ScriptError {
+  public static func scriptError(_ error: SocketError, step: String) -> ScriptError {
     switch error {
     case .missingCapability(let capability): .privileges(capability.description)
     case .blockedByFirewall: .blockedByFirewall(step: step)

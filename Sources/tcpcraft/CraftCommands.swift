@@ -19,7 +19,7 @@ enum SendCommand {
     let payload: [UInt8]
     let options: [TCPOption]
     let timeout: Duration
-    do {
+    do throws(UsageError) {
       arguments = try Arguments(argv, command: "send", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.send); return 0 }
       try arguments.expectPositionals(atMost: 1, command: "send")
@@ -55,7 +55,7 @@ enum SendCommand {
     }
     let output = Output(arguments)
     var flow: Flow?
-    do {
+    do throws(ScriptError) {
       let opened = try Flow.open(
         to: Endpoint(address: remote.address, port: remote.port),
         sourcePort: try? arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
@@ -174,7 +174,7 @@ enum ListenCommand {
     let arguments: Arguments
     let local: HostPort
     let timeout: Duration
-    do {
+    do throws(UsageError) {
       arguments = try Arguments(argv, command: "listen", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.listen); return 0 }
       try arguments.expectPositionals(atMost: 1, command: "listen")
@@ -189,7 +189,7 @@ enum ListenCommand {
     }
     let output = Output(arguments)
     var flow: Flow?
-    do {
+    do throws(ScriptError) {
       let opened = try Flow.listening(on: Endpoint(address: local.address, port: local.port), interface: arguments.value("--iface"))
       flow = opened
       if let isn = try? arguments.integer("--isn", as: UInt32.self) { opened.initialSendSequence = isn }
@@ -231,7 +231,7 @@ enum SniffCommand {
     let timeout: Duration?
     var program: BPFProgram?
     let filterText: String?
-    do {
+    do throws(UsageError) {
       arguments = try Arguments(argv, command: "sniff", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.sniff); return 0 }
       // A filter may also be given as trailing words, as with tcpdump.
@@ -241,13 +241,15 @@ enum SniffCommand {
       }
       filterText = arguments.value("--filter") ?? (words.isEmpty ? nil : words)
       if let filterText {
-        do {
+        do throws(CaptureFilterError) {
           program = try CaptureFilter(parsing: filterText).compile(for: .ethernet)
         } catch {
           throw UsageError("sniff: bad filter \"\(filterText)\": \(error.description)")
         }
       }
-      let countValue = try arguments.integer("--count", as: UInt32.self) ?? arguments.integer("-c", as: UInt32.self)
+      let longCount = try arguments.integer("--count", as: UInt32.self)
+      let shortCount = try arguments.integer("-c", as: UInt32.self)
+      let countValue = longCount ?? shortCount
       count = countValue.map { Int($0) } ?? Int.max
       timeout = try arguments.seconds("--timeout")
     } catch {
@@ -298,7 +300,7 @@ enum SniffCommand {
       }
       guard let frame else { continue }
       seen += 1
-      let summary = dissect(frame.bytes[...], linkType: .ethernet).summary
+      let summary = dissect(frame.bytes[...], linkType: .ethernet, options: DissectionOptions(checksumNotReady: frame.checksumNotReady)).summary
       if json {
         var line = JSONLine()
         line.add("type", "packet")

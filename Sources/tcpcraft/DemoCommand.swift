@@ -12,7 +12,7 @@ enum DemoCommand {
     let arguments: Arguments
     let port: UInt16
     let timeout: Duration
-    do {
+    do throws(UsageError) {
       arguments = try Arguments(argv, command: "demo", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.demo); return 0 }
       try arguments.expectPositionals(atMost: 0, command: "demo")
@@ -26,7 +26,7 @@ enum DemoCommand {
     if arguments.has("--serve") { return serve(arguments, port: port) }
     let output = Output(arguments)
     var flow: Flow?
-    do {
+    do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let listener: KernelListener
       do {

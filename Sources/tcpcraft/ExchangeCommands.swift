@@ -64,7 +64,7 @@ enum HandshakeCommand {
     let options: [TCPOption]
     let timeout: Duration
     let hold: Double
-    do {
+    do throws(UsageError) {
       arguments = try Arguments(argv, command: "handshake", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.handshake); return 0 }
       try arguments.expectPositionals(atMost: 1, command: "handshake")
@@ -88,7 +88,7 @@ enum HandshakeCommand {
     var holderPID: Int32 = 0
     var sessionPath: String?
     var flow: Flow?
-    do {
+    do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let route = try KernelTransport.route(to: remote.address)
       let sourcePort = (try? arguments.integer("--sport", as: UInt16.self)) ?? nil
@@ -167,7 +167,7 @@ enum FinCommand {
     let sourcePort: UInt16?
     let seq: UInt32?
     let ack: UInt32?
-    do {
+    do throws(UsageError) {
       arguments = try Arguments(argv, command: "fin", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.fin); return 0 }
       try arguments.expectPositionals(atMost: 1, command: "fin")
@@ -183,7 +183,7 @@ enum FinCommand {
     let output = Output(arguments)
     var flow: Flow?
     let found = SessionStore.find(remote: remote, localPort: sourcePort)
-    do {
+    do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let local: Endpoint
       let peer: Endpoint

@@ -27,11 +27,13 @@ enum GuardHolder {
       "--hold", String(hold), "--session", sessionPath,
     ]
     var pipeEnds: [Int32] = [0, 0]
-    guard pipe2(&pipeEnds, O_CLOEXEC) == 0 else {
+    guard pipe(&pipeEnds) == 0 else {
       throw .system(step: "starting the guard holder", description: "pipe: \(String(cString: strerror(errno)))")
     }
     let readEnd = pipeEnds[0]
     let writeEnd = pipeEnds[1]
+    _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+    _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
     defer { close(readEnd) }
 
     var actions = posix_spawn_file_actions_t()

@@ -55,7 +55,7 @@ final class KernelListener: @unchecked Sendable {
   func accept(timeoutMilliseconds: Int32) -> Int32 {
     var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     guard poll(&descriptor, 1, timeoutMilliseconds) == 1 else { return -1 }
-    let connection = Glibc.accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+    let connection = Glibc.accept(fd, nil, nil)
     return connection
   }
 

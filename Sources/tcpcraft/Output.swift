@@ -106,13 +106,21 @@ struct Output {
 
 /// stdout/stderr lines, flushed at once (output may be a pipe read by a test or a harness).
 enum Terminal {
-  static func out(_ text: String) {
-    print(text)
-    fflush(stdout)
-  }
+  static func out(_ text: String) { write(1, text + "\n") }
 
-  static func error(_ text: String) {
-    fputs(text + "\n", stderr)
-    fflush(stderr)
+  static func error(_ text: String) { write(2, text + "\n") }
+
+  /// Writes all of `text` to `fd` (retrying short writes and EINTR, bounded).
+  private static func write(_ fd: Int32, _ text: String) {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    for _ in 0..<1000 where offset < bytes.count {
+      let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+      if written < 0 {
+        if errno == EINTR { continue }
+        return
+      }
+      offset += written
+    }
   }
 }
