@@ -26,6 +26,7 @@ enum DemoCommand {
     if arguments.has("--serve") { return serve(arguments, port: port) }
     let output = Output(arguments)
     var flow: Flow?
+    var listenerLog: () -> [String] = { [] }
     do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let listener: KernelListener
@@ -36,6 +37,7 @@ enum DemoCommand {
       }
       let server = listener.serveOnce(reply: "hello from the kernel\n")
       _ = server
+      listenerLog = { listener.log }
       let remote = Endpoint(address: 0x7F00_0001, port: listener.port)
       let opened = try Flow.open(to: remote)
       flow = opened
@@ -75,6 +77,9 @@ enum DemoCommand {
       return 0
     } catch {
       if let flow { output.drawLadder(flow) }
+      if !output.json {
+        Terminal.error("What the listener's application saw: " + listenerLog().joined(separator: "; "))
+      }
       return Common.report(error, output: output, command: "demo", flow: flow)
     }
   }

@@ -9,6 +9,7 @@ final class KernelListener: @unchecked Sendable {
   let port: UInt16
   private let lock = NSLock()
   private var events: [String] = []
+  private var lastAcceptProblem = ""
 
   /// Binds 127.0.0.1:`port` (0: an ephemeral port) and listens.
   init(port requested: UInt16 = 0) throws(ListenerError) {
@@ -53,9 +54,23 @@ final class KernelListener: @unchecked Sendable {
 
   /// Waits up to `timeoutMilliseconds` for a connection; returns its descriptor or -1.
   func accept(timeoutMilliseconds: Int32) -> Int32 {
+    // EINTR is expected: another thread's setegid (the exempt raw socket) signals every thread
+    // (glibc's setxid broadcast). Retry until the deadline.
     var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    guard poll(&descriptor, 1, timeoutMilliseconds) == 1 else { return -1 }
+    let deadline = SessionStore.now + Double(timeoutMilliseconds) / 1000
+    var ready: Int32 = 0
+    for _ in 0..<1000 {
+      let remaining = Int32(max(0, (deadline - SessionStore.now) * 1000))
+      ready = poll(&descriptor, 1, remaining)
+      if ready < 0 && errno == EINTR { continue }
+      break
+    }
+    guard ready == 1 else {
+      lastAcceptProblem = "poll → \(ready) (\(String(cString: strerror(errno))), revents \(descriptor.revents))"
+      return -1
+    }
     let connection = Glibc.accept(fd, nil, nil)
+    if connection < 0 { lastAcceptProblem = "accept → \(String(cString: strerror(errno)))" }
     return connection
   }
 
@@ -65,14 +80,14 @@ final class KernelListener: @unchecked Sendable {
     let thread = Thread { [self] in
       let connection = accept(timeoutMilliseconds: timeoutMilliseconds)
       guard connection >= 0 else {
-        note("accept() timed out")
+        note("accept() failed: \(lastAcceptProblem)")
         return
       }
       note("accept() returned")
       var timeout = timeval(tv_sec: Int(timeoutMilliseconds / 1000), tv_usec: Int(timeoutMilliseconds % 1000) * 1000)
       setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
       var buffer = [UInt8](repeating: 0, count: 2048)
-      let received = recv(connection, &buffer, buffer.count, 0)
+      let received = KernelListener.receive(connection, &buffer)
       if received > 0 {
         let text = String(decoding: buffer[0..<received], as: UTF8.self)
         note("recv() → \(received) bytes \(text.debugDescription)")
@@ -84,7 +99,7 @@ final class KernelListener: @unchecked Sendable {
       }
       // Bounded: at most a few reads before EOF.
       for _ in 0..<8 {
-        let count = recv(connection, &buffer, buffer.count, 0)
+        let count = KernelListener.receive(connection, &buffer)
         if count == 0 {
           note("recv() → 0 (EOF: the client's FIN arrived)")
           break
@@ -99,6 +114,19 @@ final class KernelListener: @unchecked Sendable {
     }
     thread.start()
     return thread
+  }
+}
+
+extension KernelListener {
+  /// `recv`, retried on EINTR (bounded).
+  static func receive(_ fd: Int32, _ buffer: inout [UInt8]) -> Int {
+    var count = -1
+    for _ in 0..<100 {
+      count = recv(fd, &buffer, buffer.count, 0)
+      if count < 0 && errno == EINTR { continue }
+      break
+    }
+    return count
   }
 }
 
