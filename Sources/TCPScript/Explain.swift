@@ -4,7 +4,7 @@
 /// they quote the actual numbers so that a student can check the arithmetic.
 public enum Explainer {
   /// A sentence for `entry`, or `nil` when there is nothing to teach.
-  public static func explain(_ entry: TranscriptEntry) -> String? {
+  public static func explain(_ entry: TranscriptEntry, ourISS: UInt32? = nil, peerIRS: UInt32? = nil) -> String? {
     let seq = entry.sequenceNumber
     let ack = entry.acknowledgmentNumber
     let length = entry.payloadLength
@@ -80,6 +80,10 @@ public enum Explainer {
     }
     if hasACK {
       if us {
+        if before == .established, let ourISS, let peerIRS, ack == peerIRS &+ 1, seq == ourISS &+ 1 {
+          return "Our ACK acknowledges the peer's SYN (ack = its ISN + 1 = \(ack)); it carries no "
+            + "data, so it consumes no sequence number: the 3-way handshake is complete."
+        }
         if after == .timeWait {
           return "Our ACK (ack \(ack)) acknowledges the peer's FIN; we stay in TIME_WAIT for 2·MSL "
             + "in case it is lost and the FIN comes again (RFC 9293 §3.6)."

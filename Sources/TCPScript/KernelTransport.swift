@@ -105,24 +105,31 @@ public final class KernelTransport: FlowTransport {
   }
 
   public func peerState(local: Endpoint, remote: Endpoint) -> String? {
-    KernelTransport.kernelState(of: remote, peer: local, diag: diag)
+    let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
+    if let state, state != "LISTEN", state != "CLOSED", state != "(no socket)" { sawPeerConnection = true }
+    return state
   }
 
-  /// The Linux state of the local socket `socket` talking to `peer`: the connection's state, or
-  /// `LISTEN` when only a listener owns the port, or `nil` when there is no socket at all.
-  public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?) -> String? {
+  private var sawPeerConnection = false
+
+  /// The Linux state of the local socket `socket` talking to `peer`: the connection's state;
+  /// `CLOSED` when there is no such connection but there was one (`connectionSeen`), or none and
+  /// nothing listens either; `LISTEN` when only a listener owns the port; `nil` when the state
+  /// cannot be read at all.
+  public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?, connectionSeen: Bool = false) -> String? {
     guard let diag else { return nil }
     if let state = try? diag.state(
       localAddress: socket.address, localPort: socket.port, remoteAddress: peer.address, remotePort: peer.port)
     {
       return state.netstatName
     }
+    if connectionSeen { return "CLOSED" }
     if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address),
       sockets.contains(where: { $0.state == .listen })
     {
       return "LISTEN"
     }
-    return "(no socket)"
+    return "CLOSED"
   }
 
   /// Drop counters of the guard, when there is one.

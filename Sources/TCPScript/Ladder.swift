@@ -14,9 +14,11 @@ public enum Ladder {
   /// counted from the initial sequence numbers when given.
   public static func draw(
     _ entries: [TranscriptEntry], local: String, remote: String,
-    ourISS: UInt32? = nil, peerIRS: UInt32? = nil, width: Int = 46
+    ourISS: UInt32? = nil, peerIRS: UInt32? = nil, width minimumWidth: Int = 46
   ) -> String {
     guard !entries.isEmpty else { return "" }
+    let labels = entries.map { label($0, ourISS: ourISS, peerIRS: peerIRS) }
+    let width = max(minimumWidth, (labels.map(\.count).max() ?? 0) + 8)
     // We are the client unless the first segment we saw was a SYN without ACK from the peer.
     let first = entries[0]
     let weAreClient = !(first.direction == .received && first.has(FlagBits.syn) && !first.has(FlagBits.ack))
@@ -26,19 +28,7 @@ public enum Ladder {
     var lines: [String] = []
     let headerGap = max(1, width + 2 - leftName.count)
     lines.append(pad("", stateWidth) + " " + leftName + String(repeating: " ", count: headerGap) + rightName)
-    for entry in entries {
-      var label = entry.flagNames
-      let seqBase = entry.direction == .sent ? ourISS : peerIRS
-      let ackBase = entry.direction == .sent ? peerIRS : ourISS
-      let shownSeq = seqBase.map { SequenceSpace.offset(entry.sequenceNumber, from: $0) } ?? entry.sequenceNumber
-      label += " seq=\(shownSeq)"
-      if entry.has(FlagBits.ack) {
-        let shownAck = ackBase.map { SequenceSpace.offset(entry.acknowledgmentNumber, from: $0) }
-          ?? entry.acknowledgmentNumber
-        label += " ack=\(shownAck)"
-      }
-      if entry.payloadLength > 0 { label += " len=\(entry.payloadLength)" }
-      if !entry.expected { label += " (unexpected)" }
+    for (entry, label) in zip(entries, labels) {
       let leftToRight = (entry.direction == .sent) == weAreClient
       let body = " " + label + " "
       let dashes = max(2, width - body.count - 3)
@@ -56,6 +46,23 @@ public enum Ladder {
       lines.append(pad(left, stateWidth) + " " + arrow + " " + right)
     }
     return lines.joined(separator: "\n")
+  }
+
+  /// `SYN,ACK seq=2958367133 ack=84347052`
+  static func label(_ entry: TranscriptEntry, ourISS: UInt32?, peerIRS: UInt32?) -> String {
+    var label = entry.flagNames
+    let seqBase = entry.direction == .sent ? ourISS : peerIRS
+    let ackBase = entry.direction == .sent ? peerIRS : ourISS
+    let shownSeq = seqBase.map { SequenceSpace.offset(entry.sequenceNumber, from: $0) } ?? entry.sequenceNumber
+    label += " seq=\(shownSeq)"
+    if entry.has(FlagBits.ack) {
+      let shownAck = ackBase.map { SequenceSpace.offset(entry.acknowledgmentNumber, from: $0) }
+        ?? entry.acknowledgmentNumber
+      label += " ack=\(shownAck)"
+    }
+    if entry.payloadLength > 0 { label += " len=\(entry.payloadLength)" }
+    if !entry.expected { label += " (unexpected)" }
+    return label
   }
 
   private static func pad(_ text: String, _ width: Int) -> String {

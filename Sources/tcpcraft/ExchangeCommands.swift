@@ -228,10 +228,10 @@ enum FinCommand {
       try opened.activeClose(timeout: timeout)
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
-      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag())
+      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag(), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
-      if let peerState { message += "; the peer's socket: \(peerState == "(no socket)" ? "gone" : peerState)" }
+      if let peerState { message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : peerState)" }
       output.result(ok: true, command: "fin", flow: opened, message: message)
       finish(found, flow: opened)
       return 0
