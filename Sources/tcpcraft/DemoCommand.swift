@@ -77,7 +77,7 @@ enum DemoCommand {
       return 0
     } catch {
       if let flow { output.drawLadder(flow) }
-      if !output.json {
+      if !output.json, flow != nil {
         Terminal.error("What the listener's application saw: " + listenerLog().joined(separator: "; "))
       }
       return Common.report(error, output: output, command: "demo", flow: flow)
