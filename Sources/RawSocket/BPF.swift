@@ -234,7 +234,7 @@ public struct BPFProgram: Hashable, Sendable, CustomStringConvertible {
 
   /// Checks what the kernel's `bpf_check_classic` checks that we can see: 1…4096 instructions,
   /// every jump lands inside the program, scratch memory indices below 16, the last instruction
-  /// returns, known opcodes.
+  /// is `ret #k` or `ret a`.
   ///
   /// - Returns: `nil` when the program is acceptable, else the reason.
   public func validationProblem() -> String? {
@@ -261,8 +261,11 @@ public struct BPFProgram: Hashable, Sendable, CustomStringConvertible {
         || cls == BPFOpcode.store || cls == BPFOpcode.storeIndex
       if usesMemory && instruction.k >= 16 { return "instruction \(index): scratch memory index \(instruction.k)" }
     }
-    if let last = instructions.last, last.code & 0x07 != BPFOpcode.return {
-      return "the last instruction does not return"
+    // The kernel wants `ret #k` or `ret a` last (not `ret x`).
+    if let last = instructions.last,
+      last.code != BPFOpcode.return | BPFOpcode.constant, last.code != BPFOpcode.return | BPFOpcode.accumulator
+    {
+      return "the last instruction is not 'ret #k' or 'ret a'"
     }
     return nil
   }

@@ -14,7 +14,8 @@ import CRawSocket
 ///   see the outgoing copies too. On other interfaces our own packets are only seen as
 ///   `OUTGOING`, so they are kept by default.
 /// - Sending: `send(frame:)` puts a whole frame, link header included, on the interface as is:
-///   the way to send an IPv4 header that must stay malformed.
+///   the way to send an IPv4 header that must stay malformed. A socket never captures the
+///   frames it sent itself; other packet sockets on the interface see them as `OUTGOING`.
 ///
 /// Requires `CAP_NET_RAW`. The socket is closed by `close()` or when the object is released.
 public final class PacketSocket {
@@ -219,12 +220,11 @@ public final class PacketSocket {
     var address = sockaddr_ll()
     var vector = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
     let received: Int?
-    let flags: CInt
     var controlLength = 0
     do throws(Errno) {
-      (received, flags, controlLength) = try withUnsafeMutablePointer(to: &address) {
-        (addressPointer) throws(Errno) -> (Int?, CInt, Int) in
-        try withUnsafeMutablePointer(to: &vector) { (vectorPointer) throws(Errno) -> (Int?, CInt, Int) in
+      (received, controlLength) = try withUnsafeMutablePointer(to: &address) {
+        (addressPointer) throws(Errno) -> (Int?, Int) in
+        try withUnsafeMutablePointer(to: &vector) { (vectorPointer) throws(Errno) -> (Int?, Int) in
           var message = msghdr()
           message.msg_name = UnsafeMutableRawPointer(addressPointer)
           message.msg_namelen = socklen_t(MemoryLayout<sockaddr_ll>.size)
@@ -233,14 +233,13 @@ public final class PacketSocket {
           message.msg_control = control.baseAddress
           message.msg_controllen = control.count
           let count = try descriptor.receiveMessage(&message, flags: CInt(MSG_DONTWAIT | MSG_TRUNC))
-          return (count, message.msg_flags, message.msg_controllen)
+          return (count, message.msg_controllen)
         }
       }
     } catch {
       throw .system(operation: "recvmsg", error)
     }
     guard let length = received else { return false }
-    _ = flags
     let kept = min(max(0, length), buffer.count)
     frame.bytes.removeAll(keepingCapacity: true)
     frame.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<kept]))
