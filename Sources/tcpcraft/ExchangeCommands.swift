@@ -26,23 +26,29 @@ enum Common {
     }
   }
 
-  /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps`, in the order Linux
-  /// puts them in a SYN (mss, sackOK, TS, nop, wscale).
+  /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps` (`--tsval`), in the
+  /// order of the classic trace in the lab walkthrough: mss, nop, wscale, nop, nop, TS, sackOK, eol.
   static func synOptions(_ arguments: Arguments) throws(UsageError) -> [TCPOption] {
     var options: [TCPOption] = []
     if let mss = try arguments.integer("--mss", as: UInt16.self) { options.append(.maximumSegmentSize(mss)) }
-    if arguments.has("--sack-perm") { options.append(.sackPermitted) }
-    if arguments.has("--timestamps") {
-      var now = timespec()
-      clock_gettime(CLOCK_MONOTONIC, &now)
-      let value = UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
-      options.append(.timestamps(value: value, echoReply: 0))
-    }
     if let scale = try arguments.integer("--wscale", as: UInt8.self) {
-      guard scale <= 14 else { throw UsageError("--wscale: \(scale) is more than 14 (RFC 7323 §2.3); craft it with `tcpcraft send --option wscale=\(scale)`") }
+      guard scale <= 14 else {
+        throw UsageError("--wscale: \(scale) is more than 14 (RFC 7323 §2.3); craft it with `tcpcraft send --option wscale=\(scale)`")
+      }
       options.append(.noOperation)
       options.append(.windowScale(scale))
     }
+    let tsval = try arguments.integer("--tsval", as: UInt32.self)
+    if arguments.has("--timestamps") || tsval != nil {
+      var now = timespec()
+      clock_gettime(CLOCK_MONOTONIC, &now)
+      let value = tsval ?? UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+      options.append(.noOperation)
+      options.append(.noOperation)
+      options.append(.timestamps(value: value, echoReply: 0))
+    }
+    if arguments.has("--sack-perm") { options.append(.sackPermitted) }
+    if !options.isEmpty && options.count % 4 != 0 { options.append(.endOfOptionList) }
     return options
   }
 
@@ -55,7 +61,7 @@ enum Common {
 
 /// `tcpcraft handshake HOST:PORT ...`
 enum HandshakeCommand {
-  static let valued: Set<String> = ["--sport", "--isn", "--window", "--mss", "--wscale", "--timeout", "--pcap", "--hold", "--ttl"]
+  static let valued: Set<String> = ["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl"]
   static let switches: Set<String> = Common.outputSwitches.union(["--sack-perm", "--timestamps"])
 
   static func run(_ argv: [String]) -> Int32 {
