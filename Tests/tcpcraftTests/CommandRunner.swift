@@ -50,6 +50,47 @@ struct CommandRunner {
   func run(
     _ arguments: [String], prefix: [String] = [], directory: String? = nil, timeout: TimeInterval = 20
   ) throws -> Result {
+    try start(arguments, prefix: prefix, directory: directory).finish(timeout: timeout)
+  }
+
+  /// A running `tcpcraft`: its output is collected until `finish`.
+  final class Running: @unchecked Sendable {
+    let process: Process
+    let group = DispatchGroup()
+    let outBox = DataBox()
+    let errBox = DataBox()
+
+    init(process: Process, out: Pipe, err: Pipe) {
+      self.process = process
+      for (pipe, box) in [(out, outBox), (err, errBox)] {
+        group.enter()
+        DispatchQueue.global().async { [group] in
+          box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+          group.leave()
+        }
+      }
+    }
+
+    /// Waits (bounded) for the process to end, killing it after `timeout`.
+    func finish(timeout: TimeInterval = 20) -> Result {
+      let deadline = Date().addingTimeInterval(timeout)
+      while process.isRunning && Date() < deadline { usleep(5000) }
+      if process.isRunning {
+        process.terminate()
+        usleep(100_000)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+      }
+      process.waitUntilExit()
+      _ = group.wait(timeout: .now() + 5)
+      return Result(
+        status: process.terminationStatus,
+        stdout: String(decoding: outBox.data, as: UTF8.self),
+        stderr: String(decoding: errBox.data, as: UTF8.self))
+    }
+  }
+
+  /// Starts `tcpcraft arguments...` without waiting for it.
+  func start(_ arguments: [String], prefix: [String] = [], directory: String? = nil) throws -> Running {
     guard let binary = CommandRunner.binary else { throw RunnerError("tcpcraft binary not found; build it first") }
     let process = Process()
     let command = prefix + [binary] + arguments
@@ -65,30 +106,8 @@ struct CommandRunner {
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    // Read both pipes while the process runs (no deadlock on full pipes), bounded by `timeout`.
-    let group = DispatchGroup()
-    let outBox = DataBox()
-    let errBox = DataBox()
-    for (pipe, box) in [(out, outBox), (err, errBox)] {
-      group.enter()
-      DispatchQueue.global().async {
-        box.data = pipe.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-      }
-    }
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(5000) }
-    if process.isRunning {
-      process.terminate()
-      usleep(100_000)
-      if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-    process.waitUntilExit()
-    _ = group.wait(timeout: .now() + 5)
-    return Result(
-      status: process.terminationStatus,
-      stdout: String(decoding: outBox.data, as: UTF8.self),
-      stderr: String(decoding: errBox.data, as: UTF8.self))
+    // Both pipes are read while the process runs (no deadlock on full pipes).
+    return Running(process: process, out: out, err: err)
   }
 
   /// Output of a helper command (`nft list tables`, `tcpdump -r`).

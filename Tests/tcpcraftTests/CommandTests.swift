@@ -116,6 +116,50 @@ import Testing
     }
   }
 
+  // MARK: - listen and sniff
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func listenServesARealClientByHand() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let port = try closedPort()
+    let listen = try runner.start(["listen", String(port), "--data", "hello from tcpcraft", "--timeout", "5"])
+    // The command needs a moment to open its capture and guard; until then the kernel refuses
+    // (RST), so retry the connection (bounded).
+    var received: [UInt8]?
+    for _ in 0..<50 where received == nil {
+      received = Client.exchange(port: port, send: "hi there")
+      if received == nil { usleep(50_000) }
+    }
+    let result = listen.finish(timeout: 10)
+    #expect(received == Array("hello from tcpcraft".utf8))
+    #expect(result.status == 0, "stderr: \(result.stderr)")
+    #expect(result.stdout.contains("ESTABLISHED with 127.0.0.1:"))
+    #expect(result.stdout.contains("received 8 bytes \"hi there\""))
+    #expect(result.lines.contains { $0.contains("LISTEN → SYN_RECEIVED") })
+    #expect(result.lines.contains { $0.contains("CLOSE_WAIT → LAST_ACK") })
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func sniffPrintsTcpdumpLinesForTheFilter() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let server = try Listener()
+    let sniff = try runner.start(["sniff", "-i", "lo", "-c", "2", "--timeout", "5", "tcp", "port", String(server.port), "and", "tcp[tcpflags]", "&", "tcp-syn", "!=", "0"])
+    usleep(300_000)  // let it open its capture
+    // One connection: its SYN and the SYN+ACK match the filter; nothing else does.
+    _ = Client.exchange(port: server.port, send: "x")
+    let result = sniff.finish(timeout: 10)
+    #expect(result.status == 0, "stderr: \(result.stderr)")
+    #expect(result.lines.count == 2)
+    #expect(result.lines.first?.hasPrefix("IP 127.0.0.1.") == true)
+    #expect(result.lines.first?.contains("> 127.0.0.1.\(server.port): Flags [S], seq ") == true)
+    #expect(result.lines.last?.contains("127.0.0.1.\(server.port) > 127.0.0.1.") == true)
+    #expect(result.lines.last?.contains("Flags [S.]") == true)
+  }
+
   // MARK: - errors
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))

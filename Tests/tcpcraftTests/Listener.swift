@@ -141,3 +141,28 @@ func closedPort() throws -> UInt16 {
   }
   return UInt16(bigEndian: address.sin_port)
 }
+
+/// A plain kernel client: connect to 127.0.0.1:`port`, send `text`, read the reply, close.
+/// Returns the reply, or nil when the connection was refused or nothing came (all bounded).
+enum Client {
+  static func exchange(port: UInt16, send text: String) -> [UInt8]? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 3, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return nil }
+    let bytes = Array(text.utf8)
+    _ = Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+    var buffer = [UInt8](repeating: 0, count: 1024)
+    let count = recv(fd, &buffer, buffer.count, 0)
+    return count > 0 ? Array(buffer[0..<count]) : nil
+  }
+}
