@@ -237,9 +237,8 @@ public struct IPv4Header: Hashable, Sendable {
   /// Writes the header at `offset`. `totalLength` is this header plus everything after it,
   /// used when `self.totalLength` is nil; `upper` fills a nil protocol.
   internal func write(
-    _ out: ByteWriter, at offset: Int, computedTotalLength: Int, upper: IPProtocol
+    _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
   ) throws(PacketError) {
-    let headerLength = encodedLength
     guard version <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "version", value: UInt64(version)) }
     let ihlValue: UInt8
     if let ihl {

@@ -163,8 +163,7 @@ public struct TCPHeader: Hashable, Sendable {
   }
 
   /// Writes the header at `offset` with the checksum field verbatim or 0 (see `writeChecksum`).
-  internal func write(_ out: ByteWriter, at offset: Int) throws(PacketError) {
-    let headerLength = encodedLength
+  internal func write(_ out: ByteWriter, at offset: Int, headerLength: Int) throws(PacketError) {
     let offsetValue: UInt8
     if let dataOffset {
       guard dataOffset <= 0x0F else {
@@ -214,7 +213,7 @@ public struct TCPHeader: Hashable, Sendable {
     try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
       guard let base = pointer.baseAddress else { return }
       let out = ByteWriter(base)
-      try write(out, at: 0)
+      try write(out, at: 0, headerLength: headerLength)
       out.put(payload, at: headerLength)
       writeChecksum(out, at: 0, segmentLength: total, pseudoHeader: pseudoHeader)
     }
@@ -229,6 +228,32 @@ extension Array where Element == UInt8 {
       removeLast(count - length)
     } else if count < length {
       append(contentsOf: repeatElement(0, count: length - count))
+    }
+  }
+}
+
+extension IPv4Header {
+  /// Encodes `self / tcp / payload` straight into `buffer` (replacing its contents, keeping its
+  /// capacity) without building a `Packet`: the fastest way to encode one segment after another
+  /// with a field changed each time. The bytes equal those of
+  /// `(self / tcp / payload).encode(into:)` (an empty payload adds no layer).
+  /// - Throws: as `Packet.encode(into:)`.
+  public func encode(_ tcp: TCPHeader, payload: [UInt8] = [], into buffer: inout [UInt8]) throws(PacketError) {
+    let ipLength = encodedLength
+    let tcpLength = tcp.encodedLength
+    let total = ipLength + tcpLength + payload.count
+    buffer.resizeForEncoding(to: total)
+    try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
+      guard let base = pointer.baseAddress else { return }
+      let out = ByteWriter(base)
+      try write(out, at: 0, headerLength: ipLength, computedTotalLength: total, upper: .tcp)
+      try tcp.write(out, at: ipLength, headerLength: tcpLength)
+      out.put(payload, at: ipLength + tcpLength)
+      let segmentLength = total - ipLength
+      tcp.writeChecksum(
+        out, at: ipLength, segmentLength: segmentLength,
+        pseudoHeader: .pseudoHeader(
+          sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: segmentLength))
     }
   }
 }

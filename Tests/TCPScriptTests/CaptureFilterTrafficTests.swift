@@ -138,7 +138,7 @@ struct CaptureFilterTrafficTests {
       #expect(parsed == built, "\(entry.text)")
       #expect(try parsed.compile() == built.compile())
       captures.append(
-        (try PacketSocket(interface: "lo", filter: try parsed.compile()),
+        (try PacketSocket(interface: "lo", captureFilter: parsed),
          try PacketSocket(interface: "lo", filter: try built.compile())))
     }
 
