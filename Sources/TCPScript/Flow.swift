@@ -151,6 +151,9 @@ public final class Flow {
     var options = options
     let carriesTimestamps = options.contains { if case .timestamps = $0 { true } else { false } }
     if flags.contains(.syn) && carriesTimestamps {
+      // Our clock continues from the TSval our SYN carries (else PAWS, RFC 7323 §5, would make
+      // the peer drop our later segments as old).
+      for case .timestamps(let value, _) in options { timestampOffset = value &- Flow.millisecondClock() }
       if flags.contains(.ack) {
         if peerOfferedTimestamps { timestampsEnabled = true }
       } else {

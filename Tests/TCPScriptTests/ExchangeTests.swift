@@ -31,6 +31,25 @@ import Testing
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func timestampsOnceNegotiatedGoOnEverySegment() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let server = try KernelPeer.listening()
+    let flow = try Flow.open(to: server.endpoint)
+    defer { flow.close() }
+    try flow.activeOpen(options: [.noOperation, .noOperation, .timestamps(value: 1_525_310_591, echoReply: 0)])
+    #expect(flow.timestampsEnabled)
+    let synAck = flow.transcript.entries[1].summary
+    // Linux echoes our TSval in its SYN+ACK...
+    #expect(synAck.contains("ecr 1525310591"))
+    // ...and our ACK carries TSopt echoing Linux's TSval (TS.Recent).
+    #expect(flow.transcript.entries[2].summary.contains("options [nop,nop,TS val "))
+    #expect(flow.transcript.entries[2].summary.contains("ecr \(flow.peerTimestamp)]"))
+    #expect(server.accept())
+    try flow.abort()
+    #expect(!flow.transcript.entries[3].summary.contains("TS val"))  // never on a RST
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func activeOpenToAClosedPortReportsTheRST() throws {
     try Privileges.check(.netRaw, .netAdmin)
     // A port nothing listens on: bind a listener to get a free port, then close it.

@@ -84,6 +84,24 @@ import Testing
     #expect(waitUntil(seconds: 5) { kill(holder, 0) != 0 && !Self.ourTables(holder: holder) })
   }
 
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func finStillClosesAfterTheHolderTimedOut() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let server = try Listener()
+    let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json", "--hold", "0.3"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
+    let holder = try #require((Self.json(handshake.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
+    #expect(waitUntil(seconds: 5) { kill(holder, 0) != 0 })
+    // The idle connection survives its guard (kernel fact 4); fin brings a guard of its own.
+    let fin = try runner.run(["fin", "127.0.0.1:\(server.port)", "--json"])
+    #expect(fin.status == 0, "stderr: \(fin.stderr)")
+    #expect(Self.json(fin.lines).last?["state"] as? String == "TIME_WAIT")
+    #expect(server.waitUntilFinished())
+    #expect(server.log == ["accepted", "eof", "closed"])
+  }
+
   // MARK: - demo
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
