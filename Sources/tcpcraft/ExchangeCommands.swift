@@ -94,7 +94,7 @@ enum HandshakeCommand {
       try KernelTransport.requirePrivileges()
       let route = try KernelTransport.route(to: remote.address)
       let sourcePort = (try? arguments.integer("--sport", as: UInt16.self)) ?? nil
-      let port = sourcePort ?? UInt16.random(in: 32768...60999)
+      let port = sourcePort ?? Flow.freeEphemeralPort()
       let local = Endpoint(address: route.source, port: port)
       // The session file first: the guard holder lives only while it exists.
       let now = SessionStore.now
