@@ -227,8 +227,16 @@ import Testing
     guard getuid() == 0 else { return }  // needs root to drop to nobody
     let runner = CommandRunner()
     defer { runner.cleanUp() }
+    // A copy nobody can reach and run (the build directory may sit under a private home).
+    let binary = try #require(CommandRunner.binary)
+    let directory = runner.sessionDirectory + "-bin"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let copy = directory + "/tcpcraft"
+    try FileManager.default.copyItem(atPath: binary, toPath: copy)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
     for command in [["handshake", "127.0.0.1:9"], ["demo"], ["send", "127.0.0.1:9", "--flags", "S"], ["sniff", "-c", "1"]] {
-      let result = try runner.run(command, prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+      let result = try runner.run(command, prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], binary: copy)
       #expect(result.status != 0)
       #expect(result.stderr.contains("CAP_NET_RAW"), "\(command): \(result.stderr)")
       #expect(result.errorLines.count == 1)
