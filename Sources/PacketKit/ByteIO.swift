@@ -1,0 +1,142 @@
+// Internal big-endian readers over slices and writers over raw pointers.
+
+extension ArraySlice where Element == UInt8 {
+  /// The byte at `offset` from `startIndex`. The caller has checked the bounds.
+  @inlinable @inline(__always)
+  internal func byte(at offset: Int) -> UInt8 { self[startIndex &+ offset] }
+
+  /// The big-endian 16-bit value at `offset` from `startIndex`. The caller has checked the bounds.
+  @inlinable @inline(__always)
+  internal func uint16(at offset: Int) -> UInt16 {
+    UInt16(self[startIndex &+ offset]) << 8 | UInt16(self[startIndex &+ offset &+ 1])
+  }
+
+  /// The big-endian 32-bit value at `offset` from `startIndex`. The caller has checked the bounds.
+  @inlinable @inline(__always)
+  internal func uint32(at offset: Int) -> UInt32 {
+    UInt32(uint16(at: offset)) << 16 | UInt32(uint16(at: offset &+ 2))
+  }
+
+  /// The bytes `offset..<offset+count` from `startIndex`, clamped to the slice.
+  @inlinable internal func clampedSlice(from offset: Int, count: Int) -> ArraySlice<UInt8> {
+    let lower = Swift.min(Swift.max(offset, 0), self.count)
+    let upper = Swift.min(Swift.max(lower, lower + Swift.max(count, 0)), self.count)
+    return self[(startIndex + lower)..<(startIndex + upper)]
+  }
+
+  /// The bytes from `offset` to the end, clamped.
+  @inlinable internal func clampedSuffix(from offset: Int) -> ArraySlice<UInt8> {
+    let lower = Swift.min(Swift.max(offset, 0), count)
+    return self[(startIndex + lower)...]
+  }
+}
+
+/// Writes big-endian values at byte offsets of a raw buffer the encoder has sized beforehand.
+@usableFromInline
+internal struct ByteWriter {
+  @usableFromInline let base: UnsafeMutablePointer<UInt8>
+
+  @inlinable init(_ base: UnsafeMutablePointer<UInt8>) { self.base = base }
+
+  @inlinable @inline(__always) func put(_ value: UInt8, at offset: Int) {
+    base[offset] = value
+  }
+
+  @inlinable @inline(__always) func put(_ value: UInt16, at offset: Int) {
+    // One unaligned big-endian store.
+    UnsafeMutableRawPointer(base + offset).storeBytes(of: value.bigEndian, as: UInt16.self)
+  }
+
+  @inlinable @inline(__always) func put(_ value: UInt32, at offset: Int) {
+    UnsafeMutableRawPointer(base + offset).storeBytes(of: value.bigEndian, as: UInt32.self)
+  }
+
+  @inlinable func put(_ bytes: [UInt8], at offset: Int) {
+    bytes.withUnsafeBufferPointer { source in
+      guard let from = source.baseAddress, !source.isEmpty else { return }
+      (base + offset).update(from: from, count: source.count)
+    }
+  }
+
+  @inlinable func fill(_ value: UInt8, at offset: Int, count: Int) {
+    guard count > 0 else { return }
+    (base + offset).update(repeating: value, count: count)
+  }
+
+  @inlinable func checksum(at offset: Int, count: Int) -> InternetChecksum {
+    var sum = InternetChecksum()
+    sum.add(UnsafeRawBufferPointer(start: base + offset, count: count))
+    return sum
+  }
+}
+
+/// One option found by `OptionScanner`: its kind, and where its bytes (kind, length and data)
+/// are in the options area (offsets from the area's `startIndex`). No slice is made, so
+/// scanning costs no reference counting.
+@usableFromInline
+internal struct ScannedOption {
+  @usableFromInline var kind: UInt8
+  @usableFromInline var offset: Int
+  @usableFromInline var length: Int
+
+  @inlinable init(kind: UInt8, offset: Int, length: Int) {
+    self.kind = kind
+    self.offset = offset
+    self.length = length
+  }
+}
+
+/// Walks an IPv4 or TCP options area (RFC 791 §3.1, RFC 9293 §3.1): kinds 0 (EOL) and 1 (NOP)
+/// are one octet; every other kind has a length octet that counts kind and length. Reports a
+/// length 0/1 or an overrun as an error and stops; never traps.
+@usableFromInline
+internal struct OptionScanner {
+  @usableFromInline let area: ArraySlice<UInt8>
+  @usableFromInline let layer: ProtocolLayer
+  /// Offset of the next option from `area.startIndex`.
+  @usableFromInline var offset = 0
+  @usableFromInline var stopped = false
+  /// Stop after the first EOL (true for iteration; header decoding keeps going).
+  @usableFromInline let stopAtEndOfList: Bool
+
+  @inlinable init(_ area: ArraySlice<UInt8>, layer: ProtocolLayer, stopAtEndOfList: Bool) {
+    self.area = area
+    self.layer = layer
+    self.stopAtEndOfList = stopAtEndOfList
+  }
+
+  @inlinable mutating func next() -> Result<ScannedOption, PacketError>? {
+    let available = area.count &- offset
+    guard !stopped, available > 0 else { return nil }
+    let kind = area.byte(at: offset)
+    if kind <= 1 {
+      let option = ScannedOption(kind: kind, offset: offset, length: 1)
+      offset &+= 1
+      if kind == 0, stopAtEndOfList { stopped = true }
+      return .success(option)
+    }
+    guard available >= 2 else {
+      stopped = true
+      return .failure(.optionOverrun(layer: layer, kind: kind, length: 0, available: available, offset: offset))
+    }
+    let length = area.byte(at: offset &+ 1)
+    guard length >= 2 else {
+      stopped = true
+      return .failure(.invalidOptionLength(layer: layer, kind: kind, length: length, offset: offset))
+    }
+    guard Int(length) <= available else {
+      stopped = true
+      return .failure(.optionOverrun(layer: layer, kind: kind, length: length, available: available, offset: offset))
+    }
+    let option = ScannedOption(kind: kind, offset: offset, length: Int(length))
+    offset &+= Int(length)
+    return .success(option)
+  }
+}
+
+/// Whether the options area from `offset` on is padding that re-encoding `offset` option bytes
+/// would reproduce: all zeros, and exactly the zeros needed to reach a multiple of four.
+internal func isPadding(_ area: ArraySlice<UInt8>, from offset: Int) -> Bool {
+  guard (offset + 3) & ~3 == area.count else { return false }
+  return area.clampedSuffix(from: offset).allSatisfy { $0 == 0 }
+}

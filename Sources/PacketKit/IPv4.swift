@@ -1,0 +1,304 @@
+/// Offsets and sizes of the IPv4 header (RFC 791 §3.1).
+public enum IPv4Layout {
+  public static let versionAndIHL = 0
+  public static let dscpAndECN = 1
+  public static let totalLength = 2
+  public static let identification = 4
+  public static let flagsAndFragmentOffset = 6
+  public static let timeToLive = 8
+  public static let `protocol` = 9
+  public static let checksum = 10
+  public static let sourceAddress = 12
+  public static let destinationAddress = 16
+  public static let options = 20
+  /// 20 bytes: a header without options.
+  public static let minimumHeaderLength = 20
+  /// 60 bytes: IHL 15.
+  public static let maximumHeaderLength = 60
+}
+
+/// The three IPv4 flag bits (RFC 791 §3.1), as the top three bits of the 16-bit word at byte 6,
+/// shifted down: `reserved` = 4 (the "evil bit", RFC 3514), `dontFragment` = 2, `moreFragments` = 1.
+public struct IPv4Flags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+  public var rawValue: UInt8
+  @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+  public static let reserved = IPv4Flags(rawValue: 0x4)
+  public static let dontFragment = IPv4Flags(rawValue: 0x2)
+  public static let moreFragments = IPv4Flags(rawValue: 0x1)
+
+  /// tcpdump's spelling: "[none]", "[DF]", "[+]", "[DF+]", with "rsvd" for the reserved bit.
+  public var description: String {
+    var parts: [String] = []
+    if contains(.reserved) { parts.append("rsvd") }
+    if contains(.dontFragment) { parts.append("DF") }
+    if contains(.moreFragments) { parts.append("+") }
+    return parts.isEmpty ? "[none]" : "[" + parts.joined() + "]"
+  }
+}
+
+/// A read-only view of an IPv4 packet (RFC 791).
+///
+/// Once `init(validating:)` succeeds, no accessor traps: the slice holds at least
+/// `headerLength` = `ihl` × 4 ≥ 20 bytes, and `totalLength` ≥ `headerLength`. A `totalLength`
+/// larger than the slice is kept visible (`payload` then ends at the end of the slice; see
+/// `isTruncated`); the version, a bad checksum, reserved flags and fragments are kept visible too.
+public struct IPv4View: Sendable {
+  /// The packet's bytes, not zero-based: every offset is from `bytes.startIndex`.
+  public let bytes: ArraySlice<UInt8>
+
+  /// Checks that the header's structure is parsable.
+  /// - Throws: `.truncated` when fewer than 20 bytes, or fewer than `ihl` × 4;
+  ///   `.invalidField` for `ihl` < 5 or `totalLength` < `ihl` × 4.
+  public init(validating bytes: ArraySlice<UInt8>) throws(PacketError) {
+    guard bytes.count >= IPv4Layout.minimumHeaderLength else {
+      throw .truncated(layer: .ipv4, needed: IPv4Layout.minimumHeaderLength, available: bytes.count)
+    }
+    let view = IPv4View(unchecked: bytes)
+    guard view.ihl >= 5 else { throw .invalidField(layer: .ipv4, field: "ihl", value: UInt64(view.ihl)) }
+    guard view.headerLength <= bytes.count else {
+      throw .truncated(layer: .ipv4, needed: view.headerLength, available: bytes.count)
+    }
+    guard Int(view.totalLength) >= view.headerLength else {
+      throw .invalidField(layer: .ipv4, field: "totalLength", value: UInt64(view.totalLength))
+    }
+    self = view
+  }
+
+  /// Wraps bytes without checks. Only for bytes this module just wrote.
+  @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+
+  /// Version, 4 bits (4 for IPv4; not checked).
+  public var version: UInt8 { bytes.byte(at: 0) >> 4 }
+  /// Internet header length, 4 bits, in 32-bit words.
+  public var ihl: UInt8 { bytes.byte(at: 0) & 0x0F }
+  /// Header length in bytes (`ihl` × 4).
+  public var headerLength: Int { Int(ihl) * 4 }
+  /// Differentiated services code point, 6 bits (RFC 2474).
+  public var dscp: UInt8 { bytes.byte(at: 1) >> 2 }
+  /// Explicit congestion notification, 2 bits (RFC 3168).
+  public var ecn: UInt8 { bytes.byte(at: 1) & 0x03 }
+  /// Total length in bytes, header included, 16 bits.
+  public var totalLength: UInt16 { bytes.uint16(at: 2) }
+  /// Identification, 16 bits.
+  public var identification: UInt16 { bytes.uint16(at: 4) }
+  /// The three flag bits.
+  public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: 6) >> 5) }
+  /// Fragment offset, 13 bits, in 8-byte units.
+  public var fragmentOffset: UInt16 { bytes.uint16(at: 6) & 0x1FFF }
+  /// Time to live, 8 bits.
+  public var timeToLive: UInt8 { bytes.byte(at: 8) }
+  /// Protocol of the payload, 8 bits.
+  public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: 9)) }
+  /// Header checksum as on the wire, 16 bits.
+  public var checksum: UInt16 { bytes.uint16(at: 10) }
+  public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 12)) }
+  public var destinationAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 16)) }
+
+  /// The options area (`headerLength` − 20 bytes, padding included).
+  public var optionBytes: ArraySlice<UInt8> {
+    bytes.clampedSlice(from: IPv4Layout.options, count: headerLength - IPv4Layout.options)
+  }
+
+  /// The options, one `Result` each; iteration stops after EOL or at the first malformed option.
+  public var options: IPv4OptionSequence { IPv4OptionSequence(area: optionBytes) }
+
+  /// The payload: from the end of the header to `totalLength`, or to the end of the slice when
+  /// `totalLength` is larger than the slice. Bytes past `totalLength` (link-layer padding) are
+  /// not included; see `trailingBytes`.
+  public var payload: ArraySlice<UInt8> {
+    bytes.clampedSlice(from: headerLength, count: Int(totalLength) - headerLength)
+  }
+
+  /// Bytes after `totalLength` (e.g. Ethernet padding), empty when none.
+  public var trailingBytes: ArraySlice<UInt8> { bytes.clampedSuffix(from: Int(totalLength)) }
+
+  /// Whether `totalLength` claims more bytes than the slice holds.
+  public var isTruncated: Bool { Int(totalLength) > bytes.count }
+
+  /// The checksum a correct header would carry (the header summed with its checksum field as 0).
+  public var computedChecksum: UInt16 {
+    var sum = InternetChecksum()
+    sum.add(bytes.clampedSlice(from: 0, count: IPv4Layout.checksum))
+    sum.add(bytes.clampedSlice(from: IPv4Layout.checksum + 2, count: headerLength - IPv4Layout.checksum - 2))
+    return sum.finalized
+  }
+
+  /// Whether the header checksum verifies (the header sums to 0).
+  public var isChecksumValid: Bool {
+    InternetChecksum.checksum(bytes.clampedSlice(from: 0, count: headerLength)) == 0
+  }
+
+  /// The pseudo-header sum for an upper-layer checksum (RFC 9293 §3.1, RFC 768): source and
+  /// destination address, zero + `protocol`, and `length` (the upper-layer segment length in
+  /// bytes). `protocol` defaults to this header's protocol field; `length` to
+  /// `totalLength` − `headerLength` bounded by the bytes present.
+  public func pseudoHeader(protocol: IPProtocol? = nil, length: Int? = nil) -> InternetChecksum {
+    InternetChecksum.pseudoHeader(
+      sourceAddress: sourceAddress, destinationAddress: destinationAddress,
+      protocol: `protocol` ?? self.protocol, length: length ?? payload.count)
+  }
+}
+
+extension InternetChecksum {
+  /// The IPv4 pseudo-header sum (RFC 9293 §3.1): source, destination, zero, protocol, length.
+  /// `length` is the TCP or UDP segment length in bytes (header, options and data).
+  @inlinable
+  public static func pseudoHeader(
+    sourceAddress: IPv4Address, destinationAddress: IPv4Address, protocol: IPProtocol, length: Int
+  ) -> InternetChecksum {
+    var sum = InternetChecksum()
+    sum.add(uint32: sourceAddress.rawValue)
+    sum.add(uint32: destinationAddress.rawValue)
+    sum.add(uint16: UInt16(`protocol`.rawValue))
+    sum.add(uint32: UInt32(truncatingIfNeeded: max(0, length)))
+    return sum
+  }
+}
+
+/// An IPv4 header to build (RFC 791 §3.1). `nil` fields are computed by `encode`; non-`nil`
+/// fields are written verbatim, even when inconsistent. A value too wide for its wire field
+/// throws `.overrideOutOfRange` at encode time.
+public struct IPv4Header: Hashable, Sendable {
+  /// Version, 4 bits. Default 4.
+  public var version: UInt8
+  /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
+  /// A set value is written verbatim; the bytes written are always 20 + the padded options.
+  public var ihl: UInt8?
+  /// DSCP, 6 bits. Default 0.
+  public var dscp: UInt8
+  /// ECN, 2 bits. Default 0.
+  public var ecn: UInt8
+  /// Total length in bytes, 16 bits. `nil`: this header plus every layer after it.
+  public var totalLength: UInt16?
+  /// Identification, 16 bits. Default 0 (the kernel fills a 0 ID on raw sockets).
+  public var identification: UInt16
+  /// Flags, 3 bits. Default none.
+  public var flags: IPv4Flags
+  /// Fragment offset in 8-byte units, 13 bits. Default 0.
+  public var fragmentOffset: UInt16
+  /// Time to live, 8 bits. Default 64.
+  public var timeToLive: UInt8
+  /// Protocol, 8 bits. `nil`: from the layer above (TCP 6, UDP 17, ICMP 1, IPv4 4), else 0.
+  public var `protocol`: IPProtocol?
+  /// Header checksum, 16 bits. `nil`: computed over the header as written.
+  public var checksum: UInt16?
+  public var sourceAddress: IPv4Address
+  public var destinationAddress: IPv4Address
+  /// Options, padded with zero octets (EOL) to a multiple of 4 bytes.
+  public var options: [IPv4Option]
+
+  /// A header with the defaults above.
+  public init(
+    sourceAddress: IPv4Address, destinationAddress: IPv4Address,
+    version: UInt8 = 4, ihl: UInt8? = nil, dscp: UInt8 = 0, ecn: UInt8 = 0,
+    totalLength: UInt16? = nil, identification: UInt16 = 0, flags: IPv4Flags = [],
+    fragmentOffset: UInt16 = 0, timeToLive: UInt8 = 64, protocol: IPProtocol? = nil,
+    checksum: UInt16? = nil, options: [IPv4Option] = []
+  ) {
+    self.version = version
+    self.ihl = ihl
+    self.dscp = dscp
+    self.ecn = ecn
+    self.totalLength = totalLength
+    self.identification = identification
+    self.flags = flags
+    self.fragmentOffset = fragmentOffset
+    self.timeToLive = timeToLive
+    self.protocol = `protocol`
+    self.checksum = checksum
+    self.sourceAddress = sourceAddress
+    self.destinationAddress = destinationAddress
+    self.options = options
+  }
+
+  /// Decodes every field from a validated view, filling every optional from the wire (so that
+  /// encoding the result reproduces the header bytes exactly). Options that cannot be parsed
+  /// become `.raw` so no byte is lost.
+  public init(_ view: IPv4View) {
+    self.init(
+      sourceAddress: view.sourceAddress, destinationAddress: view.destinationAddress,
+      version: view.version, ihl: view.ihl, dscp: view.dscp, ecn: view.ecn,
+      totalLength: view.totalLength, identification: view.identification, flags: view.flags,
+      fragmentOffset: view.fragmentOffset, timeToLive: view.timeToLive, protocol: view.protocol,
+      checksum: view.checksum, options: IPv4Option.decodeAll(view.optionBytes))
+  }
+
+  /// Validates `bytes` and decodes the header (`IPv4Header(IPv4View(validating:))`).
+  public static func decode(from bytes: ArraySlice<UInt8>) throws(PacketError) -> IPv4Header {
+    IPv4Header(try IPv4View(validating: bytes))
+  }
+
+  /// The header length in bytes that `encode` writes: 20 + options padded to 4.
+  @inlinable public var encodedLength: Int {
+    IPv4Layout.minimumHeaderLength + (IPv4Option.encodedLength(options) + 3) & ~3
+  }
+
+  /// Writes the header at `offset`. `totalLength` is this header plus everything after it,
+  /// used when `self.totalLength` is nil; `upper` fills a nil protocol.
+  internal func write(
+    _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
+  ) throws(PacketError) {
+    guard version <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "version", value: UInt64(version)) }
+    let ihlValue: UInt8
+    if let ihl {
+      guard ihl <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(ihl)) }
+      ihlValue = ihl
+    } else {
+      guard headerLength <= IPv4Layout.maximumHeaderLength else {
+        throw .computedValueOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(headerLength / 4))
+      }
+      ihlValue = UInt8(truncatingIfNeeded: headerLength / 4)
+    }
+    guard dscp <= 0x3F else { throw .overrideOutOfRange(layer: .ipv4, field: "dscp", value: UInt64(dscp)) }
+    guard ecn <= 0x03 else { throw .overrideOutOfRange(layer: .ipv4, field: "ecn", value: UInt64(ecn)) }
+    guard flags.rawValue <= 0x07 else {
+      throw .overrideOutOfRange(layer: .ipv4, field: "flags", value: UInt64(flags.rawValue))
+    }
+    guard fragmentOffset <= 0x1FFF else {
+      throw .overrideOutOfRange(layer: .ipv4, field: "fragmentOffset", value: UInt64(fragmentOffset))
+    }
+    let total: UInt16
+    if let totalLength {
+      total = totalLength
+    } else {
+      guard computedTotalLength <= 0xFFFF else {
+        throw .computedValueOutOfRange(layer: .ipv4, field: "totalLength", value: UInt64(computedTotalLength))
+      }
+      total = UInt16(truncatingIfNeeded: computedTotalLength)
+    }
+    out.put(version << 4 | ihlValue, at: offset)
+    out.put(dscp << 2 | ecn, at: offset + 1)
+    out.put(total, at: offset + 2)
+    out.put(identification, at: offset + 4)
+    out.put(UInt16(flags.rawValue) << 13 | fragmentOffset, at: offset + 6)
+    out.put(timeToLive, at: offset + 8)
+    out.put((self.protocol ?? upper).rawValue, at: offset + 9)
+    out.put(checksum ?? 0, at: offset + 10)
+    out.put(sourceAddress.rawValue, at: offset + 12)
+    out.put(destinationAddress.rawValue, at: offset + 16)
+    if !options.isEmpty {
+      let end = try IPv4Option.write(options, out, at: offset + IPv4Layout.options)
+      out.fill(0, at: end, count: offset + headerLength - end)
+    }
+    if checksum == nil {
+      // Summed from the values: reading back the bytes just stored would stall.
+      var sum = InternetChecksum()
+      sum.add(uint16: UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn))
+      sum.add(uint16: total)
+      sum.add(uint16: identification)
+      sum.add(uint16: UInt16(flags.rawValue) << 13 | fragmentOffset)
+      sum.add(uint16: UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
+      sum.add(uint32: sourceAddress.rawValue)
+      sum.add(uint32: destinationAddress.rawValue)
+      if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
+      out.put(sum.finalized, at: offset + 10)
+    }
+  }
+
+  /// Encodes this header alone (no layer above: a nil protocol becomes 0, a nil total length
+  /// is the header length). Use `Packet` to encode a whole stack.
+  public func encode(into buffer: inout [UInt8]) throws(PacketError) {
+    try Packet(layers: [.ipv4(self)]).encode(into: &buffer)
+  }
+}

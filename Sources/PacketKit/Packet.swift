@@ -1,0 +1,438 @@
+/// One layer of a `Packet`, outermost first.
+public enum Layer: Hashable, Sendable {
+  case ethernet(EthernetHeader)
+  case ipv4(IPv4Header)
+  case tcp(TCPHeader)
+  case udp(UDPHeader)
+  case icmpv4(ICMPv4Header)
+  /// Bytes written verbatim (data, or anything PacketKit has no header type for).
+  case payload([UInt8])
+
+  /// Which protocol this layer is.
+  public var kind: ProtocolLayer {
+    switch self {
+    case .ethernet: .ethernet
+    case .ipv4: .ipv4
+    case .tcp: .tcp
+    case .udp: .udp
+    case .icmpv4: .icmpv4
+    case .payload: .payload
+    }
+  }
+
+  /// Bytes this layer's own header (or payload) occupies when encoded.
+  @inlinable public var encodedLength: Int {
+    switch self {
+    case .ethernet: EthernetLayout.headerLength
+    case .ipv4(let header): header.encodedLength
+    case .tcp(let header): header.encodedLength
+    case .udp: UDPLayout.headerLength
+    case .icmpv4: ICMPv4Layout.headerLength
+    case .payload(let bytes): bytes.count
+    }
+  }
+
+  /// The IPv4 protocol number a `nil` protocol below this layer takes (0 for payload).
+  public var ipProtocol: IPProtocol {
+    switch self {
+    case .tcp: .tcp
+    case .udp: .udp
+    case .icmpv4: .icmp
+    case .ipv4: IPProtocol(4)
+    case .ethernet, .payload: IPProtocol(0)
+    }
+  }
+}
+
+/// A stack of layers to encode, outermost first: `IPv4Header(...) / TCPHeader(...) / "data"`,
+/// or the same with the `Packet { ... }` result builder.
+///
+/// Encoding computes only the fields left `nil` (lengths, protocol, checksums, option padding)
+/// and never mutates the packet; `resolved()` returns a copy with them filled in. Pseudo-header
+/// checksums (TCP, UDP) take the IPv4 header directly below, and the segment length actually
+/// encoded.
+public struct Packet: Hashable, Sendable {
+  public var layers: [Layer]
+
+  public init(layers: [Layer]) { self.layers = layers }
+
+  /// Builds the layers with the result builder: `Packet { ipv4; tcp; "data" }`.
+  public init(@PacketBuilder _ content: () -> [Layer]) { self.layers = content() }
+
+  /// Bytes `encode` writes.
+  @inlinable public var encodedLength: Int {
+    var total = 0
+    for layer in layers { total &+= layer.encodedLength }
+    return total
+  }
+
+  /// Encodes the packet into `buffer`, replacing its contents and keeping its capacity: with
+  /// enough capacity, nothing is allocated. On error the buffer's contents are unspecified.
+  /// - Throws: `.overrideOutOfRange` for a set value that does not fit its wire field;
+  ///   `.computedValueOutOfRange` for a computed one (e.g. options over 40 bytes, more than
+  ///   65535 bytes under an IPv4 header); `.missingPseudoHeader` for a nil TCP/UDP checksum
+  ///   without an IPv4 header directly below.
+  public func encode(into buffer: inout [UInt8]) throws(PacketError) {
+    // The common IPv4 + TCP (+ payload) shape takes the direct path (same bytes, less work).
+    let done = try layers.withUnsafeBufferPointer { (layers) throws(PacketError) -> Bool in
+      switch layers.count {
+      case 2: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: [], into: &buffer)
+      case 3: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: Packet.payloadBytes(layers[2]), into: &buffer)
+      default: return false
+      }
+    }
+    if !done { try encode(into: &buffer, at: 0) }
+  }
+
+  @inline(__always)
+  internal static func encodeIPv4TCP(
+    _ first: borrowing Layer, _ second: borrowing Layer, payload: [UInt8]?, into buffer: inout [UInt8]
+  ) throws(PacketError) -> Bool {
+    guard let payload = payload else { return false }
+    switch first {
+    case .ipv4(let ip):
+      switch second {
+      case .tcp(let tcp):
+        try ip.encode(tcp, payload: payload, into: &buffer)
+        return true
+      default:
+        return false
+      }
+    default:
+      return false
+    }
+  }
+
+  /// The bytes of a payload layer, nil for any other.
+  @inline(__always)
+  internal static func payloadBytes(_ layer: borrowing Layer) -> [UInt8]? {
+    switch layer {
+    case .payload(let bytes): bytes
+    default: nil
+    }
+  }
+
+  /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.
+  public func encode(appendingTo buffer: inout [UInt8]) throws(PacketError) {
+    let start = buffer.count
+    do throws(PacketError) {
+      try encode(into: &buffer, at: start)
+    } catch {
+      buffer.removeSubrange(start...)
+      throw error
+    }
+  }
+
+  /// Encodes at `start`, making `buffer.count` = `start` + the encoded length.
+  internal func encode(into buffer: inout [UInt8], at start: Int) throws(PacketError) {
+    // Borrow the layers in place (no copies of the headers) and note each layer's length once.
+    try layers.withUnsafeBufferPointer { (layers) throws(PacketError) in
+      try withUnsafeTemporaryAllocation(of: LayerPlan.self, capacity: max(layers.count, 1)) { (plan) throws(PacketError) in
+        var total = 0
+        for i in 0..<layers.count {
+          let length = layers[i].encodedLength
+          plan.initializeElement(at: i, to: LayerPlan(length: length, headerSum: InternetChecksum()))
+          total &+= length
+        }
+        buffer.resizeForEncoding(to: start + total)
+        guard total > 0 else { return }
+        try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
+          guard let base = pointer.baseAddress else { return }
+          try Packet.encodeLayers(layers, plan: plan, into: ByteWriter(base + start), total: total)
+        }
+      }
+    }
+  }
+
+  /// Per layer: its encoded length, and the sum of its header bytes when it has a checksum to
+  /// compute.
+  @usableFromInline
+  internal struct LayerPlan {
+    var length: Int
+    var headerSum: InternetChecksum
+  }
+
+  /// The encoded bytes in a new array.
+  public func encoded() throws(PacketError) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(encodedLength)
+    try encode(into: &bytes)
+    return bytes
+  }
+
+  internal static func encodeLayers(
+    _ layers: UnsafeBufferPointer<Layer>, plan: UnsafeMutableBufferPointer<LayerPlan>, into out: ByteWriter, total: Int
+  ) throws(PacketError) {
+    let count = layers.count
+    var offset = 0
+    // Pass 1, outermost first: headers with lengths and protocols; IPv4 header checksums.
+    for i in 0..<count {
+      let upper = i + 1 < count ? layers[i + 1].ipProtocol : IPProtocol(0)
+      plan[i].headerSum = try writeLayer(layers[i], into: out, at: offset, length: plan[i].length, rest: total - offset, upper: upper)
+      offset &+= plan[i].length
+    }
+    // Pass 2, innermost first: checksums that cover what follows them (a quoted TCP segment's
+    // checksum is final before the ICMP checksum around it is computed).
+    var i = count - 1
+    while i >= 0 {
+      offset &-= plan[i].length
+      if let pending = pendingChecksum(layers[i]) {
+        let length = total &- offset
+        var sum = InternetChecksum()
+        if let proto = pending.pseudoHeaderProtocol {
+          guard i > 0, let addresses = ipv4Addresses(layers[i - 1]) else { throw .missingPseudoHeader }
+          sum = .pseudoHeader(sourceAddress: addresses.source, destinationAddress: addresses.destination, protocol: proto, length: length)
+        }
+        // The header's sum came from its values; payload layers are summed from their own
+        // arrays; anything else after it (a quoted datagram's headers, already final) is read
+        // back from the buffer.
+        sum.combine(plan[i].headerSum)
+        var next = offset &+ plan[i].length
+        for j in (i + 1)..<layers.count {
+          if !addPayload(layers[j], to: &sum) {
+            sum.add(UnsafeRawBufferPointer(start: out.base + next, count: plan[j].length))
+          }
+          next &+= plan[j].length
+        }
+        let value = sum.finalized
+        out.put(pending.zeroIsAllOnes && value == 0 ? 0xFFFF : value, at: offset &+ pending.field)
+      }
+      i -= 1
+    }
+  }
+
+  /// Where a `nil` checksum of `layer` is computed: the field's offset in the layer, the
+  /// pseudo-header protocol (nil: none), and whether a 0 result is sent as 0xFFFF (UDP).
+  @inline(__always)
+  internal static func pendingChecksum(
+    _ layer: borrowing Layer
+  ) -> (field: Int, pseudoHeaderProtocol: IPProtocol?, zeroIsAllOnes: Bool)? {
+    switch layer {
+    case .tcp(let header): header.checksum == nil ? (TCPLayout.checksum, .tcp, false) : nil
+    case .udp(let header): header.checksum == nil ? (UDPLayout.checksum, .udp, true) : nil
+    case .icmpv4(let header): header.checksum == nil ? (ICMPv4Layout.checksum, nil, false) : nil
+    case .ethernet, .ipv4, .payload: nil
+    }
+  }
+
+  /// Adds a payload layer's bytes to `sum`; false for any other layer.
+  @inline(__always)
+  internal static func addPayload(_ layer: borrowing Layer, to sum: inout InternetChecksum) -> Bool {
+    switch layer {
+    case .payload(let bytes):
+      sum.add(bytes)
+      return true
+    default:
+      return false
+    }
+  }
+
+  @inline(__always)
+  internal static func ipv4Addresses(_ layer: borrowing Layer) -> (source: IPv4Address, destination: IPv4Address)? {
+    switch layer {
+    case .ipv4(let header): (header.sourceAddress, header.destinationAddress)
+    default: nil
+    }
+  }
+
+  /// Writes one layer without copying its header out of the array.
+  @inline(__always)
+  internal static func writeLayer(
+    _ layer: borrowing Layer, into out: ByteWriter, at offset: Int, length: Int, rest: Int, upper: IPProtocol
+  ) throws(PacketError) -> InternetChecksum {
+    switch layer {
+    case .ethernet(let header):
+      header.write(out, at: offset)
+    case .ipv4(let header):
+      try header.write(out, at: offset, headerLength: length, computedTotalLength: rest, upper: upper)
+    case .tcp(let header):
+      return try header.write(out, at: offset, headerLength: length)
+    case .udp(let header):
+      return try header.write(out, at: offset, datagramLength: rest)
+    case .icmpv4(let header):
+      return header.write(out, at: offset)
+    case .payload(let bytes):
+      out.put(bytes, at: offset)
+    }
+    return InternetChecksum()
+  }
+
+  /// A copy with every `nil` field replaced by the value `encode` computes (scapy's `show2`).
+  public func resolved() throws(PacketError) -> Packet {
+    let bytes = try encoded()[...]
+    var result = self
+    var offset = 0
+    for i in layers.indices {
+      let at = bytes.clampedSuffix(from: offset)
+      switch layers[i] {
+      case .ipv4(var header):
+        header.ihl = header.ihl ?? at.byte(at: 0) & 0x0F
+        header.totalLength = header.totalLength ?? at.uint16(at: 2)
+        header.protocol = header.protocol ?? IPProtocol(at.byte(at: 9))
+        header.checksum = header.checksum ?? at.uint16(at: 10)
+        result.layers[i] = .ipv4(header)
+      case .tcp(var header):
+        header.dataOffset = header.dataOffset ?? at.byte(at: 12) >> 4
+        header.checksum = header.checksum ?? at.uint16(at: 16)
+        result.layers[i] = .tcp(header)
+      case .udp(var header):
+        header.length = header.length ?? at.uint16(at: 4)
+        header.checksum = header.checksum ?? at.uint16(at: 6)
+        result.layers[i] = .udp(header)
+      case .icmpv4(var header):
+        header.checksum = header.checksum ?? at.uint16(at: 2)
+        result.layers[i] = .icmpv4(header)
+      case .ethernet, .payload:
+        break
+      }
+      offset += layers[i].encodedLength
+    }
+    return result
+  }
+
+  // MARK: Accessors
+
+  /// The first Ethernet header.
+  public var ethernet: EthernetHeader? {
+    get {
+      for case .ethernet(let header) in layers { return header }
+      return nil
+    }
+    set { replaceFirst(of: .ethernet, with: newValue.map(Layer.ethernet)) }
+  }
+
+  /// The first (outermost) IPv4 header.
+  public var ipv4: IPv4Header? {
+    get {
+      for case .ipv4(let header) in layers { return header }
+      return nil
+    }
+    set { replaceFirst(of: .ipv4, with: newValue.map(Layer.ipv4)) }
+  }
+
+  /// The first TCP header.
+  public var tcp: TCPHeader? {
+    get {
+      for case .tcp(let header) in layers { return header }
+      return nil
+    }
+    set { replaceFirst(of: .tcp, with: newValue.map(Layer.tcp)) }
+  }
+
+  /// The first UDP header.
+  public var udp: UDPHeader? {
+    get {
+      for case .udp(let header) in layers { return header }
+      return nil
+    }
+    set { replaceFirst(of: .udp, with: newValue.map(Layer.udp)) }
+  }
+
+  /// The first ICMPv4 header.
+  public var icmpv4: ICMPv4Header? {
+    get {
+      for case .icmpv4(let header) in layers { return header }
+      return nil
+    }
+    set { replaceFirst(of: .icmpv4, with: newValue.map(Layer.icmpv4)) }
+  }
+
+  /// The bytes of the payload layers after the last header, concatenated ([] when none).
+  /// Setting replaces them with one payload layer (none when empty).
+  public var payload: [UInt8] {
+    get {
+      var bytes: [UInt8] = []
+      for layer in layers.reversed() {
+        guard case .payload(let data) = layer else { break }
+        bytes.insert(contentsOf: data, at: 0)
+      }
+      return bytes
+    }
+    set {
+      while case .payload = layers.last { layers.removeLast() }
+      if !newValue.isEmpty { layers.append(.payload(newValue)) }
+    }
+  }
+
+  private mutating func replaceFirst(of kind: ProtocolLayer, with layer: Layer?) {
+    if let index = layers.firstIndex(where: { $0.kind == kind }) {
+      if let layer { layers[index] = layer } else { layers.remove(at: index) }
+    } else if let layer {
+      layers.append(layer)
+    }
+  }
+}
+
+// MARK: - Composition with `/`
+
+/// Anything that can stand as layers of a `Packet`: the header types, `[UInt8]` and `String`
+/// payloads (UTF-8), a `Layer`, and `Packet` itself.
+public protocol LayerConvertible {
+  /// Appends this value's layers to `layers`.
+  func appendLayers(to layers: inout [Layer])
+}
+
+/// A header type (a `Packet` can start with it on the left of `/`).
+public protocol PacketHeader: LayerConvertible, Hashable, Sendable {
+  /// This header as a layer.
+  var layer: Layer { get }
+}
+
+extension PacketHeader {
+  public func appendLayers(to layers: inout [Layer]) { layers.append(layer) }
+
+  /// This header alone as a packet, encoded (a `nil` TCP/UDP checksum throws
+  /// `.missingPseudoHeader`: there is no IPv4 below).
+  public func encoded() throws(PacketError) -> [UInt8] { try Packet(layers: [layer]).encoded() }
+}
+
+extension EthernetHeader: PacketHeader {
+  public var layer: Layer { .ethernet(self) }
+}
+extension IPv4Header: PacketHeader {
+  public var layer: Layer { .ipv4(self) }
+}
+extension TCPHeader: PacketHeader {
+  public var layer: Layer { .tcp(self) }
+}
+extension UDPHeader: PacketHeader {
+  public var layer: Layer { .udp(self) }
+}
+extension ICMPv4Header: PacketHeader {
+  public var layer: Layer { .icmpv4(self) }
+}
+
+extension Layer: LayerConvertible {
+  public func appendLayers(to layers: inout [Layer]) { layers.append(self) }
+}
+
+extension Array: LayerConvertible where Element == UInt8 {
+  public func appendLayers(to layers: inout [Layer]) { layers.append(.payload(self)) }
+}
+
+extension ArraySlice: LayerConvertible where Element == UInt8 {
+  public func appendLayers(to layers: inout [Layer]) { layers.append(.payload(Array(self))) }
+}
+
+extension String: LayerConvertible {
+  /// The UTF-8 bytes as a payload layer.
+  public func appendLayers(to layers: inout [Layer]) { layers.append(.payload(Array(utf8))) }
+}
+
+extension Packet: LayerConvertible {
+  public func appendLayers(to layers: inout [Layer]) { layers.append(contentsOf: self.layers) }
+}
+
+/// Stacks `upper` on `lower`: `IPv4Header(...) / TCPHeader(...)`.
+public func / (lower: some PacketHeader, upper: some LayerConvertible) -> Packet {
+  var layers = [lower.layer]
+  upper.appendLayers(to: &layers)
+  return Packet(layers: layers)
+}
+
+/// Stacks `upper` on the packet: `packet / TCPHeader(...)`, `packet / "data"`, `packet / bytes`.
+public func / (lower: Packet, upper: some LayerConvertible) -> Packet {
+  var packet = lower
+  upper.appendLayers(to: &packet.layers)
+  return packet
+}

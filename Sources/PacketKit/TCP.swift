@@ -1,0 +1,275 @@
+/// Offsets and sizes of the TCP header (RFC 9293 §3.1).
+public enum TCPLayout {
+  public static let sourcePort = 0
+  public static let destinationPort = 2
+  public static let sequenceNumber = 4
+  public static let acknowledgmentNumber = 8
+  /// Data offset (4 bits), reserved (3 bits), NS (1 bit).
+  public static let dataOffsetAndFlags = 12
+  public static let flags = 13
+  public static let window = 14
+  public static let checksum = 16
+  public static let urgentPointer = 18
+  public static let options = 20
+  /// 20 bytes: data offset 5.
+  public static let minimumHeaderLength = 20
+  /// 60 bytes: data offset 15.
+  public static let maximumHeaderLength = 60
+}
+
+/// A read-only view of a TCP segment (RFC 9293 §3.1).
+///
+/// Once `init(validating:)` succeeds, no accessor traps: the slice holds at least
+/// `headerLength` = `dataOffset` × 4 ≥ 20 bytes. Bad checksums, reserved bits, odd flag
+/// combinations and malformed options stay visible (options are reported per option).
+public struct TCPView: Sendable {
+  /// The segment's bytes, not zero-based: every offset is from `bytes.startIndex`.
+  public let bytes: ArraySlice<UInt8>
+
+  /// - Throws: `.truncated` when fewer than 20 bytes or fewer than `dataOffset` × 4
+  ///   (a data offset beyond the segment); `.invalidField` for `dataOffset` < 5.
+  public init(validating bytes: ArraySlice<UInt8>) throws(PacketError) {
+    guard bytes.count >= TCPLayout.minimumHeaderLength else {
+      throw .truncated(layer: .tcp, needed: TCPLayout.minimumHeaderLength, available: bytes.count)
+    }
+    let view = TCPView(unchecked: bytes)
+    guard view.dataOffset >= 5 else {
+      throw .invalidField(layer: .tcp, field: "dataOffset", value: UInt64(view.dataOffset))
+    }
+    guard view.headerLength <= bytes.count else {
+      throw .truncated(layer: .tcp, needed: view.headerLength, available: bytes.count)
+    }
+    self = view
+  }
+
+  /// Wraps bytes without checks. Only for bytes this module just wrote.
+  @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+
+  public var sourcePort: UInt16 { bytes.uint16(at: 0) }
+  public var destinationPort: UInt16 { bytes.uint16(at: 2) }
+  public var sequenceNumber: UInt32 { bytes.uint32(at: 4) }
+  public var acknowledgmentNumber: UInt32 { bytes.uint32(at: 8) }
+  /// Data offset, 4 bits, in 32-bit words.
+  public var dataOffset: UInt8 { bytes.byte(at: 12) >> 4 }
+  /// Header length in bytes (`dataOffset` × 4).
+  public var headerLength: Int { Int(dataOffset) * 4 }
+  /// The three reserved bits between data offset and NS.
+  public var reserved: UInt8 { (bytes.byte(at: 12) >> 1) & 0x07 }
+  /// The nine flags (NS from byte 12, CWR...FIN from byte 13).
+  public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: 12) & 0x01FF) }
+  public var window: UInt16 { bytes.uint16(at: 14) }
+  /// The checksum as on the wire.
+  public var checksum: UInt16 { bytes.uint16(at: 16) }
+  public var urgentPointer: UInt16 { bytes.uint16(at: 18) }
+
+  /// The options area (`headerLength` − 20 bytes, padding included).
+  public var optionBytes: ArraySlice<UInt8> {
+    bytes.clampedSlice(from: TCPLayout.options, count: headerLength - TCPLayout.options)
+  }
+
+  /// The options, one `Result` each (see `TCPOptionSequence`).
+  public var options: TCPOptionSequence { TCPOptionSequence(area: optionBytes) }
+
+  /// The data after the header: to the end of the slice (bound the slice by the IPv4 total
+  /// length first; `IPv4View.payload` does).
+  public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }
+
+  /// The checksum a correct segment would carry, given the pseudo-header sum (e.g.
+  /// `ipv4.pseudoHeader(protocol: .tcp, length: tcp.bytes.count)`).
+  public func computedChecksum(pseudoHeader: InternetChecksum) -> UInt16 {
+    var sum = pseudoHeader
+    sum.add(bytes.clampedSlice(from: 0, count: TCPLayout.checksum))
+    sum.add(bytes.clampedSuffix(from: TCPLayout.checksum + 2))
+    return sum.finalized
+  }
+
+  /// Whether the checksum verifies: pseudo-header + segment sum to 0.
+  public func isChecksumValid(pseudoHeader: InternetChecksum) -> Bool {
+    var sum = pseudoHeader
+    sum.add(bytes)
+    return sum.finalized == 0
+  }
+}
+
+/// A TCP header to build (RFC 9293 §3.1). `nil` fields are computed by `encode`; non-`nil`
+/// fields are written verbatim, even when inconsistent. A value too wide for its wire field
+/// throws `.overrideOutOfRange` at encode time.
+///
+/// The computed checksum covers the pseudo-header of the IPv4 header directly below (source,
+/// destination, protocol 6, and the TCP segment length **actually encoded**: this header, its
+/// options and everything after it — not the IPv4 `totalLength` override, so a lying total
+/// length does not spoil the TCP checksum). Without an IPv4 header below, a `nil` checksum
+/// throws `.missingPseudoHeader`.
+public struct TCPHeader: Hashable, Sendable {
+  public var sourcePort: UInt16
+  public var destinationPort: UInt16
+  public var sequenceNumber: UInt32
+  public var acknowledgmentNumber: UInt32
+  /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
+  /// A set value is written verbatim; the bytes written are always 20 + the padded options.
+  public var dataOffset: UInt8?
+  /// The three reserved bits (RFC 9293), 0...7. Default 0.
+  public var reserved: UInt8
+  /// The nine flags. Default `.syn`.
+  public var flags: TCPFlags
+  /// Window, 16 bits. Default 65535.
+  public var window: UInt16
+  /// Checksum, 16 bits. `nil`: computed (see the type's documentation).
+  public var checksum: UInt16?
+  /// Urgent pointer, 16 bits. Default 0.
+  public var urgentPointer: UInt16
+  /// Options, padded with zero octets (EOL) to a multiple of 4 bytes.
+  public var options: [TCPOption]
+
+  public init(
+    sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: UInt32 = 0,
+    acknowledgmentNumber: UInt32 = 0, flags: TCPFlags = .syn, window: UInt16 = 65535,
+    options: [TCPOption] = [], dataOffset: UInt8? = nil, reserved: UInt8 = 0,
+    checksum: UInt16? = nil, urgentPointer: UInt16 = 0
+  ) {
+    self.sourcePort = sourcePort
+    self.destinationPort = destinationPort
+    self.sequenceNumber = sequenceNumber
+    self.acknowledgmentNumber = acknowledgmentNumber
+    self.dataOffset = dataOffset
+    self.reserved = reserved
+    self.flags = flags
+    self.window = window
+    self.checksum = checksum
+    self.urgentPointer = urgentPointer
+    self.options = options
+  }
+
+  /// Decodes every field from a validated view, filling every optional from the wire (so that
+  /// encoding the result with the same payload reproduces the bytes exactly). Malformed options
+  /// become `.raw` so no byte is lost.
+  public init(_ view: TCPView) {
+    self.init(
+      sourcePort: view.sourcePort, destinationPort: view.destinationPort,
+      sequenceNumber: view.sequenceNumber, acknowledgmentNumber: view.acknowledgmentNumber,
+      flags: view.flags, window: view.window, options: TCPOption.decodeAll(view.optionBytes),
+      dataOffset: view.dataOffset, reserved: view.reserved, checksum: view.checksum,
+      urgentPointer: view.urgentPointer)
+  }
+
+  /// Validates `bytes` and decodes the header (`TCPHeader(TCPView(validating:))`).
+  public static func decode(from bytes: ArraySlice<UInt8>) throws(PacketError) -> TCPHeader {
+    TCPHeader(try TCPView(validating: bytes))
+  }
+
+  /// The header length in bytes that `encode` writes: 20 + options padded to 4.
+  @inlinable public var encodedLength: Int {
+    TCPLayout.minimumHeaderLength + (TCPOption.encodedLength(options) + 3) & ~3
+  }
+
+  /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
+  /// of the header bytes as written when the checksum is `nil` (empty otherwise).
+  @discardableResult
+  internal func write(_ out: ByteWriter, at offset: Int, headerLength: Int) throws(PacketError) -> InternetChecksum {
+    let offsetValue: UInt8
+    if let dataOffset {
+      guard dataOffset <= 0x0F else {
+        throw .overrideOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(dataOffset))
+      }
+      offsetValue = dataOffset
+    } else {
+      guard headerLength <= TCPLayout.maximumHeaderLength else {
+        throw .computedValueOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(headerLength / 4))
+      }
+      offsetValue = UInt8(truncatingIfNeeded: headerLength / 4)
+    }
+    guard reserved <= 0x07 else { throw .overrideOutOfRange(layer: .tcp, field: "reserved", value: UInt64(reserved)) }
+    guard flags.rawValue <= 0x01FF else {
+      throw .overrideOutOfRange(layer: .tcp, field: "flags", value: UInt64(flags.rawValue))
+    }
+    out.put(sourcePort, at: offset)
+    out.put(destinationPort, at: offset + 2)
+    out.put(sequenceNumber, at: offset + 4)
+    out.put(acknowledgmentNumber, at: offset + 8)
+    out.put(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue, at: offset + 12)
+    out.put(window, at: offset + 14)
+    out.put(checksum ?? 0, at: offset + 16)
+    out.put(urgentPointer, at: offset + 18)
+    var sum = InternetChecksum()
+    if !options.isEmpty {
+      let end = try TCPOption.write(options, out, at: offset + TCPLayout.options)
+      out.fill(0, at: end, count: offset + headerLength - end)
+      if checksum == nil {
+        TCPOption.addSum(of: options, to: &sum)
+        sum.add(zeros: offset + headerLength - end)
+      }
+    }
+    if checksum == nil {
+      sum.add(uint16: sourcePort)
+      sum.add(uint16: destinationPort)
+      sum.add(uint32: sequenceNumber)
+      sum.add(uint32: acknowledgmentNumber)
+      sum.add(uint16: UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
+      sum.add(uint16: window)
+      sum.add(uint16: urgentPointer)
+    }
+    return sum
+  }
+
+  /// Encodes this header and `payload` as a segment with `pseudoHeader` for the checksum.
+  /// - Throws: `.overrideOutOfRange` / `.computedValueOutOfRange` for a value that does not fit.
+  public func encode(
+    into buffer: inout [UInt8], payload: [UInt8] = [], pseudoHeader: InternetChecksum
+  ) throws(PacketError) {
+    let headerLength = encodedLength
+    let total = headerLength + payload.count
+    buffer.resizeForEncoding(to: total)
+    try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
+      guard let base = pointer.baseAddress else { return }
+      let out = ByteWriter(base)
+      let headerSum = try write(out, at: 0, headerLength: headerLength)
+      out.put(payload, at: headerLength)
+      if checksum == nil {
+        var sum = pseudoHeader
+        sum.combine(headerSum)
+        sum.add(payload)
+        out.put(sum.finalized, at: TCPLayout.checksum)
+      }
+    }
+  }
+}
+
+extension Array where Element == UInt8 {
+  /// Makes `count == length` keeping the capacity (no allocation when it suffices). The
+  /// contents are unspecified: the encoder overwrites every byte.
+  @inlinable internal mutating func resizeForEncoding(to length: Int) {
+    if count > length {
+      removeLast(count - length)
+    } else if count < length {
+      append(contentsOf: repeatElement(0, count: length - count))
+    }
+  }
+}
+
+extension IPv4Header {
+  /// Encodes `self / tcp / payload` straight into `buffer` (replacing its contents, keeping its
+  /// capacity) without building a `Packet`: the fastest way to encode one segment after another
+  /// with a field changed each time. The bytes equal those of
+  /// `(self / tcp / payload).encode(into:)` (an empty payload adds no layer).
+  /// - Throws: as `Packet.encode(into:)`.
+  public func encode(_ tcp: TCPHeader, payload: [UInt8] = [], into buffer: inout [UInt8]) throws(PacketError) {
+    let ipLength = encodedLength
+    let tcpLength = tcp.encodedLength
+    let total = ipLength + tcpLength + payload.count
+    buffer.resizeForEncoding(to: total)
+    try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
+      guard let base = pointer.baseAddress else { return }
+      let out = ByteWriter(base)
+      try write(out, at: 0, headerLength: ipLength, computedTotalLength: total, upper: .tcp)
+      let headerSum = try tcp.write(out, at: ipLength, headerLength: tcpLength)
+      out.put(payload, at: ipLength + tcpLength)
+      if tcp.checksum == nil {
+        var sum = InternetChecksum.pseudoHeader(
+          sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
+        sum.combine(headerSum)
+        sum.add(payload)
+        out.put(sum.finalized, at: ipLength + TCPLayout.checksum)
+      }
+    }
+  }
+}

@@ -1,0 +1,151 @@
+/// An encoded IPv4 + TCP segment whose fields are changed in place, with RFC 1624 incremental
+/// checksum updates instead of a new encode: the fast path for sending at rate (a new sequence
+/// number, port or flag set per packet costs a few stores and adds).
+///
+/// Checksums that were computed (`nil` in the headers) stay correct after every change. A
+/// checksum that was set explicitly is never touched: it stays exactly the value given.
+///
+/// ```swift
+/// var template = try TCPSegmentTemplate(ip / tcp)
+/// for seq in 0..<1000 as Range<UInt32> {
+///   template.sequenceNumber = seq
+///   try socket.send(template.bytes, to: destination)
+/// }
+/// ```
+public struct TCPSegmentTemplate: Sendable {
+  /// The encoded packet (outer layers included).
+  public private(set) var bytes: [UInt8]
+  /// Offset of the IPv4 header in `bytes`.
+  public let ipv4Offset: Int
+  /// Offset of the TCP header in `bytes`.
+  public let tcpOffset: Int
+  /// Whether the IPv4 checksum is kept correct (it was computed, not set).
+  public let updatesIPv4Checksum: Bool
+  /// Whether the TCP checksum is kept correct (it was computed, not set).
+  public let updatesTCPChecksum: Bool
+
+  /// Encodes `packet`, which must hold an IPv4 header directly followed by a TCP header.
+  /// - Throws: what `Packet.encode` throws; `.invalidField(layer: .tcp, field: "layers", ...)`
+  ///   when there is no IPv4 header directly followed by TCP.
+  public init(_ packet: Packet) throws(PacketError) {
+    var offset = 0
+    var found: (ip: Int, tcp: Int, ipHeader: IPv4Header, tcpHeader: TCPHeader)?
+    for (i, layer) in packet.layers.enumerated() {
+      if case .tcp(let tcp) = layer, i > 0, case .ipv4(let ip) = packet.layers[i - 1] {
+        found = (offset - ip.encodedLength, offset, ip, tcp)
+        break
+      }
+      offset += layer.encodedLength
+    }
+    guard let found else {
+      throw .invalidField(layer: .tcp, field: "layers (need IPv4 directly followed by TCP)", value: UInt64(packet.layers.count))
+    }
+    bytes = try packet.encoded()
+    ipv4Offset = found.ip
+    tcpOffset = found.tcp
+    updatesIPv4Checksum = found.ipHeader.checksum == nil
+    updatesTCPChecksum = found.tcpHeader.checksum == nil
+  }
+
+  @inline(__always)
+  private func read16(_ at: Int) -> UInt16 { UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1]) }
+
+  @inline(__always)
+  private func read32(_ at: Int) -> UInt32 { UInt32(read16(at)) << 16 | UInt32(read16(at + 2)) }
+
+  @inline(__always)
+  private mutating func write16(_ value: UInt16, _ at: Int) {
+    bytes[at] = UInt8(truncatingIfNeeded: value >> 8)
+    bytes[at + 1] = UInt8(truncatingIfNeeded: value)
+  }
+
+  @inline(__always)
+  private mutating func write32(_ value: UInt32, _ at: Int) {
+    write16(UInt16(truncatingIfNeeded: value >> 16), at)
+    write16(UInt16(truncatingIfNeeded: value), at + 2)
+  }
+
+  /// Replaces the 16-bit TCP field at `field` (offset in the TCP header), updating the checksum.
+  @inline(__always)
+  private mutating func patchTCP16(_ field: Int, _ value: UInt16) {
+    let at = tcpOffset + field
+    let old = read16(at)
+    write16(value, at)
+    if updatesTCPChecksum {
+      let checksumAt = tcpOffset + TCPLayout.checksum
+      write16(InternetChecksum.update(read16(checksumAt), oldValue: old, newValue: value), checksumAt)
+    }
+  }
+
+  @inline(__always)
+  private mutating func patchTCP32(_ field: Int, _ value: UInt32) {
+    let at = tcpOffset + field
+    let old = read32(at)
+    write32(value, at)
+    if updatesTCPChecksum {
+      let checksumAt = tcpOffset + TCPLayout.checksum
+      write16(InternetChecksum.update(read16(checksumAt), oldValue: old, newValue: value), checksumAt)
+    }
+  }
+
+  public var sequenceNumber: UInt32 {
+    get { read32(tcpOffset + TCPLayout.sequenceNumber) }
+    set { patchTCP32(TCPLayout.sequenceNumber, newValue) }
+  }
+
+  public var acknowledgmentNumber: UInt32 {
+    get { read32(tcpOffset + TCPLayout.acknowledgmentNumber) }
+    set { patchTCP32(TCPLayout.acknowledgmentNumber, newValue) }
+  }
+
+  public var sourcePort: UInt16 {
+    get { read16(tcpOffset + TCPLayout.sourcePort) }
+    set { patchTCP16(TCPLayout.sourcePort, newValue) }
+  }
+
+  public var destinationPort: UInt16 {
+    get { read16(tcpOffset + TCPLayout.destinationPort) }
+    set { patchTCP16(TCPLayout.destinationPort, newValue) }
+  }
+
+  public var window: UInt16 {
+    get { read16(tcpOffset + TCPLayout.window) }
+    set { patchTCP16(TCPLayout.window, newValue) }
+  }
+
+  public var urgentPointer: UInt16 {
+    get { read16(tcpOffset + TCPLayout.urgentPointer) }
+    set { patchTCP16(TCPLayout.urgentPointer, newValue) }
+  }
+
+  /// The nine flags (data offset and reserved bits are kept). Bits above the nine are ignored.
+  public var flags: TCPFlags {
+    get { TCPFlags(rawValue: read16(tcpOffset + 12) & 0x01FF) }
+    set {
+      let word = read16(tcpOffset + 12) & 0xFE00 | newValue.rawValue & 0x01FF
+      patchTCP16(12, word)
+    }
+  }
+
+  /// The IPv4 identification; updates the IPv4 checksum when computed.
+  public var identification: UInt16 {
+    get { read16(ipv4Offset + IPv4Layout.identification) }
+    set {
+      let at = ipv4Offset + IPv4Layout.identification
+      let old = read16(at)
+      write16(newValue, at)
+      if updatesIPv4Checksum {
+        let checksumAt = ipv4Offset + IPv4Layout.checksum
+        write16(InternetChecksum.update(read16(checksumAt), oldValue: old, newValue: newValue), checksumAt)
+      }
+    }
+  }
+
+  /// Calls `body` with the encoded bytes (no copy).
+  public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    let result: Result<R, E> = bytes.withUnsafeBytes { pointer in
+      do throws(E) { return .success(try body(pointer)) } catch { return .failure(error) }
+    }
+    return try result.get()
+  }
+}
