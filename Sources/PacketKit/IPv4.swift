@@ -282,7 +282,17 @@ public struct IPv4Header: Hashable, Sendable {
       out.fill(0, at: end, count: offset + headerLength - end)
     }
     if checksum == nil {
-      out.put(out.checksum(at: offset, count: headerLength).finalized, at: offset + 10)
+      // Summed from the values: reading back the bytes just stored would stall.
+      var sum = InternetChecksum()
+      sum.add(uint16: UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn))
+      sum.add(uint16: total)
+      sum.add(uint16: identification)
+      sum.add(uint16: UInt16(flags.rawValue) << 13 | fragmentOffset)
+      sum.add(uint16: UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
+      sum.add(uint32: sourceAddress.rawValue)
+      sum.add(uint32: destinationAddress.rawValue)
+      if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
+      out.put(sum.finalized, at: offset + 10)
     }
   }
 

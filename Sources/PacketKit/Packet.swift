@@ -73,7 +73,43 @@ public struct Packet: Hashable, Sendable {
   ///   65535 bytes under an IPv4 header); `.missingPseudoHeader` for a nil TCP/UDP checksum
   ///   without an IPv4 header directly below.
   public func encode(into buffer: inout [UInt8]) throws(PacketError) {
-    try encode(into: &buffer, at: 0)
+    // The common IPv4 + TCP (+ payload) shape takes the direct path (same bytes, less work).
+    let done = try layers.withUnsafeBufferPointer { (layers) throws(PacketError) -> Bool in
+      switch layers.count {
+      case 2: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: [], into: &buffer)
+      case 3: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: Packet.payloadBytes(layers[2]), into: &buffer)
+      default: return false
+      }
+    }
+    if !done { try encode(into: &buffer, at: 0) }
+  }
+
+  @inline(__always)
+  internal static func encodeIPv4TCP(
+    _ first: borrowing Layer, _ second: borrowing Layer, payload: [UInt8]?, into buffer: inout [UInt8]
+  ) throws(PacketError) -> Bool {
+    guard let payload = payload else { return false }
+    switch first {
+    case .ipv4(let ip):
+      switch second {
+      case .tcp(let tcp):
+        try ip.encode(tcp, payload: payload, into: &buffer)
+        return true
+      default:
+        return false
+      }
+    default:
+      return false
+    }
+  }
+
+  /// The bytes of a payload layer, nil for any other.
+  @inline(__always)
+  internal static func payloadBytes(_ layer: borrowing Layer) -> [UInt8]? {
+    switch layer {
+    case .payload(let bytes): bytes
+    default: nil
+    }
   }
 
   /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.
@@ -91,21 +127,29 @@ public struct Packet: Hashable, Sendable {
   internal func encode(into buffer: inout [UInt8], at start: Int) throws(PacketError) {
     // Borrow the layers in place (no copies of the headers) and note each layer's length once.
     try layers.withUnsafeBufferPointer { (layers) throws(PacketError) in
-      try withUnsafeTemporaryAllocation(of: Int.self, capacity: max(layers.count, 1)) { (lengths) throws(PacketError) in
+      try withUnsafeTemporaryAllocation(of: LayerPlan.self, capacity: max(layers.count, 1)) { (plan) throws(PacketError) in
         var total = 0
         for i in 0..<layers.count {
           let length = layers[i].encodedLength
-          lengths[i] = length
+          plan.initializeElement(at: i, to: LayerPlan(length: length, headerSum: InternetChecksum()))
           total &+= length
         }
         buffer.resizeForEncoding(to: start + total)
         guard total > 0 else { return }
         try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
           guard let base = pointer.baseAddress else { return }
-          try Packet.encodeLayers(layers, lengths: lengths, into: ByteWriter(base + start), total: total)
+          try Packet.encodeLayers(layers, plan: plan, into: ByteWriter(base + start), total: total)
         }
       }
     }
+  }
+
+  /// Per layer: its encoded length, and the sum of its header bytes when it has a checksum to
+  /// compute.
+  @usableFromInline
+  internal struct LayerPlan {
+    var length: Int
+    var headerSum: InternetChecksum
   }
 
   /// The encoded bytes in a new array.
@@ -117,21 +161,21 @@ public struct Packet: Hashable, Sendable {
   }
 
   internal static func encodeLayers(
-    _ layers: UnsafeBufferPointer<Layer>, lengths: UnsafeMutableBufferPointer<Int>, into out: ByteWriter, total: Int
+    _ layers: UnsafeBufferPointer<Layer>, plan: UnsafeMutableBufferPointer<LayerPlan>, into out: ByteWriter, total: Int
   ) throws(PacketError) {
     let count = layers.count
     var offset = 0
     // Pass 1, outermost first: headers with lengths and protocols; IPv4 header checksums.
     for i in 0..<count {
       let upper = i + 1 < count ? layers[i + 1].ipProtocol : IPProtocol(0)
-      try writeLayer(layers[i], into: out, at: offset, length: lengths[i], rest: total - offset, upper: upper)
-      offset &+= lengths[i]
+      plan[i].headerSum = try writeLayer(layers[i], into: out, at: offset, length: plan[i].length, rest: total - offset, upper: upper)
+      offset &+= plan[i].length
     }
     // Pass 2, innermost first: checksums that cover what follows them (a quoted TCP segment's
     // checksum is final before the ICMP checksum around it is computed).
     var i = count - 1
     while i >= 0 {
-      offset &-= lengths[i]
+      offset &-= plan[i].length
       if let pending = pendingChecksum(layers[i]) {
         let length = total &- offset
         var sum = InternetChecksum()
@@ -139,7 +183,17 @@ public struct Packet: Hashable, Sendable {
           guard i > 0, let addresses = ipv4Addresses(layers[i - 1]) else { throw .missingPseudoHeader }
           sum = .pseudoHeader(sourceAddress: addresses.source, destinationAddress: addresses.destination, protocol: proto, length: length)
         }
-        sum.add(UnsafeRawBufferPointer(start: out.base + offset, count: length))
+        // The header's sum came from its values; payload layers are summed from their own
+        // arrays; anything else after it (a quoted datagram's headers, already final) is read
+        // back from the buffer.
+        sum.combine(plan[i].headerSum)
+        var next = offset &+ plan[i].length
+        for j in (i + 1)..<layers.count {
+          if !addPayload(layers[j], to: &sum) {
+            sum.add(UnsafeRawBufferPointer(start: out.base + next, count: plan[j].length))
+          }
+          next &+= plan[j].length
+        }
         let value = sum.finalized
         out.put(pending.zeroIsAllOnes && value == 0 ? 0xFFFF : value, at: offset &+ pending.field)
       }
@@ -161,6 +215,18 @@ public struct Packet: Hashable, Sendable {
     }
   }
 
+  /// Adds a payload layer's bytes to `sum`; false for any other layer.
+  @inline(__always)
+  internal static func addPayload(_ layer: borrowing Layer, to sum: inout InternetChecksum) -> Bool {
+    switch layer {
+    case .payload(let bytes):
+      sum.add(bytes)
+      return true
+    default:
+      return false
+    }
+  }
+
   @inline(__always)
   internal static func ipv4Addresses(_ layer: borrowing Layer) -> (source: IPv4Address, destination: IPv4Address)? {
     switch layer {
@@ -173,21 +239,22 @@ public struct Packet: Hashable, Sendable {
   @inline(__always)
   internal static func writeLayer(
     _ layer: borrowing Layer, into out: ByteWriter, at offset: Int, length: Int, rest: Int, upper: IPProtocol
-  ) throws(PacketError) {
+  ) throws(PacketError) -> InternetChecksum {
     switch layer {
     case .ethernet(let header):
       header.write(out, at: offset)
     case .ipv4(let header):
       try header.write(out, at: offset, headerLength: length, computedTotalLength: rest, upper: upper)
     case .tcp(let header):
-      try header.write(out, at: offset, headerLength: length)
+      return try header.write(out, at: offset, headerLength: length)
     case .udp(let header):
-      try header.write(out, at: offset, datagramLength: rest)
+      return try header.write(out, at: offset, datagramLength: rest)
     case .icmpv4(let header):
-      header.write(out, at: offset)
+      return header.write(out, at: offset)
     case .payload(let bytes):
       out.put(bytes, at: offset)
     }
+    return InternetChecksum()
   }
 
   /// A copy with every `nil` field replaced by the value `encode` computes (scapy's `show2`).
