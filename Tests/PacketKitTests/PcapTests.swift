@@ -208,7 +208,7 @@ struct PcapTests {
                          "host 127.0.0.1 and port \(port)"]
     capture.standardOutput = FileHandle.nullDevice
     let errPath = FormatTools.temporaryPath("tcpdump-stderr.txt")
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errPath) }
     capture.standardError = FileHandle(forWritingAtPath: errPath)
     try capture.run()
