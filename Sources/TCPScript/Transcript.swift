@@ -46,8 +46,12 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var note: String?
   /// One plain sentence naming the rule at work (for `--explain`).
   public var explanation: String?
-  /// The IPv4 packet (header, TCP header, payload).
+  /// The IPv4 packet (header, TCP header, payload), as sent or as captured.
   public var packet: [UInt8]
+  /// The kernel had not finished this captured segment's TCP checksum (CHECKSUM_PARTIAL on
+  /// loopback and offloading NICs: the field holds only the pseudo-header sum). Not a bad
+  /// checksum: see `wirePacket`.
+  public var checksumNotReady: Bool = false
 
   public init(
     elapsed: Duration, timestampSeconds: Int64, timestampNanoseconds: Int32, direction: Direction,

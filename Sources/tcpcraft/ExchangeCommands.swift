@@ -18,7 +18,7 @@ enum Common {
     writer.appendFileHeader(to: &bytes)
     for entry in entries {
       writer.appendRecord(
-        entry.packet, timestampSeconds: UInt32(truncatingIfNeeded: entry.timestampSeconds),
+        entry.wirePacket, timestampSeconds: UInt32(truncatingIfNeeded: entry.timestampSeconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: entry.timestampNanoseconds), to: &bytes)
     }
     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
