@@ -186,6 +186,25 @@ import Testing
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func thePeersResetEndsTheWaitAndTheConnection() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let server = try KernelPeer.listening()
+    let flow = try Flow.open(to: server.endpoint)
+    defer { flow.close() }
+    try flow.activeOpen()
+    #expect(server.accept())
+    server.resetConnection()
+    #expect {
+      try flow.expect(.fin, within: .seconds(2), step: "waiting for FIN")
+    } throws: { error in
+      guard case ScriptError.reset(_, let summary, let portClosed) = error else { return false }
+      return !portClosed && summary.contains("Flags [R.]")
+    }
+    #expect(flow.state == .closed)
+    #expect(flow.transcript.entries.last?.stateChange == "ESTABLISHED → CLOSED")
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func passiveOpenAnswersARealClient() throws {
     try Privileges.check(.netRaw, .netAdmin)
     // A free port: nothing listens in the kernel; we answer by hand.

@@ -101,6 +101,13 @@ final class KernelPeer: @unchecked Sendable {
     _ = Glibc.send(connection, bytes, bytes.count, Int32(MSG_NOSIGNAL))
   }
 
+  /// Closes the connection with SO_LINGER 0: the kernel sends RST instead of FIN.
+  func resetConnection() {
+    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+    setsockopt(connection, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    closeConnection()
+  }
+
   /// Closes the connection (the kernel sends its FIN).
   func closeConnection() {
     if connection >= 0 { close(connection) }
