@@ -347,6 +347,11 @@ public final class Flow {
         receiveNext = seq &+ 1
         sendUnacknowledged = ack
         events.append(.receiveSYNACK)
+      } else if state == .synReceived && ack == sendNext && seq &+ 1 == receiveNext {
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN+ACK repeats its SYN and
+        // acknowledges ours.
+        sendUnacknowledged = ack
+        events.append(.receiveACKOfSYN)
       }
     } else {
       var acksFIN = false

@@ -186,6 +186,21 @@ import Testing
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func simultaneousOpenWithAConnectingKernelSocket() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let client = try KernelPeer.bound()
+    let ourPort = try KernelPeer.listening().port  // a free port, nothing listens on it
+    let flow = try Flow.open(to: client.endpoint, sourcePort: ourPort)
+    defer { flow.close() }
+    try client.connect(to: ourPort)  // its SYN is on the way to us; ours crosses it
+    try flow.simultaneousOpen()
+    #expect(states(flow).prefix(3) == [.synSent, .synReceived, .synReceived])
+    #expect(flow.state == .established)
+    #expect(client.connected())
+    #expect(client.state(talkingTo: flow.local) == .established)
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func thePeersResetEndsTheWaitAndTheConnection() throws {
     try Privileges.check(.netRaw, .netAdmin)
     let server = try KernelPeer.listening()
