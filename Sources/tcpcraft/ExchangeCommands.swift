@@ -5,7 +5,7 @@ import TCPScript
 
 /// Options shared by every command that drives an exchange.
 enum Common {
-  static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet"]
+  static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet", "--rfc-names"]
 
   /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 packets).
   static func writePcap(_ flow: Flow, to path: String) throws(ScriptError) {
