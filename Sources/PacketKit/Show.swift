@@ -159,7 +159,7 @@ struct ShowFields {
   }
 
   mutating func add(_ name: String, _ value: String, _ note: String = "") {
-    var text = "\(indent)  \(Fmt.pad(name, 14)) = \(value)"
+    var text = "\(indent)  \(Fmt.pad(name, 20)) = \(value)"
     if computed.contains(name) {
       text += " (computed)"
     } else if !note.isEmpty {
@@ -182,8 +182,7 @@ struct ShowFields {
     add("checksum", "0x\(Fmt.hex(ip.checksum, width: 4))", checksumNote)
     add("sourceAddress", "\(ip.sourceAddress)")
     add("destinationAddress", "\(ip.destinationAddress)")
-    let options = IPv4Option.decodeAll(ip.optionBytes)
-    add("options", options.isEmpty ? "[]" : "\(options)")
+    add("options", "[" + IPv4Option.decodeAll(ip.optionBytes).map(Fmt.option).joined(separator: ", ") + "]")
   }
 
   mutating func tcp(_ tcp: TCPView, checksumNote: String) {
@@ -197,8 +196,7 @@ struct ShowFields {
     add("window", "\(tcp.window)")
     add("checksum", "0x\(Fmt.hex(tcp.checksum, width: 4))", checksumNote)
     add("urgentPointer", "\(tcp.urgentPointer)")
-    let options = TCPOption.decodeAll(tcp.optionBytes)
-    add("options", options.isEmpty ? "[]" : "\(options)")
+    add("options", "[" + TCPOption.decodeAll(tcp.optionBytes).map(Fmt.option).joined(separator: ", ") + "]")
   }
 
   mutating func udp(_ udp: UDPView, checksumNote: String) {
@@ -227,6 +225,36 @@ struct ShowFields {
 }
 
 extension Fmt {
+  /// A TCP option as `show()` lists it (tcpdump's names; raw ones as kind and hex).
+  static func option(_ option: TCPOption) -> String {
+    switch option {
+    case .endOfOptionList: "eol"
+    case .noOperation: "nop"
+    case .maximumSegmentSize(let value): "mss \(value)"
+    case .windowScale(let value): "wscale \(value)"
+    case .sackPermitted: "sackOK"
+    case .sack(let blocks): "sack " + blocks.map { "{\($0.leftEdge):\($0.rightEdge)}" }.joined()
+    case .timestamps(let value, let echoReply): "TS val \(value) ecr \(echoReply)"
+    case .unknown(let kind, let data): "kind \(kind) 0x\(hexBytes(data))"
+    case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
+    }
+  }
+
+  /// An IPv4 option as `show()` lists it.
+  static func option(_ option: IPv4Option) -> String {
+    switch option {
+    case .endOfOptionList: "eol"
+    case .noOperation: "nop"
+    case .recordRoute(let pointer, let addresses):
+      "rr ptr \(pointer) [" + addresses.map(\.description).joined(separator: " ") + "]"
+    case .timestamp(let pointer, let overflow, let flag, let words):
+      "ts ptr \(pointer) oflw \(overflow) flag \(flag) " + words.map(String.init).joined(separator: " ")
+    case .routerAlert(let value): "router-alert \(value)"
+    case .unknown(let kind, let data): "kind \(kind) 0x\(hexBytes(data))"
+    case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
+    }
+  }
+
   /// Bytes as a Python-like byte string literal: b'GET /\r\n' (printable ASCII kept).
   static func quoted(_ bytes: ArraySlice<UInt8>) -> String {
     var text = "b'"

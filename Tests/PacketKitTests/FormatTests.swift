@@ -47,13 +47,14 @@ struct FormatTests {
     let shown = packet.show(hexdump: false)
     let lines = shown.split(separator: "\n").map(String.init)
     #expect(lines.contains("###[ IPv4 ]###"))
-    #expect(lines.contains("  ihl            = 5 (20 bytes) (computed)"))
-    #expect(lines.contains("  totalLength    = 64 (computed)"))
-    #expect(lines.contains("  protocol       = 6 (tcp) (computed)"))
-    #expect(lines.contains { $0.hasPrefix("  checksum       = 0x") && $0.hasSuffix("(computed)") })
-    #expect(lines.contains("  timeToLive     = 64"))
-    #expect(lines.contains("  dataOffset     = 11 (44 bytes) (computed)"))
-    #expect(lines.contains("  sequenceNumber = 84347051"))
+    #expect(lines.contains("  ihl                  = 5 (20 bytes) (computed)"))
+    #expect(lines.contains("  totalLength          = 64 (computed)"))
+    #expect(lines.contains("  protocol             = 6 (tcp) (computed)"))
+    #expect(lines.contains { $0.hasPrefix("  checksum             = 0x") && $0.hasSuffix("(computed)") })
+    #expect(lines.contains("  timeToLive           = 64"))
+    #expect(lines.contains("  dataOffset           = 11 (44 bytes) (computed)"))
+    #expect(lines.contains("  sequenceNumber       = 84347051"))
+    #expect(lines.contains("  options              = [mss 16344, nop, wscale 5, nop, nop, TS val 1525310591 ecr 0, sackOK, eol]"))
     // A checksum set by hand is shown as set, with the verdict.
     var bad = packet
     if case .tcp(var tcp) = bad.layers[1] {
@@ -61,7 +62,7 @@ struct FormatTests {
       bad.layers[1] = .tcp(tcp)
     }
     let badLines = bad.show(hexdump: false).split(separator: "\n").map(String.init)
-    #expect(badLines.contains { $0.hasPrefix("  checksum       = 0x1234 (bad, should be 0x") })
+    #expect(badLines.contains { $0.hasPrefix("  checksum             = 0x1234 (bad, should be 0x") })
     #expect(bad.summary.hasSuffix("length 0 [bad tcp cksum 0x1234 -> 0x\(String(format: "%04x", try TCPView(validating: (try packet.encoded())[20...]).checksum))]"))
   }
 
@@ -71,10 +72,10 @@ struct FormatTests {
     #expect(shown.contains("###[ ICMP ]###"))
     #expect(shown.contains("    ###[ IPv4 in ICMP ]###"))
     #expect(shown.contains("    ###[ UDP in ICMP ]###"))
-    #expect(shown.contains("  type           = 3 ("))
+    #expect(shown.contains("  type                 = 3 ("))
     let malformed = dissect(FormatTools.bytes(hex: formatTcpdumpFixtures.first { $0.label == "dataofs beyond" }!.hex), linkType: .ipv4)
     let text = malformed.show()
     #expect(text.contains("###[ Raw ]###"))
-    #expect(text.contains("problem        = tcp data offset 15 (60 bytes) beyond the 20-byte segment"))
+    #expect(text.contains("problem              = tcp data offset 15 (60 bytes) beyond the 20-byte segment"))
   }
 }

@@ -90,7 +90,7 @@ struct DecodeCommandTests {
   @Test func showAndHex() {
     let run = Self.decode(["--show", Self.badSyn])
     #expect(run.out.count == 2)
-    #expect(run.out[1].contains("checksum       = 0x1234 (bad, should be 0x6626)"))
+    #expect(run.out[1].contains("checksum             = 0x1234 (bad, should be 0x6626)"))
     #expect(run.out[1].contains("###[ TCP ]###"))
     let hex = Self.decode(["--hex", Self.syn])
     #expect(hex.out[1].hasPrefix("\t0x0000:  4500 0028 0001 0000 4006 66cd 0a00 0001"))
