@@ -1,0 +1,155 @@
+/// The link-layer header type of a captured frame: the `LINKTYPE_*` value a pcap file records
+/// (<https://www.tcpdump.org/linktypes.html>).
+///
+/// It tells `dissect(_:linkType:)` what the first bytes of a frame are.
+public enum LinkType: UInt32, Hashable, Sendable, CaseIterable {
+  /// `LINKTYPE_NULL` (0): BSD loopback. A 4-byte protocol family in the *capturing host's* byte
+  /// order (2 = `AF_INET`), then the packet. Both byte orders are accepted when reading.
+  case null = 0
+  /// `LINKTYPE_ETHERNET` (1): an Ethernet II header (destination, source, EtherType), then the
+  /// packet. Captures on Linux `lo` use it with all-zero addresses.
+  case ethernet = 1
+  /// `LINKTYPE_RAW` (101): the frame is an IP packet (version 4 or 6, from its first nibble).
+  case raw = 101
+  /// `LINKTYPE_LINUX_SLL` (113): Linux "cooked" capture header (16 bytes), as `tcpdump -i any`
+  /// wrote before libpcap 1.10.
+  case linuxSLL = 113
+  /// `LINKTYPE_IPV4` (228): the frame is an IPv4 packet.
+  case ipv4 = 228
+  /// `LINKTYPE_LINUX_SLL2` (276): Linux "cooked" capture header v2 (20 bytes), as
+  /// `tcpdump -i any` writes with libpcap 1.10 and later.
+  case linuxSLL2 = 276
+
+  /// The name tcpdump prints for this link type in "reading from file …, link-type NAME".
+  public var tcpdumpName: String {
+    switch self {
+    case .null: "NULL"
+    case .ethernet: "EN10MB"
+    case .raw: "RAW"
+    case .linuxSLL: "LINUX_SLL"
+    case .ipv4: "IPV4"
+    case .linuxSLL2: "LINUX_SLL2"
+    }
+  }
+}
+
+/// Offsets and sizes of the Linux cooked-capture headers (`LINKTYPE_LINUX_SLL` and `_SLL2`).
+///
+/// SLL (16 bytes): packet type (2), ARPHRD type (2), address length (2), address (8, padded),
+/// protocol (2, an EtherType). SLL2 (20 bytes): protocol (2), reserved (2), interface index (4),
+/// ARPHRD type (2), packet type (1), address length (1), address (8).
+public enum LinuxSLLLayout {
+  /// Bytes in a `LINKTYPE_LINUX_SLL` header.
+  public static let headerLength = 16
+  /// Bytes in a `LINKTYPE_LINUX_SLL2` header.
+  public static let version2HeaderLength = 20
+}
+
+/// A read-only view of a Linux cooked-capture header, version 1 or 2.
+///
+/// Once `init(validating:version:)` succeeds, no accessor traps.
+public struct LinuxSLLView: Sendable {
+  /// The header and everything after it. Not zero-based: offsets count from `startIndex`.
+  public let bytes: ArraySlice<UInt8>
+  /// 1 for `LINKTYPE_LINUX_SLL`, 2 for `LINKTYPE_LINUX_SLL2`.
+  public let version: Int
+
+  /// Checks that `bytes` holds a whole header of the given version.
+  /// - Throws: `PacketError.truncated(layer: .linuxSLL, ...)` when it does not.
+  public init(validating bytes: ArraySlice<UInt8>, version: Int = 1) throws(PacketError) {
+    let needed = version == 2 ? LinuxSLLLayout.version2HeaderLength : LinuxSLLLayout.headerLength
+    guard bytes.count >= needed else {
+      throw .truncated(layer: .linuxSLL, needed: needed, available: bytes.count)
+    }
+    self.bytes = bytes
+    self.version = version == 2 ? 2 : 1
+  }
+
+  /// For bytes already known to hold the header (`init(validating:version:)` checks). Reads
+  /// past the end give 0 rather than trapping.
+  public init(unchecked bytes: ArraySlice<UInt8>, version: Int = 1) {
+    self.bytes = bytes
+    self.version = version == 2 ? 2 : 1
+  }
+
+  private func u16(_ offset: Int) -> UInt16 { FrameBytes(bytes).u16(offset) }
+
+  /// Header length in bytes (16 or 20).
+  public var headerLength: Int {
+    version == 2 ? LinuxSLLLayout.version2HeaderLength : LinuxSLLLayout.headerLength
+  }
+  /// Packet type: 0 to us (host), 1 broadcast, 2 multicast, 3 to another host, 4 sent by us
+  /// (outgoing).
+  public var packetType: UInt16 {
+    version == 2 ? UInt16(FrameBytes(bytes).u8(10)) : u16(0)
+  }
+  /// The `ARPHRD_*` device type (1 Ethernet, 772 loopback).
+  public var hardwareType: UInt16 { version == 2 ? u16(8) : u16(2) }
+  /// Number of meaningful bytes in `address` (at most 8 are stored).
+  public var addressLength: UInt16 {
+    version == 2 ? UInt16(FrameBytes(bytes).u8(11)) : u16(4)
+  }
+  /// The link-layer source address field (8 bytes, padded).
+  public var address: ArraySlice<UInt8> {
+    let start = version == 2 ? 12 : 6
+    return FrameBytes(bytes).slice(start, start + 8)
+  }
+  /// The protocol, an EtherType (0x0800 IPv4).
+  public var protocolType: UInt16 { version == 2 ? u16(0) : u16(14) }
+  /// The interface index (SLL2 only; 0 for SLL).
+  public var interfaceIndex: UInt32 {
+    guard version == 2 else { return 0 }
+    return UInt32(u16(4)) << 16 | UInt32(u16(6))
+  }
+  /// The bytes after the header.
+  public var payload: ArraySlice<UInt8> { FrameBytes(bytes).slice(headerLength, bytes.count) }
+
+  /// The name tcpdump gives `packetType` ("In", "Out", ...).
+  public var packetTypeName: String {
+    switch packetType {
+    case 0: "In"
+    case 1: "B"
+    case 2: "M"
+    case 3: "P"
+    case 4: "Out"
+    default: "\(packetType)"
+    }
+  }
+}
+
+/// A read-only view of a BSD loopback (`LINKTYPE_NULL`) header: a 4-byte address family in the
+/// byte order of the host that captured it.
+public struct NullLinkView: Sendable {
+  /// The header and everything after it. Not zero-based.
+  public let bytes: ArraySlice<UInt8>
+
+  /// Bytes in the header.
+  public static let headerLength = 4
+
+  /// Checks that `bytes` holds the 4-byte family.
+  /// - Throws: `PacketError.truncated` when it does not.
+  public init(validating bytes: ArraySlice<UInt8>) throws(PacketError) {
+    guard bytes.count >= Self.headerLength else {
+      throw .truncated(layer: .payload, needed: Self.headerLength, available: bytes.count)
+    }
+    self.bytes = bytes
+  }
+
+  /// The family as stored, read little-endian.
+  public var familyLittleEndian: UInt32 {
+    let s = bytes.startIndex
+    return UInt32(bytes[s]) | UInt32(bytes[s + 1]) << 8 | UInt32(bytes[s + 2]) << 16
+      | UInt32(bytes[s + 3]) << 24
+  }
+  /// The family, in whichever byte order gives a small number (the writer's order is unknown).
+  public var family: UInt32 {
+    let little = familyLittleEndian
+    return little & 0xFFFF_0000 != 0 ? little.byteSwapped : little
+  }
+  /// Whether the family says IPv4 (`AF_INET` = 2 everywhere).
+  public var isIPv4: Bool { family == 2 }
+  /// Whether the family says IPv6 (`AF_INET6`: 10 Linux, 24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS).
+  public var isIPv6: Bool { [10, 24, 28, 30].contains(family) }
+  /// The bytes after the header.
+  public var payload: ArraySlice<UInt8> { bytes[(bytes.startIndex + Self.headerLength)...] }
+}

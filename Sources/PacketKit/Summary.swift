@@ -1,0 +1,617 @@
+// One-line summaries identical to `tcpdump -nn -S -t` (tcpdump 4.99, no -v, no -e) for IPv4 with
+// TCP, UDP and ICMP, including tcpdump's own wording for malformed packets ("bad-hlen 16",
+// "truncated-ip - 20 bytes missing!", "[bad opt]", " [|tcp]", ...).
+//
+// Not decoded (the line then differs from tcpdump's): application protocols that tcpdump
+// recognises by port (HTTP on 80/8080, DNS on 53, SSH on 22, ...: we stop at ", length N"),
+// IPv6, ARP and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
+// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), ICMP router advertisements in detail,
+// and MPTCP option contents.
+
+extension Dissection {
+  /// The `tcpdump -nn -S -t` line for this frame, followed by one bracketed note per problem
+  /// tcpdump would not show without `-v` (e.g. ` [bad tcp cksum 0x1234 -> 0x8c5e]`,
+  /// ` [ip length 60 > 40 bytes present]`). `tcpdumpLine` is the line without notes. A partial
+  /// (offloaded) checksum accepted through `DissectionOptions.checksumNotReady` adds no note.
+  public var summary: String {
+    var line = tcpdumpLine
+    for problem in problems where problem.isDefect {
+      line += " [\(problem)]"
+    }
+    return line
+  }
+
+  /// Exactly what `tcpdump -nn -S -t` prints for this frame (for what PacketKit decodes).
+  public var tcpdumpLine: String {
+    tcpdumpSummary(bytes, linkType: linkType)
+  }
+}
+
+/// Exactly what `tcpdump -nn -S -t` prints for a frame (see the file notes for what is not
+/// decoded). Never traps.
+public func tcpdumpSummary(_ bytes: ArraySlice<UInt8>, linkType: LinkType) -> String {
+  var printer = TcpdumpPrinter(FrameBytes(bytes))
+  printer.printFrame(linkType: linkType)
+  return printer.out
+}
+
+/// Exactly what `tcpdump -nn -S -t` prints for an IPv4 packet.
+public func tcpdumpSummary(ipv4 bytes: ArraySlice<UInt8>) -> String {
+  tcpdumpSummary(bytes, linkType: .ipv4)
+}
+
+/// Thrown inside the printer where tcpdump would longjmp out (truncation).
+struct TcpdumpTruncated: Error {}
+
+struct TcpdumpPrinter {
+  let frame: FrameBytes
+  var out = ""
+  /// The captured end (tcpdump's snapend) as a zero-based offset; narrowed by IPv4's length.
+  var snapEnd: Int
+
+  init(_ frame: FrameBytes) {
+    self.frame = frame
+    self.snapEnd = frame.count
+  }
+
+  mutating func emit(_ text: String) { out += text }
+
+  // Bounds-checked reads that "longjmp" (throw) past the captured end, like tcpdump's GET_*.
+  func get8(_ offset: Int) throws(TcpdumpTruncated) -> UInt8 {
+    guard offset >= 0, offset + 1 <= snapEnd else { throw TcpdumpTruncated() }
+    return frame.u8(offset)
+  }
+  func get16(_ offset: Int) throws(TcpdumpTruncated) -> UInt16 {
+    guard offset >= 0, offset + 2 <= snapEnd else { throw TcpdumpTruncated() }
+    return frame.u16(offset)
+  }
+  func get32(_ offset: Int) throws(TcpdumpTruncated) -> UInt32 {
+    guard offset >= 0, offset + 4 <= snapEnd else { throw TcpdumpTruncated() }
+    return frame.u32(offset)
+  }
+  func has(_ offset: Int, _ count: Int) -> Bool { offset >= 0 && count >= 0 && offset + count <= snapEnd }
+
+  func address(_ offset: Int) throws(TcpdumpTruncated) -> String {
+    let value = try get32(offset)
+    return "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+  }
+
+  mutating func printFrame(linkType: LinkType) {
+    let length = frame.count
+    switch linkType {
+    case .ethernet:
+      guard length >= 14 else {
+        emit("[|ether]")
+        return
+      }
+      let etherType = frame.u16(12)
+      if etherType == 0x0800 {
+        ip(at: 14, length: length - 14)
+      } else {
+        emit(
+          "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
+      }
+    case .linuxSLL, .linuxSLL2:
+      let header = linkType == .linuxSLL ? 16 : 20
+      guard length >= header else {
+        emit("[|\(linkType == .linuxSLL ? "sll" : "sll2")]")
+        return
+      }
+      let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
+      if proto == 0x0800 {
+        ip(at: header, length: length - header)
+      } else {
+        emit("ethertype \(etherTypeName(proto)) (0x\(Fmt.hex(proto, width: 4))), length \(length): ")
+      }
+    case .null:
+      guard length >= 4 else {
+        emit("[|null]")
+        return
+      }
+      let family = NullLinkView.family(frame.u32(0))
+      if family == 2 {
+        ip(at: 4, length: length - 4)
+      } else {
+        emit("AF \(family) \(length - 4): ")
+      }
+    case .raw:
+      guard length >= 1 else {
+        emit("truncated-ip 0")
+        return
+      }
+      let version = frame.u8(0) >> 4
+      if version == 4 {
+        ip(at: 0, length: length)
+      } else {
+        emit("unknown ip \(version)")
+      }
+    case .ipv4:
+      ip(at: 0, length: length)
+    }
+  }
+
+  func mac(_ offset: Int) -> String {
+    (0..<6).map { Fmt.hex(frame.u8(offset + $0), width: 2) }.joined(separator: ":")
+  }
+
+  func etherTypeName(_ type: UInt16) -> String {
+    switch type {
+    case 0x0806: "ARP"
+    case 0x86DD: "IPv6"
+    case 0x8100: "802.1Q"
+    case 0x8035: "Reverse ARP"
+    case 0x88CC: "LLDP"
+    case 0x8847: "MPLS unicast"
+    default: "Unknown"
+    }
+  }
+
+  // MARK: IPv4 (print-ip.c)
+
+  mutating func ip(at start: Int, length: Int) {
+    do {
+      try ipBody(at: start, length: length)
+    } catch {
+      emit(" [|ip]")
+    }
+  }
+
+  private mutating func ipBody(at start: Int, length: Int) throws(TcpdumpTruncated) {
+    let version = frame.count > start ? frame.u8(start) >> 4 : 0
+    if has(start, 1) && version != 4 {
+      if version == 6 {
+        emit("IP6, wrong link-layer encapsulation")
+      } else {
+        emit("IP\(version)")
+      }
+      emit(" (invalid)")
+      return
+    }
+    emit("IP ")
+    guard has(start, 20) else { throw TcpdumpTruncated() }
+    if length < 20 {
+      emit("truncated-ip \(length)")
+      return
+    }
+    let headerLength = Int(frame.u8(start) & 0x0F) * 4
+    if headerLength < 20 {
+      emit("bad-hlen \(headerLength)")
+      return
+    }
+    let totalLength = Int(frame.u16(start + 2))
+    if length < totalLength {
+      emit("truncated-ip - \(totalLength - length) bytes missing! ")
+    }
+    if totalLength < headerLength {
+      emit("bad-len \(totalLength)")
+      return
+    }
+    // Cut the captured end to the IPv4 total length.
+    let savedSnap = snapEnd
+    snapEnd = min(snapEnd, start + totalLength)
+    defer { snapEnd = savedSnap }
+    let payloadLength = totalLength - headerLength
+    let flagsAndOffset = frame.u16(start + 6)
+    let proto = frame.u8(start + 9)
+    let source = try address(start + 12)
+    let destination = try address(start + 16)
+    if flagsAndOffset & 0x1FFF == 0 {
+      if proto != 6 && proto != 17 && proto != 132 && proto != 33 {
+        emit("\(source) > \(destination): ")
+      }
+      guard has(start, headerLength) else {
+        emit(" [remaining caplen(\(max(0, snapEnd - start))) < header length(\(headerLength))]")
+        throw TcpdumpTruncated()
+      }
+      let fragmented = flagsAndOffset & 0x2000 != 0
+      let context = IPContext(
+        start: start, source: source, destination: destination, proto: proto,
+        sourceRaw: frame.u32(start + 12), destinationRaw: frame.u32(start + 16))
+      switch proto {
+      case 6: tcp(at: start + headerLength, length: payloadLength, context)
+      case 17: udp(at: start + headerLength, length: payloadLength, context, fragmented: fragmented)
+      case 1: icmp(at: start + headerLength, length: payloadLength)
+      default: emit(" ip-proto-\(proto) \(payloadLength)")
+      }
+    } else {
+      emit("\(source) > \(destination): ip-proto-\(proto)")
+    }
+  }
+
+  struct IPContext {
+    var start: Int
+    var source: String
+    var destination: String
+    var proto: UInt8
+    var sourceRaw: UInt32
+    var destinationRaw: UInt32
+  }
+
+  // MARK: TCP (print-tcp.c)
+
+  mutating func tcp(at start: Int, length: Int, _ ip: IPContext) {
+    do {
+      try tcpBody(at: start, length: length, ip)
+    } catch {
+      emit(" [|tcp]")
+    }
+  }
+
+  private mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
+    guard has(start + 2, 2) else {
+      emit("\(ip.source) > \(ip.destination):")
+      throw TcpdumpTruncated()
+    }
+    let sourcePort = frame.u16(start)
+    let destinationPort = frame.u16(start + 2)
+    emit("\(ip.source).\(sourcePort) > \(ip.destination).\(destinationPort): ")
+    guard has(start, 20) else { throw TcpdumpTruncated() }
+    let headerLength = Int(frame.u8(start + 12) >> 4) * 4
+    if headerLength < 20 {
+      emit(" tcp \(UInt32(truncatingIfNeeded: length &- headerLength)) [bad hdr length \(headerLength) - too short, < 20]")
+      return
+    }
+    let seq = frame.u32(start + 4)
+    let ack = frame.u32(start + 8)
+    let window = frame.u16(start + 14)
+    let urgent = frame.u16(start + 18)
+    let flags = frame.u8(start + 13)
+    emit("Flags [\(Self.flagLetters(flags))]")
+    if headerLength > length {
+      emit(" [bad hdr length \(headerLength) - too long, > \(length)]")
+      return
+    }
+    let dataLength = length - headerLength
+    if dataLength > 0 || flags & 0x07 != 0 {
+      emit(", seq \(seq)")
+      if dataLength > 0 { emit(":\(seq &+ UInt32(truncatingIfNeeded: dataLength))") }
+    }
+    if flags & 0x10 != 0 { emit(", ack \(ack)") }
+    emit(", win \(window)")
+    if flags & 0x20 != 0 { emit(", urg \(urgent)") }
+    if headerLength > 20 {
+      emit(", options [")
+      let complete = try tcpOptions(at: start + 20, length: headerLength - 20)
+      guard complete else { return }
+      emit("]")
+    }
+    emit(", length \(dataLength)")
+  }
+
+  /// tcpdump's flag letters: F S R P . U E W, or "none".
+  static func flagLetters(_ flags: UInt8) -> String {
+    var text = ""
+    if flags & 0x01 != 0 { text += "F" }
+    if flags & 0x02 != 0 { text += "S" }
+    if flags & 0x04 != 0 { text += "R" }
+    if flags & 0x08 != 0 { text += "P" }
+    if flags & 0x10 != 0 { text += "." }
+    if flags & 0x20 != 0 { text += "U" }
+    if flags & 0x40 != 0 { text += "E" }
+    if flags & 0x80 != 0 { text += "W" }
+    return text.isEmpty ? "none" : text
+  }
+
+  static func tcpOptionName(_ kind: UInt8) -> String {
+    switch kind {
+    case 0: "eol"
+    case 1: "nop"
+    case 2: "mss"
+    case 3: "wscale"
+    case 4: "sackOK"
+    case 5: "sack"
+    case 6: "echo"
+    case 7: "echoreply"
+    case 8: "TS"
+    case 11: "cc"
+    case 12: "ccnew"
+    case 13: ""
+    case 19: "md5"
+    case 20: "scps"
+    case 28: "uto"
+    case 29: "tcp-ao"
+    case 30: "mptcp"
+    case 34: "tfo"
+    case 254: "exp"
+    default: "unknown-\(kind)"
+    }
+  }
+
+  /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
+  private mutating func tcpOptions(at start: Int, length: Int) throws(TcpdumpTruncated) -> Bool {
+    var remaining = length
+    var cursor = start
+    var separator = false
+    while remaining > 0 {
+      if separator { emit(",") }
+      let kind = try get8(cursor)
+      cursor += 1
+      var optionLength: Int
+      if kind == 0 || kind == 1 {
+        optionLength = 1
+      } else {
+        optionLength = Int(try get8(cursor))
+        cursor += 1
+        if optionLength < 2 || optionLength > remaining { return badOption(separator) }
+        remaining -= 1
+      }
+      remaining -= 1
+      var dataLength = 0
+      emit(Self.tcpOptionName(kind))
+      // LENCHECK: enough option bytes left, and captured.
+      func lenCheck(_ needed: Int) throws(TcpdumpTruncated) -> Bool {
+        guard needed <= remaining else { return false }
+        guard has(cursor, needed) else { throw TcpdumpTruncated() }
+        return true
+      }
+      switch kind {
+      case 2:
+        dataLength = 2
+        guard try lenCheck(2) else { return badOption(separator) }
+        emit(" \(frame.u16(cursor))")
+      case 3:
+        dataLength = 1
+        guard try lenCheck(1) else { return badOption(separator) }
+        emit(" \(frame.u8(cursor))")
+      case 5:
+        dataLength = optionLength - 2
+        if dataLength % 8 != 0 {
+          emit(" invalid sack")
+        } else {
+          emit(" \(dataLength / 8) ")
+          var index = 0
+          while index < dataLength {
+            guard try lenCheck(index + 4) else { return badOption(separator) }
+            let first = frame.u32(cursor + index)
+            guard try lenCheck(index + 8) else { return badOption(separator) }
+            let second = frame.u32(cursor + index + 4)
+            emit("{\(first):\(second)}")
+            index += 8
+          }
+        }
+      case 6, 7, 11, 12, 13:
+        dataLength = 4
+        guard try lenCheck(4) else { return badOption(separator) }
+        emit(" \(frame.u32(cursor))")
+      case 8:
+        dataLength = 8
+        guard try lenCheck(8) else { return badOption(separator) }
+        emit(" val \(frame.u32(cursor)) ecr \(frame.u32(cursor + 4))")
+      case 19:
+        dataLength = 16
+        guard try lenCheck(16) else { return badOption(separator) }
+        emit(" shared secret not supplied with -M, can't check - ")
+        emit(Fmt.hexBytes(frame.slice(cursor, cursor + 16)))
+      case 20:
+        dataLength = 2
+        guard try lenCheck(2) else { return badOption(separator) }
+        emit(" cap \(Fmt.hex(frame.u8(cursor), width: 2)) id \(frame.u8(cursor + 1))")
+      case 29:
+        dataLength = optionLength - 2
+        if dataLength < 2 {
+          emit(" (invalid)")
+        } else {
+          guard try lenCheck(1) else { return badOption(separator) }
+          emit(" keyid \(frame.u8(cursor))")
+          guard try lenCheck(2) else { return badOption(separator) }
+          emit(" rnextkeyid \(frame.u8(cursor + 1))")
+          if dataLength > 2 {
+            emit(" mac 0x")
+            for index in 2..<dataLength {
+              guard try lenCheck(index + 1) else { return badOption(separator) }
+              emit(Fmt.hex(frame.u8(cursor + index), width: 2))
+            }
+          }
+        }
+      case 0, 1, 4:
+        break
+      case 28:
+        dataLength = 2
+        guard try lenCheck(2) else { return badOption(separator) }
+        var value = UInt32(frame.u16(cursor))
+        emit(" 0x\(String(value, radix: 16))")
+        value = value & 1 != 0 ? (value >> 1) * 60 : value >> 1
+        emit(" \(value)")
+      case 34:
+        dataLength = optionLength - 2
+        guard try lenCheck(dataLength) else { return badOption(separator) }
+        emit(" ")
+        fastOpen(cursor, dataLength)
+      case 254:
+        dataLength = optionLength - 2
+        guard try lenCheck(dataLength) else { return badOption(separator) }
+        guard dataLength >= 2 else { return badOption(separator) }
+        let magic = frame.u16(cursor)
+        emit("-")
+        if magic == 0xF989 {
+          fastOpen(cursor + 2, dataLength - 2, experimental: true)
+        } else {
+          emit(Fmt.hex(magic, width: 4))
+        }
+      default:
+        dataLength = optionLength - 2
+        if dataLength > 0 { emit(" 0x") }
+        for index in 0..<max(0, dataLength) {
+          guard try lenCheck(index + 1) else { return badOption(separator) }
+          emit(Fmt.hex(frame.u8(cursor + index), width: 2))
+        }
+      }
+      cursor += dataLength
+      remaining -= dataLength
+      var expected = dataLength + 1
+      if kind != 0 && kind != 1 { expected += 1 }
+      if expected != optionLength { emit("[len \(optionLength)]") }
+      separator = true
+      if kind == 0 { break }
+    }
+    return true
+  }
+
+  private mutating func fastOpen(_ start: Int, _ length: Int, experimental: Bool = false) {
+    if experimental { emit("tfo") }
+    if length == 0 {
+      emit(" cookiereq")
+    } else if length % 2 != 0 || length < 4 || length > 16 {
+      emit(" (invalid)")
+    } else {
+      emit(" cookie ")
+      emit(Fmt.hexBytes(frame.slice(start, start + length)))
+    }
+  }
+
+  private mutating func badOption(_ separator: Bool) -> Bool {
+    emit("[bad opt]")
+    if separator { emit("]") }
+    return false
+  }
+
+  // MARK: UDP (print-udp.c)
+
+  mutating func udp(at start: Int, length: Int, _ ip: IPContext, fragmented: Bool) {
+    do {
+      try udpBody(at: start, length: length, ip, fragmented: fragmented)
+    } catch {
+      emit(" [|udp]")
+    }
+  }
+
+  private mutating func udpBody(at start: Int, length: Int, _ ip: IPContext, fragmented: Bool)
+    throws(TcpdumpTruncated)
+  {
+    guard has(start + 2, 2) else {
+      emit("\(ip.source) > \(ip.destination): ")
+      throw TcpdumpTruncated()
+    }
+    let ports = "\(ip.source).\(frame.u16(start)) > \(ip.destination).\(frame.u16(start + 2)): "
+    if length < 8 {
+      emit(ports + "truncated-udp \(length)")
+      return
+    }
+    guard has(start + 4, 2) else {
+      emit(ports)
+      throw TcpdumpTruncated()
+    }
+    let udpLength = Int(frame.u16(start + 4))
+    if udpLength < 8 {
+      emit(ports + "truncated-udplength \(udpLength)")
+      return
+    }
+    let dataLength = min(udpLength - 8, length - 8)
+    guard start + 8 <= snapEnd else {
+      emit(ports)
+      throw TcpdumpTruncated()
+    }
+    emit(ports)
+    if udpLength - 8 > dataLength && !fragmented {
+      emit("UDP, bad length \(udpLength - 8) > \(dataLength)")
+    } else {
+      emit("UDP, length \(udpLength - 8)")
+    }
+  }
+
+  // MARK: ICMP (print-icmp.c)
+
+  mutating func icmp(at start: Int, length: Int) {
+    do {
+      let text = try icmpText(at: start)
+      emit("ICMP \(text), length \(length)")
+    } catch {
+      emit(" [|icmp]")
+    }
+  }
+
+  private func icmpText(at start: Int) throws(TcpdumpTruncated) -> String {
+    let type = try get8(start)
+    let code = try get8(start + 1)
+    switch type {
+    case 0, 8:
+      return "echo \(type == 8 ? "request" : "reply"), id \(try get16(start + 4)), seq \(try get16(start + 6))"
+    case 3:
+      let quoted = start + 8
+      switch code {
+      case 0: return "net \(try address(quoted + 16)) unreachable"
+      case 1: return "host \(try address(quoted + 16)) unreachable"
+      case 2: return "\(try address(quoted + 16)) protocol \(try get8(quoted + 9)) unreachable"
+      case 3:
+        let headerLength = Int(try get8(quoted) & 0x0F) * 4
+        let port = try get16(quoted + headerLength + 2)
+        let proto = try get8(quoted + 9)
+        let destination = try address(quoted + 16)
+        switch proto {
+        case 6: return "\(destination) tcp port \(port) unreachable"
+        case 17: return "\(destination) udp port \(port) unreachable"
+        default: return "\(destination) protocol \(proto) port \(port) unreachable"
+        }
+      case 4:
+        let mtu = try get16(start + 6)
+        let destination = try address(quoted + 16)
+        return mtu != 0
+          ? "\(destination) unreachable - need to frag (mtu \(mtu))"
+          : "\(destination) unreachable - need to frag"
+      default:
+        let destination = try address(quoted + 16)
+        switch code {
+        case 5: return "\(destination) unreachable - source route failed"
+        case 6: return "net \(destination) unreachable - unknown"
+        case 7: return "host \(destination) unreachable - unknown"
+        case 8: return "\(destination) unreachable - source host isolated"
+        case 9: return "net \(destination) unreachable - admin prohibited"
+        case 10: return "host \(destination) unreachable - admin prohibited"
+        case 11: return "net \(destination) unreachable - tos prohibited"
+        case 12: return "host \(destination) unreachable - tos prohibited"
+        case 13: return "host \(destination) unreachable - admin prohibited filter"
+        case 14: return "host \(destination) unreachable - host precedence violation"
+        case 15: return "host \(destination) unreachable - precedence cutoff"
+        default: return "\(destination) unreachable - #\(code)"
+        }
+      }
+    case 5:
+      let destination = try address(start + 8 + 16)
+      let gateway = try address(start + 4)
+      switch code {
+      case 0: return "redirect \(destination) to net \(gateway)"
+      case 1: return "redirect \(destination) to host \(gateway)"
+      case 2: return "redirect-tos \(destination) to net \(gateway)"
+      case 3: return "redirect-tos \(destination) to host \(gateway)"
+      default: return "redirect-#\(code) \(destination) to \(gateway)"
+      }
+    case 11:
+      _ = try get32(start + 8 + 16)
+      switch code {
+      case 0: return "time exceeded in-transit"
+      case 1: return "ip reassembly time exceeded"
+      default: return "time exceeded-#\(code)"
+      }
+    case 12:
+      return code != 0 ? "parameter problem - code \(code)" : "parameter problem - octet \(try get8(start + 4))"
+    case 18:
+      return "address mask is 0x\(Fmt.hex(try get32(start + 8), width: 8))"
+    case 13:
+      return "time stamp query id \(try get16(start + 4)) seq \(try get16(start + 6))"
+    case 14:
+      let head = "time stamp reply id \(try get16(start + 4)) seq \(try get16(start + 6))"
+      return head + ": org \(Self.timeOfDay(try get32(start + 8)))"
+        + ", recv \(Self.timeOfDay(try get32(start + 12)))"
+        + ", xmit \(Self.timeOfDay(try get32(start + 16)))"
+    case 4: return "source quench"
+    case 9: return "router advertisement"
+    case 10: return "router solicitation"
+    case 15: return "information request"
+    case 16: return "information reply"
+    case 17: return "address mask request"
+    default: return "type-#\(type)"
+    }
+  }
+
+  /// Milliseconds since midnight UT as tcpdump prints them ("00:00:01.000").
+  static func timeOfDay(_ milliseconds: UInt32) -> String {
+    if milliseconds & 0x8000_0000 != 0 || milliseconds >= 86_400_000 {
+      return "\(milliseconds)"
+    }
+    let ms = milliseconds % 1000
+    let seconds = milliseconds / 1000
+    func two(_ value: UInt32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+    return "\(two(seconds / 3600)):\(two(seconds / 60 % 60)):\(two(seconds % 60)).\(msText)"
+  }
+}
