@@ -54,7 +54,7 @@ final class KernelListener: @unchecked Sendable {
 
   /// Waits up to `timeoutMilliseconds` for a connection; returns its descriptor or -1.
   func accept(timeoutMilliseconds: Int32) -> Int32 {
-    // EINTR is expected: another thread's setegid (the exempt raw socket) signals every thread
+    // EINTR can still arrive (signals, e.g. SIGCHLD); retry
     // (glibc's setxid broadcast). Retry until the deadline.
     var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     let deadline = SessionStore.now + Double(timeoutMilliseconds) / 1000
