@@ -63,6 +63,16 @@ public struct ProbeRecord: Sendable {
   public var timestampNanoseconds: Int32
 }
 
+/// One generated packet sent to the target and what came back.
+public struct GeneratedExchange: Sendable {
+  public var sourcePort: UInt16
+  /// The IPv4 bytes sent (empty when it could not be built).
+  public var sent: [UInt8]
+  public var replies: [ProbeReply]
+  /// Why nothing was sent, if so.
+  public var problem: String?
+}
+
 /// The outcome of one case.
 public struct ProbeResult: Sendable {
   public var edgeCase: EdgeCase
@@ -137,6 +147,63 @@ public final class ProbeRunner {
     }
     run.link?.close()
     return run.result()
+  }
+
+  /// Sends one packet (a generated segment, say) from a fresh source port: its IPv4 addresses
+  /// and TCP ports are set to ours and the target's, the rest is sent as built. Replies are
+  /// collected like a case's (until a short grace after the first, at most `replyTimeout`); a
+  /// SYN,ACK is answered with a RST so nothing stays half-open at the target.
+  public func exchange(_ packet: Packet) -> GeneratedExchange {
+    let port = freshPort()
+    let local = Endpoint(address: sourceAddress, port: port)
+    var packet = packet
+    for index in packet.layers.indices {
+      switch packet.layers[index] {
+      case .ipv4(var ip):
+        ip.sourceAddress = IPv4Address(rawValue: sourceAddress)
+        ip.destinationAddress = IPv4Address(rawValue: configuration.target.address)
+        packet.layers[index] = .ipv4(ip)
+      case .tcp(var tcp):
+        tcp.sourcePort = port
+        tcp.destinationPort = configuration.target.port
+        packet.layers[index] = .tcp(tcp)
+      default:
+        break
+      }
+    }
+    var result = GeneratedExchange(sourcePort: port, sent: [], replies: [], problem: nil)
+    do throws(ScriptError) {
+      do {
+        result.sent = try packet.encoded()
+      } catch {
+        throw .packet(step: "generated segment", description: "\(error)")
+      }
+      let link = try makeLink(local: local)
+      defer { link.close() }
+      try link.send(result.sent, to: configuration.target.address)
+      var deadline = clock.now.advanced(by: configuration.replyTimeout)
+      for _ in 0..<1000 {
+        let remaining = clock.now.duration(to: deadline)
+        if remaining <= .zero { break }
+        guard let captured = try link.receive(timeout: remaining) else { break }
+        guard let reply = ProbeReply(captured, local: local, remotePort: configuration.target.port) else { continue }
+        if result.replies.isEmpty {
+          let graceEnd = clock.now.advanced(by: configuration.grace)
+          if graceEnd < deadline { deadline = graceEnd }
+        }
+        result.replies.append(reply)
+      }
+      if let synAck = result.replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
+        let rst = IPv4Header(
+          sourceAddress: IPv4Address(rawValue: sourceAddress), destinationAddress: IPv4Address(rawValue: configuration.target.address),
+          identification: UInt16(truncatingIfNeeded: random.next()))
+          / TCPHeader(sourcePort: port, destinationPort: configuration.target.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst, window: 0)
+        if let bytes = try? rst.encoded() { try? link.send(bytes, to: configuration.target.address) }
+      }
+    } catch {
+      result.problem = error.description
+    }
+    return result
   }
 
   // MARK: - Internals

@@ -17,7 +17,8 @@ enum ProbeCommand {
                           [--timeout SECONDS] [--closed-port N] [--source ADDR --no-guard]
                           [--netns NAME] [--iface NAME] [--dst-mac MAC] [--seed N]
            tcpcraft probe --list [--json]
-           tcpcraft probe --generate FIELD|all [--random --count N] [--seed N] [--bytes] [--pcap FILE]
+           tcpcraft probe [HOST:PORT] --generate FIELD|all [--random --count N] [--seed N] [--bytes]
+                          [--json] [--pcap FILE]
 
     Sends edge-case segments a normal stack never sends to a real one, each case on a fresh
     source port (and, where it needs one, a fresh connection opened by hand), and prints a
@@ -41,10 +42,13 @@ enum ProbeCommand {
       --pcap FILE        every packet sent and received (setup and cleanup included)
       --json             one JSON object a case, then a summary object
 
-    generators (no privileges needed; nothing is sent):
+    generators (without HOST:PORT nothing is sent and no privileges are needed; with it, each
+    segment goes to the target from a fresh port and the replies are shown beside it):
       --generate FIELD   the template SYN with FIELD walked over its boundary values; `all` walks
                          every field. FIELD: \(SegmentField.allCases.map(\.rawValue).joined(separator: ", "))
       --random           instead, --count N segments with random fields/values from --seed
+    (on lo packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
+    length: walk ip-* fields against a target behind a veth or Ethernet interface.)
 
     exit status: 0 every case conforms; 1 some case deviates, got no reply or was inconclusive;
     2 bad usage.
@@ -56,6 +60,7 @@ enum ProbeCommand {
       tcpcraft probe --list
       tcpcraft probe --generate data-offset --bytes
       tcpcraft probe --generate all --random --count 50 --seed 7 --pcap fuzz.pcap
+      sudo tcpcraft probe 127.0.0.1:8080 --generate wscale --timeout 0.3
     """
 
   static func run(_ argv: [String]) -> Int32 {
@@ -71,7 +76,7 @@ enum ProbeCommand {
       return 0
     }
     if arguments.has("--list") { return list(json: arguments.has("--json")) }
-    if arguments.has("--generate") { return generate(arguments) }
+    if arguments.has("--generate") && arguments.positionals.isEmpty { return generate(arguments, runner: nil) }
 
     let cases: [EdgeCase]
     let configuration: ProbeConfiguration
@@ -81,7 +86,7 @@ enum ProbeCommand {
         throw UsageError("probe: give the target as HOST:PORT (see `tcpcraft probe --help`)")
       }
       let target = try HostPort.parse(targetText, defaultHost: 0x7F00_0001)
-      cases = try selectCases(arguments)
+      cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
       config.closedPort = try arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
@@ -96,7 +101,12 @@ enum ProbeCommand {
         guard let mac = MACAddress(text) else { throw UsageError("--dst-mac: \"\(text)\" is not a MAC address") }
         config.destinationMAC = (0..<6).map { UInt8(truncatingIfNeeded: mac.rawValue >> UInt64(40 - 8 * $0)) }
       }
-      if let seed = try arguments.integer("--seed", as: UInt64.self) { config.seed = seed }
+      if let seed = try arguments.integer("--seed", as: UInt64.self) {
+        config.seed = seed
+      } else {
+        var system = SystemRandomNumberGenerator()
+        config.seed = system.next() >> 1
+      }
       configuration = config
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
@@ -126,11 +136,13 @@ enum ProbeCommand {
       return 1
     }
 
+    if arguments.has("--generate") { return generate(arguments, runner: runner) }
     if !json {
       Terminal.out(
         "probing \(IPv4Text.format(configuration.target.address)):\(configuration.target.port) "
           + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
-          + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies")
+          + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies, "
+          + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
     }
     let interactive = isatty(2) != 0
     let results = runner.run(cases) { index, count, edgeCase in
@@ -158,6 +170,7 @@ enum ProbeCommand {
       var line = JSONLine()
       line.add("type", "summary")
       line.add("cases", results.count)
+      line.add("seed", String(configuration.seed))
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
       line.add("kernel_counters", configuration.counterNamespace ?? (runner.interfaceName == "lo" ? "host" : "none"))
       Terminal.out(line.description)
@@ -297,7 +310,7 @@ enum ProbeCommand {
 
   // MARK: - Generators
 
-  static func generate(_ arguments: Arguments) -> Int32 {
+  static func generate(_ arguments: Arguments, runner: ProbeRunner?) -> Int32 {
     let fieldName = arguments.value("--generate") ?? "all"
     let fields: [SegmentField]
     let count: Int
@@ -328,7 +341,8 @@ enum ProbeCommand {
         return 2
       }
     }
-    let generator = SegmentGenerator(source: Endpoint(address: 0x7F00_0001, port: 40000), destination: destination)
+    let source = Endpoint(address: runner?.sourceAddress ?? 0x7F00_0001, port: 40000)
+    let generator = SegmentGenerator(source: source, destination: destination)
     let segments: [GeneratedSegment]
     if arguments.has("--random") {
       var random = SplitMix64(seed: seed)
@@ -337,7 +351,46 @@ enum ProbeCommand {
       segments = fields.flatMap { generator.walk($0) }
     }
     var records: [[UInt8]] = []
-    for segment in segments {
+    if let runner {
+      // Send each one from a fresh port and show what came back.
+      let interactive = isatty(2) != 0
+      for (index, segment) in segments.enumerated() {
+        let line = "[\(index + 1)/\(segments.count)] \(segment.label)"
+        if interactive { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8)) } else { Terminal.error(line) }
+        let exchange = runner.exchange(segment.packet)
+        records.append(exchange.sent)
+        records.append(contentsOf: exchange.replies.map(\.bytes))
+        let answer =
+          exchange.problem ?? (exchange.replies.isEmpty ? "no reply within \(ScriptError.format(runner.configuration.replyTimeout))"
+            : exchange.replies.map(\.brief).joined(separator: "; "))
+        if arguments.has("--json") {
+          var json = JSONLine()
+          json.add("field", segment.field.rawValue)
+          json.add("value", String(segment.value))
+          json.add("sport", exchange.sourcePort)
+          json.add("sent", tcpdumpSummary(ipv4: exchange.sent[...]))
+          json.add("replies", strings: exchange.replies.map(\.summary))
+          if let problem = exchange.problem { json.add("problem", problem) }
+          if arguments.has("--bytes") {
+            json.add("sent_hex", hex(exchange.sent))
+            json.add("replies_hex", strings: exchange.replies.map { hex($0.bytes) })
+          }
+          Terminal.out(json.description)
+        } else {
+          Terminal.out("\(pad(segment.label, 28)) → \(answer)")
+          if arguments.has("--bytes") {
+            Terminal.out("    sent: \(tcpdumpSummary(ipv4: exchange.sent[...]))")
+            Terminal.out(indent(hexdump(exchange.sent)))
+            for reply in exchange.replies {
+              Terminal.out("    reply: \(reply.summary)")
+              Terminal.out(indent(hexdump(reply.bytes)))
+            }
+          }
+        }
+      }
+      if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+    }
+    for segment in segments where runner == nil {
       let bytes: [UInt8]
       do {
         bytes = try segment.packet.encoded()

@@ -55,6 +55,28 @@ struct ProbeCommandTests {
   }
 
   @Test(
+    "probe HOST:PORT --generate sends each segment from a fresh port: offsets below 5 or beyond the segment are dropped",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func generateAgainstAListener() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let listener = try Listener()
+    let result = try CommandRunner().run(
+      ["probe", "127.0.0.1:\(listener.port)", "--generate", "data-offset", "--timeout", "0.3", "--json"], timeout: 30)
+    #expect(result.status == 0)
+    #expect(result.lines.count == 7)
+    let ports = Set(result.lines.compactMap { $0.split(separator: "\"sport\":").last?.split(separator: ",").first })
+    #expect(ports.count == 7, "a fresh source port for each segment")
+    for line in result.lines {
+      let answered = line.contains("Flags [S.]")
+      if line.contains("\"value\":\"5\"") || line.contains("\"value\":\"6\"") {
+        #expect(answered, "a well-formed SYN is answered: \(line)")
+      } else {
+        #expect(!answered && line.contains("\"replies\":[]"), "a header length that cannot be right is dropped: \(line)")
+      }
+    }
+  }
+
+  @Test(
     "A newcomer's run: probe --all against `tcpcraft demo --serve` gives a verdict with evidence for every case",
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func probeTheDemoListener() throws {
