@@ -21,8 +21,8 @@ public final class ProbeLink: FlowTransport {
   public let destinationMAC: [UInt8]
   public let local: Endpoint
   private let socket: PacketSocket
-  /// On `lo` frames sent through AF_PACKET never reach TCP (the input route lookup refuses a
-  /// 127/8 source arriving without the loopback path's cached route), so packets go out through
+  /// On `lo` frames sent through AF_PACKET never reach TCP (observed on Linux 6.18: they count
+  /// in IpInReceives and then vanish, without any drop counter), so packets go out through
   /// a raw IPv4 socket instead (created under the guard's exempt group); the kernel then rewrites
   /// the IPv4 checksum and total length, which `keepsIPv4HeaderExact` reports.
   private var raw: RawIPv4Socket?

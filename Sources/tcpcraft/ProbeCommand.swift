@@ -10,7 +10,7 @@ enum ProbeCommand {
     "--case", "--pcap", "--timeout", "--closed-port", "--source", "--netns", "--seed", "--iface", "--dst-mac",
     "--generate", "--count",
   ]
-  static let switches: Set<String> = ["--all", "--list", "--json", "--bytes", "--no-guard", "--random", "--quiet"]
+  static let switches: Set<String> = ["--all", "--list", "--json", "--bytes", "--no-guard", "--random"]
 
   static let help = """
     usage: tcpcraft probe HOST:PORT (--all | --case NAME ...) [--json] [--pcap FILE] [--bytes]
