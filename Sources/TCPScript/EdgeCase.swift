@@ -56,6 +56,9 @@ public struct EdgeCase: Sendable, CustomStringConvertible {
 public enum RequirementLevel: String, Sendable, CaseIterable {
   case must = "MUST"
   case should = "SHOULD"
+  /// An optional mechanism with mandatory behaviour once adopted (RFC 5961 §5.2: "All TCP stacks
+  /// MAY implement the following mitigation. TCP stacks that implement this mitigation MUST ...").
+  case mayThenMust = "MAY, then MUST"
   /// The RFC suggests a procedure without requiring it (RFC 9293 MUST-7's "suggested procedure").
   case suggested = "suggested"
   /// No sentence names this case; the reaction follows from the general rules.

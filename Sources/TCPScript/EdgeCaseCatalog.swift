@@ -225,8 +225,9 @@ public enum EdgeCaseCatalog {
     ) { c in c.single(c.tcp([.psh, .ack], ack: c.acknowledgment &+ 1000), payload: data) },
     EdgeCase(
       name: "est-ack-too-old", summary: "8 bytes whose ACK lies 2^29 below SND.UNA", setup: .established,
-      rfc: "RFC 5961 §5.2", requirement: .must,
-      rule: "SEG.ACK must be in [SND.UNA - MAX.SND.WND, SND.NXT]; other segments MUST be discarded and an ACK sent back",
+      rfc: "RFC 5961 §5.2", requirement: .mayThenMust,
+      rule: "stacks MAY adopt this mitigation; one that does MUST accept SEG.ACK only in [SND.UNA - MAX.SND.WND, SND.NXT] "
+        + "and discard other segments, sending an ACK back",
       expected: .duplicateACK
     ) { c in c.single(c.tcp([.psh, .ack], ack: c.acknowledgment &- 0x2000_0000), payload: data) },
     EdgeCase(
