@@ -89,6 +89,7 @@ enum ProbeCommand {
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
       config.closedPort = try arguments.integer("--closed-port", as: UInt16.self)
+      if config.closedPort == 0 { throw UsageError("--closed-port: a port from 1 to 65535") }
       if let text = arguments.value("--source") {
         guard let address = IPv4Text.parse(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
         config.sourceAddress = address
@@ -325,6 +326,7 @@ enum ProbeCommand {
           "--generate: no field \"\(fieldName)\"; one of: all, " + SegmentField.allCases.map(\.rawValue).joined(separator: ", "))
       }
       count = Int(try arguments.integer("--count", as: UInt32.self) ?? 20)
+      guard count <= 100_000 else { throw UsageError("--count: at most 100000 segments") }
       seed = try arguments.integer("--seed", as: UInt64.self) ?? 1
       try arguments.expectPositionals(atMost: 1, command: "probe")
     } catch {
