@@ -5,7 +5,7 @@ import Testing
 @testable import TCPScript
 
 /// RFC 1071: the one's complement of the one's complement sum of 16-bit words.
-func referenceChecksum(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+func edgeChecksum(_ bytes: ArraySlice<UInt8>) -> UInt16 {
   var sum: UInt32 = 0
   var index = bytes.startIndex
   while index + 1 < bytes.endIndex {
@@ -17,16 +17,16 @@ func referenceChecksum(_ bytes: ArraySlice<UInt8>) -> UInt16 {
   return ~UInt16(sum)
 }
 
-func word(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) }
-func long(_ bytes: [UInt8], _ offset: Int) -> UInt32 { UInt32(word(bytes, offset)) << 16 | UInt32(word(bytes, offset + 2)) }
+func edgeWord(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) }
+func edgeLong(_ bytes: [UInt8], _ offset: Int) -> UInt32 { UInt32(edgeWord(bytes, offset)) << 16 | UInt32(edgeWord(bytes, offset + 2)) }
 
 /// TCP checksum over the pseudo-header (addresses from the IPv4 header, protocol 6, length).
-func referenceTCPChecksumIsValid(_ packet: [UInt8]) -> Bool {
+func edgeTCPChecksumIsValid(_ packet: [UInt8]) -> Bool {
   let ihl = Int(packet[0] & 0x0F) * 4
   let segment = packet[ihl...]
   var pseudo = Array(packet[12..<20])
   pseudo += [0, 6, UInt8(segment.count >> 8), UInt8(segment.count & 0xFF)]
-  return referenceChecksum((pseudo + segment)[...]) == 0
+  return edgeChecksum((pseudo + segment)[...]) == 0
 }
 
 struct EdgeCaseTests {
@@ -70,19 +70,19 @@ struct EdgeCaseTests {
   func plainSYN() throws {
     let packet = try #require(try bytes("closed-syn").first)
     #expect(packet[0] == 0x45)
-    #expect(referenceChecksum(packet[0..<20]) == 0)
-    #expect(long(packet, 12) == 0x0A00_0063 && long(packet, 16) == 0x0A00_0002)
-    #expect(word(packet, 20) == 40000 && word(packet, 22) == 8080)
-    #expect(long(packet, 24) == 0x1000_0000)
+    #expect(edgeChecksum(packet[0..<20]) == 0)
+    #expect(edgeLong(packet, 12) == 0x0A00_0063 && edgeLong(packet, 16) == 0x0A00_0002)
+    #expect(edgeWord(packet, 20) == 40000 && edgeWord(packet, 22) == 8080)
+    #expect(edgeLong(packet, 24) == 0x1000_0000)
     #expect(packet[33] == 0x02)  // SYN only
-    #expect(referenceTCPChecksumIsValid(packet))
+    #expect(edgeTCPChecksumIsValid(packet))
   }
 
   @Test("Bad TCP checksum: the sum fails, everything else is right")
   func badTCPChecksum() throws {
     let packet = try #require(try bytes("tcp-bad-checksum").first)
-    #expect(referenceChecksum(packet[0..<20]) == 0)
-    #expect(!referenceTCPChecksumIsValid(packet))
+    #expect(edgeChecksum(packet[0..<20]) == 0)
+    #expect(!edgeTCPChecksumIsValid(packet))
   }
 
   @Test("Data offset 4 and 15 are written verbatim over a 20-byte header")
@@ -91,7 +91,7 @@ struct EdgeCaseTests {
     #expect(short[32] >> 4 == 4 && short.count == 40)
     let long = try #require(try bytes("tcp-data-offset-long").first)
     #expect(long[32] >> 4 == 15 && long.count == 40)
-    #expect(referenceTCPChecksumIsValid(long), "only the offset lies")
+    #expect(edgeTCPChecksumIsValid(long), "only the offset lies")
   }
 
   @Test("Option lengths 0, 1 and overrunning are on the wire as crafted")
@@ -102,7 +102,7 @@ struct EdgeCaseTests {
     #expect(one[40] == 2 && one[41] == 1)
     let overrun = try #require(try bytes("tcp-option-overrun").first)
     #expect(overrun[40] == 2 && overrun[41] == 40 && overrun.count == 44)
-    #expect(referenceTCPChecksumIsValid(overrun))
+    #expect(edgeTCPChecksumIsValid(overrun))
   }
 
   @Test("Every flag, and none")
@@ -116,24 +116,24 @@ struct EdgeCaseTests {
   @Test("RSTs in a connection: exact at RCV.NXT, inside the window, far outside")
   func resetsInAConnection() throws {
     let exact = try #require(try bytes("est-rst-exact").first)
-    #expect(exact[33] == 0x04 && long(exact, 24) == 0x1000_0000)
+    #expect(exact[33] == 0x04 && edgeLong(exact, 24) == 0x1000_0000)
     let inside = try #require(try bytes("est-rst-in-window").first)
-    #expect(long(inside, 24) == 0x1000_0000 + 500, "half the peer's window of 1000")
+    #expect(edgeLong(inside, 24) == 0x1000_0000 + 500, "half the peer's window of 1000")
     let outside = try #require(try bytes("est-rst-out-of-window").first)
-    #expect(long(outside, 24) == 0x5000_0000)
+    #expect(edgeLong(outside, 24) == 0x5000_0000)
   }
 
   @Test("ACK of unsent data and PAWS use the connection's numbers")
   func acknowledgmentsAndTimestamps() throws {
     let unsent = try #require(try bytes("est-ack-unsent").first)
-    #expect(long(unsent, 28) == 0x2000_0000 + 1000)
+    #expect(edgeLong(unsent, 28) == 0x2000_0000 + 1000)
     var context = Self.context
     context.timestampValue = 500_000
     context.timestampEcho = 77
     let paws = try #require(try bytes("est-paws-old-timestamp", context: context).first)
     // nop, nop, kind 8 length 10, TSval, TSecr
     #expect(Array(paws[40..<44]) == [1, 1, 8, 10])
-    #expect(long(paws, 44) == 400_000 && long(paws, 48) == 77)
+    #expect(edgeLong(paws, 44) == 400_000 && edgeLong(paws, 48) == 77)
     let missing = try #require(try bytes("est-missing-timestamp", context: context).first)
     #expect(missing[32] >> 4 == 5, "no options at all")
   }
@@ -141,19 +141,19 @@ struct EdgeCaseTests {
   @Test("IPv4 header cases: checksum, IHL, version, lengths, TTL, reserved flag")
   func ipv4Headers() throws {
     let badChecksum = try #require(try bytes("ip-bad-checksum").first)
-    #expect(referenceChecksum(badChecksum[0..<20]) != 0)
-    #expect(referenceTCPChecksumIsValid(badChecksum))
+    #expect(edgeChecksum(badChecksum[0..<20]) != 0)
+    #expect(edgeTCPChecksumIsValid(badChecksum))
     let ihl = try #require(try bytes("ip-ihl-short").first)
     #expect(ihl[0] == 0x44)
     let version = try #require(try bytes("ip-version-5").first)
     #expect(version[0] == 0x55)
     let long = try #require(try bytes("ip-total-length-long").first)
-    #expect(Int(word(long, 2)) == long.count + 20)
+    #expect(Int(edgeWord(long, 2)) == long.count + 20)
     let short = try #require(try bytes("ip-total-length-short").first)
-    #expect(Int(word(short, 2)) == short.count - 16 && short.suffix(16).allSatisfy { $0 == 0xEE })
-    #expect(referenceTCPChecksumIsValid(Array(short.dropLast(16))))
+    #expect(Int(edgeWord(short, 2)) == short.count - 16 && short.suffix(16).allSatisfy { $0 == 0xEE })
+    #expect(edgeTCPChecksumIsValid(Array(short.dropLast(16))))
     let ttl = try #require(try bytes("ip-ttl-0").first)
-    #expect(ttl[8] == 0 && referenceChecksum(ttl[0..<20]) == 0)
+    #expect(ttl[8] == 0 && edgeChecksum(ttl[0..<20]) == 0)
     let reserved = try #require(try bytes("ip-reserved-flag").first)
     #expect(reserved[6] & 0x80 == 0x80)
   }
@@ -162,17 +162,17 @@ struct EdgeCaseTests {
   func fragments() throws {
     let tiny = try bytes("ip-tiny-fragments")
     #expect(tiny.count == 2)
-    #expect(word(tiny[0], 6) == 0x2000, "MF, offset 0")
-    #expect(word(tiny[1], 6) == 0x0001, "no MF, offset 1 (8 bytes)")
-    #expect(word(tiny[0], 4) == word(tiny[1], 4))
+    #expect(edgeWord(tiny[0], 6) == 0x2000, "MF, offset 0")
+    #expect(edgeWord(tiny[1], 6) == 0x0001, "no MF, offset 1 (8 bytes)")
+    #expect(edgeWord(tiny[0], 4) == edgeWord(tiny[1], 4))
     #expect(tiny[0].count == 28 && tiny[0][9] == 6)
     let segment = Array(tiny[0][20...]) + Array(tiny[1][20...])
     var whole = Array(tiny[0][0..<20])
     whole[2] = 0
     whole[3] = UInt8(20 + segment.count)
-    #expect(referenceTCPChecksumIsValid(whole + segment), "the pieces rebuild a valid segment")
+    #expect(edgeTCPChecksumIsValid(whole + segment), "the pieces rebuild a valid segment")
     let overlap = try bytes("ip-overlapping-fragments")
-    #expect(overlap[0].count == 36 && word(overlap[1], 6) == 1)
+    #expect(overlap[0].count == 36 && edgeWord(overlap[1], 6) == 1)
     #expect(Array(overlap[0][28..<36]) == Array(overlap[1][20..<28]), "the overlap is identical")
   }
 

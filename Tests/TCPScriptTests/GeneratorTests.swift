@@ -29,7 +29,7 @@ struct GeneratorTests {
   func sequenceWalk() throws {
     let values = try Self.generator.walk(.sequenceNumber).map { segment -> UInt32 in
       let bytes = try segment.packet.encoded()
-      return long(bytes, 24)
+      return edgeLong(bytes, 24)
     }
     #expect(values == [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0x8000_0001, 0xFFFF_FFFE, 0xFFFF_FFFF])
   }
@@ -43,7 +43,7 @@ struct GeneratorTests {
       #expect(UInt64(try segment.packet.encoded()[0] & 0x0F) == segment.value)
     }
     for segment in Self.generator.walk(.ipTotalLength) {
-      #expect(UInt64(word(try segment.packet.encoded(), 2)) == segment.value)
+      #expect(UInt64(edgeWord(try segment.packet.encoded(), 2)) == segment.value)
     }
     for segment in Self.generator.walk(.ipFlags) {
       #expect(UInt64(try segment.packet.encoded()[6] >> 5) == segment.value)

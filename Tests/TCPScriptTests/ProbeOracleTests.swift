@@ -46,7 +46,7 @@ final class OracleNamespace {
        "nud", "permanent"],
     ]
     for command in commands {
-      let (status, output) = Shell.run(command)
+      let (status, output) = OracleShell.run(command)
       if status != 0 {
         destroy()
         throw Failure(description: "\(command.joined(separator: " ")): \(output)")
@@ -91,20 +91,20 @@ final class OracleNamespace {
       close(listener)
       listener = -1
     }
-    _ = Shell.run(["ip", "netns", "del", name])
-    _ = Shell.run(["ip", "link", "del", hostInterface])
+    _ = OracleShell.run(["ip", "netns", "del", name])
+    _ = OracleShell.run(["ip", "link", "del", hostInterface])
   }
 
   deinit { destroy() }
 
   var isGone: Bool {
-    let namespaces = Shell.run(["ip", "netns", "list"]).output
-    let links = Shell.run(["ip", "-o", "link", "show"]).output
+    let namespaces = OracleShell.run(["ip", "netns", "list"]).output
+    let links = OracleShell.run(["ip", "-o", "link", "show"]).output
     return !namespaces.contains(name) && !links.contains(hostInterface)
   }
 }
 
-enum Shell {
+enum OracleShell {
   /// Runs a command (bounded: killed after 20 s), returning its status and combined output.
   static func run(_ arguments: [String]) -> (status: Int32, output: String) {
     let process = Process()
@@ -146,7 +146,7 @@ struct ProbeOracleTests {
     let byName = Dictionary(uniqueKeysWithValues: results.map { ($0.edgeCase.name, $0) })
 
     // Printed for docs/edge-cases.md (observed facts, with the kernel version).
-    let kernel = Shell.run(["uname", "-r"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    let kernel = OracleShell.run(["uname", "-r"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
     print("oracle: Linux \(kernel)")
     for result in results {
       print("oracle| \(result.edgeCase.name) | \(result.verdict.rawValue) | \(result.observed) | \(result.evidence.joined(separator: " / "))")
@@ -191,5 +191,32 @@ struct ProbeOracleTests {
     // The closed-port RST carries the numbers RFC 9293 §3.10.7.1 gives.
     let closed = try #require(byName["closed-syn"]?.replies.first)
     #expect(closed.flags == [.rst, .ack] && closed.sequenceNumber == 0)
+  }
+
+  @Test("A scripted Flow runs over the layer-2 probe link: handshake, data acknowledged, abort")
+  func flowOverProbeLink() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let namespace = try OracleNamespace()
+    defer {
+      namespace.destroy()
+      #expect(namespace.isGone)
+    }
+    try namespace.startListener()
+    let local = Endpoint(address: namespace.sourceAddress, port: 41_000 + UInt16(getpid() % 1000))
+    let remote = Endpoint(address: namespace.targetAddress, port: namespace.port)
+    let link = try ProbeLink(
+      interface: namespace.hostInterface, sourceMAC: OracleNamespace.hostMAC, destinationMAC: OracleNamespace.namespaceMAC,
+      local: local, remoteAddress: remote.address, guardResets: false)
+    #expect(link.keepsIPv4HeaderExact)
+    let flow = Flow(local: local, remote: remote, transport: link, initialSendSequence: 0xFFFF_FFFA)
+    defer { flow.close() }
+    flow.readsPeerState = false
+    try flow.activeOpen(timeout: .seconds(2))
+    #expect(flow.state == .established)
+    try flow.sendData(Array("across the wrap".utf8), timeout: .seconds(2))
+    #expect(flow.sendNext == 0xFFFF_FFFA &+ 1 &+ 15, "SND.NXT wrapped past 2^32")
+    try flow.abort()
+    #expect(flow.state == .closed)
+    #expect(flow.transcript.entries.count >= 5)
   }
 }
