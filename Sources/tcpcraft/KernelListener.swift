@@ -76,7 +76,9 @@ final class KernelListener: @unchecked Sendable {
 
   /// The demo's server in a thread: accept, recv the client's data, answer `reply`, recv until
   /// EOF, close. Every wait is bounded by `timeoutMilliseconds`.
-  func serveOnce(reply: String, timeoutMilliseconds: Int32 = 3000) -> Thread {
+  func serveOnce(
+    reply: String, closeDelayMicroseconds: UInt32 = 0, timeoutMilliseconds: Int32 = 3000
+  ) -> Thread {
     let thread = Thread { [self] in
       let connection = accept(timeoutMilliseconds: timeoutMilliseconds)
       guard connection >= 0 else {
@@ -102,6 +104,7 @@ final class KernelListener: @unchecked Sendable {
         let count = KernelListener.receive(connection, &buffer)
         if count == 0 {
           note("recv() → 0 (EOF: the client's FIN arrived)")
+          if closeDelayMicroseconds > 0 { usleep(closeDelayMicroseconds) }
           break
         }
         if count < 0 {
