@@ -283,6 +283,10 @@ public protocol PacketHeader: LayerConvertible, Hashable, Sendable {
 
 extension PacketHeader {
   public func appendLayers(to layers: inout [Layer]) { layers.append(layer) }
+
+  /// This header alone as a packet, encoded (a `nil` TCP/UDP checksum throws
+  /// `.missingPseudoHeader`: there is no IPv4 below).
+  public func encoded() throws(PacketError) -> [UInt8] { try Packet(layers: [layer]).encoded() }
 }
 
 extension EthernetHeader: PacketHeader {

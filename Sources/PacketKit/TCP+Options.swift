@@ -135,16 +135,19 @@ public enum TCPOption: Hashable, Sendable {
   }
 
   /// Decodes an options area so that encoding the result (with its padding) gives back exactly
-  /// `area`: trailing zero padding is dropped, zeros beyond it stay as EOL options, a malformed
+  /// `area`: an EOL is kept, the zero padding after it is dropped, zeros beyond that stay as EOL options, a malformed
   /// option (length 0/1, overrun) and everything after it become one `.raw`.
   public static func decodeAll(_ area: ArraySlice<UInt8>) -> [TCPOption] {
     var options: [TCPOption] = []
     var scanner = OptionScanner(area, layer: .tcp, stopAtEndOfList: false)
-    while !isPadding(area, from: scanner.offset) {
+    while true {
       let start = scanner.offset
       guard let next = scanner.next() else { break }
       switch next {
-      case .success(let option): options.append(decode(option))
+      case .success(let option):
+        options.append(decode(option))
+        // Zeros after an EOL that re-encoding would write as padding end the list.
+        if option.kind == 0, isPadding(area, from: scanner.offset) { return options }
       case .failure:
         let rest = area.clampedSuffix(from: start)
         options.append(.raw(kind: rest.byte(at: 0), bytes: Array(rest.dropFirst())))

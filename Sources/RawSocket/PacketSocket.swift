@@ -14,7 +14,8 @@ import CRawSocket
 ///   see the outgoing copies too. On other interfaces our own packets are only seen as
 ///   `OUTGOING`, so they are kept by default.
 /// - Sending: `send(frame:)` puts a whole frame, link header included, on the interface as is:
-///   the way to send an IPv4 header that must stay malformed.
+///   the way to send an IPv4 header that must stay malformed. A socket never captures the
+///   frames it sent itself; other packet sockets on the interface see them as `OUTGOING`.
 ///
 /// Requires `CAP_NET_RAW`. The socket is closed by `close()` or when the object is released.
 public final class PacketSocket {

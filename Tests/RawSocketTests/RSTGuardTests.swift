@@ -20,7 +20,8 @@ import TestSupport
     let listing = try runTool("/usr/sbin/nft", ["list", "table", "inet", guardian.tableName]).output
     #expect(listing.contains("flags owner"))
     #expect(listing.contains("hook output priority filter; policy accept;"))
-    #expect(listing.contains("meta skgid 4242 counter packets 0 bytes 0 accept"))
+    #expect(listing.contains("meta skgid 4242 "))
+    #expect(listing.contains("counter packets 0 bytes 0 accept"))
     #expect(listing.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.2 tcp sport 40102 tcp dport 40101"))
     #expect(listing.contains("counter packets 0 bytes 0 drop"))
 
@@ -190,6 +191,49 @@ import TestSupport
   }
 }
 
+@Suite struct RSTGuardCapabilityTests {
+  /// Without CAP_NET_ADMIN (dropped from the bounding set by `setpriv`, so even root lacks it),
+  /// installing a guard fails with the one-line capability advice, not a bare EPERM.
+  @Test(.enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("setpriv"), "needs root and setpriv"))
+  func withoutCapNetAdminTheErrorSaysWhatToDo() throws {
+    try Privileges.check(.netAdmin)
+    let output = NSTemporaryDirectory() + "tcpcraft_nocap_\(getpid()).txt"
+    defer { unlink(output) }
+    let child = try spawnSelf(
+      filter: "guardWithoutCapabilityChildProcess", environment: ["TCPCRAFT_TEST_NOCAP_OUT": output],
+      through: ["/usr/bin/setpriv", "--bounding-set", "-net_admin", "--"])
+    var status: CInt = 0
+    var exited = false
+    for _ in 0..<3000 where !exited {  // at most 30 s
+      exited = waitpid(child, &status, WNOHANG) == child
+      if !exited { usleep(10_000) }
+    }
+    if !exited {
+      kill(child, SIGKILL)
+      waitpid(child, &status, 0)
+    }
+    #expect(exited)
+    let text = try String(contentsOfFile: output, encoding: .utf8)
+    #expect(
+      text == "tcpcraft needs CAP_NET_ADMIN to install its RST guard (an nf_tables table): run it with sudo, "
+        + "or grant it once with `sudo setcap cap_net_raw,cap_net_admin+ep <binary>`")
+  }
+
+  /// Runs only in the child of the test above: records what installing a guard says.
+  @Test(.enabled(if: ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"] != nil))
+  func guardWithoutCapabilityChildProcess() throws {
+    let path = try #require(ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"])
+    var text = "no error: the guard was installed"
+    do {
+      let guardian = try RSTGuard(sourcePort: 40556)
+      guardian.close()
+    } catch {
+      text = error.description
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+  }
+}
+
 extension Result where Failure == TestFailure {
   var failureText: String? {
     if case .failure(let failure) = self { return failure.description }
@@ -199,12 +243,16 @@ extension Result where Failure == TestFailure {
 
 /// posix_spawn of this test binary, running only the tests matching `filter`, with `fd` passed
 /// as descriptor `target` and stdout/stderr sent to /dev/null.
-func spawnSelf(filter: String, environment extra: [String: String], passing fd: CInt, as target: CInt) throws -> pid_t {
+func spawnSelf(
+  filter: String, environment extra: [String: String], passing fd: CInt? = nil, as target: CInt = 100,
+  through wrapper: [String] = []
+) throws -> pid_t {
   var pathBuffer = [CChar](repeating: 0, count: 4096)
   let length = readlink("/proc/self/exe", &pathBuffer, pathBuffer.count - 1)
   guard length > 0 else { throw TestFailure("readlink /proc/self/exe: errno \(lastErrno())") }
   let path = String(decoding: pathBuffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  let arguments = [path, "--testing-library", "swift-testing", "--filter", filter]
+  let arguments = wrapper + [path, "--testing-library", "swift-testing", "--filter", filter]
+  let program = wrapper.first ?? path
   var environment = ProcessInfo.processInfo.environment
   for (key, value) in extra { environment[key] = value }
   let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
@@ -216,11 +264,11 @@ func spawnSelf(filter: String, environment extra: [String: String], passing fd: 
   var actions = posix_spawn_file_actions_t()
   posix_spawn_file_actions_init(&actions)
   defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_adddup2(&actions, fd, target)
+  if let fd { posix_spawn_file_actions_adddup2(&actions, fd, target) }
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
   var pid: pid_t = 0
-  let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+  let result = posix_spawn(&pid, program, &actions, nil, argv, envp)
   guard result == 0 else { throw TestFailure("posix_spawn: \(result)") }
   return pid
 }

@@ -61,3 +61,57 @@ import TestSupport
         == mac.trimmingCharacters(in: .whitespacesAndNewlines))
   }
 }
+
+/// Off loopback, in a veth pair the test creates (the peer in its own namespace) and removes:
+/// on-link and gateway routes, the next hop's MAC from a permanent neighbour entry, and no MAC
+/// for a neighbour never resolved. Lookups only: nothing is sent.
+@Suite struct RouteLookupVethTests {
+  @Test(.enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("ip"), "needs root and ip"))
+  func nextHopMACAndGatewayOverVeth() throws {
+    try Privileges.check(.netAdmin)
+    let pid = getpid()
+    let host = "tcnlh\(pid)", peer = "tcnlp\(pid)", namespace = "tcpcraft_nl_\(pid)"
+    let subnet = 10 << 24 | 213 << 16 | UInt32(pid % 250) << 8  // 10.213.x.0/29
+    let remote = 10 << 24 | 214 << 16 | UInt32(pid % 250) << 8  // 10.214.x.0/24 via .2
+    let ip = "/usr/sbin/ip"
+    defer {
+      _ = try? runTool(ip, ["link", "del", host])
+      _ = try? runTool(ip, ["netns", "del", namespace])
+    }
+    for command in [
+      ["netns", "add", namespace],
+      ["link", "add", host, "type", "veth", "peer", "name", peer, "netns", namespace],
+      ["addr", "add", "\(IPv4Text(subnet | 1))/29", "dev", host],
+      ["link", "set", host, "up"],
+      ["-n", namespace, "link", "set", peer, "up"],
+      ["neigh", "replace", IPv4Text(subnet | 2), "lladdr", "02:00:5e:10:20:30", "dev", host, "nud", "permanent"],
+      ["route", "add", "\(IPv4Text(remote))/24", "via", IPv4Text(subnet | 2), "dev", host],
+    ] {
+      let (status, output) = try runTool(ip, command)
+      try #require(status == 0, "ip \(command.joined(separator: " ")): \(output)")
+    }
+    let hostMAC = try String(contentsOfFile: "/sys/class/net/\(host)/address", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+    let lookup = try RouteLookup()
+
+    let onLink = try lookup.route(to: subnet | 2)
+    #expect(onLink.interfaceName == host)
+    #expect(onLink.interfaceIndex == if_nametoindex(host))
+    #expect(onLink.sourceAddress == subnet | 1)
+    #expect(onLink.gateway == nil)
+    #expect(onLink.nextHopMAC == [0x02, 0x00, 0x5e, 0x10, 0x20, 0x30])
+    #expect(onLink.interfaceMAC.map { String(format: "%02x", $0) }.joined(separator: ":") == hostMAC)
+    #expect(onLink.mtu == 1500)
+    #expect(!onLink.isLocal)
+
+    let viaGateway = try lookup.route(to: remote | 7)
+    #expect(viaGateway.interfaceName == host)
+    #expect(viaGateway.gateway == subnet | 2)
+    #expect(viaGateway.nextHop == subnet | 2)
+    #expect(viaGateway.nextHopMAC == [0x02, 0x00, 0x5e, 0x10, 0x20, 0x30])
+
+    let unresolved = try lookup.route(to: subnet | 3)
+    #expect(unresolved.interfaceName == host)
+    #expect(unresolved.nextHopMAC == nil)
+  }
+}
