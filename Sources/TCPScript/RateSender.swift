@@ -316,6 +316,12 @@ public final class RateSender {
   /// Called about every `progressInterval` while sending, and never more often.
   public var onProgress: ((RateReport) -> Void)?
   public var progressInterval: Duration = .milliseconds(250)
+  /// How much a paced sender that fell behind (a late wake-up, a busy CPU) may catch up at once,
+  /// as time at the rate (default 20 ms; at least two batches). The average rate is kept
+  /// whatever this is, and the packets sent by time t never exceed 1 + rate × t.
+  public var catchUp: Duration = .milliseconds(20)
+  /// Checked before every batch: return `true` to stop (e.g. a flag a SIGINT handler set).
+  public var shouldStop: (() -> Bool)?
 
   /// - Parameters:
   ///   - burst: the packets (index `i` for the `i`-th packet sent).
@@ -352,7 +358,10 @@ public final class RateSender {
   ///   the caller; use `onProgress` to keep it).
   public func run() throws(SocketError) -> RateReport {
     var report = RateReport(targetRate: rate)
-    var pacer = rate.map { RatePacer(rate: $0, capacity: max(batchSize, 2 * batchSize), start: clock.now()) }
+    var pacer = rate.map { rate in
+      let catchUpPackets = Int(clamping: (Int64(rate) * max(0, catchUp.nanoseconds)) / 1_000_000_000)
+      return RatePacer(rate: rate, capacity: max(2 * batchSize, catchUpPackets), start: clock.now())
+    }
     let start = clock.now()
     var nextProgress = progressInterval
     var index = 0
@@ -362,7 +371,7 @@ public final class RateSender {
       report.elapsed = now - start
       if index >= count { report.stop = .count; break }
       if report.elapsed >= maximumDuration { report.stop = .duration; break }
-      if stopFlag.load(ordering: .relaxed) { report.stop = .interrupted; break }
+      if stopFlag.load(ordering: .relaxed) || shouldStop?() == true { report.stop = .interrupted; break }
       var want = min(batchSize, count - index)
       if pacer != nil {
         let available = pacer?.available(at: now) ?? want
