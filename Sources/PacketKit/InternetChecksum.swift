@@ -56,6 +56,16 @@ public struct InternetChecksum: Sendable, Equatable {
     for byte in bytes { add(byte: byte) }
   }
 
+  /// Adds a folded 16-bit sum of words (no bytes: the parity is unchanged).
+  @inlinable internal mutating func add(wordSum: UInt16) {
+    addToSum(UInt64(isOddLength ? wordSum.byteSwapped : wordSum))
+  }
+
+  /// Adds `count` zero bytes to the stream (they only change the byte parity).
+  @inlinable public mutating func add(zeros count: Int) {
+    if count & 1 == 1 { isOddLength.toggle() }
+  }
+
   /// Adds one byte to the stream.
   @inlinable public mutating func add(byte: UInt8) {
     addToSum(isOddLength ? UInt64(byte) : UInt64(byte) << 8)

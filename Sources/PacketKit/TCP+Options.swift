@@ -67,70 +67,108 @@ public enum TCPOption: Hashable, Sendable {
     return length
   }
 
-  /// Writes `options` at `offset`; returns the end offset.
-  internal static func write(_ options: [TCPOption], _ out: ByteWriter, at offset: Int) throws(PacketError) -> Int {
+  /// Writes `options` at `offset`; returns the end offset and the ones'-complement sum of the
+  /// bytes written (as if they started at an even offset), computed from the values in the same
+  /// pass (reading back just-stored bytes would stall on store forwarding).
+  internal static func write(
+    _ options: [TCPOption], _ out: ByteWriter, at offset: Int
+  ) throws(PacketError) -> (end: Int, sum: InternetChecksum) {
     var at = offset
+    // Contributions of options starting at an even / odd offset, each summed as if even.
+    var evenSum: UInt64 = 0
+    var oddSum: UInt64 = 0
+    var odd = false
     for option in options {
-      out.put(option.kind, at: at)
+      let value: UInt64
+      let length: Int
       switch option {
-      case .endOfOptionList, .noOperation:
-        at += 1
+      case .endOfOptionList:
+        out.put(UInt8(0), at: at)
+        value = 0
+        length = 1
+      case .noOperation:
+        out.put(UInt8(1), at: at)
+        value = 0x0100
+        length = 1
       case .maximumSegmentSize(let mss):
-        out.put(UInt8(4), at: at + 1)
-        out.put(mss, at: at + 2)
-        at += 4
+        out.put(UInt16(0x0204), at: at)
+        out.put(mss, at: at &+ 2)
+        value = 0x0204 &+ UInt64(mss)
+        length = 4
       case .windowScale(let shift):
-        out.put(UInt8(3), at: at + 1)
-        out.put(shift, at: at + 2)
-        at += 3
+        out.put(UInt16(0x0303), at: at)
+        out.put(shift, at: at &+ 2)
+        value = 0x0303 &+ UInt64(shift) << 8
+        length = 3
       case .sackPermitted:
-        out.put(UInt8(2), at: at + 1)
-        at += 2
+        out.put(UInt16(0x0402), at: at)
+        value = 0x0402
+        length = 2
       case .sack(let blocks):
-        let length = 2 + 8 * blocks.count
+        length = 2 + 8 * blocks.count
         guard length <= 255 else { throw .overrideOutOfRange(layer: .tcp, field: "sack length", value: UInt64(length)) }
+        out.put(UInt8(5), at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
+        var v = 0x0500 &+ UInt64(length)
         for (i, block) in blocks.enumerated() {
           out.put(block.leftEdge, at: at + 2 + 8 * i)
           out.put(block.rightEdge, at: at + 6 + 8 * i)
+          v &+= UInt64(block.leftEdge) &+ UInt64(block.rightEdge)
         }
-        at += length
-      case .timestamps(let value, let echoReply):
-        out.put(UInt8(10), at: at + 1)
-        out.put(value, at: at + 2)
-        out.put(echoReply, at: at + 6)
-        at += 10
-      case .unknown(_, let data):
-        let length = 2 + data.count
+        value = v
+      case .timestamps(let tsValue, let echoReply):
+        out.put(UInt16(0x080A), at: at)
+        out.put(tsValue, at: at &+ 2)
+        out.put(echoReply, at: at &+ 6)
+        value = 0x080A &+ UInt64(tsValue) &+ UInt64(echoReply)
+        length = 10
+      case .unknown(let kind, let data):
+        length = 2 + data.count
         guard length <= 255 else { throw .overrideOutOfRange(layer: .tcp, field: "option length", value: UInt64(length)) }
+        out.put(kind, at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(data, at: at + 2)
-        at += length
-      case .raw(_, let bytes):
+        var dataSum = InternetChecksum()
+        dataSum.add(data)
+        value = UInt64(kind) << 8 &+ UInt64(length) &+ UInt64(dataSum.partialSum)
+      case .raw(let kind, let bytes):
+        length = 1 + bytes.count
+        out.put(kind, at: at)
         out.put(bytes, at: at + 1)
-        at += 1 + bytes.count
+        var dataSum = InternetChecksum()
+        dataSum.add(bytes)
+        // The bytes start one octet after the kind: their sum is byte-swapped.
+        value = UInt64(kind) << 8 &+ UInt64(dataSum.partialSum.byteSwapped)
       }
+      if odd { oddSum &+= value } else { evenSum &+= value }
+      if length & 1 == 1 { odd.toggle() }
+      at &+= length
     }
-    return at
+    var sum = InternetChecksum()
+    sum.add(wordSum: InternetChecksum.fold(evenSum))
+    sum.add(wordSum: InternetChecksum.fold(oddSum).byteSwapped)
+    sum.add(zeros: at - offset)
+    return (at, sum)
   }
 
   /// Decodes one well-formed option. Known kinds with a length other than theirs become
   /// `.unknown` (so re-encoding reproduces the bytes).
-  internal static func decode(_ option: ScannedOption) -> TCPOption {
-    let bytes = option.bytes
-    switch (option.kind, bytes.count) {
+  @inlinable
+  internal static func decode(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> TCPOption {
+    let at = option.offset
+    switch (option.kind, option.length) {
     case (0, _): return .endOfOptionList
     case (1, _): return .noOperation
-    case (2, 4): return .maximumSegmentSize(bytes.uint16(at: 2))
-    case (3, 3): return .windowScale(bytes.byte(at: 2))
+    case (2, 4): return .maximumSegmentSize(area.uint16(at: at &+ 2))
+    case (3, 3): return .windowScale(area.byte(at: at &+ 2))
     case (4, 2): return .sackPermitted
     case (5, let n) where n >= 2 && (n - 2) % 8 == 0:
-      let blocks = stride(from: 2, to: n, by: 8).map {
-        SACKBlock(leftEdge: bytes.uint32(at: $0), rightEdge: bytes.uint32(at: $0 + 4))
+      let blocks = stride(from: at + 2, to: at + n, by: 8).map {
+        SACKBlock(leftEdge: area.uint32(at: $0), rightEdge: area.uint32(at: $0 + 4))
       }
       return .sack(blocks)
-    case (8, 10): return .timestamps(value: bytes.uint32(at: 2), echoReply: bytes.uint32(at: 6))
-    default: return .unknown(kind: option.kind, data: Array(bytes.clampedSuffix(from: 2)))
+    case (8, 10): return .timestamps(value: area.uint32(at: at &+ 2), echoReply: area.uint32(at: at &+ 6))
+    default: return .unknown(kind: option.kind, data: Array(area.clampedSlice(from: at + 2, count: option.length - 2)))
     }
   }
 
@@ -145,7 +183,7 @@ public enum TCPOption: Hashable, Sendable {
       guard let next = scanner.next() else { break }
       switch next {
       case .success(let option):
-        options.append(decode(option))
+        options.append(decode(option, in: area))
         // Zeros after an EOL that re-encoding would write as padding end the list.
         if option.kind == 0, isPadding(area, from: scanner.offset) { return options }
       case .failure:
@@ -165,13 +203,16 @@ public struct TCPOptionSequence: Sequence, Sendable {
   public let area: ArraySlice<UInt8>
 
   public struct Iterator: IteratorProtocol {
-    var scanner: OptionScanner
-    public mutating func next() -> Result<TCPOption, PacketError>? {
-      scanner.next().map { $0.map(TCPOption.decode) }
+    @usableFromInline var scanner: OptionScanner
+    @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
+    @inlinable public mutating func next() -> Result<TCPOption, PacketError>? {
+      scanner.next().map { $0.map { TCPOption.decode($0, in: scanner.area) } }
     }
   }
 
-  public func makeIterator() -> Iterator {
+  @inlinable public init(area: ArraySlice<UInt8>) { self.area = area }
+
+  @inlinable public func makeIterator() -> Iterator {
     Iterator(scanner: OptionScanner(area, layer: .tcp, stopAtEndOfList: true))
   }
 }

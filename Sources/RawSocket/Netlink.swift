@@ -147,10 +147,17 @@ public final class NetlinkSocket: Sendable {
   }
 
   /// Sends a dump request (`NLM_F_DUMP` is added) and collects every message up to `NLMSG_DONE`.
+  ///
+  /// A dump the kernel marks inconsistent (`NLM_F_DUMP_INTR`: the table changed meanwhile) is
+  /// asked again, up to three times; the last answer is returned either way.
   public func dump(_ message: NetlinkMessageBuilder) throws(NetlinkError) -> [NetlinkMessage] {
     var message = message
     message.flags.formUnion(.dump)
-    return try exchange([message], dump: true)
+    var replies = try exchange([message], dump: true)
+    for _ in 0..<3 where replies.contains(where: { $0.flags.contains(.dumpInterrupted) }) {
+      replies = try exchange([message], dump: true)
+    }
+    return replies
   }
 
   /// Sends several messages in one datagram (an nfnetlink batch) and waits until every message
@@ -210,8 +217,10 @@ public final class NetlinkSocket: Sendable {
     var waiting = waiting
     var replies: [NetlinkMessage] = []
     var buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
-    let timeoutMilliseconds = Int(timeout.components.seconds) * 1000
-      + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
+    // Clamped to a day: a wait longer than that is a mistake, and the arithmetic must not trap.
+    let (seconds, attoseconds) = timeout.components
+    let timeoutMilliseconds = Int(Swift.min(Swift.max(seconds, 0), 86_400)) * 1000
+      + Int(Swift.max(attoseconds, 0) / 1_000_000_000_000_000)
     let deadline = system_netlinkMonotonicNanoseconds() &+ UInt64(max(0, timeoutMilliseconds)) &* 1_000_000
     // Bounded: at most one datagram per poll, and the deadline caps the total wait.
     for _ in 0..<1_000_000 {

@@ -93,7 +93,7 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
 
   /// At least these flags, and optionally this ack.
   public static func containing(_ flags: TCPFlags, ack: UInt32? = nil) -> SegmentPattern {
-    var text = "a segment with \(FlagBits.names(flags.rawValue))"
+    var text = flags.isEmpty ? "any segment" : "a segment with \(FlagBits.names(flags.rawValue))"
     if let ack { text += ", ack \(ack)" }
     return SegmentPattern(text, acceptsReset: flags.contains(.rst)) { segment in
       segment.flags.isSuperset(of: flags) && (ack == nil || segment.acknowledgmentNumber == ack)
@@ -121,6 +121,11 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
   /// A FIN (with or without ACK).
   public static var fin: SegmentPattern {
     SegmentPattern("Flags [F.] (the peer's FIN)") { $0.flags.contains(.fin) && !$0.flags.contains(.rst) }
+  }
+
+  /// The next segment from the peer, whatever it is (not a RST), described as `waitingFor`.
+  public static func nextFromPeer(_ waitingFor: String) -> SegmentPattern {
+    SegmentPattern(waitingFor) { !$0.flags.contains(.rst) }
   }
 
   /// A SYN without ACK (a client opening a connection).

@@ -46,6 +46,8 @@ struct BPFTests {
   @Test func validationCatchesWhatTheKernelRefuses() {
     #expect(BPFProgram([]).validationProblem() != nil)
     #expect(BPFProgram([.load(immediate: 1)]).validationProblem() != nil)
+    #expect(BPFProgram([BPFInstruction(code: BPFOpcode.return | BPFOpcode.indexRegister)]).validationProblem() != nil)
+    #expect(BPFProgram([BPFInstruction(code: BPFOpcode.return | BPFOpcode.accumulator)]).validationProblem() == nil)
     #expect(BPFProgram([.jump(BPFOpcode.equal, 1, ifTrue: 5, ifFalse: 0), .return(0)]).validationProblem() != nil)
     #expect(BPFProgram([.jump(always: 1), .return(0)]).validationProblem() != nil)
     #expect(BPFProgram([BPFInstruction(code: BPFOpcode.store, k: 16), .return(0)]).validationProblem() != nil)

@@ -44,6 +44,7 @@ struct LoopbackCaptureTests {
     #expect(synAck.packetType == .host)
     #expect(synAck.interfaceIndex == Int32(bitPattern: if_nametoindex("lo")))
     #expect(synAck.linkProtocol == 0x0800)
+    #expect(synAck.hardwareType == 772, "ARPHRD_LOOPBACK")
     #expect(synAck.originalLength == synAck.bytes.count)
     #expect(synAck.timestamp.seconds > 1_600_000_000)
     // The kernel's own segment leaves the TCP checksum to "offload" (CHECKSUM_PARTIAL).
@@ -147,6 +148,49 @@ struct LoopbackCaptureTests {
   }
 
   @Test(
+    "What the kernel rewrites in a header-included packet: checksum and length always, ID and source when 0",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func kernelRewritesOfHeaderIncludedPackets() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let port = TestNet.randomPort()
+    let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
+    defer { capture.close() }
+    let sender = try RawIPv4Socket()
+    defer { sender.close() }
+    // Source 0.0.0.0, ID 0, a wrong checksum (0xDEAD) and a wrong total length (0x0100).
+    func mangled(sequence: UInt32, dontFragment: Bool) -> [UInt8] {
+      var packet = TestPackets.syn(
+        source: 0x7F00_0001, sourcePort: port, destinationPort: 9, sequence: sequence, identification: 0)
+      packet[2] = 0x01
+      packet[3] = 0x00
+      packet[6] = dontFragment ? 0x40 : 0x00
+      packet[10] = 0xDE
+      packet[11] = 0xAD
+      for index in 12..<16 { packet[index] = 0 }
+      return packet
+    }
+    let withDF = mangled(sequence: 1, dontFragment: true)
+    let withoutDF = mangled(sequence: 2, dontFragment: false)
+    try sender.send(withDF, to: 0x7F00_0001)
+    try sender.send(withoutDF, to: 0x7F00_0001)
+    let frames = try TestNet.collect(capture) { frames in
+      frames.filter { SeenSegment(frame: $0.bytes)?.isPlainSYN == true }.count >= 2
+    }
+    let syns = frames.map { Array($0.bytes.dropFirst(14)) }.filter { $0.count >= 40 && $0[33] == 0x02 }
+    try #require(syns.count == 2)
+    for (sent, got) in zip([withDF, withoutDF], syns) {
+      #expect(got.count == sent.count)
+      #expect(got[2] == 0x00 && got[3] == 40, "total length rewritten to the bytes sent")
+      #expect(TestPackets.checksum(Array(got[0..<20])) == 0, "header checksum recomputed")
+      #expect(Array(got[12..<16]) == [127, 0, 0, 1], "source 0.0.0.0 filled from the route")
+      #expect(Array(got[20...]) == Array(sent[20...]), "the TCP segment is untouched")
+      #expect(got[6] == sent[6] && got[7] == sent[7] && got[8] == sent[8], "flags, offset, TTL as sent")
+    }
+    #expect(syns[0][4] == 0 && syns[0][5] == 0, "with DF an ID of 0 stays 0")
+    #expect(syns[1][4] != 0 || syns[1][5] != 0, "without DF the kernel picks an ID")
+  }
+
+  @Test(
     "A socket created under an exempt group carries that group; the process's egid is restored",
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func exemptGroupSocket() throws {
@@ -165,7 +209,7 @@ struct LoopbackCaptureTests {
   }
 
   @Test(
-    "A receive with nothing to read returns nil after the timeout",
+    "A receive with nothing to read returns nil after the timeout; a closed socket refuses use",
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func receiveTimesOut() throws {
     try Privileges.check(.netRaw, .netAdmin)
@@ -173,6 +217,15 @@ struct LoopbackCaptureTests {
     defer { capture.close() }
     #expect(try capture.receive(timeout: .milliseconds(50)) == nil)
     #expect(try capture.receive(timeout: .zero) == nil)
+    capture.close()
+    #expect(throws: SocketError.system(operation: "recvmsg", .badFileDescriptor)) {
+      try capture.receive(timeout: .zero)
+    }
+    let sender = try RawIPv4Socket()
+    sender.close()
+    #expect(throws: SocketError.system(operation: "sendto", .badFileDescriptor)) {
+      try sender.send([0x45], to: 0x7F00_0001)
+    }
   }
 
   @Test(

@@ -1,13 +1,14 @@
 // The RST guard against the real kernel: an owner nf_tables table built by our own netlink code,
 // checked with the `nft` tool, and a hand-made handshake on 127.0.0.1 with and without it.
-import CRawSocket
 import Foundation
 import Glibc
 import Testing
 import TestSupport
 @testable import RawSocket
 
-@Suite struct RSTGuardTests {
+/// Serialized: the exemption is by socket group, and a group switch elsewhere in the process at
+/// the wrong moment could make an "ordinary" socket exempt.
+@Suite(.serialized) struct RSTGuardTests {
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func ownerTableIsVisibleProtectedAndGoneOnClose() throws {
     try Privileges.check(.netRaw, .netAdmin)
@@ -80,8 +81,11 @@ import TestSupport
 
   /// With the guard: handshake, accept(), data both ways; a crafted RST from an ordinary socket
   /// is refused with EPERM, one from a socket of the exempt group resets the listener's side.
-  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
-  func withGuardTheHandshakeCompletesAndOurRSTStillGoesOut() throws {
+  ///
+  /// Run twice: with this file's own minimal raw sender (exempt through
+  /// `RSTGuard.withExemptGroup`), and with RawSocket's `RawIPv4Socket(exemptGroup:)`.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"), arguments: [false, true])
+  func withGuardTheHandshakeCompletesAndOurRSTStillGoesOut(usingRawIPv4Socket: Bool) throws {
     try Privileges.check(.netRaw, .netAdmin)
     let listener = try makeListener()
     defer { close(listener.fd) }
@@ -90,11 +94,33 @@ import TestSupport
       sourcePort: ourPort, sourceAddress: loopback, destinationAddress: loopback, destinationPort: listener.port)
     defer { guardian.close() }
     let capture = try LoopbackCapture(ports: [listener.port, ourPort])
-    let exempt = try #require(try RSTGuard.withExemptGroup { try TestRawSender() })
-    let ordinary = try TestRawSender()
+    // Each sender returns 0 or the errno of a refused send (EPERM: dropped by the firewall).
+    let exempt: ([UInt8]) -> CInt
+    let ordinary: ([UInt8]) -> CInt
+    if usingRawIPv4Socket {
+      let exemptSocket = try RawIPv4Socket(exemptGroup: RSTGuard.exemptGroupID)
+      let ordinarySocket = try RawIPv4Socket()
+      func sender(_ socket: RawIPv4Socket) -> ([UInt8]) -> CInt {
+        { packet in
+          do throws(SocketError) {
+            try socket.send(packet, to: loopback)
+            return 0
+          } catch {
+            return error == .blockedByFirewall ? EPERM : -1
+          }
+        }
+      }
+      exempt = sender(exemptSocket)
+      ordinary = sender(ordinarySocket)
+    } else {
+      let exemptSender = try #require(try RSTGuard.withExemptGroup { try TestRawSender() })
+      let ordinarySender = try TestRawSender()
+      exempt = { exemptSender.send($0) }
+      ordinary = { ordinarySender.send($0) }
+    }
     let diag = try InetDiag()
-    func send(_ flags: UInt8, seq: UInt32, ack: UInt32, _ payload: [UInt8] = [], via sender: TestRawSender? = nil) -> CInt {
-      (sender ?? exempt).send(
+    func send(_ flags: UInt8, seq: UInt32, ack: UInt32, _ payload: [UInt8] = [], via sender: (([UInt8]) -> CInt)? = nil) -> CInt {
+      (sender ?? exempt)(
         tcpPacket(sourcePort: ourPort, destinationPort: listener.port, sequence: seq, acknowledgment: ack, flags: flags, payload: payload))
     }
 

@@ -36,6 +36,9 @@ import TestSupport
     #expect(throws: NetlinkError.kernel(.noSuchDevice, message: nil)) {
       try lookup.interface(named: "tcpcraft-none0")
     }
+    for impossible in ["", String(repeating: "x", count: 100_000), "lo\u{0}x"] {
+      #expect(throws: NetlinkError.self) { try lookup.interface(named: impossible) }
+    }
   }
 
   /// The kernel's answer for an address off loopback agrees with `ip route get` (a lookup only;
@@ -53,8 +56,8 @@ import TestSupport
     }
     let route = try RouteLookup.route(to: 0xC000_0201)
     #expect(route.interfaceName == device)
-    if let source = after("src") { #expect(IPv4Text(route.sourceAddress) == source) }
-    #expect(route.gateway.map(IPv4Text) == after("via"))
+    if let source = after("src") { #expect(dottedQuad(route.sourceAddress) == source) }
+    #expect(route.gateway.map(dottedQuad) == after("via"))
     let mac = try String(contentsOfFile: "/sys/class/net/\(device)/address", encoding: .utf8)
     #expect(
       route.interfaceMAC.map { String(format: "%02x", $0) }.joined(separator: ":")
@@ -81,11 +84,11 @@ import TestSupport
     for command in [
       ["netns", "add", namespace],
       ["link", "add", host, "type", "veth", "peer", "name", peer, "netns", namespace],
-      ["addr", "add", "\(IPv4Text(subnet | 1))/29", "dev", host],
+      ["addr", "add", "\(dottedQuad(subnet | 1))/29", "dev", host],
       ["link", "set", host, "up"],
       ["-n", namespace, "link", "set", peer, "up"],
-      ["neigh", "replace", IPv4Text(subnet | 2), "lladdr", "02:00:5e:10:20:30", "dev", host, "nud", "permanent"],
-      ["route", "add", "\(IPv4Text(remote))/24", "via", IPv4Text(subnet | 2), "dev", host],
+      ["neigh", "replace", dottedQuad(subnet | 2), "lladdr", "02:00:5e:10:20:30", "dev", host, "nud", "permanent"],
+      ["route", "add", "\(dottedQuad(remote))/24", "via", dottedQuad(subnet | 2), "dev", host],
     ] {
       let (status, output) = try runTool(ip, command)
       try #require(status == 0, "ip \(command.joined(separator: " ")): \(output)")

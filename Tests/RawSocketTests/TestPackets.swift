@@ -5,6 +5,7 @@ import CRawSocket
 import Foundation
 import Glibc
 import RawSocket
+import Synchronization
 
 enum TestPackets {
   /// RFC 1071 Internet checksum, the plain loop.
@@ -135,8 +136,16 @@ final class KernelListener {
 }
 
 enum TestNet {
-  /// A source port unlikely to collide with anything else on the machine.
-  static func randomPort() -> UInt16 { UInt16.random(in: 20_000...32_000) }
+  private static let nextPort = Mutex<UInt16>(UInt16.random(in: 20_000...30_000))
+
+  /// A source port below Linux's ephemeral range (32768-60999), different for every call in
+  /// this process, so parallel tests never share one.
+  static func randomPort() -> UInt16 {
+    nextPort.withLock { port in
+      port = port >= 32_000 ? 20_000 : port + 1
+      return port
+    }
+  }
 
   /// Hand-written BPF: IPv4 TCP frames (Ethernet) whose source or destination port is `port`.
   static func tcpPortFilter(_ port: UInt16) -> BPFProgram {

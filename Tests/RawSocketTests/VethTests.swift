@@ -117,6 +117,7 @@ struct VethTests {
     guard let received = frames.first else { return }
     #expect(received.bytes == frame, "byte-exact, bad checksum and trailing bytes included")
     #expect(received.packetType == .host)
+    #expect(received.hardwareType == 1, "ARPHRD_ETHER")
     #expect(!received.checksumNotReady)
   }
 
