@@ -149,16 +149,24 @@ enum SendRate {
       return 2
     }
 
-    // Route: the source address and, for layer 2, the interface and MACs.
-    let route: Route
+    // Route: the source address and, for layer 2, the interface and MACs. With --iface and
+    // --src (and --dst-mac) nothing needs looking up: a veth without an address works too.
+    var route: Route?
+    var routeProblem = ""
     do {
       route = try RouteLookup.route(to: remote.address)
     } catch {
-      Terminal.error("tcpcraft: send: route lookup for \(IPv4Text.format(remote.address)) failed: \(error)")
+      routeProblem = "\(error)"
+    }
+    let interface = plan.interface ?? route?.interfaceName ?? ""
+    guard let source = sourceOverride ?? route?.sourceAddress, !interface.isEmpty else {
+      Terminal.error("tcpcraft: send: route lookup for \(IPv4Text.format(remote.address)) failed: \(routeProblem) (give --src, and --iface for layer 2)")
       return 1
     }
-    let source = sourceOverride ?? route.sourceAddress
-    let interface = plan.interface ?? route.interfaceName
+    var interfaceMAC: [UInt8]? = route?.interfaceName == interface ? route?.interfaceMAC : nil
+    if plan.layer2, interfaceMAC == nil, sourceMAC == nil {
+      interfaceMAC = (try? RouteLookup().interface(named: interface))?.mac
+    }
 
     // The packet, built once.
     var ip = IPv4Header(
@@ -178,9 +186,9 @@ enum SendRate {
     var packet = ip / tcp
     if !payload.isEmpty { packet = packet / payload }
     if plan.layer2 {
-      let localMAC = sourceMAC ?? MACAddress(bytes: route.interfaceMAC) ?? .zero
+      let localMAC = sourceMAC ?? interfaceMAC.flatMap { MACAddress(bytes: $0) } ?? .zero
       var nextHop = destinationMAC
-      if nextHop == nil {
+      if nextHop == nil, let route, route.interfaceName == interface {
         if route.isLocal || interface == "lo" {
           nextHop = .zero
         } else if let mac = route.nextHopMAC {
@@ -188,7 +196,7 @@ enum SendRate {
         }
       }
       guard let nextHop else {
-        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Text.format(route.nextHop)) on \(interface): give --dst-mac")
+        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Text.format(route?.nextHop ?? remote.address)) on \(interface): give --dst-mac")
         return 2
       }
       packet = EthernetHeader(destination: nextHop, source: localMAC) / packet
