@@ -1,6 +1,7 @@
 // The memory-mapped rings against the real kernel: a TPACKET_V2 transmit ring over a veth into
 // a namespace the test creates, and a TPACKET_V3 receive ring checked against the plain
 // recvmsg capture of the same traffic.
+import CRawSocket
 import Glibc
 import Testing
 import TestSupport
@@ -180,5 +181,71 @@ struct RingTests {
     }
     #expect(sequences == (0..<40).map { UInt32($0) * 1000 }, "in order, none lost or repeated")
     #expect(calls >= 6, "at most 7 frames a call (SYNs and RSTs interleave)")
+  }
+}
+
+@Suite("Packet rings: error paths (mocked syscalls, real sockets)", .serialized)
+struct RingErrorPathTests {
+  @Test(
+    "Setup order is version, options, ring, mmap; a refused mmap closes the socket and names the step",
+    .enabled(if: MockingDriver.isAvailable && Privileges.shouldRun(.netRaw), "needs a debug build and CAP_NET_RAW"))
+  func refusedMmap() throws {
+    try Privileges.check(.netRaw)
+    let geometry = PacketRingGeometry.receive(totalSize: 1 << 20, blockSize: 1 << 16)
+    MockingDriver.withMocking { driver in
+      driver.force(.noMemory, on: "mmap")
+      #expect(throws: SocketError.system(operation: "mmap(PACKET_RX_RING, \(geometry.totalSize) bytes)", .noMemory)) {
+        try PacketRXRing(interface: "lo", geometry: geometry)
+      }
+      let names = driver.trace.map(\.name)
+      #expect(names.last == "close", "the socket is closed")
+      #expect(!names.contains("bind"), "never bound")
+      let options = driver.trace.filter { $0.name == "setsockopt" }.compactMap { $0.arguments.count > 2 ? $0.arguments[2] : nil }
+      let version = options.firstIndex(of: Int(PACKET_VERSION))
+      let ring = options.firstIndex(of: Int(PACKET_RX_RING))
+      #expect(version != nil && ring != nil && (version ?? 0) < (ring ?? 0), "PACKET_VERSION before PACKET_RX_RING")
+    }
+  }
+
+  @Test(
+    "A refused TX flush keeps the frames queued; ENOBUFS is waited out; each frame leaves once",
+    .enabled(if: MockingDriver.isAvailable && Privileges.shouldRun(.netRaw, .netAdmin), "needs a debug build and root"))
+  func transmitFlushErrors() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let port = TestNet.randomPort()
+    let capture = try PacketRXRing(
+      interface: "lo", filter: TestNet.tcpPortFilter(port), geometry: .receive(totalSize: 1 << 20, blockSize: 1 << 16))
+    defer { capture.close() }
+    let ring = try PacketTXRing(interface: "lo", maximumFrameLength: 64)
+    defer { ring.close() }
+    let frames = (0..<6).map { index in
+      TestPackets.ethernet(
+        destination: [0, 0, 0, 0, 0, 0], source: [0, 0, 0, 0, 0, 0],
+        payload: TestPackets.syn(sourcePort: port, destinationPort: 9, sequence: UInt32(index)))
+    }
+    for frame in frames[0..<3] { #expect(ring.append(frame)) }
+    MockingDriver.withMocking { driver in
+      driver.force(.notPermitted, on: "sendto")
+      #expect(throws: SocketError.blockedByFirewall) { try ring.flush() }
+    }
+    #expect(ring.queuedCount == 3, "nothing left the ring")
+    #expect(ring.sentTotal == 0)
+    for frame in frames[3...] { #expect(ring.append(frame)) }
+    try MockingDriver.withMocking { driver in
+      driver.force(.noBufferSpace, on: "sendto", times: 2)
+      let result = try ring.flush()
+      #expect(result == PacketTXRing.FlushResult(queued: 6, sent: 6, discarded: 0, bytes: frames.reduce(0) { $0 + $1.count }))
+      #expect(driver.trace.filter { $0.name == "sendto" }.count == 3)
+    }
+    #expect(ring.queuedCount == 0)
+    #expect(ring.sentTotal == 6)
+    var seen: [[UInt8]] = []
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: .seconds(2))
+    while seen.count < 6, clock.now < end {
+      try capture.receive(timeout: .milliseconds(100)) { seen.append(Array($0.bytes)) }
+    }
+    try capture.receive(timeout: .milliseconds(100)) { seen.append(Array($0.bytes)) }
+    #expect(seen == frames, "each frame once, in order")
   }
 }
