@@ -115,7 +115,7 @@ public struct Burst {
     // Move the template out while it changes, so that its bytes are uniquely referenced (no copy).
     if var current = template.take() {
       for walk in walks { walk.apply(index: index, to: &current) }
-      let result = current.withUnsafeBytes { body($0) }
+      let result = current.bytes.withUnsafeBytes { body($0) }
       template = current
       return result
     }
