@@ -206,7 +206,10 @@ import TestSupport
 
   /// Runs only inside the child spawned by `guardVanishesWhenItsProcessIsKilled`: installs a
   /// guard, reports, and waits (bounded) to be killed.
-  @Test(.enabled(if: ProcessInfo.processInfo.environment["TCPCRAFT_TEST_GUARD_FD"] != nil))
+  @Test(
+    .enabled(
+      if: ProcessInfo.processInfo.environment["TCPCRAFT_TEST_GUARD_FD"] != nil,
+      "child-process entry point: runs only when guardVanishesWhenItsProcessIsKilled spawns it"))
   func guardHolderChildProcess() throws {
     let environment = ProcessInfo.processInfo.environment
     let fd = try #require(environment["TCPCRAFT_TEST_GUARD_FD"].flatMap { CInt($0) })
@@ -246,7 +249,10 @@ import TestSupport
   }
 
   /// Runs only in the child of the test above: records what installing a guard says.
-  @Test(.enabled(if: ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"] != nil))
+  @Test(
+    .enabled(
+      if: ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"] != nil,
+      "child-process entry point: runs only when the capability test spawns it"))
   func guardWithoutCapabilityChildProcess() throws {
     let path = try #require(ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"])
     var text = "no error: the guard was installed"
