@@ -44,7 +44,8 @@ public struct InternetChecksum: Sendable, Equatable {
   /// Adds `buffer`'s bytes to the stream.
   @inlinable public mutating func add(_ buffer: UnsafeRawBufferPointer) {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-    let native = cic_checksum(base, buffer.count)
+    // Short inputs (headers) skip the dispatcher: one call straight into the scalar kernel.
+    let native = buffer.count < 128 ? cic_checksum_scalar(base, buffer.count) : cic_checksum(base, buffer.count)
     // The kernel sums little-endian words; swap once for network order.
     addWordSum(UInt16(bigEndian: native), length: buffer.count)
   }
@@ -54,6 +55,11 @@ public struct InternetChecksum: Sendable, Equatable {
     let done: Void? = bytes.withContiguousStorageIfAvailable { add(UnsafeRawBufferPointer($0)) }
     if done != nil { return }
     for byte in bytes { add(byte: byte) }
+  }
+
+  /// Adds a folded 16-bit sum of words (no bytes: the parity is unchanged).
+  @inlinable internal mutating func add(wordSum: UInt16) {
+    addToSum(UInt64(isOddLength ? wordSum.byteSwapped : wordSum))
   }
 
   /// Adds `count` zero bytes to the stream (they only change the byte parity).
