@@ -7,10 +7,18 @@ public struct DissectionOptions: Hashable, Sendable {
   public var checksumNotReady: Bool
   /// Whether to verify checksums at all (default `true`).
   public var verifyChecksums: Bool
+  /// Interface names by index, for `LINKTYPE_LINUX_SLL2` summaries: tcpdump starts those lines
+  /// with the interface name and direction ("lo    In  IP ..."). PacketKit makes no syscalls, so
+  /// the caller supplies the names (e.g. from `/sys/class/net/*/ifindex`); unknown ones print
+  /// "?" as tcpdump does.
+  public var interfaceNames: [UInt32: String]
 
-  public init(checksumNotReady: Bool = false, verifyChecksums: Bool = true) {
+  public init(
+    checksumNotReady: Bool = false, verifyChecksums: Bool = true, interfaceNames: [UInt32: String] = [:]
+  ) {
     self.checksumNotReady = checksumNotReady
     self.verifyChecksums = verifyChecksums
+    self.interfaceNames = interfaceNames
   }
 }
 

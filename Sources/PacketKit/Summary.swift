@@ -25,14 +25,18 @@ extension Dissection {
 
   /// Exactly what `tcpdump -nn -S -t` prints for this frame (for what PacketKit decodes).
   public var tcpdumpLine: String {
-    tcpdumpSummary(bytes, linkType: linkType)
+    tcpdumpSummary(bytes, linkType: linkType, interfaceNames: options.interfaceNames)
   }
 }
 
 /// Exactly what `tcpdump -nn -S -t` prints for a frame (see the file notes for what is not
 /// decoded). Never traps.
-public func tcpdumpSummary(_ bytes: ArraySlice<UInt8>, linkType: LinkType) -> String {
+/// `interfaceNames` serve `LINKTYPE_LINUX_SLL2` lines (see `DissectionOptions.interfaceNames`).
+public func tcpdumpSummary(
+  _ bytes: ArraySlice<UInt8>, linkType: LinkType, interfaceNames: [UInt32: String] = [:]
+) -> String {
   var printer = TcpdumpPrinter(FrameBytes(bytes))
+  printer.interfaceNames = interfaceNames
   printer.printFrame(linkType: linkType)
   return printer.out
 }
@@ -50,6 +54,8 @@ struct TcpdumpPrinter {
   var out = ""
   /// The captured end (tcpdump's snapend) as a zero-based offset; narrowed by IPv4's length.
   var snapEnd: Int
+  /// Names for SLL2 interface indexes.
+  var interfaceNames: [UInt32: String] = [:]
 
   init(_ frame: FrameBytes) {
     self.frame = frame
@@ -102,6 +108,12 @@ struct TcpdumpPrinter {
         return
       }
       let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
+      if linkType == .linuxSLL2 {
+        // tcpdump 4.99: "%-5s %-3s " with the interface name and the packet type.
+        let name = interfaceNames[frame.u32(4)] ?? "?"
+        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(10))] ?? "?"
+        emit(Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
+      }
       if proto == 0x0800 {
         ip(at: header, length: length - header)
       } else {
@@ -767,4 +779,9 @@ struct TcpdumpPrinter {
     let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
     return "\(two(seconds / 3600)):\(two(seconds / 60 % 60)):\(two(seconds % 60)).\(msText)"
   }
+}
+
+extension Array {
+  /// The element at `index`, or nil when out of range.
+  subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

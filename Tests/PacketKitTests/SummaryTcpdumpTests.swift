@@ -36,10 +36,36 @@ struct SummaryTcpdumpTests {
     #expect(trailer.problems == [.lengthShorterThanData(layer: .ipv4, length: 40, available: 46)])
   }
 
-  /// "lo    In  IP ..." → "IP ...".
-  static func droppingInterfacePrefix(_ line: String) -> String {
-    guard let range = line.range(of: "IP") else { return line }
-    return String(line[range.lowerBound...])
+  /// This machine's interface names by index, from /sys/class/net (what tcpdump resolves).
+  static func interfaceNames() -> [UInt32: String] {
+    var names: [UInt32: String] = [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [] {
+      if let text = try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8),
+        let index = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+      {
+        names[index] = name
+      }
+    }
+    return names
+  }
+
+  /// SLL2 lines for an unknown interface index and every packet type.
+  @Test func sll2PrefixMatchesTcpdump() throws {
+    try #require(FormatTools.path("tcpdump") != nil)
+    let packet = FormatTools.bytes(hex: formatTcpdumpFixtures[0].hex)
+    var frames: [[UInt8]] = []
+    for (index, type) in [(UInt8(0), UInt8(4)), (0x03, 0), (0xE7, 1), (1, 2), (1, 3), (1, 4), (1, 9)] {
+      var frame = FormatTools.frame(packet, linkType: .linuxSLL2)
+      frame[7] = index
+      frame[10] = type
+      frames.append(frame)
+    }
+    let path = try FormatTools.writeTemporary(
+      PcapWriter.file(linkType: .linuxSLL2, records: frames.map { PcapRecord(data: $0) }), suffix: "sll2.pcap")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let output = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path])
+    let options = DissectionOptions(interfaceNames: Self.interfaceNames())
+    #expect(frames.map { dissect($0, linkType: .linuxSLL2, options: options).summary } == output.lines)
   }
 
   @Test(arguments: [LinkType.raw, .ethernet, .null, .linuxSLL, .linuxSLL2, .ipv4])
@@ -62,10 +88,10 @@ struct SummaryTcpdumpTests {
     for (index, frame) in frames.enumerated() {
       let label = formatTcpdumpFixtures[index].label
       guard !skip.contains(label) else { continue }
-      let dissection = dissect(frame, linkType: linkType)
+      let dissection = dissect(frame, linkType: linkType, options: DissectionOptions(interfaceNames: Self.interfaceNames()))
       // LINUX_SLL2: tcpdump starts the line with the interface name (from the index, on this
-      // machine) and the direction; PacketKit (no syscalls) cannot know the name.
-      let expected = linkType == .linuxSLL2 ? Self.droppingInterfacePrefix(lines[index]) : lines[index]
+      // machine) and the direction; PacketKit is told the names.
+      let expected = lines[index]
       if dissection.tcpdumpLine != expected {
         mismatches.append("\(label):\n  tcpdump: \(lines[index])\n  ours:    \(dissection.tcpdumpLine)")
       }
