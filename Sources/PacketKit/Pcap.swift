@@ -437,7 +437,7 @@ extension PcapReader {
       let offset = consumedBefore + position
       let isSection = buffer[position..<(position + 4)].elementsEqual([0x0A, 0x0D, 0x0D, 0x0A])
       if isSection {
-        var cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
+        let cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
         switch cursor.peekUInt32(bigEndian: true) {
         case 0x1A2B_3C4D: ngBigEndian = true
         case 0x4D3C_2B1A: ngBigEndian = false
