@@ -1,6 +1,6 @@
 // The only file in RawSocket that calls Glibc directly. Every wrapper goes through a
 // `system_<name>` function here, so that a debug build (ENABLE_MOCKING) can trace calls and force
-// errors without privileges (see Mocking.swift, when it exists).
+// errors without privileges (see Mocking.swift).
 import CRawSocket
 
 #if canImport(Glibc)
@@ -15,20 +15,167 @@ internal func system_strerror(_ code: CInt) -> String {
 }
 
 internal func system_socket(_ domain: CInt, _ type: CInt, _ proto: CInt) -> CInt {
-  socket(domain, type, proto)
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("socket", Int(domain), Int(type), Int(proto)) { return forced }
+  #endif
+  return socket(domain, type, proto)
 }
 
-internal func system_close(_ fd: CInt) -> CInt { close(fd) }
+internal func system_close(_ fd: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("close", Int(fd)) { return forced }
+  #endif
+  return close(fd)
+}
 
 internal func system_setsockopt(
   _ fd: CInt, _ level: CInt, _ name: CInt, _ value: UnsafeRawPointer?, _ length: socklen_t
 ) -> CInt {
-  setsockopt(fd, level, name, value, length)
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("setsockopt", Int(fd), Int(level), Int(name), Int(length)) {
+    return forced
+  }
+  #endif
+  return setsockopt(fd, level, name, value, length)
 }
 
 internal func system_getsockopt(
   _ fd: CInt, _ level: CInt, _ name: CInt, _ value: UnsafeMutableRawPointer?,
   _ length: UnsafeMutablePointer<socklen_t>
 ) -> CInt {
-  getsockopt(fd, level, name, value, length)
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("getsockopt", Int(fd), Int(level), Int(name)) { return forced }
+  #endif
+  return getsockopt(fd, level, name, value, length)
+}
+
+// MARK: - Sockets: addresses, sending, receiving (rs-io)
+
+internal func system_bind(
+  _ fd: CInt, _ address: UnsafeRawPointer, _ length: socklen_t
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("bind", Int(fd), Int(length)) { return forced }
+  #endif
+  return bind(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_sendto(
+  _ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ flags: CInt,
+  _ address: UnsafeRawPointer?, _ addressLength: socklen_t
+) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sendto", Int(fd), count, Int(flags), Int(addressLength)) {
+    return Int(forced)
+  }
+  #endif
+  return sendto(fd, buffer, count, flags, address?.assumingMemoryBound(to: sockaddr.self), addressLength)
+}
+
+internal func system_sendmmsg(
+  _ fd: CInt, _ messages: UnsafeMutablePointer<crawsocket_mmsghdr>, _ count: CUnsignedInt, _ flags: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sendmmsg", Int(fd), Int(count), Int(flags)) { return forced }
+  #endif
+  return crawsocket_sendmmsg(fd, messages, count, flags)
+}
+
+internal func system_recvmsg(
+  _ fd: CInt, _ message: UnsafeMutablePointer<msghdr>, _ flags: CInt
+) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("recvmsg", Int(fd), Int(flags)) { return Int(forced) }
+  #endif
+  return recvmsg(fd, message, flags)
+}
+
+internal func system_recv(
+  _ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ flags: CInt
+) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("recv", Int(fd), count, Int(flags)) { return Int(forced) }
+  #endif
+  return recv(fd, buffer, count, flags)
+}
+
+internal func system_poll(
+  _ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ timeoutMilliseconds: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("poll", Int(count), Int(timeoutMilliseconds)) { return forced }
+  #endif
+  return poll(fds, count, timeoutMilliseconds)
+}
+
+internal func system_if_nametoindex(_ name: UnsafePointer<CChar>) -> CUnsignedInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("if_nametoindex") { _ = forced; return 0 }
+  #endif
+  return if_nametoindex(name)
+}
+
+internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("setns", Int(fd), Int(type)) { return forced }
+  #endif
+  return crawsocket_setns(fd, type)
+}
+
+// MARK: - Process credentials and files (capabilities, the RST guard's group)
+
+internal func system_getegid() -> gid_t { getegid() }
+
+/// Sets the calling thread's filesystem gid and returns the previous one (`setfsgid(2)` never
+/// fails with -1: a refused change returns the old value, so callers ask twice to confirm).
+/// Per thread, unlike `setegid`, which glibc broadcasts to every thread with a signal.
+internal func system_setfsgid(_ group: gid_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("setfsgid", Int(group)) { return forced }
+  #endif
+  return crawsocket_setfsgid(group)
+}
+
+internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("open", Int(flags)) { return forced }
+  #endif
+  return open(path, flags)
+}
+
+/// `open(path, O_RDONLY | O_CLOEXEC)`.
+internal func system_openReadOnly(_ path: UnsafePointer<CChar>) -> CInt {
+  system_open(path, O_RDONLY | O_CLOEXEC)
+}
+
+internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("read", Int(fd), count) { return Int(forced) }
+  #endif
+  return read(fd, buffer, count)
+}
+
+internal func system_readlink(
+  _ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<CChar>, _ count: Int
+) -> Int {
+  readlink(path, buffer, count)
+}
+
+/// Reads a small text file (at most 64 KiB) such as `/proc/self/status`.
+internal func readSmallFile(_ path: String) -> String? {
+  let fd = system_openReadOnly(path)
+  guard fd >= 0 else { return nil }
+  defer { _ = system_close(fd) }
+  var bytes: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 4096)
+  while bytes.count < 65_536 {
+    let count = chunk.withUnsafeMutableBytes { system_read(fd, $0.baseAddress, $0.count) }
+    if count < 0 {
+      if system_errno() == EINTR { continue }
+      return nil
+    }
+    if count == 0 { break }
+    bytes.append(contentsOf: chunk[..<count])
+  }
+  return String(decoding: bytes, as: UTF8.self)
 }

@@ -1,0 +1,354 @@
+import CRawSocket
+
+/// A layer-3 raw socket for sending complete IPv4 packets that we built ourselves:
+/// `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)` with `IP_HDRINCL`. It only sends; capture replies
+/// with a `PacketSocket`.
+///
+/// What the kernel does to the header we give it (raw(7); checked on Linux 6.18 by
+/// `LoopbackCaptureTests.kernelRewritesOfHeaderIncludedPackets`):
+/// - the IPv4 **header checksum is always recomputed** and the **total length is always
+///   rewritten** from the bytes actually sent;
+/// - an **identification of 0** is replaced by one the kernel picks, unless DF is set (then it
+///   stays 0), and a **source address of 0.0.0.0** is replaced by the route's source;
+/// - everything else (TTL, flags, options, the whole TCP segment and its checksum) goes out as
+///   given. A packet whose IPv4 header must stay malformed (bad checksum, lying total length or
+///   IHL) has to be sent at layer 2 with `PacketSocket.send(frame:)`.
+///
+/// Packets pass through the output netfilter hooks: a packet the firewall drops makes the send
+/// fail with `SocketError.blockedByFirewall` (the kernel returns `EPERM`).
+///
+/// Requires `CAP_NET_RAW`. The socket is closed by `close()` or when the object is released.
+public final class RawIPv4Socket {
+  /// The underlying descriptor; owned by this object.
+  public let descriptor: SocketDescriptor
+  /// The effective group the socket was created under (`nil`: the process's own).
+  public let exemptGroup: UInt32?
+  private var isClosed = false
+  private var scratchBatch: SendBatch?
+
+  /// Opens the socket.
+  ///
+  /// - Parameter exemptGroup: create the socket while the process's effective group ID is this
+  ///   group: the calling thread's filesystem gid is switched with `setfsgid(2)` and restored at
+  ///   once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
+  ///   the RST guard can let our own crafted RSTs through while it drops the kernel's (kernel
+  ///   fact 2). Needs `CAP_SETGID` (root). Only the calling thread is affected (unlike `setegid`,
+  ///   which glibc broadcasts to every thread with a signal).
+  /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
+  ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
+  public init(exemptGroup: UInt32? = nil) throws(SocketError) {
+    do throws(CapabilityError) {
+      try Capabilities.require(.netRaw)
+    } catch {
+      throw .missingCapability(error)
+    }
+    var savedGroup: gid_t? = nil
+    if let group = exemptGroup {
+      // setfsgid returns the previous value whether or not it changed anything: ask again.
+      let previous = system_setfsgid(gid_t(group))
+      let current = system_setfsgid(gid_t(group))
+      guard current >= 0, gid_t(current) == gid_t(group) else {
+        if previous >= 0 { _ = system_setfsgid(gid_t(previous)) }
+        throw .cannotChangeGroup(group, .notPermitted)
+      }
+      savedGroup = gid_t(max(previous, 0))
+    }
+    let opened: Result<SocketDescriptor, Errno>
+    do throws(Errno) {
+      opened = .success(
+        try SocketDescriptor.open(
+          domain: AF_INET, type: CInt(SOCK_RAW.rawValue), protocol: CInt(IPPROTO_RAW)))
+    } catch {
+      opened = .failure(error)
+    }
+    if let previous = savedGroup {
+      _ = system_setfsgid(previous)
+      if system_setfsgid(previous) != CInt(previous) {
+        if case .success(let descriptor) = opened { try? descriptor.close() }
+        throw .cannotChangeGroup(UInt32(previous), .notPermitted)
+      }
+    }
+    let descriptor: SocketDescriptor
+    switch opened {
+    case .success(let value): descriptor = value
+    case .failure(let error) where error == .notPermitted || error == .permissionDenied:
+      throw .missingCapability(Capabilities.errorForDeniedSocket([.netRaw]))
+    case .failure(let error): throw .system(operation: "socket(AF_INET, SOCK_RAW, IPPROTO_RAW)", error)
+    }
+    do throws(Errno) {
+      try descriptor.setOption(level: CInt(IPPROTO_IP), name: IP_HDRINCL, value: CInt(1))
+    } catch {
+      try? descriptor.close()
+      throw .system(operation: "setsockopt(IP_HDRINCL)", error)
+    }
+    self.descriptor = descriptor
+    self.exemptGroup = exemptGroup
+  }
+
+  deinit { if !isClosed { try? descriptor.close() } }
+
+  /// Closes the socket. Later sends throw `.system(_, .badFileDescriptor)`.
+  public func close() {
+    guard !isClosed else { return }
+    isClosed = true
+    try? descriptor.close()
+  }
+
+  /// Sends one IPv4 packet (header included) towards `destination`.
+  ///
+  /// - Parameters:
+  ///   - packet: the whole IPv4 packet; see the type's notes for the fields the kernel rewrites.
+  ///   - destination: the address to route to, host byte order (`0x7F00_0001` = 127.0.0.1);
+  ///     normally the header's destination address.
+  /// - Throws: `.blockedByFirewall` when netfilter dropped it (`EPERM`), `.partialSend`,
+  ///   `.system(operation: "sendto", ...)` otherwise (`EMSGSIZE` over the MTU, ...).
+  ///
+  /// The corresponding C function is `sendto(2)`.
+  public func send(_ packet: UnsafeRawBufferPointer, to destination: UInt32) throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "sendto", .badFileDescriptor) }
+    var address = socketAddress(destination)
+    let result = withUnsafeBytes(of: &address) { raw -> Result<Int?, Errno> in
+      do throws(Errno) {
+        return .success(try descriptor.send(packet, to: raw))
+      } catch {
+        return .failure(error)
+      }
+    }
+    switch result {
+    case .success(let sent):
+      let count = sent ?? 0
+      if count != packet.count { throw .partialSend(sent: count, expected: packet.count) }
+    case .failure(let error) where error == .notPermitted:
+      throw .blockedByFirewall
+    case .failure(let error):
+      throw .system(operation: "sendto", error)
+    }
+  }
+
+  /// Sends one IPv4 packet (header included) towards `destination` (host byte order).
+  public func send(_ packet: [UInt8], to destination: UInt32) throws(SocketError) {
+    let result = packet.withUnsafeBytes { raw -> Result<Void, SocketError> in
+      do throws(SocketError) {
+        try send(raw, to: destination)
+        return .success(())
+      } catch {
+        return .failure(error)
+      }
+    }
+    try result.get()
+  }
+
+  /// Sends every packet of `batch` with as few `sendmmsg(2)` calls as possible (up to 1024
+  /// packets a call), in order. The batch's `sentCount` says how many went out, also when this
+  /// throws.
+  ///
+  /// - Returns: the number of packets sent (all of them unless it throws).
+  /// - Throws: `.blockedByFirewall` for a packet netfilter dropped (the ones before it were
+  ///   sent), `.system(operation: "sendmmsg", ...)`.
+  ///
+  /// The corresponding C function is `sendmmsg(2)`.
+  @discardableResult
+  public func send(batch: SendBatch) throws(SocketError) -> Int {
+    guard !isClosed else { throw .system(operation: "sendmmsg", .badFileDescriptor) }
+    batch.prepareHeaders()
+    batch.sentCount = 0
+    var attemptsWithoutProgress = 0
+    while batch.sentCount < batch.count {
+      let start = batch.sentCount
+      let chunk = min(batch.count - start, SendBatch.maximumMessagesPerCall)
+      let sent: Int?
+      do throws(Errno) {
+        sent = try descriptor.sendMessages(batch.headers + start, count: chunk)
+      } catch {
+        if error == .notPermitted { throw .blockedByFirewall }
+        throw .system(operation: "sendmmsg", error)
+      }
+      guard let sent, sent > 0 else {
+        attemptsWithoutProgress += 1
+        if attemptsWithoutProgress > 1000 {
+          throw .system(operation: "sendmmsg", .resourceTemporarilyUnavailable)
+        }
+        continue
+      }
+      attemptsWithoutProgress = 0
+      for index in start..<(start + sent) {
+        let expected = batch.lengths[index]
+        let actual = Int(batch.headers[index].msg_len)
+        if actual != expected {
+          batch.sentCount = index
+          throw .partialSend(sent: actual, expected: expected)
+        }
+      }
+      batch.sentCount = start + sent
+    }
+    return batch.sentCount
+  }
+
+  /// Sends `packets`, all towards `destination`, with `sendmmsg(2)`. The packets are copied into
+  /// a batch this socket keeps and reuses, so repeated calls allocate nothing once it is large
+  /// enough.
+  ///
+  /// - Returns: the number of packets sent.
+  /// - Throws: as `send(batch:)`.
+  @discardableResult
+  public func send(batch packets: [[UInt8]], to destination: UInt32) throws(SocketError) -> Int {
+    let batch = scratchBatch ?? SendBatch(capacity: max(packets.count, 64))
+    scratchBatch = batch
+    var total = 0
+    var index = 0
+    while index < packets.count {
+      batch.removeAll()
+      while index < packets.count, batch.append(packets[index], to: destination) { index += 1 }
+      if batch.count == 0 {
+        throw .system(operation: "sendmmsg", .messageTooLong)
+      }
+      total += try send(batch: batch)
+    }
+    return total
+  }
+}
+
+/// `sockaddr_in` for a host-order IPv4 address, port 0 (raw sockets have no ports).
+internal func socketAddress(_ address: UInt32) -> sockaddr_in {
+  var value = sockaddr_in()
+  value.sin_family = sa_family_t(AF_INET)
+  value.sin_port = 0
+  value.sin_addr = in_addr(s_addr: address.bigEndian)
+  return value
+}
+
+/// A reusable batch of IPv4 packets for `RawIPv4Socket.send(batch:)`.
+///
+/// Packets are copied (or written in place with `append(to:maximumLength:_:)`) into one
+/// contiguous buffer; the `iovec`, `crawsocket_mmsghdr` and `sockaddr_in` arrays are allocated once, for
+/// `capacity` packets. After the buffer has grown to the batch's working size, filling and
+/// sending a batch allocates nothing: `removeAll()` keeps the storage.
+public final class SendBatch {
+  /// The most messages one `sendmmsg` call takes (`UIO_MAXIOV`).
+  public static let maximumMessagesPerCall = 1024
+  /// The largest IPv4 packet.
+  public static let maximumPacketLength = 65_535
+
+  /// How many packets the batch holds at most.
+  public let capacity: Int
+  /// How many packets it holds now.
+  public private(set) var count = 0
+  /// How many packets of the batch the last send delivered to the kernel.
+  public internal(set) var sentCount = 0
+
+  private var storage: UnsafeMutableRawPointer
+  private var storageCapacity: Int
+  private var used = 0
+  private let offsets: UnsafeMutablePointer<Int>
+  internal let lengths: UnsafeMutablePointer<Int>
+  private let addresses: UnsafeMutablePointer<sockaddr_in>
+  private let vectors: UnsafeMutablePointer<iovec>
+  internal let headers: UnsafeMutablePointer<crawsocket_mmsghdr>
+
+  /// - Parameters:
+  ///   - capacity: the most packets (at least 1).
+  ///   - bytes: initial buffer size; it doubles when needed.
+  public init(capacity: Int = 1024, bytes: Int = 64 * 1024) {
+    let capacity = max(1, capacity)
+    self.capacity = capacity
+    storageCapacity = max(1, bytes)
+    storage = UnsafeMutableRawPointer.allocate(byteCount: storageCapacity, alignment: 16)
+    offsets = .allocate(capacity: capacity)
+    lengths = .allocate(capacity: capacity)
+    addresses = .allocate(capacity: capacity)
+    addresses.initialize(repeating: sockaddr_in(), count: capacity)
+    vectors = .allocate(capacity: capacity)
+    vectors.initialize(repeating: iovec(), count: capacity)
+    headers = .allocate(capacity: capacity)
+    headers.initialize(repeating: crawsocket_mmsghdr(), count: capacity)
+  }
+
+  deinit {
+    storage.deallocate()
+    offsets.deallocate()
+    lengths.deallocate()
+    addresses.deallocate()
+    vectors.deallocate()
+    headers.deallocate()
+  }
+
+  /// Empties the batch, keeping its storage.
+  public func removeAll() {
+    count = 0
+    used = 0
+    sentCount = 0
+  }
+
+  /// Appends a copy of `packet`, to be sent towards `destination` (host byte order).
+  ///
+  /// - Returns: `false` (and changes nothing) when the batch is full or the packet is longer
+  ///   than 65535 bytes.
+  @discardableResult
+  public func append(_ packet: UnsafeRawBufferPointer, to destination: UInt32) -> Bool {
+    append(to: destination, maximumLength: packet.count) { buffer in
+      if let source = packet.baseAddress, let target = buffer.baseAddress, packet.count > 0 {
+        target.copyMemory(from: source, byteCount: packet.count)
+      }
+      return packet.count
+    }
+  }
+
+  /// Appends a copy of `packet`, to be sent towards `destination` (host byte order).
+  @discardableResult
+  public func append(_ packet: [UInt8], to destination: UInt32) -> Bool {
+    packet.withUnsafeBytes { append($0, to: destination) }
+  }
+
+  /// Appends a packet written in place: `write` gets a buffer of `maximumLength` bytes and
+  /// returns how many it filled (clamped to `0...maximumLength`).
+  ///
+  /// - Returns: `false` when the batch is full or `maximumLength` is over 65535.
+  @discardableResult
+  public func append(
+    to destination: UInt32, maximumLength: Int,
+    _ write: (UnsafeMutableRawBufferPointer) -> Int
+  ) -> Bool {
+    guard count < capacity, maximumLength >= 0, maximumLength <= Self.maximumPacketLength else {
+      return false
+    }
+    reserve(used + maximumLength)
+    let region = UnsafeMutableRawBufferPointer(start: storage + used, count: maximumLength)
+    let written = min(max(0, write(region)), maximumLength)
+    offsets[count] = used
+    lengths[count] = written
+    addresses[count] = socketAddress(destination)
+    used += written
+    count += 1
+    return true
+  }
+
+  /// The bytes of packet `index` (valid until the batch changes).
+  public func packet(at index: Int) -> UnsafeRawBufferPointer? {
+    guard index >= 0, index < count else { return nil }
+    return UnsafeRawBufferPointer(start: storage + offsets[index], count: lengths[index])
+  }
+
+  private func reserve(_ needed: Int) {
+    guard needed > storageCapacity else { return }
+    var newCapacity = storageCapacity
+    while newCapacity < needed { newCapacity *= 2 }
+    let newStorage = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+    newStorage.copyMemory(from: storage, byteCount: used)
+    storage.deallocate()
+    storage = newStorage
+    storageCapacity = newCapacity
+  }
+
+  /// Points each `crawsocket_mmsghdr` at its packet and address (the buffer may have moved since append).
+  internal func prepareHeaders() {
+    for index in 0..<count {
+      vectors[index] = iovec(iov_base: storage + offsets[index], iov_len: lengths[index])
+      var header = msghdr()
+      header.msg_name = UnsafeMutableRawPointer(addresses + index)
+      header.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+      header.msg_iov = vectors + index
+      header.msg_iovlen = 1
+      headers[index] = crawsocket_mmsghdr(msg_hdr: header, msg_len: 0)
+    }
+  }
+}

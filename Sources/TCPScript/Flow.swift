@@ -1,0 +1,459 @@
+import PacketKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a flow moves bytes: a raw sender and a capture for one 4-tuple (see `KernelTransport`).
+public protocol FlowTransport: AnyObject {
+  /// Sends one IPv4 packet (header included).
+  func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError)
+  /// The next captured IPv4 packet, or `nil` when `timeout` passes first.
+  func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
+  /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
+  func peerState(local: Endpoint, remote: Endpoint) -> String?
+  /// Releases sockets and the RST guard.
+  func close()
+}
+
+extension FlowTransport {
+  public func peerState(local: Endpoint, remote: Endpoint) -> String? { nil }
+}
+
+/// One TCP connection driven by hand, for one 4-tuple.
+///
+/// A flow tracks what RFC 9293 calls the TCB for our side — ISS, IRS, SND.UNA, SND.NXT, RCV.NXT,
+/// the windows — and walks the state machine (`TCPStateMachine`) as segments go out and come in.
+/// It sends whatever it is asked to (every field can be overridden) and waits for segments that
+/// match a pattern (`expect`). Every segment, sent or received, is appended to `transcript` with
+/// our state before and after and, when the peer is a local socket, the peer's kernel state.
+/// Segments that arrive but match no expectation are kept (`unmatched`) and shown, never dropped.
+///
+/// Nothing is sent automatically: the exchanges in `Flow+Exchanges.swift` spell out every ACK.
+public final class Flow {
+  /// Our end and the peer's. `remote.port == 0` until a passive open has seen the client's SYN.
+  public private(set) var local: Endpoint
+  public private(set) var remote: Endpoint
+  /// Our side's state (RFC 9293 §3.3.2).
+  public private(set) var state: TCPState
+  /// ISS: our initial sequence number.
+  public var initialSendSequence: UInt32
+  /// IRS: the peer's initial sequence number, once its SYN was seen.
+  public private(set) var initialReceiveSequence: UInt32?
+  /// SND.UNA: the oldest of our sequence numbers not yet acknowledged.
+  public var sendUnacknowledged: UInt32
+  /// SND.NXT: the sequence number of the next byte we send.
+  public var sendNext: UInt32
+  /// RCV.NXT: the next sequence number we expect from the peer (what we acknowledge).
+  public var receiveNext: UInt32
+  /// The window we advertise (RCV.WND), 65535 by default.
+  public var window: UInt16 = 65535
+  /// The peer's last advertised window (SND.WND, unscaled).
+  public private(set) var peerWindow: UInt16 = 0
+  /// Time to live of the segments we send.
+  public var timeToLive: UInt8 = 64
+  /// How long `expect` waits when not told.
+  public var defaultTimeout: Duration = .seconds(3)
+  /// Data the peer sent, in sequence, that we accepted.
+  public private(set) var receivedData: [UInt8] = []
+  /// Every segment so far.
+  public private(set) var transcript = Transcript()
+  /// Called with each new transcript entry as it happens (for live output).
+  public var onEntry: ((TranscriptEntry) -> Void)?
+  /// Whether to read the peer's kernel state after each segment (`inet_diag`, local peers only).
+  public var readsPeerState = true
+  /// Timestamps (RFC 7323 §3.2): both SYNs carried TSopt, so every non-RST segment we send
+  /// carries one too (added automatically unless the segment already has one).
+  public var timestampsEnabled = false
+  /// TS.Recent: the peer's latest TSval, echoed in our TSecr.
+  public var peerTimestamp: UInt32 = 0
+  /// Our TSval is `CLOCK_BOOTTIME` in milliseconds plus this offset, so that a later process
+  /// continuing a saved session keeps the clock moving forward.
+  public var timestampOffset: UInt32 = 0
+  /// Our TSval now.
+  public var currentTimestamp: UInt32 { Flow.millisecondClock() &+ timestampOffset }
+  private var offeredTimestamps = false
+  private var peerOfferedTimestamps = false
+
+  /// Whether our last segment was answered by a RST (kept for error reports).
+  public private(set) var lastReset: Segment?
+
+  /// The seq of our FIN, once sent (its ACK is `finSequence + 1`).
+  public private(set) var finSequence: UInt32?
+  private var cameFromListen = false
+  private var unmatchedSegments: [Segment] = []
+  private let transport: FlowTransport
+  private let clock = ContinuousClock()
+  private let start: ContinuousClock.Instant
+  private var buffer: [UInt8] = []
+  private var identification: UInt16
+
+  /// A flow over `transport` between `local` and `remote`, in `state` with the given sequence
+  /// variables (a fresh flow: `.closed` and a random ISS; a resumed one: what was saved).
+  public init(
+    local: Endpoint, remote: Endpoint, transport: FlowTransport, state: TCPState = .closed,
+    initialSendSequence: UInt32? = nil, sendNext: UInt32? = nil, receiveNext: UInt32 = 0,
+    initialReceiveSequence: UInt32? = nil
+  ) {
+    var generator = SystemRandomNumberGenerator()
+    let iss = initialSendSequence ?? generator.next()
+    self.local = local
+    self.remote = remote
+    self.transport = transport
+    self.state = state
+    self.initialSendSequence = iss
+    self.sendUnacknowledged = sendNext ?? iss
+    self.sendNext = sendNext ?? iss
+    self.receiveNext = receiveNext
+    self.identification = generator.next()
+    self.start = clock.now
+    if state != .closed && state != .listen {
+      transcript.initialSendSequence = iss
+    }
+    if let initialReceiveSequence {
+      self.initialReceiveSequence = initialReceiveSequence
+    } else if state.isSynchronized || state == .synReceived {
+      self.initialReceiveSequence = receiveNext &- 1
+    }
+    transcript.initialReceiveSequence = self.initialReceiveSequence
+    buffer.reserveCapacity(1600)
+  }
+
+  deinit { transport.close() }
+
+  /// Releases the transport (sockets, the RST guard). The flow keeps its transcript.
+  public func close() { transport.close() }
+
+  /// Segments that arrived, matched no expectation, and were not taken by a later one.
+  public var unmatched: [Segment] { unmatchedSegments }
+
+  // MARK: - Sending
+
+  /// Sends one segment from `local` to `remote`.
+  ///
+  /// Defaults: `seq` = SND.NXT; `ack` = RCV.NXT when `flags` has ACK, else 0; `window` = ours.
+  /// `customize` may change any header field afterwards (checksum, data offset, TTL, addresses...).
+  /// SND.NXT advances when the segment starts at SND.NXT (so a retransmission does not move it),
+  /// and the state machine takes the event (SYN, FIN, RST) the segment carries.
+  @discardableResult
+  public func send(
+    _ flags: TCPFlags, seq: UInt32? = nil, ack: UInt32? = nil, window: UInt16? = nil,
+    options: [TCPOption] = [], payload: [UInt8] = [], step: String = "send",
+    customize: (inout IPv4Header, inout TCPHeader) -> Void = { _, _ in }
+  ) throws(ScriptError) -> TranscriptEntry {
+    let sequence = seq ?? sendNext
+    let acknowledgment = ack ?? (flags.contains(.ack) ? receiveNext : 0)
+    var ip = IPv4Header(
+      sourceAddress: IPv4Address(rawValue: local.address),
+      destinationAddress: IPv4Address(rawValue: remote.address),
+      identification: identification, flags: .dontFragment, timeToLive: timeToLive)
+    identification &+= 1
+    var options = options
+    let carriesTimestamps = options.contains { if case .timestamps = $0 { true } else { false } }
+    if flags.contains(.syn) && carriesTimestamps {
+      // Our clock continues from the TSval our SYN carries (else PAWS, RFC 7323 §5, would make
+      // the peer drop our later segments as old).
+      for case .timestamps(let value, _) in options { timestampOffset = value &- Flow.millisecondClock() }
+      if flags.contains(.ack) {
+        if peerOfferedTimestamps { timestampsEnabled = true }
+      } else {
+        offeredTimestamps = true
+      }
+    }
+    if timestampsEnabled && !carriesTimestamps && !flags.contains(.rst) {
+      options += [.noOperation, .noOperation, .timestamps(value: currentTimestamp, echoReply: peerTimestamp)]
+    }
+    var tcp = TCPHeader(
+      sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence,
+      acknowledgmentNumber: acknowledgment, flags: flags, window: window ?? self.window,
+      options: options)
+    customize(&ip, &tcp)
+    do {
+      try (ip / tcp / payload).encode(into: &buffer)
+    } catch {
+      throw .packet(step: step, description: "\(error)")
+    }
+    let bytes = buffer
+    let before = state
+    let time = Flow.wallClock()
+    try transport.send(bytes, to: ip.destinationAddress.rawValue)
+
+    // Our side of the TCB.
+    let length = UInt32(truncatingIfNeeded: payload.count) &+ (tcp.flags.contains(.syn) ? 1 : 0)
+      &+ (tcp.flags.contains(.fin) ? 1 : 0)
+    if tcp.flags.contains(.syn) && (state == .closed || state == .listen || state == .synSent || state == .synReceived) {
+      initialSendSequence = tcp.sequenceNumber
+      transcript.initialSendSequence = tcp.sequenceNumber
+      sendUnacknowledged = tcp.sequenceNumber
+      sendNext = tcp.sequenceNumber &+ length
+    } else {
+      let end = tcp.sequenceNumber &+ length
+      if SequenceSpace.lessOrEqual(tcp.sequenceNumber, sendNext) && SequenceSpace.less(sendNext, end) {
+        sendNext = end
+      }
+    }
+    if tcp.flags.contains(.fin) {
+      finSequence = tcp.sequenceNumber &+ UInt32(truncatingIfNeeded: payload.count)
+    }
+    var events: [TCPEvent] = []
+    if tcp.flags.contains(.rst) {
+      events.append(.sendRST)
+    } else {
+      if tcp.flags.contains(.syn) { events.append(tcp.flags.contains(.ack) ? .sendSYNACK : .sendSYN) }
+      if tcp.flags.contains(.fin) { events.append(.sendFIN) }
+    }
+    apply(events)
+
+    let entry = record(
+      direction: .sent, bytes: bytes, time: time, source: local, destination: remote, flags: tcp.flags,
+      seq: tcp.sequenceNumber, ack: tcp.acknowledgmentNumber, window: tcp.window,
+      payloadLength: payload.count, before: before, expected: true, note: nil)
+    return entry
+  }
+
+  // MARK: - Receiving
+
+  /// Waits up to `timeout` for a segment matching `pattern` and returns it.
+  ///
+  /// Segments already received and not yet matched are looked at first. Every segment that
+  /// arrives is processed by the state machine and recorded, whether it matches or not. A RST
+  /// ends the wait at once (`.reset`) unless the pattern asks for one.
+  /// - Throws: `.timedOut` (with what arrived instead), `.reset`, or a transport error.
+  @discardableResult
+  public func expect(_ pattern: SegmentPattern, within timeout: Duration? = nil, step: String = "expect")
+    throws(ScriptError) -> Segment
+  {
+    if let index = unmatchedSegments.firstIndex(where: { pattern.matches($0) }) {
+      let segment = unmatchedSegments.remove(at: index)
+      // It was waited for after all: the transcript says so (it was shown as it arrived).
+      if transcript.entries.indices.contains(segment.transcriptIndex) {
+        transcript.entries[segment.transcriptIndex].expected = true
+        transcript.entries[segment.transcriptIndex].note = nil
+      }
+      return segment
+    }
+    let waited = timeout ?? defaultTimeout
+    let deadline = clock.now.advanced(by: waited)
+    // Bounded: each pass either returns, records a segment, or ends at the deadline.
+    for _ in 0..<100_000 {
+      let remaining = clock.now.duration(to: deadline)
+      if remaining <= .zero { break }
+      guard let packet = try transport.receive(timeout: remaining) else { break }
+      guard let segment = absorb(packet, pattern: pattern) else { continue }
+      if pattern.matches(segment) { return segment }
+      if segment.flags.contains(.rst) && !pattern.acceptsReset {
+        lastReset = segment
+        let portClosed = transcript.entries[segment.transcriptIndex].stateBefore == .synSent
+        throw .reset(step: step, summary: segment.summary, portClosed: portClosed)
+      }
+      unmatchedSegments.append(segment)
+    }
+    throw .timedOut(
+      step: step, expected: pattern.description, waited: waited,
+      unmatched: unmatchedSegments.map(\.summary))
+  }
+
+  /// Receives for up to `duration` and returns every segment of this flow that arrived (each
+  /// processed and recorded). For draining what is left, or watching.
+  @discardableResult
+  public func receiveAll(for duration: Duration) throws(ScriptError) -> [Segment] {
+    var segments: [Segment] = []
+    let deadline = clock.now.advanced(by: duration)
+    for _ in 0..<10_000 {
+      let remaining = clock.now.duration(to: deadline)
+      if remaining <= .zero { break }
+      guard let packet = try transport.receive(timeout: remaining) else { break }
+      if let segment = absorb(packet, pattern: nil) {
+        segments.append(segment)
+        unmatchedSegments.append(segment)
+      }
+    }
+    return segments
+  }
+
+  /// Forgets the unmatched segments (they stay in the transcript).
+  public func clearUnmatched() { unmatchedSegments.removeAll() }
+
+  /// Enters LISTEN (a passive open: RFC 9293 §3.10.1).
+  public func listen() {
+    cameFromListen = true
+    apply([.passiveOpen])
+  }
+
+  /// Ends TIME-WAIT now (we do not wait 2·MSL in a script), or CLOSED from LISTEN/SYN-SENT.
+  public func finish() {
+    apply(state == .timeWait ? [.timeout] : [.close])
+  }
+
+  /// Parses a captured packet; if it belongs to this flow (from the peer to us), updates the TCB
+  /// and the state and records it. Returns `nil` for anything else.
+  private func absorb(_ packet: CapturedPacket, pattern: SegmentPattern?) -> Segment? {
+    let bytes = packet.bytes[...]
+    guard let ipView = try? IPv4View(validating: bytes), ipView.protocol == .tcp,
+      let tcpView = try? TCPView(validating: ipView.payload)
+    else { return nil }
+    let source = Endpoint(address: ipView.sourceAddress.rawValue, port: tcpView.sourcePort)
+    let destination = Endpoint(address: ipView.destinationAddress.rawValue, port: tcpView.destinationPort)
+    guard destination == local else { return nil }
+    if remote.port == 0 {
+      // A passive open binds the peer on its first SYN.
+      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == 0 || remote.address == source.address
+      else { return nil }
+      remote = source
+    }
+    guard source == remote else { return nil }
+    let header = TCPHeader(tcpView)
+    let payload = Array(tcpView.payload)
+    let flags = header.flags
+    let seq = header.sequenceNumber
+    let ack = header.acknowledgmentNumber
+    let before = state
+    peerWindow = header.window
+    for option in header.options {
+      if case .timestamps(let value, _) = option {
+        peerTimestamp = value
+        if flags.contains(.syn) && !flags.contains(.ack) { peerOfferedTimestamps = true }
+        if flags.contains([.syn, .ack]) && offeredTimestamps && state == .synSent { timestampsEnabled = true }
+      }
+    }
+
+    var events: [TCPEvent] = []
+    if flags.contains(.rst) {
+      let acceptable: Bool
+      switch state {
+      case .closed, .listen: acceptable = false
+      case .synSent: acceptable = flags.contains(.ack) && ack == sendNext
+      default:
+        acceptable = SequenceSpace.contains(seq, windowStart: receiveNext, size: UInt32(max(window, 1)))
+      }
+      if acceptable {
+        if state == .synReceived && cameFromListen {
+          state = .listen
+        } else {
+          events.append(.receiveRST)
+        }
+      }
+    } else if flags.contains(.syn) && !flags.contains(.ack) {
+      if state == .listen || state == .synSent || state == .closed {
+        initialReceiveSequence = seq
+        transcript.initialReceiveSequence = seq
+        receiveNext = seq &+ 1 &+ UInt32(truncatingIfNeeded: payload.count)
+        events.append(.receiveSYN)
+      }
+    } else if flags.contains(.syn) {
+      if state == .synSent && ack == sendNext {
+        initialReceiveSequence = seq
+        transcript.initialReceiveSequence = seq
+        receiveNext = seq &+ 1
+        sendUnacknowledged = ack
+        events.append(.receiveSYNACK)
+      } else if state == .synReceived && ack == sendNext && seq &+ 1 == receiveNext {
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN+ACK repeats its SYN and
+        // acknowledges ours.
+        sendUnacknowledged = ack
+        events.append(.receiveACKOfSYN)
+      }
+    } else {
+      var acksFIN = false
+      if flags.contains(.ack) {
+        if state == .synReceived && ack == sendNext {
+          apply([.receiveACKOfSYN])
+        }
+        if SequenceSpace.less(sendUnacknowledged, ack) && SequenceSpace.lessOrEqual(ack, sendNext) {
+          sendUnacknowledged = ack
+        }
+        if let finSequence, ack == finSequence &+ 1 { acksFIN = true }
+      }
+      if !payload.isEmpty && seq == receiveNext && (state == .established || state == .finWait1 || state == .finWait2) {
+        receiveNext = seq &+ UInt32(truncatingIfNeeded: payload.count)
+        receivedData.append(contentsOf: payload)
+      }
+      let finInOrder = flags.contains(.fin) && seq &+ UInt32(truncatingIfNeeded: payload.count) == receiveNext
+        && state != .listen && state != .synSent && state != .closed
+      if finInOrder && !(state == .closeWait || state == .lastAck || state == .closing || state == .timeWait) {
+        receiveNext &+= 1
+        if acksFIN && state == .finWait1 {
+          events.append(.receiveFINACKOfFIN)
+        } else {
+          if acksFIN { events.append(.receiveACKOfFIN) }
+          events.append(.receiveFIN)
+        }
+      } else if acksFIN {
+        events.append(.receiveACKOfFIN)
+      }
+    }
+    apply(events)
+
+    let matched = pattern?.matches(Segment(
+      source: source, destination: destination, flags: flags, sequenceNumber: seq,
+      acknowledgmentNumber: ack, window: header.window, options: header.options, payload: payload,
+      summary: "", transcriptIndex: 0)) ?? false
+    var note: String?
+    if flags.contains(.rst) && before == .synSent {
+      note = "port closed: nothing listens on \(remote)"
+    } else if let pattern, !matched {
+      note = "unexpected: waiting for \(pattern.description)"
+    }
+    let entry = record(
+      direction: .received, bytes: packet.bytes,
+      time: (packet.timestampSeconds, packet.timestampNanoseconds), source: source,
+      destination: destination, flags: flags, seq: seq, ack: ack, window: header.window,
+      payloadLength: payload.count, before: before, expected: pattern == nil || matched, note: note,
+      checksumNotReady: packet.checksumNotReady)
+    return Segment(
+      source: source, destination: destination, flags: flags, sequenceNumber: seq,
+      acknowledgmentNumber: ack, window: header.window, options: header.options, payload: payload,
+      summary: entry.summary, transcriptIndex: transcript.entries.count - 1)
+  }
+
+  private func apply(_ events: [TCPEvent]) {
+    for event in events {
+      if let next = TCPStateMachine.next(after: state, on: event) { state = next }
+    }
+  }
+
+  // MARK: - Transcript
+
+  private func record(
+    direction: TranscriptEntry.Direction, bytes: [UInt8], time: (Int64, Int32), source: Endpoint,
+    destination: Endpoint, flags: TCPFlags, seq: UInt32, ack: UInt32, window: UInt16,
+    payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false
+  ) -> TranscriptEntry {
+    let summary = tcpdumpSummary(ipv4: bytes[...])
+    var entry = TranscriptEntry(
+      elapsed: start.duration(to: clock.now), timestampSeconds: time.0, timestampNanoseconds: time.1,
+      direction: direction, summary: summary, sourceAddress: source.address, sourcePort: source.port,
+      destinationAddress: destination.address, destinationPort: destination.port,
+      flagBits: flags.rawValue, sequenceNumber: seq, acknowledgmentNumber: ack, window: window,
+      payloadLength: payloadLength, stateBefore: before, stateAfter: state, expected: expected,
+      note: note, packet: bytes)
+    entry.checksumNotReady = checksumNotReady
+    if readsPeerState && remote.port != 0 {
+      if direction == .sent { Flow.settle() }
+      entry.peerState = transport.peerState(local: local, remote: remote)
+    }
+    entry.explanation = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: initialReceiveSequence)
+    transcript.entries.append(entry)
+    onEntry?(entry)
+    return entry
+  }
+
+  /// Gives the peer's kernel a moment to process what we just sent before reading its state.
+  private static func settle() {
+    var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+    _ = nanosleep(&request, nil)
+  }
+
+  /// Milliseconds since boot (`CLOCK_BOOTTIME`): the same clock in every process.
+  public static func millisecondClock() -> UInt32 {
+    var now = timespec()
+    clock_gettime(CLOCK_BOOTTIME, &now)
+    return UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+  }
+
+  static func wallClock() -> (Int64, Int32) {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
+  }
+}

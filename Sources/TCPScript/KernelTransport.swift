@@ -1,0 +1,264 @@
+import RawSocket
+
+/// The real transport of a flow: a raw IPv4 socket to send, an `AF_PACKET` capture on the route's
+/// interface to receive, and (optionally) the RST guard that keeps the kernel from resetting the
+/// connection we craft.
+///
+/// Order matters and is kept here: the capture (with its BPF filter for the 4-tuple) is opened
+/// *before* anything is sent, so no reply can slip past; the guard is installed before the first
+/// SYN, so the kernel's RST to the SYN+ACK never leaves (kernel fact 1); the raw socket is created
+/// under the guard's exempt group, so our own crafted RSTs still go out (fact 2).
+public final class KernelTransport: FlowTransport {
+  /// The interface the route to the peer uses (`lo` for 127.0.0.0/8).
+  public let interfaceName: String
+  /// The source address the kernel would choose for the peer.
+  public let sourceAddress: UInt32
+  private let raw: RawIPv4Socket
+  private let capture: PacketSocket
+  private var rstGuard: RSTGuard?
+  private let diag: InetDiag?
+  private var closed = false
+
+  /// Where a flow to `remote` would leave from: (interface, source address).
+  public static func route(to remote: UInt32) throws(ScriptError) -> (interface: String, source: UInt32) {
+    do {
+      let route = try RouteLookup.route(to: remote)
+      return (route.interfaceName, route.sourceAddress)
+    } catch {
+      throw .system(step: "route lookup for \(IPv4Text.format(remote))", description: error.description)
+    }
+  }
+
+  /// Opens capture, guard and raw socket for the flow `local` ⇄ `remote`.
+  ///
+  /// - Parameters:
+  ///   - interface: the capture interface (default: the route's).
+  ///   - guardResets: install an `RSTGuard` for our port (and the peer, when known); `false`
+  ///     when another process already holds one (a resumed session) or for a plain send.
+  ///   - remote: `port` 0 (and address 0) for "any peer": a passive open waiting for a SYN.
+  public init(local: Endpoint, remote: Endpoint, interface: String, guardResets: Bool) throws(ScriptError) {
+    try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
+    interfaceName = interface
+    sourceAddress = local.address
+    do {
+      capture = try PacketSocket(
+        interface: interface, ignoreOutgoing: true,
+        filter: KernelTransport.filter(local: local, remote: remote))
+    } catch {
+      throw KernelTransport.scriptError(error, step: "opening the capture on \(interface)")
+    }
+    if guardResets {
+      do {
+        rstGuard = try RSTGuard(
+          sourcePort: local.port, sourceAddress: local.address,
+          destinationAddress: remote.address == 0 ? nil : remote.address,
+          destinationPort: remote.port == 0 ? nil : remote.port)
+      } catch {
+        capture.close()
+        throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
+      }
+    }
+    do {
+      raw = try RawIPv4Socket(exemptGroup: RSTGuard.exemptGroupID)
+    } catch {
+      capture.close()
+      rstGuard?.close()
+      throw KernelTransport.scriptError(error, step: "opening the raw socket")
+    }
+    diag = try? InetDiag()
+  }
+
+  deinit { close() }
+
+  /// Fails with the capability message when the process lacks what a flow needs.
+  public static func requirePrivileges(_ capabilities: [Capability] = [.netRaw, .netAdmin]) throws(ScriptError) {
+    let missing = Capabilities.missing(capabilities)
+    if !missing.isEmpty {
+      throw .privileges(CapabilityError(missing: missing, executablePath: Capabilities.executablePath()).description)
+    }
+  }
+
+  public func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError) {
+    do {
+      try raw.send(packet, to: address)
+    } catch {
+      throw KernelTransport.scriptError(error, step: "sending")
+    }
+  }
+
+  public func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket? {
+    let frame: CapturedFrame?
+    do {
+      frame = try capture.receive(timeout: timeout)
+    } catch {
+      throw KernelTransport.scriptError(error, step: "capturing")
+    }
+    guard let frame else { return nil }
+    // Ethernet-style link header (Ethernet, veth and lo all give 14 bytes); IPv4 only.
+    guard frame.linkProtocol == 0x0800, frame.bytes.count > 14 else {
+      return CapturedPacket(bytes: [], timestampSeconds: frame.timestamp.seconds, timestampNanoseconds: 0, checksumNotReady: false)
+    }
+    return CapturedPacket(
+      bytes: Array(frame.bytes[14...]), timestampSeconds: frame.timestamp.seconds,
+      timestampNanoseconds: Int32(truncatingIfNeeded: frame.timestamp.nanoseconds),
+      checksumNotReady: frame.checksumNotReady)
+  }
+
+  public func peerState(local: Endpoint, remote: Endpoint) -> String? {
+    // Only a local peer has a socket inet_diag can see.
+    if localPeers[remote.address] == nil {
+      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address))?.isLocal ?? false
+    }
+    guard localPeers[remote.address] == true else { return nil }
+    let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
+    if let state, state != "LISTEN", state != "CLOSED", state != "(no socket)" { sawPeerConnection = true }
+    return state
+  }
+
+  private var sawPeerConnection = false
+  private var localPeers: [UInt32: Bool] = [:]
+
+  /// The Linux state of the local socket `socket` talking to `peer`: the connection's state;
+  /// `CLOSED` when there is no such connection but there was one (`connectionSeen`), or none and
+  /// nothing listens either; `LISTEN` when only a listener owns the port; `nil` when the state
+  /// cannot be read at all.
+  public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?, connectionSeen: Bool = false) -> String? {
+    guard let diag else { return nil }
+    if let state = try? diag.state(
+      localAddress: socket.address, localPort: socket.port, remoteAddress: peer.address, remotePort: peer.port)
+    {
+      return state.netstatName
+    }
+    if connectionSeen { return "CLOSED" }
+    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address),
+      sockets.contains(where: { $0.state == .listen })
+    {
+      return "LISTEN"
+    }
+    return "CLOSED"
+  }
+
+  /// Drop counters of the guard, when there is one.
+  public var guardDescription: String? { rstGuard.map { $0.tableName } }
+
+  public func close() {
+    guard !closed else { return }
+    closed = true
+    raw.close()
+    capture.close()
+    rstGuard?.close()
+    rstGuard = nil
+  }
+
+  /// A classic BPF program for Ethernet-framed IPv4 TCP from `remote` to `local` (any peer when
+  /// `remote.port` is 0), unfragmented or first fragment. Frames it rejects never reach us.
+  static func filter(local: Endpoint, remote: Endpoint) -> BPFProgram {
+    typealias I = BPFInstruction
+    let H = BPFOpcode.halfword, B = BPFOpcode.byte, W = BPFOpcode.word
+    let eq = BPFOpcode.equal
+    var program: [BPFInstruction] = []
+    // Each test jumps to the final "reject" on failure; distances are filled in below.
+    var tests: [(Int, Bool)] = []  // (index of jump, reject when true?)
+    func test(_ condition: UInt16, _ value: UInt32, rejectIfTrue: Bool = false) {
+      tests.append((program.count, rejectIfTrue))
+      program.append(I.jump(condition, value, ifTrue: 0, ifFalse: 0))
+    }
+    program.append(I.load(size: H, absolute: 12))
+    test(eq, 0x0800)
+    program.append(I.load(size: B, absolute: 23))
+    test(eq, 6)
+    if local.address != 0 {
+      program.append(I.load(size: W, absolute: 30))
+      test(eq, local.address)
+    }
+    if remote.address != 0 {
+      program.append(I.load(size: W, absolute: 26))
+      test(eq, remote.address)
+    }
+    program.append(I.load(size: H, absolute: 20))
+    test(BPFOpcode.anySet, 0x1FFF, rejectIfTrue: true)
+    program.append(I.loadIPv4HeaderLength(at: 14))
+    if remote.port != 0 {
+      program.append(I.load(size: H, indirect: 14))
+      test(eq, UInt32(remote.port))
+    }
+    program.append(I.load(size: H, indirect: 16))
+    test(eq, UInt32(local.port))
+    program.append(I.return(262_144))
+    let reject = program.count
+    program.append(I.return(0))
+    for (index, rejectIfTrue) in tests {
+      let distance = UInt8(truncatingIfNeeded: reject - index - 1)
+      if rejectIfTrue {
+        program[index].jumpIfTrue = distance
+        program[index].jumpIfFalse = 0
+      } else {
+        program[index].jumpIfTrue = 0
+        program[index].jumpIfFalse = distance
+      }
+    }
+    return BPFProgram(program)
+  }
+
+  public static func scriptError(_ error: SocketError, step: String) -> ScriptError {
+    switch error {
+    case .missingCapability(let capability): .privileges(capability.description)
+    case .blockedByFirewall: .blockedByFirewall(step: step)
+    default: .system(step: step, description: error.description)
+    }
+  }
+}
+
+extension Flow {
+  /// Opens a flow to `remote` over the real kernel: looks up the route (interface and source
+  /// address), opens the capture, installs the RST guard (unless `guardResets` is `false`) and
+  /// the raw socket, in that order, before anything is sent.
+  ///
+  /// - Parameters:
+  ///   - sourcePort: our port; default a random one in 32768…60999 (Linux's ephemeral range).
+  ///   - sourceAddress: our address; default the one the kernel would choose.
+  public static func open(
+    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: UInt32? = nil,
+    guardResets: Bool = true, state: TCPState = .closed, initialSendSequence: UInt32? = nil,
+    sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
+  ) throws(ScriptError) -> Flow {
+    try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
+    let route = try KernelTransport.route(to: remote.address)
+    let port = sourcePort ?? freeEphemeralPort()
+    let local = Endpoint(address: sourceAddress ?? route.source, port: port)
+    let transport = try KernelTransport(local: local, remote: remote, interface: route.interface, guardResets: guardResets)
+    return Flow(
+      local: local, remote: remote, transport: transport, state: state,
+      initialSendSequence: initialSendSequence, sendNext: sendNext, receiveNext: receiveNext,
+      initialReceiveSequence: initialReceiveSequence)
+  }
+
+  /// A random port in Linux's ephemeral range (32768…60999) that no local TCP socket uses, as far
+  /// as `inet_diag` says (a few tries; the last pick is returned regardless).
+  public static func freeEphemeralPort() -> UInt16 {
+    var generator = SystemRandomNumberGenerator()
+    let used = Set(((try? InetDiag().allSockets()) ?? []).map(\.localPort))
+    var port = UInt16.random(in: 32768...60999, using: &generator)
+    for _ in 0..<32 where used.contains(port) {
+      port = UInt16.random(in: 32768...60999, using: &generator)
+    }
+    return port
+  }
+
+  /// A flow that waits, on `local`, for a client's SYN (a passive open by hand). The kernel's
+  /// RSTs from `local.port` are guarded (no kernel socket listens there).
+  public static func listening(on local: Endpoint, interface: String? = nil) throws(ScriptError) -> Flow {
+    try KernelTransport.requirePrivileges()
+    let interfaceName: String
+    if let interface {
+      interfaceName = interface
+    } else {
+      interfaceName = try KernelTransport.route(to: local.address == 0 ? 0x7F00_0001 : local.address).interface
+    }
+    let any = Endpoint(address: 0, port: 0)
+    let transport = try KernelTransport(local: local, remote: any, interface: interfaceName, guardResets: true)
+    let flow = Flow(local: local, remote: any, transport: transport)
+    flow.listen()
+    return flow
+  }
+}

@@ -1,0 +1,75 @@
+/// An ASCII ladder diagram of an exchange, as textbooks draw it:
+///
+/// ```
+///  client 127.0.0.1:57273                                server 127.0.0.1:8080
+///  SYN_SENT     |---- SYN seq=84347051 ------------------------->|
+///  ESTABLISHED  |<--- SYN,ACK seq=2958367133 ack=84347052 -------|
+///  ESTABLISHED  |---- ACK seq=84347052 ack=2958367134 ---------->| ESTABLISHED
+/// ```
+///
+/// Our side is drawn on the left when we are the client (we sent the first SYN) and on the right
+/// when we are the server. The state beside each arrow is the state after that segment.
+public enum Ladder {
+  /// Draws `entries` between `local` and `remote` (`"127.0.0.1:57273"`), `relative` numbers
+  /// counted from the initial sequence numbers when given.
+  public static func draw(
+    _ entries: [TranscriptEntry], local: String, remote: String,
+    ourISS: UInt32? = nil, peerIRS: UInt32? = nil, width minimumWidth: Int = 46
+  ) -> String {
+    guard !entries.isEmpty else { return "" }
+    let labels = entries.map { label($0, ourISS: ourISS, peerIRS: peerIRS) }
+    let width = max(minimumWidth, (labels.map(\.count).max() ?? 0) + 8)
+    // We are the client unless the first segment we saw was a SYN without ACK from the peer.
+    let first = entries[0]
+    let weAreClient = !(first.direction == .received && first.has(FlagBits.syn) && !first.has(FlagBits.ack))
+    let leftName = weAreClient ? "client \(local) (us)" : "client \(remote)"
+    let rightName = weAreClient ? "server \(remote)" : "server \(local) (us)"
+    let stateWidth = 13
+    var lines: [String] = []
+    let headerGap = max(1, width + 2 - leftName.count)
+    lines.append(pad("", stateWidth) + " " + leftName + String(repeating: " ", count: headerGap) + rightName)
+    for (entry, label) in zip(entries, labels) {
+      let leftToRight = (entry.direction == .sent) == weAreClient
+      let body = " " + label + " "
+      let dashes = max(2, width - body.count - 3)
+      let arrow: String
+      if leftToRight {
+        arrow = "|--" + body + String(repeating: "-", count: dashes) + ">|"
+      } else {
+        arrow = "|<" + String(repeating: "-", count: 2) + body + String(repeating: "-", count: dashes) + "|"
+      }
+      // Our state goes on our side; the peer's kernel state, when known, on the other.
+      let ours = entry.stateAfter.description
+      let theirs = entry.peerState ?? ""
+      let left = weAreClient ? ours : theirs
+      let right = weAreClient ? theirs : ours
+      lines.append(pad(left, stateWidth) + " " + arrow + " " + right)
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  /// `SYN,ACK seq=2958367133 ack=84347052`
+  static func label(_ entry: TranscriptEntry, ourISS: UInt32?, peerIRS: UInt32?) -> String {
+    var label = entry.flagNames
+    let seqBase = entry.direction == .sent ? ourISS : peerIRS
+    let ackBase = entry.direction == .sent ? peerIRS : ourISS
+    let shownSeq = seqBase.map { SequenceSpace.offset(entry.sequenceNumber, from: $0) } ?? entry.sequenceNumber
+    label += " seq=\(shownSeq)"
+    if entry.has(FlagBits.ack) {
+      let shownAck = ackBase.map { SequenceSpace.offset(entry.acknowledgmentNumber, from: $0) }
+        ?? entry.acknowledgmentNumber
+      label += " ack=\(shownAck)"
+    }
+    if entry.payloadLength > 0 { label += " len=\(entry.payloadLength)" }
+    if let note = entry.note, note.hasPrefix("port closed") {
+      label += " (port closed)"
+    } else if !entry.expected {
+      label += " (unexpected)"
+    }
+    return label
+  }
+
+  private static func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+  }
+}

@@ -1,0 +1,341 @@
+import Foundation
+import PacketKit
+import RawSocket
+import TCPScript
+
+/// `tcpcraft send HOST:PORT --flags FLAGS ...`: one crafted segment, any field forced.
+enum SendCommand {
+  static let valued: Set<String> = Set([
+    "--flags", "--sport", "--seq", "--ack", "--window", "--ttl", "--data", "--data-hex", "--checksum",
+    "--option", "--expect", "--timeout", "--urgent", "--id", "--data-offset", "--pcap",
+  ]).union(SendRate.valued)
+  static let switches: Set<String> = Common.outputSwitches.union(["--guard"]).union(SendRate.switches)
+
+  static func run(_ argv: [String]) -> Int32 {
+    let arguments: Arguments
+    let remote: HostPort
+    let flags: TCPFlags
+    let expected: TCPFlags?
+    let payload: [UInt8]
+    let options: [TCPOption]
+    let timeout: Duration
+    do throws(UsageError) {
+      arguments = try Arguments(argv, command: "send", valued: valued, switches: switches)
+      if arguments.wantsHelp { Terminal.out(Help.send); return 0 }
+      try arguments.expectPositionals(atMost: 1, command: "send")
+      guard let target = arguments.positionals.first else { throw UsageError("send: missing HOST:PORT") }
+      remote = try HostPort.parse(target)
+      guard let flagText = arguments.value("--flags") else {
+        throw UsageError("send: --flags is required (like S, S., F., P., R, SA, none)")
+      }
+      flags = try parseFlags(flagText, option: "--flags")
+      expected = try arguments.value("--expect").map { (text) throws(UsageError) in try parseFlags(text, option: "--expect") }
+      if arguments.has("--data") && arguments.has("--data-hex") {
+        throw UsageError("send: give --data or --data-hex, not both")
+      }
+      if let hex = arguments.value("--data-hex") {
+        payload = try parseHex(hex, option: "--data-hex")
+      } else {
+        payload = Array((arguments.value("--data") ?? "").utf8)
+      }
+      options = try arguments.all("--option").map { (text) throws(UsageError) in try parseOption(text) }
+      timeout = try arguments.seconds("--timeout") ?? .seconds(expected == nil ? 0.3 : 3)
+      for name in ["--sport", "--window", "--urgent", "--id"] { _ = try arguments.integer(name, as: UInt16.self) }
+      for name in ["--seq", "--ack"] { _ = try arguments.integer(name, as: UInt32.self) }
+      _ = try arguments.integer("--ttl", as: UInt8.self)
+      _ = try arguments.integer("--data-offset", as: UInt8.self)
+      if let checksum = arguments.value("--checksum") {
+        guard Arguments.parseInteger(checksum.hasPrefix("0x") ? checksum : "0x" + checksum, as: UInt16.self) != nil else {
+          throw UsageError("--checksum: \"\(checksum)\" is not a 16-bit hex value (like 0xdead)")
+        }
+      }
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+    if SendRate.isRequested(arguments) {
+      return SendRate.run(arguments, remote: remote, flags: flags, payload: payload, options: options)
+    }
+    let output = Output(arguments)
+    var flow: Flow?
+    do throws(ScriptError) {
+      let opened = try Flow.open(
+        to: Endpoint(address: remote.address, port: remote.port),
+        sourcePort: try? arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
+      flow = opened
+      opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
+      let checksum = arguments.value("--checksum").flatMap { text in
+        Arguments.parseInteger(text.hasPrefix("0x") ? text : "0x" + text, as: UInt16.self)
+      }
+      let urgent = try? arguments.integer("--urgent", as: UInt16.self)
+      let identification = try? arguments.integer("--id", as: UInt16.self)
+      let ttl = try? arguments.integer("--ttl", as: UInt8.self)
+      let dataOffset = try? arguments.integer("--data-offset", as: UInt8.self)
+      let seq = (try? arguments.integer("--seq", as: UInt32.self)) ?? nil
+      try opened.send(
+        flags, seq: seq, ack: (try? arguments.integer("--ack", as: UInt32.self)) ?? nil,
+        window: (try? arguments.integer("--window", as: UInt16.self)) ?? nil, options: options,
+        payload: payload, step: "send"
+      ) { ip, tcp in
+        if let checksum { tcp.checksum = checksum }
+        if let urgent { tcp.urgentPointer = urgent }
+        if let identification { ip.identification = identification }
+        if let ttl { ip.timeToLive = ttl }
+        if let dataOffset { tcp.dataOffset = dataOffset }
+      }
+      if let expected {
+        let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
+        if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
+      } else {
+        _ = try opened.receiveAll(for: timeout)
+        if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+        let replies = opened.transcript.entries.filter { $0.direction == .received }.count
+        output.result(
+          ok: true, command: "send", flow: opened,
+          message: replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")")
+      }
+      opened.close()
+      return 0
+    } catch {
+      if let flow, let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
+      return Common.report(error, output: output, command: "send", flow: flow)
+    }
+  }
+
+  /// tcpdump letters (`S`, `S.`, `F.`, `R`, `SA`, `FA`, `PA`), names (`syn,ack`), or `none`.
+  static func parseFlags(_ text: String, option: String) throws(UsageError) -> TCPFlags {
+    if text.lowercased() == "none" || text == "0" { return [] }
+    guard let flags = TCPFlags(parsing: text) else {
+      throw UsageError("\(option): \"\(text)\" is not a set of TCP flags (like S, S., F., P., R, SA, syn,ack, none)")
+    }
+    return flags
+  }
+
+  /// `48656c6c6f` or `48 65 6c` or `0x4865`.
+  static func parseHex(_ text: String, option: String) throws(UsageError) -> [UInt8] {
+    var digits = text.filter { !$0.isWhitespace && $0 != ":" }
+    if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = String(digits.dropFirst(2)) }
+    guard digits.count % 2 == 0, digits.allSatisfy({ $0.isHexDigit }) else {
+      throw UsageError("\(option): \"\(text)\" is not hex bytes (like 48656c6c6f)")
+    }
+    var bytes: [UInt8] = []
+    var index = digits.startIndex
+    while index < digits.endIndex {
+      let next = digits.index(index, offsetBy: 2)
+      guard let byte = UInt8(digits[index..<next], radix: 16) else {
+        throw UsageError("\(option): \"\(text)\" is not hex bytes")
+      }
+      bytes.append(byte)
+      index = next
+    }
+    return bytes
+  }
+
+  /// `mss=1460`, `wscale=7`, `sackok`, `ts=VAL:ECR`, `nop`, `eol`, `sack=L-R,L-R`,
+  /// `raw=KIND:HEX` (kind then the bytes verbatim: the length octet is yours to lie with).
+  static func parseOption(_ text: String) throws(UsageError) -> TCPOption {
+    let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+    let name = parts.first?.lowercased() ?? ""
+    let value = parts.count > 1 ? parts[1] : nil
+    func bad() -> UsageError {
+      UsageError("--option: \"\(text)\" is not an option (mss=N, wscale=N, sackok, ts=VAL:ECR, nop, eol, raw=KIND:HEX)")
+    }
+    switch name {
+    case "nop": return .noOperation
+    case "eol": return .endOfOptionList
+    case "sackok", "sack-perm", "sackpermitted": return .sackPermitted
+    case "mss":
+      guard let value, let mss = Arguments.parseInteger(value, as: UInt16.self) else { throw bad() }
+      return .maximumSegmentSize(mss)
+    case "wscale":
+      guard let value, let scale = Arguments.parseInteger(value, as: UInt8.self) else { throw bad() }
+      return .windowScale(scale)
+    case "ts":
+      guard let value else { throw bad() }
+      let numbers = value.split(separator: ":").map { Arguments.parseInteger(String($0), as: UInt32.self) }
+      guard numbers.count == 2, let tsValue = numbers[0], let echo = numbers[1] else { throw bad() }
+      return .timestamps(value: tsValue, echoReply: echo)
+    case "raw":
+      guard let value else { throw bad() }
+      let pieces = value.split(separator: ":", maxSplits: 1).map(String.init)
+      guard let kind = Arguments.parseInteger(pieces[0], as: UInt8.self) else { throw bad() }
+      let bytes = pieces.count > 1 ? try parseHex(pieces[1], option: "--option") : []
+      return .raw(kind: kind, bytes: bytes)
+    default:
+      throw bad()
+    }
+  }
+}
+
+/// `tcpcraft listen [HOST:]PORT`: the server side by hand.
+enum ListenCommand {
+  static let valued: Set<String> = ["--isn", "--window", "--timeout", "--data", "--pcap", "--iface"]
+  static let switches: Set<String> = Common.outputSwitches
+
+  static func run(_ argv: [String]) -> Int32 {
+    let arguments: Arguments
+    let local: HostPort
+    let timeout: Duration
+    do throws(UsageError) {
+      arguments = try Arguments(argv, command: "listen", valued: valued, switches: switches)
+      if arguments.wantsHelp { Terminal.out(Help.listen); return 0 }
+      try arguments.expectPositionals(atMost: 1, command: "listen")
+      guard let target = arguments.positionals.first else { throw UsageError("listen: missing [HOST:]PORT") }
+      local = try HostPort.parse(target, defaultHost: 0x7F00_0001)
+      timeout = try arguments.seconds("--timeout") ?? .seconds(30)
+      _ = try arguments.integer("--isn", as: UInt32.self)
+      _ = try arguments.integer("--window", as: UInt16.self)
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+    let output = Output(arguments)
+    var flow: Flow?
+    do throws(ScriptError) {
+      let opened = try Flow.listening(on: Endpoint(address: local.address, port: local.port), interface: arguments.value("--iface"))
+      flow = opened
+      if let isn = try? arguments.integer("--isn", as: UInt32.self) { opened.initialSendSequence = isn }
+      if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
+      opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
+      output.say("listening by hand on \(local) for \(ScriptError.format(timeout)) (no kernel socket; the kernel's RSTs from this port are guarded)")
+      try opened.passiveOpen(timeout: timeout)
+      output.say("ESTABLISHED with \(opened.remote)")
+      if let text = arguments.value("--data") {
+        try opened.sendData(Array(text.utf8), timeout: .seconds(3))
+      }
+      try opened.passiveClose(timeout: timeout)
+      if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+      output.drawLadder(opened)
+      let received = opened.receivedData
+      output.result(
+        ok: true, command: "listen", flow: opened,
+        message: "served \(opened.remote): received \(received.count) bytes \(String(decoding: received, as: UTF8.self).debugDescription); closed (\(opened.state))")
+      opened.close()
+      return 0
+    } catch {
+      if let flow {
+        if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
+        output.drawLadder(flow)
+      }
+      return Common.report(error, output: output, command: "listen", flow: flow)
+    }
+  }
+}
+
+/// `tcpcraft sniff`: capture and print one tcpdump line a packet.
+enum SniffCommand {
+  static let valued: Set<String> = Set(["--iface", "-i", "--filter", "--count", "-c", "--pcap", "-w", "--timeout"])
+    .union(SniffRing.valued)
+  static let switches: Set<String> = Set(["--json", "--quiet"]).union(SniffRing.switches)
+
+  static func run(_ argv: [String]) -> Int32 {
+    let arguments: Arguments
+    let count: Int
+    let timeout: Duration?
+    var program: BPFProgram?
+    let filterText: String?
+    do throws(UsageError) {
+      arguments = try Arguments(argv, command: "sniff", valued: valued, switches: switches)
+      if arguments.wantsHelp { Terminal.out(Help.sniff); return 0 }
+      // A filter may also be given as trailing words, as with tcpdump.
+      let words = arguments.positionals.joined(separator: " ")
+      if arguments.has("--filter") && !words.isEmpty {
+        throw UsageError("sniff: give the filter once (--filter EXPR or trailing words)")
+      }
+      filterText = arguments.value("--filter") ?? (words.isEmpty ? nil : words)
+      if let filterText {
+        do throws(CaptureFilterError) {
+          program = try CaptureFilter(parsing: filterText).compile(for: .ethernet)
+        } catch {
+          throw UsageError("sniff: bad filter \"\(filterText)\": \(error.description)")
+        }
+      }
+      let longCount = try arguments.integer("--count", as: UInt32.self)
+      let shortCount = try arguments.integer("-c", as: UInt32.self)
+      let countValue = longCount ?? shortCount
+      count = countValue.map { Int($0) } ?? Int.max
+      timeout = try arguments.seconds("--timeout")
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+    let interface = arguments.value("--iface") ?? arguments.value("-i") ?? "lo"
+    let json = arguments.has("--json")
+    let pcapPath = arguments.value("--pcap") ?? arguments.value("-w")
+    if SniffRing.isRequested(arguments) {
+      return SniffRing.run(arguments, interface: interface, program: program, filterText: filterText, count: count, timeout: timeout)
+    }
+    let capture: PacketSocket
+    do {
+      capture = try PacketSocket(interface: interface, filter: program)
+    } catch {
+      let message = KernelTransport.scriptError(error, step: "sniff: opening \(interface)").description
+      Terminal.error(message.hasPrefix("tcpcraft") ? message : "tcpcraft: \(message)")
+      return 1
+    }
+    defer { capture.close() }
+    var pcapHandle: FileHandle?
+    var writer: PcapWriter?
+    if let pcapPath {
+      guard FileManager.default.createFile(atPath: pcapPath, contents: nil), let handle = FileHandle(forWritingAtPath: pcapPath) else {
+        Terminal.error("tcpcraft: sniff: cannot create \(pcapPath)")
+        return 1
+      }
+      pcapHandle = handle
+      writer = PcapWriter(header: PcapFileHeader(linkType: .ethernet, precision: .nanoseconds, snapLength: 262_144, byteOrder: .littleEndian)) { bytes in
+        handle.write(Data(bytes))
+      }
+    }
+    if !json && !arguments.has("--quiet") {
+      Terminal.error("tcpcraft: listening on \(interface)\(filterText.map { ", filter \"\($0)\"" } ?? "")")
+    }
+    let clock = ContinuousClock()
+    let deadline = timeout.map { clock.now.advanced(by: $0) }
+    var seen = 0
+    while seen < count {
+      var wait: Duration = .seconds(1)
+      if let deadline {
+        wait = clock.now.duration(to: deadline)
+        if wait <= .zero { break }
+      }
+      let frame: CapturedFrame?
+      do {
+        frame = try capture.receive(timeout: wait)
+      } catch {
+        Terminal.error("tcpcraft: sniff: \(error.description)")
+        return 1
+      }
+      guard let frame else { continue }
+      seen += 1
+      let summary = dissect(frame.bytes[...], linkType: .ethernet, options: DissectionOptions(checksumNotReady: frame.checksumNotReady)).summary
+      if json {
+        var line = JSONLine()
+        line.add("type", "packet")
+        line.add("time", Double(frame.timestamp.seconds) + Double(frame.timestamp.nanoseconds) / 1e9)
+        line.add("interface", interface)
+        line.add("packet_type", frame.packetType.description)
+        line.add("length", frame.originalLength)
+        line.add("summary", summary)
+        Terminal.out(line.description)
+      } else if !arguments.has("--quiet") {
+        Terminal.out(summary)
+      }
+      writer?.write(
+        frame.bytes, timestampSeconds: UInt32(truncatingIfNeeded: frame.timestamp.seconds),
+        timestampNanoseconds: frame.timestamp.nanoseconds, originalLength: UInt32(truncatingIfNeeded: frame.originalLength))
+    }
+    try? pcapHandle?.close()
+    if json {
+      var line = JSONLine()
+      line.add("type", "result")
+      line.add("command", "sniff")
+      line.add("ok", true)
+      line.add("packets", seen)
+      Terminal.out(line.description)
+    } else {
+      Terminal.error("tcpcraft: \(seen) packet\(seen == 1 ? "" : "s") captured")
+    }
+    return 0
+  }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import PacketKit
+import TCPScript
+
+/// `tcpcraft demo`: the whole textbook exchange against a kernel listener of our own, in about a
+/// second — handshake, a little data both ways, the 4-way close — with both sides' states.
+enum DemoCommand {
+  static let valued: Set<String> = ["--pcap", "--port", "--duration", "--timeout", "--close-delay"]
+  static let switches: Set<String> = Common.outputSwitches.union(["--serve", "--no-pcap"])
+
+  static func run(_ argv: [String]) -> Int32 {
+    let arguments: Arguments
+    let port: UInt16
+    let timeout: Duration
+    do throws(UsageError) {
+      arguments = try Arguments(argv, command: "demo", valued: valued, switches: switches)
+      if arguments.wantsHelp { Terminal.out(Help.demo); return 0 }
+      try arguments.expectPositionals(atMost: 0, command: "demo")
+      port = try arguments.integer("--port", as: UInt16.self) ?? 0
+      timeout = try arguments.seconds("--timeout") ?? .seconds(2)
+      _ = try arguments.seconds("--duration")
+      if let delay = arguments.value("--close-delay"), delay != "0", Arguments.parseSeconds(delay) == nil {
+        throw UsageError("--close-delay: \"\(delay)\" is not a number of seconds (like 0.2)")
+      }
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+    if arguments.has("--serve") { return serve(arguments, port: port) }
+    let output = Output(arguments)
+    var flow: Flow?
+    var listenerLog: () -> [String] = { [] }
+    do throws(ScriptError) {
+      try KernelTransport.requirePrivileges()
+      let listener: KernelListener
+      do {
+        listener = try KernelListener(port: port)
+      } catch {
+        throw ScriptError.system(step: "starting the demo listener", description: error.description)
+      }
+      let server = listener.serveOnce(
+        reply: "hello from the kernel\n", closeDelayMicroseconds: closeDelayMicroseconds(arguments))
+      _ = server
+      listenerLog = { listener.log }
+      let remote = Endpoint(address: 0x7F00_0001, port: listener.port)
+      let opened = try Flow.open(to: remote)
+      flow = opened
+      opened.defaultTimeout = timeout
+      output.say("demo: a kernel listener on \(remote) (its application: accept, recv, send, recv, close).")
+      output.say("We are the client \(opened.local), crafting every segment by hand; the RST guard is on.")
+      output.say("Each line: time, direction, the segment as tcpdump -nn -S -t prints it, [our state | the listener's state].")
+      output.say("")
+      opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
+
+      try opened.activeOpen(options: [.maximumSegmentSize(65495), .sackPermitted, .noOperation, .windowScale(7)])
+      try opened.sendData(Array("hello, kernel\n".utf8))
+      if opened.receivedData.isEmpty { try opened.receiveData() }
+      try opened.activeClose()
+      // Let the listener's thread record its last calls (bounded).
+      for _ in 0..<100 where !listener.log.contains("close()") { usleep(10_000) }
+
+      output.drawLadder(opened)
+      if !output.json && !output.quiet {
+        Terminal.out("")
+        Terminal.out("What the listener's application saw:")
+        for line in listener.log { Terminal.out("  \(line)") }
+      }
+      var extra: [(String, String)] = []
+      var pcapNote = ""
+      if !arguments.has("--no-pcap") {
+        let path = absolute(arguments.value("--pcap") ?? "tcpcraft-demo.pcap")
+        try Common.writePcap(opened, to: path)
+        extra.append(("pcap", path))
+        pcapNote = " Wrote \(opened.transcript.entries.count) segments to \(path) (tcpdump -nn -S -r \(path), or open it in Wireshark)."
+      }
+      let message =
+        "Done: handshake, \(opened.transcript.entries.filter { $0.payloadLength > 0 }.count) data segments, "
+        + "4-way close; we end in \(opened.state), the listener's socket is gone.\(pcapNote)"
+      output.result(ok: true, command: "demo", flow: opened, message: message, extra: extra)
+      opened.close()
+      return 0
+    } catch {
+      if let flow { output.drawLadder(flow) }
+      if !output.json, flow != nil {
+        Terminal.error("What the listener's application saw: " + listenerLog().joined(separator: "; "))
+      }
+      return Common.report(error, output: output, command: "demo", flow: flow)
+    }
+  }
+
+  static func absolute(_ path: String) -> String {
+    if path.hasPrefix("/") { return path }
+    return FileManager.default.currentDirectoryPath + "/" + path
+  }
+
+  /// After the client's FIN, the listener waits a little before closing (default 0.2 s,
+  /// `--close-delay`): the kernel's delayed ACK of the FIN then goes out on its own, and the
+  /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one
+  /// combined FIN+ACK.
+  static func closeDelayMicroseconds(_ arguments: Arguments) -> UInt32 {
+    guard let text = arguments.value("--close-delay") else { return 200_000 }
+    if text == "0" { return 0 }
+    guard let delay = Arguments.parseSeconds(text) else { return 200_000 }
+    let (whole, fraction) = delay.components
+    let micro = Double(whole) * 1e6 + Double(fraction) / 1e12
+    return UInt32(min(10_000_000, max(0, micro)))
+  }
+
+  /// `demo --serve`: a kernel listener that stays up (echoing what it receives) for `tcpcraft
+  /// handshake`, `fin`, `send` and `probe` to practise on.
+  static func serve(_ arguments: Arguments, port: UInt16) -> Int32 {
+    let duration = (try? arguments.seconds("--duration")) ?? nil
+    let seconds = duration.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 600
+    let closeDelay = closeDelayMicroseconds(arguments)
+    let listener: KernelListener
+    do {
+      listener = try KernelListener(port: port)
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 1
+    }
+    Terminal.out("serving on 127.0.0.1:\(listener.port) for \(Int(seconds)) s (Ctrl-C to stop); try:")
+    Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
+    let deadline = SessionStore.now + seconds
+    // Bounded: one pass per accepted connection or per 200 ms of waiting.
+    for _ in 0..<10_000_000 {
+      if SessionStore.now > deadline { break }
+      let connection = listener.accept(timeoutMilliseconds: 200)
+      guard connection >= 0 else { continue }
+      Terminal.out("accepted a connection (fd \(connection))")
+      let delay = closeDelay
+      Thread {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var timeout = timeval(tv_sec: 600, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        for _ in 0..<100_000 {
+          let count = KernelListener.receive(connection, &buffer)
+          if count <= 0 {
+            if count == 0 { usleep(delay) }
+            break
+          }
+          _ = send(connection, buffer, count, Int32(MSG_NOSIGNAL))
+        }
+        close(connection)
+      }.start()
+    }
+    return 0
+  }
+}
