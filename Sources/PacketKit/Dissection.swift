@@ -103,6 +103,9 @@ public struct DissectedLayer: Hashable, Sendable {
     case null
     /// Ethernet II header, 14 bytes.
     case ethernet
+    /// An 802.1Q / 802.1ad VLAN tag after the Ethernet header: TCI (priority, DEI, VLAN ID) and
+    /// the next EtherType, 4 bytes.
+    case vlan
     /// Linux cooked-capture header (v1 16 bytes, v2 20 bytes).
     case linuxSLL
     /// IPv4 header (with options).
@@ -143,6 +146,7 @@ public struct DissectedLayer: Hashable, Sendable {
     switch kind {
     case .null: "Loopback"
     case .ethernet: "Ethernet"
+    case .vlan: "802.1Q"
     case .linuxSLL: "LinuxSLL"
     case .ipv4: "IPv4"
     case .tcp: "TCP"

@@ -92,10 +92,20 @@ struct TcpdumpPrinter {
         emit("[|ether]")
         return
       }
-      let etherType = frame.u16(12)
+      var etherType = frame.u16(12)
+      var start = 14
+      // 802.1Q / 802.1ad tags: tcpdump shows them only with -e.
+      while Dissector.isVLAN(etherType) {
+        guard length >= start + 4 else {
+          emit(" [|vlan]")
+          return
+        }
+        etherType = frame.u16(start + 2)
+        start += 4
+      }
       if etherType == 0x0800 {
-        ip(at: 14, length: length - 14)
-      } else if etherType == 0x0806, let line = arp(at: 14, length: length - 14) {
+        ip(at: start, length: length - start)
+      } else if etherType == 0x0806, let line = arp(at: start, length: length - start) {
         emit(line)
       } else {
         emit(

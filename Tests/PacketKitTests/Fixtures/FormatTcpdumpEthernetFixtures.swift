@@ -36,6 +36,11 @@
 //   add("ipv4 padded to 60", Ether(src="00:11:22:33:44:55",dst="66:77:88:99:aa:bb")/IP(src="10.0.0.1",dst="10.0.0.2")/TCP(sport=1,dport=2,flags="S")/Padding(b"\x00"*6))
 //   add("ipv4 nonzero trailer", Ether(src="00:11:22:33:44:55",dst="66:77:88:99:aa:bb")/IP(src="10.0.0.1",dst="10.0.0.2")/TCP(sport=1,dport=2,flags="S")/Padding(b"\x01"*6))
 //   for l,b in P: out.append(f'  ("{l}", "{b.hex()}"),')
+//   # VLAN tags (tcpdump shows them only with -e):
+//   Ether(src="66:77:88:99:aa:bb",dst="00:11:22:33:44:55")/Dot1Q(vlan=100,prio=3)/IP(src="10.0.0.1",dst="10.0.0.2")/TCP(sport=40000,dport=5555,flags="S",seq=1)
+//   Ether(src="66:77:88:99:aa:bb",dst="00:11:22:33:44:55",type=0x88a8)/Dot1Q(vlan=10,type=0x8100)/Dot1Q(vlan=20)/IP(src="10.0.0.1",dst="10.0.0.2")/UDP(sport=1,dport=2)
+//   Ether(src="66:77:88:99:aa:bb",dst="ff:ff:ff:ff:ff:ff")/Dot1Q(vlan=7)/ARP(op=1,hwsrc="66:77:88:99:aa:bb",psrc="10.0.0.1",pdst="10.0.0.2")
+//   Ether(src="66:77:88:99:aa:bb",dst="00:11:22:33:44:55",type=0x8100)/b"\x00"
 
 /// (label, Ethernet frame as hex).
 let formatTcpdumpEthernetFixtures: [(label: String, hex: String)] = [
@@ -69,4 +74,8 @@ let formatTcpdumpEthernetFixtures: [(label: String, hex: String)] = [
   ("arp padded", "66778899aabb001122334455080600010800060400020011223344550a00000266778899aabb0a000001000000000000000000000000000000000000"),
   ("ipv4 padded to 60", "66778899aabb00112233445508004500002800010000400666cd0a0000010a000002000100020000000000000000500220007bdd0000000000000000"),
   ("ipv4 nonzero trailer", "66778899aabb00112233445508004500002800010000400666cd0a0000010a000002000100020000000000000000500220007bdd0000010101010101"),
+  ("vlan tcp", "00112233445566778899aabb8100606408004500002800010000400666cd0a0000010a0000029c4015b3000000010000000050022000c9eb0000"),
+  ("qinq udp", "00112233445566778899aabb88a8000a8100001408004500001c00010000401166ce0a0000010a000002000100020008ebd8"),
+  ("vlan arp", "ffffffffffff66778899aabb810000070806000108000604000166778899aabb0a0000010000000000000a000002"),
+  ("vlan truncated", "00112233445566778899aabb810000"),
 ]
