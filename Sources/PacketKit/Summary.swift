@@ -89,7 +89,7 @@ struct TcpdumpPrinter {
     switch linkType {
     case .ethernet:
       guard length >= 14 else {
-        emit("[|ether]")
+        emit(" [|ether]")
         return
       }
       var etherType = frame.u16(12)
@@ -114,7 +114,7 @@ struct TcpdumpPrinter {
     case .linuxSLL, .linuxSLL2:
       let header = linkType == .linuxSLL ? 16 : 20
       guard length >= header else {
-        emit("[|\(linkType == .linuxSLL ? "sll" : "sll2")]")
+        emit(" [|\(linkType == .linuxSLL ? "sll" : "sll2")]")
         return
       }
       let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
@@ -131,7 +131,7 @@ struct TcpdumpPrinter {
       }
     case .null:
       guard length >= 4 else {
-        emit("[|null]")
+        emit(" [|null]")
         return
       }
       let family = NullLinkView.family(frame.u32(0))
@@ -158,7 +158,11 @@ struct TcpdumpPrinter {
 
   /// tcpdump's ARP line for Ethernet/IPv4 requests and replies (nil for other ARP forms).
   func arp(at start: Int, length: Int) -> String? {
-    guard length >= 28, frame.u16(start) == 1, frame.u16(start + 2) == 0x0800,
+    // tcpdump needs the fixed part and every address captured, else " [|arp]".
+    guard length >= 8, length >= 8 + 2 * Int(frame.u8(start + 4)) + 2 * Int(frame.u8(start + 5)) else {
+      return " [|arp]"
+    }
+    guard frame.u16(start) == 1, frame.u16(start + 2) == 0x0800,
       frame.u8(start + 4) == 6, frame.u8(start + 5) == 4
     else { return nil }
     func ip(_ offset: Int) -> String {
@@ -205,8 +209,8 @@ struct TcpdumpPrinter {
   }
 
   private mutating func ipBody(at start: Int, length: Int) throws(TcpdumpTruncated) {
-    let version = frame.count > start ? frame.u8(start) >> 4 : 0
-    if has(start, 1) && version != 4 {
+    let version = try get8(start) >> 4  // nothing at all: just " [|ip]"
+    if version != 4 {
       if version == 6 {
         emit("IP6, wrong link-layer encapsulation")
       } else {
@@ -319,7 +323,8 @@ struct TcpdumpPrinter {
     if flags & 0x20 != 0 { emit(", urg \(urgent)") }
     if headerLength > 20 {
       emit(", options [")
-      let complete = try tcpOptions(at: start + 20, length: headerLength - 20)
+      let complete = try tcpOptions(
+        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length)
       guard complete else { return }
       emit("]")
     }
@@ -346,32 +351,45 @@ struct TcpdumpPrinter {
   mutating func application(at start: Int, length: Int, _ sourcePort: UInt16, _ destinationPort: UInt16) {
     func port(_ value: UInt16) -> Bool { sourcePort == value || destinationPort == value }
     let captured = max(0, min(length, snapEnd - start))
-    let payload = frame.slice(start, start + captured)
-    let truncated = captured < length
+    let data = AppData(bytes: frame.slice(start, start + captured), length: length)
     if port(23) || port(43) || port(179) || port(1723) || port(6379) { return }
     if port(25) {
-      emit(": " + Self.textProtocol(payload, name: "SMTP", commands: nil, truncated: truncated))
+      emit(": " + Self.textProtocol(data, name: "SMTP", commands: nil))
     } else if port(22) {
-      emit(Self.sshVersion(payload, truncated: truncated))
+      emit(Self.sshVersion(data))
     } else if port(139) || port(445) || port(10288) || port(6633) || port(6653) {
       return
     } else if port(21) {
-      emit(": " + Self.textProtocol(payload, name: "FTP", commands: nil, truncated: truncated))
+      emit(": " + Self.textProtocol(data, name: "FTP", commands: nil))
     } else if port(80) || port(8080) {
-      emit(": " + Self.textProtocol(payload, name: "HTTP", commands: Self.httpCommands, truncated: truncated))
+      emit(": " + Self.textProtocol(data, name: "HTTP", commands: Self.httpCommands))
     } else if port(554) || port(8554) {
-      emit(": " + Self.textProtocol(payload, name: "RTSP", commands: Self.rtspCommands, truncated: truncated))
+      emit(": " + Self.textProtocol(data, name: "RTSP", commands: Self.rtspCommands))
+    }
+  }
+
+  /// Application data: the captured bytes and the length the TCP header claims (tcpdump reads up
+  /// to `length` and stops, "truncated", where the capture ends).
+  struct AppData {
+    var bytes: ArraySlice<UInt8>
+    var length: Int
+    /// The byte at `offset`, or nil past the captured end.
+    func at(_ offset: Int) -> UInt8? {
+      offset < bytes.count ? bytes[bytes.startIndex + offset] : nil
+    }
+    func text(_ count: Int) -> String {
+      String(decoding: bytes.prefix(count), as: UTF8.self)
     }
   }
 
   static func isPrint(_ byte: UInt8) -> Bool { (0x20...0x7E).contains(byte) }
 
   /// tcpdump's fetch_token: the token at `index` and where the next one starts, or nil.
-  static func fetchToken(_ payload: ArraySlice<UInt8>, _ index: Int) -> (token: [UInt8], next: Int)? {
-    var cursor = payload.startIndex + index
+  static func fetchToken(_ data: AppData, _ index: Int) -> (token: [UInt8], next: Int)? {
+    var cursor = index
     var token: [UInt8] = []
-    while cursor < payload.endIndex {
-      let byte = payload[cursor]
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return nil }
       if byte >= 0x80 { return nil }
       if byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A { break }
       if !isPrint(byte) { return nil }
@@ -380,77 +398,75 @@ struct TcpdumpPrinter {
       cursor += 1
     }
     if token.isEmpty { return nil }
-    while cursor < payload.endIndex {
-      let byte = payload[cursor]
+    while cursor < data.length, let byte = data.at(cursor) {
       if byte == 0x0D || byte == 0x0A || !isPrint(byte) { break }
       if byte != 0x20 && byte != 0x09 { break }
       cursor += 1
     }
-    return (token, cursor - payload.startIndex)
+    return (token, cursor)
   }
 
   /// tcpdump's txtproto_print without -v: the protocol name, then the first line when the data
   /// looks like a request or response.
-  static func textProtocol(
-    _ payload: ArraySlice<UInt8>, name: String, commands: [String]?, truncated: Bool
-  ) -> String {
+  static func textProtocol(_ data: AppData, name: String, commands: [String]?) -> String {
     var printThis = commands == nil
-    if let commands, let (token, next) = fetchToken(payload, 0) {
+    if let commands, let (token, next) = fetchToken(data, 0) {
       let word = String(decoding: token, as: UTF8.self).uppercased()
       if commands.contains(word) { printThis = true }
       // Responses: the second token is a 3-digit code (HTTP/1.1 200 OK).
-      if let (second, _) = fetchToken(payload, next), second.count == 3,
+      if let (second, _) = fetchToken(data, next), second.count == 3,
         second.allSatisfy({ (0x30...0x39).contains($0) })
       {
         printThis = true
       }
     }
     guard printThis else { return name }
-    return name + firstLine(payload, protocol: name.lowercased(), truncated: truncated)
+    return name + firstLine(data, protocol: name.lowercased())
   }
 
-  /// tcpdump's print_txt_line (first line, non-verbose): ": LINE", or "" for binary data.
-  static func firstLine(_ payload: ArraySlice<UInt8>, protocol name: String, truncated: Bool) -> String {
-    var cursor = payload.startIndex
-    while cursor < payload.endIndex {
-      let byte = payload[cursor]
+  /// tcpdump's print_txt_line (first line, non-verbose): ": LINE", "" for binary data, and
+  /// " [|proto]" where the capture ends first.
+  static func firstLine(_ data: AppData, protocol name: String) -> String {
+    var cursor = 0
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return " [|\(name)]" }
       if byte == 0x0A {
-        return ": " + String(decoding: payload[payload.startIndex..<cursor], as: UTF8.self)
+        return ": " + data.text(cursor)
       } else if byte == 0x0D {
-        guard cursor + 1 < payload.endIndex else { return "" }
-        guard payload[cursor + 1] == 0x0A else { return "" }
-        return ": " + String(decoding: payload[payload.startIndex..<cursor], as: UTF8.self)
+        guard cursor + 1 < data.length else { return "" }
+        guard let next = data.at(cursor + 1) else { return " [|\(name)]" }
+        guard next == 0x0A else { return "" }
+        return ": " + data.text(cursor)
       } else if !isPrint(byte) && byte != 0x09 {
         return ""
       }
       cursor += 1
     }
-    return ": " + String(decoding: payload, as: UTF8.self) + " [|\(name)]"
+    return ": " + data.text(cursor) + " [|\(name)]"
   }
 
   /// tcpdump's ssh_print: ": SSH: BANNER" for an identification line.
-  static func sshVersion(_ payload: ArraySlice<UInt8>, truncated: Bool) -> String {
-    let prefix: [UInt8] = Array("SSH-".utf8)
-    for (offset, expected) in prefix.enumerated() {
-      let index = payload.startIndex + offset
-      guard index < payload.endIndex else { return " [|ssh]" }
-      if payload[index] != expected { return "" }
+  static func sshVersion(_ data: AppData) -> String {
+    for (offset, expected) in Array("SSH-".utf8).enumerated() {
+      guard let byte = data.at(offset) else { return " [|ssh]" }
+      if byte != expected { return "" }
     }
-    var cursor = payload.startIndex + prefix.count
-    while cursor < payload.endIndex {
-      let byte = payload[cursor]
+    var cursor = 4
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return " [|ssh]" }
       if byte == 0x0A {
-        break
+        return ": SSH: " + data.text(cursor)
       } else if byte == 0x0D {
-        guard cursor + 1 < payload.endIndex, payload[cursor + 1] == 0x0A else { return "" }
-        break
+        guard cursor + 1 < data.length else { return "" }
+        guard let next = data.at(cursor + 1) else { return " [|ssh]" }
+        guard next == 0x0A else { return "" }
+        return ": SSH: " + data.text(cursor)
       } else if !isPrint(byte) {
         return ""
       }
       cursor += 1
     }
-    guard cursor < payload.endIndex else { return "" }
-    return ": SSH: " + String(decoding: payload[payload.startIndex..<cursor], as: UTF8.self)
+    return ""
   }
 
   /// tcpdump's flag letters: F S R P . U E W, or "none".
@@ -493,7 +509,9 @@ struct TcpdumpPrinter {
   }
 
   /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
-  private mutating func tcpOptions(at start: Int, length: Int) throws(TcpdumpTruncated) -> Bool {
+  private mutating func tcpOptions(
+    at start: Int, length: Int, segmentStart: Int, segmentLength: Int
+  ) throws(TcpdumpTruncated) -> Bool {
     var remaining = length
     var cursor = start
     var separator = false
@@ -513,12 +531,18 @@ struct TcpdumpPrinter {
       remaining -= 1
       var dataLength = 0
       emit(Self.tcpOptionName(kind))
-      // LENCHECK: enough option bytes left, and captured.
+      // LENCHECK: enough option bytes left, and captured. Past the captured end tcpdump jumps to
+      // its "trunc" label, which closes the list with ">" once an option was printed.
+      var cutInsideOption = false
       func lenCheck(_ needed: Int) throws(TcpdumpTruncated) -> Bool {
         guard needed <= remaining else { return false }
-        guard has(cursor, needed) else { throw TcpdumpTruncated() }
+        guard has(cursor, needed) else {
+          cutInsideOption = true
+          throw TcpdumpTruncated()
+        }
         return true
       }
+      do {
       switch kind {
       case 2:
         dataLength = 2
@@ -555,7 +579,8 @@ struct TcpdumpPrinter {
       case 19:
         dataLength = 16
         guard try lenCheck(16) else { return badOption(separator) }
-        emit(" shared secret not supplied with -M, can't check - ")
+        // tcpdump first needs the whole segment to check a signature.
+        emit(has(segmentStart, segmentLength) ? " shared secret not supplied with -M, can't check - " : " snaplen too short, can't check - ")
         emit(Fmt.hexBytes(frame.slice(cursor, cursor + 16)))
       case 20:
         dataLength = 2
@@ -610,6 +635,12 @@ struct TcpdumpPrinter {
           guard try lenCheck(index + 1) else { return badOption(separator) }
           emit(Fmt.hex(frame.u8(cursor + index), width: 2))
         }
+      }
+      } catch {
+        guard cutInsideOption else { throw error }
+        emit(" [|tcp]")
+        if separator { emit(">") }
+        return false
       }
       cursor += dataLength
       remaining -= dataLength

@@ -100,3 +100,55 @@ struct SummaryTcpdumpTests {
     #expect(mismatches.isEmpty, "\(mismatches.count) lines differ:\n\(mismatches.joined(separator: "\n"))")
   }
 }
+
+/// Every prefix of every fixture (as if the sender's packet were cut anywhere): each line equals
+/// tcpdump's for the same bytes. This walks every truncation path of the printer.
+@Test("every truncation of every fixture matches tcpdump",
+      arguments: [LinkType.ipv4, .ethernet, .null, .linuxSLL, .linuxSLL2])
+func everyPrefixMatchesTcpdump(linkType: LinkType) throws {
+  try #require(FormatTools.path("tcpdump") != nil)
+  var frames: [(label: String, bytes: [UInt8])] = []
+  for (label, hex) in formatTcpdumpFixtures where !SummaryTcpdumpTests.knownDifferences[.ipv4, default: []].contains(label) {
+    let frame = FormatTools.frame(FormatTools.bytes(hex: hex), linkType: linkType)
+    for length in 1..<frame.count { frames.append(("\(label) [..<\(length)]", Array(frame.prefix(length)))) }
+  }
+  let path = try FormatTools.writeTemporary(
+    PcapWriter.file(linkType: linkType, records: frames.map { PcapRecord(data: $0.bytes) }), suffix: "prefix.pcap")
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  let output = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path], timeout: 60)
+  let lines = output.lines
+  try #require(lines.count == frames.count, "\(lines.count) lines for \(frames.count) frames")
+  let options = DissectionOptions(interfaceNames: SummaryTcpdumpTests.interfaceNames())
+  var mismatches: [String] = []
+  for (index, frame) in frames.enumerated() {
+    let ours = dissect(frame.bytes, linkType: linkType, options: options).tcpdumpLine
+    if ours != lines[index] { mismatches.append("\(frame.label)\n  tcpdump: \(lines[index])\n  ours:    \(ours)") }
+  }
+  // One example per fixture is enough to read.
+  var seen: Set<String> = []
+  mismatches = mismatches.filter { seen.insert(String($0.prefix { $0 != "[" })).inserted }
+  #expect(mismatches.isEmpty, "\(mismatches.count) of \(frames.count) differ:\n\(mismatches.prefix(40).joined(separator: "\n"))")
+}
+
+/// Every prefix of the Ethernet fixtures (application lines, ARP, VLAN tags) against tcpdump.
+@Test func everyPrefixOfTheEthernetFixturesMatchesTcpdump() throws {
+  try #require(FormatTools.path("tcpdump") != nil)
+  var frames: [(label: String, bytes: [UInt8])] = []
+  for (label, hex) in formatTcpdumpEthernetFixtures {
+    let frame = FormatTools.bytes(hex: hex)
+    for length in 1...frame.count { frames.append(("\(label) [..<\(length)]", Array(frame.prefix(length)))) }
+  }
+  let path = try FormatTools.writeTemporary(
+    PcapWriter.file(linkType: .ethernet, records: frames.map { PcapRecord(data: $0.bytes) }), suffix: "eprefix.pcap")
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  let lines = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path], timeout: 60).lines
+  try #require(lines.count == frames.count)
+  var mismatches: [String] = []
+  for (index, frame) in frames.enumerated() {
+    let ours = dissect(frame.bytes, linkType: .ethernet).tcpdumpLine
+    if ours != lines[index] { mismatches.append("\(frame.label)\n  tcpdump: \(lines[index])\n  ours:    \(ours)") }
+  }
+  var seen: Set<String> = []
+  mismatches = mismatches.filter { seen.insert(String($0.prefix { $0 != "[" })).inserted }
+  #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+}
