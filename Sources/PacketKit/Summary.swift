@@ -4,7 +4,8 @@
 //
 // Decoded like tcpdump without -v: the first line of HTTP (80, 8080), RTSP (554, 8554), SMTP (25)
 // and FTP (21), the SSH identification line (22), and ARP requests/replies for IPv4 on Ethernet.
-// Not decoded (the line then differs from tcpdump's): other application protocols tcpdump
+// Not decoded (the line then differs from tcpdump's; the differential test in
+// SummaryTcpdumpTests found no other difference): other application protocols tcpdump
 // recognises by port (DNS on 53, telnet, BGP, Redis, SMB, ...: we stop at ", length N"),
 // IPv6 and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
 // "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), ICMP router advertisements in detail,
@@ -248,7 +249,9 @@ struct TcpdumpPrinter {
     let source = try address(start + 12)
     let destination = try address(start + 16)
     if flagsAndOffset & 0x1FFF == 0 {
-      if proto != 6 && proto != 17 && proto != 132 && proto != 33 {
+      // tcpdump leaves the addresses to the TCP, UDP, SCTP and DCCP printers; PacketKit has no
+      // SCTP or DCCP printer, so their lines get the addresses here.
+      if proto != 6 && proto != 17 {
         emit("\(source) > \(destination): ")
       }
       guard has(start, headerLength) else {
@@ -330,6 +333,10 @@ struct TcpdumpPrinter {
     }
     emit(", length \(dataLength)")
     if dataLength > 0 {
+      guard has(start, headerLength) else {
+        emit(" [remaining caplen(\(max(0, snapEnd - start))) < header length(\(headerLength))]")
+        throw TcpdumpTruncated()
+      }
       application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
     }
   }
@@ -810,10 +817,8 @@ struct TcpdumpPrinter {
   }
 
   /// Milliseconds since midnight UT as tcpdump prints them ("00:00:01.000").
+  /// Hours are not wrapped at 24, as tcpdump does not wrap them.
   static func timeOfDay(_ milliseconds: UInt32) -> String {
-    if milliseconds & 0x8000_0000 != 0 || milliseconds >= 86_400_000 {
-      return "\(milliseconds)"
-    }
     let ms = milliseconds % 1000
     let seconds = milliseconds / 1000
     func two(_ value: UInt32) -> String { value < 10 ? "0\(value)" : "\(value)" }

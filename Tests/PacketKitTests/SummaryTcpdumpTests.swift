@@ -152,3 +152,43 @@ func everyPrefixMatchesTcpdump(linkType: LinkType) throws {
   mismatches = mismatches.filter { seen.insert(String($0.prefix { $0 != "[" })).inserted }
   #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
 }
+
+/// Differential test: fixtures with 1–3 random bytes changed (seeded, so reproducible), as IPv4
+/// packets, against tcpdump.
+@Test func mutatedFixturesMatchTcpdump() throws {
+  try #require(FormatTools.path("tcpdump") != nil)
+  var generator = SplitMix(seed: 2026)
+  var frames: [(label: String, bytes: [UInt8])] = []
+  let skip = SummaryTcpdumpTests.knownDifferences[.ipv4, default: []]
+  for round in 0..<20000 {
+    let (label, hex) = formatTcpdumpFixtures[round % formatTcpdumpFixtures.count]
+    guard !skip.contains(label) else { continue }
+    var bytes = FormatTools.bytes(hex: hex)
+    let changes = 1 + Int(generator.next() % 3)
+    var positions: [Int] = []
+    for _ in 0..<changes {
+      // Mostly header bytes, where the decisions are.
+      let limit = min(bytes.count, 64)
+      let position = Int(generator.next() % UInt64(limit))
+      bytes[position] = UInt8(truncatingIfNeeded: generator.next())
+      positions.append(position)
+    }
+    // IPv6 and IP protocols other than TCP, UDP and ICMP are not decoded by PacketKit.
+    guard bytes.first.map({ $0 >> 4 == 4 }) == true, [1, 6, 17].contains(bytes[9]) else { continue }
+    frames.append(("\(label) @\(positions)", bytes))
+  }
+  let path = try FormatTools.writeTemporary(
+    PcapWriter.file(linkType: .ipv4, records: frames.map { PcapRecord(data: $0.bytes) }), suffix: "mutated.pcap")
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  let lines = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path], timeout: 60).lines
+  try #require(lines.count == frames.count)
+  var mismatches: [String] = []
+  for (index, frame) in frames.enumerated() {
+    let ours = dissect(frame.bytes, linkType: .ipv4).tcpdumpLine
+    if lines[index].contains("mptcp") { continue }  // MPTCP option contents are not decoded
+    if ours != lines[index] {
+      mismatches.append("\(frame.label) \(frame.bytes.map { String(format: "%02x", $0) }.joined())\n  tcpdump: \(lines[index])\n  ours:    \(ours)")
+    }
+  }
+  #expect(mismatches.isEmpty, "\(mismatches.count) of \(frames.count) differ:\n\(mismatches.prefix(30).joined(separator: "\n"))")
+}
