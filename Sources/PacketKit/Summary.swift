@@ -6,10 +6,10 @@
 // and FTP (21), the SSH identification line (22), and ARP requests/replies for IPv4 on Ethernet.
 // Not decoded (the line then differs from tcpdump's; the differential test in
 // SummaryTcpdumpTests found no other difference): other application protocols tcpdump
-// recognises by port (DNS on 53, telnet, BGP, Redis, SMB, ...: we stop at ", length N"),
+// recognises by port (DNS on 53, telnet, BGP, Redis, SMB, ...: we stop at ", length N"; for
+// UDP we print "UDP, length N" where tcpdump would name the protocol),
 // IPv6 and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
-// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), ICMP router advertisements in detail,
-// and MPTCP option contents.
+// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), and MPTCP option contents.
 
 extension Dissection {
   /// The `tcpdump -nn -S -t` line for this frame, followed by one bracketed note per problem
@@ -807,7 +807,32 @@ struct TcpdumpPrinter {
         + ", recv \(Self.timeOfDay(try get32(start + 12)))"
         + ", xmit \(Self.timeOfDay(try get32(start + 16)))"
     case 4: return "source quench"
-    case 9: return "router advertisement"
+    case 9:
+      // tcpdump builds this text in a 164-byte buffer: longer text is cut at 163 characters.
+      var text = "router advertisement lifetime "
+      _ = try get32(start + 4)
+      let lifetime = UInt32(frame.u16(start + 6))
+      func two(_ value: UInt32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+      if lifetime < 60 {
+        text += "\(lifetime)"
+      } else if lifetime < 3600 {
+        text += "\(lifetime / 60):\(two(lifetime % 60))"
+      } else {
+        text += "\(lifetime / 3600):\(two(lifetime % 3600 / 60)):\(two(lifetime % 60))"
+      }
+      let count = Int(frame.u8(start + 4))
+      text += " \(count):"
+      let size = frame.u8(start + 5)
+      if size != 2 {
+        text += " [size \(size)]"
+      } else {
+        for entry in 0..<count {
+          let offset = start + 8 + entry * 8
+          _ = try get32(offset + 4)
+          text += " {\(try address(offset)) \(frame.u32(offset + 4))}"
+        }
+      }
+      return String(text.prefix(163))
     case 10: return "router solicitation"
     case 15: return "information request"
     case 16: return "information reply"
