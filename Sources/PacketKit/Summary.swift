@@ -108,6 +108,8 @@ struct TcpdumpPrinter {
         ip(at: start, length: length - start)
       } else if etherType == 0x0806, let line = arp(at: start, length: length - start) {
         emit(line)
+      } else if etherType == 0x86DD {
+        emit("IP6 (not decoded by PacketKit), length \(length - start)")
       } else {
         emit(
           "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
@@ -150,7 +152,7 @@ struct TcpdumpPrinter {
       if version == 4 {
         ip(at: 0, length: length)
       } else {
-        emit("unknown ip \(version)")
+        emit(version == 6 ? "IP6 (not decoded by PacketKit), length \(length)" : "unknown ip \(version)")
       }
     case .ipv4:
       ip(at: 0, length: length)
