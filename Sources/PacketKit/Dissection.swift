@@ -7,10 +7,18 @@ public struct DissectionOptions: Hashable, Sendable {
   public var checksumNotReady: Bool
   /// Whether to verify checksums at all (default `true`).
   public var verifyChecksums: Bool
+  /// Interface names by index, for `LINKTYPE_LINUX_SLL2` summaries: tcpdump starts those lines
+  /// with the interface name and direction ("lo    In  IP ..."). PacketKit makes no syscalls, so
+  /// the caller supplies the names (e.g. from `/sys/class/net/*/ifindex`); unknown ones print
+  /// "?" as tcpdump does.
+  public var interfaceNames: [UInt32: String]
 
-  public init(checksumNotReady: Bool = false, verifyChecksums: Bool = true) {
+  public init(
+    checksumNotReady: Bool = false, verifyChecksums: Bool = true, interfaceNames: [UInt32: String] = [:]
+  ) {
     self.checksumNotReady = checksumNotReady
     self.verifyChecksums = verifyChecksums
+    self.interfaceNames = interfaceNames
   }
 }
 
@@ -95,6 +103,9 @@ public struct DissectedLayer: Hashable, Sendable {
     case null
     /// Ethernet II header, 14 bytes.
     case ethernet
+    /// An 802.1Q / 802.1ad VLAN tag after the Ethernet header: TCI (priority, DEI, VLAN ID) and
+    /// the next EtherType, 4 bytes.
+    case vlan
     /// Linux cooked-capture header (v1 16 bytes, v2 20 bytes).
     case linuxSLL
     /// IPv4 header (with options).
@@ -135,6 +146,7 @@ public struct DissectedLayer: Hashable, Sendable {
     switch kind {
     case .null: "Loopback"
     case .ethernet: "Ethernet"
+    case .vlan: "802.1Q"
     case .linuxSLL: "LinuxSLL"
     case .ipv4: "IPv4"
     case .tcp: "TCP"

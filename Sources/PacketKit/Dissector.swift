@@ -110,7 +110,20 @@ struct Dissector {
         return
       }
       append(.ethernet, 0, 14)
-      network(etherType: frame.u16(12), at: 14)
+      var etherType = frame.u16(12)
+      var start = 14
+      while Self.isVLAN(etherType) {
+        guard end >= start + 4 else {
+          let available = end - start
+          raw(.ethernet, .truncated(layer: .ethernet, needed: 4, available: available), start, end,
+              problems: [.truncated(layer: .ethernet, needed: 4, available: available)])
+          return
+        }
+        append(.vlan, start, start + 4)
+        etherType = frame.u16(start + 2)
+        start += 4
+      }
+      network(etherType: etherType, at: start)
     case .linuxSLL, .linuxSLL2:
       let length = linkType == .linuxSLL ? 16 : 20
       guard end >= length else {
@@ -143,6 +156,11 @@ struct Dissector {
     case .ipv4:
       ipv4(at: 0, end: end, quoted: false)
     }
+  }
+
+  /// 802.1Q (0x8100), 802.1ad (0x88A8) and the old QinQ 0x9100 tag types.
+  static func isVLAN(_ etherType: UInt16) -> Bool {
+    etherType == 0x8100 || etherType == 0x88A8 || etherType == 0x9100
   }
 
   mutating func network(etherType: UInt16, at offset: Int) {

@@ -60,7 +60,7 @@ extension Dissection {
     for (i, layer) in layers.enumerated() {
       let isHeader = !layer.isQuoted && [.ethernet, .ipv4, .tcp, .udp, .icmpv4].contains(layer.kind)
       guard isHeader else {
-        if layer.kind == .null || layer.kind == .linuxSLL { return nil }
+        if layer.kind == .null || layer.kind == .linuxSLL || layer.kind == .vlan { return nil }
         pending += bytes(of: layer)
         continue
       }
@@ -117,6 +117,14 @@ extension Dissection {
         fields.add("destination", "\(ethernet.destination)")
         fields.add("source", "\(ethernet.source)")
         fields.add("etherType", "0x\(Fmt.hex(ethernet.etherType.rawValue, width: 4)) (\(ethernet.etherType))")
+      case .vlan:
+        let tag = FrameBytes(view)
+        let tci = tag.u16(0)
+        fields.add("priority", "\(tci >> 13)")
+        fields.add("dropEligible", "\(tci >> 12 & 1)")
+        fields.add("vlanID", "\(tci & 0x0FFF)")
+        let next = EtherType(tag.u16(2))
+        fields.add("etherType", "0x\(Fmt.hex(next.rawValue, width: 4)) (\(next))")
       case .ipv4:
         fields.ipv4(IPv4View(unchecked: view), checksumNote: note(.ipv4))
       case .tcp:

@@ -2,11 +2,14 @@
 // TCP, UDP and ICMP, including tcpdump's own wording for malformed packets ("bad-hlen 16",
 // "truncated-ip - 20 bytes missing!", "[bad opt]", " [|tcp]", ...).
 //
-// Not decoded (the line then differs from tcpdump's): application protocols that tcpdump
-// recognises by port (HTTP on 80/8080, DNS on 53, SSH on 22, ...: we stop at ", length N"),
-// IPv6, ARP and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
-// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), ICMP router advertisements in detail,
-// and MPTCP option contents.
+// Decoded like tcpdump without -v: the first line of HTTP (80, 8080), RTSP (554, 8554), SMTP (25)
+// and FTP (21), the SSH identification line (22), and ARP requests/replies for IPv4 on Ethernet.
+// Not decoded (the line then differs from tcpdump's; the differential test in
+// SummaryTcpdumpTests found no other difference): other application protocols tcpdump
+// recognises by port (DNS on 53, telnet, BGP, Redis, SMB, ...: we stop at ", length N"; for
+// UDP we print "UDP, length N" where tcpdump would name the protocol),
+// IPv6 and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
+// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), and MPTCP option contents.
 
 extension Dissection {
   /// The `tcpdump -nn -S -t` line for this frame, followed by one bracketed note per problem
@@ -23,14 +26,18 @@ extension Dissection {
 
   /// Exactly what `tcpdump -nn -S -t` prints for this frame (for what PacketKit decodes).
   public var tcpdumpLine: String {
-    tcpdumpSummary(bytes, linkType: linkType)
+    tcpdumpSummary(bytes, linkType: linkType, interfaceNames: options.interfaceNames)
   }
 }
 
 /// Exactly what `tcpdump -nn -S -t` prints for a frame (see the file notes for what is not
 /// decoded). Never traps.
-public func tcpdumpSummary(_ bytes: ArraySlice<UInt8>, linkType: LinkType) -> String {
+/// `interfaceNames` serve `LINKTYPE_LINUX_SLL2` lines (see `DissectionOptions.interfaceNames`).
+public func tcpdumpSummary(
+  _ bytes: ArraySlice<UInt8>, linkType: LinkType, interfaceNames: [UInt32: String] = [:]
+) -> String {
   var printer = TcpdumpPrinter(FrameBytes(bytes))
+  printer.interfaceNames = interfaceNames
   printer.printFrame(linkType: linkType)
   return printer.out
 }
@@ -48,6 +55,8 @@ struct TcpdumpPrinter {
   var out = ""
   /// The captured end (tcpdump's snapend) as a zero-based offset; narrowed by IPv4's length.
   var snapEnd: Int
+  /// Names for SLL2 interface indexes.
+  var interfaceNames: [UInt32: String] = [:]
 
   init(_ frame: FrameBytes) {
     self.frame = frame
@@ -81,12 +90,26 @@ struct TcpdumpPrinter {
     switch linkType {
     case .ethernet:
       guard length >= 14 else {
-        emit("[|ether]")
+        emit(" [|ether]")
         return
       }
-      let etherType = frame.u16(12)
+      var etherType = frame.u16(12)
+      var start = 14
+      // 802.1Q / 802.1ad tags: tcpdump shows them only with -e.
+      while Dissector.isVLAN(etherType) {
+        guard length >= start + 4 else {
+          emit(" [|vlan]")
+          return
+        }
+        etherType = frame.u16(start + 2)
+        start += 4
+      }
       if etherType == 0x0800 {
-        ip(at: 14, length: length - 14)
+        ip(at: start, length: length - start)
+      } else if etherType == 0x0806, let line = arp(at: start, length: length - start) {
+        emit(line)
+      } else if etherType == 0x86DD {
+        emit("IP6 (not decoded by PacketKit), length \(length - start)")
       } else {
         emit(
           "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
@@ -94,10 +117,16 @@ struct TcpdumpPrinter {
     case .linuxSLL, .linuxSLL2:
       let header = linkType == .linuxSLL ? 16 : 20
       guard length >= header else {
-        emit("[|\(linkType == .linuxSLL ? "sll" : "sll2")]")
+        emit(" [|\(linkType == .linuxSLL ? "sll" : "sll2")]")
         return
       }
       let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
+      if linkType == .linuxSLL2 {
+        // tcpdump 4.99: "%-5s %-3s " with the interface name and the packet type.
+        let name = interfaceNames[frame.u32(4)] ?? "?"
+        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(10))] ?? "?"
+        emit(Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
+      }
       if proto == 0x0800 {
         ip(at: header, length: length - header)
       } else {
@@ -105,7 +134,7 @@ struct TcpdumpPrinter {
       }
     case .null:
       guard length >= 4 else {
-        emit("[|null]")
+        emit(" [|null]")
         return
       }
       let family = NullLinkView.family(frame.u32(0))
@@ -123,10 +152,36 @@ struct TcpdumpPrinter {
       if version == 4 {
         ip(at: 0, length: length)
       } else {
-        emit("unknown ip \(version)")
+        emit(version == 6 ? "IP6 (not decoded by PacketKit), length \(length)" : "unknown ip \(version)")
       }
     case .ipv4:
       ip(at: 0, length: length)
+    }
+  }
+
+  /// tcpdump's ARP line for Ethernet/IPv4 requests and replies (nil for other ARP forms).
+  func arp(at start: Int, length: Int) -> String? {
+    // tcpdump needs the fixed part and every address captured, else " [|arp]".
+    guard length >= 8, length >= 8 + 2 * Int(frame.u8(start + 4)) + 2 * Int(frame.u8(start + 5)) else {
+      return " [|arp]"
+    }
+    guard frame.u16(start) == 1, frame.u16(start + 2) == 0x0800,
+      frame.u8(start + 4) == 6, frame.u8(start + 5) == 4
+    else { return nil }
+    func ip(_ offset: Int) -> String {
+      "\(frame.u8(offset)).\(frame.u8(offset + 1)).\(frame.u8(offset + 2)).\(frame.u8(offset + 3))"
+    }
+    let senderMAC = mac(start + 8)
+    let senderIP = ip(start + 14)
+    let targetIP = ip(start + 24)
+    switch frame.u16(start + 6) {
+    case 1:
+      let targetHasMAC = (0..<6).contains { frame.u8(start + 18 + $0) != 0 }
+      return "ARP, Request who-has \(targetIP)\(targetHasMAC ? " (\(mac(start + 18)))" : "") tell \(senderIP), length \(length)"
+    case 2:
+      return "ARP, Reply \(senderIP) is-at \(senderMAC), length \(length)"
+    default:
+      return nil
     }
   }
 
@@ -157,8 +212,8 @@ struct TcpdumpPrinter {
   }
 
   private mutating func ipBody(at start: Int, length: Int) throws(TcpdumpTruncated) {
-    let version = frame.count > start ? frame.u8(start) >> 4 : 0
-    if has(start, 1) && version != 4 {
+    let version = try get8(start) >> 4  // nothing at all: just " [|ip]"
+    if version != 4 {
       if version == 6 {
         emit("IP6, wrong link-layer encapsulation")
       } else {
@@ -196,7 +251,9 @@ struct TcpdumpPrinter {
     let source = try address(start + 12)
     let destination = try address(start + 16)
     if flagsAndOffset & 0x1FFF == 0 {
-      if proto != 6 && proto != 17 && proto != 132 && proto != 33 {
+      // tcpdump leaves the addresses to the TCP, UDP, SCTP and DCCP printers; PacketKit has no
+      // SCTP or DCCP printer, so their lines get the addresses here.
+      if proto != 6 && proto != 17 {
         emit("\(source) > \(destination): ")
       }
       guard has(start, headerLength) else {
@@ -271,11 +328,154 @@ struct TcpdumpPrinter {
     if flags & 0x20 != 0 { emit(", urg \(urgent)") }
     if headerLength > 20 {
       emit(", options [")
-      let complete = try tcpOptions(at: start + 20, length: headerLength - 20)
+      let complete = try tcpOptions(
+        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length)
       guard complete else { return }
       emit("]")
     }
     emit(", length \(dataLength)")
+    if dataLength > 0 {
+      guard has(start, headerLength) else {
+        emit(" [remaining caplen(\(max(0, snapEnd - start))) < header length(\(headerLength))]")
+        throw TcpdumpTruncated()
+      }
+      application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
+    }
+  }
+
+  // MARK: Application lines tcpdump prints without -v (print-http.c, print-smtp.c, ...)
+
+  static let httpCommands = [
+    "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "PROPFIND", "PROPPATCH",
+    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+  ]
+  static let rtspCommands = [
+    "DESCRIBE", "ANNOUNCE", "GET_PARAMETER", "OPTIONS", "PAUSE", "PLAY", "RECORD", "REDIRECT", "SETUP",
+    "SET_PARAMETER", "TEARDOWN",
+  ]
+
+  /// The text tcpdump appends after ", length N" for well-known ports, in tcpdump's order of
+  /// checks. Ports whose protocols PacketKit does not decode (telnet, BGP, DNS, ...) end the
+  /// line where tcpdump would go on.
+  mutating func application(at start: Int, length: Int, _ sourcePort: UInt16, _ destinationPort: UInt16) {
+    func port(_ value: UInt16) -> Bool { sourcePort == value || destinationPort == value }
+    let captured = max(0, min(length, snapEnd - start))
+    let data = AppData(bytes: frame.slice(start, start + captured), length: length)
+    if port(23) || port(43) || port(179) || port(1723) || port(6379) { return }
+    if port(25) {
+      emit(": " + Self.textProtocol(data, name: "SMTP", commands: nil))
+    } else if port(22) {
+      emit(Self.sshVersion(data))
+    } else if port(139) || port(445) || port(10288) || port(6633) || port(6653) {
+      return
+    } else if port(21) {
+      emit(": " + Self.textProtocol(data, name: "FTP", commands: nil))
+    } else if port(80) || port(8080) {
+      emit(": " + Self.textProtocol(data, name: "HTTP", commands: Self.httpCommands))
+    } else if port(554) || port(8554) {
+      emit(": " + Self.textProtocol(data, name: "RTSP", commands: Self.rtspCommands))
+    }
+  }
+
+  /// Application data: the captured bytes and the length the TCP header claims (tcpdump reads up
+  /// to `length` and stops, "truncated", where the capture ends).
+  struct AppData {
+    var bytes: ArraySlice<UInt8>
+    var length: Int
+    /// The byte at `offset`, or nil past the captured end.
+    func at(_ offset: Int) -> UInt8? {
+      offset < bytes.count ? bytes[bytes.startIndex + offset] : nil
+    }
+    func text(_ count: Int) -> String {
+      String(decoding: bytes.prefix(count), as: UTF8.self)
+    }
+  }
+
+  static func isPrint(_ byte: UInt8) -> Bool { (0x20...0x7E).contains(byte) }
+
+  /// tcpdump's fetch_token: the token at `index` and where the next one starts, or nil.
+  static func fetchToken(_ data: AppData, _ index: Int) -> (token: [UInt8], next: Int)? {
+    var cursor = index
+    var token: [UInt8] = []
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return nil }
+      if byte >= 0x80 { return nil }
+      if byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A { break }
+      if !isPrint(byte) { return nil }
+      if token.count + 2 > 129 { return nil }
+      token.append(byte)
+      cursor += 1
+    }
+    if token.isEmpty { return nil }
+    while cursor < data.length, let byte = data.at(cursor) {
+      if byte == 0x0D || byte == 0x0A || !isPrint(byte) { break }
+      if byte != 0x20 && byte != 0x09 { break }
+      cursor += 1
+    }
+    return (token, cursor)
+  }
+
+  /// tcpdump's txtproto_print without -v: the protocol name, then the first line when the data
+  /// looks like a request or response.
+  static func textProtocol(_ data: AppData, name: String, commands: [String]?) -> String {
+    var printThis = commands == nil
+    if let commands, let (token, next) = fetchToken(data, 0) {
+      let word = String(decoding: token, as: UTF8.self).uppercased()
+      if commands.contains(word) { printThis = true }
+      // Responses: the second token is a 3-digit code (HTTP/1.1 200 OK).
+      if let (second, _) = fetchToken(data, next), second.count == 3,
+        second.allSatisfy({ (0x30...0x39).contains($0) })
+      {
+        printThis = true
+      }
+    }
+    guard printThis else { return name }
+    return name + firstLine(data, protocol: name.lowercased())
+  }
+
+  /// tcpdump's print_txt_line (first line, non-verbose): ": LINE", "" for binary data, and
+  /// " [|proto]" where the capture ends first.
+  static func firstLine(_ data: AppData, protocol name: String) -> String {
+    var cursor = 0
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return " [|\(name)]" }
+      if byte == 0x0A {
+        return ": " + data.text(cursor)
+      } else if byte == 0x0D {
+        guard cursor + 1 < data.length else { return "" }
+        guard let next = data.at(cursor + 1) else { return " [|\(name)]" }
+        guard next == 0x0A else { return "" }
+        return ": " + data.text(cursor)
+      } else if !isPrint(byte) && byte != 0x09 {
+        return ""
+      }
+      cursor += 1
+    }
+    return ": " + data.text(cursor) + " [|\(name)]"
+  }
+
+  /// tcpdump's ssh_print: ": SSH: BANNER" for an identification line.
+  static func sshVersion(_ data: AppData) -> String {
+    for (offset, expected) in Array("SSH-".utf8).enumerated() {
+      guard let byte = data.at(offset) else { return " [|ssh]" }
+      if byte != expected { return "" }
+    }
+    var cursor = 4
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return " [|ssh]" }
+      if byte == 0x0A {
+        return ": SSH: " + data.text(cursor)
+      } else if byte == 0x0D {
+        guard cursor + 1 < data.length else { return "" }
+        guard let next = data.at(cursor + 1) else { return " [|ssh]" }
+        guard next == 0x0A else { return "" }
+        return ": SSH: " + data.text(cursor)
+      } else if !isPrint(byte) {
+        return ""
+      }
+      cursor += 1
+    }
+    return ""
   }
 
   /// tcpdump's flag letters: F S R P . U E W, or "none".
@@ -318,7 +518,9 @@ struct TcpdumpPrinter {
   }
 
   /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
-  private mutating func tcpOptions(at start: Int, length: Int) throws(TcpdumpTruncated) -> Bool {
+  private mutating func tcpOptions(
+    at start: Int, length: Int, segmentStart: Int, segmentLength: Int
+  ) throws(TcpdumpTruncated) -> Bool {
     var remaining = length
     var cursor = start
     var separator = false
@@ -338,12 +540,18 @@ struct TcpdumpPrinter {
       remaining -= 1
       var dataLength = 0
       emit(Self.tcpOptionName(kind))
-      // LENCHECK: enough option bytes left, and captured.
+      // LENCHECK: enough option bytes left, and captured. Past the captured end tcpdump jumps to
+      // its "trunc" label, which closes the list with ">" once an option was printed.
+      var cutInsideOption = false
       func lenCheck(_ needed: Int) throws(TcpdumpTruncated) -> Bool {
         guard needed <= remaining else { return false }
-        guard has(cursor, needed) else { throw TcpdumpTruncated() }
+        guard has(cursor, needed) else {
+          cutInsideOption = true
+          throw TcpdumpTruncated()
+        }
         return true
       }
+      do {
       switch kind {
       case 2:
         dataLength = 2
@@ -380,7 +588,8 @@ struct TcpdumpPrinter {
       case 19:
         dataLength = 16
         guard try lenCheck(16) else { return badOption(separator) }
-        emit(" shared secret not supplied with -M, can't check - ")
+        // tcpdump first needs the whole segment to check a signature.
+        emit(has(segmentStart, segmentLength) ? " shared secret not supplied with -M, can't check - " : " snaplen too short, can't check - ")
         emit(Fmt.hexBytes(frame.slice(cursor, cursor + 16)))
       case 20:
         dataLength = 2
@@ -435,6 +644,12 @@ struct TcpdumpPrinter {
           guard try lenCheck(index + 1) else { return badOption(separator) }
           emit(Fmt.hex(frame.u8(cursor + index), width: 2))
         }
+      }
+      } catch {
+        guard cutInsideOption else { throw error }
+        emit(" [|tcp]")
+        if separator { emit(">") }
+        return false
       }
       cursor += dataLength
       remaining -= dataLength
@@ -594,7 +809,32 @@ struct TcpdumpPrinter {
         + ", recv \(Self.timeOfDay(try get32(start + 12)))"
         + ", xmit \(Self.timeOfDay(try get32(start + 16)))"
     case 4: return "source quench"
-    case 9: return "router advertisement"
+    case 9:
+      // tcpdump builds this text in a 164-byte buffer: longer text is cut at 163 characters.
+      var text = "router advertisement lifetime "
+      _ = try get32(start + 4)
+      let lifetime = UInt32(frame.u16(start + 6))
+      func two(_ value: UInt32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+      if lifetime < 60 {
+        text += "\(lifetime)"
+      } else if lifetime < 3600 {
+        text += "\(lifetime / 60):\(two(lifetime % 60))"
+      } else {
+        text += "\(lifetime / 3600):\(two(lifetime % 3600 / 60)):\(two(lifetime % 60))"
+      }
+      let count = Int(frame.u8(start + 4))
+      text += " \(count):"
+      let size = frame.u8(start + 5)
+      if size != 2 {
+        text += " [size \(size)]"
+      } else {
+        for entry in 0..<count {
+          let offset = start + 8 + entry * 8
+          _ = try get32(offset + 4)
+          text += " {\(try address(offset)) \(frame.u32(offset + 4))}"
+        }
+      }
+      return String(text.prefix(163))
     case 10: return "router solicitation"
     case 15: return "information request"
     case 16: return "information reply"
@@ -604,14 +844,17 @@ struct TcpdumpPrinter {
   }
 
   /// Milliseconds since midnight UT as tcpdump prints them ("00:00:01.000").
+  /// Hours are not wrapped at 24, as tcpdump does not wrap them.
   static func timeOfDay(_ milliseconds: UInt32) -> String {
-    if milliseconds & 0x8000_0000 != 0 || milliseconds >= 86_400_000 {
-      return "\(milliseconds)"
-    }
     let ms = milliseconds % 1000
     let seconds = milliseconds / 1000
     func two(_ value: UInt32) -> String { value < 10 ? "0\(value)" : "\(value)" }
     let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
     return "\(two(seconds / 3600)):\(two(seconds / 60 % 60)):\(two(seconds % 60)).\(msText)"
   }
+}
+
+extension Array {
+  /// The element at `index`, or nil when out of range.
+  subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

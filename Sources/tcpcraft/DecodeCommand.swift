@@ -16,7 +16,7 @@ enum DecodeCommand {
     Malformed packets are never skipped.
 
     Input:
-      --pcap FILE        a pcap file (µs or ns, either byte order; "-" reads stdin)
+      --pcap FILE        a pcap or pcapng file (µs or ns, either byte order; "-" reads stdin)
       HEX...             packets as hex, one argument each (spaces, ':' and '0x' allowed)
     Options:
       --link-type TYPE   for HEX input: ethernet, ipv4 (or raw), null, sll, sll2; default: ipv4
@@ -50,7 +50,20 @@ enum DecodeCommand {
     var linkType: LinkType?
     var show = false
     var hex = false
-    var options = DissectionOptions()
+    var options = DissectionOptions(interfaceNames: DecodeCommand.interfaceNames())
+  }
+
+  /// Interface names by index from /sys/class/net, for "any"-device (LINUX_SLL2) lines.
+  static func interfaceNames() -> [UInt32: String] {
+    var names: [UInt32: String] = [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [] {
+      if let text = try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8),
+        let index = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+      {
+        names[index] = name
+      }
+    }
+    return names
   }
 
   /// The command with its output and errors sent to closures (testable).
@@ -217,7 +230,7 @@ enum DecodeCommand {
         if chunk.isEmpty { break }
         reader.append(chunk)
         while let record = try reader.next() {
-          let linkType = settings.linkType ?? reader.header?.linkType ?? .ethernet
+          let linkType = settings.linkType ?? record.linkType ?? reader.header?.linkType ?? .ethernet
           emit(record.data, linkType: linkType, settings, output: output)
         }
         if reader.header != nil && reader.header?.linkType == nil && settings.linkType == nil {

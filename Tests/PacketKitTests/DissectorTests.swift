@@ -212,6 +212,23 @@ struct DissectorTests {
     #expect(other.isMalformed)
   }
 
+  @Test func vlanTags() throws {
+    func frame(_ label: String) -> [UInt8] {
+      FormatTools.bytes(hex: formatTcpdumpEthernetFixtures.first { $0.label == label }?.hex ?? "")
+    }
+    let tagged = dissect(frame("vlan tcp"), linkType: .ethernet)
+    #expect(kinds(tagged) == ["Ethernet", "802.1Q", "IPv4", "TCP"])
+    #expect(tagged.problems.isEmpty)
+    #expect(tagged.tcp?.destinationPort == 5555)
+    #expect(tagged.packet == nil, "Packet has no VLAN layer")
+    #expect(tagged.show().contains("  vlanID               = 100"))
+    #expect(tagged.show().contains("  priority             = 3"))
+    #expect(kinds(dissect(frame("qinq udp"), linkType: .ethernet)) == ["Ethernet", "802.1Q", "802.1Q", "IPv4", "UDP"])
+    let cut = dissect(frame("vlan truncated"), linkType: .ethernet)
+    #expect(kinds(cut) == ["Ethernet", "Raw"])
+    #expect(cut.problems == [.truncated(layer: .ethernet, needed: 4, available: 1)])
+  }
+
   @Test func otherLinkTypes() {
     let packet = fixture("syn classic")
     for linkType in [LinkType.null, .linuxSLL, .linuxSLL2, .raw] {

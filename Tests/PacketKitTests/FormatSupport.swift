@@ -97,6 +97,58 @@ enum FormatTools {
     return result
   }
 
+  /// Real kernel traffic on 127.0.0.1:`port`: a TCP connection (handshake, "hello" one way,
+  /// "world!" back, close) then UDP datagrams of 0, 1 and 2 bytes ("x"). Every call is bounded by
+  /// 5-second socket timeouts.
+  static func loopbackTraffic(port: UInt16) throws {
+    func check(_ value: Int32, _ what: String) throws {
+      if value < 0 { throw Failure(description: "\(what): errno \(errno)") }
+    }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    func withAddress<T>(_ body: (UnsafePointer<sockaddr>) -> T) -> T {
+      withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1, body) }
+    }
+    func limit(_ fd: Int32) {
+      var timeout = timeval(tv_sec: 5, tv_usec: 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try check(listener, "socket")
+    defer { close(listener) }
+    var one: Int32 = 1
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    limit(listener)
+    try check(withAddress { bind(listener, $0, length) }, "bind")
+    try check(listen(listener, 1), "listen")
+    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try check(client, "socket")
+    limit(client)
+    try check(withAddress { connect(client, $0, length) }, "connect")
+    let server = accept(listener, nil, nil)
+    try check(server, "accept")
+    limit(server)
+    var buffer = [UInt8](repeating: 0, count: 16)
+    try check(Int32(send(client, "hello", 5, 0)), "send")
+    try check(Int32(recv(server, &buffer, 16, 0)), "recv")
+    try check(Int32(send(server, "world!", 6, 0)), "send")
+    try check(Int32(recv(client, &buffer, 16, 0)), "recv")
+    close(client)
+    _ = recv(server, &buffer, 16, 0)  // the FIN: 0 bytes
+    close(server)
+    let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    try check(udp, "socket")
+    defer { close(udp) }
+    for size in 0..<3 {
+      let payload = [UInt8](repeating: 0x78, count: size)
+      try check(Int32(withAddress { sendto(udp, payload, size, 0, $0, length) }), "sendto")
+    }
+  }
+
   /// Hand-written link-layer headers in front of an IPv4 packet.
   static func frame(_ packet: [UInt8], linkType: LinkType) -> [UInt8] {
     switch linkType {

@@ -14,10 +14,58 @@ struct SummaryTcpdumpTests {
     .ipv4: ["version 6 in v4"],
   ]
 
-  /// "lo    In  IP ..." → "IP ...".
-  static func droppingInterfacePrefix(_ line: String) -> String {
-    guard let range = line.range(of: "IP") else { return line }
-    return String(line[range.lowerBound...])
+  /// Application lines (HTTP, SSH, SMTP, FTP, RTSP), ARP and Ethernet padding, in Ethernet frames.
+  @Test func ethernetFixturesMatchTcpdump() throws {
+    try #require(FormatTools.path("tcpdump") != nil)
+    let frames = formatTcpdumpEthernetFixtures.map { FormatTools.bytes(hex: $0.hex) }
+    let path = try FormatTools.writeTemporary(
+      PcapWriter.file(linkType: .ethernet, records: frames.map { PcapRecord(data: $0) }), suffix: "eth.pcap")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let output = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path])
+    try #require(output.lines.count == frames.count)
+    for (index, frame) in frames.enumerated() {
+      let label = formatTcpdumpEthernetFixtures[index].label
+      let dissection = dissect(frame, linkType: .ethernet)
+      #expect(dissection.tcpdumpLine == output.lines[index], "\(label)")
+      #expect(dissection.summary.hasPrefix(output.lines[index]), "\(label)")
+    }
+    // Zero padding up to 60 bytes is ordinary; anything else after the IPv4 packet is noted.
+    let padded = dissect(frames[formatTcpdumpEthernetFixtures.firstIndex { $0.label == "ipv4 padded to 60" }!], linkType: .ethernet)
+    #expect(!padded.isMalformed)
+    let trailer = dissect(frames[formatTcpdumpEthernetFixtures.firstIndex { $0.label == "ipv4 nonzero trailer" }!], linkType: .ethernet)
+    #expect(trailer.problems == [.lengthShorterThanData(layer: .ipv4, length: 40, available: 46)])
+  }
+
+  /// This machine's interface names by index, from /sys/class/net (what tcpdump resolves).
+  static func interfaceNames() -> [UInt32: String] {
+    var names: [UInt32: String] = [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [] {
+      if let text = try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8),
+        let index = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+      {
+        names[index] = name
+      }
+    }
+    return names
+  }
+
+  /// SLL2 lines for an unknown interface index and every packet type.
+  @Test func sll2PrefixMatchesTcpdump() throws {
+    try #require(FormatTools.path("tcpdump") != nil)
+    let packet = FormatTools.bytes(hex: formatTcpdumpFixtures[0].hex)
+    var frames: [[UInt8]] = []
+    for (index, type) in [(UInt8(0), UInt8(4)), (0x03, 0), (0xE7, 1), (1, 2), (1, 3), (1, 4), (1, 9)] {
+      var frame = FormatTools.frame(packet, linkType: .linuxSLL2)
+      frame[7] = index
+      frame[10] = type
+      frames.append(frame)
+    }
+    let path = try FormatTools.writeTemporary(
+      PcapWriter.file(linkType: .linuxSLL2, records: frames.map { PcapRecord(data: $0) }), suffix: "sll2.pcap")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let output = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path])
+    let options = DissectionOptions(interfaceNames: Self.interfaceNames())
+    #expect(frames.map { dissect($0, linkType: .linuxSLL2, options: options).summary } == output.lines)
   }
 
   @Test(arguments: [LinkType.raw, .ethernet, .null, .linuxSLL, .linuxSLL2, .ipv4])
@@ -40,10 +88,10 @@ struct SummaryTcpdumpTests {
     for (index, frame) in frames.enumerated() {
       let label = formatTcpdumpFixtures[index].label
       guard !skip.contains(label) else { continue }
-      let dissection = dissect(frame, linkType: linkType)
+      let dissection = dissect(frame, linkType: linkType, options: DissectionOptions(interfaceNames: Self.interfaceNames()))
       // LINUX_SLL2: tcpdump starts the line with the interface name (from the index, on this
-      // machine) and the direction; PacketKit (no syscalls) cannot know the name.
-      let expected = linkType == .linuxSLL2 ? Self.droppingInterfacePrefix(lines[index]) : lines[index]
+      // machine) and the direction; PacketKit is told the names.
+      let expected = lines[index]
       if dissection.tcpdumpLine != expected {
         mismatches.append("\(label):\n  tcpdump: \(lines[index])\n  ours:    \(dissection.tcpdumpLine)")
       }
@@ -51,4 +99,98 @@ struct SummaryTcpdumpTests {
     }
     #expect(mismatches.isEmpty, "\(mismatches.count) lines differ:\n\(mismatches.joined(separator: "\n"))")
   }
+}
+
+/// Every prefix of every fixture (as if the sender's packet were cut anywhere): each line equals
+/// tcpdump's for the same bytes. This walks every truncation path of the printer.
+@Test("every truncation of every fixture matches tcpdump",
+      arguments: [LinkType.ipv4, .ethernet, .null, .linuxSLL, .linuxSLL2])
+func everyPrefixMatchesTcpdump(linkType: LinkType) throws {
+  try #require(FormatTools.path("tcpdump") != nil)
+  var frames: [(label: String, bytes: [UInt8])] = []
+  for (label, hex) in formatTcpdumpFixtures where !SummaryTcpdumpTests.knownDifferences[.ipv4, default: []].contains(label) {
+    let frame = FormatTools.frame(FormatTools.bytes(hex: hex), linkType: linkType)
+    for length in 1..<frame.count { frames.append(("\(label) [..<\(length)]", Array(frame.prefix(length)))) }
+  }
+  let path = try FormatTools.writeTemporary(
+    PcapWriter.file(linkType: linkType, records: frames.map { PcapRecord(data: $0.bytes) }), suffix: "prefix.pcap")
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  let output = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path], timeout: 60)
+  let lines = output.lines
+  try #require(lines.count == frames.count, "\(lines.count) lines for \(frames.count) frames")
+  let options = DissectionOptions(interfaceNames: SummaryTcpdumpTests.interfaceNames())
+  var mismatches: [String] = []
+  for (index, frame) in frames.enumerated() {
+    let ours = dissect(frame.bytes, linkType: linkType, options: options).tcpdumpLine
+    if ours != lines[index] { mismatches.append("\(frame.label)\n  tcpdump: \(lines[index])\n  ours:    \(ours)") }
+  }
+  // One example per fixture is enough to read.
+  var seen: Set<String> = []
+  mismatches = mismatches.filter { seen.insert(String($0.prefix { $0 != "[" })).inserted }
+  #expect(mismatches.isEmpty, "\(mismatches.count) of \(frames.count) differ:\n\(mismatches.prefix(40).joined(separator: "\n"))")
+}
+
+/// Every prefix of the Ethernet fixtures (application lines, ARP, VLAN tags) against tcpdump.
+@Test func everyPrefixOfTheEthernetFixturesMatchesTcpdump() throws {
+  try #require(FormatTools.path("tcpdump") != nil)
+  var frames: [(label: String, bytes: [UInt8])] = []
+  for (label, hex) in formatTcpdumpEthernetFixtures {
+    let frame = FormatTools.bytes(hex: hex)
+    for length in 1...frame.count { frames.append(("\(label) [..<\(length)]", Array(frame.prefix(length)))) }
+  }
+  let path = try FormatTools.writeTemporary(
+    PcapWriter.file(linkType: .ethernet, records: frames.map { PcapRecord(data: $0.bytes) }), suffix: "eprefix.pcap")
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  let lines = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path], timeout: 60).lines
+  try #require(lines.count == frames.count)
+  var mismatches: [String] = []
+  for (index, frame) in frames.enumerated() {
+    let ours = dissect(frame.bytes, linkType: .ethernet).tcpdumpLine
+    if ours != lines[index] { mismatches.append("\(frame.label)\n  tcpdump: \(lines[index])\n  ours:    \(ours)") }
+  }
+  var seen: Set<String> = []
+  mismatches = mismatches.filter { seen.insert(String($0.prefix { $0 != "[" })).inserted }
+  #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+}
+
+/// Differential test: fixtures with 1–3 random bytes changed (seeded, so reproducible), as IPv4
+/// packets, against tcpdump.
+@Test func mutatedFixturesMatchTcpdump() throws {
+  try #require(FormatTools.path("tcpdump") != nil)
+  var generator = SplitMix(seed: 2026)
+  var frames: [(label: String, bytes: [UInt8])] = []
+  let skip = SummaryTcpdumpTests.knownDifferences[.ipv4, default: []]
+  for round in 0..<20000 {
+    let (label, hex) = formatTcpdumpFixtures[round % formatTcpdumpFixtures.count]
+    guard !skip.contains(label) else { continue }
+    var bytes = FormatTools.bytes(hex: hex)
+    let changes = 1 + Int(generator.next() % 3)
+    var positions: [Int] = []
+    for _ in 0..<changes {
+      // Mostly header bytes, where the decisions are.
+      let limit = min(bytes.count, 64)
+      let position = Int(generator.next() % UInt64(limit))
+      bytes[position] = UInt8(truncatingIfNeeded: generator.next())
+      positions.append(position)
+    }
+    // IPv6 and IP protocols other than TCP, UDP and ICMP are not decoded by PacketKit.
+    guard bytes.first.map({ $0 >> 4 == 4 }) == true, [1, 6, 17].contains(bytes[9]) else { continue }
+    frames.append(("\(label) @\(positions)", bytes))
+  }
+  let path = try FormatTools.writeTemporary(
+    PcapWriter.file(linkType: .ipv4, records: frames.map { PcapRecord(data: $0.bytes) }), suffix: "mutated.pcap")
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  let lines = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path], timeout: 60).lines
+  try #require(lines.count == frames.count)
+  var mismatches: [String] = []
+  for (index, frame) in frames.enumerated() {
+    let ours = dissect(frame.bytes, linkType: .ipv4).tcpdumpLine
+    if lines[index].contains("mptcp") { continue }  // MPTCP option contents are not decoded
+    // UDP ports tcpdump hands to an application printer (DNS, NTP, SNMP, ...) are not decoded.
+    if ours.contains(": UDP, ") && !lines[index].contains("UDP") { continue }
+    if ours != lines[index] {
+      mismatches.append("\(frame.label) \(frame.bytes.map { String(format: "%02x", $0) }.joined())\n  tcpdump: \(lines[index])\n  ours:    \(ours)")
+    }
+  }
+  #expect(mismatches.isEmpty, "\(mismatches.count) of \(frames.count) differ:\n\(mismatches.prefix(30).joined(separator: "\n"))")
 }

@@ -138,6 +138,9 @@
 //   add("udp frag first short", ip(flags="MF",proto=17)/bytes(UDP(sport=3333,dport=4444,len=200))[:8])
 //   add("tcp first frag mf", ip(flags="MF",proto=6)/(bytes(TCP(sport=40000,dport=5555,flags="S",seq=1))+b"12345678"))
 //   add("icmp first frag mf", ip(flags="MF",proto=1)/(bytes(ICMP(type=8,id=5,seq=6))+b"12345678"))
+//
+//   # ICMP router advertisements, written by hand (type 9, entry count, entry size, lifetime,
+//   # then address/preference pairs) and checksummed with scapy's checksum().
 
 /// (label, IPv4 packet as hex). Many are malformed on purpose.
 let formatTcpdumpFixtures: [(label: String, hex: String)] = [
@@ -288,4 +291,8 @@ let formatTcpdumpFixtures: [(label: String, hex: String)] = [
   ("udp frag first short", "4500001c10e120004011763b0a010203c0a807090d05115c00c80000"),
   ("tcp first frag mf", "4500003010e12000400676320a010203c0a807099c4015b3000000010000000050022000000000003132333435363738"),
   ("icmp first frag mf", "4500002410e12000400176430a010203c0a807090800f7f4000500063132333435363738"),
+  ("router adv 2 entries", "4500002c10e100004001963b0a010203c0a807090900d8f6020207080a000001000000000a0000feffffffff"),
+  ("router adv lifetime hours", "4500002410e10000400196430a010203c0a807090900c74b01021c9d0a09080700000005"),
+  ("router adv many entries", "4500006410e10000400196030a010203c0a807090900e7f70902001ec0a86400000186a0c0a86401000186a1c0a86402000186a2c0a86403000186a3c0a86404000186a4c0a86405000186a5c0a86406000186a6c0a86407000186a7c0a86408000186a8"),
+  ("router adv short entries", "4500002410e10000400196430a010203c0a807090900e9dd0302001e0a00000100000001"),
 ]
