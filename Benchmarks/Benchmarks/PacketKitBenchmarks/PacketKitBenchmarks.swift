@@ -1,0 +1,114 @@
+// ordo-one/benchmark targets: throughput and malloc counts for PacketKit's hot paths, next to
+// the C references. Run inside Benchmarks/:
+//   swift package --allow-writing-to-package-directory benchmark
+//   swift package benchmark --filter "SYN.*"
+import Benchmark
+import BenchSupport
+import CPlainChecksum
+import CReference
+import PacketKit
+
+let benchmarks: @Sendable () -> Void = {
+  Benchmark.defaultConfiguration = .init(
+    metrics: [.throughput, .wallClock, .mallocCountTotal, .instructions],
+    warmupIterations: 10,
+    scalingFactor: .mega,
+    maxDuration: .seconds(2),
+    maxIterations: 1_000
+  )
+
+  // MARK: Checksum: one benchmark iteration = `scaledIterations` checksums.
+  for size in [20, 40, 64, 576, 1500, 9000, 65535] {
+    let scaling: BenchmarkScalingFactor = size >= 9000 ? .kilo : .mega
+    Benchmark(
+      "Checksum \(size) B PacketKit",
+      configuration: .init(scalingFactor: scaling)
+    ) { benchmark in
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+      defer { buffer.deallocate() }
+      for i in 0..<size { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+      benchmark.startMeasurement()
+      blackHole(SwiftWorkload.checksum(UnsafeRawBufferPointer(buffer), iterations: benchmark.scaledIterations.count))
+      benchmark.stopMeasurement()
+    }
+    for kernel in [CREF_PLAIN, CREF_C64, CREF_AVX2, CREF_AVX512, CREF_AVX512VNNI]
+    where cref_kernel_available(Int32(kernel.rawValue)) != 0 {
+      Benchmark(
+        "Checksum \(size) B \(String(cString: cref_kernel_name(Int32(kernel.rawValue))))",
+        configuration: .init(scalingFactor: scaling)
+      ) { benchmark in
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer { buffer.deallocate() }
+        for i in 0..<size { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+        benchmark.startMeasurement()
+        blackHole(CWorkload.checksum(kernel: Int32(kernel.rawValue), UnsafeRawBufferPointer(buffer), iterations: benchmark.scaledIterations.count))
+        benchmark.stopMeasurement()
+      }
+    }
+  }
+
+  // MARK: The 60-byte SYN. mallocCountTotal over a million packets must be 0 for encode.
+  Benchmark("SYN encode PacketKit (reused buffer, new seq)") { benchmark in
+    let fixture = SYNFixture()
+    var packet = fixture.packet(sequenceNumber: 1)
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(128)
+    benchmark.startMeasurement()
+    blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN encode PacketKit via packet.tcp accessor") { benchmark in
+    let fixture = SYNFixture()
+    var packet = fixture.packet(sequenceNumber: 1)
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(128)
+    benchmark.startMeasurement()
+    blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN fill C hand-written") { benchmark in
+    let fixture = SYNFixture()
+    let out = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+    defer { out.deallocate() }
+    benchmark.startMeasurement()
+    blackHole(CWorkload.fillSYN(fixture, buffer: out, seq0: 7, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN seq update PacketKit TCPSegmentTemplate (RFC 1624)") { benchmark in
+    let fixture = SYNFixture()
+    guard var template = try? TCPSegmentTemplate(fixture.packet(sequenceNumber: 1)) else { return }
+    benchmark.startMeasurement()
+    blackHole(SwiftWorkload.templateSequence(&template, seq0: 7, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN seq update C RFC 1624") { benchmark in
+    let bytes = SYNFixture().cBytes(sequenceNumber: 1)
+    let packet = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+    defer { packet.deallocate() }
+    for (i, byte) in bytes.enumerated() { packet[i] = byte }
+    benchmark.startMeasurement()
+    blackHole(CWorkload.incrementalSYN(packet, seq0: 7, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN dissect PacketKit") { benchmark in
+    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+    benchmark.startMeasurement()
+    blackHole(SwiftWorkload.dissectSYN(bytes, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN parse PacketKit views") { benchmark in
+    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+    benchmark.startMeasurement()
+    blackHole(SwiftWorkload.parseSYNWithViews(bytes, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+  Benchmark("SYN parse C hand-written") { benchmark in
+    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+    let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+    defer { copy.deallocate() }
+    for (i, byte) in bytes.enumerated() { copy[i] = byte }
+    benchmark.startMeasurement()
+    blackHole(CWorkload.parseSYN(copy, count: bytes.count, iterations: benchmark.scaledIterations.count))
+    benchmark.stopMeasurement()
+  }
+}
