@@ -43,15 +43,12 @@ internal struct ByteWriter {
   }
 
   @inlinable @inline(__always) func put(_ value: UInt16, at offset: Int) {
-    base[offset] = UInt8(truncatingIfNeeded: value >> 8)
-    base[offset &+ 1] = UInt8(truncatingIfNeeded: value)
+    // One unaligned big-endian store.
+    UnsafeMutableRawPointer(base + offset).storeBytes(of: value.bigEndian, as: UInt16.self)
   }
 
   @inlinable @inline(__always) func put(_ value: UInt32, at offset: Int) {
-    base[offset] = UInt8(truncatingIfNeeded: value >> 24)
-    base[offset &+ 1] = UInt8(truncatingIfNeeded: value >> 16)
-    base[offset &+ 2] = UInt8(truncatingIfNeeded: value >> 8)
-    base[offset &+ 3] = UInt8(truncatingIfNeeded: value)
+    UnsafeMutableRawPointer(base + offset).storeBytes(of: value.bigEndian, as: UInt32.self)
   }
 
   @inlinable func put(_ bytes: [UInt8], at offset: Int) {
@@ -73,47 +70,56 @@ internal struct ByteWriter {
   }
 }
 
-/// One option found by `OptionScanner`: its kind, its offset in the options area, and its whole
-/// bytes (kind, length and data).
+/// One option found by `OptionScanner`: its kind, and where its bytes (kind, length and data)
+/// are in the options area (offsets from the area's `startIndex`). No slice is made, so
+/// scanning costs no reference counting.
+@usableFromInline
 internal struct ScannedOption {
-  var kind: UInt8
-  var offset: Int
-  var bytes: ArraySlice<UInt8>
+  @usableFromInline var kind: UInt8
+  @usableFromInline var offset: Int
+  @usableFromInline var length: Int
+
+  @inlinable init(kind: UInt8, offset: Int, length: Int) {
+    self.kind = kind
+    self.offset = offset
+    self.length = length
+  }
 }
 
 /// Walks an IPv4 or TCP options area (RFC 791 §3.1, RFC 9293 §3.1): kinds 0 (EOL) and 1 (NOP)
 /// are one octet; every other kind has a length octet that counts kind and length. Reports a
 /// length 0/1 or an overrun as an error and stops; never traps.
-internal struct OptionScanner: IteratorProtocol {
-  let area: ArraySlice<UInt8>
-  let layer: ProtocolLayer
+@usableFromInline
+internal struct OptionScanner {
+  @usableFromInline let area: ArraySlice<UInt8>
+  @usableFromInline let layer: ProtocolLayer
   /// Offset of the next option from `area.startIndex`.
-  var offset = 0
-  var stopped = false
+  @usableFromInline var offset = 0
+  @usableFromInline var stopped = false
   /// Stop after the first EOL (true for iteration; header decoding keeps going).
-  let stopAtEndOfList: Bool
+  @usableFromInline let stopAtEndOfList: Bool
 
-  init(_ area: ArraySlice<UInt8>, layer: ProtocolLayer, stopAtEndOfList: Bool) {
+  @inlinable init(_ area: ArraySlice<UInt8>, layer: ProtocolLayer, stopAtEndOfList: Bool) {
     self.area = area
     self.layer = layer
     self.stopAtEndOfList = stopAtEndOfList
   }
 
-  mutating func next() -> Result<ScannedOption, PacketError>? {
-    guard !stopped, offset < area.count else { return nil }
+  @inlinable mutating func next() -> Result<ScannedOption, PacketError>? {
+    let available = area.count &- offset
+    guard !stopped, available > 0 else { return nil }
     let kind = area.byte(at: offset)
-    if kind == 0 || kind == 1 {
-      let option = ScannedOption(kind: kind, offset: offset, bytes: area.clampedSlice(from: offset, count: 1))
-      offset += 1
+    if kind <= 1 {
+      let option = ScannedOption(kind: kind, offset: offset, length: 1)
+      offset &+= 1
       if kind == 0, stopAtEndOfList { stopped = true }
       return .success(option)
     }
-    let available = area.count - offset
     guard available >= 2 else {
       stopped = true
       return .failure(.optionOverrun(layer: layer, kind: kind, length: 0, available: available, offset: offset))
     }
-    let length = area.byte(at: offset + 1)
+    let length = area.byte(at: offset &+ 1)
     guard length >= 2 else {
       stopped = true
       return .failure(.invalidOptionLength(layer: layer, kind: kind, length: length, offset: offset))
@@ -122,8 +128,8 @@ internal struct OptionScanner: IteratorProtocol {
       stopped = true
       return .failure(.optionOverrun(layer: layer, kind: kind, length: length, available: available, offset: offset))
     }
-    let option = ScannedOption(kind: kind, offset: offset, bytes: area.clampedSlice(from: offset, count: Int(length)))
-    offset += Int(length)
+    let option = ScannedOption(kind: kind, offset: offset, length: Int(length))
+    offset &+= Int(length)
     return .success(option)
   }
 }

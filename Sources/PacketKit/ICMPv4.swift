@@ -147,15 +147,18 @@ public struct ICMPv4Header: Hashable, Sendable {
   /// 8 bytes.
   @inlinable public var encodedLength: Int { ICMPv4Layout.headerLength }
 
-  internal func write(_ out: ByteWriter, at offset: Int) {
+  /// Writes the header; returns the sum of its bytes when the checksum is `nil`.
+  @discardableResult
+  internal func write(_ out: ByteWriter, at offset: Int) -> InternetChecksum {
     out.put(type.rawValue, at: offset)
     out.put(code, at: offset + 1)
     out.put(checksum ?? 0, at: offset + 2)
     out.put(restOfHeader, at: offset + 4)
-  }
-
-  internal func writeChecksum(_ out: ByteWriter, at offset: Int, messageLength: Int) {
-    guard checksum == nil else { return }
-    out.put(out.checksum(at: offset, count: messageLength).finalized, at: offset + 2)
+    var sum = InternetChecksum()
+    if checksum == nil {
+      sum.add(uint16: UInt16(type.rawValue) << 8 | UInt16(code))
+      sum.add(uint32: restOfHeader)
+    }
+    return sum
   }
 }

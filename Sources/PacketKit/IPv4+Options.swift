@@ -87,37 +87,71 @@ public enum IPv4Option: Hashable, Sendable {
     return at
   }
 
+  /// Adds the bytes `write` produces for `options` to `sum`, computed from the values (no
+  /// reading back of just-written memory).
+  internal static func addSum(of options: [IPv4Option], to sum: inout InternetChecksum) {
+    for option in options {
+      sum.add(byte: option.kind)
+      switch option {
+      case .endOfOptionList, .noOperation:
+        break
+      case .recordRoute(let pointer, let addresses):
+        sum.add(byte: UInt8(truncatingIfNeeded: 3 + 4 * addresses.count))
+        sum.add(byte: pointer)
+        for address in addresses { sum.add(uint32: address.rawValue) }
+      case .timestamp(let pointer, let overflow, let flag, let words):
+        sum.add(byte: UInt8(truncatingIfNeeded: 4 + 4 * words.count))
+        sum.add(byte: pointer)
+        sum.add(byte: overflow << 4 | flag)
+        for word in words { sum.add(uint32: word) }
+      case .routerAlert(let value):
+        sum.add(byte: 4)
+        sum.add(uint16: value)
+      case .unknown(_, let data):
+        sum.add(byte: UInt8(truncatingIfNeeded: 2 + data.count))
+        sum.add(data)
+      case .raw(_, let bytes):
+        sum.add(bytes)
+      }
+    }
+  }
+
   /// Decodes one well-formed option (kind, length and data as the scanner found them).
-  internal static func decode(_ option: ScannedOption) -> IPv4Option {
-    let bytes = option.bytes
+  @inlinable
+  internal static func decode(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> IPv4Option {
+    let at = option.offset
+    let n = option.length
     switch option.kind {
     case 0: return .endOfOptionList
     case 1: return .noOperation
-    case 7 where bytes.count >= 3 && (bytes.count - 3) % 4 == 0:
-      let addresses = stride(from: 3, to: bytes.count, by: 4).map { IPv4Address(rawValue: bytes.uint32(at: $0)) }
-      return .recordRoute(pointer: bytes.byte(at: 2), addresses: addresses)
-    case 68 where bytes.count >= 4 && bytes.count % 4 == 0:
-      let words = stride(from: 4, to: bytes.count, by: 4).map { bytes.uint32(at: $0) }
-      let of = bytes.byte(at: 3)
-      return .timestamp(pointer: bytes.byte(at: 2), overflow: of >> 4, flag: of & 0x0F, words: words)
-    case 148 where bytes.count == 4:
-      return .routerAlert(bytes.uint16(at: 2))
+    case 7 where n >= 3 && (n - 3) % 4 == 0:
+      let addresses = stride(from: at + 3, to: at + n, by: 4).map { IPv4Address(rawValue: area.uint32(at: $0)) }
+      return .recordRoute(pointer: area.byte(at: at + 2), addresses: addresses)
+    case 68 where n >= 4 && n % 4 == 0:
+      let words = stride(from: at + 4, to: at + n, by: 4).map { area.uint32(at: $0) }
+      let of = area.byte(at: at + 3)
+      return .timestamp(pointer: area.byte(at: at + 2), overflow: of >> 4, flag: of & 0x0F, words: words)
+    case 148 where n == 4:
+      return .routerAlert(area.uint16(at: at + 2))
     default:
-      return .unknown(kind: option.kind, data: Array(bytes.clampedSuffix(from: 2)))
+      return .unknown(kind: option.kind, data: Array(area.clampedSlice(from: at + 2, count: n - 2)))
     }
   }
 
   /// Decodes an options area so that encoding the result (with its padding) gives back exactly
-  /// `area`: trailing zero padding is dropped, zeros beyond it stay as EOL options, a malformed
+  /// `area`: an EOL is kept, the zero padding after it is dropped, zeros beyond that stay as EOL options, a malformed
   /// option and everything after it become one `.raw`.
   public static func decodeAll(_ area: ArraySlice<UInt8>) -> [IPv4Option] {
     var options: [IPv4Option] = []
     var scanner = OptionScanner(area, layer: .ipv4, stopAtEndOfList: false)
-    while !isPadding(area, from: scanner.offset) {
+    while true {
       let start = scanner.offset
       guard let next = scanner.next() else { break }
       switch next {
-      case .success(let option): options.append(decode(option))
+      case .success(let option):
+        options.append(decode(option, in: area))
+        // Zeros after an EOL that re-encoding would write as padding end the list.
+        if option.kind == 0, isPadding(area, from: scanner.offset) { return options }
       case .failure:
         let rest = area.clampedSuffix(from: start)
         options.append(.raw(kind: rest.byte(at: 0), bytes: Array(rest.dropFirst())))
@@ -133,13 +167,16 @@ public struct IPv4OptionSequence: Sequence, Sendable {
   public let area: ArraySlice<UInt8>
 
   public struct Iterator: IteratorProtocol {
-    var scanner: OptionScanner
-    public mutating func next() -> Result<IPv4Option, PacketError>? {
-      scanner.next().map { $0.map(IPv4Option.decode) }
+    @usableFromInline var scanner: OptionScanner
+    @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
+    @inlinable public mutating func next() -> Result<IPv4Option, PacketError>? {
+      scanner.next().map { $0.map { IPv4Option.decode($0, in: scanner.area) } }
     }
   }
 
-  public func makeIterator() -> Iterator {
+  @inlinable public init(area: ArraySlice<UInt8>) { self.area = area }
+
+  @inlinable public func makeIterator() -> Iterator {
     Iterator(scanner: OptionScanner(area, layer: .ipv4, stopAtEndOfList: true))
   }
 }

@@ -237,9 +237,8 @@ public struct IPv4Header: Hashable, Sendable {
   /// Writes the header at `offset`. `totalLength` is this header plus everything after it,
   /// used when `self.totalLength` is nil; `upper` fills a nil protocol.
   internal func write(
-    _ out: ByteWriter, at offset: Int, computedTotalLength: Int, upper: IPProtocol
+    _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
   ) throws(PacketError) {
-    let headerLength = encodedLength
     guard version <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "version", value: UInt64(version)) }
     let ihlValue: UInt8
     if let ihl {
@@ -283,7 +282,17 @@ public struct IPv4Header: Hashable, Sendable {
       out.fill(0, at: end, count: offset + headerLength - end)
     }
     if checksum == nil {
-      out.put(out.checksum(at: offset, count: headerLength).finalized, at: offset + 10)
+      // Summed from the values: reading back the bytes just stored would stall.
+      var sum = InternetChecksum()
+      sum.add(uint16: UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn))
+      sum.add(uint16: total)
+      sum.add(uint16: identification)
+      sum.add(uint16: UInt16(flags.rawValue) << 13 | fragmentOffset)
+      sum.add(uint16: UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
+      sum.add(uint32: sourceAddress.rawValue)
+      sum.add(uint32: destinationAddress.rawValue)
+      if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
+      out.put(sum.finalized, at: offset + 10)
     }
   }
 

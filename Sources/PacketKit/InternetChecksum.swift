@@ -56,6 +56,11 @@ public struct InternetChecksum: Sendable, Equatable {
     for byte in bytes { add(byte: byte) }
   }
 
+  /// Adds `count` zero bytes to the stream (they only change the byte parity).
+  @inlinable public mutating func add(zeros count: Int) {
+    if count & 1 == 1 { isOddLength.toggle() }
+  }
+
   /// Adds one byte to the stream.
   @inlinable public mutating func add(byte: UInt8) {
     addToSum(isOddLength ? UInt64(byte) : UInt64(byte) << 8)

@@ -73,30 +73,47 @@ public struct Packet: Hashable, Sendable {
   ///   65535 bytes under an IPv4 header); `.missingPseudoHeader` for a nil TCP/UDP checksum
   ///   without an IPv4 header directly below.
   public func encode(into buffer: inout [UInt8]) throws(PacketError) {
-    let total = encodedLength
-    buffer.resizeForEncoding(to: total)
-    guard total > 0 else { return }
-    try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
-      guard let base = pointer.baseAddress else { return }
-      try encodeLayers(ByteWriter(base), total: total)
-    }
+    try encode(into: &buffer, at: 0)
   }
 
   /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.
   public func encode(appendingTo buffer: inout [UInt8]) throws(PacketError) {
     let start = buffer.count
-    let total = encodedLength
-    buffer.resizeForEncoding(to: start + total)
-    guard total > 0 else { return }
     do throws(PacketError) {
-      try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
-        guard let base = pointer.baseAddress else { return }
-        try encodeLayers(ByteWriter(base + start), total: total)
-      }
+      try encode(into: &buffer, at: start)
     } catch {
-      buffer.removeLast(total)
+      buffer.removeSubrange(start...)
       throw error
     }
+  }
+
+  /// Encodes at `start`, making `buffer.count` = `start` + the encoded length.
+  internal func encode(into buffer: inout [UInt8], at start: Int) throws(PacketError) {
+    // Borrow the layers in place (no copies of the headers) and note each layer's length once.
+    try layers.withUnsafeBufferPointer { (layers) throws(PacketError) in
+      try withUnsafeTemporaryAllocation(of: LayerPlan.self, capacity: max(layers.count, 1)) { (plan) throws(PacketError) in
+        var total = 0
+        for i in 0..<layers.count {
+          let length = layers[i].encodedLength
+          plan.initializeElement(at: i, to: LayerPlan(length: length, headerSum: InternetChecksum()))
+          total &+= length
+        }
+        buffer.resizeForEncoding(to: start + total)
+        guard total > 0 else { return }
+        try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
+          guard let base = pointer.baseAddress else { return }
+          try Packet.encodeLayers(layers, plan: plan, into: ByteWriter(base + start), total: total)
+        }
+      }
+    }
+  }
+
+  /// Per layer: its encoded length, and the sum of its header bytes when it has a checksum to
+  /// compute.
+  @usableFromInline
+  internal struct LayerPlan {
+    var length: Int
+    var headerSum: InternetChecksum
   }
 
   /// The encoded bytes in a new array.
@@ -107,57 +124,101 @@ public struct Packet: Hashable, Sendable {
     return bytes
   }
 
-  internal func encodeLayers(_ out: ByteWriter, total: Int) throws(PacketError) {
+  internal static func encodeLayers(
+    _ layers: UnsafeBufferPointer<Layer>, plan: UnsafeMutableBufferPointer<LayerPlan>, into out: ByteWriter, total: Int
+  ) throws(PacketError) {
     let count = layers.count
     var offset = 0
     // Pass 1, outermost first: headers with lengths and protocols; IPv4 header checksums.
     for i in 0..<count {
-      switch layers[i] {
-      case .ethernet(let header):
-        header.write(out, at: offset)
-        offset &+= EthernetLayout.headerLength
-      case .ipv4(let header):
-        let upper = i + 1 < count ? layers[i + 1].ipProtocol : IPProtocol(0)
-        try header.write(out, at: offset, computedTotalLength: total - offset, upper: upper)
-        offset &+= header.encodedLength
-      case .tcp(let header):
-        try header.write(out, at: offset)
-        offset &+= header.encodedLength
-      case .udp(let header):
-        try header.write(out, at: offset, datagramLength: total - offset)
-        offset &+= UDPLayout.headerLength
-      case .icmpv4(let header):
-        header.write(out, at: offset)
-        offset &+= ICMPv4Layout.headerLength
-      case .payload(let bytes):
-        out.put(bytes, at: offset)
-        offset &+= bytes.count
-      }
+      let upper = i + 1 < count ? layers[i + 1].ipProtocol : IPProtocol(0)
+      plan[i].headerSum = try writeLayer(layers[i], into: out, at: offset, length: plan[i].length, rest: total - offset, upper: upper)
+      offset &+= plan[i].length
     }
     // Pass 2, innermost first: checksums that cover what follows them (a quoted TCP segment's
     // checksum is final before the ICMP checksum around it is computed).
-    for i in stride(from: count - 1, through: 0, by: -1) {
-      let layer = layers[i]
-      offset &-= layer.encodedLength
-      switch layer {
-      case .tcp(let header) where header.checksum == nil:
-        guard i > 0, case .ipv4(let ip) = layers[i - 1] else { throw .missingPseudoHeader }
-        let length = total - offset
-        let pseudo = InternetChecksum.pseudoHeader(
-          sourceAddress: ip.sourceAddress, destinationAddress: ip.destinationAddress, protocol: .tcp, length: length)
-        header.writeChecksum(out, at: offset, segmentLength: length, pseudoHeader: pseudo)
-      case .udp(let header) where header.checksum == nil:
-        guard i > 0, case .ipv4(let ip) = layers[i - 1] else { throw .missingPseudoHeader }
-        let length = total - offset
-        let pseudo = InternetChecksum.pseudoHeader(
-          sourceAddress: ip.sourceAddress, destinationAddress: ip.destinationAddress, protocol: .udp, length: length)
-        header.writeChecksum(out, at: offset, datagramLength: length, pseudoHeader: pseudo)
-      case .icmpv4(let header) where header.checksum == nil:
-        header.writeChecksum(out, at: offset, messageLength: total - offset)
-      default:
-        break
+    var i = count - 1
+    while i >= 0 {
+      offset &-= plan[i].length
+      if let pending = pendingChecksum(layers[i]) {
+        let length = total &- offset
+        var sum = InternetChecksum()
+        if let proto = pending.pseudoHeaderProtocol {
+          guard i > 0, let addresses = ipv4Addresses(layers[i - 1]) else { throw .missingPseudoHeader }
+          sum = .pseudoHeader(sourceAddress: addresses.source, destinationAddress: addresses.destination, protocol: proto, length: length)
+        }
+        // The header's sum came from its values; payload layers are summed from their own
+        // arrays; anything else after it (a quoted datagram's headers, already final) is read
+        // back from the buffer.
+        sum.combine(plan[i].headerSum)
+        var next = offset &+ plan[i].length
+        for j in (i + 1)..<layers.count {
+          if !addPayload(layers[j], to: &sum) {
+            sum.add(UnsafeRawBufferPointer(start: out.base + next, count: plan[j].length))
+          }
+          next &+= plan[j].length
+        }
+        let value = sum.finalized
+        out.put(pending.zeroIsAllOnes && value == 0 ? 0xFFFF : value, at: offset &+ pending.field)
       }
+      i -= 1
     }
+  }
+
+  /// Where a `nil` checksum of `layer` is computed: the field's offset in the layer, the
+  /// pseudo-header protocol (nil: none), and whether a 0 result is sent as 0xFFFF (UDP).
+  @inline(__always)
+  internal static func pendingChecksum(
+    _ layer: borrowing Layer
+  ) -> (field: Int, pseudoHeaderProtocol: IPProtocol?, zeroIsAllOnes: Bool)? {
+    switch layer {
+    case .tcp(let header): header.checksum == nil ? (TCPLayout.checksum, .tcp, false) : nil
+    case .udp(let header): header.checksum == nil ? (UDPLayout.checksum, .udp, true) : nil
+    case .icmpv4(let header): header.checksum == nil ? (ICMPv4Layout.checksum, nil, false) : nil
+    case .ethernet, .ipv4, .payload: nil
+    }
+  }
+
+  /// Adds a payload layer's bytes to `sum`; false for any other layer.
+  @inline(__always)
+  internal static func addPayload(_ layer: borrowing Layer, to sum: inout InternetChecksum) -> Bool {
+    switch layer {
+    case .payload(let bytes):
+      sum.add(bytes)
+      return true
+    default:
+      return false
+    }
+  }
+
+  @inline(__always)
+  internal static func ipv4Addresses(_ layer: borrowing Layer) -> (source: IPv4Address, destination: IPv4Address)? {
+    switch layer {
+    case .ipv4(let header): (header.sourceAddress, header.destinationAddress)
+    default: nil
+    }
+  }
+
+  /// Writes one layer without copying its header out of the array.
+  @inline(__always)
+  internal static func writeLayer(
+    _ layer: borrowing Layer, into out: ByteWriter, at offset: Int, length: Int, rest: Int, upper: IPProtocol
+  ) throws(PacketError) -> InternetChecksum {
+    switch layer {
+    case .ethernet(let header):
+      header.write(out, at: offset)
+    case .ipv4(let header):
+      try header.write(out, at: offset, headerLength: length, computedTotalLength: rest, upper: upper)
+    case .tcp(let header):
+      return try header.write(out, at: offset, headerLength: length)
+    case .udp(let header):
+      return try header.write(out, at: offset, datagramLength: rest)
+    case .icmpv4(let header):
+      return header.write(out, at: offset)
+    case .payload(let bytes):
+      out.put(bytes, at: offset)
+    }
+    return InternetChecksum()
   }
 
   /// A copy with every `nil` field replaced by the value `encode` computes (scapy's `show2`).
@@ -283,6 +344,10 @@ public protocol PacketHeader: LayerConvertible, Hashable, Sendable {
 
 extension PacketHeader {
   public func appendLayers(to layers: inout [Layer]) { layers.append(layer) }
+
+  /// This header alone as a packet, encoded (a `nil` TCP/UDP checksum throws
+  /// `.missingPseudoHeader`: there is no IPv4 below).
+  public func encoded() throws(PacketError) -> [UInt8] { try Packet(layers: [layer]).encoded() }
 }
 
 extension EthernetHeader: PacketHeader {

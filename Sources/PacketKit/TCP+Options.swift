@@ -114,37 +114,76 @@ public enum TCPOption: Hashable, Sendable {
     return at
   }
 
+  /// Adds the bytes `write` produces for `options` to `sum`, computed from the values (no
+  /// reading back of just-written memory, which would stall on store forwarding).
+  internal static func addSum(of options: [TCPOption], to sum: inout InternetChecksum) {
+    for option in options {
+      sum.add(byte: option.kind)
+      switch option {
+      case .endOfOptionList, .noOperation:
+        break
+      case .maximumSegmentSize(let mss):
+        sum.add(byte: 4)
+        sum.add(uint16: mss)
+      case .windowScale(let shift):
+        sum.add(byte: 3)
+        sum.add(byte: shift)
+      case .sackPermitted:
+        sum.add(byte: 2)
+      case .sack(let blocks):
+        sum.add(byte: UInt8(truncatingIfNeeded: 2 + 8 * blocks.count))
+        for block in blocks {
+          sum.add(uint32: block.leftEdge)
+          sum.add(uint32: block.rightEdge)
+        }
+      case .timestamps(let value, let echoReply):
+        sum.add(byte: 10)
+        sum.add(uint32: value)
+        sum.add(uint32: echoReply)
+      case .unknown(_, let data):
+        sum.add(byte: UInt8(truncatingIfNeeded: 2 + data.count))
+        sum.add(data)
+      case .raw(_, let bytes):
+        sum.add(bytes)
+      }
+    }
+  }
+
   /// Decodes one well-formed option. Known kinds with a length other than theirs become
   /// `.unknown` (so re-encoding reproduces the bytes).
-  internal static func decode(_ option: ScannedOption) -> TCPOption {
-    let bytes = option.bytes
-    switch (option.kind, bytes.count) {
+  @inlinable
+  internal static func decode(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> TCPOption {
+    let at = option.offset
+    switch (option.kind, option.length) {
     case (0, _): return .endOfOptionList
     case (1, _): return .noOperation
-    case (2, 4): return .maximumSegmentSize(bytes.uint16(at: 2))
-    case (3, 3): return .windowScale(bytes.byte(at: 2))
+    case (2, 4): return .maximumSegmentSize(area.uint16(at: at &+ 2))
+    case (3, 3): return .windowScale(area.byte(at: at &+ 2))
     case (4, 2): return .sackPermitted
     case (5, let n) where n >= 2 && (n - 2) % 8 == 0:
-      let blocks = stride(from: 2, to: n, by: 8).map {
-        SACKBlock(leftEdge: bytes.uint32(at: $0), rightEdge: bytes.uint32(at: $0 + 4))
+      let blocks = stride(from: at + 2, to: at + n, by: 8).map {
+        SACKBlock(leftEdge: area.uint32(at: $0), rightEdge: area.uint32(at: $0 + 4))
       }
       return .sack(blocks)
-    case (8, 10): return .timestamps(value: bytes.uint32(at: 2), echoReply: bytes.uint32(at: 6))
-    default: return .unknown(kind: option.kind, data: Array(bytes.clampedSuffix(from: 2)))
+    case (8, 10): return .timestamps(value: area.uint32(at: at &+ 2), echoReply: area.uint32(at: at &+ 6))
+    default: return .unknown(kind: option.kind, data: Array(area.clampedSlice(from: at + 2, count: option.length - 2)))
     }
   }
 
   /// Decodes an options area so that encoding the result (with its padding) gives back exactly
-  /// `area`: trailing zero padding is dropped, zeros beyond it stay as EOL options, a malformed
+  /// `area`: an EOL is kept, the zero padding after it is dropped, zeros beyond that stay as EOL options, a malformed
   /// option (length 0/1, overrun) and everything after it become one `.raw`.
   public static func decodeAll(_ area: ArraySlice<UInt8>) -> [TCPOption] {
     var options: [TCPOption] = []
     var scanner = OptionScanner(area, layer: .tcp, stopAtEndOfList: false)
-    while !isPadding(area, from: scanner.offset) {
+    while true {
       let start = scanner.offset
       guard let next = scanner.next() else { break }
       switch next {
-      case .success(let option): options.append(decode(option))
+      case .success(let option):
+        options.append(decode(option, in: area))
+        // Zeros after an EOL that re-encoding would write as padding end the list.
+        if option.kind == 0, isPadding(area, from: scanner.offset) { return options }
       case .failure:
         let rest = area.clampedSuffix(from: start)
         options.append(.raw(kind: rest.byte(at: 0), bytes: Array(rest.dropFirst())))
@@ -162,13 +201,16 @@ public struct TCPOptionSequence: Sequence, Sendable {
   public let area: ArraySlice<UInt8>
 
   public struct Iterator: IteratorProtocol {
-    var scanner: OptionScanner
-    public mutating func next() -> Result<TCPOption, PacketError>? {
-      scanner.next().map { $0.map(TCPOption.decode) }
+    @usableFromInline var scanner: OptionScanner
+    @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
+    @inlinable public mutating func next() -> Result<TCPOption, PacketError>? {
+      scanner.next().map { $0.map { TCPOption.decode($0, in: scanner.area) } }
     }
   }
 
-  public func makeIterator() -> Iterator {
+  @inlinable public init(area: ArraySlice<UInt8>) { self.area = area }
+
+  @inlinable public func makeIterator() -> Iterator {
     Iterator(scanner: OptionScanner(area, layer: .tcp, stopAtEndOfList: true))
   }
 }

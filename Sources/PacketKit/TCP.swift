@@ -162,9 +162,10 @@ public struct TCPHeader: Hashable, Sendable {
     TCPLayout.minimumHeaderLength + (TCPOption.encodedLength(options) + 3) & ~3
   }
 
-  /// Writes the header at `offset` with the checksum field verbatim or 0 (see `writeChecksum`).
-  internal func write(_ out: ByteWriter, at offset: Int) throws(PacketError) {
-    let headerLength = encodedLength
+  /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
+  /// of the header bytes as written when the checksum is `nil` (empty otherwise).
+  @discardableResult
+  internal func write(_ out: ByteWriter, at offset: Int, headerLength: Int) throws(PacketError) -> InternetChecksum {
     let offsetValue: UInt8
     if let dataOffset {
       guard dataOffset <= 0x0F else {
@@ -189,18 +190,25 @@ public struct TCPHeader: Hashable, Sendable {
     out.put(window, at: offset + 14)
     out.put(checksum ?? 0, at: offset + 16)
     out.put(urgentPointer, at: offset + 18)
+    var sum = InternetChecksum()
     if !options.isEmpty {
       let end = try TCPOption.write(options, out, at: offset + TCPLayout.options)
       out.fill(0, at: end, count: offset + headerLength - end)
+      if checksum == nil {
+        TCPOption.addSum(of: options, to: &sum)
+        sum.add(zeros: offset + headerLength - end)
+      }
     }
-  }
-
-  /// Fills a nil checksum over `segmentLength` bytes at `offset` (already written).
-  internal func writeChecksum(_ out: ByteWriter, at offset: Int, segmentLength: Int, pseudoHeader: InternetChecksum) {
-    guard checksum == nil else { return }
-    var sum = pseudoHeader
-    sum.add(UnsafeRawBufferPointer(start: out.base + offset, count: segmentLength))
-    out.put(sum.finalized, at: offset + 16)
+    if checksum == nil {
+      sum.add(uint16: sourcePort)
+      sum.add(uint16: destinationPort)
+      sum.add(uint32: sequenceNumber)
+      sum.add(uint32: acknowledgmentNumber)
+      sum.add(uint16: UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
+      sum.add(uint16: window)
+      sum.add(uint16: urgentPointer)
+    }
+    return sum
   }
 
   /// Encodes this header and `payload` as a segment with `pseudoHeader` for the checksum.
@@ -214,9 +222,14 @@ public struct TCPHeader: Hashable, Sendable {
     try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
       guard let base = pointer.baseAddress else { return }
       let out = ByteWriter(base)
-      try write(out, at: 0)
+      let headerSum = try write(out, at: 0, headerLength: headerLength)
       out.put(payload, at: headerLength)
-      writeChecksum(out, at: 0, segmentLength: total, pseudoHeader: pseudoHeader)
+      if checksum == nil {
+        var sum = pseudoHeader
+        sum.combine(headerSum)
+        sum.add(payload)
+        out.put(sum.finalized, at: TCPLayout.checksum)
+      }
     }
   }
 }
@@ -229,6 +242,34 @@ extension Array where Element == UInt8 {
       removeLast(count - length)
     } else if count < length {
       append(contentsOf: repeatElement(0, count: length - count))
+    }
+  }
+}
+
+extension IPv4Header {
+  /// Encodes `self / tcp / payload` straight into `buffer` (replacing its contents, keeping its
+  /// capacity) without building a `Packet`: the fastest way to encode one segment after another
+  /// with a field changed each time. The bytes equal those of
+  /// `(self / tcp / payload).encode(into:)` (an empty payload adds no layer).
+  /// - Throws: as `Packet.encode(into:)`.
+  public func encode(_ tcp: TCPHeader, payload: [UInt8] = [], into buffer: inout [UInt8]) throws(PacketError) {
+    let ipLength = encodedLength
+    let tcpLength = tcp.encodedLength
+    let total = ipLength + tcpLength + payload.count
+    buffer.resizeForEncoding(to: total)
+    try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
+      guard let base = pointer.baseAddress else { return }
+      let out = ByteWriter(base)
+      try write(out, at: 0, headerLength: ipLength, computedTotalLength: total, upper: .tcp)
+      let headerSum = try tcp.write(out, at: ipLength, headerLength: tcpLength)
+      out.put(payload, at: ipLength + tcpLength)
+      if tcp.checksum == nil {
+        var sum = InternetChecksum.pseudoHeader(
+          sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
+        sum.combine(headerSum)
+        sum.add(payload)
+        out.put(sum.finalized, at: ipLength + TCPLayout.checksum)
+      }
     }
   }
 }

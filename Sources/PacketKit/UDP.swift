@@ -90,7 +90,9 @@ public struct UDPHeader: Hashable, Sendable {
   /// 8 bytes.
   @inlinable public var encodedLength: Int { UDPLayout.headerLength }
 
-  internal func write(_ out: ByteWriter, at offset: Int, datagramLength: Int) throws(PacketError) {
+  /// Writes the header; returns the sum of its bytes when the checksum is `nil`.
+  @discardableResult
+  internal func write(_ out: ByteWriter, at offset: Int, datagramLength: Int) throws(PacketError) -> InternetChecksum {
     let lengthValue: UInt16
     if let length {
       lengthValue = length
@@ -104,13 +106,12 @@ public struct UDPHeader: Hashable, Sendable {
     out.put(destinationPort, at: offset + 2)
     out.put(lengthValue, at: offset + 4)
     out.put(checksum ?? 0, at: offset + 6)
-  }
-
-  internal func writeChecksum(_ out: ByteWriter, at offset: Int, datagramLength: Int, pseudoHeader: InternetChecksum) {
-    guard checksum == nil else { return }
-    var sum = pseudoHeader
-    sum.add(UnsafeRawBufferPointer(start: out.base + offset, count: datagramLength))
-    let value = sum.finalized
-    out.put(value == 0 ? 0xFFFF : value, at: offset + 6)
+    var sum = InternetChecksum()
+    if checksum == nil {
+      sum.add(uint16: sourcePort)
+      sum.add(uint16: destinationPort)
+      sum.add(uint16: lengthValue)
+    }
+    return sum
   }
 }
