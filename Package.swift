@@ -25,6 +25,11 @@ let package = Package(
 
     // Examples a teacher can hand out (built in CI).
     .executableTarget(name: "example-build-syn", dependencies: ["PacketKit"], path: "examples/build-syn"),
+    .executableTarget(name: "example-active-open", dependencies: ["TCPScript"], path: "examples/active-open"),
+    .executableTarget(name: "example-passive-close", dependencies: ["TCPScript"], path: "examples/passive-close"),
+    .executableTarget(name: "example-simultaneous-close", dependencies: ["TCPScript"], path: "examples/simultaneous-close"),
+    .executableTarget(name: "example-rst-injection", dependencies: ["TCPScript"], path: "examples/rst-injection"),
+    .executableTarget(name: "example-syn-every-option", dependencies: ["PacketKit", "TCPScript"], path: "examples/syn-every-option"),
 
     // Tests. TestSupport holds the privilege gate shared by every test target.
     .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -44,17 +44,28 @@ public enum BPFOpcode {
   public static let ipv4HeaderLength: UInt16 = 0xa0
 
   // ALU operations.
-  public static let add: UInt16 = 0x00       // BPF_ADD
-  public static let subtract: UInt16 = 0x10  // BPF_SUB
-  public static let multiply: UInt16 = 0x20  // BPF_MUL
-  public static let divide: UInt16 = 0x30    // BPF_DIV
-  public static let or: UInt16 = 0x40        // BPF_OR
-  public static let and: UInt16 = 0x50       // BPF_AND
-  public static let shiftLeft: UInt16 = 0x60   // BPF_LSH
-  public static let shiftRight: UInt16 = 0x70  // BPF_RSH
-  public static let negate: UInt16 = 0x80    // BPF_NEG
-  public static let modulo: UInt16 = 0x90    // BPF_MOD
-  public static let xor: UInt16 = 0xa0       // BPF_XOR
+  /// A + operand. The corresponding C constant is `BPF_ADD`.
+  public static let add: UInt16 = 0x00
+  /// A - operand. The corresponding C constant is `BPF_SUB`.
+  public static let subtract: UInt16 = 0x10
+  /// A * operand. The corresponding C constant is `BPF_MUL`.
+  public static let multiply: UInt16 = 0x20
+  /// A / operand (0 drops the packet). The corresponding C constant is `BPF_DIV`.
+  public static let divide: UInt16 = 0x30
+  /// A | operand. The corresponding C constant is `BPF_OR`.
+  public static let or: UInt16 = 0x40
+  /// A & operand. The corresponding C constant is `BPF_AND`.
+  public static let and: UInt16 = 0x50
+  /// A << operand. The corresponding C constant is `BPF_LSH`.
+  public static let shiftLeft: UInt16 = 0x60
+  /// A >> operand. The corresponding C constant is `BPF_RSH`.
+  public static let shiftRight: UInt16 = 0x70
+  /// -A. The corresponding C constant is `BPF_NEG`.
+  public static let negate: UInt16 = 0x80
+  /// A % operand (0 drops the packet). The corresponding C constant is `BPF_MOD`.
+  public static let modulo: UInt16 = 0x90
+  /// A ^ operand. The corresponding C constant is `BPF_XOR`.
+  public static let xor: UInt16 = 0xa0
 
   // Jump conditions.
   /// Unconditional, by `k`. The corresponding C constant is `BPF_JA`.
@@ -234,7 +245,7 @@ public struct BPFProgram: Hashable, Sendable, CustomStringConvertible {
 
   /// Checks what the kernel's `bpf_check_classic` checks that we can see: 1…4096 instructions,
   /// every jump lands inside the program, scratch memory indices below 16, the last instruction
-  /// returns, known opcodes.
+  /// is `ret #k` or `ret a`.
   ///
   /// - Returns: `nil` when the program is acceptable, else the reason.
   public func validationProblem() -> String? {
@@ -261,8 +272,11 @@ public struct BPFProgram: Hashable, Sendable, CustomStringConvertible {
         || cls == BPFOpcode.store || cls == BPFOpcode.storeIndex
       if usesMemory && instruction.k >= 16 { return "instruction \(index): scratch memory index \(instruction.k)" }
     }
-    if let last = instructions.last, last.code & 0x07 != BPFOpcode.return {
-      return "the last instruction does not return"
+    // The kernel wants `ret #k` or `ret a` last (not `ret x`).
+    if let last = instructions.last,
+      last.code != BPFOpcode.return | BPFOpcode.constant, last.code != BPFOpcode.return | BPFOpcode.accumulator
+    {
+      return "the last instruction is not 'ret #k' or 'ret a'"
     }
     return nil
   }

@@ -79,12 +79,15 @@ public struct CapturedFrame: Hashable, Sendable {
   public var checksumVerified: Bool
   /// The VLAN tag the NIC stripped, if any (`tp_vlan_tci` with `TP_STATUS_VLAN_VALID`).
   public var vlanTag: UInt16?
+  /// The interface's hardware type (`sll_hatype`, an `ARPHRD_*` value): 1 Ethernet and veth,
+  /// 772 loopback (both with a 14-byte Ethernet-style header), 65534 none (tun: no link header).
+  public var hardwareType: UInt16
 
   public init(
     bytes: [UInt8], timestamp: CaptureTimestamp = CaptureTimestamp(seconds: 0, nanoseconds: 0),
     packetType: PacketType = .host, interfaceIndex: Int32 = 0, originalLength: Int? = nil,
     linkProtocol: UInt16 = 0x0800, checksumNotReady: Bool = false, checksumVerified: Bool = false,
-    vlanTag: UInt16? = nil
+    vlanTag: UInt16? = nil, hardwareType: UInt16 = 1
   ) {
     self.bytes = bytes
     self.timestamp = timestamp
@@ -95,6 +98,7 @@ public struct CapturedFrame: Hashable, Sendable {
     self.checksumNotReady = checksumNotReady
     self.checksumVerified = checksumVerified
     self.vlanTag = vlanTag
+    self.hardwareType = hardwareType
   }
 
   /// Whether the capture holds fewer bytes than were on the wire.

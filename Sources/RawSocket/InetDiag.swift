@@ -36,8 +36,8 @@ public struct KernelTCPSocket: Hashable, Sendable, CustomStringConvertible {
   public var inode: UInt32
 
   public var description: String {
-    "\(state?.netstatName ?? "state \(rawState)") \(IPv4Text(localAddress)):\(localPort)"
-      + " \(IPv4Text(remoteAddress)):\(remotePort)"
+    "\(state?.netstatName ?? "state \(rawState)") \(dottedQuad(localAddress)):\(localPort)"
+      + " \(dottedQuad(remoteAddress)):\(remotePort)"
   }
 
   /// Parses an `inet_diag_msg` (72 bytes) from a reply's payload.
@@ -85,11 +85,11 @@ public struct KernelTCPSocket: Hashable, Sendable, CustomStringConvertible {
 /// ```
 public final class InetDiag: Sendable {
   /// The netlink socket the queries go through.
-  public let socket: NetlinkSocket
+  public let netlink: NetlinkSocket
 
   /// Opens a `NETLINK_SOCK_DIAG` socket.
   public init(timeout: Duration = .seconds(2)) throws(NetlinkError) {
-    socket = try NetlinkSocket(.sockDiag, timeout: timeout)
+    netlink = try NetlinkSocket(.sockDiag, timeout: timeout)
   }
 
   /// `SOCK_DIAG_BY_FAMILY`.
@@ -120,7 +120,7 @@ public final class InetDiag: Sendable {
         remoteAddress: remoteAddress, remotePort: remotePort, exact: true))
     let replies: [NetlinkMessage]
     do {
-      replies = try socket.request(message)
+      replies = try netlink.request(message)
     } catch .kernel(let errno, _) where errno == .noSuchFileOrDirectory {
       return nil
     }
@@ -145,7 +145,7 @@ public final class InetDiag: Sendable {
     message.appendStruct(
       Self.request(states: states, localAddress: 0, localPort: 0, remoteAddress: 0, remotePort: 0, exact: false))
     var result: [KernelTCPSocket] = []
-    for reply in try socket.dump(message) {
+    for reply in try netlink.dump(message) {
       guard let found = KernelTCPSocket(payload: reply.payload) else {
         throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
       }
@@ -194,6 +194,6 @@ public final class InetDiag: Sendable {
 }
 
 /// Dotted-quad text of a host-order IPv4 address (RawSocket has no address type of its own).
-func IPv4Text(_ address: UInt32) -> String {
+func dottedQuad(_ address: UInt32) -> String {
   "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF)"
 }

@@ -37,11 +37,15 @@ public enum NetlinkError: Error, Hashable, Sendable, CustomStringConvertible {
   case malformedReply(String)
   /// The socket was closed.
   case closed
+  /// The kernel refused for lack of a capability (`EPERM`): `capability` is e.g.
+  /// `CAP_NET_ADMIN`, `purpose` says what needed it ("install the RST guard").
+  case missingCapability(capability: String, purpose: String)
 
   /// The errno behind a `.system` or `.kernel` error.
   public var errno: Errno? {
     switch self {
     case .system(let errno, _), .kernel(let errno, _): errno
+    case .missingCapability: .notPermitted
     default: nil
     }
   }
@@ -54,6 +58,9 @@ public enum NetlinkError: Error, Hashable, Sendable, CustomStringConvertible {
     case .timedOut(let milliseconds): "no netlink answer within \(milliseconds) ms"
     case .malformedReply(let text): "malformed netlink reply: \(text)"
     case .closed: "the netlink socket is closed"
+    case .missingCapability(let capability, let purpose):
+      "tcpcraft needs \(capability) to \(purpose): run it with sudo, or grant it once with "
+        + "`sudo setcap cap_net_raw,cap_net_admin+ep <binary>`"
     }
   }
 }
@@ -140,10 +147,17 @@ public final class NetlinkSocket: Sendable {
   }
 
   /// Sends a dump request (`NLM_F_DUMP` is added) and collects every message up to `NLMSG_DONE`.
+  ///
+  /// A dump the kernel marks inconsistent (`NLM_F_DUMP_INTR`: the table changed meanwhile) is
+  /// asked again, up to three times; the last answer is returned either way.
   public func dump(_ message: NetlinkMessageBuilder) throws(NetlinkError) -> [NetlinkMessage] {
     var message = message
     message.flags.formUnion(.dump)
-    return try exchange([message], dump: true)
+    var replies = try exchange([message], dump: true)
+    for _ in 0..<3 where replies.contains(where: { $0.flags.contains(.dumpInterrupted) }) {
+      replies = try exchange([message], dump: true)
+    }
+    return replies
   }
 
   /// Sends several messages in one datagram (an nfnetlink batch) and waits until every message
@@ -160,15 +174,17 @@ public final class NetlinkSocket: Sendable {
       var datagram: [UInt8] = []
       var waiting: Set<UInt32> = []
       var wantsAck: Set<UInt32> = []
+      var sent: Set<UInt32> = []
       for message in messages {
         state.sequence &+= 1
+        sent.insert(state.sequence)
         if message.flags.contains(.acknowledge) { wantsAck.insert(state.sequence) }
         datagram.append(contentsOf: message.finalize(sequence: state.sequence, portID: portID))
         if message.flags.contains(.acknowledge) || messages.count == 1 { waiting.insert(state.sequence) }
       }
       do throws(NetlinkError) {
         try send(descriptor, datagram)
-        return .success(try collect(descriptor, waiting: waiting, wantsAck: wantsAck, dump: dump))
+        return .success(try collect(descriptor, waiting: waiting, wantsAck: wantsAck, sent: sent, dump: dump))
       } catch {
         return .failure(error)
       }
@@ -195,13 +211,16 @@ public final class NetlinkSocket: Sendable {
   /// Receives until every sequence in `waiting` is answered (acknowledgement or error, or for a
   /// GET its reply), or for a dump until `NLMSG_DONE`.
   private func collect(
-    _ descriptor: SocketDescriptor, waiting: Set<UInt32>, wantsAck: Set<UInt32>, dump: Bool
+    _ descriptor: SocketDescriptor, waiting: Set<UInt32>, wantsAck: Set<UInt32>,
+    sent: Set<UInt32>, dump: Bool
   ) throws(NetlinkError) -> [NetlinkMessage] {
     var waiting = waiting
     var replies: [NetlinkMessage] = []
     var buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
-    let timeoutMilliseconds = Int(timeout.components.seconds) * 1000
-      + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
+    // Clamped to a day: a wait longer than that is a mistake, and the arithmetic must not trap.
+    let (seconds, attoseconds) = timeout.components
+    let timeoutMilliseconds = Int(Swift.min(Swift.max(seconds, 0), 86_400)) * 1000
+      + Int(Swift.max(attoseconds, 0) / 1_000_000_000_000_000)
     let deadline = system_netlinkMonotonicNanoseconds() &+ UInt64(max(0, timeoutMilliseconds)) &* 1_000_000
     // Bounded: at most one datagram per poll, and the deadline caps the total wait.
     for _ in 0..<1_000_000 {
@@ -243,7 +262,9 @@ public final class NetlinkSocket: Sendable {
             throw .malformedReply("short NLMSG_ERROR")
           }
           if errorNumber != 0 {
-            guard waiting.contains(sequence) else { continue }
+            // Any message of this exchange, asked for an ack or not: nfnetlink refuses a whole
+            // batch (e.g. EPERM without CAP_NET_ADMIN) by answering its first message.
+            guard waiting.contains(sequence) || sent.contains(sequence) else { continue }
             throw .kernel(Errno(rawValue: errorNumber), message: message.extendedAckMessage)
           }
           waiting.remove(sequence)

@@ -14,7 +14,8 @@ import CRawSocket
 ///   see the outgoing copies too. On other interfaces our own packets are only seen as
 ///   `OUTGOING`, so they are kept by default.
 /// - Sending: `send(frame:)` puts a whole frame, link header included, on the interface as is:
-///   the way to send an IPv4 header that must stay malformed.
+///   the way to send an IPv4 header that must stay malformed. A socket never captures the
+///   frames it sent itself; other packet sockets on the interface see them as `OUTGOING`.
 ///
 /// Requires `CAP_NET_RAW`. The socket is closed by `close()` or when the object is released.
 public final class PacketSocket {
@@ -127,7 +128,8 @@ public final class PacketSocket {
     control.deallocate()
   }
 
-  /// Closes the socket. Later calls fail with `EBADF`.
+  /// Closes the socket. Later calls throw `.system(_, .badFileDescriptor)` (the descriptor
+  /// number is never reused by mistake).
   public func close() {
     guard !isClosed else { return }
     isClosed = true
@@ -138,6 +140,7 @@ public final class PacketSocket {
   ///
   /// The corresponding C option is `PACKET_IGNORE_OUTGOING` (`SOL_PACKET` 23, Linux 4.20+).
   public func setIgnoreOutgoing(_ ignore: Bool) throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "setsockopt(PACKET_IGNORE_OUTGOING)", .badFileDescriptor) }
     do throws(Errno) {
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(ignore ? 1 : 0))
     } catch {
@@ -156,6 +159,7 @@ public final class PacketSocket {
   ///
   /// The corresponding C option is `SO_ATTACH_FILTER`.
   public func attach(_ program: BPFProgram) throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "setsockopt(SO_ATTACH_FILTER)", .badFileDescriptor) }
     if let problem = program.validationProblem() { throw .invalidFilter(problem) }
     do throws(Errno) {
       try descriptor.attachFilter(.rejectAll)
@@ -176,6 +180,7 @@ public final class PacketSocket {
   ///
   /// The corresponding C option is `SO_DETACH_FILTER`.
   public func detachFilter() throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "setsockopt(SO_DETACH_FILTER)", .badFileDescriptor) }
     do throws(Errno) {
       try descriptor.setOption(level: SOL_SOCKET, name: SO_DETACH_FILTER, value: CInt(0))
     } catch {
@@ -198,6 +203,7 @@ public final class PacketSocket {
   ///
   /// - Returns: `true` when a frame arrived, `false` on timeout (`frame` unchanged).
   public func receive(into frame: inout CapturedFrame, timeout: Duration) throws(SocketError) -> Bool {
+    guard !isClosed else { throw .system(operation: "recvmsg", .badFileDescriptor) }
     let clock = ContinuousClock()
     let deadline = clock.now.advanced(by: timeout)
     var polls = 0
@@ -219,12 +225,11 @@ public final class PacketSocket {
     var address = sockaddr_ll()
     var vector = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
     let received: Int?
-    let flags: CInt
     var controlLength = 0
     do throws(Errno) {
-      (received, flags, controlLength) = try withUnsafeMutablePointer(to: &address) {
-        (addressPointer) throws(Errno) -> (Int?, CInt, Int) in
-        try withUnsafeMutablePointer(to: &vector) { (vectorPointer) throws(Errno) -> (Int?, CInt, Int) in
+      (received, controlLength) = try withUnsafeMutablePointer(to: &address) {
+        (addressPointer) throws(Errno) -> (Int?, Int) in
+        try withUnsafeMutablePointer(to: &vector) { (vectorPointer) throws(Errno) -> (Int?, Int) in
           var message = msghdr()
           message.msg_name = UnsafeMutableRawPointer(addressPointer)
           message.msg_namelen = socklen_t(MemoryLayout<sockaddr_ll>.size)
@@ -233,14 +238,13 @@ public final class PacketSocket {
           message.msg_control = control.baseAddress
           message.msg_controllen = control.count
           let count = try descriptor.receiveMessage(&message, flags: CInt(MSG_DONTWAIT | MSG_TRUNC))
-          return (count, message.msg_flags, message.msg_controllen)
+          return (count, message.msg_controllen)
         }
       }
     } catch {
       throw .system(operation: "recvmsg", error)
     }
     guard let length = received else { return false }
-    _ = flags
     let kept = min(max(0, length), buffer.count)
     frame.bytes.removeAll(keepingCapacity: true)
     frame.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<kept]))
@@ -248,6 +252,7 @@ public final class PacketSocket {
     frame.packetType = PacketType(rawValue: address.sll_pkttype)
     frame.interfaceIndex = address.sll_ifindex
     frame.linkProtocol = UInt16(bigEndian: address.sll_protocol)
+    frame.hardwareType = address.sll_hatype
     frame.checksumNotReady = false
     frame.checksumVerified = false
     frame.vlanTag = nil
@@ -301,6 +306,7 @@ public final class PacketSocket {
   ///
   /// The corresponding C function is `sendto(2)` with a `sockaddr_ll`.
   public func send(frame: UnsafeRawBufferPointer) throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "sendto", .badFileDescriptor) }
     var address = sockaddr_ll()
     address.sll_family = UInt16(AF_PACKET)
     address.sll_ifindex = interfaceIndex
@@ -340,6 +346,7 @@ public final class PacketSocket {
   ///
   /// The corresponding C option is `PACKET_STATISTICS`.
   public func statistics() throws(SocketError) -> CaptureStatistics {
+    guard !isClosed else { throw .system(operation: "getsockopt(PACKET_STATISTICS)", .badFileDescriptor) }
     do throws(Errno) {
       let stats = try descriptor.option(
         level: SOL_PACKET, name: PACKET_STATISTICS, as: tpacket_stats.self, initial: tpacket_stats())

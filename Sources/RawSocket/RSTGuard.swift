@@ -1,4 +1,5 @@
 // RSTGuard: keeps the kernel's own TCP stack from resetting a connection crafted by hand.
+import CRawSocket
 import Synchronization
 
 /// Drops the kernel's TCP RSTs for one crafted flow, for as long as this object (its netlink
@@ -16,9 +17,10 @@ import Synchronization
 /// table inet tcpcraft_<pid>_<n> {
 ///   chain out {
 ///     type filter hook output priority filter; policy accept;
-///     meta skgid 4242 counter packets 0 bytes 0 accept
-///     meta nfproto ipv4 meta l4proto tcp ip saddr S ip daddr D tcp sport P tcp dport Q
-///         tcp flags & rst != 0 counter packets 0 bytes 0 drop
+///     meta skgid 4242 meta nfproto ipv4 ip saddr S ip daddr D tcp sport P tcp dport Q
+///         counter packets 0 bytes 0 accept comment "tcpcraft: our crafted packets pass"
+///     meta nfproto ipv4 ip saddr S ip daddr D tcp sport P tcp dport Q tcp flags rst
+///         counter packets 0 bytes 0 drop comment "tcpcraft: drop the kernel's RSTs ..."
 ///   }
 /// }
 /// ```
@@ -67,8 +69,9 @@ public final class RSTGuard: Sendable {
   ///   - destinationPort: the peer's port.
   ///   - exemptGroup: the socket gid whose packets always pass; default `exemptGroupID`.
   ///   - tableName: a name of your own; default `tcpcraft_<pid>_<n>`.
-  /// - Throws: `NetlinkError`: `.system(EPERM/EACCES, ...)` or `.kernel(EPERM, ...)` without
-  ///   `CAP_NET_ADMIN`; `.kernel(EEXIST)` when the table name is taken; `.kernel(EOPNOTSUPP)`
+  /// - Throws: `NetlinkError`: `.missingCapability("CAP_NET_ADMIN", ...)` without the
+  ///   capability (its description is the one-line advice to show); `.kernel(EEXIST)` when the
+  ///   table name is taken; `.kernel(EOPNOTSUPP)`
   ///   on kernels without owner tables (before 5.12).
   public init(
     sourcePort: UInt16?, sourceAddress: UInt32? = nil, destinationAddress: UInt32? = nil,
@@ -82,11 +85,18 @@ public final class RSTGuard: Sendable {
     self.exemptGroup = exemptGroup
     let number = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
     self.tableName = tableName ?? "tcpcraft_\(system_netlinkGetpid())_\(number)"
+    // NFT_NAME_MAXLEN is 256 with the NUL; refuse here rather than build an impossible attribute.
+    guard !self.tableName.isEmpty, self.tableName.utf8.count < 256 else {
+      throw .kernel(Errno(rawValue: ENAMETOOLONG), message: "nf_tables table names are 1 to 255 bytes")
+    }
     socket = try NetlinkSocket(.netfilter, timeout: timeout)
     do {
       try socket.sendBatch(batch())
     } catch {
       socket.close()
+      if error.errno == .notPermitted || error.errno == .permissionDenied {
+        throw .missingCapability(capability: "CAP_NET_ADMIN", purpose: "install its RST guard (an nf_tables table)")
+      }
       throw error
     }
   }
@@ -106,7 +116,7 @@ public final class RSTGuard: Sendable {
 
   /// Packet and byte counts of the guard's two rules.
   public struct Counters: Hashable, Sendable, CustomStringConvertible {
-    /// Packets from exempt sockets (our crafted ones) that passed.
+    /// Packets of the flow from exempt sockets (our crafted ones) that passed.
     public var exemptedPackets: UInt64
     public var exemptedBytes: UInt64
     /// RSTs dropped (the kernel's, and crafted ones from non-exempt sockets).
@@ -195,18 +205,27 @@ public final class RSTGuard: Sendable {
     return messages
   }
 
-  /// `meta skgid <exemptGroup> counter accept`.
+  /// `meta skgid <exemptGroup> <flow> counter accept`: the flow match keeps the counter to
+  /// this guard's flow (other guards' crafted packets are not counted here).
   func exemptionExpressions() -> [NFTExpression] {
     [
       .meta(key: NFTables.metaSKGID),
       .compare(operation: NFTables.compareEqual, data: withUnsafeBytes(of: exemptGroup) { Array($0) }),
-      .counter, .verdict(NFTables.verdictAccept),
+    ] + flowExpressions() + [.counter, .verdict(NFTables.verdictAccept)]
+  }
+
+  /// `<flow> tcp flags & rst != 0 counter drop`.
+  func dropExpressions() -> [NFTExpression] {
+    flowExpressions() + [
+      .payload(base: NFTables.payloadTransport, offset: 13, length: 1),
+      .bitwise(mask: [0x04], xor: [0x00]),
+      .compare(operation: NFTables.compareNotEqual, data: [0x00]),
+      .counter, .verdict(NFTables.verdictDrop),
     ]
   }
 
-  /// `meta nfproto ipv4 meta l4proto tcp [ip saddr] [ip daddr] [tcp sport] [tcp dport]
-  /// tcp flags & rst != 0 counter drop`.
-  func dropExpressions() -> [NFTExpression] {
+  /// `meta nfproto ipv4 meta l4proto tcp [ip saddr S] [ip daddr D] [tcp sport P] [tcp dport Q]`.
+  func flowExpressions() -> [NFTExpression] {
     var expressions: [NFTExpression] = [
       .meta(key: NFTables.metaNFProto), .compare(operation: NFTables.compareEqual, data: [NFTables.familyIPv4]),
       .meta(key: NFTables.metaL4Proto), .compare(operation: NFTables.compareEqual, data: [6]),
@@ -236,12 +255,6 @@ public final class RSTGuard: Sendable {
         .compare(operation: NFTables.compareEqual, data: bigEndian(destinationPort)),
       ]
     }
-    expressions += [
-      .payload(base: NFTables.payloadTransport, offset: 13, length: 1),
-      .bitwise(mask: [0x04], xor: [0x00]),
-      .compare(operation: NFTables.compareNotEqual, data: [0x00]),
-      .counter, .verdict(NFTables.verdictDrop),
-    ]
     return expressions
   }
 

@@ -4,11 +4,12 @@ import CRawSocket
 /// `socket(AF_INET, SOCK_RAW, IPPROTO_RAW)` with `IP_HDRINCL`. It only sends; capture replies
 /// with a `PacketSocket`.
 ///
-/// What the kernel does to the header we give it (raw(7), verified on Linux 6.18, kernel fact Q2):
+/// What the kernel does to the header we give it (raw(7); checked on Linux 6.18 by
+/// `LoopbackCaptureTests.kernelRewritesOfHeaderIncludedPackets`):
 /// - the IPv4 **header checksum is always recomputed** and the **total length is always
 ///   rewritten** from the bytes actually sent;
-/// - an **identification of 0** is filled in by the kernel (except that with DF set, 0 may stay
-///   0), and a **source address of 0.0.0.0** is replaced by the route's source;
+/// - an **identification of 0** is replaced by one the kernel picks, unless DF is set (then it
+///   stays 0), and a **source address of 0.0.0.0** is replaced by the route's source;
 /// - everything else (TTL, flags, options, the whole TCP segment and its checksum) goes out as
 ///   given. A packet whose IPv4 header must stay malformed (bad checksum, lying total length or
 ///   IHL) has to be sent at layer 2 with `PacketSocket.send(frame:)`.
@@ -80,7 +81,7 @@ public final class RawIPv4Socket {
 
   deinit { if !isClosed { try? descriptor.close() } }
 
-  /// Closes the socket. Later sends fail with `EBADF`.
+  /// Closes the socket. Later sends throw `.system(_, .badFileDescriptor)`.
   public func close() {
     guard !isClosed else { return }
     isClosed = true
@@ -98,6 +99,7 @@ public final class RawIPv4Socket {
   ///
   /// The corresponding C function is `sendto(2)`.
   public func send(_ packet: UnsafeRawBufferPointer, to destination: UInt32) throws(SocketError) {
+    guard !isClosed else { throw .system(operation: "sendto", .badFileDescriptor) }
     var address = socketAddress(destination)
     let result = withUnsafeBytes(of: &address) { raw -> Result<Int?, Errno> in
       do throws(Errno) {
@@ -141,6 +143,7 @@ public final class RawIPv4Socket {
   /// The corresponding C function is `sendmmsg(2)`.
   @discardableResult
   public func send(batch: SendBatch) throws(SocketError) -> Int {
+    guard !isClosed else { throw .system(operation: "sendmmsg", .badFileDescriptor) }
     batch.prepareHeaders()
     batch.sentCount = 0
     var attemptsWithoutProgress = 0

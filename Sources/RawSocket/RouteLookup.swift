@@ -59,11 +59,11 @@ public struct Route: Hashable, Sendable {
 /// ```
 public final class RouteLookup: Sendable {
   /// The netlink socket the lookups go through.
-  public let socket: NetlinkSocket
+  public let netlink: NetlinkSocket
 
   /// Opens a `NETLINK_ROUTE` socket.
   public init(timeout: Duration = .seconds(2)) throws(NetlinkError) {
-    socket = try NetlinkSocket(.route, timeout: timeout)
+    netlink = try NetlinkSocket(.route, timeout: timeout)
   }
 
   // rtnetlink message types (<linux/rtnetlink.h>).
@@ -81,13 +81,7 @@ public final class RouteLookup: Sendable {
   ///
   /// - Throws: `.kernel(ENETUNREACH)` (or `EHOSTUNREACH`...) when there is no route.
   public func route(to destination: UInt32) throws(NetlinkError) -> Route {
-    var message = NetlinkMessageBuilder(type: Self.getRoute)
-    var header = rtmsg()
-    header.rtm_family = UInt8(AF_INET)
-    header.rtm_dst_len = 32
-    message.appendStruct(header)
-    message.appendAttribute(type: 1 /* RTA_DST */, bigEndianUInt32: destination)
-    guard let reply = try socket.request(message).first(where: { $0.type == Self.newRoute }) else {
+    guard let reply = try netlink.request(Self.routeRequest(to: destination)).first(where: { $0.type == Self.newRoute }) else {
       throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
     }
     guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
@@ -113,6 +107,17 @@ public final class RouteLookup: Sendable {
       mtu: interface.mtu, routeType: routeType)
   }
 
+  /// `RTM_GETROUTE` for one IPv4 destination: `rtmsg` (AF_INET, dst_len 32) and `RTA_DST`.
+  static func routeRequest(to destination: UInt32) -> NetlinkMessageBuilder {
+    var message = NetlinkMessageBuilder(type: getRoute)
+    var header = rtmsg()
+    header.rtm_family = UInt8(AF_INET)
+    header.rtm_dst_len = 32
+    message.appendStruct(header)
+    message.appendAttribute(type: 1 /* RTA_DST */, bigEndianUInt32: destination)
+    return message
+  }
+
   /// The interface with index `index`.
   ///
   /// - Throws: `.kernel(ENODEV)` when there is none.
@@ -122,19 +127,23 @@ public final class RouteLookup: Sendable {
     header.ifi_family = UInt8(AF_UNSPEC)
     header.ifi_index = Int32(bitPattern: index)
     message.appendStruct(header)
-    return try link(from: socket.request(message))
+    return try link(from: netlink.request(message))
   }
 
   /// The interface named `name`.
   ///
   /// - Throws: `.kernel(ENODEV)` when there is none.
   public func interface(named name: String) throws(NetlinkError) -> NetworkInterface {
+    // IFNAMSIZ is 16 with the NUL; longer names cannot exist.
+    guard !name.isEmpty, name.utf8.count < 16, !name.utf8.contains(0) else {
+      throw .kernel(.noSuchDevice, message: "no interface can be named \"\(name.prefix(40))\"")
+    }
     var message = NetlinkMessageBuilder(type: Self.getLink)
     var header = ifinfomsg()
     header.ifi_family = UInt8(AF_UNSPEC)
     message.appendStruct(header)
     message.appendAttribute(type: 3 /* IFLA_IFNAME */, string: name)
-    return try link(from: socket.request(message))
+    return try link(from: netlink.request(message))
   }
 
   /// The MAC in the neighbour (ARP) table for `address` on `interfaceIndex`, if the entry is
@@ -146,7 +155,7 @@ public final class RouteLookup: Sendable {
     message.appendStruct(header)
     // NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT
     let usable: UInt16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
-    for reply in try socket.dump(message) where reply.type == Self.newNeighbor {
+    for reply in try netlink.dump(message) where reply.type == Self.newNeighbor {
       let base = reply.payload.startIndex
       guard reply.payload.count >= MemoryLayout<ndmsg>.size,
         let index = reply.payload.loadNative(UInt32.self, at: base + 4),

@@ -387,3 +387,28 @@ private struct BPFEmitter {
     return BPFProgram(instructions)
   }
 }
+
+// MARK: - Capturing with a filter
+
+extension PacketSocket {
+  /// Opens a capture on `interface` with `filter` compiled for Ethernet-style frames (Ethernet,
+  /// veth, `lo`) and attached before the socket is bound, so no other frame is ever queued.
+  ///
+  /// - Throws: `CaptureFilterError` when the filter cannot be compiled, `SocketError` otherwise.
+  public convenience init(
+    interface: String, captureFilter filter: CaptureFilter, ignoreOutgoing: Bool? = nil,
+    snapshotLength: Int = PacketSocket.defaultSnapshotLength
+  ) throws {
+    let program = try filter.compile(for: .ethernet)
+    try self.init(
+      interface: interface, ignoreOutgoing: ignoreOutgoing, filter: program, snapshotLength: snapshotLength)
+  }
+
+  /// Replaces the socket's kernel filter with `filter` (compiled for Ethernet-style frames);
+  /// frames queued before it are drained, as `attach(_:)` does.
+  ///
+  /// - Throws: `CaptureFilterError` when the filter cannot be compiled, `SocketError` otherwise.
+  public func attach(_ filter: CaptureFilter) throws {
+    try attach(try filter.compile(for: .ethernet))
+  }
+}

@@ -6,9 +6,13 @@
 ///     primitive := ip | tcp | udp | icmp
 ///                | [src|dst] host ADDRESS | [src|dst] ADDRESS
 ///                | [tcp|udp] [src|dst] port NUMBER
-///                | tcp[tcpflags|13] [& FLAGS] (== | = | !=) FLAGS
-///     FLAGS     := tcp-fin | tcp-syn | tcp-rst | tcp-push | tcp-ack | tcp-urg | tcp-ece | tcp-cwr
-///                | NUMBER | FLAGS '|' FLAGS | ( FLAGS )
+///                | tcp[tcpflags|13] [& TERM] (== | = | !=) FLAGS
+///     FLAGS     := TERM ('|' TERM)*
+///     TERM      := tcp-fin | tcp-syn | tcp-rst | tcp-push | tcp-ack | tcp-urg | tcp-ece | tcp-cwr
+///                | NUMBER | ( FLAGS )
+///
+/// A mask of several flags must be in parentheses (`& (tcp-syn|tcp-ack)`): tcpdump would read
+/// `& tcp-syn|tcp-ack` as `(tcp[13] & tcp-syn) | tcp-ack`, so it is refused rather than guessed.
 ///
 /// As in tcpdump, a bare address or number after `and`/`or` repeats the previous qualifier:
 /// `host 10.0.0.1 or 10.0.0.2`, `port 80 or 443`. Host names are not resolved.
@@ -270,7 +274,11 @@ struct FilterParser {
     var mask: UInt8 = 0xFF
     if isSymbol("&") {
       advance()
-      mask = try parseFlagValue()
+      mask = try parseFlagTerm()
+      if isSymbol("|") {
+        // tcpdump reads `tcp[13] & a|b` as `(tcp[13] & a) | b`: never what was meant.
+        throw error("put a mask of several flags in parentheses: '& (a|b)'")
+      }
     }
     let isEqual: Bool
     if isSymbol("==") || isSymbol("=") {

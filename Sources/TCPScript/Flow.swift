@@ -62,6 +62,19 @@ public final class Flow {
   public var onEntry: ((TranscriptEntry) -> Void)?
   /// Whether to read the peer's kernel state after each segment (`inet_diag`, local peers only).
   public var readsPeerState = true
+  /// Timestamps (RFC 7323 §3.2): both SYNs carried TSopt, so every non-RST segment we send
+  /// carries one too (added automatically unless the segment already has one).
+  public var timestampsEnabled = false
+  /// TS.Recent: the peer's latest TSval, echoed in our TSecr.
+  public var peerTimestamp: UInt32 = 0
+  /// Our TSval is `CLOCK_BOOTTIME` in milliseconds plus this offset, so that a later process
+  /// continuing a saved session keeps the clock moving forward.
+  public var timestampOffset: UInt32 = 0
+  /// Our TSval now.
+  public var currentTimestamp: UInt32 { Flow.millisecondClock() &+ timestampOffset }
+  private var offeredTimestamps = false
+  private var peerOfferedTimestamps = false
+
   /// Whether our last segment was answered by a RST (kept for error reports).
   public private(set) var lastReset: Segment?
 
@@ -135,6 +148,21 @@ public final class Flow {
       destinationAddress: IPv4Address(rawValue: remote.address),
       identification: identification, flags: .dontFragment, timeToLive: timeToLive)
     identification &+= 1
+    var options = options
+    let carriesTimestamps = options.contains { if case .timestamps = $0 { true } else { false } }
+    if flags.contains(.syn) && carriesTimestamps {
+      // Our clock continues from the TSval our SYN carries (else PAWS, RFC 7323 §5, would make
+      // the peer drop our later segments as old).
+      for case .timestamps(let value, _) in options { timestampOffset = value &- Flow.millisecondClock() }
+      if flags.contains(.ack) {
+        if peerOfferedTimestamps { timestampsEnabled = true }
+      } else {
+        offeredTimestamps = true
+      }
+    }
+    if timestampsEnabled && !carriesTimestamps && !flags.contains(.rst) {
+      options += [.noOperation, .noOperation, .timestamps(value: currentTimestamp, echoReply: peerTimestamp)]
+    }
     var tcp = TCPHeader(
       sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence,
       acknowledgmentNumber: acknowledgment, flags: flags, window: window ?? self.window,
@@ -275,6 +303,13 @@ public final class Flow {
     let ack = header.acknowledgmentNumber
     let before = state
     peerWindow = header.window
+    for option in header.options {
+      if case .timestamps(let value, _) = option {
+        peerTimestamp = value
+        if flags.contains(.syn) && !flags.contains(.ack) { peerOfferedTimestamps = true }
+        if flags.contains([.syn, .ack]) && offeredTimestamps && state == .synSent { timestampsEnabled = true }
+      }
+    }
 
     var events: [TCPEvent] = []
     if flags.contains(.rst) {
@@ -394,6 +429,13 @@ public final class Flow {
   private static func settle() {
     var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
     _ = nanosleep(&request, nil)
+  }
+
+  /// Milliseconds since boot (`CLOCK_BOOTTIME`): the same clock in every process.
+  public static func millisecondClock() -> UInt32 {
+    var now = timespec()
+    clock_gettime(CLOCK_BOOTTIME, &now)
+    return UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
   }
 
   static func wallClock() -> (Int64, Int32) {

@@ -218,14 +218,25 @@ extension Flow {
   ) throws(ScriptError) -> Flow {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     let route = try KernelTransport.route(to: remote.address)
-    var generator = SystemRandomNumberGenerator()
-    let port = sourcePort ?? UInt16.random(in: 32768...60999, using: &generator)
+    let port = sourcePort ?? freeEphemeralPort()
     let local = Endpoint(address: sourceAddress ?? route.source, port: port)
     let transport = try KernelTransport(local: local, remote: remote, interface: route.interface, guardResets: guardResets)
     return Flow(
       local: local, remote: remote, transport: transport, state: state,
       initialSendSequence: initialSendSequence, sendNext: sendNext, receiveNext: receiveNext,
       initialReceiveSequence: initialReceiveSequence)
+  }
+
+  /// A random port in Linux's ephemeral range (32768…60999) that no local TCP socket uses, as far
+  /// as `inet_diag` says (a few tries; the last pick is returned regardless).
+  public static func freeEphemeralPort() -> UInt16 {
+    var generator = SystemRandomNumberGenerator()
+    let used = Set(((try? InetDiag().allSockets()) ?? []).map(\.localPort))
+    var port = UInt16.random(in: 32768...60999, using: &generator)
+    for _ in 0..<32 where used.contains(port) {
+      port = UInt16.random(in: 32768...60999, using: &generator)
+    }
+    return port
   }
 
   /// A flow that waits, on `local`, for a client's SYN (a passive open by hand). The kernel's

@@ -61,7 +61,11 @@ public enum Ladder {
       label += " ack=\(shownAck)"
     }
     if entry.payloadLength > 0 { label += " len=\(entry.payloadLength)" }
-    if !entry.expected { label += " (unexpected)" }
+    if let note = entry.note, note.hasPrefix("port closed") {
+      label += " (port closed)"
+    } else if !entry.expected {
+      label += " (unexpected)"
+    }
     return label
   }
 

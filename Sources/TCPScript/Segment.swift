@@ -93,7 +93,7 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
 
   /// At least these flags, and optionally this ack.
   public static func containing(_ flags: TCPFlags, ack: UInt32? = nil) -> SegmentPattern {
-    var text = "a segment with \(FlagBits.names(flags.rawValue))"
+    var text = flags.isEmpty ? "any segment" : "a segment with \(FlagBits.names(flags.rawValue))"
     if let ack { text += ", ack \(ack)" }
     return SegmentPattern(text, acceptsReset: flags.contains(.rst)) { segment in
       segment.flags.isSuperset(of: flags) && (ack == nil || segment.acknowledgmentNumber == ack)

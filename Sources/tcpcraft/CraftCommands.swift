@@ -263,7 +263,8 @@ enum SniffCommand {
     do {
       capture = try PacketSocket(interface: interface, filter: program)
     } catch {
-      Terminal.error("tcpcraft: \(KernelTransport.scriptError(error, step: "sniff: opening \(interface)").description)")
+      let message = KernelTransport.scriptError(error, step: "sniff: opening \(interface)").description
+      Terminal.error(message.hasPrefix("tcpcraft") ? message : "tcpcraft: \(message)")
       return 1
     }
     defer { capture.close() }

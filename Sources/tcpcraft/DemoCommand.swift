@@ -5,7 +5,7 @@ import TCPScript
 /// `tcpcraft demo`: the whole textbook exchange against a kernel listener of our own, in about a
 /// second — handshake, a little data both ways, the 4-way close — with both sides' states.
 enum DemoCommand {
-  static let valued: Set<String> = ["--pcap", "--port", "--duration", "--timeout"]
+  static let valued: Set<String> = ["--pcap", "--port", "--duration", "--timeout", "--close-delay"]
   static let switches: Set<String> = Common.outputSwitches.union(["--serve", "--no-pcap"])
 
   static func run(_ argv: [String]) -> Int32 {
@@ -19,6 +19,9 @@ enum DemoCommand {
       port = try arguments.integer("--port", as: UInt16.self) ?? 0
       timeout = try arguments.seconds("--timeout") ?? .seconds(2)
       _ = try arguments.seconds("--duration")
+      if let delay = arguments.value("--close-delay"), delay != "0", Arguments.parseSeconds(delay) == nil {
+        throw UsageError("--close-delay: \"\(delay)\" is not a number of seconds (like 0.2)")
+      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -77,7 +80,7 @@ enum DemoCommand {
       return 0
     } catch {
       if let flow { output.drawLadder(flow) }
-      if !output.json {
+      if !output.json, flow != nil {
         Terminal.error("What the listener's application saw: " + listenerLog().joined(separator: "; "))
       }
       return Common.report(error, output: output, command: "demo", flow: flow)
@@ -94,6 +97,19 @@ enum DemoCommand {
   static func serve(_ arguments: Arguments, port: UInt16) -> Int32 {
     let duration = (try? arguments.seconds("--duration")) ?? nil
     let seconds = duration.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 600
+    // After the client's FIN, wait a little before closing (default 0.2 s): the kernel's
+    // delayed ACK of the FIN then goes out on its own, and the client sees the textbook four
+    // segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one combined FIN+ACK.
+    var closeDelay: UInt32 = 200_000
+    if let text = arguments.value("--close-delay") {
+      if text == "0" {
+        closeDelay = 0
+      } else if let delay = Arguments.parseSeconds(text) {
+        let (whole, fraction) = delay.components
+        let micro = Double(whole) * 1e6 + Double(fraction) / 1e12
+        closeDelay = UInt32(min(10_000_000, micro))
+      }
+    }
     let listener: KernelListener
     do {
       listener = try KernelListener(port: port)
@@ -110,13 +126,17 @@ enum DemoCommand {
       let connection = listener.accept(timeoutMilliseconds: 200)
       guard connection >= 0 else { continue }
       Terminal.out("accepted a connection (fd \(connection))")
+      let delay = closeDelay
       Thread {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var timeout = timeval(tv_sec: 600, tv_usec: 0)
         setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         for _ in 0..<100_000 {
-          let count = recv(connection, &buffer, buffer.count, 0)
-          if count <= 0 { break }
+          let count = KernelListener.receive(connection, &buffer)
+          if count <= 0 {
+            if count == 0 { usleep(delay) }
+            break
+          }
           _ = send(connection, buffer, count, Int32(MSG_NOSIGNAL))
         }
         close(connection)

@@ -26,23 +26,26 @@ enum Common {
     }
   }
 
-  /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps`, in the order Linux
-  /// puts them in a SYN (mss, sackOK, TS, nop, wscale).
-  static func synOptions(_ arguments: Arguments) throws(UsageError) -> [TCPOption] {
+  /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps` (`--tsval`), in the
+  /// order of the classic trace in the lab walkthrough: mss, nop, wscale, nop, nop, TS, sackOK, eol.
+  static func synOptions(_ arguments: Arguments, timestamp: UInt32 = 0) throws(UsageError) -> [TCPOption] {
     var options: [TCPOption] = []
     if let mss = try arguments.integer("--mss", as: UInt16.self) { options.append(.maximumSegmentSize(mss)) }
-    if arguments.has("--sack-perm") { options.append(.sackPermitted) }
-    if arguments.has("--timestamps") {
-      var now = timespec()
-      clock_gettime(CLOCK_MONOTONIC, &now)
-      let value = UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
-      options.append(.timestamps(value: value, echoReply: 0))
-    }
     if let scale = try arguments.integer("--wscale", as: UInt8.self) {
-      guard scale <= 14 else { throw UsageError("--wscale: \(scale) is more than 14 (RFC 7323 §2.3); craft it with `tcpcraft send --option wscale=\(scale)`") }
+      guard scale <= 14 else {
+        throw UsageError("--wscale: \(scale) is more than 14 (RFC 7323 §2.3); craft it with `tcpcraft send --option wscale=\(scale)`")
+      }
       options.append(.noOperation)
       options.append(.windowScale(scale))
     }
+    let tsval = try arguments.integer("--tsval", as: UInt32.self)
+    if arguments.has("--timestamps") || tsval != nil {
+      options.append(.noOperation)
+      options.append(.noOperation)
+      options.append(.timestamps(value: tsval ?? timestamp, echoReply: 0))
+    }
+    if arguments.has("--sack-perm") { options.append(.sackPermitted) }
+    if !options.isEmpty && options.count % 4 != 0 { options.append(.endOfOptionList) }
     return options
   }
 
@@ -55,13 +58,12 @@ enum Common {
 
 /// `tcpcraft handshake HOST:PORT ...`
 enum HandshakeCommand {
-  static let valued: Set<String> = ["--sport", "--isn", "--window", "--mss", "--wscale", "--timeout", "--pcap", "--hold", "--ttl"]
+  static let valued: Set<String> = ["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl"]
   static let switches: Set<String> = Common.outputSwitches.union(["--sack-perm", "--timestamps"])
 
   static func run(_ argv: [String]) -> Int32 {
     let arguments: Arguments
     let remote: HostPort
-    let options: [TCPOption]
     let timeout: Duration
     let hold: Double
     do throws(UsageError) {
@@ -72,7 +74,7 @@ enum HandshakeCommand {
         throw UsageError("handshake: missing HOST:PORT (like 127.0.0.1:8080)")
       }
       remote = try HostPort.parse(target)
-      options = try Common.synOptions(arguments)
+      _ = try Common.synOptions(arguments)
       timeout = try arguments.seconds("--timeout") ?? .seconds(3)
       hold = try arguments.seconds("--hold").map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 300
       _ = try arguments.integer("--sport", as: UInt16.self)
@@ -92,7 +94,7 @@ enum HandshakeCommand {
       try KernelTransport.requirePrivileges()
       let route = try KernelTransport.route(to: remote.address)
       let sourcePort = (try? arguments.integer("--sport", as: UInt16.self)) ?? nil
-      let port = sourcePort ?? UInt16.random(in: 32768...60999)
+      let port = sourcePort ?? Flow.freeEphemeralPort()
       let local = Endpoint(address: route.source, port: port)
       // The session file first: the guard holder lives only while it exists.
       let now = SessionStore.now
@@ -119,6 +121,10 @@ enum HandshakeCommand {
       if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
       if let ttl = try? arguments.integer("--ttl", as: UInt8.self) { opened.timeToLive = ttl }
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
+      if let tsval = try? arguments.integer("--tsval", as: UInt32.self) {
+        opened.timestampOffset = tsval &- Flow.millisecondClock()
+      }
+      let options = (try? Common.synOptions(arguments, timestamp: opened.currentTimestamp)) ?? []
       try opened.activeOpen(options: options, timeout: timeout)
 
       session.state = opened.state.description
@@ -126,6 +132,9 @@ enum HandshakeCommand {
       session.sendNext = opened.sendNext
       session.initialReceiveSequence = opened.initialReceiveSequence
       session.receiveNext = opened.receiveNext
+      session.timestamps = opened.timestampsEnabled
+      session.peerTimestamp = opened.peerTimestamp
+      session.timestampOffset = opened.timestampOffset
       session.updatedAt = SessionStore.now
       do {
         try SessionStore.save(session)
@@ -223,6 +232,11 @@ enum FinCommand {
         state: .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
         initialReceiveSequence: irs)
       flow = opened
+      if let found, found.session.timestamps == true {
+        opened.timestampsEnabled = true
+        opened.peerTimestamp = found.session.peerTimestamp ?? 0
+        opened.timestampOffset = found.session.timestampOffset ?? 0
+      }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       try opened.activeClose(timeout: timeout)

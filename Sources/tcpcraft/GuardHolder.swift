@@ -42,6 +42,13 @@ enum GuardHolder {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    // Nothing else of ours (a caller's pipes above all) may stay open in the long-lived holder:
+    // mark every descriptor above stderr close-on-exec before spawning.
+    if let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+      for name in names {
+        if let fd = Int32(name), fd > 2 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+      }
+    }
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }

@@ -36,7 +36,7 @@ enum Help {
 
   static let handshake = """
     usage: tcpcraft handshake HOST:PORT [--sport N] [--isn N] [--window N] [--mss N] [--wscale N]
-                              [--sack-perm] [--timestamps] [--ttl N] [--timeout SECONDS]
+                              [--sack-perm] [--timestamps] [--tsval N] [--ttl N] [--timeout SECONDS]
                               [--hold SECONDS] [--pcap FILE] [--json] [--explain] [--relative]
 
     Performs the 3-way handshake by hand (SYN → SYN+ACK → ACK) and leaves the connection
@@ -49,13 +49,14 @@ enum Help {
       --sport N       our source port (default: random, 32768-60999)
       --isn N         our initial sequence number (default: random)
       --window N      the window we advertise (default 65535)
-      --mss N, --wscale N, --sack-perm, --timestamps    TCP options in our SYN
+      --mss N, --wscale N, --sack-perm, --timestamps [--tsval N]    TCP options in our SYN
       --timeout S     how long to wait for the SYN+ACK (default 3)
       --pcap FILE     write the segments to FILE (pcap, open it in Wireshark)
     \(outputOptions)
     examples:
       sudo tcpcraft handshake 127.0.0.1:8080
-      sudo tcpcraft handshake 127.0.0.1:8080 --sport 57273 --isn 84347051 --mss 16344 --wscale 5 --sack-perm --timestamps
+      sudo tcpcraft handshake 127.0.0.1:8080 --sport 57273 --isn 84347051 --window 65535 \\
+          --mss 16344 --wscale 5 --timestamps --tsval 1525310591 --sack-perm
     """
 
   static let fin = """
@@ -124,7 +125,7 @@ enum Help {
 
   static let demo = """
     usage: tcpcraft demo [--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout S]
-           tcpcraft demo --serve [--port N] [--duration SECONDS]
+           tcpcraft demo --serve [--port N] [--duration SECONDS] [--close-delay SECONDS]
 
     Starts a kernel TCP listener of its own on 127.0.0.1 (an ephemeral port), then plays the
     client by hand: the 3-way handshake, a little data both ways, and the 4-way close, showing
@@ -132,7 +133,8 @@ enum Help {
     the exchange to tcpcraft-demo.pcap in the current directory. Takes about a second.
 
     --serve leaves a kernel listener running instead (echoing what it gets) for handshake, fin,
-    send and probe to practise on.
+    send and probe to practise on. When a client closes, it waits --close-delay seconds (default
+    0.2) before closing too, so that its ACK and its FIN go out separately, as in the textbooks.
 
     examples:
       sudo tcpcraft demo

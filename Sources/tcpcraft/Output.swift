@@ -91,7 +91,7 @@ struct Output {
     if ok {
       if !quiet { Terminal.out(message) }
     } else {
-      Terminal.error("tcpcraft: \(message)")
+      Terminal.error(message.hasPrefix("tcpcraft") ? message : "tcpcraft: \(message)")
     }
   }
 

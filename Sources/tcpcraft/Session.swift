@@ -15,6 +15,10 @@ struct Session: Codable, Equatable {
   var sendNext: UInt32
   var initialReceiveSequence: UInt32?
   var receiveNext: UInt32
+  /// Timestamps negotiated (RFC 7323): TS.Recent and our clock's offset, to keep echoing.
+  var timestamps: Bool? = nil
+  var peerTimestamp: UInt32? = nil
+  var timestampOffset: UInt32? = nil
   /// The guard holder's process id (`tcpcraft __hold-guard`), 0 when none.
   var holderPID: Int32
   /// How long the holder keeps the guard after the last use, in seconds.

@@ -1,7 +1,8 @@
 // Netlink message building and reading, without privileges. Every expected byte array below
 // was written by hand from netlink(7), rtnetlink(7) and sock_diag(7).
-import CRawSocket
+import Glibc
 import Testing
+import TestSupport
 @testable import RawSocket
 
 @Suite struct NetlinkMessageTests {
@@ -15,13 +16,7 @@ import Testing
   ]
 
   @Test func routeRequestLayout() {
-    var message = NetlinkMessageBuilder(type: 26)
-    var header = rtmsg()
-    header.rtm_family = UInt8(AF_INET)
-    header.rtm_dst_len = 32
-    message.appendStruct(header)
-    message.appendAttribute(type: 1, bigEndianUInt32: 0x7F00_0001)
-    #expect(message.finalize(sequence: 7) == routeRequest)
+    #expect(RouteLookup.routeRequest(to: 0x7F00_0001).finalize(sequence: 7) == routeRequest)
   }
 
   @Test func nestedAttributesArePaddedAndFlagged() {
@@ -156,5 +151,64 @@ import Testing
     #expect(KernelTCPState(rawValue: 13) == nil)
     #expect(KernelTCPState.lastAck.rfc9293Name == "LAST-ACK")
     #expect(KernelTCPState.finWait2.ssName == "FIN-WAIT-2")
+  }
+}
+
+@Suite struct NFTablesMessageTests {
+  // NFTA_LIST_ELEM { NFTA_EXPR_NAME "meta", NFTA_EXPR_DATA { NFTA_META_DREG NFT_REG_1,
+  // NFTA_META_KEY NFT_META_SKGID (11) } }, numbers big-endian (nf_tables.h).
+  @Test func metaExpressionLayout() {
+    var message = NetlinkMessageBuilder(type: 0)
+    NFTExpression.meta(key: 11).append(to: &message)
+    #expect(
+      Array(message.bytes.dropFirst(16)) == [
+        0x24, 0x00, 0x01, 0x80,
+        0x09, 0x00, 0x01, 0x00, 0x6d, 0x65, 0x74, 0x61, 0x00, 0x00, 0x00, 0x00,
+        0x14, 0x00, 0x02, 0x80,
+        0x08, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01,
+        0x08, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0b,
+      ])
+  }
+
+  // An NFT_MSG_NEWRULE as a GETRULE dump returns it: nfgenmsg (inet), NFTA_RULE_TABLE "t",
+  // NFTA_RULE_EXPRESSIONS { counter { bytes 120, packets 3 }, immediate { verdict DROP } }.
+  @Test func readsACounterAndVerdictFromADumpedRule() throws {
+    let rule: [UInt8] = [
+      0x01, 0x00, 0x00, 0x00,
+      0x06, 0x00, 0x01, 0x00, 0x74, 0x00, 0x00, 0x00,
+      0x60, 0x00, 0x04, 0x80,
+      // counter element: 4 + 12 ("counter\0") + 4 + 12 + 12 = 44
+      0x2c, 0x00, 0x01, 0x80,
+      0x0c, 0x00, 0x01, 0x00, 0x63, 0x6f, 0x75, 0x6e, 0x74, 0x65, 0x72, 0x00,
+      0x1c, 0x00, 0x02, 0x80,
+      0x0c, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x78,
+      0x0c, 0x00, 0x02, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x03,
+      // immediate element: 4 + 16 ("immediate\0" + pad) + 4 + 8 + 4 + 4 + 8 = 48
+      0x30, 0x00, 0x01, 0x80,
+      0x0e, 0x00, 0x01, 0x00, 0x69, 0x6d, 0x6d, 0x65, 0x64, 0x69, 0x61, 0x74, 0x65, 0x00, 0x00, 0x00,
+      0x1c, 0x00, 0x02, 0x80,
+      0x08, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x10, 0x00, 0x02, 0x80,
+      0x0c, 0x00, 0x02, 0x80,
+      0x08, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ]
+    let message = NetlinkMessage(
+      type: 0x0a06, flags: .multipart, sequence: 1, portID: 0, payload: rule[...])
+    let summary = try #require(NFTRuleSummary(message, table: "t"))
+    #expect(summary.packets == 3)
+    #expect(summary.bytes == 120)
+    #expect(summary.verdict == 0)
+    #expect(NFTRuleSummary(message, table: "other") == nil)
+    for length in 0..<rule.count {
+      _ = NFTRuleSummary(
+        NetlinkMessage(type: 0x0a06, flags: [], sequence: 1, portID: 0, payload: rule[..<length]), table: "t")
+    }
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netAdmin), "needs root"))
+  func impossibleTableNamesAreRefused() throws {
+    try Privileges.check(.netAdmin)
+    #expect(throws: NetlinkError.self) { try RSTGuard(sourcePort: 1, tableName: String(repeating: "x", count: 70_000)) }
+    #expect(throws: NetlinkError.self) { try RSTGuard(sourcePort: 1, tableName: "") }
   }
 }

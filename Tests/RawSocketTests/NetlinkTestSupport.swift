@@ -1,7 +1,6 @@
 // Helpers for the netlink tests: kernel TCP sockets through Glibc, a minimal raw IPv4/TCP sender
 // and an AF_PACKET capture on lo, written here on purpose (independent of RawSocket's own raw
 // socket code, which lives on another branch), and a way to run command-line tools.
-import CRawSocket
 import Foundation
 import Glibc
 
@@ -12,7 +11,7 @@ struct TestFailure: Error, CustomStringConvertible {
 
 let loopback: UInt32 = 0x7F00_0001
 
-func lastErrno() -> CInt { crawsocket_errno() }
+func lastErrno() -> CInt { Glibc.errno }
 
 func socketAddress(_ address: UInt32, _ port: UInt16) -> sockaddr_in {
   var value = sockaddr_in()
@@ -185,18 +184,20 @@ final class LoopbackCapture {
 
   init(ports: Set<UInt16>) throws {
     self.ports = ports
-    let protocolAll = UInt16(ETH_P_ALL).bigEndian
+    let protocolAll = UInt16(3 /* ETH_P_ALL */).bigEndian
     fd = socket(AF_PACKET, CInt(SOCK_RAW.rawValue) | CInt(SOCK_CLOEXEC.rawValue), CInt(protocolAll))
     guard fd >= 0 else { throw TestFailure("AF_PACKET socket: errno \(lastErrno())") }
-    var link = sockaddr_ll()
-    link.sll_family = UInt16(AF_PACKET)
-    link.sll_protocol = protocolAll
-    link.sll_ifindex = Int32(if_nametoindex("lo"))
-    let bound = withUnsafePointer(to: &link) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) }
+    // struct sockaddr_ll (20 bytes): family, protocol (big-endian), ifindex, hatype, pkttype,
+    // halen, addr[8]. Written by hand: Glibc does not import <linux/if_packet.h>.
+    var link = [UInt8](repeating: 0, count: 20)
+    withUnsafeBytes(of: UInt16(AF_PACKET)) { link.replaceSubrange(0..<2, with: $0) }
+    withUnsafeBytes(of: protocolAll) { link.replaceSubrange(2..<4, with: $0) }
+    withUnsafeBytes(of: Int32(if_nametoindex("lo"))) { link.replaceSubrange(4..<8, with: $0) }
+    let bound = link.withUnsafeBytes {
+      bind(fd, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
     }
     var one: CInt = 1
-    let ignored = setsockopt(fd, CInt(SOL_PACKET), 23 /* PACKET_IGNORE_OUTGOING */, &one, socklen_t(MemoryLayout<CInt>.size))
+    let ignored = setsockopt(fd, 263 /* SOL_PACKET */, 23 /* PACKET_IGNORE_OUTGOING */, &one, socklen_t(MemoryLayout<CInt>.size))
     guard bound == 0, ignored == 0 else {
       close(fd)
       throw TestFailure("AF_PACKET bind/setsockopt: errno \(lastErrno())")

@@ -1,13 +1,14 @@
 // The RST guard against the real kernel: an owner nf_tables table built by our own netlink code,
 // checked with the `nft` tool, and a hand-made handshake on 127.0.0.1 with and without it.
-import CRawSocket
 import Foundation
 import Glibc
 import Testing
 import TestSupport
 @testable import RawSocket
 
-@Suite struct RSTGuardTests {
+/// Serialized: the exemption is by socket group, and a group switch elsewhere in the process at
+/// the wrong moment could make an "ordinary" socket exempt.
+@Suite(.serialized) struct RSTGuardTests {
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func ownerTableIsVisibleProtectedAndGoneOnClose() throws {
     try Privileges.check(.netRaw, .netAdmin)
@@ -20,7 +21,8 @@ import TestSupport
     let listing = try runTool("/usr/sbin/nft", ["list", "table", "inet", guardian.tableName]).output
     #expect(listing.contains("flags owner"))
     #expect(listing.contains("hook output priority filter; policy accept;"))
-    #expect(listing.contains("meta skgid 4242 counter packets 0 bytes 0 accept"))
+    #expect(listing.contains("meta skgid 4242 "))
+    #expect(listing.contains("counter packets 0 bytes 0 accept"))
     #expect(listing.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.2 tcp sport 40102 tcp dport 40101"))
     #expect(listing.contains("counter packets 0 bytes 0 drop"))
 
@@ -79,8 +81,11 @@ import TestSupport
 
   /// With the guard: handshake, accept(), data both ways; a crafted RST from an ordinary socket
   /// is refused with EPERM, one from a socket of the exempt group resets the listener's side.
-  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
-  func withGuardTheHandshakeCompletesAndOurRSTStillGoesOut() throws {
+  ///
+  /// Run twice: with this file's own minimal raw sender (exempt through
+  /// `RSTGuard.withExemptGroup`), and with RawSocket's `RawIPv4Socket(exemptGroup:)`.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"), arguments: [false, true])
+  func withGuardTheHandshakeCompletesAndOurRSTStillGoesOut(usingRawIPv4Socket: Bool) throws {
     try Privileges.check(.netRaw, .netAdmin)
     let listener = try makeListener()
     defer { close(listener.fd) }
@@ -89,11 +94,33 @@ import TestSupport
       sourcePort: ourPort, sourceAddress: loopback, destinationAddress: loopback, destinationPort: listener.port)
     defer { guardian.close() }
     let capture = try LoopbackCapture(ports: [listener.port, ourPort])
-    let exempt = try #require(try RSTGuard.withExemptGroup { try TestRawSender() })
-    let ordinary = try TestRawSender()
+    // Each sender returns 0 or the errno of a refused send (EPERM: dropped by the firewall).
+    let exempt: ([UInt8]) -> CInt
+    let ordinary: ([UInt8]) -> CInt
+    if usingRawIPv4Socket {
+      let exemptSocket = try RawIPv4Socket(exemptGroup: RSTGuard.exemptGroupID)
+      let ordinarySocket = try RawIPv4Socket()
+      func sender(_ socket: RawIPv4Socket) -> ([UInt8]) -> CInt {
+        { packet in
+          do throws(SocketError) {
+            try socket.send(packet, to: loopback)
+            return 0
+          } catch {
+            return error == .blockedByFirewall ? EPERM : -1
+          }
+        }
+      }
+      exempt = sender(exemptSocket)
+      ordinary = sender(ordinarySocket)
+    } else {
+      let exemptSender = try #require(try RSTGuard.withExemptGroup { try TestRawSender() })
+      let ordinarySender = try TestRawSender()
+      exempt = { exemptSender.send($0) }
+      ordinary = { ordinarySender.send($0) }
+    }
     let diag = try InetDiag()
-    func send(_ flags: UInt8, seq: UInt32, ack: UInt32, _ payload: [UInt8] = [], via sender: TestRawSender? = nil) -> CInt {
-      (sender ?? exempt).send(
+    func send(_ flags: UInt8, seq: UInt32, ack: UInt32, _ payload: [UInt8] = [], via sender: (([UInt8]) -> CInt)? = nil) -> CInt {
+      (sender ?? exempt)(
         tcpPacket(sourcePort: ourPort, destinationPort: listener.port, sequence: seq, acknowledgment: ack, flags: flags, payload: payload))
     }
 
@@ -190,6 +217,49 @@ import TestSupport
   }
 }
 
+@Suite struct RSTGuardCapabilityTests {
+  /// Without CAP_NET_ADMIN (dropped from the bounding set by `setpriv`, so even root lacks it),
+  /// installing a guard fails with the one-line capability advice, not a bare EPERM.
+  @Test(.enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("setpriv"), "needs root and setpriv"))
+  func withoutCapNetAdminTheErrorSaysWhatToDo() throws {
+    try Privileges.check(.netAdmin)
+    let output = NSTemporaryDirectory() + "tcpcraft_nocap_\(getpid()).txt"
+    defer { unlink(output) }
+    let child = try spawnSelf(
+      filter: "guardWithoutCapabilityChildProcess", environment: ["TCPCRAFT_TEST_NOCAP_OUT": output],
+      through: ["/usr/bin/setpriv", "--bounding-set", "-net_admin", "--"])
+    var status: CInt = 0
+    var exited = false
+    for _ in 0..<3000 where !exited {  // at most 30 s
+      exited = waitpid(child, &status, WNOHANG) == child
+      if !exited { usleep(10_000) }
+    }
+    if !exited {
+      kill(child, SIGKILL)
+      waitpid(child, &status, 0)
+    }
+    #expect(exited)
+    let text = try String(contentsOfFile: output, encoding: .utf8)
+    #expect(
+      text == "tcpcraft needs CAP_NET_ADMIN to install its RST guard (an nf_tables table): run it with sudo, "
+        + "or grant it once with `sudo setcap cap_net_raw,cap_net_admin+ep <binary>`")
+  }
+
+  /// Runs only in the child of the test above: records what installing a guard says.
+  @Test(.enabled(if: ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"] != nil))
+  func guardWithoutCapabilityChildProcess() throws {
+    let path = try #require(ProcessInfo.processInfo.environment["TCPCRAFT_TEST_NOCAP_OUT"])
+    var text = "no error: the guard was installed"
+    do {
+      let guardian = try RSTGuard(sourcePort: 40556)
+      guardian.close()
+    } catch {
+      text = error.description
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+  }
+}
+
 extension Result where Failure == TestFailure {
   var failureText: String? {
     if case .failure(let failure) = self { return failure.description }
@@ -199,12 +269,16 @@ extension Result where Failure == TestFailure {
 
 /// posix_spawn of this test binary, running only the tests matching `filter`, with `fd` passed
 /// as descriptor `target` and stdout/stderr sent to /dev/null.
-func spawnSelf(filter: String, environment extra: [String: String], passing fd: CInt, as target: CInt) throws -> pid_t {
+func spawnSelf(
+  filter: String, environment extra: [String: String], passing fd: CInt? = nil, as target: CInt = 100,
+  through wrapper: [String] = []
+) throws -> pid_t {
   var pathBuffer = [CChar](repeating: 0, count: 4096)
   let length = readlink("/proc/self/exe", &pathBuffer, pathBuffer.count - 1)
   guard length > 0 else { throw TestFailure("readlink /proc/self/exe: errno \(lastErrno())") }
   let path = String(decoding: pathBuffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  let arguments = [path, "--testing-library", "swift-testing", "--filter", filter]
+  let arguments = wrapper + [path, "--testing-library", "swift-testing", "--filter", filter]
+  let program = wrapper.first ?? path
   var environment = ProcessInfo.processInfo.environment
   for (key, value) in extra { environment[key] = value }
   let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
@@ -216,11 +290,11 @@ func spawnSelf(filter: String, environment extra: [String: String], passing fd: 
   var actions = posix_spawn_file_actions_t()
   posix_spawn_file_actions_init(&actions)
   defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_adddup2(&actions, fd, target)
+  if let fd { posix_spawn_file_actions_adddup2(&actions, fd, target) }
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
   var pid: pid_t = 0
-  let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+  let result = posix_spawn(&pid, program, &actions, nil, argv, envp)
   guard result == 0 else { throw TestFailure("posix_spawn: \(result)") }
   return pid
 }

@@ -38,6 +38,10 @@ static inline int crawsocket_sendmmsg(int fd, struct crawsocket_mmsghdr *message
   return (int)syscall(SYS_sendmmsg, fd, messages, count, flags);
 }
 
+// --- setns(2): declared by glibc only under _GNU_SOURCE. ---
+
+static inline int crawsocket_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
+
 // --- Constants defined by expressions (not importable as Swift constants). ---
 
 /// SO_TIMESTAMPNS (SOL_SOCKET): struct timespec receive timestamps; equals SCM_TIMESTAMPNS.

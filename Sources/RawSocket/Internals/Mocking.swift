@@ -2,7 +2,8 @@
 // `system_*` function first asks the current driver whether to fail with a forced errno, and the
 // driver records each call. Without a driver installed (the normal case) calls go straight to the
 // kernel. The driver is task-local, so parallel tests never see each other's forced errors.
-#if ENABLE_MOCKING
+// The driver type exists in every build (so tests compile in release too); only debug builds
+// route calls through it (`MockingDriver.isAvailable`).
 import CRawSocket
 
 /// One recorded system call: its name and its integer arguments (descriptors, levels, flags,
@@ -29,6 +30,15 @@ internal final class MockingDriver: @unchecked Sendable {
   private var forced: [String: [CInt]] = [:]
 
   @TaskLocal internal static var current: MockingDriver?
+
+  /// Whether `system_*` calls consult the driver (debug builds, `ENABLE_MOCKING`).
+  internal static var isAvailable: Bool {
+    #if ENABLE_MOCKING
+    true
+    #else
+    false
+    #endif
+  }
 
   internal init() {}
 
@@ -57,6 +67,7 @@ internal final class MockingDriver: @unchecked Sendable {
   }
 }
 
+#if ENABLE_MOCKING
 /// Called first by each `system_*` function: `-1` with `errno` set when the driver forces an
 /// error, `nil` to go on to the real call.
 internal func mockingIntercept(_ function: String, _ arguments: Int...) -> CInt? {

@@ -115,6 +115,13 @@ internal func system_if_nametoindex(_ name: UnsafePointer<CChar>) -> CUnsignedIn
   return if_nametoindex(name)
 }
 
+internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("setns", Int(fd), Int(type)) { return forced }
+  #endif
+  return crawsocket_setns(fd, type)
+}
+
 // MARK: - Process credentials and files (capabilities, the RST guard's group)
 
 internal func system_getegid() -> gid_t { getegid() }
@@ -133,6 +140,11 @@ internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
   return open(path, flags)
 }
 
+/// `open(path, O_RDONLY | O_CLOEXEC)`.
+internal func system_openReadOnly(_ path: UnsafePointer<CChar>) -> CInt {
+  system_open(path, O_RDONLY | O_CLOEXEC)
+}
+
 internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("read", Int(fd), count) { return Int(forced) }
@@ -148,7 +160,7 @@ internal func system_readlink(
 
 /// Reads a small text file (at most 64 KiB) such as `/proc/self/status`.
 internal func readSmallFile(_ path: String) -> String? {
-  let fd = system_open(path, O_RDONLY | O_CLOEXEC)
+  let fd = system_openReadOnly(path)
   guard fd >= 0 else { return nil }
   defer { _ = system_close(fd) }
   var bytes: [UInt8] = []

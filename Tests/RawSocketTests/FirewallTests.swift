@@ -1,0 +1,57 @@
+// A real netfilter drop: EPERM from the kernel becomes `.blockedByFirewall`, and a socket made
+// under an exempt group passes a `meta skgid` accept rule (kernel fact 2). The table has a
+// unique name and is deleted whatever happens.
+import Glibc
+import Testing
+import TestSupport
+import RawSocket
+
+@Suite(
+  "Sends dropped by netfilter",
+  .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("nft"), "needs root and nft"))
+struct FirewallTests {
+  @Test("EPERM from a netfilter drop is reported as blocked by the firewall; the exempt group passes")
+  func blockedByFirewallAndExemptGroup() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let destination: UInt32 = 0x7F00_0000 | UInt32.random(in: 100...250) << 16 | UInt32.random(in: 1...250)
+    let target = "127.\(destination >> 16 & 0xFF).\(destination >> 8 & 0xFF).\(destination & 0xFF)"
+    let table = "tcrsio_\(getpid())_\(UInt16.random(in: 0...UInt16.max))"
+    defer {
+      _ = try? TestNet.run(["nft", "delete", "table", "ip", table])
+      let remaining = (try? TestNet.run(["nft", "list", "tables"]).output) ?? ""
+      #expect(!remaining.contains(table))
+    }
+    for command in [
+      ["nft", "add", "table", "ip", table],
+      ["nft", "add", "chain", "ip", table, "out", "{ type filter hook output priority 0 ; policy accept ; }"],
+      ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "meta", "skgid", "4242", "counter", "accept"],
+      ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "counter", "drop"],
+    ] {
+      let (status, output) = try TestNet.run(command)
+      try #require(status == 0, "\(command.joined(separator: " ")): \(output)")
+    }
+    let port = TestNet.randomPort()
+    let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
+    defer { capture.close() }
+    func syn(_ sequence: UInt32) -> [UInt8] {
+      TestPackets.syn(destination: destination, sourcePort: port, destinationPort: 9, sequence: sequence)
+    }
+
+    let plain = try RawIPv4Socket()
+    defer { plain.close() }
+    #expect(throws: SocketError.blockedByFirewall) { try plain.send(syn(1), to: destination) }
+    let batch = SendBatch(capacity: 4)
+    batch.append(syn(2), to: destination)
+    batch.append(syn(3), to: destination)
+    #expect(throws: SocketError.blockedByFirewall) { try plain.send(batch: batch) }
+    #expect(batch.sentCount == 0)
+
+    let exempt = try RawIPv4Socket(exemptGroup: 4242)
+    defer { exempt.close() }
+    try exempt.send(syn(4), to: destination)
+
+    let frames = try TestNet.collect(capture) { !$0.isEmpty }
+    let sequences = frames.compactMap { SeenSegment(frame: $0.bytes) }.filter(\.isPlainSYN).map(\.sequence)
+    #expect(sequences == [4], "only the exempt socket's SYN left the host")
+  }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import RawSocket
+import TCPScript
+
+/// A real kernel TCP socket on 127.0.0.1 for the exchange tests: a listener (and the connection
+/// it accepts), or a client that connects to a flow listening by hand. Every wait is bounded.
+final class KernelPeer: @unchecked Sendable {
+  private(set) var listener: Int32 = -1
+  private(set) var connection: Int32 = -1
+  private(set) var port: UInt16 = 0
+
+  /// A listener on 127.0.0.1, ephemeral port.
+  static func listening() throws -> KernelPeer {
+    let peer = KernelPeer()
+    peer.listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard peer.listener >= 0 else { throw PeerError("socket: \(errno)") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(peer.listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(peer.listener, 8) == 0 else { throw PeerError("bind/listen: \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer.listener, $0, &length) }
+    }
+    peer.port = UInt16(bigEndian: address.sin_port)
+    return peer
+  }
+
+  /// A client socket whose non-blocking `connect` to 127.0.0.1:`port` is under way.
+  static func connecting(to port: UInt16) throws -> KernelPeer {
+    let peer = KernelPeer()
+    peer.connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    guard peer.connection >= 0 else { throw PeerError("socket: \(errno)") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let result = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(peer.connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard result == 0 || errno == EINPROGRESS else { throw PeerError("connect: \(errno)") }
+    var local = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &local) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer.connection, $0, &length) }
+    }
+    peer.port = UInt16(bigEndian: local.sin_port)
+    return peer
+  }
+
+  deinit {
+    if connection >= 0 { close(connection) }
+    if listener >= 0 { close(listener) }
+  }
+
+  var endpoint: Endpoint { Endpoint(address: 0x7F00_0001, port: port) }
+
+  /// Polls `fd` for `events`, retrying EINTR (other threads' setegid signals every thread).
+  static func wait(_ fd: Int32, for events: Int16, milliseconds: Int32) -> Bool {
+    var descriptor = pollfd(fd: fd, events: events, revents: 0)
+    let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
+    for _ in 0..<1000 {
+      let remaining = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
+      let ready = poll(&descriptor, 1, remaining)
+      if ready < 0 && errno == EINTR { continue }
+      return ready == 1
+    }
+    return false
+  }
+
+  /// `accept()` within 2 s. Returns whether it returned a connection.
+  func accept() -> Bool {
+    guard KernelPeer.wait(listener, for: Int16(POLLIN), milliseconds: 2000) else { return false }
+    connection = Glibc.accept(listener, nil, nil)
+    return connection >= 0
+  }
+
+  /// For a connecting client: whether the connection completed within 2 s.
+  func connected() -> Bool {
+    guard KernelPeer.wait(connection, for: Int16(POLLOUT), milliseconds: 2000) else { return false }
+    var error: Int32 = -1
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    getsockopt(connection, SOL_SOCKET, SO_ERROR, &error, &length)
+    return error == 0
+  }
+
+  /// `recv()` within 2 s: the bytes (empty at EOF), or nil on timeout; `errno` on error.
+  func receive() -> Result<[UInt8], PeerError>? {
+    guard KernelPeer.wait(connection, for: Int16(POLLIN), milliseconds: 2000) else { return nil }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = recv(connection, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+    if count < 0 { return .failure(PeerError("recv: errno \(errno)", errno: errno)) }
+    return .success(Array(buffer[0..<count]))
+  }
+
+  func send(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = Glibc.send(connection, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+  }
+
+  /// Closes the connection (the kernel sends its FIN).
+  func closeConnection() {
+    if connection >= 0 { close(connection) }
+    connection = -1
+  }
+
+  /// The kernel state of the connection from `port` (ours) to `remote`, by inet_diag.
+  func state(talkingTo remote: Endpoint) -> KernelTCPState? {
+    try? InetDiag.state(localAddress: 0x7F00_0001, localPort: port, remoteAddress: remote.address, remotePort: remote.port)
+  }
+
+  /// Waits (bounded, 2 s) until the connection's kernel state is `expected`.
+  func waitForState(_ expected: KernelTCPState, talkingTo remote: Endpoint) -> Bool {
+    for _ in 0..<200 {
+      if state(talkingTo: remote) == expected { return true }
+      usleep(10_000)
+    }
+    return false
+  }
+}
+
+struct PeerError: Error, CustomStringConvertible {
+  let description: String
+  var errno: Int32 = 0
+  init(_ description: String, errno: Int32 = 0) {
+    self.description = description
+    self.errno = errno
+  }
+}

@@ -1,0 +1,104 @@
+import PacketKit
+import Testing
+@testable import tcpcraft
+
+/// Hand-written argument parsing: every bad input is a `UsageError` (one line, exit 2), never a trap.
+@Suite struct ArgumentTests {
+  @Test func optionsInBothSpellingsAndSwitches() throws {
+    let arguments = try Arguments(
+      ["127.0.0.1:80", "--sport", "57273", "--isn=84347051", "--json", "--option", "nop", "--option", "mss=1"],
+      command: "t", valued: ["--sport", "--isn", "--option"], switches: ["--json"])
+    #expect(arguments.positionals == ["127.0.0.1:80"])
+    #expect(try arguments.integer("--sport", as: UInt16.self) == 57273)
+    #expect(try arguments.integer("--isn", as: UInt32.self) == 84_347_051)
+    #expect(arguments.has("--json"))
+    #expect(arguments.all("--option") == ["nop", "mss=1"])
+  }
+
+  @Test(arguments: [
+    ["--sport"],  // missing value
+    ["--nope"],  // unknown option
+    ["--json=1"],  // a switch with a value
+  ])
+  func badOptionsThrow(argv: [String]) {
+    #expect(throws: UsageError.self) {
+      try Arguments(argv, command: "t", valued: ["--sport"], switches: ["--json"])
+    }
+  }
+
+  @Test(arguments: ["-1", "65536", "0x", "0x10000", "1e3", " 1", "", "٣"])
+  func portsOutOfRangeThrow(text: String) throws {
+    let arguments = try Arguments(["--sport", text], command: "t", valued: ["--sport"], switches: [])
+    #expect(throws: UsageError.self) { try arguments.integer("--sport", as: UInt16.self) }
+  }
+
+  @Test func numbersInHexAndDecimal() {
+    #expect(Arguments.parseInteger("0xdead", as: UInt16.self) == 0xDEAD)
+    #expect(Arguments.parseInteger("4294967295", as: UInt32.self) == UInt32.max)
+    #expect(Arguments.parseInteger("4294967296", as: UInt32.self) == nil)
+    #expect(Arguments.parseSeconds("0.5") == .milliseconds(500))
+    #expect(Arguments.parseSeconds("0") == nil)
+    #expect(Arguments.parseSeconds("-1") == nil)
+    #expect(Arguments.parseSeconds("nan") == nil)
+    #expect(Arguments.parseSeconds("1.2.3") == nil)
+  }
+
+  @Test func hostPort() throws {
+    #expect(try HostPort.parse("127.0.0.1:8080") == HostPort(address: 0x7F00_0001, port: 8080))
+    #expect(try HostPort.parse("localhost:1") == HostPort(address: 0x7F00_0001, port: 1))
+    #expect(try HostPort.parse("9000", defaultHost: 0x7F00_0001) == HostPort(address: 0x7F00_0001, port: 9000))
+    for bad in ["127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:0", "127.0.0.1:65536", "host:80", "1.2.3.4:80:90"] {
+      #expect(throws: UsageError.self, "\(bad)") { try HostPort.parse(bad) }
+    }
+  }
+
+  @Test func flags() throws {
+    #expect(try SendCommand.parseFlags("S", option: "--flags") == .syn)
+    #expect(try SendCommand.parseFlags("S.", option: "--flags") == [.syn, .ack])
+    #expect(try SendCommand.parseFlags("FA", option: "--flags") == [.fin, .ack])
+    #expect(try SendCommand.parseFlags("none", option: "--flags") == [])
+    #expect(throws: UsageError.self) { try SendCommand.parseFlags("Q", option: "--flags") }
+  }
+
+  @Test func tcpOptions() throws {
+    #expect(try SendCommand.parseOption("mss=1460") == .maximumSegmentSize(1460))
+    #expect(try SendCommand.parseOption("wscale=14") == .windowScale(14))
+    #expect(try SendCommand.parseOption("sackok") == .sackPermitted)
+    #expect(try SendCommand.parseOption("ts=1:2") == .timestamps(value: 1, echoReply: 2))
+    #expect(try SendCommand.parseOption("raw=254:02f989") == .raw(kind: 254, bytes: [0x02, 0xF9, 0x89]))
+    #expect(try SendCommand.parseOption("raw=30") == .raw(kind: 30, bytes: []))
+    for bad in ["mss", "mss=70000", "ts=1", "raw=300:00", "raw=1:0", "bogus"] {
+      #expect(throws: UsageError.self, "\(bad)") { try SendCommand.parseOption(bad) }
+    }
+  }
+
+  @Test func hex() throws {
+    #expect(try SendCommand.parseHex("48 65:6c 6c6f", option: "--data-hex") == Array("Hello".utf8))
+    #expect(try SendCommand.parseHex("0xff00", option: "--data-hex") == [0xFF, 0x00])
+    #expect(throws: UsageError.self) { try SendCommand.parseHex("abc", option: "--data-hex") }
+    #expect(throws: UsageError.self) { try SendCommand.parseHex("zz", option: "--data-hex") }
+  }
+
+  @Test func synOptionsInTheClassicOrder() throws {
+    let arguments = try Arguments(
+      ["--mss", "16344", "--wscale", "5", "--tsval", "1525310591", "--sack-perm"], command: "handshake",
+      valued: HandshakeCommand.valued, switches: HandshakeCommand.switches)
+    let options = try Common.synOptions(arguments)
+    #expect(
+      options == [
+        .maximumSegmentSize(16344), .noOperation, .windowScale(5), .noOperation, .noOperation,
+        .timestamps(value: 1_525_310_591, echoReply: 0), .sackPermitted, .endOfOptionList,
+      ])
+  }
+
+  @Test func sessionRoundTripsThroughJSON() throws {
+    let session = Session(
+      localAddress: "127.0.0.1", localPort: 57273, remoteAddress: "127.0.0.1", remotePort: 8080,
+      interface: "lo", state: "ESTABLISHED", initialSendSequence: 84_347_051, sendNext: 84_347_052,
+      initialReceiveSequence: 2_958_367_133, receiveNext: 2_958_367_134, holderPID: 0, holdSeconds: 300,
+      createdAt: 1, updatedAt: 2)
+    #expect(session.fileName == "127.0.0.1_8080_57273.json")
+    #expect(session.local?.port == 57273)
+    #expect(session.remote?.address == 0x7F00_0001)
+  }
+}

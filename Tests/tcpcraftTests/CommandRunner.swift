@@ -1,0 +1,139 @@
+import Foundation
+
+/// Runs the built `tcpcraft` binary as a subprocess, the way a user does, and collects its exit
+/// status and output. Every run is bounded by a timeout (the process is killed after it).
+struct CommandRunner {
+  struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+    var errorLines: [String] { stderr.split(separator: "\n").map(String.init) }
+  }
+
+  /// The `tcpcraft` executable next to the test bundle in the build directory (or
+  /// `$TCPCRAFT_BINARY`).
+  static let binary: String? = {
+    if let explicit = ProcessInfo.processInfo.environment["TCPCRAFT_BINARY"] { return explicit }
+    var candidates: [URL] = []
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<5 {
+      candidates.append(directory.appendingPathComponent("tcpcraft"))
+      directory = directory.deletingLastPathComponent()
+    }
+    for bundle in Bundle.allBundles {
+      var url = bundle.bundleURL
+      for _ in 0..<4 {
+        url = url.deletingLastPathComponent()
+        candidates.append(url.appendingPathComponent("tcpcraft"))
+      }
+    }
+    // From this source file: <package>/Tests/tcpcraftTests/ → <package>/.build/debug/tcpcraft
+    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    candidates.append(package.appendingPathComponent(".build/debug/tcpcraft"))
+    var isDirectory: ObjCBool = false
+    return candidates.first {
+      FileManager.default.fileExists(atPath: $0.path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        && FileManager.default.isExecutableFile(atPath: $0.path)
+    }?.path
+  }()
+
+  /// A fresh session directory per test, so that parallel tests never see each other's sessions.
+  let sessionDirectory: String
+
+  init() {
+    sessionDirectory = NSTemporaryDirectory() + "tcpcraft-test-\(getpid())-\(UUID().uuidString.prefix(8))"
+  }
+
+  /// Runs `tcpcraft arguments...` (optionally behind `prefix`, e.g. setpriv) in `directory`.
+  func run(
+    _ arguments: [String], prefix: [String] = [], directory: String? = nil, timeout: TimeInterval = 20
+  ) throws -> Result {
+    try start(arguments, prefix: prefix, directory: directory).finish(timeout: timeout)
+  }
+
+  /// A running `tcpcraft`: its output is collected until `finish`.
+  final class Running: @unchecked Sendable {
+    let process: Process
+    let group = DispatchGroup()
+    let outBox = DataBox()
+    let errBox = DataBox()
+
+    init(process: Process, out: Pipe, err: Pipe) {
+      self.process = process
+      for (pipe, box) in [(out, outBox), (err, errBox)] {
+        group.enter()
+        DispatchQueue.global().async { [group] in
+          box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+          group.leave()
+        }
+      }
+    }
+
+    /// Waits (bounded) for the process to end, killing it after `timeout`.
+    func finish(timeout: TimeInterval = 20) -> Result {
+      let deadline = Date().addingTimeInterval(timeout)
+      while process.isRunning && Date() < deadline { usleep(5000) }
+      if process.isRunning {
+        process.terminate()
+        usleep(100_000)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+      }
+      process.waitUntilExit()
+      _ = group.wait(timeout: .now() + 5)
+      return Result(
+        status: process.terminationStatus,
+        stdout: String(decoding: outBox.data, as: UTF8.self),
+        stderr: String(decoding: errBox.data, as: UTF8.self))
+    }
+  }
+
+  /// Starts `tcpcraft arguments...` without waiting for it.
+  func start(_ arguments: [String], prefix: [String] = [], directory: String? = nil) throws -> Running {
+    guard let binary = CommandRunner.binary else { throw RunnerError("tcpcraft binary not found; build it first") }
+    let process = Process()
+    let command = prefix + [binary] + arguments
+    process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")
+    process.arguments = command[0].hasPrefix("/") ? Array(command.dropFirst()) : command
+    var environment = ProcessInfo.processInfo.environment
+    environment["TCPCRAFT_SESSION_DIR"] = sessionDirectory
+    process.environment = environment
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Both pipes are read while the process runs (no deadlock on full pipes).
+    return Running(process: process, out: out, err: err)
+  }
+
+  /// Output of a helper command (`nft list tables`, `tcpdump -r`).
+  static func shell(_ command: [String]) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = command
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return "" }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  func cleanUp() {
+    try? FileManager.default.removeItem(atPath: sessionDirectory)
+  }
+}
+
+final class DataBox: @unchecked Sendable {
+  var data = Data()
+}
+
+struct RunnerError: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,168 @@
+import Foundation
+
+/// A kernel TCP listener on 127.0.0.1 (ephemeral port) whose application runs on its own thread:
+/// accept, then recv until EOF, then close — recording each step. Every wait is bounded.
+final class Listener: @unchecked Sendable {
+  let fd: Int32
+  let port: UInt16
+  private let lock = NSLock()
+  private var steps: [String] = []
+  private let finished = DispatchSemaphore(value: 0)
+
+  init(closeOnEOF: Bool = true) throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw RunnerError("socket failed") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(fd, 8) == 0 else { throw RunnerError("bind/listen failed") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    self.fd = fd
+    port = UInt16(bigEndian: address.sin_port)
+    let thread = Thread { [self] in serve() }
+    thread.start()
+  }
+
+  deinit { close(fd) }
+
+  var log: [String] {
+    lock.lock()
+    defer { lock.unlock() }
+    return steps
+  }
+
+  private func note(_ step: String) {
+    lock.lock()
+    steps.append(step)
+    lock.unlock()
+  }
+
+  private static func wait(_ fd: Int32, milliseconds: Int32) -> Bool {
+    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
+    for _ in 0..<1000 {
+      let remaining = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
+      let ready = poll(&descriptor, 1, remaining)
+      if ready < 0 && errno == EINTR { continue }
+      return ready == 1
+    }
+    return false
+  }
+
+  private func serve() {
+    defer { finished.signal() }
+    guard Listener.wait(fd, milliseconds: 15_000) else {
+      note("accept timed out")
+      return
+    }
+    let connection = accept(fd, nil, nil)
+    guard connection >= 0 else {
+      note("accept failed")
+      return
+    }
+    note("accepted")
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    for _ in 0..<64 {
+      guard Listener.wait(connection, milliseconds: 15_000) else {
+        note("recv timed out")
+        break
+      }
+      let count = recv(connection, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+      if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+      if count == 0 {
+        note("eof")
+        break
+      }
+      if count < 0 {
+        note("recv error \(errno)")
+        break
+      }
+      note("data \(count)")
+    }
+    close(connection)
+    note("closed")
+  }
+
+  /// Waits (bounded) until the application thread has finished.
+  func waitUntilFinished(seconds: Double = 5) -> Bool {
+    finished.wait(timeout: .now() + seconds) == .success
+  }
+
+  /// The kernel's connection sockets on our port (not the listener), from /proc/net/tcp:
+  /// (remote port, state in hex as the kernel prints it: 01 ESTABLISHED, 06 TIME_WAIT, ...).
+  func connections() -> [(remotePort: UInt16, state: String)] {
+    guard let text = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return [] }
+    var found: [(UInt16, String)] = []
+    for line in text.split(separator: "\n").dropFirst() {
+      let fields = line.split(separator: " ")
+      guard fields.count > 3 else { continue }
+      let local = fields[1].split(separator: ":")
+      let remote = fields[2].split(separator: ":")
+      guard local.count == 2, remote.count == 2, UInt16(local[1], radix: 16) == port,
+        let remotePort = UInt16(remote[1], radix: 16), fields[3] != "0A"
+      else { continue }
+      found.append((remotePort, String(fields[3])))
+    }
+    return found
+  }
+}
+
+/// Polls `condition` every 10 ms for at most `seconds`.
+func waitUntil(seconds: Double = 3, _ condition: () -> Bool) -> Bool {
+  let deadline = Date().addingTimeInterval(seconds)
+  while Date() < deadline {
+    if condition() { return true }
+    usleep(10_000)
+  }
+  return condition()
+}
+
+/// A port on 127.0.0.1 that nothing listens on: bound (so the kernel picks a free one), then closed.
+func closedPort() throws -> UInt16 {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard fd >= 0 else { throw RunnerError("socket failed") }
+  defer { close(fd) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+  let bound = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+  }
+  guard bound == 0 else { throw RunnerError("bind failed") }
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  _ = withUnsafeMutablePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+  }
+  return UInt16(bigEndian: address.sin_port)
+}
+
+/// A plain kernel client: connect to 127.0.0.1:`port`, send `text`, read the reply, close.
+/// Returns the reply, or nil when the connection was refused or nothing came (all bounded).
+enum Client {
+  static func exchange(port: UInt16, send text: String) -> [UInt8]? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 3, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return nil }
+    let bytes = Array(text.utf8)
+    _ = Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+    var buffer = [UInt8](repeating: 0, count: 1024)
+    let count = recv(fd, &buffer, buffer.count, 0)
+    return count > 0 ? Array(buffer[0..<count]) : nil
+  }
+}

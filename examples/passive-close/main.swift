@@ -1,0 +1,31 @@
+// Passive close: the server closes first (an HTTP/1.0 server does, after its reply), so we go
+// ESTABLISHED → CLOSE_WAIT → LAST_ACK → CLOSED, as RFC 9293 §3.6 describes.
+//
+//   python3 -m http.server 8080 &
+//   sudo swift run example-passive-close 127.0.0.1:8080
+import Foundation
+import TCPScript
+
+let target = CommandLine.arguments.dropFirst().first ?? "127.0.0.1:8080"
+let parts = target.split(separator: ":")
+guard parts.count == 2, let address = IPv4Text.parse(parts[0]), let port = UInt16(parts[1]) else {
+  print("usage: example-passive-close HOST:PORT   (an HTTP server)")
+  exit(2)
+}
+
+do {
+  let flow = try Flow.open(to: Endpoint(address: address, port: port))
+  flow.onEntry = { entry in
+    print(entry.direction == .sent ? "out" : "in ", entry.summary, " [\(entry.stateChange) | peer \(entry.peerState ?? "?")]")
+  }
+  try flow.activeOpen()
+  try flow.sendData(Array("GET / HTTP/1.0\r\n\r\n".utf8))   // the server answers, then closes
+  try flow.passiveClose()    // its FIN → our ACK (CLOSE_WAIT), our FIN (LAST_ACK) → its ACK (CLOSED)
+  print()
+  print("received \(flow.receivedData.count) bytes; we end in \(flow.state)")
+  print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
+  flow.close()
+} catch {
+  print("example-passive-close: \(error)")
+  exit(1)
+}
