@@ -23,7 +23,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
       "Checksum \(size) B PacketKit",
       configuration: .init(scalingFactor: scaling)
-    ) { benchmark in
+    ) { (benchmark: Benchmark) in
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
       defer { buffer.deallocate() }
       for i in 0..<size { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
@@ -36,7 +36,7 @@ let benchmarks: @Sendable () -> Void = {
       Benchmark(
         "Checksum \(size) B \(String(cString: cref_kernel_name(Int32(kernel.rawValue))))",
         configuration: .init(scalingFactor: scaling)
-      ) { benchmark in
+      ) { (benchmark: Benchmark) in
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
         for i in 0..<size { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
@@ -48,7 +48,7 @@ let benchmarks: @Sendable () -> Void = {
   }
 
   // MARK: The 60-byte SYN. mallocCountTotal over a million packets must be 0 for encode.
-  Benchmark("SYN encode PacketKit (reused buffer, new seq)") { benchmark in
+  Benchmark("SYN encode PacketKit (reused buffer, new seq)") { (benchmark: Benchmark) in
     let fixture = SYNFixture()
     var packet = fixture.packet(sequenceNumber: 1)
     var buffer: [UInt8] = []
@@ -57,7 +57,7 @@ let benchmarks: @Sendable () -> Void = {
     blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN encode PacketKit via packet.tcp accessor") { benchmark in
+  Benchmark("SYN encode PacketKit via packet.tcp accessor") { (benchmark: Benchmark) in
     let fixture = SYNFixture()
     var packet = fixture.packet(sequenceNumber: 1)
     var buffer: [UInt8] = []
@@ -66,7 +66,7 @@ let benchmarks: @Sendable () -> Void = {
     blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN fill C hand-written") { benchmark in
+  Benchmark("SYN fill C hand-written") { (benchmark: Benchmark) in
     let fixture = SYNFixture()
     let out = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
     defer { out.deallocate() }
@@ -74,14 +74,14 @@ let benchmarks: @Sendable () -> Void = {
     blackHole(CWorkload.fillSYN(fixture, buffer: out, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN seq update PacketKit TCPSegmentTemplate (RFC 1624)") { benchmark in
+  Benchmark("SYN seq update PacketKit TCPSegmentTemplate (RFC 1624)") { (benchmark: Benchmark) in
     let fixture = SYNFixture()
     guard var template = try? TCPSegmentTemplate(fixture.packet(sequenceNumber: 1)) else { return }
     benchmark.startMeasurement()
     blackHole(SwiftWorkload.templateSequence(&template, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN seq update C RFC 1624") { benchmark in
+  Benchmark("SYN seq update C RFC 1624") { (benchmark: Benchmark) in
     let bytes = SYNFixture().cBytes(sequenceNumber: 1)
     let packet = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
     defer { packet.deallocate() }
@@ -90,19 +90,19 @@ let benchmarks: @Sendable () -> Void = {
     blackHole(CWorkload.incrementalSYN(packet, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN dissect PacketKit") { benchmark in
+  Benchmark("SYN dissect PacketKit") { (benchmark: Benchmark) in
     let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
     benchmark.startMeasurement()
     blackHole(SwiftWorkload.dissectSYN(bytes, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN parse PacketKit views") { benchmark in
+  Benchmark("SYN parse PacketKit views") { (benchmark: Benchmark) in
     let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
     benchmark.startMeasurement()
     blackHole(SwiftWorkload.parseSYNWithViews(bytes, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN parse C hand-written") { benchmark in
+  Benchmark("SYN parse C hand-written") { (benchmark: Benchmark) in
     let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
     let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
     defer { copy.deallocate() }

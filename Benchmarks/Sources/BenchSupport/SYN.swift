@@ -57,6 +57,6 @@ public struct SYNFixture {
 }
 
 /// Keeps a value alive as far as the optimiser knows.
-@inline(never) public func blackHole<T>(_ value: T) {
+@inline(never) public func keepAlive<T>(_ value: T) {
   withExtendedLifetime(value) {}
 }

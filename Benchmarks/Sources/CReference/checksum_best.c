@@ -228,7 +228,7 @@ uint16_t best_checksum_avx512(const void *data, size_t length) {
   while (length >= 256) {
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     size_t rounds = length / 256;
-    if (rounds > 32767) rounds = 32767;
+    if (rounds > 8191) rounds = 8191;  // four accumulators add up within ±2^31
     for (size_t i = 0; i < rounds; i++) {
       a0 = madd_step512(a0, _mm512_loadu_si512((const void *)p), flip, ones);
       a1 = madd_step512(a1, _mm512_loadu_si512((const void *)(p + 64)), flip, ones);
@@ -238,7 +238,8 @@ uint16_t best_checksum_avx512(const void *data, size_t length) {
     }
     length -= rounds * 256;
     words += rounds * 128;
-    total += hsum512_epi32(a0) + hsum512_epi32(a1) + hsum512_epi32(a2) + hsum512_epi32(a3);
+    a0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    total += hsum512_epi32(a0);
   }
   // The last < 256 bytes: whole vectors, then one masked load (zero bytes add nothing to S,
   // but a zero word still counts as a word in the correction).
@@ -267,7 +268,7 @@ uint16_t best_checksum_avx512vnni(const void *data, size_t length) {
   __m512i o0 = e0, o1 = e0, o2 = e0, o3 = e0;
   while (length >= 256) {
     size_t rounds = length / 256;
-    if (rounds > ((size_t)1 << 21)) rounds = (size_t)1 << 21;  // lanes < 2^30: pairs add safely
+    if (rounds > ((size_t)1 << 20)) rounds = (size_t)1 << 20;  // lanes < 2^29: four add safely
     for (size_t i = 0; i < rounds; i++) {
       __m512i v0 = _mm512_loadu_si512((const void *)p);
       __m512i v1 = _mm512_loadu_si512((const void *)(p + 64));
@@ -284,8 +285,8 @@ uint16_t best_checksum_avx512vnni(const void *data, size_t length) {
       p += 256;
     }
     length -= rounds * 256;
-    even += hsum512_epu32(_mm512_add_epi32(e0, e1)) + hsum512_epu32(_mm512_add_epi32(e2, e3));
-    odd += hsum512_epu32(_mm512_add_epi32(o0, o1)) + hsum512_epu32(_mm512_add_epi32(o2, o3));
+    even += hsum512_epu32(_mm512_add_epi32(_mm512_add_epi32(e0, e1), _mm512_add_epi32(e2, e3)));
+    odd += hsum512_epu32(_mm512_add_epi32(_mm512_add_epi32(o0, o1), _mm512_add_epi32(o2, o3)));
     e0 = e1 = e2 = e3 = o0 = o1 = o2 = o3 = _mm512_setzero_si512();
   }
   while (length >= 64) {

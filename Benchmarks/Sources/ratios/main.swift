@@ -11,6 +11,8 @@ import PacketKit
 
 var repetitions = 11
 var targetMilliseconds = 20.0
+/// `--profile NAME`: run only the SYN workload whose name contains NAME, for ~3 s (for perf/valgrind).
+var profileName: String?
 do {
   var arguments = CommandLine.arguments.dropFirst()
   while let argument = arguments.popFirst() {
@@ -18,8 +20,9 @@ do {
     case "--quick": repetitions = 3; targetMilliseconds = 5
     case "--reps": repetitions = max(1, Int(arguments.popFirst() ?? "") ?? repetitions)
     case "--ms": targetMilliseconds = max(1, Double(arguments.popFirst() ?? "") ?? targetMilliseconds)
+    case "--profile": profileName = arguments.popFirst()
     default:
-      print("usage: ratios [--quick] [--reps N] [--ms MILLISECONDS]")
+      print("usage: ratios [--quick] [--reps N] [--ms MILLISECONDS] [--profile SYN-WORKLOAD-NAME-PART]")
       exit(2)
     }
   }
@@ -50,7 +53,7 @@ func nanoseconds() -> UInt64 {
     var n = 1
     while true {
       let start = nanoseconds()
-      blackHole(run(n))
+      keepAlive(run(n))
       let elapsed = Double(nanoseconds() - start) / 1e6
       if elapsed >= targetMilliseconds / 4 || n >= 1 << 34 {
         iterations = max(1, Int(Double(n) * targetMilliseconds / max(elapsed, 0.001)))
@@ -62,7 +65,7 @@ func nanoseconds() -> UInt64 {
 
   mutating func sample() {
     let start = nanoseconds()
-    blackHole(run(iterations))
+    keepAlive(run(iterations))
     let elapsed = Double(nanoseconds() - start) / 1e9
     samples.append(elapsed / Double(iterations))
   }
@@ -197,7 +200,7 @@ let packetKitKernels: [(String, InternetChecksumKernel)] = [
 print(row(["bytes", "PacketKit `InternetChecksum.add`"] + cNames + ["best C", "PacketKit / plain C", "PacketKit / best C"] + packetKitKernels.map(\.0)))
 print(row(Array(repeating: "---", count: 5 + cNames.count + packetKitKernels.count)))
 var checksumSummary: [(size: Int, swift: Double, plain: Double, best: Double, bestName: String)] = []
-for size in sizes {
+for size in (profileName == nil ? sizes : []) {
   let buffer = UnsafeRawBufferPointer(rebasing: arena[0..<size])
   var workloads = [Workload("PacketKit") { SwiftWorkload.checksum(buffer, iterations: $0) }]
   for kernel in kernels {
@@ -323,6 +326,16 @@ var synWorkloads = [
     CWorkload.parseSYN(cParseBytes, count: synBytes.count, iterations: $0)
   },
 ]
+if let profileName {
+  for var workload in synWorkloads where workload.name.contains(profileName) {
+    print("profiling \(workload.name) for ~3 s")
+    targetMilliseconds = 3000
+    workload.calibrate()
+    workload.sample()
+    print("\(fixed(workload.operationsPerSecond / 1e6, 2)) M/s")
+  }
+  exit(0)
+}
 measure(&synWorkloads)
 let rates = synWorkloads.map { $0.operationsPerSecond }
 print(row(["workload", "M/s", "ns each", "ratio", "goal"]))
