@@ -10,7 +10,7 @@ import PacketKit
 
 let benchmarks: @Sendable () -> Void = {
   Benchmark.defaultConfiguration = .init(
-    metrics: [.throughput, .wallClock, .mallocCountTotal, .instructions],
+    metrics: [.throughput, .wallClock, .mallocCountTotal],
     warmupIterations: 10,
     scalingFactor: .mega,
     maxDuration: .seconds(2),
@@ -66,6 +66,84 @@ let benchmarks: @Sendable () -> Void = {
     blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
+  // Exact malloc counts: scaling factor 1, one benchmark iteration = 1000 packets, so the
+  // reported count is per 1000 packets with no rounding (0 means no allocation at all).
+  let perThousand = Benchmark.Configuration(
+    metrics: [.mallocCountTotal, .throughput], warmupIterations: 10, scalingFactor: .one,
+    maxDuration: .seconds(1), maxIterations: 10_000)
+  // The harness's own share (nothing but the loop) and the C fill, for comparison.
+  Benchmark("Mallocs per 1000 SYNs: empty loop (harness)", configuration: perThousand) { (benchmark: Benchmark) in
+    var seq: UInt32 = 0
+    for _ in benchmark.scaledIterations {
+      seq &+= 1000
+      blackHole(seq)
+    }
+  }
+  Benchmark("Mallocs per 1000 SYNs: C fill", configuration: perThousand) { (benchmark: Benchmark) in
+    let fixture = SYNFixture()
+    let out = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+    defer { out.deallocate() }
+    var seq: UInt32 = 0
+    for _ in benchmark.scaledIterations {
+      seq &+= 1000
+      blackHole(CWorkload.fillSYN(fixture, buffer: out, seq0: seq, iterations: 1000))
+    }
+  }
+  Benchmark("Mallocs per 1000 SYNs: encode PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
+    let fixture = SYNFixture()
+    var packet = fixture.packet(sequenceNumber: 1)
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(128)
+    var seq: UInt32 = 0
+    for _ in benchmark.scaledIterations {
+      seq &+= 1000
+      blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: seq, iterations: 1000))
+    }
+  }
+  // The same with 10 000 packets an iteration: a count that does not grow is not per packet.
+  Benchmark("Mallocs per 10000 SYNs: encode PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
+    let fixture = SYNFixture()
+    var packet = fixture.packet(sequenceNumber: 1)
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(128)
+    var seq: UInt32 = 0
+    for _ in benchmark.scaledIterations {
+      seq &+= 10000
+      blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: seq, iterations: 10000))
+    }
+  }
+  Benchmark("Mallocs per 1000 SYNs: encode PacketKit via packet.tcp accessor", configuration: perThousand) { (benchmark: Benchmark) in
+    let fixture = SYNFixture()
+    var packet = fixture.packet(sequenceNumber: 1)
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(128)
+    var seq: UInt32 = 0
+    for _ in benchmark.scaledIterations {
+      seq &+= 1000
+      blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: seq, iterations: 1000))
+    }
+  }
+  Benchmark("Mallocs per 1000 SYNs: TCPSegmentTemplate seq", configuration: perThousand) { (benchmark: Benchmark) in
+    guard var template = try? TCPSegmentTemplate(SYNFixture().packet(sequenceNumber: 1)) else { return }
+    var seq: UInt32 = 0
+    for _ in benchmark.scaledIterations {
+      seq &+= 1000
+      blackHole(SwiftWorkload.templateSequence(&template, seq0: seq, iterations: 1000))
+    }
+  }
+  Benchmark("Mallocs per 1000 SYNs: dissect PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
+    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+    for _ in benchmark.scaledIterations {
+      blackHole(SwiftWorkload.dissectSYN(bytes, iterations: 1000))
+    }
+  }
+  Benchmark("Mallocs per 1000 SYNs: views PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
+    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+    for _ in benchmark.scaledIterations {
+      blackHole(SwiftWorkload.parseSYNWithViews(bytes, iterations: 1000))
+    }
+  }
+
   Benchmark("SYN fill C hand-written") { (benchmark: Benchmark) in
     let fixture = SYNFixture()
     let out = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
