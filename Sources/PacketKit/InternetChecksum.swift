@@ -56,6 +56,11 @@ public struct InternetChecksum: Sendable, Equatable {
     for byte in bytes { add(byte: byte) }
   }
 
+  /// Adds a folded 16-bit sum of words (no bytes: the parity is unchanged).
+  @inlinable internal mutating func add(wordSum: UInt16) {
+    addToSum(UInt64(isOddLength ? wordSum.byteSwapped : wordSum))
+  }
+
   /// Adds `count` zero bytes to the stream (they only change the byte parity).
   @inlinable public mutating func add(zeros count: Int) {
     if count & 1 == 1 { isOddLength.toggle() }

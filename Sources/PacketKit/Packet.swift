@@ -73,7 +73,43 @@ public struct Packet: Hashable, Sendable {
   ///   65535 bytes under an IPv4 header); `.missingPseudoHeader` for a nil TCP/UDP checksum
   ///   without an IPv4 header directly below.
   public func encode(into buffer: inout [UInt8]) throws(PacketError) {
-    try encode(into: &buffer, at: 0)
+    // The common IPv4 + TCP (+ payload) shape takes the direct path (same bytes, less work).
+    let done = try layers.withUnsafeBufferPointer { (layers) throws(PacketError) -> Bool in
+      switch layers.count {
+      case 2: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: [], into: &buffer)
+      case 3: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: Packet.payloadBytes(layers[2]), into: &buffer)
+      default: return false
+      }
+    }
+    if !done { try encode(into: &buffer, at: 0) }
+  }
+
+  @inline(__always)
+  internal static func encodeIPv4TCP(
+    _ first: borrowing Layer, _ second: borrowing Layer, payload: [UInt8]?, into buffer: inout [UInt8]
+  ) throws(PacketError) -> Bool {
+    guard let payload = payload else { return false }
+    switch first {
+    case .ipv4(let ip):
+      switch second {
+      case .tcp(let tcp):
+        try ip.encode(tcp, payload: payload, into: &buffer)
+        return true
+      default:
+        return false
+      }
+    default:
+      return false
+    }
+  }
+
+  /// The bytes of a payload layer, nil for any other.
+  @inline(__always)
+  internal static func payloadBytes(_ layer: borrowing Layer) -> [UInt8]? {
+    switch layer {
+    case .payload(let bytes): bytes
+    default: nil
+    }
   }
 
   /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.

@@ -11,10 +11,11 @@
 extension Dissection {
   /// The `tcpdump -nn -S -t` line for this frame, followed by one bracketed note per problem
   /// tcpdump would not show without `-v` (e.g. ` [bad tcp cksum 0x1234 -> 0x8c5e]`,
-  /// ` [ip length 60 > 40 bytes present]`). `tcpdumpLine` is the line without notes.
+  /// ` [ip length 60 > 40 bytes present]`). `tcpdumpLine` is the line without notes. A partial
+  /// (offloaded) checksum accepted through `DissectionOptions.checksumNotReady` adds no note.
   public var summary: String {
     var line = tcpdumpLine
-    for problem in problems {
+    for problem in problems where problem.isDefect {
       line += " [\(problem)]"
     }
     return line

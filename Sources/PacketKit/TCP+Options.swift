@@ -67,86 +67,88 @@ public enum TCPOption: Hashable, Sendable {
     return length
   }
 
-  /// Writes `options` at `offset`; returns the end offset.
-  internal static func write(_ options: [TCPOption], _ out: ByteWriter, at offset: Int) throws(PacketError) -> Int {
+  /// Writes `options` at `offset`; returns the end offset and the ones'-complement sum of the
+  /// bytes written (as if they started at an even offset), computed from the values in the same
+  /// pass (reading back just-stored bytes would stall on store forwarding).
+  internal static func write(
+    _ options: [TCPOption], _ out: ByteWriter, at offset: Int
+  ) throws(PacketError) -> (end: Int, sum: InternetChecksum) {
     var at = offset
+    // Contributions of options starting at an even / odd offset, each summed as if even.
+    var evenSum: UInt64 = 0
+    var oddSum: UInt64 = 0
+    var odd = false
     for option in options {
-      out.put(option.kind, at: at)
+      let value: UInt64
+      let length: Int
       switch option {
-      case .endOfOptionList, .noOperation:
-        at += 1
+      case .endOfOptionList:
+        out.put(UInt8(0), at: at)
+        value = 0
+        length = 1
+      case .noOperation:
+        out.put(UInt8(1), at: at)
+        value = 0x0100
+        length = 1
       case .maximumSegmentSize(let mss):
-        out.put(UInt8(4), at: at + 1)
-        out.put(mss, at: at + 2)
-        at += 4
+        out.put(UInt16(0x0204), at: at)
+        out.put(mss, at: at &+ 2)
+        value = 0x0204 &+ UInt64(mss)
+        length = 4
       case .windowScale(let shift):
-        out.put(UInt8(3), at: at + 1)
-        out.put(shift, at: at + 2)
-        at += 3
+        out.put(UInt16(0x0303), at: at)
+        out.put(shift, at: at &+ 2)
+        value = 0x0303 &+ UInt64(shift) << 8
+        length = 3
       case .sackPermitted:
-        out.put(UInt8(2), at: at + 1)
-        at += 2
+        out.put(UInt16(0x0402), at: at)
+        value = 0x0402
+        length = 2
       case .sack(let blocks):
-        let length = 2 + 8 * blocks.count
+        length = 2 + 8 * blocks.count
         guard length <= 255 else { throw .overrideOutOfRange(layer: .tcp, field: "sack length", value: UInt64(length)) }
+        out.put(UInt8(5), at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
+        var v = 0x0500 &+ UInt64(length)
         for (i, block) in blocks.enumerated() {
           out.put(block.leftEdge, at: at + 2 + 8 * i)
           out.put(block.rightEdge, at: at + 6 + 8 * i)
+          v &+= UInt64(block.leftEdge) &+ UInt64(block.rightEdge)
         }
-        at += length
-      case .timestamps(let value, let echoReply):
-        out.put(UInt8(10), at: at + 1)
-        out.put(value, at: at + 2)
-        out.put(echoReply, at: at + 6)
-        at += 10
-      case .unknown(_, let data):
-        let length = 2 + data.count
+        value = v
+      case .timestamps(let tsValue, let echoReply):
+        out.put(UInt16(0x080A), at: at)
+        out.put(tsValue, at: at &+ 2)
+        out.put(echoReply, at: at &+ 6)
+        value = 0x080A &+ UInt64(tsValue) &+ UInt64(echoReply)
+        length = 10
+      case .unknown(let kind, let data):
+        length = 2 + data.count
         guard length <= 255 else { throw .overrideOutOfRange(layer: .tcp, field: "option length", value: UInt64(length)) }
+        out.put(kind, at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(data, at: at + 2)
-        at += length
-      case .raw(_, let bytes):
+        var dataSum = InternetChecksum()
+        dataSum.add(data)
+        value = UInt64(kind) << 8 &+ UInt64(length) &+ UInt64(dataSum.partialSum)
+      case .raw(let kind, let bytes):
+        length = 1 + bytes.count
+        out.put(kind, at: at)
         out.put(bytes, at: at + 1)
-        at += 1 + bytes.count
+        var dataSum = InternetChecksum()
+        dataSum.add(bytes)
+        // The bytes start one octet after the kind: their sum is byte-swapped.
+        value = UInt64(kind) << 8 &+ UInt64(dataSum.partialSum.byteSwapped)
       }
+      if odd { oddSum &+= value } else { evenSum &+= value }
+      if length & 1 == 1 { odd.toggle() }
+      at &+= length
     }
-    return at
-  }
-
-  /// Adds the bytes `write` produces for `options` to `sum`, computed from the values (no
-  /// reading back of just-written memory, which would stall on store forwarding).
-  internal static func addSum(of options: [TCPOption], to sum: inout InternetChecksum) {
-    for option in options {
-      sum.add(byte: option.kind)
-      switch option {
-      case .endOfOptionList, .noOperation:
-        break
-      case .maximumSegmentSize(let mss):
-        sum.add(byte: 4)
-        sum.add(uint16: mss)
-      case .windowScale(let shift):
-        sum.add(byte: 3)
-        sum.add(byte: shift)
-      case .sackPermitted:
-        sum.add(byte: 2)
-      case .sack(let blocks):
-        sum.add(byte: UInt8(truncatingIfNeeded: 2 + 8 * blocks.count))
-        for block in blocks {
-          sum.add(uint32: block.leftEdge)
-          sum.add(uint32: block.rightEdge)
-        }
-      case .timestamps(let value, let echoReply):
-        sum.add(byte: 10)
-        sum.add(uint32: value)
-        sum.add(uint32: echoReply)
-      case .unknown(_, let data):
-        sum.add(byte: UInt8(truncatingIfNeeded: 2 + data.count))
-        sum.add(data)
-      case .raw(_, let bytes):
-        sum.add(bytes)
-      }
-    }
+    var sum = InternetChecksum()
+    sum.add(wordSum: InternetChecksum.fold(evenSum))
+    sum.add(wordSum: InternetChecksum.fold(oddSum).byteSwapped)
+    sum.add(zeros: at - offset)
+    return (at, sum)
   }
 
   /// Decodes one well-formed option. Known kinds with a length other than theirs become

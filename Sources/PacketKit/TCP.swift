@@ -192,12 +192,10 @@ public struct TCPHeader: Hashable, Sendable {
     out.put(urgentPointer, at: offset + 18)
     var sum = InternetChecksum()
     if !options.isEmpty {
-      let end = try TCPOption.write(options, out, at: offset + TCPLayout.options)
-      out.fill(0, at: end, count: offset + headerLength - end)
-      if checksum == nil {
-        TCPOption.addSum(of: options, to: &sum)
-        sum.add(zeros: offset + headerLength - end)
-      }
+      let written = try TCPOption.write(options, out, at: offset + TCPLayout.options)
+      out.fill(0, at: written.end, count: offset + headerLength - written.end)
+      sum = written.sum
+      sum.add(zeros: offset + headerLength - written.end)  // padding: back to an even length
     }
     if checksum == nil {
       sum.add(uint16: sourcePort)

@@ -55,7 +55,7 @@ extension Flow {
     // Bounded: the peer may send data segments before its FIN; each is acknowledged.
     for _ in 0..<64 where !segment.flags.contains(.fin) {
       if !segment.payload.isEmpty { try send(.ack, step: "close: acknowledging data") }
-      segment = try expect(.containing([]), within: timeout, step: "close: waiting for the peer's FIN (it is in CLOSE_WAIT until its application closes)")
+      segment = try expect(.nextFromPeer("the peer's FIN (it stays in CLOSE_WAIT until its application closes)"), within: timeout, step: "close: waiting for the peer's FIN")
     }
     guard segment.flags.contains(.fin) else {
       throw .timedOut(step: "close", expected: SegmentPattern.fin.description, waited: timeout ?? defaultTimeout, unmatched: [])
@@ -68,10 +68,11 @@ extension Flow {
   public func passiveClose(timeout: Duration? = nil) throws(ScriptError) {
     guard state == .established || state == .closeWait else { throw .invalidState(step: "passive close", state: state) }
     if state == .established {
-      var segment = try expect(.containing([]), within: timeout, step: "passive close: waiting for the peer's FIN")
+      let finPattern = SegmentPattern.nextFromPeer("the peer's FIN (its application has not closed yet)")
+      var segment = try expect(finPattern, within: timeout, step: "passive close: waiting for the peer's FIN")
       for _ in 0..<64 where !segment.flags.contains(.fin) {
         if !segment.payload.isEmpty { try send(.ack, step: "passive close: acknowledging data") }
-        segment = try expect(.containing([]), within: timeout, step: "passive close: waiting for the peer's FIN")
+        segment = try expect(finPattern, within: timeout, step: "passive close: waiting for the peer's FIN")
       }
       try send(.ack, step: "passive close: acknowledging the peer's FIN")
     }

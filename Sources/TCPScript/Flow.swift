@@ -224,7 +224,13 @@ public final class Flow {
     throws(ScriptError) -> Segment
   {
     if let index = unmatchedSegments.firstIndex(where: { pattern.matches($0) }) {
-      return unmatchedSegments.remove(at: index)
+      let segment = unmatchedSegments.remove(at: index)
+      // It was waited for after all: the transcript says so (it was shown as it arrived).
+      if transcript.entries.indices.contains(segment.transcriptIndex) {
+        transcript.entries[segment.transcriptIndex].expected = true
+        transcript.entries[segment.transcriptIndex].note = nil
+      }
+      return segment
     }
     let waited = timeout ?? defaultTimeout
     let deadline = clock.now.advanced(by: waited)

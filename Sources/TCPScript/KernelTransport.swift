@@ -105,12 +105,18 @@ public final class KernelTransport: FlowTransport {
   }
 
   public func peerState(local: Endpoint, remote: Endpoint) -> String? {
+    // Only a local peer has a socket inet_diag can see.
+    if localPeers[remote.address] == nil {
+      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address))?.isLocal ?? false
+    }
+    guard localPeers[remote.address] == true else { return nil }
     let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
     if let state, state != "LISTEN", state != "CLOSED", state != "(no socket)" { sawPeerConnection = true }
     return state
   }
 
   private var sawPeerConnection = false
+  private var localPeers: [UInt32: Bool] = [:]
 
   /// The Linux state of the local socket `socket` talking to `peer`: the connection's state;
   /// `CLOSED` when there is no such connection but there was one (`connectionSeen`), or none and

@@ -123,6 +123,11 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
     SegmentPattern("Flags [F.] (the peer's FIN)") { $0.flags.contains(.fin) && !$0.flags.contains(.rst) }
   }
 
+  /// The next segment from the peer, whatever it is (not a RST), described as `waitingFor`.
+  public static func nextFromPeer(_ waitingFor: String) -> SegmentPattern {
+    SegmentPattern(waitingFor) { !$0.flags.contains(.rst) }
+  }
+
   /// A SYN without ACK (a client opening a connection).
   public static var syn: SegmentPattern {
     SegmentPattern("Flags [S] (a client's SYN)") { $0.flags.contains(.syn) && !$0.flags.contains(.ack) && !$0.flags.contains(.rst) }

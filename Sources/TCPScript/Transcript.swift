@@ -35,8 +35,10 @@ public struct TranscriptEntry: Hashable, Sendable {
   /// Our state before and after this segment.
   public var stateBefore: TCPState
   public var stateAfter: TCPState
-  /// The peer's real kernel state after this segment, when the peer is a local socket (read with
-  /// `inet_diag`), as Linux spells it (`SYN_RECV`, `CLOSE_WAIT`); `nil` when not known.
+  /// The peer's real kernel state when this entry was recorded, when the peer is a local socket
+  /// (read with `inet_diag`), as Linux spells it (`SYN_RECV`, `CLOSE_WAIT`); `nil` when not
+  /// known. A fast peer application may already have moved on: a received segment is recorded
+  /// when the flow reads it, which can be after the peer's next step.
   public var peerState: String?
   /// `false` for a received segment that no expectation asked for (kept and shown anyway).
   public var expected: Bool

@@ -5,11 +5,11 @@ import TCPScript
 
 /// `tcpcraft send HOST:PORT --flags FLAGS ...`: one crafted segment, any field forced.
 enum SendCommand {
-  static let valued: Set<String> = [
+  static let valued: Set<String> = Set([
     "--flags", "--sport", "--seq", "--ack", "--window", "--ttl", "--data", "--data-hex", "--checksum",
     "--option", "--expect", "--timeout", "--urgent", "--id", "--data-offset", "--pcap",
-  ]
-  static let switches: Set<String> = Common.outputSwitches.union(["--guard"])
+  ]).union(SendRate.valued)
+  static let switches: Set<String> = Common.outputSwitches.union(["--guard"]).union(SendRate.switches)
 
   static func run(_ argv: [String]) -> Int32 {
     let arguments: Arguments
@@ -52,6 +52,9 @@ enum SendCommand {
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
+    }
+    if SendRate.isRequested(arguments) {
+      return SendRate.run(arguments, remote: remote, flags: flags, payload: payload, options: options)
     }
     let output = Output(arguments)
     var flow: Flow?
@@ -222,8 +225,9 @@ enum ListenCommand {
 
 /// `tcpcraft sniff`: capture and print one tcpdump line a packet.
 enum SniffCommand {
-  static let valued: Set<String> = ["--iface", "-i", "--filter", "--count", "-c", "--pcap", "-w", "--timeout"]
-  static let switches: Set<String> = ["--json", "--quiet"]
+  static let valued: Set<String> = Set(["--iface", "-i", "--filter", "--count", "-c", "--pcap", "-w", "--timeout"])
+    .union(SniffRing.valued)
+  static let switches: Set<String> = Set(["--json", "--quiet"]).union(SniffRing.switches)
 
   static func run(_ argv: [String]) -> Int32 {
     let arguments: Arguments
@@ -259,6 +263,9 @@ enum SniffCommand {
     let interface = arguments.value("--iface") ?? arguments.value("-i") ?? "lo"
     let json = arguments.has("--json")
     let pcapPath = arguments.value("--pcap") ?? arguments.value("-w")
+    if SniffRing.isRequested(arguments) {
+      return SniffRing.run(arguments, interface: interface, program: program, filterText: filterText, count: count, timeout: timeout)
+    }
     let capture: PacketSocket
     do {
       capture = try PacketSocket(interface: interface, filter: program)

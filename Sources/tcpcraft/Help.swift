@@ -94,6 +94,21 @@ enum Help {
       sudo tcpcraft send 127.0.0.1:9 --flags S --expect R.          # a closed port answers RST
       sudo tcpcraft send 127.0.0.1:8080 --flags S --checksum 0xdead  # dropped by the kernel
       sudo tcpcraft send 127.0.0.1:8080 --flags S --option mss=0 --option raw=254:02
+
+    At rate (any of --count, --rate, --duration):
+      tcpcraft send HOST:PORT --flags FLAGS --count N [--rate PPS] [--duration SECONDS]
+                    [--walk FIELD[:SPEC]]... [--batch N] [--src A]
+                    [--l2 | --iface NAME [--src-mac MAC] [--dst-mac MAC] [--qdisc-bypass]] [--json] [--quiet]
+    Sends the segment N times, built once and changed in place per packet: --walk seq[:STEP]
+    (the default), ack[:STEP], id[:STEP], sport[:LO-HI], dport[:LO-HI], window:LO-HI,
+    flags:S/SA/F. (a list to cycle through). Layer 3 (raw socket, sendmmsg batches) unless --l2 or
+    --iface: then Ethernet frames through a PACKET_TX_RING. --rate paces exactly (token bucket on
+    the monotonic clock); without it, as fast as the kernel takes them. Always bounded: the send
+    stops after --duration (default 60 s) even if N is not reached (exit 1 then, unless
+    --duration was given). A progress line on stderr while it runs; a summary at the end.
+      sudo tcpcraft send 127.0.0.1:9 --flags S --count 1000000
+      sudo tcpcraft send 127.0.0.1:8080 --flags S --count 50000 --rate 10000 --walk sport:20000-29999
+      sudo tcpcraft send 10.0.0.2:80 --flags S --duration 5 --iface veth0 --dst-mac 02:00:00:00:00:02
     """
 
   static let listen = """
@@ -113,6 +128,7 @@ enum Help {
   static let sniff = """
     usage: tcpcraft sniff [--iface NAME | -i NAME] [--filter EXPR | EXPR...] [--count N | -c N]
                           [--timeout SECONDS] [--pcap FILE | -w FILE] [--json]
+                          [--ring] [--duration SECONDS] [--buffer-size MIB]
 
     Captures on an interface (default lo) and prints one line a packet, as tcpdump -nn -S -t does.
     The filter is tcpdump's everyday language: tcp, udp, icmp, host A, src|dst host A, port N,
@@ -121,6 +137,12 @@ enum Help {
     examples:
       sudo tcpcraft sniff -i lo -c 10 tcp port 8080
       sudo tcpcraft sniff --filter 'tcp and host 127.0.0.1' --timeout 5 --pcap out.pcap
+
+    --ring (or --duration SECONDS, --buffer-size MIB): capture through a TPACKET_V3 ring (default
+    32 MiB) for traffic at rate. With --pcap no line a packet is printed (as tcpdump -w). Ends
+    with tcpdump's counts on stderr: captured, received by filter, dropped by kernel. Ctrl-C
+    stops it cleanly.
+      sudo tcpcraft sniff --ring -i lo -w burst.pcap --duration 10 tcp port 9
     """
 
   static let demo = """

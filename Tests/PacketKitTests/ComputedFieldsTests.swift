@@ -8,7 +8,12 @@ import Testing
   @Test func oddOptionsArePaddedAndChecksummed() throws {
     for options: [TCPOption] in [[.windowScale(7)], [.sackPermitted, .windowScale(14)], [.noOperation],
                                  [.unknown(kind: 30, data: [1, 2, 3])], [.raw(kind: 99, bytes: [])],
-                                 [.sack([SACKBlock(leftEdge: 1, rightEdge: 2)]), .timestamps(value: 3, echoReply: 4)]] {
+                                 [.sack([SACKBlock(leftEdge: 1, rightEdge: 2)]), .timestamps(value: 3, echoReply: 4)],
+                                 // Options starting at odd offsets, of every kind.
+                                 [.windowScale(1), .unknown(kind: 30, data: [1, 2, 3]), .maximumSegmentSize(0x1234)],
+                                 [.noOperation, .raw(kind: 77, bytes: [9, 8, 7]), .timestamps(value: 0xFFFF_FFFF, echoReply: 1)],
+                                 [.windowScale(0xFF), .sack([SACKBlock(leftEdge: 0xFFFF_FFFF, rightEdge: 0x0102_0304)]), .noOperation,
+                                  .sackPermitted, .raw(kind: 1, bytes: [0xFF]), .endOfOptionList]] {
       for payload in [[UInt8](), [1], [1, 2, 3], Array(repeating: 0xFF, count: 101)] {
         let packet = Self.ip / TCPHeader(sourcePort: 5, destinationPort: 6, options: options) / payload
         let bytes = try encodeOverA5(packet)
@@ -24,6 +29,10 @@ import Testing
         var direct: [UInt8] = []
         try Self.ip.encode(try #require(packet.tcp), payload: payload, into: &direct)
         #expect(direct == bytes)
+        // And the general layer-by-layer path (used for appending) too.
+        var general: [UInt8] = []
+        try packet.encode(appendingTo: &general)
+        #expect(general == bytes)
       }
     }
   }

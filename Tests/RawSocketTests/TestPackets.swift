@@ -1,6 +1,7 @@
 // Hand-made packets and small kernel helpers for RawSocket's tests. RawSocket must not depend on
 // PacketKit, so the tests write bytes themselves: an RFC 1071 checksum, an IPv4 header, a TCP
 // header, an Ethernet header.
+import CRawSocket
 import Foundation
 import Glibc
 import RawSocket

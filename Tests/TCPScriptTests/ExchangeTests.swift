@@ -230,6 +230,7 @@ import Testing
     let data = try flow.expect(.data, within: .milliseconds(500))
     #expect(data.payload == Array("surprise".utf8))
     #expect(flow.unmatched.count == kept - 1)
+    #expect(flow.transcript.entries[data.transcriptIndex].expected)
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))

@@ -48,9 +48,10 @@ struct CommandRunner {
 
   /// Runs `tcpcraft arguments...` (optionally behind `prefix`, e.g. setpriv) in `directory`.
   func run(
-    _ arguments: [String], prefix: [String] = [], directory: String? = nil, timeout: TimeInterval = 20
+    _ arguments: [String], prefix: [String] = [], directory: String? = nil, timeout: TimeInterval = 20,
+    binary: String? = nil
   ) throws -> Result {
-    try start(arguments, prefix: prefix, directory: directory).finish(timeout: timeout)
+    try start(arguments, prefix: prefix, directory: directory, binary: binary).finish(timeout: timeout)
   }
 
   /// A running `tcpcraft`: its output is collected until `finish`.
@@ -90,8 +91,8 @@ struct CommandRunner {
   }
 
   /// Starts `tcpcraft arguments...` without waiting for it.
-  func start(_ arguments: [String], prefix: [String] = [], directory: String? = nil) throws -> Running {
-    guard let binary = CommandRunner.binary else { throw RunnerError("tcpcraft binary not found; build it first") }
+  func start(_ arguments: [String], prefix: [String] = [], directory: String? = nil, binary: String? = nil) throws -> Running {
+    guard let binary = binary ?? CommandRunner.binary else { throw RunnerError("tcpcraft binary not found; build it first") }
     let process = Process()
     let command = prefix + [binary] + arguments
     process.executableURL = URL(fileURLWithPath: command[0].hasPrefix("/") ? command[0] : "/usr/bin/env")

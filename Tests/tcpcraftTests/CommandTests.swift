@@ -178,6 +178,52 @@ import Testing
     #expect(result.lines.last?.contains("Flags [S.]") == true)
   }
 
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func demoAsJSONLines() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let demo = try runner.run(["demo", "--json", "--no-pcap"])
+    #expect(demo.status == 0, "stderr: \(demo.stderr)")
+    let objects = Self.json(demo.lines)
+    #expect(objects.count == demo.lines.count)
+    let segments = objects.filter { $0["type"] as? String == "segment" }
+    #expect(segments.count == objects.count - 1)
+    #expect(objects.last?["type"] as? String == "result")
+    #expect(objects.last?["ok"] as? Bool == true)
+    // The states walk the textbook path, and the listener's kernel states come along.
+    let ours = segments.compactMap { $0["state_after"] as? String }
+    #expect(ours.first == "SYN_SENT")
+    #expect(ours.contains("FIN_WAIT_1"))
+    #expect(ours.last == "TIME_WAIT")
+    #expect(segments.first?["peer_state"] as? String == "SYN_RECV")
+    for segment in segments {
+      for key in ["time", "direction", "summary", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "len", "state_before"] {
+        #expect(segment[key] != nil, "missing \(key)")
+      }
+    }
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func handshakeWritesAPcapAndRelativeNumbers() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let server = try Listener()
+    let pcap = runner.sessionDirectory + "-handshake.pcap"
+    defer { try? FileManager.default.removeItem(atPath: pcap) }
+    let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--pcap", pcap, "--relative", "--isn", "1000"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
+    // Relative: the SYNs keep absolute numbers, the ACK counts from the ISNs (ack 1).
+    #expect(handshake.lines.contains { $0.contains("Flags [S], seq 1000,") })
+    #expect(handshake.lines.contains { $0.contains("Flags [.], ack 1, win") })
+    let tcpdump = CommandRunner.shell(["tcpdump", "-nn", "-S", "-t", "-r", pcap]).split(separator: "\n")
+    #expect(tcpdump.count == 3)
+    #expect(tcpdump.first?.contains("Flags [S], seq 1000,") == true)
+    _ = try runner.run(["fin"])
+    #expect(server.waitUntilFinished())
+  }
+
   // MARK: - errors
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
@@ -227,8 +273,16 @@ import Testing
     guard getuid() == 0 else { return }  // needs root to drop to nobody
     let runner = CommandRunner()
     defer { runner.cleanUp() }
+    // A copy nobody can reach and run (the build directory may sit under a private home).
+    let binary = try #require(CommandRunner.binary)
+    let directory = runner.sessionDirectory + "-bin"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let copy = directory + "/tcpcraft"
+    try FileManager.default.copyItem(atPath: binary, toPath: copy)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
     for command in [["handshake", "127.0.0.1:9"], ["demo"], ["send", "127.0.0.1:9", "--flags", "S"], ["sniff", "-c", "1"]] {
-      let result = try runner.run(command, prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+      let result = try runner.run(command, prefix: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], binary: copy)
       #expect(result.status != 0)
       #expect(result.stderr.contains("CAP_NET_RAW"), "\(command): \(result.stderr)")
       #expect(result.errorLines.count == 1)

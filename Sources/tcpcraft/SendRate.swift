@@ -1,0 +1,333 @@
+import Glibc
+import PacketKit
+import RawSocket
+import Synchronization
+import TCPScript
+
+/// Ctrl-C during a rate send or a ring capture: the first SIGINT asks the loop to stop (so the
+/// summary and the pcap are still written); a second one kills as usual.
+enum InterruptFlag {
+  static let flag = Atomic<Bool>(false)
+
+  static var isSet: Bool { flag.load(ordering: .relaxed) }
+
+  static func install() {
+    flag.store(false, ordering: .relaxed)
+    signal(SIGINT) { _ in
+      InterruptFlag.flag.store(true, ordering: .relaxed)
+      signal(SIGINT, SIG_DFL)
+    }
+  }
+
+  static func uninstall() { signal(SIGINT, SIG_DFL) }
+}
+
+/// `tcpcraft send HOST:PORT --flags FLAGS --count N [--rate PPS] [--duration S] ...`: the same
+/// segment as `send`, many times, with fields walking per packet, as fast as the kernel takes
+/// them or paced exactly. Layer 3 by default (raw socket, `sendmmsg` batches); `--iface NAME` or
+/// `--l2` sends Ethernet frames through a `PACKET_TX_RING`.
+///
+/// Entry point: `SendRate.run(arguments, remote:flags:payload:options:)`, called by
+/// `SendCommand.run` when `SendRate.isRequested(arguments)`.
+enum SendRate {
+  /// Options this mode adds to `send`.
+  static let valued: Set<String> = ["--count", "--rate", "--duration", "--walk", "--iface", "--src", "--src-mac", "--dst-mac", "--batch"]
+  static let switches: Set<String> = ["--l2", "--qdisc-bypass"]
+
+  /// Whether `send` should run in rate mode (`--count`, `--rate` or `--duration` given).
+  static func isRequested(_ arguments: Arguments) -> Bool {
+    arguments.has("--count") || arguments.has("--rate") || arguments.has("--duration")
+  }
+
+  /// What the command line asked for, checked.
+  struct Plan {
+    var count: Int
+    var rate: Int?
+    var duration: Duration
+    var durationGiven: Bool
+    var walks: [FieldWalk]
+    var layer2: Bool
+    var interface: String?
+    var batch: Int?
+  }
+
+  static func parsePlan(_ arguments: Arguments, sourcePort: UInt16, sequence: UInt32, identification: UInt16, destinationPort: UInt16) throws(UsageError) -> Plan {
+    for option in ["--expect", "--guard", "--pcap"] where arguments.has(option) {
+      throw UsageError("send: \(option) cannot be combined with --count/--rate/--duration (rate mode sends without waiting)")
+    }
+    let count = try arguments.integer("--count", as: UInt64.self)
+    if count == 0 { throw UsageError("--count: must be at least 1") }
+    let rate = try arguments.integer("--rate", as: UInt32.self)
+    if let rate, rate == 0 || rate > 100_000_000 { throw UsageError("--rate: packets per second, 1 to 100000000") }
+    let duration = try arguments.seconds("--duration")
+    let batch = try arguments.integer("--batch", as: UInt16.self)
+    if let batch, batch == 0 || batch > 1024 { throw UsageError("--batch: 1 to 1024 packets") }
+    var walks: [FieldWalk] = []
+    for text in arguments.all("--walk") {
+      walks.append(try parseWalk(text, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: destinationPort))
+    }
+    if walks.isEmpty { walks = [.sequenceNumber(start: sequence, step: 1)] }
+    return Plan(
+      count: count.map { Int(clamping: $0) } ?? Int.max, rate: rate.map(Int.init),
+      duration: duration ?? RateSender.defaultMaximumDuration, durationGiven: duration != nil, walks: walks,
+      layer2: arguments.has("--l2") || arguments.has("--iface"), interface: arguments.value("--iface"),
+      batch: batch.map(Int.init))
+  }
+
+  /// `seq[:STEP]`, `ack[:STEP]`, `id[:STEP]`, `sport[:LO-HI]`, `dport[:LO-HI]`,
+  /// `window:LO-HI`, `flags:S/SA/F./R` (tcpdump letters separated by `/`).
+  static func parseWalk(
+    _ text: String, sourcePort: UInt16, sequence: UInt32, identification: UInt16, destinationPort: UInt16
+  ) throws(UsageError) -> FieldWalk {
+    let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+    let field = parts.first?.lowercased() ?? ""
+    let spec = parts.count > 1 ? parts[1] : nil
+    func bad(_ why: String) -> UsageError {
+      UsageError("--walk: \"\(text)\": \(why) (seq[:STEP], ack[:STEP], id[:STEP], sport[:LO-HI], dport[:LO-HI], window:LO-HI, flags:S/SA/F.)")
+    }
+    func step() throws(UsageError) -> UInt32 {
+      guard let spec else { return 1 }
+      guard let value = Arguments.parseInteger(spec, as: UInt32.self) else { throw bad("STEP is a number") }
+      return value
+    }
+    func range(defaultLower: UInt16) throws(UsageError) -> ClosedRange<UInt16> {
+      guard let spec else { return defaultLower...65_535 }
+      let bounds = spec.split(separator: "-", maxSplits: 1).map { Arguments.parseInteger(String($0), as: UInt16.self) }
+      guard bounds.count == 2, let low = bounds[0], let high = bounds[1], low <= high else { throw bad("give LO-HI, LO <= HI") }
+      return low...high
+    }
+    switch field {
+    case "seq": return .sequenceNumber(start: sequence, step: try step())
+    case "ack": return .acknowledgmentNumber(start: 0, step: try step())
+    case "id":
+      let value = try step()
+      guard value <= UInt16.max else { throw bad("STEP fits 16 bits") }
+      return .identification(start: identification, step: UInt16(value))
+    case "sport": return .sourcePort(try range(defaultLower: max(1, sourcePort)))
+    case "dport": return .destinationPort(try range(defaultLower: max(1, destinationPort)))
+    case "window":
+      guard spec != nil else { throw bad("window needs LO-HI") }
+      return .window(try range(defaultLower: 0))
+    case "flags":
+      guard let spec, !spec.isEmpty else { throw bad("flags needs a list") }
+      var list: [TCPFlags] = []
+      for letters in spec.split(separator: "/") {
+        list.append(try SendCommand.parseFlags(String(letters), option: "--walk flags"))
+      }
+      return .flags(list)
+    default:
+      throw bad("unknown field \"\(field)\"")
+    }
+  }
+
+  static func run(_ arguments: Arguments, remote: HostPort, flags: TCPFlags, payload: [UInt8], options: [TCPOption]) -> Int32 {
+    let json = arguments.has("--json")
+    let quiet = arguments.has("--quiet")
+    let plan: Plan
+    let sourcePort: UInt16
+    let sequence: UInt32
+    let identification: UInt16
+    var sourceOverride: UInt32?
+    var sourceMAC: MACAddress?
+    var destinationMAC: MACAddress?
+    do throws(UsageError) {
+      sourcePort = try arguments.integer("--sport", as: UInt16.self) ?? UInt16.random(in: 32_768...60_999)
+      sequence = try arguments.integer("--seq", as: UInt32.self) ?? UInt32.random(in: 0...UInt32.max)
+      identification = try arguments.integer("--id", as: UInt16.self) ?? 0
+      plan = try parsePlan(arguments, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: remote.port)
+      if let text = arguments.value("--src") {
+        guard let address = IPv4Address(text) else { throw UsageError("--src: \"\(text)\" is not an IPv4 address") }
+        sourceOverride = address.rawValue
+      }
+      for (option, isSource) in [("--src-mac", true), ("--dst-mac", false)] {
+        guard let text = arguments.value(option) else { continue }
+        guard let mac = MACAddress(text) else { throw UsageError("\(option): \"\(text)\" is not a MAC address (like 02:00:00:00:00:01)") }
+        if isSource { sourceMAC = mac } else { destinationMAC = mac }
+      }
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+
+    // Route: the source address and, for layer 2, the interface and MACs. With --iface and
+    // --src (and --dst-mac) nothing needs looking up: a veth without an address works too.
+    var route: Route?
+    var routeProblem = ""
+    do {
+      route = try RouteLookup.route(to: remote.address)
+    } catch {
+      routeProblem = "\(error)"
+    }
+    let interface = plan.interface ?? route?.interfaceName ?? ""
+    guard let source = sourceOverride ?? route?.sourceAddress, !interface.isEmpty else {
+      Terminal.error("tcpcraft: send: route lookup for \(IPv4Text.format(remote.address)) failed: \(routeProblem) (give --src, and --iface for layer 2)")
+      return 1
+    }
+    var interfaceMAC: [UInt8]? = route?.interfaceName == interface ? route?.interfaceMAC : nil
+    if plan.layer2, interfaceMAC == nil, sourceMAC == nil {
+      interfaceMAC = (try? RouteLookup().interface(named: interface))?.mac
+    }
+
+    // The packet, built once.
+    var ip = IPv4Header(
+      sourceAddress: IPv4Address(rawValue: source), destinationAddress: IPv4Address(rawValue: remote.address),
+      identification: identification)
+    if let ttl = try? arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
+    var tcp = TCPHeader(sourcePort: sourcePort, destinationPort: remote.port, sequenceNumber: sequence, flags: flags, options: options)
+    if let ack = try? arguments.integer("--ack", as: UInt32.self) { tcp.acknowledgmentNumber = ack }
+    if let window = try? arguments.integer("--window", as: UInt16.self) { tcp.window = window }
+    if let urgent = try? arguments.integer("--urgent", as: UInt16.self) { tcp.urgentPointer = urgent }
+    if let offset = try? arguments.integer("--data-offset", as: UInt8.self) { tcp.dataOffset = offset }
+    if let text = arguments.value("--checksum"),
+      let checksum = Arguments.parseInteger(text.hasPrefix("0x") ? text : "0x" + text, as: UInt16.self)
+    {
+      tcp.checksum = checksum
+    }
+    var packet = ip / tcp
+    if !payload.isEmpty { packet = packet / payload }
+    if plan.layer2 {
+      let localMAC = sourceMAC ?? interfaceMAC.flatMap { MACAddress(bytes: $0) } ?? .zero
+      var nextHop = destinationMAC
+      if nextHop == nil, let route, route.interfaceName == interface {
+        if route.isLocal || interface == "lo" {
+          nextHop = .zero
+        } else if let mac = route.nextHopMAC {
+          nextHop = MACAddress(bytes: mac)
+        }
+      }
+      guard let nextHop else {
+        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Text.format(route?.nextHop ?? remote.address)) on \(interface): give --dst-mac")
+        return 2
+      }
+      packet = EthernetHeader(destination: nextHop, source: localMAC) / packet
+    }
+    let burst: Burst
+    do throws(PacketError) {
+      burst = try Burst(packet, walks: plan.walks)
+    } catch {
+      Terminal.error("tcpcraft: send: cannot build the segment: \(error)")
+      return 2
+    }
+
+    // The transmitter.
+    let transmitter: any BurstTransmitter
+    var closers: [() -> Void] = []
+    defer { for close in closers { close() } }
+    do {
+      if plan.layer2 {
+        let ring = try PacketTXRing(
+          interface: interface, maximumFrameLength: burst.maximumLength,
+          geometry: .transmit(maximumFrameLength: burst.maximumLength, frames: max(plan.batch ?? 1024, 1024)),
+          bypassQueueingDiscipline: arguments.has("--qdisc-bypass"))
+        closers.append { ring.close() }
+        transmitter = TXRingTransmitter(ring: ring, batchSize: plan.batch)
+      } else {
+        let socket = try RawIPv4Socket()
+        closers.append { socket.close() }
+        transmitter = RawIPv4Transmitter(socket: socket, destination: remote.address, batchSize: plan.batch ?? 256)
+      }
+    } catch {
+      Terminal.error("tcpcraft: \(KernelTransport.scriptError(error, step: "send: opening the socket").description)")
+      return 1
+    }
+
+    let sender = RateSender(
+      burst: burst, transmitter: transmitter, count: plan.count, rate: plan.rate, maximumDuration: plan.duration,
+      batchSize: plan.batch)
+    let progress = ProgressLine(enabled: !quiet && !json)
+    sender.progressInterval = .milliseconds(250)
+    sender.onProgress = { report in progress.show(report) }
+    InterruptFlag.install()
+    sender.shouldStop = { InterruptFlag.isSet }
+    defer { InterruptFlag.uninstall() }
+    if !quiet && !json {
+      let how = plan.layer2 ? "layer 2, TX ring on \(interface)" : "layer 3, sendmmsg"
+      let what = plan.count == .max ? "for \(ScriptError.format(plan.duration))" : "\(plan.count) packets"
+      let pace = plan.rate.map { "at \($0) packets/s" } ?? "as fast as possible"
+      Terminal.error("tcpcraft: sending \(what) to \(remote) \(pace) (\(how), batches of \(sender.batchSize))")
+    }
+    let report: RateReport
+    do {
+      report = try sender.run()
+    } catch {
+      progress.finish()
+      Terminal.error("tcpcraft: \(KernelTransport.scriptError(error, step: "send").description)")
+      return 1
+    }
+    progress.finish()
+    // Not as asked: errors, or a count cut short by the default bound or Ctrl-C.
+    let cutShort = report.stop == .interrupted || (report.stop == .duration && plan.count != .max && !plan.durationGiven)
+    let ok = report.errors == 0 && !cutShort
+    if json {
+      var line = JSONLine()
+      line.add("type", "result")
+      line.add("command", "send")
+      line.add("ok", ok)
+      line.add("sent", report.sent)
+      line.add("errors", report.errors)
+      line.add("elapsed", seconds(report.elapsed))
+      line.add("rate", report.rate.rounded())
+      if let rate = plan.rate { line.add("target_rate", rate) }
+      line.add("layer", plan.layer2 ? 2 : 3)
+      line.add("stopped_by", report.stop?.rawValue ?? "count")
+      Terminal.out(line.description)
+    } else {
+      Terminal.out("tcpcraft: \(report.description)")
+      if report.stop == .duration && plan.count != .max {
+        Terminal.error("tcpcraft: stopped after \(ScriptError.format(plan.duration))\(plan.durationGiven ? "" : " (the default bound; raise it with --duration)")")
+      } else if report.stop == .interrupted {
+        Terminal.error("tcpcraft: interrupted")
+      }
+    }
+    return ok ? 0 : 1
+  }
+
+  static func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  }
+}
+
+/// The progress line on standard error: rewritten in place on a terminal, a plain line about
+/// once a second otherwise.
+final class ProgressLine {
+  private let enabled: Bool
+  private let terminal: Bool
+  private var shown = false
+  private var lastLine: Duration = .zero
+
+  init(enabled: Bool) {
+    self.enabled = enabled
+    terminal = isatty(2) == 1
+  }
+
+  func show(_ report: RateReport) {
+    guard enabled else { return }
+    let text = "tcpcraft: \(report.sent) sent, \(report.errors) errors, \(RateReportText.seconds(report.elapsed)) s, \(Int(report.rate.rounded())) packets/s"
+    if terminal {
+      writeStandardError("\r\u{1B}[K" + text)
+      shown = true
+    } else if report.elapsed - lastLine >= .seconds(1) {
+      lastLine = report.elapsed
+      writeStandardError(text + "\n")
+    }
+  }
+
+  func finish() {
+    if shown { writeStandardError("\r\u{1B}[K") }
+    shown = false
+  }
+
+  private func writeStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+  }
+}
+
+enum RateReportText {
+  /// `1.234`.
+  static func seconds(_ duration: Duration) -> String {
+    let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    let fraction = String(milliseconds % 1000)
+    return "\(milliseconds / 1000)." + String(repeating: "0", count: max(0, 3 - fraction.count)) + fraction
+  }
+}

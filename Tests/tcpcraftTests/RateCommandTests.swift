@@ -1,0 +1,249 @@
+// `tcpcraft send --count/--rate/--duration` and `tcpcraft sniff --ring`, run as a user runs them
+// (the built binary, as root), checked against a capture this test opens itself.
+import Foundation
+import Glibc
+import PacketKit
+import RawSocket
+import TCPScript
+import TestSupport
+import Testing
+@testable import tcpcraft
+
+enum RateCommandSupport {
+  static func randomPort() -> UInt16 { UInt16.random(in: 45_000...52_000) }
+
+  /// A port nobody listens on on 127.0.0.1.
+  static func closedPort() throws -> UInt16 {
+    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw RunnerError("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok else { throw RunnerError("bind failed") }
+    return UInt16(bigEndian: address.sin_port)
+  }
+
+  static func capture(port: UInt16, interface: String = "lo") throws -> RingCapture {
+    try RingCapture(interface: interface, filter: CaptureFilter(parsing: "tcp port \(port)"), geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16))
+  }
+
+  /// TCP sequence numbers of the plain SYNs among Ethernet frames, in order.
+  static func synSequences(_ frames: [CapturedFrame]) -> [UInt32] {
+    frames.compactMap { frame -> UInt32? in
+      let bytes = frame.bytes
+      guard bytes.count >= 54, bytes[12] == 0x08, bytes[13] == 0, bytes[23] == 6 else { return nil }
+      let tcp = 14 + Int(bytes[14] & 0x0F) * 4
+      guard bytes.count >= tcp + 20, bytes[tcp + 13] & 0x17 == 0x02 else { return nil }
+      return bytes[(tcp + 4)..<(tcp + 8)].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+  }
+
+  /// Parses a one-line JSON object's top-level scalars (enough for our result lines).
+  static func json(_ line: String) -> [String: Any]? {
+    guard let data = line.data(using: .utf8) else { return nil }
+    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+  }
+}
+
+@Suite("tcpcraft send at rate and sniff --ring", .serialized)
+struct RateCommandTests {
+  @Test("Rate options are checked: one line, exit 2", arguments: [
+    ["--count", "0"], ["--count", "x"], ["--rate", "0"], ["--rate", "100000001"], ["--duration", "-1"],
+    ["--count", "5", "--walk", "bogus"], ["--count", "5", "--walk", "sport:9-1"], ["--count", "5", "--walk", "flags:"],
+    ["--count", "5", "--expect", "SA"], ["--count", "5", "--pcap", "/tmp/x.pcap"], ["--count", "5", "--batch", "2000"],
+    ["--count", "5", "--src", "1.2.3"], ["--count", "5", "--l2", "--dst-mac", "zz"],
+  ])
+  func usageErrors(options: [String]) throws {
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let result = try runner.run(["send", "127.0.0.1:9", "--flags", "S"] + options)
+    #expect(result.status == 2, "\(options): \(result.stderr)")
+    #expect(result.errorLines.count == 1)
+    #expect(result.stdout.isEmpty)
+  }
+
+  @Test("--walk specs become field walks")
+  func walkSpecs() throws {
+    func walk(_ text: String) throws -> FieldWalk {
+      try SendRate.parseWalk(text, sourcePort: 40_000, sequence: 100, identification: 7, destinationPort: 80)
+    }
+    var burst = try Burst(
+      IPv4Header(sourceAddress: IPv4Address(127, 0, 0, 1), destinationAddress: IPv4Address(127, 0, 0, 1))
+        / TCPHeader(sourcePort: 40_000, destinationPort: 80, sequenceNumber: 100, flags: .syn),
+      walks: [try walk("seq:10"), try walk("sport:1000-1001"), try walk("dport"), try walk("flags:S/SA/F."), try walk("id:3"), try walk("window:5-6")])
+    let third = try burst.packet(at: 2)
+    let tcp = try TCPView(validating: third[20...])
+    #expect(tcp.sequenceNumber == 120)
+    #expect(tcp.sourcePort == 1000)
+    #expect(tcp.destinationPort == 82)
+    #expect(tcp.flags == [.fin, .ack])
+    #expect(tcp.window == 5)
+    #expect(try IPv4View(validating: third[...]).identification == 13)
+  }
+
+  @Test(
+    "send --count 2000: every SYN leaves, in order, with walking seq; summary on stdout",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func countedBurst() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let sourcePort = RateCommandSupport.randomPort()
+    let closed = try RateCommandSupport.closedPort()
+    let capture = try RateCommandSupport.capture(port: sourcePort)
+    defer { capture.close() }
+    let result = try runner.run([
+      "send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "4294966296",
+      "--count", "2000",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.lines.count == 1)
+    #expect(result.stdout.hasPrefix("tcpcraft: 2000 packets sent, 0 errors in "))
+    let frames = try capture.collect(limit: .seconds(5)) { RateCommandSupport.synSequences($0).count >= 2000 }
+    let sequences = RateCommandSupport.synSequences(frames)
+    #expect(sequences == (0..<2000).map { UInt32(truncatingIfNeeded: 4_294_966_296 as UInt64 + UInt64($0)) }, "walks across the 2^32 wrap")
+  }
+
+  @Test(
+    "send --rate --json: the result object, and every packet arrives",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func pacedJSON() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let sourcePort = RateCommandSupport.randomPort()
+    let closed = try RateCommandSupport.closedPort()
+    let capture = try RateCommandSupport.capture(port: sourcePort)
+    defer { capture.close() }
+    let result = try runner.run([
+      "send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "1", "--count", "300",
+      "--rate", "3000", "--json",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(result.lines.last.flatMap(RateCommandSupport.json))
+    #expect(object["type"] as? String == "result")
+    #expect(object["ok"] as? Bool == true)
+    #expect(object["sent"] as? Int == 300)
+    #expect(object["errors"] as? Int == 0)
+    #expect(object["target_rate"] as? Int == 3000)
+    #expect(object["stopped_by"] as? String == "count")
+    let frames = try capture.collect(limit: .seconds(5)) { RateCommandSupport.synSequences($0).count >= 300 }
+    #expect(RateCommandSupport.synSequences(frames) == (1...300).map { UInt32($0) })
+  }
+
+  @Test(
+    "send --duration bounds an open-ended send; never more than 1 + rate × duration packets",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func durationBound() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let closed = try RateCommandSupport.closedPort()
+    let result = try runner.run(["send", "127.0.0.1:\(closed)", "--flags", "S", "--rate", "1000", "--duration", "0.3", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(result.lines.last.flatMap(RateCommandSupport.json))
+    #expect(object["stopped_by"] as? String == "duration")
+    let sent = try #require(object["sent"] as? Int)
+    #expect(sent >= 1 && sent <= 301, "the pacer's bound, not a timing threshold")
+  }
+
+  @Test(
+    "sniff --ring -w --count: exactly N packets in the pcap, tcpdump's three lines at the end",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func ringSniffToPcap() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let sourcePort = RateCommandSupport.randomPort()
+    let closed = try RateCommandSupport.closedPort()
+    let path = NSTemporaryDirectory() + "tcpcraft-ring-\(getpid())-\(sourcePort).pcap"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let sniff = try runner.start(["sniff", "--ring", "-i", "lo", "-w", path, "--count", "500", "--timeout", "15", "tcp", "port", "\(sourcePort)"])
+    // Keep sending bursts until the sniffer has its 500 (bounded: at most 40 rounds).
+    let socket = try RawIPv4Socket()
+    defer { socket.close() }
+    var burst = try Burst(
+      IPv4Header(sourceAddress: IPv4Address(127, 0, 0, 1), destinationAddress: IPv4Address(127, 0, 0, 1), identification: 1)
+        / TCPHeader(sourcePort: sourcePort, destinationPort: closed, flags: .syn),
+      walks: [.sequenceNumber(start: 0)])
+    var round = 0
+    while sniff.process.isRunning, round < 40 {
+      let packets = try (0..<100).map { index throws(PacketError) in try burst.packet(at: round * 100 + index) }
+      _ = try socket.send(batch: packets, to: 0x7F00_0001)
+      round += 1
+      usleep(100_000)
+    }
+    let result = sniff.finish(timeout: 10)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.isEmpty, "with -w no line a packet")
+    let counts = result.errorLines.suffix(3)
+    #expect(counts.first == "500 packets captured")
+    #expect(counts.dropFirst().first?.hasSuffix("packets received by filter") == true)
+    #expect(counts.last == "0 packets dropped by kernel")
+    let bytes = try #require(FileManager.default.contents(atPath: path))
+    let (header, records) = try PcapReader.read(Array(bytes))
+    #expect(header.linkType == .ethernet)
+    #expect(records.count == 500)
+    #expect(records.allSatisfy { record in
+      dissect(record.data, linkType: .ethernet).summary.contains(".\(sourcePort)")
+    })
+  }
+
+  @Test(
+    "send --iface over a veth (TX ring): every frame arrives in the namespace",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func layerTwoOverVeth() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let tag = "\(getpid() % 100_000)c\(UInt16.random(in: 0...9999))"
+    let namespace = "tccli-\(tag)"
+    let host = "rch\(tag)"
+    let inside = "rcn\(tag)"
+    func ip(_ arguments: [String]) -> Bool {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = ["ip"] + arguments
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      guard (try? process.run()) != nil else { return false }
+      process.waitUntilExit()
+      return process.terminationStatus == 0
+    }
+    defer {
+      _ = ip(["netns", "del", namespace])
+      _ = ip(["link", "del", host])
+      #expect(!CommandRunner.shell(["ip", "netns", "list"]).contains(namespace))
+      #expect(!CommandRunner.shell(["ip", "-o", "link", "show"]).contains(host))
+    }
+    let setup = [
+      ["netns", "add", namespace],
+      ["link", "add", host, "address", "02:00:00:00:02:01", "type", "veth", "peer", "name", inside, "address", "02:00:00:00:02:02", "netns", namespace],
+      ["link", "set", host, "up"],
+      ["-n", namespace, "link", "set", inside, "up"],
+      ["-n", namespace, "addr", "add", "10.97.0.2/24", "dev", inside],
+    ]
+    for command in setup { try #require(ip(command), "ip \(command.joined(separator: " "))") }
+    let sourcePort = RateCommandSupport.randomPort()
+    let capture = try NetworkNamespace.run(named: namespace) { try RateCommandSupport.capture(port: sourcePort, interface: inside) }
+    defer { capture.close() }
+    let result = try runner.run([
+      "send", "10.97.0.2:9", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "1000", "--count", "1500",
+      "--iface", host, "--src", "10.97.0.1", "--dst-mac", "02:00:00:00:02:02", "--json",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(result.lines.last.flatMap(RateCommandSupport.json))
+    #expect(object["sent"] as? Int == 1500)
+    #expect(object["layer"] as? Int == 2)
+    let frames = try capture.collect(limit: .seconds(5)) { RateCommandSupport.synSequences($0).count >= 1500 }
+    let syns = frames.filter { $0.packetType == .host }
+    #expect(RateCommandSupport.synSequences(syns) == (0..<1500).map { 1000 + UInt32($0) })
+    #expect(syns.allSatisfy { Array($0.bytes[0..<12]) == [2, 0, 0, 0, 2, 2, 2, 0, 0, 0, 2, 1] }, "MACs as given / the interface's own")
+    #expect(syns.allSatisfy { dissect($0.bytes, linkType: .ethernet).problems.isEmpty }, "IPv4 and TCP checksums right at layer 2")
+  }
+}
