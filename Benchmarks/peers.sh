@@ -9,16 +9,19 @@
 # Everything runs on loopback, to 127.0.0.1 port 9 only. The receiver counts: an nf_tables table
 # of our own (removed on exit) counts and drops the SYNs in prerouting, so the kernel sends no
 # RSTs. Each sender runs for WARMUP + SECONDS and is measured over the SECONDS window only, so
-# start-up costs (Python imports, builds) do not count. Every tool runs under `timeout`.
+# start-up costs (Python imports, builds) do not count. Every tool runs under `timeout`. The
+# senders take turns for several rounds and the medians are reported.
 #
 # Usage (as root, from anywhere):  Benchmarks/peers.sh [SECONDS]     (default 3)
-# Environment: PEERS_SKIP_INSTALL=1 skips apt/pip; TCPCRAFT=path uses that binary;
+# Environment: PEERS_ROUNDS=N rounds of senders (default 3; medians reported);
+#   PEERS_SKIP_INSTALL=1 skips apt/pip; TCPCRAFT=path uses that binary;
 #   TCPCRAFT_L3_ARGS / TCPCRAFT_L2_ARGS / TCPCRAFT_SNIFF_ARGS override how tcpcraft is called.
 # Need not run in CI. Prints a markdown table.
 set -u -o pipefail
 
 SECONDS_WINDOW=${1:-3}
-WARMUP=1
+ROUNDS=${PEERS_ROUNDS:-3}
+WARMUP=2
 DPORT=9
 DST=127.0.0.1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -72,14 +75,18 @@ fi
 SEND_HELP=$("$TCPCRAFT" send --help 2>&1 || true)
 SNIFF_HELP=$("$TCPCRAFT" sniff --help 2>&1 || true)
 has() { grep -q -e "$2" <<<"$1"; }
-TC_L3=0; TC_L2=0; TC_SNIFF=0
+TC_L3=0; TC_L2=0; TC_SNIFF=0; TC_L2_FLAG=""; TC_RING=""; TC_DURATION=0
 has "$SEND_HELP" '--count' && TC_L3=1
+has "$SEND_HELP" '--duration' && TC_DURATION=1
 if [ $TC_L3 = 1 ]; then
-  for flag in --iface --layer2 --l2 --link; do
-    if has "$SEND_HELP" "$flag"; then TC_L2_FLAG=$flag; TC_L2=1; break; fi
-  done
+  if has "$SEND_HELP" '--l2'; then TC_L2_FLAG="--l2"; TC_L2=1
+  elif has "$SEND_HELP" '--iface'; then TC_L2_FLAG="--iface lo"; TC_L2=1
+  fi
 fi
 has "$SNIFF_HELP" '--pcap' && TC_SNIFF=1
+has "$SNIFF_HELP" '--ring' && TC_RING="--ring"
+# A bound tcpcraft itself honours (the script's timeout is the outer bound either way).
+tc_bound() { [ $TC_DURATION = 1 ] && echo "--duration $1 --quiet"; }
 
 # ---------------------------------------------------------------------------------------------
 # The receiver: count and drop our SYNs in prerouting (after AF_PACKET taps, before TCP).
@@ -120,41 +127,62 @@ run_sender() {
   return 0
 }
 
-declare -A RESULT
-measure() {  # measure KEY COMMAND...
+declare -A RESULT SAMPLES
+measure() {  # measure KEY COMMAND...: one sample (packets/s) appended to SAMPLES[KEY]
   local key=$1; shift
-  if run_sender "$key" "$@" && [ -n "$RATE" ] && [ "$RATE" -gt 0 ]; then RESULT[$key]=$RATE; else RESULT[$key]=""; fi
+  if run_sender "$key" "$@" && [ -n "$RATE" ] && [ "$RATE" -gt 0 ]; then
+    SAMPLES[$key]="${SAMPLES[$key]:-} $RATE"
+  else
+    SAMPLES[$key]="${SAMPLES[$key]:-} failed"
+  fi
 }
+median() { tr ' ' '\n' | grep -E '^[0-9]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 BIG=1000000000  # counts large enough to outlast the window; timeout bounds every run
-
-log "layer 3: 40-byte SYNs to $DST:$DPORT, ${SECONDS_WINDOW}s each after ${WARMUP}s warm-up"
-measure c_sendto "$CSENDER" --mode sendto --dst $DST --dport $DPORT --seconds $((WARMUP + SECONDS_WINDOW + 1))
-measure c_sendmmsg "$CSENDER" --mode sendmmsg --batch 64 --dst $DST --dport $DPORT --seconds $((WARMUP + SECONDS_WINDOW + 1))
-measure hping3 hping3 --flood -S -p $DPORT -q $DST
+BOUND=$((WARMUP + SECONDS_WINDOW + 1))
+TRAFGEN_PACKET='{ eth(da=00:00:00:00:00:00, sa=00:00:00:00:00:00), ipv4(sa=127.0.0.1, da=127.0.0.1, ttl=64, df), tcp(sp=40005, dp=9, seq=dinc(), syn, win=65535) }'
 cat >"$WORK/scapy_send.py" <<EOF
 from scapy.all import IP, TCP, send, conf
 conf.verb = 0
 # A new seq for every packet: scapy expands the (first, last) range into that many packets.
 send(IP(dst="$DST") / TCP(sport=40003, dport=$DPORT, flags="S", seq=(1, 10000000)), verbose=0)
 EOF
-measure scapy python3 "$WORK/scapy_send.py"
-if [ $TC_L3 = 1 ]; then
-  # shellcheck disable=SC2086
-  measure tcpcraft_l3 "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40004 --count $BIG ${TCPCRAFT_L3_ARGS:-}
-else
-  RESULT[tcpcraft_l3]="n/a"
-fi
 
-log "layer 2: 54-byte frames on lo"
-measure trafgen trafgen --dev lo --cpus 1 -q \
-  '{ eth(da=00:00:00:00:00:00, sa=00:00:00:00:00:00), ipv4(sa=127.0.0.1, da=127.0.0.1, ttl=64, df), tcp(sp=40005, dp=9, seq=dinc(), syn, win=65535) }'
-if [ $TC_L2 = 1 ]; then
-  # shellcheck disable=SC2086
-  measure tcpcraft_l2 "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40006 --count $BIG $TC_L2_FLAG lo ${TCPCRAFT_L2_ARGS:-}
-else
-  RESULT[tcpcraft_l2]="n/a"
-fi
+# Senders take turns, ROUNDS times (the order reversed every other round), so that a noisy
+# moment on a shared machine hits each of them alike; the table shows the median of the rounds.
+L3_KEYS=(tcpcraft_l3 c_sendto c_sendmmsg hping3 scapy)
+L2_KEYS=(tcpcraft_l2 trafgen)
+send_once() {
+  case $1 in
+    c_sendto) measure c_sendto "$CSENDER" --mode sendto --dst $DST --dport $DPORT --seconds $BOUND ;;
+    c_sendmmsg) measure c_sendmmsg "$CSENDER" --mode sendmmsg --batch 64 --dst $DST --dport $DPORT --seconds $BOUND ;;
+    hping3) measure hping3 hping3 --flood -S -p $DPORT -q $DST ;;
+    scapy) measure scapy python3 "$WORK/scapy_send.py" ;;
+    trafgen) measure trafgen trafgen --dev lo --cpus 1 -q "$TRAFGEN_PACKET" ;;
+    tcpcraft_l3)
+      if [ $TC_L3 = 1 ]; then
+        # shellcheck disable=SC2046,SC2086
+        measure tcpcraft_l3 "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40004 --count $BIG $(tc_bound $BOUND) ${TCPCRAFT_L3_ARGS:-}
+      else SAMPLES[tcpcraft_l3]="n/a"; fi ;;
+    tcpcraft_l2)
+      if [ $TC_L2 = 1 ]; then
+        # shellcheck disable=SC2046,SC2086
+        measure tcpcraft_l2 "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40006 --count $BIG $TC_L2_FLAG $(tc_bound $BOUND) ${TCPCRAFT_L2_ARGS:-}
+      else SAMPLES[tcpcraft_l2]="n/a"; fi ;;
+  esac
+}
+for round in $(seq 1 "$ROUNDS"); do
+  keys=("${L3_KEYS[@]}" "${L2_KEYS[@]}")
+  if [ $((round % 2)) = 0 ]; then
+    reversed=(); for ((i = ${#keys[@]} - 1; i >= 0; i--)); do reversed+=("${keys[$i]}"); done; keys=("${reversed[@]}")
+  fi
+  log "round $round of $ROUNDS: ${keys[*]} (${SECONDS_WINDOW}s windows after ${WARMUP}s warm-up)"
+  for key in "${keys[@]}"; do send_once "$key"; done
+done
+for key in "${L3_KEYS[@]}" "${L2_KEYS[@]}"; do
+  if [ "${SAMPLES[$key]:-}" = "n/a" ]; then RESULT[$key]="n/a"; else RESULT[$key]=$(median <<<"${SAMPLES[$key]:-}"); fi
+  log "$key: samples${SAMPLES[$key]:-} -> median ${RESULT[$key]:-none}"
+done
 
 # ---------------------------------------------------------------------------------------------
 # Capture while the fastest sender runs.
@@ -169,14 +197,13 @@ start_fastest() {
     c_sendto) "$CSENDER" --mode sendto --dst $DST --dport $DPORT --seconds $((SECONDS_WINDOW + 3)) ;;
     c_sendmmsg) "$CSENDER" --mode sendmmsg --dst $DST --dport $DPORT --seconds $((SECONDS_WINDOW + 3)) ;;
     hping3) timeout -s INT $((SECONDS_WINDOW + 3)) hping3 --flood -S -p $DPORT -q $DST ;;
-    trafgen) timeout -s INT $((SECONDS_WINDOW + 3)) trafgen --dev lo --cpus 1 -q \
-      '{ eth(da=00:00:00:00:00:00, sa=00:00:00:00:00:00), ipv4(sa=127.0.0.1, da=127.0.0.1, ttl=64, df), tcp(sp=40005, dp=9, seq=dinc(), syn, win=65535) }' ;;
-    tcpcraft_l3) timeout -s INT $((SECONDS_WINDOW + 3)) "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40004 --count $BIG ${TCPCRAFT_L3_ARGS:-} ;;
-    tcpcraft_l2) timeout -s INT $((SECONDS_WINDOW + 3)) "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40006 --count $BIG $TC_L2_FLAG lo ${TCPCRAFT_L2_ARGS:-} ;;
+    trafgen) timeout -s INT $((SECONDS_WINDOW + 3)) trafgen --dev lo --cpus 1 -q "$TRAFGEN_PACKET" ;;
+    tcpcraft_l3) timeout -s INT $((SECONDS_WINDOW + 3)) "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40004 --count $BIG $(tc_bound $((SECONDS_WINDOW + 3))) ${TCPCRAFT_L3_ARGS:-} ;;
+    tcpcraft_l2) timeout -s INT $((SECONDS_WINDOW + 3)) "$TCPCRAFT" send $DST:$DPORT --flags S --sport 40006 --count $BIG $TC_L2_FLAG $(tc_bound $((SECONDS_WINDOW + 3))) ${TCPCRAFT_L2_ARGS:-} ;;
   esac
 }
 
-declare -A CAP_GOT CAP_DROP CAP_SENT
+declare -A CAP_GOT CAP_DROP CAP_SENT CAP_RATE
 PCAP_OUT=""
 # capture KEY COMMAND...: runs the capture for the window while the fastest sender runs; the
 # command's output is parsed for "N packets captured" / "N packets dropped by kernel".
@@ -186,12 +213,13 @@ capture() {
   timeout -s INT -k 2 $((SECONDS_WINDOW + 1)) "$@" >"$out.stdout" 2>"$out" &
   local cpid=$!
   sleep 0.5
-  local c1; c1=$(counter)
+  local c1 t1; c1=$(counter); t1=$(now)
   start_fastest >"$WORK/sender-$key.out" 2>&1 &
   local spid=$!
   BG_PIDS="$cpid $spid"
   wait "$cpid" 2>/dev/null
-  local c2; c2=$(counter)
+  local c2 t2; c2=$(counter); t2=$(now)
+  CAP_RATE[$key]=$(awk -v a="$c1" -v b="$c2" -v s="$t1" -v e="$t2" 'BEGIN { printf "%.0f k", (b - a) / (e - s) / 1000 }')
   kill -INT "$spid" 2>/dev/null; wait "$spid" 2>/dev/null
   BG_PIDS=""
   cat "$out.stdout" >>"$out"
@@ -227,9 +255,9 @@ if [ -n "$FASTEST" ]; then
   if [ $TC_SNIFF = 1 ]; then
     # shellcheck disable=SC2086
     PCAP_OUT="$WORK/tcpcraft.pcap"
-    capture tcpcraft_w "$TCPCRAFT" sniff -i lo --filter "$FILTER" --pcap "$PCAP_OUT" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
+    capture tcpcraft_w "$TCPCRAFT" sniff $TC_RING -i lo --filter "$FILTER" --pcap "$PCAP_OUT" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
     # shellcheck disable=SC2086
-    capture tcpcraft_text "$TCPCRAFT" sniff -i lo --filter "$FILTER" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
+    capture tcpcraft_text "$TCPCRAFT" sniff $TC_RING -i lo --filter "$FILTER" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
   fi
 fi
 
@@ -251,7 +279,7 @@ C_BEST=${RESULT[c_sendmmsg]:-}
 if [ -n "${RESULT[c_sendto]:-}" ] && { [ -z "$C_BEST" ] || [ "${RESULT[c_sendto]}" -gt "$C_BEST" ]; }; then C_BEST=${RESULT[c_sendto]}; fi
 
 echo
-echo "## Side by side on lo, $(date -u '+%Y-%m-%d %H:%M UTC'), ${SECONDS_WINDOW}s windows"
+echo "## Side by side on lo, $(date -u '+%Y-%m-%d %H:%M UTC'), ${SECONDS_WINDOW}s windows, medians of $ROUNDS rounds"
 echo
 echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -265,25 +293,25 @@ echo "| scapy send() of a seq range | $(fmt "${RESULT[scapy]:-}") | $(ratio "$T3
 echo
 echo "| layer-2 sender (54-byte frames on lo) | packets/s at the receiver | tcpcraft / this |"
 echo "|---|---|---|"
-echo "| tcpcraft \`send --count\` at layer 2 (TX ring) | $(fmt "${RESULT[tcpcraft_l2]:-}") | |"
+echo "| tcpcraft \`send --count $TC_L2_FLAG\` (TX ring) | $(fmt "${RESULT[tcpcraft_l2]:-}") | |"
 echo "| trafgen --cpus 1 (TX ring) | $(fmt "${RESULT[trafgen]:-}") | $(ratio "${RESULT[tcpcraft_l2]:-}" "${RESULT[trafgen]:-}") |"
 echo
 if [ -n "$FASTEST" ]; then
   echo "Capture on lo (incoming copies only, filter \`$FILTER\`) while $FASTEST sends:"
   echo
-  echo "| capture | arrived at the receiver | captured | kernel drops | drop % |"
-  echo "|---|---|---|---|---|"
+  echo "| capture | packets/s arriving meanwhile | arrived during the capture | captured | kernel drops | drop % |"
+  echo "|---|---|---|---|---|---|"
   for key in tcpdump_w tcpdump_text tcpcraft_w tcpcraft_text; do
     case $key in
       tcpdump_w) label="tcpdump -w file";;
-      tcpdump_text) label="tcpdump -nn text to /dev/null";;
-      tcpcraft_w) label="tcpcraft sniff --pcap file";;
-      tcpcraft_text) label="tcpcraft sniff text to /dev/null";;
+      tcpdump_text) label="tcpdump -nn -S -t text (to a file)";;
+      tcpcraft_w) label="tcpcraft sniff $TC_RING --pcap file";;
+      tcpcraft_text) label="tcpcraft sniff $TC_RING text (to a file)";;
     esac
-    if [ -z "${CAP_SENT[$key]+x}" ]; then echo "| $label | not available | | | |"; continue; fi
+    if [ -z "${CAP_SENT[$key]+x}" ]; then echo "| $label | not available | | | | |"; continue; fi
     got=${CAP_GOT[$key]:-?}; drop=${CAP_DROP[$key]:-?}
     pct=$(awk -v g="$got" -v d="$drop" 'BEGIN { if (g ~ /^[0-9]+$/ && d ~ /^[0-9]+$/ && g + d > 0) printf "%.1f%%", 100 * d / (g + d); else print "–" }')
-    echo "| $label | ${CAP_SENT[$key]} | $got | $drop | $pct |"
+    echo "| $label | ${CAP_RATE[$key]} | ${CAP_SENT[$key]} | $got | $drop | $pct |"
   done
   echo
 fi
