@@ -50,30 +50,23 @@ struct FrameBytes {
   }
 }
 
-/// The one's-complement sum of 16-bit big-endian words, unfolded (scalar reference; the
-/// dissector's sums are small).
+/// The dissector's checksum arithmetic over `InternetChecksum` (SIMD for long inputs).
 struct OnesComplement {
-  var sum: UInt64 = 0
-  mutating func add(_ bytes: ArraySlice<UInt8>) {
-    var index = bytes.startIndex
-    var total: UInt64 = 0
-    while index + 1 < bytes.endIndex {
-      total += UInt64(bytes[index]) << 8 | UInt64(bytes[index + 1])
-      index += 2
-    }
-    if index < bytes.endIndex { total += UInt64(bytes[index]) << 8 }
-    sum += total
+  var inner = InternetChecksum()
+  mutating func add(_ bytes: ArraySlice<UInt8>) { inner.add(bytes) }
+  mutating func add(_ word: UInt16) { inner.add(uint16: word) }
+  mutating func add(_ word: UInt32) { inner.add(uint32: word) }
+  /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
+  /// `start`): the sum the sender had before filling the checksum in.
+  mutating func add(_ frame: FrameBytes, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
+    inner.add(frame.slice(start, start + field))
+    inner.add(zeros: 2)
+    inner.add(frame.slice(start + field + 2, end))
   }
-  mutating func add(_ word: UInt16) { sum += UInt64(word) }
-  mutating func add(_ word: UInt32) { sum += UInt64(word >> 16) + UInt64(word & 0xFFFF) }
   /// The folded sum (not complemented).
-  var folded: UInt16 {
-    var value = sum
-    while value > 0xFFFF { value = (value & 0xFFFF) + (value >> 16) }
-    return UInt16(value)
-  }
+  var folded: UInt16 { ~inner.finalized }
   /// The checksum: the complement of the folded sum.
-  var checksum: UInt16 { ~folded }
+  var checksum: UInt16 { inner.finalized }
 }
 
 struct Dissector {
@@ -195,8 +188,8 @@ struct Dissector {
       sum.add(frame.slice(start, start + headerLength))
       if sum.folded != 0xFFFF {
         let stored = frame.u16(start + 10)
-        var zeroed = sum
-        zeroed.sum += UInt64(~stored)  // remove the stored value (one's complement)
+        var zeroed = OnesComplement()
+        zeroed.add(frame, start, start + headerLength, skippingFieldAt: 10)
         let correct = zeroed.checksum
         problems.append(.badChecksum(layer: .ipv4, stored: stored, correct: correct))
       }
@@ -283,15 +276,16 @@ struct Dissector {
     guard options.verifyChecksums, context.complete, !context.quoted else { return nil }
     let stored = frame.u16(start + checksumOffset)
     if layer == .udp && stored == 0 { return nil }  // UDP: no checksum sent
-    var sum = pseudoHeader(context, protocol: proto, length: end - start)
-    let pseudoOnly = sum.folded
+    let pseudo = pseudoHeader(context, protocol: proto, length: end - start)
+    let pseudoOnly = pseudo.folded
+    var sum = pseudo
     sum.add(frame.slice(start, end))
     guard sum.folded != 0xFFFF else { return nil }
     if options.checksumNotReady && (stored == pseudoOnly || stored == ~pseudoOnly) {
       return .checksumPartial(layer: layer, stored: stored)
     }
-    var without = sum
-    without.sum += UInt64(~stored)
+    var without = pseudo
+    without.add(frame, start, end, skippingFieldAt: checksumOffset)
     var correct = without.checksum
     if layer == .udp && correct == 0 { correct = 0xFFFF }
     return .badChecksum(layer: layer, stored: stored, correct: correct)
@@ -377,8 +371,8 @@ struct Dissector {
       sum.add(frame.slice(start, end))
       if sum.folded != 0xFFFF {
         let stored = frame.u16(start + 2)
-        var without = sum
-        without.sum += UInt64(~stored)
+        var without = OnesComplement()
+        without.add(frame, start, end, skippingFieldAt: 2)
         problems.append(.badChecksum(layer: .icmpv4, stored: stored, correct: without.checksum))
       }
     }

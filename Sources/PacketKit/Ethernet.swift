@@ -24,15 +24,15 @@ public struct EthernetView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  public var destination: MACAddress {
+  @inlinable public var destination: MACAddress {
     MACAddress(rawValue: UInt64(bytes.uint16(at: 0)) << 32 | UInt64(bytes.uint32(at: 2)))
   }
-  public var source: MACAddress {
+  @inlinable public var source: MACAddress {
     MACAddress(rawValue: UInt64(bytes.uint16(at: 6)) << 32 | UInt64(bytes.uint32(at: 8)))
   }
-  public var etherType: EtherType { EtherType(bytes.uint16(at: 12)) }
+  @inlinable public var etherType: EtherType { EtherType(bytes.uint16(at: 12)) }
   /// Everything after the 14-byte header.
-  public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: EthernetLayout.headerLength) }
+  @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: EthernetLayout.headerLength) }
 }
 
 /// An Ethernet II header to build.

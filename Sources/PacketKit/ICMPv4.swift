@@ -57,17 +57,17 @@ public struct ICMPv4View: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  public var type: ICMPv4Type { ICMPv4Type(bytes.byte(at: 0)) }
-  public var code: UInt8 { bytes.byte(at: 1) }
-  public var checksum: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var type: ICMPv4Type { ICMPv4Type(bytes.byte(at: 0)) }
+  @inlinable public var code: UInt8 { bytes.byte(at: 1) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: 2) }
   /// The 4 type-specific bytes as one big-endian value.
-  public var restOfHeader: UInt32 { bytes.uint32(at: 4) }
+  @inlinable public var restOfHeader: UInt32 { bytes.uint32(at: 4) }
   /// Echo identifier (the first half of `restOfHeader`).
-  public var identifier: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var identifier: UInt16 { bytes.uint16(at: 4) }
   /// Echo sequence number (the second half of `restOfHeader`).
-  public var sequenceNumber: UInt16 { bytes.uint16(at: 6) }
+  @inlinable public var sequenceNumber: UInt16 { bytes.uint16(at: 6) }
   /// Everything after the 8-byte header: echo data, or the quoted datagram.
-  public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: ICMPv4Layout.headerLength) }
+  @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: ICMPv4Layout.headerLength) }
   /// The quoted datagram (IPv4 header and the start of its payload) for error messages
   /// (unreachable, time exceeded, redirect, parameter problem); `nil` for other types.
   public var quotedDatagram: ArraySlice<UInt8>? { type.quotesDatagram ? payload : nil }
@@ -81,7 +81,7 @@ public struct ICMPv4View: Sendable {
   }
 
   /// Whether the message sums to 0.
-  public var isChecksumValid: Bool { InternetChecksum.checksum(bytes) == 0 }
+  @inlinable public var isChecksumValid: Bool { InternetChecksum.checksum(bytes) == 0 }
 }
 
 /// An ICMPv4 header to build (RFC 792): type, code, checksum and the 4 type-specific bytes. The

@@ -69,34 +69,34 @@ public struct IPv4View: Sendable {
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
   /// Version, 4 bits (4 for IPv4; not checked).
-  public var version: UInt8 { bytes.byte(at: 0) >> 4 }
+  @inlinable public var version: UInt8 { bytes.byte(at: 0) >> 4 }
   /// Internet header length, 4 bits, in 32-bit words.
-  public var ihl: UInt8 { bytes.byte(at: 0) & 0x0F }
+  @inlinable public var ihl: UInt8 { bytes.byte(at: 0) & 0x0F }
   /// Header length in bytes (`ihl` × 4).
   public var headerLength: Int { Int(ihl) * 4 }
   /// Differentiated services code point, 6 bits (RFC 2474).
-  public var dscp: UInt8 { bytes.byte(at: 1) >> 2 }
+  @inlinable public var dscp: UInt8 { bytes.byte(at: 1) >> 2 }
   /// Explicit congestion notification, 2 bits (RFC 3168).
-  public var ecn: UInt8 { bytes.byte(at: 1) & 0x03 }
+  @inlinable public var ecn: UInt8 { bytes.byte(at: 1) & 0x03 }
   /// Total length in bytes, header included, 16 bits.
-  public var totalLength: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var totalLength: UInt16 { bytes.uint16(at: 2) }
   /// Identification, 16 bits.
-  public var identification: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var identification: UInt16 { bytes.uint16(at: 4) }
   /// The three flag bits.
-  public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: 6) >> 5) }
+  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: 6) >> 5) }
   /// Fragment offset, 13 bits, in 8-byte units.
-  public var fragmentOffset: UInt16 { bytes.uint16(at: 6) & 0x1FFF }
+  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: 6) & 0x1FFF }
   /// Time to live, 8 bits.
-  public var timeToLive: UInt8 { bytes.byte(at: 8) }
+  @inlinable public var timeToLive: UInt8 { bytes.byte(at: 8) }
   /// Protocol of the payload, 8 bits.
   public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: 9)) }
   /// Header checksum as on the wire, 16 bits.
-  public var checksum: UInt16 { bytes.uint16(at: 10) }
-  public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 12)) }
-  public var destinationAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 16)) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: 10) }
+  @inlinable public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 12)) }
+  @inlinable public var destinationAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 16)) }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
-  public var optionBytes: ArraySlice<UInt8> {
+  @inlinable public var optionBytes: ArraySlice<UInt8> {
     bytes.clampedSlice(from: IPv4Layout.options, count: headerLength - IPv4Layout.options)
   }
 
@@ -106,15 +106,15 @@ public struct IPv4View: Sendable {
   /// The payload: from the end of the header to `totalLength`, or to the end of the slice when
   /// `totalLength` is larger than the slice. Bytes past `totalLength` (link-layer padding) are
   /// not included; see `trailingBytes`.
-  public var payload: ArraySlice<UInt8> {
+  @inlinable public var payload: ArraySlice<UInt8> {
     bytes.clampedSlice(from: headerLength, count: Int(totalLength) - headerLength)
   }
 
   /// Bytes after `totalLength` (e.g. Ethernet padding), empty when none.
-  public var trailingBytes: ArraySlice<UInt8> { bytes.clampedSuffix(from: Int(totalLength)) }
+  @inlinable public var trailingBytes: ArraySlice<UInt8> { bytes.clampedSuffix(from: Int(totalLength)) }
 
   /// Whether `totalLength` claims more bytes than the slice holds.
-  public var isTruncated: Bool { Int(totalLength) > bytes.count }
+  @inlinable public var isTruncated: Bool { Int(totalLength) > bytes.count }
 
   /// The checksum a correct header would carry (the header summed with its checksum field as 0).
   public var computedChecksum: UInt16 {
@@ -294,11 +294,5 @@ public struct IPv4Header: Hashable, Sendable {
       if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
       out.put(sum.finalized, at: offset + 10)
     }
-  }
-
-  /// Encodes this header alone (no layer above: a nil protocol becomes 0, a nil total length
-  /// is the header length). Use `Packet` to encode a whole stack.
-  public func encode(into buffer: inout [UInt8]) throws(PacketError) {
-    try Packet(layers: [.ipv4(self)]).encode(into: &buffer)
   }
 }

@@ -44,7 +44,8 @@ public struct InternetChecksum: Sendable, Equatable {
   /// Adds `buffer`'s bytes to the stream.
   @inlinable public mutating func add(_ buffer: UnsafeRawBufferPointer) {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-    let native = cic_checksum(base, buffer.count)
+    // Short inputs (headers) skip the dispatcher: one call straight into the scalar kernel.
+    let native = buffer.count < 128 ? cic_checksum_scalar(base, buffer.count) : cic_checksum(base, buffer.count)
     // The kernel sums little-endian words; swap once for network order.
     addWordSum(UInt16(bigEndian: native), length: buffer.count)
   }

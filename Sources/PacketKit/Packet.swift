@@ -292,49 +292,104 @@ public struct Packet: Hashable, Sendable {
 
   // MARK: Accessors
 
-  /// The first Ethernet header.
+  /// The first Ethernet header. Setting `nil` removes it; setting a header where there is none appends it.
+  /// Mutating in place (`packet.ethernet?.field = x`) does not copy the other layers.
   public var ethernet: EthernetHeader? {
     get {
-      for case .ethernet(let header) in layers { return header }
-      return nil
+      guard let index = firstIndex(of: .ethernet), case .ethernet(let header) = layers[index] else { return nil }
+      return header
     }
-    set { replaceFirst(of: .ethernet, with: newValue.map(Layer.ethernet)) }
+    _modify {
+      let index = firstIndex(of: .ethernet)
+      var header: EthernetHeader?
+      if let index, case .ethernet(let found) = layers[index] {
+        header = found
+        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
+      }
+      defer { store(header.map(Layer.ethernet), at: index) }
+      yield &header
+    }
+    set { store(newValue.map(Layer.ethernet), at: firstIndex(of: .ethernet)) }
   }
 
-  /// The first (outermost) IPv4 header.
+  /// The first (outermost) IPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
+  /// Mutating in place (`packet.ipv4?.field = x`) does not copy the other layers.
   public var ipv4: IPv4Header? {
     get {
-      for case .ipv4(let header) in layers { return header }
-      return nil
+      guard let index = firstIndex(of: .ipv4), case .ipv4(let header) = layers[index] else { return nil }
+      return header
     }
-    set { replaceFirst(of: .ipv4, with: newValue.map(Layer.ipv4)) }
+    _modify {
+      let index = firstIndex(of: .ipv4)
+      var header: IPv4Header?
+      if let index, case .ipv4(let found) = layers[index] {
+        header = found
+        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
+      }
+      defer { store(header.map(Layer.ipv4), at: index) }
+      yield &header
+    }
+    set { store(newValue.map(Layer.ipv4), at: firstIndex(of: .ipv4)) }
   }
 
-  /// The first TCP header.
+  /// The first TCP header. Setting `nil` removes it; setting a header where there is none appends it.
+  /// Mutating in place (`packet.tcp?.field = x`) does not copy the other layers.
   public var tcp: TCPHeader? {
     get {
-      for case .tcp(let header) in layers { return header }
-      return nil
+      guard let index = firstIndex(of: .tcp), case .tcp(let header) = layers[index] else { return nil }
+      return header
     }
-    set { replaceFirst(of: .tcp, with: newValue.map(Layer.tcp)) }
+    _modify {
+      let index = firstIndex(of: .tcp)
+      var header: TCPHeader?
+      if let index, case .tcp(let found) = layers[index] {
+        header = found
+        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
+      }
+      defer { store(header.map(Layer.tcp), at: index) }
+      yield &header
+    }
+    set { store(newValue.map(Layer.tcp), at: firstIndex(of: .tcp)) }
   }
 
-  /// The first UDP header.
+  /// The first UDP header. Setting `nil` removes it; setting a header where there is none appends it.
+  /// Mutating in place (`packet.udp?.field = x`) does not copy the other layers.
   public var udp: UDPHeader? {
     get {
-      for case .udp(let header) in layers { return header }
-      return nil
+      guard let index = firstIndex(of: .udp), case .udp(let header) = layers[index] else { return nil }
+      return header
     }
-    set { replaceFirst(of: .udp, with: newValue.map(Layer.udp)) }
+    _modify {
+      let index = firstIndex(of: .udp)
+      var header: UDPHeader?
+      if let index, case .udp(let found) = layers[index] {
+        header = found
+        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
+      }
+      defer { store(header.map(Layer.udp), at: index) }
+      yield &header
+    }
+    set { store(newValue.map(Layer.udp), at: firstIndex(of: .udp)) }
   }
 
-  /// The first ICMPv4 header.
+  /// The first ICMPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
+  /// Mutating in place (`packet.icmpv4?.field = x`) does not copy the other layers.
   public var icmpv4: ICMPv4Header? {
     get {
-      for case .icmpv4(let header) in layers { return header }
-      return nil
+      guard let index = firstIndex(of: .icmpv4), case .icmpv4(let header) = layers[index] else { return nil }
+      return header
     }
-    set { replaceFirst(of: .icmpv4, with: newValue.map(Layer.icmpv4)) }
+    _modify {
+      let index = firstIndex(of: .icmpv4)
+      var header: ICMPv4Header?
+      if let index, case .icmpv4(let found) = layers[index] {
+        header = found
+        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
+      }
+      defer { store(header.map(Layer.icmpv4), at: index) }
+      yield &header
+    }
+    set { store(newValue.map(Layer.icmpv4), at: firstIndex(of: .icmpv4)) }
   }
 
   /// The bytes of the payload layers after the last header, concatenated ([] when none).
@@ -354,8 +409,18 @@ public struct Packet: Hashable, Sendable {
     }
   }
 
-  private mutating func replaceFirst(of kind: ProtocolLayer, with layer: Layer?) {
-    if let index = layers.firstIndex(where: { $0.kind == kind }) {
+  /// The index of the first layer of `kind` (found without copying any layer).
+  @inline(__always)
+  private func firstIndex(of kind: ProtocolLayer) -> Int? {
+    layers.withUnsafeBufferPointer { layers in
+      for index in 0..<layers.count where layers[index].kind == kind { return index }
+      return nil
+    }
+  }
+
+  /// Puts `layer` at `index` (nil: removes it), or appends it when there is no index.
+  private mutating func store(_ layer: Layer?, at index: Int?) {
+    if let index {
       if let layer { layers[index] = layer } else { layers.remove(at: index) }
     } else if let layer {
       layers.append(layer)
@@ -384,6 +449,11 @@ extension PacketHeader {
   /// This header alone as a packet, encoded (a `nil` TCP/UDP checksum throws
   /// `.missingPseudoHeader`: there is no IPv4 below).
   public func encoded() throws(PacketError) -> [UInt8] { try Packet(layers: [layer]).encoded() }
+
+  /// Encodes this header alone into `buffer` (replacing its contents, keeping its capacity).
+  public func encode(into buffer: inout [UInt8]) throws(PacketError) {
+    try Packet(layers: [layer]).encode(into: &buffer)
+  }
 }
 
 extension EthernetHeader: PacketHeader {

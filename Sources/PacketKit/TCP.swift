@@ -45,25 +45,25 @@ public struct TCPView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  public var sourcePort: UInt16 { bytes.uint16(at: 0) }
-  public var destinationPort: UInt16 { bytes.uint16(at: 2) }
-  public var sequenceNumber: UInt32 { bytes.uint32(at: 4) }
-  public var acknowledgmentNumber: UInt32 { bytes.uint32(at: 8) }
+  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: 0) }
+  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var sequenceNumber: UInt32 { bytes.uint32(at: 4) }
+  @inlinable public var acknowledgmentNumber: UInt32 { bytes.uint32(at: 8) }
   /// Data offset, 4 bits, in 32-bit words.
-  public var dataOffset: UInt8 { bytes.byte(at: 12) >> 4 }
+  @inlinable public var dataOffset: UInt8 { bytes.byte(at: 12) >> 4 }
   /// Header length in bytes (`dataOffset` × 4).
   public var headerLength: Int { Int(dataOffset) * 4 }
   /// The three reserved bits between data offset and NS.
-  public var reserved: UInt8 { (bytes.byte(at: 12) >> 1) & 0x07 }
+  @inlinable public var reserved: UInt8 { (bytes.byte(at: 12) >> 1) & 0x07 }
   /// The nine flags (NS from byte 12, CWR...FIN from byte 13).
-  public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: 12) & 0x01FF) }
-  public var window: UInt16 { bytes.uint16(at: 14) }
+  @inlinable public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: 12) & 0x01FF) }
+  @inlinable public var window: UInt16 { bytes.uint16(at: 14) }
   /// The checksum as on the wire.
-  public var checksum: UInt16 { bytes.uint16(at: 16) }
-  public var urgentPointer: UInt16 { bytes.uint16(at: 18) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: 16) }
+  @inlinable public var urgentPointer: UInt16 { bytes.uint16(at: 18) }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
-  public var optionBytes: ArraySlice<UInt8> {
+  @inlinable public var optionBytes: ArraySlice<UInt8> {
     bytes.clampedSlice(from: TCPLayout.options, count: headerLength - TCPLayout.options)
   }
 
@@ -72,7 +72,7 @@ public struct TCPView: Sendable {
 
   /// The data after the header: to the end of the slice (bound the slice by the IPv4 total
   /// length first; `IPv4View.payload` does).
-  public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }
+  @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }
 
   /// The checksum a correct segment would carry, given the pseudo-header sum (e.g.
   /// `ipv4.pseudoHeader(protocol: .tcp, length: tcp.bytes.count)`).

@@ -149,3 +149,39 @@ public struct TCPSegmentTemplate: Sendable {
     return try result.get()
   }
 }
+
+extension InternetChecksum {
+  /// Replaces the big-endian 32-bit field at `fieldOffset` of `buffer` with `newValue` and
+  /// updates the 16-bit checksum at `checksumOffset` incrementally (RFC 1624), e.g. a TCP
+  /// sequence number in an encoded segment: `patch(frame, uint32: seq, at: tcp + 4, checksumAt:
+  /// tcp + 16)`. The field must sit at an even offset from the start of the checksummed bytes.
+  /// - Returns: false, changing nothing, when a field is not inside `buffer`.
+  @inlinable @discardableResult
+  public static func patch(
+    _ buffer: UnsafeMutableRawBufferPointer, uint32 newValue: UInt32, at fieldOffset: Int, checksumAt checksumOffset: Int
+  ) -> Bool {
+    guard fieldOffset >= 0, fieldOffset <= buffer.count - 4, checksumOffset >= 0, checksumOffset <= buffer.count - 2
+    else { return false }
+    let old = UInt32(bigEndian: buffer.loadUnaligned(fromByteOffset: fieldOffset, as: UInt32.self))
+    let checksum = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: checksumOffset, as: UInt16.self))
+    buffer.storeBytes(of: newValue.bigEndian, toByteOffset: fieldOffset, as: UInt32.self)
+    let updated = update(checksum, oldValue: old, newValue: newValue)
+    buffer.storeBytes(of: updated.bigEndian, toByteOffset: checksumOffset, as: UInt16.self)
+    return true
+  }
+
+  /// The 16-bit form of `patch(_:uint32:at:checksumAt:)` (ports, window, IPv4 identification).
+  @inlinable @discardableResult
+  public static func patch(
+    _ buffer: UnsafeMutableRawBufferPointer, uint16 newValue: UInt16, at fieldOffset: Int, checksumAt checksumOffset: Int
+  ) -> Bool {
+    guard fieldOffset >= 0, fieldOffset <= buffer.count - 2, checksumOffset >= 0, checksumOffset <= buffer.count - 2
+    else { return false }
+    let old = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: fieldOffset, as: UInt16.self))
+    let checksum = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: checksumOffset, as: UInt16.self))
+    buffer.storeBytes(of: newValue.bigEndian, toByteOffset: fieldOffset, as: UInt16.self)
+    let updated = update(checksum, oldValue: old, newValue: newValue)
+    buffer.storeBytes(of: updated.bigEndian, toByteOffset: checksumOffset, as: UInt16.self)
+    return true
+  }
+}

@@ -28,14 +28,14 @@ public struct UDPView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  public var sourcePort: UInt16 { bytes.uint16(at: 0) }
-  public var destinationPort: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: 0) }
+  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: 2) }
   /// Length in bytes, header included.
-  public var length: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var length: UInt16 { bytes.uint16(at: 4) }
   /// Checksum as on the wire (0: none was computed).
-  public var checksum: UInt16 { bytes.uint16(at: 6) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: 6) }
   /// Data after the header, up to `length` (or the end of the slice when shorter).
-  public var payload: ArraySlice<UInt8> { bytes.clampedSlice(from: 8, count: Int(length) - 8) }
+  @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSlice(from: 8, count: Int(length) - 8) }
 
   /// The checksum a correct datagram would carry over `bytes` bounded by `length` (0 is sent as
   /// 0xFFFF, RFC 768).

@@ -260,13 +260,13 @@ public final class PacketRXRing {
   /// Reads the frame whose `tpacket3_hdr` is at `start` (an offset in the mapping); `nil` when
   /// its data would reach past `end`.
   private func frame(at start: Int, inBlockUpTo end: Int) -> (frame: RingFrame, next: Int)? {
-    let header = ring.base.load(fromByteOffset: start, as: tpacket3_hdr.self)
+    let header = ring.base.loadUnaligned(fromByteOffset: start, as: tpacket3_hdr.self)
     let dataStart = start + Int(header.tp_mac)
     let snapshot = Int(header.tp_snaplen)
     guard dataStart + snapshot <= end, start + Self.addressOffset + MemoryLayout<sockaddr_ll>.size <= end else {
       return nil
     }
-    let address = ring.base.load(fromByteOffset: start + Self.addressOffset, as: sockaddr_ll.self)
+    let address = ring.base.loadUnaligned(fromByteOffset: start + Self.addressOffset, as: sockaddr_ll.self)
     let status = TPacketStatus(rawValue: header.tp_status)
     let frame = RingFrame(
       bytes: UnsafeRawBufferPointer(start: ring.base + dataStart, count: snapshot),

@@ -80,6 +80,8 @@ public struct Burst {
   /// longer one as an error; it is never truncated.
   public var maximumGeneratedLength = 1514
   private var scratch: [UInt8] = []
+  /// Packets encoded once, cycled through (`init(cycling:)`).
+  private var encoded: [[UInt8]] = []
 
   /// A burst of `packet` (IPv4 directly followed by TCP, optionally behind Ethernet) with
   /// `walks` applied per packet, in order (a later walk of the same field wins).
@@ -102,8 +104,27 @@ public struct Burst {
     scratch.reserveCapacity(256)
   }
 
-  /// The longest packet the burst writes, for sizing buffers: the template's length, or
-  /// `maximumGeneratedLength`.
+  /// A burst that cycles through `packets` (packet `index` is `packets[index % packets.count]`),
+  /// each encoded once, here: sending then costs a copy a packet. For a family of edge cases
+  /// (e.g. every boundary value of every field) sent over and over at rate.
+  /// - Throws: what encoding a packet throws; `.invalidField` for an empty list.
+  public init(cycling packets: [Packet], ipv4Offset: Int = 0) throws(PacketError) {
+    guard !packets.isEmpty else {
+      throw .invalidField(layer: .payload, field: "packets (need at least one)", value: 0)
+    }
+    var encoded: [[UInt8]] = []
+    encoded.reserveCapacity(packets.count)
+    for packet in packets { encoded.append(try packet.encoded()) }
+    template = nil
+    walks = []
+    generator = nil
+    self.ipv4Offset = max(0, ipv4Offset)
+    self.encoded = encoded
+    maximumGeneratedLength = encoded.map(\.count).max() ?? 0
+  }
+
+  /// The longest packet the burst writes, for sizing buffers: the template's length, the
+  /// longest of the cycled packets, or `maximumGeneratedLength`.
   public var maximumLength: Int { template?.bytes.count ?? maximumGeneratedLength }
 
   /// Makes packet `index` current and hands its bytes to `body` (no copy on the template path).
@@ -115,9 +136,13 @@ public struct Burst {
     // Move the template out while it changes, so that its bytes are uniquely referenced (no copy).
     if var current = template.take() {
       for walk in walks { walk.apply(index: index, to: &current) }
-      let result = current.withUnsafeBytes { body($0) }
+      let result = current.bytes.withUnsafeBytes { body($0) }
       template = current
       return result
+    }
+    if !encoded.isEmpty {
+      let slot = Int(UInt(bitPattern: index) % UInt(encoded.count))
+      return encoded[slot].withUnsafeBytes { body($0) }
     }
     guard let generator else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
     try generator(index).encode(into: &scratch)

@@ -14,6 +14,22 @@ extension Flow {
     try send(.ack, step: "handshake: sending ACK")
   }
 
+  /// Simultaneous open (RFC 9293 §3.5, Figure 8): our SYN and the peer's cross. We send SYN
+  /// (SYN-SENT), the peer's SYN arrives (SYN-RECEIVED), we answer it with SYN+ACK (our SYN again,
+  /// now acknowledging theirs), and the peer's SYN+ACK acknowledges ours (ESTABLISHED). The peer
+  /// must be connecting to our port from the port we send to, at the same time.
+  public func simultaneousOpen(options: [TCPOption] = [], timeout: Duration? = nil) throws(ScriptError) {
+    guard state == .closed else { throw .invalidState(step: "simultaneous open", state: state) }
+    try send(.syn, options: options, step: "simultaneous open: sending SYN")
+    try expect(.syn, within: timeout, step: "simultaneous open: waiting for the peer's SYN")
+    try send([.syn, .ack], seq: initialSendSequence, options: options, step: "simultaneous open: sending SYN+ACK")
+    if state == .synReceived {
+      try expect(
+        .acknowledging(sendNext, what: "the peer's SYN+ACK or ACK of our SYN").orSYNACK(sendNext), within: timeout,
+        step: "simultaneous open: waiting for the ACK of our SYN")
+    }
+  }
+
   /// Passive open (RFC 9293 §3.5): LISTEN, wait for a client's SYN, answer with a hand-built
   /// SYN+ACK, and wait for the ACK that completes the handshake (SYN-RECEIVED → ESTABLISHED).
   public func passiveOpen(options: [TCPOption] = [], timeout: Duration? = nil) throws(ScriptError) {

@@ -347,6 +347,11 @@ public final class Flow {
         receiveNext = seq &+ 1
         sendUnacknowledged = ack
         events.append(.receiveSYNACK)
+      } else if state == .synReceived && ack == sendNext && seq &+ 1 == receiveNext {
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN+ACK repeats its SYN and
+        // acknowledges ours.
+        sendUnacknowledged = ack
+        events.append(.receiveACKOfSYN)
       }
     } else {
       var acksFIN = false
@@ -393,7 +398,8 @@ public final class Flow {
       direction: .received, bytes: packet.bytes,
       time: (packet.timestampSeconds, packet.timestampNanoseconds), source: source,
       destination: destination, flags: flags, seq: seq, ack: ack, window: header.window,
-      payloadLength: payload.count, before: before, expected: pattern == nil || matched, note: note)
+      payloadLength: payload.count, before: before, expected: pattern == nil || matched, note: note,
+      checksumNotReady: packet.checksumNotReady)
     return Segment(
       source: source, destination: destination, flags: flags, sequenceNumber: seq,
       acknowledgmentNumber: ack, window: header.window, options: header.options, payload: payload,
@@ -411,7 +417,7 @@ public final class Flow {
   private func record(
     direction: TranscriptEntry.Direction, bytes: [UInt8], time: (Int64, Int32), source: Endpoint,
     destination: Endpoint, flags: TCPFlags, seq: UInt32, ack: UInt32, window: UInt16,
-    payloadLength: Int, before: TCPState, expected: Bool, note: String?
+    payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false
   ) -> TranscriptEntry {
     let summary = tcpdumpSummary(ipv4: bytes[...])
     var entry = TranscriptEntry(
@@ -421,6 +427,7 @@ public final class Flow {
       flagBits: flags.rawValue, sequenceNumber: seq, acknowledgmentNumber: ack, window: window,
       payloadLength: payloadLength, stateBefore: before, stateAfter: state, expected: expected,
       note: note, packet: bytes)
+    entry.checksumNotReady = checksumNotReady
     if readsPeerState && remote.port != 0 {
       if direction == .sent { Flow.settle() }
       entry.peerState = transport.peerState(local: local, remote: remote)

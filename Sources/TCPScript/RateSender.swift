@@ -366,6 +366,10 @@ public final class RateSender {
     var nextProgress = progressInterval
     var index = 0
     let maximumLength = min(burst.maximumLength, transmitter.maximumPacketLength)
+    // Work on a local copy (no exclusivity check per packet on the class property); put it back
+    // at the end so that `burst` shows the last packet's fields.
+    var burst = self.burst
+    defer { self.burst = burst }
     while true {
       let now = clock.now()
       report.elapsed = now - start

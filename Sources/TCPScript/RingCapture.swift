@@ -93,6 +93,28 @@ public final class RingCapture {
     }
   }
 
+  /// A ring for one flow's segments, both directions, for recording a flow under load:
+  /// `tcp and host LOCAL and host REMOTE and port LPORT and port RPORT` (a port or address of 0
+  /// is left out of the filter).
+  /// - Throws: as `init(interface:filter:...)`.
+  public convenience init(
+    flowBetween local: Endpoint, and remote: Endpoint, interface: String,
+    geometry: PacketRingGeometry = .receive()
+  ) throws(ScriptError) {
+    var terms = ["tcp"]
+    for endpoint in [local, remote] {
+      if endpoint.address != 0 { terms.append("host \(IPv4Text.format(endpoint.address))") }
+      if endpoint.port != 0 { terms.append("port \(endpoint.port)") }
+    }
+    let filter: CaptureFilter
+    do throws(CaptureFilterError) {
+      filter = try CaptureFilter(parsing: terms.joined(separator: " and "))
+    } catch {
+      throw .packet(step: "building the flow's capture filter", description: error.description)
+    }
+    try self.init(interface: interface, filter: filter, geometry: geometry)
+  }
+
   /// Closes the ring.
   public func close() { ring.close() }
 

@@ -118,6 +118,15 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
     }
   }
 
+  /// This pattern, or a SYN+ACK acknowledging `ack` (as in a simultaneous open).
+  public func orSYNACK(_ ack: UInt32) -> SegmentPattern {
+    let base = self
+    return SegmentPattern(description, acceptsReset: acceptsReset) { segment in
+      base.matches(segment)
+        || (segment.flags.contains([.syn, .ack]) && !segment.flags.contains(.rst) && segment.acknowledgmentNumber == ack)
+    }
+  }
+
   /// A FIN (with or without ACK).
   public static var fin: SegmentPattern {
     SegmentPattern("Flags [F.] (the peer's FIN)") { $0.flags.contains(.fin) && !$0.flags.contains(.rst) }

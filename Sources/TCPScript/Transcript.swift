@@ -46,8 +46,12 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var note: String?
   /// One plain sentence naming the rule at work (for `--explain`).
   public var explanation: String?
-  /// The IPv4 packet (header, TCP header, payload).
+  /// The IPv4 packet (header, TCP header, payload), as sent or as captured.
   public var packet: [UInt8]
+  /// The kernel had not finished this captured segment's TCP checksum (CHECKSUM_PARTIAL on
+  /// loopback and offloading NICs: the field holds only the pseudo-header sum). Not a bad
+  /// checksum: see `wirePacket`.
+  public var checksumNotReady: Bool = false
 
   public init(
     elapsed: Duration, timestampSeconds: Int64, timestampNanoseconds: Int32, direction: Direction,
@@ -92,8 +96,13 @@ public struct TranscriptEntry: Hashable, Sendable {
   public func has(_ bits: UInt16) -> Bool { flagBits & bits == bits }
 
   /// The state change as printed beside a segment: `CLOSED → SYN_SENT`, or just `ESTABLISHED`.
-  public var stateChange: String {
-    stateBefore == stateAfter ? stateBefore.description : "\(stateBefore) → \(stateAfter)"
+  public var stateChange: String { stateChange(rfcNames: false) }
+
+  /// The state change with RFC 9293's spelling (`CLOSED → SYN-SENT`) or netstat's (`SYN_SENT`).
+  public func stateChange(rfcNames: Bool) -> String {
+    let before = rfcNames ? stateBefore.rfcName : stateBefore.description
+    let after = rfcNames ? stateAfter.rfcName : stateAfter.description
+    return stateBefore == stateAfter ? before : "\(before) → \(after)"
   }
 }
 

@@ -5,7 +5,7 @@ import TCPScript
 
 /// Options shared by every command that drives an exchange.
 enum Common {
-  static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet"]
+  static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet", "--rfc-names"]
 
   /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 packets).
   static func writePcap(_ flow: Flow, to path: String) throws(ScriptError) {
@@ -18,7 +18,7 @@ enum Common {
     writer.appendFileHeader(to: &bytes)
     for entry in entries {
       writer.appendRecord(
-        entry.packet, timestampSeconds: UInt32(truncatingIfNeeded: entry.timestampSeconds),
+        entry.wirePacket, timestampSeconds: UInt32(truncatingIfNeeded: entry.timestampSeconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: entry.timestampNanoseconds), to: &bytes)
     }
     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {

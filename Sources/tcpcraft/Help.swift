@@ -32,6 +32,7 @@ enum Help {
       --relative      seq/ack relative to the initial sequence numbers (tcpdump without -S)
       --no-ladder     no ladder diagram at the end
       --quiet         only the final line (errors still go to stderr)
+      --rfc-names     states as RFC 9293 spells them (SYN-SENT) instead of netstat's (SYN_SENT)
     """
 
   static let handshake = """

@@ -12,6 +12,7 @@ struct Output {
   var relative = false
   var ladder = true
   var quiet = false
+  var rfcNames = false
 
   /// Reads the output switches every exchange command shares.
   init(_ arguments: Arguments) {
@@ -20,6 +21,7 @@ struct Output {
     relative = arguments.has("--relative")
     ladder = !arguments.has("--no-ladder")
     quiet = arguments.has("--quiet")
+    rfcNames = arguments.has("--rfc-names")
   }
 
   init() {}
@@ -43,8 +45,10 @@ struct Output {
       : entry.summary
     let direction = entry.direction == .sent ? "out" : "in "
     var line = "\(Output.time(entry.elapsed)) \(direction) \(summary)"
-    var beside = "  [\(entry.stateChange)"
-    if let peer = entry.peerState { beside += " | peer \(peer)" }
+    var beside = "  [\(entry.stateChange(rfcNames: rfcNames))"
+    if let peer = entry.peerState {
+      beside += " | peer \(rfcNames ? TCPState(name: peer)?.rfcName ?? peer : peer)"
+    }
     beside += "]"
     line += beside
     if let note = entry.note { line += "  (\(note))" }

@@ -33,8 +33,8 @@ enum FormatTools {
     guard let executable = path(tool) else { throw Failure(description: "\(tool) is not installed") }
     let outPath = temporaryPath("\(tool)-out.txt")
     let errPath = temporaryPath("\(tool)-err.txt")
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
       try? FileManager.default.removeItem(atPath: outPath)
       try? FileManager.default.removeItem(atPath: errPath)

@@ -183,3 +183,10 @@ import Testing
     }
   }
 }
+
+/// An invalid address literal in source code is a programmer error: a precondition failure.
+@Test func invalidAddressLiteralIsAPreconditionFailure() async {
+  await #expect(processExitsWith: .failure) {
+    _ = IPv4Address(stringLiteral: "1.2.3")
+  }
+}

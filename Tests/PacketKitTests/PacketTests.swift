@@ -46,6 +46,15 @@ import Testing
     #expect(packet.layers.count == 3)
     packet.payload = []
     #expect(packet.layers.count == 2)
+    packet.udp?.sourcePort = 5  // no UDP layer: nothing happens
+    #expect(packet.layers.count == 2)
+    packet.udp = UDPHeader(sourcePort: 5, destinationPort: 6)  // none yet: appended
+    #expect(packet.layers.map(\.kind) == [.ipv4, .tcp, .udp])
+    packet.tcp = nil
+    #expect(packet.layers.map(\.kind) == [.ipv4, .udp])
+    packet.ipv4?.options.append(.noOperation)
+    #expect(packet.ipv4?.options == [.noOperation])
+    #expect(packet.layers.map(\.kind) == [.ipv4, .udp])
   }
 
   /// Encoding again into the same buffer replaces the contents and never reallocates.
@@ -214,5 +223,31 @@ func decodeEncodeRoundTrip(name: String) throws {
     let frame = try EthernetView(validating: offsetSlice(bytes, by: 3))
     let packet = EthernetHeader(frame) / (try decodeIPv4Chain(frame.payload))
     #expect(try encodeOverA5(packet) == bytes)
+  }
+}
+
+/// Patching a caller's buffer (e.g. one message of a sendmmsg batch) equals a full encode.
+@Test func patchCallersBuffer() throws {
+  var packet = IPv4Header(sourceAddress: "10.0.0.1", destinationAddress: "10.0.0.2")
+    / TCPHeader(sourcePort: 1, destinationPort: 2, sequenceNumber: 5, options: [.windowScale(3)]) / "odd"
+  var bytes = try packet.encoded()
+  var generator = SeededGenerator(seed: 11)
+  for _ in 0..<300 {
+    let seq = UInt32.random(in: 0...UInt32.max, using: &generator)
+    let port = UInt16.random(in: 0...UInt16.max, using: &generator)
+    let id = UInt16.random(in: 0...UInt16.max, using: &generator)
+    bytes.withUnsafeMutableBytes { raw in
+      #expect(InternetChecksum.patch(raw, uint32: seq, at: 20 + 4, checksumAt: 20 + 16))
+      #expect(InternetChecksum.patch(raw, uint16: port, at: 20 + 2, checksumAt: 20 + 16))
+      #expect(InternetChecksum.patch(raw, uint16: id, at: 4, checksumAt: 10))
+    }
+    packet.tcp?.sequenceNumber = seq
+    packet.tcp?.destinationPort = port
+    packet.ipv4?.identification = id
+    #expect(bytes == (try packet.encoded()))
+  }
+  bytes.withUnsafeMutableBytes { raw in
+    #expect(!InternetChecksum.patch(raw, uint32: 1, at: raw.count - 3, checksumAt: 0))
+    #expect(!InternetChecksum.patch(raw, uint16: 1, at: 0, checksumAt: -1))
   }
 }

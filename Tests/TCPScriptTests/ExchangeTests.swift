@@ -186,6 +186,40 @@ import Testing
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func simultaneousOpenWithAConnectingKernelSocket() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let client = try KernelPeer.bound()
+    let ourPort = try KernelPeer.listening().port  // a free port, nothing listens on it
+    let flow = try Flow.open(to: client.endpoint, sourcePort: ourPort)
+    defer { flow.close() }
+    try client.connect(to: ourPort)  // its SYN is on the way to us; ours crosses it
+    try flow.simultaneousOpen()
+    #expect(states(flow).prefix(3) == [.synSent, .synReceived, .synReceived])
+    #expect(flow.state == .established)
+    #expect(client.connected())
+    #expect(client.state(talkingTo: flow.local) == .established)
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func thePeersResetEndsTheWaitAndTheConnection() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let server = try KernelPeer.listening()
+    let flow = try Flow.open(to: server.endpoint)
+    defer { flow.close() }
+    try flow.activeOpen()
+    #expect(server.accept())
+    server.resetConnection()
+    #expect {
+      try flow.expect(.fin, within: .seconds(2), step: "waiting for FIN")
+    } throws: { error in
+      guard case ScriptError.reset(_, let summary, let portClosed) = error else { return false }
+      return !portClosed && summary.contains("Flags [R.]")
+    }
+    #expect(flow.state == .closed)
+    #expect(flow.transcript.entries.last?.stateChange == "ESTABLISHED → CLOSED")
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func passiveOpenAnswersARealClient() throws {
     try Privileges.check(.netRaw, .netAdmin)
     // A free port: nothing listens in the kernel; we answer by hand.

@@ -29,6 +29,38 @@ final class KernelPeer: @unchecked Sendable {
     return peer
   }
 
+  /// A client socket bound to 127.0.0.1 (ephemeral port), not yet connecting: `connect(to:)` next.
+  static func bound() throws -> KernelPeer {
+    let peer = KernelPeer()
+    peer.connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    guard peer.connection >= 0 else { throw PeerError("socket: \(errno)") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(peer.connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw PeerError("bind: \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer.connection, $0, &length) }
+    }
+    peer.port = UInt16(bigEndian: address.sin_port)
+    return peer
+  }
+
+  /// Starts a non-blocking `connect` to 127.0.0.1:`port` (its SYN leaves at once).
+  func connect(to port: UInt16) throws {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let result = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard result == 0 || errno == EINPROGRESS else { throw PeerError("connect: \(errno)") }
+  }
+
   /// A client socket whose non-blocking `connect` to 127.0.0.1:`port` is under way.
   static func connecting(to port: UInt16) throws -> KernelPeer {
     let peer = KernelPeer()
@@ -39,7 +71,7 @@ final class KernelPeer: @unchecked Sendable {
     address.sin_port = port.bigEndian
     address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
     let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(peer.connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(peer.connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard result == 0 || errno == EINPROGRESS else { throw PeerError("connect: \(errno)") }
     var local = sockaddr_in()
@@ -99,6 +131,13 @@ final class KernelPeer: @unchecked Sendable {
   func send(_ text: String) {
     let bytes = Array(text.utf8)
     _ = Glibc.send(connection, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+  }
+
+  /// Closes the connection with SO_LINGER 0: the kernel sends RST instead of FIN.
+  func resetConnection() {
+    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+    setsockopt(connection, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    closeConnection()
   }
 
   /// Closes the connection (the kernel sends its FIN).

@@ -317,4 +317,66 @@ struct RateKernelTests {
       #expect(output.split(separator: "\n").filter { $0.contains("Flags [S]") }.count == 100)
     }
   }
+
+  @Test(
+    "A flow's ring sees both directions of a real kernel connection, each segment once",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func flowCaptureBothDirections() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    // A kernel listener and a kernel client on 127.0.0.1.
+    let listener = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    #expect(listener >= 0)
+    defer { close(listener) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let listening = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 && listen(listener, 4) == 0
+      }
+    }
+    try #require(listening)
+    let serverPort = UInt16(bigEndian: address.sin_port)
+    let client = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    defer { close(client) }
+    // Bind the client first so that its port is known before the SYN.
+    var clientAddress = sockaddr_in()
+    clientAddress.sin_family = sa_family_t(AF_INET)
+    clientAddress.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
+    var clientLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let clientBound = withUnsafeMutablePointer(to: &clientAddress) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(client, $0, clientLength) == 0 && getsockname(client, $0, &clientLength) == 0 }
+    }
+    try #require(clientBound)
+    let clientPort = UInt16(bigEndian: clientAddress.sin_port)
+    let capture = try RingCapture(
+      flowBetween: Endpoint(address: 0x7F00_0001, port: clientPort), and: Endpoint(address: 0x7F00_0001, port: serverPort),
+      interface: "lo", geometry: .receive(totalSize: 1 << 20, blockSize: 1 << 16))
+    defer { capture.close() }
+    let connected = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    try #require(connected)
+    let message = Array("hello".utf8)
+    #expect(message.withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) } == 5)
+    let frames = try capture.collect(limit: .seconds(3)) { frames in
+      frames.contains { $0.bytes.count > 54 }  // the data segment
+    }
+    let directions = frames.compactMap { frame -> (UInt16, UInt16, UInt8)? in
+      guard frame.bytes.count >= 54 else { return nil }
+      let tcp = 14 + Int(frame.bytes[14] & 0x0F) * 4
+      let source = UInt16(frame.bytes[tcp]) << 8 | UInt16(frame.bytes[tcp + 1])
+      let destination = UInt16(frame.bytes[tcp + 2]) << 8 | UInt16(frame.bytes[tcp + 3])
+      return (source, destination, frame.bytes[tcp + 13])
+    }
+    // SYN, SYN+ACK, ACK, then the data: in that order, each once.
+    #expect(directions.count >= 4)
+    guard directions.count >= 4 else { return }
+    #expect(directions[0] == (clientPort, serverPort, 0x02))
+    #expect(directions[1] == (serverPort, clientPort, 0x12))
+    #expect(directions[2] == (clientPort, serverPort, 0x10))
+    #expect(directions[3].0 == clientPort && directions[3].2 & 0x08 != 0, "the data segment (PSH)")
+    #expect(Set(frames.map(\.bytes)).count == frames.count, "no duplicates on lo")
+  }
 }

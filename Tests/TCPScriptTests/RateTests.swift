@@ -302,6 +302,27 @@ struct RateTests {
     #expect(generated.maximumLength == 1514)
   }
 
+  @Test("A cycling burst: each packet encoded once, index i is packet i mod n")
+  func cyclingBurst() throws {
+    let packets = (0..<5).map { index in
+      IPv4Header(sourceAddress: loopback, destinationAddress: loopback, identification: UInt16(index + 1))
+        / TCPHeader(sourcePort: 1000, destinationPort: 2000, sequenceNumber: UInt32(index), flags: .syn)
+        / Array(repeating: UInt8(0xEE), count: index)
+    }
+    var burst = try Burst(cycling: packets)
+    #expect(burst.maximumLength == 44)
+    for index in [0, 1, 4, 5, 12, -1, Int.max] {
+      let slot = Int(UInt(bitPattern: index) % 5)
+      #expect(try burst.packet(at: index) == (try packets[slot].encoded()), "index \(index)")
+    }
+    #expect(throws: PacketError.self) { try Burst(cycling: []) }
+    let clock = FakePacingClock()
+    let transmitter = RecordingTransmitter(clock: clock)
+    let report = try RateSender(burst: burst, transmitter: transmitter, count: 12, clock: clock).run()
+    #expect(report.sent == 12)
+    #expect(transmitter.packets.map(\.count) == [40, 41, 42, 43, 44, 40, 41, 42, 43, 44, 40, 41])
+  }
+
   @Test("Report text and tcpdump's closing lines")
   func texts() {
     let report = RateReport(sent: 1000, errors: 1, elapsed: .milliseconds(500), stop: .count, targetRate: 2000)

@@ -194,6 +194,56 @@ struct RateCommandTests {
     })
   }
 
+  /// Packet sockets bound to `lo` for every protocol (`/proc/net/packet`: Proto 0003, Iface 1).
+  static func boundLoopbackPacketSockets() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/net/packet", encoding: .utf8) else { return 0 }
+    return text.split(separator: "\n").dropFirst().filter { line in
+      let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+      return fields.count > 4 && fields[3] == "0003" && fields[4] == "1"
+    }.count
+  }
+
+  @Test(
+    "sniff --ring prints exactly what plain sniff prints for the same traffic (text and JSON)",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"),
+    arguments: [false, true])
+  func ringSniffEqualsPlainSniff(json: Bool) throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let sourcePort = RateCommandSupport.randomPort()
+    let closed = try RateCommandSupport.closedPort()
+    let before = Self.boundLoopbackPacketSockets()
+    let common = ["-i", "lo", "--count", "200", "--timeout", "15"] + (json ? ["--json"] : []) + ["tcp", "port", "\(sourcePort)"]
+    let plain = try runner.start(["sniff"] + common)
+    let ring = try runner.start(["sniff", "--ring"] + common)
+    // Both capturing (bound to lo) before the first packet: bounded wait.
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: .seconds(10))
+    while Self.boundLoopbackPacketSockets() < before + 2, clock.now < end { usleep(20_000) }
+    usleep(100_000)
+    let socket = try RawIPv4Socket()
+    defer { socket.close() }
+    var burst = try Burst(
+      IPv4Header(sourceAddress: IPv4Address(127, 0, 0, 1), destinationAddress: IPv4Address(127, 0, 0, 1), identification: 1)
+        / TCPHeader(sourcePort: sourcePort, destinationPort: closed, flags: .syn),
+      walks: [.sequenceNumber(start: 7), .identification(start: 1)])
+    let packets = try (0..<100).map { index throws(PacketError) in try burst.packet(at: index) }
+    _ = try socket.send(batch: packets, to: 0x7F00_0001)
+    let plainResult = plain.finish(timeout: 15)
+    let ringResult = ring.finish(timeout: 15)
+    #expect(plainResult.status == 0 && ringResult.status == 0, "\(plainResult.stderr) \(ringResult.stderr)")
+    let perPacket = { (lines: [String]) in lines.filter { !$0.contains("\"type\":\"result\"") } }
+    let plainLines = perPacket(plainResult.lines)
+    let ringLines = perPacket(ringResult.lines)
+    #expect(plainLines.count == 200, "100 SYNs and the kernel's 100 RSTs")
+    #expect(ringLines == plainLines)
+    if !json {
+      #expect(ringResult.errorLines.suffix(3).first == "200 packets captured")
+      #expect(plainLines.filter { $0.contains("Flags [S]") }.count == 100)
+    }
+  }
+
   @Test(
     "send --iface over a veth (TX ring): every frame arrives in the namespace",
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))

@@ -1,0 +1,236 @@
+import Foundation
+import PacketKit
+
+/// `tcpcraft decode (--pcap FILE | HEX...)`: one tcpdump-style summary line for every packet,
+/// malformed ones included (what is wrong is said on that line, in brackets).
+enum DecodeCommand {
+  static let usage = """
+    usage: tcpcraft decode --pcap FILE [options]
+           tcpcraft decode [options] HEX...
+
+    Prints one line per packet, identical to `tcpdump -nn -S -t` for IPv4 TCP, UDP and ICMP,
+    followed by a note in brackets for every problem tcpdump would not show without -v:
+      [bad tcp cksum 0x1234 -> 0x0a39]   stored checksum, then the correct one (ip/tcp/udp/icmp)
+      [ip length 60 > 40 bytes present]  IPv4 total length longer than the data (also udp)
+      [tcp option 8 at +2 length 10 overruns (2 left)], [bad tcp data offset 4], ...
+    Malformed packets are never skipped.
+
+    Input:
+      --pcap FILE        a pcap file (µs or ns, either byte order; "-" reads stdin)
+      HEX...             packets as hex, one argument each (spaces, ':' and '0x' allowed)
+    Options:
+      --link-type TYPE   for HEX input: ethernet, ipv4 (or raw), null, sll, sll2; default: ipv4
+                         when the first byte is 0x45-0x4f, else ethernet
+      --checksum-not-ready
+                         kernel-captured segments: a TCP/UDP checksum holding only the
+                         pseudo-header sum (CHECKSUM_PARTIAL) is not called bad
+      --show             after each line, the field tree and a hexdump
+      --hex              after each line, a hexdump (tcpdump -xx style)
+      -h, --help         this help
+
+    Examples:
+      tcpcraft decode --pcap capture.pcap
+      tcpcraft decode 4500002800010000400666c00a0000010a000002
+      tcpcraft decode --show '45 00 00 28 00 01 00 00 40 06 ...'
+
+    Exit status: 0 decoded (even malformed packets), 2 bad usage, unreadable file or bad hex.
+    """
+
+  static func run(_ arguments: [String]) -> Int32 {
+    run(arguments, output: { print($0) }, error: { message in
+      FileHandle.standardError.write(Data((message + "\n").utf8))
+    })
+  }
+
+  struct UsageError: Error { var message: String }
+
+  struct Settings {
+    var pcapPath: String?
+    var hexPackets: [String] = []
+    var linkType: LinkType?
+    var show = false
+    var hex = false
+    var options = DissectionOptions()
+  }
+
+  /// The command with its output and errors sent to closures (testable).
+  static func run(_ arguments: [String], output: (String) -> Void, error: (String) -> Void) -> Int32 {
+    let settings: Settings
+    do {
+      guard let parsed = try parse(arguments) else {
+        output(usage)
+        return 0
+      }
+      settings = parsed
+    } catch let failure {
+      error("tcpcraft decode: \(failure.message)")
+      return 2
+    }
+    if let path = settings.pcapPath {
+      return decodePcap(path, settings, output: output, error: error)
+    }
+    var frames: [[UInt8]] = []
+    for (index, text) in settings.hexPackets.enumerated() {
+      switch parseHex(text) {
+      case .success(let bytes): frames.append(bytes)
+      case .failure(let problem):
+        error("tcpcraft decode: bad hex in packet \(index + 1): \(problem.message)")
+        return 2
+      }
+    }
+    for frame in frames {
+      let linkType = settings.linkType ?? ((0x45...0x4F).contains(frame.first ?? 0) ? .ipv4 : .ethernet)
+      emit(frame, linkType: linkType, settings, output: output)
+    }
+    return 0
+  }
+
+  static func parse(_ arguments: [String]) throws(UsageError) -> Settings? {
+    var settings = Settings()
+    var index = 0
+    func value(_ name: String) throws(UsageError) -> String {
+      index += 1
+      guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
+      return arguments[index]
+    }
+    var onlyOperands = false
+    while index < arguments.count {
+      let argument = arguments[index]
+      if onlyOperands || !argument.hasPrefix("-") || argument == "-" {
+        settings.hexPackets.append(argument)
+      } else {
+        switch argument {
+        case "-h", "--help": return nil
+        case "--pcap", "-r": settings.pcapPath = try value(argument)
+        case "--link-type":
+          let name = try value(argument)
+          guard let linkType = linkType(named: name) else {
+            throw UsageError(message: "unknown link type '\(name)' (ethernet, ipv4, raw, null, sll, sll2)")
+          }
+          settings.linkType = linkType
+        case "--checksum-not-ready": settings.options.checksumNotReady = true
+        case "--show": settings.show = true
+        case "--hex": settings.hex = true
+        case "--": onlyOperands = true
+        default:
+          throw UsageError(message: "unknown option '\(argument)' (see tcpcraft decode --help)")
+        }
+      }
+      index += 1
+    }
+    if settings.pcapPath != nil && !settings.hexPackets.isEmpty {
+      throw UsageError(message: "give either --pcap FILE or HEX packets, not both")
+    }
+    if settings.pcapPath == nil && settings.hexPackets.isEmpty {
+      throw UsageError(message: "nothing to decode: give --pcap FILE or HEX packets (see --help)")
+    }
+    return settings
+  }
+
+  static func linkType(named name: String) -> LinkType? {
+    switch name.lowercased() {
+    case "ethernet", "ether", "en10mb", "1": .ethernet
+    case "ipv4", "ip", "228": .ipv4
+    case "raw", "101": .raw
+    case "null", "loopback", "0": .null
+    case "sll", "linux_sll", "113": .linuxSLL
+    case "sll2", "linux_sll2", "276": .linuxSLL2
+    default: nil
+    }
+  }
+
+  static func parseHex(_ text: String) -> Result<[UInt8], UsageError> {
+    var digits: [UInt8] = []
+    var rest = Substring(text)
+    var bytes: [UInt8] = []
+    while !rest.isEmpty {
+      if rest.hasPrefix("0x") || rest.hasPrefix("0X") {
+        rest = rest.dropFirst(2)
+        continue
+      }
+      guard let character = rest.first else { break }
+      rest = rest.dropFirst()
+      if character == " " || character == ":" || character == "\n" || character == "\t" || character == "," {
+        continue
+      }
+      guard let value = character.hexDigitValue else {
+        return .failure(UsageError(message: "'\(character)' is not a hex digit"))
+      }
+      digits.append(UInt8(value))
+      if digits.count == 2 {
+        bytes.append(digits[0] << 4 | digits[1])
+        digits = []
+      }
+    }
+    if !digits.isEmpty {
+      return .failure(UsageError(message: "odd number of hex digits"))
+    }
+    if bytes.isEmpty {
+      return .failure(UsageError(message: "no bytes"))
+    }
+    return .success(bytes)
+  }
+
+  static func emit(_ frame: [UInt8], linkType: LinkType, _ settings: Settings, output: (String) -> Void) {
+    let dissection = dissect(frame, linkType: linkType, options: settings.options)
+    output(dissection.summary)
+    if settings.show {
+      output(dissection.show())
+    } else if settings.hex {
+      output(hexdump(frame, style: .tcpdump))
+    }
+  }
+
+  static func decodePcap(
+    _ path: String, _ settings: Settings, output: (String) -> Void, error: (String) -> Void
+  ) -> Int32 {
+    let handle: FileHandle
+    if path == "-" {
+      handle = FileHandle.standardInput
+    } else {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        error("tcpcraft decode: cannot read \(path): no such file")
+        return 2
+      }
+      guard !isDirectory.boolValue else {
+        error("tcpcraft decode: cannot read \(path): is a directory")
+        return 2
+      }
+      guard let opened = FileHandle(forReadingAtPath: path) else {
+        error("tcpcraft decode: cannot read \(path): permission denied or unreadable")
+        return 2
+      }
+      handle = opened
+    }
+    defer { if path != "-" { try? handle.close() } }
+    var reader = PcapReader()
+    do throws(PcapError) {
+      while true {
+        let chunk: Data
+        do {
+          chunk = try handle.read(upToCount: 1 << 16) ?? Data()
+        } catch let readError {
+          error("tcpcraft decode: cannot read \(path): \(readError.localizedDescription)")
+          return 2
+        }
+        if chunk.isEmpty { break }
+        reader.append(chunk)
+        while let record = try reader.next() {
+          let linkType = settings.linkType ?? reader.header?.linkType ?? .ethernet
+          emit(record.data, linkType: linkType, settings, output: output)
+        }
+        if reader.header != nil && reader.header?.linkType == nil && settings.linkType == nil {
+          let value = reader.header?.linkTypeValue ?? 0
+          error("tcpcraft decode: \(path): link type \(value) is not supported (try --link-type)")
+          return 2
+        }
+      }
+      try reader.finish()
+    } catch let pcapError {
+      error("tcpcraft decode: \(path): \(pcapError)")
+      return 2
+    }
+    return 0
+  }
+}
