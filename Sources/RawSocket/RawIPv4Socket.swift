@@ -29,10 +29,11 @@ public final class RawIPv4Socket {
   /// Opens the socket.
   ///
   /// - Parameter exemptGroup: create the socket while the process's effective group ID is this
-  ///   group (`setegid`, then restored at once). nf_tables' `meta skgid` matches the group a
-  ///   socket was created under, so the RST guard can let our own crafted RSTs through while it
-  ///   drops the kernel's (kernel fact 2). Needs `CAP_SETGID` (root). For the moment of the switch
-  ///   every thread of the process runs under that group (glibc applies `setegid` process-wide).
+  ///   group: the calling thread's filesystem gid is switched with `setfsgid(2)` and restored at
+  ///   once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
+  ///   the RST guard can let our own crafted RSTs through while it drops the kernel's (kernel
+  ///   fact 2). Needs `CAP_SETGID` (root). Only the calling thread is affected (unlike `setegid`,
+  ///   which glibc broadcasts to every thread with a signal).
   /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
   ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
   public init(exemptGroup: UInt32? = nil) throws(SocketError) {
@@ -43,11 +44,14 @@ public final class RawIPv4Socket {
     }
     var savedGroup: gid_t? = nil
     if let group = exemptGroup {
-      let previous = system_getegid()
-      if system_setegid(gid_t(group)) != 0 {
-        throw .cannotChangeGroup(group, Errno(rawValue: system_errno()))
+      // setfsgid returns the previous value whether or not it changed anything: ask again.
+      let previous = system_setfsgid(gid_t(group))
+      let current = system_setfsgid(gid_t(group))
+      guard current >= 0, gid_t(current) == gid_t(group) else {
+        if previous >= 0 { _ = system_setfsgid(gid_t(previous)) }
+        throw .cannotChangeGroup(group, .notPermitted)
       }
-      savedGroup = previous
+      savedGroup = gid_t(max(previous, 0))
     }
     let opened: Result<SocketDescriptor, Errno>
     do throws(Errno) {
@@ -57,10 +61,12 @@ public final class RawIPv4Socket {
     } catch {
       opened = .failure(error)
     }
-    if let previous = savedGroup, system_setegid(previous) != 0 {
-      let error = Errno(rawValue: system_errno())
-      if case .success(let descriptor) = opened { try? descriptor.close() }
-      throw .cannotChangeGroup(UInt32(previous), error)
+    if let previous = savedGroup {
+      _ = system_setfsgid(previous)
+      if system_setfsgid(previous) != CInt(previous) {
+        if case .success(let descriptor) = opened { try? descriptor.close() }
+        throw .cannotChangeGroup(UInt32(previous), .notPermitted)
+      }
     }
     let descriptor: SocketDescriptor
     switch opened {

@@ -38,7 +38,8 @@ enum DemoCommand {
       } catch {
         throw ScriptError.system(step: "starting the demo listener", description: error.description)
       }
-      let server = listener.serveOnce(reply: "hello from the kernel\n")
+      let server = listener.serveOnce(
+        reply: "hello from the kernel\n", closeDelayMicroseconds: closeDelayMicroseconds(arguments))
       _ = server
       listenerLog = { listener.log }
       let remote = Endpoint(address: 0x7F00_0001, port: listener.port)
@@ -92,24 +93,25 @@ enum DemoCommand {
     return FileManager.default.currentDirectoryPath + "/" + path
   }
 
+  /// After the client's FIN, the listener waits a little before closing (default 0.2 s,
+  /// `--close-delay`): the kernel's delayed ACK of the FIN then goes out on its own, and the
+  /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one
+  /// combined FIN+ACK.
+  static func closeDelayMicroseconds(_ arguments: Arguments) -> UInt32 {
+    guard let text = arguments.value("--close-delay") else { return 200_000 }
+    if text == "0" { return 0 }
+    guard let delay = Arguments.parseSeconds(text) else { return 200_000 }
+    let (whole, fraction) = delay.components
+    let micro = Double(whole) * 1e6 + Double(fraction) / 1e12
+    return UInt32(min(10_000_000, max(0, micro)))
+  }
+
   /// `demo --serve`: a kernel listener that stays up (echoing what it receives) for `tcpcraft
   /// handshake`, `fin`, `send` and `probe` to practise on.
   static func serve(_ arguments: Arguments, port: UInt16) -> Int32 {
     let duration = (try? arguments.seconds("--duration")) ?? nil
     let seconds = duration.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 600
-    // After the client's FIN, wait a little before closing (default 0.2 s): the kernel's
-    // delayed ACK of the FIN then goes out on its own, and the client sees the textbook four
-    // segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one combined FIN+ACK.
-    var closeDelay: UInt32 = 200_000
-    if let text = arguments.value("--close-delay") {
-      if text == "0" {
-        closeDelay = 0
-      } else if let delay = Arguments.parseSeconds(text) {
-        let (whole, fraction) = delay.components
-        let micro = Double(whole) * 1e6 + Double(fraction) / 1e12
-        closeDelay = UInt32(min(10_000_000, micro))
-      }
-    }
+    let closeDelay = closeDelayMicroseconds(arguments)
     let listener: KernelListener
     do {
       listener = try KernelListener(port: port)

@@ -14,6 +14,7 @@ enum Help {
       listen      the server side by hand: answer a client's SYN, serve, close
       sniff       capture and print one tcpdump -nn -S -t line a packet
       decode      decode packets from a pcap file or hex (no privileges needed)
+      probe       edge-case segments against a real stack: a conformance table with RFC and evidence
       help        this text, or `tcpcraft help <command>`
 
     every command takes --help. Exit status: 0 the exchange went as asked, 1 it did not (RST,
@@ -173,6 +174,7 @@ enum Help {
     case "listen": listen
     case "sniff": sniff
     case "demo": demo
+    case "probe": ProbeCommand.help
     default: nil
     }
   }

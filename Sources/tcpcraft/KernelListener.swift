@@ -54,7 +54,7 @@ final class KernelListener: @unchecked Sendable {
 
   /// Waits up to `timeoutMilliseconds` for a connection; returns its descriptor or -1.
   func accept(timeoutMilliseconds: Int32) -> Int32 {
-    // EINTR is expected: another thread's setegid (the exempt raw socket) signals every thread
+    // EINTR can still arrive (signals, e.g. SIGCHLD); retry
     // (glibc's setxid broadcast). Retry until the deadline.
     var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     let deadline = SessionStore.now + Double(timeoutMilliseconds) / 1000
@@ -76,7 +76,9 @@ final class KernelListener: @unchecked Sendable {
 
   /// The demo's server in a thread: accept, recv the client's data, answer `reply`, recv until
   /// EOF, close. Every wait is bounded by `timeoutMilliseconds`.
-  func serveOnce(reply: String, timeoutMilliseconds: Int32 = 3000) -> Thread {
+  func serveOnce(
+    reply: String, closeDelayMicroseconds: UInt32 = 0, timeoutMilliseconds: Int32 = 3000
+  ) -> Thread {
     let thread = Thread { [self] in
       let connection = accept(timeoutMilliseconds: timeoutMilliseconds)
       guard connection >= 0 else {
@@ -102,6 +104,7 @@ final class KernelListener: @unchecked Sendable {
         let count = KernelListener.receive(connection, &buffer)
         if count == 0 {
           note("recv() → 0 (EOF: the client's FIN arrived)")
+          if closeDelayMicroseconds > 0 { usleep(closeDelayMicroseconds) }
           break
         }
         if count < 0 {

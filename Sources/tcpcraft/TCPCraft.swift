@@ -27,6 +27,7 @@ struct TCPCraft {
     case "sniff": return SniffCommand.run(rest)
     case "demo": return DemoCommand.run(rest)
     case "decode": return DecodeCommand.run(rest)
+    case "probe": return ProbeCommand.run(rest)
     case GuardHolder.command: return GuardHolder.run(rest)
     case "help", "--help", "-h":
       if let topic = rest.first {

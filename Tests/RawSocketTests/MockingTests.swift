@@ -158,9 +158,9 @@ struct MockingTests {
     }
   }
 
-  @Test func setegidFailureIsReported() throws {
+  @Test func groupSwitchFailureIsReported() throws {
     MockingDriver.withMocking { driver in
-      driver.force(.notPermitted, on: "setegid")
+      driver.force(.notPermitted, on: "setfsgid")
       do throws(SocketError) {
         _ = try RawIPv4Socket(exemptGroup: 4242)
         Issue.record("expected an error")

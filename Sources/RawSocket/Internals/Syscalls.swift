@@ -126,11 +126,14 @@ internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
 
 internal func system_getegid() -> gid_t { getegid() }
 
-internal func system_setegid(_ group: gid_t) -> CInt {
+/// Sets the calling thread's filesystem gid and returns the previous one (`setfsgid(2)` never
+/// fails with -1: a refused change returns the old value, so callers ask twice to confirm).
+/// Per thread, unlike `setegid`, which glibc broadcasts to every thread with a signal.
+internal func system_setfsgid(_ group: gid_t) -> CInt {
   #if ENABLE_MOCKING
-  if let forced = mockingIntercept("setegid", Int(group)) { return forced }
+  if let forced = mockingIntercept("setfsgid", Int(group)) { return forced }
   #endif
-  return setegid(group)
+  return crawsocket_setfsgid(group)
 }
 
 internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {

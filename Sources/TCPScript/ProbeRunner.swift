@@ -1,0 +1,525 @@
+import PacketKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where and how to probe.
+public struct ProbeConfiguration: Sendable {
+  /// The target's address and listening port.
+  public var target: Endpoint
+  /// A port nothing listens on at the target (closed-port cases); `nil`: chosen at random.
+  public var closedPort: UInt16?
+  /// Our source address; `nil`: the one the kernel would choose for the route.
+  public var sourceAddress: UInt32?
+  /// Install the RST guard for each case's port (needed when the host owns the source address).
+  public var guardResets: Bool
+  /// Link overrides (default: from the route).
+  public var interface: String?
+  public var sourceMAC: [UInt8]?
+  public var destinationMAC: [UInt8]?
+  /// How long to wait for a reply (and, for a silent drop, how long silence must last).
+  public var replyTimeout: Duration
+  /// After the first reply, how long to keep collecting.
+  public var grace: Duration
+  /// The target's network namespace (`ip netns` name) for kernel counters; `nil`: ours, read
+  /// only when `readsLocalCounters`.
+  public var counterNamespace: String?
+  /// Read this namespace's counters (the target is on this host, e.g. on `lo`).
+  public var readsLocalCounters: Bool
+  /// Seed of the source ports, ISNs and IDs: the same seed gives the same segments.
+  public var seed: UInt64
+
+  public init(
+    target: Endpoint, closedPort: UInt16? = nil, sourceAddress: UInt32? = nil, guardResets: Bool = true,
+    interface: String? = nil, sourceMAC: [UInt8]? = nil, destinationMAC: [UInt8]? = nil,
+    replyTimeout: Duration = .seconds(1), grace: Duration = .milliseconds(150), counterNamespace: String? = nil,
+    readsLocalCounters: Bool = false, seed: UInt64 = 0x7463_7063_7261_6674
+  ) {
+    self.target = target
+    self.closedPort = closedPort
+    self.sourceAddress = sourceAddress
+    self.guardResets = guardResets
+    self.interface = interface
+    self.sourceMAC = sourceMAC
+    self.destinationMAC = destinationMAC
+    self.replyTimeout = replyTimeout
+    self.grace = grace
+    self.counterNamespace = counterNamespace
+    self.readsLocalCounters = readsLocalCounters
+    self.seed = seed
+  }
+}
+
+/// One packet of a case, either way, for pcap files and `--bytes`.
+public struct ProbeRecord: Sendable {
+  public enum Direction: String, Sendable { case sent = "out", received = "in" }
+  public var direction: Direction
+  /// What the packet was for: `setup`, `crafted`, `reply`, `follow-up`, `cleanup`.
+  public var role: String
+  public var bytes: [UInt8]
+  public var summary: String
+  public var timestampSeconds: Int64
+  public var timestampNanoseconds: Int32
+}
+
+/// One generated packet sent to the target and what came back.
+public struct GeneratedExchange: Sendable {
+  public var sourcePort: UInt16
+  /// The IPv4 bytes sent (empty when it could not be built).
+  public var sent: [UInt8]
+  public var replies: [ProbeReply]
+  /// Why nothing was sent, if so.
+  public var problem: String?
+}
+
+/// The outcome of one case.
+public struct ProbeResult: Sendable {
+  public var edgeCase: EdgeCase
+  public var verdict: Verdict
+  /// What came back, briefly (`RST,ACK seq 0 ack 1235 win 0`, `nothing`).
+  public var observed: String
+  /// Why the verdict holds: the replies' tcpdump lines, the kernel counters that rose, "no reply
+  /// within 1 s", what a later segment showed about the connection. Never empty.
+  public var evidence: [String]
+  /// Our source port in this case.
+  public var sourcePort: UInt16
+  /// The crafted packets (IPv4 bytes) and the replies to them.
+  public var crafted: [[UInt8]]
+  public var replies: [ProbeReply]
+  /// Every packet of the case, setup and cleanup included, in order.
+  public var records: [ProbeRecord]
+}
+
+/// Runs edge cases against a real target, one fresh source port (and connection) per case.
+public final class ProbeRunner {
+  public let configuration: ProbeConfiguration
+  public let interfaceName: String
+  public let sourceAddress: UInt32
+  private let sourceMAC: [UInt8]
+  private let destinationMAC: [UInt8]
+  private var random: SplitMix64
+  private let clock = ContinuousClock()
+  private var usedPorts: Set<UInt16> = []
+
+  /// Resolves the route once (interface, source address, MACs).
+  public init(_ configuration: ProbeConfiguration) throws(ScriptError) {
+    self.configuration = configuration
+    random = SplitMix64(seed: configuration.seed)
+    if let interface = configuration.interface, let source = configuration.sourceAddress,
+      let sourceMAC = configuration.sourceMAC, let destinationMAC = configuration.destinationMAC
+    {
+      interfaceName = interface
+      sourceAddress = source
+      self.sourceMAC = sourceMAC
+      self.destinationMAC = destinationMAC
+    } else {
+      let route = try ProbeLink.route(to: configuration.target.address)
+      interfaceName = configuration.interface ?? route.interface
+      sourceAddress = configuration.sourceAddress ?? route.source
+      sourceMAC = configuration.sourceMAC ?? route.sourceMAC
+      destinationMAC = configuration.destinationMAC ?? route.destinationMAC
+    }
+  }
+
+  /// The closed port the closed-port cases use.
+  public lazy var closedPort: UInt16 = configuration.closedPort ?? pickClosedPort()
+
+  /// Runs `cases` in order; `progress` is called before each (index from 1, count, case).
+  public func run(_ cases: [EdgeCase], progress: (Int, Int, EdgeCase) -> Void = { _, _, _ in }) -> [ProbeResult] {
+    var results: [ProbeResult] = []
+    for (index, edgeCase) in cases.enumerated() {
+      progress(index + 1, cases.count, edgeCase)
+      results.append(run(edgeCase))
+    }
+    return results
+  }
+
+  /// Runs one case. Never throws: a failure to reach the case's state is an `inconclusive`
+  /// result that says why.
+  public func run(_ edgeCase: EdgeCase) -> ProbeResult {
+    let port = freshPort()
+    var run = CaseRun(runner: self, edgeCase: edgeCase, port: port)
+    do throws(ScriptError) {
+      try run.execute()
+    } catch {
+      run.inconclusive(error.description)
+    }
+    run.link?.close()
+    return run.result()
+  }
+
+  /// Sends one packet (a generated segment, say) from a fresh source port: its IPv4 addresses
+  /// and TCP ports are set to ours and the target's, the rest is sent as built. Replies are
+  /// collected like a case's (until a short grace after the first, at most `replyTimeout`); a
+  /// SYN,ACK is answered with a RST so nothing stays half-open at the target.
+  public func exchange(_ packet: Packet) -> GeneratedExchange {
+    let port = freshPort()
+    let local = Endpoint(address: sourceAddress, port: port)
+    var packet = packet
+    for index in packet.layers.indices {
+      switch packet.layers[index] {
+      case .ipv4(var ip):
+        ip.sourceAddress = IPv4Address(rawValue: sourceAddress)
+        ip.destinationAddress = IPv4Address(rawValue: configuration.target.address)
+        packet.layers[index] = .ipv4(ip)
+      case .tcp(var tcp):
+        tcp.sourcePort = port
+        tcp.destinationPort = configuration.target.port
+        packet.layers[index] = .tcp(tcp)
+      default:
+        break
+      }
+    }
+    var result = GeneratedExchange(sourcePort: port, sent: [], replies: [], problem: nil)
+    do throws(ScriptError) {
+      do {
+        result.sent = try packet.encoded()
+      } catch {
+        throw .packet(step: "generated segment", description: "\(error)")
+      }
+      let link = try makeLink(local: local)
+      defer { link.close() }
+      try link.send(result.sent, to: configuration.target.address)
+      var deadline = clock.now.advanced(by: configuration.replyTimeout)
+      for _ in 0..<1000 {
+        let remaining = clock.now.duration(to: deadline)
+        if remaining <= .zero { break }
+        guard let captured = try link.receive(timeout: remaining) else { break }
+        guard let reply = ProbeReply(captured, local: local, remotePort: configuration.target.port) else { continue }
+        if result.replies.isEmpty {
+          let graceEnd = clock.now.advanced(by: configuration.grace)
+          if graceEnd < deadline { deadline = graceEnd }
+        }
+        result.replies.append(reply)
+      }
+      if let synAck = result.replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
+        let rst = IPv4Header(
+          sourceAddress: IPv4Address(rawValue: sourceAddress), destinationAddress: IPv4Address(rawValue: configuration.target.address),
+          identification: UInt16(truncatingIfNeeded: random.next()))
+          / TCPHeader(sourcePort: port, destinationPort: configuration.target.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst, window: 0)
+        if let bytes = try? rst.encoded() { try? link.send(bytes, to: configuration.target.address) }
+      }
+    } catch {
+      result.problem = error.description
+    }
+    return result
+  }
+
+  // MARK: - Internals
+
+  fileprivate func makeLink(local: Endpoint) throws(ScriptError) -> ProbeLink {
+    try ProbeLink(
+      interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local,
+      remoteAddress: configuration.target.address, guardResets: configuration.guardResets)
+  }
+
+  fileprivate func counters() -> KernelCounters? {
+    if let namespace = configuration.counterNamespace { return KernelCounters.read(namespace: namespace) }
+    return configuration.readsLocalCounters ? KernelCounters.read() : nil
+  }
+
+  fileprivate func nextRandom() -> UInt64 { random.next() }
+
+  private func freshPort() -> UInt16 {
+    for _ in 0..<1000 {
+      let port = UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
+      if !usedPorts.contains(port) && port != configuration.target.port && port != closedPort {
+        usedPorts.insert(port)
+        return port
+      }
+    }
+    return UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
+  }
+
+  private func pickClosedPort() -> UInt16 {
+    let port = configuration.target.port
+    return port < 65535 ? port + 1 : port - 1
+  }
+
+  fileprivate var now: ContinuousClock.Instant { clock.now }
+}
+
+/// The work of one case: setup, crafted packets, replies, follow-up, cleanup.
+private struct CaseRun {
+  let runner: ProbeRunner
+  let edgeCase: EdgeCase
+  let port: UInt16
+  var link: ProbeLink?
+  var records: [ProbeRecord] = []
+  var crafted: [[UInt8]] = []
+  var replies: [ProbeReply] = []
+  var evidence: [String] = []
+  var verdict: Verdict = .inconclusive
+  var observed = "nothing"
+  var local: Endpoint
+  var remote: Endpoint
+  /// Set once the target has a connection or half-connection from our port (for the cleanup RST).
+  var cleanupSequence: UInt32?
+  var identification: UInt16
+
+  init(runner: ProbeRunner, edgeCase: EdgeCase, port: UInt16) {
+    self.runner = runner
+    self.edgeCase = edgeCase
+    self.port = port
+    local = Endpoint(address: runner.sourceAddress, port: port)
+    let targetPort = edgeCase.setup.kind == .closedPort ? runner.closedPort : runner.configuration.target.port
+    remote = Endpoint(address: runner.configuration.target.address, port: targetPort)
+    identification = UInt16(truncatingIfNeeded: runner.nextRandom())
+  }
+
+  mutating func inconclusive(_ reason: String) {
+    verdict = .inconclusive
+    observed = reason
+    evidence.append(reason)
+  }
+
+  func result() -> ProbeResult {
+    ProbeResult(
+      edgeCase: edgeCase, verdict: verdict, observed: observed,
+      evidence: evidence.isEmpty ? ["(no evidence recorded)"] : evidence, sourcePort: port, crafted: crafted,
+      replies: replies, records: records)
+  }
+
+  mutating func execute() throws(ScriptError) {
+    let link = try runner.makeLink(local: local)
+    self.link = link
+    if edgeCase.needsExactIPv4Header && !link.keepsIPv4HeaderExact {
+      inconclusive(
+        "not run: on \(link.interfaceName) the packet goes through a raw IPv4 socket, whose kernel rewrites the IPv4 "
+          + "checksum and total length; probe a target behind a veth or Ethernet interface (layer 2) for this case")
+      return
+    }
+    var context = CraftContext(
+      source: local, destination: remote, sequence: UInt32(truncatingIfNeeded: runner.nextRandom()),
+      acknowledgment: UInt32(truncatingIfNeeded: runner.nextRandom()), identification: identification)
+    var connection: ConnectionNumbers?
+    if edgeCase.setup.kind == .established {
+      guard let ready = try handshake(&context) else { return }
+      if edgeCase.setup.closeWindow {
+        guard try closeWindow(&context) else { return }
+      }
+      connection = ready ? ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment) : nil
+    }
+    context.identification = nextID()
+
+    let before = runner.counters()
+    let packets = edgeCase.craft(context)
+    do {
+      crafted = try packets.encoded()
+    } catch {
+      throw .packet(step: edgeCase.name, description: "\(error)")
+    }
+    for bytes in crafted { try send(bytes, role: "crafted") }
+    let timeout = runner.configuration.replyTimeout
+    replies = try collect(for: timeout, stopAfterFirst: edgeCase.expected.expectsReply, role: "reply")
+    let after = runner.counters()
+
+    var fate = ConnectionFate.notChecked
+    if let connection {
+      fate = try followUp(context, connection: connection, segment: packets.reference)
+    } else if let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
+      cleanupSequence = synAck.acknowledgmentNumber
+    }
+    (verdict, observed) = Conformance.judge(
+      expected: edgeCase.expected, segment: packets.reference, replies: replies, connection: connection, fate: fate)
+
+    for reply in replies { evidence.append("reply: \(reply.summary)") }
+    if replies.isEmpty { evidence.append("no reply within \(ScriptError.format(timeout))") }
+    if let before, let after {
+      let rises = after.rises(since: before)
+      let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
+      let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }
+      let scope = runner.configuration.counterNamespace.map { "namespace \($0)" } ?? "this host, shared with other traffic"
+      if !notable.isEmpty {
+        evidence.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+      }
+      if !traffic.isEmpty && replies.isEmpty {
+        evidence.append("traffic counters (the packet arrived): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+      }
+      if rises.isEmpty { evidence.append("no kernel counter rose (\(scope)): the packet never reached IP") }
+    }
+    if let text = fate.text { evidence.append(text) }
+    try cleanup(context)
+  }
+
+  // MARK: Setup
+
+  /// SYN → SYN+ACK → ACK by hand. Returns `true` when established, `nil` (after recording an
+  /// inconclusive result) when the target did not accept.
+  mutating func handshake(_ context: inout CraftContext) throws(ScriptError) -> Bool? {
+    let iss = edgeCase.setup.initialSequence ?? UInt32(truncatingIfNeeded: runner.nextRandom())
+    let timestampBase = UInt32(truncatingIfNeeded: runner.nextRandom() >> 40) &+ 1_000_000
+    context.sequence = iss
+    var options: [TCPOption] = [.maximumSegmentSize(1460)]
+    if edgeCase.setup.timestamps {
+      options += [.noOperation, .noOperation, .timestamps(value: timestampBase, echoReply: 0)]
+    }
+    var ip = context.ip()
+    ip.identification = nextID()
+    let syn = TCPHeader(
+      sourcePort: local.port, destinationPort: remote.port, sequenceNumber: iss, flags: .syn, window: 65535,
+      options: options)
+    try send(encode(ip / syn), role: "setup")
+    let answers = try collect(for: runner.configuration.replyTimeout, stopAfterFirst: true, role: "setup")
+    guard let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) else {
+      let got = answers.isEmpty ? "nothing" : answers.map(\.brief).joined(separator: "; ")
+      inconclusive("handshake failed: the SYN to \(remote) drew \(got)")
+      return nil
+    }
+    cleanupSequence = iss &+ 1
+    context.sequence = iss &+ 1
+    context.acknowledgment = synAck.sequenceNumber &+ 1
+    context.peerWindow = synAck.window
+    if edgeCase.setup.timestamps {
+      guard let echo = Self.timestamp(in: synAck.bytes) else {
+        inconclusive("handshake: the target did not agree to timestamps (no TSopt in its SYN,ACK)")
+        return nil
+      }
+      context.timestampEcho = echo
+      context.timestampValue = timestampBase &+ 1
+    }
+    context.identification = nextID()
+    try send(encode(context.ip() / context.tcp(.ack)), role: "setup")
+    if context.timestampValue != nil { context.timestampValue = timestampBase &+ 2 }
+    return true
+  }
+
+  /// Sends data until the target advertises a zero window (bounded: 256 segments, 64 KiB of
+  /// window at a time, 3 s). `false` (inconclusive) when it never closes.
+  mutating func closeWindow(_ context: inout CraftContext) throws(ScriptError) -> Bool {
+    let deadline = runner.now.advanced(by: .seconds(3))
+    var window = context.peerWindow
+    for _ in 0..<256 {
+      if window == 0 { return true }
+      if runner.now >= deadline { break }
+      let size = min(Int(window), 1024)
+      context.identification = nextID()
+      try send(encode(context.ip() / context.tcp([.ack]) / [UInt8](repeating: 0x46, count: size)), role: "setup")
+      let end = context.sequence &+ UInt32(size)
+      let answers = try collect(for: .milliseconds(300), stopAfterFirst: true, role: "setup")
+      guard let ack = answers.last(where: { $0.flags.contains(.ack) && !$0.flags.contains(.rst) }) else {
+        if answers.contains(where: { $0.flags.contains(.rst) }) {
+          inconclusive("the target reset the connection while we filled its window")
+          return false
+        }
+        continue
+      }
+      for answer in answers where answer.payloadLength > 0 {
+        context.acknowledgment = max(context.acknowledgment, answer.sequenceNumber &+ UInt32(answer.payloadLength))
+      }
+      if SequenceSpace.lessOrEqual(context.sequence, ack.acknowledgmentNumber) && SequenceSpace.lessOrEqual(ack.acknowledgmentNumber, end) {
+        context.sequence = ack.acknowledgmentNumber
+      }
+      cleanupSequence = context.sequence
+      window = ack.window
+    }
+    if window == 0 { return true }
+    inconclusive("the target's window never closed (last advertised \(window)): its application reads what arrives")
+    return false
+  }
+
+  // MARK: Follow-up and cleanup
+
+  /// One data byte at the connection's next seq: an ACK shows the connection alive, a RST gone.
+  mutating func followUp(_ context: CraftContext, connection: ConnectionNumbers, segment: CraftedSegment) throws(ScriptError) -> ConnectionFate {
+    var next = connection.ourNext
+    for reply in replies where reply.isTCP && reply.flags.contains(.ack) && !reply.flags.contains(.rst) {
+      let ack = reply.acknowledgmentNumber
+      if SequenceSpace.less(next, ack) && SequenceSpace.lessOrEqual(ack, connection.ourNext &+ segment.length) { next = ack }
+    }
+    var peerNext = context.acknowledgment
+    for reply in replies where reply.isTCP && reply.payloadLength > 0 {
+      let end = reply.sequenceNumber &+ UInt32(reply.payloadLength)
+      if SequenceSpace.less(peerNext, end) { peerNext = end }
+    }
+    var probe = context
+    probe.identification = nextID()
+    if let value = probe.timestampValue { probe.timestampValue = value &+ 1 }
+    try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: next, ack: peerNext) / [0x3F]), role: "follow-up")
+    let answers = try collect(for: runner.configuration.replyTimeout, stopAfterFirst: true, role: "follow-up")
+    cleanupSequence = next &+ 1
+    if let reset = answers.first(where: { $0.flags.contains(.rst) }) {
+      cleanupSequence = nil
+      return .gone(reset.summary)
+    }
+    if let ack = answers.first(where: { $0.flags.contains(.ack) && SequenceSpace.lessOrEqual(next &+ 1, $0.acknowledgmentNumber) }) {
+      return .alive(ack.summary)
+    }
+    if answers.isEmpty { return .unknown("a data byte drew no reply within \(ScriptError.format(runner.configuration.replyTimeout))") }
+    return .unknown("a data byte drew " + answers.map(\.summary).joined(separator: "; "))
+  }
+
+  /// A RST for whatever our port left at the target (a connection, a half-open one).
+  mutating func cleanup(_ context: CraftContext) throws(ScriptError) {
+    guard let sequence = cleanupSequence else { return }
+    var ip = context.ip()
+    ip.identification = nextID()
+    let rst = TCPHeader(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence, flags: .rst, window: 0)
+    try send(encode(ip / rst), role: "cleanup")
+  }
+
+  // MARK: Sending and collecting
+
+  mutating func nextID() -> UInt16 {
+    identification &+= 1
+    return identification
+  }
+
+  func encode(_ packet: Packet) throws(ScriptError) -> [UInt8] {
+    do {
+      return try packet.encoded()
+    } catch {
+      throw .packet(step: edgeCase.name, description: "\(error)")
+    }
+  }
+
+  mutating func send(_ bytes: [UInt8], role: String) throws(ScriptError) {
+    guard let link else { return }
+    try link.send(bytes, to: remote.address)
+    let time = Self.wallClock()
+    records.append(
+      ProbeRecord(
+        direction: .sent, role: role, bytes: bytes, summary: tcpdumpSummary(ipv4: bytes[...]), timestampSeconds: time.0,
+        timestampNanoseconds: time.1))
+  }
+
+  /// Replies to our port until `duration` passes, or (with `stopAfterFirst`) until the grace
+  /// period after the first one. Bounded by the deadline and a count.
+  mutating func collect(for duration: Duration, stopAfterFirst: Bool, role: String) throws(ScriptError) -> [ProbeReply] {
+    guard let link else { return [] }
+    var deadline = runner.now.advanced(by: duration)
+    var got: [ProbeReply] = []
+    for _ in 0..<1000 {
+      let remaining = runner.now.duration(to: deadline)
+      if remaining <= .zero { break }
+      guard let packet = try link.receive(timeout: remaining) else { break }
+      guard let reply = ProbeReply(packet, local: local, remotePort: remote.port) else { continue }
+      got.append(reply)
+      records.append(
+        ProbeRecord(
+          direction: .received, role: role, bytes: reply.bytes, summary: reply.summary,
+          timestampSeconds: reply.timestampSeconds, timestampNanoseconds: reply.timestampNanoseconds))
+      if stopAfterFirst && got.count == 1 {
+        let graceEnd = runner.now.advanced(by: runner.configuration.grace)
+        if graceEnd < deadline { deadline = graceEnd }
+      }
+    }
+    return got
+  }
+
+  /// The TSval of a captured segment's timestamps option.
+  static func timestamp(in packet: [UInt8]) -> UInt32? {
+    guard let ip = try? IPv4View(validating: packet[...]), let tcp = try? TCPView(validating: ip.payload) else { return nil }
+    for option in tcp.options {
+      if case .success(.timestamps(let value, _)) = option { return value }
+    }
+    return nil
+  }
+
+  static func wallClock() -> (Int64, Int32) {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
+  }
+}

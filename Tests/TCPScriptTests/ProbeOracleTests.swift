@@ -1,0 +1,222 @@
+// The real oracle: the whole edge-case catalog against a Linux listener in a network namespace
+// the test creates (and always removes), reached over a veth at layer 2.
+import Foundation
+import Glibc
+import RawSocket
+import TCPScript
+import Testing
+import TestSupport
+
+/// A namespace with a kernel listener behind a veth pair. Our side sends from 10.211.N.99, an
+/// address no interface owns: the namespace has a static neighbour entry for it pointing at our
+/// veth's MAC, so replies reach our capture, and the host (forwarding off on that veth) drops
+/// them silently instead of answering with RSTs (kernel fact 7). No firewall is involved.
+final class OracleNamespace {
+  let name: String
+  let hostInterface: String
+  let namespaceInterface: String
+  let subnet: UInt32
+  static let hostMAC: [UInt8] = [0x02, 0x74, 0x63, 0, 0, 0x01]
+  static let namespaceMAC: [UInt8] = [0x02, 0x74, 0x63, 0, 0, 0x02]
+  var listener: Int32 = -1
+  private(set) var port: UInt16 = 0
+
+  var targetAddress: UInt32 { subnet | 2 }
+  var sourceAddress: UInt32 { subnet | 99 }
+
+  init() throws {
+    let pid = Int(getpid()) % 100_000
+    let tag = String(UInt16.random(in: 0...0xFFF), radix: 16)
+    name = "tcedge-\(pid)-\(tag)"
+    hostInterface = "teh\(pid)\(tag)"
+    namespaceInterface = "ten\(pid)\(tag)"
+    subnet = 0x0AD3_0000 | UInt32(pid % 250) << 8  // 10.211.N.0/24
+    let prefix = "10.211.\(pid % 250)"
+    func mac(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
+    let commands: [[String]] = [
+      ["ip", "netns", "add", name],
+      ["ip", "link", "add", hostInterface, "address", mac(Self.hostMAC), "type", "veth", "peer", "name",
+       namespaceInterface, "address", mac(Self.namespaceMAC), "netns", name],
+      ["sysctl", "-qw", "net.ipv4.conf.\(hostInterface).forwarding=0"],
+      ["ip", "link", "set", hostInterface, "up"],
+      ["ip", "-n", name, "link", "set", "lo", "up"],
+      ["ip", "-n", name, "addr", "add", "\(prefix).2/24", "dev", namespaceInterface],
+      ["ip", "-n", name, "link", "set", namespaceInterface, "up"],
+      ["ip", "-n", name, "neigh", "replace", "\(prefix).99", "lladdr", mac(Self.hostMAC), "dev", namespaceInterface,
+       "nud", "permanent"],
+    ]
+    for command in commands {
+      let (status, output) = OracleShell.run(command)
+      if status != 0 {
+        destroy()
+        throw Failure(description: "\(command.joined(separator: " ")): \(output)")
+      }
+    }
+  }
+
+  struct Failure: Error, CustomStringConvertible { var description: String }
+
+  /// A plain kernel listener inside the namespace that never accepts (the kernel completes the
+  /// handshakes and queues them) and has a small receive buffer, so that its window closes.
+  func startListener() throws {
+    let address = targetAddress
+    let (fd, port) = try NetworkNamespace.run(named: name) { () throws -> (Int32, UInt16) in
+      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+      var size: Int32 = 2048
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+      var sin = sockaddr_in()
+      sin.sin_family = sa_family_t(AF_INET)
+      sin.sin_addr.s_addr = address.bigEndian
+      sin.sin_port = 0
+      let bound = withUnsafePointer(to: &sin) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      }
+      guard bound == 0, listen(fd, 512) == 0 else {
+        close(fd)
+        throw Failure(description: "bind/listen: errno \(errno)")
+      }
+      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      _ = withUnsafeMutablePointer(to: &sin) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+      }
+      return (fd, UInt16(bigEndian: sin.sin_port))
+    }
+    listener = fd
+    self.port = port
+  }
+
+  func destroy() {
+    if listener >= 0 {
+      close(listener)
+      listener = -1
+    }
+    _ = OracleShell.run(["ip", "netns", "del", name])
+    _ = OracleShell.run(["ip", "link", "del", hostInterface])
+  }
+
+  deinit { destroy() }
+
+  var isGone: Bool {
+    let namespaces = OracleShell.run(["ip", "netns", "list"]).output
+    let links = OracleShell.run(["ip", "-o", "link", "show"]).output
+    return !namespaces.contains(name) && !links.contains(hostInterface)
+  }
+}
+
+enum OracleShell {
+  /// Runs a command (bounded: killed after 20 s), returning its status and combined output.
+  static func run(_ arguments: [String]) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    do { try process.run() } catch { return (-1, "\(error)") }
+    let deadline = Date().addingTimeInterval(20)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning { process.terminate() }
+    process.waitUntilExit()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+  }
+}
+
+@Suite(
+  "Conformance probe against a Linux listener in a namespace", .serialized,
+  .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+struct ProbeOracleTests {
+  @Test("Every case of the catalog gets a verdict with evidence; the well-established reactions conform")
+  func wholeCatalogAgainstLinux() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let namespace = try OracleNamespace()
+    defer {
+      namespace.destroy()
+      #expect(namespace.isGone, "namespace and veth removed")
+    }
+    try namespace.startListener()
+    let configuration = ProbeConfiguration(
+      target: Endpoint(address: namespace.targetAddress, port: namespace.port), closedPort: namespace.port &+ 1,
+      sourceAddress: namespace.sourceAddress, guardResets: false, interface: namespace.hostInterface,
+      sourceMAC: OracleNamespace.hostMAC, destinationMAC: OracleNamespace.namespaceMAC,
+      replyTimeout: .milliseconds(400), grace: .milliseconds(60), counterNamespace: namespace.name, seed: 20_261_122)
+    let runner = try ProbeRunner(configuration)
+    let results = runner.run(EdgeCaseCatalog.all)
+    let byName = Dictionary(uniqueKeysWithValues: results.map { ($0.edgeCase.name, $0) })
+
+    // Printed for docs/edge-cases.md (observed facts, with the kernel version).
+    let kernel = OracleShell.run(["uname", "-r"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    print("oracle: Linux \(kernel)")
+    for result in results {
+      print("oracle| \(result.edgeCase.name) | \(result.verdict.rawValue) | \(result.observed) | \(result.evidence.joined(separator: " / "))")
+    }
+
+    #expect(results.count == EdgeCaseCatalog.all.count)
+    for result in results {
+      // Every case was reachable over the veth: none is inconclusive, and each has evidence.
+      #expect(result.verdict != .inconclusive, "\(result.edgeCase.name): \(result.observed)")
+      #expect(!result.evidence.isEmpty && !result.evidence.contains("(no evidence recorded)"), "\(result.edgeCase.name)")
+      #expect(!result.crafted.isEmpty, "\(result.edgeCase.name) sent something")
+      // A silence is backed by "no reply within" and, the namespace being ours, by counters.
+      if result.replies.isEmpty {
+        #expect(result.evidence.contains { $0.hasPrefix("no reply within") }, "\(result.edgeCase.name)")
+        #expect(result.evidence.contains { $0.contains("counters") }, "\(result.edgeCase.name): \(result.evidence)")
+      } else {
+        #expect(result.evidence.contains { $0.hasPrefix("reply: IP ") }, "\(result.edgeCase.name)")
+      }
+    }
+
+    // Reactions every stack has shown for decades: these must conform.
+    let established = [
+      "closed-syn", "closed-ack", "closed-no-flags", "listen-syn", "listen-ack", "listen-syn-ack", "listen-syn-rst",
+      "listen-fin", "tcp-bad-checksum", "tcp-option-unknown", "est-data", "est-rst-exact", "est-rst-in-window",
+      "est-rst-out-of-window", "est-syn", "est-seq-out-of-window", "est-keepalive", "est-seq-wrap",
+      "est-paws-old-timestamp", "est-zero-window-probe", "ip-bad-checksum", "ip-version-5", "ip-ttl-0",
+      "ip-tiny-fragments", "ip-option-unknown",
+    ]
+    for name in established {
+      let result = try #require(byName[name], "\(name) ran")
+      #expect(result.verdict == .conforms, "\(name): \(result.observed) — \(result.evidence)")
+    }
+    // The counters name the reason for the drops we can attribute.
+    func counters(_ name: String) -> String { byName[name]?.evidence.joined(separator: " ") ?? "" }
+    #expect(counters("tcp-bad-checksum").contains("TcpInCsumErrors +1"))
+    #expect(counters("ip-bad-checksum").contains("IpInHdrErrors +1"))
+    #expect(counters("ip-total-length-long").contains("IpExtInTruncatedPkts +1"))
+    #expect(counters("est-paws-old-timestamp").contains("TcpExtPAWSEstab +1"))
+    // The exact RST really killed the connection; the others left it alive.
+    #expect(counters("est-rst-exact").contains("afterwards the connection is gone"))
+    #expect(counters("est-rst-in-window").contains("afterwards the connection is alive"))
+    // The closed-port RST carries the numbers RFC 9293 §3.10.7.1 gives.
+    let closed = try #require(byName["closed-syn"]?.replies.first)
+    #expect(closed.flags == [.rst, .ack] && closed.sequenceNumber == 0)
+  }
+
+  @Test("A scripted Flow runs over the layer-2 probe link: handshake, data acknowledged, abort")
+  func flowOverProbeLink() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let namespace = try OracleNamespace()
+    defer {
+      namespace.destroy()
+      #expect(namespace.isGone)
+    }
+    try namespace.startListener()
+    let local = Endpoint(address: namespace.sourceAddress, port: 41_000 + UInt16(getpid() % 1000))
+    let remote = Endpoint(address: namespace.targetAddress, port: namespace.port)
+    let link = try ProbeLink(
+      interface: namespace.hostInterface, sourceMAC: OracleNamespace.hostMAC, destinationMAC: OracleNamespace.namespaceMAC,
+      local: local, remoteAddress: remote.address, guardResets: false)
+    #expect(link.keepsIPv4HeaderExact)
+    let flow = Flow(local: local, remote: remote, transport: link, initialSendSequence: 0xFFFF_FFFA)
+    defer { flow.close() }
+    flow.readsPeerState = false
+    try flow.activeOpen(timeout: .seconds(2))
+    #expect(flow.state == .established)
+    try flow.sendData(Array("across the wrap".utf8), timeout: .seconds(2))
+    #expect(flow.sendNext == 0xFFFF_FFFA &+ 1 &+ 15, "SND.NXT wrapped past 2^32")
+    try flow.abort()
+    #expect(flow.state == .closed)
+    #expect(flow.transcript.entries.count >= 5)
+  }
+}

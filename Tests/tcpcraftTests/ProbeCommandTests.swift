@@ -1,0 +1,117 @@
+// `tcpcraft probe`, run as a user runs it: the built binary as a subprocess.
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+struct ProbeCommandTests {
+  @Test("probe --list describes every case: name, what it sends, state, expected, RFC rule")
+  func list() throws {
+    let result = try CommandRunner().run(["probe", "--list"])
+    #expect(result.status == 0)
+    let names = result.lines.filter { !$0.hasPrefix(" ") && !$0.hasSuffix(" cases") }
+    #expect(names.count >= 30)
+    #expect(names.contains("est-rst-in-window") && names.contains("ip-tiny-fragments"))
+    #expect(result.stdout.contains("expected: challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT>"))
+    #expect(result.stdout.contains("rule:     RFC 5961 §3.2"))
+    let json = try CommandRunner().run(["probe", "--list", "--json"])
+    #expect(json.status == 0 && json.lines.count == names.count)
+    #expect(json.lines.allSatisfy { $0.hasPrefix("{\"case\":") && $0.contains("\"rfc\":\"RFC ") })
+  }
+
+  @Test("probe --generate walks a field over its boundary values (no privileges needed)")
+  func generateWalk() throws {
+    let result = try CommandRunner().run(["probe", "--generate", "data-offset"])
+    #expect(result.status == 0)
+    #expect(result.lines.count == 7)
+    #expect(result.lines.first?.hasPrefix("data-offset=0 ") == true)
+    // What tcpdump prints for a 4-word header (checked against tcpdump 4.99's wording).
+    #expect(result.stdout.contains("data-offset=4"))
+    #expect(result.stdout.contains("[bad hdr length 16 - too short, < 20]"))
+  }
+
+  @Test("probe --generate --random is deterministic for a seed")
+  func generateRandom() throws {
+    let runner = CommandRunner()
+    let a = try runner.run(["probe", "--generate", "all", "--random", "--count", "25", "--seed", "7", "--json"])
+    let b = try runner.run(["probe", "--generate", "all", "--random", "--count", "25", "--seed", "7", "--json"])
+    let c = try runner.run(["probe", "--generate", "all", "--random", "--count", "25", "--seed", "8", "--json"])
+    #expect(a.status == 0 && a.lines.count == 25)
+    #expect(a.stdout == b.stdout)
+    #expect(a.stdout != c.stdout)
+  }
+
+  @Test("Bad usage: unknown case, unknown field, no target — one line, exit 2")
+  func usage() throws {
+    let runner = CommandRunner()
+    let unknown = try runner.run(["probe", "127.0.0.1:80", "--case", "no-such-case"])
+    #expect(unknown.status == 2 && unknown.stderr.contains("no case \"no-such-case\""))
+    let field = try runner.run(["probe", "--generate", "nonsense"])
+    #expect(field.status == 2 && field.errorLines.count == 1)
+    let target = try runner.run(["probe", "--all"])
+    #expect(target.status == 2 && target.stderr.contains("HOST:PORT"))
+    let nothing = try runner.run(["probe", "127.0.0.1:80"])
+    #expect(nothing.status == 2 && nothing.stderr.contains("--all"))
+  }
+
+  @Test(
+    "probe HOST:PORT --generate sends each segment from a fresh port: offsets below 5 or beyond the segment are dropped",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func generateAgainstAListener() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let listener = try Listener()
+    let result = try CommandRunner().run(
+      ["probe", "127.0.0.1:\(listener.port)", "--generate", "data-offset", "--timeout", "0.3", "--json"], timeout: 30)
+    #expect(result.status == 0)
+    #expect(result.lines.count == 7)
+    let ports = Set(result.lines.compactMap { $0.split(separator: "\"sport\":").last?.split(separator: ",").first })
+    #expect(ports.count == 7, "a fresh source port for each segment")
+    for line in result.lines {
+      let answered = line.contains("Flags [S.]")
+      if line.contains("\"value\":\"5\"") || line.contains("\"value\":\"6\"") {
+        #expect(answered, "a well-formed SYN is answered: \(line)")
+      } else {
+        #expect(!answered && line.contains("\"replies\":[]"), "a header length that cannot be right is dropped: \(line)")
+      }
+    }
+  }
+
+  @Test(
+    "A newcomer's run: probe --all against `tcpcraft demo --serve` gives a verdict with evidence for every case",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func probeTheDemoListener() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let port = try closedPort()
+    let closed = try closedPort()
+    let server = try runner.start(["demo", "--serve", "--port", String(port), "--duration", "60"])
+    defer { _ = server.finish(timeout: 0.1) }
+    #expect(waitUntil(seconds: 5) { Client.exchange(port: port, send: "ping") != nil }, "the demo listener is up")
+
+    let pcap = NSTemporaryDirectory() + "tcpcraft-probe-\(getpid()).pcap"
+    defer { try? FileManager.default.removeItem(atPath: pcap) }
+    let result = try runner.run(
+      ["probe", "127.0.0.1:\(port)", "--all", "--json", "--timeout", "0.3", "--closed-port", String(closed), "--pcap", pcap],
+      timeout: 100)
+    #expect(result.status == 1, "Linux deviates from some RFC rules, so not every case conforms")
+    let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
+    #expect(cases.count >= 30)
+    func line(_ name: String) -> String { cases.first { $0.contains("\"case\":\"\(name)\"") } ?? "" }
+    #expect(line("closed-syn").contains("\"verdict\":\"conforms\""))
+    #expect(line("listen-syn").contains("\"verdict\":\"conforms\""))
+    #expect(line("est-rst-in-window").contains("\"verdict\":\"conforms\""))
+    #expect(line("est-rst-exact").contains("afterwards the connection is gone"))
+    #expect(line("tcp-bad-checksum").contains("TcpInCsumErrors"))
+    // On lo packets go through a raw socket: the cases needing an exact IPv4 header say so.
+    #expect(line("ip-bad-checksum").contains("\"verdict\":\"inconclusive\"") && line("ip-bad-checksum").contains("layer 2"))
+    // Every case has evidence.
+    #expect(cases.allSatisfy { $0.contains("\"evidence\":[\"") })
+    #expect(result.lines.last?.hasPrefix("{\"type\":\"summary\"") == true)
+    // A progress line per case on stderr.
+    #expect(result.stderr.contains("[1/\(cases.count)] "))
+    // The pcap holds every packet and tcpdump reads it.
+    let dump = CommandRunner.shell(["tcpdump", "-nn", "-r", pcap])
+    #expect(dump.split(separator: "\n").count > cases.count)
+  }
+}
