@@ -71,7 +71,7 @@ public struct PcapFileHeader: Hashable, Sendable {
     case 0xD4C3_B2A1: (precision, byteOrder) = (.microseconds, .littleEndian)
     case 0xA1B2_3C4D: (precision, byteOrder) = (.nanoseconds, .bigEndian)
     case 0x4D3C_B2A1: (precision, byteOrder) = (.nanoseconds, .littleEndian)
-    case 0x0A0D_0D0A: throw .pcapngNotSupported
+    case 0x0A0D_0D0A: throw .badMagic(magicBig)  // pcapng: PcapReader reads it, not this header
     default: throw .badMagic(magicBig)
     }
     let big = byteOrder == .bigEndian
@@ -111,6 +111,11 @@ public struct PcapRecord: Hashable, Sendable {
   public var originalLength: UInt32
   /// The captured bytes (`incl_len` of them).
   public var data: [UInt8]
+  /// For pcapng records: the `LINKTYPE_*` value of the record's interface (files may mix link
+  /// types). `nil` for classic pcap records: use the file header's.
+  public var linkTypeValue: UInt32? = nil
+  /// The record's link type: `linkTypeValue` when PacketKit knows it.
+  public var linkType: LinkType? { linkTypeValue.flatMap(LinkType.init(rawValue:)) }
 
   /// A record. `originalLength` defaults to `data.count`.
   public init(
@@ -131,8 +136,8 @@ public struct PcapRecord: Hashable, Sendable {
 public enum PcapError: Error, Hashable, Sendable {
   /// The first four bytes are not a pcap magic number (value shown read big-endian).
   case badMagic(UInt32)
-  /// The file is pcapng (block type `0x0A0D0D0A`), which this reader does not read.
-  case pcapngNotSupported
+  /// A pcapng block that cannot be read (`offset` from the start of the file).
+  case badBlock(offset: Int, reason: String)
   /// The major version is not 2.
   case unsupportedVersion(major: UInt16, minor: UInt16)
   /// A record claims more captured bytes than any sane capture holds (`limit`).
@@ -146,8 +151,8 @@ extension PcapError: CustomStringConvertible {
     switch self {
     case .badMagic(let magic):
       "not a pcap file (magic 0x\(Fmt.hex(magic, width: 8)))"
-    case .pcapngNotSupported:
-      "pcapng files are not supported (convert with: editcap -F pcap IN OUT)"
+    case .badBlock(let offset, let reason):
+      "corrupt pcapng block at byte \(offset): \(reason)"
     case .unsupportedVersion(let major, let minor):
       "unsupported pcap version \(major).\(minor)"
     case .recordTooLarge(let index, let length, let limit):
@@ -268,7 +273,12 @@ public struct PcapWriter {
   }
 }
 
-/// Reads a pcap file incrementally from byte chunks, in any chunk sizes.
+/// Reads a pcap file — classic pcap (µs or ns, either byte order) or pcapng (section header,
+/// interface description, enhanced/simple/obsolete packet blocks; other blocks skipped) —
+/// incrementally from byte chunks, in any chunk sizes.
+///
+/// For pcapng, `header` describes the first interface (its link type and snap length, nanosecond
+/// precision) and every record carries its own interface's `linkTypeValue`.
 ///
 /// Feed bytes with `append(_:)`, then call `next()` until it returns `nil` (more bytes needed);
 /// at the end of the input call `finish()`, which reports a file that stops inside a record.
@@ -293,6 +303,11 @@ public struct PcapReader: Sendable {
   private var buffer: [UInt8] = []
   private var position = 0
   private var failure: PcapError?
+  /// Bytes consumed before `buffer[0]` (for error offsets).
+  private var consumedBefore = 0
+  private var isPcapNG = false
+  private var ngBigEndian = false
+  private var interfaces: [(linkType: UInt32, unitsPerSecond: UInt64)] = []
 
   public init() {}
 
@@ -303,6 +318,7 @@ public struct PcapReader: Sendable {
   public mutating func append(_ chunk: some Sequence<UInt8>) {
     if position > 0 && position >= buffer.count / 2 {
       buffer.removeSubrange(0..<position)
+      consumedBefore += position
       position = 0
     }
     buffer.append(contentsOf: chunk)
@@ -321,6 +337,12 @@ public struct PcapReader: Sendable {
   }
 
   private mutating func readNext() throws(PcapError) -> PcapRecord? {
+    if !isPcapNG && header == nil && bufferedByteCount >= 4
+      && buffer[position..<(position + 4)].elementsEqual([0x0A, 0x0D, 0x0D, 0x0A])
+    {
+      isPcapNG = true
+    }
+    if isPcapNG { return try readBlock() }
     if header == nil {
       guard bufferedByteCount >= PcapFileHeader.length else {
         // Reject a wrong magic as soon as four bytes are here.
@@ -373,6 +395,9 @@ public struct PcapReader: Sendable {
     if header == nil {
       throw .truncated(context: "file header", needed: PcapFileHeader.length, available: left)
     }
+    if isPcapNG {
+      throw .truncated(context: "pcapng block after record \(recordCount)", needed: left + 1, available: left)
+    }
     if left < 16 {
       throw .truncated(context: "record \(recordCount + 1) header", needed: 16, available: left)
     }
@@ -399,13 +424,119 @@ public struct PcapReader: Sendable {
   }
 }
 
+extension PcapReader {
+  private func word(_ offset: Int) -> UInt32 {
+    var cursor = PcapCursor(Array(buffer[(position + offset)..<(position + offset + 4)]))
+    return cursor.readUInt32(bigEndian: ngBigEndian)
+  }
+
+  /// Reads pcapng blocks until one holds a packet (or more bytes are needed).
+  private mutating func readBlock() throws(PcapError) -> PcapRecord? {
+    while true {
+      guard bufferedByteCount >= 12 else { return nil }
+      let offset = consumedBefore + position
+      let isSection = buffer[position..<(position + 4)].elementsEqual([0x0A, 0x0D, 0x0D, 0x0A])
+      if isSection {
+        var cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
+        switch cursor.peekUInt32(bigEndian: true) {
+        case 0x1A2B_3C4D: ngBigEndian = true
+        case 0x4D3C_2B1A: ngBigEndian = false
+        default: throw .badBlock(offset: offset, reason: "bad byte-order magic")
+        }
+        interfaces = []
+      } else if consumedBefore + position == 0 {
+        throw .badBlock(offset: 0, reason: "no section header")
+      }
+      let type = word(0)
+      let length = Int(word(4))
+      guard length >= 12, length % 4 == 0, length <= Int(maximumRecordLength) + 64 else {
+        throw .badBlock(offset: offset, reason: "block length \(length)")
+      }
+      guard bufferedByteCount >= length else { return nil }
+      guard Int(word(length - 4)) == length else {
+        throw .badBlock(offset: offset, reason: "trailing length differs from \(length)")
+      }
+      defer { position += length }
+      let body = 8..<(length - 4)
+      switch type {
+      case 1:  // interface description
+        guard body.count >= 8 else { throw .badBlock(offset: offset, reason: "short interface block") }
+        let linkType = word(8) >> (ngBigEndian ? 16 : 0) & 0xFFFF
+        let snapLength = word(12)
+        var unitsPerSecond: UInt64 = 1_000_000
+        var option = 16
+        while option + 4 <= length - 4 {
+          let codeAndLength = word(option)
+          let code = ngBigEndian ? codeAndLength >> 16 : codeAndLength & 0xFFFF
+          let optionLength = Int(ngBigEndian ? codeAndLength & 0xFFFF : codeAndLength >> 16)
+          if code == 0 { break }
+          if code == 9 && optionLength >= 1 && option + 5 <= length - 4 {
+            let value = buffer[position + option + 4]
+            let exponent = UInt64(value & 0x7F)
+            if value & 0x80 != 0 {
+              unitsPerSecond = exponent < 64 ? 1 << exponent : 1
+            } else if exponent <= 19 {
+              unitsPerSecond = (0..<exponent).reduce(1) { value, _ in value * 10 }
+            }
+          }
+          option += 4 + (optionLength + 3) / 4 * 4
+        }
+        interfaces.append((linkType, unitsPerSecond))
+        if header == nil {
+          var fileHeader = PcapFileHeader(
+            linkType: .ethernet, precision: .nanoseconds, snapLength: snapLength,
+            byteOrder: ngBigEndian ? .bigEndian : .littleEndian)
+          fileHeader.linkTypeField = linkType
+          header = fileHeader
+        }
+      case 6, 2:  // enhanced packet, obsolete packet
+        guard body.count >= 20 else { throw .badBlock(offset: offset, reason: "short packet block") }
+        let interface = type == 6 ? Int(word(8)) : Int(word(8) >> (ngBigEndian ? 16 : 0) & 0xFFFF)
+        guard interface < interfaces.count else {
+          throw .badBlock(offset: offset, reason: "packet for undeclared interface \(interface)")
+        }
+        let timestamp = UInt64(word(12)) << 32 | UInt64(word(16))
+        let captured = Int(word(20))
+        let original = word(24)
+        guard captured <= length - 32 else {
+          throw .badBlock(offset: offset, reason: "captured length \(captured) exceeds the block")
+        }
+        let units = interfaces[interface].unitsPerSecond
+        let seconds = timestamp / units
+        let fraction = timestamp % units
+        let (high, low) = fraction.multipliedFullWidth(by: 1_000_000_000)
+        let nanoseconds = units.dividingFullWidth((high, low)).quotient
+        recordCount += 1
+        var record = PcapRecord(
+          data: Array(buffer[(position + 28)..<(position + 28 + captured)]),
+          timestampSeconds: UInt32(truncatingIfNeeded: seconds),
+          timestampNanoseconds: UInt32(truncatingIfNeeded: nanoseconds), originalLength: original)
+        record.linkTypeValue = interfaces[interface].linkType
+        return record
+      case 3:  // simple packet: interface 0, no timestamp
+        guard body.count >= 4, !interfaces.isEmpty else {
+          throw .badBlock(offset: offset, reason: "simple packet without an interface")
+        }
+        let original = word(8)
+        let captured = min(Int(original), length - 16)
+        recordCount += 1
+        var record = PcapRecord(
+          data: Array(buffer[(position + 12)..<(position + 12 + captured)]), originalLength: original)
+        record.linkTypeValue = interfaces[0].linkType
+        return record
+      default:
+        continue  // section header (handled above), statistics, name resolution, custom...
+      }
+    }
+  }
+}
+
 private enum PcapFileHeaderMagic {
   static func check(_ bytes: ArraySlice<UInt8>) throws(PcapError) -> Bool {
     var value: UInt32 = 0
     for byte in bytes.prefix(4) { value = value << 8 | UInt32(byte) }
     switch value {
-    case 0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1: return true
-    case 0x0A0D_0D0A: throw .pcapngNotSupported
+    case 0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1, 0x0A0D_0D0A: return true
     default: throw .badMagic(value)
     }
   }

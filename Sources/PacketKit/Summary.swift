@@ -2,9 +2,11 @@
 // TCP, UDP and ICMP, including tcpdump's own wording for malformed packets ("bad-hlen 16",
 // "truncated-ip - 20 bytes missing!", "[bad opt]", " [|tcp]", ...).
 //
-// Not decoded (the line then differs from tcpdump's): application protocols that tcpdump
-// recognises by port (HTTP on 80/8080, DNS on 53, SSH on 22, ...: we stop at ", length N"),
-// IPv6, ARP and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
+// Decoded like tcpdump without -v: the first line of HTTP (80, 8080), RTSP (554, 8554), SMTP (25)
+// and FTP (21), the SSH identification line (22), and ARP requests/replies for IPv4 on Ethernet.
+// Not decoded (the line then differs from tcpdump's): other application protocols tcpdump
+// recognises by port (DNS on 53, telnet, BGP, Redis, SMB, ...: we stop at ", length N"),
+// IPv6 and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
 // "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), ICMP router advertisements in detail,
 // and MPTCP option contents.
 
@@ -87,6 +89,8 @@ struct TcpdumpPrinter {
       let etherType = frame.u16(12)
       if etherType == 0x0800 {
         ip(at: 14, length: length - 14)
+      } else if etherType == 0x0806, let line = arp(at: 14, length: length - 14) {
+        emit(line)
       } else {
         emit(
           "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
@@ -127,6 +131,28 @@ struct TcpdumpPrinter {
       }
     case .ipv4:
       ip(at: 0, length: length)
+    }
+  }
+
+  /// tcpdump's ARP line for Ethernet/IPv4 requests and replies (nil for other ARP forms).
+  func arp(at start: Int, length: Int) -> String? {
+    guard length >= 28, frame.u16(start) == 1, frame.u16(start + 2) == 0x0800,
+      frame.u8(start + 4) == 6, frame.u8(start + 5) == 4
+    else { return nil }
+    func ip(_ offset: Int) -> String {
+      "\(frame.u8(offset)).\(frame.u8(offset + 1)).\(frame.u8(offset + 2)).\(frame.u8(offset + 3))"
+    }
+    let senderMAC = mac(start + 8)
+    let senderIP = ip(start + 14)
+    let targetIP = ip(start + 24)
+    switch frame.u16(start + 6) {
+    case 1:
+      let targetHasMAC = (0..<6).contains { frame.u8(start + 18 + $0) != 0 }
+      return "ARP, Request who-has \(targetIP)\(targetHasMAC ? " (\(mac(start + 18)))" : "") tell \(senderIP), length \(length)"
+    case 2:
+      return "ARP, Reply \(senderIP) is-at \(senderMAC), length \(length)"
+    default:
+      return nil
     }
   }
 
@@ -276,6 +302,133 @@ struct TcpdumpPrinter {
       emit("]")
     }
     emit(", length \(dataLength)")
+    if dataLength > 0 {
+      application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
+    }
+  }
+
+  // MARK: Application lines tcpdump prints without -v (print-http.c, print-smtp.c, ...)
+
+  static let httpCommands = [
+    "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "PROPFIND", "PROPPATCH",
+    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+  ]
+  static let rtspCommands = [
+    "DESCRIBE", "ANNOUNCE", "GET_PARAMETER", "OPTIONS", "PAUSE", "PLAY", "RECORD", "REDIRECT", "SETUP",
+    "SET_PARAMETER", "TEARDOWN",
+  ]
+
+  /// The text tcpdump appends after ", length N" for well-known ports, in tcpdump's order of
+  /// checks. Ports whose protocols PacketKit does not decode (telnet, BGP, DNS, ...) end the
+  /// line where tcpdump would go on.
+  mutating func application(at start: Int, length: Int, _ sourcePort: UInt16, _ destinationPort: UInt16) {
+    func port(_ value: UInt16) -> Bool { sourcePort == value || destinationPort == value }
+    let captured = max(0, min(length, snapEnd - start))
+    let payload = frame.slice(start, start + captured)
+    let truncated = captured < length
+    if port(23) || port(43) || port(179) || port(1723) || port(6379) { return }
+    if port(25) {
+      emit(": " + Self.textProtocol(payload, name: "SMTP", commands: nil, truncated: truncated))
+    } else if port(22) {
+      emit(Self.sshVersion(payload, truncated: truncated))
+    } else if port(139) || port(445) || port(10288) || port(6633) || port(6653) {
+      return
+    } else if port(21) {
+      emit(": " + Self.textProtocol(payload, name: "FTP", commands: nil, truncated: truncated))
+    } else if port(80) || port(8080) {
+      emit(": " + Self.textProtocol(payload, name: "HTTP", commands: Self.httpCommands, truncated: truncated))
+    } else if port(554) || port(8554) {
+      emit(": " + Self.textProtocol(payload, name: "RTSP", commands: Self.rtspCommands, truncated: truncated))
+    }
+  }
+
+  static func isPrint(_ byte: UInt8) -> Bool { (0x20...0x7E).contains(byte) }
+
+  /// tcpdump's fetch_token: the token at `index` and where the next one starts, or nil.
+  static func fetchToken(_ payload: ArraySlice<UInt8>, _ index: Int) -> (token: [UInt8], next: Int)? {
+    var cursor = payload.startIndex + index
+    var token: [UInt8] = []
+    while cursor < payload.endIndex {
+      let byte = payload[cursor]
+      if byte >= 0x80 { return nil }
+      if byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A { break }
+      if !isPrint(byte) { return nil }
+      if token.count + 2 > 129 { return nil }
+      token.append(byte)
+      cursor += 1
+    }
+    if token.isEmpty { return nil }
+    while cursor < payload.endIndex {
+      let byte = payload[cursor]
+      if byte == 0x0D || byte == 0x0A || !isPrint(byte) { break }
+      if byte != 0x20 && byte != 0x09 { break }
+      cursor += 1
+    }
+    return (token, cursor - payload.startIndex)
+  }
+
+  /// tcpdump's txtproto_print without -v: the protocol name, then the first line when the data
+  /// looks like a request or response.
+  static func textProtocol(
+    _ payload: ArraySlice<UInt8>, name: String, commands: [String]?, truncated: Bool
+  ) -> String {
+    var printThis = commands == nil
+    if let commands, let (token, next) = fetchToken(payload, 0) {
+      let word = String(decoding: token, as: UTF8.self).uppercased()
+      if commands.contains(word) { printThis = true }
+      // Responses: the second token is a 3-digit code (HTTP/1.1 200 OK).
+      if let (second, _) = fetchToken(payload, next), second.count == 3,
+        second.allSatisfy({ (0x30...0x39).contains($0) })
+      {
+        printThis = true
+      }
+    }
+    guard printThis else { return name }
+    return name + firstLine(payload, protocol: name.lowercased(), truncated: truncated)
+  }
+
+  /// tcpdump's print_txt_line (first line, non-verbose): ": LINE", or "" for binary data.
+  static func firstLine(_ payload: ArraySlice<UInt8>, protocol name: String, truncated: Bool) -> String {
+    var cursor = payload.startIndex
+    while cursor < payload.endIndex {
+      let byte = payload[cursor]
+      if byte == 0x0A {
+        return ": " + String(decoding: payload[payload.startIndex..<cursor], as: UTF8.self)
+      } else if byte == 0x0D {
+        guard cursor + 1 < payload.endIndex else { return "" }
+        guard payload[cursor + 1] == 0x0A else { return "" }
+        return ": " + String(decoding: payload[payload.startIndex..<cursor], as: UTF8.self)
+      } else if !isPrint(byte) && byte != 0x09 {
+        return ""
+      }
+      cursor += 1
+    }
+    return ": " + String(decoding: payload, as: UTF8.self) + " [|\(name)]"
+  }
+
+  /// tcpdump's ssh_print: ": SSH: BANNER" for an identification line.
+  static func sshVersion(_ payload: ArraySlice<UInt8>, truncated: Bool) -> String {
+    let prefix: [UInt8] = Array("SSH-".utf8)
+    for (offset, expected) in prefix.enumerated() {
+      let index = payload.startIndex + offset
+      guard index < payload.endIndex else { return " [|ssh]" }
+      if payload[index] != expected { return "" }
+    }
+    var cursor = payload.startIndex + prefix.count
+    while cursor < payload.endIndex {
+      let byte = payload[cursor]
+      if byte == 0x0A {
+        break
+      } else if byte == 0x0D {
+        guard cursor + 1 < payload.endIndex, payload[cursor + 1] == 0x0A else { return "" }
+        break
+      } else if !isPrint(byte) {
+        return ""
+      }
+      cursor += 1
+    }
+    guard cursor < payload.endIndex else { return "" }
+    return ": SSH: " + String(decoding: payload[payload.startIndex..<cursor], as: UTF8.self)
   }
 
   /// tcpdump's flag letters: F S R P . U E W, or "none".

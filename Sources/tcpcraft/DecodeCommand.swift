@@ -16,7 +16,7 @@ enum DecodeCommand {
     Malformed packets are never skipped.
 
     Input:
-      --pcap FILE        a pcap file (µs or ns, either byte order; "-" reads stdin)
+      --pcap FILE        a pcap or pcapng file (µs or ns, either byte order; "-" reads stdin)
       HEX...             packets as hex, one argument each (spaces, ':' and '0x' allowed)
     Options:
       --link-type TYPE   for HEX input: ethernet, ipv4 (or raw), null, sll, sll2; default: ipv4
@@ -217,7 +217,7 @@ enum DecodeCommand {
         if chunk.isEmpty { break }
         reader.append(chunk)
         while let record = try reader.next() {
-          let linkType = settings.linkType ?? reader.header?.linkType ?? .ethernet
+          let linkType = settings.linkType ?? record.linkType ?? reader.header?.linkType ?? .ethernet
           emit(record.data, linkType: linkType, settings, output: output)
         }
         if reader.header != nil && reader.header?.linkType == nil && settings.linkType == nil {

@@ -104,7 +104,7 @@ struct PcapTests {
     #expect(throws: PcapError.badMagic(0x0102_0304)) {
       try PcapReader.read([1, 2, 3, 4] + Array(repeating: 0, count: 40))
     }
-    #expect(throws: PcapError.pcapngNotSupported) {
+    #expect(throws: PcapError.badBlock(offset: 0, reason: "bad byte-order magic")) {
       try PcapReader.read([0x0A, 0x0D, 0x0D, 0x0A] + Array(repeating: 0, count: 40))
     }
     #expect(throws: PcapError.truncated(context: "file header", needed: 24, available: 10)) {
@@ -144,6 +144,59 @@ struct PcapTests {
   }
 
   // MARK: real tools
+
+  /// pcapng written by editcap, mergecap and tshark from our files: same packets, same times,
+  /// per-interface link types.
+  @Test func readsPcapNGFromWiresharkTools() throws {
+    try #require(FormatTools.path("editcap") != nil && FormatTools.path("mergecap") != nil
+                 && FormatTools.path("tshark") != nil, "editcap/mergecap/tshark come with tshark")
+    var cleanup: [String] = []
+    defer { for path in cleanup { try? FileManager.default.removeItem(atPath: path) } }
+    let ethernet = sampleFrames[0]
+    let raw = Array(sampleFrames[0].dropFirst(14))
+    for precision in [PcapTimestampPrecision.microseconds, .nanoseconds] {
+      let records = [
+        PcapRecord(data: ethernet, timestampSeconds: 1_700_000_000, timestampNanoseconds: 123_456_789),
+        PcapRecord(data: ethernet, timestampSeconds: 1_700_000_001, timestampNanoseconds: 1_000, originalLength: 100),
+      ]
+      let classic = try FormatTools.writeTemporary(PcapWriter.file(linkType: .ethernet, precision: precision, records: records), suffix: "c.pcap")
+      let rawFile = try FormatTools.writeTemporary(
+        PcapWriter.file(linkType: .raw, precision: precision, records: [PcapRecord(data: raw, timestampSeconds: 1_700_000_002)]), suffix: "r.pcap")
+      let viaEditcap = FormatTools.temporaryPath("e.pcapng")
+      let viaTshark = FormatTools.temporaryPath("t.pcapng")
+      let merged = FormatTools.temporaryPath("m.pcapng")
+      cleanup += [classic, rawFile, viaEditcap, viaTshark, merged]
+      #expect(try FormatTools.run("editcap", ["-F", "pcapng", classic, viaEditcap]).status == 0)
+      #expect(try FormatTools.run("tshark", ["-r", classic, "-w", viaTshark]).status == 0)
+      #expect(try FormatTools.run("mergecap", ["-F", "pcapng", "-a", "-w", merged, classic, rawFile]).status == 0)
+      let expectedNanos: [UInt32] = precision == .microseconds ? [123_456_000, 1_000] : [123_456_789, 1_000]
+      for path in [viaEditcap, viaTshark] {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(Array(bytes.prefix(4)) == [0x0A, 0x0D, 0x0D, 0x0A], "\(path) is pcapng")
+        for chunk in [1, 7, 1 << 16] {
+          var reader = PcapReader()
+          var read: [PcapRecord] = []
+          var offset = 0
+          while offset < bytes.count {
+            reader.append(bytes[offset..<min(offset + chunk, bytes.count)])
+            offset += chunk
+            while let record = try reader.next() { read.append(record) }
+          }
+          try reader.finish()
+          #expect(read.map(\.data) == [ethernet, ethernet])
+          #expect(read.map(\.timestampSeconds) == [1_700_000_000, 1_700_000_001])
+          #expect(read.map(\.timestampNanoseconds) == expectedNanos)
+          #expect(read.map(\.originalLength) == [54, 100])
+          #expect(read.allSatisfy { $0.linkType == .ethernet })
+          #expect(reader.header?.linkType == .ethernet)
+        }
+      }
+      let (_, mixed) = try PcapReader.read(try [UInt8](Data(contentsOf: URL(fileURLWithPath: merged))))
+      #expect(mixed.map(\.linkType) == [.ethernet, .ethernet, .raw])
+      #expect(mixed.map { dissect($0.data, linkType: $0.linkType ?? .ethernet).summary }
+        == Array(repeating: "IP 10.0.0.1.1234 > 10.0.0.2.4321: Flags [S], seq 7, win 8192, length 0", count: 3))
+    }
+  }
 
   @Test("tcpdump and tshark read our files (µs/ns, both byte orders)")
   func toolsReadOurFiles() throws {

@@ -14,6 +14,28 @@ struct SummaryTcpdumpTests {
     .ipv4: ["version 6 in v4"],
   ]
 
+  /// Application lines (HTTP, SSH, SMTP, FTP, RTSP), ARP and Ethernet padding, in Ethernet frames.
+  @Test func ethernetFixturesMatchTcpdump() throws {
+    try #require(FormatTools.path("tcpdump") != nil)
+    let frames = formatTcpdumpEthernetFixtures.map { FormatTools.bytes(hex: $0.hex) }
+    let path = try FormatTools.writeTemporary(
+      PcapWriter.file(linkType: .ethernet, records: frames.map { PcapRecord(data: $0) }), suffix: "eth.pcap")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let output = try FormatTools.run("tcpdump", ["-nn", "-S", "-t", "-r", path])
+    try #require(output.lines.count == frames.count)
+    for (index, frame) in frames.enumerated() {
+      let label = formatTcpdumpEthernetFixtures[index].label
+      let dissection = dissect(frame, linkType: .ethernet)
+      #expect(dissection.tcpdumpLine == output.lines[index], "\(label)")
+      #expect(dissection.summary.hasPrefix(output.lines[index]), "\(label)")
+    }
+    // Zero padding up to 60 bytes is ordinary; anything else after the IPv4 packet is noted.
+    let padded = dissect(frames[formatTcpdumpEthernetFixtures.firstIndex { $0.label == "ipv4 padded to 60" }!], linkType: .ethernet)
+    #expect(!padded.isMalformed)
+    let trailer = dissect(frames[formatTcpdumpEthernetFixtures.firstIndex { $0.label == "ipv4 nonzero trailer" }!], linkType: .ethernet)
+    #expect(trailer.problems == [.lengthShorterThanData(layer: .ipv4, length: 40, available: 46)])
+  }
+
   /// "lo    In  IP ..." → "IP ...".
   static func droppingInterfacePrefix(_ line: String) -> String {
     guard let range = line.range(of: "IP") else { return line }
