@@ -240,11 +240,11 @@ for size in (profileName == nil ? sizes : []) {
 for entry in checksumSummary {
   if entry.size >= 1500 {
     goal("checksum \(entry.size) B ≥ 0.9× best C", entry.overBest >= 0.9,
-         "\(fixed(entry.overBest, 2))× \(entry.bestName) (PacketKit \(fixed(entry.swift, 1)) GB/s)")
+         "\(fixed(entry.overBest, 3))× \(entry.bestName) (PacketKit \(fixed(entry.swift, 1)) GB/s)")
   }
   if entry.size <= 60 {
     goal("checksum \(entry.size) B ≥ 1.0× plain C loop", entry.overPlain >= 1.0,
-         "\(fixed(entry.overPlain, 2))× (PacketKit \(fixed(entry.swift, 1)) GB/s)")
+         "\(fixed(entry.overPlain, 3))× (PacketKit \(fixed(entry.swift, 1)) GB/s)")
   }
 }
 
