@@ -13,14 +13,15 @@
 # senders take turns for several rounds and the medians are reported.
 #
 # Usage (as root, from anywhere):  Benchmarks/peers.sh [SECONDS]     (default 3)
-# Environment: PEERS_ROUNDS=N rounds of senders (default 3; medians reported);
+# Environment: PEERS_ROUNDS=N rounds of senders (default 5; medians reported);
+#   PEERS_SMALL_BUFFER=0 skips the extra captures with 1 MiB buffers;
 #   PEERS_SKIP_INSTALL=1 skips apt/pip; TCPCRAFT=path uses that binary;
 #   TCPCRAFT_L3_ARGS / TCPCRAFT_L2_ARGS / TCPCRAFT_SNIFF_ARGS override how tcpcraft is called.
 # Need not run in CI. Prints a markdown table.
 set -u -o pipefail
 
 SECONDS_WINDOW=${1:-3}
-ROUNDS=${PEERS_ROUNDS:-3}
+ROUNDS=${PEERS_ROUNDS:-5}
 WARMUP=2
 DPORT=9
 DST=127.0.0.1
@@ -259,55 +260,94 @@ if [ -n "$FASTEST" ]; then
     # shellcheck disable=SC2086
     capture tcpcraft_text "$TCPCRAFT" sniff $TC_RING -i lo --filter "$FILTER" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
   fi
+  # The same with a 1 MiB kernel buffer on both sides (tcpdump -B 1024 KiB, tcpcraft
+  # --buffer-size 1 MiB): with the default buffers neither may drop at the rates 2 cores reach.
+  if [ "${PEERS_SMALL_BUFFER:-1}" = 1 ]; then
+    PCAP_OUT="$WORK/tcpdump.pcap"
+    capture tcpdump_w_small tcpdump -i lo -Q in -n -B 1024 -w "$PCAP_OUT" "$FILTER"
+    capture tcpdump_text_small tcpdump -i lo -Q in -nn -S -t -l -B 1024 "$FILTER"
+    if [ $TC_SNIFF = 1 ] && [ -n "$TC_RING" ] && has "$SNIFF_HELP" '--buffer-size'; then
+      PCAP_OUT="$WORK/tcpcraft.pcap"
+      # shellcheck disable=SC2086
+      capture tcpcraft_w_small "$TCPCRAFT" sniff --ring --buffer-size 1 -i lo --filter "$FILTER" --pcap "$PCAP_OUT" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
+      # shellcheck disable=SC2086
+      capture tcpcraft_text_small "$TCPCRAFT" sniff --ring --buffer-size 1 -i lo --filter "$FILTER" --timeout $((SECONDS_WINDOW + 2)) ${TCPCRAFT_SNIFF_ARGS:-}
+    fi
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------
 # The table.
 fmt() { case "${1:-}" in '') echo "failed";; n/a) echo "not available";; *) awk -v r="$1" 'BEGIN { printf "%.0f k", r / 1000 }';; esac; }
-ratio() {  # ratio A B -> "A/B×"
-  case "${1:-}${2:-}" in *n/a*|'') echo "–"; return;; esac
-  [ -n "${1:-}" ] && [ -n "${2:-}" ] && [ "$2" -gt 0 ] 2>/dev/null || { echo "–"; return; }
-  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'
+# Ratios are taken round by round (both tools measured seconds apart) and the median reported,
+# with the spread over the rounds.
+round_ratios() {  # round_ratios KEY_A KEY_B -> the per-round A/B ratios, one a line
+  local -a a b
+  read -r -a a <<<"${SAMPLES[$1]:-}"
+  read -r -a b <<<"${SAMPLES[$2]:-}"
+  local i
+  for ((i = 0; i < ${#a[@]} && i < ${#b[@]}; i++)); do
+    case "${a[$i]}${b[$i]}" in *[!0-9]*|'') continue;; esac
+    awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { if (y > 0) printf "%.4f\n", x / y }'
+  done
 }
-goal() {  # goal A B MIN
-  case "${1:-}${2:-}" in *n/a*) echo "not measured"; return;; esac
-  [ -n "${1:-}" ] && [ -n "${2:-}" ] && [ "$2" -gt 0 ] 2>/dev/null || { echo "not measured"; return; }
-  awk -v a="$1" -v b="$2" -v m="$3" 'BEGIN { if (a / b >= m) print "met"; else print "**missed**" }'
+ratio_of() {  # ratio_of KEY_A KEY_B -> the median per-round ratio, or nothing
+  round_ratios "$1" "$2" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-T3=${RESULT[tcpcraft_l3]:-}
-C_BEST=${RESULT[c_sendmmsg]:-}
-if [ -n "${RESULT[c_sendto]:-}" ] && { [ -z "$C_BEST" ] || [ "${RESULT[c_sendto]}" -gt "$C_BEST" ]; }; then C_BEST=${RESULT[c_sendto]}; fi
+ratio() {  # ratio KEY_A KEY_B -> "0.95× (0.90–1.02)"
+  local r lo hi
+  r=$(ratio_of "$1" "$2")
+  [ -n "$r" ] || { echo "–"; return; }
+  lo=$(round_ratios "$1" "$2" | sort -g | head -n 1)
+  hi=$(round_ratios "$1" "$2" | sort -g | tail -n 1)
+  awk -v r="$r" -v l="$lo" -v h="$hi" 'BEGIN { printf "%.2f× (rounds %.2f–%.2f)", r, l, h }'
+}
+goal() {  # goal KEY_A KEY_B MIN
+  local r
+  r=$(ratio_of "$1" "$2")
+  [ -n "$r" ] || { echo "not measured"; return; }
+  awk -v r="$r" -v m="$3" 'BEGIN { if (r >= m) printf "met (%.2f×)", r; else printf "**missed** (%.2f×)", r }'
+}
+C_BEST=c_sendmmsg
+if [ -n "${RESULT[c_sendto]:-}" ] && { [ -z "${RESULT[c_sendmmsg]:-}" ] || [ "${RESULT[c_sendto]}" -gt "${RESULT[c_sendmmsg]}" ]; }; then C_BEST=c_sendto; fi
 
 echo
-echo "## Side by side on lo, $(date -u '+%Y-%m-%d %H:%M UTC'), ${SECONDS_WINDOW}s windows, medians of $ROUNDS rounds"
+echo "## Side by side on lo, $(date -u '+%Y-%m-%d %H:%M UTC'), ${SECONDS_WINDOW}s windows, $ROUNDS rounds"
 echo
 echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
+echo "Rates: medians over the rounds. Ratios: medians of the per-round ratios (range over the rounds)."
+echo
 echo "| layer-3 sender (40-byte SYNs, new seq each) | packets/s at the receiver | tcpcraft / this |"
 echo "|---|---|---|"
-echo "| tcpcraft \`send --count\` (sendmmsg) | $(fmt "$T3") | |"
-echo "| C \`sendto\` loop (c-sender) | $(fmt "${RESULT[c_sendto]:-}") | $(ratio "$T3" "${RESULT[c_sendto]:-}") |"
-echo "| C \`sendmmsg\` loop, batches of 64 (c-sender) | $(fmt "${RESULT[c_sendmmsg]:-}") | $(ratio "$T3" "${RESULT[c_sendmmsg]:-}") |"
-echo "| hping3 --flood -S | $(fmt "${RESULT[hping3]:-}") | $(ratio "$T3" "${RESULT[hping3]:-}") |"
-echo "| scapy send() of a seq range | $(fmt "${RESULT[scapy]:-}") | $(ratio "$T3" "${RESULT[scapy]:-}") |"
+echo "| tcpcraft \`send --count\` (sendmmsg) | $(fmt "${RESULT[tcpcraft_l3]:-}") | |"
+echo "| C \`sendto\` loop (c-sender) | $(fmt "${RESULT[c_sendto]:-}") | $(ratio tcpcraft_l3 c_sendto) |"
+echo "| C \`sendmmsg\` loop, batches of 64 (c-sender) | $(fmt "${RESULT[c_sendmmsg]:-}") | $(ratio tcpcraft_l3 c_sendmmsg) |"
+echo "| hping3 --flood -S | $(fmt "${RESULT[hping3]:-}") | $(ratio tcpcraft_l3 hping3) |"
+echo "| scapy send() of a seq range | $(fmt "${RESULT[scapy]:-}") | $(ratio tcpcraft_l3 scapy) |"
 echo
 echo "| layer-2 sender (54-byte frames on lo) | packets/s at the receiver | tcpcraft / this |"
 echo "|---|---|---|"
 echo "| tcpcraft \`send --count $TC_L2_FLAG\` (TX ring) | $(fmt "${RESULT[tcpcraft_l2]:-}") | |"
-echo "| trafgen --cpus 1 (TX ring) | $(fmt "${RESULT[trafgen]:-}") | $(ratio "${RESULT[tcpcraft_l2]:-}" "${RESULT[trafgen]:-}") |"
+echo "| trafgen --cpus 1 (TX ring) | $(fmt "${RESULT[trafgen]:-}") | $(ratio tcpcraft_l2 trafgen) |"
 echo
 if [ -n "$FASTEST" ]; then
   echo "Capture on lo (incoming copies only, filter \`$FILTER\`) while $FASTEST sends:"
   echo
   echo "| capture | packets/s arriving meanwhile | arrived during the capture | captured | kernel drops | drop % |"
   echo "|---|---|---|---|---|---|"
-  for key in tcpdump_w tcpdump_text tcpcraft_w tcpcraft_text; do
+  for key in tcpdump_w tcpdump_text tcpcraft_w tcpcraft_text tcpdump_w_small tcpdump_text_small tcpcraft_w_small tcpcraft_text_small; do
     case $key in
       tcpdump_w) label="tcpdump -w file";;
       tcpdump_text) label="tcpdump -nn -S -t text (to a file)";;
       tcpcraft_w) label="tcpcraft sniff $TC_RING --pcap file";;
       tcpcraft_text) label="tcpcraft sniff $TC_RING text (to a file)";;
+      tcpdump_w_small) label="tcpdump -B 1024 -w file";;
+      tcpdump_text_small) label="tcpdump -B 1024 text (to a file)";;
+      tcpcraft_w_small) label="tcpcraft sniff --ring --buffer-size 1 --pcap file";;
+      tcpcraft_text_small) label="tcpcraft sniff --ring --buffer-size 1 text (to a file)";;
     esac
+    case $key in *_small) [ "${PEERS_SMALL_BUFFER:-1}" = 1 ] || continue;; esac
     if [ -z "${CAP_SENT[$key]+x}" ]; then echo "| $label | not available | | | | |"; continue; fi
     got=${CAP_GOT[$key]:-?}; drop=${CAP_DROP[$key]:-?}
     pct=$(awk -v g="$got" -v d="$drop" 'BEGIN { if (g ~ /^[0-9]+$/ && d ~ /^[0-9]+$/ && g + d > 0) printf "%.1f%%", 100 * d / (g + d); else print "–" }')
@@ -317,13 +357,16 @@ if [ -n "$FASTEST" ]; then
 fi
 echo "| goal (issue 6) | result |"
 echo "|---|---|"
-echo "| layer 3 ≥ 0.9× the C loop (best of sendto/sendmmsg) | $(goal "$T3" "$C_BEST" 0.9) |"
-echo "| layer 3 ≥ 1.5× hping3 | $(goal "$T3" "${RESULT[hping3]:-}" 1.5) |"
-echo "| layer 2 ≥ 0.8× trafgen | $(goal "${RESULT[tcpcraft_l2]:-}" "${RESULT[trafgen]:-}" 0.8) |"
+echo "| layer 3 ≥ 0.9× the C loop (the faster: $C_BEST) | $(goal tcpcraft_l3 $C_BEST 0.9) |"
+echo "| layer 3 ≥ 1.5× hping3 | $(goal tcpcraft_l3 hping3 1.5) |"
+echo "| layer 2 ≥ 0.8× trafgen | $(goal tcpcraft_l2 trafgen 0.8) |"
 if [ -n "${CAP_SENT[tcpcraft_w]+x}" ]; then
   dw=${CAP_DROP[tcpdump_w]:-?}; cw=${CAP_DROP[tcpcraft_w]:-?}; dt=${CAP_DROP[tcpdump_text]:-?}; ct=${CAP_DROP[tcpcraft_text]:-?}
   echo "| no kernel drops where tcpdump -w has none | tcpdump -w dropped $dw, tcpcraft --pcap dropped $cw |"
   echo "| fewer drops than tcpdump's text mode | tcpdump text dropped $dt, tcpcraft text dropped $ct |"
+  if [ -n "${CAP_SENT[tcpcraft_w_small]+x}" ]; then
+    echo "| the same, 1 MiB buffers | -w: tcpdump ${CAP_DROP[tcpdump_w_small]:-?}, tcpcraft ${CAP_DROP[tcpcraft_w_small]:-?}; text: tcpdump ${CAP_DROP[tcpdump_text_small]:-?}, tcpcraft ${CAP_DROP[tcpcraft_text_small]:-?} |"
+  fi
 else
   echo "| capture goals | not measured: tcpcraft sniff not available |"
 fi
