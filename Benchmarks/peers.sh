@@ -59,7 +59,12 @@ if [ "${PEERS_SKIP_INSTALL:-0}" != 1 ]; then
     apt-get update -qq >/dev/null 2>&1
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || log "apt-get install failed"
   fi
-  python3 -c 'import scapy' 2>/dev/null || { log "installing scapy (pip)"; python3 -m pip install -q scapy >/dev/null 2>&1 || log "pip install scapy failed"; }
+  python3 -c 'import scapy' 2>/dev/null || {
+    log "installing scapy (pip)"
+    python3 -m pip install -q scapy >/dev/null 2>&1 ||
+      python3 -m pip install -q --break-system-packages scapy >/dev/null 2>&1 ||  # Debian's PEP 668 python
+      log "pip install scapy failed: the scapy row will say so"
+  }
 fi
 
 # ---------------------------------------------------------------------------------------------
