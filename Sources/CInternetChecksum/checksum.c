@@ -109,44 +109,81 @@ static uint64_t cic_sum_avx2(const uint8_t *p, size_t n) {
   return cic_sum_scalar(p, n, acc);
 }
 
+// AVX-512BW: multiply-add of words into 32-bit lanes.
+//
+// `vpmaddwd` multiplies signed 16-bit words and adds adjacent products into 32-bit lanes. XORing
+// every word with 0x8000 maps an unsigned word w to the signed w - 32768, so multiplying by 1 sums
+// pairs of words exactly: (w0 - 32768) + (w1 - 32768), in [-65536, 65534]. Each 64-byte vector is
+// then three instructions (xor, madd, add) with no widening, and the bias comes back once at the end:
+// + 32768 for every 16-bit word slot summed. Masked-off slots load as 0, i.e. -32768 after the XOR,
+// and the same correction cancels them, so the tail needs no scalar loop: the last 0...255 bytes
+// are up to four byte-masked loads (an odd last byte is the low byte of a zero-padded word).
+//
+// Bounds: a lane gains at most 65536 in magnitude per vector. Four accumulators take one vector
+// each per 256-byte round; after at most CIC_BLOCK_ROUNDS rounds (+ one tail vector) each holds
+// less than 2^29 in magnitude, so their 32-bit sum cannot overflow. Then the lanes are widened to
+// 64 bits and added to a 64-bit total (exact, signed), and the accumulators start over.
+#define CIC_BLOCK_ROUNDS ((size_t)8191)
+
+__attribute__((target("avx512f,avx512bw")))
+static inline __m512i cic_madd_biased(__m512i acc, __m512i v, __m512i bias, __m512i ones) {
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_xor_si512(v, bias), ones));
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static inline __mmask64 cic_byte_mask(size_t n) {
+  return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+}
+
 __attribute__((target("avx512f,avx512bw")))
 static uint64_t cic_sum_avx512(const uint8_t *p, size_t n) {
-  const __m512i mask = _mm512_set1_epi64(0xFFFFFFFF);
-  __m512i lo0 = _mm512_setzero_si512(), hi0 = _mm512_setzero_si512();
-  __m512i lo1 = _mm512_setzero_si512(), hi1 = _mm512_setzero_si512();
-  while (n >= 128) {
-    __m512i v0 = _mm512_loadu_si512((const void *)p);
-    __m512i v1 = _mm512_loadu_si512((const void *)(p + 64));
-    lo0 = _mm512_add_epi64(lo0, _mm512_and_si512(v0, mask));
-    hi0 = _mm512_add_epi64(hi0, _mm512_srli_epi64(v0, 32));
-    lo1 = _mm512_add_epi64(lo1, _mm512_and_si512(v1, mask));
-    hi1 = _mm512_add_epi64(hi1, _mm512_srli_epi64(v1, 32));
-    p += 128;
-    n -= 128;
-  }
-  if (n >= 4) {
-    // The last 4...127 bytes: up to two masked loads of whole 32-bit words (no overread).
-    size_t words = n / 4;
-    __mmask16 m0 = (__mmask16)(words >= 16 ? 0xFFFF : ((1u << words) - 1));
-    __m512i v0 = _mm512_maskz_loadu_epi32(m0, (const void *)p);
-    lo0 = _mm512_add_epi64(lo0, _mm512_and_si512(v0, mask));
-    hi0 = _mm512_add_epi64(hi0, _mm512_srli_epi64(v0, 32));
-    if (words > 16) {
-      __mmask16 m1 = (__mmask16)((1u << (words - 16)) - 1);
-      __m512i v1 = _mm512_maskz_loadu_epi32(m1, (const void *)(p + 64));
-      lo1 = _mm512_add_epi64(lo1, _mm512_and_si512(v1, mask));
-      hi1 = _mm512_add_epi64(hi1, _mm512_srli_epi64(v1, 32));
+  const __m512i bias = _mm512_set1_epi16((short)0x8000);
+  const __m512i ones = _mm512_set1_epi16(1);
+  __m512i total = _mm512_setzero_si512();  // 8 signed 64-bit lanes
+  // 32 word slots per vector, each biased by -32768.
+  uint64_t vectors = 0;
+  for (;;) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+    __m512i a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
+    size_t rounds = 0;
+    while (n >= 256 && rounds < CIC_BLOCK_ROUNDS) {
+      a0 = cic_madd_biased(a0, _mm512_loadu_si512((const void *)p), bias, ones);
+      a1 = cic_madd_biased(a1, _mm512_loadu_si512((const void *)(p + 64)), bias, ones);
+      a2 = cic_madd_biased(a2, _mm512_loadu_si512((const void *)(p + 128)), bias, ones);
+      a3 = cic_madd_biased(a3, _mm512_loadu_si512((const void *)(p + 192)), bias, ones);
+      p += 256;
+      n -= 256;
+      rounds++;
     }
-    p += words * 4;
-    n -= words * 4;
+    vectors += 4 * (uint64_t)rounds;
+    int last = n < 256;
+    if (last && n > 0) {
+      // 1...255 bytes: byte-masked loads, nothing read past the end.
+      a0 = cic_madd_biased(a0, _mm512_maskz_loadu_epi8(cic_byte_mask(n), (const void *)p), bias, ones);
+      vectors++;
+      if (n > 64) {
+        a1 = cic_madd_biased(a1, _mm512_maskz_loadu_epi8(cic_byte_mask(n - 64), (const void *)(p + 64)), bias, ones);
+        vectors++;
+      }
+      if (n > 128) {
+        a2 = cic_madd_biased(a2, _mm512_maskz_loadu_epi8(cic_byte_mask(n - 128), (const void *)(p + 128)), bias, ones);
+        vectors++;
+      }
+      if (n > 192) {
+        a3 = cic_madd_biased(a3, _mm512_maskz_loadu_epi8(cic_byte_mask(n - 192), (const void *)(p + 192)), bias, ones);
+        vectors++;
+      }
+      n = 0;
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    total = _mm512_add_epi64(total, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s)));
+    total = _mm512_add_epi64(total, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1)));
+    if (last) break;
   }
-  __m512i s = _mm512_add_epi64(_mm512_add_epi64(lo0, hi0), _mm512_add_epi64(lo1, hi1));
-  // Lanes hold < 2^62 each (see CIC_CHUNK): the 8-lane sum may carry, so add with carry.
-  uint64_t lanes[8];
-  _mm512_storeu_si512((void *)lanes, s);
-  uint64_t acc = 0;
-  for (int i = 0; i < 8; i++) acc = cic_add_carry(acc, lanes[i]);
-  return cic_sum_scalar(p, n, acc);
+  // The exact sum of the little-endian words: biased sum + 32768 per word slot (32 per vector).
+  // Callers pass at most CIC_CHUNK bytes, so it stays far below 2^63.
+  int64_t biased = _mm512_reduce_add_epi64(total);
+  return (uint64_t)(biased + (int64_t)(vectors * 32 * 32768));
 }
 
 uint16_t cic_checksum_avx2(const void *data, size_t length) {

@@ -56,6 +56,13 @@ import Testing
         let ones = [UInt8](repeating: 0xFF, count: count)
         #expect(ones.withUnsafeBytes { ~kernel.sum($0) } == rfc1071(ones), "\(kernel) \(count)")
       }
+      // Past the AVX-512 kernel's 2 MiB blocks of 32-bit lanes, at both extremes of the biased
+      // word values (all zeros: every lane at its most negative; all 0xFF: most positive).
+      for byte: UInt8 in [0x00, 0xFF, 0x7F, 0x80] {
+        let count = 3_000_001
+        let bytes = [UInt8](repeating: byte, count: count)
+        #expect(bytes.withUnsafeBytes { ~kernel.sum($0) } == rfc1071(bytes), "\(kernel) \(byte) \(count)")
+      }
     }
   }
 
