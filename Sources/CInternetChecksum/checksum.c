@@ -117,7 +117,7 @@ static uint64_t cic_sum_avx2(const uint8_t *p, size_t n) {
 // then three instructions (xor, madd, add) with no widening, and the bias comes back once at the end:
 // + 32768 for every 16-bit word slot summed. Masked-off slots load as 0, i.e. -32768 after the XOR,
 // and the same correction cancels them, so the tail needs no scalar loop: the last 0...255 bytes
-// are up to four byte-masked loads (an odd last byte is the low byte of a zero-padded word).
+// are whole vectors and one byte-masked load (an odd last byte is the low byte of a zero-padded word).
 //
 // Bounds: a lane gains at most 65536 in magnitude per vector. Four accumulators take one vector
 // each per 256-byte round; after at most CIC_BLOCK_ROUNDS rounds (+ one tail vector) each holds
@@ -131,8 +131,10 @@ static inline __m512i cic_madd_biased(__m512i acc, __m512i v, __m512i bias, __m5
 }
 
 __attribute__((target("avx512f,avx512bw")))
-static inline __mmask64 cic_byte_mask(size_t n) {
-  return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+static inline __m512i cic_widen_add(__m512i total, __m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  __m512i s = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+  total = _mm512_add_epi64(total, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s)));
+  return _mm512_add_epi64(total, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1)));
 }
 
 __attribute__((target("avx512f,avx512bw")))
@@ -140,48 +142,49 @@ static uint64_t cic_sum_avx512(const uint8_t *p, size_t n) {
   const __m512i bias = _mm512_set1_epi16((short)0x8000);
   const __m512i ones = _mm512_set1_epi16(1);
   __m512i total = _mm512_setzero_si512();  // 8 signed 64-bit lanes
-  // 32 word slots per vector, each biased by -32768.
-  uint64_t vectors = 0;
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  uint64_t vectors = 0;  // 64-byte vectors summed, each 32 word slots biased by -32768
   for (;;) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
-    __m512i a2 = _mm512_setzero_si512(), a3 = _mm512_setzero_si512();
-    size_t rounds = 0;
-    while (n >= 256 && rounds < CIC_BLOCK_ROUNDS) {
+    size_t rounds = n / 256;
+    if (rounds > CIC_BLOCK_ROUNDS) rounds = CIC_BLOCK_ROUNDS;
+    const uint8_t *end = p + rounds * 256;
+    while (p != end) {
       a0 = cic_madd_biased(a0, _mm512_loadu_si512((const void *)p), bias, ones);
       a1 = cic_madd_biased(a1, _mm512_loadu_si512((const void *)(p + 64)), bias, ones);
       a2 = cic_madd_biased(a2, _mm512_loadu_si512((const void *)(p + 128)), bias, ones);
       a3 = cic_madd_biased(a3, _mm512_loadu_si512((const void *)(p + 192)), bias, ones);
       p += 256;
-      n -= 256;
-      rounds++;
     }
+    n -= rounds * 256;
     vectors += 4 * (uint64_t)rounds;
-    int last = n < 256;
-    if (last && n > 0) {
-      // 1...255 bytes: byte-masked loads, nothing read past the end.
-      a0 = cic_madd_biased(a0, _mm512_maskz_loadu_epi8(cic_byte_mask(n), (const void *)p), bias, ones);
-      vectors++;
-      if (n > 64) {
-        a1 = cic_madd_biased(a1, _mm512_maskz_loadu_epi8(cic_byte_mask(n - 64), (const void *)(p + 64)), bias, ones);
-        vectors++;
-      }
-      if (n > 128) {
-        a2 = cic_madd_biased(a2, _mm512_maskz_loadu_epi8(cic_byte_mask(n - 128), (const void *)(p + 128)), bias, ones);
-        vectors++;
-      }
-      if (n > 192) {
-        a3 = cic_madd_biased(a3, _mm512_maskz_loadu_epi8(cic_byte_mask(n - 192), (const void *)(p + 192)), bias, ones);
-        vectors++;
-      }
-      n = 0;
-    }
-    __m512i s = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
-    total = _mm512_add_epi64(total, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(s)));
-    total = _mm512_add_epi64(total, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1)));
-    if (last) break;
+    if (n < 256) break;
+    // A full block: widen into the 64-bit total before the 32-bit lanes could overflow.
+    total = cic_widen_add(total, a0, a1, a2, a3);
+    a0 = a1 = a2 = a3 = _mm512_setzero_si512();
   }
-  // The exact sum of the little-endian words: biased sum + 32768 per word slot (32 per vector).
-  // Callers pass at most CIC_CHUNK bytes, so it stays far below 2^63.
+  // The last 0...255 bytes, at most one more vector per accumulator: whole vectors, then one
+  // byte-masked load (nothing read past the end; an odd last byte is the low byte of a word).
+  if (n >= 128) {
+    a0 = cic_madd_biased(a0, _mm512_loadu_si512((const void *)p), bias, ones);
+    a1 = cic_madd_biased(a1, _mm512_loadu_si512((const void *)(p + 64)), bias, ones);
+    p += 128;
+    n -= 128;
+    vectors += 2;
+  }
+  if (n >= 64) {
+    a2 = cic_madd_biased(a2, _mm512_loadu_si512((const void *)p), bias, ones);
+    p += 64;
+    n -= 64;
+    vectors += 1;
+  }
+  if (n > 0) {
+    __mmask64 mask = ((__mmask64)1 << n) - 1;  // n < 64
+    a3 = cic_madd_biased(a3, _mm512_maskz_loadu_epi8(mask, (const void *)p), bias, ones);
+    vectors += 1;
+  }
+  total = cic_widen_add(total, a0, a1, a2, a3);
+  // The exact sum of the little-endian words: biased sum + 32768 per word slot. Callers pass
+  // at most CIC_CHUNK bytes, so it stays far below 2^63.
   int64_t biased = _mm512_reduce_add_epi64(total);
   return (uint64_t)(biased + (int64_t)(vectors * 32 * 32768));
 }

@@ -9,7 +9,7 @@ public enum Layer: Hashable, Sendable {
   case payload([UInt8])
 
   /// Which protocol this layer is.
-  public var kind: ProtocolLayer {
+  @inlinable public var kind: ProtocolLayer {
     switch self {
     case .ethernet: .ethernet
     case .ipv4: .ipv4
@@ -294,7 +294,7 @@ public struct Packet: Hashable, Sendable {
 
   /// The first Ethernet header. Setting `nil` removes it; setting a header where there is none appends it.
   /// Mutating in place (`packet.ethernet?.field = x`) does not copy the other layers.
-  public var ethernet: EthernetHeader? {
+  @inlinable public var ethernet: EthernetHeader? {
     get {
       guard let index = firstIndex(of: .ethernet), case .ethernet(let header) = layers[index] else { return nil }
       return header
@@ -314,7 +314,7 @@ public struct Packet: Hashable, Sendable {
 
   /// The first (outermost) IPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
   /// Mutating in place (`packet.ipv4?.field = x`) does not copy the other layers.
-  public var ipv4: IPv4Header? {
+  @inlinable public var ipv4: IPv4Header? {
     get {
       guard let index = firstIndex(of: .ipv4), case .ipv4(let header) = layers[index] else { return nil }
       return header
@@ -334,7 +334,7 @@ public struct Packet: Hashable, Sendable {
 
   /// The first TCP header. Setting `nil` removes it; setting a header where there is none appends it.
   /// Mutating in place (`packet.tcp?.field = x`) does not copy the other layers.
-  public var tcp: TCPHeader? {
+  @inlinable public var tcp: TCPHeader? {
     get {
       guard let index = firstIndex(of: .tcp), case .tcp(let header) = layers[index] else { return nil }
       return header
@@ -354,7 +354,7 @@ public struct Packet: Hashable, Sendable {
 
   /// The first UDP header. Setting `nil` removes it; setting a header where there is none appends it.
   /// Mutating in place (`packet.udp?.field = x`) does not copy the other layers.
-  public var udp: UDPHeader? {
+  @inlinable public var udp: UDPHeader? {
     get {
       guard let index = firstIndex(of: .udp), case .udp(let header) = layers[index] else { return nil }
       return header
@@ -374,7 +374,7 @@ public struct Packet: Hashable, Sendable {
 
   /// The first ICMPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
   /// Mutating in place (`packet.icmpv4?.field = x`) does not copy the other layers.
-  public var icmpv4: ICMPv4Header? {
+  @inlinable public var icmpv4: ICMPv4Header? {
     get {
       guard let index = firstIndex(of: .icmpv4), case .icmpv4(let header) = layers[index] else { return nil }
       return header
@@ -410,8 +410,8 @@ public struct Packet: Hashable, Sendable {
   }
 
   /// The index of the first layer of `kind` (found without copying any layer).
-  @inline(__always)
-  private func firstIndex(of kind: ProtocolLayer) -> Int? {
+  @inlinable @inline(__always)
+  internal func firstIndex(of kind: ProtocolLayer) -> Int? {
     layers.withUnsafeBufferPointer { layers in
       for index in 0..<layers.count where layers[index].kind == kind { return index }
       return nil
@@ -419,7 +419,8 @@ public struct Packet: Hashable, Sendable {
   }
 
   /// Puts `layer` at `index` (nil: removes it), or appends it when there is no index.
-  private mutating func store(_ layer: Layer?, at index: Int?) {
+  @inlinable
+  internal mutating func store(_ layer: Layer?, at index: Int?) {
     if let index {
       if let layer { layers[index] = layer } else { layers.remove(at: index) }
     } else if let layer {
