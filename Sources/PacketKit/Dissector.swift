@@ -15,9 +15,14 @@
 public func dissect(
   _ bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions = DissectionOptions()
 ) -> Dissection {
-  var dissector = Dissector(frame: bytes, options: options)
-  dissector.run(linkType: linkType)
-  return Dissection(bytes: bytes, linkType: linkType, options: options, layers: dissector.layers)
+  // One pass over the frame's memory: reads and checksums go through a raw buffer (no slices,
+  // no reference counting per read); the layers array is allocated once.
+  let layers = bytes.withUnsafeBytes { raw in
+    var dissector = Dissector(frame: RawFrame(raw), options: options)
+    dissector.run(linkType: linkType)
+    return dissector.layers
+  }
+  return Dissection(bytes: bytes, linkType: linkType, options: options, layers: layers)
 }
 
 /// Dissects a frame held in an array. See `dissect(_:linkType:options:)`.
@@ -50,15 +55,45 @@ struct FrameBytes {
   }
 }
 
+/// The dissector's view of the frame: bounds-checked big-endian reads at zero-based offsets
+/// over the frame's memory (valid only inside the `withUnsafeBytes` that made it); out-of-range
+/// reads give 0, as `FrameBytes`'s do.
+struct RawFrame {
+  let base: UnsafeRawBufferPointer
+  var count: Int { base.count }
+
+  init(_ base: UnsafeRawBufferPointer) { self.base = base }
+
+  @inline(__always) func u8(_ offset: Int) -> UInt8 {
+    guard offset >= 0, offset < base.count else { return 0 }
+    return base.load(fromByteOffset: offset, as: UInt8.self)
+  }
+  @inline(__always) func u16(_ offset: Int) -> UInt16 {
+    guard offset >= 0, offset <= base.count &- 2 else { return UInt16(u8(offset)) << 8 | UInt16(u8(offset &+ 1)) }
+    return UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+  }
+  @inline(__always) func u32(_ offset: Int) -> UInt32 {
+    guard offset >= 0, offset <= base.count &- 4 else { return UInt32(u16(offset)) << 16 | UInt32(u16(offset &+ 2)) }
+    return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+  }
+
+  /// The bytes in `start..<end`, clamped to the frame.
+  @inline(__always) func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+    let lower = max(0, min(start, base.count))
+    let upper = max(lower, min(end, base.count))
+    return UnsafeRawBufferPointer(rebasing: base[lower..<upper])
+  }
+}
+
 /// The dissector's checksum arithmetic over `InternetChecksum` (SIMD for long inputs).
 struct OnesComplement {
   var inner = InternetChecksum()
-  mutating func add(_ bytes: ArraySlice<UInt8>) { inner.add(bytes) }
+  mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.add(bytes) }
   mutating func add(_ word: UInt16) { inner.add(uint16: word) }
   mutating func add(_ word: UInt32) { inner.add(uint32: word) }
   /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
   /// `start`): the sum the sender had before filling the checksum in.
-  mutating func add(_ frame: FrameBytes, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
+  mutating func add(_ frame: RawFrame, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
     inner.add(frame.slice(start, start + field))
     inner.add(zeros: 2)
     inner.add(frame.slice(start + field + 2, end))
@@ -70,13 +105,17 @@ struct OnesComplement {
 }
 
 struct Dissector {
-  let frame: FrameBytes
-  let options: DissectionOptions
+  let frame: RawFrame
+  let verifyChecksums: Bool
+  let checksumNotReady: Bool
   var layers: [DissectedLayer] = []
 
-  init(frame: ArraySlice<UInt8>, options: DissectionOptions) {
-    self.frame = FrameBytes(frame)
-    self.options = options
+  init(frame: RawFrame, options: DissectionOptions) {
+    self.frame = frame
+    self.verifyChecksums = options.verifyChecksums
+    self.checksumNotReady = options.checksumNotReady
+    // Room for link + IPv4 + transport + payload + trailer: one allocation for most frames.
+    layers.reserveCapacity(5)
   }
 
   mutating func append(
@@ -201,7 +240,7 @@ struct Dissector {
     var problems: [DissectionProblem] = []
     let totalLength = Int(frame.u16(start + 2))
     // Header checksum (quoted headers are not checked: routers may have changed them).
-    if options.verifyChecksums && !quoted {
+    if verifyChecksums && !quoted {
       var sum = OnesComplement()
       sum.add(frame.slice(start, start + headerLength))
       if sum.folded != 0xFFFF {
@@ -212,7 +251,7 @@ struct Dissector {
         problems.append(.badChecksum(layer: .ipv4, stored: stored, correct: correct))
       }
     }
-    problems += optionProblems(layer: .ipv4, start + 20, start + headerLength)
+    optionProblems(layer: .ipv4, start + 20, start + headerLength, into: &problems)
     append(.ipv4, start, start + headerLength, quoted: quoted, problems: problems)
 
     guard totalLength >= headerLength else {
@@ -291,7 +330,7 @@ struct Dissector {
     layer: ProtocolLayer, proto: UInt8, _ context: TransportContext, _ start: Int, _ end: Int,
     checksumOffset: Int
   ) -> DissectionProblem? {
-    guard options.verifyChecksums, context.complete, !context.quoted else { return nil }
+    guard verifyChecksums, context.complete, !context.quoted else { return nil }
     let stored = frame.u16(start + checksumOffset)
     if layer == .udp && stored == 0 { return nil }  // UDP: no checksum sent
     let pseudo = pseudoHeader(context, protocol: proto, length: end - start)
@@ -299,7 +338,7 @@ struct Dissector {
     var sum = pseudo
     sum.add(frame.slice(start, end))
     guard sum.folded != 0xFFFF else { return nil }
-    if options.checksumNotReady && (stored == pseudoOnly || stored == ~pseudoOnly) {
+    if checksumNotReady && (stored == pseudoOnly || stored == ~pseudoOnly) {
       return .checksumPartial(layer: layer, stored: stored)
     }
     var without = pseudo
@@ -335,7 +374,8 @@ struct Dissector {
           quoted: quoted, problems: problems)
       return
     }
-    var problems = optionProblems(layer: .tcp, start + 20, start + headerLength)
+    var problems: [DissectionProblem] = []
+    optionProblems(layer: .tcp, start + 20, start + headerLength, into: &problems)
     if let problem = transportChecksum(layer: .tcp, proto: 6, context, start, end, checksumOffset: 16) {
       problems.append(problem)
     }
@@ -384,7 +424,7 @@ struct Dissector {
       return
     }
     var problems: [DissectionProblem] = []
-    if options.verifyChecksums && context.complete && !quoted {
+    if verifyChecksums && context.complete && !quoted {
       var sum = OnesComplement()
       sum.add(frame.slice(start, end))
       if sum.folded != 0xFFFF {
@@ -404,9 +444,9 @@ struct Dissector {
     }
   }
 
-  /// Structural problems of a TCP or IPv4 options area (`start..<end`).
-  func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int) -> [DissectionProblem] {
-    var problems: [DissectionProblem] = []
+  /// Appends the structural problems of a TCP or IPv4 options area (`start..<end`) to
+  /// `problems` (appending only when there is one: `+=` of an empty array still allocates).
+  func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
     var offset = start
     while offset < end {
       let kind = frame.u8(offset)
@@ -427,7 +467,6 @@ struct Dissector {
       }
       offset += Int(length)
     }
-    return problems
   }
 }
 

@@ -74,42 +74,24 @@ public struct Packet: Hashable, Sendable {
   ///   without an IPv4 header directly below.
   public func encode(into buffer: inout [UInt8]) throws(PacketError) {
     // The common IPv4 + TCP (+ payload) shape takes the direct path (same bytes, less work).
-    let done = try layers.withUnsafeBufferPointer { (layers) throws(PacketError) -> Bool in
-      switch layers.count {
-      case 2: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: [], into: &buffer)
-      case 3: return try Packet.encodeIPv4TCP(layers[0], layers[1], payload: Packet.payloadBytes(layers[2]), into: &buffer)
-      default: return false
+    // The layers are read from the array itself, not through an unsafe buffer pointer: the
+    // optimizer knows a non-mutated array's elements cannot change, so it borrows the headers
+    // in place instead of copying them (a copy retains and releases each options array).
+    switch layers.count {
+    case 2:
+      if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] {
+        try ip.encode(tcp, payload: [], into: &buffer)
+        return
       }
-    }
-    if !done { try encode(into: &buffer, at: 0) }
-  }
-
-  @inline(__always)
-  internal static func encodeIPv4TCP(
-    _ first: borrowing Layer, _ second: borrowing Layer, payload: [UInt8]?, into buffer: inout [UInt8]
-  ) throws(PacketError) -> Bool {
-    guard let payload = payload else { return false }
-    switch first {
-    case .ipv4(let ip):
-      switch second {
-      case .tcp(let tcp):
+    case 3:
+      if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1], case .payload(let payload) = layers[2] {
         try ip.encode(tcp, payload: payload, into: &buffer)
-        return true
-      default:
-        return false
+        return
       }
     default:
-      return false
+      break
     }
-  }
-
-  /// The bytes of a payload layer, nil for any other.
-  @inline(__always)
-  internal static func payloadBytes(_ layer: borrowing Layer) -> [UInt8]? {
-    switch layer {
-    case .payload(let bytes): bytes
-    default: nil
-    }
+    try encode(into: &buffer, at: 0)
   }
 
   /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.
@@ -293,103 +275,57 @@ public struct Packet: Hashable, Sendable {
   // MARK: Accessors
 
   /// The first Ethernet header. Setting `nil` removes it; setting a header where there is none appends it.
-  /// Mutating in place (`packet.ethernet?.field = x`) does not copy the other layers.
+  /// Mutating in place (`packet.ethernet?.field = x`) does not copy the other layers and allocates nothing.
+  ///
+  /// These accessors are plain `@inlinable` get and set, inlined into the caller: a `_modify`
+  /// coroutine called across the module boundary needs a frame holding the header, which the
+  /// runtime heap-allocates on every call.
   @inlinable public var ethernet: EthernetHeader? {
-    get {
+    @inline(__always) get {
       guard let index = firstIndex(of: .ethernet), case .ethernet(let header) = layers[index] else { return nil }
       return header
     }
-    _modify {
-      let index = firstIndex(of: .ethernet)
-      var header: EthernetHeader?
-      if let index, case .ethernet(let found) = layers[index] {
-        header = found
-        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
-      }
-      defer { store(header.map(Layer.ethernet), at: index) }
-      yield &header
-    }
-    set { store(newValue.map(Layer.ethernet), at: firstIndex(of: .ethernet)) }
+    @inline(__always) set { store(newValue.map(Layer.ethernet), at: firstIndex(of: .ethernet)) }
   }
 
   /// The first (outermost) IPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
-  /// Mutating in place (`packet.ipv4?.field = x`) does not copy the other layers.
+  /// Mutating in place (`packet.ipv4?.field = x`) does not copy the other layers; changing a field other than `options` allocates nothing.
   @inlinable public var ipv4: IPv4Header? {
-    get {
+    @inline(__always) get {
       guard let index = firstIndex(of: .ipv4), case .ipv4(let header) = layers[index] else { return nil }
       return header
     }
-    _modify {
-      let index = firstIndex(of: .ipv4)
-      var header: IPv4Header?
-      if let index, case .ipv4(let found) = layers[index] {
-        header = found
-        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
-      }
-      defer { store(header.map(Layer.ipv4), at: index) }
-      yield &header
-    }
-    set { store(newValue.map(Layer.ipv4), at: firstIndex(of: .ipv4)) }
+    @inline(__always) set { store(newValue.map(Layer.ipv4), at: firstIndex(of: .ipv4)) }
   }
 
   /// The first TCP header. Setting `nil` removes it; setting a header where there is none appends it.
-  /// Mutating in place (`packet.tcp?.field = x`) does not copy the other layers.
+  /// Mutating in place (`packet.tcp?.field = x`) does not copy the other layers; changing a field other than `options` allocates nothing.
   @inlinable public var tcp: TCPHeader? {
-    get {
+    @inline(__always) get {
       guard let index = firstIndex(of: .tcp), case .tcp(let header) = layers[index] else { return nil }
       return header
     }
-    _modify {
-      let index = firstIndex(of: .tcp)
-      var header: TCPHeader?
-      if let index, case .tcp(let found) = layers[index] {
-        header = found
-        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
-      }
-      defer { store(header.map(Layer.tcp), at: index) }
-      yield &header
-    }
-    set { store(newValue.map(Layer.tcp), at: firstIndex(of: .tcp)) }
+    @inline(__always) set { store(newValue.map(Layer.tcp), at: firstIndex(of: .tcp)) }
   }
 
   /// The first UDP header. Setting `nil` removes it; setting a header where there is none appends it.
-  /// Mutating in place (`packet.udp?.field = x`) does not copy the other layers.
+  /// Mutating in place (`packet.udp?.field = x`) does not copy the other layers; changing a field other than `options` allocates nothing.
   @inlinable public var udp: UDPHeader? {
-    get {
+    @inline(__always) get {
       guard let index = firstIndex(of: .udp), case .udp(let header) = layers[index] else { return nil }
       return header
     }
-    _modify {
-      let index = firstIndex(of: .udp)
-      var header: UDPHeader?
-      if let index, case .udp(let found) = layers[index] {
-        header = found
-        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
-      }
-      defer { store(header.map(Layer.udp), at: index) }
-      yield &header
-    }
-    set { store(newValue.map(Layer.udp), at: firstIndex(of: .udp)) }
+    @inline(__always) set { store(newValue.map(Layer.udp), at: firstIndex(of: .udp)) }
   }
 
   /// The first ICMPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
-  /// Mutating in place (`packet.icmpv4?.field = x`) does not copy the other layers.
+  /// Mutating in place (`packet.icmpv4?.field = x`) does not copy the other layers; changing a field other than `options` allocates nothing.
   @inlinable public var icmpv4: ICMPv4Header? {
-    get {
+    @inline(__always) get {
       guard let index = firstIndex(of: .icmpv4), case .icmpv4(let header) = layers[index] else { return nil }
       return header
     }
-    _modify {
-      let index = firstIndex(of: .icmpv4)
-      var header: ICMPv4Header?
-      if let index, case .icmpv4(let found) = layers[index] {
-        header = found
-        layers[index] = .payload([])  // so the header's storage is uniquely referenced while mutated
-      }
-      defer { store(header.map(Layer.icmpv4), at: index) }
-      yield &header
-    }
-    set { store(newValue.map(Layer.icmpv4), at: firstIndex(of: .icmpv4)) }
+    @inline(__always) set { store(newValue.map(Layer.icmpv4), at: firstIndex(of: .icmpv4)) }
   }
 
   /// The bytes of the payload layers after the last header, concatenated ([] when none).

@@ -63,7 +63,8 @@ public enum TCPOption: Hashable, Sendable {
   /// Bytes `options` occupy, before padding.
   @inlinable public static func encodedLength(_ options: [TCPOption]) -> Int {
     var length = 0
-    for option in options { length &+= option.encodedLength }
+    // Indexing (not `for in`): the elements are borrowed from the array, not copied.
+    for i in options.indices { length &+= options[i].encodedLength }
     return length
   }
 
@@ -78,10 +79,10 @@ public enum TCPOption: Hashable, Sendable {
     var evenSum: UInt64 = 0
     var oddSum: UInt64 = 0
     var odd = false
-    for option in options {
+    for i in options.indices {
       let value: UInt64
       let length: Int
-      switch option {
+      switch options[i] {
       case .endOfOptionList:
         out.put(UInt8(0), at: at)
         value = 0
