@@ -170,7 +170,12 @@ public struct IPv4OptionSequence: Sequence, Sendable {
     @usableFromInline var scanner: OptionScanner
     @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
     @inlinable public mutating func next() -> Result<IPv4Option, PacketError>? {
-      scanner.next().map { $0.map { IPv4Option.decode($0, in: scanner.area) } }
+      // No closures: capturing `scanner.area` would retain and release the bytes per option.
+      switch scanner.next() {
+      case .success(let option): .success(IPv4Option.decode(option, in: scanner.area))
+      case .failure(let error): .failure(error)
+      case nil: nil
+      }
     }
   }
 

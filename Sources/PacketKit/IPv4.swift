@@ -73,7 +73,7 @@ public struct IPv4View: Sendable {
   /// Internet header length, 4 bits, in 32-bit words.
   @inlinable public var ihl: UInt8 { bytes.byte(at: 0) & 0x0F }
   /// Header length in bytes (`ihl` × 4).
-  public var headerLength: Int { Int(ihl) * 4 }
+  @inlinable public var headerLength: Int { Int(ihl) * 4 }
   /// Differentiated services code point, 6 bits (RFC 2474).
   @inlinable public var dscp: UInt8 { bytes.byte(at: 1) >> 2 }
   /// Explicit congestion notification, 2 bits (RFC 3168).
@@ -110,6 +110,12 @@ public struct IPv4View: Sendable {
     bytes.clampedSlice(from: headerLength, count: Int(totalLength) - headerLength)
   }
 
+  /// `payload.count`, without making the slice.
+  @inlinable internal var payloadCount: Int {
+    let start = Swift.min(headerLength, bytes.count)
+    return Swift.min(Swift.max(Int(totalLength) - headerLength, 0), bytes.count - start)
+  }
+
   /// Bytes after `totalLength` (e.g. Ethernet padding), empty when none.
   @inlinable public var trailingBytes: ArraySlice<UInt8> { bytes.clampedSuffix(from: Int(totalLength)) }
 
@@ -126,7 +132,13 @@ public struct IPv4View: Sendable {
 
   /// Whether the header checksum verifies (the header sums to 0).
   public var isChecksumValid: Bool {
-    InternetChecksum.checksum(bytes.clampedSlice(from: 0, count: headerLength)) == 0
+    // Summed straight from the array's memory: no slice to retain and release.
+    let count = Swift.min(headerLength, bytes.count)
+    return bytes.withUnsafeBytes { raw in
+      var sum = InternetChecksum()
+      sum.add(UnsafeRawBufferPointer(rebasing: raw[0..<count]))
+      return sum.finalized == 0
+    }
   }
 
   /// The pseudo-header sum for an upper-layer checksum (RFC 9293 §3.1, RFC 768): source and
@@ -136,7 +148,7 @@ public struct IPv4View: Sendable {
   public func pseudoHeader(protocol: IPProtocol? = nil, length: Int? = nil) -> InternetChecksum {
     InternetChecksum.pseudoHeader(
       sourceAddress: sourceAddress, destinationAddress: destinationAddress,
-      protocol: `protocol` ?? self.protocol, length: length ?? payload.count)
+      protocol: `protocol` ?? self.protocol, length: length ?? payloadCount)
   }
 }
 

@@ -207,7 +207,12 @@ public struct TCPOptionSequence: Sequence, Sendable {
     @usableFromInline var scanner: OptionScanner
     @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
     @inlinable public mutating func next() -> Result<TCPOption, PacketError>? {
-      scanner.next().map { $0.map { TCPOption.decode($0, in: scanner.area) } }
+      // No closures: capturing `scanner.area` would retain and release the bytes per option.
+      switch scanner.next() {
+      case .success(let option): .success(TCPOption.decode(option, in: scanner.area))
+      case .failure(let error): .failure(error)
+      case nil: nil
+      }
     }
   }
 

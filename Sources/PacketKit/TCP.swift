@@ -52,7 +52,7 @@ public struct TCPView: Sendable {
   /// Data offset, 4 bits, in 32-bit words.
   @inlinable public var dataOffset: UInt8 { bytes.byte(at: 12) >> 4 }
   /// Header length in bytes (`dataOffset` × 4).
-  public var headerLength: Int { Int(dataOffset) * 4 }
+  @inlinable public var headerLength: Int { Int(dataOffset) * 4 }
   /// The three reserved bits between data offset and NS.
   @inlinable public var reserved: UInt8 { (bytes.byte(at: 12) >> 1) & 0x07 }
   /// The nine flags (NS from byte 12, CWR...FIN from byte 13).

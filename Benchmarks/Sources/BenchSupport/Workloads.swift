@@ -43,6 +43,35 @@ public enum SwiftWorkload {
     return sink
   }
 
+  /// Diagnosis: only the encode workload's own step, `packet.layers[1] = .tcp(tcp)` with a new
+  /// sequence number (no encode), to show what the layer rebuild costs by itself.
+  public static func replaceTCPLayer(_ packet: inout Packet, seq0: UInt32, iterations: Int) -> UInt64 {
+    guard packet.layers.count > 1, case .tcp(var tcp) = packet.layers[1] else { return 0 }
+    var sink: UInt64 = 0
+    for i in 0..<iterations {
+      tcp.sequenceNumber = seq0 &+ UInt32(truncatingIfNeeded: i)
+      packet.layers[1] = .tcp(tcp)
+      sink &+= UInt64(packet.layers.count)
+    }
+    return sink
+  }
+
+  /// Diagnosis: `IPv4Header.encode(_:payload:into:)`, no `Packet` (the headers are local values,
+  /// nothing is copied out of or into a layer array): the encoder's own cost.
+  public static func encodeSYNDirect(
+    _ packet: Packet, buffer: inout [UInt8], seq0: UInt32, iterations: Int
+  ) -> UInt64 {
+    guard packet.layers.count > 1, case .ipv4(let ip) = packet.layers[0], case .tcp(var tcp) = packet.layers[1]
+    else { return 0 }
+    var sink: UInt64 = 0
+    for i in 0..<iterations {
+      tcp.sequenceNumber = seq0 &+ UInt32(truncatingIfNeeded: i)
+      do { try ip.encode(tcp, into: &buffer) } catch { return 0 }
+      sink ^= checksumBytes(buffer)
+    }
+    return sink
+  }
+
   /// The same through the `packet.tcp` accessor (`packet.tcp?.sequenceNumber = seq`).
   public static func encodeSYNViaAccessor(
     _ packet: inout Packet, buffer: inout [UInt8], seq0: UInt32, iterations: Int
