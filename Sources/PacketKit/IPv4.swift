@@ -248,6 +248,7 @@ public struct IPv4Header: Hashable, Sendable {
 
   /// Writes the header at `offset`. `totalLength` is this header plus everything after it,
   /// used when `self.totalLength` is nil; `upper` fills a nil protocol.
+  @inline(__always)
   internal func write(
     _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
   ) throws(PacketError) {
@@ -295,14 +296,13 @@ public struct IPv4Header: Hashable, Sendable {
     }
     if checksum == nil {
       // Summed from the values: reading back the bytes just stored would stall.
+      // One plain 64-bit sum of the fixed fields (no overflow possible), folded once.
+      let fixed = UInt64(UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn)) &+ UInt64(total)
+        &+ UInt64(identification) &+ UInt64(UInt16(flags.rawValue) << 13 | fragmentOffset)
+        &+ UInt64(UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
+        &+ UInt64(sourceAddress.rawValue) &+ UInt64(destinationAddress.rawValue)
       var sum = InternetChecksum()
-      sum.add(uint16: UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn))
-      sum.add(uint16: total)
-      sum.add(uint16: identification)
-      sum.add(uint16: UInt16(flags.rawValue) << 13 | fragmentOffset)
-      sum.add(uint16: UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
-      sum.add(uint32: sourceAddress.rawValue)
-      sum.add(uint32: destinationAddress.rawValue)
+      sum.add(uint16: InternetChecksum.fold(fixed))
       if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
       out.put(sum.finalized, at: offset + 10)
     }

@@ -21,7 +21,7 @@ public struct InternetChecksum: Sendable, Equatable {
     isOddLength = false
   }
 
-  @inlinable internal static func fold(_ value: UInt64) -> UInt16 {
+  @inlinable @inline(__always) internal static func fold(_ value: UInt64) -> UInt16 {
     var s = (value & 0xFFFF_FFFF) &+ (value >> 32)
     s = (s & 0xFFFF_FFFF) &+ (s >> 32)
     s = (s & 0xFFFF) &+ (s >> 16)
@@ -30,13 +30,13 @@ public struct InternetChecksum: Sendable, Equatable {
     return UInt16(truncatingIfNeeded: s)
   }
 
-  @inlinable internal mutating func addToSum(_ value: UInt64) {
+  @inlinable @inline(__always) internal mutating func addToSum(_ value: UInt64) {
     let (s, overflow) = sum.addingReportingOverflow(value)
     sum = overflow ? s &+ 1 : s
   }
 
   /// Adds a 16-bit sum of bytes that started at an even stream offset.
-  @inlinable internal mutating func addWordSum(_ wordSum: UInt16, length: Int) {
+  @inlinable @inline(__always) internal mutating func addWordSum(_ wordSum: UInt16, length: Int) {
     addToSum(UInt64(isOddLength ? wordSum.byteSwapped : wordSum))
     if length & 1 == 1 { isOddLength.toggle() }
   }
@@ -85,7 +85,7 @@ public struct InternetChecksum: Sendable, Equatable {
   }
 
   /// Appends `other`'s bytes to this stream (as if they had been added here).
-  @inlinable public mutating func combine(_ other: InternetChecksum) {
+  @inlinable @inline(__always) public mutating func combine(_ other: InternetChecksum) {
     addWordSum(InternetChecksum.fold(other.sum), length: other.isOddLength ? 1 : 0)
   }
 

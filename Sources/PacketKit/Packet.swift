@@ -80,12 +80,12 @@ public struct Packet: Hashable, Sendable {
     switch layers.count {
     case 2:
       if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] {
-        try ip.encode(tcp, payload: [], into: &buffer)
+        try ip.encodeInline(tcp, payload: [], into: &buffer)
         return
       }
     case 3:
       if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1], case .payload(let payload) = layers[2] {
-        try ip.encode(tcp, payload: payload, into: &buffer)
+        try ip.encodeInline(tcp, payload: payload, into: &buffer)
         return
       }
     default:

@@ -71,6 +71,7 @@ public enum TCPOption: Hashable, Sendable {
   /// Writes `options` at `offset`; returns the end offset and the ones'-complement sum of the
   /// bytes written (as if they started at an even offset), computed from the values in the same
   /// pass (reading back just-stored bytes would stall on store forwarding).
+  @inline(__always)
   internal static func write(
     _ options: [TCPOption], _ out: ByteWriter, at offset: Int
   ) throws(PacketError) -> (end: Int, sum: InternetChecksum) {

@@ -165,6 +165,7 @@ public struct TCPHeader: Hashable, Sendable {
   /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
   /// of the header bytes as written when the checksum is `nil` (empty otherwise).
   @discardableResult
+  @inline(__always)
   internal func write(_ out: ByteWriter, at offset: Int, headerLength: Int) throws(PacketError) -> InternetChecksum {
     let offsetValue: UInt8
     if let dataOffset {
@@ -198,13 +199,12 @@ public struct TCPHeader: Hashable, Sendable {
       sum.add(zeros: offset + headerLength - written.end)  // padding: back to an even length
     }
     if checksum == nil {
-      sum.add(uint16: sourcePort)
-      sum.add(uint16: destinationPort)
-      sum.add(uint32: sequenceNumber)
-      sum.add(uint32: acknowledgmentNumber)
-      sum.add(uint16: UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
-      sum.add(uint16: window)
-      sum.add(uint16: urgentPointer)
+      // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), folded
+      // once: the same ones'-complement sum as adding them one by one.
+      let fixed = UInt64(sourcePort) &+ UInt64(destinationPort) &+ UInt64(sequenceNumber)
+        &+ UInt64(acknowledgmentNumber) &+ UInt64(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
+        &+ UInt64(window) &+ UInt64(urgentPointer)
+      sum.add(uint16: InternetChecksum.fold(fixed))
     }
     return sum
   }
@@ -251,6 +251,14 @@ extension IPv4Header {
   /// `(self / tcp / payload).encode(into:)` (an empty payload adds no layer).
   /// - Throws: as `Packet.encode(into:)`.
   public func encode(_ tcp: TCPHeader, payload: [UInt8] = [], into buffer: inout [UInt8]) throws(PacketError) {
+    try encodeInline(tcp, payload: payload, into: &buffer)
+  }
+
+  /// The body of `encode(_:payload:into:)`, inlined into `Packet.encode(into:)` too: with the
+  /// whole encoder in view, the optimizer borrows the headers from the layer array instead of
+  /// copying them.
+  @inline(__always)
+  internal func encodeInline(_ tcp: TCPHeader, payload: [UInt8], into buffer: inout [UInt8]) throws(PacketError) {
     let ipLength = encodedLength
     let tcpLength = tcp.encodedLength
     let total = ipLength + tcpLength + payload.count
