@@ -9,20 +9,9 @@ import TCPScript
 
 /// Crafted IPv4 packets with correct checksums (RFC 1071, the plain loop).
 enum TrafficPackets {
-  static func checksum(_ bytes: [UInt8]) -> UInt16 {
-    var sum: UInt32 = 0
-    var index = 0
-    while index + 1 < bytes.count {
-      sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-      index += 2
-    }
-    if index < bytes.count { sum += UInt32(bytes[index]) << 8 }
-    while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-    return ~UInt16(sum)
-  }
-
-  static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xFF)] }
-  static func be32(_ v: UInt32) -> [UInt8] { be16(UInt16(v >> 16)) + be16(UInt16(v & 0xFFFF)) }
+  static func checksum(_ bytes: [UInt8]) -> UInt16 { HandBuilt.checksum(bytes) }
+  static func be16(_ v: UInt16) -> [UInt8] { HandBuilt.be16(v) }
+  static func be32(_ v: UInt32) -> [UInt8] { HandBuilt.be32(v) }
 
   static func ipv4(
     _ source: UInt32, _ destination: UInt32, protocol proto: UInt8, id: UInt16, payload: [UInt8],

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Runs the built `tcpcraft` binary as a subprocess, the way a user does, and collects its exit
 /// status and output. Every run is bounded by a timeout (the process is killed after it).
@@ -113,16 +114,7 @@ struct CommandRunner {
 
   /// Output of a helper command (`nft list tables`, `tcpdump -r`).
   static func shell(_ command: [String]) -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = command
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return "" }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    (try? Subprocess.run(command, errorOutput: .discarded).output) ?? ""
   }
 
   func cleanUp() {
