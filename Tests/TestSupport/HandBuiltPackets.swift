@@ -2,15 +2,15 @@
 /// imports it) or that check PacketKit against an independent writer. The checksum is the plain
 /// RFC 1071 loop.
 public enum HandBuilt {
-  /// RFC 1071 Internet checksum over `bytes`, starting from the unfolded sum `initial`.
-  public static func checksum(_ bytes: [UInt8], initial: UInt32 = 0) -> UInt16 {
-    var sum = initial
-    var index = 0
-    while index + 1 < bytes.count {
-      sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-      index += 2
+  /// RFC 1071 Internet checksum over `bytes` (16-bit big-endian words, an odd last byte padded
+  /// with a zero octet), starting from the unfolded sum `initial`.
+  public static func checksum(_ bytes: some Collection<UInt8>, initial: UInt32 = 0) -> UInt16 {
+    var sum = UInt64(initial)
+    var iterator = bytes.makeIterator()
+    while let high = iterator.next() {
+      let low = iterator.next() ?? 0
+      sum += UInt64(high) << 8 | UInt64(low)
     }
-    if index < bytes.count { sum += UInt32(bytes[index]) << 8 }
     while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
     return ~UInt16(sum)
   }
