@@ -17,25 +17,18 @@ enum TrafficPackets {
     _ source: UInt32, _ destination: UInt32, protocol proto: UInt8, id: UInt16, payload: [UInt8],
     options: [UInt8] = [], fragmentOffset: UInt16 = 0
   ) -> [UInt8] {
-    let headerLength = 20 + options.count
-    var header: [UInt8] = [0x40 | UInt8(headerLength / 4), 0] + be16(UInt16(headerLength + payload.count))
-    header += be16(id) + be16(fragmentOffset == 0 ? 0x4000 : fragmentOffset) + [64, proto, 0, 0]
-    header += be32(source) + be32(destination) + options
-    let sum = checksum(header)
-    header[10] = UInt8(sum >> 8)
-    header[11] = UInt8(sum & 0xFF)
-    return header + payload
+    HandBuilt.ipv4(
+      source: source, destination: destination, protocol: proto, identification: id, payload: payload,
+      flagsAndFragment: fragmentOffset == 0 ? 0x4000 : fragmentOffset, options: options)
   }
 
   static func tcp(
     _ source: UInt32, _ destination: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16,
     flags: UInt8, id: UInt16
   ) -> [UInt8] {
-    var segment = be16(sourcePort) + be16(destinationPort) + be32(1000) + be32(flags & 0x10 != 0 ? 2000 : 0)
-    segment += [0x50, flags] + be16(8192) + [0, 0, 0, 0]
-    let sum = checksum(be32(source) + be32(destination) + [0, 6] + be16(UInt16(segment.count)) + segment)
-    segment[16] = UInt8(sum >> 8)
-    segment[17] = UInt8(sum & 0xFF)
+    let segment = HandBuilt.tcp(
+      source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
+      sequence: 1000, acknowledgment: flags & 0x10 != 0 ? 2000 : 0, flags: flags, window: 8192)
     return ipv4(source, destination, protocol: 6, id: id, payload: segment)
   }
 

@@ -46,8 +46,6 @@ final class OracleNamespace {
     }
   }
 
-  struct Failure: Error, CustomStringConvertible { var description: String }
-
   /// A plain kernel listener inside the namespace that never accepts (the kernel completes the
   /// handshakes and queues them) and has a small receive buffer, so that its window closes.
   func startListener() throws {

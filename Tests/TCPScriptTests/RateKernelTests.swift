@@ -49,11 +49,6 @@ enum RateTestNet {
   }
 }
 
-struct RateTestError: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
-}
-
 /// A namespace with a veth pair: `host` end here (10.98.x.1, MAC 02:00:00:00:01:01), `inside`
 /// end in the namespace (10.98.x.2, MAC 02:00:00:00:01:02). Names carry the pid and a counter.
 final class RateNamespace {
