@@ -5,7 +5,6 @@ import CRawSocket
 import Foundation
 import Glibc
 import RawSocket
-import Synchronization
 import TestSupport
 
 enum TestPackets {
@@ -95,16 +94,8 @@ final class KernelListener {
 }
 
 enum TestNet {
-  private static let nextPort = Mutex<UInt16>(UInt16.random(in: 20_000...30_000))
-
-  /// A source port below Linux's ephemeral range (32768-60999), different for every call in
-  /// this process, so parallel tests never share one.
-  static func randomPort() -> UInt16 {
-    nextPort.withLock { port in
-      port = port >= 32_000 ? 20_000 : port + 1
-      return port
-    }
-  }
+  /// A source port below Linux's ephemeral range, different for every call in this process.
+  static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
   /// Hand-written BPF: IPv4 TCP frames (Ethernet) whose source or destination port is `port`.
   static func tcpPortFilter(_ port: UInt16) -> BPFProgram {

@@ -13,7 +13,7 @@ enum RateTestNet {
   /// A port nobody listens on: bind a kernel socket to learn a free one, then close it.
   static func closedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
 
-  static func randomPort() -> UInt16 { UInt16.random(in: 33_000...44_000) }
+  static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
   /// "tcp port P", compiled by our own compiler for Ethernet framing.
   static func portFilter(_ port: UInt16) throws -> BPFProgram {

@@ -1,11 +1,24 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Plain kernel TCP sockets for tests, through Glibc (independent of the code under test).
 /// Addresses are `UInt32` and ports `UInt16`, host byte order; every wait is bounded.
 public enum KernelSockets {
   /// 127.0.0.1 in host byte order.
   public static let loopback: UInt32 = 0x7F00_0001
+
+  private static let nextSourcePort = Mutex<UInt16>(UInt16.random(in: 20_000...32_000))
+
+  /// A port for crafted segments: below Linux's ephemeral range (32768-60999), so no kernel
+  /// socket picks it, and different for every call in this process (every test target runs in
+  /// it), so parallel tests never share one.
+  public static func sourcePort() -> UInt16 {
+    nextSourcePort.withLock { port in
+      port = port >= 32_000 ? 20_000 : port + 1
+      return port
+    }
+  }
 
   /// An IPv4 socket address.
   public static func socketAddress(_ address: UInt32, _ port: UInt16) -> sockaddr_in {

@@ -10,7 +10,7 @@ import Testing
 @testable import tcpcraft
 
 enum RateCommandSupport {
-  static func randomPort() -> UInt16 { UInt16.random(in: 45_000...52_000) }
+  static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
   /// A port nobody listens on on 127.0.0.1.
   static func closedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
@@ -242,16 +242,7 @@ struct RateCommandTests {
     let namespace = "tccli-\(tag)"
     let host = "rch\(tag)"
     let inside = "rcn\(tag)"
-    func ip(_ arguments: [String]) -> Bool {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      process.arguments = ["ip"] + arguments
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle.nullDevice
-      guard (try? process.run()) != nil else { return false }
-      process.waitUntilExit()
-      return process.terminationStatus == 0
-    }
+    func ip(_ arguments: [String]) -> Bool { (try? Subprocess.status(["ip"] + arguments))?.status == 0 }
     defer {
       _ = ip(["netns", "del", namespace])
       _ = ip(["link", "del", host])
