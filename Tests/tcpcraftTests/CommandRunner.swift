@@ -14,31 +14,7 @@ struct CommandRunner {
 
   /// The `tcpcraft` executable next to the test bundle in the build directory (or
   /// `$TCPCRAFT_BINARY`).
-  static let binary: String? = {
-    if let explicit = ProcessInfo.processInfo.environment["TCPCRAFT_BINARY"] { return explicit }
-    var candidates: [URL] = []
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<5 {
-      candidates.append(directory.appendingPathComponent("tcpcraft"))
-      directory = directory.deletingLastPathComponent()
-    }
-    for bundle in Bundle.allBundles {
-      var url = bundle.bundleURL
-      for _ in 0..<4 {
-        url = url.deletingLastPathComponent()
-        candidates.append(url.appendingPathComponent("tcpcraft"))
-      }
-    }
-    // From this source file: <package>/Tests/tcpcraftTests/ → <package>/.build/debug/tcpcraft
-    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    candidates.append(package.appendingPathComponent(".build/debug/tcpcraft"))
-    var isDirectory: ObjCBool = false
-    return candidates.first {
-      FileManager.default.fileExists(atPath: $0.path, isDirectory: &isDirectory) && !isDirectory.boolValue
-        && FileManager.default.isExecutableFile(atPath: $0.path)
-    }?.path
-  }()
+  static let binary: String? = BuiltExecutable.path(named: "tcpcraft", environmentVariable: "TCPCRAFT_BINARY")
 
   /// A fresh session directory per test, so that parallel tests never see each other's sessions.
   let sessionDirectory: String
