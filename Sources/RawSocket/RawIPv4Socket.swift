@@ -48,7 +48,11 @@ public final class RawIPv4Socket {
       let previous = system_setfsgid(gid_t(group))
       let current = system_setfsgid(gid_t(group))
       guard current >= 0, gid_t(current) == gid_t(group) else {
-        if previous >= 0 { _ = system_setfsgid(gid_t(previous)) }
+        // Put back the gid from before both calls: `previous`, or, when the first call failed
+        // without changing anything, what the second (which may have changed it) returned.
+        // Otherwise this pooled thread would keep `group` for every socket it opens later.
+        let original = previous >= 0 ? previous : current
+        if original >= 0 { _ = system_setfsgid(gid_t(original)) }
         throw .cannotChangeGroup(group, .notPermitted)
       }
       savedGroup = gid_t(max(previous, 0))
