@@ -36,6 +36,19 @@ public final class RawIPv4Socket {
   ///   which glibc broadcasts to every thread with a signal).
   /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
   ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
+  /// Switches the calling thread's filesystem gid to `group`. Returns the gid to switch back to,
+  /// or `nil` when the switch did not take (the thread's gid is then put back as it was).
+  /// `setfsgid(2)` returns the previous value and never -1, so a second call confirms the change.
+  private static func switchFilesystemGroup(to group: gid_t) -> gid_t? {
+    let original = system_setfsgid(group)
+    let now = system_setfsgid(group)
+    guard original >= 0, now >= 0, gid_t(now) == group else {
+      _ = system_setfsgid(original >= 0 ? gid_t(original) : system_getegid())
+      return nil
+    }
+    return gid_t(original)
+  }
+
   public init(exemptGroup: UInt32? = nil) throws(SocketError) {
     do throws(CapabilityError) {
       try Capabilities.require(.netRaw)
@@ -44,18 +57,10 @@ public final class RawIPv4Socket {
     }
     var savedGroup: gid_t? = nil
     if let group = exemptGroup {
-      // setfsgid returns the previous value whether or not it changed anything: ask again.
-      let previous = system_setfsgid(gid_t(group))
-      let current = system_setfsgid(gid_t(group))
-      guard current >= 0, gid_t(current) == gid_t(group) else {
-        // Put back the gid from before both calls: `previous`, or, when the first call failed
-        // without changing anything, what the second (which may have changed it) returned.
-        // Otherwise this pooled thread would keep `group` for every socket it opens later.
-        let original = previous >= 0 ? previous : current
-        if original >= 0 { _ = system_setfsgid(gid_t(original)) }
+      guard let original = Self.switchFilesystemGroup(to: gid_t(group)) else {
         throw .cannotChangeGroup(group, .notPermitted)
       }
-      savedGroup = gid_t(max(previous, 0))
+      savedGroup = original
     }
     let opened: Result<SocketDescriptor, Errno>
     do throws(Errno) {
@@ -65,12 +70,9 @@ public final class RawIPv4Socket {
     } catch {
       opened = .failure(error)
     }
-    if let previous = savedGroup {
-      _ = system_setfsgid(previous)
-      if system_setfsgid(previous) != CInt(previous) {
-        if case .success(let descriptor) = opened { try? descriptor.close() }
-        throw .cannotChangeGroup(UInt32(previous), .notPermitted)
-      }
+    if let original = savedGroup, Self.switchFilesystemGroup(to: original) == nil {
+      if case .success(let descriptor) = opened { try? descriptor.close() }
+      throw .cannotChangeGroup(UInt32(original), .notPermitted)
     }
     let descriptor: SocketDescriptor
     switch opened {

@@ -124,6 +124,8 @@ internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
 
 // MARK: - Process credentials and files (capabilities, the RST guard's group)
 
+internal func system_getegid() -> gid_t { getegid() }
+
 /// Sets the calling thread's filesystem gid and returns the previous one (`setfsgid(2)` never
 /// fails with -1: a refused change returns the old value, so callers ask twice to confirm).
 /// Per thread, unlike `setegid`, which glibc broadcasts to every thread with a signal.
