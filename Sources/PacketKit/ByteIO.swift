@@ -134,6 +134,35 @@ internal struct OptionScanner {
   }
 }
 
+extension OptionScanner {
+  /// Decodes an options area so that encoding the result (with its padding) gives back exactly
+  /// `area`: an EOL is kept, the zero padding after it is dropped, zeros beyond that stay as EOL
+  /// options, a malformed option and everything after it become one `raw(kind, rest)`.
+  /// Shared by `IPv4Option.decodeAll` and `TCPOption.decodeAll`.
+  internal static func decodeAll<Option>(
+    _ area: ArraySlice<UInt8>, layer: ProtocolLayer, decode: (ScannedOption) -> Option,
+    raw: (_ kind: UInt8, _ bytes: [UInt8]) -> Option
+  ) -> [Option] {
+    var options: [Option] = []
+    var scanner = OptionScanner(area, layer: layer, stopAtEndOfList: false)
+    while true {
+      let start = scanner.offset
+      guard let next = scanner.next() else { break }
+      switch next {
+      case .success(let option):
+        options.append(decode(option))
+        // Zeros after an EOL that re-encoding would write as padding end the list.
+        if option.kind == 0, isPadding(area, from: scanner.offset) { return options }
+      case .failure:
+        let rest = area.clampedSuffix(from: start)
+        options.append(raw(rest.byte(at: 0), Array(rest.dropFirst())))
+        return options
+      }
+    }
+    return options
+  }
+}
+
 /// Whether the options area from `offset` on is padding that re-encoding `offset` option bytes
 /// would reproduce: all zeros, and exactly the zeros needed to reach a multiple of four.
 internal func isPadding(_ area: ArraySlice<UInt8>, from offset: Int) -> Bool {

@@ -142,23 +142,8 @@ public enum IPv4Option: Hashable, Sendable {
   /// `area`: an EOL is kept, the zero padding after it is dropped, zeros beyond that stay as EOL options, a malformed
   /// option and everything after it become one `.raw`.
   public static func decodeAll(_ area: ArraySlice<UInt8>) -> [IPv4Option] {
-    var options: [IPv4Option] = []
-    var scanner = OptionScanner(area, layer: .ipv4, stopAtEndOfList: false)
-    while true {
-      let start = scanner.offset
-      guard let next = scanner.next() else { break }
-      switch next {
-      case .success(let option):
-        options.append(decode(option, in: area))
-        // Zeros after an EOL that re-encoding would write as padding end the list.
-        if option.kind == 0, isPadding(area, from: scanner.offset) { return options }
-      case .failure:
-        let rest = area.clampedSuffix(from: start)
-        options.append(.raw(kind: rest.byte(at: 0), bytes: Array(rest.dropFirst())))
-        return options
-      }
-    }
-    return options
+    OptionScanner.decodeAll(
+      area, layer: .ipv4, decode: { decode($0, in: area) }, raw: { .raw(kind: $0, bytes: $1) })
   }
 }
 

@@ -159,18 +159,23 @@ internal final class MappedRing {
   }
 }
 
-/// Opens an `AF_PACKET`/`SOCK_RAW` socket (protocol 0: it queues nothing until bound), lets
-/// `configure` set it up (version, ring, filter), then binds it to `interface` and `protocol`.
-/// Shared by the rings; maps errors as `PacketSocket` does.
-internal func openRingSocket(
-  interface: String, protocol linkProtocol: UInt16,
-  configure: (SocketDescriptor, inout String) throws(Errno) -> Void
-) throws(SocketError) -> (SocketDescriptor, Int32) {
+/// Opens an `AF_PACKET`/`SOCK_RAW` socket (protocol 0: it queues nothing until bound, so nothing
+/// from other interfaces slips into its queue before the bind and the filter), lets `configure`
+/// set it up (options, version, ring, filter; it names the step in `operation` for errors), then
+/// binds it to `interface` and `protocol`. Returns the socket, the interface index and what
+/// `configure` returned (a ring's mapping). Shared by `PacketSocket`, `RXRing` and `TXRing`.
+///
+/// Checks, in order: `CAP_NET_RAW`, `filter` (when given), the interface name.
+internal func openPacketSocket<Configured>(
+  interface: String, protocol linkProtocol: UInt16, filter: BPFProgram? = nil,
+  configure: (SocketDescriptor, inout String) throws(Errno) -> Configured
+) throws(SocketError) -> (SocketDescriptor, Int32, Configured) {
   do throws(CapabilityError) {
     try Capabilities.require(.netRaw)
   } catch {
     throw .missingCapability(error)
   }
+  if let filter, let problem = filter.validationProblem() { throw .invalidFilter(problem) }
   guard !interface.isEmpty, interface.utf8.count < 16, !interface.utf8.contains(0) else {
     throw .noSuchInterface(interface)
   }
@@ -186,8 +191,9 @@ internal func openRingSocket(
     throw .system(operation: "socket(AF_PACKET, SOCK_RAW)", error)
   }
   var operation = "setsockopt"
+  let configured: Configured
   do throws(Errno) {
-    try configure(descriptor, &operation)
+    configured = try configure(descriptor, &operation)
     operation = "bind(\(interface))"
     var address = sockaddr_ll()
     address.sll_family = UInt16(AF_PACKET)
@@ -199,5 +205,5 @@ internal func openRingSocket(
     if error == .noSuchDevice { throw .noSuchInterface(interface) }
     throw .system(operation: operation, error)
   }
-  return (descriptor, Int32(index))
+  return (descriptor, Int32(index), configured)
 }

@@ -60,32 +60,10 @@ public final class PacketSocket {
     ignoreOutgoing: Bool? = nil, filter: BPFProgram? = nil,
     snapshotLength: Int = PacketSocket.defaultSnapshotLength, receiveBufferSize: Int? = nil
   ) throws(SocketError) {
-    do throws(CapabilityError) {
-      try Capabilities.require(.netRaw)
-    } catch {
-      throw .missingCapability(error)
-    }
-    if let filter, let problem = filter.validationProblem() { throw .invalidFilter(problem) }
-    guard !interface.isEmpty, interface.utf8.count < 16, !interface.utf8.contains(0) else {
-      throw .noSuchInterface(interface)
-    }
-    let index = system_if_nametoindex(interface)
-    guard index != 0, index <= CUnsignedInt(Int32.max) else { throw .noSuchInterface(interface) }
-
-    let descriptor: SocketDescriptor
-    do throws(Errno) {
-      // Protocol 0: the socket receives nothing until bound, so nothing from other interfaces
-      // slips into its queue before the bind (and before the filter).
-      descriptor = try SocketDescriptor.open(domain: AF_PACKET, type: CInt(SOCK_RAW.rawValue), protocol: 0)
-    } catch {
-      if error == .notPermitted || error == .permissionDenied {
-        throw .missingCapability(Capabilities.errorForDeniedSocket([.netRaw]))
-      }
-      throw .system(operation: "socket(AF_PACKET, SOCK_RAW)", error)
-    }
     let ignore = ignoreOutgoing ?? (interface == "lo")
-    var operation = "setsockopt(PACKET_AUXDATA)"
-    do throws(Errno) {
+    let (descriptor, index, _) = try openPacketSocket(interface: interface, protocol: linkProtocol, filter: filter) {
+      (descriptor, operation) throws(Errno) in
+      operation = "setsockopt(PACKET_AUXDATA)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_AUXDATA, value: CInt(1))
       operation = "setsockopt(SO_TIMESTAMPNS)"
       try descriptor.setOption(level: SOL_SOCKET, name: crawsocket_so_timestampns(), value: CInt(1))
@@ -101,20 +79,10 @@ public final class PacketSocket {
         operation = "setsockopt(SO_ATTACH_FILTER)"
         try descriptor.attachFilter(filter)
       }
-      operation = "bind(\(interface))"
-      var address = sockaddr_ll()
-      address.sll_family = UInt16(AF_PACKET)
-      address.sll_protocol = linkProtocol.bigEndian
-      address.sll_ifindex = Int32(index)
-      try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try descriptor.bind(address: raw) }
-    } catch {
-      try? descriptor.close()
-      if error == .noSuchDevice { throw .noSuchInterface(interface) }
-      throw .system(operation: operation, error)
     }
     self.descriptor = descriptor
     self.interfaceName = interface
-    self.interfaceIndex = Int32(index)
+    self.interfaceIndex = index
     self.linkProtocol = linkProtocol
     self.ignoresOutgoing = ignore
     self.snapshotLength = max(1, snapshotLength)

@@ -116,8 +116,7 @@ public final class PacketRXRing {
     }
     let ignore = ignoreOutgoing ?? (interface == "lo")
     let timeoutMilliseconds = UInt32(clamping: max(1, Int(blockTimeout.pollMilliseconds)))
-    var mapped: MappedRing?
-    let (descriptor, index) = try openRingSocket(interface: interface, protocol: linkProtocol) {
+    let (descriptor, index, mapped) = try openPacketSocket(interface: interface, protocol: linkProtocol) {
       (descriptor, operation) throws(Errno) in
       operation = "setsockopt(PACKET_VERSION, TPACKET_V3)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_VERSION, value: TPacket.version3)
@@ -136,11 +135,7 @@ public final class PacketRXRing {
         tp_retire_blk_tov: timeoutMilliseconds, tp_sizeof_priv: 0, tp_feature_req_word: 0)
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_RX_RING, value: request)
       operation = "mmap(PACKET_RX_RING, \(geometry.totalSize) bytes)"
-      mapped = try MappedRing(descriptor: descriptor, length: geometry.totalSize)
-    }
-    guard let mapped else {
-      try? descriptor.close()
-      throw .system(operation: "mmap(PACKET_RX_RING)", .invalidArgument)
+      return try MappedRing(descriptor: descriptor, length: geometry.totalSize)
     }
     self.descriptor = descriptor
     self.interfaceName = interface

@@ -67,8 +67,7 @@ public final class PacketTXRing {
     if let problem = geometry.validationProblem(minimumFrameSize: TPacket.v2HeaderLength) {
       throw .system(operation: "PACKET_TX_RING (\(problem))", .invalidArgument)
     }
-    var mapped: MappedRing?
-    let (descriptor, index) = try openRingSocket(interface: interface, protocol: 0) {
+    let (descriptor, index, mapped) = try openPacketSocket(interface: interface, protocol: 0) {
       (descriptor, operation) throws(Errno) in
       operation = "setsockopt(PACKET_VERSION, TPACKET_V2)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_VERSION, value: TPacket.version2)
@@ -84,11 +83,7 @@ public final class PacketTXRing {
         tp_frame_size: UInt32(geometry.frameSize), tp_frame_nr: UInt32(geometry.frameCount))
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_TX_RING, value: request)
       operation = "mmap(PACKET_TX_RING, \(geometry.totalSize) bytes)"
-      mapped = try MappedRing(descriptor: descriptor, length: geometry.totalSize)
-    }
-    guard let mapped else {
-      try? descriptor.close()
-      throw .system(operation: "mmap(PACKET_TX_RING)", .invalidArgument)
+      return try MappedRing(descriptor: descriptor, length: geometry.totalSize)
     }
     self.descriptor = descriptor
     self.interfaceName = interface

@@ -114,6 +114,15 @@ struct Arguments {
     return .milliseconds(Int64((value * 1000).rounded()))
   }
 
+  /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
+  ///
+  /// - Throws: `UsageError` for a second positional, `missing` when there is none, or a bad target.
+  func target(command: String, missing: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
+    try expectPositionals(atMost: 1, command: command)
+    guard let text = positionals.first else { throw UsageError(missing) }
+    return try HostPort.parse(text, defaultHost: defaultHost)
+  }
+
   /// Fails when more than `count` positionals were given.
   func expectPositionals(atMost count: Int, command: String) throws(UsageError) {
     if positionals.count > count {

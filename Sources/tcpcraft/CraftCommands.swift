@@ -22,9 +22,7 @@ enum SendCommand {
     do throws(UsageError) {
       arguments = try Arguments(argv, command: "send", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.send); return 0 }
-      try arguments.expectPositionals(atMost: 1, command: "send")
-      guard let target = arguments.positionals.first else { throw UsageError("send: missing HOST:PORT") }
-      remote = try HostPort.parse(target)
+      remote = try arguments.target(command: "send", missing: "send: missing HOST:PORT")
       guard let flagText = arguments.value("--flags") else {
         throw UsageError("send: --flags is required (like S, S., F., P., R, SA, none)")
       }
@@ -180,9 +178,7 @@ enum ListenCommand {
     do throws(UsageError) {
       arguments = try Arguments(argv, command: "listen", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.listen); return 0 }
-      try arguments.expectPositionals(atMost: 1, command: "listen")
-      guard let target = arguments.positionals.first else { throw UsageError("listen: missing [HOST:]PORT") }
-      local = try HostPort.parse(target, defaultHost: 0x7F00_0001)
+      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: 0x7F00_0001)
       timeout = try arguments.seconds("--timeout") ?? .seconds(30)
       _ = try arguments.integer("--isn", as: UInt32.self)
       _ = try arguments.integer("--window", as: UInt16.self)
@@ -310,14 +306,10 @@ enum SniffCommand {
       seen += 1
       let summary = dissect(frame.bytes[...], linkType: .ethernet, options: DissectionOptions(checksumNotReady: frame.checksumNotReady)).summary
       if json {
-        var line = JSONLine()
-        line.add("type", "packet")
-        line.add("time", Double(frame.timestamp.seconds) + Double(frame.timestamp.nanoseconds) / 1e9)
-        line.add("interface", interface)
-        line.add("packet_type", frame.packetType.description)
-        line.add("length", frame.originalLength)
-        line.add("summary", summary)
-        Terminal.out(line.description)
+        Terminal.out(
+          SniffRing.packetLine(
+            timestamp: frame.timestamp, packetType: frame.packetType, length: frame.originalLength,
+            interface: interface, summary: summary))
       } else if !arguments.has("--quiet") {
         Terminal.out(summary)
       }

@@ -69,11 +69,7 @@ enum HandshakeCommand {
     do throws(UsageError) {
       arguments = try Arguments(argv, command: "handshake", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.handshake); return 0 }
-      try arguments.expectPositionals(atMost: 1, command: "handshake")
-      guard let target = arguments.positionals.first else {
-        throw UsageError("handshake: missing HOST:PORT (like 127.0.0.1:8080)")
-      }
-      remote = try HostPort.parse(target)
+      remote = try arguments.target(command: "handshake", missing: "handshake: missing HOST:PORT (like 127.0.0.1:8080)")
       _ = try Common.synOptions(arguments)
       timeout = try arguments.seconds("--timeout") ?? .seconds(3)
       hold = try arguments.seconds("--hold").map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 300

@@ -81,11 +81,9 @@ enum ProbeCommand {
     let cases: [EdgeCase]
     let configuration: ProbeConfiguration
     do throws(UsageError) {
-      try arguments.expectPositionals(atMost: 1, command: "probe")
-      guard let targetText = arguments.positionals.first else {
-        throw UsageError("probe: give the target as HOST:PORT (see `tcpcraft probe --help`)")
-      }
-      let target = try HostPort.parse(targetText, defaultHost: 0x7F00_0001)
+      let target = try arguments.target(
+        command: "probe", missing: "probe: give the target as HOST:PORT (see `tcpcraft probe --help`)",
+        defaultHost: 0x7F00_0001)
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
       config.closedPort = try arguments.integer("--closed-port", as: UInt16.self)

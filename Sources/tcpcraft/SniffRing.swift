@@ -15,6 +15,20 @@ enum SniffRing {
   static let valued: Set<String> = ["--duration", "--buffer-size"]
   static let switches: Set<String> = ["--ring"]
 
+  /// The JSON line `sniff --json` prints for a captured frame (plain and ring capture alike).
+  static func packetLine(
+    timestamp: CaptureTimestamp, packetType: PacketType, length: Int, interface: String, summary: String
+  ) -> String {
+    var line = JSONLine()
+    line.add("type", "packet")
+    line.add("time", Double(timestamp.seconds) + Double(timestamp.nanoseconds) / 1e9)
+    line.add("interface", interface)
+    line.add("packet_type", packetType.description)
+    line.add("length", length)
+    line.add("summary", summary)
+    return line.description
+  }
+
   /// `--ring`, or an option only the ring has (`--duration`, `--buffer-size`).
   static func isRequested(_ arguments: Arguments) -> Bool {
     arguments.has("--ring") || arguments.has("--duration") || arguments.has("--buffer-size")
@@ -89,14 +103,10 @@ enum SniffRing {
               scratch.append(contentsOf: frame.bytes)
               let summary = dissect(scratch[...], linkType: .ethernet, options: DissectionOptions(checksumNotReady: frame.checksumNotReady)).summary
               if json {
-                var line = JSONLine()
-                line.add("type", "packet")
-                line.add("time", Double(frame.timestamp.seconds) + Double(frame.timestamp.nanoseconds) / 1e9)
-                line.add("interface", interface)
-                line.add("packet_type", frame.packetType.description)
-                line.add("length", frame.originalLength)
-                line.add("summary", summary)
-                try output.writeLine(line.description)
+                try output.writeLine(
+                  packetLine(
+                    timestamp: frame.timestamp, packetType: frame.packetType, length: frame.originalLength,
+                    interface: interface, summary: summary))
               } else {
                 try output.writeLine(summary)
               }

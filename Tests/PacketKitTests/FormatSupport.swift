@@ -1,17 +1,12 @@
 import Foundation
 import PacketKit
+import TestSupport
 
 /// Helpers for the formatting and pcap tests: running real tools (tcpdump, tshark) with a time
 /// limit, temporary files, hex fixtures.
 enum FormatTools {
   /// The full path of an installed tool, or nil.
-  static func path(_ name: String) -> String? {
-    for directory in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin", "/usr/local/sbin"] {
-      let candidate = "\(directory)/\(name)"
-      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return nil
-  }
+  static func path(_ name: String) -> String? { Privileges.toolPath(name) }
 
   struct Output {
     var status: Int32
@@ -31,50 +26,15 @@ enum FormatTools {
   /// temporary files so a chatty tool never blocks on a full pipe.
   static func run(_ tool: String, _ arguments: [String], timeout: Double = 30) throws -> Output {
     guard let executable = path(tool) else { throw Failure(description: "\(tool) is not installed") }
-    let outPath = temporaryPath("\(tool)-out.txt")
-    let errPath = temporaryPath("\(tool)-err.txt")
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer {
-      try? FileManager.default.removeItem(atPath: outPath)
-      try? FileManager.default.removeItem(atPath: errPath)
-    }
-    guard let outHandle = FileHandle(forWritingAtPath: outPath),
-      let errHandle = FileHandle(forWritingAtPath: errPath)
-    else { throw Failure(description: "cannot create temporary files") }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = outHandle
-    process.standardError = errHandle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-      process.terminate()
-      process.waitUntilExit()
+    let result = try Subprocess.run([executable] + arguments, errorOutput: .separate, timeout: timeout)
+    if result.timedOut {
       throw Failure(description: "\(tool) \(arguments.joined(separator: " ")) took more than \(timeout) s")
     }
-    process.waitUntilExit()
-    try? outHandle.close()
-    try? errHandle.close()
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    return Output(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    return Output(status: result.status, stdout: result.output, stderr: result.errorOutput)
   }
-
-  nonisolated(unsafe) private static var counter = 0
-  private static let lock = NSLock()
 
   /// A fresh path in the temporary directory (pid and a counter keep parallel tests apart).
-  static func temporaryPath(_ suffix: String) -> String {
-    lock.lock()
-    counter += 1
-    let value = counter
-    lock.unlock()
-    return NSTemporaryDirectory() + "/pkformat-\(getpid())-\(value)-\(suffix)"
-  }
+  static func temporaryPath(_ suffix: String) -> String { TemporaryFiles.path(suffix) }
 
   /// Writes `bytes` to a fresh temporary file and returns its path.
   static func writeTemporary(_ bytes: [UInt8], suffix: String) throws -> String {

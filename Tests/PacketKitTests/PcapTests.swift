@@ -129,7 +129,7 @@ struct PcapTests {
   }
 
   @Test func randomBytesNeverTrap() {
-    var generator = SplitMix(seed: 42)
+    var generator = SeededGenerator(seed: 42)
     for round in 0..<2000 {
       var bytes = Array(FormatTools.bytes(hex: pcapScapyFiles[round % 4].hex))
       for _ in 0..<(1 + round % 8) {
@@ -323,15 +323,3 @@ struct PcapTests {
   }
 }
 
-/// A tiny deterministic generator for test inputs.
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}

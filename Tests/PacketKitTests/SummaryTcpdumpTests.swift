@@ -157,7 +157,7 @@ func everyPrefixMatchesTcpdump(linkType: LinkType) throws {
 /// packets, against tcpdump.
 @Test func mutatedFixturesMatchTcpdump() throws {
   try #require(FormatTools.path("tcpdump") != nil)
-  var generator = SplitMix(seed: 2026)
+  var generator = SeededGenerator(seed: 2026)
   var frames: [(label: String, bytes: [UInt8])] = []
   let skip = SummaryTcpdumpTests.knownDifferences[.ipv4, default: []]
   for round in 0..<20000 {

@@ -1,4 +1,5 @@
 @testable import PacketKit
+import TestSupport
 
 /// SplitMix64: a seeded generator so random tests are reproducible.
 struct SeededGenerator: RandomNumberGenerator {
@@ -14,18 +15,8 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// The plain RFC 1071 loop: 16-bit big-endian words into a 32-bit sum, odd byte padded with a
-/// zero octet, carries folded, complemented. Written here, independently of PacketKit.
-func rfc1071(_ bytes: some Collection<UInt8>) -> UInt16 {
-  var sum: UInt32 = 0
-  var high = true
-  for byte in bytes {
-    sum += high ? UInt32(byte) << 8 : UInt32(byte)
-    high.toggle()
-    if sum > 0xFFFF_0000 { sum = (sum & 0xFFFF) + (sum >> 16) }
-  }
-  while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
-  return ~UInt16(sum)
-}
+/// zero octet, carries folded, complemented. TestSupport's, independent of PacketKit.
+func rfc1071(_ bytes: some Collection<UInt8>) -> UInt16 { HandBuilt.checksum(bytes) }
 
 /// `bytes` copied into the middle of a bigger array, so the slice starts at a non-zero index.
 func offsetSlice(_ bytes: [UInt8], by offset: Int = 7) -> ArraySlice<UInt8> {

@@ -177,4 +177,22 @@ struct MockingTests {
       }
     }
   }
+
+  @Test(
+    "A refused group switch leaves the thread's filesystem gid as it was: a later plain socket is not exempt",
+    .enabled(if: Privileges.shouldRun(.netRaw), "needs root"))
+  func refusedGroupSwitchRestoresTheGroup() throws {
+    try Privileges.check(.netRaw)
+    // The first setfsgid is refused without changing anything; the confirming second one then
+    // really switches this thread to 4242, which the failure path must undo.
+    MockingDriver.withMocking { driver in
+      driver.force(.notPermitted, on: "setfsgid")
+      #expect(throws: SocketError.cannotChangeGroup(4242, .notPermitted)) { try RawIPv4Socket(exemptGroup: 4242) }
+    }
+    let plain = try RawIPv4Socket()
+    defer { plain.close() }
+    var status = stat()
+    #expect(fstat(plain.descriptor.rawValue, &status) == 0)
+    #expect(status.st_gid == getegid())
+  }
 }

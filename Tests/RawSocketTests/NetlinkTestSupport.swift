@@ -3,85 +3,48 @@
 // socket code, which lives on another branch), and a way to run command-line tools.
 import Foundation
 import Glibc
+import TestSupport
 
 struct TestFailure: Error, CustomStringConvertible {
   let description: String
   init(_ description: String) { self.description = description }
 }
 
-let loopback: UInt32 = 0x7F00_0001
+let loopback: UInt32 = KernelSockets.loopback
 
 func lastErrno() -> CInt { Glibc.errno }
 
-func socketAddress(_ address: UInt32, _ port: UInt16) -> sockaddr_in {
-  var value = sockaddr_in()
-  value.sin_family = sa_family_t(AF_INET)
-  value.sin_port = port.bigEndian
-  value.sin_addr.s_addr = address.bigEndian
-  return value
-}
+func socketAddress(_ address: UInt32, _ port: UInt16) -> sockaddr_in { KernelSockets.socketAddress(address, port) }
 
 func withSockaddr<R>(_ address: inout sockaddr_in, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-  withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-  }
-}
-
-/// The local port of a bound socket.
-func localPort(of fd: CInt) -> UInt16 {
-  var address = sockaddr_in()
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafeMutablePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-  }
-  return UInt16(bigEndian: address.sin_port)
+  KernelSockets.withSockaddr(address, body)
 }
 
 /// A kernel TCP listener on 127.0.0.1, ephemeral port.
 func makeListener() throws -> (fd: CInt, port: UInt16) {
-  let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-  guard fd >= 0 else { throw TestFailure("socket: errno \(lastErrno())") }
-  var address = socketAddress(loopback, 0)
-  guard withSockaddr(&address, { bind(fd, $0, $1) }) == 0, listen(fd, 8) == 0 else {
-    close(fd)
-    throw TestFailure("bind/listen: errno \(lastErrno())")
-  }
-  return (fd, localPort(of: fd))
+  try KernelSockets.listener(flags: CInt(SOCK_CLOEXEC.rawValue))
 }
 
 /// A kernel TCP client connected to 127.0.0.1:`port`.
 func connectClient(to port: UInt16) throws -> (fd: CInt, port: UInt16) {
   let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
   guard fd >= 0 else { throw TestFailure("socket: errno \(lastErrno())") }
-  var address = socketAddress(loopback, port)
-  guard withSockaddr(&address, { connect(fd, $0, $1) }) == 0 else {
+  guard KernelSockets.connect(fd, port: port) == 0 else {
     close(fd)
     throw TestFailure("connect: errno \(lastErrno())")
   }
-  return (fd, localPort(of: fd))
+  return (fd, KernelSockets.localPort(of: fd))
 }
 
 /// A port on 127.0.0.1 that no socket holds right now (bound, read, released).
-func unusedPort() throws -> UInt16 {
-  let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { throw TestFailure("socket: errno \(lastErrno())") }
-  defer { close(fd) }
-  var address = socketAddress(loopback, 0)
-  guard withSockaddr(&address, { bind(fd, $0, $1) }) == 0 else { throw TestFailure("bind: errno \(lastErrno())") }
-  return localPort(of: fd)
-}
+func unusedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
 
 /// Waits at most `milliseconds` for `fd` to become readable.
-func waitReadable(_ fd: CInt, milliseconds: CInt) -> Bool {
-  var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-  return poll(&entry, 1, milliseconds) == 1
-}
+func waitReadable(_ fd: CInt, milliseconds: CInt) -> Bool { KernelSockets.wait(fd, milliseconds: milliseconds) }
 
 /// accept() with a bounded wait; `nil` when no connection arrives in time.
 func acceptConnection(_ listener: CInt, milliseconds: CInt) -> CInt? {
-  guard waitReadable(listener, milliseconds: milliseconds) else { return nil }
-  let fd = accept(listener, nil, nil)
-  return fd >= 0 ? fd : nil
+  KernelSockets.accept(listener, milliseconds: milliseconds)
 }
 
 /// recv() with a bounded wait: the bytes, or the errno.
@@ -108,38 +71,17 @@ struct TCPFlagBits {
   static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, psh: UInt8 = 0x08, ack: UInt8 = 0x10
 }
 
-func internetChecksum(_ bytes: [UInt8]) -> UInt16 {
-  var sum: UInt32 = 0
-  var index = 0
-  while index + 1 < bytes.count {
-    sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-    index += 2
-  }
-  if index < bytes.count { sum += UInt32(bytes[index]) << 8 }
-  while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-  return ~UInt16(sum)
-}
-
-func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
-func be32(_ value: UInt32) -> [UInt8] {
-  [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
-}
-
 /// An IPv4 packet with a TCP segment (no options); the kernel fills IPv4 ID and checksum.
 func tcpPacket(
   source: UInt32 = loopback, destination: UInt32 = loopback, sourcePort: UInt16,
   destinationPort: UInt16, sequence: UInt32, acknowledgment: UInt32, flags: UInt8,
   window: UInt16 = 65535, payload: [UInt8] = []
 ) -> [UInt8] {
-  var tcp = be16(sourcePort) + be16(destinationPort) + be32(sequence) + be32(acknowledgment)
-  tcp += [0x50, flags] + be16(window) + [0, 0, 0, 0] + payload
-  let pseudo = be32(source) + be32(destination) + [0, 6] + be16(UInt16(tcp.count))
-  let checksum = internetChecksum(pseudo + tcp)
-  tcp[16] = UInt8(checksum >> 8)
-  tcp[17] = UInt8(checksum & 0xFF)
-  let total = UInt16(20 + tcp.count)
-  let ip: [UInt8] = [0x45, 0] + be16(total) + [0, 0, 0x40, 0, 64, 6, 0, 0] + be32(source) + be32(destination)
-  return ip + tcp
+  let tcp = HandBuilt.tcp(
+    source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
+    sequence: sequence, acknowledgment: acknowledgment, flags: flags, window: window, payload: payload)
+  return HandBuilt.ipv4(
+    source: source, destination: destination, protocol: 6, identification: 0, payload: tcp, checksum: false)
 }
 
 /// An `AF_INET/SOCK_RAW/IPPROTO_RAW` socket (IP_HDRINCL implied).
@@ -243,16 +185,7 @@ final class LoopbackCapture {
 /// Runs a tool and returns its exit status and combined output.
 @discardableResult
 func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: path)
-  process.arguments = arguments
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+  try Subprocess.status([path] + arguments)
 }
 
 /// `nft list tables` output.

@@ -5,39 +5,23 @@ import CRawSocket
 import Foundation
 import Glibc
 import RawSocket
-import Synchronization
+import TestSupport
 
 enum TestPackets {
-  /// RFC 1071 Internet checksum, the plain loop.
   static func checksum(_ bytes: [UInt8], initial: UInt32 = 0) -> UInt16 {
-    var sum = initial
-    var index = 0
-    while index + 1 < bytes.count {
-      sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-      index += 2
-    }
-    if index < bytes.count { sum += UInt32(bytes[index]) << 8 }
-    while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-    return ~UInt16(sum)
+    HandBuilt.checksum(bytes, initial: initial)
   }
-
-  static func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
-  static func be32(_ value: UInt32) -> [UInt8] {
-    [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
-  }
+  static func be16(_ value: UInt16) -> [UInt8] { HandBuilt.be16(value) }
+  static func be32(_ value: UInt32) -> [UInt8] { HandBuilt.be32(value) }
 
   /// A 20-byte IPv4 header (DF set) followed by `payload`; checksum correct unless `badChecksum`.
   static func ipv4(
     source: UInt32, destination: UInt32, protocol proto: UInt8, identification: UInt16,
     payload: [UInt8], ttl: UInt8 = 64, badChecksum: Bool = false
   ) -> [UInt8] {
-    var header: [UInt8] = [0x45, 0x00] + be16(UInt16(20 + payload.count)) + be16(identification)
-    header += [0x40, 0x00, ttl, proto, 0x00, 0x00] + be32(source) + be32(destination)
-    var sum = checksum(header)
-    if badChecksum { sum ^= 0x5A5A }
-    header[10] = UInt8(sum >> 8)
-    header[11] = UInt8(sum & 0xFF)
-    return header + payload
+    HandBuilt.ipv4(
+      source: source, destination: destination, protocol: proto, identification: identification,
+      payload: payload, ttl: ttl, badChecksum: badChecksum)
   }
 
   /// A 20-byte TCP header (no options) with `payload`, checksum over the pseudo-header.
@@ -46,14 +30,10 @@ enum TestPackets {
     sequence: UInt32, acknowledgment: UInt32 = 0, flags: UInt8 = 0x02, window: UInt16 = 65_535,
     payload: [UInt8] = [], badChecksum: Bool = false
   ) -> [UInt8] {
-    var segment = be16(sourcePort) + be16(destinationPort) + be32(sequence) + be32(acknowledgment)
-    segment += [0x50, flags] + be16(window) + [0, 0, 0, 0] + payload
-    let pseudo = be32(source) + be32(destination) + [0, 6] + be16(UInt16(segment.count))
-    var sum = checksum(pseudo + segment)
-    if badChecksum { sum ^= 0x5A5A }
-    segment[16] = UInt8(sum >> 8)
-    segment[17] = UInt8(sum & 0xFF)
-    return segment
+    HandBuilt.tcp(
+      source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
+      sequence: sequence, acknowledgment: acknowledgment, flags: flags, window: window, payload: payload,
+      badChecksum: badChecksum)
   }
 
   /// A whole IPv4 TCP SYN.
@@ -107,45 +87,15 @@ final class KernelListener {
   let port: UInt16
 
   init(address: UInt32 = 0x7F00_0001) throws {
-    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw Errno(rawValue: errno) }
-    var one: CInt = 1
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
-    var address = sockaddr_in(
-      sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: address.bigEndian),
-      sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
-    }
-    guard bound == 0, listen(fd, 16) == 0 else {
-      let error = Errno(rawValue: errno)
-      Glibc.close(fd)
-      throw error
-    }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    descriptor = fd
-    port = UInt16(bigEndian: address.sin_port)
+    (descriptor, port) = try KernelSockets.listener(address: address, backlog: 16, reuseAddress: true)
   }
 
   deinit { Glibc.close(descriptor) }
 }
 
 enum TestNet {
-  private static let nextPort = Mutex<UInt16>(UInt16.random(in: 20_000...30_000))
-
-  /// A source port below Linux's ephemeral range (32768-60999), different for every call in
-  /// this process, so parallel tests never share one.
-  static func randomPort() -> UInt16 {
-    nextPort.withLock { port in
-      port = port >= 32_000 ? 20_000 : port + 1
-      return port
-    }
-  }
+  /// A source port below Linux's ephemeral range, different for every call in this process.
+  static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
   /// Hand-written BPF: IPv4 TCP frames (Ethernet) whose source or destination port is `port`.
   static func tcpPortFilter(_ port: UInt16) -> BPFProgram {
@@ -190,28 +140,6 @@ enum TestNet {
   static func run(_ arguments: [String], environment: [String: String]? = nil, timeout: Double = 30)
     throws -> (status: Int32, output: String)
   {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-    // Output to a file, not a pipe: a chatty child can never block on a full pipe.
-    let path = NSTemporaryDirectory() + "rawsocket-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-    guard FileManager.default.createFile(atPath: path, contents: nil),
-      let handle = FileHandle(forWritingAtPath: path)
-    else { throw Errno(rawValue: EIO) }
-    defer {
-      try? handle.close()
-      try? FileManager.default.removeItem(atPath: path)
-    }
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    let data = FileManager.default.contents(atPath: path) ?? Data()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try Subprocess.status(arguments, environment: environment, directory: "/tmp", timeout: timeout)
   }
 }

@@ -7,51 +7,35 @@ import RawSocket
 
 /// A namespace with one end of a veth pair in it (10.99.0.2/24, MAC 02:00:00:00:00:02); the
 /// other end stays in the root namespace, up, without an address (MAC 02:00:00:00:00:01).
-/// Names carry the pid and a random tag, so parallel runs never collide.
+/// Names carry the pid and a counter, so parallel runs never collide.
 final class VethNamespace {
-  let name: String
-  let hostInterface: String
-  let namespaceInterface: String
+  private let fixture: VethNamespaceFixture
+  var name: String { fixture.name }
+  var hostInterface: String { fixture.hostInterface }
+  var namespaceInterface: String { fixture.namespaceInterface }
   static let hostMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
   static let namespaceMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x02]
   static let hostAddress: UInt32 = 0x0A63_0001  // 10.99.0.1 (owned by nobody: a static neighbour)
   static let namespaceAddress: UInt32 = 0x0A63_0002  // 10.99.0.2
 
   init() throws {
-    let tag = String(UInt16.random(in: 0...UInt16.max), radix: 16)
-    let pid = String(getpid() % 100_000)
-    name = "tcrs-\(pid)-\(tag)"
-    hostInterface = "trh\(pid)\(tag)"
-    namespaceInterface = "trn\(pid)\(tag)"
-    let commands: [[String]] = [
-      ["ip", "netns", "add", name],
-      ["ip", "link", "add", hostInterface, "address", "02:00:00:00:00:01", "type", "veth", "peer", "name",
-       namespaceInterface, "address", "02:00:00:00:00:02", "netns", name],
-      ["ip", "link", "set", hostInterface, "up"],
-      ["ip", "-n", name, "link", "set", "lo", "up"],
-      ["ip", "-n", name, "link", "set", namespaceInterface, "up"],
-      ["ip", "-n", name, "addr", "add", "10.99.0.2/24", "dev", namespaceInterface],
-      ["ip", "-n", name, "neigh", "replace", "10.99.0.1", "lladdr", "02:00:00:00:00:01", "dev",
-       namespaceInterface, "nud", "permanent"],
-    ]
-    for command in commands {
-      let (status, output) = try TestNet.run(command)
-      if status != 0 {
-        destroy()
-        throw SetupFailed(description: "\(command.joined(separator: " ")): \(output)")
-      }
+    fixture = try VethNamespaceFixture(
+      prefix: "tcrs", hostPrefix: "trh", namespacePrefix: "trn", hostMAC: "02:00:00:00:00:01",
+      namespaceMAC: "02:00:00:00:00:02"
+    ) { veth in
+      [
+        ["ip", "link", "set", veth.hostInterface, "up"],
+        ["ip", "-n", veth.name, "link", "set", "lo", "up"],
+        ["ip", "-n", veth.name, "link", "set", veth.namespaceInterface, "up"],
+        ["ip", "-n", veth.name, "addr", "add", "10.99.0.2/24", "dev", veth.namespaceInterface],
+        ["ip", "-n", veth.name, "neigh", "replace", "10.99.0.1", "lladdr", "02:00:00:00:00:01", "dev",
+         veth.namespaceInterface, "nud", "permanent"],
+      ]
     }
   }
 
-  struct SetupFailed: Error, CustomStringConvertible { var description: String }
-
   /// Removes the namespace (which destroys both veth ends); idempotent.
-  func destroy() {
-    _ = try? TestNet.run(["ip", "netns", "del", name])
-    _ = try? TestNet.run(["ip", "link", "del", hostInterface])
-  }
-
-  deinit { destroy() }
+  func destroy() { fixture.destroy() }
 
   /// A kernel counter of the namespace (`nstat -asz NAME`), or nil.
   func counter(_ counter: String) throws -> Int? {
@@ -76,11 +60,7 @@ final class VethNamespace {
   }
 
   /// Whether no namespace or interface of ours is left.
-  var isGone: Bool {
-    let namespaces = (try? TestNet.run(["ip", "netns", "list"]).output) ?? ""
-    let links = (try? TestNet.run(["ip", "-o", "link", "show"]).output) ?? ""
-    return !namespaces.contains(name) && !links.contains(hostInterface)
-  }
+  var isGone: Bool { fixture.isGone }
 }
 
 @Suite(

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import RawSocket
 import TCPScript
+import TestSupport
 
 enum FilterFixtures {
   static let ethernetIPv4: [UInt8] = [0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00]
@@ -116,25 +117,6 @@ enum FilterFixtures {
 enum FilterProcess {
   /// Runs a command (bounded), output to a temporary file.
   static func run(_ arguments: [String], timeout: Double = 20) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let path = NSTemporaryDirectory() + "capture-filter-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-    guard FileManager.default.createFile(atPath: path, contents: nil),
-      let handle = FileHandle(forWritingAtPath: path)
-    else { throw CocoaError(.fileWriteUnknown) }
-    defer {
-      try? handle.close()
-      try? FileManager.default.removeItem(atPath: path)
-    }
-    process.standardOutput = handle
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(5_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    let data = FileManager.default.contents(atPath: path) ?? Data()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try Subprocess.status(arguments, errorOutput: .discarded, timeout: timeout)
   }
 }

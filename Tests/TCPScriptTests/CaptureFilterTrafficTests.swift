@@ -9,44 +9,26 @@ import TCPScript
 
 /// Crafted IPv4 packets with correct checksums (RFC 1071, the plain loop).
 enum TrafficPackets {
-  static func checksum(_ bytes: [UInt8]) -> UInt16 {
-    var sum: UInt32 = 0
-    var index = 0
-    while index + 1 < bytes.count {
-      sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-      index += 2
-    }
-    if index < bytes.count { sum += UInt32(bytes[index]) << 8 }
-    while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-    return ~UInt16(sum)
-  }
-
-  static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xFF)] }
-  static func be32(_ v: UInt32) -> [UInt8] { be16(UInt16(v >> 16)) + be16(UInt16(v & 0xFFFF)) }
+  static func checksum(_ bytes: [UInt8]) -> UInt16 { HandBuilt.checksum(bytes) }
+  static func be16(_ v: UInt16) -> [UInt8] { HandBuilt.be16(v) }
+  static func be32(_ v: UInt32) -> [UInt8] { HandBuilt.be32(v) }
 
   static func ipv4(
     _ source: UInt32, _ destination: UInt32, protocol proto: UInt8, id: UInt16, payload: [UInt8],
     options: [UInt8] = [], fragmentOffset: UInt16 = 0
   ) -> [UInt8] {
-    let headerLength = 20 + options.count
-    var header: [UInt8] = [0x40 | UInt8(headerLength / 4), 0] + be16(UInt16(headerLength + payload.count))
-    header += be16(id) + be16(fragmentOffset == 0 ? 0x4000 : fragmentOffset) + [64, proto, 0, 0]
-    header += be32(source) + be32(destination) + options
-    let sum = checksum(header)
-    header[10] = UInt8(sum >> 8)
-    header[11] = UInt8(sum & 0xFF)
-    return header + payload
+    HandBuilt.ipv4(
+      source: source, destination: destination, protocol: proto, identification: id, payload: payload,
+      flagsAndFragment: fragmentOffset == 0 ? 0x4000 : fragmentOffset, options: options)
   }
 
   static func tcp(
     _ source: UInt32, _ destination: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16,
     flags: UInt8, id: UInt16
   ) -> [UInt8] {
-    var segment = be16(sourcePort) + be16(destinationPort) + be32(1000) + be32(flags & 0x10 != 0 ? 2000 : 0)
-    segment += [0x50, flags] + be16(8192) + [0, 0, 0, 0]
-    let sum = checksum(be32(source) + be32(destination) + [0, 6] + be16(UInt16(segment.count)) + segment)
-    segment[16] = UInt8(sum >> 8)
-    segment[17] = UInt8(sum & 0xFF)
+    let segment = HandBuilt.tcp(
+      source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
+      sequence: 1000, acknowledgment: flags & 0x10 != 0 ? 2000 : 0, flags: flags, window: 8192)
     return ipv4(source, destination, protocol: 6, id: id, payload: segment)
   }
 

@@ -2,20 +2,11 @@
 // offsets of RFC 791 §3.1 and RFC 9293 §3.1), not with the code under test.
 import PacketKit
 import Testing
+import TestSupport
 @testable import TCPScript
 
 /// RFC 1071: the one's complement of the one's complement sum of 16-bit words.
-func edgeChecksum(_ bytes: ArraySlice<UInt8>) -> UInt16 {
-  var sum: UInt32 = 0
-  var index = bytes.startIndex
-  while index + 1 < bytes.endIndex {
-    sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-    index += 2
-  }
-  if index < bytes.endIndex { sum += UInt32(bytes[index]) << 8 }
-  while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-  return ~UInt16(sum)
-}
+func edgeChecksum(_ bytes: ArraySlice<UInt8>) -> UInt16 { HandBuilt.checksum(bytes) }
 
 func edgeWord(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) }
 func edgeLong(_ bytes: [UInt8], _ offset: Int) -> UInt32 { UInt32(edgeWord(bytes, offset)) << 16 | UInt32(edgeWord(bytes, offset + 2)) }

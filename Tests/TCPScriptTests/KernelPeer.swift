@@ -1,6 +1,7 @@
 import Foundation
 import RawSocket
 import TCPScript
+import TestSupport
 
 /// A real kernel TCP socket on 127.0.0.1 for the exchange tests: a listener (and the connection
 /// it accepts), or a client that connects to a flow listening by hand. Every wait is bounded.
@@ -12,52 +13,20 @@ final class KernelPeer: @unchecked Sendable {
   /// A listener on 127.0.0.1, ephemeral port.
   static func listening() throws -> KernelPeer {
     let peer = KernelPeer()
-    peer.listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard peer.listener >= 0 else { throw PeerError("socket: \(errno)") }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(peer.listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0, listen(peer.listener, 8) == 0 else { throw PeerError("bind/listen: \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer.listener, $0, &length) }
-    }
-    peer.port = UInt16(bigEndian: address.sin_port)
+    (peer.listener, peer.port) = try KernelSockets.listener()
     return peer
   }
 
   /// A client socket bound to 127.0.0.1 (ephemeral port), not yet connecting: `connect(to:)` next.
   static func bound() throws -> KernelPeer {
     let peer = KernelPeer()
-    peer.connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-    guard peer.connection >= 0 else { throw PeerError("socket: \(errno)") }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(peer.connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw PeerError("bind: \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer.connection, $0, &length) }
-    }
-    peer.port = UInt16(bigEndian: address.sin_port)
+    (peer.connection, peer.port) = try KernelSockets.bound(flags: Int32(SOCK_NONBLOCK.rawValue))
     return peer
   }
 
   /// Starts a non-blocking `connect` to 127.0.0.1:`port` (its SYN leaves at once).
   func connect(to port: UInt16) throws {
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
+    let result = KernelSockets.connect(connection, port: port)
     guard result == 0 || errno == EINPROGRESS else { throw PeerError("connect: \(errno)") }
   }
 
@@ -66,20 +35,8 @@ final class KernelPeer: @unchecked Sendable {
     let peer = KernelPeer()
     peer.connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard peer.connection >= 0 else { throw PeerError("socket: \(errno)") }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let result = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(peer.connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard result == 0 || errno == EINPROGRESS else { throw PeerError("connect: \(errno)") }
-    var local = sockaddr_in()
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &local) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(peer.connection, $0, &length) }
-    }
-    peer.port = UInt16(bigEndian: local.sin_port)
+    try peer.connect(to: port)
+    peer.port = KernelSockets.localPort(of: peer.connection)
     return peer
   }
 
@@ -92,15 +49,7 @@ final class KernelPeer: @unchecked Sendable {
 
   /// Polls `fd` for `events`, retrying EINTR (other threads' setegid signals every thread).
   static func wait(_ fd: Int32, for events: Int16, milliseconds: Int32) -> Bool {
-    var descriptor = pollfd(fd: fd, events: events, revents: 0)
-    let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
-    for _ in 0..<1000 {
-      let remaining = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
-      let ready = poll(&descriptor, 1, remaining)
-      if ready < 0 && errno == EINTR { continue }
-      return ready == 1
-    }
-    return false
+    KernelSockets.wait(fd, for: events, milliseconds: milliseconds)
   }
 
   /// `accept()` within 2 s. Returns whether it returned a connection.

@@ -12,9 +12,10 @@ import TestSupport
 /// veth's MAC, so replies reach our capture, and the host (forwarding off on that veth) drops
 /// them silently instead of answering with RSTs (kernel fact 7). No firewall is involved.
 final class OracleNamespace {
-  let name: String
-  let hostInterface: String
-  let namespaceInterface: String
+  private let fixture: VethNamespaceFixture
+  var name: String { fixture.name }
+  var hostInterface: String { fixture.hostInterface }
+  var namespaceInterface: String { fixture.namespaceInterface }
   let subnet: UInt32
   static let hostMAC: [UInt8] = [0x02, 0x74, 0x63, 0, 0, 0x01]
   static let namespaceMAC: [UInt8] = [0x02, 0x74, 0x63, 0, 0, 0x02]
@@ -26,61 +27,31 @@ final class OracleNamespace {
 
   init() throws {
     let pid = Int(getpid()) % 100_000
-    let tag = String(UInt16.random(in: 0...0xFFF), radix: 16)
-    name = "tcedge-\(pid)-\(tag)"
-    hostInterface = "teh\(pid)\(tag)"
-    namespaceInterface = "ten\(pid)\(tag)"
     subnet = 0x0AD3_0000 | UInt32(pid % 250) << 8  // 10.211.N.0/24
     let prefix = "10.211.\(pid % 250)"
-    func mac(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
-    let commands: [[String]] = [
-      ["ip", "netns", "add", name],
-      ["ip", "link", "add", hostInterface, "address", mac(Self.hostMAC), "type", "veth", "peer", "name",
-       namespaceInterface, "address", mac(Self.namespaceMAC), "netns", name],
-      ["sysctl", "-qw", "net.ipv4.conf.\(hostInterface).forwarding=0"],
-      ["ip", "link", "set", hostInterface, "up"],
-      ["ip", "-n", name, "link", "set", "lo", "up"],
-      ["ip", "-n", name, "addr", "add", "\(prefix).2/24", "dev", namespaceInterface],
-      ["ip", "-n", name, "link", "set", namespaceInterface, "up"],
-      ["ip", "-n", name, "neigh", "replace", "\(prefix).99", "lladdr", mac(Self.hostMAC), "dev", namespaceInterface,
-       "nud", "permanent"],
-    ]
-    for command in commands {
-      let (status, output) = OracleShell.run(command)
-      if status != 0 {
-        destroy()
-        throw Failure(description: "\(command.joined(separator: " ")): \(output)")
-      }
+    let hostMAC = VethNamespaceFixture.macText(Self.hostMAC)
+    fixture = try VethNamespaceFixture(
+      prefix: "tcedge", hostPrefix: "teh", namespacePrefix: "ten", hostMAC: hostMAC,
+      namespaceMAC: VethNamespaceFixture.macText(Self.namespaceMAC)
+    ) { veth in
+      [
+        ["sysctl", "-qw", "net.ipv4.conf.\(veth.hostInterface).forwarding=0"],
+        ["ip", "link", "set", veth.hostInterface, "up"],
+        ["ip", "-n", veth.name, "link", "set", "lo", "up"],
+        ["ip", "-n", veth.name, "addr", "add", "\(prefix).2/24", "dev", veth.namespaceInterface],
+        ["ip", "-n", veth.name, "link", "set", veth.namespaceInterface, "up"],
+        ["ip", "-n", veth.name, "neigh", "replace", "\(prefix).99", "lladdr", hostMAC, "dev",
+         veth.namespaceInterface, "nud", "permanent"],
+      ]
     }
   }
-
-  struct Failure: Error, CustomStringConvertible { var description: String }
 
   /// A plain kernel listener inside the namespace that never accepts (the kernel completes the
   /// handshakes and queues them) and has a small receive buffer, so that its window closes.
   func startListener() throws {
     let address = targetAddress
     let (fd, port) = try NetworkNamespace.run(named: name) { () throws -> (Int32, UInt16) in
-      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-      guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
-      var size: Int32 = 2048
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-      var sin = sockaddr_in()
-      sin.sin_family = sa_family_t(AF_INET)
-      sin.sin_addr.s_addr = address.bigEndian
-      sin.sin_port = 0
-      let bound = withUnsafePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-      }
-      guard bound == 0, listen(fd, 512) == 0 else {
-        close(fd)
-        throw Failure(description: "bind/listen: errno \(errno)")
-      }
-      var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-      _ = withUnsafeMutablePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-      }
-      return (fd, UInt16(bigEndian: sin.sin_port))
+      try KernelSockets.listener(address: address, backlog: 512, receiveBuffer: 2048)
     }
     listener = fd
     self.port = port
@@ -91,35 +62,18 @@ final class OracleNamespace {
       close(listener)
       listener = -1
     }
-    _ = OracleShell.run(["ip", "netns", "del", name])
-    _ = OracleShell.run(["ip", "link", "del", hostInterface])
+    fixture.destroy()
   }
 
   deinit { destroy() }
 
-  var isGone: Bool {
-    let namespaces = OracleShell.run(["ip", "netns", "list"]).output
-    let links = OracleShell.run(["ip", "-o", "link", "show"]).output
-    return !namespaces.contains(name) && !links.contains(hostInterface)
-  }
+  var isGone: Bool { fixture.isGone }
 }
 
 enum OracleShell {
   /// Runs a command (bounded: killed after 20 s), returning its status and combined output.
   static func run(_ arguments: [String]) -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    do { try process.run() } catch { return (-1, "\(error)") }
-    let deadline = Date().addingTimeInterval(20)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    do { return try Subprocess.status(arguments, timeout: 20) } catch { return (-1, "\(error)") }
   }
 }
 

@@ -11,24 +11,9 @@ import TestSupport
 
 enum RateTestNet {
   /// A port nobody listens on: bind a kernel socket to learn a free one, then close it.
-  static func closedPort() throws -> UInt16 {
-    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw RateTestError("socket: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-      }
-    }
-    guard bound else { throw RateTestError("bind: errno \(errno)") }
-    return UInt16(bigEndian: address.sin_port)
-  }
+  static func closedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
 
-  static func randomPort() -> UInt16 { UInt16.random(in: 33_000...44_000) }
+  static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
   /// "tcp port P", compiled by our own compiler for Ethernet framing.
   static func portFilter(_ port: UInt16) throws -> BPFProgram {
@@ -60,93 +45,50 @@ enum RateTestNet {
   /// Runs a command (bounded), returns its status and output.
   @discardableResult
   static func run(_ arguments: [String], timeout: Double = 30) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let path = NSTemporaryDirectory() + "tcpscript-rate-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-      throw RateTestError("cannot create \(path)")
-    }
-    defer {
-      try? handle.close()
-      try? FileManager.default.removeItem(atPath: path)
-    }
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    let data = FileManager.default.contents(atPath: path) ?? Data()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try Subprocess.status(arguments, timeout: timeout)
   }
-}
-
-struct RateTestError: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
 }
 
 /// A namespace with a veth pair: `host` end here (10.98.x.1, MAC 02:00:00:00:01:01), `inside`
 /// end in the namespace (10.98.x.2, MAC 02:00:00:00:01:02). Names carry the pid and a counter.
 final class RateNamespace {
-  nonisolated(unsafe) private static var counter = 0
-  private static let lock = NSLock()
-  let name: String
-  let hostInterface: String
-  let insideInterface: String
+  private let fixture: VethNamespaceFixture
+  var name: String { fixture.name }
+  var hostInterface: String { fixture.hostInterface }
+  var insideInterface: String { fixture.namespaceInterface }
   let hostAddress: UInt32
   let insideAddress: UInt32
   static let hostMAC = MACAddress(0x02, 0, 0, 0, 0x01, 0x01)
   static let insideMAC = MACAddress(0x02, 0, 0, 0, 0x01, 0x02)
 
   init() throws {
-    let number: Int = Self.lock.withLock {
-      Self.counter += 1
-      return Self.counter
+    var hostAddress: UInt32 = 0
+    var insideAddress: UInt32 = 0
+    fixture = try VethNamespaceFixture(
+      prefix: "tcrate", hostPrefix: "rth", namespacePrefix: "rtn", hostMAC: Self.hostMAC.description,
+      namespaceMAC: Self.insideMAC.description
+    ) { veth in
+      let subnet = UInt32(veth.number % 250 + 1)
+      hostAddress = 0x0A62_0001 | subnet << 8  // 10.98.N.1
+      insideAddress = 0x0A62_0002 | subnet << 8  // 10.98.N.2
+      let inside = IPv4Address(rawValue: insideAddress).description
+      let host = IPv4Address(rawValue: hostAddress).description
+      return [
+        ["ip", "link", "set", veth.hostInterface, "up"],
+        ["ip", "-n", veth.name, "link", "set", "lo", "up"],
+        ["ip", "-n", veth.name, "link", "set", veth.namespaceInterface, "up"],
+        ["ip", "-n", veth.name, "addr", "add", "\(inside)/24", "dev", veth.namespaceInterface],
+        ["ip", "-n", veth.name, "neigh", "replace", host, "lladdr", Self.hostMAC.description, "dev",
+         veth.namespaceInterface, "nud", "permanent"],
+      ]
     }
-    let pid = getpid() % 100_000
-    let tag = "\(pid)x\(number)"
-    name = "tcrate-\(tag)"
-    hostInterface = "rth\(tag)"
-    insideInterface = "rtn\(tag)"
-    let subnet = UInt32(number % 250 + 1)
-    hostAddress = 0x0A62_0001 | subnet << 8  // 10.98.N.1
-    insideAddress = 0x0A62_0002 | subnet << 8  // 10.98.N.2
-    let inside = IPv4Address(rawValue: insideAddress).description
-    let host = IPv4Address(rawValue: hostAddress).description
-    let commands: [[String]] = [
-      ["ip", "netns", "add", name],
-      ["ip", "link", "add", hostInterface, "address", Self.hostMAC.description, "type", "veth", "peer", "name",
-       insideInterface, "address", Self.insideMAC.description, "netns", name],
-      ["ip", "link", "set", hostInterface, "up"],
-      ["ip", "-n", name, "link", "set", "lo", "up"],
-      ["ip", "-n", name, "link", "set", insideInterface, "up"],
-      ["ip", "-n", name, "addr", "add", "\(inside)/24", "dev", insideInterface],
-      ["ip", "-n", name, "neigh", "replace", host, "lladdr", Self.hostMAC.description, "dev", insideInterface, "nud", "permanent"],
-    ]
-    for command in commands {
-      let (status, output) = try RateTestNet.run(command)
-      if status != 0 {
-        destroy()
-        throw RateTestError("\(command.joined(separator: " ")): \(output)")
-      }
-    }
+    self.hostAddress = hostAddress
+    self.insideAddress = insideAddress
   }
 
-  func destroy() {
-    _ = try? RateTestNet.run(["ip", "netns", "del", name])
-    _ = try? RateTestNet.run(["ip", "link", "del", hostInterface])
-  }
+  func destroy() { fixture.destroy() }
 
-  deinit { destroy() }
-
-  var isGone: Bool {
-    let namespaces = (try? RateTestNet.run(["ip", "netns", "list"]).output) ?? ""
-    let links = (try? RateTestNet.run(["ip", "-o", "link", "show"]).output) ?? ""
-    return !namespaces.contains(name) && !links.contains(hostInterface)
-  }
+  var isGone: Bool { fixture.isGone }
 }
 
 @Suite("Rate sending and ring capture on the real kernel", .serialized)

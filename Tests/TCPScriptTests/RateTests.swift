@@ -4,6 +4,7 @@
 import PacketKit
 import RawSocket
 import Testing
+import TestSupport
 @testable import TCPScript
 
 /// A clock that only moves when the sender sleeps (plus what the transmitter says a send cost).
@@ -61,17 +62,8 @@ final class RecordingTransmitter: BurstTransmitter {
   }
 }
 
-/// RFC 1071, the plain loop (test's own).
-func referenceChecksum(_ bytes: some Collection<UInt8>) -> UInt16 {
-  var sum: UInt32 = 0
-  var iterator = bytes.makeIterator()
-  while let high = iterator.next() {
-    let low = iterator.next() ?? 0
-    sum += UInt32(high) << 8 | UInt32(low)
-  }
-  while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-  return ~UInt16(sum)
-}
+/// RFC 1071, the plain loop (TestSupport's, independent of PacketKit).
+func referenceChecksum(_ bytes: some Collection<UInt8>) -> UInt16 { HandBuilt.checksum(bytes) }
 
 /// Whether an IPv4+TCP packet's two checksums verify (sum over covered bytes folds to 0).
 func checksumsVerify(_ packet: [UInt8]) -> Bool {

@@ -71,8 +71,11 @@ public enum Privileges {
   }
 
   /// Whether the `ip` command exists (network-namespace tests need iproute2).
-  public static func haveTool(_ name: String) -> Bool {
+  public static func haveTool(_ name: String) -> Bool { toolPath(name) != nil }
+
+  /// The full path of an installed tool, or nil.
+  public static func toolPath(_ name: String) -> String? {
     let paths = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin", "/usr/local/sbin"]
-    return paths.contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(name)") }
+    return paths.lazy.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
   }
 }

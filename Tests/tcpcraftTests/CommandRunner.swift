@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Runs the built `tcpcraft` binary as a subprocess, the way a user does, and collects its exit
 /// status and output. Every run is bounded by a timeout (the process is killed after it).
@@ -13,31 +14,7 @@ struct CommandRunner {
 
   /// The `tcpcraft` executable next to the test bundle in the build directory (or
   /// `$TCPCRAFT_BINARY`).
-  static let binary: String? = {
-    if let explicit = ProcessInfo.processInfo.environment["TCPCRAFT_BINARY"] { return explicit }
-    var candidates: [URL] = []
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<5 {
-      candidates.append(directory.appendingPathComponent("tcpcraft"))
-      directory = directory.deletingLastPathComponent()
-    }
-    for bundle in Bundle.allBundles {
-      var url = bundle.bundleURL
-      for _ in 0..<4 {
-        url = url.deletingLastPathComponent()
-        candidates.append(url.appendingPathComponent("tcpcraft"))
-      }
-    }
-    // From this source file: <package>/Tests/tcpcraftTests/ → <package>/.build/debug/tcpcraft
-    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent()
-    candidates.append(package.appendingPathComponent(".build/debug/tcpcraft"))
-    var isDirectory: ObjCBool = false
-    return candidates.first {
-      FileManager.default.fileExists(atPath: $0.path, isDirectory: &isDirectory) && !isDirectory.boolValue
-        && FileManager.default.isExecutableFile(atPath: $0.path)
-    }?.path
-  }()
+  static let binary: String? = BuiltExecutable.path(named: "tcpcraft", environmentVariable: "TCPCRAFT_BINARY")
 
   /// A fresh session directory per test, so that parallel tests never see each other's sessions.
   let sessionDirectory: String
@@ -113,16 +90,7 @@ struct CommandRunner {
 
   /// Output of a helper command (`nft list tables`, `tcpdump -r`).
   static func shell(_ command: [String]) -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = command
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return "" }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    (try? Subprocess.run(command, errorOutput: .discarded).output) ?? ""
   }
 
   func cleanUp() {

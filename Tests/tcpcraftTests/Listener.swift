@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A kernel TCP listener on 127.0.0.1 (ephemeral port) whose application runs on its own thread:
 /// accept, then recv until EOF, then close — recording each step. Every wait is bounded.
@@ -10,21 +11,7 @@ final class Listener: @unchecked Sendable {
   private let finished = DispatchSemaphore(value: 0)
 
   init(closeOnEOF: Bool = true) throws {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw RunnerError("socket failed") }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0, listen(fd, 8) == 0 else { throw RunnerError("bind/listen failed") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    self.fd = fd
-    port = UInt16(bigEndian: address.sin_port)
+    (fd, port) = try KernelSockets.listener()
     let thread = Thread { [self] in serve() }
     thread.start()
   }
@@ -44,15 +31,7 @@ final class Listener: @unchecked Sendable {
   }
 
   private static func wait(_ fd: Int32, milliseconds: Int32) -> Bool {
-    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
-    for _ in 0..<1000 {
-      let remaining = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
-      let ready = poll(&descriptor, 1, remaining)
-      if ready < 0 && errno == EINTR { continue }
-      return ready == 1
-    }
-    return false
+    KernelSockets.wait(fd, milliseconds: milliseconds)
   }
 
   private func serve() {
@@ -124,23 +103,7 @@ func waitUntil(seconds: Double = 3, _ condition: () -> Bool) -> Bool {
 }
 
 /// A port on 127.0.0.1 that nothing listens on: bound (so the kernel picks a free one), then closed.
-func closedPort() throws -> UInt16 {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { throw RunnerError("socket failed") }
-  defer { close(fd) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-  let bound = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-  }
-  guard bound == 0 else { throw RunnerError("bind failed") }
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafeMutablePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-  }
-  return UInt16(bigEndian: address.sin_port)
-}
+func closedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
 
 /// A plain kernel client: connect to 127.0.0.1:`port`, send `text`, read the reply, close.
 /// Returns the reply, or nil when the connection was refused or nothing came (all bounded).
@@ -151,14 +114,7 @@ enum Client {
     defer { close(fd) }
     var timeout = timeval(tv_sec: 3, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { return nil }
+    guard KernelSockets.connect(fd, port: port) == 0 else { return nil }
     let bytes = Array(text.utf8)
     _ = Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL))
     var buffer = [UInt8](repeating: 0, count: 1024)

@@ -10,23 +10,10 @@ import Testing
 @testable import tcpcraft
 
 enum RateCommandSupport {
-  static func randomPort() -> UInt16 { UInt16.random(in: 45_000...52_000) }
+  static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
   /// A port nobody listens on on 127.0.0.1.
-  static func closedPort() throws -> UInt16 {
-    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw RunnerError("socket failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard ok else { throw RunnerError("bind failed") }
-    return UInt16(bigEndian: address.sin_port)
-  }
+  static func closedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
 
   static func capture(port: UInt16, interface: String = "lo") throws -> RingCapture {
     try RingCapture(interface: interface, filter: CaptureFilter(parsing: "tcp port \(port)"), geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16))
@@ -255,16 +242,7 @@ struct RateCommandTests {
     let namespace = "tccli-\(tag)"
     let host = "rch\(tag)"
     let inside = "rcn\(tag)"
-    func ip(_ arguments: [String]) -> Bool {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      process.arguments = ["ip"] + arguments
-      process.standardOutput = FileHandle.nullDevice
-      process.standardError = FileHandle.nullDevice
-      guard (try? process.run()) != nil else { return false }
-      process.waitUntilExit()
-      return process.terminationStatus == 0
-    }
+    func ip(_ arguments: [String]) -> Bool { (try? Subprocess.status(["ip"] + arguments))?.status == 0 }
     defer {
       _ = ip(["netns", "del", namespace])
       _ = ip(["link", "del", host])
