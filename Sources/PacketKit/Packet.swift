@@ -74,9 +74,9 @@ public struct Packet: Hashable, Sendable {
   ///   without an IPv4 header directly below.
   public func encode(into buffer: inout [UInt8]) throws(PacketError) {
     // The common IPv4 + TCP (+ payload) shape takes the direct path (same bytes, less work).
-    // The layers are read from the array itself, not through an unsafe buffer pointer: the
-    // optimizer knows a non-mutated array's elements cannot change, so it borrows the headers
-    // in place instead of copying them (a copy retains and releases each options array).
+    // Each header is still copied out of the array here (a retain and a release of its options
+    // array): the optimizer borrows in place only across calls that cannot throw or run unknown
+    // code, and the encoder can do both (see Benchmarks/README.md, "What changed").
     switch layers.count {
     case 2:
       if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] {

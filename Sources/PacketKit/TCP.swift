@@ -254,9 +254,8 @@ extension IPv4Header {
     try encodeInline(tcp, payload: payload, into: &buffer)
   }
 
-  /// The body of `encode(_:payload:into:)`, inlined into `Packet.encode(into:)` too: with the
-  /// whole encoder in view, the optimizer borrows the headers from the layer array instead of
-  /// copying them.
+  /// The body of `encode(_:payload:into:)`, inlined into `Packet.encode(into:)` too (one call
+  /// less per packet).
   @inline(__always)
   internal func encodeInline(_ tcp: TCPHeader, payload: [UInt8], into buffer: inout [UInt8]) throws(PacketError) {
     let ipLength = encodedLength
