@@ -54,7 +54,9 @@ internal struct ByteWriter {
   @inlinable func put(_ bytes: [UInt8], at offset: Int) {
     bytes.withUnsafeBufferPointer { source in
       guard let from = source.baseAddress, !source.isEmpty else { return }
-      (base + offset).update(from: from, count: source.count)
+      // A raw memory copy (not `update(from:count:)`, whose generic assignment the optimizer
+      // counts as possibly releasing objects: that would make it copy headers around encoders).
+      UnsafeMutableRawPointer(base + offset).copyMemory(from: from, byteCount: source.count)
     }
   }
 

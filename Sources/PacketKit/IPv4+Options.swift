@@ -50,33 +50,35 @@ public enum IPv4Option: Hashable, Sendable {
     return length
   }
 
-  /// Writes `options` at `offset`; returns the end offset. Throws for a length that does not fit.
-  internal static func write(_ options: [IPv4Option], _ out: ByteWriter, at offset: Int) throws(PacketError) -> Int {
+  /// Writes `options` at `offset`; returns the end offset, or the error for a length that does
+  /// not fit (returned, not thrown: see `IPv4Header.writeSegment`).
+  internal static func write(_ options: [IPv4Option], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?) {
     var at = offset
-    for option in options {
-      let length = option.encodedLength
-      out.put(option.kind, at: at)
-      switch option {
+    // By index: the options are borrowed from the array, not copied (see `writeSegment`).
+    for i in options.indices {
+      let length = options[i].encodedLength
+      out.put(options[i].kind, at: at)
+      switch options[i] {
       case .endOfOptionList, .noOperation:
         break
       case .recordRoute(let pointer, let addresses):
-        guard length <= 255 else { throw .overrideOutOfRange(layer: .ipv4, field: "recordRoute length", value: UInt64(length)) }
+        guard length <= 255 else { return (at, .overrideOutOfRange(layer: .ipv4, field: "recordRoute length", value: UInt64(length))) }
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(pointer, at: at + 2)
-        for (i, address) in addresses.enumerated() { out.put(address.rawValue, at: at + 3 + 4 * i) }
+        for j in addresses.indices { out.put(addresses[j].rawValue, at: at + 3 + 4 * j) }
       case .timestamp(let pointer, let overflow, let flag, let words):
-        guard length <= 255 else { throw .overrideOutOfRange(layer: .ipv4, field: "timestamp length", value: UInt64(length)) }
-        guard overflow <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "timestamp overflow", value: UInt64(overflow)) }
-        guard flag <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "timestamp flag", value: UInt64(flag)) }
+        guard length <= 255 else { return (at, .overrideOutOfRange(layer: .ipv4, field: "timestamp length", value: UInt64(length))) }
+        guard overflow <= 0x0F else { return (at, .overrideOutOfRange(layer: .ipv4, field: "timestamp overflow", value: UInt64(overflow))) }
+        guard flag <= 0x0F else { return (at, .overrideOutOfRange(layer: .ipv4, field: "timestamp flag", value: UInt64(flag))) }
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(pointer, at: at + 2)
         out.put(overflow << 4 | flag, at: at + 3)
-        for (i, word) in words.enumerated() { out.put(word, at: at + 4 + 4 * i) }
+        for j in words.indices { out.put(words[j], at: at + 4 + 4 * j) }
       case .routerAlert(let value):
         out.put(UInt8(4), at: at + 1)
         out.put(value, at: at + 2)
       case .unknown(_, let data):
-        guard length <= 255 else { throw .overrideOutOfRange(layer: .ipv4, field: "option length", value: UInt64(length)) }
+        guard length <= 255 else { return (at, .overrideOutOfRange(layer: .ipv4, field: "option length", value: UInt64(length))) }
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(data, at: at + 2)
       case .raw(_, let bytes):
@@ -84,7 +86,7 @@ public enum IPv4Option: Hashable, Sendable {
       }
       at += length
     }
-    return at
+    return (at, nil)
   }
 
   /// Adds the bytes `write` produces for `options` to `sum`, computed from the values (no
@@ -109,9 +111,9 @@ public enum IPv4Option: Hashable, Sendable {
         sum.add(uint16: value)
       case .unknown(_, let data):
         sum.add(byte: UInt8(truncatingIfNeeded: 2 + data.count))
-        sum.add(data)
+        sum.addInSwift(data)
       case .raw(_, let bytes):
-        sum.add(bytes)
+        sum.addInSwift(bytes)
       }
     }
   }

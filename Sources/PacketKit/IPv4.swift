@@ -248,35 +248,46 @@ public struct IPv4Header: Hashable, Sendable {
 
   /// Writes the header at `offset`. `totalLength` is this header plus everything after it,
   /// used when `self.totalLength` is nil; `upper` fills a nil protocol.
-  @inline(__always)
   internal func write(
     _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
   ) throws(PacketError) {
-    guard version <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "version", value: UInt64(version)) }
+    if let error = writeChecked(
+      out, at: offset, headerLength: headerLength, computedTotalLength: computedTotalLength, upper: upper)
+    {
+      throw error
+    }
+  }
+
+  /// `write`, returning the error instead of throwing (see `writeSegment`).
+  @inline(__always)
+  internal func writeChecked(
+    _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
+  ) -> PacketError? {
+    guard version <= 0x0F else { return .overrideOutOfRange(layer: .ipv4, field: "version", value: UInt64(version)) }
     let ihlValue: UInt8
     if let ihl {
-      guard ihl <= 0x0F else { throw .overrideOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(ihl)) }
+      guard ihl <= 0x0F else { return .overrideOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(ihl)) }
       ihlValue = ihl
     } else {
       guard headerLength <= IPv4Layout.maximumHeaderLength else {
-        throw .computedValueOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(headerLength / 4))
+        return .computedValueOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(headerLength / 4))
       }
       ihlValue = UInt8(truncatingIfNeeded: headerLength / 4)
     }
-    guard dscp <= 0x3F else { throw .overrideOutOfRange(layer: .ipv4, field: "dscp", value: UInt64(dscp)) }
-    guard ecn <= 0x03 else { throw .overrideOutOfRange(layer: .ipv4, field: "ecn", value: UInt64(ecn)) }
+    guard dscp <= 0x3F else { return .overrideOutOfRange(layer: .ipv4, field: "dscp", value: UInt64(dscp)) }
+    guard ecn <= 0x03 else { return .overrideOutOfRange(layer: .ipv4, field: "ecn", value: UInt64(ecn)) }
     guard flags.rawValue <= 0x07 else {
-      throw .overrideOutOfRange(layer: .ipv4, field: "flags", value: UInt64(flags.rawValue))
+      return .overrideOutOfRange(layer: .ipv4, field: "flags", value: UInt64(flags.rawValue))
     }
     guard fragmentOffset <= 0x1FFF else {
-      throw .overrideOutOfRange(layer: .ipv4, field: "fragmentOffset", value: UInt64(fragmentOffset))
+      return .overrideOutOfRange(layer: .ipv4, field: "fragmentOffset", value: UInt64(fragmentOffset))
     }
     let total: UInt16
     if let totalLength {
       total = totalLength
     } else {
       guard computedTotalLength <= 0xFFFF else {
-        throw .computedValueOutOfRange(layer: .ipv4, field: "totalLength", value: UInt64(computedTotalLength))
+        return .computedValueOutOfRange(layer: .ipv4, field: "totalLength", value: UInt64(computedTotalLength))
       }
       total = UInt16(truncatingIfNeeded: computedTotalLength)
     }
@@ -291,7 +302,8 @@ public struct IPv4Header: Hashable, Sendable {
     out.put(sourceAddress.rawValue, at: offset + 12)
     out.put(destinationAddress.rawValue, at: offset + 16)
     if !options.isEmpty {
-      let end = try IPv4Option.write(options, out, at: offset + IPv4Layout.options)
+      let (end, error) = IPv4Option.write(options, out, at: offset + IPv4Layout.options)
+      if let error { return error }
       out.fill(0, at: end, count: offset + headerLength - end)
     }
     if checksum == nil {
@@ -306,5 +318,6 @@ public struct IPv4Header: Hashable, Sendable {
       if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
       out.put(sum.finalized, at: offset + 10)
     }
+    return nil
   }
 }

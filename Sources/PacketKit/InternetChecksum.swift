@@ -57,6 +57,12 @@ public struct InternetChecksum: Sendable, Equatable {
     for byte in bytes { add(byte: byte) }
   }
 
+  /// Adds a short array's bytes in Swift, one at a time (option data in the encoders: no call
+  /// into C, so the optimizer can see that encoding has no other side effects).
+  @inlinable internal mutating func addInSwift(_ bytes: [UInt8]) {
+    for i in bytes.indices { add(byte: bytes[i]) }
+  }
+
   /// Adds a folded 16-bit sum of words (no bytes: the parity is unchanged).
   @inlinable internal mutating func add(wordSum: UInt16) {
     addToSum(UInt64(isOddLength ? wordSum.byteSwapped : wordSum))

@@ -74,24 +74,47 @@ public struct Packet: Hashable, Sendable {
   ///   without an IPv4 header directly below.
   public func encode(into buffer: inout [UInt8]) throws(PacketError) {
     // The common IPv4 + TCP (+ payload) shape takes the direct path (same bytes, less work).
-    // Each header is still copied out of the array here (a retain and a release of its options
-    // array): the optimizer borrows in place only across calls that cannot throw or run unknown
-    // code, and the encoder can do both (see Benchmarks/README.md, "What changed").
-    switch layers.count {
-    case 2:
-      if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] {
-        try ip.encodeInline(tcp, payload: [], into: &buffer)
-        return
+    // The headers are borrowed from the layer array, not copied out of it, as long as the code
+    // that reads them neither throws nor calls unknown code (either makes the optimizer copy
+    // each header, retaining and releasing its options array): hence the two steps below and
+    // `IPv4Header.writeSegment` returning its error.
+    if let lengths = directLengths() {
+      buffer.resizeForEncoding(to: lengths.total)
+      let error = buffer.withUnsafeMutableBufferPointer { pointer -> PacketError? in
+        guard let base = pointer.baseAddress else { return nil }
+        return writeDirect(into: ByteWriter(base), ipLength: lengths.ip, tcpLength: lengths.tcp)
       }
-    case 3:
-      if case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1], case .payload(let payload) = layers[2] {
-        try ip.encodeInline(tcp, payload: payload, into: &buffer)
-        return
-      }
-    default:
-      break
+      if let error { throw error }
+      return
     }
     try encode(into: &buffer, at: 0)
+  }
+
+  /// For IPv4 + TCP (+ one payload layer): the header lengths and the total; nil for any
+  /// other shape.
+  @inline(never)
+  internal func directLengths() -> (ip: Int, tcp: Int, total: Int)? {
+    let count = layers.count
+    guard count == 2 || count == 3, case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
+    let ipLength = ip.encodedLength
+    let tcpLength = tcp.encodedLength
+    guard count == 3 else { return (ipLength, tcpLength, ipLength &+ tcpLength) }
+    guard case .payload(let payload) = layers[2] else { return nil }
+    return (ipLength, tcpLength, ipLength &+ tcpLength &+ payload.count)
+  }
+
+  /// Writes the IPv4 + TCP (+ payload) packet `directLengths()` accepted.
+  @inline(never)
+  internal func writeDirect(into out: ByteWriter, ipLength: Int, tcpLength: Int) -> PacketError? {
+    // The payload's sum first (a call into C), before the headers are borrowed.
+    var payloadSum = InternetChecksum()
+    if layers.count == 3, case .payload(let payload) = layers[2] { payloadSum.add(payload) }
+    guard case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
+    if layers.count == 3, case .payload(let payload) = layers[2] {
+      return ip.writeSegment(
+        tcp, payload: payload, payloadSum: payloadSum, into: out, ipLength: ipLength, tcpLength: tcpLength)
+    }
+    return ip.writeSegment(tcp, payload: [], payloadSum: payloadSum, into: out, ipLength: ipLength, tcpLength: tcpLength)
   }
 
   /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.

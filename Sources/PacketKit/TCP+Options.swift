@@ -71,10 +71,12 @@ public enum TCPOption: Hashable, Sendable {
   /// Writes `options` at `offset`; returns the end offset and the ones'-complement sum of the
   /// bytes written (as if they started at an even offset), computed from the values in the same
   /// pass (reading back just-stored bytes would stall on store forwarding).
+  /// A length that does not fit its octet is returned as `error` (not thrown: see
+  /// `IPv4Header.writeSegment`).
   @inline(__always)
   internal static func write(
     _ options: [TCPOption], _ out: ByteWriter, at offset: Int
-  ) throws(PacketError) -> (end: Int, sum: InternetChecksum) {
+  ) -> (end: Int, sum: InternetChecksum, error: PacketError?) {
     var at = offset
     // Contributions of options starting at an even / odd offset, each summed as if even.
     var evenSum: UInt64 = 0
@@ -108,7 +110,7 @@ public enum TCPOption: Hashable, Sendable {
         length = 2
       case .sack(let blocks):
         length = 2 + 8 * blocks.count
-        guard length <= 255 else { throw .overrideOutOfRange(layer: .tcp, field: "sack length", value: UInt64(length)) }
+        guard length <= 255 else { return (at, InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "sack length", value: UInt64(length))) }
         out.put(UInt8(5), at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         var v = 0x0500 &+ UInt64(length)
@@ -126,19 +128,19 @@ public enum TCPOption: Hashable, Sendable {
         length = 10
       case .unknown(let kind, let data):
         length = 2 + data.count
-        guard length <= 255 else { throw .overrideOutOfRange(layer: .tcp, field: "option length", value: UInt64(length)) }
+        guard length <= 255 else { return (at, InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "option length", value: UInt64(length))) }
         out.put(kind, at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(data, at: at + 2)
         var dataSum = InternetChecksum()
-        dataSum.add(data)
+        dataSum.addInSwift(data)
         value = UInt64(kind) << 8 &+ UInt64(length) &+ UInt64(dataSum.partialSum)
       case .raw(let kind, let bytes):
         length = 1 + bytes.count
         out.put(kind, at: at)
         out.put(bytes, at: at + 1)
         var dataSum = InternetChecksum()
-        dataSum.add(bytes)
+        dataSum.addInSwift(bytes)
         // The bytes start one octet after the kind: their sum is byte-swapped.
         value = UInt64(kind) << 8 &+ UInt64(dataSum.partialSum.byteSwapped)
       }
@@ -150,7 +152,7 @@ public enum TCPOption: Hashable, Sendable {
     sum.add(wordSum: InternetChecksum.fold(evenSum))
     sum.add(wordSum: InternetChecksum.fold(oddSum).byteSwapped)
     sum.add(zeros: at - offset)
-    return (at, sum)
+    return (at, sum, nil)
   }
 
   /// Decodes one well-formed option. Known kinds with a length other than theirs become

@@ -165,23 +165,32 @@ public struct TCPHeader: Hashable, Sendable {
   /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
   /// of the header bytes as written when the checksum is `nil` (empty otherwise).
   @discardableResult
-  @inline(__always)
   internal func write(_ out: ByteWriter, at offset: Int, headerLength: Int) throws(PacketError) -> InternetChecksum {
+    let (sum, error) = writeChecked(out, at: offset, headerLength: headerLength)
+    if let error { throw error }
+    return sum
+  }
+
+  /// `write`, returning the error instead of throwing (see `IPv4Header.writeSegment`).
+  @inline(__always)
+  internal func writeChecked(
+    _ out: ByteWriter, at offset: Int, headerLength: Int
+  ) -> (sum: InternetChecksum, error: PacketError?) {
     let offsetValue: UInt8
     if let dataOffset {
       guard dataOffset <= 0x0F else {
-        throw .overrideOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(dataOffset))
+        return (InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(dataOffset)))
       }
       offsetValue = dataOffset
     } else {
       guard headerLength <= TCPLayout.maximumHeaderLength else {
-        throw .computedValueOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(headerLength / 4))
+        return (InternetChecksum(), .computedValueOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(headerLength / 4)))
       }
       offsetValue = UInt8(truncatingIfNeeded: headerLength / 4)
     }
-    guard reserved <= 0x07 else { throw .overrideOutOfRange(layer: .tcp, field: "reserved", value: UInt64(reserved)) }
+    guard reserved <= 0x07 else { return (InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "reserved", value: UInt64(reserved))) }
     guard flags.rawValue <= 0x01FF else {
-      throw .overrideOutOfRange(layer: .tcp, field: "flags", value: UInt64(flags.rawValue))
+      return (InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "flags", value: UInt64(flags.rawValue)))
     }
     out.put(sourcePort, at: offset)
     out.put(destinationPort, at: offset + 2)
@@ -193,7 +202,8 @@ public struct TCPHeader: Hashable, Sendable {
     out.put(urgentPointer, at: offset + 18)
     var sum = InternetChecksum()
     if !options.isEmpty {
-      let written = try TCPOption.write(options, out, at: offset + TCPLayout.options)
+      let written = TCPOption.write(options, out, at: offset + TCPLayout.options)
+      if let error = written.error { return (InternetChecksum(), error) }
       out.fill(0, at: written.end, count: offset + headerLength - written.end)
       sum = written.sum
       sum.add(zeros: offset + headerLength - written.end)  // padding: back to an even length
@@ -206,7 +216,7 @@ public struct TCPHeader: Hashable, Sendable {
         &+ UInt64(window) &+ UInt64(urgentPointer)
       sum.add(uint16: InternetChecksum.fold(fixed))
     }
-    return sum
+    return (sum, nil)
   }
 
   /// Encodes this header and `payload` as a segment with `pseudoHeader` for the checksum.
@@ -251,30 +261,48 @@ extension IPv4Header {
   /// `(self / tcp / payload).encode(into:)` (an empty payload adds no layer).
   /// - Throws: as `Packet.encode(into:)`.
   public func encode(_ tcp: TCPHeader, payload: [UInt8] = [], into buffer: inout [UInt8]) throws(PacketError) {
-    try encodeInline(tcp, payload: payload, into: &buffer)
-  }
-
-  /// The body of `encode(_:payload:into:)`, inlined into `Packet.encode(into:)` too (one call
-  /// less per packet).
-  @inline(__always)
-  internal func encodeInline(_ tcp: TCPHeader, payload: [UInt8], into buffer: inout [UInt8]) throws(PacketError) {
     let ipLength = encodedLength
     let tcpLength = tcp.encodedLength
     let total = ipLength + tcpLength + payload.count
+    var payloadSum = InternetChecksum()
+    if tcp.checksum == nil { payloadSum.add(payload) }
     buffer.resizeForEncoding(to: total)
-    try buffer.withUnsafeMutableBufferPointer { (pointer) throws(PacketError) in
-      guard let base = pointer.baseAddress else { return }
-      let out = ByteWriter(base)
-      try write(out, at: 0, headerLength: ipLength, computedTotalLength: total, upper: .tcp)
-      let headerSum = try tcp.write(out, at: ipLength, headerLength: tcpLength)
-      out.put(payload, at: ipLength + tcpLength)
-      if tcp.checksum == nil {
-        var sum = InternetChecksum.pseudoHeader(
-          sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
-        sum.combine(headerSum)
-        sum.add(payload)
-        out.put(sum.finalized, at: ipLength + TCPLayout.checksum)
-      }
+    let error = buffer.withUnsafeMutableBufferPointer { pointer -> PacketError? in
+      guard let base = pointer.baseAddress else { return nil }
+      return writeSegment(
+        tcp, payload: payload, payloadSum: payloadSum, into: ByteWriter(base), ipLength: ipLength, tcpLength: tcpLength)
     }
+    if let error { throw error }
+  }
+
+  /// Writes `self / tcp / payload` at the start of `out`, sized beforehand to `ipLength` +
+  /// `tcpLength` + `payload.count` bytes (the headers' `encodedLength`s); `payloadSum` is the
+  /// sum of `payload` (used when the TCP checksum is computed).
+  ///
+  /// Returns the error instead of throwing, and calls nothing opaque (no C, no `throw`), on
+  /// purpose: a caller that reads the headers out of a `[Layer]` (`Packet.encode(into:)`) can
+  /// then borrow them in place. Across a call that might throw or run unknown code, the
+  /// optimizer copies each header out of the array instead (retaining and releasing its
+  /// options array).
+  @inline(never)
+  internal func writeSegment(
+    _ tcp: TCPHeader, payload: [UInt8], payloadSum: InternetChecksum, into out: ByteWriter, ipLength: Int,
+    tcpLength: Int
+  ) -> PacketError? {
+    let total = ipLength + tcpLength + payload.count
+    if let error = writeChecked(out, at: 0, headerLength: ipLength, computedTotalLength: total, upper: .tcp) {
+      return error
+    }
+    let (headerSum, error) = tcp.writeChecked(out, at: ipLength, headerLength: tcpLength)
+    if let error { return error }
+    out.put(payload, at: ipLength + tcpLength)
+    if tcp.checksum == nil {
+      var sum = InternetChecksum.pseudoHeader(
+        sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
+      sum.combine(headerSum)
+      sum.combine(payloadSum)
+      out.put(sum.finalized, at: ipLength + TCPLayout.checksum)
+    }
+    return nil
   }
 }
