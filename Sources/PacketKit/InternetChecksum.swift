@@ -92,7 +92,14 @@ public struct InternetChecksum: Sendable, Equatable {
 
   /// Appends `other`'s bytes to this stream (as if they had been added here).
   @inlinable @inline(__always) public mutating func combine(_ other: InternetChecksum) {
-    addWordSum(InternetChecksum.fold(other.sum), length: other.isOddLength ? 1 : 0)
+    if isOddLength {
+      // `other`'s words straddle ours: fold and swap.
+      addWordSum(InternetChecksum.fold(other.sum), length: other.isOddLength ? 1 : 0)
+    } else {
+      // Aligned: the unfolded sums add directly (end-around carry), no fold.
+      addToSum(other.sum)
+      isOddLength = other.isOddLength
+    }
   }
 
   /// The ones'-complement sum folded to 16 bits, not complemented.
