@@ -26,16 +26,6 @@ public final class RawIPv4Socket {
   private var isClosed = false
   private var scratchBatch: SendBatch?
 
-  /// Opens the socket.
-  ///
-  /// - Parameter exemptGroup: create the socket while the process's effective group ID is this
-  ///   group: the calling thread's filesystem gid is switched with `setfsgid(2)` and restored at
-  ///   once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
-  ///   the RST guard can let our own crafted RSTs through while it drops the kernel's (kernel
-  ///   fact 2). Needs `CAP_SETGID` (root). Only the calling thread is affected (unlike `setegid`,
-  ///   which glibc broadcasts to every thread with a signal).
-  /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
-  ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
   /// Switches the calling thread's filesystem gid to `group`. Returns the gid to switch back to,
   /// or `nil` when the switch did not take (the thread's gid is then put back as it was).
   /// `setfsgid(2)` returns the previous value and never -1, so a second call confirms the change.
@@ -49,6 +39,16 @@ public final class RawIPv4Socket {
     return gid_t(original)
   }
 
+  /// Opens the socket.
+  ///
+  /// - Parameter exemptGroup: create the socket while the process's effective group ID is this
+  ///   group: the calling thread's filesystem gid is switched with `setfsgid(2)` and restored at
+  ///   once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
+  ///   the RST guard can let our own crafted RSTs through while it drops the kernel's (kernel
+  ///   fact 2). Needs `CAP_SETGID` (root). Only the calling thread is affected (unlike `setegid`,
+  ///   which glibc broadcasts to every thread with a signal).
+  /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
+  ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
   public init(exemptGroup: UInt32? = nil) throws(SocketError) {
     do throws(CapabilityError) {
       try Capabilities.require(.netRaw)
