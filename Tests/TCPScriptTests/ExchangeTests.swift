@@ -11,6 +11,22 @@ import Testing
   /// Our states, in order, as the transcript recorded them after each segment.
   func states(_ flow: Flow) -> [TCPState] { flow.transcript.entries.map(\.stateAfter) }
 
+  /// The common start of most exchanges: a kernel listener, a flow to it, the handshake by hand,
+  /// and the listener's `accept()` returning. The caller closes the flow.
+  func establishedWithKernelPeer() throws -> (KernelPeer, Flow) {
+    try Privileges.check(.netRaw, .netAdmin)
+    let server = try KernelPeer.listening()
+    let flow = try Flow.open(to: server.endpoint)
+    do {
+      try flow.activeOpen()
+    } catch {
+      flow.close()
+      throw error
+    }
+    #expect(server.accept())
+    return (server, flow)
+  }
+
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func activeOpenCompletesTheKernelsAccept() throws {
     try Privileges.check(.netRaw, .netAdmin)
@@ -68,12 +84,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func dataBothWays() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     let before = flow.sendNext
     try flow.sendData(Array("hello, kernel".utf8))
     #expect(flow.sendNext == before &+ 13)
@@ -88,12 +100,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func activeCloseStepByStepThroughFinWait2() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     try flow.send([.fin, .ack])
     #expect(flow.state == .finWait1)
     try flow.expect(.acknowledging(flow.sendNext))
@@ -112,12 +120,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func activeCloseExchange() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     // The server closes as soon as it reads EOF, on its own thread.
     let done = DispatchSemaphore(value: 0)
     let serverThread = Thread {
@@ -136,12 +140,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func passiveClose() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     server.closeConnection()  // the kernel closes first: its FIN
     try flow.passiveClose()
     #expect(states(flow).suffix(3) == [.closeWait, .lastAck, .closed])
@@ -152,12 +152,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func simultaneousCloseGoesThroughClosing() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     server.closeConnection()
     // The kernel's FIN is on its way (FIN_WAIT1); we send ours before reading it.
     #expect(server.waitForState(.finWait1, talkingTo: flow.local))
@@ -170,12 +166,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func abortResetsTheKernelsConnection() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     try flow.abort()
     #expect(flow.state == .closed)
     guard case .failure(let error)? = server.receive() else {
@@ -202,12 +194,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func thePeersResetEndsTheWaitAndTheConnection() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     server.resetConnection()
     #expect {
       try flow.expect(.fin, within: .seconds(2), step: "waiting for FIN")
@@ -242,12 +230,8 @@ import Testing
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func unmatchedSegmentsAreKeptAndShown() throws {
-    try Privileges.check(.netRaw, .netAdmin)
-    let server = try KernelPeer.listening()
-    let flow = try Flow.open(to: server.endpoint)
+    let (server, flow) = try establishedWithKernelPeer()
     defer { flow.close() }
-    try flow.activeOpen()
-    #expect(server.accept())
     server.send("surprise")
     #expect {
       try flow.expect(.fin, within: .milliseconds(500), step: "waiting for FIN")
