@@ -170,10 +170,10 @@ enum GuardHolder {
     for _ in 0..<1000 {
       let remaining = Int32(max(0, (deadline - SessionStore.now) * 1000))
       if remaining <= 0 { break }
-      var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-      let ready = poll(&descriptor, 1, remaining)
-      if ready < 0 && errno == EINTR { continue }
-      if ready <= 0 { break }
+      // RawSocket's poll retries EINTR for the time that is left.
+      let ready = try? SocketDescriptor(rawValue: fd).poll(
+        for: .readable, timeout: .milliseconds(Int64(remaining)))
+      guard let ready, !ready.isEmpty else { break }
       var chunk = [UInt8](repeating: 0, count: 512)
       let count = read(fd, &chunk, chunk.count)
       if count < 0 && errno == EINTR { continue }

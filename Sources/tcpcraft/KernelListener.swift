@@ -1,4 +1,5 @@
 import Foundation
+import RawSocket
 
 /// A plain kernel TCP listener on 127.0.0.1, the peer of `tcpcraft demo` (and `demo --serve`).
 ///
@@ -54,19 +55,17 @@ final class KernelListener: @unchecked Sendable {
 
   /// Waits up to `timeoutMilliseconds` for a connection; returns its descriptor or -1.
   func accept(timeoutMilliseconds: Int32) -> Int32 {
-    // EINTR can still arrive (signals, e.g. SIGCHLD); retry
-    // (glibc's setxid broadcast). Retry until the deadline.
-    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-    let deadline = SessionStore.now + Double(timeoutMilliseconds) / 1000
-    var ready: Int32 = 0
-    for _ in 0..<1000 {
-      let remaining = Int32(max(0, (deadline - SessionStore.now) * 1000))
-      ready = poll(&descriptor, 1, remaining)
-      if ready < 0 && errno == EINTR { continue }
-      break
+    // RawSocket's poll retries EINTR (e.g. SIGCHLD) for the time that is left.
+    let ready: PollEvents
+    do throws(Errno) {
+      ready = try SocketDescriptor(rawValue: fd).poll(
+        for: .readable, timeout: .milliseconds(Int64(timeoutMilliseconds)))
+    } catch {
+      lastAcceptProblem = "poll → \(error)"
+      return -1
     }
-    guard ready == 1 else {
-      lastAcceptProblem = "poll → \(ready) (\(String(cString: strerror(errno))), revents \(descriptor.revents))"
+    guard ready.contains(.readable) else {
+      lastAcceptProblem = ready.isEmpty ? "no connection within \(timeoutMilliseconds) ms" : "poll → revents \(ready.rawValue)"
       return -1
     }
     let connection = Glibc.accept(fd, nil, nil)

@@ -47,7 +47,7 @@ final class KernelPeer: @unchecked Sendable {
 
   var endpoint: Endpoint { Endpoint(address: 0x7F00_0001, port: port) }
 
-  /// Polls `fd` for `events`, retrying EINTR (other threads' setegid signals every thread).
+  /// Polls `fd` for `events`, retrying EINTR (signals such as SIGCHLD from child processes).
   static func wait(_ fd: Int32, for events: Int16, milliseconds: Int32) -> Bool {
     KernelSockets.wait(fd, for: events, milliseconds: milliseconds)
   }

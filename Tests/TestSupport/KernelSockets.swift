@@ -103,8 +103,8 @@ public enum KernelSockets {
     withSockaddr(socketAddress(address, port)) { Glibc.connect(fd, $0, $1) }
   }
 
-  /// Polls `fd` for `events` for at most `milliseconds`, retrying EINTR (other threads'
-  /// setegid signals every thread). Whether it became ready.
+  /// Polls `fd` for `events` for at most `milliseconds`, retrying EINTR (signals such
+  /// as SIGCHLD from child processes). Whether it became ready.
   public static func wait(_ fd: Int32, for events: Int16 = Int16(POLLIN), milliseconds: Int32) -> Bool {
     var descriptor = pollfd(fd: fd, events: events, revents: 0)
     let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
