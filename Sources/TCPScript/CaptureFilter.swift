@@ -141,9 +141,7 @@ extension CaptureFilter: CustomStringConvertible {
     }
   }
 
-  static func dottedQuad(_ address: UInt32) -> String {
-    "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF)"
-  }
+  static func dottedQuad(_ address: UInt32) -> String { IPv4Text.format(address) }
 
   static let flagNames: [(UInt8, String)] = [
     (FlagBits.fin, "tcp-fin"), (FlagBits.syn, "tcp-syn"), (FlagBits.rst, "tcp-rst"),

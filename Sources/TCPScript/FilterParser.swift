@@ -1,3 +1,4 @@
+import PacketKit
 /// Parses the tcpdump filter language (the IPv4 subset `CaptureFilter` models).
 ///
 /// Grammar, as tcpdump's: `not`/`!` binds tightest; `and`/`&&` and `or`/`||` have the **same**
@@ -338,17 +339,6 @@ struct FilterParser {
     return UInt32(word)
   }
 
-  /// Dotted quad `a.b.c.d`, each 0…255, to a host-order value.
-  static func parseIPv4(_ word: String) -> UInt32? {
-    let parts = word.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 4 else { return nil }
-    var value: UInt32 = 0
-    for part in parts {
-      guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-        let octet = UInt32(part), octet <= 255
-      else { return nil }
-      value = value << 8 | octet
-    }
-    return value
-  }
+  /// Dotted quad `a.b.c.d`, each 0…255, to a host-order value (PacketKit's `IPv4Address` rules).
+  static func parseIPv4(_ word: String) -> UInt32? { IPv4Address(word)?.rawValue }
 }

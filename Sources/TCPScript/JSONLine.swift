@@ -1,3 +1,4 @@
+import PacketKit
 /// A JSON object written as one line, keys in the order they were added.
 ///
 /// Hand-written (no Foundation) so that `--json` output has a stable key order a test or a
@@ -77,24 +78,16 @@ extension TranscriptEntry {
   }
 }
 
-/// Dotted-quad text for addresses held as `UInt32` in host order.
+/// Dotted-quad text for addresses held as `UInt32` in host order (RawSocket's form), through
+/// PacketKit's `IPv4Address`; `localhost` is accepted as 127.0.0.1.
 public enum IPv4Text {
   public static func format(_ address: UInt32) -> String {
-    "\(address >> 24).\((address >> 16) & 0xFF).\((address >> 8) & 0xFF).\(address & 0xFF)"
+    IPv4Address(rawValue: address).description
   }
 
-  /// Parses `a.b.c.d` (each 0...255, no leading `+`, no empty parts) or `localhost`.
+  /// Parses `a.b.c.d` (each 0...255, as `IPv4Address` accepts it) or `localhost`.
   public static func parse(_ text: some StringProtocol) -> UInt32? {
-    if text == "localhost" { return 0x7F00_0001 }
-    let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 4 else { return nil }
-    var value: UInt32 = 0
-    for part in parts {
-      guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
-        let octet = UInt8(part)
-      else { return nil }
-      value = value << 8 | UInt32(octet)
-    }
-    return value
+    if text == "localhost" { return IPv4Address.loopback.rawValue }
+    return IPv4Address(text)?.rawValue
   }
 }
