@@ -164,14 +164,8 @@ public final class RSTGuard: Sendable {
   public static func withExemptGroup<R, E: Error>(
     _ group: UInt32 = RSTGuard.exemptGroupID, _ body: () throws(E) -> R
   ) throws(E) -> R? {
-    let previous = system_netlinkSetfsgid(group)
-    // setfsgid returns the previous value whether or not it changed anything: ask again.
-    let current = system_netlinkSetfsgid(group)
-    guard UInt32(bitPattern: current) == group else {
-      _ = system_netlinkSetfsgid(UInt32(bitPattern: previous))
-      return nil
-    }
-    defer { _ = system_netlinkSetfsgid(UInt32(bitPattern: previous)) }
+    guard let previous = switchFilesystemGroup(to: gid_t(group)) else { return nil }
+    defer { _ = switchFilesystemGroup(to: previous) }
     return try body()
   }
 

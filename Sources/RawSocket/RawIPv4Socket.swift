@@ -26,24 +26,10 @@ public final class RawIPv4Socket {
   private var isClosed = false
   private var scratchBatch: SendBatch?
 
-  /// Switches the calling thread's filesystem gid to `group`. Returns the gid to switch back to,
-  /// or `nil` when the switch did not take (the thread's gid is then put back as it was).
-  /// `setfsgid(2)` returns the previous value and never -1, so a second call confirms the change.
-  private static func switchFilesystemGroup(to group: gid_t) -> gid_t? {
-    let original = system_setfsgid(group)
-    let now = system_setfsgid(group)
-    guard original >= 0, now >= 0, gid_t(now) == group else {
-      _ = system_setfsgid(original >= 0 ? gid_t(original) : system_getegid())
-      return nil
-    }
-    return gid_t(original)
-  }
-
   /// Opens the socket.
   ///
-  /// - Parameter exemptGroup: create the socket while the process's effective group ID is this
-  ///   group: the calling thread's filesystem gid is switched with `setfsgid(2)` and restored at
-  ///   once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
+  /// - Parameter exemptGroup: create the socket under this group: the calling thread's
+  ///   filesystem gid is switched with `setfsgid(2)` and restored at once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
   ///   the RST guard can let our own crafted RSTs through while it drops the kernel's (kernel
   ///   fact 2). Needs `CAP_SETGID` (root). Only the calling thread is affected (unlike `setegid`,
   ///   which glibc broadcasts to every thread with a signal).
@@ -57,7 +43,7 @@ public final class RawIPv4Socket {
     }
     var savedGroup: gid_t? = nil
     if let group = exemptGroup {
-      guard let original = Self.switchFilesystemGroup(to: gid_t(group)) else {
+      guard let original = switchFilesystemGroup(to: gid_t(group)) else {
         throw .cannotChangeGroup(group, .notPermitted)
       }
       savedGroup = original
@@ -70,7 +56,7 @@ public final class RawIPv4Socket {
     } catch {
       opened = .failure(error)
     }
-    if let original = savedGroup, Self.switchFilesystemGroup(to: original) == nil {
+    if let original = savedGroup, switchFilesystemGroup(to: original) == nil {
       if case .success(let descriptor) = opened { try? descriptor.close() }
       throw .cannotChangeGroup(UInt32(original), .notPermitted)
     }

@@ -68,4 +68,3 @@ internal func system_netlinkMonotonicNanoseconds() -> UInt64 {
     &+ UInt64(truncatingIfNeeded: now.tv_nsec)
 }
 
-internal func system_netlinkSetfsgid(_ gid: UInt32) -> CInt { crawsocket_setfsgid(gid) }
