@@ -81,8 +81,7 @@ struct TcpdumpPrinter {
   func has(_ offset: Int, _ count: Int) -> Bool { offset >= 0 && count >= 0 && offset + count <= snapEnd }
 
   func address(_ offset: Int) throws(TcpdumpTruncated) -> String {
-    let value = try get32(offset)
-    return "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
+    IPv4Address(rawValue: try get32(offset)).description
   }
 
   mutating func printFrame(linkType: LinkType) {

@@ -110,24 +110,12 @@ enum SendCommand {
     return flags
   }
 
-  /// `48656c6c6f` or `48 65 6c` or `0x4865`.
+  /// `48656c6c6f`, `48 65 6c`, `0x4865` (see `HexText`).
   static func parseHex(_ text: String, option: String) throws(UsageError) -> [UInt8] {
-    var digits = text.filter { !$0.isWhitespace && $0 != ":" }
-    if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = String(digits.dropFirst(2)) }
-    guard digits.count % 2 == 0, digits.allSatisfy({ $0.isHexDigit }) else {
-      throw UsageError("\(option): \"\(text)\" is not hex bytes (like 48656c6c6f)")
+    switch HexText.bytes(text) {
+    case .success(let bytes): return bytes
+    case .failure: throw UsageError("\(option): \"\(text)\" is not hex bytes (like 48656c6c6f)")
     }
-    var bytes: [UInt8] = []
-    var index = digits.startIndex
-    while index < digits.endIndex {
-      let next = digits.index(index, offsetBy: 2)
-      guard let byte = UInt8(digits[index..<next], radix: 16) else {
-        throw UsageError("\(option): \"\(text)\" is not hex bytes")
-      }
-      bytes.append(byte)
-      index = next
-    }
-    return bytes
   }
 
   /// `mss=1460`, `wscale=7`, `sackok`, `ts=VAL:ECR`, `nop`, `eol`, `sack=L-R,L-R`,

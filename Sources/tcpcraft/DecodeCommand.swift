@@ -153,35 +153,11 @@ enum DecodeCommand {
   }
 
   static func parseHex(_ text: String) -> Result<[UInt8], UsageError> {
-    var digits: [UInt8] = []
-    var rest = Substring(text)
-    var bytes: [UInt8] = []
-    while !rest.isEmpty {
-      if rest.hasPrefix("0x") || rest.hasPrefix("0X") {
-        rest = rest.dropFirst(2)
-        continue
-      }
-      guard let character = rest.first else { break }
-      rest = rest.dropFirst()
-      if character == " " || character == ":" || character == "\n" || character == "\t" || character == "," {
-        continue
-      }
-      guard let value = character.hexDigitValue else {
-        return .failure(UsageError(message: "'\(character)' is not a hex digit"))
-      }
-      digits.append(UInt8(value))
-      if digits.count == 2 {
-        bytes.append(digits[0] << 4 | digits[1])
-        digits = []
-      }
+    switch HexText.bytes(text) {
+    case .failure(let problem): .failure(UsageError(message: problem.description))
+    case .success(let bytes) where bytes.isEmpty: .failure(UsageError(message: "no bytes"))
+    case .success(let bytes): .success(bytes)
     }
-    if !digits.isEmpty {
-      return .failure(UsageError(message: "odd number of hex digits"))
-    }
-    if bytes.isEmpty {
-      return .failure(UsageError(message: "no bytes"))
-    }
-    return .success(bytes)
   }
 
   static func emit(_ frame: [UInt8], linkType: LinkType, _ settings: Settings, output: (String) -> Void) {
@@ -245,5 +221,46 @@ enum DecodeCommand {
       return 2
     }
     return 0
+  }
+}
+
+/// Hex text to bytes, as users paste it: `48656c6c6f`, `48 65:6c,6c 6f`, `0x4865`, `0x48 0x65`
+/// (separators ` : , \t \n` and `0x` prefixes are skipped). Shared by `decode HEX...` and
+/// `send --data-hex` / `--option raw=KIND:HEX`.
+enum HexText {
+  enum Problem: Error, CustomStringConvertible {
+    case notHexDigit(Character)
+    case oddDigitCount
+    var description: String {
+      switch self {
+      case .notHexDigit(let character): "'\(character)' is not a hex digit"
+      case .oddDigitCount: "odd number of hex digits"
+      }
+    }
+  }
+
+  static func bytes(_ text: String) -> Result<[UInt8], Problem> {
+    var high: UInt8? = nil
+    var rest = Substring(text)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.utf8.count / 2)
+    while let character = rest.first {
+      if rest.hasPrefix("0x") || rest.hasPrefix("0X") {
+        rest = rest.dropFirst(2)
+        continue
+      }
+      rest = rest.dropFirst()
+      if character == " " || character == ":" || character == "\n" || character == "\t" || character == "," {
+        continue
+      }
+      guard let value = character.hexDigitValue else { return .failure(.notHexDigit(character)) }
+      if let first = high {
+        bytes.append(first << 4 | UInt8(value))
+        high = nil
+      } else {
+        high = UInt8(value)
+      }
+    }
+    return high == nil ? .success(bytes) : .failure(.oddDigitCount)
   }
 }
