@@ -88,10 +88,7 @@ enum DemoCommand {
     }
   }
 
-  static func absolute(_ path: String) -> String {
-    if path.hasPrefix("/") { return path }
-    return FileManager.default.currentDirectoryPath + "/" + path
-  }
+  static func absolute(_ path: String) -> String { Common.absolute(path) }
 
   /// After the client's FIN, the listener waits a little before closing (default 0.2 s,
   /// `--close-delay`): the kernel's delayed ACK of the FIN then goes out on its own, and the

@@ -13,17 +13,36 @@ enum Common {
   }
 
   static func writePcap(_ entries: [TranscriptEntry], to path: String) throws(ScriptError) {
+    let records = entries.map {
+      (bytes: $0.wirePacket, seconds: Int($0.timestampSeconds), nanoseconds: Int($0.timestampNanoseconds))
+    }
+    if let problem = writeRawIPv4Pcap(records, to: path) {
+      throw .system(step: "writing \(path)", description: problem)
+    }
+  }
+
+  /// Writes IPv4 packets (LINKTYPE_RAW) with their timestamps to `path`, relative to the current
+  /// directory. Returns what went wrong, or `nil`.
+  static func writeRawIPv4Pcap(
+    _ records: [(bytes: [UInt8], seconds: Int, nanoseconds: Int)], to path: String
+  ) -> String? {
     let writer = PcapWriter(linkType: .raw)
-    var bytes: [UInt8] = []
-    writer.appendFileHeader(to: &bytes)
-    for entry in entries {
+    var file: [UInt8] = []
+    writer.appendFileHeader(to: &file)
+    for record in records {
       writer.appendRecord(
-        entry.wirePacket, timestampSeconds: UInt32(truncatingIfNeeded: entry.timestampSeconds),
-        timestampNanoseconds: UInt32(truncatingIfNeeded: entry.timestampNanoseconds), to: &bytes)
+        record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
+        timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-      throw .system(step: "writing \(path)", description: "cannot create the file (\(String(cString: strerror(errno))))")
+    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
+      return "cannot create the file (\(String(cString: strerror(errno))))"
     }
+    return nil
+  }
+
+  /// `path` made absolute against the current directory.
+  static func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
   }
 
   /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps` (`--tsval`), in the

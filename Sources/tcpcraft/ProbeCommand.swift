@@ -288,24 +288,17 @@ enum ProbeCommand {
   }
 
   static func writePcap(_ results: [ProbeResult], to path: String) -> Bool {
-    let writer = PcapWriter(linkType: .raw)
-    var bytes: [UInt8] = []
-    writer.appendFileHeader(to: &bytes)
-    for record in results.flatMap(\.records) {
-      writer.appendRecord(
-        record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.timestampSeconds),
-        timestampNanoseconds: UInt32(truncatingIfNeeded: record.timestampNanoseconds), to: &bytes)
+    let records = results.flatMap(\.records).map {
+      (bytes: $0.bytes, seconds: Int($0.timestampSeconds), nanoseconds: Int($0.timestampNanoseconds))
     }
-    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-      Terminal.error("tcpcraft: cannot write \(path) (\(String(cString: strerror(errno))))")
+    if let problem = Common.writeRawIPv4Pcap(records, to: path) {
+      Terminal.error("tcpcraft: cannot write \(path): \(problem)")
       return false
     }
     return true
   }
 
-  static func absolute(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-  }
+  static func absolute(_ path: String) -> String { Common.absolute(path) }
 
   // MARK: - Generators
 
@@ -412,12 +405,8 @@ enum ProbeCommand {
       }
     }
     if let path = arguments.value("--pcap") {
-      let writer = PcapWriter(linkType: .raw)
-      var file: [UInt8] = []
-      writer.appendFileHeader(to: &file)
-      for record in records { writer.appendRecord(record, timestampSeconds: 0, timestampNanoseconds: 0, to: &file) }
-      guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
-        Terminal.error("tcpcraft: cannot write \(path)")
+      if let problem = Common.writeRawIPv4Pcap(records.map { (bytes: $0, seconds: 0, nanoseconds: 0) }, to: path) {
+        Terminal.error("tcpcraft: cannot write \(path): \(problem)")
         return 1
       }
       if !arguments.has("--json") { Terminal.out("wrote \(records.count) packets to \(absolute(path))") }
