@@ -11,7 +11,13 @@ public struct DissectionOptions: Hashable, Sendable {
   /// with the interface name and direction ("lo    In  IP ..."). PacketKit makes no syscalls, so
   /// the caller supplies the names (e.g. from `/sys/class/net/*/ifindex`); unknown ones print
   /// "?" as tcpdump does.
-  public var interfaceNames: [UInt32: String]
+  public var interfaceNames: [UInt32: String] {
+    get { storedInterfaceNames ?? [:] }
+    set { storedInterfaceNames = newValue.isEmpty ? nil : newValue }
+  }
+  /// `nil` when empty: options without names (the common case) then hold no reference, and a
+  /// `Dissection` that keeps them costs no reference counting for them.
+  private var storedInterfaceNames: [UInt32: String]?
 
   public init(
     checksumNotReady: Bool = false, verifyChecksums: Bool = true, interfaceNames: [UInt32: String] = [:]
@@ -172,21 +178,27 @@ public struct Dissection: Sendable {
   /// The options it was dissected with.
   public let options: DissectionOptions
   /// The layers, outermost first; ICMP's quoted datagram follows the ICMP layer with `isQuoted`.
-  public internal(set) var layers: [DissectedLayer]
+  public internal(set) var layers: DissectedLayers
 
-  init(bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, layers: [DissectedLayer]) {
+  init(bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, layers: DissectedLayers) {
     self.bytes = bytes
     self.linkType = linkType
     self.options = options
     self.layers = layers
   }
 
+  init(bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, layers: [DissectedLayer]) {
+    var collected = DissectedLayers()
+    for layer in layers { collected.append(layer) }
+    self.init(bytes: bytes, linkType: linkType, options: options, layers: collected)
+  }
+
   /// Every problem of every layer, outermost first (includes `.checksumPartial` notes; filter
   /// with `isDefect`).
-  public var problems: [DissectionProblem] { layers.flatMap(\.problems) }
+  public var problems: [DissectionProblem] { layers.hasProblems ? layers.flatMap(\.problems) : [] }
 
   /// Whether some problem is a real defect.
-  public var isMalformed: Bool { problems.contains { $0.isDefect } }
+  public var isMalformed: Bool { layers.hasProblems && problems.contains { $0.isDefect } }
 
   /// The bytes of `layer`.
   public func bytes(of layer: DissectedLayer) -> ArraySlice<UInt8> {
@@ -200,4 +212,173 @@ public struct Dissection: Sendable {
   public func firstLayer(_ predicate: (DissectedLayer.Kind) -> Bool) -> DissectedLayer? {
     layers.first { !$0.isQuoted && predicate($0.kind) }
   }
+}
+
+/// The layers of a `Dissection`, outermost first, as a random-access collection of
+/// `DissectedLayer` values.
+///
+/// A frame of up to 65535 bytes whose layers tile it, have no problems and include no `.raw`
+/// layer (nearly every captured frame) keeps up to eight layers in three machine words:
+/// dissecting it allocates nothing and its result holds no reference besides the frame's bytes.
+/// Any other frame keeps an array. Which form a value uses is not observable: equality and
+/// hashing compare the layers.
+public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
+  @usableFromInline static var inlineCapacity: Int { 8 }
+  /// Compact form: one byte per layer, low to high: 1 + the kind's tag, 0x80 when quoted; 0 after
+  /// the last layer.
+  @usableFromInline var tags: UInt64
+  /// Compact form: where layers 0...3 and 4...7 end, 16 bits each (each layer starts where the
+  /// one before ends; the first at 0).
+  @usableFromInline var ends0: UInt64
+  @usableFromInline var ends1: UInt64
+  /// Every layer, once some layer does not fit the compact form (then the compact fields are 0).
+  @usableFromInline var spilled: [DissectedLayer]?
+
+  /// No layers.
+  @inlinable @inline(__always) public init() {
+    tags = 0
+    ends0 = 0
+    ends1 = 0
+    spilled = nil
+  }
+
+  @inlinable @inline(__always) var compactCount: Int { (71 &- tags.leadingZeroBitCount) >> 3 }
+
+  /// Where compact layer `i` (0...7) ends.
+  @inlinable @inline(__always) func compactEnd(_ i: Int) -> Int {
+    let word = i < 4 ? ends0 : ends1
+    return Int(truncatingIfNeeded: (word >> (UInt64(i & 3) &* 16)) & 0xFFFF)
+  }
+
+  @inlinable public var startIndex: Int { 0 }
+  @inlinable public var endIndex: Int {
+    @inline(__always) get { spilled?.count ?? compactCount }
+  }
+
+  @inlinable @inline(__always) public subscript(position: Int) -> DissectedLayer {
+    if spilled != nil { return spilledLayer(at: position) }
+    precondition(position >= 0 && position < compactCount, "DissectedLayers index out of range")
+    let lower = position == 0 ? 0 : compactEnd(position &- 1)
+    let tag = UInt8(truncatingIfNeeded: tags >> (8 &* UInt64(position)))
+    return DissectedLayer(
+      kind: DissectedLayers.kind((tag & 0x7F) &- 1), range: lower..<compactEnd(position), isQuoted: tag & 0x80 != 0)
+  }
+
+  @usableFromInline func spilledLayer(at position: Int) -> DissectedLayer {
+    guard let spilled else { preconditionFailure("DissectedLayers: no array form") }
+    return spilled[position]
+  }
+
+  @inlinable public var first: DissectedLayer? {
+    @inline(__always) get { isEmpty ? nil : self[0] }
+  }
+
+  @inlinable public var last: DissectedLayer? {
+    @inline(__always) get { isEmpty ? nil : self[endIndex &- 1] }
+  }
+
+  /// Whether some layer has a problem (cheap: the compact form has none).
+  @inlinable public var hasProblems: Bool {
+    guard let spilled else { return false }
+    return spilled.contains { !$0.problems.isEmpty }
+  }
+
+  /// Appends `layer`.
+  @inlinable mutating func append(_ layer: DissectedLayer) {
+    if layer.problems.isEmpty {
+      append(layer.kind, layer.range, isQuoted: layer.isQuoted)
+    } else {
+      spill()
+      spilled?.append(layer)
+    }
+  }
+
+  /// Appends a layer without problems.
+  @inlinable @inline(__always) mutating func append(_ kind: DissectedLayer.Kind, _ range: Range<Int>, isQuoted: Bool) {
+    let count = compactCount
+    if spilled == nil, count < Self.inlineCapacity, let tag = Self.tag(kind),
+      range.lowerBound == (count == 0 ? 0 : compactEnd(count &- 1)), range.upperBound <= 0xFFFF
+    {
+      let shift = UInt64(count & 3) &* 16
+      if count < 4 {
+        ends0 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
+      } else {
+        ends1 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
+      }
+      tags |= UInt64((tag &+ 1) | (isQuoted ? 0x80 : 0)) << (8 &* UInt64(count))
+      return
+    }
+    appendSpilled(DissectedLayer(kind: kind, range: range, isQuoted: isQuoted))
+  }
+
+  @usableFromInline mutating func appendSpilled(_ layer: DissectedLayer) {
+    spill()
+    spilled?.append(layer)
+  }
+
+  /// Adds `problems` to the last layer (if there is one).
+  mutating func appendProblems(toLast problems: [DissectionProblem]) {
+    guard !problems.isEmpty, !isEmpty else { return }
+    spill()
+    guard var all = spilled else { return }
+    spilled = nil  // keep the array uniquely referenced while it changes
+    all[all.count - 1].problems += problems
+    spilled = all
+  }
+
+  /// Moves the layers into the array form.
+  @usableFromInline mutating func spill() {
+    guard spilled == nil else { return }
+    var all: [DissectedLayer] = []
+    all.reserveCapacity(compactCount + 2)
+    for i in 0..<compactCount { all.append(self[i]) }
+    spilled = all
+    tags = 0
+    ends0 = 0
+    ends1 = 0
+  }
+
+  @inlinable static func tag(_ kind: DissectedLayer.Kind) -> UInt8? {
+    switch kind {
+    case .null: 0
+    case .ethernet: 1
+    case .vlan: 2
+    case .linuxSLL: 3
+    case .ipv4: 4
+    case .tcp: 5
+    case .udp: 6
+    case .icmpv4: 7
+    case .payload: 8
+    case .trailer: 9
+    case .raw: nil
+    }
+  }
+
+  @inlinable @inline(__always) static func kind(_ tag: UInt8) -> DissectedLayer.Kind {
+    switch tag {
+    case 0: .null
+    case 1: .ethernet
+    case 2: .vlan
+    case 3: .linuxSLL
+    case 4: .ipv4
+    case 5: .tcp
+    case 6: .udp
+    case 7: .icmpv4
+    case 9: .trailer
+    default: .payload
+    }
+  }
+
+  public static func == (lhs: DissectedLayers, rhs: DissectedLayers) -> Bool {
+    lhs.elementsEqual(rhs)
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(count)
+    for layer in self { hasher.combine(layer) }
+  }
+}
+
+extension DissectedLayers: CustomStringConvertible {
+  public var description: String { Array(self).description }
 }

@@ -15,10 +15,18 @@
 public func dissect(
   _ bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions = DissectionOptions()
 ) -> Dissection {
+  dissect(bytes, linkType: linkType, options: options, allowFastPath: true)
+}
+
+/// `dissect`, with the fast path for plain TCP/IPv4 frames allowed or not (the result is the same;
+/// tests compare both).
+func dissect(
+  _ bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, allowFastPath: Bool
+) -> Dissection {
   // One pass over the frame's memory: reads and checksums go through a raw buffer (no slices,
-  // no reference counting per read); the layers array is allocated once.
+  // no reference counting per read); the layers are kept inline unless some layer has a problem.
   let layers = bytes.withUnsafeBytes { raw in
-    var dissector = Dissector(frame: RawFrame(raw), options: options)
+    var dissector = Dissector(frame: RawFrame(raw), options: options, allowFastPath: allowFastPath)
     dissector.run(linkType: linkType)
     return dissector.layers
   }
@@ -88,15 +96,17 @@ struct RawFrame {
 /// The dissector's checksum arithmetic over `InternetChecksum` (SIMD for long inputs).
 struct OnesComplement {
   var inner = InternetChecksum()
-  mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.add(bytes) }
+  @inline(__always) mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.addInline(bytes) }
   mutating func add(_ word: UInt16) { inner.add(uint16: word) }
   mutating func add(_ word: UInt32) { inner.add(uint32: word) }
+  /// Adds a plain sum of 16-bit words (below 2^48, so it cannot overflow the accumulator's fold).
+  @inline(__always) mutating func add(_ words: UInt64) { inner.add(wordSum: InternetChecksum.fold(words)) }
   /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
   /// `start`): the sum the sender had before filling the checksum in.
   mutating func add(_ frame: RawFrame, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
-    inner.add(frame.slice(start, start + field))
+    inner.addInline(frame.slice(start, start + field))
     inner.add(zeros: 2)
-    inner.add(frame.slice(start + field + 2, end))
+    inner.addInline(frame.slice(start + field + 2, end))
   }
   /// The folded sum (not complemented).
   var folded: UInt16 { ~inner.finalized }
@@ -108,14 +118,15 @@ struct Dissector {
   let frame: RawFrame
   let verifyChecksums: Bool
   let checksumNotReady: Bool
-  var layers: [DissectedLayer] = []
+  /// Whether `plainTCP` may take common frames (tests turn it off to compare both paths).
+  let allowFastPath: Bool
+  var layers = DissectedLayers()
 
-  init(frame: RawFrame, options: DissectionOptions) {
+  init(frame: RawFrame, options: DissectionOptions, allowFastPath: Bool = true) {
     self.frame = frame
+    self.allowFastPath = allowFastPath
     self.verifyChecksums = options.verifyChecksums
     self.checksumNotReady = options.checksumNotReady
-    // Room for link + IPv4 + transport + payload + trailer: one allocation for most frames.
-    layers.reserveCapacity(5)
   }
 
   mutating func append(
@@ -123,8 +134,11 @@ struct Dissector {
     problems: [DissectionProblem] = []
   ) {
     guard end > start || kind == .tcp || kind == .udp || kind == .icmpv4 else { return }
-    layers.append(
-      DissectedLayer(kind: kind, range: start..<end, isQuoted: quoted, problems: quoted ? [] : problems))
+    if quoted || problems.isEmpty {
+      layers.append(kind, start..<end, isQuoted: quoted)
+    } else {
+      layers.append(DissectedLayer(kind: kind, range: start..<end, isQuoted: quoted, problems: problems))
+    }
   }
 
   mutating func raw(
@@ -133,7 +147,7 @@ struct Dissector {
   ) {
     guard end > start else {
       // Nothing left to hold the reason: attach it to the previous layer.
-      if !quoted, !problems.isEmpty, !layers.isEmpty { layers[layers.count - 1].problems += problems }
+      if !quoted { layers.appendProblems(toLast: problems) }
       return
     }
     append(.raw(expected: expected, reason: reason), start, end, quoted: quoted, problems: problems)
@@ -212,6 +226,7 @@ struct Dissector {
 
   /// Dissects an IPv4 packet at `start` whose bytes end (as captured) at `end`.
   mutating func ipv4(at start: Int, end: Int, quoted: Bool) {
+    if !quoted && allowFastPath && plainTCP(at: start, end: end) { return }
     let available = end - start
     guard available >= 20 else {
       raw(.ipv4, .truncated(layer: .ipv4, needed: 20, available: available), start, end, quoted: quoted,
@@ -264,8 +279,7 @@ struct Dissector {
     if totalLength > available {
       payloadEnd = end
       if !quoted {
-        layers[layers.count - 1].problems.append(
-          .lengthExceedsData(layer: .ipv4, length: totalLength, available: available))
+        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv4, length: totalLength, available: available)])
       }
     }
     let flagsAndOffset = frame.u16(start + 6)
@@ -305,6 +319,55 @@ struct Dissector {
     }
   }
 
+  /// The fast path for the most common frame of all, a well-formed unfragmented IPv4 packet
+  /// without IPv4 options carrying a well-formed TCP segment, with correct checksums (when
+  /// verified) and nothing after it: appends its layers and returns `true`. Anything else
+  /// returns `false` having changed nothing, and the general path (`ipv4` onwards) takes the
+  /// frame. The result is the same either way (tests compare the two on every fixture, every
+  /// truncation and fuzzed frames): this only skips the bookkeeping for problems that are not there.
+  @inline(__always)
+  mutating func plainTCP(at start: Int, end: Int) -> Bool {
+    guard end &- start >= 40, frame.u8(start) == 0x45 else { return false }
+    let totalLength = Int(frame.u16(start &+ 2))
+    let flagsAndOffset = frame.u16(start &+ 6)
+    // Whole (no trailer, not truncated), not a fragment (MF clear, offset 0), TCP.
+    guard totalLength == end &- start, flagsAndOffset & 0x3FFF == 0, frame.u8(start &+ 9) == 6 else { return false }
+    let tcpStart = start &+ 20
+    let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
+    guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
+    if tcpHeaderLength > 20 {
+      // Options: stop at EOL or the end; a length octet of 0 or 1, or one that overruns, is a problem.
+      var offset = tcpStart &+ 20
+      let optionsEnd = tcpStart &+ tcpHeaderLength
+      while offset < optionsEnd {
+        let kind = frame.u8(offset)
+        if kind == 0 { break }
+        if kind == 1 {
+          offset &+= 1
+          continue
+        }
+        guard optionsEnd &- offset >= 2 else { return false }
+        let length = Int(frame.u8(offset &+ 1))
+        guard length >= 2, length <= optionsEnd &- offset else { return false }
+        offset &+= length
+      }
+    }
+    if verifyChecksums {
+      var header = OnesComplement()
+      header.add(frame.slice(start, tcpStart))
+      guard header.folded == 0xFFFF else { return false }
+      var segment = OnesComplement()
+      // Pseudo-header: addresses, protocol 6, segment length (all small: one plain sum).
+      segment.add(UInt64(frame.u32(start &+ 12)) &+ UInt64(frame.u32(start &+ 16)) &+ 6 &+ UInt64(end &- tcpStart))
+      segment.add(frame.slice(tcpStart, end))
+      guard segment.folded == 0xFFFF else { return false }
+    }
+    layers.append(.ipv4, start..<tcpStart, isQuoted: false)
+    layers.append(.tcp, tcpStart..<(tcpStart &+ tcpHeaderLength), isQuoted: false)
+    if tcpStart &+ tcpHeaderLength < end { layers.append(.payload, (tcpStart &+ tcpHeaderLength)..<end, isQuoted: false) }
+    return true
+  }
+
   struct TransportContext {
     var source: UInt32
     var destination: UInt32
@@ -334,10 +397,10 @@ struct Dissector {
     let stored = frame.u16(start + checksumOffset)
     if layer == .udp && stored == 0 { return nil }  // UDP: no checksum sent
     let pseudo = pseudoHeader(context, protocol: proto, length: end - start)
-    let pseudoOnly = pseudo.folded
     var sum = pseudo
     sum.add(frame.slice(start, end))
     guard sum.folded != 0xFFFF else { return nil }
+    let pseudoOnly = pseudo.folded
     if checksumNotReady && (stored == pseudoOnly || stored == ~pseudoOnly) {
       return .checksumPartial(layer: layer, stored: stored)
     }

@@ -50,6 +50,37 @@ public struct InternetChecksum: Sendable, Equatable {
     addWordSum(UInt16(bigEndian: native), length: buffer.count)
   }
 
+  /// Adds `buffer`'s bytes to the stream, summed in Swift when short (under 128 bytes): for
+  /// callers that sum a few header-sized pieces in a row (the dissector), where the loop inlined
+  /// at the call site beats a call into the C kernel. Same result as `add(_:)`.
+  @inlinable @inline(__always) internal mutating func addInline(_ buffer: UnsafeRawBufferPointer) {
+    guard let base = buffer.baseAddress, buffer.count < 128 else {
+      add(buffer)
+      return
+    }
+    let count = buffer.count
+    // Little-endian 64-bit words split into 32-bit halves: at most 16 of them, no overflow.
+    var native: UInt64 = 0
+    var at = 0
+    while at &+ 8 <= count {
+      let word = base.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+      native &+= (word & 0xFFFF_FFFF) &+ (word >> 32)
+      at &+= 8
+    }
+    if at &+ 4 <= count {
+      native &+= UInt64(base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+      at &+= 4
+    }
+    if at &+ 2 <= count {
+      native &+= UInt64(base.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+      at &+= 2
+    }
+    if at < count {
+      native &+= UInt64(base.load(fromByteOffset: at, as: UInt8.self))  // low byte of a LE word
+    }
+    addWordSum(UInt16(littleEndian: InternetChecksum.fold(native)).byteSwapped, length: count)
+  }
+
   /// Adds `bytes` to the stream (contiguous collections go to the C kernel without copying).
   @inlinable public mutating func add(_ bytes: some Collection<UInt8>) {
     let done: Void? = bytes.withContiguousStorageIfAvailable { add(UnsafeRawBufferPointer($0)) }
