@@ -294,21 +294,46 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
   }
 
   /// Appends a layer without problems.
-  @inlinable @inline(__always) mutating func append(_ kind: DissectedLayer.Kind, _ range: Range<Int>, isQuoted: Bool) {
-    let count = compactCount
-    if spilled == nil, count < Self.inlineCapacity, let tag = Self.tag(kind),
-      range.lowerBound == (count == 0 ? 0 : compactEnd(count &- 1)), range.upperBound <= 0xFFFF
-    {
-      let shift = UInt64(count & 3) &* 16
-      if count < 4 {
-        ends0 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
-      } else {
-        ends1 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
-      }
-      tags |= UInt64((tag &+ 1) | (isQuoted ? 0x80 : 0)) << (8 &* UInt64(count))
-      return
-    }
+  @inlinable mutating func append(_ kind: DissectedLayer.Kind, _ range: Range<Int>, isQuoted: Bool) {
+    if let tag = Self.tag(kind), appendCompact(tag: tag, range, isQuoted: isQuoted) { return }
     appendSpilled(DissectedLayer(kind: kind, range: range, isQuoted: isQuoted))
+  }
+
+  /// Appends IPv4 (`start..<tcpStart`), TCP (`tcpStart..<tcpEnd`) and, when not empty, the
+  /// payload (`tcpEnd..<end`) in the compact form, in one step; `false` (nothing changed) when
+  /// they do not all fit that form. The dissector's fast path (`Dissector.plainTCP`).
+  @inlinable @inline(__always)
+  mutating func appendCompactIPv4TCP(start: Int, tcpStart: Int, tcpEnd: Int, end: Int) -> Bool {
+    let count = compactCount
+    let added = tcpEnd < end ? 3 : 2
+    guard spilled == nil, count &+ added <= 4, end <= 0xFFFF,
+      start == (count == 0 ? 0 : compactEnd(count &- 1))
+    else { return false }
+    // Tags 1 + 4 (IPv4), 1 + 5 (TCP), 1 + 8 (payload), not quoted.
+    let newTags: UInt64 = added == 3 ? 0x09_06_05 : 0x06_05
+    let newEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
+      | (added == 3 ? UInt64(truncatingIfNeeded: end) << 32 : 0)
+    tags |= newTags << (8 &* UInt64(count))
+    ends0 |= newEnds << (UInt64(count) &* 16)
+    return true
+  }
+
+  /// Appends a layer without problems in the compact form, given its kind's tag (`tag(_:)`);
+  /// `false` (nothing changed) when it does not fit that form.
+  @inlinable @inline(__always)
+  mutating func appendCompact(tag: UInt8, _ range: Range<Int>, isQuoted: Bool) -> Bool {
+    let count = compactCount
+    guard spilled == nil, count < Self.inlineCapacity,
+      range.lowerBound == (count == 0 ? 0 : compactEnd(count &- 1)), range.upperBound <= 0xFFFF
+    else { return false }
+    let shift = UInt64(count & 3) &* 16
+    if count < 4 {
+      ends0 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
+    } else {
+      ends1 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
+    }
+    tags |= UInt64((tag &+ 1) | (isQuoted ? 0x80 : 0)) << (8 &* UInt64(count))
+    return true
   }
 
   @usableFromInline mutating func appendSpilled(_ layer: DissectedLayer) {

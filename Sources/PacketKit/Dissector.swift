@@ -362,9 +362,12 @@ struct Dissector {
       segment.add(frame.slice(tcpStart, end))
       guard segment.folded == 0xFFFF else { return false }
     }
-    layers.append(.ipv4, start..<tcpStart, isQuoted: false)
-    layers.append(.tcp, tcpStart..<(tcpStart &+ tcpHeaderLength), isQuoted: false)
-    if tcpStart &+ tcpHeaderLength < end { layers.append(.payload, (tcpStart &+ tcpHeaderLength)..<end, isQuoted: false) }
+    let tcpEnd = tcpStart &+ tcpHeaderLength
+    if !layers.appendCompactIPv4TCP(start: start, tcpStart: tcpStart, tcpEnd: tcpEnd, end: end) {
+      layers.append(.ipv4, start..<tcpStart, isQuoted: false)
+      layers.append(.tcp, tcpStart..<tcpEnd, isQuoted: false)
+      if tcpEnd < end { layers.append(.payload, tcpEnd..<end, isQuoted: false) }
+    }
     return true
   }
 
