@@ -178,9 +178,9 @@ public struct Dissection: Sendable {
   /// The options it was dissected with.
   public let options: DissectionOptions
   /// The layers, outermost first; ICMP's quoted datagram follows the ICMP layer with `isQuoted`.
-  public internal(set) var layers: DissectedLayers
+  public let layers: DissectedLayers
 
-  init(bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, layers: DissectedLayers) {
+  @inlinable init(bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, layers: DissectedLayers) {
     self.bytes = bytes
     self.linkType = linkType
     self.options = options

@@ -12,25 +12,40 @@
 ///   - bytes: the frame, as captured (any slice; offsets in the result are zero-based).
 ///   - linkType: what the frame starts with.
 ///   - options: e.g. `checksumNotReady` for kernel segments captured before checksumming.
+@inlinable
 public func dissect(
   _ bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions = DissectionOptions()
 ) -> Dissection {
-  dissect(bytes, linkType: linkType, options: options, allowFastPath: true)
+  // Inlinable, so that the result's reference to `bytes` is made where the caller can see how
+  // long it lives: a `Dissection` that ends before the caller's bytes (a loop over captured
+  // frames) then just borrows them, without reference counting.
+  Dissection(
+    bytes: bytes, linkType: linkType, options: options,
+    layers: dissectLayers(bytes, linkType: linkType, options: options, allowFastPath: true))
 }
 
-/// `dissect`, with the fast path for plain TCP/IPv4 frames allowed or not (the result is the same;
-/// tests compare both).
-func dissect(
+/// The layers of `dissect`, with the fast path for plain TCP/IPv4 frames allowed or not (the
+/// result is the same; tests compare both).
+@usableFromInline
+func dissectLayers(
   _ bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, allowFastPath: Bool
-) -> Dissection {
+) -> DissectedLayers {
   // One pass over the frame's memory: reads and checksums go through a raw buffer (no slices,
   // no reference counting per read); the layers are kept inline unless some layer has a problem.
-  let layers = bytes.withUnsafeBytes { raw in
+  bytes.withUnsafeBytes { raw in
     var dissector = Dissector(frame: RawFrame(raw), options: options, allowFastPath: allowFastPath)
     dissector.run(linkType: linkType)
     return dissector.layers
   }
-  return Dissection(bytes: bytes, linkType: linkType, options: options, layers: layers)
+}
+
+/// `dissect`, with the fast path allowed or not (for tests comparing both paths).
+func dissect(
+  _ bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, allowFastPath: Bool
+) -> Dissection {
+  Dissection(
+    bytes: bytes, linkType: linkType, options: options,
+    layers: dissectLayers(bytes, linkType: linkType, options: options, allowFastPath: allowFastPath))
 }
 
 /// Dissects a frame held in an array. See `dissect(_:linkType:options:)`.
