@@ -41,6 +41,11 @@ private func checkFrame(_ frame: ArraySlice<UInt8>, linkType: LinkType, options:
     position = layer.range.upperBound
   }
   if position != frame.count { fatalError("layers end at \(position) of \(frame.count)") }
+  // The fast path for plain TCP/IPv4 frames changes nothing: the general path gives the same.
+  let general = dissect(frame, linkType: linkType, options: options, allowFastPath: false)
+  if general.layers != dissection.layers || Array(general.layers) != Array(dissection.layers) {
+    fatalError("fast path differs: \(Array(dissection.layers)) vs \(Array(general.layers))")
+  }
   _ = dissection.summary
   _ = dissection.show()
   _ = hexdump(frame, style: .tcpdumpASCII)
