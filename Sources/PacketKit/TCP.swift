@@ -119,7 +119,13 @@ public struct TCPHeader: Hashable, Sendable {
   /// Urgent pointer, 16 bits. Default 0.
   public var urgentPointer: UInt16
   /// Options, padded with zero octets (EOL) to a multiple of 4 bytes.
-  public var options: [TCPOption]
+  public var options: [TCPOption] {
+    get { optionStorage.options }
+    set { optionStorage = TCPOptionStorage(newValue) }
+  }
+  /// The options, inline when they can be (see `TCPOptionStorage`): a header with the usual
+  /// options copies without reference counting.
+  @usableFromInline internal var optionStorage: TCPOptionStorage
 
   public init(
     sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: UInt32 = 0,
@@ -137,7 +143,7 @@ public struct TCPHeader: Hashable, Sendable {
     self.window = window
     self.checksum = checksum
     self.urgentPointer = urgentPointer
-    self.options = options
+    self.optionStorage = TCPOptionStorage(options)
   }
 
   /// Decodes every field from a validated view, filling every optional from the wire (so that
@@ -147,9 +153,9 @@ public struct TCPHeader: Hashable, Sendable {
     self.init(
       sourcePort: view.sourcePort, destinationPort: view.destinationPort,
       sequenceNumber: view.sequenceNumber, acknowledgmentNumber: view.acknowledgmentNumber,
-      flags: view.flags, window: view.window, options: TCPOption.decodeAll(view.optionBytes),
-      dataOffset: view.dataOffset, reserved: view.reserved, checksum: view.checksum,
-      urgentPointer: view.urgentPointer)
+      flags: view.flags, window: view.window, dataOffset: view.dataOffset, reserved: view.reserved,
+      checksum: view.checksum, urgentPointer: view.urgentPointer)
+    optionStorage = TCPOptionStorage(decoding: view.optionBytes)
   }
 
   /// Validates `bytes` and decodes the header (`TCPHeader(TCPView(validating:))`).
@@ -159,7 +165,7 @@ public struct TCPHeader: Hashable, Sendable {
 
   /// The header length in bytes that `encode` writes: 20 + options padded to 4.
   @inlinable public var encodedLength: Int {
-    TCPLayout.minimumHeaderLength + (TCPOption.encodedLength(options) + 3) & ~3
+    TCPLayout.minimumHeaderLength + (optionStorage.encodedLength + 3) & ~3
   }
 
   /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
@@ -200,8 +206,13 @@ public struct TCPHeader: Hashable, Sendable {
     out.put(window, at: offset + 14)
     out.put(checksum ?? 0, at: offset + 16)
     out.put(urgentPointer, at: offset + 18)
-    var sum = InternetChecksum()
-    if !options.isEmpty {
+    var sum: InternetChecksum
+    switch optionStorage.representation {
+    case .inline(let encoded):
+      // Bytes encoded when the options were set, padding included, and their sum.
+      encoded.write(out, at: offset + TCPLayout.options)
+      sum = encoded.checksum
+    case .list(let options):
       let written = TCPOption.write(options, out, at: offset + TCPLayout.options)
       if let error = written.error { return (InternetChecksum(), error) }
       out.fill(0, at: written.end, count: offset + headerLength - written.end)
