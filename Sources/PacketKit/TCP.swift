@@ -220,12 +220,13 @@ public struct TCPHeader: Hashable, Sendable {
       sum.add(zeros: offset + headerLength - written.end)  // padding: back to an even length
     }
     if checksum == nil {
-      // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), folded
-      // once: the same ones'-complement sum as adding them one by one.
+      // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), added
+      // unfolded: the same ones'-complement sum as adding them one by one. The options and
+      // their padding before them are a whole number of words, so no byte swap is needed.
       let fixed = UInt64(sourcePort) &+ UInt64(destinationPort) &+ UInt64(sequenceNumber)
         &+ UInt64(acknowledgmentNumber) &+ UInt64(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
         &+ UInt64(window) &+ UInt64(urgentPointer)
-      sum.add(uint16: InternetChecksum.fold(fixed))
+      sum.addToSum(fixed)
     }
     return (sum, nil)
   }
