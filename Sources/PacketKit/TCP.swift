@@ -213,11 +213,9 @@ public struct TCPHeader: Hashable, Sendable {
       encoded.write(out, at: offset + TCPLayout.options)
       sum = encoded.checksum
     case .list(let options):
-      let written = TCPOption.write(options, out, at: offset + TCPLayout.options)
+      let written = TCPOption.writePadded(options, out, at: offset + TCPLayout.options, end: offset + headerLength)
       if let error = written.error { return (InternetChecksum(), error) }
-      out.fill(0, at: written.end, count: offset + headerLength - written.end)
       sum = written.sum
-      sum.add(zeros: offset + headerLength - written.end)  // padding: back to an even length
     }
     if checksum == nil {
       // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), added
