@@ -229,21 +229,41 @@ internal struct InlineTCPOptions: Hashable, Sendable {
   /// Writes the options and their zero padding (`paddedCount` bytes) at `offset`.
   @inlinable @inline(__always)
   internal func write(_ out: ByteWriter, at offset: Int) {
+    // Whole 8-byte words, then a 4-byte tail (`length` is a multiple of 4, at most 40): plain
+    // stores from registers. (Written as a loop, this becomes a `memcpy` call from a stack copy,
+    // which costs more than the copy.)
     let length = paddedCount
-    guard length > 0 else { return }
-    withUnsafeBytes(of: words) { source in
-      // Eight bytes at a time, then four (`length` is a multiple of 4, at most 40): a few
-      // register moves, where a `memcpy` call for ~20 bytes costs more than the copy.
-      let target = UnsafeMutableRawPointer(out.base + offset)
-      var at = 0
-      while at &+ 8 <= length {
-        target.storeBytes(of: source.loadUnaligned(fromByteOffset: at, as: UInt64.self), toByteOffset: at, as: UInt64.self)
-        at &+= 8
-      }
-      if at < length {
-        target.storeBytes(of: source.loadUnaligned(fromByteOffset: at, as: UInt32.self), toByteOffset: at, as: UInt32.self)
-      }
+    let target = UnsafeMutableRawPointer(out.base + offset)
+    let (w0, w1, w2, w3, w4) = words
+    var tail = w0
+    if length >= 8 {
+      target.storeBytes(of: w0, toByteOffset: 0, as: UInt64.self)
+      tail = w1
     }
+    if length >= 16 {
+      target.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self)
+      tail = w2
+    }
+    if length >= 24 {
+      target.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self)
+      tail = w3
+    }
+    if length >= 32 {
+      target.storeBytes(of: w3, toByteOffset: 24, as: UInt64.self)
+      tail = w4
+    }
+    if length >= 40 { target.storeBytes(of: w4, toByteOffset: 32, as: UInt64.self) }
+    if length & 4 != 0 { target.storeBytes(of: Self.firstHalf(tail), toByteOffset: length &- 4, as: UInt32.self) }
+  }
+
+  /// The first four bytes in memory of `word` (the words hold bytes in memory order).
+  @inlinable @inline(__always)
+  internal static func firstHalf(_ word: UInt64) -> UInt32 {
+    #if _endian(big)
+    UInt32(truncatingIfNeeded: word >> 32)
+    #else
+    UInt32(truncatingIfNeeded: word)
+    #endif
   }
 
   /// The options' share of a checksum, as written from an even offset.
