@@ -328,7 +328,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .tcp), case .tcp(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.tcp), at: firstIndex(of: .tcp)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .tcp)
+      switch consume newValue {
+      case .some(let header): store(.tcp(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first UDP header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -375,6 +381,18 @@ public struct Packet: Hashable, Sendable {
       for index in 0..<layers.count where layers[index].kind == kind { return index }
       return nil
     }
+  }
+
+  /// Puts `layer` at `index`, or appends it when there is no index.
+  @inlinable @inline(__always)
+  internal mutating func store(_ layer: consuming Layer, at index: Int?) {
+    if let index { layers[index] = layer } else { layers.append(layer) }
+  }
+
+  /// Removes the layer at `index`, if any.
+  @inlinable @inline(__always)
+  internal mutating func remove(at index: Int?) {
+    if let index { layers.remove(at: index) }
   }
 
   /// Puts `layer` at `index` (nil: removes it), or appends it when there is no index.

@@ -294,7 +294,7 @@ extension IPv4Header {
   /// then borrow them in place. Across a call that might throw or run unknown code, the
   /// optimizer copies each header out of the array instead (retaining and releasing its
   /// options array).
-  @inline(never)
+  @inline(always)
   internal func writeSegment(
     _ tcp: TCPHeader, payload: [UInt8], payloadSum: InternetChecksum, into out: ByteWriter, ipLength: Int,
     tcpLength: Int
