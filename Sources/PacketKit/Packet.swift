@@ -92,7 +92,7 @@ public struct Packet: Hashable, Sendable {
 
   /// For IPv4 + TCP (+ one payload layer): the header lengths and the total; nil for any
   /// other shape.
-  @inline(never)
+  @inline(__always)
   internal func directLengths() -> (ip: Int, tcp: Int, total: Int)? {
     let count = layers.count
     guard count == 2 || count == 3, case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }

@@ -255,7 +255,7 @@ public struct TCPHeader: Hashable, Sendable {
 extension Array where Element == UInt8 {
   /// Makes `count == length` keeping the capacity (no allocation when it suffices). The
   /// contents are unspecified: the encoder overwrites every byte.
-  @inlinable internal mutating func resizeForEncoding(to length: Int) {
+  @inlinable @inline(__always) internal mutating func resizeForEncoding(to length: Int) {
     if count > length {
       removeLast(count - length)
     } else if count < length {
