@@ -3,8 +3,8 @@
 ///
 /// A list made only of the six fixed-form kinds (EOL, NOP, MSS, window scale, SACK-permitted,
 /// timestamps) whose encoding fits the 40-byte options area is kept **encoded**, inline
-/// (`InlineTCPOptions`): plain bytes, copied as bytes, written out by one copy, with their
-/// checksum contribution summed once when the list was set. Any other list (SACK blocks,
+/// (`InlineTCPOptions`): plain bytes, copied as bytes, written out by a few word stores, with
+/// their checksum contribution summed once when the list was set. Any other list (SACK blocks,
 /// `.unknown`, `.raw`, or more than 40 bytes of options) is kept as a `[TCPOption]`.
 ///
 /// The representation is canonical: a list is stored inline exactly when it can be, whichever
@@ -22,9 +22,6 @@ internal struct TCPOptionStorage: Hashable, Sendable {
 
   /// Set only by the initializers, which choose the canonical form.
   @usableFromInline internal let representation: Representation
-
-  /// No options (inline, empty).
-  @inlinable internal init() { representation = .inline(InlineTCPOptions()) }
 
   /// Stores `options` inline when every one is a fixed-form kind and they fit in 40 bytes.
   internal init(_ options: [TCPOption]) {
@@ -106,7 +103,7 @@ internal struct TCPOptionStorage: Hashable, Sendable {
 @usableFromInline
 internal struct InlineTCPOptions: Hashable, Sendable {
   /// The room: a data offset of 15 leaves 40 bytes for options.
-  @usableFromInline internal static let capacity = TCPLayout.maximumHeaderLength - TCPLayout.minimumHeaderLength
+  @inlinable internal static var capacity: Int { TCPLayout.maximumHeaderLength - TCPLayout.minimumHeaderLength }
 
   /// The encoded options in wire order (the tuple's memory, byte by byte); every byte from
   /// `count` on is 0. A tuple of integers, not an `InlineArray`: a header holding an
