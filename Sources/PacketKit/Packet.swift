@@ -302,13 +302,21 @@ public struct Packet: Hashable, Sendable {
   ///
   /// These accessors are plain `@inlinable` get and set, inlined into the caller: a `_modify`
   /// coroutine called across the module boundary needs a frame holding the header, which the
-  /// runtime heap-allocates on every call.
+  /// runtime heap-allocates on every call (checked again with Swift 6.3: even a two-line
+  /// `@inline(__always) _modify` stays a call). The setter moves the new header into its layer
+  /// (no `Optional.map`, whose closure copies it once more).
   @inlinable public var ethernet: EthernetHeader? {
     @inline(__always) get {
       guard let index = firstIndex(of: .ethernet), case .ethernet(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.ethernet), at: firstIndex(of: .ethernet)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .ethernet)
+      switch consume newValue {
+      case .some(let header): store(.ethernet(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first (outermost) IPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -318,7 +326,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .ipv4), case .ipv4(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.ipv4), at: firstIndex(of: .ipv4)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .ipv4)
+      switch consume newValue {
+      case .some(let header): store(.ipv4(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first TCP header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -344,7 +358,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .udp), case .udp(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.udp), at: firstIndex(of: .udp)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .udp)
+      switch consume newValue {
+      case .some(let header): store(.udp(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first ICMPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -354,7 +374,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .icmpv4), case .icmpv4(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.icmpv4), at: firstIndex(of: .icmpv4)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .icmpv4)
+      switch consume newValue {
+      case .some(let header): store(.icmpv4(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The bytes of the payload layers after the last header, concatenated ([] when none).
@@ -393,16 +419,6 @@ public struct Packet: Hashable, Sendable {
   @inlinable @inline(__always)
   internal mutating func remove(at index: Int?) {
     if let index { layers.remove(at: index) }
-  }
-
-  /// Puts `layer` at `index` (nil: removes it), or appends it when there is no index.
-  @inlinable
-  internal mutating func store(_ layer: Layer?, at index: Int?) {
-    if let index {
-      if let layer { layers[index] = layer } else { layers.remove(at: index) }
-    } else if let layer {
-      layers.append(layer)
-    }
   }
 }
 

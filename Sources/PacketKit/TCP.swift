@@ -294,6 +294,11 @@ extension IPv4Header {
   /// then borrow them in place. Across a call that might throw or run unknown code, the
   /// optimizer copies each header out of the array instead (retaining and releasing its
   /// options array).
+  ///
+  /// Always inlined (SE-0496; `@inline(__always)` is only a hint, which the optimizer declines
+  /// for a body this size): called out of line, the headers are passed by address, so
+  /// `Packet.writeDirect` first copies each one out of the layer array onto the stack; inlined,
+  /// it reads their fields where they are.
   @inline(always)
   internal func writeSegment(
     _ tcp: TCPHeader, payload: [UInt8], payloadSum: InternetChecksum, into out: ByteWriter, ipLength: Int,
