@@ -159,11 +159,12 @@ extension InternetChecksum {
   public static func pseudoHeader(
     sourceAddress: IPv4Address, destinationAddress: IPv4Address, protocol: IPProtocol, length: Int
   ) -> InternetChecksum {
+    // One plain 64-bit sum (four values < 2^32 cannot overflow it): the same ones'-complement
+    // sum as adding the words one by one, since 2^16 = 1 (mod 0xFFFF).
     var sum = InternetChecksum()
-    sum.add(uint32: sourceAddress.rawValue)
-    sum.add(uint32: destinationAddress.rawValue)
-    sum.add(uint16: UInt16(`protocol`.rawValue))
-    sum.add(uint32: UInt32(truncatingIfNeeded: max(0, length)))
+    sum.addToSum(
+      UInt64(sourceAddress.rawValue) &+ UInt64(destinationAddress.rawValue) &+ UInt64(`protocol`.rawValue)
+        &+ UInt64(UInt32(truncatingIfNeeded: max(0, length))))
     return sum
   }
 }
@@ -308,13 +309,14 @@ public struct IPv4Header: Hashable, Sendable {
     }
     if checksum == nil {
       // Summed from the values: reading back the bytes just stored would stall.
-      // One plain 64-bit sum of the fixed fields (no overflow possible), folded once.
+      // One plain 64-bit sum of the fixed fields (no overflow possible), added unfolded: the
+      // only fold is the one in `finalized`.
       let fixed = UInt64(UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn)) &+ UInt64(total)
         &+ UInt64(identification) &+ UInt64(UInt16(flags.rawValue) << 13 | fragmentOffset)
         &+ UInt64(UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
         &+ UInt64(sourceAddress.rawValue) &+ UInt64(destinationAddress.rawValue)
       var sum = InternetChecksum()
-      sum.add(uint16: InternetChecksum.fold(fixed))
+      sum.addToSum(fixed)
       if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
       out.put(sum.finalized, at: offset + 10)
     }

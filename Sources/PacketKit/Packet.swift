@@ -92,7 +92,7 @@ public struct Packet: Hashable, Sendable {
 
   /// For IPv4 + TCP (+ one payload layer): the header lengths and the total; nil for any
   /// other shape.
-  @inline(never)
+  @inline(__always)
   internal func directLengths() -> (ip: Int, tcp: Int, total: Int)? {
     let count = layers.count
     guard count == 2 || count == 3, case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
@@ -302,13 +302,21 @@ public struct Packet: Hashable, Sendable {
   ///
   /// These accessors are plain `@inlinable` get and set, inlined into the caller: a `_modify`
   /// coroutine called across the module boundary needs a frame holding the header, which the
-  /// runtime heap-allocates on every call.
+  /// runtime heap-allocates on every call (checked again with Swift 6.3: even a two-line
+  /// `@inline(__always) _modify` stays a call). The setter moves the new header into its layer
+  /// (no `Optional.map`, whose closure copies it once more).
   @inlinable public var ethernet: EthernetHeader? {
     @inline(__always) get {
       guard let index = firstIndex(of: .ethernet), case .ethernet(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.ethernet), at: firstIndex(of: .ethernet)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .ethernet)
+      switch consume newValue {
+      case .some(let header): store(.ethernet(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first (outermost) IPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -318,7 +326,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .ipv4), case .ipv4(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.ipv4), at: firstIndex(of: .ipv4)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .ipv4)
+      switch consume newValue {
+      case .some(let header): store(.ipv4(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first TCP header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -328,7 +342,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .tcp), case .tcp(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.tcp), at: firstIndex(of: .tcp)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .tcp)
+      switch consume newValue {
+      case .some(let header): store(.tcp(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first UDP header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -338,7 +358,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .udp), case .udp(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.udp), at: firstIndex(of: .udp)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .udp)
+      switch consume newValue {
+      case .some(let header): store(.udp(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The first ICMPv4 header. Setting `nil` removes it; setting a header where there is none appends it.
@@ -348,7 +374,13 @@ public struct Packet: Hashable, Sendable {
       guard let index = firstIndex(of: .icmpv4), case .icmpv4(let header) = layers[index] else { return nil }
       return header
     }
-    @inline(__always) set { store(newValue.map(Layer.icmpv4), at: firstIndex(of: .icmpv4)) }
+    @inline(__always) set {
+      let index = firstIndex(of: .icmpv4)
+      switch consume newValue {
+      case .some(let header): store(.icmpv4(header), at: index)
+      case .none: remove(at: index)
+      }
+    }
   }
 
   /// The bytes of the payload layers after the last header, concatenated ([] when none).
@@ -377,14 +409,16 @@ public struct Packet: Hashable, Sendable {
     }
   }
 
-  /// Puts `layer` at `index` (nil: removes it), or appends it when there is no index.
-  @inlinable
-  internal mutating func store(_ layer: Layer?, at index: Int?) {
-    if let index {
-      if let layer { layers[index] = layer } else { layers.remove(at: index) }
-    } else if let layer {
-      layers.append(layer)
-    }
+  /// Puts `layer` at `index`, or appends it when there is no index.
+  @inlinable @inline(__always)
+  internal mutating func store(_ layer: consuming Layer, at index: Int?) {
+    if let index { layers[index] = layer } else { layers.append(layer) }
+  }
+
+  /// Removes the layer at `index`, if any.
+  @inlinable @inline(__always)
+  internal mutating func remove(at index: Int?) {
+    if let index { layers.remove(at: index) }
   }
 }
 

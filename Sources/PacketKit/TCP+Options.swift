@@ -68,6 +68,21 @@ public enum TCPOption: Hashable, Sendable {
     return length
   }
 
+  /// Writes `options` at `offset` and zero padding up to `end`; returns the sum of those bytes.
+  /// Out of line: only option lists that cannot be stored inline take it, and keeping it out of
+  /// `TCPHeader.writeChecked` lets that be inlined into the encoders.
+  @inline(never)
+  internal static func writePadded(
+    _ options: [TCPOption], _ out: ByteWriter, at offset: Int, end: Int
+  ) -> (sum: InternetChecksum, error: PacketError?) {
+    let written = write(options, out, at: offset)
+    if let error = written.error { return (InternetChecksum(), error) }
+    out.fill(0, at: written.end, count: end - written.end)
+    var sum = written.sum
+    sum.add(zeros: end - written.end)  // padding: back to an even length
+    return (sum, nil)
+  }
+
   /// Writes `options` at `offset`; returns the end offset and the ones'-complement sum of the
   /// bytes written (as if they started at an even offset), computed from the values in the same
   /// pass (reading back just-stored bytes would stall on store forwarding).

@@ -119,7 +119,13 @@ public struct TCPHeader: Hashable, Sendable {
   /// Urgent pointer, 16 bits. Default 0.
   public var urgentPointer: UInt16
   /// Options, padded with zero octets (EOL) to a multiple of 4 bytes.
-  public var options: [TCPOption]
+  public var options: [TCPOption] {
+    get { optionStorage.options }
+    set { optionStorage = TCPOptionStorage(newValue) }
+  }
+  /// The options, inline when they can be (see `TCPOptionStorage`): a header with the usual
+  /// options copies without reference counting.
+  @usableFromInline internal var optionStorage: TCPOptionStorage
 
   public init(
     sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: UInt32 = 0,
@@ -137,7 +143,7 @@ public struct TCPHeader: Hashable, Sendable {
     self.window = window
     self.checksum = checksum
     self.urgentPointer = urgentPointer
-    self.options = options
+    self.optionStorage = TCPOptionStorage(options)
   }
 
   /// Decodes every field from a validated view, filling every optional from the wire (so that
@@ -147,9 +153,9 @@ public struct TCPHeader: Hashable, Sendable {
     self.init(
       sourcePort: view.sourcePort, destinationPort: view.destinationPort,
       sequenceNumber: view.sequenceNumber, acknowledgmentNumber: view.acknowledgmentNumber,
-      flags: view.flags, window: view.window, options: TCPOption.decodeAll(view.optionBytes),
-      dataOffset: view.dataOffset, reserved: view.reserved, checksum: view.checksum,
-      urgentPointer: view.urgentPointer)
+      flags: view.flags, window: view.window, dataOffset: view.dataOffset, reserved: view.reserved,
+      checksum: view.checksum, urgentPointer: view.urgentPointer)
+    optionStorage = TCPOptionStorage(decoding: view.optionBytes)
   }
 
   /// Validates `bytes` and decodes the header (`TCPHeader(TCPView(validating:))`).
@@ -159,7 +165,7 @@ public struct TCPHeader: Hashable, Sendable {
 
   /// The header length in bytes that `encode` writes: 20 + options padded to 4.
   @inlinable public var encodedLength: Int {
-    TCPLayout.minimumHeaderLength + (TCPOption.encodedLength(options) + 3) & ~3
+    TCPLayout.minimumHeaderLength + (optionStorage.encodedLength + 3) & ~3
   }
 
   /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
@@ -200,21 +206,25 @@ public struct TCPHeader: Hashable, Sendable {
     out.put(window, at: offset + 14)
     out.put(checksum ?? 0, at: offset + 16)
     out.put(urgentPointer, at: offset + 18)
-    var sum = InternetChecksum()
-    if !options.isEmpty {
-      let written = TCPOption.write(options, out, at: offset + TCPLayout.options)
+    var sum: InternetChecksum
+    switch optionStorage.representation {
+    case .inline(let encoded):
+      // Bytes encoded when the options were set, padding included, and their sum.
+      encoded.write(out, at: offset + TCPLayout.options)
+      sum = encoded.checksum
+    case .list(let options):
+      let written = TCPOption.writePadded(options, out, at: offset + TCPLayout.options, end: offset + headerLength)
       if let error = written.error { return (InternetChecksum(), error) }
-      out.fill(0, at: written.end, count: offset + headerLength - written.end)
       sum = written.sum
-      sum.add(zeros: offset + headerLength - written.end)  // padding: back to an even length
     }
     if checksum == nil {
-      // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), folded
-      // once: the same ones'-complement sum as adding them one by one.
+      // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), added
+      // unfolded: the same ones'-complement sum as adding them one by one. The options and
+      // their padding before them are a whole number of words, so no byte swap is needed.
       let fixed = UInt64(sourcePort) &+ UInt64(destinationPort) &+ UInt64(sequenceNumber)
         &+ UInt64(acknowledgmentNumber) &+ UInt64(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
         &+ UInt64(window) &+ UInt64(urgentPointer)
-      sum.add(uint16: InternetChecksum.fold(fixed))
+      sum.addToSum(fixed)
     }
     return (sum, nil)
   }
@@ -245,7 +255,7 @@ public struct TCPHeader: Hashable, Sendable {
 extension Array where Element == UInt8 {
   /// Makes `count == length` keeping the capacity (no allocation when it suffices). The
   /// contents are unspecified: the encoder overwrites every byte.
-  @inlinable internal mutating func resizeForEncoding(to length: Int) {
+  @inlinable @inline(__always) internal mutating func resizeForEncoding(to length: Int) {
     if count > length {
       removeLast(count - length)
     } else if count < length {
@@ -284,7 +294,12 @@ extension IPv4Header {
   /// then borrow them in place. Across a call that might throw or run unknown code, the
   /// optimizer copies each header out of the array instead (retaining and releasing its
   /// options array).
-  @inline(never)
+  ///
+  /// Always inlined (SE-0496; `@inline(__always)` is only a hint, which the optimizer declines
+  /// for a body this size): called out of line, the headers are passed by address, so
+  /// `Packet.writeDirect` first copies each one out of the layer array onto the stack; inlined,
+  /// it reads their fields where they are.
+  @inline(always)
   internal func writeSegment(
     _ tcp: TCPHeader, payload: [UInt8], payloadSum: InternetChecksum, into out: ByteWriter, ipLength: Int,
     tcpLength: Int
