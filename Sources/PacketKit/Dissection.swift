@@ -188,9 +188,7 @@ public struct Dissection: Sendable {
   }
 
   init(bytes: ArraySlice<UInt8>, linkType: LinkType, options: DissectionOptions, layers: [DissectedLayer]) {
-    var collected = DissectedLayers()
-    for layer in layers { collected.append(layer) }
-    self.init(bytes: bytes, linkType: linkType, options: options, layers: collected)
+    self.init(bytes: bytes, linkType: linkType, options: options, layers: DissectedLayers(layers))
   }
 
   /// Every problem of every layer, outermost first (includes `.checksumPartial` notes; filter
@@ -402,6 +400,16 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
     hasher.combine(count)
     for layer in self { hasher.combine(layer) }
   }
+}
+
+extension DissectedLayers: ExpressibleByArrayLiteral {
+  /// The layers of `layers`, in order (so `dissection.layers == [...]` reads as with an array).
+  public init(_ layers: some Sequence<DissectedLayer>) {
+    self.init()
+    for layer in layers { append(layer) }
+  }
+
+  public init(arrayLiteral layers: DissectedLayer...) { self.init(layers) }
 }
 
 extension DissectedLayers: CustomStringConvertible {

@@ -126,6 +126,12 @@ struct DissectFastPathTests {
     #expect(Array(spilled) == layers)
     #expect(compact.first == layers.first && compact.last == layers.last)
     #expect(DissectedLayers().first == nil && DissectedLayers().last == nil && DissectedLayers().isEmpty)
+    #expect(DissectedLayers(layers) == compact)
+    let literal: DissectedLayers = [DissectedLayer(kind: .ipv4, range: 0..<20), DissectedLayer(kind: .tcp, range: 20..<40)]
+    let syn = FormatTools.bytes(hex: formatTcpdumpFixtures[0].hex)
+    #expect(syn.count == 40, "the first fixture is a bare 40-byte SYN")
+    #expect(dissect(syn, linkType: .ipv4).layers == literal)
+    #expect(literal != compact)
 
     // A layer that does not start where the previous one ends cannot be compact, and is kept.
     var gap = DissectedLayers()
