@@ -112,10 +112,6 @@ struct RawFrame {
 struct OnesComplement {
   var inner = InternetChecksum()
   @inline(__always) mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.addInline(bytes) }
-  mutating func add(_ word: UInt16) { inner.add(uint16: word) }
-  mutating func add(_ word: UInt32) { inner.add(uint32: word) }
-  /// Adds a plain sum of 16-bit words (below 2^48, so it cannot overflow the accumulator's fold).
-  @inline(__always) mutating func add(_ words: UInt64) { inner.add(wordSum: InternetChecksum.fold(words)) }
   /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
   /// `start`): the sum the sender had before filling the checksum in.
   mutating func add(_ frame: RawFrame, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
@@ -271,9 +267,7 @@ struct Dissector {
     let totalLength = Int(frame.u16(start + 2))
     // Header checksum (quoted headers are not checked: routers may have changed them).
     if verifyChecksums && !quoted {
-      var sum = OnesComplement()
-      sum.add(frame.slice(start, start + headerLength))
-      if sum.folded != 0xFFFF {
+      if !isHeaderChecksumValid(start, start + headerLength) {
         let stored = frame.u16(start + 10)
         var zeroed = OnesComplement()
         zeroed.add(frame, start, start + headerLength, skippingFieldAt: 10)
@@ -350,30 +344,13 @@ struct Dissector {
     let tcpStart = start &+ 20
     let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
     guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
-    if tcpHeaderLength > 20 {
-      // Options: stop at EOL or the end; a length octet of 0 or 1, or one that overruns, is a problem.
-      var offset = tcpStart &+ 20
-      let optionsEnd = tcpStart &+ tcpHeaderLength
-      while offset < optionsEnd {
-        let kind = frame.u8(offset)
-        if kind == 0 { break }
-        if kind == 1 {
-          offset &+= 1
-          continue
-        }
-        guard optionsEnd &- offset >= 2 else { return false }
-        let length = Int(frame.u8(offset &+ 1))
-        guard length >= 2, length <= optionsEnd &- offset else { return false }
-        offset &+= length
-      }
-    }
+    // The general path's own checks, each of which appends only when something is wrong.
+    var problems: [DissectionProblem] = []
+    optionProblems(layer: .tcp, tcpStart &+ 20, tcpStart &+ tcpHeaderLength, into: &problems)
+    guard problems.isEmpty else { return false }
     if verifyChecksums {
-      var header = OnesComplement()
-      header.add(frame.slice(start, tcpStart))
-      guard header.folded == 0xFFFF else { return false }
-      var segment = OnesComplement()
-      // Pseudo-header: addresses, protocol 6, segment length (all small: one plain sum).
-      segment.add(UInt64(frame.u32(start &+ 12)) &+ UInt64(frame.u32(start &+ 16)) &+ 6 &+ UInt64(end &- tcpStart))
+      guard isHeaderChecksumValid(start, tcpStart) else { return false }
+      var segment = pseudoHeader(frame.u32(start &+ 12), frame.u32(start &+ 16), protocol: 6, length: end &- tcpStart)
       segment.add(frame.slice(tcpStart, end))
       guard segment.folded == 0xFFFF else { return false }
     }
@@ -386,6 +363,13 @@ struct Dissector {
     return true
   }
 
+  /// Whether the IPv4 header at `start..<end` sums to 0 (its checksum verifies).
+  @inline(__always) func isHeaderChecksumValid(_ start: Int, _ end: Int) -> Bool {
+    var sum = OnesComplement()
+    sum.add(frame.slice(start, end))
+    return sum.folded == 0xFFFF
+  }
+
   struct TransportContext {
     var source: UInt32
     var destination: UInt32
@@ -396,13 +380,14 @@ struct Dissector {
     var quoted: Bool
   }
 
-  func pseudoHeader(_ context: TransportContext, protocol proto: UInt8, length: Int) -> OnesComplement {
-    var sum = OnesComplement()
-    sum.add(context.source)
-    sum.add(context.destination)
-    sum.add(UInt16(proto))
-    sum.add(UInt16(truncatingIfNeeded: length))
-    return sum
+  /// The pseudo-header sum (PacketKit's own, `InternetChecksum.pseudoHeader`); `length` is at
+  /// most 65535 here (bounded by the IPv4 total length).
+  @inline(__always)
+  func pseudoHeader(_ source: UInt32, _ destination: UInt32, protocol proto: UInt8, length: Int) -> OnesComplement {
+    OnesComplement(
+      inner: InternetChecksum.pseudoHeader(
+        sourceAddress: IPv4Address(rawValue: source), destinationAddress: IPv4Address(rawValue: destination),
+        protocol: IPProtocol(proto), length: length))
   }
 
   /// The checksum problem, if any, for a transport layer whose bytes are `start..<end`
@@ -414,7 +399,7 @@ struct Dissector {
     guard verifyChecksums, context.complete, !context.quoted else { return nil }
     let stored = frame.u16(start + checksumOffset)
     if layer == .udp && stored == 0 { return nil }  // UDP: no checksum sent
-    let pseudo = pseudoHeader(context, protocol: proto, length: end - start)
+    let pseudo = pseudoHeader(context.source, context.destination, protocol: proto, length: end - start)
     var sum = pseudo
     sum.add(frame.slice(start, end))
     guard sum.folded != 0xFFFF else { return nil }
@@ -527,7 +512,7 @@ struct Dissector {
 
   /// Appends the structural problems of a TCP or IPv4 options area (`start..<end`) to
   /// `problems` (appending only when there is one: `+=` of an empty array still allocates).
-  func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
+  @inline(__always) func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
     var offset = start
     while offset < end {
       let kind = frame.u8(offset)

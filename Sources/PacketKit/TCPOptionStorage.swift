@@ -178,48 +178,20 @@ internal struct InlineTCPOptions: Hashable, Sendable {
     return true
   }
 
-  /// Appends a well-formed option found in `area` when it is a fixed-form kind with its own
-  /// length (what `TCPOption.decode` turns into that kind): its bytes are then its encoding.
+  /// Appends a well-formed option found in `area` when `TCPOption.decode` makes it a fixed-form
+  /// kind (one with its own length): its encoding is then its bytes.
   internal mutating func append(_ option: ScannedOption, from area: ArraySlice<UInt8>) -> Bool {
-    switch (option.kind, option.length) {
-    case (0, 1), (1, 1), (2, 4), (3, 3), (4, 2), (8, 10): break
-    default: return false
-    }
-    guard hasRoom(for: option.length) else { return false }
-    for i in 0..<option.length { put(area.byte(at: option.offset &+ i)) }
-    return true
+    append(TCPOption.decode(option, in: area))
   }
 
-  /// The byte at `at` (0..<40).
-  private func byte(at: Int) -> UInt8 { withUnsafeBytes(of: words) { $0[at] } }
-
-  /// The big-endian 16-bit value at `at`. The caller has checked `at` + 2 ≤ `count`.
-  private func uint16(at: Int) -> UInt16 { UInt16(byte(at: at)) << 8 | UInt16(byte(at: at &+ 1)) }
-
-  private func uint32(at: Int) -> UInt32 { UInt32(uint16(at: at)) << 16 | UInt32(uint16(at: at &+ 2)) }
-
-  /// The options these bytes encode.
+  /// The options these bytes encode: the list that `append` was given (every byte from `count`
+  /// on is padding, not options).
   internal var options: [TCPOption] {
+    let area = withUnsafeBytes(of: words) { Array($0.prefix(Int(count))) }[...]
     var options: [TCPOption] = []
-    var at = 0
-    let end = Int(count)
-    while at < end {
-      let kind = byte(at: at)
-      // EOL and NOP are one octet; `append` wrote every other kind with its length octet.
-      guard kind <= 1 || at &+ 1 < end else { break }
-      let length = kind <= 1 ? 1 : Int(byte(at: at &+ 1))
-      guard at &+ length <= end else { break }
-      switch (kind, length) {
-      case (0, _): options.append(.endOfOptionList)
-      case (1, _): options.append(.noOperation)
-      case (2, 4): options.append(.maximumSegmentSize(uint16(at: at &+ 2)))
-      case (3, 3): options.append(.windowScale(byte(at: at &+ 2)))
-      case (4, 2): options.append(.sackPermitted)
-      case (8, 10): options.append(.timestamps(value: uint32(at: at &+ 2), echoReply: uint32(at: at &+ 6)))
-      default: return options  // never written by `append`
-      }
-      at &+= length
-    }
+    var scanner = OptionScanner(area, layer: .tcp, stopAtEndOfList: false)
+    // `append` wrote only well-formed fixed-form options, so the scan never fails.
+    while case .success(let option)? = scanner.next() { options.append(TCPOption.decode(option, in: area)) }
     return options
   }
 
