@@ -297,41 +297,34 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
     appendSpilled(DissectedLayer(kind: kind, range: range, isQuoted: isQuoted))
   }
 
-  /// Appends IPv4 (`start..<tcpStart`), TCP (`tcpStart..<tcpEnd`) and, when not empty, the
-  /// payload (`tcpEnd..<end`) in the compact form, in one step; `false` (nothing changed) when
-  /// they do not all fit that form. The dissector's fast path (`Dissector.plainTCP`).
+  /// Appends `added` (1...4) problem-free layers in the compact form, in one step: `newTags`
+  /// holds their tag bytes (1 + `tag(_:)`, 0x80 when quoted) and `newEnds` their 16-bit ends,
+  /// first layer lowest; the first starts at `start`, the last ends at `lastEnd`. `false`
+  /// (nothing changed) when they do not fit that form.
   @inlinable @inline(__always)
-  mutating func appendCompactIPv4TCP(start: Int, tcpStart: Int, tcpEnd: Int, end: Int) -> Bool {
+  mutating func appendCompact(tags newTags: UInt64, ends newEnds: UInt64, added: Int, start: Int, lastEnd: Int) -> Bool {
     let count = compactCount
-    let added = tcpEnd < end ? 3 : 2
-    guard spilled == nil, count &+ added <= 4, end <= 0xFFFF,
+    guard spilled == nil, count &+ added <= Self.inlineCapacity, lastEnd <= 0xFFFF,
       start == (count == 0 ? 0 : compactEnd(count &- 1))
     else { return false }
-    // Tags 1 + 4 (IPv4), 1 + 5 (TCP), 1 + 8 (payload), not quoted.
-    let newTags: UInt64 = added == 3 ? 0x09_06_05 : 0x06_05
-    let newEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
-      | (added == 3 ? UInt64(truncatingIfNeeded: end) << 32 : 0)
     tags |= newTags << (8 &* UInt64(count))
-    ends0 |= newEnds << (UInt64(count) &* 16)
+    if count < 4 {
+      ends0 |= newEnds << (UInt64(count) &* 16)
+      // Ends past slot 3 continue in `ends1`.
+      if count > 0 && count &+ added > 4 { ends1 |= newEnds >> (64 &- UInt64(count) &* 16) }
+    } else {
+      ends1 |= newEnds << (UInt64(count &- 4) &* 16)
+    }
     return true
   }
 
-  /// Appends a layer without problems in the compact form, given its kind's tag (`tag(_:)`);
+  /// Appends one problem-free layer in the compact form, given its kind's tag (`tag(_:)`);
   /// `false` (nothing changed) when it does not fit that form.
   @inlinable @inline(__always)
   mutating func appendCompact(tag: UInt8, _ range: Range<Int>, isQuoted: Bool) -> Bool {
-    let count = compactCount
-    guard spilled == nil, count < Self.inlineCapacity,
-      range.lowerBound == (count == 0 ? 0 : compactEnd(count &- 1)), range.upperBound <= 0xFFFF
-    else { return false }
-    let shift = UInt64(count & 3) &* 16
-    if count < 4 {
-      ends0 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
-    } else {
-      ends1 |= UInt64(truncatingIfNeeded: range.upperBound) << shift
-    }
-    tags |= UInt64((tag &+ 1) | (isQuoted ? 0x80 : 0)) << (8 &* UInt64(count))
-    return true
+    appendCompact(
+      tags: UInt64((tag &+ 1) | (isQuoted ? 0x80 : 0)), ends: UInt64(truncatingIfNeeded: range.upperBound), added: 1,
+      start: range.lowerBound, lastEnd: range.upperBound)
   }
 
   @usableFromInline mutating func appendSpilled(_ layer: DissectedLayer) {

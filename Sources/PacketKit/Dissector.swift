@@ -355,7 +355,12 @@ struct Dissector {
       guard segment.folded == 0xFFFF else { return false }
     }
     let tcpEnd = tcpStart &+ tcpHeaderLength
-    if !layers.appendCompactIPv4TCP(start: start, tcpStart: tcpStart, tcpEnd: tcpEnd, end: end) {
+    // IPv4, TCP and (when not empty) the payload in one step: tags 1 + 4, 1 + 5, 1 + 8, not quoted.
+    let withPayload = tcpEnd < end
+    let compactTags: UInt64 = withPayload ? 0x09_06_05 : 0x06_05
+    let compactEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
+      | (withPayload ? UInt64(truncatingIfNeeded: end) << 32 : 0)
+    if !layers.appendCompact(tags: compactTags, ends: compactEnds, added: withPayload ? 3 : 2, start: start, lastEnd: end) {
       layers.append(.ipv4, start..<tcpStart, isQuoted: false)
       layers.append(.tcp, tcpStart..<tcpEnd, isQuoted: false)
       if tcpEnd < end { layers.append(.payload, tcpEnd..<end, isQuoted: false) }

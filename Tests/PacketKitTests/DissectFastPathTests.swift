@@ -108,6 +108,35 @@ struct DissectFastPathTests {
     DissectorTests.expectTiling(longDissection, "70 000-byte frame")
   }
 
+  @Test("fast path = general path behind 0...7 VLAN tags (the compact words fill up and spill)")
+  func vlanStacks() {
+    let syn = FormatTools.bytes(hex: formatTcpdumpFixtures[0].hex) + Array("data".utf8)
+    var withData = syn
+    withData[3] = UInt8(syn.count)  // total length 44
+    withData[10] = 0
+    withData[11] = 0
+    // Fix both checksums with the independent RFC 1071 loop, so the frame takes the fast path.
+    let ipChecksum = rfc1071(withData[0..<20])
+    withData[10] = UInt8(ipChecksum >> 8)
+    withData[11] = UInt8(ipChecksum & 0xFF)
+    withData[36] = 0
+    withData[37] = 0
+    let pseudo = Array(withData[12..<20]) + [0, 6, 0, UInt8(withData.count - 20)]
+    let tcpChecksum = rfc1071(pseudo + withData[20...])
+    withData[36] = UInt8(tcpChecksum >> 8)
+    withData[37] = UInt8(tcpChecksum & 0xFF)
+    #expect(dissect(withData, linkType: .ipv4).problems.isEmpty)
+    let ethernet = FormatTools.frame(withData, linkType: .ethernet)
+    for tags in 0...7 {
+      var frame = Array(ethernet[0..<12])
+      for _ in 0..<tags { frame += [0x81, 0x00, 0x00, 0x01] }
+      frame += ethernet[12...]
+      let kinds = dissect(frame, linkType: .ethernet).layers.map(\.kind)
+      #expect(kinds == [.ethernet] + Array(repeating: .vlan, count: tags) + [.ipv4, .tcp, .payload], "\(tags) tags")
+      #expect(Self.difference(frame[...], .ethernet) == nil, "\(tags) tags")
+    }
+  }
+
   @Test("the compact and the array form of the same layers are equal and hash equal")
   func formsCompare() {
     let layers = [
