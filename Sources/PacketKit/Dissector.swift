@@ -111,13 +111,13 @@ struct RawFrame {
 /// The dissector's checksum arithmetic over `InternetChecksum` (SIMD for long inputs).
 struct OnesComplement {
   var inner = InternetChecksum()
-  @inline(__always) mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.addInline(bytes) }
+  @inline(__always) mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.add(bytes) }
   /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
   /// `start`): the sum the sender had before filling the checksum in.
   mutating func add(_ frame: RawFrame, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
-    inner.addInline(frame.slice(start, start + field))
+    inner.add(frame.slice(start, start + field))
     inner.add(zeros: 2)
-    inner.addInline(frame.slice(start + field + 2, end))
+    inner.add(frame.slice(start + field + 2, end))
   }
   /// The folded sum (not complemented).
   var folded: UInt16 { ~inner.finalized }

@@ -41,25 +41,17 @@ public struct InternetChecksum: Sendable, Equatable {
     if length & 1 == 1 { isOddLength.toggle() }
   }
 
-  /// Adds `buffer`'s bytes to the stream.
-  @inlinable public mutating func add(_ buffer: UnsafeRawBufferPointer) {
+  /// Adds `buffer`'s bytes to the stream. Short inputs (headers, under 128 bytes) are summed
+  /// here, inlined at the call site; longer ones by the C kernel the CPU supports best.
+  @inlinable @inline(__always) public mutating func add(_ buffer: UnsafeRawBufferPointer) {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-    // Short inputs (headers) skip the dispatcher: one call straight into the scalar kernel.
-    let native = buffer.count < 128 ? cic_checksum_scalar(base, buffer.count) : cic_checksum(base, buffer.count)
-    // The kernel sums little-endian words; swap once for network order.
-    addWordSum(UInt16(bigEndian: native), length: buffer.count)
-  }
-
-  /// Adds `buffer`'s bytes to the stream, summed in Swift when short (under 128 bytes): for
-  /// callers that sum a few header-sized pieces in a row (the dissector), where the loop inlined
-  /// at the call site beats a call into the C kernel. Same result as `add(_:)`.
-  @inlinable @inline(__always) internal mutating func addInline(_ buffer: UnsafeRawBufferPointer) {
-    guard let base = buffer.baseAddress, buffer.count < 128 else {
-      add(buffer)
+    let count = buffer.count
+    guard count < 128 else {
+      // The kernel sums little-endian words; swap once for network order.
+      addWordSum(UInt16(bigEndian: cic_checksum(base, count)), length: count)
       return
     }
-    let count = buffer.count
-    // Little-endian 64-bit words split into 32-bit halves: at most 16 of them, no overflow.
+    // Native-order 64-bit words split into 32-bit halves: at most 16 of them, no overflow.
     var native: UInt64 = 0
     var at = 0
     while at &+ 8 <= count {
@@ -78,7 +70,7 @@ public struct InternetChecksum: Sendable, Equatable {
     if at < count {
       native &+= UInt64(base.load(fromByteOffset: at, as: UInt8.self))  // low byte of a LE word
     }
-    addWordSum(UInt16(littleEndian: InternetChecksum.fold(native)).byteSwapped, length: count)
+    addWordSum(UInt16(bigEndian: InternetChecksum.fold(native)), length: count)
   }
 
   /// Adds `bytes` to the stream (contiguous collections go to the C kernel without copying).
@@ -163,7 +155,8 @@ public struct InternetChecksum: Sendable, Equatable {
 
 /// The C kernels behind `InternetChecksum.add`, selectable for tests and benchmarks.
 public enum InternetChecksumKernel: CaseIterable, Sendable {
-  /// Runtime dispatch (what `add` uses): scalar below 128 bytes, else AVX-512BW or AVX2.
+  /// Runtime dispatch (what `add` uses from 128 bytes on; shorter inputs it sums in Swift):
+  /// scalar below 128 bytes, else AVX-512BW or AVX2.
   case automatic
   /// 64-bit add-with-carry, four chains.
   case scalar
