@@ -1,0 +1,77 @@
+import Foundation
+import PacketKit
+import RawSocket
+import TCPScript
+
+/// Options shared by every command that drives an exchange.
+enum Common {
+  static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet", "--rfc-names"]
+
+  /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 packets).
+  static func writePcap(_ flow: Flow, to path: String) throws(ScriptError) {
+    try writePcap(flow.transcript.entries, to: path)
+  }
+
+  static func writePcap(_ entries: [TranscriptEntry], to path: String) throws(ScriptError) {
+    let records = entries.map {
+      (bytes: $0.wirePacket, seconds: Int($0.timestampSeconds), nanoseconds: Int($0.timestampNanoseconds))
+    }
+    if let problem = writeRawIPv4Pcap(records, to: path) {
+      throw .system(step: "writing \(path)", description: problem)
+    }
+  }
+
+  /// Writes IPv4 packets (LINKTYPE_RAW) with their timestamps to `path`, relative to the current
+  /// directory. Returns what went wrong, or `nil`.
+  static func writeRawIPv4Pcap(
+    _ records: [(bytes: [UInt8], seconds: Int, nanoseconds: Int)], to path: String
+  ) -> String? {
+    let writer = PcapWriter(linkType: .raw)
+    var file: [UInt8] = []
+    writer.appendFileHeader(to: &file)
+    for record in records {
+      writer.appendRecord(
+        record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
+        timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
+    }
+    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
+      return "cannot create the file (\(String(cString: strerror(errno))))"
+    }
+    return nil
+  }
+
+  /// `path` made absolute against the current directory.
+  static func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+  }
+
+  /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps` (`--tsval`), in the
+  /// order of the classic trace in the lab walkthrough: mss, nop, wscale, nop, nop, TS, sackOK, eol.
+  static func synOptions(_ arguments: Arguments, timestamp: UInt32 = 0) throws(UsageError) -> [TCPOption] {
+    var options: [TCPOption] = []
+    if let mss = try arguments.integer("--mss", as: UInt16.self) { options.append(.maximumSegmentSize(mss)) }
+    if let scale = try arguments.integer("--wscale", as: UInt8.self) {
+      guard scale <= 14 else {
+        throw UsageError("--wscale: \(scale) is more than 14 (RFC 7323 §2.3); craft it with `tcpcraft send --option wscale=\(scale)`")
+      }
+      options.append(.noOperation)
+      options.append(.windowScale(scale))
+    }
+    let tsval = try arguments.integer("--tsval", as: UInt32.self)
+    if arguments.has("--timestamps") || tsval != nil {
+      options.append(.noOperation)
+      options.append(.noOperation)
+      options.append(.timestamps(value: tsval ?? timestamp, echoReply: 0))
+    }
+    if arguments.has("--sack-perm") { options.append(.sackPermitted) }
+    if !options.isEmpty && options.count % 4 != 0 { options.append(.endOfOptionList) }
+    return options
+  }
+
+  /// Runs `body`, turning a `ScriptError` into the right message and exit status.
+  static func report(_ error: ScriptError, output: Output, command: String, flow: Flow?) -> Int32 {
+    output.result(ok: false, command: command, flow: flow, message: error.description)
+    return 1
+  }
+}
+
