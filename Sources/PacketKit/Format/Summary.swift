@@ -9,7 +9,11 @@
 // recognises by port (DNS on 53, telnet, BGP, Redis, SMB, ...: we stop at ", length N"; for
 // UDP we print "UDP, length N" where tcpdump would name the protocol),
 // IPv6 and other EtherTypes, IP protocols other than TCP/UDP/ICMP (we print
-// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...), and MPTCP option contents.
+// "ip-proto-N LEN" where tcpdump may decode GRE, IGMP, ...).
+//
+// The text is written as bytes into one buffer the caller may reuse (`appendSummary(to:)`):
+// numbers, addresses and fixed words are written digit by digit, no `String` is built for the
+// common lines (only the rare ICMP, ARP and application texts go through `String`).
 
 extension Dissection {
   /// The `tcpdump -nn -S -t` line for this frame, followed by one bracketed note per problem
@@ -17,11 +21,24 @@ extension Dissection {
   /// ` [ip length 60 > 40 bytes present]`). `tcpdumpLine` is the line without notes. A partial
   /// (offloaded) checksum accepted through `DissectionOptions.checksumNotReady` adds no note.
   public var summary: String {
-    var line = tcpdumpLine
+    var text: [UInt8] = []
+    appendSummary(to: &text)
+    return String(decoding: text, as: UTF8.self)
+  }
+
+  /// Appends `summary`'s UTF-8 bytes (no newline) to `buffer`: for printing many lines from one
+  /// reused buffer (e.g. `tcpcraft decode --pcap`), with no `String` per line.
+  public func appendSummary(to buffer: inout [UInt8]) {
+    appendTcpdumpLine(to: &buffer)
+    guard layers.hasProblems else { return }
     for problem in problems where problem.isDefect {
-      line += " [\(problem)]"
+      buffer.append(contentsOf: " [\(problem)]".utf8)
     }
-    return line
+  }
+
+  /// Appends `tcpdumpLine`'s UTF-8 bytes (no newline) to `buffer`.
+  public func appendTcpdumpLine(to buffer: inout [UInt8]) {
+    appendTcpdumpSummary(bytes, linkType: linkType, interfaceNames: options.interfaceNames, to: &buffer)
   }
 
   /// Exactly what `tcpdump -nn -S -t` prints for this frame (for what PacketKit decodes).
@@ -36,10 +53,9 @@ extension Dissection {
 public func tcpdumpSummary(
   _ bytes: ArraySlice<UInt8>, linkType: LinkType, interfaceNames: [UInt32: String] = [:]
 ) -> String {
-  var printer = TcpdumpPrinter(FrameBytes(bytes))
-  printer.interfaceNames = interfaceNames
-  printer.printFrame(linkType: linkType)
-  return printer.out
+  var text: [UInt8] = []
+  appendTcpdumpSummary(bytes, linkType: linkType, interfaceNames: interfaceNames, to: &text)
+  return String(decoding: text, as: UTF8.self)
 }
 
 /// Exactly what `tcpdump -nn -S -t` prints for an IPv4 packet.
@@ -47,23 +63,116 @@ public func tcpdumpSummary(ipv4 bytes: ArraySlice<UInt8>) -> String {
   tcpdumpSummary(bytes, linkType: .ipv4)
 }
 
+/// Appends the `tcpdump -nn -S -t` line for a frame (no newline) to `buffer`.
+func appendTcpdumpSummary(
+  _ bytes: ArraySlice<UInt8>, linkType: LinkType, interfaceNames: [UInt32: String], to buffer: inout [UInt8]
+) {
+  bytes.withUnsafeBytes { raw in
+    var printer = TcpdumpPrinter(RawFrame(raw))
+    printer.interfaceNames = interfaceNames
+    // The buffer moves into the printer and back (no copy).
+    swap(&printer.out, &buffer)
+    printer.printFrame(linkType: linkType)
+    swap(&printer.out, &buffer)
+  }
+}
+
 /// Thrown inside the printer where tcpdump would longjmp out (truncation).
 struct TcpdumpTruncated: Error {}
 
 struct TcpdumpPrinter {
-  let frame: FrameBytes
-  var out = ""
+  /// The frame's memory (valid inside the `withUnsafeBytes` that made the printer).
+  let frame: RawFrame
+  /// The text so far, as UTF-8.
+  var out: [UInt8] = []
   /// The captured end (tcpdump's snapend) as a zero-based offset; narrowed by IPv4's length.
   var snapEnd: Int
   /// Names for SLL2 interface indexes.
   var interfaceNames: [UInt32: String] = [:]
 
-  init(_ frame: FrameBytes) {
+  init(_ frame: RawFrame) {
     self.frame = frame
     self.snapEnd = frame.count
   }
 
-  mutating func emit(_ text: String) { out += text }
+  // MARK: Writing text as bytes
+
+  /// Appends fixed text.
+  @inline(__always) mutating func emit(_ text: StaticString) {
+    out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+  }
+
+  /// Appends text built at run time (rare lines only).
+  mutating func emit(text: String) { out.append(contentsOf: text.utf8) }
+
+  @inline(__always) mutating func emit(byte: UInt8) { out.append(byte) }
+
+  /// Appends `value` in decimal.
+  mutating func emit(decimal value: UInt32) {
+    if value < 10 {
+      out.append(0x30 &+ UInt8(truncatingIfNeeded: value))
+      return
+    }
+    // Up to 10 digits, written right to left into a small stack buffer.
+    var digits: (UInt64, UInt64) = (0, 0)
+    withUnsafeMutableBytes(of: &digits) { buffer in
+      var index = 16
+      var rest = value
+      repeat {
+        index &-= 1
+        buffer[index] = 0x30 &+ UInt8(truncatingIfNeeded: rest % 10)
+        rest /= 10
+      } while rest != 0
+      out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<16]))
+    }
+  }
+
+  /// Appends `value` (non-negative) in decimal; a negative value is written with its sign.
+  mutating func emit(decimal value: Int) {
+    if value >= 0 && value <= Int(UInt32.max) {
+      emit(decimal: UInt32(truncatingIfNeeded: value))
+    } else {
+      emit(text: String(value))
+    }
+  }
+
+  /// Appends `value` as lower-case hex, zero-padded to `width` digits.
+  mutating func emit(hex value: UInt32, width: Int) {
+    let digits: StaticString = "0123456789abcdef"
+    var significant = 1
+    while significant < 8 && value >> (4 * UInt32(significant)) != 0 { significant += 1 }
+    let count = max(width, significant)
+    for position in stride(from: count - 1, through: 0, by: -1) {
+      let nibble = position < 8 ? Int((value >> (4 * UInt32(position))) & 0xF) : 0
+      out.append(digits.utf8Start[nibble])
+    }
+  }
+
+  /// Appends the captured bytes `start..<start+count` as continuous lower-case hex.
+  mutating func emit(hexBytes start: Int, count: Int) {
+    let bytes = frame.slice(start, start + count)
+    for byte in bytes { emit(hex: UInt32(byte), width: 2) }
+  }
+
+  /// Appends the IPv4 address held big-endian in `value` as a dotted quad.
+  mutating func emit(address value: UInt32) {
+    emit(decimal: value >> 24)
+    out.append(0x2E)
+    emit(decimal: (value >> 16) & 0xFF)
+    out.append(0x2E)
+    emit(decimal: (value >> 8) & 0xFF)
+    out.append(0x2E)
+    emit(decimal: value & 0xFF)
+  }
+
+  /// Appends "ADDRESS.PORT".
+  mutating func emit(address value: UInt32, port: UInt16) {
+    emit(address: value)
+    out.append(0x2E)
+    emit(decimal: UInt32(port))
+  }
+
+  // MARK: Reading the frame
 
   // Bounds-checked reads that "longjmp" (throw) past the captured end, like tcpdump's GET_*.
   func get8(_ offset: Int) throws(TcpdumpTruncated) -> UInt8 {
@@ -106,17 +215,17 @@ struct TcpdumpPrinter {
       if etherType == 0x0800 {
         ip(at: start, length: length - start)
       } else if etherType == 0x0806, let line = arp(at: start, length: length - start) {
-        emit(line)
+        emit(text: line)
       } else if etherType == 0x86DD {
-        emit("IP6 (not decoded by PacketKit), length \(length - start)")
+        emit(text: "IP6 (not decoded by PacketKit), length \(length - start)")
       } else {
-        emit(
+        emit(text: 
           "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
       }
     case .linuxSLL, .linuxSLL2:
       let header = linkType == .linuxSLL ? 16 : 20
       guard length >= header else {
-        emit(" [|\(linkType == .linuxSLL ? "sll" : "sll2")]")
+        emit(linkType == .linuxSLL ? " [|sll]" : " [|sll2]")
         return
       }
       let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
@@ -124,12 +233,12 @@ struct TcpdumpPrinter {
         // tcpdump 4.99: "%-5s %-3s " with the interface name and the packet type.
         let name = interfaceNames[frame.u32(4)] ?? "?"
         let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(10))] ?? "?"
-        emit(Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
+        emit(text: Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
       }
       if proto == 0x0800 {
         ip(at: header, length: length - header)
       } else {
-        emit("ethertype \(etherTypeName(proto)) (0x\(Fmt.hex(proto, width: 4))), length \(length): ")
+        emit(text: "ethertype \(etherTypeName(proto)) (0x\(Fmt.hex(proto, width: 4))), length \(length): ")
       }
     case .null:
       guard length >= 4 else {
@@ -140,7 +249,7 @@ struct TcpdumpPrinter {
       if family == 2 {
         ip(at: 4, length: length - 4)
       } else {
-        emit("AF \(family) \(length - 4): ")
+        emit(text: "AF \(family) \(length - 4): ")
       }
     case .raw:
       guard length >= 1 else {
@@ -151,7 +260,7 @@ struct TcpdumpPrinter {
       if version == 4 {
         ip(at: 0, length: length)
       } else {
-        emit(version == 6 ? "IP6 (not decoded by PacketKit), length \(length)" : "unknown ip \(version)")
+        emit(text: version == 6 ? "IP6 (not decoded by PacketKit), length \(length)" : "unknown ip \(version)")
       }
     case .ipv4:
       ip(at: 0, length: length)
@@ -216,7 +325,8 @@ struct TcpdumpPrinter {
       if version == 6 {
         emit("IP6, wrong link-layer encapsulation")
       } else {
-        emit("IP\(version)")
+        emit("IP")
+        emit(decimal: UInt32(version))
       }
       emit(" (invalid)")
       return
@@ -224,20 +334,25 @@ struct TcpdumpPrinter {
     emit("IP ")
     guard has(start, 20) else { throw TcpdumpTruncated() }
     if length < 20 {
-      emit("truncated-ip \(length)")
+      emit("truncated-ip ")
+      emit(decimal: length)
       return
     }
     let headerLength = Int(frame.u8(start) & 0x0F) * 4
     if headerLength < 20 {
-      emit("bad-hlen \(headerLength)")
+      emit("bad-hlen ")
+      emit(decimal: headerLength)
       return
     }
     let totalLength = Int(frame.u16(start + 2))
     if length < totalLength {
-      emit("truncated-ip - \(totalLength - length) bytes missing! ")
+      emit("truncated-ip - ")
+      emit(decimal: totalLength - length)
+      emit(" bytes missing! ")
     }
     if totalLength < headerLength {
-      emit("bad-len \(totalLength)")
+      emit("bad-len ")
+      emit(decimal: totalLength)
       return
     }
     // Cut the captured end to the IPv4 total length.
@@ -247,40 +362,52 @@ struct TcpdumpPrinter {
     let payloadLength = totalLength - headerLength
     let flagsAndOffset = frame.u16(start + 6)
     let proto = frame.u8(start + 9)
-    let source = try address(start + 12)
-    let destination = try address(start + 16)
+    let source = try get32(start + 12)
+    let destination = try get32(start + 16)
     if flagsAndOffset & 0x1FFF == 0 {
       // tcpdump leaves the addresses to the TCP, UDP, SCTP and DCCP printers; PacketKit has no
       // SCTP or DCCP printer, so their lines get the addresses here.
       if proto != 6 && proto != 17 {
-        emit("\(source) > \(destination): ")
+        emit(address: source)
+        emit(" > ")
+        emit(address: destination)
+        emit(": ")
       }
       guard has(start, headerLength) else {
-        emit(" [remaining caplen(\(max(0, snapEnd - start))) < header length(\(headerLength))]")
+        emit(" [remaining caplen(")
+        emit(decimal: max(0, snapEnd - start))
+        emit(") < header length(")
+        emit(decimal: headerLength)
+        emit(")]")
         throw TcpdumpTruncated()
       }
       let fragmented = flagsAndOffset & 0x2000 != 0
-      let context = IPContext(
-        start: start, source: source, destination: destination, proto: proto,
-        sourceRaw: frame.u32(start + 12), destinationRaw: frame.u32(start + 16))
+      let context = IPContext(start: start, source: source, destination: destination, proto: proto)
       switch proto {
       case 6: tcp(at: start + headerLength, length: payloadLength, context)
       case 17: udp(at: start + headerLength, length: payloadLength, context, fragmented: fragmented)
       case 1: icmp(at: start + headerLength, length: payloadLength)
-      default: emit(" ip-proto-\(proto) \(payloadLength)")
+      default:
+        emit(" ip-proto-")
+        emit(decimal: UInt32(proto))
+        emit(byte: 0x20)
+        emit(decimal: payloadLength)
       }
     } else {
-      emit("\(source) > \(destination): ip-proto-\(proto)")
+      emit(address: source)
+      emit(" > ")
+      emit(address: destination)
+      emit(": ip-proto-")
+      emit(decimal: UInt32(proto))
     }
   }
 
   struct IPContext {
     var start: Int
-    var source: String
-    var destination: String
+    /// The addresses as stored (big-endian values).
+    var source: UInt32
+    var destination: UInt32
     var proto: UInt8
-    var sourceRaw: UInt32
-    var destinationRaw: UInt32
   }
 
   // MARK: TCP (print-tcp.c)
@@ -295,16 +422,26 @@ struct TcpdumpPrinter {
 
   private mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
     guard has(start + 2, 2) else {
-      emit("\(ip.source) > \(ip.destination):")
+      emit(address: ip.source)
+      emit(" > ")
+      emit(address: ip.destination)
+      emit(":")
       throw TcpdumpTruncated()
     }
     let sourcePort = frame.u16(start)
     let destinationPort = frame.u16(start + 2)
-    emit("\(ip.source).\(sourcePort) > \(ip.destination).\(destinationPort): ")
+    emit(address: ip.source, port: sourcePort)
+    emit(" > ")
+    emit(address: ip.destination, port: destinationPort)
+    emit(": ")
     guard has(start, 20) else { throw TcpdumpTruncated() }
     let headerLength = Int(frame.u8(start + 12) >> 4) * 4
     if headerLength < 20 {
-      emit(" tcp \(UInt32(truncatingIfNeeded: length &- headerLength)) [bad hdr length \(headerLength) - too short, < 20]")
+      emit(" tcp ")
+      emit(decimal: UInt32(truncatingIfNeeded: length &- headerLength))
+      emit(" [bad hdr length ")
+      emit(decimal: headerLength)
+      emit(" - too short, < 20]")
       return
     }
     let seq = frame.u32(start + 4)
@@ -312,19 +449,36 @@ struct TcpdumpPrinter {
     let window = frame.u16(start + 14)
     let urgent = frame.u16(start + 18)
     let flags = frame.u8(start + 13)
-    emit("Flags [\(Self.flagLetters(flags))]")
+    emit("Flags [")
+    emitFlagLetters(flags)
+    emit("]")
     if headerLength > length {
-      emit(" [bad hdr length \(headerLength) - too long, > \(length)]")
+      emit(" [bad hdr length ")
+      emit(decimal: headerLength)
+      emit(" - too long, > ")
+      emit(decimal: length)
+      emit("]")
       return
     }
     let dataLength = length - headerLength
     if dataLength > 0 || flags & 0x07 != 0 {
-      emit(", seq \(seq)")
-      if dataLength > 0 { emit(":\(seq &+ UInt32(truncatingIfNeeded: dataLength))") }
+      emit(", seq ")
+      emit(decimal: seq)
+      if dataLength > 0 {
+        emit(byte: 0x3A)
+        emit(decimal: seq &+ UInt32(truncatingIfNeeded: dataLength))
+      }
     }
-    if flags & 0x10 != 0 { emit(", ack \(ack)") }
-    emit(", win \(window)")
-    if flags & 0x20 != 0 { emit(", urg \(urgent)") }
+    if flags & 0x10 != 0 {
+      emit(", ack ")
+      emit(decimal: ack)
+    }
+    emit(", win ")
+    emit(decimal: UInt32(window))
+    if flags & 0x20 != 0 {
+      emit(", urg ")
+      emit(decimal: UInt32(urgent))
+    }
     if headerLength > 20 {
       emit(", options [")
       let complete = try tcpOptions(
@@ -332,13 +486,31 @@ struct TcpdumpPrinter {
       guard complete else { return }
       emit("]")
     }
-    emit(", length \(dataLength)")
+    emit(", length ")
+    emit(decimal: dataLength)
     if dataLength > 0 {
       guard has(start, headerLength) else {
-        emit(" [remaining caplen(\(max(0, snapEnd - start))) < header length(\(headerLength))]")
+        emit(" [remaining caplen(")
+        emit(decimal: max(0, snapEnd - start))
+        emit(") < header length(")
+        emit(decimal: headerLength)
+        emit(")]")
         throw TcpdumpTruncated()
       }
       application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
+    }
+  }
+
+  /// tcpdump's flag letters (`TCPFlags.tcpdumpLetters`): F S R P . U E W, or "none".
+  mutating func emitFlagLetters(_ flags: UInt8) {
+    guard flags != 0 else {
+      emit("none")
+      return
+    }
+    // Bit i's letter is letters[i].
+    let letters: StaticString = "FSRP.UEW"
+    for bit in 0..<8 where flags & (1 << bit) != 0 {
+      out.append(letters.utf8Start[bit])
     }
   }
 
@@ -362,31 +534,31 @@ struct TcpdumpPrinter {
     let data = AppData(bytes: frame.slice(start, start + captured), length: length)
     if port(23) || port(43) || port(179) || port(1723) || port(6379) { return }
     if port(25) {
-      emit(": " + Self.textProtocol(data, name: "SMTP", commands: nil))
+      emit(text: ": " + Self.textProtocol(data, name: "SMTP", commands: nil))
     } else if port(22) {
-      emit(Self.sshVersion(data))
+      emit(text: Self.sshVersion(data))
     } else if port(139) || port(445) || port(10288) || port(6633) || port(6653) {
       return
     } else if port(21) {
-      emit(": " + Self.textProtocol(data, name: "FTP", commands: nil))
+      emit(text: ": " + Self.textProtocol(data, name: "FTP", commands: nil))
     } else if port(80) || port(8080) {
-      emit(": " + Self.textProtocol(data, name: "HTTP", commands: Self.httpCommands))
+      emit(text: ": " + Self.textProtocol(data, name: "HTTP", commands: Self.httpCommands))
     } else if port(554) || port(8554) {
-      emit(": " + Self.textProtocol(data, name: "RTSP", commands: Self.rtspCommands))
+      emit(text: ": " + Self.textProtocol(data, name: "RTSP", commands: Self.rtspCommands))
     }
   }
 
   /// Application data: the captured bytes and the length the TCP header claims (tcpdump reads up
   /// to `length` and stops, "truncated", where the capture ends).
   struct AppData {
-    var bytes: ArraySlice<UInt8>
+    var bytes: UnsafeRawBufferPointer
     var length: Int
     /// The byte at `offset`, or nil past the captured end.
     func at(_ offset: Int) -> UInt8? {
-      offset < bytes.count ? bytes[bytes.startIndex + offset] : nil
+      offset >= 0 && offset < bytes.count ? bytes[offset] : nil
     }
     func text(_ count: Int) -> String {
-      String(decoding: bytes.prefix(count), as: UTF8.self)
+      String(decoding: UnsafeRawBufferPointer(rebasing: bytes.prefix(count)), as: UTF8.self)
     }
   }
 
@@ -477,21 +649,9 @@ struct TcpdumpPrinter {
     return ""
   }
 
-  /// tcpdump's flag letters: F S R P . U E W, or "none".
-  static func flagLetters(_ flags: UInt8) -> String {
-    var text = ""
-    if flags & 0x01 != 0 { text += "F" }
-    if flags & 0x02 != 0 { text += "S" }
-    if flags & 0x04 != 0 { text += "R" }
-    if flags & 0x08 != 0 { text += "P" }
-    if flags & 0x10 != 0 { text += "." }
-    if flags & 0x20 != 0 { text += "U" }
-    if flags & 0x40 != 0 { text += "E" }
-    if flags & 0x80 != 0 { text += "W" }
-    return text.isEmpty ? "none" : text
-  }
-
-  static func tcpOptionName(_ kind: UInt8) -> String {
+  /// tcpdump's name for a TCP option kind (print-tcp.c's `tcp_option_values`), `nil` for kinds
+  /// it calls "unknown-N".
+  static func tcpOptionName(_ kind: UInt8) -> StaticString? {
     switch kind {
     case 0: "eol"
     case 1: "nop"
@@ -512,7 +672,7 @@ struct TcpdumpPrinter {
     case 30: "mptcp"
     case 34: "tfo"
     case 254: "exp"
-    default: "unknown-\(kind)"
+    default: nil
     }
   }
 
@@ -524,7 +684,7 @@ struct TcpdumpPrinter {
     var cursor = start
     var separator = false
     while remaining > 0 {
-      if separator { emit(",") }
+      if separator { emit(byte: 0x2C) }
       let kind = try get8(cursor)
       cursor += 1
       var optionLength: Int
@@ -538,7 +698,12 @@ struct TcpdumpPrinter {
       }
       remaining -= 1
       var dataLength = 0
-      emit(Self.tcpOptionName(kind))
+      if let name = Self.tcpOptionName(kind) {
+        emit(name)
+      } else {
+        emit("unknown-")
+        emit(decimal: UInt32(kind))
+      }
       // LENCHECK: enough option bytes left, and captured. Past the captured end tcpdump jumps to
       // its "trunc" label, which closes the list with ">" once an option was printed.
       var cutInsideOption = false
@@ -555,59 +720,76 @@ struct TcpdumpPrinter {
       case 2:
         dataLength = 2
         guard try lenCheck(2) else { return badOption(separator) }
-        emit(" \(frame.u16(cursor))")
+        emit(byte: 0x20)
+        emit(decimal: UInt32(frame.u16(cursor)))
       case 3:
         dataLength = 1
         guard try lenCheck(1) else { return badOption(separator) }
-        emit(" \(frame.u8(cursor))")
+        emit(byte: 0x20)
+        emit(decimal: UInt32(frame.u8(cursor)))
       case 5:
         dataLength = optionLength - 2
         if dataLength % 8 != 0 {
           emit(" invalid sack")
         } else {
-          emit(" \(dataLength / 8) ")
+          emit(byte: 0x20)
+          emit(decimal: dataLength / 8)
+          emit(byte: 0x20)
           var index = 0
           while index < dataLength {
             guard try lenCheck(index + 4) else { return badOption(separator) }
             let first = frame.u32(cursor + index)
             guard try lenCheck(index + 8) else { return badOption(separator) }
             let second = frame.u32(cursor + index + 4)
-            emit("{\(first):\(second)}")
+            emit(byte: 0x7B)
+            emit(decimal: first)
+            emit(byte: 0x3A)
+            emit(decimal: second)
+            emit(byte: 0x7D)
             index += 8
           }
         }
       case 6, 7, 11, 12, 13:
         dataLength = 4
         guard try lenCheck(4) else { return badOption(separator) }
-        emit(" \(frame.u32(cursor))")
+        emit(byte: 0x20)
+        emit(decimal: frame.u32(cursor))
       case 8:
         dataLength = 8
         guard try lenCheck(8) else { return badOption(separator) }
-        emit(" val \(frame.u32(cursor)) ecr \(frame.u32(cursor + 4))")
+        emit(" val ")
+        emit(decimal: frame.u32(cursor))
+        emit(" ecr ")
+        emit(decimal: frame.u32(cursor + 4))
       case 19:
         dataLength = 16
         guard try lenCheck(16) else { return badOption(separator) }
         // tcpdump first needs the whole segment to check a signature.
         emit(has(segmentStart, segmentLength) ? " shared secret not supplied with -M, can't check - " : " snaplen too short, can't check - ")
-        emit(Fmt.hexBytes(frame.slice(cursor, cursor + 16)))
+        emit(hexBytes: cursor, count: 16)
       case 20:
         dataLength = 2
         guard try lenCheck(2) else { return badOption(separator) }
-        emit(" cap \(Fmt.hex(frame.u8(cursor), width: 2)) id \(frame.u8(cursor + 1))")
+        emit(" cap ")
+        emit(hex: UInt32(frame.u8(cursor)), width: 2)
+        emit(" id ")
+        emit(decimal: UInt32(frame.u8(cursor + 1)))
       case 29:
         dataLength = optionLength - 2
         if dataLength < 2 {
           emit(" (invalid)")
         } else {
           guard try lenCheck(1) else { return badOption(separator) }
-          emit(" keyid \(frame.u8(cursor))")
+          emit(" keyid ")
+          emit(decimal: UInt32(frame.u8(cursor)))
           guard try lenCheck(2) else { return badOption(separator) }
-          emit(" rnextkeyid \(frame.u8(cursor + 1))")
+          emit(" rnextkeyid ")
+          emit(decimal: UInt32(frame.u8(cursor + 1)))
           if dataLength > 2 {
             emit(" mac 0x")
             for index in 2..<dataLength {
               guard try lenCheck(index + 1) else { return badOption(separator) }
-              emit(Fmt.hex(frame.u8(cursor + index), width: 2))
+              emit(hex: UInt32(frame.u8(cursor + index)), width: 2)
             }
           }
         }
@@ -617,31 +799,33 @@ struct TcpdumpPrinter {
         dataLength = 2
         guard try lenCheck(2) else { return badOption(separator) }
         var value = UInt32(frame.u16(cursor))
-        emit(" 0x\(String(value, radix: 16))")
+        emit(" 0x")
+        emit(hex: value, width: 1)
         value = value & 1 != 0 ? (value >> 1) * 60 : value >> 1
-        emit(" \(value)")
+        emit(byte: 0x20)
+        emit(decimal: value)
       case 34:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
-        emit(" ")
+        emit(byte: 0x20)
         fastOpen(cursor, dataLength)
       case 254:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
         guard dataLength >= 2 else { return badOption(separator) }
         let magic = frame.u16(cursor)
-        emit("-")
+        emit(byte: 0x2D)
         if magic == 0xF989 {
           fastOpen(cursor + 2, dataLength - 2, experimental: true)
         } else {
-          emit(Fmt.hex(magic, width: 4))
+          emit(hex: UInt32(magic), width: 4)
         }
       default:
         dataLength = optionLength - 2
         if dataLength > 0 { emit(" 0x") }
         for index in 0..<max(0, dataLength) {
           guard try lenCheck(index + 1) else { return badOption(separator) }
-          emit(Fmt.hex(frame.u8(cursor + index), width: 2))
+          emit(hex: UInt32(frame.u8(cursor + index)), width: 2)
         }
       }
       } catch {
@@ -654,7 +838,11 @@ struct TcpdumpPrinter {
       remaining -= dataLength
       var expected = dataLength + 1
       if kind != 0 && kind != 1 { expected += 1 }
-      if expected != optionLength { emit("[len \(optionLength)]") }
+      if expected != optionLength {
+        emit("[len ")
+        emit(decimal: optionLength)
+        emit("]")
+      }
       separator = true
       if kind == 0 { break }
     }
@@ -669,7 +857,7 @@ struct TcpdumpPrinter {
       emit(" (invalid)")
     } else {
       emit(" cookie ")
-      emit(Fmt.hexBytes(frame.slice(start, start + length)))
+      emit(hexBytes: start, count: length)
     }
   }
 
@@ -693,33 +881,38 @@ struct TcpdumpPrinter {
     throws(TcpdumpTruncated)
   {
     guard has(start + 2, 2) else {
-      emit("\(ip.source) > \(ip.destination): ")
+      emit(address: ip.source)
+      emit(" > ")
+      emit(address: ip.destination)
+      emit(": ")
       throw TcpdumpTruncated()
     }
-    let ports = "\(ip.source).\(frame.u16(start)) > \(ip.destination).\(frame.u16(start + 2)): "
+    emit(address: ip.source, port: frame.u16(start))
+    emit(" > ")
+    emit(address: ip.destination, port: frame.u16(start + 2))
+    emit(": ")
     if length < 8 {
-      emit(ports + "truncated-udp \(length)")
+      emit("truncated-udp ")
+      emit(decimal: length)
       return
     }
-    guard has(start + 4, 2) else {
-      emit(ports)
-      throw TcpdumpTruncated()
-    }
+    guard has(start + 4, 2) else { throw TcpdumpTruncated() }
     let udpLength = Int(frame.u16(start + 4))
     if udpLength < 8 {
-      emit(ports + "truncated-udplength \(udpLength)")
+      emit("truncated-udplength ")
+      emit(decimal: udpLength)
       return
     }
     let dataLength = min(udpLength - 8, length - 8)
-    guard start + 8 <= snapEnd else {
-      emit(ports)
-      throw TcpdumpTruncated()
-    }
-    emit(ports)
+    guard start + 8 <= snapEnd else { throw TcpdumpTruncated() }
     if udpLength - 8 > dataLength && !fragmented {
-      emit("UDP, bad length \(udpLength - 8) > \(dataLength)")
+      emit("UDP, bad length ")
+      emit(decimal: udpLength - 8)
+      emit(" > ")
+      emit(decimal: dataLength)
     } else {
-      emit("UDP, length \(udpLength - 8)")
+      emit("UDP, length ")
+      emit(decimal: udpLength - 8)
     }
   }
 
@@ -728,7 +921,7 @@ struct TcpdumpPrinter {
   mutating func icmp(at start: Int, length: Int) {
     do {
       let text = try icmpText(at: start)
-      emit("ICMP \(text), length \(length)")
+      emit(text: "ICMP \(text), length \(length)")
     } catch {
       emit(" [|icmp]")
     }
