@@ -2,7 +2,7 @@
 """Writes a pcap (Ethernet, microsecond timestamps) of N packets of mixed TCP/IPv4 traffic:
 whole connections -- handshake with the options Linux sends (MSS, SACK permitted, timestamps,
 window scale), request and response data, pure ACKs, a FIN close on both sides -- and now and then
-a reset. Checksums are correct. Usage: make-decode-capture.py OUT.pcap [N] (default 500000)."""
+a reset, over 1000 address/port pairs reused in turn. Checksums are correct. Usage: make-decode-capture.py OUT.pcap [N] (default 500000)."""
 import random
 import struct
 import sys
@@ -36,6 +36,9 @@ def timestamps(value, echo):
 
 
 def connection(rng, index):
+    # 1000 address/port pairs, reused in turn (as ports are): tcpdump keeps a record per
+    # connection it has seen, and with every connection new its lookups grow with the file.
+    index = index % 1000
     client = bytes([10, 0, (index >> 8) & 0xFF, index & 0xFF or 1])
     server = bytes([10, 1, 0, 1 + index % 200])
     sport = 32768 + index % 28000

@@ -61,7 +61,7 @@ public struct PcapFileHeader: Hashable, Sendable {
   /// - Throws: `PcapError.truncated` with fewer than 24 bytes, `.badMagic` when the magic is none
   ///   of the four known values, `.unsupportedVersion` when the major version is not 2.
   public init(parsing bytes: some Collection<UInt8>) throws(PcapError) {
-    var cursor = PcapCursor(Array(bytes.prefix(Self.length)))
+    var cursor = PcapCursor(ArraySlice(bytes.prefix(Self.length)))
     guard cursor.remaining >= Self.length else {
       throw .truncated(context: "file header", needed: Self.length, available: cursor.remaining)
     }
@@ -356,7 +356,7 @@ public struct PcapReader: Sendable {
     }
     guard let header, bufferedByteCount >= 16 else { return nil }
     let big = header.byteOrder == .bigEndian
-    var cursor = PcapCursor(Array(buffer[position..<(position + 16)]))
+    var cursor = PcapCursor(buffer[position..<(position + 16)])
     let seconds = cursor.readUInt32(bigEndian: big)
     let fraction = cursor.readUInt32(bigEndian: big)
     let captured = cursor.readUInt32(bigEndian: big)
@@ -401,7 +401,7 @@ public struct PcapReader: Sendable {
     if left < 16 {
       throw .truncated(context: "record \(recordCount + 1) header", needed: 16, available: left)
     }
-    var cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
+    var cursor = PcapCursor(buffer[(position + 8)..<(position + 12)])
     let captured = cursor.readUInt32(bigEndian: header?.byteOrder == .bigEndian)
     throw .truncated(
       context: "record \(recordCount + 1)", needed: 16 + Int(captured), available: left)
@@ -426,7 +426,7 @@ public struct PcapReader: Sendable {
 
 extension PcapReader {
   private func word(_ offset: Int) -> UInt32 {
-    var cursor = PcapCursor(Array(buffer[(position + offset)..<(position + offset + 4)]))
+    var cursor = PcapCursor(buffer[(position + offset)..<(position + offset + 4)])
     return cursor.readUInt32(bigEndian: ngBigEndian)
   }
 
@@ -437,7 +437,7 @@ extension PcapReader {
       let offset = consumedBefore + position
       let isSection = buffer[position..<(position + 4)].elementsEqual([0x0A, 0x0D, 0x0D, 0x0A])
       if isSection {
-        let cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
+        let cursor = PcapCursor(buffer[(position + 8)..<(position + 12)])
         switch cursor.peekUInt32(bigEndian: true) {
         case 0x1A2B_3C4D: ngBigEndian = true
         case 0x4D3C_2B1A: ngBigEndian = false
@@ -544,10 +544,11 @@ private enum PcapFileHeaderMagic {
 
 /// A little reader over a zero-based array that the caller has already length-checked.
 struct PcapCursor {
-  private let bytes: [UInt8]
+  /// The bytes read, in place (a slice of the reader's buffer: no copy is made).
+  private let bytes: ArraySlice<UInt8>
   private var offset = 0
 
-  init(_ bytes: [UInt8]) { self.bytes = bytes }
+  init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
   var remaining: Int { bytes.count - offset }
 
@@ -556,7 +557,7 @@ struct PcapCursor {
   func peekUInt32(bigEndian: Bool) -> UInt32 {
     var value: UInt32 = 0
     for index in 0..<4 {
-      let byte = offset + index < bytes.count ? UInt32(bytes[offset + index]) : 0
+      let byte = offset + index < bytes.count ? UInt32(bytes[bytes.startIndex + offset + index]) : 0
       value |= bigEndian ? byte << (24 - 8 * index) : byte << (8 * index)
     }
     return value
@@ -569,8 +570,8 @@ struct PcapCursor {
   }
 
   mutating func readUInt16(bigEndian: Bool) -> UInt16 {
-    let first = offset < bytes.count ? UInt16(bytes[offset]) : 0
-    let second = offset + 1 < bytes.count ? UInt16(bytes[offset + 1]) : 0
+    let first = offset < bytes.count ? UInt16(bytes[bytes.startIndex + offset]) : 0
+    let second = offset + 1 < bytes.count ? UInt16(bytes[bytes.startIndex + offset + 1]) : 0
     skip(2)
     return bigEndian ? first << 8 | second : second << 8 | first
   }

@@ -37,9 +37,14 @@ enum DecodeCommand {
     """
 
   static func run(_ arguments: [String]) -> Int32 {
-    run(arguments, output: { print($0) }, error: { message in
-      FileHandle.standardError.write(Data((message + "\n").utf8))
-    })
+    // Both straight to the file descriptor (no stdio buffer between them), so lines and chunks
+    // keep their order.
+    run(
+      arguments, output: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) },
+      write: { FileHandle.standardOutput.write(Data($0)) },
+      error: { message in
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+      })
   }
 
   struct UsageError: Error { var message: String }
@@ -66,8 +71,24 @@ enum DecodeCommand {
     return names
   }
 
-  /// The command with its output and errors sent to closures (testable).
+  /// The command with its output and errors sent to closures (testable): the summary lines of a
+  /// pcap file reach `output` one line each.
   static func run(_ arguments: [String], output: (String) -> Void, error: (String) -> Void) -> Int32 {
+    run(
+      arguments, output: output,
+      write: { text in
+        for line in text.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
+          output(String(decoding: line, as: UTF8.self))
+        }
+      }, error: error)
+  }
+
+  /// The command with its output sent to closures: `output` takes whole lines (help, `--show`
+  /// trees), `write` takes chunks of newline-terminated summary lines as UTF-8 (a pcap file's
+  /// lines are written into one reused buffer and handed over in chunks of about 64 KiB).
+  static func run(
+    _ arguments: [String], output: (String) -> Void, write: ([UInt8]) -> Void, error: (String) -> Void
+  ) -> Int32 {
     let settings: Settings
     do {
       guard let parsed = try parse(arguments) else {
@@ -80,7 +101,7 @@ enum DecodeCommand {
       return 2
     }
     if let path = settings.pcapPath {
-      return decodePcap(path, settings, output: output, error: error)
+      return decodePcap(path, settings, output: output, write: write, error: error)
     }
     var frames: [[UInt8]] = []
     for (index, text) in settings.hexPackets.enumerated() {
@@ -171,7 +192,8 @@ enum DecodeCommand {
   }
 
   static func decodePcap(
-    _ path: String, _ settings: Settings, output: (String) -> Void, error: (String) -> Void
+    _ path: String, _ settings: Settings, output: (String) -> Void, write: ([UInt8]) -> Void,
+    error: (String) -> Void
   ) -> Int32 {
     let handle: FileHandle
     if path == "-" {
@@ -194,11 +216,21 @@ enum DecodeCommand {
     }
     defer { if path != "-" { try? handle.close() } }
     var reader = PcapReader()
+    // The lines, as UTF-8, handed to `write` whenever 64 KiB have gathered.
+    var text: [UInt8] = []
+    text.reserveCapacity(1 << 17)
+    func flush() {
+      guard !text.isEmpty else { return }
+      write(text)
+      text.removeAll(keepingCapacity: true)
+    }
+    defer { flush() }
+    let detailed = settings.show || settings.hex
     do throws(PcapError) {
       while true {
         let chunk: Data
         do {
-          chunk = try handle.read(upToCount: 1 << 16) ?? Data()
+          chunk = try handle.read(upToCount: 1 << 20) ?? Data()
         } catch let readError {
           error("tcpcraft decode: cannot read \(path): \(readError.localizedDescription)")
           return 2
@@ -207,9 +239,17 @@ enum DecodeCommand {
         reader.append(chunk)
         while let record = try reader.next() {
           let linkType = settings.linkType ?? record.linkType ?? reader.header?.linkType ?? .ethernet
-          emit(record.data, linkType: linkType, settings, output: output)
+          if detailed {
+            flush()
+            emit(record.data, linkType: linkType, settings, output: output)
+            continue
+          }
+          dissect(record.data, linkType: linkType, options: settings.options).appendSummary(to: &text)
+          text.append(0x0A)
+          if text.count >= 1 << 16 { flush() }
         }
         if reader.header != nil && reader.header?.linkType == nil && settings.linkType == nil {
+          flush()
           let value = reader.header?.linkTypeValue ?? 0
           error("tcpcraft decode: \(path): link type \(value) is not supported (try --link-type)")
           return 2
@@ -217,6 +257,7 @@ enum DecodeCommand {
       }
       try reader.finish()
     } catch let pcapError {
+      flush()
       error("tcpcraft decode: \(path): \(pcapError)")
       return 2
     }
