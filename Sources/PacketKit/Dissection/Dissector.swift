@@ -99,6 +99,10 @@ struct RawFrame {
     return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
   }
 
+  @inline(__always) func u64(_ offset: Int) -> UInt64 {
+    UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4))
+  }
+
   /// The bytes in `start..<end`, clamped to the frame.
   @inline(__always) func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
     let lower = max(0, min(start, base.count))

@@ -89,6 +89,9 @@ struct TcpdumpPrinter {
   var snapEnd: Int
   /// Names for SLL2 interface indexes.
   var interfaceNames: [UInt32: String] = [:]
+  /// Whether an MPTCP option was printed: tcpdump then names "mptcp" (not "tcp") when the
+  /// capture ends later in the segment (" [|mptcp]").
+  var printedMPTCP = false
 
   init(_ frame: RawFrame) {
     self.frame = frame
@@ -108,22 +111,25 @@ struct TcpdumpPrinter {
   @inline(__always) mutating func emit(byte: UInt8) { out.append(byte) }
 
   /// Appends `value` in decimal.
-  mutating func emit(decimal value: UInt32) {
+  @inline(__always) mutating func emit(decimal value: UInt32) { emit(decimal64: UInt64(value)) }
+
+  /// Appends `value` in decimal.
+  mutating func emit(decimal64 value: UInt64) {
     if value < 10 {
       out.append(0x30 &+ UInt8(truncatingIfNeeded: value))
       return
     }
-    // Up to 10 digits, written right to left into a small stack buffer.
-    var digits: (UInt64, UInt64) = (0, 0)
+    // Up to 20 digits, written right to left into a small stack buffer.
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
     withUnsafeMutableBytes(of: &digits) { buffer in
-      var index = 16
+      var index = 24
       var rest = value
       repeat {
         index &-= 1
         buffer[index] = 0x30 &+ UInt8(truncatingIfNeeded: rest % 10)
         rest /= 10
       } while rest != 0
-      out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<16]))
+      out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<24]))
     }
   }
 
@@ -137,16 +143,18 @@ struct TcpdumpPrinter {
   }
 
   /// Appends `value` as lower-case hex, zero-padded to `width` digits.
-  mutating func emit(hex value: UInt32, width: Int) {
+  mutating func emit(hex value: UInt64, width: Int) {
     let digits: StaticString = "0123456789abcdef"
     var significant = 1
-    while significant < 8 && value >> (4 * UInt32(significant)) != 0 { significant += 1 }
+    while significant < 16 && value >> (4 * UInt64(significant)) != 0 { significant += 1 }
     let count = max(width, significant)
     for position in stride(from: count - 1, through: 0, by: -1) {
-      let nibble = position < 8 ? Int((value >> (4 * UInt32(position))) & 0xF) : 0
+      let nibble = position < 16 ? Int((value >> (4 * UInt64(position))) & 0xF) : 0
       out.append(digits.utf8Start[nibble])
     }
   }
+
+  @inline(__always) mutating func emit(hex value: UInt32, width: Int) { emit(hex: UInt64(value), width: width) }
 
   /// Appends the captured bytes `start..<start+count` as continuous lower-case hex.
   mutating func emit(hexBytes start: Int, count: Int) {
@@ -416,7 +424,7 @@ struct TcpdumpPrinter {
     do {
       try tcpBody(at: start, length: length, ip)
     } catch {
-      emit(" [|tcp]")
+      emit(printedMPTCP ? " [|mptcp]" : " [|tcp]")
     }
   }
 
@@ -804,6 +812,12 @@ struct TcpdumpPrinter {
         value = value & 1 != 0 ? (value >> 1) * 60 : value >> 1
         emit(byte: 0x20)
         emit(decimal: value)
+      case 30:
+        dataLength = optionLength - 2
+        guard try lenCheck(dataLength) else { return badOption(separator) }
+        guard mptcp(at: cursor - 2, length: optionLength, tcpFlags: frame.u8(segmentStart + 13)) else {
+          return badOption(separator)
+        }
       case 34:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
@@ -830,7 +844,7 @@ struct TcpdumpPrinter {
       }
       } catch {
         guard cutInsideOption else { throw error }
-        emit(" [|tcp]")
+        emit(printedMPTCP ? " [|mptcp]" : " [|tcp]")
         if separator { emit(">") }
         return false
       }
@@ -847,6 +861,207 @@ struct TcpdumpPrinter {
       if kind == 0 { break }
     }
     return true
+  }
+
+  /// An MPTCP option (RFC 8684) as tcpdump prints it without -v (print-mptcp.c): its length,
+  /// the subtype's name and the subtype's fields; `false` when tcpdump calls it "[bad opt]" (a
+  /// length the subtype does not have, or one that does not fit the segment's flags). The whole
+  /// option (`length` bytes from `start`) is captured.
+  private mutating func mptcp(at start: Int, length: Int, tcpFlags: UInt8) -> Bool {
+    guard length >= 3 else { return false }
+    printedMPTCP = true
+    let syn = tcpFlags & 0x02 != 0
+    let ack = tcpFlags & 0x10 != 0
+    let subtype = frame.u8(start + 2) >> 4
+    emit(byte: 0x20)
+    emit(decimal: length)
+    switch subtype {
+    case 0:
+      emit(" capable")
+      guard ((length == 12 || length == 4) && syn) || ((length == 20 || length == 22) && ack && !syn) else {
+        return false
+      }
+      let version = frame.u8(start + 2) & 0x0F
+      guard version <= 1 else {
+        emit(" Unknown Version (")
+        emit(decimal: UInt32(version))
+        emit(")")
+        return true
+      }
+      emit(" v")
+      emit(decimal: UInt32(version))
+      if frame.u8(start + 3) & 0x80 != 0 { emit(" csum") }
+      if length == 12 || length >= 20 {
+        emit(" {0x")
+        emit(hex: frame.u64(start + 4), width: 1)
+        if length >= 20 {
+          emit(",0x")
+          emit(hex: frame.u64(start + 12), width: 1)
+        }
+        emit("}")
+      }
+    case 1:
+      emit(" join")
+      guard (length == 12 && syn) || (length == 16 && syn && ack) || (length == 24 && ack) else { return false }
+      if length != 24 {
+        if frame.u8(start + 2) & 0x01 != 0 { emit(" backup") }
+        emit(" id ")
+        emit(decimal: UInt32(frame.u8(start + 3)))
+      }
+      switch length {
+      case 12:
+        emit(" token 0x")
+        emit(hex: frame.u32(start + 4), width: 1)
+        emit(" nonce 0x")
+        emit(hex: frame.u32(start + 8), width: 1)
+      case 16:
+        emit(" hmac 0x")
+        emit(hex: frame.u64(start + 4), width: 1)
+        emit(" nonce 0x")
+        emit(hex: frame.u32(start + 12), width: 1)
+      default:
+        emit(" hmac 0x")
+        emit(hexBytes: start + 4, count: 20)
+      }
+    case 2:
+      emit(" dss")
+      guard length >= 4, !syn else { return false }
+      let dssFlags = frame.u8(start + 3)
+      if dssFlags & 0x10 != 0 { emit(" fin") }
+      var at = start + 4
+      var left = length - 4
+      // A 4- or 8-byte number (the wide form when `wide`), or `nil` when too few bytes are left.
+      func number(wide: Bool) -> UInt64? {
+        let size = wide ? 8 : 4
+        guard left >= size else { return nil }
+        defer {
+          at += size
+          left -= size
+        }
+        return wide ? frame.u64(at) : UInt64(frame.u32(at))
+      }
+      if dssFlags & 0x01 != 0 {
+        emit(" ack ")
+        guard let value = number(wide: dssFlags & 0x02 != 0) else { return false }
+        emit(decimal64: value)
+      }
+      if dssFlags & 0x04 != 0 {
+        emit(" seq ")
+        guard let value = number(wide: dssFlags & 0x08 != 0) else { return false }
+        emit(decimal64: value)
+        guard let subflow = number(wide: false) else { return false }
+        emit(" subseq ")
+        emit(decimal64: subflow)
+        guard left >= 2 else { return false }
+        emit(" len ")
+        emit(decimal: UInt32(frame.u16(at)))
+        at += 2
+        left -= 2
+        if left >= 2 {
+          emit(" csum 0x")
+          emit(hex: UInt32(frame.u16(at)), width: 1)
+          left -= 2
+        }
+      }
+      guard left == 0 else { return false }
+    case 3:
+      emit(" add-addr")
+      guard [8, 10, 16, 18, 20, 22, 28, 30].contains(length) else { return false }
+      switch frame.u8(start + 2) & 0x0F {
+      case 0x6: emit(" v0-ip6")
+      case 0x4: emit(" v0-ip4")
+      case 0x1: emit(" v1-echo")
+      case 0x0: emit(" v1")
+      default: emit(" [bad version/echo]")
+      }
+      emit(" id ")
+      emit(decimal: UInt32(frame.u8(start + 3)))
+      emit(byte: 0x20)
+      let ipv4 = length <= 18
+      let addressLength = ipv4 ? 4 : 16
+      if ipv4 {
+        emit(address: frame.u32(start + 4))
+      } else {
+        emitIPv6(at: start + 4)
+      }
+      let hasPort = [10, 18, 22, 30].contains(length)
+      if hasPort {
+        emit(byte: 0x3A)
+        emit(decimal: UInt32(frame.u16(start + 4 + addressLength)))
+      }
+      if [16, 18, 28, 30].contains(length) {
+        emit(" hmac 0x")
+        emit(hex: frame.u64(start + 4 + addressLength + (hasPort ? 2 : 0)), width: 1)
+      }
+    case 4:
+      emit(" rem-addr")
+      guard length >= 4 else { return false }
+      emit(" id")
+      for index in 3..<length {
+        emit(byte: 0x20)
+        emit(decimal: UInt32(frame.u8(start + index)))
+      }
+    case 5:
+      emit(" prio")
+      guard length == 3 || length == 4 else { return false }
+      emit(frame.u8(start + 2) & 0x01 != 0 ? " backup" : " non-backup")
+      if length == 4 {
+        emit(" id ")
+        emit(decimal: UInt32(frame.u8(start + 3)))
+      }
+    case 6:
+      emit(" fail")
+      guard length == 12 else { return false }
+      emit(" seq ")
+      emit(decimal64: frame.u64(start + 4))
+    case 7:
+      emit(" fast-close")
+      guard length == 12 else { return false }
+      emit(" key 0x")
+      emit(hex: frame.u64(start + 4), width: 1)
+    default:
+      emit(" unknown")
+    }
+    return true
+  }
+
+  /// The IPv6 address stored at `start`, as inet_ntop writes it: lower-case hex groups, the
+  /// longest run of two or more zero groups (the first of equal runs) as "::", and the last 32
+  /// bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
+  mutating func emitIPv6(at start: Int) {
+    var groups: [UInt16] = []
+    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }
+    var bestStart = -1
+    var bestLength = 0
+    var runStart = -1
+    for index in 0...8 {
+      if index < 8 && groups[index] == 0 {
+        if runStart < 0 { runStart = index }
+      } else if runStart >= 0 {
+        if index - runStart > bestLength {
+          bestStart = runStart
+          bestLength = index - runStart
+        }
+        runStart = -1
+      }
+    }
+    if bestLength < 2 { bestStart = -1 }
+    var index = 0
+    while index < 8 {
+      if index == bestStart {
+        emit(byte: 0x3A)
+        if index == 0 { emit(byte: 0x3A) }
+        index += bestLength
+        continue
+      }
+      if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && groups[5] == 0xFFFF)) {
+        emit(address: frame.u32(start + 12))
+        return
+      }
+      emit(hex: UInt32(groups[index]), width: 1)
+      index += 1
+      if index < 8 { emit(byte: 0x3A) }
+    }
   }
 
   private mutating func fastOpen(_ start: Int, _ length: Int, experimental: Bool = false) {
