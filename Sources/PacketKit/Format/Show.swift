@@ -204,7 +204,8 @@ struct ShowFields {
     add("window", "\(tcp.window)")
     add("checksum", "0x\(Fmt.hex(tcp.checksum, width: 4))", checksumNote)
     add("urgentPointer", "\(tcp.urgentPointer)")
-    add("options", "[" + TCPOption.decodeAll(tcp.optionBytes).map(Fmt.option).joined(separator: ", ") + "]")
+    let flags = UInt8(truncatingIfNeeded: tcp.flags.rawValue)
+    add("options", "[" + TCPOption.decodeAll(tcp.optionBytes).map { Fmt.option($0, tcpFlags: flags) }.joined(separator: ", ") + "]")
   }
 
   mutating func udp(_ udp: UDPView, checksumNote: String) {
@@ -233,18 +234,13 @@ struct ShowFields {
 }
 
 extension Fmt {
-  /// A TCP option as `show()` lists it (tcpdump's names; raw ones as kind and hex).
-  static func option(_ option: TCPOption) -> String {
+  /// A TCP option as `show()` lists it: tcpdump's text for it (the summary's option printer:
+  /// names for MSS, SACK, timestamps, MD5, TCP-AO, MPTCP, Fast Open, user timeout, ...), and
+  /// for a malformed option ("raw") its kind and bytes.
+  static func option(_ option: TCPOption, tcpFlags: UInt8) -> String {
     switch option {
-    case .endOfOptionList: "eol"
-    case .noOperation: "nop"
-    case .maximumSegmentSize(let value): "mss \(value)"
-    case .windowScale(let value): "wscale \(value)"
-    case .sackPermitted: "sackOK"
-    case .sack(let blocks): "sack " + blocks.map { "{\($0.leftEdge):\($0.rightEdge)}" }.joined()
-    case .timestamps(let value, let echoReply): "TS val \(value) ecr \(echoReply)"
-    case .unknown(let kind, let data): "kind \(kind) 0x\(hexBytes(data))"
     case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
+    default: TcpdumpPrinter.optionText(option.encoded, tcpFlags: tcpFlags)
     }
   }
 

@@ -490,7 +490,7 @@ struct TcpdumpPrinter {
     if headerLength > 20 {
       emit(", options [")
       let complete = try tcpOptions(
-        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length)
+        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length, tcpFlags: flags)
       guard complete else { return }
       emit("]")
     }
@@ -657,6 +657,18 @@ struct TcpdumpPrinter {
     return ""
   }
 
+  /// tcpdump's text for one well-formed TCP option (`bytes`: kind, length and data), as inside
+  /// its "options [...]" list: e.g. "mss 1460", "mptcp 12 capable v1 {0x...}", "unknown-99 0x01".
+  /// `tcpFlags` matter to MPTCP. `show()` lists options with it, so both say the same.
+  static func optionText(_ bytes: [UInt8], tcpFlags: UInt8) -> String {
+    bytes.withUnsafeBytes { raw in
+      var printer = TcpdumpPrinter(RawFrame(raw))
+      _ = try? printer.tcpOptions(
+        at: 0, length: raw.count, segmentStart: 0, segmentLength: raw.count, tcpFlags: tcpFlags)
+      return String(decoding: printer.out, as: UTF8.self)
+    }
+  }
+
   /// tcpdump's name for a TCP option kind (print-tcp.c's `tcp_option_values`), `nil` for kinds
   /// it calls "unknown-N".
   static func tcpOptionName(_ kind: UInt8) -> StaticString? {
@@ -686,7 +698,7 @@ struct TcpdumpPrinter {
 
   /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
   private mutating func tcpOptions(
-    at start: Int, length: Int, segmentStart: Int, segmentLength: Int
+    at start: Int, length: Int, segmentStart: Int, segmentLength: Int, tcpFlags: UInt8
   ) throws(TcpdumpTruncated) -> Bool {
     var remaining = length
     var cursor = start
@@ -815,7 +827,7 @@ struct TcpdumpPrinter {
       case 30:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
-        guard mptcp(at: cursor - 2, length: optionLength, tcpFlags: frame.u8(segmentStart + 13)) else {
+        guard mptcp(at: cursor - 2, length: optionLength, tcpFlags: tcpFlags) else {
           return badOption(separator)
         }
       case 34:
