@@ -32,7 +32,7 @@ func dissectLayers(
   // One pass over the frame's memory: reads and checksums go through a raw buffer (no slices,
   // no reference counting per read); the layers are kept inline unless some layer has a problem.
   bytes.withUnsafeBytes { raw in
-    var dissector = Dissector(frame: RawFrame(raw), options: options, allowFastPath: allowFastPath)
+    var dissector = Dissector(frame: ByteCursor(raw), options: options, allowFastPath: allowFastPath)
     dissector.run(linkType: linkType)
     return dissector.layers
   }
@@ -54,70 +54,13 @@ public func dissect(
   dissect(bytes[...], linkType: linkType, options: options)
 }
 
-/// Bounds-checked big-endian reads at zero-based offsets; out-of-range reads give 0 (callers
-/// check lengths first; this only makes a logic slip harmless instead of a trap).
-struct FrameBytes {
-  let base: ArraySlice<UInt8>
-  var count: Int { base.count }
-
-  init(_ base: ArraySlice<UInt8>) { self.base = base }
-
-  func u8(_ offset: Int) -> UInt8 {
-    guard offset >= 0, offset < base.count else { return 0 }
-    return base[base.startIndex + offset]
-  }
-  func u16(_ offset: Int) -> UInt16 { UInt16(u8(offset)) << 8 | UInt16(u8(offset + 1)) }
-  func u32(_ offset: Int) -> UInt32 { UInt32(u16(offset)) << 16 | UInt32(u16(offset + 2)) }
-
-  /// The bytes in `start..<end`, clamped to the frame.
-  func slice(_ start: Int, _ end: Int) -> ArraySlice<UInt8> {
-    let lower = max(0, min(start, base.count))
-    let upper = max(lower, min(end, base.count))
-    return base[(base.startIndex + lower)..<(base.startIndex + upper)]
-  }
-}
-
-/// The dissector's view of the frame: bounds-checked big-endian reads at zero-based offsets
-/// over the frame's memory (valid only inside the `withUnsafeBytes` that made it); out-of-range
-/// reads give 0, as `FrameBytes`'s do.
-struct RawFrame {
-  let base: UnsafeRawBufferPointer
-  var count: Int { base.count }
-
-  init(_ base: UnsafeRawBufferPointer) { self.base = base }
-
-  @inline(__always) func u8(_ offset: Int) -> UInt8 {
-    guard offset >= 0, offset < base.count else { return 0 }
-    return base.load(fromByteOffset: offset, as: UInt8.self)
-  }
-  @inline(__always) func u16(_ offset: Int) -> UInt16 {
-    guard offset >= 0, offset <= base.count &- 2 else { return UInt16(u8(offset)) << 8 | UInt16(u8(offset &+ 1)) }
-    return UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-  }
-  @inline(__always) func u32(_ offset: Int) -> UInt32 {
-    guard offset >= 0, offset <= base.count &- 4 else { return UInt32(u16(offset)) << 16 | UInt32(u16(offset &+ 2)) }
-    return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-  }
-
-  @inline(__always) func u64(_ offset: Int) -> UInt64 {
-    UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4))
-  }
-
-  /// The bytes in `start..<end`, clamped to the frame.
-  @inline(__always) func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
-    let lower = max(0, min(start, base.count))
-    let upper = max(lower, min(end, base.count))
-    return UnsafeRawBufferPointer(rebasing: base[lower..<upper])
-  }
-}
-
 /// The dissector's checksum arithmetic over `InternetChecksum` (SIMD for long inputs).
 struct OnesComplement {
   var inner = InternetChecksum()
   @inline(__always) mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.add(bytes) }
   /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
   /// `start`): the sum the sender had before filling the checksum in.
-  mutating func add(_ frame: RawFrame, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
+  mutating func add(_ frame: ByteCursor, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
     inner.add(frame.slice(start, start + field))
     inner.add(zeros: 2)
     inner.add(frame.slice(start + field + 2, end))
@@ -129,14 +72,14 @@ struct OnesComplement {
 }
 
 struct Dissector {
-  let frame: RawFrame
+  let frame: ByteCursor
   let verifyChecksums: Bool
   let checksumNotReady: Bool
   /// Whether `plainTCP` may take common frames (tests turn it off to compare both paths).
   let allowFastPath: Bool
   var layers = DissectedLayers()
 
-  init(frame: RawFrame, options: DissectionOptions, allowFastPath: Bool = true) {
+  init(frame: ByteCursor, options: DissectionOptions, allowFastPath: Bool = true) {
     self.frame = frame
     self.allowFastPath = allowFastPath
     self.verifyChecksums = options.verifyChecksums

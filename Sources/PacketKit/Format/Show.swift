@@ -103,7 +103,7 @@ extension Dissection {
       let note: (ProtocolLayer) -> String = { layer.isQuoted ? "" : (checksumNotes[$0] ?? "(correct)") }
       switch layer.kind {
       case .null:
-        let family = NullLinkView.family(FrameBytes(view).u32(0))
+        let family = NullLinkView.family(view.withCursor { $0.u32(0) })
         fields.add("family", "\(family)\(family == 2 ? " (AF_INET)" : "")")
       case .linuxSLL:
         let sll = LinuxSLLView(unchecked: view, version: layer.range.count == 20 ? 2 : 1)
@@ -118,12 +118,11 @@ extension Dissection {
         fields.add("source", "\(ethernet.source)")
         fields.add("etherType", "0x\(Fmt.hex(ethernet.etherType.rawValue, width: 4)) (\(ethernet.etherType))")
       case .vlan:
-        let tag = FrameBytes(view)
-        let tci = tag.u16(0)
+        let (tci, nextType) = view.withCursor { ($0.u16(0), $0.u16(2)) }
         fields.add("priority", "\(tci >> 13)")
         fields.add("dropEligible", "\(tci >> 12 & 1)")
         fields.add("vlanID", "\(tci & 0x0FFF)")
-        let next = EtherType(tag.u16(2))
+        let next = EtherType(nextType)
         fields.add("etherType", "0x\(Fmt.hex(next.rawValue, width: 4)) (\(next))")
       case .ipv4:
         fields.ipv4(IPv4View(unchecked: view), checksumNote: note(.ipv4))

@@ -68,7 +68,7 @@ func appendTcpdumpSummary(
   _ bytes: ArraySlice<UInt8>, linkType: LinkType, interfaceNames: [UInt32: String], to buffer: inout [UInt8]
 ) {
   bytes.withUnsafeBytes { raw in
-    var printer = TcpdumpPrinter(RawFrame(raw))
+    var printer = TcpdumpPrinter(ByteCursor(raw))
     printer.interfaceNames = interfaceNames
     // The buffer moves into the printer and back (no copy).
     swap(&printer.out, &buffer)
@@ -82,7 +82,7 @@ struct TcpdumpTruncated: Error {}
 
 struct TcpdumpPrinter {
   /// The frame's memory (valid inside the `withUnsafeBytes` that made the printer).
-  let frame: RawFrame
+  let frame: ByteCursor
   /// The text so far, as UTF-8.
   var out: [UInt8] = []
   /// The captured end (tcpdump's snapend) as a zero-based offset; narrowed by IPv4's length.
@@ -93,7 +93,7 @@ struct TcpdumpPrinter {
   /// capture ends later in the segment (" [|mptcp]").
   var printedMPTCP = false
 
-  init(_ frame: RawFrame) {
+  init(_ frame: ByteCursor) {
     self.frame = frame
     self.snapEnd = frame.count
   }
@@ -182,20 +182,21 @@ struct TcpdumpPrinter {
 
   // MARK: Reading the frame
 
-  // Bounds-checked reads that "longjmp" (throw) past the captured end, like tcpdump's GET_*.
+  // The cursor's checked reads against the captured end: they "longjmp" (throw) past it, like
+  // tcpdump's GET_*.
   func get8(_ offset: Int) throws(TcpdumpTruncated) -> UInt8 {
-    guard offset >= 0, offset + 1 <= snapEnd else { throw TcpdumpTruncated() }
-    return frame.u8(offset)
+    guard let value = frame.get8(offset, before: snapEnd) else { throw TcpdumpTruncated() }
+    return value
   }
   func get16(_ offset: Int) throws(TcpdumpTruncated) -> UInt16 {
-    guard offset >= 0, offset + 2 <= snapEnd else { throw TcpdumpTruncated() }
-    return frame.u16(offset)
+    guard let value = frame.get16(offset, before: snapEnd) else { throw TcpdumpTruncated() }
+    return value
   }
   func get32(_ offset: Int) throws(TcpdumpTruncated) -> UInt32 {
-    guard offset >= 0, offset + 4 <= snapEnd else { throw TcpdumpTruncated() }
-    return frame.u32(offset)
+    guard let value = frame.get32(offset, before: snapEnd) else { throw TcpdumpTruncated() }
+    return value
   }
-  func has(_ offset: Int, _ count: Int) -> Bool { offset >= 0 && count >= 0 && offset + count <= snapEnd }
+  func has(_ offset: Int, _ count: Int) -> Bool { frame.has(offset, count, before: snapEnd) }
 
   func address(_ offset: Int) throws(TcpdumpTruncated) -> String {
     IPv4Address(rawValue: try get32(offset)).description
@@ -662,7 +663,7 @@ struct TcpdumpPrinter {
   /// `tcpFlags` matter to MPTCP. `show()` lists options with it, so both say the same.
   static func optionText(_ bytes: [UInt8], tcpFlags: UInt8) -> String {
     bytes.withUnsafeBytes { raw in
-      var printer = TcpdumpPrinter(RawFrame(raw))
+      var printer = TcpdumpPrinter(ByteCursor(raw))
       _ = try? printer.tcpOptions(
         at: 0, length: raw.count, segmentStart: 0, segmentLength: raw.count, tcpFlags: tcpFlags)
       return String(decoding: printer.out, as: UTF8.self)
