@@ -459,7 +459,7 @@ struct TcpdumpPrinter {
     let urgent = frame.u16(start + 18)
     let flags = frame.u8(start + 13)
     emit("Flags [")
-    emitFlagLetters(flags)
+    TCPFlags(rawValue: UInt16(flags)).appendTcpdumpLetters(to: &out)
     emit("]")
     if headerLength > length {
       emit(" [bad hdr length ")
@@ -507,19 +507,6 @@ struct TcpdumpPrinter {
         throw TcpdumpTruncated()
       }
       application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
-    }
-  }
-
-  /// tcpdump's flag letters (`TCPFlags.tcpdumpLetters`): F S R P . U E W, or "none".
-  mutating func emitFlagLetters(_ flags: UInt8) {
-    guard flags != 0 else {
-      emit("none")
-      return
-    }
-    // Bit i's letter is letters[i].
-    let letters: StaticString = "FSRP.UEW"
-    for bit in 0..<8 where flags & (1 << bit) != 0 {
-      out.append(letters.utf8Start[bit])
     }
   }
 
