@@ -201,31 +201,51 @@ internal struct OptionScanner {
   }
 
   @inlinable mutating func next() -> Result<ScannedOption, PacketError>? {
-    let available = area.count &- offset
-    guard !stopped, available > 0 else { return nil }
-    let kind = area.byte(at: offset)
-    if kind <= 1 {
-      let option = ScannedOption(kind: kind, offset: offset, length: 1)
-      offset &+= 1
+    guard !stopped, offset < area.count else { return nil }
+    // The closure reads through `self` (no copy of the slice, no reference counted).
+    let step = OptionScanner.step(at: offset, end: area.count) { self.area.byte(at: $0) }
+    switch step {
+    case .option(let kind, let length):
+      let option = ScannedOption(kind: kind, offset: offset, length: length)
+      offset &+= length
       if kind == 0, stopAtEndOfList { stopped = true }
       return .success(option)
-    }
-    guard available >= 2 else {
+    case .malformed(let kind, let length, let available):
       stopped = true
-      return .failure(.optionOverrun(layer: layer, kind: kind, length: 0, available: available, offset: offset))
+      guard let length else {
+        return .failure(.optionOverrun(layer: layer, kind: kind, length: 0, available: available, offset: offset))
+      }
+      return .failure(
+        length < 2
+          ? .invalidOptionLength(layer: layer, kind: kind, length: length, offset: offset)
+          : .optionOverrun(layer: layer, kind: kind, length: length, available: available, offset: offset))
     }
-    let length = area.byte(at: offset &+ 1)
-    guard length >= 2 else {
-      stopped = true
-      return .failure(.invalidOptionLength(layer: layer, kind: kind, length: length, offset: offset))
+  }
+
+  /// What the option at `offset` of an options area ending at `end` is.
+  @usableFromInline enum Step {
+    /// A well-formed option of `length` bytes (1 for EOL and NOP).
+    case option(kind: UInt8, length: Int)
+    /// A length octet that is missing (`nil`), 0, 1, or runs past the area (`available` bytes
+    /// were left from `offset`).
+    case malformed(kind: UInt8, length: UInt8?, available: Int)
+  }
+
+  /// The one option-walking rule (RFC 791 §3.1, RFC 9293 §3.1), shared by the scanner (views,
+  /// header decoding, option storage, `show()`) and the dissector's problem check: kinds 0 and 1
+  /// are one octet, every other kind has a length octet counting kind and length. `byte` reads
+  /// the area at an offset below `end`; `offset < end`.
+  @inlinable @inline(__always)
+  static func step(at offset: Int, end: Int, byte: (Int) -> UInt8) -> Step {
+    let kind = byte(offset)
+    if kind <= 1 { return .option(kind: kind, length: 1) }
+    let available = end &- offset
+    guard available >= 2 else { return .malformed(kind: kind, length: nil, available: available) }
+    let length = byte(offset &+ 1)
+    guard length >= 2, Int(length) <= available else {
+      return .malformed(kind: kind, length: length, available: available)
     }
-    guard Int(length) <= available else {
-      stopped = true
-      return .failure(.optionOverrun(layer: layer, kind: kind, length: length, available: available, offset: offset))
-    }
-    let option = ScannedOption(kind: kind, offset: offset, length: Int(length))
-    offset &+= Int(length)
-    return .success(option)
+    return .option(kind: kind, length: Int(length))
   }
 }
 

@@ -466,23 +466,15 @@ struct Dissector {
   @inline(__always) func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
     var offset = start
     while offset < end {
-      let kind = frame.u8(offset)
-      if kind == 0 { break }
-      if kind == 1 {
-        offset += 1
-        continue
+      let frame = self.frame
+      switch OptionScanner.step(at: offset, end: end, byte: { frame.u8($0) }) {
+      case .option(let kind, let length):
+        if kind == 0 { return }
+        offset &+= length
+      case .malformed(let kind, let length, let available):
+        problems.append(.badOption(layer: layer, kind: kind, length: length, offset: offset - start, available: available))
+        return
       }
-      let left = end - offset
-      guard left >= 2 else {
-        problems.append(.badOption(layer: layer, kind: kind, length: nil, offset: offset - start, available: left))
-        break
-      }
-      let length = frame.u8(offset + 1)
-      guard length >= 2, Int(length) <= left else {
-        problems.append(.badOption(layer: layer, kind: kind, length: length, offset: offset - start, available: left))
-        break
-      }
-      offset += Int(length)
     }
   }
 }
