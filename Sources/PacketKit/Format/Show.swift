@@ -153,7 +153,8 @@ extension Dissection {
   }
 }
 
-/// Lines of `name = value` in the scapy layout.
+/// One layer's `show()` lines of `name = value`, in the scapy layout; each protocol adds its own fields (IPv4/IPv4+Show.swift,
+/// TCP/TCP+Show.swift, UDP/UDP+Show.swift, IPv4/ICMPv4+Show.swift).
 struct ShowFields {
   let indent: String
   var lines: [String] = []
@@ -174,90 +175,9 @@ struct ShowFields {
     }
     lines.append(text)
   }
-
-  mutating func ipv4(_ ip: IPv4View, checksumNote: String) {
-    add("version", "\(ip.version)")
-    add("ihl", "\(ip.ihl) (\(Int(ip.ihl) * 4) bytes)")
-    add("dscp", "\(ip.dscp)")
-    add("ecn", "\(ip.ecn)")
-    add("totalLength", "\(ip.totalLength)")
-    add("identification", "\(ip.identification) (0x\(Fmt.hex(ip.identification, width: 4)))")
-    add("flags", ip.flags.isEmpty ? "none" : "\(ip.flags)")
-    add("fragmentOffset", "\(ip.fragmentOffset) (\(Int(ip.fragmentOffset) * 8) bytes)")
-    add("timeToLive", "\(ip.timeToLive)")
-    add("protocol", "\(ip.protocol.rawValue) (\(ip.protocol))")
-    add("checksum", "0x\(Fmt.hex(ip.checksum, width: 4))", checksumNote)
-    add("sourceAddress", "\(ip.sourceAddress)")
-    add("destinationAddress", "\(ip.destinationAddress)")
-    add("options", "[" + IPv4Option.decodeAll(ip.optionBytes).map(Fmt.option).joined(separator: ", ") + "]")
-  }
-
-  mutating func tcp(_ tcp: TCPView, checksumNote: String) {
-    add("sourcePort", "\(tcp.sourcePort)")
-    add("destinationPort", "\(tcp.destinationPort)")
-    add("sequenceNumber", "\(tcp.sequenceNumber)")
-    add("acknowledgmentNumber", "\(tcp.acknowledgmentNumber)")
-    add("dataOffset", "\(tcp.dataOffset) (\(tcp.headerLength) bytes)")
-    add("reserved", "\(tcp.reserved)")
-    add("flags", "\(tcp.flags.tcpdumpLetters) (0x\(Fmt.hex(tcp.flags.rawValue, width: 3)))")
-    add("window", "\(tcp.window)")
-    add("checksum", "0x\(Fmt.hex(tcp.checksum, width: 4))", checksumNote)
-    add("urgentPointer", "\(tcp.urgentPointer)")
-    let flags = UInt8(truncatingIfNeeded: tcp.flags.rawValue)
-    add("options", "[" + TCPOption.decodeAll(tcp.optionBytes).map { Fmt.option($0, tcpFlags: flags) }.joined(separator: ", ") + "]")
-  }
-
-  mutating func udp(_ udp: UDPView, checksumNote: String) {
-    add("sourcePort", "\(udp.sourcePort)")
-    add("destinationPort", "\(udp.destinationPort)")
-    add("length", "\(udp.length)")
-    add("checksum", "0x\(Fmt.hex(udp.checksum, width: 4))", udp.checksum == 0 ? "(none)" : checksumNote)
-  }
-
-  mutating func icmp(_ icmp: ICMPv4View, checksumNote: String) {
-    add("type", "\(icmp.type.rawValue) (\(icmp.type))")
-    add("code", "\(icmp.code)")
-    add("checksum", "0x\(Fmt.hex(icmp.checksum, width: 4))", checksumNote)
-    switch icmp.type.rawValue {
-    case 0, 8, 13, 14, 15, 16, 17, 18:
-      add("identifier", "\(icmp.identifier)")
-      add("sequenceNumber", "\(icmp.sequenceNumber)")
-    case 3 where icmp.code == 4:
-      add("nextHopMTU", "\(icmp.sequenceNumber)")
-    case 5:
-      add("gateway", "\(IPv4Address(rawValue: icmp.restOfHeader))")
-    default:
-      add("restOfHeader", "0x\(Fmt.hex(icmp.restOfHeader, width: 8))")
-    }
-  }
 }
 
 extension Fmt {
-  /// A TCP option as `show()` lists it: tcpdump's text for it (the summary's option printer:
-  /// names for MSS, SACK, timestamps, MD5, TCP-AO, MPTCP, Fast Open, user timeout, ...), and
-  /// for a malformed option ("raw") its kind and bytes.
-  static func option(_ option: TCPOption, tcpFlags: UInt8) -> String {
-    switch option {
-    case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
-    default: TcpdumpPrinter.optionText(option.encoded, tcpFlags: tcpFlags)
-    }
-  }
-
-  /// An IPv4 option as `show()` lists it.
-  static func option(_ option: IPv4Option) -> String {
-    switch option {
-    case .endOfOptionList: "eol"
-    case .noOperation: "nop"
-    case .recordRoute(let pointer, let addresses):
-      "rr ptr \(pointer) [" + addresses.map(\.description).joined(separator: " ") + "]"
-    case .timestamp(let pointer, let overflow, let flag, let words):
-      "ts ptr \(pointer) oflw \(overflow) flag \(flag) " + words.map(String.init).joined(separator: " ")
-    case .routerAlert(let value): "router-alert \(value)"
-    case .unknown(let kind, let data): "kind \(kind) 0x\(hexBytes(data))"
-    case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
-    }
-  }
-
   /// Bytes as a Python-like byte string literal: b'GET /\r\n' (printable ASCII kept).
   static func quoted(_ bytes: ArraySlice<UInt8>) -> String {
     var text = "b'"
