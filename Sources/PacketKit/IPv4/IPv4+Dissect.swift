@@ -123,9 +123,11 @@ extension Dissector {
       guard segment.folded == 0xFFFF else { return false }
     }
     let tcpEnd = tcpStart &+ tcpHeaderLength
-    // IPv4, TCP and (when not empty) the payload in one step: tags 1 + 4, 1 + 5, 1 + 8, not quoted.
+    // IPv4, TCP and (when not empty) the payload in one step, not quoted (the tag bytes are
+    // constants the compiler folds).
     let withPayload = tcpEnd < end
-    let compactTags: UInt64 = withPayload ? 0x09_06_05 : 0x06_05
+    let compactTags = DissectedLayers.compactTag(.ipv4) | DissectedLayers.compactTag(.tcp) << 8
+      | (withPayload ? DissectedLayers.compactTag(.payload) << 16 : 0)
     let compactEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
       | (withPayload ? UInt64(truncatingIfNeeded: end) << 32 : 0)
     if !layers.appendCompact(tags: compactTags, ends: compactEnds, added: withPayload ? 3 : 2, start: start, lastEnd: end) {
