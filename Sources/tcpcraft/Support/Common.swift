@@ -34,8 +34,12 @@ enum Common {
         record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
-      return "cannot create the file (\(String(cString: strerror(errno))))"
+    // Written whole beside the target and renamed over it: never through a symbolic link, never
+    // over another user's file (SafeFile).
+    do throws(FileSafetyError) {
+      try SafeFile.write(file, to: path)
+    } catch {
+      return error.isRefusal ? "refused: \(error.reason)" : error.reason
     }
     return nil
   }

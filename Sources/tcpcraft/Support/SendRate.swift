@@ -13,13 +13,19 @@ enum InterruptFlag {
 
   static func install() {
     flag.store(false, ordering: .relaxed)
-    signal(SIGINT) { _ in
-      InterruptFlag.flag.store(true, ordering: .relaxed)
-      signal(SIGINT, SIG_DFL)
+    // SIGTERM (kill, a test harness, systemd) stops the loop the same way as Ctrl-C.
+    for signalNumber in [SIGINT, SIGTERM] {
+      signal(signalNumber) { received in
+        InterruptFlag.flag.store(true, ordering: .relaxed)
+        signal(received, SIG_DFL)
+      }
     }
   }
 
-  static func uninstall() { signal(SIGINT, SIG_DFL) }
+  static func uninstall() {
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
+  }
 }
 
 /// `tcpcraft send HOST:PORT --flags FLAGS --count N [--rate PPS] [--duration S] ...`: the same
