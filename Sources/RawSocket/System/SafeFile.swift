@@ -121,6 +121,22 @@ public enum SafeFile {
     if let failure { throw FileSafetyError(path: path, reason: "write: \(system_strerror(failure))", isRefusal: false) }
   }
 
+  /// Takes an exclusive `flock` on `fd` without waiting: true when taken, false when another
+  /// open file description holds it. Released when the descriptor is closed.
+  public static func tryLockExclusive(_ fd: CInt) -> Bool {
+    for _ in 0..<100 {
+      if system_flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+      if system_errno() != EINTR { return false }
+    }
+    return false
+  }
+
+  /// Reads up to `limit` bytes from `fd`, from the start (`pread`), for a file already checked.
+  public static func readFromStart(_ fd: CInt, limit: Int, path: String) throws(FileSafetyError) -> [UInt8] {
+    _ = system_lseek(fd, 0, SEEK_SET)
+    return try SafeDirectory.readAll(fd, limit: limit, path: path)
+  }
+
   /// `fstat` of an open descriptor.
   public static func status(of fd: CInt) -> FileStatus? {
     var raw = stat()

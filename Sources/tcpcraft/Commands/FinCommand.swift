@@ -29,8 +29,23 @@ enum FinCommand {
       return 2
     }
     let output = Output(arguments)
+    // The session, if any: found, locked (one fin at a time), validated.
+    var claimed: Claimed?
+    do throws(SessionError) {
+      switch try claimSession(remote: remote, sourcePort: sourcePort) {
+      case .claimed(let found): claimed = found
+      case .none: claimed = nil
+      case .ambiguous(let sessions):
+        let which = remote.map { " for \($0)" } ?? ""
+        Terminal.error("tcpcraft: fin: \(sessions.count) sessions\(which); say which (HOST:PORT, and --sport N):")
+        for entry in sessions { Terminal.error("  \(entry.session.listing)") }
+        return 2
+      }
+    } catch {
+      output.result(ok: false, command: "fin", flow: nil, message: "fin: \(error.description)")
+      return 1
+    }
     var flow: Flow?
-    let found = SessionStore.find(remote: remote, localPort: sourcePort)
     do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let local: Endpoint
@@ -39,13 +54,30 @@ enum FinCommand {
       var irs: UInt32?
       var sendNext: UInt32
       var receiveNext: UInt32
-      if let found, let savedLocal = found.session.local, let savedRemote = found.session.remote {
+      if let claimed, let savedLocal = claimed.session.local, let savedRemote = claimed.session.remote {
+        let session = claimed.session
+        // Never a FIN from a connection that was never established, nor from an address that
+        // is not ours for that peer.
+        guard session.state == TCPState.established.description else {
+          output.result(
+            ok: false, command: "fin", flow: nil,
+            message: "fin: the session \(session.listing) never reached ESTABLISHED; nothing sent")
+          return 1
+        }
+        let route = try KernelTransport.route(to: savedRemote.address)
+        guard route.source == savedLocal.address else {
+          output.result(
+            ok: false, command: "fin", flow: nil,
+            message: "fin: the session's address \(session.localAddress) is not this machine's address toward "
+              + "\(session.remoteAddress) (\(IPv4Text.format(route.source))); nothing sent")
+          return 1
+        }
         local = savedLocal
         peer = savedRemote
-        iss = found.session.initialSendSequence
-        irs = found.session.initialReceiveSequence
-        sendNext = found.session.sendNext
-        receiveNext = found.session.receiveNext
+        iss = session.initialSendSequence
+        irs = session.initialReceiveSequence
+        sendNext = session.sendNext
+        receiveNext = session.receiveNext
       } else if let remote, let sourcePort, let seq, let ack {
         // No saved session: everything from the command line.
         let route = try KernelTransport.route(to: remote.address)
@@ -57,7 +89,7 @@ enum FinCommand {
         let which = remote.map { " for \($0)" } ?? ""
         output.result(
           ok: false, command: "fin", flow: nil,
-          message: "no saved session\(which) in \(SessionStore.directory): run `tcpcraft handshake HOST:PORT` first, "
+          message: "no saved session\(which) in \(Terminal.sanitized(SessionStore.directory)): run `tcpcraft handshake HOST:PORT` first, "
             + "or give HOST:PORT --sport N --seq N --ack N")
         return 1
       }
@@ -71,10 +103,10 @@ enum FinCommand {
         state: .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
         initialReceiveSequence: irs)
       flow = opened
-      if let found, found.session.timestamps == true {
+      if let claimed, claimed.session.timestamps == true {
         opened.timestampsEnabled = true
-        opened.peerTimestamp = found.session.peerTimestamp ?? 0
-        opened.timestampOffset = found.session.timestampOffset ?? 0
+        opened.peerTimestamp = claimed.session.peerTimestamp ?? 0
+        opened.timestampOffset = claimed.session.timestampOffset ?? 0
       }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
@@ -86,24 +118,83 @@ enum FinCommand {
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
       if let peerState { message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : peerState)" }
       output.result(ok: true, command: "fin", flow: opened, message: message)
-      finish(found, flow: opened)
+      opened.close()
+      // Closed: the session is over. Remove its file and release the holder's guard.
+      if let claimed {
+        claimed.directory.remove(claimed.name, ifStill: claimed.file)
+        GuardHolder.stop(claimed.session)
+        claimed.release()
+      }
       return 0
     } catch {
       if let flow {
         if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
         output.drawLadder(flow)
+        flow.close()
       }
-      let status = Common.report(error, output: output, command: "fin", flow: flow)
-      finish(found, flow: flow)
-      return status
+      // A failed fin keeps the session (and its holder): it can be retried.
+      var failure = error.description
+      if let claimed {
+        failure += "; the session is kept: retry with `tcpcraft fin \(claimed.session.remoteAddress):\(claimed.session.remotePort) --sport \(claimed.session.localPort)`"
+        claimed.release()
+      }
+      output.result(ok: false, command: "fin", flow: flow, message: failure)
+      return 1
     }
   }
 
-  /// The session is over either way: remove its file and release the holder's guard.
-  private static func finish(_ found: (path: String, session: Session)?, flow: Flow?) {
-    flow?.close()
-    guard let found else { return }
-    SessionStore.remove(path: found.path)
-    GuardHolder.stop(pid: found.session.holderPID)
+  /// A session this fin holds the lock of.
+  struct Claimed {
+    var directory: SafeDirectory
+    var name: String
+    var session: Session
+    /// The locked descriptor (open while we work) and what it is.
+    var descriptor: CInt
+    var file: FileStatus
+
+    func release() { close(descriptor) }
+  }
+
+  enum Claim {
+    case none
+    case claimed(Claimed)
+    case ambiguous([(name: String, session: Session)])
+  }
+
+  /// Finds the session to close and locks it (`flock`, exclusive, not waiting): a second fin on
+  /// the same session is refused while the first runs.
+  static func claimSession(remote: HostPort?, sourcePort: UInt16?) throws(SessionError) -> Claim {
+    guard let directory = try SessionStore.open(create: false) else { return .none }
+    let (sessions, _) = SessionStore.all(in: directory)
+    let candidates = SessionStore.matching(sessions, remote: remote, localPort: sourcePort)
+    if candidates.count > 1 { return .ambiguous(candidates) }
+    guard let chosen = candidates.first else { return .none }
+    let fd: CInt
+    do throws(FileSafetyError) {
+      guard let opened = try directory.openRegularFile(chosen.name) else { return .none }
+      fd = opened
+    } catch {
+      throw SessionError(error.description)
+    }
+    guard SafeFile.tryLockExclusive(fd) else {
+      close(fd)
+      throw SessionError("another `tcpcraft fin` is closing \(chosen.session.listing) right now")
+    }
+    // Locked: re-read what we locked, and make sure it is still the file of that name (a fin that
+    // finished meanwhile removed it).
+    guard let file = SafeFile.status(of: fd), let current = directory.status(of: chosen.name),
+      current.device == file.device, current.inode == file.inode,
+      let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: chosen.name)
+    else {
+      close(fd)
+      throw SessionError("\(chosen.session.listing) was closed by another `tcpcraft fin` meanwhile")
+    }
+    switch SessionStore.decode(bytes, name: chosen.name) {
+    case .success(let session):
+      return .claimed(Claimed(directory: directory, name: chosen.name, session: session, descriptor: fd, file: file))
+    case .failure(let error):
+      close(fd)
+      throw error
+    }
   }
 }

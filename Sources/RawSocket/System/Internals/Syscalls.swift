@@ -371,3 +371,10 @@ internal func system_fcntl(_ fd: CInt, _ command: CInt, _ argument: CInt) -> CIn
   #endif
   return crawsocket_fcntl_int(fd, command, argument)
 }
+
+internal func system_lseek(_ fd: CInt, _ offset: off_t, _ whence: CInt) -> off_t {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("lseek", Int(fd), Int(offset), Int(whence)) { return off_t(forced) }
+  #endif
+  return lseek(fd, offset, whence)
+}
