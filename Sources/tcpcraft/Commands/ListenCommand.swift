@@ -19,6 +19,9 @@ enum ListenCommand {
       timeout = try arguments.seconds("--timeout") ?? .seconds(30)
       _ = try arguments.integer("--isn", as: UInt32.self)
       _ = try arguments.integer("--window", as: UInt16.self)
+      if let name = arguments.value("--iface"), if_nametoindex(name) == 0 {
+        throw UsageError("listen: --iface: no interface named \"\(name)\" (see `ip link`)")
+      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2

@@ -41,6 +41,10 @@ enum SniffCommand {
       return 2
     }
     let interface = arguments.value("--iface") ?? arguments.value("-i") ?? "lo"
+    guard if_nametoindex(interface) != 0 else {
+      Terminal.error("tcpcraft: sniff: --iface: no interface named \"\(interface)\" (see `ip link`)")
+      return 2
+    }
     let json = arguments.has("--json")
     let pcapPath = arguments.value("--pcap") ?? arguments.value("-w")
     if SniffRing.isRequested(arguments) {

@@ -114,7 +114,14 @@ enum Terminal {
 
   /// A line on stderr. Control characters (an escape sequence in a bad argument, say) are shown
   /// escaped, never sent to the terminal: see `sanitized`.
-  static func error(_ text: String) { write(2, sanitized(text, keepingNewlines: true) + "\n") }
+  static func error(_ text: String) {
+    // A message that already names us (the capability message: "tcpcraft needs ...") is not
+    // prefixed twice.
+    let prefix = "tcpcraft: "
+    var line = text
+    if line.hasPrefix(prefix + "tcpcraft ") || line.hasPrefix(prefix + "tcpcraft:") { line.removeFirst(prefix.count) }
+    write(2, sanitized(line, keepingNewlines: true) + "\n")
+  }
 
   /// `text` with control characters (C0 but tab, DEL, C1) written as `\u{1B}`-style escapes, so
   /// that echoing user input cannot drive the terminal. Newlines kept when asked (multi-line help).

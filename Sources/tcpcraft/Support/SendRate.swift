@@ -150,6 +150,9 @@ enum SendRate {
         guard let mac = MACAddress(text) else { throw UsageError("\(option): \"\(text)\" is not a MAC address (like 02:00:00:00:00:01)") }
         if isSource { sourceMAC = mac } else { destinationMAC = mac }
       }
+      if let name = plan.interface, if_nametoindex(name) == 0 {
+        throw UsageError("--iface: no interface named \"\(name)\" (see `ip link`)")
+      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
