@@ -374,7 +374,12 @@ public final class SafeDirectory {
     guard fd >= 0 else {
       let code = system_errno()
       if code == ELOOP { throw FileSafetyError(path: path, reason: "it is a symbolic link", isRefusal: true) }
-      if code == ENOTDIR { throw FileSafetyError(path: path, reason: "it is not a directory", isRefusal: true) }
+      if code == ENOTDIR {
+        // O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR: say which it is.
+        var raw = stat()
+        let isLink = system_fstatat(AT_FDCWD, trimmed, &raw, AT_SYMLINK_NOFOLLOW) == 0 && FileStatus(raw).isSymbolicLink
+        throw FileSafetyError(path: path, reason: isLink ? "it is a symbolic link" : "it is not a directory", isRefusal: true)
+      }
       throw FileSafetyError(path: path, reason: system_strerror(code), isRefusal: false)
     }
     guard var status = SafeFile.status(of: fd) else {
