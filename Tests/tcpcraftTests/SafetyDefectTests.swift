@@ -13,7 +13,7 @@ import Testing
     let longFilter = (1...3000).map { "port \($0)" }.joined(separator: " or ")
     var cases: [([String], String)] = []
     cases.append((["send", "127.0.0.1:9", "--flags", "S", "--option", "raw=:00"], "is not an option"))
-    cases.append((["send", "127.0.0.1:9", "--flags", "S", "--data-offset", "16"], "does not fit the 4-bit field"))
+    cases.append((["send", "127.0.0.1:9", "--flags", "S", "--data-offset", "16"], "not a number from 0 to 15"))
     cases.append((["send", "127.0.0.1:9", "--flags", "S", "--data-hex", oversized], "at most 65495 fit"))
     cases.append((["send", "127.0.0.1:9", "--flags", "S", "--iface", "doesnotexist", "--count", "1"], "no interface named"))
     cases.append((["sniff", "-i", "doesnotexist", "-c", "1"], "no interface named"))
