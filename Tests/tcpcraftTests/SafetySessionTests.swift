@@ -106,6 +106,32 @@ import Testing
     #expect(result.stderr.contains("belongs to uid 0, not to uid 65534"), "\(result.stderr)")
   }
 
+  /// Under sudo (root with SUDO_UID), sessions belong to the invoking user: root creates the
+  /// directory and files for them, and plain root (no SUDO_UID) refuses that user's directory.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && SafetySessionTests.isRoot, "needs root"))
+  func underSudoSessionsBelongToTheInvokingUser() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let server = try Listener()
+    let sudo = ["env", "SUDO_UID=65534"]
+    let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--quiet"], prefix: sudo)
+    #expect(handshake.status == 0, "\(handshake.stderr)")
+    var info = stat()
+    stat(runner.sessionDirectory, &info)
+    #expect(info.st_uid == Self.nobody && info.st_mode & 0o777 == 0o700)
+    let name = try #require(Self.files(runner.sessionDirectory).first)
+    stat(runner.sessionDirectory + "/" + name, &info)
+    #expect(info.st_uid == Self.nobody && info.st_mode & 0o777 == 0o600)
+    let plainRoot = try runner.run(["fin"], prefix: ["env", "-u", "SUDO_UID"])
+    #expect(plainRoot.status == 1)
+    #expect(plainRoot.stderr.contains("belongs to uid 65534, not to uid 0"), "\(plainRoot.stderr)")
+    let fin = try runner.run(["fin", "--quiet"], prefix: sudo)
+    #expect(fin.status == 0, "\(fin.stderr)")
+    #expect(server.waitUntilFinished())
+    #expect(waitUntil { Self.files(runner.sessionDirectory).isEmpty })
+  }
+
   // MARK: - The files
 
   @Test(.enabled(if: SafetySessionTests.isRoot, "needs root to plant another user's file"))

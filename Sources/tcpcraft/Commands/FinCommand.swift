@@ -10,10 +10,13 @@ enum FinCommand: Command {
     summary: "the 4-way close of a saved session (FIN, ACK, FIN, ACK)",
     synopsis: ["[HOST:PORT] [options]"],
     about: """
-      The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
-      is omitted): FIN → ACK (FIN_WAIT_1 → FIN_WAIT_2), then the peer's FIN → our ACK (TIME_WAIT).
-      --seq and --ack override what was saved. Without a saved session, give HOST:PORT, --sport,
-      --seq and --ack.
+      The 4-way close of a session saved by `tcpcraft handshake`: FIN → ACK (FIN_WAIT_1 →
+      FIN_WAIT_2), then the peer's FIN → our ACK (TIME_WAIT). HOST:PORT (and --sport) pick the
+      session; without them there must be exactly one (several are listed, exit 2). --seq and --ack
+      override what was saved. Without a saved session, give HOST:PORT, --sport, --seq and --ack.
+      Sessions are your own: they live in a directory only you can use (mode 700; under sudo, the
+      invoking user's). One fin at a time per session; a fin that fails keeps the session, so it can
+      be retried, and a session that never reached ESTABLISHED is never closed from.
       """,
     options: [
       OptionGroup([

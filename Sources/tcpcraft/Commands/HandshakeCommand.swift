@@ -14,7 +14,9 @@ enum HandshakeCommand: Command {
       ESTABLISHED. The session (4-tuple, next seq, next ack) is saved so that `tcpcraft fin` can
       close it later; a small background process (`tcpcraft __hold-guard`) keeps the kernel from
       resetting the connection until then, or until --hold seconds pass idle (default 300). Its
-      firewall table belongs to that process and vanishes with it, even on SIGKILL.
+      firewall table belongs to that process and vanishes with it, even on SIGKILL; it removes the
+      session file when it leaves. An interrupted handshake (Ctrl-C, SIGTERM, even SIGKILL) takes
+      the holder and the session with it. A 4-tuple a live session holds is refused.
       """,
     options: [
       OptionGroup([
