@@ -43,13 +43,26 @@ import Testing
     return ("127.0.0.1_\(remotePort)_\(localPort).json", data)
   }
 
-  /// Makes the runner's session directory (0700, ours) and plants `files` in it.
+  /// Whose sessions the binary works with: under `sudo -E swift test` (as CI runs for a normal
+  /// user) root acts for SUDO_UID; otherwise our own uid.
+  static var sessionOwner: uid_t {
+    if getuid() == 0, let text = ProcessInfo.processInfo.environment["SUDO_UID"], let uid = uid_t(text), uid != 0 {
+      return uid
+    }
+    return getuid()
+  }
+
+  /// Makes the runner's session directory (0700, the session owner's) and plants `files` in it
+  /// (the owner's too, unless `owner` says otherwise).
   static func plant(_ runner: CommandRunner, _ files: [(name: String, data: Data)], owner: uid_t? = nil) {
     mkdir(runner.sessionDirectory, 0o700)
+    let sessionOwner = Self.sessionOwner
+    if sessionOwner != geteuid() { chown(runner.sessionDirectory, sessionOwner, gid_t.max) }
     for file in files {
       let path = runner.sessionDirectory + "/" + file.name
       FileManager.default.createFile(atPath: path, contents: file.data, attributes: [.posixPermissions: 0o600])
-      if let owner { chown(path, owner, gid_t(owner)) }
+      let fileOwner = owner ?? sessionOwner
+      if fileOwner != geteuid() { chown(path, fileOwner, gid_t.max) }
     }
   }
 
@@ -84,6 +97,7 @@ import Testing
     unlink(runner.sessionDirectory)
     mkdir(runner.sessionDirectory, 0o755)
     chmod(runner.sessionDirectory, 0o755)
+    if Self.sessionOwner != geteuid() { chown(runner.sessionDirectory, Self.sessionOwner, gid_t.max) }
     let open = try runner.run(["fin"])
     #expect(open.status == 1)
     #expect(open.errorLines.count == 1)
