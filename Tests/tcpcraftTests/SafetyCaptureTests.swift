@@ -43,6 +43,31 @@ import Testing
     #expect(trap.targetIntact)
   }
 
+  /// The same as a normal user holding the documented grant (a setcap copy under setpriv): the
+  /// link is refused, an ordinary file is written and belongs to that user.
+  @Test(.enabled(if: geteuid() == 0 && Privileges.haveTool("setcap"), "needs root and setcap"))
+  func aSetcapUserSniffRefusesAPlantedLink() throws {
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let copy = try SafetyTestSupport.capableCopy(for: runner)
+    defer { SafetyTestSupport.remove(copy) }
+    let trap = Trap(name: "ring.pcap")
+    chown(trap.target, 0, 0)  // root's file, planted under the user's feet
+    for mode in [["sniff"], ["sniff", "--ring"]] {
+      let result = try runner.run(
+        mode + ["-i", "lo", "-w", trap.link, "-c", "1", "--timeout", "0.3"], prefix: SafetyTestSupport.asNobody, binary: copy)
+      #expect(result.status == 1, "\(mode): \(result.stderr)")
+      #expect(result.stderr.contains("refused"), "\(result.stderr)")
+      let fine = trap.folder + "/fine\(mode.count).pcap"
+      let written = try runner.run(
+        mode + ["-i", "lo", "-w", fine, "-c", "1", "--timeout", "0.3"], prefix: SafetyTestSupport.asNobody, binary: copy)
+      #expect(written.status == 0, "\(mode): \(written.stderr)")
+      var info = stat()
+      #expect(stat(fine, &info) == 0 && info.st_uid == 65534)
+    }
+    #expect(trap.targetIntact)
+  }
+
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func pcapOptionsRefuseAPlantedLinkAndAnotherUsersFile() throws {
     try Privileges.check(.netRaw, .netAdmin)

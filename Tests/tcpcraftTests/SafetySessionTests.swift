@@ -146,6 +146,25 @@ import Testing
     #expect(waitUntil { Self.files(runner.sessionDirectory).isEmpty })
   }
 
+  /// A setcap user's session directory squatted by someone else in advance (here root, mode
+  /// 0777): refused with one line, nothing written into it.
+  @Test(.enabled(if: SafetySessionTests.isRoot && Privileges.haveTool("setcap"), "needs root and setcap"))
+  func aSquattedDirectoryIsRefusedForASetcapUser() throws {
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let copy = try SafetyTestSupport.capableCopy(for: runner)
+    defer { SafetyTestSupport.remove(copy) }
+    mkdir(runner.sessionDirectory, 0o777)
+    chmod(runner.sessionDirectory, 0o777)
+    for command in [["fin"], ["handshake", "127.0.0.1:9"]] {
+      let result = try runner.run(command, prefix: SafetyTestSupport.asNobody, binary: copy)
+      #expect(result.status == 1, "\(command): \(result.stderr)")
+      #expect(result.errorLines.count == 1, "\(result.stderr)")
+      #expect(result.stderr.contains("refused") && result.stderr.contains("belongs to uid 0, not to uid 65534"), "\(result.stderr)")
+    }
+    #expect(Self.files(runner.sessionDirectory).isEmpty)
+  }
+
   // MARK: - The files
 
   @Test(.enabled(if: SafetySessionTests.isRoot, "needs root to plant another user's file"))
@@ -373,6 +392,17 @@ enum SafetyTestSupport {
     let copy = directory + "/tcpcraft"
     try FileManager.default.copyItem(atPath: binary, toPath: copy)
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+    return copy
+  }
+
+  /// A copy given exactly the documented grant (`setcap cap_net_raw,cap_net_admin+ep`), for
+  /// running as a normal user with capabilities.
+  static func capableCopy(for runner: CommandRunner) throws -> String {
+    let copy = try binaryCopy(for: runner)
+    guard (try? Subprocess.run(["setcap", "cap_net_raw,cap_net_admin+ep", copy], errorOutput: .discarded))?.status == 0 else {
+      remove(copy)
+      throw RunnerError("setcap failed on \(copy)")
+    }
     return copy
   }
 
