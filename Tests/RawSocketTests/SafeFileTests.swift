@@ -21,7 +21,7 @@ import Testing
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func file(_ name: String) -> String { path + "/" + name }
     func write(_ name: String, _ text: String, owner: uid_t? = nil) {
-      FileManager.default.createFile(atPath: file(name), contents: Data(text.utf8))
+      _ = FileManager.default.createFile(atPath: file(name), contents: Data(text.utf8))
       if let owner { chown(file(name), owner, gid_t(owner)) }
     }
     func read(_ name: String) -> String? {
@@ -116,7 +116,7 @@ import Testing
         if index % 2 == 0 {
           symlink(target, name)
         } else {
-          FileManager.default.createFile(atPath: name, contents: Data("plain".utf8))
+          _ = FileManager.default.createFile(atPath: name, contents: Data("plain".utf8))
         }
       }
     }
@@ -162,7 +162,7 @@ import Testing
     #expect(throws: FileSafetyError.self) { _ = try directory.read("../escape") }
     #expect(directory.names().sorted() == ["link.json", "s.json"])
     // remove never follows the link.
-    FileManager.default.createFile(atPath: folder.file("elsewhere"), contents: Data("keep".utf8))
+    _ = FileManager.default.createFile(atPath: folder.file("elsewhere"), contents: Data("keep".utf8))
     #expect(directory.remove("link.json"))
     #expect(folder.read("elsewhere") == "keep")
   }
@@ -187,7 +187,7 @@ import Testing
       #expect(throws: FileSafetyError.self) { _ = try SafeDirectory.openPrivate(squatted, owner: 0, create: true) }
       // A file in our directory that another user owns is never read.
       let ours = try SafeDirectory.openPrivate(folder.file("ours"), owner: 0, create: true)
-      FileManager.default.createFile(atPath: folder.file("ours") + "/planted.json", contents: Data("{}".utf8))
+      _ = FileManager.default.createFile(atPath: folder.file("ours") + "/planted.json", contents: Data("{}".utf8))
       chown(folder.file("ours") + "/planted.json", Self.nobody, gid_t(Self.nobody))
       #expect(throws: FileSafetyError.self) { _ = try ours.read("planted.json") }
     }
@@ -201,7 +201,7 @@ import Testing
     try directory.write(Array("a".utf8), to: "a.json")
     let elsewhere = folder.file("elsewhere")
     mkdir(elsewhere, 0o700)
-    FileManager.default.createFile(atPath: elsewhere + "/a.json", contents: Data("victim".utf8))
+    _ = FileManager.default.createFile(atPath: elsewhere + "/a.json", contents: Data("victim".utf8))
     rename(path, folder.file("moved"))
     symlink(elsewhere, path)
     #expect(directory.remove("a.json"))

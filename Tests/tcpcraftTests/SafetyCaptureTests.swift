@@ -19,7 +19,7 @@ import Testing
       mkdir(folder, 0o700)
       chmod(folder, 0o1777)
       target = folder + "/target"
-      FileManager.default.createFile(atPath: target, contents: Data("precious".utf8))
+      _ = FileManager.default.createFile(atPath: target, contents: Data("precious".utf8))
       if geteuid() == 0 { chown(target, SafetyCaptureTests.nobody, gid_t(SafetyCaptureTests.nobody)) }
       link = folder + "/" + name
       symlink(target, link)
@@ -81,7 +81,7 @@ import Testing
     #expect(trap.targetIntact)
     // The file itself, another user's, planted where root writes.
     let theirs = trap.folder + "/theirs.pcap"
-    FileManager.default.createFile(atPath: theirs, contents: Data("theirs".utf8))
+    _ = FileManager.default.createFile(atPath: theirs, contents: Data("theirs".utf8))
     if geteuid() == 0 { chown(theirs, Self.nobody, gid_t(Self.nobody)) }
     let foreign = try runner.run(["send", "127.0.0.1:\(port)", "--flags", "S", "--pcap", theirs])
     if geteuid() == 0 {
@@ -111,7 +111,7 @@ import Testing
       for index in 0..<1_000_000 {
         if stop.isSet { break }
         unlink(link)
-        if index % 2 == 0 { symlink(target, link) } else { FileManager.default.createFile(atPath: link, contents: nil) }
+        if index % 2 == 0 { symlink(target, link) } else { _ = FileManager.default.createFile(atPath: link, contents: nil) }
       }
     }
     attacker.start()

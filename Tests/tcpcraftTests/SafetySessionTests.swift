@@ -60,7 +60,7 @@ import Testing
     if sessionOwner != geteuid() { chown(runner.sessionDirectory, sessionOwner, gid_t.max) }
     for file in files {
       let path = runner.sessionDirectory + "/" + file.name
-      FileManager.default.createFile(atPath: path, contents: file.data, attributes: [.posixPermissions: 0o600])
+      _ = FileManager.default.createFile(atPath: path, contents: file.data, attributes: [.posixPermissions: 0o600])
       let fileOwner = owner ?? sessionOwner
       if fileOwner != geteuid() { chown(path, fileOwner, gid_t.max) }
     }

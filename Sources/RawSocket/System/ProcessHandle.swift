@@ -69,8 +69,7 @@ public final class ProcessHandle {
       let result = system_waitpid(pid, &status, WNOHANG)
       if result == pid || (result < 0 && system_errno() == ECHILD) { return true }
       if result < 0 && system_errno() != EINTR { return false }
-      var nap = timespec(tv_sec: 0, tv_nsec: 10_000_000)
-      nanosleep(&nap, nil)
+      system_nanosleep(milliseconds: 10)
     }
     return false
   }

@@ -313,15 +313,21 @@ public enum SafeFile {
   /// `count` random bytes as lowercase hex (getrandom(2)).
   public static func randomHex(bytes count: Int) -> String {
     var buffer = [UInt8](repeating: 0, count: max(1, count))
-    let got = buffer.withUnsafeMutableBytes { system_getrandom($0.baseAddress!, $0.count) }
+    let got = buffer.withUnsafeMutableBytes { raw in raw.baseAddress.map { system_getrandom($0, raw.count) } ?? -1 }
     if got != buffer.count {
-      // getrandom never fails for small requests once the pool is ready; fall back to the clock.
-      var now = timespec()
-      clock_gettime(CLOCK_MONOTONIC, &now)
-      var mix = UInt64(bitPattern: Int64(now.tv_nsec)) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())
-      for index in buffer.indices {
-        mix = mix &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        buffer[index] = UInt8(truncatingIfNeeded: mix >> 33)
+      // getrandom(2) does not fail for small requests on any kernel we run on; /dev/urandom next.
+      let fd = system_openReadOnly("/dev/urandom")
+      var filled = false
+      if fd >= 0 {
+        filled = buffer.withUnsafeMutableBytes { system_read(fd, $0.baseAddress, $0.count) } == buffer.count
+        _ = system_close(fd)
+      }
+      if !filled {
+        var mix = system_clockAndPid() &* 0x9E37_79B9_7F4A_7C15
+        for index in buffer.indices {
+          mix = mix &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+          buffer[index] = UInt8(truncatingIfNeeded: mix >> 33)
+        }
       }
     }
     let digits = Array("0123456789abcdef")

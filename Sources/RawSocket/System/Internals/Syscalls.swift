@@ -378,3 +378,16 @@ internal func system_lseek(_ fd: CInt, _ offset: off_t, _ whence: CInt) -> off_t
   #endif
   return lseek(fd, offset, whence)
 }
+
+internal func system_nanosleep(milliseconds: Int) {
+  var nap = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+  _ = nanosleep(&nap, nil)
+}
+
+/// CLOCK_MONOTONIC nanoseconds and our pid, mixed: only a last resort when no kernel randomness
+/// can be had at all.
+internal func system_clockAndPid() -> UInt64 {
+  var now = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &now)
+  return UInt64(bitPattern: Int64(now.tv_nsec)) ^ (UInt64(bitPattern: Int64(now.tv_sec)) << 30) ^ UInt64(getpid())
+}
