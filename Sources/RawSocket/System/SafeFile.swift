@@ -23,11 +23,14 @@ public struct FileSafetyError: Error, Hashable, Sendable, CustomStringConvertibl
   /// Whether this is a refusal on safety grounds (planted link, foreign owner...) rather than an
   /// ordinary failure (no space, no such directory).
   public var isRefusal: Bool
+  /// The errno behind an ordinary failure, when there is one (`ENOENT`: it does not exist).
+  public var code: CInt?
 
-  public init(path: String, reason: String, isRefusal: Bool) {
+  public init(path: String, reason: String, isRefusal: Bool, code: CInt? = nil) {
     self.path = path
     self.reason = reason
     self.isRefusal = isRefusal
+    self.code = code
   }
 
   public var description: String {
@@ -386,7 +389,7 @@ public final class SafeDirectory {
         let isLink = system_fstatat(AT_FDCWD, trimmed, &raw, AT_SYMLINK_NOFOLLOW) == 0 && FileStatus(raw).isSymbolicLink
         throw FileSafetyError(path: path, reason: isLink ? "it is a symbolic link" : "it is not a directory", isRefusal: true)
       }
-      throw FileSafetyError(path: path, reason: system_strerror(code), isRefusal: false)
+      throw FileSafetyError(path: path, reason: system_strerror(code), isRefusal: false, code: code)
     }
     guard var status = SafeFile.status(of: fd) else {
       _ = system_close(fd)

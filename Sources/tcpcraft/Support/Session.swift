@@ -108,7 +108,7 @@ enum SessionStore {
     do throws(FileSafetyError) {
       return try SafeDirectory.openPrivate(path, owner: owner, create: create)
     } catch {
-      if !create, !error.isRefusal, error.reason == String(cString: strerror(ENOENT)) { return nil }
+      if !create, error.code == ENOENT { return nil }
       throw SessionError(
         "session directory \(Terminal.sanitized(path)): \(error.isRefusal ? "refused, " : "")\(error.reason)"
           + (error.isRefusal ? " (it must be a directory of uid \(owner) alone, mode 700; set TCPCRAFT_SESSION_DIR to use another)" : ""))
