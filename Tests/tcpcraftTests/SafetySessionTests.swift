@@ -181,6 +181,8 @@ import Testing
     let result = try runner.run(["fin"])
     #expect(result.status == 1)
     #expect(result.stderr.contains("no saved session"), "\(result.stderr)")
+    #expect(result.stderr.contains("4 files ignored"), "\(result.stderr)")
+    #expect(result.errorLines.count == 1)
     #expect(!result.stdout.contains("Flags [F"))
     #expect(Self.files(runner.sessionDirectory).count == 4)  // nothing removed either
   }

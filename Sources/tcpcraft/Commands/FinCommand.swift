@@ -50,10 +50,13 @@ enum FinCommand: Command {
     let output = Output(arguments)
     // The session, if any: found, locked (one fin at a time), validated.
     var claimed: Claimed?
+    var ignored = 0
     do throws(SessionError) {
       switch try claimSession(remote: remote, sourcePort: sourcePort) {
       case .claimed(let found): claimed = found
-      case .none: claimed = nil
+      case .none(let skipped):
+        claimed = nil
+        ignored = skipped
       case .ambiguous(let sessions):
         let which = remote.map { " for \($0)" } ?? ""
         Terminal.error("tcpcraft: fin: \(sessions.count) sessions\(which); say which (HOST:PORT, and --sport N):")
@@ -108,8 +111,9 @@ enum FinCommand: Command {
         let which = remote.map { " for \($0)" } ?? ""
         output.result(
           ok: false, command: "fin", flow: nil,
-          message: "no saved session\(which) in \(Terminal.sanitized(SessionStore.directory)): run `tcpcraft handshake HOST:PORT` first, "
-            + "or give HOST:PORT --sport N --seq N --ack N")
+          message: "no saved session\(which) in \(Terminal.sanitized(SessionStore.directory))"
+            + (ignored > 0 ? " (\(ignored) file\(ignored == 1 ? "" : "s") ignored: not yours, or not a valid session)" : "")
+            + ": run `tcpcraft handshake HOST:PORT` first, or give HOST:PORT --sport N --seq N --ack N")
         return 1
       }
       if let seq { sendNext = seq }
@@ -175,7 +179,8 @@ enum FinCommand: Command {
   }
 
   enum Claim {
-    case none
+    /// No session to use; `skipped` files were ignored (not the user's, or not valid).
+    case none(skipped: Int)
     case claimed(Claimed)
     case ambiguous([(name: String, session: Session)])
   }
@@ -183,14 +188,14 @@ enum FinCommand: Command {
   /// Finds the session to close and locks it (`flock`, exclusive, not waiting): a second fin on
   /// the same session is refused while the first runs.
   static func claimSession(remote: HostPort?, sourcePort: UInt16?) throws(SessionError) -> Claim {
-    guard let directory = try SessionStore.open(create: false) else { return .none }
-    let (sessions, _) = SessionStore.all(in: directory)
+    guard let directory = try SessionStore.open(create: false) else { return .none(skipped: 0) }
+    let (sessions, skipped) = SessionStore.all(in: directory)
     let candidates = SessionStore.matching(sessions, remote: remote, localPort: sourcePort)
     if candidates.count > 1 { return .ambiguous(candidates) }
-    guard let chosen = candidates.first else { return .none }
+    guard let chosen = candidates.first else { return .none(skipped: skipped.count) }
     let fd: CInt
     do throws(FileSafetyError) {
-      guard let opened = try directory.openRegularFile(chosen.name) else { return .none }
+      guard let opened = try directory.openRegularFile(chosen.name) else { return .none(skipped: skipped.count) }
       fd = opened
     } catch {
       throw SessionError(error.description)
