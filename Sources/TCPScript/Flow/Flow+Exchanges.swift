@@ -71,7 +71,7 @@ extension Flow {
     // Bounded: the peer may send data segments before its FIN; each is acknowledged.
     for _ in 0..<64 where !segment.flags.contains(.fin) {
       if !segment.payload.isEmpty { try send(.ack, step: "close: acknowledging data") }
-      segment = try expect(.nextFromPeer("the peer's FIN (it stays in CLOSE_WAIT until its application closes)"), within: timeout, step: "close: waiting for the peer's FIN")
+      segment = try expect(.nextFromPeer("the peer's FIN (it stays in CLOSE-WAIT until its application closes)"), within: timeout, step: "close: waiting for the peer's FIN")
     }
     guard segment.flags.contains(.fin) else {
       throw .timedOut(step: "close", expected: SegmentPattern.fin.description, waited: timeout ?? defaultTimeout, unmatched: [])

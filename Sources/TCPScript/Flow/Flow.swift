@@ -12,12 +12,31 @@ public protocol FlowTransport: AnyObject {
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
   func peerState(local: Endpoint, remote: Endpoint) -> String?
+  /// The peer's kernel state and timer, when the peer is a local socket, else `nil`.
+  func peerSample(local: Endpoint, remote: Endpoint) -> PeerSample?
   /// Releases sockets and the RST guard.
   func close()
 }
 
 extension FlowTransport {
   public func peerState(local: Endpoint, remote: Endpoint) -> String? { nil }
+  public func peerSample(local: Endpoint, remote: Endpoint) -> PeerSample? {
+    peerState(local: local, remote: remote).map { PeerSample(state: $0, timerMilliseconds: nil) }
+  }
+}
+
+/// One reading of the peer's kernel socket: its state (any spelling `TCPState(name:)` reads, or
+/// Linux's) and, when a timer runs, milliseconds until it fires (`idiag_expires`).
+public struct PeerSample: Hashable, Sendable {
+  public var state: String
+  public var timerMilliseconds: UInt32?
+  public init(state: String, timerMilliseconds: UInt32? = nil) {
+    self.state = state
+    self.timerMilliseconds = timerMilliseconds
+  }
+
+  /// The state in our one spelling (RFC 9293's) when it is one of the eleven, else as read.
+  public var spelled: String { TCPState(name: state)?.description ?? state }
 }
 
 /// One TCP connection driven by hand, for one 4-tuple.
@@ -175,6 +194,7 @@ public final class Flow {
     }
     let bytes = buffer
     let before = state
+    let peerBefore = readsPeerState && remote.port != 0 ? transport.peerSample(local: local, remote: remote) : nil
     let time = Flow.wallClock()
     try transport.send(bytes, to: ip.destinationAddress.rawValue)
 
@@ -207,7 +227,7 @@ public final class Flow {
     let entry = record(
       direction: .sent, bytes: bytes, time: time, source: local, destination: remote, flags: tcp.flags,
       seq: tcp.sequenceNumber, ack: tcp.acknowledgmentNumber, window: tcp.window,
-      payloadLength: payload.count, before: before, expected: true, note: nil)
+      payloadLength: payload.count, before: before, expected: true, note: nil, peerBefore: peerBefore)
     return entry
   }
 
@@ -417,7 +437,8 @@ public final class Flow {
   private func record(
     direction: TranscriptEntry.Direction, bytes: [UInt8], time: (Int64, Int32), source: Endpoint,
     destination: Endpoint, flags: TCPFlags, seq: UInt32, ack: UInt32, window: UInt16,
-    payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false
+    payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false,
+    peerBefore: PeerSample? = nil
   ) -> TranscriptEntry {
     let summary = tcpdumpSummary(ipv4: bytes[...])
     var entry = TranscriptEntry(
@@ -429,8 +450,13 @@ public final class Flow {
       note: note, packet: bytes)
     entry.checksumNotReady = checksumNotReady
     if readsPeerState && remote.port != 0 {
+      // Before: sampled before we sent it; for a received segment, when we read it (the peer
+      // already sent it, so its state then is the state the segment left it in).
       if direction == .sent { Flow.settle() }
-      entry.peerState = transport.peerState(local: local, remote: remote)
+      let after = transport.peerSample(local: local, remote: remote)
+      entry.peerState = after?.spelled
+      entry.peerTimerMilliseconds = after?.timerMilliseconds
+      entry.peerStateBefore = direction == .sent ? peerBefore?.spelled : after?.spelled
     }
     entry.explanation = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: initialReceiveSequence)
     transcript.entries.append(entry)

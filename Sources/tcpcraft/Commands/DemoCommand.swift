@@ -5,7 +5,7 @@ import TCPScript
 /// `tcpcraft demo`: the whole textbook exchange against a kernel listener of our own, in about a
 /// second — handshake, a little data both ways, the 4-way close — with both sides' states.
 enum DemoCommand {
-  static let valued: Set<String> = ["--pcap", "--port", "--duration", "--timeout", "--close-delay"]
+  static let valued: Set<String> = Set<String>(["--pcap", "--port", "--duration", "--timeout", "--close-delay"]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches.union(["--serve", "--no-pcap"])
 
   static func run(_ argv: [String]) -> Int32 {
@@ -92,7 +92,7 @@ enum DemoCommand {
 
   /// After the client's FIN, the listener waits a little before closing (default 0.2 s,
   /// `--close-delay`): the kernel's delayed ACK of the FIN then goes out on its own, and the
-  /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one
+  /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN-WAIT-2, instead of one
   /// combined FIN+ACK.
   static func closeDelayMicroseconds(_ arguments: Arguments) -> UInt32 {
     guard let text = arguments.value("--close-delay") else { return 200_000 }

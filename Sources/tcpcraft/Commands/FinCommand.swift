@@ -5,7 +5,7 @@ import TCPScript
 
 /// `tcpcraft fin [HOST:PORT] ...`
 enum FinCommand {
-  static let valued: Set<String> = ["--sport", "--seq", "--ack", "--timeout", "--pcap"]
+  static let valued: Set<String> = Set<String>(["--sport", "--seq", "--ack", "--timeout", "--pcap"]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches
 
   static func run(_ argv: [String]) -> Int32 {

@@ -5,7 +5,7 @@ import TCPScript
 
 /// `tcpcraft handshake HOST:PORT ...`
 enum HandshakeCommand {
-  static let valued: Set<String> = ["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl"]
+  static let valued: Set<String> = Set<String>(["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl"]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches.union(["--sack-perm", "--timestamps"])
 
   static func run(_ argv: [String]) -> Int32 {

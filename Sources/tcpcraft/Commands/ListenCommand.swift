@@ -5,7 +5,7 @@ import TCPScript
 
 /// `tcpcraft listen [HOST:]PORT`: the server side by hand.
 enum ListenCommand {
-  static let valued: Set<String> = ["--isn", "--window", "--timeout", "--data", "--pcap", "--iface"]
+  static let valued: Set<String> = Set<String>(["--isn", "--window", "--timeout", "--data", "--pcap", "--iface"]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches
 
   static func run(_ argv: [String]) -> Int32 {

@@ -8,7 +8,7 @@ enum SendCommand {
   static let valued: Set<String> = Set([
     "--flags", "--sport", "--seq", "--ack", "--window", "--ttl", "--data", "--data-hex", "--checksum",
     "--option", "--expect", "--timeout", "--urgent", "--id", "--data-offset", "--pcap",
-  ]).union(SendRate.valued)
+  ]).union(SendRate.valued).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches.union(["--guard"]).union(SendRate.switches)
 
   static func run(_ argv: [String]) -> Int32 {
@@ -84,10 +84,12 @@ enum SendCommand {
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+        output.writeFiles(opened)
         output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
       } else {
         _ = try opened.receiveAll(for: timeout)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+        output.writeFiles(opened)
         let replies = opened.transcript.entries.filter { $0.direction == .received }.count
         output.result(
           ok: true, command: "send", flow: opened,
@@ -97,6 +99,7 @@ enum SendCommand {
       return 0
     } catch {
       if let flow, let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
+      if let flow { output.writeFiles(flow) }
       return Common.report(error, output: output, command: "send", flow: flow)
     }
   }

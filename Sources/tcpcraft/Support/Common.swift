@@ -6,6 +6,9 @@ import TCPScript
 /// Options shared by every command that drives an exchange.
 enum Common {
   static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet", "--rfc-names"]
+  /// Output options with a value: `--svg FILE` (the ladder as a picture), `--pcapng FILE` (the
+  /// capture with a comment on every packet).
+  static let outputValued: Set<String> = ["--svg", "--pcapng"]
 
   /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 packets).
   static func writePcap(_ flow: Flow, to path: String) throws(ScriptError) {
@@ -34,10 +37,7 @@ enum Common {
         record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
-      return "cannot create the file (\(String(cString: strerror(errno))))"
-    }
-    return nil
+    return SafeWrite.write(file, to: path).map { "cannot create the file (\($0))" }
   }
 
   /// `path` made absolute against the current directory.

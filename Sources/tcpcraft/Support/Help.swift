@@ -33,7 +33,7 @@ enum Help {
       --relative      seq/ack relative to the initial sequence numbers (tcpdump without -S)
       --no-ladder     no ladder diagram at the end
       --quiet         only the final line (errors still go to stderr)
-      --rfc-names     states as RFC 9293 spells them (SYN-SENT) instead of netstat's (SYN_SENT)
+      --rfc-names     (kept for old scripts: states are always spelled as RFC 9293 does, SYN-SENT)
     """
 
   static let handshake = """
@@ -66,7 +66,7 @@ enum Help {
                         [--pcap FILE] [--json] [--explain] [--relative]
 
     The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
-    is omitted): FIN → ACK (FIN_WAIT_1 → FIN_WAIT_2), then the peer's FIN → our ACK (TIME_WAIT).
+    is omitted): FIN → ACK (FIN-WAIT-1 → FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT).
     --seq and --ack override what was saved. Without a saved session, give HOST:PORT, --sport,
     --seq and --ack.
 
@@ -119,7 +119,7 @@ enum Help {
 
     The server side by hand: no kernel socket listens; we wait for a client's SYN, answer with a
     hand-built SYN+ACK, take the ACK, optionally send --data, then wait for the client to close
-    and finish the close (CLOSE_WAIT, LAST_ACK). HOST defaults to 127.0.0.1; --timeout (default 30)
+    and finish the close (CLOSE-WAIT, LAST-ACK). HOST defaults to 127.0.0.1; --timeout (default 30)
     bounds each wait.
 
     example:
