@@ -37,7 +37,7 @@ public enum Ladder {
     let peerStart = peers.initial ?? ""
     let startLeft = weAreClient ? ourStart : peerStart
     let startRight = weAreClient ? peerStart : ourStart
-    lines.append(pad(startLeft, stateWidth) + " |" + String(repeating: " ", count: width - 2) + "| " + startRight)
+    lines.append(pad(startLeft, stateWidth) + " |" + String(repeating: " ", count: width) + "| " + startRight)
     for (index, (entry, label)) in zip(entries, labels).enumerated() {
       let leftToRight = (entry.direction == .sent) == weAreClient
       let body = " " + label + " "

@@ -33,11 +33,15 @@ public struct PeerStates: Sendable {
     if first.direction == .received && first.has(FlagBits.syn) && !first.has(FlagBits.ack) {
       state = .closed
     } else {
-      state = (first.peerStateBefore ?? first.peerState).flatMap(TCPState.init(name:)) ?? .closed
-      if first.direction == .sent && first.has(FlagBits.syn) && !first.has(FlagBits.ack) && state == .closed,
-        first.peerStateBefore == nil
+      let sampleAfter = first.peerState.flatMap(TCPState.init(name:))
+      if let before = first.peerStateBefore.flatMap(TCPState.init(name:)) {
+        state = before
+      } else if first.direction == .sent && first.has(FlagBits.syn) && !first.has(FlagBits.ack)
+        && sampleAfter == .synReceived
       {
-        state = .listen
+        state = .listen  // our SYN found a listener
+      } else {
+        state = sampleAfter ?? .closed
       }
     }
     initial = state.description
