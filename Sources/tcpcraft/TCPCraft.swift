@@ -24,6 +24,7 @@ struct TCPCraft {
     case "fin": return FinCommand.run(rest)
     case "send": return SendCommand.run(rest)
     case "listen": return ListenCommand.run(rest)
+    case "data": return DataCommand.run(rest)
     case "sniff": return SniffCommand.run(rest)
     case "demo": return DemoCommand.run(rest)
     case "decode": return DecodeCommand.run(rest)
@@ -32,6 +33,7 @@ struct TCPCraft {
     case "help", "--help", "-h":
       if let topic = rest.first {
         if topic == "decode" { return DecodeCommand.run(["--help"]) }
+        if topic == "data" { return DataCommand.run(["--help"]) }
         guard let text = Help.text(for: topic) else {
           Terminal.error("tcpcraft: no command \"\(topic)\" (see `tcpcraft --help`)")
           return 2

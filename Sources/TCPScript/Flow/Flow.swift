@@ -67,6 +67,9 @@ public final class Flow {
   public var receiveNext: UInt32
   /// The window we advertise (RCV.WND), 65535 by default.
   public var window: UInt16 = 65535
+  /// The window field on every segment after the handshake's SYN, when it differs from the SYN's
+  /// (a SYN's window is never scaled, later ones are: RFC 7323 §2.2). `nil`: `window` everywhere.
+  public var windowAfterSYN: UInt16?
   /// The peer's last advertised window (SND.WND, unscaled).
   public private(set) var peerWindow: UInt16 = 0
   /// Time to live of the segments we send.
@@ -169,6 +172,13 @@ public final class Flow {
     identification &+= 1
     var options = options
     let carriesTimestamps = options.contains { if case .timestamps = $0 { true } else { false } }
+    if flags.contains([.syn, .ack]) && peerOfferedTimestamps {
+      // A SYN+ACK echoes the client's TSval (RFC 7323 §3.2) when the caller left TSecr at 0.
+      options = options.map { option in
+        if case .timestamps(let value, 0) = option { return .timestamps(value: value, echoReply: peerTimestamp) }
+        return option
+      }
+    }
     if flags.contains(.syn) && carriesTimestamps {
       // Our clock continues from the TSval our SYN carries (else PAWS, RFC 7323 §5, would make
       // the peer drop our later segments as old).
@@ -184,7 +194,8 @@ public final class Flow {
     }
     var tcp = TCPHeader(
       sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence,
-      acknowledgmentNumber: acknowledgment, flags: flags, window: window ?? self.window,
+      acknowledgmentNumber: acknowledgment, flags: flags,
+      window: window ?? (flags.contains(.syn) ? self.window : windowAfterSYN ?? self.window),
       options: options)
     customize(&ip, &tcp)
     do {

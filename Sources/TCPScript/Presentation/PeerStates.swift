@@ -28,6 +28,12 @@ public struct PeerStates: Sendable {
       unknownReason = "peer state not shown: \(IPv4Text.format(peer)) is not a socket on this host (inet_diag sees only local sockets)"
       return
     }
+    if PeerStates.noKernelSocket(entries) {
+      let peer = first.direction == .sent ? first.destinationAddress : first.sourceAddress
+      let port = first.direction == .sent ? first.destinationPort : first.sourcePort
+      unknownReason = "peer state not shown: no kernel socket on this host owns \(IPv4Text.format(peer)):\(port) (a hand-driven peer such as tcpcraft listen, or a raw sender)"
+      return
+    }
     // Where the peer started: a SYN it sent means it was CLOSED (a connect()); else the sample.
     var state: TCPState
     if first.direction == .received && first.has(FlagBits.syn) && !first.has(FlagBits.ack) {
@@ -66,6 +72,14 @@ public struct PeerStates: Sendable {
       changed[index] = state != previous
       previous = state
     }
+  }
+
+  /// Whether the peer is not a kernel socket at all: every sample says CLOSED (no socket) though
+  /// the peer sent us something other than a RST.
+  public static func noKernelSocket(_ entries: [TranscriptEntry]) -> Bool {
+    let samples = entries.flatMap { [$0.peerStateBefore, $0.peerState] }.compactMap { $0 }
+    guard !samples.isEmpty, samples.allSatisfy({ $0 == TCPState.closed.description }) else { return false }
+    return entries.contains { $0.direction == .received && !$0.has(FlagBits.rst) }
   }
 
   /// The peer's state after `entry`, from `state`, by the mirrored state machine.

@@ -5,7 +5,7 @@ import TCPScript
 
 /// `tcpcraft fin [HOST:PORT] ...`
 enum FinCommand {
-  static let valued: Set<String> = Set<String>(["--sport", "--seq", "--ack", "--timeout", "--pcap"]).union(Common.outputValued)
+  static let valued: Set<String> = Set<String>(["--sport", "--seq", "--ack", "--timeout", "--pcap", "--window"]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches
 
   static func run(_ argv: [String]) -> Int32 {
@@ -24,6 +24,7 @@ enum FinCommand {
       sourcePort = try arguments.integer("--sport", as: UInt16.self)
       seq = try arguments.integer("--seq", as: UInt32.self)
       ack = try arguments.integer("--ack", as: UInt32.self)
+      _ = try arguments.integer("--window", as: UInt16.self)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -76,6 +77,7 @@ enum FinCommand {
         opened.peerTimestamp = found.session.peerTimestamp ?? 0
         opened.timestampOffset = found.session.timestampOffset ?? 0
       }
+      if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       try opened.activeClose(timeout: timeout)

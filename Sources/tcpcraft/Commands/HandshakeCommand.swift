@@ -5,7 +5,7 @@ import TCPScript
 
 /// `tcpcraft handshake HOST:PORT ...`
 enum HandshakeCommand {
-  static let valued: Set<String> = Set<String>(["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl"]).union(Common.outputValued)
+  static let valued: Set<String> = Set<String>(["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl", "--ack-window"]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches.union(["--sack-perm", "--timestamps"])
 
   static func run(_ argv: [String]) -> Int32 {
@@ -23,6 +23,7 @@ enum HandshakeCommand {
       _ = try arguments.integer("--sport", as: UInt16.self)
       _ = try arguments.integer("--isn", as: UInt32.self)
       _ = try arguments.integer("--window", as: UInt16.self)
+      _ = try arguments.integer("--ack-window", as: UInt16.self)
       _ = try arguments.integer("--ttl", as: UInt8.self)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
@@ -62,6 +63,7 @@ enum HandshakeCommand {
         initialSendSequence: try? arguments.integer("--isn", as: UInt32.self))
       flow = opened
       if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
+      opened.windowAfterSYN = (try? arguments.integer("--ack-window", as: UInt16.self)) ?? nil
       if let ttl = try? arguments.integer("--ttl", as: UInt8.self) { opened.timeToLive = ttl }
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       if let tsval = try? arguments.integer("--tsval", as: UInt32.self) {

@@ -12,6 +12,7 @@ enum Help {
       fin         the 4-way close of a saved session (FIN, ACK, FIN, ACK)
       send        one crafted segment, any field forced, optionally waiting for a reply
       listen      the server side by hand: answer a client's SYN, serve, close
+      data        send data inside a saved session (after handshake) and show the peer's reply
       sniff       capture and print one tcpdump -nn -S -t line a packet
       decode      decode packets from a pcap file or hex (no privileges needed)
       probe       edge-case segments against a real stack: a conformance table with RFC and evidence
@@ -51,6 +52,8 @@ enum Help {
       --sport N       our source port (default: random, 32768-60999)
       --isn N         our initial sequence number (default: random)
       --window N      the window we advertise (default 65535)
+      --ack-window N  the window on every segment after our SYN (a scaled window; seed 001: 12759)
+      --svg FILE      the ladder as an SVG picture; --pcapng FILE: the capture with a comment a packet
       --mss N, --wscale N, --sack-perm, --timestamps [--tsval N]    TCP options in our SYN
       --timeout S     how long to wait for the SYN+ACK (default 3)
       --pcap FILE     write the segments to FILE (pcap, open it in Wireshark)
@@ -62,7 +65,7 @@ enum Help {
     """
 
   static let fin = """
-    usage: tcpcraft fin [HOST:PORT] [--sport N] [--seq N] [--ack N] [--timeout SECONDS]
+    usage: tcpcraft fin [HOST:PORT] [--sport N] [--seq N] [--ack N] [--window N] [--timeout SECONDS]
                         [--pcap FILE] [--json] [--explain] [--relative]
 
     The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
@@ -114,13 +117,28 @@ enum Help {
     """
 
   static let listen = """
-    usage: tcpcraft listen [HOST:]PORT [--isn N] [--window N] [--data TEXT] [--timeout SECONDS]
-                           [--iface NAME] [--pcap FILE] [--json] [--explain]
+    usage: tcpcraft listen [HOST:]PORT [--isn N] [--window N] [--ack-window N] [--mss N] [--wscale N]
+                           [--timestamps] [--tsval N] [--sack-perm] [--window-update] [--data TEXT]
+                           [--half-close | --close-now] [--timeout SECONDS] [--iface NAME]
+                           [--pcap FILE] [--pcapng FILE] [--svg FILE] [--json] [--explain] [--relative]
 
     The server side by hand: no kernel socket listens; we wait for a client's SYN, answer with a
     hand-built SYN+ACK, take the ACK, optionally send --data, then wait for the client to close
     and finish the close (CLOSE-WAIT, LAST-ACK). HOST defaults to 127.0.0.1; --timeout (default 30)
     bounds each wait.
+
+    options:
+      --isn N           our initial sequence number (default: random)
+      --window N        the window on our SYN+ACK (and later segments unless --ack-window)
+      --ack-window N    the window on every segment after the SYN+ACK (a scaled window)
+      --mss N, --wscale N, --timestamps, --tsval N, --sack-perm
+                        the SYN+ACK's options, as handshake takes them; with timestamps on both
+                        SYNs every later segment carries one (TSecr echoes the client)
+      --window-update   after the handshake, one bare ACK announcing the window (as in seed 001)
+      --data TEXT       send TEXT once ESTABLISHED
+      --half-close      send --data only after the client's FIN (a half-close: CLOSE-WAIT, sending)
+      --close-now       answer the client's FIN with FIN+ACK in one segment (a merged close)
+      --svg FILE        the ladder as an SVG picture; --pcapng FILE: capture with a comment a packet
 
     example:
       sudo tcpcraft listen 9000 --data 'hello from tcpcraft' &

@@ -60,7 +60,9 @@ struct Output {
     var line = "\(Teaching.time(entry, since: first)) \(direction) \(summary)"
     if let mark = Teaching.checksumMark(entry) { line += "  \(mark)" }
     var beside = "  [\(entry.stateChange(rfcNames: rfcNames))"
-    if let peer = entry.peerState {
+    if entry.peerState != nil && PeerStates.noKernelSocket(transcript.entries) {
+      beside += " | peer: no kernel socket here"
+    } else if let peer = entry.peerState {
       let before = entry.peerStateBefore.map { $0 == peer ? "" : "\($0) → " } ?? ""
       beside += " | peer \(before)\(peer)"
       if let timer = PeerStates.timeWaitNote(entry) { beside += " (\(timer))" }
