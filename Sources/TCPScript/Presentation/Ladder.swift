@@ -49,15 +49,15 @@ public enum Ladder {
         arrow = "|<" + String(repeating: "-", count: 2) + body + String(repeating: "-", count: dashes) + "|"
       }
       let ours = entry.stateAfter != entry.stateBefore ? entry.stateAfter.description : ""
-      var theirs = peers.changed[index] ? (peers.after[index] ?? "") : ""
-      if let note = PeerStates.timeWaitNote(entry), index == entries.count - 1 || peers.changed[index] {
-        theirs = (peers.after[index] ?? "") + " (" + note + ")"
-      }
+      let theirs = peers.changed[index] ? (peers.after[index] ?? "") : ""
       let left = weAreClient ? ours : theirs
       let right = weAreClient ? theirs : ours
       lines.append(pad(left, stateWidth) + " " + arrow + " " + right)
     }
     if let reason = peers.unknownReason { lines.append(pad("", stateWidth) + " (" + reason + ")") }
+    if let last = entries.last, let note = PeerStates.timeWaitNote(last) {
+      lines.append(pad("", stateWidth) + " (the peer's kernel: TIME-WAIT, " + note + ")")
+    }
     return lines.joined(separator: "\n")
   }
 

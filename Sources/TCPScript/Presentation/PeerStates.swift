@@ -74,6 +74,25 @@ public struct PeerStates: Sendable {
     }
   }
 
+  /// The peer's state for the newest entry of `entries`, as a live line can know it: the mirrored
+  /// machine's step from the previous row, and the kernel's sample when it is already further on
+  /// (a fast application). `nil` state when the peer's state is not known at all.
+  public static func live(_ entries: [TranscriptEntry]) -> (state: String?, before: String?, kernelAhead: String?) {
+    guard let last = entries.last else { return (nil, nil, nil) }
+    let earlier = PeerStates(Array(entries.dropLast()))
+    let full = PeerStates(entries)
+    guard full.unknownReason == nil, let initial = full.initial.flatMap(TCPState.init(name:)) else { return (nil, nil, nil) }
+    let previous = earlier.after.last.flatMap { $0 }.flatMap(TCPState.init(name:)) ?? initial
+    var fin: UInt32?
+    for entry in entries.dropLast() where entry.direction == .received && entry.has(FlagBits.fin) {
+      fin = entry.sequenceNumber &+ UInt32(truncatingIfNeeded: entry.payloadLength)
+    }
+    let stepped = step(previous, last, peerFIN: &fin)
+    let sample = last.peerState
+    let ahead = sample.flatMap { $0 == stepped.description ? nil : $0 }
+    return (stepped.description, previous.description, ahead)
+  }
+
   /// Whether the peer is not a kernel socket at all: every sample says CLOSED (no socket) though
   /// the peer sent us something other than a RST.
   public static func noKernelSocket(_ entries: [TranscriptEntry]) -> Bool {
@@ -88,6 +107,8 @@ public struct PeerStates: Sendable {
     let ack = entry.has(FlagBits.ack)
     let fin = entry.has(FlagBits.fin)
     func next(_ event: TCPEvent, _ from: TCPState) -> TCPState { TCPStateMachine.next(after: from, on: event) ?? from }
+    // A segment with a bad checksum never reaches the receiver's TCP: nothing changes.
+    if entry.direction == .sent && Teaching.checksumMark(entry) != nil { return state }
     if entry.has(FlagBits.rst) {
       // A RST the peer sent ends its side; one it receives ends a synchronized or half-open one.
       if entry.direction == .received { return state == .listen ? .listen : .closed }

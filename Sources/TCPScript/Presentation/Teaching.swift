@@ -63,6 +63,14 @@ public enum Teaching {
           "Half-close: our FIN closed only our direction; the peer keeps sending and we still receive and acknowledge (RFC 9293 §3.6).")
       }
     }
+    // A segment longer than the negotiated MSS: the kernel's segmentation offload on lo.
+    let announced = entries.compactMap { mssOf($0) }
+    if entry.payloadLength > 0, announced.count == 2, let mss = announced.min(), entry.payloadLength > Int(mss) {
+      parts.append(
+        "It carries \(entry.payloadLength) bytes, more than the MSS \(mss): the sending kernel built one super-segment "
+          + "and left the cutting to the device (segmentation offload); loopback never cuts, a wire would carry "
+          + "\((entry.payloadLength + Int(mss) - 1) / Int(mss)) segments of at most \(mss) bytes.")
+    }
     let peers = PeerStates(entries)
     if peers.changed.indices.contains(index), peers.changed[index], peers.after[index] == TCPState.timeWait.description {
       parts.append(

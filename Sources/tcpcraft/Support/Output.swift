@@ -62,9 +62,11 @@ struct Output {
     var beside = "  [\(entry.stateChange(rfcNames: rfcNames))"
     if entry.peerState != nil && PeerStates.noKernelSocket(transcript.entries) {
       beside += " | peer: no kernel socket here"
-    } else if let peer = entry.peerState {
-      let before = entry.peerStateBefore.map { $0 == peer ? "" : "\($0) → " } ?? ""
+    } else if entry.peerState != nil, case let live = PeerStates.live(transcript.entries), let peer = live.state {
+      // The peer's state as this segment leaves it; its kernel may already be further on.
+      let before = live.before.map { $0 == peer ? "" : "\($0) → " } ?? ""
       beside += " | peer \(before)\(peer)"
+      if let ahead = live.kernelAhead { beside += " (its kernel already \(ahead))" }
       if let timer = PeerStates.timeWaitNote(entry) { beside += " (\(timer))" }
     } else if transcript.entries.first == entry, let reason = PeerStates(transcript.entries).unknownReason {
       beside += " | \(reason)"
