@@ -32,7 +32,7 @@ started() { LAB_PIDS="$LAB_PIDS $1"; }
 #   reply  read one request, answer it, read until FIN, close
 kernel_server() {
   python3 - "$1" "$2" <<'PY' &
-import socket, sys
+import socket, sys, time
 mode, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,6 +43,7 @@ if mode == "reply":
     c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n")
 while c.recv(4096):
     pass
+time.sleep(0.2)  # the application closes a moment after EOF: the ACK of the FIN goes alone
 c.close(); s.close()
 PY
   started $!

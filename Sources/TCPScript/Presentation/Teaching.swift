@@ -28,7 +28,7 @@ public enum Teaching {
     let seen = earlier.reduce(UInt16(0)) { $0 | $1.flagBits }
     let fresh = flagLessons.filter { entry.flagBits & $0.0 != 0 && seen & $0.0 == 0 }
     if !fresh.isEmpty {
-      parts.append("First " + fresh.map { "\($0.1) (\($0.2))" }.joined(separator: "; first ") + ".")
+      parts.append(fresh.map { "First \($0.1): \($0.2)." }.joined(separator: " "))
     }
     let options = tcpOptions(entry)
     let who = entry.direction == .sent ? "we" : "the peer"

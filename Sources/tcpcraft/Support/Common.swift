@@ -64,7 +64,18 @@ enum Common {
       options.append(.timestamps(value: tsval ?? timestamp, echoReply: 0))
     }
     if arguments.has("--sack-perm") { options.append(.sackPermitted) }
-    if !options.isEmpty && options.count % 4 != 0 { options.append(.endOfOptionList) }
+    // An end-of-list only when the options do not already fill whole 32-bit words (the classic
+    // trace's 22 bytes get one; a lone MSS, 4 bytes, does not).
+    let bytes = options.reduce(0) { total, option in
+      switch option {
+      case .maximumSegmentSize: total + 4
+      case .windowScale: total + 3
+      case .timestamps: total + 10
+      case .sackPermitted: total + 2
+      default: total + 1
+      }
+    }
+    if bytes % 4 != 0 { options.append(.endOfOptionList) }
     return options
   }
 
