@@ -11,10 +11,14 @@ mkdir -p "$OUT"
 TCPCRAFT_SESSION_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tcpcraft-lab-$$-XXXXXX")
 export TCPCRAFT_SESSION_DIR
 LAB_PIDS=""
+LAB_HELPERS=""
 
 lab_cleanup() {
+  # tcpcraft gets SIGTERM (it removes its RST guard on the way out); the python peers, which keep
+  # no state, get SIGKILL: a parent that blocks SIGTERM (some test runners do) passes the mask on.
   for pid in $LAB_PIDS; do kill "$pid" 2>/dev/null || true; done
-  for pid in $LAB_PIDS; do wait "$pid" 2>/dev/null || true; done
+  for pid in $LAB_HELPERS; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in $LAB_PIDS $LAB_HELPERS; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TCPCRAFT_SESSION_DIR"
 }
 trap lab_cleanup EXIT
@@ -24,8 +28,9 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Remember a background process of ours so that cleanup ends it.
+# Remember a background process of ours so that cleanup ends it: tcpcraft, or a python peer.
 started() { LAB_PIDS="$LAB_PIDS $1"; }
+started_helper() { LAB_HELPERS="$LAB_HELPERS $1"; }
 
 # A kernel TCP server on 127.0.0.1:PORT (one connection, every wait bounded to 20 s):
 #   close  read until the client's FIN, then close (the textbook 4-way close)
@@ -46,7 +51,7 @@ while c.recv(4096):
 time.sleep(0.2)  # the application closes a moment after EOF: the ACK of the FIN goes alone
 c.close(); s.close()
 PY
-  started $!
+  started_helper $!
   wait_for_listener "$2"
 }
 
