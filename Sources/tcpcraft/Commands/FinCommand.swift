@@ -6,7 +6,7 @@ import TCPScript
 /// `tcpcraft fin [HOST:PORT] ...`
 enum FinCommand {
   static let valued: Set<String> = Set<String>(["--sport", "--seq", "--ack", "--timeout", "--pcap", "--window"]).union(Common.outputValued)
-  static let switches: Set<String> = Common.outputSwitches
+  static let switches: Set<String> = Common.outputSwitches.union(["--window-update"])
 
   static func run(_ argv: [String]) -> Int32 {
     let arguments: Arguments
@@ -80,7 +80,7 @@ enum FinCommand {
       if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
-      try opened.activeClose(timeout: timeout)
+      try opened.activeClose(timeout: timeout, windowUpdate: arguments.has("--window-update"))
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
       let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag(), connectionSeen: true)

@@ -7,7 +7,7 @@ import TCPScript
 /// that one terminal plays the client (`handshake`/`fin`) and another the server.
 enum ListenCommand {
   static let valued: Set<String> = Set<String>([
-    "--isn", "--window", "--ack-window", "--mss", "--wscale", "--tsval", "--timeout", "--data", "--pcap", "--iface",
+    "--isn", "--window", "--ack-window", "--mss", "--wscale", "--tsval", "--timeout", "--data", "--pcap", "--iface", "--close-delay",
   ]).union(Common.outputValued)
   static let switches: Set<String> = Common.outputSwitches.union([
     "--sack-perm", "--timestamps", "--window-update", "--half-close", "--close-now",
@@ -20,6 +20,7 @@ enum ListenCommand {
     let isn: UInt32?
     let window: UInt16?
     let ackWindow: UInt16?
+    let closeDelay: Duration?
     do throws(UsageError) {
       arguments = try Arguments(argv, command: "listen", valued: valued, switches: switches)
       if arguments.wantsHelp { Terminal.out(Help.listen); return 0 }
@@ -28,6 +29,10 @@ enum ListenCommand {
       isn = try arguments.integer("--isn", as: UInt32.self)
       window = try arguments.integer("--window", as: UInt16.self)
       ackWindow = try arguments.integer("--ack-window", as: UInt16.self)
+      closeDelay = try arguments.seconds("--close-delay")
+      if closeDelay != nil && (arguments.has("--half-close") || arguments.has("--close-now")) {
+        throw UsageError("listen: --close-delay is for the plain close; not with --half-close or --close-now")
+      }
       _ = try Common.synOptions(arguments)
       if arguments.has("--half-close") && arguments.value("--data") == nil {
         throw UsageError("listen: --half-close sends --data after the client's FIN; give --data TEXT too")
@@ -72,6 +77,14 @@ enum ListenCommand {
         if let data { try opened.sendData(data, timeout: .seconds(3)) }
         try waitForFIN(opened, timeout: timeout, acknowledge: false)
         try opened.send([.fin, .ack], step: "listen: FIN merged with the ACK of the client's FIN")
+        try opened.expect(.acknowledging(opened.sendNext, what: "the ACK of our FIN"), within: timeout, step: "listen: waiting for the last ACK")
+      } else if let delay = closeDelay {
+        // Our application closes `delay` after the client's FIN: segments meanwhile are shown.
+        if let data { try opened.sendData(data, timeout: .seconds(3)) }
+        try waitForFIN(opened, timeout: timeout)
+        try opened.receiveAll(for: delay)
+        opened.clearUnmatched()
+        try opened.send([.fin, .ack], step: "listen: sending our FIN")
         try opened.expect(.acknowledging(opened.sendNext, what: "the ACK of our FIN"), within: timeout, step: "listen: waiting for the last ACK")
       } else {
         if let data { try opened.sendData(data, timeout: .seconds(3)) }

@@ -65,13 +65,15 @@ enum Help {
     """
 
   static let fin = """
-    usage: tcpcraft fin [HOST:PORT] [--sport N] [--seq N] [--ack N] [--window N] [--timeout SECONDS]
+    usage: tcpcraft fin [HOST:PORT] [--sport N] [--seq N] [--ack N] [--window N] [--window-update]
+                        [--timeout SECONDS] [--svg FILE] [--pcapng FILE]
                         [--pcap FILE] [--json] [--explain] [--relative]
 
     The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
     is omitted): FIN → ACK (FIN-WAIT-1 → FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT).
     --seq and --ack override what was saved. Without a saved session, give HOST:PORT, --sport,
-    --seq and --ack.
+    --seq and --ack. --window N sets the window we advertise; --window-update sends one bare ACK
+    after the peer acknowledges our FIN (as the client in the walkthrough's reference trace does).
 
     examples:
       sudo tcpcraft fin
@@ -119,7 +121,7 @@ enum Help {
   static let listen = """
     usage: tcpcraft listen [HOST:]PORT [--isn N] [--window N] [--ack-window N] [--mss N] [--wscale N]
                            [--timestamps] [--tsval N] [--sack-perm] [--window-update] [--data TEXT]
-                           [--half-close | --close-now] [--timeout SECONDS] [--iface NAME]
+                           [--half-close | --close-now | --close-delay S] [--timeout SECONDS] [--iface NAME]
                            [--pcap FILE] [--pcapng FILE] [--svg FILE] [--json] [--explain] [--relative]
 
     The server side by hand: no kernel socket listens; we wait for a client's SYN, answer with a
@@ -138,6 +140,8 @@ enum Help {
       --data TEXT       send TEXT once ESTABLISHED
       --half-close      send --data only after the client's FIN (a half-close: CLOSE-WAIT, sending)
       --close-now       answer the client's FIN with FIN+ACK in one segment (a merged close)
+      --close-delay S   send our FIN S seconds after acknowledging the client's (what comes
+                        meanwhile, such as a window update, is shown)
       --svg FILE        the ladder as an SVG picture; --pcapng FILE: capture with a comment a packet
 
     example:
