@@ -66,10 +66,12 @@ enum FinCommand {
       if let ack { receiveNext = ack }
       if iss == nil { iss = sendNext &- 1 }
       if irs == nil { irs = receiveNext &- 1 }
+      // A session the peer already half-closed (`tcpcraft data` saw its FIN): our FIN, its ACK.
+      let halfClosed = found.flatMap { TCPState(name: $0.session.state) } == .closeWait && seq == nil
       // Our own guard for the close, whether or not the holder is still alive.
       let opened = try Flow.open(
         to: peer, sourcePort: local.port, sourceAddress: local.address, guardResets: true,
-        state: .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
+        state: halfClosed ? .closeWait : .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
         initialReceiveSequence: irs)
       flow = opened
       if let found, found.session.timestamps == true {
@@ -80,13 +82,20 @@ enum FinCommand {
       if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
-      try opened.activeClose(timeout: timeout, windowUpdate: arguments.has("--window-update"))
+      if halfClosed {
+        try opened.passiveClose(timeout: timeout)
+      } else {
+        try opened.activeClose(timeout: timeout, windowUpdate: arguments.has("--window-update"))
+      }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
       let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag(), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
-      if let peerState { message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : peerState)" }
+      if let peerState {
+        let spelled = TCPState(name: peerState)?.description ?? peerState
+        message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : spelled)"
+      }
       output.result(ok: true, command: "fin", flow: opened, message: message)
       finish(found, flow: opened)
       return 0
