@@ -102,10 +102,10 @@ public struct TranscriptEntry: Hashable, Sendable {
 
   public func has(_ bits: UInt16) -> Bool { flagBits & bits == bits }
 
-  /// The state change as printed beside a segment: `CLOSED → SYN_SENT`, or just `ESTABLISHED`.
+  /// The state change as printed beside a segment: `CLOSED → SYN-SENT`, or just `ESTABLISHED`.
   public var stateChange: String { stateChange(rfcNames: false) }
 
-  /// The state change with RFC 9293's spelling (`CLOSED → SYN-SENT`) or netstat's (`SYN_SENT`).
+  /// The state change with RFC 9293's spelling (`CLOSED → SYN-SENT`); both are the same now (one spelling).
   public func stateChange(rfcNames: Bool) -> String {
     let before = rfcNames ? stateBefore.rfcName : stateBefore.description
     let after = rfcNames ? stateAfter.rfcName : stateAfter.description

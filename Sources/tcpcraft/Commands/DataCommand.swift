@@ -6,49 +6,51 @@ import TCPScript
 /// `tcpcraft data [HOST:PORT] TEXT`: data inside a saved session (after `tcpcraft handshake`),
 /// with seq and ack from the session, then the peer's reply shown and acknowledged. The session
 /// is updated, so `data` can be repeated and `fin` closes at the right numbers.
-enum DataCommand {
-  static let valued: Set<String> = Set<String>(["--sport", "--timeout", "--wait", "--pcap"]).union(Common.outputValued)
-  static let switches: Set<String> = Common.outputSwitches.union(["--hex"])
+enum DataCommand: Command {
+  static let spec = CommandSpec(
+    name: "data",
+    summary: "send data inside a saved session (after handshake) and show the peer's reply",
+    synopsis: ["[HOST:PORT] TEXT [options]"],
+    about: """
+      Sends TEXT (a \\n, \\r or \\t in it is sent as the character) in one PSH+ACK segment inside
+      the connection `tcpcraft handshake` left open: seq and ack come from the saved session. Waits
+      up to --timeout for the ACK of the data, then --wait after each segment of the reply,
+      acknowledging every data segment (and a FIN: the peer's half-close), and prints the reply.
+      The session is updated, so `data` can be repeated and `fin` closes at the right numbers.
+      HOST:PORT and --sport choose a session when there are several.
+      """,
+    options: [
+      OptionGroup([
+        .integer("--sport", UInt16.self, "N", "our source port (picks the saved session)"),
+        .seconds("--timeout", "how long to wait for the ACK of our data (default 3)"),
+        .seconds("--wait", "how long to wait for more of the reply after each segment (default 1)"),
+        .toggle("--hex", "show the reply as hex bytes"),
+        Common.pcapOption,
+      ]),
+      Common.outputOptions,
+    ],
+    examples: [
+      "sudo tcpcraft handshake 127.0.0.1:8080",
+      #"sudo tcpcraft data 127.0.0.1:8080 'GET / HTTP/1.0\r\n\r\n' --explain"#,
+      "sudo tcpcraft fin",
+    ])
 
-  static let help = """
-    usage: tcpcraft data [HOST:PORT] TEXT [--sport N] [--wait SECONDS] [--timeout SECONDS]
-                         [--pcap FILE] [--pcapng FILE] [--svg FILE] [--json] [--explain] [--relative]
-
-    Sends TEXT (a \\n or \\r\\n in it is sent as a newline) in one PSH+ACK segment inside the
-    connection `tcpcraft handshake` left open: seq and ack come from the saved session. Waits up
-    to --timeout (default 3) for the ACK of the data, then --wait (default 1) for the peer's reply,
-    acknowledging every data segment (and a FIN: the peer's half-close) and printing the reply.
-    The session is updated, so `data` can be repeated and `fin` closes at the right numbers.
-    HOST:PORT and --sport choose a session when there are several.
-
-    example:
-      sudo tcpcraft handshake 127.0.0.1:8080
-      sudo tcpcraft data 127.0.0.1:8080 'GET / HTTP/1.0\\r\\n\\r\\n' --explain
-      sudo tcpcraft fin
-    """
-
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
+  static func run(_ arguments: Arguments) -> Int32 {
     var remote: HostPort?
     let text: String
-    let timeout: Duration
-    let wait: Duration
-    let sourcePort: UInt16?
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "data", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(help); return 0 }
       try arguments.expectPositionals(atMost: 2, command: "data")
       let positionals = arguments.positionals
       guard let last = positionals.last else { throw UsageError("data: missing TEXT (like 'GET / HTTP/1.0\\r\\n\\r\\n')") }
       if positionals.count == 2 { remote = try HostPort.parse(positionals[0]) }
       text = last
-      timeout = try arguments.seconds("--timeout") ?? .seconds(3)
-      wait = try arguments.seconds("--wait") ?? .seconds(1)
-      sourcePort = try arguments.integer("--sport", as: UInt16.self)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
+    let timeout = arguments.seconds("--timeout") ?? .seconds(3)
+    let wait = arguments.seconds("--wait") ?? .seconds(1)
+    let sourcePort = arguments.integer("--sport", as: UInt16.self)
     let payload = Array(unescape(text).utf8)
     guard !payload.isEmpty else {
       Terminal.error("tcpcraft: data: TEXT is empty (a data segment carries at least one byte)")

@@ -5,61 +5,81 @@ import TCPScript
 
 /// `tcpcraft listen [HOST:]PORT`: the server side by hand, with every option `handshake` has, so
 /// that one terminal plays the client (`handshake`/`fin`) and another the server.
-enum ListenCommand {
-  static let valued: Set<String> = Set<String>([
-    "--isn", "--window", "--ack-window", "--mss", "--wscale", "--tsval", "--timeout", "--data", "--pcap", "--iface", "--close-delay",
-  ]).union(Common.outputValued)
-  static let switches: Set<String> = Common.outputSwitches.union([
-    "--sack-perm", "--timestamps", "--window-update", "--half-close", "--close-now",
-  ])
+enum ListenCommand: Command {
+  static let spec = CommandSpec(
+    name: "listen",
+    summary: "the server side by hand: answer a client's SYN, serve, close",
+    synopsis: ["[HOST:]PORT [options]"],
+    about: """
+      The server side by hand: no kernel socket listens; we wait for a client's SYN, answer with a
+      hand-built SYN+ACK (with handshake's options: MSS, window scale, timestamps, SACK), take the
+      ACK, optionally send --data, then wait for the client to close and finish the close
+      (CLOSE-WAIT, LAST-ACK). With timestamps on both SYNs every later segment carries one.
+      HOST defaults to 127.0.0.1. The kernel's own RSTs from this port are guarded while we serve.
+      """,
+    options: [
+      OptionGroup([
+        .integer("--isn", UInt32.self, "N", "our initial sequence number (default: random)"),
+        .integer("--window", UInt16.self, "N", "the window on our SYN+ACK, and later unless --ack-window (default 65535)"),
+        .integer("--ack-window", UInt16.self, "N", "the window on every segment after our SYN+ACK (a scaled window)"),
+        .string("--data", "TEXT", "send TEXT once the connection is established"),
+        .seconds("--timeout", "bounds each wait: for the SYN, the ACK, the client's FIN (default 30)"),
+        .string("--iface", "NAME", "capture on this interface (default: the one the route to HOST uses)"),
+        Common.pcapOption,
+      ]),
+      OptionGroup("TCP options in our SYN+ACK (as handshake takes them; TSecr echoes the client):", Common.synOptionTable),
+      OptionGroup(
+        "how the server behaves:",
+        [
+          .toggle("--window-update", "after the handshake, one bare ACK announcing our window (seed 001's server does)"),
+          .toggle("--half-close", "send --data only after the client's FIN: a half-close (CLOSE-WAIT, still sending)"),
+          .toggle("--close-now", "answer the client's FIN with FIN+ACK in one segment (a merged close)"),
+          .seconds("--close-delay", "send our FIN this long after acknowledging the client's (what comes meanwhile is shown)"),
+        ]),
+      Common.outputOptions,
+    ],
+    examples: [
+      "sudo tcpcraft listen 9000 --data 'hello from tcpcraft' &",
+      #"python3 -c 'import socket; s=socket.create_connection(("127.0.0.1",9000)); print(s.recv(99)); s.close()'"#,
+      """
+      sudo tcpcraft listen 8080 --isn 2958367133 --window 65535 --ack-window 12759 --mss 16344 \\
+          --wscale 5 --timestamps --tsval 1525310591 --sack-perm --window-update --close-delay 0.007
+      """,
+    ])
 
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
+  static func run(_ arguments: Arguments) -> Int32 {
     let local: HostPort
-    let timeout: Duration
-    let isn: UInt32?
-    let window: UInt16?
-    let ackWindow: UInt16?
-    let closeDelay: Duration?
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "listen", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(Help.listen); return 0 }
       local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: 0x7F00_0001)
-      timeout = try arguments.seconds("--timeout") ?? .seconds(30)
-      isn = try arguments.integer("--isn", as: UInt32.self)
-      window = try arguments.integer("--window", as: UInt16.self)
-      ackWindow = try arguments.integer("--ack-window", as: UInt16.self)
-      closeDelay = try arguments.seconds("--close-delay")
-      if closeDelay != nil && (arguments.has("--half-close") || arguments.has("--close-now")) {
-        throw UsageError("listen: --close-delay is for the plain close; not with --half-close or --close-now")
-      }
-      _ = try Common.synOptions(arguments)
       if arguments.has("--half-close") && arguments.value("--data") == nil {
         throw UsageError("listen: --half-close sends --data after the client's FIN; give --data TEXT too")
       }
-      if arguments.has("--half-close") && arguments.has("--close-now") {
-        throw UsageError("listen: --half-close and --close-now are two different closes; pick one")
+      let closes = ["--half-close", "--close-now", "--close-delay"].filter { arguments.has($0) }
+      if closes.count > 1 {
+        throw UsageError("listen: \(closes.joined(separator: " and ")) are different closes; pick one")
       }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
+    let timeout = arguments.seconds("--timeout") ?? .seconds(30)
+    let closeDelay = arguments.seconds("--close-delay")
     let output = Output(arguments)
     var flow: Flow?
     do throws(ScriptError) {
       let opened = try Flow.listening(on: Endpoint(address: local.address, port: local.port), interface: arguments.value("--iface"))
       flow = opened
-      if let isn { opened.initialSendSequence = isn }
-      if let window { opened.window = window }
-      opened.windowAfterSYN = ackWindow
-      if let tsval = try? arguments.integer("--tsval", as: UInt32.self) {
+      if let isn = arguments.integer("--isn", as: UInt32.self) { opened.initialSendSequence = isn }
+      if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }
+      opened.windowAfterSYN = arguments.integer("--ack-window", as: UInt16.self)
+      if let tsval = arguments.integer("--tsval", as: UInt32.self) {
         opened.timestampOffset = tsval &- Flow.millisecondClock()
       }
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       output.say("listening by hand on \(local) for \(ScriptError.format(timeout)) (no kernel socket; the kernel's RSTs from this port are guarded)")
       // The SYN+ACK's options, its TSval from our clock when --timestamps has no --tsval (the
       // flow echoes the client's TSval in TSecr).
-      let options = (try? Common.synOptions(arguments, timestamp: opened.currentTimestamp)) ?? []
+      let options = Common.synOptions(arguments, timestamp: opened.currentTimestamp)
       try opened.passiveOpen(options: options, timeout: timeout)
       output.say("ESTABLISHED with \(opened.remote)")
       if arguments.has("--window-update") {
