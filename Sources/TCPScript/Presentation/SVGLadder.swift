@@ -117,12 +117,9 @@ public enum SVGLadder {
         if entry.stateAfter != entry.stateBefore {
           body.append(state(entry.stateAfter.description, x: ourX, y: ourY, anchor: ourAnchor, side: "ours", row: member))
         }
+        // Just the state's name here (the TIME-WAIT timer is in the caption).
         if peers.changed.indices.contains(member), peers.changed[member], let peerState = peers.after[member] {
-          var shown = peerState
-          if let note = PeerStates.timeWaitNote(entry) { shown += " (\(note))" }
-          body.append(state(shown, x: peerX, y: peerY, anchor: peerAnchor, side: "peer", row: member))
-        } else if let note = PeerStates.timeWaitNote(entry), member == entries.count - 1 {
-          body.append(state("TIME-WAIT (\(note))", x: peerX, y: peerY, anchor: peerAnchor, side: "peer", row: member))
+          body.append(state(peerState, x: peerX, y: peerY, anchor: peerAnchor, side: "peer", row: member))
         }
       }
       // Captions beside the ladder, at the height of their arrows.
