@@ -52,7 +52,7 @@ import FoundationXML
 
   /// The `class="segment"` groups of an SVG: (flags, direction, seq, ack), and the state labels.
   final class SVG: NSObject, XMLParserDelegate {
-    var segments: [(flags: String, direction: String, seq: UInt32, ack: UInt32)] = []
+    var segments: [(flags: String, direction: String, seq: UInt32, ack: UInt32, length: Int)] = []
     var states: [(side: String, row: Int, text: String)] = []
     private var stateOpen: (String, Int)?
     private var text = ""
@@ -68,7 +68,7 @@ import FoundationXML
       if attributes["class"] == "segment" {
         segments.append(
           (attributes["data-flags"] ?? "", attributes["data-direction"] ?? "", UInt32(attributes["data-seq"] ?? "") ?? 0,
-           UInt32(attributes["data-ack"] ?? "") ?? 0))
+           UInt32(attributes["data-ack"] ?? "") ?? 0, Int(attributes["data-len"] ?? "") ?? -1))
       }
       if attributes["class"] == "state" {
         stateOpen = (attributes["data-side"] ?? "", Int(attributes["data-row"] ?? "") ?? -2)
@@ -114,7 +114,9 @@ import FoundationXML
     return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
   }
 
-  static var canRun: Bool { Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("python3") }
+  static var canRun: Bool {
+    Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("python3") && Privileges.haveTool("ip")
+  }
 
   /// Runs `lab`, checks its exit status and its files, and hands back what to assert further.
   static func check(_ lab: String, files: [String]) throws -> (Run, [String: SVG], [String: [String]]) {
@@ -139,7 +141,7 @@ import FoundationXML
 
   static func cleanUp(_ run: Run) { try? FileManager.default.removeItem(atPath: run.directory) }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func handshake() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func handshake() throws {
     let (run, svgs, captures) = try Self.check("01-handshake", files: ["handshake.svg", "handshake.pcapng"])
     defer { Self.cleanUp(run) }
     for text in ["CLOSED → SYN-SENT", "peer LISTEN → SYN-RECEIVED", "ack = our ISN + 1", "First SYN", "Window scale 7", "ESTABLISHED: "] {
@@ -157,7 +159,7 @@ import FoundationXML
     }
   }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func close() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func close() throws {
     let (run, svgs, captures) = try Self.check("02-close", files: ["close.svg", "close.pcapng"])
     defer { Self.cleanUp(run) }
     for text in ["ESTABLISHED → FIN-WAIT-1", "FIN-WAIT-1 → FIN-WAIT-2", "FIN-WAIT-2 → TIME-WAIT", "peer ESTABLISHED → CLOSE-WAIT"] {
@@ -173,7 +175,7 @@ import FoundationXML
     }
   }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func halfClose() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func halfClose() throws {
     let (run, svgs, _) = try Self.check("03-half-close", files: ["half-close.svg", "half-close.pcapng"])
     defer { Self.cleanUp(run) }
     #expect(run.stdout.contains("Half-close: the peer's FIN closed only its direction"))
@@ -185,7 +187,7 @@ import FoundationXML
     #expect(svg.peerStates().contains("FIN-WAIT-2"))
   }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func mergedClose() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func mergedClose() throws {
     let (run, svgs, _) = try Self.check("04-merged-close", files: ["merged-close.svg", "merged-close.pcapng"])
     defer { Self.cleanUp(run) }
     let svg = try #require(svgs["merged-close.svg"])
@@ -200,7 +202,7 @@ import FoundationXML
     #expect(run.stdout.contains("2·MSL timer: "))
   }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func refused() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func refused() throws {
     let (run, svgs, _) = try Self.check("05-refused", files: ["refused.svg", "refused.pcapng"])
     defer { Self.cleanUp(run) }
     #expect(run.stdout.contains("handshake exit status: 1"))
@@ -211,16 +213,24 @@ import FoundationXML
     #expect(svg.segments[1].ack == svg.segments[0].seq &+ 1)
   }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func mss() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func mss() throws {
     let (run, svgs, _) = try Self.check("06-mss", files: ["mss.svg", "mss.pcapng"])
     defer { Self.cleanUp(run) }
     #expect(run.stdout.contains("options [mss 536]"))
     #expect(run.stdout.contains("min(65495, 536) = 536"))
     #expect(run.stdout.contains("received 1500 bytes"))
-    #expect(try #require(svgs["mss.svg"]).segments.first?.flags == "SYN")
+    // In the lab's namespace loopback cuts at the MSS: 536 + 536 + 428, each acknowledged.
+    let svg = try #require(svgs["mss.svg"])
+    #expect(svg.segments.first?.flags == "SYN")
+    let data = svg.segments.filter { $0.direction == "in" && $0.length > 0 }
+    #expect(data.map(\.length) == [536, 536, 428])
+    for piece in data {
+      #expect(svg.segments.contains { $0.direction == "out" && $0.ack == piece.seq &+ UInt32(piece.length) })
+    }
+    #expect(!run.stdout.contains("more than the MSS"))
   }
 
-  @Test(.enabled(if: canRun, "needs root and python3")) func flags() throws {
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func flags() throws {
     let (run, _, captures) = try Self.check(
       "07-flags", files: ["flags-syn.svg", "flags-rst.svg", "flags-fin-psh-urg.svg", "flags-bad-checksum.svg", "flags-bad-checksum.pcapng"])
     defer { Self.cleanUp(run) }

@@ -13,12 +13,15 @@ export TCPCRAFT_SESSION_DIR
 LAB_PIDS=""
 LAB_HELPERS=""
 
+LAB_NETNS=""
+
 lab_cleanup() {
   # tcpcraft gets SIGTERM (it removes its RST guard on the way out); the python peers, which keep
   # no state, get SIGKILL: a parent that blocks SIGTERM (some test runners do) passes the mask on.
   for pid in $LAB_PIDS; do kill "$pid" 2>/dev/null || true; done
   for pid in $LAB_HELPERS; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in $LAB_PIDS $LAB_HELPERS; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$LAB_NETNS" ]; then ip netns del "$LAB_NETNS" 2>/dev/null || true; fi
   rm -rf "$TCPCRAFT_SESSION_DIR"
 }
 trap lab_cleanup EXIT
@@ -102,3 +105,15 @@ wait_for_listener() {
   echo "no listener on $1" >&2
   return 1
 }
+
+# A network namespace of our own whose loopback cuts segments at the MSS, as a wire does: its lo
+# gets a small gso_max_size, so TCP builds one segment per MSS instead of a 64 KiB super-segment
+# (the host's lo is not touched). Sets LAB_NETNS; cleanup deletes it. Run a command inside with
+# `in_netns CMD...`.
+lab_netns() {
+  LAB_NETNS="tcpcraft-lab-$$"
+  ip netns add "$LAB_NETNS"
+  ip -n "$LAB_NETNS" link set lo up
+  ip -n "$LAB_NETNS" link set lo gso_max_size 1000
+}
+in_netns() { ip netns exec "$LAB_NETNS" "$@"; }

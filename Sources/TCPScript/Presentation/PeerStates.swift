@@ -18,7 +18,10 @@ public struct PeerStates: Sendable {
   public var unknownReason: String?
 
   /// Works out the peer's states for `entries`.
-  public init(_ entries: [TranscriptEntry]) {
+  ///
+  /// `live`: the transcript is still growing, so a sample the machine could still reach (by
+  /// segments not seen yet) counts as ahead, not as a disagreement.
+  public init(_ entries: [TranscriptEntry], live: Bool = false) {
     after = Array(repeating: nil, count: entries.count)
     changed = Array(repeating: false, count: entries.count)
     guard let first = entries.first else { return }
@@ -65,6 +68,7 @@ public struct PeerStates: Sendable {
           probe = PeerStates.step(probe, later, peerFIN: &probeFIN)
           if probe == sample { ahead = true; break }
         }
+        if live && !ahead { ahead = PeerStates.reachable(sample, from: state) }
         // A socket gone (CLOSED) after TIME-WAIT or LAST-ACK is the same end.
         if !ahead && !(sample == .closed && (state == .timeWait || state == .closed)) { state = sample }
       }
@@ -79,7 +83,7 @@ public struct PeerStates: Sendable {
   /// (a fast application). `nil` state when the peer's state is not known at all.
   public static func live(_ entries: [TranscriptEntry]) -> (state: String?, before: String?, kernelAhead: String?) {
     guard let last = entries.last else { return (nil, nil, nil) }
-    let earlier = PeerStates(Array(entries.dropLast()))
+    let earlier = PeerStates(Array(entries.dropLast()), live: true)
     let full = PeerStates(entries)
     guard full.unknownReason == nil, let initial = full.initial.flatMap(TCPState.init(name:)) else { return (nil, nil, nil) }
     let previous = earlier.after.last.flatMap { $0 }.flatMap(TCPState.init(name:)) ?? initial
@@ -91,6 +95,24 @@ public struct PeerStates: Sendable {
     let sample = last.peerState
     let ahead = sample.flatMap { $0 == stepped.description ? nil : $0 }
     return (stepped.description, previous.description, ahead)
+  }
+
+  /// Whether RFC 9293's diagram leads from `start` to `target` by some events.
+  static func reachable(_ target: TCPState, from start: TCPState) -> Bool {
+    let events: [TCPEvent] = [
+      .passiveOpen, .sendSYN, .sendSYNACK, .sendFIN, .sendRST, .receiveSYN, .receiveSYNACK, .receiveACKOfSYN,
+      .receiveACKOfFIN, .receiveFIN, .receiveFINACKOfFIN, .receiveRST, .timeout, .close,
+    ]
+    var seen: Set<TCPState> = [start]
+    var queue = [start]
+    // Bounded: at most the eleven states are visited.
+    while let state = queue.popLast() {
+      if state == target { return true }
+      for event in events {
+        if let next = TCPStateMachine.next(after: state, on: event), seen.insert(next).inserted { queue.append(next) }
+      }
+    }
+    return false
   }
 
   /// Whether the peer is not a kernel socket at all: every sample says CLOSED (no socket) though
