@@ -362,7 +362,7 @@ import Testing
     let second = try runner.run(["fin", "--timeout", "2"])
     #expect(second.status == 1)
     #expect(second.errorLines.count == 1)
-    #expect(second.stderr.contains("another `tcpcraft fin` is closing"), "\(second.stderr)")
+    #expect(second.stderr.contains("is using 127.0.0.1:"), "\(second.stderr)")
     #expect(!second.stdout.contains("Flags [F"))
     let firstResult = first.finish(timeout: 15)
     #expect(firstResult.status == 1)

@@ -10,10 +10,12 @@ enum FinCommand: Command {
     summary: "the 4-way close of a saved session (FIN, ACK, FIN, ACK)",
     synopsis: ["[HOST:PORT] [options]"],
     about: """
-      The 4-way close of a session saved by `tcpcraft handshake`: FIN → ACK (FIN_WAIT_1 →
-      FIN_WAIT_2), then the peer's FIN → our ACK (TIME_WAIT). HOST:PORT (and --sport) pick the
+      The 4-way close of a session saved by `tcpcraft handshake`: FIN → ACK (FIN-WAIT-1 →
+      FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT). HOST:PORT (and --sport) pick the
       session; without them there must be exactly one (several are listed, exit 2). --seq and --ack
       override what was saved. Without a saved session, give HOST:PORT, --sport, --seq and --ack.
+      A session the peer already half-closed (`tcpcraft data` saw its FIN, we are in CLOSE-WAIT)
+      is closed from our side: our FIN (LAST-ACK), its ACK (CLOSED).
       Sessions are your own: they live in a directory only you can use (mode 700; under sudo, the
       invoking user's). One fin at a time per session; a fin that fails keeps the session, so it can
       be retried, and a session that never reached ESTABLISHED is never closed from.
@@ -24,6 +26,8 @@ enum FinCommand: Command {
         .integer("--seq", UInt32.self, "N", "the sequence number of our FIN (default: the saved snd_nxt)"),
         .integer("--ack", UInt32.self, "N", "the acknowledgment number we send (default: the saved rcv_nxt)"),
         .seconds("--timeout", "how long to wait for each of the peer's segments (default 3)"),
+        .integer("--window", UInt16.self, "N", "the window we advertise (default 65535)"),
+        .toggle("--window-update", "one bare ACK after the peer acknowledges our FIN (seed 001's client does)"),
         Common.pcapOption,
       ]),
       Common.outputOptions,
@@ -49,10 +53,10 @@ enum FinCommand: Command {
     let ack = arguments.integer("--ack", as: UInt32.self)
     let output = Output(arguments)
     // The session, if any: found, locked (one fin at a time), validated.
-    var claimed: Claimed?
+    var claimed: SessionStore.Claimed?
     var ignored = 0
     do throws(SessionError) {
-      switch try claimSession(remote: remote, sourcePort: sourcePort) {
+      switch try SessionStore.claim(remote: remote, localPort: sourcePort) {
       case .claimed(let found): claimed = found
       case .none(let skipped):
         claimed = nil
@@ -80,7 +84,8 @@ enum FinCommand: Command {
         let session = claimed.session
         // Never a FIN from a connection that was never established, nor from an address that
         // is not ours for that peer.
-        guard session.state == TCPState.established.description else {
+        let reached = TCPState(name: session.state)
+        guard reached == .established || reached == .closeWait else {
           output.result(
             ok: false, command: "fin", flow: nil,
             message: "fin: the session \(session.listing) never reached ESTABLISHED; nothing sent")
@@ -120,10 +125,12 @@ enum FinCommand: Command {
       if let ack { receiveNext = ack }
       if iss == nil { iss = sendNext &- 1 }
       if irs == nil { irs = receiveNext &- 1 }
+      // A session the peer already half-closed (`tcpcraft data` saw its FIN): our FIN, its ACK.
+      let halfClosed = claimed.flatMap { TCPState(name: $0.session.state) } == .closeWait && seq == nil
       // Our own guard for the close, whether or not the holder is still alive.
       let opened = try Flow.open(
         to: peer, sourcePort: local.port, sourceAddress: local.address, guardResets: true,
-        state: .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
+        state: halfClosed ? .closeWait : .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
         initialReceiveSequence: irs)
       flow = opened
       if let claimed, claimed.session.timestamps == true {
@@ -131,15 +138,23 @@ enum FinCommand: Command {
         opened.peerTimestamp = claimed.session.peerTimestamp ?? 0
         opened.timestampOffset = claimed.session.timestampOffset ?? 0
       }
+      if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
-      try opened.activeClose(timeout: timeout)
+      if halfClosed {
+        try opened.passiveClose(timeout: timeout)
+      } else {
+        try opened.activeClose(timeout: timeout, windowUpdate: arguments.has("--window-update"))
+      }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
       let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag(), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
-      if let peerState { message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : peerState)" }
+      if let peerState {
+        let spelled = TCPState(name: peerState)?.description ?? peerState
+        message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : spelled)"
+      }
       output.result(ok: true, command: "fin", flow: opened, message: message)
       opened.close()
       // Closed: the session is over. Remove its file and release the holder's guard.
@@ -163,62 +178,6 @@ enum FinCommand: Command {
       }
       output.result(ok: false, command: "fin", flow: flow, message: failure)
       return 1
-    }
-  }
-
-  /// A session this fin holds the lock of.
-  struct Claimed {
-    var directory: SafeDirectory
-    var name: String
-    var session: Session
-    /// The locked descriptor (open while we work) and what it is.
-    var descriptor: CInt
-    var file: FileStatus
-
-    func release() { close(descriptor) }
-  }
-
-  enum Claim {
-    /// No session to use; `skipped` files were ignored (not the user's, or not valid).
-    case none(skipped: Int)
-    case claimed(Claimed)
-    case ambiguous([(name: String, session: Session)])
-  }
-
-  /// Finds the session to close and locks it (`flock`, exclusive, not waiting): a second fin on
-  /// the same session is refused while the first runs.
-  static func claimSession(remote: HostPort?, sourcePort: UInt16?) throws(SessionError) -> Claim {
-    guard let directory = try SessionStore.open(create: false) else { return .none(skipped: 0) }
-    let (sessions, skipped) = SessionStore.all(in: directory)
-    let candidates = SessionStore.matching(sessions, remote: remote, localPort: sourcePort)
-    if candidates.count > 1 { return .ambiguous(candidates) }
-    guard let chosen = candidates.first else { return .none(skipped: skipped.count) }
-    let fd: CInt
-    do throws(FileSafetyError) {
-      guard let opened = try directory.openRegularFile(chosen.name) else { return .none(skipped: skipped.count) }
-      fd = opened
-    } catch {
-      throw SessionError(error.description)
-    }
-    guard SafeFile.tryLockExclusive(fd) else {
-      close(fd)
-      throw SessionError("another `tcpcraft fin` is closing \(chosen.session.listing) right now")
-    }
-    // Locked: re-read what we locked, and make sure it is still the file of that name (a fin that
-    // finished meanwhile removed it).
-    guard let file = SafeFile.status(of: fd), let current = directory.status(of: chosen.name),
-      current.device == file.device, current.inode == file.inode,
-      let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: chosen.name)
-    else {
-      close(fd)
-      throw SessionError("\(chosen.session.listing) was closed by another `tcpcraft fin` meanwhile")
-    }
-    switch SessionStore.decode(bytes, name: chosen.name) {
-    case .success(let session):
-      return .claimed(Claimed(directory: directory, name: chosen.name, session: session, descriptor: fd, file: file))
-    case .failure(let error):
-      close(fd)
-      throw error
     }
   }
 }

@@ -185,5 +185,61 @@ enum SessionStore {
     }
   }
 
+  /// A session this process holds the lock of (fin, data: one at a time per session).
+  struct Claimed {
+    var directory: SafeDirectory
+    var name: String
+    var session: Session
+    /// The locked descriptor (open while we work) and what it is.
+    var descriptor: CInt
+    var file: FileStatus
+
+    func release() { close(descriptor) }
+  }
+
+  enum Claim {
+    /// No session to use; `skipped` files were ignored (not the user's, or not valid).
+    case none(skipped: Int)
+    case claimed(Claimed)
+    case ambiguous([(name: String, session: Session)])
+  }
+
+  /// Finds the session to close and locks it (`flock`, exclusive, not waiting): a second fin on
+  /// the same session is refused while the first runs.
+  static func claim(remote: HostPort?, localPort sourcePort: UInt16?) throws(SessionError) -> Claim {
+    guard let directory = try open(create: false) else { return .none(skipped: 0) }
+    let (sessions, skipped) = all(in: directory)
+    let candidates = matching(sessions, remote: remote, localPort: sourcePort)
+    if candidates.count > 1 { return .ambiguous(candidates) }
+    guard let chosen = candidates.first else { return .none(skipped: skipped.count) }
+    let fd: CInt
+    do throws(FileSafetyError) {
+      guard let opened = try directory.openRegularFile(chosen.name) else { return .none(skipped: skipped.count) }
+      fd = opened
+    } catch {
+      throw SessionError(error.description)
+    }
+    guard SafeFile.tryLockExclusive(fd) else {
+      close(fd)
+      throw SessionError("another tcpcraft (`fin` or `data`) is using \(chosen.session.listing) right now")
+    }
+    // Locked: re-read what we locked, and make sure it is still the file of that name (a fin that
+    // finished meanwhile removed it).
+    guard let file = SafeFile.status(of: fd), let current = directory.status(of: chosen.name),
+      current.device == file.device, current.inode == file.inode,
+      let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: chosen.name)
+    else {
+      close(fd)
+      throw SessionError("\(chosen.session.listing) was closed or changed by another tcpcraft meanwhile; try again")
+    }
+    switch decode(bytes, name: chosen.name) {
+    case .success(let session):
+      return .claimed(Claimed(directory: directory, name: chosen.name, session: session, descriptor: fd, file: file))
+    case .failure(let error):
+      close(fd)
+      throw error
+    }
+  }
+
   static var now: Double { Date().timeIntervalSince1970 }
 }
