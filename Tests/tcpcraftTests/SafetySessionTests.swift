@@ -198,6 +198,11 @@ import Testing
     #expect(result.stderr.contains("127.0.0.1:40012 → 127.0.0.1:9"))
     #expect(!result.stdout.contains("Flags [F"))
     #expect(Self.files(runner.sessionDirectory).count == 2)
+    // `data` picks its session the same way.
+    let data = try runner.run(["data", "hello"])
+    #expect(data.status == 2)
+    #expect(data.stderr.contains("2 sessions"), "\(data.stderr)")
+    #expect(!data.stdout.contains("Flags [P"))
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
