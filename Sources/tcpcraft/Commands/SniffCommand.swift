@@ -15,9 +15,10 @@ enum SniffCommand: Command {
       src|dst port N, tcp[tcpflags] & tcp-syn != 0, joined by and, or, not and parentheses.
 
       --ring (or --duration, --buffer-size): capture through a TPACKET_V3 ring (default 32 MiB)
-      for traffic at rate. With --pcap no line a packet is printed (as tcpdump -w). Ends with
-      tcpdump's counts on stderr: captured, received by filter, dropped by kernel. Ctrl-C stops it
-      cleanly.
+      for traffic at rate. With --pcap no line a packet is printed (as tcpdump -w). Ends, with or
+      without --ring, with tcpdump's counts on stderr: captured, received by filter, dropped by
+      kernel. Ctrl-C or SIGTERM stops it cleanly: every packet captured is in the --pcap file.
+      The file is never written through a symbolic link, nor over another user's file.
       """,
     options: [
       OptionGroup([
