@@ -50,7 +50,9 @@ public final class KernelTransport: FlowTransport {
     if guardResets {
       do {
         rstGuard = try RSTGuard(
-          sourcePort: local.port, sourceAddress: local.address,
+          // A wildcard local address (listen 0.0.0.0:PORT) guards the port on every address:
+          // the kernel's RSTs never carry 0.0.0.0 as their source.
+          sourcePort: local.port, sourceAddress: local.address == 0 ? nil : local.address,
           destinationAddress: remote.address == 0 ? nil : remote.address,
           destinationPort: remote.port == 0 ? nil : remote.port)
       } catch {
@@ -113,6 +115,18 @@ public final class KernelTransport: FlowTransport {
     let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
     if let state, state != "LISTEN", state != "CLOSED", state != "(no socket)" { sawPeerConnection = true }
     return state
+  }
+
+  public func peerSample(local: Endpoint, remote: Endpoint) -> PeerSample? {
+    guard let state = peerState(local: local, remote: remote) else { return nil }
+    var timer: UInt32?
+    // The TIME-WAIT timer, so that 2·MSL is seen counting down (idiag_expires, in ms).
+    if state == "TIME_WAIT", let socket = try? diag?.socket(
+      localAddress: remote.address, localPort: remote.port, remoteAddress: local.address, remotePort: local.port)
+    {
+      timer = socket.timerExpiresMilliseconds
+    }
+    return PeerSample(state: state, timerMilliseconds: timer)
   }
 
   private var sawPeerConnection = false
