@@ -114,25 +114,36 @@ struct Dissector {
     append(.raw(expected: expected, reason: reason), start, end, quoted: quoted, problems: problems)
   }
 
+  /// Whether `needed` bytes of `layer` are in `start..<end`; when not, those bytes become a
+  /// `.raw` layer saying how many were needed.
+  mutating func has(_ layer: ProtocolLayer, needed: Int, _ start: Int, _ end: Int, quoted: Bool = false) -> Bool {
+    let available = end - start
+    guard available < needed else { return true }
+    raw(layer, .truncated(layer: layer, needed: needed, available: available), start, end, quoted: quoted,
+        problems: [.truncated(layer: layer, needed: needed, available: available)])
+    return false
+  }
+
+  /// `start..<end` as a `.raw` layer for a field whose value makes `layer` unparsable (`field` as
+  /// the error names it, `noted` as the problem note does).
+  mutating func invalid(
+    _ layer: ProtocolLayer, field: String, noted: String? = nil, value: UInt64, _ start: Int, _ end: Int,
+    quoted: Bool
+  ) {
+    raw(layer, .invalidField(layer: layer, field: field, value: value), start, end, quoted: quoted,
+        problems: [.invalidField(layer: layer, field: noted ?? field, value: value)])
+  }
+
   mutating func run(linkType: LinkType) {
     let end = frame.count
     switch linkType {
     case .ethernet:
-      guard end >= 14 else {
-        let error = PacketError.truncated(layer: .ethernet, needed: 14, available: end)
-        raw(.ethernet, error, 0, end, problems: [.truncated(layer: .ethernet, needed: 14, available: end)])
-        return
-      }
+      guard has(.ethernet, needed: 14, 0, end) else { return }
       append(.ethernet, 0, 14)
       var etherType = frame.u16(12)
       var start = 14
       while Self.isVLAN(etherType) {
-        guard end >= start + 4 else {
-          let available = end - start
-          raw(.ethernet, .truncated(layer: .ethernet, needed: 4, available: available), start, end,
-              problems: [.truncated(layer: .ethernet, needed: 4, available: available)])
-          return
-        }
+        guard has(.ethernet, needed: 4, start, end) else { return }
         append(.vlan, start, start + 4)
         etherType = frame.u16(start + 2)
         start += 4
@@ -140,11 +151,7 @@ struct Dissector {
       network(etherType: etherType, at: start)
     case .linuxSLL, .linuxSLL2:
       let length = linkType == .linuxSLL ? 16 : 20
-      guard end >= length else {
-        let error = PacketError.truncated(layer: .linuxSLL, needed: length, available: end)
-        raw(.linuxSLL, error, 0, end, problems: [.truncated(layer: .linuxSLL, needed: length, available: end)])
-        return
-      }
+      guard has(.linuxSLL, needed: length, 0, end) else { return }
       append(.linuxSLL, 0, length)
       network(etherType: linkType == .linuxSLL ? frame.u16(14) : frame.u16(0), at: length)
     case .null:

@@ -184,6 +184,25 @@ struct TcpdumpPrinter {
     emit(decimal: UInt32(port))
   }
 
+  /// Appends "SOURCE > DESTINATION" (addresses only, no ports).
+  mutating func emit(source: UInt32, destination: UInt32) {
+    emit(address: source)
+    emit(" > ")
+    emit(address: destination)
+  }
+
+  /// tcpdump's check that a header of `length` bytes at `start` is captured: if not, its note
+  /// and a truncation (throws).
+  mutating func requireHeader(at start: Int, length: Int) throws(TcpdumpTruncated) {
+    guard !has(start, length) else { return }
+    emit(" [remaining caplen(")
+    emit(decimal: max(0, snapEnd - start))
+    emit(") < header length(")
+    emit(decimal: length)
+    emit(")]")
+    throw TcpdumpTruncated()
+  }
+
   // MARK: Reading the frame
 
   // The cursor's checked reads against the captured end: they "longjmp" (throw) past it, like

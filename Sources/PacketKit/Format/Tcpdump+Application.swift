@@ -92,25 +92,44 @@ extension TcpdumpPrinter {
     return name + firstLine(data, protocol: name.lowercased())
   }
 
+  /// How the text from some offset of application data ends (tcpdump's print_txt_line scan).
+  enum LineScan {
+    /// A line ends (CR LF or LF) at this offset.
+    case line(end: Int)
+    /// A byte that is not text, or a CR not followed by LF.
+    case notText
+    /// The capture ends first.
+    case cut
+    /// The data ends first (at this offset), without a line end.
+    case unterminated(end: Int)
+  }
+
+  /// Scans the data from `start` for a line end; tabs count as text when `allowingTab`.
+  static func scanLine(_ data: AppData, from start: Int, allowingTab: Bool) -> LineScan {
+    var cursor = start
+    while cursor < data.length {
+      guard let byte = data.at(cursor) else { return .cut }
+      if byte == 0x0A { return .line(end: cursor) }
+      if byte == 0x0D {
+        guard cursor + 1 < data.length else { return .notText }
+        guard let next = data.at(cursor + 1) else { return .cut }
+        return next == 0x0A ? .line(end: cursor) : .notText
+      }
+      if !isPrint(byte) && !(allowingTab && byte == 0x09) { return .notText }
+      cursor += 1
+    }
+    return .unterminated(end: cursor)
+  }
+
   /// tcpdump's print_txt_line (first line, non-verbose): ": LINE", "" for binary data, and
   /// " [|proto]" where the capture ends first.
   static func firstLine(_ data: AppData, protocol name: String) -> String {
-    var cursor = 0
-    while cursor < data.length {
-      guard let byte = data.at(cursor) else { return " [|\(name)]" }
-      if byte == 0x0A {
-        return ": " + data.text(cursor)
-      } else if byte == 0x0D {
-        guard cursor + 1 < data.length else { return "" }
-        guard let next = data.at(cursor + 1) else { return " [|\(name)]" }
-        guard next == 0x0A else { return "" }
-        return ": " + data.text(cursor)
-      } else if !isPrint(byte) && byte != 0x09 {
-        return ""
-      }
-      cursor += 1
+    switch scanLine(data, from: 0, allowingTab: true) {
+    case .line(let end): ": " + data.text(end)
+    case .notText: ""
+    case .cut: " [|\(name)]"
+    case .unterminated(let end): ": " + data.text(end) + " [|\(name)]"
     }
-    return ": " + data.text(cursor) + " [|\(name)]"
   }
 
   /// tcpdump's ssh_print: ": SSH: BANNER" for an identification line.
@@ -119,21 +138,10 @@ extension TcpdumpPrinter {
       guard let byte = data.at(offset) else { return " [|ssh]" }
       if byte != expected { return "" }
     }
-    var cursor = 4
-    while cursor < data.length {
-      guard let byte = data.at(cursor) else { return " [|ssh]" }
-      if byte == 0x0A {
-        return ": SSH: " + data.text(cursor)
-      } else if byte == 0x0D {
-        guard cursor + 1 < data.length else { return "" }
-        guard let next = data.at(cursor + 1) else { return " [|ssh]" }
-        guard next == 0x0A else { return "" }
-        return ": SSH: " + data.text(cursor)
-      } else if !isPrint(byte) {
-        return ""
-      }
-      cursor += 1
+    switch scanLine(data, from: 4, allowingTab: false) {
+    case .line(let end): return ": SSH: " + data.text(end)
+    case .notText, .unterminated: return ""
+    case .cut: return " [|ssh]"
     }
-    return ""
   }
 }

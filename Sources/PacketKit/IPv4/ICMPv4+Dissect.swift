@@ -4,12 +4,7 @@
 extension Dissector {
   mutating func icmp(at start: Int, end: Int, _ context: TransportContext) {
     let quoted = context.quoted
-    let length = end - start
-    guard length >= 8 else {
-      raw(.icmpv4, .truncated(layer: .icmpv4, needed: 8, available: length), start, end, quoted: quoted,
-          problems: [.truncated(layer: .icmpv4, needed: 8, available: length)])
-      return
-    }
+    guard has(.icmpv4, needed: 8, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
     if verifyChecksums && context.complete && !quoted {
       var sum = OnesComplement()

@@ -7,30 +7,18 @@ extension Dissector {
   mutating func ipv4(at start: Int, end: Int, quoted: Bool) {
     if !quoted && allowFastPath && plainTCP(at: start, end: end) { return }
     let available = end - start
-    guard available >= 20 else {
-      raw(.ipv4, .truncated(layer: .ipv4, needed: 20, available: available), start, end, quoted: quoted,
-          problems: [.truncated(layer: .ipv4, needed: 20, available: available)])
-      return
-    }
+    guard has(.ipv4, needed: 20, start, end, quoted: quoted) else { return }
     let version = frame.u8(start) >> 4
     guard version == 4 else {
-      let problem = DissectionProblem.invalidField(layer: .ipv4, field: "version", value: UInt64(version))
-      raw(.ipv4, .invalidField(layer: .ipv4, field: "version", value: UInt64(version)), start, end,
-          quoted: quoted, problems: [problem])
+      invalid(.ipv4, field: "version", value: UInt64(version), start, end, quoted: quoted)
       return
     }
     let headerLength = Int(frame.u8(start) & 0x0F) * 4
     guard headerLength >= 20 else {
-      let value = UInt64(headerLength / 4)
-      raw(.ipv4, .invalidField(layer: .ipv4, field: "ihl", value: value), start, end, quoted: quoted,
-          problems: [.invalidField(layer: .ipv4, field: "ihl", value: value)])
+      invalid(.ipv4, field: "ihl", value: UInt64(headerLength / 4), start, end, quoted: quoted)
       return
     }
-    guard headerLength <= available else {
-      raw(.ipv4, .truncated(layer: .ipv4, needed: headerLength, available: available), start, end,
-          quoted: quoted, problems: [.truncated(layer: .ipv4, needed: headerLength, available: available)])
-      return
-    }
+    guard has(.ipv4, needed: headerLength, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
     let totalLength = Int(frame.u16(start + 2))
     // Header checksum (quoted headers are not checked: routers may have changed them).

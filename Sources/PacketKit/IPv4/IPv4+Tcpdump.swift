@@ -61,19 +61,10 @@ extension TcpdumpPrinter {
       // tcpdump leaves the addresses to the TCP, UDP, SCTP and DCCP printers; PacketKit has no
       // SCTP or DCCP printer, so their lines get the addresses here.
       if proto != 6 && proto != 17 {
-        emit(address: source)
-        emit(" > ")
-        emit(address: destination)
+        emit(source: source, destination: destination)
         emit(": ")
       }
-      guard has(start, headerLength) else {
-        emit(" [remaining caplen(")
-        emit(decimal: max(0, snapEnd - start))
-        emit(") < header length(")
-        emit(decimal: headerLength)
-        emit(")]")
-        throw TcpdumpTruncated()
-      }
+      try requireHeader(at: start, length: headerLength)
       let fragmented = flagsAndOffset & 0x2000 != 0
       let context = IPContext(start: start, source: source, destination: destination, proto: proto)
       switch proto {
@@ -87,9 +78,7 @@ extension TcpdumpPrinter {
         emit(decimal: payloadLength)
       }
     } else {
-      emit(address: source)
-      emit(" > ")
-      emit(address: destination)
+      emit(source: source, destination: destination)
       emit(": ip-proto-")
       emit(decimal: UInt32(proto))
     }

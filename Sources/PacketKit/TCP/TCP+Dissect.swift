@@ -5,16 +5,10 @@ extension Dissector {
   mutating func tcp(at start: Int, end: Int, _ context: TransportContext) {
     let quoted = context.quoted
     let length = end - start
-    guard length >= 20 else {
-      raw(.tcp, .truncated(layer: .tcp, needed: 20, available: length), start, end, quoted: quoted,
-          problems: [.truncated(layer: .tcp, needed: 20, available: length)])
-      return
-    }
+    guard has(.tcp, needed: 20, start, end, quoted: quoted) else { return }
     let headerLength = Int(frame.u8(start + 12) >> 4) * 4
     guard headerLength >= 20 else {
-      let value = UInt64(headerLength / 4)
-      raw(.tcp, .invalidField(layer: .tcp, field: "dataOffset", value: value), start, end, quoted: quoted,
-          problems: [.invalidField(layer: .tcp, field: "data offset", value: value)])
+      invalid(.tcp, field: "dataOffset", noted: "data offset", value: UInt64(headerLength / 4), start, end, quoted: quoted)
       return
     }
     guard headerLength <= length else {

@@ -15,9 +15,7 @@ extension TcpdumpPrinter {
 
   mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
     guard has(start + 2, 2) else {
-      emit(address: ip.source)
-      emit(" > ")
-      emit(address: ip.destination)
+      emit(source: ip.source, destination: ip.destination)
       emit(":")
       throw TcpdumpTruncated()
     }
@@ -82,14 +80,7 @@ extension TcpdumpPrinter {
     emit(", length ")
     emit(decimal: dataLength)
     if dataLength > 0 {
-      guard has(start, headerLength) else {
-        emit(" [remaining caplen(")
-        emit(decimal: max(0, snapEnd - start))
-        emit(") < header length(")
-        emit(decimal: headerLength)
-        emit(")]")
-        throw TcpdumpTruncated()
-      }
+      try requireHeader(at: start, length: headerLength)
       application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
     }
   }

@@ -4,12 +4,7 @@
 extension Dissector {
   mutating func udp(at start: Int, end: Int, _ context: TransportContext) {
     let quoted = context.quoted
-    let length = end - start
-    guard length >= 8 else {
-      raw(.udp, .truncated(layer: .udp, needed: 8, available: length), start, end, quoted: quoted,
-          problems: [.truncated(layer: .udp, needed: 8, available: length)])
-      return
-    }
+    guard has(.udp, needed: 8, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
     let udpLength = Int(frame.u16(start + 4))
     var payloadEnd = end

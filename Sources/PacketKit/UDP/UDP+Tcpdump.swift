@@ -15,9 +15,7 @@ extension TcpdumpPrinter {
     throws(TcpdumpTruncated)
   {
     guard has(start + 2, 2) else {
-      emit(address: ip.source)
-      emit(" > ")
-      emit(address: ip.destination)
+      emit(source: ip.source, destination: ip.destination)
       emit(": ")
       throw TcpdumpTruncated()
     }
