@@ -177,10 +177,11 @@ public final class RingCapture {
   }
 }
 
-/// Writes to a file descriptor through a large buffer: few `write(2)` calls at high rates.
+/// Writes to a file descriptor through a large buffer: few `write(2)` calls at high rates. The
+/// file is created and written through RawSocket's `FileDescriptor` (its `system_*` seam).
 public final class BufferedFileWriter {
   /// The descriptor written to.
-  public let descriptor: CInt
+  public let descriptor: FileDescriptor
   /// A name for error messages.
   public let name: String
   private let ownsDescriptor: Bool
@@ -188,22 +189,22 @@ public final class BufferedFileWriter {
   private let threshold: Int
   private var isClosed = false
 
-  /// Creates (or truncates) the file at `path`, mode 0644.
+  /// Creates (or truncates) the file at `path`, mode 0644; a symbolic link there is refused.
   /// - Throws: `ScriptError.system` naming the file and the reason.
   public init(path: String, bufferSize: Int = 1 << 20) throws(ScriptError) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw .system(step: "creating \(path)", description: String(cString: strerror(errno)))
+    do {
+      descriptor = try FileDescriptor.create(path: path)
+    } catch {
+      throw .system(step: "creating \(path)", description: error.description)
     }
-    descriptor = fd
     name = path
     ownsDescriptor = true
     threshold = max(4096, bufferSize)
     buffer.reserveCapacity(threshold + 65_536)
   }
 
-  /// Writes to an open descriptor (e.g. 1 for standard output), which stays open.
-  public init(descriptor: CInt, name: String = "standard output", bufferSize: Int = 1 << 16) {
+  /// Writes to an open descriptor (e.g. standard output), which stays open.
+  public init(descriptor: FileDescriptor, name: String = "standard output", bufferSize: Int = 1 << 16) {
     self.descriptor = descriptor
     self.name = name
     ownsDescriptor = false
@@ -213,7 +214,7 @@ public final class BufferedFileWriter {
 
   deinit {
     try? flush()
-    if ownsDescriptor, !isClosed { Glibc.close(descriptor) }
+    if ownsDescriptor, !isClosed { try? descriptor.close() }
   }
 
   /// Appends through `body` (which appends to the buffer); writes out when the buffer is full.
@@ -236,25 +237,19 @@ public final class BufferedFileWriter {
     }
   }
 
-  /// Writes out everything buffered (short writes and `EINTR` retried, bounded).
+  /// Writes out everything buffered (short writes continued and `EINTR` retried by RawSocket).
   public func flush() throws(ScriptError) {
     guard !buffer.isEmpty, !isClosed else { return }
-    var offset = 0
-    var rounds = 0
-    let failure: String? = buffer.withUnsafeBytes { raw -> String? in
-      while offset < raw.count, rounds < 100_000 {
-        rounds += 1
-        let written = Glibc.write(descriptor, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-        if written < 0 {
-          if errno == EINTR { continue }
-          return String(cString: strerror(errno))
-        }
-        offset += written
+    let failure: Errno? = buffer.withUnsafeBytes { raw -> Errno? in
+      do throws(Errno) {
+        try descriptor.writeAll(raw)
+        return nil
+      } catch {
+        return error
       }
-      return offset < raw.count ? "short write" : nil
     }
     buffer.removeAll(keepingCapacity: true)
-    if let failure { throw .system(step: "writing \(name)", description: failure) }
+    if let failure { throw .system(step: "writing \(name)", description: failure.description) }
   }
 
   /// Flushes and, for a file this writer opened, closes it.
@@ -262,8 +257,11 @@ public final class BufferedFileWriter {
     guard !isClosed else { return }
     try flush()
     isClosed = true
-    if ownsDescriptor, Glibc.close(descriptor) != 0 {
-      throw .system(step: "closing \(name)", description: String(cString: strerror(errno)))
+    guard ownsDescriptor else { return }
+    do {
+      try descriptor.close()
+    } catch {
+      throw .system(step: "closing \(name)", description: error.description)
     }
   }
 }

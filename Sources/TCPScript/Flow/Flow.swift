@@ -1,8 +1,5 @@
 import PacketKit
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import RawSocket
 
 /// How a flow moves bytes: a raw sender and a capture for one 4-tuple (see `KernelTransport`).
 public protocol FlowTransport: AnyObject {
@@ -439,21 +436,16 @@ public final class Flow {
   }
 
   /// Gives the peer's kernel a moment to process what we just sent before reading its state.
-  private static func settle() {
-    var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-    _ = nanosleep(&request, nil)
-  }
+  private static func settle() { SystemSleep.sleep(for: .milliseconds(1)) }
 
   /// Milliseconds since boot (`CLOCK_BOOTTIME`): the same clock in every process.
   public static func millisecondClock() -> UInt32 {
-    var now = timespec()
-    clock_gettime(CLOCK_BOOTTIME, &now)
-    return UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+    let now = SystemClock.bootTime()
+    return UInt32(truncatingIfNeeded: now.seconds * 1000 + Int64(now.nanoseconds) / 1_000_000)
   }
 
   static func wallClock() -> (Int64, Int32) {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
+    let now = SystemClock.realTime()
+    return (now.seconds, now.nanoseconds)
   }
 }

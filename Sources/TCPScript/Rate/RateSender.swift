@@ -14,7 +14,7 @@ public protocol PacingClock {
   func sleep(for duration: Duration)
 }
 
-/// The real monotonic clock (`ContinuousClock`) with `nanosleep(2)`.
+/// The real monotonic clock (`ContinuousClock`) with `nanosleep(2)` (RawSocket's `SystemSleep`).
 public struct MonotonicPacingClock: PacingClock {
   private let clock = ContinuousClock()
   private let start: ContinuousClock.Instant
@@ -23,19 +23,8 @@ public struct MonotonicPacingClock: PacingClock {
 
   public func now() -> Duration { start.duration(to: clock.now) }
 
-  public func sleep(for duration: Duration) {
-    guard duration > .zero else { return }
-    let (seconds, attoseconds) = duration.components
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-    var remaining = timespec()
-    // EINTR: sleep again for what is left; bounded (a signal storm cannot keep us here forever,
-    // since each round sleeps less).
-    for _ in 0..<1000 {
-      if nanosleep(&request, &remaining) == 0 { return }
-      guard errno == EINTR else { return }
-      request = remaining
-    }
-  }
+  /// EINTR: sleeps again for what is left (bounded), in `SystemSleep`.
+  public func sleep(for duration: Duration) { SystemSleep.sleep(for: duration) }
 }
 
 // MARK: - Pacer
