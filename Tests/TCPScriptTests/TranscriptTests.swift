@@ -111,6 +111,8 @@ import Testing
     #expect(json.contains(#""flags":"SYN,ACK""#))
     #expect(json.contains(#""seq":2958367133,"ack":84347052"#))
     #expect(json.contains(#""state_before":"SYN_SENT","state_after":"ESTABLISHED","peer_state":"SYN_RECV""#))
+    // The explanation is made here, by presentation, not stored by the flow.
+    #expect(json.contains(#""explanation":"#) && json.contains("ack = our ISN + 1 = 84347052"))
   }
 
   @Test(arguments: [

@@ -17,9 +17,12 @@ guard parts.count == 2, let address = IPv4Text.parse(parts[0]), let port = UInt1
 
 do {
   let flow = try Flow.open(to: Endpoint(address: address, port: port))
-  flow.onEntry = { entry in
+  flow.onEntry = { [unowned flow] entry in
     print(entry.direction == .sent ? "out" : "in ", entry.summary, " [\(entry.stateChange) | peer \(entry.peerState ?? "?")]")
-    if let why = entry.explanation { print("    ↳", why) }
+    let transcript = flow.transcript
+    if let why = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: transcript.initialReceiveSequence) {
+      print("    ↳", why)
+    }
   }
   try flow.activeOpen()      // SYN → SYN+ACK → ACK:   CLOSED → SYN_SENT → ESTABLISHED
   try flow.activeClose()     // FIN → ACK, FIN → ACK:   FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT

@@ -429,7 +429,6 @@ public final class Flow {
       if direction == .sent { Flow.settle() }
       entry.peerState = transport.peerState(local: local, remote: remote)
     }
-    entry.explanation = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: initialReceiveSequence)
     transcript.entries.append(entry)
     onEntry?(entry)
     return entry

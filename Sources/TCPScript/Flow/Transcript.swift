@@ -44,8 +44,6 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var expected: Bool
   /// A note for the reader: why a segment is odd ("kernel RST: port closed").
   public var note: String?
-  /// One plain sentence naming the rule at work (for `--explain`).
-  public var explanation: String?
   /// The IPv4 packet (header, TCP header, payload), as sent or as captured.
   public var packet: [UInt8]
   /// The kernel had not finished this captured segment's TCP checksum (CHECKSUM_PARTIAL on
@@ -58,8 +56,7 @@ public struct TranscriptEntry: Hashable, Sendable {
     summary: String, sourceAddress: UInt32, sourcePort: UInt16, destinationAddress: UInt32,
     destinationPort: UInt16, flagBits: UInt16, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
     window: UInt16, payloadLength: Int, stateBefore: TCPState, stateAfter: TCPState,
-    peerState: String? = nil, expected: Bool = true, note: String? = nil, explanation: String? = nil,
-    packet: [UInt8] = []
+    peerState: String? = nil, expected: Bool = true, note: String? = nil, packet: [UInt8] = []
   ) {
     self.elapsed = elapsed
     self.timestampSeconds = timestampSeconds
@@ -80,7 +77,6 @@ public struct TranscriptEntry: Hashable, Sendable {
     self.peerState = peerState
     self.expected = expected
     self.note = note
-    self.explanation = explanation
     self.packet = packet
   }
 

@@ -50,7 +50,8 @@ public struct JSONLine: Sendable, CustomStringConvertible {
 }
 
 extension TranscriptEntry {
-  /// The entry as one JSON object: segment fields, direction, states and timestamps.
+  /// The entry as one JSON object: segment fields, direction, states and timestamps, and the
+  /// `Explainer`'s sentence (its arithmetic quotes `ourISS` and `peerIRS` when given).
   public func json(relativeTo ourISS: UInt32? = nil, peerIRS: UInt32? = nil) -> JSONLine {
     var line = JSONLine()
     line.add("type", "segment")
@@ -73,7 +74,7 @@ extension TranscriptEntry {
     line.add("peer_state", peerState)
     line.add("expected", expected)
     if let note { line.add("note", note) }
-    if let explanation { line.add("explanation", explanation) }
+    if let explanation = Explainer.explain(self, ourISS: ourISS, peerIRS: peerIRS) { line.add("explanation", explanation) }
     return line
   }
 }

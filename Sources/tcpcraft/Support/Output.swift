@@ -35,7 +35,7 @@ struct Output {
   /// One segment: `out IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], ...   CLOSED → SYN_SENT | peer LISTEN`.
   func segment(_ entry: TranscriptEntry, transcript: Transcript) {
     if json {
-      Terminal.out(entry.json().description)
+      Terminal.out(entry.json(relativeTo: transcript.initialSendSequence, peerIRS: transcript.initialReceiveSequence).description)
       return
     }
     if quiet { return }
@@ -53,7 +53,10 @@ struct Output {
     line += beside
     if let note = entry.note { line += "  (\(note))" }
     Terminal.out(line)
-    if explain, let explanation = entry.explanation {
+    if explain,
+      let explanation = Explainer.explain(
+        entry, ourISS: transcript.initialSendSequence, peerIRS: transcript.initialReceiveSequence)
+    {
       Terminal.out("            ↳ \(explanation)")
     }
   }
