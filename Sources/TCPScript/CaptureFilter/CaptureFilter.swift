@@ -159,6 +159,30 @@ extension CaptureFilter: CustomStringConvertible {
   }
 }
 
+extension CaptureFilter {
+  /// IPv4 TCP segments from `remote` to `local` (what a flow receives); an address or a port of 0
+  /// matches any.
+  public static func segments(from remote: Endpoint, to local: Endpoint) -> CaptureFilter {
+    var filter = CaptureFilter.tcp
+    if local.address != 0 { filter = filter && .host(local.address, .destination) }
+    if remote.address != 0 { filter = filter && .host(remote.address, .source) }
+    if remote.port != 0 { filter = filter && .port(remote.port, .source) }
+    if local.port != 0 { filter = filter && .port(local.port, .destination) }
+    return filter
+  }
+
+  /// IPv4 TCP segments between `one` and `other`, both directions; an address or a port of 0 is
+  /// left out.
+  public static func flow(between one: Endpoint, and other: Endpoint) -> CaptureFilter {
+    var filter = CaptureFilter.tcp
+    for endpoint in [one, other] {
+      if endpoint.address != 0 { filter = filter && .host(endpoint.address) }
+      if endpoint.port != 0 { filter = filter && .port(endpoint.port) }
+    }
+    return filter
+  }
+}
+
 extension CaptureFilter.Direction {
   fileprivate var prefix: String {
     switch self {

@@ -101,18 +101,7 @@ public final class RingCapture {
     flowBetween local: Endpoint, and remote: Endpoint, interface: String,
     geometry: PacketRingGeometry = .receive()
   ) throws(ScriptError) {
-    var terms = ["tcp"]
-    for endpoint in [local, remote] {
-      if endpoint.address != 0 { terms.append("host \(IPv4Text.format(endpoint.address))") }
-      if endpoint.port != 0 { terms.append("port \(endpoint.port)") }
-    }
-    let filter: CaptureFilter
-    do throws(CaptureFilterError) {
-      filter = try CaptureFilter(parsing: terms.joined(separator: " and "))
-    } catch {
-      throw .packet(step: "building the flow's capture filter", description: error.description)
-    }
-    try self.init(interface: interface, filter: filter, geometry: geometry)
+    try self.init(interface: interface, filter: .flow(between: local, and: remote), geometry: geometry)
   }
 
   /// Closes the ring.

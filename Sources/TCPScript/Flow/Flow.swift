@@ -268,9 +268,6 @@ public final class Flow {
     return segments
   }
 
-  /// Forgets the unmatched segments (they stay in the transcript).
-  public func clearUnmatched() { unmatchedSegments.removeAll() }
-
   /// Enters LISTEN (a passive open: RFC 9293 §3.10.1).
   public func listen() {
     cameFromListen = true

@@ -40,10 +40,14 @@ public final class KernelTransport: FlowTransport {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     interfaceName = interface
     sourceAddress = local.address
+    let program: BPFProgram
+    do throws(CaptureFilterError) {
+      program = try CaptureFilter.segments(from: remote, to: local).compile(for: .ethernet)
+    } catch {
+      throw .packet(step: "compiling the capture filter", description: error.description)
+    }
     do {
-      capture = try PacketSocket(
-        interface: interface, ignoreOutgoing: true,
-        filter: KernelTransport.filter(local: local, remote: remote))
+      capture = try PacketSocket(interface: interface, ignoreOutgoing: true, filter: program)
     } catch {
       throw KernelTransport.scriptError(error, step: "opening the capture on \(interface)")
     }
@@ -138,9 +142,6 @@ public final class KernelTransport: FlowTransport {
     return "CLOSED"
   }
 
-  /// Drop counters of the guard, when there is one.
-  public var guardDescription: String? { rstGuard.map { $0.tableName } }
-
   public func close() {
     guard !closed else { return }
     closed = true
@@ -148,56 +149,6 @@ public final class KernelTransport: FlowTransport {
     capture.close()
     rstGuard?.close()
     rstGuard = nil
-  }
-
-  /// A classic BPF program for Ethernet-framed IPv4 TCP from `remote` to `local` (any peer when
-  /// `remote.port` is 0), unfragmented or first fragment. Frames it rejects never reach us.
-  static func filter(local: Endpoint, remote: Endpoint) -> BPFProgram {
-    typealias I = BPFInstruction
-    let H = BPFOpcode.halfword, B = BPFOpcode.byte, W = BPFOpcode.word
-    let eq = BPFOpcode.equal
-    var program: [BPFInstruction] = []
-    // Each test jumps to the final "reject" on failure; distances are filled in below.
-    var tests: [(Int, Bool)] = []  // (index of jump, reject when true?)
-    func test(_ condition: UInt16, _ value: UInt32, rejectIfTrue: Bool = false) {
-      tests.append((program.count, rejectIfTrue))
-      program.append(I.jump(condition, value, ifTrue: 0, ifFalse: 0))
-    }
-    program.append(I.load(size: H, absolute: 12))
-    test(eq, 0x0800)
-    program.append(I.load(size: B, absolute: 23))
-    test(eq, 6)
-    if local.address != 0 {
-      program.append(I.load(size: W, absolute: 30))
-      test(eq, local.address)
-    }
-    if remote.address != 0 {
-      program.append(I.load(size: W, absolute: 26))
-      test(eq, remote.address)
-    }
-    program.append(I.load(size: H, absolute: 20))
-    test(BPFOpcode.anySet, 0x1FFF, rejectIfTrue: true)
-    program.append(I.loadIPv4HeaderLength(at: 14))
-    if remote.port != 0 {
-      program.append(I.load(size: H, indirect: 14))
-      test(eq, UInt32(remote.port))
-    }
-    program.append(I.load(size: H, indirect: 16))
-    test(eq, UInt32(local.port))
-    program.append(I.return(262_144))
-    let reject = program.count
-    program.append(I.return(0))
-    for (index, rejectIfTrue) in tests {
-      let distance = UInt8(truncatingIfNeeded: reject - index - 1)
-      if rejectIfTrue {
-        program[index].jumpIfTrue = distance
-        program[index].jumpIfFalse = 0
-      } else {
-        program[index].jumpIfTrue = 0
-        program[index].jumpIfFalse = distance
-      }
-    }
-    return BPFProgram(program)
   }
 
   public static func scriptError(_ error: SocketError, step: String) -> ScriptError {

@@ -91,16 +91,6 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
     }
   }
 
-  /// At least these flags, and optionally this ack.
-  public static func containing(_ flags: TCPFlags, ack: UInt32? = nil) -> SegmentPattern {
-    var text = flags.isEmpty ? "any segment" : "a segment with \(FlagBits.names(flags.rawValue))"
-    if let ack { text += ", ack \(ack)" }
-    return SegmentPattern(text, acceptsReset: flags.contains(.rst)) { segment in
-      segment.flags.isSuperset(of: flags) && (ack == nil || segment.acknowledgmentNumber == ack)
-        && (flags.contains(.rst) || !segment.flags.contains(.rst))
-    }
-  }
-
   /// A SYN+ACK acknowledging our SYN (`ack` = ISN + 1).
   public static func synAcknowledging(_ ack: UInt32) -> SegmentPattern {
     SegmentPattern("Flags [S.], ack \(ack) (a SYN+ACK acknowledging our SYN)") { segment in
