@@ -115,20 +115,6 @@ import Testing
     #expect(json.contains(#""explanation":"#) && json.contains("ack = our ISN + 1 = 84347052"))
   }
 
-  @Test(arguments: [
-    ("127.0.0.1", UInt32(0x7F00_0001)), ("10.0.0.255", 0x0A00_00FF), ("localhost", 0x7F00_0001),
-    ("0.0.0.0", 0),
-  ])
-  func addressesParse(text: String, value: UInt32) {
-    #expect(IPv4Text.parse(text) == value)
-    if text != "localhost" { #expect(IPv4Text.format(value) == text) }
-  }
-
-  @Test(arguments: ["256.0.0.1", "1.2.3", "1.2.3.4.5", "a.b.c.d", "1..2.3", "+1.2.3.4", "", "01234.1.1.1"])
-  func badAddressesDoNotParse(text: String) {
-    #expect(IPv4Text.parse(text) == nil)
-  }
-
   @Test func errorsSayWhatWasAwaited() {
     let timeout = ScriptError.timedOut(
       step: "handshake: waiting for SYN+ACK", expected: "Flags [S.], ack 84347052", waited: .milliseconds(1500), unmatched: [])

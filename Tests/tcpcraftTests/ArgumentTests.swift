@@ -87,6 +87,20 @@ import Testing
     #expect(Arguments.parseSeconds("1.2.3") == nil)
   }
 
+  @Test(arguments: [
+    ("127.0.0.1", UInt32(0x7F00_0001)), ("10.0.0.255", 0x0A00_00FF), ("localhost", 0x7F00_0001),
+    ("0.0.0.0", 0),
+  ])
+  func addressesParse(text: String, value: UInt32) {
+    #expect(HostPort.address(text) == value)
+    if text != "localhost" { #expect(IPv4Address(rawValue: value).description == text) }
+  }
+
+  @Test(arguments: ["256.0.0.1", "1.2.3", "1.2.3.4.5", "a.b.c.d", "1..2.3", "+1.2.3.4", "", "01234.1.1.1"])
+  func badAddressesDoNotParse(text: String) {
+    #expect(HostPort.address(text) == nil)
+  }
+
   @Test func hostPort() throws {
     #expect(try HostPort.parse("127.0.0.1:8080") == HostPort(address: 0x7F00_0001, port: 8080))
     #expect(try HostPort.parse("localhost:1") == HostPort(address: 0x7F00_0001, port: 1))

@@ -6,11 +6,12 @@
 // Every segment is printed as tcpdump prints it, with our state change and the server's real
 // kernel state beside it.
 import Foundation
+import PacketKit
 import TCPScript
 
 let target = CommandLine.arguments.dropFirst().first ?? "127.0.0.1:8080"
 let parts = target.split(separator: ":")
-guard parts.count == 2, let address = IPv4Text.parse(parts[0]), let port = UInt16(parts[1]) else {
+guard parts.count == 2, let address = IPv4Address(parts[0])?.rawValue, let port = UInt16(parts[1]) else {
   print("usage: example-active-open HOST:PORT")
   exit(2)
 }

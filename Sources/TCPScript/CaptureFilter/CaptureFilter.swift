@@ -1,3 +1,4 @@
+import PacketKit
 import RawSocket
 
 /// A capture filter as a value: which IPv4 frames a capture keeps, compiled to a classic BPF
@@ -141,7 +142,7 @@ extension CaptureFilter: CustomStringConvertible {
     }
   }
 
-  static func dottedQuad(_ address: UInt32) -> String { IPv4Text.format(address) }
+  static func dottedQuad(_ address: UInt32) -> String { IPv4Address(rawValue: address).description }
 
   static let flagNames: [(UInt8, String)] = [
     (FlagBits.fin, "tcp-fin"), (FlagBits.syn, "tcp-syn"), (FlagBits.rst, "tcp-rst"),

@@ -1,3 +1,4 @@
+import PacketKit
 import RawSocket
 
 /// The real transport of a flow: a raw IPv4 socket to send, an `AF_PACKET` capture on the route's
@@ -25,7 +26,7 @@ public final class KernelTransport: FlowTransport {
       let route = try RouteLookup.route(to: remote)
       return (route.interfaceName, route.sourceAddress)
     } catch {
-      throw .system(step: "route lookup for \(IPv4Text.format(remote))", description: error.description)
+      throw .system(step: "route lookup for \(IPv4Address(rawValue: remote).description)", description: error.description)
     }
   }
 

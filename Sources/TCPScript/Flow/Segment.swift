@@ -15,7 +15,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
   }
 
   /// `127.0.0.1:8080`
-  public var description: String { "\(IPv4Text.format(address)):\(port)" }
+  public var description: String { "\(IPv4Address(rawValue: address).description):\(port)" }
 }
 
 /// An IPv4 packet a transport captured, starting at the IPv4 header.

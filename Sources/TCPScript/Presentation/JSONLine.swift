@@ -60,9 +60,9 @@ extension TranscriptEntry {
     line.add("elapsed", Double(seconds) + Double(attoseconds) / 1e18)
     line.add("direction", direction.rawValue)
     line.add("summary", summary)
-    line.add("src", IPv4Text.format(sourceAddress))
+    line.add("src", IPv4Address(rawValue: sourceAddress).description)
     line.add("sport", sourcePort)
-    line.add("dst", IPv4Text.format(destinationAddress))
+    line.add("dst", IPv4Address(rawValue: destinationAddress).description)
     line.add("dport", destinationPort)
     line.add("flags", flagNames)
     line.add("seq", sequenceNumber)
@@ -76,19 +76,5 @@ extension TranscriptEntry {
     if let note { line.add("note", note) }
     if let explanation = Explainer.explain(self, ourISS: ourISS, peerIRS: peerIRS) { line.add("explanation", explanation) }
     return line
-  }
-}
-
-/// Dotted-quad text for addresses held as `UInt32` in host order (RawSocket's form), through
-/// PacketKit's `IPv4Address`; `localhost` is accepted as 127.0.0.1.
-public enum IPv4Text {
-  public static func format(_ address: UInt32) -> String {
-    IPv4Address(rawValue: address).description
-  }
-
-  /// Parses `a.b.c.d` (each 0...255, as `IPv4Address` accepts it) or `localhost`.
-  public static func parse(_ text: some StringProtocol) -> UInt32? {
-    if text == "localhost" { return IPv4Address.loopback.rawValue }
-    return IPv4Address(text)?.rawValue
   }
 }

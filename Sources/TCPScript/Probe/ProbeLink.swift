@@ -41,7 +41,7 @@ public final class ProbeLink: FlowTransport {
       do {
         route = try RouteLookup.route(to: target)
       } catch {
-        throw .system(step: "route lookup for \(IPv4Text.format(target))", description: error.description)
+        throw .system(step: "route lookup for \(IPv4Address(rawValue: target).description)", description: error.description)
       }
       if let next = route.nextHopMAC, next.count == 6 {
         let mac = route.interfaceMAC.count == 6 ? route.interfaceMAC : [0, 0, 0, 0, 0, 0]
@@ -52,7 +52,7 @@ public final class ProbeLink: FlowTransport {
       _ = nanosleep(&pause, nil)
     }
     throw .system(
-      step: "resolving the next hop's MAC for \(IPv4Text.format(target))",
+      step: "resolving the next hop's MAC for \(IPv4Address(rawValue: target).description)",
       description: "no neighbour entry (ARP got no answer); give it with --dst-mac")
   }
 
@@ -85,7 +85,7 @@ public final class ProbeLink: FlowTransport {
     self.destinationMAC = destinationMAC.count == 6 ? destinationMAC : [0, 0, 0, 0, 0, 0]
     self.local = local
     let text =
-      "src host \(IPv4Text.format(remoteAddress)) and dst host \(IPv4Text.format(local.address)) "
+      "src host \(IPv4Address(rawValue: remoteAddress).description) and dst host \(IPv4Address(rawValue: local.address).description) "
       + "and ((tcp and dst port \(local.port)) or icmp)"
     let program: BPFProgram
     do {

@@ -83,7 +83,7 @@ enum ProbeCommand: Command {
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
       config.closedPort = arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
-        guard let address = IPv4Text.parse(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
+        guard let address = HostPort.address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
         config.sourceAddress = address
       }
       config.guardResets = !arguments.has("--no-guard")
@@ -132,8 +132,8 @@ enum ProbeCommand: Command {
     if arguments.has("--generate") { return generate(arguments, runner: runner) }
     if !json {
       Terminal.out(
-        "probing \(IPv4Text.format(configuration.target.address)):\(configuration.target.port) "
-          + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
+        "probing \(IPv4Address(rawValue: configuration.target.address).description):\(configuration.target.port) "
+          + "(closed port \(runner.closedPort)) from \(IPv4Address(rawValue: runner.sourceAddress).description) via \(runner.interfaceName): "
           + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies, "
           + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
     }

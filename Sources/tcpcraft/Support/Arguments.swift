@@ -1,3 +1,4 @@
+import PacketKit
 import TCPScript
 
 /// A usage mistake: one line on stderr, exit status 2.
@@ -315,10 +316,15 @@ struct Arguments {
 
 /// `HOST:PORT`, with an IPv4 dotted quad or `localhost`.
 struct HostPort: Hashable, CustomStringConvertible {
+  /// A dotted quad (each part 0...255, as `IPv4Address` reads it) or `localhost`, in host order.
+  static func address(_ text: some StringProtocol) -> UInt32? {
+    text == "localhost" ? IPv4Address.loopback.rawValue : IPv4Address(text)?.rawValue
+  }
+
   var address: UInt32
   var port: UInt16
 
-  var description: String { "\(IPv4Text.format(address)):\(port)" }
+  var description: String { "\(IPv4Address(rawValue: address).description):\(port)" }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
   static func parse(_ text: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
@@ -335,7 +341,7 @@ struct HostPort: Hashable, CustomStringConvertible {
     } else {
       throw UsageError("\"\(text)\" is not HOST:PORT (like 127.0.0.1:8080)")
     }
-    guard let address = IPv4Text.parse(host) else {
+    guard let address = HostPort.address(host) else {
       throw UsageError("\"\(host)\" is not an IPv4 address (like 127.0.0.1)")
     }
     guard let port = Arguments.parseInteger(String(portText), as: UInt16.self), port != 0 else {

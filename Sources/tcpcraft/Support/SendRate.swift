@@ -170,7 +170,7 @@ enum SendRate {
     }
     let interface = plan.interface ?? route?.interfaceName ?? ""
     guard let source = sourceOverride ?? route?.sourceAddress, !interface.isEmpty else {
-      Terminal.error("tcpcraft: send: route lookup for \(IPv4Text.format(remote.address)) failed: \(routeProblem) (give --src, and --iface for layer 2)")
+      Terminal.error("tcpcraft: send: route lookup for \(IPv4Address(rawValue: remote.address).description) failed: \(routeProblem) (give --src, and --iface for layer 2)")
       return 1
     }
     var interfaceMAC: [UInt8]? = route?.interfaceName == interface ? route?.interfaceMAC : nil
@@ -202,7 +202,7 @@ enum SendRate {
         }
       }
       guard let nextHop else {
-        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Text.format(route?.nextHop ?? remote.address)) on \(interface): give --dst-mac")
+        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Address(rawValue: route?.nextHop ?? remote.address).description) on \(interface): give --dst-mac")
         return 2
       }
       packet = EthernetHeader(destination: nextHop, source: localMAC) / packet

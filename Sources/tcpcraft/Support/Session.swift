@@ -1,4 +1,5 @@
 import Foundation
+import PacketKit
 import TCPScript
 
 /// What `tcpcraft handshake` leaves for a later `tcpcraft fin`: the 4-tuple, the sequence
@@ -28,10 +29,10 @@ struct Session: Codable, Equatable {
   var updatedAt: Double
 
   var local: Endpoint? {
-    IPv4Text.parse(localAddress).map { Endpoint(address: $0, port: localPort) }
+    IPv4Address(localAddress).map { Endpoint(address: $0.rawValue, port: localPort) }
   }
   var remote: Endpoint? {
-    IPv4Text.parse(remoteAddress).map { Endpoint(address: $0, port: remotePort) }
+    IPv4Address(remoteAddress).map { Endpoint(address: $0.rawValue, port: remotePort) }
   }
 
   /// `127.0.0.1_8080_57273.json`
@@ -82,7 +83,7 @@ enum SessionStore {
   static func find(remote: HostPort?, localPort: UInt16?) -> (path: String, session: Session)? {
     all().first { entry in
       if let remote {
-        guard entry.session.remoteAddress == IPv4Text.format(remote.address),
+        guard entry.session.remoteAddress == IPv4Address(rawValue: remote.address).description,
           entry.session.remotePort == remote.port
         else { return false }
       }
