@@ -56,10 +56,22 @@ enum Common {
         record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
-      return "cannot create the file (\(String(cString: strerror(errno))))"
+    let descriptor: FileDescriptor
+    do throws(Errno) {
+      descriptor = try FileDescriptor.create(path: absolute(path))
+    } catch {
+      return "cannot create the file (\(error))"
     }
-    return nil
+    defer { try? descriptor.close() }
+    let failure: Errno? = file.withUnsafeBytes { raw in
+      do throws(Errno) {
+        try descriptor.writeAll(raw)
+        return nil
+      } catch {
+        return error
+      }
+    }
+    return failure.map { "cannot write the file (\($0))" }
   }
 
   /// `path` made absolute against the current directory.

@@ -1,8 +1,5 @@
+import RawSocket
 import TCPScript
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// How a command shows an exchange: human lines (tcpdump-style, state beside each segment,
 /// optional explanations, a ladder at the end) or `--json` lines.
@@ -113,21 +110,14 @@ struct Output {
 
 /// stdout/stderr lines, flushed at once (output may be a pipe read by a test or a harness).
 enum Terminal {
-  static func out(_ text: String) { write(1, text + "\n") }
+  static func out(_ text: String) { write(.standardOutput, text + "\n") }
 
-  static func error(_ text: String) { write(2, text + "\n") }
+  static func error(_ text: String) { write(FileDescriptor(rawValue: 2), text + "\n") }
 
-  /// Writes all of `text` to `fd` (retrying short writes and EINTR, bounded).
-  private static func write(_ fd: Int32, _ text: String) {
+  /// Writes all of `text` (RawSocket retries short writes and EINTR); a closed pipe or a full
+  /// disk loses the line, never the process.
+  private static func write(_ file: FileDescriptor, _ text: String) {
     let bytes = Array(text.utf8)
-    var offset = 0
-    for _ in 0..<1000 where offset < bytes.count {
-      let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-      if written < 0 {
-        if errno == EINTR { continue }
-        return
-      }
-      offset += written
-    }
+    bytes.withUnsafeBytes { raw in _ = try? file.writeAll(raw) }
   }
 }
