@@ -1,10 +1,11 @@
+import PacketKit
 import Testing
 @testable import TCPScript
 
 /// Output built from transcript entries: relative numbers, explanations, the ladder, JSON.
 /// The entries are written by hand from the classic trace in the lab walkthrough (seed 001).
 @Suite struct TranscriptTests {
-  static let client: UInt32 = 0x7F00_0001
+  static let client: IPv4Address = .loopback
 
   static func entry(
     _ direction: TranscriptEntry.Direction, flags: UInt16, seq: UInt32, ack: UInt32, length: Int = 0,

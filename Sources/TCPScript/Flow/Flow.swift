@@ -4,7 +4,7 @@ import RawSocket
 /// How a flow moves bytes: a raw sender and a capture for one 4-tuple (see `KernelTransport`).
 public protocol FlowTransport: AnyObject {
   /// Sends one IPv4 packet (header included).
-  func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError)
+  func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError)
   /// The next captured IPv4 packet, or `nil` when `timeout` passes first.
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
@@ -141,8 +141,7 @@ public final class Flow {
     let sequence = seq ?? sendNext
     let acknowledgment = ack ?? (flags.contains(.ack) ? receiveNext : 0)
     var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: local.address),
-      destinationAddress: IPv4Address(rawValue: remote.address),
+      sourceAddress: local.address, destinationAddress: remote.address,
       identification: identification, flags: .dontFragment, timeToLive: timeToLive)
     identification &+= 1
     var options = options
@@ -173,7 +172,7 @@ public final class Flow {
     let bytes = buffer
     let before = state
     let time = Flow.wallClock()
-    try transport.send(bytes, to: ip.destinationAddress.rawValue)
+    try transport.send(bytes, to: ip.destinationAddress)
 
     // Our side of the TCB.
     let length = UInt32(truncatingIfNeeded: payload.count) &+ (tcp.flags.contains(.syn) ? 1 : 0)
@@ -286,12 +285,12 @@ public final class Flow {
     guard let ipView = try? IPv4View(validating: bytes), ipView.protocol == .tcp,
       let tcpView = try? TCPView(validating: ipView.payload)
     else { return nil }
-    let source = Endpoint(address: ipView.sourceAddress.rawValue, port: tcpView.sourcePort)
-    let destination = Endpoint(address: ipView.destinationAddress.rawValue, port: tcpView.destinationPort)
+    let source = Endpoint(address: ipView.sourceAddress, port: tcpView.sourcePort)
+    let destination = Endpoint(address: ipView.destinationAddress, port: tcpView.destinationPort)
     guard destination == local else { return nil }
     if remote.port == 0 {
       // A passive open binds the peer on its first SYN.
-      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == 0 || remote.address == source.address
+      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == .any || remote.address == source.address
       else { return nil }
       remote = source
     }

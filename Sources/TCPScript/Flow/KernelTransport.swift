@@ -13,7 +13,7 @@ public final class KernelTransport: FlowTransport {
   /// The interface the route to the peer uses (`lo` for 127.0.0.0/8).
   public let interfaceName: String
   /// The source address the kernel would choose for the peer.
-  public let sourceAddress: UInt32
+  public let sourceAddress: IPv4Address
   private let raw: RawIPv4Socket
   private let capture: PacketSocket
   private var rstGuard: RSTGuard?
@@ -21,12 +21,12 @@ public final class KernelTransport: FlowTransport {
   private var closed = false
 
   /// Where a flow to `remote` would leave from: (interface, source address).
-  public static func route(to remote: UInt32) throws(ScriptError) -> (interface: String, source: UInt32) {
+  public static func route(to remote: IPv4Address) throws(ScriptError) -> (interface: String, source: IPv4Address) {
     do {
-      let route = try RouteLookup.route(to: remote)
-      return (route.interfaceName, route.sourceAddress)
+      let route = try RouteLookup.route(to: remote.rawValue)
+      return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress))
     } catch {
-      throw .system(step: "route lookup for \(IPv4Address(rawValue: remote).description)", description: error.description)
+      throw .system(step: "route lookup for \(remote)", description: error.description)
     }
   }
 
@@ -55,8 +55,8 @@ public final class KernelTransport: FlowTransport {
     if guardResets {
       do {
         rstGuard = try RSTGuard(
-          sourcePort: local.port, sourceAddress: local.address,
-          destinationAddress: remote.address == 0 ? nil : remote.address,
+          sourcePort: local.port, sourceAddress: local.address.rawValue,
+          destinationAddress: remote.address == .any ? nil : remote.address.rawValue,
           destinationPort: remote.port == 0 ? nil : remote.port)
       } catch {
         capture.close()
@@ -83,9 +83,9 @@ public final class KernelTransport: FlowTransport {
     }
   }
 
-  public func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError) {
+  public func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError) {
     do {
-      try raw.send(packet, to: address)
+      try raw.send(packet, to: address.rawValue)
     } catch {
       throw KernelTransport.scriptError(error, step: "sending")
     }
@@ -112,7 +112,7 @@ public final class KernelTransport: FlowTransport {
   public func peerState(local: Endpoint, remote: Endpoint) -> String? {
     // Only a local peer has a socket inet_diag can see.
     if localPeers[remote.address] == nil {
-      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address))?.isLocal ?? false
+      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address.rawValue))?.isLocal ?? false
     }
     guard localPeers[remote.address] == true else { return nil }
     let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
@@ -121,7 +121,7 @@ public final class KernelTransport: FlowTransport {
   }
 
   private var sawPeerConnection = false
-  private var localPeers: [UInt32: Bool] = [:]
+  private var localPeers: [IPv4Address: Bool] = [:]
 
   /// The Linux state of the local socket `socket` talking to `peer`: the connection's state;
   /// `CLOSED` when there is no such connection but there was one (`connectionSeen`), or none and
@@ -130,12 +130,13 @@ public final class KernelTransport: FlowTransport {
   public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?, connectionSeen: Bool = false) -> String? {
     guard let diag else { return nil }
     if let state = try? diag.state(
-      localAddress: socket.address, localPort: socket.port, remoteAddress: peer.address, remotePort: peer.port)
+      localAddress: socket.address.rawValue, localPort: socket.port, remoteAddress: peer.address.rawValue,
+      remotePort: peer.port)
     {
       return state.netstatName
     }
     if connectionSeen { return "CLOSED" }
-    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address),
+    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address.rawValue),
       sockets.contains(where: { $0.state == .listen })
     {
       return "LISTEN"
@@ -170,7 +171,7 @@ extension Flow {
   ///   - sourcePort: our port; default a random one in 32768…60999 (Linux's ephemeral range).
   ///   - sourceAddress: our address; default the one the kernel would choose.
   public static func open(
-    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: UInt32? = nil,
+    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: IPv4Address? = nil,
     guardResets: Bool = true, state: TCPState = .closed, initialSendSequence: UInt32? = nil,
     sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
   ) throws(ScriptError) -> Flow {
@@ -205,9 +206,9 @@ extension Flow {
     if let interface {
       interfaceName = interface
     } else {
-      interfaceName = try KernelTransport.route(to: local.address == 0 ? 0x7F00_0001 : local.address).interface
+      interfaceName = try KernelTransport.route(to: local.address == .any ? .loopback : local.address).interface
     }
-    let any = Endpoint(address: 0, port: 0)
+    let any = Endpoint(address: .any, port: 0)
     let transport = try KernelTransport(local: local, remote: any, interface: interfaceName, guardResets: true)
     let flow = Flow(local: local, remote: any, transport: transport)
     flow.listen()

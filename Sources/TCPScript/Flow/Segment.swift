@@ -1,21 +1,27 @@
 import PacketKit
 
-/// One end of a TCP connection: an IPv4 address (host byte order) and a port.
+/// One end of a TCP connection: an IPv4 address and a port. `IPv4Address.any` and port 0 mean
+/// "any" where a filter or a listener takes them.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-  public var address: UInt32
+  public var address: IPv4Address
   public var port: UInt16
 
-  public init(address: UInt32, port: UInt16) {
+  public init(address: IPv4Address, port: UInt16) {
     self.address = address
     self.port = port
   }
 
+  /// From an address in host byte order (RawSocket's form: `0x7F00_0001` is 127.0.0.1).
+  public init(address: UInt32, port: UInt16) {
+    self.init(address: IPv4Address(rawValue: address), port: port)
+  }
+
   public init(_ address: IPv4Address, _ port: UInt16) {
-    self.init(address: address.rawValue, port: port)
+    self.init(address: address, port: port)
   }
 
   /// `127.0.0.1:8080`
-  public var description: String { "\(IPv4Address(rawValue: address).description):\(port)" }
+  public var description: String { "\(address):\(port)" }
 }
 
 /// An IPv4 packet a transport captured, starting at the IPv4 header.

@@ -85,7 +85,7 @@ public final class ProbeLink: FlowTransport {
     self.destinationMAC = destinationMAC.count == 6 ? destinationMAC : [0, 0, 0, 0, 0, 0]
     self.local = local
     let text =
-      "src host \(IPv4Address(rawValue: remoteAddress).description) and dst host \(IPv4Address(rawValue: local.address).description) "
+      "src host \(IPv4Address(rawValue: remoteAddress).description) and dst host \(local.address) "
       + "and ((tcp and dst port \(local.port)) or icmp)"
     let program: BPFProgram
     do {
@@ -100,7 +100,7 @@ public final class ProbeLink: FlowTransport {
     }
     if guardResets {
       do {
-        rstGuard = try RSTGuard(sourcePort: local.port, sourceAddress: local.address, destinationAddress: remoteAddress)
+        rstGuard = try RSTGuard(sourcePort: local.port, sourceAddress: local.address.rawValue, destinationAddress: remoteAddress)
       } catch {
         socket.close()
         throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
@@ -121,10 +121,10 @@ public final class ProbeLink: FlowTransport {
   deinit { close() }
 
   /// Sends one IPv4 packet (bytes exactly as given) in an Ethernet frame.
-  public func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError) {
+  public func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError) {
     if let raw {
       do {
-        try raw.send(packet, to: address)
+        try raw.send(packet, to: address.rawValue)
       } catch {
         throw KernelTransport.scriptError(error, step: "sending")
       }

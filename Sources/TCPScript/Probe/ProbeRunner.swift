@@ -114,7 +114,7 @@ public final class ProbeRunner {
       self.sourceMAC = sourceMAC
       self.destinationMAC = destinationMAC
     } else {
-      let route = try ProbeLink.route(to: configuration.target.address)
+      let route = try ProbeLink.route(to: configuration.target.address.rawValue)
       interfaceName = configuration.interface ?? route.interface
       sourceAddress = configuration.sourceAddress ?? route.source
       sourceMAC = configuration.sourceMAC ?? route.sourceMAC
@@ -161,7 +161,7 @@ public final class ProbeRunner {
       switch packet.layers[index] {
       case .ipv4(var ip):
         ip.sourceAddress = IPv4Address(rawValue: sourceAddress)
-        ip.destinationAddress = IPv4Address(rawValue: configuration.target.address)
+        ip.destinationAddress = configuration.target.address
         packet.layers[index] = .ipv4(ip)
       case .tcp(var tcp):
         tcp.sourcePort = port
@@ -195,7 +195,7 @@ public final class ProbeRunner {
       }
       if let synAck = result.replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
         let rst = IPv4Header(
-          sourceAddress: IPv4Address(rawValue: sourceAddress), destinationAddress: IPv4Address(rawValue: configuration.target.address),
+          sourceAddress: IPv4Address(rawValue: sourceAddress), destinationAddress: configuration.target.address,
           identification: UInt16(truncatingIfNeeded: random.next()))
           / TCPHeader(sourcePort: port, destinationPort: configuration.target.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst, window: 0)
         if let bytes = try? rst.encoded() { try? link.send(bytes, to: configuration.target.address) }
@@ -211,7 +211,7 @@ public final class ProbeRunner {
   fileprivate func makeLink(local: Endpoint) throws(ScriptError) -> ProbeLink {
     try ProbeLink(
       interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local,
-      remoteAddress: configuration.target.address, guardResets: configuration.guardResets)
+      remoteAddress: configuration.target.address.rawValue, guardResets: configuration.guardResets)
   }
 
   fileprivate func counters() -> KernelCounters? {

@@ -61,8 +61,8 @@ enum HandshakeCommand: Command {
       // The session file first: the guard holder lives only while it exists.
       let now = SessionStore.now
       var session = Session(
-        localAddress: IPv4Address(rawValue: local.address).description, localPort: local.port,
-        remoteAddress: IPv4Address(rawValue: remote.address).description, remotePort: remote.port,
+        localAddress: local.address.description, localPort: local.port,
+        remoteAddress: remote.address.description, remotePort: remote.port,
         interface: route.interface, state: TCPState.closed.description, initialSendSequence: 0,
         sendNext: 0, initialReceiveSequence: nil, receiveNext: 0, holderPID: 0, holdSeconds: hold,
         createdAt: now, updatedAt: now)

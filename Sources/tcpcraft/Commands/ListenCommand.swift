@@ -34,7 +34,7 @@ enum ListenCommand: Command {
   static func run(_ arguments: Arguments) -> Int32 {
     let local: HostPort
     do throws(UsageError) {
-      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: 0x7F00_0001)
+      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: .loopback)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2

@@ -78,13 +78,13 @@ enum ProbeCommand: Command {
     do throws(UsageError) {
       let target = try arguments.target(
         command: "probe", missing: "probe: give the target as HOST:PORT (see `tcpcraft probe --help`)",
-        defaultHost: 0x7F00_0001)
+        defaultHost: .loopback)
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
       config.closedPort = arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
         guard let address = HostPort.address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
-        config.sourceAddress = address
+        config.sourceAddress = address.rawValue
       }
       config.guardResets = !arguments.has("--no-guard")
       config.replyTimeout = arguments.seconds("--timeout") ?? .seconds(1)
@@ -111,7 +111,7 @@ enum ProbeCommand: Command {
     do throws(ScriptError) {
       var config = configuration
       if config.interface != nil && (config.sourceMAC == nil || config.destinationMAC == nil || config.sourceAddress == nil) {
-        let route = try ProbeLink.route(to: config.target.address)
+        let route = try ProbeLink.route(to: config.target.address.rawValue)
         config.sourceMAC = config.sourceMAC ?? route.sourceMAC
         config.destinationMAC = config.destinationMAC ?? route.destinationMAC
         config.sourceAddress = config.sourceAddress ?? route.source
@@ -132,7 +132,7 @@ enum ProbeCommand: Command {
     if arguments.has("--generate") { return generate(arguments, runner: runner) }
     if !json {
       Terminal.out(
-        "probing \(IPv4Address(rawValue: configuration.target.address).description):\(configuration.target.port) "
+        "probing \(configuration.target) "
           + "(closed port \(runner.closedPort)) from \(IPv4Address(rawValue: runner.sourceAddress).description) via \(runner.interfaceName): "
           + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies, "
           + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
@@ -320,7 +320,7 @@ enum ProbeCommand: Command {
     var destination = Endpoint(address: 0x7F00_0001, port: 8080)
     if let text = arguments.positionals.first {
       do throws(UsageError) {
-        let target = try HostPort.parse(text, defaultHost: 0x7F00_0001)
+        let target = try HostPort.parse(text, defaultHost: .loopback)
         destination = Endpoint(address: target.address, port: target.port)
       } catch {
         Terminal.error("tcpcraft: \(error.description)")

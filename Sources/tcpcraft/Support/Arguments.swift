@@ -300,7 +300,7 @@ struct Arguments {
   /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
   ///
   /// - Throws: `UsageError` for a second positional, `missing` when there is none, or a bad target.
-  func target(command: String, missing: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
+  func target(command: String, missing: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
     try expectPositionals(atMost: 1, command: command)
     guard let text = positionals.first else { throw UsageError(missing) }
     return try HostPort.parse(text, defaultHost: defaultHost)
@@ -316,18 +316,21 @@ struct Arguments {
 
 /// `HOST:PORT`, with an IPv4 dotted quad or `localhost`.
 struct HostPort: Hashable, CustomStringConvertible {
-  /// A dotted quad (each part 0...255, as `IPv4Address` reads it) or `localhost`, in host order.
-  static func address(_ text: some StringProtocol) -> UInt32? {
-    text == "localhost" ? IPv4Address.loopback.rawValue : IPv4Address(text)?.rawValue
+  /// A dotted quad (each part 0...255, as `IPv4Address` reads it) or `localhost`.
+  static func address(_ text: some StringProtocol) -> IPv4Address? {
+    text == "localhost" ? .loopback : IPv4Address(text)
   }
 
-  var address: UInt32
+  var address: IPv4Address
   var port: UInt16
 
-  var description: String { "\(IPv4Address(rawValue: address).description):\(port)" }
+  var description: String { "\(address):\(port)" }
+
+  /// The target as a flow's endpoint.
+  var endpoint: Endpoint { Endpoint(address: address, port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
-  static func parse(_ text: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
+  static func parse(_ text: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
     let host: Substring
     let portText: Substring
     if let colon = text.lastIndex(of: ":") {

@@ -23,8 +23,8 @@ enum GuardHolder {
       throw .system(step: "starting the guard holder", description: "cannot find our own executable (/proc/self/exe)")
     }
     let arguments = [
-      executable, command, "--src", IPv4Address(rawValue: local.address).description, "--sport", String(local.port),
-      "--dst", IPv4Address(rawValue: remote.address).description, "--dport", String(remote.port),
+      executable, command, "--src", local.address.description, "--sport", String(local.port),
+      "--dst", remote.address.description, "--dport", String(remote.port),
       "--hold", String(hold), "--session", sessionPath,
     ]
     var pipeEnds: [Int32] = [0, 0]

@@ -164,13 +164,13 @@ enum SendRate {
     var route: Route?
     var routeProblem = ""
     do {
-      route = try RouteLookup.route(to: remote.address)
+      route = try RouteLookup.route(to: remote.address.rawValue)
     } catch {
       routeProblem = "\(error)"
     }
     let interface = plan.interface ?? route?.interfaceName ?? ""
     guard let source = sourceOverride ?? route?.sourceAddress, !interface.isEmpty else {
-      Terminal.error("tcpcraft: send: route lookup for \(IPv4Address(rawValue: remote.address).description) failed: \(routeProblem) (give --src, and --iface for layer 2)")
+      Terminal.error("tcpcraft: send: route lookup for \(remote.address) failed: \(routeProblem) (give --src, and --iface for layer 2)")
       return 1
     }
     var interfaceMAC: [UInt8]? = route?.interfaceName == interface ? route?.interfaceMAC : nil
@@ -180,7 +180,7 @@ enum SendRate {
 
     // The packet, built once.
     var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: source), destinationAddress: IPv4Address(rawValue: remote.address),
+      sourceAddress: IPv4Address(rawValue: source), destinationAddress: remote.address,
       identification: identification)
     if let ttl = arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
     var tcp = TCPHeader(sourcePort: sourcePort, destinationPort: remote.port, sequenceNumber: sequence, flags: flags, options: options)
@@ -202,7 +202,7 @@ enum SendRate {
         }
       }
       guard let nextHop else {
-        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Address(rawValue: route?.nextHop ?? remote.address).description) on \(interface): give --dst-mac")
+        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue)) on \(interface): give --dst-mac")
         return 2
       }
       packet = EthernetHeader(destination: nextHop, source: localMAC) / packet
@@ -230,7 +230,7 @@ enum SendRate {
       } else {
         let socket = try RawIPv4Socket()
         closers.append { socket.close() }
-        transmitter = RawIPv4Transmitter(socket: socket, destination: remote.address, batchSize: plan.batch ?? 256)
+        transmitter = RawIPv4Transmitter(socket: socket, destination: remote.address.rawValue, batchSize: plan.batch ?? 256)
       }
     } catch {
       Terminal.error("tcpcraft: \(KernelTransport.scriptError(error, step: "send: opening the socket").description)")

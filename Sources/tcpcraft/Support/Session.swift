@@ -83,7 +83,7 @@ enum SessionStore {
   static func find(remote: HostPort?, localPort: UInt16?) -> (path: String, session: Session)? {
     all().first { entry in
       if let remote {
-        guard entry.session.remoteAddress == IPv4Address(rawValue: remote.address).description,
+        guard entry.session.remoteAddress == remote.address.description,
           entry.session.remotePort == remote.port
         else { return false }
       }
