@@ -182,6 +182,30 @@ internal func system_openForWriting(_ path: UnsafePointer<CChar>, _ mode: mode_t
   return open(path, flags, mode)
 }
 
+/// `open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)`: a new file only;
+/// anything already there (a file, a symbolic link) makes it fail with `EEXIST`.
+internal func system_openNew(_ path: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
+  let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("open", Int(flags), Int(mode)) { return forced }
+  #endif
+  return open(path, flags, mode)
+}
+
+internal func system_rename(_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("rename") { return forced }
+  #endif
+  return rename(from, to)
+}
+
+internal func system_unlink(_ path: UnsafePointer<CChar>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unlink") { return forced }
+  #endif
+  return unlink(path)
+}
+
 internal func system_write(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("write", Int(fd), count) { return Int(forced) }
