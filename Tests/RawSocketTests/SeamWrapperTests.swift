@@ -76,31 +76,6 @@ struct SeamWrapperTests {
     #expect(FileManager.default.contents(atPath: target) == Data("keep".utf8))
   }
 
-  @Test func createNewRefusesWhatIsThereAndRenameReplacesALink() throws {
-    let directory = NSTemporaryDirectory() + "seam-new-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let target = directory + "/target"
-    #expect(FileManager.default.createFile(atPath: target, contents: Data("keep".utf8)))
-    let link = directory + "/link"
-    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
-    // Neither an existing file nor a symbolic link is opened.
-    #expect(throws: Errno.fileExists) { try FileDescriptor.createNew(path: target) }
-    #expect(throws: Errno.fileExists) { try FileDescriptor.createNew(path: link) }
-    // A new file, renamed over the link: the link is replaced, its target untouched.
-    let fresh = directory + "/fresh"
-    let file = try FileDescriptor.createNew(path: fresh)
-    try Array("new".utf8).withUnsafeBytes { try file.writeAll($0) }
-    try file.close()
-    try FileSystem.rename(fresh, to: link)
-    #expect(FileManager.default.contents(atPath: link) == Data("new".utf8))
-    #expect(FileManager.default.contents(atPath: target) == Data("keep".utf8))
-    #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil)
-    try FileSystem.unlink(link)
-    #expect(!FileManager.default.fileExists(atPath: link))
-    #expect(throws: Errno.noSuchFileOrDirectory) { try FileSystem.unlink(link) }
-  }
-
   @Test func clocksMove() {
     let boot = SystemClock.bootTime()
     let wall = SystemClock.realTime()

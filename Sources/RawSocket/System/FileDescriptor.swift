@@ -25,17 +25,6 @@ public struct FileDescriptor: RawRepresentable, Hashable, Sendable {
     }.map(FileDescriptor.init(rawValue:)).get()
   }
 
-  /// Creates a new file at `path` for writing; fails with `EEXIST` when anything is already there,
-  /// a symbolic link included (nothing is followed or overwritten).
-  ///
-  /// The corresponding C function is `open(2)` with `O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-  /// O_CLOEXEC`.
-  public static func createNew(path: String, permissions: UInt32 = 0o644) throws(Errno) -> FileDescriptor {
-    try valueOrErrno(retryOnInterrupt: true) {
-      system_openNew(path, mode_t(permissions))
-    }.map(FileDescriptor.init(rawValue:)).get()
-  }
-
   /// Writes once; returns how many bytes the kernel took (possibly fewer than `bytes.count`).
   /// `EINTR` is retried.
   ///
@@ -96,23 +85,5 @@ public enum SystemClock {
     var now = timespec()
     _ = system_clock_gettime(realTime: realTime, &now)
     return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
-  }
-}
-
-/// Names in the file system, through the `system_*` seam.
-public enum FileSystem {
-  /// Gives `from` the name `to`, atomically replacing what `to` named (a symbolic link there is
-  /// replaced, never followed).
-  ///
-  /// The corresponding C function is `rename(2)`.
-  public static func rename(_ from: String, to: String) throws(Errno) {
-    _ = try valueOrErrno(retryOnInterrupt: false) { system_rename(from, to) }.get()
-  }
-
-  /// Removes the name `path`.
-  ///
-  /// The corresponding C function is `unlink(2)`.
-  public static func unlink(_ path: String) throws(Errno) {
-    _ = try valueOrErrno(retryOnInterrupt: false) { system_unlink(path) }.get()
   }
 }

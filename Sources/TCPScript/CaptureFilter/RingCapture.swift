@@ -178,13 +178,14 @@ public final class BufferedFileWriter {
   private let threshold: Int
   private var isClosed = false
 
-  /// Creates (or truncates) the file at `path`, mode 0644; a symbolic link there is refused.
+  /// Creates the file at `path` (mode 0644), or truncates it if it is a regular file of ours
+  /// (`SafeFile.openForWriting`: never through a symbolic link, never another user's file).
   /// - Throws: `ScriptError.system` naming the file and the reason.
   public init(path: String, bufferSize: Int = 1 << 20) throws(ScriptError) {
-    do {
-      descriptor = try FileDescriptor.create(path: path)
+    do throws(FileSafetyError) {
+      descriptor = FileDescriptor(rawValue: try SafeFile.openForWriting(path))
     } catch {
-      throw .system(step: "creating \(path)", description: error.description)
+      throw .system(step: "creating \(path)", description: error.isRefusal ? "refused: \(error.reason)" : error.reason)
     }
     name = path
     ownsDescriptor = true

@@ -55,7 +55,9 @@ public final class KernelTransport: FlowTransport {
     if guardResets {
       do {
         rstGuard = try RSTGuard(
-          sourcePort: local.port, sourceAddress: local.address.rawValue,
+          // A wildcard local address (listen 0.0.0.0:PORT) guards the port on every address:
+          // the kernel's RSTs never carry 0.0.0.0 as their source.
+          sourcePort: local.port, sourceAddress: local.address == .any ? nil : local.address.rawValue,
           destinationAddress: remote.address == .any ? nil : remote.address.rawValue,
           destinationPort: remote.port == 0 ? nil : remote.port)
       } catch {
