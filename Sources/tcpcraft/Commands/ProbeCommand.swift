@@ -84,7 +84,7 @@ enum ProbeCommand: Command {
       config.closedPort = arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
         guard let address = HostPort.address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
-        config.sourceAddress = address.rawValue
+        config.sourceAddress = address
       }
       config.guardResets = !arguments.has("--no-guard")
       config.replyTimeout = arguments.seconds("--timeout") ?? .seconds(1)
@@ -92,7 +92,7 @@ enum ProbeCommand: Command {
       config.interface = arguments.value("--iface")
       if let text = arguments.value("--dst-mac") {
         guard let mac = MACAddress(text) else { throw UsageError("--dst-mac: \"\(text)\" is not a MAC address") }
-        config.destinationMAC = (0..<6).map { UInt8(truncatingIfNeeded: mac.rawValue >> UInt64(40 - 8 * $0)) }
+        config.destinationMAC = mac
       }
       if let seed = arguments.integer("--seed", as: UInt64.self) {
         config.seed = seed
@@ -111,7 +111,7 @@ enum ProbeCommand: Command {
     do throws(ScriptError) {
       var config = configuration
       if config.interface != nil && (config.sourceMAC == nil || config.destinationMAC == nil || config.sourceAddress == nil) {
-        let route = try ProbeLink.route(to: config.target.address.rawValue)
+        let route = try ProbeLink.route(to: config.target.address)
         config.sourceMAC = config.sourceMAC ?? route.sourceMAC
         config.destinationMAC = config.destinationMAC ?? route.destinationMAC
         config.sourceAddress = config.sourceAddress ?? route.source
@@ -133,7 +133,7 @@ enum ProbeCommand: Command {
     if !json {
       Terminal.out(
         "probing \(configuration.target) "
-          + "(closed port \(runner.closedPort)) from \(IPv4Address(rawValue: runner.sourceAddress).description) via \(runner.interfaceName): "
+          + "(closed port \(runner.closedPort)) from \(runner.sourceAddress) via \(runner.interfaceName): "
           + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies, "
           + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
     }
@@ -327,7 +327,7 @@ enum ProbeCommand: Command {
         return 2
       }
     }
-    let source = Endpoint(address: runner?.sourceAddress ?? 0x7F00_0001, port: 40000)
+    let source = Endpoint(address: runner?.sourceAddress ?? .loopback, port: 40000)
     let generator = SegmentGenerator(source: source, destination: destination)
     let segments: [GeneratedSegment]
     if arguments.has("--random") {
