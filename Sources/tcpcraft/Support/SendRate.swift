@@ -239,7 +239,7 @@ enum SendRate {
       } else {
         let socket = try RawIPv4Socket()
         closers.append { socket.close() }
-        transmitter = RawIPv4Transmitter(socket: socket, destination: remote.address.rawValue, batchSize: plan.batch ?? 256)
+        transmitter = RawIPv4Transmitter(socket: socket, destination: remote.address, batchSize: plan.batch ?? 256)
       }
     } catch {
       Terminal.error("tcpcraft: \(KernelTransport.scriptError(error, step: "send: opening the socket").description)")
