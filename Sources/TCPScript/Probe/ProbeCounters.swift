@@ -38,6 +38,7 @@ public struct KernelCounters: Sendable {
       return KernelCounters(values: values)
     }
     guard let namespace else { return body() }
+    guard ProbeNamespace.problem(with: namespace) == nil else { return nil }
     return (try? NetworkNamespace.run(named: namespace, body)) ?? nil
   }
 

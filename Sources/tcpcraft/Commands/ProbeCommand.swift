@@ -10,12 +10,12 @@ enum ProbeCommand {
     "--case", "--pcap", "--timeout", "--closed-port", "--source", "--netns", "--seed", "--iface", "--dst-mac",
     "--generate", "--count",
   ]
-  static let switches: Set<String> = ["--all", "--list", "--json", "--bytes", "--no-guard", "--random"]
+  static let switches: Set<String> = ["--all", "--list", "--json", "--bytes", "--no-guard", "--random", "--sequential"]
 
   static let help = """
     usage: tcpcraft probe HOST:PORT (--all | --case NAME ...) [--json] [--pcap FILE] [--bytes]
                           [--timeout SECONDS] [--closed-port N] [--source ADDR --no-guard]
-                          [--netns NAME] [--iface NAME] [--dst-mac MAC] [--seed N]
+                          [--netns NAME] [--iface NAME] [--dst-mac MAC] [--seed N] [--sequential]
            tcpcraft probe --list [--json]
            tcpcraft probe [HOST:PORT] --generate FIELD|all [--random --count N] [--seed N] [--bytes]
                           [--json] [--pcap FILE]
@@ -23,11 +23,25 @@ enum ProbeCommand {
     Sends edge-case segments a normal stack never sends to a real one, each case on a fresh
     source port (and, where it needs one, a fresh connection opened by hand), and prints a
     conformance table: the case, the RFC that governs it, the reaction a conforming stack shows,
-    what came back, and the verdict (conforms / deviates / no reply / inconclusive), with the
-    evidence under each row: the replies as tcpdump prints them, the kernel counters that rose
-    for a silent drop (on this host or in --netns), or "no reply within T".
-    Frames leave at layer 2 (AF_PACKET), so malformed IPv4 headers stay as built. A progress
-    line goes to stderr while it runs. Each case ends with a RST for what it left open.
+    what came back, and the verdict, with the evidence under each row: the replies as tcpdump
+    prints them, the kernel counters that rose (in --netns; on this host they are host-wide and
+    noisy, and say so), "no reply within T", and the positive controls.
+    Positive controls: before a case that expects silence a plain SYN on the same path must draw
+    its answer (RST from the closed port, SYN,ACK from the listener), and after every case the
+    target must answer again (a SYN, or a data byte in the case's connection). A failed control
+    makes the case "inconclusive: path broken (...)", never "conforms".
+    Verdicts: conforms; partly (the required part holds, a recommended or unmeasured part does
+    not: the observation says which); dropped (a deliberate drop, with its reason and RFC);
+    no requirement (a procedure the RFC only suggests was not followed); deviates; no reply;
+    inconclusive (the harness could not judge); not run (needs a layer-2 path).
+    MUST/SHOULD/MAY come from BCP 14 words only; "procedure" marks RFC 9293's event-processing
+    steps, "implied" what follows from the general rules.
+    Cases run at once, each from its own source port on its own connection (the kernel's
+    per-connection limits, such as the challenge-ACK rate limit, never meet); --sequential runs
+    them one after another, for counters that belong to one case. The same seed gives the same
+    ports and numbers either way. Frames leave at layer 2 (AF_PACKET), so malformed IPv4 headers
+    stay as built. A progress line goes to stderr while it runs. Each case ends with a RST for
+    what it left open.
 
       --all              every case (`--list` shows them)
       --case NAME        one case; repeat for more
@@ -35,12 +49,15 @@ enum ProbeCommand {
       --closed-port N    a port nothing listens on at the target (default PORT+1)
       --source ADDR      our source address (default: the route's); with an address no interface
       --no-guard         owns, add --no-guard (no RST guard is needed: kernel fact 7)
-      --netns NAME       the target's network namespace, to read its kernel counters
+      --netns NAME       the target's network namespace (an `ip netns` name), to read its counters
+      --sequential       one case at a time (default: all at once, on distinct ports)
       --iface NAME, --dst-mac MAC   send through this interface to this next-hop MAC
       --seed N           source ports, ISNs and IDs from this seed (same seed, same segments)
       --bytes            the bytes of every crafted packet and every reply
       --pcap FILE        every packet sent and received (setup and cleanup included)
-      --json             one JSON object a case, then a summary object
+      --json             one JSON object a case (what was sent, the replies, the SND.NXT/RCV.NXT
+                         judged against, counters, the connection's fate, controls, verdict,
+                         rule and evidence), then a summary (target, kernel, timeout, version, seed)
 
     generators (without HOST:PORT nothing is sent and no privileges are needed; with it, each
     segment goes to the target from a fresh port and the replies are shown beside it):
@@ -50,8 +67,10 @@ enum ProbeCommand {
     (on lo packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
     length: walk ip-* fields against a target behind a veth or Ethernet interface.)
 
-    exit status: 0 every case conforms; 1 some case deviates, got no reply or was inconclusive;
-    2 bad usage.
+    exit status: 0 no case deviates (conforms, partly, dropped, no requirement, not run);
+    1 some case deviates or got no reply on a working path; 2 bad usage; 3 the harness could not
+    judge some case (a positive control failed: path broken or target gone; a state not reached)
+    and none deviates.
 
     examples:
       tcpcraft demo --serve --port 8080 &          # a kernel listener to practise on
@@ -94,7 +113,10 @@ enum ProbeCommand {
       }
       config.guardResets = !arguments.has("--no-guard")
       config.replyTimeout = try arguments.seconds("--timeout") ?? .seconds(1)
-      config.counterNamespace = arguments.value("--netns")
+      if let name = arguments.value("--netns") {
+        if let problem = ProbeNamespace.problem(with: name) { throw UsageError("--netns: \(problem)") }
+        config.counterNamespace = name
+      }
       config.interface = arguments.value("--iface")
       if let text = arguments.value("--dst-mac") {
         guard let mac = MACAddress(text) else { throw UsageError("--dst-mac: \"\(text)\" is not a MAC address") }
@@ -144,7 +166,7 @@ enum ProbeCommand {
           + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
     }
     let interactive = isatty(2) != 0
-    let results = runner.run(cases) { index, count, edgeCase in
+    let results = runner.run(cases, sequential: arguments.has("--sequential")) { index, count, edgeCase in
       let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
       if interactive {
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
@@ -165,20 +187,33 @@ enum ProbeCommand {
       if !writePcap(results, to: absolute(path)) { return 1 }
     }
     let summary = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+    let status = Verdict.exitStatus(results.map(\.verdict))
     if json {
       var line = JSONLine()
       line.add("type", "summary")
-      line.add("cases", results.count)
+      line.add("target", "\(IPv4Text.format(configuration.target.address)):\(configuration.target.port)")
+      line.add("closed_port", runner.closedPort)
+      line.add("source", IPv4Text.format(runner.sourceAddress))
+      line.add("interface", runner.interfaceName)
+      line.add("kernel", ProbeNamespace.localKernelRelease())
+      line.add("kernel_is_target", configuration.counterNamespace != nil || runner.interfaceName == "lo")
+      line.add("timeout_seconds", Double(configuration.replyTimeout.components.seconds)
+        + Double(configuration.replyTimeout.components.attoseconds) / 1e18)
+      line.add("tcpcraft_version", ProbeRunner.toolVersion)
       line.add("seed", String(configuration.seed))
+      line.add("mode", arguments.has("--sequential") ? "sequential" : "concurrent")
+      line.add("cases", results.count)
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
-      line.add("kernel_counters", configuration.counterNamespace ?? (runner.interfaceName == "lo" ? "host" : "none"))
+      line.add("kernel_counters", configuration.counterNamespace.map { "namespace \($0)" }
+        ?? (runner.interfaceName == "lo" ? "host-wide (noisy)" : "none"))
+      line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
       Terminal.out("")
       Terminal.out("\(results.count) cases: \(summary)")
       if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
     }
-    return results.allSatisfy { $0.verdict == .conforms } ? 0 : 1
+    return status
   }
 
   static func selectCases(_ arguments: Arguments) throws(UsageError) -> [EdgeCase] {
@@ -227,19 +262,64 @@ enum ProbeCommand {
     return text + String(repeating: " ", count: width - text.count)
   }
 
+  /// `text` in lines of at most `width` characters, broken at spaces; a word longer than a line
+  /// is split, never cut.
+  static func wrap(_ text: String, _ width: Int) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(separator: " ", omittingEmptySubsequences: true) {
+      var word = Substring(word)
+      while word.count > width {
+        if !line.isEmpty {
+          lines.append(line)
+          line = ""
+        }
+        lines.append(String(word.prefix(width)))
+        word = word.dropFirst(width)
+      }
+      if line.isEmpty {
+        line = String(word)
+      } else if line.count + 1 + word.count <= width {
+        line += " " + word
+      } else {
+        lines.append(line)
+        line = String(word)
+      }
+    }
+    if !line.isEmpty || lines.isEmpty { lines.append(line) }
+    return lines
+  }
+
+  /// Table columns: case, RFC and requirement, expected, observed, verdict; with the single
+  /// spaces between them, 100 characters. Every cell wraps, nothing is cut.
+  static let columns = [24, 20, 20, 20, 12]
+
+  static func row(_ cells: [String]) -> [String] {
+    let wrapped = zip(cells, columns).map { wrap($0, $1) }
+    let height = wrapped.map(\.count).max() ?? 1
+    return (0..<height).map { index in
+      var line = ""
+      for (column, cell) in wrapped.enumerated() {
+        let text = index < cell.count ? cell[index] : ""
+        line += column == wrapped.count - 1 ? text : text + String(repeating: " ", count: columns[column] - text.count) + " "
+      }
+      return String(line.reversed().drop { $0 == " " }.reversed())
+    }
+  }
+
   static func printTable(_ results: [ProbeResult], bytes: Bool) {
-    let header =
-      pad("CASE", 26) + " " + pad("RFC", 30) + " " + pad("EXPECTED", 42) + " " + pad("OBSERVED", 44) + " VERDICT"
     Terminal.out("")
-    Terminal.out(header)
-    Terminal.out(String(repeating: "-", count: header.count))
+    for line in row(["CASE", "RFC", "EXPECTED", "OBSERVED", "VERDICT"]) { Terminal.out(line) }
+    Terminal.out(String(repeating: "-", count: columns.reduce(columns.count - 1, +)))
     for result in results {
       let edgeCase = result.edgeCase
-      let rfc = "\(edgeCase.rfc) \(edgeCase.requirement.rawValue)"
-      Terminal.out(
-        pad(edgeCase.name, 26) + " " + pad(rfc, 30) + " " + pad(edgeCase.expected.description, 42) + " "
-          + pad(result.observed, 44) + " " + result.verdict.rawValue)
-      for line in result.evidence { Terminal.out("    \(line)") }
+      let rfc = "\(edgeCase.rfc) [\(edgeCase.requirement.rawValue)]"
+      for line in row([edgeCase.name, rfc, edgeCase.expected.description, result.observed, result.verdict.rawValue]) {
+        Terminal.out(line)
+      }
+      for evidence in result.evidence {
+        for (index, line) in wrap(evidence, 94).enumerated() { Terminal.out((index == 0 ? "    " : "      ") + line) }
+      }
       if bytes {
         for (index, packet) in result.crafted.enumerated() {
           Terminal.out("    sent \(index + 1): \(tcpdumpSummary(ipv4: packet[...]))")
@@ -268,18 +348,76 @@ enum ProbeCommand {
     return text
   }
 
+  /// One case as JSON: everything needed to judge it again without the tool.
   static func jsonLine(_ result: ProbeResult, bytes: Bool) -> JSONLine {
+    let edgeCase = result.edgeCase
     var line = JSONLine()
     line.add("type", "case")
-    line.add("case", result.edgeCase.name)
-    line.add("rfc", result.edgeCase.rfc)
-    line.add("requirement", result.edgeCase.requirement.rawValue)
-    line.add("expected", result.edgeCase.expected.description)
+    line.add("case", edgeCase.name)
+    line.add("summary", edgeCase.summary)
+    line.add("setup", edgeCase.setup.description)
+    line.add("rfc", edgeCase.rfc)
+    line.add("requirement", edgeCase.requirement.rawValue)
+    line.add("rule", edgeCase.rule)
+    line.add("expected", edgeCase.expected.description)
+    if let drop = edgeCase.allowedDrop { line.add("allowed_drop", "\(drop.reason) (\(drop.rfc))") }
     line.add("observed", result.observed)
     line.add("verdict", result.verdict.rawValue)
     line.add("sport", result.sourcePort)
+    line.add("dport", result.targetPort)
+    line.add("sent", raw: "[" + result.crafted.map { packet in
+      var item = JSONLine()
+      item.add("summary", tcpdumpSummary(ipv4: packet[...]))
+      item.add("hex", hex(packet))
+      return item.description
+    }.joined(separator: ",") + "]")
+    line.add("replies", raw: "[" + result.replies.map { reply in
+      var item = JSONLine()
+      item.add("summary", reply.summary)
+      item.add("hex", hex(reply.bytes))
+      return item.description
+    }.joined(separator: ",") + "]")
+    if let connection = result.connection {
+      // Our SND.NXT is what the target's RCV.NXT must be; our RCV.NXT is the target's SND.NXT.
+      var numbers = JSONLine()
+      numbers.add("snd_nxt", connection.ourNext)
+      numbers.add("rcv_nxt", connection.peerNext)
+      line.add("judged_against", raw: numbers.description)
+    } else {
+      line.add("judged_against", raw: "null")
+    }
+    var counters = JSONLine()
+    for (name, rise) in result.counterRises.sorted(by: { $0.key < $1.key }) { counters.add(name, rise) }
+    line.add("counters", raw: result.counterScope == nil ? "null" : counters.description)
+    line.add("counters_scope", result.counterScope)
+    var fate = JSONLine()
+    switch result.fate {
+    case .alive(let text):
+      fate.add("state", "alive")
+      fate.add("detail", text)
+    case .gone(let text):
+      fate.add("state", "gone")
+      fate.add("detail", text)
+    case .unknown(let text):
+      fate.add("state", "unknown")
+      fate.add("detail", text)
+    case .notChecked:
+      fate.add("state", "not checked")
+    }
+    line.add("fate", raw: fate.description)
+    var control = JSONLine()
+    switch result.control {
+    case .passed(let notes):
+      control.add("passed", true)
+      control.add("notes", strings: notes)
+    case .failed(let reason):
+      control.add("passed", false)
+      control.add("reason", reason)
+    case .none:
+      control.add("passed", raw: "null")
+    }
+    line.add("control", raw: control.description)
     line.add("evidence", strings: result.evidence)
-    line.add("replies", strings: result.replies.map(\.summary))
     if bytes {
       line.add("sent_hex", strings: result.crafted.map(hex))
       line.add("replies_hex", strings: result.replies.map { hex($0.bytes) })
