@@ -211,7 +211,7 @@ public enum Conformance {
     if ackedAfterHandshake == true {
       return (.conforms, observed + "; the data was queued: acknowledged once the handshake completed")
     }
-    var text = observed + "; SYN acknowledged (MUST); the data was neither acknowledged nor queued"
+    var text = observed + "; the SYN was acknowledged; the data was neither acknowledged nor queued"
     switch ackedWhenResent {
     case true?: text += " (it was delivered only when sent again)"
     case false?: text += " (and sending it again drew no acknowledgment either)"

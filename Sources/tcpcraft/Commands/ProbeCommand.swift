@@ -159,11 +159,14 @@ enum ProbeCommand {
 
     if arguments.has("--generate") { return generate(arguments, runner: runner) }
     if !json {
-      Terminal.out(
+      let intro =
         "probing \(IPv4Text.format(configuration.target.address)):\(configuration.target.port) "
-          + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
-          + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies, "
-          + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
+        + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
+        + "\(cases.count) case\(cases.count == 1 ? "" : "s")"
+        + (arguments.has("--sequential") ? " one at a time" : " at once") + ", wait "
+        + "\(ScriptError.format(configuration.replyTimeout)) for replies, seed \(configuration.seed) "
+        + "(--seed replays the same ports and numbers)"
+      for line in wrap(intro, 100) { Terminal.out(line) }
     }
     let interactive = isatty(2) != 0
     let results = runner.run(cases, sequential: arguments.has("--sequential")) { index, count, edgeCase in
@@ -210,7 +213,7 @@ enum ProbeCommand {
       Terminal.out(line.description)
     } else {
       Terminal.out("")
-      Terminal.out("\(results.count) cases: \(summary)")
+      for line in wrap("\(results.count) cases: \(summary); exit status \(status)", 100) { Terminal.out(line) }
       if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
     }
     return status
