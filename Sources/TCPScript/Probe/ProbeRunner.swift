@@ -1,3 +1,4 @@
+import Dispatch
 import PacketKit
 import Synchronization
 
@@ -124,8 +125,14 @@ public final class ProbeRunner: @unchecked Sendable {
   private var random: SplitMix64
   private let clock = ContinuousClock()
   private var usedPorts: Set<UInt16> = []
-  /// At most this many cases at once (the listener's backlog is far larger).
+  /// At most this many cases at once.
   public var concurrency = 64
+  /// At most this many cases hold a connection or half-open connection at the listening port at
+  /// once: a listener's SYN queue holds its backlog's worth of requests before SYN cookies take
+  /// over (and cookies change the answers: a RST then meets no state), and a listener that does
+  /// not accept holds as many established connections. 12 stays under a backlog of 16 (what
+  /// `tcpcraft demo --serve` uses); raise it for a listener with a larger backlog.
+  public var listenerSlots = 12
 
   /// Resolves the route once (interface, source address, MACs).
   public init(_ configuration: ProbeConfiguration) throws(ScriptError) {
@@ -167,11 +174,29 @@ public final class ProbeRunner: @unchecked Sendable {
       return results
     }
     let done = ProgressCounter()
-    return ParallelWork.map(plans, width: max(1, concurrency)) { plan in
+    let slots = DispatchSemaphore(value: max(1, listenerSlots))
+    // The longest cases (a connection to open, silences to wait out) start first; results come
+    // back in the order of `cases`.
+    let order = plans.indices.sorted { Self.weight(plans[$0].edgeCase) > Self.weight(plans[$1].edgeCase) }
+    let results = ParallelWork.map(order.map { plans[$0] }, width: max(1, concurrency)) { plan in
+      let usesListener = plan.edgeCase.setup.kind != .closedPort
+      if usesListener { slots.wait() }
       let result = self.execute(plan, concurrent: true)
+      if usesListener { slots.signal() }
       done.step { progress($0, cases.count, plan.edgeCase) }
       return result
     }
+    var ordered = results
+    for (position, index) in order.enumerated() { ordered[index] = results[position] }
+    return ordered
+  }
+
+  /// A rough cost: waits for silence and setup round trips.
+  private static func weight(_ edgeCase: EdgeCase) -> Int {
+    var weight = edgeCase.setup.kind == .established ? 2 : 0
+    if edgeCase.setup.closeWindow || edgeCase.expected == .synDataQueued { weight += 3 }
+    if !edgeCase.expected.expectsReply { weight += 2 }
+    return weight
   }
 
   /// Runs one case. Never throws: a failure to reach the case's state is an `inconclusive`
