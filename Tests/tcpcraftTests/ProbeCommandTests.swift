@@ -147,4 +147,59 @@ struct ProbeCommandTests {
     let dump = CommandRunner.shell(["tcpdump", "-nn", "-r", pcap])
     #expect(dump.split(separator: "\n").count > cases.count)
   }
+
+  /// The interfaces whose names start with `prefix` (from /sys/class/net).
+  static func interfaces(_ prefix: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []).filter { $0.hasPrefix(prefix) }
+  }
+
+  @Test(
+    "probe --target self: a namespace with a Linux listener, every case judged with clean counters, then removed",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func selfTarget() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let result = try CommandRunner().run(["probe", "--target", "self", "--all", "--json", "--timeout", "0.5", "--seed", "5"], timeout: 60)
+    #expect(result.status == 1, "Linux deviates from RFC 7323 §3.2's SHOULD (est-missing-timestamp): \(result.stderr)")
+    let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
+    #expect(cases.count == 62)
+    #expect(!cases.contains { $0.contains("\"verdict\":\"inconclusive\"") || $0.contains("\"verdict\":\"not run\"") })
+    #expect(cases.filter { $0.contains("\"verdict\":\"deviates\"") }.count == 1)
+    func line(_ name: String) -> String { cases.first { $0.contains("\"case\":\"\(name)\"") } ?? "" }
+    #expect(line("tcp-bad-checksum").contains("\"TcpInCsumErrors\":1"))
+    #expect(line("listen-syn-fin").contains("\"verdict\":\"dropped\""))
+    let summary = result.lines.last ?? ""
+    #expect(summary.contains("\"kernel_is_target\":true") && summary.contains("\"exit_status\":1"))
+    let interface = try #require(summary.split(separator: "\"interface\":\"").last?.split(separator: "\"").first)
+    #expect(interface.hasPrefix("tcs"))
+    #expect(Self.interfaces(String(interface)).isEmpty, "the veth pair is gone")
+    let pid = interface.dropFirst(3).dropLast()
+    #expect(!FileManager.default.fileExists(atPath: "/var/run/netns/tcpcraft-self-\(pid)"))
+  }
+
+  @Test(
+    "A broken path from the command line (--target self with a wrong next-hop MAC): nothing conforms, exit status 3",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func brokenPathExitStatus() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let names = ["closed-rst", "listen-fin", "tcp-bad-checksum", "ip-bad-checksum", "closed-syn", "est-rst-in-window"]
+    let result = try CommandRunner().run(
+      ["probe", "--target", "self", "--json", "--timeout", "0.3", "--dst-mac", "02:00:00:00:00:99"]
+        + names.flatMap { ["--case", $0] }, timeout: 60)
+    #expect(result.status == 3, "\(result.stderr)")
+    let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
+    #expect(cases.count == names.count)
+    #expect(cases.allSatisfy { $0.contains("\"verdict\":\"inconclusive\"") && $0.contains("path broken") })
+    #expect(cases.allSatisfy { $0.contains("\"control\":{\"passed\":false") })
+  }
+
+  @Test("--target takes only `self`, and no HOST:PORT beside it")
+  func targetUsage() throws {
+    let runner = CommandRunner()
+    let other = try runner.run(["probe", "--target", "elsewhere", "--all"])
+    #expect(other.status == 2 && other.errorLines.count == 1 && other.stderr.contains("--target self"))
+    let both = try runner.run(["probe", "127.0.0.1:80", "--target", "self", "--all"])
+    #expect(both.status == 2 && both.errorLines.count == 1)
+    let netns = try runner.run(["probe", "--target", "self", "--all", "--netns", "x"])
+    #expect(netns.status == 2 && netns.errorLines.count == 1)
+  }
 }

@@ -42,6 +42,13 @@ public struct KernelCounters: Sendable {
     return (try? NetworkNamespace.run(named: namespace, body)) ?? nil
   }
 
+  /// Reads the counters of the namespace whose file is at `path` (`/proc/self/fd/N` of a
+  /// namespace this process holds).
+  public static func read(namespaceFile path: String) -> KernelCounters? {
+    guard path.hasPrefix("/proc/self/fd/") else { return nil }
+    return (try? NetworkNamespace.run(inNamespaceAt: path) { read() }) ?? nil
+  }
+
   /// Parses the `Prefix: Name Name ...` / `Prefix: 1 2 ...` line pairs of `/proc/net/snmp` and
   /// `/proc/net/netstat`.
   public static func parse(_ text: String, into values: inout [String: Int64]) {

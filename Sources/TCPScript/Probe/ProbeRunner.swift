@@ -27,6 +27,9 @@ public struct ProbeConfiguration: Sendable {
   /// The target's network namespace (`ip netns` name) for kernel counters; `nil`: ours, read
   /// only when `readsLocalCounters`.
   public var counterNamespace: String?
+  /// The target's network namespace as a file (`/proc/self/fd/N` of a namespace we hold), for
+  /// namespaces without a name; `counterNamespace` names it in the evidence.
+  public var counterNamespaceFile: String?
   /// Read this namespace's counters (the target is on this host, e.g. on `lo`).
   public var readsLocalCounters: Bool
   /// Seed of the source ports, ISNs and IDs: the same seed gives the same segments.
@@ -284,6 +287,7 @@ public final class ProbeRunner: @unchecked Sendable {
   }
 
   fileprivate func counters() -> KernelCounters? {
+    if let file = configuration.counterNamespaceFile { return KernelCounters.read(namespaceFile: file) }
     if let namespace = configuration.counterNamespace { return KernelCounters.read(namespace: namespace) }
     return configuration.readsLocalCounters ? KernelCounters.read() : nil
   }

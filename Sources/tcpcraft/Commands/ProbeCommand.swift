@@ -1,5 +1,6 @@
 import Foundation
 import PacketKit
+import RawSocket
 import TCPScript
 
 /// `tcpcraft probe`: run named edge cases against a real TCP stack and print a conformance table
@@ -55,6 +56,7 @@ enum ProbeCommand: Command {
     options: [
       OptionGroup([
         .toggle("--all", "every case (`--list` shows them)"),
+        .string("--target", "self", "instead of HOST:PORT: make a namespace with a Linux listener behind a veth, probe it, remove it"),
         .repeatable("--case", "NAME", "one case; repeat for more"),
         .toggle("--list", "describe the catalog of cases"),
         .seconds("--timeout", "how long to wait for a reply, and how long silence must last (default 1)"),
@@ -83,6 +85,7 @@ enum ProbeCommand: Command {
     examples: [
       "tcpcraft demo --serve --port 8080 &          # a kernel listener to practise on",
       "sudo tcpcraft probe 127.0.0.1:8080 --all",
+      "sudo tcpcraft probe --target self --all          # Linux in a namespace of its own, clean counters",
       "sudo tcpcraft probe 127.0.0.1:8080 --case est-rst-in-window --case closed-syn --bytes",
       "tcpcraft probe --list",
       "tcpcraft probe --generate data-offset --bytes",
@@ -95,10 +98,18 @@ enum ProbeCommand: Command {
     if arguments.has("--generate") && arguments.positionals.isEmpty { return generate(arguments, runner: nil) }
 
     let cases: [EdgeCase]
-    let configuration: ProbeConfiguration
+    let parsed: ProbeConfiguration
+    let ownTarget = arguments.value("--target") != nil
     do throws(UsageError) {
-      let target = try arguments.target(
-        command: "probe", missing: "probe: give the target as HOST:PORT (see `tcpcraft probe --help`)",
+      if let name = arguments.value("--target") {
+        guard name == "self" else { throw UsageError("--target: \"\(name)\" is not a target this command makes; say --target self") }
+        try arguments.expectPositionals(atMost: 0, command: "probe")
+        for option in ["--netns", "--iface", "--source", "--closed-port", "--no-guard", "--generate"] where arguments.has(option) {
+          throw UsageError("--target self chooses \(option) itself; leave it out")
+        }
+      }
+      let target = ownTarget ? HostPort(address: 0x0A00_0002, port: 8080) : try arguments.target(
+        command: "probe", missing: "probe: give the target as HOST:PORT, or --target self (see `tcpcraft probe --help`)",
         defaultHost: 0x7F00_0001)
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
@@ -124,13 +135,41 @@ enum ProbeCommand: Command {
         var system = SystemRandomNumberGenerator()
         config.seed = system.next() >> 1
       }
-      configuration = config
+      parsed = config
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
 
     let json = arguments.has("--json")
+    var configuration = parsed
+    var made: SelfTarget?
+    if ownTarget {
+      do throws(ScriptError) {
+        try KernelTransport.requirePrivileges([.netRaw, .netAdmin])
+      } catch {
+        Terminal.error("tcpcraft: \(error.description)")
+        return 1
+      }
+      do throws(SelfTarget.Failure) {
+        let own = try SelfTarget()
+        made = own
+        configuration.target = Endpoint(address: own.targetAddress, port: own.port)
+        configuration.closedPort = own.port + 1
+        configuration.sourceAddress = own.sourceAddress
+        configuration.guardResets = false
+        configuration.interface = own.hostInterface
+        configuration.sourceMAC = own.hostMAC
+        // --dst-mac still applies: a wrong next hop is how a broken path is shown (exit status 3).
+        configuration.destinationMAC = parsed.destinationMAC ?? own.namespaceMAC
+        configuration.counterNamespace = "of --target self"
+        configuration.counterNamespaceFile = own.namespaceFile
+      } catch {
+        Terminal.error("tcpcraft: \(error.description)")
+        return 3
+      }
+    }
+    defer { made?.close() }
     let runner: ProbeRunner
     do throws(ScriptError) {
       var config = configuration
@@ -164,6 +203,8 @@ enum ProbeCommand: Command {
         + "(--seed replays the same ports and numbers)"
       for line in wrap(intro, 100) { Terminal.out(line) }
     }
+    // Our own listener has a backlog of 1024: every case can hold its state there at once.
+    if ownTarget { runner.listenerSlots = 64 }
     if let slots = arguments.integer("--parallel", as: UInt16.self) { runner.listenerSlots = Int(slots) }
     let interactive = isatty(2) != 0
     let results = runner.run(cases, sequential: arguments.has("--sequential")) { index, count, edgeCase in
@@ -549,5 +590,149 @@ enum ProbeCommand: Command {
       if !arguments.has("--json") { Terminal.out("wrote \(records.count) packets to \(absolute(path))") }
     }
     return 0
+  }
+}
+
+/// `probe --target self`: a network namespace of our own with a plain Linux listener behind a
+/// veth pair, probed at layer 2 from an address no interface owns (no RST guard needed, kernel
+/// fact 7), then removed.
+///
+/// The namespace is named (`ip netns add`) only for the few milliseconds `ip` needs to set it up;
+/// then we hold it by a file descriptor and delete the name. From then on nothing but this process
+/// keeps it alive: when the process ends, even by SIGKILL, the kernel removes the namespace and
+/// its veth pair. Stale names a killed run left in those milliseconds are removed at the next start
+/// (only names of our pattern whose process is gone).
+final class SelfTarget {
+  static let prefix = "tcpcraft-self-"
+  private(set) var namespaceFile = ""
+  let hostInterface: String
+  let hostMAC: [UInt8] = [0x02, 0x74, 0x63, 0x73, 0, 0x01]
+  let namespaceMAC: [UInt8] = [0x02, 0x74, 0x63, 0x73, 0, 0x02]
+  let targetAddress: UInt32
+  let sourceAddress: UInt32
+  let port: UInt16 = 8080
+  private var namespaceFD: Int32 = -1
+  private var listener: Int32 = -1
+
+  struct Failure: Error, CustomStringConvertible {
+    let description: String
+  }
+
+  init() throws(Failure) {
+    let pid = Int(getpid())
+    let name = Self.prefix + String(pid)
+    hostInterface = "tcs\(pid % 10_000_000)h"
+    let namespaceInterface = "tcs\(pid % 10_000_000)n"
+    let third = UInt32(pid % 250)
+    targetAddress = 0x0AD6_0000 | third << 8 | 2  // 10.214.N.2
+    sourceAddress = 0x0AD6_0000 | third << 8 | 99
+    let target = IPv4Text.format(targetAddress)
+    let source = IPv4Text.format(sourceAddress)
+    let mac = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
+    Self.removeStale()
+    let steps: [[String]] = [
+      ["ip", "netns", "add", name],
+      ["ip", "link", "add", hostInterface, "address", mac(hostMAC), "type", "veth", "peer", "name", namespaceInterface,
+       "address", mac(namespaceMAC), "netns", name],
+      ["sysctl", "-qw", "net.ipv4.conf.\(hostInterface).forwarding=0"],
+      ["ip", "link", "set", hostInterface, "up"],
+      ["ip", "-n", name, "link", "set", "lo", "up"],
+      ["ip", "-n", name, "addr", "add", "\(target)/24", "dev", namespaceInterface],
+      ["ip", "-n", name, "link", "set", namespaceInterface, "up"],
+      ["ip", "-n", name, "neigh", "replace", source, "lladdr", mac(hostMAC), "dev", namespaceInterface, "nud", "permanent"],
+    ]
+    var file = ""
+    do throws(Failure) {
+      for step in steps {
+        if let problem = Self.command(step) { throw Failure(description: "setting up --target self: `\(step.joined(separator: " "))`: \(problem)") }
+      }
+      namespaceFD = open("/var/run/netns/" + name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+      guard namespaceFD >= 0 else { throw Failure(description: "setting up --target self: cannot open the namespace \(name)") }
+      file = "/proc/self/fd/\(namespaceFD)"
+      let port = self.port
+      let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress, port: port) }
+      guard let fd, fd >= 0 else { throw Failure(description: "setting up --target self: no listener in the namespace") }
+      listener = fd
+    } catch {
+      _ = Self.command(["ip", "netns", "delete", name])
+      if namespaceFD >= 0 { Glibc.close(namespaceFD) }
+      throw error
+    }
+    namespaceFile = file
+    // Held by our descriptor from here on: the name can go.
+    _ = Self.command(["ip", "netns", "delete", name])
+  }
+
+  /// A listener that never accepts (the kernel completes handshakes and queues them) with a small
+  /// receive buffer, so that a window can be filled; a backlog of 1024.
+  private static func listen(address: UInt32, port: UInt16) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var one: Int32 = 1
+    var buffer: Int32 = 2048
+    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+    var local = sockaddr_in()
+    local.sin_family = sa_family_t(AF_INET)
+    local.sin_port = port.bigEndian
+    local.sin_addr.s_addr = address.bigEndian
+    let bound = withUnsafePointer(to: &local) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, Glibc.listen(fd, 1024) == 0 else {
+      Glibc.close(fd)
+      return -1
+    }
+    return fd
+  }
+
+  /// Removes the namespace and its veth pair now (the kernel would at exit anyway).
+  func close() {
+    if listener >= 0 {
+      Glibc.close(listener)
+      listener = -1
+    }
+    _ = Self.command(["ip", "link", "del", hostInterface])
+    if namespaceFD >= 0 {
+      Glibc.close(namespaceFD)
+      namespaceFD = -1
+    }
+  }
+
+  deinit { close() }
+
+  /// Names of our pattern whose process is gone (a run killed while its namespace had a name).
+  private static func removeStale() {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns") else { return }
+    for name in names where name.hasPrefix(prefix) {
+      guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
+      if kill(pid, 0) != 0 && errno == ESRCH { _ = command(["ip", "netns", "delete", name]) }
+    }
+  }
+
+  /// Runs a command (from PATH's usual places), bounded to 10 s; `nil` on success, else why not.
+  private static func command(_ arguments: [String]) -> String? {
+    guard let tool = arguments.first else { return "nothing to run" }
+    let places = ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"]
+    guard let path = places.map({ $0 + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+      return "\(tool) not found (install iproute2)"
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = Array(arguments.dropFirst())
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    do { try process.run() } catch { return "\(error)" }
+    let deadline = Date().addingTimeInterval(10)
+    while process.isRunning && Date() < deadline { usleep(5_000) }
+    if process.isRunning {
+      process.terminate()
+      process.waitUntilExit()
+      return "timed out"
+    }
+    if process.terminationStatus == 0 { return nil }
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return text.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
   }
 }
