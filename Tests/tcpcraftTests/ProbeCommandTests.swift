@@ -202,4 +202,20 @@ struct ProbeCommandTests {
     let netns = try runner.run(["probe", "--target", "self", "--all", "--netns", "x"])
     #expect(netns.status == 2 && netns.errorLines.count == 1)
   }
+
+  @Test(
+    "Probe cases are transcripts: --ladder draws each case, --explain names the rule under the crafted segment; 100 columns",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func ladderAndExplain() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let result = try CommandRunner().run(
+      ["probe", "--target", "self", "--case", "est-rst-in-window", "--case", "closed-syn", "--ladder", "--explain",
+       "--timeout", "0.3"], timeout: 60)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("|-- SYN seq=0 ") && result.stdout.contains("|<-- SYN,ACK seq=0 ack=1 "))
+    #expect(result.stdout.contains("[crafted] IP ") && result.stdout.contains("est-rst-in-window: RFC 5961 §3.2"))
+    #expect(result.stdout.contains("[control] IP "), "the positive controls are in the transcript")
+    let table = result.lines.filter { !$0.contains("|") }
+    #expect(table.allSatisfy { $0.count <= 100 }, "\(table.filter { $0.count > 100 })")
+  }
 }

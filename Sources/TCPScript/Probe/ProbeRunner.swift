@@ -371,6 +371,9 @@ private struct CaseRun {
   }
 
   var timeout: Duration { runner.configuration.replyTimeout }
+  /// After the one reply a setup step, a control or a follow-up waits for, how long to keep
+  /// listening (the crafted segment's replies get the configured grace).
+  static let stepGrace = Duration.milliseconds(20)
 
   mutating func execute() throws(ScriptError) {
     let link = try runner.makeLink(local: local)
@@ -541,7 +544,7 @@ private struct CaseRun {
       sourcePort: local.port, destinationPort: remote.port, sequenceNumber: iss, flags: .syn, window: 65535,
       options: options)
     try send(encode(ip / syn), role: "setup")
-    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup")
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup", grace: Self.stepGrace)
     guard let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) else {
       let got = answers.isEmpty ? "nothing within \(ScriptError.format(timeout))" : answers.map(\.brief).joined(separator: "; ")
       inconclusive("inconclusive: path broken (the handshake's SYN to \(remote) drew \(got))")
@@ -573,7 +576,7 @@ private struct CaseRun {
     context.identification = nextID()
     try send(encode(context.ip() / context.tcp([.psh, .ack]) / data), role: "setup")
     let end = context.sequence &+ UInt32(count)
-    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup")
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup", grace: Self.stepGrace)
     guard answers.contains(where: { $0.flags.contains(.ack) && !$0.flags.contains(.rst) && $0.acknowledgmentNumber == end })
     else {
       inconclusive("the \(count) bytes sent after the handshake were not acknowledged")
@@ -611,7 +614,7 @@ private struct CaseRun {
     func covers(_ reply: ProbeReply) -> Bool {
       reply.flags.contains(.ack) && !reply.flags.contains(.rst) && SequenceSpace.lessOrEqual(afterData, reply.acknowledgmentNumber)
     }
-    let afterHandshake = try collect(for: timeout, stopAfterFirst: true, role: "follow-up")
+    let afterHandshake = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
     if afterHandshake.contains(where: covers) {
       cleanupSequence = afterData
       fate = .alive(afterHandshake.first(where: covers)?.summary ?? "")
@@ -620,7 +623,7 @@ private struct CaseRun {
     }
     probe.identification = nextID()
     try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: afterSYN) / payload), role: "follow-up")
-    let resent = try collect(for: timeout, stopAfterFirst: true, role: "follow-up")
+    let resent = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
     if let ack = resent.first(where: covers) {
       cleanupSequence = afterData
       fate = .alive(ack.summary)
@@ -688,7 +691,7 @@ private struct CaseRun {
     probe.identification = nextID()
     if let value = probe.timestampValue { probe.timestampValue = value &+ 1 }
     try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: next, ack: peerNext) / [0x3F]), role: "follow-up")
-    let answers = try collect(for: timeout, stopAfterFirst: true, role: "follow-up")
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
     cleanupSequence = next &+ 1
     if let reset = answers.first(where: { $0.flags.contains(.rst) }) {
       cleanupSequence = nil

@@ -71,6 +71,8 @@ enum ProbeCommand: Command {
         .string("--dst-mac", "MAC", "the next hop's MAC on --iface (default: the neighbour's)"),
         .integer("--seed", UInt64.self, "N", "source ports, ISNs and IDs from this seed (same seed, same segments)"),
         .toggle("--bytes", "the bytes of every crafted packet and every reply"),
+        .toggle("--ladder", "under each case, its packets as a ladder diagram (setup, controls and cleanup included)"),
+        .toggle("--explain", "under each case, every packet with one sentence on the rule at work"),
         .string("--pcap", "FILE", "every packet sent and received (setup and cleanup included)"),
         .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
       ]),
@@ -220,7 +222,7 @@ enum ProbeCommand: Command {
     if json {
       for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
     } else {
-      printTable(results, bytes: arguments.has("--bytes"))
+      printTable(results, bytes: arguments.has("--bytes"), ladder: arguments.has("--ladder"), explain: arguments.has("--explain"))
     }
     var counts: [Verdict: Int] = [:]
     for result in results { counts[result.verdict, default: 0] += 1 }
@@ -348,7 +350,7 @@ enum ProbeCommand: Command {
     }
   }
 
-  static func printTable(_ results: [ProbeResult], bytes: Bool) {
+  static func printTable(_ results: [ProbeResult], bytes: Bool, ladder: Bool = false, explain: Bool = false) {
     Terminal.out("")
     for line in row(["CASE", "RFC", "EXPECTED", "OBSERVED", "VERDICT"]) { Terminal.out(line) }
     Terminal.out(String(repeating: "-", count: columns.reduce(columns.count - 1, +)))
@@ -360,6 +362,26 @@ enum ProbeCommand: Command {
       }
       for evidence in result.evidence {
         for (index, line) in wrap(evidence, 94).enumerated() { Terminal.out((index == 0 ? "    " : "      ") + line) }
+      }
+      if ladder || explain {
+        let transcript = result.transcript
+        let local = "\(IPv4Text.format(transcript.entries.first?.sourceAddress ?? 0)):\(result.sourcePort)"
+        let remote = "\(IPv4Text.format(transcript.entries.first?.destinationAddress ?? 0)):\(result.targetPort)"
+        if ladder {
+          let drawing = Ladder.draw(
+            transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
+            peerIRS: transcript.initialReceiveSequence)
+          Terminal.out(indent(drawing))
+        }
+        if explain {
+          for entry in transcript.entries {
+            let head = "\(entry.direction == .sent ? "out" : "in ") [\(entry.note ?? "")] \(entry.summary)"
+            for (index, line) in wrap(head, 94).enumerated() { Terminal.out((index == 0 ? "    " : "        ") + line) }
+            if let text = entry.explanation {
+              for line in wrap(text, 90) { Terminal.out("          " + line) }
+            }
+          }
+        }
       }
       if bytes {
         for (index, packet) in result.crafted.enumerated() {
