@@ -144,7 +144,7 @@ struct ProbeOracleTests {
       "est-no-flags", "est-every-flag", "est-pure-ack-unsent", "est-old-duplicate", "ip-total-length-into-tcp",
       "ip-duplicate-fragment", "tcp-option-length-0", "tcp-option-length-0-long", "tcp-option-length-1",
       "tcp-mss-length-0-long", "tcp-option-overrun", "tcp-option-overrun-long", "tcp-option-bad-last",
-      "est-option-length-0", "est-option-length-0-long",
+      "est-option-length-0", "est-option-length-0-long", "tcp-window-scale-15",
     ]
     for name in conforming {
       let result = try #require(byName[name], "\(name) ran")
@@ -163,7 +163,8 @@ struct ProbeOracleTests {
     // Verdicts that state only what was measured.
     #expect(byName["listen-syn-data"]?.verdict == .partly)
     #expect(byName["listen-syn-data"]?.observed.contains("delivered only when sent again") == true)
-    #expect(byName["tcp-window-scale-15"]?.verdict == .partly)
+    // The shift in use, read from the target's own socket (tcp_info in its namespace).
+    #expect(byName["tcp-window-scale-15"]?.evidence.contains("the target's socket (inet_diag, tcp_info): snd_wscale 14") == true)
     #expect(byName["listen-syn-fin"]?.verdict == .dropped)
     #expect(byName["ip-overlapping-fragments"]?.verdict == .dropped)
     #expect(byName["ip-overlapping-fragments"]?.observed.contains("RFC 5722") == true)

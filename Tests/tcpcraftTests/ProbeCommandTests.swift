@@ -167,6 +167,7 @@ struct ProbeCommandTests {
     func line(_ name: String) -> String { cases.first { $0.contains("\"case\":\"\(name)\"") } ?? "" }
     #expect(line("tcp-bad-checksum").contains("\"TcpInCsumErrors\":1"))
     #expect(line("listen-syn-fin").contains("\"verdict\":\"dropped\""))
+    #expect(line("tcp-window-scale-15").contains("\"verdict\":\"conforms\"") && line("tcp-window-scale-15").contains("shift 14"))
     let summary = result.lines.last ?? ""
     #expect(summary.contains("\"kernel_is_target\":true") && summary.contains("\"exit_status\":1"))
     let interface = try #require(summary.split(separator: "\"interface\":\"").last?.split(separator: "\"").first)

@@ -404,7 +404,7 @@ private struct CaseRun {
       }
       connection = ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment)
     } else if silent {
-      if let failure = try controlProbe(role: "control") {
+      if let failure = try controlProbe(role: "control", when: "before") {
         control = .failed("before the case: \(failure)")
         inconclusive("inconclusive: path broken (before the case, \(failure)); the crafted segment was not sent")
         return
@@ -426,6 +426,8 @@ private struct CaseRun {
     var judged: (verdict: Verdict, observed: String)
     if edgeCase.expected == .synDataQueued {
       judged = try synData(context, segment: packets.reference, payload: packets.payload)
+    } else if edgeCase.expected == .windowScaleClamped {
+      judged = try windowScale(context, segment: packets.reference)
     } else {
       if let connection {
         fate = try followUp(context, connection: connection, segment: packets.reference)
@@ -445,7 +447,7 @@ private struct CaseRun {
         cleanupSequence = synAck.acknowledgmentNumber
         try cleanup(context)
       }
-      if let failure = try controlProbe(role: "control") {
+      if let failure = try controlProbe(role: "control", when: "after") {
         control = .failed("after the case: \(failure)")
       } else {
         control = .passed(controlNotes)
@@ -496,7 +498,7 @@ private struct CaseRun {
 
   /// A plain SYN from our port to the case's port: a closed port must answer RST,ACK, the
   /// listening port SYN,ACK (which is reset at once). `nil` when it did; else what happened.
-  mutating func controlProbe(role: String) throws(ScriptError) -> String? {
+  mutating func controlProbe(role: String, when: String) throws(ScriptError) -> String? {
     let iss = UInt32(truncatingIfNeeded: random.next())
     var ip = IPv4Header(
       sourceAddress: IPv4Address(rawValue: local.address), destinationAddress: IPv4Address(rawValue: remote.address),
@@ -510,11 +512,11 @@ private struct CaseRun {
     let what = edgeCase.setup.kind == .closedPort ? "closed" : "listening"
     if what == "closed" {
       if let reset = answers.first(where: { $0.flags.contains([.rst, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) {
-        controlNotes.append("\(controlNotes.isEmpty ? "before" : "after"): a SYN to the closed port drew \(reset.brief)")
+        controlNotes.append("\(when): a SYN to the closed port drew \(reset.brief)")
         return nil
       }
     } else if let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) {
-      controlNotes.append("\(controlNotes.isEmpty ? "before" : "after"): a SYN to the listening port drew \(synAck.brief)")
+      controlNotes.append("\(when): a SYN to the listening port drew \(synAck.brief)")
       ip.identification = nextID()
       let rst = TCPHeader(
         sourcePort: local.port, destinationPort: remote.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst,
@@ -637,6 +639,42 @@ private struct CaseRun {
     return Conformance.judgeSYNData(
       segment: segment, synAck: synAck, replies: replies, ackedAfterHandshake: false,
       ackedWhenResent: resent.contains(where: covers))
+  }
+
+  /// A SYN with an out-of-range window-scale shift drew a SYN,ACK: completes the handshake and,
+  /// when the target's kernel can be asked (its namespace is ours to enter, or it is on this
+  /// host), reads the shift its socket applies to our windows.
+  mutating func windowScale(_ context: CraftContext, segment: CraftedSegment) throws(ScriptError) -> (
+    verdict: Verdict, observed: String
+  ) {
+    let judged = Conformance.judge(expected: .windowScaleClamped, segment: segment, replies: replies)
+    guard judged.verdict == .partly,
+      let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) && !$0.flags.contains(.rst) })
+    else { return judged }
+    var probe = context
+    probe.sequence = synAck.acknowledgmentNumber
+    probe.acknowledgment = synAck.sequenceNumber &+ 1
+    probe.identification = nextID()
+    cleanupSequence = synAck.acknowledgmentNumber
+    try send(encode(probe.ip() / probe.tcp(.ack)), role: "follow-up")
+    let configuration = runner.configuration
+    let local = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
+      || configuration.readsLocalCounters
+    guard local else {
+      return (.partly, judged.observed.replacingFirst("not measured", with: "not measured (the target is not on this host)"))
+    }
+    var shift: UInt8?
+    for _ in 0..<5 where shift == nil {
+      shift = ProbeKernelView.sendShift(
+        namespaceFile: configuration.counterNamespaceFile, namespaceName: configuration.counterNamespace,
+        target: remote, peer: self.local)
+      if shift == nil { _ = try collect(for: .milliseconds(20), stopAfterFirst: false, role: "follow-up") }
+    }
+    let base = judged.observed.replacingFirst("; the shift in use was not measured", with: "")
+    guard let shift else { return (.partly, judged.observed + " (the target's socket could not be read)") }
+    evidence.append("the target's socket (inet_diag, tcp_info): snd_wscale \(shift)")
+    if shift == 14 { return (.conforms, base + "; the target's socket applies shift 14 to our windows") }
+    return (.deviates, base + "; the target's socket applies shift \(shift) to our windows (wanted 14)")
   }
 
   /// Sends data until the target advertises a zero window (bounded: 256 segments, 64 KiB of
