@@ -438,7 +438,15 @@ private struct CaseRun {
     if connection != nil || edgeCase.expected == .synDataQueued {
       switch fate {
       case .unknown(let text): control = .failed("after the case: \(text)")
-      case .alive(let text), .gone(let text): control = .passed(controlNotes + ["after: a data byte drew \(text)"])
+      case .alive(let text): control = .passed(controlNotes + ["after: a data byte drew \(text)"])
+      case .gone(let text):
+        // The connection is gone; the target itself must still answer a new SYN.
+        controlNotes.append("after: a data byte drew \(text)")
+        if let failure = try controlProbe(role: "control", when: "after") {
+          control = .failed("after the case: \(failure)")
+        } else {
+          control = .passed(controlNotes)
+        }
       case .notChecked: control = .passed(controlNotes)
       }
     } else {
