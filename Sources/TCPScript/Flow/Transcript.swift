@@ -53,6 +53,9 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var expected: Bool
   /// A note for the reader: why a segment is odd ("kernel RST: port closed").
   public var note: String?
+  /// A sentence its producer attached (the probe: the rule a crafted segment tests). A flow
+  /// leaves it `nil`: presentation asks the `Explainer` then.
+  public var explanation: String?
   /// The IPv4 packet (header, TCP header, payload), as sent or as captured.
   public var packet: [UInt8]
   /// The kernel had not finished this captured segment's TCP checksum (CHECKSUM_PARTIAL on

@@ -76,7 +76,9 @@ extension TranscriptEntry {
     if let peerTimerMilliseconds { line.add("peer_timer_ms", peerTimerMilliseconds) }
     line.add("expected", expected)
     if let note { line.add("note", note) }
-    if let explanation = Explainer.explain(self, ourISS: ourISS, peerIRS: peerIRS) { line.add("explanation", explanation) }
+    if let explanation = explanation ?? Explainer.explain(self, ourISS: ourISS, peerIRS: peerIRS) {
+      line.add("explanation", explanation)
+    }
     return line
   }
 }

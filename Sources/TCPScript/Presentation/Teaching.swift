@@ -27,7 +27,7 @@ public enum Teaching {
     _ entry: TranscriptEntry, among entries: [TranscriptEntry], ourISS: UInt32? = nil, peerIRS: UInt32? = nil
   ) -> String? {
     var parts: [String] = []
-    if let base = Explainer.explain(entry, ourISS: ourISS, peerIRS: peerIRS) { parts.append(base) }
+    if let base = entry.explanation ?? Explainer.explain(entry, ourISS: ourISS, peerIRS: peerIRS) { parts.append(base) }
     let index = entries.firstIndex(of: entry) ?? entries.count
     let earlier = entries[..<index]
     let seen = earlier.reduce(UInt16(0)) { $0 | $1.flagBits }
