@@ -179,3 +179,158 @@ internal func readSmallFile(_ path: String) -> String? {
   }
   return String(decoding: bytes, as: UTF8.self)
 }
+
+// MARK: - The script runner: namespaces, tun, sockets as a program uses them, child processes
+
+internal func system_unshare(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unshare", Int(flags)) { return forced }
+  #endif
+  return crawsocket_unshare(flags)
+}
+
+internal func system_ioctl(_ fd: CInt, _ request: UInt, _ argument: UnsafeMutableRawPointer?) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ioctl", Int(fd), Int(bitPattern: request)) { return forced }
+  #endif
+  return crawsocket_ioctl(fd, request, argument)
+}
+
+internal func system_write(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("write", Int(fd), count) { return Int(forced) }
+  #endif
+  return write(fd, buffer, count)
+}
+
+internal func system_send(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ flags: CInt) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("send", Int(fd), count, Int(flags)) { return Int(forced) }
+  #endif
+  return send(fd, buffer, count, flags)
+}
+
+internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: socklen_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("connect", Int(fd), Int(length)) { return forced }
+  #endif
+  return connect(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_listen(_ fd: CInt, _ backlog: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("listen", Int(fd), Int(backlog)) { return forced }
+  #endif
+  return listen(fd, backlog)
+}
+
+internal func system_accept4(
+  _ fd: CInt, _ address: UnsafeMutableRawPointer?, _ length: UnsafeMutablePointer<socklen_t>?, _ flags: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("accept4", Int(fd), Int(flags)) { return forced }
+  #endif
+  return crawsocket_accept4(fd, address?.assumingMemoryBound(to: sockaddr.self), length, flags)
+}
+
+internal func system_shutdown(_ fd: CInt, _ how: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("shutdown", Int(fd), Int(how)) { return forced }
+  #endif
+  return shutdown(fd, how)
+}
+
+internal func system_fcntl(_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fcntl", Int(fd), Int(command), Int(argument)) { return forced }
+  #endif
+  return fcntl(fd, command, argument)
+}
+
+internal func system_getsockname(
+  _ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<socklen_t>
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("getsockname", Int(fd)) { return forced }
+  #endif
+  return getsockname(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_getpeername(
+  _ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<socklen_t>
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("getpeername", Int(fd)) { return forced }
+  #endif
+  return getpeername(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("pipe2", Int(flags)) { return forced }
+  #endif
+  return crawsocket_pipe2(fds, flags)
+}
+
+internal func system_epoll_create1(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_create1", Int(flags)) { return forced }
+  #endif
+  return epoll_create1(flags)
+}
+
+internal func system_epoll_ctl(
+  _ epfd: CInt, _ operation: CInt, _ fd: CInt, _ event: UnsafeMutablePointer<epoll_event>?
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_ctl", Int(epfd), Int(operation), Int(fd)) { return forced }
+  #endif
+  return epoll_ctl(epfd, operation, fd, event)
+}
+
+internal func system_epoll_wait(
+  _ epfd: CInt, _ events: UnsafeMutablePointer<epoll_event>, _ count: CInt, _ timeout: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_wait", Int(epfd), Int(count), Int(timeout)) { return forced }
+  #endif
+  return epoll_wait(epfd, events, count, timeout)
+}
+
+internal func system_posix_spawn(
+  _ pid: UnsafeMutablePointer<pid_t>, _ path: UnsafePointer<CChar>,
+  _ actions: UnsafePointer<posix_spawn_file_actions_t>?, _ attributes: UnsafePointer<posix_spawnattr_t>?,
+  _ arguments: UnsafePointer<UnsafeMutablePointer<CChar>?>, _ environment: UnsafePointer<UnsafeMutablePointer<CChar>?>
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("posix_spawn") { return forced }
+  #endif
+  return posix_spawn(pid, path, actions, attributes, arguments, environment)
+}
+
+internal func system_waitpid(_ pid: pid_t, _ status: UnsafeMutablePointer<CInt>, _ options: CInt) -> pid_t {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("waitpid", Int(pid), Int(options)) { return forced }
+  #endif
+  return waitpid(pid, status, options)
+}
+
+/// Signals a child this process spawned itself (never a name, never a group).
+internal func system_kill(_ pid: pid_t, _ signal: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("kill", Int(pid), Int(signal)) { return forced }
+  #endif
+  return kill(pid, signal)
+}
+
+internal func system_pthread_create(
+  _ thread: UnsafeMutablePointer<pthread_t>,
+  _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+  _ argument: UnsafeMutableRawPointer?
+) -> CInt {
+  pthread_create(thread, nil, body, argument)
+}
+
+internal func system_pthread_join(_ thread: pthread_t) -> CInt {
+  pthread_join(thread, nil)
+}
