@@ -28,6 +28,7 @@ struct TCPCraft {
     case "demo": return DemoCommand.run(rest)
     case "decode": return DecodeCommand.run(rest)
     case "probe": return ProbeCommand.run(rest)
+    case "run": return RunCommand.run(rest)
     case GuardHolder.command: return GuardHolder.run(rest)
     case "help", "--help", "-h":
       if let topic = rest.first {

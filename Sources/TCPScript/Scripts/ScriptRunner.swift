@@ -57,6 +57,17 @@ public struct ScriptResult: Sendable {
   public var transcript: [ScriptTranscriptEntry]
   /// Wall time in microseconds.
   public var duration: Int64
+  public init(
+    path: String, status: Status, reason: String? = nil, failure: ScriptFailure? = nil,
+    transcript: [ScriptTranscriptEntry] = [], duration: Int64 = 0
+  ) {
+    self.path = path
+    self.status = status
+    self.reason = reason
+    self.failure = failure
+    self.transcript = transcript
+    self.duration = duration
+  }
 }
 
 /// Plays a script against a fresh network namespace of its own (see docs/scripts.md).

@@ -15,6 +15,7 @@ enum Help {
       sniff       capture and print one tcpdump -nn -S -t line a packet
       decode      decode packets from a pcap file or hex (no privileges needed)
       probe       edge-case segments against a real stack: a conformance table with RFC and evidence
+      run         packetdrill-language scripts, each in a network namespace of its own
       help        this text, or `tcpcraft help <command>`
 
     every command takes --help. Exit status: 0 the exchange went as asked, 1 it did not (RST,
@@ -175,6 +176,7 @@ enum Help {
     case "sniff": sniff
     case "demo": demo
     case "probe": ProbeCommand.help
+    case "run": RunCommand.help
     default: nil
     }
   }
