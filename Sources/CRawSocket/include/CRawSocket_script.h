@@ -22,6 +22,10 @@
 static inline unsigned long crawsocket_tunsetiff(void) { return TUNSETIFF; }
 static inline short crawsocket_iff_tun(void) { return IFF_TUN; }
 static inline short crawsocket_iff_no_pi(void) { return IFF_NO_PI; }
+static inline short crawsocket_iff_vnet_hdr(void) { return IFF_VNET_HDR; }
+/// TUNSETOFFLOAD and the offloads packetdrill's tun uses (checksum, TSO for IPv4/IPv6, TSO+ECN).
+static inline unsigned long crawsocket_tunsetoffload(void) { return TUNSETOFFLOAD; }
+static inline unsigned long crawsocket_tun_offloads(void) { return TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN; }
 
 /// unshare(2): declared by glibc only under _GNU_SOURCE.
 static inline int crawsocket_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }

@@ -7,22 +7,38 @@ public struct TunDevice: Sendable {
   public let descriptor: SocketDescriptor
   /// The device name the kernel gave (`tun0` in a fresh namespace).
   public let name: String
+  /// Every packet is preceded by a 10-byte `virtio_net_hdr` (the device does TSO: the kernel hands
+  /// it segments larger than the MSS, as a NIC with segmentation offload would get them).
+  public let hasVirtioHeader: Bool
+  private static let virtioHeaderLength = 10
 
   /// Creates a tun device named `name` in the calling thread's network namespace. Needs
   /// `CAP_NET_ADMIN`. The corresponding C calls are `open("/dev/net/tun")` and `ioctl(TUNSETIFF)`.
-  public static func create(name: String) throws(SocketError) -> TunDevice {
+  ///
+  /// With `offloads`, the device takes checksum and TSO offloads (`IFF_VNET_HDR`, `TUNSETOFFLOAD`):
+  /// large writes leave the stack as one big segment, as packetdrill's tun shows them.
+  public static func create(name: String, offloads: Bool = false) throws(SocketError) -> TunDevice {
     let fd = system_open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { throw SocketError.system(operation: "open(/dev/net/tun)", Errno(rawValue: system_errno())) }
     var request = ifreq()
     crawsocket_ifreq_init(&request, name)
-    crawsocket_ifreq_set_flags(&request, crawsocket_iff_tun() | crawsocket_iff_no_pi())
+    crawsocket_ifreq_set_flags(
+      &request, crawsocket_iff_tun() | crawsocket_iff_no_pi() | (offloads ? crawsocket_iff_vnet_hdr() : 0))
     guard system_ioctl(fd, crawsocket_tunsetiff(), &request) == 0 else {
       let error = Errno(rawValue: system_errno())
       _ = system_close(fd)
       throw SocketError.system(operation: "ioctl(TUNSETIFF)", error)
     }
+    if offloads {
+      // TUNSETOFFLOAD takes the flags as the argument's value, not through a pointer.
+      guard system_ioctl(fd, crawsocket_tunsetoffload(), UnsafeMutableRawPointer(bitPattern: crawsocket_tun_offloads())) == 0 else {
+        let error = Errno(rawValue: system_errno())
+        _ = system_close(fd)
+        throw SocketError.system(operation: "ioctl(TUNSETOFFLOAD)", error)
+      }
+    }
     let given = withUnsafePointer(to: &request) { String(cString: crawsocket_ifreq_name($0)) }
-    return TunDevice(descriptor: SocketDescriptor(rawValue: fd), name: given)
+    return TunDevice(descriptor: SocketDescriptor(rawValue: fd), name: given, hasVirtioHeader: offloads)
   }
 
   /// Reads one packet, waiting at most `timeoutMilliseconds` (0: do not wait). `nil`: none came.
@@ -36,11 +52,18 @@ public struct TunDevice: Sendable {
       if error == .resourceTemporarilyUnavailable || error == .interrupted { return nil }
       throw error
     }
-    return count
+    guard hasVirtioHeader else { return count }
+    // Drop the virtio_net_hdr: the packet starts after it.
+    guard count >= TunDevice.virtioHeaderLength else { return 0 }
+    buffer.removeFirst(TunDevice.virtioHeaderLength)
+    buffer.append(contentsOf: repeatElement(0, count: TunDevice.virtioHeaderLength))
+    return count - TunDevice.virtioHeaderLength
   }
 
   /// Injects one packet as if the device had received it. The corresponding C function is `write(2)`.
   public func send(_ packet: [UInt8]) throws(Errno) {
+    // A zeroed virtio_net_hdr: no offload asked for, checksums complete.
+    let packet = hasVirtioHeader ? [UInt8](repeating: 0, count: TunDevice.virtioHeaderLength) + packet : packet
     let count = try valueOrErrno(retryOnInterrupt: true) {
       packet.withUnsafeBytes { system_write(descriptor.rawValue, $0.baseAddress, $0.count) }
     }.get()

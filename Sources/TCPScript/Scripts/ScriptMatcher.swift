@@ -146,6 +146,8 @@ public enum ScriptMatcher {
     if tcp.flags.contains(.syn) {
       connection.kernelISN = tcp.sequenceNumber &- line.sequenceStart
       if connection.localPort == nil || !tcp.flags.contains(.ack) { connection.localPort = tcp.sourcePort }
+      // The kernel's own SYN (connect): it chose the remote port too.
+      if !tcp.flags.contains(.ack) { connection.remotePort = tcp.destinationPort }
     }
     for option in tcp.options {
       guard case .success(.timestamps(let value, _)) = option else { continue }
@@ -156,6 +158,54 @@ public enum ScriptMatcher {
         }
       }
     }
+  }
+
+  /// For pieces that continue each other from the line's start (same ACK and flags but PSH/FIN),
+  /// how many payload bytes they cover; `nil` when they are not such a run.
+  public static func coveredLength(_ pieces: [[UInt8]], line: ScriptPacket, connection: ScriptConnection) -> Int? {
+    guard line.length > 0, let kernelISN = connection.kernelISN else { return nil }
+    var next = line.sequenceStart &+ kernelISN
+    var total = 0
+    var first: TCPView?
+    for piece in pieces {
+      guard let ip = try? IPv4View(validating: piece[...]), ip.protocol == .tcp,
+        let tcp = try? TCPView(validating: ip.payload), tcp.sequenceNumber == next, !tcp.payload.isEmpty,
+        !tcp.flags.contains(.syn), !tcp.flags.contains(.rst)
+      else { return nil }
+      if let first {
+        let steady: TCPFlags = [.ack, .urg, .ece, .cwr]
+        guard first.flags.intersection(steady) == tcp.flags.intersection(steady),
+          first.acknowledgmentNumber == tcp.acknowledgmentNumber
+        else { return nil }
+      } else {
+        first = tcp
+      }
+      next = next &+ UInt32(tcp.payload.count)
+      total += tcp.payload.count
+    }
+    return total
+  }
+
+  /// The pieces as one segment: the first's headers, the last's PSH and FIN, every payload.
+  public static func merge(_ pieces: [[UInt8]]) -> [UInt8]? {
+    guard let firstBytes = pieces.first, let lastBytes = pieces.last,
+      let ip = try? IPv4View(validating: firstBytes[...]), let tcp = try? TCPView(validating: ip.payload),
+      let lastIP = try? IPv4View(validating: lastBytes[...]), let lastTCP = try? TCPView(validating: lastIP.payload)
+    else { return nil }
+    var payload: [UInt8] = []
+    for piece in pieces {
+      guard let pieceIP = try? IPv4View(validating: piece[...]), let pieceTCP = try? TCPView(validating: pieceIP.payload) else { return nil }
+      payload += pieceTCP.payload
+    }
+    var header = TCPHeader(tcp)
+    header.flags = tcp.flags.subtracting([.psh, .fin]).union(lastTCP.flags.intersection([.psh, .fin]))
+    header.checksum = nil
+    header.dataOffset = nil
+    var ipHeader = IPv4Header(ip)
+    ipHeader.totalLength = nil
+    ipHeader.checksum = nil
+    ipHeader.ihl = nil
+    return try? (ipHeader / header / payload).encoded()
   }
 
   /// Every field where `packet` (IPv4 bytes from the kernel) differs from the `>` line. Empty: a

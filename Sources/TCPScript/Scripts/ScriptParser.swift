@@ -228,13 +228,18 @@ public struct ScriptParser {
       kind = .relative
     }
     var time = ScriptTime(kind: kind, microseconds: try seconds())
+    // `start...end`, also written with blanks: `+0 ... 0.010`. The end counts from the start
+    // when the start is relative (`+0...0.100` returns 0.1 s after it began).
+    let save = (index, line, lineStart)
+    skipTrivia(newlines: false)
     if starts(with: "...") || current == UInt8(ascii: "~") {
       if current == UInt8(ascii: "~") { advance() } else { skip("...") }
-      if current == UInt8(ascii: "+") {
-        advance()
-        time.endIsRelative = true
-      }
+      skipTrivia(newlines: false)
+      if current == UInt8(ascii: "+") { advance() }
+      time.endIsRelative = kind == .relative
       time.end = try seconds()
+    } else {
+      (index, line, lineStart) = save
     }
     return time
   }
@@ -282,14 +287,15 @@ public struct ScriptParser {
       skipTrivia(newlines: false)
     }
     // Not TCP: understood well enough to say what it is, not played.
-    for other in ["udp", "icmp", "ipv4", "ipv6", "mpls", "gre", "+", "-"] where starts(with: other) {
-      if other == "+" || other == "-" { break }
+    for other in ["udp", "icmp", "ipv4", "ipv6", "mpls", "gre"] where starts(with: other) {
       skipRestOfLine()
       return .unsupported("\(other) packet lines are not supported yet")
     }
     let flagStart = index
     var flags = TCPFlags()
-    while let byte = current, !isSpace(byte) {
+    let noFlags = current == UInt8(ascii: "-")  // `-`: no flags at all
+    if noFlags { advance() }
+    while !noFlags, let byte = current, !isSpace(byte) {
       switch byte {
       case UInt8(ascii: "F"): flags.insert(.fin)
       case UInt8(ascii: "S"): flags.insert(.syn)
@@ -550,6 +556,25 @@ public struct ScriptParser {
       }
       while true {
         skipTrivia(newlines: true)
+        // A positional member (`{..., 1000}` for an iovec) or `name=value`.
+        let save = (index, line, lineStart)
+        var named = false
+        if isIdentifierStart(current) {
+          _ = try identifier()
+          skipTrivia(newlines: false)
+          named = current == UInt8(ascii: "=") || current == UInt8(ascii: "(")
+          (index, line, lineStart) = save
+        }
+        if !named {
+          fields.append(ScriptField(name: "", value: try expression()))
+          skipTrivia(newlines: true)
+          if current == UInt8(ascii: ",") {
+            advance()
+            continue
+          }
+          try expect("}", "\",\" or \"}\"")
+          return .structure(fields)
+        }
         let name = try identifier()
         skipTrivia(newlines: false)
         if current == UInt8(ascii: "(") {

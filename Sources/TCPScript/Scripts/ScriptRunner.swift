@@ -15,6 +15,8 @@ public struct ScriptRunOptions: Sendable {
   public var path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   /// Where `python3` is, for `%{ }%` blocks (`nil`: such scripts are NOT RUN).
   public var python: String?
+  /// This process's id, for `PACKETDRILL_PID`.
+  public var processIdentifier: Int32 = 0
   /// Called with each transcript entry as it happens (`--verbose`).
   public var onEntry: (@Sendable (ScriptTranscriptEntry) -> Void)?
   public init() {}
@@ -256,7 +258,7 @@ struct ScriptSession {
     }
     do throws(SocketError) {
       try InterfaceSetup.bringUp("lo")
-      let device = try TunDevice.create(name: "tun0")
+      let device = try TunDevice.create(name: "tun0", offloads: true)
       tun = device
       try InterfaceSetup.setAddress(device.name, address: options.localAddress.rawValue, netmask: options.netmask.rawValue)
       try InterfaceSetup.bringUp(device.name, mtu: 1500)
@@ -418,7 +420,22 @@ struct ScriptSession {
       }
       try pump(timeoutMicroseconds: left)
     }
-    let (packet, arrival) = captured.removeFirst()
+    var (packet, arrival) = captured.removeFirst()
+    // One script segment may leave the stack as several smaller ones (TSO autosizing, pacing):
+    // as packetdrill does without --strict_segments, consecutive pieces that continue each other
+    // are put together until they cover the script's length.
+    if script.options["strict_segments"] == nil {
+      var pieces = [packet]
+      while let covered = ScriptMatcher.coveredLength(pieces, line: line, connection: connection), covered < line.length {
+        while captured.isEmpty, now < deadline { try pump(timeoutMicroseconds: deadline - now) }
+        guard !captured.isEmpty else { break }
+        pieces.append(captured.removeFirst().packet)
+      }
+      if pieces.count > 1, let merged = ScriptMatcher.merge(pieces) {
+        for piece in pieces.dropLast() { record(.outbound, tcpdumpSummary(ipv4: piece[...]) + " (a piece)", line: event.location.line, packet: piece) }
+        packet = merged
+      }
+    }
     var learned = connection
     if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
     else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
@@ -543,12 +560,18 @@ struct ScriptSession {
 
   // MARK: - Commands
 
+  /// What backtick commands see: PATH, and PACKETDRILL_PID as packetdrill sets it (the corpus's
+  /// set_sysctls.py names its restore file after it).
+  var environment: [String] {
+    ["PATH=\(options.path)", "LC_ALL=C", "PACKETDRILL_PID=\(options.processIdentifier)"]
+  }
+
   mutating func runCommand(_ command: String, event: ScriptEvent) throws(Stop) {
     let before = clock.now
     let outcome: ChildProcess.Outcome
     do throws(SocketError) {
       outcome = try ChildProcess.shell(
-        command, directory: directory, environment: ["PATH=\(options.path)", "LC_ALL=C"], timeoutMilliseconds: 30_000)
+        command, directory: directory, environment: environment, timeoutMilliseconds: 30_000)
     } catch {
       throw fail(event, "cannot run the command: \(error)")
     }
@@ -577,7 +600,7 @@ struct ScriptSession {
     do throws(SocketError) {
       outcome = try ChildProcess.shell(
         "exec \(python) -c " + shellQuote(program), directory: directory,
-        environment: ["PATH=\(options.path)", "LC_ALL=C"], timeoutMilliseconds: 30_000)
+        environment: environment, timeoutMilliseconds: 30_000)
     } catch {
       throw fail(event, "cannot run python3: \(error)")
     }

@@ -151,6 +151,7 @@ enum RunCommand {
     }
 
     var options = ScriptRunOptions()
+    options.processIdentifier = getpid()
     if let tolerance = settings.tolerance { options.toleranceMicroseconds = tolerance }
     options.python = findPython(path: options.path)
     if settings.verbose, !folderRun, !settings.json {
