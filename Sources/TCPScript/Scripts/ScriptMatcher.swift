@@ -108,7 +108,10 @@ public enum ScriptMatcher {
     if let ack = line.acknowledgment { acknowledgment = ack &+ (connection.kernelISN ?? 0) }
     let tcp = TCPHeader(
       sourcePort: connection.remotePort, destinationPort: localPort,
-      sequenceNumber: line.sequenceStart &+ connection.remoteISN, acknowledgmentNumber: acknowledgment,
+      // A SYN's sequence number is the remote end's ISN, whatever the script writes (`S. 123:123(0)`
+      // then `ack 1` acknowledges it): later numbers count from it.
+      sequenceNumber: line.flags.contains(.syn) ? connection.remoteISN : line.sequenceStart &+ connection.remoteISN,
+      acknowledgmentNumber: acknowledgment,
       flags: line.flags, window: window,
       options: liveOptions((line.options ?? nil) ?? [], inbound: true, connection: connection),
       urgentPointer: line.urgentPointer ?? 0)

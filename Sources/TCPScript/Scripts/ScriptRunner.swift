@@ -482,6 +482,12 @@ struct ScriptSession {
     guard let worker else { return }
     pending = (event, call, prepared, start, end, slack)
     pendingOutcome = nil
+    if !prepared.mayBlock, !ranged {
+      let outcome = prepared.run()
+      pendingOutcome = (outcome, now)
+      try checkPendingIfDone()
+      return
+    }
     worker.submit(prepared.run)
     if ranged { return }
     // Not ranged: it must return by its time plus the tolerance.

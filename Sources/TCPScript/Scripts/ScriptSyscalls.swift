@@ -17,6 +17,9 @@ struct PreparedCall: Sendable {
   var returnsDescriptor: Bool
   /// Output arguments the script wrote values for: name → expected value.
   var expectedOutputs: [String: Int64]
+  /// The call can wait for the network (accept, connect, read, write...): it runs on the worker
+  /// thread. The others run on the runner's own thread, with no handoff.
+  var mayBlock = true
 }
 
 /// Turns syscall lines into calls on real sockets, with packetdrill's defaults: `...` for an
@@ -125,7 +128,18 @@ struct ScriptSyscallExecutor {
     return call.arguments[index]
   }
 
+  static let neverBlocking: Set<String> = [
+    "socket", "bind", "listen", "setsockopt", "getsockopt", "fcntl", "ioctl", "getsockname",
+    "getpeername", "shutdown", "epoll_create", "epoll_create1", "epoll_ctl", "pipe",
+  ]
+
   func prepare(_ call: ScriptSyscall) throws(ScriptRunError) -> PreparedCall {
+    var prepared = try prepareCall(call)
+    prepared.mayBlock = !ScriptSyscallExecutor.neverBlocking.contains(call.name)
+    return prepared
+  }
+
+  private func prepareCall(_ call: ScriptSyscall) throws(ScriptRunError) -> PreparedCall {
     func simple(_ body: @escaping @Sendable () -> Result<Int, Errno>) -> PreparedCall {
       PreparedCall(run: { CallOutcome(result: body()) }, returnsDescriptor: false, expectedOutputs: [:])
     }
@@ -283,6 +297,90 @@ struct ScriptSyscallExecutor {
             var outputs: [String: Int64] = [:]
             for (index, value) in revents.enumerated() { outputs["revents.\(index)"] = Int64(UInt16(bitPattern: value)) }
             return CallOutcome(value: count, outputs: outputs)
+          case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
+          }
+        }, returnsDescriptor: false, expectedOutputs: expected)
+    case "sendmsg":
+      // sendmsg(fd, {msg_name(...)=..., msg_iov(N)=[{..., LEN}...], msg_flags=0}, flags)
+      let fd = try descriptor(try argument(call, 0))
+      guard case .structure(let fields) = try argument(call, 1) else {
+        throw ScriptRunError("sendmsg needs a msghdr {msg_name(...)=..., msg_iov(N)=[...], msg_flags=...}")
+      }
+      var total: Int64 = 0
+      for field in fields {
+        switch field.name {
+        case "msg_iov":
+          guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
+          for vector in vectors {
+            guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
+            total += try integer(members[1].value, "iov_len")
+          }
+        case "msg_control":
+          if field.value != .ellipsis, field.value != .list([]) {
+            throw ScriptRunError("sendmsg with control messages is not supported yet", unsupported: true)
+          }
+        default: continue
+        }
+      }
+      let bytes = try buffer(.ellipsis, count: total)
+      let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
+      if flags & 0x2000_0000 != 0 {
+        let target = (remote.rawValue, connectPort)
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
+      }
+      return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
+    case "epoll_create", "epoll_create1":
+      var prepared = simple { ScriptSockets.epollCreate() }
+      prepared.returnsDescriptor = true
+      return prepared
+    case "epoll_ctl":
+      let epfd = try descriptor(try argument(call, 0))
+      let operation = Int32(truncatingIfNeeded: try integer(try argument(call, 1), "operation"))
+      let fd = try descriptor(try argument(call, 2))
+      var events: UInt32 = 0
+      var data: UInt64 = 0
+      if case .structure(let fields) = try argument(call, 3) {
+        for field in fields {
+          switch field.name {
+          case "events": events = UInt32(truncatingIfNeeded: try integer(field.value, "events"))
+          case "fd", "ptr", "u32", "u64": data = UInt64(truncatingIfNeeded: try integer(field.value, field.name))
+          default: throw ScriptRunError("unknown epoll_event field \(field.name)")
+          }
+        }
+      }
+      let (wanted, tag) = (events, data)
+      return simple { ScriptSockets.epollControl(epfd, operation: operation, fd: fd, events: wanted, data: tag) }
+    case "epoll_wait":
+      let epfd = try descriptor(try argument(call, 0))
+      var expected: [String: Int64] = [:]
+      var entries: [ScriptExpression] = []
+      switch try argument(call, 1) {
+      case .structure: entries = [try argument(call, 1)]
+      case .list(let items): entries = items
+      default: break
+      }
+      for (index, entry) in entries.enumerated() {
+        guard case .structure(let fields) = entry else { continue }
+        for field in fields {
+          switch field.name {
+          case "events": expected["events.\(index)"] = try integer(field.value, "events")
+          case "fd", "ptr", "u32", "u64": expected["data.\(index)"] = try integer(field.value, field.name)
+          default: throw ScriptRunError("unknown epoll_event field \(field.name)")
+          }
+        }
+      }
+      let capacity = Int(try integer(try argument(call, 2), "maxevents"))
+      let timeout = Int32(truncatingIfNeeded: try integer(try argument(call, 3), "timeout"))
+      return PreparedCall(
+        run: {
+          switch ScriptSockets.epollWait(epfd, capacity: max(1, min(capacity, 64)), timeoutMilliseconds: timeout) {
+          case .success(let ready):
+            var outputs: [String: Int64] = [:]
+            for (index, event) in ready.enumerated() {
+              outputs["events.\(index)"] = Int64(event.0)
+              outputs["data.\(index)"] = Int64(truncatingIfNeeded: event.1)
+            }
+            return CallOutcome(value: ready.count, outputs: outputs)
           case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
           }
         }, returnsDescriptor: false, expectedOutputs: expected)

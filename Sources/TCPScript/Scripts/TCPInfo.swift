@@ -46,6 +46,12 @@ enum TCPInfo {
   static func pythonAssignments(_ info: [UInt8]) -> String {
     var text = ""
     for (name, value) in values(info) { text += "\(name) = \(value)\n" }
+    for (name, value) in [
+      ("TCPI_OPT_TIMESTAMPS", 1), ("TCPI_OPT_SACK", 2), ("TCPI_OPT_WSCALE", 4), ("TCPI_OPT_ECN", 8),
+      ("TCPI_OPT_ECN_SEEN", 16), ("TCPI_OPT_SYN_DATA", 32), ("TCPI_OPT_USEC_TS", 64), ("TCPI_OPT_TFO_CHILD", 128),
+    ] {
+      text += "\(name) = \(value)\n"
+    }
     for (name, value) in ScriptConstants.values where name.hasPrefix("TCP_CA_") || name == "TCP_ESTABLISHED"
       || name.hasPrefix("TCP_SYN") || name.hasPrefix("TCP_FIN") || name.hasPrefix("TCP_CLOS")
       || name == "TCP_TIME_WAIT" || name == "TCP_LAST_ACK" || name == "TCP_LISTEN"

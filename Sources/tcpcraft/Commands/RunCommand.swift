@@ -244,6 +244,8 @@ enum RunCommand {
         continue
       }
       guard values?.isRegularFile == true, url.pathExtension == "pkt" else { continue }
+      // IPv6-only scripts (NAME-v6.pkt), as packetdrill's run_all.py leaves them out of -4 runs.
+      if url.lastPathComponent.hasSuffix("v6.pkt") { continue }
       var relative = url.path
       if relative.hasPrefix(root.path + "/") { relative = String(relative.dropFirst(root.path.count + 1)) }
       found.append((folder.hasSuffix("/") ? folder : folder + "/") + relative)
