@@ -8,6 +8,8 @@ struct CallOutcome: Sendable {
   var errno: Int32?
   /// Output values by name (`optval`, `optlen`, `revents.0`, `ioctl`).
   var outputs: [String: Int64] = [:]
+  /// How long the call itself took (on whichever thread ran it).
+  var duration: Duration = .zero
 }
 
 /// A call ready to run on the worker thread, and how to check what it did.
