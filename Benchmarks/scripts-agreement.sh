@@ -37,7 +37,7 @@ import re, sys
 ref, ours = {}, {}
 for line in open(sys.argv[1]):
     m = re.match(r'(OK|FAIL|KILL)\s+\[(\S+) \(ipv4\)\]', line)
-    if m: ref[m.group(2)] = 'PASS' if m.group(1) == 'OK' else 'FAIL'
+    if m: ref[re.sub(r'^.*?/gtests/net/', '', m.group(2))] = 'PASS' if m.group(1) == 'OK' else 'FAIL'
 for line in open(sys.argv[2]):
     m = re.match(r'(PASS|FAIL|NOT RUN)\s+(\S+) \([0-9.]+s\)(?::\s*(.*))?', line)
     if m: ours[m.group(2)] = (m.group(1), (m.group(3) or '')[:150])

@@ -5,6 +5,8 @@
 #define CRAWSOCKET_SCRIPT_H
 
 #include <stdint.h>
+#include <poll.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <string.h>
 #include <fcntl.h>
@@ -39,6 +41,16 @@ static inline int crawsocket_accept4(int fd, struct sockaddr *address, socklen_t
 static inline int crawsocket_ioctl(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }
 /// pipe2(2): declared by glibc only under _GNU_SOURCE.
 static inline int crawsocket_pipe2(int fds[2], int flags) { return (int)syscall(SYS_pipe2, fds, flags); }
+
+/// ppoll(2) with a relative timeout in nanoseconds and no signal mask (declared by glibc only
+/// under _GNU_SOURCE). Finer than poll's milliseconds: the script runner's clock needs microseconds.
+static inline int crawsocket_ppoll(struct pollfd *fds, unsigned long count, long long nanoseconds) {
+  struct timespec timeout = { (time_t)(nanoseconds / 1000000000LL), (long)(nanoseconds % 1000000000LL) };
+  return (int)syscall(SYS_ppoll, fds, count, nanoseconds < 0 ? NULL : &timeout, NULL, 8);
+}
+/// prctl(PR_SET_TIMERSLACK, 1): the calling thread's timers fire within 1 ns of asked, not 50 us.
+#include <sys/prctl.h>
+static inline int crawsocket_set_timer_slack_ns(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
 
 /// Copies `name` (truncated to IFNAMSIZ-1) into a zeroed ifreq.
 static inline void crawsocket_ifreq_init(struct ifreq *request, const char *name) {

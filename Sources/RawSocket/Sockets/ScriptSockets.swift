@@ -135,6 +135,22 @@ public enum ScriptSockets {
     return .success((Int(status), fds.map(\.revents)))
   }
 
+  /// `poll` with a timeout in microseconds (`ppoll(2)`), for timelines finer than a millisecond.
+  public static func poll(_ entries: [(Int32, Int16)], timeoutMicroseconds: Int64) -> Result<(Int, [Int16]), Errno> {
+    var fds = entries.map { pollfd(fd: $0.0, events: $0.1, revents: 0) }
+    var spare = pollfd(fd: -1, events: 0, revents: 0)
+    let nanoseconds = timeoutMicroseconds < 0 ? -1 : timeoutMicroseconds * 1000
+    let status = fds.withUnsafeMutableBufferPointer { buffer -> CInt in
+      guard let base = buffer.baseAddress else { return system_ppoll(&spare, 0, nanoseconds) }
+      return system_ppoll(base, nfds_t(buffer.count), nanoseconds)
+    }
+    guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success((Int(status), fds.map(\.revents)))
+  }
+
+  /// Makes the calling thread's timers precise (`prctl(PR_SET_TIMERSLACK)`; the default slack is 50 us).
+  public static func setTimerSlack(nanoseconds: UInt) { _ = system_set_timer_slack(nanoseconds) }
+
   public static func epollCreate() -> Result<Int, Errno> { result(Int(system_epoll_create1(0))) }
 
   public static func epollControl(_ epfd: Int32, operation: Int32, fd: Int32, events: UInt32, data: UInt64) -> Result<Int, Errno> {

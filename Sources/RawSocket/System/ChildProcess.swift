@@ -32,7 +32,10 @@ public enum ChildProcess {
     posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     _ = crawsocket_spawn_addchdir(&actions, directory)
-    let arguments = ["/bin/sh", "-c", command]
+    // Under setpriv --pdeathsig KILL when it is there: if tcpcraft dies (even by SIGKILL) while a
+    // command runs, the command dies too instead of outliving us.
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { system_access($0) }
+    let arguments = (setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + ["/bin/sh", "-c", command]
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
     defer {
@@ -40,9 +43,16 @@ public enum ChildProcess {
       for pointer in envp { free(pointer) }
     }
     var pid: pid_t = 0
-    let spawned = argv.withUnsafeMutableBufferPointer { arguments in
-      envp.withUnsafeMutableBufferPointer { environment in
-        system_posix_spawn(&pid, "/bin/sh", &actions, nil, arguments.baseAddress!, environment.baseAddress!)
+    guard let program = argv.first.flatMap({ $0 }), !argv.dropLast().contains(where: { $0 == nil }),
+      !envp.dropLast().contains(where: { $0 == nil })
+    else {
+      _ = system_close(writeEnd)
+      throw SocketError.system(operation: "strdup", .noMemory)
+    }
+    let spawned = argv.withUnsafeMutableBufferPointer { arguments -> CInt in
+      envp.withUnsafeMutableBufferPointer { environment -> CInt in
+        guard let argumentBase = arguments.baseAddress, let environmentBase = environment.baseAddress else { return ENOMEM }
+        return system_posix_spawn(&pid, program, &actions, nil, argumentBase, environmentBase)
       }
     }
     _ = system_close(writeEnd)

@@ -10,9 +10,11 @@ public struct ScriptConnection: Hashable, Sendable {
   /// The kernel socket's port (8080 for a listener; learned from its SYN for `connect`).
   public var localPort: UInt16?
   public var remotePort: UInt16
-  /// The kernel's ISN, once seen.
+  /// The kernel's ISN, once seen (live).
   public var kernelISN: UInt32?
-  /// The ISN the script's remote end uses.
+  /// The sequence number the script wrote on the kernel's SYN (`> S. 1234:1234(0)`: 1234).
+  public var scriptKernelISN: UInt32 = 0
+  /// The remote end's ISN: the sequence number of the last inbound SYN, used as written.
   public var remoteISN: UInt32
   /// Live TS val minus script TS val, learned from the first outbound timestamp the script spells.
   public var timestampOffset: UInt32?
@@ -104,13 +106,17 @@ public enum ScriptMatcher {
     guard let localPort = connection.localPort else {
       throw ScriptRunError("no socket to send to yet (bind/listen or connect first)")
     }
+    // packetdrill's mapping: a SYN's own numbers are absolute (its seq is the remote ISN; its ack
+    // counts from the ISN the script wrote for the kernel's SYN), the others are relative.
+    let syn = line.flags.contains(.syn)
     var acknowledgment: UInt32 = 0
-    if let ack = line.acknowledgment { acknowledgment = ack &+ (connection.kernelISN ?? 0) }
+    if let ack = line.acknowledgment {
+      let base = (connection.kernelISN ?? connection.scriptKernelISN) &- (syn ? connection.scriptKernelISN : 0)
+      acknowledgment = ack &+ base
+    }
     let tcp = TCPHeader(
       sourcePort: connection.remotePort, destinationPort: localPort,
-      // A SYN's sequence number is the remote end's ISN, whatever the script writes (`S. 123:123(0)`
-      // then `ack 1` acknowledges it): later numbers count from it.
-      sequenceNumber: line.flags.contains(.syn) ? connection.remoteISN : line.sequenceStart &+ connection.remoteISN,
+      sequenceNumber: syn ? line.sequenceStart : line.sequenceStart &+ connection.remoteISN,
       acknowledgmentNumber: acknowledgment,
       flags: line.flags, window: window,
       options: liveOptions((line.options ?? nil) ?? [], inbound: true, connection: connection),
@@ -127,10 +133,11 @@ public enum ScriptMatcher {
 
   /// What the script expects, as a segment in live space, for reports (tcpdump line).
   public static func expectedPacket(_ line: ScriptPacket, connection: ScriptConnection) -> [UInt8]? {
+    let syn = line.flags.contains(.syn)
     let tcp = TCPHeader(
       sourcePort: connection.localPort ?? 0, destinationPort: connection.remotePort,
-      sequenceNumber: line.sequenceStart &+ (connection.kernelISN ?? 0),
-      acknowledgmentNumber: (line.acknowledgment ?? 0) &+ connection.remoteISN,
+      sequenceNumber: line.sequenceStart &+ localOffset(syn: syn, connection: connection),
+      acknowledgmentNumber: (line.acknowledgment ?? 0) &+ (syn ? 0 : connection.remoteISN),
       flags: line.flags, window: line.window ?? 0,
       options: liveOptions((line.options ?? nil) ?? [], inbound: false, connection: connection),
       urgentPointer: line.urgentPointer ?? 0)
@@ -147,7 +154,8 @@ public enum ScriptMatcher {
       let tcp = try? TCPView(validating: ip.payload)
     else { return }
     if tcp.flags.contains(.syn) {
-      connection.kernelISN = tcp.sequenceNumber &- line.sequenceStart
+      connection.kernelISN = tcp.sequenceNumber
+      connection.scriptKernelISN = line.sequenceStart
       if connection.localPort == nil || !tcp.flags.contains(.ack) { connection.localPort = tcp.sourcePort }
       // The kernel's own SYN (connect): it chose the remote port too.
       if !tcp.flags.contains(.ack) { connection.remotePort = tcp.destinationPort }
@@ -231,8 +239,8 @@ public enum ScriptMatcher {
     if tcp.flags != line.flags {
       out.append(ScriptFieldMismatch(field: "flags", expected: letters(line.flags), actual: letters(tcp.flags)))
     }
-    let kernelISN = connection.kernelISN ?? 0
-    let relativeSequence = tcp.sequenceNumber &- kernelISN
+    let syn = line.flags.contains(.syn)
+    let relativeSequence = tcp.sequenceNumber &- localOffset(syn: syn, connection: connection)
     let length = tcp.payload.count
     if relativeSequence != line.sequenceStart || length != line.length {
       out.append(ScriptFieldMismatch(
@@ -241,7 +249,7 @@ public enum ScriptMatcher {
     }
     if line.flags.contains(.ack) || line.acknowledgment != nil {
       let expected = line.acknowledgment ?? 0
-      let actual = tcp.acknowledgmentNumber &- connection.remoteISN
+      let actual = tcp.acknowledgmentNumber &- (syn ? 0 : connection.remoteISN)
       if expected != actual {
         out.append(ScriptFieldMismatch(field: "ack", expected: String(expected), actual: String(actual)))
       }
@@ -254,6 +262,13 @@ public enum ScriptMatcher {
     }
     if let mismatch = optionMismatch(tcp: tcp, line: line, connection: connection) { out.append(mismatch) }
     return out
+  }
+
+  /// Live minus script for the kernel's sequence numbers: on a SYN, relative to the ISN the script
+  /// wrote for it; elsewhere, relative to the kernel's ISN.
+  static func localOffset(syn: Bool, connection: ScriptConnection) -> UInt32 {
+    let live = connection.kernelISN ?? 0
+    return syn ? live &- connection.scriptKernelISN : live
   }
 
   static func ecnName(_ bits: UInt8) -> String {

@@ -212,7 +212,7 @@ struct ScriptSession {
     self.options = options
     self.connection = ScriptConnection(
       localAddress: options.localAddress, remoteAddress: options.remoteAddress, remotePort: 48_123,
-      remoteISN: 1_000_000)
+      remoteISN: 0)
     self.executor = ScriptSyscallExecutor(connection: connection)
     var tolerance = options.toleranceMicroseconds
     if let written = script.options["tolerance_usecs"], let value = Int64(written), value > 0 { tolerance = value }
@@ -298,6 +298,7 @@ struct ScriptSession {
       return result(error.status, error.reason, error.failure)
     }
     defer { tearDown() }
+    ScriptSockets.setTimerSlack(nanoseconds: 1)
     start = clock.now
     var previous: Int64 = 0
     do throws(Stop) {
@@ -308,7 +309,7 @@ struct ScriptSession {
         case .relative: time = previous + event.time.microseconds
         case .any: time = max(previous, now)
         }
-        let slack = max(tolerance, Int64(options.tolerancePercent / 100 * Double(max(0, time - previous))))
+        let slack = ScriptTiming.tolerance(microseconds: tolerance, percent: options.tolerancePercent, gap: time - previous)
         switch event.action {
         case .packet(let line) where line.inbound:
           try wait(until: time)
@@ -372,9 +373,8 @@ struct ScriptSession {
   /// Polls the tun device and the call worker once, for at most `timeoutMicroseconds`.
   mutating func pump(timeoutMicroseconds: Int64) throws(Stop) {
     guard let tun, let worker else { return }
-    let milliseconds = Int32(clamping: (timeoutMicroseconds + 999) / 1000)
     let polled = ScriptSockets.poll(
-      [(tun.descriptor.rawValue, 1), (worker.doneRead, 1)], timeoutMilliseconds: max(0, milliseconds))
+      [(tun.descriptor.rawValue, 1), (worker.doneRead, 1)], timeoutMicroseconds: max(0, timeoutMicroseconds))
     guard case .success(let (ready, revents)) = polled, ready > 0 else { return }
     if revents[0] & 1 != 0 {
       var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -400,6 +400,11 @@ struct ScriptSession {
     if line.flags.contains(.syn), !line.flags.contains(.ack), connection.localPort == nil {
       connection.localPort = executor.bindPort
     }
+    // An inbound SYN's sequence number is the remote end's ISN, as written.
+    if line.flags.contains(.syn) {
+      connection.remoteISN = line.sequenceStart
+      executor.connection = connection
+    }
     let packet: [UInt8]
     do throws(ScriptRunError) {
       packet = try ScriptMatcher.inboundPacket(line, connection: connection)
@@ -417,6 +422,7 @@ struct ScriptSession {
   mutating func expect(
     _ line: ScriptPacket, event: ScriptEvent, time: Int64, deadline: Int64, slack: Int64, any: Bool
   ) throws(Stop) {
+    dropOtherConnections(line, event: event)
     while captured.isEmpty {
       let left = deadline - now
       if left <= 0 {
@@ -426,6 +432,7 @@ struct ScriptSession {
           expected: expected, actual: "nothing")
       }
       try pump(timeoutMicroseconds: left)
+      dropOtherConnections(line, event: event)
     }
     var (packet, arrival) = captured.removeFirst()
     // One script segment may leave the stack as several smaller ones (TSO autosizing, pacing):
@@ -457,11 +464,29 @@ struct ScriptSession {
     }
     connection = learned
     executor.connection = learned
-    if !any, arrival < time - slack || arrival > time + slack {
+    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: time, tolerance: slack) {
       throw fail(
         event,
         "timing error: expected the packet at \(seconds(time)) s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
         expected: expectedText, actual: actualText, timeError: arrival - time)
+    }
+  }
+
+  /// Segments of another connection than the one the line is about are not matched against it
+  /// (packetdrill ignores them too): when the kernel's new SYN is expected, what an older
+  /// connection still sends; otherwise, anything from another local port.
+  mutating func dropOtherConnections(_ line: ScriptPacket, event: ScriptEvent) {
+    let newConnection = line.flags.contains(.syn) && !line.flags.contains(.ack)
+    while let (packet, _) = captured.first,
+      let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
+      let tcp = try? TCPView(validating: ip.payload)
+    {
+      let other = newConnection
+        ? !tcp.flags.contains(.syn) && tcp.sourcePort == connection.localPort
+        : connection.localPort.map { tcp.sourcePort != $0 } ?? false
+      guard other else { return }
+      captured.removeFirst()
+      record(.outbound, tcpdumpSummary(ipv4: packet[...]) + " (another connection: ignored)", line: event.location.line, packet: packet)
     }
   }
 
@@ -565,7 +590,7 @@ struct ScriptSession {
     }
     // The time it returned.
     if call.event.time.kind != .any {
-      if finished < call.start - call.tolerance || finished > call.end + call.tolerance {
+      if !ScriptTiming.isOnTime(finished, start: call.start, end: call.end, tolerance: call.tolerance) {
         throw fail(
           call.event,
           "timing error: \(expected.name) returned at \(seconds(finished)) s, expected \(seconds(call.start))\(call.end != call.start ? "...\(seconds(call.end))" : "") s (tolerance \(seconds(call.tolerance)) s)",
@@ -645,5 +670,18 @@ extension String {
     while let first = view.first, first == " " || first == "\t" || first == "\n" || first == "\r" { view.removeFirst() }
     while let last = view.last, last == " " || last == "\t" || last == "\n" || last == "\r" { view.removeLast() }
     return String(view)
+  }
+}
+
+/// packetdrill's timing rule: an event may happen up to the tolerance before its script time (or
+/// range start) and up to the tolerance after it (or the range end). The tolerance is the larger of
+/// a fixed number of microseconds and a percentage of the gap since the previous event.
+public enum ScriptTiming {
+  public static func tolerance(microseconds: Int64, percent: Double, gap: Int64) -> Int64 {
+    max(microseconds, Int64(percent / 100 * Double(max(0, gap))))
+  }
+
+  public static func isOnTime(_ actual: Int64, start: Int64, end: Int64, tolerance: Int64) -> Bool {
+    actual >= start - tolerance && actual <= max(start, end) + tolerance
   }
 }

@@ -159,8 +159,9 @@ enum RunCommand {
     }
     if settings.explain, !settings.json {
       Terminal.out(
-        "how to read this: script sequence numbers are relative; `<` ones count from the ISN we give the remote end (1000000), "
-          + "`>` ones from the kernel's ISN, learned from its first SYN or SYN+ACK. Times are seconds since the script began; "
+        "how to read this (packetdrill's rules): a SYN's sequence number is written absolute (it is that side's ISN); every "
+          + "other sequence number counts from the sender's ISN, every ack from the other side's. The kernel's ISN is learned "
+          + "from its SYN or SYN+ACK. Times are seconds since the script began; "
           + "an outbound packet must come within the tolerance of its script time.")
     }
 

@@ -334,3 +334,19 @@ internal func system_pthread_create(
 internal func system_pthread_join(_ thread: pthread_t) -> CInt {
   pthread_join(thread, nil)
 }
+
+internal func system_ppoll(_ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ nanoseconds: Int64) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ppoll", Int(count), Int(nanoseconds)) { return forced }
+  #endif
+  return crawsocket_ppoll(fds, UInt(count), nanoseconds)
+}
+
+internal func system_set_timer_slack(_ nanoseconds: UInt) -> CInt {
+  crawsocket_set_timer_slack_ns(nanoseconds)
+}
+
+/// Whether `path` is an executable file (`access(2)` with X_OK).
+internal func system_access(_ path: String) -> Bool {
+  access(path, X_OK) == 0
+}
