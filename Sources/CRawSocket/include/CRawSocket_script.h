@@ -52,6 +52,17 @@ static inline int crawsocket_ppoll(struct pollfd *fds, unsigned long count, long
 #include <sys/prctl.h>
 static inline int crawsocket_set_timer_slack_ns(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
 
+/// sched_setscheduler(0, SCHED_RR at its lowest priority): the calling thread preempts ordinary
+/// (CFS) work, as packetdrill's threads do, so script times hold on a busy machine. With
+/// `reset_on_fork`, children it spawns start as ordinary processes again.
+#include <sched.h>
+static inline int crawsocket_set_realtime(int reset_on_fork) {
+  struct sched_param parameter;
+  memset(&parameter, 0, sizeof(parameter));
+  parameter.sched_priority = sched_get_priority_min(SCHED_RR);
+  return sched_setscheduler(0, SCHED_RR | (reset_on_fork ? 0x40000000 : 0), &parameter);
+}
+
 /// Copies `name` (truncated to IFNAMSIZ-1) into a zeroed ifreq.
 static inline void crawsocket_ifreq_init(struct ifreq *request, const char *name) {
   memset(request, 0, sizeof(*request));

@@ -31,6 +31,15 @@ public final class IsolatedThread: @unchecked Sendable {
     return IsolatedThread(thread: thread)
   }
 
+  /// Gives the calling thread the lowest real-time priority (SCHED_RR), as packetdrill does for
+  /// its own threads, so that a timeline of milliseconds survives a loaded machine. `false` when
+  /// not permitted (no CAP_SYS_NICE): the thread keeps its ordinary priority.
+  /// The corresponding C function is `sched_setscheduler(2)`.
+  @discardableResult
+  public static func raiseToRealtimePriority(resetOnFork: Bool) -> Bool {
+    system_set_realtime(resetOnFork) == 0
+  }
+
   /// Waits for the thread to finish (once). The corresponding C function is `pthread_join(3)`.
   public func join() {
     guard !joined else { return }

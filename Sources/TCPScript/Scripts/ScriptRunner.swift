@@ -142,6 +142,7 @@ final class CallWorker: @unchecked Sendable {
   }
 
   private func loop() {
+    IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
     while true {
       guard case .success(let count) = ScriptSockets.read(jobRead, count: 1), count == 1 else { return }
       let (job, stop) = state.withLock { ($0.job, $0.stop) }
@@ -299,6 +300,9 @@ struct ScriptSession {
     }
     defer { tearDown() }
     ScriptSockets.setTimerSlack(nanoseconds: 1)
+    // packetdrill's choice: the lowest real-time priority, so a busy machine does not make the
+    // kernel look late. Commands spawned from here start as ordinary processes (reset on fork).
+    IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
     start = clock.now
     var previous: Int64 = 0
     do throws(Stop) {

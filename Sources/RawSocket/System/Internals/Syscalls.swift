@@ -350,3 +350,10 @@ internal func system_set_timer_slack(_ nanoseconds: UInt) -> CInt {
 internal func system_access(_ path: String) -> Bool {
   access(path, X_OK) == 0
 }
+
+internal func system_set_realtime(_ resetOnFork: Bool) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sched_setscheduler", resetOnFork ? 1 : 0) { return forced }
+  #endif
+  return crawsocket_set_realtime(resetOnFork ? 1 : 0)
+}
