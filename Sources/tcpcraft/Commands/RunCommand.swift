@@ -4,45 +4,45 @@ import Synchronization
 import TCPScript
 
 /// `tcpcraft run SCRIPT|DIR ...`: packetdrill-language scripts, each in a network namespace of its own.
-enum RunCommand {
-  static let valued: Set<String> = [
-    "--ip-version", "-D", "--tolerance-usecs", "--tolerance_usecs", "--parallel", "--pcap",
-  ]
-  static let switches: Set<String> = ["--json", "--verbose", "--explain"]
+enum RunCommand: Command {
+  static let spec = CommandSpec(
+    name: "run",
+    summary: "packetdrill-language scripts, each in a network namespace of its own",
+    synopsis: ["SCRIPT|DIR ... [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N] [--pcap FILE|DIR] [--json] [--verbose] [--explain]"],
+    about: """
+      Plays packetdrill-language scripts against the kernel's own TCP, each script in a fresh,
+      anonymous network namespace that tcpcraft makes and that vanishes with the run (even on
+      SIGKILL): a tun device tun0 with 192.168.0.1/16 (the kernel under test) and the script's
+      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines are injected, `>` lines
+      are captured and matched field by field, system calls run on real sockets in that namespace,
+      backtick lines run with /bin/sh there (cwd: the script's folder), %{ }% blocks with python3
+      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out, as
+      run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
+      Defines from run_all.py are the defaults: TFO_COOKIE=3021b9d889017eeb CODE=host_unreachable
+      CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR. See docs/scripts.md for the language.
 
-  static let help = """
-    usage: tcpcraft run SCRIPT|DIR ... [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N]
-                        [--pcap FILE|DIR] [--json] [--verbose] [--explain] [--ip-version ipv4]
-
-    Plays packetdrill-language scripts against the kernel's own TCP, each script in a fresh,
-    anonymous network namespace that tcpcraft makes and that vanishes with the run (even on
-    SIGKILL): a tun device tun0 with 192.168.0.1/16 (the kernel under test) and the script's remote
-    end 192.0.2.1. `<` lines are injected, `>` lines are captured and matched field by field, system
-    calls run on real sockets in that namespace, backtick lines run with /bin/sh there (cwd: the
-    script's folder), %{ }% blocks with python3 (no python3: NOT RUN).
-
-    options:
-      -D NAME=VALUE        a define (repeatable); packetdrill's run_all.py ones are the defaults:
-                           TFO_COOKIE=3021b9d889017eeb CODE=host_unreachable CMSG_LEVEL_IP=SOL_IP
-                           CMSG_TYPE_RECVERR=IP_RECVERR
-      --tolerance-usecs N  how far from its script time an event may happen (default 4000, as
-                           packetdrill; or 12.5% of the gap since the previous event when larger)
-      --parallel N         scripts at a time for folders (default 1)
-      --pcap FILE|DIR      write each script's packets (LINKTYPE_IPV4); a folder gets NAME.pcap each
-      --json               one JSON object per script (status, failing line, both packets)
-      --verbose            every packet and call as it happens
-      --explain            say how script numbers map onto the wire
-      --ip-version ipv4    the only version so far (ipv6 and ipv4-mapped-ipv6 come with IPv6)
-
-    exit status: 0 every script passed; 1 a script failed or was not run; 2 bad usage or a parse
-    error (file:line:column: what was expected).
-
-    examples:
-      sudo tcpcraft run examples/scripts/handshake.pkt
-      sudo tcpcraft run examples/scripts --parallel 2
-      sudo tcpcraft run gtests/net/tcp --parallel 2 --json > results.jsonl
-      sudo tcpcraft run examples/scripts/mss.pkt --verbose --pcap /tmp/mss.pcap
-    """
+      Exit status: 0 every script passed; 1 a script failed or was not run; 2 bad usage, or a
+      script that does not parse (file:line:column: what was expected).
+      """,
+    options: [
+      OptionGroup([
+        .repeatable("-D", "NAME=VALUE", "a define, replacing NAME in the scripts (repeatable)"),
+        .integer("--tolerance-usecs", aliases: ["--tolerance_usecs"], UInt64.self, range: 1...60_000_000, "N",
+          "how far from its script time an event may happen (default 4000, as packetdrill; or 12.5% of the gap when larger)"),
+        .integer("--parallel", UInt64.self, range: 1...64, "N", "scripts at a time for folders (default 1)"),
+        .string("--pcap", "FILE|DIR", "each script's packets (LINKTYPE_IPV4); a folder gets NAME.pcap each"),
+        .toggle("--json", "one JSON object per script (status, failing line, both packets)"),
+        .toggle("--verbose", "every packet and call as it happens"),
+        .toggle("--explain", "say how script numbers map onto the wire"),
+        .string("--ip-version", "ipv4", "ipv4 only so far (ipv6 and ipv4-mapped-ipv6 come with IPv6)"),
+      ])
+    ],
+    examples: [
+      "sudo tcpcraft run examples/scripts/handshake.pkt",
+      "sudo tcpcraft run examples/scripts --parallel 2",
+      "sudo tcpcraft run gtests/net/tcp --parallel 2 --json > results.jsonl",
+      "sudo tcpcraft run examples/scripts/mss.pkt --verbose --pcap /tmp/mss.pcap",
+    ])
 
   static let packetdrillDefines: [String: String] = [
     "TFO_COOKIE": "3021b9d889017eeb", "CODE": "host_unreachable", "CMSG_LEVEL_IP": "SOL_IP",
@@ -59,12 +59,9 @@ enum RunCommand {
     var explain = false
   }
 
-  static func run(_ argv: [String]) -> Int32 {
+  static func run(_ arguments: Arguments) -> Int32 {
     var settings = Settings()
-    let arguments: Arguments
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "run", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(help); return 0 }
       guard !arguments.positionals.isEmpty else {
         throw UsageError("run: give a script or a folder of *.pkt scripts (see `tcpcraft run --help`)")
       }
@@ -82,20 +79,8 @@ enum RunCommand {
         }
         settings.defines[String(define[..<equals])] = String(define[define.index(after: equals)...])
       }
-      for name in ["--tolerance-usecs", "--tolerance_usecs"] {
-        if let text = arguments.value(name) {
-          guard let value = Int64(text), value > 0, value <= 60_000_000 else {
-            throw UsageError("run: \(name) must be a whole number of microseconds, 1...60000000, not \"\(text)\"")
-          }
-          settings.tolerance = value
-        }
-      }
-      if let text = arguments.value("--parallel") {
-        guard let value = Int(text), value >= 1, value <= 64 else {
-          throw UsageError("run: --parallel must be 1...64, not \"\(text)\"")
-        }
-        settings.parallel = value
-      }
+      if let value = arguments.integer("--tolerance-usecs", as: UInt64.self) { settings.tolerance = Int64(value) }
+      if let value = arguments.integer("--parallel", as: UInt64.self) { settings.parallel = Int(value) }
       settings.pcap = arguments.value("--pcap")
       settings.json = arguments.has("--json")
       settings.verbose = arguments.has("--verbose")

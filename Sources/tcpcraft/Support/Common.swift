@@ -5,7 +5,31 @@ import TCPScript
 
 /// Options shared by every command that drives an exchange.
 enum Common {
-  static let outputSwitches: Set<String> = ["--json", "--explain", "--relative", "--no-ladder", "--quiet", "--rfc-names"]
+  /// How an exchange is shown (read by `Output`).
+  static let outputOptions = OptionGroup(
+    "output:",
+    [
+      .toggle("--json", "one JSON object a line (each segment, then a result object)"),
+      .toggle("--explain", "one plain sentence a step: the rule at work"),
+      .toggle("--relative", "seq/ack relative to the initial sequence numbers (tcpdump without -S)"),
+      .toggle("--no-ladder", "no ladder diagram at the end"),
+      .toggle("--quiet", "only the final line (errors still go to stderr)"),
+      .toggle("--rfc-names", "kept for old scripts: states are always spelled as RFC 9293 does (SYN-SENT)"),
+      .string("--svg", "FILE", "the ladder as an SVG picture (to project or print)"),
+      .string("--pcapng", "FILE", "the segments as pcapng, each with its explanation and both states as a comment"),
+    ])
+
+  /// `--pcap FILE` for the commands that drive an exchange.
+  static let pcapOption = OptionSpec.string("--pcap", "FILE", "write the segments to FILE (pcap, open it in Wireshark)")
+
+  /// The TCP options of our SYN (read by `synOptions`).
+  static let synOptionTable: [OptionSpec] = [
+    .integer("--mss", UInt16.self, "N", "maximum segment size option in our SYN"),
+    .integer("--wscale", UInt8.self, range: 0...14, "N", "window scale option (0-14, RFC 7323 §2.3; more: send --option wscale=N)"),
+    .toggle("--sack-perm", "SACK-permitted option"),
+    .toggle("--timestamps", "timestamps option (TSval from our millisecond clock)"),
+    .integer("--tsval", UInt32.self, "N", "timestamps option with this TSval (implies --timestamps)"),
+  ]
 
   /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 packets).
   static func writePcap(_ flow: Flow, to path: String) throws(ScriptError) {
@@ -34,10 +58,7 @@ enum Common {
         record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
-      return "cannot create the file (\(String(cString: strerror(errno))))"
-    }
-    return nil
+    return SafeWrite.write(file, to: path).map { "cannot create the file (\($0))" }
   }
 
   /// `path` made absolute against the current directory.
@@ -47,24 +68,32 @@ enum Common {
 
   /// TCP options from `--mss`, `--wscale`, `--sack-perm`, `--timestamps` (`--tsval`), in the
   /// order of the classic trace in the lab walkthrough: mss, nop, wscale, nop, nop, TS, sackOK, eol.
-  static func synOptions(_ arguments: Arguments, timestamp: UInt32 = 0) throws(UsageError) -> [TCPOption] {
+  static func synOptions(_ arguments: Arguments, timestamp: UInt32 = 0) -> [TCPOption] {
     var options: [TCPOption] = []
-    if let mss = try arguments.integer("--mss", as: UInt16.self) { options.append(.maximumSegmentSize(mss)) }
-    if let scale = try arguments.integer("--wscale", as: UInt8.self) {
-      guard scale <= 14 else {
-        throw UsageError("--wscale: \(scale) is more than 14 (RFC 7323 §2.3); craft it with `tcpcraft send --option wscale=\(scale)`")
-      }
+    if let mss = arguments.integer("--mss", as: UInt16.self) { options.append(.maximumSegmentSize(mss)) }
+    if let scale = arguments.integer("--wscale", as: UInt8.self) {
       options.append(.noOperation)
       options.append(.windowScale(scale))
     }
-    let tsval = try arguments.integer("--tsval", as: UInt32.self)
+    let tsval = arguments.integer("--tsval", as: UInt32.self)
     if arguments.has("--timestamps") || tsval != nil {
       options.append(.noOperation)
       options.append(.noOperation)
       options.append(.timestamps(value: tsval ?? timestamp, echoReply: 0))
     }
     if arguments.has("--sack-perm") { options.append(.sackPermitted) }
-    if !options.isEmpty && options.count % 4 != 0 { options.append(.endOfOptionList) }
+    // An end-of-list only when the options do not already fill whole 32-bit words (the classic
+    // trace's 22 bytes get one; a lone MSS, 4 bytes, does not).
+    let bytes = options.reduce(0) { total, option in
+      switch option {
+      case .maximumSegmentSize: total + 4
+      case .windowScale: total + 3
+      case .timestamps: total + 10
+      case .sackPermitted: total + 2
+      default: total + 1
+      }
+    }
+    if bytes % 4 != 0 { options.append(.endOfOptionList) }
     return options
   }
 
