@@ -76,6 +76,29 @@ public enum ScriptSockets {
     }
   }
 
+  /// `recvmsg` into one buffer of `count` bytes (dropped) and a control buffer of
+  /// `controlCapacity` bytes; returns the byte count, the control bytes the kernel wrote, and the
+  /// message flags.
+  public static func recvmsg(_ fd: Int32, count: Int, flags: Int32, controlCapacity: Int) -> Result<(Int, [UInt8], Int32), Errno> {
+    var data = [UInt8](repeating: 0, count: max(count, 1))
+    var control = [UInt8](repeating: 0, count: max(controlCapacity, 0))
+    var message = msghdr()
+    let received: Int = data.withUnsafeMutableBytes { dataBuffer in
+      control.withUnsafeMutableBytes { controlBuffer in
+        var vector = iovec(iov_base: dataBuffer.baseAddress, iov_len: count)
+        return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+          message.msg_iov = vectorPointer
+          message.msg_iovlen = 1
+          message.msg_control = controlBuffer.count > 0 ? controlBuffer.baseAddress : nil
+          message.msg_controllen = controlBuffer.count
+          return system_recvmsg(fd, &message, flags)
+        }
+      }
+    }
+    guard received != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success((received, Array(control.prefix(min(Int(message.msg_controllen), control.count))), message.msg_flags))
+  }
+
   public static func shutdown(_ fd: Int32, how: Int32) -> Result<Int, Errno> {
     result(Int(system_shutdown(fd, how)))
   }

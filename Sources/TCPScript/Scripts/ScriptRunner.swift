@@ -588,8 +588,9 @@ struct ScriptSession {
     }
     for (name, want) in call.prepared.expectedOutputs.sorted(by: { $0.key < $1.key }) {
       guard outcome.errno == nil else { break }
-      if let have = outcome.outputs[name], have != want {
-        throw fail(call.event, "\(expected.name): \(name) is \(have), expected \(want)")
+      let have = outcome.outputs[name]
+      if have != want {
+        throw fail(call.event, "\(expected.name): \(name) is \(have.map(String.init) ?? "absent"), expected \(want)")
       }
     }
     // The time it returned.

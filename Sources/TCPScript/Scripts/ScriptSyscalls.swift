@@ -138,6 +138,12 @@ struct ScriptSyscallExecutor {
   func prepare(_ call: ScriptSyscall) throws(ScriptRunError) -> PreparedCall {
     var prepared = try prepareCall(call)
     prepared.mayBlock = !ScriptSyscallExecutor.neverBlocking.contains(call.name)
+    // poll and epoll_wait with a zero timeout cannot wait.
+    if call.name == "poll" || call.name == "epoll_wait", call.arguments.count > 2,
+      (try? integer(call.arguments[call.name == "poll" ? 2 : 3], "timeout")) == 0
+    {
+      prepared.mayBlock = false
+    }
     return prepared
   }
 
@@ -331,6 +337,8 @@ struct ScriptSyscallExecutor {
         return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
       }
       return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
+    case "recvmsg":
+      return try prepareRecvmsg(call)
     case "epoll_create", "epoll_create1":
       var prepared = simple { ScriptSockets.epollCreate() }
       prepared.returnsDescriptor = true
@@ -372,15 +380,17 @@ struct ScriptSyscallExecutor {
         }
       }
       let capacity = Int(try integer(try argument(call, 2), "maxevents"))
+      let written = entries.count
       let timeout = Int32(truncatingIfNeeded: try integer(try argument(call, 3), "timeout"))
       return PreparedCall(
         run: {
           switch ScriptSockets.epollWait(epfd, capacity: max(1, min(capacity, 64)), timeoutMilliseconds: timeout) {
           case .success(let ready):
             var outputs: [String: Int64] = [:]
-            for (index, event) in ready.enumerated() {
-              outputs["events.\(index)"] = Int64(event.0)
-              outputs["data.\(index)"] = Int64(truncatingIfNeeded: event.1)
+            // Entries the kernel did not fill read as zero, as the script's buffer would.
+            for index in 0..<written {
+              outputs["events.\(index)"] = index < ready.count ? Int64(ready[index].0) : 0
+              outputs["data.\(index)"] = index < ready.count ? Int64(truncatingIfNeeded: ready[index].1) : 0
             }
             return CallOutcome(value: ready.count, outputs: outputs)
           case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
@@ -389,6 +399,96 @@ struct ScriptSyscallExecutor {
     default:
       throw ScriptRunError("system call \(call.name) is not supported yet", unsupported: true)
     }
+  }
+}
+
+extension ScriptSyscallExecutor {
+  /// The fields of `struct sock_extended_err` (linux/errqueue.h): name, offset, size.
+  static let extendedErrorFields: [(String, Int, Int)] = [
+    ("ee_errno", 0, 4), ("ee_origin", 4, 1), ("ee_type", 5, 1), ("ee_code", 6, 1), ("ee_pad", 7, 1),
+    ("ee_info", 8, 4), ("ee_data", 12, 4),
+  ]
+
+  /// recvmsg(fd, {msg_name(...)=..., msg_iov(1)=[{..., N}], msg_flags=F, msg_control=[...]}, flags):
+  /// the byte count, the returned msg_flags and each control message (level, type, and data as an
+  /// int or a sock_extended_err) are checked.
+  func prepareRecvmsg(_ call: ScriptSyscall) throws(ScriptRunError) -> PreparedCall {
+    let fd = try descriptor(try argument(call, 0))
+    guard case .structure(let fields) = try argument(call, 1) else {
+      throw ScriptRunError("recvmsg needs a msghdr {msg_name(...)=..., msg_iov(N)=[...], msg_flags=..., msg_control=[...]}")
+    }
+    let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
+    var count: Int64 = 0
+    var expected: [String: Int64] = [:]
+    for field in fields {
+      switch field.name {
+      case "msg_iov":
+        guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
+        for vector in vectors {
+          guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
+          count += try integer(members[1].value, "iov_len")
+        }
+      case "msg_flags":
+        if field.value != .ellipsis { expected["msg_flags"] = try integer(field.value, "msg_flags") }
+      case "msg_control":
+        guard field.value != .ellipsis else { continue }
+        guard case .list(let messages) = field.value else { throw ScriptRunError("msg_control must be a list of cmsgs") }
+        expected["cmsg count"] = Int64(messages.count)
+        for (index, message) in messages.enumerated() {
+          guard case .structure(let members) = message else { throw ScriptRunError("a cmsg is {cmsg_level=..., cmsg_type=..., cmsg_data=...}") }
+          for member in members {
+            switch member.name {
+            case "cmsg_level": expected["cmsg \(index) level"] = try integer(member.value, "cmsg_level")
+            case "cmsg_type": expected["cmsg \(index) type"] = try integer(member.value, "cmsg_type")
+            case "cmsg_data":
+              if case .structure(let data) = member.value {
+                for item in data {
+                  guard ScriptSyscallExecutor.extendedErrorFields.contains(where: { $0.0 == item.name }) else {
+                    throw ScriptRunError("control message data {\(item.name)=...} is not supported yet", unsupported: true)
+                  }
+                  expected["cmsg \(index) \(item.name)"] = try integer(item.value, item.name)
+                }
+              } else if member.value != .ellipsis {
+                expected["cmsg \(index) data"] = try integer(member.value, "cmsg_data")
+              }
+            default: throw ScriptRunError("unknown cmsg field \(member.name)")
+            }
+          }
+        }
+      default: continue
+      }
+    }
+    let size = Int(max(0, min(count, 64 << 20)))
+    return PreparedCall(
+      run: {
+        switch ScriptSockets.recvmsg(fd, count: size, flags: flags, controlCapacity: 1024) {
+        case .success(let (received, control, messageFlags)):
+          var outputs: [String: Int64] = ["msg_flags": Int64(messageFlags)]
+          var offset = 0
+          var index = 0
+          func read(_ at: Int, _ width: Int) -> Int64 {
+            guard at + width <= control.count else { return -1 }
+            var value: UInt64 = 0
+            for byte in 0..<width { value |= UInt64(control[at + byte]) << (8 * byte) }
+            return width == 4 ? Int64(Int32(truncatingIfNeeded: value)) : Int64(value)
+          }
+          while offset + 16 <= control.count {
+            let length = Int(read(offset, 8))
+            guard length >= 16, offset + length <= control.count else { break }
+            outputs["cmsg \(index) level"] = read(offset + 8, 4)
+            outputs["cmsg \(index) type"] = read(offset + 12, 4)
+            outputs["cmsg \(index) data"] = read(offset + 16, 4)
+            for (name, at, width) in ScriptSyscallExecutor.extendedErrorFields {
+              outputs["cmsg \(index) \(name)"] = read(offset + 16 + at, width)
+            }
+            index += 1
+            offset += (length + 7) & ~7
+          }
+          outputs["cmsg count"] = Int64(index)
+          return CallOutcome(value: received, outputs: outputs)
+        case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
+        }
+      }, returnsDescriptor: false, expectedOutputs: expected)
   }
 }
 
