@@ -139,8 +139,9 @@ struct ScriptSyscallExecutor {
     var prepared = try prepareCall(call)
     prepared.mayBlock = !ScriptSyscallExecutor.neverBlocking.contains(call.name)
     // poll and epoll_wait with a zero timeout cannot wait.
-    if call.name == "poll" || call.name == "epoll_wait", call.arguments.count > 2,
-      (try? integer(call.arguments[call.name == "poll" ? 2 : 3], "timeout")) == 0
+    let timeoutIndex = call.name == "poll" ? 2 : 3
+    if call.name == "poll" || call.name == "epoll_wait", call.arguments.count > timeoutIndex,
+      (try? integer(call.arguments[timeoutIndex], "timeout")) == 0
     {
       prepared.mayBlock = false
     }
