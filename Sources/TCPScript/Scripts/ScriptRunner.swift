@@ -241,7 +241,7 @@ struct ScriptSession {
     Stop(
       status: .failed, reason: "\(event.location.file):\(event.location.line): \(message)",
       failure: ScriptFailure(
-        location: event.location, lineText: event.text.trimmingSpaces, message: message, expected: expected,
+        location: event.location, lineText: event.text.scriptTrimmed, message: message, expected: expected,
         actual: actual, timeError: timeError))
   }
 
@@ -614,18 +614,18 @@ struct ScriptSession {
 
   mutating func runCommand(_ command: String, event: ScriptEvent) throws(Stop) {
     let before = clock.now
-    let outcome: ChildProcess.Outcome
+    let outcome: ScriptShell.Outcome
     do throws(SocketError) {
-      outcome = try ChildProcess.shell(
+      outcome = try ScriptShell.shell(
         command, directory: directory, environment: environment, timeoutMilliseconds: 30_000)
     } catch {
       throw fail(event, "cannot run the command: \(error)")
     }
     start = start + (clock.now - before)  // commands take no script time
-    record(.command, "`\(command.trimmingSpaces)` exit \(outcome.status)", line: event.location.line)
+    record(.command, "`\(command.scriptTrimmed)` exit \(outcome.status)", line: event.location.line)
     if outcome.timedOut { throw fail(event, "command still running after 30 s: killed") }
     if outcome.status != 0 {
-      let output = outcome.output.trimmingSpaces
+      let output = outcome.output.scriptTrimmed
       throw fail(event, "command failed with status \(outcome.status)\(output.isEmpty ? "" : ": " + output)")
     }
   }
@@ -642,9 +642,9 @@ struct ScriptSession {
     }
     let program = prelude + dedent(code)
     let before = clock.now
-    let outcome: ChildProcess.Outcome
+    let outcome: ScriptShell.Outcome
     do throws(SocketError) {
-      outcome = try ChildProcess.shell(
+      outcome = try ScriptShell.shell(
         "exec \(python) -c " + shellQuote(program), directory: directory,
         environment: environment, timeoutMilliseconds: 30_000)
     } catch {
@@ -653,13 +653,13 @@ struct ScriptSession {
     start = start + (clock.now - before)
     record(.command, "%{ python }% exit \(outcome.status)", line: event.location.line)
     if outcome.status != 0 {
-      throw fail(event, "python block failed: \(outcome.output.trimmingSpaces)")
+      throw fail(event, "python block failed: \(outcome.output.scriptTrimmed)")
     }
   }
 
   func dedent(_ code: String) -> String {
     let lines = code.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    let indents = lines.filter { !$0.trimmingSpaces.isEmpty }.map { $0.prefix { $0 == " " || $0 == "\t" }.count }
+    let indents = lines.filter { !$0.scriptTrimmed.isEmpty }.map { $0.prefix { $0 == " " || $0 == "\t" }.count }
     let cut = indents.min() ?? 0
     return lines.map { $0.count >= cut ? String($0.dropFirst(cut)) : $0 }.joined(separator: "\n") + "\n"
   }
@@ -670,7 +670,7 @@ struct ScriptSession {
 }
 
 extension String {
-  var trimmingSpaces: String {
+  var scriptTrimmed: String {
     var view = Substring(self)
     while let first = view.first, first == " " || first == "\t" || first == "\n" || first == "\r" { view.removeFirst() }
     while let last = view.last, last == " " || last == "\t" || last == "\n" || last == "\r" { view.removeLast() }

@@ -7,7 +7,7 @@ import Glibc
 /// Runs `/bin/sh -c command` as a child of the calling thread (so it starts in that thread's
 /// network namespace), in `directory`, with its output captured. Bounded: after `timeoutMilliseconds`
 /// the child (ours, by pid) gets SIGKILL.
-public enum ChildProcess {
+public enum ScriptShell {
   public struct Outcome: Sendable {
     /// The exit status, or 128 + signal when killed.
     public var status: Int32
