@@ -32,10 +32,6 @@ static inline unsigned long crawsocket_tun_offloads(void) { return TUN_F_CSUM | 
 /// unshare(2): declared by glibc only under _GNU_SOURCE.
 static inline int crawsocket_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }
 
-/// accept4(2): declared by glibc only under _GNU_SOURCE.
-static inline int crawsocket_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
-  return (int)syscall(SYS_accept4, fd, address, length, flags);
-}
 
 /// ioctl(2) with one pointer argument (the variadic C function is not callable from Swift).
 static inline int crawsocket_ioctl(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }

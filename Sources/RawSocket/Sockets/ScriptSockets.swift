@@ -39,7 +39,7 @@ public enum ScriptSockets {
   }
 
   public static func accept(_ fd: Int32, flags: Int32 = 0) -> Result<Int, Errno> {
-    result(Int(system_accept4(fd, nil, nil, flags)))
+    result(Int(system_accept4(fd, flags)))
   }
 
   /// Reads up to `count` bytes and returns how many (the bytes themselves are dropped).

@@ -465,36 +465,11 @@ internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: 
   return connect(fd, address.assumingMemoryBound(to: sockaddr.self), length)
 }
 
-internal func system_listen(_ fd: CInt, _ backlog: CInt) -> CInt {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("listen", Int(fd), Int(backlog)) { return forced }
-  #endif
-  return listen(fd, backlog)
-}
-
-internal func system_accept4(
-  _ fd: CInt, _ address: UnsafeMutableRawPointer?, _ length: UnsafeMutablePointer<socklen_t>?, _ flags: CInt
-) -> CInt {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("accept4", Int(fd), Int(flags)) { return forced }
-  #endif
-  return crawsocket_accept4(fd, address?.assumingMemoryBound(to: sockaddr.self), length, flags)
-}
-
 internal func system_shutdown(_ fd: CInt, _ how: CInt) -> CInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("shutdown", Int(fd), Int(how)) { return forced }
   #endif
   return shutdown(fd, how)
-}
-
-internal func system_getsockname(
-  _ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<socklen_t>
-) -> CInt {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("getsockname", Int(fd)) { return forced }
-  #endif
-  return getsockname(fd, address.assumingMemoryBound(to: sockaddr.self), length)
 }
 
 internal func system_getpeername(
