@@ -589,7 +589,9 @@ struct ScriptSession {
     for (name, want) in call.prepared.expectedOutputs.sorted(by: { $0.key < $1.key }) {
       guard outcome.errno == nil else { break }
       let have = outcome.outputs[name]
-      if have != want {
+      // 32-bit fields: 4294967295 and -1 are the same bits (`[4294967295]` for an unsigned option).
+      let sameBits = have.map { UInt32(truncatingIfNeeded: $0) == UInt32(truncatingIfNeeded: want) && want >= Int64(Int32.min) && want <= Int64(UInt32.max) } ?? false
+      if have != want, !sameBits {
         throw fail(call.event, "\(expected.name): \(name) is \(have.map(String.init) ?? "absent"), expected \(want)")
       }
     }
