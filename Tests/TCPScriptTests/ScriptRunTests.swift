@@ -137,14 +137,23 @@ import TestSupport
   }
 
   @Test(
-    "Nothing outlives a run: no interface or named namespace appears on the host",
+    "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func noResidue() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let interfaces = Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
-    let namespaces = Set((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? [])
-    _ = run(Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > S. 0:0(0) ack 1 <...>\n")
-    #expect(Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []) == interfaces)
-    #expect(Set((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []) == namespaces)
+    func link(_ path: String) -> String { (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "" }
+    func tunDevices() -> Set<String> {
+      Set(((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []).filter { $0.hasPrefix("tun") })
+    }
+    let before = tunDevices()
+    let result = run(Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > S. 0:0(0) ack 1 <...>\n")
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+    let host = link("/proc/self/ns/net")
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    for task in tasks {
+      let namespace = link("/proc/self/task/\(task)/ns/net")
+      #expect(namespace.isEmpty || namespace == host, "thread \(task) is still in \(namespace)")
+    }
+    #expect(tunDevices().isSubset(of: before))
   }
 }

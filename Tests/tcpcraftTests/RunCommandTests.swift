@@ -119,8 +119,9 @@ import TestSupport
       `sleep 7 # \(marker)`
       0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
       """.write(toFile: path, atomically: false, encoding: .utf8)
-    let interfaces = Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
-    let namespaces = Set((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? [])
+    // Other tests on this machine may add interfaces and named namespaces meanwhile: look only at
+    // what could be ours (tun devices on the host; our namespace, by its inode).
+    let tunDevices = Self.hostTunDevices()
     let running = try CommandRunner().start(["run", path])
     // Wait (bounded) until the command runs inside the namespace, then kill tcpcraft outright.
     var seen = false
@@ -129,6 +130,9 @@ import TestSupport
       seen = CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber)
     }
     #expect(seen, "the backtick command never started")
+    let host = Self.namespace(of: "/proc/self/ns/net")
+    let ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
+    #expect(!ours.isEmpty, "the runner thread is not in a namespace of its own")
     kill(running.process.processIdentifier, SIGKILL)
     _ = running.finish(timeout: 10)
     var gone = false
@@ -137,7 +141,27 @@ import TestSupport
       gone = !CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber)
     }
     #expect(gone, "the script's command outlived tcpcraft")
-    #expect(Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []) == interfaces)
-    #expect(Set((try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns")) ?? []) == namespaces)
+    // No task anywhere is still in our namespace, and no tun device appeared on the host.
+    let everywhere = Set(Self.allTaskNamespaces())
+    #expect(everywhere.isDisjoint(with: ours), "a task is still in the script's namespace")
+    #expect(Self.hostTunDevices().isSubset(of: tunDevices))
+  }
+
+  static func namespace(of path: String) -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+  }
+
+  static func taskNamespaces(pid: Int32) -> [String] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.map { namespace(of: "/proc/\(pid)/task/\($0)/ns/net") }.filter { !$0.isEmpty }
+  }
+
+  static func allTaskNamespaces() -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).flatMap { taskNamespaces(pid: $0) }
+  }
+
+  static func hostTunDevices() -> Set<String> {
+    Set(((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []).filter { $0.hasPrefix("tun") })
   }
 }
