@@ -205,8 +205,8 @@ public struct Dissection: Sendable {
     return bytes[start..<end]
   }
 
-  /// The first (outermost, not quoted) layer of a kind, with the bytes from its start to the end
-  /// of its enclosing packet.
+  /// The first (outermost, not quoted) layer whose kind satisfies `predicate`; `bytes(of:)` gives
+  /// that layer's own bytes.
   public func firstLayer(_ predicate: (DissectedLayer.Kind) -> Bool) -> DissectedLayer? {
     layers.first { !$0.isQuoted && predicate($0.kind) }
   }

@@ -312,7 +312,7 @@ struct TcpdumpPrinter {
     let window = frame.u16(start + 14)
     let urgent = frame.u16(start + 18)
     let flags = frame.u8(start + 13)
-    emit("Flags [\(Self.flagLetters(flags))]")
+    emit("Flags [\(TCPFlags(rawValue: UInt16(flags)).tcpdumpLetters)]")
     if headerLength > length {
       emit(" [bad hdr length \(headerLength) - too long, > \(length)]")
       return
@@ -475,20 +475,6 @@ struct TcpdumpPrinter {
       cursor += 1
     }
     return ""
-  }
-
-  /// tcpdump's flag letters: F S R P . U E W, or "none".
-  static func flagLetters(_ flags: UInt8) -> String {
-    var text = ""
-    if flags & 0x01 != 0 { text += "F" }
-    if flags & 0x02 != 0 { text += "S" }
-    if flags & 0x04 != 0 { text += "R" }
-    if flags & 0x08 != 0 { text += "P" }
-    if flags & 0x10 != 0 { text += "." }
-    if flags & 0x20 != 0 { text += "U" }
-    if flags & 0x40 != 0 { text += "E" }
-    if flags & 0x80 != 0 { text += "W" }
-    return text.isEmpty ? "none" : text
   }
 
   static func tcpOptionName(_ kind: UInt8) -> String {

@@ -1,13 +1,10 @@
 import PacketKit
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import RawSocket
 
 /// How a flow moves bytes: a raw sender and a capture for one 4-tuple (see `KernelTransport`).
 public protocol FlowTransport: AnyObject {
   /// Sends one IPv4 packet (header included).
-  func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError)
+  func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError)
   /// The next captured IPv4 packet, or `nil` when `timeout` passes first.
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
@@ -168,8 +165,7 @@ public final class Flow {
     let sequence = seq ?? sendNext
     let acknowledgment = ack ?? (flags.contains(.ack) ? receiveNext : 0)
     var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: local.address),
-      destinationAddress: IPv4Address(rawValue: remote.address),
+      sourceAddress: local.address, destinationAddress: remote.address,
       identification: identification, flags: .dontFragment, timeToLive: timeToLive)
     identification &+= 1
     var options = options
@@ -209,7 +205,7 @@ public final class Flow {
     let before = state
     let peerBefore = readsPeerState && remote.port != 0 ? transport.peerSample(local: local, remote: remote) : nil
     let time = Flow.wallClock()
-    try transport.send(bytes, to: ip.destinationAddress.rawValue)
+    try transport.send(bytes, to: ip.destinationAddress)
 
     track(tcp, payloadCount: payload.count)
 
@@ -288,8 +284,8 @@ public final class Flow {
     let ip = try? IPv4View(validating: bytes[...])
     let fragment = ip.map { $0.fragmentOffset != 0 || $0.flags.contains(.moreFragments) } ?? true
     let tcp = ip.flatMap { $0.protocol == .tcp && $0.fragmentOffset == 0 ? try? TCPView(validating: $0.payload) : nil }
-    let source = Endpoint(address: ip?.sourceAddress.rawValue ?? local.address, port: tcp?.sourcePort ?? 0)
-    let destination = Endpoint(address: ip?.destinationAddress.rawValue ?? remote.address, port: tcp?.destinationPort ?? 0)
+    let source = Endpoint(address: ip?.sourceAddress ?? local.address, port: tcp?.sourcePort ?? 0)
+    let destination = Endpoint(address: ip?.destinationAddress ?? remote.address, port: tcp?.destinationPort ?? 0)
     let before = state
     let time = Flow.wallClock()
     try transport.send(bytes, to: destination.address)
@@ -388,7 +384,7 @@ public final class Flow {
   /// less than an IPv4 header). Returns whether it did; the TCB is not touched.
   private func absorbICMP(_ packet: CapturedPacket) -> Bool {
     guard let ip = try? IPv4View(validating: packet.bytes[...]), ip.protocol == .icmp,
-      ip.destinationAddress.rawValue == local.address, remote.address == 0 || ip.sourceAddress.rawValue == remote.address
+      ip.destinationAddress == local.address, remote.address == .any || ip.sourceAddress == remote.address
     else { return false }
     let icmp = ip.payload
     guard icmp.count >= 8 else { return false }
@@ -403,7 +399,7 @@ public final class Flow {
     }
     _ = record(
       direction: .received, bytes: packet.bytes, time: (packet.timestampSeconds, packet.timestampNanoseconds),
-      source: Endpoint(address: ip.sourceAddress.rawValue, port: 0), destination: Endpoint(address: local.address, port: 0),
+      source: Endpoint(address: ip.sourceAddress, port: 0), destination: Endpoint(address: local.address, port: 0),
       flags: [], seq: 0, ack: 0, window: 0, payloadLength: 0, before: state, expected: true, note: nil)
     return true
   }
@@ -429,9 +425,9 @@ public final class Flow {
     guard let ipView = try? IPv4View(validating: bytes), ipView.protocol == .tcp,
       let tcpView = try? TCPView(validating: ipView.payload)
     else { return nil }
-    let source = Endpoint(address: ipView.sourceAddress.rawValue, port: tcpView.sourcePort)
-    let destination = Endpoint(address: ipView.destinationAddress.rawValue, port: tcpView.destinationPort)
-    if local.address == 0, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
+    let source = Endpoint(address: ipView.sourceAddress, port: tcpView.sourcePort)
+    let destination = Endpoint(address: ipView.destinationAddress, port: tcpView.destinationPort)
+    if local.address == .any, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
       !tcpView.flags.contains(.ack)
     {
       // A wildcard listener (0.0.0.0:PORT) answers from the address the client asked for.
@@ -440,7 +436,7 @@ public final class Flow {
     guard destination == local else { return nil }
     if remote.port == 0 {
       // A passive open binds the peer on its first SYN.
-      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == 0 || remote.address == source.address
+      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == .any || remote.address == source.address
       else { return nil }
       remote = source
     }
@@ -581,28 +577,22 @@ public final class Flow {
       entry.peerTimerMilliseconds = after?.timerMilliseconds
       entry.peerStateBefore = direction == .sent ? peerBefore?.spelled : after?.spelled
     }
-    entry.explanation = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: initialReceiveSequence)
     transcript.entries.append(entry)
     onEntry?(entry)
     return entry
   }
 
   /// Gives the peer's kernel a moment to process what we just sent before reading its state.
-  private static func settle() {
-    var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-    _ = nanosleep(&request, nil)
-  }
+  private static func settle() { SystemSleep.sleep(for: .milliseconds(1)) }
 
   /// Milliseconds since boot (`CLOCK_BOOTTIME`): the same clock in every process.
   public static func millisecondClock() -> UInt32 {
-    var now = timespec()
-    clock_gettime(CLOCK_BOOTTIME, &now)
-    return UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+    let now = SystemClock.bootTime()
+    return UInt32(truncatingIfNeeded: now.seconds * 1000 + Int64(now.nanoseconds) / 1_000_000)
   }
 
   static func wallClock() -> (Int64, Int32) {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
+    let now = SystemClock.realTime()
+    return (now.seconds, now.nanoseconds)
   }
 }

@@ -13,13 +13,13 @@ public struct ProbeConfiguration: Sendable {
   /// A port nothing listens on at the target (closed-port cases); `nil`: chosen at random.
   public var closedPort: UInt16?
   /// Our source address; `nil`: the one the kernel would choose for the route.
-  public var sourceAddress: UInt32?
+  public var sourceAddress: IPv4Address?
   /// Install the RST guard for each case's port (needed when the host owns the source address).
   public var guardResets: Bool
   /// Link overrides (default: from the route).
   public var interface: String?
-  public var sourceMAC: [UInt8]?
-  public var destinationMAC: [UInt8]?
+  public var sourceMAC: MACAddress?
+  public var destinationMAC: MACAddress?
   /// How long to wait for a reply (and, for a silent drop, how long silence must last).
   public var replyTimeout: Duration
   /// After the first reply, how long to keep collecting.
@@ -36,8 +36,8 @@ public struct ProbeConfiguration: Sendable {
   public var seed: UInt64
 
   public init(
-    target: Endpoint, closedPort: UInt16? = nil, sourceAddress: UInt32? = nil, guardResets: Bool = true,
-    interface: String? = nil, sourceMAC: [UInt8]? = nil, destinationMAC: [UInt8]? = nil,
+    target: Endpoint, closedPort: UInt16? = nil, sourceAddress: IPv4Address? = nil, guardResets: Bool = true,
+    interface: String? = nil, sourceMAC: MACAddress? = nil, destinationMAC: MACAddress? = nil,
     replyTimeout: Duration = .seconds(1), grace: Duration = .milliseconds(150), counterNamespace: String? = nil,
     readsLocalCounters: Bool = false, seed: UInt64 = 0x7463_7063_7261_6674
   ) {
@@ -126,9 +126,9 @@ public final class ProbeRunner: @unchecked Sendable {
   // calling thread, before any worker starts; workers read `configuration` and the route.
   public let configuration: ProbeConfiguration
   public let interfaceName: String
-  public let sourceAddress: UInt32
-  private let sourceMAC: [UInt8]
-  private let destinationMAC: [UInt8]
+  public let sourceAddress: IPv4Address
+  private let sourceMAC: MACAddress
+  private let destinationMAC: MACAddress
   private var random: SplitMix64
   private let clock = ContinuousClock()
   private var usedPorts: Set<UInt16> = []
@@ -236,8 +236,8 @@ public final class ProbeRunner: @unchecked Sendable {
     for index in packet.layers.indices {
       switch packet.layers[index] {
       case .ipv4(var ip):
-        ip.sourceAddress = IPv4Address(rawValue: sourceAddress)
-        ip.destinationAddress = IPv4Address(rawValue: configuration.target.address)
+        ip.sourceAddress = sourceAddress
+        ip.destinationAddress = configuration.target.address
         packet.layers[index] = .ipv4(ip)
       case .tcp(var tcp):
         tcp.sourcePort = port
