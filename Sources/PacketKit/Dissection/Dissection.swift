@@ -370,6 +370,13 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
     }
   }
 
+  /// The compact form's tag byte of a problem-free, unquoted layer of `kind` (1 + `tag(_:)`);
+  /// 0 for `.raw`, which has none.
+  @inlinable @inline(__always) static func compactTag(_ kind: DissectedLayer.Kind) -> UInt64 {
+    guard let tag = tag(kind) else { return 0 }
+    return UInt64(tag &+ 1)
+  }
+
   @inlinable @inline(__always) static func kind(_ tag: UInt8) -> DissectedLayer.Kind {
     switch tag {
     case 0: .null
