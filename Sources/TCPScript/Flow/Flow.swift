@@ -345,15 +345,11 @@ public final class Flow {
   @discardableResult
   public func receiveAll(for duration: Duration) throws(ScriptError) -> [Segment] {
     var segments: [Segment] = []
-    let deadline = clock.now.advanced(by: duration)
-    for _ in 0..<10_000 {
-      let remaining = clock.now.duration(to: deadline)
-      if remaining <= .zero { break }
-      guard let packet = try transport.receive(timeout: remaining) else { break }
-      if let segment = absorb(packet, pattern: nil) {
-        segments.append(segment)
-        unmatchedSegments.append(segment)
-      }
+    try receiveLoop(for: duration, graceAfterFirst: nil) { packet in
+      guard let segment = absorb(packet, pattern: nil) else { return false }
+      segments.append(segment)
+      unmatchedSegments.append(segment)
+      return true
     }
     return segments
   }
@@ -362,22 +358,34 @@ public final class Flow {
   /// the peer's segments (processed by the state machine as in `expect`) and ICMP errors about
   /// our segments (recorded; they change nothing). With `graceAfterFirst`, stops that long after
   /// the first one. Nothing is kept as unmatched: the caller looks at what comes back.
-  /// Bounded by the deadline and a count.
   public func collect(for duration: Duration, graceAfterFirst: Duration? = nil) throws(ScriptError) -> [CapturedPacket] {
     var packets: [CapturedPacket] = []
+    try receiveLoop(for: duration, graceAfterFirst: graceAfterFirst) { packet in
+      guard absorb(packet, pattern: nil) != nil || absorbICMP(packet) else { return false }
+      packets.append(packet)
+      return true
+    }
+    return packets
+  }
+
+  /// Hands each captured packet to `take` until `duration` passes or, with `graceAfterFirst`,
+  /// that long after the first packet `take` kept. Bounded by the deadline and a count.
+  private func receiveLoop(
+    for duration: Duration, graceAfterFirst: Duration?, _ take: (CapturedPacket) -> Bool
+  ) throws(ScriptError) {
     var deadline = clock.now.advanced(by: duration)
+    var kept = false
     for _ in 0..<10_000 {
       let remaining = clock.now.duration(to: deadline)
       if remaining <= .zero { break }
       guard let packet = try transport.receive(timeout: remaining) else { break }
-      guard absorb(packet, pattern: nil) != nil || absorbICMP(packet) else { continue }
-      packets.append(packet)
-      if packets.count == 1, let graceAfterFirst {
+      guard take(packet) else { continue }
+      if !kept, let graceAfterFirst {
         let end = clock.now.advanced(by: graceAfterFirst)
         if end < deadline { deadline = end }
       }
+      kept = true
     }
-    return packets
   }
 
   /// Records an ICMP message to our address that quotes a TCP segment from our port (or quotes

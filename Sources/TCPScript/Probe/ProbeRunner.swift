@@ -258,7 +258,7 @@ public final class ProbeRunner: @unchecked Sendable {
       result.replies = packets.compactMap { ProbeReply($0, local: local, remotePort: configuration.target.port) }
       if let synAck = result.replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
         flow.identification = UInt16(truncatingIfNeeded: random.next())
-        try? flow.send(.rst, seq: synAck.acknowledgmentNumber, ack: 0, window: 0, step: "generated segment: cleanup")
+        _ = try? flow.send(.rst, seq: synAck.acknowledgmentNumber, ack: 0, window: 0, step: "generated segment: cleanup")
       }
     } catch {
       result.problem = error.description
