@@ -32,6 +32,23 @@ import Testing
     #expect(send.stdout.contains("options [md5 shared secret not supplied with -M, can't check - 00112233445566778899aabbccddeeff,uto 0x8005 983160,tcp-ao keyid 3 rnextkeyid 7,exp-tfo cookiereq,mptcp 4 capable v0 csum,eol]"), "\(send.stdout)")
   }
 
+  /// Kernel fact 16: a closed port answers a SYN with RST, but not one signed with TCP-MD5.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func aClosedPortResetsAFastOpenSYNButNotAnMD5SignedOne() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let port = String(20_000 + Int(getpid() % 20_000) + 1)
+    let plain = try runner.run(["send", "127.0.0.1:\(port)", "--flags", "S", "--option", "tfo", "--expect", "R.", "--timeout", "2"])
+    #expect(plain.status == 0, "stderr: \(plain.stderr)")
+    let signed = try runner.run([
+      "send", "127.0.0.1:\(port)", "--flags", "S", "--option", "md5=00112233445566778899aabbccddeeff", "--expect", "R.",
+      "--timeout", "1",
+    ])
+    #expect(signed.status == 1, "stdout: \(signed.stdout)")
+    #expect(signed.stderr.contains("no reply"), "stderr: \(signed.stderr)")
+  }
+
   @Test(arguments: [
     ["--option", "md5=0011"], ["--option", "uto=99999"], ["--option", "ao=1"], ["--option", "tfo=xyz"],
     ["--option", "mptcp"], ["--option", "nosuch"],
