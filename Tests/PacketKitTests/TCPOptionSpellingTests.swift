@@ -8,7 +8,9 @@ import Testing
 @Suite struct TCPOptionSpellingTests {
   static let digest: [UInt8] = Array(0x00...0x0F).map { UInt8($0) &* 0x11 }
 
-  /// Spelling → the option's bytes on the wire (kind, length, data).
+  /// Spelling → the option's bytes on the wire (kind, length, data). scapy 2.8 encodes the same
+  /// bytes for `TCP(options=[("MD5", digest)])`, `("UTO", 0x8005)`, `("AO", b"\x03\x07\xa1...")`
+  /// and `("TFO", cookie)` (checked when these were written; scapy has no MPTCP option name).
   static let spelled: [(String, [UInt8])] = [
     ("md5=00112233445566778899aabbccddeeff", [19, 18] + digest),
     ("uto=90", [28, 4, 0x00, 90]),
