@@ -26,6 +26,7 @@ struct TCPCraft {
     case "listen": return ListenCommand.run(rest)
     case "sniff": return SniffCommand.run(rest)
     case "demo": return DemoCommand.run(rest)
+    case "sandbox": return SandboxCommand.run(rest)
     case "decode": return DecodeCommand.run(rest)
     case "probe": return ProbeCommand.run(rest)
     case GuardHolder.command: return GuardHolder.run(rest)

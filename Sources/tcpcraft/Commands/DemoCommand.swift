@@ -1,5 +1,6 @@
 import Foundation
 import PacketKit
+import RawSocket
 import TCPScript
 
 /// `tcpcraft demo`: the whole textbook exchange against a kernel listener of our own, in about a
@@ -28,6 +29,18 @@ enum DemoCommand {
     }
     if arguments.has("--serve") { return serve(arguments, port: port) }
     let output = Output(arguments)
+    // A normal user (no sudo, no setcap): run in a private user + network namespace where the
+    // kernel allows it. Before any thread starts (unshare needs a single-threaded process).
+    var privateNamespace = false
+    if UserNamespace.wouldHelp {
+      do throws(UserNamespace.EntryError) {
+        try UserNamespace.enter()
+        privateNamespace = true
+      } catch {
+        Terminal.error(error.advice())
+        return 1
+      }
+    }
     var flow: Flow?
     var listenerLog: () -> [String] = { [] }
     do throws(ScriptError) {
@@ -46,6 +59,9 @@ enum DemoCommand {
       let opened = try Flow.open(to: remote)
       flow = opened
       opened.defaultTimeout = timeout
+      if privateNamespace {
+        output.say("demo: no root here, so in a private network namespace of our own (a user namespace: only lo).")
+      }
       output.say("demo: a kernel listener on \(remote) (its application: accept, recv, send, recv, close).")
       output.say("We are the client \(opened.local), crafting every segment by hand; the RST guard is on.")
       output.say("Each line: time, direction, the segment as tcpdump -nn -S -t prints it, [our state | the listener's state].")
@@ -118,6 +134,7 @@ enum DemoCommand {
     }
     Terminal.out("serving on 127.0.0.1:\(listener.port) for \(Int(seconds)) s (Ctrl-C to stop); try:")
     Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
+    Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)")
     let deadline = SessionStore.now + seconds
     // Bounded: one pass per accepted connection or per 200 ms of waiting.
     for _ in 0..<10_000_000 {

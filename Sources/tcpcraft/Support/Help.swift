@@ -2,7 +2,9 @@
 enum Help {
   static let main = """
     tcpcraft — craft IPv4/TCP segments by hand, send them, capture the replies, and drive TCP
-    exchanges one segment at a time (Linux; needs CAP_NET_RAW and CAP_NET_ADMIN: run with sudo).
+    exchanges one segment at a time (Linux; needs CAP_NET_RAW and CAP_NET_ADMIN: `demo` and
+    `sandbox` need no root where user namespaces are allowed; otherwise sudo, or the grant
+    `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`).
 
     usage: tcpcraft <command> [options]
 
@@ -15,13 +17,15 @@ enum Help {
       sniff       capture and print one tcpdump -nn -S -t line a packet
       decode      decode packets from a pcap file or hex (no privileges needed)
       probe       edge-case segments against a real stack: a conformance table with RFC and evidence
+      sandbox     a shell in a private network namespace of your own, where tcpcraft needs no sudo
       help        this text, or `tcpcraft help <command>`
 
     every command takes --help. Exit status: 0 the exchange went as asked, 1 it did not (RST,
     timeout, mismatch, missing privileges), 2 bad usage.
 
     examples:
-      sudo tcpcraft demo --explain
+      tcpcraft demo --explain
+      tcpcraft sandbox
       sudo tcpcraft handshake 127.0.0.1:8080 --isn 84347051 && sudo tcpcraft fin --seq 84347052
       sudo tcpcraft send 127.0.0.1:8080 --flags S --expect S.
       sudo tcpcraft sniff -i lo --count 10 tcp port 8080
@@ -156,14 +160,18 @@ enum Help {
     our state and the listener's real kernel state (from inet_diag) beside every segment. Writes
     the exchange to tcpcraft-demo.pcap in the current directory. Takes about a second.
 
+    Without CAP_NET_RAW and CAP_NET_ADMIN (a normal user, no sudo), it runs in a private network
+    namespace of its own (a user namespace: only lo, nothing else reachable), where the
+    kernel allows that; the pcap is still written where you asked, owned by you.
+
     --serve leaves a kernel listener running instead (echoing what it gets) for handshake, fin,
     send and probe to practise on. When a client closes, it waits --close-delay seconds (default
     0.2) before closing too, so that its ACK and its FIN go out separately, as in the textbooks.
 
     examples:
-      sudo tcpcraft demo
-      sudo tcpcraft demo --explain --relative
-      sudo tcpcraft demo --serve --port 8080
+      tcpcraft demo
+      tcpcraft demo --explain --relative
+      tcpcraft demo --serve --port 8080
     """
 
   static func text(for command: String) -> String? {
@@ -175,6 +183,7 @@ enum Help {
     case "sniff": sniff
     case "demo": demo
     case "probe": ProbeCommand.help
+    case "sandbox": SandboxCommand.help
     default: nil
     }
   }

@@ -126,6 +126,41 @@ internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
 
 internal func system_getegid() -> gid_t { getegid() }
 
+internal func system_geteuid() -> uid_t { geteuid() }
+
+internal func system_getuid() -> uid_t { getuid() }
+
+internal func system_getgid() -> gid_t { getgid() }
+
+// MARK: - User namespaces (UserNamespace.swift)
+
+internal func system_unshare(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unshare", Int(flags)) { return forced }
+  #endif
+  return crawsocket_unshare(flags)
+}
+
+/// `open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)` (for `/proc` control files).
+internal func system_openWriteOnly(_ path: UnsafePointer<CChar>) -> CInt {
+  system_open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+}
+
+internal func system_write(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("write", Int(fd), count) { return Int(forced) }
+  #endif
+  return write(fd, buffer, count)
+}
+
+/// Sets `IFF_UP` on an interface through `fd` (SIOCGIFFLAGS, SIOCSIFFLAGS).
+internal func system_interfaceUp(_ fd: CInt, _ name: UnsafePointer<CChar>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ioctl(SIOCSIFFLAGS)", Int(fd)) { return forced }
+  #endif
+  return crawsocket_interface_up(fd, name)
+}
+
 /// Sets the calling thread's filesystem gid and returns the previous one (`setfsgid(2)` never
 /// fails with -1: a refused change returns the old value, so callers ask twice to confirm).
 /// Per thread, unlike `setegid`, which glibc broadcasts to every thread with a signal.
