@@ -49,9 +49,10 @@ struct CapabilityTests {
 
   @Test(
     "Without root, opening a socket fails with the capability message",
-    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("setpriv"), "needs root and setpriv"))
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason), and setpriv"))
   func unprivilegedRunGetsTheMessage() throws {
     try Privileges.check(.netRaw, .netAdmin)
+    try Privileges.checkHostRoot()
     guard let binary = Capabilities.executablePath() else {
       Issue.record("cannot find the test binary")
       return
@@ -59,6 +60,8 @@ struct CapabilityTests {
     var environment = ProcessInfo.processInfo.environment
     environment["TCPCRAFT_CAPABILITY_PROBE"] = "1"
     environment["TCPCRAFT_REQUIRE_PRIVILEGES"] = nil
+    // The child must stay without capabilities: no private namespace for it (CTestNamespace).
+    environment["TCPCRAFT_TEST_USERNS"] = "0"
     let (status, output) = try TestNet.run(
       [
         "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary,

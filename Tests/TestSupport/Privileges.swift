@@ -1,6 +1,12 @@
+import CTestNamespace
 import Foundation
 
 /// The gate every privileged test goes through.
+///
+/// A normal user needs no sudo: before `main`, the test binary moves itself into a private user
+/// + network namespace where it holds every capability (`CTestNamespace`, kernel fact 13), when
+/// the kernel allows it. Tests that need the real host (switching to another uid with `setpriv`,
+/// `setcap`) ask `hostRoot` and skip there with a clear message.
 ///
 /// Without the capabilities a test needs, it is skipped with a message saying which capability is
 /// missing and how to get it — unless `TCPCRAFT_REQUIRE_PRIVILEGES=1` is set (as `.ci/run` does),
@@ -56,8 +62,40 @@ public enum Privileges {
   /// The message a skipped or failed privileged test shows.
   public static func message(_ capabilities: [Capability]) -> String {
     let names = missing(capabilities).map(\.description).joined(separator: ", ")
-    return "needs \(names.isEmpty ? "no capability" : names): run as root (sudo swift test) "
+    return "needs \(names.isEmpty ? "no capability" : names) (no private user namespace: "
+      + "\(namespaceDetail)): run as root (sudo swift test) "
       + "or set TCPCRAFT_REQUIRE_PRIVILEGES=1 to make this a failure"
+  }
+
+  /// Whether this test process runs in the private user + network namespace it made for itself
+  /// (a normal user's run), or inherited one from its parent test process.
+  public static var inPrivateNamespace: Bool {
+    ctestnamespace_state() == 1 || ProcessInfo.processInfo.environment["TCPCRAFT_TEST_USERNS"] == "inside"
+  }
+
+  /// What the namespace step did or why it did nothing (for messages).
+  public static var namespaceDetail: String { String(cString: ctestnamespace_detail()) }
+
+  /// Whether this process is the real root of the host: uid 0 outside any user namespace. Tests
+  /// that switch to another user (`setpriv --reuid`) or set file capabilities need it.
+  public static var hostRoot: Bool {
+    guard getuid() == 0 else { return false }
+    guard let map = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) else { return false }
+    return map.split(whereSeparator: { $0.isWhitespace }) == ["0", "0", "4294967295"]
+  }
+
+  /// For tests that need the real host's root: run them (`required` makes a missing one a
+  /// failure), else skip with this reason.
+  public static var shouldRunAsHostRoot: Bool { required || hostRoot }
+
+  /// The reason shown when a host-root test is skipped.
+  public static let hostRootReason =
+    "needs the host's root (it switches to another user or sets file capabilities, which a private "
+    + "user namespace cannot): sudo swift test"
+
+  /// Call first in a host-root test: throws a clear error when not the host's root.
+  public static func checkHostRoot() throws {
+    if !hostRoot { throw Missing(description: hostRootReason) }
   }
 
   /// Thrown by `check` when a required capability is missing.

@@ -82,9 +82,10 @@ public enum UserNamespace {
   }
 
   /// Whether tcpcraft should enter a private namespace to get its capabilities: it lacks
-  /// `CAP_NET_RAW` or `CAP_NET_ADMIN` here and is not already in a user namespace of its own.
+  /// `CAP_NET_RAW` or `CAP_NET_ADMIN` here. (Inside another user namespace too: a nested one
+  /// works the same, as in a rootless container.)
   public static var wouldHelp: Bool {
-    !Capabilities.missing([.netRaw, .netAdmin]).isEmpty && !isInsideUserNamespace
+    !Capabilities.missing([.netRaw, .netAdmin]).isEmpty
   }
 
   /// Enters a new user namespace and a new network namespace owned by it: uid 0 and gid 0 inside
