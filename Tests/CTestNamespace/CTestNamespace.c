@@ -2,9 +2,11 @@
 // unshare(CLONE_NEWUSER) requires): when a normal user runs the test binary without CAP_NET_RAW
 // and CAP_NET_ADMIN, it moves the whole process into a new user namespace with its own network
 // and mount namespaces, as `unshare -Urnm` would:
-//   - uid 0 and gid 0 inside are the user's uid and gid outside (setgroups denied first), so the
-//     process holds every capability over the new network namespace and files stay the user's;
-//   - `lo` is up;
+//   - the user's uid and gid map to themselves (setgroups denied first): files stay the user's,
+//     and tools that drop root's privileges (tcpdump) are not confused by a fake root;
+//   - the process holds every capability over the new namespaces, made ambient so that the tools
+//     the tests run (nft, ip, tcpcraft, setpriv) keep them;
+//   - `lo` is up, and /sys is a fresh sysfs showing this network namespace's interfaces;
 //   - /run is covered by a private tmpfs holding the same entries (bind mounts of the originals)
 //     plus an empty /run/netns, so `ip netns add` works for the tests that make namespaces.
 // Nothing changes for root (CI), for a process that already has the capabilities, when
@@ -20,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -110,6 +115,23 @@ static int private_run_directory(void) {
   return 0;
 }
 
+/// Every permitted capability becomes inheritable and ambient (kept across exec by a non-root uid).
+static int ambient_capabilities(void) {
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &header, data) != 0) return fail("capget");
+  data[0].inheritable = data[0].permitted;
+  data[1].inheritable = data[1].permitted;
+  if (syscall(SYS_capset, &header, data) != 0) return fail("capset");
+  for (int cap = 0; cap < 64; cap++) {
+    unsigned int word = (unsigned int)cap / 32, bit = 1u << ((unsigned int)cap % 32);
+    if (!(data[word].permitted & bit)) continue;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) return fail("raising ambient capabilities");
+  }
+  return 0;
+}
+
 static int loopback_up(void) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail("socket for lo");
@@ -145,13 +167,19 @@ __attribute__((constructor)) static void ctestnamespace_enter(void) {
   }
   char map[64];
   if (write_file("/proc/self/setgroups", "deny") != 0) { fail("denying setgroups"); return; }
-  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
   if (write_file("/proc/self/uid_map", map) != 0) { fail("writing uid_map"); return; }
-  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
+  snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
   if (write_file("/proc/self/gid_map", map) != 0) { fail("writing gid_map"); return; }
+  if (ambient_capabilities() != 0) return;
   if (loopback_up() != 0) return;
   setenv("TCPCRAFT_TEST_USERNS", "inside", 1);
   if (private_run_directory() != 0) return;
+  // Over the host's sysfs (its /sys/class/net lists the host's interfaces).
+  if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+    fail("mounting a sysfs for the new network namespace");
+    return;
+  }
   state = 1;
-  snprintf(detail, sizeof detail, "a private user+network namespace (uid %u is root inside)", (unsigned)uid);
+  snprintf(detail, sizeof detail, "a private user+network namespace (uid %u, every capability inside)", (unsigned)uid);
 }

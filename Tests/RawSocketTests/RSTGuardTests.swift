@@ -284,7 +284,8 @@ import TestSupport
 }
 
 @Suite struct RSTGuardCapabilityTests {
-  /// Without CAP_NET_ADMIN (dropped from the bounding set by `setpriv`, so even root lacks it),
+  /// Without CAP_NET_ADMIN (dropped from the bounding, inheritable and ambient sets by `setpriv`,
+  /// so even root, or a test in its private namespace with ambient capabilities, lacks it),
   /// installing a guard fails with the one-line capability advice, not a bare EPERM.
   @Test(.enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("setpriv"), "needs root and setpriv"))
   func withoutCapNetAdminTheErrorSaysWhatToDo() throws {
@@ -293,7 +294,7 @@ import TestSupport
     defer { unlink(output) }
     let child = try spawnSelf(
       filter: "guardWithoutCapabilityChildProcess", environment: ["TCPCRAFT_TEST_NOCAP_OUT": output],
-      through: ["/usr/bin/setpriv", "--bounding-set", "-net_admin", "--"])
+      through: ["/usr/bin/setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin", "--ambient-caps", "-net_admin", "--"])
     var status: CInt = 0
     var exited = false
     for _ in 0..<3000 where !exited {  // at most 30 s

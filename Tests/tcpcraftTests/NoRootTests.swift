@@ -133,7 +133,9 @@ import Testing
     #expect(result.errorLines.count == 1, "\(result.stderr)")
     #expect(result.stderr.contains("user.max_user_namespaces = 0"), "\(result.stderr)")
     #expect(result.stderr.contains("sudo"))
-    #expect(result.stderr.contains("setcap cap_net_raw,cap_net_admin+ep \(binary)"), "\(result.stderr)")
+    // The binary as the kernel names it (/proc/self/exe: symbolic links resolved).
+    let resolved = URL(fileURLWithPath: binary).resolvingSymlinksInPath().path
+    #expect(result.stderr.contains("`sudo setcap cap_net_raw,cap_net_admin+ep \(resolved)`"), "\(result.stderr)")
     #expect(!result.stderr.contains("Fatal error"))
   }
 

@@ -4,10 +4,13 @@ import CRawSocket
 
 /// Entering a new user namespace with its own network namespace, as `unshare -Urn` does.
 ///
-/// The process becomes uid 0 *of the new namespace* (mapped to the caller's real uid and gid, so
-/// the files it writes belong to the caller), with every capability inside it: `CAP_NET_RAW` and
+/// The process keeps its own uid and gid (mapped to themselves, so the files it writes belong to
+/// the caller) and holds every capability inside the new namespace — `CAP_NET_RAW` and
 /// `CAP_NET_ADMIN` over the new network namespace only, which starts with nothing but `lo`
-/// (brought up here). The host's interfaces, firewall and other users' traffic are out of reach.
+/// (brought up here). The capabilities are made ambient, so the programs it runs (a shell,
+/// tcpcraft, tcpdump, nft) keep them too. Not uid 0: tools that drop root's privileges to
+/// another user (tcpdump does) would fail, as only one uid exists in the namespace. The host's
+/// interfaces, firewall and other users' traffic are out of reach.
 ///
 /// `unshare(CLONE_NEWUSER)` fails with `EINVAL` in a multithreaded process, so call `enter()`
 /// first thing in `main`, before anything starts a thread.
@@ -88,9 +91,9 @@ public enum UserNamespace {
     !Capabilities.missing([.netRaw, .netAdmin]).isEmpty
   }
 
-  /// Enters a new user namespace and a new network namespace owned by it: uid 0 and gid 0 inside
-  /// are the caller's real uid and gid outside (`setgroups` denied first, as the kernel requires
-  /// for an unprivileged gid map), and `lo` is up.
+  /// Enters a new user namespace and a new network namespace owned by it: the caller's real uid
+  /// and gid map to themselves (`setgroups` denied first, as the kernel requires for an
+  /// unprivileged gid map), every capability is made ambient, and `lo` is up.
   ///
   /// - Throws: `EntryError` when a setting forbids it, when the process has more than one
   ///   thread, or when a step fails (`unshare` refused: `EPERM`, `ENOSPC`, `EINVAL`...).
@@ -112,8 +115,11 @@ public enum UserNamespace {
         errno: error)
     }
     try writeProcFile("/proc/self/setgroups", "deny")
-    try writeProcFile("/proc/self/uid_map", "0 \(uid) 1\n")
-    try writeProcFile("/proc/self/gid_map", "0 \(gid) 1\n")
+    try writeProcFile("/proc/self/uid_map", "\(uid) \(uid) 1\n")
+    try writeProcFile("/proc/self/gid_map", "\(gid) \(gid) 1\n")
+    if system_raiseAmbientCapabilities() != 0 {
+      throw EntryError(reason: "making the namespace's capabilities ambient", errno: Errno(rawValue: system_errno()))
+    }
     try bringLoopbackUp()
   }
 

@@ -11,8 +11,9 @@ enum SandboxCommand {
     usage: tcpcraft sandbox [-- COMMAND [ARGUMENTS...]]
 
     Opens $SHELL (or /bin/sh), or runs COMMAND, in a private network namespace of your own (a new
-    user namespace, no root needed): only lo, with 127.0.0.1, and you are root inside it, so
-    tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there. Files you write stay yours. The host's
+    user namespace, no root needed): only lo, with 127.0.0.1. You keep your user id and hold
+    every capability inside it (tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there, tcpdump can
+    capture on lo, a server can bind any port). Files you write stay yours. The host's
     interfaces, firewall and other users are out of reach; everything goes when you exit.
     Where the system forbids unprivileged user namespaces, it says so: use sudo, or the grant
     `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
@@ -47,7 +48,7 @@ enum SandboxCommand {
     setenv("TCPCRAFT_SANDBOX", "1", 1)
     if argv.isEmpty {
       Terminal.error(
-        "tcpcraft sandbox: a private network namespace (only lo, 127.0.0.1) where you are root; "
+        "tcpcraft sandbox: a private network namespace (only lo, 127.0.0.1) where you hold every capability; "
           + "tcpcraft needs no sudo here. `exit` leaves it and removes it.")
     }
     let arguments: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]

@@ -153,6 +153,14 @@ internal func system_write(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int
   return write(fd, buffer, count)
 }
 
+/// Makes every permitted capability inheritable and ambient (kept across exec by a non-root uid).
+internal func system_raiseAmbientCapabilities() -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("prctl(PR_CAP_AMBIENT_RAISE)") { return forced }
+  #endif
+  return crawsocket_raise_ambient_capabilities()
+}
+
 /// Sets `IFF_UP` on an interface through `fd` (SIOCGIFFLAGS, SIOCSIFFLAGS).
 internal func system_interfaceUp(_ fd: CInt, _ name: UnsafePointer<CChar>) -> CInt {
   #if ENABLE_MOCKING
