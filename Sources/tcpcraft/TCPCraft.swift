@@ -6,6 +6,33 @@ import Glibc
 /// (0 as asked, 1 not as asked, 2 bad usage). Never a stack trace.
 @main
 struct TCPCraft {
+  /// Every command, in the order of `tcpcraft --help`. A new command: its file, and a line here.
+  static var commands: [any Command.Type] {
+    [
+      DemoCommand.self,
+      HandshakeCommand.self,
+      FinCommand.self,
+      SendCommand.self,
+      ListenCommand.self,
+      SniffCommand.self,
+      DecodeCommand.self,
+      ProbeCommand.self,
+      SandboxCommand.self,
+    ]
+  }
+
+  /// Their tables, in the same order.
+  static var specs: [CommandSpec] {
+    var specs: [CommandSpec] = []
+    for command in commands { specs.append(command.spec) }
+    return specs
+  }
+
+  static func command(named name: String) -> (any Command.Type)? {
+    for command in commands where command.spec.name == name { return command }
+    return nil
+  }
+
   static func main() {
     // A closed pipe on stdout must not kill us with SIGPIPE mid-line.
     signal(SIGPIPE, SIG_IGN)
@@ -14,36 +41,26 @@ struct TCPCraft {
   }
 
   static func run(_ arguments: [String]) -> Int32 {
-    guard let command = arguments.first else {
+    guard let name = arguments.first else {
       Terminal.error(Help.main)
       return 2
     }
     let rest = Array(arguments.dropFirst())
-    switch command {
-    case "handshake": return HandshakeCommand.run(rest)
-    case "fin": return FinCommand.run(rest)
-    case "send": return SendCommand.run(rest)
-    case "listen": return ListenCommand.run(rest)
-    case "sniff": return SniffCommand.run(rest)
-    case "demo": return DemoCommand.run(rest)
-    case "sandbox": return SandboxCommand.run(rest)
-    case "decode": return DecodeCommand.run(rest)
-    case "probe": return ProbeCommand.run(rest)
+    if let command = command(named: name) { return command.main(rest) }
+    switch name {
     case GuardHolder.command: return GuardHolder.run(rest)
     case "help", "--help", "-h":
-      if let topic = rest.first {
-        if topic == "decode" { return DecodeCommand.run(["--help"]) }
-        guard let text = Help.text(for: topic) else {
-          Terminal.error("tcpcraft: no command \"\(topic)\" (see `tcpcraft --help`)")
-          return 2
-        }
-        Terminal.out(text)
+      guard let topic = rest.first else {
+        Terminal.out(Help.main)
         return 0
       }
-      Terminal.out(Help.main)
-      return 0
+      guard let command = command(named: topic) else {
+        Terminal.error("tcpcraft: no command \"\(topic)\" (see `tcpcraft --help`)")
+        return 2
+      }
+      return command.main(["--help"])
     default:
-      Terminal.error("tcpcraft: unknown command \"\(command)\" (see `tcpcraft --help`)")
+      Terminal.error("tcpcraft: unknown command \"\(name)\" (see `tcpcraft --help`)")
       return 2
     }
   }

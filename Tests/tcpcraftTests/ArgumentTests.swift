@@ -2,34 +2,78 @@ import PacketKit
 import Testing
 @testable import tcpcraft
 
-/// Hand-written argument parsing: every bad input is a `UsageError` (one line, exit 2), never a trap.
+/// Argument parsing against a command's option table: typed values, checked once; every bad input is a
+/// `UsageError` (one line, exit 2), never a trap.
 @Suite struct ArgumentTests {
-  @Test func optionsInBothSpellingsAndSwitches() throws {
+  /// A small table exercising every kind.
+  static let spec = CommandSpec(
+    name: "t", summary: "a test command", synopsis: ["[options]"], about: "Tests.",
+    options: [
+      OptionGroup([
+        .integer("--sport", UInt16.self, "N", "a port"),
+        .integer("--isn", UInt32.self, "N", "a sequence number"),
+        .integer("--scale", UInt8.self, range: 0...14, "N", "a shift count"),
+        .integer("--checksum", UInt16.self, hexOnly: true, "HEX", "a checksum"),
+        .seconds("--timeout", "a wait"),
+        .seconds("--delay", zeroAllowed: true, "a delay"),
+        .string("--iface", aliases: ["-i"], "NAME", "an interface"),
+        .repeatable("--option", "OPT", "an option"),
+        .toggle("--json", "JSON lines"),
+      ])
+    ],
+    examples: ["t --json"])
+
+  @Test func typedValuesInBothSpellingsAndAliases() throws {
     let arguments = try Arguments(
-      ["127.0.0.1:80", "--sport", "57273", "--isn=84347051", "--json", "--option", "nop", "--option", "mss=1"],
-      command: "t", valued: ["--sport", "--isn", "--option"], switches: ["--json"])
+      ["127.0.0.1:80", "--sport", "57273", "--isn=84347051", "--json", "--option", "nop", "--option", "mss=1", "-i", "lo",
+       "--checksum", "dead", "--timeout", "0.5", "--delay=0"],
+      spec: Self.spec)
     #expect(arguments.positionals == ["127.0.0.1:80"])
-    #expect(try arguments.integer("--sport", as: UInt16.self) == 57273)
-    #expect(try arguments.integer("--isn", as: UInt32.self) == 84_347_051)
+    #expect(arguments.integer("--sport", as: UInt16.self) == 57273)
+    #expect(arguments.integer("--isn", as: UInt32.self) == 84_347_051)
+    #expect(arguments.integer("--checksum", as: UInt16.self) == 0xDEAD)
+    #expect(arguments.seconds("--timeout") == .milliseconds(500))
+    #expect(arguments.seconds("--delay") == .zero)
     #expect(arguments.has("--json"))
+    #expect(!arguments.has("--scale"))
+    #expect(arguments.integer("--scale", as: UInt8.self) == nil)
     #expect(arguments.all("--option") == ["nop", "mss=1"])
+    // The alias and the name read the same value.
+    #expect(arguments.value("--iface") == "lo")
+    #expect(arguments.value("-i") == "lo")
+    // Asking for a kind the option is not gives nothing, never a wrong value.
+    #expect(arguments.value("--sport") == nil)
+    #expect(arguments.seconds("--sport") == nil)
+  }
+
+  @Test func everythingAfterDoubleDashIsPositional() throws {
+    let arguments = try Arguments(["--json", "--", "--sport", "-x"], spec: Self.spec)
+    #expect(arguments.positionals == ["--sport", "-x"])
+    #expect(arguments.has("--json"))
+    #expect(try Arguments(["-h"], spec: Self.spec).wantsHelp)
   }
 
   @Test(arguments: [
-    ["--sport"],  // missing value
-    ["--nope"],  // unknown option
-    ["--json=1"],  // a switch with a value
+    (["--sport"], "t: --sport needs a value (see `tcpcraft t --help`)"),
+    (["--nope"], "t: unknown option --nope (see `tcpcraft t --help`)"),
+    (["--json=1"], "t: --json takes no value"),
+    (["--scale", "15"], "--scale: \"15\" is not a number from 0 to 14"),
+    (["--sport", "65536"], "--sport: \"65536\" is not a number from 0 to 65535"),
+    (["--checksum", "zz"], "--checksum: \"zz\" is not a hex number from 0x0 to 0xffff (like 0xdead)"),
+    (["--timeout", "0"], "--timeout: \"0\" is not a number of seconds (like 2 or 0.5)"),
+    (["--delay", "-1"], "--delay: \"-1\" is not a number of seconds (like 2 or 0.5)"),
   ])
-  func badOptionsThrow(argv: [String]) {
-    #expect(throws: UsageError.self) {
-      try Arguments(argv, command: "t", valued: ["--sport"], switches: ["--json"])
+  func badOptionsThrowOneLine(argv: [String], message: String) {
+    #expect {
+      try Arguments(argv, spec: Self.spec)
+    } throws: { error in
+      (error as? UsageError)?.description == message
     }
   }
 
   @Test(arguments: ["-1", "65536", "0x", "0x10000", "1e3", " 1", "", "٣"])
-  func portsOutOfRangeThrow(text: String) throws {
-    let arguments = try Arguments(["--sport", text], command: "t", valued: ["--sport"], switches: [])
-    #expect(throws: UsageError.self) { try arguments.integer("--sport", as: UInt16.self) }
+  func portsOutOfRangeThrow(text: String) {
+    #expect(throws: UsageError.self) { try Arguments(["--sport", text], spec: Self.spec) }
   }
 
   @Test func numbersInHexAndDecimal() {
@@ -81,9 +125,8 @@ import Testing
 
   @Test func synOptionsInTheClassicOrder() throws {
     let arguments = try Arguments(
-      ["--mss", "16344", "--wscale", "5", "--tsval", "1525310591", "--sack-perm"], command: "handshake",
-      valued: HandshakeCommand.valued, switches: HandshakeCommand.switches)
-    let options = try Common.synOptions(arguments)
+      ["--mss", "16344", "--wscale", "5", "--tsval", "1525310591", "--sack-perm"], spec: HandshakeCommand.spec)
+    let options = Common.synOptions(arguments)
     #expect(
       options == [
         .maximumSegmentSize(16344), .noOperation, .windowScale(5), .noOperation, .noOperation,

@@ -318,6 +318,11 @@ import Testing
     ["sniff", "--count", "many"],
     ["sniff", "--filter", "tcp and and"],
     ["demo", "extra"],
+    ["demo", "--close-delay", "soon"],
+    ["sniff", "-c", "-5"],
+    ["send", "127.0.0.1:80", "--flags", "S", "--data-offset", "16"],
+    ["probe", "--generate", "all", "--random", "--count", "0"],
+    ["help", "frobnicate"],
     ["frobnicate"],
     [],
   ])
@@ -331,7 +336,7 @@ import Testing
     #expect(result.stdout.isEmpty)
   }
 
-  @Test(arguments: ["handshake", "fin", "send", "listen", "sniff", "demo"])
+  @Test(arguments: ["handshake", "fin", "send", "listen", "sniff", "demo", "decode", "probe"])
   func helpForEveryCommandHasExamples(command: String) throws {
     let runner = CommandRunner()
     let result = try runner.run([command, "--help"])

@@ -3,46 +3,60 @@ import PacketKit
 
 /// `tcpcraft decode (--pcap FILE | HEX...)`: one tcpdump-style summary line for every packet,
 /// malformed ones included (what is wrong is said on that line, in brackets).
-enum DecodeCommand {
-  static let usage = """
-    usage: tcpcraft decode --pcap FILE [options]
-           tcpcraft decode [options] HEX...
+enum DecodeCommand: Command {
+  static let spec = CommandSpec(
+    name: "decode",
+    summary: "decode packets from a pcap file or hex (no privileges needed)",
+    synopsis: ["--pcap FILE [options]", "[options] HEX..."],
+    about: """
+      Prints one line per packet, identical to `tcpdump -nn -S -t` for IPv4 TCP, UDP and ICMP,
+      followed by a note in brackets for every problem tcpdump would not show without -v:
+        [bad tcp cksum 0x1234 -> 0x0a39]   stored checksum, then the correct one (ip/tcp/udp/icmp)
+        [ip length 60 > 40 bytes present]  IPv4 total length longer than the data (also udp)
+        [tcp option 8 at +2 length 10 overruns (2 left)], [bad tcp data offset 4], ...
+      Malformed packets are never skipped. HEX...: packets as hex, one argument each (spaces, ':'
+      and '0x' allowed).
 
-    Prints one line per packet, identical to `tcpdump -nn -S -t` for IPv4 TCP, UDP and ICMP,
-    followed by a note in brackets for every problem tcpdump would not show without -v:
-      [bad tcp cksum 0x1234 -> 0x0a39]   stored checksum, then the correct one (ip/tcp/udp/icmp)
-      [ip length 60 > 40 bytes present]  IPv4 total length longer than the data (also udp)
-      [tcp option 8 at +2 length 10 overruns (2 left)], [bad tcp data offset 4], ...
-    Malformed packets are never skipped.
+      Exit status: 0 decoded (even malformed packets), 2 bad usage, unreadable file or bad hex.
+      """,
+    options: [
+      OptionGroup([
+        .string("--pcap", aliases: ["-r"], "FILE", "a pcap or pcapng file (µs or ns, either byte order; \"-\" reads stdin)"),
+        .string("--link-type", "TYPE", "for HEX: ethernet, ipv4 (or raw), null, sll, sll2 (default: by the first byte)"),
+        .toggle("--checksum-not-ready", "a TCP/UDP checksum holding only the pseudo-header sum is not bad (kernel fact 6)"),
+        .toggle("--show", "after each line, the field tree and a hexdump"),
+        .toggle("--hex", "after each line, a hexdump (tcpdump -xx style)"),
+      ])
+    ],
+    examples: [
+      "tcpcraft decode --pcap capture.pcap",
+      "tcpcraft decode 4500002800010000400666c00a0000010a000002",
+      "tcpcraft decode --show '45 00 00 28 00 01 00 00 40 06 ...'",
+    ])
 
-    Input:
-      --pcap FILE        a pcap or pcapng file (µs or ns, either byte order; "-" reads stdin)
-      HEX...             packets as hex, one argument each (spaces, ':' and '0x' allowed)
-    Options:
-      --link-type TYPE   for HEX input: ethernet, ipv4 (or raw), null, sll, sll2; default: ipv4
-                         when the first byte is 0x45-0x4f, else ethernet
-      --checksum-not-ready
-                         kernel-captured segments: a TCP/UDP checksum holding only the
-                         pseudo-header sum (CHECKSUM_PARTIAL) is not called bad
-      --show             after each line, the field tree and a hexdump
-      --hex              after each line, a hexdump (tcpdump -xx style)
-      -h, --help         this help
+  /// Decode's messages start `tcpcraft decode:` (and its output can go to closures, for tests).
+  static func main(_ argv: [String]) -> Int32 { run(argv) }
 
-    Examples:
-      tcpcraft decode --pcap capture.pcap
-      tcpcraft decode 4500002800010000400666c00a0000010a000002
-      tcpcraft decode --show '45 00 00 28 00 01 00 00 40 06 ...'
-
-    Exit status: 0 decoded (even malformed packets), 2 bad usage, unreadable file or bad hex.
-    """
-
-  static func run(_ arguments: [String]) -> Int32 {
-    run(arguments, output: { print($0) }, error: { message in
-      FileHandle.standardError.write(Data((message + "\n").utf8))
-    })
+  static func run(_ arguments: Arguments) -> Int32 {
+    do throws(UsageError) {
+      return run(try settings(arguments), output: standardOutput, error: standardError)
+    } catch {
+      return usageFailure(error, error: standardError)
+    }
   }
 
-  struct UsageError: Error { var message: String }
+  static func run(_ arguments: [String]) -> Int32 {
+    run(arguments, output: standardOutput, error: standardError)
+  }
+
+  static func standardOutput(_ line: String) { print(line) }
+  static func standardError(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+
+  static func usageFailure(_ failure: UsageError, error: (String) -> Void) -> Int32 {
+    let message = failure.description
+    error("tcpcraft decode: " + (message.hasPrefix("decode: ") ? String(message.dropFirst(8)) : message))
+    return 2
+  }
 
   struct Settings {
     var pcapPath: String?
@@ -69,16 +83,20 @@ enum DecodeCommand {
   /// The command with its output and errors sent to closures (testable).
   static func run(_ arguments: [String], output: (String) -> Void, error: (String) -> Void) -> Int32 {
     let settings: Settings
-    do {
+    do throws(UsageError) {
       guard let parsed = try parse(arguments) else {
-        output(usage)
+        output(Help.text(for: spec))
         return 0
       }
       settings = parsed
     } catch let failure {
-      error("tcpcraft decode: \(failure.message)")
-      return 2
+      return usageFailure(failure, error: error)
     }
+    return run(settings, output: output, error: error)
+  }
+
+  /// Decodes what `settings` name.
+  static func run(_ settings: Settings, output: (String) -> Void, error: (String) -> Void) -> Int32 {
     if let path = settings.pcapPath {
       return decodePcap(path, settings, output: output, error: error)
     }
@@ -87,7 +105,7 @@ enum DecodeCommand {
       switch parseHex(text) {
       case .success(let bytes): frames.append(bytes)
       case .failure(let problem):
-        error("tcpcraft decode: bad hex in packet \(index + 1): \(problem.message)")
+        error("tcpcraft decode: bad hex in packet \(index + 1): \(problem.description)")
         return 2
       }
     }
@@ -98,44 +116,31 @@ enum DecodeCommand {
     return 0
   }
 
-  static func parse(_ arguments: [String]) throws(UsageError) -> Settings? {
+  /// The settings `arguments` ask for, or `nil` for `--help`.
+  static func parse(_ argv: [String]) throws(UsageError) -> Settings? {
+    let arguments = try Arguments(argv, spec: spec)
+    if arguments.wantsHelp { return nil }
+    return try settings(arguments)
+  }
+
+  static func settings(_ arguments: Arguments) throws(UsageError) -> Settings {
     var settings = Settings()
-    var index = 0
-    func value(_ name: String) throws(UsageError) -> String {
-      index += 1
-      guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
-      return arguments[index]
-    }
-    var onlyOperands = false
-    while index < arguments.count {
-      let argument = arguments[index]
-      if onlyOperands || !argument.hasPrefix("-") || argument == "-" {
-        settings.hexPackets.append(argument)
-      } else {
-        switch argument {
-        case "-h", "--help": return nil
-        case "--pcap", "-r": settings.pcapPath = try value(argument)
-        case "--link-type":
-          let name = try value(argument)
-          guard let linkType = linkType(named: name) else {
-            throw UsageError(message: "unknown link type '\(name)' (ethernet, ipv4, raw, null, sll, sll2)")
-          }
-          settings.linkType = linkType
-        case "--checksum-not-ready": settings.options.checksumNotReady = true
-        case "--show": settings.show = true
-        case "--hex": settings.hex = true
-        case "--": onlyOperands = true
-        default:
-          throw UsageError(message: "unknown option '\(argument)' (see tcpcraft decode --help)")
-        }
+    settings.pcapPath = arguments.value("--pcap")
+    settings.hexPackets = arguments.positionals
+    if let name = arguments.value("--link-type") {
+      guard let linkType = linkType(named: name) else {
+        throw UsageError("unknown link type '\(name)' (ethernet, ipv4, raw, null, sll, sll2)")
       }
-      index += 1
+      settings.linkType = linkType
     }
+    settings.options.checksumNotReady = arguments.has("--checksum-not-ready")
+    settings.show = arguments.has("--show")
+    settings.hex = arguments.has("--hex")
     if settings.pcapPath != nil && !settings.hexPackets.isEmpty {
-      throw UsageError(message: "give either --pcap FILE or HEX packets, not both")
+      throw UsageError("give either --pcap FILE or HEX packets, not both")
     }
     if settings.pcapPath == nil && settings.hexPackets.isEmpty {
-      throw UsageError(message: "nothing to decode: give --pcap FILE or HEX packets (see --help)")
+      throw UsageError("nothing to decode: give --pcap FILE or HEX packets (see --help)")
     }
     return settings
   }
@@ -154,8 +159,8 @@ enum DecodeCommand {
 
   static func parseHex(_ text: String) -> Result<[UInt8], UsageError> {
     switch HexText.bytes(text) {
-    case .failure(let problem): .failure(UsageError(message: problem.description))
-    case .success(let bytes) where bytes.isEmpty: .failure(UsageError(message: "no bytes"))
+    case .failure(let problem): .failure(UsageError(problem.description))
+    case .success(let bytes) where bytes.isEmpty: .failure(UsageError("no bytes"))
     case .success(let bytes): .success(bytes)
     }
   }

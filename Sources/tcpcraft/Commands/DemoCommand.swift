@@ -5,28 +5,56 @@ import TCPScript
 
 /// `tcpcraft demo`: the whole textbook exchange against a kernel listener of our own, in about a
 /// second — handshake, a little data both ways, the 4-way close — with both sides' states.
-enum DemoCommand {
-  static let valued: Set<String> = ["--pcap", "--port", "--duration", "--timeout", "--close-delay"]
-  static let switches: Set<String> = Common.outputSwitches.union(["--serve", "--no-pcap"])
+enum DemoCommand: Command {
+  static let spec = CommandSpec(
+    name: "demo",
+    summary: "the whole textbook exchange against a kernel listener of its own, in a second",
+    synopsis: ["[--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--port N] [--duration SECONDS] [--close-delay SECONDS]"],
+    about: """
+      Starts a kernel TCP listener of its own on 127.0.0.1 (an ephemeral port), then plays the
+      client by hand: the 3-way handshake, a little data both ways, and the 4-way close, showing
+      our state and the listener's real kernel state (from inet_diag) beside every segment. Writes
+      the exchange to tcpcraft-demo.pcap in the current directory. Takes about a second.
 
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
-    let port: UInt16
-    let timeout: Duration
+      Without CAP_NET_RAW and CAP_NET_ADMIN (a normal user, no sudo), it runs in a private network
+      namespace of its own (a user namespace: only lo, nothing else reachable), where the kernel
+      allows that; the pcap is still written where you asked, owned by you.
+
+      --serve leaves a kernel listener running instead (echoing what it gets) for handshake, fin,
+      send and probe to practise on. When a client closes, it waits --close-delay seconds (default
+      0.2) before closing too, so that its ACK and its FIN go out separately, as in the textbooks.
+      """,
+    options: [
+      OptionGroup([
+        .string("--pcap", "FILE", "write the exchange to FILE (default tcpcraft-demo.pcap)"),
+        .toggle("--no-pcap", "write no pcap file"),
+        .seconds("--timeout", "how long to wait for each of the listener's segments (default 2)"),
+      ]),
+      OptionGroup(
+        "--serve:",
+        [
+          .toggle("--serve", "leave an echoing kernel listener running instead"),
+          .integer("--port", UInt16.self, "N", "the listener's port (default: an ephemeral one)"),
+          .seconds("--duration", "how long --serve serves (default 600)"),
+          .seconds("--close-delay", zeroAllowed: true, "wait this long after a client's FIN before closing (default 0.2)"),
+        ]),
+      Common.outputOptions,
+    ],
+    examples: [
+      "tcpcraft demo",
+      "tcpcraft demo --explain --relative",
+      "tcpcraft demo --serve --port 8080",
+    ])
+
+  static func run(_ arguments: Arguments) -> Int32 {
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "demo", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(Help.demo); return 0 }
       try arguments.expectPositionals(atMost: 0, command: "demo")
-      port = try arguments.integer("--port", as: UInt16.self) ?? 0
-      timeout = try arguments.seconds("--timeout") ?? .seconds(2)
-      _ = try arguments.seconds("--duration")
-      if let delay = arguments.value("--close-delay"), delay != "0", Arguments.parseSeconds(delay) == nil {
-        throw UsageError("--close-delay: \"\(delay)\" is not a number of seconds (like 0.2)")
-      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
+    let port = arguments.integer("--port", as: UInt16.self) ?? 0
+    let timeout = arguments.seconds("--timeout") ?? .seconds(2)
     if arguments.has("--serve") { return serve(arguments, port: port) }
     let output = Output(arguments)
     // A normal user (no sudo, no setcap): run in a private user + network namespace where the
@@ -111,9 +139,7 @@ enum DemoCommand {
   /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one
   /// combined FIN+ACK.
   static func closeDelayMicroseconds(_ arguments: Arguments) -> UInt32 {
-    guard let text = arguments.value("--close-delay") else { return 200_000 }
-    if text == "0" { return 0 }
-    guard let delay = Arguments.parseSeconds(text) else { return 200_000 }
+    guard let delay = arguments.seconds("--close-delay") else { return 200_000 }
     let (whole, fraction) = delay.components
     let micro = Double(whole) * 1e6 + Double(fraction) / 1e12
     return UInt32(min(10_000_000, max(0, micro)))
@@ -122,7 +148,7 @@ enum DemoCommand {
   /// `demo --serve`: a kernel listener that stays up (echoing what it receives) for `tcpcraft
   /// handshake`, `fin`, `send` and `probe` to practise on.
   static func serve(_ arguments: Arguments, port: UInt16) -> Int32 {
-    let duration = (try? arguments.seconds("--duration")) ?? nil
+    let duration = arguments.seconds("--duration")
     let seconds = duration.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 600
     let closeDelay = closeDelayMicroseconds(arguments)
     let listener: KernelListener

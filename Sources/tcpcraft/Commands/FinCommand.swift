@@ -4,30 +4,46 @@ import RawSocket
 import TCPScript
 
 /// `tcpcraft fin [HOST:PORT] ...`
-enum FinCommand {
-  static let valued: Set<String> = ["--sport", "--seq", "--ack", "--timeout", "--pcap"]
-  static let switches: Set<String> = Common.outputSwitches
+enum FinCommand: Command {
+  static let spec = CommandSpec(
+    name: "fin",
+    summary: "the 4-way close of a saved session (FIN, ACK, FIN, ACK)",
+    synopsis: ["[HOST:PORT] [options]"],
+    about: """
+      The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
+      is omitted): FIN → ACK (FIN_WAIT_1 → FIN_WAIT_2), then the peer's FIN → our ACK (TIME_WAIT).
+      --seq and --ack override what was saved. Without a saved session, give HOST:PORT, --sport,
+      --seq and --ack.
+      """,
+    options: [
+      OptionGroup([
+        .integer("--sport", UInt16.self, "N", "our source port (picks the saved session; needed without one)"),
+        .integer("--seq", UInt32.self, "N", "the sequence number of our FIN (default: the saved snd_nxt)"),
+        .integer("--ack", UInt32.self, "N", "the acknowledgment number we send (default: the saved rcv_nxt)"),
+        .seconds("--timeout", "how long to wait for each of the peer's segments (default 3)"),
+        Common.pcapOption,
+      ]),
+      Common.outputOptions,
+    ],
+    examples: [
+      "sudo tcpcraft fin",
+      "sudo tcpcraft fin --seq 84347052",
+      "sudo tcpcraft fin 127.0.0.1:8080 --sport 57273 --seq 84347052 --ack 2958367134",
+    ])
 
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
+  static func run(_ arguments: Arguments) -> Int32 {
     var remote: HostPort?
-    let timeout: Duration
-    let sourcePort: UInt16?
-    let seq: UInt32?
-    let ack: UInt32?
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "fin", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(Help.fin); return 0 }
       try arguments.expectPositionals(atMost: 1, command: "fin")
       if let target = arguments.positionals.first { remote = try HostPort.parse(target) }
-      timeout = try arguments.seconds("--timeout") ?? .seconds(3)
-      sourcePort = try arguments.integer("--sport", as: UInt16.self)
-      seq = try arguments.integer("--seq", as: UInt32.self)
-      ack = try arguments.integer("--ack", as: UInt32.self)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
+    let timeout = arguments.seconds("--timeout") ?? .seconds(3)
+    let sourcePort = arguments.integer("--sport", as: UInt16.self)
+    let seq = arguments.integer("--seq", as: UInt32.self)
+    let ack = arguments.integer("--ack", as: UInt32.self)
     let output = Output(arguments)
     var flow: Flow?
     let found = SessionStore.find(remote: remote, localPort: sourcePort)

@@ -4,30 +4,49 @@ import RawSocket
 import TCPScript
 
 /// `tcpcraft handshake HOST:PORT ...`
-enum HandshakeCommand {
-  static let valued: Set<String> = ["--sport", "--isn", "--window", "--mss", "--wscale", "--tsval", "--timeout", "--pcap", "--hold", "--ttl"]
-  static let switches: Set<String> = Common.outputSwitches.union(["--sack-perm", "--timestamps"])
+enum HandshakeCommand: Command {
+  static let spec = CommandSpec(
+    name: "handshake",
+    summary: "SYN, SYN+ACK, ACK by hand; leaves the connection ESTABLISHED for `fin`",
+    synopsis: ["HOST:PORT [options]"],
+    about: """
+      Performs the 3-way handshake by hand (SYN → SYN+ACK → ACK) and leaves the connection
+      ESTABLISHED. The session (4-tuple, next seq, next ack) is saved so that `tcpcraft fin` can
+      close it later; a small background process (`tcpcraft __hold-guard`) keeps the kernel from
+      resetting the connection until then, or until --hold seconds pass idle (default 300). Its
+      firewall table belongs to that process and vanishes with it, even on SIGKILL.
+      """,
+    options: [
+      OptionGroup([
+        .integer("--sport", UInt16.self, "N", "our source port (default: random, 32768-60999)"),
+        .integer("--isn", UInt32.self, "N", "our initial sequence number (default: random)"),
+        .integer("--window", UInt16.self, "N", "the window we advertise (default 65535)"),
+        .integer("--ttl", UInt8.self, "N", "the IPv4 time to live of our segments (default 64)"),
+        .seconds("--timeout", "how long to wait for the SYN+ACK (default 3)"),
+        .seconds("--hold", "how long the RST guard stays up while the session is idle (default 300)"),
+        Common.pcapOption,
+      ]),
+      OptionGroup("TCP options in our SYN (in the classic order: mss, wscale, TS, sackOK):", Common.synOptionTable),
+      Common.outputOptions,
+    ],
+    examples: [
+      "sudo tcpcraft handshake 127.0.0.1:8080",
+      """
+      sudo tcpcraft handshake 127.0.0.1:8080 --sport 57273 --isn 84347051 --window 65535 \\
+          --mss 16344 --wscale 5 --timestamps --tsval 1525310591 --sack-perm
+      """,
+    ])
 
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
+  static func run(_ arguments: Arguments) -> Int32 {
     let remote: HostPort
-    let timeout: Duration
-    let hold: Double
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "handshake", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(Help.handshake); return 0 }
       remote = try arguments.target(command: "handshake", missing: "handshake: missing HOST:PORT (like 127.0.0.1:8080)")
-      _ = try Common.synOptions(arguments)
-      timeout = try arguments.seconds("--timeout") ?? .seconds(3)
-      hold = try arguments.seconds("--hold").map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 300
-      _ = try arguments.integer("--sport", as: UInt16.self)
-      _ = try arguments.integer("--isn", as: UInt32.self)
-      _ = try arguments.integer("--window", as: UInt16.self)
-      _ = try arguments.integer("--ttl", as: UInt8.self)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
+    let timeout = arguments.seconds("--timeout") ?? .seconds(3)
+    let hold = arguments.seconds("--hold").map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 300
     let output = Output(arguments)
     let remoteEndpoint = Endpoint(address: remote.address, port: remote.port)
     var holderPID: Int32 = 0
@@ -36,7 +55,7 @@ enum HandshakeCommand {
     do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let route = try KernelTransport.route(to: remote.address)
-      let sourcePort = (try? arguments.integer("--sport", as: UInt16.self)) ?? nil
+      let sourcePort = arguments.integer("--sport", as: UInt16.self)
       let port = sourcePort ?? Flow.freeEphemeralPort()
       let local = Endpoint(address: route.source, port: port)
       // The session file first: the guard holder lives only while it exists.
@@ -59,15 +78,15 @@ enum HandshakeCommand {
 
       let opened = try Flow.open(
         to: remoteEndpoint, sourcePort: local.port, sourceAddress: local.address, guardResets: false,
-        initialSendSequence: try? arguments.integer("--isn", as: UInt32.self))
+        initialSendSequence: arguments.integer("--isn", as: UInt32.self))
       flow = opened
-      if let window = try? arguments.integer("--window", as: UInt16.self) { opened.window = window }
-      if let ttl = try? arguments.integer("--ttl", as: UInt8.self) { opened.timeToLive = ttl }
+      if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }
+      if let ttl = arguments.integer("--ttl", as: UInt8.self) { opened.timeToLive = ttl }
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
-      if let tsval = try? arguments.integer("--tsval", as: UInt32.self) {
+      if let tsval = arguments.integer("--tsval", as: UInt32.self) {
         opened.timestampOffset = tsval &- Flow.millisecondClock()
       }
-      let options = (try? Common.synOptions(arguments, timestamp: opened.currentTimestamp)) ?? []
+      let options = Common.synOptions(arguments, timestamp: opened.currentTimestamp)
       try opened.activeOpen(options: options, timeout: timeout)
 
       session.state = opened.state.description

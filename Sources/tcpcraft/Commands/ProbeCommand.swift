@@ -5,76 +5,71 @@ import TCPScript
 /// `tcpcraft probe`: run named edge cases against a real TCP stack and print a conformance table
 /// (case, RFC, expected, observed, verdict, evidence); `--list` describes the catalog;
 /// `--generate FIELD` prints a family of segments for harnesses.
-enum ProbeCommand {
-  static let valued: Set<String> = [
-    "--case", "--pcap", "--timeout", "--closed-port", "--source", "--netns", "--seed", "--iface", "--dst-mac",
-    "--generate", "--count",
-  ]
-  static let switches: Set<String> = ["--all", "--list", "--json", "--bytes", "--no-guard", "--random"]
+enum ProbeCommand: Command {
+  static let spec = CommandSpec(
+    name: "probe",
+    summary: "edge-case segments against a real stack: a conformance table with RFC and evidence",
+    synopsis: [
+      "HOST:PORT (--all | --case NAME ...) [options]",
+      "--list [--json]",
+      "[HOST:PORT] --generate FIELD|all [--random --count N] [--seed N] [--bytes] [--json] [--pcap FILE]",
+    ],
+    about: """
+      Sends edge-case segments a normal stack never sends to a real one, each case on a fresh
+      source port (and, where it needs one, a fresh connection opened by hand), and prints a
+      conformance table: the case, the RFC that governs it, the reaction a conforming stack shows,
+      what came back, and the verdict (conforms / deviates / no reply / inconclusive), with the
+      evidence under each row: the replies as tcpdump prints them, the kernel counters that rose
+      for a silent drop (on this host or in --netns), or "no reply within T".
+      Frames leave at layer 2 (AF_PACKET), so malformed IPv4 headers stay as built. A progress
+      line goes to stderr while it runs. Each case ends with a RST for what it left open.
 
-  static let help = """
-    usage: tcpcraft probe HOST:PORT (--all | --case NAME ...) [--json] [--pcap FILE] [--bytes]
-                          [--timeout SECONDS] [--closed-port N] [--source ADDR --no-guard]
-                          [--netns NAME] [--iface NAME] [--dst-mac MAC] [--seed N]
-           tcpcraft probe --list [--json]
-           tcpcraft probe [HOST:PORT] --generate FIELD|all [--random --count N] [--seed N] [--bytes]
-                          [--json] [--pcap FILE]
+      Generators (without HOST:PORT nothing is sent and no privileges are needed; with it, each
+      segment goes to the target from a fresh port and the replies are shown beside it): the
+      template SYN with FIELD walked over its boundary values; `all` walks every field. FIELD:
+      \(SegmentField.allCases.map(\.rawValue).joined(separator: ", ")).
+      On lo, packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
+      length: walk ip-* fields against a target behind a veth or Ethernet interface.
 
-    Sends edge-case segments a normal stack never sends to a real one, each case on a fresh
-    source port (and, where it needs one, a fresh connection opened by hand), and prints a
-    conformance table: the case, the RFC that governs it, the reaction a conforming stack shows,
-    what came back, and the verdict (conforms / deviates / no reply / inconclusive), with the
-    evidence under each row: the replies as tcpdump prints them, the kernel counters that rose
-    for a silent drop (on this host or in --netns), or "no reply within T".
-    Frames leave at layer 2 (AF_PACKET), so malformed IPv4 headers stay as built. A progress
-    line goes to stderr while it runs. Each case ends with a RST for what it left open.
+      Exit status: 0 every case conforms; 1 some case deviates, got no reply or was inconclusive;
+      2 bad usage.
+      """,
+    options: [
+      OptionGroup([
+        .toggle("--all", "every case (`--list` shows them)"),
+        .repeatable("--case", "NAME", "one case; repeat for more"),
+        .toggle("--list", "describe the catalog of cases"),
+        .seconds("--timeout", "how long to wait for a reply, and how long silence must last (default 1)"),
+        .integer("--closed-port", UInt16.self, range: 1...65535, "N", "a port nothing listens on at the target (default PORT+1)"),
+        .string("--source", "ADDR", "our source address (default: the route's)"),
+        .toggle("--no-guard", "no RST guard: for a --source no interface owns, whose replies draw no RST (kernel fact 7)"),
+        .string("--netns", "NAME", "the target's network namespace, to read its kernel counters"),
+        .string("--iface", "NAME", "send through this interface (default: the route's)"),
+        .string("--dst-mac", "MAC", "the next hop's MAC on --iface (default: the neighbour's)"),
+        .integer("--seed", UInt64.self, "N", "source ports, ISNs and IDs from this seed (same seed, same segments)"),
+        .toggle("--bytes", "the bytes of every crafted packet and every reply"),
+        .string("--pcap", "FILE", "every packet sent and received (setup and cleanup included)"),
+        .toggle("--json", "one JSON object a case, then a summary object"),
+      ]),
+      OptionGroup(
+        "generators:",
+        [
+          .string("--generate", "FIELD", "the template SYN with FIELD (or `all`) walked over its boundary values"),
+          .toggle("--random", "instead, --count N segments with random fields and values from --seed"),
+          .integer("--count", UInt32.self, range: 1...100_000, "N", "how many --random segments (default 20)"),
+        ]),
+    ],
+    examples: [
+      "tcpcraft demo --serve --port 8080 &          # a kernel listener to practise on",
+      "sudo tcpcraft probe 127.0.0.1:8080 --all",
+      "sudo tcpcraft probe 127.0.0.1:8080 --case est-rst-in-window --case closed-syn --bytes",
+      "tcpcraft probe --list",
+      "tcpcraft probe --generate data-offset --bytes",
+      "tcpcraft probe --generate all --random --count 50 --seed 7 --pcap fuzz.pcap",
+      "sudo tcpcraft probe 127.0.0.1:8080 --generate wscale --timeout 0.3",
+    ])
 
-      --all              every case (`--list` shows them)
-      --case NAME        one case; repeat for more
-      --timeout SECONDS  how long to wait for a reply, and how long silence must last (default 1)
-      --closed-port N    a port nothing listens on at the target (default PORT+1)
-      --source ADDR      our source address (default: the route's); with an address no interface
-      --no-guard         owns, add --no-guard (no RST guard is needed: kernel fact 7)
-      --netns NAME       the target's network namespace, to read its kernel counters
-      --iface NAME, --dst-mac MAC   send through this interface to this next-hop MAC
-      --seed N           source ports, ISNs and IDs from this seed (same seed, same segments)
-      --bytes            the bytes of every crafted packet and every reply
-      --pcap FILE        every packet sent and received (setup and cleanup included)
-      --json             one JSON object a case, then a summary object
-
-    generators (without HOST:PORT nothing is sent and no privileges are needed; with it, each
-    segment goes to the target from a fresh port and the replies are shown beside it):
-      --generate FIELD   the template SYN with FIELD walked over its boundary values; `all` walks
-                         every field. FIELD: \(SegmentField.allCases.map(\.rawValue).joined(separator: ", "))
-      --random           instead, --count N segments with random fields/values from --seed
-    (on lo packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
-    length: walk ip-* fields against a target behind a veth or Ethernet interface.)
-
-    exit status: 0 every case conforms; 1 some case deviates, got no reply or was inconclusive;
-    2 bad usage.
-
-    examples:
-      tcpcraft demo --serve --port 8080 &          # a kernel listener to practise on
-      sudo tcpcraft probe 127.0.0.1:8080 --all
-      sudo tcpcraft probe 127.0.0.1:8080 --case est-rst-in-window --case closed-syn --bytes
-      tcpcraft probe --list
-      tcpcraft probe --generate data-offset --bytes
-      tcpcraft probe --generate all --random --count 50 --seed 7 --pcap fuzz.pcap
-      sudo tcpcraft probe 127.0.0.1:8080 --generate wscale --timeout 0.3
-    """
-
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
-    do throws(UsageError) {
-      arguments = try Arguments(argv, command: "probe", valued: valued, switches: switches)
-    } catch {
-      Terminal.error("tcpcraft: \(error.description)")
-      return 2
-    }
-    if arguments.wantsHelp {
-      Terminal.out(help)
-      return 0
-    }
+  static func run(_ arguments: Arguments) -> Int32 {
     if arguments.has("--list") { return list(json: arguments.has("--json")) }
     if arguments.has("--generate") && arguments.positionals.isEmpty { return generate(arguments, runner: nil) }
 
@@ -86,21 +81,20 @@ enum ProbeCommand {
         defaultHost: 0x7F00_0001)
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
-      config.closedPort = try arguments.integer("--closed-port", as: UInt16.self)
-      if config.closedPort == 0 { throw UsageError("--closed-port: a port from 1 to 65535") }
+      config.closedPort = arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
         guard let address = IPv4Text.parse(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
         config.sourceAddress = address
       }
       config.guardResets = !arguments.has("--no-guard")
-      config.replyTimeout = try arguments.seconds("--timeout") ?? .seconds(1)
+      config.replyTimeout = arguments.seconds("--timeout") ?? .seconds(1)
       config.counterNamespace = arguments.value("--netns")
       config.interface = arguments.value("--iface")
       if let text = arguments.value("--dst-mac") {
         guard let mac = MACAddress(text) else { throw UsageError("--dst-mac: \"\(text)\" is not a MAC address") }
         config.destinationMAC = (0..<6).map { UInt8(truncatingIfNeeded: mac.rawValue >> UInt64(40 - 8 * $0)) }
       }
-      if let seed = try arguments.integer("--seed", as: UInt64.self) {
+      if let seed = arguments.integer("--seed", as: UInt64.self) {
         config.seed = seed
       } else {
         var system = SystemRandomNumberGenerator()
@@ -316,9 +310,8 @@ enum ProbeCommand {
         throw UsageError(
           "--generate: no field \"\(fieldName)\"; one of: all, " + SegmentField.allCases.map(\.rawValue).joined(separator: ", "))
       }
-      count = Int(try arguments.integer("--count", as: UInt32.self) ?? 20)
-      guard count <= 100_000 else { throw UsageError("--count: at most 100000 segments") }
-      seed = try arguments.integer("--seed", as: UInt64.self) ?? 1
+      count = Int(arguments.integer("--count", as: UInt32.self) ?? 20)
+      seed = arguments.integer("--seed", as: UInt64.self) ?? 1
       try arguments.expectPositionals(atMost: 1, command: "probe")
     } catch {
       Terminal.error("tcpcraft: \(error.description)")

@@ -6,35 +6,60 @@ import RawSocket
 /// `tcpcraft sandbox`: a shell (or a command) in a private user + network namespace with `lo` up,
 /// where a normal user is root of a network of their own: start a listener, then use handshake,
 /// fin and send with no sudo and no setcap. Nothing outside is reachable or changed.
-enum SandboxCommand {
-  static let help = """
-    usage: tcpcraft sandbox [-- COMMAND [ARGUMENTS...]]
+enum SandboxCommand: Command {
+  static let spec = CommandSpec(
+    name: "sandbox",
+    summary: "a shell in a private network namespace of your own, where tcpcraft needs no sudo",
+    synopsis: ["[--quiet] [-- COMMAND [ARGUMENTS...]]"],
+    about: """
+      Opens $SHELL (or /bin/sh), or runs COMMAND, in a private network namespace of your own (a
+      new user namespace, no root needed): only lo, with 127.0.0.1. You keep your user id and hold
+      every capability inside it (tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there, tcpdump can
+      capture on lo, a server can bind any port). Files you write stay yours. The host's
+      interfaces, firewall and other users are out of reach; everything goes when you exit.
+      Where the system forbids unprivileged user namespaces, it says so in one line: then use
+      sudo, or the grant `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
+      Exit status: COMMAND's (or the shell's); 1 when the namespace cannot be made, 126/127 when
+      COMMAND cannot be run.
+      """,
+    options: [
+      OptionGroup([
+        .toggle("--quiet", "no banner when the shell opens")
+      ])
+    ],
+    examples: [
+      "tcpcraft sandbox",
+      "  $ python3 -m http.server 8080 --bind 127.0.0.1 &",
+      "  $ tcpcraft handshake 127.0.0.1:8080 && tcpcraft fin",
+      "tcpcraft sandbox -- tcpcraft send 127.0.0.1:9 --flags S --expect R.",
+    ])
 
-    Opens $SHELL (or /bin/sh), or runs COMMAND, in a private network namespace of your own (a new
-    user namespace, no root needed): only lo, with 127.0.0.1. You keep your user id and hold
-    every capability inside it (tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there, tcpdump can
-    capture on lo, a server can bind any port). Files you write stay yours. The host's
-    interfaces, firewall and other users are out of reach; everything goes when you exit.
-    Where the system forbids unprivileged user namespaces, it says so: use sudo, or the grant
-    `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
-
-    examples:
-      tcpcraft sandbox
-        $ python3 -m http.server 8080 --bind 127.0.0.1 &
-        $ tcpcraft handshake 127.0.0.1:8080 && tcpcraft fin
-      tcpcraft sandbox -- tcpcraft send 127.0.0.1:9 --flags S --expect R.
-    """
-
-  static func run(_ argv: [String]) -> Int32 {
-    var command: [String] = []
-    if let first = argv.first {
-      if first == "--help" || first == "-h" { Terminal.out(help); return 0 }
-      guard first == "--" else {
-        Terminal.error("tcpcraft: sandbox: unexpected \"\(visible(first))\": put the command after -- (tcpcraft sandbox -- COMMAND)")
-        return 2
+  /// Options before `--`, the command after it (its own options are not ours to parse).
+  static func main(_ argv: [String]) -> Int32 {
+    let split = argv.firstIndex(of: "--")
+    let ours = Array(argv[..<(split ?? argv.endIndex)])
+    let command = split.map { Array(argv[argv.index(after: $0)...]) } ?? []
+    let arguments: Arguments
+    do throws(UsageError) {
+      arguments = try Arguments(ours, spec: spec)
+      if let stray = arguments.positionals.first {
+        throw UsageError("sandbox: unexpected \"\(visible(stray))\": put the command after -- (tcpcraft sandbox -- COMMAND)")
       }
-      command = Array(argv.dropFirst())
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
     }
+    if arguments.wantsHelp {
+      Terminal.out(Help.text(for: spec))
+      return 0
+    }
+    return run(arguments, command: command)
+  }
+
+  static func run(_ arguments: Arguments) -> Int32 { run(arguments, command: []) }
+
+  static func run(_ arguments: Arguments, command given: [String]) -> Int32 {
+    var command = given
     if command.isEmpty {
       let shell = getenv("SHELL").map { String(cString: $0) } ?? ""
       command = [shell.hasPrefix("/") ? shell : "/bin/sh"]
@@ -46,13 +71,13 @@ enum SandboxCommand {
       return 1
     }
     setenv("TCPCRAFT_SANDBOX", "1", 1)
-    if argv.isEmpty {
+    if given.isEmpty && !arguments.has("--quiet") {
       Terminal.error(
         "tcpcraft sandbox: a private network namespace (only lo, 127.0.0.1) where you hold every capability; "
           + "tcpcraft needs no sudo here. `exit` leaves it and removes it.")
     }
-    let arguments: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-    execvp(command[0], arguments)
+    let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+    execvp(command[0], argv)
     let error = errno
     Terminal.error("tcpcraft: sandbox: cannot run \"\(visible(command[0]))\": \(String(cString: strerror(error)))")
     return error == ENOENT ? 127 : 126

@@ -4,24 +4,69 @@ import RawSocket
 import TCPScript
 
 /// `tcpcraft send HOST:PORT --flags FLAGS ...`: one crafted segment, any field forced.
-enum SendCommand {
-  static let valued: Set<String> = Set([
-    "--flags", "--sport", "--seq", "--ack", "--window", "--ttl", "--data", "--data-hex", "--checksum",
-    "--option", "--expect", "--timeout", "--urgent", "--id", "--data-offset", "--pcap",
-  ]).union(SendRate.valued)
-  static let switches: Set<String> = Common.outputSwitches.union(["--guard"]).union(SendRate.switches)
+enum SendCommand: Command {
+  static let spec = CommandSpec(
+    name: "send",
+    summary: "one crafted segment, any field forced, optionally waiting for a reply",
+    synopsis: ["HOST:PORT --flags FLAGS [options]", "HOST:PORT --flags FLAGS --count N [--rate PPS] [--walk FIELD[:SPEC]]... [options]"],
+    about: """
+      Sends one crafted segment with any field forced, and shows what comes back. FLAGS are tcpdump
+      letters (S, S., F., P., R, R., SA, FA, PA, none) or names (syn,ack). With --expect, waits for a
+      reply with those flags (exit 1 if it does not come). --guard keeps the kernel's own RSTs for
+      our port from leaving while we wait.
 
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
+      --option (repeatable): mss=N, wscale=N, sackok, ts=VAL:ECR, nop, eol, raw=KIND:HEX (the kind
+      octet, then HEX verbatim: the length octet is yours, so it can lie).
+
+      At rate (any of --count, --rate, --duration): sends the segment N times, built once and
+      changed in place per packet: --walk seq[:STEP] (the default), ack[:STEP], id[:STEP],
+      sport[:LO-HI], dport[:LO-HI], window:LO-HI, flags:S/SA/F. (a list to cycle through). Layer 3
+      (raw socket, sendmmsg batches) unless --l2 or --iface: then Ethernet frames through a
+      PACKET_TX_RING. --rate paces exactly (token bucket on the monotonic clock); without it, as
+      fast as the kernel takes them. Always bounded: the send stops after --duration (default 60 s)
+      even if N is not reached (exit 1 then, unless --duration was given). A progress line on
+      stderr while it runs; a summary at the end.
+      """,
+    options: [
+      OptionGroup([
+        .string("--flags", "FLAGS", "the TCP flags (required): S, S., F., P., R, SA, syn,ack, none"),
+        .integer("--sport", UInt16.self, "N", "our source port (default: random, 32768-60999)"),
+        .integer("--seq", UInt32.self, "N", "the sequence number (default: random)"),
+        .integer("--ack", UInt32.self, "N", "the acknowledgment number (default 0)"),
+        .integer("--window", UInt16.self, "N", "the window (default 65535)"),
+        .integer("--urgent", UInt16.self, "N", "the urgent pointer"),
+        .integer("--data-offset", UInt8.self, range: 0...15, "N", "the data offset in 32-bit words, even a lying one"),
+        .integer("--checksum", UInt16.self, hexOnly: true, "HEX", "the TCP checksum, forced (like 0xdead)"),
+        .integer("--ttl", UInt8.self, "N", "the IPv4 time to live (default 64)"),
+        .integer("--id", UInt16.self, "N", "the IPv4 identification"),
+        .string("--data", "TEXT", "the payload, as text"),
+        .string("--data-hex", "HEX", "the payload, as hex bytes (like 48656c6c6f)"),
+        .repeatable("--option", "OPT", "a TCP option, in order: mss=N, wscale=N, sackok, ts=VAL:ECR, nop, eol, raw=KIND:HEX"),
+        .string("--expect", "FLAGS", "wait for a reply with these flags (exit 1 if none comes)"),
+        .seconds("--timeout", "how long to wait for replies (default 3 with --expect, else 0.3)"),
+        .toggle("--guard", "keep the kernel's RSTs for our port from leaving while we wait"),
+        Common.pcapOption,
+      ]),
+      SendRate.options,
+      Common.outputOptions,
+    ],
+    examples: [
+      "sudo tcpcraft send 127.0.0.1:8080 --flags S --expect S.",
+      "sudo tcpcraft send 127.0.0.1:9 --flags S --expect R.          # a closed port answers RST",
+      "sudo tcpcraft send 127.0.0.1:8080 --flags S --checksum 0xdead  # dropped by the kernel",
+      "sudo tcpcraft send 127.0.0.1:8080 --flags S --option mss=0 --option raw=254:02",
+      "sudo tcpcraft send 127.0.0.1:9 --flags S --count 1000000",
+      "sudo tcpcraft send 127.0.0.1:8080 --flags S --count 50000 --rate 10000 --walk sport:20000-29999",
+      "sudo tcpcraft send 10.0.0.2:80 --flags S --duration 5 --iface veth0 --dst-mac 02:00:00:00:00:02",
+    ])
+
+  static func run(_ arguments: Arguments) -> Int32 {
     let remote: HostPort
     let flags: TCPFlags
     let expected: TCPFlags?
     let payload: [UInt8]
     let options: [TCPOption]
-    let timeout: Duration
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "send", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(Help.send); return 0 }
       remote = try arguments.target(command: "send", missing: "send: missing HOST:PORT")
       guard let flagText = arguments.value("--flags") else {
         throw UsageError("send: --flags is required (like S, S., F., P., R, SA, none)")
@@ -37,20 +82,11 @@ enum SendCommand {
         payload = Array((arguments.value("--data") ?? "").utf8)
       }
       options = try arguments.all("--option").map { (text) throws(UsageError) in try parseOption(text) }
-      timeout = try arguments.seconds("--timeout") ?? .seconds(expected == nil ? 0.3 : 3)
-      for name in ["--sport", "--window", "--urgent", "--id"] { _ = try arguments.integer(name, as: UInt16.self) }
-      for name in ["--seq", "--ack"] { _ = try arguments.integer(name, as: UInt32.self) }
-      _ = try arguments.integer("--ttl", as: UInt8.self)
-      _ = try arguments.integer("--data-offset", as: UInt8.self)
-      if let checksum = arguments.value("--checksum") {
-        guard Arguments.parseInteger(checksum.hasPrefix("0x") ? checksum : "0x" + checksum, as: UInt16.self) != nil else {
-          throw UsageError("--checksum: \"\(checksum)\" is not a 16-bit hex value (like 0xdead)")
-        }
-      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
+    let timeout = arguments.seconds("--timeout") ?? .seconds(expected == nil ? 0.3 : 3)
     if SendRate.isRequested(arguments) {
       return SendRate.run(arguments, remote: remote, flags: flags, payload: payload, options: options)
     }
@@ -59,20 +95,18 @@ enum SendCommand {
     do throws(ScriptError) {
       let opened = try Flow.open(
         to: Endpoint(address: remote.address, port: remote.port),
-        sourcePort: try? arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
+        sourcePort: arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
       flow = opened
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
-      let checksum = arguments.value("--checksum").flatMap { text in
-        Arguments.parseInteger(text.hasPrefix("0x") ? text : "0x" + text, as: UInt16.self)
-      }
-      let urgent = try? arguments.integer("--urgent", as: UInt16.self)
-      let identification = try? arguments.integer("--id", as: UInt16.self)
-      let ttl = try? arguments.integer("--ttl", as: UInt8.self)
-      let dataOffset = try? arguments.integer("--data-offset", as: UInt8.self)
-      let seq = (try? arguments.integer("--seq", as: UInt32.self)) ?? nil
+      let checksum = arguments.integer("--checksum", as: UInt16.self)
+      let urgent = arguments.integer("--urgent", as: UInt16.self)
+      let identification = arguments.integer("--id", as: UInt16.self)
+      let ttl = arguments.integer("--ttl", as: UInt8.self)
+      let dataOffset = arguments.integer("--data-offset", as: UInt8.self)
+      let seq = arguments.integer("--seq", as: UInt32.self)
       try opened.send(
-        flags, seq: seq, ack: (try? arguments.integer("--ack", as: UInt32.self)) ?? nil,
-        window: (try? arguments.integer("--window", as: UInt16.self)) ?? nil, options: options,
+        flags, seq: seq, ack: arguments.integer("--ack", as: UInt32.self),
+        window: arguments.integer("--window", as: UInt16.self), options: options,
         payload: payload, step: "send"
       ) { ip, tcp in
         if let checksum { tcp.checksum = checksum }
@@ -118,7 +152,7 @@ enum SendCommand {
     }
   }
 
-  /// `mss=1460`, `wscale=7`, `sackok`, `ts=VAL:ECR`, `nop`, `eol`, `sack=L-R,L-R`,
+  /// `mss=1460`, `wscale=7`, `sackok`, `ts=VAL:ECR`, `nop`, `eol`,
   /// `raw=KIND:HEX` (kind then the bytes verbatim: the length octet is yours to lie with).
   static func parseOption(_ text: String) throws(UsageError) -> TCPOption {
     let parts = text.split(separator: "=", maxSplits: 1).map(String.init)

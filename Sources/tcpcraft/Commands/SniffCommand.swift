@@ -4,20 +4,43 @@ import RawSocket
 import TCPScript
 
 /// `tcpcraft sniff`: capture and print one tcpdump line a packet.
-enum SniffCommand {
-  static let valued: Set<String> = Set(["--iface", "-i", "--filter", "--count", "-c", "--pcap", "-w", "--timeout"])
-    .union(SniffRing.valued)
-  static let switches: Set<String> = Set(["--json", "--quiet"]).union(SniffRing.switches)
+enum SniffCommand: Command {
+  static let spec = CommandSpec(
+    name: "sniff",
+    summary: "capture and print one tcpdump -nn -S -t line a packet",
+    synopsis: ["[options] [EXPR...]"],
+    about: """
+      Captures on an interface (default lo) and prints one line a packet, as tcpdump -nn -S -t does.
+      The filter is tcpdump's everyday language: tcp, udp, icmp, host A, src|dst host A, port N,
+      src|dst port N, tcp[tcpflags] & tcp-syn != 0, joined by and, or, not and parentheses.
 
-  static func run(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
-    let count: Int
-    let timeout: Duration?
+      --ring (or --duration, --buffer-size): capture through a TPACKET_V3 ring (default 32 MiB)
+      for traffic at rate. With --pcap no line a packet is printed (as tcpdump -w). Ends with
+      tcpdump's counts on stderr: captured, received by filter, dropped by kernel. Ctrl-C stops it
+      cleanly.
+      """,
+    options: [
+      OptionGroup([
+        .string("--iface", aliases: ["-i"], "NAME", "the interface to capture on (default lo)"),
+        .string("--filter", "EXPR", "the capture filter (or give it as trailing words)"),
+        .integer("--count", aliases: ["-c"], UInt32.self, "N", "stop after N packets"),
+        .seconds("--timeout", "stop after this long"),
+        .string("--pcap", aliases: ["-w"], "FILE", "write the packets to FILE (pcap, nanosecond timestamps)"),
+        .toggle("--json", "one JSON object a packet, then a result object"),
+        .toggle("--quiet", "no line a packet"),
+      ]),
+      SniffRing.options,
+    ],
+    examples: [
+      "sudo tcpcraft sniff -i lo -c 10 tcp port 8080",
+      "sudo tcpcraft sniff --filter 'tcp and host 127.0.0.1' --timeout 5 --pcap out.pcap",
+      "sudo tcpcraft sniff --ring -i lo -w burst.pcap --duration 10 tcp port 9",
+    ])
+
+  static func run(_ arguments: Arguments) -> Int32 {
     var program: BPFProgram?
     let filterText: String?
     do throws(UsageError) {
-      arguments = try Arguments(argv, command: "sniff", valued: valued, switches: switches)
-      if arguments.wantsHelp { Terminal.out(Help.sniff); return 0 }
       // A filter may also be given as trailing words, as with tcpdump.
       let words = arguments.positionals.joined(separator: " ")
       if arguments.has("--filter") && !words.isEmpty {
@@ -31,18 +54,15 @@ enum SniffCommand {
           throw UsageError("sniff: bad filter \"\(filterText)\": \(error.description)")
         }
       }
-      let longCount = try arguments.integer("--count", as: UInt32.self)
-      let shortCount = try arguments.integer("-c", as: UInt32.self)
-      let countValue = longCount ?? shortCount
-      count = countValue.map { Int($0) } ?? Int.max
-      timeout = try arguments.seconds("--timeout")
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
-    let interface = arguments.value("--iface") ?? arguments.value("-i") ?? "lo"
+    let count = arguments.integer("--count", as: UInt32.self).map { Int($0) } ?? Int.max
+    let timeout = arguments.seconds("--timeout")
+    let interface = arguments.value("--iface") ?? "lo"
     let json = arguments.has("--json")
-    let pcapPath = arguments.value("--pcap") ?? arguments.value("-w")
+    let pcapPath = arguments.value("--pcap")
     if SniffRing.isRequested(arguments) {
       return SniffRing.run(arguments, interface: interface, program: program, filterText: filterText, count: count, timeout: timeout)
     }

@@ -6,21 +6,165 @@ struct UsageError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
-/// Hand-written argument parsing (no ArgumentParser): positionals, `--name value`,
-/// `--name=value`, switches, and options that may repeat.
+/// What an option takes, checked once by `Arguments` when the command line is read.
+enum OptionKind: Sendable, Equatable {
+  /// No value: given or not (`--json`).
+  case toggle
+  /// An unsigned integer in `range`: decimal, or hex with `0x` (with `hexOnly`, hex with or
+  /// without the `0x`, as checksums are written).
+  case integer(ClosedRange<UInt64>, hexOnly: Bool = false)
+  /// A duration in seconds (`2`, `0.5`), at most a day; zero only when `zeroAllowed`.
+  case seconds(zeroAllowed: Bool = false)
+  /// Text, checked by the command itself (an address, a filter, a file name); the last one wins.
+  case string
+  /// Text that may be given several times; every value is kept, in order.
+  case repeatable
+}
+
+/// One row of a command's option table: its names, what it takes, and the line `--help` shows.
+struct OptionSpec: Sendable {
+  /// The long name (`--iface`), under which the value is found whatever spelling was used.
+  let name: String
+  /// Other spellings (`-i`).
+  let aliases: [String]
+  let kind: OptionKind
+  /// What `--help` shows for the value (`N`, `SECONDS`, `FILE`); empty for a toggle.
+  let placeholder: String
+  /// One line for `--help`.
+  let summary: String
+
+  init(_ name: String, aliases: [String] = [], _ kind: OptionKind, placeholder: String = "", _ summary: String) {
+    self.name = name
+    self.aliases = aliases
+    self.kind = kind
+    self.placeholder = kind == .toggle ? "" : placeholder
+    self.summary = summary
+  }
+
+  /// An option without a value.
+  static func toggle(_ name: String, aliases: [String] = [], _ summary: String) -> OptionSpec {
+    OptionSpec(name, aliases: aliases, .toggle, summary)
+  }
+
+  /// An integer option that must fit `type` (or the narrower `range`).
+  static func integer<T: FixedWidthInteger & UnsignedInteger>(
+    _ name: String, aliases: [String] = [], _ type: T.Type, range: ClosedRange<UInt64>? = nil, hexOnly: Bool = false,
+    _ placeholder: String, _ summary: String
+  ) -> OptionSpec {
+    OptionSpec(name, aliases: aliases, .integer(range ?? 0...UInt64(T.max), hexOnly: hexOnly), placeholder: placeholder, summary)
+  }
+
+  static func seconds(_ name: String, zeroAllowed: Bool = false, placeholder: String = "SECONDS", _ summary: String) -> OptionSpec {
+    OptionSpec(name, .seconds(zeroAllowed: zeroAllowed), placeholder: placeholder, summary)
+  }
+
+  static func string(_ name: String, aliases: [String] = [], _ placeholder: String, _ summary: String) -> OptionSpec {
+    OptionSpec(name, aliases: aliases, .string, placeholder: placeholder, summary)
+  }
+
+  static func repeatable(_ name: String, _ placeholder: String, _ summary: String) -> OptionSpec {
+    OptionSpec(name, .repeatable, placeholder: placeholder, summary)
+  }
+
+  var takesValue: Bool { kind != .toggle }
+  var spellings: [String] { [name] + aliases }
+}
+
+/// Options under an optional heading in `--help` (`at rate (any of --count, --rate, --duration):`).
+struct OptionGroup: Sendable {
+  let title: String?
+  let options: [OptionSpec]
+  init(_ options: [OptionSpec]) {
+    self.title = nil
+    self.options = options
+  }
+
+  init(_ title: String, _ options: [OptionSpec]) {
+    self.title = title
+    self.options = options
+  }
+}
+
+/// Everything `tcpcraft` knows about a command, declared once at the top of its file: the name,
+/// the line in the main help, the usage forms, what it does, its option table and its examples.
+/// `--help` is generated from it (`Help.text(for:)`), and so is parsing (`Arguments(_:spec:)`).
+struct CommandSpec: Sendable {
+  let name: String
+  /// The command's line in `tcpcraft --help`.
+  let summary: String
+  /// Usage forms, each after `tcpcraft NAME ` (`HOST:PORT --flags FLAGS [options]`).
+  let synopsis: [String]
+  /// What the command does, in paragraphs.
+  let about: String
+  let options: [OptionGroup]
+  /// Example command lines (a `# comment` may follow).
+  let examples: [String]
+
+  var allOptions: [OptionSpec] { options.flatMap(\.options) }
+
+  /// The option spelled `spelling` (its name or an alias).
+  func option(_ spelling: String) -> OptionSpec? {
+    allOptions.first { $0.spellings.contains(spelling) }
+  }
+}
+
+/// A `tcpcraft` command: its table, and what it does with the checked arguments. Adding a
+/// command is one file conforming to this and one line in `TCPCraft.commands`.
+protocol Command {
+  static var spec: CommandSpec { get }
+  /// Runs with arguments already checked against `spec` (`--help` already answered).
+  static func run(_ arguments: Arguments) -> Int32
+  /// The command line after the command's name: parse, answer `--help`, run. Exit status 2 and
+  /// one line on stderr for a usage mistake.
+  static func main(_ argv: [String]) -> Int32
+}
+
+extension Command {
+  static func main(_ argv: [String]) -> Int32 {
+    let arguments: Arguments
+    do throws(UsageError) {
+      arguments = try Arguments(argv, spec: spec)
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+    if arguments.wantsHelp {
+      Terminal.out(Help.text(for: spec))
+      return 0
+    }
+    return run(arguments)
+  }
+
+  /// The same as `main` (what tests and other commands call).
+  static func run(_ argv: [String]) -> Int32 { main(argv) }
+}
+
+/// A command line checked against a command's option table, holding typed values: positionals,
+/// `--name value`, `--name=value`, toggles, aliases, options that repeat. Every value was checked
+/// once here, so the accessors cannot fail; an option the table does not declare reads as absent.
 struct Arguments {
+  enum Value: Equatable {
+    case integer(UInt64)
+    case seconds(Duration)
+    case text(String)
+  }
+
   /// Arguments that are not options, in order.
   private(set) var positionals: [String] = []
-  /// Values of options, in the order given (an option may repeat).
-  private(set) var values: [String: [String]] = [:]
-  /// Switches that were given.
-  private(set) var switches: Set<String> = []
+  /// Values by option name (aliases folded into the name), in the order given.
+  private var values: [String: [Value]] = [:]
+  /// Toggles that were given, by name.
+  private var toggles: Set<String> = []
+  private let spec: CommandSpec
 
-  /// Parses `arguments` for a command that knows the options in `valued` (they take a value) and
-  /// `switches` (they do not). `--help`/`-h` is always a switch. Anything after `--` is positional.
-  init(_ arguments: [String], command: String, valued: Set<String>, switches knownSwitches: Set<String>)
-    throws(UsageError)
-  {
+  /// Parses `arguments` against `spec`. `--help`/`-h` is always a toggle; anything after `--` is
+  /// positional; a negative number (`-1`) is positional (so that its range error names it).
+  ///
+  /// - Throws: `UsageError` naming the option for an unknown option, a missing value, a value
+  ///   given to a toggle, or a value of the wrong kind or out of range.
+  init(_ arguments: [String], spec: CommandSpec) throws(UsageError) {
+    self.spec = spec
+    let command = spec.name
     var index = 0
     var onlyPositionals = false
     while index < arguments.count {
@@ -35,33 +179,58 @@ struct Arguments {
         continue
       }
       if argument == "-h" || argument == "--help" {
-        switches.insert("--help")
+        toggles.insert("--help")
         continue
       }
-      var name = argument
+      var spelling = argument
       var inlineValue: String?
       if let equals = argument.firstIndex(of: "=") {
-        name = String(argument[..<equals])
+        spelling = String(argument[..<equals])
         inlineValue = String(argument[argument.index(after: equals)...])
       }
-      if valued.contains(name) {
-        let value: String
-        if let inlineValue {
-          value = inlineValue
-        } else {
-          guard index < arguments.count else {
-            throw UsageError("\(command): \(name) needs a value (see `tcpcraft \(command) --help`)")
-          }
-          value = arguments[index]
-          index += 1
-        }
-        values[name, default: []].append(value)
-      } else if knownSwitches.contains(name) {
-        if inlineValue != nil { throw UsageError("\(command): \(name) takes no value") }
-        switches.insert(name)
-      } else {
-        throw UsageError("\(command): unknown option \(name) (see `tcpcraft \(command) --help`)")
+      guard let option = spec.option(spelling) else {
+        throw UsageError("\(command): unknown option \(spelling) (see `tcpcraft \(command) --help`)")
       }
+      guard option.takesValue else {
+        if inlineValue != nil { throw UsageError("\(command): \(spelling) takes no value") }
+        toggles.insert(option.name)
+        continue
+      }
+      let text: String
+      if let inlineValue {
+        text = inlineValue
+      } else {
+        guard index < arguments.count else {
+          throw UsageError("\(command): \(spelling) needs a value (see `tcpcraft \(command) --help`)")
+        }
+        text = arguments[index]
+        index += 1
+      }
+      values[option.name, default: []].append(try Arguments.check(text, for: option, spelled: spelling))
+    }
+  }
+
+  /// `text` as a value of `option`, or the one-line reason it is not one.
+  static func check(_ text: String, for option: OptionSpec, spelled spelling: String) throws(UsageError) -> Value {
+    switch option.kind {
+    case .toggle, .string, .repeatable:
+      return .text(text)
+    case .integer(let range, let hexOnly):
+      let hexText = hexOnly && !(text.hasPrefix("0x") || text.hasPrefix("0X")) ? "0x" + text : text
+      guard let number = parseInteger(hexText, as: UInt64.self), range.contains(number) else {
+        if hexOnly {
+          throw UsageError(
+            "\(spelling): \"\(text)\" is not a hex number from 0x\(String(range.lowerBound, radix: 16)) to 0x\(String(range.upperBound, radix: 16)) (like 0xdead)")
+        }
+        throw UsageError("\(spelling): \"\(text)\" is not a number from \(range.lowerBound) to \(range.upperBound)")
+      }
+      return .integer(number)
+    case .seconds(let zeroAllowed):
+      if zeroAllowed, let zero = parseZero(text) { return .seconds(zero) }
+      guard let duration = parseSeconds(text) else {
+        throw UsageError("\(spelling): \"\(text)\" is not a number of seconds (like 2 or 0.5)")
+      }
+      return .seconds(duration)
     }
   }
 
@@ -69,23 +238,36 @@ struct Arguments {
     text.count > 1 && text.hasPrefix("-") && text.dropFirst().allSatisfy { $0.isASCII && $0.isNumber }
   }
 
-  var wantsHelp: Bool { switches.contains("--help") }
+  private func name(_ spelling: String) -> String { spec.option(spelling)?.name ?? spelling }
 
-  func has(_ name: String) -> Bool { switches.contains(name) || values[name] != nil }
+  var wantsHelp: Bool { toggles.contains("--help") }
 
-  /// The last value given for `name`.
-  func value(_ name: String) -> String? { values[name]?.last }
+  /// Whether the option (toggle or valued, any spelling) was given.
+  func has(_ spelling: String) -> Bool {
+    let name = name(spelling)
+    return toggles.contains(name) || values[name] != nil
+  }
 
-  /// Every value given for `name`, in order.
-  func all(_ name: String) -> [String] { values[name] ?? [] }
+  /// The last text given for a string option.
+  func value(_ spelling: String) -> String? { all(spelling).last }
 
-  /// An unsigned integer option (decimal, or hex with `0x`) that must fit `T`.
-  func integer<T: FixedWidthInteger & UnsignedInteger>(_ name: String, as type: T.Type = T.self) throws(UsageError) -> T? {
-    guard let text = value(name) else { return nil }
-    guard let number = Arguments.parseInteger(text, as: T.self) else {
-      throw UsageError("\(name): \"\(text)\" is not a number from 0 to \(T.max)")
+  /// Every text given for a repeatable (or string) option, in order.
+  func all(_ spelling: String) -> [String] {
+    (values[name(spelling)] ?? []).compactMap { value in
+      if case .text(let text) = value { text } else { nil }
     }
-    return number
+  }
+
+  /// The integer given for an integer option, as `T` (its table range fits `T`).
+  func integer<T: FixedWidthInteger & UnsignedInteger>(_ spelling: String, as type: T.Type = T.self) -> T? {
+    guard case .integer(let number) = values[name(spelling)]?.last else { return nil }
+    return T(exactly: number)
+  }
+
+  /// The duration given for a seconds option.
+  func seconds(_ spelling: String) -> Duration? {
+    guard case .seconds(let duration) = values[name(spelling)]?.last else { return nil }
+    return duration
   }
 
   static func parseInteger<T: FixedWidthInteger & UnsignedInteger>(_ text: String, as type: T.Type) -> T? {
@@ -99,19 +281,19 @@ struct Arguments {
   }
 
   /// A duration in seconds (`2`, `0.5`), positive, at most a day.
-  func seconds(_ name: String) throws(UsageError) -> Duration? {
-    guard let text = value(name) else { return nil }
-    guard let duration = Arguments.parseSeconds(text) else {
-      throw UsageError("\(name): \"\(text)\" is not a number of seconds (like 2 or 0.5)")
-    }
-    return duration
-  }
-
   static func parseSeconds(_ text: String) -> Duration? {
     guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
       text.filter({ $0 == "." }).count <= 1, let value = Double(text), value > 0, value <= 86_400
     else { return nil }
     return .milliseconds(Int64((value * 1000).rounded()))
+  }
+
+  /// `0`, `0.0`, `.0`: zero seconds.
+  private static func parseZero(_ text: String) -> Duration? {
+    guard !text.isEmpty, text.allSatisfy({ $0 == "0" || $0 == "." }), text.filter({ $0 == "." }).count <= 1,
+      text.contains("0")
+    else { return nil }
+    return .zero
   }
 
   /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
@@ -160,5 +342,16 @@ struct HostPort: Hashable, CustomStringConvertible {
       throw UsageError("\"\(portText)\" is not a port number (1-65535)")
     }
     return HostPort(address: address, port: port)
+  }
+}
+
+extension Arguments {
+  /// For the internal `__hold-guard` command, which `tcpcraft` itself starts: every option in
+  /// `valued` is text, every one in `switches` a toggle.
+  init(_ arguments: [String], command: String, valued: Set<String>, switches: Set<String>) throws(UsageError) {
+    let options =
+      valued.sorted().map { OptionSpec.string($0, "VALUE", $0) } + switches.sorted().map { OptionSpec.toggle($0, $0) }
+    try self.init(
+      arguments, spec: CommandSpec(name: command, summary: "", synopsis: [], about: "", options: [OptionGroup(options)], examples: []))
   }
 }

@@ -30,9 +30,22 @@ enum InterruptFlag {
 /// Entry point: `SendRate.run(arguments, remote:flags:payload:options:)`, called by
 /// `SendCommand.run` when `SendRate.isRequested(arguments)`.
 enum SendRate {
-  /// Options this mode adds to `send`.
-  static let valued: Set<String> = ["--count", "--rate", "--duration", "--walk", "--iface", "--src", "--src-mac", "--dst-mac", "--batch"]
-  static let switches: Set<String> = ["--l2", "--qdisc-bypass"]
+  /// Options this mode adds to `send` (part of `SendCommand.spec`).
+  static let options = OptionGroup(
+    "at rate (any of --count, --rate, --duration):",
+    [
+      .integer("--count", UInt64.self, range: 1...UInt64.max, "N", "send the segment N times"),
+      .integer("--rate", UInt32.self, range: 1...100_000_000, "PPS", "packets per second, paced exactly (default: as fast as the kernel takes them)"),
+      .seconds("--duration", "stop after this long even if N is not reached (default 60)"),
+      .repeatable("--walk", "FIELD[:SPEC]", "change a field per packet (FIELDs above; default seq:1)"),
+      .integer("--batch", UInt16.self, range: 1...1024, "N", "packets a sendmmsg call or TX ring flush"),
+      .string("--src", "A", "our source address (default: the route's)"),
+      .toggle("--l2", "Ethernet frames through a PACKET_TX_RING instead of a raw IPv4 socket"),
+      .string("--iface", "NAME", "send at layer 2 through this interface (implies --l2)"),
+      .string("--src-mac", "MAC", "the frames' source MAC (default: the interface's)"),
+      .string("--dst-mac", "MAC", "the frames' destination MAC (default: the neighbour's)"),
+      .toggle("--qdisc-bypass", "skip the queueing discipline (PACKET_QDISC_BYPASS)"),
+    ])
 
   /// Whether `send` should run in rate mode (`--count`, `--rate` or `--duration` given).
   static func isRequested(_ arguments: Arguments) -> Bool {
@@ -55,13 +68,10 @@ enum SendRate {
     for option in ["--expect", "--guard", "--pcap"] where arguments.has(option) {
       throw UsageError("send: \(option) cannot be combined with --count/--rate/--duration (rate mode sends without waiting)")
     }
-    let count = try arguments.integer("--count", as: UInt64.self)
-    if count == 0 { throw UsageError("--count: must be at least 1") }
-    let rate = try arguments.integer("--rate", as: UInt32.self)
-    if let rate, rate == 0 || rate > 100_000_000 { throw UsageError("--rate: packets per second, 1 to 100000000") }
-    let duration = try arguments.seconds("--duration")
-    let batch = try arguments.integer("--batch", as: UInt16.self)
-    if let batch, batch == 0 || batch > 1024 { throw UsageError("--batch: 1 to 1024 packets") }
+    let count = arguments.integer("--count", as: UInt64.self)
+    let rate = arguments.integer("--rate", as: UInt32.self)
+    let duration = arguments.seconds("--duration")
+    let batch = arguments.integer("--batch", as: UInt16.self)
     var walks: [FieldWalk] = []
     for text in arguments.all("--walk") {
       walks.append(try parseWalk(text, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: destinationPort))
@@ -131,9 +141,9 @@ enum SendRate {
     var sourceMAC: MACAddress?
     var destinationMAC: MACAddress?
     do throws(UsageError) {
-      sourcePort = try arguments.integer("--sport", as: UInt16.self) ?? UInt16.random(in: 32_768...60_999)
-      sequence = try arguments.integer("--seq", as: UInt32.self) ?? UInt32.random(in: 0...UInt32.max)
-      identification = try arguments.integer("--id", as: UInt16.self) ?? 0
+      sourcePort = arguments.integer("--sport", as: UInt16.self) ?? UInt16.random(in: 32_768...60_999)
+      sequence = arguments.integer("--seq", as: UInt32.self) ?? UInt32.random(in: 0...UInt32.max)
+      identification = arguments.integer("--id", as: UInt16.self) ?? 0
       plan = try parsePlan(arguments, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: remote.port)
       if let text = arguments.value("--src") {
         guard let address = IPv4Address(text) else { throw UsageError("--src: \"\(text)\" is not an IPv4 address") }
@@ -172,17 +182,13 @@ enum SendRate {
     var ip = IPv4Header(
       sourceAddress: IPv4Address(rawValue: source), destinationAddress: IPv4Address(rawValue: remote.address),
       identification: identification)
-    if let ttl = try? arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
+    if let ttl = arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
     var tcp = TCPHeader(sourcePort: sourcePort, destinationPort: remote.port, sequenceNumber: sequence, flags: flags, options: options)
-    if let ack = try? arguments.integer("--ack", as: UInt32.self) { tcp.acknowledgmentNumber = ack }
-    if let window = try? arguments.integer("--window", as: UInt16.self) { tcp.window = window }
-    if let urgent = try? arguments.integer("--urgent", as: UInt16.self) { tcp.urgentPointer = urgent }
-    if let offset = try? arguments.integer("--data-offset", as: UInt8.self) { tcp.dataOffset = offset }
-    if let text = arguments.value("--checksum"),
-      let checksum = Arguments.parseInteger(text.hasPrefix("0x") ? text : "0x" + text, as: UInt16.self)
-    {
-      tcp.checksum = checksum
-    }
+    if let ack = arguments.integer("--ack", as: UInt32.self) { tcp.acknowledgmentNumber = ack }
+    if let window = arguments.integer("--window", as: UInt16.self) { tcp.window = window }
+    if let urgent = arguments.integer("--urgent", as: UInt16.self) { tcp.urgentPointer = urgent }
+    if let offset = arguments.integer("--data-offset", as: UInt8.self) { tcp.dataOffset = offset }
+    if let checksum = arguments.integer("--checksum", as: UInt16.self) { tcp.checksum = checksum }
     var packet = ip / tcp
     if !payload.isEmpty { packet = packet / payload }
     if plan.layer2 {

@@ -11,9 +11,14 @@ import TCPScript
 /// Entry point: `SniffRing.run(arguments, interface:program:filterText:count:timeout:)`, called
 /// by `SniffCommand.run` when `SniffRing.isRequested(arguments)`.
 enum SniffRing {
-  /// Options this mode adds to `sniff`.
-  static let valued: Set<String> = ["--duration", "--buffer-size"]
-  static let switches: Set<String> = ["--ring"]
+  /// Options this mode adds to `sniff` (part of `SniffCommand.spec`).
+  static let options = OptionGroup(
+    "at rate (any of --ring, --duration, --buffer-size):",
+    [
+      .toggle("--ring", "capture through a TPACKET_V3 ring"),
+      .seconds("--duration", "stop after this long"),
+      .integer("--buffer-size", UInt32.self, range: 1...4096, "MIB", "the ring's size in MiB (default 32)"),
+    ])
 
   /// The JSON line `sniff --json` prints for a captured frame (plain and ring capture alike).
   static func packetLine(
@@ -40,18 +45,9 @@ enum SniffRing {
   ) -> Int32 {
     let json = arguments.has("--json")
     let quiet = arguments.has("--quiet")
-    let pcapPath = arguments.value("--pcap") ?? arguments.value("-w")
-    let duration: Duration?
-    let bufferMiB: UInt32
-    do throws(UsageError) {
-      let given = try arguments.seconds("--duration")
-      duration = [given, timeout].compactMap { $0 }.min()
-      bufferMiB = try arguments.integer("--buffer-size", as: UInt32.self) ?? 32
-      guard bufferMiB >= 1, bufferMiB <= 4096 else { throw UsageError("--buffer-size: MiB of ring, 1 to 4096") }
-    } catch {
-      Terminal.error("tcpcraft: \(error.description)")
-      return 2
-    }
+    let pcapPath = arguments.value("--pcap")
+    let duration = [arguments.seconds("--duration"), timeout].compactMap { $0 }.min()
+    let bufferMiB = arguments.integer("--buffer-size", as: UInt32.self) ?? 32
     let capture: RingCapture
     do {
       let total = Int(bufferMiB) << 20
