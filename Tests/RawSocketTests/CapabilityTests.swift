@@ -76,4 +76,30 @@ struct CapabilityTests {
     #expect(probe.contains("PROBE raw: \(expected)"[...]), "\(output)")
     #expect(probe.contains("PROBE packet: \(expected)"[...]), "\(output)")
   }
+
+  /// A normal user's test run needs no sudo: this test binary, copied where nobody can run it and
+  /// run as nobody, enters its private user + network namespace before main (CTestNamespace), so a
+  /// privileged test really runs there (TCPCRAFT_REQUIRE_PRIVILEGES=1 makes a skip a failure).
+  @Test(
+    "As a normal user, the test binary runs privileged tests in a private namespace",
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason), and setpriv"))
+  func normalUserRunsPrivilegedTestsWithoutSudo() throws {
+    try Privileges.checkHostRoot()
+    let binary = try #require(Capabilities.executablePath())
+    let copy = try UnprivilegedCopy(of: binary)
+    defer { copy.cleanUp() }
+    var environment = ProcessInfo.processInfo.environment
+    environment["TCPCRAFT_REQUIRE_PRIVILEGES"] = "1"
+    environment["TCPCRAFT_TEST_USERNS"] = nil
+    environment["HOME"] = copy.workFolder
+    let (status, output) = try TestNet.run(
+      copy.asUser([
+        copy.binary, "--testing-library", "swift-testing", "--filter",
+        "withGuardOurPlainSocketPassesByOwner|insideAUserNamespaceIsDetected",
+      ]), environment: environment, timeout: 120)
+    #expect(status == 0, "\(output)")
+    #expect(output.contains("withGuardOurPlainSocketPassesByOwner() passed"), "\(output)")
+    #expect(!output.contains("skipped"), "\(output)")
+    #expect(output.contains("2 tests"), "\(output)")
+  }
 }

@@ -159,8 +159,12 @@ enum DemoCommand: Command {
       return 1
     }
     Terminal.out("serving on 127.0.0.1:\(listener.port) for \(Int(seconds)) s (Ctrl-C to stop); try:")
-    Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
-    Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)")
+    if Capabilities.has(.netRaw, .netAdmin) {
+      Terminal.out("  tcpcraft handshake 127.0.0.1:\(listener.port) && tcpcraft fin")
+    } else {
+      Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
+      Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)")
+    }
     let deadline = SessionStore.now + seconds
     // Bounded: one pass per accepted connection or per 200 ms of waiting.
     for _ in 0..<10_000_000 {
