@@ -90,8 +90,8 @@ public enum Privileges {
 
   /// The reason shown when a host-root test is skipped.
   public static let hostRootReason =
-    "needs the host's root (it switches to another user or sets file capabilities, which a private "
-    + "user namespace cannot): sudo swift test"
+    "needs the host's root (it switches to another user or group, or sets file capabilities, which "
+    + "a private user namespace cannot): sudo swift test"
 
   /// Call first in a host-root test: throws a clear error when not the host's root.
   public static func checkHostRoot() throws {
