@@ -17,6 +17,7 @@ enum SandboxCommand: Command {
       every capability inside it (tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there, tcpdump can
       capture on lo, a server can bind any port). Files you write stay yours. The host's
       interfaces, firewall and other users are out of reach; everything goes when you exit.
+      Inside, TCPCRAFT_SANDBOX=1 is set (for a prompt or a script to tell).
       Where the system forbids unprivileged user namespaces, it says so in one line: then use
       sudo, or the grant `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
       Exit status: COMMAND's (or the shell's); 1 when the namespace cannot be made, 126/127 when
