@@ -14,6 +14,7 @@ struct TCPCraft {
       FinCommand.self,
       SendCommand.self,
       ListenCommand.self,
+      DataCommand.self,
       SniffCommand.self,
       DecodeCommand.self,
       ProbeCommand.self,

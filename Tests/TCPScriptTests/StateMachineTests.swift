@@ -84,10 +84,11 @@ import Testing
   }
 
   @Test func namesPrint() {
-    #expect(TCPState.synSent.description == "SYN_SENT")
+    #expect(TCPState.synSent.description == "SYN-SENT")
+    #expect(TCPState.synSent.netstatName == "SYN_SENT")
     #expect(TCPState.synSent.rfcName == "SYN-SENT")
     #expect(TCPState.synReceived.kernelName == "SYN_RECV")
-    #expect(TCPState.finWait1.description == "FIN_WAIT_1")
+    #expect(TCPState.finWait1.description == "FIN-WAIT-1")
     #expect(TCPState.finWait1.kernelName == "FIN_WAIT1")
     #expect(TCPState(name: "SYN_SENDING") == nil)
     #expect(TCPState(name: "") == nil)

@@ -22,13 +22,13 @@ import Testing
   // 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], seq 84347051, win 65535, length 0
   static let syn = entry(
     .sent, flags: FlagBits.syn, seq: 84_347_051, ack: 0, before: .closed, after: .synSent,
-    summary: "IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], seq 84347051, win 65535, length 0", peer: "SYN_RECV")
+    summary: "IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], seq 84347051, win 65535, length 0", peer: "SYN-RECEIVED")
   // 127.0.0.1.8080 > 127.0.0.1.57273: Flags [S.], seq 2958367133, ack 84347052, win 65535, length 0
   static let synAck = entry(
     .received, flags: FlagBits.syn | FlagBits.ack, seq: 2_958_367_133, ack: 84_347_052, before: .synSent,
     after: .established,
     summary: "IP 127.0.0.1.8080 > 127.0.0.1.57273: Flags [S.], seq 2958367133, ack 84347052, win 65535, length 0",
-    peer: "SYN_RECV")
+    peer: "SYN-RECEIVED")
   // 127.0.0.1.57273 > 127.0.0.1.8080: Flags [.], ack 2958367134, win 65535, length 0
   static let ack = entry(
     .sent, flags: FlagBits.ack, seq: 84_347_052, ack: 2_958_367_134, before: .established, after: .established,
@@ -44,7 +44,7 @@ import Testing
     .sent, flags: FlagBits.fin | FlagBits.ack, seq: 84_347_052, ack: 2_958_367_134, before: .established,
     after: .finWait1,
     summary: "IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [F.], seq 84347052, ack 2958367134, win 65535, length 0",
-    peer: "CLOSE_WAIT")
+    peer: "CLOSE-WAIT")
 
   @Test func sequenceLengthCountsSYNAndFIN() {
     #expect(Self.syn.sequenceLength == 1)
@@ -75,18 +75,21 @@ import Testing
     let ack = try #require(Explainer.explain(Self.ack, ourISS: 84_347_051, peerIRS: 2_958_367_133))
     #expect(ack.contains("handshake is complete"))
     let fin = try #require(Explainer.explain(Self.fin))
-    #expect(fin.contains("FIN_WAIT_1") && fin.contains("84347053"))
+    #expect(fin.contains("FIN-WAIT-1") && fin.contains("84347053"))
   }
 
   @Test func ladderDrawsArrowsBothWays() {
     let ladder = Ladder.draw(
       [Self.syn, Self.synAck, Self.ack], local: "127.0.0.1:57273", remote: "127.0.0.1:8080")
     let lines = ladder.split(separator: "\n").map(String.init)
-    #expect(lines.count == 4)
+    #expect(lines.count == 5)
     #expect(lines[0].contains("client 127.0.0.1:57273 (us)") && lines[0].contains("server 127.0.0.1:8080"))
-    #expect(lines[1].hasPrefix("SYN_SENT") && lines[1].contains("|-- SYN seq=84347051 ") && lines[1].hasSuffix(">| SYN_RECV"))
-    #expect(lines[2].hasPrefix("ESTABLISHED") && lines[2].contains("|<-- SYN,ACK seq=2958367133 ack=84347052 "))
-    #expect(lines[3].contains("ACK seq=84347052 ack=2958367134") && lines[3].hasSuffix("| ESTABLISHED"))
+    // Before the first segment: we are CLOSED, the server LISTENs.
+    #expect(lines[1].hasPrefix("CLOSED") && lines[1].hasSuffix("| LISTEN"))
+    #expect(lines[2].hasPrefix("SYN-SENT") && lines[2].contains("|-- SYN seq=84347051 ") && lines[2].hasSuffix(">| SYN-RECEIVED"))
+    #expect(lines[3].hasPrefix("ESTABLISHED") && lines[3].contains("|<-- SYN,ACK seq=2958367133 ack=84347052 "))
+    // Each state on the row where it began: ours is unchanged on the ACK row, the server's begins.
+    #expect(!lines[4].hasPrefix("ESTABLISHED") && lines[4].contains("ACK seq=84347052 ack=2958367134") && lines[4].hasSuffix("| ESTABLISHED"))
     // Every arrow has the same width.
     let arrowWidths = lines.dropFirst().map { line in
       line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().first?.count ?? 0
@@ -110,7 +113,7 @@ import Testing
     #expect(json.contains(#""direction":"in""#))
     #expect(json.contains(#""flags":"SYN,ACK""#))
     #expect(json.contains(#""seq":2958367133,"ack":84347052"#))
-    #expect(json.contains(#""state_before":"SYN_SENT","state_after":"ESTABLISHED","peer_state":"SYN_RECV""#))
+    #expect(json.contains(#""state_before":"SYN-SENT","state_after":"ESTABLISHED","peer_state":"SYN-RECEIVED""#))
   }
 
   @Test(arguments: [

@@ -45,8 +45,8 @@ import Testing
     let finLine = try #require(fin.lines.first { $0.contains("Flags [F.]") })
     #expect(finLine.contains("out IP 127.0.0.1."))
     #expect(finLine.contains(": Flags [F.], seq 84347052, ack "))
-    #expect(finLine.contains("ESTABLISHED → FIN_WAIT_1"))
-    #expect(fin.lines.contains { $0.contains("TIME_WAIT") })
+    #expect(finLine.contains("ESTABLISHED → FIN-WAIT-1"))
+    #expect(fin.lines.contains { $0.contains("TIME-WAIT") })
     // The listener saw EOF (recv returned 0), closed, and its socket is gone.
     #expect(server.waitUntilFinished())
     #expect(server.log == ["accepted", "eof", "closed"])
@@ -97,7 +97,7 @@ import Testing
     // The idle connection survives its guard (kernel fact 4); fin brings a guard of its own.
     let fin = try runner.run(["fin", "127.0.0.1:\(server.port)", "--json"])
     #expect(fin.status == 0, "stderr: \(fin.stderr)")
-    #expect(Self.json(fin.lines).last?["state"] as? String == "TIME_WAIT")
+    #expect(Self.json(fin.lines).last?["state"] as? String == "TIME-WAIT")
     #expect(server.waitUntilFinished())
     #expect(server.log == ["accepted", "eof", "closed"])
   }
@@ -115,7 +115,7 @@ import Testing
     let demo = try runner.run(["demo", "--explain"], directory: directory)
     #expect(demo.status == 0, "stderr: \(demo.stderr)")
     let text = demo.stdout
-    for state in ["SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "TIME_WAIT", "peer SYN_RECV", "peer ESTABLISHED"] {
+    for state in ["SYN-SENT", "ESTABLISHED", "FIN-WAIT-1", "TIME-WAIT", "peer LISTEN → SYN-RECEIVED", "peer ESTABLISHED"] {
       #expect(text.contains(state), "missing \(state)")
     }
     #expect(text.contains("↳ Our SYN carries our initial sequence number"))
@@ -160,8 +160,8 @@ import Testing
     #expect(result.status == 0, "stderr: \(result.stderr)")
     #expect(result.stdout.contains("ESTABLISHED with 127.0.0.1:"))
     #expect(result.stdout.contains("received 8 bytes \"hi there\""))
-    #expect(result.lines.contains { $0.contains("LISTEN → SYN_RECEIVED") })
-    #expect(result.lines.contains { $0.contains("CLOSE_WAIT → LAST_ACK") })
+    #expect(result.lines.contains { $0.contains("LISTEN → SYN-RECEIVED") })
+    #expect(result.lines.contains { $0.contains("CLOSE-WAIT → LAST-ACK") })
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
@@ -198,10 +198,11 @@ import Testing
     #expect(objects.last?["ok"] as? Bool == true)
     // The states walk the textbook path, and the listener's kernel states come along.
     let ours = segments.compactMap { $0["state_after"] as? String }
-    #expect(ours.first == "SYN_SENT")
-    #expect(ours.contains("FIN_WAIT_1"))
-    #expect(ours.last == "TIME_WAIT")
-    #expect(segments.first?["peer_state"] as? String == "SYN_RECV")
+    #expect(ours.first == "SYN-SENT")
+    #expect(ours.contains("FIN-WAIT-1"))
+    #expect(ours.last == "TIME-WAIT")
+    #expect(segments.first?["peer_state"] as? String == "SYN-RECEIVED")
+    #expect(segments.first?["peer_state_before"] as? String == "LISTEN")
     for segment in segments {
       for key in ["time", "direction", "summary", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "len", "state_before"] {
         #expect(segment[key] != nil, "missing \(key)")

@@ -21,8 +21,8 @@ do {
     print(entry.direction == .sent ? "out" : "in ", entry.summary, " [\(entry.stateChange) | peer \(entry.peerState ?? "?")]")
     if let why = entry.explanation { print("    ↳", why) }
   }
-  try flow.activeOpen()      // SYN → SYN+ACK → ACK:   CLOSED → SYN_SENT → ESTABLISHED
-  try flow.activeClose()     // FIN → ACK, FIN → ACK:   FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT
+  try flow.activeOpen()      // SYN → SYN+ACK → ACK:   CLOSED → SYN-SENT → ESTABLISHED
+  try flow.activeClose()     // FIN → ACK, FIN → ACK:   FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT
   print()
   print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
   flow.close()

@@ -1,5 +1,5 @@
 // RST injection: a crafted RST with the right sequence number kills a live kernel connection at
-// once (RFC 9293 §3.10.7.4) — no FIN, no TIME_WAIT; the application's recv() fails with
+// once (RFC 9293 §3.10.7.4) — no FIN, no TIME-WAIT; the application's recv() fails with
 // ECONNRESET. The RST guard drops the kernel's own RSTs but never ours: our raw socket belongs
 // to the guard's exempt group.
 //

@@ -1,5 +1,5 @@
 // Simultaneous close (RFC 9293 Figure 13): both sides send FIN before seeing the other's, both
-// pass through CLOSING, both end in TIME_WAIT. We start a kernel listener here whose application
+// pass through CLOSING, both end in TIME-WAIT. We start a kernel listener here whose application
 // closes right after accept(), and send our FIN before reading the kernel's.
 //
 //   sudo swift run example-simultaneous-close
@@ -25,9 +25,9 @@ do {
   }
   try flow.activeOpen()
   let connection = accept(listener, nil, nil)   // the handshake is complete: accept returns at once
-  close(connection)                              // the kernel sends its FIN (it is in FIN_WAIT1)...
+  close(connection)                              // the kernel sends its FIN (it is in FIN-WAIT-1)...
   usleep(20_000)
-  try flow.simultaneousClose()                   // ...and ours crosses it: FIN_WAIT_1 → CLOSING → TIME_WAIT
+  try flow.simultaneousClose()                   // ...and ours crosses it: FIN-WAIT-1 → CLOSING → TIME-WAIT
   print()
   print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
   flow.close()

@@ -63,15 +63,19 @@ extension Flow {
   ///
   /// A peer that closes at once may send its FIN with the ACK (FIN-WAIT-1 → TIME-WAIT). Data the
   /// peer still sends is accepted and acknowledged. Ends in TIME-WAIT; `finish()` ends that.
-  public func activeClose(timeout: Duration? = nil) throws(ScriptError) {
+  ///
+  /// `windowUpdate`: once our FIN is acknowledged (and the peer's FIN has not come with it), send
+  /// one bare ACK announcing our window, as the client in the lab walkthrough's trace does.
+  public func activeClose(timeout: Duration? = nil, windowUpdate: Bool = false) throws(ScriptError) {
     guard state == .established || state == .synReceived else { throw .invalidState(step: "close", state: state) }
     try send([.fin, .ack], step: "close: sending FIN")
     let finEnd = sendNext
     var segment = try expect(.acknowledging(finEnd, what: "the ACK of our FIN"), within: timeout, step: "close: waiting for the ACK of our FIN")
+    if windowUpdate && !segment.flags.contains(.fin) { try send(.ack, step: "close: sending a window update") }
     // Bounded: the peer may send data segments before its FIN; each is acknowledged.
     for _ in 0..<64 where !segment.flags.contains(.fin) {
       if !segment.payload.isEmpty { try send(.ack, step: "close: acknowledging data") }
-      segment = try expect(.nextFromPeer("the peer's FIN (it stays in CLOSE_WAIT until its application closes)"), within: timeout, step: "close: waiting for the peer's FIN")
+      segment = try expect(.nextFromPeer("the peer's FIN (it stays in CLOSE-WAIT until its application closes)"), within: timeout, step: "close: waiting for the peer's FIN")
     }
     guard segment.flags.contains(.fin) else {
       throw .timedOut(step: "close", expected: SegmentPattern.fin.description, waited: timeout ?? defaultTimeout, unmatched: [])

@@ -12,12 +12,31 @@ public protocol FlowTransport: AnyObject {
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
   func peerState(local: Endpoint, remote: Endpoint) -> String?
+  /// The peer's kernel state and timer, when the peer is a local socket, else `nil`.
+  func peerSample(local: Endpoint, remote: Endpoint) -> PeerSample?
   /// Releases sockets and the RST guard.
   func close()
 }
 
 extension FlowTransport {
   public func peerState(local: Endpoint, remote: Endpoint) -> String? { nil }
+  public func peerSample(local: Endpoint, remote: Endpoint) -> PeerSample? {
+    peerState(local: local, remote: remote).map { PeerSample(state: $0, timerMilliseconds: nil) }
+  }
+}
+
+/// One reading of the peer's kernel socket: its state (any spelling `TCPState(name:)` reads, or
+/// Linux's) and, when a timer runs, milliseconds until it fires (`idiag_expires`).
+public struct PeerSample: Hashable, Sendable {
+  public var state: String
+  public var timerMilliseconds: UInt32?
+  public init(state: String, timerMilliseconds: UInt32? = nil) {
+    self.state = state
+    self.timerMilliseconds = timerMilliseconds
+  }
+
+  /// The state in our one spelling (RFC 9293's) when it is one of the eleven, else as read.
+  public var spelled: String { TCPState(name: state)?.description ?? state }
 }
 
 /// One TCP connection driven by hand, for one 4-tuple.
@@ -48,6 +67,9 @@ public final class Flow {
   public var receiveNext: UInt32
   /// The window we advertise (RCV.WND), 65535 by default.
   public var window: UInt16 = 65535
+  /// The window field on every segment after the handshake's SYN, when it differs from the SYN's
+  /// (a SYN's window is never scaled, later ones are: RFC 7323 §2.2). `nil`: `window` everywhere.
+  public var windowAfterSYN: UInt16?
   /// The peer's last advertised window (SND.WND, unscaled).
   public private(set) var peerWindow: UInt16 = 0
   /// Time to live of the segments we send.
@@ -150,6 +172,13 @@ public final class Flow {
     identification &+= 1
     var options = options
     let carriesTimestamps = options.contains { if case .timestamps = $0 { true } else { false } }
+    if flags.contains([.syn, .ack]) && peerOfferedTimestamps {
+      // A SYN+ACK echoes the client's TSval (RFC 7323 §3.2) when the caller left TSecr at 0.
+      options = options.map { option in
+        if case .timestamps(let value, 0) = option { return .timestamps(value: value, echoReply: peerTimestamp) }
+        return option
+      }
+    }
     if flags.contains(.syn) && carriesTimestamps {
       // Our clock continues from the TSval our SYN carries (else PAWS, RFC 7323 §5, would make
       // the peer drop our later segments as old).
@@ -165,7 +194,8 @@ public final class Flow {
     }
     var tcp = TCPHeader(
       sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence,
-      acknowledgmentNumber: acknowledgment, flags: flags, window: window ?? self.window,
+      acknowledgmentNumber: acknowledgment, flags: flags,
+      window: window ?? (flags.contains(.syn) ? self.window : windowAfterSYN ?? self.window),
       options: options)
     customize(&ip, &tcp)
     do {
@@ -175,6 +205,7 @@ public final class Flow {
     }
     let bytes = buffer
     let before = state
+    let peerBefore = readsPeerState && remote.port != 0 ? transport.peerSample(local: local, remote: remote) : nil
     let time = Flow.wallClock()
     try transport.send(bytes, to: ip.destinationAddress.rawValue)
 
@@ -207,7 +238,7 @@ public final class Flow {
     let entry = record(
       direction: .sent, bytes: bytes, time: time, source: local, destination: remote, flags: tcp.flags,
       seq: tcp.sequenceNumber, ack: tcp.acknowledgmentNumber, window: tcp.window,
-      payloadLength: payload.count, before: before, expected: true, note: nil)
+      payloadLength: payload.count, before: before, expected: true, note: nil, peerBefore: peerBefore)
     return entry
   }
 
@@ -417,7 +448,8 @@ public final class Flow {
   private func record(
     direction: TranscriptEntry.Direction, bytes: [UInt8], time: (Int64, Int32), source: Endpoint,
     destination: Endpoint, flags: TCPFlags, seq: UInt32, ack: UInt32, window: UInt16,
-    payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false
+    payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false,
+    peerBefore: PeerSample? = nil
   ) -> TranscriptEntry {
     let summary = tcpdumpSummary(ipv4: bytes[...])
     var entry = TranscriptEntry(
@@ -429,8 +461,13 @@ public final class Flow {
       note: note, packet: bytes)
     entry.checksumNotReady = checksumNotReady
     if readsPeerState && remote.port != 0 {
+      // Before: sampled before we sent it; for a received segment, when we read it (the peer
+      // already sent it, so its state then is the state the segment left it in).
       if direction == .sent { Flow.settle() }
-      entry.peerState = transport.peerState(local: local, remote: remote)
+      let after = transport.peerSample(local: local, remote: remote)
+      entry.peerState = after?.spelled
+      entry.peerTimerMilliseconds = after?.timerMilliseconds
+      entry.peerStateBefore = direction == .sent ? peerBefore?.spelled : after?.spelled
     }
     entry.explanation = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: initialReceiveSequence)
     transcript.entries.append(entry)

@@ -115,6 +115,18 @@ public final class KernelTransport: FlowTransport {
     return state
   }
 
+  public func peerSample(local: Endpoint, remote: Endpoint) -> PeerSample? {
+    guard let state = peerState(local: local, remote: remote) else { return nil }
+    var timer: UInt32?
+    // The TIME-WAIT timer, so that 2·MSL is seen counting down (idiag_expires, in ms).
+    if state == "TIME_WAIT", let socket = try? diag?.socket(
+      localAddress: remote.address, localPort: remote.port, remoteAddress: local.address, remotePort: local.port)
+    {
+      timer = socket.timerExpiresMilliseconds
+    }
+    return PeerSample(state: state, timerMilliseconds: timer)
+  }
+
   private var sawPeerConnection = false
   private var localPeers: [UInt32: Bool] = [:]
 

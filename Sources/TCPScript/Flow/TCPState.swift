@@ -1,14 +1,20 @@
 /// The eleven connection states of RFC 9293 §3.3.2, for our side of a hand-driven flow.
 ///
-/// `description` spells a state with underscores as netstat does (`SYN_SENT`, `CLOSE_WAIT`);
-/// `rfcName` as RFC 9293 does (`SYN-SENT`, `CLOSE-WAIT`); `kernelName` exactly as Linux's `ss`
-/// and `netstat` print it (`SYN_RECV`, `FIN_WAIT1`). `init?(name:)` accepts all of them, any case.
+/// One spelling everywhere we print a state (lines, ladders, SVG, pcapng comments, JSON):
+/// RFC 9293's (`SYN-SENT`, `FIN-WAIT-1`, `TIME-WAIT`), which is `description` and `rfcName`.
+/// The peer's kernel states read with `inet_diag` are shown in the same spelling.
+/// `netstatName` spells it with underscores (`SYN_SENT`, `CLOSE_WAIT`); `kernelName` exactly as
+/// Linux's `ss` and `netstat` print it (`SYN_RECV`, `FIN_WAIT1`). `init?(name:)` accepts all of
+/// them, any case.
 public enum TCPState: String, CaseIterable, Hashable, Sendable, CustomStringConvertible {
   case closed, listen, synSent, synReceived, established, finWait1, finWait2, closeWait, closing,
     lastAck, timeWait
 
+  /// RFC 9293's spelling (`SYN-SENT`, `FIN-WAIT-1`): the one spelling we print.
+  public var description: String { rfcName }
+
   /// `SYN_SENT`, `SYN_RECEIVED`, `FIN_WAIT_1`, `CLOSE_WAIT`, ... (the RFC words joined by `_`).
-  public var description: String {
+  public var netstatName: String {
     String(rfcName.map { $0 == "-" ? "_" : $0 })
   }
 
@@ -36,7 +42,7 @@ public enum TCPState: String, CaseIterable, Hashable, Sendable, CustomStringConv
     case .finWait1: "FIN_WAIT1"
     case .finWait2: "FIN_WAIT2"
     case .closed: "CLOSE"
-    default: description
+    default: netstatName
     }
   }
 
@@ -48,7 +54,7 @@ public enum TCPState: String, CaseIterable, Hashable, Sendable, CustomStringConv
     }
     let key = squeeze(name)
     for state in TCPState.allCases {
-      if [state.rfcName, state.kernelName, state.rawValue].contains(where: { squeeze($0) == key }) {
+      if [state.rfcName, state.kernelName, state.netstatName, state.rawValue].contains(where: { squeeze($0) == key }) {
         self = state
         return
       }

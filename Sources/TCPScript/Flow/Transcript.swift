@@ -35,11 +35,18 @@ public struct TranscriptEntry: Hashable, Sendable {
   /// Our state before and after this segment.
   public var stateBefore: TCPState
   public var stateAfter: TCPState
-  /// The peer's real kernel state when this entry was recorded, when the peer is a local socket
-  /// (read with `inet_diag`), as Linux spells it (`SYN_RECV`, `CLOSE_WAIT`); `nil` when not
-  /// known. A fast peer application may already have moved on: a received segment is recorded
-  /// when the flow reads it, which can be after the peer's next step.
+  /// The peer's real kernel state just after this segment, when the peer is a local socket
+  /// (read with `inet_diag`), spelled as RFC 9293 does (`SYN-RECEIVED`, `CLOSE-WAIT`); `nil` when
+  /// not known (a peer on another host: inet_diag sees only this host's sockets). A fast peer
+  /// application may already have moved on: a received segment is recorded when the flow reads
+  /// it, which can be after the peer's next step (`PeerStates` puts each state on its row).
   public var peerState: String?
+  /// The peer's kernel state sampled just before this segment (before we sent it, or when we
+  /// read it from the capture), same spelling; `nil` when not known.
+  public var peerStateBefore: String?
+  /// The peer's kernel timer (`idiag_expires`, milliseconds) in the `peerState` sample: for a
+  /// peer in TIME-WAIT, how long it still waits (2·MSL, 60 s on Linux, counting down).
+  public var peerTimerMilliseconds: UInt32?
   /// `false` for a received segment that no expectation asked for (kept and shown anyway).
   public var expected: Bool
   /// A note for the reader: why a segment is odd ("kernel RST: port closed").
@@ -95,10 +102,10 @@ public struct TranscriptEntry: Hashable, Sendable {
 
   public func has(_ bits: UInt16) -> Bool { flagBits & bits == bits }
 
-  /// The state change as printed beside a segment: `CLOSED → SYN_SENT`, or just `ESTABLISHED`.
+  /// The state change as printed beside a segment: `CLOSED → SYN-SENT`, or just `ESTABLISHED`.
   public var stateChange: String { stateChange(rfcNames: false) }
 
-  /// The state change with RFC 9293's spelling (`CLOSED → SYN-SENT`) or netstat's (`SYN_SENT`).
+  /// The state change with RFC 9293's spelling (`CLOSED → SYN-SENT`); both are the same now (one spelling).
   public func stateChange(rfcNames: Bool) -> String {
     let before = rfcNames ? stateBefore.rfcName : stateBefore.description
     let after = rfcNames ? stateAfter.rfcName : stateAfter.description

@@ -19,7 +19,7 @@ public enum Explainer {
 
     if rst {
       if us {
-        return "A RST aborts the connection at once: no FIN exchange and no TIME_WAIT; the peer's "
+        return "A RST aborts the connection at once: no FIN exchange and no TIME-WAIT; the peer's "
           + "kernel drops the socket and its next recv() fails with ECONNRESET (RFC 9293 §3.10.7)."
       }
       if before == .synSent {
@@ -50,8 +50,8 @@ public enum Explainer {
       if us {
         let what =
           switch after {
-          case .finWait1: "we enter FIN_WAIT_1 and wait for the peer to acknowledge it"
-          case .lastAck: "we enter LAST_ACK and wait for the last ACK"
+          case .finWait1: "we enter FIN-WAIT-1 and wait for the peer to acknowledge it"
+          case .lastAck: "we enter LAST-ACK and wait for the last ACK"
           default: "we have no more data to send"
           }
         return "Our FIN at seq \(seq) says we will send no more data; \(dataPart)a FIN consumes "
@@ -59,12 +59,12 @@ public enum Explainer {
       }
       let what =
         switch after {
-        case .closeWait: "we are in CLOSE_WAIT until we close our side too"
+        case .closeWait: "we are in CLOSE-WAIT until we close our side too"
         case .closing: "both sides sent FIN before seeing the other's: a simultaneous close, CLOSING"
         case .timeWait:
           hasACK && before == .finWait1
-            ? "it also acknowledges our FIN, so we skip FIN_WAIT_2 and enter TIME_WAIT"
-            : "we enter TIME_WAIT"
+            ? "it also acknowledges our FIN, so we skip FIN-WAIT-2 and enter TIME-WAIT"
+            : "we enter TIME-WAIT"
         default: "the peer will send no more data"
         }
       return "The peer's FIN at seq \(seq) closes its direction; \(dataPart)it consumes one "
@@ -85,7 +85,7 @@ public enum Explainer {
             + "data, so it consumes no sequence number: the 3-way handshake is complete."
         }
         if after == .timeWait {
-          return "Our ACK (ack \(ack)) acknowledges the peer's FIN; we stay in TIME_WAIT for 2·MSL "
+          return "Our ACK (ack \(ack)) acknowledges the peer's FIN; we stay in TIME-WAIT for 2·MSL "
             + "in case it is lost and the FIN comes again (RFC 9293 §3.6)."
         }
         if after == .closeWait {
@@ -101,10 +101,10 @@ public enum Explainer {
           + "handshake is complete and both sides are ESTABLISHED."
       case (.finWait1, .finWait2):
         return "The peer acknowledges our FIN (ack \(ack) = our FIN's seq + 1) and is now in "
-          + "CLOSE_WAIT; we wait in FIN_WAIT_2 for its FIN."
+          + "CLOSE-WAIT; we wait in FIN-WAIT-2 for its FIN."
       case (.closing, .timeWait):
         return "The peer acknowledges our FIN: after a simultaneous close both sides go from "
-          + "CLOSING to TIME_WAIT."
+          + "CLOSING to TIME-WAIT."
       case (.lastAck, .closed):
         return "The last ACK acknowledges our FIN: the connection is CLOSED and forgotten."
       default:

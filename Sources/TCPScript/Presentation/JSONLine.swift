@@ -71,6 +71,8 @@ extension TranscriptEntry {
     line.add("state_before", stateBefore.description)
     line.add("state_after", stateAfter.description)
     line.add("peer_state", peerState)
+    line.add("peer_state_before", peerStateBefore)
+    if let peerTimerMilliseconds { line.add("peer_timer_ms", peerTimerMilliseconds) }
     line.add("expected", expected)
     if let note { line.add("note", note) }
     if let explanation { line.add("explanation", explanation) }

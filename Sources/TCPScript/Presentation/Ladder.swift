@@ -1,14 +1,16 @@
 /// An ASCII ladder diagram of an exchange, as textbooks draw it:
 ///
 /// ```
-///  client 127.0.0.1:57273                                server 127.0.0.1:8080
-///  SYN_SENT     |---- SYN seq=84347051 ------------------------->|
-///  ESTABLISHED  |<--- SYN,ACK seq=2958367133 ack=84347052 -------|
-///  ESTABLISHED  |---- ACK seq=84347052 ack=2958367134 ---------->| ESTABLISHED
+///                client 127.0.0.1:57273 (us)                   server 127.0.0.1:8080
+///  CLOSED         |                                             | LISTEN
+///  SYN-SENT       |-- SYN seq=84347051 ------------------------>| SYN-RECEIVED
+///  ESTABLISHED    |<-- SYN,ACK seq=2958367133 ack=84347052 -----|
+///                 |-- ACK seq=84347052 ack=2958367134 --------->| ESTABLISHED
 /// ```
 ///
 /// Our side is drawn on the left when we are the client (we sent the first SYN) and on the right
-/// when we are the server. The state beside each arrow is the state after that segment.
+/// when we are the server. The first row gives both ends' states before the first segment; after
+/// that each state is written on the row where it began (see `PeerStates` for the peer's).
 public enum Ladder {
   /// Draws `entries` between `local` and `remote` (`"127.0.0.1:57273"`), `relative` numbers
   /// counted from the initial sequence numbers when given.
@@ -24,11 +26,19 @@ public enum Ladder {
     let weAreClient = !(first.direction == .received && first.has(FlagBits.syn) && !first.has(FlagBits.ack))
     let leftName = weAreClient ? "client \(local) (us)" : "client \(remote)"
     let rightName = weAreClient ? "server \(remote)" : "server \(local) (us)"
-    let stateWidth = 13
+    let peers = PeerStates(entries)
+    let stateWidth = 14
     var lines: [String] = []
     let headerGap = max(1, width + 2 - leftName.count)
     lines.append(pad("", stateWidth) + " " + leftName + String(repeating: " ", count: headerGap) + rightName)
-    for (entry, label) in zip(entries, labels) {
+    // The states before the first segment (LISTEN for a server waiting), then each state on the
+    // row where it began: a blank means the state is unchanged.
+    let ourStart = first.stateBefore.description
+    let peerStart = peers.initial ?? ""
+    let startLeft = weAreClient ? ourStart : peerStart
+    let startRight = weAreClient ? peerStart : ourStart
+    lines.append(pad(startLeft, stateWidth) + " |" + String(repeating: " ", count: width) + "| " + startRight)
+    for (index, (entry, label)) in zip(entries, labels).enumerated() {
       let leftToRight = (entry.direction == .sent) == weAreClient
       let body = " " + label + " "
       let dashes = max(2, width - body.count - 3)
@@ -38,12 +48,15 @@ public enum Ladder {
       } else {
         arrow = "|<" + String(repeating: "-", count: 2) + body + String(repeating: "-", count: dashes) + "|"
       }
-      // Our state goes on our side; the peer's kernel state, when known, on the other.
-      let ours = entry.stateAfter.description
-      let theirs = entry.peerState ?? ""
+      let ours = entry.stateAfter != entry.stateBefore ? entry.stateAfter.description : ""
+      let theirs = peers.changed[index] ? (peers.after[index] ?? "") : ""
       let left = weAreClient ? ours : theirs
       let right = weAreClient ? theirs : ours
       lines.append(pad(left, stateWidth) + " " + arrow + " " + right)
+    }
+    if let reason = peers.unknownReason { lines.append(pad("", stateWidth) + " (" + reason + ")") }
+    if let last = entries.last, let note = PeerStates.timeWaitNote(last) {
+      lines.append(pad("", stateWidth) + " (the peer's kernel: TIME-WAIT, " + note + ")")
     }
     return lines.joined(separator: "\n")
   }

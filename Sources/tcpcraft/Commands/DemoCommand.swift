@@ -136,7 +136,7 @@ enum DemoCommand: Command {
 
   /// After the client's FIN, the listener waits a little before closing (default 0.2 s,
   /// `--close-delay`): the kernel's delayed ACK of the FIN then goes out on its own, and the
-  /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN_WAIT_2, instead of one
+  /// client sees the textbook four segments (FIN, ACK, FIN, ACK) and FIN-WAIT-2, instead of one
   /// combined FIN+ACK.
   static func closeDelayMicroseconds(_ arguments: Arguments) -> UInt32 {
     guard let delay = arguments.seconds("--close-delay") else { return 200_000 }

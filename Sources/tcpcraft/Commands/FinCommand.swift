@@ -11,9 +11,10 @@ enum FinCommand: Command {
     synopsis: ["[HOST:PORT] [options]"],
     about: """
       The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
-      is omitted): FIN → ACK (FIN_WAIT_1 → FIN_WAIT_2), then the peer's FIN → our ACK (TIME_WAIT).
+      is omitted): FIN → ACK (FIN-WAIT-1 → FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT).
       --seq and --ack override what was saved. Without a saved session, give HOST:PORT, --sport,
-      --seq and --ack.
+      --seq and --ack. A session the peer already half-closed (`tcpcraft data` saw its FIN, we
+      are in CLOSE-WAIT) is closed from our side: our FIN (LAST-ACK), its ACK (CLOSED).
       """,
     options: [
       OptionGroup([
@@ -21,6 +22,8 @@ enum FinCommand: Command {
         .integer("--seq", UInt32.self, "N", "the sequence number of our FIN (default: the saved snd_nxt)"),
         .integer("--ack", UInt32.self, "N", "the acknowledgment number we send (default: the saved rcv_nxt)"),
         .seconds("--timeout", "how long to wait for each of the peer's segments (default 3)"),
+        .integer("--window", UInt16.self, "N", "the window we advertise (default 65535)"),
+        .toggle("--window-update", "one bare ACK after the peer acknowledges our FIN (seed 001's client does)"),
         Common.pcapOption,
       ]),
       Common.outputOptions,
@@ -81,10 +84,12 @@ enum FinCommand: Command {
       if let ack { receiveNext = ack }
       if iss == nil { iss = sendNext &- 1 }
       if irs == nil { irs = receiveNext &- 1 }
+      // A session the peer already half-closed (`tcpcraft data` saw its FIN): our FIN, its ACK.
+      let halfClosed = found.flatMap { TCPState(name: $0.session.state) } == .closeWait && seq == nil
       // Our own guard for the close, whether or not the holder is still alive.
       let opened = try Flow.open(
         to: peer, sourcePort: local.port, sourceAddress: local.address, guardResets: true,
-        state: .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
+        state: halfClosed ? .closeWait : .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
         initialReceiveSequence: irs)
       flow = opened
       if let found, found.session.timestamps == true {
@@ -92,15 +97,23 @@ enum FinCommand: Command {
         opened.peerTimestamp = found.session.peerTimestamp ?? 0
         opened.timestampOffset = found.session.timestampOffset ?? 0
       }
+      if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
-      try opened.activeClose(timeout: timeout)
+      if halfClosed {
+        try opened.passiveClose(timeout: timeout)
+      } else {
+        try opened.activeClose(timeout: timeout, windowUpdate: arguments.has("--window-update"))
+      }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
       let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag(), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
-      if let peerState { message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : peerState)" }
+      if let peerState {
+        let spelled = TCPState(name: peerState)?.description ?? peerState
+        message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : spelled)"
+      }
       output.result(ok: true, command: "fin", flow: opened, message: message)
       finish(found, flow: opened)
       return 0

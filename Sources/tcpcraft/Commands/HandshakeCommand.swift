@@ -21,6 +21,7 @@ enum HandshakeCommand: Command {
         .integer("--sport", UInt16.self, "N", "our source port (default: random, 32768-60999)"),
         .integer("--isn", UInt32.self, "N", "our initial sequence number (default: random)"),
         .integer("--window", UInt16.self, "N", "the window we advertise (default 65535)"),
+        .integer("--ack-window", UInt16.self, "N", "the window on every segment after our SYN (a scaled window; seed 001: 12759)"),
         .integer("--ttl", UInt8.self, "N", "the IPv4 time to live of our segments (default 64)"),
         .seconds("--timeout", "how long to wait for the SYN+ACK (default 3)"),
         .seconds("--hold", "how long the RST guard stays up while the session is idle (default 300)"),
@@ -81,6 +82,7 @@ enum HandshakeCommand: Command {
         initialSendSequence: arguments.integer("--isn", as: UInt32.self))
       flow = opened
       if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }
+      opened.windowAfterSYN = arguments.integer("--ack-window", as: UInt16.self)
       if let ttl = arguments.integer("--ttl", as: UInt8.self) { opened.timeToLive = ttl }
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       if let tsval = arguments.integer("--tsval", as: UInt32.self) {

@@ -118,10 +118,12 @@ enum SendCommand: Command {
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+        output.writeFiles(opened)
         output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
       } else {
         _ = try opened.receiveAll(for: timeout)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+        output.writeFiles(opened)
         let replies = opened.transcript.entries.filter { $0.direction == .received }.count
         output.result(
           ok: true, command: "send", flow: opened,
@@ -131,6 +133,7 @@ enum SendCommand: Command {
       return 0
     } catch {
       if let flow, let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
+      if let flow { output.writeFiles(flow) }
       return Common.report(error, output: output, command: "send", flow: flow)
     }
   }

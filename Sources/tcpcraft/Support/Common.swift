@@ -14,7 +14,9 @@ enum Common {
       .toggle("--relative", "seq/ack relative to the initial sequence numbers (tcpdump without -S)"),
       .toggle("--no-ladder", "no ladder diagram at the end"),
       .toggle("--quiet", "only the final line (errors still go to stderr)"),
-      .toggle("--rfc-names", "states as RFC 9293 spells them (SYN-SENT) instead of netstat's (SYN_SENT)"),
+      .toggle("--rfc-names", "kept for old scripts: states are always spelled as RFC 9293 does (SYN-SENT)"),
+      .string("--svg", "FILE", "the ladder as an SVG picture (to project or print)"),
+      .string("--pcapng", "FILE", "the segments as pcapng, each with its explanation and both states as a comment"),
     ])
 
   /// `--pcap FILE` for the commands that drive an exchange.
@@ -56,10 +58,7 @@ enum Common {
         record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    guard FileManager.default.createFile(atPath: absolute(path), contents: Data(file)) else {
-      return "cannot create the file (\(String(cString: strerror(errno))))"
-    }
-    return nil
+    return SafeWrite.write(file, to: path).map { "cannot create the file (\($0))" }
   }
 
   /// `path` made absolute against the current directory.
@@ -83,7 +82,18 @@ enum Common {
       options.append(.timestamps(value: tsval ?? timestamp, echoReply: 0))
     }
     if arguments.has("--sack-perm") { options.append(.sackPermitted) }
-    if !options.isEmpty && options.count % 4 != 0 { options.append(.endOfOptionList) }
+    // An end-of-list only when the options do not already fill whole 32-bit words (the classic
+    // trace's 22 bytes get one; a lone MSS, 4 bytes, does not).
+    let bytes = options.reduce(0) { total, option in
+      switch option {
+      case .maximumSegmentSize: total + 4
+      case .windowScale: total + 3
+      case .timestamps: total + 10
+      case .sackPermitted: total + 2
+      default: total + 1
+      }
+    }
+    if bytes % 4 != 0 { options.append(.endOfOptionList) }
     return options
   }
 

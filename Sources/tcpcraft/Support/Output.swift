@@ -13,6 +13,11 @@ struct Output {
   var ladder = true
   var quiet = false
   var rfcNames = false
+  /// `--svg FILE`: the ladder as a picture; `--pcapng FILE`: the capture with a comment a packet.
+  var svgPath: String?
+  var pcapngPath: String?
+  /// The command line, printed on the SVG page.
+  var source = CommandLine.arguments.map(Output.shellQuoted).joined(separator: " ")
 
   /// Reads the output switches every exchange command shares.
   init(_ arguments: Arguments) {
@@ -22,6 +27,8 @@ struct Output {
     ladder = !arguments.has("--no-ladder")
     quiet = arguments.has("--quiet")
     rfcNames = arguments.has("--rfc-names")
+    svgPath = arguments.value("--svg")
+    pcapngPath = arguments.value("--pcapng")
   }
 
   init() {}
@@ -32,7 +39,7 @@ struct Output {
     Terminal.out(text)
   }
 
-  /// One segment: `out IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], ...   CLOSED → SYN_SENT | peer LISTEN`.
+  /// One segment: `out IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], ...   CLOSED → SYN-SENT | peer LISTEN`.
   func segment(_ entry: TranscriptEntry, transcript: Transcript) {
     if json {
       Terminal.out(entry.json().description)
@@ -44,22 +51,62 @@ struct Output {
       ? entry.relativeSummary(ourISS: transcript.initialSendSequence, peerIRS: transcript.initialReceiveSequence)
       : entry.summary
     let direction = entry.direction == .sent ? "out" : "in "
-    var line = "\(Output.time(entry.elapsed)) \(direction) \(summary)"
+    if relative && transcript.entries.first == entry {
+      Terminal.out("(--relative: seq and ack are counted from each side's initial sequence number, as tcpdump prints them without -S; the SYNs keep theirs)")
+    }
+    // The time is the segment's own timestamp (the one written to --pcap/--pcapng) counted
+    // from the first segment's, so the printed times and the capture's agree.
+    let first = transcript.entries.first ?? entry
+    var line = "\(Teaching.time(entry, since: first)) \(direction) \(summary)"
+    if let mark = Teaching.checksumMark(entry) { line += "  \(mark)" }
     var beside = "  [\(entry.stateChange(rfcNames: rfcNames))"
-    if let peer = entry.peerState {
-      beside += " | peer \(rfcNames ? TCPState(name: peer)?.rfcName ?? peer : peer)"
+    if entry.peerState != nil && PeerStates.noKernelSocket(transcript.entries) {
+      beside += " | peer: no kernel socket here"
+    } else if entry.peerState != nil, case let live = PeerStates.live(transcript.entries), let peer = live.state {
+      // The peer's state as this segment leaves it; its kernel may already be further on.
+      let before = live.before.map { $0 == peer ? "" : "\($0) → " } ?? ""
+      beside += " | peer \(before)\(peer)"
+      if let ahead = live.kernelAhead { beside += " (its kernel already \(ahead))" }
+      if let timer = PeerStates.timeWaitNote(entry) { beside += " (\(timer))" }
+    } else if transcript.entries.first == entry, let reason = PeerStates(transcript.entries).unknownReason {
+      beside += " | \(reason)"
     }
     beside += "]"
     line += beside
     if let note = entry.note { line += "  (\(note))" }
     Terminal.out(line)
-    if explain, let explanation = entry.explanation {
+    if explain, let explanation = Teaching.fullExplanation(entry, in: transcript) {
       Terminal.out("            ↳ \(explanation)")
     }
   }
 
+  /// Writes `--svg` and `--pcapng` for `flow` (whatever the other switches say); a file that
+  /// cannot be written is reported on stderr and makes the command fail.
+  @discardableResult
+  func writeFiles(_ flow: Flow) -> Bool {
+    var ok = true
+    if let svgPath {
+      let svg = SVGLadder.render(
+        flow.transcript.entries, local: flow.local.description, remote: flow.remote.description,
+        ourISS: flow.transcript.initialSendSequence, peerIRS: flow.transcript.initialReceiveSequence,
+        page: .init(title: Teaching.title(local: flow.local.description, remote: flow.remote.description), source: source, relative: relative))
+      if let problem = SafeWrite.write(Array(svg.utf8), to: svgPath) {
+        Terminal.error("tcpcraft: cannot write \(svgPath): \(problem)")
+        ok = false
+      }
+    }
+    if let pcapngPath {
+      if let problem = SafeWrite.write(Teaching.pcapng(flow.transcript), to: pcapngPath) {
+        Terminal.error("tcpcraft: cannot write \(pcapngPath): \(problem)")
+        ok = false
+      }
+    }
+    return ok
+  }
+
   /// The ladder diagram of a whole exchange (human mode).
   func drawLadder(_ flow: Flow) {
+    writeFiles(flow)
     guard !json, !quiet, ladder, !flow.transcript.entries.isEmpty else { return }
     Terminal.out("")
     Terminal.out(
@@ -93,10 +140,17 @@ struct Output {
       return
     }
     if ok {
-      if !quiet { Terminal.out(message) }
+      // --quiet keeps exactly this line.
+      Terminal.out(message)
     } else {
       Terminal.error(message.hasPrefix("tcpcraft") ? message : "tcpcraft: \(message)")
     }
+  }
+
+  /// `'a b'` for the command line on the SVG page (plain words stay as they are).
+  static func shellQuoted(_ word: String) -> String {
+    let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,@+".contains($0) }
+    return plain && !word.isEmpty ? word : "'" + word.replacing("'", with: "'\\''") + "'"
   }
 
   /// `  0.000123`: seconds since the flow began, microsecond precision.
