@@ -33,7 +33,7 @@ import Testing
 
     let handshake = try run(["handshake", "127.0.0.1:\(listener.port)"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    #expect(handshake.lines.contains { $0.contains("[ESTABLISHED | peer ESTABLISHED]") }, "\(handshake.stdout)")
+    #expect(handshake.lines.contains { $0.contains("[ESTABLISHED | peer SYN-RECEIVED → ESTABLISHED]") }, "\(handshake.stdout)")
     let server = try #require(KernelSockets.accept(listener.fd, milliseconds: 3000), "accept() never returned: \(handshake.stdout)")
     close(server)
 
@@ -74,14 +74,15 @@ import Testing
       ["demo", "--pcap", "mine.pcap"], prefix: copy.asUser([]), directory: copy.workFolder, binary: copy.binary)
     #expect(result.status == 0, "stderr: \(result.stderr)")
     #expect(result.stdout.contains("private network namespace"))
-    #expect(result.stdout.contains("we end in TIME_WAIT"))
+    #expect(result.stdout.contains("we end in TIME-WAIT"), "\(result.stdout)")
     let attributes = try FileManager.default.attributesOfItem(atPath: copy.workFolder + "/mine.pcap")
     #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == UnprivilegedCopy.user)
     #expect(((attributes[.size] as? NSNumber)?.intValue ?? 0) > 24, "more than a pcap header")
   }
 
-  /// `sandbox -- COMMAND`: inside, tcpcraft has its capabilities (CapEff full), and a listener
-  /// started there answers handshake and fin with no sudo. Run as nobody when the test is the
+  /// `sandbox -- COMMAND`: inside, tcpcraft has its capabilities (CapEff full), /sys shows only
+  /// lo, `ip netns add` works, and a listener started there answers handshake and fin with no
+  /// sudo. Run as nobody when the test is the
   /// host's root, else as the user running the tests (a nested user namespace).
   @Test func sandboxRunsHandshakeAndFinWithoutRoot() throws {
     let binary = try #require(CommandRunner.binary)
@@ -92,6 +93,8 @@ import Testing
     let tool = copy?.binary ?? binary
     let script = """
       grep CapEff /proc/self/status
+      echo "interfaces: $(ls /sys/class/net | tr '\\n' ' ')"
+      ip netns add tcsbx$$ && ip netns exec tcsbx$$ ip link set lo up && ip netns del tcsbx$$ && echo "netns: ok"
       "$T" demo --serve --port 8080 --duration 30 >/dev/null 2>&1 & server=$!
       for i in $(seq 100); do grep -q ':1F90 00000000:0000 0A' /proc/net/tcp && break; sleep 0.1; done
       "$T" handshake 127.0.0.1:8080 && "$T" fin 127.0.0.1:8080; status=$?
@@ -108,7 +111,9 @@ import Testing
     let capabilities = result.lines.first { $0.hasPrefix("CapEff:") }
       .flatMap { UInt64($0.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16) } ?? 0
     #expect(capabilities & (1 << 12) != 0 && capabilities & (1 << 13) != 0, "\(result.stdout)")
-    #expect(result.stdout.contains("peer ESTABLISHED"), "\(result.stdout)")
+    #expect(result.lines.contains("interfaces: lo "), "only lo, in its own sysfs: \(result.stdout)")
+    #expect(result.lines.contains("netns: ok"), "ip netns add works inside: \(result.stdout) \(result.stderr)")
+    #expect(result.stdout.contains("peer SYN-RECEIVED → ESTABLISHED"), "\(result.stdout)")
     #expect(result.stdout.contains("closed:"), "\(result.stdout)")
   }
 

@@ -44,8 +44,8 @@ public enum UserNamespace {
     }
   }
 
-  /// `CLONE_NEWUSER`, `CLONE_NEWNET`.
-  static let cloneNewUser: CInt = 0x1000_0000, cloneNewNet: CInt = 0x4000_0000
+  /// `CLONE_NEWUSER`, `CLONE_NEWNET`, `CLONE_NEWNS`.
+  static let cloneNewUser: CInt = 0x1000_0000, cloneNewNet: CInt = 0x4000_0000, cloneNewMount: CInt = 0x0002_0000
 
   /// Reads the settings that forbid unprivileged user namespaces on various systems:
   /// `kernel.unprivileged_userns_clone` (Debian's switch), `user.max_user_namespaces`, and
@@ -95,9 +95,12 @@ public enum UserNamespace {
   /// and gid map to themselves (`setgroups` denied first, as the kernel requires for an
   /// unprivileged gid map), every capability is made ambient, and `lo` is up.
   ///
+  /// - Parameter privateMounts: also a new mount namespace, where /run is a private copy with an
+  ///   empty `/run/netns` (so `ip netns add` works without the host's root) and /sys shows the
+  ///   new network namespace's interfaces. The rest of the file system is the same.
   /// - Throws: `EntryError` when a setting forbids it, when the process has more than one
   ///   thread, or when a step fails (`unshare` refused: `EPERM`, `ENOSPC`, `EINVAL`...).
-  public static func enter() throws(EntryError) {
+  public static func enter(privateMounts: Bool = false) throws(EntryError) {
     if case .forbidden(let reason) = availability() { throw EntryError(reason: reason) }
     if let threads = threadCount(), threads > 1 {
       throw EntryError(
@@ -106,7 +109,7 @@ public enum UserNamespace {
     }
     let uid = system_getuid()
     let gid = system_getgid()
-    if system_unshare(cloneNewUser | cloneNewNet) != 0 {
+    if system_unshare(cloneNewUser | cloneNewNet | (privateMounts ? cloneNewMount : 0)) != 0 {
       let error = Errno(rawValue: system_errno())
       throw EntryError(
         reason: error == .notPermitted
@@ -121,6 +124,18 @@ public enum UserNamespace {
       throw EntryError(reason: "making the namespace's capabilities ambient", errno: Errno(rawValue: system_errno()))
     }
     try bringLoopbackUp()
+    if privateMounts {
+      var step = [CChar](repeating: 0, count: 128)
+      let result = step.withUnsafeMutableBufferPointer { buffer -> CInt in
+        guard let base = buffer.baseAddress else { return -1 }
+        return system_privateMounts(base, buffer.count)
+      }
+      if result != 0 {
+        let error = Errno(rawValue: system_errno())
+        let name = String(decoding: step.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw EntryError(reason: name.isEmpty ? "setting up the private mounts" : name, errno: error)
+      }
+    }
   }
 
   /// Sets `lo` up in the current network namespace (needs `CAP_NET_ADMIN` over it).

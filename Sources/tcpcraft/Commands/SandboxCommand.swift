@@ -15,8 +15,9 @@ enum SandboxCommand: Command {
       Opens $SHELL (or /bin/sh), or runs COMMAND, in a private network namespace of your own (a
       new user namespace, no root needed): only lo, with 127.0.0.1. You keep your user id and hold
       every capability inside it (tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there, tcpdump can
-      capture on lo, a server can bind any port). Files you write stay yours. The host's
-      interfaces, firewall and other users are out of reach; everything goes when you exit.
+      capture on lo, a server can bind any port, `ip netns add` makes namespaces inside it).
+      Files you write stay yours. The host's interfaces, firewall and other users are out of
+      reach; everything goes when you exit.
       Inside, TCPCRAFT_SANDBOX=1 is set (for a prompt or a script to tell).
       Where the system forbids unprivileged user namespaces, it says so in one line: then use
       sudo, or the grant `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
@@ -66,7 +67,7 @@ enum SandboxCommand: Command {
       command = [shell.hasPrefix("/") ? shell : "/bin/sh"]
     }
     do throws(UserNamespace.EntryError) {
-      try UserNamespace.enter()
+      try UserNamespace.enter(privateMounts: true)
     } catch {
       Terminal.error(error.advice())
       return 1

@@ -161,6 +161,15 @@ internal func system_raiseAmbientCapabilities() -> CInt {
   return crawsocket_raise_ambient_capabilities()
 }
 
+/// A private /run (with an empty /run/netns) and /sys in a new mount namespace (namespace.c);
+/// the failed step's name goes to `step`.
+internal func system_privateMounts(_ step: UnsafeMutablePointer<CChar>, _ length: Int) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("mount") { return forced }
+  #endif
+  return crawsocket_private_mounts(step, length)
+}
+
 /// Sets `IFF_UP` on an interface through `fd` (SIOCGIFFLAGS, SIOCSIFFLAGS).
 internal func system_interfaceUp(_ fd: CInt, _ name: UnsafePointer<CChar>) -> CInt {
   #if ENABLE_MOCKING
