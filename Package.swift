@@ -33,7 +33,7 @@ let package = Package(
 
     // Tests. TestSupport holds the privilege gate shared by every test target.
     // A normal user's test binary enters a private user+network namespace before main (no root).
-    .target(name: "CTestNamespace", path: "Tests/CTestNamespace"),
+    .target(name: "CTestNamespace", dependencies: ["CRawSocket"], path: "Tests/CTestNamespace"),
     .target(name: "TestSupport", dependencies: ["CTestNamespace"], path: "Tests/TestSupport"),
     .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "TestSupport"]),
     .testTarget(name: "RawSocketTests", dependencies: ["RawSocket", "TestSupport"]),
