@@ -149,6 +149,12 @@ import Testing
     #expect(result.status == 2)
     #expect(result.errorLines.count == 1)
     #expect(result.stderr.contains("after --"))
+    if case .allowed = Self.userNamespaces {
+      let missing = try CommandRunner().run(["sandbox", "--", "/nonexistent/tcpcraft-no-such-command"])
+      #expect(missing.status == 127)
+      #expect(missing.errorLines.count == 1, "\(missing.stderr)")
+      #expect(missing.stderr.contains("cannot run \"/nonexistent/tcpcraft-no-such-command\""))
+    }
     let help = try CommandRunner().run(["sandbox", "--help"])
     #expect(help.status == 0 && help.stdout.contains("usage: tcpcraft sandbox"))
   }

@@ -4,8 +4,8 @@ import Glibc
 import RawSocket
 
 /// `tcpcraft sandbox`: a shell (or a command) in a private user + network namespace with `lo` up,
-/// where a normal user is root of a network of their own: start a listener, then use handshake,
-/// fin and send with no sudo and no setcap. Nothing outside is reachable or changed.
+/// where a normal user holds every capability over a network of their own: start a listener, then
+/// use handshake, fin and send with no sudo and no setcap. Nothing outside is reachable or changed.
 enum SandboxCommand: Command {
   static let spec = CommandSpec(
     name: "sandbox",
