@@ -26,5 +26,6 @@
 #include "CRawSocket_packet.h"
 #include "CRawSocket_netlink.h"
 #include "CRawSocket_namespace.h"
+#include "CRawSocket_process.h"
 
 #endif
