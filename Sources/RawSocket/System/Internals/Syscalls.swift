@@ -126,10 +126,6 @@ internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
 
 internal func system_getegid() -> gid_t { getegid() }
 
-internal func system_geteuid() -> uid_t { geteuid() }
-
-internal func system_getuid() -> uid_t { getuid() }
-
 internal func system_getgid() -> gid_t { getgid() }
 
 // MARK: - User namespaces (UserNamespace.swift)
@@ -144,13 +140,6 @@ internal func system_unshare(_ flags: CInt) -> CInt {
 /// `open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)` (for `/proc` control files).
 internal func system_openWriteOnly(_ path: UnsafePointer<CChar>) -> CInt {
   system_open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
-}
-
-internal func system_write(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("write", Int(fd), count) { return Int(forced) }
-  #endif
-  return write(fd, buffer, count)
 }
 
 /// Makes every permitted capability inheritable and ambient (kept across exec by a non-root uid).
