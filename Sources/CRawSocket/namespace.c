@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static int failed(char *step, size_t length, const char *what) {
@@ -71,4 +72,10 @@ int crawsocket_private_mounts(char *step, size_t length) {
     return failed(step, length, "mounting a sysfs for the new network namespace");
   }
   return 0;
+}
+
+long long crawsocket_filesystem_type(const char *path) {
+  struct statfs info;
+  if (statfs(path, &info) != 0) return -1;
+  return (long long)info.f_type;
 }

@@ -61,4 +61,13 @@ import TestSupport
     #expect(failed.description.hasPrefix("unshare(CLONE_NEWUSER | CLONE_NEWNET) failed: "))
     #expect(!failed.advice().contains("\n"))
   }
+
+  @Test func namespaceFilesAreToldFromPlantedOnes() throws {
+    #expect(UserNamespace.isNamespaceFile("/proc/self/ns/net"), "nsfs")
+    let planted = NSTemporaryDirectory() + "tcpcraft-not-a-namespace-\(getpid())"
+    try Data().write(to: URL(fileURLWithPath: planted))
+    defer { unlink(planted) }
+    #expect(!UserNamespace.isNamespaceFile(planted))
+    #expect(!UserNamespace.isNamespaceFile("/nonexistent/tcpcraft"))
+  }
 }

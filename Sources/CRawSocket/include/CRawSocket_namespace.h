@@ -11,4 +11,7 @@
 /// name in `step` (at most `length` bytes with the NUL).
 int crawsocket_private_mounts(char *step, size_t length);
 
+/// The file system type (`statfs` f_type) of `path`, or -1 with errno set.
+long long crawsocket_filesystem_type(const char *path);
+
 #endif

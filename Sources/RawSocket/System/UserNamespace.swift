@@ -138,6 +138,13 @@ public enum UserNamespace {
     }
   }
 
+  /// Whether `path` is a namespace file itself (on nsfs, `NSFS_MAGIC`), such as the bind mount
+  /// `ip netns add` leaves in /run/netns. In a private user namespace its owner shows as the
+  /// overflow uid (65534), not 0; but no file a user plants can be on nsfs.
+  public static func isNamespaceFile(_ path: String) -> Bool {
+    system_filesystemType(path) == 0x6E73_6673
+  }
+
   /// Sets `lo` up in the current network namespace (needs `CAP_NET_ADMIN` over it).
   public static func bringLoopbackUp() throws(EntryError) {
     let fd = system_socket(AF_INET, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)

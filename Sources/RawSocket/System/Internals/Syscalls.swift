@@ -159,6 +159,14 @@ internal func system_privateMounts(_ step: UnsafeMutablePointer<CChar>, _ length
   return crawsocket_private_mounts(step, length)
 }
 
+/// `statfs(2)`'s file system type of `path`, or -1.
+internal func system_filesystemType(_ path: UnsafePointer<CChar>) -> Int64 {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("statfs") { return Int64(forced) }
+  #endif
+  return Int64(crawsocket_filesystem_type(path))
+}
+
 /// Sets `IFF_UP` on an interface through `fd` (SIOCGIFFLAGS, SIOCSIFFLAGS).
 internal func system_interfaceUp(_ fd: CInt, _ name: UnsafePointer<CChar>) -> CInt {
   #if ENABLE_MOCKING
