@@ -1,3 +1,4 @@
+import PacketKit
 import TCPScript
 
 /// A usage mistake: one line on stderr, exit status 2.
@@ -299,7 +300,7 @@ struct Arguments {
   /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
   ///
   /// - Throws: `UsageError` for a second positional, `missing` when there is none, or a bad target.
-  func target(command: String, missing: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
+  func target(command: String, missing: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
     try expectPositionals(atMost: 1, command: command)
     guard let text = positionals.first else { throw UsageError(missing) }
     return try HostPort.parse(text, defaultHost: defaultHost)
@@ -315,13 +316,21 @@ struct Arguments {
 
 /// `HOST:PORT`, with an IPv4 dotted quad or `localhost`.
 struct HostPort: Hashable, CustomStringConvertible {
-  var address: UInt32
+  /// A dotted quad (each part 0...255, as `IPv4Address` reads it) or `localhost`.
+  static func address(_ text: some StringProtocol) -> IPv4Address? {
+    text == "localhost" ? .loopback : IPv4Address(text)
+  }
+
+  var address: IPv4Address
   var port: UInt16
 
-  var description: String { "\(IPv4Text.format(address)):\(port)" }
+  var description: String { "\(address):\(port)" }
+
+  /// The target as a flow's endpoint.
+  var endpoint: Endpoint { Endpoint(address: address, port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
-  static func parse(_ text: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
+  static func parse(_ text: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
     let host: Substring
     let portText: Substring
     if let colon = text.lastIndex(of: ":") {
@@ -335,7 +344,7 @@ struct HostPort: Hashable, CustomStringConvertible {
     } else {
       throw UsageError("\"\(text)\" is not HOST:PORT (like 127.0.0.1:8080)")
     }
-    guard let address = IPv4Text.parse(host) else {
+    guard let address = HostPort.address(host) else {
       throw UsageError("\"\(host)\" is not an IPv4 address (like 127.0.0.1)")
     }
     guard let port = Arguments.parseInteger(String(portText), as: UInt16.self), port != 0 else {
