@@ -483,3 +483,124 @@ internal func system_clockAndPid() -> UInt64 {
   clock_gettime(CLOCK_MONOTONIC, &now)
   return UInt64(bitPattern: Int64(now.tv_nsec)) ^ (UInt64(bitPattern: Int64(now.tv_sec)) << 30) ^ UInt64(getpid())
 }
+
+// MARK: - The script runner: namespaces, tun, sockets as a program uses them, child processes
+
+internal func system_unshare(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unshare", Int(flags)) { return forced }
+  #endif
+  return crawsocket_unshare(flags)
+}
+
+internal func system_ioctl(_ fd: CInt, _ request: UInt, _ argument: UnsafeMutableRawPointer?) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ioctl", Int(fd), Int(bitPattern: request)) { return forced }
+  #endif
+  return crawsocket_ioctl(fd, request, argument)
+}
+
+internal func system_send(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ flags: CInt) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("send", Int(fd), count, Int(flags)) { return Int(forced) }
+  #endif
+  return send(fd, buffer, count, flags)
+}
+
+internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: socklen_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("connect", Int(fd), Int(length)) { return forced }
+  #endif
+  return connect(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_shutdown(_ fd: CInt, _ how: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("shutdown", Int(fd), Int(how)) { return forced }
+  #endif
+  return shutdown(fd, how)
+}
+
+internal func system_getpeername(
+  _ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<socklen_t>
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("getpeername", Int(fd)) { return forced }
+  #endif
+  return getpeername(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("pipe2", Int(flags)) { return forced }
+  #endif
+  return crawsocket_pipe2(fds, flags)
+}
+
+internal func system_epoll_create1(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_create1", Int(flags)) { return forced }
+  #endif
+  return epoll_create1(flags)
+}
+
+internal func system_epoll_ctl(
+  _ epfd: CInt, _ operation: CInt, _ fd: CInt, _ event: UnsafeMutablePointer<epoll_event>?
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_ctl", Int(epfd), Int(operation), Int(fd)) { return forced }
+  #endif
+  return epoll_ctl(epfd, operation, fd, event)
+}
+
+internal func system_epoll_wait(
+  _ epfd: CInt, _ events: UnsafeMutablePointer<epoll_event>, _ count: CInt, _ timeout: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_wait", Int(epfd), Int(count), Int(timeout)) { return forced }
+  #endif
+  return epoll_wait(epfd, events, count, timeout)
+}
+
+/// Signals a child this process spawned itself (never a name, never a group).
+internal func system_kill(_ pid: pid_t, _ signal: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("kill", Int(pid), Int(signal)) { return forced }
+  #endif
+  return kill(pid, signal)
+}
+
+internal func system_pthread_create(
+  _ thread: UnsafeMutablePointer<pthread_t>,
+  _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+  _ argument: UnsafeMutableRawPointer?
+) -> CInt {
+  pthread_create(thread, nil, body, argument)
+}
+
+internal func system_pthread_join(_ thread: pthread_t) -> CInt {
+  pthread_join(thread, nil)
+}
+
+internal func system_ppoll(_ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ nanoseconds: Int64) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ppoll", Int(count), Int(nanoseconds)) { return forced }
+  #endif
+  return crawsocket_ppoll(fds, UInt(count), nanoseconds)
+}
+
+internal func system_set_timer_slack(_ nanoseconds: UInt) -> CInt {
+  crawsocket_set_timer_slack_ns(nanoseconds)
+}
+
+/// Whether `path` is an executable file (`access(2)` with X_OK).
+internal func system_access(_ path: String) -> Bool {
+  access(path, X_OK) == 0
+}
+
+internal func system_set_realtime(_ resetOnFork: Bool) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sched_setscheduler", resetOnFork ? 1 : 0) { return forced }
+  #endif
+  return crawsocket_set_realtime(resetOnFork ? 1 : 0)
+}
