@@ -18,10 +18,6 @@
 /// credentials, which is what nftables `meta skgid` matches. Returns the previous fsgid.
 static inline int crawsocket_setfsgid(unsigned int gid) { return setfsgid((gid_t)gid); }
 
-/// unshare(2), which glibc declares only under _GNU_SOURCE: used to enter a new user and
-/// network namespace (`CLONE_NEWUSER` 0x10000000 | `CLONE_NEWNET` 0x40000000).
-static inline int crawsocket_unshare(int flags) { return (int)syscall(SYS_unshare, flags); }
-
 /// Makes every permitted capability inheritable and ambient (capset, then
 /// prctl(PR_CAP_AMBIENT_RAISE) for each up to /proc/sys/kernel/cap_last_cap), so that programs
 /// this process execs keep them although its uid is not 0: how a private user namespace that

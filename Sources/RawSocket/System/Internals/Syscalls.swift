@@ -154,13 +154,6 @@ internal func system_getgid() -> gid_t { getgid() }
 
 // MARK: - User namespaces (UserNamespace.swift)
 
-internal func system_unshare(_ flags: CInt) -> CInt {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("unshare", Int(flags)) { return forced }
-  #endif
-  return crawsocket_unshare(flags)
-}
-
 /// `open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)` (for `/proc` control files).
 internal func system_openWriteOnly(_ path: UnsafePointer<CChar>) -> CInt {
   system_open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
