@@ -43,15 +43,28 @@ public enum Privileges {
   }
 
   public static func has(_ capabilities: [Capability]) -> Bool {
-    let set = effective
-    return capabilities.allSatisfy { set & (1 << UInt64($0.rawValue)) != 0 }
+    missing(capabilities).isEmpty
   }
 
-  /// The capabilities among `capabilities` this process lacks.
+  /// The capabilities among `capabilities` this process lacks. In a private namespace,
+  /// `CAP_SYS_ADMIN` (what the script runner's tests ask for: namespaces and tun devices) counts
+  /// only when `/dev/net/tun` opens for this user: the device node belongs to the host, and some
+  /// systems keep it root-only (mode 0600).
   public static func missing(_ capabilities: [Capability]) -> [Capability] {
     let set = effective
-    return capabilities.filter { set & (1 << UInt64($0.rawValue)) == 0 }
+    return capabilities.filter { capability in
+      if set & (1 << UInt64(capability.rawValue)) == 0 { return true }
+      return capability == .sysAdmin && inPrivateNamespace && !tunOpensHere
+    }
   }
+
+  /// Whether `/dev/net/tun` opens read-write for this process.
+  static let tunOpensHere: Bool = {
+    let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    close(fd)
+    return true
+  }()
 
   /// Whether a test needing `capabilities` should run: it has them, or privileges are required
   /// (then `check` fails it loudly).
@@ -61,9 +74,13 @@ public enum Privileges {
 
   /// The message a skipped or failed privileged test shows.
   public static func message(_ capabilities: [Capability]) -> String {
-    let names = missing(capabilities).map(\.description).joined(separator: ", ")
-    return "needs \(names.isEmpty ? "no capability" : names) (no private user namespace: "
-      + "\(namespaceDetail)): run as root (sudo swift test) "
+    let lacking = missing(capabilities)
+    let names = lacking.map(\.description).joined(separator: ", ")
+    let context =
+      inPrivateNamespace
+      ? "in a private user namespace, where /dev/net/tun does not open for this user"
+      : "no private user namespace: \(namespaceDetail)"
+    return "needs \(names.isEmpty ? "no capability" : names) (\(context)): run as root (sudo swift test) "
       + "or set TCPCRAFT_REQUIRE_PRIVILEGES=1 to make this a failure"
   }
 
