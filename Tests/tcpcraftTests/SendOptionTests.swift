@@ -32,7 +32,7 @@ import Testing
     #expect(send.stdout.contains("options [md5 shared secret not supplied with -M, can't check - 00112233445566778899aabbccddeeff,uto 0x8005 983160,tcp-ao keyid 3 rnextkeyid 7,exp-tfo cookiereq,mptcp 4 capable v0 csum,eol]"), "\(send.stdout)")
   }
 
-  /// Kernel fact 16: a closed port answers a SYN with RST, but not one signed with TCP-MD5.
+  /// Kernel fact 17: a closed port answers a SYN with RST, but not one signed with TCP-MD5.
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func aClosedPortResetsAFastOpenSYNButNotAnMD5SignedOne() throws {
     try Privileges.check(.netRaw, .netAdmin)
