@@ -176,7 +176,7 @@ enum SendCommand: Command {
     switch TCPOption.parse(spelling: text) {
     case .success(let option): return option
     case .failure(.badValue(let spelling)):
-      throw UsageError("--option: \"\(text)\" is not a valid \(spelling.name) option; expected \(spelling.syntax): \(spelling.meaning)")
+      throw UsageError("--option: \"\(text)\" is not an option (\(spelling.name) is written \(spelling.syntax): \(spelling.meaning))")
     case .failure(.unknownName):
       throw UsageError("--option: \"\(text)\" is not an option (\(TCPOption.spellings.map(\.syntax).joined(separator: ", ")))")
     }
