@@ -96,6 +96,12 @@ extension ProtocolLayer {
     case .tcp: "tcp"
     case .udp: "udp"
     case .icmpv4: "icmp"
+    case .ipv6: "ip6"
+    case .ipv6HopByHop: "HBH"
+    case .ipv6Routing: "srcrt"
+    case .ipv6Fragment: "frag"
+    case .ipv6DestinationOptions: "DSTOPT"
+    case .icmpv6: "icmp6"
     case .payload: "payload"
     }
   }
