@@ -289,3 +289,43 @@ struct IPv6VethTests {
     #expect(state == .synReceived || state == .newSynReceived, "\(String(describing: state))")
   }
 }
+
+@Suite(
+  "RawIPv6Socket through the mocking seam",
+  .enabled(if: MockingDriver.isAvailable && Privileges.shouldRun(.netRaw), "debug builds, CAP_NET_RAW"))
+struct IPv6RawSocketMockingTests {
+  @Test("socket(AF_INET6, SOCK_RAW, IPPROTO_RAW), IPV6_HDRINCL, sendto with a sockaddr_in6; EINTR retried")
+  func callsAndArguments() throws {
+    try Privileges.check(.netRaw)
+    try MockingDriver.withMocking { driver in
+      let socket = try RawIPv6Socket()
+      defer { socket.close() }
+      driver.force(.interrupted, on: "sendto")
+      let packet = IPv6Bytes.tcp(
+        source: IPv6Bytes.loopback, destination: IPv6Bytes.loopback, sourcePort: 1, destinationPort: 9, sequence: 1)
+      try socket.send(packet, to: IPv6Bytes.loopback)
+      let fd = Int(socket.descriptor.rawValue)
+      #expect(driver.trace.contains(MockTraceEntry("socket", [Int(AF_INET6), Int(SOCK_RAW.rawValue | SOCK_CLOEXEC.rawValue), Int(IPPROTO_RAW)])))
+      #expect(driver.trace.contains(MockTraceEntry("setsockopt", [fd, Int(IPPROTO_IPV6), 36, 4])))
+      let sends = driver.trace.filter { $0.name == "sendto" }
+      #expect(sends.count == 2, "EINTR once, then sent")
+      #expect(sends.last?.arguments == [fd, packet.count, Int(MSG_NOSIGNAL), MemoryLayout<sockaddr_in6>.size])
+    }
+  }
+
+  @Test("EPERM from sendto is the firewall; EPERM from socket is the missing capability")
+  func errorMapping() throws {
+    try Privileges.check(.netRaw)
+    try MockingDriver.withMocking { driver in
+      let socket = try RawIPv6Socket()
+      defer { socket.close() }
+      driver.force(.notPermitted, on: "sendto")
+      #expect(throws: SocketError.blockedByFirewall) { try socket.send([0x60], to: IPv6Bytes.loopback) }
+      #expect(throws: SocketError.system(operation: "sendto", .invalidArgument)) {
+        try socket.send([0x60], to: [1, 2, 3])
+      }
+      driver.force(.notPermitted, on: "socket")
+      #expect(throws: SocketError.self) { try RawIPv6Socket() }
+    }
+  }
+}
