@@ -36,6 +36,12 @@ struct TCPCraft {
   static func main() {
     // A closed pipe on stdout must not kill us with SIGPIPE mid-line.
     signal(SIGPIPE, SIG_IGN)
+    // A parent may start us with signals blocked (test harnesses, some supervisors): Ctrl-C and
+    // SIGTERM must still end a capture or an exchange cleanly, so they are always deliverable.
+    var stopSignals = sigset_t()
+    sigemptyset(&stopSignals)
+    for stopSignal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, stopSignal) }
+    pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
     let arguments = Array(CommandLine.arguments.dropFirst())
     exit(run(arguments))
   }

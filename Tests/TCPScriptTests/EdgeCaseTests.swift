@@ -186,4 +186,48 @@ struct EdgeCaseTests {
     let unknown = try #require(try bytes("ip-option-unknown").first)
     #expect(Array(unknown[20..<24]) == [30, 4, 0, 0])
   }
+
+  @Test("Option lengths on both sides of the 18-byte rule: 4 option bytes from the bad option, or 20")
+  func optionAreas() throws {
+    func options(_ name: String) throws -> [UInt8] {
+      let packet = try #require(try bytes(name).first)
+      let offset = Int(packet[20 + 12] >> 4) * 4
+      return Array(packet[40..<(20 + offset)])
+    }
+    #expect(try options("tcp-option-length-0") == [99, 0, 0, 0])
+    #expect(try options("tcp-option-length-0-long") == [99, 0] + Array(repeating: 1, count: 18))
+    #expect(try options("tcp-mss-length-0-long") == [2, 0] + Array(repeating: 1, count: 18))
+    #expect(try options("tcp-option-overrun-long") == [99, 40] + Array(repeating: 1, count: 18))
+    let last = try options("tcp-option-bad-last")
+    #expect(last.count == 20 && Array(last.prefix(4)) == [2, 4, 0x05, 0xB4] && Array(last.suffix(4)) == [30, 1, 0, 0])
+    let data = try #require(try bytes("est-option-length-0-long").first)
+    #expect(Array(data[40..<60]) == [99, 0] + Array(repeating: 1, count: 18) && data.count == 68)
+  }
+
+  @Test("Established: no flags, every flag at RCV.NXT, a pure ACK of unsent data, an old duplicate")
+  func newEstablishedCases() throws {
+    let c = Self.context
+    let none = try #require(try bytes("est-no-flags").first)
+    #expect(none[33] == 0 && edgeLong(none, 24) == c.sequence && none.count == 48)
+    let every = try #require(try bytes("est-every-flag").first)
+    #expect(every[33] == 0xFF && every[32] & 0x01 == 1 && edgeLong(every, 24) == c.sequence)
+    let pure = try #require(try bytes("est-pure-ack-unsent").first)
+    #expect(pure[33] == 0x10 && pure.count == 40 && edgeLong(pure, 28) == c.acknowledgment &+ 1000)
+    let old = try #require(try bytes("est-old-duplicate").first)
+    #expect(edgeLong(old, 24) == c.sequence &- 8 && Array(old[40...]) == Array("tcpcraft".utf8))
+    #expect(EdgeCaseCatalog.named("est-old-duplicate")?.setup.preload == 8)
+  }
+
+  @Test("IPv4: a total length that ends inside the TCP header; a duplicate first fragment, corrupted")
+  func newIPv4Cases() throws {
+    let short = try #require(try bytes("ip-total-length-into-tcp").first)
+    #expect(edgeWord(short, 2) == 30 && short.count == 44)
+    #expect(edgeChecksum(short[0..<20]) == 0, "the header checksum covers the short total length")
+    let pieces = try bytes("ip-duplicate-fragment")
+    #expect(pieces.count == 3)
+    #expect(edgeWord(pieces[0], 6) == 0x2000 && edgeWord(pieces[1], 6) == 0x2000 && edgeWord(pieces[2], 6) == 2)
+    #expect(Array(pieces[0][20..<34]) == Array(pieces[1][20..<34]))
+    #expect(pieces[0][34] == pieces[1][34] ^ 0xFF, "the second copy differs in the window's first byte")
+    #expect(pieces[0].count == 36 && pieces[1].count == 36)
+  }
 }

@@ -140,4 +140,85 @@ struct ProbeJudgeTests {
     let truncated = CapturedPacket(bytes: Array(rst[0..<30]), timestampSeconds: 0, timestampNanoseconds: 0, checksumNotReady: false)
     #expect(ProbeReply(truncated, local: local, remotePort: 8080) == nil)
   }
+
+  static func edgeCase(_ name: String) -> EdgeCase? { EdgeCaseCatalog.named(name) }
+
+  @Test("A failed positive control makes any verdict inconclusive: path broken")
+  func controlFailure() throws {
+    let edgeCase = try #require(Self.edgeCase("closed-rst"))
+    let silent = Conformance.judge(expected: .silentDrop, segment: Self.syn, replies: [])
+    #expect(silent.verdict == .conforms)
+    let broken = Conformance.settle(silent, edgeCase: edgeCase, replies: [], control: .failed("after the case: nothing"))
+    #expect(broken.verdict == .inconclusive && broken.observed.hasPrefix("path broken (after the case: nothing)"))
+    let fine = Conformance.settle(silent, edgeCase: edgeCase, replies: [], control: .passed(["after: RST"]))
+    #expect(fine.verdict == .conforms)
+  }
+
+  @Test("Silence with a known deliberate drop is 'dropped' with reason and RFC; a suggestion is 'no requirement'")
+  func droppedAndSuggested() throws {
+    let synFin = try #require(Self.edgeCase("listen-syn-fin"))
+    let judged = Conformance.judge(expected: synFin.expected, segment: Self.syn, replies: [])
+    #expect(judged.verdict == .noReply)
+    let settled = Conformance.settle(judged, edgeCase: synFin, replies: [], control: .passed([]))
+    #expect(settled.verdict == .dropped && settled.observed.contains("RFC 9293"))
+    // A reply that is wrong is still a deviation, drop or not.
+    let reset = [ProbeReply(flags: [.rst, .ack], seq: 0, ack: 1001)]
+    let wrong = Conformance.settle(
+      Conformance.judge(expected: synFin.expected, segment: Self.syn, replies: reset), edgeCase: synFin, replies: reset,
+      control: .passed([]))
+    #expect(wrong.verdict == .deviates)
+    let suggested = EdgeCase(
+      name: "x", summary: "x", setup: .listening, rfc: "RFC 9293 §3.2", requirement: .suggested, rule: "suggested",
+      expected: .reset(seq: .zero, ack: .segmentSeqPlusLength)
+    ) { c in c.single(c.tcp(.syn)) }
+    let noReset = Conformance.settle(
+      Conformance.judge(expected: suggested.expected, segment: Self.syn, replies: []), edgeCase: suggested, replies: [],
+      control: .passed([]))
+    #expect(noReset.verdict == .noRequirement)
+  }
+
+  @Test("Option-length cases ask only what MUST-7 asks: any reaction, the target working afterwards")
+  func optionLengthHandled() throws {
+    for name in ["tcp-option-length-0", "tcp-option-length-0-long", "tcp-mss-length-0-long", "est-option-length-0-long"] {
+      let edgeCase = try #require(Self.edgeCase(name))
+      #expect(edgeCase.expected == .handled && edgeCase.requirement == .must)
+    }
+    #expect(Conformance.judge(expected: .handled, segment: Self.syn, replies: []).verdict == .conforms)
+    let accepted = Conformance.judge(expected: .handled, segment: Self.syn, replies: [ProbeReply(flags: [.syn, .ack], seq: 1, ack: 1001)])
+    #expect(accepted.verdict == .conforms)
+    // No requirement level is stronger than its words: no suggested case is judged as MUST.
+    #expect(!EdgeCaseCatalog.all.contains { $0.rule.contains("suggested procedure") && $0.expected != .handled })
+  }
+
+  @Test("SYN data: acknowledged at once or once established conforms; only when resent is 'partly'")
+  func synData() {
+    let segment = CraftedSegment(sequence: 1000, acknowledgment: 0, flags: .syn, payloadLength: 8)
+    let synOnly = ProbeReply(flags: [.syn, .ack], seq: 5, ack: 1001)
+    let both = ProbeReply(flags: [.syn, .ack], seq: 5, ack: 1009)
+    #expect(
+      Conformance.judgeSYNData(segment: segment, synAck: both, replies: [both], ackedAfterHandshake: nil, ackedWhenResent: nil)
+        .verdict == .conforms)
+    #expect(
+      Conformance.judgeSYNData(segment: segment, synAck: synOnly, replies: [synOnly], ackedAfterHandshake: true, ackedWhenResent: nil)
+        .verdict == .conforms)
+    let linux = Conformance.judgeSYNData(
+      segment: segment, synAck: synOnly, replies: [synOnly], ackedAfterHandshake: false, ackedWhenResent: true)
+    #expect(linux.verdict == .partly && linux.observed.contains("delivered only when sent again"))
+    let wrong = ProbeReply(flags: [.syn, .ack], seq: 5, ack: 1003)
+    #expect(
+      Conformance.judgeSYNData(segment: segment, synAck: wrong, replies: [wrong], ackedAfterHandshake: nil, ackedWhenResent: nil)
+        .verdict == .deviates)
+    #expect(
+      Conformance.judgeSYNData(segment: segment, synAck: nil, replies: [], ackedAfterHandshake: nil, ackedWhenResent: nil)
+        .verdict == .noReply)
+  }
+
+  @Test("Exit status: 1 when a case deviates, else 3 when one could not be judged, else 0")
+  func exitStatus() {
+    #expect(Verdict.exitStatus([.conforms, .partly, .dropped, .noRequirement, .notRun]) == 0)
+    #expect(Verdict.exitStatus([.conforms, .inconclusive]) == 3)
+    #expect(Verdict.exitStatus([.inconclusive, .deviates]) == 1)
+    #expect(Verdict.exitStatus([.noReply]) == 1)
+    #expect(Verdict.exitStatus([]) == 0)
+  }
 }

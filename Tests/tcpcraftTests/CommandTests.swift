@@ -92,10 +92,18 @@ import Testing
     let server = try Listener()
     let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json", "--hold", "0.3"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require((Self.json(handshake.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
+    let result = try #require(Self.json(handshake.lines).last)
+    let holder = try #require((result["guard_pid"] as? String).flatMap { Int32($0) })
     #expect(waitUntil(seconds: 5) { kill(holder, 0) != 0 })
-    // The idle connection survives its guard (kernel fact 4); fin brings a guard of its own.
-    let fin = try runner.run(["fin", "127.0.0.1:\(server.port)", "--json"])
+    // A holder that leaves takes its session file with it (issue 11)...
+    #expect(waitUntil { ((try? FileManager.default.contentsOfDirectory(atPath: runner.sessionDirectory)) ?? []).isEmpty })
+    // ...but the idle connection survives its guard (kernel fact 4), and fin, given the numbers
+    // handshake printed, brings a guard of its own.
+    let localPort = try #require((result["local"] as? String)?.split(separator: ":").last.map(String.init))
+    let fin = try runner.run([
+      "fin", "127.0.0.1:\(server.port)", "--json", "--sport", localPort,
+      "--seq", String(try #require(result["snd_nxt"] as? Int)), "--ack", String(try #require(result["rcv_nxt"] as? Int)),
+    ])
     #expect(fin.status == 0, "stderr: \(fin.stderr)")
     #expect(Self.json(fin.lines).last?["state"] as? String == "TIME-WAIT")
     #expect(server.waitUntilFinished())

@@ -105,7 +105,8 @@ import Testing
     defer { runner.cleanUp() }
     let directory = try Self.tempDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    // A symlink planted where the SVG goes: it must be replaced, never written through.
+    // A symlink planted where the SVG goes: never written through, and (issue 11: nothing that is
+    // not a regular file of ours is replaced) refused with one line; the other files are written.
     let victim = directory + "/victim.txt"
     try "keep me".write(toFile: victim, atomically: false, encoding: .utf8)
     try FileManager.default.createSymbolicLink(atPath: directory + "/ladder.svg", withDestinationPath: victim)
@@ -114,7 +115,11 @@ import Testing
     #expect(demo.status == 0, "stderr: \(demo.stderr)")
     #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep me")
     let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/ladder.svg")
-    #expect(attributes[.type] as? FileAttributeType == .typeRegular)
+    #expect(attributes[.type] as? FileAttributeType == .typeSymbolicLink)
+    #expect(demo.stderr.contains("cannot write ladder.svg: refused: it is a symbolic link"), "\(demo.stderr)")
+    try FileManager.default.removeItem(atPath: directory + "/ladder.svg")
+    let again = try runner.run(["demo", "--quiet", "--no-pcap", "--svg", "ladder.svg"], directory: directory)
+    #expect(again.status == 0, "stderr: \(again.stderr)")
     #expect(try String(contentsOfFile: directory + "/ladder.svg", encoding: .utf8).contains("<svg"))
     // The printed times, counted from the first segment, are the capture files' relative times.
     let printed = demo.lines.compactMap { line -> String? in

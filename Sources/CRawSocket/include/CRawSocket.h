@@ -25,5 +25,6 @@
 
 #include "CRawSocket_packet.h"
 #include "CRawSocket_netlink.h"
+#include "CRawSocket_process.h"
 
 #endif

@@ -361,8 +361,9 @@ public struct PcapReader: Sendable {
     let fraction = cursor.readUInt32(bigEndian: big)
     let captured = cursor.readUInt32(bigEndian: big)
     let original = cursor.readUInt32(bigEndian: big)
-    let limit = max(maximumRecordLength, header.snapLength)
-    guard captured <= limit, captured <= 0x4000_0000 else {
+    // The reader's limit alone: a file's own header (its snap length) must not raise it.
+    let limit = maximumRecordLength
+    guard captured <= limit else {
       throw .recordTooLarge(index: recordCount, capturedLength: captured, limit: limit)
     }
     let total = 16 + Int(captured)

@@ -331,7 +331,20 @@ private struct BPFEmitter {
     place(next)
   }
 
+  /// How deep `generate` is, and whether a filter was too deep to walk (a tree built in code can
+  /// nest without bound; the recursion must not overflow the stack).
+  private var depth = 0
+  private var tooDeep = false
+  static let maximumDepth = 2048
+
   mutating func generate(_ filter: CaptureFilter, onTrue: Int, onFalse: Int) {
+    guard !tooDeep else { return }
+    guard depth < Self.maximumDepth else {
+      tooDeep = true
+      return
+    }
+    depth += 1
+    defer { depth -= 1 }
     let base = networkOffset
     switch filter {
     case .all:
@@ -473,6 +486,11 @@ private struct BPFEmitter {
 
   /// Turns label references into relative jumps.
   func resolve() throws(CaptureFilterError) -> BPFProgram {
+    guard !tooDeep else {
+      throw CaptureFilterError(
+        column: 0,
+        message: "the filter nests more than \(Self.maximumDepth) levels deep (BPF holds at most \(BPFProgram.maximumLength) instructions)")
+    }
     guard code.count <= BPFProgram.maximumLength else {
       throw CaptureFilterError(
         column: 0,

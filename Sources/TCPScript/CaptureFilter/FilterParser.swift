@@ -127,7 +127,18 @@ struct FilterParser {
   /// expression := unary ((and | or) unary)*   — equal precedence, left to right.
   mutating func parseExpression() throws(CaptureFilterError) -> CaptureFilter {
     var left = try parseUnary()
+    var terms = 1
     while let token = current {
+      // Every term costs at least two BPF instructions (its IPv4 check and its test), and a
+      // program holds at most 4096: a longer chain can never compile, and would only make a tree
+      // too deep to walk.
+      switch token.kind {
+      case .word("and"), .word("or"), .symbol("&&"), .symbol("||"): terms += 1
+      default: break
+      }
+      guard terms <= 2048 else {
+        throw error("more than 2048 terms joined by 'and'/'or': they cannot fit a BPF program (4096 instructions at most)")
+      }
       switch token.kind {
       case .word("and"), .symbol("&&"):
         advance()

@@ -188,12 +188,15 @@ public final class BufferedFileWriter {
   private let threshold: Int
   private var isClosed = false
 
-  /// Creates (or truncates) the file at `path`, mode 0644.
+  /// Creates the file at `path` (mode 0644), or truncates it if it is a regular file of ours
+  /// (`SafeFile.openForWriting`: never through a symbolic link, never another user's file).
   /// - Throws: `ScriptError.system` naming the file and the reason.
   public init(path: String, bufferSize: Int = 1 << 20) throws(ScriptError) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw .system(step: "creating \(path)", description: String(cString: strerror(errno)))
+    let fd: CInt
+    do throws(FileSafetyError) {
+      fd = try SafeFile.openForWriting(path)
+    } catch {
+      throw .system(step: "creating \(path)", description: error.isRefusal ? "refused: \(error.reason)" : error.reason)
     }
     descriptor = fd
     name = path

@@ -325,6 +325,12 @@ public final class Flow {
     else { return nil }
     let source = Endpoint(address: ipView.sourceAddress.rawValue, port: tcpView.sourcePort)
     let destination = Endpoint(address: ipView.destinationAddress.rawValue, port: tcpView.destinationPort)
+    if local.address == 0, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
+      !tcpView.flags.contains(.ack)
+    {
+      // A wildcard listener (0.0.0.0:PORT) answers from the address the client asked for.
+      local = destination
+    }
     guard destination == local else { return nil }
     if remote.port == 0 {
       // A passive open binds the peer on its first SYN.

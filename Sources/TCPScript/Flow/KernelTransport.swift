@@ -50,7 +50,9 @@ public final class KernelTransport: FlowTransport {
     if guardResets {
       do {
         rstGuard = try RSTGuard(
-          sourcePort: local.port, sourceAddress: local.address,
+          // A wildcard local address (listen 0.0.0.0:PORT) guards the port on every address:
+          // the kernel's RSTs never carry 0.0.0.0 as their source.
+          sourcePort: local.port, sourceAddress: local.address == 0 ? nil : local.address,
           destinationAddress: remote.address == 0 ? nil : remote.address,
           destinationPort: remote.port == 0 ? nil : remote.port)
       } catch {

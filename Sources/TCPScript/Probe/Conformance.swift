@@ -1,15 +1,50 @@
 import PacketKit
 
-/// The verdict on one case.
+/// The verdict on one case. Only `conforms`, `partly`, `dropped` and `no requirement` are
+/// given when the positive controls around the case passed; a failed control makes the case
+/// `inconclusive`, whatever the crafted segment drew.
 public enum Verdict: String, Sendable, CaseIterable {
   /// The target reacted as the RFC says.
   case conforms
+  /// The required part was met, a part the RFC only recommends in lower-case words (or that
+  /// could not be measured) was not: the observation says which.
+  case partly
+  /// Silence where the RFC asks for a reply, but a drop the stack makes on purpose for a reason
+  /// another RFC gives (the observation names both).
+  case dropped
+  /// The target did not follow a procedure the RFC only suggests: no requirement is broken.
+  case noRequirement = "no requirement"
   /// It reacted, or stayed silent, otherwise.
   case deviates
-  /// A reply was expected and nothing came.
+  /// A reply was expected and nothing came, while the path was shown to work.
   case noReply = "no reply"
-  /// The state could not be reached (the handshake failed, the window never closed...).
+  /// The harness could not judge: the state could not be reached, or a positive control failed
+  /// (the path is broken, the target gone).
   case inconclusive
+  /// Not run on this path (the case needs a layer-2 path).
+  case notRun = "not run"
+
+  /// A finding against the target.
+  public var isDeviation: Bool { self == .deviates || self == .noReply }
+
+  /// The exit status `tcpcraft probe` gives for these verdicts: 1 when a case deviates (or drew
+  /// no reply), else 3 when a case could not be judged, else 0.
+  public static func exitStatus(_ verdicts: [Verdict]) -> Int32 {
+    if verdicts.contains(where: \.isDeviation) { return 1 }
+    if verdicts.contains(.inconclusive) { return 3 }
+    return 0
+  }
+}
+
+/// What the positive controls around a case showed: a valid segment on the same path drew its
+/// expected reply (before the case, where the state allows one, and after it).
+public enum ControlOutcome: Hashable, Sendable {
+  /// Every control drew its reply: the path works and the target is alive.
+  case passed([String])
+  /// A control drew nothing (or the wrong thing): why.
+  case failed(String)
+  /// No control was possible (nothing was sent).
+  case none
 }
 
 /// A packet the target sent back: a TCP segment to our port, or an ICMP message.
@@ -113,7 +148,7 @@ public enum ConnectionFate: Hashable, Sendable {
 
   public var text: String? {
     switch self {
-    case .alive(let text): "afterwards the connection is alive (a data byte was acknowledged: \(text))"
+    case .alive(let text): "afterwards the connection is alive (a data byte drew \(text))"
     case .gone(let text): "afterwards the connection is gone (a data byte drew \(text))"
     case .unknown(let text): "afterwards: \(text)"
     case .notChecked: nil
@@ -136,10 +171,60 @@ public struct ConnectionNumbers: Hashable, Sendable {
 
 /// Compares what came back with what the RFC expects.
 public enum Conformance {
+  /// The verdict after the controls, the requirement level and known deliberate drops are
+  /// taken into account: a failed control makes any case inconclusive ("path broken"); silence
+  /// where a known deliberate drop applies is `dropped`; a suggested procedure not followed is
+  /// `no requirement`.
+  public static func settle(
+    _ judged: (verdict: Verdict, observed: String), edgeCase: EdgeCase, replies: [ProbeReply], control: ControlOutcome
+  ) -> (verdict: Verdict, observed: String) {
+    if case .failed(let reason) = control {
+      return (.inconclusive, "path broken (\(reason)); the crafted segment drew \(judged.observed)")
+    }
+    guard judged.verdict.isDeviation else { return judged }
+    if let drop = edgeCase.allowedDrop, !replies.contains(where: \.isTCP) {
+      return (.dropped, "nothing: dropped on purpose, \(drop.reason) (\(drop.rfc))")
+    }
+    if edgeCase.requirement == .suggested {
+      return (.noRequirement, judged.observed + " (the RFC only suggests the expected procedure)")
+    }
+    return judged
+  }
+
+  /// A SYN carrying data: the SYN must be acknowledged (ack = SEG.SEQ+1, or +SEG.LEN when the
+  /// data is acknowledged at once); RFC 9293 says in lower-case words that the data "should be
+  /// queued for processing later". `ackedAfterHandshake`: an ACK covering the data came once our
+  /// ACK completed the handshake; `ackedWhenResent`: it came only when the data was sent again.
+  public static func judgeSYNData(
+    segment: CraftedSegment, synAck: ProbeReply?, replies: [ProbeReply], ackedAfterHandshake: Bool?, ackedWhenResent: Bool?
+  ) -> (verdict: Verdict, observed: String) {
+    let observed = replies.isEmpty ? "nothing" : replies.map(\.brief).joined(separator: "; ")
+    guard let synAck else { return (replies.isEmpty ? .noReply : .deviates, observed) }
+    let synOnly = segment.sequence &+ 1
+    let withData = segment.sequence &+ segment.length
+    if synAck.acknowledgmentNumber == withData {
+      return (.conforms, observed + " (SYN and data acknowledged in the SYN,ACK)")
+    }
+    guard synAck.acknowledgmentNumber == synOnly else {
+      return (.deviates, observed + " (wanted ack \(synOnly) or \(withData))")
+    }
+    if ackedAfterHandshake == true {
+      return (.conforms, observed + "; the data was queued: acknowledged once the handshake completed")
+    }
+    var text = observed + "; the SYN was acknowledged; the data was neither acknowledged nor queued"
+    switch ackedWhenResent {
+    case true?: text += " (it was delivered only when sent again)"
+    case false?: text += " (and sending it again drew no acknowledgment either)"
+    case nil: break
+    }
+    return (.partly, text)
+  }
+
   /// The verdict and a one-line account of what was observed.
   ///
   /// - Parameters:
-  ///   - expected: the case's expected reaction.
+  ///   - expected: the case's expected reaction (`.synDataQueued` is judged by `judgeSYNData`;
+  ///     here only its SYN,ACK is checked).
   ///   - segment: the crafted segment (for SEG.SEQ, SEG.ACK, SEG.LEN).
   ///   - replies: everything the target sent back in the wait that followed.
   ///   - connection: the connection's numbers before the segment (established cases only).
@@ -150,7 +235,7 @@ public enum Conformance {
   ) -> (verdict: Verdict, observed: String) {
     let observed = replies.isEmpty ? "nothing" : replies.map(\.brief).joined(separator: "; ")
     let tcp = replies.filter(\.isTCP)
-    if case .gone = fate, expected != .connectionReset {
+    if case .gone = fate, expected != .connectionReset, expected != .handled {
       return (.deviates, observed + "; the connection was reset")
     }
     switch expected {
@@ -207,6 +292,24 @@ public enum Conformance {
       case .alive: return (.deviates, "nothing; but the connection is still alive")
       case .unknown, .notChecked: return (.conforms, "nothing (the connection's fate is unknown)")
       }
+
+    case .handled:
+      if case .gone = fate { return (.conforms, observed + "; the connection was reset (the suggested procedure)") }
+      if tcp.isEmpty { return (.conforms, observed == "nothing" ? "nothing: the segment was dropped" : observed) }
+      return (.conforms, observed)
+
+    case .synDataQueued:
+      return judgeSYNData(segment: segment, synAck: tcp.first { $0.flags.contains([.syn, .ack]) }, replies: replies,
+        ackedAfterHandshake: nil, ackedWhenResent: nil)
+
+    case .windowScaleClamped:
+      guard let synAck = tcp.first(where: { $0.flags.contains([.syn, .ack]) && !$0.flags.contains(.rst) }) else {
+        return (replies.isEmpty ? .noReply : .deviates, observed)
+      }
+      guard synAck.acknowledgmentNumber == segment.sequence &+ 1 else {
+        return (.deviates, observed + " (wanted ack \(segment.sequence &+ 1))")
+      }
+      return (.partly, observed + "; the connection proceeds; the shift in use was not measured")
 
     case .icmpParameterProblem:
       if replies.contains(where: { $0.icmpType == 12 }) { return (.conforms, observed) }

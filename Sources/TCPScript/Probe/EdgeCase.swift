@@ -27,6 +27,9 @@ public struct EdgeCase: Sendable, CustomStringConvertible {
   /// The case means nothing unless the IPv4 header reaches the target exactly as built (a raw
   /// IPv4 socket would rewrite its checksum and total length): it needs a layer-2 path.
   public let needsExactIPv4Header: Bool
+  /// A drop some stacks make on purpose, and the text that allows it: silence is then reported
+  /// as `dropped` with this reason, not as a missing reply.
+  public let allowedDrop: AllowedDrop?
   /// Builds the packets from the connection's numbers.
   public let craft: @Sendable (CraftContext) -> CraftedPackets
 
@@ -35,7 +38,7 @@ public struct EdgeCase: Sendable, CustomStringConvertible {
   public init(
     name: String, summary: String, setup: EdgeCaseSetup, rfc: String, requirement: RequirementLevel,
     rule: String, expected: ExpectedReaction, layer: Layer = .tcp, needsExactIPv4Header: Bool = false,
-    craft: @escaping @Sendable (CraftContext) -> CraftedPackets
+    allowedDrop: AllowedDrop? = nil, craft: @escaping @Sendable (CraftContext) -> CraftedPackets
   ) {
     self.name = name
     self.summary = summary
@@ -46,16 +49,31 @@ public struct EdgeCase: Sendable, CustomStringConvertible {
     self.expected = expected
     self.layer = layer
     self.needsExactIPv4Header = needsExactIPv4Header
+    self.allowedDrop = allowedDrop
     self.craft = craft
   }
 
   public var description: String { "\(name): \(summary) [\(setup)] → \(expected) (\(rfc), \(requirement))" }
 }
 
-/// How strong the governing words are.
+/// A deliberate drop: why a stack makes it, and the RFC that allows or motivates it.
+public struct AllowedDrop: Hashable, Sendable {
+  public var reason: String
+  public var rfc: String
+
+  public init(reason: String, rfc: String) {
+    self.reason = reason
+    self.rfc = rfc
+  }
+}
+
+/// How strong the governing words are. MUST, SHOULD and MAY come only from BCP 14 key words
+/// (RFC 2119/8174) in the cited text; everything else says where its weight comes from.
 public enum RequirementLevel: String, Sendable, CaseIterable {
   case must = "MUST"
   case should = "SHOULD"
+  /// RFC 9293 §3.10's event-processing text: normative steps written without BCP 14 key words.
+  case procedure = "procedure"
   /// An optional mechanism with mandatory behaviour once adopted (RFC 5961 §5.2: "All TCP stacks
   /// MAY implement the following mitigation. TCP stacks that implement this mitigation MUST ...").
   case mayThenMust = "MAY, then MUST"
@@ -84,12 +102,18 @@ public struct EdgeCaseSetup: Hashable, Sendable, CustomStringConvertible {
   /// After the handshake, send data until the target advertises a zero window (its application
   /// must not read).
   public var closeWindow: Bool
+  /// After the handshake, send this many bytes of data and wait for their acknowledgment (so a
+  /// case can resend them as an old duplicate).
+  public var preload: Int
 
-  public init(_ kind: Kind, timestamps: Bool = false, initialSequence: UInt32? = nil, closeWindow: Bool = false) {
+  public init(
+    _ kind: Kind, timestamps: Bool = false, initialSequence: UInt32? = nil, closeWindow: Bool = false, preload: Int = 0
+  ) {
     self.kind = kind
     self.timestamps = timestamps
     self.initialSequence = initialSequence
     self.closeWindow = closeWindow
+    self.preload = preload
   }
 
   public static let closedPort = EdgeCaseSetup(.closedPort)
@@ -101,6 +125,7 @@ public struct EdgeCaseSetup: Hashable, Sendable, CustomStringConvertible {
     if timestamps { text += ", timestamps negotiated" }
     if let initialSequence { text += ", ISN \(initialSequence)" }
     if closeWindow { text += ", target's window closed" }
+    if preload > 0 { text += ", \(preload) bytes sent and acknowledged" }
     return text
   }
 }
@@ -113,12 +138,15 @@ public enum SequenceRule: Hashable, Sendable, CustomStringConvertible {
   case segmentAck
   /// The crafted segment's sequence number plus its length, SYN and FIN counted (SEG.SEQ+SEG.LEN).
   case segmentSeqPlusLength
+  /// SEG.SEQ+1: the SYN alone, any data it carried not counted.
+  case segmentSeqPlusOne
 
   public var description: String {
     switch self {
     case .zero: "0"
     case .segmentAck: "SEG.ACK"
     case .segmentSeqPlusLength: "SEG.SEQ+SEG.LEN"
+    case .segmentSeqPlusOne: "SEG.SEQ+1"
     }
   }
 
@@ -127,6 +155,7 @@ public enum SequenceRule: Hashable, Sendable, CustomStringConvertible {
     case .zero: 0
     case .segmentAck: segment.acknowledgment
     case .segmentSeqPlusLength: segment.sequence &+ segment.length
+    case .segmentSeqPlusOne: segment.sequence &+ 1
     }
   }
 }
@@ -152,6 +181,15 @@ public enum ExpectedReaction: Hashable, Sendable, CustomStringConvertible {
   case connectionReset
   /// The datagram is discarded and an ICMP Parameter Problem (type 12) comes back.
   case icmpParameterProblem
+  /// A SYN carrying data: the SYN,ACK acknowledges the SYN, and the data is queued and
+  /// acknowledged once the connection is established (checked by completing the handshake).
+  case synDataQueued
+  /// A SYN with a window-scale shift above 14: the connection proceeds and the target uses
+  /// 14 (checked from the target's own connection state when it is visible, e.g. `--netns`).
+  case windowScaleClamped
+  /// Any reaction (accept, drop, reset) as long as the target keeps working: MUST-7's "be
+  /// prepared to handle an illegal option length". The positive control checks the "keeps working".
+  case handled
 
   public var description: String {
     switch self {
@@ -165,13 +203,16 @@ public enum ExpectedReaction: Hashable, Sendable, CustomStringConvertible {
     case .silentDrop: "silent drop"
     case .connectionReset: "connection reset (no reply)"
     case .icmpParameterProblem: "discard + ICMP parameter problem"
+    case .synDataQueued: "SYN,ACK ack=SEG.SEQ+1; data queued, acked once established"
+    case .windowScaleClamped: "SYN,ACK; the target uses shift 14"
+    case .handled: "any reaction; the target keeps working"
     }
   }
 
   /// Whether a conforming stack answers at all (otherwise the probe waits the whole time).
   public var expectsReply: Bool {
     switch self {
-    case .silentDrop, .connectionReset: false
+    case .silentDrop, .connectionReset, .handled: false
     default: true
     }
   }
@@ -236,7 +277,9 @@ public struct CraftContext: Sendable {
 
   /// One packet `ip() / tcp / payload` with `reference` describing it.
   public func single(_ tcp: TCPHeader, payload: [UInt8] = [], ip: IPv4Header? = nil) -> CraftedPackets {
-    CraftedPackets(packets: [(ip ?? self.ip()) / tcp / payload], reference: CraftedSegment(tcp, payloadLength: payload.count))
+    CraftedPackets(
+      packets: [(ip ?? self.ip()) / tcp / payload], reference: CraftedSegment(tcp, payloadLength: payload.count),
+      payload: payload)
   }
 }
 
@@ -270,11 +313,15 @@ public struct CraftedPackets: Sendable {
   public var reference: CraftedSegment
   /// Bytes to add after the encoded packet (a frame longer than the IPv4 total length).
   public var trailer: [UInt8]
+  /// The data bytes of the segment (a SYN's data is resent from these when checking that it
+  /// was queued).
+  public var payload: [UInt8]
 
-  public init(packets: [Packet], reference: CraftedSegment, trailer: [UInt8] = []) {
+  public init(packets: [Packet], reference: CraftedSegment, trailer: [UInt8] = [], payload: [UInt8] = []) {
     self.packets = packets
     self.reference = reference
     self.trailer = trailer
+    self.payload = payload
   }
 
   /// The IPv4 bytes of every packet (the trailer appended to the last).

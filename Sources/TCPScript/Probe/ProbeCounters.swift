@@ -38,7 +38,15 @@ public struct KernelCounters: Sendable {
       return KernelCounters(values: values)
     }
     guard let namespace else { return body() }
+    guard ProbeNamespace.problem(with: namespace) == nil else { return nil }
     return (try? NetworkNamespace.run(named: namespace, body)) ?? nil
+  }
+
+  /// Reads the counters of the namespace whose file is at `path` (`/proc/self/fd/N` of a
+  /// namespace this process holds).
+  public static func read(namespaceFile path: String) -> KernelCounters? {
+    guard path.hasPrefix("/proc/self/fd/") else { return nil }
+    return (try? NetworkNamespace.run(inNamespaceAt: path) { read() }) ?? nil
   }
 
   /// Parses the `Prefix: Name Name ...` / `Prefix: 1 2 ...` line pairs of `/proc/net/snmp` and

@@ -1,4 +1,6 @@
+import Dispatch
 import PacketKit
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +27,9 @@ public struct ProbeConfiguration: Sendable {
   /// The target's network namespace (`ip netns` name) for kernel counters; `nil`: ours, read
   /// only when `readsLocalCounters`.
   public var counterNamespace: String?
+  /// The target's network namespace as a file (`/proc/self/fd/N` of a namespace we hold), for
+  /// namespaces without a name; `counterNamespace` names it in the evidence.
+  public var counterNamespaceFile: String?
   /// Read this namespace's counters (the target is on this host, e.g. on `lo`).
   public var readsLocalCounters: Bool
   /// Seed of the source ports, ISNs and IDs: the same seed gives the same segments.
@@ -80,19 +85,41 @@ public struct ProbeResult: Sendable {
   /// What came back, briefly (`RST,ACK seq 0 ack 1235 win 0`, `nothing`).
   public var observed: String
   /// Why the verdict holds: the replies' tcpdump lines, the kernel counters that rose, "no reply
-  /// within 1 s", what a later segment showed about the connection. Never empty.
+  /// within 1 s", what a later segment showed about the connection, the positive controls.
+  /// Never empty.
   public var evidence: [String]
   /// Our source port in this case.
   public var sourcePort: UInt16
+  /// The target's port this case went to (the listening or the closed port).
+  public var targetPort: UInt16
   /// The crafted packets (IPv4 bytes) and the replies to them.
   public var crafted: [[UInt8]]
   public var replies: [ProbeReply]
   /// Every packet of the case, setup and cleanup included, in order.
   public var records: [ProbeRecord]
+  /// The connection's numbers the verdict was judged against (established cases).
+  public var connection: ConnectionNumbers?
+  /// What a later segment showed about the connection.
+  public var fate: ConnectionFate
+  /// What the positive controls showed.
+  public var control: ControlOutcome
+  /// The kernel counters that rose while the case ran (name → rise), when they could be read.
+  public var counterRises: [String: Int64]
+  /// Where those counters come from: `namespace NAME`, `this host (host-wide, noisy)`; with
+  /// concurrent cases, that they were shared.
+  public var counterScope: String?
 }
 
 /// Runs edge cases against a real target, one fresh source port (and connection) per case.
-public final class ProbeRunner {
+///
+/// Cases run concurrently (each on its own source port, its own capture socket and connection)
+/// unless `sequential`: the kernel's per-connection limits (the challenge-ACK rate limit, kernel
+/// fact 10) then never meet, and the listener's SYN backlog is far larger than the batch. Every
+/// random number a case uses is drawn before any case starts, so a seed gives the same segments
+/// in either mode.
+public final class ProbeRunner: @unchecked Sendable {
+  // Mutable state (`random`, `usedPorts`, `closedPort`) is touched only while planning, on the
+  // calling thread, before any worker starts; workers read `configuration` and the route.
   public let configuration: ProbeConfiguration
   public let interfaceName: String
   public let sourceAddress: UInt32
@@ -101,6 +128,14 @@ public final class ProbeRunner {
   private var random: SplitMix64
   private let clock = ContinuousClock()
   private var usedPorts: Set<UInt16> = []
+  /// At most this many cases at once.
+  public var concurrency = 64
+  /// At most this many cases hold a connection or half-open connection at the listening port at
+  /// once: a listener's SYN queue holds its backlog's worth of requests before SYN cookies take
+  /// over (and cookies change the answers: a RST then meets no state), and a listener that does
+  /// not accept holds as many established connections. 12 stays under a backlog of 16 (what
+  /// `tcpcraft demo --serve` uses); raise it for a listener with a larger backlog.
+  public var listenerSlots = 12
 
   /// Resolves the route once (interface, source address, MACs).
   public init(_ configuration: ProbeConfiguration) throws(ScriptError) {
@@ -120,26 +155,63 @@ public final class ProbeRunner {
       sourceMAC = configuration.sourceMAC ?? route.sourceMAC
       destinationMAC = configuration.destinationMAC ?? route.destinationMAC
     }
+    closedPort = configuration.closedPort ?? Self.pickClosedPort(configuration.target.port)
   }
 
   /// The closed port the closed-port cases use.
-  public lazy var closedPort: UInt16 = configuration.closedPort ?? pickClosedPort()
+  public let closedPort: UInt16
 
-  /// Runs `cases` in order; `progress` is called before each (index from 1, count, case).
-  public func run(_ cases: [EdgeCase], progress: (Int, Int, EdgeCase) -> Void = { _, _, _ in }) -> [ProbeResult] {
-    var results: [ProbeResult] = []
-    for (index, edgeCase) in cases.enumerated() {
-      progress(index + 1, cases.count, edgeCase)
-      results.append(run(edgeCase))
+  /// Runs `cases`, concurrently unless `sequential`; results come back in the order of `cases`.
+  /// `progress` is called as each case starts (sequential) or ends (concurrent), with a running
+  /// count, the total and the case, from one thread at a time.
+  public func run(
+    _ cases: [EdgeCase], sequential: Bool = false, progress: @escaping @Sendable (Int, Int, EdgeCase) -> Void = { _, _, _ in }
+  ) -> [ProbeResult] {
+    let plans = cases.map { plan($0) }
+    if sequential || cases.count < 2 {
+      var results: [ProbeResult] = []
+      for (index, plan) in plans.enumerated() {
+        progress(index + 1, cases.count, plan.edgeCase)
+        results.append(execute(plan, concurrent: false))
+      }
+      return results
     }
-    return results
+    let done = ProgressCounter()
+    let slots = DispatchSemaphore(value: max(1, listenerSlots))
+    // The longest cases (a connection to open, silences to wait out) start first; results come
+    // back in the order of `cases`.
+    let order = plans.indices.sorted { Self.weight(plans[$0].edgeCase) > Self.weight(plans[$1].edgeCase) }
+    let results = ParallelWork.map(order.map { plans[$0] }, width: max(1, concurrency)) { plan in
+      let usesListener = plan.edgeCase.setup.kind != .closedPort
+      if usesListener { slots.wait() }
+      let result = self.execute(plan, concurrent: true)
+      if usesListener { slots.signal() }
+      done.step { progress($0, cases.count, plan.edgeCase) }
+      return result
+    }
+    var ordered = results
+    for (position, index) in order.enumerated() { ordered[index] = results[position] }
+    return ordered
+  }
+
+  /// A rough cost: waits for silence and setup round trips.
+  private static func weight(_ edgeCase: EdgeCase) -> Int {
+    var weight = edgeCase.setup.kind == .established ? 2 : 0
+    if edgeCase.setup.closeWindow || edgeCase.expected == .synDataQueued { weight += 3 }
+    if !edgeCase.expected.expectsReply { weight += 2 }
+    return weight
   }
 
   /// Runs one case. Never throws: a failure to reach the case's state is an `inconclusive`
   /// result that says why.
-  public func run(_ edgeCase: EdgeCase) -> ProbeResult {
-    let port = freshPort()
-    var run = CaseRun(runner: self, edgeCase: edgeCase, port: port)
+  public func run(_ edgeCase: EdgeCase) -> ProbeResult { execute(plan(edgeCase), concurrent: false) }
+
+  private func plan(_ edgeCase: EdgeCase) -> CasePlan {
+    CasePlan(edgeCase: edgeCase, port: freshPort(), seed: random.next())
+  }
+
+  private func execute(_ plan: CasePlan, concurrent: Bool) -> ProbeResult {
+    var run = CaseRun(runner: self, plan: plan, concurrent: concurrent)
     do throws(ScriptError) {
       try run.execute()
     } catch {
@@ -215,11 +287,10 @@ public final class ProbeRunner {
   }
 
   fileprivate func counters() -> KernelCounters? {
+    if let file = configuration.counterNamespaceFile { return KernelCounters.read(namespaceFile: file) }
     if let namespace = configuration.counterNamespace { return KernelCounters.read(namespace: namespace) }
     return configuration.readsLocalCounters ? KernelCounters.read() : nil
   }
-
-  fileprivate func nextRandom() -> UInt64 { random.next() }
 
   private func freshPort() -> UInt16 {
     for _ in 0..<1000 {
@@ -232,19 +303,28 @@ public final class ProbeRunner {
     return UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
   }
 
-  private func pickClosedPort() -> UInt16 {
-    let port = configuration.target.port
-    return port < 65535 ? port + 1 : port - 1
+  private static func pickClosedPort(_ port: UInt16) -> UInt16 {
+    port < 65535 ? port + 1 : port - 1
   }
 
   fileprivate var now: ContinuousClock.Instant { clock.now }
 }
 
-/// The work of one case: setup, crafted packets, replies, follow-up, cleanup.
+/// What is fixed about a case before any case runs: its source port and the seed of every
+/// number it draws.
+struct CasePlan: Sendable {
+  let edgeCase: EdgeCase
+  let port: UInt16
+  let seed: UInt64
+}
+
+/// The work of one case: setup, positive controls, crafted packets, replies, follow-up, cleanup.
 private struct CaseRun {
   let runner: ProbeRunner
   let edgeCase: EdgeCase
   let port: UInt16
+  let concurrent: Bool
+  var random: SplitMix64
   var link: ProbeLink?
   var records: [ProbeRecord] = []
   var crafted: [[UInt8]] = []
@@ -257,15 +337,23 @@ private struct CaseRun {
   /// Set once the target has a connection or half-connection from our port (for the cleanup RST).
   var cleanupSequence: UInt32?
   var identification: UInt16
+  var connection: ConnectionNumbers?
+  var fate: ConnectionFate = .notChecked
+  var control: ControlOutcome = .none
+  var controlNotes: [String] = []
+  var counterRises: [String: Int64] = [:]
+  var counterScope: String?
 
-  init(runner: ProbeRunner, edgeCase: EdgeCase, port: UInt16) {
+  init(runner: ProbeRunner, plan: CasePlan, concurrent: Bool) {
     self.runner = runner
-    self.edgeCase = edgeCase
-    self.port = port
+    edgeCase = plan.edgeCase
+    port = plan.port
+    self.concurrent = concurrent
+    random = SplitMix64(seed: plan.seed)
     local = Endpoint(address: runner.sourceAddress, port: port)
     let targetPort = edgeCase.setup.kind == .closedPort ? runner.closedPort : runner.configuration.target.port
     remote = Endpoint(address: runner.configuration.target.address, port: targetPort)
-    identification = UInt16(truncatingIfNeeded: runner.nextRandom())
+    identification = UInt16(truncatingIfNeeded: random.next())
   }
 
   mutating func inconclusive(_ reason: String) {
@@ -277,29 +365,50 @@ private struct CaseRun {
   func result() -> ProbeResult {
     ProbeResult(
       edgeCase: edgeCase, verdict: verdict, observed: observed,
-      evidence: evidence.isEmpty ? ["(no evidence recorded)"] : evidence, sourcePort: port, crafted: crafted,
-      replies: replies, records: records)
+      evidence: evidence.isEmpty ? ["(no evidence recorded)"] : evidence, sourcePort: port, targetPort: remote.port,
+      crafted: crafted, replies: replies, records: records, connection: connection, fate: fate, control: control,
+      counterRises: counterRises, counterScope: counterScope)
   }
+
+  var timeout: Duration { runner.configuration.replyTimeout }
+  /// After the one reply a setup step, a control or a follow-up waits for, how long to keep
+  /// listening (the crafted segment's replies get the configured grace).
+  static let stepGrace = Duration.milliseconds(20)
 
   mutating func execute() throws(ScriptError) {
     let link = try runner.makeLink(local: local)
     self.link = link
     if edgeCase.needsExactIPv4Header && !link.keepsIPv4HeaderExact {
-      inconclusive(
+      verdict = .notRun
+      observed = "not run: the IPv4 header would not stay as built on \(link.interfaceName)"
+      evidence.append(
         "not run: on \(link.interfaceName) the packet goes through a raw IPv4 socket, whose kernel rewrites the IPv4 "
           + "checksum and total length; probe a target behind a veth or Ethernet interface (layer 2) for this case")
       return
     }
     var context = CraftContext(
-      source: local, destination: remote, sequence: UInt32(truncatingIfNeeded: runner.nextRandom()),
-      acknowledgment: UInt32(truncatingIfNeeded: runner.nextRandom()), identification: identification)
-    var connection: ConnectionNumbers?
+      source: local, destination: remote, sequence: UInt32(truncatingIfNeeded: random.next()),
+      acknowledgment: UInt32(truncatingIfNeeded: random.next()), identification: identification)
+    let silent = !edgeCase.expected.expectsReply || edgeCase.allowedDrop != nil
     if edgeCase.setup.kind == .established {
-      guard let ready = try handshake(&context) else { return }
+      // The handshake is the control before the case: a valid SYN drew its SYN,ACK.
+      guard try handshake(&context) != nil else {
+        control = .failed("before the case: the handshake failed")
+        return
+      }
       if edgeCase.setup.closeWindow {
         guard try closeWindow(&context) else { return }
       }
-      connection = ready ? ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment) : nil
+      if edgeCase.setup.preload > 0 {
+        guard try preload(&context) else { return }
+      }
+      connection = ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment)
+    } else if silent {
+      if let failure = try controlProbe(role: "control", when: "before") {
+        control = .failed("before the case: \(failure)")
+        inconclusive("inconclusive: path broken (before the case, \(failure)); the crafted segment was not sent")
+        return
+      }
     }
     context.identification = nextID()
 
@@ -311,36 +420,120 @@ private struct CaseRun {
       throw .packet(step: edgeCase.name, description: "\(error)")
     }
     for bytes in crafted { try send(bytes, role: "crafted") }
-    let timeout = runner.configuration.replyTimeout
     replies = try collect(for: timeout, stopAfterFirst: edgeCase.expected.expectsReply, role: "reply")
     let after = runner.counters()
 
-    var fate = ConnectionFate.notChecked
-    if let connection {
-      fate = try followUp(context, connection: connection, segment: packets.reference)
-    } else if let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
-      cleanupSequence = synAck.acknowledgmentNumber
+    var judged: (verdict: Verdict, observed: String)
+    if edgeCase.expected == .synDataQueued {
+      judged = try synData(context, segment: packets.reference, payload: packets.payload)
+    } else if edgeCase.expected == .windowScaleClamped {
+      judged = try windowScale(context, segment: packets.reference)
+    } else {
+      if let connection {
+        fate = try followUp(context, connection: connection, segment: packets.reference)
+      }
+      judged = Conformance.judge(
+        expected: edgeCase.expected, segment: packets.reference, replies: replies, connection: connection, fate: fate)
     }
-    (verdict, observed) = Conformance.judge(
-      expected: edgeCase.expected, segment: packets.reference, replies: replies, connection: connection, fate: fate)
+    if connection != nil || edgeCase.expected == .synDataQueued {
+      switch fate {
+      case .unknown(let text): control = .failed("after the case: \(text)")
+      case .alive(let text): control = .passed(controlNotes + ["after: a data byte drew \(text)"])
+      case .gone(let text):
+        // The connection is gone; the target itself must still answer a new SYN.
+        controlNotes.append("after: a data byte drew \(text)")
+        if let failure = try controlProbe(role: "control", when: "after") {
+          control = .failed("after the case: \(failure)")
+        } else {
+          control = .passed(controlNotes)
+        }
+      case .notChecked: control = .passed(controlNotes)
+      }
+    } else {
+      // What the crafted segment opened goes first, so the control meets the same state.
+      if let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
+        cleanupSequence = synAck.acknowledgmentNumber
+        try cleanup(context)
+      }
+      if let failure = try controlProbe(role: "control", when: "after") {
+        control = .failed("after the case: \(failure)")
+      } else {
+        control = .passed(controlNotes)
+      }
+    }
+    (verdict, observed) = Conformance.settle(judged, edgeCase: edgeCase, replies: replies, control: control)
 
     for reply in replies { evidence.append("reply: \(reply.summary)") }
     if replies.isEmpty { evidence.append("no reply within \(ScriptError.format(timeout))") }
-    if let before, let after {
-      let rises = after.rises(since: before)
-      let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
-      let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }
-      let scope = runner.configuration.counterNamespace.map { "namespace \($0)" } ?? "this host, shared with other traffic"
-      if !notable.isEmpty {
-        evidence.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-      }
-      if !traffic.isEmpty && replies.isEmpty {
-        evidence.append("traffic counters (the packet arrived): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-      }
-      if rises.isEmpty { evidence.append("no kernel counter rose (\(scope)): the packet never reached IP") }
-    }
+    if let before, let after { recordCounters(before: before, after: after) }
     if let text = fate.text { evidence.append(text) }
+    switch control {
+    case .passed(let notes): evidence.append(contentsOf: notes.map { "positive control \($0)" })
+    case .failed(let reason): evidence.append("positive control failed \(reason)")
+    case .none: break
+    }
     try cleanup(context)
+  }
+
+  mutating func recordCounters(before: KernelCounters, after: KernelCounters) {
+    let rises = after.rises(since: before)
+    for rise in rises { counterRises[rise.name] = rise.rise }
+    var scope: String
+    var clean = false
+    if let namespace = runner.configuration.counterNamespace {
+      scope = "namespace \(namespace)"
+      clean = !concurrent
+      if concurrent { scope += ", shared by the cases running at once" }
+    } else {
+      scope = "this host: host-wide and noisy, other traffic moves them too"
+    }
+    counterScope = scope
+    let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
+    let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }
+    if !notable.isEmpty {
+      evidence.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+    }
+    if !traffic.isEmpty && replies.isEmpty {
+      evidence.append("traffic counters (\(scope)): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+    }
+    if rises.isEmpty {
+      evidence.append(
+        clean ? "no kernel counter rose (\(scope)): the packet never reached IP" : "no kernel counter rose (\(scope))")
+    }
+  }
+
+  // MARK: Positive controls
+
+  /// A plain SYN from our port to the case's port: a closed port must answer RST,ACK, the
+  /// listening port SYN,ACK (which is reset at once). `nil` when it did; else what happened.
+  mutating func controlProbe(role: String, when: String) throws(ScriptError) -> String? {
+    let iss = UInt32(truncatingIfNeeded: random.next())
+    var ip = IPv4Header(
+      sourceAddress: IPv4Address(rawValue: local.address), destinationAddress: IPv4Address(rawValue: remote.address),
+      identification: 0, flags: .dontFragment, timeToLive: 64)
+    ip.identification = nextID()
+    let syn = TCPHeader(
+      sourcePort: local.port, destinationPort: remote.port, sequenceNumber: iss, flags: .syn, window: 65535,
+      options: [.maximumSegmentSize(1460)])
+    try send(encode(ip / syn), role: role)
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: role, grace: .milliseconds(20))
+    let what = edgeCase.setup.kind == .closedPort ? "closed" : "listening"
+    if what == "closed" {
+      if let reset = answers.first(where: { $0.flags.contains([.rst, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) {
+        controlNotes.append("\(when): a SYN to the closed port drew \(reset.brief)")
+        return nil
+      }
+    } else if let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) {
+      controlNotes.append("\(when): a SYN to the listening port drew \(synAck.brief)")
+      ip.identification = nextID()
+      let rst = TCPHeader(
+        sourcePort: local.port, destinationPort: remote.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst,
+        window: 0)
+      try send(encode(ip / rst), role: "cleanup")
+      return nil
+    }
+    let got = answers.isEmpty ? "nothing within \(ScriptError.format(timeout))" : answers.map(\.brief).joined(separator: "; ")
+    return "a SYN to the \(what) port \(remote.port) drew \(got)"
   }
 
   // MARK: Setup
@@ -348,8 +541,8 @@ private struct CaseRun {
   /// SYN → SYN+ACK → ACK by hand. Returns `true` when established, `nil` (after recording an
   /// inconclusive result) when the target did not accept.
   mutating func handshake(_ context: inout CraftContext) throws(ScriptError) -> Bool? {
-    let iss = edgeCase.setup.initialSequence ?? UInt32(truncatingIfNeeded: runner.nextRandom())
-    let timestampBase = UInt32(truncatingIfNeeded: runner.nextRandom() >> 40) &+ 1_000_000
+    let iss = edgeCase.setup.initialSequence ?? UInt32(truncatingIfNeeded: random.next())
+    let timestampBase = UInt32(truncatingIfNeeded: random.next() >> 40) &+ 1_000_000
     context.sequence = iss
     var options: [TCPOption] = [.maximumSegmentSize(1460)]
     if edgeCase.setup.timestamps {
@@ -361,12 +554,13 @@ private struct CaseRun {
       sourcePort: local.port, destinationPort: remote.port, sequenceNumber: iss, flags: .syn, window: 65535,
       options: options)
     try send(encode(ip / syn), role: "setup")
-    let answers = try collect(for: runner.configuration.replyTimeout, stopAfterFirst: true, role: "setup")
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup", grace: Self.stepGrace)
     guard let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) else {
-      let got = answers.isEmpty ? "nothing" : answers.map(\.brief).joined(separator: "; ")
-      inconclusive("handshake failed: the SYN to \(remote) drew \(got)")
+      let got = answers.isEmpty ? "nothing within \(ScriptError.format(timeout))" : answers.map(\.brief).joined(separator: "; ")
+      inconclusive("inconclusive: path broken (the handshake's SYN to \(remote) drew \(got))")
       return nil
     }
+    controlNotes.append("before: the handshake's SYN drew \(synAck.brief)")
     cleanupSequence = iss &+ 1
     context.sequence = iss &+ 1
     context.acknowledgment = synAck.sequenceNumber &+ 1
@@ -383,6 +577,112 @@ private struct CaseRun {
     try send(encode(context.ip() / context.tcp(.ack)), role: "setup")
     if context.timestampValue != nil { context.timestampValue = timestampBase &+ 2 }
     return true
+  }
+
+  /// Sends `setup.preload` bytes of data and waits for their acknowledgment.
+  mutating func preload(_ context: inout CraftContext) throws(ScriptError) -> Bool {
+    let count = edgeCase.setup.preload
+    let data = (0..<count).map { EdgeCaseCatalog.data[$0 % EdgeCaseCatalog.data.count] }
+    context.identification = nextID()
+    try send(encode(context.ip() / context.tcp([.psh, .ack]) / data), role: "setup")
+    let end = context.sequence &+ UInt32(count)
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup", grace: Self.stepGrace)
+    guard answers.contains(where: { $0.flags.contains(.ack) && !$0.flags.contains(.rst) && $0.acknowledgmentNumber == end })
+    else {
+      inconclusive("the \(count) bytes sent after the handshake were not acknowledged")
+      return false
+    }
+    context.sequence = end
+    cleanupSequence = end
+    if let value = context.timestampValue { context.timestampValue = value &+ 1 }
+    return true
+  }
+
+  /// A SYN that carried data drew a SYN,ACK: completes the handshake and looks whether the
+  /// data was queued (acknowledged then), else sends it again and looks whether it is
+  /// acknowledged that time. The second answer is also the control after the case.
+  mutating func synData(_ context: CraftContext, segment: CraftedSegment, payload: [UInt8]) throws(ScriptError) -> (
+    verdict: Verdict, observed: String
+  ) {
+    guard let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) && !$0.flags.contains(.rst) }) else {
+      return Conformance.judgeSYNData(
+        segment: segment, synAck: nil, replies: replies, ackedAfterHandshake: nil, ackedWhenResent: nil)
+    }
+    let afterData = segment.sequence &+ segment.length
+    let afterSYN = segment.sequence &+ 1
+    var probe = context
+    probe.acknowledgment = synAck.sequenceNumber &+ 1
+    probe.sequence = synAck.acknowledgmentNumber
+    cleanupSequence = synAck.acknowledgmentNumber
+    probe.identification = nextID()
+    try send(encode(probe.ip() / probe.tcp(.ack)), role: "follow-up")
+    guard synAck.acknowledgmentNumber == afterSYN else {
+      fate = .notChecked
+      return Conformance.judgeSYNData(
+        segment: segment, synAck: synAck, replies: replies, ackedAfterHandshake: nil, ackedWhenResent: nil)
+    }
+    func covers(_ reply: ProbeReply) -> Bool {
+      reply.flags.contains(.ack) && !reply.flags.contains(.rst) && SequenceSpace.lessOrEqual(afterData, reply.acknowledgmentNumber)
+    }
+    let afterHandshake = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
+    if afterHandshake.contains(where: covers) {
+      cleanupSequence = afterData
+      fate = .alive(afterHandshake.first(where: covers)?.summary ?? "")
+      return Conformance.judgeSYNData(
+        segment: segment, synAck: synAck, replies: replies, ackedAfterHandshake: true, ackedWhenResent: nil)
+    }
+    probe.identification = nextID()
+    try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: afterSYN) / payload), role: "follow-up")
+    let resent = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
+    if let ack = resent.first(where: covers) {
+      cleanupSequence = afterData
+      fate = .alive(ack.summary)
+    } else if let reset = resent.first(where: { $0.flags.contains(.rst) }) {
+      cleanupSequence = nil
+      fate = .gone(reset.summary)
+    } else {
+      fate = .unknown(resent.isEmpty ? "the data sent again drew no reply within \(ScriptError.format(timeout))"
+        : "the data sent again drew " + resent.map(\.summary).joined(separator: "; "))
+    }
+    return Conformance.judgeSYNData(
+      segment: segment, synAck: synAck, replies: replies, ackedAfterHandshake: false,
+      ackedWhenResent: resent.contains(where: covers))
+  }
+
+  /// A SYN with an out-of-range window-scale shift drew a SYN,ACK: completes the handshake and,
+  /// when the target's kernel can be asked (its namespace is ours to enter, or it is on this
+  /// host), reads the shift its socket applies to our windows.
+  mutating func windowScale(_ context: CraftContext, segment: CraftedSegment) throws(ScriptError) -> (
+    verdict: Verdict, observed: String
+  ) {
+    let judged = Conformance.judge(expected: .windowScaleClamped, segment: segment, replies: replies)
+    guard judged.verdict == .partly,
+      let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) && !$0.flags.contains(.rst) })
+    else { return judged }
+    var probe = context
+    probe.sequence = synAck.acknowledgmentNumber
+    probe.acknowledgment = synAck.sequenceNumber &+ 1
+    probe.identification = nextID()
+    cleanupSequence = synAck.acknowledgmentNumber
+    try send(encode(probe.ip() / probe.tcp(.ack)), role: "follow-up")
+    let configuration = runner.configuration
+    let local = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
+      || configuration.readsLocalCounters
+    guard local else {
+      return (.partly, judged.observed.replacingFirst("not measured", with: "not measured (the target is not on this host)"))
+    }
+    var shift: UInt8?
+    for _ in 0..<5 where shift == nil {
+      shift = ProbeKernelView.sendShift(
+        namespaceFile: configuration.counterNamespaceFile, namespaceName: configuration.counterNamespace,
+        target: remote, peer: self.local)
+      if shift == nil { _ = try collect(for: .milliseconds(20), stopAfterFirst: false, role: "follow-up") }
+    }
+    let base = judged.observed.replacingFirst("; the shift in use was not measured", with: "")
+    guard let shift else { return (.partly, judged.observed + " (the target's socket could not be read)") }
+    evidence.append("the target's socket (inet_diag, tcp_info): snd_wscale \(shift)")
+    if shift == 14 { return (.conforms, base + "; the target's socket applies shift 14 to our windows") }
+    return (.deviates, base + "; the target's socket applies shift \(shift) to our windows (wanted 14)")
   }
 
   /// Sends data until the target advertises a zero window (bounded: 256 segments, 64 KiB of
@@ -437,7 +737,7 @@ private struct CaseRun {
     probe.identification = nextID()
     if let value = probe.timestampValue { probe.timestampValue = value &+ 1 }
     try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: next, ack: peerNext) / [0x3F]), role: "follow-up")
-    let answers = try collect(for: runner.configuration.replyTimeout, stopAfterFirst: true, role: "follow-up")
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
     cleanupSequence = next &+ 1
     if let reset = answers.first(where: { $0.flags.contains(.rst) }) {
       cleanupSequence = nil
@@ -445,6 +745,13 @@ private struct CaseRun {
     }
     if let ack = answers.first(where: { $0.flags.contains(.ack) && SequenceSpace.lessOrEqual(next &+ 1, $0.acknowledgmentNumber) }) {
       return .alive(ack.summary)
+    }
+    // A closed window refuses the byte but still answers for the connection with RCV.NXT.
+    if let ack = answers.first(where: { $0.flags.contains(.ack) && !$0.flags.contains(.syn) && $0.acknowledgmentNumber == next }),
+      ack.window == 0
+    {
+      cleanupSequence = next
+      return .alive(ack.summary + " (window closed: the byte was refused, the connection answered)")
     }
     if answers.isEmpty { return .unknown("a data byte drew no reply within \(ScriptError.format(runner.configuration.replyTimeout))") }
     return .unknown("a data byte drew " + answers.map(\.summary).joined(separator: "; "))
@@ -456,6 +763,7 @@ private struct CaseRun {
     var ip = context.ip()
     ip.identification = nextID()
     let rst = TCPHeader(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence, flags: .rst, window: 0)
+    cleanupSequence = nil
     try send(encode(ip / rst), role: "cleanup")
   }
 
@@ -486,7 +794,9 @@ private struct CaseRun {
 
   /// Replies to our port until `duration` passes, or (with `stopAfterFirst`) until the grace
   /// period after the first one. Bounded by the deadline and a count.
-  mutating func collect(for duration: Duration, stopAfterFirst: Bool, role: String) throws(ScriptError) -> [ProbeReply] {
+  mutating func collect(
+    for duration: Duration, stopAfterFirst: Bool, role: String, grace: Duration? = nil
+  ) throws(ScriptError) -> [ProbeReply] {
     guard let link else { return [] }
     var deadline = runner.now.advanced(by: duration)
     var got: [ProbeReply] = []
@@ -501,7 +811,7 @@ private struct CaseRun {
           direction: .received, role: role, bytes: reply.bytes, summary: reply.summary,
           timestampSeconds: reply.timestampSeconds, timestampNanoseconds: reply.timestampNanoseconds))
       if stopAfterFirst && got.count == 1 {
-        let graceEnd = runner.now.advanced(by: runner.configuration.grace)
+        let graceEnd = runner.now.advanced(by: grace ?? runner.configuration.grace)
         if graceEnd < deadline { deadline = graceEnd }
       }
     }
@@ -522,4 +832,77 @@ private struct CaseRun {
     clock_gettime(CLOCK_REALTIME, &now)
     return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
   }
+}
+
+/// Counts finished cases and calls the progress callback from one thread at a time.
+final class ProgressCounter: Sendable {
+  private let count = Mutex(0)
+
+  func step(_ body: (Int) -> Void) {
+    count.withLock { value in
+      value += 1
+      body(value)
+    }
+  }
+}
+
+/// A fixed number of threads working through a list; results come back in the list's order.
+enum ParallelWork {
+  static func map<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
+    let work = ParallelState(items: items, body: body)
+    var threads: [pthread_t] = []
+    for _ in 0..<min(width, items.count) {
+      var thread = pthread_t()
+      let context = Unmanaged.passRetained(work as AnyObject).toOpaque()
+      let status = pthread_create(&thread, nil, { raw in
+        guard let raw else { return nil }
+        let worker = Unmanaged<AnyObject>.fromOpaque(raw).takeRetainedValue() as? ParallelWorker
+        worker?.work()
+        return nil
+      }, context)
+      if status == 0 {
+        threads.append(thread)
+      } else {
+        Unmanaged<AnyObject>.fromOpaque(context).release()
+      }
+    }
+    // If no thread could start, the calling thread does the work itself.
+    if threads.isEmpty { work.work() }
+    for thread in threads { pthread_join(thread, nil) }
+    work.work()  // picks up nothing unless a thread failed to start
+    return work.results()
+  }
+}
+
+protocol ParallelWorker: AnyObject { func work() }
+
+/// The shared list, the next index to take, and a slot per result (each written by one thread,
+/// read after every thread is joined).
+final class ParallelState<T: Sendable, R: Sendable>: ParallelWorker, @unchecked Sendable {
+  private let items: [T]
+  private let body: @Sendable (T) -> R
+  private let next = Atomic<Int>(0)
+  private let slots: UnsafeMutableBufferPointer<R?>
+
+  init(items: [T], body: @escaping @Sendable (T) -> R) {
+    self.items = items
+    self.body = body
+    slots = .allocate(capacity: items.count)
+    slots.initialize(repeating: nil)
+  }
+
+  deinit {
+    slots.deinitialize()
+    slots.deallocate()
+  }
+
+  func work() {
+    for _ in 0..<items.count {
+      let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+      if index >= items.count { return }
+      slots[index] = body(items[index])
+    }
+  }
+
+  func results() -> [R] { slots.compactMap { $0 } }
 }

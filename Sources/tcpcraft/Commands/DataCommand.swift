@@ -57,15 +57,30 @@ enum DataCommand: Command {
       return 2
     }
     let output = Output(arguments)
-    guard let found = SessionStore.find(remote: remote, localPort: sourcePort),
-      let local = found.session.local, let peer = found.session.remote
-    else {
-      let which = remote.map { " for \($0)" } ?? ""
-      output.result(
-        ok: false, command: "data", flow: nil,
-        message: "no saved session\(which) in \(SessionStore.directory): run `tcpcraft handshake HOST:PORT` first")
+    // The session: the user's own, validated, and locked while we use it (see SessionStore.claim).
+    let found: SessionStore.Claimed
+    do throws(SessionError) {
+      switch try SessionStore.claim(remote: remote, localPort: sourcePort) {
+      case .claimed(let claimed):
+        found = claimed
+      case .ambiguous(let sessions):
+        let which = remote.map { " for \($0)" } ?? ""
+        Terminal.error("tcpcraft: data: \(sessions.count) sessions\(which); say which (HOST:PORT, and --sport N):")
+        for entry in sessions { Terminal.error("  \(entry.session.listing)") }
+        return 2
+      case .none:
+        let which = remote.map { " for \($0)" } ?? ""
+        output.result(
+          ok: false, command: "data", flow: nil,
+          message: "no saved session\(which) in \(Terminal.sanitized(SessionStore.directory)): run `tcpcraft handshake HOST:PORT` first")
+        return 1
+      }
+    } catch {
+      output.result(ok: false, command: "data", flow: nil, message: "data: \(error.description)")
       return 1
     }
+    defer { found.release() }
+    guard let local = found.session.local, let peer = found.session.remote else { return 1 }
     var session = found.session
     let state = TCPState(name: session.state) ?? .established
     guard state == .established || state == .closeWait else {
@@ -108,10 +123,10 @@ enum DataCommand: Command {
       session.receiveNext = opened.receiveNext
       session.peerTimestamp = opened.peerTimestamp
       session.updatedAt = SessionStore.now
-      do {
-        try SessionStore.save(session)
+      do throws(SessionError) {
+        try SessionStore.save(session, in: found.directory)
       } catch {
-        throw ScriptError.system(step: "saving the session", description: "\(error)")
+        throw ScriptError.system(step: "data", description: error.description)
       }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)

@@ -10,11 +10,15 @@ enum FinCommand: Command {
     summary: "the 4-way close of a saved session (FIN, ACK, FIN, ACK)",
     synopsis: ["[HOST:PORT] [options]"],
     about: """
-      The 4-way close of a session saved by `tcpcraft handshake` (the most recent one when HOST:PORT
-      is omitted): FIN → ACK (FIN-WAIT-1 → FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT).
-      --seq and --ack override what was saved. Without a saved session, give HOST:PORT, --sport,
-      --seq and --ack. A session the peer already half-closed (`tcpcraft data` saw its FIN, we
-      are in CLOSE-WAIT) is closed from our side: our FIN (LAST-ACK), its ACK (CLOSED).
+      The 4-way close of a session saved by `tcpcraft handshake`: FIN → ACK (FIN-WAIT-1 →
+      FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT). HOST:PORT (and --sport) pick the
+      session; without them there must be exactly one (several are listed, exit 2). --seq and --ack
+      override what was saved. Without a saved session, give HOST:PORT, --sport, --seq and --ack.
+      A session the peer already half-closed (`tcpcraft data` saw its FIN, we are in CLOSE-WAIT)
+      is closed from our side: our FIN (LAST-ACK), its ACK (CLOSED).
+      Sessions are your own: they live in a directory only you can use (mode 700; under sudo, the
+      invoking user's). One fin at a time per session; a fin that fails keeps the session, so it can
+      be retried, and a session that never reached ESTABLISHED is never closed from.
       """,
     options: [
       OptionGroup([
@@ -48,8 +52,26 @@ enum FinCommand: Command {
     let seq = arguments.integer("--seq", as: UInt32.self)
     let ack = arguments.integer("--ack", as: UInt32.self)
     let output = Output(arguments)
+    // The session, if any: found, locked (one fin at a time), validated.
+    var claimed: SessionStore.Claimed?
+    var ignored = 0
+    do throws(SessionError) {
+      switch try SessionStore.claim(remote: remote, localPort: sourcePort) {
+      case .claimed(let found): claimed = found
+      case .none(let skipped):
+        claimed = nil
+        ignored = skipped
+      case .ambiguous(let sessions):
+        let which = remote.map { " for \($0)" } ?? ""
+        Terminal.error("tcpcraft: fin: \(sessions.count) sessions\(which); say which (HOST:PORT, and --sport N):")
+        for entry in sessions { Terminal.error("  \(entry.session.listing)") }
+        return 2
+      }
+    } catch {
+      output.result(ok: false, command: "fin", flow: nil, message: "fin: \(error.description)")
+      return 1
+    }
     var flow: Flow?
-    let found = SessionStore.find(remote: remote, localPort: sourcePort)
     do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
       let local: Endpoint
@@ -58,13 +80,31 @@ enum FinCommand: Command {
       var irs: UInt32?
       var sendNext: UInt32
       var receiveNext: UInt32
-      if let found, let savedLocal = found.session.local, let savedRemote = found.session.remote {
+      if let claimed, let savedLocal = claimed.session.local, let savedRemote = claimed.session.remote {
+        let session = claimed.session
+        // Never a FIN from a connection that was never established, nor from an address that
+        // is not ours for that peer.
+        let reached = TCPState(name: session.state)
+        guard reached == .established || reached == .closeWait else {
+          output.result(
+            ok: false, command: "fin", flow: nil,
+            message: "fin: the session \(session.listing) never reached ESTABLISHED; nothing sent")
+          return 1
+        }
+        let route = try KernelTransport.route(to: savedRemote.address)
+        guard route.source == savedLocal.address else {
+          output.result(
+            ok: false, command: "fin", flow: nil,
+            message: "fin: the session's address \(session.localAddress) is not this machine's address toward "
+              + "\(session.remoteAddress) (\(IPv4Text.format(route.source))); nothing sent")
+          return 1
+        }
         local = savedLocal
         peer = savedRemote
-        iss = found.session.initialSendSequence
-        irs = found.session.initialReceiveSequence
-        sendNext = found.session.sendNext
-        receiveNext = found.session.receiveNext
+        iss = session.initialSendSequence
+        irs = session.initialReceiveSequence
+        sendNext = session.sendNext
+        receiveNext = session.receiveNext
       } else if let remote, let sourcePort, let seq, let ack {
         // No saved session: everything from the command line.
         let route = try KernelTransport.route(to: remote.address)
@@ -76,8 +116,9 @@ enum FinCommand: Command {
         let which = remote.map { " for \($0)" } ?? ""
         output.result(
           ok: false, command: "fin", flow: nil,
-          message: "no saved session\(which) in \(SessionStore.directory): run `tcpcraft handshake HOST:PORT` first, "
-            + "or give HOST:PORT --sport N --seq N --ack N")
+          message: "no saved session\(which) in \(Terminal.sanitized(SessionStore.directory))"
+            + (ignored > 0 ? " (\(ignored) file\(ignored == 1 ? "" : "s") ignored: not yours, or not a valid session)" : "")
+            + ": run `tcpcraft handshake HOST:PORT` first, or give HOST:PORT --sport N --seq N --ack N")
         return 1
       }
       if let seq { sendNext = seq }
@@ -85,17 +126,17 @@ enum FinCommand: Command {
       if iss == nil { iss = sendNext &- 1 }
       if irs == nil { irs = receiveNext &- 1 }
       // A session the peer already half-closed (`tcpcraft data` saw its FIN): our FIN, its ACK.
-      let halfClosed = found.flatMap { TCPState(name: $0.session.state) } == .closeWait && seq == nil
+      let halfClosed = claimed.flatMap { TCPState(name: $0.session.state) } == .closeWait && seq == nil
       // Our own guard for the close, whether or not the holder is still alive.
       let opened = try Flow.open(
         to: peer, sourcePort: local.port, sourceAddress: local.address, guardResets: true,
         state: halfClosed ? .closeWait : .established, initialSendSequence: iss, sendNext: sendNext, receiveNext: receiveNext,
         initialReceiveSequence: irs)
       flow = opened
-      if let found, found.session.timestamps == true {
+      if let claimed, claimed.session.timestamps == true {
         opened.timestampsEnabled = true
-        opened.peerTimestamp = found.session.peerTimestamp ?? 0
-        opened.timestampOffset = found.session.timestampOffset ?? 0
+        opened.peerTimestamp = claimed.session.peerTimestamp ?? 0
+        opened.timestampOffset = claimed.session.timestampOffset ?? 0
       }
       if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }
       output.say("closing \(local) → \(peer): FIN at seq \(sendNext), ack \(receiveNext)")
@@ -115,24 +156,28 @@ enum FinCommand: Command {
         message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : spelled)"
       }
       output.result(ok: true, command: "fin", flow: opened, message: message)
-      finish(found, flow: opened)
+      opened.close()
+      // Closed: the session is over. Remove its file and release the holder's guard.
+      if let claimed {
+        claimed.directory.remove(claimed.name, ifStill: claimed.file)
+        GuardHolder.stop(claimed.session)
+        claimed.release()
+      }
       return 0
     } catch {
       if let flow {
         if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
         output.drawLadder(flow)
+        flow.close()
       }
-      let status = Common.report(error, output: output, command: "fin", flow: flow)
-      finish(found, flow: flow)
-      return status
+      // A failed fin keeps the session (and its holder): it can be retried.
+      var failure = error.description
+      if let claimed {
+        failure += "; the session is kept: retry with `tcpcraft fin \(claimed.session.remoteAddress):\(claimed.session.remotePort) --sport \(claimed.session.localPort)`"
+        claimed.release()
+      }
+      output.result(ok: false, command: "fin", flow: flow, message: failure)
+      return 1
     }
-  }
-
-  /// The session is over either way: remove its file and release the holder's guard.
-  private static func finish(_ found: (path: String, session: Session)?, flow: Flow?) {
-    flow?.close()
-    guard let found else { return }
-    SessionStore.remove(path: found.path)
-    GuardHolder.stop(pid: found.session.holderPID)
   }
 }

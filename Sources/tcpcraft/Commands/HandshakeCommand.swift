@@ -14,7 +14,9 @@ enum HandshakeCommand: Command {
       ESTABLISHED. The session (4-tuple, next seq, next ack) is saved so that `tcpcraft fin` can
       close it later; a small background process (`tcpcraft __hold-guard`) keeps the kernel from
       resetting the connection until then, or until --hold seconds pass idle (default 300). Its
-      firewall table belongs to that process and vanishes with it, even on SIGKILL.
+      firewall table belongs to that process and vanishes with it, even on SIGKILL; it removes the
+      session file when it leaves. An interrupted handshake (Ctrl-C, SIGTERM, even SIGKILL) takes
+      the holder and the session with it. A 4-tuple a live session holds is refused.
       """,
     options: [
       OptionGroup([
@@ -50,8 +52,9 @@ enum HandshakeCommand: Command {
     let hold = arguments.seconds("--hold").map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 300
     let output = Output(arguments)
     let remoteEndpoint = Endpoint(address: remote.address, port: remote.port)
-    var holderPID: Int32 = 0
-    var sessionPath: String?
+    var holder: GuardHolder.Started?
+    var sessionName: String?
+    var directory: SafeDirectory?
     var flow: Flow?
     do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
@@ -59,23 +62,32 @@ enum HandshakeCommand: Command {
       let sourcePort = arguments.integer("--sport", as: UInt16.self)
       let port = sourcePort ?? Flow.freeEphemeralPort()
       let local = Endpoint(address: route.source, port: port)
-      // The session file first: the guard holder lives only while it exists.
+      let sessions: SafeDirectory
+      do throws(SessionError) {
+        guard let opened = try SessionStore.open(create: true) else { throw SessionError("cannot create it") }
+        sessions = opened
+      } catch {
+        throw ScriptError.system(step: "handshake", description: error.description)
+      }
+      directory = sessions
+      // The session file first (created only if none exists for this 4-tuple): the guard holder
+      // lives only while it exists.
       let now = SessionStore.now
+      let token = SafeFile.randomHex(bytes: 16)
       var session = Session(
         localAddress: IPv4Text.format(local.address), localPort: local.port,
         remoteAddress: IPv4Text.format(remote.address), remotePort: remote.port,
         interface: route.interface, state: TCPState.closed.description, initialSendSequence: 0,
         sendNext: 0, initialReceiveSequence: nil, receiveNext: 0, holderPID: 0, holdSeconds: hold,
-        createdAt: now, updatedAt: now)
-      do {
-        try SessionStore.save(session)
-      } catch {
-        throw ScriptError.system(step: "saving the session in \(SessionStore.directory)", description: "\(error)")
-      }
-      sessionPath = SessionStore.path(for: session)
-      holderPID = try GuardHolder.spawn(local: local, remote: remoteEndpoint, hold: hold, sessionPath: SessionStore.path(for: session))
-      session.holderPID = holderPID
-      output.say("handshake with \(remote) from \(local) on \(route.interface); RST guard held by pid \(holderPID)")
+        createdAt: now, updatedAt: now, token: token)
+      try claim(session, in: sessions)
+      sessionName = session.fileName
+      let started = try GuardHolder.spawn(
+        local: local, remote: remoteEndpoint, hold: hold, sessionPath: sessions.path(of: session.fileName), token: token)
+      holder = started
+      session.holderPID = started.pid
+      try save(session, in: sessions)
+      output.say("handshake with \(remote) from \(local) on \(route.interface); RST guard held by pid \(started.pid)")
 
       let opened = try Flow.open(
         to: remoteEndpoint, sourcePort: local.port, sourceAddress: local.address, guardResets: false,
@@ -99,26 +111,26 @@ enum HandshakeCommand: Command {
       session.timestamps = opened.timestampsEnabled
       session.peerTimestamp = opened.peerTimestamp
       session.timestampOffset = opened.timestampOffset
-      session.updatedAt = SessionStore.now
-      do {
-        try SessionStore.save(session)
-      } catch {
-        throw ScriptError.system(step: "saving the session", description: "\(error)")
-      }
+      try save(session, in: sessions)
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
+      // Established and saved: the holder keeps the guard after we exit.
+      started.release()
+      holder = nil
       output.drawLadder(opened)
       let message =
         "ESTABLISHED: \(local) → \(remote), snd_nxt \(opened.sendNext), rcv_nxt \(opened.receiveNext). "
-        + "The RST guard stays up (pid \(holderPID)) until `tcpcraft fin` or \(Int(hold)) s idle. "
-        + "Close with: tcpcraft fin (or: tcpcraft fin \(remote) --seq \(opened.sendNext))"
+        + "The RST guard stays up (pid \(started.pid)) until `tcpcraft fin` or \(Int(hold)) s idle. "
+        + "Close with: tcpcraft fin \(remote) --sport \(local.port)"
       output.result(
         ok: true, command: "handshake", flow: opened, message: message,
-        extra: [("session", SessionStore.path(for: session)), ("guard_pid", String(holderPID))])
+        extra: [("session", sessions.path(of: session.fileName)), ("guard_pid", String(started.pid))])
       opened.close()
       return 0
     } catch {
-      if holderPID > 0 { GuardHolder.stop(pid: holderPID) }
-      if let sessionPath { SessionStore.remove(path: sessionPath) }
+      // The holder sees its lifeline close and leaves (removing the session file); the file is
+      // removed here too, in case the holder never started.
+      holder?.abandon()
+      if let sessionName, let directory { directory.remove(sessionName) }
       if let flow {
         if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
         output.drawLadder(flow)
@@ -126,5 +138,42 @@ enum HandshakeCommand: Command {
       return Common.report(error, output: output, command: "handshake", flow: flow)
     }
   }
-}
 
+  /// Creates `session`'s file, refusing when a live session already holds its 4-tuple. A file
+  /// left by a holder that is gone (killed) is replaced.
+  static func claim(_ session: Session, in directory: SafeDirectory) throws(ScriptError) {
+    for _ in 0..<3 {
+      do throws(SessionError) {
+        try SessionStore.save(session, in: directory, exclusive: true)
+        return
+      } catch {
+        switch SessionStore.load(session.fileName, in: directory) {
+        case .success(let existing)?:
+          if let live = GuardHolder.holder(of: existing) {
+            live.close()
+            throw ScriptError.system(
+              step: "handshake",
+              description: "\(session.localAddress):\(session.localPort) → \(session.remoteAddress):\(session.remotePort) "
+                + "is already held by another session (guard pid \(existing.holderPID)); close it first with "
+                + "`tcpcraft fin \(session.remoteAddress):\(session.remotePort) --sport \(session.localPort)`")
+          }
+          // Its holder is gone: the session is stale.
+          directory.remove(session.fileName)
+        case .failure(let problem)?:
+          throw ScriptError.system(step: "handshake", description: "\(error.description) (\(problem.description))")
+        case nil:
+          continue
+        }
+      }
+    }
+    throw ScriptError.system(step: "handshake", description: "the session file for this 4-tuple kept changing")
+  }
+
+  static func save(_ session: Session, in directory: SafeDirectory) throws(ScriptError) {
+    do throws(SessionError) {
+      try SessionStore.save(session, in: directory)
+    } catch {
+      throw ScriptError.system(step: "handshake", description: error.description)
+    }
+  }
+}

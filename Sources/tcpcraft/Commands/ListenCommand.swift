@@ -51,6 +51,9 @@ enum ListenCommand: Command {
     let local: HostPort
     do throws(UsageError) {
       local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: 0x7F00_0001)
+      if let name = arguments.value("--iface"), if_nametoindex(name) == 0 {
+        throw UsageError("listen: --iface: no interface named \"\(name)\" (see `ip link`)")
+      }
       if arguments.has("--half-close") && arguments.value("--data") == nil {
         throw UsageError("listen: --half-close sends --data after the client's FIN; give --data TEXT too")
       }

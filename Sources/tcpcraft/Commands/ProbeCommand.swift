@@ -1,5 +1,6 @@
 import Foundation
 import PacketKit
+import RawSocket
 import TCPScript
 
 /// `tcpcraft probe`: run named edge cases against a real TCP stack and print a conformance table
@@ -18,11 +19,27 @@ enum ProbeCommand: Command {
       Sends edge-case segments a normal stack never sends to a real one, each case on a fresh
       source port (and, where it needs one, a fresh connection opened by hand), and prints a
       conformance table: the case, the RFC that governs it, the reaction a conforming stack shows,
-      what came back, and the verdict (conforms / deviates / no reply / inconclusive), with the
-      evidence under each row: the replies as tcpdump prints them, the kernel counters that rose
-      for a silent drop (on this host or in --netns), or "no reply within T".
-      Frames leave at layer 2 (AF_PACKET), so malformed IPv4 headers stay as built. A progress
-      line goes to stderr while it runs. Each case ends with a RST for what it left open.
+      what came back, and the verdict, with the evidence under each row: the replies as tcpdump
+      prints them, the kernel counters that rose (in --netns; on this host they are host-wide and
+      noisy, and say so), "no reply within T", and the positive controls.
+      Positive controls: before a case that expects silence a plain SYN on the same path must draw
+      its answer (RST from the closed port, SYN,ACK from the listener), and after every case the
+      target must answer again (a SYN, or a data byte in the case's connection). A failed control
+      makes the case "inconclusive: path broken (...)", never "conforms".
+      Verdicts: conforms; partly (the required part holds, a recommended or unmeasured part does
+      not: the observation says which); dropped (a deliberate drop, with its reason and RFC);
+      no requirement (a procedure the RFC only suggests was not followed); deviates; no reply;
+      inconclusive (the harness could not judge); not run (needs a layer-2 path).
+      MUST/SHOULD/MAY come from BCP 14 words only; "procedure" marks RFC 9293's event-processing
+      steps, "implied" what follows from the general rules.
+      Cases run at once, each from its own source port on its own connection (the kernel's
+      per-connection limits, such as the challenge-ACK rate limit, never meet), at most --parallel
+      of them holding state at the listener (its SYN backlog must not overflow into SYN cookies,
+      which change the answers); --sequential runs
+      them one after another, for counters that belong to one case. The same seed gives the same
+      ports and numbers either way. Frames leave at layer 2 (AF_PACKET), so malformed IPv4 headers
+      stay as built. A progress line goes to stderr while it runs. Each case ends with a RST for
+      what it left open.
 
       Generators (without HOST:PORT nothing is sent and no privileges are needed; with it, each
       segment goes to the target from a fresh port and the replies are shown beside it): the
@@ -31,25 +48,33 @@ enum ProbeCommand: Command {
       On lo, packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
       length: walk ip-* fields against a target behind a veth or Ethernet interface.
 
-      Exit status: 0 every case conforms; 1 some case deviates, got no reply or was inconclusive;
-      2 bad usage.
+      Exit status: 0 no case deviates (conforms, partly, dropped, no requirement, not run);
+      1 some case deviates or got no reply on a working path; 2 bad usage; 3 the harness could not
+      judge some case (a positive control failed: path broken or target gone; a state not reached)
+      and none deviates.
       """,
     options: [
       OptionGroup([
         .toggle("--all", "every case (`--list` shows them)"),
+        .string("--target", "self", "instead of HOST:PORT: make a namespace with a Linux listener behind a veth, probe it, remove it"),
         .repeatable("--case", "NAME", "one case; repeat for more"),
         .toggle("--list", "describe the catalog of cases"),
         .seconds("--timeout", "how long to wait for a reply, and how long silence must last (default 1)"),
         .integer("--closed-port", UInt16.self, range: 1...65535, "N", "a port nothing listens on at the target (default PORT+1)"),
         .string("--source", "ADDR", "our source address (default: the route's)"),
         .toggle("--no-guard", "no RST guard: for a --source no interface owns, whose replies draw no RST (kernel fact 7)"),
-        .string("--netns", "NAME", "the target's network namespace, to read its kernel counters"),
+        .string("--netns", "NAME", "the target's network namespace (an `ip netns` name, never a path), to read its counters"),
+        .toggle("--sequential", "one case at a time (default: all at once, each on its own port and connection)"),
+        .integer("--parallel", UInt16.self, range: 1...512, "N",
+          "at most N cases hold state at the listening port at once (default 12, under a backlog of 16)"),
         .string("--iface", "NAME", "send through this interface (default: the route's)"),
         .string("--dst-mac", "MAC", "the next hop's MAC on --iface (default: the neighbour's)"),
         .integer("--seed", UInt64.self, "N", "source ports, ISNs and IDs from this seed (same seed, same segments)"),
         .toggle("--bytes", "the bytes of every crafted packet and every reply"),
+        .toggle("--ladder", "under each case, its packets as a ladder diagram (setup, controls and cleanup included)"),
+        .toggle("--explain", "under each case, every packet with one sentence on the rule at work"),
         .string("--pcap", "FILE", "every packet sent and received (setup and cleanup included)"),
-        .toggle("--json", "one JSON object a case, then a summary object"),
+        .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
       ]),
       OptionGroup(
         "generators:",
@@ -62,6 +87,7 @@ enum ProbeCommand: Command {
     examples: [
       "tcpcraft demo --serve --port 8080 &          # a kernel listener to practise on",
       "sudo tcpcraft probe 127.0.0.1:8080 --all",
+      "sudo tcpcraft probe --target self --all          # Linux in a namespace of its own, clean counters",
       "sudo tcpcraft probe 127.0.0.1:8080 --case est-rst-in-window --case closed-syn --bytes",
       "tcpcraft probe --list",
       "tcpcraft probe --generate data-offset --bytes",
@@ -74,10 +100,18 @@ enum ProbeCommand: Command {
     if arguments.has("--generate") && arguments.positionals.isEmpty { return generate(arguments, runner: nil) }
 
     let cases: [EdgeCase]
-    let configuration: ProbeConfiguration
+    let parsed: ProbeConfiguration
+    let ownTarget = arguments.value("--target") != nil
     do throws(UsageError) {
-      let target = try arguments.target(
-        command: "probe", missing: "probe: give the target as HOST:PORT (see `tcpcraft probe --help`)",
+      if let name = arguments.value("--target") {
+        guard name == "self" else { throw UsageError("--target: \"\(name)\" is not a target this command makes; say --target self") }
+        try arguments.expectPositionals(atMost: 0, command: "probe")
+        for option in ["--netns", "--iface", "--source", "--closed-port", "--no-guard", "--generate"] where arguments.has(option) {
+          throw UsageError("--target self chooses \(option) itself; leave it out")
+        }
+      }
+      let target = ownTarget ? HostPort(address: 0x0A00_0002, port: 8080) : try arguments.target(
+        command: "probe", missing: "probe: give the target as HOST:PORT, or --target self (see `tcpcraft probe --help`)",
         defaultHost: 0x7F00_0001)
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
@@ -88,7 +122,10 @@ enum ProbeCommand: Command {
       }
       config.guardResets = !arguments.has("--no-guard")
       config.replyTimeout = arguments.seconds("--timeout") ?? .seconds(1)
-      config.counterNamespace = arguments.value("--netns")
+      if let name = arguments.value("--netns") {
+        if let problem = ProbeNamespace.problem(with: name) { throw UsageError("--netns: \(problem)") }
+        config.counterNamespace = name
+      }
       config.interface = arguments.value("--iface")
       if let text = arguments.value("--dst-mac") {
         guard let mac = MACAddress(text) else { throw UsageError("--dst-mac: \"\(text)\" is not a MAC address") }
@@ -100,13 +137,41 @@ enum ProbeCommand: Command {
         var system = SystemRandomNumberGenerator()
         config.seed = system.next() >> 1
       }
-      configuration = config
+      parsed = config
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
 
     let json = arguments.has("--json")
+    var configuration = parsed
+    var made: SelfTarget?
+    if ownTarget {
+      do throws(ScriptError) {
+        try KernelTransport.requirePrivileges([.netRaw, .netAdmin])
+      } catch {
+        Terminal.error("tcpcraft: \(error.description)")
+        return 1
+      }
+      do throws(SelfTarget.Failure) {
+        let own = try SelfTarget()
+        made = own
+        configuration.target = Endpoint(address: own.targetAddress, port: own.port)
+        configuration.closedPort = own.port + 1
+        configuration.sourceAddress = own.sourceAddress
+        configuration.guardResets = false
+        configuration.interface = own.hostInterface
+        configuration.sourceMAC = own.hostMAC
+        // --dst-mac still applies: a wrong next hop is how a broken path is shown (exit status 3).
+        configuration.destinationMAC = parsed.destinationMAC ?? own.namespaceMAC
+        configuration.counterNamespace = "of --target self"
+        configuration.counterNamespaceFile = own.namespaceFile
+      } catch {
+        Terminal.error("tcpcraft: \(error.description)")
+        return 3
+      }
+    }
+    defer { made?.close() }
     let runner: ProbeRunner
     do throws(ScriptError) {
       var config = configuration
@@ -131,14 +196,20 @@ enum ProbeCommand: Command {
 
     if arguments.has("--generate") { return generate(arguments, runner: runner) }
     if !json {
-      Terminal.out(
+      let intro =
         "probing \(IPv4Text.format(configuration.target.address)):\(configuration.target.port) "
-          + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
-          + "\(cases.count) case\(cases.count == 1 ? "" : "s"), wait \(ScriptError.format(configuration.replyTimeout)) for replies, "
-          + "seed \(configuration.seed) (--seed replays the same ports and numbers)")
+        + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
+        + "\(cases.count) case\(cases.count == 1 ? "" : "s")"
+        + (arguments.has("--sequential") ? " one at a time" : " at once") + ", wait "
+        + "\(ScriptError.format(configuration.replyTimeout)) for replies, seed \(configuration.seed) "
+        + "(--seed replays the same ports and numbers)"
+      for line in wrap(intro, 100) { Terminal.out(line) }
     }
+    // Our own listener has a backlog of 1024: every case can hold its state there at once.
+    if ownTarget { runner.listenerSlots = 64 }
+    if let slots = arguments.integer("--parallel", as: UInt16.self) { runner.listenerSlots = Int(slots) }
     let interactive = isatty(2) != 0
-    let results = runner.run(cases) { index, count, edgeCase in
+    let results = runner.run(cases, sequential: arguments.has("--sequential")) { index, count, edgeCase in
       let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
       if interactive {
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
@@ -151,7 +222,7 @@ enum ProbeCommand: Command {
     if json {
       for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
     } else {
-      printTable(results, bytes: arguments.has("--bytes"))
+      printTable(results, bytes: arguments.has("--bytes"), ladder: arguments.has("--ladder"), explain: arguments.has("--explain"))
     }
     var counts: [Verdict: Int] = [:]
     for result in results { counts[result.verdict, default: 0] += 1 }
@@ -159,20 +230,33 @@ enum ProbeCommand: Command {
       if !writePcap(results, to: absolute(path)) { return 1 }
     }
     let summary = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+    let status = Verdict.exitStatus(results.map(\.verdict))
     if json {
       var line = JSONLine()
       line.add("type", "summary")
-      line.add("cases", results.count)
+      line.add("target", "\(IPv4Text.format(configuration.target.address)):\(configuration.target.port)")
+      line.add("closed_port", runner.closedPort)
+      line.add("source", IPv4Text.format(runner.sourceAddress))
+      line.add("interface", runner.interfaceName)
+      line.add("kernel", ProbeNamespace.localKernelRelease())
+      line.add("kernel_is_target", configuration.counterNamespace != nil || runner.interfaceName == "lo")
+      line.add("timeout_seconds", Double(configuration.replyTimeout.components.seconds)
+        + Double(configuration.replyTimeout.components.attoseconds) / 1e18)
+      line.add("tcpcraft_version", ProbeRunner.toolVersion)
       line.add("seed", String(configuration.seed))
+      line.add("mode", arguments.has("--sequential") ? "sequential" : "concurrent")
+      line.add("cases", results.count)
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
-      line.add("kernel_counters", configuration.counterNamespace ?? (runner.interfaceName == "lo" ? "host" : "none"))
+      line.add("kernel_counters", configuration.counterNamespace.map { "namespace \($0)" }
+        ?? (runner.interfaceName == "lo" ? "host-wide (noisy)" : "none"))
+      line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
       Terminal.out("")
-      Terminal.out("\(results.count) cases: \(summary)")
+      for line in wrap("\(results.count) cases: \(summary); exit status \(status)", 100) { Terminal.out(line) }
       if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
     }
-    return results.allSatisfy { $0.verdict == .conforms } ? 0 : 1
+    return status
   }
 
   static func selectCases(_ arguments: Arguments) throws(UsageError) -> [EdgeCase] {
@@ -221,19 +305,84 @@ enum ProbeCommand: Command {
     return text + String(repeating: " ", count: width - text.count)
   }
 
-  static func printTable(_ results: [ProbeResult], bytes: Bool) {
-    let header =
-      pad("CASE", 26) + " " + pad("RFC", 30) + " " + pad("EXPECTED", 42) + " " + pad("OBSERVED", 44) + " VERDICT"
+  /// `text` in lines of at most `width` characters, broken at spaces; a word longer than a line
+  /// is split, never cut.
+  static func wrap(_ text: String, _ width: Int) -> [String] {
+    var lines: [String] = []
+    var line = ""
+    for word in text.split(separator: " ", omittingEmptySubsequences: true) {
+      var word = Substring(word)
+      while word.count > width {
+        if !line.isEmpty {
+          lines.append(line)
+          line = ""
+        }
+        lines.append(String(word.prefix(width)))
+        word = word.dropFirst(width)
+      }
+      if line.isEmpty {
+        line = String(word)
+      } else if line.count + 1 + word.count <= width {
+        line += " " + word
+      } else {
+        lines.append(line)
+        line = String(word)
+      }
+    }
+    if !line.isEmpty || lines.isEmpty { lines.append(line) }
+    return lines
+  }
+
+  /// Table columns: case, RFC and requirement, expected, observed, verdict; with the single
+  /// spaces between them, 100 characters. Every cell wraps, nothing is cut.
+  static let columns = [24, 20, 20, 20, 12]
+
+  static func row(_ cells: [String]) -> [String] {
+    let wrapped = zip(cells, columns).map { wrap($0, $1) }
+    let height = wrapped.map(\.count).max() ?? 1
+    return (0..<height).map { index in
+      var line = ""
+      for (column, cell) in wrapped.enumerated() {
+        let text = index < cell.count ? cell[index] : ""
+        line += column == wrapped.count - 1 ? text : text + String(repeating: " ", count: columns[column] - text.count) + " "
+      }
+      return String(line.reversed().drop { $0 == " " }.reversed())
+    }
+  }
+
+  static func printTable(_ results: [ProbeResult], bytes: Bool, ladder: Bool = false, explain: Bool = false) {
     Terminal.out("")
-    Terminal.out(header)
-    Terminal.out(String(repeating: "-", count: header.count))
+    for line in row(["CASE", "RFC", "EXPECTED", "OBSERVED", "VERDICT"]) { Terminal.out(line) }
+    Terminal.out(String(repeating: "-", count: columns.reduce(columns.count - 1, +)))
     for result in results {
       let edgeCase = result.edgeCase
-      let rfc = "\(edgeCase.rfc) \(edgeCase.requirement.rawValue)"
-      Terminal.out(
-        pad(edgeCase.name, 26) + " " + pad(rfc, 30) + " " + pad(edgeCase.expected.description, 42) + " "
-          + pad(result.observed, 44) + " " + result.verdict.rawValue)
-      for line in result.evidence { Terminal.out("    \(line)") }
+      let rfc = "\(edgeCase.rfc) [\(edgeCase.requirement.rawValue)]"
+      for line in row([edgeCase.name, rfc, edgeCase.expected.description, result.observed, result.verdict.rawValue]) {
+        Terminal.out(line)
+      }
+      for evidence in result.evidence {
+        for (index, line) in wrap(evidence, 94).enumerated() { Terminal.out((index == 0 ? "    " : "      ") + line) }
+      }
+      if ladder || explain {
+        let transcript = result.transcript
+        let local = "\(IPv4Text.format(transcript.entries.first?.sourceAddress ?? 0)):\(result.sourcePort)"
+        let remote = "\(IPv4Text.format(transcript.entries.first?.destinationAddress ?? 0)):\(result.targetPort)"
+        if ladder {
+          let drawing = Ladder.draw(
+            transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
+            peerIRS: transcript.initialReceiveSequence)
+          Terminal.out(indent(drawing))
+        }
+        if explain {
+          for entry in transcript.entries {
+            let head = "\(entry.direction == .sent ? "out" : "in ") [\(entry.note ?? "")] \(entry.summary)"
+            for (index, line) in wrap(head, 94).enumerated() { Terminal.out((index == 0 ? "    " : "        ") + line) }
+            if let text = entry.explanation {
+              for line in wrap(text, 90) { Terminal.out("          " + line) }
+            }
+          }
+        }
+      }
       if bytes {
         for (index, packet) in result.crafted.enumerated() {
           Terminal.out("    sent \(index + 1): \(tcpdumpSummary(ipv4: packet[...]))")
@@ -262,18 +411,76 @@ enum ProbeCommand: Command {
     return text
   }
 
+  /// One case as JSON: everything needed to judge it again without the tool.
   static func jsonLine(_ result: ProbeResult, bytes: Bool) -> JSONLine {
+    let edgeCase = result.edgeCase
     var line = JSONLine()
     line.add("type", "case")
-    line.add("case", result.edgeCase.name)
-    line.add("rfc", result.edgeCase.rfc)
-    line.add("requirement", result.edgeCase.requirement.rawValue)
-    line.add("expected", result.edgeCase.expected.description)
+    line.add("case", edgeCase.name)
+    line.add("summary", edgeCase.summary)
+    line.add("setup", edgeCase.setup.description)
+    line.add("rfc", edgeCase.rfc)
+    line.add("requirement", edgeCase.requirement.rawValue)
+    line.add("rule", edgeCase.rule)
+    line.add("expected", edgeCase.expected.description)
+    if let drop = edgeCase.allowedDrop { line.add("allowed_drop", "\(drop.reason) (\(drop.rfc))") }
     line.add("observed", result.observed)
     line.add("verdict", result.verdict.rawValue)
     line.add("sport", result.sourcePort)
+    line.add("dport", result.targetPort)
+    line.add("sent", raw: "[" + result.crafted.map { packet in
+      var item = JSONLine()
+      item.add("summary", tcpdumpSummary(ipv4: packet[...]))
+      item.add("hex", hex(packet))
+      return item.description
+    }.joined(separator: ",") + "]")
+    line.add("replies", raw: "[" + result.replies.map { reply in
+      var item = JSONLine()
+      item.add("summary", reply.summary)
+      item.add("hex", hex(reply.bytes))
+      return item.description
+    }.joined(separator: ",") + "]")
+    if let connection = result.connection {
+      // Our SND.NXT is what the target's RCV.NXT must be; our RCV.NXT is the target's SND.NXT.
+      var numbers = JSONLine()
+      numbers.add("snd_nxt", connection.ourNext)
+      numbers.add("rcv_nxt", connection.peerNext)
+      line.add("judged_against", raw: numbers.description)
+    } else {
+      line.add("judged_against", raw: "null")
+    }
+    var counters = JSONLine()
+    for (name, rise) in result.counterRises.sorted(by: { $0.key < $1.key }) { counters.add(name, rise) }
+    line.add("counters", raw: result.counterScope == nil ? "null" : counters.description)
+    line.add("counters_scope", result.counterScope)
+    var fate = JSONLine()
+    switch result.fate {
+    case .alive(let text):
+      fate.add("state", "alive")
+      fate.add("detail", text)
+    case .gone(let text):
+      fate.add("state", "gone")
+      fate.add("detail", text)
+    case .unknown(let text):
+      fate.add("state", "unknown")
+      fate.add("detail", text)
+    case .notChecked:
+      fate.add("state", "not checked")
+    }
+    line.add("fate", raw: fate.description)
+    var control = JSONLine()
+    switch result.control {
+    case .passed(let notes):
+      control.add("passed", true)
+      control.add("notes", strings: notes)
+    case .failed(let reason):
+      control.add("passed", false)
+      control.add("reason", reason)
+    case .none:
+      control.add("passed", raw: "null")
+    }
+    line.add("control", raw: control.description)
     line.add("evidence", strings: result.evidence)
-    line.add("replies", strings: result.replies.map(\.summary))
     if bytes {
       line.add("sent_hex", strings: result.crafted.map(hex))
       line.add("replies_hex", strings: result.replies.map { hex($0.bytes) })
@@ -405,5 +612,149 @@ enum ProbeCommand: Command {
       if !arguments.has("--json") { Terminal.out("wrote \(records.count) packets to \(absolute(path))") }
     }
     return 0
+  }
+}
+
+/// `probe --target self`: a network namespace of our own with a plain Linux listener behind a
+/// veth pair, probed at layer 2 from an address no interface owns (no RST guard needed, kernel
+/// fact 7), then removed.
+///
+/// The namespace is named (`ip netns add`) only for the few milliseconds `ip` needs to set it up;
+/// then we hold it by a file descriptor and delete the name. From then on nothing but this process
+/// keeps it alive: when the process ends, even by SIGKILL, the kernel removes the namespace and
+/// its veth pair. Stale names a killed run left in those milliseconds are removed at the next start
+/// (only names of our pattern whose process is gone).
+final class SelfTarget {
+  static let prefix = "tcpcraft-self-"
+  private(set) var namespaceFile = ""
+  let hostInterface: String
+  let hostMAC: [UInt8] = [0x02, 0x74, 0x63, 0x73, 0, 0x01]
+  let namespaceMAC: [UInt8] = [0x02, 0x74, 0x63, 0x73, 0, 0x02]
+  let targetAddress: UInt32
+  let sourceAddress: UInt32
+  let port: UInt16 = 8080
+  private var namespaceFD: Int32 = -1
+  private var listener: Int32 = -1
+
+  struct Failure: Error, CustomStringConvertible {
+    let description: String
+  }
+
+  init() throws(Failure) {
+    let pid = Int(getpid())
+    let name = Self.prefix + String(pid)
+    hostInterface = "tcs\(pid % 10_000_000)h"
+    let namespaceInterface = "tcs\(pid % 10_000_000)n"
+    let third = UInt32(pid % 250)
+    targetAddress = 0x0AD6_0000 | third << 8 | 2  // 10.214.N.2
+    sourceAddress = 0x0AD6_0000 | third << 8 | 99
+    let target = IPv4Text.format(targetAddress)
+    let source = IPv4Text.format(sourceAddress)
+    let mac = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
+    Self.removeStale()
+    let steps: [[String]] = [
+      ["ip", "netns", "add", name],
+      ["ip", "link", "add", hostInterface, "address", mac(hostMAC), "type", "veth", "peer", "name", namespaceInterface,
+       "address", mac(namespaceMAC), "netns", name],
+      ["sysctl", "-qw", "net.ipv4.conf.\(hostInterface).forwarding=0"],
+      ["ip", "link", "set", hostInterface, "up"],
+      ["ip", "-n", name, "link", "set", "lo", "up"],
+      ["ip", "-n", name, "addr", "add", "\(target)/24", "dev", namespaceInterface],
+      ["ip", "-n", name, "link", "set", namespaceInterface, "up"],
+      ["ip", "-n", name, "neigh", "replace", source, "lladdr", mac(hostMAC), "dev", namespaceInterface, "nud", "permanent"],
+    ]
+    var file = ""
+    do throws(Failure) {
+      for step in steps {
+        if let problem = Self.command(step) { throw Failure(description: "setting up --target self: `\(step.joined(separator: " "))`: \(problem)") }
+      }
+      namespaceFD = open("/var/run/netns/" + name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+      guard namespaceFD >= 0 else { throw Failure(description: "setting up --target self: cannot open the namespace \(name)") }
+      file = "/proc/self/fd/\(namespaceFD)"
+      let port = self.port
+      let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress, port: port) }
+      guard let fd, fd >= 0 else { throw Failure(description: "setting up --target self: no listener in the namespace") }
+      listener = fd
+    } catch {
+      _ = Self.command(["ip", "netns", "delete", name])
+      if namespaceFD >= 0 { Glibc.close(namespaceFD) }
+      throw error
+    }
+    namespaceFile = file
+    // Held by our descriptor from here on: the name can go.
+    _ = Self.command(["ip", "netns", "delete", name])
+  }
+
+  /// A listener that never accepts (the kernel completes handshakes and queues them) with a small
+  /// receive buffer, so that a window can be filled; a backlog of 1024.
+  private static func listen(address: UInt32, port: UInt16) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var one: Int32 = 1
+    var buffer: Int32 = 2048
+    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+    var local = sockaddr_in()
+    local.sin_family = sa_family_t(AF_INET)
+    local.sin_port = port.bigEndian
+    local.sin_addr.s_addr = address.bigEndian
+    let bound = withUnsafePointer(to: &local) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, Glibc.listen(fd, 1024) == 0 else {
+      Glibc.close(fd)
+      return -1
+    }
+    return fd
+  }
+
+  /// Removes the namespace and its veth pair now (the kernel would at exit anyway).
+  func close() {
+    if listener >= 0 {
+      Glibc.close(listener)
+      listener = -1
+    }
+    _ = Self.command(["ip", "link", "del", hostInterface])
+    if namespaceFD >= 0 {
+      Glibc.close(namespaceFD)
+      namespaceFD = -1
+    }
+  }
+
+  deinit { close() }
+
+  /// Names of our pattern whose process is gone (a run killed while its namespace had a name).
+  private static func removeStale() {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns") else { return }
+    for name in names where name.hasPrefix(prefix) {
+      guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
+      if kill(pid, 0) != 0 && errno == ESRCH { _ = command(["ip", "netns", "delete", name]) }
+    }
+  }
+
+  /// Runs a command (from PATH's usual places), bounded to 10 s; `nil` on success, else why not.
+  private static func command(_ arguments: [String]) -> String? {
+    guard let tool = arguments.first else { return "nothing to run" }
+    let places = ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"]
+    guard let path = places.map({ $0 + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+      return "\(tool) not found (install iproute2)"
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = Array(arguments.dropFirst())
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    do { try process.run() } catch { return "\(error)" }
+    let deadline = Date().addingTimeInterval(10)
+    while process.isRunning && Date() < deadline { usleep(5_000) }
+    if process.isRunning {
+      process.terminate()
+      process.waitUntilExit()
+      return "timed out"
+    }
+    if process.terminationStatus == 0 { return nil }
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return text.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
   }
 }

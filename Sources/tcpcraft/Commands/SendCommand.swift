@@ -82,6 +82,15 @@ enum SendCommand: Command {
         payload = Array((arguments.value("--data") ?? "").utf8)
       }
       options = try arguments.all("--option").map { (text) throws(UsageError) in try parseOption(text) }
+      // What fits one IPv4 packet: 65535 bytes with a 20-byte IP header and the TCP header.
+      let optionBytes = (TCPOption.encodedLength(options) + 3) / 4 * 4
+      guard optionBytes <= 40 else {
+        throw UsageError("--option: the options take \(optionBytes) bytes; a TCP header holds at most 40")
+      }
+      let room = 65_535 - 20 - 20 - optionBytes
+      guard payload.count <= room else {
+        throw UsageError("send: the payload is \(payload.count) bytes; at most \(room) fit one IPv4 packet with these options")
+      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -181,9 +190,10 @@ enum SendCommand: Command {
       return .timestamps(value: tsValue, echoReply: echo)
     case "raw":
       guard let value else { throw bad() }
-      let pieces = value.split(separator: ":", maxSplits: 1).map(String.init)
-      guard let kind = Arguments.parseInteger(pieces[0], as: UInt8.self) else { throw bad() }
-      let bytes = pieces.count > 1 ? try parseHex(pieces[1], option: "--option") : []
+      // Empty pieces kept: "raw=:00" has no kind and is refused, not read as kind 0.
+      let pieces = value.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard let first = pieces.first, !first.isEmpty, let kind = Arguments.parseInteger(first, as: UInt8.self) else { throw bad() }
+      let bytes = pieces.count > 1 && !pieces[1].isEmpty ? try parseHex(pieces[1], option: "--option") : []
       return .raw(kind: kind, bytes: bytes)
     default:
       throw bad()

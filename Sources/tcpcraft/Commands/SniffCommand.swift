@@ -15,9 +15,10 @@ enum SniffCommand: Command {
       src|dst port N, tcp[tcpflags] & tcp-syn != 0, joined by and, or, not and parentheses.
 
       --ring (or --duration, --buffer-size): capture through a TPACKET_V3 ring (default 32 MiB)
-      for traffic at rate. With --pcap no line a packet is printed (as tcpdump -w). Ends with
-      tcpdump's counts on stderr: captured, received by filter, dropped by kernel. Ctrl-C stops it
-      cleanly.
+      for traffic at rate. With --pcap no line a packet is printed (as tcpdump -w). Ends, with or
+      without --ring, with tcpdump's counts on stderr: captured, received by filter, dropped by
+      kernel. Ctrl-C or SIGTERM stops it cleanly: every packet captured is in the --pcap file.
+      The file is never written through a symbolic link, nor over another user's file.
       """,
     options: [
       OptionGroup([
@@ -61,6 +62,10 @@ enum SniffCommand: Command {
     let count = arguments.integer("--count", as: UInt32.self).map { Int($0) } ?? Int.max
     let timeout = arguments.seconds("--timeout")
     let interface = arguments.value("--iface") ?? "lo"
+    guard if_nametoindex(interface) != 0 else {
+      Terminal.error("tcpcraft: sniff: --iface: no interface named \"\(interface)\" (see `ip link`)")
+      return 2
+    }
     let json = arguments.has("--json")
     let pcapPath = arguments.value("--pcap")
     if SniffRing.isRequested(arguments) {
@@ -75,62 +80,103 @@ enum SniffCommand: Command {
       return 1
     }
     defer { capture.close() }
-    var pcapHandle: FileHandle?
+    // -w: opened once, safely (never through a link, never another user's file), and written a
+    // record at a time, so that an interrupted capture loses nothing.
+    var pcapFile: CInt = -1
     var writer: PcapWriter?
+    var writeFailure: String?
     if let pcapPath {
-      guard FileManager.default.createFile(atPath: pcapPath, contents: nil), let handle = FileHandle(forWritingAtPath: pcapPath) else {
-        Terminal.error("tcpcraft: sniff: cannot create \(pcapPath)")
+      do throws(FileSafetyError) {
+        pcapFile = try SafeFile.openForWriting(pcapPath)
+      } catch {
+        Terminal.error("tcpcraft: sniff: cannot write \(Terminal.sanitized(pcapPath)): \(error.isRefusal ? "refused, " : "")\(error.reason)")
         return 1
       }
-      pcapHandle = handle
+      let fd = pcapFile
+      let path = pcapPath
       writer = PcapWriter(header: PcapFileHeader(linkType: .ethernet, precision: .nanoseconds, snapLength: 262_144, byteOrder: .littleEndian)) { bytes in
-        handle.write(Data(bytes))
+        guard writeFailure == nil else { return }
+        do throws(FileSafetyError) {
+          try SafeFile.writeAll(fd, bytes, path: path)
+        } catch {
+          writeFailure = error.description
+        }
       }
     }
+    defer { if pcapFile >= 0 { close(pcapFile) } }
     if !json && !arguments.has("--quiet") {
       Terminal.error("tcpcraft: listening on \(interface)\(filterText.map { ", filter \"\($0)\"" } ?? "")")
     }
+    // Ctrl-C or SIGTERM ends the capture the way tcpdump does: what was captured is written, and
+    // the closing counts printed.
+    InterruptFlag.install()
+    defer { InterruptFlag.uninstall() }
+    var receivedByFilter: UInt64 = 0
+    var droppedByKernel: UInt64 = 0
     let clock = ContinuousClock()
     let deadline = timeout.map { clock.now.advanced(by: $0) }
     var seen = 0
-    while seen < count {
-      var wait: Duration = .seconds(1)
+    while seen < count, !InterruptFlag.isSet, writeFailure == nil {
+      var wait: Duration = .milliseconds(200)
       if let deadline {
-        wait = clock.now.duration(to: deadline)
-        if wait <= .zero { break }
+        let left = clock.now.duration(to: deadline)
+        if left <= .zero { break }
+        wait = min(wait, left)
       }
       let frame: CapturedFrame?
       do {
         frame = try capture.receive(timeout: wait)
       } catch {
+        if InterruptFlag.isSet { break }
         Terminal.error("tcpcraft: sniff: \(error.description)")
         return 1
       }
       guard let frame else { continue }
       seen += 1
       let summary = dissect(frame.bytes[...], linkType: .ethernet, options: DissectionOptions(checksumNotReady: frame.checksumNotReady)).summary
-      if json {
-        Terminal.out(
-          SniffRing.packetLine(
-            timestamp: frame.timestamp, packetType: frame.packetType, length: frame.originalLength,
-            interface: interface, summary: summary))
-      } else if !arguments.has("--quiet") {
-        Terminal.out(summary)
+      // As tcpdump -w (and sniff --ring -w): packets go to the file, not to the screen.
+      if writer == nil && !arguments.has("--quiet") {
+        if json {
+          Terminal.out(
+            SniffRing.packetLine(
+              timestamp: frame.timestamp, packetType: frame.packetType, length: frame.originalLength,
+              interface: interface, summary: summary))
+        } else {
+          Terminal.out(summary)
+        }
       }
       writer?.write(
         frame.bytes, timestampSeconds: UInt32(truncatingIfNeeded: frame.timestamp.seconds),
         timestampNanoseconds: frame.timestamp.nanoseconds, originalLength: UInt32(truncatingIfNeeded: frame.originalLength))
     }
-    try? pcapHandle?.close()
+    if let statistics = try? capture.statistics() {
+      receivedByFilter = UInt64(statistics.packets)
+      droppedByKernel = UInt64(statistics.drops)
+    }
+    if pcapFile >= 0 {
+      if fsync(pcapFile) != 0, writeFailure == nil, errno != EINVAL {
+        writeFailure = "fsync: \(String(cString: strerror(errno)))"
+      }
+    }
+    let report = RingCaptureReport(
+      captured: seen, receivedByFilter: max(receivedByFilter, UInt64(seen)), droppedByKernel: droppedByKernel,
+      elapsed: .zero, stop: InterruptFlag.isSet ? .interrupted : .count)
     if json {
       var line = JSONLine()
       line.add("type", "result")
       line.add("command", "sniff")
-      line.add("ok", true)
+      line.add("ok", writeFailure == nil)
       line.add("packets", seen)
+      line.add("received_by_filter", Int(clamping: report.receivedByFilter))
+      line.add("dropped_by_kernel", Int(clamping: report.droppedByKernel))
+      if InterruptFlag.isSet { line.add("interrupted", true) }
       Terminal.out(line.description)
     } else {
-      Terminal.error("tcpcraft: \(seen) packet\(seen == 1 ? "" : "s") captured")
+      for text in report.tcpdumpLines { Terminal.error(text) }
+    }
+    if let writeFailure {
+      Terminal.error("tcpcraft: sniff: \(writeFailure)")
+      return 1
     }
     return 0
   }

@@ -58,7 +58,14 @@ enum Common {
         record.bytes, timestampSeconds: UInt32(truncatingIfNeeded: record.seconds),
         timestampNanoseconds: UInt32(truncatingIfNeeded: record.nanoseconds), to: &file)
     }
-    return SafeWrite.write(file, to: path).map { "cannot create the file (\($0))" }
+    // Written whole beside the target and renamed over it: never through a symbolic link, never
+    // over another user's file (SafeFile).
+    do throws(FileSafetyError) {
+      try SafeFile.write(file, to: path)
+    } catch {
+      return error.isRefusal ? "refused: \(error.reason)" : error.reason
+    }
+    return nil
   }
 
   /// `path` made absolute against the current directory.

@@ -1,5 +1,6 @@
 import Foundation
 import RawSocket
+import Synchronization
 import TCPScript
 
 /// The RST guard that outlives `tcpcraft handshake`.
@@ -7,106 +8,127 @@ import TCPScript
 /// An owner nf_tables table lives exactly as long as the netlink socket that created it (kernel
 /// fact 3), so `handshake` starts a small detached process of the same binary —
 /// `tcpcraft __hold-guard ...`, in its own session (`setsid`) — that installs the guard, says
-/// `ready` on a pipe, and then just waits. It exits, and the kernel drops the table with it, when:
-/// - `tcpcraft fin` has closed the connection (it removes the session file and sends SIGTERM);
-/// - the session file has not been touched for `--hold` seconds (the idle timeout);
-/// - it is killed in any way, SIGKILL included: no firewall state is ever left behind.
+/// `ready` on a pipe, and then just waits. Its standard input is a *lifeline*: a pipe whose
+/// other end only `handshake` holds. `handshake` writes `keep` on it once the connection is
+/// ESTABLISHED and the session saved; if the lifeline reaches end of file first (handshake failed,
+/// was interrupted, or was killed, SIGKILL included) the holder gives up at once.
+///
+/// The holder exits, and the kernel drops the table with it, when:
+/// - `tcpcraft fin` has closed the connection (it signals the holder through a pidfd);
+/// - the session file has not been touched for `--hold` seconds (the idle timeout), or is gone;
+/// - `handshake` died before the connection was established (the lifeline);
+/// - it gets SIGTERM, SIGINT or SIGHUP; or it is killed in any way, SIGKILL included: no firewall
+///   state is ever left behind.
+/// Whenever it exits on its own it removes its session file (if still its own: same token).
 enum GuardHolder {
   /// The hidden subcommand's name.
   static let command = "__hold-guard"
 
+  /// A started holder: its pid and the write end of its lifeline.
+  struct Started {
+    var pid: Int32
+    var lifeline: CInt
+
+    /// Tells the holder the connection is established: it keeps the guard after we exit.
+    func release() {
+      let word = Array("keep\n".utf8)
+      _ = word.withUnsafeBytes { write(lifeline, $0.baseAddress, $0.count) }
+      close(lifeline)
+    }
+
+    /// Drops the lifeline without releasing: the holder cleans up and exits.
+    func abandon() {
+      close(lifeline)
+      ProcessHandle.reap(child: pid, timeoutMilliseconds: 2000)
+    }
+  }
+
   /// Starts the holder for the flow `local` → `remote` and waits until its guard is in place.
-  /// Returns its pid.
-  static func spawn(local: Endpoint, remote: Endpoint, hold: Double, sessionPath: String) throws(ScriptError) -> Int32 {
+  static func spawn(
+    local: Endpoint, remote: Endpoint, hold: Double, sessionPath: String, token: String
+  ) throws(ScriptError) -> Started {
     guard let executable = executablePath() else {
       throw .system(step: "starting the guard holder", description: "cannot find our own executable (/proc/self/exe)")
     }
     let arguments = [
       executable, command, "--src", IPv4Text.format(local.address), "--sport", String(local.port),
       "--dst", IPv4Text.format(remote.address), "--dport", String(remote.port),
-      "--hold", String(hold), "--session", sessionPath,
+      "--hold", String(hold), "--session", sessionPath, "--token", token,
     ]
-    var pipeEnds: [Int32] = [0, 0]
-    guard pipe(&pipeEnds) == 0 else {
-      throw .system(step: "starting the guard holder", description: "pipe: \(String(cString: strerror(errno)))")
+    let ready: (read: CInt, write: CInt)
+    let lifeline: (read: CInt, write: CInt)
+    do throws(SocketError) {
+      ready = try ChildProcess.pipe()
+      lifeline = try ChildProcess.pipe()
+    } catch {
+      throw .system(step: "starting the guard holder", description: error.description)
     }
-    let readEnd = pipeEnds[0]
-    let writeEnd = pipeEnds[1]
-    _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-    _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
-    defer { close(readEnd) }
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    // Nothing else of ours (a caller's pipes above all) may stay open in the long-lived holder:
-    // mark every descriptor above stderr close-on-exec before spawning.
-    if let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
-      for name in names {
-        if let fd = Int32(name), fd > 2 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-      }
+    defer { close(ready.read) }
+    let pid: Int32
+    do throws(SocketError) {
+      pid = try ChildProcess.spawnDetached(arguments, standardInput: lifeline.read, standardOutput: ready.write)
+    } catch {
+      close(ready.write)
+      close(lifeline.read)
+      close(lifeline.write)
+      throw .system(step: "starting the guard holder", description: error.description)
     }
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    // POSIX_SPAWN_SETSID (0x80): its own session, no controlling terminal, no job-control signals.
-    // POSIX_SPAWN_SETSIGDEF | SETSIGMASK: a clean signal state.
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGTERM)
-    sigaddset(&defaults, SIGINT)
-    sigaddset(&defaults, SIGHUP)
-    sigaddset(&defaults, SIGPIPE)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setflags(&attributes, Int16(0x80 | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-    var pid: pid_t = 0
-    let cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in cArguments { free(pointer) } }
-    let status = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
-    close(writeEnd)
-    guard status == 0 else {
-      throw .system(step: "starting the guard holder", description: "posix_spawn: \(String(cString: strerror(status)))")
-    }
+    close(ready.write)
+    close(lifeline.read)
+    let started = Started(pid: pid, lifeline: lifeline.write)
     // Wait (bounded) for "ready" or an error line.
-    let reply = readLine(from: readEnd, timeoutMilliseconds: 5000)
-    if reply.hasPrefix("ready") { return pid }
-    kill(pid, SIGKILL)
-    var exitStatus: Int32 = 0
-    waitpid(pid, &exitStatus, 0)
+    let reply = readLine(from: ready.read, timeoutMilliseconds: 5000)
+    if reply.hasPrefix("ready") { return started }
+    // Not ready: dropping the lifeline ends it; a pidfd makes sure the signal reaches only it.
+    if let handle = ProcessHandle.open(pid: pid) {
+      try? handle.send(SIGKILL)
+      handle.close()
+    }
+    started.abandon()
     if reply.hasPrefix("privileges: ") {
       throw .privileges(String(reply.dropFirst("privileges: ".count)))
     }
     throw .system(
       step: "installing the RST guard",
-      description: reply.isEmpty ? "the guard holder did not start within 5 s" : reply)
+      description: reply.isEmpty ? "the guard holder did not start within 5 s" : Terminal.sanitized(reply))
   }
 
-  /// Stops the holder `pid` if it is still ours (its command line names `__hold-guard`).
-  static func stop(pid: Int32) {
-    guard pid > 0, isHolder(pid: pid) else { return }
-    kill(pid, SIGTERM)
+  /// The live holder of `session`, pinned by a pidfd and proven ours: its command line is
+  /// `tcpcraft __hold-guard ... --token <this session's token>` and it runs as our user.
+  static func holder(of session: Session) -> ProcessHandle? {
+    guard session.holderPID > 1, let token = session.token, let handle = ProcessHandle.open(pid: session.holderPID) else {
+      return nil
+    }
+    guard let identity = handle.identity(), identity.uid == UInt32(getuid()),
+      identity.arguments.count > 2, identity.arguments[1] == command,
+      let tokenIndex = identity.arguments.firstIndex(of: "--token"), tokenIndex + 1 < identity.arguments.count,
+      identity.arguments[tokenIndex + 1] == token
+    else {
+      handle.close()
+      return nil
+    }
+    return handle
   }
 
-  /// Whether `pid` is a live guard holder of ours.
-  static func isHolder(pid: Int32) -> Bool {
-    guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-    let parts = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    return parts.count > 1 && parts[1] == command
+  /// Stops `session`'s holder if it is provably ours (see `holder(of:)`); never a bare pid.
+  @discardableResult
+  static func stop(_ session: Session) -> Bool {
+    guard let handle = holder(of: session) else { return false }
+    defer { handle.close() }
+    return (try? handle.send(SIGTERM)) != nil
   }
 
-  /// The holder itself: `tcpcraft __hold-guard --src A --sport P --dst B --dport Q --hold S --session PATH`.
+  /// Set by SIGTERM/SIGINT/SIGHUP in the holder.
+  static let stopRequested = Atomic<Bool>(false)
+
+  /// The holder itself:
+  /// `tcpcraft __hold-guard --src A --sport P --dst B --dport Q --hold S --session PATH --token T`.
   static func run(_ argv: [String]) -> Int32 {
     let arguments: Arguments
     do {
       arguments = try Arguments(
-        argv, command: command, valued: ["--src", "--sport", "--dst", "--dport", "--hold", "--session"], switches: [])
+        argv, command: command, valued: ["--src", "--sport", "--dst", "--dport", "--hold", "--session", "--token"],
+        switches: [])
     } catch {
       Terminal.out("error: \(error.description)")
       return 2
@@ -115,16 +137,29 @@ enum GuardHolder {
       let sourcePort = arguments.value("--sport").flatMap({ UInt16($0) }),
       let destination = arguments.value("--dst").flatMap({ IPv4Text.parse($0) }),
       let destinationPort = arguments.value("--dport").flatMap({ UInt16($0) }),
-      let hold = arguments.value("--hold").flatMap({ Double($0) }), hold > 0,
-      let sessionPath = arguments.value("--session")
+      let hold = arguments.value("--hold").flatMap({ Double($0) }), hold > 0, hold.isFinite,
+      let sessionPath = arguments.value("--session"), let slash = sessionPath.lastIndex(of: "/"),
+      let token = arguments.value("--token")
     else {
       Terminal.out("error: \(command): missing or bad arguments")
       return 2
     }
+    let directoryPath = String(sessionPath[..<slash])
+    let sessionName = String(sessionPath[sessionPath.index(after: slash)...])
     let missing = Capabilities.missing([.netRaw, .netAdmin])
     if !missing.isEmpty {
       Terminal.out("privileges: " + CapabilityError(missing: missing, executablePath: Capabilities.executablePath()).description)
       return 1
+    }
+    let directory: SafeDirectory
+    do throws(FileSafetyError) {
+      directory = try SafeDirectory.openPrivate(directoryPath, owner: SessionStore.owner, create: false)
+    } catch {
+      Terminal.out("error: session directory: \(error.description)")
+      return 1
+    }
+    for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+      signal(signalNumber) { _ in GuardHolder.stopRequested.store(true, ordering: .relaxed) }
     }
     let rstGuard: RSTGuard
     do {
@@ -137,23 +172,58 @@ enum GuardHolder {
     }
     Terminal.out("ready \(rstGuard.tableName)")
     // Nobody reads our stdout after "ready": point it at /dev/null so a closed pipe cannot hurt.
-    let devNull = open("/dev/null", O_WRONLY)
+    let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
     if devNull >= 0 {
       dup2(devNull, 1)
       close(devNull)
     }
-    // Wait, bounded by the idle timeout, re-checked every 200 ms. The limit on passes is a
-    // safety net: a day of 200 ms naps.
+    let released = waitForRelease(directory: directory, name: sessionName, token: token, hold: hold)
+    if released { waitWhileUsed(directory: directory, name: sessionName, token: token, hold: hold) }
+    removeSession(directory: directory, name: sessionName, token: token)
+    rstGuard.close()
+    return 0
+  }
+
+  /// Until `handshake` writes `keep` (true) or its end of the lifeline closes (false).
+  private static func waitForRelease(directory: SafeDirectory, name: String, token: String, hold: Double) -> Bool {
+    var received: [UInt8] = []
+    // The handshake is bounded by its own timeout; a day of 200 ms waits is a safety net.
+    for _ in 0..<432_000 {
+      if stopRequested.load(ordering: .relaxed) { return false }
+      let ready = try? SocketDescriptor(rawValue: 0).poll(for: .readable, timeout: .milliseconds(200))
+      guard let ready, !ready.isEmpty else { continue }
+      var chunk = [UInt8](repeating: 0, count: 64)
+      let count = read(0, &chunk, chunk.count)
+      if count < 0 && errno == EINTR { continue }
+      if count <= 0 { return false }
+      received.append(contentsOf: chunk[0..<count])
+      if String(decoding: received, as: UTF8.self).hasPrefix("keep") { return true }
+      if received.count > 64 { return false }
+    }
+    return false
+  }
+
+  /// While the session file is there, ours, and touched within `hold` seconds.
+  private static func waitWhileUsed(directory: SafeDirectory, name: String, token: String, hold: Double) {
     let started = SessionStore.now
     for _ in 0..<432_000 {
       var nap = timespec(tv_sec: 0, tv_nsec: 200_000_000)
       nanosleep(&nap, nil)
-      guard let attributes = try? FileManager.default.attributesOfItem(atPath: sessionPath) else { break }
-      let touched = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? started
-      if SessionStore.now > max(started, touched) + hold { break }
+      if stopRequested.load(ordering: .relaxed) { return }
+      guard let status = directory.status(of: name), status.isRegularFile else { return }
+      if SessionStore.now > max(started, status.modified) + hold { return }
     }
-    rstGuard.close()
-    return 0
+  }
+
+  /// Removes the session file if it is still this holder's (same token).
+  private static func removeSession(directory: SafeDirectory, name: String, token: String) {
+    guard let fd = try? directory.openRegularFile(name) else { return }
+    defer { close(fd) }
+    guard let opened = SafeFile.status(of: fd),
+      let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: name),
+      case .success(let session) = SessionStore.decode(bytes, name: name), session.token == token
+    else { return }
+    directory.remove(name, ifStill: opened)
   }
 
   private static func executablePath() -> String? {

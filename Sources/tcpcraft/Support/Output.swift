@@ -166,7 +166,33 @@ struct Output {
 enum Terminal {
   static func out(_ text: String) { write(1, text + "\n") }
 
-  static func error(_ text: String) { write(2, text + "\n") }
+  /// A line on stderr. Control characters (an escape sequence in a bad argument, say) are shown
+  /// escaped, never sent to the terminal: see `sanitized`.
+  static func error(_ text: String) {
+    // A message that already names us (the capability message: "tcpcraft needs ...") is not
+    // prefixed twice.
+    let prefix = "tcpcraft: "
+    var line = text
+    if line.hasPrefix(prefix + "tcpcraft ") || line.hasPrefix(prefix + "tcpcraft:") { line.removeFirst(prefix.count) }
+    write(2, sanitized(line, keepingNewlines: true) + "\n")
+  }
+
+  /// `text` with control characters (C0 but tab, DEL, C1) written as `\u{1B}`-style escapes, so
+  /// that echoing user input cannot drive the terminal. Newlines kept when asked (multi-line help).
+  static func sanitized(_ text: String, keepingNewlines: Bool = false) -> String {
+    var result = ""
+    result.reserveCapacity(text.utf8.count)
+    for scalar in text.unicodeScalars {
+      let value = scalar.value
+      let isControl = value < 0x20 || value == 0x7F || (0x80...0x9F).contains(value)
+      if isControl && !(value == 0x09 || (keepingNewlines && value == 0x0A)) {
+        result += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
+      } else {
+        result.unicodeScalars.append(scalar)
+      }
+    }
+    return result
+  }
 
   /// Writes all of `text` to `fd` (retrying short writes and EINTR, bounded).
   private static func write(_ fd: Int32, _ text: String) {

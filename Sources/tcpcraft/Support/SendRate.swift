@@ -13,13 +13,19 @@ enum InterruptFlag {
 
   static func install() {
     flag.store(false, ordering: .relaxed)
-    signal(SIGINT) { _ in
-      InterruptFlag.flag.store(true, ordering: .relaxed)
-      signal(SIGINT, SIG_DFL)
+    // SIGTERM (kill, a test harness, systemd) stops the loop the same way as Ctrl-C.
+    for signalNumber in [SIGINT, SIGTERM] {
+      signal(signalNumber) { received in
+        InterruptFlag.flag.store(true, ordering: .relaxed)
+        signal(received, SIG_DFL)
+      }
     }
   }
 
-  static func uninstall() { signal(SIGINT, SIG_DFL) }
+  static func uninstall() {
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
+  }
 }
 
 /// `tcpcraft send HOST:PORT --flags FLAGS --count N [--rate PPS] [--duration S] ...`: the same
@@ -153,6 +159,9 @@ enum SendRate {
         guard let text = arguments.value(option) else { continue }
         guard let mac = MACAddress(text) else { throw UsageError("\(option): \"\(text)\" is not a MAC address (like 02:00:00:00:00:01)") }
         if isSource { sourceMAC = mac } else { destinationMAC = mac }
+      }
+      if let name = plan.interface, if_nametoindex(name) == 0 {
+        throw UsageError("--iface: no interface named \"\(name)\" (see `ip link`)")
       }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")

@@ -1,4 +1,5 @@
 import Foundation
+import RawSocket
 import TCPScript
 
 /// What `tcpcraft handshake` leaves for a later `tcpcraft fin`: the 4-tuple, the sequence
@@ -26,6 +27,9 @@ struct Session: Codable, Equatable {
   /// Seconds since the epoch.
   var createdAt: Double
   var updatedAt: Double
+  /// A random secret of this session (32 hex digits), also on the holder's command line: the
+  /// holder is signalled only if the process a pidfd pins carries it.
+  var token: String? = nil
 
   var local: Endpoint? {
     IPv4Text.parse(localAddress).map { Endpoint(address: $0, port: localPort) }
@@ -36,51 +40,141 @@ struct Session: Codable, Equatable {
 
   /// `127.0.0.1_8080_57273.json`
   var fileName: String { "\(remoteAddress)_\(remotePort)_\(localPort).json" }
+
+  /// `127.0.0.1:57273 → 127.0.0.1:8080 (ESTABLISHED, guard pid 1234)`, for lists.
+  var listing: String {
+    "\(localAddress):\(localPort) → \(remoteAddress):\(remotePort) (\(state), guard pid \(holderPID))"
+  }
+
+  static let knownStates: Set<String> = Set(
+    ["CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "SYN_RECV", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
+     "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"])
+
+  /// What is wrong with a session read from `name`, or nil when it may be used.
+  func problem(readFrom name: String) -> String? {
+    guard IPv4Text.parse(localAddress) != nil, IPv4Text.parse(remoteAddress) != nil else { return "bad address" }
+    guard localPort != 0, remotePort != 0 else { return "port 0" }
+    guard name == fileName else { return "its name does not match its 4-tuple" }
+    guard Session.knownStates.contains(state) else { return "unknown state" }
+    guard holderPID >= 0 else { return "bad holder pid" }
+    guard holdSeconds.isFinite, holdSeconds > 0, holdSeconds <= 7 * 86_400 else { return "bad hold time" }
+    guard createdAt.isFinite, updatedAt.isFinite else { return "bad times" }
+    guard let token, token.count == 32, token.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+      return "missing or bad token"
+    }
+    guard !interface.isEmpty, interface.count < 32, !interface.contains("/") else { return "bad interface" }
+    return nil
+  }
+}
+
+/// A session store problem: one line for the user.
+struct SessionError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
 }
 
 /// The directory that holds session files, and reading/writing them.
+///
+/// Sessions belong to the invoking user: their directory is private to that user (0700, owned
+/// by them, never reached through a link), and every file in it must be a regular file they own.
+/// Under sudo the invoking user is `SUDO_UID`; root creates the directory and files for them.
 enum SessionStore {
+  /// The user sessions belong to: the sudo caller when root runs under sudo, else the real uid.
+  static var owner: UInt32 {
+    let real = UInt32(getuid())
+    if geteuid() == 0, real == 0, let text = ProcessInfo.processInfo.environment["SUDO_UID"],
+      let sudoUID = UInt32(text), sudoUID != 0, sudoUID != UInt32.max
+    {
+      return sudoUID
+    }
+    return real
+  }
+
   /// `$TCPCRAFT_SESSION_DIR`, else `$XDG_RUNTIME_DIR/tcpcraft`, else `/run/tcpcraft` for root,
-  /// else `/tmp/tcpcraft-<uid>`.
+  /// else `/tmp/tcpcraft-<uid>`. Whichever it is, it must be the owner's alone (see `open`).
   static var directory: String {
     let environment = ProcessInfo.processInfo.environment
     if let explicit = environment["TCPCRAFT_SESSION_DIR"], !explicit.isEmpty { return explicit }
-    if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/tcpcraft" }
-    if getuid() == 0, FileManager.default.isWritableFile(atPath: "/run") { return "/run/tcpcraft" }
-    return "/tmp/tcpcraft-\(getuid())"
+    if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return runtime + "/tcpcraft" }
+    let owner = owner
+    if owner == 0, access("/run", W_OK) == 0 { return "/run/tcpcraft" }
+    return "/tmp/tcpcraft-\(owner)"
   }
 
-  static func path(for session: Session) -> String { directory + "/" + session.fileName }
+  /// Opens the owner's session directory (creating it when asked). Nil when it does not exist
+  /// and `create` is false.
+  static func open(create: Bool) throws(SessionError) -> SafeDirectory? {
+    let path = directory
+    do throws(FileSafetyError) {
+      return try SafeDirectory.openPrivate(path, owner: owner, create: create)
+    } catch {
+      if !create, error.code == ENOENT { return nil }
+      throw SessionError(
+        "session directory \(Terminal.sanitized(path)): \(error.isRefusal ? "refused, " : "")\(error.reason)"
+          + (error.isRefusal ? " (it must be a directory of uid \(owner) alone, mode 700; set TCPCRAFT_SESSION_DIR to use another)" : ""))
+    }
+  }
 
-  static func save(_ session: Session) throws {
-    let manager = FileManager.default
-    try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+  static func encode(_ session: Session) -> [UInt8] {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let data = try encoder.encode(session)
-    let url = URL(fileURLWithPath: path(for: session))
-    try data.write(to: url, options: .atomic)
+    return Array((try? encoder.encode(session)) ?? Data())
   }
 
-  static func load(path: String) -> Session? {
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    return try? JSONDecoder().decode(Session.self, from: data)
-  }
-
-  /// Every saved session, newest first.
-  static func all() -> [(path: String, session: Session)] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-    var found: [(String, Session)] = []
-    for name in names where name.hasSuffix(".json") {
-      let path = directory + "/" + name
-      if let session = load(path: path) { found.append((path, session)) }
+  /// Saves `session` (atomically; with `exclusive`, only if no file for its 4-tuple exists).
+  static func save(_ session: Session, in directory: SafeDirectory, exclusive: Bool = false) throws(SessionError) {
+    var updated = session
+    updated.updatedAt = now
+    do throws(FileSafetyError) {
+      try directory.write(encode(updated), to: session.fileName, exclusive: exclusive)
+    } catch {
+      throw SessionError("saving the session: \(error.description)")
     }
-    return found.sorted { $0.1.updatedAt > $1.1.updatedAt }
   }
 
-  /// The session for `remote` (and `localPort` when given), or the newest one when `remote` is nil.
-  static func find(remote: HostPort?, localPort: UInt16?) -> (path: String, session: Session)? {
-    all().first { entry in
+  /// Decodes and validates the bytes of session file `name`.
+  static func decode(_ bytes: [UInt8], name: String) -> Result<Session, SessionError> {
+    guard let session = try? JSONDecoder().decode(Session.self, from: Data(bytes)) else {
+      return .failure(SessionError("\(Terminal.sanitized(name)): not a session file"))
+    }
+    if let problem = session.problem(readFrom: name) {
+      return .failure(SessionError("\(Terminal.sanitized(name)): \(problem)"))
+    }
+    return .success(session)
+  }
+
+  /// Reads and validates `name`: nil when missing, an error when it is not a regular file of the
+  /// owner or not a valid session.
+  static func load(_ name: String, in directory: SafeDirectory) -> Result<Session, SessionError>? {
+    let bytes: [UInt8]?
+    do throws(FileSafetyError) {
+      bytes = try directory.read(name)
+    } catch {
+      return .failure(SessionError(error.description))
+    }
+    guard let bytes else { return nil }
+    return decode(bytes, name: name)
+  }
+
+  /// Every valid session, newest first, and the files that were skipped (with why).
+  static func all(in directory: SafeDirectory) -> (sessions: [(name: String, session: Session)], skipped: [SessionError]) {
+    var found: [(String, Session)] = []
+    var skipped: [SessionError] = []
+    for name in directory.names() where name.hasSuffix(".json") && !name.hasPrefix(".") {
+      switch load(name, in: directory) {
+      case .success(let session)?: found.append((name, session))
+      case .failure(let error)?: skipped.append(error)
+      case nil: continue
+      }
+    }
+    return (found.sorted { $0.1.updatedAt > $1.1.updatedAt }, skipped)
+  }
+
+  /// Sessions matching `remote` (and `localPort` when given); all of them when `remote` is nil.
+  static func matching(
+    _ sessions: [(name: String, session: Session)], remote: HostPort?, localPort: UInt16?
+  ) -> [(name: String, session: Session)] {
+    sessions.filter { entry in
       if let remote {
         guard entry.session.remoteAddress == IPv4Text.format(remote.address),
           entry.session.remotePort == remote.port
@@ -91,8 +185,60 @@ enum SessionStore {
     }
   }
 
-  static func remove(path: String) {
-    try? FileManager.default.removeItem(atPath: path)
+  /// A session this process holds the lock of (fin, data: one at a time per session).
+  struct Claimed {
+    var directory: SafeDirectory
+    var name: String
+    var session: Session
+    /// The locked descriptor (open while we work) and what it is.
+    var descriptor: CInt
+    var file: FileStatus
+
+    func release() { close(descriptor) }
+  }
+
+  enum Claim {
+    /// No session to use; `skipped` files were ignored (not the user's, or not valid).
+    case none(skipped: Int)
+    case claimed(Claimed)
+    case ambiguous([(name: String, session: Session)])
+  }
+
+  /// Finds the session to close and locks it (`flock`, exclusive, not waiting): a second fin on
+  /// the same session is refused while the first runs.
+  static func claim(remote: HostPort?, localPort sourcePort: UInt16?) throws(SessionError) -> Claim {
+    guard let directory = try open(create: false) else { return .none(skipped: 0) }
+    let (sessions, skipped) = all(in: directory)
+    let candidates = matching(sessions, remote: remote, localPort: sourcePort)
+    if candidates.count > 1 { return .ambiguous(candidates) }
+    guard let chosen = candidates.first else { return .none(skipped: skipped.count) }
+    let fd: CInt
+    do throws(FileSafetyError) {
+      guard let opened = try directory.openRegularFile(chosen.name) else { return .none(skipped: skipped.count) }
+      fd = opened
+    } catch {
+      throw SessionError(error.description)
+    }
+    guard SafeFile.tryLockExclusive(fd) else {
+      close(fd)
+      throw SessionError("another tcpcraft (`fin` or `data`) is using \(chosen.session.listing) right now")
+    }
+    // Locked: re-read what we locked, and make sure it is still the file of that name (a fin that
+    // finished meanwhile removed it).
+    guard let file = SafeFile.status(of: fd), let current = directory.status(of: chosen.name),
+      current.device == file.device, current.inode == file.inode,
+      let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: chosen.name)
+    else {
+      close(fd)
+      throw SessionError("\(chosen.session.listing) was closed or changed by another tcpcraft meanwhile; try again")
+    }
+    switch decode(bytes, name: chosen.name) {
+    case .success(let session):
+      return .claimed(Claimed(directory: directory, name: chosen.name, session: session, descriptor: fd, file: file))
+    case .failure(let error):
+      close(fd)
+      throw error
+    }
   }
 
   static var now: Double { Date().timeIntervalSince1970 }

@@ -179,3 +179,215 @@ internal func readSmallFile(_ path: String) -> String? {
   }
   return String(decoding: bytes, as: UTF8.self)
 }
+
+// MARK: - Files relative to a directory descriptor (SafeFile)
+
+internal func system_openat(
+  _ directory: CInt, _ path: UnsafePointer<CChar>, _ flags: CInt, _ mode: mode_t
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("openat", Int(directory), Int(flags), Int(mode)) { return forced }
+  #endif
+  return crawsocket_openat_mode(directory, path, flags, UInt32(mode))
+}
+
+internal func system_fstat(_ fd: CInt, _ buffer: UnsafeMutablePointer<stat>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fstat", Int(fd)) { return forced }
+  #endif
+  return fstat(fd, buffer)
+}
+
+internal func system_fstatat(
+  _ directory: CInt, _ path: UnsafePointer<CChar>, _ buffer: UnsafeMutablePointer<stat>, _ flags: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fstatat", Int(directory), Int(flags)) { return forced }
+  #endif
+  return fstatat(directory, path, buffer, flags)
+}
+
+internal func system_mkdir(_ path: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("mkdir", Int(mode)) { return forced }
+  #endif
+  return mkdir(path, mode)
+}
+
+internal func system_renameat2(
+  _ fromDirectory: CInt, _ from: UnsafePointer<CChar>, _ toDirectory: CInt, _ to: UnsafePointer<CChar>,
+  _ flags: CUnsignedInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("renameat2", Int(fromDirectory), Int(toDirectory), Int(flags)) { return forced }
+  #endif
+  return crawsocket_renameat2(fromDirectory, from, toDirectory, to, flags)
+}
+
+internal func system_unlinkat(_ directory: CInt, _ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unlinkat", Int(directory), Int(flags)) { return forced }
+  #endif
+  return unlinkat(directory, path, flags)
+}
+
+internal func system_fsync(_ fd: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fsync", Int(fd)) { return forced }
+  #endif
+  return fsync(fd)
+}
+
+internal func system_ftruncate(_ fd: CInt, _ length: off_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ftruncate", Int(fd), Int(length)) { return forced }
+  #endif
+  return ftruncate(fd, length)
+}
+
+internal func system_fchown(_ fd: CInt, _ owner: uid_t, _ group: gid_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fchown", Int(fd), Int(owner), Int(group)) { return forced }
+  #endif
+  return fchown(fd, owner, group)
+}
+
+internal func system_fchmod(_ fd: CInt, _ mode: mode_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fchmod", Int(fd), Int(mode)) { return forced }
+  #endif
+  return fchmod(fd, mode)
+}
+
+internal func system_write(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("write", Int(fd), count) { return Int(forced) }
+  #endif
+  return write(fd, buffer, count)
+}
+
+internal func system_flock(_ fd: CInt, _ operation: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("flock", Int(fd), Int(operation)) { return forced }
+  #endif
+  return flock(fd, operation)
+}
+
+internal func system_dup(_ fd: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("dup", Int(fd)) { return forced }
+  #endif
+  return fcntl(fd, F_DUPFD_CLOEXEC, 3)
+}
+
+/// The names in the directory `fd` (a duplicate is read, so `fd` stays open), without `.`/`..`;
+/// at most `limit` names. `nil` when it cannot be read.
+internal func system_listDirectory(_ fd: CInt, limit: Int) -> [String]? {
+  let copy = system_dup(fd)
+  guard copy >= 0 else { return nil }
+  guard let stream = fdopendir(copy) else {
+    _ = system_close(copy)
+    return nil
+  }
+  defer { closedir(stream) }
+  rewinddir(stream)
+  var names: [String] = []
+  while names.count < limit, let entry = readdir(stream) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+      String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names
+}
+
+internal func system_geteuid() -> uid_t { geteuid() }
+internal func system_getuid() -> uid_t { getuid() }
+
+internal func system_getrandom(_ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+  Int(crawsocket_getrandom(buffer, UInt(count)))
+}
+
+// MARK: - Processes (the guard holder): spawn, pidfds, wait
+
+internal func system_posix_spawn(
+  _ pid: UnsafeMutablePointer<pid_t>, _ path: UnsafePointer<CChar>,
+  _ actions: UnsafePointer<posix_spawn_file_actions_t>?, _ attributes: UnsafePointer<posix_spawnattr_t>?,
+  _ argv: UnsafePointer<UnsafeMutablePointer<CChar>?>, _ envp: UnsafePointer<UnsafeMutablePointer<CChar>?>?
+) -> CInt {
+  #if ENABLE_MOCKING
+  if mockingIntercept("posix_spawn") != nil { return system_errno() }
+  #endif
+  return posix_spawn(pid, path, actions, attributes, argv, envp)
+}
+
+internal func system_pidfd_open(_ pid: pid_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("pidfd_open", Int(pid)) { return forced }
+  #endif
+  return crawsocket_pidfd_open(pid, 0)
+}
+
+internal func system_pidfd_send_signal(_ pidfd: CInt, _ signal: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("pidfd_send_signal", Int(pidfd), Int(signal)) { return forced }
+  #endif
+  return crawsocket_pidfd_send_signal(pidfd, signal)
+}
+
+internal func system_waitpid(_ pid: pid_t, _ status: UnsafeMutablePointer<CInt>, _ options: CInt) -> pid_t {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("waitpid", Int(pid), Int(options)) { return forced }
+  #endif
+  return waitpid(pid, status, options)
+}
+
+internal func system_prctl_pdeathsig(_ signal: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("prctl", Int(signal)) { return forced }
+  #endif
+  return crawsocket_prctl_pdeathsig(signal)
+}
+
+internal func system_pipe(_ ends: UnsafeMutablePointer<CInt>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("pipe2") { return forced }
+  #endif
+  return crawsocket_pipe_cloexec(ends)
+}
+
+internal func system_getppid() -> pid_t { getppid() }
+
+internal func system_close_range_cloexec(_ first: CUnsignedInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("close_range", Int(first)) { return forced }
+  #endif
+  return crawsocket_close_range_cloexec(first)
+}
+
+internal func system_fcntl(_ fd: CInt, _ command: CInt, _ argument: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("fcntl", Int(fd), Int(command), Int(argument)) { return forced }
+  #endif
+  return crawsocket_fcntl_int(fd, command, argument)
+}
+
+internal func system_lseek(_ fd: CInt, _ offset: off_t, _ whence: CInt) -> off_t {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("lseek", Int(fd), Int(offset), Int(whence)) { return off_t(forced) }
+  #endif
+  return lseek(fd, offset, whence)
+}
+
+internal func system_nanosleep(milliseconds: Int) {
+  var nap = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+  _ = nanosleep(&nap, nil)
+}
+
+/// CLOCK_MONOTONIC nanoseconds and our pid, mixed: only a last resort when no kernel randomness
+/// can be had at all.
+internal func system_clockAndPid() -> UInt64 {
+  var now = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &now)
+  return UInt64(bitPattern: Int64(now.tv_nsec)) ^ (UInt64(bitPattern: Int64(now.tv_sec)) << 30) ^ UInt64(getpid())
+}
