@@ -470,13 +470,22 @@ private struct BPFEmitter {
         branch(BPFOpcode.equal, UInt32(test.value), onFalse, onTrue)
       }
     case .and(let left, let right):
+      // The left side's "no" goes through an unconditional jump (32-bit reach) placed right
+      // after it, so no conditional jump (8-bit reach) has to span the rest of a long chain.
       let middle = newLabel()
-      generate(left, onTrue: middle, onFalse: onFalse)
+      let leftNo = newLabel()
+      generate(left, onTrue: middle, onFalse: leftNo)
+      place(leftNo)
+      jump(onFalse)
       place(middle)
       generate(right, onTrue: onTrue, onFalse: onFalse)
     case .or(let left, let right):
+      // The left side's "yes" likewise.
       let middle = newLabel()
-      generate(left, onTrue: onTrue, onFalse: middle)
+      let leftYes = newLabel()
+      generate(left, onTrue: leftYes, onFalse: middle)
+      place(leftYes)
+      jump(onTrue)
       place(middle)
       generate(right, onTrue: onTrue, onFalse: onFalse)
     case .not(let operand):
