@@ -54,4 +54,17 @@ for name, pkt in cases:
     body = ", ".join(f"0x{b:02x}" for b in data)
     lines.append(f"let {name}: [UInt8] = [{body}]")
     lines.append("")
+lines.append("/// Every fixture by name.")
+lines.append("let ipv6Fixtures: [String: [UInt8]] = [")
+for name, _ in cases:
+    lines.append(f'  "{name}": {name},')
+lines.append("]")
+lines.append("")
+lines.append("/// Each fixture's line as `tcpdump -nn -S -t` prints it (read from a LINKTYPE_RAW file).")
+lines.append("let ipv6TcpdumpLines: [String: String] = [")
+for name, pkt in cases:
+    text = tcpdump_line(pkt).replace("\\", "\\\\").replace('"', '\\"')
+    lines.append(f'  "{name}": "{text}",')
+lines.append("]")
+lines.append("")
 open("Tests/PacketKitTests/Fixtures/IPv6Fixtures.swift", "w").write("\n".join(lines))

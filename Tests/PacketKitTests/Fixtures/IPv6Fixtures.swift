@@ -51,3 +51,45 @@ let v6NeighborAdvertisement: [UInt8] = [0x60, 0x00, 0x00, 0x00, 0x00, 0x20, 0x3a
 
 // IP6 ::ffff:127.0.0.1.1 > ::ffff:127.0.0.2.2: Flags [R], seq 4, win 0, length 0
 let v6Mapped: [UInt8] = [0x60, 0x00, 0x00, 0x00, 0x00, 0x14, 0x06, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x7f, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x7f, 0x00, 0x00, 0x02, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x50, 0x04, 0x00, 0x00, 0xb1, 0xd6, 0x00, 0x00]
+
+/// Every fixture by name.
+let ipv6Fixtures: [String: [UInt8]] = [
+  "v6TcpSyn": v6TcpSyn,
+  "v6TcpData": v6TcpData,
+  "v6Udp": v6Udp,
+  "v6Echo": v6Echo,
+  "v6HopByHop": v6HopByHop,
+  "v6DestOpt": v6DestOpt,
+  "v6RoutingType0": v6RoutingType0,
+  "v6SegmentRouting": v6SegmentRouting,
+  "v6Fragment": v6Fragment,
+  "v6FragmentLater": v6FragmentLater,
+  "v6PacketTooBig": v6PacketTooBig,
+  "v6Unreachable": v6Unreachable,
+  "v6TimeExceeded": v6TimeExceeded,
+  "v6ParamProblem": v6ParamProblem,
+  "v6NeighborSolicitation": v6NeighborSolicitation,
+  "v6NeighborAdvertisement": v6NeighborAdvertisement,
+  "v6Mapped": v6Mapped,
+]
+
+/// Each fixture's line as `tcpdump -nn -S -t` prints it (read from a LINKTYPE_RAW file).
+let ipv6TcpdumpLines: [String: String] = [
+  "v6TcpSyn": "IP6 ::1.40000 > ::1.8080: Flags [S], seq 1000, win 65535, options [mss 1440,nop,wscale 7], length 0",
+  "v6TcpData": "IP6 2001:db8::1.40000 > 2001:db8::2.80: Flags [P.], seq 5:10, ack 9, win 512, length 5: HTTP",
+  "v6Udp": "IP6 2001:db8::1.5353 > 2001:db8::2.53: domain [length 3 < 12] (invalid)",
+  "v6Echo": "IP6 2001:db8::1 > 2001:db8::2: ICMP6, echo request, id 4660, seq 7, length 12",
+  "v6HopByHop": "IP6 2001:db8::1 > 2001:db8::2: HBH 1 > 2: Flags [S], seq 0, win 0, length 0",
+  "v6DestOpt": "IP6 2001:db8::1 > 2001:db8::2: DSTOPT 7 > 9: UDP, length 0",
+  "v6RoutingType0": "IP6 2001:db8::1 > 2001:db8::2: RT6 (len=4, type=0 [Deprecated], segleft=2, [0]2001:db8::3, [1]2001:db8::4) 1000 > 2000: Flags [S], seq 3, win 100, length 0",
+  "v6SegmentRouting": "IP6 2001:db8::1 > 2001:db8::2: RT6 (len=4, type=4, segleft=1, last-entry=1, tag=0, [0]2001:db8::9, [1]2001:db8::8) 1 > 2: UDP, length 1",
+  "v6Fragment": "IP6 2001:db8::1 > 2001:db8::2: frag (0|12) ICMP6, echo request, id 1, seq 1, length 12",
+  "v6FragmentLater": "IP6 2001:db8::1 > 2001:db8::2: frag (24|10)",
+  "v6PacketTooBig": "IP6 2001:db8::2 > 2001:db8::1: ICMP6, packet too big, mtu 1280, length 68",
+  "v6Unreachable": "IP6 2001:db8::2 > 2001:db8::1: ICMP6, destination unreachable, unreachable port, 2001:db8::1 tcp port 40000, length 68",
+  "v6TimeExceeded": "IP6 2001:db8::2 > 2001:db8::1: ICMP6, time exceeded in-transit for 2001:db8::1, length 68",
+  "v6ParamProblem": "IP6 2001:db8::2 > 2001:db8::1: ICMP6, parameter problem, next header - octet 6, length 68",
+  "v6NeighborSolicitation": "IP6 fe80::1 > ff02::1:ff00:2: ICMP6, neighbor solicitation, who has fe80::2, length 32",
+  "v6NeighborAdvertisement": "IP6 fe80::2 > fe80::1: ICMP6, neighbor advertisement, tgt is fe80::2, length 32",
+  "v6Mapped": "IP6 ::ffff:127.0.0.1.1 > ::ffff:127.0.0.2.2: Flags [R], seq 4, win 0, length 0",
+]
