@@ -7,7 +7,8 @@ import os, subprocess, tempfile
 from scapy.all import (IPv6, TCP, UDP, Raw, IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting,
                        IPv6ExtHdrSegmentRouting, IPv6ExtHdrFragment, ICMPv6EchoRequest, ICMPv6PacketTooBig,
                        ICMPv6DestUnreach, ICMPv6TimeExceeded, ICMPv6ParamProblem, ICMPv6ND_NS, ICMPv6ND_NA,
-                       ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, RouterAlert, PadN, HBHOptUnknown, wrpcap)
+                       ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, RouterAlert, PadN, HBHOptUnknown, wrpcap,
+                       fragment6)
 
 A, B = "2001:db8::1", "2001:db8::2"
 quoted = IPv6(src=B, dst=A, hlim=1) / TCP(sport=8080, dport=40000, flags="S", seq=1, window=1024)
@@ -54,6 +55,19 @@ for name, pkt in cases:
     body = ", ".join(f"0x{b:02x}" for b in data)
     lines.append(f"let {name}: [UInt8] = [{body}]")
     lines.append("")
+# Fragments made by scapy's fragment6 (its input carries the Fragment header where it goes).
+frag_cases = [
+    ("v6FragmentsOfEcho", IPv6(src=A, dst=B) / IPv6ExtHdrFragment(id=0x1234) / ICMPv6EchoRequest(id=1, seq=1, data=b"A" * 100), 80),
+    ("v6FragmentsAfterHopByHop", IPv6(src=A, dst=B) / IPv6ExtHdrHopByHop() / IPv6ExtHdrFragment(id=0x1234) / UDP(sport=1, dport=2) / (b"B" * 40), 72),
+]
+for name, pkt, size in frag_cases:
+    lines.append(f"// fragment6(..., {size}) of: {pkt.summary()}")
+    lines.append(f"let {name}: [[UInt8]] = [")
+    for f in fragment6(pkt, size):
+        lines.append("  [" + ", ".join(f"0x{b:02x}" for b in bytes(f)) + "],")
+    lines.append("]")
+    lines.append("")
+
 lines.append("/// Every fixture by name.")
 lines.append("let ipv6Fixtures: [String: [UInt8]] = [")
 for name, _ in cases:
