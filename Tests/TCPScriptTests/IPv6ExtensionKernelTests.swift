@@ -71,14 +71,20 @@ struct IPv6ExtensionKernelTests {
 
   /// Sends `packet` to ::1 in `namespace` and says what came back.
   static func outcome(of packet: Packet, in namespace: String) throws -> IPv6Outcome {
-    let bytes = try packet.encoded()
     guard case .icmpv6(let request) = packet.layers.first(where: { $0.kind == .icmpv6 }) else { return .silent }
+    return try outcome(of: [try packet.encoded()], identifier: request.identifier, in: namespace)
+  }
+
+  /// Sends `packets` (e.g. fragments) to ::1 in `namespace` and says what came back: an echo
+  /// reply with `identifier`, or an ICMPv6 error quoting the first packet's IPv6 header.
+  static func outcome(of packets: [[UInt8]], identifier: UInt16, in namespace: String) throws -> IPv6Outcome {
+    let bytes = packets.first ?? []
     return try NetworkNamespace.run(named: namespace) {
       let capture = try PacketSocket(interface: "lo", protocol: PacketSocket.ipv6Protocol)
       defer { capture.close() }
       let sender = try RawIPv6Socket()
       defer { sender.close() }
-      try sender.send(bytes, to: IPv6Address.loopback.octets)
+      for packet in packets { try sender.send(packet, to: IPv6Address.loopback.octets) }
       let clock = ContinuousClock()
       let end = clock.now.advanced(by: .milliseconds(500))
       var count = 0
@@ -89,7 +95,7 @@ struct IPv6ExtensionKernelTests {
           let icmp = try? ICMPv6View(validating: view.payload)
         else { continue }
         switch icmp.type.rawValue {
-        case 129 where icmp.identifier == request.identifier: return .reply
+        case 129 where icmp.identifier == identifier: return .reply
         case 1...4:
           // An error quoting our request (its first 40 bytes are our IPv6 header).
           guard Array(icmp.body.prefix(40)) == Array(bytes.prefix(40)) else { continue }
@@ -116,5 +122,46 @@ struct IPv6ExtensionKernelTests {
       let got = try Self.outcome(of: packet, in: fixture.name)
       #expect(got == expected, "\(name): expected \(expected), Linux gave \(got)")
     }
+    for (name, packets, identifier, expected) in try Self.chainCases() {
+      let got = try Self.outcome(of: packets, identifier: identifier, in: fixture.name)
+      #expect(got == expected, "\(name): expected \(expected), Linux gave \(got)")
+    }
+  }
+
+  /// Header-chain cases: (name and rule, packets to send, echo identifier, expected).
+  static func chainCases() throws -> [(String, [[UInt8]], UInt16, IPv6Outcome)] {
+    // A 64-byte Destination Options header before the echo request, fragmented so that the
+    // first fragment carries only part of the header chain (RFC 7112).
+    let longOptions = echo(0x7101) {
+      IPv6OptionsHeader.destinationOptions([.padN(length: 6), .raw(type: 0x1E, data: [UInt8](repeating: 0, count: 54))])
+    }
+    let split = try longOptions.ipv6Fragments(maximumSize: 40 + 8 + 32, identification: 0x7101)
+    // The same, whole: the positive control.
+    let whole = try longOptions.ipv6Fragments(maximumSize: 1280, identification: 0x7102)
+    // Nine unknown skip options in one header: over Linux's net.ipv6.max_dst_opts_number (8).
+    let nineOptions = echo(0x7103) {
+      IPv6OptionsHeader.destinationOptions([IPv6Option](repeating: .raw(type: 0x1E, data: []), count: 9))
+    }
+    // Chains of 2, 3 and 16 Destination Options headers.
+    func chain(_ count: Int, _ identifier: UInt16) throws -> [[UInt8]] {
+      var packet = Packet(layers: [.ipv6(IPv6Header(sourceAddress: .loopback, destinationAddress: .loopback))])
+      for _ in 0..<count { packet.layers.append(.ipv6Options(.destinationOptions())) }
+      return [try (packet / ICMPv6Header.echoRequest(identifier: identifier, sequenceNumber: 1) / "edge").encoded()]
+    }
+    return [
+      ("RFC 7112 §5: first fragment without the whole header chain: parameter problem code 3", split, 0x7101,
+       .parameterProblem(code: 3, pointer: 0)),
+      ("RFC 6946: the same datagram as one atomic fragment: processed", whole, 0x7101, .reply),
+      ("RFC 8504 §5.3: nine options in a Destination Options header, over the node's limit", [try nineOptions.encoded()],
+       0x7103, .silent),
+      ("RFC 8200 §4.1: two Destination Options headers (allowed: at most twice)", try chain(2, 0x7104), 0x7104, .reply),
+      ("RFC 8200 §4.1: three Destination Options headers (not forbidden to a receiver)", try chain(3, 0x7105), 0x7105, .reply),
+      // RFC 8200 sets no limit on a chain; RFC 8504 §5.3 lets a node set one. Linux 6.18's, found
+      // here: a chain of 12 Destination Options headers is processed, 13 or more are dropped
+      // without an answer.
+      ("RFC 8504 §5.3: 12 Destination Options headers: within Linux's limit", try chain(12, 0x7106), 0x7106, .reply),
+      ("RFC 8504 §5.3: 13 Destination Options headers: over Linux's limit, dropped", try chain(13, 0x7107), 0x7107, .silent),
+      ("RFC 8504 §5.3: 16 Destination Options headers: dropped", try chain(16, 0x7108), 0x7108, .silent),
+    ]
   }
 }
