@@ -22,9 +22,13 @@ echo "== fuzz: building (swiftc -sanitize=fuzzer,address)"
 clang -c -O2 -g -fsanitize=fuzzer-no-link,address \
   -I "$root/Sources/CInternetChecksum/include" \
   "$root/Sources/CInternetChecksum/checksum.c" -o "$out/checksum.o"
+# PacketKit's sources live in one folder per protocol family (Core, Link, IPv4, TCP, ...).
+sources=()
+while IFS= read -r -d '' file; do sources+=("$file"); done \
+  < <(find "$root/Sources/PacketKit" -name '*.swift' -type f -print0 | sort -z)
 swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name PacketKit \
   -I "$out/include" \
-  "$root"/Sources/PacketKit/*.swift "$root/Fuzz/FuzzDissector.swift" "$out/checksum.o" \
+  "${sources[@]}" "$root/Fuzz/FuzzDissector.swift" "$out/checksum.o" \
   -o "$out/fuzz-dissector"
 
 # Seeds: every fixture packet as LINKTYPE_IPV4 (selector 4) and behind an Ethernet header

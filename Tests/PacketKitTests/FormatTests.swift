@@ -78,4 +78,32 @@ struct FormatTests {
     #expect(text.contains("###[ Raw ]###"))
     #expect(text.contains("problem              = tcp data offset 15 (60 bytes) beyond the 20-byte segment"))
   }
+
+  /// `show()` names the options tcpdump names (MPTCP, TCP-AO, Fast Open and its experimental
+  /// form, user timeout, SCPS, ...) with the summary's own option printer: its options line
+  /// lists exactly what the tcpdump line lists.
+  @Test func showListsOptionsAsTheSummaryDoes() throws {
+    let labels = formatTcpdumpFixtures.map(\.label).filter {
+      $0.hasPrefix("mptcp") || $0.hasPrefix("exp ") || $0.hasPrefix("uto") || $0.hasPrefix("tcp-ao")
+        || ["tfo opt", "tfo req", "scps opt", "syn classic", "synack opts", "sack 3"].contains($0)
+    }
+    try #require(labels.count > 30)
+    var compared = 0
+    for label in labels {
+      let hex = try #require(formatTcpdumpFixtures.first { $0.label == label }?.hex)
+      let dissection = dissect(FormatTools.bytes(hex: hex), linkType: .ipv4)
+      let line = dissection.tcpdumpLine
+      // Only whole option lists (no "[bad opt]", no truncation).
+      guard let open = line.range(of: "options ["), let close = line.range(of: "], length") else { continue }
+      let listed = String(line[open.upperBound..<close.lowerBound])
+      let shown = try #require(
+        dissection.show().split(separator: "\n").last { $0.contains("options") })
+      let shownList = String(shown[shown.index(after: try #require(shown.firstIndex(of: "[")))...].dropLast())
+      #expect(shownList.replacingOccurrences(of: ", ", with: ",") == listed, "\(label)")
+      compared += 1
+    }
+    #expect(compared > 25)
+    let mptcp = dissect(FormatTools.bytes(hex: try #require(formatTcpdumpFixtures.first { $0.label == "mptcp join syn" }?.hex)), linkType: .ipv4)
+    #expect(mptcp.show().contains("[mptcp 12 join backup id 5 token 0xdeadbeef nonce 0x1020304]"))
+  }
 }

@@ -97,6 +97,23 @@ struct CaptureFilterCompileTests {
     #expect(try CaptureFilter.tcp.compile() == expected)
   }
 
+  @Test func flowFiltersKeepOneDirectionOrBoth() throws {
+    let client = Endpoint(address: 0x0A00_0001, port: 40000)
+    let server = Endpoint(address: 0x0A00_0002, port: 80)
+    let frames = FilterFixtures.frames
+    // What the client's flow receives: the server's segments to it (frames 1, 3, 10).
+    let incoming = try CaptureFilter.segments(from: server, to: client).compile()
+    #expect(FilterFixtures.kept(by: incoming, frames: frames, indices: 0..<12) == [1, 3, 10])
+    // A listener waiting for any peer: everything to port 80 of 10.0.0.2 (frames 0 and 2).
+    let listening = try CaptureFilter.segments(from: Endpoint(address: 0, port: 0), to: server).compile()
+    #expect(FilterFixtures.kept(by: listening, frames: frames, indices: 0..<12) == [0, 2])
+    // Both directions of the connection, as `tcp and host A and port P and host B and port Q`.
+    let both = try CaptureFilter.flow(between: client, and: server).compile()
+    #expect(FilterFixtures.kept(by: both, frames: frames, indices: 0..<12) == [0, 1, 2, 3, 10])
+    let parsed = try CaptureFilter(parsing: "tcp and host 10.0.0.1 and port 40000 and host 10.0.0.2 and port 80").compile()
+    #expect(FilterFixtures.kept(by: parsed, frames: frames, indices: 0..<12) == [0, 1, 2, 3, 10])
+  }
+
   @Test func portTestsReadThePortsAfterTheIPv4Options() throws {
     let program = try CaptureFilter.port(443).compile()
     #expect(program.instructions.contains(.loadIPv4HeaderLength(at: 14)))

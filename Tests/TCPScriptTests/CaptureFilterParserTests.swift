@@ -6,8 +6,8 @@ import TCPScript
 
 @Suite("Capture filter text: parsing and printing")
 struct CaptureFilterParserTests {
-  static let a: UInt32 = 0x0A00_0001  // 10.0.0.1
-  static let b: UInt32 = 0x0A00_0002  // 10.0.0.2
+  static let a: IPv4Address = "10.0.0.1"
+  static let b: IPv4Address = "10.0.0.2"
 
   static let cases: [(String, CaptureFilter)] = [
     ("", .all),

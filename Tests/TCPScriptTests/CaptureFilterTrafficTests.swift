@@ -5,6 +5,7 @@ import Glibc
 import Testing
 import TestSupport
 import RawSocket
+import PacketKit
 import TCPScript
 
 /// Crafted IPv4 packets with correct checksums (RFC 1071, the plain loop).
@@ -87,8 +88,8 @@ struct CaptureFilterTrafficTests {
       ("tcp", .tcp, [0, 1, 2, 5, 6, 7]),
       ("udp", .udp, [3]),
       ("icmp", .icmp, [4]),
-      ("dst host \(d1Text)", .host(d1, .destination), [0, 1, 3, 6, 7]),
-      ("host \(d2Text)", .host(d2), [2, 4, 5]),
+      ("dst host \(d1Text)", .host(IPv4Address(rawValue: d1), .destination), [0, 1, 3, 6, 7]),
+      ("host \(d2Text)", .host(IPv4Address(rawValue: d2)), [2, 4, 5]),
       ("port 80", .port(80), [0, 1, 2]),
       ("src port 80", .port(80, .source), [2]),
       ("dst port 80", .port(80, .destination), [0, 1]),
@@ -103,7 +104,7 @@ struct CaptureFilterTrafficTests {
       ("icmp or dst port 53 and udp", (.icmp || .port(53, .destination)) && .udp, [3]),
       ("port 80 or 443", .port(80) || .port(443), [0, 1, 2, 5]),
       ("tcp && dst host \(d1Text) && !(tcp[tcpflags] & tcp-syn != 0)",
-       .tcp && .host(d1, .destination) && !.tcpFlags(.anySet(0x02)), [1, 6, 7]),
+       .tcp && .host(IPv4Address(rawValue: d1), .destination) && !.tcpFlags(.anySet(0x02)), [1, 6, 7]),
     ]
 
     // Two captures per case: the text filter and the value filter, each behind `src host S`.
@@ -116,7 +117,7 @@ struct CaptureFilterTrafficTests {
     }
     for entry in cases {
       let parsed = try CaptureFilter(parsing: "src host \(dotted(source)) and (\(entry.text))")
-      let built: CaptureFilter = .host(source, .source) && entry.value
+      let built: CaptureFilter = .host(IPv4Address(rawValue: source), .source) && entry.value
       #expect(parsed == built, "\(entry.text)")
       #expect(try parsed.compile() == built.compile())
       captures.append(

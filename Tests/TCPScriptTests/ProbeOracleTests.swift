@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import RawSocket
 import TCPScript
+import PacketKit
 import Testing
 import TestSupport
 
@@ -17,22 +18,22 @@ final class OracleNamespace {
   var hostInterface: String { fixture.hostInterface }
   var namespaceInterface: String { fixture.namespaceInterface }
   let subnet: UInt32
-  static let hostMAC: [UInt8] = [0x02, 0x74, 0x63, 0, 0, 0x01]
-  static let namespaceMAC: [UInt8] = [0x02, 0x74, 0x63, 0, 0, 0x02]
+  static let hostMAC = MACAddress(0x02, 0x74, 0x63, 0, 0, 0x01)
+  static let namespaceMAC = MACAddress(0x02, 0x74, 0x63, 0, 0, 0x02)
   var listener: Int32 = -1
   private(set) var port: UInt16 = 0
 
   var targetAddress: UInt32 { subnet | 2 }
-  var sourceAddress: UInt32 { subnet | 99 }
+  var sourceAddress: IPv4Address { IPv4Address(rawValue: subnet | 99) }
 
   init() throws {
     let pid = Int(getpid()) % 100_000
     subnet = 0x0AD3_0000 | UInt32(pid % 250) << 8  // 10.211.N.0/24
     let prefix = "10.211.\(pid % 250)"
-    let hostMAC = VethNamespaceFixture.macText(Self.hostMAC)
+    let hostMAC = VethNamespaceFixture.macText(Self.hostMAC.bytes)
     fixture = try VethNamespaceFixture(
       prefix: "tcedge", hostPrefix: "teh", namespacePrefix: "ten", hostMAC: hostMAC,
-      namespaceMAC: VethNamespaceFixture.macText(Self.namespaceMAC)
+      namespaceMAC: VethNamespaceFixture.macText(Self.namespaceMAC.bytes)
     ) { veth in
       [
         ["sysctl", "-qw", "net.ipv4.conf.\(veth.hostInterface).forwarding=0"],
@@ -81,7 +82,7 @@ enum OracleShell {
   "Conformance probe against a Linux listener in a namespace", .serialized,
   .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
 struct ProbeOracleTests {
-  static func configuration(_ namespace: OracleNamespace, destinationMAC: [UInt8] = OracleNamespace.namespaceMAC) -> ProbeConfiguration {
+  static func configuration(_ namespace: OracleNamespace, destinationMAC: MACAddress = OracleNamespace.namespaceMAC) -> ProbeConfiguration {
     ProbeConfiguration(
       target: Endpoint(address: namespace.targetAddress, port: namespace.port), closedPort: namespace.port &+ 1,
       sourceAddress: namespace.sourceAddress, guardResets: false, interface: namespace.hostInterface,
@@ -204,7 +205,7 @@ struct ProbeOracleTests {
     }
     try namespace.startListener()
     // A MAC nobody has: the namespace's veth drops every frame before IP (PACKET_OTHERHOST).
-    var configuration = Self.configuration(namespace, destinationMAC: [0x02, 0x74, 0x63, 0, 0, 0x77])
+    var configuration = Self.configuration(namespace, destinationMAC: MACAddress(0x02, 0x74, 0x63, 0, 0, 0x77))
     configuration.replyTimeout = .milliseconds(300)
     let names = [
       "closed-rst", "listen-fin", "tcp-bad-checksum", "ip-bad-checksum", "closed-syn", "listen-syn-fin", "est-rst-exact",

@@ -114,7 +114,7 @@ struct RateKernelTests {
     let template = synTemplate(sourcePort: sourcePort, destinationPort: closed)
     var burst = try Burst(template, walks: [.sequenceNumber(start: 0xFFFF_F000, step: 1), .identification(start: 1)])
     let sender = RateSender(
-      burst: burst, transmitter: RawIPv4Transmitter(socket: socket, destination: 0x7F00_0001, batchSize: 256),
+      burst: burst, transmitter: RawIPv4Transmitter(socket: socket, destination: .loopback, batchSize: 256),
       count: count, maximumDuration: .seconds(20))
     let report = try sender.run()
     #expect(report.stop == .count)
@@ -157,7 +157,7 @@ struct RateKernelTests {
     let count = 300
     let sender = RateSender(
       burst: try Burst(synTemplate(sourcePort: sourcePort, destinationPort: closed), walks: [.sequenceNumber(start: 1), .identification(start: 1)]),
-      transmitter: RawIPv4Transmitter(socket: socket, destination: 0x7F00_0001),
+      transmitter: RawIPv4Transmitter(socket: socket, destination: .loopback),
       count: count, rate: 5000, maximumDuration: .seconds(20))
     #expect(sender.batchSize == 5)
     var progress: [RateReport] = []
@@ -234,7 +234,7 @@ struct RateKernelTests {
     defer { socket.close() }
     let sender = RateSender(
       burst: try Burst(synTemplate(sourcePort: sourcePort, destinationPort: closed), walks: [.sequenceNumber(start: 500)]),
-      transmitter: RawIPv4Transmitter(socket: socket, destination: 0x7F00_0001), count: 100)
+      transmitter: RawIPv4Transmitter(socket: socket, destination: .loopback), count: 100)
     #expect(try sender.run().sent == 100)
     let path = NSTemporaryDirectory() + "tcpscript-ring-\(getpid())-\(sourcePort).pcap"
     defer { try? FileManager.default.removeItem(atPath: path) }

@@ -11,11 +11,11 @@ import Testing
 /// The SVG ladder read back as XML: its arrows against the transcript, its states on the rows
 /// where they began, crossing arrows for a simultaneous close, and a real renderer's verdict.
 @Suite struct SVGLadderTests {
-  static let client: UInt32 = 0x7F00_0001
+  static let client: IPv4Address = .loopback
 
   static func entry(
     _ direction: TranscriptEntry.Direction, _ flags: UInt16, seq: UInt32, ack: UInt32, length: Int = 0,
-    before: TCPState, after: TCPState, peerBefore: String? = nil, peer: String? = nil, explanation: String? = nil
+    before: TCPState, after: TCPState, peerBefore: String? = nil, peer: String? = nil, note: String? = nil
   ) -> TranscriptEntry {
     let sent = direction == .sent
     var entry = TranscriptEntry(
@@ -23,7 +23,7 @@ import Testing
       summary: "", sourceAddress: client, sourcePort: sent ? 57273 : 8080, destinationAddress: client,
       destinationPort: sent ? 8080 : 57273, flagBits: flags, sequenceNumber: seq, acknowledgmentNumber: ack,
       window: 65535, payloadLength: length, stateBefore: before, stateAfter: after, peerState: peer,
-      explanation: explanation)
+      note: note)
     entry.peerStateBefore = peerBefore
     return entry
   }
@@ -31,7 +31,7 @@ import Testing
   /// The article's handshake and close (seed 001), with the server's kernel states sampled late:
   /// the sample after our FIN already says LAST-ACK (its application closed at once).
   static let article: [TranscriptEntry] = [
-    entry(.sent, FlagBits.syn, seq: 84_347_051, ack: 0, before: .closed, after: .synSent, peerBefore: "LISTEN", peer: "SYN-RECEIVED", explanation: "Our SYN <& \"quoted\">"),
+    entry(.sent, FlagBits.syn, seq: 84_347_051, ack: 0, before: .closed, after: .synSent, peerBefore: "LISTEN", peer: "SYN-RECEIVED", note: "Our SYN <& \"quoted\">"),
     entry(.received, FlagBits.syn | FlagBits.ack, seq: 2_958_367_133, ack: 84_347_052, before: .synSent, after: .established, peerBefore: "SYN-RECEIVED", peer: "SYN-RECEIVED"),
     entry(.sent, FlagBits.ack, seq: 84_347_052, ack: 2_958_367_134, before: .established, after: .established, peerBefore: "SYN-RECEIVED", peer: "ESTABLISHED"),
     entry(.sent, FlagBits.fin | FlagBits.ack, seq: 84_347_052, ack: 2_958_367_134, before: .established, after: .finWait1, peerBefore: "ESTABLISHED", peer: "LAST-ACK"),
@@ -98,7 +98,7 @@ import Testing
     let labels = elements.filter { $0.attributes["class"] == "label" }.map(\.text)
     #expect(labels.first == "SYN seq=84347051")
     #expect(labels[1] == "SYN,ACK seq=2958367133 ack=84347052")
-    // The explanation is the caption, escaped correctly (it parsed) and read back whole.
+    // The explanation and the note are the caption, escaped correctly (it parsed) and read back whole.
     let captions = elements.filter { $0.attributes["class"] == "caption" && $0.attributes["data-index"] == "0" }
     #expect(captions.map(\.text).joined(separator: " ").contains("Our SYN <& \"quoted\">"))
     // The source is on the page.

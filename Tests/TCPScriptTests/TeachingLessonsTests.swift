@@ -22,12 +22,11 @@ import Testing
     if let checksum { tcp.checksum = checksum }
     var bytes: [UInt8] = []
     try (ip / tcp / payload).encode(into: &bytes)
-    var entry = TranscriptEntry(
+    let entry = TranscriptEntry(
       elapsed: .zero, timestampSeconds: 1_700_000_000, timestampNanoseconds: nanoseconds, direction: direction,
-      summary: "", sourceAddress: loopback.rawValue, sourcePort: tcp.sourcePort, destinationAddress: loopback.rawValue,
+      summary: "", sourceAddress: loopback, sourcePort: tcp.sourcePort, destinationAddress: loopback,
       destinationPort: tcp.destinationPort, flagBits: flags.rawValue, sequenceNumber: seq, acknowledgmentNumber: ack,
       window: 65535, payloadLength: payload.count, stateBefore: before, stateAfter: after, peerState: peer, packet: bytes)
-    entry.explanation = Explainer.explain(entry)
     return entry
   }
 

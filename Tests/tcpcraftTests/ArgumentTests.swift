@@ -87,10 +87,24 @@ import Testing
     #expect(Arguments.parseSeconds("1.2.3") == nil)
   }
 
+  @Test(arguments: [
+    ("127.0.0.1", UInt32(0x7F00_0001)), ("10.0.0.255", 0x0A00_00FF), ("localhost", 0x7F00_0001),
+    ("0.0.0.0", 0),
+  ])
+  func addressesParse(text: String, value: UInt32) {
+    #expect(HostPort.address(text)?.rawValue == value)
+    if text != "localhost" { #expect(IPv4Address(rawValue: value).description == text) }
+  }
+
+  @Test(arguments: ["256.0.0.1", "1.2.3", "1.2.3.4.5", "a.b.c.d", "1..2.3", "+1.2.3.4", "", "01234.1.1.1"])
+  func badAddressesDoNotParse(text: String) {
+    #expect(HostPort.address(text) == nil)
+  }
+
   @Test func hostPort() throws {
-    #expect(try HostPort.parse("127.0.0.1:8080") == HostPort(address: 0x7F00_0001, port: 8080))
-    #expect(try HostPort.parse("localhost:1") == HostPort(address: 0x7F00_0001, port: 1))
-    #expect(try HostPort.parse("9000", defaultHost: 0x7F00_0001) == HostPort(address: 0x7F00_0001, port: 9000))
+    #expect(try HostPort.parse("127.0.0.1:8080") == HostPort(address: .loopback, port: 8080))
+    #expect(try HostPort.parse("localhost:1") == HostPort(address: .loopback, port: 1))
+    #expect(try HostPort.parse("9000", defaultHost: .loopback) == HostPort(address: .loopback, port: 9000))
     for bad in ["127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:0", "127.0.0.1:65536", "host:80", "1.2.3.4:80:90"] {
       #expect(throws: UsageError.self, "\(bad)") { try HostPort.parse(bad) }
     }
@@ -142,6 +156,6 @@ import Testing
       createdAt: 1, updatedAt: 2)
     #expect(session.fileName == "127.0.0.1_8080_57273.json")
     #expect(session.local?.port == 57273)
-    #expect(session.remote?.address == 0x7F00_0001)
+    #expect(session.remote?.address == .loopback)
   }
 }

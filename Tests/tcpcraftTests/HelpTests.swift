@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import tcpcraft
@@ -65,5 +66,40 @@ import Testing
         rest = rest[range.upperBound...]
       }
     }
+  }
+}
+
+/// Every "kernel fact N" cited in the tree's sources, tests and docs is entry N of
+/// `docs/kernel-facts.md`.
+@Suite struct KernelFactCitationTests {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  @Test func everyCitationHasAnEntry() throws {
+    let facts = try String(contentsOf: Self.root.appendingPathComponent("docs/kernel-facts.md"), encoding: .utf8)
+    let entries = Set(
+      facts.split(separator: "\n").compactMap { line -> Int? in
+        guard line.hasPrefix("## ") else { return nil }
+        return Int(line.dropFirst(3).prefix { $0.isNumber })
+      })
+    #expect(entries == Set(1...15))
+    var citations = 0
+    for folder in ["Sources", "Tests", "docs"] {
+      let enumerator = FileManager.default.enumerator(atPath: Self.root.appendingPathComponent(folder).path)
+      while let name = enumerator?.nextObject() as? String {
+        guard name.hasSuffix(".swift") || name.hasSuffix(".md") else { continue }
+        let path = Self.root.appendingPathComponent(folder).appendingPathComponent(name).path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+        var rest = Substring(text)
+        while let range = rest.range(of: "kernel fact ") {
+          let digits = rest[range.upperBound...].prefix { $0.isNumber }
+          rest = rest[range.upperBound...]
+          guard let number = Int(digits) else { continue }
+          citations += 1
+          #expect(entries.contains(number), "\(folder)/\(name) cites kernel fact \(number)")
+        }
+      }
+    }
+    #expect(citations > 10)
   }
 }

@@ -13,7 +13,7 @@ import Testing
     #expect(long.description == "[2001:db8::1]:443")
     #expect(try HostPort.parse("[::ffff:127.0.0.1]:1", allowIPv6: true).ipv6?.ipv4Mapped == IPv4Address(127, 0, 0, 1))
     // IPv4 targets are unchanged.
-    #expect(try HostPort.parse("127.0.0.1:8080", allowIPv6: true) == HostPort(address: 0x7F00_0001, port: 8080))
+    #expect(try HostPort.parse("127.0.0.1:8080", allowIPv6: true) == HostPort(address: .loopback, port: 8080))
   }
 
   @Test(arguments: [

@@ -4,11 +4,12 @@
 //   python3 -m http.server 8080 &
 //   sudo swift run example-passive-close 127.0.0.1:8080
 import Foundation
+import PacketKit
 import TCPScript
 
 let target = CommandLine.arguments.dropFirst().first ?? "127.0.0.1:8080"
 let parts = target.split(separator: ":")
-guard parts.count == 2, let address = IPv4Text.parse(parts[0]), let port = UInt16(parts[1]) else {
+guard parts.count == 2, let address = IPv4Address(parts[0])?.rawValue, let port = UInt16(parts[1]) else {
   print("usage: example-passive-close HOST:PORT   (an HTTP server)")
   exit(2)
 }

@@ -31,7 +31,7 @@ do {
 
 if let target = CommandLine.arguments.dropFirst().first {
   let parts = target.split(separator: ":")
-  guard parts.count == 2, let address = IPv4Text.parse(parts[0]), let port = UInt16(parts[1]) else {
+  guard parts.count == 2, let address = IPv4Address(parts[0])?.rawValue, let port = UInt16(parts[1]) else {
     print("usage: example-syn-every-option [HOST:PORT]")
     exit(2)
   }

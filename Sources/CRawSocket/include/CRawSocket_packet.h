@@ -42,6 +42,10 @@ static inline int crawsocket_sendmmsg(int fd, struct crawsocket_mmsghdr *message
 
 static inline int crawsocket_setns(int fd, int nstype) { return (int)syscall(SYS_setns, fd, nstype); }
 
+// --- accept4(2): declared by glibc only under _GNU_SOURCE. The peer's address is not asked for. ---
+
+static inline int crawsocket_accept4(int fd, int flags) { return (int)syscall(SYS_accept4, fd, 0, 0, flags); }
+
 // --- Constants defined by expressions (not importable as Swift constants). ---
 
 /// SO_TIMESTAMPNS (SOL_SOCKET): struct timespec receive timestamps; equals SCM_TIMESTAMPNS.

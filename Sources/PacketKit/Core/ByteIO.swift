@@ -1,4 +1,97 @@
-// Internal big-endian readers over slices and writers over raw pointers.
+// The byte cursor every reader of captured bytes goes through (`ByteCursor`), the big-endian
+// accessors the views use on their slices, and the writer the encoders use.
+
+/// Reads over a frame's (or file's) memory at zero-based offsets, valid only inside the
+/// `withUnsafeBytes` that made it: no slice is made and no reference is counted per read.
+///
+/// - Lenient reads (`u8`, `u16`, `u32`, `u64`, `slice`): past the end they give 0 (or a shorter
+///   slice) rather than trapping, so a logic slip in a caller that has checked lengths is harmless.
+/// - Checked reads (`get8`/`get16`/`get32` before a limit, `has`): `nil` / `false` when the bytes
+///   are not all there — the tcpdump printer's "captured end" checks.
+/// - NIO-style reading (`readerIndex`, `read16`/`read32` in either byte order, `skip`): the
+///   pcap reader's record headers.
+///
+/// Serves the dissector, the tcpdump printer, `show()`, the link-layer views and the pcap reader.
+struct ByteCursor {
+  let base: UnsafeRawBufferPointer
+  /// Where `read16`/`read32` read next.
+  var readerIndex = 0
+  var count: Int { base.count }
+  /// Bytes from `readerIndex` to the end.
+  var readableBytes: Int { max(0, base.count &- readerIndex) }
+
+  init(_ base: UnsafeRawBufferPointer) { self.base = base }
+
+  @inline(__always) func u8(_ offset: Int) -> UInt8 {
+    guard offset >= 0, offset < base.count else { return 0 }
+    return base.load(fromByteOffset: offset, as: UInt8.self)
+  }
+  @inline(__always) func u16(_ offset: Int) -> UInt16 {
+    guard offset >= 0, offset <= base.count &- 2 else { return UInt16(u8(offset)) << 8 | UInt16(u8(offset &+ 1)) }
+    return UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+  }
+  @inline(__always) func u32(_ offset: Int) -> UInt32 {
+    guard offset >= 0, offset <= base.count &- 4 else { return UInt32(u16(offset)) << 16 | UInt32(u16(offset &+ 2)) }
+    return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+  }
+  @inline(__always) func u64(_ offset: Int) -> UInt64 {
+    UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4))
+  }
+  /// The 16- or 32-bit value at `offset` in the given byte order.
+  @inline(__always) func u16(_ offset: Int, bigEndian: Bool) -> UInt16 {
+    bigEndian ? u16(offset) : u16(offset).byteSwapped
+  }
+  @inline(__always) func u32(_ offset: Int, bigEndian: Bool) -> UInt32 {
+    bigEndian ? u32(offset) : u32(offset).byteSwapped
+  }
+
+  /// The bytes in `start..<end`, clamped to the buffer.
+  @inline(__always) func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
+    let lower = max(0, min(start, base.count))
+    let upper = max(lower, min(end, base.count))
+    return UnsafeRawBufferPointer(rebasing: base[lower..<upper])
+  }
+
+  /// Whether `count` bytes from `offset` are all before `limit` (and in the buffer).
+  @inline(__always) func has(_ offset: Int, _ count: Int, before limit: Int) -> Bool {
+    offset >= 0 && count >= 0 && offset &+ count <= min(limit, base.count)
+  }
+  @inline(__always) func get8(_ offset: Int, before limit: Int) -> UInt8? {
+    has(offset, 1, before: limit) ? u8(offset) : nil
+  }
+  @inline(__always) func get16(_ offset: Int, before limit: Int) -> UInt16? {
+    has(offset, 2, before: limit) ? u16(offset) : nil
+  }
+  @inline(__always) func get32(_ offset: Int, before limit: Int) -> UInt32? {
+    has(offset, 4, before: limit) ? u32(offset) : nil
+  }
+
+  /// Reads the 16-bit value at `readerIndex` and moves past it (0 past the end).
+  mutating func read16(bigEndian: Bool) -> UInt16 {
+    defer { readerIndex &+= 2 }
+    return u16(readerIndex, bigEndian: bigEndian)
+  }
+  /// Reads the 32-bit value at `readerIndex` and moves past it (0 past the end).
+  mutating func read32(bigEndian: Bool) -> UInt32 {
+    defer { readerIndex &+= 4 }
+    return u32(readerIndex, bigEndian: bigEndian)
+  }
+  mutating func skip(_ count: Int) { readerIndex &+= count }
+}
+
+extension ArraySlice where Element == UInt8 {
+  /// `body` given a cursor over these bytes (offsets from `startIndex`).
+  @inline(__always) func withCursor<Result>(_ body: (ByteCursor) -> Result) -> Result {
+    withUnsafeBytes { body(ByteCursor($0)) }
+  }
+}
+
+extension Array where Element == UInt8 {
+  /// `body` given a cursor over these bytes.
+  @inline(__always) func withCursor<Result>(_ body: (ByteCursor) -> Result) -> Result {
+    withUnsafeBytes { body(ByteCursor($0)) }
+  }
+}
 
 extension ArraySlice where Element == UInt8 {
   /// The byte at `offset` from `startIndex`. The caller has checked the bounds.
@@ -108,31 +201,51 @@ internal struct OptionScanner {
   }
 
   @inlinable mutating func next() -> Result<ScannedOption, PacketError>? {
-    let available = area.count &- offset
-    guard !stopped, available > 0 else { return nil }
-    let kind = area.byte(at: offset)
-    if kind <= 1 {
-      let option = ScannedOption(kind: kind, offset: offset, length: 1)
-      offset &+= 1
+    guard !stopped, offset < area.count else { return nil }
+    // The closure reads through `self` (no copy of the slice, no reference counted).
+    let step = OptionScanner.step(at: offset, end: area.count) { self.area.byte(at: $0) }
+    switch step {
+    case .option(let kind, let length):
+      let option = ScannedOption(kind: kind, offset: offset, length: length)
+      offset &+= length
       if kind == 0, stopAtEndOfList { stopped = true }
       return .success(option)
-    }
-    guard available >= 2 else {
+    case .malformed(let kind, let length, let available):
       stopped = true
-      return .failure(.optionOverrun(layer: layer, kind: kind, length: 0, available: available, offset: offset))
+      guard let length else {
+        return .failure(.optionOverrun(layer: layer, kind: kind, length: 0, available: available, offset: offset))
+      }
+      return .failure(
+        length < 2
+          ? .invalidOptionLength(layer: layer, kind: kind, length: length, offset: offset)
+          : .optionOverrun(layer: layer, kind: kind, length: length, available: available, offset: offset))
     }
-    let length = area.byte(at: offset &+ 1)
-    guard length >= 2 else {
-      stopped = true
-      return .failure(.invalidOptionLength(layer: layer, kind: kind, length: length, offset: offset))
+  }
+
+  /// What the option at `offset` of an options area ending at `end` is.
+  @usableFromInline enum Step {
+    /// A well-formed option of `length` bytes (1 for EOL and NOP).
+    case option(kind: UInt8, length: Int)
+    /// A length octet that is missing (`nil`), 0, 1, or runs past the area (`available` bytes
+    /// were left from `offset`).
+    case malformed(kind: UInt8, length: UInt8?, available: Int)
+  }
+
+  /// The one option-walking rule (RFC 791 §3.1, RFC 9293 §3.1), shared by the scanner (views,
+  /// header decoding, option storage, `show()`) and the dissector's problem check: kinds 0 and 1
+  /// are one octet, every other kind has a length octet counting kind and length. `byte` reads
+  /// the area at an offset below `end`; `offset < end`.
+  @inlinable @inline(__always)
+  static func step(at offset: Int, end: Int, byte: (Int) -> UInt8) -> Step {
+    let kind = byte(offset)
+    if kind <= 1 { return .option(kind: kind, length: 1) }
+    let available = end &- offset
+    guard available >= 2 else { return .malformed(kind: kind, length: nil, available: available) }
+    let length = byte(offset &+ 1)
+    guard length >= 2, Int(length) <= available else {
+      return .malformed(kind: kind, length: length, available: available)
     }
-    guard Int(length) <= available else {
-      stopped = true
-      return .failure(.optionOverrun(layer: layer, kind: kind, length: length, available: available, offset: offset))
-    }
-    let option = ScannedOption(kind: kind, offset: offset, length: Int(length))
-    offset &+= Int(length)
-    return .success(option)
+    return .option(kind: kind, length: Int(length))
   }
 }
 

@@ -211,8 +211,8 @@ public struct Dissection: Sendable {
     return bytes[start..<end]
   }
 
-  /// The first (outermost, not quoted) layer of a kind, with the bytes from its start to the end
-  /// of its enclosing packet.
+  /// The first (outermost, not quoted) layer whose kind satisfies `predicate`; `bytes(of:)` gives
+  /// that layer's own bytes.
   public func firstLayer(_ predicate: (DissectedLayer.Kind) -> Bool) -> DissectedLayer? {
     layers.first { !$0.isQuoted && predicate($0.kind) }
   }
@@ -374,6 +374,13 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
     case .trailer: 9
     case .raw: nil
     }
+  }
+
+  /// The compact form's tag byte of a problem-free, unquoted layer of `kind` (1 + `tag(_:)`);
+  /// 0 for `.raw`, which has none.
+  @inlinable @inline(__always) static func compactTag(_ kind: DissectedLayer.Kind) -> UInt64 {
+    guard let tag = tag(kind) else { return 0 }
+    return UInt64(tag &+ 1)
   }
 
   @inlinable @inline(__always) static func kind(_ tag: UInt8) -> DissectedLayer.Kind {

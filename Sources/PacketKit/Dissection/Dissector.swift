@@ -32,7 +32,7 @@ func dissectLayers(
   // One pass over the frame's memory: reads and checksums go through a raw buffer (no slices,
   // no reference counting per read); the layers are kept inline unless some layer has a problem.
   bytes.withUnsafeBytes { raw in
-    var dissector = Dissector(frame: RawFrame(raw), options: options, allowFastPath: allowFastPath)
+    var dissector = Dissector(frame: ByteCursor(raw), options: options, allowFastPath: allowFastPath)
     dissector.run(linkType: linkType)
     return dissector.layers
   }
@@ -54,66 +54,13 @@ public func dissect(
   dissect(bytes[...], linkType: linkType, options: options)
 }
 
-/// Bounds-checked big-endian reads at zero-based offsets; out-of-range reads give 0 (callers
-/// check lengths first; this only makes a logic slip harmless instead of a trap).
-struct FrameBytes {
-  let base: ArraySlice<UInt8>
-  var count: Int { base.count }
-
-  init(_ base: ArraySlice<UInt8>) { self.base = base }
-
-  func u8(_ offset: Int) -> UInt8 {
-    guard offset >= 0, offset < base.count else { return 0 }
-    return base[base.startIndex + offset]
-  }
-  func u16(_ offset: Int) -> UInt16 { UInt16(u8(offset)) << 8 | UInt16(u8(offset + 1)) }
-  func u32(_ offset: Int) -> UInt32 { UInt32(u16(offset)) << 16 | UInt32(u16(offset + 2)) }
-
-  /// The bytes in `start..<end`, clamped to the frame.
-  func slice(_ start: Int, _ end: Int) -> ArraySlice<UInt8> {
-    let lower = max(0, min(start, base.count))
-    let upper = max(lower, min(end, base.count))
-    return base[(base.startIndex + lower)..<(base.startIndex + upper)]
-  }
-}
-
-/// The dissector's view of the frame: bounds-checked big-endian reads at zero-based offsets
-/// over the frame's memory (valid only inside the `withUnsafeBytes` that made it); out-of-range
-/// reads give 0, as `FrameBytes`'s do.
-struct RawFrame {
-  let base: UnsafeRawBufferPointer
-  var count: Int { base.count }
-
-  init(_ base: UnsafeRawBufferPointer) { self.base = base }
-
-  @inline(__always) func u8(_ offset: Int) -> UInt8 {
-    guard offset >= 0, offset < base.count else { return 0 }
-    return base.load(fromByteOffset: offset, as: UInt8.self)
-  }
-  @inline(__always) func u16(_ offset: Int) -> UInt16 {
-    guard offset >= 0, offset <= base.count &- 2 else { return UInt16(u8(offset)) << 8 | UInt16(u8(offset &+ 1)) }
-    return UInt16(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-  }
-  @inline(__always) func u32(_ offset: Int) -> UInt32 {
-    guard offset >= 0, offset <= base.count &- 4 else { return UInt32(u16(offset)) << 16 | UInt32(u16(offset &+ 2)) }
-    return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-  }
-
-  /// The bytes in `start..<end`, clamped to the frame.
-  @inline(__always) func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer {
-    let lower = max(0, min(start, base.count))
-    let upper = max(lower, min(end, base.count))
-    return UnsafeRawBufferPointer(rebasing: base[lower..<upper])
-  }
-}
-
 /// The dissector's checksum arithmetic over `InternetChecksum` (SIMD for long inputs).
 struct OnesComplement {
   var inner = InternetChecksum()
   @inline(__always) mutating func add(_ bytes: UnsafeRawBufferPointer) { inner.add(bytes) }
   /// Adds `start..<end` of `frame` leaving out the 16-bit field at `field` (an even offset from
   /// `start`): the sum the sender had before filling the checksum in.
-  mutating func add(_ frame: RawFrame, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
+  mutating func add(_ frame: ByteCursor, _ start: Int, _ end: Int, skippingFieldAt field: Int) {
     inner.add(frame.slice(start, start + field))
     inner.add(zeros: 2)
     inner.add(frame.slice(start + field + 2, end))
@@ -124,15 +71,19 @@ struct OnesComplement {
   var checksum: UInt16 { inner.finalized }
 }
 
+/// The walk over one frame: a link-type dispatch (`run(linkType:)`) over the protocols' steps,
+/// which live with their protocols (IPv4/IPv4+Dissect.swift with the fast path,
+/// TCP/TCP+Dissect.swift, UDP/UDP+Dissect.swift, IPv4/ICMPv4+Dissect.swift), and the bookkeeping
+/// they share (layers, problems, checksums, the option check).
 struct Dissector {
-  let frame: RawFrame
+  let frame: ByteCursor
   let verifyChecksums: Bool
   let checksumNotReady: Bool
   /// Whether `plainTCP` may take common frames (tests turn it off to compare both paths).
   let allowFastPath: Bool
   var layers = DissectedLayers()
 
-  init(frame: RawFrame, options: DissectionOptions, allowFastPath: Bool = true) {
+  init(frame: ByteCursor, options: DissectionOptions, allowFastPath: Bool = true) {
     self.frame = frame
     self.allowFastPath = allowFastPath
     self.verifyChecksums = options.verifyChecksums
@@ -163,25 +114,36 @@ struct Dissector {
     append(.raw(expected: expected, reason: reason), start, end, quoted: quoted, problems: problems)
   }
 
+  /// Whether `needed` bytes of `layer` are in `start..<end`; when not, those bytes become a
+  /// `.raw` layer saying how many were needed.
+  mutating func has(_ layer: ProtocolLayer, needed: Int, _ start: Int, _ end: Int, quoted: Bool = false) -> Bool {
+    let available = end - start
+    guard available < needed else { return true }
+    raw(layer, .truncated(layer: layer, needed: needed, available: available), start, end, quoted: quoted,
+        problems: [.truncated(layer: layer, needed: needed, available: available)])
+    return false
+  }
+
+  /// `start..<end` as a `.raw` layer for a field whose value makes `layer` unparsable (`field` as
+  /// the error names it, `noted` as the problem note does).
+  mutating func invalid(
+    _ layer: ProtocolLayer, field: String, noted: String? = nil, value: UInt64, _ start: Int, _ end: Int,
+    quoted: Bool
+  ) {
+    raw(layer, .invalidField(layer: layer, field: field, value: value), start, end, quoted: quoted,
+        problems: [.invalidField(layer: layer, field: noted ?? field, value: value)])
+  }
+
   mutating func run(linkType: LinkType) {
     let end = frame.count
     switch linkType {
     case .ethernet:
-      guard end >= 14 else {
-        let error = PacketError.truncated(layer: .ethernet, needed: 14, available: end)
-        raw(.ethernet, error, 0, end, problems: [.truncated(layer: .ethernet, needed: 14, available: end)])
-        return
-      }
+      guard has(.ethernet, needed: 14, 0, end) else { return }
       append(.ethernet, 0, 14)
       var etherType = frame.u16(12)
       var start = 14
       while Self.isVLAN(etherType) {
-        guard end >= start + 4 else {
-          let available = end - start
-          raw(.ethernet, .truncated(layer: .ethernet, needed: 4, available: available), start, end,
-              problems: [.truncated(layer: .ethernet, needed: 4, available: available)])
-          return
-        }
+        guard has(.ethernet, needed: 4, start, end) else { return }
         append(.vlan, start, start + 4)
         etherType = frame.u16(start + 2)
         start += 4
@@ -189,11 +151,7 @@ struct Dissector {
       network(etherType: etherType, at: start)
     case .linuxSLL, .linuxSLL2:
       let length = linkType == .linuxSLL ? 16 : 20
-      guard end >= length else {
-        let error = PacketError.truncated(layer: .linuxSLL, needed: length, available: end)
-        raw(.linuxSLL, error, 0, end, problems: [.truncated(layer: .linuxSLL, needed: length, available: end)])
-        return
-      }
+      guard has(.linuxSLL, needed: length, 0, end) else { return }
       append(.linuxSLL, 0, length)
       network(etherType: linkType == .linuxSLL ? frame.u16(14) : frame.u16(0), at: length)
     case .null:
@@ -232,146 +190,6 @@ struct Dissector {
     } else {
       raw(nil, .invalidField(layer: .ethernet, field: "etherType", value: UInt64(etherType)), offset, frame.count)
     }
-  }
-
-  /// Dissects an IPv4 packet at `start` whose bytes end (as captured) at `end`.
-  mutating func ipv4(at start: Int, end: Int, quoted: Bool) {
-    if !quoted && allowFastPath && plainTCP(at: start, end: end) { return }
-    let available = end - start
-    guard available >= 20 else {
-      raw(.ipv4, .truncated(layer: .ipv4, needed: 20, available: available), start, end, quoted: quoted,
-          problems: [.truncated(layer: .ipv4, needed: 20, available: available)])
-      return
-    }
-    let version = frame.u8(start) >> 4
-    guard version == 4 else {
-      let problem = DissectionProblem.invalidField(layer: .ipv4, field: "version", value: UInt64(version))
-      raw(.ipv4, .invalidField(layer: .ipv4, field: "version", value: UInt64(version)), start, end,
-          quoted: quoted, problems: [problem])
-      return
-    }
-    let headerLength = Int(frame.u8(start) & 0x0F) * 4
-    guard headerLength >= 20 else {
-      let value = UInt64(headerLength / 4)
-      raw(.ipv4, .invalidField(layer: .ipv4, field: "ihl", value: value), start, end, quoted: quoted,
-          problems: [.invalidField(layer: .ipv4, field: "ihl", value: value)])
-      return
-    }
-    guard headerLength <= available else {
-      raw(.ipv4, .truncated(layer: .ipv4, needed: headerLength, available: available), start, end,
-          quoted: quoted, problems: [.truncated(layer: .ipv4, needed: headerLength, available: available)])
-      return
-    }
-    var problems: [DissectionProblem] = []
-    let totalLength = Int(frame.u16(start + 2))
-    // Header checksum (quoted headers are not checked: routers may have changed them).
-    if verifyChecksums && !quoted {
-      if !isHeaderChecksumValid(start, start + headerLength) {
-        let stored = frame.u16(start + 10)
-        var zeroed = OnesComplement()
-        zeroed.add(frame, start, start + headerLength, skippingFieldAt: 10)
-        let correct = zeroed.checksum
-        problems.append(.badChecksum(layer: .ipv4, stored: stored, correct: correct))
-      }
-    }
-    optionProblems(layer: .ipv4, start + 20, start + headerLength, into: &problems)
-    append(.ipv4, start, start + headerLength, quoted: quoted, problems: problems)
-
-    guard totalLength >= headerLength else {
-      raw(.ipv4, .invalidField(layer: .ipv4, field: "totalLength", value: UInt64(totalLength)),
-          start + headerLength, end, quoted: quoted,
-          problems: [.invalidField(layer: .ipv4, field: "total length", value: UInt64(totalLength))])
-      return
-    }
-    var payloadEnd = start + totalLength
-    if totalLength > available {
-      payloadEnd = end
-      if !quoted {
-        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv4, length: totalLength, available: available)])
-      }
-    }
-    let flagsAndOffset = frame.u16(start + 6)
-    let fragmentOffset = flagsAndOffset & 0x1FFF
-    let moreFragments = flagsAndOffset & 0x2000 != 0
-    let proto = frame.u8(start + 9)
-    let payloadStart = start + headerLength
-    let complete = totalLength <= available && !moreFragments
-    if fragmentOffset != 0 {
-      append(.payload, payloadStart, payloadEnd, quoted: quoted)
-    } else {
-      let source = frame.u32(start + 12)
-      let destination = frame.u32(start + 16)
-      let transportLength = totalLength - headerLength
-      let context = TransportContext(
-        source: source, destination: destination, ipPayloadLength: transportLength,
-        complete: complete, quoted: quoted)
-      switch proto {
-      case 6: tcp(at: payloadStart, end: payloadEnd, context)
-      case 17: udp(at: payloadStart, end: payloadEnd, context)
-      case 1: icmp(at: payloadStart, end: payloadEnd, context)
-      default: append(.payload, payloadStart, payloadEnd, quoted: quoted)
-      }
-    }
-    if payloadEnd < end {
-      if quoted {
-        append(.trailer, payloadEnd, end, quoted: true)
-      } else {
-        // Up to a minimum Ethernet frame (60 bytes) of trailer is ordinary padding.
-        let isPadding = frame.count <= 60 && layers.first?.kind != .ipv4
-          && frame.slice(payloadEnd, end).allSatisfy { $0 == 0 }
-        append(
-          .trailer, payloadEnd, end,
-          problems: isPadding
-            ? [] : [.lengthShorterThanData(layer: .ipv4, length: totalLength, available: available)])
-      }
-    }
-  }
-
-  /// The fast path for the most common frame of all, a well-formed unfragmented IPv4 packet
-  /// without IPv4 options carrying a well-formed TCP segment, with correct checksums (when
-  /// verified) and nothing after it: appends its layers and returns `true`. Anything else
-  /// returns `false` having changed nothing, and the general path (`ipv4` onwards) takes the
-  /// frame. The result is the same either way (tests compare the two on every fixture, every
-  /// truncation and fuzzed frames): this only skips the bookkeeping for problems that are not there.
-  @inline(__always)
-  mutating func plainTCP(at start: Int, end: Int) -> Bool {
-    guard end &- start >= 40, frame.u8(start) == 0x45 else { return false }
-    let totalLength = Int(frame.u16(start &+ 2))
-    let flagsAndOffset = frame.u16(start &+ 6)
-    // Whole (no trailer, not truncated), not a fragment (MF clear, offset 0), TCP.
-    guard totalLength == end &- start, flagsAndOffset & 0x3FFF == 0, frame.u8(start &+ 9) == 6 else { return false }
-    let tcpStart = start &+ 20
-    let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
-    guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
-    // The general path's own checks, each of which appends only when something is wrong.
-    var problems: [DissectionProblem] = []
-    optionProblems(layer: .tcp, tcpStart &+ 20, tcpStart &+ tcpHeaderLength, into: &problems)
-    guard problems.isEmpty else { return false }
-    if verifyChecksums {
-      guard isHeaderChecksumValid(start, tcpStart) else { return false }
-      var segment = pseudoHeader(frame.u32(start &+ 12), frame.u32(start &+ 16), protocol: 6, length: end &- tcpStart)
-      segment.add(frame.slice(tcpStart, end))
-      guard segment.folded == 0xFFFF else { return false }
-    }
-    let tcpEnd = tcpStart &+ tcpHeaderLength
-    // IPv4, TCP and (when not empty) the payload in one step: tags 1 + 4, 1 + 5, 1 + 8, not quoted.
-    let withPayload = tcpEnd < end
-    let compactTags: UInt64 = withPayload ? 0x09_06_05 : 0x06_05
-    let compactEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
-      | (withPayload ? UInt64(truncatingIfNeeded: end) << 32 : 0)
-    if !layers.appendCompact(tags: compactTags, ends: compactEnds, added: withPayload ? 3 : 2, start: start, lastEnd: end) {
-      layers.append(.ipv4, start..<tcpStart, isQuoted: false)
-      layers.append(.tcp, tcpStart..<tcpEnd, isQuoted: false)
-      if tcpEnd < end { layers.append(.payload, tcpEnd..<end, isQuoted: false) }
-    }
-    return true
-  }
-
-  /// Whether the IPv4 header at `start..<end` sums to 0 (its checksum verifies).
-  @inline(__always) func isHeaderChecksumValid(_ start: Int, _ end: Int) -> Bool {
-    var sum = OnesComplement()
-    sum.add(frame.slice(start, end))
-    return sum.folded == 0xFFFF
   }
 
   struct TransportContext {
@@ -418,124 +236,20 @@ struct Dissector {
     return .badChecksum(layer: layer, stored: stored, correct: correct)
   }
 
-  mutating func tcp(at start: Int, end: Int, _ context: TransportContext) {
-    let quoted = context.quoted
-    let length = end - start
-    guard length >= 20 else {
-      raw(.tcp, .truncated(layer: .tcp, needed: 20, available: length), start, end, quoted: quoted,
-          problems: [.truncated(layer: .tcp, needed: 20, available: length)])
-      return
-    }
-    let headerLength = Int(frame.u8(start + 12) >> 4) * 4
-    guard headerLength >= 20 else {
-      let value = UInt64(headerLength / 4)
-      raw(.tcp, .invalidField(layer: .tcp, field: "dataOffset", value: value), start, end, quoted: quoted,
-          problems: [.invalidField(layer: .tcp, field: "data offset", value: value)])
-      return
-    }
-    guard headerLength <= length else {
-      var problems: [DissectionProblem] = []
-      if headerLength > context.ipPayloadLength {
-        problems.append(.dataOffsetBeyondSegment(headerLength: headerLength, segmentLength: context.ipPayloadLength))
-      } else {
-        problems.append(.truncated(layer: .tcp, needed: headerLength, available: length))
-      }
-      raw(.tcp, .truncated(layer: .tcp, needed: headerLength, available: length), start, end,
-          quoted: quoted, problems: problems)
-      return
-    }
-    var problems: [DissectionProblem] = []
-    optionProblems(layer: .tcp, start + 20, start + headerLength, into: &problems)
-    if let problem = transportChecksum(layer: .tcp, proto: 6, context, start, end, checksumOffset: 16) {
-      problems.append(problem)
-    }
-    append(.tcp, start, start + headerLength, quoted: quoted, problems: problems)
-    append(.payload, start + headerLength, end, quoted: quoted)
-  }
-
-  mutating func udp(at start: Int, end: Int, _ context: TransportContext) {
-    let quoted = context.quoted
-    let length = end - start
-    guard length >= 8 else {
-      raw(.udp, .truncated(layer: .udp, needed: 8, available: length), start, end, quoted: quoted,
-          problems: [.truncated(layer: .udp, needed: 8, available: length)])
-      return
-    }
-    var problems: [DissectionProblem] = []
-    let udpLength = Int(frame.u16(start + 4))
-    var payloadEnd = end
-    if !quoted {
-      if udpLength < 8 {
-        problems.append(.invalidField(layer: .udp, field: "length", value: UInt64(udpLength)))
-      } else if udpLength > context.ipPayloadLength {
-        problems.append(.lengthExceedsData(layer: .udp, length: udpLength, available: context.ipPayloadLength))
-      } else if udpLength < context.ipPayloadLength {
-        problems.append(.lengthShorterThanData(layer: .udp, length: udpLength, available: context.ipPayloadLength))
-        payloadEnd = min(end, start + udpLength)
-      }
-      if udpLength >= 8 && udpLength <= context.ipPayloadLength,
-        let problem = transportChecksum(
-          layer: .udp, proto: 17, context, start, min(end, start + udpLength), checksumOffset: 6)
-      {
-        problems.append(problem)
-      }
-    }
-    append(.udp, start, start + 8, quoted: quoted, problems: problems)
-    append(.payload, start + 8, payloadEnd, quoted: quoted)
-    append(.trailer, payloadEnd, end, quoted: quoted)
-  }
-
-  mutating func icmp(at start: Int, end: Int, _ context: TransportContext) {
-    let quoted = context.quoted
-    let length = end - start
-    guard length >= 8 else {
-      raw(.icmpv4, .truncated(layer: .icmpv4, needed: 8, available: length), start, end, quoted: quoted,
-          problems: [.truncated(layer: .icmpv4, needed: 8, available: length)])
-      return
-    }
-    var problems: [DissectionProblem] = []
-    if verifyChecksums && context.complete && !quoted {
-      var sum = OnesComplement()
-      sum.add(frame.slice(start, end))
-      if sum.folded != 0xFFFF {
-        let stored = frame.u16(start + 2)
-        var without = OnesComplement()
-        without.add(frame, start, end, skippingFieldAt: 2)
-        problems.append(.badChecksum(layer: .icmpv4, stored: stored, correct: without.checksum))
-      }
-    }
-    append(.icmpv4, start, start + 8, quoted: quoted, problems: problems)
-    let type = frame.u8(start)
-    let carriesDatagram = [3, 4, 5, 11, 12].contains(type)
-    if carriesDatagram && !quoted && end - (start + 8) >= 1 {
-      ipv4(at: start + 8, end: end, quoted: true)
-    } else {
-      append(.payload, start + 8, end, quoted: quoted)
-    }
-  }
-
   /// Appends the structural problems of a TCP or IPv4 options area (`start..<end`) to
   /// `problems` (appending only when there is one: `+=` of an empty array still allocates).
   @inline(__always) func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
     var offset = start
     while offset < end {
-      let kind = frame.u8(offset)
-      if kind == 0 { break }
-      if kind == 1 {
-        offset += 1
-        continue
+      let frame = self.frame
+      switch OptionScanner.step(at: offset, end: end, byte: { frame.u8($0) }) {
+      case .option(let kind, let length):
+        if kind == 0 { return }
+        offset &+= length
+      case .malformed(let kind, let length, let available):
+        problems.append(.badOption(layer: layer, kind: kind, length: length, offset: offset - start, available: available))
+        return
       }
-      let left = end - offset
-      guard left >= 2 else {
-        problems.append(.badOption(layer: layer, kind: kind, length: nil, offset: offset - start, available: left))
-        break
-      }
-      let length = frame.u8(offset + 1)
-      guard length >= 2, Int(length) <= left else {
-        problems.append(.badOption(layer: layer, kind: kind, length: length, offset: offset - start, available: left))
-        break
-      }
-      offset += Int(length)
     }
   }
 }

@@ -103,7 +103,7 @@ extension Dissection {
       let note: (ProtocolLayer) -> String = { layer.isQuoted ? "" : (checksumNotes[$0] ?? "(correct)") }
       switch layer.kind {
       case .null:
-        let family = NullLinkView.family(FrameBytes(view).u32(0))
+        let family = NullLinkView.family(view.withCursor { $0.u32(0) })
         fields.add("family", "\(family)\(family == 2 ? " (AF_INET)" : "")")
       case .linuxSLL:
         let sll = LinuxSLLView(unchecked: view, version: layer.range.count == 20 ? 2 : 1)
@@ -118,12 +118,11 @@ extension Dissection {
         fields.add("source", "\(ethernet.source)")
         fields.add("etherType", "0x\(Fmt.hex(ethernet.etherType.rawValue, width: 4)) (\(ethernet.etherType))")
       case .vlan:
-        let tag = FrameBytes(view)
-        let tci = tag.u16(0)
+        let (tci, nextType) = view.withCursor { ($0.u16(0), $0.u16(2)) }
         fields.add("priority", "\(tci >> 13)")
         fields.add("dropEligible", "\(tci >> 12 & 1)")
         fields.add("vlanID", "\(tci & 0x0FFF)")
-        let next = EtherType(tag.u16(2))
+        let next = EtherType(nextType)
         fields.add("etherType", "0x\(Fmt.hex(next.rawValue, width: 4)) (\(next))")
       case .ipv4:
         fields.ipv4(IPv4View(unchecked: view), checksumNote: note(.ipv4))
@@ -154,7 +153,8 @@ extension Dissection {
   }
 }
 
-/// Lines of `name = value` in the scapy layout.
+/// One layer's `show()` lines of `name = value`, in the scapy layout; each protocol adds its own fields (IPv4/IPv4+Show.swift,
+/// TCP/TCP+Show.swift, UDP/UDP+Show.swift, IPv4/ICMPv4+Show.swift).
 struct ShowFields {
   let indent: String
   var lines: [String] = []
@@ -175,94 +175,9 @@ struct ShowFields {
     }
     lines.append(text)
   }
-
-  mutating func ipv4(_ ip: IPv4View, checksumNote: String) {
-    add("version", "\(ip.version)")
-    add("ihl", "\(ip.ihl) (\(Int(ip.ihl) * 4) bytes)")
-    add("dscp", "\(ip.dscp)")
-    add("ecn", "\(ip.ecn)")
-    add("totalLength", "\(ip.totalLength)")
-    add("identification", "\(ip.identification) (0x\(Fmt.hex(ip.identification, width: 4)))")
-    add("flags", ip.flags.isEmpty ? "none" : "\(ip.flags)")
-    add("fragmentOffset", "\(ip.fragmentOffset) (\(Int(ip.fragmentOffset) * 8) bytes)")
-    add("timeToLive", "\(ip.timeToLive)")
-    add("protocol", "\(ip.protocol.rawValue) (\(ip.protocol))")
-    add("checksum", "0x\(Fmt.hex(ip.checksum, width: 4))", checksumNote)
-    add("sourceAddress", "\(ip.sourceAddress)")
-    add("destinationAddress", "\(ip.destinationAddress)")
-    add("options", "[" + IPv4Option.decodeAll(ip.optionBytes).map(Fmt.option).joined(separator: ", ") + "]")
-  }
-
-  mutating func tcp(_ tcp: TCPView, checksumNote: String) {
-    add("sourcePort", "\(tcp.sourcePort)")
-    add("destinationPort", "\(tcp.destinationPort)")
-    add("sequenceNumber", "\(tcp.sequenceNumber)")
-    add("acknowledgmentNumber", "\(tcp.acknowledgmentNumber)")
-    add("dataOffset", "\(tcp.dataOffset) (\(tcp.headerLength) bytes)")
-    add("reserved", "\(tcp.reserved)")
-    add("flags", "\(tcp.flags.tcpdumpLetters) (0x\(Fmt.hex(tcp.flags.rawValue, width: 3)))")
-    add("window", "\(tcp.window)")
-    add("checksum", "0x\(Fmt.hex(tcp.checksum, width: 4))", checksumNote)
-    add("urgentPointer", "\(tcp.urgentPointer)")
-    add("options", "[" + TCPOption.decodeAll(tcp.optionBytes).map(Fmt.option).joined(separator: ", ") + "]")
-  }
-
-  mutating func udp(_ udp: UDPView, checksumNote: String) {
-    add("sourcePort", "\(udp.sourcePort)")
-    add("destinationPort", "\(udp.destinationPort)")
-    add("length", "\(udp.length)")
-    add("checksum", "0x\(Fmt.hex(udp.checksum, width: 4))", udp.checksum == 0 ? "(none)" : checksumNote)
-  }
-
-  mutating func icmp(_ icmp: ICMPv4View, checksumNote: String) {
-    add("type", "\(icmp.type.rawValue) (\(icmp.type))")
-    add("code", "\(icmp.code)")
-    add("checksum", "0x\(Fmt.hex(icmp.checksum, width: 4))", checksumNote)
-    switch icmp.type.rawValue {
-    case 0, 8, 13, 14, 15, 16, 17, 18:
-      add("identifier", "\(icmp.identifier)")
-      add("sequenceNumber", "\(icmp.sequenceNumber)")
-    case 3 where icmp.code == 4:
-      add("nextHopMTU", "\(icmp.sequenceNumber)")
-    case 5:
-      add("gateway", "\(IPv4Address(rawValue: icmp.restOfHeader))")
-    default:
-      add("restOfHeader", "0x\(Fmt.hex(icmp.restOfHeader, width: 8))")
-    }
-  }
 }
 
 extension Fmt {
-  /// A TCP option as `show()` lists it (tcpdump's names; raw ones as kind and hex).
-  static func option(_ option: TCPOption) -> String {
-    switch option {
-    case .endOfOptionList: "eol"
-    case .noOperation: "nop"
-    case .maximumSegmentSize(let value): "mss \(value)"
-    case .windowScale(let value): "wscale \(value)"
-    case .sackPermitted: "sackOK"
-    case .sack(let blocks): "sack " + blocks.map { "{\($0.leftEdge):\($0.rightEdge)}" }.joined()
-    case .timestamps(let value, let echoReply): "TS val \(value) ecr \(echoReply)"
-    case .unknown(let kind, let data): "kind \(kind) 0x\(hexBytes(data))"
-    case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
-    }
-  }
-
-  /// An IPv4 option as `show()` lists it.
-  static func option(_ option: IPv4Option) -> String {
-    switch option {
-    case .endOfOptionList: "eol"
-    case .noOperation: "nop"
-    case .recordRoute(let pointer, let addresses):
-      "rr ptr \(pointer) [" + addresses.map(\.description).joined(separator: " ") + "]"
-    case .timestamp(let pointer, let overflow, let flag, let words):
-      "ts ptr \(pointer) oflw \(overflow) flag \(flag) " + words.map(String.init).joined(separator: " ")
-    case .routerAlert(let value): "router-alert \(value)"
-    case .unknown(let kind, let data): "kind \(kind) 0x\(hexBytes(data))"
-    case .raw(let kind, let bytes): "raw kind \(kind) 0x\(hexBytes(bytes))"
-    }
-  }
-
   /// Bytes as a Python-like byte string literal: b'GET /\r\n' (printable ASCII kept).
   static func quoted(_ bytes: ArraySlice<UInt8>) -> String {
     var text = "b'"

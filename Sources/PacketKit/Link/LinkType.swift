@@ -72,7 +72,7 @@ public struct LinuxSLLView: Sendable {
     self.version = version == 2 ? 2 : 1
   }
 
-  private func u16(_ offset: Int) -> UInt16 { FrameBytes(bytes).u16(offset) }
+  private func u16(_ offset: Int) -> UInt16 { bytes.withCursor { $0.u16(offset) } }
 
   /// Header length in bytes (16 or 20).
   public var headerLength: Int {
@@ -81,18 +81,18 @@ public struct LinuxSLLView: Sendable {
   /// Packet type: 0 to us (host), 1 broadcast, 2 multicast, 3 to another host, 4 sent by us
   /// (outgoing).
   public var packetType: UInt16 {
-    version == 2 ? UInt16(FrameBytes(bytes).u8(10)) : u16(0)
+    version == 2 ? UInt16(bytes.withCursor { $0.u8(10) }) : u16(0)
   }
   /// The `ARPHRD_*` device type (1 Ethernet, 772 loopback).
   public var hardwareType: UInt16 { version == 2 ? u16(8) : u16(2) }
   /// Number of meaningful bytes in `address` (at most 8 are stored).
   public var addressLength: UInt16 {
-    version == 2 ? UInt16(FrameBytes(bytes).u8(11)) : u16(4)
+    version == 2 ? UInt16(bytes.withCursor { $0.u8(11) }) : u16(4)
   }
   /// The link-layer source address field (8 bytes, padded).
   public var address: ArraySlice<UInt8> {
     let start = version == 2 ? 12 : 6
-    return FrameBytes(bytes).slice(start, start + 8)
+    return bytes.clampedSlice(from: start, count: 8)
   }
   /// The protocol, an EtherType (0x0800 IPv4).
   public var protocolType: UInt16 { version == 2 ? u16(0) : u16(14) }
@@ -102,7 +102,7 @@ public struct LinuxSLLView: Sendable {
     return UInt32(u16(4)) << 16 | UInt32(u16(6))
   }
   /// The bytes after the header.
-  public var payload: ArraySlice<UInt8> { FrameBytes(bytes).slice(headerLength, bytes.count) }
+  public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }
 
   /// The name tcpdump gives `packetType` ("In", "Out", ...).
   public var packetTypeName: String {

@@ -61,11 +61,11 @@ public struct PcapFileHeader: Hashable, Sendable {
   /// - Throws: `PcapError.truncated` with fewer than 24 bytes, `.badMagic` when the magic is none
   ///   of the four known values, `.unsupportedVersion` when the major version is not 2.
   public init(parsing bytes: some Collection<UInt8>) throws(PcapError) {
-    var cursor = PcapCursor(Array(bytes.prefix(Self.length)))
-    guard cursor.remaining >= Self.length else {
-      throw .truncated(context: "file header", needed: Self.length, available: cursor.remaining)
+    let header = Array(bytes.prefix(Self.length))
+    guard header.count >= Self.length else {
+      throw .truncated(context: "file header", needed: Self.length, available: header.count)
     }
-    let magicBig = cursor.peekUInt32(bigEndian: true)
+    let magicBig = header.withCursor { $0.u32(0) }
     switch magicBig {
     case 0xA1B2_C3D4: (precision, byteOrder) = (.microseconds, .bigEndian)
     case 0xD4C3_B2A1: (precision, byteOrder) = (.microseconds, .littleEndian)
@@ -75,13 +75,16 @@ public struct PcapFileHeader: Hashable, Sendable {
     default: throw .badMagic(magicBig)
     }
     let big = byteOrder == .bigEndian
-    cursor.skip(4)
-    versionMajor = cursor.readUInt16(bigEndian: big)
-    versionMinor = cursor.readUInt16(bigEndian: big)
-    timeZoneOffset = Int32(bitPattern: cursor.readUInt32(bigEndian: big))
-    significantFigures = cursor.readUInt32(bigEndian: big)
-    snapLength = cursor.readUInt32(bigEndian: big)
-    linkTypeField = cursor.readUInt32(bigEndian: big)
+    (versionMajor, versionMinor, timeZoneOffset, significantFigures, snapLength, linkTypeField) =
+      header.withCursor { header in
+        var cursor = header
+        cursor.skip(4)
+        return (
+          cursor.read16(bigEndian: big), cursor.read16(bigEndian: big),
+          Int32(bitPattern: cursor.read32(bigEndian: big)), cursor.read32(bigEndian: big),
+          cursor.read32(bigEndian: big), cursor.read32(bigEndian: big)
+        )
+      }
     guard versionMajor == 2 else {
       throw .unsupportedVersion(major: versionMajor, minor: versionMinor)
     }
@@ -356,11 +359,15 @@ public struct PcapReader: Sendable {
     }
     guard let header, bufferedByteCount >= 16 else { return nil }
     let big = header.byteOrder == .bigEndian
-    var cursor = PcapCursor(Array(buffer[position..<(position + 16)]))
-    let seconds = cursor.readUInt32(bigEndian: big)
-    let fraction = cursor.readUInt32(bigEndian: big)
-    let captured = cursor.readUInt32(bigEndian: big)
-    let original = cursor.readUInt32(bigEndian: big)
+    let start = position
+    let (seconds, fraction, captured, original) = buffer.withCursor { buffer in
+      var cursor = buffer
+      cursor.readerIndex = start
+      return (
+        cursor.read32(bigEndian: big), cursor.read32(bigEndian: big), cursor.read32(bigEndian: big),
+        cursor.read32(bigEndian: big)
+      )
+    }
     // The reader's limit alone: a file's own header (its snap length) must not raise it.
     let limit = maximumRecordLength
     guard captured <= limit else {
@@ -402,8 +409,9 @@ public struct PcapReader: Sendable {
     if left < 16 {
       throw .truncated(context: "record \(recordCount + 1) header", needed: 16, available: left)
     }
-    var cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
-    let captured = cursor.readUInt32(bigEndian: header?.byteOrder == .bigEndian)
+    let at = position + 8
+    let big = header?.byteOrder == .bigEndian
+    let captured = buffer.withCursor { $0.u32(at, bigEndian: big) }
     throw .truncated(
       context: "record \(recordCount + 1)", needed: 16 + Int(captured), available: left)
   }
@@ -427,8 +435,9 @@ public struct PcapReader: Sendable {
 
 extension PcapReader {
   private func word(_ offset: Int) -> UInt32 {
-    var cursor = PcapCursor(Array(buffer[(position + offset)..<(position + offset + 4)]))
-    return cursor.readUInt32(bigEndian: ngBigEndian)
+    let at = position + offset
+    let big = ngBigEndian
+    return buffer.withCursor { $0.u32(at, bigEndian: big) }
   }
 
   /// Reads pcapng blocks until one holds a packet (or more bytes are needed).
@@ -438,8 +447,8 @@ extension PcapReader {
       let offset = consumedBefore + position
       let isSection = buffer[position..<(position + 4)].elementsEqual([0x0A, 0x0D, 0x0D, 0x0A])
       if isSection {
-        let cursor = PcapCursor(Array(buffer[(position + 8)..<(position + 12)]))
-        switch cursor.peekUInt32(bigEndian: true) {
+        let at = position + 8
+        switch buffer.withCursor({ $0.u32(at) }) {
         case 0x1A2B_3C4D: ngBigEndian = true
         case 0x4D3C_2B1A: ngBigEndian = false
         default: throw .badBlock(offset: offset, reason: "bad byte-order magic")
@@ -540,40 +549,6 @@ private enum PcapFileHeaderMagic {
     case 0xA1B2_C3D4, 0xD4C3_B2A1, 0xA1B2_3C4D, 0x4D3C_B2A1, 0x0A0D_0D0A: return true
     default: throw .badMagic(value)
     }
-  }
-}
-
-/// A little reader over a zero-based array that the caller has already length-checked.
-struct PcapCursor {
-  private let bytes: [UInt8]
-  private var offset = 0
-
-  init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-  var remaining: Int { bytes.count - offset }
-
-  mutating func skip(_ count: Int) { offset = min(bytes.count, offset + count) }
-
-  func peekUInt32(bigEndian: Bool) -> UInt32 {
-    var value: UInt32 = 0
-    for index in 0..<4 {
-      let byte = offset + index < bytes.count ? UInt32(bytes[offset + index]) : 0
-      value |= bigEndian ? byte << (24 - 8 * index) : byte << (8 * index)
-    }
-    return value
-  }
-
-  mutating func readUInt32(bigEndian: Bool) -> UInt32 {
-    let value = peekUInt32(bigEndian: bigEndian)
-    skip(4)
-    return value
-  }
-
-  mutating func readUInt16(bigEndian: Bool) -> UInt16 {
-    let first = offset < bytes.count ? UInt16(bytes[offset]) : 0
-    let second = offset + 1 < bytes.count ? UInt16(bytes[offset + 1]) : 0
-    skip(2)
-    return bigEndian ? first << 8 | second : second << 8 | first
   }
 }
 

@@ -225,3 +225,16 @@ public struct TCPOptionSequence: Sequence, Sendable {
     Iterator(scanner: OptionScanner(area, layer: .tcp, stopAtEndOfList: true))
   }
 }
+
+extension TCPOption {
+  /// The option's bytes (kind, length octet when it has one, data); empty when a length does not
+  /// fit its octet.
+  var encoded: [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: encodedLength)
+    let written = bytes.withUnsafeMutableBufferPointer { buffer -> Bool in
+      guard let base = buffer.baseAddress else { return false }
+      return TCPOption.write([self], ByteWriter(base), at: 0).error == nil
+    }
+    return written ? bytes : []
+  }
+}

@@ -22,16 +22,24 @@ public struct TCPFlags: OptionSet, Hashable, Sendable {
   /// tcpdump's letters, in tcpdump's order: F S R P . U E W, or "none" when none of these eight
   /// is set. Like tcpdump 4.99 (checked against 4.99.3), NS is not shown.
   public var tcpdumpLetters: String {
-    if intersection(.all).subtracting(.ns).isEmpty { return "none" }
-    var text = ""
-    for (flag, letter) in TCPFlags.tcpdumpOrder where contains(flag) { text += letter }
-    return text
+    var text: [UInt8] = []
+    appendTcpdumpLetters(to: &text)
+    return String(decoding: text, as: UTF8.self)
   }
 
-  @usableFromInline static let tcpdumpOrder: [(TCPFlags, String)] = [
-    (.fin, "F"), (.syn, "S"), (.rst, "R"), (.psh, "P"), (.ack, "."), (.urg, "U"), (.ece, "E"),
-    (.cwr, "W"),
-  ]
+  /// Appends `tcpdumpLetters` as UTF-8 (the summary printer writes them this way).
+  func appendTcpdumpLetters(to text: inout [UInt8]) {
+    let low = UInt8(truncatingIfNeeded: rawValue)
+    guard low != 0 else {
+      text.append(contentsOf: "none".utf8)
+      return
+    }
+    // Bit i (fin = bit 0 ... cwr = bit 7) has letter i.
+    let letters: StaticString = "FSRP.UEW"
+    for bit in 0..<8 where low & (1 << bit) != 0 {
+      text.append(letters.utf8Start[bit])
+    }
+  }
 
   /// Parses what people type for flags:
   /// - tcpdump letters: "S", "S.", "F.", "P.", "R", "R.", ".", "SEW" (F S R P U E W; "." or "A"

@@ -1,7 +1,7 @@
 // nf_tables over NETLINK_NETFILTER: just enough to build a table, a base chain and rules out of
 // meta/payload/bitwise/cmp/counter/immediate expressions, in one nfnetlink batch, and to read the
 // rules' counters back. Attribute numbers are from <linux/netfilter/nf_tables.h>; the layout was
-// verified against the kernel (shared/kernel-facts/nftguard.py).
+// verified against the kernel (docs/kernel-facts.md, facts 2 and 3).
 
 /// nf_tables message building (internal to RawSocket; the RST guard is its public face).
 enum NFTables {

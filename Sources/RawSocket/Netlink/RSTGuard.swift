@@ -40,7 +40,7 @@ import Synchronization
 public final class RSTGuard: Sendable {
   /// The group whose sockets are exempt: 4242, a gid no Debian/Ubuntu package allocates (system
   /// groups are below 1000, users from 1000 up; 4242 is not reserved by anything we know of).
-  /// The same number is used in the verified kernel facts (`kernel-facts/q3_skgid.*`).
+  /// The same number is used in the verified kernel facts (docs/kernel-facts.md, fact 2).
   public static let exemptGroupID: UInt32 = 4242
 
   /// The nf_tables table name (family `inet`), unique per guard: `tcpcraft_<pid>_<n>`.

@@ -104,19 +104,6 @@ public final class PacketSocket {
     try? descriptor.close()
   }
 
-  /// Turns the kernel's copies of outgoing packets off (`true`) or on (`false`).
-  ///
-  /// The corresponding C option is `PACKET_IGNORE_OUTGOING` (`SOL_PACKET` 23, Linux 4.20+).
-  public func setIgnoreOutgoing(_ ignore: Bool) throws(SocketError) {
-    guard !isClosed else { throw .system(operation: "setsockopt(PACKET_IGNORE_OUTGOING)", .badFileDescriptor) }
-    do throws(Errno) {
-      try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(ignore ? 1 : 0))
-    } catch {
-      throw .system(operation: "setsockopt(PACKET_IGNORE_OUTGOING)", error)
-    }
-    ignoresOutgoing = ignore
-  }
-
   /// Attaches `program` as the socket's kernel filter, replacing any earlier one.
   ///
   /// Frames queued before the call did not go through `program`. As libpcap does, this first
@@ -141,18 +128,6 @@ public final class PacketSocket {
       try descriptor.attachFilter(program)
     } catch {
       throw .system(operation: "setsockopt(SO_ATTACH_FILTER)", error)
-    }
-  }
-
-  /// Removes the kernel filter: every frame is captured again.
-  ///
-  /// The corresponding C option is `SO_DETACH_FILTER`.
-  public func detachFilter() throws(SocketError) {
-    guard !isClosed else { throw .system(operation: "setsockopt(SO_DETACH_FILTER)", .badFileDescriptor) }
-    do throws(Errno) {
-      try descriptor.setOption(level: SOL_SOCKET, name: SO_DETACH_FILTER, value: CInt(0))
-    } catch {
-      throw .system(operation: "setsockopt(SO_DETACH_FILTER)", error)
     }
   }
 

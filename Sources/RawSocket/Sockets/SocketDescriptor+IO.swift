@@ -95,3 +95,38 @@ extension SocketDescriptor {
     }
   }
 }
+
+extension SocketDescriptor {
+  /// Marks a stream socket as accepting connections, with a queue of `backlog` pending ones.
+  ///
+  /// The corresponding C function is `listen(2)`.
+  public func listen(backlog: CInt) throws(Errno) {
+    _ = try valueOrErrno(retryOnInterrupt: false) { system_listen(rawValue, backlog) }.get()
+  }
+
+  /// Accepts a pending connection (close-on-exec), retrying `EINTR`.
+  ///
+  /// - Returns: the connection, or `nil` when a non-blocking socket has none pending.
+  ///
+  /// The corresponding C function is `accept4(2)` with `SOCK_CLOEXEC`.
+  public func accept() throws(Errno) -> SocketDescriptor? {
+    switch valueOrErrno(retryOnInterrupt: true, { system_accept4(rawValue, CInt(SOCK_CLOEXEC.rawValue)) }) {
+    case .success(let fd): return SocketDescriptor(rawValue: fd)
+    case .failure(let error) where error == .resourceTemporarilyUnavailable: return nil
+    case .failure(let error): throw error
+    }
+  }
+
+  /// The IPv4 address and port the socket is bound to (host byte order).
+  ///
+  /// The corresponding C function is `getsockname(2)`.
+  public func localIPv4Address() throws(Errno) -> (address: UInt32, port: UInt16) {
+    var address = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = try valueOrErrno(retryOnInterrupt: false) {
+      withUnsafeMutableBytes(of: &address) { raw in system_getsockname(rawValue, raw.baseAddress!, &length) }
+    }.get()
+    guard address.sin_family == sa_family_t(AF_INET) else { throw Errno(rawValue: EAFNOSUPPORT) }
+    return (UInt32(bigEndian: address.sin_addr.s_addr), UInt16(bigEndian: address.sin_port))
+  }
+}

@@ -69,7 +69,7 @@ public final class ProcessHandle {
       let result = system_waitpid(pid, &status, WNOHANG)
       if result == pid || (result < 0 && system_errno() == ECHILD) { return true }
       if result < 0 && system_errno() != EINTR { return false }
-      system_nanosleep(milliseconds: 10)
+      SystemSleep.sleep(for: .milliseconds(10))
     }
     return false
   }

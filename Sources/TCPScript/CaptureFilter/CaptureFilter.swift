@@ -6,7 +6,7 @@ import RawSocket
 ///
 /// Build it from cases and operators, or parse the text users type for tcpdump:
 ///
-///     let filter: CaptureFilter = .tcp && .port(8080) && !.host(0x7F00_0002)
+///     let filter: CaptureFilter = .tcp && .port(8080) && !.host("127.0.0.2")
 ///     let same = try CaptureFilter(parsing: "tcp and port 8080 and not host 127.0.0.2")
 ///
 /// Meaning follows tcpdump (libpcap) for IPv4:
@@ -37,7 +37,7 @@ public indirect enum CaptureFilter: Hashable, Sendable {
   case icmp
   /// An IPv4 address, host byte order (0x7F00_0001 = 127.0.0.1), in the given position
   /// (`host A`, `src host A`, `dst host A`).
-  case host(UInt32, Direction = .either)
+  case host(IPv4Address, Direction = .either)
   /// A TCP/UDP/SCTP port, host order (`port N`, `src port N`, `dst port N`).
   case port(UInt16, Direction = .either)
   /// A test of the TCP flags byte (`tcp[tcpflags] & MASK == VALUE`).
@@ -131,7 +131,7 @@ extension CaptureFilter: CustomStringConvertible {
     case .udp: return "udp"
     case .icmp: return "icmp"
     case .host(let address, let direction):
-      return direction.prefix + "host " + CaptureFilter.dottedQuad(address)
+      return direction.prefix + "host \(address)"
     case .port(let port, let direction):
       return direction.prefix + "port \(port)"
     case .ip6: return "ip6"
@@ -159,7 +159,6 @@ extension CaptureFilter: CustomStringConvertible {
     }
   }
 
-  static func dottedQuad(_ address: UInt32) -> String { IPv4Text.format(address) }
 
   static let flagNames: [(UInt8, String)] = [
     (FlagBits.fin, "tcp-fin"), (FlagBits.syn, "tcp-syn"), (FlagBits.rst, "tcp-rst"),
@@ -174,6 +173,30 @@ extension CaptureFilter: CustomStringConvertible {
     if names.count == 1 { return names[0] }
     let joined = names.joined(separator: "|")
     return grouped ? "(\(joined))" : joined
+  }
+}
+
+extension CaptureFilter {
+  /// IPv4 TCP segments from `remote` to `local` (what a flow receives); an address or a port of 0
+  /// matches any.
+  public static func segments(from remote: Endpoint, to local: Endpoint) -> CaptureFilter {
+    var filter = CaptureFilter.tcp
+    if local.address != .any { filter = filter && .host(local.address, .destination) }
+    if remote.address != .any { filter = filter && .host(remote.address, .source) }
+    if remote.port != 0 { filter = filter && .port(remote.port, .source) }
+    if local.port != 0 { filter = filter && .port(local.port, .destination) }
+    return filter
+  }
+
+  /// IPv4 TCP segments between `one` and `other`, both directions; an address or a port of 0 is
+  /// left out.
+  public static func flow(between one: Endpoint, and other: Endpoint) -> CaptureFilter {
+    var filter = CaptureFilter.tcp
+    for endpoint in [one, other] {
+      if endpoint.address != .any { filter = filter && .host(endpoint.address) }
+      if endpoint.port != 0 { filter = filter && .port(endpoint.port) }
+    }
+    return filter
   }
 }
 
@@ -384,17 +407,17 @@ private struct BPFEmitter {
       switch direction {
       case .source:
         emit(.load(size: BPFOpcode.word, absolute: base + 12))
-        branch(BPFOpcode.equal, address, onTrue, onFalse)
+        branch(BPFOpcode.equal, address.rawValue, onTrue, onFalse)
       case .destination:
         emit(.load(size: BPFOpcode.word, absolute: base + 16))
-        branch(BPFOpcode.equal, address, onTrue, onFalse)
+        branch(BPFOpcode.equal, address.rawValue, onTrue, onFalse)
       case .either:
         let second = newLabel()
         emit(.load(size: BPFOpcode.word, absolute: base + 12))
-        branch(BPFOpcode.equal, address, onTrue, second)
+        branch(BPFOpcode.equal, address.rawValue, onTrue, second)
         place(second)
         emit(.load(size: BPFOpcode.word, absolute: base + 16))
-        branch(BPFOpcode.equal, address, onTrue, onFalse)
+        branch(BPFOpcode.equal, address.rawValue, onTrue, onFalse)
       }
     case .port(let port, let direction):
       // IPv6 first, as libpcap: TCP, UDP or SCTP right after the fixed header.

@@ -368,5 +368,5 @@ struct FilterParser {
   }
 
   /// Dotted quad `a.b.c.d`, each 0…255, to a host-order value (PacketKit's `IPv4Address` rules).
-  static func parseIPv4(_ word: String) -> UInt32? { IPv4Address(word)?.rawValue }
+  static func parseIPv4(_ word: String) -> IPv4Address? { IPv4Address(word) }
 }

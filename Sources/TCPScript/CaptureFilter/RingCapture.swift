@@ -101,18 +101,7 @@ public final class RingCapture {
     flowBetween local: Endpoint, and remote: Endpoint, interface: String,
     geometry: PacketRingGeometry = .receive()
   ) throws(ScriptError) {
-    var terms = ["tcp"]
-    for endpoint in [local, remote] {
-      if endpoint.address != 0 { terms.append("host \(IPv4Text.format(endpoint.address))") }
-      if endpoint.port != 0 { terms.append("port \(endpoint.port)") }
-    }
-    let filter: CaptureFilter
-    do throws(CaptureFilterError) {
-      filter = try CaptureFilter(parsing: terms.joined(separator: " and "))
-    } catch {
-      throw .packet(step: "building the flow's capture filter", description: error.description)
-    }
-    try self.init(interface: interface, filter: filter, geometry: geometry)
+    try self.init(interface: interface, filter: .flow(between: local, and: remote), geometry: geometry)
   }
 
   /// Closes the ring.
@@ -177,10 +166,11 @@ public final class RingCapture {
   }
 }
 
-/// Writes to a file descriptor through a large buffer: few `write(2)` calls at high rates.
+/// Writes to a file descriptor through a large buffer: few `write(2)` calls at high rates. The
+/// file is created and written through RawSocket's `FileDescriptor` (its `system_*` seam).
 public final class BufferedFileWriter {
   /// The descriptor written to.
-  public let descriptor: CInt
+  public let descriptor: FileDescriptor
   /// A name for error messages.
   public let name: String
   private let ownsDescriptor: Bool
@@ -192,21 +182,19 @@ public final class BufferedFileWriter {
   /// (`SafeFile.openForWriting`: never through a symbolic link, never another user's file).
   /// - Throws: `ScriptError.system` naming the file and the reason.
   public init(path: String, bufferSize: Int = 1 << 20) throws(ScriptError) {
-    let fd: CInt
     do throws(FileSafetyError) {
-      fd = try SafeFile.openForWriting(path)
+      descriptor = FileDescriptor(rawValue: try SafeFile.openForWriting(path))
     } catch {
       throw .system(step: "creating \(path)", description: error.isRefusal ? "refused: \(error.reason)" : error.reason)
     }
-    descriptor = fd
     name = path
     ownsDescriptor = true
     threshold = max(4096, bufferSize)
     buffer.reserveCapacity(threshold + 65_536)
   }
 
-  /// Writes to an open descriptor (e.g. 1 for standard output), which stays open.
-  public init(descriptor: CInt, name: String = "standard output", bufferSize: Int = 1 << 16) {
+  /// Writes to an open descriptor (e.g. standard output), which stays open.
+  public init(descriptor: FileDescriptor, name: String = "standard output", bufferSize: Int = 1 << 16) {
     self.descriptor = descriptor
     self.name = name
     ownsDescriptor = false
@@ -216,7 +204,7 @@ public final class BufferedFileWriter {
 
   deinit {
     try? flush()
-    if ownsDescriptor, !isClosed { Glibc.close(descriptor) }
+    if ownsDescriptor, !isClosed { try? descriptor.close() }
   }
 
   /// Appends through `body` (which appends to the buffer); writes out when the buffer is full.
@@ -239,25 +227,19 @@ public final class BufferedFileWriter {
     }
   }
 
-  /// Writes out everything buffered (short writes and `EINTR` retried, bounded).
+  /// Writes out everything buffered (short writes continued and `EINTR` retried by RawSocket).
   public func flush() throws(ScriptError) {
     guard !buffer.isEmpty, !isClosed else { return }
-    var offset = 0
-    var rounds = 0
-    let failure: String? = buffer.withUnsafeBytes { raw -> String? in
-      while offset < raw.count, rounds < 100_000 {
-        rounds += 1
-        let written = Glibc.write(descriptor, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-        if written < 0 {
-          if errno == EINTR { continue }
-          return String(cString: strerror(errno))
-        }
-        offset += written
+    let failure: Errno? = buffer.withUnsafeBytes { raw -> Errno? in
+      do throws(Errno) {
+        try descriptor.writeAll(raw)
+        return nil
+      } catch {
+        return error
       }
-      return offset < raw.count ? "short write" : nil
     }
     buffer.removeAll(keepingCapacity: true)
-    if let failure { throw .system(step: "writing \(name)", description: failure) }
+    if let failure { throw .system(step: "writing \(name)", description: failure.description) }
   }
 
   /// Flushes and, for a file this writer opened, closes it.
@@ -265,8 +247,11 @@ public final class BufferedFileWriter {
     guard !isClosed else { return }
     try flush()
     isClosed = true
-    if ownsDescriptor, Glibc.close(descriptor) != 0 {
-      throw .system(step: "closing \(name)", description: String(cString: strerror(errno)))
+    guard ownsDescriptor else { return }
+    do {
+      try descriptor.close()
+    } catch {
+      throw .system(step: "closing \(name)", description: error.description)
     }
   }
 }

@@ -1,13 +1,10 @@
 import PacketKit
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import RawSocket
 
 /// How a flow moves bytes: a raw sender and a capture for one 4-tuple (see `KernelTransport`).
 public protocol FlowTransport: AnyObject {
   /// Sends one IPv4 packet (header included).
-  func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError)
+  func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError)
   /// The next captured IPv4 packet, or `nil` when `timeout` passes first.
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
@@ -166,8 +163,7 @@ public final class Flow {
     let sequence = seq ?? sendNext
     let acknowledgment = ack ?? (flags.contains(.ack) ? receiveNext : 0)
     var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: local.address),
-      destinationAddress: IPv4Address(rawValue: remote.address),
+      sourceAddress: local.address, destinationAddress: remote.address,
       identification: identification, flags: .dontFragment, timeToLive: timeToLive)
     identification &+= 1
     var options = options
@@ -207,7 +203,7 @@ public final class Flow {
     let before = state
     let peerBefore = readsPeerState && remote.port != 0 ? transport.peerSample(local: local, remote: remote) : nil
     let time = Flow.wallClock()
-    try transport.send(bytes, to: ip.destinationAddress.rawValue)
+    try transport.send(bytes, to: ip.destinationAddress)
 
     // Our side of the TCB.
     let length = UInt32(truncatingIfNeeded: payload.count) &+ (tcp.flags.contains(.syn) ? 1 : 0)
@@ -323,9 +319,9 @@ public final class Flow {
     guard let ipView = try? IPv4View(validating: bytes), ipView.protocol == .tcp,
       let tcpView = try? TCPView(validating: ipView.payload)
     else { return nil }
-    let source = Endpoint(address: ipView.sourceAddress.rawValue, port: tcpView.sourcePort)
-    let destination = Endpoint(address: ipView.destinationAddress.rawValue, port: tcpView.destinationPort)
-    if local.address == 0, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
+    let source = Endpoint(address: ipView.sourceAddress, port: tcpView.sourcePort)
+    let destination = Endpoint(address: ipView.destinationAddress, port: tcpView.destinationPort)
+    if local.address == .any, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
       !tcpView.flags.contains(.ack)
     {
       // A wildcard listener (0.0.0.0:PORT) answers from the address the client asked for.
@@ -334,7 +330,7 @@ public final class Flow {
     guard destination == local else { return nil }
     if remote.port == 0 {
       // A passive open binds the peer on its first SYN.
-      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == 0 || remote.address == source.address
+      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == .any || remote.address == source.address
       else { return nil }
       remote = source
     }
@@ -475,28 +471,22 @@ public final class Flow {
       entry.peerTimerMilliseconds = after?.timerMilliseconds
       entry.peerStateBefore = direction == .sent ? peerBefore?.spelled : after?.spelled
     }
-    entry.explanation = Explainer.explain(entry, ourISS: transcript.initialSendSequence, peerIRS: initialReceiveSequence)
     transcript.entries.append(entry)
     onEntry?(entry)
     return entry
   }
 
   /// Gives the peer's kernel a moment to process what we just sent before reading its state.
-  private static func settle() {
-    var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-    _ = nanosleep(&request, nil)
-  }
+  private static func settle() { SystemSleep.sleep(for: .milliseconds(1)) }
 
   /// Milliseconds since boot (`CLOCK_BOOTTIME`): the same clock in every process.
   public static func millisecondClock() -> UInt32 {
-    var now = timespec()
-    clock_gettime(CLOCK_BOOTTIME, &now)
-    return UInt32(truncatingIfNeeded: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+    let now = SystemClock.bootTime()
+    return UInt32(truncatingIfNeeded: now.seconds * 1000 + Int64(now.nanoseconds) / 1_000_000)
   }
 
   static func wallClock() -> (Int64, Int32) {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
+    let now = SystemClock.realTime()
+    return (now.seconds, now.nanoseconds)
   }
 }

@@ -1,3 +1,4 @@
+import PacketKit
 import RawSocket
 
 /// The real transport of a flow: a raw IPv4 socket to send, an `AF_PACKET` capture on the route's
@@ -12,7 +13,7 @@ public final class KernelTransport: FlowTransport {
   /// The interface the route to the peer uses (`lo` for 127.0.0.0/8).
   public let interfaceName: String
   /// The source address the kernel would choose for the peer.
-  public let sourceAddress: UInt32
+  public let sourceAddress: IPv4Address
   private let raw: RawIPv4Socket
   private let capture: PacketSocket
   private var rstGuard: RSTGuard?
@@ -20,12 +21,12 @@ public final class KernelTransport: FlowTransport {
   private var closed = false
 
   /// Where a flow to `remote` would leave from: (interface, source address).
-  public static func route(to remote: UInt32) throws(ScriptError) -> (interface: String, source: UInt32) {
+  public static func route(to remote: IPv4Address) throws(ScriptError) -> (interface: String, source: IPv4Address) {
     do {
-      let route = try RouteLookup.route(to: remote)
-      return (route.interfaceName, route.sourceAddress)
+      let route = try RouteLookup.route(to: remote.rawValue)
+      return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress))
     } catch {
-      throw .system(step: "route lookup for \(IPv4Text.format(remote))", description: error.description)
+      throw .system(step: "route lookup for \(remote)", description: error.description)
     }
   }
 
@@ -40,10 +41,14 @@ public final class KernelTransport: FlowTransport {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     interfaceName = interface
     sourceAddress = local.address
+    let program: BPFProgram
+    do throws(CaptureFilterError) {
+      program = try CaptureFilter.segments(from: remote, to: local).compile(for: .ethernet)
+    } catch {
+      throw .packet(step: "compiling the capture filter", description: error.description)
+    }
     do {
-      capture = try PacketSocket(
-        interface: interface, ignoreOutgoing: true,
-        filter: KernelTransport.filter(local: local, remote: remote))
+      capture = try PacketSocket(interface: interface, ignoreOutgoing: true, filter: program)
     } catch {
       throw KernelTransport.scriptError(error, step: "opening the capture on \(interface)")
     }
@@ -52,8 +57,8 @@ public final class KernelTransport: FlowTransport {
         rstGuard = try RSTGuard(
           // A wildcard local address (listen 0.0.0.0:PORT) guards the port on every address:
           // the kernel's RSTs never carry 0.0.0.0 as their source.
-          sourcePort: local.port, sourceAddress: local.address == 0 ? nil : local.address,
-          destinationAddress: remote.address == 0 ? nil : remote.address,
+          sourcePort: local.port, sourceAddress: local.address == .any ? nil : local.address.rawValue,
+          destinationAddress: remote.address == .any ? nil : remote.address.rawValue,
           destinationPort: remote.port == 0 ? nil : remote.port)
       } catch {
         capture.close()
@@ -80,9 +85,9 @@ public final class KernelTransport: FlowTransport {
     }
   }
 
-  public func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError) {
+  public func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError) {
     do {
-      try raw.send(packet, to: address)
+      try raw.send(packet, to: address.rawValue)
     } catch {
       throw KernelTransport.scriptError(error, step: "sending")
     }
@@ -109,7 +114,7 @@ public final class KernelTransport: FlowTransport {
   public func peerState(local: Endpoint, remote: Endpoint) -> String? {
     // Only a local peer has a socket inet_diag can see.
     if localPeers[remote.address] == nil {
-      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address))?.isLocal ?? false
+      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address.rawValue))?.isLocal ?? false
     }
     guard localPeers[remote.address] == true else { return nil }
     let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
@@ -122,7 +127,8 @@ public final class KernelTransport: FlowTransport {
     var timer: UInt32?
     // The TIME-WAIT timer, so that 2·MSL is seen counting down (idiag_expires, in ms).
     if state == "TIME_WAIT", let socket = try? diag?.socket(
-      localAddress: remote.address, localPort: remote.port, remoteAddress: local.address, remotePort: local.port)
+      localAddress: remote.address.rawValue, localPort: remote.port, remoteAddress: local.address.rawValue,
+      remotePort: local.port)
     {
       timer = socket.timerExpiresMilliseconds
     }
@@ -130,7 +136,7 @@ public final class KernelTransport: FlowTransport {
   }
 
   private var sawPeerConnection = false
-  private var localPeers: [UInt32: Bool] = [:]
+  private var localPeers: [IPv4Address: Bool] = [:]
 
   /// The Linux state of the local socket `socket` talking to `peer`: the connection's state;
   /// `CLOSED` when there is no such connection but there was one (`connectionSeen`), or none and
@@ -139,21 +145,19 @@ public final class KernelTransport: FlowTransport {
   public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?, connectionSeen: Bool = false) -> String? {
     guard let diag else { return nil }
     if let state = try? diag.state(
-      localAddress: socket.address, localPort: socket.port, remoteAddress: peer.address, remotePort: peer.port)
+      localAddress: socket.address.rawValue, localPort: socket.port, remoteAddress: peer.address.rawValue,
+      remotePort: peer.port)
     {
       return state.netstatName
     }
     if connectionSeen { return "CLOSED" }
-    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address),
+    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address.rawValue),
       sockets.contains(where: { $0.state == .listen })
     {
       return "LISTEN"
     }
     return "CLOSED"
   }
-
-  /// Drop counters of the guard, when there is one.
-  public var guardDescription: String? { rstGuard.map { $0.tableName } }
 
   public func close() {
     guard !closed else { return }
@@ -162,56 +166,6 @@ public final class KernelTransport: FlowTransport {
     capture.close()
     rstGuard?.close()
     rstGuard = nil
-  }
-
-  /// A classic BPF program for Ethernet-framed IPv4 TCP from `remote` to `local` (any peer when
-  /// `remote.port` is 0), unfragmented or first fragment. Frames it rejects never reach us.
-  static func filter(local: Endpoint, remote: Endpoint) -> BPFProgram {
-    typealias I = BPFInstruction
-    let H = BPFOpcode.halfword, B = BPFOpcode.byte, W = BPFOpcode.word
-    let eq = BPFOpcode.equal
-    var program: [BPFInstruction] = []
-    // Each test jumps to the final "reject" on failure; distances are filled in below.
-    var tests: [(Int, Bool)] = []  // (index of jump, reject when true?)
-    func test(_ condition: UInt16, _ value: UInt32, rejectIfTrue: Bool = false) {
-      tests.append((program.count, rejectIfTrue))
-      program.append(I.jump(condition, value, ifTrue: 0, ifFalse: 0))
-    }
-    program.append(I.load(size: H, absolute: 12))
-    test(eq, 0x0800)
-    program.append(I.load(size: B, absolute: 23))
-    test(eq, 6)
-    if local.address != 0 {
-      program.append(I.load(size: W, absolute: 30))
-      test(eq, local.address)
-    }
-    if remote.address != 0 {
-      program.append(I.load(size: W, absolute: 26))
-      test(eq, remote.address)
-    }
-    program.append(I.load(size: H, absolute: 20))
-    test(BPFOpcode.anySet, 0x1FFF, rejectIfTrue: true)
-    program.append(I.loadIPv4HeaderLength(at: 14))
-    if remote.port != 0 {
-      program.append(I.load(size: H, indirect: 14))
-      test(eq, UInt32(remote.port))
-    }
-    program.append(I.load(size: H, indirect: 16))
-    test(eq, UInt32(local.port))
-    program.append(I.return(262_144))
-    let reject = program.count
-    program.append(I.return(0))
-    for (index, rejectIfTrue) in tests {
-      let distance = UInt8(truncatingIfNeeded: reject - index - 1)
-      if rejectIfTrue {
-        program[index].jumpIfTrue = distance
-        program[index].jumpIfFalse = 0
-      } else {
-        program[index].jumpIfTrue = 0
-        program[index].jumpIfFalse = distance
-      }
-    }
-    return BPFProgram(program)
   }
 
   public static func scriptError(_ error: SocketError, step: String) -> ScriptError {
@@ -232,7 +186,7 @@ extension Flow {
   ///   - sourcePort: our port; default a random one in 32768…60999 (Linux's ephemeral range).
   ///   - sourceAddress: our address; default the one the kernel would choose.
   public static func open(
-    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: UInt32? = nil,
+    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: IPv4Address? = nil,
     guardResets: Bool = true, state: TCPState = .closed, initialSendSequence: UInt32? = nil,
     sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
   ) throws(ScriptError) -> Flow {
@@ -267,9 +221,9 @@ extension Flow {
     if let interface {
       interfaceName = interface
     } else {
-      interfaceName = try KernelTransport.route(to: local.address == 0 ? 0x7F00_0001 : local.address).interface
+      interfaceName = try KernelTransport.route(to: local.address == .any ? .loopback : local.address).interface
     }
-    let any = Endpoint(address: 0, port: 0)
+    let any = Endpoint(address: .any, port: 0)
     let transport = try KernelTransport(local: local, remote: any, interface: interfaceName, guardResets: true)
     let flow = Flow(local: local, remote: any, transport: transport)
     flow.listen()

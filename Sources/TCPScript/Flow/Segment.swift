@@ -1,21 +1,27 @@
 import PacketKit
 
-/// One end of a TCP connection: an IPv4 address (host byte order) and a port.
+/// One end of a TCP connection: an IPv4 address and a port. `IPv4Address.any` and port 0 mean
+/// "any" where a filter or a listener takes them.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-  public var address: UInt32
+  public var address: IPv4Address
   public var port: UInt16
 
-  public init(address: UInt32, port: UInt16) {
+  public init(address: IPv4Address, port: UInt16) {
     self.address = address
     self.port = port
   }
 
+  /// From an address in host byte order (RawSocket's form: `0x7F00_0001` is 127.0.0.1).
+  public init(address: UInt32, port: UInt16) {
+    self.init(address: IPv4Address(rawValue: address), port: port)
+  }
+
   public init(_ address: IPv4Address, _ port: UInt16) {
-    self.init(address: address.rawValue, port: port)
+    self.init(address: address, port: port)
   }
 
   /// `127.0.0.1:8080`
-  public var description: String { "\(IPv4Text.format(address)):\(port)" }
+  public var description: String { "\(address):\(port)" }
 }
 
 /// An IPv4 packet a transport captured, starting at the IPv4 header.
@@ -88,16 +94,6 @@ public struct SegmentPattern: Sendable, CustomStringConvertible {
       if !flags.contains(.psh) { got.remove(.psh) }
       return got == flags && (seq == nil || segment.sequenceNumber == seq)
         && (ack == nil || segment.acknowledgmentNumber == ack)
-    }
-  }
-
-  /// At least these flags, and optionally this ack.
-  public static func containing(_ flags: TCPFlags, ack: UInt32? = nil) -> SegmentPattern {
-    var text = flags.isEmpty ? "any segment" : "a segment with \(FlagBits.names(flags.rawValue))"
-    if let ack { text += ", ack \(ack)" }
-    return SegmentPattern(text, acceptsReset: flags.contains(.rst)) { segment in
-      segment.flags.isSuperset(of: flags) && (ack == nil || segment.acknowledgmentNumber == ack)
-        && (flags.contains(.rst) || !segment.flags.contains(.rst))
     }
   }
 

@@ -1,3 +1,5 @@
+import PacketKit
+
 /// One segment a flow sent or saw, with what it did to the connection.
 ///
 /// Plain values only (numbers and strings), so that a transcript can be printed, turned into JSON
@@ -21,9 +23,9 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var direction: Direction
   /// The `tcpdump -nn -S -t` line for the segment.
   public var summary: String
-  public var sourceAddress: UInt32
+  public var sourceAddress: IPv4Address
   public var sourcePort: UInt16
-  public var destinationAddress: UInt32
+  public var destinationAddress: IPv4Address
   public var destinationPort: UInt16
   /// TCP flag bits as on the wire (FIN = 0x01 ... NS = 0x100).
   public var flagBits: UInt16
@@ -51,7 +53,8 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var expected: Bool
   /// A note for the reader: why a segment is odd ("kernel RST: port closed").
   public var note: String?
-  /// One plain sentence naming the rule at work (for `--explain`).
+  /// A sentence its producer attached (the probe: the rule a crafted segment tests). A flow
+  /// leaves it `nil`: presentation asks the `Explainer` then.
   public var explanation: String?
   /// The IPv4 packet (header, TCP header, payload), as sent or as captured.
   public var packet: [UInt8]
@@ -62,11 +65,10 @@ public struct TranscriptEntry: Hashable, Sendable {
 
   public init(
     elapsed: Duration, timestampSeconds: Int64, timestampNanoseconds: Int32, direction: Direction,
-    summary: String, sourceAddress: UInt32, sourcePort: UInt16, destinationAddress: UInt32,
+    summary: String, sourceAddress: IPv4Address, sourcePort: UInt16, destinationAddress: IPv4Address,
     destinationPort: UInt16, flagBits: UInt16, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
     window: UInt16, payloadLength: Int, stateBefore: TCPState, stateAfter: TCPState,
-    peerState: String? = nil, expected: Bool = true, note: String? = nil, explanation: String? = nil,
-    packet: [UInt8] = []
+    peerState: String? = nil, expected: Bool = true, note: String? = nil, packet: [UInt8] = []
   ) {
     self.elapsed = elapsed
     self.timestampSeconds = timestampSeconds
@@ -87,7 +89,6 @@ public struct TranscriptEntry: Hashable, Sendable {
     self.peerState = peerState
     self.expected = expected
     self.note = note
-    self.explanation = explanation
     self.packet = packet
   }
 

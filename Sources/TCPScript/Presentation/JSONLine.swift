@@ -50,7 +50,8 @@ public struct JSONLine: Sendable, CustomStringConvertible {
 }
 
 extension TranscriptEntry {
-  /// The entry as one JSON object: segment fields, direction, states and timestamps.
+  /// The entry as one JSON object: segment fields, direction, states and timestamps, and the
+  /// `Explainer`'s sentence (its arithmetic quotes `ourISS` and `peerIRS` when given).
   public func json(relativeTo ourISS: UInt32? = nil, peerIRS: UInt32? = nil) -> JSONLine {
     var line = JSONLine()
     line.add("type", "segment")
@@ -59,9 +60,9 @@ extension TranscriptEntry {
     line.add("elapsed", Double(seconds) + Double(attoseconds) / 1e18)
     line.add("direction", direction.rawValue)
     line.add("summary", summary)
-    line.add("src", IPv4Text.format(sourceAddress))
+    line.add("src", sourceAddress.description)
     line.add("sport", sourcePort)
-    line.add("dst", IPv4Text.format(destinationAddress))
+    line.add("dst", destinationAddress.description)
     line.add("dport", destinationPort)
     line.add("flags", flagNames)
     line.add("seq", sequenceNumber)
@@ -75,21 +76,9 @@ extension TranscriptEntry {
     if let peerTimerMilliseconds { line.add("peer_timer_ms", peerTimerMilliseconds) }
     line.add("expected", expected)
     if let note { line.add("note", note) }
-    if let explanation { line.add("explanation", explanation) }
+    if let explanation = explanation ?? Explainer.explain(self, ourISS: ourISS, peerIRS: peerIRS) {
+      line.add("explanation", explanation)
+    }
     return line
-  }
-}
-
-/// Dotted-quad text for addresses held as `UInt32` in host order (RawSocket's form), through
-/// PacketKit's `IPv4Address`; `localhost` is accepted as 127.0.0.1.
-public enum IPv4Text {
-  public static func format(_ address: UInt32) -> String {
-    IPv4Address(rawValue: address).description
-  }
-
-  /// Parses `a.b.c.d` (each 0...255, as `IPv4Address` accepts it) or `localhost`.
-  public static func parse(_ text: some StringProtocol) -> UInt32? {
-    if text == "localhost" { return IPv4Address.loopback.rawValue }
-    return IPv4Address(text)?.rawValue
   }
 }

@@ -28,13 +28,13 @@ public struct PeerStates: Sendable {
     let sampled = entries.contains { $0.peerState != nil || $0.peerStateBefore != nil }
     if !sampled {
       let peer = first.direction == .sent ? first.destinationAddress : first.sourceAddress
-      unknownReason = "peer state not shown: \(IPv4Text.format(peer)) is not a socket on this host (inet_diag sees only local sockets)"
+      unknownReason = "peer state not shown: \(peer) is not a socket on this host (inet_diag sees only local sockets)"
       return
     }
     if PeerStates.noKernelSocket(entries) {
       let peer = first.direction == .sent ? first.destinationAddress : first.sourceAddress
       let port = first.direction == .sent ? first.destinationPort : first.sourcePort
-      unknownReason = "peer state not shown: no kernel socket on this host owns \(IPv4Text.format(peer)):\(port) (a hand-driven peer such as tcpcraft listen, or a raw sender)"
+      unknownReason = "peer state not shown: no kernel socket on this host owns \(peer):\(port) (a hand-driven peer such as tcpcraft listen, or a raw sender)"
       return
     }
     // Where the peer started: a SYN it sent means it was CLOSED (a connect()); else the sample.

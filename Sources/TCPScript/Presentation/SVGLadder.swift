@@ -126,7 +126,7 @@ public enum SVGLadder {
       var captionY = top + 4
       for member in group {
         let entry = entries[member]
-        var caption = Teaching.fullExplanation(entry, among: entries) ?? ""
+        var caption = Teaching.fullExplanation(entry, among: entries, ourISS: ourISS, peerIRS: peerIRS) ?? ""
         if let note = entry.note { caption = caption.isEmpty ? "(\(note))" : caption + " (\(note))" }
         guard !caption.isEmpty else { continue }
         let prefix = "\(member + 1). " + (pairs ? entry.flagNames + ": " : "")

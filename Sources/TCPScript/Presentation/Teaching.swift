@@ -17,12 +17,17 @@ public enum Teaching {
 
   /// The full lesson for `entry` (one paragraph), or `nil` when there is nothing to say.
   public static func fullExplanation(_ entry: TranscriptEntry, in transcript: Transcript) -> String? {
-    fullExplanation(entry, among: transcript.entries)
+    fullExplanation(
+      entry, among: transcript.entries, ourISS: transcript.initialSendSequence,
+      peerIRS: transcript.initialReceiveSequence)
   }
 
-  public static func fullExplanation(_ entry: TranscriptEntry, among entries: [TranscriptEntry]) -> String? {
+  /// `ourISS` and `peerIRS` feed the `Explainer`'s arithmetic (as in `Explainer.explain`).
+  public static func fullExplanation(
+    _ entry: TranscriptEntry, among entries: [TranscriptEntry], ourISS: UInt32? = nil, peerIRS: UInt32? = nil
+  ) -> String? {
     var parts: [String] = []
-    if let base = entry.explanation { parts.append(base) }
+    if let base = entry.explanation ?? Explainer.explain(entry, ourISS: ourISS, peerIRS: peerIRS) { parts.append(base) }
     let index = entries.firstIndex(of: entry) ?? entries.count
     let earlier = entries[..<index]
     let seen = earlier.reduce(UInt16(0)) { $0 | $1.flagBits }

@@ -254,8 +254,7 @@ public struct CraftContext: Sendable {
   /// The IPv4 header every case starts from: our address to the target, DF, TTL 64.
   public func ip() -> IPv4Header {
     IPv4Header(
-      sourceAddress: IPv4Address(rawValue: source.address),
-      destinationAddress: IPv4Address(rawValue: destination.address),
+      sourceAddress: source.address, destinationAddress: destination.address,
       identification: identification, flags: .dontFragment, timeToLive: 64)
   }
 

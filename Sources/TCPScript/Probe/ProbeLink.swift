@@ -17,8 +17,8 @@ import Glibc
 /// no guard is needed.
 public final class ProbeLink: FlowTransport {
   public let interfaceName: String
-  public let sourceMAC: [UInt8]
-  public let destinationMAC: [UInt8]
+  public let sourceMAC: MACAddress
+  public let destinationMAC: MACAddress
   public let local: Endpoint
   private let socket: PacketSocket
   /// On `lo` frames sent through AF_PACKET never reach TCP (observed on Linux 6.18: they count
@@ -35,24 +35,26 @@ public final class ProbeLink: FlowTransport {
   /// Where frames to `target` leave from: the interface, the source address the kernel would
   /// choose, our MAC and the next hop's MAC (all zero on `lo`). An unresolved neighbour is
   /// resolved by sending one UDP datagram to the target's discard port (bounded retries).
-  public static func route(to target: UInt32) throws(ScriptError) -> (interface: String, source: UInt32, sourceMAC: [UInt8], destinationMAC: [UInt8]) {
+  public static func route(
+    to target: IPv4Address
+  ) throws(ScriptError) -> (interface: String, source: IPv4Address, sourceMAC: MACAddress, destinationMAC: MACAddress) {
     for attempt in 0..<6 {
       let route: Route
       do {
-        route = try RouteLookup.route(to: target)
+        route = try RouteLookup.route(to: target.rawValue)
       } catch {
-        throw .system(step: "route lookup for \(IPv4Text.format(target))", description: error.description)
+        throw .system(step: "route lookup for \(target)", description: error.description)
       }
-      if let next = route.nextHopMAC, next.count == 6 {
-        let mac = route.interfaceMAC.count == 6 ? route.interfaceMAC : [0, 0, 0, 0, 0, 0]
-        return (route.interfaceName, route.sourceAddress, mac, next)
+      if let next = route.nextHopMAC.flatMap({ MACAddress(bytes: $0) }) {
+        let mac = MACAddress(bytes: route.interfaceMAC) ?? .zero
+        return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress), mac, next)
       }
       if attempt == 0 { nudgeNeighbour(route.nextHop) }
       var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
       _ = nanosleep(&pause, nil)
     }
     throw .system(
-      step: "resolving the next hop's MAC for \(IPv4Text.format(target))",
+      step: "resolving the next hop's MAC for \(target)",
       description: "no neighbour entry (ARP got no answer); give it with --dst-mac")
   }
 
@@ -76,16 +78,16 @@ public final class ProbeLink: FlowTransport {
   /// Opens the capture (filter: TCP from `remoteAddress` to `local`, and ICMP from it) before
   /// anything is sent, then the guard when asked.
   public init(
-    interface: String, sourceMAC: [UInt8], destinationMAC: [UInt8], local: Endpoint, remoteAddress: UInt32,
+    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress: IPv4Address,
     guardResets: Bool
   ) throws(ScriptError) {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     interfaceName = interface
-    self.sourceMAC = sourceMAC.count == 6 ? sourceMAC : [0, 0, 0, 0, 0, 0]
-    self.destinationMAC = destinationMAC.count == 6 ? destinationMAC : [0, 0, 0, 0, 0, 0]
+    self.sourceMAC = sourceMAC
+    self.destinationMAC = destinationMAC
     self.local = local
     let text =
-      "src host \(IPv4Text.format(remoteAddress)) and dst host \(IPv4Text.format(local.address)) "
+      "src host \(remoteAddress) and dst host \(local.address) "
       + "and ((tcp and dst port \(local.port)) or icmp)"
     let program: BPFProgram
     do {
@@ -100,7 +102,7 @@ public final class ProbeLink: FlowTransport {
     }
     if guardResets {
       do {
-        rstGuard = try RSTGuard(sourcePort: local.port, sourceAddress: local.address, destinationAddress: remoteAddress)
+        rstGuard = try RSTGuard(sourcePort: local.port, sourceAddress: local.address.rawValue, destinationAddress: remoteAddress.rawValue)
       } catch {
         socket.close()
         throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
@@ -121,18 +123,18 @@ public final class ProbeLink: FlowTransport {
   deinit { close() }
 
   /// Sends one IPv4 packet (bytes exactly as given) in an Ethernet frame.
-  public func send(_ packet: [UInt8], to address: UInt32) throws(ScriptError) {
+  public func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError) {
     if let raw {
       do {
-        try raw.send(packet, to: address)
+        try raw.send(packet, to: address.rawValue)
       } catch {
         throw KernelTransport.scriptError(error, step: "sending")
       }
       return
     }
     frame.removeAll(keepingCapacity: true)
-    frame.append(contentsOf: destinationMAC)
-    frame.append(contentsOf: sourceMAC)
+    frame.append(contentsOf: destinationMAC.bytes)
+    frame.append(contentsOf: sourceMAC.bytes)
     frame.append(0x08)
     frame.append(0x00)
     frame.append(contentsOf: packet)

@@ -13,13 +13,13 @@ public struct ProbeConfiguration: Sendable {
   /// A port nothing listens on at the target (closed-port cases); `nil`: chosen at random.
   public var closedPort: UInt16?
   /// Our source address; `nil`: the one the kernel would choose for the route.
-  public var sourceAddress: UInt32?
+  public var sourceAddress: IPv4Address?
   /// Install the RST guard for each case's port (needed when the host owns the source address).
   public var guardResets: Bool
   /// Link overrides (default: from the route).
   public var interface: String?
-  public var sourceMAC: [UInt8]?
-  public var destinationMAC: [UInt8]?
+  public var sourceMAC: MACAddress?
+  public var destinationMAC: MACAddress?
   /// How long to wait for a reply (and, for a silent drop, how long silence must last).
   public var replyTimeout: Duration
   /// After the first reply, how long to keep collecting.
@@ -36,8 +36,8 @@ public struct ProbeConfiguration: Sendable {
   public var seed: UInt64
 
   public init(
-    target: Endpoint, closedPort: UInt16? = nil, sourceAddress: UInt32? = nil, guardResets: Bool = true,
-    interface: String? = nil, sourceMAC: [UInt8]? = nil, destinationMAC: [UInt8]? = nil,
+    target: Endpoint, closedPort: UInt16? = nil, sourceAddress: IPv4Address? = nil, guardResets: Bool = true,
+    interface: String? = nil, sourceMAC: MACAddress? = nil, destinationMAC: MACAddress? = nil,
     replyTimeout: Duration = .seconds(1), grace: Duration = .milliseconds(150), counterNamespace: String? = nil,
     readsLocalCounters: Bool = false, seed: UInt64 = 0x7463_7063_7261_6674
   ) {
@@ -122,9 +122,9 @@ public final class ProbeRunner: @unchecked Sendable {
   // calling thread, before any worker starts; workers read `configuration` and the route.
   public let configuration: ProbeConfiguration
   public let interfaceName: String
-  public let sourceAddress: UInt32
-  private let sourceMAC: [UInt8]
-  private let destinationMAC: [UInt8]
+  public let sourceAddress: IPv4Address
+  private let sourceMAC: MACAddress
+  private let destinationMAC: MACAddress
   private var random: SplitMix64
   private let clock = ContinuousClock()
   private var usedPorts: Set<UInt16> = []
@@ -232,8 +232,8 @@ public final class ProbeRunner: @unchecked Sendable {
     for index in packet.layers.indices {
       switch packet.layers[index] {
       case .ipv4(var ip):
-        ip.sourceAddress = IPv4Address(rawValue: sourceAddress)
-        ip.destinationAddress = IPv4Address(rawValue: configuration.target.address)
+        ip.sourceAddress = sourceAddress
+        ip.destinationAddress = configuration.target.address
         packet.layers[index] = .ipv4(ip)
       case .tcp(var tcp):
         tcp.sourcePort = port
@@ -267,7 +267,7 @@ public final class ProbeRunner: @unchecked Sendable {
       }
       if let synAck = result.replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
         let rst = IPv4Header(
-          sourceAddress: IPv4Address(rawValue: sourceAddress), destinationAddress: IPv4Address(rawValue: configuration.target.address),
+          sourceAddress: sourceAddress, destinationAddress: configuration.target.address,
           identification: UInt16(truncatingIfNeeded: random.next()))
           / TCPHeader(sourcePort: port, destinationPort: configuration.target.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst, window: 0)
         if let bytes = try? rst.encoded() { try? link.send(bytes, to: configuration.target.address) }
@@ -509,7 +509,7 @@ private struct CaseRun {
   mutating func controlProbe(role: String, when: String) throws(ScriptError) -> String? {
     let iss = UInt32(truncatingIfNeeded: random.next())
     var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: local.address), destinationAddress: IPv4Address(rawValue: remote.address),
+      sourceAddress: local.address, destinationAddress: remote.address,
       identification: 0, flags: .dontFragment, timeToLive: 64)
     ip.identification = nextID()
     let syn = TCPHeader(

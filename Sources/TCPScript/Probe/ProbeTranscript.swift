@@ -30,8 +30,8 @@ extension ProbeResult {
       let time = Duration.seconds(record.timestampSeconds) + .nanoseconds(Int64(record.timestampNanoseconds))
       var entry = TranscriptEntry(
         elapsed: time - start, timestampSeconds: record.timestampSeconds, timestampNanoseconds: record.timestampNanoseconds,
-        direction: sent ? .sent : .received, summary: record.summary, sourceAddress: ip.sourceAddress.rawValue,
-        sourcePort: tcp?.sourcePort ?? 0, destinationAddress: ip.destinationAddress.rawValue,
+        direction: sent ? .sent : .received, summary: record.summary, sourceAddress: ip.sourceAddress,
+        sourcePort: tcp?.sourcePort ?? 0, destinationAddress: ip.destinationAddress,
         destinationPort: tcp?.destinationPort ?? 0, flagBits: bits, sequenceNumber: tcp?.sequenceNumber ?? 0,
         acknowledgmentNumber: tcp?.acknowledgmentNumber ?? 0, window: tcp?.window ?? 0,
         payloadLength: tcp?.payload.count ?? 0, stateBefore: before, stateAfter: state, note: record.role,

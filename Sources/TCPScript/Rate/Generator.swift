@@ -105,7 +105,7 @@ public struct SegmentGenerator: Sendable {
   /// A template SYN from `source` to `destination` (seq 1, window 65535, MSS 1460).
   public init(source: Endpoint, destination: Endpoint, sequence: UInt32 = 1) {
     ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: source.address), destinationAddress: IPv4Address(rawValue: destination.address),
+      sourceAddress: source.address, destinationAddress: destination.address,
       identification: 1, flags: .dontFragment)
     tcp = TCPHeader(
       sourcePort: source.port, destinationPort: destination.port, sequenceNumber: sequence, flags: .syn,

@@ -14,7 +14,7 @@ public protocol PacingClock {
   func sleep(for duration: Duration)
 }
 
-/// The real monotonic clock (`ContinuousClock`) with `nanosleep(2)`.
+/// The real monotonic clock (`ContinuousClock`) with `nanosleep(2)` (RawSocket's `SystemSleep`).
 public struct MonotonicPacingClock: PacingClock {
   private let clock = ContinuousClock()
   private let start: ContinuousClock.Instant
@@ -23,19 +23,8 @@ public struct MonotonicPacingClock: PacingClock {
 
   public func now() -> Duration { start.duration(to: clock.now) }
 
-  public func sleep(for duration: Duration) {
-    guard duration > .zero else { return }
-    let (seconds, attoseconds) = duration.components
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-    var remaining = timespec()
-    // EINTR: sleep again for what is left; bounded (a signal storm cannot keep us here forever,
-    // since each round sleeps less).
-    for _ in 0..<1000 {
-      if nanosleep(&request, &remaining) == 0 { return }
-      guard errno == EINTR else { return }
-      request = remaining
-    }
-  }
+  /// EINTR: sleeps again for what is left (bounded), in `SystemSleep`.
+  public func sleep(for duration: Duration) { SystemSleep.sleep(for: duration) }
 }
 
 // MARK: - Pacer
@@ -139,24 +128,24 @@ public final class RawIPv4Transmitter: BurstTransmitter {
   public let socket: RawIPv4Socket
   private let batch: SendBatch
   private var retry: SendBatch?
-  /// Where the packets are routed (host order): normally their destination address.
-  public let destination: UInt32
+  /// Where the packets are routed: normally their destination address.
+  public let destination: IPv4Address
 
   public var batchCapacity: Int { batch.capacity }
   public var maximumPacketLength: Int { SendBatch.maximumPacketLength }
 
   /// - Parameters:
   ///   - socket: an open raw socket (its owner closes it).
-  ///   - destination: where every packet is routed, host order.
+  ///   - destination: where every packet is routed.
   ///   - batchSize: packets per `sendmmsg` (1...1024).
-  public init(socket: RawIPv4Socket, destination: UInt32, batchSize: Int = 256) {
+  public init(socket: RawIPv4Socket, destination: IPv4Address, batchSize: Int = 256) {
     self.socket = socket
     self.destination = destination
     batch = SendBatch(capacity: min(max(1, batchSize), SendBatch.maximumMessagesPerCall), bytes: 64 * 1024)
   }
 
   public func append(maximumLength: Int, _ write: (UnsafeMutableRawBufferPointer) -> Int) -> Bool {
-    batch.append(to: destination, maximumLength: maximumLength, write)
+    batch.append(to: destination.rawValue, maximumLength: maximumLength, write)
   }
 
   public func flush() throws(SocketError) -> (sent: Int, failed: Int) {
@@ -188,7 +177,7 @@ public final class RawIPv4Transmitter: BurstTransmitter {
           let copy = pending === next ? SendBatch(capacity: batch.capacity) : next
           copy.removeAll()
           for index in restart..<pending.count {
-            if let bytes = pending.packet(at: index) { copy.append(bytes, to: destination) }
+            if let bytes = pending.packet(at: index) { copy.append(bytes, to: destination.rawValue) }
           }
           pending = copy
         default:
@@ -292,7 +281,7 @@ public struct RateReport: Hashable, Sendable, CustomStringConvertible {
 /// let socket = try RawIPv4Socket()
 /// var burst = try Burst(ip / tcp, walks: [.sequenceNumber(start: 1)])
 /// let sender = RateSender(
-///   burst: burst, transmitter: RawIPv4Transmitter(socket: socket, destination: 0x7F00_0001),
+///   burst: burst, transmitter: RawIPv4Transmitter(socket: socket, destination: .loopback),
 ///   count: 100_000, rate: 50_000)
 /// let report = try sender.run()   // 100000 packets sent, 0 errors in 2.000 s (50000 packets/s)
 /// ```

@@ -39,7 +39,7 @@ enum DecodeCommand: Command {
 
   static func run(_ arguments: Arguments) -> Int32 {
     do throws(UsageError) {
-      return run(try settings(arguments), output: standardOutput, error: standardError)
+      return run(try settings(arguments), output: standardOutput, write: writeStandardOutput, error: standardError)
     } catch {
       return usageFailure(error, error: standardError)
     }
@@ -50,6 +50,9 @@ enum DecodeCommand: Command {
   }
 
   static func standardOutput(_ line: String) { print(line) }
+  /// A chunk of summary lines straight to the file descriptor (one run uses either this or
+  /// `standardOutput`, never both, so their order cannot mix).
+  static func writeStandardOutput(_ text: [UInt8]) { FileHandle.standardOutput.write(Data(text)) }
   static func standardError(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
 
   static func usageFailure(_ failure: UsageError, error: (String) -> Void) -> Int32 {
@@ -95,10 +98,25 @@ enum DecodeCommand: Command {
     return run(settings, output: output, error: error)
   }
 
-  /// Decodes what `settings` name.
+  /// Decodes what `settings` name; a pcap file's summary lines reach `output` one line each.
   static func run(_ settings: Settings, output: (String) -> Void, error: (String) -> Void) -> Int32 {
+    run(
+      settings, output: output,
+      write: { text in
+        for line in text.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
+          output(String(decoding: line, as: UTF8.self))
+        }
+      }, error: error)
+  }
+
+  /// Decodes what `settings` name: `output` takes whole lines (hex packets, `--show` trees),
+  /// `write` chunks of newline-terminated summary lines as UTF-8 (a pcap file's lines are written
+  /// into one reused buffer and handed over about 64 KiB at a time).
+  static func run(
+    _ settings: Settings, output: (String) -> Void, write: ([UInt8]) -> Void, error: (String) -> Void
+  ) -> Int32 {
     if let path = settings.pcapPath {
-      return decodePcap(path, settings, output: output, error: error)
+      return decodePcap(path, settings, output: output, write: write, error: error)
     }
     var frames: [[UInt8]] = []
     for (index, text) in settings.hexPackets.enumerated() {
@@ -176,7 +194,8 @@ enum DecodeCommand: Command {
   }
 
   static func decodePcap(
-    _ path: String, _ settings: Settings, output: (String) -> Void, error: (String) -> Void
+    _ path: String, _ settings: Settings, output: (String) -> Void, write: ([UInt8]) -> Void,
+    error: (String) -> Void
   ) -> Int32 {
     let handle: FileHandle
     if path == "-" {
@@ -199,11 +218,21 @@ enum DecodeCommand: Command {
     }
     defer { if path != "-" { try? handle.close() } }
     var reader = PcapReader()
+    // The lines, as UTF-8, handed to `write` whenever 64 KiB have gathered.
+    var text: [UInt8] = []
+    text.reserveCapacity(1 << 17)
+    func flush() {
+      guard !text.isEmpty else { return }
+      write(text)
+      text.removeAll(keepingCapacity: true)
+    }
+    defer { flush() }
+    let detailed = settings.show || settings.hex
     do throws(PcapError) {
       while true {
         let chunk: Data
         do {
-          chunk = try handle.read(upToCount: 1 << 16) ?? Data()
+          chunk = try handle.read(upToCount: 1 << 20) ?? Data()
         } catch let readError {
           error("tcpcraft decode: cannot read \(path): \(readError.localizedDescription)")
           return 2
@@ -212,9 +241,17 @@ enum DecodeCommand: Command {
         reader.append(chunk)
         while let record = try reader.next() {
           let linkType = settings.linkType ?? record.linkType ?? reader.header?.linkType ?? .ethernet
-          emit(record.data, linkType: linkType, settings, output: output)
+          if detailed {
+            flush()
+            emit(record.data, linkType: linkType, settings, output: output)
+            continue
+          }
+          dissect(record.data, linkType: linkType, options: settings.options).appendSummary(to: &text)
+          text.append(0x0A)
+          if text.count >= 1 << 16 { flush() }
         }
         if reader.header != nil && reader.header?.linkType == nil && settings.linkType == nil {
+          flush()
           let value = reader.header?.linkTypeValue ?? 0
           error("tcpcraft decode: \(path): link type \(value) is not supported (try --link-type)")
           return 2
@@ -222,6 +259,7 @@ enum DecodeCommand: Command {
       }
       try reader.finish()
     } catch let pcapError {
+      flush()
       error("tcpcraft decode: \(path): \(pcapError)")
       return 2
     }

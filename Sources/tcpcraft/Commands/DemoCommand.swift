@@ -1,5 +1,6 @@
 import Foundation
 import PacketKit
+import RawSocket
 import TCPScript
 
 /// `tcpcraft demo`: the whole textbook exchange against a kernel listener of our own, in about a
@@ -81,7 +82,7 @@ enum DemoCommand: Command {
       if opened.receivedData.isEmpty { try opened.receiveData() }
       try opened.activeClose()
       // Let the listener's thread record its last calls (bounded).
-      for _ in 0..<100 where !listener.log.contains("close()") { usleep(10_000) }
+      for _ in 0..<100 where !listener.log.contains("close()") { SystemSleep.sleep(for: .milliseconds(10)) }
 
       output.drawLadder(opened)
       if !output.json && !output.quiet {
@@ -144,24 +145,9 @@ enum DemoCommand: Command {
     // Bounded: one pass per accepted connection or per 200 ms of waiting.
     for _ in 0..<10_000_000 {
       if SessionStore.now > deadline { break }
-      let connection = listener.accept(timeoutMilliseconds: 200)
-      guard connection >= 0 else { continue }
-      Terminal.out("accepted a connection (fd \(connection))")
-      let delay = closeDelay
-      Thread {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        var timeout = timeval(tv_sec: 600, tv_usec: 0)
-        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        for _ in 0..<100_000 {
-          let count = KernelListener.receive(connection, &buffer)
-          if count <= 0 {
-            if count == 0 { usleep(delay) }
-            break
-          }
-          _ = send(connection, buffer, count, Int32(MSG_NOSIGNAL))
-        }
-        close(connection)
-      }.start()
+      guard let connection = listener.accept(timeoutMilliseconds: 200) else { continue }
+      Terminal.out("accepted a connection (fd \(connection.rawValue))")
+      Thread { KernelListener.echo(connection, closeDelayMicroseconds: closeDelay) }.start()
     }
     return 0
   }

@@ -96,7 +96,7 @@ enum FinCommand: Command {
           output.result(
             ok: false, command: "fin", flow: nil,
             message: "fin: the session's address \(session.localAddress) is not this machine's address toward "
-              + "\(session.remoteAddress) (\(IPv4Text.format(route.source))); nothing sent")
+              + "\(session.remoteAddress) (\(route.source)); nothing sent")
           return 1
         }
         local = savedLocal

@@ -75,8 +75,8 @@ enum HandshakeCommand: Command {
       let now = SessionStore.now
       let token = SafeFile.randomHex(bytes: 16)
       var session = Session(
-        localAddress: IPv4Text.format(local.address), localPort: local.port,
-        remoteAddress: IPv4Text.format(remote.address), remotePort: remote.port,
+        localAddress: local.address.description, localPort: local.port,
+        remoteAddress: remote.address.description, remotePort: remote.port,
         interface: route.interface, state: TCPState.closed.description, initialSendSequence: 0,
         sendNext: 0, initialReceiveSequence: nil, receiveNext: 0, holderPID: 0, holdSeconds: hold,
         createdAt: now, updatedAt: now, token: token)

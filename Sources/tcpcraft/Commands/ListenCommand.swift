@@ -50,7 +50,7 @@ enum ListenCommand: Command {
   static func run(_ arguments: Arguments) -> Int32 {
     let local: HostPort
     do throws(UsageError) {
-      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: 0x7F00_0001)
+      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: .loopback)
       if let name = arguments.value("--iface"), if_nametoindex(name) == 0 {
         throw UsageError("listen: --iface: no interface named \"\(name)\" (see `ip link`)")
       }

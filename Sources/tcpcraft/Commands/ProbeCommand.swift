@@ -110,14 +110,14 @@ enum ProbeCommand: Command {
           throw UsageError("--target self chooses \(option) itself; leave it out")
         }
       }
-      let target = ownTarget ? HostPort(address: 0x0A00_0002, port: 8080) : try arguments.target(
+      let target = ownTarget ? HostPort(address: IPv4Address(10, 0, 0, 2), port: 8080) : try arguments.target(
         command: "probe", missing: "probe: give the target as HOST:PORT, or --target self (see `tcpcraft probe --help`)",
-        defaultHost: 0x7F00_0001)
+        defaultHost: .loopback)
       cases = arguments.has("--generate") ? [] : try selectCases(arguments)
       var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
       config.closedPort = arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
-        guard let address = IPv4Text.parse(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
+        guard let address = HostPort.address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
         config.sourceAddress = address
       }
       config.guardResets = !arguments.has("--no-guard")
@@ -129,7 +129,7 @@ enum ProbeCommand: Command {
       config.interface = arguments.value("--iface")
       if let text = arguments.value("--dst-mac") {
         guard let mac = MACAddress(text) else { throw UsageError("--dst-mac: \"\(text)\" is not a MAC address") }
-        config.destinationMAC = (0..<6).map { UInt8(truncatingIfNeeded: mac.rawValue >> UInt64(40 - 8 * $0)) }
+        config.destinationMAC = mac
       }
       if let seed = arguments.integer("--seed", as: UInt64.self) {
         config.seed = seed
@@ -197,8 +197,8 @@ enum ProbeCommand: Command {
     if arguments.has("--generate") { return generate(arguments, runner: runner) }
     if !json {
       let intro =
-        "probing \(IPv4Text.format(configuration.target.address)):\(configuration.target.port) "
-        + "(closed port \(runner.closedPort)) from \(IPv4Text.format(runner.sourceAddress)) via \(runner.interfaceName): "
+        "probing \(configuration.target) "
+        + "(closed port \(runner.closedPort)) from \(runner.sourceAddress) via \(runner.interfaceName): "
         + "\(cases.count) case\(cases.count == 1 ? "" : "s")"
         + (arguments.has("--sequential") ? " one at a time" : " at once") + ", wait "
         + "\(ScriptError.format(configuration.replyTimeout)) for replies, seed \(configuration.seed) "
@@ -234,9 +234,9 @@ enum ProbeCommand: Command {
     if json {
       var line = JSONLine()
       line.add("type", "summary")
-      line.add("target", "\(IPv4Text.format(configuration.target.address)):\(configuration.target.port)")
+      line.add("target", configuration.target.description)
       line.add("closed_port", runner.closedPort)
-      line.add("source", IPv4Text.format(runner.sourceAddress))
+      line.add("source", runner.sourceAddress.description)
       line.add("interface", runner.interfaceName)
       line.add("kernel", ProbeNamespace.localKernelRelease())
       line.add("kernel_is_target", configuration.counterNamespace != nil || runner.interfaceName == "lo")
@@ -365,8 +365,8 @@ enum ProbeCommand: Command {
       }
       if ladder || explain {
         let transcript = result.transcript
-        let local = "\(IPv4Text.format(transcript.entries.first?.sourceAddress ?? 0)):\(result.sourcePort)"
-        let remote = "\(IPv4Text.format(transcript.entries.first?.destinationAddress ?? 0)):\(result.targetPort)"
+        let local = "\(transcript.entries.first?.sourceAddress ?? .any):\(result.sourcePort)"
+        let remote = "\(transcript.entries.first?.destinationAddress ?? .any):\(result.targetPort)"
         if ladder {
           let drawing = Ladder.draw(
             transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
@@ -524,17 +524,17 @@ enum ProbeCommand: Command {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
     }
-    var destination = Endpoint(address: 0x7F00_0001, port: 8080)
+    var destination = Endpoint(address: .loopback, port: 8080)
     if let text = arguments.positionals.first {
       do throws(UsageError) {
-        let target = try HostPort.parse(text, defaultHost: 0x7F00_0001)
+        let target = try HostPort.parse(text, defaultHost: .loopback)
         destination = Endpoint(address: target.address, port: target.port)
       } catch {
         Terminal.error("tcpcraft: \(error.description)")
         return 2
       }
     }
-    let source = Endpoint(address: runner?.sourceAddress ?? 0x7F00_0001, port: 40000)
+    let source = Endpoint(address: runner?.sourceAddress ?? .loopback, port: 40000)
     let generator = SegmentGenerator(source: source, destination: destination)
     let segments: [GeneratedSegment]
     if arguments.has("--random") {
@@ -628,10 +628,10 @@ final class SelfTarget {
   static let prefix = "tcpcraft-self-"
   private(set) var namespaceFile = ""
   let hostInterface: String
-  let hostMAC: [UInt8] = [0x02, 0x74, 0x63, 0x73, 0, 0x01]
-  let namespaceMAC: [UInt8] = [0x02, 0x74, 0x63, 0x73, 0, 0x02]
-  let targetAddress: UInt32
-  let sourceAddress: UInt32
+  let hostMAC = MACAddress(0x02, 0x74, 0x63, 0x73, 0, 0x01)
+  let namespaceMAC = MACAddress(0x02, 0x74, 0x63, 0x73, 0, 0x02)
+  let targetAddress: IPv4Address
+  let sourceAddress: IPv4Address
   let port: UInt16 = 8080
   private var namespaceFD: Int32 = -1
   private var listener: Int32 = -1
@@ -646,11 +646,11 @@ final class SelfTarget {
     hostInterface = "tcs\(pid % 10_000_000)h"
     let namespaceInterface = "tcs\(pid % 10_000_000)n"
     let third = UInt32(pid % 250)
-    targetAddress = 0x0AD6_0000 | third << 8 | 2  // 10.214.N.2
-    sourceAddress = 0x0AD6_0000 | third << 8 | 99
-    let target = IPv4Text.format(targetAddress)
-    let source = IPv4Text.format(sourceAddress)
-    let mac = { (bytes: [UInt8]) in bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
+    targetAddress = IPv4Address(rawValue: 0x0AD6_0000 | third << 8 | 2)  // 10.214.N.2
+    sourceAddress = IPv4Address(rawValue: 0x0AD6_0000 | third << 8 | 99)
+    let target = targetAddress.description
+    let source = sourceAddress.description
+    let mac = { (address: MACAddress) in address.description }
     Self.removeStale()
     let steps: [[String]] = [
       ["ip", "netns", "add", name],
@@ -672,7 +672,7 @@ final class SelfTarget {
       guard namespaceFD >= 0 else { throw Failure(description: "setting up --target self: cannot open the namespace \(name)") }
       file = "/proc/self/fd/\(namespaceFD)"
       let port = self.port
-      let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress, port: port) }
+      let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress.rawValue, port: port) }
       guard let fd, fd >= 0 else { throw Failure(description: "setting up --target self: no listener in the namespace") }
       listener = fd
     } catch {

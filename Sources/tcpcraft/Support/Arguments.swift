@@ -300,7 +300,7 @@ struct Arguments {
   /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
   ///
   /// - Throws: `UsageError` for a second positional, `missing` when there is none, or a bad target.
-  func target(command: String, missing: String, defaultHost: UInt32? = nil) throws(UsageError) -> HostPort {
+  func target(command: String, missing: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
     try expectPositionals(atMost: 1, command: command)
     guard let text = positionals.first else { throw UsageError(missing) }
     return try HostPort.parse(text, defaultHost: defaultHost)
@@ -317,16 +317,24 @@ struct Arguments {
 /// `HOST:PORT`, with an IPv4 dotted quad or `localhost`; or `[ADDR]:PORT` with an IPv6 address
 /// (RFC 3986 brackets, as in URLs and `ss`), where the caller accepts IPv6.
 struct HostPort: Hashable, CustomStringConvertible {
-  var address: UInt32
+  /// A dotted quad (each part 0...255, as `IPv4Address` reads it) or `localhost`.
+  static func address(_ text: some StringProtocol) -> IPv4Address? {
+    text == "localhost" ? .loopback : IPv4Address(text)
+  }
+
+  var address: IPv4Address
   var port: UInt16
-  /// The address of a `[ADDR]:PORT` target (`address` is then 0); `nil` for IPv4.
+  /// The address of a `[ADDR]:PORT` target (`address` is then 0.0.0.0); `nil` for IPv4.
   var ipv6: IPv6Address? = nil
 
-  var description: String { ipv6.map { "[\($0)]:\(port)" } ?? "\(IPv4Text.format(address)):\(port)" }
+  var description: String { ipv6.map { "[\($0)]:\(port)" } ?? "\(address):\(port)" }
+
+  /// The target as a flow's endpoint.
+  var endpoint: Endpoint { Endpoint(address: address, port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
   /// `[ADDR]:PORT` (IPv6) only with `allowIPv6`; otherwise it is one clear error.
-  static func parse(_ text: String, defaultHost: UInt32? = nil, allowIPv6: Bool = false) throws(UsageError) -> HostPort {
+  static func parse(_ text: String, defaultHost: IPv4Address? = nil, allowIPv6: Bool = false) throws(UsageError) -> HostPort {
     if text.hasPrefix("[") {
       guard let close = text.firstIndex(of: "]") else {
         throw UsageError("\"\(text.prefix(80))\" has no ']' closing the IPv6 address (like [::1]:8080)")
@@ -343,7 +351,7 @@ struct HostPort: Hashable, CustomStringConvertible {
       guard allowIPv6 else {
         throw UsageError("\"\(text.prefix(80))\": IPv6 targets are not supported here yet; use an IPv4 address (like 127.0.0.1:\(port))")
       }
-      return HostPort(address: 0, port: port, ipv6: address)
+      return HostPort(address: .any, port: port, ipv6: address)
     }
     let host: Substring
     let portText: Substring
@@ -358,7 +366,7 @@ struct HostPort: Hashable, CustomStringConvertible {
     } else {
       throw UsageError("\"\(text)\" is not HOST:PORT (like 127.0.0.1:8080)")
     }
-    guard let address = IPv4Text.parse(host) else {
+    guard let address = HostPort.address(host) else {
       if host.contains(":") {
         throw UsageError("\"\(text.prefix(80))\": put an IPv6 address in brackets, like [::1]:8080")
       }

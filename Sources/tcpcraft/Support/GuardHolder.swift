@@ -1,4 +1,5 @@
 import Foundation
+import PacketKit
 import RawSocket
 import Synchronization
 import TCPScript
@@ -51,8 +52,8 @@ enum GuardHolder {
       throw .system(step: "starting the guard holder", description: "cannot find our own executable (/proc/self/exe)")
     }
     let arguments = [
-      executable, command, "--src", IPv4Text.format(local.address), "--sport", String(local.port),
-      "--dst", IPv4Text.format(remote.address), "--dport", String(remote.port),
+      executable, command, "--src", local.address.description, "--sport", String(local.port),
+      "--dst", remote.address.description, "--dport", String(remote.port),
       "--hold", String(hold), "--session", sessionPath, "--token", token,
     ]
     let ready: (read: CInt, write: CInt)
@@ -133,9 +134,9 @@ enum GuardHolder {
       Terminal.out("error: \(error.description)")
       return 2
     }
-    guard let source = arguments.value("--src").flatMap({ IPv4Text.parse($0) }),
+    guard let source = arguments.value("--src").flatMap({ IPv4Address($0)?.rawValue }),
       let sourcePort = arguments.value("--sport").flatMap({ UInt16($0) }),
-      let destination = arguments.value("--dst").flatMap({ IPv4Text.parse($0) }),
+      let destination = arguments.value("--dst").flatMap({ IPv4Address($0)?.rawValue }),
       let destinationPort = arguments.value("--dport").flatMap({ UInt16($0) }),
       let hold = arguments.value("--hold").flatMap({ Double($0) }), hold > 0, hold.isFinite,
       let sessionPath = arguments.value("--session"), let slash = sessionPath.lastIndex(of: "/"),

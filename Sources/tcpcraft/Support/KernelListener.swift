@@ -5,8 +5,9 @@ import RawSocket
 ///
 /// The kernel does all its TCP; the thread only calls accept, recv, send and close, and records
 /// what each returned, so that the demo can show what the application on the other side saw.
+/// Every call goes through RawSocket's typed wrappers (its `system_*` seam).
 final class KernelListener: @unchecked Sendable {
-  let fd: Int32
+  let socket: SocketDescriptor
   let port: UInt16
   private let lock = NSLock()
   private var events: [String] = []
@@ -14,31 +15,29 @@ final class KernelListener: @unchecked Sendable {
 
   /// Binds 127.0.0.1:`port` (0: an ephemeral port) and listens.
   init(port requested: UInt16 = 0) throws(ListenerError) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw ListenerError("socket: \(String(cString: strerror(errno)))") }
-    var one: Int32 = 1
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = requested.bigEndian
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    let socket: SocketDescriptor
+    do {
+      socket = try SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
+    } catch {
+      throw ListenerError("socket: \(error)")
     }
-    guard bound == 0, listen(fd, 16) == 0 else {
-      let message = String(cString: strerror(errno))
-      close(fd)
-      throw ListenerError("cannot listen on 127.0.0.1:\(requested): \(message)")
+    do throws(Errno) {
+      try socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: CInt(1))
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = requested.bigEndian
+      address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+      try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
+      try socket.listen(backlog: 16)
+      self.port = try socket.localIPv4Address().port
+    } catch {
+      try? socket.close()
+      throw ListenerError("cannot listen on 127.0.0.1:\(requested): \(error)")
     }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    self.fd = fd
-    self.port = UInt16(bigEndian: address.sin_port)
+    self.socket = socket
   }
 
-  deinit { close(fd) }
+  deinit { try? socket.close() }
 
   /// What the application saw, in order ("accept() returned", "recv() → 14 bytes", ...).
   var log: [String] {
@@ -53,24 +52,30 @@ final class KernelListener: @unchecked Sendable {
     lock.unlock()
   }
 
-  /// Waits up to `timeoutMilliseconds` for a connection; returns its descriptor or -1.
-  func accept(timeoutMilliseconds: Int32) -> Int32 {
+  /// Waits up to `timeoutMilliseconds` for a connection; returns it, or `nil`.
+  func accept(timeoutMilliseconds: Int32) -> SocketDescriptor? {
     // RawSocket's poll retries EINTR (e.g. SIGCHLD) for the time that is left.
     let ready: PollEvents
     do throws(Errno) {
-      ready = try SocketDescriptor(rawValue: fd).poll(
-        for: .readable, timeout: .milliseconds(Int64(timeoutMilliseconds)))
+      ready = try socket.poll(for: .readable, timeout: .milliseconds(Int64(timeoutMilliseconds)))
     } catch {
       lastAcceptProblem = "poll → \(error)"
-      return -1
+      return nil
     }
     guard ready.contains(.readable) else {
       lastAcceptProblem = ready.isEmpty ? "no connection within \(timeoutMilliseconds) ms" : "poll → revents \(ready.rawValue)"
-      return -1
+      return nil
     }
-    let connection = Glibc.accept(fd, nil, nil)
-    if connection < 0 { lastAcceptProblem = "accept → \(String(cString: strerror(errno)))" }
-    return connection
+    do throws(Errno) {
+      guard let connection = try socket.accept() else {
+        lastAcceptProblem = "accept → nothing pending"
+        return nil
+      }
+      return connection
+    } catch {
+      lastAcceptProblem = "accept → \(error)"
+      return nil
+    }
   }
 
   /// The demo's server in a thread: accept, recv the client's data, answer `reply`, recv until
@@ -79,56 +84,87 @@ final class KernelListener: @unchecked Sendable {
     reply: String, closeDelayMicroseconds: UInt32 = 0, timeoutMilliseconds: Int32 = 3000
   ) -> Thread {
     let thread = Thread { [self] in
-      let connection = accept(timeoutMilliseconds: timeoutMilliseconds)
-      guard connection >= 0 else {
+      guard let connection = accept(timeoutMilliseconds: timeoutMilliseconds) else {
         note("accept() failed: \(lastAcceptProblem)")
         return
       }
       note("accept() returned")
-      var timeout = timeval(tv_sec: Int(timeoutMilliseconds / 1000), tv_usec: Int(timeoutMilliseconds % 1000) * 1000)
-      setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      KernelListener.setReceiveTimeout(connection, milliseconds: Int(timeoutMilliseconds))
       var buffer = [UInt8](repeating: 0, count: 2048)
       let received = KernelListener.receive(connection, &buffer)
-      if received > 0 {
-        let text = String(decoding: buffer[0..<received], as: UTF8.self)
-        note("recv() → \(received) bytes \(text.debugDescription)")
-        let bytes = Array(reply.utf8)
-        let sent = send(connection, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+      if case .success(let count) = received, count > 0 {
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        note("recv() → \(count) bytes \(text.debugDescription)")
+        let sent = KernelListener.send(connection, Array(reply.utf8))
         note("send(\(reply.debugDescription)) → \(sent)")
       } else {
-        note("recv() → \(received)")
+        note("recv() → \(KernelListener.describe(received))")
       }
       // Bounded: at most a few reads before EOF.
       for _ in 0..<8 {
-        let count = KernelListener.receive(connection, &buffer)
-        if count == 0 {
+        let result = KernelListener.receive(connection, &buffer)
+        if case .success(0) = result {
           note("recv() → 0 (EOF: the client's FIN arrived)")
-          if closeDelayMicroseconds > 0 { usleep(closeDelayMicroseconds) }
+          if closeDelayMicroseconds > 0 { SystemSleep.sleep(for: .microseconds(closeDelayMicroseconds)) }
           break
         }
-        if count < 0 {
-          note("recv() → -1 (\(String(cString: strerror(errno))))")
+        if case .failure = result {
+          note("recv() → \(KernelListener.describe(result))")
           break
         }
       }
-      close(connection)
+      try? connection.close()
       note("close()")
     }
     thread.start()
     return thread
   }
+
+  /// `demo --serve`'s connection handler: echo what arrives until EOF (bounded: 100,000 reads,
+  /// each waiting at most 600 s), wait `closeDelayMicroseconds` after the client's FIN, close.
+  static func echo(_ connection: SocketDescriptor, closeDelayMicroseconds: UInt32) {
+    setReceiveTimeout(connection, milliseconds: 600_000)
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    for _ in 0..<100_000 {
+      let result = receive(connection, &buffer)
+      guard case .success(let count) = result, count > 0 else {
+        if case .success(0) = result { SystemSleep.sleep(for: .microseconds(closeDelayMicroseconds)) }
+        break
+      }
+      _ = send(connection, Array(buffer[0..<count]))
+    }
+    try? connection.close()
+  }
 }
 
 extension KernelListener {
-  /// `recv`, retried on EINTR (bounded).
-  static func receive(_ fd: Int32, _ buffer: inout [UInt8]) -> Int {
-    var count = -1
-    for _ in 0..<100 {
-      count = recv(fd, &buffer, buffer.count, 0)
-      if count < 0 && errno == EINTR { continue }
-      break
+  /// `recv` into `buffer` (EINTR retried by RawSocket).
+  static func receive(_ connection: SocketDescriptor, _ buffer: inout [UInt8]) -> Result<Int, Errno> {
+    buffer.withUnsafeMutableBytes { raw in
+      do throws(Errno) {
+        return .success(try connection.receive(into: raw) ?? 0)
+      } catch {
+        return .failure(error)
+      }
     }
-    return count
+  }
+
+  /// Sends `bytes` on the connection; the count sent, or -1.
+  static func send(_ connection: SocketDescriptor, _ bytes: [UInt8]) -> Int {
+    bytes.withUnsafeBytes { raw in ((try? connection.send(raw, to: nil)) ?? nil) ?? -1 }
+  }
+
+  /// `SO_RCVTIMEO`: a `recv` that waits longer fails with `EAGAIN`.
+  static func setReceiveTimeout(_ connection: SocketDescriptor, milliseconds: Int) {
+    let timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+    try? connection.setOption(level: SOL_SOCKET, name: SO_RCVTIMEO, value: timeout)
+  }
+
+  static func describe(_ result: Result<Int, Errno>) -> String {
+    switch result {
+    case .success(let count): "\(count)"
+    case .failure(let error): "-1 (\(error))"
+    }
   }
 }
 

@@ -1,8 +1,5 @@
+import RawSocket
 import TCPScript
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// How a command shows an exchange: human lines (tcpdump-style, state beside each segment,
 /// optional explanations, a ladder at the end) or `--json` lines.
@@ -42,7 +39,7 @@ struct Output {
   /// One segment: `out IP 127.0.0.1.57273 > 127.0.0.1.8080: Flags [S], ...   CLOSED → SYN-SENT | peer LISTEN`.
   func segment(_ entry: TranscriptEntry, transcript: Transcript) {
     if json {
-      Terminal.out(entry.json().description)
+      Terminal.out(entry.json(relativeTo: transcript.initialSendSequence, peerIRS: transcript.initialReceiveSequence).description)
       return
     }
     if quiet { return }
@@ -164,7 +161,7 @@ struct Output {
 
 /// stdout/stderr lines, flushed at once (output may be a pipe read by a test or a harness).
 enum Terminal {
-  static func out(_ text: String) { write(1, text + "\n") }
+  static func out(_ text: String) { write(.standardOutput, text + "\n") }
 
   /// A line on stderr. Control characters (an escape sequence in a bad argument, say) are shown
   /// escaped, never sent to the terminal: see `sanitized`.
@@ -174,7 +171,7 @@ enum Terminal {
     let prefix = "tcpcraft: "
     var line = text
     if line.hasPrefix(prefix + "tcpcraft ") || line.hasPrefix(prefix + "tcpcraft:") { line.removeFirst(prefix.count) }
-    write(2, sanitized(line, keepingNewlines: true) + "\n")
+    write(FileDescriptor(rawValue: 2), sanitized(line, keepingNewlines: true) + "\n")
   }
 
   /// `text` with control characters (C0 but tab, DEL, C1) written as `\u{1B}`-style escapes, so
@@ -194,17 +191,10 @@ enum Terminal {
     return result
   }
 
-  /// Writes all of `text` to `fd` (retrying short writes and EINTR, bounded).
-  private static func write(_ fd: Int32, _ text: String) {
+  /// Writes all of `text` (RawSocket retries short writes and EINTR); a closed pipe or a full
+  /// disk loses the line, never the process.
+  private static func write(_ file: FileDescriptor, _ text: String) {
     let bytes = Array(text.utf8)
-    var offset = 0
-    for _ in 0..<1000 where offset < bytes.count {
-      let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-      if written < 0 {
-        if errno == EINTR { continue }
-        return
-      }
-      offset += written
-    }
+    bytes.withUnsafeBytes { raw in _ = try? file.writeAll(raw) }
   }
 }

@@ -173,13 +173,13 @@ enum SendRate {
     var route: Route?
     var routeProblem = ""
     do {
-      route = try RouteLookup.route(to: remote.address)
+      route = try RouteLookup.route(to: remote.address.rawValue)
     } catch {
       routeProblem = "\(error)"
     }
     let interface = plan.interface ?? route?.interfaceName ?? ""
     guard let source = sourceOverride ?? route?.sourceAddress, !interface.isEmpty else {
-      Terminal.error("tcpcraft: send: route lookup for \(IPv4Text.format(remote.address)) failed: \(routeProblem) (give --src, and --iface for layer 2)")
+      Terminal.error("tcpcraft: send: route lookup for \(remote.address) failed: \(routeProblem) (give --src, and --iface for layer 2)")
       return 1
     }
     var interfaceMAC: [UInt8]? = route?.interfaceName == interface ? route?.interfaceMAC : nil
@@ -189,7 +189,7 @@ enum SendRate {
 
     // The packet, built once.
     var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: source), destinationAddress: IPv4Address(rawValue: remote.address),
+      sourceAddress: IPv4Address(rawValue: source), destinationAddress: remote.address,
       identification: identification)
     if let ttl = arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
     var tcp = TCPHeader(sourcePort: sourcePort, destinationPort: remote.port, sequenceNumber: sequence, flags: flags, options: options)
@@ -211,7 +211,7 @@ enum SendRate {
         }
       }
       guard let nextHop else {
-        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Text.format(route?.nextHop ?? remote.address)) on \(interface): give --dst-mac")
+        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue)) on \(interface): give --dst-mac")
         return 2
       }
       packet = EthernetHeader(destination: nextHop, source: localMAC) / packet

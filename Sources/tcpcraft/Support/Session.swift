@@ -1,4 +1,5 @@
 import Foundation
+import PacketKit
 import RawSocket
 import TCPScript
 
@@ -32,10 +33,10 @@ struct Session: Codable, Equatable {
   var token: String? = nil
 
   var local: Endpoint? {
-    IPv4Text.parse(localAddress).map { Endpoint(address: $0, port: localPort) }
+    IPv4Address(localAddress).map { Endpoint(address: $0.rawValue, port: localPort) }
   }
   var remote: Endpoint? {
-    IPv4Text.parse(remoteAddress).map { Endpoint(address: $0, port: remotePort) }
+    IPv4Address(remoteAddress).map { Endpoint(address: $0.rawValue, port: remotePort) }
   }
 
   /// `127.0.0.1_8080_57273.json`
@@ -52,7 +53,7 @@ struct Session: Codable, Equatable {
 
   /// What is wrong with a session read from `name`, or nil when it may be used.
   func problem(readFrom name: String) -> String? {
-    guard IPv4Text.parse(localAddress) != nil, IPv4Text.parse(remoteAddress) != nil else { return "bad address" }
+    guard IPv4Address(localAddress) != nil, IPv4Address(remoteAddress) != nil else { return "bad address" }
     guard localPort != 0, remotePort != 0 else { return "port 0" }
     guard name == fileName else { return "its name does not match its 4-tuple" }
     guard Session.knownStates.contains(state) else { return "unknown state" }
@@ -176,7 +177,7 @@ enum SessionStore {
   ) -> [(name: String, session: Session)] {
     sessions.filter { entry in
       if let remote {
-        guard entry.session.remoteAddress == IPv4Text.format(remote.address),
+        guard entry.session.remoteAddress == remote.address.description,
           entry.session.remotePort == remote.port
         else { return false }
       }

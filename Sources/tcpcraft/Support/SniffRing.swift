@@ -67,7 +67,7 @@ enum SniffRing {
         return 1
       }
     }
-    let output = BufferedFileWriter(descriptor: 1)
+    let output = BufferedFileWriter(descriptor: .standardOutput)
     if !json && !quiet {
       Terminal.error("tcpcraft: listening on \(interface) (TPACKET_V3 ring, \(bufferMiB) MiB)\(filterText.map { ", filter \"\($0)\"" } ?? "")")
     }

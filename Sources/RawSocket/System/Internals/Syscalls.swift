@@ -99,6 +99,30 @@ internal func system_recv(
   return recv(fd, buffer, count, flags)
 }
 
+internal func system_listen(_ fd: CInt, _ backlog: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("listen", Int(fd), Int(backlog)) { return forced }
+  #endif
+  return listen(fd, backlog)
+}
+
+/// `accept4(fd, NULL, NULL, flags)`: the peer's address is not asked for.
+internal func system_accept4(_ fd: CInt, _ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("accept4", Int(fd), Int(flags)) { return forced }
+  #endif
+  return crawsocket_accept4(fd, flags)
+}
+
+internal func system_getsockname(
+  _ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<socklen_t>
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("getsockname", Int(fd)) { return forced }
+  #endif
+  return getsockname(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
 internal func system_poll(
   _ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ timeoutMilliseconds: CInt
 ) -> CInt {
@@ -146,6 +170,30 @@ internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
 /// `open(path, O_RDONLY | O_CLOEXEC)`.
 internal func system_openReadOnly(_ path: UnsafePointer<CChar>) -> CInt {
   system_open(path, O_RDONLY | O_CLOEXEC)
+}
+
+/// `open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)`: a file to write,
+/// created or emptied; a symbolic link in its place is refused (`ELOOP`), never followed.
+internal func system_openForWriting(_ path: UnsafePointer<CChar>, _ mode: mode_t) -> CInt {
+  let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("open", Int(flags), Int(mode)) { return forced }
+  #endif
+  return open(path, flags, mode)
+}
+
+/// `nanosleep(request, remaining)` on the monotonic clock's terms (relative).
+internal func system_nanosleep(_ request: UnsafePointer<timespec>, _ remaining: UnsafeMutablePointer<timespec>?) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("nanosleep", request.pointee.tv_sec, request.pointee.tv_nsec) { return forced }
+  #endif
+  return nanosleep(request, remaining)
+}
+
+/// `clock_gettime(CLOCK_REALTIME or CLOCK_BOOTTIME, now)` (served by the vDSO; not mockable: it
+/// never fails for these clocks).
+internal func system_clock_gettime(realTime: Bool, _ now: UnsafeMutablePointer<timespec>) -> CInt {
+  clock_gettime(realTime ? CLOCK_REALTIME : CLOCK_BOOTTIME, now)
 }
 
 internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
@@ -377,11 +425,6 @@ internal func system_lseek(_ fd: CInt, _ offset: off_t, _ whence: CInt) -> off_t
   if let forced = mockingIntercept("lseek", Int(fd), Int(offset), Int(whence)) { return off_t(forced) }
   #endif
   return lseek(fd, offset, whence)
-}
-
-internal func system_nanosleep(milliseconds: Int) {
-  var nap = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-  _ = nanosleep(&nap, nil)
 }
 
 /// CLOCK_MONOTONIC nanoseconds and our pid, mixed: only a last resort when no kernel randomness

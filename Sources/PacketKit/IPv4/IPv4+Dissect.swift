@@ -1,0 +1,135 @@
+// The dissector's IPv4 step: header checks as problems, the checksum, the total length against
+// the captured bytes, fragments, the hand-over to TCP, UDP or ICMP, trailers; and the fast path
+// for a plain TCP/IPv4 frame. See Dissection/Dissector.swift.
+
+extension Dissector {
+  /// Dissects an IPv4 packet at `start` whose bytes end (as captured) at `end`.
+  mutating func ipv4(at start: Int, end: Int, quoted: Bool) {
+    if !quoted && allowFastPath && plainTCP(at: start, end: end) { return }
+    let available = end - start
+    guard has(.ipv4, needed: 20, start, end, quoted: quoted) else { return }
+    let version = frame.u8(start) >> 4
+    guard version == 4 else {
+      invalid(.ipv4, field: "version", value: UInt64(version), start, end, quoted: quoted)
+      return
+    }
+    let headerLength = Int(frame.u8(start) & 0x0F) * 4
+    guard headerLength >= 20 else {
+      invalid(.ipv4, field: "ihl", value: UInt64(headerLength / 4), start, end, quoted: quoted)
+      return
+    }
+    guard has(.ipv4, needed: headerLength, start, end, quoted: quoted) else { return }
+    var problems: [DissectionProblem] = []
+    let totalLength = Int(frame.u16(start + 2))
+    // Header checksum (quoted headers are not checked: routers may have changed them).
+    if verifyChecksums && !quoted {
+      if !isHeaderChecksumValid(start, start + headerLength) {
+        let stored = frame.u16(start + 10)
+        var zeroed = OnesComplement()
+        zeroed.add(frame, start, start + headerLength, skippingFieldAt: 10)
+        let correct = zeroed.checksum
+        problems.append(.badChecksum(layer: .ipv4, stored: stored, correct: correct))
+      }
+    }
+    optionProblems(layer: .ipv4, start + 20, start + headerLength, into: &problems)
+    append(.ipv4, start, start + headerLength, quoted: quoted, problems: problems)
+
+    guard totalLength >= headerLength else {
+      raw(.ipv4, .invalidField(layer: .ipv4, field: "totalLength", value: UInt64(totalLength)),
+          start + headerLength, end, quoted: quoted,
+          problems: [.invalidField(layer: .ipv4, field: "total length", value: UInt64(totalLength))])
+      return
+    }
+    var payloadEnd = start + totalLength
+    if totalLength > available {
+      payloadEnd = end
+      if !quoted {
+        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv4, length: totalLength, available: available)])
+      }
+    }
+    let flagsAndOffset = frame.u16(start + 6)
+    let fragmentOffset = flagsAndOffset & 0x1FFF
+    let moreFragments = flagsAndOffset & 0x2000 != 0
+    let proto = frame.u8(start + 9)
+    let payloadStart = start + headerLength
+    let complete = totalLength <= available && !moreFragments
+    if fragmentOffset != 0 {
+      append(.payload, payloadStart, payloadEnd, quoted: quoted)
+    } else {
+      let source = frame.u32(start + 12)
+      let destination = frame.u32(start + 16)
+      let transportLength = totalLength - headerLength
+      let context = TransportContext(
+        source: source, destination: destination, ipPayloadLength: transportLength,
+        complete: complete, quoted: quoted)
+      switch proto {
+      case 6: tcp(at: payloadStart, end: payloadEnd, context)
+      case 17: udp(at: payloadStart, end: payloadEnd, context)
+      case 1: icmp(at: payloadStart, end: payloadEnd, context)
+      default: append(.payload, payloadStart, payloadEnd, quoted: quoted)
+      }
+    }
+    if payloadEnd < end {
+      if quoted {
+        append(.trailer, payloadEnd, end, quoted: true)
+      } else {
+        // Up to a minimum Ethernet frame (60 bytes) of trailer is ordinary padding.
+        let isPadding = frame.count <= 60 && layers.first?.kind != .ipv4
+          && frame.slice(payloadEnd, end).allSatisfy { $0 == 0 }
+        append(
+          .trailer, payloadEnd, end,
+          problems: isPadding
+            ? [] : [.lengthShorterThanData(layer: .ipv4, length: totalLength, available: available)])
+      }
+    }
+  }
+
+  /// The fast path for the most common frame of all, a well-formed unfragmented IPv4 packet
+  /// without IPv4 options carrying a well-formed TCP segment, with correct checksums (when
+  /// verified) and nothing after it: appends its layers and returns `true`. Anything else
+  /// returns `false` having changed nothing, and the general path (`ipv4` onwards) takes the
+  /// frame. The result is the same either way (tests compare the two on every fixture, every
+  /// truncation and fuzzed frames): this only skips the bookkeeping for problems that are not there.
+  @inline(__always)
+  mutating func plainTCP(at start: Int, end: Int) -> Bool {
+    guard end &- start >= 40, frame.u8(start) == 0x45 else { return false }
+    let totalLength = Int(frame.u16(start &+ 2))
+    let flagsAndOffset = frame.u16(start &+ 6)
+    // Whole (no trailer, not truncated), not a fragment (MF clear, offset 0), TCP.
+    guard totalLength == end &- start, flagsAndOffset & 0x3FFF == 0, frame.u8(start &+ 9) == 6 else { return false }
+    let tcpStart = start &+ 20
+    let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
+    guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
+    // The general path's own checks, each of which appends only when something is wrong.
+    var problems: [DissectionProblem] = []
+    optionProblems(layer: .tcp, tcpStart &+ 20, tcpStart &+ tcpHeaderLength, into: &problems)
+    guard problems.isEmpty else { return false }
+    if verifyChecksums {
+      guard isHeaderChecksumValid(start, tcpStart) else { return false }
+      var segment = pseudoHeader(frame.u32(start &+ 12), frame.u32(start &+ 16), protocol: 6, length: end &- tcpStart)
+      segment.add(frame.slice(tcpStart, end))
+      guard segment.folded == 0xFFFF else { return false }
+    }
+    let tcpEnd = tcpStart &+ tcpHeaderLength
+    // IPv4, TCP and (when not empty) the payload in one step, not quoted (the tag bytes are
+    // constants the compiler folds).
+    let withPayload = tcpEnd < end
+    let compactTags = DissectedLayers.compactTag(.ipv4) | DissectedLayers.compactTag(.tcp) << 8
+      | (withPayload ? DissectedLayers.compactTag(.payload) << 16 : 0)
+    let compactEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
+      | (withPayload ? UInt64(truncatingIfNeeded: end) << 32 : 0)
+    if !layers.appendCompact(tags: compactTags, ends: compactEnds, added: withPayload ? 3 : 2, start: start, lastEnd: end) {
+      layers.append(.ipv4, start..<tcpStart, isQuoted: false)
+      layers.append(.tcp, tcpStart..<tcpEnd, isQuoted: false)
+      if tcpEnd < end { layers.append(.payload, tcpEnd..<end, isQuoted: false) }
+    }
+    return true
+  }
+
+  /// Whether the IPv4 header at `start..<end` sums to 0 (its checksum verifies).
+  @inline(__always) func isHeaderChecksumValid(_ start: Int, _ end: Int) -> Bool {
+    var sum = OnesComplement()
+    sum.add(frame.slice(start, end))
+    return sum.folded == 0xFFFF
+  }
+}

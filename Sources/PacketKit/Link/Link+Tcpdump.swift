@@ -1,0 +1,120 @@
+// The tcpdump printer's link-layer step (tcpdump -nn -S -t, no -e): which header the frame
+// starts with, VLAN tags skipped, ARP lines, and the hand-over to IPv4. See Format/Summary.swift.
+
+extension TcpdumpPrinter {
+  mutating func printFrame(linkType: LinkType) {
+    let length = frame.count
+    switch linkType {
+    case .ethernet:
+      guard length >= 14 else {
+        emit(" [|ether]")
+        return
+      }
+      var etherType = frame.u16(12)
+      var start = 14
+      // 802.1Q / 802.1ad tags: tcpdump shows them only with -e.
+      while Dissector.isVLAN(etherType) {
+        guard length >= start + 4 else {
+          emit(" [|vlan]")
+          return
+        }
+        etherType = frame.u16(start + 2)
+        start += 4
+      }
+      if etherType == 0x0800 {
+        ip(at: start, length: length - start)
+      } else if etherType == 0x0806, let line = arp(at: start, length: length - start) {
+        emit(text: line)
+      } else if etherType == 0x86DD {
+        emit(text: "IP6 (not decoded by PacketKit), length \(length - start)")
+      } else {
+        emit(text: 
+          "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
+      }
+    case .linuxSLL, .linuxSLL2:
+      let header = linkType == .linuxSLL ? 16 : 20
+      guard length >= header else {
+        emit(linkType == .linuxSLL ? " [|sll]" : " [|sll2]")
+        return
+      }
+      let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
+      if linkType == .linuxSLL2 {
+        // tcpdump 4.99: "%-5s %-3s " with the interface name and the packet type.
+        let name = interfaceNames[frame.u32(4)] ?? "?"
+        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(10))] ?? "?"
+        emit(text: Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
+      }
+      if proto == 0x0800 {
+        ip(at: header, length: length - header)
+      } else {
+        emit(text: "ethertype \(etherTypeName(proto)) (0x\(Fmt.hex(proto, width: 4))), length \(length): ")
+      }
+    case .null:
+      guard length >= 4 else {
+        emit(" [|null]")
+        return
+      }
+      let family = NullLinkView.family(frame.u32(0))
+      if family == 2 {
+        ip(at: 4, length: length - 4)
+      } else {
+        emit(text: "AF \(family) \(length - 4): ")
+      }
+    case .raw:
+      guard length >= 1 else {
+        emit("truncated-ip 0")
+        return
+      }
+      let version = frame.u8(0) >> 4
+      if version == 4 {
+        ip(at: 0, length: length)
+      } else {
+        emit(text: version == 6 ? "IP6 (not decoded by PacketKit), length \(length)" : "unknown ip \(version)")
+      }
+    case .ipv4:
+      ip(at: 0, length: length)
+    }
+  }
+
+  /// tcpdump's ARP line for Ethernet/IPv4 requests and replies (nil for other ARP forms).
+  func arp(at start: Int, length: Int) -> String? {
+    // tcpdump needs the fixed part and every address captured, else " [|arp]".
+    guard length >= 8, length >= 8 + 2 * Int(frame.u8(start + 4)) + 2 * Int(frame.u8(start + 5)) else {
+      return " [|arp]"
+    }
+    guard frame.u16(start) == 1, frame.u16(start + 2) == 0x0800,
+      frame.u8(start + 4) == 6, frame.u8(start + 5) == 4
+    else { return nil }
+    func ip(_ offset: Int) -> String {
+      "\(frame.u8(offset)).\(frame.u8(offset + 1)).\(frame.u8(offset + 2)).\(frame.u8(offset + 3))"
+    }
+    let senderMAC = mac(start + 8)
+    let senderIP = ip(start + 14)
+    let targetIP = ip(start + 24)
+    switch frame.u16(start + 6) {
+    case 1:
+      let targetHasMAC = (0..<6).contains { frame.u8(start + 18 + $0) != 0 }
+      return "ARP, Request who-has \(targetIP)\(targetHasMAC ? " (\(mac(start + 18)))" : "") tell \(senderIP), length \(length)"
+    case 2:
+      return "ARP, Reply \(senderIP) is-at \(senderMAC), length \(length)"
+    default:
+      return nil
+    }
+  }
+
+  func mac(_ offset: Int) -> String {
+    (0..<6).map { Fmt.hex(frame.u8(offset + $0), width: 2) }.joined(separator: ":")
+  }
+
+  func etherTypeName(_ type: UInt16) -> String {
+    switch type {
+    case 0x0806: "ARP"
+    case 0x86DD: "IPv6"
+    case 0x8100: "802.1Q"
+    case 0x8035: "Reverse ARP"
+    case 0x88CC: "LLDP"
+    case 0x8847: "MPLS unicast"
+    default: "Unknown"
+    }
+  }
+}

@@ -1,0 +1,524 @@
+// The tcpdump printer's TCP step (print-tcp.c, print-mptcp.c): ports, flags, seq/ack, window,
+// every option form tcpdump names (MSS ... MD5, TCP-AO, MPTCP, Fast Open, user timeout), and the
+// hand-over to the application printers. `optionText` serves `show()` too. See Format/Summary.swift.
+
+extension TcpdumpPrinter {
+  // MARK: TCP (print-tcp.c)
+
+  mutating func tcp(at start: Int, length: Int, _ ip: IPContext) {
+    do {
+      try tcpBody(at: start, length: length, ip)
+    } catch {
+      emit(printedMPTCP ? " [|mptcp]" : " [|tcp]")
+    }
+  }
+
+  mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
+    guard has(start + 2, 2) else {
+      emit(source: ip.source, destination: ip.destination)
+      emit(":")
+      throw TcpdumpTruncated()
+    }
+    let sourcePort = frame.u16(start)
+    let destinationPort = frame.u16(start + 2)
+    emit(address: ip.source, port: sourcePort)
+    emit(" > ")
+    emit(address: ip.destination, port: destinationPort)
+    emit(": ")
+    guard has(start, 20) else { throw TcpdumpTruncated() }
+    let headerLength = Int(frame.u8(start + 12) >> 4) * 4
+    if headerLength < 20 {
+      emit(" tcp ")
+      emit(decimal: UInt32(truncatingIfNeeded: length &- headerLength))
+      emit(" [bad hdr length ")
+      emit(decimal: headerLength)
+      emit(" - too short, < 20]")
+      return
+    }
+    let seq = frame.u32(start + 4)
+    let ack = frame.u32(start + 8)
+    let window = frame.u16(start + 14)
+    let urgent = frame.u16(start + 18)
+    let flags = frame.u8(start + 13)
+    emit("Flags [")
+    TCPFlags(rawValue: UInt16(flags)).appendTcpdumpLetters(to: &out)
+    emit("]")
+    if headerLength > length {
+      emit(" [bad hdr length ")
+      emit(decimal: headerLength)
+      emit(" - too long, > ")
+      emit(decimal: length)
+      emit("]")
+      return
+    }
+    let dataLength = length - headerLength
+    if dataLength > 0 || flags & 0x07 != 0 {
+      emit(", seq ")
+      emit(decimal: seq)
+      if dataLength > 0 {
+        emit(byte: 0x3A)
+        emit(decimal: seq &+ UInt32(truncatingIfNeeded: dataLength))
+      }
+    }
+    if flags & 0x10 != 0 {
+      emit(", ack ")
+      emit(decimal: ack)
+    }
+    emit(", win ")
+    emit(decimal: UInt32(window))
+    if flags & 0x20 != 0 {
+      emit(", urg ")
+      emit(decimal: UInt32(urgent))
+    }
+    if headerLength > 20 {
+      emit(", options [")
+      let complete = try tcpOptions(
+        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length, tcpFlags: flags)
+      guard complete else { return }
+      emit("]")
+    }
+    emit(", length ")
+    emit(decimal: dataLength)
+    if dataLength > 0 {
+      try requireHeader(at: start, length: headerLength)
+      application(at: start + headerLength, length: dataLength, sourcePort, destinationPort)
+    }
+  }
+
+  /// tcpdump's text for one well-formed TCP option (`bytes`: kind, length and data), as inside
+  /// its "options [...]" list: e.g. "mss 1460", "mptcp 12 capable v1 {0x...}", "unknown-99 0x01".
+  /// `tcpFlags` matter to MPTCP. `show()` lists options with it, so both say the same.
+  static func optionText(_ bytes: [UInt8], tcpFlags: UInt8) -> String {
+    bytes.withUnsafeBytes { raw in
+      var printer = TcpdumpPrinter(ByteCursor(raw))
+      _ = try? printer.tcpOptions(
+        at: 0, length: raw.count, segmentStart: 0, segmentLength: raw.count, tcpFlags: tcpFlags)
+      return String(decoding: printer.out, as: UTF8.self)
+    }
+  }
+
+  /// tcpdump's name for a TCP option kind (print-tcp.c's `tcp_option_values`), `nil` for kinds
+  /// it calls "unknown-N".
+  static func tcpOptionName(_ kind: UInt8) -> StaticString? {
+    switch kind {
+    case 0: "eol"
+    case 1: "nop"
+    case 2: "mss"
+    case 3: "wscale"
+    case 4: "sackOK"
+    case 5: "sack"
+    case 6: "echo"
+    case 7: "echoreply"
+    case 8: "TS"
+    case 11: "cc"
+    case 12: "ccnew"
+    case 13: ""
+    case 19: "md5"
+    case 20: "scps"
+    case 28: "uto"
+    case 29: "tcp-ao"
+    case 30: "mptcp"
+    case 34: "tfo"
+    case 254: "exp"
+    default: nil
+    }
+  }
+
+  /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
+  mutating func tcpOptions(
+    at start: Int, length: Int, segmentStart: Int, segmentLength: Int, tcpFlags: UInt8
+  ) throws(TcpdumpTruncated) -> Bool {
+    var remaining = length
+    var cursor = start
+    var separator = false
+    while remaining > 0 {
+      if separator { emit(byte: 0x2C) }
+      let kind = try get8(cursor)
+      cursor += 1
+      var optionLength: Int
+      if kind == 0 || kind == 1 {
+        optionLength = 1
+      } else {
+        optionLength = Int(try get8(cursor))
+        cursor += 1
+        if optionLength < 2 || optionLength > remaining { return badOption(separator) }
+        remaining -= 1
+      }
+      remaining -= 1
+      var dataLength = 0
+      if let name = Self.tcpOptionName(kind) {
+        emit(name)
+      } else {
+        emit("unknown-")
+        emit(decimal: UInt32(kind))
+      }
+      // LENCHECK: enough option bytes left, and captured. Past the captured end tcpdump jumps to
+      // its "trunc" label, which closes the list with ">" once an option was printed.
+      var cutInsideOption = false
+      func lenCheck(_ needed: Int) throws(TcpdumpTruncated) -> Bool {
+        guard needed <= remaining else { return false }
+        guard has(cursor, needed) else {
+          cutInsideOption = true
+          throw TcpdumpTruncated()
+        }
+        return true
+      }
+      do {
+      switch kind {
+      case 2:
+        dataLength = 2
+        guard try lenCheck(2) else { return badOption(separator) }
+        emit(byte: 0x20)
+        emit(decimal: UInt32(frame.u16(cursor)))
+      case 3:
+        dataLength = 1
+        guard try lenCheck(1) else { return badOption(separator) }
+        emit(byte: 0x20)
+        emit(decimal: UInt32(frame.u8(cursor)))
+      case 5:
+        dataLength = optionLength - 2
+        if dataLength % 8 != 0 {
+          emit(" invalid sack")
+        } else {
+          emit(byte: 0x20)
+          emit(decimal: dataLength / 8)
+          emit(byte: 0x20)
+          var index = 0
+          while index < dataLength {
+            guard try lenCheck(index + 4) else { return badOption(separator) }
+            let first = frame.u32(cursor + index)
+            guard try lenCheck(index + 8) else { return badOption(separator) }
+            let second = frame.u32(cursor + index + 4)
+            emit(byte: 0x7B)
+            emit(decimal: first)
+            emit(byte: 0x3A)
+            emit(decimal: second)
+            emit(byte: 0x7D)
+            index += 8
+          }
+        }
+      case 6, 7, 11, 12, 13:
+        dataLength = 4
+        guard try lenCheck(4) else { return badOption(separator) }
+        emit(byte: 0x20)
+        emit(decimal: frame.u32(cursor))
+      case 8:
+        dataLength = 8
+        guard try lenCheck(8) else { return badOption(separator) }
+        emit(" val ")
+        emit(decimal: frame.u32(cursor))
+        emit(" ecr ")
+        emit(decimal: frame.u32(cursor + 4))
+      case 19:
+        dataLength = 16
+        guard try lenCheck(16) else { return badOption(separator) }
+        // tcpdump first needs the whole segment to check a signature.
+        emit(has(segmentStart, segmentLength) ? " shared secret not supplied with -M, can't check - " : " snaplen too short, can't check - ")
+        emit(hexBytes: cursor, count: 16)
+      case 20:
+        dataLength = 2
+        guard try lenCheck(2) else { return badOption(separator) }
+        emit(" cap ")
+        emit(hex: UInt32(frame.u8(cursor)), width: 2)
+        emit(" id ")
+        emit(decimal: UInt32(frame.u8(cursor + 1)))
+      case 29:
+        dataLength = optionLength - 2
+        if dataLength < 2 {
+          emit(" (invalid)")
+        } else {
+          guard try lenCheck(1) else { return badOption(separator) }
+          emit(" keyid ")
+          emit(decimal: UInt32(frame.u8(cursor)))
+          guard try lenCheck(2) else { return badOption(separator) }
+          emit(" rnextkeyid ")
+          emit(decimal: UInt32(frame.u8(cursor + 1)))
+          if dataLength > 2 {
+            emit(" mac 0x")
+            for index in 2..<dataLength {
+              guard try lenCheck(index + 1) else { return badOption(separator) }
+              emit(hex: UInt32(frame.u8(cursor + index)), width: 2)
+            }
+          }
+        }
+      case 0, 1, 4:
+        break
+      case 28:
+        dataLength = 2
+        guard try lenCheck(2) else { return badOption(separator) }
+        var value = UInt32(frame.u16(cursor))
+        emit(" 0x")
+        emit(hex: value, width: 1)
+        value = value & 1 != 0 ? (value >> 1) * 60 : value >> 1
+        emit(byte: 0x20)
+        emit(decimal: value)
+      case 30:
+        dataLength = optionLength - 2
+        guard try lenCheck(dataLength) else { return badOption(separator) }
+        guard mptcp(at: cursor - 2, length: optionLength, tcpFlags: tcpFlags) else {
+          return badOption(separator)
+        }
+      case 34:
+        dataLength = optionLength - 2
+        guard try lenCheck(dataLength) else { return badOption(separator) }
+        emit(byte: 0x20)
+        fastOpen(cursor, dataLength)
+      case 254:
+        dataLength = optionLength - 2
+        guard try lenCheck(dataLength) else { return badOption(separator) }
+        guard dataLength >= 2 else { return badOption(separator) }
+        let magic = frame.u16(cursor)
+        emit(byte: 0x2D)
+        if magic == 0xF989 {
+          fastOpen(cursor + 2, dataLength - 2, experimental: true)
+        } else {
+          emit(hex: UInt32(magic), width: 4)
+        }
+      default:
+        dataLength = optionLength - 2
+        if dataLength > 0 { emit(" 0x") }
+        for index in 0..<max(0, dataLength) {
+          guard try lenCheck(index + 1) else { return badOption(separator) }
+          emit(hex: UInt32(frame.u8(cursor + index)), width: 2)
+        }
+      }
+      } catch {
+        guard cutInsideOption else { throw error }
+        emit(printedMPTCP ? " [|mptcp]" : " [|tcp]")
+        if separator { emit(">") }
+        return false
+      }
+      cursor += dataLength
+      remaining -= dataLength
+      var expected = dataLength + 1
+      if kind != 0 && kind != 1 { expected += 1 }
+      if expected != optionLength {
+        emit("[len ")
+        emit(decimal: optionLength)
+        emit("]")
+      }
+      separator = true
+      if kind == 0 { break }
+    }
+    return true
+  }
+
+  /// An MPTCP option (RFC 8684) as tcpdump prints it without -v (print-mptcp.c): its length,
+  /// the subtype's name and the subtype's fields; `false` when tcpdump calls it "[bad opt]" (a
+  /// length the subtype does not have, or one that does not fit the segment's flags). The whole
+  /// option (`length` bytes from `start`) is captured.
+  mutating func mptcp(at start: Int, length: Int, tcpFlags: UInt8) -> Bool {
+    guard length >= 3 else { return false }
+    printedMPTCP = true
+    let syn = tcpFlags & 0x02 != 0
+    let ack = tcpFlags & 0x10 != 0
+    let subtype = frame.u8(start + 2) >> 4
+    emit(byte: 0x20)
+    emit(decimal: length)
+    switch subtype {
+    case 0:
+      emit(" capable")
+      guard ((length == 12 || length == 4) && syn) || ((length == 20 || length == 22) && ack && !syn) else {
+        return false
+      }
+      let version = frame.u8(start + 2) & 0x0F
+      guard version <= 1 else {
+        emit(" Unknown Version (")
+        emit(decimal: UInt32(version))
+        emit(")")
+        return true
+      }
+      emit(" v")
+      emit(decimal: UInt32(version))
+      if frame.u8(start + 3) & 0x80 != 0 { emit(" csum") }
+      if length == 12 || length >= 20 {
+        emit(" {0x")
+        emit(hex: frame.u64(start + 4), width: 1)
+        if length >= 20 {
+          emit(",0x")
+          emit(hex: frame.u64(start + 12), width: 1)
+        }
+        emit("}")
+      }
+    case 1:
+      emit(" join")
+      guard (length == 12 && syn) || (length == 16 && syn && ack) || (length == 24 && ack) else { return false }
+      if length != 24 {
+        if frame.u8(start + 2) & 0x01 != 0 { emit(" backup") }
+        emit(" id ")
+        emit(decimal: UInt32(frame.u8(start + 3)))
+      }
+      switch length {
+      case 12:
+        emit(" token 0x")
+        emit(hex: frame.u32(start + 4), width: 1)
+        emit(" nonce 0x")
+        emit(hex: frame.u32(start + 8), width: 1)
+      case 16:
+        emit(" hmac 0x")
+        emit(hex: frame.u64(start + 4), width: 1)
+        emit(" nonce 0x")
+        emit(hex: frame.u32(start + 12), width: 1)
+      default:
+        emit(" hmac 0x")
+        emit(hexBytes: start + 4, count: 20)
+      }
+    case 2:
+      emit(" dss")
+      guard length >= 4, !syn else { return false }
+      let dssFlags = frame.u8(start + 3)
+      if dssFlags & 0x10 != 0 { emit(" fin") }
+      var at = start + 4
+      var left = length - 4
+      // A 4- or 8-byte number (the wide form when `wide`), or `nil` when too few bytes are left.
+      func number(wide: Bool) -> UInt64? {
+        let size = wide ? 8 : 4
+        guard left >= size else { return nil }
+        defer {
+          at += size
+          left -= size
+        }
+        return wide ? frame.u64(at) : UInt64(frame.u32(at))
+      }
+      if dssFlags & 0x01 != 0 {
+        emit(" ack ")
+        guard let value = number(wide: dssFlags & 0x02 != 0) else { return false }
+        emit(decimal64: value)
+      }
+      if dssFlags & 0x04 != 0 {
+        emit(" seq ")
+        guard let value = number(wide: dssFlags & 0x08 != 0) else { return false }
+        emit(decimal64: value)
+        guard let subflow = number(wide: false) else { return false }
+        emit(" subseq ")
+        emit(decimal64: subflow)
+        guard left >= 2 else { return false }
+        emit(" len ")
+        emit(decimal: UInt32(frame.u16(at)))
+        at += 2
+        left -= 2
+        if left >= 2 {
+          emit(" csum 0x")
+          emit(hex: UInt32(frame.u16(at)), width: 1)
+          left -= 2
+        }
+      }
+      guard left == 0 else { return false }
+    case 3:
+      emit(" add-addr")
+      guard [8, 10, 16, 18, 20, 22, 28, 30].contains(length) else { return false }
+      switch frame.u8(start + 2) & 0x0F {
+      case 0x6: emit(" v0-ip6")
+      case 0x4: emit(" v0-ip4")
+      case 0x1: emit(" v1-echo")
+      case 0x0: emit(" v1")
+      default: emit(" [bad version/echo]")
+      }
+      emit(" id ")
+      emit(decimal: UInt32(frame.u8(start + 3)))
+      emit(byte: 0x20)
+      let ipv4 = length <= 18
+      let addressLength = ipv4 ? 4 : 16
+      if ipv4 {
+        emit(address: frame.u32(start + 4))
+      } else {
+        emitIPv6(at: start + 4)
+      }
+      let hasPort = [10, 18, 22, 30].contains(length)
+      if hasPort {
+        emit(byte: 0x3A)
+        emit(decimal: UInt32(frame.u16(start + 4 + addressLength)))
+      }
+      if [16, 18, 28, 30].contains(length) {
+        emit(" hmac 0x")
+        emit(hex: frame.u64(start + 4 + addressLength + (hasPort ? 2 : 0)), width: 1)
+      }
+    case 4:
+      emit(" rem-addr")
+      guard length >= 4 else { return false }
+      emit(" id")
+      for index in 3..<length {
+        emit(byte: 0x20)
+        emit(decimal: UInt32(frame.u8(start + index)))
+      }
+    case 5:
+      emit(" prio")
+      guard length == 3 || length == 4 else { return false }
+      emit(frame.u8(start + 2) & 0x01 != 0 ? " backup" : " non-backup")
+      if length == 4 {
+        emit(" id ")
+        emit(decimal: UInt32(frame.u8(start + 3)))
+      }
+    case 6:
+      emit(" fail")
+      guard length == 12 else { return false }
+      emit(" seq ")
+      emit(decimal64: frame.u64(start + 4))
+    case 7:
+      emit(" fast-close")
+      guard length == 12 else { return false }
+      emit(" key 0x")
+      emit(hex: frame.u64(start + 4), width: 1)
+    default:
+      emit(" unknown")
+    }
+    return true
+  }
+
+  /// The IPv6 address stored at `start`, as inet_ntop writes it: lower-case hex groups, the
+  /// longest run of two or more zero groups (the first of equal runs) as "::", and the last 32
+  /// bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
+  mutating func emitIPv6(at start: Int) {
+    var groups: [UInt16] = []
+    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }
+    var bestStart = -1
+    var bestLength = 0
+    var runStart = -1
+    for index in 0...8 {
+      if index < 8 && groups[index] == 0 {
+        if runStart < 0 { runStart = index }
+      } else if runStart >= 0 {
+        if index - runStart > bestLength {
+          bestStart = runStart
+          bestLength = index - runStart
+        }
+        runStart = -1
+      }
+    }
+    if bestLength < 2 { bestStart = -1 }
+    var index = 0
+    while index < 8 {
+      if index == bestStart {
+        emit(byte: 0x3A)
+        if index == 0 { emit(byte: 0x3A) }
+        index += bestLength
+        continue
+      }
+      if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && groups[5] == 0xFFFF)) {
+        emit(address: frame.u32(start + 12))
+        return
+      }
+      emit(hex: UInt32(groups[index]), width: 1)
+      index += 1
+      if index < 8 { emit(byte: 0x3A) }
+    }
+  }
+
+  mutating func fastOpen(_ start: Int, _ length: Int, experimental: Bool = false) {
+    if experimental { emit("tfo") }
+    if length == 0 {
+      emit(" cookiereq")
+    } else if length % 2 != 0 || length < 4 || length > 16 {
+      emit(" (invalid)")
+    } else {
+      emit(" cookie ")
+      emit(hexBytes: start, count: length)
+    }
+  }
+
+  mutating func badOption(_ separator: Bool) -> Bool {
+    emit("[bad opt]")
+    if separator { emit("]") }
+    return false
+  }
+}
