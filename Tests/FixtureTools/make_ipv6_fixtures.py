@@ -16,7 +16,7 @@ cases = [
     ("v6TcpSyn", IPv6(src="::1", dst="::1") / TCP(sport=40000, dport=8080, flags="S", seq=1000, window=65535,
                                                  options=[("MSS", 1440), ("NOP", None), ("WScale", 7)])),
     ("v6TcpData", IPv6(src=A, dst=B, tc=0x28, fl=0x12345, hlim=7) / TCP(sport=40000, dport=80, flags="PA", seq=5, ack=9, window=512) / b"hello"),
-    ("v6Udp", IPv6(src=A, dst=B) / UDP(sport=5353, dport=53) / b"abc"),
+    ("v6Udp", IPv6(src=A, dst=B) / UDP(sport=40001, dport=40002) / b"abc"),  # ports tcpdump decodes no protocol on
     ("v6Echo", IPv6(src=A, dst=B) / ICMPv6EchoRequest(id=0x1234, seq=7, data=b"ping")),
     ("v6HopByHop", IPv6(src=A, dst=B) / IPv6ExtHdrHopByHop(options=[RouterAlert(value=0), PadN(optdata=b"")]) /
         TCP(sport=1, dport=2, flags="S", seq=0, window=0)),

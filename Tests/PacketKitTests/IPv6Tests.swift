@@ -61,7 +61,7 @@ let ipv6BuildCases: [(name: String, bytes: [UInt8], packet: Packet)] = [
    IPv6Header(sourceAddress: a, destinationAddress: b, trafficClass: 0x28, flowLabel: 0x12345, hopLimit: 7)
     / TCPHeader(sourcePort: 40000, destinationPort: 80, sequenceNumber: 5, acknowledgmentNumber: 9, flags: [.psh, .ack], window: 512)
     / "hello"),
-  ("udp", v6Udp, IPv6Header(sourceAddress: a, destinationAddress: b) / UDPHeader(sourcePort: 5353, destinationPort: 53) / "abc"),
+  ("udp", v6Udp, IPv6Header(sourceAddress: a, destinationAddress: b) / UDPHeader(sourcePort: 40001, destinationPort: 40002) / "abc"),
   ("echo", v6Echo,
    IPv6Header(sourceAddress: a, destinationAddress: b) / ICMPv6Header.echoRequest(identifier: 0x1234, sequenceNumber: 7) / "ping"),
   ("hop-by-hop", v6HopByHop,
