@@ -132,6 +132,8 @@ extension Dissection {
         fields.udp(UDPView(unchecked: view), checksumNote: note(.udp))
       case .icmpv4:
         fields.icmp(ICMPv4View(unchecked: view), checksumNote: note(.icmpv4))
+      case .ipv6, .ipv6Extension, .icmpv6:
+        fields.ipv6(layer.kind, bytes(of: layer), checksumNote: note(.icmpv6))
       case .payload, .trailer:
         fields.add("load", Fmt.quoted(bytes(of: layer)))
       case .raw(let expected, let reason):
