@@ -18,16 +18,20 @@ extension TcpdumpPrinter {
     emit(decimal: UInt32(port))
   }
 
-  /// "SOURCE > DESTINATION" (nothing after IPv6 extension headers, which printed them).
-  mutating func emitAddresses(_ ip: IPContext) {
+  /// "SOURCE > DESTINATION" (IPv4 or IPv6); after IPv6 extension headers only when
+  /// `evenAfterExtensions` (tcpdump's TCP printer prints them there, its UDP printer does not).
+  /// Returns whether anything was printed.
+  @discardableResult
+  mutating func emitAddresses(_ ip: IPContext, evenAfterExtensions: Bool = false) -> Bool {
     guard let source = ip.source6, let destination = ip.destination6 else {
       emit(source: ip.source, destination: ip.destination)
-      return
+      return true
     }
-    guard !ip.portsOnly else { return }
+    guard !ip.portsOnly || evenAfterExtensions else { return false }
     source.appendText(to: &out)
     emit(" > ")
     destination.appendText(to: &out)
+    return true
   }
 
   // MARK: IPv6 (print-ip6.c)
@@ -41,18 +45,15 @@ extension TcpdumpPrinter {
   }
 
   mutating func ip6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
-    guard has(start, 40) else {
-      emit("IP6 ")
-      throw TcpdumpTruncated()
-    }
+    guard has(start, 40) else { throw TcpdumpTruncated() }
     emit("IP6 ")
     let payloadLength = Int(frame.u16(start + 4))
+    // Lengths come from the payload length (as tcpdump's do); the captured end stays the limit.
     var total = length
     if payloadLength != 0 {
       total = payloadLength + 40
       if total > length {
         emit(text: "truncated-ip6 - \(total - length) bytes missing!")
-        total = length
       }
     }
     let savedSnap = snapEnd
@@ -80,18 +81,27 @@ extension TcpdumpPrinter {
       headers += 1
       switch next {
       case 0, 60:
+        guard has(offset, 2), has(offset, (Int(frame.u8(offset + 1)) + 1) * 8) else {
+          emit(next == 0 ? " [|hbhopt]" : " [|dstopt]")
+          return
+        }
         emit(next == 0 ? "HBH " : "DSTOPT ")
-        let headerLength = (Int(try get8(offset + 1)) + 1) * 8
-        guard has(offset, headerLength) else { throw TcpdumpTruncated() }
+        let headerLength = (Int(frame.u8(offset + 1)) + 1) * 8
         next = frame.u8(offset)
         offset += headerLength
       case 43:
-        let headerLength = (Int(try get8(offset + 1)) + 1) * 8
-        try routing6(at: offset, headerLength: headerLength)
+        guard has(offset, 1) else { throw TcpdumpTruncated() }
+        let headerLength = (Int(frame.u8(offset + 1)) + 1) * 8
+        guard routing6(at: offset, headerLength: headerLength) else { return }
         next = frame.u8(offset)
         offset += headerLength
       case 44:
-        guard has(offset, 8) else { throw TcpdumpTruncated() }
+        // Non-verbose tcpdump needs only the offset field; it stops quietly when nothing of the
+        // fragment's data was captured.
+        guard has(offset, 4) else {
+          emit(" [|frag6]")
+          return
+        }
         let fragmentOffset = Int(frame.u16(offset + 2) & 0xFFF8)
         emit("frag (")
         emit(decimal: fragmentOffset)
@@ -100,6 +110,7 @@ extension TcpdumpPrinter {
         emit(")")
         guard fragmentOffset == 0 else { return }
         emit(byte: 0x20)
+        guard has(offset, 8), has(offset + 8, 1) else { return }
         next = frame.u8(offset)
         offset += 8
       default:
@@ -122,43 +133,71 @@ extension TcpdumpPrinter {
     }
   }
 
-  /// A Routing header (print-rt6.c, non-verbose): "RT6 (len=N, type=T, segleft=S, [0]addr, ...) ".
-  mutating func routing6(at start: Int, headerLength: Int) throws(TcpdumpTruncated) {
-    let extensionLength = try get8(start + 1)
-    let type = try get8(start + 2)
-    let segmentsLeft = try get8(start + 3)
-    emit("RT6 (len=")
+  /// A Routing header (print-rt6.c, non-verbose): "RT6 (len=N, type=T, segleft=S, [0]addr, ...) ",
+  /// cut with " [|rt6]" where the capture ends. Returns whether it was whole.
+  mutating func routing6(at start: Int, headerLength: Int) -> Bool {
+    emit("RT6 ")
+    guard has(start + 1, 1) else {
+      emit("[|rt6]")
+      return false
+    }
+    let extensionLength = frame.u8(start + 1)
+    emit("(len=")
     emit(decimal: UInt32(extensionLength))
+    guard has(start + 2, 1) else {
+      emit(" [|rt6]")
+      return false
+    }
+    let type = frame.u8(start + 2)
     emit(", type=")
     emit(decimal: UInt32(type))
     if type == 0 { emit(" [Deprecated]") }
+    guard has(start + 3, 1) else {
+      emit(" [|rt6]")
+      return false
+    }
     emit(", segleft=")
-    emit(decimal: UInt32(segmentsLeft))
+    emit(decimal: UInt32(frame.u8(start + 3)))
     var count = 0
     switch type {
     case 0, 2:
+      guard has(start + 4, 4) else {
+        emit(" [|rt6]")
+        return false
+      }
       count = Int(extensionLength) / 2
     case 4:
-      let lastEntry = try get8(start + 4)
+      guard has(start + 4, 1) else {
+        emit(" [|rt6]")
+        return false
+      }
+      let lastEntry = frame.u8(start + 4)
       emit(", last-entry=")
       emit(decimal: UInt32(lastEntry))
+      guard has(start + 6, 2) else {
+        emit(" [|rt6]")
+        return false
+      }
       emit(", tag=")
-      emit(hex: UInt32(try get16(start + 6)), width: 1)
+      emit(hex: UInt32(frame.u16(start + 6)), width: 1)
       count = Int(lastEntry) + 1
     default:
-      emit(")")
-      emit(byte: 0x20)
-      return
+      emit(") ")
+      return has(start, headerLength)
     }
     for index in 0..<count {
       let at = start + 8 + 16 * index
-      guard has(at, 16), at + 16 <= start + headerLength else { throw TcpdumpTruncated() }
+      guard at + 16 <= start + headerLength, has(at, 16) else {
+        emit(" [|rt6]")
+        return false
+      }
       emit(", [")
       emit(decimal: index)
       emit("]")
       address6(at: at).appendText(to: &out)
     }
     emit(") ")
+    return has(start, headerLength)
   }
 
   func address6(at offset: Int) -> IPv6Address {
@@ -179,8 +218,14 @@ extension TcpdumpPrinter {
 
   mutating func icmp6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
     let type = try get8(start)
-    let code = try get8(start + 1)
     emit("ICMP6, ")
+    // The type's name needs only the type octet; the code and the rest are checked as used.
+    var code: UInt8 { frame.u8(start + 1) }
+    // (tcpdump reads a time exceeded's code unchecked: past the capture it sees 0.)
+    if [1, 4].contains(type) && !has(start + 1, 1) {
+      emit(type == 1 ? "destination unreachable" : "parameter problem")
+      throw TcpdumpTruncated()
+    }
     switch type {
     case 1:
       emit("destination unreachable, ")
@@ -188,6 +233,7 @@ extension TcpdumpPrinter {
       switch code {
       case 4:
         // The quoted packet's destination, protocol and destination port.
+        emit("unreachable port")
         guard has(quoted, 40) else { throw TcpdumpTruncated() }
         var next = frame.u8(quoted + 6)
         var at = quoted + 40
@@ -199,7 +245,7 @@ extension TcpdumpPrinter {
           at += headerLength
         }
         let port = try get16(at + 2)
-        emit("unreachable port, ")
+        emit(", ")
         address6(at: quoted + 24).appendText(to: &out)
         switch next {
         case 6: emit(" tcp port ")
@@ -220,8 +266,10 @@ extension TcpdumpPrinter {
         emit(")")
       }
     case 2:
-      emit("packet too big, mtu ")
-      emit(decimal: try get32(start + 4))
+      emit("packet too big")
+      guard has(start + 4, 4) else { throw TcpdumpTruncated() }
+      emit(", mtu ")
+      emit(decimal: frame.u32(start + 4))
     case 3:
       if code == 0 {
         emit("time exceeded in-transit")
@@ -235,25 +283,32 @@ extension TcpdumpPrinter {
         emit(decimal: UInt32(code))
       }
     case 4:
-      let pointer = try get32(start + 4)
+      // tcpdump wants the quoted packet's addresses captured before saying more.
+      emit("parameter problem")
+      guard has(start + 4, 4), has(start + 8 + 24, 16) else { throw TcpdumpTruncated() }
+      emit(", ")
+      let pointer = frame.u32(start + 4)
       switch code {
-      case 0: emit("parameter problem, errorneous - octet ")
-      case 1: emit("parameter problem, next header - octet ")
-      case 2: emit("parameter problem, option - octet ")
+      case 0: emit("errorneous - octet ")
+      case 1: emit("next header - octet ")
+      case 2: emit("option - octet ")
       default:
-        emit("parameter problem, code-#")
+        emit("code-#")
         emit(decimal: UInt32(code))
         emit(byte: 0x20)
       }
       emit(decimal: pointer)
     case 128, 129:
-      emit(type == 128 ? "echo request, id " : "echo reply, id ")
+      emit(type == 128 ? "echo request" : "echo reply")
+      guard has(start + 4, 4) else { throw TcpdumpTruncated() }
+      emit(", id ")
       emit(decimal: UInt32(try get16(start + 4)))
       emit(", seq ")
       emit(decimal: UInt32(try get16(start + 6)))
     case 135, 136:
+      emit(type == 135 ? "neighbor solicitation" : "neighbor advertisement")
       guard has(start + 8, 16) else { throw TcpdumpTruncated() }
-      emit(type == 135 ? "neighbor solicitation, who has " : "neighbor advertisement, tgt is ")
+      emit(type == 135 ? ", who has " : ", tgt is ")
       address6(at: start + 8).appendText(to: &out)
     case 133: emit("router solicitation")
     case 134: emit("router advertisement")

@@ -15,7 +15,7 @@ extension TcpdumpPrinter {
 
   mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
     guard has(start + 2, 2) else {
-      emitAddresses(ip)
+      emitAddresses(ip, evenAfterExtensions: true)
       emit(":")
       throw TcpdumpTruncated()
     }

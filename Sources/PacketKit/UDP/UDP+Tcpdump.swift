@@ -15,8 +15,7 @@ extension TcpdumpPrinter {
     throws(TcpdumpTruncated)
   {
     guard has(start + 2, 2) else {
-      emitAddresses(ip)
-      emit(": ")
+      if emitAddresses(ip) { emit(": ") }
       throw TcpdumpTruncated()
     }
     emitEndpoint(ip, source: true, port: frame.u16(start))
