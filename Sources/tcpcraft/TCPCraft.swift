@@ -18,6 +18,8 @@ struct TCPCraft {
       SniffCommand.self,
       DecodeCommand.self,
       ProbeCommand.self,
+      RunCommand.self,
+      SandboxCommand.self,
     ]
   }
 

@@ -262,4 +262,47 @@ import Testing
     #expect(sent.packet[36] == 0xDE && sent.packet[37] == 0xAD)
     #expect(throws: ScriptError.self) { try flow.expect(.synAcknowledging(1001), within: .milliseconds(300)) }
   }
+  /// `Flow.send(packet:)` sends a whole crafted packet byte for byte and records it. Untracked
+  /// (here with a wrong TCP checksum, which the kernel drops, kernel fact 6) it leaves SND.NXT
+  /// and the state alone; tracked, a valid segment of ours moves them as RFC 9293 says: data
+  /// advances SND.NXT, a FIN takes us to FIN-WAIT-1.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func sendPacketSendsAWholeCraftedPacketTrackedOrNot() throws {
+    let (server, flow) = try establishedWithKernelPeer()
+    defer { flow.close() }
+    func segment(_ flags: TCPFlags, _ data: [UInt8], checksum: UInt16? = nil) -> Packet {
+      var tcp = TCPHeader(
+        sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: flow.sendNext,
+        acknowledgmentNumber: flow.receiveNext, flags: flags, window: 65535)
+      tcp.checksum = checksum
+      let ip = IPv4Header(
+        sourceAddress: flow.local.address, destinationAddress: flow.remote.address,
+        identification: 0x4242, flags: .dontFragment, timeToLive: 64)
+      return ip / tcp / data
+    }
+    let start = flow.sendNext
+    let bad = segment([.psh, .ack], Array("bad!".utf8), checksum: 0xDEAD)
+    let count = flow.transcript.entries.count
+    let entry = try flow.send(packet: bad, effect: .untracked, note: "crafted")
+    #expect(entry.packet == (try bad.encoded()))
+    #expect(entry.packet[36] == 0xDE && entry.packet[37] == 0xAD)
+    #expect(entry.direction == .sent && entry.sequenceNumber == start && entry.payloadLength == 4 && entry.note == "crafted")
+    #expect(flow.transcript.entries.count == count + 1)
+    #expect(flow.sendNext == start && flow.state == .established)
+    let afterBad = try flow.collect(for: .milliseconds(300))
+    #expect(afterBad.isEmpty, "the kernel answered a segment with a bad checksum")
+
+    let good = segment([.psh, .ack], Array("good".utf8))
+    try flow.send(packet: good)
+    #expect(flow.sendNext == start &+ 4)
+    try flow.expect(.acknowledging(start &+ 4, what: "the ACK of the crafted data"), within: .seconds(2))
+    #expect(flow.sendUnacknowledged == start &+ 4)
+    #expect(try server.receive()?.get() == Array("good".utf8))
+
+    try flow.send(packet: segment([.fin, .ack], []))
+    #expect(flow.state == .finWait1)
+    #expect(flow.finSequence == start &+ 4)
+    try flow.expect(.acknowledging(start &+ 5, what: "the ACK of the crafted FIN"), within: .seconds(2))
+    #expect(flow.state == .finWait2)
+  }
 }

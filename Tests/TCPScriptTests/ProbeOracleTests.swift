@@ -114,7 +114,7 @@ struct ProbeOracleTests {
     if let path = ProcessInfo.processInfo.environment["TCPCRAFT_EDGE_CASES_MD"], path.hasPrefix("/") {
       // Regenerates the tables of docs/edge-cases.md from the catalog and this run.
       let text = EdgeCasesMarkdown.render(results, kernel: kernel)
-      FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+      _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
     }
 
     #expect(results.count == EdgeCaseCatalog.all.count)

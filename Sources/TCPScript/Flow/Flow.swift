@@ -105,7 +105,9 @@ public final class Flow {
   private let clock = ContinuousClock()
   private let start: ContinuousClock.Instant
   private var buffer: [UInt8] = []
-  private var identification: UInt16
+  /// The IPv4 identification of the next segment `send` builds (one more each time; random at
+  /// first). A caller that wants reproducible packets sets it.
+  public var identification: UInt16
 
   /// A flow over `transport` between `local` and `remote`, in `state` with the given sequence
   /// variables (a fresh flow: `.closed` and a random ISS; a resumed one: what was saved).
@@ -205,8 +207,21 @@ public final class Flow {
     let time = Flow.wallClock()
     try transport.send(bytes, to: ip.destinationAddress)
 
-    // Our side of the TCB.
-    let length = UInt32(truncatingIfNeeded: payload.count) &+ (tcp.flags.contains(.syn) ? 1 : 0)
+    track(tcp, payloadCount: payload.count)
+
+    let entry = record(
+      direction: .sent, bytes: bytes, time: time, source: local, destination: remote, flags: tcp.flags,
+      seq: tcp.sequenceNumber, ack: tcp.acknowledgmentNumber, window: tcp.window,
+      payloadLength: payload.count, before: before, expected: true, note: nil, peerBefore: peerBefore)
+    return entry
+  }
+
+
+  /// Our side of the TCB after sending `tcp` with `payloadCount` data bytes (RFC 9293 §3.10):
+  /// a SYN from CLOSED/LISTEN/SYN-SENT/SYN-RECEIVED sets ISS; SND.NXT advances when the segment
+  /// starts at SND.NXT; the state machine takes the SYN, FIN or RST it carries.
+  private func track(_ tcp: TCPHeader, payloadCount: Int) {
+    let length = UInt32(truncatingIfNeeded: payloadCount) &+ (tcp.flags.contains(.syn) ? 1 : 0)
       &+ (tcp.flags.contains(.fin) ? 1 : 0)
     if tcp.flags.contains(.syn) && (state == .closed || state == .listen || state == .synSent || state == .synReceived) {
       initialSendSequence = tcp.sequenceNumber
@@ -220,7 +235,7 @@ public final class Flow {
       }
     }
     if tcp.flags.contains(.fin) {
-      finSequence = tcp.sequenceNumber &+ UInt32(truncatingIfNeeded: payload.count)
+      finSequence = tcp.sequenceNumber &+ UInt32(truncatingIfNeeded: payloadCount)
     }
     var events: [TCPEvent] = []
     if tcp.flags.contains(.rst) {
@@ -230,12 +245,57 @@ public final class Flow {
       if tcp.flags.contains(.fin) { events.append(.sendFIN) }
     }
     apply(events)
+  }
 
-    let entry = record(
-      direction: .sent, bytes: bytes, time: time, source: local, destination: remote, flags: tcp.flags,
-      seq: tcp.sequenceNumber, ack: tcp.acknowledgmentNumber, window: tcp.window,
-      payloadLength: payload.count, before: before, expected: true, note: nil, peerBefore: peerBefore)
-    return entry
+  /// What a whole crafted packet does to our side of the connection (`send(packet:)`).
+  public enum PacketEffect: Sendable {
+    /// A segment of ours as RFC 9293 sends them: SND.NXT and the state move exactly as for
+    /// `send(_:seq:ack:...)` (SYN sets ISS, SND.NXT advances when the segment starts there, its
+    /// SYN, FIN or RST drives the state machine). Applies only when the packet is one whole,
+    /// parseable TCP segment between this flow's ports; anything else is sent `.untracked`.
+    case tracked
+    /// Injected beside the connection: sent and recorded, the TCB and the state left as they
+    /// were. For deliberately invalid packets (a bad checksum or option, a forced IPv4 field,
+    /// fragments, a segment outside the window) and for segments whose effect is what a test
+    /// measures: RFC 9293 gives a sender no rule for them, so the flow assumes nothing.
+    case untracked
+  }
+
+  /// Sends a whole crafted IPv4 packet exactly as built (every IPv4 and TCP field as given:
+  /// checksums, lengths, flags, options, fragments), then `trailer` bytes after it (a frame
+  /// longer than the IPv4 total length), and appends it to the transcript with `note`.
+  ///
+  /// `effect` says whether the flow's TCB follows it (`.tracked`, the default: a segment of
+  /// ours) or not (`.untracked`: invalid or measured packets). The IPv4 identification is the
+  /// packet's own; the flow's `identification` does not move.
+  /// - Throws: `.packet` when the packet cannot be encoded, or a transport error.
+  @discardableResult
+  public func send(
+    packet: Packet, effect: PacketEffect = .tracked, trailer: [UInt8] = [], step: String = "send packet",
+    note: String? = nil
+  ) throws(ScriptError) -> TranscriptEntry {
+    var bytes: [UInt8]
+    do {
+      bytes = try packet.encoded()
+    } catch {
+      throw .packet(step: step, description: "\(error)")
+    }
+    bytes += trailer
+    let ip = try? IPv4View(validating: bytes[...])
+    let fragment = ip.map { $0.fragmentOffset != 0 || $0.flags.contains(.moreFragments) } ?? true
+    let tcp = ip.flatMap { $0.protocol == .tcp && $0.fragmentOffset == 0 ? try? TCPView(validating: $0.payload) : nil }
+    let source = Endpoint(address: ip?.sourceAddress ?? local.address, port: tcp?.sourcePort ?? 0)
+    let destination = Endpoint(address: ip?.destinationAddress ?? remote.address, port: tcp?.destinationPort ?? 0)
+    let before = state
+    let time = Flow.wallClock()
+    try transport.send(bytes, to: destination.address)
+    if effect == .tracked, !fragment, let tcp, source.port == local.port, destination.port == remote.port {
+      track(TCPHeader(tcp), payloadCount: tcp.payload.count)
+    }
+    return record(
+      direction: .sent, bytes: bytes, time: time, source: source, destination: destination,
+      flags: tcp?.flags ?? [], seq: tcp?.sequenceNumber ?? 0, ack: tcp?.acknowledgmentNumber ?? 0,
+      window: tcp?.window ?? 0, payloadLength: tcp?.payload.count ?? 0, before: before, expected: true, note: note)
   }
 
   // MARK: - Receiving
@@ -285,17 +345,71 @@ public final class Flow {
   @discardableResult
   public func receiveAll(for duration: Duration) throws(ScriptError) -> [Segment] {
     var segments: [Segment] = []
-    let deadline = clock.now.advanced(by: duration)
+    try receiveLoop(for: duration, graceAfterFirst: nil) { packet in
+      guard let segment = absorb(packet, pattern: nil) else { return false }
+      segments.append(segment)
+      unmatchedSegments.append(segment)
+      return true
+    }
+    return segments
+  }
+
+  /// Receives for up to `duration` and returns every packet of this flow it recorded, in order:
+  /// the peer's segments (processed by the state machine as in `expect`) and ICMP errors about
+  /// our segments (recorded; they change nothing). With `graceAfterFirst`, stops that long after
+  /// the first one. Nothing is kept as unmatched: the caller looks at what comes back.
+  public func collect(for duration: Duration, graceAfterFirst: Duration? = nil) throws(ScriptError) -> [CapturedPacket] {
+    var packets: [CapturedPacket] = []
+    try receiveLoop(for: duration, graceAfterFirst: graceAfterFirst) { packet in
+      guard absorb(packet, pattern: nil) != nil || absorbICMP(packet) else { return false }
+      packets.append(packet)
+      return true
+    }
+    return packets
+  }
+
+  /// Hands each captured packet to `take` until `duration` passes or, with `graceAfterFirst`,
+  /// that long after the first packet `take` kept. Bounded by the deadline and a count.
+  private func receiveLoop(
+    for duration: Duration, graceAfterFirst: Duration?, _ take: (CapturedPacket) -> Bool
+  ) throws(ScriptError) {
+    var deadline = clock.now.advanced(by: duration)
+    var kept = false
     for _ in 0..<10_000 {
       let remaining = clock.now.duration(to: deadline)
       if remaining <= .zero { break }
       guard let packet = try transport.receive(timeout: remaining) else { break }
-      if let segment = absorb(packet, pattern: nil) {
-        segments.append(segment)
-        unmatchedSegments.append(segment)
+      guard take(packet) else { continue }
+      if !kept, let graceAfterFirst {
+        let end = clock.now.advanced(by: graceAfterFirst)
+        if end < deadline { deadline = end }
       }
+      kept = true
     }
-    return segments
+  }
+
+  /// Records an ICMP message to our address that quotes a TCP segment from our port (or quotes
+  /// less than an IPv4 header). Returns whether it did; the TCB is not touched.
+  private func absorbICMP(_ packet: CapturedPacket) -> Bool {
+    guard let ip = try? IPv4View(validating: packet.bytes[...]), ip.protocol == .icmp,
+      ip.destinationAddress == local.address, remote.address == .any || ip.sourceAddress == remote.address
+    else { return false }
+    let icmp = ip.payload
+    guard icmp.count >= 8 else { return false }
+    let quoted = icmp.dropFirst(8)
+    if let inner = try? IPv4View(validating: quoted), inner.protocol == .tcp {
+      let ports = inner.bytes.dropFirst(inner.headerLength)
+      guard ports.count >= 2, UInt16(ports[ports.startIndex]) << 8 | UInt16(ports[ports.startIndex + 1]) == local.port else {
+        return false
+      }
+    } else if quoted.count >= 20 {
+      return false
+    }
+    _ = record(
+      direction: .received, bytes: packet.bytes, time: (packet.timestampSeconds, packet.timestampNanoseconds),
+      source: Endpoint(address: ip.sourceAddress, port: 0), destination: Endpoint(address: local.address, port: 0),
+      flags: [], seq: 0, ack: 0, window: 0, payloadLength: 0, before: state, expected: true, note: nil)
+    return true
   }
 
   /// Forgets the unmatched segments (they stay in the transcript).

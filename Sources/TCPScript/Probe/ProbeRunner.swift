@@ -97,6 +97,10 @@ public struct ProbeResult: Sendable {
   public var replies: [ProbeReply]
   /// Every packet of the case, setup and cleanup included, in order.
   public var records: [ProbeRecord]
+  /// The case's flow transcript: every packet with our side's RFC 9293 state before and after
+  /// (crafted packets leave it as it was) and its role as its note, so that the ladder,
+  /// `--explain` and pcap files work for probe cases as for any flow.
+  public var transcript: Transcript
   /// The connection's numbers the verdict was judged against (established cases).
   public var connection: ConnectionNumbers?
   /// What a later segment showed about the connection.
@@ -245,32 +249,16 @@ public final class ProbeRunner: @unchecked Sendable {
     }
     var result = GeneratedExchange(sourcePort: port, sent: [], replies: [], problem: nil)
     do throws(ScriptError) {
-      do {
-        result.sent = try packet.encoded()
-      } catch {
-        throw .packet(step: "generated segment", description: "\(error)")
-      }
       let link = try makeLink(local: local)
       defer { link.close() }
-      try link.send(result.sent, to: configuration.target.address)
-      var deadline = clock.now.advanced(by: configuration.replyTimeout)
-      for _ in 0..<1000 {
-        let remaining = clock.now.duration(to: deadline)
-        if remaining <= .zero { break }
-        guard let captured = try link.receive(timeout: remaining) else { break }
-        guard let reply = ProbeReply(captured, local: local, remotePort: configuration.target.port) else { continue }
-        if result.replies.isEmpty {
-          let graceEnd = clock.now.advanced(by: configuration.grace)
-          if graceEnd < deadline { deadline = graceEnd }
-        }
-        result.replies.append(reply)
-      }
+      let flow = Flow(local: local, remote: configuration.target, transport: link)
+      flow.readsPeerState = false
+      result.sent = try flow.send(packet: packet, effect: .untracked, step: "generated segment").packet
+      let packets = try flow.collect(for: configuration.replyTimeout, graceAfterFirst: configuration.grace)
+      result.replies = packets.compactMap { ProbeReply($0, local: local, remotePort: configuration.target.port) }
       if let synAck = result.replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
-        let rst = IPv4Header(
-          sourceAddress: sourceAddress, destinationAddress: configuration.target.address,
-          identification: UInt16(truncatingIfNeeded: random.next()))
-          / TCPHeader(sourcePort: port, destinationPort: configuration.target.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst, window: 0)
-        if let bytes = try? rst.encoded() { try? link.send(bytes, to: configuration.target.address) }
+        flow.identification = UInt16(truncatingIfNeeded: random.next())
+        _ = try? flow.send(.rst, seq: synAck.acknowledgmentNumber, ack: 0, window: 0, step: "generated segment: cleanup")
       }
     } catch {
       result.problem = error.description
@@ -319,6 +307,12 @@ struct CasePlan: Sendable {
 }
 
 /// The work of one case: setup, positive controls, crafted packets, replies, follow-up, cleanup.
+///
+/// Every packet goes out and comes back through one `Flow` (the project's one RFC 9293 model):
+/// the handshake is `activeOpen`, preloaded data `sendData`, window filling, controls,
+/// follow-ups and cleanup RSTs are `Flow.send`, replies `Flow.collect`. The crafted packets go
+/// out whole with `Flow.send(packet:effect: .untracked)`: they are what is measured, so they
+/// move neither SND.NXT nor the state; the case then judges from what the target answered.
 private struct CaseRun {
   let runner: ProbeRunner
   let edgeCase: EdgeCase
@@ -326,7 +320,9 @@ private struct CaseRun {
   let concurrent: Bool
   var random: SplitMix64
   var link: ProbeLink?
-  var records: [ProbeRecord] = []
+  var flow: Flow?
+  /// The role of each of the flow's transcript entries (`setup`, `crafted`, `reply`...), by index.
+  var roles: [String] = []
   var crafted: [[UInt8]] = []
   var replies: [ProbeReply] = []
   var evidence: [String] = []
@@ -334,9 +330,11 @@ private struct CaseRun {
   var observed = "nothing"
   var local: Endpoint
   var remote: Endpoint
-  /// Set once the target has a connection or half-connection from our port (for the cleanup RST).
+  /// Set once the target has a connection or half-connection from our port (for the cleanup
+  /// RST): the case decides it from what the target acknowledged, which the crafted segments
+  /// (untracked) may have moved away from the flow's SND.NXT.
   var cleanupSequence: UInt32?
-  var identification: UInt16
+  let firstIdentification: UInt16
   var connection: ConnectionNumbers?
   var fate: ConnectionFate = .notChecked
   var control: ControlOutcome = .none
@@ -353,7 +351,7 @@ private struct CaseRun {
     local = Endpoint(address: runner.sourceAddress, port: port)
     let targetPort = edgeCase.setup.kind == .closedPort ? runner.closedPort : runner.configuration.target.port
     remote = Endpoint(address: runner.configuration.target.address, port: targetPort)
-    identification = UInt16(truncatingIfNeeded: random.next())
+    firstIdentification = UInt16(truncatingIfNeeded: random.next())
   }
 
   mutating func inconclusive(_ reason: String) {
@@ -363,11 +361,17 @@ private struct CaseRun {
   }
 
   func result() -> ProbeResult {
-    ProbeResult(
+    let transcript = ProbeResult.transcript(flow?.transcript ?? Transcript(), roles: roles, edgeCase: edgeCase)
+    let records = transcript.entries.map { entry in
+      ProbeRecord(
+        direction: entry.direction == .sent ? .sent : .received, role: entry.note ?? "", bytes: entry.packet,
+        summary: entry.summary, timestampSeconds: entry.timestampSeconds, timestampNanoseconds: entry.timestampNanoseconds)
+    }
+    return ProbeResult(
       edgeCase: edgeCase, verdict: verdict, observed: observed,
       evidence: evidence.isEmpty ? ["(no evidence recorded)"] : evidence, sourcePort: port, targetPort: remote.port,
-      crafted: crafted, replies: replies, records: records, connection: connection, fate: fate, control: control,
-      counterRises: counterRises, counterScope: counterScope)
+      crafted: crafted, replies: replies, records: records, transcript: transcript, connection: connection, fate: fate,
+      control: control, counterRises: counterRises, counterScope: counterScope)
   }
 
   var timeout: Duration { runner.configuration.replyTimeout }
@@ -388,19 +392,32 @@ private struct CaseRun {
     }
     var context = CraftContext(
       source: local, destination: remote, sequence: UInt32(truncatingIfNeeded: random.next()),
-      acknowledgment: UInt32(truncatingIfNeeded: random.next()), identification: identification)
+      acknowledgment: UInt32(truncatingIfNeeded: random.next()), identification: firstIdentification)
+    let flow = Flow(local: local, remote: remote, transport: link, initialSendSequence: context.sequence)
+    flow.readsPeerState = false
+    flow.defaultTimeout = timeout
+    flow.identification = firstIdentification &+ 1
+    self.flow = flow
     let silent = !edgeCase.expected.expectsReply || edgeCase.allowedDrop != nil
     if edgeCase.setup.kind == .established {
       // The handshake is the control before the case: a valid SYN drew its SYN,ACK.
-      guard try handshake(&context) != nil else {
+      guard try handshake(flow) else {
         control = .failed("before the case: the handshake failed")
         return
       }
       if edgeCase.setup.closeWindow {
-        guard try closeWindow(&context) else { return }
+        guard try closeWindow(flow) else { return }
       }
       if edgeCase.setup.preload > 0 {
-        guard try preload(&context) else { return }
+        guard try preload(flow) else { return }
+      }
+      // The case crafts from the flow's TCB.
+      context.sequence = flow.sendNext
+      context.acknowledgment = flow.receiveNext
+      context.peerWindow = flow.peerWindow
+      if flow.timestampsEnabled {
+        context.timestampValue = flow.currentTimestamp
+        context.timestampEcho = flow.peerTimestamp
       }
       connection = ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment)
     } else if silent {
@@ -415,19 +432,24 @@ private struct CaseRun {
     let before = runner.counters()
     let packets = edgeCase.craft(context)
     do {
-      crafted = try packets.encoded()
+      _ = try packets.encoded()
     } catch {
       throw .packet(step: edgeCase.name, description: "\(error)")
     }
-    for bytes in crafted { try send(bytes, role: "crafted") }
+    for (index, packet) in packets.packets.enumerated() {
+      let trailer = index == packets.packets.count - 1 ? packets.trailer : []
+      let entry = try flow.send(packet: packet, effect: .untracked, trailer: trailer, step: edgeCase.name)
+      crafted.append(entry.packet)
+    }
+    mark("crafted")
     replies = try collect(for: timeout, stopAfterFirst: edgeCase.expected.expectsReply, role: "reply")
     let after = runner.counters()
 
     var judged: (verdict: Verdict, observed: String)
     if edgeCase.expected == .synDataQueued {
-      judged = try synData(context, segment: packets.reference, payload: packets.payload)
+      judged = try synData(segment: packets.reference, payload: packets.payload)
     } else if edgeCase.expected == .windowScaleClamped {
-      judged = try windowScale(context, segment: packets.reference)
+      judged = try windowScale(segment: packets.reference)
     } else {
       if let connection {
         fate = try followUp(context, connection: connection, segment: packets.reference)
@@ -453,7 +475,7 @@ private struct CaseRun {
       // What the crafted segment opened goes first, so the control meets the same state.
       if let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) }) {
         cleanupSequence = synAck.acknowledgmentNumber
-        try cleanup(context)
+        try cleanup()
       }
       if let failure = try controlProbe(role: "control", when: "after") {
         control = .failed("after the case: \(failure)")
@@ -472,7 +494,7 @@ private struct CaseRun {
     case .failed(let reason): evidence.append("positive control failed \(reason)")
     case .none: break
     }
-    try cleanup(context)
+    try cleanup()
   }
 
   mutating func recordCounters(before: KernelCounters, after: KernelCounters) {
@@ -504,19 +526,15 @@ private struct CaseRun {
 
   // MARK: Positive controls
 
-  /// A plain SYN from our port to the case's port: a closed port must answer RST,ACK, the
-  /// listening port SYN,ACK (which is reset at once). `nil` when it did; else what happened.
+  /// A plain SYN from our port to the case's port (a new connection attempt on the flow): a
+  /// closed port must answer RST,ACK, the listening port SYN,ACK (which is reset at once).
+  /// `nil` when it did; else what happened.
   mutating func controlProbe(role: String, when: String) throws(ScriptError) -> String? {
     let iss = UInt32(truncatingIfNeeded: random.next())
-    var ip = IPv4Header(
-      sourceAddress: local.address, destinationAddress: remote.address,
-      identification: 0, flags: .dontFragment, timeToLive: 64)
-    ip.identification = nextID()
-    let syn = TCPHeader(
-      sourcePort: local.port, destinationPort: remote.port, sequenceNumber: iss, flags: .syn, window: 65535,
-      options: [.maximumSegmentSize(1460)])
-    try send(encode(ip / syn), role: role)
-    let answers = try collect(for: timeout, stopAfterFirst: true, role: role, grace: .milliseconds(20))
+    // A new connection: nothing is negotiated yet, so the SYN carries no timestamp.
+    flow?.timestampsEnabled = false
+    try send(.syn, seq: iss, options: [.maximumSegmentSize(1460)], role: role)
+    let answers = try collect(for: timeout, stopAfterFirst: true, role: role, grace: Self.stepGrace)
     let what = edgeCase.setup.kind == .closedPort ? "closed" : "listening"
     if what == "closed" {
       if let reset = answers.first(where: { $0.flags.contains([.rst, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) {
@@ -525,11 +543,7 @@ private struct CaseRun {
       }
     } else if let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) {
       controlNotes.append("\(when): a SYN to the listening port drew \(synAck.brief)")
-      ip.identification = nextID()
-      let rst = TCPHeader(
-        sourcePort: local.port, destinationPort: remote.port, sequenceNumber: synAck.acknowledgmentNumber, flags: .rst,
-        window: 0)
-      try send(encode(ip / rst), role: "cleanup")
+      try send(.rst, seq: synAck.acknowledgmentNumber, ack: 0, window: 0, role: "cleanup")
       return nil
     }
     let got = answers.isEmpty ? "nothing within \(ScriptError.format(timeout))" : answers.map(\.brief).joined(separator: "; ")
@@ -538,70 +552,59 @@ private struct CaseRun {
 
   // MARK: Setup
 
-  /// SYN → SYN+ACK → ACK by hand. Returns `true` when established, `nil` (after recording an
-  /// inconclusive result) when the target did not accept.
-  mutating func handshake(_ context: inout CraftContext) throws(ScriptError) -> Bool? {
+  /// The flow's active open (SYN → SYN+ACK → ACK). `true` when established; `false` (after
+  /// recording an inconclusive result) when the target did not accept.
+  mutating func handshake(_ flow: Flow) throws(ScriptError) -> Bool {
     let iss = edgeCase.setup.initialSequence ?? UInt32(truncatingIfNeeded: random.next())
     let timestampBase = UInt32(truncatingIfNeeded: random.next() >> 40) &+ 1_000_000
-    context.sequence = iss
     var options: [TCPOption] = [.maximumSegmentSize(1460)]
     if edgeCase.setup.timestamps {
       options += [.noOperation, .noOperation, .timestamps(value: timestampBase, echoReply: 0)]
     }
-    var ip = context.ip()
-    ip.identification = nextID()
-    let syn = TCPHeader(
-      sourcePort: local.port, destinationPort: remote.port, sequenceNumber: iss, flags: .syn, window: 65535,
-      options: options)
-    try send(encode(ip / syn), role: "setup")
-    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup", grace: Self.stepGrace)
-    guard let synAck = answers.first(where: { $0.flags.contains([.syn, .ack]) && $0.acknowledgmentNumber == iss &+ 1 }) else {
+    flow.initialSendSequence = iss
+    flow.sendNext = iss
+    flow.sendUnacknowledged = iss
+    do {
+      try flow.activeOpen(options: options, timeout: timeout)
+    } catch {
+      mark("setup")
+      let answers = receivedReplies(since: 0)
       let got = answers.isEmpty ? "nothing within \(ScriptError.format(timeout))" : answers.map(\.brief).joined(separator: "; ")
       inconclusive("inconclusive: path broken (the handshake's SYN to \(remote) drew \(got))")
-      return nil
+      return false
     }
-    controlNotes.append("before: the handshake's SYN drew \(synAck.brief)")
-    cleanupSequence = iss &+ 1
-    context.sequence = iss &+ 1
-    context.acknowledgment = synAck.sequenceNumber &+ 1
-    context.peerWindow = synAck.window
-    if edgeCase.setup.timestamps {
-      guard let echo = Self.timestamp(in: synAck.bytes) else {
-        inconclusive("handshake: the target did not agree to timestamps (no TSopt in its SYN,ACK)")
-        return nil
-      }
-      context.timestampEcho = echo
-      context.timestampValue = timestampBase &+ 1
+    mark("setup")
+    cleanupSequence = flow.sendNext
+    if let synAck = receivedReplies(since: 0).first(where: { $0.flags.contains([.syn, .ack]) }) {
+      controlNotes.append("before: the handshake's SYN drew \(synAck.brief)")
     }
-    context.identification = nextID()
-    try send(encode(context.ip() / context.tcp(.ack)), role: "setup")
-    if context.timestampValue != nil { context.timestampValue = timestampBase &+ 2 }
+    if edgeCase.setup.timestamps && !flow.timestampsEnabled {
+      inconclusive("handshake: the target did not agree to timestamps (no TSopt in its SYN,ACK)")
+      return false
+    }
     return true
   }
 
-  /// Sends `setup.preload` bytes of data and waits for their acknowledgment.
-  mutating func preload(_ context: inout CraftContext) throws(ScriptError) -> Bool {
+  /// Sends `setup.preload` bytes of data (the flow's `sendData`) and waits for their ACK.
+  mutating func preload(_ flow: Flow) throws(ScriptError) -> Bool {
     let count = edgeCase.setup.preload
     let data = (0..<count).map { EdgeCaseCatalog.data[$0 % EdgeCaseCatalog.data.count] }
-    context.identification = nextID()
-    try send(encode(context.ip() / context.tcp([.psh, .ack]) / data), role: "setup")
-    let end = context.sequence &+ UInt32(count)
-    let answers = try collect(for: timeout, stopAfterFirst: true, role: "setup", grace: Self.stepGrace)
-    guard answers.contains(where: { $0.flags.contains(.ack) && !$0.flags.contains(.rst) && $0.acknowledgmentNumber == end })
-    else {
+    do {
+      try flow.sendData(data, timeout: timeout)
+    } catch {
+      mark("setup")
       inconclusive("the \(count) bytes sent after the handshake were not acknowledged")
       return false
     }
-    context.sequence = end
-    cleanupSequence = end
-    if let value = context.timestampValue { context.timestampValue = value &+ 1 }
+    mark("setup")
+    cleanupSequence = flow.sendNext
     return true
   }
 
   /// A SYN that carried data drew a SYN,ACK: completes the handshake and looks whether the
   /// data was queued (acknowledged then), else sends it again and looks whether it is
   /// acknowledged that time. The second answer is also the control after the case.
-  mutating func synData(_ context: CraftContext, segment: CraftedSegment, payload: [UInt8]) throws(ScriptError) -> (
+  mutating func synData(segment: CraftedSegment, payload: [UInt8]) throws(ScriptError) -> (
     verdict: Verdict, observed: String
   ) {
     guard let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) && !$0.flags.contains(.rst) }) else {
@@ -610,12 +613,9 @@ private struct CaseRun {
     }
     let afterData = segment.sequence &+ segment.length
     let afterSYN = segment.sequence &+ 1
-    var probe = context
-    probe.acknowledgment = synAck.sequenceNumber &+ 1
-    probe.sequence = synAck.acknowledgmentNumber
+    let peerNext = synAck.sequenceNumber &+ 1
     cleanupSequence = synAck.acknowledgmentNumber
-    probe.identification = nextID()
-    try send(encode(probe.ip() / probe.tcp(.ack)), role: "follow-up")
+    try send(.ack, seq: synAck.acknowledgmentNumber, ack: peerNext, role: "follow-up")
     guard synAck.acknowledgmentNumber == afterSYN else {
       fate = .notChecked
       return Conformance.judgeSYNData(
@@ -631,8 +631,7 @@ private struct CaseRun {
       return Conformance.judgeSYNData(
         segment: segment, synAck: synAck, replies: replies, ackedAfterHandshake: true, ackedWhenResent: nil)
     }
-    probe.identification = nextID()
-    try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: afterSYN) / payload), role: "follow-up")
+    try send([.psh, .ack], seq: afterSYN, ack: peerNext, payload: payload, role: "follow-up")
     let resent = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
     if let ack = resent.first(where: covers) {
       cleanupSequence = afterData
@@ -652,19 +651,13 @@ private struct CaseRun {
   /// A SYN with an out-of-range window-scale shift drew a SYN,ACK: completes the handshake and,
   /// when the target's kernel can be asked (its namespace is ours to enter, or it is on this
   /// host), reads the shift its socket applies to our windows.
-  mutating func windowScale(_ context: CraftContext, segment: CraftedSegment) throws(ScriptError) -> (
-    verdict: Verdict, observed: String
-  ) {
+  mutating func windowScale(segment: CraftedSegment) throws(ScriptError) -> (verdict: Verdict, observed: String) {
     let judged = Conformance.judge(expected: .windowScaleClamped, segment: segment, replies: replies)
     guard judged.verdict == .partly,
       let synAck = replies.first(where: { $0.flags.contains([.syn, .ack]) && !$0.flags.contains(.rst) })
     else { return judged }
-    var probe = context
-    probe.sequence = synAck.acknowledgmentNumber
-    probe.acknowledgment = synAck.sequenceNumber &+ 1
-    probe.identification = nextID()
     cleanupSequence = synAck.acknowledgmentNumber
-    try send(encode(probe.ip() / probe.tcp(.ack)), role: "follow-up")
+    try send(.ack, seq: synAck.acknowledgmentNumber, ack: synAck.sequenceNumber &+ 1, role: "follow-up")
     let configuration = runner.configuration
     let local = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
       || configuration.readsLocalCounters
@@ -686,17 +679,16 @@ private struct CaseRun {
   }
 
   /// Sends data until the target advertises a zero window (bounded: 256 segments, 64 KiB of
-  /// window at a time, 3 s). `false` (inconclusive) when it never closes.
-  mutating func closeWindow(_ context: inout CraftContext) throws(ScriptError) -> Bool {
+  /// window at a time, 3 s), each segment from SND.UNA (what the target refused is sent again).
+  /// `false` (inconclusive) when it never closes.
+  mutating func closeWindow(_ flow: Flow) throws(ScriptError) -> Bool {
     let deadline = runner.now.advanced(by: .seconds(3))
-    var window = context.peerWindow
+    var window = flow.peerWindow
     for _ in 0..<256 {
-      if window == 0 { return true }
+      if window == 0 { break }
       if runner.now >= deadline { break }
       let size = min(Int(window), 1024)
-      context.identification = nextID()
-      try send(encode(context.ip() / context.tcp([.ack]) / [UInt8](repeating: 0x46, count: size)), role: "setup")
-      let end = context.sequence &+ UInt32(size)
+      try send(.ack, seq: flow.sendUnacknowledged, payload: [UInt8](repeating: 0x46, count: size), role: "setup")
       let answers = try collect(for: .milliseconds(300), stopAfterFirst: true, role: "setup")
       guard let ack = answers.last(where: { $0.flags.contains(.ack) && !$0.flags.contains(.rst) }) else {
         if answers.contains(where: { $0.flags.contains(.rst) }) {
@@ -705,16 +697,14 @@ private struct CaseRun {
         }
         continue
       }
-      for answer in answers where answer.payloadLength > 0 {
-        context.acknowledgment = max(context.acknowledgment, answer.sequenceNumber &+ UInt32(answer.payloadLength))
-      }
-      if SequenceSpace.lessOrEqual(context.sequence, ack.acknowledgmentNumber) && SequenceSpace.lessOrEqual(ack.acknowledgmentNumber, end) {
-        context.sequence = ack.acknowledgmentNumber
-      }
-      cleanupSequence = context.sequence
+      cleanupSequence = flow.sendUnacknowledged
       window = ack.window
     }
-    if window == 0 { return true }
+    if window == 0 {
+      // What the closed window refused is given up: the case goes on from what was acknowledged.
+      flow.sendNext = flow.sendUnacknowledged
+      return true
+    }
     inconclusive("the target's window never closed (last advertised \(window)): its application reads what arrives")
     return false
   }
@@ -733,10 +723,9 @@ private struct CaseRun {
       let end = reply.sequenceNumber &+ UInt32(reply.payloadLength)
       if SequenceSpace.less(peerNext, end) { peerNext = end }
     }
-    var probe = context
-    probe.identification = nextID()
-    if let value = probe.timestampValue { probe.timestampValue = value &+ 1 }
-    try send(encode(probe.ip() / probe.tcp([.psh, .ack], seq: next, ack: peerNext) / [0x3F]), role: "follow-up")
+    // What the target acknowledged of the crafted (untracked) segment is sent: SND.NXT follows.
+    flow?.sendNext = next
+    try send([.psh, .ack], seq: next, ack: peerNext, payload: [0x3F], role: "follow-up")
     let answers = try collect(for: timeout, stopAfterFirst: true, role: "follow-up", grace: Self.stepGrace)
     cleanupSequence = next &+ 1
     if let reset = answers.first(where: { $0.flags.contains(.rst) }) {
@@ -757,80 +746,60 @@ private struct CaseRun {
     return .unknown("a data byte drew " + answers.map(\.summary).joined(separator: "; "))
   }
 
-  /// A RST for whatever our port left at the target (a connection, a half-open one).
-  mutating func cleanup(_ context: CraftContext) throws(ScriptError) {
+  /// A RST (the flow's abort, at the sequence the case worked out) for whatever our port left
+  /// at the target (a connection, a half-open one).
+  mutating func cleanup() throws(ScriptError) {
     guard let sequence = cleanupSequence else { return }
-    var ip = context.ip()
-    ip.identification = nextID()
-    let rst = TCPHeader(sourcePort: local.port, destinationPort: remote.port, sequenceNumber: sequence, flags: .rst, window: 0)
     cleanupSequence = nil
-    try send(encode(ip / rst), role: "cleanup")
+    try send(.rst, seq: sequence, ack: 0, window: 0, role: "cleanup")
   }
 
   // MARK: Sending and collecting
 
+  /// The IPv4 identification for the next crafted packet (the flow's counter: one sequence).
   mutating func nextID() -> UInt16 {
-    identification &+= 1
-    return identification
+    guard let flow else { return firstIdentification }
+    defer { flow.identification &+= 1 }
+    return flow.identification
   }
 
-  func encode(_ packet: Packet) throws(ScriptError) -> [UInt8] {
-    do {
-      return try packet.encoded()
-    } catch {
-      throw .packet(step: edgeCase.name, description: "\(error)")
-    }
+  /// Gives every transcript entry not yet given one this role.
+  mutating func mark(_ role: String) {
+    guard let flow else { return }
+    while roles.count < flow.transcript.entries.count { roles.append(role) }
   }
 
-  mutating func send(_ bytes: [UInt8], role: String) throws(ScriptError) {
-    guard let link else { return }
-    try link.send(bytes, to: remote.address)
-    let time = Self.wallClock()
-    records.append(
-      ProbeRecord(
-        direction: .sent, role: role, bytes: bytes, summary: tcpdumpSummary(ipv4: bytes[...]), timestampSeconds: time.0,
-        timestampNanoseconds: time.1))
+  mutating func send(
+    _ flags: TCPFlags, seq: UInt32? = nil, ack: UInt32? = nil, window: UInt16? = nil, options: [TCPOption] = [],
+    payload: [UInt8] = [], role: String
+  ) throws(ScriptError) {
+    guard let flow else { return }
+    try flow.send(flags, seq: seq, ack: ack, window: window, options: options, payload: payload, step: "\(edgeCase.name): \(role)")
+    mark(role)
   }
 
-  /// Replies to our port until `duration` passes, or (with `stopAfterFirst`) until the grace
-  /// period after the first one. Bounded by the deadline and a count.
+  /// Replies to our port (TCP from the target's port, ICMP about our segments) until `duration`
+  /// passes, or (with `stopAfterFirst`) until the grace period after the first one.
   mutating func collect(
     for duration: Duration, stopAfterFirst: Bool, role: String, grace: Duration? = nil
   ) throws(ScriptError) -> [ProbeReply] {
-    guard let link else { return [] }
-    var deadline = runner.now.advanced(by: duration)
-    var got: [ProbeReply] = []
-    for _ in 0..<1000 {
-      let remaining = runner.now.duration(to: deadline)
-      if remaining <= .zero { break }
-      guard let packet = try link.receive(timeout: remaining) else { break }
-      guard let reply = ProbeReply(packet, local: local, remotePort: remote.port) else { continue }
-      got.append(reply)
-      records.append(
-        ProbeRecord(
-          direction: .received, role: role, bytes: reply.bytes, summary: reply.summary,
-          timestampSeconds: reply.timestampSeconds, timestampNanoseconds: reply.timestampNanoseconds))
-      if stopAfterFirst && got.count == 1 {
-        let graceEnd = runner.now.advanced(by: grace ?? runner.configuration.grace)
-        if graceEnd < deadline { deadline = graceEnd }
-      }
-    }
-    return got
+    guard let flow else { return [] }
+    let packets = try flow.collect(
+      for: duration, graceAfterFirst: stopAfterFirst ? grace ?? runner.configuration.grace : nil)
+    mark(role)
+    return packets.compactMap { ProbeReply($0, local: local, remotePort: remote.port) }
   }
 
-  /// The TSval of a captured segment's timestamps option.
-  static func timestamp(in packet: [UInt8]) -> UInt32? {
-    guard let ip = try? IPv4View(validating: packet[...]), let tcp = try? TCPView(validating: ip.payload) else { return nil }
-    for option in tcp.options {
-      if case .success(.timestamps(let value, _)) = option { return value }
+  /// The replies among the flow's transcript entries from `index` on.
+  func receivedReplies(since index: Int) -> [ProbeReply] {
+    guard let entries = flow?.transcript.entries, index < entries.count else { return [] }
+    return entries[index...].compactMap { entry in
+      guard entry.direction == .received else { return nil }
+      let packet = CapturedPacket(
+        bytes: entry.packet, timestampSeconds: entry.timestampSeconds, timestampNanoseconds: entry.timestampNanoseconds,
+        checksumNotReady: entry.checksumNotReady)
+      return ProbeReply(packet, local: local, remotePort: remote.port)
     }
-    return nil
-  }
-
-  static func wallClock() -> (Int64, Int32) {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return (Int64(now.tv_sec), Int32(truncatingIfNeeded: now.tv_nsec))
   }
 }
 

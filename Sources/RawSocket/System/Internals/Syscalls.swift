@@ -150,6 +150,48 @@ internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
 
 internal func system_getegid() -> gid_t { getegid() }
 
+internal func system_getgid() -> gid_t { getgid() }
+
+// MARK: - User namespaces (UserNamespace.swift)
+
+/// `open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)` (for `/proc` control files).
+internal func system_openWriteOnly(_ path: UnsafePointer<CChar>) -> CInt {
+  system_open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+}
+
+/// Makes every permitted capability inheritable and ambient (kept across exec by a non-root uid).
+internal func system_raiseAmbientCapabilities() -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("prctl(PR_CAP_AMBIENT_RAISE)") { return forced }
+  #endif
+  return crawsocket_raise_ambient_capabilities()
+}
+
+/// A private /run (with an empty /run/netns) and /sys in a new mount namespace (namespace.c);
+/// the failed step's name goes to `step`.
+internal func system_privateMounts(_ step: UnsafeMutablePointer<CChar>, _ length: Int) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("mount") { return forced }
+  #endif
+  return crawsocket_private_mounts(step, length)
+}
+
+/// `statfs(2)`'s file system type of `path`, or -1.
+internal func system_filesystemType(_ path: UnsafePointer<CChar>) -> Int64 {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("statfs") { return Int64(forced) }
+  #endif
+  return Int64(crawsocket_filesystem_type(path))
+}
+
+/// Sets `IFF_UP` on an interface through `fd` (SIOCGIFFLAGS, SIOCSIFFLAGS).
+internal func system_interfaceUp(_ fd: CInt, _ name: UnsafePointer<CChar>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ioctl(SIOCSIFFLAGS)", Int(fd)) { return forced }
+  #endif
+  return crawsocket_interface_up(fd, name)
+}
+
 /// Sets the calling thread's filesystem gid and returns the previous one (`setfsgid(2)` never
 /// fails with -1: a refused change returns the old value, so callers ask twice to confirm).
 /// Per thread, unlike `setegid`, which glibc broadcasts to every thread with a signal.
@@ -433,4 +475,125 @@ internal func system_clockAndPid() -> UInt64 {
   var now = timespec()
   clock_gettime(CLOCK_MONOTONIC, &now)
   return UInt64(bitPattern: Int64(now.tv_nsec)) ^ (UInt64(bitPattern: Int64(now.tv_sec)) << 30) ^ UInt64(getpid())
+}
+
+// MARK: - The script runner: namespaces, tun, sockets as a program uses them, child processes
+
+internal func system_unshare(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unshare", Int(flags)) { return forced }
+  #endif
+  return crawsocket_unshare(flags)
+}
+
+internal func system_ioctl(_ fd: CInt, _ request: UInt, _ argument: UnsafeMutableRawPointer?) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ioctl", Int(fd), Int(bitPattern: request)) { return forced }
+  #endif
+  return crawsocket_ioctl(fd, request, argument)
+}
+
+internal func system_send(_ fd: CInt, _ buffer: UnsafeRawPointer?, _ count: Int, _ flags: CInt) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("send", Int(fd), count, Int(flags)) { return Int(forced) }
+  #endif
+  return send(fd, buffer, count, flags)
+}
+
+internal func system_connect(_ fd: CInt, _ address: UnsafeRawPointer, _ length: socklen_t) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("connect", Int(fd), Int(length)) { return forced }
+  #endif
+  return connect(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_shutdown(_ fd: CInt, _ how: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("shutdown", Int(fd), Int(how)) { return forced }
+  #endif
+  return shutdown(fd, how)
+}
+
+internal func system_getpeername(
+  _ fd: CInt, _ address: UnsafeMutableRawPointer, _ length: UnsafeMutablePointer<socklen_t>
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("getpeername", Int(fd)) { return forced }
+  #endif
+  return getpeername(fd, address.assumingMemoryBound(to: sockaddr.self), length)
+}
+
+internal func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("pipe2", Int(flags)) { return forced }
+  #endif
+  return crawsocket_pipe2(fds, flags)
+}
+
+internal func system_epoll_create1(_ flags: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_create1", Int(flags)) { return forced }
+  #endif
+  return epoll_create1(flags)
+}
+
+internal func system_epoll_ctl(
+  _ epfd: CInt, _ operation: CInt, _ fd: CInt, _ event: UnsafeMutablePointer<epoll_event>?
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_ctl", Int(epfd), Int(operation), Int(fd)) { return forced }
+  #endif
+  return epoll_ctl(epfd, operation, fd, event)
+}
+
+internal func system_epoll_wait(
+  _ epfd: CInt, _ events: UnsafeMutablePointer<epoll_event>, _ count: CInt, _ timeout: CInt
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("epoll_wait", Int(epfd), Int(count), Int(timeout)) { return forced }
+  #endif
+  return epoll_wait(epfd, events, count, timeout)
+}
+
+/// Signals a child this process spawned itself (never a name, never a group).
+internal func system_kill(_ pid: pid_t, _ signal: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("kill", Int(pid), Int(signal)) { return forced }
+  #endif
+  return kill(pid, signal)
+}
+
+internal func system_pthread_create(
+  _ thread: UnsafeMutablePointer<pthread_t>,
+  _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
+  _ argument: UnsafeMutableRawPointer?
+) -> CInt {
+  pthread_create(thread, nil, body, argument)
+}
+
+internal func system_pthread_join(_ thread: pthread_t) -> CInt {
+  pthread_join(thread, nil)
+}
+
+internal func system_ppoll(_ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ nanoseconds: Int64) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ppoll", Int(count), Int(nanoseconds)) { return forced }
+  #endif
+  return crawsocket_ppoll(fds, UInt(count), nanoseconds)
+}
+
+internal func system_set_timer_slack(_ nanoseconds: UInt) -> CInt {
+  crawsocket_set_timer_slack_ns(nanoseconds)
+}
+
+/// Whether `path` is an executable file (`access(2)` with X_OK).
+internal func system_access(_ path: String) -> Bool {
+  access(path, X_OK) == 0
+}
+
+internal func system_set_realtime(_ resetOnFork: Bool) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sched_setscheduler", resetOnFork ? 1 : 0) { return forced }
+  #endif
+  return crawsocket_set_realtime(resetOnFork ? 1 : 0)
 }

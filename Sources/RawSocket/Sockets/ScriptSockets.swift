@@ -1,0 +1,205 @@
+import CRawSocket
+
+/// System calls as a program makes them, for the script runner: each returns the call's result or
+/// its errno as a value (a script checks both), never retries, and never interprets a result.
+/// Descriptors are raw `CInt`s the caller owns. Addresses are IPv4, host order.
+///
+/// Each wrapper's C function is the one it is named after.
+public enum ScriptSockets {
+  private static func result(_ value: Int) -> Result<Int, Errno> {
+    value == -1 ? .failure(Errno(rawValue: system_errno())) : .success(value)
+  }
+
+  private static func withIPv4Address<R>(
+    _ address: UInt32, _ port: UInt16, _ body: (UnsafeRawPointer, socklen_t) -> R
+  ) -> R {
+    var socketAddress = sockaddr_in()
+    socketAddress.sin_family = sa_family_t(AF_INET)
+    socketAddress.sin_port = port.bigEndian
+    socketAddress.sin_addr.s_addr = address.bigEndian
+    return withUnsafePointer(to: &socketAddress) {
+      body(UnsafeRawPointer($0), socklen_t(MemoryLayout<sockaddr_in>.size))
+    }
+  }
+
+  public static func socket(domain: Int32, type: Int32, protocol proto: Int32) -> Result<Int, Errno> {
+    result(Int(system_socket(domain, type, proto)))
+  }
+
+  public static func bind(_ fd: Int32, address: UInt32, port: UInt16) -> Result<Int, Errno> {
+    result(Int(withIPv4Address(address, port) { system_bind(fd, $0, $1) }))
+  }
+
+  public static func connect(_ fd: Int32, address: UInt32, port: UInt16) -> Result<Int, Errno> {
+    result(Int(withIPv4Address(address, port) { system_connect(fd, $0, $1) }))
+  }
+
+  public static func listen(_ fd: Int32, backlog: Int32) -> Result<Int, Errno> {
+    result(Int(system_listen(fd, backlog)))
+  }
+
+  public static func accept(_ fd: Int32, flags: Int32 = 0) -> Result<Int, Errno> {
+    result(Int(system_accept4(fd, flags)))
+  }
+
+  /// Reads up to `count` bytes and returns how many (the bytes themselves are dropped).
+  public static func read(_ fd: Int32, count: Int) -> Result<Int, Errno> {
+    var buffer = [UInt8](repeating: 0, count: max(count, 0))
+    return result(buffer.withUnsafeMutableBytes { system_read(fd, $0.baseAddress, count) })
+  }
+
+  public static func recv(_ fd: Int32, count: Int, flags: Int32) -> Result<Int, Errno> {
+    var buffer = [UInt8](repeating: 0, count: max(count, 0))
+    return result(buffer.withUnsafeMutableBytes { system_recv(fd, $0.baseAddress, count, flags) })
+  }
+
+  /// Writes `bytes` (a script's `...` payload is zeros).
+  public static func write(_ fd: Int32, bytes: [UInt8]) -> Result<Int, Errno> {
+    result(bytes.withUnsafeBytes { system_write(fd, $0.baseAddress, $0.count) })
+  }
+
+  public static func send(_ fd: Int32, bytes: [UInt8], flags: Int32) -> Result<Int, Errno> {
+    result(bytes.withUnsafeBytes { system_send(fd, $0.baseAddress, $0.count, flags) })
+  }
+
+  /// `sendto` to an IPv4 address, or with no address (`nil`).
+  public static func sendto(
+    _ fd: Int32, bytes: [UInt8], flags: Int32, address: (UInt32, UInt16)?
+  ) -> Result<Int, Errno> {
+    bytes.withUnsafeBytes { buffer in
+      if let address {
+        return result(withIPv4Address(address.0, address.1) {
+          system_sendto(fd, buffer.baseAddress, buffer.count, flags, $0, $1)
+        })
+      }
+      return result(system_sendto(fd, buffer.baseAddress, buffer.count, flags, nil, 0))
+    }
+  }
+
+  /// `recvmsg` into one buffer of `count` bytes (dropped) and a control buffer of
+  /// `controlCapacity` bytes; returns the byte count, the control bytes the kernel wrote, and the
+  /// message flags.
+  public static func recvmsg(_ fd: Int32, count: Int, flags: Int32, controlCapacity: Int) -> Result<(Int, [UInt8], Int32), Errno> {
+    var data = [UInt8](repeating: 0, count: max(count, 1))
+    var control = [UInt8](repeating: 0, count: max(controlCapacity, 0))
+    var message = msghdr()
+    let received: Int = data.withUnsafeMutableBytes { dataBuffer in
+      control.withUnsafeMutableBytes { controlBuffer in
+        var vector = iovec(iov_base: dataBuffer.baseAddress, iov_len: count)
+        return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+          message.msg_iov = vectorPointer
+          message.msg_iovlen = 1
+          message.msg_control = controlBuffer.count > 0 ? controlBuffer.baseAddress : nil
+          message.msg_controllen = controlBuffer.count
+          return system_recvmsg(fd, &message, flags)
+        }
+      }
+    }
+    guard received != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success((received, Array(control.prefix(min(Int(message.msg_controllen), control.count))), message.msg_flags))
+  }
+
+  public static func shutdown(_ fd: Int32, how: Int32) -> Result<Int, Errno> {
+    result(Int(system_shutdown(fd, how)))
+  }
+
+  public static func close(_ fd: Int32) -> Result<Int, Errno> {
+    result(Int(system_close(fd)))
+  }
+
+  public static func fcntl(_ fd: Int32, command: Int32, argument: Int32) -> Result<Int, Errno> {
+    result(Int(system_fcntl(fd, command, argument)))
+  }
+
+  /// An ioctl whose argument is an `int` the kernel writes (SIOCINQ, SIOCOUTQ...).
+  public static func ioctlInteger(_ fd: Int32, request: UInt) -> Result<(Int, Int32), Errno> {
+    var value: Int32 = 0
+    let status = system_ioctl(fd, request, &value)
+    return status == -1 ? .failure(Errno(rawValue: system_errno())) : .success((Int(status), value))
+  }
+
+  public static var inputQueueRequest: UInt { crawsocket_siocinq() }
+  public static var outputQueueRequest: UInt { crawsocket_siocoutq() }
+
+  public static func setsockopt(_ fd: Int32, level: Int32, name: Int32, value: [UInt8]) -> Result<Int, Errno> {
+    result(Int(value.withUnsafeBytes { system_setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }))
+  }
+
+  /// Returns the option's bytes (at most `capacity`).
+  public static func getsockopt(_ fd: Int32, level: Int32, name: Int32, capacity: Int) -> Result<[UInt8], Errno> {
+    var buffer = [UInt8](repeating: 0, count: max(capacity, 0))
+    var length = socklen_t(buffer.count)
+    let status = buffer.withUnsafeMutableBytes { system_getsockopt(fd, level, name, $0.baseAddress, &length) }
+    guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success(Array(buffer.prefix(Int(length))))
+  }
+
+  /// The IPv4 address and port of `getsockname` (`peer: false`) or `getpeername` (`peer: true`).
+  public static func name(_ fd: Int32, peer: Bool) -> Result<(UInt32, UInt16), Errno> {
+    var socketAddress = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let status = withUnsafeMutablePointer(to: &socketAddress) {
+      peer ? system_getpeername(fd, UnsafeMutableRawPointer($0), &length)
+        : system_getsockname(fd, UnsafeMutableRawPointer($0), &length)
+    }
+    guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success((UInt32(bigEndian: socketAddress.sin_addr.s_addr), UInt16(bigEndian: socketAddress.sin_port)))
+  }
+
+  /// `poll` over `(fd, events)` pairs; returns the count and each entry's `revents`.
+  public static func poll(_ entries: [(Int32, Int16)], timeoutMilliseconds: Int32) -> Result<(Int, [Int16]), Errno> {
+    var fds = entries.map { pollfd(fd: $0.0, events: $0.1, revents: 0) }
+    var spare = pollfd(fd: -1, events: 0, revents: 0)
+    let status = fds.withUnsafeMutableBufferPointer { buffer -> CInt in
+      guard let base = buffer.baseAddress else { return system_poll(&spare, 0, timeoutMilliseconds) }
+      return system_poll(base, nfds_t(buffer.count), timeoutMilliseconds)
+    }
+    guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success((Int(status), fds.map(\.revents)))
+  }
+
+  /// `poll` with a timeout in microseconds (`ppoll(2)`), for timelines finer than a millisecond.
+  public static func poll(_ entries: [(Int32, Int16)], timeoutMicroseconds: Int64) -> Result<(Int, [Int16]), Errno> {
+    var fds = entries.map { pollfd(fd: $0.0, events: $0.1, revents: 0) }
+    var spare = pollfd(fd: -1, events: 0, revents: 0)
+    let nanoseconds = timeoutMicroseconds < 0 ? -1 : timeoutMicroseconds * 1000
+    let status = fds.withUnsafeMutableBufferPointer { buffer -> CInt in
+      guard let base = buffer.baseAddress else { return system_ppoll(&spare, 0, nanoseconds) }
+      return system_ppoll(base, nfds_t(buffer.count), nanoseconds)
+    }
+    guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success((Int(status), fds.map(\.revents)))
+  }
+
+  /// Makes the calling thread's timers precise (`prctl(PR_SET_TIMERSLACK)`; the default slack is 50 us).
+  public static func setTimerSlack(nanoseconds: UInt) { _ = system_set_timer_slack(nanoseconds) }
+
+  public static func epollCreate() -> Result<Int, Errno> { result(Int(system_epoll_create1(0))) }
+
+  public static func epollControl(_ epfd: Int32, operation: Int32, fd: Int32, events: UInt32, data: UInt64) -> Result<Int, Errno> {
+    var event = epoll_event()
+    event.events = events
+    event.data.u64 = data
+    return result(Int(system_epoll_ctl(epfd, operation, fd, &event)))
+  }
+
+  /// Returns `(events, data)` per ready entry.
+  public static func epollWait(_ epfd: Int32, capacity: Int, timeoutMilliseconds: Int32) -> Result<[(UInt32, UInt64)], Errno> {
+    var events = [epoll_event](repeating: epoll_event(), count: max(capacity, 1))
+    let count = events.withUnsafeMutableBufferPointer {
+      system_epoll_wait(epfd, $0.baseAddress!, CInt($0.count), timeoutMilliseconds)
+    }
+    guard count != -1 else { return .failure(Errno(rawValue: system_errno())) }
+    return .success(events.prefix(Int(count)).map { ($0.events, $0.data.u64) })
+  }
+
+  /// A pipe (both ends close-on-exec, non-blocking when asked).
+  public static func pipe(nonBlocking: Bool) -> Result<(Int32, Int32), Errno> {
+    var fds: [CInt] = [-1, -1]
+    let flags = O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)
+    guard fds.withUnsafeMutableBufferPointer({ system_pipe2($0.baseAddress!, flags) }) == 0 else {
+      return .failure(Errno(rawValue: system_errno()))
+    }
+    return .success((fds[0], fds[1]))
+  }
+}

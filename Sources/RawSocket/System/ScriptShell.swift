@@ -1,0 +1,91 @@
+import CRawSocket
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `/bin/sh -c command` as a child of the calling thread (so it starts in that thread's
+/// network namespace), in `directory`, with its output captured. Bounded: after `timeoutMilliseconds`
+/// the child (ours, by pid) gets SIGKILL.
+public enum ScriptShell {
+  public struct Outcome: Sendable {
+    /// The exit status, or 128 + signal when killed.
+    public var status: Int32
+    /// stdout and stderr together (at most 64 KiB).
+    public var output: String
+    public var timedOut: Bool
+  }
+
+  public static func shell(
+    _ command: String, directory: String, environment: [String], timeoutMilliseconds: Int
+  ) throws(SocketError) -> Outcome {
+    let (readEnd, writeEnd): (Int32, Int32)
+    switch ScriptSockets.pipe(nonBlocking: false) {
+    case .success(let pair): (readEnd, writeEnd) = pair
+    case .failure(let error): throw SocketError.system(operation: "pipe2", error)
+    }
+    defer { _ = system_close(readEnd) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+    posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    _ = crawsocket_spawn_addchdir(&actions, directory)
+    // Under setpriv --pdeathsig KILL when it is there: if tcpcraft dies (even by SIGKILL) while a
+    // command runs, the command dies too instead of outliving us.
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { system_access($0) }
+    let arguments = (setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + ["/bin/sh", "-c", command]
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+    defer {
+      for pointer in argv { free(pointer) }
+      for pointer in envp { free(pointer) }
+    }
+    var pid: pid_t = 0
+    guard let program = argv.first.flatMap({ $0 }), !argv.dropLast().contains(where: { $0 == nil }),
+      !envp.dropLast().contains(where: { $0 == nil })
+    else {
+      _ = system_close(writeEnd)
+      throw SocketError.system(operation: "strdup", .noMemory)
+    }
+    let spawned = argv.withUnsafeMutableBufferPointer { arguments -> CInt in
+      envp.withUnsafeMutableBufferPointer { environment -> CInt in
+        guard let argumentBase = arguments.baseAddress, let environmentBase = environment.baseAddress else { return ENOMEM }
+        return system_posix_spawn(&pid, program, &actions, nil, argumentBase, environmentBase)
+      }
+    }
+    _ = system_close(writeEnd)
+    guard spawned == 0 else { throw SocketError.system(operation: "posix_spawn(/bin/sh)", Errno(rawValue: spawned)) }
+
+    var output: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: .milliseconds(timeoutMilliseconds))
+    var timedOut = false
+    var open = true
+    while open {
+      let left = clock.now.duration(to: deadline)
+      if left <= .zero {
+        timedOut = true
+        _ = system_kill(pid, SIGKILL)
+        break
+      }
+      let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+      var entry = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+      let ready = system_poll(&entry, 1, milliseconds)
+      if ready <= 0 { continue }
+      let count = chunk.withUnsafeMutableBytes { system_read(readEnd, $0.baseAddress, $0.count) }
+      if count < 0, system_errno() == EINTR { continue }
+      if count <= 0 { open = false; break }
+      if output.count < 65_536 { output.append(contentsOf: chunk[..<count]) }
+    }
+    var status: CInt = 0
+    while system_waitpid(pid, &status, 0) == -1 {
+      guard system_errno() == EINTR else { break }
+    }
+    let code: Int32 = crawsocket_wifexited(status) != 0
+      ? crawsocket_wexitstatus(status) : 128 + crawsocket_wtermsig(status)
+    return Outcome(status: code, output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
+  }
+}

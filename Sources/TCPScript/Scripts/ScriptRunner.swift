@@ -1,0 +1,694 @@
+import PacketKit
+import RawSocket
+import Synchronization
+
+/// How to run a script: packetdrill's defaults (its `run_all.py` addresses, 4 ms tolerance).
+public struct ScriptRunOptions: Sendable {
+  public var localAddress: IPv4Address = IPv4Address(192, 168, 0, 1)
+  public var remoteAddress: IPv4Address = IPv4Address(192, 0, 2, 1)
+  public var netmask: IPv4Address = IPv4Address(255, 255, 0, 0)
+  /// How far an event may be from its script time (packetdrill's `--tolerance_usecs`, 4000).
+  public var toleranceMicroseconds: Int64 = 4000
+  /// Or this percentage of the time since the previous event, when larger (packetdrill: 12.5).
+  public var tolerancePercent: Double = 12.5
+  /// The `PATH` for backtick commands.
+  public var path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+  /// Where `python3` is, for `%{ }%` blocks (`nil`: such scripts are NOT RUN).
+  public var python: String?
+  /// This process's id, for `PACKETDRILL_PID`.
+  public var processIdentifier: Int32 = 0
+  /// Called with each transcript entry as it happens (`--verbose`).
+  public var onEntry: (@Sendable (ScriptTranscriptEntry) -> Void)?
+  public init() {}
+}
+
+/// One thing that happened during a run, for reports.
+public struct ScriptTranscriptEntry: Hashable, Sendable {
+  public enum Kind: String, Hashable, Sendable { case inbound = "<", outbound = ">", call = "call", command = "cmd" }
+  /// Microseconds since the script started.
+  public var time: Int64
+  public var kind: Kind
+  /// A tcpdump line for packets; the call and its result for system calls.
+  public var text: String
+  public var line: Int
+  /// The packet bytes (IPv4), for pcap files.
+  public var packet: [UInt8]?
+}
+
+/// Why a script failed: where, what was expected, what came.
+public struct ScriptFailure: Hashable, Sendable {
+  public var location: ScriptLocation
+  /// The script line as written.
+  public var lineText: String
+  public var message: String
+  /// Expected and actual packets as tcpdump lines, when a packet was involved.
+  public var expected: String?
+  public var actual: String?
+  /// How far from the script's time it happened (microseconds; positive = late).
+  public var timeError: Int64?
+}
+
+/// The outcome of one script.
+public struct ScriptResult: Sendable {
+  public enum Status: String, Sendable { case passed = "PASS", failed = "FAIL", notRun = "NOT RUN" }
+  public var path: String
+  public var status: Status
+  /// Why it failed or was not run.
+  public var reason: String?
+  public var failure: ScriptFailure?
+  public var transcript: [ScriptTranscriptEntry]
+  /// Wall time in microseconds.
+  public var duration: Int64
+  public init(
+    path: String, status: Status, reason: String? = nil, failure: ScriptFailure? = nil,
+    transcript: [ScriptTranscriptEntry] = [], duration: Int64 = 0
+  ) {
+    self.path = path
+    self.status = status
+    self.reason = reason
+    self.failure = failure
+    self.transcript = transcript
+    self.duration = duration
+  }
+}
+
+/// Plays a script against a fresh network namespace of its own (see docs/scripts.md).
+public enum ScriptRunner {
+  /// Parses and runs `text`. `directory` is the working directory of backtick commands.
+  public static func run(
+    text: String, path: String, directory: String, defines: [String: String] = [:],
+    options: ScriptRunOptions = ScriptRunOptions()
+  ) -> ScriptResult {
+    do throws(ScriptParseError) {
+      let script = try ScriptParser.parse(text, file: path, defines: defines)
+      return run(script, directory: directory, options: options)
+    } catch {
+      return ScriptResult(
+        path: path, status: .failed, reason: "parse error: \(error)", failure: nil, transcript: [], duration: 0)
+    }
+  }
+
+  /// Runs a parsed script on a thread of its own inside a new, anonymous network namespace, which
+  /// disappears with the thread and its sockets (nothing is left behind, even on SIGKILL).
+  public static func run(_ script: Script, directory: String, options: ScriptRunOptions = ScriptRunOptions()) -> ScriptResult {
+    let box = Mutex<ScriptResult?>(nil)
+    let start = ContinuousClock.now
+    let thread: IsolatedThread
+    do {
+      thread = try IsolatedThread.start {
+        var session = ScriptSession(script: script, directory: directory, options: options)
+        let result = session.play()
+        box.withLock { $0 = result }
+      }
+    } catch {
+      return ScriptResult(
+        path: script.path, status: .notRun, reason: "cannot start a thread: \(error)", failure: nil,
+        transcript: [], duration: 0)
+    }
+    thread.join()
+    var result = box.withLock { $0 } ?? ScriptResult(
+      path: script.path, status: .notRun, reason: "the runner thread gave no result", failure: nil,
+      transcript: [], duration: 0)
+    let elapsed = ContinuousClock.now - start
+    result.duration = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+    return result
+  }
+}
+
+/// Runs calls one at a time on a thread of its own, so that a blocking call (accept, read,
+/// connect) blocks there while the script goes on injecting packets. Completion is signalled on a
+/// pipe the runner polls beside the tun device.
+final class CallWorker: @unchecked Sendable {
+  private struct State {
+    var job: (@Sendable () -> CallOutcome)?
+    var result: CallOutcome?
+    var stop = false
+  }
+  private let state = Mutex(State())
+  let jobRead: Int32, jobWrite: Int32, doneRead: Int32, doneWrite: Int32
+  private var thread: IsolatedThread?
+
+  init() throws(ScriptRunError) {
+    guard case .success(let jobs) = ScriptSockets.pipe(nonBlocking: false),
+      case .success(let done) = ScriptSockets.pipe(nonBlocking: true)
+    else { throw ScriptRunError("cannot create the call worker's pipes") }
+    (jobRead, jobWrite) = jobs
+    (doneRead, doneWrite) = done
+    do {
+      thread = try IsolatedThread.start { [self] in self.loop() }
+    } catch {
+      throw ScriptRunError("cannot start the call worker: \(error)")
+    }
+  }
+
+  private func loop() {
+    IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
+    while true {
+      guard case .success(let count) = ScriptSockets.read(jobRead, count: 1), count == 1 else { return }
+      let (job, stop) = state.withLock { ($0.job, $0.stop) }
+      if stop { return }
+      guard let job else { continue }
+      let began = ContinuousClock.now
+      var outcome = job()
+      outcome.duration = ContinuousClock.now - began
+      state.withLock {
+        $0.job = nil
+        $0.result = outcome
+      }
+      _ = ScriptSockets.write(doneWrite, bytes: [1])
+    }
+  }
+
+  func submit(_ job: @escaping @Sendable () -> CallOutcome) {
+    state.withLock {
+      $0.job = job
+      $0.result = nil
+    }
+    _ = ScriptSockets.write(jobWrite, bytes: [1])
+  }
+
+  /// The finished call's outcome, once (after the done pipe became readable).
+  func takeResult() -> CallOutcome? {
+    _ = ScriptSockets.read(doneRead, count: 16)
+    return state.withLock { state in
+      defer { state.result = nil }
+      return state.result
+    }
+  }
+
+  /// Stops the thread. A call still blocked must be woken first (the runner shuts its sockets).
+  func stop() {
+    state.withLock { $0.stop = true }
+    _ = ScriptSockets.write(jobWrite, bytes: [1])
+    thread?.join()
+    for fd in [jobRead, jobWrite, doneRead, doneWrite] { _ = ScriptSockets.close(fd) }
+  }
+}
+
+/// One script's run, on the namespace thread.
+struct ScriptSession {
+  let script: Script
+  let directory: String
+  let options: ScriptRunOptions
+  var connection: ScriptConnection
+  var executor: ScriptSyscallExecutor
+  var transcript: [ScriptTranscriptEntry] = []
+  let clock = ContinuousClock()
+  var start = ContinuousClock.now
+  /// Microseconds added to the start by commands (they take no script time).
+  var tolerance: Int64
+  var captured: [(packet: [UInt8], time: Int64)] = []
+  var tun: TunDevice?
+  var worker: CallWorker?
+  /// A call still running: the event, the script times, and how to check it.
+  var pending: (event: ScriptEvent, call: ScriptSyscall, prepared: PreparedCall, start: Int64, end: Int64, tolerance: Int64)?
+  var pendingOutcome: (CallOutcome, Int64)?
+  /// When the call in flight was handed to the worker (script microseconds).
+  var submittedAt: Int64 = 0
+  var liveDescriptors: Set<Int32> = []
+
+  init(script: Script, directory: String, options: ScriptRunOptions) {
+    self.script = script
+    self.directory = directory
+    self.options = options
+    self.connection = ScriptConnection(
+      localAddress: options.localAddress, remoteAddress: options.remoteAddress, remotePort: 48_123,
+      remoteISN: 0)
+    self.executor = ScriptSyscallExecutor(connection: connection)
+    var tolerance = options.toleranceMicroseconds
+    if let written = script.options["tolerance_usecs"], let value = Int64(written), value > 0 { tolerance = value }
+    self.tolerance = tolerance
+  }
+
+  var now: Int64 {
+    let elapsed = clock.now - start
+    return elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+  }
+
+  // MARK: - Outcomes
+
+  func result(_ status: ScriptResult.Status, _ reason: String?, _ failure: ScriptFailure? = nil) -> ScriptResult {
+    ScriptResult(path: script.path, status: status, reason: reason, failure: failure, transcript: transcript, duration: 0)
+  }
+
+  struct Stop: Error {
+    var status: ScriptResult.Status
+    var reason: String
+    var failure: ScriptFailure?
+  }
+
+  func fail(_ event: ScriptEvent, _ message: String, expected: String? = nil, actual: String? = nil, timeError: Int64? = nil) -> Stop {
+    Stop(
+      status: .failed, reason: "\(event.location.file):\(event.location.line): \(message)",
+      failure: ScriptFailure(
+        location: event.location, lineText: event.text.scriptTrimmed, message: message, expected: expected,
+        actual: actual, timeError: timeError))
+  }
+
+  mutating func record(_ kind: ScriptTranscriptEntry.Kind, _ text: String, line: Int, packet: [UInt8]? = nil) {
+    let entry = ScriptTranscriptEntry(time: now, kind: kind, text: text, line: line, packet: packet)
+    transcript.append(entry)
+    options.onEntry?(entry)
+  }
+
+  // MARK: - Setup and teardown
+
+  mutating func setUp() throws(Stop) {
+    do throws(Errno) {
+      try NetworkNamespace.unshareCurrentThread()
+    } catch {
+      throw Stop(
+        status: .notRun,
+        reason: "cannot create a network namespace (\(error)): needs CAP_SYS_ADMIN and CAP_NET_ADMIN (run as root, with sudo)")
+    }
+    do throws(SocketError) {
+      try InterfaceSetup.bringUp("lo")
+      let device = try TunDevice.create(name: "tun0", offloads: true)
+      tun = device
+      try InterfaceSetup.setAddress(device.name, address: options.localAddress.rawValue, netmask: options.netmask.rawValue)
+      try InterfaceSetup.bringUp(device.name, mtu: 1500)
+      if (options.remoteAddress.rawValue & options.netmask.rawValue) != (options.localAddress.rawValue & options.netmask.rawValue) {
+        try InterfaceSetup.addRoute(
+          destination: options.remoteAddress.rawValue, netmask: 0xFFFF_FFFF, device: device.name)
+      }
+    } catch {
+      throw Stop(status: .notRun, reason: "cannot set up the tun device: \(error)")
+    }
+    do throws(ScriptRunError) {
+      worker = try CallWorker()
+    } catch {
+      throw Stop(status: .notRun, reason: error.message)
+    }
+  }
+
+  mutating func tearDown() {
+    for fd in liveDescriptors { _ = ScriptSockets.shutdown(fd, how: 2) }
+    worker?.stop()
+    for fd in liveDescriptors { _ = ScriptSockets.close(fd) }
+    liveDescriptors = []
+    tun?.close()
+  }
+
+  // MARK: - The timeline
+
+  mutating func play() -> ScriptResult {
+    do throws(Stop) {
+      try preflight()
+      try setUp()
+    } catch {
+      return result(error.status, error.reason, error.failure)
+    }
+    defer { tearDown() }
+    ScriptSockets.setTimerSlack(nanoseconds: 1)
+    // packetdrill's choice: the lowest real-time priority, so a busy machine does not make the
+    // kernel look late. Commands spawned from here start as ordinary processes (reset on fork).
+    IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
+    start = clock.now
+    var previous: Int64 = 0
+    do throws(Stop) {
+      for event in script.events {
+        var time: Int64
+        switch event.time.kind {
+        case .absolute: time = event.time.microseconds
+        case .relative: time = previous + event.time.microseconds
+        case .any: time = max(previous, now)
+        }
+        let slack = ScriptTiming.tolerance(microseconds: tolerance, percent: options.tolerancePercent, gap: time - previous)
+        switch event.action {
+        case .packet(let line) where line.inbound:
+          try wait(until: time)
+          try inject(line, event: event)
+        case .packet(let line):
+          let deadline = event.time.kind == .any ? now + 10_000_000 : time + slack
+          try expect(line, event: event, time: time, deadline: deadline, slack: slack, any: event.time.kind == .any)
+        case .syscall(let call):
+          try wait(until: time)
+          try settlePending()
+          var end = time
+          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+          try startCall(call, event: event, start: time, end: end, ranged: event.time.end != nil, slack: slack)
+        case .shell(let command):
+          try wait(until: time)
+          try runCommand(command, event: event)
+        case .python(let code):
+          try wait(until: time)
+          try runPython(code, event: event)
+        case .unsupported(let reason):
+          throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): \(reason)")
+        }
+        previous = time
+      }
+      try settlePending()
+    } catch {
+      return result(error.status, error.reason, error.failure)
+    }
+    return result(.passed, nil)
+  }
+
+  /// Reasons not to run at all, found before anything is created.
+  func preflight() throws(Stop) {
+    for event in script.events {
+      if case .unsupported(let reason) = event.action {
+        throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): \(reason)")
+      }
+      if case .python = event.action, options.python == nil {
+        throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): a %{ }% block needs python3, which was not found")
+      }
+    }
+    for name in ["ip_version"] where script.options[name] != nil && script.options[name] != "ipv4" {
+      throw Stop(status: .notRun, reason: "--ip_version=\(script.options[name] ?? "") is not supported yet")
+    }
+    for name in ["local_ip", "remote_ip"] {
+      if let value = script.options[name], IPv4Address(value) == nil {
+        throw Stop(status: .notRun, reason: "--\(name)=\(value): only IPv4 is supported yet")
+      }
+    }
+  }
+
+  /// Waits until script time `time`, capturing packets and finishing calls meanwhile.
+  mutating func wait(until time: Int64) throws(Stop) {
+    while true {
+      let left = time - now
+      if left <= 0 { return }
+      try pump(timeoutMicroseconds: left)
+    }
+  }
+
+  /// Polls the tun device and the call worker once, for at most `timeoutMicroseconds`.
+  mutating func pump(timeoutMicroseconds: Int64) throws(Stop) {
+    guard let tun, let worker else { return }
+    let polled = ScriptSockets.poll(
+      [(tun.descriptor.rawValue, 1), (worker.doneRead, 1)], timeoutMicroseconds: max(0, timeoutMicroseconds))
+    guard case .success(let (ready, revents)) = polled, ready > 0 else { return }
+    if revents[0] & 1 != 0 {
+      var buffer = [UInt8](repeating: 0, count: 65_536)
+      while let count = try? tun.receive(timeoutMilliseconds: 0, into: &buffer), count > 0 {
+        let packet = Array(buffer.prefix(count))
+        // Only IPv4 from the kernel under test (router solicitations and the like are not ours).
+        guard packet.first.map({ $0 >> 4 }) == 4 else { continue }
+        captured.append((packet, now))
+      }
+    }
+    if revents[1] & 1 != 0, let outcome = worker.takeResult() {
+      // When the call returned, as the kernel saw it: its start (our submission) plus how long it
+      // took on the worker. Thread wake-up delays on a loaded machine are not the kernel's doing.
+      let took = outcome.duration.components.seconds * 1_000_000 + outcome.duration.components.attoseconds / 1_000_000_000_000
+      pendingOutcome = (outcome, min(now, submittedAt + took))
+      try checkPendingIfDone()
+    }
+  }
+
+  // MARK: - Packets
+
+  mutating func inject(_ line: ScriptPacket, event: ScriptEvent) throws(Stop) {
+    if line.flags.contains(.syn), !line.flags.contains(.ack), connection.localPort == nil {
+      connection.localPort = executor.bindPort
+    }
+    // An inbound SYN's sequence number is the remote end's ISN, as written.
+    if line.flags.contains(.syn) {
+      connection.remoteISN = line.sequenceStart
+      executor.connection = connection
+    }
+    let packet: [UInt8]
+    do throws(ScriptRunError) {
+      packet = try ScriptMatcher.inboundPacket(line, connection: connection)
+    } catch {
+      throw fail(event, error.message)
+    }
+    do throws(Errno) {
+      try tun?.send(packet)
+    } catch {
+      throw fail(event, "cannot inject the packet: \(error)")
+    }
+    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+  }
+
+  mutating func expect(
+    _ line: ScriptPacket, event: ScriptEvent, time: Int64, deadline: Int64, slack: Int64, any: Bool
+  ) throws(Stop) {
+    dropOtherConnections(line, event: event)
+    while captured.isEmpty {
+      let left = deadline - now
+      if left <= 0 {
+        let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { tcpdumpSummary(ipv4: $0[...]) }
+        throw fail(
+          event, "expected packet did not arrive (waited until \(seconds(deadline)), tolerance \(seconds(slack)))",
+          expected: expected, actual: "nothing")
+      }
+      try pump(timeoutMicroseconds: left)
+      dropOtherConnections(line, event: event)
+    }
+    var (packet, arrival) = captured.removeFirst()
+    // One script segment may leave the stack as several smaller ones (TSO autosizing, pacing):
+    // as packetdrill does without --strict_segments, consecutive pieces that continue each other
+    // are put together until they cover the script's length.
+    if script.options["strict_segments"] == nil {
+      var pieces = [packet]
+      while let covered = ScriptMatcher.coveredLength(pieces, line: line, connection: connection), covered < line.length {
+        while captured.isEmpty, now < deadline { try pump(timeoutMicroseconds: deadline - now) }
+        guard !captured.isEmpty else { break }
+        pieces.append(captured.removeFirst().packet)
+      }
+      if pieces.count > 1, let merged = ScriptMatcher.merge(pieces) {
+        for piece in pieces.dropLast() { record(.outbound, tcpdumpSummary(ipv4: piece[...]) + " (a piece)", line: event.location.line, packet: piece) }
+        packet = merged
+      }
+    }
+    var learned = connection
+    if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
+    else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
+    let actualText = tcpdumpSummary(ipv4: packet[...])
+    let expectedText = ScriptMatcher.expectedPacket(line, connection: learned).map { tcpdumpSummary(ipv4: $0[...]) }
+    record(.outbound, actualText, line: event.location.line, packet: packet)
+    let mismatches = ScriptMatcher.mismatches(packet, line: line, connection: learned)
+    if !mismatches.isEmpty {
+      throw fail(
+        event, "outbound packet does not match: " + mismatches.map(\.description).joined(separator: "; "),
+        expected: expectedText, actual: actualText, timeError: arrival - time)
+    }
+    connection = learned
+    executor.connection = learned
+    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: time, tolerance: slack) {
+      throw fail(
+        event,
+        "timing error: expected the packet at \(seconds(time)) s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
+        expected: expectedText, actual: actualText, timeError: arrival - time)
+    }
+  }
+
+  /// Segments of another connection than the one the line is about are not matched against it
+  /// (packetdrill ignores them too): when the kernel's new SYN is expected, what an older
+  /// connection still sends; otherwise, anything from another local port.
+  mutating func dropOtherConnections(_ line: ScriptPacket, event: ScriptEvent) {
+    let newConnection = line.flags.contains(.syn) && !line.flags.contains(.ack)
+    while let (packet, _) = captured.first,
+      let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
+      let tcp = try? TCPView(validating: ip.payload)
+    {
+      let other = newConnection
+        ? !tcp.flags.contains(.syn) && tcp.sourcePort == connection.localPort
+        : connection.localPort.map { tcp.sourcePort != $0 } ?? false
+      guard other else { return }
+      captured.removeFirst()
+      record(.outbound, tcpdumpSummary(ipv4: packet[...]) + " (another connection: ignored)", line: event.location.line, packet: packet)
+    }
+  }
+
+  func seconds(_ microseconds: Int64) -> String {
+    let sign = microseconds < 0 ? "-" : ""
+    let value = abs(microseconds)
+    let fraction = String(value % 1_000_000)
+    return "\(sign)\(value / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)"
+  }
+
+  // MARK: - System calls
+
+  mutating func startCall(
+    _ call: ScriptSyscall, event: ScriptEvent, start: Int64, end: Int64, ranged: Bool, slack: Int64
+  ) throws(Stop) {
+    let prepared: PreparedCall
+    do throws(ScriptRunError) {
+      prepared = try executor.prepare(call)
+    } catch {
+      if error.unsupported {
+        throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): \(error.message)")
+      }
+      throw fail(event, error.message)
+    }
+    guard let worker else { return }
+    pending = (event, call, prepared, start, end, slack)
+    pendingOutcome = nil
+    submittedAt = now
+    if !prepared.mayBlock, !ranged {
+      let outcome = prepared.run()
+      pendingOutcome = (outcome, now)
+      try checkPendingIfDone()
+      return
+    }
+    worker.submit(prepared.run)
+    if ranged { return }
+    // Not ranged: it must return by its time plus the tolerance.
+    try settlePending()
+  }
+
+  /// Waits for the call in flight to finish (until its end time plus tolerance) and checks it.
+  mutating func settlePending() throws(Stop) {
+    guard let call = pending else { return }
+    while pending != nil {
+      // Past the deadline, a grace of 250 ms for the worker thread to be scheduled: the verdict
+      // uses the call's own return time, so a late wake-up does not fail a call that did not block.
+      let deadline = call.end + call.tolerance
+      let left = deadline + 250_000 - now
+      if left <= 0, pendingOutcome == nil {
+        throw fail(
+          call.event,
+          "\(call.call.name) did not return by \(seconds(deadline)) s: it blocked (a call expected to block needs a time range, start...end)")
+      }
+      try pump(timeoutMicroseconds: max(left, 0))
+    }
+  }
+
+  mutating func checkPendingIfDone() throws(Stop) {
+    guard let call = pending, let (outcome, finished) = pendingOutcome else { return }
+    pending = nil
+    pendingOutcome = nil
+    let expected = call.call
+    let resultText = outcome.errno.map { "-1 \(ScriptConstants.errnoName($0))" } ?? String(outcome.value)
+    record(.call, "\(expected.name)(...) = \(resultText)", line: call.event.location.line)
+    if call.prepared.returnsDescriptor, outcome.errno == nil {
+      liveDescriptors.insert(Int32(truncatingIfNeeded: outcome.value))
+    }
+    if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
+      liveDescriptors.remove(fd)
+    }
+    // The result.
+    switch expected.result {
+    case .ellipsis: break
+    default:
+      let want: Int64
+      do throws(ScriptRunError) {
+        want = try executor.integer(expected.result, "the result")
+      } catch {
+        throw fail(call.event, error.message)
+      }
+      if want == -1 {
+        guard let errno = outcome.errno else {
+          throw fail(call.event, "\(expected.name) returned \(outcome.value), expected -1 \(expected.errnoName ?? "")")
+        }
+        if let name = expected.errnoName, ScriptConstants.errnos[name] != errno {
+          throw fail(call.event, "\(expected.name) failed with \(ScriptConstants.errnoName(errno)), expected \(name)")
+        }
+      } else if let errno = outcome.errno {
+        throw fail(call.event, "\(expected.name) failed with -1 \(ScriptConstants.errnoName(errno)), expected \(want)")
+      } else if call.prepared.returnsDescriptor {
+        executor.descriptors[want] = Int32(truncatingIfNeeded: outcome.value)
+      } else if Int64(outcome.value) != want {
+        throw fail(call.event, "\(expected.name) returned \(outcome.value), expected \(want)")
+      }
+    }
+    for (name, want) in call.prepared.expectedOutputs.sorted(by: { $0.key < $1.key }) {
+      guard outcome.errno == nil else { break }
+      let have = outcome.outputs[name]
+      // 32-bit fields: 4294967295 and -1 are the same bits (`[4294967295]` for an unsigned option).
+      let sameBits = have.map { UInt32(truncatingIfNeeded: $0) == UInt32(truncatingIfNeeded: want) && want >= Int64(Int32.min) && want <= Int64(UInt32.max) } ?? false
+      if have != want, !sameBits {
+        throw fail(call.event, "\(expected.name): \(name) is \(have.map(String.init) ?? "absent"), expected \(want)")
+      }
+    }
+    // The time it returned.
+    if call.event.time.kind != .any {
+      if !ScriptTiming.isOnTime(finished, start: call.start, end: call.end, tolerance: call.tolerance) {
+        throw fail(
+          call.event,
+          "timing error: \(expected.name) returned at \(seconds(finished)) s, expected \(seconds(call.start))\(call.end != call.start ? "...\(seconds(call.end))" : "") s (tolerance \(seconds(call.tolerance)) s)",
+          timeError: finished - call.end)
+      }
+    }
+  }
+
+  // MARK: - Commands
+
+  /// What backtick commands see: PATH, and PACKETDRILL_PID as packetdrill sets it (the corpus's
+  /// set_sysctls.py names its restore file after it).
+  var environment: [String] {
+    ["PATH=\(options.path)", "LC_ALL=C", "PACKETDRILL_PID=\(options.processIdentifier)"]
+  }
+
+  mutating func runCommand(_ command: String, event: ScriptEvent) throws(Stop) {
+    let before = clock.now
+    let outcome: ScriptShell.Outcome
+    do throws(SocketError) {
+      outcome = try ScriptShell.shell(
+        command, directory: directory, environment: environment, timeoutMilliseconds: 30_000)
+    } catch {
+      throw fail(event, "cannot run the command: \(error)")
+    }
+    start = start + (clock.now - before)  // commands take no script time
+    record(.command, "`\(command.scriptTrimmed)` exit \(outcome.status)", line: event.location.line)
+    if outcome.timedOut { throw fail(event, "command still running after 30 s: killed") }
+    if outcome.status != 0 {
+      let output = outcome.output.scriptTrimmed
+      throw fail(event, "command failed with status \(outcome.status)\(output.isEmpty ? "" : ": " + output)")
+    }
+  }
+
+  mutating func runPython(_ code: String, event: ScriptEvent) throws(Stop) {
+    guard let python = options.python else {
+      throw Stop(status: .notRun, reason: "a %{ }% block needs python3, which was not found")
+    }
+    var prelude = ""
+    if let fd = executor.descriptors.keys.sorted().last.flatMap({ executor.descriptors[$0] }) {
+      if case .success(let bytes) = ScriptSockets.getsockopt(fd, level: 6, name: 11, capacity: 256) {
+        prelude = TCPInfo.pythonAssignments(bytes)
+      }
+    }
+    let program = prelude + dedent(code)
+    let before = clock.now
+    let outcome: ScriptShell.Outcome
+    do throws(SocketError) {
+      outcome = try ScriptShell.shell(
+        "exec \(python) -c " + shellQuote(program), directory: directory,
+        environment: environment, timeoutMilliseconds: 30_000)
+    } catch {
+      throw fail(event, "cannot run python3: \(error)")
+    }
+    start = start + (clock.now - before)
+    record(.command, "%{ python }% exit \(outcome.status)", line: event.location.line)
+    if outcome.status != 0 {
+      throw fail(event, "python block failed: \(outcome.output.scriptTrimmed)")
+    }
+  }
+
+  func dedent(_ code: String) -> String {
+    let lines = code.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let indents = lines.filter { !$0.scriptTrimmed.isEmpty }.map { $0.prefix { $0 == " " || $0 == "\t" }.count }
+    let cut = indents.min() ?? 0
+    return lines.map { $0.count >= cut ? String($0.dropFirst(cut)) : $0 }.joined(separator: "\n") + "\n"
+  }
+
+  func shellQuote(_ text: String) -> String {
+    "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+  }
+}
+
+extension String {
+  var scriptTrimmed: String {
+    var view = Substring(self)
+    while let first = view.first, first == " " || first == "\t" || first == "\n" || first == "\r" { view.removeFirst() }
+    while let last = view.last, last == " " || last == "\t" || last == "\n" || last == "\r" { view.removeLast() }
+    return String(view)
+  }
+}
+
+/// packetdrill's timing rule: an event may happen up to the tolerance before its script time (or
+/// range start) and up to the tolerance after it (or the range end). The tolerance is the larger of
+/// a fixed number of microseconds and a percentage of the gap since the previous event.
+public enum ScriptTiming {
+  public static func tolerance(microseconds: Int64, percent: Double, gap: Int64) -> Int64 {
+    max(microseconds, Int64(percent / 100 * Double(max(0, gap))))
+  }
+
+  public static func isOnTime(_ actual: Int64, start: Int64, end: Int64, tolerance: Int64) -> Bool {
+    actual >= start - tolerance && actual <= max(start, end) + tolerance
+  }
+}

@@ -1,0 +1,363 @@
+import Foundation
+import PacketKit
+import Synchronization
+import TCPScript
+
+/// `tcpcraft run SCRIPT|DIR ...`: packetdrill-language scripts, each in a network namespace of its own.
+enum RunCommand: Command {
+  static let spec = CommandSpec(
+    name: "run",
+    summary: "packetdrill-language scripts, each in a network namespace of its own",
+    synopsis: ["SCRIPT|DIR ... [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N] [--pcap FILE|DIR] [--json] [--verbose] [--explain]"],
+    about: """
+      Plays packetdrill-language scripts against the kernel's own TCP, each script in a fresh,
+      anonymous network namespace that tcpcraft makes and that vanishes with the run (even on
+      SIGKILL): a tun device tun0 with 192.168.0.1/16 (the kernel under test) and the script's
+      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines are injected, `>` lines
+      are captured and matched field by field, system calls run on real sockets in that namespace,
+      backtick lines run with /bin/sh there (cwd: the script's folder), %{ }% blocks with python3
+      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out, as
+      run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
+      Defines from run_all.py are the defaults: TFO_COOKIE=3021b9d889017eeb CODE=host_unreachable
+      CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR. See docs/scripts.md for the language.
+
+      Exit status: 0 every script passed; 1 a script failed or was not run; 2 bad usage, or a
+      script that does not parse (file:line:column: what was expected).
+      """,
+    options: [
+      OptionGroup([
+        .repeatable("-D", "NAME=VALUE", "a define, replacing NAME in the scripts (repeatable)"),
+        .integer("--tolerance-usecs", aliases: ["--tolerance_usecs"], UInt64.self, range: 1...60_000_000, "N",
+          "how far from its script time an event may happen (default 4000, as packetdrill; or 12.5% of the gap when larger)"),
+        .integer("--parallel", UInt64.self, range: 1...64, "N", "scripts at a time for folders (default 1)"),
+        .string("--pcap", "FILE|DIR", "each script's packets (LINKTYPE_IPV4); a folder gets NAME.pcap each"),
+        .toggle("--json", "one JSON object per script (status, failing line, both packets)"),
+        .toggle("--verbose", "every packet and call as it happens"),
+        .toggle("--explain", "say how script numbers map onto the wire"),
+        .string("--ip-version", "ipv4", "ipv4 only so far (ipv6 and ipv4-mapped-ipv6 come with IPv6)"),
+      ])
+    ],
+    examples: [
+      "sudo tcpcraft run examples/scripts/handshake.pkt",
+      "sudo tcpcraft run examples/scripts --parallel 2",
+      "sudo tcpcraft run gtests/net/tcp --parallel 2 --json > results.jsonl",
+      "sudo tcpcraft run examples/scripts/mss.pkt --verbose --pcap /tmp/mss.pcap",
+    ])
+
+  static let packetdrillDefines: [String: String] = [
+    "TFO_COOKIE": "3021b9d889017eeb", "CODE": "host_unreachable", "CMSG_LEVEL_IP": "SOL_IP",
+    "CMSG_TYPE_RECVERR": "IP_RECVERR",
+  ]
+
+  struct Settings {
+    var defines = packetdrillDefines
+    var tolerance: Int64?
+    var parallel = 1
+    var pcap: String?
+    var json = false
+    var verbose = false
+    var explain = false
+  }
+
+  static func run(_ arguments: Arguments) -> Int32 {
+    var settings = Settings()
+    do throws(UsageError) {
+      guard !arguments.positionals.isEmpty else {
+        throw UsageError("run: give a script or a folder of *.pkt scripts (see `tcpcraft run --help`)")
+      }
+      if let version = arguments.value("--ip-version") {
+        switch version {
+        case "ipv4": break
+        case "ipv6", "ipv4-mapped-ipv6":
+          throw UsageError("run: --ip-version \(version) is not supported yet (it comes with IPv6); use ipv4")
+        default: throw UsageError("run: --ip-version must be ipv4, ipv6 or ipv4-mapped-ipv6, not \"\(version)\"")
+        }
+      }
+      for define in arguments.all("-D") {
+        guard let equals = define.firstIndex(of: "="), equals != define.startIndex else {
+          throw UsageError("run: -D needs NAME=VALUE, not \"\(define)\"")
+        }
+        settings.defines[String(define[..<equals])] = String(define[define.index(after: equals)...])
+      }
+      if let value = arguments.integer("--tolerance-usecs", as: UInt64.self) { settings.tolerance = Int64(value) }
+      if let value = arguments.integer("--parallel", as: UInt64.self) { settings.parallel = Int(value) }
+      settings.pcap = arguments.value("--pcap")
+      settings.json = arguments.has("--json")
+      settings.verbose = arguments.has("--verbose")
+      settings.explain = arguments.has("--explain")
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+
+    // The scripts: files as given, folders walked for *.pkt (symbolic links are not followed).
+    var scripts: [String] = []
+    var folderRun = arguments.positionals.count > 1
+    for target in arguments.positionals {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) else {
+        Terminal.error("tcpcraft: run: no such file or folder: \(target)")
+        return 2
+      }
+      if isDirectory.boolValue {
+        folderRun = true
+        scripts += findScripts(in: target)
+      } else {
+        scripts.append(target)
+      }
+    }
+    guard !scripts.isEmpty else {
+      Terminal.error("tcpcraft: run: no *.pkt scripts under \(arguments.positionals.joined(separator: " "))")
+      return 2
+    }
+
+    // Parse everything first: a single script's parse error is a usage error (exit 2).
+    var parsed: [(path: String, script: Script?, error: ScriptParseError?, readError: String?)] = []
+    for path in scripts {
+      guard let data = FileManager.default.contents(atPath: path) else {
+        parsed.append((path, nil, nil, "cannot read \(path)"))
+        continue
+      }
+      let text = String(decoding: data, as: UTF8.self)
+      do throws(ScriptParseError) {
+        parsed.append((path, try ScriptParser.parse(text, file: path, defines: settings.defines), nil, nil))
+      } catch {
+        parsed.append((path, nil, error, nil))
+      }
+    }
+    if !folderRun, let only = parsed.first, only.script == nil {
+      if let error = only.error {
+        Terminal.error("\(error.location): \(error.message)")
+        if settings.json { Terminal.out(json(parseError: error, path: only.path)) }
+      } else {
+        Terminal.error("tcpcraft: run: \(only.readError ?? "cannot read \(only.path)")")
+      }
+      return 2
+    }
+
+    var options = ScriptRunOptions()
+    options.processIdentifier = getpid()
+    if let tolerance = settings.tolerance { options.toleranceMicroseconds = tolerance }
+    options.python = findPython(path: options.path)
+    if settings.verbose, !folderRun, !settings.json {
+      options.onEntry = { entry in Terminal.out(line(entry)) }
+    }
+    if settings.explain, !settings.json {
+      Terminal.out(
+        "how to read this (packetdrill's rules): a SYN's sequence number is written absolute (it is that side's ISN); every "
+          + "other sequence number counts from the sender's ISN, every ack from the other side's. The kernel's ISN is learned "
+          + "from its SYN or SYN+ACK. Times are seconds since the script began; "
+          + "an outbound packet must come within the tolerance of its script time.")
+    }
+
+    // Run, `--parallel` at a time.
+    let results = Mutex<[Int: ScriptResult]>([:])
+    let next = Mutex(0)
+    let total = parsed.count
+    let workers = min(settings.parallel, total)
+    let group = DispatchGroup()
+    let shared = parsed.map { ($0.path, $0.script, $0.error, $0.readError) }
+    let runOptions = options
+    let showProgress = folderRun
+    for _ in 0..<workers {
+      group.enter()
+      let thread = Thread {
+        while true {
+          let index: Int = next.withLock { value in
+            defer { value += 1 }
+            return value
+          }
+          guard index < total else { break }
+          let (path, script, parseError, readError) = shared[index]
+          var result: ScriptResult
+          if let script {
+            let directory = (path as NSString).deletingLastPathComponent
+            result = ScriptRunner.run(script, directory: directory.isEmpty ? "." : directory, options: runOptions)
+          } else {
+            let reason = parseError.map { "parse error: \($0)" } ?? readError ?? "cannot read"
+            result = ScriptResult(path: path, status: .failed, reason: reason, failure: nil, transcript: [], duration: 0)
+          }
+          results.withLock { $0[index] = result }
+          if showProgress {
+            Terminal.error("[\(results.withLock { $0.count })/\(total)] \(result.status.rawValue) \(path)")
+          }
+        }
+        group.leave()
+      }
+      thread.stackSize = 4 << 20
+      thread.start()
+    }
+    group.wait()
+
+    let ordered = (0..<total).compactMap { index in results.withLock { $0[index] } }
+    var passed = 0, failed = 0, notRun = 0
+    for (index, result) in ordered.enumerated() {
+      switch result.status {
+      case .passed: passed += 1
+      case .failed: failed += 1
+      case .notRun: notRun += 1
+      }
+      if let pcap = settings.pcap { writePcap(result, to: pcap, many: total > 1, index: index) }
+      if settings.json {
+        Terminal.out(json(result))
+      } else if folderRun {
+        Terminal.out(summaryLine(result))
+      } else {
+        report(result, verbose: settings.verbose)
+      }
+    }
+    if folderRun, !settings.json {
+      let seconds = Double(ordered.map(\.duration).max() ?? 0) / 1e6
+      Terminal.out(
+        "\(total) scripts: \(passed) passed, \(failed) failed, \(notRun) not run"
+          + String(format: " (longest %.2f s)", seconds))
+    }
+    return passed == total ? 0 : 1
+  }
+
+  // MARK: - Finding things
+
+  static func findScripts(in folder: String) -> [String] {
+    let root = URL(fileURLWithPath: folder)
+    guard let walker = FileManager.default.enumerator(
+      at: root, includingPropertiesForKeys: [.isSymbolicLinkKey, .isRegularFileKey], options: [])
+    else { return [] }
+    var found: [String] = []
+    for case let url as URL in walker {
+      let values = try? url.resourceValues(forKeys: [.isSymbolicLinkKey, .isRegularFileKey])
+      if values?.isSymbolicLink == true {
+        walker.skipDescendants()
+        continue
+      }
+      guard values?.isRegularFile == true, url.pathExtension == "pkt" else { continue }
+      // IPv6-only scripts (NAME-v6.pkt), as packetdrill's run_all.py leaves them out of -4 runs.
+      if url.lastPathComponent.hasSuffix("v6.pkt") { continue }
+      var relative = url.path
+      if relative.hasPrefix(root.path + "/") { relative = String(relative.dropFirst(root.path.count + 1)) }
+      found.append((folder.hasSuffix("/") ? folder : folder + "/") + relative)
+    }
+    return found.sorted()
+  }
+
+  static func findPython(path: String) -> String? {
+    for folder in path.split(separator: ":") {
+      let candidate = "\(folder)/python3"
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    if let home = ProcessInfo.processInfo.environment["PATH"] {
+      for folder in home.split(separator: ":") {
+        let candidate = "\(folder)/python3"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      }
+    }
+    return nil
+  }
+
+  // MARK: - Output
+
+  static func line(_ entry: ScriptTranscriptEntry) -> String {
+    let time = String(format: "%8.6f", Double(entry.time) / 1e6)
+    switch entry.kind {
+    case .inbound: return "\(time) < \(entry.text)   (line \(entry.line))"
+    case .outbound: return "\(time) > \(entry.text)   (line \(entry.line))"
+    case .call: return "\(time)   \(entry.text)   (line \(entry.line))"
+    case .command: return "\(time)   \(entry.text)   (line \(entry.line))"
+    }
+  }
+
+  static func summaryLine(_ result: ScriptResult) -> String {
+    let seconds = String(format: "%.2fs", Double(result.duration) / 1e6)
+    var text = "\(result.status.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(result.path) (\(seconds))"
+    if let reason = result.reason { text += ": " + reason }
+    return text
+  }
+
+  static func report(_ result: ScriptResult, verbose: Bool) {
+    let seconds = String(format: "%.2f s", Double(result.duration) / 1e6)
+    switch result.status {
+    case .passed:
+      Terminal.out("PASS \(result.path) (\(seconds))")
+    case .notRun:
+      Terminal.out("NOT RUN \(result.path): \(result.reason ?? "")")
+    case .failed:
+      Terminal.out("FAIL \(result.path) (\(seconds))")
+      guard let failure = result.failure else {
+        Terminal.out(result.reason ?? "")
+        return
+      }
+      Terminal.out("\(failure.location.file):\(failure.location.line): \(failure.message)")
+      Terminal.out("  script:   \(failure.lineText)")
+      if let expected = failure.expected { Terminal.out("  expected: \(expected)") }
+      if let actual = failure.actual { Terminal.out("  actual:   \(actual)") }
+      if let error = failure.timeError {
+        Terminal.out(String(format: "  time error: %+.6f s", Double(error) / 1e6))
+      }
+      if !verbose, !result.transcript.isEmpty {
+        Terminal.out("  the exchange so far:")
+        for entry in result.transcript.suffix(40) { Terminal.out("    " + line(entry)) }
+      }
+    }
+  }
+
+  static func json(_ result: ScriptResult) -> String {
+    var object = JSONLine()
+    object.add("script", result.path)
+    object.add("status", result.status.rawValue)
+    object.add("reason", result.reason)
+    object.add("duration_ms", Double(result.duration) / 1000)
+    if let failure = result.failure {
+      object.add("line", failure.location.line)
+      object.add("script_line", failure.lineText)
+      object.add("message", failure.message)
+      object.add("expected", failure.expected)
+      object.add("actual", failure.actual)
+      if let error = failure.timeError { object.add("time_error_us", error) }
+    }
+    object.add("packets", result.transcript.filter { $0.packet != nil }.count)
+    return object.description
+  }
+
+  static func json(parseError: ScriptParseError, path: String) -> String {
+    var object = JSONLine()
+    object.add("script", path)
+    object.add("status", "FAIL")
+    object.add("reason", "parse error")
+    object.add("line", parseError.location.line)
+    object.add("column", parseError.location.column)
+    object.add("message", parseError.message)
+    return object.description
+  }
+
+  static func writePcap(_ result: ScriptResult, to target: String, many: Bool, index: Int) {
+    var destination = target
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
+      let name = (result.path as NSString).lastPathComponent
+      destination = (target as NSString).appendingPathComponent((name as NSString).deletingPathExtension + ".pcap")
+    } else if many {
+      destination = target + ".\(index)"
+    }
+    let writer = PcapWriter(linkType: .ipv4)
+    var bytes: [UInt8] = []
+    writer.appendFileHeader(to: &bytes)
+    for entry in result.transcript {
+      guard let packet = entry.packet else { continue }
+      writer.appendRecord(
+        packet, timestampSeconds: UInt32(truncatingIfNeeded: entry.time / 1_000_000),
+        timestampNanoseconds: UInt32(truncatingIfNeeded: (entry.time % 1_000_000) * 1000), to: &bytes)
+    }
+    // O_NOFOLLOW | O_CREAT | O_TRUNC: never write through a symbolic link someone planted.
+    let fd = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      Terminal.error("tcpcraft: run: cannot write \(destination): \(String(cString: strerror(errno)))")
+      return
+    }
+    defer { close(fd) }
+    var offset = 0
+    for _ in 0..<10_000 where offset < bytes.count {
+      let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+      if written <= 0 { break }
+      offset += written
+    }
+  }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import TCPScript
+
+/// End to end, against the real kernel in a namespace of the runner's own: our example scripts
+/// must pass, and scripts that must fail fail with the report asserted.
+@Suite(.serialized) struct ScriptRunTests {
+  static let examples: String = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    return root.appendingPathComponent("examples/scripts").path
+  }()
+
+  static let exampleNames: [String] = {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: examples)) ?? []
+    return names.filter { $0.hasSuffix(".pkt") }.sorted()
+  }()
+
+  /// Runs inline script text in a fresh namespace. Timing is generous: these tests are about
+  /// what the runner sees and reports, not about a loaded machine's scheduler.
+  func run(_ text: String, python: String? = nil) -> ScriptResult {
+    var options = ScriptRunOptions()
+    options.toleranceMicroseconds = 200_000
+    options.python = python
+    return ScriptRunner.run(text: text, path: "inline.pkt", directory: Self.examples, options: options)
+  }
+
+  static let listen = """
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+    +0 bind(3, ..., ...) = 0
+    +0 listen(3, 1) = 0
+
+    """
+
+  @Test("examples/scripts exist (the privileged test below runs each)")
+  func examplesExist() {
+    #expect(Self.exampleNames.count >= 6, "\(Self.exampleNames)")
+    for name in ["handshake.pkt", "close.pkt", "half-close.pkt", "fin-ack-merged.pkt", "refused.pkt", "mss.pkt"] {
+      #expect(Self.exampleNames.contains(name))
+    }
+  }
+
+  @Test(
+    "Every example script passes against the kernel",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"),
+    arguments: ScriptRunTests.exampleNames)
+  func example(name: String) throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let path = Self.examples + "/" + name
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let result = ScriptRunner.run(text: text, path: path, directory: Self.examples)
+    #expect(result.status == .passed, "\(result.reason ?? "") \(result.failure.map { "\($0)" } ?? "")")
+    // The transcript holds what went over the wire: at least one packet each way.
+    #expect(result.transcript.contains { $0.kind == .inbound })
+    #expect(result.transcript.contains { $0.kind == .outbound })
+  }
+
+  @Test(
+    "A wrong outbound expectation: line, fields, both tcpdump lines",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func wrongFlags() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let result = run(Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > R 0:0(0)\n")
+    #expect(result.status == .failed)
+    let failure = try #require(result.failure)
+    #expect(failure.location.line == 6)
+    #expect(failure.lineText == "+0 > R 0:0(0)")
+    #expect(failure.message.contains("flags: expected R, got S."), "\(failure.message)")
+    #expect(failure.expected?.contains("Flags [R]") == true, "\(failure.expected ?? "")")
+    #expect(failure.actual?.contains("Flags [S.]") == true, "\(failure.actual ?? "")")
+    #expect(failure.actual?.contains("192.168.0.1.8080 > 192.0.2.1.") == true)
+    #expect(result.reason?.hasPrefix("inline.pkt:6:") == true)
+  }
+
+  @Test(
+    "A wrong result: the call, what it returned, what was expected",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func wrongErrno() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let result = run(Self.listen + "+0 bind(3, ..., ...) = 0\n")
+    let failure = try #require(result.failure)
+    #expect(failure.location.line == 5)
+    #expect(failure.message == "bind failed with -1 EINVAL, expected 0", "\(failure.message)")
+    // And an errno that is expected is a pass.
+    #expect(run(Self.listen + "+0 bind(3, ..., ...) = -1 EINVAL (Invalid argument)\n").status == .passed)
+  }
+
+  @Test(
+    "A packet that never comes, and one that comes too early",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func missingAndEarly() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let missing = run(Self.listen + "+0 > S. 0:0(0) ack 1 <...>\n")
+    #expect(missing.failure?.message.contains("expected packet did not arrive") == true, "\(missing.reason ?? "")")
+    #expect(missing.failure?.actual == "nothing")
+
+    let early = run(Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0.5 > S. 0:0(0) ack 1 <...>\n")
+    let failure = try #require(early.failure)
+    #expect(failure.message.contains("timing error"), "\(failure.message)")
+    #expect((failure.timeError ?? 0) < -200_000)
+  }
+
+  @Test(
+    "A blocking call blocks while the script goes on (accept returns when the handshake ends)",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func blockingAccept() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let result = run(
+      Self.listen + """
+        +0...0.300 accept(3, ..., ...) = 4
+        +.1 < S 0:0(0) win 1000 <mss 1000>
+        +0 > S. 0:0(0) ack 1 <...>
+        +.2 < . 1:1(0) ack 1 win 1000
+        +0 close(4) = 0
+        +0 > F. 1:1(0) ack 1
+        """)
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+  }
+
+  @Test(
+    "A python block without python3 is NOT RUN, never passed; with python3 its asserts count",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func python() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let script = Self.listen + "+0 %{ assert tcpi_state == TCP_LISTEN, tcpi_state }%\n"
+    let without = run(script)
+    #expect(without.status == .notRun)
+    #expect(without.reason?.contains("python3") == true)
+    guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile)
+    else { return }
+    #expect(run(script, python: python).status == .passed)
+    let wrong = run(Self.listen + "+0 %{ assert tcpi_state == TCP_ESTABLISHED, tcpi_state }%\n", python: python)
+    #expect(wrong.status == .failed)
+    #expect(wrong.failure?.message.contains("AssertionError") == true)
+  }
+
+  @Test(
+    "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func noResidue() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    func link(_ path: String) -> String { (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "" }
+    func tunDevices() -> Set<String> {
+      Set(((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []).filter { $0.hasPrefix("tun") })
+    }
+    let before = tunDevices()
+    let result = run(Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > S. 0:0(0) ack 1 <...>\n")
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+    let host = link("/proc/self/ns/net")
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    for task in tasks {
+      let namespace = link("/proc/self/task/\(task)/ns/net")
+      #expect(namespace.isEmpty || namespace == host, "thread \(task) is still in \(namespace)")
+    }
+    #expect(tunDevices().isSubset(of: before))
+  }
+}

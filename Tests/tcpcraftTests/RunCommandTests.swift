@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `tcpcraft run`: usage errors, parse errors with positions, folders, reports, and no residue
+/// after SIGKILL. The privileged ones run the real binary against the kernel.
+@Suite struct RunCommandTests {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+  static let examples = root.appendingPathComponent("examples/scripts").path
+
+  /// A private folder (0700) for scripts a test writes, named after the pid.
+  func scratch() throws -> String {
+    let path = NSTemporaryDirectory() + "tcpcraft-run-\(getpid())-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    return path
+  }
+
+  @Test("Bad usage: one line on stderr, exit 2")
+  func usage() throws {
+    let runner = CommandRunner()
+    let nothing = try runner.run(["run"])
+    #expect(nothing.status == 2 && nothing.errorLines.count == 1)
+    let ipv6 = try runner.run(["run", Self.examples, "--ip-version", "ipv6"])
+    #expect(ipv6.status == 2 && ipv6.stderr.contains("not supported yet") && ipv6.errorLines.count == 1)
+    let mapped = try runner.run(["run", Self.examples, "--ip-version", "ipv4-mapped-ipv6"])
+    #expect(mapped.status == 2 && mapped.stderr.contains("not supported yet"))
+    let define = try runner.run(["run", Self.examples, "-D", "NOVALUE"])
+    #expect(define.status == 2 && define.stderr.contains("NAME=VALUE"))
+    let tolerance = try runner.run(["run", Self.examples, "--tolerance-usecs", "-5"])
+    #expect(tolerance.status == 2 && tolerance.errorLines.count == 1)
+    let parallel = try runner.run(["run", Self.examples, "--parallel", "zero"])
+    #expect(parallel.status == 2 && parallel.stderr.contains("--parallel"))
+    let missing = try runner.run(["run", "/nonexistent/script.pkt"])
+    #expect(missing.status == 2 && missing.stderr.contains("no such file"))
+  }
+
+  @Test("--help has examples")
+  func help() throws {
+    let result = try CommandRunner().run(["run", "--help"])
+    #expect(result.status == 0)
+    #expect(result.stdout.contains("examples:"))
+    #expect(result.stdout.contains("tcpcraft run examples/scripts"))
+    let viaHelp = try CommandRunner().run(["help", "run"])
+    #expect(viaHelp.status == 0 && viaHelp.stdout == result.stdout)
+  }
+
+  @Test("A parse error: file:line:column: what was expected, exit 2 (no privileges needed)")
+  func parseError() throws {
+    let folder = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/broken.pkt"
+    try "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 > S 0:0(0) ack\n".write(toFile: path, atomically: false, encoding: .utf8)
+    let result = try CommandRunner().run(["run", path])
+    #expect(result.status == 2)
+    #expect(result.stderr == "\(path):2:18: expected an acknowledgment number, found end of line\n", "\(result.stderr)")
+  }
+
+  @Test(
+    "A folder: one line per script, totals, exit 0 when all pass",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func folder() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let result = try CommandRunner().run(["run", Self.examples, "--parallel", "2"], timeout: 60)
+    #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    let passLines = result.lines.filter { $0.hasPrefix("PASS ") }
+    #expect(passLines.count >= 6)
+    #expect(result.lines.last?.contains("passed, 0 failed, 0 not run") == true, "\(result.stdout)")
+    // Progress goes to stderr.
+    #expect(result.stderr.contains("[1/"))
+  }
+
+  @Test(
+    "A failing script: the report has file:line, the script line, expected and actual, exit 1; --json too",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func failure() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let folder = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/wrong.pkt"
+    try """
+      --tolerance_usecs=200000
+      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+      +0 bind(3, ..., ...) = 0
+      +0 listen(3, 1) = 0
+      +0 < S 0:0(0) win 1000 <mss 1000>
+      +0 > S. 0:0(0) ack 1 <mss 1200>
+      """.write(toFile: path, atomically: false, encoding: .utf8)
+    let result = try CommandRunner().run(["run", path, "--pcap", folder + "/wrong.pcap"], timeout: 30)
+    #expect(result.status == 1)
+    #expect(result.lines.first?.hasPrefix("FAIL \(path)") == true, "\(result.stdout)")
+    #expect(result.stdout.contains("\(path):6: outbound packet does not match: options: expected <mss 1200>, got <mss 1460"))
+    #expect(result.stdout.contains("  script:   +0 > S. 0:0(0) ack 1 <mss 1200>"))
+    #expect(result.stdout.contains("  expected: IP 192.168.0.1.8080 > 192.0.2.1."))
+    #expect(result.stdout.contains("  actual:   IP 192.168.0.1.8080 > 192.0.2.1."))
+    #expect(result.stdout.contains("the exchange so far:"))
+    // The pcap holds the SYN we injected and the kernel's SYN+ACK.
+    let pcap = try #require(FileManager.default.contents(atPath: folder + "/wrong.pcap"))
+    #expect(pcap.count > 24 + 2 * (16 + 40))
+
+    let json = try CommandRunner().run(["run", path, "--json"], timeout: 30)
+    #expect(json.status == 1)
+    #expect(json.lines.count == 1)
+    #expect(json.stdout.contains("\"status\":\"FAIL\""))
+    #expect(json.stdout.contains("\"line\":6"))
+    #expect(json.stdout.contains("\"expected\":\"IP 192.168.0.1.8080"))
+  }
+
+  @Test(
+    "SIGKILL midway leaves nothing: no interface, no named namespace, no command still running",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func killedRun() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let folder = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let marker = "tcpcraft-kill-test-\(getpid())"
+    let path = folder + "/slow.pkt"
+    try """
+      `sleep 7 # \(marker)`
+      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+      """.write(toFile: path, atomically: false, encoding: .utf8)
+    // Other tests on this machine may add interfaces and named namespaces meanwhile: look only at
+    // what could be ours (tun devices on the host; our namespace, by its inode).
+    let tunDevices = Self.hostTunDevices()
+    let running = try CommandRunner().start(["run", path])
+    // Wait (bounded) until the command runs inside the namespace, then kill tcpcraft outright.
+    var seen = false
+    for _ in 0..<50 where !seen {
+      usleep(100_000)
+      seen = CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber)
+    }
+    #expect(seen, "the backtick command never started")
+    let host = Self.namespace(of: "/proc/self/ns/net")
+    let ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
+    #expect(!ours.isEmpty, "the runner thread is not in a namespace of its own")
+    kill(running.process.processIdentifier, SIGKILL)
+    _ = running.finish(timeout: 10)
+    var gone = false
+    for _ in 0..<50 where !gone {
+      usleep(100_000)
+      gone = !CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber)
+    }
+    #expect(gone, "the script's command outlived tcpcraft")
+    // No task anywhere is still in our namespace, and no tun device appeared on the host.
+    let everywhere = Set(Self.allTaskNamespaces())
+    #expect(everywhere.isDisjoint(with: ours), "a task is still in the script's namespace")
+    #expect(Self.hostTunDevices().isSubset(of: tunDevices))
+  }
+
+  static func namespace(of path: String) -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+  }
+
+  static func taskNamespaces(pid: Int32) -> [String] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.map { namespace(of: "/proc/\(pid)/task/\($0)/ns/net") }.filter { !$0.isEmpty }
+  }
+
+  static func allTaskNamespaces() -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).flatMap { taskNamespaces(pid: $0) }
+  }
+
+  static func hostTunDevices() -> Set<String> {
+    Set(((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []).filter { $0.hasPrefix("tun") })
+  }
+}
