@@ -106,6 +106,8 @@ enum SendCommand: Command {
         to: Endpoint(address: remote.address, port: remote.port),
         sourcePort: arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
       flow = opened
+      // Unguarded: our kernel may reset the connection; watch for its RSTs to show them.
+      let ownResets = arguments.has("--guard") ? nil : OwnKernelResets(local: opened.local, remote: opened.remote)
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       let checksum = arguments.integer("--checksum", as: UInt16.self)
       let urgent = arguments.integer("--urgent", as: UInt16.self)
@@ -126,11 +128,13 @@ enum SendCommand: Command {
       }
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
+        showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
         output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
       } else {
         _ = try opened.receiveAll(for: timeout)
+        showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
         let replies = opened.transcript.entries.filter { $0.direction == .received }.count
@@ -144,6 +148,15 @@ enum SendCommand: Command {
       if let flow, let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
       if let flow { output.writeFiles(flow) }
       return Common.report(error, output: output, command: "send", flow: flow)
+    }
+  }
+
+  /// Prints our own kernel's RSTs for the flow (an unguarded send), each with why it left.
+  static func showOwnResets(_ resets: OwnKernelResets?, flow: Flow, output: Output) {
+    guard let resets else { return }
+    for line in resets.drain(transcript: flow.transcript) {
+      output.say("our kernel \(line)")
+      output.say("  (\(OwnKernelResets.explanation(port: flow.local.port)))")
     }
   }
 
