@@ -141,4 +141,34 @@ struct Teaching2Tests {
     let crafted = try runner.run(["send", "127.0.0.1:\(server.port)", "--flags", "R", "--seq", "1"])
     #expect(!crafted.lines.contains { $0.hasPrefix("our kernel ") }, "\(crafted.stdout)")
   }
+
+  @Test(
+    "demo --serve --netns: in a namespace whose lo cuts at the MSS, a 1500-byte echo comes back in MSS-sized segments",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func servesInANamespaceWhereMSSShows() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let name = "tcpcraft-t2-\(getpid())"
+    let inNamespace = ["ip", "netns", "exec", name]
+    #expect(CommandRunner.shell(["ip", "netns", "add", name]).isEmpty)
+    defer { _ = CommandRunner.shell(["ip", "netns", "del", name]) }
+    _ = CommandRunner.shell(["ip", "-n", name, "link", "set", "lo", "up"])
+    _ = CommandRunner.shell(["ip", "-n", name, "link", "set", "lo", "gso_max_size", "1000"])
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let port: UInt16 = 9000
+    let server = try runner.start(["demo", "--serve", "--netns", name, "--port", String(port), "--duration", "30"])
+    defer { _ = server.finish(timeout: 0.1) }
+    #expect(waitUntil(seconds: 5) { CommandRunner.shell(inNamespace + ["ss", "-ltnH", "sport = :\(port)"]).contains(":\(port)") })
+    // Not on the host: the listener lives in the namespace only.
+    #expect(!CommandRunner.shell(["ss", "-ltnH", "sport = :\(port)"]).contains("127.0.0.1:\(port)"))
+    let handshake = try runner.run(["handshake", "127.0.0.1:\(port)", "--mss", "536"], prefix: inNamespace)
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
+    let text = String(repeating: "x", count: 1500)
+    let data = try runner.run(["data", "127.0.0.1:\(port)", text, "--no-ladder"], prefix: inNamespace)
+    #expect(data.status == 0, "stderr: \(data.stderr)")
+    let echoed = Self.segments(data.lines).filter { $0.direction == "in" && $0.length > 0 }
+    #expect(echoed.map(\.length).reduce(0, +) == 1500, "\(data.stdout)")
+    #expect(echoed.count >= 3 && echoed.allSatisfy { $0.length <= 536 }, "cut at the MSS: \(echoed.map(\.length))")
+    _ = try runner.run(["fin"], prefix: inNamespace)
+  }
 }
