@@ -133,6 +133,10 @@ struct Teaching2Tests {
     let kernelLine = try #require(result.lines.first { $0.hasPrefix("our kernel ") }, "\(result.stdout)")
     #expect(kernelLine.contains("127.0.0.1.\(sport) > 127.0.0.1.\(server.port): Flags [R]"))
     #expect(result.stdout.contains("--guard"))
+    #expect(result.lines.last?.contains("then our own kernel reset the connection") == true, "\(result.stdout)")
+    // In JSON, one object of its own.
+    let json = try runner.run(["send", "127.0.0.1:\(server.port)", "--flags", "S", "--expect", "S.", "--json"])
+    #expect(json.lines.contains { $0.hasPrefix("{\"type\":\"kernel_rst\"") && $0.contains("Flags [R]") }, "\(json.stdout)")
     // With the guard, no RST leaves and none is shown.
     let guarded = try runner.run(["send", "127.0.0.1:\(server.port)", "--flags", "S", "--expect", "S.", "--guard"])
     #expect(guarded.status == 0, "stderr: \(guarded.stderr)")

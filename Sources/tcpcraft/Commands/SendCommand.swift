@@ -128,19 +128,19 @@ enum SendCommand: Command {
       }
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
-        showOwnResets(ownResets, flow: opened, output: output)
+        let reset = showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
-        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
+        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)\(reset)")
       } else {
         _ = try opened.receiveAll(for: timeout)
-        showOwnResets(ownResets, flow: opened, output: output)
+        let reset = showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
         let replies = opened.transcript.entries.filter { $0.direction == .received }.count
         output.result(
           ok: true, command: "send", flow: opened,
-          message: replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")")
+          message: (replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")") + reset)
       }
       opened.close()
       return 0
@@ -152,12 +152,23 @@ enum SendCommand: Command {
   }
 
   /// Prints our own kernel's RSTs for the flow (an unguarded send), each with why it left.
-  static func showOwnResets(_ resets: OwnKernelResets?, flow: Flow, output: Output) {
-    guard let resets else { return }
-    for line in resets.drain(transcript: flow.transcript) {
-      output.say("our kernel \(line)")
-      output.say("  (\(OwnKernelResets.explanation(port: flow.local.port)))")
+  /// Returns a note for the final line ("" when none was seen).
+  static func showOwnResets(_ resets: OwnKernelResets?, flow: Flow, output: Output) -> String {
+    guard let resets else { return "" }
+    let lines = resets.drain(transcript: flow.transcript)
+    for line in lines {
+      if output.json {
+        var object = JSONLine()
+        object.add("type", "kernel_rst")
+        object.add("summary", line)
+        object.add("explanation", OwnKernelResets.explanation(port: flow.local.port))
+        Terminal.out(object.description)
+      } else {
+        output.say("our kernel \(line)")
+        output.say("  (\(OwnKernelResets.explanation(port: flow.local.port)))")
+      }
     }
+    return lines.isEmpty ? "" : "; then our own kernel reset the connection (no --guard)"
   }
 
   /// tcpdump letters (`S`, `S.`, `F.`, `R`, `SA`, `FA`, `PA`), names (`syn,ack`), or `none`.
