@@ -41,6 +41,10 @@ import Synchronization
 /// needs `CAP_SETGID`).
 ///
 /// `nil` in the flow means "any". Every field `nil` drops every outgoing IPv4 TCP RST of the host.
+///
+/// For an IPv6 flow give `sourceIPv6`/`destinationIPv6` (16 octets each) or `ipv6: true`: the
+/// rules then match `meta nfproto ipv6 ip6 saddr S ip6 daddr D` (the transport header is found
+/// by nf_tables past any extension headers), and the IPv4 addresses must be `nil`.
 public final class RSTGuard: Sendable {
   /// A group for the narrower, opt-in exemption by socket group (`exemptGroup:`): 4242, a gid no
   /// Debian/Ubuntu package allocates (system groups are below 1000, users from 1000 up; 4242 is
@@ -60,6 +64,12 @@ public final class RSTGuard: Sendable {
   public let destinationAddress: UInt32?
   /// The peer's port, or `nil`.
   public let destinationPort: UInt16?
+  /// Whether the guard matches IPv6 (`meta nfproto ipv6`) rather than IPv4.
+  public let isIPv6: Bool
+  /// The crafted IPv6 flow's source address (16 octets), or `nil`.
+  public let sourceIPv6: [UInt8]?
+  /// The IPv6 peer's address (16 octets), or `nil`.
+  public let destinationIPv6: [UInt8]?
   /// Whose sockets' packets pass the guard.
   public enum Exemption: Hashable, Sendable, CustomStringConvertible {
     /// Sockets created by this effective uid (`meta skuid`): the default, no extra privilege.
@@ -108,8 +118,18 @@ public final class RSTGuard: Sendable {
   public init(
     sourcePort: UInt16?, sourceAddress: UInt32? = nil, destinationAddress: UInt32? = nil,
     destinationPort: UInt16? = nil, exemptGroup: UInt32? = nil, exemptUser: UInt32? = nil,
-    tableName: String? = nil, timeout: Duration = .seconds(2)
+    tableName: String? = nil, timeout: Duration = .seconds(2),
+    sourceIPv6: [UInt8]? = nil, destinationIPv6: [UInt8]? = nil, ipv6: Bool = false
   ) throws(NetlinkError) {
+    isIPv6 = ipv6 || sourceIPv6 != nil || destinationIPv6 != nil
+    self.sourceIPv6 = sourceIPv6
+    self.destinationIPv6 = destinationIPv6
+    guard (sourceIPv6?.count ?? 16) == 16, (destinationIPv6?.count ?? 16) == 16 else {
+      throw .kernel(.invalidArgument, message: "an IPv6 address has 16 octets")
+    }
+    guard !isIPv6 || (sourceAddress == nil && destinationAddress == nil) else {
+      throw .kernel(.invalidArgument, message: "an RST guard is for IPv4 or IPv6 addresses, not both")
+    }
     self.sourcePort = sourcePort
     self.sourceAddress = sourceAddress
     self.destinationAddress = destinationAddress
@@ -262,12 +282,26 @@ public final class RSTGuard: Sendable {
     ]
   }
 
-  /// `meta nfproto ipv4 meta l4proto tcp [ip saddr S] [ip daddr D] [tcp sport P] [tcp dport Q]`.
+  /// `meta nfproto ipv4 meta l4proto tcp [ip saddr S] [ip daddr D] [tcp sport P] [tcp dport Q]`
+  /// (`meta nfproto ipv6 ... [ip6 saddr S] [ip6 daddr D] ...` for IPv6).
   func flowExpressions() -> [NFTExpression] {
     var expressions: [NFTExpression] = [
-      .meta(key: NFTables.metaNFProto), .compare(operation: NFTables.compareEqual, data: [NFTables.familyIPv4]),
+      .meta(key: NFTables.metaNFProto),
+      .compare(operation: NFTables.compareEqual, data: [isIPv6 ? 10 /* NFPROTO_IPV6 */ : NFTables.familyIPv4]),
       .meta(key: NFTables.metaL4Proto), .compare(operation: NFTables.compareEqual, data: [6]),
     ]
+    if let sourceIPv6 {
+      expressions += [
+        .payload(base: NFTables.payloadNetwork, offset: 8, length: 16),
+        .compare(operation: NFTables.compareEqual, data: sourceIPv6),
+      ]
+    }
+    if let destinationIPv6 {
+      expressions += [
+        .payload(base: NFTables.payloadNetwork, offset: 24, length: 16),
+        .compare(operation: NFTables.compareEqual, data: destinationIPv6),
+      ]
+    }
     func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
     if let sourceAddress {
       expressions += [
