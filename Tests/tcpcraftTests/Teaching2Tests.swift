@@ -15,6 +15,20 @@ struct Teaching2Tests {
     return (server, port)
   }
 
+  /// `demo --serve` with `extra`, then `tcpcraft handshake` and `tcpcraft fin` against it; the
+  /// output of `fin`.
+  static func closeAgainst(_ extra: [String], fin finArguments: [String] = []) throws -> CommandRunner.Result {
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let (server, port) = try serve(runner, extra)
+    defer { _ = server.finish(timeout: 0.1) }
+    let handshake = try runner.run(["handshake", "127.0.0.1:\(port)"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
+    let fin = try runner.run(["fin"] + finArguments)
+    #expect(fin.status == 0, "stderr: \(fin.stderr)")
+    return fin
+  }
+
   /// Whether a socket holds 127.0.0.1:`port` (a bind without SO_REUSEADDR fails).
   static func held(_ port: UInt16) -> Bool {
     guard let (fd, _) = try? KernelSockets.bound(port: port) else { return true }
@@ -39,14 +53,7 @@ struct Teaching2Tests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func closeNowMergesTheFINAndTheACK() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let runner = CommandRunner()
-    defer { runner.cleanUp() }
-    let (server, port) = try Self.serve(runner, ["--close-now"])
-    defer { _ = server.finish(timeout: 0.1) }
-    let handshake = try runner.run(["handshake", "127.0.0.1:\(port)"])
-    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let fin = try runner.run(["fin"])
-    #expect(fin.status == 0, "stderr: \(fin.stderr)")
+    let fin = try Self.closeAgainst(["--close-now"])
     let closing = Self.segments(fin.lines)
     #expect(closing.map(\.direction) == ["out", "in", "out"], "\(fin.stdout)")
     #expect(closing.map(\.flags) == ["F.", "F.", "."], "\(fin.stdout)")
@@ -59,13 +66,7 @@ struct Teaching2Tests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func defaultCloseIsFourSegments() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let runner = CommandRunner()
-    defer { runner.cleanUp() }
-    let (server, port) = try Self.serve(runner, [])
-    defer { _ = server.finish(timeout: 0.1) }
-    #expect(try runner.run(["handshake", "127.0.0.1:\(port)"]).status == 0)
-    let fin = try runner.run(["fin"])
-    #expect(fin.status == 0, "stderr: \(fin.stderr)")
+    let fin = try Self.closeAgainst([])
     #expect(Self.segments(fin.lines).map(\.flags) == ["F.", ".", "F.", "."], "\(fin.stdout)")
     #expect(fin.stdout.contains("FIN-WAIT-2"))
   }
@@ -75,13 +76,7 @@ struct Teaching2Tests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func halfCloseKeepsSending() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let runner = CommandRunner()
-    defer { runner.cleanUp() }
-    let (server, port) = try Self.serve(runner, ["--half-close", "--close-delay", "0.1"])
-    defer { _ = server.finish(timeout: 0.1) }
-    #expect(try runner.run(["handshake", "127.0.0.1:\(port)"]).status == 0)
-    let fin = try runner.run(["fin", "--timeout", "3"])
-    #expect(fin.status == 0, "stderr: \(fin.stderr)")
+    let fin = try Self.closeAgainst(["--half-close", "--close-delay", "0.1"], fin: ["--timeout", "3"])
     let closing = Self.segments(fin.lines)
     let ourFIN = try #require(closing.firstIndex { $0.direction == "out" && $0.flags.contains("F") }, "\(fin.stdout)")
     let theirFIN = try #require(closing.firstIndex { $0.direction == "in" && $0.flags.contains("F") }, "\(fin.stdout)")
