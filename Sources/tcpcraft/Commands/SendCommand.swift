@@ -107,6 +107,8 @@ enum SendCommand: Command {
         to: Endpoint(address: remote.address, port: remote.port),
         sourcePort: arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
       flow = opened
+      // Unguarded: our kernel may reset the connection; watch for its RSTs to show them.
+      let ownResets = arguments.has("--guard") ? nil : OwnKernelResets(local: opened.local, remote: opened.remote)
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       let checksum = arguments.integer("--checksum", as: UInt16.self)
       let urgent = arguments.integer("--urgent", as: UInt16.self)
@@ -127,17 +129,19 @@ enum SendCommand: Command {
       }
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
+        let reset = showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
-        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
+        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)\(reset)")
       } else {
         _ = try opened.receiveAll(for: timeout)
+        let reset = showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
         let replies = opened.transcript.entries.filter { $0.direction == .received }.count
         output.result(
           ok: true, command: "send", flow: opened,
-          message: replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")")
+          message: (replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")") + reset)
       }
       opened.close()
       return 0
@@ -146,6 +150,26 @@ enum SendCommand: Command {
       if let flow { output.writeFiles(flow) }
       return Common.report(error, output: output, command: "send", flow: flow)
     }
+  }
+
+  /// Prints our own kernel's RSTs for the flow (an unguarded send), each with why it left.
+  /// Returns a note for the final line ("" when none was seen).
+  static func showOwnResets(_ resets: OwnKernelResets?, flow: Flow, output: Output) -> String {
+    guard let resets else { return "" }
+    let lines = resets.drain(transcript: flow.transcript)
+    for line in lines {
+      if output.json {
+        var object = JSONLine()
+        object.add("type", "kernel_rst")
+        object.add("summary", line)
+        object.add("explanation", OwnKernelResets.explanation(port: flow.local.port))
+        Terminal.out(object.description)
+      } else {
+        output.say("our kernel \(line)")
+        output.say("  (\(OwnKernelResets.explanation(port: flow.local.port)))")
+      }
+    }
+    return lines.isEmpty ? "" : "; then our own kernel reset the connection (no --guard)"
   }
 
   /// tcpdump letters (`S`, `S.`, `F.`, `R`, `SA`, `FA`, `PA`), names (`syn,ack`), or `none`.
