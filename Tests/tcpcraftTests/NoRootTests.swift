@@ -80,6 +80,28 @@ import Testing
     #expect(((attributes[.size] as? NSNumber)?.intValue ?? 0) > 24, "more than a pcap header")
   }
 
+  /// As nobody, a copy with no capability at all: `probe --target self` makes its namespace target
+  /// inside a private user + network namespace and judges a case there (no sudo, no grant), with
+  /// the positive controls answered, so the verdict is a real one.
+  @Test(
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv") && Privileges.haveTool("ip"),
+      "\(Privileges.hostRootReason); and setpriv, ip"))
+  func probeTargetSelfNeedsNoRootAndNoGrant() throws {
+    try Privileges.checkHostRoot()
+    let binary = try #require(CommandRunner.binary)
+    let copy = try UnprivilegedCopy(of: binary)
+    defer { copy.cleanUp() }
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let result = try runner.run(
+      ["probe", "--target", "self", "--case", "closed-syn"], prefix: copy.asUser([]), directory: copy.workFolder,
+      binary: copy.binary)
+    #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+    #expect(result.stdout.contains("closed-syn"))
+    #expect(result.stdout.contains("positive control"), "\(result.stdout)")
+    #expect(result.stdout.contains("1 conforms"), "\(result.stdout)")
+  }
+
   /// `sandbox -- COMMAND`: inside, tcpcraft has its capabilities (CapEff full), /sys shows only
   /// lo, `ip netns add` works, and a listener started there answers handshake and fin with no
   /// sudo. Run as nobody when the test is the

@@ -147,6 +147,17 @@ enum ProbeCommand: Command {
     var configuration = parsed
     var made: SelfTarget?
     if ownTarget {
+      // A normal user (no sudo, no setcap): the target is ours alone, so make it inside a private
+      // user + network namespace (with its own /run/netns for `ip netns add`), as demo does.
+      // Before any thread starts: unshare needs a single-threaded process.
+      if UserNamespace.wouldHelp {
+        do throws(UserNamespace.EntryError) {
+          try UserNamespace.enter(privateMounts: true)
+        } catch {
+          Terminal.error(error.advice())
+          return 1
+        }
+      }
       do throws(ScriptError) {
         try KernelTransport.requirePrivileges([.netRaw, .netAdmin])
       } catch {
