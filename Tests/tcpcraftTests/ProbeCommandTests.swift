@@ -193,6 +193,36 @@ struct ProbeCommandTests {
     #expect(cases.allSatisfy { $0.contains("\"control\":{\"passed\":false") })
   }
 
+  @Test(
+    "probe --svg draws each case's ladder: one case one file, several cases FILE-CASE.svg; arrows match the transcript's segments",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func svgPictures() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let folder = NSTemporaryDirectory() + "tcpcraft-probe-svg-\(getpid())"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let one = try CommandRunner().run(
+      ["probe", "--target", "self", "--case", "closed-syn", "--timeout", "0.5", "--svg", folder + "/one.svg"], timeout: 60)
+    #expect(one.status == 0, "\(one.stderr)")
+    let picture = try LabTests.SVG(path: folder + "/one.svg")
+    // The positive controls and the case: SYNs of ours, each answered by the closed port's RST,ACK.
+    #expect(picture.segments.contains { $0.flags == "SYN" && $0.direction == "out" }, "\(picture.segments)")
+    #expect(picture.segments.contains { $0.flags == "RST,ACK" && $0.direction == "in" && $0.seq == 0 }, "\(picture.segments)")
+    // Every SYN of ours is answered by a RST,ACK acknowledging it (ack = seq + 1), arrow for arrow.
+    for (index, segment) in picture.segments.enumerated() where segment.flags == "SYN" {
+      let answer = picture.segments.dropFirst(index + 1).first { $0.flags == "RST,ACK" }
+      #expect(answer?.ack == segment.seq &+ 1, "\(picture.segments)")
+    }
+    try LabTests.renders(folder + "/one.svg")
+    let two = try CommandRunner().run(
+      ["probe", "--target", "self", "--case", "closed-syn", "--case", "closed-rst", "--timeout", "0.5",
+       "--svg", folder + "/many.svg"], timeout: 60)
+    #expect(two.status == 0, "\(two.stderr)")
+    for name in ["closed-syn", "closed-rst"] {
+      #expect(FileManager.default.fileExists(atPath: folder + "/many-\(name).svg"), "one picture a case: \(name)")
+    }
+  }
+
   @Test("--target takes only `self`, and no HOST:PORT beside it")
   func targetUsage() throws {
     let runner = CommandRunner()

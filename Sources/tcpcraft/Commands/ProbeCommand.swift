@@ -74,6 +74,7 @@ enum ProbeCommand: Command {
         .toggle("--ladder", "under each case, its packets as a ladder diagram (setup, controls and cleanup included)"),
         .toggle("--explain", "under each case, every packet with one sentence on the rule at work"),
         .string("--pcap", "FILE", "every packet sent and received (setup and cleanup included)"),
+        .string("--svg", "FILE", "each case's ladder as an SVG picture (with several cases: FILE-CASE.svg, one a case)"),
         .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
       ]),
       OptionGroup(
@@ -239,6 +240,9 @@ enum ProbeCommand: Command {
     for result in results { counts[result.verdict, default: 0] += 1 }
     if let path = arguments.value("--pcap") {
       if !writePcap(results, to: absolute(path)) { return 1 }
+    }
+    if let path = arguments.value("--svg") {
+      if !writeSVG(results, to: absolute(path)) { return 1 }
     }
     let summary = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
     let status = Verdict.exitStatus(results.map(\.verdict))
@@ -506,6 +510,29 @@ enum ProbeCommand: Command {
     if let problem = Common.writeRawIPv4Pcap(records, to: path) {
       Terminal.error("tcpcraft: cannot write \(path): \(problem)")
       return false
+    }
+    return true
+  }
+
+  /// `--svg FILE`: each case's transcript drawn as the exchange commands draw theirs; one case
+  /// writes FILE, several write FILE-CASE.svg (FILE without its `.svg`), one a case.
+  static func writeSVG(_ results: [ProbeResult], to path: String) -> Bool {
+    let stem = path.hasSuffix(".svg") ? String(path.dropLast(4)) : path
+    for result in results {
+      let transcript = result.transcript
+      let local = "\(transcript.entries.first?.sourceAddress ?? .any):\(result.sourcePort)"
+      let remote = "\(transcript.entries.first?.destinationAddress ?? .any):\(result.targetPort)"
+      let svg = SVGLadder.render(
+        transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
+        peerIRS: transcript.initialReceiveSequence,
+        page: .init(
+          title: "tcpcraft probe: \(result.edgeCase.name) (\(result.verdict.rawValue))",
+          source: CommandLine.arguments.map(Output.shellQuoted).joined(separator: " ")))
+      let file = results.count == 1 ? path : "\(stem)-\(result.edgeCase.name).svg"
+      if let problem = SafeWrite.write(Array(svg.utf8), to: file) {
+        Terminal.error("tcpcraft: cannot write \(file): \(problem)")
+        return false
+      }
     }
     return true
   }
