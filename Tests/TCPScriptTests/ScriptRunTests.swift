@@ -137,6 +137,76 @@ import TestSupport
   }
 
   @Test(
+    "An inbound ICMP port unreachable refuses the kernel's connect; one quoting a sequence number it never sent is ignored",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func icmpUnreachable() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let connect = """
+      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+      +0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+      +0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
+      +0 > S 0:0(0) <...>
+
+      """
+    let refused = run(connect + "+.01 < icmp unreachable port_unreachable [0:0(0)]\n+.01 getsockopt(3, SOL_SOCKET, SO_ERROR, [111], [4]) = 0  // ECONNREFUSED\n")
+    #expect(refused.status == .passed, "\(refused.reason ?? "")")
+    #expect(refused.transcript.contains { $0.text.contains("ICMP") })
+    // Out of window (seq 5000 was never sent): Linux drops it, the connect is still pending.
+    let ignored = run(connect + "+.01 < icmp unreachable port_unreachable [5000:5001(1)]\n+.01 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n")
+    #expect(ignored.status == .passed, "\(ignored.reason ?? "")")
+    // And the check can fail: the same refusal with the wrong expectation fails at that line.
+    let wrong = run(connect + "+.01 < icmp unreachable port_unreachable\n+.01 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n")
+    #expect(wrong.status == .failed)
+    #expect(wrong.failure?.location.line == 6)
+  }
+
+  @Test(
+    "NULL buffers get the kernel's EFAULT; sendto with an AF_UNSPEC address its EOPNOTSUPP",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func nullBuffersAndUnspec() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let established = Self.listen + """
+      +0 < S 0:0(0) win 1000 <mss 1000>
+      +0 > S. 0:0(0) ack 1 <...>
+      +0 < . 1:1(0) ack 1 win 1000
+      +0 accept(3, ..., ...) = 4
+
+      """
+    let calls = """
+      +0 write(4, NULL, 100) = -1 EFAULT (Bad address)
+      +0 send(4, NULL, 100, 0) = -1 EFAULT (Bad address)
+      +0 < P. 1:11(10) ack 1 win 1000
+      +0 > . 1:1(0) ack 11
+      +0 read(4, NULL, 10) = -1 EFAULT (Bad address)
+      +0 recv(4, NULL, 10, 0) = -1 EFAULT (Bad address)
+      +0 read(4, ..., 10) = 10
+
+      """
+    let result = run(established + calls)
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+    // A real buffer where the script says NULL would have written: the check can fail.
+    let wrong = run(established + "+0 write(4, ..., 100) = -1 EFAULT (Bad address)\n")
+    #expect(wrong.status == .failed)
+    let unspec = run("""
+      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+      +0 sendto(3, ..., 0, MSG_FASTOPEN, AF_UNSPEC, ...) = -1 EOPNOTSUPP (Operation not supported)
+
+      """)
+    #expect(unspec.status == .passed, "\(unspec.reason ?? "")")
+  }
+
+  @Test(
+    "A failure report carries the kernel's view of the script's sockets (inet_diag)",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func kernelSocketsInReport() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let result = run(Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > S. 0:0(0) ack 1 <...>\n+0 < . 1:1(0) ack 1 win 1000\n+0 > F. 1:1(0) ack 1\n")
+    let failure = try #require(result.failure)
+    #expect(failure.kernelSockets.contains { $0.hasPrefix("LISTEN 192.168.0.1:8080") }, "\(failure.kernelSockets)")
+    #expect(failure.kernelSockets.contains { $0.hasPrefix("ESTABLISHED 192.168.0.1:8080 192.0.2.1:") }, "\(failure.kernelSockets)")
+  }
+
+  @Test(
     "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func noResidue() throws {

@@ -11,10 +11,10 @@ public enum ScriptSockets {
   }
 
   private static func withIPv4Address<R>(
-    _ address: UInt32, _ port: UInt16, _ body: (UnsafeRawPointer, socklen_t) -> R
+    _ address: UInt32, _ port: UInt16, family: Int32 = AF_INET, _ body: (UnsafeRawPointer, socklen_t) -> R
   ) -> R {
     var socketAddress = sockaddr_in()
-    socketAddress.sin_family = sa_family_t(AF_INET)
+    socketAddress.sin_family = sa_family_t(truncatingIfNeeded: family)
     socketAddress.sin_port = port.bigEndian
     socketAddress.sin_addr.s_addr = address.bigEndian
     return withUnsafePointer(to: &socketAddress) {
@@ -62,17 +62,40 @@ public enum ScriptSockets {
     result(bytes.withUnsafeBytes { system_send(fd, $0.baseAddress, $0.count, flags) })
   }
 
-  /// `sendto` to an IPv4 address, or with no address (`nil`).
+  /// `sendto` to an IPv4 address, or with no address (`nil`). `family` is the sockaddr's
+  /// `sin_family` (scripts check the kernel's answer to `AF_UNSPEC`).
   public static func sendto(
-    _ fd: Int32, bytes: [UInt8], flags: Int32, address: (UInt32, UInt16)?
+    _ fd: Int32, bytes: [UInt8], flags: Int32, address: (UInt32, UInt16)?, family: Int32 = AF_INET
   ) -> Result<Int, Errno> {
     bytes.withUnsafeBytes { buffer in
       if let address {
-        return result(withIPv4Address(address.0, address.1) {
+        return result(withIPv4Address(address.0, address.1, family: family) {
           system_sendto(fd, buffer.baseAddress, buffer.count, flags, $0, $1)
         })
       }
       return result(system_sendto(fd, buffer.baseAddress, buffer.count, flags, nil, 0))
+    }
+  }
+
+  /// The data calls with a NULL buffer pointer and a non-zero length: the kernel must refuse
+  /// them with EFAULT (scripts write `write(4, NULL, 1000) = -1 EFAULT`). Nothing is dereferenced
+  /// in this process.
+  public enum NullBufferCall: Sendable {
+    case read, recv(flags: Int32), write, send(flags: Int32)
+    case sendto(flags: Int32, address: (UInt32, UInt16)?)
+  }
+
+  public static func withNullBuffer(_ fd: Int32, _ call: NullBufferCall, count: Int) -> Result<Int, Errno> {
+    switch call {
+    case .read: return result(system_read(fd, nil, count))
+    case .recv(let flags): return result(system_recv(fd, nil, count, flags))
+    case .write: return result(system_write(fd, nil, count))
+    case .send(let flags): return result(system_send(fd, nil, count, flags))
+    case .sendto(let flags, let address):
+      if let address {
+        return result(withIPv4Address(address.0, address.1) { system_sendto(fd, nil, count, flags, $0, $1) })
+      }
+      return result(system_sendto(fd, nil, count, flags, nil, 0))
     }
   }
 

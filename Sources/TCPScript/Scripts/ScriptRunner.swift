@@ -46,6 +46,9 @@ public struct ScriptFailure: Hashable, Sendable {
   public var actual: String?
   /// How far from the script's time it happened (microseconds; positive = late).
   public var timeError: Int64?
+  /// The kernel's view of the script's TCP sockets when it failed (inet_diag, queried in the
+  /// script's namespace): state, addresses, queues and pending timer, one line per socket.
+  public var kernelSockets: [String] = []
 }
 
 /// The outcome of one script.
@@ -321,6 +324,9 @@ struct ScriptSession {
         case .packet(let line):
           let deadline = event.time.kind == .any ? now + 10_000_000 : time + slack
           try expect(line, event: event, time: time, deadline: deadline, slack: slack, any: event.time.kind == .any)
+        case .icmp(let line):
+          try wait(until: time)
+          try injectICMP(line, event: event)
         case .syscall(let call):
           try wait(until: time)
           try settlePending()
@@ -340,9 +346,31 @@ struct ScriptSession {
       }
       try settlePending()
     } catch {
-      return result(error.status, error.reason, error.failure)
+      guard var failure = error.failure else { return result(error.status, error.reason, nil) }
+      failure.kernelSockets = kernelSocketStates()
+      return result(error.status, error.reason, failure)
     }
     return result(.passed, nil)
+  }
+
+  /// Every TCP socket of the script's namespace as inet_diag reports it (this thread is in the
+  /// namespace, so the dump holds the script's sockets and nothing else), for failure reports.
+  func kernelSocketStates() -> [String] {
+    do throws(NetlinkError) {
+      let diag = try InetDiag(timeout: .milliseconds(500))
+      return try diag.allSockets().prefix(16).map { socket in
+        var text = socket.description + " recv-q \(socket.receiveQueue) send-q \(socket.sendQueue)"
+        let timers = ["", "retransmit", "keepalive", "time-wait", "zero-window probe"]
+        if socket.timer != 0 {
+          let name = Int(socket.timer) < timers.count ? timers[Int(socket.timer)] : "timer \(socket.timer)"
+          text += " timer \(name) in \(socket.timerExpiresMilliseconds) ms"
+          if socket.retransmits > 0 { text += " (retransmits \(socket.retransmits))" }
+        }
+        return text
+      }
+    } catch {
+      return ["(inet_diag query failed: \(error))"]
+    }
   }
 
   /// Reasons not to run at all, found before anything is created.
@@ -423,6 +451,21 @@ struct ScriptSession {
     record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
   }
 
+  mutating func injectICMP(_ line: ScriptICMP, event: ScriptEvent) throws(Stop) {
+    let packet: [UInt8]
+    do throws(ScriptRunError) {
+      packet = try ScriptMatcher.icmpPacket(line, connection: connection)
+    } catch {
+      throw fail(event, error.message)
+    }
+    do throws(Errno) {
+      try tun?.send(packet)
+    } catch {
+      throw fail(event, "cannot inject the ICMP message: \(error)")
+    }
+    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+  }
+
   mutating func expect(
     _ line: ScriptPacket, event: ScriptEvent, time: Int64, deadline: Int64, slack: Int64, any: Bool
   ) throws(Stop) {
@@ -485,8 +528,11 @@ struct ScriptSession {
       let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
       let tcp = try? TCPView(validating: ip.payload)
     {
+      // A new connection starts with a SYN: while one is expected, any segment without SYN
+      // belongs to an older connection (a TFO client script's earlier socket, closed with its
+      // FIN still going out, may have any port); otherwise a segment from another port does.
       let other = newConnection
-        ? !tcp.flags.contains(.syn) && tcp.sourcePort == connection.localPort
+        ? !tcp.flags.contains(.syn)
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()

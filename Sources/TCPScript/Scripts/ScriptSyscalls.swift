@@ -186,13 +186,40 @@ struct ScriptSyscallExecutor {
       let fd = try descriptor(try argument(call, 0))
       let count = Int(try integer(try argument(call, 2), "count"))
       let flags = call.name == "read" ? 0 : Int32(truncatingIfNeeded: try integer(try argument(call, 3), "flags"))
+      if try argument(call, 1) == .symbol("NULL") {
+        // An invalid buffer pointer: the kernel answers EFAULT.
+        return simple { ScriptSockets.withNullBuffer(fd, call.name == "read" ? .read : .recv(flags: flags), count: count) }
+      }
       if call.name == "read" { return simple { ScriptSockets.read(fd, count: count) } }
       return simple { ScriptSockets.recv(fd, count: count, flags: flags) }
     case "write", "send", "sendto":
       let fd = try descriptor(try argument(call, 0))
-      let bytes = try buffer(try argument(call, 1), count: try integer(try argument(call, 2), "count"))
+      let count = try integer(try argument(call, 2), "count")
+      let flags = call.name == "write" ? 0 : Int32(truncatingIfNeeded: try integer(try argument(call, 3), "flags"))
+      if try argument(call, 1) == .symbol("NULL") {
+        // An invalid buffer pointer: the kernel answers EFAULT (or fails the connect first).
+        guard count >= 0, count <= 64 << 20 else { throw ScriptRunError("buffer length \(count) out of range") }
+        let length = Int(count)
+        switch call.name {
+        case "write": return simple { ScriptSockets.withNullBuffer(fd, .write, count: length) }
+        case "send": return simple { ScriptSockets.withNullBuffer(fd, .send(flags: flags), count: length) }
+        default:
+          var target: (UInt32, UInt16)? = nil
+          if call.arguments.count > 4, call.arguments[4] != .ellipsis {
+            target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
+          } else if flags & 0x2000_0000 != 0 {
+            target = (remote.rawValue, connectPort)
+          }
+          let destination = target
+          return simple { ScriptSockets.withNullBuffer(fd, .sendto(flags: flags, address: destination), count: length) }
+        }
+      }
+      let bytes = try buffer(try argument(call, 1), count: count)
       if call.name == "write" { return simple { ScriptSockets.write(fd, bytes: bytes) } }
-      let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 3), "flags"))
+      if call.name == "sendto", call.arguments.count > 4, call.arguments[4] == .symbol("AF_UNSPEC") {
+        // A sockaddr whose family is AF_UNSPEC (the rest zero): scripts check the kernel's refusal.
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: (0, 0), family: 0) }
+      }
       if call.name == "sendto", call.arguments.count > 4, call.arguments[4] != .ellipsis {
         let target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
         return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
