@@ -562,7 +562,10 @@ struct ScriptSession {
       throw fail(event, error.message)
     }
     guard let worker else { return }
-    pending = (event, call, prepared, start, end, slack)
+    // packetdrill checks a blocking call's return against its end time with a tolerance that
+    // grows with the call's own span (the percentage of end - start), not the gap before it.
+    let returnSlack = max(slack, ScriptTiming.tolerance(microseconds: tolerance, percent: options.tolerancePercent, gap: end - start))
+    pending = (event, call, prepared, start, end, returnSlack)
     pendingOutcome = nil
     submittedAt = now
     if !prepared.mayBlock, !ranged {
