@@ -233,11 +233,15 @@ public struct ScriptParser {
     let save = (index, line, lineStart)
     skipTrivia(newlines: false)
     if starts(with: "...") || current == UInt8(ascii: "~") {
-      if current == UInt8(ascii: "~") { advance() } else { skip("...") }
+      // `+a~+b` (a packet's range) counts both ends from the same anchor; `+a...b` (a call's)
+      // counts the end from the start.
+      let tilde = current == UInt8(ascii: "~")
+      if tilde { advance() } else { skip("...") }
       skipTrivia(newlines: false)
       if current == UInt8(ascii: "+") { advance() }
       time.endIsRelative = kind == .relative
-      time.end = try seconds()
+      let written = try seconds()
+      time.end = tilde && kind == .relative ? written - time.microseconds : written
     } else {
       (index, line, lineStart) = save
     }

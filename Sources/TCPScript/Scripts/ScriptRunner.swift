@@ -308,22 +308,36 @@ struct ScriptSession {
     IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
     start = clock.now
     var previous: Int64 = 0
+    var previousInbound = false
     do throws(Stop) {
       for event in script.events {
         var time: Int64
+        // packetdrill's anchor for a relative time: when the previous event actually finished
+        // (a packet arrived, a call returned), except between consecutive inbound packets, which
+        // count from each other's script times so that they do not drift.
+        let inbound: Bool
+        switch event.action {
+        case .packet(let line): inbound = line.inbound
+        case .icmp: inbound = true
+        default: inbound = false
+        }
         switch event.time.kind {
         case .absolute: time = event.time.microseconds
-        case .relative: time = previous + event.time.microseconds
+        case .relative: time = (previousInbound && inbound ? previous : max(0, now)) + event.time.microseconds
         case .any: time = max(previous, now)
         }
+        previousInbound = inbound
         let slack = ScriptTiming.tolerance(microseconds: tolerance, percent: options.tolerancePercent, gap: time - previous)
         switch event.action {
         case .packet(let line) where line.inbound:
           try wait(until: time)
           try inject(line, event: event)
         case .packet(let line):
-          let deadline = event.time.kind == .any ? now + 10_000_000 : time + slack
-          try expect(line, event: event, time: time, deadline: deadline, slack: slack, any: event.time.kind == .any)
+          // `start~end`: the packet may come anywhere in the range.
+          var end = time
+          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+          let deadline = event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack
+          try expect(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
         case .icmp(let line):
           try wait(until: time)
           try injectICMP(line, event: event)
@@ -467,7 +481,7 @@ struct ScriptSession {
   }
 
   mutating func expect(
-    _ line: ScriptPacket, event: ScriptEvent, time: Int64, deadline: Int64, slack: Int64, any: Bool
+    _ line: ScriptPacket, event: ScriptEvent, time: Int64, end: Int64, deadline: Int64, slack: Int64, any: Bool
   ) throws(Stop) {
     dropOtherConnections(line, event: event)
     while captured.isEmpty {
@@ -511,10 +525,10 @@ struct ScriptSession {
     }
     connection = learned
     executor.connection = learned
-    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: time, tolerance: slack) {
+    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
       throw fail(
         event,
-        "timing error: expected the packet at \(seconds(time)) s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
+        "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
         expected: expectedText, actual: actualText, timeError: arrival - time)
     }
   }
