@@ -46,6 +46,13 @@ import Testing
     #expect(times[6] == ScriptTime(kind: .relative, microseconds: 2_000, end: 4_000, endIsRelative: true))
   }
 
+  @Test("Packet ranges start~end: a relative range's two ends share one anchor (end stored from the start)")
+  func tildeRanges() throws {
+    let script = try parse("+.3~+.400 > F. 1:1(0) ack 1\n1.5~1.750 > F. 1:1(0) ack 1\n")
+    #expect(script.events[0].time == ScriptTime(kind: .relative, microseconds: 300_000, end: 100_000, endIsRelative: true))
+    #expect(script.events[1].time == ScriptTime(kind: .absolute, microseconds: 1_500_000, end: 1_750_000, endIsRelative: false))
+  }
+
   // MARK: Packets
 
   @Test("Inbound SYN with window and every option kind")

@@ -207,6 +207,49 @@ import TestSupport
   }
 
   @Test(
+    "An outbound packet with a range start~end: the SYN+ACK retransmitted by the kernel's 1 s timer",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func packetRange() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let synReceived = Self.listen + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > S. 0:0(0) ack 1 <...>\n"
+    let inRange = run(synReceived + "+.8~+1.3 > S. 0:0(0) ack 1 <...>\n")
+    #expect(inRange.status == .passed, "\(inRange.reason ?? "")")
+    // A range the retransmission misses fails with a timing error naming the range.
+    let early = run(synReceived + "+.1~+.4 > S. 0:0(0) ack 1 <...>\n")
+    #expect(early.status == .failed)
+    #expect(early.failure?.location.line == 7)
+  }
+
+  @Test(
+    "SCM_TIMESTAMPING control messages: the kernel's timestamp is checked in script time, within the tolerance",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func scmTimestamping() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    func script(nanoseconds: Int) -> String {
+      Self.listen + """
+        +0 < S 0:0(0) win 1000 <mss 1000>
+        +0 > S. 0:0(0) ack 1 <...>
+        +0 < . 1:1(0) ack 1 win 1000
+        +0 accept(3, ..., ...) = 4
+        +0 setsockopt(4, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID], 4) = 0
+        0.300 write(4, ..., 100) = 100
+        +0 > P. 1:101(100) ack 1
+        +0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{...,0}], msg_flags=MSG_ERRQUEUE|MSG_TRUNC,
+               msg_control=[{cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING, cmsg_data={scm_sec=0,scm_nsec=\(nanoseconds)}},
+                            {cmsg_level=SOL_IP, cmsg_type=IP_RECVERR, cmsg_data={ee_errno=ENOMSG, ee_origin=SO_EE_ORIGIN_TIMESTAMPING,
+                             ee_type=0, ee_code=0, ee_info=SCM_TSTAMP_SCHED, ee_data=99}}]}, MSG_ERRQUEUE) = 0
+
+        """
+    }
+    let result = run(script(nanoseconds: 300_000_000))
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+    // 0.7 s away from when the write happened: outside the 0.2 s tolerance of these tests.
+    let wrong = run(script(nanoseconds: 1_000_000_000))
+    #expect(wrong.status == .failed)
+    #expect(wrong.failure?.message.contains("scm_time") == true, "\(wrong.reason ?? "")")
+  }
+
+  @Test(
     "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func noResidue() throws {

@@ -194,6 +194,14 @@ public enum ScriptSockets {
     return .success((Int(status), fds.map(\.revents)))
   }
 
+  /// The wall clock (`CLOCK_REALTIME`) in microseconds: software timestamps the kernel reports in
+  /// `SCM_TIMESTAMPING` control messages are on this clock.
+  public static func realtimeMicroseconds() -> Int64 {
+    var now = timespec()
+    guard system_clock_gettime(realTime: true, &now) == 0 else { return 0 }
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+  }
+
   /// Makes the calling thread's timers precise (`prctl(PR_SET_TIMERSLACK)`; the default slack is 50 us).
   public static func setTimerSlack(nanoseconds: UInt) { _ = system_set_timer_slack(nanoseconds) }
 

@@ -33,6 +33,19 @@ struct ScriptSyscallExecutor {
   var descriptors: [Int64: Int32] = [:]
   var bindPort: UInt16 = 8080
   var connectPort: UInt16 = 8080
+  /// The wall clock (microseconds) at the script's time 0: `SCM_TIMESTAMPING` values are mapped
+  /// onto script time with it.
+  var realtimeStart: Int64 = 0
+  /// Wall-clock intervals (begin, end) the script's clock stood still (commands and python
+  /// blocks take no script time): a kernel timestamp after one is mapped back by its length.
+  var realtimePauses: [(Int64, Int64)] = []
+
+  /// A wall-clock time (microseconds) in script time.
+  static func scriptTime(wall: Int64, start: Int64, pauses: [(Int64, Int64)]) -> Int64 {
+    var time = wall - start
+    for (begin, end) in pauses where begin < wall { time -= min(wall, end) - begin }
+    return time
+  }
 
   struct Unsupported: Error { var reason: String }
 
@@ -43,6 +56,8 @@ struct ScriptSyscallExecutor {
     case .integer(let value): return value
     case .symbol(let name):
       if let value = ScriptConstants.values[name] { return value }
+      // An errno name as a value (`ee_errno=ENOMSG`, `[ECONNREFUSED]` for SO_ERROR).
+      if let value = ScriptConstants.errnos[name] { return Int64(value) }
       throw ScriptRunError("unknown name \(name) for \(what)")
     case .bitwiseOr(let left, let right): return try integer(left, what) | integer(right, what)
     case .call(let name, let arguments) where ["htons", "htonl", "ntohs", "ntohl"].contains(name) && arguments.count == 1:
@@ -469,7 +484,12 @@ extension ScriptSyscallExecutor {
             case "cmsg_level": expected["cmsg \(index) level"] = try integer(member.value, "cmsg_level")
             case "cmsg_type": expected["cmsg \(index) type"] = try integer(member.value, "cmsg_type")
             case "cmsg_data":
-              if case .structure(let data) = member.value {
+              if case .structure(let data) = member.value, data.map(\.name) == ["scm_sec", "scm_nsec"] {
+                // struct scm_timestamping's first (software) timestamp, in script time; zero
+                // means "not checked", as in packetdrill.
+                let microseconds = try integer(data[0].value, "scm_sec") * 1_000_000 + (try integer(data[1].value, "scm_nsec")) / 1000
+                if microseconds != 0 { expected["cmsg \(index) scm_time"] = microseconds }
+              } else if case .structure(let data) = member.value {
                 for item in data {
                   guard ScriptSyscallExecutor.extendedErrorFields.contains(where: { $0.0 == item.name }) else {
                     throw ScriptRunError("control message data {\(item.name)=...} is not supported yet", unsupported: true)
@@ -487,6 +507,8 @@ extension ScriptSyscallExecutor {
       }
     }
     let size = Int(max(0, min(count, 64 << 20)))
+    let realtimeStart = self.realtimeStart
+    let pauses = self.realtimePauses
     return PreparedCall(
       run: {
         switch ScriptSockets.recvmsg(fd, count: size, flags: flags, controlCapacity: 1024) {
@@ -508,6 +530,11 @@ extension ScriptSyscallExecutor {
             outputs["cmsg \(index) data"] = read(offset + 16, 4)
             for (name, at, width) in ScriptSyscallExecutor.extendedErrorFields {
               outputs["cmsg \(index) \(name)"] = read(offset + 16 + at, width)
+            }
+            if outputs["cmsg \(index) level"] == 1, outputs["cmsg \(index) type"] == 37, length >= 16 + 16 {
+              // SOL_SOCKET / SCM_TIMESTAMPING: ts[0] (tv_sec, tv_nsec), wall clock → script time.
+              let wall = read(offset + 16, 8) &* 1_000_000 &+ read(offset + 24, 8) / 1000
+              outputs["cmsg \(index) scm_time"] = ScriptSyscallExecutor.scriptTime(wall: wall, start: realtimeStart, pauses: pauses)
             }
             index += 1
             offset += (length + 7) & ~7
