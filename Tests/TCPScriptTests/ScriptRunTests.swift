@@ -250,6 +250,42 @@ import TestSupport
   }
 
   @Test(
+    "open + sendfile put a file's bytes on the wire; pipe + splice move received bytes; a symlink is not followed",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func sendfileAndSplice() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tcpcraft-sendfile-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let file = folder.appendingPathComponent("zeros").path
+    let link = folder.appendingPathComponent("link").path
+    try Data(count: 5).write(to: URL(fileURLWithPath: file))
+    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
+    let established = Self.listen + """
+      +0 < S 0:0(0) win 1000 <mss 1000>
+      +0 > S. 0:0(0) ack 1 <...>
+      +0 < . 1:1(0) ack 1 win 1000
+      +0 accept(3, ..., ...) = 4
+
+      """
+    let result = run(established + """
+      +0 open("\(link)", O_RDONLY) = -1 ELOOP (Too many symbolic links)
+      +0 open("\(file)", O_RDONLY) = 5
+      +0 sendfile(4, 5, [0], 5) = 5
+      +0 > P. 1:6(5) ack 1
+      +0 pipe([6, 7]) = 0
+      +0 < P. 1:101(100) ack 6 win 1000
+      +0 splice(4, NULL, 7, NULL, 100, 0) = 100
+      +0 read(6, ..., 200) = 100
+
+      """)
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+    // The counts are the kernel's: a wrong one fails.
+    let wrong = run(established + "+0 open(\"\(file)\", O_RDONLY) = 5\n+0 sendfile(4, 5, [0], 5) = 4\n")
+    #expect(wrong.status == .failed)
+  }
+
+  @Test(
     "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func noResidue() throws {

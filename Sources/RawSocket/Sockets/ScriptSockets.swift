@@ -224,6 +224,23 @@ public enum ScriptSockets {
     return .success(events.prefix(Int(count)).map { ($0.events, $0.data.u64) })
   }
 
+  /// `open(path, flags)` for a script's `open` (sendfile tests): close-on-exec, and a symbolic
+  /// link in the path's last component is refused (`O_NOFOLLOW`: ELOOP), never followed.
+  public static func open(_ path: String, flags: Int32) -> Result<Int, Errno> {
+    result(Int(path.withCString { system_open($0, flags | O_CLOEXEC | O_NOFOLLOW) }))
+  }
+
+  /// `sendfile(out, in, &offset, count)`; `offset` nil uses the file's position.
+  public static func sendfile(_ outFD: Int32, _ inFD: Int32, offset: Int64?, count: Int) -> Result<Int, Errno> {
+    guard var position = offset else { return result(system_sendfile(outFD, inFD, nil, count)) }
+    return result(system_sendfile(outFD, inFD, &position, count))
+  }
+
+  /// `splice(in, NULL, out, NULL, count, flags)`.
+  public static func splice(_ inFD: Int32, _ outFD: Int32, count: Int, flags: UInt32) -> Result<Int, Errno> {
+    result(system_splice(inFD, outFD, count, flags))
+  }
+
   /// A pipe (both ends close-on-exec, non-blocking when asked).
   public static func pipe(nonBlocking: Bool) -> Result<(Int32, Int32), Errno> {
     var fds: [CInt] = [-1, -1]

@@ -650,6 +650,15 @@ struct ScriptSession {
         throw fail(call.event, "\(expected.name) returned \(outcome.value), expected \(want)")
       }
     }
+    // pipe([R, W]): the script's numbers name the two live ends from now on.
+    if call.call.name == "pipe", outcome.errno == nil, case .list(let ends) = call.call.arguments.first, ends.count == 2 {
+      for (index, end) in ends.enumerated() {
+        if let live = outcome.outputs["pipe fd \(index)"], let number = try? executor.integer(end, "a pipe fd") {
+          executor.descriptors[number] = Int32(truncatingIfNeeded: live)
+        }
+        if let live = outcome.outputs["pipe fd \(index)"] { liveDescriptors.insert(Int32(truncatingIfNeeded: live)) }
+      }
+    }
     for (name, want) in call.prepared.expectedOutputs.sorted(by: { $0.key < $1.key }) {
       guard outcome.errno == nil else { break }
       let have = outcome.outputs[name]

@@ -382,6 +382,41 @@ struct ScriptSyscallExecutor {
       return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
     case "recvmsg":
       return try prepareRecvmsg(call)
+    case "open":
+      guard case .string(let path) = try argument(call, 0) else { throw ScriptRunError("open needs a path string") }
+      let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 1), "flags"))
+      var prepared = simple { ScriptSockets.open(path, flags: flags) }
+      prepared.returnsDescriptor = true
+      return prepared
+    case "sendfile":
+      let out = try descriptor(try argument(call, 0))
+      let input = try descriptor(try argument(call, 1))
+      let offsetArgument = try argument(call, 2)
+      let offset: Int64? = offsetArgument == .symbol("NULL") ? nil : try integer(offsetArgument, "offset")
+      let count = try integer(try argument(call, 3), "count")
+      guard count >= 0, count <= 64 << 20 else { throw ScriptRunError("sendfile count \(count) out of range") }
+      return simple { ScriptSockets.sendfile(out, input, offset: offset, count: Int(count)) }
+    case "splice":
+      // splice(in, NULL, out, NULL, count, flags): offsets are for files, scripts splice sockets and pipes.
+      let input = try descriptor(try argument(call, 0))
+      let out = try descriptor(try argument(call, 2))
+      guard try argument(call, 1) == .symbol("NULL"), try argument(call, 3) == .symbol("NULL") else {
+        throw ScriptRunError("splice with offsets is not supported yet", unsupported: true)
+      }
+      let count = try integer(try argument(call, 4), "count")
+      guard count >= 0, count <= 64 << 20 else { throw ScriptRunError("splice count \(count) out of range") }
+      let flags = UInt32(truncatingIfNeeded: try integer(try argument(call, 5), "flags"))
+      return simple { ScriptSockets.splice(input, out, count: Int(count), flags: flags) }
+    case "pipe":
+      // pipe([R, W]) = 0: the script's R and W name the live ends (see the runner's mapping).
+      guard case .list(let ends) = try argument(call, 0), ends.count == 2 else { throw ScriptRunError("pipe needs [read fd, write fd]") }
+      return PreparedCall(
+        run: {
+          switch ScriptSockets.pipe(nonBlocking: false) {
+          case .success(let (read, write)): return CallOutcome(value: 0, outputs: ["pipe fd 0": Int64(read), "pipe fd 1": Int64(write)])
+          case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
+          }
+        }, returnsDescriptor: false, expectedOutputs: [:])
     case "epoll_create", "epoll_create1":
       var prepared = simple { ScriptSockets.epollCreate() }
       prepared.returnsDescriptor = true
