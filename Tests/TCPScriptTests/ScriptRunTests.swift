@@ -286,6 +286,27 @@ import TestSupport
   }
 
   @Test(
+    "A SYN to a new listener starts a new connection from a new remote port (packetdrill's rule)",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func newListenerNewPort() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let handshake = """
+      +0 < S 0:0(0) win 1000 <mss 1000>
+      +0 > S. 0:0(0) ack 1 <...>
+      +0 < . 1:1(0) ack 1 win 1000
+
+      """
+    // The first connection stays open: the same SYN from the same port would meet it and get a
+    // challenge ACK instead of a SYN+ACK.
+    let result = run(Self.listen + handshake + "+0 accept(3, ..., ...) = 4\n+0 close(3) = 0\n" + Self.listen + handshake + "+0 accept(3, ..., ...) = 5\n")
+    #expect(result.status == .passed, "\(result.reason ?? "")")
+    let synAcks = result.transcript.filter { $0.kind == .outbound && $0.text.contains("Flags [S.]") }.map(\.text)
+    #expect(synAcks.count == 2)
+    let ports = Set(synAcks.compactMap { $0.split(separator: " ").dropFirst(3).first })
+    #expect(ports.count == 2, "\(synAcks)")
+  }
+
+  @Test(
     "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func noResidue() throws {

@@ -209,6 +209,10 @@ struct ScriptSession {
   /// When the call in flight was handed to the worker (script microseconds).
   var submittedAt: Int64 = 0
   var liveDescriptors: Set<Int32> = []
+  /// A `listen` succeeded and no SYN came since: the next inbound SYN starts a new connection.
+  var listenerUnderTest = false
+  /// Inbound connections started so far (each after the first gets a new remote port).
+  var inboundConnections = 0
 
   init(script: Script, directory: String, options: ScriptRunOptions) {
     self.script = script
@@ -444,6 +448,16 @@ struct ScriptSession {
   // MARK: - Packets
 
   mutating func inject(_ line: ScriptPacket, event: ScriptEvent) throws(Stop) {
+    if line.flags.contains(.syn), !line.flags.contains(.ack), listenerUnderTest {
+      // packetdrill's rule: a SYN to a socket that has just listened starts a new connection,
+      // from a new remote port (a script that closes a listener, opens another and sends the
+      // same SYN again must not hit the first connection's socket).
+      if inboundConnections > 0 {
+        connection.remotePort = connection.remotePort >= 60_999 ? 32_768 : connection.remotePort + 1
+      }
+      inboundConnections += 1
+      listenerUnderTest = false
+    }
     if line.flags.contains(.syn), !line.flags.contains(.ack), connection.localPort == nil {
       connection.localPort = executor.bindPort
     }
@@ -622,6 +636,7 @@ struct ScriptSession {
     if call.prepared.returnsDescriptor, outcome.errno == nil {
       liveDescriptors.insert(Int32(truncatingIfNeeded: outcome.value))
     }
+    if expected.name == "listen", outcome.errno == nil { listenerUnderTest = true }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)
     }
@@ -715,9 +730,13 @@ struct ScriptSession {
       throw Stop(status: .notRun, reason: "a %{ }% block needs python3, which was not found")
     }
     var prelude = ""
-    if let fd = executor.descriptors.keys.sorted().last.flatMap({ executor.descriptors[$0] }) {
+    // The last TCP socket the script opened (an epoll descriptor or a pipe opened after it does
+    // not count: TCP_INFO fails on them).
+    for number in executor.descriptors.keys.sorted().reversed() {
+      guard let fd = executor.descriptors[number] else { continue }
       if case .success(let bytes) = ScriptSockets.getsockopt(fd, level: 6, name: 11, capacity: 256) {
         prelude = TCPInfo.pythonAssignments(bytes)
+        break
       }
     }
     let program = prelude + dedent(code)
