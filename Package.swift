@@ -32,7 +32,9 @@ let package = Package(
     .executableTarget(name: "example-syn-every-option", dependencies: ["PacketKit", "TCPScript"], path: "examples/syn-every-option"),
 
     // Tests. TestSupport holds the privilege gate shared by every test target.
-    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    // A normal user's test binary enters a private user+network namespace before main (no root).
+    .target(name: "CTestNamespace", dependencies: ["CRawSocket"], path: "Tests/CTestNamespace"),
+    .target(name: "TestSupport", dependencies: ["CTestNamespace"], path: "Tests/TestSupport"),
     .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "TestSupport"]),
     .testTarget(name: "RawSocketTests", dependencies: ["RawSocket", "TestSupport"]),
     .testTarget(name: "TCPScriptTests", dependencies: ["TCPScript", "TestSupport"]),

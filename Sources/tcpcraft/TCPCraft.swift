@@ -19,6 +19,7 @@ struct TCPCraft {
       DecodeCommand.self,
       ProbeCommand.self,
       RunCommand.self,
+      SandboxCommand.self,
     ]
   }
 

@@ -49,9 +49,10 @@ struct CapabilityTests {
 
   @Test(
     "Without root, opening a socket fails with the capability message",
-    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("setpriv"), "needs root and setpriv"))
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason), and setpriv"))
   func unprivilegedRunGetsTheMessage() throws {
     try Privileges.check(.netRaw, .netAdmin)
+    try Privileges.checkHostRoot()
     guard let binary = Capabilities.executablePath() else {
       Issue.record("cannot find the test binary")
       return
@@ -59,6 +60,8 @@ struct CapabilityTests {
     var environment = ProcessInfo.processInfo.environment
     environment["TCPCRAFT_CAPABILITY_PROBE"] = "1"
     environment["TCPCRAFT_REQUIRE_PRIVILEGES"] = nil
+    // The child must stay without capabilities: no private namespace for it (CTestNamespace).
+    environment["TCPCRAFT_TEST_USERNS"] = "0"
     let (status, output) = try TestNet.run(
       [
         "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary,
@@ -72,5 +75,31 @@ struct CapabilityTests {
       + "`sudo setcap cap_net_raw,cap_net_admin+ep \(binary)`"
     #expect(probe.contains("PROBE raw: \(expected)"[...]), "\(output)")
     #expect(probe.contains("PROBE packet: \(expected)"[...]), "\(output)")
+  }
+
+  /// A normal user's test run needs no sudo: this test binary, copied where nobody can run it and
+  /// run as nobody, enters its private user + network namespace before main (CTestNamespace), so a
+  /// privileged test really runs there (TCPCRAFT_REQUIRE_PRIVILEGES=1 makes a skip a failure).
+  @Test(
+    "As a normal user, the test binary runs privileged tests in a private namespace",
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason), and setpriv"))
+  func normalUserRunsPrivilegedTestsWithoutSudo() throws {
+    try Privileges.checkHostRoot()
+    let binary = try #require(Capabilities.executablePath())
+    let copy = try UnprivilegedCopy(of: binary)
+    defer { copy.cleanUp() }
+    var environment = ProcessInfo.processInfo.environment
+    environment["TCPCRAFT_REQUIRE_PRIVILEGES"] = "1"
+    environment["TCPCRAFT_TEST_USERNS"] = nil
+    environment["HOME"] = copy.workFolder
+    let (status, output) = try TestNet.run(
+      copy.asUser([
+        copy.binary, "--testing-library", "swift-testing", "--filter",
+        "withGuardOurPlainSocketPassesByOwner|insideAUserNamespaceIsDetected",
+      ]), environment: environment, timeout: 120)
+    #expect(status == 0, "\(output)")
+    #expect(output.contains("withGuardOurPlainSocketPassesByOwner() passed"), "\(output)")
+    #expect(!output.contains("skipped"), "\(output)")
+    #expect(output.contains("2 tests"), "\(output)")
   }
 }

@@ -1,6 +1,7 @@
-// A real netfilter drop: EPERM from the kernel becomes `.blockedByFirewall`, and a socket made
-// under an exempt group passes a `meta skgid` accept rule (kernel fact 2). The table has a
-// unique name and is deleted whatever happens.
+// A real netfilter drop: EPERM from the kernel becomes `.blockedByFirewall`; a socket made under
+// an exempt group passes a `meta skgid` accept rule (kernel fact 2), and any socket passes a
+// `meta skuid` rule naming the user who opened it (what the RST guard uses, fact 16). The tables
+// have unique names and are deleted whatever happens.
 import Glibc
 import Testing
 import TestSupport
@@ -10,9 +11,12 @@ import RawSocket
   "Sends dropped by netfilter",
   .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("nft"), "needs root and nft"))
 struct FirewallTests {
-  @Test("EPERM from a netfilter drop is reported as blocked by the firewall; the exempt group passes")
+  @Test(
+    "EPERM from a netfilter drop is reported as blocked by the firewall; the exempt group passes",
+    .enabled(if: Privileges.shouldRunAsHostRoot, "\(Privileges.hostRootReason)"))
   func blockedByFirewallAndExemptGroup() throws {
     try Privileges.check(.netRaw, .netAdmin)
+    try Privileges.checkHostRoot()
     let destination: UInt32 = 0x7F00_0000 | UInt32.random(in: 100...250) << 16 | UInt32.random(in: 1...250)
     let target = "127.\(destination >> 16 & 0xFF).\(destination >> 8 & 0xFF).\(destination & 0xFF)"
     let table = "tcrsio_\(getpid())_\(UInt16.random(in: 0...UInt16.max))"
@@ -53,5 +57,48 @@ struct FirewallTests {
     let frames = try TestNet.collect(capture) { !$0.isEmpty }
     let sequences = frames.compactMap { SeenSegment(frame: $0.bytes) }.filter(\.isPlainSYN).map(\.sequence)
     #expect(sequences == [4], "only the exempt socket's SYN left the host")
+  }
+
+  /// `meta skuid` matches the uid that opened the socket: a rule accepting our uid lets a plain
+  /// socket's packet out; the same rule naming another uid does not (the drop rule then wins).
+  @Test("A plain socket passes a meta skuid rule naming its user, and only that user")
+  func socketOwnerRule() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let uid = geteuid()
+    var sequences: [UInt32] = []
+    for (index, ruleUser) in [uid, uid &+ 1].enumerated() {
+      let destination: UInt32 = 0x7F00_0000 | UInt32.random(in: 100...250) << 16 | UInt32.random(in: 1...250)
+      let target = "127.\(destination >> 16 & 0xFF).\(destination >> 8 & 0xFF).\(destination & 0xFF)"
+      let table = "tcrsuid_\(getpid())_\(UInt16.random(in: 0...UInt16.max))"
+      defer {
+        _ = try? TestNet.run(["nft", "delete", "table", "ip", table])
+        let remaining = (try? TestNet.run(["nft", "list", "tables"]).output) ?? ""
+        #expect(!remaining.contains(table))
+      }
+      for command in [
+        ["nft", "add", "table", "ip", table],
+        ["nft", "add", "chain", "ip", table, "out", "{ type filter hook output priority 0 ; policy accept ; }"],
+        ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "meta", "skuid", "\(ruleUser)", "counter", "accept"],
+        ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "counter", "drop"],
+      ] {
+        let (status, output) = try TestNet.run(command)
+        try #require(status == 0, "\(command.joined(separator: " ")): \(output)")
+      }
+      let port = TestNet.randomPort()
+      let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
+      defer { capture.close() }
+      let socket = try RawIPv4Socket()
+      defer { socket.close() }
+      let sequence = UInt32(100 + index)
+      let packet = TestPackets.syn(destination: destination, sourcePort: port, destinationPort: 9, sequence: sequence)
+      if ruleUser == uid {
+        try socket.send(packet, to: destination)
+        let frames = try TestNet.collect(capture) { !$0.isEmpty }
+        sequences += frames.compactMap { SeenSegment(frame: $0.bytes) }.filter(\.isPlainSYN).map(\.sequence)
+      } else {
+        #expect(throws: SocketError.blockedByFirewall) { try socket.send(packet, to: destination) }
+      }
+    }
+    #expect(sequences == [100], "the SYN of the socket's own user left the host")
   }
 }

@@ -6,8 +6,8 @@ import Testing
 import TestSupport
 @testable import RawSocket
 
-/// Serialized: the exemption is by socket group, and a group switch elsewhere in the process at
-/// the wrong moment could make an "ordinary" socket exempt.
+/// Serialized: the group-exemption tests switch the thread's filesystem gid, and a switch at the
+/// wrong moment elsewhere could make an "ordinary" socket exempt.
 @Suite(.serialized) struct RSTGuardTests {
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func ownerTableIsVisibleProtectedAndGoneOnClose() throws {
@@ -21,7 +21,11 @@ import TestSupport
     let listing = try runTool("/usr/sbin/nft", ["list", "table", "inet", guardian.tableName]).output
     #expect(listing.contains("flags owner"))
     #expect(listing.contains("hook output priority filter; policy accept;"))
-    #expect(listing.contains("meta skgid 4242 "))
+    // Exempt by socket owner, this process's uid (no setgid needed, kernel fact 16).
+    #expect(guardian.exemption == .socketOwner(UInt32(geteuid())))
+    #expect(guardian.exemptGroup == nil)
+    #expect(listing.contains("meta skuid \(geteuid()) "), "\(listing)")
+    #expect(!listing.contains("skgid"))
     #expect(listing.contains("counter packets 0 bytes 0 accept"))
     #expect(listing.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.2 tcp sport 40102 tcp dport 40101"))
     #expect(listing.contains("counter packets 0 bytes 0 drop"))
@@ -79,13 +83,13 @@ import TestSupport
     #expect(acceptConnection(listener.fd, milliseconds: 300) == nil)
   }
 
-  /// With the guard: handshake, accept(), data both ways; a crafted RST from an ordinary socket
-  /// is refused with EPERM, one from a socket of the exempt group resets the listener's side.
-  ///
-  /// Run twice: with this file's own minimal raw sender (exempt through
-  /// `RSTGuard.withExemptGroup`), and with RawSocket's `RawIPv4Socket(exemptGroup:)`.
-  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"), arguments: [false, true])
-  func withGuardTheHandshakeCompletesAndOurRSTStillGoesOut(usingRawIPv4Socket: Bool) throws {
+  /// The default guard exempts the sockets of its own user (`meta skuid`): a plain
+  /// `RawIPv4Socket()` — no group switch, no CAP_SETGID, so it works for a setcap user and in a
+  /// private user namespace — completes the handshake, exchanges data, and its crafted RST goes
+  /// out. A second guard on the same flow that exempts another uid drops that same RST (EPERM):
+  /// the exemption really is by the socket's owner.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs CAP_NET_RAW and CAP_NET_ADMIN"))
+  func withGuardOurPlainSocketPassesByOwner() throws {
     try Privileges.check(.netRaw, .netAdmin)
     let listener = try makeListener()
     defer { close(listener.fd) }
@@ -93,31 +97,88 @@ import TestSupport
     let guardian = try RSTGuard(
       sourcePort: ourPort, sourceAddress: loopback, destinationAddress: loopback, destinationPort: listener.port)
     defer { guardian.close() }
+    let stranger = try RSTGuard(
+      sourcePort: ourPort, sourceAddress: loopback, destinationAddress: loopback, destinationPort: listener.port,
+      exemptUser: UInt32(geteuid()) &+ 1)
+    defer { stranger.close() }
+    #expect(stranger.exemption == .socketOwner(UInt32(geteuid()) &+ 1))
     let capture = try LoopbackCapture(ports: [listener.port, ourPort])
-    // Each sender returns 0 or the errno of a refused send (EPERM: dropped by the firewall).
-    let exempt: ([UInt8]) -> CInt
-    let ordinary: ([UInt8]) -> CInt
+    let socket = try RawIPv4Socket()
+    #expect(socket.exemptGroup == nil)
+    var strangerCounters = RSTGuard.Counters(exemptedPackets: 0, exemptedBytes: 0, droppedPackets: 0, droppedBytes: 0)
+    try exchange(
+      listener: listener, ourPort: ourPort, capture: capture,
+      exempt: sender(socket), ordinary: sender(socket),
+      counters: {
+        // The stranger's drops count while it is up (it is closed before the final RST).
+        if stranger.isActive { strangerCounters = try stranger.counters() }
+        let (mine, theirs) = (try guardian.counters(), strangerCounters)
+        return RSTGuard.Counters(
+          exemptedPackets: mine.exemptedPackets, exemptedBytes: mine.exemptedBytes,
+          droppedPackets: mine.droppedPackets + theirs.droppedPackets,
+          droppedBytes: mine.droppedBytes + theirs.droppedBytes)
+      },
+      beforeFinalReset: { stranger.close() })
+  }
+
+  /// The narrower, opt-in exemption by socket group (`exemptGroup:`, `meta skgid`): a socket
+  /// made under the group passes, an ordinary one of the same user is refused with EPERM. Needs
+  /// CAP_SETGID over a mapped gid 4242: the host's root.
+  ///
+  /// Run twice: with this file's own minimal raw sender (exempt through
+  /// `RSTGuard.withExemptGroup`), and with RawSocket's `RawIPv4Socket(exemptGroup:)`.
+  @Test(
+    .enabled(if: Privileges.shouldRunAsHostRoot, "\(Privileges.hostRootReason)"), arguments: [false, true])
+  func withGroupGuardTheHandshakeCompletesAndOurRSTStillGoesOut(usingRawIPv4Socket: Bool) throws {
+    try Privileges.checkHostRoot()
+    let listener = try makeListener()
+    defer { close(listener.fd) }
+    let ourPort = try unusedPort()
+    let guardian = try RSTGuard(
+      sourcePort: ourPort, sourceAddress: loopback, destinationAddress: loopback, destinationPort: listener.port,
+      exemptGroup: RSTGuard.exemptGroupID)
+    defer { guardian.close() }
+    #expect(guardian.exemption == .socketGroup(4242))
+    let listing = try runTool("/usr/sbin/nft", ["list", "table", "inet", guardian.tableName]).output
+    #expect(listing.contains("meta skgid 4242 "))
+    let capture = try LoopbackCapture(ports: [listener.port, ourPort])
     if usingRawIPv4Socket {
       let exemptSocket = try RawIPv4Socket(exemptGroup: RSTGuard.exemptGroupID)
       let ordinarySocket = try RawIPv4Socket()
-      func sender(_ socket: RawIPv4Socket) -> ([UInt8]) -> CInt {
-        { packet in
-          do throws(SocketError) {
-            try socket.send(packet, to: loopback)
-            return 0
-          } catch {
-            return error == .blockedByFirewall ? EPERM : -1
-          }
-        }
-      }
-      exempt = sender(exemptSocket)
-      ordinary = sender(ordinarySocket)
+      try exchange(
+        listener: listener, ourPort: ourPort, capture: capture, exempt: sender(exemptSocket),
+        ordinary: sender(ordinarySocket), counters: { try guardian.counters() })
     } else {
       let exemptSender = try #require(try RSTGuard.withExemptGroup { try TestRawSender() })
       let ordinarySender = try TestRawSender()
-      exempt = { exemptSender.send($0) }
-      ordinary = { ordinarySender.send($0) }
+      try exchange(
+        listener: listener, ourPort: ourPort, capture: capture, exempt: { exemptSender.send($0) },
+        ordinary: { ordinarySender.send($0) }, counters: { try guardian.counters() })
     }
+  }
+
+  /// A sender over a `RawIPv4Socket`: 0, or EPERM when the firewall dropped the packet.
+  private func sender(_ socket: RawIPv4Socket) -> ([UInt8]) -> CInt {
+    { packet in
+      do throws(SocketError) {
+        try socket.send(packet, to: loopback)
+        return 0
+      } catch {
+        return error == .blockedByFirewall ? EPERM : -1
+      }
+    }
+  }
+
+  /// Handshake, accept(), data both ways through `exempt`; a crafted RST through `ordinary` is
+  /// refused with EPERM while the connection stays up; after `beforeFinalReset`, the same RST
+  /// through `exempt` resets the listener's side. Each sender returns 0 or the errno of a
+  /// refused send.
+  private func exchange(
+    listener: (fd: CInt, port: UInt16), ourPort: UInt16, capture: LoopbackCapture,
+    exempt: @escaping ([UInt8]) -> CInt, ordinary: @escaping ([UInt8]) -> CInt,
+    counters: () throws -> RSTGuard.Counters,
+    beforeFinalReset: () -> Void = {}
+  ) throws {
     let diag = try InetDiag()
     func send(_ flags: UInt8, seq: UInt32, ack: UInt32, _ payload: [UInt8] = [], via sender: (([UInt8]) -> CInt)? = nil) -> CInt {
       (sender ?? exempt)(
@@ -136,6 +197,7 @@ import TestSupport
     let server = try #require(acceptConnection(listener.fd, milliseconds: 2000), "accept() did not return; seen: \(capture.seen)")
     defer { close(server) }
     #expect(try diag.state(localAddress: loopback, localPort: listener.port, remoteAddress: loopback, remotePort: ourPort) == .established)
+    #expect(!capture.seen.contains { $0.sourcePort == ourPort && $0.has(TCPFlagBits.rst) }, "no kernel RST left: \(capture.seen)")
 
     // Server → us.
     #expect(Glibc.send(server, "hello", 5, 0) == 5)
@@ -146,19 +208,20 @@ import TestSupport
     #expect(send(TCPFlagBits.psh | TCPFlagBits.ack, seq: isn &+ 1, ack: data.sequence &+ 5, Array("world".utf8)) == 0)
     #expect(try receive(server, milliseconds: 2000).get() == Array("world".utf8))
 
-    // A crafted RST from an ordinary socket: dropped by the guard, sendto() says EPERM.
+    // A crafted RST that is not exempt: dropped by the guard, sendto() says EPERM.
     #expect(send(TCPFlagBits.rst, seq: isn &+ 6, ack: 0, via: ordinary) == EPERM)
     #expect(try diag.state(localAddress: loopback, localPort: listener.port, remoteAddress: loopback, remotePort: ourPort) == .established)
-    let before = try guardian.counters()
-    // The kernel's RSTs to the SYN+ACK and to "hello" (and maybe to the ACK of "world"), plus the ordinary one.
+    let before = try counters()
+    // The kernel's RSTs to the SYN+ACK and to "hello" (and maybe to the ACK of "world"), plus the refused one.
     #expect(before.droppedPackets >= 3)
     #expect(before.exemptedPackets >= 4)
 
-    // The same RST from the exempt socket goes out: the server's connection is reset.
+    // The exempt RST goes out: the server's connection is reset.
+    beforeFinalReset()
     #expect(send(TCPFlagBits.rst, seq: isn &+ 6, ack: 0) == 0)
     #expect(receive(server, milliseconds: 2000).failureText == "errno \(ECONNRESET)")
     #expect(try diag.state(localAddress: loopback, localPort: listener.port, remoteAddress: loopback, remotePort: ourPort) == nil)
-    let after = try guardian.counters()
+    let after = try counters()
     #expect(after.exemptedPackets == before.exemptedPackets + 1)
     #expect(after.droppedPackets >= before.droppedPackets)
   }
@@ -221,7 +284,8 @@ import TestSupport
 }
 
 @Suite struct RSTGuardCapabilityTests {
-  /// Without CAP_NET_ADMIN (dropped from the bounding set by `setpriv`, so even root lacks it),
+  /// Without CAP_NET_ADMIN (dropped from the bounding, inheritable and ambient sets by `setpriv`,
+  /// so even root, or a test in its private namespace with ambient capabilities, lacks it),
   /// installing a guard fails with the one-line capability advice, not a bare EPERM.
   @Test(.enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("setpriv"), "needs root and setpriv"))
   func withoutCapNetAdminTheErrorSaysWhatToDo() throws {
@@ -230,7 +294,7 @@ import TestSupport
     defer { unlink(output) }
     let child = try spawnSelf(
       filter: "guardWithoutCapabilityChildProcess", environment: ["TCPCRAFT_TEST_NOCAP_OUT": output],
-      through: ["/usr/bin/setpriv", "--bounding-set", "-net_admin", "--"])
+      through: ["/usr/bin/setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin", "--ambient-caps", "-net_admin", "--"])
     var status: CInt = 0
     var exited = false
     for _ in 0..<3000 where !exited {  // at most 30 s

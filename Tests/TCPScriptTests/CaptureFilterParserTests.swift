@@ -49,6 +49,13 @@ struct CaptureFilterParserTests {
     ("src host 10.0.0.1 or 10.0.0.2", .or(.host(a, .source), .host(b, .source))),
     ("port 80 or 443", .or(.port(80), .port(443))),
     ("  tcp\tand ( port 80 )  ", .and(.tcp, .port(80))),
+    // IPv6.
+    ("ip6", .ip6),
+    ("icmp6", .icmp6),
+    ("ip6 and tcp port 8080", .and(.ip6, .and(.tcp, .port(8080)))),
+    ("ip6 host ::1", .and(.ip6, .host6(.loopback))),
+    ("src host 2001:db8::1 or 2001:DB8::2", .or(.host6("2001:db8::1", .source), .host6("2001:db8::2", .source))),
+    ("dst ::ffff:127.0.0.1", .host6(IPv6Address(ipv4Mapped: "127.0.0.1"), .destination)),
   ]
 
   @Test(arguments: cases)

@@ -6,6 +6,12 @@ public enum ProtocolLayer: String, Hashable, Sendable, CaseIterable {
   case tcp
   case udp
   case icmpv4
+  case ipv6
+  case ipv6HopByHop
+  case ipv6Routing
+  case ipv6Fragment
+  case ipv6DestinationOptions
+  case icmpv6
   case payload
 }
 
@@ -45,7 +51,7 @@ extension PacketError: CustomStringConvertible {
     case .computedValueOutOfRange(let layer, let field, let value):
       "\(layer): computed \(field) \(value) does not fit its wire field"
     case .missingPseudoHeader:
-      "checksum needs an IPv4 header below for the pseudo-header (set the checksum explicitly)"
+      "checksum needs an IPv4 or IPv6 header below for the pseudo-header (set the checksum explicitly)"
     case .invalidOptionLength(let layer, let kind, let length, let offset):
       "\(layer): option kind \(kind) at option offset \(offset) has invalid length \(length)"
     case .optionOverrun(let layer, let kind, let length, let available, let offset):

@@ -96,6 +96,12 @@ extension ProtocolLayer {
     case .tcp: "tcp"
     case .udp: "udp"
     case .icmpv4: "icmp"
+    case .ipv6: "ip6"
+    case .ipv6HopByHop: "HBH"
+    case .ipv6Routing: "srcrt"
+    case .ipv6Fragment: "frag"
+    case .ipv6DestinationOptions: "DSTOPT"
+    case .icmpv6: "icmp6"
     case .payload: "payload"
     }
   }
@@ -122,6 +128,14 @@ public struct DissectedLayer: Hashable, Sendable {
     case udp
     /// ICMPv4 header, 8 bytes (type, code, checksum, rest of header).
     case icmpv4
+    /// IPv6 fixed header, 40 bytes.
+    case ipv6
+    /// One IPv6 extension header (Hop-by-Hop, Routing, Fragment, Destination Options); its
+    /// first byte-pair says which through the header before it.
+    case ipv6Extension
+    /// ICMPv6 header, 8 bytes (24 with the target address of a neighbour message, plus its
+    /// options).
+    case icmpv6
     /// Data carried by the layer below (TCP/UDP payload, ICMP data, a non-first fragment,
     /// an unknown protocol's bytes).
     case payload
@@ -158,6 +172,9 @@ public struct DissectedLayer: Hashable, Sendable {
     case .tcp: "TCP"
     case .udp: "UDP"
     case .icmpv4: "ICMP"
+    case .ipv6: "IPv6"
+    case .ipv6Extension: "IPv6Ext"
+    case .icmpv6: "ICMPv6"
     case .payload: "Payload"
     case .trailer: "Trailer"
     case .raw: "Raw"
@@ -366,6 +383,9 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
     case .icmpv4: 7
     case .payload: 8
     case .trailer: 9
+    case .ipv6: 10
+    case .ipv6Extension: 11
+    case .icmpv6: 12
     case .raw: nil
     }
   }
@@ -388,6 +408,9 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
     case 6: .udp
     case 7: .icmpv4
     case 9: .trailer
+    case 10: .ipv6
+    case 11: .ipv6Extension
+    case 12: .icmpv6
     default: .payload
     }
   }

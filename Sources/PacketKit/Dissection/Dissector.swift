@@ -171,6 +171,8 @@ struct Dissector {
       guard end >= 1 else { return }
       if frame.u8(0) >> 4 == 4 {
         ipv4(at: 0, end: end, quoted: false)
+      } else if frame.u8(0) >> 4 == 6 {
+        ipv6(at: 0, end: end, quoted: false)
       } else {
         raw(nil, .invalidField(layer: .ipv4, field: "version", value: UInt64(frame.u8(0) >> 4)), 0, end)
       }
@@ -187,6 +189,8 @@ struct Dissector {
   mutating func network(etherType: UInt16, at offset: Int) {
     if etherType == 0x0800 {
       ipv4(at: offset, end: frame.count, quoted: false)
+    } else if etherType == 0x86DD {
+      ipv6(at: offset, end: frame.count, quoted: false)
     } else {
       raw(nil, .invalidField(layer: .ethernet, field: "etherType", value: UInt64(etherType)), offset, frame.count)
     }
@@ -200,6 +204,10 @@ struct Dissector {
     /// Whether the whole transport segment is here (not truncated, not a first fragment).
     var complete: Bool
     var quoted: Bool
+    /// IPv6 addresses for the pseudo-header (then `source` and `destination` are unused); the
+    /// destination is the final one when a Routing header names it. See IPv6/IPv6+Dissect.swift.
+    var source6: IPv6Address? = nil
+    var destination6: IPv6Address? = nil
   }
 
   /// The pseudo-header sum (PacketKit's own, `InternetChecksum.pseudoHeader`); `length` is at
@@ -221,7 +229,14 @@ struct Dissector {
     guard verifyChecksums, context.complete, !context.quoted else { return nil }
     let stored = frame.u16(start + checksumOffset)
     if layer == .udp && stored == 0 { return nil }  // UDP: no checksum sent
-    let pseudo = pseudoHeader(context.source, context.destination, protocol: proto, length: end - start)
+    let pseudo: OnesComplement
+    if let source6 = context.source6, let destination6 = context.destination6 {
+      pseudo = OnesComplement(
+        inner: InternetChecksum.pseudoHeader(
+          sourceAddress: source6, destinationAddress: destination6, protocol: IPProtocol(proto), length: end - start))
+    } else {
+      pseudo = pseudoHeader(context.source, context.destination, protocol: proto, length: end - start)
+    }
     var sum = pseudo
     sum.add(frame.slice(start, end))
     guard sum.folded != 0xFFFF else { return nil }

@@ -90,5 +90,10 @@ extension TcpdumpPrinter {
     var source: UInt32
     var destination: UInt32
     var proto: UInt8
+    /// IPv6 addresses (then `source` and `destination` are unused), see IPv6/IPv6+Tcpdump.swift.
+    var source6: IPv6Address? = nil
+    var destination6: IPv6Address? = nil
+    /// IPv6 with extension headers before the transport: tcpdump prints ports only there.
+    var portsOnly = false
   }
 }

@@ -26,7 +26,7 @@ extension TcpdumpPrinter {
       } else if etherType == 0x0806, let line = arp(at: start, length: length - start) {
         emit(text: line)
       } else if etherType == 0x86DD {
-        emit(text: "IP6 (not decoded by PacketKit), length \(length - start)")
+        ip6(at: start, length: length - start)
       } else {
         emit(text: 
           "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
@@ -68,8 +68,10 @@ extension TcpdumpPrinter {
       let version = frame.u8(0) >> 4
       if version == 4 {
         ip(at: 0, length: length)
+      } else if version == 6 {
+        ip6(at: 0, length: length)
       } else {
-        emit(text: version == 6 ? "IP6 (not decoded by PacketKit), length \(length)" : "unknown ip \(version)")
+        emit(text: "unknown ip \(version)")
       }
     case .ipv4:
       ip(at: 0, length: length)

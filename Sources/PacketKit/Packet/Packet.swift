@@ -5,6 +5,12 @@ public enum Layer: Hashable, Sendable {
   case tcp(TCPHeader)
   case udp(UDPHeader)
   case icmpv4(ICMPv4Header)
+  case ipv6(IPv6Header)
+  /// A Hop-by-Hop or Destination Options header.
+  case ipv6Options(IPv6OptionsHeader)
+  case ipv6Routing(IPv6RoutingHeader)
+  case ipv6Fragment(IPv6FragmentHeader)
+  case icmpv6(ICMPv6Header)
   /// Bytes written verbatim (data, or anything PacketKit has no header type for).
   case payload([UInt8])
 
@@ -16,6 +22,11 @@ public enum Layer: Hashable, Sendable {
     case .tcp: .tcp
     case .udp: .udp
     case .icmpv4: .icmpv4
+    case .ipv6: .ipv6
+    case .ipv6Options(let header): header.protocolLayer
+    case .ipv6Routing: .ipv6Routing
+    case .ipv6Fragment: .ipv6Fragment
+    case .icmpv6: .icmpv6
     case .payload: .payload
     }
   }
@@ -28,6 +39,11 @@ public enum Layer: Hashable, Sendable {
     case .tcp(let header): header.encodedLength
     case .udp: UDPLayout.headerLength
     case .icmpv4: ICMPv4Layout.headerLength
+    case .ipv6: IPv6Layout.headerLength
+    case .ipv6Options(let header): header.encodedLength
+    case .ipv6Routing(let header): header.encodedLength
+    case .ipv6Fragment: IPv6ExtensionLayout.minimumLength
+    case .icmpv6(let header): header.encodedLength
     case .payload(let bytes): bytes.count
     }
   }
@@ -39,7 +55,21 @@ public enum Layer: Hashable, Sendable {
     case .udp: .udp
     case .icmpv4: .icmp
     case .ipv4: IPProtocol(4)
+    case .ipv6: .ipv6
+    case .ipv6Options(let header): header.kind == .hopByHop ? .ipv6HopByHop : .ipv6DestinationOptions
+    case .ipv6Routing: .ipv6Routing
+    case .ipv6Fragment: .ipv6Fragment
+    case .icmpv6: .icmpv6
     case .ethernet, .payload: IPProtocol(0)
+    }
+  }
+
+  /// The next-header value a `nil` next header below this layer takes in IPv6: `ipProtocol`,
+  /// except 59 (no next header) below a payload or nothing.
+  public var ipv6NextHeader: IPProtocol {
+    switch self {
+    case .ethernet, .payload: .ipv6NoNextHeader
+    default: ipProtocol
     }
   }
 }
@@ -173,7 +203,9 @@ public struct Packet: Hashable, Sendable {
     // Pass 1, outermost first: headers with lengths and protocols; IPv4 header checksums.
     for i in 0..<count {
       let upper = i + 1 < count ? layers[i + 1].ipProtocol : IPProtocol(0)
-      plan[i].headerSum = try writeLayer(layers[i], into: out, at: offset, length: plan[i].length, rest: total - offset, upper: upper)
+      let upper6 = i + 1 < count ? layers[i + 1].ipv6NextHeader : .ipv6NoNextHeader
+      plan[i].headerSum = try writeLayer(
+        layers[i], into: out, at: offset, length: plan[i].length, rest: total - offset, upper: upper, upper6: upper6)
       offset &+= plan[i].length
     }
     // Pass 2, innermost first: checksums that cover what follows them (a quoted TCP segment's
@@ -185,8 +217,13 @@ public struct Packet: Hashable, Sendable {
         let length = total &- offset
         var sum = InternetChecksum()
         if let proto = pending.pseudoHeaderProtocol {
-          guard i > 0, let addresses = ipv4Addresses(layers[i - 1]) else { throw .missingPseudoHeader }
-          sum = .pseudoHeader(sourceAddress: addresses.source, destinationAddress: addresses.destination, protocol: proto, length: length)
+          if i > 0, let addresses = ipv4Addresses(layers[i - 1]) {
+            sum = .pseudoHeader(sourceAddress: addresses.source, destinationAddress: addresses.destination, protocol: proto, length: length)
+          } else if let ipv6Sum = ipv6PseudoHeader(layers, below: i, protocol: proto, length: length) {
+            sum = ipv6Sum
+          } else {
+            throw .missingPseudoHeader
+          }
         }
         // The header's sum came from its values; payload layers are summed from their own
         // arrays; anything else after it (a quoted datagram's headers, already final) is read
@@ -216,7 +253,8 @@ public struct Packet: Hashable, Sendable {
     case .tcp(let header): header.checksum == nil ? (TCPLayout.checksum, .tcp, false) : nil
     case .udp(let header): header.checksum == nil ? (UDPLayout.checksum, .udp, true) : nil
     case .icmpv4(let header): header.checksum == nil ? (ICMPv4Layout.checksum, nil, false) : nil
-    case .ethernet, .ipv4, .payload: nil
+    case .icmpv6(let header): header.checksum == nil ? (ICMPv6Layout.checksum, .icmpv6, false) : nil
+    case .ethernet, .ipv4, .ipv6, .ipv6Options, .ipv6Routing, .ipv6Fragment, .payload: nil
     }
   }
 
@@ -243,7 +281,8 @@ public struct Packet: Hashable, Sendable {
   /// Writes one layer without copying its header out of the array.
   @inline(__always)
   internal static func writeLayer(
-    _ layer: borrowing Layer, into out: ByteWriter, at offset: Int, length: Int, rest: Int, upper: IPProtocol
+    _ layer: borrowing Layer, into out: ByteWriter, at offset: Int, length: Int, rest: Int, upper: IPProtocol,
+    upper6: IPProtocol
   ) throws(PacketError) -> InternetChecksum {
     switch layer {
     case .ethernet(let header):
@@ -256,6 +295,16 @@ public struct Packet: Hashable, Sendable {
       return try header.write(out, at: offset, datagramLength: rest)
     case .icmpv4(let header):
       return header.write(out, at: offset)
+    case .ipv6(let header):
+      try header.write(out, at: offset, computedTotalLength: rest, upper: upper6)
+    case .ipv6Options(let header):
+      try header.write(out, at: offset, length: length, upper: upper6)
+    case .ipv6Routing(let header):
+      try header.write(out, at: offset, length: length, upper: upper6)
+    case .ipv6Fragment(let header):
+      try header.write(out, at: offset, upper: upper6)
+    case .icmpv6(let header):
+      return try header.write(out, at: offset, length: length)
     case .payload(let bytes):
       out.put(bytes, at: offset)
     }
@@ -287,6 +336,24 @@ public struct Packet: Hashable, Sendable {
       case .icmpv4(var header):
         header.checksum = header.checksum ?? at.uint16(at: 2)
         result.layers[i] = .icmpv4(header)
+      case .ipv6(var header):
+        header.payloadLength = header.payloadLength ?? at.uint16(at: 4)
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 6))
+        result.layers[i] = .ipv6(header)
+      case .ipv6Options(var header):
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 0))
+        header.headerExtensionLength = header.headerExtensionLength ?? at.byte(at: 1)
+        result.layers[i] = .ipv6Options(header)
+      case .ipv6Routing(var header):
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 0))
+        header.headerExtensionLength = header.headerExtensionLength ?? at.byte(at: 1)
+        result.layers[i] = .ipv6Routing(header)
+      case .ipv6Fragment(var header):
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 0))
+        result.layers[i] = .ipv6Fragment(header)
+      case .icmpv6(var header):
+        header.checksum = header.checksum ?? at.uint16(at: 2)
+        result.layers[i] = .icmpv6(header)
       case .ethernet, .payload:
         break
       }
@@ -464,6 +531,21 @@ extension UDPHeader: PacketHeader {
 }
 extension ICMPv4Header: PacketHeader {
   public var layer: Layer { .icmpv4(self) }
+}
+extension IPv6Header: PacketHeader {
+  public var layer: Layer { .ipv6(self) }
+}
+extension IPv6OptionsHeader: PacketHeader {
+  public var layer: Layer { .ipv6Options(self) }
+}
+extension IPv6RoutingHeader: PacketHeader {
+  public var layer: Layer { .ipv6Routing(self) }
+}
+extension IPv6FragmentHeader: PacketHeader {
+  public var layer: Layer { .ipv6Fragment(self) }
+}
+extension ICMPv6Header: PacketHeader {
+  public var layer: Layer { .icmpv6(self) }
 }
 
 extension Layer: LayerConvertible {

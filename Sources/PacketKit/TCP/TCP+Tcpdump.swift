@@ -15,15 +15,15 @@ extension TcpdumpPrinter {
 
   mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
     guard has(start + 2, 2) else {
-      emit(source: ip.source, destination: ip.destination)
+      emitAddresses(ip, evenAfterExtensions: true)
       emit(":")
       throw TcpdumpTruncated()
     }
     let sourcePort = frame.u16(start)
     let destinationPort = frame.u16(start + 2)
-    emit(address: ip.source, port: sourcePort)
+    emitEndpoint(ip, source: true, port: sourcePort)
     emit(" > ")
-    emit(address: ip.destination, port: destinationPort)
+    emitEndpoint(ip, source: false, port: destinationPort)
     emit(": ")
     guard has(start, 20) else { throw TcpdumpTruncated() }
     let headerLength = Int(frame.u8(start + 12) >> 4) * 4

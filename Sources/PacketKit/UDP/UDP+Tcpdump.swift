@@ -15,13 +15,12 @@ extension TcpdumpPrinter {
     throws(TcpdumpTruncated)
   {
     guard has(start + 2, 2) else {
-      emit(source: ip.source, destination: ip.destination)
-      emit(": ")
+      if emitAddresses(ip) { emit(": ") }
       throw TcpdumpTruncated()
     }
-    emit(address: ip.source, port: frame.u16(start))
+    emitEndpoint(ip, source: true, port: frame.u16(start))
     emit(" > ")
-    emit(address: ip.destination, port: frame.u16(start + 2))
+    emitEndpoint(ip, source: false, port: frame.u16(start + 2))
     emit(": ")
     if length < 8 {
       emit("truncated-udp ")

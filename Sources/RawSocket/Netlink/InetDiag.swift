@@ -34,9 +34,21 @@ public struct KernelTCPSocket: Hashable, Sendable, CustomStringConvertible {
   public var uid: UInt32
   /// The socket's inode (`idiag_inode`); 0 for request and TIME_WAIT sockets.
   public var inode: UInt32
+  /// The address family (`idiag_family`): `AF_INET` (2) or `AF_INET6` (10).
+  public var family: UInt8
+  /// The local address as 16 octets (`idiag_src`); an IPv4 socket's address is in the first 4.
+  public var localAddress6: [UInt8]
+  /// The remote address as 16 octets (`idiag_dst`); all zero for a listener.
+  public var remoteAddress6: [UInt8]
+  /// Whether this is an IPv6 socket (its addresses are in `localAddress6`/`remoteAddress6`).
+  public var isIPv6: Bool { family == UInt8(AF_INET6) }
 
   public var description: String {
-    "\(state?.netstatName ?? "state \(rawState)") \(dottedQuad(localAddress)):\(localPort)"
+    guard !isIPv6 else {
+      return "\(state?.netstatName ?? "state \(rawState)") [\(ipv6Text(localAddress6))]:\(localPort)"
+        + " [\(ipv6Text(remoteAddress6))]:\(remotePort)"
+    }
+    return "\(state?.netstatName ?? "state \(rawState)") \(dottedQuad(localAddress)):\(localPort)"
       + " \(dottedQuad(remoteAddress)):\(remotePort)"
   }
 
@@ -57,6 +69,9 @@ public struct KernelTCPSocket: Hashable, Sendable, CustomStringConvertible {
       let uid = payload.loadNative(UInt32.self, at: base + 64),
       let inode = payload.loadNative(UInt32.self, at: base + 68)
     else { return nil }
+    family = payload[base]
+    localAddress6 = Array(payload[(base + 8)..<(base + 24)])
+    remoteAddress6 = Array(payload[(base + 24)..<(base + 40)])
     rawState = payload[base + 1]
     timer = payload[base + 2]
     retransmits = payload[base + 3]
@@ -196,4 +211,85 @@ public final class InetDiag: Sendable {
 /// Dotted-quad text of a host-order IPv4 address (RawSocket has no address type of its own).
 func dottedQuad(_ address: UInt32) -> String {
   "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF)"
+}
+
+// MARK: - IPv6
+
+extension InetDiag {
+  /// The state of the IPv6 socket with exactly this 4-tuple (addresses 16 octets each), or
+  /// `nil` when the kernel has none. An IPv4 peer of a dual-stack socket has an IPv4-mapped
+  /// address (`::ffff:a.b.c.d`).
+  public func state(
+    localIPv6 localAddress: [UInt8], localPort: UInt16, remoteIPv6 remoteAddress: [UInt8], remotePort: UInt16
+  ) throws(NetlinkError) -> KernelTCPState? {
+    try socket(localIPv6: localAddress, localPort: localPort, remoteIPv6: remoteAddress, remotePort: remotePort)?.state
+  }
+
+  /// The IPv6 socket with exactly this 4-tuple, or `nil`. Uses the kernel's exact lookup.
+  /// - Throws: `.kernel(EINVAL)` when an address is not 16 octets.
+  public func socket(
+    localIPv6 localAddress: [UInt8], localPort: UInt16, remoteIPv6 remoteAddress: [UInt8], remotePort: UInt16
+  ) throws(NetlinkError) -> KernelTCPSocket? {
+    guard localAddress.count == 16, remoteAddress.count == 16 else {
+      throw .kernel(.invalidArgument, message: "an IPv6 address has 16 octets")
+    }
+    var message = NetlinkMessageBuilder(type: Self.sockDiagByFamily)
+    message.appendStruct(
+      Self.request6(
+        states: Self.allStates, localAddress: localAddress, localPort: localPort, remoteAddress: remoteAddress,
+        remotePort: remotePort, exact: true))
+    let replies: [NetlinkMessage]
+    do {
+      replies = try netlink.request(message)
+    } catch .kernel(let errno, _) where errno == .noSuchFileOrDirectory {
+      return nil
+    }
+    let any = [UInt8](repeating: 0, count: 16)
+    for reply in replies {
+      guard let found = KernelTCPSocket(payload: reply.payload) else {
+        throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
+      }
+      if found.localPort == localPort, found.remotePort == remotePort, found.remoteAddress6 == remoteAddress,
+        found.localAddress6 == localAddress || found.localAddress6 == any
+      {
+        return found
+      }
+    }
+    return nil
+  }
+
+  /// Every IPv6 TCP socket whose state is in `states` (dual-stack listeners included).
+  public func allIPv6Sockets(states: UInt32 = InetDiag.allStates) throws(NetlinkError) -> [KernelTCPSocket] {
+    let zero = [UInt8](repeating: 0, count: 16)
+    var message = NetlinkMessageBuilder(type: Self.sockDiagByFamily)
+    message.appendStruct(
+      Self.request6(states: states, localAddress: zero, localPort: 0, remoteAddress: zero, remotePort: 0, exact: false))
+    var result: [KernelTCPSocket] = []
+    for reply in try netlink.dump(message) {
+      guard let found = KernelTCPSocket(payload: reply.payload) else {
+        throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
+      }
+      result.append(found)
+    }
+    return result
+  }
+
+  static func request6(
+    states: UInt32, localAddress: [UInt8], localPort: UInt16, remoteAddress: [UInt8], remotePort: UInt16, exact: Bool
+  ) -> inet_diag_req_v2 {
+    var request = inet_diag_req_v2()
+    request.sdiag_family = UInt8(AF_INET6)
+    request.sdiag_protocol = UInt8(IPPROTO_TCP)
+    request.idiag_states = states
+    request.id.idiag_sport = localPort.bigEndian
+    request.id.idiag_dport = remotePort.bigEndian
+    withUnsafeMutableBytes(of: &request.id.idiag_src) { raw in
+      for i in 0..<min(16, localAddress.count) { raw[i] = localAddress[i] }
+    }
+    withUnsafeMutableBytes(of: &request.id.idiag_dst) { raw in
+      for i in 0..<min(16, remoteAddress.count) { raw[i] = remoteAddress[i] }
+    }
+    if exact { request.id.idiag_cookie = (0xFFFF_FFFF, 0xFFFF_FFFF) }
+    return request
+  }
 }

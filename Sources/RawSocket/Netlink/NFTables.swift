@@ -23,7 +23,7 @@ enum NFTables {
   /// `NFT_REG_VERDICT`, `NFT_REG_1`.
   static let registerVerdict: UInt32 = 0, register1: UInt32 = 1
   /// `NFT_META_*` keys.
-  static let metaSKGID: UInt32 = 11, metaNFProto: UInt32 = 15, metaL4Proto: UInt32 = 16
+  static let metaSKUID: UInt32 = 10, metaSKGID: UInt32 = 11, metaNFProto: UInt32 = 15, metaL4Proto: UInt32 = 16
   /// `NFT_PAYLOAD_NETWORK_HEADER`, `NFT_PAYLOAD_TRANSPORT_HEADER`.
   static let payloadNetwork: UInt32 = 1, payloadTransport: UInt32 = 2
   /// `NFT_CMP_EQ`, `NFT_CMP_NEQ`.

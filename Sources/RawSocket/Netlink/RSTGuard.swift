@@ -17,7 +17,7 @@ import Synchronization
 /// table inet tcpcraft_<pid>_<n> {
 ///   chain out {
 ///     type filter hook output priority filter; policy accept;
-///     meta skgid 4242 meta nfproto ipv4 ip saddr S ip daddr D tcp sport P tcp dport Q
+///     meta skuid 1000 meta nfproto ipv4 ip saddr S ip daddr D tcp sport P tcp dport Q
 ///         counter packets 0 bytes 0 accept comment "tcpcraft: our crafted packets pass"
 ///     meta nfproto ipv4 ip saddr S ip daddr D tcp sport P tcp dport Q tcp flags rst
 ///         counter packets 0 bytes 0 drop comment "tcpcraft: drop the kernel's RSTs ..."
@@ -25,17 +25,30 @@ import Synchronization
 /// }
 /// ```
 ///
-/// Our own crafted RSTs must still go out: they are exempt by the *group of the sending socket*
-/// (`meta skgid`), not by a mark, because with `net.ipv4.fwmark_reflect=1` and
-/// `tcp_fwmark_accept=1` the kernel's RSTs inherit a mark (fact 2). Open the raw socket while the
-/// effective (filesystem) gid is `exemptGroupID` — `RawIPv4Socket(exemptGroup:)` does that, or
-/// use `RSTGuard.withExemptGroup { ... }` around `socket()`. A crafted RST from any other socket
-/// is dropped too, and its `sendto` fails with `EPERM`.
+/// Our own crafted RSTs must still go out. They are exempt by the *owner of the sending socket*
+/// (`meta skuid`, the effective uid that created the guard, by default): the kernel sends its RSTs
+/// from a control socket that has no file, so `meta skuid` and `meta skgid` never match them,
+/// while every socket a process opens carries its creator's uid (kernel fact 2, and fact 16 for
+/// the uid). That needs no privilege beyond `CAP_NET_ADMIN` for the table itself, so the guard
+/// works for a normal user given `setcap cap_net_raw,cap_net_admin+ep`, and inside a user
+/// namespace (nf_tables compares the uid as that namespace sees it). Not a mark: with
+/// `net.ipv4.fwmark_reflect=1` and `tcp_fwmark_accept=1` the kernel's RSTs inherit a mark.
+///
+/// Any socket of the same user passes, so a crafted RST from another process of that user goes
+/// out too; another user's crafted RST on the flow is dropped, and its `sendto` fails with
+/// `EPERM`. `exemptGroup:` restores the older, narrower exemption by socket group (`meta skgid`),
+/// for callers that open their raw socket under that group (`RawIPv4Socket(exemptGroup:)`, which
+/// needs `CAP_SETGID`).
 ///
 /// `nil` in the flow means "any". Every field `nil` drops every outgoing IPv4 TCP RST of the host.
+///
+/// For an IPv6 flow give `sourceIPv6`/`destinationIPv6` (16 octets each) or `ipv6: true`: the
+/// rules then match `meta nfproto ipv6 ip6 saddr S ip6 daddr D` (the transport header is found
+/// by nf_tables past any extension headers), and the IPv4 addresses must be `nil`.
 public final class RSTGuard: Sendable {
-  /// The group whose sockets are exempt: 4242, a gid no Debian/Ubuntu package allocates (system
-  /// groups are below 1000, users from 1000 up; 4242 is not reserved by anything we know of).
+  /// A group for the narrower, opt-in exemption by socket group (`exemptGroup:`): 4242, a gid no
+  /// Debian/Ubuntu package allocates (system groups are below 1000, users from 1000 up; 4242 is
+  /// not reserved by anything we know of).
   /// The same number is used in the verified kernel facts (docs/kernel-facts.md, fact 2).
   public static let exemptGroupID: UInt32 = 4242
 
@@ -51,8 +64,34 @@ public final class RSTGuard: Sendable {
   public let destinationAddress: UInt32?
   /// The peer's port, or `nil`.
   public let destinationPort: UInt16?
-  /// The socket group whose packets pass (`meta skgid`).
-  public let exemptGroup: UInt32
+  /// Whether the guard matches IPv6 (`meta nfproto ipv6`) rather than IPv4.
+  public let isIPv6: Bool
+  /// The crafted IPv6 flow's source address (16 octets), or `nil`.
+  public let sourceIPv6: [UInt8]?
+  /// The IPv6 peer's address (16 octets), or `nil`.
+  public let destinationIPv6: [UInt8]?
+  /// Whose sockets' packets pass the guard.
+  public enum Exemption: Hashable, Sendable, CustomStringConvertible {
+    /// Sockets created by this effective uid (`meta skuid`): the default, no extra privilege.
+    case socketOwner(UInt32)
+    /// Sockets created under this (filesystem) gid (`meta skgid`): needs `CAP_SETGID` to use.
+    case socketGroup(UInt32)
+
+    public var description: String {
+      switch self {
+      case .socketOwner(let uid): "meta skuid \(uid)"
+      case .socketGroup(let gid): "meta skgid \(gid)"
+      }
+    }
+  }
+  /// Whose sockets' packets pass (`meta skuid` or `meta skgid`).
+  public let exemption: Exemption
+  /// The socket group whose packets pass, when the exemption is by group; `nil` when it is by
+  /// socket owner (the default).
+  public var exemptGroup: UInt32? {
+    if case .socketGroup(let group) = exemption { return group }
+    return nil
+  }
 
   /// The socket that owns the table. Closing it removes the table.
   private let socket: NetlinkSocket
@@ -67,7 +106,10 @@ public final class RSTGuard: Sendable {
   ///   - sourceAddress: our address in the flow (host byte order).
   ///   - destinationAddress: the peer's address.
   ///   - destinationPort: the peer's port.
-  ///   - exemptGroup: the socket gid whose packets always pass; default `exemptGroupID`.
+  ///   - exemptGroup: exempt sockets created under this gid (`meta skgid`) instead of the
+  ///     default, sockets created by `exemptUser`.
+  ///   - exemptUser: exempt sockets created by this uid (`meta skuid`); default: the effective
+  ///     uid of this process. Ignored when `exemptGroup` is given.
   ///   - tableName: a name of your own; default `tcpcraft_<pid>_<n>`.
   /// - Throws: `NetlinkError`: `.missingCapability("CAP_NET_ADMIN", ...)` without the
   ///   capability (its description is the one-line advice to show); `.kernel(EEXIST)` when the
@@ -75,14 +117,28 @@ public final class RSTGuard: Sendable {
   ///   on kernels without owner tables (before 5.12).
   public init(
     sourcePort: UInt16?, sourceAddress: UInt32? = nil, destinationAddress: UInt32? = nil,
-    destinationPort: UInt16? = nil, exemptGroup: UInt32 = RSTGuard.exemptGroupID,
-    tableName: String? = nil, timeout: Duration = .seconds(2)
+    destinationPort: UInt16? = nil, exemptGroup: UInt32? = nil, exemptUser: UInt32? = nil,
+    tableName: String? = nil, timeout: Duration = .seconds(2),
+    sourceIPv6: [UInt8]? = nil, destinationIPv6: [UInt8]? = nil, ipv6: Bool = false
   ) throws(NetlinkError) {
+    isIPv6 = ipv6 || sourceIPv6 != nil || destinationIPv6 != nil
+    self.sourceIPv6 = sourceIPv6
+    self.destinationIPv6 = destinationIPv6
+    guard (sourceIPv6?.count ?? 16) == 16, (destinationIPv6?.count ?? 16) == 16 else {
+      throw .kernel(.invalidArgument, message: "an IPv6 address has 16 octets")
+    }
+    guard !isIPv6 || (sourceAddress == nil && destinationAddress == nil) else {
+      throw .kernel(.invalidArgument, message: "an RST guard is for IPv4 or IPv6 addresses, not both")
+    }
     self.sourcePort = sourcePort
     self.sourceAddress = sourceAddress
     self.destinationAddress = destinationAddress
     self.destinationPort = destinationPort
-    self.exemptGroup = exemptGroup
+    if let exemptGroup {
+      self.exemption = .socketGroup(exemptGroup)
+    } else {
+      self.exemption = .socketOwner(exemptUser ?? UInt32(system_geteuid()))
+    }
     let number = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
     self.tableName = tableName ?? "tcpcraft_\(system_netlinkGetpid())_\(number)"
     // NFT_NAME_MAXLEN is 256 with the NUL; refuse here rather than build an impossible attribute.
@@ -158,7 +214,9 @@ public final class RSTGuard: Sendable {
 
   /// Runs `body` with the calling thread's filesystem gid set to `group` (`setfsgid(2)`, which
   /// only the calling thread sees), so that a socket created inside carries that gid in its file
-  /// credentials and passes the guard's `meta skgid` rule. Needs `CAP_SETGID` (root has it).
+  /// credentials and passes a guard made with `exemptGroup:` (`meta skgid`). Needs `CAP_SETGID`
+  /// (root has it). Guards made without `exemptGroup:` need none of this: any socket this user
+  /// opens passes them.
   ///
   /// - Returns: `body`'s result, or `nil` (without running `body`) when the gid could not be set.
   public static func withExemptGroup<R, E: Error>(
@@ -199,12 +257,18 @@ public final class RSTGuard: Sendable {
     return messages
   }
 
-  /// `meta skgid <exemptGroup> <flow> counter accept`: the flow match keeps the counter to
-  /// this guard's flow (other guards' crafted packets are not counted here).
+  /// `meta skuid <uid>` (or `meta skgid <gid>`) `<flow> counter accept`: the flow match keeps
+  /// the counter to this guard's flow (other guards' crafted packets are not counted here).
   func exemptionExpressions() -> [NFTExpression] {
-    [
-      .meta(key: NFTables.metaSKGID),
-      .compare(operation: NFTables.compareEqual, data: withUnsafeBytes(of: exemptGroup) { Array($0) }),
+    let key: UInt32
+    let id: UInt32
+    switch exemption {
+    case .socketOwner(let uid): (key, id) = (NFTables.metaSKUID, uid)
+    case .socketGroup(let gid): (key, id) = (NFTables.metaSKGID, gid)
+    }
+    return [
+      .meta(key: key),
+      .compare(operation: NFTables.compareEqual, data: withUnsafeBytes(of: id) { Array($0) }),
     ] + flowExpressions() + [.counter, .verdict(NFTables.verdictAccept)]
   }
 
@@ -218,12 +282,26 @@ public final class RSTGuard: Sendable {
     ]
   }
 
-  /// `meta nfproto ipv4 meta l4proto tcp [ip saddr S] [ip daddr D] [tcp sport P] [tcp dport Q]`.
+  /// `meta nfproto ipv4 meta l4proto tcp [ip saddr S] [ip daddr D] [tcp sport P] [tcp dport Q]`
+  /// (`meta nfproto ipv6 ... [ip6 saddr S] [ip6 daddr D] ...` for IPv6).
   func flowExpressions() -> [NFTExpression] {
     var expressions: [NFTExpression] = [
-      .meta(key: NFTables.metaNFProto), .compare(operation: NFTables.compareEqual, data: [NFTables.familyIPv4]),
+      .meta(key: NFTables.metaNFProto),
+      .compare(operation: NFTables.compareEqual, data: [isIPv6 ? 10 /* NFPROTO_IPV6 */ : NFTables.familyIPv4]),
       .meta(key: NFTables.metaL4Proto), .compare(operation: NFTables.compareEqual, data: [6]),
     ]
+    if let sourceIPv6 {
+      expressions += [
+        .payload(base: NFTables.payloadNetwork, offset: 8, length: 16),
+        .compare(operation: NFTables.compareEqual, data: sourceIPv6),
+      ]
+    }
+    if let destinationIPv6 {
+      expressions += [
+        .payload(base: NFTables.payloadNetwork, offset: 24, length: 16),
+        .compare(operation: NFTables.compareEqual, data: destinationIPv6),
+      ]
+    }
     func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
     if let sourceAddress {
       expressions += [

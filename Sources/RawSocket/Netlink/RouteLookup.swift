@@ -185,3 +185,112 @@ public final class RouteLookup: Sendable {
       mtu: attributes[4 /* IFLA_MTU */]?.uint32 ?? 0, hardwareType: hardwareType, flags: flags)
   }
 }
+
+// MARK: - IPv6
+
+/// The kernel's answer to "how would you send to this IPv6 address?" (`ip -6 route get`).
+/// Addresses are 16 octets in network order.
+public struct IPv6Route: Hashable, Sendable {
+  /// The destination asked about.
+  public var destination: [UInt8]
+  /// The outgoing interface's name.
+  public var interfaceName: String
+  /// The outgoing interface's index (`RTA_OIF`): the scope of a link-local destination.
+  public var interfaceIndex: UInt32
+  /// The source address the kernel would pick (`RTA_PREFSRC`); `nil` if it named none.
+  public var sourceAddress: [UInt8]?
+  /// The gateway (`RTA_GATEWAY`), or `nil` when the destination is on link.
+  public var gateway: [UInt8]?
+  /// The next hop's MAC from the neighbour table (six zero bytes on loopback; `nil` when there
+  /// is no usable entry yet: the kernel resolves it, by neighbour solicitation, only on a send).
+  public var nextHopMAC: [UInt8]?
+  /// The outgoing interface's own MAC.
+  public var interfaceMAC: [UInt8]
+  /// The outgoing interface's MTU in bytes.
+  public var mtu: UInt32
+  /// The route type (`rtm_type`): 1 unicast, 2 local, 7 unreachable...
+  public var routeType: UInt8
+  /// Whether the destination is an address of this host (`RTN_LOCAL`).
+  public var isLocal: Bool { routeType == 2 }
+  /// The next hop: the gateway, or the destination itself.
+  public var nextHop: [UInt8] { gateway ?? destination }
+}
+
+extension RouteLookup {
+  /// One-shot: opens a socket, looks the IPv6 route up, closes.
+  public static func route(toIPv6 destination: [UInt8]) throws(NetlinkError) -> IPv6Route {
+    try RouteLookup().route(toIPv6: destination)
+  }
+
+  /// The route the kernel would use to reach the IPv6 `destination` (16 octets), with the
+  /// interface's name, MAC and MTU, and the next hop's MAC where known.
+  ///
+  /// - Throws: `.kernel(EINVAL)` when `destination` is not 16 octets; `.kernel(ENETUNREACH)`
+  ///   (or `EHOSTUNREACH`...) when there is no route.
+  public func route(toIPv6 destination: [UInt8]) throws(NetlinkError) -> IPv6Route {
+    guard destination.count == 16 else {
+      throw .kernel(.invalidArgument, message: "an IPv6 address has 16 octets, not \(destination.count)")
+    }
+    guard let reply = try netlink.request(Self.routeRequest(toIPv6: destination)).first(where: { $0.type == Self.newRoute })
+    else {
+      throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
+    }
+    guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
+      throw .malformedReply("rtmsg of \(reply.payload.count) bytes")
+    }
+    let routeType = reply.payload[reply.payload.startIndex + 7]
+    let attributes = reply.attributes(afterHeaderOf: MemoryLayout<rtmsg>.size)
+    guard let interfaceIndex = attributes[4 /* RTA_OIF */]?.uint32 else {
+      throw .malformedReply("RTM_NEWROUTE without RTA_OIF")
+    }
+    let source = attributes[7 /* RTA_PREFSRC */].map { Array($0.payload) }.flatMap { $0.count == 16 ? $0 : nil }
+    let gateway = attributes[5 /* RTA_GATEWAY */].map { Array($0.payload) }.flatMap { $0.count == 16 ? $0 : nil }
+    let interface = try self.interface(index: interfaceIndex)
+    let nextHopMAC: [UInt8]?
+    if interface.isLoopback {
+      nextHopMAC = [0, 0, 0, 0, 0, 0]
+    } else {
+      nextHopMAC = try neighborMAC(ofIPv6: gateway ?? destination, interfaceIndex: interfaceIndex)
+    }
+    return IPv6Route(
+      destination: destination, interfaceName: interface.name, interfaceIndex: interfaceIndex,
+      sourceAddress: source, gateway: gateway, nextHopMAC: nextHopMAC, interfaceMAC: interface.mac,
+      mtu: interface.mtu, routeType: routeType)
+  }
+
+  /// `RTM_GETROUTE` for one IPv6 destination: `rtmsg` (AF_INET6, dst_len 128) and `RTA_DST`.
+  static func routeRequest(toIPv6 destination: [UInt8]) -> NetlinkMessageBuilder {
+    var message = NetlinkMessageBuilder(type: getRoute)
+    var header = rtmsg()
+    header.rtm_family = UInt8(AF_INET6)
+    header.rtm_dst_len = 128
+    message.appendStruct(header)
+    message.appendAttribute(type: 1 /* RTA_DST */, payload: destination)
+    return message
+  }
+
+  /// The MAC in the IPv6 neighbour table for `address` (16 octets) on `interfaceIndex`, if the
+  /// entry is usable (reachable, stale, delay, probe, permanent or noarp); `nil` otherwise.
+  public func neighborMAC(ofIPv6 address: [UInt8], interfaceIndex: UInt32) throws(NetlinkError) -> [UInt8]? {
+    var message = NetlinkMessageBuilder(type: Self.getNeighbor)
+    var header = ndmsg()
+    header.ndm_family = UInt8(AF_INET6)
+    message.appendStruct(header)
+    let usable: UInt16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
+    for reply in try netlink.dump(message) where reply.type == Self.newNeighbor {
+      let base = reply.payload.startIndex
+      guard reply.payload.count >= MemoryLayout<ndmsg>.size,
+        reply.payload[base] == UInt8(AF_INET6),
+        let index = reply.payload.loadNative(UInt32.self, at: base + 4),
+        let state = reply.payload.loadNative(UInt16.self, at: base + 8),
+        index == interfaceIndex, state & usable != 0
+      else { continue }
+      let attributes = reply.attributes(afterHeaderOf: MemoryLayout<ndmsg>.size)
+      guard let destination = attributes[1 /* NDA_DST */], Array(destination.payload) == address,
+        let mac = attributes[2 /* NDA_LLADDR */]?.payload
+      else { continue }
+      return Array(mac)
+    }
+    return nil
+  }
+}

@@ -15,7 +15,8 @@ import CRawSocket
 ///   IHL) has to be sent at layer 2 with `PacketSocket.send(frame:)`.
 ///
 /// Packets pass through the output netfilter hooks: a packet the firewall drops makes the send
-/// fail with `SocketError.blockedByFirewall` (the kernel returns `EPERM`).
+/// fail with `SocketError.blockedByFirewall` (the kernel returns `EPERM`). An `RSTGuard` lets
+/// this socket's crafted RSTs through when the same user opened both (its `meta skuid` rule).
 ///
 /// Requires `CAP_NET_RAW`. The socket is closed by `close()` or when the object is released.
 public final class RawIPv4Socket {
@@ -29,10 +30,13 @@ public final class RawIPv4Socket {
   /// Opens the socket.
   ///
   /// - Parameter exemptGroup: create the socket under this group: the calling thread's
-  ///   filesystem gid is switched with `setfsgid(2)` and restored at once. nf_tables' `meta skgid` matches the file credentials a socket was created with, so
-  ///   the RST guard can let our own crafted RSTs through while it drops the kernel's (kernel
-  ///   fact 2). Needs `CAP_SETGID` (root). Only the calling thread is affected (unlike `setegid`,
-  ///   which glibc broadcasts to every thread with a signal).
+  ///   filesystem gid is switched with `setfsgid(2)` and restored at once. nf_tables' `meta
+  ///   skgid` matches the file credentials a socket was created with, so a firewall rule (or an
+  ///   `RSTGuard(exemptGroup:)`) can single out this socket's packets. Needs `CAP_SETGID` (root).
+  ///   Only the calling thread is affected (unlike `setegid`, which glibc broadcasts to every
+  ///   thread with a signal). Not needed for the default RST guard: that one exempts every
+  ///   socket its user opens (`meta skuid`), so `RawIPv4Socket()` passes it with no privilege
+  ///   beyond `CAP_NET_RAW`.
   /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
   ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
   public init(exemptGroup: UInt32? = nil) throws(SocketError) {

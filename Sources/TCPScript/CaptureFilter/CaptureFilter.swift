@@ -16,7 +16,14 @@ import RawSocket
 ///   (later fragments carry no ports), reading the ports after the IPv4 header *with options*
 ///   (`ldxb 4*([14]&0xf)`).
 /// - `tcp[tcpflags] & MASK == VALUE` (or `!=`): TCP flag tests, first fragments only.
-/// - IPv6 frames never match (this filter is IPv4 only).
+///
+/// And for IPv6, as libpcap does:
+/// - `tcp`, `udp` also match IPv6 whose next header is that protocol, directly or after a
+///   Fragment header; `port N` also matches IPv6 whose next header is TCP, UDP or SCTP directly
+///   (ports right after the 40-byte header; other extension-header chains are not walked, as in
+///   libpcap). `icmp`, `host a.b.c.d` and the flag tests stay IPv4 only.
+/// - `ip6`, `icmp6` (next header 58, directly or after a Fragment header), and `host X` /
+///   `ip6 host X` with an IPv6 address.
 public indirect enum CaptureFilter: Hashable, Sendable {
   /// Every frame (the empty expression).
   case all
@@ -35,6 +42,12 @@ public indirect enum CaptureFilter: Hashable, Sendable {
   case port(UInt16, Direction = .either)
   /// A test of the TCP flags byte (`tcp[tcpflags] & MASK == VALUE`).
   case tcpFlags(TCPFlagTest)
+  /// IPv6 frames (`ip6`).
+  case ip6
+  /// IPv6 carrying ICMPv6 (`icmp6`, next header 58).
+  case icmp6
+  /// An IPv6 address in the given position (`host fe80::1`, `src host ::1`).
+  case host6(IPv6Address, Direction = .either)
   /// Both (`and`, `&&`).
   case and(CaptureFilter, CaptureFilter)
   /// Either (`or`, `||`).
@@ -121,6 +134,10 @@ extension CaptureFilter: CustomStringConvertible {
       return direction.prefix + "host \(address)"
     case .port(let port, let direction):
       return direction.prefix + "port \(port)"
+    case .ip6: return "ip6"
+    case .icmp6: return "icmp6"
+    case .host6(let address, let direction):
+      return direction.prefix + "host " + address.description
     case .tcpFlags(let test):
       let mask = test.mask == 0xFF ? "" : " & " + CaptureFilter.flagText(test.mask, grouped: true)
       return "tcp[tcpflags]\(mask) \(test.isEqual ? "==" : "!=") "
@@ -281,6 +298,54 @@ private struct BPFEmitter {
     place(next)
   }
 
+  /// Falls through to the next instruction when the frame is IPv6, else to `onFalse`.
+  mutating func requireIPv6(onFalse: Int) {
+    let next = newLabel()
+    switch linkType {
+    case .ethernet:
+      emit(.load(size: BPFOpcode.halfword, absolute: 12))
+      branch(BPFOpcode.equal, 0x86DD, next, onFalse)
+    case .rawIPv4:
+      emit(.load(size: BPFOpcode.byte, absolute: 0))
+      emit(.alu(BPFOpcode.and, 0xF0))
+      branch(BPFOpcode.equal, 0x60, next, onFalse)
+    }
+    place(next)
+  }
+
+  /// IPv6 whose next header is `proto`, directly or after a Fragment header (libpcap's
+  /// `ip6 proto`): to `onTrue`, else `onFalse`.
+  mutating func ipv6Protocol(_ proto: UInt32, onTrue: Int, onFalse: Int) {
+    let notDirect = newLabel()
+    let fragment = newLabel()
+    requireIPv6(onFalse: onFalse)
+    emit(.load(size: BPFOpcode.byte, absolute: networkOffset + 6))
+    branch(BPFOpcode.equal, proto, onTrue, notDirect)
+    place(notDirect)
+    branch(BPFOpcode.equal, 44, fragment, onFalse)
+    place(fragment)
+    emit(.load(size: BPFOpcode.byte, absolute: networkOffset + 40))
+    branch(BPFOpcode.equal, proto, onTrue, onFalse)
+  }
+
+  /// The 16 octets at `offset` equal `address` (four word compares).
+  mutating func addressEquals(_ address: IPv6Address, at offset: UInt32, onTrue: Int, onFalse: Int) {
+    let words = [
+      UInt32(truncatingIfNeeded: address.high >> 32), UInt32(truncatingIfNeeded: address.high),
+      UInt32(truncatingIfNeeded: address.low >> 32), UInt32(truncatingIfNeeded: address.low),
+    ]
+    for (i, word) in words.enumerated() {
+      emit(.load(size: BPFOpcode.word, absolute: offset + UInt32(4 * i)))
+      if i == 3 {
+        branch(BPFOpcode.equal, word, onTrue, onFalse)
+      } else {
+        let next = newLabel()
+        branch(BPFOpcode.equal, word, next, onFalse)
+        place(next)
+      }
+    }
+  }
+
   /// Falls through when this is the first fragment (offset 0), else to `onFalse`.
   mutating func requireFirstFragment(onFalse: Int) {
     let next = newLabel()
@@ -312,9 +377,31 @@ private struct BPFEmitter {
       jump(onTrue)
     case .tcp, .udp, .icmp:
       let proto: UInt32 = filter == .tcp ? 6 : filter == .udp ? 17 : 1
-      requireIPv4(onFalse: onFalse)
+      // TCP and UDP over IPv6 too (libpcap's `tcp` is `ip proto 6 or ip6 proto 6`).
+      let notIPv4 = filter == .icmp ? onFalse : newLabel()
+      requireIPv4(onFalse: notIPv4)
       emit(.load(size: BPFOpcode.byte, absolute: base + 9))
       branch(BPFOpcode.equal, proto, onTrue, onFalse)
+      if filter != .icmp {
+        place(notIPv4)
+        ipv6Protocol(proto, onTrue: onTrue, onFalse: onFalse)
+      }
+    case .ip6:
+      requireIPv6(onFalse: onFalse)
+      jump(onTrue)
+    case .icmp6:
+      ipv6Protocol(58, onTrue: onTrue, onFalse: onFalse)
+    case .host6(let address, let direction):
+      requireIPv6(onFalse: onFalse)
+      switch direction {
+      case .source: addressEquals(address, at: base + 8, onTrue: onTrue, onFalse: onFalse)
+      case .destination: addressEquals(address, at: base + 24, onTrue: onTrue, onFalse: onFalse)
+      case .either:
+        let second = newLabel()
+        addressEquals(address, at: base + 8, onTrue: onTrue, onFalse: second)
+        place(second)
+        addressEquals(address, at: base + 24, onTrue: onTrue, onFalse: onFalse)
+      }
     case .host(let address, let direction):
       requireIPv4(onFalse: onFalse)
       switch direction {
@@ -333,6 +420,35 @@ private struct BPFEmitter {
         branch(BPFOpcode.equal, address.rawValue, onTrue, onFalse)
       }
     case .port(let port, let direction):
+      // IPv6 first, as libpcap: TCP, UDP or SCTP right after the fixed header.
+      let notIPv6 = newLabel()
+      let ipv6Ports = newLabel()
+      let ipv6NotSCTP = newLabel()
+      let ipv6NotTCP = newLabel()
+      requireIPv6(onFalse: notIPv6)
+      emit(.load(size: BPFOpcode.byte, absolute: base + 6))
+      branch(BPFOpcode.equal, 132, ipv6Ports, ipv6NotSCTP)
+      place(ipv6NotSCTP)
+      branch(BPFOpcode.equal, 6, ipv6Ports, ipv6NotTCP)
+      place(ipv6NotTCP)
+      branch(BPFOpcode.equal, 17, ipv6Ports, onFalse)
+      place(ipv6Ports)
+      switch direction {
+      case .source:
+        emit(.load(size: BPFOpcode.halfword, absolute: base + 40))
+        branch(BPFOpcode.equal, UInt32(port), onTrue, onFalse)
+      case .destination:
+        emit(.load(size: BPFOpcode.halfword, absolute: base + 42))
+        branch(BPFOpcode.equal, UInt32(port), onTrue, onFalse)
+      case .either:
+        let second = newLabel()
+        emit(.load(size: BPFOpcode.halfword, absolute: base + 40))
+        branch(BPFOpcode.equal, UInt32(port), onTrue, second)
+        place(second)
+        emit(.load(size: BPFOpcode.halfword, absolute: base + 42))
+        branch(BPFOpcode.equal, UInt32(port), onTrue, onFalse)
+      }
+      place(notIPv6)
       requireIPv4(onFalse: onFalse)
       let hasPorts = newLabel()
       let notTCP = newLabel()
@@ -377,13 +493,22 @@ private struct BPFEmitter {
         branch(BPFOpcode.equal, UInt32(test.value), onFalse, onTrue)
       }
     case .and(let left, let right):
+      // The left side's "no" goes through an unconditional jump (32-bit reach) placed right
+      // after it, so no conditional jump (8-bit reach) has to span the rest of a long chain.
       let middle = newLabel()
-      generate(left, onTrue: middle, onFalse: onFalse)
+      let leftNo = newLabel()
+      generate(left, onTrue: middle, onFalse: leftNo)
+      place(leftNo)
+      jump(onFalse)
       place(middle)
       generate(right, onTrue: onTrue, onFalse: onFalse)
     case .or(let left, let right):
+      // The left side's "yes" likewise.
       let middle = newLabel()
-      generate(left, onTrue: onTrue, onFalse: middle)
+      let leftYes = newLabel()
+      generate(left, onTrue: leftYes, onFalse: middle)
+      place(leftYes)
+      jump(onTrue)
       place(middle)
       generate(right, onTrue: onTrue, onFalse: onFalse)
     case .not(let operand):

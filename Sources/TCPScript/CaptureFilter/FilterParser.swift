@@ -188,6 +188,16 @@ struct FilterParser {
     case "icmp":
       advance()
       return .icmp
+    case "icmp6":
+      advance()
+      return .icmp6
+    case "ip6":
+      advance()
+      // `ip6 host X`, `ip6 src X`: the address family qualifies the host.
+      if isWord("host") || isWord("src") || isWord("dst") {
+        return .and(.ip6, try parseQualified())
+      }
+      return .ip6
     case "tcp", "udp":
       advance()
       let protocolFilter: CaptureFilter = word == "tcp" ? .tcp : .udp
@@ -218,7 +228,7 @@ struct FilterParser {
 
   func looksLikeValue(_ word: String) -> Bool {
     guard let first = word.first else { return false }
-    return first.isNumber
+    return first.isNumber || word.contains(":")
   }
 
   /// `[src|dst] host A`, `[src|dst] A`, `[src|dst] port N`.
@@ -255,6 +265,13 @@ struct FilterParser {
     case .host(let direction):
       guard let token = current, case .word(let word) = token.kind else {
         throw error("expected an IPv4 address (a.b.c.d) after 'host', found \(foundText)")
+      }
+      if word.contains(":") {
+        guard let address = IPv6Address(word) else {
+          throw error("expected an IPv6 address (like fe80::1), found '\(word)'")
+        }
+        advance()
+        return .host6(address, direction)
       }
       guard let address = FilterParser.parseIPv4(word) else {
         throw error("expected an IPv4 address (a.b.c.d), found '\(word)' (host names are not resolved)")

@@ -110,7 +110,7 @@ public final class ProbeLink: FlowTransport {
     }
     if interface == "lo" {
       do {
-        raw = try RawIPv4Socket(exemptGroup: RSTGuard.exemptGroupID)
+        raw = try RawIPv4Socket()  // passes the guard: it exempts this user's sockets
       } catch {
         socket.close()
         rstGuard?.close()

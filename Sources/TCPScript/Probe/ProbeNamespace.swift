@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RawSocket
 
 /// Names of `ip netns` namespaces, checked before anything is opened, and facts about the
 /// kernel the probe runs on.
@@ -21,7 +22,7 @@ public enum ProbeNamespace {
     guard lstat(directory + "/" + name, &info) == 0 else {
       return "no network namespace \"\(name)\" (see `ip netns list`)"
     }
-    guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == 0 else {
+    guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == 0 || UserNamespace.isNamespaceFile(directory + "/" + name) else {
       return "\(directory)/\(name) is not a namespace file made by `ip netns add` (not a root-owned regular file)"
     }
     return nil

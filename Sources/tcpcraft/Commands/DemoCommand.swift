@@ -16,6 +16,10 @@ enum DemoCommand: Command {
       our state and the listener's real kernel state (from inet_diag) beside every segment. Writes
       the exchange to tcpcraft-demo.pcap in the current directory. Takes about a second.
 
+      Without CAP_NET_RAW and CAP_NET_ADMIN (a normal user, no sudo), it runs in a private network
+      namespace of its own (a user namespace: only lo, nothing else reachable), where the kernel
+      allows that; the pcap is still written where you asked, owned by you.
+
       --serve leaves a kernel listener running instead (echoing what it gets) for handshake, fin,
       send and probe to practise on. When a client closes, it waits --close-delay seconds (default
       0.2) before closing too, so that its ACK and its FIN go out separately, as in the textbooks.
@@ -37,9 +41,9 @@ enum DemoCommand: Command {
       Common.outputOptions,
     ],
     examples: [
-      "sudo tcpcraft demo",
-      "sudo tcpcraft demo --explain --relative",
-      "sudo tcpcraft demo --serve --port 8080",
+      "tcpcraft demo",
+      "tcpcraft demo --explain --relative",
+      "tcpcraft demo --serve --port 8080",
     ])
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -53,6 +57,18 @@ enum DemoCommand: Command {
     let timeout = arguments.seconds("--timeout") ?? .seconds(2)
     if arguments.has("--serve") { return serve(arguments, port: port) }
     let output = Output(arguments)
+    // A normal user (no sudo, no setcap): run in a private user + network namespace where the
+    // kernel allows it. Before any thread starts (unshare needs a single-threaded process).
+    var privateNamespace = false
+    if UserNamespace.wouldHelp {
+      do throws(UserNamespace.EntryError) {
+        try UserNamespace.enter()
+        privateNamespace = true
+      } catch {
+        Terminal.error(error.advice())
+        return 1
+      }
+    }
     var flow: Flow?
     var listenerLog: () -> [String] = { [] }
     do throws(ScriptError) {
@@ -71,6 +87,9 @@ enum DemoCommand: Command {
       let opened = try Flow.open(to: remote)
       flow = opened
       opened.defaultTimeout = timeout
+      if privateNamespace {
+        output.say("demo: no root here, so in a private network namespace of our own (a user namespace: only lo).")
+      }
       output.say("demo: a kernel listener on \(remote) (its application: accept, recv, send, recv, close).")
       output.say("We are the client \(opened.local), crafting every segment by hand; the RST guard is on.")
       output.say("Each line: time, direction, the segment as tcpdump -nn -S -t prints it, [our state | the listener's state].")
@@ -140,7 +159,12 @@ enum DemoCommand: Command {
       return 1
     }
     Terminal.out("serving on 127.0.0.1:\(listener.port) for \(Int(seconds)) s (Ctrl-C to stop); try:")
-    Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
+    if Capabilities.has(.netRaw, .netAdmin) {
+      Terminal.out("  tcpcraft handshake 127.0.0.1:\(listener.port) && tcpcraft fin")
+    } else {
+      Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
+      Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)")
+    }
     let deadline = SessionStore.now + seconds
     // Bounded: one pass per accepted connection or per 200 ms of waiting.
     for _ in 0..<10_000_000 {

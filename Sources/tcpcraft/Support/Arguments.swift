@@ -314,7 +314,8 @@ struct Arguments {
   }
 }
 
-/// `HOST:PORT`, with an IPv4 dotted quad or `localhost`.
+/// `HOST:PORT`, with an IPv4 dotted quad or `localhost`; or `[ADDR]:PORT` with an IPv6 address
+/// (RFC 3986 brackets, as in URLs and `ss`), where the caller accepts IPv6.
 struct HostPort: Hashable, CustomStringConvertible {
   /// A dotted quad (each part 0...255, as `IPv4Address` reads it) or `localhost`.
   static func address(_ text: some StringProtocol) -> IPv4Address? {
@@ -323,14 +324,35 @@ struct HostPort: Hashable, CustomStringConvertible {
 
   var address: IPv4Address
   var port: UInt16
+  /// The address of a `[ADDR]:PORT` target (`address` is then 0.0.0.0); `nil` for IPv4.
+  var ipv6: IPv6Address? = nil
 
-  var description: String { "\(address):\(port)" }
+  var description: String { ipv6.map { "[\($0)]:\(port)" } ?? "\(address):\(port)" }
 
   /// The target as a flow's endpoint.
   var endpoint: Endpoint { Endpoint(address: address, port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
-  static func parse(_ text: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
+  /// `[ADDR]:PORT` (IPv6) only with `allowIPv6`; otherwise it is one clear error.
+  static func parse(_ text: String, defaultHost: IPv4Address? = nil, allowIPv6: Bool = false) throws(UsageError) -> HostPort {
+    if text.hasPrefix("[") {
+      guard let close = text.firstIndex(of: "]") else {
+        throw UsageError("\"\(text.prefix(80))\" has no ']' closing the IPv6 address (like [::1]:8080)")
+      }
+      let inner = text[text.index(after: text.startIndex)..<close]
+      let rest = text[text.index(after: close)...]
+      guard let address = IPv6Address(inner) else {
+        throw UsageError("\"\(inner.prefix(80))\" is not an IPv6 address (like ::1 or 2001:db8::1)")
+      }
+      let portText = rest.hasPrefix(":") ? rest.dropFirst() : rest
+      guard rest.hasPrefix(":"), let port = Arguments.parseInteger(String(portText), as: UInt16.self), port != 0 else {
+        throw UsageError("\"\(portText.prefix(80))\" is not a port number (1-65535) after [\(address)]:")
+      }
+      guard allowIPv6 else {
+        throw UsageError("\"\(text.prefix(80))\": IPv6 targets are not supported here yet; use an IPv4 address (like 127.0.0.1:\(port))")
+      }
+      return HostPort(address: .any, port: port, ipv6: address)
+    }
     let host: Substring
     let portText: Substring
     if let colon = text.lastIndex(of: ":") {
@@ -345,6 +367,9 @@ struct HostPort: Hashable, CustomStringConvertible {
       throw UsageError("\"\(text)\" is not HOST:PORT (like 127.0.0.1:8080)")
     }
     guard let address = HostPort.address(host) else {
+      if host.contains(":") {
+        throw UsageError("\"\(text.prefix(80))\": put an IPv6 address in brackets, like [::1]:8080")
+      }
       throw UsageError("\"\(host)\" is not an IPv4 address (like 127.0.0.1)")
     }
     guard let port = Arguments.parseInteger(String(portText), as: UInt16.self), port != 0 else {

@@ -7,7 +7,9 @@ enum Help {
     let lines = specs.map { "  " + pad($0.name, width) + $0.summary }
     return """
       tcpcraft — craft IPv4/TCP segments by hand, send them, capture the replies, and drive TCP
-      exchanges one segment at a time (Linux; needs CAP_NET_RAW and CAP_NET_ADMIN: run with sudo).
+      exchanges one segment at a time (Linux; needs CAP_NET_RAW and CAP_NET_ADMIN: `demo` and
+      `sandbox` need no root where user namespaces are allowed; otherwise sudo, or the grant
+      `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`).
 
       usage: tcpcraft <command> [options]
 
@@ -19,7 +21,8 @@ enum Help {
       timeout, mismatch, missing privileges), 2 bad usage.
 
       examples:
-        sudo tcpcraft demo --explain
+        tcpcraft demo --explain
+        tcpcraft sandbox
         sudo tcpcraft handshake 127.0.0.1:8080 --isn 84347051 && sudo tcpcraft fin --seq 84347052
         sudo tcpcraft send 127.0.0.1:8080 --flags S --expect S.
         sudo tcpcraft sniff -i lo --count 10 tcp port 8080

@@ -150,6 +150,48 @@ internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
 
 internal func system_getegid() -> gid_t { getegid() }
 
+internal func system_getgid() -> gid_t { getgid() }
+
+// MARK: - User namespaces (UserNamespace.swift)
+
+/// `open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)` (for `/proc` control files).
+internal func system_openWriteOnly(_ path: UnsafePointer<CChar>) -> CInt {
+  system_open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+}
+
+/// Makes every permitted capability inheritable and ambient (kept across exec by a non-root uid).
+internal func system_raiseAmbientCapabilities() -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("prctl(PR_CAP_AMBIENT_RAISE)") { return forced }
+  #endif
+  return crawsocket_raise_ambient_capabilities()
+}
+
+/// A private /run (with an empty /run/netns) and /sys in a new mount namespace (namespace.c);
+/// the failed step's name goes to `step`.
+internal func system_privateMounts(_ step: UnsafeMutablePointer<CChar>, _ length: Int) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("mount") { return forced }
+  #endif
+  return crawsocket_private_mounts(step, length)
+}
+
+/// `statfs(2)`'s file system type of `path`, or -1.
+internal func system_filesystemType(_ path: UnsafePointer<CChar>) -> Int64 {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("statfs") { return Int64(forced) }
+  #endif
+  return Int64(crawsocket_filesystem_type(path))
+}
+
+/// Sets `IFF_UP` on an interface through `fd` (SIOCGIFFLAGS, SIOCSIFFLAGS).
+internal func system_interfaceUp(_ fd: CInt, _ name: UnsafePointer<CChar>) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("ioctl(SIOCSIFFLAGS)", Int(fd)) { return forced }
+  #endif
+  return crawsocket_interface_up(fd, name)
+}
+
 /// Sets the calling thread's filesystem gid and returns the previous one (`setfsgid(2)` never
 /// fails with -1: a refused change returns the old value, so callers ask twice to confirm).
 /// Per thread, unlike `setegid`, which glibc broadcasts to every thread with a signal.

@@ -1,0 +1,324 @@
+// The tcpdump printer's IPv6 step (print-ip6.c, print-frag6.c, print-rt6.c, the non-verbose
+// parts of print-icmp6.c): the fixed header, the extension-header chain, fragments, and the
+// hand-over to TCP, UDP or ICMPv6. See Format/Summary.swift.
+
+extension TcpdumpPrinter {
+  // MARK: Addresses for the transport printers (IPv4 or IPv6)
+
+  /// "ADDRESS.PORT" (IPv4 or IPv6), or the port alone after IPv6 extension headers.
+  mutating func emitEndpoint(_ ip: IPContext, source: Bool, port: UInt16) {
+    guard let address = source ? ip.source6 : ip.destination6 else {
+      emit(address: source ? ip.source : ip.destination, port: port)
+      return
+    }
+    if !ip.portsOnly {
+      address.appendText(to: &out)
+      out.append(0x2E)
+    }
+    emit(decimal: UInt32(port))
+  }
+
+  /// "SOURCE > DESTINATION" (IPv4 or IPv6); after IPv6 extension headers only when
+  /// `evenAfterExtensions` (tcpdump's TCP printer prints them there, its UDP printer does not).
+  /// Returns whether anything was printed.
+  @discardableResult
+  mutating func emitAddresses(_ ip: IPContext, evenAfterExtensions: Bool = false) -> Bool {
+    guard let source = ip.source6, let destination = ip.destination6 else {
+      emit(source: ip.source, destination: ip.destination)
+      return true
+    }
+    guard !ip.portsOnly || evenAfterExtensions else { return false }
+    source.appendText(to: &out)
+    emit(" > ")
+    destination.appendText(to: &out)
+    return true
+  }
+
+  // MARK: IPv6 (print-ip6.c)
+
+  mutating func ip6(at start: Int, length: Int) {
+    do {
+      try ip6Body(at: start, length: length)
+    } catch {
+      emit(" [|ip6]")
+    }
+  }
+
+  mutating func ip6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
+    guard has(start, 40) else { throw TcpdumpTruncated() }
+    emit("IP6 ")
+    let payloadLength = Int(frame.u16(start + 4))
+    // Lengths come from the payload length (as tcpdump's do); the captured end stays the limit.
+    var total = length
+    if payloadLength != 0 {
+      total = payloadLength + 40
+      if total > length {
+        emit(text: "truncated-ip6 - \(total - length) bytes missing!")
+      }
+    }
+    let savedSnap = snapEnd
+    snapEnd = min(snapEnd, start + total)
+    defer { snapEnd = savedSnap }
+    let source = IPv6Address(
+      high: UInt64(frame.u32(start + 8)) << 32 | UInt64(frame.u32(start + 12)),
+      low: UInt64(frame.u32(start + 16)) << 32 | UInt64(frame.u32(start + 20)))
+    let destination = IPv6Address(
+      high: UInt64(frame.u32(start + 24)) << 32 | UInt64(frame.u32(start + 28)),
+      low: UInt64(frame.u32(start + 32)) << 32 | UInt64(frame.u32(start + 36)))
+    var next = frame.u8(start + 6)
+    var offset = start + 40
+    let end = start + total
+    // Addresses first unless TCP or UDP follows directly (they print them with the ports).
+    if next != 6 && next != 17 {
+      source.appendText(to: &out)
+      emit(" > ")
+      destination.appendText(to: &out)
+      emit(": ")
+    }
+    var context = IPContext(start: start, source: 0, destination: 0, proto: next, source6: source, destination6: destination)
+    var headers = 0
+    while headers < 64 {
+      headers += 1
+      switch next {
+      case 0, 60:
+        guard has(offset, 2), has(offset, (Int(frame.u8(offset + 1)) + 1) * 8) else {
+          emit(next == 0 ? " [|hbhopt]" : " [|dstopt]")
+          return
+        }
+        emit(next == 0 ? "HBH " : "DSTOPT ")
+        let headerLength = (Int(frame.u8(offset + 1)) + 1) * 8
+        next = frame.u8(offset)
+        offset += headerLength
+      case 43:
+        guard has(offset, 1) else { throw TcpdumpTruncated() }
+        let headerLength = (Int(frame.u8(offset + 1)) + 1) * 8
+        guard routing6(at: offset, headerLength: headerLength) else { return }
+        next = frame.u8(offset)
+        offset += headerLength
+      case 44:
+        // Non-verbose tcpdump needs only the offset field; it stops quietly when nothing of the
+        // fragment's data was captured.
+        guard has(offset, 4) else {
+          emit(" [|frag6]")
+          return
+        }
+        let fragmentOffset = Int(frame.u16(offset + 2) & 0xFFF8)
+        emit("frag (")
+        emit(decimal: fragmentOffset)
+        emit(byte: 0x7C)
+        emit(decimal: max(0, end - offset - 8))
+        emit(")")
+        guard fragmentOffset == 0 else { return }
+        emit(byte: 0x20)
+        guard has(offset, 8), has(offset + 8, 1) else { return }
+        next = frame.u8(offset)
+        offset += 8
+      default:
+        context.proto = next
+        context.portsOnly = offset != start + 40
+        let upperLength = max(0, end - offset)
+        switch next {
+        case 6: tcp(at: offset, length: upperLength, context)
+        case 17: udp(at: offset, length: upperLength, context, fragmented: false)
+        case 58: icmp6(at: offset, length: upperLength)
+        case 59: return
+        default:
+          emit(" ip-proto-")
+          emit(decimal: UInt32(next))
+          emit(byte: 0x20)
+          emit(decimal: upperLength)
+        }
+        return
+      }
+    }
+  }
+
+  /// A Routing header (print-rt6.c, non-verbose): "RT6 (len=N, type=T, segleft=S, [0]addr, ...) ",
+  /// cut with " [|rt6]" where the capture ends. Returns whether it was whole.
+  mutating func routing6(at start: Int, headerLength: Int) -> Bool {
+    emit("RT6 ")
+    guard has(start + 1, 1) else {
+      emit("[|rt6]")
+      return false
+    }
+    let extensionLength = frame.u8(start + 1)
+    emit("(len=")
+    emit(decimal: UInt32(extensionLength))
+    guard has(start + 2, 1) else {
+      emit(" [|rt6]")
+      return false
+    }
+    let type = frame.u8(start + 2)
+    emit(", type=")
+    emit(decimal: UInt32(type))
+    if type == 0 { emit(" [Deprecated]") }
+    guard has(start + 3, 1) else {
+      emit(" [|rt6]")
+      return false
+    }
+    emit(", segleft=")
+    emit(decimal: UInt32(frame.u8(start + 3)))
+    var count = 0
+    switch type {
+    case 0, 2:
+      guard has(start + 4, 4) else {
+        emit(" [|rt6]")
+        return false
+      }
+      count = Int(extensionLength) / 2
+    case 4:
+      guard has(start + 4, 1) else {
+        emit(" [|rt6]")
+        return false
+      }
+      let lastEntry = frame.u8(start + 4)
+      emit(", last-entry=")
+      emit(decimal: UInt32(lastEntry))
+      guard has(start + 6, 2) else {
+        emit(" [|rt6]")
+        return false
+      }
+      emit(", tag=")
+      emit(hex: UInt32(frame.u16(start + 6)), width: 1)
+      count = Int(lastEntry) + 1
+    default:
+      emit(") ")
+      return has(start, headerLength)
+    }
+    for index in 0..<count {
+      let at = start + 8 + 16 * index
+      guard at + 16 <= start + headerLength, has(at, 16) else {
+        emit(" [|rt6]")
+        return false
+      }
+      emit(", [")
+      emit(decimal: index)
+      emit("]")
+      address6(at: at).appendText(to: &out)
+    }
+    emit(") ")
+    return has(start, headerLength)
+  }
+
+  func address6(at offset: Int) -> IPv6Address {
+    IPv6Address(
+      high: UInt64(frame.u32(offset)) << 32 | UInt64(frame.u32(offset + 4)),
+      low: UInt64(frame.u32(offset + 8)) << 32 | UInt64(frame.u32(offset + 12)))
+  }
+
+  // MARK: ICMPv6 (print-icmp6.c, non-verbose)
+
+  mutating func icmp6(at start: Int, length: Int) {
+    do {
+      try icmp6Body(at: start, length: length)
+    } catch {
+      emit(" [|icmp6]")
+    }
+  }
+
+  mutating func icmp6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
+    let type = try get8(start)
+    emit("ICMP6, ")
+    // The type's name needs only the type octet; the code and the rest are checked as used.
+    var code: UInt8 { frame.u8(start + 1) }
+    // (tcpdump reads a time exceeded's code unchecked: past the capture it sees 0.)
+    if [1, 4].contains(type) && !has(start + 1, 1) {
+      emit(type == 1 ? "destination unreachable" : "parameter problem")
+      throw TcpdumpTruncated()
+    }
+    switch type {
+    case 1:
+      emit("destination unreachable, ")
+      let quoted = start + 8
+      switch code {
+      case 4:
+        // The quoted packet's destination, protocol and destination port.
+        emit("unreachable port")
+        guard has(quoted, 40) else { throw TcpdumpTruncated() }
+        var next = frame.u8(quoted + 6)
+        var at = quoted + 40
+        var hops = 0
+        while (next == 0 || next == 43 || next == 60), hops < 16 {
+          hops += 1
+          let headerLength = (Int(try get8(at + 1)) + 1) * 8
+          next = try get8(at)
+          at += headerLength
+        }
+        let port = try get16(at + 2)
+        emit(", ")
+        address6(at: quoted + 24).appendText(to: &out)
+        switch next {
+        case 6: emit(" tcp port ")
+        case 17: emit(" udp port ")
+        default:
+          emit(" protocol ")
+          emit(decimal: UInt32(next))
+          emit(" port ")
+        }
+        emit(decimal: UInt32(port))
+      case 0, 1, 2, 3:
+        guard has(quoted + 24, 16) else { throw TcpdumpTruncated() }
+        emit(["unreachable route ", "unreachable prohibited ", "beyond scope ", "unreachable address "][Int(code)])
+        address6(at: quoted + 24).appendText(to: &out)
+      default:
+        emit("unknown unreach code (")
+        emit(decimal: UInt32(code))
+        emit(")")
+      }
+    case 2:
+      emit("packet too big")
+      guard has(start + 4, 4) else { throw TcpdumpTruncated() }
+      emit(", mtu ")
+      emit(decimal: frame.u32(start + 4))
+    case 3:
+      if code == 0 {
+        emit("time exceeded in-transit")
+        guard has(start + 8 + 24, 16) else { throw TcpdumpTruncated() }
+        emit(" for ")
+        address6(at: start + 8 + 24).appendText(to: &out)
+      } else if code == 1 {
+        emit("time exceeded reassembly")
+      } else {
+        emit("time exceeded-#")
+        emit(decimal: UInt32(code))
+      }
+    case 4:
+      // tcpdump wants the quoted packet's addresses captured before saying more.
+      emit("parameter problem")
+      guard has(start + 4, 4), has(start + 8 + 24, 16) else { throw TcpdumpTruncated() }
+      emit(", ")
+      let pointer = frame.u32(start + 4)
+      switch code {
+      case 0: emit("errorneous - octet ")
+      case 1: emit("next header - octet ")
+      case 2: emit("option - octet ")
+      default:
+        emit("code-#")
+        emit(decimal: UInt32(code))
+        emit(byte: 0x20)
+      }
+      emit(decimal: pointer)
+    case 128, 129:
+      emit(type == 128 ? "echo request" : "echo reply")
+      guard has(start + 4, 4) else { throw TcpdumpTruncated() }
+      emit(", id ")
+      emit(decimal: UInt32(try get16(start + 4)))
+      emit(", seq ")
+      emit(decimal: UInt32(try get16(start + 6)))
+    case 135, 136:
+      emit(type == 135 ? "neighbor solicitation" : "neighbor advertisement")
+      guard has(start + 8, 16) else { throw TcpdumpTruncated() }
+      emit(type == 135 ? ", who has " : ", tgt is ")
+      address6(at: start + 8).appendText(to: &out)
+    case 133: emit("router solicitation")
+    case 134: emit("router advertisement")
+    case 137: emit("redirect")
+    default:
+      emit("unknown icmp6 type (")
+      emit(decimal: UInt32(type))
+      emit(")")
+    }
+    emit(", length ")
+    emit(decimal: length)
+  }
+}

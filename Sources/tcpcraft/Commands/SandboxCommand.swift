@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import RawSocket
+
+/// `tcpcraft sandbox`: a shell (or a command) in a private user + network namespace with `lo` up,
+/// where a normal user holds every capability over a network of their own: start a listener, then
+/// use handshake, fin and send with no sudo and no setcap. Nothing outside is reachable or changed.
+enum SandboxCommand: Command {
+  static let spec = CommandSpec(
+    name: "sandbox",
+    summary: "a shell in a private network namespace of your own, where tcpcraft needs no sudo",
+    synopsis: ["[--quiet] [-- COMMAND [ARGUMENTS...]]"],
+    about: """
+      Opens $SHELL (or /bin/sh), or runs COMMAND, in a private network namespace of your own (a
+      new user namespace, no root needed): only lo, with 127.0.0.1. You keep your user id and hold
+      every capability inside it (tcpcraft has CAP_NET_RAW and CAP_NET_ADMIN there, tcpdump can
+      capture on lo, a server can bind any port, `ip netns add` makes namespaces inside it).
+      Files you write stay yours. The host's interfaces, firewall and other users are out of
+      reach; everything goes when you exit.
+      Inside, TCPCRAFT_SANDBOX=1 is set (for a prompt or a script to tell).
+      Where the system forbids unprivileged user namespaces, it says so in one line: then use
+      sudo, or the grant `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
+      Exit status: COMMAND's (or the shell's); 1 when the namespace cannot be made, 126/127 when
+      COMMAND cannot be run.
+      """,
+    options: [
+      OptionGroup([
+        .toggle("--quiet", "no banner when the shell opens")
+      ])
+    ],
+    examples: [
+      "tcpcraft sandbox",
+      "  $ python3 -m http.server 8080 --bind 127.0.0.1 &",
+      "  $ tcpcraft handshake 127.0.0.1:8080 && tcpcraft fin",
+      "tcpcraft sandbox -- tcpcraft send 127.0.0.1:9 --flags S --expect R.",
+    ])
+
+  /// Options before `--`, the command after it (its own options are not ours to parse).
+  static func main(_ argv: [String]) -> Int32 {
+    let split = argv.firstIndex(of: "--")
+    let ours = Array(argv[..<(split ?? argv.endIndex)])
+    let command = split.map { Array(argv[argv.index(after: $0)...]) } ?? []
+    let arguments: Arguments
+    do throws(UsageError) {
+      arguments = try Arguments(ours, spec: spec)
+      if let stray = arguments.positionals.first {
+        throw UsageError("sandbox: unexpected \"\(visible(stray))\": put the command after -- (tcpcraft sandbox -- COMMAND)")
+      }
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 2
+    }
+    if arguments.wantsHelp {
+      Terminal.out(Help.text(for: spec))
+      return 0
+    }
+    return run(arguments, command: command)
+  }
+
+  static func run(_ arguments: Arguments) -> Int32 { run(arguments, command: []) }
+
+  static func run(_ arguments: Arguments, command given: [String]) -> Int32 {
+    var command = given
+    if command.isEmpty {
+      let shell = getenv("SHELL").map { String(cString: $0) } ?? ""
+      command = [shell.hasPrefix("/") ? shell : "/bin/sh"]
+    }
+    do throws(UserNamespace.EntryError) {
+      try UserNamespace.enter(privateMounts: true)
+    } catch {
+      Terminal.error(error.advice())
+      return 1
+    }
+    setenv("TCPCRAFT_SANDBOX", "1", 1)
+    if given.isEmpty && !arguments.has("--quiet") {
+      Terminal.error(
+        "tcpcraft sandbox: a private network namespace (only lo, 127.0.0.1) where you hold every capability; "
+          + "tcpcraft needs no sudo here. `exit` leaves it and removes it.")
+    }
+    let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+    execvp(command[0], argv)
+    let error = errno
+    Terminal.error("tcpcraft: sandbox: cannot run \"\(visible(command[0]))\": \(String(cString: strerror(error)))")
+    return error == ENOENT ? 127 : 126
+  }
+
+  /// `text` with control characters shown as `\u{..}` escapes (never echoed raw to a terminal).
+  static func visible(_ text: String) -> String {
+    String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())
+  }
+}
