@@ -134,6 +134,18 @@ import TestSupport
     let wrong = run(Self.listen + "+0 %{ assert tcpi_state == TCP_ESTABLISHED, tcpi_state }%\n", python: python)
     #expect(wrong.status == .failed)
     #expect(wrong.failure?.message.contains("AssertionError") == true)
+    // The tcp_info snapshot is the block's moment (LISTEN, before the handshake), the python runs
+    // after the last event (as packetdrill does), and a failure names the block's line.
+    let deferred = run(
+      Self.listen + "+0 %{ assert tcpi_state == TCP_LISTEN, tcpi_state }%\n+0 %{ assert False, 'late' }%\n"
+        + "+0 < S 0:0(0) win 1000 <mss 1000>\n+0 > S. 0:0(0) ack 1 <...>\n", python: python)
+    #expect(deferred.status == .failed)
+    #expect(deferred.failure?.location.line == 6, "\(deferred.reason ?? "")")
+    #expect(deferred.failure?.message.contains("late") == true)
+    let order = deferred.transcript.map(\.text)
+    let synAck = try #require(order.firstIndex { $0.contains("Flags [S.]") })
+    let exits = order.indices.filter { order[$0].contains("python }% exit") }
+    #expect(exits.count == 2 && exits.allSatisfy { $0 > synAck }, "\(order)")
   }
 
   @Test(

@@ -209,6 +209,8 @@ struct ScriptSession {
   /// When the call in flight was handed to the worker (script microseconds).
   var submittedAt: Int64 = 0
   var liveDescriptors: Set<Int32> = []
+  /// `%{ }%` blocks waiting for the end of the script: the line, python3's path, the program.
+  var deferredPython: [(ScriptEvent, String, String)] = []
   /// A `listen` succeeded and no SYN came since: the next inbound SYN starts a new connection.
   var listenerUnderTest = false
   /// Inbound connections started so far (each after the first gets a new remote port).
@@ -364,6 +366,7 @@ struct ScriptSession {
         previous = time
       }
       try settlePending()
+      try runDeferredPython()
     } catch {
       guard var failure = error.failure else { return result(error.status, error.reason, nil) }
       failure.kernelSockets = kernelSocketStates()
@@ -739,23 +742,30 @@ struct ScriptSession {
         break
       }
     }
-    let program = prelude + dedent(code)
-    let before = clock.now
-    let outcome: ScriptShell.Outcome
-    do throws(SocketError) {
-      outcome = try ScriptShell.shell(
-        "exec \(python) -c " + shellQuote(program), directory: directory,
-        environment: environment, timeoutMilliseconds: 30_000)
-    } catch {
-      throw fail(event, "cannot run python3: \(error)")
-    }
-    let spent = clock.now - before
-    start = start + spent
-    let wallEnd = ScriptSockets.realtimeMicroseconds()
-    executor.realtimePauses.append((wallEnd - (spent.components.seconds * 1_000_000 + spent.components.attoseconds / 1_000_000_000_000), wallEnd))
-    record(.command, "%{ python }% exit \(outcome.status)", line: event.location.line)
-    if outcome.status != 0 {
-      throw fail(event, "python block failed: \(outcome.output.scriptTrimmed)")
+    // As packetdrill does: the TCP_INFO snapshot is taken now, the python runs after the last
+    // event, so that the interpreter's start-up (tens of ms) never delays the timeline (a pause
+    // there lets the kernel's timers, a tail loss probe say, fire where the script expects none).
+    deferredPython.append((event, python, prelude + dedent(code)))
+    record(.command, "%{ python }% tcp_info taken (runs after the last event)", line: event.location.line)
+  }
+
+  /// Runs the python blocks deferred by `runPython`, in order; the first failing one fails the script.
+  mutating func runDeferredPython() throws(Stop) {
+    let blocks = deferredPython
+    deferredPython = []
+    for (event, python, program) in blocks {
+      let outcome: ScriptShell.Outcome
+      do throws(SocketError) {
+        outcome = try ScriptShell.shell(
+          "exec \(python) -c " + shellQuote(program), directory: directory,
+          environment: environment, timeoutMilliseconds: 30_000)
+      } catch {
+        throw fail(event, "cannot run python3: \(error)")
+      }
+      record(.command, "%{ python }% exit \(outcome.status)", line: event.location.line)
+      if outcome.status != 0 {
+        throw fail(event, "python block failed: \(outcome.output.scriptTrimmed)")
+      }
     }
   }
 
