@@ -319,17 +319,6 @@ import TestSupport
   }
 
   @Test(
-    "Commands see a PACKETDRILL_PID of their own script (the runner thread's id), never another's",
-    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
-  func packetdrillPid() throws {
-    try Privileges.check(.netAdmin, .sysAdmin)
-    // A live thread of this process, and not the process itself (parallel scripts would share it).
-    let check = "`[ \"$PACKETDRILL_PID\" -gt 0 ] && [ -d /proc/\(getpid())/task/$PACKETDRILL_PID ] && [ \"$PACKETDRILL_PID\" != \(getpid()) ]`\n"
-    let result = run(check + "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
-    #expect(result.status == .passed, "\(result.reason ?? "")")
-  }
-
-  @Test(
     "Nothing outlives a run: no thread of ours is left in another namespace, no tun on the host",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func noResidue() throws {

@@ -38,8 +38,6 @@ static inline int crawsocket_ioctl(int fd, unsigned long request, void *argument
 /// pipe2(2): declared by glibc only under _GNU_SOURCE.
 static inline int crawsocket_pipe2(int fds[2], int flags) { return (int)syscall(SYS_pipe2, fds, flags); }
 
-/// gettid(2): the calling thread's id (unique system-wide while the thread lives).
-static inline int crawsocket_gettid(void) { return (int)syscall(SYS_gettid); }
 /// sendfile(2) with an offset the kernel advances (NULL: the file's own position).
 static inline long crawsocket_sendfile(int out_fd, int in_fd, long long *offset, unsigned long count) {
   return (long)syscall(SYS_sendfile, out_fd, in_fd, offset, count);

@@ -194,9 +194,6 @@ public enum ScriptSockets {
     return .success((Int(status), fds.map(\.revents)))
   }
 
-  /// The calling thread's id (`gettid`).
-  public static func threadIdentifier() -> Int32 { system_gettid() }
-
   /// The wall clock (`CLOCK_REALTIME`) in microseconds: software timestamps the kernel reports in
   /// `SCM_TIMESTAMPING` control messages are on this clock.
   public static func realtimeMicroseconds() -> Int64 {

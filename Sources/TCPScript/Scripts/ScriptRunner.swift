@@ -15,7 +15,7 @@ public struct ScriptRunOptions: Sendable {
   public var path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   /// Where `python3` is, for `%{ }%` blocks (`nil`: such scripts are NOT RUN).
   public var python: String?
-  /// This process's id (kept for callers; `PACKETDRILL_PID` is now each script's runner thread id).
+  /// This process's id, for `PACKETDRILL_PID`.
   public var processIdentifier: Int32 = 0
   /// Called with each transcript entry as it happens (`--verbose`).
   public var onEntry: (@Sendable (ScriptTranscriptEntry) -> Void)?
@@ -209,8 +209,6 @@ struct ScriptSession {
   /// When the call in flight was handed to the worker (script microseconds).
   var submittedAt: Int64 = 0
   var liveDescriptors: Set<Int32> = []
-  /// PACKETDRILL_PID for this script's commands: the runner thread's id.
-  var shellIdentifier: Int32 = 0
   /// `%{ }%` blocks waiting for the end of the script: the line, python3's path, the program.
   var deferredPython: [(ScriptEvent, String, String)] = []
   /// A `listen` succeeded and no SYN came since: the next inbound SYN starts a new connection.
@@ -314,9 +312,6 @@ struct ScriptSession {
     // packetdrill's choice: the lowest real-time priority, so a busy machine does not make the
     // kernel look late. Commands spawned from here start as ordinary processes (reset on fork).
     IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
-    // Each script gets its own PACKETDRILL_PID (the corpus names its sysctl restore file after
-    // it): with --parallel, scripts sharing tcpcraft's pid overwrote each other's file.
-    shellIdentifier = ScriptSockets.threadIdentifier()
     start = clock.now
     executor.realtimeStart = ScriptSockets.realtimeMicroseconds()
     var previous: Int64 = 0
@@ -709,7 +704,7 @@ struct ScriptSession {
   /// What backtick commands see: PATH, and PACKETDRILL_PID as packetdrill sets it (the corpus's
   /// set_sysctls.py names its restore file after it).
   var environment: [String] {
-    ["PATH=\(options.path)", "LC_ALL=C", "PACKETDRILL_PID=\(shellIdentifier)"]
+    ["PATH=\(options.path)", "LC_ALL=C", "PACKETDRILL_PID=\(options.processIdentifier)"]
   }
 
   mutating func runCommand(_ command: String, event: ScriptEvent) throws(Stop) {

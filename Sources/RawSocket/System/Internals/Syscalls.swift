@@ -530,8 +530,6 @@ internal func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> 
   return crawsocket_pipe2(fds, flags)
 }
 
-internal func system_gettid() -> CInt { crawsocket_gettid() }
-
 internal func system_sendfile(_ outFD: CInt, _ inFD: CInt, _ offset: UnsafeMutablePointer<Int64>?, _ count: Int) -> Int {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("sendfile", Int(outFD), Int(inFD), count) { return Int(forced) }
