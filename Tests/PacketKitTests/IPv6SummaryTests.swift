@@ -26,18 +26,8 @@ import Testing
   }
 
   @Test func mutantsPrintWithoutTrapping() {
-    var generator = SeededGenerator(seed: 0x6b6)
-    for name in Self.names {
-      guard let bytes = ipv6Fixtures[name] else { continue }
-      for _ in 0..<200 {
-        var mutant = bytes
-        for _ in 0..<Int.random(in: 1...4, using: &generator) {
-          let index = Int.random(in: 0..<mutant.count, using: &generator)
-          mutant[index] = UInt8.random(in: 0...255, using: &generator)
-        }
-        mutant[0] = 0x60 | mutant[0] & 0x0F
-        #expect(tcpdumpSummary(mutant[...], linkType: .raw).hasPrefix("IP6"))
-      }
+    for mutant in ipv6Mutants(seed: 0x6b6) {
+      #expect(tcpdumpSummary(mutant[...], linkType: .raw).hasPrefix("IP6"))
     }
   }
 }

@@ -55,3 +55,23 @@ func decodeIPv4Chain(_ bytes: ArraySlice<UInt8>) throws(PacketError) -> Packet {
   }
   return Packet(layers: layers)
 }
+
+/// 200 mutants of each IPv6 fixture (in the order of the fixtures' sorted names): one to four
+/// random bytes changed, the version nibble kept at 6. The same `seed` gives the same mutants.
+func ipv6Mutants(seed: UInt64) -> [[UInt8]] {
+  var generator = SeededGenerator(seed: seed)
+  var mutants: [[UInt8]] = []
+  for name in ipv6Fixtures.keys.sorted() {
+    guard let bytes = ipv6Fixtures[name] else { continue }
+    for _ in 0..<200 {
+      var mutant = bytes
+      for _ in 0..<Int.random(in: 1...4, using: &generator) {
+        let index = Int.random(in: 0..<mutant.count, using: &generator)
+        mutant[index] = UInt8.random(in: 0...255, using: &generator)
+      }
+      mutant[0] = 0x60 | mutant[0] & 0x0F
+      mutants.append(mutant)
+    }
+  }
+  return mutants
+}

@@ -17,23 +17,10 @@ struct FirewallTests {
   func blockedByFirewallAndExemptGroup() throws {
     try Privileges.check(.netRaw, .netAdmin)
     try Privileges.checkHostRoot()
-    let destination: UInt32 = 0x7F00_0000 | UInt32.random(in: 100...250) << 16 | UInt32.random(in: 1...250)
-    let target = "127.\(destination >> 16 & 0xFF).\(destination >> 8 & 0xFF).\(destination & 0xFF)"
-    let table = "tcrsio_\(getpid())_\(UInt16.random(in: 0...UInt16.max))"
-    defer {
-      _ = try? TestNet.run(["nft", "delete", "table", "ip", table])
-      let remaining = (try? TestNet.run(["nft", "list", "tables"]).output) ?? ""
-      #expect(!remaining.contains(table))
-    }
-    for command in [
-      ["nft", "add", "table", "ip", table],
-      ["nft", "add", "chain", "ip", table, "out", "{ type filter hook output priority 0 ; policy accept ; }"],
-      ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "meta", "skgid", "4242", "counter", "accept"],
-      ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "counter", "drop"],
-    ] {
-      let (status, output) = try TestNet.run(command)
-      try #require(status == 0, "\(command.joined(separator: " ")): \(output)")
-    }
+    let destination = DropTable.randomLoopbackDestination()
+    let table = DropTable(prefix: "tcrsio")
+    defer { table.delete() }
+    try table.create(destination: destination, accepting: ["meta", "skgid", "4242"])
     let port = TestNet.randomPort()
     let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
     defer { capture.close() }
@@ -67,23 +54,10 @@ struct FirewallTests {
     let uid = geteuid()
     var sequences: [UInt32] = []
     for (index, ruleUser) in [uid, uid &+ 1].enumerated() {
-      let destination: UInt32 = 0x7F00_0000 | UInt32.random(in: 100...250) << 16 | UInt32.random(in: 1...250)
-      let target = "127.\(destination >> 16 & 0xFF).\(destination >> 8 & 0xFF).\(destination & 0xFF)"
-      let table = "tcrsuid_\(getpid())_\(UInt16.random(in: 0...UInt16.max))"
-      defer {
-        _ = try? TestNet.run(["nft", "delete", "table", "ip", table])
-        let remaining = (try? TestNet.run(["nft", "list", "tables"]).output) ?? ""
-        #expect(!remaining.contains(table))
-      }
-      for command in [
-        ["nft", "add", "table", "ip", table],
-        ["nft", "add", "chain", "ip", table, "out", "{ type filter hook output priority 0 ; policy accept ; }"],
-        ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "meta", "skuid", "\(ruleUser)", "counter", "accept"],
-        ["nft", "add", "rule", "ip", table, "out", "ip", "daddr", target, "counter", "drop"],
-      ] {
-        let (status, output) = try TestNet.run(command)
-        try #require(status == 0, "\(command.joined(separator: " ")): \(output)")
-      }
+      let destination = DropTable.randomLoopbackDestination()
+      let table = DropTable(prefix: "tcrsuid")
+      defer { table.delete() }
+      try table.create(destination: destination, accepting: ["meta", "skuid", "\(ruleUser)"])
       let port = TestNet.randomPort()
       let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
       defer { capture.close() }
@@ -100,5 +74,39 @@ struct FirewallTests {
       }
     }
     #expect(sequences == [100], "the SYN of the socket's own user left the host")
+  }
+}
+
+/// An nft table (unique name, family ip) whose output chain accepts what goes to one address and
+/// matches a rule, and drops the rest to that address. `delete()` removes it and checks it is gone.
+private struct DropTable {
+  let name: String
+
+  init(prefix: String) { name = "\(prefix)_\(getpid())_\(UInt16.random(in: 0...UInt16.max))" }
+
+  /// A random 127.x.y.z (host byte order), away from the usual 127.0.0.1.
+  static func randomLoopbackDestination() -> UInt32 {
+    0x7F00_0000 | UInt32.random(in: 100...250) << 16 | UInt32.random(in: 1...250)
+  }
+
+  /// Adds the table, its output chain, `ip daddr <destination> <accepting> counter accept`, then
+  /// `ip daddr <destination> counter drop`.
+  func create(destination: UInt32, accepting match: [String]) throws {
+    let target = "127.\(destination >> 16 & 0xFF).\(destination >> 8 & 0xFF).\(destination & 0xFF)"
+    for command in [
+      ["nft", "add", "table", "ip", name],
+      ["nft", "add", "chain", "ip", name, "out", "{ type filter hook output priority 0 ; policy accept ; }"],
+      ["nft", "add", "rule", "ip", name, "out", "ip", "daddr", target] + match + ["counter", "accept"],
+      ["nft", "add", "rule", "ip", name, "out", "ip", "daddr", target, "counter", "drop"],
+    ] {
+      let (status, output) = try TestNet.run(command)
+      try #require(status == 0, "\(command.joined(separator: " ")): \(output)")
+    }
+  }
+
+  func delete() {
+    _ = try? TestNet.run(["nft", "delete", "table", "ip", name])
+    let remaining = (try? TestNet.run(["nft", "list", "tables"]).output) ?? ""
+    #expect(!remaining.contains(name))
   }
 }

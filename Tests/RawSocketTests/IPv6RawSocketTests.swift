@@ -111,6 +111,19 @@ final class IPv6Listener {
 
 @Suite("IPv6 on ::1: raw AF_INET6 sends, ETH_P_IPV6 capture, route and inet_diag")
 struct IPv6LoopbackTests {
+  /// Opens an `ETH_P_IPV6` capture on lo and a `RawIPv6Socket`, sends `packet` to ::1 and
+  /// returns what the capture saw until `enough` (then `settle` more).
+  static func sendToLoopback(
+    _ packet: [UInt8], settle: Duration = .milliseconds(300), until enough: ([CapturedFrame]) -> Bool
+  ) throws -> [CapturedFrame] {
+    let capture = try PacketSocket(interface: "lo", protocol: PacketSocket.ipv6Protocol)
+    defer { capture.close() }
+    let sender = try RawIPv6Socket()
+    defer { sender.close() }
+    try sender.send(packet, to: IPv6Bytes.loopback)
+    return try TestNet.collect(capture, settle: settle, enough: enough)
+  }
+
   @Test("ipv6Text prints RFC 5952 text", arguments: [
     ("::1", "::1"), ("::", "::"), ("2001:db8::1", "2001:db8::1"), ("1::", "1::"), ("fe80::1:2:3:4", "fe80::1:2:3:4"),
     ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"), ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"), ("::ffff:127.0.0.1", "::ffff:127.0.0.1"),
@@ -132,16 +145,11 @@ struct IPv6LoopbackTests {
     try Privileges.check(.netRaw, .netAdmin)
     let listener = try IPv6Listener()
     let sourcePort = TestNet.randomPort()
-    let capture = try PacketSocket(interface: "lo", protocol: PacketSocket.ipv6Protocol)
-    defer { capture.close() }
-    let sender = try RawIPv6Socket()
-    defer { sender.close() }
     // Flow label and hop limit of our choosing: IPV6_HDRINCL keeps them.
     let syn = IPv6Bytes.tcp(
       source: IPv6Bytes.loopback, destination: IPv6Bytes.loopback, sourcePort: sourcePort,
       destinationPort: listener.port, sequence: 7_000_000, hopLimit: 9, flowLabel: 0xABCDE)
-    try sender.send(syn, to: IPv6Bytes.loopback)
-    let frames = try TestNet.collect(capture) { frames in
+    let frames = try Self.sendToLoopback(syn) { frames in
       frames.contains { IPv6Bytes.Seen(frame: $0.bytes).map { $0.isSYNACK && $0.destinationPort == sourcePort } ?? false }
     }
     let seen = frames.compactMap { IPv6Bytes.Seen(frame: $0.bytes) }.filter {
@@ -162,15 +170,10 @@ struct IPv6LoopbackTests {
   func payloadLengthIsNotRewritten() throws {
     try Privileges.check(.netRaw, .netAdmin)
     let sourcePort = TestNet.randomPort()
-    let capture = try PacketSocket(interface: "lo", protocol: PacketSocket.ipv6Protocol)
-    defer { capture.close() }
-    let sender = try RawIPv6Socket()
-    defer { sender.close() }
     let packet = IPv6Bytes.tcp(
       source: IPv6Bytes.loopback, destination: IPv6Bytes.loopback, sourcePort: sourcePort, destinationPort: 9,
       sequence: 1, payloadLength: 8)
-    try sender.send(packet, to: IPv6Bytes.loopback)
-    let frames = try TestNet.collect(capture, settle: .milliseconds(100)) { frames in
+    let frames = try Self.sendToLoopback(packet, settle: .milliseconds(100)) { frames in
       frames.contains { $0.bytes.count >= 14 + 60 && Array($0.bytes[14...]) == packet }
     }
     #expect(frames.contains { Array($0.bytes.dropFirst(14)) == packet }, "payload length 8 of 20 kept")
@@ -182,15 +185,10 @@ struct IPv6LoopbackTests {
   func unspecifiedSourceIsNotFilled() throws {
     try Privileges.check(.netRaw, .netAdmin)
     let sourcePort = TestNet.randomPort()
-    let capture = try PacketSocket(interface: "lo", protocol: PacketSocket.ipv6Protocol)
-    defer { capture.close() }
-    let sender = try RawIPv6Socket()
-    defer { sender.close() }
     let packet = IPv6Bytes.tcp(
       source: [UInt8](repeating: 0, count: 16), destination: IPv6Bytes.loopback, sourcePort: sourcePort,
       destinationPort: 9, sequence: 1)
-    try sender.send(packet, to: IPv6Bytes.loopback)
-    let frames = try TestNet.collect(capture, settle: .milliseconds(100)) { frames in
+    let frames = try Self.sendToLoopback(packet, settle: .milliseconds(100)) { frames in
       frames.contains { IPv6Bytes.Seen(frame: $0.bytes)?.sourcePort == sourcePort }
     }
     let seen = frames.compactMap { IPv6Bytes.Seen(frame: $0.bytes) }.filter { $0.sourcePort == sourcePort }

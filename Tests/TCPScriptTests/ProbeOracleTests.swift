@@ -82,6 +82,24 @@ enum OracleShell {
   "Conformance probe against a Linux listener in a namespace", .serialized,
   .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
 struct ProbeOracleTests {
+  /// A namespace target with its listener started (removed again when the listener fails).
+  static func listeningNamespace() throws -> OracleNamespace {
+    let namespace = try OracleNamespace()
+    do {
+      try namespace.startListener()
+    } catch {
+      remove(namespace)
+      throw error
+    }
+    return namespace
+  }
+
+  /// Destroys `namespace` and checks that its namespace and veth are gone.
+  static func remove(_ namespace: OracleNamespace) {
+    namespace.destroy()
+    #expect(namespace.isGone, "namespace and veth removed")
+  }
+
   static func configuration(_ namespace: OracleNamespace, destinationMAC: MACAddress = OracleNamespace.namespaceMAC) -> ProbeConfiguration {
     ProbeConfiguration(
       target: Endpoint(address: namespace.targetAddress, port: namespace.port), closedPort: namespace.port &+ 1,
@@ -93,12 +111,8 @@ struct ProbeOracleTests {
   @Test("Every case of the catalog gets a verdict with evidence; the well-established reactions conform; concurrent = sequential")
   func wholeCatalogAgainstLinux() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let namespace = try OracleNamespace()
-    defer {
-      namespace.destroy()
-      #expect(namespace.isGone, "namespace and veth removed")
-    }
-    try namespace.startListener()
+    let namespace = try Self.listeningNamespace()
+    defer { Self.remove(namespace) }
     let runner = try ProbeRunner(Self.configuration(namespace))
     // One case at a time, so each case's counters are its own.
     let results = runner.run(EdgeCaseCatalog.all, sequential: true)
@@ -198,12 +212,8 @@ struct ProbeOracleTests {
   @Test("A broken path (wrong next-hop MAC): no case conforms, every case is inconclusive, exit status 3")
   func brokenPath() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let namespace = try OracleNamespace()
-    defer {
-      namespace.destroy()
-      #expect(namespace.isGone, "namespace and veth removed")
-    }
-    try namespace.startListener()
+    let namespace = try Self.listeningNamespace()
+    defer { Self.remove(namespace) }
     // A MAC nobody has: the namespace's veth drops every frame before IP (PACKET_OTHERHOST).
     var configuration = Self.configuration(namespace, destinationMAC: MACAddress(0x02, 0x74, 0x63, 0, 0, 0x77))
     configuration.replyTimeout = .milliseconds(300)
@@ -225,12 +235,8 @@ struct ProbeOracleTests {
   @Test("A scripted Flow runs over the layer-2 probe link: handshake, data acknowledged, abort")
   func flowOverProbeLink() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let namespace = try OracleNamespace()
-    defer {
-      namespace.destroy()
-      #expect(namespace.isGone)
-    }
-    try namespace.startListener()
+    let namespace = try Self.listeningNamespace()
+    defer { Self.remove(namespace) }
     let local = Endpoint(address: namespace.sourceAddress, port: 41_000 + UInt16(getpid() % 1000))
     let remote = Endpoint(address: namespace.targetAddress, port: namespace.port)
     let link = try ProbeLink(

@@ -106,3 +106,20 @@ struct RunnerError: Error, CustomStringConvertible {
   let description: String
   init(_ description: String) { self.description = description }
 }
+
+extension CommandRunner.Result {
+  /// Every stdout line that is a JSON object (what `--json` prints), parsed.
+  var jsonObjects: [[String: Any]] {
+    lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+  }
+
+  /// The guard holder's pid from the last JSON line's `guard_pid` (handshake `--json`).
+  var guardHolderPID: Int32? { (jsonObjects.last?["guard_pid"] as? String).flatMap { Int32($0) } }
+}
+
+extension CommandRunner {
+  /// Whether nftables still has a table of the RST guard held by `holder`.
+  static func guardTablesExist(holder: Int32) -> Bool {
+    shell(["nft", "list", "tables"]).contains("tcpcraft_\(holder)_")
+  }
+}

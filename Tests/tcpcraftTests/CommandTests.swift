@@ -5,14 +5,6 @@ import Testing
 /// The `tcpcraft` binary end to end, as a user runs it: exit statuses, messages, and what really
 /// happened to a kernel listener on loopback.
 @Suite(.serialized) struct CommandTests {
-  static func json(_ lines: [String]) -> [[String: Any]] {
-    lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
-  }
-
-  static func ourTables(holder: Int32) -> Bool {
-    CommandRunner.shell(["nft", "list", "tables"]).contains("tcpcraft_\(holder)_")
-  }
-
   // MARK: - handshake, then fin, as two separate processes
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
@@ -23,7 +15,7 @@ import Testing
     let server = try Listener()
     let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--isn", "84347051", "--json"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let objects = Self.json(handshake.lines)
+    let objects = handshake.jsonObjects
     #expect(objects.count == handshake.lines.count)  // every line is one JSON object
     #expect(objects.count == 4)  // SYN, SYN+ACK, ACK, result
     #expect(objects.first?["flags"] as? String == "SYN")
@@ -34,7 +26,7 @@ import Testing
     #expect(result["state"] as? String == "ESTABLISHED")
     let holder = try #require((result["guard_pid"] as? String).flatMap { Int32($0) })
     #expect(kill(holder, 0) == 0)  // the guard holder outlives `handshake`
-    #expect(Self.ourTables(holder: holder))
+    #expect(CommandRunner.guardTablesExist(holder: holder))
     // The listener's accept() returned: the handshake really completed.
     #expect(waitUntil { server.log.contains("accepted") })
     #expect(server.connections().map(\.state) == ["01"])  // ESTABLISHED
@@ -53,7 +45,7 @@ import Testing
     #expect(waitUntil { server.connections().isEmpty })
     // The holder is gone, and no table of ours is left.
     #expect(waitUntil { kill(holder, 0) != 0 })
-    #expect(!Self.ourTables(holder: holder))
+    #expect(!CommandRunner.guardTablesExist(holder: holder))
     #expect(!FileManager.default.fileExists(atPath: runner.sessionDirectory + "/127.0.0.1_\(server.port)_\(result["local"] as? String ?? "")"))
     #expect(((try? FileManager.default.contentsOfDirectory(atPath: runner.sessionDirectory)) ?? []).isEmpty)
   }
@@ -66,10 +58,10 @@ import Testing
     let server = try Listener()
     let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require((Self.json(handshake.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
-    #expect(Self.ourTables(holder: holder))
+    let holder = try #require(handshake.guardHolderPID)
+    #expect(CommandRunner.guardTablesExist(holder: holder))
     kill(holder, SIGKILL)
-    #expect(waitUntil { !Self.ourTables(holder: holder) })
+    #expect(waitUntil { !CommandRunner.guardTablesExist(holder: holder) })
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
@@ -80,8 +72,8 @@ import Testing
     let server = try Listener()
     let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json", "--hold", "0.5"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require((Self.json(handshake.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
-    #expect(waitUntil(seconds: 5) { kill(holder, 0) != 0 && !Self.ourTables(holder: holder) })
+    let holder = try #require(handshake.guardHolderPID)
+    #expect(waitUntil(seconds: 5) { kill(holder, 0) != 0 && !CommandRunner.guardTablesExist(holder: holder) })
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
@@ -92,7 +84,7 @@ import Testing
     let server = try Listener()
     let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json", "--hold", "0.3"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let result = try #require(Self.json(handshake.lines).last)
+    let result = try #require(handshake.jsonObjects.last)
     let holder = try #require((result["guard_pid"] as? String).flatMap { Int32($0) })
     #expect(waitUntil(seconds: 5) { kill(holder, 0) != 0 })
     // A holder that leaves takes its session file with it (issue 11)...
@@ -105,7 +97,7 @@ import Testing
       "--seq", String(try #require(result["snd_nxt"] as? Int)), "--ack", String(try #require(result["rcv_nxt"] as? Int)),
     ])
     #expect(fin.status == 0, "stderr: \(fin.stderr)")
-    #expect(Self.json(fin.lines).last?["state"] as? String == "TIME-WAIT")
+    #expect(fin.jsonObjects.last?["state"] as? String == "TIME-WAIT")
     #expect(server.waitUntilFinished())
     #expect(server.log == ["accepted", "eof", "closed"])
   }
@@ -198,7 +190,7 @@ import Testing
     defer { runner.cleanUp() }
     let demo = try runner.run(["demo", "--json", "--no-pcap"])
     #expect(demo.status == 0, "stderr: \(demo.stderr)")
-    let objects = Self.json(demo.lines)
+    let objects = demo.jsonObjects
     #expect(objects.count == demo.lines.count)
     let segments = objects.filter { $0["type"] as? String == "segment" }
     #expect(segments.count == objects.count - 1)

@@ -62,7 +62,7 @@ import Testing
       while let range = rest.range(of: "kernel fact ") {
         let digits = rest[range.upperBound...].prefix { $0.isNumber }
         let number = try #require(Int(digits), "\(spec.name): \"kernel fact\" without a number")
-        #expect((1...16).contains(number))
+        #expect((1...17).contains(number))
         rest = rest[range.upperBound...]
       }
     }
@@ -82,7 +82,9 @@ import Testing
         guard line.hasPrefix("## ") else { return nil }
         return Int(line.dropFirst(3).prefix { $0.isNumber })
       })
-    #expect(entries == Set(1...16))
+    // Numbered 1...N with no gap (N grows as facts are added).
+    #expect(entries == Set(1...max(1, entries.max() ?? 1)))
+    #expect(entries.count >= 17)
     var citations = 0
     for folder in ["Sources", "Tests", "docs"] {
       let enumerator = FileManager.default.enumerator(atPath: Self.root.appendingPathComponent(folder).path)

@@ -65,19 +65,35 @@ import Testing
     .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason)"))
   func demoNeedsNoRootAndNoGrant() throws {
     try Privileges.checkHostRoot()
-    let binary = try #require(CommandRunner.binary)
-    let copy = try UnprivilegedCopy(of: binary)
-    defer { copy.cleanUp() }
-    let runner = CommandRunner()
-    defer { runner.cleanUp() }
-    let result = try runner.run(
-      ["demo", "--pcap", "mine.pcap"], prefix: copy.asUser([]), directory: copy.workFolder, binary: copy.binary)
-    #expect(result.status == 0, "stderr: \(result.stderr)")
-    #expect(result.stdout.contains("private network namespace"))
-    #expect(result.stdout.contains("we end in TIME-WAIT"), "\(result.stdout)")
-    let attributes = try FileManager.default.attributesOfItem(atPath: copy.workFolder + "/mine.pcap")
-    #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == UnprivilegedCopy.user)
-    #expect(((attributes[.size] as? NSNumber)?.intValue ?? 0) > 24, "more than a pcap header")
+    try Self.withNobodyCopy { copy, runner in
+      let result = try runner.run(
+        ["demo", "--pcap", "mine.pcap"], prefix: copy.asUser([]), directory: copy.workFolder, binary: copy.binary)
+      #expect(result.status == 0, "stderr: \(result.stderr)")
+      #expect(result.stdout.contains("private network namespace"))
+      #expect(result.stdout.contains("we end in TIME-WAIT"), "\(result.stdout)")
+      let attributes = try FileManager.default.attributesOfItem(atPath: copy.workFolder + "/mine.pcap")
+      #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == UnprivilegedCopy.user)
+      #expect(((attributes[.size] as? NSNumber)?.intValue ?? 0) > 24, "more than a pcap header")
+    }
+  }
+
+  /// As nobody, a copy with no capability at all: `probe --target self` makes its namespace target
+  /// inside a private user + network namespace and judges a case there (no sudo, no grant), with
+  /// the positive controls answered, so the verdict is a real one.
+  @Test(
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv") && Privileges.haveTool("ip"),
+      "\(Privileges.hostRootReason); and setpriv, ip"))
+  func probeTargetSelfNeedsNoRootAndNoGrant() throws {
+    try Privileges.checkHostRoot()
+    try Self.withNobodyCopy { copy, runner in
+      let result = try runner.run(
+        ["probe", "--target", "self", "--case", "closed-syn"], prefix: copy.asUser([]), directory: copy.workFolder,
+        binary: copy.binary)
+      #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+      #expect(result.stdout.contains("closed-syn"))
+      #expect(result.stdout.contains("positive control"), "\(result.stdout)")
+      #expect(result.stdout.contains("1 conforms"), "\(result.stdout)")
+    }
   }
 
   /// `sandbox -- COMMAND`: inside, tcpcraft has its capabilities (CapEff full), /sys shows only
@@ -169,5 +185,16 @@ import Testing
     if setting("/proc/sys/user/max_user_namespaces") == "0" { return .forbidden("max_user_namespaces") }
     if setting("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1" { return .forbidden("apparmor") }
     return .allowed
+  }
+
+  /// Runs `body` with a copy of the built binary that nobody may run with no capability, and a
+  /// command runner; both are cleaned up afterwards.
+  static func withNobodyCopy(_ body: (UnprivilegedCopy, CommandRunner) throws -> Void) throws {
+    let binary = try #require(CommandRunner.binary)
+    let copy = try UnprivilegedCopy(of: binary)
+    defer { copy.cleanUp() }
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    try body(copy, runner)
   }
 }

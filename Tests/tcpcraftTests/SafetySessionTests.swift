@@ -9,10 +9,6 @@ import Testing
   static let nobody: uid_t = 65534
   static var isRoot: Bool { geteuid() == 0 }
 
-  static func json(_ lines: [String]) -> [[String: Any]] {
-    lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
-  }
-
   static func files(_ directory: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
   }
@@ -22,10 +18,6 @@ import Testing
     // A zombie (exited, not yet reaped by its new parent) counts as gone.
     let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
     return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? false)
-  }
-
-  static func ourTables(holder: Int32) -> Bool {
-    CommandRunner.shell(["nft", "list", "tables"]).contains("tcpcraft_\(holder)_")
   }
 
   /// A session file as handshake writes it (valid), for planting.
@@ -238,7 +230,7 @@ import Testing
     let server = try Listener()
     let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require((Self.json(handshake.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
+    let holder = try #require(handshake.guardHolderPID)
     let name = try #require(Self.files(runner.sessionDirectory).first)
     let path = runner.sessionDirectory + "/" + name
     // A decoy: a real holder of ours, for a session that does not exist, with its own token.
@@ -261,7 +253,7 @@ import Testing
       if decoy.isRunning { decoy.terminate() }
       decoy.waitUntilExit()
     }
-    #expect(waitUntil(seconds: 5) { Self.ourTables(holder: decoy.processIdentifier) })
+    #expect(waitUntil(seconds: 5) { CommandRunner.guardTablesExist(holder: decoy.processIdentifier) })
     // Point the session at the decoy.
     var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
     object["holderPID"] = Int(decoy.processIdentifier)
@@ -271,11 +263,11 @@ import Testing
     usleep(800_000)
     #expect(decoy.isRunning, "the decoy holder was signalled")
     // The real holder leaves on its own (its session file is gone), taking its table.
-    #expect(waitUntil(seconds: 5) { !Self.alive(holder) && !Self.ourTables(holder: holder) })
+    #expect(waitUntil(seconds: 5) { !Self.alive(holder) && !CommandRunner.guardTablesExist(holder: holder) })
     // The decoy leaves when its lifeline closes (it was never released).
     try lifeline.fileHandleForWriting.close()
     #expect(waitUntil(seconds: 5) { !decoy.isRunning })
-    #expect(!Self.ourTables(holder: decoy.processIdentifier))
+    #expect(!CommandRunner.guardTablesExist(holder: decoy.processIdentifier))
   }
 
   /// An interrupted handshake (SIGINT, SIGTERM, SIGKILL) takes its holder, its guard and its
@@ -310,14 +302,14 @@ import Testing
         holder = Int32(pid)
         return true
       })
-    #expect(holder > 0 && Self.ourTables(holder: holder))
+    #expect(holder > 0 && CommandRunner.guardTablesExist(holder: holder))
     kill(running.process.processIdentifier, signal)
     let result = running.finish(timeout: 10)
     // Ended by that very signal (not by the runner's fallback kill after the timeout).
     #expect(running.process.terminationReason == .uncaughtSignal)
     #expect(result.status == signal)
     #expect(waitUntil(seconds: 5) { !Self.alive(holder) }, "holder \(holder) outlived the handshake")
-    #expect(waitUntil(seconds: 3) { !Self.ourTables(holder: holder) })
+    #expect(waitUntil(seconds: 3) { !CommandRunner.guardTablesExist(holder: holder) })
     #expect(Self.files(runner.sessionDirectory).isEmpty)
   }
 
@@ -330,7 +322,7 @@ import Testing
     let sourcePort = KernelSockets.sourcePort()
     let first = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--sport", String(sourcePort), "--json"])
     #expect(first.status == 0, "stderr: \(first.stderr)")
-    let holder = try #require((Self.json(first.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
+    let holder = try #require(first.guardHolderPID)
     let name = try #require(Self.files(runner.sessionDirectory).first)
     let before = FileManager.default.contents(atPath: runner.sessionDirectory + "/" + name)
     let second = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--sport", String(sourcePort)])
@@ -357,7 +349,7 @@ import Testing
     defer { close(listener) }
     let handshake = try runner.run(["handshake", "127.0.0.1:\(port)", "--json", "--hold", "20"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require((Self.json(handshake.lines).last?["guard_pid"] as? String).flatMap { Int32($0) })
+    let holder = try #require(handshake.guardHolderPID)
     // The application accepts and then holds the connection open: no FIN from the peer.
     var connection = try #require(KernelSockets.accept(listener, milliseconds: 3000))
     defer { if connection >= 0 { close(connection) } }

@@ -144,40 +144,25 @@ extension TcpdumpPrinter {
     let extensionLength = frame.u8(start + 1)
     emit("(len=")
     emit(decimal: UInt32(extensionLength))
-    guard has(start + 2, 1) else {
-      emit(" [|rt6]")
-      return false
-    }
+    guard rt6Has(start + 2, 1) else { return false }
     let type = frame.u8(start + 2)
     emit(", type=")
     emit(decimal: UInt32(type))
     if type == 0 { emit(" [Deprecated]") }
-    guard has(start + 3, 1) else {
-      emit(" [|rt6]")
-      return false
-    }
+    guard rt6Has(start + 3, 1) else { return false }
     emit(", segleft=")
     emit(decimal: UInt32(frame.u8(start + 3)))
     var count = 0
     switch type {
     case 0, 2:
-      guard has(start + 4, 4) else {
-        emit(" [|rt6]")
-        return false
-      }
+      guard rt6Has(start + 4, 4) else { return false }
       count = Int(extensionLength) / 2
     case 4:
-      guard has(start + 4, 1) else {
-        emit(" [|rt6]")
-        return false
-      }
+      guard rt6Has(start + 4, 1) else { return false }
       let lastEntry = frame.u8(start + 4)
       emit(", last-entry=")
       emit(decimal: UInt32(lastEntry))
-      guard has(start + 6, 2) else {
-        emit(" [|rt6]")
-        return false
-      }
+      guard rt6Has(start + 6, 2) else { return false }
       emit(", tag=")
       emit(hex: UInt32(frame.u16(start + 6)), width: 1)
       count = Int(lastEntry) + 1
@@ -198,6 +183,14 @@ extension TcpdumpPrinter {
     }
     emit(") ")
     return has(start, headerLength)
+  }
+
+  /// Whether `count` bytes at `offset` were captured; if not, cuts the Routing header's text
+  /// with " [|rt6]".
+  mutating func rt6Has(_ offset: Int, _ count: Int) -> Bool {
+    if has(offset, count) { return true }
+    emit(" [|rt6]")
+    return false
   }
 
   func address6(at offset: Int) -> IPv6Address {

@@ -128,37 +128,46 @@ public final class InetDiag: Sendable {
   public func socket(
     localAddress: UInt32, localPort: UInt16, remoteAddress: UInt32, remotePort: UInt16
   ) throws(NetlinkError) -> KernelTCPSocket? {
+    let request = Self.request(
+      states: Self.allStates, localAddress: localAddress, localPort: localPort,
+      remoteAddress: remoteAddress, remotePort: remotePort, exact: true)
+    return try exactSocket(request) { found in
+      found.remoteAddress == remoteAddress && (found.localAddress == localAddress || found.localAddress == 0)
+    }
+  }
+
+  /// Sends an exact lookup (`inet_diag_req_v2` with `INET_DIAG_NOCOOKIE`) and returns the
+  /// socket of the answer with the request's ports whose addresses `addressesMatch` accepts, or
+  /// `nil` (also when the kernel answers `ENOENT`).
+  private func exactSocket(
+    _ request: inet_diag_req_v2, addressesMatch: (KernelTCPSocket) -> Bool
+  ) throws(NetlinkError) -> KernelTCPSocket? {
     var message = NetlinkMessageBuilder(type: Self.sockDiagByFamily)
-    message.appendStruct(
-      Self.request(
-        states: Self.allStates, localAddress: localAddress, localPort: localPort,
-        remoteAddress: remoteAddress, remotePort: remotePort, exact: true))
+    message.appendStruct(request)
     let replies: [NetlinkMessage]
     do {
       replies = try netlink.request(message)
     } catch .kernel(let errno, _) where errno == .noSuchFileOrDirectory {
       return nil
     }
+    let localPort = UInt16(bigEndian: request.id.idiag_sport)
+    let remotePort = UInt16(bigEndian: request.id.idiag_dport)
     for reply in replies {
       guard let found = KernelTCPSocket(payload: reply.payload) else {
         throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
       }
       // The kernel's lookup falls back to a listener; that is not the socket asked for.
-      if found.localPort == localPort, found.remotePort == remotePort,
-        found.remoteAddress == remoteAddress,
-        found.localAddress == localAddress || found.localAddress == 0
-      {
+      if found.localPort == localPort, found.remotePort == remotePort, addressesMatch(found) {
         return found
       }
     }
     return nil
   }
 
-  /// Every IPv4 TCP socket whose state is in `states` (a mask of `KernelTCPState.maskBit`).
-  public func allSockets(states: UInt32 = InetDiag.allStates) throws(NetlinkError) -> [KernelTCPSocket] {
+  /// Dumps every socket `request` (a non-exact `inet_diag_req_v2`) selects.
+  private func dumpSockets(_ request: inet_diag_req_v2) throws(NetlinkError) -> [KernelTCPSocket] {
     var message = NetlinkMessageBuilder(type: Self.sockDiagByFamily)
-    message.appendStruct(
-      Self.request(states: states, localAddress: 0, localPort: 0, remoteAddress: 0, remotePort: 0, exact: false))
+    message.appendStruct(request)
     var result: [KernelTCPSocket] = []
     for reply in try netlink.dump(message) {
       guard let found = KernelTCPSocket(payload: reply.payload) else {
@@ -167,6 +176,12 @@ public final class InetDiag: Sendable {
       result.append(found)
     }
     return result
+  }
+
+  /// Every IPv4 TCP socket whose state is in `states` (a mask of `KernelTCPState.maskBit`).
+  public func allSockets(states: UInt32 = InetDiag.allStates) throws(NetlinkError) -> [KernelTCPSocket] {
+    try dumpSockets(
+      Self.request(states: states, localAddress: 0, localPort: 0, remoteAddress: 0, remotePort: 0, exact: false))
   }
 
   /// The sockets on a local port — the listener, its request sockets (SYN_RECV) and its
@@ -233,45 +248,20 @@ extension InetDiag {
     guard localAddress.count == 16, remoteAddress.count == 16 else {
       throw .kernel(.invalidArgument, message: "an IPv6 address has 16 octets")
     }
-    var message = NetlinkMessageBuilder(type: Self.sockDiagByFamily)
-    message.appendStruct(
-      Self.request6(
-        states: Self.allStates, localAddress: localAddress, localPort: localPort, remoteAddress: remoteAddress,
-        remotePort: remotePort, exact: true))
-    let replies: [NetlinkMessage]
-    do {
-      replies = try netlink.request(message)
-    } catch .kernel(let errno, _) where errno == .noSuchFileOrDirectory {
-      return nil
-    }
+    let request = Self.request6(
+      states: Self.allStates, localAddress: localAddress, localPort: localPort, remoteAddress: remoteAddress,
+      remotePort: remotePort, exact: true)
     let any = [UInt8](repeating: 0, count: 16)
-    for reply in replies {
-      guard let found = KernelTCPSocket(payload: reply.payload) else {
-        throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
-      }
-      if found.localPort == localPort, found.remotePort == remotePort, found.remoteAddress6 == remoteAddress,
-        found.localAddress6 == localAddress || found.localAddress6 == any
-      {
-        return found
-      }
+    return try exactSocket(request) { found in
+      found.remoteAddress6 == remoteAddress && (found.localAddress6 == localAddress || found.localAddress6 == any)
     }
-    return nil
   }
 
   /// Every IPv6 TCP socket whose state is in `states` (dual-stack listeners included).
   public func allIPv6Sockets(states: UInt32 = InetDiag.allStates) throws(NetlinkError) -> [KernelTCPSocket] {
     let zero = [UInt8](repeating: 0, count: 16)
-    var message = NetlinkMessageBuilder(type: Self.sockDiagByFamily)
-    message.appendStruct(
+    return try dumpSockets(
       Self.request6(states: states, localAddress: zero, localPort: 0, remoteAddress: zero, remotePort: 0, exact: false))
-    var result: [KernelTCPSocket] = []
-    for reply in try netlink.dump(message) {
-      guard let found = KernelTCPSocket(payload: reply.payload) else {
-        throw .malformedReply("inet_diag_msg of \(reply.payload.count) bytes")
-      }
-      result.append(found)
-    }
-    return result
   }
 
   static func request6(

@@ -81,20 +81,9 @@ public final class RouteLookup: Sendable {
   ///
   /// - Throws: `.kernel(ENETUNREACH)` (or `EHOSTUNREACH`...) when there is no route.
   public func route(to destination: UInt32) throws(NetlinkError) -> Route {
-    guard let reply = try netlink.request(Self.routeRequest(to: destination)).first(where: { $0.type == Self.newRoute }) else {
-      throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
-    }
-    guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
-      throw .malformedReply("rtmsg of \(reply.payload.count) bytes")
-    }
-    let routeType = reply.payload[reply.payload.startIndex + 7]
-    let attributes = reply.attributes(afterHeaderOf: MemoryLayout<rtmsg>.size)
-    guard let interfaceIndex = attributes[4 /* RTA_OIF */]?.uint32 else {
-      throw .malformedReply("RTM_NEWROUTE without RTA_OIF")
-    }
+    let (routeType, attributes, interfaceIndex, interface) = try routeAnswer(to: Self.routeRequest(to: destination))
     let source = attributes[7 /* RTA_PREFSRC */]?.bigEndianUInt32 ?? 0
     let gateway = attributes[5 /* RTA_GATEWAY */]?.bigEndianUInt32
-    let interface = try self.interface(index: interfaceIndex)
     let nextHopMAC: [UInt8]?
     if interface.isLoopback {
       nextHopMAC = [0, 0, 0, 0, 0, 0]
@@ -105,6 +94,52 @@ public final class RouteLookup: Sendable {
       destination: destination, interfaceName: interface.name, interfaceIndex: interfaceIndex,
       sourceAddress: source, gateway: gateway, nextHopMAC: nextHopMAC, interfaceMAC: interface.mac,
       mtu: interface.mtu, routeType: routeType)
+  }
+
+  /// Sends an `RTM_GETROUTE` request (IPv4 or IPv6) and reads what both families share from
+  /// the answer: the route type, the attributes, the outgoing interface's index and the
+  /// interface itself.
+  private func routeAnswer(
+    to request: NetlinkMessageBuilder
+  ) throws(NetlinkError) -> (routeType: UInt8, attributes: NetlinkAttributes, interfaceIndex: UInt32, interface: NetworkInterface) {
+    guard let reply = try netlink.request(request).first(where: { $0.type == Self.newRoute }) else {
+      throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
+    }
+    guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
+      throw .malformedReply("rtmsg of \(reply.payload.count) bytes")
+    }
+    let routeType = reply.payload[reply.payload.startIndex + 7]
+    let attributes = reply.attributes(afterHeaderOf: MemoryLayout<rtmsg>.size)
+    guard let interfaceIndex = attributes[4 /* RTA_OIF */]?.uint32 else {
+      throw .malformedReply("RTM_NEWROUTE without RTA_OIF")
+    }
+    return (routeType, attributes, interfaceIndex, try interface(index: interfaceIndex))
+  }
+
+  /// The MAC of the first usable entry (reachable, stale, delay, probe, permanent or noarp) of
+  /// the `family` neighbour table on `interfaceIndex` whose `NDA_DST` is `address`.
+  private func neighborMAC(family: CInt, address: [UInt8], interfaceIndex: UInt32) throws(NetlinkError) -> [UInt8]? {
+    var message = NetlinkMessageBuilder(type: Self.getNeighbor)
+    var header = ndmsg()
+    header.ndm_family = UInt8(family)
+    message.appendStruct(header)
+    // NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT
+    let usable: UInt16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
+    for reply in try netlink.dump(message) where reply.type == Self.newNeighbor {
+      let base = reply.payload.startIndex
+      guard reply.payload.count >= MemoryLayout<ndmsg>.size,
+        reply.payload[base] == UInt8(family),
+        let index = reply.payload.loadNative(UInt32.self, at: base + 4),
+        let state = reply.payload.loadNative(UInt16.self, at: base + 8),
+        index == interfaceIndex, state & usable != 0
+      else { continue }
+      let attributes = reply.attributes(afterHeaderOf: MemoryLayout<ndmsg>.size)
+      guard let destination = attributes[1 /* NDA_DST */], Array(destination.payload) == address,
+        let mac = attributes[2 /* NDA_LLADDR */]?.payload
+      else { continue }
+      return Array(mac)
+    }
+    return nil
   }
 
   /// `RTM_GETROUTE` for one IPv4 destination: `rtmsg` (AF_INET, dst_len 32) and `RTA_DST`.
@@ -149,26 +184,7 @@ public final class RouteLookup: Sendable {
   /// The MAC in the neighbour (ARP) table for `address` on `interfaceIndex`, if the entry is
   /// usable (reachable, stale, delay, probe, permanent or noarp); `nil` otherwise.
   public func neighborMAC(of address: UInt32, interfaceIndex: UInt32) throws(NetlinkError) -> [UInt8]? {
-    var message = NetlinkMessageBuilder(type: Self.getNeighbor)
-    var header = ndmsg()
-    header.ndm_family = UInt8(AF_INET)
-    message.appendStruct(header)
-    // NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_NOARP | NUD_PERMANENT
-    let usable: UInt16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
-    for reply in try netlink.dump(message) where reply.type == Self.newNeighbor {
-      let base = reply.payload.startIndex
-      guard reply.payload.count >= MemoryLayout<ndmsg>.size,
-        let index = reply.payload.loadNative(UInt32.self, at: base + 4),
-        let state = reply.payload.loadNative(UInt16.self, at: base + 8),
-        index == interfaceIndex, state & usable != 0
-      else { continue }
-      let attributes = reply.attributes(afterHeaderOf: MemoryLayout<ndmsg>.size)
-      guard attributes[1 /* NDA_DST */]?.bigEndianUInt32 == address,
-        let mac = attributes[2 /* NDA_LLADDR */]?.payload
-      else { continue }
-      return Array(mac)
-    }
-    return nil
+    try neighborMAC(family: AF_INET, address: [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: address >> $0) }, interfaceIndex: interfaceIndex)
   }
 
   private func link(from replies: [NetlinkMessage]) throws(NetlinkError) -> NetworkInterface {
@@ -231,21 +247,9 @@ extension RouteLookup {
     guard destination.count == 16 else {
       throw .kernel(.invalidArgument, message: "an IPv6 address has 16 octets, not \(destination.count)")
     }
-    guard let reply = try netlink.request(Self.routeRequest(toIPv6: destination)).first(where: { $0.type == Self.newRoute })
-    else {
-      throw .malformedReply("no RTM_NEWROUTE in the answer to RTM_GETROUTE")
-    }
-    guard reply.payload.count >= MemoryLayout<rtmsg>.size else {
-      throw .malformedReply("rtmsg of \(reply.payload.count) bytes")
-    }
-    let routeType = reply.payload[reply.payload.startIndex + 7]
-    let attributes = reply.attributes(afterHeaderOf: MemoryLayout<rtmsg>.size)
-    guard let interfaceIndex = attributes[4 /* RTA_OIF */]?.uint32 else {
-      throw .malformedReply("RTM_NEWROUTE without RTA_OIF")
-    }
+    let (routeType, attributes, interfaceIndex, interface) = try routeAnswer(to: Self.routeRequest(toIPv6: destination))
     let source = attributes[7 /* RTA_PREFSRC */].map { Array($0.payload) }.flatMap { $0.count == 16 ? $0 : nil }
     let gateway = attributes[5 /* RTA_GATEWAY */].map { Array($0.payload) }.flatMap { $0.count == 16 ? $0 : nil }
-    let interface = try self.interface(index: interfaceIndex)
     let nextHopMAC: [UInt8]?
     if interface.isLoopback {
       nextHopMAC = [0, 0, 0, 0, 0, 0]
@@ -272,25 +276,6 @@ extension RouteLookup {
   /// The MAC in the IPv6 neighbour table for `address` (16 octets) on `interfaceIndex`, if the
   /// entry is usable (reachable, stale, delay, probe, permanent or noarp); `nil` otherwise.
   public func neighborMAC(ofIPv6 address: [UInt8], interfaceIndex: UInt32) throws(NetlinkError) -> [UInt8]? {
-    var message = NetlinkMessageBuilder(type: Self.getNeighbor)
-    var header = ndmsg()
-    header.ndm_family = UInt8(AF_INET6)
-    message.appendStruct(header)
-    let usable: UInt16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80
-    for reply in try netlink.dump(message) where reply.type == Self.newNeighbor {
-      let base = reply.payload.startIndex
-      guard reply.payload.count >= MemoryLayout<ndmsg>.size,
-        reply.payload[base] == UInt8(AF_INET6),
-        let index = reply.payload.loadNative(UInt32.self, at: base + 4),
-        let state = reply.payload.loadNative(UInt16.self, at: base + 8),
-        index == interfaceIndex, state & usable != 0
-      else { continue }
-      let attributes = reply.attributes(afterHeaderOf: MemoryLayout<ndmsg>.size)
-      guard let destination = attributes[1 /* NDA_DST */], Array(destination.payload) == address,
-        let mac = attributes[2 /* NDA_LLADDR */]?.payload
-      else { continue }
-      return Array(mac)
-    }
-    return nil
+    try neighborMAC(family: AF_INET6, address: address, interfaceIndex: interfaceIndex)
   }
 }

@@ -40,37 +40,7 @@ public final class RawIPv4Socket {
   /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`;
   ///   `.cannotChangeGroup` when the group switch fails; `.system` otherwise.
   public init(exemptGroup: UInt32? = nil) throws(SocketError) {
-    do throws(CapabilityError) {
-      try Capabilities.require(.netRaw)
-    } catch {
-      throw .missingCapability(error)
-    }
-    var savedGroup: gid_t? = nil
-    if let group = exemptGroup {
-      guard let original = switchFilesystemGroup(to: gid_t(group)) else {
-        throw .cannotChangeGroup(group, .notPermitted)
-      }
-      savedGroup = original
-    }
-    let opened: Result<SocketDescriptor, Errno>
-    do throws(Errno) {
-      opened = .success(
-        try SocketDescriptor.open(
-          domain: AF_INET, type: CInt(SOCK_RAW.rawValue), protocol: CInt(IPPROTO_RAW)))
-    } catch {
-      opened = .failure(error)
-    }
-    if let original = savedGroup, switchFilesystemGroup(to: original) == nil {
-      if case .success(let descriptor) = opened { try? descriptor.close() }
-      throw .cannotChangeGroup(UInt32(original), .notPermitted)
-    }
-    let descriptor: SocketDescriptor
-    switch opened {
-    case .success(let value): descriptor = value
-    case .failure(let error) where error == .notPermitted || error == .permissionDenied:
-      throw .missingCapability(Capabilities.errorForDeniedSocket([.netRaw]))
-    case .failure(let error): throw .system(operation: "socket(AF_INET, SOCK_RAW, IPPROTO_RAW)", error)
-    }
+    let descriptor = try RawSendSocket.open(domain: AF_INET, domainName: "AF_INET", exemptGroup: exemptGroup)
     do throws(Errno) {
       try descriptor.setOption(level: CInt(IPPROTO_IP), name: IP_HDRINCL, value: CInt(1))
     } catch {
@@ -102,36 +72,12 @@ public final class RawIPv4Socket {
   /// The corresponding C function is `sendto(2)`.
   public func send(_ packet: UnsafeRawBufferPointer, to destination: UInt32) throws(SocketError) {
     guard !isClosed else { throw .system(operation: "sendto", .badFileDescriptor) }
-    var address = socketAddress(destination)
-    let result = withUnsafeBytes(of: &address) { raw -> Result<Int?, Errno> in
-      do throws(Errno) {
-        return .success(try descriptor.send(packet, to: raw))
-      } catch {
-        return .failure(error)
-      }
-    }
-    switch result {
-    case .success(let sent):
-      let count = sent ?? 0
-      if count != packet.count { throw .partialSend(sent: count, expected: packet.count) }
-    case .failure(let error) where error == .notPermitted:
-      throw .blockedByFirewall
-    case .failure(let error):
-      throw .system(operation: "sendto", error)
-    }
+    try RawSendSocket.send(packet, on: descriptor, to: socketAddress(destination))
   }
 
   /// Sends one IPv4 packet (header included) towards `destination` (host byte order).
   public func send(_ packet: [UInt8], to destination: UInt32) throws(SocketError) {
-    let result = packet.withUnsafeBytes { raw -> Result<Void, SocketError> in
-      do throws(SocketError) {
-        try send(raw, to: destination)
-        return .success(())
-      } catch {
-        return .failure(error)
-      }
-    }
-    try result.get()
+    try RawSendSocket.withBytes(packet) { raw throws(SocketError) in try send(raw, to: destination) }
   }
 
   /// Sends every packet of `batch` with as few `sendmmsg(2)` calls as possible (up to 1024

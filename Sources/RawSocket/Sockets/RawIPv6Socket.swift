@@ -30,36 +30,7 @@ public final class RawIPv6Socket {
   /// - Throws: `SocketError.missingCapability` without `CAP_NET_RAW`; `.cannotChangeGroup`;
   ///   `.system` otherwise.
   public init(exemptGroup: UInt32? = nil) throws(SocketError) {
-    do throws(CapabilityError) {
-      try Capabilities.require(.netRaw)
-    } catch {
-      throw .missingCapability(error)
-    }
-    var savedGroup: gid_t? = nil
-    if let group = exemptGroup {
-      guard let original = switchFilesystemGroup(to: gid_t(group)) else {
-        throw .cannotChangeGroup(group, .notPermitted)
-      }
-      savedGroup = original
-    }
-    let opened: Result<SocketDescriptor, Errno>
-    do throws(Errno) {
-      opened = .success(
-        try SocketDescriptor.open(domain: AF_INET6, type: CInt(SOCK_RAW.rawValue), protocol: CInt(IPPROTO_RAW)))
-    } catch {
-      opened = .failure(error)
-    }
-    if let original = savedGroup, switchFilesystemGroup(to: original) == nil {
-      if case .success(let descriptor) = opened { try? descriptor.close() }
-      throw .cannotChangeGroup(UInt32(original), .notPermitted)
-    }
-    let descriptor: SocketDescriptor
-    switch opened {
-    case .success(let value): descriptor = value
-    case .failure(let error) where error == .notPermitted || error == .permissionDenied:
-      throw .missingCapability(Capabilities.errorForDeniedSocket([.netRaw]))
-    case .failure(let error): throw .system(operation: "socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)", error)
-    }
+    let descriptor = try RawSendSocket.open(domain: AF_INET6, domainName: "AF_INET6", exemptGroup: exemptGroup)
     do throws(Errno) {
       try descriptor.setOption(level: CInt(IPPROTO_IPV6), name: RawIPv6Socket.ipv6HeaderIncluded, value: CInt(1))
     } catch let error where error.rawValue == ENOPROTOOPT {
@@ -101,36 +72,14 @@ public final class RawIPv6Socket {
     guard let address = ipv6SocketAddress(destination, scopeID: scopeID) else {
       throw .system(operation: "sendto", Errno(rawValue: EINVAL))
     }
-    var storage = address
-    let result = withUnsafeBytes(of: &storage) { raw -> Result<Int?, Errno> in
-      do throws(Errno) {
-        return .success(try descriptor.send(packet, to: raw))
-      } catch {
-        return .failure(error)
-      }
-    }
-    switch result {
-    case .success(let sent):
-      let count = sent ?? 0
-      if count != packet.count { throw .partialSend(sent: count, expected: packet.count) }
-    case .failure(let error) where error == .notPermitted:
-      throw .blockedByFirewall
-    case .failure(let error):
-      throw .system(operation: "sendto", error)
-    }
+    try RawSendSocket.send(packet, on: descriptor, to: address)
   }
 
   /// Sends one IPv6 packet (header included) towards `destination` (16 octets).
   public func send(_ packet: [UInt8], to destination: [UInt8], scopeID: UInt32 = 0) throws(SocketError) {
-    let result = packet.withUnsafeBytes { raw -> Result<Void, SocketError> in
-      do throws(SocketError) {
-        try send(raw, to: destination, scopeID: scopeID)
-        return .success(())
-      } catch {
-        return .failure(error)
-      }
+    try RawSendSocket.withBytes(packet) { raw throws(SocketError) in
+      try send(raw, to: destination, scopeID: scopeID)
     }
-    try result.get()
   }
 }
 

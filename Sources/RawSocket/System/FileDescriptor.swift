@@ -1,6 +1,6 @@
 import CRawSocket
 
-/// An open file descriptor for writing (a capture file, standard output).
+/// An open file descriptor: a capture file to write or read, standard input or output, a pipe end.
 ///
 /// The caller owns the descriptor's lifetime: nothing closes it implicitly. Every call goes through
 /// the `system_*` seam, so a debug build can force its errors. Modelled on swift-system's
@@ -10,8 +10,52 @@ public struct FileDescriptor: RawRepresentable, Hashable, Sendable {
   public let rawValue: CInt
   public init(rawValue: CInt) { self.rawValue = rawValue }
 
+  /// Standard input (descriptor 0).
+  public static var standardInput: FileDescriptor { FileDescriptor(rawValue: 0) }
+
   /// Standard output (descriptor 1).
   public static var standardOutput: FileDescriptor { FileDescriptor(rawValue: 1) }
+
+  /// Standard error (descriptor 2).
+  public static var standardError: FileDescriptor { FileDescriptor(rawValue: 2) }
+
+  /// Opens the file at `path` for reading. A symbolic link at `path` is refused (`ELOOP`), never
+  /// followed (kernel fact 14).
+  ///
+  /// The corresponding C function is `open(2)` with `O_RDONLY | O_CLOEXEC | O_NOFOLLOW`.
+  public static func openForReading(path: String) throws(Errno) -> FileDescriptor {
+    try valueOrErrno(retryOnInterrupt: true) {
+      system_openForReading(path)
+    }.map(FileDescriptor.init(rawValue:)).get()
+  }
+
+  /// Opens `/dev/null` for writing (to park standard output on).
+  ///
+  /// The corresponding C function is `open(2)` with `O_WRONLY | O_CLOEXEC`.
+  public static func openNullDevice() throws(Errno) -> FileDescriptor {
+    try valueOrErrno(retryOnInterrupt: true) {
+      system_open("/dev/null", O_WRONLY | O_CLOEXEC)
+    }.map(FileDescriptor.init(rawValue:)).get()
+  }
+
+  /// Reads once into `buffer`; returns how many bytes came (0 at end of file). `EINTR` is retried.
+  ///
+  /// The corresponding C function is `read(2)`.
+  public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+    try valueOrErrno(retryOnInterrupt: true) {
+      system_read(rawValue, buffer.baseAddress, buffer.count)
+    }.get()
+  }
+
+  /// Makes `target` a copy of this descriptor (closing what `target` was first).
+  ///
+  /// The corresponding C function is `dup2(2)`.
+  public func duplicate(onto target: FileDescriptor) throws(Errno) {
+    _ = try valueOrErrno(retryOnInterrupt: true) { system_dup2(rawValue, target.rawValue) }.get()
+  }
+
+  /// The file's type, owner, size and times (`nil` when `fstat(2)` fails).
+  public func status() -> FileStatus? { SafeFile.status(of: rawValue) }
 
   /// Creates the file at `path`, or empties it if it exists, for writing. A symbolic link at
   /// `path` is refused (`ELOOP`), never followed: on a shared machine another user could have
@@ -44,6 +88,17 @@ public struct FileDescriptor: RawRepresentable, Hashable, Sendable {
       guard written > 0 else { throw Errno(rawValue: EIO) }
       offset += written
     }
+  }
+
+  /// Writes all of `bytes` (see `writeAll(_:)` for a buffer).
+  public func writeAll(_ bytes: [UInt8]) throws(Errno) {
+    try bytes.withUnsafeBytes { buffer in Result { () throws(Errno) in try writeAll(buffer) } }.get()
+  }
+
+  /// Reads once into the start of `buffer` (its count is what may come); returns how many bytes
+  /// came (0 at end of file).
+  public func read(into buffer: inout [UInt8]) throws(Errno) -> Int {
+    try buffer.withUnsafeMutableBytes { bytes in Result { () throws(Errno) in try read(into: bytes) } }.get()
   }
 
   /// Closes the descriptor. Never retried on `EINTR` (the descriptor is gone either way on Linux).

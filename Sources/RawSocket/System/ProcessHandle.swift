@@ -34,6 +34,18 @@ public final class ProcessHandle {
     return ProcessHandle(pid: pid, descriptor: fd)
   }
 
+  /// Whether no process `pid` exists: true only when the kernel says so (`pidfd_open` fails with
+  /// `ESRCH`); any other failure answers false (the process may well be there).
+  public static func isGone(pid: Int32) -> Bool {
+    guard pid > 1 else { return false }
+    let fd = system_pidfd_open(pid)
+    if fd >= 0 {
+      _ = system_close(fd)
+      return false
+    }
+    return system_errno() == ESRCH
+  }
+
   /// Whether the pinned process is still alive (signal 0 through the pidfd).
   public var isAlive: Bool { system_pidfd_send_signal(descriptor, 0) == 0 }
 

@@ -83,6 +83,9 @@ public enum SafeFile {
   /// The effective uid: the owner every file we write must have.
   public static var effectiveUser: UInt32 { UInt32(system_geteuid()) }
 
+  /// The real user id of this process (`getuid(2)`): who started it, even when set-uid.
+  public static var realUser: UInt32 { UInt32(system_getuid()) }
+
   /// Opens `path` for writing from the start and returns the descriptor (close-on-exec).
   ///
   /// A missing file is created (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode `mode`). An existing one is

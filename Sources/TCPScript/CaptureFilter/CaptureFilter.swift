@@ -284,31 +284,23 @@ private struct BPFEmitter {
   mutating func jump(_ label: Int) { code.append((.jump(always: 0), label, nil)) }
 
   /// Falls through to the next instruction when the frame is IPv4, else to `onFalse`.
-  mutating func requireIPv4(onFalse: Int) {
-    let next = newLabel()
-    switch linkType {
-    case .ethernet:
-      emit(.load(size: BPFOpcode.halfword, absolute: 12))
-      branch(BPFOpcode.equal, 0x0800, next, onFalse)
-    case .rawIPv4:
-      emit(.load(size: BPFOpcode.byte, absolute: 0))
-      emit(.alu(BPFOpcode.and, 0xF0))
-      branch(BPFOpcode.equal, 0x40, next, onFalse)
-    }
-    place(next)
-  }
+  mutating func requireIPv4(onFalse: Int) { requireIPVersion(4, etherType: 0x0800, onFalse: onFalse) }
 
   /// Falls through to the next instruction when the frame is IPv6, else to `onFalse`.
-  mutating func requireIPv6(onFalse: Int) {
+  mutating func requireIPv6(onFalse: Int) { requireIPVersion(6, etherType: 0x86DD, onFalse: onFalse) }
+
+  /// Falls through when the frame carries IP `version`: on Ethernet its EtherType is
+  /// `etherType`; on a raw IP link the first nibble is `version`. Else to `onFalse`.
+  private mutating func requireIPVersion(_ version: UInt32, etherType: UInt32, onFalse: Int) {
     let next = newLabel()
     switch linkType {
     case .ethernet:
       emit(.load(size: BPFOpcode.halfword, absolute: 12))
-      branch(BPFOpcode.equal, 0x86DD, next, onFalse)
+      branch(BPFOpcode.equal, etherType, next, onFalse)
     case .rawIPv4:
       emit(.load(size: BPFOpcode.byte, absolute: 0))
       emit(.alu(BPFOpcode.and, 0xF0))
-      branch(BPFOpcode.equal, 0x60, next, onFalse)
+      branch(BPFOpcode.equal, version << 4, next, onFalse)
     }
     place(next)
   }

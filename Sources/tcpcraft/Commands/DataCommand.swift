@@ -142,11 +142,7 @@ enum DataCommand: Command {
       opened.close()
       return 0
     } catch {
-      if let flow {
-        if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
-        output.drawLadder(flow)
-      }
-      return Common.report(error, output: output, command: "data", flow: flow)
+      return Common.reportFailure(error, flow: flow, arguments: arguments, output: output, command: "data")
     }
   }
 

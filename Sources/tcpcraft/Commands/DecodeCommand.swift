@@ -1,5 +1,6 @@
 import Foundation
 import PacketKit
+import RawSocket
 
 /// `tcpcraft decode (--pcap FILE | HEX...)`: one tcpdump-style summary line for every packet,
 /// malformed ones included (what is wrong is said on that line, in brackets).
@@ -52,8 +53,12 @@ enum DecodeCommand: Command {
   static func standardOutput(_ line: String) { print(line) }
   /// A chunk of summary lines straight to the file descriptor (one run uses either this or
   /// `standardOutput`, never both, so their order cannot mix).
-  static func writeStandardOutput(_ text: [UInt8]) { FileHandle.standardOutput.write(Data(text)) }
-  static func standardError(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+  static func writeStandardOutput(_ text: [UInt8]) {
+    try? FileDescriptor.standardOutput.writeAll(text)
+  }
+  static func standardError(_ message: String) {
+    try? FileDescriptor.standardError.writeAll(Array((message + "\n").utf8))
+  }
 
   static func usageFailure(_ failure: UsageError, error: (String) -> Void) -> Int32 {
     let message = failure.description
@@ -197,26 +202,16 @@ enum DecodeCommand: Command {
     _ path: String, _ settings: Settings, output: (String) -> Void, write: ([UInt8]) -> Void,
     error: (String) -> Void
   ) -> Int32 {
-    let handle: FileHandle
-    if path == "-" {
-      handle = FileHandle.standardInput
-    } else {
-      var isDirectory: ObjCBool = false
-      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        error("tcpcraft decode: cannot read \(path): no such file")
-        return 2
-      }
-      guard !isDirectory.boolValue else {
-        error("tcpcraft decode: cannot read \(path): is a directory")
-        return 2
-      }
-      guard let opened = FileHandle(forReadingAtPath: path) else {
-        error("tcpcraft decode: cannot read \(path): permission denied or unreadable")
-        return 2
-      }
-      handle = opened
+    let file: FileDescriptor
+    switch openCapture(path) {
+    case .success(let opened): file = opened
+    case .failure(let problem):
+      error("tcpcraft decode: cannot read \(path): \(problem.reason)")
+      return 2
     }
-    defer { if path != "-" { try? handle.close() } }
+    defer { if path != "-" { try? file.close() } }
+    // One reused 1 MiB buffer: each read fills it, and the reader copies what it needs.
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
     var reader = PcapReader()
     // The lines, as UTF-8, handed to `write` whenever 64 KiB have gathered.
     var text: [UInt8] = []
@@ -230,15 +225,15 @@ enum DecodeCommand: Command {
     let detailed = settings.show || settings.hex
     do throws(PcapError) {
       while true {
-        let chunk: Data
-        do {
-          chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+        let count: Int
+        do throws(Errno) {
+          count = try file.read(into: &chunk)
         } catch let readError {
-          error("tcpcraft decode: cannot read \(path): \(readError.localizedDescription)")
+          error("tcpcraft decode: cannot read \(path): \(readError.description)")
           return 2
         }
-        if chunk.isEmpty { break }
-        reader.append(chunk)
+        if count == 0 { break }
+        reader.append(chunk[0..<count])
         while let record = try reader.next() {
           let linkType = settings.linkType ?? record.linkType ?? reader.header?.linkType ?? .ethernet
           if detailed {
@@ -265,45 +260,31 @@ enum DecodeCommand: Command {
     }
     return 0
   }
-}
 
-/// Hex text to bytes, as users paste it: `48656c6c6f`, `48 65:6c,6c 6f`, `0x4865`, `0x48 0x65`
-/// (separators ` : , \t \n` and `0x` prefixes are skipped). Shared by `decode HEX...` and
-/// `send --data-hex` / `--option raw=KIND:HEX`.
-enum HexText {
-  enum Problem: Error, CustomStringConvertible {
-    case notHexDigit(Character)
-    case oddDigitCount
-    var description: String {
-      switch self {
-      case .notHexDigit(let character): "'\(character)' is not a hex digit"
-      case .oddDigitCount: "odd number of hex digits"
-      }
-    }
-  }
+  /// Why a capture file cannot be read, in words for "cannot read PATH: ...".
+  struct OpenProblem: Error { var reason: String }
 
-  static func bytes(_ text: String) -> Result<[UInt8], Problem> {
-    var high: UInt8? = nil
-    var rest = Substring(text)
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(text.utf8.count / 2)
-    while let character = rest.first {
-      if rest.hasPrefix("0x") || rest.hasPrefix("0X") {
-        rest = rest.dropFirst(2)
-        continue
+  /// Opens `path` (or standard input for `-`) for reading through RawSocket's seam: a symbolic
+  /// link is refused, not followed (kernel fact 14); a directory is refused before any read.
+  static func openCapture(_ path: String) -> Result<FileDescriptor, OpenProblem> {
+    if path == "-" { return .success(.standardInput) }
+    let file: FileDescriptor
+    do throws(Errno) {
+      file = try FileDescriptor.openForReading(path: path)
+    } catch {
+      let reason: String
+      switch error.rawValue {
+      case ENOENT: reason = "no such file"
+      case ELOOP: reason = "is a symbolic link (not followed; give the target's path)"
+      case EACCES, EPERM: reason = "permission denied"
+      default: reason = error.description
       }
-      rest = rest.dropFirst()
-      if character == " " || character == ":" || character == "\n" || character == "\t" || character == "," {
-        continue
-      }
-      guard let value = character.hexDigitValue else { return .failure(.notHexDigit(character)) }
-      if let first = high {
-        bytes.append(first << 4 | UInt8(value))
-        high = nil
-      } else {
-        high = UInt8(value)
-      }
+      return .failure(OpenProblem(reason: reason))
     }
-    return high == nil ? .success(bytes) : .failure(.oddDigitCount)
+    if let status = file.status(), status.isDirectory {
+      try? file.close()
+      return .failure(OpenProblem(reason: "is a directory"))
+    }
+    return .success(file)
   }
 }

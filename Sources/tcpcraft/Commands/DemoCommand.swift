@@ -9,7 +9,7 @@ enum DemoCommand: Command {
   static let spec = CommandSpec(
     name: "demo",
     summary: "the whole textbook exchange against a kernel listener of its own, in a second",
-    synopsis: ["[--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--port N] [--duration SECONDS] [--close-delay SECONDS]"],
+    synopsis: ["[--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--port N] [--duration SECONDS] [--close-delay SECONDS | --close-now | --half-close | --refuse] [--netns NAME]"],
     about: """
       Starts a kernel TCP listener of its own on 127.0.0.1 (an ephemeral port), then plays the
       client by hand: the 3-way handshake, a little data both ways, and the 4-way close, showing
@@ -23,6 +23,16 @@ enum DemoCommand: Command {
       --serve leaves a kernel listener running instead (echoing what it gets) for handshake, fin,
       send and probe to practise on. When a client closes, it waits --close-delay seconds (default
       0.2) before closing too, so that its ACK and its FIN go out separately, as in the textbooks.
+      --close-now closes at once instead: the ACK of the client's FIN rides on the server's FIN
+      (one FIN+ACK, three segments in all). --half-close keeps sending after the client's FIN (two
+      lines, then its own FIN): a FIN closes one direction only. --refuse binds the port but never
+      listens, so the kernel answers every SYN with RST+ACK: a refused connection (ECONNREFUSED, as
+      a closed port), while the port stays held.
+
+      --netns NAME serves inside a network namespace you made, where lo can cut at the MSS as a
+      wire would (the host's lo hands over whole 64 KB segments: offload):
+        ip netns add lab && ip -n lab link set lo up && ip -n lab link set lo gso_max_size 1000
+      then run the clients there too: ip netns exec lab tcpcraft handshake 127.0.0.1:PORT
       """,
     options: [
       OptionGroup([
@@ -37,13 +47,19 @@ enum DemoCommand: Command {
           .integer("--port", UInt16.self, "N", "the listener's port (default: an ephemeral one)"),
           .seconds("--duration", "how long --serve serves (default 600)"),
           .seconds("--close-delay", zeroAllowed: true, "wait this long after a client's FIN before closing (default 0.2)"),
+          .toggle("--close-now", "close at once on the client's FIN: one FIN+ACK (merged close)"),
+          .toggle("--half-close", "after the client's FIN, keep sending (two lines), then close"),
+          .toggle("--refuse", "hold the port without listening: every SYN gets RST+ACK (refused)"),
+          .string("--netns", "NAME", "serve inside the network namespace NAME (made by ip netns add)"),
         ]),
       Common.outputOptions,
     ],
     examples: [
       "tcpcraft demo",
       "tcpcraft demo --explain --relative",
-      "tcpcraft demo --serve --port 8080",
+      "tcpcraft demo --serve --port 8080 --duration 60",
+      "tcpcraft demo --serve --port 8081 --half-close --duration 60",
+      "tcpcraft demo --serve --port 8082 --refuse --duration 60",
     ])
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -146,32 +162,66 @@ enum DemoCommand: Command {
   }
 
   /// `demo --serve`: a kernel listener that stays up (echoing what it receives) for `tcpcraft
-  /// handshake`, `fin`, `send` and `probe` to practise on.
+  /// handshake`, `fin`, `send` and `probe` to practise on; or, with `--refuse`, a held port that
+  /// refuses.
   static func serve(_ arguments: Arguments, port: UInt16) -> Int32 {
     let duration = arguments.seconds("--duration")
     let seconds = duration.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 600
     let closeDelay = closeDelayMicroseconds(arguments)
+    let modes = ["--close-now", "--half-close", "--refuse"].filter { arguments.has($0) }
+    if modes.count > 1 || (!modes.isEmpty && arguments.has("--close-delay") && modes != ["--half-close"]) {
+      let given = modes + (arguments.has("--close-delay") ? ["--close-delay"] : [])
+      Terminal.error("tcpcraft: demo --serve: give one of \(given.joined(separator: ", ")), not several")
+      return 2
+    }
+    let refuse = arguments.has("--refuse")
+    let afterFIN: KernelListener.AfterFIN =
+      arguments.has("--close-now") ? .closeNow : arguments.has("--half-close") ? .halfClose : .close
+    let namespace = arguments.value("--netns")
+    if let namespace, let problem = ProbeNamespace.problem(with: namespace) {
+      Terminal.error("tcpcraft: --netns: \(problem)")
+      return 2
+    }
     let listener: KernelListener
     do {
-      listener = try KernelListener(port: port)
+      if let namespace {
+        // The socket keeps the namespace it was made in; accept and the echo threads then work
+        // on it from here.
+        listener = try NetworkNamespace.run(named: namespace) { try KernelListener(port: port, listening: !refuse) }
+      } else {
+        listener = try KernelListener(port: port, listening: !refuse)
+      }
     } catch {
-      Terminal.error("tcpcraft: \(error.description)")
+      Terminal.error("tcpcraft: \(error)")
       return 1
     }
-    Terminal.out("serving on 127.0.0.1:\(listener.port) for \(Int(seconds)) s (Ctrl-C to stop); try:")
-    if Capabilities.has(.netRaw, .netAdmin) {
-      Terminal.out("  tcpcraft handshake 127.0.0.1:\(listener.port) && tcpcraft fin")
+    let prefix = namespace.map { "ip netns exec \($0) " } ?? ""
+    let sudo = Capabilities.has(.netRaw, .netAdmin) ? "" : "sudo "
+    let place = namespace.map { " in namespace \($0)" } ?? ""
+    if refuse {
+      Terminal.out("holding 127.0.0.1:\(listener.port)\(place) with no listener for \(Int(seconds)) s: every SYN gets RST+ACK; try:")
+      Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) --explain")
     } else {
-      Terminal.out("  sudo tcpcraft handshake 127.0.0.1:\(listener.port) && sudo tcpcraft fin")
-      Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)")
+      let what = switch afterFIN {
+      case .close: "echoing"
+      case .closeNow: "echoing, closing at once on your FIN (FIN+ACK merged)"
+      case .halfClose: "echoing, still sending after your FIN (half-close)"
+      }
+      Terminal.out("serving on 127.0.0.1:\(listener.port)\(place) for \(Int(seconds)) s (\(what); Ctrl-C to stop); try:")
+      Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) && \(sudo)\(prefix)tcpcraft fin")
     }
+    if sudo != "" { Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)") }
     let deadline = SessionStore.now + seconds
     // Bounded: one pass per accepted connection or per 200 ms of waiting.
     for _ in 0..<10_000_000 {
       if SessionStore.now > deadline { break }
+      if refuse {
+        SystemSleep.sleep(for: .milliseconds(200))
+        continue
+      }
       guard let connection = listener.accept(timeoutMilliseconds: 200) else { continue }
       Terminal.out("accepted a connection (fd \(connection.rawValue))")
-      Thread { KernelListener.echo(connection, closeDelayMicroseconds: closeDelay) }.start()
+      Thread { KernelListener.echo(connection, closeDelayMicroseconds: closeDelay, afterFIN: afterFIN) }.start()
     }
     return 0
   }

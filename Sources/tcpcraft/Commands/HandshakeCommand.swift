@@ -131,11 +131,7 @@ enum HandshakeCommand: Command {
       // removed here too, in case the holder never started.
       holder?.abandon()
       if let sessionName, let directory { directory.remove(sessionName) }
-      if let flow {
-        if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
-        output.drawLadder(flow)
-      }
-      return Common.report(error, output: output, command: "handshake", flow: flow)
+      return Common.reportFailure(error, flow: flow, arguments: arguments, output: output, command: "handshake")
     }
   }
 

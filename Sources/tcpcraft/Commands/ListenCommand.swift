@@ -122,11 +122,7 @@ enum ListenCommand: Command {
       opened.close()
       return 0
     } catch {
-      if let flow {
-        if let path = arguments.value("--pcap") { try? Common.writePcap(flow, to: path) }
-        output.drawLadder(flow)
-      }
-      return Common.report(error, output: output, command: "listen", flow: flow)
+      return Common.reportFailure(error, flow: flow, arguments: arguments, output: output, command: "listen")
     }
   }
 

@@ -147,6 +147,17 @@ enum ProbeCommand: Command {
     var configuration = parsed
     var made: SelfTarget?
     if ownTarget {
+      // A normal user (no sudo, no setcap): the target is ours alone, so make it inside a private
+      // user + network namespace (with its own /run/netns for `ip netns add`), as demo does.
+      // Before any thread starts: unshare needs a single-threaded process.
+      if UserNamespace.wouldHelp {
+        do throws(UserNamespace.EntryError) {
+          try UserNamespace.enter(privateMounts: true)
+        } catch {
+          Terminal.error(error.advice())
+          return 1
+        }
+      }
       do throws(ScriptError) {
         try KernelTransport.requirePrivileges([.netRaw, .netAdmin])
       } catch {
@@ -212,12 +223,12 @@ enum ProbeCommand: Command {
     let results = runner.run(cases, sequential: arguments.has("--sequential")) { index, count, edgeCase in
       let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
       if interactive {
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+        try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8))
       } else {
         Terminal.error(line)
       }
     }
-    if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+    if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
 
     if json {
       for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
@@ -549,7 +560,7 @@ enum ProbeCommand: Command {
       let interactive = isatty(2) != 0
       for (index, segment) in segments.enumerated() {
         let line = "[\(index + 1)/\(segments.count)] \(segment.label)"
-        if interactive { FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8)) } else { Terminal.error(line) }
+        if interactive { try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8)) } else { Terminal.error(line) }
         let exchange = runner.exchange(segment.packet)
         records.append(exchange.sent)
         records.append(contentsOf: exchange.replies.map(\.bytes))
@@ -581,7 +592,7 @@ enum ProbeCommand: Command {
           }
         }
       }
-      if interactive { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+      if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
     }
     for segment in segments where runner == nil {
       let bytes: [UInt8]
@@ -668,7 +679,7 @@ final class SelfTarget {
       for step in steps {
         if let problem = Self.command(step) { throw Failure(description: "setting up --target self: `\(step.joined(separator: " "))`: \(problem)") }
       }
-      namespaceFD = open("/var/run/netns/" + name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+      namespaceFD = (try? FileDescriptor.openForReading(path: "/var/run/netns/" + name).rawValue) ?? -1
       guard namespaceFD >= 0 else { throw Failure(description: "setting up --target self: cannot open the namespace \(name)") }
       file = "/proc/self/fd/\(namespaceFD)"
       let port = self.port
@@ -677,7 +688,7 @@ final class SelfTarget {
       listener = fd
     } catch {
       _ = Self.command(["ip", "netns", "delete", name])
-      if namespaceFD >= 0 { Glibc.close(namespaceFD) }
+      if namespaceFD >= 0 { try? FileDescriptor(rawValue: namespaceFD).close() }
       throw error
     }
     namespaceFile = file
@@ -688,35 +699,32 @@ final class SelfTarget {
   /// A listener that never accepts (the kernel completes handshakes and queues them) with a small
   /// receive buffer, so that a window can be filled; a backlog of 1024.
   private static func listen(address: UInt32, port: UInt16) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return -1 }
-    var one: Int32 = 1
-    var buffer: Int32 = 2048
-    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-    _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+    guard let socket = try? SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0) else {
+      return -1
+    }
+    try? socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: Int32(1))
+    try? socket.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(2048))
     var local = sockaddr_in()
     local.sin_family = sa_family_t(AF_INET)
     local.sin_port = port.bigEndian
     local.sin_addr.s_addr = address.bigEndian
-    let bound = withUnsafePointer(to: &local) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0, Glibc.listen(fd, 1024) == 0 else {
-      Glibc.close(fd)
+    let bound = withUnsafeBytes(of: &local) { bytes in Result { () throws(Errno) in try socket.bind(address: bytes) } }
+    guard case .success = bound, (try? socket.listen(backlog: 1024)) != nil else {
+      try? socket.close()
       return -1
     }
-    return fd
+    return socket.rawValue
   }
 
   /// Removes the namespace and its veth pair now (the kernel would at exit anyway).
   func close() {
     if listener >= 0 {
-      Glibc.close(listener)
+      try? FileDescriptor(rawValue: listener).close()
       listener = -1
     }
     _ = Self.command(["ip", "link", "del", hostInterface])
     if namespaceFD >= 0 {
-      Glibc.close(namespaceFD)
+      try? FileDescriptor(rawValue: namespaceFD).close()
       namespaceFD = -1
     }
   }
@@ -728,7 +736,7 @@ final class SelfTarget {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns") else { return }
     for name in names where name.hasPrefix(prefix) {
       guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
-      if kill(pid, 0) != 0 && errno == ESRCH { _ = command(["ip", "netns", "delete", name]) }
+      if ProcessHandle.isGone(pid: pid) { _ = command(["ip", "netns", "delete", name]) }
     }
   }
 

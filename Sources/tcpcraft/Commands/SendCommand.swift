@@ -15,8 +15,8 @@ enum SendCommand: Command {
       reply with those flags (exit 1 if it does not come). --guard keeps the kernel's own RSTs for
       our port from leaving while we wait.
 
-      --option (repeatable): mss=N, wscale=N, sackok, ts=VAL:ECR, nop, eol, raw=KIND:HEX (the kind
-      octet, then HEX verbatim: the length octet is yours, so it can lie).
+      --option (repeatable), in the order given:
+      \(optionHelp)
 
       At rate (any of --count, --rate, --duration): sends the segment N times, built once and
       changed in place per packet: --walk seq[:STEP] (the default), ack[:STEP], id[:STEP],
@@ -41,7 +41,7 @@ enum SendCommand: Command {
         .integer("--id", UInt16.self, "N", "the IPv4 identification"),
         .string("--data", "TEXT", "the payload, as text"),
         .string("--data-hex", "HEX", "the payload, as hex bytes (like 48656c6c6f)"),
-        .repeatable("--option", "OPT", "a TCP option, in order: mss=N, wscale=N, sackok, ts=VAL:ECR, nop, eol, raw=KIND:HEX"),
+        .repeatable("--option", "OPT", "a TCP option, in order: \(TCPOption.spellings.map(\.syntax).joined(separator: ", "))"),
         .string("--expect", "FLAGS", "wait for a reply with these flags (exit 1 if none comes)"),
         .seconds("--timeout", "how long to wait for replies (default 3 with --expect, else 0.3)"),
         .toggle("--guard", "keep the kernel's RSTs for our port from leaving while we wait"),
@@ -55,6 +55,7 @@ enum SendCommand: Command {
       "sudo tcpcraft send 127.0.0.1:9 --flags S --expect R.          # a closed port answers RST",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --checksum 0xdead  # dropped by the kernel",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --option mss=0 --option raw=254:02",
+      "sudo tcpcraft send 127.0.0.1:8080 --flags S --option tfo --option uto=5m --option md5=00112233445566778899aabbccddeeff",
       "sudo tcpcraft send 127.0.0.1:9 --flags S --count 1000000",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --count 50000 --rate 10000 --walk sport:20000-29999",
       "sudo tcpcraft send 10.0.0.2:80 --flags S --duration 5 --iface veth0 --dst-mac 02:00:00:00:00:02",
@@ -106,6 +107,8 @@ enum SendCommand: Command {
         to: Endpoint(address: remote.address, port: remote.port),
         sourcePort: arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
       flow = opened
+      // Unguarded: our kernel may reset the connection; watch for its RSTs to show them.
+      let ownResets = arguments.has("--guard") ? nil : OwnKernelResets(local: opened.local, remote: opened.remote)
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
       let checksum = arguments.integer("--checksum", as: UInt16.self)
       let urgent = arguments.integer("--urgent", as: UInt16.self)
@@ -126,17 +129,19 @@ enum SendCommand: Command {
       }
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
+        let reset = showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
-        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)")
+        output.result(ok: true, command: "send", flow: opened, message: "got the expected reply: \(reply.summary)\(reset)")
       } else {
         _ = try opened.receiveAll(for: timeout)
+        let reset = showOwnResets(ownResets, flow: opened, output: output)
         if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
         output.writeFiles(opened)
         let replies = opened.transcript.entries.filter { $0.direction == .received }.count
         output.result(
           ok: true, command: "send", flow: opened,
-          message: replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")")
+          message: (replies == 0 ? "sent; no reply within \(ScriptError.format(timeout))" : "sent; \(replies) repl\(replies == 1 ? "y" : "ies")") + reset)
       }
       opened.close()
       return 0
@@ -145,6 +150,26 @@ enum SendCommand: Command {
       if let flow { output.writeFiles(flow) }
       return Common.report(error, output: output, command: "send", flow: flow)
     }
+  }
+
+  /// Prints our own kernel's RSTs for the flow (an unguarded send), each with why it left.
+  /// Returns a note for the final line ("" when none was seen).
+  static func showOwnResets(_ resets: OwnKernelResets?, flow: Flow, output: Output) -> String {
+    guard let resets else { return "" }
+    let lines = resets.drain(transcript: flow.transcript)
+    for line in lines {
+      if output.json {
+        var object = JSONLine()
+        object.add("type", "kernel_rst")
+        object.add("summary", line)
+        object.add("explanation", OwnKernelResets.explanation(port: flow.local.port))
+        Terminal.out(object.description)
+      } else {
+        output.say("our kernel \(line)")
+        output.say("  (\(OwnKernelResets.explanation(port: flow.local.port)))")
+      }
+    }
+    return lines.isEmpty ? "" : "; then our own kernel reset the connection (no --guard)"
   }
 
   /// tcpdump letters (`S`, `S.`, `F.`, `R`, `SA`, `FA`, `PA`), names (`syn,ack`), or `none`.
@@ -164,39 +189,20 @@ enum SendCommand: Command {
     }
   }
 
-  /// `mss=1460`, `wscale=7`, `sackok`, `ts=VAL:ECR`, `nop`, `eol`,
-  /// `raw=KIND:HEX` (kind then the bytes verbatim: the length octet is yours to lie with).
+  /// One line per `TCPOption.spellings` entry, for the help text.
+  static var optionHelp: String {
+    TCPOption.spellings.map { "  " + $0.syntax.padding(toLength: 30, withPad: " ", startingAt: 0) + $0.meaning }
+      .joined(separator: "\n")
+  }
+
+  /// An `--option` value, by `TCPOption.spellings` (`mss=1460`, `tfo`, `md5=HEX16`, `raw=KIND:HEX`).
   static func parseOption(_ text: String) throws(UsageError) -> TCPOption {
-    let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-    let name = parts.first?.lowercased() ?? ""
-    let value = parts.count > 1 ? parts[1] : nil
-    func bad() -> UsageError {
-      UsageError("--option: \"\(text)\" is not an option (mss=N, wscale=N, sackok, ts=VAL:ECR, nop, eol, raw=KIND:HEX)")
-    }
-    switch name {
-    case "nop": return .noOperation
-    case "eol": return .endOfOptionList
-    case "sackok", "sack-perm", "sackpermitted": return .sackPermitted
-    case "mss":
-      guard let value, let mss = Arguments.parseInteger(value, as: UInt16.self) else { throw bad() }
-      return .maximumSegmentSize(mss)
-    case "wscale":
-      guard let value, let scale = Arguments.parseInteger(value, as: UInt8.self) else { throw bad() }
-      return .windowScale(scale)
-    case "ts":
-      guard let value else { throw bad() }
-      let numbers = value.split(separator: ":").map { Arguments.parseInteger(String($0), as: UInt32.self) }
-      guard numbers.count == 2, let tsValue = numbers[0], let echo = numbers[1] else { throw bad() }
-      return .timestamps(value: tsValue, echoReply: echo)
-    case "raw":
-      guard let value else { throw bad() }
-      // Empty pieces kept: "raw=:00" has no kind and is refused, not read as kind 0.
-      let pieces = value.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-      guard let first = pieces.first, !first.isEmpty, let kind = Arguments.parseInteger(first, as: UInt8.self) else { throw bad() }
-      let bytes = pieces.count > 1 && !pieces[1].isEmpty ? try parseHex(pieces[1], option: "--option") : []
-      return .raw(kind: kind, bytes: bytes)
-    default:
-      throw bad()
+    switch TCPOption.parse(spelling: text) {
+    case .success(let option): return option
+    case .failure(.badValue(let spelling)):
+      throw UsageError("--option: \"\(text)\" is not an option (\(spelling.name) is written \(spelling.syntax): \(spelling.meaning))")
+    case .failure(.unknownName):
+      throw UsageError("--option: \"\(text)\" is not an option (\(TCPOption.spellings.map(\.syntax).joined(separator: ", ")))")
     }
   }
 }

@@ -103,7 +103,7 @@ enum SniffCommand: Command {
         }
       }
     }
-    defer { if pcapFile >= 0 { close(pcapFile) } }
+    defer { if pcapFile >= 0 { try? FileDescriptor(rawValue: pcapFile).close() } }
     if !json && !arguments.has("--quiet") {
       Terminal.error("tcpcraft: listening on \(interface)\(filterText.map { ", filter \"\($0)\"" } ?? "")")
     }

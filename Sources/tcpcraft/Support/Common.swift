@@ -104,6 +104,18 @@ enum Common {
     return options
   }
 
+  /// Reports a failed exchange: saves what `flow` saw to `--pcap` when asked (best effort),
+  /// draws its ladder, then reports `error` as `report` does.
+  static func reportFailure(
+    _ error: ScriptError, flow: Flow?, arguments: Arguments, output: Output, command: String
+  ) -> Int32 {
+    if let flow {
+      if let path = arguments.value("--pcap") { try? writePcap(flow, to: path) }
+      output.drawLadder(flow)
+    }
+    return report(error, output: output, command: command, flow: flow)
+  }
+
   /// Runs `body`, turning a `ScriptError` into the right message and exit status.
   static func report(_ error: ScriptError, output: Output, command: String, flow: Flow?) -> Int32 {
     output.result(ok: false, command: command, flow: flow, message: error.description)

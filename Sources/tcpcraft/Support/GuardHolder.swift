@@ -33,13 +33,14 @@ enum GuardHolder {
     /// Tells the holder the connection is established: it keeps the guard after we exit.
     func release() {
       let word = Array("keep\n".utf8)
-      _ = word.withUnsafeBytes { write(lifeline, $0.baseAddress, $0.count) }
-      close(lifeline)
+      let pipe = FileDescriptor(rawValue: lifeline)
+      try? pipe.writeAll(word)
+      try? pipe.close()
     }
 
     /// Drops the lifeline without releasing: the holder cleans up and exits.
     func abandon() {
-      close(lifeline)
+      try? FileDescriptor(rawValue: lifeline).close()
       ProcessHandle.reap(child: pid, timeoutMilliseconds: 2000)
     }
   }
@@ -64,18 +65,18 @@ enum GuardHolder {
     } catch {
       throw .system(step: "starting the guard holder", description: error.description)
     }
-    defer { close(ready.read) }
+    defer { closeDescriptor(ready.read) }
     let pid: Int32
     do throws(SocketError) {
       pid = try ChildProcess.spawnDetached(arguments, standardInput: lifeline.read, standardOutput: ready.write)
     } catch {
-      close(ready.write)
-      close(lifeline.read)
-      close(lifeline.write)
+      closeDescriptor(ready.write)
+      closeDescriptor(lifeline.read)
+      closeDescriptor(lifeline.write)
       throw .system(step: "starting the guard holder", description: error.description)
     }
-    close(ready.write)
-    close(lifeline.read)
+    closeDescriptor(ready.write)
+    closeDescriptor(lifeline.read)
     let started = Started(pid: pid, lifeline: lifeline.write)
     // Wait (bounded) for "ready" or an error line.
     let reply = readLine(from: ready.read, timeoutMilliseconds: 5000)
@@ -100,7 +101,7 @@ enum GuardHolder {
     guard session.holderPID > 1, let token = session.token, let handle = ProcessHandle.open(pid: session.holderPID) else {
       return nil
     }
-    guard let identity = handle.identity(), identity.uid == UInt32(getuid()),
+    guard let identity = handle.identity(), identity.uid == SafeFile.realUser,
       identity.arguments.count > 2, identity.arguments[1] == command,
       let tokenIndex = identity.arguments.firstIndex(of: "--token"), tokenIndex + 1 < identity.arguments.count,
       identity.arguments[tokenIndex + 1] == token
@@ -173,10 +174,9 @@ enum GuardHolder {
     }
     Terminal.out("ready \(rstGuard.tableName)")
     // Nobody reads our stdout after "ready": point it at /dev/null so a closed pipe cannot hurt.
-    let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
-    if devNull >= 0 {
-      dup2(devNull, 1)
-      close(devNull)
+    if let devNull = try? FileDescriptor.openNullDevice() {
+      try? devNull.duplicate(onto: .standardOutput)
+      try? devNull.close()
     }
     let released = waitForRelease(directory: directory, name: sessionName, token: token, hold: hold)
     if released { waitWhileUsed(directory: directory, name: sessionName, token: token, hold: hold) }
@@ -194,8 +194,8 @@ enum GuardHolder {
       let ready = try? SocketDescriptor(rawValue: 0).poll(for: .readable, timeout: .milliseconds(200))
       guard let ready, !ready.isEmpty else { continue }
       var chunk = [UInt8](repeating: 0, count: 64)
-      let count = read(0, &chunk, chunk.count)
-      if count < 0 && errno == EINTR { continue }
+      // EINTR is retried inside; an error or end of file is the lifeline gone.
+      let count = (try? FileDescriptor.standardInput.read(into: &chunk)) ?? 0
       if count <= 0 { return false }
       received.append(contentsOf: chunk[0..<count])
       if String(decoding: received, as: UTF8.self).hasPrefix("keep") { return true }
@@ -208,8 +208,7 @@ enum GuardHolder {
   private static func waitWhileUsed(directory: SafeDirectory, name: String, token: String, hold: Double) {
     let started = SessionStore.now
     for _ in 0..<432_000 {
-      var nap = timespec(tv_sec: 0, tv_nsec: 200_000_000)
-      nanosleep(&nap, nil)
+      SystemSleep.sleep(for: .milliseconds(200))
       if stopRequested.load(ordering: .relaxed) { return }
       guard let status = directory.status(of: name), status.isRegularFile else { return }
       if SessionStore.now > max(started, status.modified) + hold { return }
@@ -219,7 +218,7 @@ enum GuardHolder {
   /// Removes the session file if it is still this holder's (same token).
   private static func removeSession(directory: SafeDirectory, name: String, token: String) {
     guard let fd = try? directory.openRegularFile(name) else { return }
-    defer { close(fd) }
+    defer { closeDescriptor(fd) }
     guard let opened = SafeFile.status(of: fd),
       let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: name),
       case .success(let session) = SessionStore.decode(bytes, name: name), session.token == token
@@ -227,12 +226,10 @@ enum GuardHolder {
     directory.remove(name, ifStill: opened)
   }
 
-  private static func executablePath() -> String? {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard count > 0 else { return nil }
-    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  }
+  private static func executablePath() -> String? { Capabilities.executablePath() }
+
+  /// Closes a raw descriptor through RawSocket's seam (errors ignored: it is gone either way).
+  private static func closeDescriptor(_ fd: CInt) { try? FileDescriptor(rawValue: fd).close() }
 
   /// Reads up to a newline from `fd`, waiting at most `timeoutMilliseconds` in total.
   private static func readLine(from fd: Int32, timeoutMilliseconds: Int32) -> String {
@@ -246,8 +243,8 @@ enum GuardHolder {
         for: .readable, timeout: .milliseconds(Int64(remaining)))
       guard let ready, !ready.isEmpty else { break }
       var chunk = [UInt8](repeating: 0, count: 512)
-      let count = read(fd, &chunk, chunk.count)
-      if count < 0 && errno == EINTR { continue }
+      // EINTR is retried inside; an error or end of file ends the line.
+      let count = (try? FileDescriptor(rawValue: fd).read(into: &chunk)) ?? 0
       if count <= 0 { break }
       collected.append(contentsOf: chunk[0..<count])
       if collected.contains(10) { break }

@@ -13,8 +13,10 @@ final class KernelListener: @unchecked Sendable {
   private var events: [String] = []
   private var lastAcceptProblem = ""
 
-  /// Binds 127.0.0.1:`port` (0: an ephemeral port) and listens.
-  init(port requested: UInt16 = 0) throws(ListenerError) {
+  /// Binds 127.0.0.1:`port` (0: an ephemeral port) and listens; with `listening` false, only
+  /// binds (holding the port, with no listener: the kernel answers every SYN with RST+ACK, a
+  /// refused connection).
+  init(port requested: UInt16 = 0, listening: Bool = true) throws(ListenerError) {
     let socket: SocketDescriptor
     do {
       socket = try SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
@@ -28,7 +30,7 @@ final class KernelListener: @unchecked Sendable {
       address.sin_port = requested.bigEndian
       address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
       try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
-      try socket.listen(backlog: 16)
+      if listening { try socket.listen(backlog: 16) }
       self.port = try socket.localIPv4Address().port
     } catch {
       try? socket.close()
@@ -120,15 +122,47 @@ final class KernelListener: @unchecked Sendable {
     return thread
   }
 
+  /// What `demo --serve` does when the client's FIN arrives.
+  enum AfterFIN: Sendable {
+    /// Wait the close delay, then close: the kernel's ACK of the FIN goes out alone, then our
+    /// FIN (the textbook four segments).
+    case close
+    /// Close at once: the kernel's ACK of the client's FIN rides on our FIN (one FIN+ACK).
+    case closeNow
+    /// Keep sending (the half-close: the client's FIN closed only its direction), then close.
+    case halfClose
+  }
+
+  /// The lines `--half-close` sends after the client's FIN.
+  static let halfCloseLines = [
+    "still here after your FIN: you closed only your direction (a half-close)\n",
+    "the server's last words; its FIN comes next\n",
+  ]
+
   /// `demo --serve`'s connection handler: echo what arrives until EOF (bounded: 100,000 reads,
-  /// each waiting at most 600 s), wait `closeDelayMicroseconds` after the client's FIN, close.
-  static func echo(_ connection: SocketDescriptor, closeDelayMicroseconds: UInt32) {
+  /// each waiting at most 600 s); then, by `afterFIN`, close after `closeDelayMicroseconds`, close
+  /// at once, or send `halfCloseLines` first.
+  static func echo(_ connection: SocketDescriptor, closeDelayMicroseconds: UInt32, afterFIN: AfterFIN = .close) {
     setReceiveTimeout(connection, milliseconds: 600_000)
     var buffer = [UInt8](repeating: 0, count: 4096)
     for _ in 0..<100_000 {
       let result = receive(connection, &buffer)
       guard case .success(let count) = result, count > 0 else {
-        if case .success(0) = result { SystemSleep.sleep(for: .microseconds(closeDelayMicroseconds)) }
+        if case .success(0) = result {
+          switch afterFIN {
+          case .close:
+            SystemSleep.sleep(for: .microseconds(closeDelayMicroseconds))
+          case .closeNow:
+            break
+          case .halfClose:
+            // Each line its own segment: a pause between them (the ACK of the FIN goes first).
+            for line in halfCloseLines {
+              SystemSleep.sleep(for: .microseconds(closeDelayMicroseconds))
+              _ = send(connection, Array(line.utf8))
+            }
+            SystemSleep.sleep(for: .microseconds(closeDelayMicroseconds))
+          }
+        }
         break
       }
       _ = send(connection, Array(buffer[0..<count]))

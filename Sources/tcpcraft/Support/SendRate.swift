@@ -333,8 +333,7 @@ final class ProgressLine {
   }
 
   private func writeStandardError(_ text: String) {
-    let bytes = Array(text.utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    try? FileDescriptor.standardError.writeAll(Array(text.utf8))
   }
 }
 

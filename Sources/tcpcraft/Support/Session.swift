@@ -82,8 +82,8 @@ struct SessionError: Error, CustomStringConvertible {
 enum SessionStore {
   /// The user sessions belong to: the sudo caller when root runs under sudo, else the real uid.
   static var owner: UInt32 {
-    let real = UInt32(getuid())
-    if geteuid() == 0, real == 0, let text = ProcessInfo.processInfo.environment["SUDO_UID"],
+    let real = SafeFile.realUser
+    if SafeFile.effectiveUser == 0, real == 0, let text = ProcessInfo.processInfo.environment["SUDO_UID"],
       let sudoUID = UInt32(text), sudoUID != 0, sudoUID != UInt32.max
     {
       return sudoUID
@@ -221,7 +221,7 @@ enum SessionStore {
       throw SessionError(error.description)
     }
     guard SafeFile.tryLockExclusive(fd) else {
-      close(fd)
+      try? FileDescriptor(rawValue: fd).close()
       throw SessionError("another tcpcraft (`fin` or `data`) is using \(chosen.session.listing) right now")
     }
     // Locked: re-read what we locked, and make sure it is still the file of that name (a fin that
@@ -230,14 +230,14 @@ enum SessionStore {
       current.device == file.device, current.inode == file.inode,
       let bytes = try? SafeFile.readFromStart(fd, limit: 65_536, path: chosen.name)
     else {
-      close(fd)
+      try? FileDescriptor(rawValue: fd).close()
       throw SessionError("\(chosen.session.listing) was closed or changed by another tcpcraft meanwhile; try again")
     }
     switch decode(bytes, name: chosen.name) {
     case .success(let session):
       return .claimed(Claimed(directory: directory, name: chosen.name, session: session, descriptor: fd, file: file))
     case .failure(let error):
-      close(fd)
+      try? FileDescriptor(rawValue: fd).close()
       throw error
     }
   }

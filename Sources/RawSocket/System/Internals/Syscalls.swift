@@ -363,6 +363,20 @@ internal func system_flock(_ fd: CInt, _ operation: CInt) -> CInt {
   return flock(fd, operation)
 }
 
+/// `dup2(fd, target)`: `target` becomes a copy of `fd` (closed first if open).
+internal func system_dup2(_ fd: CInt, _ target: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("dup2", Int(fd), Int(target)) { return forced }
+  #endif
+  return dup2(fd, target)
+}
+
+/// `open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)`: a file to read; a symbolic link in its place
+/// is refused (`ELOOP`), never followed.
+internal func system_openForReading(_ path: UnsafePointer<CChar>) -> CInt {
+  system_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+}
+
 internal func system_dup(_ fd: CInt) -> CInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("dup", Int(fd)) { return forced }
