@@ -168,4 +168,34 @@ import Testing
     #expect(ScriptTiming.isOnTime(300_000, start: 200_000, end: 300_000, tolerance: 4000))
     #expect(!ScriptTiming.isOnTime(304_500, start: 200_000, end: 300_000, tolerance: 4000))
   }
+
+  @Test("An inbound ICMP error quotes the kernel's header and its live sequence number")
+  func icmpPacket() throws {
+    let line = ScriptICMP(type: 3, code: 4, mtu: 1200, quotedStart: 1, quotedLength: 1000)
+    let bytes = try ScriptMatcher.icmpPacket(line, connection: connection)
+    let ip = try IPv4View(validating: bytes[...])
+    #expect(ip.protocol == .icmp)
+    #expect(ip.sourceAddress == IPv4Address(192, 0, 2, 1))
+    #expect(ip.destinationAddress == IPv4Address(192, 168, 0, 1))
+    let icmp = try ICMPv4View(validating: ip.payload)
+    #expect(icmp.type == .destinationUnreachable)
+    #expect(icmp.code == 4)
+    #expect(icmp.isChecksumValid)
+    #expect(icmp.restOfHeader == 1200)  // next-hop MTU in the low 16 bits
+    let quoted = try #require(icmp.quotedDatagram)
+    #expect(quoted.count == 28)  // an IPv4 header and 8 bytes of TCP
+    let inner = try IPv4View(validating: quoted)
+    #expect(inner.sourceAddress == IPv4Address(192, 168, 0, 1))
+    #expect(inner.destinationAddress == IPv4Address(192, 0, 2, 1))
+    #expect(inner.protocol == .tcp)
+    #expect(inner.totalLength == 1040)
+    let tcp = Array(quoted.dropFirst(20))
+    #expect(tcp[0..<4] == [0x1F, 0x90, 0x9C, 0x40])  // 8080 > 40000
+    let sequence = tcp[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    #expect(sequence == Self.kernelISN &+ 1)
+
+    var unbound = connection
+    unbound.localPort = nil
+    #expect(throws: ScriptRunError.self) { try ScriptMatcher.icmpPacket(line, connection: unbound) }
+  }
 }

@@ -46,6 +46,13 @@ import Testing
     #expect(times[6] == ScriptTime(kind: .relative, microseconds: 2_000, end: 4_000, endIsRelative: true))
   }
 
+  @Test("Packet ranges start~end: a relative range's two ends share one anchor (end stored from the start)")
+  func tildeRanges() throws {
+    let script = try parse("+.3~+.400 > F. 1:1(0) ack 1\n1.5~1.750 > F. 1:1(0) ack 1\n")
+    #expect(script.events[0].time == ScriptTime(kind: .relative, microseconds: 300_000, end: 100_000, endIsRelative: true))
+    #expect(script.events[1].time == ScriptTime(kind: .absolute, microseconds: 1_500_000, end: 1_750_000, endIsRelative: false))
+  }
+
   // MARK: Packets
 
   @Test("Inbound SYN with window and every option kind")
@@ -176,11 +183,30 @@ import Testing
     #expect(script.events[1].text == "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3 // trailing comment")
   }
 
-  @Test("ICMP and UDP lines parse as unsupported (NOT RUN, never passed)")
+  @Test("UDP and outbound ICMP lines parse as unsupported (NOT RUN, never passed)")
   func unsupported() throws {
-    let event = try firstEvent("+0 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]")
-    guard case .unsupported(let reason) = event.action else { Issue.record("expected unsupported"); return }
-    #expect(reason.contains("icmp"))
+    for text in ["+0 > icmp unreachable port_unreachable", "+0 < udp (100)", "+0 < icmp unreachable [udp(10)]"] {
+      let event = try firstEvent(text)
+      guard case .unsupported(let reason) = event.action else { Issue.record("expected unsupported: \(text)"); continue }
+      #expect(reason.contains("icmp") || reason.contains("udp"))
+    }
+  }
+
+  @Test("Inbound ICMP lines: type, code (names, code_N, -D defines), mtu, quoted segment")
+  func icmp() throws {
+    #expect(try firstEvent("+0 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]").action
+      == .icmp(ScriptICMP(type: 3, code: 4, mtu: 1200, quotedStart: 1, quotedLength: 1460)))
+    #expect(try firstEvent("+0 < icmp unreachable").action == .icmp(ScriptICMP(type: 3)))
+    #expect(try firstEvent("+0 < icmp time_exceeded code_1 [5000:6000(1000)]").action
+      == .icmp(ScriptICMP(type: 11, code: 1, quotedStart: 5000, quotedLength: 1000)))
+    #expect(try firstEvent("+0 < icmp type_42 id 7").action == .icmp(ScriptICMP(type: 42, identifier: 7)))
+    let defined = try ScriptParser.parse("+0 < icmp unreachable CODE [0:10(10)]", file: "t.pkt", defines: ["CODE": "host_unreachable"])
+    #expect(defined.events.first?.action == .icmp(ScriptICMP(type: 3, code: 1, quotedLength: 10)))
+    // Errors say what was expected.
+    #expect(parseError("+0 < icmp bogus")?.message.contains("expected an ICMP type") == true)
+    #expect(parseError("+0 < icmp unreachable bogus")?.message.contains("expected an ICMP code") == true)
+    #expect(parseError("+0 < icmp unreachable host_unreachable mtu 1000")?.message.contains("frag_needed") == true)
+    #expect(parseError("+0 < icmp unreachable [0:10(11)]")?.message.contains("end - start") == true)
   }
 
   // MARK: Errors, with positions

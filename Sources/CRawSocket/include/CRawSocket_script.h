@@ -38,6 +38,15 @@ static inline int crawsocket_ioctl(int fd, unsigned long request, void *argument
 /// pipe2(2): declared by glibc only under _GNU_SOURCE.
 static inline int crawsocket_pipe2(int fds[2], int flags) { return (int)syscall(SYS_pipe2, fds, flags); }
 
+/// sendfile(2) with an offset the kernel advances (NULL: the file's own position).
+static inline long crawsocket_sendfile(int out_fd, int in_fd, long long *offset, unsigned long count) {
+  return (long)syscall(SYS_sendfile, out_fd, in_fd, offset, count);
+}
+/// splice(2) without offsets (both ends are a socket or a pipe): declared only under _GNU_SOURCE.
+static inline long crawsocket_splice(int fd_in, int fd_out, unsigned long count, unsigned int flags) {
+  return (long)syscall(SYS_splice, fd_in, NULL, fd_out, NULL, count, flags);
+}
+
 /// ppoll(2) with a relative timeout in nanoseconds and no signal mask (declared by glibc only
 /// under _GNU_SOURCE). Finer than poll's milliseconds: the script runner's clock needs microseconds.
 static inline int crawsocket_ppoll(struct pollfd *fds, unsigned long count, long long nanoseconds) {

@@ -11,10 +11,10 @@ public enum ScriptSockets {
   }
 
   private static func withIPv4Address<R>(
-    _ address: UInt32, _ port: UInt16, _ body: (UnsafeRawPointer, socklen_t) -> R
+    _ address: UInt32, _ port: UInt16, family: Int32 = AF_INET, _ body: (UnsafeRawPointer, socklen_t) -> R
   ) -> R {
     var socketAddress = sockaddr_in()
-    socketAddress.sin_family = sa_family_t(AF_INET)
+    socketAddress.sin_family = sa_family_t(truncatingIfNeeded: family)
     socketAddress.sin_port = port.bigEndian
     socketAddress.sin_addr.s_addr = address.bigEndian
     return withUnsafePointer(to: &socketAddress) {
@@ -62,17 +62,40 @@ public enum ScriptSockets {
     result(bytes.withUnsafeBytes { system_send(fd, $0.baseAddress, $0.count, flags) })
   }
 
-  /// `sendto` to an IPv4 address, or with no address (`nil`).
+  /// `sendto` to an IPv4 address, or with no address (`nil`). `family` is the sockaddr's
+  /// `sin_family` (scripts check the kernel's answer to `AF_UNSPEC`).
   public static func sendto(
-    _ fd: Int32, bytes: [UInt8], flags: Int32, address: (UInt32, UInt16)?
+    _ fd: Int32, bytes: [UInt8], flags: Int32, address: (UInt32, UInt16)?, family: Int32 = AF_INET
   ) -> Result<Int, Errno> {
     bytes.withUnsafeBytes { buffer in
       if let address {
-        return result(withIPv4Address(address.0, address.1) {
+        return result(withIPv4Address(address.0, address.1, family: family) {
           system_sendto(fd, buffer.baseAddress, buffer.count, flags, $0, $1)
         })
       }
       return result(system_sendto(fd, buffer.baseAddress, buffer.count, flags, nil, 0))
+    }
+  }
+
+  /// The data calls with a NULL buffer pointer and a non-zero length: the kernel must refuse
+  /// them with EFAULT (scripts write `write(4, NULL, 1000) = -1 EFAULT`). Nothing is dereferenced
+  /// in this process.
+  public enum NullBufferCall: Sendable {
+    case read, recv(flags: Int32), write, send(flags: Int32)
+    case sendto(flags: Int32, address: (UInt32, UInt16)?)
+  }
+
+  public static func withNullBuffer(_ fd: Int32, _ call: NullBufferCall, count: Int) -> Result<Int, Errno> {
+    switch call {
+    case .read: return result(system_read(fd, nil, count))
+    case .recv(let flags): return result(system_recv(fd, nil, count, flags))
+    case .write: return result(system_write(fd, nil, count))
+    case .send(let flags): return result(system_send(fd, nil, count, flags))
+    case .sendto(let flags, let address):
+      if let address {
+        return result(withIPv4Address(address.0, address.1) { system_sendto(fd, nil, count, flags, $0, $1) })
+      }
+      return result(system_sendto(fd, nil, count, flags, nil, 0))
     }
   }
 
@@ -171,6 +194,14 @@ public enum ScriptSockets {
     return .success((Int(status), fds.map(\.revents)))
   }
 
+  /// The wall clock (`CLOCK_REALTIME`) in microseconds: software timestamps the kernel reports in
+  /// `SCM_TIMESTAMPING` control messages are on this clock.
+  public static func realtimeMicroseconds() -> Int64 {
+    var now = timespec()
+    guard system_clock_gettime(realTime: true, &now) == 0 else { return 0 }
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+  }
+
   /// Makes the calling thread's timers precise (`prctl(PR_SET_TIMERSLACK)`; the default slack is 50 us).
   public static func setTimerSlack(nanoseconds: UInt) { _ = system_set_timer_slack(nanoseconds) }
 
@@ -191,6 +222,23 @@ public enum ScriptSockets {
     }
     guard count != -1 else { return .failure(Errno(rawValue: system_errno())) }
     return .success(events.prefix(Int(count)).map { ($0.events, $0.data.u64) })
+  }
+
+  /// `open(path, flags)` for a script's `open` (sendfile tests): close-on-exec, and a symbolic
+  /// link in the path's last component is refused (`O_NOFOLLOW`: ELOOP), never followed.
+  public static func open(_ path: String, flags: Int32) -> Result<Int, Errno> {
+    result(Int(path.withCString { system_open($0, flags | O_CLOEXEC | O_NOFOLLOW) }))
+  }
+
+  /// `sendfile(out, in, &offset, count)`; `offset` nil uses the file's position.
+  public static func sendfile(_ outFD: Int32, _ inFD: Int32, offset: Int64?, count: Int) -> Result<Int, Errno> {
+    guard var position = offset else { return result(system_sendfile(outFD, inFD, nil, count)) }
+    return result(system_sendfile(outFD, inFD, &position, count))
+  }
+
+  /// `splice(in, NULL, out, NULL, count, flags)`.
+  public static func splice(_ inFD: Int32, _ outFD: Int32, count: Int, flags: UInt32) -> Result<Int, Errno> {
+    result(system_splice(inFD, outFD, count, flags))
   }
 
   /// A pipe (both ends close-on-exec, non-blocking when asked).

@@ -131,6 +131,33 @@ public enum ScriptMatcher {
     }
   }
 
+  /// The ICMP error an `< icmp` line injects, as IPv4 bytes: from the script's remote end to the
+  /// kernel, quoting an IPv4 header (kernel to remote, TCP, total length of the quoted segment)
+  /// and the first 8 bytes of its TCP header: the connection's ports and the quoted sequence
+  /// number mapped onto the kernel's live ISN (as packetdrill maps it), since Linux ignores ICMP
+  /// errors about sequence numbers it never sent.
+  public static func icmpPacket(_ line: ScriptICMP, connection: ScriptConnection) throws(ScriptRunError) -> [UInt8] {
+    guard let localPort = connection.localPort else {
+      throw ScriptRunError("no connection for the ICMP message to quote yet")
+    }
+    let quotedIP = IPv4Header(
+      sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress,
+      totalLength: UInt16(truncatingIfNeeded: 40 + line.quotedLength), timeToLive: 0, protocol: .tcp)
+    var quoted: [UInt8]
+    do { quoted = try quotedIP.encoded() } catch { throw ScriptRunError("cannot build the quoted header: \(error)") }
+    let sequence = line.quotedStart &+ (connection.kernelISN ?? 0)
+    quoted += [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(connection.remotePort >> 8), UInt8(connection.remotePort & 0xFF)]
+    quoted += [UInt8(sequence >> 24), UInt8((sequence >> 16) & 0xFF), UInt8((sequence >> 8) & 0xFF), UInt8(sequence & 0xFF)]
+    let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
+    let icmp = ICMPv4Header(type: ICMPv4Type(line.type), code: line.code, restOfHeader: rest)
+    let ip = IPv4Header(sourceAddress: connection.remoteAddress, destinationAddress: connection.localAddress)
+    do {
+      return try (ip / icmp / quoted).encoded()
+    } catch {
+      throw ScriptRunError("cannot build the ICMP message: \(error)")
+    }
+  }
+
   /// What the script expects, as a segment in live space, for reports (tcpdump line).
   public static func expectedPacket(_ line: ScriptPacket, connection: ScriptConnection) -> [UInt8]? {
     let syn = line.flags.contains(.syn)

@@ -233,11 +233,15 @@ public struct ScriptParser {
     let save = (index, line, lineStart)
     skipTrivia(newlines: false)
     if starts(with: "...") || current == UInt8(ascii: "~") {
-      if current == UInt8(ascii: "~") { advance() } else { skip("...") }
+      // `+a~+b` (a packet's range) counts both ends from the same anchor; `+a...b` (a call's)
+      // counts the end from the start.
+      let tilde = current == UInt8(ascii: "~")
+      if tilde { advance() } else { skip("...") }
       skipTrivia(newlines: false)
       if current == UInt8(ascii: "+") { advance() }
       time.endIsRelative = kind == .relative
-      time.end = try seconds()
+      let written = try seconds()
+      time.end = tilde && kind == .relative ? written - time.microseconds : written
     } else {
       (index, line, lineStart) = save
     }
@@ -285,6 +289,10 @@ public struct ScriptParser {
       ecn = value
       try expect("]")
       skipTrivia(newlines: false)
+    }
+    if inbound, starts(with: "icmp"), !isIdentifierPart(peek(4)) {
+      skip("icmp")
+      return try parseICMP()
     }
     // Not TCP: understood well enough to say what it is, not played.
     for other in ["udp", "icmp", "ipv4", "ipv6", "mpls", "gre"] where starts(with: other) {
@@ -354,6 +362,85 @@ public struct ScriptParser {
       }
     }
     return .packet(packet)
+  }
+
+  /// After `< icmp`: `TYPE [CODE] [mtu N] [id N] [[start:end(len)]]` (packetdrill's grammar;
+  /// `type_N` and `code_N` spell numbers, `-D` defines replace words).
+  private mutating func parseICMP() throws(ScriptParseError) -> ScriptAction {
+    func word() throws(ScriptParseError) -> (String, ScriptLocation) {
+      skipTrivia(newlines: false)
+      let here = location
+      let text = try identifier()
+      return (defines[text] ?? text, here)
+    }
+    let (typeName, typeLocation) = try word()
+    var icmp: ScriptICMP
+    if typeName.hasPrefix("type_"), let number = UInt8(typeName.dropFirst(5)) {
+      icmp = ScriptICMP(type: number)
+    } else if let number = ScriptICMP.typeNames[typeName] {
+      icmp = ScriptICMP(type: number)
+    } else {
+      throw ScriptParseError(
+        location: typeLocation,
+        message: "expected an ICMP type (unreachable, time_exceeded, source_quench, type_N...), found \"\(typeName)\"")
+    }
+    var sawCode = false
+    while true {
+      skipTrivia(newlines: false)
+      guard let byte = current, byte != 0x0A else { break }
+      if byte == UInt8(ascii: "[") {
+        advance()
+        skipTrivia(newlines: false)
+        if starts(with: "udp") || starts(with: "raw") {
+          skipRestOfLine()
+          return .unsupported("icmp lines quoting udp or raw packets are not supported yet")
+        }
+        let start = try number(UInt32.self, "a quoted sequence number (start:end(length))")
+        try expect(":", "\":\" in start:end(length)")
+        let end = try number(UInt32.self, "an end sequence number")
+        try expect("(", "\"(\" before the payload length")
+        let lengthLocation = location
+        let length = try number(Int.self, "a payload length")
+        try expect(")")
+        guard length >= 0, length <= 65_495, end &- start == UInt32(truncatingIfNeeded: length) else {
+          throw ScriptParseError(
+            location: lengthLocation,
+            message: "expected a length equal to end - start (\(end &- start)), found \(length)")
+        }
+        skipTrivia(newlines: false)
+        try expect("]")
+        icmp.quotedStart = start
+        icmp.quotedLength = length
+        continue
+      }
+      let (name, here) = try word()
+      switch name {
+      case "mtu":
+        skipTrivia(newlines: false)
+        icmp.mtu = try number(UInt16.self, "an MTU (0...65535)")
+        guard icmp.type == 3, icmp.code == 4 else {
+          throw ScriptParseError(location: here, message: "expected mtu only after unreachable frag_needed")
+        }
+      case "id":
+        skipTrivia(newlines: false)
+        icmp.identifier = try number(UInt16.self, "an ICMP id (0...65535)")
+      default:
+        guard !sawCode, icmp.mtu == nil else {
+          throw ScriptParseError(location: here, message: "expected mtu, id or [start:end(length)], found \"\(name)\"")
+        }
+        sawCode = true
+        if name.hasPrefix("code_"), let number = UInt8(name.dropFirst(5)) {
+          icmp.code = number
+        } else if icmp.type == 3, let number = ScriptICMP.unreachableCodeNames[name] {
+          icmp.code = number
+        } else {
+          throw ScriptParseError(
+            location: here,
+            message: "expected an ICMP code (host_unreachable, frag_needed, code_N...), found \"\(name)\"")
+        }
+      }
+    }
+    return .icmp(icmp)
   }
 
   private mutating func skipRestOfLine() {

@@ -46,6 +46,9 @@ public struct ScriptFailure: Hashable, Sendable {
   public var actual: String?
   /// How far from the script's time it happened (microseconds; positive = late).
   public var timeError: Int64?
+  /// The kernel's view of the script's TCP sockets when it failed (inet_diag, queried in the
+  /// script's namespace): state, addresses, queues and pending timer, one line per socket.
+  public var kernelSockets: [String] = []
 }
 
 /// The outcome of one script.
@@ -206,6 +209,12 @@ struct ScriptSession {
   /// When the call in flight was handed to the worker (script microseconds).
   var submittedAt: Int64 = 0
   var liveDescriptors: Set<Int32> = []
+  /// `%{ }%` blocks waiting for the end of the script: the line, python3's path, the program.
+  var deferredPython: [(ScriptEvent, String, String)] = []
+  /// A `listen` succeeded and no SYN came since: the next inbound SYN starts a new connection.
+  var listenerUnderTest = false
+  /// Inbound connections started so far (each after the first gets a new remote port).
+  var inboundConnections = 0
 
   init(script: Script, directory: String, options: ScriptRunOptions) {
     self.script = script
@@ -304,23 +313,41 @@ struct ScriptSession {
     // kernel look late. Commands spawned from here start as ordinary processes (reset on fork).
     IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
     start = clock.now
+    executor.realtimeStart = ScriptSockets.realtimeMicroseconds()
     var previous: Int64 = 0
+    var previousInbound = false
     do throws(Stop) {
       for event in script.events {
         var time: Int64
+        // packetdrill's anchor for a relative time: when the previous event actually finished
+        // (a packet arrived, a call returned), except between consecutive inbound packets, which
+        // count from each other's script times so that they do not drift.
+        let inbound: Bool
+        switch event.action {
+        case .packet(let line): inbound = line.inbound
+        case .icmp: inbound = true
+        default: inbound = false
+        }
         switch event.time.kind {
         case .absolute: time = event.time.microseconds
-        case .relative: time = previous + event.time.microseconds
+        case .relative: time = (previousInbound && inbound ? previous : max(0, now)) + event.time.microseconds
         case .any: time = max(previous, now)
         }
+        previousInbound = inbound
         let slack = ScriptTiming.tolerance(microseconds: tolerance, percent: options.tolerancePercent, gap: time - previous)
         switch event.action {
         case .packet(let line) where line.inbound:
           try wait(until: time)
           try inject(line, event: event)
         case .packet(let line):
-          let deadline = event.time.kind == .any ? now + 10_000_000 : time + slack
-          try expect(line, event: event, time: time, deadline: deadline, slack: slack, any: event.time.kind == .any)
+          // `start~end`: the packet may come anywhere in the range.
+          var end = time
+          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+          let deadline = event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack
+          try expect(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
+        case .icmp(let line):
+          try wait(until: time)
+          try injectICMP(line, event: event)
         case .syscall(let call):
           try wait(until: time)
           try settlePending()
@@ -339,10 +366,33 @@ struct ScriptSession {
         previous = time
       }
       try settlePending()
+      try runDeferredPython()
     } catch {
-      return result(error.status, error.reason, error.failure)
+      guard var failure = error.failure else { return result(error.status, error.reason, nil) }
+      failure.kernelSockets = kernelSocketStates()
+      return result(error.status, error.reason, failure)
     }
     return result(.passed, nil)
+  }
+
+  /// Every TCP socket of the script's namespace as inet_diag reports it (this thread is in the
+  /// namespace, so the dump holds the script's sockets and nothing else), for failure reports.
+  func kernelSocketStates() -> [String] {
+    do throws(NetlinkError) {
+      let diag = try InetDiag(timeout: .milliseconds(500))
+      return try diag.allSockets().prefix(16).map { socket in
+        var text = socket.description + " recv-q \(socket.receiveQueue) send-q \(socket.sendQueue)"
+        let timers = ["", "retransmit", "keepalive", "time-wait", "zero-window probe"]
+        if socket.timer != 0 {
+          let name = Int(socket.timer) < timers.count ? timers[Int(socket.timer)] : "timer \(socket.timer)"
+          text += " timer \(name) in \(socket.timerExpiresMilliseconds) ms"
+          if socket.retransmits > 0 { text += " (retransmits \(socket.retransmits))" }
+        }
+        return text
+      }
+    } catch {
+      return ["(inet_diag query failed: \(error))"]
+    }
   }
 
   /// Reasons not to run at all, found before anything is created.
@@ -401,6 +451,16 @@ struct ScriptSession {
   // MARK: - Packets
 
   mutating func inject(_ line: ScriptPacket, event: ScriptEvent) throws(Stop) {
+    if line.flags.contains(.syn), !line.flags.contains(.ack), listenerUnderTest {
+      // packetdrill's rule: a SYN to a socket that has just listened starts a new connection,
+      // from a new remote port (a script that closes a listener, opens another and sends the
+      // same SYN again must not hit the first connection's socket).
+      if inboundConnections > 0 {
+        connection.remotePort = connection.remotePort >= 60_999 ? 32_768 : connection.remotePort + 1
+      }
+      inboundConnections += 1
+      listenerUnderTest = false
+    }
     if line.flags.contains(.syn), !line.flags.contains(.ack), connection.localPort == nil {
       connection.localPort = executor.bindPort
     }
@@ -423,8 +483,23 @@ struct ScriptSession {
     record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
   }
 
+  mutating func injectICMP(_ line: ScriptICMP, event: ScriptEvent) throws(Stop) {
+    let packet: [UInt8]
+    do throws(ScriptRunError) {
+      packet = try ScriptMatcher.icmpPacket(line, connection: connection)
+    } catch {
+      throw fail(event, error.message)
+    }
+    do throws(Errno) {
+      try tun?.send(packet)
+    } catch {
+      throw fail(event, "cannot inject the ICMP message: \(error)")
+    }
+    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+  }
+
   mutating func expect(
-    _ line: ScriptPacket, event: ScriptEvent, time: Int64, deadline: Int64, slack: Int64, any: Bool
+    _ line: ScriptPacket, event: ScriptEvent, time: Int64, end: Int64, deadline: Int64, slack: Int64, any: Bool
   ) throws(Stop) {
     dropOtherConnections(line, event: event)
     while captured.isEmpty {
@@ -468,10 +543,10 @@ struct ScriptSession {
     }
     connection = learned
     executor.connection = learned
-    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: time, tolerance: slack) {
+    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
       throw fail(
         event,
-        "timing error: expected the packet at \(seconds(time)) s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
+        "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
         expected: expectedText, actual: actualText, timeError: arrival - time)
     }
   }
@@ -485,8 +560,11 @@ struct ScriptSession {
       let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
       let tcp = try? TCPView(validating: ip.payload)
     {
+      // A new connection starts with a SYN: while one is expected, any segment without SYN
+      // belongs to an older connection (a TFO client script's earlier socket, closed with its
+      // FIN still going out, may have any port); otherwise a segment from another port does.
       let other = newConnection
-        ? !tcp.flags.contains(.syn) && tcp.sourcePort == connection.localPort
+        ? !tcp.flags.contains(.syn)
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()
@@ -516,7 +594,10 @@ struct ScriptSession {
       throw fail(event, error.message)
     }
     guard let worker else { return }
-    pending = (event, call, prepared, start, end, slack)
+    // packetdrill checks a blocking call's return against its end time with a tolerance that
+    // grows with the call's own span (the percentage of end - start), not the gap before it.
+    let returnSlack = max(slack, ScriptTiming.tolerance(microseconds: tolerance, percent: options.tolerancePercent, gap: end - start))
+    pending = (event, call, prepared, start, end, returnSlack)
     pendingOutcome = nil
     submittedAt = now
     if !prepared.mayBlock, !ranged {
@@ -558,6 +639,7 @@ struct ScriptSession {
     if call.prepared.returnsDescriptor, outcome.errno == nil {
       liveDescriptors.insert(Int32(truncatingIfNeeded: outcome.value))
     }
+    if expected.name == "listen", outcome.errno == nil { listenerUnderTest = true }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)
     }
@@ -586,11 +668,22 @@ struct ScriptSession {
         throw fail(call.event, "\(expected.name) returned \(outcome.value), expected \(want)")
       }
     }
+    // pipe([R, W]): the script's numbers name the two live ends from now on.
+    if call.call.name == "pipe", outcome.errno == nil, case .list(let ends) = call.call.arguments.first, ends.count == 2 {
+      for (index, end) in ends.enumerated() {
+        if let live = outcome.outputs["pipe fd \(index)"], let number = try? executor.integer(end, "a pipe fd") {
+          executor.descriptors[number] = Int32(truncatingIfNeeded: live)
+        }
+        if let live = outcome.outputs["pipe fd \(index)"] { liveDescriptors.insert(Int32(truncatingIfNeeded: live)) }
+      }
+    }
     for (name, want) in call.prepared.expectedOutputs.sorted(by: { $0.key < $1.key }) {
       guard outcome.errno == nil else { break }
       let have = outcome.outputs[name]
       // 32-bit fields: 4294967295 and -1 are the same bits (`[4294967295]` for an unsigned option).
       let sameBits = have.map { UInt32(truncatingIfNeeded: $0) == UInt32(truncatingIfNeeded: want) && want >= Int64(Int32.min) && want <= Int64(UInt32.max) } ?? false
+      // A kernel timestamp (script time): within the tolerance, as packetdrill checks it.
+      if name.hasSuffix("scm_time"), let have, abs(have - want) <= tolerance { continue }
       if have != want, !sameBits {
         throw fail(call.event, "\(expected.name): \(name) is \(have.map(String.init) ?? "absent"), expected \(want)")
       }
@@ -623,7 +716,10 @@ struct ScriptSession {
     } catch {
       throw fail(event, "cannot run the command: \(error)")
     }
-    start = start + (clock.now - before)  // commands take no script time
+    let spent = clock.now - before
+    start = start + spent  // commands take no script time
+    let wallEnd = ScriptSockets.realtimeMicroseconds()
+    executor.realtimePauses.append((wallEnd - (spent.components.seconds * 1_000_000 + spent.components.attoseconds / 1_000_000_000_000), wallEnd))
     record(.command, "`\(command.scriptTrimmed)` exit \(outcome.status)", line: event.location.line)
     if outcome.timedOut { throw fail(event, "command still running after 30 s: killed") }
     if outcome.status != 0 {
@@ -637,25 +733,39 @@ struct ScriptSession {
       throw Stop(status: .notRun, reason: "a %{ }% block needs python3, which was not found")
     }
     var prelude = ""
-    if let fd = executor.descriptors.keys.sorted().last.flatMap({ executor.descriptors[$0] }) {
+    // The last TCP socket the script opened (an epoll descriptor or a pipe opened after it does
+    // not count: TCP_INFO fails on them).
+    for number in executor.descriptors.keys.sorted().reversed() {
+      guard let fd = executor.descriptors[number] else { continue }
       if case .success(let bytes) = ScriptSockets.getsockopt(fd, level: 6, name: 11, capacity: 256) {
         prelude = TCPInfo.pythonAssignments(bytes)
+        break
       }
     }
-    let program = prelude + dedent(code)
-    let before = clock.now
-    let outcome: ScriptShell.Outcome
-    do throws(SocketError) {
-      outcome = try ScriptShell.shell(
-        "exec \(python) -c " + shellQuote(program), directory: directory,
-        environment: environment, timeoutMilliseconds: 30_000)
-    } catch {
-      throw fail(event, "cannot run python3: \(error)")
-    }
-    start = start + (clock.now - before)
-    record(.command, "%{ python }% exit \(outcome.status)", line: event.location.line)
-    if outcome.status != 0 {
-      throw fail(event, "python block failed: \(outcome.output.scriptTrimmed)")
+    // As packetdrill does: the TCP_INFO snapshot is taken now, the python runs after the last
+    // event, so that the interpreter's start-up (tens of ms) never delays the timeline (a pause
+    // there lets the kernel's timers, a tail loss probe say, fire where the script expects none).
+    deferredPython.append((event, python, prelude + dedent(code)))
+    record(.command, "%{ python }% tcp_info taken (runs after the last event)", line: event.location.line)
+  }
+
+  /// Runs the python blocks deferred by `runPython`, in order; the first failing one fails the script.
+  mutating func runDeferredPython() throws(Stop) {
+    let blocks = deferredPython
+    deferredPython = []
+    for (event, python, program) in blocks {
+      let outcome: ScriptShell.Outcome
+      do throws(SocketError) {
+        outcome = try ScriptShell.shell(
+          "exec \(python) -c " + shellQuote(program), directory: directory,
+          environment: environment, timeoutMilliseconds: 30_000)
+      } catch {
+        throw fail(event, "cannot run python3: \(error)")
+      }
+      record(.command, "%{ python }% exit \(outcome.status)", line: event.location.line)
+      if outcome.status != 0 {
+        throw fail(event, "python block failed: \(outcome.output.scriptTrimmed)")
+      }
     }
   }
 

@@ -158,8 +158,51 @@ public struct ScriptSyscall: Hashable, Sendable {
   }
 }
 
+/// An inbound ICMP line, packetdrill's `< icmp TYPE [CODE] [mtu N] [id N] [[start:end(len)]]`:
+/// an ICMP error quoting an IPv4 header and the first 8 bytes of one of the kernel's TCP segments
+/// (its ports and sequence number), so that the kernel delivers it to the script's connection.
+public struct ScriptICMP: Hashable, Sendable {
+  public var type: UInt8
+  public var code: UInt8
+  /// The next-hop MTU of `unreachable frag_needed`.
+  public var mtu: UInt16?
+  /// `id N` (echo messages).
+  public var identifier: UInt16
+  /// The quoted segment's sequence number, in the kernel's relative numbering (`[0:1000(1000)]`:
+  /// 0, its ISN), and its payload length (the quoted IPv4 header's total length counts it).
+  public var quotedStart: UInt32
+  public var quotedLength: Int
+  public init(type: UInt8, code: UInt8 = 0, mtu: UInt16? = nil, identifier: UInt16 = 0, quotedStart: UInt32 = 0, quotedLength: Int = 0) {
+    self.type = type
+    self.code = code
+    self.mtu = mtu
+    self.identifier = identifier
+    self.quotedStart = quotedStart
+    self.quotedLength = quotedLength
+  }
+
+  /// packetdrill's ICMPv4 type names.
+  public static let typeNames: [String: UInt8] = [
+    "echo_reply": 0, "unreachable": 3, "source_quench": 4, "redirect": 5, "echo_request": 8,
+    "time_exceeded": 11, "parameter_problem": 12, "timestamp_request": 13, "timestamp_reply": 14,
+    "information_request": 15, "information_reply": 16, "address_mask_request": 17,
+    "address_mask_reply": 18,
+  ]
+
+  /// The code names of `unreachable` (RFC 1700).
+  public static let unreachableCodeNames: [String: UInt8] = [
+    "net_unreachable": 0, "host_unreachable": 1, "protocol_unreachable": 2, "port_unreachable": 3,
+    "frag_needed": 4, "source_route_failed": 5, "net_unknown": 6, "host_unknown": 7,
+    "source_host_isolated": 8, "net_prohibited": 9, "host_prohibited": 10,
+    "net_unreachable_for_tos": 11, "host_unreachable_for_tos": 12, "packet_filtered": 13,
+    "precedence_violation": 14, "precedence_cutoff": 15,
+  ]
+}
+
 public enum ScriptAction: Hashable, Sendable {
   case packet(ScriptPacket)
+  /// An inbound ICMP error about the script's connection.
+  case icmp(ScriptICMP)
   case syscall(ScriptSyscall)
   /// A backtick command, run with `/bin/sh -c` inside the script's namespace.
   case shell(String)

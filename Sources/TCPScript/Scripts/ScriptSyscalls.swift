@@ -33,6 +33,19 @@ struct ScriptSyscallExecutor {
   var descriptors: [Int64: Int32] = [:]
   var bindPort: UInt16 = 8080
   var connectPort: UInt16 = 8080
+  /// The wall clock (microseconds) at the script's time 0: `SCM_TIMESTAMPING` values are mapped
+  /// onto script time with it.
+  var realtimeStart: Int64 = 0
+  /// Wall-clock intervals (begin, end) the script's clock stood still (commands and python
+  /// blocks take no script time): a kernel timestamp after one is mapped back by its length.
+  var realtimePauses: [(Int64, Int64)] = []
+
+  /// A wall-clock time (microseconds) in script time.
+  static func scriptTime(wall: Int64, start: Int64, pauses: [(Int64, Int64)]) -> Int64 {
+    var time = wall - start
+    for (begin, end) in pauses where begin < wall { time -= min(wall, end) - begin }
+    return time
+  }
 
   struct Unsupported: Error { var reason: String }
 
@@ -43,6 +56,8 @@ struct ScriptSyscallExecutor {
     case .integer(let value): return value
     case .symbol(let name):
       if let value = ScriptConstants.values[name] { return value }
+      // An errno name as a value (`ee_errno=ENOMSG`, `[ECONNREFUSED]` for SO_ERROR).
+      if let value = ScriptConstants.errnos[name] { return Int64(value) }
       throw ScriptRunError("unknown name \(name) for \(what)")
     case .bitwiseOr(let left, let right): return try integer(left, what) | integer(right, what)
     case .call(let name, let arguments) where ["htons", "htonl", "ntohs", "ntohl"].contains(name) && arguments.count == 1:
@@ -186,13 +201,40 @@ struct ScriptSyscallExecutor {
       let fd = try descriptor(try argument(call, 0))
       let count = Int(try integer(try argument(call, 2), "count"))
       let flags = call.name == "read" ? 0 : Int32(truncatingIfNeeded: try integer(try argument(call, 3), "flags"))
+      if try argument(call, 1) == .symbol("NULL") {
+        // An invalid buffer pointer: the kernel answers EFAULT.
+        return simple { ScriptSockets.withNullBuffer(fd, call.name == "read" ? .read : .recv(flags: flags), count: count) }
+      }
       if call.name == "read" { return simple { ScriptSockets.read(fd, count: count) } }
       return simple { ScriptSockets.recv(fd, count: count, flags: flags) }
     case "write", "send", "sendto":
       let fd = try descriptor(try argument(call, 0))
-      let bytes = try buffer(try argument(call, 1), count: try integer(try argument(call, 2), "count"))
+      let count = try integer(try argument(call, 2), "count")
+      let flags = call.name == "write" ? 0 : Int32(truncatingIfNeeded: try integer(try argument(call, 3), "flags"))
+      if try argument(call, 1) == .symbol("NULL") {
+        // An invalid buffer pointer: the kernel answers EFAULT (or fails the connect first).
+        guard count >= 0, count <= 64 << 20 else { throw ScriptRunError("buffer length \(count) out of range") }
+        let length = Int(count)
+        switch call.name {
+        case "write": return simple { ScriptSockets.withNullBuffer(fd, .write, count: length) }
+        case "send": return simple { ScriptSockets.withNullBuffer(fd, .send(flags: flags), count: length) }
+        default:
+          var target: (UInt32, UInt16)? = nil
+          if call.arguments.count > 4, call.arguments[4] != .ellipsis {
+            target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
+          } else if flags & 0x2000_0000 != 0 {
+            target = (remote.rawValue, connectPort)
+          }
+          let destination = target
+          return simple { ScriptSockets.withNullBuffer(fd, .sendto(flags: flags, address: destination), count: length) }
+        }
+      }
+      let bytes = try buffer(try argument(call, 1), count: count)
       if call.name == "write" { return simple { ScriptSockets.write(fd, bytes: bytes) } }
-      let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 3), "flags"))
+      if call.name == "sendto", call.arguments.count > 4, call.arguments[4] == .symbol("AF_UNSPEC") {
+        // A sockaddr whose family is AF_UNSPEC (the rest zero): scripts check the kernel's refusal.
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: (0, 0), family: 0) }
+      }
       if call.name == "sendto", call.arguments.count > 4, call.arguments[4] != .ellipsis {
         let target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
         return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
@@ -340,6 +382,41 @@ struct ScriptSyscallExecutor {
       return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
     case "recvmsg":
       return try prepareRecvmsg(call)
+    case "open":
+      guard case .string(let path) = try argument(call, 0) else { throw ScriptRunError("open needs a path string") }
+      let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 1), "flags"))
+      var prepared = simple { ScriptSockets.open(path, flags: flags) }
+      prepared.returnsDescriptor = true
+      return prepared
+    case "sendfile":
+      let out = try descriptor(try argument(call, 0))
+      let input = try descriptor(try argument(call, 1))
+      let offsetArgument = try argument(call, 2)
+      let offset: Int64? = offsetArgument == .symbol("NULL") ? nil : try integer(offsetArgument, "offset")
+      let count = try integer(try argument(call, 3), "count")
+      guard count >= 0, count <= 64 << 20 else { throw ScriptRunError("sendfile count \(count) out of range") }
+      return simple { ScriptSockets.sendfile(out, input, offset: offset, count: Int(count)) }
+    case "splice":
+      // splice(in, NULL, out, NULL, count, flags): offsets are for files, scripts splice sockets and pipes.
+      let input = try descriptor(try argument(call, 0))
+      let out = try descriptor(try argument(call, 2))
+      guard try argument(call, 1) == .symbol("NULL"), try argument(call, 3) == .symbol("NULL") else {
+        throw ScriptRunError("splice with offsets is not supported yet", unsupported: true)
+      }
+      let count = try integer(try argument(call, 4), "count")
+      guard count >= 0, count <= 64 << 20 else { throw ScriptRunError("splice count \(count) out of range") }
+      let flags = UInt32(truncatingIfNeeded: try integer(try argument(call, 5), "flags"))
+      return simple { ScriptSockets.splice(input, out, count: Int(count), flags: flags) }
+    case "pipe":
+      // pipe([R, W]) = 0: the script's R and W name the live ends (see the runner's mapping).
+      guard case .list(let ends) = try argument(call, 0), ends.count == 2 else { throw ScriptRunError("pipe needs [read fd, write fd]") }
+      return PreparedCall(
+        run: {
+          switch ScriptSockets.pipe(nonBlocking: false) {
+          case .success(let (read, write)): return CallOutcome(value: 0, outputs: ["pipe fd 0": Int64(read), "pipe fd 1": Int64(write)])
+          case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
+          }
+        }, returnsDescriptor: false, expectedOutputs: [:])
     case "epoll_create", "epoll_create1":
       var prepared = simple { ScriptSockets.epollCreate() }
       prepared.returnsDescriptor = true
@@ -442,7 +519,12 @@ extension ScriptSyscallExecutor {
             case "cmsg_level": expected["cmsg \(index) level"] = try integer(member.value, "cmsg_level")
             case "cmsg_type": expected["cmsg \(index) type"] = try integer(member.value, "cmsg_type")
             case "cmsg_data":
-              if case .structure(let data) = member.value {
+              if case .structure(let data) = member.value, data.map(\.name) == ["scm_sec", "scm_nsec"] {
+                // struct scm_timestamping's first (software) timestamp, in script time; zero
+                // means "not checked", as in packetdrill.
+                let microseconds = try integer(data[0].value, "scm_sec") * 1_000_000 + (try integer(data[1].value, "scm_nsec")) / 1000
+                if microseconds != 0 { expected["cmsg \(index) scm_time"] = microseconds }
+              } else if case .structure(let data) = member.value {
                 for item in data {
                   guard ScriptSyscallExecutor.extendedErrorFields.contains(where: { $0.0 == item.name }) else {
                     throw ScriptRunError("control message data {\(item.name)=...} is not supported yet", unsupported: true)
@@ -460,6 +542,8 @@ extension ScriptSyscallExecutor {
       }
     }
     let size = Int(max(0, min(count, 64 << 20)))
+    let realtimeStart = self.realtimeStart
+    let pauses = self.realtimePauses
     return PreparedCall(
       run: {
         switch ScriptSockets.recvmsg(fd, count: size, flags: flags, controlCapacity: 1024) {
@@ -481,6 +565,11 @@ extension ScriptSyscallExecutor {
             outputs["cmsg \(index) data"] = read(offset + 16, 4)
             for (name, at, width) in ScriptSyscallExecutor.extendedErrorFields {
               outputs["cmsg \(index) \(name)"] = read(offset + 16 + at, width)
+            }
+            if outputs["cmsg \(index) level"] == 1, outputs["cmsg \(index) type"] == 37, length >= 16 + 16 {
+              // SOL_SOCKET / SCM_TIMESTAMPING: ts[0] (tv_sec, tv_nsec), wall clock → script time.
+              let wall = read(offset + 16, 8) &* 1_000_000 &+ read(offset + 24, 8) / 1000
+              outputs["cmsg \(index) scm_time"] = ScriptSyscallExecutor.scriptTime(wall: wall, start: realtimeStart, pauses: pauses)
             }
             index += 1
             offset += (length + 7) & ~7

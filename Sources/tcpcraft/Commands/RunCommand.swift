@@ -292,6 +292,10 @@ enum RunCommand: Command {
       if let error = failure.timeError {
         Terminal.out(String(format: "  time error: %+.6f s", Double(error) / 1e6))
       }
+      if !failure.kernelSockets.isEmpty {
+        Terminal.out("  kernel sockets (inet_diag):")
+        for socket in failure.kernelSockets { Terminal.out("    " + socket) }
+      }
       if !verbose, !result.transcript.isEmpty {
         Terminal.out("  the exchange so far:")
         for entry in result.transcript.suffix(40) { Terminal.out("    " + line(entry)) }
@@ -312,6 +316,7 @@ enum RunCommand: Command {
       object.add("expected", failure.expected)
       object.add("actual", failure.actual)
       if let error = failure.timeError { object.add("time_error_us", error) }
+      object.add("kernel_sockets", strings: failure.kernelSockets)
     }
     object.add("packets", result.transcript.filter { $0.packet != nil }.count)
     return object.description

@@ -544,6 +544,20 @@ internal func system_pipe2(_ fds: UnsafeMutablePointer<CInt>, _ flags: CInt) -> 
   return crawsocket_pipe2(fds, flags)
 }
 
+internal func system_sendfile(_ outFD: CInt, _ inFD: CInt, _ offset: UnsafeMutablePointer<Int64>?, _ count: Int) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sendfile", Int(outFD), Int(inFD), count) { return Int(forced) }
+  #endif
+  return crawsocket_sendfile(outFD, inFD, offset, UInt(count))
+}
+
+internal func system_splice(_ inFD: CInt, _ outFD: CInt, _ count: Int, _ flags: CUnsignedInt) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("splice", Int(inFD), Int(outFD), count) { return Int(forced) }
+  #endif
+  return crawsocket_splice(inFD, outFD, UInt(count), flags)
+}
+
 internal func system_epoll_create1(_ flags: CInt) -> CInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("epoll_create1", Int(flags)) { return forced }
