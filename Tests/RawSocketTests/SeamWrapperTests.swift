@@ -90,7 +90,7 @@ struct SeamWrapperTests {
   func forcedErrorsReachTheCaller() throws {
     let (server, _) = try listener()
     defer { try? server.close() }
-    try MockingDriver.withMocking { driver in
+    MockingDriver.withMocking { driver in
       // accept: EINTR is retried, then a forced error is thrown.
       driver.force(.interrupted, on: "accept4")
       driver.force(.noMemory, on: "accept4")

@@ -96,6 +96,48 @@ import Testing
     }
   }
 
+  /// As nobody, a copy with no capability at all: `run` makes each script's namespace inside a
+  /// private user namespace of its own and passes the example scripts, where /dev/net/tun is open
+  /// to the user (0666, as most distributions ship it). This machine keeps it 0600, so the test
+  /// gives the run a 0666 node in a private mount namespace (the host's node is untouched).
+  @Test(
+    .enabled(
+      if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv") && Privileges.haveTool("unshare")
+        && Privileges.haveTool("mknod"), "\(Privileges.hostRootReason); and setpriv, unshare, mknod"))
+  func runNeedsNoRootWhereTunIsOpen() throws {
+    try Privileges.checkHostRoot()
+    let node = NSTemporaryDirectory() + "tcpcraft-tun-\(getpid())"
+    try FileManager.default.createDirectory(atPath: node, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(atPath: node) }
+    let open = "mount -t tmpfs none \"$0\" && mknod -m 666 \"$0/tun\" c 10 200 && mount --bind \"$0/tun\" /dev/net/tun"
+      + " && exec setpriv --reuid=\(UnprivilegedCopy.user) --regid=\(UnprivilegedCopy.user) --clear-groups \"$@\""
+    try Self.withNobodyCopy { copy, runner in
+      let result = try runner.run(
+        ["run", RunCommandTests.examples, "--parallel", "2"],
+        prefix: ["unshare", "-m", "--propagation", "private", "sh", "-c", open, node], directory: copy.workFolder,
+        timeout: 120, binary: copy.binary)
+      #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+      #expect(result.stdout.contains("7 passed, 0 failed, 0 not run"), "\(result.stdout)")
+    }
+  }
+
+  /// As nobody where /dev/net/tun is root's alone (this machine: 0600): `run` says so in one
+  /// line with what to do, and the script is NOT RUN, never passed.
+  @Test(
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason); and setpriv"))
+  func runSaysWhenTunIsClosed() throws {
+    try Privileges.checkHostRoot()
+    var status = stat()
+    guard stat("/dev/net/tun", &status) == 0, status.st_mode & 0o006 == 0 else { return }  // open to all: nothing to show
+    try Self.withNobodyCopy { copy, runner in
+      let result = try runner.run(
+        ["run", RunCommandTests.examples + "/handshake.pkt"], prefix: copy.asUser([]), directory: copy.workFolder,
+        timeout: 60, binary: copy.binary)
+      #expect(result.status == 1)
+      #expect(result.stdout.contains("NOT RUN") && result.stdout.contains("/dev/net/tun is not open to this user"), "\(result.stdout)")
+    }
+  }
+
   /// `sandbox -- COMMAND`: inside, tcpcraft has its capabilities (CapEff full), /sys shows only
   /// lo, `ip netns add` works, and a listener started there answers handshake and fin with no
   /// sudo. Run as nobody when the test is the

@@ -281,7 +281,12 @@ struct ScriptSession {
           destination: options.remoteAddress.rawValue, netmask: 0xFFFF_FFFF, device: device.name)
       }
     } catch {
-      throw Stop(status: .notRun, reason: "cannot set up the tun device: \(error)")
+      // A user namespace gives CAP_NET_ADMIN, not file permissions: /dev/net/tun must be open to
+      // the user (most distributions ship it 0666; some machines keep it 0600, root only).
+      let access = "\(error)".contains("EACCES")
+        ? " (/dev/net/tun is not open to this user: its mode keeps it root's; run with sudo, or make it 0666 as most distributions ship it)"
+        : ""
+      throw Stop(status: .notRun, reason: "cannot set up the tun device: \(error)\(access)")
     }
     do throws(ScriptRunError) {
       worker = try CallWorker()

@@ -1,6 +1,7 @@
 import Foundation
 import PacketKit
 import Synchronization
+import RawSocket
 import TCPScript
 
 /// `tcpcraft run SCRIPT|DIR ...`: packetdrill-language scripts, each in a network namespace of its own.
@@ -88,6 +89,18 @@ enum RunCommand: Command {
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
+    }
+
+    // A normal user (no sudo): the scripts' namespaces are made inside a private user + network
+    // namespace of our own, where we hold CAP_SYS_ADMIN and CAP_NET_ADMIN (kernel fact 13).
+    // Before any thread starts: unshare needs a single-threaded process.
+    if SafeFile.realUser != 0 && !UserNamespace.isInsideUserNamespace {
+      do throws(UserNamespace.EntryError) {
+        try UserNamespace.enter()
+      } catch {
+        Terminal.error(error.advice())
+        return 1
+      }
     }
 
     // The scripts: files as given, folders walked for *.pkt (symbolic links are not followed).
