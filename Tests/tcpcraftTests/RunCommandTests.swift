@@ -107,6 +107,23 @@ import TestSupport
   }
 
   @Test(
+    "--pcap never writes through a planted symbolic link: the link's target is untouched, one line says why",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func pcapRefusesPlantedLink() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let folder = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let target = folder + "/precious"
+    try "keep me".write(toFile: target, atomically: false, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(atPath: folder + "/out.pcap", withDestinationPath: target)
+    let result = try CommandRunner().run(["run", Self.examples + "/handshake.pkt", "--pcap", folder + "/out.pcap"], timeout: 30)
+    #expect(result.stdout.contains("PASS"), "the script still runs: \(result.stdout)")
+    #expect(result.status == 1, "a refused --pcap fails the run")
+    #expect(result.stderr.contains("cannot write \(folder)/out.pcap"), "\(result.stderr)")
+    #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
+  }
+
+  @Test(
     "SIGKILL midway leaves nothing: no interface, no named namespace, no command still running",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func killedRun() throws {

@@ -203,14 +203,14 @@ enum RunCommand: Command {
     group.wait()
 
     let ordered = (0..<total).compactMap { index in results.withLock { $0[index] } }
-    var passed = 0, failed = 0, notRun = 0
+    var passed = 0, failed = 0, notRun = 0, unwritten = 0
     for (index, result) in ordered.enumerated() {
       switch result.status {
       case .passed: passed += 1
       case .failed: failed += 1
       case .notRun: notRun += 1
       }
-      if let pcap = settings.pcap { writePcap(result, to: pcap, many: total > 1, index: index) }
+      if let pcap = settings.pcap, !writePcap(result, to: pcap, many: total > 1, index: index) { unwritten += 1 }
       if settings.json {
         Terminal.out(json(result))
       } else if folderRun {
@@ -225,7 +225,8 @@ enum RunCommand: Command {
         "\(total) scripts: \(passed) passed, \(failed) failed, \(notRun) not run"
           + String(format: " (longest %.2f s)", seconds))
     }
-    return passed == total ? 0 : 1
+    // A --pcap that could not be written fails the run, as every command's output files do.
+    return passed == total && unwritten == 0 ? 0 : 1
   }
 
   // MARK: - Finding things
@@ -346,7 +347,8 @@ enum RunCommand: Command {
     return object.description
   }
 
-  static func writePcap(_ result: ScriptResult, to target: String, many: Bool, index: Int) {
+  /// Writes one script's packets; `false` (with one line on stderr) when the file was refused.
+  static func writePcap(_ result: ScriptResult, to target: String, many: Bool, index: Int) -> Bool {
     var destination = target
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -364,18 +366,11 @@ enum RunCommand: Command {
         packet, timestampSeconds: UInt32(truncatingIfNeeded: entry.time / 1_000_000),
         timestampNanoseconds: UInt32(truncatingIfNeeded: (entry.time % 1_000_000) * 1000), to: &bytes)
     }
-    // O_NOFOLLOW | O_CREAT | O_TRUNC: never write through a symbolic link someone planted.
-    let fd = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      Terminal.error("tcpcraft: run: cannot write \(destination): \(String(cString: strerror(errno)))")
-      return
+    // Never through a planted link, never over a file that is not ours (SafeFile's rules).
+    if let problem = SafeWrite.write(bytes, to: destination) {
+      Terminal.error("tcpcraft: run: cannot write \(destination): \(problem)")
+      return false
     }
-    defer { close(fd) }
-    var offset = 0
-    for _ in 0..<10_000 where offset < bytes.count {
-      let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-      if written <= 0 { break }
-      offset += written
-    }
+    return true
   }
 }
