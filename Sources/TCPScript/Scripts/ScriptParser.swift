@@ -250,6 +250,25 @@ public struct ScriptParser {
 
   // MARK: - Packets
 
+  /// `start:end(length)`, with the length checked against `end - start` (its position in the error).
+  private mutating func sequenceRange(_ what: String, maximumLength: Int) throws(ScriptParseError)
+    -> (start: UInt32, end: UInt32, length: Int)
+  {
+    let start = try number(UInt32.self, what)
+    try expect(":", "\":\" in start:end(length)")
+    let end = try number(UInt32.self, "an end sequence number")
+    try expect("(", "\"(\" before the payload length")
+    let lengthLocation = location
+    let length = try number(Int.self, "a payload length")
+    try expect(")")
+    guard length >= 0, length <= maximumLength, end &- start == UInt32(truncatingIfNeeded: length) else {
+      throw ScriptParseError(
+        location: lengthLocation,
+        message: "expected a length equal to end - start (\(end &- start)), found \(length)")
+    }
+    return (start, end, length)
+  }
+
   private mutating func number<I: FixedWidthInteger>(_ type: I.Type, _ what: String) throws(ScriptParseError) -> I {
     if isIdentifierStart(current) {
       // A -D define used as a number.
@@ -322,18 +341,7 @@ public struct ScriptParser {
     guard index > flagStart else { throw error("expected TCP flags (S, S., ., P., F., R...), found \(found)") }
     let flagText = String(decoding: bytes[flagStart..<index], as: UTF8.self)
     skipTrivia(newlines: false)
-    let start = try number(UInt32.self, "a sequence number (start:end(length))")
-    try expect(":", "\":\" in start:end(length)")
-    let end = try number(UInt32.self, "an end sequence number")
-    try expect("(", "\"(\" before the payload length")
-    let lengthLocation = location
-    let length = try number(Int.self, "a payload length")
-    try expect(")")
-    guard length >= 0, length <= 65_535, end &- start == UInt32(truncatingIfNeeded: length) else {
-      throw ScriptParseError(
-        location: lengthLocation,
-        message: "expected a length equal to end - start (\(end &- start)), found \(length)")
-    }
+    let (start, end, length) = try sequenceRange("a sequence number (start:end(length))", maximumLength: 65_535)
     var packet = ScriptPacket(
       inbound: inbound, ecn: ecn, flagText: flagText, flags: flags, sequenceStart: start,
       sequenceEnd: end, length: length)
@@ -395,18 +403,8 @@ public struct ScriptParser {
           skipRestOfLine()
           return .unsupported("icmp lines quoting udp or raw packets are not supported yet")
         }
-        let start = try number(UInt32.self, "a quoted sequence number (start:end(length))")
-        try expect(":", "\":\" in start:end(length)")
-        let end = try number(UInt32.self, "an end sequence number")
-        try expect("(", "\"(\" before the payload length")
-        let lengthLocation = location
-        let length = try number(Int.self, "a payload length")
-        try expect(")")
-        guard length >= 0, length <= 65_495, end &- start == UInt32(truncatingIfNeeded: length) else {
-          throw ScriptParseError(
-            location: lengthLocation,
-            message: "expected a length equal to end - start (\(end &- start)), found \(length)")
-        }
+        let (start, _, length) = try sequenceRange(
+          "a quoted sequence number (start:end(length))", maximumLength: 65_495)
         skipTrivia(newlines: false)
         try expect("]")
         icmp.quotedStart = start
