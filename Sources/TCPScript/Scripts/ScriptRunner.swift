@@ -215,10 +215,14 @@ struct ScriptSession {
   var listenerUnderTest = false
   /// Inbound connections started so far (each after the first gets a new remote port).
   var inboundConnections = 0
+  /// Where backtick commands start: the script's folder, or "." once the runner thread's own
+  /// working directory is that folder (with a private /tmp, its path may be covered).
+  var commandDirectory: String
 
   init(script: Script, directory: String, options: ScriptRunOptions) {
     self.script = script
     self.directory = directory
+    self.commandDirectory = directory
     self.options = options
     self.connection = ScriptConnection(
       localAddress: options.localAddress, remoteAddress: options.remoteAddress, remotePort: 48_123,
@@ -287,6 +291,16 @@ struct ScriptSession {
         ? " (/dev/net/tun is not open to this user: its mode keeps it root's; run with sudo, or make it 0666 as most distributions ship it)"
         : ""
       throw Stop(status: .notRun, reason: "cannot set up the tun device: \(error)\(access)")
+    }
+    // A private /tmp for this script's commands (parallel scripts of the corpus all write
+    // /tmp/sysctl_restore_${PPID}.sh, and their PPID is tcpcraft's): the thread gets a mount
+    // namespace of its own, with the script's folder as its working directory.
+    do throws(PrivateTmp.Failure) {
+      try PrivateTmp.enterOnCurrentThread(directory: directory)
+      commandDirectory = "."
+    } catch {
+      if error.inDirectory { commandDirectory = "." }
+      record(.command, "no private /tmp (\(error)): commands share the host's /tmp", line: 0)
     }
     do throws(ScriptRunError) {
       worker = try CallWorker()
@@ -717,7 +731,7 @@ struct ScriptSession {
     let outcome: ScriptShell.Outcome
     do throws(SocketError) {
       outcome = try ScriptShell.shell(
-        command, directory: directory, environment: environment, timeoutMilliseconds: 30_000)
+        command, directory: commandDirectory, environment: environment, timeoutMilliseconds: 30_000)
     } catch {
       throw fail(event, "cannot run the command: \(error)")
     }
@@ -762,7 +776,7 @@ struct ScriptSession {
       let outcome: ScriptShell.Outcome
       do throws(SocketError) {
         outcome = try ScriptShell.shell(
-          "exec \(python) -c " + shellQuote(program), directory: directory,
+          "exec \(python) -c " + shellQuote(program), directory: commandDirectory,
           environment: environment, timeoutMilliseconds: 30_000)
       } catch {
         throw fail(event, "cannot run python3: \(error)")

@@ -176,6 +176,19 @@ internal func system_privateMounts(_ step: UnsafeMutablePointer<CChar>, _ length
   return crawsocket_private_mounts(step, length)
 }
 
+/// A private /tmp for the calling thread (privatetmp.c): its own mount namespace, working
+/// directory `directory`, an empty tmpfs on /tmp. `stage` says how far it got before a failure
+/// (0, 1 own mount namespace, 2 and in `directory`); the failed step's name goes to `step`.
+internal func system_privateTmp(
+  _ directory: UnsafePointer<CChar>, _ stage: UnsafeMutablePointer<CInt>, _ step: UnsafeMutablePointer<CChar>,
+  _ length: Int
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unshare(CLONE_NEWNS)") { return forced }
+  #endif
+  return crawsocket_private_tmp(directory, stage, step, length)
+}
+
 /// `statfs(2)`'s file system type of `path`, or -1.
 internal func system_filesystemType(_ path: UnsafePointer<CChar>) -> Int64 {
   #if ENABLE_MOCKING
