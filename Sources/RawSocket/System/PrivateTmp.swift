@@ -16,7 +16,8 @@ public enum PrivateTmp {
 
   /// Moves the calling thread into a mount namespace of its own where every mount is private and
   /// /tmp is an empty tmpfs, with `directory` (opened before /tmp is covered) as the thread's
-  /// working directory. Threads and processes the thread starts afterwards share all of it; the
+  /// working directory. A `directory` under /tmp stays reachable at its path (its top-level entry
+  /// in /tmp is bound into the new one), so scripts may climb out of it (`../../common`). Threads and processes the thread starts afterwards share all of it; the
   /// process's other threads do not. Needs `CAP_SYS_ADMIN` over the current user namespace (root,
   /// or the private user namespace of a normal user's run).
   ///

@@ -215,6 +215,8 @@ struct ScriptSession {
   var listenerUnderTest = false
   /// Inbound connections started so far (each after the first gets a new remote port).
   var inboundConnections = 0
+  /// The local port of the socket that connected last (from getsockname after its call).
+  var activeOpenPort: UInt16?
   /// Where backtick commands start: the script's folder, or "." once the runner thread's own
   /// working directory is that folder (with a private /tmp, its path may be covered).
   var commandDirectory: String
@@ -582,8 +584,10 @@ struct ScriptSession {
       // A new connection starts with a SYN: while one is expected, any segment without SYN
       // belongs to an older connection (a TFO client script's earlier socket, closed with its
       // FIN still going out, may have any port); otherwise a segment from another port does.
+      // Nor is a SYN from another port than the one the last connecting socket took: an older
+      // socket's retransmitted SYN (a TFO client script's over-acked SYN, say).
       let other = newConnection
-        ? !tcp.flags.contains(.syn)
+        ? !tcp.flags.contains(.syn) || (activeOpenPort.map { tcp.sourcePort != $0 } ?? false)
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()
@@ -659,6 +663,14 @@ struct ScriptSession {
       liveDescriptors.insert(Int32(truncatingIfNeeded: outcome.value))
     }
     if expected.name == "listen", outcome.errno == nil { listenerUnderTest = true }
+    // The port a connecting socket took (connect, or sendto/sendmsg with MSG_FASTOPEN): its SYN
+    // is the one the next `> S` line is about (an older socket may still retransmit its own).
+    if ["connect", "sendto", "sendmsg"].contains(expected.name), let number = expected.arguments.first,
+      let fd = try? executor.descriptor(number), case .success(let (_, port)) = ScriptSockets.name(fd, peer: false),
+      port != 0
+    {
+      activeOpenPort = port
+    }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)
     }
