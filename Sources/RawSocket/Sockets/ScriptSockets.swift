@@ -157,6 +157,14 @@ public enum ScriptSockets {
     return .success(Array(buffer.prefix(Int(length))))
   }
 
+  /// Whether `fd` is a datagram socket (`SO_TYPE` is `SOCK_DGRAM`).
+  public static func isDatagram(_ fd: Int32) -> Bool {
+    guard case .success(let bytes) = getsockopt(fd, level: SOL_SOCKET, name: SO_TYPE, capacity: 4), bytes.count == 4 else {
+      return false
+    }
+    return bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == Int32(SOCK_DGRAM.rawValue)
+  }
+
   /// The IPv4 address and port of `getsockname` (`peer: false`) or `getpeername` (`peer: true`).
   public static func name(_ fd: Int32, peer: Bool) -> Result<(UInt32, UInt16), Errno> {
     var socketAddress = sockaddr_in()

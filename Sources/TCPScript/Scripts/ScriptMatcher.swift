@@ -136,7 +136,10 @@ public enum ScriptMatcher {
   /// and the first 8 bytes of its TCP header: the connection's ports and the quoted sequence
   /// number mapped onto the kernel's live ISN (as packetdrill maps it), since Linux ignores ICMP
   /// errors about sequence numbers it never sent.
-  public static func icmpPacket(_ line: ScriptICMP, connection: ScriptConnection) throws(ScriptRunError) -> [UInt8] {
+  public static func icmpPacket(
+    _ line: ScriptICMP, connection: ScriptConnection, udp: ScriptUDPEndpoint = ScriptUDPEndpoint()
+  ) throws(ScriptRunError) -> [UInt8] {
+    if line.quote != .tcp { return try icmpPacketQuotingUDP(line, connection: connection, udp: udp) }
     guard let localPort = connection.localPort else {
       throw ScriptRunError("no connection for the ICMP message to quote yet")
     }

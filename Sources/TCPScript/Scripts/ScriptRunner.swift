@@ -217,6 +217,8 @@ struct ScriptSession {
   var inboundConnections = 0
   /// The local port of the socket that connected last (from getsockname after its call).
   var activeOpenPort: UInt16?
+  /// The script's UDP socket: its port and peer, learned after each call on it.
+  var udp = ScriptUDPEndpoint()
   /// Where backtick commands start: the script's folder, or "." once the runner thread's own
   /// working directory is that folder (with a private /tmp, its path may be covered).
   var commandDirectory: String
@@ -346,7 +348,8 @@ struct ScriptSession {
         let inbound: Bool
         switch event.action {
         case .packet(let line): inbound = line.inbound
-        case .icmp: inbound = true
+        case .icmp(let line): inbound = line.inbound
+        case .udp(let line): inbound = line.inbound
         default: inbound = false
         }
         switch event.time.kind {
@@ -366,9 +369,18 @@ struct ScriptSession {
           if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
           let deadline = event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack
           try expect(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
-        case .icmp(let line):
+        case .icmp(let line) where line.inbound:
           try wait(until: time)
           try injectICMP(line, event: event)
+        case .icmp(let line):
+          let (end, deadline) = outboundWindow(event, time: time, slack: slack)
+          try expectICMP(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
+        case .udp(let line) where line.inbound:
+          try wait(until: time)
+          try injectUDP(line, event: event)
+        case .udp(let line):
+          let (end, deadline) = outboundWindow(event, time: time, slack: slack)
+          try expectUDP(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
         case .syscall(let call):
           try wait(until: time)
           try settlePending()
@@ -394,6 +406,13 @@ struct ScriptSession {
       return result(error.status, error.reason, failure)
     }
     return result(.passed, nil)
+  }
+
+  /// An outbound line's range end (`start~end`) and how long to wait for it.
+  func outboundWindow(_ event: ScriptEvent, time: Int64, slack: Int64) -> (end: Int64, deadline: Int64) {
+    var end = time
+    if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+    return (end, event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack)
   }
 
   /// Every TCP socket of the script's namespace as inet_diag reports it (this thread is in the
@@ -507,7 +526,7 @@ struct ScriptSession {
   mutating func injectICMP(_ line: ScriptICMP, event: ScriptEvent) throws(Stop) {
     let packet: [UInt8]
     do throws(ScriptRunError) {
-      packet = try ScriptMatcher.icmpPacket(line, connection: connection)
+      packet = try ScriptMatcher.icmpPacket(line, connection: connection, udp: udp)
     } catch {
       throw fail(event, error.message)
     }
@@ -663,6 +682,10 @@ struct ScriptSession {
       liveDescriptors.insert(Int32(truncatingIfNeeded: outcome.value))
     }
     if expected.name == "listen", outcome.errno == nil { listenerUnderTest = true }
+    if ["bind", "connect", "sendto", "sendmsg", "write", "send"].contains(expected.name) {
+      noteUDPSocket(expected)
+      executor.udpRemotePort = udp.remotePort
+    }
     // The port a connecting socket took (connect, or sendto/sendmsg with MSG_FASTOPEN): its SYN
     // is the one the next `> S` line is about (an older socket may still retransmit its own).
     if ["connect", "sendto", "sendmsg"].contains(expected.name), let number = expected.arguments.first,

@@ -33,6 +33,8 @@ struct ScriptSyscallExecutor {
   var descriptors: [Int64: Int32] = [:]
   var bindPort: UInt16 = 8080
   var connectPort: UInt16 = 8080
+  /// The peer port of the script's UDP socket once it connected (a `...` sendto goes there).
+  var udpRemotePort: UInt16?
   /// The wall clock (microseconds) at the script's time 0: `SCM_TIMESTAMPING` values are mapped
   /// onto script time with it.
   var realtimeStart: Int64 = 0
@@ -237,6 +239,11 @@ struct ScriptSyscallExecutor {
       }
       if call.name == "sendto", call.arguments.count > 4, call.arguments[4] != .ellipsis {
         let target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
+      }
+      if call.name == "sendto", call.arguments.count > 4, ScriptSockets.isDatagram(fd) {
+        // A UDP socket's `...` destination: the script's remote end (its peer's port once connected).
+        let target = (remote.rawValue, udpRemotePort ?? connection.remotePort)
         return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
       }
       if call.name == "sendto", flags & 0x2000_0000 != 0 {
