@@ -400,11 +400,13 @@ public struct ScriptParser {
   /// `(LENGTH)`: a UDP payload length, 0...65507.
   private mutating func udpLength() throws(ScriptParseError) -> Int {
     try expect("(", "\"(\" before the UDP payload length")
+    skipTrivia(newlines: false)
     let here = location
     let length = try number(Int.self, "a UDP payload length (0...65507)")
     guard (0...65_507).contains(length) else {
       throw ScriptParseError(location: here, message: "expected a UDP payload length of 0...65507, found \(length)")
     }
+    skipTrivia(newlines: false)
     try expect(")")
     return length
   }
