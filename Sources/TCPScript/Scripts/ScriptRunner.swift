@@ -62,6 +62,9 @@ public struct ScriptResult: Sendable {
   public var transcript: [ScriptTranscriptEntry]
   /// Wall time in microseconds.
   public var duration: Int64
+  /// The wall clock (microseconds since the Unix epoch) at the script's time 0: packet times in
+  /// pcap files are this plus the entry's script time.
+  public var startRealtimeMicroseconds: Int64 = 0
   public init(
     path: String, status: Status, reason: String? = nil, failure: ScriptFailure? = nil,
     transcript: [ScriptTranscriptEntry] = [], duration: Int64 = 0
@@ -245,7 +248,9 @@ struct ScriptSession {
   // MARK: - Outcomes
 
   func result(_ status: ScriptResult.Status, _ reason: String?, _ failure: ScriptFailure? = nil) -> ScriptResult {
-    ScriptResult(path: script.path, status: status, reason: reason, failure: failure, transcript: transcript, duration: 0)
+    var result = ScriptResult(path: script.path, status: status, reason: reason, failure: failure, transcript: transcript, duration: 0)
+    result.startRealtimeMicroseconds = executor.realtimeStart
+    return result
   }
 
   struct Stop: Error {
