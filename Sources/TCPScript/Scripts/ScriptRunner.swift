@@ -218,8 +218,14 @@ struct ScriptSession {
   var listenerUnderTest = false
   /// Inbound connections started so far (each after the first gets a new remote port).
   var inboundConnections = 0
-  /// The local port of the socket that connected last (from getsockname after its call).
+  /// The socket that started an active open last (connect, or sendto/sendmsg before it is
+  /// connected), and its local port once known: its SYN is the one a `> S` line is about.
+  var activeOpenDescriptor: Int32?
   var activeOpenPort: UInt16?
+  /// Ports of the script's earlier connections' SYNs: while a new socket's SYN is expected, a SYN
+  /// from one of them is an older socket's retransmission.
+  var seenSYNPorts: Set<UInt16> = []
+  var otherSYNPorts: Set<UInt16> = []
   /// The script's UDP socket: its port and peer, learned after each call on it.
   var udp = ScriptUDPEndpoint()
   /// Where backtick commands start: the script's folder, or "." once the runner thread's own
@@ -588,6 +594,7 @@ struct ScriptSession {
     }
     connection = learned
     executor.connection = learned
+    if line.flags.contains(.syn), !line.flags.contains(.ack), let port = learned.localPort { seenSYNPorts.insert(port) }
     if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
       throw fail(
         event,
@@ -612,6 +619,7 @@ struct ScriptSession {
       // socket's retransmitted SYN (a TFO client script's over-acked SYN, say).
       let other = newConnection
         ? !tcp.flags.contains(.syn) || (activeOpenPort.map { tcp.sourcePort != $0 } ?? false)
+          || otherSYNPorts.contains(tcp.sourcePort)
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()
@@ -647,6 +655,7 @@ struct ScriptSession {
     pending = (event, call, prepared, start, end, returnSlack)
     pendingOutcome = nil
     submittedAt = now
+    noteActiveOpen(call)
     if !prepared.mayBlock, !ranged {
       let outcome = prepared.run()
       pendingOutcome = (outcome, now)
@@ -657,6 +666,23 @@ struct ScriptSession {
     if ranged { return }
     // Not ranged: it must return by its time plus the tolerance.
     try settlePending()
+  }
+
+  /// Before a call runs: a connect, sendto or sendmsg on a TCP socket that is not connected yet
+  /// starts an active open. Its SYN may leave before a blocking call returns, so the socket's port
+  /// is taken now when it has one, and otherwise every earlier connection's port is ruled out.
+  mutating func noteActiveOpen(_ call: ScriptSyscall) {
+    guard ["connect", "sendto", "sendmsg"].contains(call.name), let number = call.arguments.first,
+      let fd = try? executor.descriptor(number), !ScriptSockets.isDatagram(fd),
+      case .failure = ScriptSockets.name(fd, peer: true)
+    else { return }
+    activeOpenDescriptor = fd
+    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0 {
+      activeOpenPort = port
+    } else {
+      activeOpenPort = nil
+    }
+    otherSYNPorts = seenSYNPorts.subtracting(activeOpenPort.map { [$0] } ?? [])
   }
 
   /// Waits for the call in flight to finish (until its end time plus tolerance) and checks it.
@@ -691,13 +717,12 @@ struct ScriptSession {
       noteUDPSocket(expected)
       executor.udpRemotePort = udp.remotePort
     }
-    // The port a connecting socket took (connect, or sendto/sendmsg with MSG_FASTOPEN): its SYN
-    // is the one the next `> S` line is about (an older socket may still retransmit its own).
-    if ["connect", "sendto", "sendmsg"].contains(expected.name), let number = expected.arguments.first,
-      let fd = try? executor.descriptor(number), case .success(let (_, port)) = ScriptSockets.name(fd, peer: false),
-      port != 0
+    // The port a connecting socket took, once its call returned (see `noteActiveOpen`).
+    if let fd = activeOpenDescriptor, let number = expected.arguments.first, (try? executor.descriptor(number)) == fd,
+      case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0
     {
       activeOpenPort = port
+      otherSYNPorts.remove(port)
     }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)
