@@ -226,6 +226,9 @@ struct ScriptSession {
   /// from one of them is an older socket's retransmission.
   var seenSYNPorts: Set<UInt16> = []
   var otherSYNPorts: Set<UInt16> = []
+  /// Script descriptor numbers in the order they were opened (socket, accept, open...), latest
+  /// last: `%{ }%` blocks read tcp_info from the latest TCP socket, whatever its number.
+  var openedDescriptors: [Int64] = []
   /// The script's UDP socket: its port and peer, learned after each call on it.
   var udp = ScriptUDPEndpoint()
   /// Where backtick commands start: the script's folder, or "." once the runner thread's own
@@ -748,6 +751,8 @@ struct ScriptSession {
         throw fail(call.event, "\(expected.name) failed with -1 \(ScriptConstants.errnoName(errno)), expected \(want)")
       } else if call.prepared.returnsDescriptor {
         executor.descriptors[want] = Int32(truncatingIfNeeded: outcome.value)
+        openedDescriptors.removeAll { $0 == want }
+        openedDescriptors.append(want)
       } else if Int64(outcome.value) != want {
         throw fail(call.event, "\(expected.name) returned \(outcome.value), expected \(want)")
       }
@@ -818,8 +823,10 @@ struct ScriptSession {
     }
     var prelude = ""
     // The last TCP socket the script opened (an epoll descriptor or a pipe opened after it does
-    // not count: TCP_INFO fails on them).
-    for number in executor.descriptors.keys.sorted().reversed() {
+    // not count: TCP_INFO fails on them), by when it was opened: socket 4 opened after socket 5
+    // is the one a block after it is about.
+    let latestFirst = openedDescriptors.reversed() + executor.descriptors.keys.sorted().reversed()
+    for number in latestFirst {
       guard let fd = executor.descriptors[number] else { continue }
       if case .success(let bytes) = ScriptSockets.getsockopt(fd, level: 6, name: 11, capacity: 256) {
         prelude = TCPInfo.pythonAssignments(bytes)
