@@ -14,10 +14,10 @@ enum RunCommand: Command {
       Plays packetdrill-language scripts against the kernel's own TCP, each script in a fresh,
       anonymous network namespace that tcpcraft makes and that vanishes with the run (even on
       SIGKILL): a tun device tun0 with 192.168.0.1/16 (the kernel under test) and the script's
-      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines are injected, `>` lines
-      are captured and matched field by field, system calls run on real sockets in that namespace,
-      backtick lines run with /bin/sh there (cwd: the script's folder), %{ }% blocks with python3
-      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out, as
+      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines (TCP, UDP, ICMP) are
+      injected, `>` lines are captured and matched field by field, system calls run on real sockets
+      in that namespace, backtick lines run with /bin/sh there (cwd: the script's folder; a /tmp of
+      the script's own), %{ }% blocks with python3 (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out, as
       run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
       Defines from run_all.py are the defaults: TFO_COOKIE=3021b9d889017eeb CODE=host_unreachable
       CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR. See docs/scripts.md for the language.
