@@ -364,14 +364,16 @@ struct ScriptSyscallExecutor {
       guard case .structure(let fields) = try argument(call, 1) else {
         throw ScriptRunError("sendmsg needs a msghdr {msg_name(...)=..., msg_iov(N)=[...], msg_flags=...}")
       }
-      var total: Int64 = 0
+      var lengths: [Int] = []
       for field in fields {
         switch field.name {
         case "msg_iov":
           guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
           for vector in vectors {
             guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
-            total += try integer(members[1].value, "iov_len")
+            let length = try integer(members[1].value, "iov_len")
+            guard length >= 0, length <= 64 << 20 else { throw ScriptRunError("iov_len \(length) out of range") }
+            lengths.append(Int(length))
           }
         case "msg_control":
           if field.value != .ellipsis, field.value != .list([]) {
@@ -380,13 +382,12 @@ struct ScriptSyscallExecutor {
         default: continue
         }
       }
-      let bytes = try buffer(.ellipsis, count: total)
+      guard lengths.count <= 1024 else { throw ScriptRunError("msg_iov with \(lengths.count) iovecs: at most 1024 (UIO_MAXIOV)") }
       let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
-      if flags & 0x2000_0000 != 0 {
-        let target = (remote.rawValue, connectPort)
-        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
-      }
-      return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
+      // The iovecs as written, each a buffer of its own (MSG_ZEROCOPY makes a page fragment of each).
+      let vectors = lengths
+      let target: (UInt32, UInt16)? = flags & 0x2000_0000 != 0 ? (remote.rawValue, connectPort) : nil
+      return simple { ScriptSockets.sendmsg(fd, lengths: vectors, flags: flags, address: target) }
     case "recvmsg":
       return try prepareRecvmsg(call)
     case "open":

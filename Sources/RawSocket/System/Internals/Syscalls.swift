@@ -90,6 +90,15 @@ internal func system_recvmsg(
   return recvmsg(fd, message, flags)
 }
 
+internal func system_sendmsg(
+  _ fd: CInt, _ message: UnsafePointer<msghdr>, _ flags: CInt
+) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sendmsg", Int(fd), Int(flags)) { return Int(forced) }
+  #endif
+  return sendmsg(fd, message, flags)
+}
+
 internal func system_recv(
   _ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ flags: CInt
 ) -> Int {
