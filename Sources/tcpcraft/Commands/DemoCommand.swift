@@ -284,8 +284,9 @@ enum DemoCommand: Command {
       Terminal.error("tcpcraft: demo --serve --veth: \(error)")
       return 1
     }
-    // The listener's socket holds the server namespace from here on.
-    peer.close()
+    // Our descriptor keeps holding the server namespace (with the listener's socket) until we
+    // end: `sandbox --join` finds it there to read the server's TCP states.
+    defer { peer.close() }
     let pid = getpid()
     let target = "\(peer.serverAddress):\(listener.port)"
     for line in peer.banner(port: listener.port) { Terminal.out(line) }

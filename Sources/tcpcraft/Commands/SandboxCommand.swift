@@ -1,7 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import RawSocket
+import TCPScript
 
 /// `tcpcraft sandbox`: a shell (or a command) in a private user + network namespace with `lo` up,
 /// where a normal user holds every capability over a network of their own: start a listener, then
@@ -21,7 +23,8 @@ enum SandboxCommand: Command {
       Inside, TCPCRAFT_SANDBOX=1 is set (for a prompt or a script to tell).
       --join PID enters the network namespace of your own process PID instead of a new one (the
       client side of `tcpcraft demo --serve --veth`, which prints its PID), and its private user
-      namespace when it has one, with the same capabilities.
+      namespace when it has one, with the same capabilities; tcpcraft there reads the server's
+      TCP states from the namespace the process holds (TCPCRAFT_PEER_NETNS is set to it).
       Where the system forbids unprivileged user namespaces, it says so in one line: then use
       sudo, or the grant `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`.
       Exit status: COMMAND's (or the shell's); 1 when the namespace cannot be made, 126/127 when
@@ -83,6 +86,10 @@ enum SandboxCommand: Command {
       return 1
     }
     setenv("TCPCRAFT_SANDBOX", "1", 1)
+    if let join, let server = serverNamespace(of: join) {
+      // The server's sockets live there: tcpcraft reads their states through it.
+      setenv(PeerNamespace.environmentVariable, server, 1)
+    }
     if let join, given.isEmpty && !arguments.has("--quiet") {
       Terminal.error(
         "tcpcraft sandbox: in the network namespace of process \(join) (the client side of demo --serve --veth); "
@@ -97,6 +104,22 @@ enum SandboxCommand: Command {
     let error = errno
     Terminal.error("tcpcraft: sandbox: cannot run \"\(visible(command[0]))\": \(String(cString: strerror(error)))")
     return error == ENOENT ? 127 : 126
+  }
+
+  /// The other network namespace process `pid` holds by a descriptor (the server side of `demo
+  /// --serve --veth`), as `/proc/PID/fd/N`, or `nil`.
+  static func serverNamespace(of pid: Int32) -> String? {
+    let files = FileManager.default
+    guard let own = try? files.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"),
+      let descriptors = try? files.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+    else { return nil }
+    for descriptor in descriptors.sorted() where descriptor.allSatisfy(\.isNumber) {
+      let path = "/proc/\(pid)/fd/\(descriptor)"
+      if let target = try? files.destinationOfSymbolicLink(atPath: path), target.hasPrefix("net:["), target != own {
+        return path
+      }
+    }
+    return nil
   }
 
   /// `text` with control characters shown as `\u{..}` escapes (never echoed raw to a terminal).
