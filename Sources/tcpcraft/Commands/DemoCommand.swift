@@ -192,13 +192,13 @@ enum DemoCommand: Command {
     let afterFIN: KernelListener.AfterFIN =
       arguments.has("--close-now") ? .closeNow : arguments.has("--half-close") ? .halfClose : .close
     let namespace = arguments.value("--netns")
-    if let namespace, let problem = ProbeNamespace.problem(with: namespace) {
-      Terminal.error("tcpcraft: --netns: \(problem)")
-      return 2
-    }
     let veth = arguments.has("--veth")
     if veth && namespace != nil {
       Terminal.error("tcpcraft: demo --serve: give --veth (namespaces of its own) or --netns NAME (yours), not both")
+      return 2
+    }
+    if let namespace, let problem = ProbeNamespace.problem(with: namespace) {
+      Terminal.error("tcpcraft: --netns: \(problem)")
       return 2
     }
     if !veth && arguments.has("--mtu") {
