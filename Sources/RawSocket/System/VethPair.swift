@@ -51,6 +51,29 @@ extension InterfaceSetup {
     ("tso", 0x1F), ("gso", 0x24), ("gro", 0x2C), ("tx-checksumming", 0x17),
   ]
 
+  /// Whether each of `offloadSwitches` is on for `name` (its legacy get command, one less than
+  /// the set command), as `ethtool -k NAME` shows them.
+  public static func offloads(_ name: String) throws(SocketError) -> [String: Bool] {
+    let fd = system_socket(AF_INET, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw SocketError.system(operation: "socket(AF_INET, SOCK_DGRAM)", Errno(rawValue: system_errno())) }
+    defer { _ = system_close(fd) }
+    var states: [String: Bool] = [:]
+    for (feature, command) in offloadSwitches {
+      var value = ethtool_value(cmd: command - 1, data: 0)
+      var request = ifreq()
+      crawsocket_ifreq_init(&request, name)
+      let result = withUnsafeMutablePointer(to: &value) { pointer -> CInt in
+        crawsocket_ifreq_set_ethtool(&request, pointer)
+        return system_ioctl(fd, crawsocket_siocethtool, &request)
+      }
+      guard result == 0 else {
+        throw SocketError.system(operation: "ioctl(SIOCETHTOOL \(feature) on \(name))", Errno(rawValue: system_errno()))
+      }
+      states[feature] = value.data != 0
+    }
+    return states
+  }
+
   /// Turns segmentation and receive offloads and transmit checksum offload off on `name`, as
   /// `ethtool -K NAME tso off gso off gro off tx off` does: TCP then builds one segment per MSS,
   /// a capture on either end sees each segment as a wire carries it, with its checksum finished.

@@ -54,7 +54,7 @@ enum DemoCommand: Command {
         "--serve:",
         [
           .toggle("--serve", "leave an echoing kernel listener running instead"),
-          .integer("--port", UInt16.self, "N", "the listener's port (default: an ephemeral one)"),
+          .integer("--port", UInt16.self, "N", "the listener's port (default: an ephemeral one; 8080 with --veth)"),
           .seconds("--duration", "how long --serve serves (default 600)"),
           .seconds("--close-delay", zeroAllowed: true, "wait this long after a client's FIN before closing (default 0.2)"),
           .toggle("--close-now", "close at once on the client's FIN: one FIN+ACK (merged close)"),
@@ -232,7 +232,7 @@ enum DemoCommand: Command {
       Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) --explain")
     } else {
       let what = switch afterFIN {
-      case .close: "echoing"
+      case .close: replySize.map { "answering each request with \($0) bytes" } ?? "echoing"
       case .closeNow: "echoing, closing at once on your FIN (FIN+ACK merged)"
       case .halfClose: "echoing, still sending after your FIN (half-close)"
       }
