@@ -156,6 +156,39 @@ struct ServePeerTests {
     #expect(rejoin.status == 1 && rejoin.stderr.contains("no process \(served.pid)"), "\(rejoin.stderr)")
   }
 
+  /// As nobody, with no capability and no grant: the peer comes up inside a private user
+  /// namespace, and the printed `sandbox --join` commands work (the user namespace is joined
+  /// too, with its capabilities).
+  @Test(
+    "no root: the peer and its clients in a private user namespace",
+    .enabled(if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setpriv"), "\(Privileges.hostRootReason)"))
+  func noRoot() throws {
+    try Privileges.checkHostRoot()
+    if case .forbidden = NoRootTests.userNamespaces { return }
+    try NoRootTests.withNobodyCopy { copy, runner in
+      let script = """
+        "$T" demo --serve --veth --mtu 576 --reply-size 1608 --duration 30 > serve.txt 2>&1 & server=$!
+        for i in $(seq 100); do grep -q 'or a shell there' serve.txt && break; sleep 0.1; done
+        cat serve.txt
+        target=$(sed -n 's/^serving on \\([0-9.]*:[0-9]*\\) .*/\\1/p' serve.txt)
+        "$T" sandbox --join $server -- "$T" handshake $target --mss 536 \\
+          && "$T" sandbox --join $server -- "$T" data $target 'GET /' \\
+          && "$T" sandbox --join $server -- "$T" fin $target; status=$?
+        kill $server; wait $server 2>/dev/null; exit $status
+        """
+      let result = try runner.run(
+        ["T=\(copy.binary)", "/bin/sh", "-c", script], prefix: copy.asUser([]), directory: copy.workFolder, timeout: 60,
+        binary: "/usr/bin/env")
+      #expect(result.status == 0, "stdout: \(result.stdout) stderr: \(result.stderr)")
+      #expect(result.stdout.contains("(no root here: both namespaces live in a private user namespace of our own)"))
+      #expect(result.stdout.contains("options [mss 536]"))
+      #expect(result.stdout.contains("peer LISTEN → SYN-RECEIVED"), "\(result.stdout)")
+      let pieces = Self.segments(result.stdout, direction: "in").compactMap(Self.length).filter { $0 > 0 }
+      #expect(pieces == [536, 536, 536], "\(result.stdout)")
+      #expect(result.stdout.contains("closed:"))
+    }
+  }
+
   @Test("bad combinations get one line and exit status 2")
   func usage() throws {
     let runner = CommandRunner()
