@@ -189,6 +189,30 @@ struct ServePeerTests {
     }
   }
 
+  /// A copy with only the capability grant cannot make namespaces (kernel fact 23): one clear
+  /// line, exit status 1, nothing left.
+  @Test(
+    "the capability grant alone: one line naming the ways that work",
+    .enabled(
+      if: Privileges.shouldRunAsHostRoot && Privileges.haveTool("setcap") && Privileges.haveTool("setpriv"),
+      "\(Privileges.hostRootReason); and setcap (libcap2-bin) and setpriv"))
+  func grantAlone() throws {
+    try Privileges.checkHostRoot()
+    let binary = try #require(CommandRunner.binary)
+    let copy = try UnprivilegedCopy(of: binary, capabilities: NoRootTests.grant)
+    defer { copy.cleanUp() }
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    // Through env, as from a user's shell: a process that holds no capability execs the copy, so
+    // its capabilities grow at that exec (straight from setpriv, root's are still held then).
+    let result = try runner.run(
+      ["demo", "--serve", "--veth", "--duration", "1"], prefix: copy.asUser(["/usr/bin/env"]), directory: copy.workFolder,
+      binary: copy.binary)
+    #expect(result.status == 1)
+    #expect(result.errorLines.count == 1, "\(result.stderr)")
+    #expect(result.stderr.contains("needs CAP_SYS_ADMIN (sudo), or a copy of tcpcraft with no capability grant"), "\(result.stderr)")
+  }
+
   @Test("bad combinations get one line and exit status 2")
   func usage() throws {
     let runner = CommandRunner()

@@ -47,26 +47,41 @@ final class ServePeer {
     self.mtu = mtu
     (clientAddress, serverAddress) = Self.addresses(pid: getpid())
     // 1. The client namespace: this process's (its main thread's) network namespace.
-    if UserNamespace.wouldHelp {
-      do throws(UserNamespace.EntryError) {
-        try UserNamespace.enter()
-      } catch {
-        throw Failure(description: error.advice())
-      }
-      privateUser = true
-    } else {
+    // Root (or a sandbox) makes a plain network namespace; a normal user, or one holding only the
+    // capability grant (no CAP_SYS_ADMIN for unshare), a private user namespace with one inside.
+    var plain = false
+    if !UserNamespace.wouldHelp {
       do throws(Errno) {
         try NetworkNamespace.unshareCurrentThread()
+        plain = true
       } catch {
-        throw Failure(description: "demo --serve --veth: cannot make a network namespace (unshare: \(error)); it needs CAP_SYS_ADMIN (sudo)")
+        if error != .notPermitted {
+          throw Failure(description: "demo --serve --veth: cannot make a network namespace (unshare: \(error))")
+        }
       }
+    }
+    if plain {
       do throws(UserNamespace.EntryError) {
         try UserNamespace.bringLoopbackUp()
       } catch {
         throw Failure(description: "demo --serve --veth: \(error)")
       }
-      privateUser = false
+    } else {
+      do throws(UserNamespace.EntryError) {
+        try UserNamespace.enter()
+      } catch {
+        if !UserNamespace.wouldHelp {
+          // File capabilities make a process non-dumpable: its /proc/self files stay root's, so
+          // it cannot map its ids in a new user namespace (kernel fact 23).
+          throw Failure(
+            description: "tcpcraft: demo --serve --veth makes network namespaces: that needs CAP_SYS_ADMIN (sudo), "
+              + "or a copy of tcpcraft with no capability grant at all (a normal user's makes them in a private user "
+              + "namespace); the grant alone cannot (\(error.description))")
+        }
+        throw Failure(description: error.advice())
+      }
     }
+    privateUser = !plain
     // 2. The server namespace, anonymous, and the veth pair between the two.
     let step = { (what: String, error: Any) in Failure(description: "demo --serve --veth: \(what): \(error)") }
     let server: FileDescriptor
