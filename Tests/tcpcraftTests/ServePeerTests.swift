@@ -138,12 +138,25 @@ struct ServePeerTests {
     #expect(fin.status == 0, "\(fin.stdout)\n\(fin.stderr)")
 
     // Nothing left: after a SIGKILL, no process is in either namespace or holds one (so the
-    // kernel removes them, and the veth with them; kernel fact 20), none is named in /run/netns.
+    // kernel removes them; kernel fact 20), none is named in /run/netns. A process of ours kept
+    // in the client's namespace meanwhile sees the veth go with the server (fact 22).
     let namespaces = served.namespaces()
     #expect(namespaces.count == 2, "the client's and the server's namespace: \(namespaces)")
     let named = Set((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? [])
+    let witness = try runner.start(["sandbox", "--join", String(served.pid), "--", "/bin/sleep", "30"])
+    let devices = "/proc/\(witness.process.processIdentifier)/net/dev"
+    for _ in 0..<100 where !((try? String(contentsOfFile: devices, encoding: .utf8)) ?? "").contains("veth-client") {
+      usleep(50_000)
+    }
+    #expect(((try? String(contentsOfFile: devices, encoding: .utf8)) ?? "").contains("veth-client"))
     served.kill()
     killed = true
+    for _ in 0..<200 where ((try? String(contentsOfFile: devices, encoding: .utf8)) ?? "").contains("veth-client") {
+      usleep(50_000)
+    }
+    #expect(!((try? String(contentsOfFile: devices, encoding: .utf8)) ?? "veth-client").contains("veth-client"), "the veth outlived the server")
+    witness.process.terminate()  // ours: started above, not reaped yet
+    _ = witness.finish(timeout: 5)
     var left = Self.holders(of: namespaces)
     for _ in 0..<100 where !left.isEmpty {
       usleep(100_000)
