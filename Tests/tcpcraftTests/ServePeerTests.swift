@@ -234,6 +234,8 @@ struct ServePeerTests {
       (["demo", "--serve", "--veth", "--netns", "lab"], "give --veth (namespaces of its own) or --netns NAME (yours), not both"),
       (["demo", "--serve", "--mtu", "576"], "--mtu sets the veth's MTU: give it with --veth"),
       (["demo", "--serve", "--veth", "--mtu", "40"], "--mtu"),
+      (["demo", "--veth"], "--veth goes with --serve"),
+      (["demo", "--reply-size", "10"], "--reply-size goes with --serve"),
     ] {
       let result = try runner.run(arguments)
       #expect(result.status == 2, "\(arguments): \(result.stderr)")

@@ -86,6 +86,10 @@ enum DemoCommand: Command {
     let port = arguments.integer("--port", as: UInt16.self) ?? 0
     let timeout = arguments.seconds("--timeout") ?? .seconds(2)
     if arguments.has("--serve") { return serve(arguments, port: port) }
+    if let given = ["--veth", "--mtu", "--reply-size"].first(where: arguments.has) {
+      Terminal.error("tcpcraft: demo: \(given) goes with --serve (tcpcraft demo --serve --veth ...)")
+      return 2
+    }
     let output = Output(arguments)
     // A normal user (no sudo, no setcap): run in a private user + network namespace where the
     // kernel allows it. Before any thread starts (unshare needs a single-threaded process).
