@@ -23,7 +23,7 @@ struct ServePeerTests {
       directory = NSTemporaryDirectory() + "tcpcraft-peer-\(getpid())-\(UUID().uuidString.prefix(8))"
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
       output = directory + "/serve.txt"
-      FileManager.default.createFile(atPath: output, contents: nil)
+      _ = FileManager.default.createFile(atPath: output, contents: nil)
       process.executableURL = URL(fileURLWithPath: binary)
       process.arguments = ["demo", "--serve", "--veth"] + arguments
       process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
