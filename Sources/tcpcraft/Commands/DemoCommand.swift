@@ -86,7 +86,8 @@ enum DemoCommand: Command {
     let port = arguments.integer("--port", as: UInt16.self) ?? 0
     let timeout = arguments.seconds("--timeout") ?? .seconds(2)
     if arguments.has("--serve") { return serve(arguments, port: port) }
-    if let given = ["--veth", "--mtu", "--reply-size"].first(where: arguments.has) {
+    let serveOnly = ["--duration", "--close-delay", "--close-now", "--half-close", "--refuse", "--netns", "--veth", "--mtu", "--reply-size"]
+    if let given = serveOnly.first(where: arguments.has) {
       Terminal.error("tcpcraft: demo: \(given) goes with --serve (tcpcraft demo --serve --veth ...)")
       return 2
     }
