@@ -47,11 +47,15 @@ import TestSupport
     let ours = picture.states.filter { $0.side == "ours" }
     #expect(ours.map(\.text) == ["CLOSED", "SYN-SENT", "ESTABLISHED", "CLOSE-WAIT", "LAST-ACK", "CLOSED"], "\(ours)")
     #expect(ours.map(\.row) == [-1, 0, 1, 3, 5, 6])
+    // The kernel's states, read with inet_diag after each segment, each on the row where it began.
+    #expect(picture.peerStates() == ["LISTEN", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT"], "\(picture.states)")
+    #expect(picture.states.filter { $0.side == "peer" }.map(\.row) == [-1, 0, 2, 3, 4, 5])
     try LabTests.renders(folder + "/close.svg")
     if let comments = try LabTests.comments(folder + "/close.pcapng") {
       #expect(comments.count == 7, "\(comments)")
       #expect(comments.first?.hasPrefix("#1 sent by us: SYN | us: CLOSED → SYN-SENT") == true, "\(comments)")
       #expect(comments.last?.contains("LAST-ACK → CLOSED") == true, "\(comments)")
+      #expect(comments[5].contains("peer: FIN-WAIT-2 → TIME-WAIT"), "\(comments)")
     }
   }
 }

@@ -19,6 +19,9 @@ public struct ScriptRunOptions: Sendable {
   public var processIdentifier: Int32 = 0
   /// Called with each transcript entry as it happens (`--verbose`).
   public var onEntry: (@Sendable (ScriptTranscriptEntry) -> Void)?
+  /// Read the kernel socket's state (inet_diag) after each TCP segment, for pictures (`run
+  /// --svg`): a netlink query a segment, so off by default (timelines of milliseconds).
+  public var samplesKernelState = false
   public init() {}
 }
 
@@ -33,6 +36,11 @@ public struct ScriptTranscriptEntry: Hashable, Sendable {
   public var line: Int
   /// The packet bytes (IPv4), for pcap files.
   public var packet: [UInt8]?
+  /// The state of the kernel's socket for this segment's connection just after it (Linux's
+  /// spelling, `SYN_RECV`), when `ScriptRunOptions.samplesKernelState` asked for it.
+  public var kernelState: String? = nil
+  /// For an injected segment, the state just before it (same condition).
+  public var kernelStateBefore: String? = nil
 }
 
 /// Why a script failed: where, what was expected, what came.
@@ -229,6 +237,9 @@ struct ScriptSession {
   /// Script descriptor numbers in the order they were opened (socket, accept, open...), latest
   /// last: `%{ }%` blocks read tcp_info from the latest TCP socket, whatever its number.
   var openedDescriptors: [Int64] = []
+  /// inet_diag in the script's namespace, for `samplesKernelState`; whether it saw a connection.
+  var diag: InetDiag?
+  var sawKernelConnection = false
   /// The script's UDP socket: its port and peer, learned after each call on it.
   var udp = ScriptUDPEndpoint()
   /// Where backtick commands start: the script's folder, or "." once the runner thread's own
@@ -277,7 +288,10 @@ struct ScriptSession {
   }
 
   mutating func record(_ kind: ScriptTranscriptEntry.Kind, _ text: String, line: Int, packet: [UInt8]? = nil) {
-    let entry = ScriptTranscriptEntry(time: now, kind: kind, text: text, line: line, packet: packet)
+    var entry = ScriptTranscriptEntry(time: now, kind: kind, text: text, line: line, packet: packet)
+    if options.samplesKernelState, let packet, kind == .inbound || kind == .outbound {
+      entry.kernelState = kernelState(for: packet, inbound: kind == .inbound)
+    }
     transcript.append(entry)
     options.onEntry?(entry)
   }
@@ -429,6 +443,23 @@ struct ScriptSession {
     return (end, event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack)
   }
 
+  /// The kernel socket's state for a TCP segment's connection (`samplesKernelState`).
+  mutating func kernelState(for packet: [UInt8], inbound: Bool) -> String? {
+    guard let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
+      let tcp = try? TCPView(validating: ip.payload)
+    else { return nil }
+    if diag == nil { diag = try? InetDiag(timeout: .milliseconds(200)) }
+    let kernel = inbound
+      ? Endpoint(address: ip.destinationAddress, port: tcp.destinationPort) : Endpoint(address: ip.sourceAddress, port: tcp.sourcePort)
+    let remote = inbound
+      ? Endpoint(address: ip.sourceAddress, port: tcp.sourcePort) : Endpoint(address: ip.destinationAddress, port: tcp.destinationPort)
+    // A new connection's SYN: what was before it (a closed socket) does not count as seen.
+    if tcp.flags.contains(.syn), !tcp.flags.contains(.ack) { sawKernelConnection = false }
+    let state = KernelTransport.kernelState(of: kernel, peer: remote, diag: diag, connectionSeen: sawKernelConnection)
+    if let state, state != "LISTEN", state != "CLOSED" { sawKernelConnection = true }
+    return state
+  }
+
   /// Every TCP socket of the script's namespace as inet_diag reports it (this thread is in the
   /// namespace, so the dump holds the script's sockets and nothing else), for failure reports.
   func kernelSocketStates() -> [String] {
@@ -529,12 +560,14 @@ struct ScriptSession {
     } catch {
       throw fail(event, error.message)
     }
+    let before = options.samplesKernelState ? kernelState(for: packet, inbound: true) : nil
     do throws(Errno) {
       try tun?.send(packet)
     } catch {
       throw fail(event, "cannot inject the packet: \(error)")
     }
     record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+    if before != nil, !transcript.isEmpty { transcript[transcript.count - 1].kernelStateBefore = before }
   }
 
   mutating func injectICMP(_ line: ScriptICMP, event: ScriptEvent) throws(Stop) {

@@ -12,12 +12,13 @@ extension ScriptResult {
   /// tcpcraft plays): `<` lines are `.sent`, `>` lines `.received`, and the kernel under test is
   /// the peer. Our state walks RFC 9293's machine on the segments (a script's remote end starts
   /// CLOSED when it sends the first SYN, LISTEN when the kernel does; each new SYN starts a new
-  /// connection). The peer's state is not sampled per segment (`peerState` is `nil`): a failure
-  /// report carries the kernel's sockets instead. Segments the runner ignored (another
+  /// connection). The peer's state is the kernel socket's, read after each segment when the run
+  /// asked for it (`ScriptRunOptions.samplesKernelState`), else `nil`. Segments the runner ignored (another
   /// connection's) are kept as unexpected, with the runner's note. UDP and ICMP are left out.
   public var flowTranscript: Transcript {
     var transcript = Transcript()
     var walker = ScriptStateWalker()
+    var lastKernelState: String?
     for entry in self.transcript {
       guard entry.kind == .inbound || entry.kind == .outbound, let packet = entry.packet,
         let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
@@ -44,6 +45,15 @@ extension ScriptResult {
         note: ignored ? "another connection: ignored" : (piece ? "a piece of the next segment" : nil), packet: packet)
       // The kernel's segments leave the tun with checksums it never finished (offloads).
       record.checksumNotReady = !sent
+      // The kernel's state, when the run sampled it: after the segment; before one of ours, as
+      // read just before it was injected (before one of its own, the state it left, as a Flow
+      // reads it).
+      if let state = entry.kernelState.map({ TCPState(name: $0)?.description ?? $0 }) {
+        record.peerState = state
+        let before = entry.kernelStateBefore.map { TCPState(name: $0)?.description ?? $0 }
+        record.peerStateBefore = sent ? (before ?? lastKernelState ?? state) : state
+        lastKernelState = state
+      }
       transcript.entries.append(record)
     }
     return transcript

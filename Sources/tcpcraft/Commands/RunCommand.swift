@@ -166,6 +166,8 @@ enum RunCommand: Command {
     options.processIdentifier = getpid()
     if let tolerance = settings.tolerance { options.toleranceMicroseconds = tolerance }
     options.python = findPython(path: options.path)
+    // Pictures show the kernel's state on each row: read after each segment (one script only).
+    options.samplesKernelState = settings.svg != nil || settings.pcapng != nil
     if settings.verbose, !folderRun, !settings.json {
       options.onEntry = { entry in Terminal.out(line(entry)) }
     }
