@@ -167,8 +167,16 @@ extension InterfaceSetup {
       message.appendAttribute(type: addressAttribute, payload: address)
       message.appendAttribute(type: addressFlagsAttribute, uint32: noDAD)
       _ = try lookup.netlink.request(message)
+      // The address exists at once (bind succeeds), but the kernel inserts its local route from
+      // a work queue (addrconf's DAD work, run even with NODAD): until then a packet to it is not
+      // delivered. Wait for that route, at most 2 s, so that a script's first SYN is not lost.
+      for _ in 0..<2000 {
+        if (try? lookup.route(toIPv6: address))?.isLocal == true { return }
+        _ = ScriptSockets.poll([], timeoutMicroseconds: 1000)
+      }
+      throw NetlinkError.timedOut(milliseconds: 2000)
     } catch {
-      throw netlinkFailure("RTM_NEWADDR \(name)", error)
+      throw netlinkFailure("RTM_NEWADDR \(name) (its local route)", error)
     }
   }
 
