@@ -17,10 +17,11 @@ enum RunCommand: Command {
       remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines are injected, `>` lines
       are captured and matched field by field, system calls run on real sockets in that namespace,
       backtick lines run with /bin/sh there (cwd: the script's folder), %{ }% blocks with python3
-      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out, as
-      run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
-      Defines from run_all.py are the defaults: TFO_COOKIE=3021b9d889017eeb CODE=host_unreachable
-      CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR. See docs/scripts.md for the language.
+      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out in ipv4,
+      as run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
+      Defines from run_all.py are the defaults (ipv4: TFO_COOKIE=3021b9d889017eeb
+      CODE=host_unreachable CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR); -D replaces them.
+      See docs/scripts.md for the language.
 
       --ip-version runs the same scripts as packetdrill's three modes (run_all.py -4, -6,
       --ipv4mappedv6), with its addresses and defines:
