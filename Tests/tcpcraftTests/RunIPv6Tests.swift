@@ -129,6 +129,38 @@ import TestSupport
   }
 
   @Test(
+    "The mapped mode's ICMP is ICMPv4, and reaches the AF_INET6 socket: frag_needed shrinks its MSS as in ipv4",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"),
+    arguments: ["ipv4", "ipv4-mapped-ipv6"])
+  func fragNeeded(mode: String) throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    let folder = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/frag-needed.pkt"
+    // As packetTooBig, over IPv4: "fragmentation needed, MTU 1000" gives an MSS of 1000 - 40 = 960.
+    try """
+      --tolerance_usecs=50000
+      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+      +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+      +0 bind(3, ..., ...) = 0
+      +0 listen(3, 1) = 0
+      +0 < S 0:0(0) win 65535 <mss 1460>
+      +0 > S. 0:0(0) ack 1 <mss 1460>
+      +0 < . 1:1(0) ack 1 win 65535
+      +0 accept(3, ..., ...) = 4
+      +0 write(4, ..., 1400) = 1400
+      +0 > P. 1:1401(1400) ack 1
+      +.05 < icmp unreachable frag_needed mtu 1000 [1:1401(1400)]
+      +0 > P. 1:1401(1400) ack 1
+      +0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [960], [4]) = 0
+      +.05 < . 1:1(0) ack 1401 win 65535
+      """.write(toFile: path, atomically: false, encoding: .utf8)
+    let result = try CommandRunner().run(["run", path, "--ip-version", mode, "--verbose"], timeout: 30)
+    #expect(result.status == 0, "\(mode): \(result.stdout)")
+    #expect(result.stdout.contains("< IP 192.0.2.1 > 192.168.0.1: ICMP 192.0.2.1 unreachable - need to frag (mtu 1000)"), "\(result.stdout)")
+  }
+
+  @Test(
     "A failing ipv6 script: expected and actual as IPv6 tcpdump lines, exit 1; --pcap is raw IP",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func failure() throws {
