@@ -1,4 +1,7 @@
+import Foundation
 import PacketKit
+import RawSocket
+import TestSupport
 import Testing
 
 @testable import TCPScript
@@ -23,5 +26,175 @@ import Testing
     #expect(Endpoint(address: .v4(.any), port: 0).isAnyAddress)
     #expect(!endpoint.isAnyAddress)
     #expect(endpoint != Endpoint(address: .v4(.loopback), port: 8080))
+  }
+}
+
+/// Flows over IPv6 against real kernel sockets on `::1`: the handshake, both closes, a crafted
+/// segment and a passive open, with the kernel's states read by inet_diag (AF_INET6).
+@Suite(.serialized) struct IPv6FlowTests {
+  /// The kernel state of the IPv6 socket `port` on ::1 talking to `remote`, by inet_diag.
+  func kernelState(port: UInt16, talkingTo remote: Endpoint) -> KernelTCPState? {
+    guard let address = remote.ipv6 else { return nil }
+    return (try? InetDiag().state(localIPv6: KernelSockets6.loopback6, localPort: port, remoteIPv6: address.octets, remotePort: remote.port)) ?? nil
+  }
+
+  /// A kernel listener on ::1 and a flow to it, handshaken by hand; the listener's `accept()`
+  /// returned. The caller closes the flow and the descriptors.
+  func established(options: [TCPOption] = []) throws -> (listener: Int32, connection: Int32, port: UInt16, flow: Flow) {
+    try Privileges.check(.netRaw, .netAdmin)
+    let (listener, port) = try KernelSockets6.listener()
+    let flow: Flow
+    do {
+      flow = try Flow.open(to: Endpoint(address: .v6(.loopback), port: port))
+      try flow.activeOpen(options: options)
+    } catch {
+      close(listener)
+      throw error
+    }
+    guard let connection = KernelSockets.accept(listener, milliseconds: 2000) else {
+      flow.close()
+      close(listener)
+      throw TestSupportError("accept on [::1]:\(port) returned nothing")
+    }
+    return (listener, connection, port, flow)
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func handshakeReachesEstablishedWithThePeersStateFromInetDiag() throws {
+    let (listener, connection, port, flow) = try established(options: [
+      .maximumSegmentSize(1440), .noOperation, .windowScale(7), .sackPermitted,
+      .noOperation, .noOperation, .timestamps(value: 1000, echoReply: 0),
+    ])
+    defer {
+      flow.close()
+      close(connection)
+      close(listener)
+    }
+    #expect(flow.family == .ipv6)
+    #expect(flow.local.address == .v6(.loopback))
+    #expect(flow.state == .established)
+    let entries = flow.transcript.entries
+    #expect(entries.map(\.stateAfter) == [.synSent, .established, .established])
+    // tcpdump's own spelling of IPv6 segments (checked against tcpdump in the command tests).
+    #expect(entries[0].summary.hasPrefix("IP6 ::1.\(flow.local.port) > ::1.\(port): Flags [S], seq \(flow.initialSendSequence)"))
+    #expect(entries[0].summary.contains("mss 1440"))
+    #expect(entries[0].summary.contains("wscale 7"))
+    #expect(entries[1].summary.hasPrefix("IP6 ::1.\(port) > ::1.\(flow.local.port): Flags [S.]"))
+    #expect(entries[1].acknowledgmentNumber == flow.initialSendSequence &+ 1)
+    #expect(entries[1].sourceAddress == .v6(.loopback))
+    // The kernel took our pseudo-header checksum (or it would have dropped the SYN: fact 6).
+    #expect(flow.timestampsEnabled)
+    #expect(entries[2].peerState == "ESTABLISHED")
+    #expect(kernelState(port: port, talkingTo: flow.local) == .established)
+    // Packets in the transcript are IPv6 (version 6, next header TCP).
+    #expect(entries.allSatisfy { $0.packet.first.map { $0 >> 4 } == 6 && $0.packet.count > 6 && $0.packet[6] == 6 })
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func finClosesBothWays() throws {
+    let (listener, connection, port, flow) = try established()
+    defer {
+      flow.close()
+      close(listener)
+    }
+    try flow.send([.fin, .ack])
+    #expect(flow.state == .finWait1)
+    try flow.expect(.acknowledging(flow.sendNext))
+    #expect(flow.state == .finWait2)
+    #expect(kernelState(port: port, talkingTo: flow.local) == .closeWait)
+    close(connection)  // the kernel's FIN
+    try flow.expect(.fin)
+    #expect(flow.state == .timeWait)
+    #expect(kernelState(port: port, talkingTo: flow.local) == .lastAck)
+    try flow.send(.ack)
+    #expect(kernelState(port: port, talkingTo: flow.local) == nil)  // LAST_ACK got its ACK: gone
+    let peerStates = flow.transcript.entries.compactMap(\.peerState)
+    #expect(peerStates.contains("CLOSE-WAIT"))
+    #expect(peerStates.contains("LAST-ACK"))
+    flow.finish()
+    #expect(flow.state == .closed)
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func passiveCloseLeavesTheKernelInTimeWait() throws {
+    let (listener, connection, port, flow) = try established()
+    defer {
+      flow.close()
+      close(listener)
+    }
+    close(connection)
+    try flow.passiveClose()
+    #expect(flow.transcript.entries.map(\.stateAfter).suffix(3) == [.closeWait, .lastAck, .closed])
+    #expect(kernelState(port: port, talkingTo: flow.local) == .timeWait)
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func dataBothWaysAndACraftedSegment() throws {
+    let (listener, connection, _, flow) = try established()
+    defer {
+      flow.close()
+      close(connection)
+      close(listener)
+    }
+    try flow.sendData(Array("hello6".utf8))
+    #expect(KernelSockets.wait(connection, milliseconds: 2000))
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let count = recv(connection, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+    #expect(count == 6 && Array(buffer.prefix(6)) == Array("hello6".utf8))
+    _ = Glibc.send(connection, "back", 4, Int32(MSG_NOSIGNAL))
+    let reply = try flow.receiveData(timeout: .seconds(2))
+    #expect(reply == Array("back".utf8))
+    // A whole crafted IPv6 packet with a wrong TCP checksum: sent as built, untracked, and the
+    // kernel drops it (RFC 8200 §8.1: the checksum is mandatory), so nothing is delivered.
+    let before = flow.sendNext
+    let local = try #require(flow.local.ipv6)
+    let remote = try #require(flow.remote.ipv6)
+    var tcp = TCPHeader(
+      sourcePort: flow.local.port, destinationPort: flow.remote.port, sequenceNumber: flow.sendNext,
+      acknowledgmentNumber: flow.receiveNext, flags: [.psh, .ack], window: 65535)
+    tcp.checksum = 0xDEAD
+    let entry = try flow.send(
+      packet: IPv6Header(sourceAddress: local, destinationAddress: remote, hopLimit: 9) / tcp / Array("bad".utf8),
+      effect: .untracked, note: "bad checksum")
+    #expect(entry.summary.hasPrefix("IP6 ::1.\(flow.local.port) > ::1.\(flow.remote.port): Flags [P.]"))
+    #expect(entry.packet[7] == 9)  // the hop limit as built (kernel fact 18)
+    #expect(flow.sendNext == before)
+    #expect(!KernelSockets.wait(connection, milliseconds: 200))
+  }
+
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func passiveOpenAnswersAKernelConnectOnLoopback() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    // A free port: a listener opened and closed at once.
+    let (probe, port) = try KernelSockets6.listener()
+    close(probe)
+    let flow = try Flow.listening(on: Endpoint(address: .v6(.loopback), port: port))
+    defer { flow.close() }
+    #expect(flow.state == .listen)
+    let (client, clientPort) = try KernelSockets6.connecting(port: port)
+    defer { close(client) }
+    try flow.passiveOpen(timeout: .seconds(2))
+    #expect(flow.state == .established)
+    #expect(flow.remote == Endpoint(address: .v6(.loopback), port: clientPort))
+    #expect(KernelSockets.wait(client, for: Int16(POLLOUT), milliseconds: 2000))
+    #expect(kernelState(port: clientPort, talkingTo: flow.local) == .established)
+    _ = Glibc.send(client, "GET /", 5, Int32(MSG_NOSIGNAL))
+    shutdown(client, Int32(SHUT_WR))
+    try flow.passiveClose(timeout: .seconds(2))
+    #expect(flow.receivedData == Array("GET /".utf8))
+    #expect(flow.state == .closed)
+  }
+
+  @Test func aMixedFamilyFlowIsRefused() throws {
+    final class NoTransport: FlowTransport {
+      func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) {}
+      func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket? { nil }
+      func close() {}
+    }
+    let flow = Flow(
+      local: Endpoint(address: .v6(.loopback), port: 1), remote: Endpoint(address: .loopback, port: 2),
+      transport: NoTransport())
+    flow.readsPeerState = false
+    #expect(throws: ScriptError.self) { try flow.send(.syn) }
   }
 }
