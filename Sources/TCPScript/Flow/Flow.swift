@@ -586,17 +586,17 @@ public final class Flow {
 
   /// The parts of an IPv4 or IPv6 packet a flow looks at: addresses, the upper-layer protocol and
   /// its bytes (after IPv4 options, or after IPv6 extension headers), and whether it is a fragment.
-  struct ParsedIP {
-    var source: IPAddress
-    var destination: IPAddress
-    var `protocol`: IPProtocol
-    var upperLayer: ArraySlice<UInt8>
-    var isFragment: Bool
+  public struct ParsedIP: Sendable {
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var `protocol`: IPProtocol
+    public var upperLayer: ArraySlice<UInt8>
+    public var isFragment: Bool
   }
 
   /// Parses `bytes` as IPv4 or IPv6 by the version nibble; `nil` when it is neither or does not
   /// validate. Never traps.
-  static func parseIP(_ bytes: ArraySlice<UInt8>) -> ParsedIP? {
+  public static func parseIP(_ bytes: ArraySlice<UInt8>) -> ParsedIP? {
     guard let first = bytes.first else { return nil }
     switch first >> 4 {
     case 4:

@@ -300,10 +300,11 @@ struct Arguments {
   /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
   ///
   /// - Throws: `UsageError` for a second positional, `missing` when there is none, or a bad target.
-  func target(command: String, missing: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
+  /// With `allowIPv6`, `[ADDR]:PORT` is taken too (else it is one clear error).
+  func target(command: String, missing: String, defaultHost: IPv4Address? = nil, allowIPv6: Bool = false) throws(UsageError) -> HostPort {
     try expectPositionals(atMost: 1, command: command)
     guard let text = positionals.first else { throw UsageError(missing) }
-    return try HostPort.parse(text, defaultHost: defaultHost)
+    return try HostPort.parse(text, defaultHost: defaultHost, allowIPv6: allowIPv6)
   }
 
   /// Fails when more than `count` positionals were given.
@@ -329,8 +330,12 @@ struct HostPort: Hashable, CustomStringConvertible {
 
   var description: String { ipv6.map { "[\($0)]:\(port)" } ?? "\(address):\(port)" }
 
+  /// The address of either family (`address` or `ipv6`).
+  var ip: IPAddress { ipv6.map { .v6($0) } ?? .v4(address) }
+  var family: IPAddress.Family { ip.family }
+
   /// The target as a flow's endpoint.
-  var endpoint: Endpoint { Endpoint(address: ipv6.map { .v6($0) } ?? .v4(address), port: port) }
+  var endpoint: Endpoint { Endpoint(address: ip, port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
   /// `[ADDR]:PORT` (IPv6) only with `allowIPv6`; otherwise it is one clear error.
