@@ -185,6 +185,68 @@ import Testing
     #expect(flow.state == .closed)
   }
 
+  /// Two namespaces' worth of IPv6: the host and a namespace of ours joined by a veth, with ULA
+  /// addresses (fd00:PID::1 and ::2, `nodad`: kernel fact 15). The flow leaves from the host's
+  /// veth to a kernel listener inside the namespace; its states come from our side only (the
+  /// peer's socket is in another namespace: inet_diag here cannot see it).
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func handshakeOverAVethToAListenerInAnotherNamespace() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let prefix = "fd00:\(String(UInt16(truncatingIfNeeded: getpid()), radix: 16)):6::"
+    let hostAddress = try #require(IPv6Address(prefix + "1"))
+    let namespaceAddress = try #require(IPv6Address(prefix + "2"))
+    let fixture = try VethNamespaceFixture(prefix: "tc6v", hostPrefix: "t6vh", namespacePrefix: "t6vn") { veth in
+      [
+        ["ip", "-n", veth.name, "link", "set", "lo", "up"],
+        ["ip", "addr", "add", "\(hostAddress)/64", "dev", veth.hostInterface, "nodad"],
+        ["ip", "link", "set", veth.hostInterface, "up"],
+        ["ip", "-n", veth.name, "addr", "add", "\(namespaceAddress)/64", "dev", veth.namespaceInterface, "nodad"],
+        ["ip", "-n", veth.name, "link", "set", veth.namespaceInterface, "up"],
+      ]
+    }
+    defer {
+      fixture.destroy()
+      #expect(fixture.isGone)
+    }
+    let (listener, port) = try NetworkNamespace.run(named: fixture.name) {
+      try KernelSockets6.listener(address: namespaceAddress.octets)
+    }
+    defer { close(listener) }
+    // A positive control (and it fills the neighbour cache): the host kernel's own connect works.
+    var control: (fd: Int32, port: UInt16)?
+    for _ in 0..<30 where control == nil {
+      let attempt = try KernelSockets6.connecting(from: hostAddress.octets, to: namespaceAddress.octets, port: port)
+      if KernelSockets.wait(attempt.fd, for: Int16(POLLOUT), milliseconds: 1000) {
+        var error: Int32 = -1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(attempt.fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        if error == 0 { control = attempt; break }
+      }
+      close(attempt.fd)
+      usleep(100_000)
+    }
+    let kernelClient = try #require(control, "the host kernel could not connect to [\(namespaceAddress)]:\(port) over the veth")
+    if let accepted = KernelSockets.accept(listener, milliseconds: 2000) { close(accepted) }
+    close(kernelClient.fd)
+
+    let flow = try Flow.open(to: Endpoint(address: .v6(namespaceAddress), port: port))
+    defer { flow.close() }
+    #expect(flow.local.address == .v6(hostAddress))  // the route's source over the veth
+    try flow.activeOpen(options: [.maximumSegmentSize(1440), .sackPermitted], timeout: .seconds(3))
+    #expect(flow.state == .established)
+    #expect(flow.transcript.entries[1].summary.hasPrefix("IP6 \(namespaceAddress).\(port) > \(hostAddress).\(flow.local.port): Flags [S.]"))
+    let connection = try #require(KernelSockets.accept(listener, milliseconds: 2000))
+    defer { close(connection) }
+    _ = Glibc.send(connection, "from the namespace", 18, Int32(MSG_NOSIGNAL))
+    #expect(try flow.receiveData(timeout: .seconds(2)) == Array("from the namespace".utf8))
+    shutdown(connection, Int32(SHUT_WR))
+    try flow.passiveClose(timeout: .seconds(2))
+    #expect(flow.state == .closed)
+    #expect(flow.transcript.entries.map(\.stateAfter).suffix(3) == [.closeWait, .lastAck, .closed])
+    // The peer lives in another namespace: no state read, and none made up.
+    #expect(flow.transcript.entries.allSatisfy { $0.peerState == nil })
+  }
+
   @Test func aMixedFamilyFlowIsRefused() throws {
     final class NoTransport: FlowTransport {
       func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) {}
