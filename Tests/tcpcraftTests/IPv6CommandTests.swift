@@ -3,7 +3,8 @@ import TestSupport
 import Testing
 
 /// A kernel TCP listener on ::1 (ephemeral port) whose application runs on its own thread:
-/// accept, send `greeting` (if any), recv until EOF, close, recording each step. Bounded waits.
+/// accept, send `greeting` (if any), recv until EOF, close, recording each step; with `answer`,
+/// it answers the first data with it and closes at once (an HTTP/1.0 server). Bounded waits.
 final class Listener6: @unchecked Sendable {
   let fd: Int32
   let port: UInt16
@@ -11,9 +12,9 @@ final class Listener6: @unchecked Sendable {
   private var steps: [String] = []
   private let finished = DispatchSemaphore(value: 0)
 
-  init(greeting: String? = nil) throws {
+  init(greeting: String? = nil, answer: String? = nil) throws {
     (fd, port) = try KernelSockets6.listener()
-    let thread = Thread { [self] in serve(greeting: greeting) }
+    let thread = Thread { [self] in serve(greeting: greeting, answer: answer) }
     thread.start()
   }
 
@@ -31,7 +32,7 @@ final class Listener6: @unchecked Sendable {
     lock.unlock()
   }
 
-  private func serve(greeting: String?) {
+  private func serve(greeting: String?, answer: String?) {
     defer { finished.signal() }
     guard let connection = KernelSockets.accept(fd, milliseconds: 15_000) else {
       note("accept timed out")
@@ -56,6 +57,10 @@ final class Listener6: @unchecked Sendable {
         break
       }
       note("data \(String(decoding: buffer[0..<count], as: UTF8.self))")
+      if let answer {
+        _ = Glibc.send(connection, answer, answer.utf8.count, Int32(MSG_NOSIGNAL))
+        break
+      }
     }
     close(connection)
     note("closed")
@@ -146,6 +151,29 @@ final class Listener6: @unchecked Sendable {
     #expect(waitUntil { kill(holder, 0) != 0 })
     #expect(!CommandRunner.guardTablesExist(holder: holder))
     #expect(!FileManager.default.fileExists(atPath: sessionFile))
+  }
+
+  /// `data` inside an IPv6 session whose server answers and closes (CLOSE-WAIT saved), then `fin`
+  /// from CLOSE-WAIT: our FIN, its ACK (LAST-ACK → CLOSED).
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func dataThenFinFromCloseWaitOverIPv6() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let server = try Listener6(answer: "pong over IPv6")
+    let handshake = try runner.run(["handshake", "[::1]:\(server.port)"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
+    let data = try runner.run(["data", "[::1]:\(server.port)", "ping"])
+    #expect(data.status == 0, "stderr: \(data.stderr)")
+    #expect(data.lines.contains { $0.contains("out IP6 ::1.") && $0.contains("> ::1.\(server.port): Flags [P.]") && $0.contains("length 4") })
+    #expect(data.lines.contains { $0.contains("→ CLOSE-WAIT") })
+    #expect(data.stdout.contains("\"pong over IPv6\""))
+    #expect(server.log.first == "accepted" && server.log.contains("data ping"))
+    let fin = try runner.run(["fin", "[::1]:\(server.port)"])
+    #expect(fin.status == 0, "stdout: \(fin.stdout) stderr: \(fin.stderr)")
+    #expect(fin.lines.contains { $0.contains("CLOSE-WAIT → LAST-ACK") })
+    #expect(fin.lines.contains { $0.contains("LAST-ACK → CLOSED") })
+    #expect(((try? FileManager.default.contentsOfDirectory(atPath: runner.sessionDirectory)) ?? []).isEmpty)
   }
 
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))

@@ -70,7 +70,8 @@ struct Session: Codable, Equatable {
     guard local.family == remote.family, (family ?? "ipv4") == local.family.rawValue else { return "mixed address families" }
     guard localPort != 0, remotePort != 0 else { return "port 0" }
     guard name == fileName else { return "its name does not match its 4-tuple" }
-    guard Session.knownStates.contains(state) else { return "unknown state" }
+    // Either spelling: `data` saves RFC 9293's (`CLOSE-WAIT`), older sessions Linux's.
+    guard Session.knownStates.contains(state) || TCPState(name: state) != nil, state.count < 16 else { return "unknown state" }
     guard holderPID >= 0 else { return "bad holder pid" }
     guard holdSeconds.isFinite, holdSeconds > 0, holdSeconds <= 7 * 86_400 else { return "bad hold time" }
     guard createdAt.isFinite, updatedAt.isFinite else { return "bad times" }
