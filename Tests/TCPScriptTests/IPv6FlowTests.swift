@@ -83,6 +83,17 @@ import Testing
     #expect(entries[1].acknowledgmentNumber == flow.initialSendSequence &+ 1)
     #expect(entries[1].sourceAddress == .v6(.loopback))
     // The kernel took our pseudo-header checksum (or it would have dropped the SYN: fact 6).
+    // Its own SYN+ACK, captured on lo, has its checksum unfinished (CHECKSUM_PARTIAL, as over
+    // IPv4); the pcap copy is completed over the IPv6 pseudo-header.
+    #expect(entries[1].checksumNotReady)
+    if let (tcp, pseudo) = entries[1].tcpSegment {
+      #expect(!tcp.isChecksumValid(pseudoHeader: pseudo))
+    }
+    let wire = entries[1]
+    var finished = wire
+    finished.packet = wire.wirePacket
+    finished.checksumNotReady = false
+    #expect(finished.tcpSegment.map { $0.view.isChecksumValid(pseudoHeader: $0.pseudoHeader) } == true)
     #expect(flow.timestampsEnabled)
     #expect(entries[2].peerState == "ESTABLISHED")
     #expect(kernelState(port: port, talkingTo: flow.local) == .established)
