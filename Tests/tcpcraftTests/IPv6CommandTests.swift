@@ -207,6 +207,22 @@ final class Listener6: @unchecked Sendable {
     }
   }
 
+  /// Kernel fact 1 over IPv6: unguarded, our own kernel resets the peer's SYN+ACK, and `send`
+  /// shows that RST (captured over IPv6) with why it left.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func unguardedSendShowsOurKernelsIPv6Reset() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let (listener, port) = try KernelSockets6.listener()
+    defer { close(listener) }
+    let sent = try runner.run(["send", "[::1]:\(port)", "--flags", "S", "--seq", "5000", "--expect", "S."])
+    #expect(sent.status == 0, "stderr: \(sent.stderr)")
+    let reset = try #require(sent.lines.first { $0.hasPrefix("our kernel IP6 ::1.") })
+    #expect(reset.hasSuffix("> ::1.\(port): Flags [R], seq 5001, win 0, length 0"))
+    #expect(sent.lines.last?.contains("then our own kernel reset the connection (no --guard)") == true)
+  }
+
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func listenAnswersAKernelConnectOverIPv6() throws {
     try Privileges.check(.netRaw, .netAdmin)

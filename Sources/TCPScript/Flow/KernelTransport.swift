@@ -5,7 +5,7 @@ import RawSocket
 /// IPv6 flow `AF_INET6` with `IPV6_HDRINCL`, which sends the header exactly as built: kernel fact
 /// 18), an `AF_PACKET` capture on the route's interface to receive (IPv4 and IPv6 frames, the BPF
 /// filter picks the 4-tuple), and (optionally) the RST guard that keeps the kernel from resetting
-/// the connection we craft (an `ip` or `ip6` nf_tables table for the flow's family).
+/// the connection we craft (its nf_tables rules match the flow's IPv4 or IPv6 4-tuple).
 ///
 /// Order matters and is kept here: the capture (with its BPF filter for the 4-tuple) is opened
 /// *before* anything is sent, so no reply can slip past; the guard is installed before the first
