@@ -45,6 +45,9 @@ public enum KernelSockets6 {
     guard result == 0 else {
       let code = errno
       close(fd)
+      if code == EADDRNOTAVAIL {
+        throw TestSupportError("bind(AF_INET6): the address is not configured (EADDRNOTAVAIL; no ::1? sysctl net.ipv6.conf.lo.disable_ipv6=0)")
+      }
       throw TestSupportError("bind(AF_INET6): errno \(code)")
     }
     return (fd, localPort(of: fd))

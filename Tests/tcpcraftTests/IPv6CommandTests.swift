@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+@testable import tcpcraft
 
 /// A kernel TCP listener on ::1 (ephemeral port) whose application runs on its own thread:
 /// accept, send `greeting` (if any), recv until EOF, close, recording each step; with `answer`,
@@ -307,5 +308,42 @@ final class Listener6: @unchecked Sendable {
     #expect(result.status == 2)
     #expect(result.errorLines == ["tcpcraft: \(message)"])
     #expect(result.stdout.isEmpty)
+  }
+}
+
+/// Sessions of either family: the file name is the canonical 4-tuple, the family must agree with
+/// the addresses, and a session saved before IPv6 (no family) is IPv4.
+@Suite struct IPv6SessionTests {
+  func session(local: String, remote: String, family: String?) -> Session {
+    Session(
+      localAddress: local, localPort: 40000, remoteAddress: remote, remotePort: 8080, interface: "lo",
+      state: "ESTABLISHED", initialSendSequence: 1, sendNext: 2, initialReceiveSequence: 3, receiveNext: 4,
+      holderPID: 0, holdSeconds: 300, createdAt: 1, updatedAt: 2, token: String(repeating: "a", count: 32),
+      family: family)
+  }
+
+  @Test func anIPv6SessionIsValidAndNamedByItsTuple() {
+    let saved = session(local: "::1", remote: "::1", family: "ipv6")
+    #expect(saved.fileName == "::1_8080_40000.json")
+    #expect(saved.problem(readFrom: saved.fileName) == nil)
+    #expect(saved.remote?.description == "[::1]:8080")
+    #expect(saved.listing == "[::1]:40000 → [::1]:8080 (ESTABLISHED, guard pid 0)")
+    #expect(saved.remoteText == "[::1]:8080")
+  }
+
+  @Test func familiesMustAgreeAndTextMustBeCanonical() {
+    #expect(session(local: "127.0.0.1", remote: "::1", family: "ipv6").problem(readFrom: "::1_8080_40000.json") == "mixed address families")
+    #expect(session(local: "::1", remote: "::1", family: nil).problem(readFrom: "::1_8080_40000.json") == "mixed address families")
+    #expect(session(local: "::1", remote: "::1", family: "ipv4").problem(readFrom: "::1_8080_40000.json") == "mixed address families")
+    #expect(session(local: "0:0::1", remote: "::1", family: "ipv6").problem(readFrom: "::1_8080_40000.json") == "bad address")
+    // Before IPv6: no family, IPv4 addresses.
+    let old = session(local: "127.0.0.1", remote: "127.0.0.1", family: nil)
+    #expect(old.problem(readFrom: old.fileName) == nil)
+    // Either spelling of a state (data saves RFC 9293's).
+    var halfClosed = old
+    halfClosed.state = "CLOSE-WAIT"
+    #expect(halfClosed.problem(readFrom: old.fileName) == nil)
+    halfClosed.state = "HALF-OPEN"
+    #expect(halfClosed.problem(readFrom: old.fileName) == "unknown state")
   }
 }
