@@ -20,7 +20,7 @@ public final class KernelTransport: FlowTransport {
   private var raw6: RawIPv6Socket?
   private let capture: PacketSocket
   private var rstGuard: RSTGuard?
-  private let diag: InetDiag?
+  private var diag: InetDiag?
   private var closed = false
 
   /// Where a flow to `remote` (either family) would leave from: (interface, source address).
@@ -162,6 +162,11 @@ public final class KernelTransport: FlowTransport {
       switch remote.address {
       case .v4(let v4): localPeers[remote.address] = (try? RouteLookup.route(to: v4.rawValue))?.isLocal ?? false
       case .v6(let v6): localPeers[remote.address] = (try? RouteLookup.route(toIPv6: v6.octets))?.isLocal ?? false
+      }
+      // Or a socket in the namespace `sandbox --join` named (demo --serve --veth's server).
+      if localPeers[remote.address] == false, let v4 = remote.ipv4, let there = PeerNamespace.diag(owning: v4) {
+        diag = there
+        localPeers[remote.address] = true
       }
     }
     guard localPeers[remote.address] == true else { return nil }
