@@ -271,3 +271,82 @@ import Testing
     #expect(throws: ScriptError.self) { try flow.send(.syn) }
   }
 }
+
+/// A transport in memory: what the flow sends is kept, what it receives is queued by the test.
+final class MemoryTransport: FlowTransport {
+  var sent: [[UInt8]] = []
+  var incoming: [[UInt8]] = []
+  func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) { sent.append(packet) }
+  func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket? {
+    guard !incoming.isEmpty else { return nil }
+    return CapturedPacket(bytes: incoming.removeFirst(), timestampSeconds: 0, timestampNanoseconds: 0, checksumNotReady: false)
+  }
+  func close() {}
+}
+
+/// How a flow reads IPv6 beyond the fixed header, with no kernel involved: extension headers
+/// before TCP (walked, both ways), fragments (never tracked), and ICMPv6 errors quoting our
+/// segments (recorded, the TCB untouched).
+@Suite struct IPv6FlowParsingTests {
+  let ours = IPv6Address(groups: [0xFD00, 0, 0, 0, 0, 0, 0, 1])
+  let theirs = IPv6Address(groups: [0xFD00, 0, 0, 0, 0, 0, 0, 2])
+
+  func flow() -> (Flow, MemoryTransport) {
+    let transport = MemoryTransport()
+    let flow = Flow(
+      local: Endpoint(address: .v6(ours), port: 40000), remote: Endpoint(address: .v6(theirs), port: 8080),
+      transport: transport, initialSendSequence: 1000)
+    flow.readsPeerState = false
+    return (flow, transport)
+  }
+
+  @Test func aSegmentAfterADestinationOptionsHeaderIsTrackedBothWays() throws {
+    let (flow, transport) = flow()
+    let syn = IPv6Header(sourceAddress: ours, destinationAddress: theirs) / IPv6OptionsHeader.destinationOptions()
+      / TCPHeader(sourcePort: 40000, destinationPort: 8080, sequenceNumber: 1000, flags: .syn, window: 65535)
+    let entry = try flow.send(packet: syn)
+    #expect(flow.state == .synSent && flow.sendNext == 1001)
+    #expect(entry.flagBits == FlagBits.syn && entry.sourceAddress == .v6(ours) && entry.sourcePort == 40000)
+    #expect(transport.sent.count == 1 && transport.sent[0][6] == 60)  // next header: Destination Options
+    // The peer's SYN+ACK behind a Hop-by-Hop header: walked to TCP, the handshake goes on.
+    let synAck = IPv6Header(sourceAddress: theirs, destinationAddress: ours) / IPv6OptionsHeader.hopByHop()
+      / TCPHeader(sourcePort: 8080, destinationPort: 40000, sequenceNumber: 5000, acknowledgmentNumber: 1001, flags: [.syn, .ack], window: 65535)
+    transport.incoming = [try synAck.encoded()]
+    try flow.expect(.synAcknowledging(1001), within: .milliseconds(50))
+    #expect(flow.state == .established && flow.receiveNext == 5001)
+    #expect(flow.transcript.entries[1].summary.hasPrefix("IP6 fd00::2 > fd00::1: HBH "))
+  }
+
+  @Test func fragmentsAreSentUntracked() throws {
+    let (flow, transport) = flow()
+    let syn = IPv6Header(sourceAddress: ours, destinationAddress: theirs)
+      / TCPHeader(sourcePort: 40000, destinationPort: 8080, sequenceNumber: 1000, flags: .syn, window: 65535)
+      / [UInt8](repeating: 0x41, count: 64)
+    let pieces = try syn.ipv6Fragments(maximumSize: 40 + 8 + 48, identification: 7)
+    #expect(pieces.count == 2)
+    for piece in pieces {
+      // Each fragment sent as its bytes (a first fragment still starts with the TCP header).
+      try flow.send(packet: Packet(layers: [.payload(piece)]))
+    }
+    #expect(transport.sent == pieces)
+    #expect(flow.state == .closed && flow.sendNext == 1000)
+  }
+
+  @Test func anICMPv6ErrorQuotingOurSegmentIsRecorded() throws {
+    let (flow, transport) = flow()
+    let syn = try flow.send(.syn)
+    let quoted = Array(syn.packet.prefix(48))
+    let error = IPv6Header(sourceAddress: theirs, destinationAddress: ours) / ICMPv6Header.destinationUnreachable(code: 4) / quoted
+    // An error quoting another port's segment is not ours.
+    var otherQuote = quoted
+    otherQuote[40] = 0x12
+    let foreign = IPv6Header(sourceAddress: theirs, destinationAddress: ours) / ICMPv6Header.destinationUnreachable(code: 4) / otherQuote
+    transport.incoming = [try foreign.encoded(), try error.encoded()]
+    let got = try flow.collect(for: .milliseconds(50))
+    #expect(got.count == 1)
+    let entry = try #require(flow.transcript.entries.last)
+    #expect(entry.direction == .received && entry.sourceAddress == .v6(theirs) && entry.flagBits == 0)
+    #expect(entry.summary.contains("ICMP6, destination unreachable"))
+    #expect(flow.state == .synSent)
+  }
+}
