@@ -269,8 +269,12 @@ final class Listener6: @unchecked Sendable {
     let runner = CommandRunner()
     defer { runner.cleanUp() }
     let pcap = NSTemporaryDirectory() + "tcpcraft-ipv6-\(getpid())-demo.pcap"
-    defer { try? FileManager.default.removeItem(atPath: pcap) }
-    let demo = try runner.run(["demo", "--ipv6", "--pcap", pcap, "--no-ladder"])
+    let svg = NSTemporaryDirectory() + "tcpcraft-ipv6-\(getpid())-demo.svg"
+    let pcapng = NSTemporaryDirectory() + "tcpcraft-ipv6-\(getpid())-demo.pcapng"
+    defer {
+      for path in [pcap, svg, pcapng] { try? FileManager.default.removeItem(atPath: path) }
+    }
+    let demo = try runner.run(["demo", "--ipv6", "--pcap", pcap, "--no-ladder", "--svg", svg, "--pcapng", pcapng])
     #expect(demo.status == 0, "stderr: \(demo.stderr)")
     #expect(demo.lines.first?.hasPrefix("demo: a kernel listener on [::1]:") == true)
     let segments = demo.lines.filter { $0.contains(" IP6 ::1.") }
@@ -280,14 +284,22 @@ final class Listener6: @unchecked Sendable {
     #expect(segments.last?.contains("[TIME-WAIT | peer LAST-ACK → CLOSED]") == true)
     #expect(demo.lines.contains("  recv() → 14 bytes \"hello, kernel\\n\""))
     #expect(demo.lines.last?.hasPrefix("Done: handshake, 2 data segments, 4-way close") == true)
+    // The ladder as a picture and the capture with comments, IPv6 endpoints in brackets.
+    let picture = try String(contentsOfFile: svg, encoding: .utf8)
+    #expect(picture.contains("<title>tcpcraft: [::1]:"))
+    #expect(picture.contains("ESTABLISHED"))
     let dump = CommandRunner.shell(["tcpdump", "-nn", "-S", "-t", "-r", pcap]).split(separator: "\n")
     #expect(dump.count == 11)
+    #expect(CommandRunner.shell(["tcpdump", "-nn", "-S", "-t", "-r", pcapng]).split(separator: "\n") == dump)
     #expect(dump.allSatisfy { $0.hasPrefix("IP6 ::1.") })
     if Privileges.haveTool("tshark") {
       let checksums = CommandRunner.shell(["tshark", "-r", pcap, "-o", "tcp.check_checksum:TRUE", "-T", "fields", "-e", "tcp.checksum.status"])
       let statuses = checksums.split(separator: "\n")
       #expect(statuses.count == 11)
       #expect(statuses.allSatisfy { $0 == "1" }, "\(checksums)")  // 1: good (the kernel's finished too)
+      let comments = CommandRunner.shell(["tshark", "-r", pcapng, "-T", "fields", "-e", "frame.comment"]).split(separator: "\n")
+      #expect(comments.count == 11)
+      #expect(comments.first?.hasPrefix("#1 sent by us: SYN | us: CLOSED → SYN-SENT") == true)
     }
   }
 
