@@ -236,6 +236,8 @@ struct ServePeerTests {
       (["demo", "--serve", "--veth", "--mtu", "40"], "--mtu"),
       (["demo", "--veth"], "--veth goes with --serve"),
       (["demo", "--reply-size", "10"], "--reply-size goes with --serve"),
+      (["demo", "--close-now"], "--close-now goes with --serve"),
+      (["demo", "--duration", "5"], "--duration goes with --serve"),
     ] {
       let result = try runner.run(arguments)
       #expect(result.status == 2, "\(arguments): \(result.stderr)")

@@ -95,7 +95,8 @@ enum DemoCommand: Command {
       }
       return serve(arguments, port: port)
     }
-    if let given = ["--veth", "--mtu", "--reply-size"].first(where: arguments.has) {
+    let serveOnly = ["--duration", "--close-delay", "--close-now", "--half-close", "--refuse", "--netns", "--veth", "--mtu", "--reply-size"]
+    if let given = serveOnly.first(where: arguments.has) {
       Terminal.error("tcpcraft: demo: \(given) goes with --serve (tcpcraft demo --serve --veth ...)")
       return 2
     }
