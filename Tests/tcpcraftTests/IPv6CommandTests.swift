@@ -303,13 +303,34 @@ final class Listener6: @unchecked Sendable {
     }
   }
 
+  /// `demo --serve --ipv6`: a kernel listener on ::1 to practise on; handshake and fin to it.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func demoServesOverIPv6ForHandshakeAndFin() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let (probe, port) = try KernelSockets6.listener()
+    close(probe)
+    let serving = try runner.start(["demo", "--serve", "--ipv6", "--port", String(port), "--duration", "6", "--close-delay", "0"])
+    // Bounded: until its listener shows up in the kernel (or 5 s).
+    #expect(waitUntil(seconds: 5) { (try? String(contentsOfFile: "/proc/net/tcp6", encoding: .utf8))?.contains(String(format: ":%04X 00000000000000000000000000000000:0000 0A", port)) == true })
+    let handshake = try runner.run(["handshake", "[::1]:\(port)", "--quiet"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
+    let fin = try runner.run(["fin", "[::1]:\(port)", "--quiet"])
+    #expect(fin.status == 0, "stderr: \(fin.stderr)")
+    let served = serving.finish(timeout: 15)
+    #expect(served.status == 0)
+    #expect(served.lines.first == "serving on [::1]:\(port) for 6 s (echoing; Ctrl-C to stop); try:")
+    #expect(served.lines.contains { $0.hasPrefix("accepted a connection") })
+  }
+
   @Test(arguments: [
     (["send", "[::1]:9", "--flags", "S", "--id", "5"], "send: --id is the IPv4 identification; an IPv6 header has none ([::1]:9 is IPv6)"),
     (["send", "127.0.0.1:9", "--flags", "S", "--flow-label", "5"], "send: --flow-label is an IPv6 field; 127.0.0.1:9 is IPv4 (give [ADDR]:PORT)"),
     (["send", "[::1]:9", "--flags", "S", "--flow-label", "1048576"], "send: --flow-label 1048576 does not fit 20 bits (0-1048575)"),
     (["send", "[::1]:9", "--flags", "S", "--count", "5"], "send: --count, --rate and --duration send IPv4 only for now; [::1]:9 is IPv6 (send one segment without them)"),
     (["probe", "[::1]:9"], "\"[::1]:9\": IPv6 targets are not supported here yet; use an IPv4 address (like 127.0.0.1:9)"),
-    (["demo", "--serve", "--ipv6"], "demo: --ipv6 is for the client demo; --serve listens on 127.0.0.1 only for now"),
+    (["demo", "--serve", "--ipv6", "--veth"], "demo --serve: --veth serves over IPv4 only for now; --ipv6 serves on ::1 (or in --netns NAME)"),
     (["handshake", "[::1]:0"], "\"0\" is not a port number (1-65535) after [::1]:"),
     (["handshake", "::1:8080"], "\"::1:8080\": put an IPv6 address in brackets, like [::1]:8080"),
   ])
