@@ -330,6 +330,9 @@ final class MemoryTransport: FlowTransport {
     }
     #expect(transport.sent == pieces)
     #expect(flow.state == .closed && flow.sendNext == 1000)
+    // The first fragment's TCP header shows in the transcript; the second has none.
+    #expect(flow.transcript.entries.map(\.flagBits) == [FlagBits.syn, 0])
+    #expect(flow.transcript.entries.map(\.sourcePort) == [40000, 0])
   }
 
   @Test func anICMPv6ErrorQuotingOurSegmentIsRecorded() throws {

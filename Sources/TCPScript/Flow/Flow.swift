@@ -303,7 +303,8 @@ public final class Flow {
     bytes += trailer
     let parsed = Flow.parseIP(bytes[...])
     let fragment = parsed?.isFragment ?? true
-    let tcp = parsed.flatMap { $0.protocol == .tcp && !$0.isFragment ? try? TCPView(validating: $0.upperLayer) : nil }
+    // A first fragment still shows its TCP header in the transcript (it is never tracked).
+    let tcp = parsed.flatMap { $0.protocol == .tcp && !$0.isNonFirstFragment ? try? TCPView(validating: $0.upperLayer) : nil }
     let source = Endpoint(address: parsed?.source ?? local.address, port: tcp?.sourcePort ?? 0)
     let destination = Endpoint(address: parsed?.destination ?? remote.address, port: tcp?.destinationPort ?? 0)
     let before = state
@@ -591,7 +592,10 @@ public final class Flow {
     public var destination: IPAddress
     public var `protocol`: IPProtocol
     public var upperLayer: ArraySlice<UInt8>
+    /// Any fragment (IPv4 MF or offset; an IPv6 Fragment header), the first one included.
     public var isFragment: Bool
+    /// A fragment after the first (its upper-layer header is not there).
+    public var isNonFirstFragment: Bool
   }
 
   /// Parses `bytes` as IPv4 or IPv6 by the version nibble; `nil` when it is neither or does not
@@ -603,7 +607,8 @@ public final class Flow {
       guard let ip = try? IPv4View(validating: bytes) else { return nil }
       return ParsedIP(
         source: .v4(ip.sourceAddress), destination: .v4(ip.destinationAddress), protocol: ip.protocol,
-        upperLayer: ip.payload, isFragment: ip.fragmentOffset != 0 || ip.flags.contains(.moreFragments))
+        upperLayer: ip.payload, isFragment: ip.fragmentOffset != 0 || ip.flags.contains(.moreFragments),
+        isNonFirstFragment: ip.fragmentOffset != 0)
     case 6:
       guard let ip = try? IPv6View(validating: bytes) else { return nil }
       let chain = ip.extensionChain
@@ -612,7 +617,8 @@ public final class Flow {
       let start = min(payload.count, chain.upperLayerOffset)
       return ParsedIP(
         source: .v6(ip.sourceAddress), destination: .v6(ip.destinationAddress), protocol: chain.upperLayer,
-        upperLayer: payload.dropFirst(start), isFragment: fragmented || chain.error != nil)
+        upperLayer: payload.dropFirst(start), isFragment: fragmented || chain.error != nil,
+        isNonFirstFragment: chain.isNonFirstFragment || chain.error != nil)
     default:
       return nil
     }
