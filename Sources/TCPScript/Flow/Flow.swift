@@ -598,17 +598,12 @@ public final class Flow {
     public var isNonFirstFragment: Bool
   }
 
-  /// Parses `bytes` as IPv4 or IPv6 by the version nibble; `nil` when it is neither or does not
-  /// validate. Never traps.
+  /// Parses `bytes` as IPv6 when the version nibble says 6, else as IPv4 (whose view keeps a
+  /// forged version visible: a crafted IPv4 header with version 5 is still read as IPv4); `nil`
+  /// when it does not validate. Never traps.
   public static func parseIP(_ bytes: ArraySlice<UInt8>) -> ParsedIP? {
     guard let first = bytes.first else { return nil }
     switch first >> 4 {
-    case 4:
-      guard let ip = try? IPv4View(validating: bytes) else { return nil }
-      return ParsedIP(
-        source: .v4(ip.sourceAddress), destination: .v4(ip.destinationAddress), protocol: ip.protocol,
-        upperLayer: ip.payload, isFragment: ip.fragmentOffset != 0 || ip.flags.contains(.moreFragments),
-        isNonFirstFragment: ip.fragmentOffset != 0)
     case 6:
       guard let ip = try? IPv6View(validating: bytes) else { return nil }
       let chain = ip.extensionChain
@@ -620,7 +615,11 @@ public final class Flow {
         upperLayer: payload.dropFirst(start), isFragment: fragmented || chain.error != nil,
         isNonFirstFragment: chain.isNonFirstFragment || chain.error != nil)
     default:
-      return nil
+      guard let ip = try? IPv4View(validating: bytes) else { return nil }
+      return ParsedIP(
+        source: .v4(ip.sourceAddress), destination: .v4(ip.destinationAddress), protocol: ip.protocol,
+        upperLayer: ip.payload, isFragment: ip.fragmentOffset != 0 || ip.flags.contains(.moreFragments),
+        isNonFirstFragment: ip.fragmentOffset != 0)
     }
   }
 
@@ -632,8 +631,9 @@ public final class Flow {
     payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false,
     peerBefore: PeerSample? = nil
   ) -> TranscriptEntry {
-    // LINKTYPE_RAW: the version nibble tells IPv4 from IPv6 (`IP ...` or `IP6 ...`).
-    let summary = tcpdumpSummary(bytes[...], linkType: .raw)
+    // IPv6 by its version nibble (LINKTYPE_RAW reads it: `IP6 ...`); anything else as IPv4, as
+    // before, so that a forged IPv4 version still prints as the IPv4 header it is.
+    let summary = bytes.first.map { $0 >> 4 } == 6 ? tcpdumpSummary(bytes[...], linkType: .raw) : tcpdumpSummary(ipv4: bytes[...])
     var entry = TranscriptEntry(
       elapsed: start.duration(to: clock.now), timestampSeconds: time.0, timestampNanoseconds: time.1,
       direction: direction, summary: summary, sourceAddress: source.address, sourcePort: source.port,

@@ -50,7 +50,7 @@ final class OwnKernelResets {
         $0.direction == .sent && $0.sequenceNumber == tcp.sequenceNumber
           && $0.acknowledgmentNumber == tcp.acknowledgmentNumber && $0.flagBits == tcp.flags.rawValue
       }
-      if !crafted { lines.append(tcpdumpSummary(bytes, linkType: .raw)) }
+      if !crafted { lines.append(tcpdumpSummary(bytes, linkType: frame.linkProtocol == PacketSocket.ipv6Protocol ? .raw : .ipv4)) }
     }
     return lines
   }
