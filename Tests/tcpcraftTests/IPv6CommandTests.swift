@@ -333,6 +333,7 @@ final class Listener6: @unchecked Sendable {
     (["demo", "--serve", "--ipv6", "--veth"], "demo --serve: --veth serves over IPv4 only for now; --ipv6 serves on ::1 (or in --netns NAME)"),
     (["handshake", "[::1]:0"], "\"0\" is not a port number (1-65535) after [::1]:"),
     (["handshake", "::1:8080"], "\"::1:8080\": put an IPv6 address in brackets, like [::1]:8080"),
+    (["handshake", "[fe80::1]:80"], "\"[fe80::1]:80\": a link-local address needs an interface (a zone like %eth0), which tcpcraft does not take yet; use ::1, a ULA (fd00::/8) or a global address"),
   ])
   func refusalsAreOneLineAndExitTwo(arguments: [String], message: String) throws {
     let runner = CommandRunner()

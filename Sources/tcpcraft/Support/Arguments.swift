@@ -356,6 +356,9 @@ struct HostPort: Hashable, CustomStringConvertible {
       guard allowIPv6 else {
         throw UsageError("\"\(text.prefix(80))\": IPv6 targets are not supported here yet; use an IPv4 address (like 127.0.0.1:\(port))")
       }
+      guard !address.isLinkLocal else {
+        throw UsageError("\"\(text.prefix(80))\": a link-local address needs an interface (a zone like %eth0), which tcpcraft does not take yet; use ::1, a ULA (fd00::/8) or a global address")
+      }
       return HostPort(address: .any, port: port, ipv6: address)
     }
     let host: Substring
