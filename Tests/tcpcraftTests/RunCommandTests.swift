@@ -149,6 +149,14 @@ import TestSupport
     let host = Self.namespace(of: "/proc/self/ns/net")
     let ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
     #expect(!ours.isEmpty, "the runner thread is not in a namespace of its own")
+    // Hold the namespaces open: a freed namespace's inode number is soon given to a new one (tests
+    // running alongside make many), which would look like ours. Held, it keeps its number; no task
+    // may be left in it.
+    let pid = running.process.processIdentifier
+    let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).map {
+      open("/proc/\(pid)/task/\($0)/ns/net", O_RDONLY | O_CLOEXEC)
+    }
+    defer { for fd in held where fd >= 0 { close(fd) } }
     kill(running.process.processIdentifier, SIGKILL)
     _ = running.finish(timeout: 10)
     var gone = false
