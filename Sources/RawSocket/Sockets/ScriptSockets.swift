@@ -99,10 +99,10 @@ public enum ScriptSockets {
     }
   }
 
-  /// `sendmsg` with one iovec a length (zero bytes each), to an IPv4 address or none. Each iovec
+  /// `sendmsg` with one iovec a length (zero bytes each), to an address or none. Each iovec
   /// gets a buffer of its own, 64 bytes from the previous one's start: as with a program's separate
   /// buffers, the kernel cannot merge neighbours into one page fragment (MSG_ZEROCOPY's frag count).
-  public static func sendmsg(_ fd: Int32, lengths: [Int], flags: Int32, address: (UInt32, UInt16)?) -> Result<Int, Errno> {
+  public static func sendmsg(_ fd: Int32, lengths: [Int], flags: Int32, to address: ScriptSocketAddress?) -> Result<Int, Errno> {
     guard lengths.allSatisfy({ $0 >= 0 && $0 <= 64 << 20 }), lengths.count <= 1024 else { return .failure(Errno(rawValue: EINVAL)) }
     let stride = lengths.map { ($0 + 64) / 64 * 64 }
     var storage = [UInt8](repeating: 0, count: max(stride.reduce(0, +), 1))
@@ -123,7 +123,7 @@ public enum ScriptSockets {
           message.msg_iovlen = vectorBuffer.count
           return system_sendmsg(fd, &message, flags)
         }
-        if let address { return result(withIPv4Address(address.0, address.1) { send($0, $1) }) }
+        if let address { return result(withSocketAddress(address) { send($0, $1) }) }
         return result(send(nil, 0))
       }
     }
