@@ -400,8 +400,8 @@ enum RunCommand: Command {
     if let path = settings.svg {
       // Our side is the script's remote end: the first segment's sender when it is ours.
       let first = transcript.entries.first
-      let ours = first.map { $0.direction == .sent ? "\($0.sourceAddress):\($0.sourcePort)" : "\($0.destinationAddress):\($0.destinationPort)" }
-      let theirs = first.map { $0.direction == .sent ? "\($0.destinationAddress):\($0.destinationPort)" : "\($0.sourceAddress):\($0.sourcePort)" }
+      let ours = first.map { $0.direction == .sent ? "\($0.sourceAddress.bracketed):\($0.sourcePort)" : "\($0.destinationAddress.bracketed):\($0.destinationPort)" }
+      let theirs = first.map { $0.direction == .sent ? "\($0.destinationAddress.bracketed):\($0.destinationPort)" : "\($0.sourceAddress.bracketed):\($0.sourcePort)" }
       let local = ours ?? "the script"
       let remote = theirs ?? "the kernel under test"
       let status = result.status.rawValue + (result.failure.map { ": line \($0.location.line): \($0.message)" } ?? result.reason.map { ": \($0)" } ?? "")
