@@ -1,5 +1,6 @@
 import Dispatch
 import PacketKit
+import RawSocket
 import Synchronization
 
 #if canImport(Glibc)
@@ -34,6 +35,9 @@ public struct ProbeConfiguration: Sendable {
   public var readsLocalCounters: Bool
   /// Seed of the source ports, ISNs and IDs: the same seed gives the same segments.
   public var seed: UInt64
+  /// Record the kernel's drop reasons (`skb:kfree_skb` in a tracefs instance of our own) when
+  /// the target's kernel is this machine's; needs CAP_SYS_ADMIN.
+  public var tracesDrops = true
 
   public init(
     target: Endpoint, closedPort: UInt16? = nil, sourceAddress: IPv4Address? = nil, guardResets: Bool = true,
@@ -112,6 +116,11 @@ public struct ProbeResult: Sendable {
   /// Where those counters come from: `namespace NAME`, `this host (host-wide, noisy)`; with
   /// concurrent cases, that they were shared.
   public var counterScope: String?
+  /// The packets the kernel dropped while the case's crafted packets were in flight, with their
+  /// reasons (`TCP_CSUM`), or why they could not be recorded.
+  public var drops: DropEvidence = .unavailable("not recorded")
+  /// The case's thread and the time its crafted packets were in flight (for the drop trace).
+  var dropWindow: DropWindow?
 }
 
 /// Runs edge cases against a real target, one fresh source port (and connection) per case.
@@ -172,12 +181,15 @@ public final class ProbeRunner: @unchecked Sendable {
     _ cases: [EdgeCase], sequential: Bool = false, progress: @escaping @Sendable (Int, Int, EdgeCase) -> Void = { _, _, _ in }
   ) -> [ProbeResult] {
     let plans = cases.map { plan($0) }
+    let trace = startDropTrace()
+    defer { if case .success(let tracer) = trace { tracer.close() } }
     if sequential || cases.count < 2 {
       var results: [ProbeResult] = []
       for (index, plan) in plans.enumerated() {
         progress(index + 1, cases.count, plan.edgeCase)
         results.append(execute(plan, concurrent: false))
       }
+      attributeDrops(&results, trace: trace, sequential: true)
       return results
     }
     let done = ProgressCounter()
@@ -195,6 +207,7 @@ public final class ProbeRunner: @unchecked Sendable {
     }
     var ordered = results
     for (position, index) in order.enumerated() { ordered[index] = results[position] }
+    attributeDrops(&ordered, trace: trace, sequential: false)
     return ordered
   }
 
@@ -208,7 +221,9 @@ public final class ProbeRunner: @unchecked Sendable {
 
   /// Runs one case. Never throws: a failure to reach the case's state is an `inconclusive`
   /// result that says why.
-  public func run(_ edgeCase: EdgeCase) -> ProbeResult { execute(plan(edgeCase), concurrent: false) }
+  public func run(_ edgeCase: EdgeCase) -> ProbeResult {
+    run([edgeCase], sequential: true).first ?? execute(plan(edgeCase), concurrent: false)
+  }
 
   private func plan(_ edgeCase: EdgeCase) -> CasePlan {
     CasePlan(edgeCase: edgeCase, port: freshPort(), seed: random.next())
@@ -341,6 +356,7 @@ private struct CaseRun {
   var controlNotes: [String] = []
   var counterRises: [String: Int64] = [:]
   var counterScope: String?
+  var dropWindow: DropWindow?
 
   init(runner: ProbeRunner, plan: CasePlan, concurrent: Bool) {
     self.runner = runner
@@ -371,7 +387,7 @@ private struct CaseRun {
       edgeCase: edgeCase, verdict: verdict, observed: observed,
       evidence: evidence.isEmpty ? ["(no evidence recorded)"] : evidence, sourcePort: port, targetPort: remote.port,
       crafted: crafted, replies: replies, records: records, transcript: transcript, connection: connection, fate: fate,
-      control: control, counterRises: counterRises, counterScope: counterScope)
+      control: control, counterRises: counterRises, counterScope: counterScope, dropWindow: dropWindow)
   }
 
   var timeout: Duration { runner.configuration.replyTimeout }
@@ -436,6 +452,7 @@ private struct CaseRun {
     } catch {
       throw .packet(step: edgeCase.name, description: "\(error)")
     }
+    dropWindow = DropWindow(thread: DropTrace.currentThreadID(), start: DropTrace.now(), end: 0)
     for (index, packet) in packets.packets.enumerated() {
       let trailer = index == packets.packets.count - 1 ? packets.trailer : []
       let entry = try flow.send(packet: packet, effect: .untracked, trailer: trailer, step: edgeCase.name)
@@ -443,6 +460,7 @@ private struct CaseRun {
     }
     mark("crafted")
     replies = try collect(for: timeout, stopAfterFirst: edgeCase.expected.expectsReply, role: "reply")
+    dropWindow?.end = DropTrace.now()
     let after = runner.counters()
 
     var judged: (verdict: Verdict, observed: String)

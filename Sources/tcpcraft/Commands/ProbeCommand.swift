@@ -21,7 +21,10 @@ enum ProbeCommand: Command {
       conformance table: the case, the RFC that governs it, the reaction a conforming stack shows,
       what came back, and the verdict, with the evidence under each row: the replies as tcpdump
       prints them, the kernel counters that rose (in --netns; on this host they are host-wide and
-      noisy, and say so), "no reply within T", and the positive controls.
+      noisy, and say so), "no reply within T", the positive controls, and, when the target's
+      kernel is this machine's (--target self, --netns, lo) and tracefs can be mounted (root),
+      the kernel's own drop reasons (skb:kfree_skb: TCP_CSUM, NO_SOCKET, TCP_FLAGS...) for the
+      packets dropped while the case's crafted packets were in flight, on the case's own thread.
       Positive controls: before a case that expects silence a plain SYN on the same path must draw
       its answer (RST from the closed port, SYN,ACK from the listener), and after every case the
       target must answer again (a SYN, or a data byte in the case's connection). A failed control
@@ -75,7 +78,7 @@ enum ProbeCommand: Command {
         .toggle("--explain", "under each case, every packet with one sentence on the rule at work"),
         .string("--pcap", "FILE", "every packet sent and received (setup and cleanup included)"),
         .string("--svg", "FILE", "each case's ladder as an SVG picture (with several cases: FILE-CASE.svg, one a case)"),
-        .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
+        .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, drop reasons, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
       ]),
       OptionGroup(
         "generators:",
@@ -468,6 +471,20 @@ enum ProbeCommand: Command {
     for (name, rise) in result.counterRises.sorted(by: { $0.key < $1.key }) { counters.add(name, rise) }
     line.add("counters", raw: result.counterScope == nil ? "null" : counters.description)
     line.add("counters_scope", result.counterScope)
+    switch result.drops {
+    case .recorded(let drops, let scope):
+      line.add("drop_reasons", raw: "[" + drops.map { drop in
+        var item = JSONLine()
+        item.add("reason", drop.reason)
+        item.add("function", drop.function)
+        item.add("task", drop.task)
+        return item.description
+      }.joined(separator: ",") + "]")
+      line.add("drop_reasons_scope", scope)
+    case .unavailable(let why):
+      line.add("drop_reasons", raw: "null")
+      line.add("drop_reasons_unavailable", "drop reasons unavailable (\(why))")
+    }
     var fate = JSONLine()
     switch result.fate {
     case .alive(let text):
