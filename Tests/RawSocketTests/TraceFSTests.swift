@@ -11,7 +11,7 @@ struct TraceFSTests {
   func mountRefused() {
     MockingDriver.withMocking { driver in
       driver.force(.notPermitted, on: "fsmount")
-      do {
+      do throws(TraceFSError) {
         let trace = try DropTrace.start(suffix: "-mock")
         trace.close()
         Issue.record("started although the mount was refused")
@@ -34,7 +34,7 @@ struct TraceFSTests {
 
   @Test(
     "An instance of our own: made with the event enabled, its trace readable, removed by close()",
-    .enabled(if: Privileges.shouldRunAsHostRoot, Privileges.hostRootReason))
+    .enabled(if: Privileges.shouldRunAsHostRoot, "\(Privileges.hostRootReason)"))
   func instanceLifecycle() throws {
     try Privileges.checkHostRoot()
     let trace = try DropTrace.start(suffix: "-test")

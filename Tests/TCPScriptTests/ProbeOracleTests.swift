@@ -244,6 +244,45 @@ struct ProbeOracleTests {
     #expect(!DropTrace.instanceExists(DropTrace.prefix + String(getpid())))
   }
 
+  @Test("The SYN cases that complete their handshake are tracked in the transcript; --seed replays our TSvals")
+  func trackedSYNsAndTimestampReplay() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let namespace = try Self.listeningNamespace()
+    defer { Self.remove(namespace) }
+    let names = ["listen-syn-data", "tcp-window-scale-15", "est-paws-old-timestamp", "est-missing-timestamp"]
+    let cases = names.compactMap(EdgeCaseCatalog.named)
+    #expect(cases.count == names.count)
+    let first = try ProbeRunner(Self.configuration(namespace)).run(cases, sequential: true)
+    for result in first { #expect(result.verdict != .inconclusive, "\(result.edgeCase.name): \(result.observed)") }
+    for result in first where result.edgeCase.name == "listen-syn-data" || result.edgeCase.name == "tcp-window-scale-15" {
+      let entries = result.transcript.entries
+      let crafted = try #require(entries.first { $0.note?.hasPrefix("crafted") == true })
+      #expect(crafted.stateBefore == .closed && crafted.stateAfter == .synSent, "\(result.edgeCase.name)")
+      let synAck = try #require(entries.first { $0.direction == .received && TCPFlags(rawValue: $0.flagBits).contains([.syn, .ack]) })
+      #expect(synAck.stateAfter == .established, "\(result.edgeCase.name)")
+      // No segment of ours after the SYN is sent from CLOSED until the cleanup RST.
+      let followUps = entries.filter { $0.direction == .sent && $0.note?.hasPrefix("follow-up") == true }
+      #expect(!followUps.isEmpty)
+      for entry in followUps { #expect(entry.stateBefore == .established, "\(result.edgeCase.name): \(entry.summary)") }
+    }
+    // The same seed again: every TSval we sent is the same (not the boot clock's milliseconds).
+    func timestampValues(_ result: ProbeResult) -> [UInt32] {
+      result.transcript.entries.filter { $0.direction == .sent }.compactMap { entry -> UInt32? in
+        guard let ip = try? IPv4View(validating: entry.packet[...]), let tcp = try? TCPView(validating: ip.payload) else { return nil }
+        for case .timestamps(let value, _) in TCPHeader(tcp).options { return value }
+        return nil
+      }
+    }
+    SystemSleep.sleep(for: .milliseconds(30))
+    let second = try ProbeRunner(Self.configuration(namespace)).run(cases, sequential: true)
+    for (one, other) in zip(first, second) where one.edgeCase.setup.timestamps {
+      let values = timestampValues(one)
+      #expect(values.count >= 3, "\(one.edgeCase.name): handshake SYN and ACK, follow-up (and the crafted one when it has a TSopt)")
+      #expect(values == timestampValues(other), "\(one.edgeCase.name)")
+      #expect(one.crafted.count == other.crafted.count)
+    }
+  }
+
   @Test("A broken path (wrong next-hop MAC): no case conforms, every case is inconclusive, exit status 3")
   func brokenPath() throws {
     try Privileges.check(.netRaw, .netAdmin)

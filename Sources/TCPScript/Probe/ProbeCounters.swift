@@ -1,9 +1,5 @@
 import RawSocket
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The kernel's SNMP and extended counters (`/proc/net/snmp`, `/proc/net/netstat`) of one
 /// network namespace, named as `nstat` names them (`TcpInCsumErrors`, `TcpExtPAWSEstab`,
 /// `IpExtInTruncatedPkts`). The evidence for a silent drop: the counter that rose.
@@ -80,17 +76,16 @@ public struct KernelCounters: Sendable {
     return result.sorted { $0.name < $1.name }
   }
 
+  /// The text of a small kernel file (`/proc/...`), read through RawSocket's seam; a symbolic
+  /// link in the last place is refused. At most 512 KiB.
   static func readText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    guard let file = try? FileDescriptor.openForReading(path: path) else { return nil }
+    defer { try? file.close() }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 8192)
     for _ in 0..<64 {
-      let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-      if count < 0 && errno == EINTR { continue }
-      if count <= 0 { break }
-      bytes.append(contentsOf: chunk[0..<count])
+      guard let count = try? file.read(into: &chunk), count > 0 else { break }
+      bytes.append(contentsOf: chunk[0..<min(count, chunk.count)])
     }
     return String(decoding: bytes, as: UTF8.self)
   }

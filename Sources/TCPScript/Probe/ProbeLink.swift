@@ -50,8 +50,7 @@ public final class ProbeLink: FlowTransport {
         return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress), mac, next)
       }
       if attempt == 0 { nudgeNeighbour(route.nextHop) }
-      var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
-      _ = nanosleep(&pause, nil)
+      SystemSleep.sleep(for: .milliseconds(100))
     }
     throw .system(
       step: "resolving the next hop's MAC for \(target)",
@@ -60,18 +59,15 @@ public final class ProbeLink: FlowTransport {
 
   /// One UDP datagram to port 9 (discard) makes the kernel resolve the neighbour.
   private static func nudgeNeighbour(_ address: UInt32) {
-    let fd = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    guard fd >= 0 else { return }
-    defer { Glibc.close(fd) }
+    guard let socket = try? SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
+    defer { try? socket.close() }
     var peer = sockaddr_in()
     peer.sin_family = sa_family_t(AF_INET)
     peer.sin_port = UInt16(9).bigEndian
     peer.sin_addr.s_addr = address.bigEndian
     let byte: [UInt8] = [0]
-    _ = withUnsafePointer(to: &peer) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        sendto(fd, byte, 1, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
+    withUnsafeBytes(of: &peer) { address in
+      byte.withUnsafeBytes { payload in _ = try? socket.send(payload, to: address, flags: CInt(MSG_DONTWAIT)) }
     }
   }
 

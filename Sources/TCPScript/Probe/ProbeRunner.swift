@@ -102,7 +102,8 @@ public struct ProbeResult: Sendable {
   /// Every packet of the case, setup and cleanup included, in order.
   public var records: [ProbeRecord]
   /// The case's flow transcript: every packet with our side's RFC 9293 state before and after
-  /// (crafted packets leave it as it was) and its role as its note, so that the ladder,
+  /// (crafted packets leave it as it was, except the SYNs of `listen-syn-data` and
+  /// `tcp-window-scale-15`, which go on to complete the handshake they open) and its role as its note, so that the ladder,
   /// `--explain` and pcap files work for probe cases as for any flow.
   public var transcript: Transcript
   /// The connection's numbers the verdict was judged against (established cases).
@@ -324,7 +325,7 @@ struct CasePlan: Sendable {
 /// The work of one case: setup, positive controls, crafted packets, replies, follow-up, cleanup.
 ///
 /// Every packet goes out and comes back through one `Flow` (the project's one RFC 9293 model):
-/// the handshake is `activeOpen`, preloaded data `sendData`, window filling, controls,
+/// the handshake is `activeOpen`'s three steps, preloaded data `sendData`, window filling, controls,
 /// follow-ups and cleanup RSTs are `Flow.send`, replies `Flow.collect`. The crafted packets go
 /// out whole with `Flow.send(packet:effect: .untracked)`: they are what is measured, so they
 /// move neither SND.NXT nor the state; the case then judges from what the target answered.
@@ -357,6 +358,9 @@ private struct CaseRun {
   var counterRises: [String: Int64] = [:]
   var counterScope: String?
   var dropWindow: DropWindow?
+  /// The seeded base of our TSvals and how many ticks of the case's timestamp clock have passed.
+  var timestampBase: UInt32 = 0
+  var timestampTicks: UInt32 = 0
 
   init(runner: ProbeRunner, plan: CasePlan, concurrent: Bool) {
     self.runner = runner
@@ -432,7 +436,7 @@ private struct CaseRun {
       context.acknowledgment = flow.receiveNext
       context.peerWindow = flow.peerWindow
       if flow.timestampsEnabled {
-        context.timestampValue = flow.currentTimestamp
+        context.timestampValue = nextTimestamp()
         context.timestampEcho = flow.peerTimestamp
       }
       connection = ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment)
@@ -453,10 +457,21 @@ private struct CaseRun {
       throw .packet(step: edgeCase.name, description: "\(error)")
     }
     dropWindow = DropWindow(thread: DropTrace.currentThreadID(), start: DropTrace.now(), end: 0)
+    // The two SYN cases that go on to complete the handshake their SYN opens are tracked, so the
+    // transcript shows CLOSED → SYN-SENT → ESTABLISHED as it happened; every other crafted packet
+    // is measured, not ours to follow, and leaves our state as it was.
+    let opensConnection = edgeCase.expected == .synDataQueued || edgeCase.expected == .windowScaleClamped
     for (index, packet) in packets.packets.enumerated() {
       let trailer = index == packets.packets.count - 1 ? packets.trailer : []
-      let entry = try flow.send(packet: packet, effect: .untracked, trailer: trailer, step: edgeCase.name)
+      let effect: Flow.PacketEffect = opensConnection && packets.packets.count == 1 ? .tracked : .untracked
+      let entry = try flow.send(packet: packet, effect: effect, trailer: trailer, step: edgeCase.name)
       crafted.append(entry.packet)
+      if effect == .tracked && edgeCase.expected == .synDataQueued {
+        // The data counts as not yet sent: whether the target queued it is what is measured, and
+        // it goes again from ISS+1 unless it was. The SYN,ACK of the SYN alone then moves the flow
+        // to ESTABLISHED.
+        flow.sendNext = packets.reference.sequence &+ 1
+      }
     }
     mark("crafted")
     replies = try collect(for: timeout, stopAfterFirst: edgeCase.expected.expectsReply, role: "reply")
@@ -582,8 +597,13 @@ private struct CaseRun {
     flow.initialSendSequence = iss
     flow.sendNext = iss
     flow.sendUnacknowledged = iss
+    self.timestampBase = timestampBase
     do {
-      try flow.activeOpen(options: options, timeout: timeout)
+      // activeOpen's three steps, with the final ACK's TSval from the case's seeded clock (the
+      // flow's own would be the boot clock's milliseconds, different on every run).
+      try flow.send(.syn, options: options, step: "\(edgeCase.name): handshake: sending SYN")
+      try flow.expect(.synAcknowledging(flow.sendNext), within: timeout, step: "\(edgeCase.name): handshake: waiting for SYN+ACK")
+      try send(.ack, role: "setup")
     } catch {
       mark("setup")
       let answers = receivedReplies(since: 0)
@@ -781,6 +801,16 @@ private struct CaseRun {
     return flow.identification
   }
 
+  /// Our next TSval: the case's seeded base plus one tick a segment, so that `--seed` replays
+  /// timestamps too. Monotonic, as RFC 7323 §5.4 asks of a timestamp clock; the flow's own clock
+  /// is moved along with it, so that anything the flow sends itself carries no older value.
+  mutating func nextTimestamp() -> UInt32 {
+    timestampTicks &+= 1
+    let value = timestampBase &+ timestampTicks
+    flow?.timestampOffset = value &- Flow.millisecondClock()
+    return value
+  }
+
   /// Gives every transcript entry not yet given one this role.
   mutating func mark(_ role: String) {
     guard let flow else { return }
@@ -792,6 +822,10 @@ private struct CaseRun {
     payload: [UInt8] = [], role: String
   ) throws(ScriptError) {
     guard let flow else { return }
+    var options = options
+    if flow.timestampsEnabled && !flags.contains(.rst) && !options.contains(where: { $0.kind == 8 }) {
+      options += [.noOperation, .noOperation, .timestamps(value: nextTimestamp(), echoReply: flow.peerTimestamp)]
+    }
     try flow.send(flags, seq: seq, ack: ack, window: window, options: options, payload: payload, step: "\(edgeCase.name): \(role)")
     mark(role)
   }
