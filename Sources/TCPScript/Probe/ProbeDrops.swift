@@ -133,7 +133,7 @@ extension ProbeRunner {
 
   /// Gives each result the drops of its window (read once from the tracer), with an evidence
   /// line; without a tracer, the reason it is missing.
-  func attributeDrops(_ results: inout [ProbeResult], trace: Result<DropTrace, DropTraceProblem>, sequential: Bool) {
+  func attributeDrops(_ results: inout [ProbeResult], trace: Result<DropTrace, DropTraceProblem>) {
     let drops: [KernelDrop]
     switch trace {
     case .failure(let problem):
@@ -149,8 +149,10 @@ extension ProbeRunner {
     }
     let configuration = self.configuration
     let inNamespace = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
-    var scope = inNamespace ? "target namespace and our veth" : "this host, host-wide"
-    scope += sequential ? ", the case's thread or ksoftirqd in its window" : ", the case's thread"
+    var scope = inNamespace ? "target namespace and this host's end of the veth" : "this host, host-wide"
+    // Only the case's own thread: a veth or lo delivers what the thread sends in its own softirq,
+    // whereas ksoftirqd and kworkers also carry the rest of the host's traffic.
+    scope += ", the case's thread"
     // With a source address no interface owns (kernel fact 7), the host drops every reply the
     // target sends us: that is the path, not the case.
     let unownedSource = !configuration.guardResets
@@ -161,7 +163,7 @@ extension ProbeRunner {
       }
       let mine = drops.filter { drop in
         guard window.start <= drop.nanoseconds, drop.nanoseconds <= window.end else { return false }
-        guard drop.thread == window.thread || (sequential && drop.task.hasPrefix("ksoftirqd/")) else { return false }
+        guard drop.thread == window.thread else { return false }
         if unownedSource && drop.reason == "IP_INADDRERRORS" && drop.function == "ip_error" { return false }
         // Only the case's own IP version (IPv6 neighbour discovery and multicast are always about).
         return drop.etherType == 0x0800

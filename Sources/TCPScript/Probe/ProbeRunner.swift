@@ -190,7 +190,7 @@ public final class ProbeRunner: @unchecked Sendable {
         progress(index + 1, cases.count, plan.edgeCase)
         results.append(execute(plan, concurrent: false))
       }
-      attributeDrops(&results, trace: trace, sequential: true)
+      attributeDrops(&results, trace: trace)
       return results
     }
     let done = ProgressCounter()
@@ -208,7 +208,7 @@ public final class ProbeRunner: @unchecked Sendable {
     }
     var ordered = results
     for (position, index) in order.enumerated() { ordered[index] = results[position] }
-    attributeDrops(&ordered, trace: trace, sequential: false)
+    attributeDrops(&ordered, trace: trace)
     return ordered
   }
 
