@@ -91,8 +91,8 @@ enum FinCommand: Command {
             message: "fin: the session \(session.listing) never reached ESTABLISHED; nothing sent")
           return 1
         }
-        let route = try KernelTransport.route(to: savedRemote.address)
-        guard route.source == savedLocal.address else {
+        let route = try KernelTransport.route(to: savedRemote.ipv4 ?? .any)
+        guard IPAddress.v4(route.source) == savedLocal.address else {
           output.result(
             ok: false, command: "fin", flow: nil,
             message: "fin: the session's address \(session.localAddress) is not this machine's address toward "
