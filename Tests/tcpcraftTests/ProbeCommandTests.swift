@@ -170,6 +170,15 @@ struct ProbeCommandTests {
     #expect(line("tcp-window-scale-15").contains("\"verdict\":\"conforms\"") && line("tcp-window-scale-15").contains("shift 14"))
     let summary = result.lines.last ?? ""
     #expect(summary.contains("\"kernel_is_target\":true") && summary.contains("\"exit_status\":1"))
+    if Privileges.hostRoot {
+      // The kernel's own reason, from the tracepoint, attributed to the case that caused it.
+      #expect(line("tcp-bad-checksum").contains("{\"reason\":\"TCP_CSUM\",\"function\":\"tcp_v4_rcv\""))
+      #expect(line("closed-syn").contains("\"reason\":\"NO_SOCKET\""))
+      #expect(summary.contains("\"drop_reasons\":\"recorded (skb:kfree_skb;"))
+    } else {
+      // Without the host's CAP_SYS_ADMIN: said in JSON only, with the reason.
+      #expect(line("tcp-bad-checksum").contains("\"drop_reasons_unavailable\":\"drop reasons unavailable (mounting tracefs"))
+    }
     let interface = try #require(summary.split(separator: "\"interface\":\"").last?.split(separator: "\"").first)
     #expect(interface.hasPrefix("tcs"))
     #expect(Self.interfaces(String(interface)).isEmpty, "the veth pair is gone")

@@ -267,6 +267,11 @@ enum ProbeCommand: Command {
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
       line.add("kernel_counters", configuration.counterNamespace.map { "namespace \($0)" }
         ?? (runner.interfaceName == "lo" ? "host-wide (noisy)" : "none"))
+      switch results.first?.drops {
+      case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
+      case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
+      case nil: line.add("drop_reasons", raw: "null")
+      }
       line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
