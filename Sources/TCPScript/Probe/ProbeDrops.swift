@@ -134,6 +134,23 @@ extension ProbeRunner {
   /// Gives each result the drops of its window (read once from the tracer), with an evidence
   /// line; without a tracer, the reason it is missing.
   func attributeDrops(_ results: inout [ProbeResult], trace: Result<DropTrace, DropTraceProblem>) {
+    let configuration = self.configuration
+    let inNamespace = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
+    // With a source address no interface owns (kernel fact 7), the host drops every reply the
+    // target sends us: that is the path, not the case.
+    DropEvidence.attribute(
+      &results, trace: trace, scope: inNamespace ? "target namespace and this host's end of the veth" : "this host, host-wide",
+      unownedSource: !configuration.guardResets)
+  }
+}
+
+extension DropEvidence {
+  /// Reads the tracer once and gives each result the drops that ran on its own thread inside its
+  /// window, of its IP version (a veth or `lo` delivers what a thread sends in that thread's
+  /// softirq, whereas ksoftirqd and kworkers also carry the rest of the host's traffic).
+  static func attribute(
+    _ results: inout [ProbeResult], trace: Result<DropTrace, DropTraceProblem>, scope: String, unownedSource: Bool
+  ) {
     let drops: [KernelDrop]
     switch trace {
     case .failure(let problem):
@@ -147,31 +164,29 @@ extension ProbeRunner {
         return
       }
     }
-    let configuration = self.configuration
-    let inNamespace = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
-    var scope = inNamespace ? "target namespace and this host's end of the veth" : "this host, host-wide"
-    // Only the case's own thread: a veth or lo delivers what the thread sends in its own softirq,
-    // whereas ksoftirqd and kworkers also carry the rest of the host's traffic.
-    scope += ", the case's thread"
-    // With a source address no interface owns (kernel fact 7), the host drops every reply the
-    // target sends us: that is the path, not the case.
-    let unownedSource = !configuration.guardResets
+    let scope = scope + ", the case's thread"
     for index in results.indices {
       guard let window = results[index].dropWindow else {
         results[index].drops = .unavailable("the case sent nothing")
         continue
       }
+      let etherType: UInt16 = results[index].edgeCase.family == .ipv6 ? 0x86DD : 0x0800
       let mine = drops.filter { drop in
-        guard window.start <= drop.nanoseconds, drop.nanoseconds <= window.end else { return false }
-        guard drop.thread == window.thread else { return false }
-        if unownedSource && drop.reason == "IP_INADDRERRORS" && drop.function == "ip_error" { return false }
-        // Only the case's own IP version (IPv6 neighbour discovery and multicast are always about).
-        return drop.etherType == 0x0800
+        guard window.start <= drop.nanoseconds, drop.nanoseconds <= window.end, drop.thread == window.thread else { return false }
+        if unownedSource && Self.isHostDropOfReply(drop) { return false }
+        return drop.etherType == etherType
       }
       let evidence = DropEvidence.recorded(mine, scope: scope)
       results[index].drops = evidence
       if let line = evidence.evidenceLine { results[index].evidence.append(line) }
     }
+  }
+
+  /// The host's drop of a reply addressed to our unowned source address (forwarding off: IPv4's
+  /// `ip_error` with IP_INADDRERRORS; IPv6's `ip6_forward` path).
+  static func isHostDropOfReply(_ drop: KernelDrop) -> Bool {
+    (drop.reason == "IP_INADDRERRORS" && drop.function == "ip_error")
+      || (drop.function.hasPrefix("ip6_forward") || drop.function == "ip6_pkt_drop")
   }
 }
 
