@@ -20,6 +20,13 @@ public struct KernelCounters: Sendable {
     "TcpExtTCPToZeroWindowAdv", "TcpExtTCPFromZeroWindowAdv", "TcpExtTCPWantZeroWindowAdv",
     "TcpExtTCPTimeouts", "TcpExtTCPLossProbes", "TcpExtTCPSynRetrans", "TcpRetransSegs",
     "TcpExtTCPRetransFail", "TcpExtTCPSpuriousRtxHostQueues", "TcpExtTCPMemoryPressures",
+    // IPv6 (/proc/net/snmp6).
+    "Ip6InReceives", "Ip6InDelivers", "Ip6OutRequests", "Ip6InOctets", "Ip6OutOctets", "Ip6InNoECTPkts",
+    "Ip6OutTransmits", "Ip6InMcastPkts", "Ip6OutMcastPkts", "Ip6InMcastOctets", "Ip6OutMcastOctets", "Icmp6InMsgs",
+    "Icmp6OutMsgs", "Icmp6InEchos", "Icmp6OutEchoReplies", "Icmp6InType128", "Icmp6OutType129",
+    "Icmp6InNeighborSolicits", "Icmp6InNeighborAdvertisements", "Icmp6OutNeighborSolicits",
+    "Icmp6OutNeighborAdvertisements", "Icmp6InType135", "Icmp6InType136", "Icmp6OutType135", "Icmp6OutType136",
+    "Icmp6OutType133", "Icmp6OutType143", "Icmp6OutMLDv2Reports", "Icmp6OutRouterSolicits",
   ]
 
   /// Reads the counters of the calling thread's namespace, or of the namespace `ip netns add`
@@ -31,6 +38,8 @@ public struct KernelCounters: Sendable {
         guard let text = readText(file) else { return nil }
         parse(text, into: &values)
       }
+      // IPv6's counters, one `Name value` a line (absent when IPv6 is disabled).
+      if let text = readText("/proc/thread-self/net/snmp6") { parseLines(text, into: &values) }
       return KernelCounters(values: values)
     }
     guard let namespace else { return body() }
@@ -62,6 +71,15 @@ public struct KernelCounters: Sendable {
       for (name, number) in zip(names.dropFirst(), numbers.dropFirst()) {
         if let value = Int64(number) { values[String(group) + String(name)] = value }
       }
+    }
+  }
+
+  /// Parses `/proc/net/snmp6`'s `Name value` lines.
+  public static func parseLines(_ text: String, into values: inout [String: Int64]) {
+    for line in text.split(separator: "\n") {
+      let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+      guard fields.count == 2, let value = Int64(fields[1]) else { continue }
+      values[String(fields[0])] = value
     }
   }
 

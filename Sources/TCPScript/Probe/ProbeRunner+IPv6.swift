@@ -322,11 +322,14 @@ private struct IPv6CaseRun {
       let scope = "namespace \(runner.configuration.counterNamespace ?? "of the target")"
       counterScope = scope
       let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
+      let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }
       if !notable.isEmpty {
         evidence.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-      } else if rises.isEmpty {
-        evidence.append("no kernel counter rose (\(scope))")
       }
+      if !traffic.isEmpty && replies.isEmpty {
+        evidence.append("traffic counters (\(scope)): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+      }
+      if rises.isEmpty { evidence.append("no kernel counter rose (\(scope))") }
     }
     switch control {
     case .passed(let notes): evidence.append(contentsOf: notes.map { "positive control \($0)" })
