@@ -416,7 +416,7 @@ enum ProbeCommand: Command {
         Terminal.out("    rule:     \(edgeCase.rfc) [\(edgeCase.requirement.rawValue)] \(edgeCase.rule)")
       }
     }
-    if !json { Terminal.out("\(catalog.count) \(ipv6 ? "IPv6 " : "")cases" + (ipv6 ? "" : " (and \(EdgeCaseCatalog.ipv6.count) IPv6 cases: --list --ipv6)")) }
+    if !json { Terminal.out("\(catalog.count) \(ipv6 ? "IPv6 " : "")cases" + (ipv6 ? "" : "; --list --ipv6 lists \(EdgeCaseCatalog.ipv6.count) IPv6 cases")) }
     return 0
   }
 
