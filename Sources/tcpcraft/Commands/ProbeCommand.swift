@@ -939,22 +939,19 @@ final class SelfTarget {
     guard let path = places.map({ $0 + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
       return "\(tool) not found (install iproute2)"
     }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = Array(arguments.dropFirst())
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    do { try process.run() } catch { return "\(error)" }
-    let deadline = Date().addingTimeInterval(10)
-    while process.isRunning && Date() < deadline { usleep(5_000) }
-    if process.isRunning {
-      process.terminate()
-      process.waitUntilExit()
-      return "timed out"
+    // Spawned through RawSocket's seam (posix_spawn, poll, read, kill, waitpid); every word quoted
+    // for the shell, though each is a name or an address of ours.
+    let quoted = ([path] + arguments.dropFirst()).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    let outcome: ScriptShell.Outcome
+    do {
+      outcome = try ScriptShell.shell(
+        quoted.joined(separator: " "), directory: "/", environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+        timeoutMilliseconds: 10_000)
+    } catch {
+      return "\(error)"
     }
-    if process.terminationStatus == 0 { return nil }
-    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return text.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
+    if outcome.timedOut { return "timed out" }
+    if outcome.status == 0 { return nil }
+    return outcome.output.split(separator: "\n").first.map(String.init) ?? "exit status \(outcome.status)"
   }
 }
