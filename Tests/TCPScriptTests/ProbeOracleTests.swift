@@ -352,7 +352,8 @@ struct ProbeOracleTests {
     for result in results {
       // Every case reached the target over IPv6, its controls passed, and Linux 6.18 conforms to
       // each RFC reaction (measured; docs/edge-cases.md).
-      #expect(result.verdict == .conforms, "\(result.edgeCase.name): \(result.observed) — \(result.evidence)")
+      let allowed = result.verdict == .conforms || (result.verdict == .dropped && result.edgeCase.allowedDrop != nil)
+      #expect(allowed, "\(result.edgeCase.name): \(result.observed) — \(result.evidence)")
       if case .passed = result.control {} else { Issue.record("\(result.edgeCase.name): control \(result.control)") }
       #expect(!result.crafted.isEmpty && result.crafted.allSatisfy { $0.first.map { $0 >> 4 } == 6 }, "\(result.edgeCase.name)")
       if result.replies.isEmpty {
@@ -370,6 +371,12 @@ struct ProbeOracleTests {
     #expect(byName["ip6-chain-13-dstopts"]?.replies.isEmpty == true, "Linux 6.18 processes at most 12 here")
     #expect(byName["ip6-dstopt-nine-options"]?.replies.isEmpty == true, "net.ipv6.max_dst_opts_number is 8")
     #expect(byName["tcp6-bad-checksum"]?.counterRises["TcpInCsumErrors"] == 1)
+    // The TCP twins: RFC 9293's reactions do not depend on the IP version, and neither does
+    // Linux's 18-byte option rule (kernel fact 12); SYN+FIN is dropped on purpose, as over IPv4.
+    #expect(byName["tcp6-listen-syn-fin"]?.verdict == .dropped)
+    #expect(byName["tcp6-option-length-0"]?.replies.contains { $0.flags.contains([.syn, .ack]) } == true)
+    #expect(byName["tcp6-option-length-0-long"]?.replies.isEmpty == true)
+    #expect(EdgeCaseCatalog.ipv6.filter { $0.name.hasPrefix("tcp6-") }.count >= 20)
     #expect((byName["ip6-overlapping-fragments"]?.counterRises["Ip6ReasmFails"] ?? 0) >= 1)
     if Privileges.hostRoot {
       #expect(byName["tcp6-bad-checksum"]?.drops.reasons.contains("TCP_CSUM") == true)

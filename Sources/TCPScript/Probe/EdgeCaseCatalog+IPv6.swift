@@ -114,24 +114,12 @@ extension EdgeCaseCatalog {
     },
   ]
 
-  static let ipv6TCP: [EdgeCase] = [
-    EdgeCase(
-      name: "tcp6-closed-syn", summary: "SYN to a port nothing listens on, over IPv6", setup: .closedPort,
-      rfc: "RFC 9293 §3.10.7.1", requirement: .procedure, rule: closedPortRule,
-      expected: .reset(seq: .zero, ack: .segmentSeqPlusLength), family: .ipv6
-    ) { c in c.single6(c.tcp(.syn)) },
-    EdgeCase(
-      name: "tcp6-listen-syn", summary: "a plain SYN over IPv6 (the baseline)", setup: .listening,
-      rfc: "RFC 9293 §3.10.7.2", requirement: .procedure,
-      rule: "LISTEN, third check: a SYN is answered <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with RCV.NXT = SEG.SEQ+1",
-      expected: .synAcknowledged, family: .ipv6
-    ) { c in c.single6(c.tcp(.syn, options: [.maximumSegmentSize(1440)])) },
-    EdgeCase(
-      name: "tcp6-listen-fin", summary: "FIN without ACK to the listening port, over IPv6", setup: .listening,
-      rfc: "RFC 9293 §3.10.7.2", requirement: .procedure,
-      rule: "LISTEN, fourth check: any other segment (no SYN, no ACK, no RST) is dropped", expected: .silentDrop,
-      family: .ipv6
-    ) { c in c.single6(c.tcp(.fin)) },
+  /// The TCP cases over IPv6: the IPv4 catalog's single-segment cases against a closed port or
+  /// the listener (RFC 9293's rules do not depend on the IP version), each built as its IPv4
+  /// twin with the IPv6 header in place of the IPv4 one (TCP's checksum then covers the IPv6
+  /// pseudo-header), plus a bad checksum computed for IPv6. Cases that need a connection of
+  /// ours (established, SYN data, window scale) wait for IPv6 flows.
+  static let ipv6TCP: [EdgeCase] = (closedPort + listening + malformedTCP).compactMap(ipv6Twin) + [
     EdgeCase(
       name: "tcp6-bad-checksum", summary: "SYN with a wrong TCP checksum (IPv6 pseudo-header)", setup: .listening,
       rfc: "RFC 9293 §3.1 (MUST-2, MUST-3); RFC 8200 §8.1", requirement: .must,
@@ -147,6 +135,36 @@ extension EdgeCaseCatalog {
       return packets
     },
   ]
+
+  /// The IPv6 twin of an IPv4 TCP case, when it is one segment (or several whole ones) from a
+  /// closed-port or listening setup, with no IPv4-specific part and a checksum left to compute.
+  static func ipv6Twin(_ edgeCase: EdgeCase) -> EdgeCase? {
+    guard edgeCase.family == .ipv4, edgeCase.layer == .tcp, edgeCase.setup.kind != .established,
+      !edgeCase.needsExactIPv4Header, edgeCase.expected != .synDataQueued, edgeCase.expected != .windowScaleClamped,
+      edgeCase.name != "tcp-bad-checksum"
+    else { return nil }
+    let name = edgeCase.name.hasPrefix("tcp-") ? "tcp6-" + edgeCase.name.dropFirst(4) : "tcp6-" + edgeCase.name
+    let craft = edgeCase.craft
+    return EdgeCase(
+      name: name, summary: edgeCase.summary + ", over IPv6", setup: edgeCase.setup, rfc: edgeCase.rfc,
+      requirement: edgeCase.requirement, rule: edgeCase.rule, expected: edgeCase.expected, layer: .tcp,
+      allowedDrop: edgeCase.allowedDrop, family: .ipv6
+    ) { c in
+      var crafted = craft(c)
+      crafted.packets = crafted.packets.map { packet in
+        var packet = packet
+        for index in packet.layers.indices {
+          if case .ipv4(let ip) = packet.layers[index] { packet.layers[index] = .ipv6(c.ip6(hopLimit: ip.timeToLive)) }
+          if case .tcp(var tcp) = packet.layers[index], tcp.checksum != nil {
+            tcp.checksum = nil  // an IPv4 twin never sets it but for tcp-bad-checksum; compute for IPv6
+            packet.layers[index] = .tcp(tcp)
+          }
+        }
+        return packet
+      }
+      return crafted
+    }
+  }
 
   /// An ICMPv6 echo case: its packets, its echo-request control (`layer: .ipv6`).
   static func v6(
