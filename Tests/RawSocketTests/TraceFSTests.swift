@@ -38,7 +38,12 @@ struct TraceFSTests {
   func instanceLifecycle() throws {
     try Privileges.checkHostRoot()
     let trace = try DropTrace.start(suffix: "-test")
-    #expect(trace.instanceName == "tcpcraft-\(getpid())-test")
+    #expect(trace.instanceName.hasPrefix("tcpcraft-\(getpid())-") && trace.instanceName.hasSuffix("-test"))
+    // A second tracer at once gets an instance of its own.
+    let other = try DropTrace.start(suffix: "-test")
+    #expect(other.instanceName != trace.instanceName && DropTrace.instanceExists(other.instanceName))
+    other.close()
+    #expect(DropTrace.instanceExists(trace.instanceName), "closing one leaves the other")
     #expect(DropTrace.instanceExists(trace.instanceName))
     let text = try trace.text()
     #expect(text.hasPrefix("# tracer: nop"), "\(text.prefix(80))")

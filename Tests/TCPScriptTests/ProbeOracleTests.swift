@@ -262,7 +262,12 @@ struct ProbeOracleTests {
     let cases = names.compactMap(EdgeCaseCatalog.named)
     #expect(cases.count == names.count)
     for sequential in [true, false] {
-      let results = try ProbeRunner(Self.configuration(namespace)).run(cases, sequential: sequential)
+      let runner = try ProbeRunner(Self.configuration(namespace))
+      let results = runner.run(cases, sequential: sequential)
+      // The instance was ours alone and is gone afterwards.
+      let instance = try #require(runner.dropTraceInstance)
+      #expect(instance.hasPrefix(DropTrace.prefix + String(getpid()) + "-"))
+      #expect(!DropTrace.instanceExists(instance))
       let byName = Dictionary(uniqueKeysWithValues: results.map { ($0.edgeCase.name, $0) })
       func reasons(_ name: String) -> [String] { byName[name]?.drops.reasons ?? [] }
       // Linux 6.18's names (enum skb_drop_reason), measured: a bad TCP checksum is TCP_CSUM in
@@ -281,8 +286,6 @@ struct ProbeOracleTests {
         #expect(!reasons(name).contains("TCP_CSUM"), "\(name)")
       }
     }
-    // The instance is ours alone and gone afterwards.
-    #expect(!DropTrace.instanceExists(DropTrace.prefix + String(getpid())))
   }
 
   @Test("The SYN cases that complete their handshake are tracked in the transcript; --seed replays our TSvals")

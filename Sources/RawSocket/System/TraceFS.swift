@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CRawSocket
+import Synchronization
 
 /// Why the kernel's drop reasons cannot be read.
 public struct TraceFSError: Error, Sendable, CustomStringConvertible {
@@ -24,7 +25,7 @@ public struct TraceFSError: Error, Sendable, CustomStringConvertible {
 ///
 /// tracefs is mounted nowhere: `fsopen`/`fsmount` give a detached mount that only our
 /// descriptors reach (no mount table, no path anyone could plant, nothing to unmount). Of the
-/// kernel's tracing state only one instance is touched, `tcpcraft-PID` under `instances/`, made
+/// kernel's tracing state only one instance is touched, `tcpcraft-PID-N` under `instances/`, made
 /// here and removed by `close()`; the host's top-level trace buffer, tracer and events are never
 /// written. A run killed before `close()` leaves its instance: `start` removes instances of that
 /// pattern whose process is gone. The instance's clock is `boot` (`CLOCK_BOOTTIME`, as
@@ -37,8 +38,9 @@ public final class DropTrace: @unchecked Sendable {
   private var instances: CInt
   private var instance: CInt
   private var closed = false
-  /// The prefix of our instances' names (the process id follows).
+  /// The prefix of our instances' names (the process id and a serial number follow).
   public static let prefix = "tcpcraft-"
+  private static let serial = Atomic<Int>(0)
 
   private init(instanceName: String, mount: CInt, instances: CInt, instance: CInt) {
     self.instanceName = instanceName
@@ -47,7 +49,7 @@ public final class DropTrace: @unchecked Sendable {
     self.instance = instance
   }
 
-  /// Mounts tracefs (detached), makes the instance `tcpcraft-PID` (`suffix` appended when given)
+  /// Mounts tracefs (detached), makes the instance `tcpcraft-PID-N` (`suffix` appended when given)
   /// and enables `skb:kfree_skb` in it for IPv4 and IPv6 packets (`protocol` 0x0800, 0x86DD).
   public static func start(suffix: String = "") throws(TraceFSError) -> DropTrace {
     let mount = system_tracefsMount()
@@ -59,12 +61,13 @@ public final class DropTrace: @unchecked Sendable {
       throw TraceFSError(step: "opening tracefs instances/", errno: error)
     }
     removeStale(instances: instances)
-    let name = prefix + String(getpid()) + suffix
-    var made = system_mkdirat(instances, name, 0o700)
-    if made != 0 && system_errno() == EEXIST {
-      // Ours from an earlier run in this process that could not remove it: start afresh.
-      _ = system_unlinkat(instances, name, AT_REMOVEDIR)
+    // tcpcraft-PID-N: N counts this process's tracers, so two at once (threads, tests) never share one.
+    var name = ""
+    var made: CInt = -1
+    for _ in 0..<16 {
+      name = prefix + String(getpid()) + "-" + String(serial.add(1, ordering: .relaxed).newValue) + suffix
       made = system_mkdirat(instances, name, 0o700)
+      if made == 0 || system_errno() != EEXIST { break }
     }
     guard made == 0 else {
       let error = Errno(rawValue: system_errno())

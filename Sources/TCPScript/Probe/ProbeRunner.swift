@@ -180,6 +180,8 @@ public final class ProbeRunner: @unchecked Sendable {
 
   /// The closed port the closed-port cases use.
   public let closedPort: UInt16
+  /// The tracefs instance the last run's drop tracer used (removed when the run ended).
+  public private(set) var dropTraceInstance: String?
 
   /// Runs `cases`, concurrently unless `sequential`; results come back in the order of `cases`.
   /// `progress` is called as each case starts (sequential) or ends (concurrent), with a running
@@ -189,6 +191,7 @@ public final class ProbeRunner: @unchecked Sendable {
   ) -> [ProbeResult] {
     let plans = cases.map { plan($0) }
     let trace = startDropTrace()
+    if case .success(let tracer) = trace { dropTraceInstance = tracer.instanceName }
     defer { if case .success(let tracer) = trace { tracer.close() } }
     if sequential || cases.count < 2 {
       var results: [ProbeResult] = []
