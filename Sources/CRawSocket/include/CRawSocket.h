@@ -29,5 +29,6 @@
 #include "CRawSocket_script.h"
 #include "CRawSocket_process.h"
 #include "CRawSocket_trace.h"
+#include "CRawSocket_veth.h"
 
 #endif

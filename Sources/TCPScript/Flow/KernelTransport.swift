@@ -17,7 +17,7 @@ public final class KernelTransport: FlowTransport {
   private let raw: RawIPv4Socket
   private let capture: PacketSocket
   private var rstGuard: RSTGuard?
-  private let diag: InetDiag?
+  private var diag: InetDiag?
   private var closed = false
 
   /// Where a flow to `remote` would leave from: (interface, source address).
@@ -118,6 +118,11 @@ public final class KernelTransport: FlowTransport {
     // Only a local peer has a socket inet_diag can see.
     if localPeers[remote.address] == nil {
       localPeers[remote.address] = remote.ipv4.flatMap { try? RouteLookup.route(to: $0.rawValue) }?.isLocal ?? false
+      // Or a socket in the namespace `sandbox --join` named (demo --serve --veth's server).
+      if localPeers[remote.address] == false, let v4 = remote.ipv4, let there = PeerNamespace.diag(owning: v4) {
+        diag = there
+        localPeers[remote.address] = true
+      }
     }
     guard localPeers[remote.address] == true else { return nil }
     let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
