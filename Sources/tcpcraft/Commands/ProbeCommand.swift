@@ -79,7 +79,7 @@ enum ProbeCommand: Command {
           "at most N cases hold state at the listening port at once (default 12, under a backlog of 16)"),
         .string("--iface", "NAME", "send through this interface (default: the route's)"),
         .string("--dst-mac", "MAC", "the next hop's MAC on --iface (default: the neighbour's)"),
-        .integer("--seed", UInt64.self, "N", "source ports, ISNs and IDs from this seed (same seed, same segments)"),
+        .integer("--seed", UInt64.self, "N", "source ports, ISNs, IDs and TSvals from this seed (same seed, same segments)"),
         .toggle("--bytes", "the bytes of every crafted packet and every reply"),
         .toggle("--ladder", "under each case, its packets as a ladder diagram (setup, controls and cleanup included)"),
         .toggle("--explain", "under each case, every packet with one sentence on the rule at work"),
