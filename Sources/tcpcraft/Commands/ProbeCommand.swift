@@ -67,7 +67,7 @@ enum ProbeCommand: Command {
         .toggle("--all", "every case (`--list` shows them)"),
         .string("--target", "self", "instead of HOST:PORT: make a namespace with a Linux listener behind a veth, probe it, remove it"),
         .repeatable("--case", "NAME", "one case; repeat for more"),
-        .toggle("--ipv6", "the IPv6 cases (RFC 8200 options and chains, RFC 7112, 5722, 6946/8021, 5095, 8504, TCP over IPv6) against --target self over IPv6; with --list, list them"),
+        .toggle("--ipv6", "the IPv6 cases (RFC 8200, 7112, 5722, 6946, 5095, 8504; TCP) against --target self; --list: list them"),
         .toggle("--list", "describe the catalog of cases"),
         .seconds("--timeout", "how long to wait for a reply, and how long silence must last (default 1)"),
         .integer("--closed-port", UInt16.self, range: 1...65535, "N", "a port nothing listens on at the target (default PORT+1)"),
