@@ -63,16 +63,18 @@ struct ProbeCommandTests {
     try Privileges.check(.netRaw, .netAdmin)
     let result = try CommandRunner().run(
       ["probe", "--target", "self", "--ipv6", "--all", "--json", "--timeout", "0.4", "--seed", "6"], timeout: 60)
-    #expect(result.status == 0, "Linux 6.18 conforms to every IPv6 case (SYN+FIN dropped on purpose): \(result.stdout) \(result.stderr)")
+    #expect(result.status == 1, "Linux deviates from RFC 7323 §3.2's SHOULD over IPv6 too: \(result.stderr)")
     let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
     #expect(cases.count == EdgeCaseCatalog.ipv6.count)
-    #expect(cases.allSatisfy { $0.contains("\"verdict\":\"conforms\"") || $0.contains("\"case\":\"tcp6-listen-syn-fin\"") })
+    #expect(cases.filter { !$0.contains("\"verdict\":\"conforms\"") }.count == 2, "SYN+FIN dropped, missing TSopt accepted")
+    #expect(line("tcp6-est-missing-timestamp").contains("\"verdict\":\"deviates\""))
+    #expect(line("tcp6-est-data").contains("\"judged_against\":{\"snd_nxt\""))
     #expect(line("tcp6-listen-syn-fin").contains("\"verdict\":\"dropped\""))
     func line(_ name: String) -> String { cases.first { $0.contains("\"case\":\"\(name)\"") } ?? "" }
     #expect(line("ip6-dstopt-unknown-10").contains("ICMP6, parameter problem, option - octet 42"))
     #expect(line("tcp6-bad-checksum").contains("\"TcpInCsumErrors\":1"))
     let summary = result.lines.last ?? ""
-    #expect(summary.contains("\"family\":\"ipv6\"") && summary.contains("\"exit_status\":0"))
+    #expect(summary.contains("\"family\":\"ipv6\"") && summary.contains("\"exit_status\":1"))
     let interface = try #require(summary.split(separator: "\"interface\":\"").last?.split(separator: "\"").first)
     #expect(Self.interfaces(String(interface)).isEmpty, "the veth pair is gone")
   }

@@ -119,7 +119,7 @@ extension EdgeCaseCatalog {
   /// twin with the IPv6 header in place of the IPv4 one (TCP's checksum then covers the IPv6
   /// pseudo-header), plus a bad checksum computed for IPv6. Cases that need a connection of
   /// ours (established, SYN data, window scale) wait for IPv6 flows.
-  static let ipv6TCP: [EdgeCase] = (closedPort + listening + malformedTCP).compactMap(ipv6Twin) + [
+  static let ipv6TCP: [EdgeCase] = (closedPort + listening + malformedTCP + established).compactMap(ipv6Twin) + [
     EdgeCase(
       name: "tcp6-bad-checksum", summary: "SYN with a wrong TCP checksum (IPv6 pseudo-header)", setup: .listening,
       rfc: "RFC 9293 §3.1 (MUST-2, MUST-3); RFC 8200 §8.1", requirement: .must,
@@ -139,8 +139,7 @@ extension EdgeCaseCatalog {
   /// The IPv6 twin of an IPv4 TCP case, when it is one segment (or several whole ones) from a
   /// closed-port or listening setup, with no IPv4-specific part and a checksum left to compute.
   static func ipv6Twin(_ edgeCase: EdgeCase) -> EdgeCase? {
-    guard edgeCase.family == .ipv4, edgeCase.layer == .tcp, edgeCase.setup.kind != .established,
-      !edgeCase.needsExactIPv4Header, edgeCase.expected != .synDataQueued, edgeCase.expected != .windowScaleClamped,
+    guard edgeCase.family == .ipv4, edgeCase.layer == .tcp, !edgeCase.needsExactIPv4Header, edgeCase.expected != .synDataQueued, edgeCase.expected != .windowScaleClamped,
       edgeCase.name != "tcp-bad-checksum"
     else { return nil }
     let name = edgeCase.name.hasPrefix("tcp-") ? "tcp6-" + edgeCase.name.dropFirst(4) : "tcp6-" + edgeCase.name

@@ -65,7 +65,31 @@ public final class IPv6ProbeRunner {
 
   /// Runs `cases` (IPv6 ones) in order; `progress` is called as each starts.
   public func run(_ cases: [EdgeCase], progress: (Int, Int, EdgeCase) -> Void = { _, _, _ in }) -> [ProbeResult] {
-    let plans = cases.map { CasePlan(edgeCase: $0, port: freshPort(), seed: random.next()) }
+    // Cases that need a connection of ours run on `Flow`s over IPv6 (`ProbeRunner`), one at a
+    // time, with the same link, target and seed; the others here.
+    let flowCases = cases.filter { $0.setup.kind == .established }
+    var flowResults: [String: ProbeResult] = [:]
+    if !flowCases.isEmpty {
+      var flowConfiguration = ProbeConfiguration(
+        target: Endpoint(address: .v6(configuration.target), port: configuration.port), closedPort: configuration.closedPort,
+        guardResets: false, interface: configuration.interface, sourceMAC: configuration.sourceMAC,
+        destinationMAC: configuration.destinationMAC, replyTimeout: configuration.replyTimeout, grace: configuration.grace,
+        counterNamespace: configuration.counterNamespace, seed: random.next())
+      flowConfiguration.sourceAddress6 = configuration.source
+      flowConfiguration.counterNamespaceFile = configuration.counterNamespaceFile
+      flowConfiguration.tracesDrops = configuration.tracesDrops
+      do throws(ScriptError) {
+        let runner = try ProbeRunner(flowConfiguration)
+        for result in runner.run(flowCases, sequential: true) { flowResults[result.edgeCase.name] = result }
+      } catch {
+        for edgeCase in flowCases {
+          flowResults[edgeCase.name] = ProbeResult.notReached(edgeCase, error.description)
+        }
+      }
+    }
+    let plans = cases.filter { $0.setup.kind != .established }.map {
+      CasePlan(edgeCase: $0, port: freshPort(), seed: random.next())
+    }
     let trace = startTrace()
     defer { if case .success(let tracer) = trace { tracer.close() } }
     var results: [ProbeResult] = []
@@ -82,7 +106,9 @@ public final class IPv6ProbeRunner {
     }
     let scope = configuration.counterNamespaceFile != nil ? "target namespace and this host's end of the veth" : "this host, host-wide"
     DropEvidence.attribute(&results, trace: trace, scope: scope, unownedSource: true)
-    return results
+    var byName: [String: ProbeResult] = flowResults
+    for result in results { byName[result.edgeCase.name] = result }
+    return cases.compactMap { byName[$0.name] }
   }
 
   private func startTrace() -> Result<DropTrace, DropTraceProblem> {
@@ -171,6 +197,15 @@ final class IPv6ProbeLink {
 }
 
 extension ProbeReply {
+  /// Parses a captured packet by its version nibble: IPv6 (TCP to our port, an ICMPv6 error
+  /// quoting a packet of ours) or IPv4.
+  static func parse(_ packet: CapturedPacket, local: Endpoint, remotePort: UInt16) -> ProbeReply? {
+    if packet.bytes.first.map({ $0 >> 4 == 6 }) == true, local.address.ipv6 != nil {
+      return ProbeReply(ipv6: packet, local: local, remotePort: remotePort, echoIdentifiers: [])
+    }
+    return ProbeReply(packet, local: local, remotePort: remotePort)
+  }
+
   /// Parses a captured IPv6 packet from the target: TCP from `remotePort` to our port, an echo
   /// reply with `echoIdentifier`, or an ICMPv6 error quoting a packet we sent. `nil` otherwise.
   init?(ipv6 packet: CapturedPacket, local: Endpoint, remotePort: UInt16, echoIdentifiers: Set<UInt16>) {
@@ -461,5 +496,15 @@ extension TranscriptEntry {
       sourcePort: sourcePort, destinationAddress: sent ? remote.address : local.address, destinationPort: destinationPort,
       flagBits: flags, sequenceNumber: seq, acknowledgmentNumber: ack, window: window, payloadLength: payload,
       stateBefore: .closed, stateAfter: .closed, note: record.role, packet: record.bytes)
+  }
+}
+
+extension ProbeResult {
+  /// A case whose runner could not start: inconclusive, saying why.
+  static func notReached(_ edgeCase: EdgeCase, _ reason: String) -> ProbeResult {
+    ProbeResult(
+      edgeCase: edgeCase, verdict: .inconclusive, observed: reason, evidence: [reason], sourcePort: 0, targetPort: 0,
+      crafted: [], replies: [], records: [], transcript: Transcript(), connection: nil, fate: .notChecked, control: .none,
+      counterRises: [:], counterScope: nil, dropWindow: nil)
   }
 }

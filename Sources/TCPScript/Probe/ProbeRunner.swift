@@ -15,6 +15,9 @@ public struct ProbeConfiguration: Sendable {
   public var closedPort: UInt16?
   /// Our source address; `nil`: the one the kernel would choose for the route.
   public var sourceAddress: IPv4Address?
+  /// Our source address toward an IPv6 target: one no interface owns (with `interface`, both
+  /// MACs and `guardResets` off: IPv6 targets are probed at layer 2 only).
+  public var sourceAddress6: IPv6Address?
   /// Install the RST guard for each case's port (needed when the host owns the source address).
   public var guardResets: Bool
   /// Link overrides (default: from the route).
@@ -137,8 +140,12 @@ public final class ProbeRunner: @unchecked Sendable {
   public let configuration: ProbeConfiguration
   public let interfaceName: String
   public let sourceAddress: IPv4Address
-  /// The target's IPv4 address (the probe speaks IPv4).
+  /// The target's IPv4 address (`.any` for an IPv6 target).
   public let targetAddress: IPv4Address
+  /// Our address in this run's family (the IPv4 `sourceAddress`, or the IPv6 source).
+  public let localAddress: IPAddress
+  /// The IPv6 target, when the run is over IPv6.
+  private let target6: IPv6Address?
   private let sourceMAC: MACAddress
   private let destinationMAC: MACAddress
   private var random: SplitMix64
@@ -157,10 +164,29 @@ public final class ProbeRunner: @unchecked Sendable {
   public init(_ configuration: ProbeConfiguration) throws(ScriptError) {
     self.configuration = configuration
     random = SplitMix64(seed: configuration.seed)
+    if let target6 = configuration.target.address.ipv6 {
+      guard let interface = configuration.interface, let source = configuration.sourceAddress6,
+        let sourceMAC = configuration.sourceMAC, let destinationMAC = configuration.destinationMAC
+      else {
+        throw .system(
+          step: "probing \(configuration.target)",
+          description: "an IPv6 target needs an interface, a source address no interface owns and both MACs (--target self --ipv6)")
+      }
+      targetAddress = .any
+      self.target6 = target6
+      interfaceName = interface
+      sourceAddress = .any
+      localAddress = .v6(source)
+      self.sourceMAC = sourceMAC
+      self.destinationMAC = destinationMAC
+      closedPort = configuration.closedPort ?? Self.pickClosedPort(configuration.target.port)
+      return
+    }
     guard let targetAddress = configuration.target.ipv4 else {
-      throw .system(step: "probing \(configuration.target)", description: "the probe speaks IPv4 only for now")
+      throw .system(step: "probing \(configuration.target)", description: "not an address the probe can reach")
     }
     self.targetAddress = targetAddress
+    target6 = nil
     if let interface = configuration.interface, let source = configuration.sourceAddress,
       let sourceMAC = configuration.sourceMAC, let destinationMAC = configuration.destinationMAC
     {
@@ -175,6 +201,7 @@ public final class ProbeRunner: @unchecked Sendable {
       sourceMAC = configuration.sourceMAC ?? route.sourceMAC
       destinationMAC = configuration.destinationMAC ?? route.destinationMAC
     }
+    localAddress = .v4(sourceAddress)
     closedPort = configuration.closedPort ?? Self.pickClosedPort(configuration.target.port)
   }
 
@@ -294,7 +321,11 @@ public final class ProbeRunner: @unchecked Sendable {
   // MARK: - Internals
 
   fileprivate func makeLink(local: Endpoint) throws(ScriptError) -> ProbeLink {
-    try ProbeLink(
+    if let target6 {
+      return try ProbeLink(
+        interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local, remoteAddress6: target6)
+    }
+    return try ProbeLink(
       interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local,
       remoteAddress: targetAddress, guardResets: configuration.guardResets)
   }
@@ -377,7 +408,7 @@ private struct CaseRun {
     port = plan.port
     self.concurrent = concurrent
     random = SplitMix64(seed: plan.seed)
-    local = Endpoint(address: runner.sourceAddress, port: port)
+    local = Endpoint(address: runner.localAddress, port: port)
     let targetPort = edgeCase.setup.kind == .closedPort ? runner.closedPort : runner.configuration.target.port
     remote = Endpoint(address: runner.configuration.target.address, port: targetPort)
     firstIdentification = UInt16(truncatingIfNeeded: random.next())
@@ -848,7 +879,7 @@ private struct CaseRun {
     let packets = try flow.collect(
       for: duration, graceAfterFirst: stopAfterFirst ? grace ?? runner.configuration.grace : nil)
     mark(role)
-    return packets.compactMap { ProbeReply($0, local: local, remotePort: remote.port) }
+    return packets.compactMap { ProbeReply.parse($0, local: local, remotePort: remote.port) }
   }
 
   /// The replies among the flow's transcript entries from `index` on.
@@ -859,7 +890,7 @@ private struct CaseRun {
       let packet = CapturedPacket(
         bytes: entry.packet, timestampSeconds: entry.timestampSeconds, timestampNanoseconds: entry.timestampNanoseconds,
         checksumNotReady: entry.checksumNotReady)
-      return ProbeReply(packet, local: local, remotePort: remote.port)
+      return ProbeReply.parse(packet, local: local, remotePort: remote.port)
     }
   }
 }
