@@ -55,7 +55,8 @@ enum ProbeCommand: Command {
       IPv6 (--ipv6, with --target self): the namespace also gets an IPv6 address and a listener on
       it; each IPv6 case goes out whole at layer 2 and is judged from the captured replies, one at a
       time; most ride on an ICMPv6 echo request ("processed" means an echo reply), with a plain echo
-      request as the positive control before and after; the TCP ones use a SYN, as over IPv4.
+      request as the positive control before and after; the TCP ones are the IPv4 cases over IPv6
+      (a SYN as control; the established ones on a connection opened over IPv6, as over IPv4).
 
       Exit status: 0 no case deviates (conforms, partly, dropped, no requirement, not run);
       1 some case deviates or got no reply on a working path; 2 bad usage; 3 the harness could not
