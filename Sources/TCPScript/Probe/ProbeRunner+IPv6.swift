@@ -50,9 +50,10 @@ public struct IPv6ProbeConfiguration: Sendable {
 /// reply, a SYN its SYN,ACK (reset at once) or, to the closed port, its RST. A failed control
 /// makes the case inconclusive: path broken.
 ///
-/// The IPv6 cases need no connection of ours (every TCP case here is one segment against a
-/// listener or a closed port), so no `Flow` is involved; each case's packets still become a
-/// `Transcript` (state CLOSED throughout) for the ladder, `--explain` and pcap files.
+/// Cases that need a connection of ours (the established TCP twins) run on `Flow`s over IPv6
+/// through `ProbeRunner`, one at a time, on the same link. The others involve no connection of
+/// ours; each one's packets still become a `Transcript` (state CLOSED throughout) for the
+/// ladder, `--explain` and pcap files.
 public final class IPv6ProbeRunner {
   public let configuration: IPv6ProbeConfiguration
   private var random: SplitMix64
