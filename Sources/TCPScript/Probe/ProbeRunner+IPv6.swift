@@ -66,6 +66,7 @@ public final class IPv6ProbeRunner {
 
   /// Runs `cases` (IPv6 ones) in order; `progress` is called as each starts.
   public func run(_ cases: [EdgeCase], progress: (Int, Int, EdgeCase) -> Void = { _, _, _ in }) -> [ProbeResult] {
+    waitUntilReachable()
     // Cases that need a connection of ours run on `Flow`s over IPv6 (`ProbeRunner`), one at a
     // time, with the same link, target and seed; the others here.
     let flowCases = cases.filter { $0.setup.kind == .established }
@@ -110,6 +111,29 @@ public final class IPv6ProbeRunner {
     var byName: [String: ProbeResult] = flowResults
     for result in results { byName[result.edgeCase.name] = result }
     return cases.compactMap { byName[$0.name] }
+  }
+
+  /// A fresh IPv6 address answers only once its local route is in (kernel fact 25: a moment
+  /// after it can be bound, even with `nodad`): echo requests, 50 ms apart, until one is answered
+  /// (at most 2 s). Afterwards the cases' own controls judge the path.
+  private func waitUntilReachable() {
+    guard let link = try? IPv6ProbeLink(configuration) else { return }
+    defer { link.close() }
+    let clock = ContinuousClock()
+    let identifier = UInt16(truncatingIfNeeded: random.next())
+    let request = Packet(layers: [.ipv6(IPv6Header(sourceAddress: configuration.source, destinationAddress: configuration.target))])
+      / ICMPv6Header.echoRequest(identifier: identifier, sequenceNumber: 0) / "tcpcraft: are you there"
+    guard let bytes = try? request.encoded() else { return }
+    let local = Endpoint(address: .v6(configuration.source), port: 0)
+    for _ in 0..<40 {
+      guard (try? link.send(bytes)) != nil else { return }
+      let deadline = clock.now.advanced(by: .milliseconds(50))
+      while let packet = try? link.receive(until: deadline) {
+        if let reply = ProbeReply(ipv6: packet, local: local, remotePort: 0, echoIdentifiers: [identifier]), reply.icmpType == 129 {
+          return
+        }
+      }
+    }
   }
 
   private func startTrace() -> Result<DropTrace, DropTraceProblem> {
