@@ -29,6 +29,7 @@
 #include "CRawSocket_privatetmp.h"
 #include "CRawSocket_script.h"
 #include "CRawSocket_process.h"
+#include "CRawSocket_trace.h"
 #include "CRawSocket_veth.h"
 
 #endif
