@@ -164,10 +164,13 @@ struct Dissector {
       let family = NullLinkView.family(frame.u32(0))
       if family == 2 {
         ipv4(at: 4, end: end, quoted: false)
+      } else if NullLinkView.isBSDIPv6(family) {
+        ipv6(at: 4, end: end, quoted: false)
       } else {
         raw(nil, .invalidField(layer: .payload, field: "address family", value: UInt64(family)), 4, end)
       }
-    case .raw:
+    case .raw, .ipv6:
+      // LINKTYPE_IPV6 as tcpdump reads it: by the version nibble.
       guard end >= 1 else { return }
       if frame.u8(0) >> 4 == 4 {
         ipv4(at: 0, end: end, quoted: false)
