@@ -47,14 +47,14 @@ public struct IPv4SpanView: ~Escapable {
   }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
-  @inlinable public var optionBytes: RawSpan {
+  @inlinable @inline(__always) public var optionBytes: RawSpan {
     @_lifetime(copy self) get {
       bytes.clampedExtracting(from: IPv4Layout.options, count: headerLength &- IPv4Layout.options)
     }
   }
 
   /// From the end of the header to `totalLength`, or to the end of the bytes (as `IPv4View.payload`).
-  @inlinable public var payload: RawSpan {
+  @inlinable @inline(__always) public var payload: RawSpan {
     @_lifetime(copy self) get { bytes.clampedExtracting(from: headerLength, count: Int(totalLength) &- headerLength) }
   }
 
@@ -67,14 +67,14 @@ public struct IPv4SpanView: ~Escapable {
   @inlinable public var isTruncated: Bool { Int(totalLength) > bytes.byteCount }
 
   /// Whether the header checksum verifies (the header sums to 0).
-  @inlinable public var isChecksumValid: Bool {
+  @inlinable @inline(__always) public var isChecksumValid: Bool {
     var sum = InternetChecksum()
     sum.add(bytes.clampedExtracting(from: 0, count: headerLength))
     return sum.finalized == 0
   }
 
   /// The pseudo-header sum for an upper-layer checksum (as `IPv4View.pseudoHeader`).
-  @inlinable public func pseudoHeader(protocol: IPProtocol? = nil, length: Int? = nil) -> InternetChecksum {
+  @inlinable @inline(__always) public func pseudoHeader(protocol: IPProtocol? = nil, length: Int? = nil) -> InternetChecksum {
     let start = Swift.min(headerLength, bytes.byteCount)
     let payloadCount = Swift.min(Swift.max(Int(totalLength) &- headerLength, 0), bytes.byteCount &- start)
     return InternetChecksum.pseudoHeader(

@@ -172,7 +172,7 @@ public enum TCPOption: Hashable, Sendable {
 
   /// Decodes one well-formed option. Known kinds with a length other than theirs become
   /// `.unknown` (so re-encoding reproduces the bytes).
-  @inlinable
+  @inlinable @inline(__always)
   internal static func decode<Area: BigEndianBytes & ~Escapable>(
     _ option: ScannedOption, in area: borrowing Area
   ) -> TCPOption {

@@ -32,7 +32,7 @@ public struct TCPSpanView: ~Escapable {
   @inlinable public var urgentPointer: UInt16 { bytes.uint16(at: TCPLayout.urgentPointer) }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
-  @inlinable public var optionBytes: RawSpan {
+  @inlinable @inline(__always) public var optionBytes: RawSpan {
     @_lifetime(copy self) get {
       bytes.clampedExtracting(from: TCPLayout.options, count: headerLength &- TCPLayout.options)
     }
@@ -40,17 +40,17 @@ public struct TCPSpanView: ~Escapable {
 
   /// The options, one `Result` each, as `TCPView.options` gives them (`while let option =
   /// options.next()`; a non-escapable iterator cannot be a `Sequence`).
-  @inlinable public var options: TCPSpanOptions {
+  @inlinable @inline(__always) public var options: TCPSpanOptions {
     @_lifetime(copy self) get { TCPSpanOptions(area: optionBytes) }
   }
 
   /// The data after the header, to the end of the bytes.
-  @inlinable public var payload: RawSpan {
+  @inlinable @inline(__always) public var payload: RawSpan {
     @_lifetime(copy self) get { bytes.clampedExtracting(from: headerLength, count: bytes.byteCount) }
   }
 
   /// Whether the checksum verifies: pseudo-header + segment sum to 0.
-  @inlinable public func isChecksumValid(pseudoHeader: InternetChecksum) -> Bool {
+  @inlinable @inline(__always) public func isChecksumValid(pseudoHeader: InternetChecksum) -> Bool {
     var sum = pseudoHeader
     sum.add(bytes)
     return sum.finalized == 0
@@ -76,7 +76,7 @@ public struct TCPSpanOptions: ~Escapable {
   @inlinable @_lifetime(copy area)
   init(area: RawSpan) { self.area = area }
 
-  @inlinable public mutating func next() -> Result<TCPOption, PacketError>? {
+  @inlinable @inline(__always) public mutating func next() -> Result<TCPOption, PacketError>? {
     guard !stopped, offset < area.byteCount else { return nil }
     let step = OptionScanner.step(at: offset, end: area.byteCount) { self.area.byte(at: $0) }
     switch OptionScanner.advance(step, offset: &offset, stopped: &stopped, layer: .tcp, stopAtEndOfList: true) {
