@@ -104,6 +104,22 @@ import Testing
     #expect(reading.tcpOptions.contains { if case .success(.maximumSegmentSize) = $0 { true } else { false } })
   }
 
+  @Test func dissectLayersOverASpanEqualsDissect() {
+    for linkType in DissectFastPathTests.linkTypes {
+      for (label, hex) in formatTcpdumpFixtures + formatTcpdumpEthernetFixtures {
+        let frame = FormatTools.frame(FormatTools.bytes(hex: hex), linkType: linkType)
+        for length in stride(from: 0, through: frame.count, by: 3) {
+          let cut = Array(frame.prefix(length))
+          for verify in [true, false] {
+            let options = DissectionOptions(verifyChecksums: verify)
+            #expect(dissectLayers(cut.span.bytes, linkType: linkType, options: options)
+              == dissect(cut, linkType: linkType, options: options).layers, "\(label) \(linkType) [..<\(length)]")
+          }
+        }
+      }
+    }
+  }
+
   @Test func mutatedPacketsReadTheSame() {
     var generator = SpanTestRandom(seed: 0x5EED_1234)
     let bases = Fixture.ipv4Packets.map(\.bytes)

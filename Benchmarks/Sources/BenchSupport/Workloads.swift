@@ -109,6 +109,18 @@ public enum SwiftWorkload {
     return sink
   }
 
+  /// `dissectLayers(_:linkType:)` over a `RawSpan`: the same walk and layers as `dissect`,
+  /// without a `Dissection` holding the bytes (no reference counting).
+  public static func dissectSYNLayers(_ bytes: [UInt8], linkType: LinkType = .ipv4, iterations: Int) -> UInt64 {
+    var sink: UInt64 = 0
+    for i in 0..<iterations {
+      let layers = dissectLayers(bytes.span.bytes, linkType: linkType)
+      sink &+= UInt64(layers.count) &+ UInt64(layers.last?.range.upperBound ?? 0)
+        &+ UInt64(layers.first?.problems.count ?? 0) &+ UInt64(truncatingIfNeeded: i)
+    }
+    return sink
+  }
+
   /// The non-escapable span views: validate IPv4 and TCP, read the fields, walk the options,
   /// verify both checksums (what the hand-written C parser does). No reference counting.
   public static func parseSYNWithSpanViews(_ bytes: [UInt8], iterations: Int) -> UInt64 {

@@ -35,7 +35,8 @@ struct ByteCursor {
     return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
   }
   @inline(__always) func u64(_ offset: Int) -> UInt64 {
-    UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4))
+    guard offset >= 0, offset <= base.count &- 8 else { return UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4)) }
+    return UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
   }
   /// The 16- or 32-bit value at `offset` in the given byte order.
   @inline(__always) func u16(_ offset: Int, bigEndian: Bool) -> UInt16 {
@@ -291,15 +292,25 @@ internal struct OptionScanner {
   /// the area at an offset below `end`; `offset < end`.
   @inlinable @inline(__always)
   static func step(at offset: Int, end: Int, byte: (Int) -> UInt8) -> Step {
+    let length = optionLength(at: offset, end: end, byte: byte)
     let kind = byte(offset)
-    if kind <= 1 { return .option(kind: kind, length: 1) }
+    if length > 0 { return .option(kind: kind, length: length) }
     let available = end &- offset
-    guard available >= 2 else { return .malformed(kind: kind, length: nil, available: available) }
-    let length = byte(offset &+ 1)
-    guard length >= 2, Int(length) <= available else {
-      return .malformed(kind: kind, length: length, available: available)
-    }
-    return .option(kind: kind, length: Int(length))
+    return .malformed(kind: kind, length: available >= 2 ? byte(offset &+ 1) : nil, available: available)
+  }
+
+  /// The rule itself, in a form that stays in registers (hot loops such as the dissector's
+  /// problem check call it directly, and `step` for the details only when it says malformed):
+  /// the length of the well-formed option at `offset` (1 for EOL and NOP), or 0 when its length
+  /// octet is missing, 0, 1 or runs past `end`.
+  @inlinable @inline(__always)
+  static func optionLength(at offset: Int, end: Int, byte: (Int) -> UInt8) -> Int {
+    let kind = byte(offset)
+    if kind <= 1 { return 1 }
+    let available = end &- offset
+    guard available >= 2 else { return 0 }
+    let length = Int(byte(offset &+ 1))
+    return length >= 2 && length <= available ? length : 0
   }
 }
 

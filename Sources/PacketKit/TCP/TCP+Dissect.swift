@@ -37,7 +37,7 @@ extension Dissector {
   /// layer, TCP and (when not empty) the payload in one step and returns `true`; else changes
   /// nothing and returns `false`. The same checks as `tcp(at:end:_:)`, each of which appends
   /// only when something is wrong.
-  @inline(__always)
+  @inline(always)  // SE-0496: with two callers, a mere hint is declined (measured: 44 → 60 ns)
   mutating func plainTCPSegment(
     network: DissectedLayer.Kind, start: Int, tcpStart: Int, end: Int, pseudoHeader: OnesComplement
   ) -> Bool {

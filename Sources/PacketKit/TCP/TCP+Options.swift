@@ -214,7 +214,7 @@ public struct TCPOptionSequence: Sequence, Sendable {
   public struct Iterator: IteratorProtocol {
     @usableFromInline var scanner: OptionScanner
     @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
-    @inlinable public mutating func next() -> Result<TCPOption, PacketError>? {
+    @inlinable @inline(__always) public mutating func next() -> Result<TCPOption, PacketError>? {
       // No closures: capturing `scanner.area` would retain and release the bytes per option.
       switch scanner.next() {
       case .success(let option): .success(TCPOption.decode(option, in: scanner.area))
