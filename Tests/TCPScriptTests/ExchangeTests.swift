@@ -276,7 +276,7 @@ import Testing
         acknowledgmentNumber: flow.receiveNext, flags: flags, window: 65535)
       tcp.checksum = checksum
       let ip = IPv4Header(
-        sourceAddress: flow.local.address, destinationAddress: flow.remote.address,
+        sourceAddress: flow.local.ipv4 ?? .any, destinationAddress: flow.remote.ipv4 ?? .any,
         identification: 0x4242, flags: .dontFragment, timeToLive: 64)
       return ip / tcp / data
     }

@@ -97,7 +97,7 @@ final class KernelPeer: @unchecked Sendable {
 
   /// The kernel state of the connection from `port` (ours) to `remote`, by inet_diag.
   func state(talkingTo remote: Endpoint) -> KernelTCPState? {
-    try? InetDiag.state(localAddress: 0x7F00_0001, localPort: port, remoteAddress: remote.address.rawValue, remotePort: remote.port)
+    try? InetDiag.state(localAddress: 0x7F00_0001, localPort: port, remoteAddress: remote.ipv4?.rawValue ?? 0, remotePort: remote.port)
   }
 
   /// Waits (bounded, 2 s) until the connection's kernel state is `expected`.

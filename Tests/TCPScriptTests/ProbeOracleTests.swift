@@ -241,7 +241,7 @@ struct ProbeOracleTests {
     let remote = Endpoint(address: namespace.targetAddress, port: namespace.port)
     let link = try ProbeLink(
       interface: namespace.hostInterface, sourceMAC: OracleNamespace.hostMAC, destinationMAC: OracleNamespace.namespaceMAC,
-      local: local, remoteAddress: remote.address, guardResets: false)
+      local: local, remoteAddress: IPv4Address(rawValue: namespace.targetAddress), guardResets: false)
     #expect(link.keepsIPv4HeaderExact)
     let flow = Flow(local: local, remote: remote, transport: link, initialSendSequence: 0xFFFF_FFFA)
     defer { flow.close() }

@@ -156,6 +156,6 @@ import Testing
       createdAt: 1, updatedAt: 2)
     #expect(session.fileName == "127.0.0.1_8080_57273.json")
     #expect(session.local?.port == 57273)
-    #expect(session.remote?.address == .loopback)
+    #expect(session.remote?.address == .v4(.loopback))
   }
 }

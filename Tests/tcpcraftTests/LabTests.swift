@@ -230,6 +230,36 @@ import FoundationXML
     #expect(!run.stdout.contains("more than the MSS"))
   }
 
+  @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func mssOverVeth() throws {
+    let (run, svgs, captures) = try Self.check(
+      "08-mss-veth",
+      files: ["mss-veth-handshake.svg", "mss-veth-handshake.pcapng", "mss-veth-data.svg", "mss-veth-data.pcapng"])
+    defer { Self.cleanUp(run) }
+    // The server's kernel announces the MSS its MTU allows (576 - 40), unasked; the smaller wins.
+    #expect(run.stdout.contains("joined by a veth pair (MTU 576: each side announces MSS 576 - 40 = 536)"))
+    #expect(run.stdout.contains("Flags [S], seq"))
+    #expect(run.stdout.contains("options [mss 1460]"))
+    #expect(run.stdout.contains("Flags [S.]") && run.stdout.contains("options [mss 536]"))
+    #expect(run.stdout.contains("min(1460, 536) = 536"))
+    // Both ends' states: the server's, read in its own namespace.
+    #expect(run.stdout.contains("peer LISTEN → SYN-RECEIVED"))
+    #expect(run.stdout.contains("peer LAST-ACK → CLOSED"))
+    let handshake = try #require(svgs["mss-veth-handshake.svg"])
+    #expect(handshake.segments.map(\.flags) == ["SYN", "SYN,ACK", "ACK"])
+    // The 1608-byte reply crossed the veth as 3 segments of 536, each acknowledged.
+    let data = try #require(svgs["mss-veth-data.svg"])
+    let pieces = data.segments.filter { $0.direction == "in" && $0.length > 0 }
+    #expect(pieces.map(\.length) == [536, 536, 536])
+    for piece in pieces {
+      #expect(data.segments.contains { $0.direction == "out" && $0.ack == piece.seq &+ UInt32(piece.length) })
+    }
+    #expect(run.stdout.contains("the peer replied 1608 bytes"))
+    #expect(!run.stdout.contains("more than the MSS"))
+    if let comments = captures["mss-veth-data.pcapng"] {
+      #expect(comments.filter { $0.contains("The peer sends 536 bytes") }.count == 3)
+    }
+  }
+
   @Test(.enabled(if: canRun, "needs root, python3 and ip (iproute2)")) func flags() throws {
     let (run, _, captures) = try Self.check(
       "07-flags", files: ["flags-syn.svg", "flags-rst.svg", "flags-fin-psh-urg.svg", "flags-bad-checksum.svg", "flags-bad-checksum.pcapng"])

@@ -28,5 +28,6 @@
 #include "CRawSocket_namespace.h"
 #include "CRawSocket_script.h"
 #include "CRawSocket_process.h"
+#include "CRawSocket_veth.h"
 
 #endif

@@ -177,23 +177,31 @@ extension CaptureFilter: CustomStringConvertible {
 }
 
 extension CaptureFilter {
-  /// IPv4 TCP segments from `remote` to `local` (what a flow receives); an address or a port of 0
-  /// matches any.
+  /// An address of either family in the given position (`host 127.0.0.1`, `dst host ::1`).
+  public static func host(_ address: IPAddress, _ direction: Direction = .either) -> CaptureFilter {
+    switch address {
+    case .v4(let v4): .host(v4, direction)
+    case .v6(let v6): .host6(v6, direction)
+    }
+  }
+
+  /// TCP segments (IPv4 or IPv6) from `remote` to `local` (what a flow receives); an unspecified
+  /// address or a port of 0 matches any.
   public static func segments(from remote: Endpoint, to local: Endpoint) -> CaptureFilter {
     var filter = CaptureFilter.tcp
-    if local.address != .any { filter = filter && .host(local.address, .destination) }
-    if remote.address != .any { filter = filter && .host(remote.address, .source) }
+    if !local.isAnyAddress { filter = filter && .host(local.address, .destination) }
+    if !remote.isAnyAddress { filter = filter && .host(remote.address, .source) }
     if remote.port != 0 { filter = filter && .port(remote.port, .source) }
     if local.port != 0 { filter = filter && .port(local.port, .destination) }
     return filter
   }
 
-  /// IPv4 TCP segments between `one` and `other`, both directions; an address or a port of 0 is
-  /// left out.
+  /// TCP segments (IPv4 or IPv6) between `one` and `other`, both directions; an unspecified
+  /// address or a port of 0 is left out.
   public static func flow(between one: Endpoint, and other: Endpoint) -> CaptureFilter {
     var filter = CaptureFilter.tcp
     for endpoint in [one, other] {
-      if endpoint.address != .any { filter = filter && .host(endpoint.address) }
+      if !endpoint.isAnyAddress { filter = filter && .host(endpoint.address) }
       if endpoint.port != 0 { filter = filter && .port(endpoint.port) }
     }
     return filter

@@ -3,8 +3,8 @@ import RawSocket
 
 /// How a flow moves bytes: a raw sender and a capture for one 4-tuple (see `KernelTransport`).
 public protocol FlowTransport: AnyObject {
-  /// Sends one IPv4 packet (header included).
-  func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError)
+  /// Sends one IP packet (IPv4 or IPv6, header included).
+  func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError)
   /// The next captured IPv4 packet, or `nil` when `timeout` passes first.
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
@@ -164,8 +164,11 @@ public final class Flow {
   ) throws(ScriptError) -> TranscriptEntry {
     let sequence = seq ?? sendNext
     let acknowledgment = ack ?? (flags.contains(.ack) ? receiveNext : 0)
+    guard let localIPv4 = local.ipv4, let remoteIPv4 = remote.ipv4 else {
+      throw .packet(step: step, description: "IPv6 flows are not supported yet")
+    }
     var ip = IPv4Header(
-      sourceAddress: local.address, destinationAddress: remote.address,
+      sourceAddress: localIPv4, destinationAddress: remoteIPv4,
       identification: identification, flags: .dontFragment, timeToLive: timeToLive)
     identification &+= 1
     var options = options
@@ -205,7 +208,7 @@ public final class Flow {
     let before = state
     let peerBefore = readsPeerState && remote.port != 0 ? transport.peerSample(local: local, remote: remote) : nil
     let time = Flow.wallClock()
-    try transport.send(bytes, to: ip.destinationAddress)
+    try transport.send(bytes, to: .v4(ip.destinationAddress))
 
     track(tcp, payloadCount: payload.count)
 
@@ -284,8 +287,8 @@ public final class Flow {
     let ip = try? IPv4View(validating: bytes[...])
     let fragment = ip.map { $0.fragmentOffset != 0 || $0.flags.contains(.moreFragments) } ?? true
     let tcp = ip.flatMap { $0.protocol == .tcp && $0.fragmentOffset == 0 ? try? TCPView(validating: $0.payload) : nil }
-    let source = Endpoint(address: ip?.sourceAddress ?? local.address, port: tcp?.sourcePort ?? 0)
-    let destination = Endpoint(address: ip?.destinationAddress ?? remote.address, port: tcp?.destinationPort ?? 0)
+    let source = Endpoint(address: ip.map { .v4($0.sourceAddress) } ?? local.address, port: tcp?.sourcePort ?? 0)
+    let destination = Endpoint(address: ip.map { .v4($0.destinationAddress) } ?? remote.address, port: tcp?.destinationPort ?? 0)
     let before = state
     let time = Flow.wallClock()
     try transport.send(bytes, to: destination.address)
@@ -392,7 +395,7 @@ public final class Flow {
   /// less than an IPv4 header). Returns whether it did; the TCB is not touched.
   private func absorbICMP(_ packet: CapturedPacket) -> Bool {
     guard let ip = try? IPv4View(validating: packet.bytes[...]), ip.protocol == .icmp,
-      ip.destinationAddress == local.address, remote.address == .any || ip.sourceAddress == remote.address
+      .v4(ip.destinationAddress) == local.address, remote.isAnyAddress || .v4(ip.sourceAddress) == remote.address
     else { return false }
     let icmp = ip.payload
     guard icmp.count >= 8 else { return false }
@@ -435,7 +438,7 @@ public final class Flow {
     else { return nil }
     let source = Endpoint(address: ipView.sourceAddress, port: tcpView.sourcePort)
     let destination = Endpoint(address: ipView.destinationAddress, port: tcpView.destinationPort)
-    if local.address == .any, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
+    if local.isAnyAddress, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
       !tcpView.flags.contains(.ack)
     {
       // A wildcard listener (0.0.0.0:PORT) answers from the address the client asked for.
@@ -444,7 +447,7 @@ public final class Flow {
     guard destination == local else { return nil }
     if remote.port == 0 {
       // A passive open binds the peer on its first SYN.
-      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.address == .any || remote.address == source.address
+      guard tcpView.flags.contains(.syn), !tcpView.flags.contains(.ack), remote.isAnyAddress || remote.address == source.address
       else { return nil }
       remote = source
     }

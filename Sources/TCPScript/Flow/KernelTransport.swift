@@ -13,11 +13,11 @@ public final class KernelTransport: FlowTransport {
   /// The interface the route to the peer uses (`lo` for 127.0.0.0/8).
   public let interfaceName: String
   /// The source address the kernel would choose for the peer.
-  public let sourceAddress: IPv4Address
+  public let sourceAddress: IPAddress
   private let raw: RawIPv4Socket
   private let capture: PacketSocket
   private var rstGuard: RSTGuard?
-  private let diag: InetDiag?
+  private var diag: InetDiag?
   private var closed = false
 
   /// Where a flow to `remote` would leave from: (interface, source address).
@@ -57,8 +57,8 @@ public final class KernelTransport: FlowTransport {
         rstGuard = try RSTGuard(
           // A wildcard local address (listen 0.0.0.0:PORT) guards the port on every address:
           // the kernel's RSTs never carry 0.0.0.0 as their source.
-          sourcePort: local.port, sourceAddress: local.address == .any ? nil : local.address.rawValue,
-          destinationAddress: remote.address == .any ? nil : remote.address.rawValue,
+          sourcePort: local.port, sourceAddress: local.isAnyAddress ? nil : local.ipv4?.rawValue,
+          destinationAddress: remote.isAnyAddress ? nil : remote.ipv4?.rawValue,
           destinationPort: remote.port == 0 ? nil : remote.port)
       } catch {
         capture.close()
@@ -85,7 +85,10 @@ public final class KernelTransport: FlowTransport {
     }
   }
 
-  public func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError) {
+  public func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) {
+    guard let address = address.ipv4 else {
+      throw .system(step: "sending", description: "IPv6 is not supported by this transport yet")
+    }
     do {
       try raw.send(packet, to: address.rawValue)
     } catch {
@@ -114,7 +117,12 @@ public final class KernelTransport: FlowTransport {
   public func peerState(local: Endpoint, remote: Endpoint) -> String? {
     // Only a local peer has a socket inet_diag can see.
     if localPeers[remote.address] == nil {
-      localPeers[remote.address] = (try? RouteLookup.route(to: remote.address.rawValue))?.isLocal ?? false
+      localPeers[remote.address] = remote.ipv4.flatMap { try? RouteLookup.route(to: $0.rawValue) }?.isLocal ?? false
+      // Or a socket in the namespace `sandbox --join` named (demo --serve --veth's server).
+      if localPeers[remote.address] == false, let v4 = remote.ipv4, let there = PeerNamespace.diag(owning: v4) {
+        diag = there
+        localPeers[remote.address] = true
+      }
     }
     guard localPeers[remote.address] == true else { return nil }
     let state = KernelTransport.kernelState(of: remote, peer: local, diag: diag, connectionSeen: sawPeerConnection)
@@ -126,8 +134,8 @@ public final class KernelTransport: FlowTransport {
     guard let state = peerState(local: local, remote: remote) else { return nil }
     var timer: UInt32?
     // The TIME-WAIT timer, so that 2·MSL is seen counting down (idiag_expires, in ms).
-    if state == "TIME_WAIT", let socket = try? diag?.socket(
-      localAddress: remote.address.rawValue, localPort: remote.port, remoteAddress: local.address.rawValue,
+    if state == "TIME_WAIT", let remoteIPv4 = remote.ipv4, let localIPv4 = local.ipv4, let socket = try? diag?.socket(
+      localAddress: remoteIPv4.rawValue, localPort: remote.port, remoteAddress: localIPv4.rawValue,
       remotePort: local.port)
     {
       timer = socket.timerExpiresMilliseconds
@@ -136,22 +144,22 @@ public final class KernelTransport: FlowTransport {
   }
 
   private var sawPeerConnection = false
-  private var localPeers: [IPv4Address: Bool] = [:]
+  private var localPeers: [IPAddress: Bool] = [:]
 
   /// The Linux state of the local socket `socket` talking to `peer`: the connection's state;
   /// `CLOSED` when there is no such connection but there was one (`connectionSeen`), or none and
   /// nothing listens either; `LISTEN` when only a listener owns the port; `nil` when the state
   /// cannot be read at all.
   public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?, connectionSeen: Bool = false) -> String? {
-    guard let diag else { return nil }
+    guard let diag, let socketIPv4 = socket.ipv4, let peerIPv4 = peer.ipv4 else { return nil }
     if let state = try? diag.state(
-      localAddress: socket.address.rawValue, localPort: socket.port, remoteAddress: peer.address.rawValue,
+      localAddress: socketIPv4.rawValue, localPort: socket.port, remoteAddress: peerIPv4.rawValue,
       remotePort: peer.port)
     {
       return state.netstatName
     }
     if connectionSeen { return "CLOSED" }
-    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socket.address.rawValue),
+    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socketIPv4.rawValue),
       sockets.contains(where: { $0.state == .listen })
     {
       return "LISTEN"
@@ -186,18 +194,33 @@ extension Flow {
   ///   - sourcePort: our port; default a random one in 32768…60999 (Linux's ephemeral range).
   ///   - sourceAddress: our address; default the one the kernel would choose.
   public static func open(
-    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: IPv4Address? = nil,
+    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: IPAddress? = nil,
     guardResets: Bool = true, state: TCPState = .closed, initialSendSequence: UInt32? = nil,
     sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
   ) throws(ScriptError) -> Flow {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
-    let route = try KernelTransport.route(to: remote.address)
+    guard let remoteIPv4 = remote.ipv4 else {
+      throw .system(step: "opening a flow to \(remote)", description: "IPv6 flows are not supported yet")
+    }
+    let route = try KernelTransport.route(to: remoteIPv4)
     let port = sourcePort ?? freeEphemeralPort()
-    let local = Endpoint(address: sourceAddress ?? route.source, port: port)
+    let local = Endpoint(address: sourceAddress ?? .v4(route.source), port: port)
     let transport = try KernelTransport(local: local, remote: remote, interface: route.interface, guardResets: guardResets)
     return Flow(
       local: local, remote: remote, transport: transport, state: state,
       initialSendSequence: initialSendSequence, sendNext: sendNext, receiveNext: receiveNext,
+      initialReceiveSequence: initialReceiveSequence)
+  }
+
+  /// `open(to:...)` with an IPv4 source address (kept for callers written before IPv6).
+  public static func open(
+    to remote: Endpoint, sourcePort: UInt16? = nil, sourceAddress: IPv4Address,
+    guardResets: Bool = true, state: TCPState = .closed, initialSendSequence: UInt32? = nil,
+    sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
+  ) throws(ScriptError) -> Flow {
+    try open(
+      to: remote, sourcePort: sourcePort, sourceAddress: IPAddress.v4(sourceAddress), guardResets: guardResets,
+      state: state, initialSendSequence: initialSendSequence, sendNext: sendNext, receiveNext: receiveNext,
       initialReceiveSequence: initialReceiveSequence)
   }
 
@@ -221,7 +244,10 @@ extension Flow {
     if let interface {
       interfaceName = interface
     } else {
-      interfaceName = try KernelTransport.route(to: local.address == .any ? .loopback : local.address).interface
+      guard let localIPv4 = local.ipv4 else {
+        throw .system(step: "listening on \(local)", description: "IPv6 flows are not supported yet")
+      }
+      interfaceName = try KernelTransport.route(to: localIPv4 == .any ? .loopback : localIPv4).interface
     }
     let any = Endpoint(address: .any, port: 0)
     let transport = try KernelTransport(local: local, remote: any, interface: interfaceName, guardResets: true)

@@ -1,17 +1,23 @@
 import PacketKit
 
-/// One end of a TCP connection: an IPv4 address and a port. `IPv4Address.any` and port 0 mean
-/// "any" where a filter or a listener takes them.
+/// One end of a TCP connection: an IPv4 or IPv6 address and a port. The unspecified address
+/// (`0.0.0.0`, `::`) and port 0 mean "any" where a filter or a listener takes them.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-  public var address: IPv4Address
+  public var address: IPAddress
   public var port: UInt16
 
-  public init(address: IPv4Address, port: UInt16) {
+  public init(address: IPAddress, port: UInt16) {
     self.address = address
     self.port = port
   }
 
-  /// From an address in host byte order (RawSocket's form: `0x7F00_0001` is 127.0.0.1).
+  /// An IPv4 endpoint (`Endpoint(address: .loopback, port: 8080)` is 127.0.0.1:8080; an IPv6 one
+  /// is `Endpoint(address: .v6(.loopback), port: 8080)`).
+  public init(address: IPv4Address, port: UInt16) {
+    self.init(address: .v4(address), port: port)
+  }
+
+  /// From an IPv4 address in host byte order (RawSocket's form: `0x7F00_0001` is 127.0.0.1).
   public init(address: UInt32, port: UInt16) {
     self.init(address: IPv4Address(rawValue: address), port: port)
   }
@@ -20,11 +26,20 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     self.init(address: address, port: port)
   }
 
-  /// `127.0.0.1:8080`
-  public var description: String { "\(address):\(port)" }
+  /// The IPv4 address, or `nil` for an IPv6 endpoint.
+  public var ipv4: IPv4Address? { address.ipv4 }
+  /// The IPv6 address, or `nil` for an IPv4 endpoint.
+  public var ipv6: IPv6Address? { address.ipv6 }
+  /// The address family.
+  public var family: IPAddress.Family { address.family }
+  /// Whether the address is the unspecified one (`0.0.0.0`, `::`).
+  public var isAnyAddress: Bool { address.isUnspecified }
+
+  /// `127.0.0.1:8080`, `[::1]:8080`
+  public var description: String { "\(address.bracketed):\(port)" }
 }
 
-/// An IPv4 packet a transport captured, starting at the IPv4 header.
+/// An IP packet (IPv4 or IPv6) a transport captured, starting at the IP header.
 public struct CapturedPacket: Sendable {
   public var bytes: [UInt8]
   public var timestampSeconds: Int64

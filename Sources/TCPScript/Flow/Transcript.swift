@@ -4,7 +4,7 @@ import PacketKit
 ///
 /// Plain values only (numbers and strings), so that a transcript can be printed, turned into JSON
 /// lines or drawn as a ladder without the packet it came from. `summary` is the segment exactly as
-/// `tcpdump -nn -S -t` prints it; `packet` keeps the IPv4 bytes for pcap files.
+/// `tcpdump -nn -S -t` prints it; `packet` keeps the IP bytes (IPv4 or IPv6) for pcap files.
 public struct TranscriptEntry: Hashable, Sendable {
   /// Which way the segment went, seen from our side.
   public enum Direction: String, Hashable, Sendable {
@@ -23,9 +23,9 @@ public struct TranscriptEntry: Hashable, Sendable {
   public var direction: Direction
   /// The `tcpdump -nn -S -t` line for the segment.
   public var summary: String
-  public var sourceAddress: IPv4Address
+  public var sourceAddress: IPAddress
   public var sourcePort: UInt16
-  public var destinationAddress: IPv4Address
+  public var destinationAddress: IPAddress
   public var destinationPort: UInt16
   /// TCP flag bits as on the wire (FIN = 0x01 ... NS = 0x100).
   public var flagBits: UInt16
@@ -56,7 +56,7 @@ public struct TranscriptEntry: Hashable, Sendable {
   /// A sentence its producer attached (the probe: the rule a crafted segment tests). A flow
   /// leaves it `nil`: presentation asks the `Explainer` then.
   public var explanation: String?
-  /// The IPv4 packet (header, TCP header, payload), as sent or as captured.
+  /// The IP packet (IPv4 or IPv6 header, TCP header, payload), as sent or as captured.
   public var packet: [UInt8]
   /// The kernel had not finished this captured segment's TCP checksum (CHECKSUM_PARTIAL on
   /// loopback and offloading NICs: the field holds only the pseudo-header sum). Not a bad
@@ -65,7 +65,7 @@ public struct TranscriptEntry: Hashable, Sendable {
 
   public init(
     elapsed: Duration, timestampSeconds: Int64, timestampNanoseconds: Int32, direction: Direction,
-    summary: String, sourceAddress: IPv4Address, sourcePort: UInt16, destinationAddress: IPv4Address,
+    summary: String, sourceAddress: IPAddress, sourcePort: UInt16, destinationAddress: IPAddress,
     destinationPort: UInt16, flagBits: UInt16, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
     window: UInt16, payloadLength: Int, stateBefore: TCPState, stateAfter: TCPState,
     peerState: String? = nil, expected: Bool = true, note: String? = nil, packet: [UInt8] = []
@@ -91,6 +91,26 @@ public struct TranscriptEntry: Hashable, Sendable {
     self.note = note
     self.packet = packet
   }
+
+  /// The same entry between two IPv4 addresses (kept for callers written before IPv6).
+  public init(
+    elapsed: Duration, timestampSeconds: Int64, timestampNanoseconds: Int32, direction: Direction,
+    summary: String, sourceAddress: IPv4Address, sourcePort: UInt16, destinationAddress: IPv4Address,
+    destinationPort: UInt16, flagBits: UInt16, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
+    window: UInt16, payloadLength: Int, stateBefore: TCPState, stateAfter: TCPState,
+    peerState: String? = nil, expected: Bool = true, note: String? = nil, packet: [UInt8] = []
+  ) {
+    self.init(
+      elapsed: elapsed, timestampSeconds: timestampSeconds, timestampNanoseconds: timestampNanoseconds,
+      direction: direction, summary: summary, sourceAddress: IPAddress.v4(sourceAddress), sourcePort: sourcePort,
+      destinationAddress: IPAddress.v4(destinationAddress), destinationPort: destinationPort, flagBits: flagBits,
+      sequenceNumber: sequenceNumber, acknowledgmentNumber: acknowledgmentNumber, window: window,
+      payloadLength: payloadLength, stateBefore: stateBefore, stateAfter: stateAfter, peerState: peerState,
+      expected: expected, note: note, packet: packet)
+  }
+
+  /// The address family of the segment.
+  public var family: IPAddress.Family { sourceAddress.family }
 
   /// Flag names as textbooks write them: `SYN`, `SYN,ACK`, `FIN,ACK`, `PSH,ACK`, `RST`, `none`.
   public var flagNames: String { FlagBits.names(flagBits) }

@@ -34,7 +34,7 @@ public struct PeerStates: Sendable {
     if PeerStates.noKernelSocket(entries) {
       let peer = first.direction == .sent ? first.destinationAddress : first.sourceAddress
       let port = first.direction == .sent ? first.destinationPort : first.sourcePort
-      unknownReason = "peer state not shown: no kernel socket on this host owns \(peer):\(port) (a hand-driven peer such as tcpcraft listen, or a raw sender)"
+      unknownReason = "peer state not shown: no kernel socket on this host owns \(peer.bracketed):\(port) (a hand-driven peer such as tcpcraft listen, or a raw sender)"
       return
     }
     // Where the peer started: a SYN it sent means it was CLOSED (a connect()); else the sample.

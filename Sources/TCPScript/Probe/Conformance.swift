@@ -92,7 +92,7 @@ public struct ProbeReply: Hashable, Sendable {
   /// Parses a captured IPv4 packet: TCP from `remote` to `local`, or ICMP to `local.address`
   /// whose quoted datagram came from `local`. Anything else is `nil`.
   public init?(_ packet: CapturedPacket, local: Endpoint, remotePort: UInt16) {
-    guard let ip = try? IPv4View(validating: packet.bytes[...]), ip.destinationAddress == local.address else {
+    guard let ip = try? IPv4View(validating: packet.bytes[...]), IPAddress.v4(ip.destinationAddress) == local.address else {
       return nil
     }
     let summary = tcpdumpSummary(ipv4: packet.bytes[...])

@@ -254,7 +254,7 @@ public struct CraftContext: Sendable {
   /// The IPv4 header every case starts from: our address to the target, DF, TTL 64.
   public func ip() -> IPv4Header {
     IPv4Header(
-      sourceAddress: source.address, destinationAddress: destination.address,
+      sourceAddress: source.ipv4 ?? .any, destinationAddress: destination.ipv4 ?? .any,
       identification: identification, flags: .dontFragment, timeToLive: 64)
   }
 

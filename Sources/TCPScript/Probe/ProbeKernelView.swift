@@ -34,8 +34,8 @@ enum ProbeKernelView {
   static func request(target: Endpoint, peer: Endpoint) -> [UInt8] {
     var bytes: [UInt8] = [2, 6, 1 << (2 - 1), 0, 0xFF, 0xFF, 0xFF, 0xFF]
     bytes += [UInt8(target.port >> 8), UInt8(target.port & 0xFF), UInt8(peer.port >> 8), UInt8(peer.port & 0xFF)]
-    bytes += bigEndian(target.address.rawValue) + [UInt8](repeating: 0, count: 12)
-    bytes += bigEndian(peer.address.rawValue) + [UInt8](repeating: 0, count: 12)
+    bytes += bigEndian(target.ipv4?.rawValue ?? 0) + [UInt8](repeating: 0, count: 12)
+    bytes += bigEndian(peer.ipv4?.rawValue ?? 0) + [UInt8](repeating: 0, count: 12)
     bytes += [0, 0, 0, 0]  // interface
     bytes += [UInt8](repeating: 0xFF, count: 8)  // cookie: none
     return bytes
@@ -53,7 +53,7 @@ enum ProbeKernelView {
     guard bytes.count >= 72 else { return nil }
     let localPort = UInt16(bytes[4]) << 8 | UInt16(bytes[5])
     let remotePort = UInt16(bytes[6]) << 8 | UInt16(bytes[7])
-    guard localPort == target.port, remotePort == peer.port, Array(bytes[24..<28]) == bigEndian(peer.address.rawValue) else {
+    guard localPort == target.port, remotePort == peer.port, Array(bytes[24..<28]) == bigEndian(peer.ipv4?.rawValue ?? 0) else {
       return nil
     }
     var offset = 72

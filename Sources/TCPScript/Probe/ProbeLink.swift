@@ -102,7 +102,7 @@ public final class ProbeLink: FlowTransport {
     }
     if guardResets {
       do {
-        rstGuard = try RSTGuard(sourcePort: local.port, sourceAddress: local.address.rawValue, destinationAddress: remoteAddress.rawValue)
+        rstGuard = try RSTGuard(sourcePort: local.port, sourceAddress: local.ipv4?.rawValue, destinationAddress: remoteAddress.rawValue)
       } catch {
         socket.close()
         throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
@@ -123,8 +123,11 @@ public final class ProbeLink: FlowTransport {
   deinit { close() }
 
   /// Sends one IPv4 packet (bytes exactly as given) in an Ethernet frame.
-  public func send(_ packet: [UInt8], to address: IPv4Address) throws(ScriptError) {
+  public func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) {
     if let raw {
+      guard let address = address.ipv4 else {
+        throw .system(step: "sending", description: "this link sends IPv4 only")
+      }
       do {
         try raw.send(packet, to: address.rawValue)
       } catch {

@@ -127,6 +127,8 @@ public final class ProbeRunner: @unchecked Sendable {
   public let configuration: ProbeConfiguration
   public let interfaceName: String
   public let sourceAddress: IPv4Address
+  /// The target's IPv4 address (the probe speaks IPv4).
+  public let targetAddress: IPv4Address
   private let sourceMAC: MACAddress
   private let destinationMAC: MACAddress
   private var random: SplitMix64
@@ -145,6 +147,10 @@ public final class ProbeRunner: @unchecked Sendable {
   public init(_ configuration: ProbeConfiguration) throws(ScriptError) {
     self.configuration = configuration
     random = SplitMix64(seed: configuration.seed)
+    guard let targetAddress = configuration.target.ipv4 else {
+      throw .system(step: "probing \(configuration.target)", description: "the probe speaks IPv4 only for now")
+    }
+    self.targetAddress = targetAddress
     if let interface = configuration.interface, let source = configuration.sourceAddress,
       let sourceMAC = configuration.sourceMAC, let destinationMAC = configuration.destinationMAC
     {
@@ -153,7 +159,7 @@ public final class ProbeRunner: @unchecked Sendable {
       self.sourceMAC = sourceMAC
       self.destinationMAC = destinationMAC
     } else {
-      let route = try ProbeLink.route(to: configuration.target.address)
+      let route = try ProbeLink.route(to: targetAddress)
       interfaceName = configuration.interface ?? route.interface
       sourceAddress = configuration.sourceAddress ?? route.source
       sourceMAC = configuration.sourceMAC ?? route.sourceMAC
@@ -237,7 +243,7 @@ public final class ProbeRunner: @unchecked Sendable {
       switch packet.layers[index] {
       case .ipv4(var ip):
         ip.sourceAddress = sourceAddress
-        ip.destinationAddress = configuration.target.address
+        ip.destinationAddress = targetAddress
         packet.layers[index] = .ipv4(ip)
       case .tcp(var tcp):
         tcp.sourcePort = port
@@ -271,7 +277,7 @@ public final class ProbeRunner: @unchecked Sendable {
   fileprivate func makeLink(local: Endpoint) throws(ScriptError) -> ProbeLink {
     try ProbeLink(
       interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local,
-      remoteAddress: configuration.target.address, guardResets: configuration.guardResets)
+      remoteAddress: targetAddress, guardResets: configuration.guardResets)
   }
 
   fileprivate func counters() -> KernelCounters? {

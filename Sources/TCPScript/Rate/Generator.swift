@@ -102,10 +102,11 @@ public struct SegmentGenerator: Sendable {
   public var tcp: TCPHeader
   public var payload: [UInt8]
 
-  /// A template SYN from `source` to `destination` (seq 1, window 65535, MSS 1460).
+  /// A template SYN from `source` to `destination` (seq 1, window 65535, MSS 1460). IPv4 only:
+  /// an IPv6 endpoint's address becomes 0.0.0.0.
   public init(source: Endpoint, destination: Endpoint, sequence: UInt32 = 1) {
     ip = IPv4Header(
-      sourceAddress: source.address, destinationAddress: destination.address,
+      sourceAddress: source.ipv4 ?? .any, destinationAddress: destination.ipv4 ?? .any,
       identification: 1, flags: .dontFragment)
     tcp = TCPHeader(
       sourcePort: source.port, destinationPort: destination.port, sequenceNumber: sequence, flags: .syn,

@@ -9,7 +9,7 @@ enum DemoCommand: Command {
   static let spec = CommandSpec(
     name: "demo",
     summary: "the whole textbook exchange against a kernel listener of its own, in a second",
-    synopsis: ["[--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--port N] [--duration SECONDS] [--close-delay SECONDS | --close-now | --half-close | --refuse] [--netns NAME]"],
+    synopsis: ["[--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--port N] [--duration SECONDS] [--close-delay SECONDS | --close-now | --half-close | --refuse] [--reply-size N] [--netns NAME | --veth [--mtu N]]"],
     about: """
       Starts a kernel TCP listener of its own on 127.0.0.1 (an ephemeral port), then plays the
       client by hand: the 3-way handshake, a little data both ways, and the 4-way close, showing
@@ -33,6 +33,16 @@ enum DemoCommand: Command {
       wire would (the host's lo hands over whole 64 KB segments: offload):
         ip netns add lab && ip -n lab link set lo up && ip -n lab link set lo gso_max_size 1000
       then run the clients there too: ip netns exec lab tcpcraft handshake 127.0.0.1:PORT
+
+      --veth makes a small network of its own instead, as a real network shows MSS negotiation and
+      segmentation: two network namespaces joined by a veth pair with a real MTU (--mtu, default
+      1500; 576 gives an MSS of 536) and offloads off (TSO, GSO, GRO, checksums), the server at
+      10.216.N.2 (default port 8080) and your clients at 10.216.N.1. It prints the commands to
+      type: each runs in the client namespace through `tcpcraft sandbox --join PID`. No root
+      needed where the kernel allows user namespaces. Nothing is named under /run/netns: the
+      namespaces and the veth go when --serve ends, even if it is killed.
+      --reply-size N answers each piece of data with N bytes (numbered lines) instead of its echo:
+      with N = 3 × MSS, the kernel's reply crosses the veth as three segments.
       """,
     options: [
       OptionGroup([
@@ -44,13 +54,16 @@ enum DemoCommand: Command {
         "--serve:",
         [
           .toggle("--serve", "leave an echoing kernel listener running instead"),
-          .integer("--port", UInt16.self, "N", "the listener's port (default: an ephemeral one)"),
+          .integer("--port", UInt16.self, "N", "the listener's port (default: an ephemeral one; 8080 with --veth)"),
           .seconds("--duration", "how long --serve serves (default 600)"),
           .seconds("--close-delay", zeroAllowed: true, "wait this long after a client's FIN before closing (default 0.2)"),
           .toggle("--close-now", "close at once on the client's FIN: one FIN+ACK (merged close)"),
           .toggle("--half-close", "after the client's FIN, keep sending (two lines), then close"),
           .toggle("--refuse", "hold the port without listening: every SYN gets RST+ACK (refused)"),
           .string("--netns", "NAME", "serve inside the network namespace NAME (made by ip netns add)"),
+          .toggle("--veth", "serve one veth hop away: two namespaces of its own, a real MTU, offloads off"),
+          .integer("--mtu", UInt32.self, range: 68...65535, "N", "the veth's MTU with --veth (default 1500; MSS = MTU - 40)"),
+          .integer("--reply-size", UInt32.self, range: 1...1_000_000, "N", "answer each piece of data with N bytes instead of its echo"),
         ]),
       Common.outputOptions,
     ],
@@ -60,6 +73,7 @@ enum DemoCommand: Command {
       "tcpcraft demo --serve --port 8080 --duration 60",
       "tcpcraft demo --serve --port 8081 --half-close --duration 60",
       "tcpcraft demo --serve --port 8082 --refuse --duration 60",
+      "tcpcraft demo --serve --veth --mtu 576 --reply-size 1608 --duration 120",
     ])
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -72,6 +86,11 @@ enum DemoCommand: Command {
     let port = arguments.integer("--port", as: UInt16.self) ?? 0
     let timeout = arguments.seconds("--timeout") ?? .seconds(2)
     if arguments.has("--serve") { return serve(arguments, port: port) }
+    let serveOnly = ["--duration", "--close-delay", "--close-now", "--half-close", "--refuse", "--netns", "--veth", "--mtu", "--reply-size"]
+    if let given = serveOnly.first(where: arguments.has) {
+      Terminal.error("tcpcraft: demo: \(given) goes with --serve (tcpcraft demo --serve --veth ...)")
+      return 2
+    }
     let output = Output(arguments)
     // A normal user (no sudo, no setcap): run in a private user + network namespace where the
     // kernel allows it. Before any thread starts (unshare needs a single-threaded process).
@@ -178,9 +197,24 @@ enum DemoCommand: Command {
     let afterFIN: KernelListener.AfterFIN =
       arguments.has("--close-now") ? .closeNow : arguments.has("--half-close") ? .halfClose : .close
     let namespace = arguments.value("--netns")
+    let veth = arguments.has("--veth")
+    if veth && namespace != nil {
+      Terminal.error("tcpcraft: demo --serve: give --veth (namespaces of its own) or --netns NAME (yours), not both")
+      return 2
+    }
     if let namespace, let problem = ProbeNamespace.problem(with: namespace) {
       Terminal.error("tcpcraft: --netns: \(problem)")
       return 2
+    }
+    if !veth && arguments.has("--mtu") {
+      Terminal.error("tcpcraft: demo --serve: --mtu sets the veth's MTU: give it with --veth")
+      return 2
+    }
+    let replySize = arguments.integer("--reply-size", as: UInt32.self).map(Int.init)
+    if veth {
+      return servePeer(
+        arguments, port: arguments.has("--port") ? port : 8080, seconds: seconds, refuse: refuse, afterFIN: afterFIN,
+        closeDelay: closeDelay, replySize: replySize)
     }
     let listener: KernelListener
     do {
@@ -203,7 +237,7 @@ enum DemoCommand: Command {
       Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) --explain")
     } else {
       let what = switch afterFIN {
-      case .close: "echoing"
+      case .close: replySize.map { "answering each request with \($0) bytes" } ?? "echoing"
       case .closeNow: "echoing, closing at once on your FIN (FIN+ACK merged)"
       case .halfClose: "echoing, still sending after your FIN (half-close)"
       }
@@ -211,8 +245,17 @@ enum DemoCommand: Command {
       Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) && \(sudo)\(prefix)tcpcraft fin")
     }
     if sudo != "" { Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)") }
+    serveLoop(listener, seconds: seconds, refuse: refuse, afterFIN: afterFIN, closeDelay: closeDelay, replySize: replySize)
+    return 0
+  }
+
+  /// Accepts connections until `seconds` pass, each served by an echo thread (bounded: one pass
+  /// per accepted connection or per 200 ms of waiting).
+  static func serveLoop(
+    _ listener: KernelListener, seconds: Double, refuse: Bool, afterFIN: KernelListener.AfterFIN, closeDelay: UInt32,
+    replySize: Int?
+  ) {
     let deadline = SessionStore.now + seconds
-    // Bounded: one pass per accepted connection or per 200 ms of waiting.
     for _ in 0..<10_000_000 {
       if SessionStore.now > deadline { break }
       if refuse {
@@ -221,8 +264,53 @@ enum DemoCommand: Command {
       }
       guard let connection = listener.accept(timeoutMilliseconds: 200) else { continue }
       Terminal.out("accepted a connection (fd \(connection.rawValue))")
-      Thread { KernelListener.echo(connection, closeDelayMicroseconds: closeDelay, afterFIN: afterFIN) }.start()
+      Thread {
+        KernelListener.echo(connection, closeDelayMicroseconds: closeDelay, afterFIN: afterFIN, replySize: replySize)
+      }.start()
     }
+  }
+
+  /// `demo --serve --veth`: the listener one veth hop away from the client (see `ServePeer`).
+  static func servePeer(
+    _ arguments: Arguments, port: UInt16, seconds: Double, refuse: Bool, afterFIN: KernelListener.AfterFIN,
+    closeDelay: UInt32, replySize: Int?
+  ) -> Int32 {
+    let peer: ServePeer
+    let listener: KernelListener
+    do throws(ServePeer.Failure) {
+      peer = try ServePeer(mtu: arguments.integer("--mtu", as: UInt32.self) ?? 1500)
+    } catch {
+      Terminal.error(error.description)
+      return 1
+    }
+    do {
+      listener = try peer.listener(port: port, listening: !refuse)
+    } catch {
+      Terminal.error("tcpcraft: demo --serve --veth: \(error)")
+      return 1
+    }
+    // Our descriptor keeps holding the server namespace (with the listener's socket) until we
+    // end: `sandbox --join` finds it there to read the server's TCP states.
+    defer { peer.close() }
+    let pid = getpid()
+    let target = "\(peer.serverAddress):\(listener.port)"
+    for line in peer.banner(port: listener.port) { Terminal.out(line) }
+    if peer.privateUser {
+      Terminal.out("(no root here: both namespaces live in a private user namespace of our own)")
+    }
+    let mss = ServePeer.mss(forMTU: peer.mtu)
+    if refuse {
+      Terminal.out("holding \(target) with no listener for \(Int(seconds)) s: every SYN gets RST+ACK; try:")
+      Terminal.out("  " + ServePeer.joined(pid, "handshake \(target) --explain"))
+    } else {
+      let what = replySize.map { "answering each request with \($0) bytes" } ?? "echoing"
+      Terminal.out("serving on \(target) for \(Int(seconds)) s (\(what); Ctrl-C to stop); try:")
+      Terminal.out("  " + ServePeer.joined(pid, "handshake \(target) --mss \(mss) --explain"))
+      Terminal.out("  " + ServePeer.joined(pid, "data \(target) 'GET /' --explain"))
+      Terminal.out("  " + ServePeer.joined(pid, "fin"))
+    }
+    Terminal.out("  (or a shell there: tcpcraft sandbox --join \(pid); tcpdump -i \(ServePeer.clientInterface) works inside)")
+    serveLoop(listener, seconds: seconds, refuse: refuse, afterFIN: afterFIN, closeDelay: closeDelay, replySize: replySize)
     return 0
   }
 }

@@ -91,8 +91,8 @@ enum FinCommand: Command {
             message: "fin: the session \(session.listing) never reached ESTABLISHED; nothing sent")
           return 1
         }
-        let route = try KernelTransport.route(to: savedRemote.address)
-        guard route.source == savedLocal.address else {
+        let route = try KernelTransport.route(to: savedRemote.ipv4 ?? .any)
+        guard IPAddress.v4(route.source) == savedLocal.address else {
           output.result(
             ok: false, command: "fin", flow: nil,
             message: "fin: the session's address \(session.localAddress) is not this machine's address toward "
@@ -148,7 +148,7 @@ enum FinCommand: Command {
       }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
-      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: try? InetDiag(), connectionSeen: true)
+      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: peer.ipv4.flatMap(PeerNamespace.diag(owning:)) ?? (try? InetDiag()), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
       if let peerState {

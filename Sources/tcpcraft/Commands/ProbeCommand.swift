@@ -188,7 +188,7 @@ enum ProbeCommand: Command {
     do throws(ScriptError) {
       var config = configuration
       if config.interface != nil && (config.sourceMAC == nil || config.destinationMAC == nil || config.sourceAddress == nil) {
-        let route = try ProbeLink.route(to: config.target.address)
+        let route = try ProbeLink.route(to: config.target.ipv4 ?? .any)
         config.sourceMAC = config.sourceMAC ?? route.sourceMAC
         config.destinationMAC = config.destinationMAC ?? route.destinationMAC
         config.sourceAddress = config.sourceAddress ?? route.source
@@ -380,8 +380,8 @@ enum ProbeCommand: Command {
       }
       if ladder || explain {
         let transcript = result.transcript
-        let local = "\(transcript.entries.first?.sourceAddress ?? .any):\(result.sourcePort)"
-        let remote = "\(transcript.entries.first?.destinationAddress ?? .any):\(result.targetPort)"
+        let local = "\((transcript.entries.first?.sourceAddress ?? .v4(.any)).bracketed):\(result.sourcePort)"
+        let remote = "\((transcript.entries.first?.destinationAddress ?? .v4(.any)).bracketed):\(result.targetPort)"
         if ladder {
           let drawing = Ladder.draw(
             transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
@@ -520,8 +520,8 @@ enum ProbeCommand: Command {
     let stem = path.hasSuffix(".svg") ? String(path.dropLast(4)) : path
     for result in results {
       let transcript = result.transcript
-      let local = "\(transcript.entries.first?.sourceAddress ?? .any):\(result.sourcePort)"
-      let remote = "\(transcript.entries.first?.destinationAddress ?? .any):\(result.targetPort)"
+      let local = "\((transcript.entries.first?.sourceAddress ?? .v4(.any)).bracketed):\(result.sourcePort)"
+      let remote = "\((transcript.entries.first?.destinationAddress ?? .v4(.any)).bracketed):\(result.targetPort)"
       let svg = SVGLadder.render(
         transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
         peerIRS: transcript.initialReceiveSequence,

@@ -330,7 +330,7 @@ struct HostPort: Hashable, CustomStringConvertible {
   var description: String { ipv6.map { "[\($0)]:\(port)" } ?? "\(address):\(port)" }
 
   /// The target as a flow's endpoint.
-  var endpoint: Endpoint { Endpoint(address: address, port: port) }
+  var endpoint: Endpoint { Endpoint(address: ipv6.map { .v6($0) } ?? .v4(address), port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
   /// `[ADDR]:PORT` (IPv6) only with `allowIPv6`; otherwise it is one clear error.

@@ -1,5 +1,6 @@
 import Foundation
 import RawSocket
+import PacketKit
 
 /// A plain kernel TCP listener on 127.0.0.1, the peer of `tcpcraft demo` (and `demo --serve`).
 ///
@@ -13,10 +14,10 @@ final class KernelListener: @unchecked Sendable {
   private var events: [String] = []
   private var lastAcceptProblem = ""
 
-  /// Binds 127.0.0.1:`port` (0: an ephemeral port) and listens; with `listening` false, only
-  /// binds (holding the port, with no listener: the kernel answers every SYN with RST+ACK, a
-  /// refused connection).
-  init(port requested: UInt16 = 0, listening: Bool = true) throws(ListenerError) {
+  /// Binds 127.0.0.1:`port` (0: an ephemeral port), or `address` (host order), and listens; with
+  /// `listening` false, only binds (holding the port, with no listener: the kernel answers every
+  /// SYN with RST+ACK, a refused connection).
+  init(port requested: UInt16 = 0, listening: Bool = true, address host: UInt32 = 0x7F00_0001) throws(ListenerError) {
     let socket: SocketDescriptor
     do {
       socket = try SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
@@ -28,13 +29,13 @@ final class KernelListener: @unchecked Sendable {
       var address = sockaddr_in()
       address.sin_family = sa_family_t(AF_INET)
       address.sin_port = requested.bigEndian
-      address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+      address.sin_addr.s_addr = host.bigEndian
       try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
       if listening { try socket.listen(backlog: 16) }
       self.port = try socket.localIPv4Address().port
     } catch {
       try? socket.close()
-      throw ListenerError("cannot listen on 127.0.0.1:\(requested): \(error)")
+      throw ListenerError("cannot listen on \(IPv4Address(rawValue: host)):\(requested): \(error)")
     }
     self.socket = socket
   }
@@ -142,7 +143,10 @@ final class KernelListener: @unchecked Sendable {
   /// `demo --serve`'s connection handler: echo what arrives until EOF (bounded: 100,000 reads,
   /// each waiting at most 600 s); then, by `afterFIN`, close after `closeDelayMicroseconds`, close
   /// at once, or send `halfCloseLines` first.
-  static func echo(_ connection: SocketDescriptor, closeDelayMicroseconds: UInt32, afterFIN: AfterFIN = .close) {
+  ///
+  /// With `replySize`, each piece of data that arrives is answered with that many bytes of text
+  /// (`replyText`) instead of its echo: a reply larger than the MSS, to see it cut into segments.
+  static func echo(_ connection: SocketDescriptor, closeDelayMicroseconds: UInt32, afterFIN: AfterFIN = .close, replySize: Int? = nil) {
     setReceiveTimeout(connection, milliseconds: 600_000)
     var buffer = [UInt8](repeating: 0, count: 4096)
     for _ in 0..<100_000 {
@@ -165,9 +169,26 @@ final class KernelListener: @unchecked Sendable {
         }
         break
       }
-      _ = send(connection, Array(buffer[0..<count]))
+      _ = send(connection, replySize.map(replyText) ?? Array(buffer[0..<count]))
     }
     try? connection.close()
+  }
+
+  /// `count` bytes of numbered lines of 64 bytes ("0001 the quick brown fox ...\n"), the last
+  /// one cut short: easy to follow from segment to segment.
+  static func replyText(_ count: Int) -> [UInt8] {
+    var text: [UInt8] = []
+    text.reserveCapacity(count)
+    var line = 1
+    while text.count < count {
+      let number = String(line)
+      let head = String(repeating: "0", count: max(0, 4 - number.count)) + number + " "
+      var row = Array((head + "segments: each no longer than the MSS, ").utf8)
+      row += Array(repeating: UInt8(ascii: "."), count: max(0, 63 - row.count)) + [UInt8(ascii: "\n")]
+      text += row.prefix(count - text.count)
+      line += 1
+    }
+    return text
   }
 }
 

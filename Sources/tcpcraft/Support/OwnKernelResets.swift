@@ -17,7 +17,7 @@ final class OwnKernelResets {
 
   /// Opens the capture before anything is sent; `nil` when it cannot (then nothing is shown).
   init?(local: Endpoint, remote: Endpoint) {
-    guard let route = try? KernelTransport.route(to: remote.address),
+    guard let remoteIPv4 = remote.ipv4, let route = try? KernelTransport.route(to: remoteIPv4),
       let program = try? CaptureFilter.segments(from: local, to: remote).compile(for: .ethernet)
     else { return nil }
     // On lo every packet passes twice (out, then in): keep only the looped copy there; on a
