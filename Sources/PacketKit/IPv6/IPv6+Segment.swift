@@ -43,9 +43,28 @@ extension IPv6Header {
 }
 
 extension Packet {
-  /// The IPv6 branch of `writeDirect` (the layers are IPv6, TCP and maybe a payload).
+  /// For IPv6 + TCP (+ one payload layer): the TCP header length; nil for any other shape.
   @inline(__always)
-  internal func writeDirect6(into out: ByteWriter, tcpLength: Int, payloadSum: InternetChecksum) -> PacketError? {
+  internal func directTCPLength6() -> Int? {
+    let count = layers.count
+    guard count == 2 || count == 3, case .ipv6 = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
+    if count == 3 { guard case .payload = layers[2] else { return nil } }
+    return tcp.encodedLength
+  }
+
+  /// The payload layer's byte count (0 without one).
+  @inline(__always)
+  internal var directPayloadCount: Int {
+    guard layers.count == 3, case .payload(let payload) = layers[2] else { return 0 }
+    return payload.count
+  }
+
+  /// Writes the IPv6 + TCP (+ payload) packet `directTCPLength6()` accepted.
+  @inline(never)
+  internal func writeDirect6(into out: ByteWriter, tcpLength: Int) -> PacketError? {
+    // The payload's sum first (a call into C), before the headers are borrowed.
+    var payloadSum = InternetChecksum()
+    if layers.count == 3, case .payload(let payload) = layers[2] { payloadSum.add(payload) }
     guard case .ipv6(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
     if layers.count == 3, case .payload(let payload) = layers[2] {
       return ip.writeSegment(tcp, payload: payload, payloadSum: payloadSum, into: out, tcpLength: tcpLength)

@@ -117,34 +117,38 @@ public struct Packet: Hashable, Sendable {
       if let error { throw error }
       return
     }
+    // Its IPv6 twin (IPv6/IPv6+Segment.swift), kept apart so the IPv4 path stays as it was.
+    if let tcpLength = directTCPLength6() {
+      buffer.resizeForEncoding(to: IPv6Layout.headerLength &+ tcpLength &+ directPayloadCount)
+      let error = buffer.withUnsafeMutableBufferPointer { pointer -> PacketError? in
+        guard let base = pointer.baseAddress else { return nil }
+        return writeDirect6(into: ByteWriter(base), tcpLength: tcpLength)
+      }
+      if let error { throw error }
+      return
+    }
     try encode(into: &buffer, at: 0)
   }
 
-  /// For IPv4 or IPv6 + TCP (+ one payload layer): the header lengths and the total; nil for
-  /// any other shape.
+  /// For IPv4 + TCP (+ one payload layer): the header lengths and the total; nil for any
+  /// other shape.
   @inline(__always)
   internal func directLengths() -> (ip: Int, tcp: Int, total: Int)? {
     let count = layers.count
-    guard count == 2 || count == 3, case .tcp(let tcp) = layers[1] else { return nil }
-    let ipLength: Int
-    switch layers[0] {
-    case .ipv4(let ip): ipLength = ip.encodedLength
-    case .ipv6: ipLength = IPv6Layout.headerLength
-    default: return nil
-    }
+    guard count == 2 || count == 3, case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
+    let ipLength = ip.encodedLength
     let tcpLength = tcp.encodedLength
     guard count == 3 else { return (ipLength, tcpLength, ipLength &+ tcpLength) }
     guard case .payload(let payload) = layers[2] else { return nil }
     return (ipLength, tcpLength, ipLength &+ tcpLength &+ payload.count)
   }
 
-  /// Writes the IPv4 or IPv6 + TCP (+ payload) packet `directLengths()` accepted.
+  /// Writes the IPv4 + TCP (+ payload) packet `directLengths()` accepted.
   @inline(never)
   internal func writeDirect(into out: ByteWriter, ipLength: Int, tcpLength: Int) -> PacketError? {
     // The payload's sum first (a call into C), before the headers are borrowed.
     var payloadSum = InternetChecksum()
     if layers.count == 3, case .payload(let payload) = layers[2] { payloadSum.add(payload) }
-    if case .ipv6 = layers[0] { return writeDirect6(into: out, tcpLength: tcpLength, payloadSum: payloadSum) }
     guard case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
     if layers.count == 3, case .payload(let payload) = layers[2] {
       return ip.writeSegment(
