@@ -35,8 +35,12 @@ struct ByteCursor {
     return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
   }
   @inline(__always) func u64(_ offset: Int) -> UInt64 {
-    guard offset >= 0, offset <= base.count &- 8 else { return UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4)) }
+    guard offset >= 0, offset <= base.count &- 8 else { return u64Lenient(offset) }
     return UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+  }
+  /// `u64` near or past the end (0 for the missing bytes), out of line so that `u64` inlines.
+  @inline(never) func u64Lenient(_ offset: Int) -> UInt64 {
+    UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4))
   }
   /// The 16- or 32-bit value at `offset` in the given byte order.
   @inline(__always) func u16(_ offset: Int, bigEndian: Bool) -> UInt16 {
