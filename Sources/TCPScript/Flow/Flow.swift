@@ -5,7 +5,7 @@ import RawSocket
 public protocol FlowTransport: AnyObject {
   /// Sends one IP packet (IPv4 or IPv6, header included).
   func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError)
-  /// The next captured IPv4 packet, or `nil` when `timeout` passes first.
+  /// The next captured IP packet (IPv4 or IPv6), or `nil` when `timeout` passes first.
   func receive(timeout: Duration) throws(ScriptError) -> CapturedPacket?
   /// The peer's kernel TCP state (Linux spelling) when the peer is a local socket, else `nil`.
   func peerState(local: Endpoint, remote: Endpoint) -> String?
@@ -69,8 +69,12 @@ public final class Flow {
   public var windowAfterSYN: UInt16?
   /// The peer's last advertised window (SND.WND, unscaled).
   public private(set) var peerWindow: UInt16 = 0
-  /// Time to live of the segments we send.
+  /// Time to live (IPv4) or hop limit (IPv6) of the segments we send.
   public var timeToLive: UInt8 = 64
+  /// The IPv6 flow label of the segments we send (20 bits; IPv6 flows only).
+  public var flowLabel: UInt32 = 0
+  /// The address family of this flow (both ends have the same one).
+  public var family: IPAddress.Family { local.family }
   /// How long `expect` waits when not told.
   public var defaultTimeout: Duration = .seconds(3)
   /// Data the peer sent, in sequence, that we accepted.
@@ -150,10 +154,14 @@ public final class Flow {
 
   // MARK: - Sending
 
-  /// Sends one segment from `local` to `remote`.
+  /// Sends one segment from `local` to `remote`: `IPv4Header / TCPHeader / payload`, or over IPv6
+  /// `IPv6Header / TCPHeader / payload` (the TCP checksum over the IPv6 pseudo-header, RFC 8200
+  /// §8.1).
   ///
   /// Defaults: `seq` = SND.NXT; `ack` = RCV.NXT when `flags` has ACK, else 0; `window` = ours.
   /// `customize` may change any header field afterwards (checksum, data offset, TTL, addresses...).
+  /// In an IPv6 flow its IPv4 header is a stand-in: only its `timeToLive` is used (as the hop
+  /// limit); the TCP header is changed as in IPv4.
   /// SND.NXT advances when the segment starts at SND.NXT (so a retransmission does not move it),
   /// and the state machine takes the event (SYN, FIN, RST) the segment carries.
   @discardableResult
@@ -164,13 +172,13 @@ public final class Flow {
   ) throws(ScriptError) -> TranscriptEntry {
     let sequence = seq ?? sendNext
     let acknowledgment = ack ?? (flags.contains(.ack) ? receiveNext : 0)
-    guard let localIPv4 = local.ipv4, let remoteIPv4 = remote.ipv4 else {
-      throw .packet(step: step, description: "IPv6 flows are not supported yet")
+    guard local.family == remote.family || remote.isAnyAddress else {
+      throw .packet(step: step, description: "\(local) and \(remote) are not of the same address family")
     }
     var ip = IPv4Header(
-      sourceAddress: localIPv4, destinationAddress: remoteIPv4,
+      sourceAddress: local.ipv4 ?? .any, destinationAddress: remote.ipv4 ?? .any,
       identification: identification, flags: .dontFragment, timeToLive: timeToLive)
-    identification &+= 1
+    if family == .ipv4 { identification &+= 1 }
     var options = options
     let carriesTimestamps = options.contains { if case .timestamps = $0 { true } else { false } }
     if flags.contains([.syn, .ack]) && peerOfferedTimestamps {
@@ -199,8 +207,17 @@ public final class Flow {
       window: window ?? (flags.contains(.syn) ? self.window : windowAfterSYN ?? self.window),
       options: options)
     customize(&ip, &tcp)
+    let destination: IPAddress
     do {
-      try (ip / tcp / payload).encode(into: &buffer)
+      switch (local.address, remote.address) {
+      case (.v6(let source), .v6(let target)):
+        let ip6 = IPv6Header(sourceAddress: source, destinationAddress: target, flowLabel: flowLabel, hopLimit: ip.timeToLive)
+        try (ip6 / tcp / payload).encode(into: &buffer)
+        destination = .v6(target)
+      default:
+        try (ip / tcp / payload).encode(into: &buffer)
+        destination = .v4(ip.destinationAddress)
+      }
     } catch {
       throw .packet(step: step, description: "\(error)")
     }
@@ -208,7 +225,7 @@ public final class Flow {
     let before = state
     let peerBefore = readsPeerState && remote.port != 0 ? transport.peerSample(local: local, remote: remote) : nil
     let time = Flow.wallClock()
-    try transport.send(bytes, to: .v4(ip.destinationAddress))
+    try transport.send(bytes, to: destination)
 
     track(tcp, payloadCount: payload.count)
 
@@ -264,9 +281,9 @@ public final class Flow {
     case untracked
   }
 
-  /// Sends a whole crafted IPv4 packet exactly as built (every IPv4 and TCP field as given:
-  /// checksums, lengths, flags, options, fragments), then `trailer` bytes after it (a frame
-  /// longer than the IPv4 total length), and appends it to the transcript with `note`.
+  /// Sends a whole crafted IPv4 or IPv6 packet exactly as built (every IP and TCP field as given:
+  /// checksums, lengths, flags, options, extension headers, fragments), then `trailer` bytes after
+  /// it (a frame longer than the IP length), and appends it to the transcript with `note`.
   ///
   /// `effect` says whether the flow's TCB follows it (`.tracked`, the default: a segment of
   /// ours) or not (`.untracked`: invalid or measured packets). The IPv4 identification is the
@@ -284,11 +301,12 @@ public final class Flow {
       throw .packet(step: step, description: "\(error)")
     }
     bytes += trailer
-    let ip = try? IPv4View(validating: bytes[...])
-    let fragment = ip.map { $0.fragmentOffset != 0 || $0.flags.contains(.moreFragments) } ?? true
-    let tcp = ip.flatMap { $0.protocol == .tcp && $0.fragmentOffset == 0 ? try? TCPView(validating: $0.payload) : nil }
-    let source = Endpoint(address: ip.map { .v4($0.sourceAddress) } ?? local.address, port: tcp?.sourcePort ?? 0)
-    let destination = Endpoint(address: ip.map { .v4($0.destinationAddress) } ?? remote.address, port: tcp?.destinationPort ?? 0)
+    let parsed = Flow.parseIP(bytes[...])
+    let fragment = parsed?.isFragment ?? true
+    // A first fragment still shows its TCP header in the transcript (it is never tracked).
+    let tcp = parsed.flatMap { $0.protocol == .tcp && !$0.isNonFirstFragment ? try? TCPView(validating: $0.upperLayer) : nil }
+    let source = Endpoint(address: parsed?.source ?? local.address, port: tcp?.sourcePort ?? 0)
+    let destination = Endpoint(address: parsed?.destination ?? remote.address, port: tcp?.destinationPort ?? 0)
     let before = state
     let time = Flow.wallClock()
     try transport.send(bytes, to: destination.address)
@@ -391,26 +409,28 @@ public final class Flow {
     }
   }
 
-  /// Records an ICMP message to our address that quotes a TCP segment from our port (or quotes
-  /// less than an IPv4 header). Returns whether it did; the TCB is not touched.
+  /// Records an ICMP (or ICMPv6) error to our address that quotes a TCP segment from our port
+  /// (or quotes less than an IP header). Returns whether it did; the TCB is not touched.
   private func absorbICMP(_ packet: CapturedPacket) -> Bool {
-    guard let ip = try? IPv4View(validating: packet.bytes[...]), ip.protocol == .icmp,
-      .v4(ip.destinationAddress) == local.address, remote.isAnyAddress || .v4(ip.sourceAddress) == remote.address
+    guard let ip = Flow.parseIP(packet.bytes[...]), !ip.isFragment,
+      ip.protocol == (ip.source.isIPv6 ? .icmpv6 : .icmp),
+      ip.destination == local.address, remote.isAnyAddress || ip.source == remote.address
     else { return false }
-    let icmp = ip.payload
-    guard icmp.count >= 8 else { return false }
+    let icmp = ip.upperLayer
+    // ICMPv6 informational messages (echo, neighbour discovery: types 128 and up) quote nothing.
+    guard icmp.count >= 8, !ip.source.isIPv6 || icmp[icmp.startIndex] < 128 else { return false }
     let quoted = icmp.dropFirst(8)
-    if let inner = try? IPv4View(validating: quoted), inner.protocol == .tcp {
-      let ports = inner.bytes.dropFirst(inner.headerLength)
+    if let inner = Flow.parseIP(quoted), inner.protocol == .tcp {
+      let ports = inner.upperLayer
       guard ports.count >= 2, UInt16(ports[ports.startIndex]) << 8 | UInt16(ports[ports.startIndex + 1]) == local.port else {
         return false
       }
-    } else if quoted.count >= 20 {
+    } else if quoted.count >= (ip.source.isIPv6 ? 40 : 20) {
       return false
     }
     _ = record(
       direction: .received, bytes: packet.bytes, time: (packet.timestampSeconds, packet.timestampNanoseconds),
-      source: Endpoint(address: ip.sourceAddress, port: 0), destination: Endpoint(address: local.address, port: 0),
+      source: Endpoint(address: ip.source, port: 0), destination: Endpoint(address: local.address, port: 0),
       flags: [], seq: 0, ack: 0, window: 0, payloadLength: 0, before: state, expected: true, note: nil)
     return true
   }
@@ -432,16 +452,17 @@ public final class Flow {
   /// Parses a captured packet; if it belongs to this flow (from the peer to us), updates the TCB
   /// and the state and records it. Returns `nil` for anything else.
   private func absorb(_ packet: CapturedPacket, pattern: SegmentPattern?) -> Segment? {
-    let bytes = packet.bytes[...]
-    guard let ipView = try? IPv4View(validating: bytes), ipView.protocol == .tcp,
-      let tcpView = try? TCPView(validating: ipView.payload)
+    guard let ip = Flow.parseIP(packet.bytes[...]), ip.protocol == .tcp, !ip.isFragment,
+      let tcpView = try? TCPView(validating: ip.upperLayer)
     else { return nil }
-    let source = Endpoint(address: ipView.sourceAddress, port: tcpView.sourcePort)
-    let destination = Endpoint(address: ipView.destinationAddress, port: tcpView.destinationPort)
+    let source = Endpoint(address: ip.source, port: tcpView.sourcePort)
+    let destination = Endpoint(address: ip.destination, port: tcpView.destinationPort)
     if local.isAnyAddress, remote.port == 0, destination.port == local.port, tcpView.flags.contains(.syn),
       !tcpView.flags.contains(.ack)
     {
-      // A wildcard listener (0.0.0.0:PORT) answers from the address the client asked for.
+      // A wildcard listener (0.0.0.0:PORT, [::]:PORT) answers from the address the client asked
+      // for, in its family.
+      guard destination.family == local.family else { return nil }
       local = destination
     }
     guard destination == local else { return nil }
@@ -562,6 +583,46 @@ public final class Flow {
     }
   }
 
+  // MARK: - Parsing
+
+  /// The parts of an IPv4 or IPv6 packet a flow looks at: addresses, the upper-layer protocol and
+  /// its bytes (after IPv4 options, or after IPv6 extension headers), and whether it is a fragment.
+  public struct ParsedIP: Sendable {
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var `protocol`: IPProtocol
+    public var upperLayer: ArraySlice<UInt8>
+    /// Any fragment (IPv4 MF or offset; an IPv6 Fragment header), the first one included.
+    public var isFragment: Bool
+    /// A fragment after the first (its upper-layer header is not there).
+    public var isNonFirstFragment: Bool
+  }
+
+  /// Parses `bytes` as IPv6 when the version nibble says 6, else as IPv4 (whose view keeps a
+  /// forged version visible: a crafted IPv4 header with version 5 is still read as IPv4); `nil`
+  /// when it does not validate. Never traps.
+  public static func parseIP(_ bytes: ArraySlice<UInt8>) -> ParsedIP? {
+    guard let first = bytes.first else { return nil }
+    switch first >> 4 {
+    case 6:
+      guard let ip = try? IPv6View(validating: bytes) else { return nil }
+      let chain = ip.extensionChain
+      let fragmented = chain.headers.contains { $0.view.headerType == .ipv6Fragment }
+      let payload = ip.payload
+      let start = min(payload.count, chain.upperLayerOffset)
+      return ParsedIP(
+        source: .v6(ip.sourceAddress), destination: .v6(ip.destinationAddress), protocol: chain.upperLayer,
+        upperLayer: payload.dropFirst(start), isFragment: fragmented || chain.error != nil,
+        isNonFirstFragment: chain.isNonFirstFragment || chain.error != nil)
+    default:
+      guard let ip = try? IPv4View(validating: bytes) else { return nil }
+      return ParsedIP(
+        source: .v4(ip.sourceAddress), destination: .v4(ip.destinationAddress), protocol: ip.protocol,
+        upperLayer: ip.payload, isFragment: ip.fragmentOffset != 0 || ip.flags.contains(.moreFragments),
+        isNonFirstFragment: ip.fragmentOffset != 0)
+    }
+  }
+
   // MARK: - Transcript
 
   private func record(
@@ -570,7 +631,9 @@ public final class Flow {
     payloadLength: Int, before: TCPState, expected: Bool, note: String?, checksumNotReady: Bool = false,
     peerBefore: PeerSample? = nil
   ) -> TranscriptEntry {
-    let summary = tcpdumpSummary(ipv4: bytes[...])
+    // IPv6 by its version nibble (LINKTYPE_RAW reads it: `IP6 ...`); anything else as IPv4, as
+    // before, so that a forged IPv4 version still prints as the IPv4 header it is.
+    let summary = bytes.first.map { $0 >> 4 } == 6 ? tcpdumpSummary(bytes[...], linkType: .raw) : tcpdumpSummary(ipv4: bytes[...])
     var entry = TranscriptEntry(
       elapsed: start.duration(to: clock.now), timestampSeconds: time.0, timestampNanoseconds: time.1,
       direction: direction, summary: summary, sourceAddress: source.address, sourcePort: source.port,

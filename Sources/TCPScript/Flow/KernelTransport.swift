@@ -1,9 +1,11 @@
 import PacketKit
 import RawSocket
 
-/// The real transport of a flow: a raw IPv4 socket to send, an `AF_PACKET` capture on the route's
-/// interface to receive, and (optionally) the RST guard that keeps the kernel from resetting the
-/// connection we craft.
+/// The real transport of a flow: a raw socket to send (`AF_INET` with `IP_HDRINCL`, or for an
+/// IPv6 flow `AF_INET6` with `IPV6_HDRINCL`, which sends the header exactly as built: kernel fact
+/// 18), an `AF_PACKET` capture on the route's interface to receive (IPv4 and IPv6 frames, the BPF
+/// filter picks the 4-tuple), and (optionally) the RST guard that keeps the kernel from resetting
+/// the connection we craft (its nf_tables rules match the flow's IPv4 or IPv6 4-tuple).
 ///
 /// Order matters and is kept here: the capture (with its BPF filter for the 4-tuple) is opened
 /// *before* anything is sent, so no reply can slip past; the guard is installed before the first
@@ -14,11 +16,37 @@ public final class KernelTransport: FlowTransport {
   public let interfaceName: String
   /// The source address the kernel would choose for the peer.
   public let sourceAddress: IPAddress
-  private let raw: RawIPv4Socket
+  private var raw: RawIPv4Socket?
+  private var raw6: RawIPv6Socket?
   private let capture: PacketSocket
   private var rstGuard: RSTGuard?
   private var diag: InetDiag?
   private var closed = false
+
+  /// Where a flow to `remote` (either family) would leave from: (interface, source address).
+  /// An IPv6 route without a preferred source (`RTA_PREFSRC`) to a local address answers from
+  /// that address itself (`::1` talks to `::1`).
+  public static func route(to remote: IPAddress) throws(ScriptError) -> (interface: String, source: IPAddress) {
+    switch remote {
+    case .v4(let address):
+      let route = try route(to: address)
+      return (route.interface, .v4(route.source))
+    case .v6(let address):
+      let found: IPv6Route
+      do {
+        found = try RouteLookup.route(toIPv6: address.octets)
+      } catch {
+        throw .system(step: "route lookup for \(address)", description: error.description)
+      }
+      if let source = found.sourceAddress {
+        return (found.interfaceName, .v6(IPv6Address(octets: source)))
+      }
+      if found.isLocal { return (found.interfaceName, remote) }
+      throw .system(
+        step: "route lookup for \(address)",
+        description: "the kernel names no source address toward it (is an IPv6 address configured on \(found.interfaceName)?)")
+    }
+  }
 
   /// Where a flow to `remote` would leave from: (interface, source address).
   public static func route(to remote: IPv4Address) throws(ScriptError) -> (interface: String, source: IPv4Address) {
@@ -55,18 +83,26 @@ public final class KernelTransport: FlowTransport {
     if guardResets {
       do {
         rstGuard = try RSTGuard(
-          // A wildcard local address (listen 0.0.0.0:PORT) guards the port on every address:
-          // the kernel's RSTs never carry 0.0.0.0 as their source.
+          // A wildcard local address (listen 0.0.0.0:PORT or [::]:PORT) guards the port on every
+          // address of the family: the kernel's RSTs never carry the unspecified address.
           sourcePort: local.port, sourceAddress: local.isAnyAddress ? nil : local.ipv4?.rawValue,
           destinationAddress: remote.isAnyAddress ? nil : remote.ipv4?.rawValue,
-          destinationPort: remote.port == 0 ? nil : remote.port)
+          destinationPort: remote.port == 0 ? nil : remote.port,
+          sourceIPv6: local.isAnyAddress ? nil : local.ipv6?.octets,
+          destinationIPv6: remote.isAnyAddress ? nil : remote.ipv6?.octets,
+          ipv6: local.family == .ipv6)
       } catch {
         capture.close()
         throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
       }
     }
     do {
-      raw = try RawIPv4Socket()  // passes the guard: it exempts this user's sockets
+      // Passes the guard: it exempts this user's sockets.
+      if local.family == .ipv6 {
+        raw6 = try RawIPv6Socket()
+      } else {
+        raw = try RawIPv4Socket()
+      }
     } catch {
       capture.close()
       rstGuard?.close()
@@ -86,11 +122,15 @@ public final class KernelTransport: FlowTransport {
   }
 
   public func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) {
-    guard let address = address.ipv4 else {
-      throw .system(step: "sending", description: "IPv6 is not supported by this transport yet")
-    }
-    do {
-      try raw.send(packet, to: address.rawValue)
+    do throws(SocketError) {
+      switch address {
+      case .v4(let v4):
+        guard let raw else { throw .system(operation: "sendto", .addressFamilyNotSupported) }
+        try raw.send(packet, to: v4.rawValue)
+      case .v6(let v6):
+        guard let raw6 else { throw .system(operation: "sendto", .addressFamilyNotSupported) }
+        try raw6.send(packet, to: v6.octets)
+      }
     } catch {
       throw KernelTransport.scriptError(error, step: "sending")
     }
@@ -104,8 +144,10 @@ public final class KernelTransport: FlowTransport {
       throw KernelTransport.scriptError(error, step: "capturing")
     }
     guard let frame else { return nil }
-    // Ethernet-style link header (Ethernet, veth and lo all give 14 bytes); IPv4 only.
-    guard frame.linkProtocol == 0x0800, frame.bytes.count > 14 else {
+    // Ethernet-style link header (Ethernet, veth and lo all give 14 bytes); IPv4 or IPv6.
+    guard frame.linkProtocol == PacketSocket.ipv4Protocol || frame.linkProtocol == PacketSocket.ipv6Protocol,
+      frame.bytes.count > 14
+    else {
       return CapturedPacket(bytes: [], timestampSeconds: frame.timestamp.seconds, timestampNanoseconds: 0, checksumNotReady: false)
     }
     return CapturedPacket(
@@ -117,7 +159,10 @@ public final class KernelTransport: FlowTransport {
   public func peerState(local: Endpoint, remote: Endpoint) -> String? {
     // Only a local peer has a socket inet_diag can see.
     if localPeers[remote.address] == nil {
-      localPeers[remote.address] = remote.ipv4.flatMap { try? RouteLookup.route(to: $0.rawValue) }?.isLocal ?? false
+      switch remote.address {
+      case .v4(let v4): localPeers[remote.address] = (try? RouteLookup.route(to: v4.rawValue))?.isLocal ?? false
+      case .v6(let v6): localPeers[remote.address] = (try? RouteLookup.route(toIPv6: v6.octets))?.isLocal ?? false
+      }
       // Or a socket in the namespace `sandbox --join` named (demo --serve --veth's server).
       if localPeers[remote.address] == false, let v4 = remote.ipv4, let there = PeerNamespace.diag(owning: v4) {
         diag = there
@@ -134,10 +179,7 @@ public final class KernelTransport: FlowTransport {
     guard let state = peerState(local: local, remote: remote) else { return nil }
     var timer: UInt32?
     // The TIME-WAIT timer, so that 2·MSL is seen counting down (idiag_expires, in ms).
-    if state == "TIME_WAIT", let remoteIPv4 = remote.ipv4, let localIPv4 = local.ipv4, let socket = try? diag?.socket(
-      localAddress: remoteIPv4.rawValue, localPort: remote.port, remoteAddress: localIPv4.rawValue,
-      remotePort: local.port)
-    {
+    if state == "TIME_WAIT", let socket = KernelTransport.diagSocket(of: remote, peer: local, diag: diag) {
       timer = socket.timerExpiresMilliseconds
     }
     return PeerSample(state: state, timerMilliseconds: timer)
@@ -151,26 +193,44 @@ public final class KernelTransport: FlowTransport {
   /// nothing listens either; `LISTEN` when only a listener owns the port; `nil` when the state
   /// cannot be read at all.
   public static func kernelState(of socket: Endpoint, peer: Endpoint, diag: InetDiag?, connectionSeen: Bool = false) -> String? {
-    guard let diag, let socketIPv4 = socket.ipv4, let peerIPv4 = peer.ipv4 else { return nil }
-    if let state = try? diag.state(
-      localAddress: socketIPv4.rawValue, localPort: socket.port, remoteAddress: peerIPv4.rawValue,
-      remotePort: peer.port)
-    {
+    guard let diag, socket.family == peer.family else { return nil }
+    if let found = diagSocket(of: socket, peer: peer, diag: diag), let state = found.state {
       return state.netstatName
     }
     if connectionSeen { return "CLOSED" }
-    if let sockets = try? diag.sockets(localPort: socket.port, localAddress: socketIPv4.rawValue),
-      sockets.contains(where: { $0.state == .listen })
-    {
-      return "LISTEN"
+    let listening: Bool
+    switch socket.address {
+    case .v4(let v4):
+      listening = ((try? diag.sockets(localPort: socket.port, localAddress: v4.rawValue)) ?? []).contains { $0.state == .listen }
+    case .v6(let v6):
+      let zero = [UInt8](repeating: 0, count: 16)
+      listening = ((try? diag.allIPv6Sockets(states: KernelTCPState.listen.maskBit)) ?? []).contains {
+        $0.localPort == socket.port && ($0.localAddress6 == v6.octets || $0.localAddress6 == zero)
+      }
     }
-    return "CLOSED"
+    return listening ? "LISTEN" : "CLOSED"
+  }
+
+  /// The kernel socket `socket` talking to `peer` (same family), by the exact 4-tuple.
+  static func diagSocket(of socket: Endpoint, peer: Endpoint, diag: InetDiag?) -> KernelTCPSocket? {
+    guard let diag else { return nil }
+    switch (socket.address, peer.address) {
+    case (.v4(let local), .v4(let remote)):
+      return (try? diag.socket(
+        localAddress: local.rawValue, localPort: socket.port, remoteAddress: remote.rawValue, remotePort: peer.port)) ?? nil
+    case (.v6(let local), .v6(let remote)):
+      return (try? diag.socket(
+        localIPv6: local.octets, localPort: socket.port, remoteIPv6: remote.octets, remotePort: peer.port)) ?? nil
+    default:
+      return nil
+    }
   }
 
   public func close() {
     guard !closed else { return }
     closed = true
-    raw.close()
+    raw?.close()
+    raw6?.close()
     capture.close()
     rstGuard?.close()
     rstGuard = nil
@@ -199,12 +259,14 @@ extension Flow {
     sendNext: UInt32? = nil, receiveNext: UInt32 = 0, initialReceiveSequence: UInt32? = nil
   ) throws(ScriptError) -> Flow {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
-    guard let remoteIPv4 = remote.ipv4 else {
-      throw .system(step: "opening a flow to \(remote)", description: "IPv6 flows are not supported yet")
-    }
-    let route = try KernelTransport.route(to: remoteIPv4)
+    let route = try KernelTransport.route(to: remote.address)
     let port = sourcePort ?? freeEphemeralPort()
-    let local = Endpoint(address: sourceAddress ?? .v4(route.source), port: port)
+    let local = Endpoint(address: sourceAddress ?? route.source, port: port)
+    guard local.family == remote.family else {
+      throw .system(
+        step: "opening a flow to \(remote)",
+        description: "the source address \(local.address) is \(local.family), the peer \(remote.family): one family per flow")
+    }
     let transport = try KernelTransport(local: local, remote: remote, interface: route.interface, guardResets: guardResets)
     return Flow(
       local: local, remote: remote, transport: transport, state: state,
@@ -228,7 +290,8 @@ extension Flow {
   /// as `inet_diag` says (a few tries; the last pick is returned regardless).
   public static func freeEphemeralPort() -> UInt16 {
     var generator = SystemRandomNumberGenerator()
-    let used = Set(((try? InetDiag().allSockets()) ?? []).map(\.localPort))
+    let diag = try? InetDiag()
+    let used = Set(((try? diag?.allSockets()) ?? []).map(\.localPort) + ((try? diag?.allIPv6Sockets()) ?? []).map(\.localPort))
     var port = UInt16.random(in: 32768...60999, using: &generator)
     for _ in 0..<32 where used.contains(port) {
       port = UInt16.random(in: 32768...60999, using: &generator)
@@ -244,10 +307,7 @@ extension Flow {
     if let interface {
       interfaceName = interface
     } else {
-      guard let localIPv4 = local.ipv4 else {
-        throw .system(step: "listening on \(local)", description: "IPv6 flows are not supported yet")
-      }
-      interfaceName = try KernelTransport.route(to: localIPv4 == .any ? .loopback : localIPv4).interface
+      interfaceName = try KernelTransport.route(to: local.isAnyAddress ? local.family.loopback : local.address).interface
     }
     let any = Endpoint(address: .any, port: 0)
     let transport = try KernelTransport(local: local, remote: any, interface: interfaceName, guardResets: true)

@@ -90,9 +90,7 @@ public enum Teaching {
 
   /// The options of the segment's TCP header (empty when it cannot be read).
   static func tcpOptions(_ entry: TranscriptEntry) -> [TCPOption] {
-    guard let ip = try? IPv4View(validating: entry.packet[...]), ip.protocol == .tcp,
-      let tcp = try? TCPView(validating: ip.payload)
-    else { return [] }
+    guard let tcp = entry.tcpSegment?.view else { return [] }
     return tcp.options.compactMap { try? $0.get() }
   }
 
@@ -104,10 +102,7 @@ public enum Teaching {
   /// `[bad TCP checksum 0xdead, should be 0x3271]` for a segment whose checksum is wrong (and
   /// not merely left unfinished by the kernel's offload), else `nil`.
   public static func checksumMark(_ entry: TranscriptEntry) -> String? {
-    guard !entry.checksumNotReady, let ip = try? IPv4View(validating: entry.packet[...]), ip.protocol == .tcp,
-      let tcp = try? TCPView(validating: ip.payload)
-    else { return nil }
-    let pseudo = ip.pseudoHeader(protocol: .tcp, length: tcp.bytes.count)
+    guard !entry.checksumNotReady, let (tcp, pseudo) = entry.tcpSegment else { return nil }
     guard !tcp.isChecksumValid(pseudoHeader: pseudo) else { return nil }
     let right = tcp.computedChecksum(pseudoHeader: pseudo)
     return "[bad TCP checksum 0x\(hex(tcp.checksum)), should be 0x\(hex(right))]"
@@ -144,7 +139,8 @@ public enum Teaching {
     return text
   }
 
-  /// The transcript as a pcapng file (raw IPv4 link type), each packet with its `comment`.
+  /// The transcript as a pcapng file (LINKTYPE_RAW: IPv4 and IPv6 alike), each packet with its
+  /// `comment`.
   public static func pcapng(_ transcript: Transcript) -> [UInt8] {
     let entries = transcript.entries
     let peers = PeerStates(entries)

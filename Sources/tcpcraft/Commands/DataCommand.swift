@@ -42,7 +42,7 @@ enum DataCommand: Command {
       try arguments.expectPositionals(atMost: 2, command: "data")
       let positionals = arguments.positionals
       guard let last = positionals.last else { throw UsageError("data: missing TEXT (like 'GET / HTTP/1.0\\r\\n\\r\\n')") }
-      if positionals.count == 2 { remote = try HostPort.parse(positionals[0]) }
+      if positionals.count == 2 { remote = try HostPort.parse(positionals[0], allowIPv6: true) }
       text = last
     } catch {
       Terminal.error("tcpcraft: \(error.description)")

@@ -9,12 +9,13 @@ enum DemoCommand: Command {
   static let spec = CommandSpec(
     name: "demo",
     summary: "the whole textbook exchange against a kernel listener of its own, in a second",
-    synopsis: ["[--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--port N] [--duration SECONDS] [--close-delay SECONDS | --close-now | --half-close | --refuse] [--reply-size N] [--netns NAME | --veth [--mtu N]]"],
+    synopsis: ["[--ipv6] [--explain] [--relative] [--json] [--pcap FILE | --no-pcap] [--timeout SECONDS]", "--serve [--ipv6] [--port N] [--duration SECONDS] [--close-delay SECONDS | --close-now | --half-close | --refuse] [--reply-size N] [--netns NAME | --veth [--mtu N]]"],
     about: """
       Starts a kernel TCP listener of its own on 127.0.0.1 (an ephemeral port), then plays the
       client by hand: the 3-way handshake, a little data both ways, and the 4-way close, showing
       our state and the listener's real kernel state (from inet_diag) beside every segment. Writes
       the exchange to tcpcraft-demo.pcap in the current directory. Takes about a second.
+      --ipv6 does the same over IPv6: the listener on ::1, every segment an IPv6 packet.
 
       Without CAP_NET_RAW and CAP_NET_ADMIN (a normal user, no sudo), it runs in a private network
       namespace of its own (a user namespace: only lo, nothing else reachable), where the kernel
@@ -49,6 +50,7 @@ enum DemoCommand: Command {
         .string("--pcap", "FILE", "write the exchange to FILE (default tcpcraft-demo.pcap)"),
         .toggle("--no-pcap", "write no pcap file"),
         .seconds("--timeout", "how long to wait for each of the listener's segments (default 2)"),
+        .toggle("--ipv6", "the whole exchange over IPv6, with the listener on ::1 (with --serve: serve on ::1)"),
       ]),
       OptionGroup(
         "--serve:",
@@ -70,6 +72,8 @@ enum DemoCommand: Command {
     examples: [
       "tcpcraft demo",
       "tcpcraft demo --explain --relative",
+      "tcpcraft demo --ipv6",
+      "tcpcraft demo --serve --ipv6 --port 8080 --duration 60   # then: tcpcraft handshake [::1]:8080",
       "tcpcraft demo --serve --port 8080 --duration 60",
       "tcpcraft demo --serve --port 8081 --half-close --duration 60",
       "tcpcraft demo --serve --port 8082 --refuse --duration 60",
@@ -85,12 +89,19 @@ enum DemoCommand: Command {
     }
     let port = arguments.integer("--port", as: UInt16.self) ?? 0
     let timeout = arguments.seconds("--timeout") ?? .seconds(2)
-    if arguments.has("--serve") { return serve(arguments, port: port) }
+    if arguments.has("--serve") {
+      if arguments.has("--ipv6") && arguments.has("--veth") {
+        Terminal.error("tcpcraft: demo --serve: --veth serves over IPv4 only for now; --ipv6 serves on ::1 (or in --netns NAME)")
+        return 2
+      }
+      return serve(arguments, port: port)
+    }
     let serveOnly = ["--duration", "--close-delay", "--close-now", "--half-close", "--refuse", "--netns", "--veth", "--mtu", "--reply-size"]
     if let given = serveOnly.first(where: arguments.has) {
       Terminal.error("tcpcraft: demo: \(given) goes with --serve (tcpcraft demo --serve --veth ...)")
       return 2
     }
+    let ipv6 = arguments.has("--ipv6")
     let output = Output(arguments)
     // A normal user (no sudo, no setcap): run in a private user + network namespace where the
     // kernel allows it. Before any thread starts (unshare needs a single-threaded process).
@@ -110,7 +121,7 @@ enum DemoCommand: Command {
       try KernelTransport.requirePrivileges()
       let listener: KernelListener
       do {
-        listener = try KernelListener(port: port)
+        listener = try KernelListener(port: port, ipv6: ipv6)
       } catch {
         throw ScriptError.system(step: "starting the demo listener", description: error.description)
       }
@@ -118,7 +129,7 @@ enum DemoCommand: Command {
         reply: "hello from the kernel\n", closeDelayMicroseconds: closeDelayMicroseconds(arguments))
       _ = server
       listenerLog = { listener.log }
-      let remote = Endpoint(address: 0x7F00_0001, port: listener.port)
+      let remote = Endpoint(address: ipv6 ? .v6(.loopback) : .v4(.loopback), port: listener.port)
       let opened = try Flow.open(to: remote)
       flow = opened
       opened.defaultTimeout = timeout
@@ -131,7 +142,8 @@ enum DemoCommand: Command {
       output.say("")
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }
 
-      try opened.activeOpen(options: [.maximumSegmentSize(65495), .sackPermitted, .noOperation, .windowScale(7)])
+      // The MSS of lo's 65536-byte MTU: less 40 bytes of IPv4 and TCP headers, or 60 of IPv6 and TCP.
+      try opened.activeOpen(options: [.maximumSegmentSize(ipv6 ? 65476 : 65495), .sackPermitted, .noOperation, .windowScale(7)])
       try opened.sendData(Array("hello, kernel\n".utf8))
       if opened.receivedData.isEmpty { try opened.receiveData() }
       try opened.activeClose()
@@ -216,14 +228,16 @@ enum DemoCommand: Command {
         arguments, port: arguments.has("--port") ? port : 8080, seconds: seconds, refuse: refuse, afterFIN: afterFIN,
         closeDelay: closeDelay, replySize: replySize)
     }
+    let ipv6 = arguments.has("--ipv6")
+    let host = ipv6 ? "[::1]" : "127.0.0.1"
     let listener: KernelListener
     do {
       if let namespace {
         // The socket keeps the namespace it was made in; accept and the echo threads then work
         // on it from here.
-        listener = try NetworkNamespace.run(named: namespace) { try KernelListener(port: port, listening: !refuse) }
+        listener = try NetworkNamespace.run(named: namespace) { try KernelListener(port: port, listening: !refuse, ipv6: ipv6) }
       } else {
-        listener = try KernelListener(port: port, listening: !refuse)
+        listener = try KernelListener(port: port, listening: !refuse, ipv6: ipv6)
       }
     } catch {
       Terminal.error("tcpcraft: \(error)")
@@ -233,16 +247,16 @@ enum DemoCommand: Command {
     let sudo = Capabilities.has(.netRaw, .netAdmin) ? "" : "sudo "
     let place = namespace.map { " in namespace \($0)" } ?? ""
     if refuse {
-      Terminal.out("holding 127.0.0.1:\(listener.port)\(place) with no listener for \(Int(seconds)) s: every SYN gets RST+ACK; try:")
-      Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) --explain")
+      Terminal.out("holding \(host):\(listener.port)\(place) with no listener for \(Int(seconds)) s: every SYN gets RST+ACK; try:")
+      Terminal.out("  \(sudo)\(prefix)tcpcraft handshake \(host):\(listener.port) --explain")
     } else {
       let what = switch afterFIN {
       case .close: replySize.map { "answering each request with \($0) bytes" } ?? "echoing"
       case .closeNow: "echoing, closing at once on your FIN (FIN+ACK merged)"
       case .halfClose: "echoing, still sending after your FIN (half-close)"
       }
-      Terminal.out("serving on 127.0.0.1:\(listener.port)\(place) for \(Int(seconds)) s (\(what); Ctrl-C to stop); try:")
-      Terminal.out("  \(sudo)\(prefix)tcpcraft handshake 127.0.0.1:\(listener.port) && \(sudo)\(prefix)tcpcraft fin")
+      Terminal.out("serving on \(host):\(listener.port)\(place) for \(Int(seconds)) s (\(what); Ctrl-C to stop); try:")
+      Terminal.out("  \(sudo)\(prefix)tcpcraft handshake \(host):\(listener.port) && \(sudo)\(prefix)tcpcraft fin")
     }
     if sudo != "" { Terminal.out("  (no root? run this and them inside `tcpcraft sandbox`)") }
     serveLoop(listener, seconds: seconds, refuse: refuse, afterFIN: afterFIN, closeDelay: closeDelay, replySize: replySize)

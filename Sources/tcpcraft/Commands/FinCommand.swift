@@ -36,13 +36,14 @@ enum FinCommand: Command {
       "sudo tcpcraft fin",
       "sudo tcpcraft fin --seq 84347052",
       "sudo tcpcraft fin 127.0.0.1:8080 --sport 57273 --seq 84347052 --ack 2958367134",
+      "sudo tcpcraft fin [::1]:8080                              # the IPv6 session to [::1]:8080",
     ])
 
   static func run(_ arguments: Arguments) -> Int32 {
     var remote: HostPort?
     do throws(UsageError) {
       try arguments.expectPositionals(atMost: 1, command: "fin")
-      if let target = arguments.positionals.first { remote = try HostPort.parse(target) }
+      if let target = arguments.positionals.first { remote = try HostPort.parse(target, allowIPv6: true) }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -91,8 +92,8 @@ enum FinCommand: Command {
             message: "fin: the session \(session.listing) never reached ESTABLISHED; nothing sent")
           return 1
         }
-        let route = try KernelTransport.route(to: savedRemote.ipv4 ?? .any)
-        guard IPAddress.v4(route.source) == savedLocal.address else {
+        let route = try KernelTransport.route(to: savedRemote.address)
+        guard route.source == savedLocal.address else {
           output.result(
             ok: false, command: "fin", flow: nil,
             message: "fin: the session's address \(session.localAddress) is not this machine's address toward "
@@ -107,9 +108,9 @@ enum FinCommand: Command {
         receiveNext = session.receiveNext
       } else if let remote, let sourcePort, let seq, let ack {
         // No saved session: everything from the command line.
-        let route = try KernelTransport.route(to: remote.address)
+        let route = try KernelTransport.route(to: remote.ip)
         local = Endpoint(address: route.source, port: sourcePort)
-        peer = Endpoint(address: remote.address, port: remote.port)
+        peer = remote.endpoint
         sendNext = seq
         receiveNext = ack
       } else {
@@ -173,7 +174,7 @@ enum FinCommand: Command {
       // A failed fin keeps the session (and its holder): it can be retried.
       var failure = error.description
       if let claimed {
-        failure += "; the session is kept: retry with `tcpcraft fin \(claimed.session.remoteAddress):\(claimed.session.remotePort) --sport \(claimed.session.localPort)`"
+        failure += "; the session is kept: retry with `tcpcraft fin \(claimed.session.remoteText) --sport \(claimed.session.localPort)`"
         claimed.release()
       }
       output.result(ok: false, command: "fin", flow: flow, message: failure)

@@ -24,7 +24,7 @@ enum HandshakeCommand: Command {
         .integer("--isn", UInt32.self, "N", "our initial sequence number (default: random)"),
         .integer("--window", UInt16.self, "N", "the window we advertise (default 65535)"),
         .integer("--ack-window", UInt16.self, "N", "the window on every segment after our SYN (a scaled window; seed 001: 12759)"),
-        .integer("--ttl", UInt8.self, "N", "the IPv4 time to live of our segments (default 64)"),
+        .integer("--ttl", UInt8.self, "N", "the time to live (IPv4) or hop limit (IPv6) of our segments (default 64)"),
         .seconds("--timeout", "how long to wait for the SYN+ACK (default 3)"),
         .seconds("--hold", "how long the RST guard stays up while the session is idle (default 300)"),
         Common.pcapOption,
@@ -34,6 +34,7 @@ enum HandshakeCommand: Command {
     ],
     examples: [
       "sudo tcpcraft handshake 127.0.0.1:8080",
+      "sudo tcpcraft handshake [::1]:8080                       # over IPv6",
       """
       sudo tcpcraft handshake 127.0.0.1:8080 --sport 57273 --isn 84347051 --window 65535 \\
           --mss 16344 --wscale 5 --timestamps --tsval 1525310591 --sack-perm
@@ -43,7 +44,8 @@ enum HandshakeCommand: Command {
   static func run(_ arguments: Arguments) -> Int32 {
     let remote: HostPort
     do throws(UsageError) {
-      remote = try arguments.target(command: "handshake", missing: "handshake: missing HOST:PORT (like 127.0.0.1:8080)")
+      remote = try arguments.target(
+        command: "handshake", missing: "handshake: missing HOST:PORT (like 127.0.0.1:8080 or [::1]:8080)", allowIPv6: true)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -51,14 +53,14 @@ enum HandshakeCommand: Command {
     let timeout = arguments.seconds("--timeout") ?? .seconds(3)
     let hold = arguments.seconds("--hold").map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 300
     let output = Output(arguments)
-    let remoteEndpoint = Endpoint(address: remote.address, port: remote.port)
+    let remoteEndpoint = remote.endpoint
     var holder: GuardHolder.Started?
     var sessionName: String?
     var directory: SafeDirectory?
     var flow: Flow?
     do throws(ScriptError) {
       try KernelTransport.requirePrivileges()
-      let route = try KernelTransport.route(to: remote.address)
+      let route = try KernelTransport.route(to: remote.ip)
       let sourcePort = arguments.integer("--sport", as: UInt16.self)
       let port = sourcePort ?? Flow.freeEphemeralPort()
       let local = Endpoint(address: route.source, port: port)
@@ -76,10 +78,10 @@ enum HandshakeCommand: Command {
       let token = SafeFile.randomHex(bytes: 16)
       var session = Session(
         localAddress: local.address.description, localPort: local.port,
-        remoteAddress: remote.address.description, remotePort: remote.port,
+        remoteAddress: remote.ip.description, remotePort: remote.port,
         interface: route.interface, state: TCPState.closed.description, initialSendSequence: 0,
         sendNext: 0, initialReceiveSequence: nil, receiveNext: 0, holderPID: 0, holdSeconds: hold,
-        createdAt: now, updatedAt: now, token: token)
+        createdAt: now, updatedAt: now, token: token, family: remote.family.rawValue)
       try claim(session, in: sessions)
       sessionName = session.fileName
       let started = try GuardHolder.spawn(
@@ -149,9 +151,9 @@ enum HandshakeCommand: Command {
             live.close()
             throw ScriptError.system(
               step: "handshake",
-              description: "\(session.localAddress):\(session.localPort) → \(session.remoteAddress):\(session.remotePort) "
+              description: "\(session.localText) → \(session.remoteText) "
                 + "is already held by another session (guard pid \(existing.holderPID)); close it first with "
-                + "`tcpcraft fin \(session.remoteAddress):\(session.remotePort) --sport \(session.localPort)`")
+                + "`tcpcraft fin \(session.remoteText) --sport \(session.localPort)`")
           }
           // Its holder is gone: the session is stale.
           directory.remove(session.fileName)

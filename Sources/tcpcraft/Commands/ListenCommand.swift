@@ -15,7 +15,8 @@ enum ListenCommand: Command {
       hand-built SYN+ACK (with handshake's options: MSS, window scale, timestamps, SACK), take the
       ACK, optionally send --data, then wait for the client to close and finish the close
       (CLOSE-WAIT, LAST-ACK). With timestamps on both SYNs every later segment carries one.
-      HOST defaults to 127.0.0.1. The kernel's own RSTs from this port are guarded while we serve.
+      HOST defaults to 127.0.0.1; [ADDR]:PORT listens over IPv6 ([::1]:PORT, or [::]:PORT for every
+      IPv6 address). The kernel's own RSTs from this port are guarded while we serve.
       """,
     options: [
       OptionGroup([
@@ -41,6 +42,7 @@ enum ListenCommand: Command {
     examples: [
       "sudo tcpcraft listen 9000 --data 'hello from tcpcraft' &",
       #"python3 -c 'import socket; s=socket.create_connection(("127.0.0.1",9000)); print(s.recv(99)); s.close()'"#,
+      "sudo tcpcraft listen [::1]:9000 --data 'hello over IPv6' &",
       """
       sudo tcpcraft listen 8080 --isn 2958367133 --window 65535 --ack-window 12759 --mss 16344 \\
           --wscale 5 --timestamps --tsval 1525310591 --sack-perm --window-update --close-delay 0.007
@@ -50,7 +52,7 @@ enum ListenCommand: Command {
   static func run(_ arguments: Arguments) -> Int32 {
     let local: HostPort
     do throws(UsageError) {
-      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: .loopback)
+      local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: .loopback, allowIPv6: true)
       if let name = arguments.value("--iface"), if_nametoindex(name) == 0 {
         throw UsageError("listen: --iface: no interface named \"\(name)\" (see `ip link`)")
       }
@@ -70,7 +72,7 @@ enum ListenCommand: Command {
     let output = Output(arguments)
     var flow: Flow?
     do throws(ScriptError) {
-      let opened = try Flow.listening(on: Endpoint(address: local.address, port: local.port), interface: arguments.value("--iface"))
+      let opened = try Flow.listening(on: local.endpoint, interface: arguments.value("--iface"))
       flow = opened
       if let isn = arguments.integer("--isn", as: UInt32.self) { opened.initialSendSequence = isn }
       if let window = arguments.integer("--window", as: UInt16.self) { opened.window = window }

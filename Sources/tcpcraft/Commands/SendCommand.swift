@@ -37,8 +37,9 @@ enum SendCommand: Command {
         .integer("--urgent", UInt16.self, "N", "the urgent pointer"),
         .integer("--data-offset", UInt8.self, range: 0...15, "N", "the data offset in 32-bit words, even a lying one"),
         .integer("--checksum", UInt16.self, hexOnly: true, "HEX", "the TCP checksum, forced (like 0xdead)"),
-        .integer("--ttl", UInt8.self, "N", "the IPv4 time to live (default 64)"),
-        .integer("--id", UInt16.self, "N", "the IPv4 identification"),
+        .integer("--ttl", UInt8.self, "N", "the IPv4 time to live, or the IPv6 hop limit (default 64)"),
+        .integer("--id", UInt16.self, "N", "the IPv4 identification (IPv4 only)"),
+        .integer("--flow-label", UInt32.self, "N", "the IPv6 flow label, 0-1048575 (IPv6 only)"),
         .string("--data", "TEXT", "the payload, as text"),
         .string("--data-hex", "HEX", "the payload, as hex bytes (like 48656c6c6f)"),
         .repeatable("--option", "OPT", "a TCP option, in order: \(TCPOption.spellings.map(\.syntax).joined(separator: ", "))"),
@@ -54,6 +55,7 @@ enum SendCommand: Command {
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --expect S.",
       "sudo tcpcraft send 127.0.0.1:9 --flags S --expect R.          # a closed port answers RST",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --checksum 0xdead  # dropped by the kernel",
+      "sudo tcpcraft send [::1]:8080 --flags S --expect S. --flow-label 12345   # over IPv6",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --option mss=0 --option raw=254:02",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --option tfo --option uto=5m --option md5=00112233445566778899aabbccddeeff",
       "sudo tcpcraft send 127.0.0.1:9 --flags S --count 1000000",
@@ -68,7 +70,20 @@ enum SendCommand: Command {
     let payload: [UInt8]
     let options: [TCPOption]
     do throws(UsageError) {
-      remote = try arguments.target(command: "send", missing: "send: missing HOST:PORT")
+      remote = try arguments.target(command: "send", missing: "send: missing HOST:PORT (like 127.0.0.1:8080 or [::1]:8080)", allowIPv6: true)
+      // Fields of one family only: one line, exit 2, for a target of the other.
+      if remote.family == .ipv6 && arguments.has("--id") {
+        throw UsageError("send: --id is the IPv4 identification; an IPv6 header has none (\(remote) is IPv6)")
+      }
+      if let label = arguments.integer("--flow-label", as: UInt32.self) {
+        guard remote.family == .ipv6 else {
+          throw UsageError("send: --flow-label is an IPv6 field; \(remote) is IPv4 (give [ADDR]:PORT)")
+        }
+        guard label <= 0xF_FFFF else { throw UsageError("send: --flow-label \(label) does not fit 20 bits (0-1048575)") }
+      }
+      if remote.family == .ipv6 && SendRate.isRequested(arguments) {
+        throw UsageError("send: --count, --rate and --duration send IPv4 only for now; \(remote) is IPv6 (send one segment without them)")
+      }
       guard let flagText = arguments.value("--flags") else {
         throw UsageError("send: --flags is required (like S, S., F., P., R, SA, none)")
       }
@@ -83,14 +98,15 @@ enum SendCommand: Command {
         payload = Array((arguments.value("--data") ?? "").utf8)
       }
       options = try arguments.all("--option").map { (text) throws(UsageError) in try parseOption(text) }
-      // What fits one IPv4 packet: 65535 bytes with a 20-byte IP header and the TCP header.
+      // What fits one packet: IPv4's 65535 bytes include its 20-byte header; IPv6's payload
+      // length (65535) counts only what follows its 40-byte header.
       let optionBytes = (TCPOption.encodedLength(options) + 3) / 4 * 4
       guard optionBytes <= 40 else {
         throw UsageError("--option: the options take \(optionBytes) bytes; a TCP header holds at most 40")
       }
-      let room = 65_535 - 20 - 20 - optionBytes
+      let room = 65_535 - (remote.family == .ipv6 ? 0 : 20) - 20 - optionBytes
       guard payload.count <= room else {
-        throw UsageError("send: the payload is \(payload.count) bytes; at most \(room) fit one IPv4 packet with these options")
+        throw UsageError("send: the payload is \(payload.count) bytes; at most \(room) fit one \(remote.family) packet with these options")
       }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
@@ -104,9 +120,9 @@ enum SendCommand: Command {
     var flow: Flow?
     do throws(ScriptError) {
       let opened = try Flow.open(
-        to: Endpoint(address: remote.address, port: remote.port),
-        sourcePort: arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
+        to: remote.endpoint, sourcePort: arguments.integer("--sport", as: UInt16.self), guardResets: arguments.has("--guard"))
       flow = opened
+      if let label = arguments.integer("--flow-label", as: UInt32.self) { opened.flowLabel = label }
       // Unguarded: our kernel may reset the connection; watch for its RSTs to show them.
       let ownResets = arguments.has("--guard") ? nil : OwnKernelResets(local: opened.local, remote: opened.remote)
       opened.onEntry = { [output] entry in output.segment(entry, transcript: opened.transcript) }

@@ -300,10 +300,11 @@ struct Arguments {
   /// The one positional `HOST:PORT` (`[HOST:]PORT` with `defaultHost`) a command takes.
   ///
   /// - Throws: `UsageError` for a second positional, `missing` when there is none, or a bad target.
-  func target(command: String, missing: String, defaultHost: IPv4Address? = nil) throws(UsageError) -> HostPort {
+  /// With `allowIPv6`, `[ADDR]:PORT` is taken too (else it is one clear error).
+  func target(command: String, missing: String, defaultHost: IPv4Address? = nil, allowIPv6: Bool = false) throws(UsageError) -> HostPort {
     try expectPositionals(atMost: 1, command: command)
     guard let text = positionals.first else { throw UsageError(missing) }
-    return try HostPort.parse(text, defaultHost: defaultHost)
+    return try HostPort.parse(text, defaultHost: defaultHost, allowIPv6: allowIPv6)
   }
 
   /// Fails when more than `count` positionals were given.
@@ -329,8 +330,12 @@ struct HostPort: Hashable, CustomStringConvertible {
 
   var description: String { ipv6.map { "[\($0)]:\(port)" } ?? "\(address):\(port)" }
 
+  /// The address of either family (`address` or `ipv6`).
+  var ip: IPAddress { ipv6.map { .v6($0) } ?? .v4(address) }
+  var family: IPAddress.Family { ip.family }
+
   /// The target as a flow's endpoint.
-  var endpoint: Endpoint { Endpoint(address: ipv6.map { .v6($0) } ?? .v4(address), port: port) }
+  var endpoint: Endpoint { Endpoint(address: ip, port: port) }
 
   /// Parses `HOST:PORT`; with `defaultHost`, also `PORT` alone and `HOST:` is still an error.
   /// `[ADDR]:PORT` (IPv6) only with `allowIPv6`; otherwise it is one clear error.
@@ -350,6 +355,9 @@ struct HostPort: Hashable, CustomStringConvertible {
       }
       guard allowIPv6 else {
         throw UsageError("\"\(text.prefix(80))\": IPv6 targets are not supported here yet; use an IPv4 address (like 127.0.0.1:\(port))")
+      }
+      guard !address.isLinkLocal else {
+        throw UsageError("\"\(text.prefix(80))\": a link-local address needs an interface (a zone like %eth0), which tcpcraft does not take yet; use ::1, a ULA (fd00::/8) or a global address")
       }
       return HostPort(address: .any, port: port, ipv6: address)
     }

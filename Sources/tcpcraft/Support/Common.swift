@@ -31,7 +31,8 @@ enum Common {
     .integer("--tsval", UInt32.self, "N", "timestamps option with this TSval (implies --timestamps)"),
   ]
 
-  /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 packets).
+  /// Writes `flow`'s segments to `path` as a pcap (LINKTYPE_RAW: IPv4 and IPv6 packets alike, the
+  /// version nibble tells them apart; tcpdump, tshark and Wireshark read both).
   static func writePcap(_ flow: Flow, to path: String) throws(ScriptError) {
     try writePcap(flow.transcript.entries, to: path)
   }
@@ -45,7 +46,7 @@ enum Common {
     }
   }
 
-  /// Writes IPv4 packets (LINKTYPE_RAW) with their timestamps to `path`, relative to the current
+  /// Writes IP packets (LINKTYPE_RAW, either family) with their timestamps to `path`, relative to the current
   /// directory. Returns what went wrong, or `nil`.
   static func writeRawIPv4Pcap(
     _ records: [(bytes: [UInt8], seconds: Int, nanoseconds: Int)], to path: String

@@ -135,9 +135,10 @@ enum GuardHolder {
       Terminal.out("error: \(error.description)")
       return 2
     }
-    guard let source = arguments.value("--src").flatMap({ IPv4Address($0)?.rawValue }),
+    // Addresses of one family, IPv4 or IPv6 (the guard is an `ip` or an `ip6` table).
+    guard let source = arguments.value("--src").flatMap({ IPAddress($0) }),
       let sourcePort = arguments.value("--sport").flatMap({ UInt16($0) }),
-      let destination = arguments.value("--dst").flatMap({ IPv4Address($0)?.rawValue }),
+      let destination = arguments.value("--dst").flatMap({ IPAddress($0) }), destination.family == source.family,
       let destinationPort = arguments.value("--dport").flatMap({ UInt16($0) }),
       let hold = arguments.value("--hold").flatMap({ Double($0) }), hold > 0, hold.isFinite,
       let sessionPath = arguments.value("--session"), let slash = sessionPath.lastIndex(of: "/"),
@@ -166,8 +167,8 @@ enum GuardHolder {
     let rstGuard: RSTGuard
     do {
       rstGuard = try RSTGuard(
-        sourcePort: sourcePort, sourceAddress: source, destinationAddress: destination,
-        destinationPort: destinationPort)
+        sourcePort: sourcePort, sourceAddress: source.ipv4?.rawValue, destinationAddress: destination.ipv4?.rawValue,
+        destinationPort: destinationPort, sourceIPv6: source.ipv6?.octets, destinationIPv6: destination.ipv6?.octets)
     } catch {
       Terminal.out("error: installing the RST guard (nf_tables): \(error.description)")
       return 1

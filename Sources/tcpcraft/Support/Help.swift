@@ -6,10 +6,10 @@ enum Help {
     let width = (specs.map { $0.name.count }.max() ?? 8) + 4
     let lines = specs.map { "  " + pad($0.name, width) + $0.summary }
     return """
-      tcpcraft — craft IPv4/TCP segments by hand, send them, capture the replies, and drive TCP
-      exchanges one segment at a time (Linux; needs CAP_NET_RAW and CAP_NET_ADMIN: `demo` and
-      `sandbox` need no root where user namespaces are allowed; otherwise sudo, or the grant
-      `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`).
+      tcpcraft — craft TCP segments over IPv4 or IPv6 by hand, send them, capture the replies,
+      and drive TCP exchanges one segment at a time (Linux; needs CAP_NET_RAW and CAP_NET_ADMIN:
+      `demo` and `sandbox` need no root where user namespaces are allowed; otherwise sudo, or the
+      grant `sudo setcap cap_net_raw,cap_net_admin+ep $(command -v tcpcraft)`).
 
       usage: tcpcraft <command> [options]
 
@@ -25,6 +25,7 @@ enum Help {
         tcpcraft sandbox
         sudo tcpcraft handshake 127.0.0.1:8080 --isn 84347051 && sudo tcpcraft fin --seq 84347052
         sudo tcpcraft send 127.0.0.1:8080 --flags S --expect S.
+        sudo tcpcraft handshake [::1]:8080 && sudo tcpcraft fin [::1]:8080
         sudo tcpcraft sniff -i lo --count 10 tcp port 8080
       """
   }

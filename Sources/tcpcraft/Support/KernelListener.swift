@@ -2,7 +2,7 @@ import Foundation
 import RawSocket
 import PacketKit
 
-/// A plain kernel TCP listener on 127.0.0.1, the peer of `tcpcraft demo` (and `demo --serve`).
+/// A plain kernel TCP listener on 127.0.0.1 (or ::1), the peer of `tcpcraft demo` (and `demo --serve`).
 ///
 /// The kernel does all its TCP; the thread only calls accept, recv, send and close, and records
 /// what each returned, so that the demo can show what the application on the other side saw.
@@ -10,34 +10,51 @@ import PacketKit
 final class KernelListener: @unchecked Sendable {
   let socket: SocketDescriptor
   let port: UInt16
+  /// Whether it listens on ::1 (IPv6) rather than 127.0.0.1.
+  let ipv6: Bool
   private let lock = NSLock()
   private var events: [String] = []
   private var lastAcceptProblem = ""
 
   /// Binds 127.0.0.1:`port` (0: an ephemeral port), or `address` (host order), and listens; with
   /// `listening` false, only binds (holding the port, with no listener: the kernel answers every
-  /// SYN with RST+ACK, a refused connection).
-  init(port requested: UInt16 = 0, listening: Bool = true, address host: UInt32 = 0x7F00_0001) throws(ListenerError) {
+  /// SYN with RST+ACK, a refused connection). With `ipv6`, on ::1 instead (an IPv6-only socket,
+  /// `IPV6_V6ONLY`; `address` is then not used).
+  init(port requested: UInt16 = 0, listening: Bool = true, address host: UInt32 = 0x7F00_0001, ipv6: Bool = false) throws(ListenerError) {
     let socket: SocketDescriptor
     do {
-      socket = try SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
+      socket = try SocketDescriptor.open(domain: ipv6 ? AF_INET6 : AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
     } catch {
       throw ListenerError("socket: \(error)")
     }
+    let where_ = ipv6 ? "[::1]:\(requested)" : "\(IPv4Address(rawValue: host)):\(requested)"
     do throws(Errno) {
       try socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: CInt(1))
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_port = requested.bigEndian
-      address.sin_addr.s_addr = host.bigEndian
-      try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
+      if ipv6 {
+        try socket.setOption(level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, value: CInt(1))
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = requested.bigEndian
+        withUnsafeMutableBytes(of: &address.sin6_addr) { $0[15] = 1 }  // ::1
+        try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
+      } else {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = requested.bigEndian
+        address.sin_addr.s_addr = host.bigEndian
+        try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
+      }
       if listening { try socket.listen(backlog: 16) }
-      self.port = try socket.localIPv4Address().port
+      self.port = ipv6 ? try socket.localIPv6Address().port : try socket.localIPv4Address().port
     } catch {
       try? socket.close()
-      throw ListenerError("cannot listen on \(IPv4Address(rawValue: host)):\(requested): \(error)")
+      if ipv6 && error.rawValue == EADDRNOTAVAIL {
+        throw ListenerError("cannot listen on \(where_): ::1 is not configured (IPv6 disabled on lo? sysctl net.ipv6.conf.lo.disable_ipv6=0)")
+      }
+      throw ListenerError("cannot listen on \(where_): \(error)")
     }
     self.socket = socket
+    self.ipv6 = ipv6
   }
 
   deinit { try? socket.close() }

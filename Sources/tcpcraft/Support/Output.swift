@@ -125,6 +125,7 @@ struct Output {
       if let flow {
         line.add("local", flow.local.description)
         line.add("remote", flow.remote.description)
+        line.add("family", flow.family.rawValue)
         line.add("state", flow.state.description)
         line.add("iss", flow.initialSendSequence)
         line.add("snd_nxt", flow.sendNext)

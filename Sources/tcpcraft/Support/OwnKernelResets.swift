@@ -17,7 +17,7 @@ final class OwnKernelResets {
 
   /// Opens the capture before anything is sent; `nil` when it cannot (then nothing is shown).
   init?(local: Endpoint, remote: Endpoint) {
-    guard let remoteIPv4 = remote.ipv4, let route = try? KernelTransport.route(to: remoteIPv4),
+    guard let route = try? KernelTransport.route(to: remote.address),
       let program = try? CaptureFilter.segments(from: local, to: remote).compile(for: .ethernet)
     else { return nil }
     // On lo every packet passes twice (out, then in): keep only the looped copy there; on a
@@ -39,16 +39,18 @@ final class OwnKernelResets {
     var lines: [String] = []
     for _ in 0..<64 {
       guard let frame = (try? socket.receive(timeout: wait)) ?? nil else { break }
-      guard frame.linkProtocol == 0x0800, frame.bytes.count > 14 else { continue }
+      guard frame.linkProtocol == PacketSocket.ipv4Protocol || frame.linkProtocol == PacketSocket.ipv6Protocol,
+        frame.bytes.count > 14
+      else { continue }
       let bytes = frame.bytes[14...]
-      guard let ip = try? IPv4View(validating: bytes), ip.protocol == .tcp,
-        let tcp = try? TCPView(validating: ip.payload), tcp.flags.contains(.rst)
+      guard let ip = Flow.parseIP(bytes), ip.protocol == .tcp, !ip.isFragment,
+        let tcp = try? TCPView(validating: ip.upperLayer), tcp.flags.contains(.rst)
       else { continue }
       let crafted = transcript.entries.contains {
         $0.direction == .sent && $0.sequenceNumber == tcp.sequenceNumber
           && $0.acknowledgmentNumber == tcp.acknowledgmentNumber && $0.flagBits == tcp.flags.rawValue
       }
-      if !crafted { lines.append(tcpdumpSummary(ipv4: bytes)) }
+      if !crafted { lines.append(tcpdumpSummary(bytes, linkType: frame.linkProtocol == PacketSocket.ipv6Protocol ? .raw : .ipv4)) }
     }
     return lines
   }

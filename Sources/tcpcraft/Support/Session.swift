@@ -5,6 +5,8 @@ import TCPScript
 
 /// What `tcpcraft handshake` leaves for a later `tcpcraft fin`: the 4-tuple, the sequence
 /// variables, and the process that holds the RST guard. Saved as JSON, one file a connection.
+/// Addresses are text of either family (`127.0.0.1`, `::1`); `family` says which (`ipv4`,
+/// `ipv6`; absent in sessions saved before IPv6: then IPv4).
 struct Session: Codable, Equatable {
   var localAddress: String
   var localPort: UInt16
@@ -31,21 +33,29 @@ struct Session: Codable, Equatable {
   /// A random secret of this session (32 hex digits), also on the holder's command line: the
   /// holder is signalled only if the process a pidfd pins carries it.
   var token: String? = nil
+  /// `ipv4` or `ipv6` (nil: IPv4, a session saved before IPv6).
+  var family: String? = nil
 
   var local: Endpoint? {
-    IPv4Address(localAddress).map { Endpoint(address: $0.rawValue, port: localPort) }
+    IPAddress(localAddress).map { Endpoint(address: $0, port: localPort) }
   }
   var remote: Endpoint? {
-    IPv4Address(remoteAddress).map { Endpoint(address: $0.rawValue, port: remotePort) }
+    IPAddress(remoteAddress).map { Endpoint(address: $0, port: remotePort) }
   }
 
-  /// `127.0.0.1_8080_57273.json`
+  /// `127.0.0.1_8080_57273.json`, `::1_8080_57273.json`
   var fileName: String { "\(remoteAddress)_\(remotePort)_\(localPort).json" }
 
-  /// `127.0.0.1:57273 → 127.0.0.1:8080 (ESTABLISHED, guard pid 1234)`, for lists.
+  /// `127.0.0.1:57273 → 127.0.0.1:8080 (ESTABLISHED, guard pid 1234)`, `[::1]:57273 → [::1]:8080 ...`.
   var listing: String {
-    "\(localAddress):\(localPort) → \(remoteAddress):\(remotePort) (\(state), guard pid \(holderPID))"
+    "\(local?.description ?? localAddress + ":\(localPort)") → \(remote?.description ?? remoteAddress + ":\(remotePort)") "
+      + "(\(state), guard pid \(holderPID))"
   }
+
+  /// `localAddress:localPort` or `[localAddress]:localPort`.
+  var localText: String { local?.description ?? "\(localAddress):\(localPort)" }
+  /// `remoteAddress:remotePort` or `[remoteAddress]:remotePort`: what `fin` and `data` take.
+  var remoteText: String { remote?.description ?? "\(remoteAddress):\(remotePort)" }
 
   static let knownStates: Set<String> = Set(
     ["CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "SYN_RECV", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
@@ -53,10 +63,15 @@ struct Session: Codable, Equatable {
 
   /// What is wrong with a session read from `name`, or nil when it may be used.
   func problem(readFrom name: String) -> String? {
-    guard IPv4Address(localAddress) != nil, IPv4Address(remoteAddress) != nil else { return "bad address" }
+    // Canonical text only (what a session writes), so that the file name is the 4-tuple's.
+    guard let local = IPAddress(localAddress), let remote = IPAddress(remoteAddress),
+      local.description == localAddress, remote.description == remoteAddress
+    else { return "bad address" }
+    guard local.family == remote.family, (family ?? "ipv4") == local.family.rawValue else { return "mixed address families" }
     guard localPort != 0, remotePort != 0 else { return "port 0" }
     guard name == fileName else { return "its name does not match its 4-tuple" }
-    guard Session.knownStates.contains(state) else { return "unknown state" }
+    // Either spelling: `data` saves RFC 9293's (`CLOSE-WAIT`), older sessions Linux's.
+    guard Session.knownStates.contains(state) || TCPState(name: state) != nil, state.count < 16 else { return "unknown state" }
     guard holderPID >= 0 else { return "bad holder pid" }
     guard holdSeconds.isFinite, holdSeconds > 0, holdSeconds <= 7 * 86_400 else { return "bad hold time" }
     guard createdAt.isFinite, updatedAt.isFinite else { return "bad times" }
@@ -177,7 +192,7 @@ enum SessionStore {
   ) -> [(name: String, session: Session)] {
     sessions.filter { entry in
       if let remote {
-        guard entry.session.remoteAddress == remote.address.description,
+        guard entry.session.remoteAddress == remote.ip.description,
           entry.session.remotePort == remote.port
         else { return false }
       }
