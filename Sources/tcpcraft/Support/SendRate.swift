@@ -15,16 +15,17 @@ enum InterruptFlag {
     flag.store(false, ordering: .relaxed)
     // SIGTERM (kill, a test harness, systemd) stops the loop the same way as Ctrl-C.
     for signalNumber in [SIGINT, SIGTERM] {
-      signal(signalNumber) { received in
+      // signal(2) fails only for an invalid number or SIGKILL/SIGSTOP: not these two.
+      try? SignalDisposition.handle(signalNumber) { received in
         InterruptFlag.flag.store(true, ordering: .relaxed)
-        signal(received, SIG_DFL)
+        try? SignalDisposition.restoreDefault(received)
       }
     }
   }
 
   static func uninstall() {
-    signal(SIGINT, SIG_DFL)
-    signal(SIGTERM, SIG_DFL)
+    try? SignalDisposition.restoreDefault(SIGINT)
+    try? SignalDisposition.restoreDefault(SIGTERM)
   }
 }
 
