@@ -226,7 +226,7 @@ import Testing
       ("`echo unterminated", 1, 1, "expected closing backtick"),
       ("+0 %{ print(1)", 1, 4, "\"}%\" closing the python block"),
       ("+0 close(3) = -1 EBADF (x) junk", 1, 28, "expected the end of the line"),
-      ("+0 < [ect2] S 0:0(0) win 1", 1, 11, "expected an ECN mark"),
+      ("+0 < [ect2] S 0:0(0) win 1", 1, 7, "expected an ECN mark"),
     ] as [(String, Int, Int, String)])
   func errors(text: String, line: Int, column: Int, message: String) throws {
     let error = try #require(parseError(text))

@@ -7,6 +7,17 @@ public struct ScriptRunOptions: Sendable {
   public var localAddress: IPv4Address = IPv4Address(192, 168, 0, 1)
   public var remoteAddress: IPv4Address = IPv4Address(192, 0, 2, 1)
   public var netmask: IPv4Address = IPv4Address(255, 255, 0, 0)
+  /// `ipv4`, `ipv6` or `ipv4-mapped-ipv6` (see `ScriptIPVersion`); `nil`: the script's own
+  /// `--ip_version=`, else ipv4.
+  public var ipVersion: ScriptIPVersion?
+  /// `run_all.py -6`'s addresses: the kernel under test fd3d:a0b:17d6::1/48, the remote end
+  /// fd3d:fa7b:d17d::1 routed via the gateway fd3d:a0b:17d6:8888::1, and a 1520-byte MTU (an MSS
+  /// of 1460, as IPv4's 1500).
+  public var localIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0x0A0B, 0x17D6, 0, 0, 0, 0, 1])
+  public var remoteIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0xFA7B, 0xD17D, 0, 0, 0, 0, 1])
+  public var gatewayIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0x0A0B, 0x17D6, 0x8888, 0, 0, 0, 1])
+  public var ipv6PrefixLength: UInt8 = 48
+  public var ipv6MTU: Int32 = 1520
   /// How far an event may be from its script time (packetdrill's `--tolerance_usecs`, 4000).
   public var toleranceMicroseconds: Int64 = 4000
   /// Or this percentage of the time since the previous event, when larger (packetdrill: 12.5).
@@ -83,7 +94,7 @@ public enum ScriptRunner {
     options: ScriptRunOptions = ScriptRunOptions()
   ) -> ScriptResult {
     do throws(ScriptParseError) {
-      let script = try ScriptParser.parse(text, file: path, defines: defines)
+      let script = try ScriptParser.parse(text, file: path, defines: defines, ipVersion: options.ipVersion)
       return run(script, directory: directory, options: options)
     } catch {
       return ScriptResult(
@@ -223,6 +234,9 @@ struct ScriptSession {
     self.connection = ScriptConnection(
       localAddress: options.localAddress, remoteAddress: options.remoteAddress, remotePort: 48_123,
       remoteISN: 0)
+    connection.ipVersion = options.ipVersion ?? script.ipVersion
+    connection.localIPv6 = options.localIPv6
+    connection.remoteIPv6 = options.remoteIPv6
     self.executor = ScriptSyscallExecutor(connection: connection)
     var tolerance = options.toleranceMicroseconds
     if let written = script.options["tolerance_usecs"], let value = Int64(written), value > 0 { tolerance = value }
@@ -274,11 +288,15 @@ struct ScriptSession {
       try InterfaceSetup.bringUp("lo")
       let device = try TunDevice.create(name: "tun0", offloads: true)
       tun = device
-      try InterfaceSetup.setAddress(device.name, address: options.localAddress.rawValue, netmask: options.netmask.rawValue)
-      try InterfaceSetup.bringUp(device.name, mtu: 1500)
-      if (options.remoteAddress.rawValue & options.netmask.rawValue) != (options.localAddress.rawValue & options.netmask.rawValue) {
-        try InterfaceSetup.addRoute(
-          destination: options.remoteAddress.rawValue, netmask: 0xFFFF_FFFF, device: device.name)
+      if connection.ipVersion.wireIsIPv6 {
+        try setUpIPv6(device)
+      } else {
+        try InterfaceSetup.setAddress(device.name, address: options.localAddress.rawValue, netmask: options.netmask.rawValue)
+        try InterfaceSetup.bringUp(device.name, mtu: 1500)
+        if (options.remoteAddress.rawValue & options.netmask.rawValue) != (options.localAddress.rawValue & options.netmask.rawValue) {
+          try InterfaceSetup.addRoute(
+            destination: options.remoteAddress.rawValue, netmask: 0xFFFF_FFFF, device: device.name)
+        }
       }
     } catch {
       // A user namespace gives CAP_NET_ADMIN, not file permissions: /dev/net/tun must be open to
@@ -385,7 +403,9 @@ struct ScriptSession {
   func kernelSocketStates() -> [String] {
     do throws(NetlinkError) {
       let diag = try InetDiag(timeout: .milliseconds(500))
-      return try diag.allSockets().prefix(16).map { socket in
+      var sockets = try diag.allSockets()
+      if connection.ipVersion != .ipv4 { sockets += try diag.allIPv6Sockets() }
+      return sockets.prefix(16).map { socket in
         var text = socket.description + " recv-q \(socket.receiveQueue) send-q \(socket.sendQueue)"
         let timers = ["", "retransmit", "keepalive", "time-wait", "zero-window probe"]
         if socket.timer != 0 {
@@ -410,14 +430,7 @@ struct ScriptSession {
         throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): a %{ }% block needs python3, which was not found")
       }
     }
-    for name in ["ip_version"] where script.options[name] != nil && script.options[name] != "ipv4" {
-      throw Stop(status: .notRun, reason: "--ip_version=\(script.options[name] ?? "") is not supported yet")
-    }
-    for name in ["local_ip", "remote_ip"] {
-      if let value = script.options[name], IPv4Address(value) == nil {
-        throw Stop(status: .notRun, reason: "--\(name)=\(value): only IPv4 is supported yet")
-      }
-    }
+    try preflightAddressing()
   }
 
   /// Waits until script time `time`, capturing packets and finishing calls meanwhile.
@@ -439,8 +452,9 @@ struct ScriptSession {
       var buffer = [UInt8](repeating: 0, count: 65_536)
       while let count = try? tun.receive(timeoutMilliseconds: 0, into: &buffer), count > 0 {
         let packet = Array(buffer.prefix(count))
-        // Only IPv4 from the kernel under test (router solicitations and the like are not ours).
-        guard packet.first.map({ $0 >> 4 }) == 4 else { continue }
+        // Only the kernel under test's packets (router solicitations, MLD reports and the like
+        // from tun0's link-local address are not the script's).
+        guard isFromKernelUnderTest(packet) else { continue }
         captured.append((packet, now))
       }
     }
@@ -485,7 +499,7 @@ struct ScriptSession {
     } catch {
       throw fail(event, "cannot inject the packet: \(error)")
     }
-    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
   }
 
   mutating func injectICMP(_ line: ScriptICMP, event: ScriptEvent) throws(Stop) {
@@ -500,7 +514,7 @@ struct ScriptSession {
     } catch {
       throw fail(event, "cannot inject the ICMP message: \(error)")
     }
-    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
   }
 
   mutating func expect(
@@ -510,7 +524,7 @@ struct ScriptSession {
     while captured.isEmpty {
       let left = deadline - now
       if left <= 0 {
-        let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { tcpdumpSummary(ipv4: $0[...]) }
+        let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { scriptSummary($0) }
         throw fail(
           event, "expected packet did not arrive (waited until \(seconds(deadline)), tolerance \(seconds(slack)))",
           expected: expected, actual: "nothing")
@@ -530,17 +544,18 @@ struct ScriptSession {
         pieces.append(captured.removeFirst().packet)
       }
       if pieces.count > 1, let merged = ScriptMatcher.merge(pieces) {
-        for piece in pieces.dropLast() { record(.outbound, tcpdumpSummary(ipv4: piece[...]) + " (a piece)", line: event.location.line, packet: piece) }
+        for piece in pieces.dropLast() { record(.outbound, scriptSummary(piece) + " (a piece)", line: event.location.line, packet: piece) }
         packet = merged
       }
     }
     var learned = connection
     if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
     else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
-    let actualText = tcpdumpSummary(ipv4: packet[...])
-    let expectedText = ScriptMatcher.expectedPacket(line, connection: learned).map { tcpdumpSummary(ipv4: $0[...]) }
+    let actualText = scriptSummary(packet)
+    let expectedText = ScriptMatcher.expectedPacket(line, connection: learned).map { scriptSummary($0) }
     record(.outbound, actualText, line: event.location.line, packet: packet)
-    let mismatches = ScriptMatcher.mismatches(packet, line: line, connection: learned)
+    var mismatches = ScriptMatcher.mismatches(packet, line: line, connection: learned)
+    if let flowLabel = ScriptMatcher.flowLabelMismatch(packet, line: line, connection: &learned) { mismatches.append(flowLabel) }
     if !mismatches.isEmpty {
       throw fail(
         event, "outbound packet does not match: " + mismatches.map(\.description).joined(separator: "; "),
@@ -561,10 +576,7 @@ struct ScriptSession {
   /// connection still sends; otherwise, anything from another local port.
   mutating func dropOtherConnections(_ line: ScriptPacket, event: ScriptEvent) {
     let newConnection = line.flags.contains(.syn) && !line.flags.contains(.ack)
-    while let (packet, _) = captured.first,
-      let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
-      let tcp = try? TCPView(validating: ip.payload)
-    {
+    while let (packet, _) = captured.first, let tcp = ScriptWirePacket(packet)?.tcp {
       // A new connection starts with a SYN: while one is expected, any segment without SYN
       // belongs to an older connection (a TFO client script's earlier socket, closed with its
       // FIN still going out, may have any port); otherwise a segment from another port does.
@@ -573,7 +585,7 @@ struct ScriptSession {
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()
-      record(.outbound, tcpdumpSummary(ipv4: packet[...]) + " (another connection: ignored)", line: event.location.line, packet: packet)
+      record(.outbound, scriptSummary(packet) + " (another connection: ignored)", line: event.location.line, packet: packet)
     }
   }
 
@@ -672,6 +684,16 @@ struct ScriptSession {
       } else if Int64(outcome.value) != want {
         throw fail(call.event, "\(expected.name) returned \(outcome.value), expected \(want)")
       }
+    }
+    // A sockaddr the script wrote for the returned address.
+    if let written = call.prepared.expectedAddress, outcome.errno == nil, let live = outcome.address {
+      let problem: String?
+      do throws(ScriptRunError) {
+        problem = try executor.sockaddrMismatch(written, live: live)
+      } catch {
+        throw fail(call.event, "\(expected.name): \(error.message)")
+      }
+      if let problem { throw fail(call.event, "\(expected.name): \(problem)") }
     }
     // pipe([R, W]): the script's numbers name the two live ends from now on.
     if call.call.name == "pipe", outcome.errno == nil, case .list(let ends) = call.call.arguments.first, ends.count == 2 {

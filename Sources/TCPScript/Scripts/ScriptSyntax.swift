@@ -78,6 +78,14 @@ public struct ScriptPacket: Hashable, Sendable {
   /// `nil`: the line writes no options (outbound: the kernel must send none). `.some(nil)`: `<...>`,
   /// any options. `.some(list)`: exactly these, in this order.
   public var options: [ScriptTCPOption]??
+  /// `[tos 0xNN]`: the whole TOS byte (IPv4) or traffic class (IPv6), set inbound, checked outbound.
+  public var typeOfService: UInt8?
+  /// `[flowlabel 0xNNNNN]` (IPv6): set inbound; outbound, packetdrill's rule: the first one a
+  /// connection's script writes names the kernel's first label, and later lines say whether the
+  /// label stays the same (same script value) or changes (another value). 0 is not checked.
+  public var flowLabel: UInt32?
+  /// `[ttl N]`: the TTL (IPv4) or hop limit (IPv6), set inbound, checked outbound.
+  public var timeToLive: UInt8?
   public init(
     inbound: Bool, ecn: ScriptECN? = nil, flagText: String, flags: TCPFlags, sequenceStart: UInt32,
     sequenceEnd: UInt32, length: Int, acknowledgment: UInt32? = nil, window: UInt16? = nil,
@@ -233,6 +241,9 @@ public struct Script: Hashable, Sendable {
   /// `--name=value` lines at the top of the script (`--tolerance_usecs=10000`).
   public var options: [String: String]
   public var events: [ScriptEvent]
+  /// The IP version the parser read the script for (its ICMP lines' type and code numbers are
+  /// ICMPv6's for `ipv6`): the caller's, else the script's `--ip_version=`, else ipv4.
+  public var ipVersion: ScriptIPVersion = .ipv4
   public init(path: String, options: [String: String] = [:], events: [ScriptEvent] = []) {
     self.path = path
     self.options = options
