@@ -149,7 +149,7 @@ enum FinCommand: Command {
       }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
-      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: peer.ipv4.flatMap(PeerNamespace.diag(owning:)) ?? (try? InetDiag()), connectionSeen: true)
+      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: PeerNamespace.diag(owning: peer.address) ?? (try? InetDiag()), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
       if let peerState {
