@@ -13,7 +13,8 @@ enum SendCommand: Command {
       Sends one crafted segment with any field forced, and shows what comes back. FLAGS are tcpdump
       letters (S, S., F., P., R, R., SA, FA, PA, none) or names (syn,ack). With --expect, waits for a
       reply with those flags (exit 1 if it does not come). --guard keeps the kernel's own RSTs for
-      our port from leaving while we wait.
+      our port from leaving while we wait. HOST:PORT is IPv4; [ADDR]:PORT is IPv6 (like
+      [::1]:8080), with --flow-label and the hop limit in --ttl.
 
       --option (repeatable), in the order given:
       \(optionHelp)
