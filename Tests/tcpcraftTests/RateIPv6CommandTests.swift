@@ -76,4 +76,64 @@ struct RateIPv6CommandTests {
     #expect(sequences == (1...count).map { UInt32($0) })
     #expect(frames.allSatisfy { (frame: [UInt8]) -> Bool in dissect(ArraySlice(frame), linkType: .ethernet).problems.isEmpty })
   }
+
+  /// TCP sequence numbers of the plain SYNs among Ethernet + IPv6 + TCP frames, in order.
+  static func synSequences6(_ frames: [CapturedFrame]) -> [UInt32] {
+    frames.compactMap { frame -> UInt32? in
+      let bytes = frame.bytes
+      guard bytes.count >= 74, bytes[12] == 0x86, bytes[13] == 0xDD, bytes[20] == 6, bytes[67] & 0x17 == 0x02 else { return nil }
+      var value: UInt32 = 0
+      for byte in bytes[58..<62] { value = value << 8 | UInt32(byte) }
+      return value
+    }
+  }
+
+  @Test(
+    "send [fd00:97::2]:9 --iface over a veth (TX ring, EtherType IPv6): every frame arrives in the namespace",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func layerTwoOverVeth6() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let tag = "\(getpid() % 100_000)s\(UInt16.random(in: 0...9999))"
+    let namespace = "tccli6-\(tag)"
+    let host = "r6h\(tag)"
+    let inside = "r6n\(tag)"
+    func ip(_ arguments: [String]) -> Bool { (try? Subprocess.status(["ip"] + arguments))?.status == 0 }
+    defer {
+      _ = ip(["netns", "del", namespace])
+      _ = ip(["link", "del", host])
+      #expect(!CommandRunner.shell(["ip", "netns", "list"]).contains(namespace))
+      #expect(!CommandRunner.shell(["ip", "-o", "link", "show"]).contains(host))
+    }
+    let setup = [
+      ["netns", "add", namespace],
+      ["link", "add", host, "address", "02:00:00:00:06:01", "type", "veth", "peer", "name", inside, "address", "02:00:00:00:06:02", "netns", namespace],
+      ["link", "set", host, "up"],
+      ["-n", namespace, "link", "set", inside, "up"],
+      ["-n", namespace, "addr", "add", "fd00:97::2/64", "dev", inside, "nodad"],
+    ]
+    for command in setup { try #require(ip(command), "ip \(command.joined(separator: " "))") }
+    let sourcePort = RateCommandSupport.randomPort()
+    let capture = try NetworkNamespace.run(named: namespace) {
+      try RingCapture(
+        interface: inside, filter: CaptureFilter(parsing: "ip6 and tcp port \(sourcePort)"),
+        geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16))
+    }
+    defer { capture.close() }
+    let count = 1200
+    let result = try runner.run([
+      "send", "[fd00:97::2]:9", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "1000", "--count", "\(count)",
+      "--iface", host, "--src", "fd00:97::1", "--dst-mac", "02:00:00:00:06:02", "--json",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(result.lines.last.flatMap(RateCommandSupport.json))
+    #expect(object["sent"] as? Int == count)
+    #expect(object["layer"] as? Int == 2)
+    let frames = try capture.collect(limit: .seconds(5)) { Self.synSequences6($0).count >= count }
+    let syns = frames.filter { $0.packetType == .host }
+    #expect(Self.synSequences6(syns) == (0..<count).map { 1000 + UInt32($0) })
+    #expect(syns.allSatisfy { Array($0.bytes[0..<14]) == [2, 0, 0, 0, 6, 2, 2, 0, 0, 0, 6, 1, 0x86, 0xDD] }, "MACs as given / the interface's own, EtherType IPv6")
+    #expect(syns.allSatisfy { dissect($0.bytes, linkType: .ethernet).problems.isEmpty }, "TCP checksums over the IPv6 pseudo-header right at layer 2")
+  }
 }
