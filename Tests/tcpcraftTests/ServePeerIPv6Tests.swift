@@ -81,4 +81,30 @@ struct ServePeerIPv6Tests {
     #expect(result.status == 2, "\(result.stderr)")
     #expect(result.errorLines.count == 1 && result.stderr.contains("minimum link MTU of 1280"), "\(result.stderr)")
   }
+
+  /// Kernel fact 26, checked: in an anonymous namespace (gone with its shell), a veth at MTU 1200
+  /// takes no IPv6 address; at 1500 it does; lowered to 1279 it has none left, and back at 1500
+  /// still none.
+  @Test(
+    "kernel fact 26: no IPv6 address below an MTU of 1280, and lowering the MTU drops them",
+    .enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("ip") && Privileges.haveTool("unshare"), "needs root, iproute2, unshare"))
+  func noIPv6BelowMTU1280() throws {
+    try Privileges.check(.netAdmin)
+    let script = """
+      ip link add name va mtu 1200 type veth peer name vb || exit 9
+      ip link set dev va up
+      ip -6 addr add fd00:99::1/64 dev va nodad 2>/dev/null && echo low-accepted || echo low-refused
+      ip link set dev va mtu 1500
+      ip -6 addr add fd00:99::1/64 dev va nodad && echo high-accepted || echo high-refused
+      echo "at-1500 $(ip -6 -o addr show dev va scope global | wc -l)"
+      ip link set dev va mtu 1279
+      echo "at-1279 $(ip -6 -o addr show dev va | wc -l)"
+      ip link set dev va mtu 1500
+      echo "back-at-1500 $(ip -6 -o addr show dev va scope global | wc -l)"
+      """
+    let result = try Subprocess.status(["unshare", "-n", "sh", "-c", script], timeout: 20)
+    #expect(result.status == 0, "\(result.output)")
+    let lines = result.output.split(separator: "\n").map(String.init)
+    #expect(lines == ["low-refused", "high-accepted", "at-1500 1", "at-1279 0", "back-at-1500 0"], "\(result.output)")
+  }
 }

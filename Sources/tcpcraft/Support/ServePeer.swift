@@ -20,7 +20,8 @@ final class ServePeer {
   static let prefixLength = 24
   /// The IPv6 prefix length of `--ipv6`'s ULA addresses.
   static let ipv6PrefixLength: UInt8 = 64
-  /// The smallest MTU an IPv6 link may have (RFC 8200 §5); Linux turns IPv6 off on a device below it.
+  /// The smallest MTU an IPv6 link may have (RFC 8200 §5); Linux has no IPv6 on a device below it
+  /// (kernel fact 26).
   static let ipv6MinimumMTU: UInt32 = 1280
 
   let mtu: UInt32
