@@ -82,11 +82,11 @@ struct ServePeerIPv6Tests {
     #expect(result.errorLines.count == 1 && result.stderr.contains("minimum link MTU of 1280"), "\(result.stderr)")
   }
 
-  /// Kernel fact 26, checked: in an anonymous namespace (gone with its shell), a veth at MTU 1200
+  /// Kernel fact 28, checked: in an anonymous namespace (gone with its shell), a veth at MTU 1200
   /// takes no IPv6 address; at 1500 it does; lowered to 1279 it has none left, and back at 1500
   /// still none.
   @Test(
-    "kernel fact 26: no IPv6 address below an MTU of 1280, and lowering the MTU drops them",
+    "kernel fact 28: no IPv6 address below an MTU of 1280, and lowering the MTU drops them",
     .enabled(if: Privileges.shouldRun(.netAdmin) && Privileges.haveTool("ip") && Privileges.haveTool("unshare"), "needs root, iproute2, unshare"))
   func noIPv6BelowMTU1280() throws {
     try Privileges.check(.netAdmin)

@@ -20,6 +20,9 @@ public struct ScriptConnection: Hashable, Sendable {
   public var timestampOffset: UInt32?
   /// The last TS val the kernel sent.
   public var lastKernelTimestamp: UInt32?
+  /// Every outbound TS val the script spelled, mapped to the live one that came (packetdrill's
+  /// per-socket map): an inbound TS ecr that names one of them echoes exactly that live value.
+  public var timestampValues: [UInt32: UInt32] = [:]
   /// How the script runs (see `ScriptIPVersion`): `localAddress` and `remoteAddress` stay the
   /// script's IPv4 names for its two ends; in `ipv6` mode the wire uses the IPv6 ones.
   public var ipVersion: ScriptIPVersion = .ipv4
@@ -77,7 +80,9 @@ public enum ScriptMatcher {
         }
         var echo = echoReply
         if echoReply != 0 {
-          if let offset = connection.timestampOffset {
+          if let live = connection.timestampValues[echoReply] {
+            echo = live
+          } else if let offset = connection.timestampOffset {
             echo = echoReply &+ offset
           } else if let last = connection.lastKernelTimestamp {
             echo = last
@@ -141,7 +146,10 @@ public enum ScriptMatcher {
   /// and the first 8 bytes of its TCP header: the connection's ports and the quoted sequence
   /// number mapped onto the kernel's live ISN (as packetdrill maps it), since Linux ignores ICMP
   /// errors about sequence numbers it never sent.
-  public static func icmpPacket(_ line: ScriptICMP, connection: ScriptConnection) throws(ScriptRunError) -> [UInt8] {
+  public static func icmpPacket(
+    _ line: ScriptICMP, connection: ScriptConnection, udp: ScriptUDPEndpoint = ScriptUDPEndpoint()
+  ) throws(ScriptRunError) -> [UInt8] {
+    if line.quote != .tcp { return try icmpPacketQuotingUDP(line, connection: connection, udp: udp) }
     guard let localPort = connection.localPort else {
       throw ScriptRunError("no connection for the ICMP message to quote yet")
     }
@@ -191,9 +199,13 @@ public enum ScriptMatcher {
     for option in tcp.options {
       guard case .success(.timestamps(let value, _)) = option else { continue }
       connection.lastKernelTimestamp = value
-      if connection.timestampOffset == nil, let scripted = line.options ?? nil {
+      // A new socket's first segment (its SYN or SYN+ACK) starts its own mapping, as packetdrill
+      // keeps one a socket: another socket's clock may have moved on since the script's first.
+      if tcp.flags.contains(.syn) { connection.timestampOffset = nil }
+      if let scripted = line.options ?? nil {
         for case .timestamps(let scriptValue, _) in scripted {
-          connection.timestampOffset = value &- scriptValue
+          if connection.timestampOffset == nil { connection.timestampOffset = value &- scriptValue }
+          connection.timestampValues[scriptValue] = value
         }
       }
     }

@@ -321,12 +321,16 @@ public struct ScriptParser {
       skipTrivia(newlines: false)
     }
     let ecn = info.ecn
-    if inbound, starts(with: "icmp"), !isIdentifierPart(peek(4)) {
+    if starts(with: "icmp"), !isIdentifierPart(peek(4)) {
       skip("icmp")
-      return try parseICMP()
+      return try parseICMP(inbound: inbound)
+    }
+    if starts(with: "udp"), !isIdentifierPart(peek(3)) {
+      skip("udp")
+      return try parseUDP(inbound: inbound)
     }
     // Not TCP: understood well enough to say what it is, not played.
-    for other in ["udp", "icmp", "ipv4", "ipv6", "mpls", "gre"] where starts(with: other) {
+    for other in ["ipv4", "ipv6", "mpls", "gre"] where starts(with: other) {
       skipRestOfLine()
       return .unsupported("\(other) packet lines are not supported yet")
     }
@@ -385,6 +389,41 @@ public struct ScriptParser {
       }
     }
     return .packet(packet)
+  }
+
+  /// After `< udp` or `> udp`: `[SRC>DST] (LENGTH)` (packetdrill's grammar: ports, when written,
+  /// are the datagram's own; otherwise the script's UDP socket and its peer).
+  private mutating func parseUDP(inbound: Bool) throws(ScriptParseError) -> ScriptAction {
+    skipTrivia(newlines: false)
+    var udp = ScriptUDP(inbound: inbound, length: 0)
+    if current != UInt8(ascii: "(") {
+      udp.sourcePort = try number(UInt16.self, "a source port (0...65535) or \"(\" before the payload length")
+      skipTrivia(newlines: false)
+      try expect(">", "\">\" between the source and destination ports")
+      skipTrivia(newlines: false)
+      udp.destinationPort = try number(UInt16.self, "a destination port (0...65535)")
+      skipTrivia(newlines: false)
+    }
+    udp.length = try udpLength()
+    skipTrivia(newlines: false)
+    if let byte = current, byte != 0x0A {
+      throw error("expected the end of the udp line, found \(found)")
+    }
+    return .udp(udp)
+  }
+
+  /// `(LENGTH)`: a UDP payload length, 0...65507.
+  private mutating func udpLength() throws(ScriptParseError) -> Int {
+    try expect("(", "\"(\" before the UDP payload length")
+    skipTrivia(newlines: false)
+    let here = location
+    let length = try number(Int.self, "a UDP payload length (0...65507)")
+    guard (0...65_507).contains(length) else {
+      throw ScriptParseError(location: here, message: "expected a UDP payload length of 0...65507, found \(length)")
+    }
+    skipTrivia(newlines: false)
+    try expect(")")
+    return length
   }
 
   /// The IP fields a packet line may write, packetdrill's `[ip_info]` (or `(ip_info)`): an ECN
@@ -446,9 +485,9 @@ public struct ScriptParser {
     return info
   }
 
-  /// After `< icmp`: `TYPE [CODE] [mtu N] [id N] [[start:end(len)]]` (packetdrill's grammar;
-  /// `type_N` and `code_N` spell numbers, `-D` defines replace words).
-  private mutating func parseICMP() throws(ScriptParseError) -> ScriptAction {
+  /// After `< icmp` or `> icmp`: `TYPE [CODE] [mtu N] [id N] [[start:end(len)] | [udp (N)]]`
+  /// (packetdrill's grammar; `type_N` and `code_N` spell numbers, `-D` defines replace words).
+  private mutating func parseICMP(inbound: Bool) throws(ScriptParseError) -> ScriptAction {
     func word() throws(ScriptParseError) -> (String, ScriptLocation) {
       skipTrivia(newlines: false)
       let here = location
@@ -468,20 +507,32 @@ public struct ScriptParser {
         message: "expected an \(ipVersion.wireIsIPv6 ? "ICMPv6" : "ICMP") type (\(examples), type_N...), found \"\(typeName)\"")
     }
     var sawCode = false
+    var sawQuote = false
     while true {
       skipTrivia(newlines: false)
       guard let byte = current, byte != 0x0A else { break }
       if byte == UInt8(ascii: "[") {
+        sawQuote = true
         advance()
         skipTrivia(newlines: false)
-        if starts(with: "udp") || starts(with: "raw") {
+        if starts(with: "udp"), !isIdentifierPart(peek(3)) {
+          skip("udp")
+          skipTrivia(newlines: false)
+          icmp.quote = .udp
+          icmp.quotedLength = try udpLength()
+          skipTrivia(newlines: false)
+          try expect("]")
+          continue
+        }
+        if starts(with: "raw") {
           skipRestOfLine()
-          return .unsupported("icmp lines quoting udp or raw packets are not supported yet")
+          return .unsupported("icmp lines quoting raw packets are not supported yet")
         }
         let (start, _, length) = try sequenceRange(
           "a quoted sequence number (start:end(length))", maximumLength: 65_495)
         skipTrivia(newlines: false)
         try expect("]")
+        icmp.quote = .tcp
         icmp.quotedStart = start
         icmp.quotedLength = length
         continue
@@ -520,6 +571,10 @@ public struct ScriptParser {
         }
       }
     }
+    icmp.inbound = inbound
+    // Written without a quote: an outbound message's is not checked; an inbound error quotes the
+    // connection's segment at 0, an echo quotes nothing.
+    if !sawQuote { icmp.quote = inbound && !ScriptICMP.echoTypes.contains(icmp.type) ? .tcp : .none }
     return .icmp(icmp)
   }
 

@@ -166,10 +166,17 @@ public struct ScriptSyscall: Hashable, Sendable {
   }
 }
 
-/// An inbound ICMP line, packetdrill's `< icmp TYPE [CODE] [mtu N] [id N] [[start:end(len)]]`:
-/// an ICMP error quoting an IPv4 header and the first 8 bytes of one of the kernel's TCP segments
-/// (its ports and sequence number), so that the kernel delivers it to the script's connection.
+/// An ICMP line, packetdrill's `< icmp TYPE [CODE] [mtu N] [id N] [[start:end(len)] | [udp (N)]]`.
+/// Inbound (`<`), an ICMP error quoting an IPv4 header and the first 8 bytes of one of the kernel's
+/// TCP segments (its ports and sequence number) or UDP datagrams, so that the kernel delivers it to
+/// the script's socket; an echo request quotes nothing. Outbound (`>`), what the kernel must send:
+/// type, code, and the mtu, id and quoted packet where the line writes them.
 public struct ScriptICMP: Hashable, Sendable {
+  /// What the message quotes: a TCP segment (`[start:end(len)]`), a UDP datagram (`[udp (N)]`:
+  /// `quotedLength` is its payload length), or nothing written (outbound: not checked).
+  public enum Quote: Hashable, Sendable { case tcp, udp, none }
+  public var inbound: Bool = true
+  public var quote: Quote = .tcp
   public var type: UInt8
   public var code: UInt8
   /// The next-hop MTU of `unreachable frag_needed`.
@@ -209,8 +216,10 @@ public struct ScriptICMP: Hashable, Sendable {
 
 public enum ScriptAction: Hashable, Sendable {
   case packet(ScriptPacket)
-  /// An inbound ICMP error about the script's connection.
+  /// An ICMP message: inbound (an error about the script's socket, an echo request) or outbound.
   case icmp(ScriptICMP)
+  /// A UDP datagram, inbound (injected) or outbound (expected).
+  case udp(ScriptUDP)
   case syscall(ScriptSyscall)
   /// A backtick command, run with `/bin/sh -c` inside the script's namespace.
   case shell(String)

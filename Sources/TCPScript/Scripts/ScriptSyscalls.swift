@@ -37,6 +37,8 @@ struct ScriptSyscallExecutor {
   var descriptors: [Int64: Int32] = [:]
   var bindPort: UInt16 = 8080
   var connectPort: UInt16 = 8080
+  /// The peer port of the script's UDP socket once it connected (a `...` sendto goes there).
+  var udpRemotePort: UInt16?
   /// The wall clock (microseconds) at the script's time 0: `SCM_TIMESTAMPING` values are mapped
   /// onto script time with it.
   var realtimeStart: Int64 = 0
@@ -259,6 +261,11 @@ struct ScriptSyscallExecutor {
         let target = try socketAddress(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
         return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: target) }
       }
+      if call.name == "sendto", call.arguments.count > 4, ScriptSockets.isDatagram(fd) {
+        // A UDP socket's `...` destination: the script's remote end (its peer's port once connected).
+        let target = connection.connectAddress(port: udpRemotePort ?? connection.remotePort)
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: target) }
+      }
       if call.name == "sendto", flags & 0x2000_0000 != 0 {
         // MSG_FASTOPEN with `...`: the script's remote end.
         let target = connection.connectAddress(port: connectPort)
@@ -381,14 +388,16 @@ struct ScriptSyscallExecutor {
       guard case .structure(let fields) = try argument(call, 1) else {
         throw ScriptRunError("sendmsg needs a msghdr {msg_name(...)=..., msg_iov(N)=[...], msg_flags=...}")
       }
-      var total: Int64 = 0
+      var lengths: [Int] = []
       for field in fields {
         switch field.name {
         case "msg_iov":
           guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
           for vector in vectors {
             guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
-            total += try integer(members[1].value, "iov_len")
+            let length = try integer(members[1].value, "iov_len")
+            guard length >= 0, length <= 64 << 20 else { throw ScriptRunError("iov_len \(length) out of range") }
+            lengths.append(Int(length))
           }
         case "msg_control":
           if field.value != .ellipsis, field.value != .list([]) {
@@ -397,13 +406,12 @@ struct ScriptSyscallExecutor {
         default: continue
         }
       }
-      let bytes = try buffer(.ellipsis, count: total)
+      guard lengths.count <= 1024 else { throw ScriptRunError("msg_iov with \(lengths.count) iovecs: at most 1024 (UIO_MAXIOV)") }
       let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
-      if flags & 0x2000_0000 != 0 {
-        let target = connection.connectAddress(port: connectPort)
-        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: target) }
-      }
-      return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
+      // The iovecs as written, each a buffer of its own (MSG_ZEROCOPY makes a page fragment of each).
+      let vectors = lengths
+      let target: ScriptSocketAddress? = flags & 0x2000_0000 != 0 ? connection.connectAddress(port: connectPort) : nil
+      return simple { ScriptSockets.sendmsg(fd, lengths: vectors, flags: flags, to: target) }
     case "recvmsg":
       return try prepareRecvmsg(call)
     case "open":

@@ -9,15 +9,15 @@ enum RunCommand: Command {
   static let spec = CommandSpec(
     name: "run",
     summary: "packetdrill-language scripts, each in a network namespace of its own",
-    synopsis: ["SCRIPT|DIR ... [--ip-version ipv4|ipv6|ipv4-mapped-ipv6] [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N] [--pcap FILE|DIR] [--json] [--verbose] [--explain]"],
+    synopsis: ["SCRIPT|DIR ... [--ip-version ipv4|ipv6|ipv4-mapped-ipv6] [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N] [--pcap FILE|DIR] [--svg FILE] [--pcapng FILE] [--json] [--verbose] [--explain]"],
     about: """
       Plays packetdrill-language scripts against the kernel's own TCP, each script in a fresh,
       anonymous network namespace that tcpcraft makes and that vanishes with the run (even on
       SIGKILL): a tun device tun0 with 192.168.0.1/16 (the kernel under test) and the script's
-      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines are injected, `>` lines
-      are captured and matched field by field, system calls run on real sockets in that namespace,
-      backtick lines run with /bin/sh there (cwd: the script's folder), %{ }% blocks with python3
-      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out in ipv4,
+      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines (TCP, UDP, ICMP) are
+      injected, `>` lines are captured and matched field by field, system calls run on real sockets
+      in that namespace, backtick lines run with /bin/sh there (cwd: the script's folder; a /tmp of
+      the script's own), %{ }% blocks with python3 (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out in ipv4,
       as run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
       Defines from run_all.py are the defaults (ipv4: TFO_COOKIE=3021b9d889017eeb
       CODE=host_unreachable CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR); -D replaces them.
@@ -47,6 +47,8 @@ enum RunCommand: Command {
           "how far from its script time an event may happen (default 4000, as packetdrill; or 12.5% of the gap when larger)"),
         .integer("--parallel", UInt64.self, range: 1...64, "N", "scripts at a time for folders (default 1)"),
         .string("--pcap", "FILE|DIR", "each script's packets (LINKTYPE_IPV4; LINKTYPE_RAW for IPv6); a folder gets NAME.pcap each"),
+        .string("--svg", "FILE", "one script's TCP segments as an SVG ladder (seen from the script's side; to project or print)"),
+        .string("--pcapng", "FILE", "one script's TCP segments as pcapng, each with its explanation and states as a comment"),
         .toggle("--json", "one JSON object per script (status, failing line, both packets)"),
         .toggle("--verbose", "every packet and call as it happens"),
         .toggle("--explain", "say how script numbers map onto the wire"),
@@ -60,6 +62,7 @@ enum RunCommand: Command {
       "sudo tcpcraft run examples/scripts/mss.pkt --verbose --pcap /tmp/mss.pcap",
       "sudo tcpcraft run examples/scripts --ip-version ipv6",
       "sudo tcpcraft run gtests/net/tcp --ip-version ipv4-mapped-ipv6 --parallel 2",
+      "sudo tcpcraft run examples/scripts/close.pkt --svg close.svg --pcapng close.pcapng",
     ])
 
   static let packetdrillDefines: [String: String] = ScriptIPVersion.ipv4.packetdrillDefines
@@ -75,6 +78,8 @@ enum RunCommand: Command {
     var json = false
     var verbose = false
     var explain = false
+    var svg: String?
+    var pcapng: String?
   }
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -101,6 +106,15 @@ enum RunCommand: Command {
       settings.json = arguments.has("--json")
       settings.verbose = arguments.has("--verbose")
       settings.explain = arguments.has("--explain")
+      settings.svg = arguments.value("--svg")
+      settings.pcapng = arguments.value("--pcapng")
+      if settings.svg != nil || settings.pcapng != nil {
+        var isDirectory: ObjCBool = false
+        let first = arguments.positionals.first ?? ""
+        if arguments.positionals.count > 1 || (FileManager.default.fileExists(atPath: first, isDirectory: &isDirectory) && isDirectory.boolValue) {
+          throw UsageError("run: --svg and --pcapng draw one script; give one script, not \(arguments.positionals.count > 1 ? "several" : "a folder")")
+        }
+      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -178,6 +192,8 @@ enum RunCommand: Command {
     options.ipVersion = settings.ipVersion
     if let tolerance = settings.tolerance { options.toleranceMicroseconds = tolerance }
     options.python = findPython(path: options.path)
+    // Pictures show the kernel's state on each row: read after each segment (one script only).
+    options.samplesKernelState = settings.svg != nil || settings.pcapng != nil
     if settings.verbose, !folderRun, !settings.json {
       options.onEntry = { entry in Terminal.out(line(entry)) }
     }
@@ -237,6 +253,7 @@ enum RunCommand: Command {
       case .notRun: notRun += 1
       }
       if let pcap = settings.pcap, !writePcap(result, to: pcap, many: total > 1, index: index) { unwritten += 1 }
+      if !writePictures(result, settings: settings) { unwritten += 1 }
       if settings.json {
         Terminal.out(json(result))
       } else if folderRun {
@@ -372,6 +389,39 @@ enum RunCommand: Command {
     object.add("column", parseError.location.column)
     object.add("message", parseError.message)
     return object.description
+  }
+
+  /// `--svg` and `--pcapng` for a single script: its TCP segments as a Flow transcript, drawn and
+  /// commented as the exchange commands draw theirs; `false` (one line on stderr) when refused.
+  static func writePictures(_ result: ScriptResult, settings: Settings) -> Bool {
+    guard settings.svg != nil || settings.pcapng != nil else { return true }
+    let transcript = result.flowTranscript
+    var written = true
+    if let path = settings.svg {
+      // Our side is the script's remote end: the first segment's sender when it is ours.
+      let first = transcript.entries.first
+      let ours = first.map { $0.direction == .sent ? "\($0.sourceAddress.bracketed):\($0.sourcePort)" : "\($0.destinationAddress.bracketed):\($0.destinationPort)" }
+      let theirs = first.map { $0.direction == .sent ? "\($0.destinationAddress.bracketed):\($0.destinationPort)" : "\($0.sourceAddress.bracketed):\($0.sourcePort)" }
+      let local = ours ?? "the script"
+      let remote = theirs ?? "the kernel under test"
+      let status = result.status.rawValue + (result.failure.map { ": line \($0.location.line): \($0.message)" } ?? result.reason.map { ": \($0)" } ?? "")
+      let svg = SVGLadder.render(
+        transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
+        peerIRS: transcript.initialReceiveSequence,
+        page: .init(
+          title: "tcpcraft run \(result.path) (\(status))",
+          source: CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+            + " — we are the script's remote end; the peer is the kernel under test"))
+      if let problem = SafeWrite.write(Array(svg.utf8), to: path) {
+        Terminal.error("tcpcraft: run: cannot write \(path): \(problem)")
+        written = false
+      }
+    }
+    if let path = settings.pcapng, let problem = SafeWrite.write(Teaching.pcapng(transcript), to: path) {
+      Terminal.error("tcpcraft: run: cannot write \(path): \(problem)")
+      written = false
+    }
+    return written
   }
 
   /// Writes one script's packets; `false` (with one line on stderr) when the file was refused.

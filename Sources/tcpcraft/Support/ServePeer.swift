@@ -21,7 +21,7 @@ final class ServePeer {
   /// The IPv6 prefix length of `--ipv6`'s ULA addresses.
   static let ipv6PrefixLength: UInt8 = 64
   /// The smallest MTU an IPv6 link may have (RFC 8200 §5); Linux has no IPv6 on a device below it
-  /// (kernel fact 26).
+  /// (kernel fact 28).
   static let ipv6MinimumMTU: UInt32 = 1280
 
   let mtu: UInt32
