@@ -224,6 +224,8 @@ struct ScriptSession {
   var tolerance: Int64
   var captured: [(packet: [UInt8], time: Int64)] = []
   var tun: TunDevice?
+  /// The kernel's send times of the packets read from the tun (a packet socket on it).
+  var stamps: OutboundTimestamps?
   var worker: CallWorker?
   /// A call still running: the event, the script times, and how to check it.
   var pending: (event: ScriptEvent, call: ScriptSyscall, prepared: PreparedCall, start: Int64, end: Int64, tolerance: Int64)?
@@ -342,6 +344,7 @@ struct ScriptSession {
         : ""
       throw Stop(status: .notRun, reason: "cannot set up the tun device: \(error)\(access)")
     }
+    stamps = OutboundTimestamps(interface: "tun0")
     // A private /tmp for this script's commands (parallel scripts of the corpus all write
     // /tmp/sysctl_restore_${PPID}.sh, and their PPID is tcpcraft's): the thread gets a mount
     // namespace of its own, with the script's folder as its working directory.
@@ -541,12 +544,21 @@ struct ScriptSession {
     guard case .success(let (ready, revents)) = polled, ready > 0 else { return }
     if revents[0] & 1 != 0 {
       var buffer = [UInt8](repeating: 0, count: 65_536)
-      while let count = try? tun.receive(timeoutMilliseconds: 0, into: &buffer), count > 0 {
-        let packet = Array(buffer.prefix(count))
+      var read: [[UInt8]] = []
+      while read.count < 4096, let count = try? tun.receive(timeoutMilliseconds: 0, into: &buffer), count > 0 {
+        read.append(Array(buffer.prefix(count)))
+      }
+      // Each packet's time is when the kernel sent it, not when this thread woke to read it: the
+      // packet socket's copy, queued before the tun's, carries the kernel's stamp.
+      let readTime = now
+      stamps?.drain(now: readTime)
+      for packet in read {
+        let time = stamps?.time(of: packet, readTime: readTime) ?? readTime
         // Only the kernel under test's packets (router solicitations, MLD reports and the like
         // from tun0's link-local address are not the script's).
         guard isFromKernelUnderTest(packet) else { continue }
-        captured.append((packet, now))
+        if traceTiming { traceLine("outbound read \(readTime) kernel \(time) late \(readTime - time) us") }
+        captured.append((packet, time))
       }
     }
     if revents[1] & 1 != 0, let outcome = worker.takeResult() {
@@ -617,6 +629,10 @@ struct ScriptSession {
     while captured.isEmpty {
       let left = deadline - now
       if left <= 0 {
+        // Sent in time and read late (this thread woke after the deadline): its stamp says so.
+        try pump(timeoutMicroseconds: 0)
+        dropOtherConnections(line, event: event)
+        if !captured.isEmpty { break }
         let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { scriptSummary($0) }
         throw fail(
           event, "expected packet did not arrive (waited until \(seconds(deadline)), tolerance \(seconds(slack)))",
