@@ -43,10 +43,28 @@ struct CommandRunner {
       for (pipe, box) in [(out, outBox), (err, errBox)] {
         group.enter()
         DispatchQueue.global().async { [group] in
-          box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+          // Read as it comes (bounded by the pipe's end), so a test can wait for a line.
+          let handle = pipe.fileHandleForReading
+          for _ in 0..<1_000_000 {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            box.append(chunk)
+          }
           group.leave()
         }
       }
+    }
+
+    /// Waits (bounded) until the standard output so far satisfies `condition`; false on timeout.
+    /// A wait on what the command says it did, never a guess at how long it takes.
+    func waitForOutput(timeout: TimeInterval = 20, _ condition: ([String]) -> Bool) -> Bool {
+      let deadline = Date().addingTimeInterval(timeout)
+      repeat {
+        let lines = String(decoding: outBox.data, as: UTF8.self).split(separator: "\n").map(String.init)
+        if condition(lines) { return true }
+        usleep(5_000)
+      } while Date() < deadline
+      return false
     }
 
     /// Waits (bounded) for the process to end, killing it after `timeout`.
@@ -98,8 +116,12 @@ struct CommandRunner {
   }
 }
 
+/// Bytes appended by a reader thread and read by the test: behind a lock.
 final class DataBox: @unchecked Sendable {
-  var data = Data()
+  private let lock = NSLock()
+  private var bytes = Data()
+  var data: Data { lock.withLock { bytes } }
+  func append(_ chunk: Data) { lock.withLock { bytes.append(chunk) } }
 }
 
 struct RunnerError: Error, CustomStringConvertible {
