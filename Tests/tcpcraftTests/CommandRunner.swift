@@ -57,10 +57,17 @@ struct CommandRunner {
 
     /// Waits (bounded) until the standard output so far satisfies `condition`; false on timeout.
     /// A wait on what the command says it did, never a guess at how long it takes.
-    func waitForOutput(timeout: TimeInterval = 20, _ condition: ([String]) -> Bool) -> Bool {
+    /// Waits (bounded) until `sniff` says on stderr that its capture is open (after it opened it).
+    func waitUntilCapturing(timeout: TimeInterval = 20) -> Bool {
+      waitForOutput(standardError: true, timeout: timeout) { lines in lines.contains { $0.contains("listening on ") } }
+    }
+
+    /// `standardError`: the same on what it printed there.
+    func waitForOutput(standardError: Bool = false, timeout: TimeInterval = 20, _ condition: ([String]) -> Bool) -> Bool {
+      let box = standardError ? errBox : outBox
       let deadline = Date().addingTimeInterval(timeout)
       repeat {
-        let lines = String(decoding: outBox.data, as: UTF8.self).split(separator: "\n").map(String.init)
+        let lines = String(decoding: box.data, as: UTF8.self).split(separator: "\n").map(String.init)
         if condition(lines) { return true }
         usleep(5_000)
       } while Date() < deadline
@@ -86,6 +93,7 @@ struct CommandRunner {
   }
 
   /// Starts `tcpcraft arguments...` without waiting for it.
+  /// (`sniff` says "listening on" on stderr once its capture is open: see `waitUntilCapturing`.)
   func start(_ arguments: [String], prefix: [String] = [], directory: String? = nil, binary: String? = nil) throws -> Running {
     guard let binary = binary ?? CommandRunner.binary else { throw RunnerError("tcpcraft binary not found; build it first") }
     let process = Process()

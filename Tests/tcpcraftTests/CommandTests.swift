@@ -171,7 +171,7 @@ import Testing
     defer { runner.cleanUp() }
     let server = try Listener()
     let sniff = try runner.start(["sniff", "-i", "lo", "-c", "2", "--timeout", "5", "tcp", "port", String(server.port), "and", "tcp[tcpflags]", "&", "tcp-syn", "!=", "0"])
-    usleep(300_000)  // let it open its capture
+    #expect(sniff.waitUntilCapturing())
     // One connection: its SYN and the SYN+ACK match the filter; nothing else does.
     _ = Client.exchange(port: server.port, send: "x")
     let result = sniff.finish(timeout: 10)
