@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Testing
 
 /// Runs the built `tcpcraft` binary as a subprocess, the way a user does, and collects its exit
 /// status and output. Every run is bounded by a timeout (the process is killed after it).
@@ -148,6 +149,14 @@ extension CommandRunner.Result {
 }
 
 extension CommandRunner {
+  /// `handshake` to `server` (`--json`), which must succeed: the pid of the guard holder it left.
+  func establish(_ server: Listener, sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32 {
+    let host = server.ipv6 ? "[::1]" : "127.0.0.1"
+    let handshake = try run(["handshake", "\(host):\(server.port)", "--json"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)", sourceLocation: sourceLocation)
+    return try #require(handshake.guardHolderPID, sourceLocation: sourceLocation)
+  }
+
   /// Whether nftables still has a table of the RST guard held by `holder`.
   static func guardTablesExist(holder: Int32) -> Bool {
     shell(["nft", "list", "tables"]).contains("tcpcraft_\(holder)_")

@@ -59,11 +59,7 @@ import Testing
     #expect(finLine.contains("ESTABLISHED → FIN-WAIT-1"))
     // (FIN-WAIT-2 only when the listener's ACK goes out before its FIN: it closes at once here.)
     #expect(fin.lines.contains { $0.contains("TIME-WAIT") })
-    #expect(server.waitUntilFinished())
-    #expect(server.log == ["accepted", "eof", "closed"])
-    #expect(waitUntil { server.connections().isEmpty })
-    #expect(waitUntil { kill(holder, 0) != 0 })
-    #expect(!CommandRunner.guardTablesExist(holder: holder))
+    server.expectClosedWithNothingLeft(holder: holder)
     #expect(!FileManager.default.fileExists(atPath: sessionFile))
   }
 

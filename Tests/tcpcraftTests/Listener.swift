@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Testing
 
 /// A kernel TCP listener on 127.0.0.1 (or ::1 with `ipv6`; ephemeral port) whose application
 /// runs on its own thread: accept, send `greeting` (if any), recv until EOF, close, recording each
@@ -71,6 +72,16 @@ final class Listener: @unchecked Sendable {
   /// Waits (bounded) until the application thread has finished.
   func waitUntilFinished(seconds: Double = 5) -> Bool {
     finished.wait(timeout: .now() + seconds) == .success
+  }
+
+  /// After a `fin` that closed our connection to this listener: its application saw EOF and
+  /// closed, its socket is gone, and the session's guard holder left with its table.
+  func expectClosedWithNothingLeft(holder: Int32, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(waitUntilFinished(), sourceLocation: sourceLocation)
+    #expect(log == ["accepted", "eof", "closed"], sourceLocation: sourceLocation)
+    #expect(waitUntil { connections().isEmpty }, sourceLocation: sourceLocation)
+    #expect(waitUntil { kill(holder, 0) != 0 }, "the guard holder is gone", sourceLocation: sourceLocation)
+    #expect(!CommandRunner.guardTablesExist(holder: holder), sourceLocation: sourceLocation)
   }
 
   /// The kernel's connection sockets on our port (not the listener), from /proc/net/tcp (tcp6):

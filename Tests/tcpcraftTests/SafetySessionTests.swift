@@ -228,9 +228,7 @@ import Testing
     let runner = CommandRunner()
     defer { runner.cleanUp() }
     let server = try Listener()
-    let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json"])
-    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require(handshake.guardHolderPID)
+    let holder = try runner.establish(server)
     let name = try #require(Self.files(runner.sessionDirectory).first)
     let path = runner.sessionDirectory + "/" + name
     // A decoy: a real holder of ours, for a session that does not exist, with its own token.
