@@ -19,11 +19,11 @@ import TestSupport
 
   /// Runs inline script text in a fresh namespace. Timing is generous: these tests are about
   /// what the runner sees and reports, not about a loaded machine's scheduler.
-  func run(_ text: String, python: String? = nil) -> ScriptResult {
+  func run(_ text: String, python: String? = nil, directory: String = ScriptRunTests.examples) -> ScriptResult {
     var options = ScriptRunOptions()
     options.toleranceMicroseconds = 200_000
     options.python = python
-    return ScriptRunner.run(text: text, path: "inline.pkt", directory: Self.examples, options: options)
+    return ScriptRunner.run(text: text, path: "inline.pkt", directory: directory, options: options)
   }
 
   static let listen = """
@@ -290,7 +290,7 @@ import TestSupport
       +0 splice(4, NULL, 7, NULL, 100, 0) = 100
       +0 read(6, ..., 200) = 100
 
-      """)
+      """, directory: folder.path)  // the script's /tmp is private: its own folder stays reachable
     #expect(result.status == .passed, "\(result.reason ?? "")")
     // The counts are the kernel's: a wrong one fails.
     let wrong = run(established + "+0 open(\"\(file)\", O_RDONLY) = 5\n+0 sendfile(4, 5, [0], 5) = 4\n")

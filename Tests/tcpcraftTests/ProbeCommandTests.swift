@@ -1,6 +1,7 @@
 // `tcpcraft probe`, run as a user runs it: the built binary as a subprocess.
 import Foundation
 import Glibc
+import TCPScript
 import Testing
 import TestSupport
 
@@ -39,6 +40,43 @@ struct ProbeCommandTests {
     #expect(a.status == 0 && a.lines.count == 25)
     #expect(a.stdout == b.stdout)
     #expect(a.stdout != c.stdout)
+  }
+
+  @Test("IPv6: --list --ipv6 lists the IPv6 cases; --ipv6 needs --target self; an IPv6 case needs --ipv6 — one line, exit 2")
+  func ipv6Usage() throws {
+    let runner = CommandRunner()
+    let list = try runner.run(["probe", "--list", "--ipv6", "--json"])
+    #expect(list.status == 0)
+    #expect(list.lines.count == EdgeCaseCatalog.ipv6.count && list.lines.allSatisfy { $0.contains("\"case\":\"ip6-") || $0.contains("\"case\":\"tcp6-") })
+    let remote = try runner.run(["probe", "127.0.0.1:80", "--ipv6", "--all"])
+    #expect(remote.status == 2 && remote.errorLines.count == 1 && remote.stderr.contains("--target self"))
+    let mixed = try runner.run(["probe", "127.0.0.1:80", "--case", "ip6-hop-limit-0"])
+    #expect(mixed.status == 2 && mixed.errorLines.count == 1 && mixed.stderr.contains("add --ipv6"))
+    let unknown = try runner.run(["probe", "--target", "self", "--ipv6", "--case", "closed-syn"])
+    #expect(unknown.status == 2 && unknown.stderr.contains("no IPv6 case \"closed-syn\""))
+  }
+
+  @Test(
+    "probe --target self --ipv6: the IPv6 cases over IPv6 against Linux in a namespace, every one judged, then removed",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func selfTargetIPv6() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let result = try CommandRunner().run(
+      ["probe", "--target", "self", "--ipv6", "--all", "--json", "--timeout", "0.4", "--seed", "6"], timeout: 60)
+    #expect(result.status == 1, "Linux deviates from RFC 7323 §3.2's SHOULD over IPv6 too: \(result.stderr)")
+    let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
+    #expect(cases.count == EdgeCaseCatalog.ipv6.count)
+    #expect(cases.filter { !$0.contains("\"verdict\":\"conforms\"") }.count == 2, "SYN+FIN dropped, missing TSopt accepted")
+    #expect(line("tcp6-est-missing-timestamp").contains("\"verdict\":\"deviates\""))
+    #expect(line("tcp6-est-data").contains("\"judged_against\":{\"snd_nxt\""))
+    #expect(line("tcp6-listen-syn-fin").contains("\"verdict\":\"dropped\""))
+    func line(_ name: String) -> String { cases.first { $0.contains("\"case\":\"\(name)\"") } ?? "" }
+    #expect(line("ip6-dstopt-unknown-10").contains("ICMP6, parameter problem, option - octet 42"))
+    #expect(line("tcp6-bad-checksum").contains("\"TcpInCsumErrors\":1"))
+    let summary = result.lines.last ?? ""
+    #expect(summary.contains("\"family\":\"ipv6\"") && summary.contains("\"exit_status\":1"))
+    let interface = try #require(summary.split(separator: "\"interface\":\"").last?.split(separator: "\"").first)
+    #expect(Self.interfaces(String(interface)).isEmpty, "the veth pair is gone")
   }
 
   @Test("Bad usage: unknown case, unknown field, no target — one line, exit 2")
@@ -170,6 +208,15 @@ struct ProbeCommandTests {
     #expect(line("tcp-window-scale-15").contains("\"verdict\":\"conforms\"") && line("tcp-window-scale-15").contains("shift 14"))
     let summary = result.lines.last ?? ""
     #expect(summary.contains("\"kernel_is_target\":true") && summary.contains("\"exit_status\":1"))
+    if Privileges.hostRoot {
+      // The kernel's own reason, from the tracepoint, attributed to the case that caused it.
+      #expect(line("tcp-bad-checksum").contains("{\"reason\":\"TCP_CSUM\",\"function\":\"tcp_v4_rcv\""))
+      #expect(line("closed-syn").contains("\"reason\":\"NO_SOCKET\""))
+      #expect(summary.contains("\"drop_reasons\":\"recorded (skb:kfree_skb;"))
+    } else {
+      // Without the host's CAP_SYS_ADMIN: said in JSON only, with the reason.
+      #expect(line("tcp-bad-checksum").contains("\"drop_reasons_unavailable\":\"drop reasons unavailable (mounting tracefs"))
+    }
     let interface = try #require(summary.split(separator: "\"interface\":\"").last?.split(separator: "\"").first)
     #expect(interface.hasPrefix("tcs"))
     #expect(Self.interfaces(String(interface)).isEmpty, "the veth pair is gone")

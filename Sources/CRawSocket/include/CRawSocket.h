@@ -26,8 +26,10 @@
 #include "CRawSocket_packet.h"
 #include "CRawSocket_netlink.h"
 #include "CRawSocket_namespace.h"
+#include "CRawSocket_privatetmp.h"
 #include "CRawSocket_script.h"
 #include "CRawSocket_process.h"
+#include "CRawSocket_trace.h"
 #include "CRawSocket_veth.h"
 
 #endif

@@ -99,6 +99,36 @@ public enum ScriptSockets {
     }
   }
 
+  /// `sendmsg` with one iovec a length (zero bytes each), to an address or none. Each iovec
+  /// gets a buffer of its own, 64 bytes from the previous one's start: as with a program's separate
+  /// buffers, the kernel cannot merge neighbours into one page fragment (MSG_ZEROCOPY's frag count).
+  public static func sendmsg(_ fd: Int32, lengths: [Int], flags: Int32, to address: ScriptSocketAddress?) -> Result<Int, Errno> {
+    guard lengths.allSatisfy({ $0 >= 0 && $0 <= 64 << 20 }), lengths.count <= 1024 else { return .failure(Errno(rawValue: EINVAL)) }
+    let stride = lengths.map { ($0 + 64) / 64 * 64 }
+    var storage = [UInt8](repeating: 0, count: max(stride.reduce(0, +), 1))
+    return storage.withUnsafeMutableBytes { raw -> Result<Int, Errno> in
+      guard let base = raw.baseAddress else { return .failure(Errno(rawValue: EINVAL)) }
+      var offset = 0
+      var vectors: [iovec] = []
+      for (length, step) in zip(lengths, stride) {
+        vectors.append(iovec(iov_base: base + offset, iov_len: length))
+        offset += step
+      }
+      return vectors.withUnsafeMutableBufferPointer { vectorBuffer -> Result<Int, Errno> in
+        func send(_ name: UnsafeRawPointer?, _ nameLength: socklen_t) -> Int {
+          var message = msghdr()
+          message.msg_name = UnsafeMutableRawPointer(mutating: name)
+          message.msg_namelen = nameLength
+          message.msg_iov = vectorBuffer.baseAddress
+          message.msg_iovlen = vectorBuffer.count
+          return system_sendmsg(fd, &message, flags)
+        }
+        if let address { return result(withSocketAddress(address) { send($0, $1) }) }
+        return result(send(nil, 0))
+      }
+    }
+  }
+
   /// `recvmsg` into one buffer of `count` bytes (dropped) and a control buffer of
   /// `controlCapacity` bytes; returns the byte count, the control bytes the kernel wrote, and the
   /// message flags.
@@ -155,6 +185,14 @@ public enum ScriptSockets {
     let status = buffer.withUnsafeMutableBytes { system_getsockopt(fd, level, name, $0.baseAddress, &length) }
     guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
     return .success(Array(buffer.prefix(Int(length))))
+  }
+
+  /// Whether `fd` is a datagram socket (`SO_TYPE` is `SOCK_DGRAM`).
+  public static func isDatagram(_ fd: Int32) -> Bool {
+    guard case .success(let bytes) = getsockopt(fd, level: SOL_SOCKET, name: SO_TYPE, capacity: 4), bytes.count == 4 else {
+      return false
+    }
+    return bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == Int32(SOCK_DGRAM.rawValue)
   }
 
   /// The IPv4 address and port of `getsockname` (`peer: false`) or `getpeername` (`peer: true`).

@@ -136,3 +136,72 @@ public enum InterfaceSetup {
     }
   }
 }
+
+extension InterfaceSetup {
+  // rtnetlink (<linux/rtnetlink.h>, <linux/if_addr.h>).
+  private static let newAddress: UInt16 = 20, newRoute: UInt16 = 24
+  private static let addressAttribute: UInt16 = 1 /* IFA_ADDRESS */, localAttribute: UInt16 = 2 /* IFA_LOCAL */
+  private static let addressFlagsAttribute: UInt16 = 8 /* IFA_FLAGS */
+  private static let noDAD: UInt32 = 0x02 /* IFA_F_NODAD */
+
+  private static func netlinkFailure(_ what: String, _ error: NetlinkError) -> SocketError {
+    .system(operation: what, error.errno ?? .invalidArgument)
+  }
+
+  /// Gives `name` the IPv6 `address` (16 bytes) with `prefixLength`, with no duplicate address
+  /// detection (`IFA_F_NODAD`): usable at once, as `ip -6 addr add ADDR/LEN dev NAME nodad`.
+  /// The kernel adds the prefix route when the device is up.
+  public static func addIPv6Address(_ name: String, address: [UInt8], prefixLength: UInt8) throws(SocketError) {
+    guard address.count == 16, prefixLength <= 128 else {
+      throw .system(operation: "RTM_NEWADDR \(name): an IPv6 address has 16 bytes", .invalidArgument)
+    }
+    do throws(NetlinkError) {
+      let lookup = try RouteLookup(timeout: .seconds(2))
+      defer { lookup.netlink.close() }
+      let index = try lookup.interface(named: name).index
+      var message = NetlinkMessageBuilder(type: newAddress, flags: [.request, .acknowledge, .create, .exclusive])
+      // struct ifaddrmsg: family, prefix length, flags, scope, interface index.
+      message.append(bytes: [UInt8(AF_INET6), prefixLength, UInt8(noDAD), 0])
+      message.append(bytes: withUnsafeBytes(of: index) { Array($0) })
+      message.appendAttribute(type: localAttribute, payload: address)
+      message.appendAttribute(type: addressAttribute, payload: address)
+      message.appendAttribute(type: addressFlagsAttribute, uint32: noDAD)
+      _ = try lookup.netlink.request(message)
+      // The address exists at once (bind succeeds), but the kernel inserts its local route from
+      // a work queue (addrconf's DAD work, run even with NODAD): until then a packet to it is not
+      // delivered. Wait for that route, at most 2 s, so that a script's first SYN is not lost.
+      for _ in 0..<2000 {
+        if (try? lookup.route(toIPv6: address))?.isLocal == true { return }
+        _ = ScriptSockets.poll([], timeoutMicroseconds: 1000)
+      }
+      throw NetlinkError.timedOut(milliseconds: 2000)
+    } catch {
+      throw netlinkFailure("RTM_NEWADDR \(name) (its local route)", error)
+    }
+  }
+
+  /// Adds an IPv6 route to `destination`/`prefixLength` through device `name`, via `gateway` when
+  /// given (as `ip -6 route add DEST/LEN via GATEWAY dev NAME`).
+  public static func addIPv6Route(
+    destination: [UInt8], prefixLength: UInt8, gateway: [UInt8]? = nil, device name: String
+  ) throws(SocketError) {
+    guard destination.count == 16, gateway.map({ $0.count == 16 }) ?? true, prefixLength <= 128 else {
+      throw .system(operation: "RTM_NEWROUTE via \(name): an IPv6 address has 16 bytes", .invalidArgument)
+    }
+    do throws(NetlinkError) {
+      let lookup = try RouteLookup(timeout: .seconds(2))
+      defer { lookup.netlink.close() }
+      let index = try lookup.interface(named: name).index
+      var message = NetlinkMessageBuilder(type: newRoute, flags: [.request, .acknowledge, .create, .exclusive])
+      // struct rtmsg: family, dst_len, src_len, tos, table (main), protocol (boot), scope
+      // (universe), type (unicast), flags.
+      message.append(bytes: [UInt8(AF_INET6), prefixLength, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0])
+      message.appendAttribute(type: 1 /* RTA_DST */, payload: destination)
+      message.appendAttribute(type: 4 /* RTA_OIF */, uint32: index)
+      if let gateway { message.appendAttribute(type: 5 /* RTA_GATEWAY */, payload: gateway) }
+      _ = try lookup.netlink.request(message)
+    } catch {
+      throw netlinkFailure("RTM_NEWROUTE via \(name)", error)
+    }
+  }
+}

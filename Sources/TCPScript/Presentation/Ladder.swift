@@ -63,6 +63,7 @@ public enum Ladder {
 
   /// `SYN,ACK seq=2958367133 ack=84347052`
   static func label(_ entry: TranscriptEntry, ourISS: UInt32?, peerIRS: UInt32?) -> String {
+    if let other = nonTCPLabel(entry) { return other }
     var label = entry.flagNames
     let seqBase = entry.direction == .sent ? ourISS : peerIRS
     let ackBase = entry.direction == .sent ? peerIRS : ourISS
@@ -80,6 +81,17 @@ public enum Ladder {
       label += " (unexpected)"
     }
     return label
+  }
+
+  /// For a packet that is not TCP right after its IP header (an ICMPv6 echo behind extension
+  /// headers, say, in a probe case): the start of its tcpdump line (`DSTOPT ICMP6, echo request`).
+  static func nonTCPLabel(_ entry: TranscriptEntry) -> String? {
+    guard let first = entry.packet.first else { return nil }
+    let version = first >> 4
+    let next: UInt8? = version == 4 && entry.packet.count > 9 ? entry.packet[9] : version == 6 && entry.packet.count > 6 ? entry.packet[6] : nil
+    guard let next, next != 6 else { return nil }
+    guard let colon = entry.summary.firstRange(of: ": ") else { return nil }
+    return entry.summary[colon.upperBound...].split(separator: ",").prefix(2).joined(separator: ",")
   }
 
   private static func pad(_ text: String, _ width: Int) -> String {

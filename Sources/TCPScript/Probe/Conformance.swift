@@ -63,6 +63,10 @@ public struct ProbeReply: Hashable, Sendable {
   public var icmpCode: UInt8?
   public var timestampSeconds: Int64
   public var timestampNanoseconds: Int32
+  /// An IPv6 packet (then `icmpType` is an ICMPv6 type).
+  public var isIPv6 = false
+  /// An ICMPv6 parameter problem's pointer, or an error's rest-of-header.
+  public var icmpPointer: UInt32?
 
   public var isTCP: Bool { icmpType == nil }
 
@@ -126,6 +130,13 @@ public struct ProbeReply: Hashable, Sendable {
 
   /// `RST,ACK seq 0 ack 1235`, `ACK seq 5 ack 9 win 0`, `ICMP type 12 code 0`.
   public var brief: String {
+    if isIPv6, let icmpType {
+      switch icmpType {
+      case 129: return "ICMP6 echo reply"
+      case 4: return "ICMP6 parameter problem code \(icmpCode ?? 0) pointer \(icmpPointer ?? 0)"
+      default: return "ICMP6 type \(icmpType) code \(icmpCode ?? 0)"
+      }
+    }
     if let icmpType { return "ICMP type \(icmpType) code \(icmpCode ?? 0)" + (icmpType == 12 ? " (parameter problem)" : "") }
     var text = "\(FlagBits.names(flags.rawValue)) seq \(sequenceNumber)"
     if flags.contains(.ack) { text += " ack \(acknowledgmentNumber)" }
@@ -310,6 +321,18 @@ public enum Conformance {
         return (.deviates, observed + " (wanted ack \(segment.sequence &+ 1))")
       }
       return (.partly, observed + "; the connection proceeds; the shift in use was not measured")
+
+    case .echoReply:
+      if replies.contains(where: { $0.isIPv6 && $0.icmpType == 129 }) { return (.conforms, observed) }
+      return (replies.isEmpty ? .noReply : .deviates, observed)
+
+    case .icmpv6ParameterProblem(let code):
+      if let problem = replies.first(where: { $0.isIPv6 && $0.icmpType == 4 }) {
+        if problem.icmpCode == code { return (.conforms, observed) }
+        return (.deviates, observed + " (wanted code \(code))")
+      }
+      if replies.contains(where: { $0.isIPv6 && $0.icmpType == 129 }) { return (.deviates, observed + " (the datagram was processed)") }
+      return (replies.isEmpty ? .noReply : .deviates, observed)
 
     case .icmpParameterProblem:
       if replies.contains(where: { $0.icmpType == 12 }) { return (.conforms, observed) }

@@ -32,14 +32,20 @@ public struct EdgeCase: Sendable, CustomStringConvertible {
   public let allowedDrop: AllowedDrop?
   /// Builds the packets from the connection's numbers.
   public let craft: @Sendable (CraftContext) -> CraftedPackets
+  /// The IP version the case speaks: IPv4 cases run on `Flow`s (`ProbeRunner`), IPv6 cases as
+  /// whole crafted packets judged from the captured replies (`IPv6ProbeRunner`).
+  public let family: Family
 
-  public enum Layer: String, Sendable { case tcp, ipv4 }
+  public enum Layer: String, Sendable { case tcp, ipv4, ipv6 }
+
+  public enum Family: String, Sendable { case ipv4, ipv6 }
 
   public init(
     name: String, summary: String, setup: EdgeCaseSetup, rfc: String, requirement: RequirementLevel,
     rule: String, expected: ExpectedReaction, layer: Layer = .tcp, needsExactIPv4Header: Bool = false,
-    allowedDrop: AllowedDrop? = nil, craft: @escaping @Sendable (CraftContext) -> CraftedPackets
+    allowedDrop: AllowedDrop? = nil, family: Family = .ipv4, craft: @escaping @Sendable (CraftContext) -> CraftedPackets
   ) {
+    self.family = family
     self.name = name
     self.summary = summary
     self.setup = setup
@@ -72,6 +78,9 @@ public struct AllowedDrop: Hashable, Sendable {
 public enum RequirementLevel: String, Sendable, CaseIterable {
   case must = "MUST"
   case should = "SHOULD"
+  /// An option the RFC grants with MAY (RFC 8504 §5.3's limits): either way conforms, as long as
+  /// the target keeps working.
+  case may = "MAY"
   /// RFC 9293 §3.10's event-processing text: normative steps written without BCP 14 key words.
   case procedure = "procedure"
   /// An optional mechanism with mandatory behaviour once adopted (RFC 5961 §5.2: "All TCP stacks
@@ -190,6 +199,12 @@ public enum ExpectedReaction: Hashable, Sendable, CustomStringConvertible {
   /// Any reaction (accept, drop, reset) as long as the target keeps working: MUST-7's "be
   /// prepared to handle an illegal option length". The positive control checks the "keeps working".
   case handled
+  /// The datagram is processed: the ICMPv6 echo request it carries draws its echo reply.
+  case echoReply
+  /// The datagram is discarded and an ICMPv6 Parameter Problem (type 4) with this code comes
+  /// back (0 erroneous header field, 1 unrecognized next header, 2 unrecognized option,
+  /// 3 first fragment without the whole header chain).
+  case icmpv6ParameterProblem(code: UInt8)
 
   public var description: String {
     switch self {
@@ -206,6 +221,8 @@ public enum ExpectedReaction: Hashable, Sendable, CustomStringConvertible {
     case .synDataQueued: "SYN,ACK ack=SEG.SEQ+1; data queued, acked once established"
     case .windowScaleClamped: "SYN,ACK; the target uses shift 14"
     case .handled: "any reaction; the target keeps working"
+    case .echoReply: "processed: echo reply"
+    case .icmpv6ParameterProblem(let code): "discard + ICMPv6 parameter problem code \(code)"
     }
   }
 
@@ -323,10 +340,14 @@ public struct CraftedPackets: Sendable {
     self.payload = payload
   }
 
-  /// The IPv4 bytes of every packet (the trailer appended to the last).
+  /// Packets already encoded (IPv6 fragments), sent after `packets`, exactly as given.
+  public var encodedPackets: [[UInt8]] = []
+
+  /// The bytes of every packet (the trailer appended to the last).
   public func encoded() throws(PacketError) -> [[UInt8]] {
     var result: [[UInt8]] = []
     for packet in packets { result.append(try packet.encoded()) }
+    result += encodedPackets
     if !trailer.isEmpty, !result.isEmpty { result[result.count - 1] += trailer }
     return result
   }

@@ -1,9 +1,5 @@
 import RawSocket
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The kernel's SNMP and extended counters (`/proc/net/snmp`, `/proc/net/netstat`) of one
 /// network namespace, named as `nstat` names them (`TcpInCsumErrors`, `TcpExtPAWSEstab`,
 /// `IpExtInTruncatedPkts`). The evidence for a silent drop: the counter that rose.
@@ -24,6 +20,13 @@ public struct KernelCounters: Sendable {
     "TcpExtTCPToZeroWindowAdv", "TcpExtTCPFromZeroWindowAdv", "TcpExtTCPWantZeroWindowAdv",
     "TcpExtTCPTimeouts", "TcpExtTCPLossProbes", "TcpExtTCPSynRetrans", "TcpRetransSegs",
     "TcpExtTCPRetransFail", "TcpExtTCPSpuriousRtxHostQueues", "TcpExtTCPMemoryPressures",
+    // IPv6 (/proc/net/snmp6).
+    "Ip6InReceives", "Ip6InDelivers", "Ip6OutRequests", "Ip6InOctets", "Ip6OutOctets", "Ip6InNoECTPkts",
+    "Ip6OutTransmits", "Ip6InMcastPkts", "Ip6OutMcastPkts", "Ip6InMcastOctets", "Ip6OutMcastOctets", "Icmp6InMsgs",
+    "Icmp6OutMsgs", "Icmp6InEchos", "Icmp6OutEchoReplies", "Icmp6InType128", "Icmp6OutType129",
+    "Icmp6InNeighborSolicits", "Icmp6InNeighborAdvertisements", "Icmp6OutNeighborSolicits",
+    "Icmp6OutNeighborAdvertisements", "Icmp6InType135", "Icmp6InType136", "Icmp6OutType135", "Icmp6OutType136",
+    "Icmp6OutType133", "Icmp6OutType143", "Icmp6OutMLDv2Reports", "Icmp6OutRouterSolicits",
   ]
 
   /// Reads the counters of the calling thread's namespace, or of the namespace `ip netns add`
@@ -35,6 +38,8 @@ public struct KernelCounters: Sendable {
         guard let text = readText(file) else { return nil }
         parse(text, into: &values)
       }
+      // IPv6's counters, one `Name value` a line (absent when IPv6 is disabled).
+      if let text = readText("/proc/thread-self/net/snmp6") { parseLines(text, into: &values) }
       return KernelCounters(values: values)
     }
     guard let namespace else { return body() }
@@ -69,6 +74,15 @@ public struct KernelCounters: Sendable {
     }
   }
 
+  /// Parses `/proc/net/snmp6`'s `Name value` lines.
+  public static func parseLines(_ text: String, into values: inout [String: Int64]) {
+    for line in text.split(separator: "\n") {
+      let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+      guard fields.count == 2, let value = Int64(fields[1]) else { continue }
+      values[String(fields[0])] = value
+    }
+  }
+
   /// The counters that rose since `earlier`, largest rise first among equals by name:
   /// `(name, rise)`.
   public func rises(since earlier: KernelCounters) -> [(name: String, rise: Int64)] {
@@ -80,17 +94,16 @@ public struct KernelCounters: Sendable {
     return result.sorted { $0.name < $1.name }
   }
 
+  /// The text of a small kernel file (`/proc/...`), read through RawSocket's seam; a symbolic
+  /// link in the last place is refused. At most 512 KiB.
   static func readText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    guard let file = try? FileDescriptor.openForReading(path: path) else { return nil }
+    defer { try? file.close() }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 8192)
     for _ in 0..<64 {
-      let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-      if count < 0 && errno == EINTR { continue }
-      if count <= 0 { break }
-      bytes.append(contentsOf: chunk[0..<count])
+      guard let count = try? file.read(into: &chunk), count > 0 else { break }
+      bytes.append(contentsOf: chunk[0..<min(count, chunk.count)])
     }
     return String(decoding: bytes, as: UTF8.self)
   }

@@ -29,6 +29,8 @@ public final class ProbeLink: FlowTransport {
   /// Whether IPv4 headers reach the wire exactly as built (layer 2).
   public var keepsIPv4HeaderExact: Bool { raw == nil }
   private var rstGuard: RSTGuard?
+  /// For an IPv6 link: the target's address (frames from it to `local` are the ones received).
+  private var remote6: IPv6Address?
   private var frame: [UInt8] = []
   private var closed = false
 
@@ -50,8 +52,7 @@ public final class ProbeLink: FlowTransport {
         return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress), mac, next)
       }
       if attempt == 0 { nudgeNeighbour(route.nextHop) }
-      var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
-      _ = nanosleep(&pause, nil)
+      SystemSleep.sleep(for: .milliseconds(100))
     }
     throw .system(
       step: "resolving the next hop's MAC for \(target)",
@@ -60,18 +61,15 @@ public final class ProbeLink: FlowTransport {
 
   /// One UDP datagram to port 9 (discard) makes the kernel resolve the neighbour.
   private static func nudgeNeighbour(_ address: UInt32) {
-    let fd = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    guard fd >= 0 else { return }
-    defer { Glibc.close(fd) }
+    guard let socket = try? SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
+    defer { try? socket.close() }
     var peer = sockaddr_in()
     peer.sin_family = sa_family_t(AF_INET)
     peer.sin_port = UInt16(9).bigEndian
     peer.sin_addr.s_addr = address.bigEndian
     let byte: [UInt8] = [0]
-    _ = withUnsafePointer(to: &peer) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        sendto(fd, byte, 1, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-      }
+    withUnsafeBytes(of: &peer) { address in
+      byte.withUnsafeBytes { payload in _ = try? socket.send(payload, to: address, flags: CInt(MSG_DONTWAIT)) }
     }
   }
 
@@ -120,6 +118,30 @@ public final class ProbeLink: FlowTransport {
     frame.reserveCapacity(2048)
   }
 
+  /// An IPv6 link at layer 2 (EtherType 0x86DD) from `local`, an address no interface of this
+  /// host owns (no RST guard, kernel fact 7), to `remoteAddress`: every IPv6 packet from the
+  /// target to `local` is received (the flow and the case pick theirs), neighbour discovery and
+  /// everything else is left out.
+  public init(
+    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress6: IPv6Address
+  ) throws(ScriptError) {
+    try KernelTransport.requirePrivileges([.netRaw])
+    guard interface != "lo" else {
+      throw .system(step: "opening an IPv6 probe link", description: "IPv6 cases need a layer-2 path (a veth or Ethernet), not lo")
+    }
+    interfaceName = interface
+    self.sourceMAC = sourceMAC
+    self.destinationMAC = destinationMAC
+    self.local = local
+    remote6 = remoteAddress6
+    do {
+      socket = try PacketSocket(interface: interface, protocol: 0x86DD)
+    } catch {
+      throw KernelTransport.scriptError(error, step: "opening the IPv6 capture on \(interface)")
+    }
+    frame.reserveCapacity(2048)
+  }
+
   deinit { close() }
 
   /// Sends one IPv4 packet (bytes exactly as given) in an Ethernet frame.
@@ -138,8 +160,10 @@ public final class ProbeLink: FlowTransport {
     frame.removeAll(keepingCapacity: true)
     frame.append(contentsOf: destinationMAC.bytes)
     frame.append(contentsOf: sourceMAC.bytes)
-    frame.append(0x08)
-    frame.append(0x00)
+    // The link's family decides the EtherType, never the packet (a forged version stays IPv4).
+    let isIPv6 = remote6 != nil
+    frame.append(isIPv6 ? 0x86 : 0x08)
+    frame.append(isIPv6 ? 0xDD : 0x00)
     frame.append(contentsOf: packet)
     do {
       try socket.send(frame: frame)
@@ -157,7 +181,14 @@ public final class ProbeLink: FlowTransport {
       throw KernelTransport.scriptError(error, step: "capturing on \(interfaceName)")
     }
     guard let captured else { return nil }
-    guard captured.bytes.count > 14, captured.bytes[12] == 0x08, captured.bytes[13] == 0x00 else {
+    if let remote6 {
+      guard captured.bytes.count > 14 + 40, captured.bytes[12] == 0x86, captured.bytes[13] == 0xDD,
+        let ip = try? IPv6View(validating: captured.bytes[14...]), ip.sourceAddress == remote6,
+        IPAddress.v6(ip.destinationAddress) == local.address
+      else {
+        return CapturedPacket(bytes: [], timestampSeconds: captured.timestamp.seconds, timestampNanoseconds: 0, checksumNotReady: false)
+      }
+    } else if captured.bytes.count <= 14 || captured.bytes[12] != 0x08 || captured.bytes[13] != 0x00 {
       return CapturedPacket(bytes: [], timestampSeconds: captured.timestamp.seconds, timestampNanoseconds: 0, checksumNotReady: false)
     }
     return CapturedPacket(

@@ -18,11 +18,19 @@ public enum ProbeNamespace {
     if name.utf8.count > 255 || name == "." || name == ".." || name.contains("/") || name.utf8.contains(0) {
       return "\"\(name)\" is not a namespace name (one path component, as `ip netns add` takes)"
     }
-    var info = stat()
-    guard lstat(directory + "/" + name, &info) == 0 else {
-      return "no network namespace \"\(name)\" (see `ip netns list`)"
+    // Opened without following a link in the last place (ELOOP), through RawSocket's seam.
+    let path = directory + "/" + name
+    let info: FileStatus
+    do throws(Errno) {
+      let file = try FileDescriptor.openForReading(path: path)
+      defer { try? file.close() }
+      guard let status = file.status() else { return "cannot read \(path)'s status" }
+      info = status
+    } catch {
+      if error == .noSuchFileOrDirectory { return "no network namespace \"\(name)\" (see `ip netns list`)" }
+      return "\(path) is not a namespace file made by `ip netns add` (\(error))"
     }
-    guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == 0 || UserNamespace.isNamespaceFile(directory + "/" + name) else {
+    guard info.isRegularFile, info.owner == 0 || UserNamespace.isNamespaceFile(path) else {
       return "\(directory)/\(name) is not a namespace file made by `ip netns add` (not a root-owned regular file)"
     }
     return nil

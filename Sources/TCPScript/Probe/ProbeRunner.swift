@@ -1,5 +1,6 @@
 import Dispatch
 import PacketKit
+import RawSocket
 import Synchronization
 
 #if canImport(Glibc)
@@ -14,6 +15,9 @@ public struct ProbeConfiguration: Sendable {
   public var closedPort: UInt16?
   /// Our source address; `nil`: the one the kernel would choose for the route.
   public var sourceAddress: IPv4Address?
+  /// Our source address toward an IPv6 target: one no interface owns (with `interface`, both
+  /// MACs and `guardResets` off: IPv6 targets are probed at layer 2 only).
+  public var sourceAddress6: IPv6Address?
   /// Install the RST guard for each case's port (needed when the host owns the source address).
   public var guardResets: Bool
   /// Link overrides (default: from the route).
@@ -34,6 +38,9 @@ public struct ProbeConfiguration: Sendable {
   public var readsLocalCounters: Bool
   /// Seed of the source ports, ISNs and IDs: the same seed gives the same segments.
   public var seed: UInt64
+  /// Record the kernel's drop reasons (`skb:kfree_skb` in a tracefs instance of our own) when
+  /// the target's kernel is this machine's; needs CAP_SYS_ADMIN.
+  public var tracesDrops = true
 
   public init(
     target: Endpoint, closedPort: UInt16? = nil, sourceAddress: IPv4Address? = nil, guardResets: Bool = true,
@@ -98,7 +105,8 @@ public struct ProbeResult: Sendable {
   /// Every packet of the case, setup and cleanup included, in order.
   public var records: [ProbeRecord]
   /// The case's flow transcript: every packet with our side's RFC 9293 state before and after
-  /// (crafted packets leave it as it was) and its role as its note, so that the ladder,
+  /// (crafted packets leave it as it was, except the SYNs of `listen-syn-data` and
+  /// `tcp-window-scale-15`, which go on to complete the handshake they open) and its role as its note, so that the ladder,
   /// `--explain` and pcap files work for probe cases as for any flow.
   public var transcript: Transcript
   /// The connection's numbers the verdict was judged against (established cases).
@@ -112,6 +120,11 @@ public struct ProbeResult: Sendable {
   /// Where those counters come from: `namespace NAME`, `this host (host-wide, noisy)`; with
   /// concurrent cases, that they were shared.
   public var counterScope: String?
+  /// The packets the kernel dropped while the case's crafted packets were in flight, with their
+  /// reasons (`TCP_CSUM`), or why they could not be recorded.
+  public var drops: DropEvidence = .unavailable("not recorded")
+  /// The case's thread and the time its crafted packets were in flight (for the drop trace).
+  var dropWindow: DropWindow?
 }
 
 /// Runs edge cases against a real target, one fresh source port (and connection) per case.
@@ -127,8 +140,12 @@ public final class ProbeRunner: @unchecked Sendable {
   public let configuration: ProbeConfiguration
   public let interfaceName: String
   public let sourceAddress: IPv4Address
-  /// The target's IPv4 address (the probe speaks IPv4).
+  /// The target's IPv4 address (`.any` for an IPv6 target).
   public let targetAddress: IPv4Address
+  /// Our address in this run's family (the IPv4 `sourceAddress`, or the IPv6 source).
+  public let localAddress: IPAddress
+  /// The IPv6 target, when the run is over IPv6.
+  private let target6: IPv6Address?
   private let sourceMAC: MACAddress
   private let destinationMAC: MACAddress
   private var random: SplitMix64
@@ -147,10 +164,29 @@ public final class ProbeRunner: @unchecked Sendable {
   public init(_ configuration: ProbeConfiguration) throws(ScriptError) {
     self.configuration = configuration
     random = SplitMix64(seed: configuration.seed)
+    if let target6 = configuration.target.address.ipv6 {
+      guard let interface = configuration.interface, let source = configuration.sourceAddress6,
+        let sourceMAC = configuration.sourceMAC, let destinationMAC = configuration.destinationMAC
+      else {
+        throw .system(
+          step: "probing \(configuration.target)",
+          description: "an IPv6 target needs an interface, a source address no interface owns and both MACs (--target self --ipv6)")
+      }
+      targetAddress = .any
+      self.target6 = target6
+      interfaceName = interface
+      sourceAddress = .any
+      localAddress = .v6(source)
+      self.sourceMAC = sourceMAC
+      self.destinationMAC = destinationMAC
+      closedPort = configuration.closedPort ?? Self.pickClosedPort(configuration.target.port)
+      return
+    }
     guard let targetAddress = configuration.target.ipv4 else {
-      throw .system(step: "probing \(configuration.target)", description: "the probe speaks IPv4 only for now")
+      throw .system(step: "probing \(configuration.target)", description: "not an address the probe can reach")
     }
     self.targetAddress = targetAddress
+    target6 = nil
     if let interface = configuration.interface, let source = configuration.sourceAddress,
       let sourceMAC = configuration.sourceMAC, let destinationMAC = configuration.destinationMAC
     {
@@ -165,11 +201,14 @@ public final class ProbeRunner: @unchecked Sendable {
       sourceMAC = configuration.sourceMAC ?? route.sourceMAC
       destinationMAC = configuration.destinationMAC ?? route.destinationMAC
     }
+    localAddress = .v4(sourceAddress)
     closedPort = configuration.closedPort ?? Self.pickClosedPort(configuration.target.port)
   }
 
   /// The closed port the closed-port cases use.
   public let closedPort: UInt16
+  /// The tracefs instance the last run's drop tracer used (removed when the run ended).
+  public private(set) var dropTraceInstance: String?
 
   /// Runs `cases`, concurrently unless `sequential`; results come back in the order of `cases`.
   /// `progress` is called as each case starts (sequential) or ends (concurrent), with a running
@@ -178,12 +217,16 @@ public final class ProbeRunner: @unchecked Sendable {
     _ cases: [EdgeCase], sequential: Bool = false, progress: @escaping @Sendable (Int, Int, EdgeCase) -> Void = { _, _, _ in }
   ) -> [ProbeResult] {
     let plans = cases.map { plan($0) }
+    let trace = startDropTrace()
+    if case .success(let tracer) = trace { dropTraceInstance = tracer.instanceName }
+    defer { if case .success(let tracer) = trace { tracer.close() } }
     if sequential || cases.count < 2 {
       var results: [ProbeResult] = []
       for (index, plan) in plans.enumerated() {
         progress(index + 1, cases.count, plan.edgeCase)
         results.append(execute(plan, concurrent: false))
       }
+      attributeDrops(&results, trace: trace)
       return results
     }
     let done = ProgressCounter()
@@ -201,6 +244,7 @@ public final class ProbeRunner: @unchecked Sendable {
     }
     var ordered = results
     for (position, index) in order.enumerated() { ordered[index] = results[position] }
+    attributeDrops(&ordered, trace: trace)
     return ordered
   }
 
@@ -214,7 +258,9 @@ public final class ProbeRunner: @unchecked Sendable {
 
   /// Runs one case. Never throws: a failure to reach the case's state is an `inconclusive`
   /// result that says why.
-  public func run(_ edgeCase: EdgeCase) -> ProbeResult { execute(plan(edgeCase), concurrent: false) }
+  public func run(_ edgeCase: EdgeCase) -> ProbeResult {
+    run([edgeCase], sequential: true).first ?? execute(plan(edgeCase), concurrent: false)
+  }
 
   private func plan(_ edgeCase: EdgeCase) -> CasePlan {
     CasePlan(edgeCase: edgeCase, port: freshPort(), seed: random.next())
@@ -275,7 +321,11 @@ public final class ProbeRunner: @unchecked Sendable {
   // MARK: - Internals
 
   fileprivate func makeLink(local: Endpoint) throws(ScriptError) -> ProbeLink {
-    try ProbeLink(
+    if let target6 {
+      return try ProbeLink(
+        interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local, remoteAddress6: target6)
+    }
+    return try ProbeLink(
       interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local,
       remoteAddress: targetAddress, guardResets: configuration.guardResets)
   }
@@ -315,7 +365,7 @@ struct CasePlan: Sendable {
 /// The work of one case: setup, positive controls, crafted packets, replies, follow-up, cleanup.
 ///
 /// Every packet goes out and comes back through one `Flow` (the project's one RFC 9293 model):
-/// the handshake is `activeOpen`, preloaded data `sendData`, window filling, controls,
+/// the handshake is `activeOpen`'s three steps, preloaded data `sendData`, window filling, controls,
 /// follow-ups and cleanup RSTs are `Flow.send`, replies `Flow.collect`. The crafted packets go
 /// out whole with `Flow.send(packet:effect: .untracked)`: they are what is measured, so they
 /// move neither SND.NXT nor the state; the case then judges from what the target answered.
@@ -347,6 +397,10 @@ private struct CaseRun {
   var controlNotes: [String] = []
   var counterRises: [String: Int64] = [:]
   var counterScope: String?
+  var dropWindow: DropWindow?
+  /// The seeded base of our TSvals and how many ticks of the case's timestamp clock have passed.
+  var timestampBase: UInt32 = 0
+  var timestampTicks: UInt32 = 0
 
   init(runner: ProbeRunner, plan: CasePlan, concurrent: Bool) {
     self.runner = runner
@@ -354,7 +408,7 @@ private struct CaseRun {
     port = plan.port
     self.concurrent = concurrent
     random = SplitMix64(seed: plan.seed)
-    local = Endpoint(address: runner.sourceAddress, port: port)
+    local = Endpoint(address: runner.localAddress, port: port)
     let targetPort = edgeCase.setup.kind == .closedPort ? runner.closedPort : runner.configuration.target.port
     remote = Endpoint(address: runner.configuration.target.address, port: targetPort)
     firstIdentification = UInt16(truncatingIfNeeded: random.next())
@@ -377,7 +431,7 @@ private struct CaseRun {
       edgeCase: edgeCase, verdict: verdict, observed: observed,
       evidence: evidence.isEmpty ? ["(no evidence recorded)"] : evidence, sourcePort: port, targetPort: remote.port,
       crafted: crafted, replies: replies, records: records, transcript: transcript, connection: connection, fate: fate,
-      control: control, counterRises: counterRises, counterScope: counterScope)
+      control: control, counterRises: counterRises, counterScope: counterScope, dropWindow: dropWindow)
   }
 
   var timeout: Duration { runner.configuration.replyTimeout }
@@ -422,7 +476,7 @@ private struct CaseRun {
       context.acknowledgment = flow.receiveNext
       context.peerWindow = flow.peerWindow
       if flow.timestampsEnabled {
-        context.timestampValue = flow.currentTimestamp
+        context.timestampValue = nextTimestamp()
         context.timestampEcho = flow.peerTimestamp
       }
       connection = ConnectionNumbers(ourNext: context.sequence, peerNext: context.acknowledgment)
@@ -442,13 +496,26 @@ private struct CaseRun {
     } catch {
       throw .packet(step: edgeCase.name, description: "\(error)")
     }
+    dropWindow = DropWindow(thread: DropTrace.currentThreadID(), start: DropTrace.now(), end: 0)
+    // The two SYN cases that go on to complete the handshake their SYN opens are tracked, so the
+    // transcript shows CLOSED → SYN-SENT → ESTABLISHED as it happened; every other crafted packet
+    // is measured, not ours to follow, and leaves our state as it was.
+    let opensConnection = edgeCase.expected == .synDataQueued || edgeCase.expected == .windowScaleClamped
     for (index, packet) in packets.packets.enumerated() {
       let trailer = index == packets.packets.count - 1 ? packets.trailer : []
-      let entry = try flow.send(packet: packet, effect: .untracked, trailer: trailer, step: edgeCase.name)
+      let effect: Flow.PacketEffect = opensConnection && packets.packets.count == 1 ? .tracked : .untracked
+      let entry = try flow.send(packet: packet, effect: effect, trailer: trailer, step: edgeCase.name)
       crafted.append(entry.packet)
+      if effect == .tracked && edgeCase.expected == .synDataQueued {
+        // The data counts as not yet sent: whether the target queued it is what is measured, and
+        // it goes again from ISS+1 unless it was. The SYN,ACK of the SYN alone then moves the flow
+        // to ESTABLISHED.
+        flow.sendNext = packets.reference.sequence &+ 1
+      }
     }
     mark("crafted")
     replies = try collect(for: timeout, stopAfterFirst: edgeCase.expected.expectsReply, role: "reply")
+    dropWindow?.end = DropTrace.now()
     let after = runner.counters()
 
     var judged: (verdict: Verdict, observed: String)
@@ -570,8 +637,13 @@ private struct CaseRun {
     flow.initialSendSequence = iss
     flow.sendNext = iss
     flow.sendUnacknowledged = iss
+    self.timestampBase = timestampBase
     do {
-      try flow.activeOpen(options: options, timeout: timeout)
+      // activeOpen's three steps, with the final ACK's TSval from the case's seeded clock (the
+      // flow's own would be the boot clock's milliseconds, different on every run).
+      try flow.send(.syn, options: options, step: "\(edgeCase.name): handshake: sending SYN")
+      try flow.expect(.synAcknowledging(flow.sendNext), within: timeout, step: "\(edgeCase.name): handshake: waiting for SYN+ACK")
+      try send(.ack, role: "setup")
     } catch {
       mark("setup")
       let answers = receivedReplies(since: 0)
@@ -769,6 +841,16 @@ private struct CaseRun {
     return flow.identification
   }
 
+  /// Our next TSval: the case's seeded base plus one tick a segment, so that `--seed` replays
+  /// timestamps too. Monotonic, as RFC 7323 §5.4 asks of a timestamp clock; the flow's own clock
+  /// is moved along with it, so that anything the flow sends itself carries no older value.
+  mutating func nextTimestamp() -> UInt32 {
+    timestampTicks &+= 1
+    let value = timestampBase &+ timestampTicks
+    flow?.timestampOffset = value &- Flow.millisecondClock()
+    return value
+  }
+
   /// Gives every transcript entry not yet given one this role.
   mutating func mark(_ role: String) {
     guard let flow else { return }
@@ -780,6 +862,10 @@ private struct CaseRun {
     payload: [UInt8] = [], role: String
   ) throws(ScriptError) {
     guard let flow else { return }
+    var options = options
+    if flow.timestampsEnabled && !flags.contains(.rst) && !options.contains(where: { $0.kind == 8 }) {
+      options += [.noOperation, .noOperation, .timestamps(value: nextTimestamp(), echoReply: flow.peerTimestamp)]
+    }
     try flow.send(flags, seq: seq, ack: ack, window: window, options: options, payload: payload, step: "\(edgeCase.name): \(role)")
     mark(role)
   }
@@ -793,7 +879,7 @@ private struct CaseRun {
     let packets = try flow.collect(
       for: duration, graceAfterFirst: stopAfterFirst ? grace ?? runner.configuration.grace : nil)
     mark(role)
-    return packets.compactMap { ProbeReply($0, local: local, remotePort: remote.port) }
+    return packets.compactMap { ProbeReply.parse($0, local: local, remotePort: remote.port) }
   }
 
   /// The replies among the flow's transcript entries from `index` on.
@@ -804,7 +890,7 @@ private struct CaseRun {
       let packet = CapturedPacket(
         bytes: entry.packet, timestampSeconds: entry.timestampSeconds, timestampNanoseconds: entry.timestampNanoseconds,
         checksumNotReady: entry.checksumNotReady)
-      return ProbeReply(packet, local: local, remotePort: remote.port)
+      return ProbeReply.parse(packet, local: local, remotePort: remote.port)
     }
   }
 }

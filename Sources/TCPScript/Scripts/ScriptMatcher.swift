@@ -20,6 +20,17 @@ public struct ScriptConnection: Hashable, Sendable {
   public var timestampOffset: UInt32?
   /// The last TS val the kernel sent.
   public var lastKernelTimestamp: UInt32?
+  /// Every outbound TS val the script spelled, mapped to the live one that came (packetdrill's
+  /// per-socket map): an inbound TS ecr that names one of them echoes exactly that live value.
+  public var timestampValues: [UInt32: UInt32] = [:]
+  /// How the script runs (see `ScriptIPVersion`): `localAddress` and `remoteAddress` stay the
+  /// script's IPv4 names for its two ends; in `ipv6` mode the wire uses the IPv6 ones.
+  public var ipVersion: ScriptIPVersion = .ipv4
+  public var localIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0x0A0B, 0x17D6, 0, 0, 0, 0, 1])
+  public var remoteIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0xFA7B, 0xD17D, 0, 0, 0, 0, 1])
+  /// The flow labels paired by the last `[flowlabel N]` outbound line: script N, live label.
+  public var scriptFlowLabel: UInt32?
+  public var liveFlowLabel: UInt32?
 
   public init(
     localAddress: IPv4Address, remoteAddress: IPv4Address, localPort: UInt16? = nil,
@@ -69,7 +80,9 @@ public enum ScriptMatcher {
         }
         var echo = echoReply
         if echoReply != 0 {
-          if let offset = connection.timestampOffset {
+          if let live = connection.timestampValues[echoReply] {
+            echo = live
+          } else if let offset = connection.timestampOffset {
             echo = echoReply &+ offset
           } else if let last = connection.lastKernelTimestamp {
             echo = last
@@ -121,11 +134,8 @@ public enum ScriptMatcher {
       flags: line.flags, window: window,
       options: liveOptions((line.options ?? nil) ?? [], inbound: true, connection: connection),
       urgentPointer: line.urgentPointer ?? 0)
-    let ip = IPv4Header(
-      sourceAddress: connection.remoteAddress, destinationAddress: connection.localAddress,
-      ecn: ecnBits(line.ecn), flags: .dontFragment)
     do {
-      return try (ip / tcp / [UInt8](repeating: 0, count: line.length)).encoded()
+      return try frame(tcp, payload: [UInt8](repeating: 0, count: line.length), line: line, inbound: true, connection: connection)
     } catch {
       throw ScriptRunError("cannot build the inbound packet: \(error)")
     }
@@ -136,10 +146,14 @@ public enum ScriptMatcher {
   /// and the first 8 bytes of its TCP header: the connection's ports and the quoted sequence
   /// number mapped onto the kernel's live ISN (as packetdrill maps it), since Linux ignores ICMP
   /// errors about sequence numbers it never sent.
-  public static func icmpPacket(_ line: ScriptICMP, connection: ScriptConnection) throws(ScriptRunError) -> [UInt8] {
+  public static func icmpPacket(
+    _ line: ScriptICMP, connection: ScriptConnection, udp: ScriptUDPEndpoint = ScriptUDPEndpoint()
+  ) throws(ScriptRunError) -> [UInt8] {
+    if line.quote != .tcp { return try icmpPacketQuotingUDP(line, connection: connection, udp: udp) }
     guard let localPort = connection.localPort else {
       throw ScriptRunError("no connection for the ICMP message to quote yet")
     }
+    if connection.ipVersion.wireIsIPv6 { return try icmpv6Packet(line, connection: connection, localPort: localPort) }
     let quotedIP = IPv4Header(
       sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress,
       totalLength: UInt16(truncatingIfNeeded: 40 + line.quotedLength), timeToLive: 0, protocol: .tcp)
@@ -168,18 +182,13 @@ public enum ScriptMatcher {
       flags: line.flags, window: line.window ?? 0,
       options: liveOptions((line.options ?? nil) ?? [], inbound: false, connection: connection),
       urgentPointer: line.urgentPointer ?? 0)
-    let ip = IPv4Header(
-      sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress,
-      ecn: ecnBits(line.ecn), flags: .dontFragment)
-    return try? (ip / tcp / [UInt8](repeating: 0, count: line.length)).encoded()
+    return try? frame(tcp, payload: [UInt8](repeating: 0, count: line.length), line: line, inbound: false, connection: connection)
   }
 
   /// Learns from an outbound segment what the connection did not know yet (the kernel's ISN and
   /// port on its SYN, its timestamp), before matching.
   public static func learn(from packet: [UInt8], line: ScriptPacket, connection: inout ScriptConnection) {
-    guard let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
-      let tcp = try? TCPView(validating: ip.payload)
-    else { return }
+    guard let tcp = ScriptWirePacket(packet)?.tcp else { return }
     if tcp.flags.contains(.syn) {
       connection.kernelISN = tcp.sequenceNumber
       connection.scriptKernelISN = line.sequenceStart
@@ -190,9 +199,13 @@ public enum ScriptMatcher {
     for option in tcp.options {
       guard case .success(.timestamps(let value, _)) = option else { continue }
       connection.lastKernelTimestamp = value
-      if connection.timestampOffset == nil, let scripted = line.options ?? nil {
+      // A new socket's first segment (its SYN or SYN+ACK) starts its own mapping, as packetdrill
+      // keeps one a socket: another socket's clock may have moved on since the script's first.
+      if tcp.flags.contains(.syn) { connection.timestampOffset = nil }
+      if let scripted = line.options ?? nil {
         for case .timestamps(let scriptValue, _) in scripted {
-          connection.timestampOffset = value &- scriptValue
+          if connection.timestampOffset == nil { connection.timestampOffset = value &- scriptValue }
+          connection.timestampValues[scriptValue] = value
         }
       }
     }
@@ -206,8 +219,7 @@ public enum ScriptMatcher {
     var total = 0
     var first: TCPView?
     for piece in pieces {
-      guard let ip = try? IPv4View(validating: piece[...]), ip.protocol == .tcp,
-        let tcp = try? TCPView(validating: ip.payload), tcp.sequenceNumber == next, !tcp.payload.isEmpty,
+      guard let tcp = ScriptWirePacket(piece)?.tcp, tcp.sequenceNumber == next, !tcp.payload.isEmpty,
         !tcp.flags.contains(.syn), !tcp.flags.contains(.rst)
       else { return nil }
       if let first {
@@ -227,22 +239,28 @@ public enum ScriptMatcher {
   /// The pieces as one segment: the first's headers, the last's PSH and FIN, every payload.
   public static func merge(_ pieces: [[UInt8]]) -> [UInt8]? {
     guard let firstBytes = pieces.first, let lastBytes = pieces.last,
-      let ip = try? IPv4View(validating: firstBytes[...]), let tcp = try? TCPView(validating: ip.payload),
-      let lastIP = try? IPv4View(validating: lastBytes[...]), let lastTCP = try? TCPView(validating: lastIP.payload)
+      let tcp = ScriptWirePacket(firstBytes)?.tcp, let lastTCP = ScriptWirePacket(lastBytes)?.tcp
     else { return nil }
     var payload: [UInt8] = []
     for piece in pieces {
-      guard let pieceIP = try? IPv4View(validating: piece[...]), let pieceTCP = try? TCPView(validating: pieceIP.payload) else { return nil }
+      guard let pieceTCP = ScriptWirePacket(piece)?.tcp else { return nil }
       payload += pieceTCP.payload
     }
     var header = TCPHeader(tcp)
     header.flags = tcp.flags.subtracting([.psh, .fin]).union(lastTCP.flags.intersection([.psh, .fin]))
     header.checksum = nil
     header.dataOffset = nil
-    var ipHeader = IPv4Header(ip)
-    ipHeader.totalLength = nil
-    ipHeader.checksum = nil
-    ipHeader.ihl = nil
+    if let ip = try? IPv4View(validating: firstBytes[...]), ip.version == 4 {
+      var ipHeader = IPv4Header(ip)
+      ipHeader.totalLength = nil
+      ipHeader.checksum = nil
+      ipHeader.ihl = nil
+      return try? (ipHeader / header / payload).encoded()
+    }
+    guard let ip = try? IPv6View(validating: firstBytes[...]) else { return nil }
+    var ipHeader = IPv6Header(ip)
+    ipHeader.payloadLength = nil
+    ipHeader.nextHeader = nil
     return try? (ipHeader / header / payload).encoded()
   }
 
@@ -252,12 +270,14 @@ public enum ScriptMatcher {
     _ packet: [UInt8], line: ScriptPacket, connection: ScriptConnection
   ) -> [ScriptFieldMismatch] {
     var out: [ScriptFieldMismatch] = []
-    guard let ip = try? IPv4View(validating: packet[...]) else {
-      return [ScriptFieldMismatch(field: "packet", expected: "an IPv4 packet", actual: "\(packet.count) bytes that are not IPv4")]
+    let version = connection.ipVersion.wireIsIPv6 ? "IPv6" : "IPv4"
+    guard let ip = ScriptWirePacket(packet), ip.isIPv6 == connection.ipVersion.wireIsIPv6 else {
+      return [ScriptFieldMismatch(field: "packet", expected: "an \(version) packet", actual: "\(packet.count) bytes that are not \(version)")]
     }
-    guard ip.protocol == .tcp, let tcp = try? TCPView(validating: ip.payload) else {
-      return [ScriptFieldMismatch(field: "protocol", expected: "TCP", actual: "\(ip.protocol)")]
+    guard let tcp = ip.tcp else {
+      return [ScriptFieldMismatch(field: "protocol", expected: "TCP", actual: "\(ip.upperProtocol)")]
     }
+    out += ipFieldMismatches(ip, line: line)
     if let mark = line.ecn {
       let actual = ip.ecn
       let ok = mark == .ect01 ? (actual == 1 || actual == 2) : actual == ecnBits(mark)

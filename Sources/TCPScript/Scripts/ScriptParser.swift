@@ -11,18 +11,26 @@ public struct ScriptParser {
   private var line = 1
   private var lineStart = 0
   private let defines: [String: String]
+  /// The IP version the run will use, when the caller fixes it (`nil`: the script's own
+  /// `--ip_version`, else IPv4). ICMP lines read their type and code names in its ICMP (ICMPv6
+  /// for `ipv6`), as packetdrill does.
+  private let forcedIPVersion: ScriptIPVersion?
+  private var ipVersion: ScriptIPVersion
 
-  public init(text: String, file: String = "<script>", defines: [String: String] = [:]) {
+  public init(text: String, file: String = "<script>", defines: [String: String] = [:], ipVersion: ScriptIPVersion? = nil) {
     self.bytes = Array(text.utf8)
     self.file = file
     self.defines = defines
+    self.forcedIPVersion = ipVersion
+    self.ipVersion = ipVersion ?? .ipv4
   }
 
-  /// Parses `text` (see the type's notes).
+  /// Parses `text` (see the type's notes). `ipVersion`: the version the script will run with
+  /// (`nil`: its own `--ip_version=`, else ipv4); the result's `ipVersion` says which was used.
   public static func parse(
-    _ text: String, file: String = "<script>", defines: [String: String] = [:]
+    _ text: String, file: String = "<script>", defines: [String: String] = [:], ipVersion: ScriptIPVersion? = nil
   ) throws(ScriptParseError) -> Script {
-    var parser = ScriptParser(text: text, file: file, defines: defines)
+    var parser = ScriptParser(text: text, file: file, defines: defines, ipVersion: ipVersion)
     return try parser.parseScript()
   }
 
@@ -122,6 +130,7 @@ public struct ScriptParser {
 
   public mutating func parseScript() throws(ScriptParseError) -> Script {
     var script = Script(path: file)
+    script.ipVersion = ipVersion
     while true {
       skipTrivia(newlines: true)
       guard current != nil else { break }
@@ -138,6 +147,14 @@ public struct ScriptParser {
           value = String(decoding: bytes[begin..<index], as: UTF8.self)
         }
         script.options[name] = value
+        if name == "ip_version", forcedIPVersion == nil {
+          guard let version = ScriptIPVersion(rawValue: value) else {
+            throw ScriptParseError(
+              location: startLocation, message: "expected --ip_version=ipv4, ipv6 or ipv4-mapped-ipv6, found \"\(value)\"")
+          }
+          ipVersion = version
+          script.ipVersion = version
+        }
         continue
       }
       var time = ScriptTime(kind: .relative, microseconds: 0)
@@ -298,23 +315,22 @@ public struct ScriptParser {
     let inbound = current == UInt8(ascii: "<")
     advance()
     skipTrivia(newlines: false)
-    var ecn: ScriptECN?
-    if current == UInt8(ascii: "[") {
-      advance()
-      let name = try identifier()
-      guard let value = ScriptECN(rawValue: name) else {
-        throw error("expected an ECN mark (noecn, ect0, ect1, ce, ect01) before \"]\", found \"\(name)\"")
-      }
-      ecn = value
-      try expect("]")
+    var info = IPInfo()
+    if current == UInt8(ascii: "[") || current == UInt8(ascii: "(") {
+      info = try parseIPInfo()
       skipTrivia(newlines: false)
     }
-    if inbound, starts(with: "icmp"), !isIdentifierPart(peek(4)) {
+    let ecn = info.ecn
+    if starts(with: "icmp"), !isIdentifierPart(peek(4)) {
       skip("icmp")
-      return try parseICMP()
+      return try parseICMP(inbound: inbound)
+    }
+    if starts(with: "udp"), !isIdentifierPart(peek(3)) {
+      skip("udp")
+      return try parseUDP(inbound: inbound)
     }
     // Not TCP: understood well enough to say what it is, not played.
-    for other in ["udp", "icmp", "ipv4", "ipv6", "mpls", "gre"] where starts(with: other) {
+    for other in ["ipv4", "ipv6", "mpls", "gre"] where starts(with: other) {
       skipRestOfLine()
       return .unsupported("\(other) packet lines are not supported yet")
     }
@@ -345,6 +361,9 @@ public struct ScriptParser {
     var packet = ScriptPacket(
       inbound: inbound, ecn: ecn, flagText: flagText, flags: flags, sequenceStart: start,
       sequenceEnd: end, length: length)
+    packet.typeOfService = info.typeOfService
+    packet.flowLabel = info.flowLabel
+    packet.timeToLive = info.timeToLive
     while true {
       skipTrivia(newlines: false)
       guard let byte = current, byte != 0x0A else { break }
@@ -372,9 +391,103 @@ public struct ScriptParser {
     return .packet(packet)
   }
 
-  /// After `< icmp`: `TYPE [CODE] [mtu N] [id N] [[start:end(len)]]` (packetdrill's grammar;
-  /// `type_N` and `code_N` spell numbers, `-D` defines replace words).
-  private mutating func parseICMP() throws(ScriptParseError) -> ScriptAction {
+  /// After `< udp` or `> udp`: `[SRC>DST] (LENGTH)` (packetdrill's grammar: ports, when written,
+  /// are the datagram's own; otherwise the script's UDP socket and its peer).
+  private mutating func parseUDP(inbound: Bool) throws(ScriptParseError) -> ScriptAction {
+    skipTrivia(newlines: false)
+    var udp = ScriptUDP(inbound: inbound, length: 0)
+    if current != UInt8(ascii: "(") {
+      udp.sourcePort = try number(UInt16.self, "a source port (0...65535) or \"(\" before the payload length")
+      skipTrivia(newlines: false)
+      try expect(">", "\">\" between the source and destination ports")
+      skipTrivia(newlines: false)
+      udp.destinationPort = try number(UInt16.self, "a destination port (0...65535)")
+      skipTrivia(newlines: false)
+    }
+    udp.length = try udpLength()
+    skipTrivia(newlines: false)
+    if let byte = current, byte != 0x0A {
+      throw error("expected the end of the udp line, found \(found)")
+    }
+    return .udp(udp)
+  }
+
+  /// `(LENGTH)`: a UDP payload length, 0...65507.
+  private mutating func udpLength() throws(ScriptParseError) -> Int {
+    try expect("(", "\"(\" before the UDP payload length")
+    skipTrivia(newlines: false)
+    let here = location
+    let length = try number(Int.self, "a UDP payload length (0...65507)")
+    guard (0...65_507).contains(length) else {
+      throw ScriptParseError(location: here, message: "expected a UDP payload length of 0...65507, found \(length)")
+    }
+    skipTrivia(newlines: false)
+    try expect(")")
+    return length
+  }
+
+  /// The IP fields a packet line may write, packetdrill's `[ip_info]` (or `(ip_info)`): an ECN
+  /// mark (`noecn`, `ect0`, `ect1`, `ce`, `ect01`) or `tos 0xNN`, optionally followed by
+  /// `, flowlabel 0xNNNNN`; or `flowlabel 0xNNNNN` alone; or `ttl N` (the hop limit in IPv6).
+  struct IPInfo {
+    var ecn: ScriptECN?
+    var typeOfService: UInt8?
+    var flowLabel: UInt32?
+    var timeToLive: UInt8?
+  }
+
+  private mutating func parseIPInfo() throws(ScriptParseError) -> IPInfo {
+    let close = current == UInt8(ascii: "(") ? ")" : "]"
+    advance()
+    skipTrivia(newlines: false)
+    var info = IPInfo()
+    func flowLabel(_ parser: inout ScriptParser) throws(ScriptParseError) -> UInt32 {
+      parser.skipTrivia(newlines: false)
+      let here = parser.location
+      let value = try parser.number(UInt32.self, "a flow label (0x0...0xfffff)")
+      guard value <= 0xF_FFFF else {
+        throw ScriptParseError(location: here, message: "expected a flow label of 20 bits (0x0...0xfffff), found \(value)")
+      }
+      return value
+    }
+    let here = location
+    let name = try identifier()
+    switch name {
+    case "flowlabel":
+      info.flowLabel = try flowLabel(&self)
+    case "ttl":
+      skipTrivia(newlines: false)
+      info.timeToLive = try number(UInt8.self, "a TTL or hop limit (0...255)")
+    default:
+      if name == "tos" {
+        skipTrivia(newlines: false)
+        info.typeOfService = try number(UInt8.self, "a TOS byte (0x00...0xff)")
+      } else if let value = ScriptECN(rawValue: name) {
+        info.ecn = value
+      } else {
+        throw ScriptParseError(
+          location: here,
+          message: "expected an ECN mark (noecn, ect0, ect1, ce, ect01), tos 0xNN, flowlabel 0xNNNNN or ttl N, found \"\(name)\"")
+      }
+      skipTrivia(newlines: false)
+      if current == UInt8(ascii: ",") {
+        advance()
+        skipTrivia(newlines: false)
+        let at = location
+        guard try identifier() == "flowlabel" else {
+          throw ScriptParseError(location: at, message: "expected flowlabel 0xNNNNN after \",\"")
+        }
+        info.flowLabel = try flowLabel(&self)
+      }
+    }
+    skipTrivia(newlines: false)
+    try expect(close, "\"\(close)\" closing the IP fields")
+    return info
+  }
+
+  /// After `< icmp` or `> icmp`: `TYPE [CODE] [mtu N] [id N] [[start:end(len)] | [udp (N)]]`
+  /// (packetdrill's grammar; `type_N` and `code_N` spell numbers, `-D` defines replace words).
+  private mutating func parseICMP(inbound: Bool) throws(ScriptParseError) -> ScriptAction {
     func word() throws(ScriptParseError) -> (String, ScriptLocation) {
       skipTrivia(newlines: false)
       let here = location
@@ -385,28 +498,41 @@ public struct ScriptParser {
     var icmp: ScriptICMP
     if typeName.hasPrefix("type_"), let number = UInt8(typeName.dropFirst(5)) {
       icmp = ScriptICMP(type: number)
-    } else if let number = ScriptICMP.typeNames[typeName] {
+    } else if let number = ScriptICMP.typeNumber(typeName, ipv6: ipVersion.wireIsIPv6) {
       icmp = ScriptICMP(type: number)
     } else {
+      let examples = ipVersion.wireIsIPv6 ? "unreachable, packet_too_big, time_exceeded" : "unreachable, time_exceeded, source_quench"
       throw ScriptParseError(
         location: typeLocation,
-        message: "expected an ICMP type (unreachable, time_exceeded, source_quench, type_N...), found \"\(typeName)\"")
+        message: "expected an \(ipVersion.wireIsIPv6 ? "ICMPv6" : "ICMP") type (\(examples), type_N...), found \"\(typeName)\"")
     }
     var sawCode = false
+    var sawQuote = false
     while true {
       skipTrivia(newlines: false)
       guard let byte = current, byte != 0x0A else { break }
       if byte == UInt8(ascii: "[") {
+        sawQuote = true
         advance()
         skipTrivia(newlines: false)
-        if starts(with: "udp") || starts(with: "raw") {
+        if starts(with: "udp"), !isIdentifierPart(peek(3)) {
+          skip("udp")
+          skipTrivia(newlines: false)
+          icmp.quote = .udp
+          icmp.quotedLength = try udpLength()
+          skipTrivia(newlines: false)
+          try expect("]")
+          continue
+        }
+        if starts(with: "raw") {
           skipRestOfLine()
-          return .unsupported("icmp lines quoting udp or raw packets are not supported yet")
+          return .unsupported("icmp lines quoting raw packets are not supported yet")
         }
         let (start, _, length) = try sequenceRange(
           "a quoted sequence number (start:end(length))", maximumLength: 65_495)
         skipTrivia(newlines: false)
         try expect("]")
+        icmp.quote = .tcp
         icmp.quotedStart = start
         icmp.quotedLength = length
         continue
@@ -416,8 +542,14 @@ public struct ScriptParser {
       case "mtu":
         skipTrivia(newlines: false)
         icmp.mtu = try number(UInt16.self, "an MTU (0...65535)")
-        guard icmp.type == 3, icmp.code == 4 else {
-          throw ScriptParseError(location: here, message: "expected mtu only after unreachable frag_needed")
+        if ipVersion.wireIsIPv6 {
+          guard icmp.type == 2, icmp.code == 0 else {
+            throw ScriptParseError(location: here, message: "expected mtu only after packet_too_big (ICMPv6)")
+          }
+        } else {
+          guard icmp.type == 3, icmp.code == 4 else {
+            throw ScriptParseError(location: here, message: "expected mtu only after unreachable frag_needed")
+          }
         }
       case "id":
         skipTrivia(newlines: false)
@@ -429,15 +561,20 @@ public struct ScriptParser {
         sawCode = true
         if name.hasPrefix("code_"), let number = UInt8(name.dropFirst(5)) {
           icmp.code = number
-        } else if icmp.type == 3, let number = ScriptICMP.unreachableCodeNames[name] {
+        } else if let number = ScriptICMP.codeNumber(name, type: icmp.type, ipv6: ipVersion.wireIsIPv6) {
           icmp.code = number
         } else {
+          let examples = ipVersion.wireIsIPv6 ? "no_route, port_unreachable, exceeded_hop_limit" : "host_unreachable, frag_needed"
           throw ScriptParseError(
             location: here,
-            message: "expected an ICMP code (host_unreachable, frag_needed, code_N...), found \"\(name)\"")
+            message: "expected an \(ipVersion.wireIsIPv6 ? "ICMPv6" : "ICMP") code (\(examples), code_N...), found \"\(name)\"")
         }
       }
     }
+    icmp.inbound = inbound
+    // Written without a quote: an outbound message's is not checked; an inbound error quotes the
+    // connection's segment at 0, an echo quotes nothing.
+    if !sawQuote { icmp.quote = inbound && !ScriptICMP.echoTypes.contains(icmp.type) ? .tcp : .none }
     return .icmp(icmp)
   }
 

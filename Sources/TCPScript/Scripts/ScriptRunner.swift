@@ -7,6 +7,17 @@ public struct ScriptRunOptions: Sendable {
   public var localAddress: IPv4Address = IPv4Address(192, 168, 0, 1)
   public var remoteAddress: IPv4Address = IPv4Address(192, 0, 2, 1)
   public var netmask: IPv4Address = IPv4Address(255, 255, 0, 0)
+  /// `ipv4`, `ipv6` or `ipv4-mapped-ipv6` (see `ScriptIPVersion`); `nil`: the script's own
+  /// `--ip_version=`, else ipv4.
+  public var ipVersion: ScriptIPVersion?
+  /// `run_all.py -6`'s addresses: the kernel under test fd3d:a0b:17d6::1/48, the remote end
+  /// fd3d:fa7b:d17d::1 routed via the gateway fd3d:a0b:17d6:8888::1, and a 1520-byte MTU (an MSS
+  /// of 1460, as IPv4's 1500).
+  public var localIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0x0A0B, 0x17D6, 0, 0, 0, 0, 1])
+  public var remoteIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0xFA7B, 0xD17D, 0, 0, 0, 0, 1])
+  public var gatewayIPv6: IPv6Address = IPv6Address(groups: [0xFD3D, 0x0A0B, 0x17D6, 0x8888, 0, 0, 0, 1])
+  public var ipv6PrefixLength: UInt8 = 48
+  public var ipv6MTU: Int32 = 1520
   /// How far an event may be from its script time (packetdrill's `--tolerance_usecs`, 4000).
   public var toleranceMicroseconds: Int64 = 4000
   /// Or this percentage of the time since the previous event, when larger (packetdrill: 12.5).
@@ -19,6 +30,9 @@ public struct ScriptRunOptions: Sendable {
   public var processIdentifier: Int32 = 0
   /// Called with each transcript entry as it happens (`--verbose`).
   public var onEntry: (@Sendable (ScriptTranscriptEntry) -> Void)?
+  /// Read the kernel socket's state (inet_diag) after each TCP segment, for pictures (`run
+  /// --svg`): a netlink query a segment, so off by default (timelines of milliseconds).
+  public var samplesKernelState = false
   public init() {}
 }
 
@@ -33,6 +47,11 @@ public struct ScriptTranscriptEntry: Hashable, Sendable {
   public var line: Int
   /// The packet bytes (IPv4), for pcap files.
   public var packet: [UInt8]?
+  /// The state of the kernel's socket for this segment's connection just after it (Linux's
+  /// spelling, `SYN_RECV`), when `ScriptRunOptions.samplesKernelState` asked for it.
+  public var kernelState: String? = nil
+  /// For an injected segment, the state just before it (same condition).
+  public var kernelStateBefore: String? = nil
 }
 
 /// Why a script failed: where, what was expected, what came.
@@ -62,6 +81,9 @@ public struct ScriptResult: Sendable {
   public var transcript: [ScriptTranscriptEntry]
   /// Wall time in microseconds.
   public var duration: Int64
+  /// The wall clock (microseconds since the Unix epoch) at the script's time 0: packet times in
+  /// pcap files are this plus the entry's script time.
+  public var startRealtimeMicroseconds: Int64 = 0
   public init(
     path: String, status: Status, reason: String? = nil, failure: ScriptFailure? = nil,
     transcript: [ScriptTranscriptEntry] = [], duration: Int64 = 0
@@ -83,7 +105,7 @@ public enum ScriptRunner {
     options: ScriptRunOptions = ScriptRunOptions()
   ) -> ScriptResult {
     do throws(ScriptParseError) {
-      let script = try ScriptParser.parse(text, file: path, defines: defines)
+      let script = try ScriptParser.parse(text, file: path, defines: defines, ipVersion: options.ipVersion)
       return run(script, directory: directory, options: options)
     } catch {
       return ScriptResult(
@@ -215,14 +237,37 @@ struct ScriptSession {
   var listenerUnderTest = false
   /// Inbound connections started so far (each after the first gets a new remote port).
   var inboundConnections = 0
+  /// The socket that started an active open last (connect, or sendto/sendmsg before it is
+  /// connected), and its local port once known: its SYN is the one a `> S` line is about.
+  var activeOpenDescriptor: Int32?
+  var activeOpenPort: UInt16?
+  /// Ports of the script's earlier connections' SYNs: while a new socket's SYN is expected, a SYN
+  /// from one of them is an older socket's retransmission.
+  var seenSYNPorts: Set<UInt16> = []
+  var otherSYNPorts: Set<UInt16> = []
+  /// Script descriptor numbers in the order they were opened (socket, accept, open...), latest
+  /// last: `%{ }%` blocks read tcp_info from the latest TCP socket, whatever its number.
+  var openedDescriptors: [Int64] = []
+  /// inet_diag in the script's namespace, for `samplesKernelState`; whether it saw a connection.
+  var diag: InetDiag?
+  var sawKernelConnection = false
+  /// The script's UDP socket: its port and peer, learned after each call on it.
+  var udp = ScriptUDPEndpoint()
+  /// Where backtick commands start: the script's folder, or "." once the runner thread's own
+  /// working directory is that folder (with a private /tmp, its path may be covered).
+  var commandDirectory: String
 
   init(script: Script, directory: String, options: ScriptRunOptions) {
     self.script = script
     self.directory = directory
+    self.commandDirectory = directory
     self.options = options
     self.connection = ScriptConnection(
       localAddress: options.localAddress, remoteAddress: options.remoteAddress, remotePort: 48_123,
       remoteISN: 0)
+    connection.ipVersion = options.ipVersion ?? script.ipVersion
+    connection.localIPv6 = options.localIPv6
+    connection.remoteIPv6 = options.remoteIPv6
     self.executor = ScriptSyscallExecutor(connection: connection)
     var tolerance = options.toleranceMicroseconds
     if let written = script.options["tolerance_usecs"], let value = Int64(written), value > 0 { tolerance = value }
@@ -237,7 +282,9 @@ struct ScriptSession {
   // MARK: - Outcomes
 
   func result(_ status: ScriptResult.Status, _ reason: String?, _ failure: ScriptFailure? = nil) -> ScriptResult {
-    ScriptResult(path: script.path, status: status, reason: reason, failure: failure, transcript: transcript, duration: 0)
+    var result = ScriptResult(path: script.path, status: status, reason: reason, failure: failure, transcript: transcript, duration: 0)
+    result.startRealtimeMicroseconds = executor.realtimeStart
+    return result
   }
 
   struct Stop: Error {
@@ -255,7 +302,10 @@ struct ScriptSession {
   }
 
   mutating func record(_ kind: ScriptTranscriptEntry.Kind, _ text: String, line: Int, packet: [UInt8]? = nil) {
-    let entry = ScriptTranscriptEntry(time: now, kind: kind, text: text, line: line, packet: packet)
+    var entry = ScriptTranscriptEntry(time: now, kind: kind, text: text, line: line, packet: packet)
+    if options.samplesKernelState, let packet, kind == .inbound || kind == .outbound {
+      entry.kernelState = kernelState(for: packet, inbound: kind == .inbound)
+    }
     transcript.append(entry)
     options.onEntry?(entry)
   }
@@ -274,11 +324,15 @@ struct ScriptSession {
       try InterfaceSetup.bringUp("lo")
       let device = try TunDevice.create(name: "tun0", offloads: true)
       tun = device
-      try InterfaceSetup.setAddress(device.name, address: options.localAddress.rawValue, netmask: options.netmask.rawValue)
-      try InterfaceSetup.bringUp(device.name, mtu: 1500)
-      if (options.remoteAddress.rawValue & options.netmask.rawValue) != (options.localAddress.rawValue & options.netmask.rawValue) {
-        try InterfaceSetup.addRoute(
-          destination: options.remoteAddress.rawValue, netmask: 0xFFFF_FFFF, device: device.name)
+      if connection.ipVersion.wireIsIPv6 {
+        try setUpIPv6(device)
+      } else {
+        try InterfaceSetup.setAddress(device.name, address: options.localAddress.rawValue, netmask: options.netmask.rawValue)
+        try InterfaceSetup.bringUp(device.name, mtu: 1500)
+        if (options.remoteAddress.rawValue & options.netmask.rawValue) != (options.localAddress.rawValue & options.netmask.rawValue) {
+          try InterfaceSetup.addRoute(
+            destination: options.remoteAddress.rawValue, netmask: 0xFFFF_FFFF, device: device.name)
+        }
       }
     } catch {
       // A user namespace gives CAP_NET_ADMIN, not file permissions: /dev/net/tun must be open to
@@ -287,6 +341,16 @@ struct ScriptSession {
         ? " (/dev/net/tun is not open to this user: its mode keeps it root's; run with sudo, or make it 0666 as most distributions ship it)"
         : ""
       throw Stop(status: .notRun, reason: "cannot set up the tun device: \(error)\(access)")
+    }
+    // A private /tmp for this script's commands (parallel scripts of the corpus all write
+    // /tmp/sysctl_restore_${PPID}.sh, and their PPID is tcpcraft's): the thread gets a mount
+    // namespace of its own, with the script's folder as its working directory.
+    do throws(PrivateTmp.Failure) {
+      try PrivateTmp.enterOnCurrentThread(directory: directory)
+      commandDirectory = "."
+    } catch {
+      if error.inDirectory { commandDirectory = "." }
+      record(.command, "no private /tmp (\(error)): commands share the host's /tmp", line: 0)
     }
     do throws(ScriptRunError) {
       worker = try CallWorker()
@@ -330,7 +394,8 @@ struct ScriptSession {
         let inbound: Bool
         switch event.action {
         case .packet(let line): inbound = line.inbound
-        case .icmp: inbound = true
+        case .icmp(let line): inbound = line.inbound
+        case .udp(let line): inbound = line.inbound
         default: inbound = false
         }
         switch event.time.kind {
@@ -350,9 +415,18 @@ struct ScriptSession {
           if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
           let deadline = event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack
           try expect(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
-        case .icmp(let line):
+        case .icmp(let line) where line.inbound:
           try wait(until: time)
           try injectICMP(line, event: event)
+        case .icmp(let line):
+          let (end, deadline) = outboundWindow(event, time: time, slack: slack)
+          try expectICMP(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
+        case .udp(let line) where line.inbound:
+          try wait(until: time)
+          try injectUDP(line, event: event)
+        case .udp(let line):
+          let (end, deadline) = outboundWindow(event, time: time, slack: slack)
+          try expectUDP(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
         case .syscall(let call):
           try wait(until: time)
           try settlePending()
@@ -380,12 +454,38 @@ struct ScriptSession {
     return result(.passed, nil)
   }
 
+  /// An outbound line's range end (`start~end`) and how long to wait for it.
+  func outboundWindow(_ event: ScriptEvent, time: Int64, slack: Int64) -> (end: Int64, deadline: Int64) {
+    var end = time
+    if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+    return (end, event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack)
+  }
+
+  /// The kernel socket's state for a TCP segment's connection (`samplesKernelState`).
+  mutating func kernelState(for packet: [UInt8], inbound: Bool) -> String? {
+    guard let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
+      let tcp = try? TCPView(validating: ip.payload)
+    else { return nil }
+    if diag == nil { diag = try? InetDiag(timeout: .milliseconds(200)) }
+    let kernel = inbound
+      ? Endpoint(address: ip.destinationAddress, port: tcp.destinationPort) : Endpoint(address: ip.sourceAddress, port: tcp.sourcePort)
+    let remote = inbound
+      ? Endpoint(address: ip.sourceAddress, port: tcp.sourcePort) : Endpoint(address: ip.destinationAddress, port: tcp.destinationPort)
+    // A new connection's SYN: what was before it (a closed socket) does not count as seen.
+    if tcp.flags.contains(.syn), !tcp.flags.contains(.ack) { sawKernelConnection = false }
+    let state = KernelTransport.kernelState(of: kernel, peer: remote, diag: diag, connectionSeen: sawKernelConnection)
+    if let state, state != "LISTEN", state != "CLOSED" { sawKernelConnection = true }
+    return state
+  }
+
   /// Every TCP socket of the script's namespace as inet_diag reports it (this thread is in the
   /// namespace, so the dump holds the script's sockets and nothing else), for failure reports.
   func kernelSocketStates() -> [String] {
     do throws(NetlinkError) {
       let diag = try InetDiag(timeout: .milliseconds(500))
-      return try diag.allSockets().prefix(16).map { socket in
+      var sockets = try diag.allSockets()
+      if connection.ipVersion != .ipv4 { sockets += try diag.allIPv6Sockets() }
+      return sockets.prefix(16).map { socket in
         var text = socket.description + " recv-q \(socket.receiveQueue) send-q \(socket.sendQueue)"
         let timers = ["", "retransmit", "keepalive", "time-wait", "zero-window probe"]
         if socket.timer != 0 {
@@ -409,15 +509,19 @@ struct ScriptSession {
       if case .python = event.action, options.python == nil {
         throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): a %{ }% block needs python3, which was not found")
       }
-    }
-    for name in ["ip_version"] where script.options[name] != nil && script.options[name] != "ipv4" {
-      throw Stop(status: .notRun, reason: "--ip_version=\(script.options[name] ?? "") is not supported yet")
-    }
-    for name in ["local_ip", "remote_ip"] {
-      if let value = script.options[name], IPv4Address(value) == nil {
-        throw Stop(status: .notRun, reason: "--\(name)=\(value): only IPv4 is supported yet")
+      // UDP lines and ICMP lines about UDP or from the kernel are built and matched as IPv4.
+      if connection.ipVersion.wireIsIPv6 {
+        var ipv4Only = false
+        if case .udp = event.action { ipv4Only = true }
+        if case .icmp(let line) = event.action, !line.inbound || line.quote == .udp { ipv4Only = true }
+        if ipv4Only {
+          throw Stop(
+            status: .notRun,
+            reason: "\(event.location.file):\(event.location.line): UDP lines and outbound ICMP lines are not supported in ipv6 mode yet")
+        }
       }
     }
+    try preflightAddressing()
   }
 
   /// Waits until script time `time`, capturing packets and finishing calls meanwhile.
@@ -439,8 +543,9 @@ struct ScriptSession {
       var buffer = [UInt8](repeating: 0, count: 65_536)
       while let count = try? tun.receive(timeoutMilliseconds: 0, into: &buffer), count > 0 {
         let packet = Array(buffer.prefix(count))
-        // Only IPv4 from the kernel under test (router solicitations and the like are not ours).
-        guard packet.first.map({ $0 >> 4 }) == 4 else { continue }
+        // Only the kernel under test's packets (router solicitations, MLD reports and the like
+        // from tun0's link-local address are not the script's).
+        guard isFromKernelUnderTest(packet) else { continue }
         captured.append((packet, now))
       }
     }
@@ -480,18 +585,20 @@ struct ScriptSession {
     } catch {
       throw fail(event, error.message)
     }
+    let before = options.samplesKernelState ? kernelState(for: packet, inbound: true) : nil
     do throws(Errno) {
       try tun?.send(packet)
     } catch {
       throw fail(event, "cannot inject the packet: \(error)")
     }
-    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
+    if before != nil, !transcript.isEmpty { transcript[transcript.count - 1].kernelStateBefore = before }
   }
 
   mutating func injectICMP(_ line: ScriptICMP, event: ScriptEvent) throws(Stop) {
     let packet: [UInt8]
     do throws(ScriptRunError) {
-      packet = try ScriptMatcher.icmpPacket(line, connection: connection)
+      packet = try ScriptMatcher.icmpPacket(line, connection: connection, udp: udp)
     } catch {
       throw fail(event, error.message)
     }
@@ -500,7 +607,7 @@ struct ScriptSession {
     } catch {
       throw fail(event, "cannot inject the ICMP message: \(error)")
     }
-    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
   }
 
   mutating func expect(
@@ -510,7 +617,7 @@ struct ScriptSession {
     while captured.isEmpty {
       let left = deadline - now
       if left <= 0 {
-        let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { tcpdumpSummary(ipv4: $0[...]) }
+        let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { scriptSummary($0) }
         throw fail(
           event, "expected packet did not arrive (waited until \(seconds(deadline)), tolerance \(seconds(slack)))",
           expected: expected, actual: "nothing")
@@ -530,17 +637,18 @@ struct ScriptSession {
         pieces.append(captured.removeFirst().packet)
       }
       if pieces.count > 1, let merged = ScriptMatcher.merge(pieces) {
-        for piece in pieces.dropLast() { record(.outbound, tcpdumpSummary(ipv4: piece[...]) + " (a piece)", line: event.location.line, packet: piece) }
+        for piece in pieces.dropLast() { record(.outbound, scriptSummary(piece) + " (a piece)", line: event.location.line, packet: piece) }
         packet = merged
       }
     }
     var learned = connection
     if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
     else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
-    let actualText = tcpdumpSummary(ipv4: packet[...])
-    let expectedText = ScriptMatcher.expectedPacket(line, connection: learned).map { tcpdumpSummary(ipv4: $0[...]) }
+    let actualText = scriptSummary(packet)
+    let expectedText = ScriptMatcher.expectedPacket(line, connection: learned).map { scriptSummary($0) }
     record(.outbound, actualText, line: event.location.line, packet: packet)
-    let mismatches = ScriptMatcher.mismatches(packet, line: line, connection: learned)
+    var mismatches = ScriptMatcher.mismatches(packet, line: line, connection: learned)
+    if let flowLabel = ScriptMatcher.flowLabelMismatch(packet, line: line, connection: &learned) { mismatches.append(flowLabel) }
     if !mismatches.isEmpty {
       throw fail(
         event, "outbound packet does not match: " + mismatches.map(\.description).joined(separator: "; "),
@@ -548,6 +656,7 @@ struct ScriptSession {
     }
     connection = learned
     executor.connection = learned
+    if line.flags.contains(.syn), !line.flags.contains(.ack), let port = learned.localPort { seenSYNPorts.insert(port) }
     if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
       throw fail(
         event,
@@ -561,19 +670,19 @@ struct ScriptSession {
   /// connection still sends; otherwise, anything from another local port.
   mutating func dropOtherConnections(_ line: ScriptPacket, event: ScriptEvent) {
     let newConnection = line.flags.contains(.syn) && !line.flags.contains(.ack)
-    while let (packet, _) = captured.first,
-      let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
-      let tcp = try? TCPView(validating: ip.payload)
-    {
+    while let (packet, _) = captured.first, let tcp = ScriptWirePacket(packet)?.tcp {
       // A new connection starts with a SYN: while one is expected, any segment without SYN
       // belongs to an older connection (a TFO client script's earlier socket, closed with its
       // FIN still going out, may have any port); otherwise a segment from another port does.
+      // Nor is a SYN from another port than the one the last connecting socket took: an older
+      // socket's retransmitted SYN (a TFO client script's over-acked SYN, say).
       let other = newConnection
-        ? !tcp.flags.contains(.syn)
+        ? !tcp.flags.contains(.syn) || (activeOpenPort.map { tcp.sourcePort != $0 } ?? false)
+          || otherSYNPorts.contains(tcp.sourcePort)
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()
-      record(.outbound, tcpdumpSummary(ipv4: packet[...]) + " (another connection: ignored)", line: event.location.line, packet: packet)
+      record(.outbound, scriptSummary(packet) + " (another connection: ignored)", line: event.location.line, packet: packet)
     }
   }
 
@@ -605,6 +714,7 @@ struct ScriptSession {
     pending = (event, call, prepared, start, end, returnSlack)
     pendingOutcome = nil
     submittedAt = now
+    noteActiveOpen(call)
     if !prepared.mayBlock, !ranged {
       let outcome = prepared.run()
       pendingOutcome = (outcome, now)
@@ -615,6 +725,23 @@ struct ScriptSession {
     if ranged { return }
     // Not ranged: it must return by its time plus the tolerance.
     try settlePending()
+  }
+
+  /// Before a call runs: a connect, sendto or sendmsg on a TCP socket that is not connected yet
+  /// starts an active open. Its SYN may leave before a blocking call returns, so the socket's port
+  /// is taken now when it has one, and otherwise every earlier connection's port is ruled out.
+  mutating func noteActiveOpen(_ call: ScriptSyscall) {
+    guard ["connect", "sendto", "sendmsg"].contains(call.name), let number = call.arguments.first,
+      let fd = try? executor.descriptor(number), !ScriptSockets.isDatagram(fd),
+      case .failure = ScriptSockets.name(fd, peer: true)
+    else { return }
+    activeOpenDescriptor = fd
+    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0 {
+      activeOpenPort = port
+    } else {
+      activeOpenPort = nil
+    }
+    otherSYNPorts = seenSYNPorts.subtracting(activeOpenPort.map { [$0] } ?? [])
   }
 
   /// Waits for the call in flight to finish (until its end time plus tolerance) and checks it.
@@ -645,6 +772,17 @@ struct ScriptSession {
       liveDescriptors.insert(Int32(truncatingIfNeeded: outcome.value))
     }
     if expected.name == "listen", outcome.errno == nil { listenerUnderTest = true }
+    if ["bind", "connect", "sendto", "sendmsg", "write", "send"].contains(expected.name) {
+      noteUDPSocket(expected)
+      executor.udpRemotePort = udp.remotePort
+    }
+    // The port a connecting socket took, once its call returned (see `noteActiveOpen`).
+    if let fd = activeOpenDescriptor, let number = expected.arguments.first, (try? executor.descriptor(number)) == fd,
+      case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0
+    {
+      activeOpenPort = port
+      otherSYNPorts.remove(port)
+    }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)
     }
@@ -669,9 +807,21 @@ struct ScriptSession {
         throw fail(call.event, "\(expected.name) failed with -1 \(ScriptConstants.errnoName(errno)), expected \(want)")
       } else if call.prepared.returnsDescriptor {
         executor.descriptors[want] = Int32(truncatingIfNeeded: outcome.value)
+        openedDescriptors.removeAll { $0 == want }
+        openedDescriptors.append(want)
       } else if Int64(outcome.value) != want {
         throw fail(call.event, "\(expected.name) returned \(outcome.value), expected \(want)")
       }
+    }
+    // A sockaddr the script wrote for the returned address.
+    if let written = call.prepared.expectedAddress, outcome.errno == nil, let live = outcome.address {
+      let problem: String?
+      do throws(ScriptRunError) {
+        problem = try executor.sockaddrMismatch(written, live: live)
+      } catch {
+        throw fail(call.event, "\(expected.name): \(error.message)")
+      }
+      if let problem { throw fail(call.event, "\(expected.name): \(problem)") }
     }
     // pipe([R, W]): the script's numbers name the two live ends from now on.
     if call.call.name == "pipe", outcome.errno == nil, case .list(let ends) = call.call.arguments.first, ends.count == 2 {
@@ -717,7 +867,7 @@ struct ScriptSession {
     let outcome: ScriptShell.Outcome
     do throws(SocketError) {
       outcome = try ScriptShell.shell(
-        command, directory: directory, environment: environment, timeoutMilliseconds: 30_000)
+        command, directory: commandDirectory, environment: environment, timeoutMilliseconds: 30_000)
     } catch {
       throw fail(event, "cannot run the command: \(error)")
     }
@@ -739,8 +889,10 @@ struct ScriptSession {
     }
     var prelude = ""
     // The last TCP socket the script opened (an epoll descriptor or a pipe opened after it does
-    // not count: TCP_INFO fails on them).
-    for number in executor.descriptors.keys.sorted().reversed() {
+    // not count: TCP_INFO fails on them), by when it was opened: socket 4 opened after socket 5
+    // is the one a block after it is about.
+    let latestFirst = openedDescriptors.reversed() + executor.descriptors.keys.sorted().reversed()
+    for number in latestFirst {
       guard let fd = executor.descriptors[number] else { continue }
       if case .success(let bytes) = ScriptSockets.getsockopt(fd, level: 6, name: 11, capacity: 256) {
         prelude = TCPInfo.pythonAssignments(bytes)
@@ -762,7 +914,7 @@ struct ScriptSession {
       let outcome: ScriptShell.Outcome
       do throws(SocketError) {
         outcome = try ScriptShell.shell(
-          "exec \(python) -c " + shellQuote(program), directory: directory,
+          "exec \(python) -c " + shellQuote(program), directory: commandDirectory,
           environment: environment, timeoutMilliseconds: 30_000)
       } catch {
         throw fail(event, "cannot run python3: \(error)")

@@ -78,6 +78,14 @@ public struct ScriptPacket: Hashable, Sendable {
   /// `nil`: the line writes no options (outbound: the kernel must send none). `.some(nil)`: `<...>`,
   /// any options. `.some(list)`: exactly these, in this order.
   public var options: [ScriptTCPOption]??
+  /// `[tos 0xNN]`: the whole TOS byte (IPv4) or traffic class (IPv6), set inbound, checked outbound.
+  public var typeOfService: UInt8?
+  /// `[flowlabel 0xNNNNN]` (IPv6): set inbound; outbound, packetdrill's rule: the first one a
+  /// connection's script writes names the kernel's first label, and later lines say whether the
+  /// label stays the same (same script value) or changes (another value). 0 is not checked.
+  public var flowLabel: UInt32?
+  /// `[ttl N]`: the TTL (IPv4) or hop limit (IPv6), set inbound, checked outbound.
+  public var timeToLive: UInt8?
   public init(
     inbound: Bool, ecn: ScriptECN? = nil, flagText: String, flags: TCPFlags, sequenceStart: UInt32,
     sequenceEnd: UInt32, length: Int, acknowledgment: UInt32? = nil, window: UInt16? = nil,
@@ -158,10 +166,17 @@ public struct ScriptSyscall: Hashable, Sendable {
   }
 }
 
-/// An inbound ICMP line, packetdrill's `< icmp TYPE [CODE] [mtu N] [id N] [[start:end(len)]]`:
-/// an ICMP error quoting an IPv4 header and the first 8 bytes of one of the kernel's TCP segments
-/// (its ports and sequence number), so that the kernel delivers it to the script's connection.
+/// An ICMP line, packetdrill's `< icmp TYPE [CODE] [mtu N] [id N] [[start:end(len)] | [udp (N)]]`.
+/// Inbound (`<`), an ICMP error quoting an IPv4 header and the first 8 bytes of one of the kernel's
+/// TCP segments (its ports and sequence number) or UDP datagrams, so that the kernel delivers it to
+/// the script's socket; an echo request quotes nothing. Outbound (`>`), what the kernel must send:
+/// type, code, and the mtu, id and quoted packet where the line writes them.
 public struct ScriptICMP: Hashable, Sendable {
+  /// What the message quotes: a TCP segment (`[start:end(len)]`), a UDP datagram (`[udp (N)]`:
+  /// `quotedLength` is its payload length), or nothing written (outbound: not checked).
+  public enum Quote: Hashable, Sendable { case tcp, udp, none }
+  public var inbound: Bool = true
+  public var quote: Quote = .tcp
   public var type: UInt8
   public var code: UInt8
   /// The next-hop MTU of `unreachable frag_needed`.
@@ -201,8 +216,10 @@ public struct ScriptICMP: Hashable, Sendable {
 
 public enum ScriptAction: Hashable, Sendable {
   case packet(ScriptPacket)
-  /// An inbound ICMP error about the script's connection.
+  /// An ICMP message: inbound (an error about the script's socket, an echo request) or outbound.
   case icmp(ScriptICMP)
+  /// A UDP datagram, inbound (injected) or outbound (expected).
+  case udp(ScriptUDP)
   case syscall(ScriptSyscall)
   /// A backtick command, run with `/bin/sh -c` inside the script's namespace.
   case shell(String)
@@ -233,6 +250,9 @@ public struct Script: Hashable, Sendable {
   /// `--name=value` lines at the top of the script (`--tolerance_usecs=10000`).
   public var options: [String: String]
   public var events: [ScriptEvent]
+  /// The IP version the parser read the script for (its ICMP lines' type and code numbers are
+  /// ICMPv6's for `ipv6`): the caller's, else the script's `--ip_version=`, else ipv4.
+  public var ipVersion: ScriptIPVersion = .ipv4
   public init(path: String, options: [String: String] = [:], events: [ScriptEvent] = []) {
     self.path = path
     self.options = options

@@ -10,6 +10,8 @@ struct CallOutcome: Sendable {
   var outputs: [String: Int64] = [:]
   /// How long the call itself took (on whichever thread ran it).
   var duration: Duration = .zero
+  /// The address the call returned (getsockname, getpeername; accept's peer).
+  var address: ScriptSocketAddress?
 }
 
 /// A call ready to run on the worker thread, and how to check what it did.
@@ -22,6 +24,8 @@ struct PreparedCall: Sendable {
   /// The call can wait for the network (accept, connect, read, write...): it runs on the worker
   /// thread. The others run on the runner's own thread, with no handoff.
   var mayBlock = true
+  /// A sockaddr literal the returned address must match (getsockname, getpeername, accept).
+  var expectedAddress: ScriptExpression?
 }
 
 /// Turns syscall lines into calls on real sockets, with packetdrill's defaults: `...` for an
@@ -33,6 +37,8 @@ struct ScriptSyscallExecutor {
   var descriptors: [Int64: Int32] = [:]
   var bindPort: UInt16 = 8080
   var connectPort: UInt16 = 8080
+  /// The peer port of the script's UDP socket once it connected (a `...` sendto goes there).
+  var udpRemotePort: UInt16?
   /// The wall clock (microseconds) at the script's time 0: `SCM_TIMESTAMPING` values are mapped
   /// onto script time with it.
   var realtimeStart: Int64 = 0
@@ -171,21 +177,23 @@ struct ScriptSyscallExecutor {
     let remote = connection.remoteAddress
     switch call.name {
     case "socket":
-      let domain = try argument(call, 0) == .ellipsis ? 2 : Int32(truncatingIfNeeded: try integer(try argument(call, 0), "domain"))
+      // `...`: the mode's domain (AF_INET6 in ipv6 and ipv4-mapped-ipv6), as packetdrill chooses.
+      let domain = try argument(call, 0) == .ellipsis
+        ? connection.ipVersion.socketDomain : Int32(truncatingIfNeeded: try integer(try argument(call, 0), "domain"))
       let type = Int32(truncatingIfNeeded: try integer(try argument(call, 1), "type"))
       let proto = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "protocol"))
-      guard domain == 2 else { throw ScriptRunError("only AF_INET sockets are supported (--ip-version ipv4)", unsupported: true) }
+      guard domain == 2 || domain == 10 else { throw ScriptRunError("only AF_INET and AF_INET6 sockets are supported", unsupported: true) }
       var prepared = simple { ScriptSockets.socket(domain: domain, type: type, protocol: proto) }
       prepared.returnsDescriptor = true
       return prepared
     case "bind":
       let fd = try descriptor(try argument(call, 0))
-      let (address, port) = try self.address(try argument(call, 1), defaultAddress: local, defaultPort: bindPort)
-      return simple { ScriptSockets.bind(fd, address: address, port: port) }
+      let address = try socketAddress(try argument(call, 1), defaultAddress: local, defaultPort: bindPort)
+      return simple { ScriptSockets.bind(fd, to: address) }
     case "connect":
       let fd = try descriptor(try argument(call, 0))
-      let (address, port) = try self.address(try argument(call, 1), defaultAddress: remote, defaultPort: connectPort)
-      return simple { ScriptSockets.connect(fd, address: address, port: port) }
+      let address = try socketAddress(try argument(call, 1), defaultAddress: remote, defaultPort: connectPort)
+      return simple { ScriptSockets.connect(fd, to: address) }
     case "listen":
       let fd = try descriptor(try argument(call, 0))
       let backlog = Int32(truncatingIfNeeded: try integer(try argument(call, 1), "backlog"))
@@ -194,8 +202,22 @@ struct ScriptSyscallExecutor {
       let fd = try descriptor(try argument(call, 0))
       let flags = call.name == "accept4" && call.arguments.count > 3
         ? Int32(truncatingIfNeeded: try integer(call.arguments[3], "flags")) : 0
-      var prepared = simple { ScriptSockets.accept(fd, flags: flags) }
-      prepared.returnsDescriptor = true
+      let peerWritten = call.arguments.count > 1 && call.arguments[1] != .ellipsis ? call.arguments[1] : nil
+      guard peerWritten != nil else {
+        var prepared = simple { ScriptSockets.accept(fd, flags: flags) }
+        prepared.returnsDescriptor = true
+        return prepared
+      }
+      // accept(3, {sockaddr}, ...): the new connection's peer is checked (read with getpeername).
+      var prepared = PreparedCall(
+        run: {
+          var outcome = CallOutcome(result: ScriptSockets.accept(fd, flags: flags))
+          if outcome.errno == nil, case .success(let peer) = ScriptSockets.socketName(Int32(truncatingIfNeeded: outcome.value), peer: true) {
+            outcome.address = peer
+          }
+          return outcome
+        }, returnsDescriptor: true, expectedOutputs: [:])
+      prepared.expectedAddress = peerWritten
       return prepared
     case "read", "recv", "recvfrom":
       let fd = try descriptor(try argument(call, 0))
@@ -219,30 +241,35 @@ struct ScriptSyscallExecutor {
         case "write": return simple { ScriptSockets.withNullBuffer(fd, .write, count: length) }
         case "send": return simple { ScriptSockets.withNullBuffer(fd, .send(flags: flags), count: length) }
         default:
-          var target: (UInt32, UInt16)? = nil
+          var target: ScriptSocketAddress? = nil
           if call.arguments.count > 4, call.arguments[4] != .ellipsis {
-            target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
+            target = try socketAddress(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
           } else if flags & 0x2000_0000 != 0 {
-            target = (remote.rawValue, connectPort)
+            target = connection.connectAddress(port: connectPort)
           }
           let destination = target
-          return simple { ScriptSockets.withNullBuffer(fd, .sendto(flags: flags, address: destination), count: length) }
+          return simple { ScriptSockets.sendtoNullBuffer(fd, count: length, flags: flags, to: destination) }
         }
       }
       let bytes = try buffer(try argument(call, 1), count: count)
       if call.name == "write" { return simple { ScriptSockets.write(fd, bytes: bytes) } }
       if call.name == "sendto", call.arguments.count > 4, call.arguments[4] == .symbol("AF_UNSPEC") {
         // A sockaddr whose family is AF_UNSPEC (the rest zero): scripts check the kernel's refusal.
-        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: (0, 0), family: 0) }
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: .family(0)) }
       }
       if call.name == "sendto", call.arguments.count > 4, call.arguments[4] != .ellipsis {
-        let target = try address(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
-        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
+        let target = try socketAddress(call.arguments[4], defaultAddress: remote, defaultPort: connectPort)
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: target) }
+      }
+      if call.name == "sendto", call.arguments.count > 4, ScriptSockets.isDatagram(fd) {
+        // A UDP socket's `...` destination: the script's remote end (its peer's port once connected).
+        let target = connection.connectAddress(port: udpRemotePort ?? connection.remotePort)
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: target) }
       }
       if call.name == "sendto", flags & 0x2000_0000 != 0 {
         // MSG_FASTOPEN with `...`: the script's remote end.
-        let target = (remote.rawValue, connectPort)
-        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
+        let target = connection.connectAddress(port: connectPort)
+        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, to: target) }
       }
       return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
     case "close":
@@ -314,13 +341,17 @@ struct ScriptSyscallExecutor {
     case "getsockname", "getpeername":
       let fd = try descriptor(try argument(call, 0))
       let peer = call.name == "getpeername"
-      return PreparedCall(
+      var prepared = PreparedCall(
         run: {
-          switch ScriptSockets.name(fd, peer: peer) {
-          case .success: return CallOutcome(value: 0)
+          switch ScriptSockets.socketName(fd, peer: peer) {
+          case .success(let address): return CallOutcome(value: 0, address: address)
           case .failure(let error): return CallOutcome(value: -1, errno: error.rawValue)
           }
         }, returnsDescriptor: false, expectedOutputs: [:])
+      // getsockname(4, {sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("192.168.0.1")}, [16]):
+      // the address is checked as the mode reads it (see ScriptSyscallExecutor.sockaddrMismatch).
+      if call.arguments.count > 1, case .structure = call.arguments[1] { prepared.expectedAddress = call.arguments[1] }
+      return prepared
     case "poll":
       guard case .list(let items) = try argument(call, 0) else { throw ScriptRunError("poll needs a [{fd=..., events=...}] list") }
       var entries: [(Int32, Int16)] = []
@@ -357,14 +388,16 @@ struct ScriptSyscallExecutor {
       guard case .structure(let fields) = try argument(call, 1) else {
         throw ScriptRunError("sendmsg needs a msghdr {msg_name(...)=..., msg_iov(N)=[...], msg_flags=...}")
       }
-      var total: Int64 = 0
+      var lengths: [Int] = []
       for field in fields {
         switch field.name {
         case "msg_iov":
           guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
           for vector in vectors {
             guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
-            total += try integer(members[1].value, "iov_len")
+            let length = try integer(members[1].value, "iov_len")
+            guard length >= 0, length <= 64 << 20 else { throw ScriptRunError("iov_len \(length) out of range") }
+            lengths.append(Int(length))
           }
         case "msg_control":
           if field.value != .ellipsis, field.value != .list([]) {
@@ -373,13 +406,12 @@ struct ScriptSyscallExecutor {
         default: continue
         }
       }
-      let bytes = try buffer(.ellipsis, count: total)
+      guard lengths.count <= 1024 else { throw ScriptRunError("msg_iov with \(lengths.count) iovecs: at most 1024 (UIO_MAXIOV)") }
       let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
-      if flags & 0x2000_0000 != 0 {
-        let target = (remote.rawValue, connectPort)
-        return simple { ScriptSockets.sendto(fd, bytes: bytes, flags: flags, address: target) }
-      }
-      return simple { ScriptSockets.send(fd, bytes: bytes, flags: flags) }
+      // The iovecs as written, each a buffer of its own (MSG_ZEROCOPY makes a page fragment of each).
+      let vectors = lengths
+      let target: ScriptSocketAddress? = flags & 0x2000_0000 != 0 ? connection.connectAddress(port: connectPort) : nil
+      return simple { ScriptSockets.sendmsg(fd, lengths: vectors, flags: flags, to: target) }
     case "recvmsg":
       return try prepareRecvmsg(call)
     case "open":

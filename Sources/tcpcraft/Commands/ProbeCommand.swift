@@ -12,7 +12,8 @@ enum ProbeCommand: Command {
     summary: "edge-case segments against a real stack: a conformance table with RFC and evidence",
     synopsis: [
       "HOST:PORT (--all | --case NAME ...) [options]",
-      "--list [--json]",
+      "--target self [--ipv6] (--all | --case NAME ...) [options]",
+      "--list [--ipv6] [--json]",
       "[HOST:PORT] --generate FIELD|all [--random --count N] [--seed N] [--bytes] [--json] [--pcap FILE]",
     ],
     about: """
@@ -21,7 +22,10 @@ enum ProbeCommand: Command {
       conformance table: the case, the RFC that governs it, the reaction a conforming stack shows,
       what came back, and the verdict, with the evidence under each row: the replies as tcpdump
       prints them, the kernel counters that rose (in --netns; on this host they are host-wide and
-      noisy, and say so), "no reply within T", and the positive controls.
+      noisy, and say so), "no reply within T", the positive controls, and, when the target's
+      kernel is this machine's (--target self, --netns, lo) and tracefs can be mounted (root),
+      the kernel's own drop reasons (skb:kfree_skb: TCP_CSUM, NO_SOCKET, TCP_FLAGS...) for the
+      packets dropped while the case's crafted packets were in flight, on the case's own thread.
       Positive controls: before a case that expects silence a plain SYN on the same path must draw
       its answer (RST from the closed port, SYN,ACK from the listener), and after every case the
       target must answer again (a SYN, or a data byte in the case's connection). A failed control
@@ -48,6 +52,12 @@ enum ProbeCommand: Command {
       On lo, packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
       length: walk ip-* fields against a target behind a veth or Ethernet interface.
 
+      IPv6 (--ipv6, with --target self): the namespace also gets an IPv6 address and a listener on
+      it; each IPv6 case goes out whole at layer 2 and is judged from the captured replies, one at a
+      time; most ride on an ICMPv6 echo request ("processed" means an echo reply), with a plain echo
+      request as the positive control before and after; the TCP ones are the IPv4 cases over IPv6
+      (a SYN as control; the established ones on a connection opened over IPv6, as over IPv4).
+
       Exit status: 0 no case deviates (conforms, partly, dropped, no requirement, not run);
       1 some case deviates or got no reply on a working path; 2 bad usage; 3 the harness could not
       judge some case (a positive control failed: path broken or target gone; a state not reached)
@@ -58,6 +68,7 @@ enum ProbeCommand: Command {
         .toggle("--all", "every case (`--list` shows them)"),
         .string("--target", "self", "instead of HOST:PORT: make a namespace with a Linux listener behind a veth, probe it, remove it"),
         .repeatable("--case", "NAME", "one case; repeat for more"),
+        .toggle("--ipv6", "the IPv6 cases (RFC 8200, 7112, 5722, 6946, 5095, 8504; TCP) against --target self; --list: list them"),
         .toggle("--list", "describe the catalog of cases"),
         .seconds("--timeout", "how long to wait for a reply, and how long silence must last (default 1)"),
         .integer("--closed-port", UInt16.self, range: 1...65535, "N", "a port nothing listens on at the target (default PORT+1)"),
@@ -69,13 +80,13 @@ enum ProbeCommand: Command {
           "at most N cases hold state at the listening port at once (default 12, under a backlog of 16)"),
         .string("--iface", "NAME", "send through this interface (default: the route's)"),
         .string("--dst-mac", "MAC", "the next hop's MAC on --iface (default: the neighbour's)"),
-        .integer("--seed", UInt64.self, "N", "source ports, ISNs and IDs from this seed (same seed, same segments)"),
+        .integer("--seed", UInt64.self, "N", "source ports, ISNs, IDs and TSvals from this seed (same seed, same segments)"),
         .toggle("--bytes", "the bytes of every crafted packet and every reply"),
         .toggle("--ladder", "under each case, its packets as a ladder diagram (setup, controls and cleanup included)"),
         .toggle("--explain", "under each case, every packet with one sentence on the rule at work"),
         .string("--pcap", "FILE", "every packet sent and received (setup and cleanup included)"),
         .string("--svg", "FILE", "each case's ladder as an SVG picture (with several cases: FILE-CASE.svg, one a case)"),
-        .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
+        .toggle("--json", "one JSON object a case (sent bytes, replies, the SND.NXT/RCV.NXT judged against, counters, drop reasons, the connection's fate, controls, verdict, rule, evidence), then a summary (target, kernel, timeout, version, seed)"),
       ]),
       OptionGroup(
         "generators:",
@@ -89,6 +100,7 @@ enum ProbeCommand: Command {
       "tcpcraft demo --serve --port 8080 &          # a kernel listener to practise on",
       "sudo tcpcraft probe 127.0.0.1:8080 --all",
       "sudo tcpcraft probe --target self --all          # Linux in a namespace of its own, clean counters",
+      "sudo tcpcraft probe --target self --ipv6 --all   # the IPv6 cases, over IPv6",
       "sudo tcpcraft probe 127.0.0.1:8080 --case est-rst-in-window --case closed-syn --bytes",
       "tcpcraft probe --list",
       "tcpcraft probe --generate data-offset --bytes",
@@ -97,13 +109,16 @@ enum ProbeCommand: Command {
     ])
 
   static func run(_ arguments: Arguments) -> Int32 {
-    if arguments.has("--list") { return list(json: arguments.has("--json")) }
+    if arguments.has("--list") { return list(json: arguments.has("--json"), ipv6: arguments.has("--ipv6")) }
     if arguments.has("--generate") && arguments.positionals.isEmpty { return generate(arguments, runner: nil) }
 
     let cases: [EdgeCase]
     let parsed: ProbeConfiguration
     let ownTarget = arguments.value("--target") != nil
     do throws(UsageError) {
+      if arguments.has("--ipv6") && !ownTarget {
+        throw UsageError("--ipv6 probes the IPv6 cases against --target self; add --target self")
+      }
       if let name = arguments.value("--target") {
         guard name == "self" else { throw UsageError("--target: \"\(name)\" is not a target this command makes; say --target self") }
         try arguments.expectPositionals(atMost: 0, command: "probe")
@@ -166,7 +181,7 @@ enum ProbeCommand: Command {
         return 1
       }
       do throws(SelfTarget.Failure) {
-        let own = try SelfTarget()
+        let own = try SelfTarget(ipv6: arguments.has("--ipv6"))
         made = own
         configuration.target = Endpoint(address: own.targetAddress, port: own.port)
         configuration.closedPort = own.port + 1
@@ -184,6 +199,9 @@ enum ProbeCommand: Command {
       }
     }
     defer { made?.close() }
+    if arguments.has("--ipv6"), let own = made {
+      return runIPv6(arguments, cases: cases, own: own, destinationMAC: configuration.destinationMAC ?? own.namespaceMAC, seed: configuration.seed, timeout: configuration.replyTimeout)
+    }
     let runner: ProbeRunner
     do throws(ScriptError) {
       var config = configuration
@@ -264,6 +282,11 @@ enum ProbeCommand: Command {
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
       line.add("kernel_counters", configuration.counterNamespace.map { "namespace \($0)" }
         ?? (runner.interfaceName == "lo" ? "host-wide (noisy)" : "none"))
+      switch results.first?.drops {
+      case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
+      case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
+      case nil: line.add("drop_reasons", raw: "null")
+      }
       line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
@@ -274,13 +297,94 @@ enum ProbeCommand: Command {
     return status
   }
 
+  /// `--ipv6 --target self`: the IPv6 cases against the namespace's IPv6 address, one at a time.
+  static func runIPv6(
+    _ arguments: Arguments, cases: [EdgeCase], own: SelfTarget, destinationMAC: MACAddress, seed: UInt64, timeout: Duration
+  ) -> Int32 {
+    guard let target = own.targetAddress6, let source = own.sourceAddress6 else {
+      Terminal.error("tcpcraft: --target self made no IPv6 address")
+      return 3
+    }
+    var configuration = IPv6ProbeConfiguration(
+      target: target, port: own.port, closedPort: own.port + 1, source: source, interface: own.hostInterface,
+      sourceMAC: own.hostMAC, destinationMAC: destinationMAC, replyTimeout: timeout,
+      counterNamespace: "of --target self", counterNamespaceFile: own.namespaceFile, seed: seed)
+    configuration.grace = .milliseconds(100)
+    let json = arguments.has("--json")
+    if !json {
+      let intro =
+        "probing [\(target)]:\(own.port) (closed port \(own.port + 1)) from \(source) via \(own.hostInterface): "
+        + "\(cases.count) IPv6 case\(cases.count == 1 ? "" : "s") one at a time, wait \(ScriptError.format(timeout)) "
+        + "for replies, seed \(seed)"
+      for line in wrap(intro, 100) { Terminal.out(line) }
+    }
+    let interactive = isatty(2) != 0
+    let results = IPv6ProbeRunner(configuration).run(cases) { index, count, edgeCase in
+      let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
+      if interactive {
+        try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8))
+      } else {
+        Terminal.error(line)
+      }
+    }
+    if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
+    if json {
+      for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
+    } else {
+      printTable(results, bytes: arguments.has("--bytes"), ladder: arguments.has("--ladder"), explain: arguments.has("--explain"))
+    }
+    if let path = arguments.value("--pcap") {
+      if !writePcap(results, to: absolute(path)) { return 1 }
+    }
+    if let path = arguments.value("--svg") {
+      if !writeSVG(results, to: absolute(path)) { return 1 }
+    }
+    var counts: [Verdict: Int] = [:]
+    for result in results { counts[result.verdict, default: 0] += 1 }
+    let status = Verdict.exitStatus(results.map(\.verdict))
+    if json {
+      var line = JSONLine()
+      line.add("type", "summary")
+      line.add("target", "[\(target)]:\(own.port)")
+      line.add("closed_port", Int(own.port) + 1)
+      line.add("source", source.description)
+      line.add("interface", own.hostInterface)
+      line.add("family", "ipv6")
+      line.add("kernel", ProbeNamespace.localKernelRelease())
+      line.add("kernel_is_target", true)
+      line.add("timeout_seconds", Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+      line.add("tcpcraft_version", ProbeRunner.toolVersion)
+      line.add("seed", String(seed))
+      line.add("mode", "sequential")
+      line.add("cases", results.count)
+      for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
+      line.add("kernel_counters", "namespace of --target self")
+      switch results.first?.drops {
+      case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
+      case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
+      case nil: line.add("drop_reasons", raw: "null")
+      }
+      line.add("exit_status", Int(status))
+      Terminal.out(line.description)
+    } else {
+      let summary = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+      Terminal.out("")
+      for line in wrap("\(results.count) IPv6 cases: \(summary); exit status \(status)", 100) { Terminal.out(line) }
+      if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
+    }
+    return status
+  }
+
   static func selectCases(_ arguments: Arguments) throws(UsageError) -> [EdgeCase] {
-    if arguments.has("--all") { return EdgeCaseCatalog.all }
+    let catalog = arguments.has("--ipv6") ? EdgeCaseCatalog.ipv6 : EdgeCaseCatalog.all
+    if arguments.has("--all") { return catalog }
     let names = arguments.all("--case")
     guard !names.isEmpty else { throw UsageError("probe: say which cases: --all, or --case NAME (see `tcpcraft probe --list`)") }
     var cases: [EdgeCase] = []
     for name in names {
-      guard let found = EdgeCaseCatalog.named(name) else {
+      guard let found = catalog.first(where: { $0.name == name }) else {
+        if arguments.has("--ipv6") { throw UsageError("probe: no IPv6 case \"\(name)\" (see `tcpcraft probe --list --ipv6`)") }
+        if EdgeCaseCatalog.namedIPv6(name) != nil { throw UsageError("probe: \"\(name)\" is an IPv6 case: add --ipv6") }
         throw UsageError("probe: no case \"\(name)\" (see `tcpcraft probe --list`)")
       }
       cases.append(found)
@@ -290,8 +394,9 @@ enum ProbeCommand: Command {
 
   // MARK: - Output
 
-  static func list(json: Bool) -> Int32 {
-    for edgeCase in EdgeCaseCatalog.all {
+  static func list(json: Bool, ipv6: Bool = false) -> Int32 {
+    let catalog = ipv6 ? EdgeCaseCatalog.ipv6 : EdgeCaseCatalog.all
+    for edgeCase in catalog {
       if json {
         var line = JSONLine()
         line.add("case", edgeCase.name)
@@ -305,13 +410,14 @@ enum ProbeCommand: Command {
         Terminal.out(line.description)
       } else {
         Terminal.out("\(edgeCase.name)")
-        Terminal.out("    sends:    \(edgeCase.summary)\(edgeCase.layer == .ipv4 ? " (layer 2, IPv4 header as built)" : "")")
+        let layer = edgeCase.layer == .ipv4 ? " (layer 2, IPv4 header as built)" : edgeCase.layer == .ipv6 ? " (layer 2, IPv6 packet as built)" : ""
+        Terminal.out("    sends:    \(edgeCase.summary)\(layer)")
         Terminal.out("    state:    \(edgeCase.setup)")
         Terminal.out("    expected: \(edgeCase.expected)")
         Terminal.out("    rule:     \(edgeCase.rfc) [\(edgeCase.requirement.rawValue)] \(edgeCase.rule)")
       }
     }
-    if !json { Terminal.out("\(EdgeCaseCatalog.all.count) cases") }
+    if !json { Terminal.out("\(catalog.count) \(ipv6 ? "IPv6 " : "")cases" + (ipv6 ? "" : "; --list --ipv6 lists \(EdgeCaseCatalog.ipv6.count) IPv6 cases")) }
     return 0
   }
 
@@ -400,7 +506,7 @@ enum ProbeCommand: Command {
       }
       if bytes {
         for (index, packet) in result.crafted.enumerated() {
-          Terminal.out("    sent \(index + 1): \(tcpdumpSummary(ipv4: packet[...]))")
+          Terminal.out("    sent \(index + 1): \(tcpdumpSummary(packet[...], linkType: .raw))")
           Terminal.out(indent(hexdump(packet)))
         }
         for reply in result.replies {
@@ -445,7 +551,7 @@ enum ProbeCommand: Command {
     line.add("dport", result.targetPort)
     line.add("sent", raw: "[" + result.crafted.map { packet in
       var item = JSONLine()
-      item.add("summary", tcpdumpSummary(ipv4: packet[...]))
+      item.add("summary", tcpdumpSummary(packet[...], linkType: .raw))
       item.add("hex", hex(packet))
       return item.description
     }.joined(separator: ",") + "]")
@@ -468,6 +574,20 @@ enum ProbeCommand: Command {
     for (name, rise) in result.counterRises.sorted(by: { $0.key < $1.key }) { counters.add(name, rise) }
     line.add("counters", raw: result.counterScope == nil ? "null" : counters.description)
     line.add("counters_scope", result.counterScope)
+    switch result.drops {
+    case .recorded(let drops, let scope):
+      line.add("drop_reasons", raw: "[" + drops.map { drop in
+        var item = JSONLine()
+        item.add("reason", drop.reason)
+        item.add("function", drop.function)
+        item.add("task", drop.task)
+        return item.description
+      }.joined(separator: ",") + "]")
+      line.add("drop_reasons_scope", scope)
+    case .unavailable(let why):
+      line.add("drop_reasons", raw: "null")
+      line.add("drop_reasons_unavailable", "drop reasons unavailable (\(why))")
+    }
     var fate = JSONLine()
     switch result.fate {
     case .alive(let text):
@@ -671,14 +791,18 @@ final class SelfTarget {
   let targetAddress: IPv4Address
   let sourceAddress: IPv4Address
   let port: UInt16 = 8080
+  /// With `ipv6`: the namespace's IPv6 address (a listener on it too) and our unowned source.
+  private(set) var targetAddress6: IPv6Address?
+  private(set) var sourceAddress6: IPv6Address?
   private var namespaceFD: Int32 = -1
   private var listener: Int32 = -1
+  private var listener6: Int32 = -1
 
   struct Failure: Error, CustomStringConvertible {
     let description: String
   }
 
-  init() throws(Failure) {
+  init(ipv6: Bool = false) throws(Failure) {
     let pid = Int(getpid())
     let name = Self.prefix + String(pid)
     hostInterface = "tcs\(pid % 10_000_000)h"
@@ -690,7 +814,7 @@ final class SelfTarget {
     let source = sourceAddress.description
     let mac = { (address: MACAddress) in address.description }
     Self.removeStale()
-    let steps: [[String]] = [
+    var steps: [[String]] = [
       ["ip", "netns", "add", name],
       ["ip", "link", "add", hostInterface, "address", mac(hostMAC), "type", "veth", "peer", "name", namespaceInterface,
        "address", mac(namespaceMAC), "netns", name],
@@ -701,6 +825,18 @@ final class SelfTarget {
       ["ip", "-n", name, "link", "set", namespaceInterface, "up"],
       ["ip", "-n", name, "neigh", "replace", source, "lladdr", mac(hostMAC), "dev", namespaceInterface, "nud", "permanent"],
     ]
+    if ipv6 {
+      // A unique local prefix of ours (RFC 4193), the pid in it; `nodad`, so the address is usable
+      // at once (kernel fact 15); the same neighbour entry as for IPv4 (kernel fact 7).
+      let prefix = "fd74:6373:" + String(pid % 65_536, radix: 16) + "::"
+      targetAddress6 = IPv6Address(prefix + "2")
+      sourceAddress6 = IPv6Address(prefix + "99")
+      steps += [
+        ["ip", "-n", name, "addr", "add", prefix + "2/64", "dev", namespaceInterface, "nodad"],
+        ["ip", "-n", name, "-6", "neigh", "replace", prefix + "99", "lladdr", mac(hostMAC), "dev", namespaceInterface,
+         "nud", "permanent"],
+      ]
+    }
     var file = ""
     do throws(Failure) {
       for step in steps {
@@ -713,6 +849,11 @@ final class SelfTarget {
       let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress.rawValue, port: port) }
       guard let fd, fd >= 0 else { throw Failure(description: "setting up --target self: no listener in the namespace") }
       listener = fd
+      if let address = targetAddress6 {
+        let fd6 = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen6(address: address, port: port) }
+        guard let fd6, fd6 >= 0 else { throw Failure(description: "setting up --target self: no IPv6 listener in the namespace") }
+        listener6 = fd6
+      }
     } catch {
       _ = Self.command(["ip", "netns", "delete", name])
       if namespaceFD >= 0 { try? FileDescriptor(rawValue: namespaceFD).close() }
@@ -743,8 +884,33 @@ final class SelfTarget {
     return socket.rawValue
   }
 
+  /// The same listener on an IPv6 address.
+  private static func listen6(address: IPv6Address, port: UInt16) -> Int32 {
+    guard let socket = try? SocketDescriptor.open(domain: AF_INET6, type: CInt(SOCK_STREAM.rawValue), protocol: 0) else {
+      return -1
+    }
+    try? socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: Int32(1))
+    try? socket.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(2048))
+    var local = sockaddr_in6()
+    local.sin6_family = sa_family_t(AF_INET6)
+    local.sin6_port = port.bigEndian
+    withUnsafeMutableBytes(of: &local.sin6_addr) { raw in
+      for (index, byte) in address.octets.enumerated() where index < raw.count { raw[index] = byte }
+    }
+    let bound = withUnsafeBytes(of: &local) { bytes in Result { () throws(Errno) in try socket.bind(address: bytes) } }
+    guard case .success = bound, (try? socket.listen(backlog: 1024)) != nil else {
+      try? socket.close()
+      return -1
+    }
+    return socket.rawValue
+  }
+
   /// Removes the namespace and its veth pair now (the kernel would at exit anyway).
   func close() {
+    if listener6 >= 0 {
+      try? FileDescriptor(rawValue: listener6).close()
+      listener6 = -1
+    }
     if listener >= 0 {
       try? FileDescriptor(rawValue: listener).close()
       listener = -1
@@ -774,22 +940,19 @@ final class SelfTarget {
     guard let path = places.map({ $0 + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
       return "\(tool) not found (install iproute2)"
     }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = Array(arguments.dropFirst())
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    do { try process.run() } catch { return "\(error)" }
-    let deadline = Date().addingTimeInterval(10)
-    while process.isRunning && Date() < deadline { usleep(5_000) }
-    if process.isRunning {
-      process.terminate()
-      process.waitUntilExit()
-      return "timed out"
+    // Spawned through RawSocket's seam (posix_spawn, poll, read, kill, waitpid); every word quoted
+    // for the shell, though each is a name or an address of ours.
+    let quoted = ([path] + arguments.dropFirst()).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    let outcome: ScriptShell.Outcome
+    do {
+      outcome = try ScriptShell.shell(
+        quoted.joined(separator: " "), directory: "/", environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+        timeoutMilliseconds: 10_000)
+    } catch {
+      return "\(error)"
     }
-    if process.terminationStatus == 0 { return nil }
-    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return text.split(separator: "\n").first.map(String.init) ?? "exit status \(process.terminationStatus)"
+    if outcome.timedOut { return "timed out" }
+    if outcome.status == 0 { return nil }
+    return outcome.output.split(separator: "\n").first.map(String.init) ?? "exit status \(outcome.status)"
   }
 }

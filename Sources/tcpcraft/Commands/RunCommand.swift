@@ -9,18 +9,33 @@ enum RunCommand: Command {
   static let spec = CommandSpec(
     name: "run",
     summary: "packetdrill-language scripts, each in a network namespace of its own",
-    synopsis: ["SCRIPT|DIR ... [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N] [--pcap FILE|DIR] [--json] [--verbose] [--explain]"],
+    synopsis: ["SCRIPT|DIR ... [--ip-version ipv4|ipv6|ipv4-mapped-ipv6] [-D NAME=VALUE] [--tolerance-usecs N] [--parallel N] [--pcap FILE|DIR] [--svg FILE] [--pcapng FILE] [--json] [--verbose] [--explain]"],
     about: """
       Plays packetdrill-language scripts against the kernel's own TCP, each script in a fresh,
       anonymous network namespace that tcpcraft makes and that vanishes with the run (even on
       SIGKILL): a tun device tun0 with 192.168.0.1/16 (the kernel under test) and the script's
-      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines are injected, `>` lines
-      are captured and matched field by field, system calls run on real sockets in that namespace,
-      backtick lines run with /bin/sh there (cwd: the script's folder), %{ }% blocks with python3
-      (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out, as
-      run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
-      Defines from run_all.py are the defaults: TFO_COOKIE=3021b9d889017eeb CODE=host_unreachable
-      CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR. See docs/scripts.md for the language.
+      remote end 192.0.2.1 (packetdrill's run_all.py addresses). `<` lines (TCP, UDP, ICMP) are
+      injected, `>` lines are captured and matched field by field, system calls run on real sockets
+      in that namespace, backtick lines run with /bin/sh there (cwd: the script's folder; a /tmp of
+      the script's own), %{ }% blocks with python3 (no python3: NOT RUN). A folder runs every *.pkt under it (NAME-v6.pkt left out in ipv4,
+      as run_all.py -4 does): one line per script (PASS / FAIL / NOT RUN and why), then totals.
+      Defines from run_all.py are the defaults (ipv4: TFO_COOKIE=3021b9d889017eeb
+      CODE=host_unreachable CMSG_LEVEL_IP=SOL_IP CMSG_TYPE_RECVERR=IP_RECVERR); -D replaces them.
+      See docs/scripts.md for the language.
+
+      --ip-version runs the same scripts as packetdrill's three modes (run_all.py -4, -6,
+      --ipv4mappedv6), with its addresses and defines:
+        ipv4              AF_INET sockets; IPv4 on the wire (the default, unless a script says
+                          --ip_version=)
+        ipv6              AF_INET6 sockets; IPv6 on the wire: the kernel is fd3d:a0b:17d6::1/48,
+                          the remote end fd3d:fa7b:d17d::1 (via fd3d:a0b:17d6:8888::1), MTU 1520;
+                          ICMP lines are ICMPv6 (packet_too_big mtu N...); TFO_COOKIE=c1d1e9742a47a9bc
+                          CMSG_LEVEL_IP=SOL_IPV6 CMSG_TYPE_RECVERR=IPV6_RECVERR, no CODE;
+                          folders skip NAME-v4.pkt and include NAME-v6.pkt
+        ipv4-mapped-ipv6  AF_INET6 sockets bound and connected to ::ffff:192.168.0.1 and
+                          ::ffff:192.0.2.1; IPv4 on the wire; CMSG_* as ipv6
+      socket(..., ...) takes the mode's domain and bind/connect `...` its addresses, so one script
+      runs in all three; a sockaddr literal's inet_addr("192.168.0.1") names the mode's local end.
 
       Exit status: 0 every script passed; 1 a script failed or was not run; 2 bad usage, or a
       script that does not parse (file:line:column: what was expected).
@@ -31,11 +46,13 @@ enum RunCommand: Command {
         .integer("--tolerance-usecs", aliases: ["--tolerance_usecs"], UInt64.self, range: 1...60_000_000, "N",
           "how far from its script time an event may happen (default 4000, as packetdrill; or 12.5% of the gap when larger)"),
         .integer("--parallel", UInt64.self, range: 1...64, "N", "scripts at a time for folders (default 1)"),
-        .string("--pcap", "FILE|DIR", "each script's packets (LINKTYPE_IPV4); a folder gets NAME.pcap each"),
+        .string("--pcap", "FILE|DIR", "each script's packets (LINKTYPE_IPV4; LINKTYPE_RAW for IPv6); a folder gets NAME.pcap each"),
+        .string("--svg", "FILE", "one script's TCP segments as an SVG ladder (seen from the script's side; to project or print)"),
+        .string("--pcapng", "FILE", "one script's TCP segments as pcapng, each with its explanation and states as a comment"),
         .toggle("--json", "one JSON object per script (status, failing line, both packets)"),
         .toggle("--verbose", "every packet and call as it happens"),
         .toggle("--explain", "say how script numbers map onto the wire"),
-        .string("--ip-version", "ipv4", "ipv4 only so far (ipv6 and ipv4-mapped-ipv6 come with IPv6)"),
+        .string("--ip-version", "ipv4|ipv6|ipv4-mapped-ipv6", "packetdrill's three modes (default ipv4, or the script's --ip_version=)"),
       ])
     ],
     examples: [
@@ -43,21 +60,26 @@ enum RunCommand: Command {
       "sudo tcpcraft run examples/scripts --parallel 2",
       "sudo tcpcraft run gtests/net/tcp --parallel 2 --json > results.jsonl",
       "sudo tcpcraft run examples/scripts/mss.pkt --verbose --pcap /tmp/mss.pcap",
+      "sudo tcpcraft run examples/scripts --ip-version ipv6",
+      "sudo tcpcraft run gtests/net/tcp --ip-version ipv4-mapped-ipv6 --parallel 2",
+      "sudo tcpcraft run examples/scripts/close.pkt --svg close.svg --pcapng close.pcapng",
     ])
 
-  static let packetdrillDefines: [String: String] = [
-    "TFO_COOKIE": "3021b9d889017eeb", "CODE": "host_unreachable", "CMSG_LEVEL_IP": "SOL_IP",
-    "CMSG_TYPE_RECVERR": "IP_RECVERR",
-  ]
+  static let packetdrillDefines: [String: String] = ScriptIPVersion.ipv4.packetdrillDefines
 
   struct Settings {
-    var defines = packetdrillDefines
+    /// The user's -D defines (over the mode's run_all.py ones).
+    var defines: [String: String] = [:]
+    /// `--ip-version`; nil: each script's own --ip_version=, else ipv4.
+    var ipVersion: ScriptIPVersion?
     var tolerance: Int64?
     var parallel = 1
     var pcap: String?
     var json = false
     var verbose = false
     var explain = false
+    var svg: String?
+    var pcapng: String?
   }
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -67,12 +89,10 @@ enum RunCommand: Command {
         throw UsageError("run: give a script or a folder of *.pkt scripts (see `tcpcraft run --help`)")
       }
       if let version = arguments.value("--ip-version") {
-        switch version {
-        case "ipv4": break
-        case "ipv6", "ipv4-mapped-ipv6":
-          throw UsageError("run: --ip-version \(version) is not supported yet (it comes with IPv6); use ipv4")
-        default: throw UsageError("run: --ip-version must be ipv4, ipv6 or ipv4-mapped-ipv6, not \"\(version)\"")
+        guard let mode = ScriptIPVersion(rawValue: version) else {
+          throw UsageError("run: --ip-version must be ipv4, ipv6 or ipv4-mapped-ipv6, not \"\(version)\"")
         }
+        settings.ipVersion = mode
       }
       for define in arguments.all("-D") {
         guard let equals = define.firstIndex(of: "="), equals != define.startIndex else {
@@ -86,6 +106,15 @@ enum RunCommand: Command {
       settings.json = arguments.has("--json")
       settings.verbose = arguments.has("--verbose")
       settings.explain = arguments.has("--explain")
+      settings.svg = arguments.value("--svg")
+      settings.pcapng = arguments.value("--pcapng")
+      if settings.svg != nil || settings.pcapng != nil {
+        var isDirectory: ObjCBool = false
+        let first = arguments.positionals.first ?? ""
+        if arguments.positionals.count > 1 || (FileManager.default.fileExists(atPath: first, isDirectory: &isDirectory) && isDirectory.boolValue) {
+          throw UsageError("run: --svg and --pcapng draw one script; give one script, not \(arguments.positionals.count > 1 ? "several" : "a folder")")
+        }
+      }
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
       return 2
@@ -114,7 +143,7 @@ enum RunCommand: Command {
       }
       if isDirectory.boolValue {
         folderRun = true
-        scripts += findScripts(in: target)
+        scripts += findScripts(in: target, version: settings.ipVersion ?? .ipv4)
       } else {
         scripts.append(target)
       }
@@ -133,7 +162,17 @@ enum RunCommand: Command {
       }
       let text = String(decoding: data, as: UTF8.self)
       do throws(ScriptParseError) {
-        parsed.append((path, try ScriptParser.parse(text, file: path, defines: settings.defines), nil, nil))
+        // The mode's run_all.py defines, then the user's. A script that picks its own mode
+        // (--ip_version=, no --ip-version given) is read again with that mode's defines.
+        let mode = settings.ipVersion ?? .ipv4
+        var script = try ScriptParser.parse(
+          text, file: path, defines: mode.packetdrillDefines.merging(settings.defines) { $1 }, ipVersion: settings.ipVersion)
+        if script.ipVersion != mode {
+          script = try ScriptParser.parse(
+            text, file: path, defines: script.ipVersion.packetdrillDefines.merging(settings.defines) { $1 },
+            ipVersion: script.ipVersion)
+        }
+        parsed.append((path, script, nil, nil))
       } catch {
         parsed.append((path, nil, error, nil))
       }
@@ -150,8 +189,11 @@ enum RunCommand: Command {
 
     var options = ScriptRunOptions()
     options.processIdentifier = getpid()
+    options.ipVersion = settings.ipVersion
     if let tolerance = settings.tolerance { options.toleranceMicroseconds = tolerance }
     options.python = findPython(path: options.path)
+    // Pictures show the kernel's state on each row: read after each segment (one script only).
+    options.samplesKernelState = settings.svg != nil || settings.pcapng != nil
     if settings.verbose, !folderRun, !settings.json {
       options.onEntry = { entry in Terminal.out(line(entry)) }
     }
@@ -211,6 +253,7 @@ enum RunCommand: Command {
       case .notRun: notRun += 1
       }
       if let pcap = settings.pcap, !writePcap(result, to: pcap, many: total > 1, index: index) { unwritten += 1 }
+      if !writePictures(result, settings: settings) { unwritten += 1 }
       if settings.json {
         Terminal.out(json(result))
       } else if folderRun {
@@ -231,7 +274,7 @@ enum RunCommand: Command {
 
   // MARK: - Finding things
 
-  static func findScripts(in folder: String) -> [String] {
+  static func findScripts(in folder: String, version: ScriptIPVersion = .ipv4) -> [String] {
     let root = URL(fileURLWithPath: folder)
     guard let walker = FileManager.default.enumerator(
       at: root, includingPropertiesForKeys: [.isSymbolicLinkKey, .isRegularFileKey], options: [])
@@ -244,8 +287,9 @@ enum RunCommand: Command {
         continue
       }
       guard values?.isRegularFile == true, url.pathExtension == "pkt" else { continue }
-      // IPv6-only scripts (NAME-v6.pkt), as packetdrill's run_all.py leaves them out of -4 runs.
-      if url.lastPathComponent.hasSuffix("v6.pkt") { continue }
+      // As packetdrill's run_all.py: IPv6-only scripts (NAME-v6.pkt) only in ipv6 runs, IPv4-only
+      // ones (NAME-v4.pkt) never in them.
+      if !version.includes(fileNamed: url.lastPathComponent) { continue }
       var relative = url.path
       if relative.hasPrefix(root.path + "/") { relative = String(relative.dropFirst(root.path.count + 1)) }
       found.append((folder.hasSuffix("/") ? folder : folder + "/") + relative)
@@ -347,6 +391,39 @@ enum RunCommand: Command {
     return object.description
   }
 
+  /// `--svg` and `--pcapng` for a single script: its TCP segments as a Flow transcript, drawn and
+  /// commented as the exchange commands draw theirs; `false` (one line on stderr) when refused.
+  static func writePictures(_ result: ScriptResult, settings: Settings) -> Bool {
+    guard settings.svg != nil || settings.pcapng != nil else { return true }
+    let transcript = result.flowTranscript
+    var written = true
+    if let path = settings.svg {
+      // Our side is the script's remote end: the first segment's sender when it is ours.
+      let first = transcript.entries.first
+      let ours = first.map { $0.direction == .sent ? "\($0.sourceAddress.bracketed):\($0.sourcePort)" : "\($0.destinationAddress.bracketed):\($0.destinationPort)" }
+      let theirs = first.map { $0.direction == .sent ? "\($0.destinationAddress.bracketed):\($0.destinationPort)" : "\($0.sourceAddress.bracketed):\($0.sourcePort)" }
+      let local = ours ?? "the script"
+      let remote = theirs ?? "the kernel under test"
+      let status = result.status.rawValue + (result.failure.map { ": line \($0.location.line): \($0.message)" } ?? result.reason.map { ": \($0)" } ?? "")
+      let svg = SVGLadder.render(
+        transcript.entries, local: local, remote: remote, ourISS: transcript.initialSendSequence,
+        peerIRS: transcript.initialReceiveSequence,
+        page: .init(
+          title: "tcpcraft run \(result.path) (\(status))",
+          source: CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+            + " — we are the script's remote end; the peer is the kernel under test"))
+      if let problem = SafeWrite.write(Array(svg.utf8), to: path) {
+        Terminal.error("tcpcraft: run: cannot write \(path): \(problem)")
+        written = false
+      }
+    }
+    if let path = settings.pcapng, let problem = SafeWrite.write(Teaching.pcapng(transcript), to: path) {
+      Terminal.error("tcpcraft: run: cannot write \(path): \(problem)")
+      written = false
+    }
+    return written
+  }
+
   /// Writes one script's packets; `false` (with one line on stderr) when the file was refused.
   static func writePcap(_ result: ScriptResult, to target: String, many: Bool, index: Int) -> Bool {
     var destination = target
@@ -357,7 +434,9 @@ enum RunCommand: Command {
     } else if many {
       destination = target + ".\(index)"
     }
-    let writer = PcapWriter(linkType: .ipv4)
+    // IPv6 packets (ipv6 mode) go in a raw-IP file (LINKTYPE_RAW: IPv4 or IPv6 by the version).
+    let hasIPv6 = result.transcript.contains { $0.packet?.first.map { $0 >> 4 } == 6 }
+    let writer = PcapWriter(linkType: hasIPv6 ? .raw : .ipv4)
     var bytes: [UInt8] = []
     writer.appendFileHeader(to: &bytes)
     for entry in result.transcript {

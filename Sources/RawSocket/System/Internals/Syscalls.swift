@@ -90,6 +90,15 @@ internal func system_recvmsg(
   return recvmsg(fd, message, flags)
 }
 
+internal func system_sendmsg(
+  _ fd: CInt, _ message: UnsafePointer<msghdr>, _ flags: CInt
+) -> Int {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("sendmsg", Int(fd), Int(flags)) { return Int(forced) }
+  #endif
+  return sendmsg(fd, message, flags)
+}
+
 internal func system_recv(
   _ fd: CInt, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ flags: CInt
 ) -> Int {
@@ -174,6 +183,19 @@ internal func system_privateMounts(_ step: UnsafeMutablePointer<CChar>, _ length
   if let forced = mockingIntercept("mount") { return forced }
   #endif
   return crawsocket_private_mounts(step, length)
+}
+
+/// A private /tmp for the calling thread (privatetmp.c): its own mount namespace, working
+/// directory `directory`, an empty tmpfs on /tmp. `stage` says how far it got before a failure
+/// (0, 1 own mount namespace, 2 and in `directory`); the failed step's name goes to `step`.
+internal func system_privateTmp(
+  _ directory: UnsafePointer<CChar>, _ stage: UnsafeMutablePointer<CInt>, _ step: UnsafeMutablePointer<CChar>,
+  _ length: Int
+) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("unshare(CLONE_NEWNS)") { return forced }
+  #endif
+  return crawsocket_private_tmp(directory, stage, step, length)
 }
 
 /// `statfs(2)`'s file system type of `path`, or -1.
