@@ -13,7 +13,11 @@ let package = Package(
   targets: [
     // Bytes only: headers, views, builder, checksum, dissection, formatting, pcap.
     .target(name: "CInternetChecksum"),
-    .target(name: "PacketKit", dependencies: ["CInternetChecksum"]),
+    // `Lifetimes`: the non-escapable `RawSpan` views (IPv4SpanView, TCPSpanView) declare their
+    // lifetime dependence (`@_lifetime`); code using them needs no flag.
+    .target(
+      name: "PacketKit", dependencies: ["CInternetChecksum"],
+      swiftSettings: [.enableExperimentalFeature("Lifetimes")]),
     // Linux syscalls only: raw sockets, AF_PACKET, BPF, netlink (route, inet_diag, nf_tables).
     .target(name: "CRawSocket"),
     .target(

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RawSocket
 
 /// The `tcpcraft` command: dispatch to a command, and turn every outcome into an exit status
 /// (0 as asked, 1 not as asked, 2 bad usage). Never a stack trace.
@@ -37,13 +38,11 @@ struct TCPCraft {
 
   static func main() {
     // A closed pipe on stdout must not kill us with SIGPIPE mid-line.
-    signal(SIGPIPE, SIG_IGN)
+    // (Neither call fails for these valid signal numbers; nothing to report if one did.)
+    try? SignalDisposition.ignore(SIGPIPE)
     // A parent may start us with signals blocked (test harnesses, some supervisors): Ctrl-C and
     // SIGTERM must still end a capture or an exchange cleanly, so they are always deliverable.
-    var stopSignals = sigset_t()
-    sigemptyset(&stopSignals)
-    for stopSignal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, stopSignal) }
-    pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+    try? SignalDisposition.unblock([SIGINT, SIGTERM, SIGHUP])
     let arguments = Array(CommandLine.arguments.dropFirst())
     exit(run(arguments))
   }

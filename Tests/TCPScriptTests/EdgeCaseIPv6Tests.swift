@@ -7,8 +7,8 @@ import Testing
 @Suite("IPv6 edge-case catalog")
 struct EdgeCaseIPv6Tests {
   static let context = CraftContext(
-    source: Endpoint(address: .v6(IPv6Address("fd00::99") ?? .loopback), port: 40_000),
-    destination: Endpoint(address: .v6(IPv6Address("fd00::2") ?? .loopback), port: 8080), sequence: 1000,
+    source: Endpoint(address: .v6(IPv6Address("fd00::99")), port: 40_000),
+    destination: Endpoint(address: .v6(IPv6Address("fd00::2")), port: 8080), sequence: 1000,
     acknowledgment: 5000, identification: 0x1234)
 
   @Test("Names are unique, IPv6 only, distinct from the IPv4 catalog; each case names its RFC and strength")

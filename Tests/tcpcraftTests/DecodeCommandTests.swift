@@ -35,6 +35,18 @@ struct DecodeCommandTests {
     #expect(run.err.isEmpty)
   }
 
+  @Test func linkTypeIPv6() {
+    // IP6 ::1.40000 > ::1.8080: Flags [S], seq 1000, win 65535, options [mss 1440,nop,wscale 7], length 0
+    // (scapy; the fixture v6TcpSyn of PacketKitTests)
+    let v6 = "6000000000 1c0640 00000000000000000000000000000001 00000000000000000000000000000001"
+      + " 9c401f90000003e80000000070 02ffffc4720000020405a0010303 07"
+    for name in ["ipv6", "ip6", "229"] {
+      let run = Self.decode(["--link-type", name, v6])
+      #expect(run.status == 0, "\(name): \(run.err)")
+      #expect(run.out == ["IP6 ::1.40000 > ::1.8080: Flags [S], seq 1000, win 65535, options [mss 1440,nop,wscale 7], length 0"], "\(name)")
+    }
+  }
+
   @Test func malformedPacketsAreNeverSkipped() {
     let run = Self.decode(["45000028", "4f00"])
     #expect(run.status == 0)

@@ -56,6 +56,52 @@ public struct SYNFixture {
   }
 }
 
+/// The IPv6 twin of `SYNFixture` (issue 14): IPv6 (hop limit 64, a flow label) + the same TCP
+/// header and options, 80 bytes, the TCP checksum over the IPv6 pseudo-header.
+public struct SYN6Fixture {
+  public var source = IPv6Address(high: 0x2001_0db8_0000_0000, low: 1)
+  public var destination = IPv6Address(high: 0x2001_0db8_0000_0000, low: 2)
+  public var flowLabel: UInt32 = 0x12345
+  public var tcpFields = SYNFixture()
+
+  @inline(never) public init() {}
+
+  public var ipv6: IPv6Header {
+    IPv6Header(sourceAddress: source, destinationAddress: destination, flowLabel: flowLabel, hopLimit: 64)
+  }
+
+  /// `ipv6 / tcp`, the DSL a user writes.
+  public func packet(sequenceNumber: UInt32) -> Packet { ipv6 / tcpFields.tcp(sequenceNumber: sequenceNumber) }
+
+  public var cParameters: cref_syn6_params {
+    var parameters = cref_syn6_params()
+    withUnsafeMutableBytes(of: &parameters.source) { raw in
+      for (i, byte) in source.octets.enumerated() { raw[i] = byte }
+    }
+    withUnsafeMutableBytes(of: &parameters.destination) { raw in
+      for (i, byte) in destination.octets.enumerated() { raw[i] = byte }
+    }
+    parameters.flow_label = flowLabel
+    parameters.source_port = tcpFields.sourcePort
+    parameters.destination_port = tcpFields.destinationPort
+    parameters.window = tcpFields.window
+    parameters.mss = tcpFields.mss
+    parameters.hop_limit = 64
+    parameters.wscale = tcpFields.windowScale
+    parameters.ts_value = tcpFields.timestampValue
+    parameters.ts_echo = tcpFields.timestampEcho
+    return parameters
+  }
+
+  /// The bytes the C fill writes for `sequenceNumber`.
+  public func cBytes(sequenceNumber: UInt32) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: Int(CREF_SYN6_LENGTH))
+    var parameters = cParameters
+    bytes.withUnsafeMutableBufferPointer { cref_syn6_fill($0.baseAddress, &parameters, sequenceNumber) }
+    return bytes
+  }
+}
+
 /// Keeps a value alive as far as the optimiser knows.
 @inline(never) public func keepAlive<T>(_ value: T) {
   withExtendedLifetime(value) {}

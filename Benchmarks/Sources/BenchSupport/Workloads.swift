@@ -96,20 +96,68 @@ public enum SwiftWorkload {
     return sink
   }
 
-  /// `dissect(_:linkType: .ipv4)`: layers, problems, both checksums verified.
-  public static func dissectSYN(_ bytes: [UInt8], iterations: Int) -> UInt64 {
+  /// `dissect(_:linkType:)` (`.ipv4` for the IPv4 SYN, `.ipv6` for the IPv6 one): layers,
+  /// problems, every checksum verified.
+  public static func dissectSYN(_ bytes: [UInt8], linkType: LinkType = .ipv4, iterations: Int) -> UInt64 {
     var sink: UInt64 = 0
     let slice = bytes[...]
     for i in 0..<iterations {
-      let dissection = dissect(slice, linkType: .ipv4)
+      let dissection = dissect(slice, linkType: linkType)
       sink &+= UInt64(dissection.layers.count) &+ UInt64(dissection.layers.last?.range.upperBound ?? 0)
         &+ UInt64(dissection.layers.first?.problems.count ?? 0) &+ UInt64(truncatingIfNeeded: i)
     }
     return sink
   }
 
-  /// The zero-copy views: validate IPv4 and TCP, read the fields, walk the options, verify both
-  /// checksums (what the hand-written C parser does).
+  /// `dissectLayers(_:linkType:)` over a `RawSpan`: the same walk and layers as `dissect`,
+  /// without a `Dissection` holding the bytes (no reference counting).
+  public static func dissectSYNLayers(_ bytes: [UInt8], linkType: LinkType = .ipv4, iterations: Int) -> UInt64 {
+    var sink: UInt64 = 0
+    for i in 0..<iterations {
+      let layers = dissectLayers(bytes.span.bytes, linkType: linkType)
+      sink &+= UInt64(layers.count) &+ UInt64(layers.last?.range.upperBound ?? 0)
+        &+ UInt64(layers.first?.problems.count ?? 0) &+ UInt64(truncatingIfNeeded: i)
+    }
+    return sink
+  }
+
+  /// The non-escapable span views: validate IPv4 and TCP, read the fields, walk the options,
+  /// verify both checksums (what the hand-written C parser does). No reference counting.
+  public static func parseSYNWithSpanViews(_ bytes: [UInt8], iterations: Int) -> UInt64 {
+    var sink: UInt64 = 0
+    for i in 0..<iterations {
+      sink &+= parseOnce(bytes.span.bytes) &+ UInt64(truncatingIfNeeded: i)
+    }
+    return sink
+  }
+
+  @inline(__always)
+  public static func parseOnce(_ span: RawSpan) -> UInt64 {
+    guard let ip = try? IPv4SpanView(validating: span), ip.protocol == .tcp,
+      let tcp = try? TCPSpanView(validating: ip.payload)
+    else { return 0 }
+    var mss: UInt16 = 0
+    var wscale: UInt8 = 0
+    var tsValue: UInt32 = 0
+    var sackPermitted = false
+    var options = tcp.options
+    while let option = options.next() {
+      switch option {
+      case .success(.maximumSegmentSize(let value)): mss = value
+      case .success(.windowScale(let value)): wscale = value
+      case .success(.timestamps(let value, _)): tsValue = value
+      case .success(.sackPermitted): sackPermitted = true
+      default: break
+      }
+    }
+    let ipOK = ip.isChecksumValid
+    let tcpOK = tcp.isChecksumValid(pseudoHeader: ip.pseudoHeader())
+    return UInt64(tcp.sequenceNumber) ^ UInt64(mss) ^ UInt64(tsValue) ^ UInt64(wscale)
+      &+ (sackPermitted ? 1 : 0) &+ (ipOK ? 2 : 0) &+ (tcpOK ? 4 : 0) &+ UInt64(tcp.sourcePort)
+  }
+
+  /// The `ArraySlice` views (`IPv4View`, `TCPView`): the same work; each view and slice retains
+  /// the array (diagnosis row).
   public static func parseSYNWithViews(_ bytes: [UInt8], iterations: Int) -> UInt64 {
     var sink: UInt64 = 0
     let slice = bytes[...]
@@ -143,6 +191,22 @@ public enum SwiftWorkload {
       &+ (sackPermitted ? 1 : 0) &+ (ipOK ? 2 : 0) &+ (tcpOK ? 4 : 0) &+ UInt64(tcp.sourcePort)
   }
 
+  /// The IPv6 SYN: a new sequence number, the TCP layer replaced in place, `encode(into:)` (the
+  /// TCP checksum over the IPv6 pseudo-header).
+  public static func encodeSYN6(
+    _ packet: inout Packet, buffer: inout [UInt8], seq0: UInt32, iterations: Int
+  ) -> UInt64 {
+    guard packet.layers.count > 1, case .tcp(var tcp) = packet.layers[1] else { return 0 }
+    var sink: UInt64 = 0
+    for i in 0..<iterations {
+      tcp.sequenceNumber = seq0 &+ UInt32(truncatingIfNeeded: i)
+      packet.layers[1] = .tcp(tcp)
+      do { try packet.encode(into: &buffer) } catch { return 0 }
+      sink ^= buffer.count >= 58 ? UInt64(buffer[56]) << 8 | UInt64(buffer[57]) : 0
+    }
+    return sink
+  }
+
   @inline(__always)
   static func checksumBytes(_ buffer: [UInt8]) -> UInt64 {
     guard buffer.count >= 38 else { return 0 }
@@ -173,5 +237,14 @@ public enum CWorkload {
 
   public static func parseSYN(_ bytes: UnsafePointer<UInt8>, count: Int, iterations: Int) -> UInt64 {
     cref_run_syn_parse(bytes, count, UInt64(iterations))
+  }
+
+  public static func fillSYN6(_ fixture: SYN6Fixture, buffer: UnsafeMutablePointer<UInt8>, seq0: UInt32, iterations: Int) -> UInt64 {
+    var parameters = fixture.cParameters
+    return cref_run_syn6_fill(buffer, &parameters, seq0, UInt64(iterations))
+  }
+
+  public static func parseSYN6(_ bytes: UnsafePointer<UInt8>, count: Int, iterations: Int) -> UInt64 {
+    cref_run_syn6_parse(bytes, count, UInt64(iterations))
   }
 }

@@ -82,3 +82,22 @@ uint64_t cref_run_syn_parse(const uint8_t *bytes, size_t length, uint64_t iterat
   }
   return sink;
 }
+
+uint64_t cref_run_syn6_fill(uint8_t *out, const struct cref_syn6_params *p, uint32_t seq0, uint64_t iterations) {
+  uint64_t sink = 0;
+  for (uint64_t i = 0; i < iterations; i++) {
+    cref_syn6_fill(out, p, seq0 + (uint32_t)i);
+    sink ^= (uint64_t)out[56] << 8 | out[57];
+  }
+  return sink;
+}
+
+uint64_t cref_run_syn6_parse(const uint8_t *bytes, size_t length, uint64_t iterations) {
+  uint64_t sink = 0;
+  struct cref_syn_fields f;
+  for (uint64_t i = 0; i < iterations; i++) {
+    if (cref_syn6_parse(bytes, length, &f) == 0)
+      sink += f.seq ^ f.mss ^ f.ts_value ^ (uint64_t)(f.ipv4_checksum_ok + f.tcp_checksum_ok) + i;
+  }
+  return sink;
+}

@@ -16,6 +16,8 @@ var targetMilliseconds = 10.0
 var clockID = CLOCK_MONOTONIC
 /// `--profile NAME`: run only the SYN workload whose name contains NAME, for ~3 s (for perf/valgrind).
 var profileName: String?
+/// `--syn-only`: skip the checksum tables (the SYN rows only: a shorter run on a busy machine).
+var synOnly = false
 do {
   var arguments = CommandLine.arguments.dropFirst()
   while let argument = arguments.popFirst() {
@@ -25,8 +27,9 @@ do {
     case "--ms": targetMilliseconds = max(1, Double(arguments.popFirst() ?? "") ?? targetMilliseconds)
     case "--profile": profileName = arguments.popFirst()
     case "--cpu-time": clockID = CLOCK_THREAD_CPUTIME_ID
+    case "--syn-only": synOnly = true
     default:
-      print("usage: ratios [--quick] [--reps N] [--ms MILLISECONDS] [--cpu-time] [--profile SYN-WORKLOAD-NAME-PART]")
+      print("usage: ratios [--quick] [--reps N] [--ms MILLISECONDS] [--cpu-time] [--syn-only] [--profile SYN-WORKLOAD-NAME-PART]")
       exit(2)
     }
   }
@@ -213,7 +216,7 @@ let packetKitKernels: [(String, InternetChecksumKernel)] = [
 print(row(["bytes", "PacketKit `InternetChecksum.add`"] + cNames + ["best C", "PacketKit / plain C", "PacketKit / best C"] + packetKitKernels.map(\.0)))
 print(row(Array(repeating: "---", count: 5 + cNames.count + packetKitKernels.count)))
 var checksumSummary: [(size: Int, swift: Double, overPlain: Double, overBest: Double, bestName: String)] = []
-for size in (profileName == nil ? sizes : []) {
+for size in (profileName == nil && !synOnly ? sizes : []) {
   let buffer = UnsafeRawBufferPointer(rebasing: arena[0..<size])
   var workloads = [Workload("PacketKit") { SwiftWorkload.checksum(buffer, iterations: $0) }]
   for kernel in kernels {
@@ -254,6 +257,10 @@ print("")
 print("## The 60-byte SYN (IPv4 + TCP, MSS, SACK-permitted, timestamps, NOP, window scale), a new seq each time")
 print("")
 let fixture = SYNFixture()
+let fixture6 = SYN6Fixture()
+var packet6 = fixture6.packet(sequenceNumber: 0)
+var buffer6: [UInt8] = []
+buffer6.reserveCapacity(128)
 var packet = fixture.packet(sequenceNumber: 0)
 var buffer: [UInt8] = []
 buffer.reserveCapacity(128)
@@ -282,6 +289,19 @@ do {
   let dissection = dissect(swiftBytes, linkType: .ipv4)
   if dissection.isMalformed || dissection.layers.count != 2 { synCheckFailures.append("dissect found problems: \(dissection.problems)") }
   if SwiftWorkload.parseOnce(swiftBytes[...]) == 0 { synCheckFailures.append("views failed to parse") }
+  if SwiftWorkload.parseOnce(swiftBytes.span.bytes) != SwiftWorkload.parseOnce(swiftBytes[...]) {
+    synCheckFailures.append("span views disagree with the ArraySlice views")
+  }
+  // The IPv6 SYN: PacketKit's encoding = the C fill; dissect, the C parser read it back.
+  let swift6 = try fixture6.packet(sequenceNumber: checkSeq).encoded()
+  let c6 = fixture6.cBytes(sequenceNumber: checkSeq)
+  if swift6 != c6 { synCheckFailures.append("IPv6 Packet.encode differs from the C fill") }
+  var fields6 = cref_syn_fields()
+  if cref_syn6_parse(c6, c6.count, &fields6) != 0 || fields6.tcp_checksum_ok == 0 || fields6.seq != checkSeq {
+    synCheckFailures.append("C IPv6 parser disagrees")
+  }
+  let dissection6 = dissect(swift6, linkType: .ipv6)
+  if dissection6.isMalformed || dissection6.layers.count != 2 { synCheckFailures.append("IPv6 dissect found problems: \(dissection6.problems)") }
   print("Byte check: PacketKit encode, TCPSegmentTemplate, C fill, C template and C incremental give the same 60 bytes; dissect/views/C parser read them back: \(synCheckFailures.isEmpty ? "yes" : synCheckFailures.joined(separator: "; "))")
   print("")
   print("SYN bytes: " + cBytes.map { byte in let h = String(byte, radix: 16); return h.count == 1 ? "0" + h : h }.joined())
@@ -299,6 +319,10 @@ let cOut = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
 let cTemplateBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
 let cIncrementalBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
 let cParseBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 64)
+let syn6Bytes = fixture6.cBytes(sequenceNumber: checkSeq)
+let cOut6 = UnsafeMutablePointer<UInt8>.allocate(capacity: 128)
+let cParse6Bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 128)
+for (i, byte) in syn6Bytes.enumerated() { cParse6Bytes[i] = byte }
 for (i, byte) in synBytes.enumerated() {
   cTemplateBytes[i] = byte
   cIncrementalBytes[i] = byte
@@ -333,8 +357,8 @@ var synWorkloads = [
   Workload("PacketKit `dissect(_:linkType: .ipv4)` (checksums verified)") {
     SwiftWorkload.dissectSYN(synBytes, iterations: $0)
   },
-  Workload("PacketKit views: IPv4View + TCPView + options + both checksums") {
-    SwiftWorkload.parseSYNWithViews(synBytes, iterations: $0)
+  Workload("PacketKit span views: IPv4SpanView + TCPSpanView + options + both checksums") {
+    SwiftWorkload.parseSYNWithSpanViews(synBytes, iterations: $0)
   },
   Workload("C hand-written parse: lengths, options, both checksums") {
     CWorkload.parseSYN(cParseBytes, count: synBytes.count, iterations: $0)
@@ -347,6 +371,27 @@ var synWorkloads = [
   Workload("diagnosis: `ip.encode(tcp, into:)` (no Packet, no layer rebuild)") {
     seq &+= 1_000_003
     return SwiftWorkload.encodeSYNDirect(packet, buffer: &buffer, seq0: seq, iterations: $0)
+  },
+  Workload("diagnosis: the ArraySlice views (IPv4View + TCPView), same work") {
+    SwiftWorkload.parseSYNWithViews(synBytes, iterations: $0)
+  },
+  // Issue 14: the IPv6 SYN (80 bytes) against its own C reference.
+  Workload("IPv6: PacketKit `packet.encode(into:)`, TCP layer replaced in place") {
+    seq &+= 1_000_003
+    return SwiftWorkload.encodeSYN6(&packet6, buffer: &buffer6, seq0: seq, iterations: $0)
+  },
+  Workload("IPv6: C hand-written fill of every byte + TCP checksum") {
+    seq &+= 1_000_003
+    return CWorkload.fillSYN6(fixture6, buffer: cOut6, seq0: seq, iterations: $0)
+  },
+  Workload("IPv6: PacketKit `dissect(_:linkType: .ipv6)` (checksum verified)") {
+    SwiftWorkload.dissectSYN(syn6Bytes, linkType: .ipv6, iterations: $0)
+  },
+  Workload("IPv6: C hand-written parse: lengths, options, TCP checksum") {
+    CWorkload.parseSYN6(cParse6Bytes, count: syn6Bytes.count, iterations: $0)
+  },
+  Workload("PacketKit `dissectLayers(span, linkType: .ipv4)` (the layers only, no `Dissection`)") {
+    SwiftWorkload.dissectSYNLayers(synBytes, iterations: $0)
   },
 ]
 if let profileName {
@@ -368,20 +413,39 @@ let accessorRatio = synWorkloads[1].speedup(over: synWorkloads[2])
 let templateRatio = synWorkloads[4].speedup(over: synWorkloads[5])
 let dissectRatio = synWorkloads[6].speedup(over: synWorkloads[8])
 let viewsRatio = synWorkloads[7].speedup(over: synWorkloads[8])
+let sliceViewsRatio = synWorkloads[11].speedup(over: synWorkloads[8])
+let encode6Ratio = synWorkloads[12].speedup(over: synWorkloads[13])
+let dissect6Ratio = synWorkloads[14].speedup(over: synWorkloads[15])
+let layersRatio = synWorkloads[16].speedup(over: synWorkloads[8])
 let ratioText: [String] = [
   "\(fixed(encodeRatio, 2))× C fill", "\(fixed(accessorRatio, 2))× C fill", "1.00", "\(fixed(synWorkloads[3].speedup(over: synWorkloads[2]), 2))× C fill",
   "\(fixed(templateRatio, 2))× C RFC 1624", "1.00", "\(fixed(dissectRatio, 2))× C parse",
   "\(fixed(viewsRatio, 2))× C parse", "1.00",
   "\(fixed(synWorkloads[9].speedup(over: synWorkloads[2]), 2))× C fill",
   "\(fixed(synWorkloads[10].speedup(over: synWorkloads[2]), 2))× C fill",
+  "\(fixed(sliceViewsRatio, 2))× C parse",
+  "\(fixed(encode6Ratio, 2))× C IPv6 fill", "1.00", "\(fixed(dissect6Ratio, 2))× C IPv6 parse", "1.00",
+  "\(fixed(layersRatio, 2))× C parse",
 ]
-let goalText = ["≥ 0.5× C fill", "", "", "", "≥ 100 M/s", "", "≥ 20 M/s", "(≥ 20 M/s)", "", "", ""]
+let goalText = [
+  "≥ 0.5× C fill", "", "", "", "≥ 100 M/s", "", "≥ 0.6× C parse, ≥ 20 M/s", "≥ 0.8× C parse", "", "", "", "",
+  "IPv4's ratio ± 10%", "", "IPv4's ratio ± 10%", "", "",
+]
 for (i, workload) in synWorkloads.enumerated() {
   print(row([workload.name, fixed(rates[i] / 1e6, 1), fixed(workload.median * 1e9, 1), ratioText[i], goalText[i]]))
 }
 goal("encode SYN ≥ 0.5× C fill", encodeRatio >= 0.5,
      "\(fixed(rates[0] / 1e6, 1)) vs \(fixed(rates[2] / 1e6, 1)) M/s = \(fixed(encodeRatio, 2))×")
 goal("RFC 1624 seq update ≥ 100 M/s", rates[4] >= 100e6, "\(fixed(rates[4] / 1e6, 1)) M/s (C: \(fixed(rates[5] / 1e6, 1)) M/s)")
+goal("dissect SYN ≥ 0.6× C parse (issue 13)", dissectRatio >= 0.6, "\(fixed(dissectRatio, 2))×")
+goal("dissect's layers over a span ≥ 0.6× C parse (no goal of its own; for comparison)", layersRatio >= 0.6,
+     "\(fixed(layersRatio, 2))×")
+goal("span views ≥ 0.8× C parse (issue 13)", viewsRatio >= 0.8,
+     "\(fixed(viewsRatio, 2))× (the ArraySlice views: \(fixed(sliceViewsRatio, 2))×)")
+goal("IPv6 encode ratio within 10% of IPv4's (issue 14)", abs(encode6Ratio / encodeRatio - 1) <= 0.1,
+     "IPv6 \(fixed(encode6Ratio, 2))× C IPv6 fill vs IPv4 \(fixed(encodeRatio, 2))× C fill (\(fixed(encode6Ratio / encodeRatio, 2)))")
+goal("IPv6 dissect ratio within 10% of IPv4's (issue 14)", abs(dissect6Ratio / dissectRatio - 1) <= 0.1,
+     "IPv6 \(fixed(dissect6Ratio, 2))× C IPv6 parse vs IPv4 \(fixed(dissectRatio, 2))× C parse (\(fixed(dissect6Ratio / dissectRatio, 2)))")
 goal("dissect SYN ≥ 20 M/s", rates[6] >= 20e6, "`dissect`: \(fixed(rates[6] / 1e6, 1)) M/s; views: \(fixed(rates[7] / 1e6, 1)) M/s (C parse: \(fixed(rates[8] / 1e6, 1)) M/s)")
 
 // MARK: - Goals

@@ -35,6 +35,11 @@ struct ByteCursor {
     return UInt32(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
   }
   @inline(__always) func u64(_ offset: Int) -> UInt64 {
+    guard offset >= 0, offset <= base.count &- 8 else { return u64Lenient(offset) }
+    return UInt64(bigEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+  }
+  /// `u64` near or past the end (0 for the missing bytes), out of line so that `u64` inlines.
+  @inline(never) func u64Lenient(_ offset: Int) -> UInt64 {
     UInt64(u32(offset)) << 32 | UInt64(u32(offset &+ 4))
   }
   /// The 16- or 32-bit value at `offset` in the given byte order.
@@ -124,6 +129,51 @@ extension ArraySlice where Element == UInt8 {
   }
 }
 
+/// Big-endian reads at offsets from the start, shared by the two kinds of checked view: the
+/// `ArraySlice` views (`IPv4View`, `TCPView`, ...) and the non-escapable `RawSpan` views
+/// (`IPv4SpanView`, `TCPSpanView`), so that decoders such as `TCPOption.decode` are written once.
+/// The caller has checked the bounds (reads past the end trap, as a subscript does).
+@usableFromInline
+internal protocol BigEndianBytes: ~Escapable {
+  var byteCount: Int { get }
+  func byte(at offset: Int) -> UInt8
+  func uint16(at offset: Int) -> UInt16
+  func uint32(at offset: Int) -> UInt32
+  /// A copy of `offset..<offset+count`, clamped to the bytes.
+  func copyBytes(from offset: Int, count: Int) -> [UInt8]
+}
+
+extension ArraySlice: BigEndianBytes where Element == UInt8 {
+  @inlinable var byteCount: Int { count }
+  @inlinable func copyBytes(from offset: Int, count: Int) -> [UInt8] {
+    Array(clampedSlice(from: offset, count: count))
+  }
+}
+
+extension RawSpan: BigEndianBytes {
+  @inlinable @inline(__always) func byte(at offset: Int) -> UInt8 {
+    unsafeLoad(fromByteOffset: offset, as: UInt8.self)
+  }
+  @inlinable @inline(__always) func uint16(at offset: Int) -> UInt16 {
+    UInt16(bigEndian: unsafeLoadUnaligned(fromByteOffset: offset, as: UInt16.self))
+  }
+  @inlinable @inline(__always) func uint32(at offset: Int) -> UInt32 {
+    UInt32(bigEndian: unsafeLoadUnaligned(fromByteOffset: offset, as: UInt32.self))
+  }
+  @inlinable func copyBytes(from offset: Int, count: Int) -> [UInt8] {
+    let lower = Swift.min(Swift.max(offset, 0), byteCount)
+    let upper = Swift.min(Swift.max(lower, lower + Swift.max(count, 0)), byteCount)
+    return extracting(lower..<upper).withUnsafeBytes { Array($0) }
+  }
+  /// The bytes `offset..<offset+count`, clamped (the span counterpart of `clampedSlice`).
+  @inlinable @_lifetime(copy self)
+  func clampedExtracting(from offset: Int, count: Int) -> RawSpan {
+    let lower = Swift.min(Swift.max(offset, 0), byteCount)
+    let upper = Swift.min(Swift.max(lower, lower + Swift.max(count, 0)), byteCount)
+    return extracting(unchecked: lower..<upper)
+  }
+}
+
 /// Writes big-endian values at byte offsets of a raw buffer the encoder has sized beforehand.
 @usableFromInline
 internal struct ByteWriter {
@@ -204,6 +254,15 @@ internal struct OptionScanner {
     guard !stopped, offset < area.count else { return nil }
     // The closure reads through `self` (no copy of the slice, no reference counted).
     let step = OptionScanner.step(at: offset, end: area.count) { self.area.byte(at: $0) }
+    return OptionScanner.advance(step, offset: &offset, stopped: &stopped, layer: layer, stopAtEndOfList: stopAtEndOfList)
+  }
+
+  /// One step of a scan (this scanner's, or a span view's): the option found at `offset`, or the
+  /// error that stops the scan; moves `offset` past a well-formed option.
+  @inlinable @inline(__always)
+  static func advance(
+    _ step: Step, offset: inout Int, stopped: inout Bool, layer: ProtocolLayer, stopAtEndOfList: Bool
+  ) -> Result<ScannedOption, PacketError> {
     switch step {
     case .option(let kind, let length):
       let option = ScannedOption(kind: kind, offset: offset, length: length)
@@ -237,15 +296,25 @@ internal struct OptionScanner {
   /// the area at an offset below `end`; `offset < end`.
   @inlinable @inline(__always)
   static func step(at offset: Int, end: Int, byte: (Int) -> UInt8) -> Step {
+    let length = optionLength(at: offset, end: end, byte: byte)
     let kind = byte(offset)
-    if kind <= 1 { return .option(kind: kind, length: 1) }
+    if length > 0 { return .option(kind: kind, length: length) }
     let available = end &- offset
-    guard available >= 2 else { return .malformed(kind: kind, length: nil, available: available) }
-    let length = byte(offset &+ 1)
-    guard length >= 2, Int(length) <= available else {
-      return .malformed(kind: kind, length: length, available: available)
-    }
-    return .option(kind: kind, length: Int(length))
+    return .malformed(kind: kind, length: available >= 2 ? byte(offset &+ 1) : nil, available: available)
+  }
+
+  /// The rule itself, in a form that stays in registers (hot loops such as the dissector's
+  /// problem check call it directly, and `step` for the details only when it says malformed):
+  /// the length of the well-formed option at `offset` (1 for EOL and NOP), or 0 when its length
+  /// octet is missing, 0, 1 or runs past `end`.
+  @inlinable @inline(__always)
+  static func optionLength(at offset: Int, end: Int, byte: (Int) -> UInt8) -> Int {
+    let kind = byte(offset)
+    if kind <= 1 { return 1 }
+    let available = end &- offset
+    guard available >= 2 else { return 0 }
+    let length = Int(byte(offset &+ 1))
+    return length >= 2 && length <= available ? length : 0
   }
 }
 

@@ -73,6 +73,11 @@ public struct InternetChecksum: Sendable, Equatable {
     addWordSum(UInt16(bigEndian: InternetChecksum.fold(native)), length: count)
   }
 
+  /// Adds a span's bytes to the stream (no copy, no reference counting).
+  @inlinable @inline(__always) public mutating func add(_ span: RawSpan) {
+    span.withUnsafeBytes { add($0) }
+  }
+
   /// Adds `bytes` to the stream (contiguous collections go to the C kernel without copying).
   @inlinable public mutating func add(_ bytes: some Collection<UInt8>) {
     let done: Void? = bytes.withContiguousStorageIfAvailable { add(UnsafeRawBufferPointer($0)) }

@@ -31,11 +31,28 @@ func dissectLayers(
 ) -> DissectedLayers {
   // One pass over the frame's memory: reads and checksums go through a raw buffer (no slices,
   // no reference counting per read); the layers are kept inline unless some layer has a problem.
-  bytes.withUnsafeBytes { raw in
-    var dissector = Dissector(frame: ByteCursor(raw), options: options, allowFastPath: allowFastPath)
-    dissector.run(linkType: linkType)
-    return dissector.layers
-  }
+  bytes.withUnsafeBytes { dissectLayers($0, linkType: linkType, options: options, allowFastPath: allowFastPath) }
+}
+
+/// The layers `dissect` finds in a frame held in a `RawSpan` (offsets from its start), without
+/// a `Dissection`: nothing is retained, so a loop over captured frames that only needs the
+/// layers (their kinds, ranges and problems) costs no reference counting. Read the bytes through
+/// the span, e.g. with `IPv4SpanView(validating: span.extracting(layer.range))`.
+@inlinable
+public func dissectLayers(
+  _ bytes: RawSpan, linkType: LinkType, options: DissectionOptions = DissectionOptions()
+) -> DissectedLayers {
+  bytes.withUnsafeBytes { dissectLayers($0, linkType: linkType, options: options, allowFastPath: true) }
+}
+
+/// The walk over raw memory, for `dissectLayers(_:linkType:options:)` and the slice entry.
+@usableFromInline
+func dissectLayers(
+  _ raw: UnsafeRawBufferPointer, linkType: LinkType, options: DissectionOptions, allowFastPath: Bool
+) -> DissectedLayers {
+  var dissector = Dissector(frame: ByteCursor(raw), options: options, allowFastPath: allowFastPath)
+  dissector.run(linkType: linkType)
+  return dissector.layers
 }
 
 /// `dissect`, with the fast path allowed or not (for tests comparing both paths).
@@ -164,10 +181,13 @@ struct Dissector {
       let family = NullLinkView.family(frame.u32(0))
       if family == 2 {
         ipv4(at: 4, end: end, quoted: false)
+      } else if NullLinkView.isBSDIPv6(family) {
+        ipv6(at: 4, end: end, quoted: false)
       } else {
         raw(nil, .invalidField(layer: .payload, field: "address family", value: UInt64(family)), 4, end)
       }
-    case .raw:
+    case .raw, .ipv6:
+      // LINKTYPE_IPV6 as tcpdump reads it: by the version nibble.
       guard end >= 1 else { return }
       if frame.u8(0) >> 4 == 4 {
         ipv4(at: 0, end: end, quoted: false)
@@ -253,18 +273,19 @@ struct Dissector {
 
   /// Appends the structural problems of a TCP or IPv4 options area (`start..<end`) to
   /// `problems` (appending only when there is one: `+=` of an empty array still allocates).
-  @inline(__always) func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
+  @inline(always) func optionProblems(layer: ProtocolLayer, _ start: Int, _ end: Int, into problems: inout [DissectionProblem]) {
     var offset = start
+    let frame = self.frame
+    // The lengths alone in the loop (kept in registers); the details only for a problem.
     while offset < end {
-      let frame = self.frame
-      switch OptionScanner.step(at: offset, end: end, byte: { frame.u8($0) }) {
-      case .option(let kind, let length):
-        if kind == 0 { return }
-        offset &+= length
-      case .malformed(let kind, let length, let available):
-        problems.append(.badOption(layer: layer, kind: kind, length: length, offset: offset - start, available: available))
-        return
-      }
+      let length = OptionScanner.optionLength(at: offset, end: end) { frame.u8($0) }
+      guard length > 0 else { break }
+      if frame.u8(offset) == 0 { return }
+      offset &+= length
+    }
+    guard offset < end else { return }
+    if case .malformed(let kind, let length, let available) = OptionScanner.step(at: offset, end: end, byte: { frame.u8($0) }) {
+      problems.append(.badOption(layer: layer, kind: kind, length: length, offset: offset - start, available: available))
     }
   }
 }

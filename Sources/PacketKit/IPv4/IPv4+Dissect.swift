@@ -98,32 +98,9 @@ extension Dissector {
     // Whole (no trailer, not truncated), not a fragment (MF clear, offset 0), TCP.
     guard totalLength == end &- start, flagsAndOffset & 0x3FFF == 0, frame.u8(start &+ 9) == 6 else { return false }
     let tcpStart = start &+ 20
-    let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
-    guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
-    // The general path's own checks, each of which appends only when something is wrong.
-    var problems: [DissectionProblem] = []
-    optionProblems(layer: .tcp, tcpStart &+ 20, tcpStart &+ tcpHeaderLength, into: &problems)
-    guard problems.isEmpty else { return false }
-    if verifyChecksums {
-      guard isHeaderChecksumValid(start, tcpStart) else { return false }
-      var segment = pseudoHeader(frame.u32(start &+ 12), frame.u32(start &+ 16), protocol: 6, length: end &- tcpStart)
-      segment.add(frame.slice(tcpStart, end))
-      guard segment.folded == 0xFFFF else { return false }
-    }
-    let tcpEnd = tcpStart &+ tcpHeaderLength
-    // IPv4, TCP and (when not empty) the payload in one step, not quoted (the tag bytes are
-    // constants the compiler folds).
-    let withPayload = tcpEnd < end
-    let compactTags = DissectedLayers.compactTag(.ipv4) | DissectedLayers.compactTag(.tcp) << 8
-      | (withPayload ? DissectedLayers.compactTag(.payload) << 16 : 0)
-    let compactEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
-      | (withPayload ? UInt64(truncatingIfNeeded: end) << 32 : 0)
-    if !layers.appendCompact(tags: compactTags, ends: compactEnds, added: withPayload ? 3 : 2, start: start, lastEnd: end) {
-      layers.append(.ipv4, start..<tcpStart, isQuoted: false)
-      layers.append(.tcp, tcpStart..<tcpEnd, isQuoted: false)
-      if tcpEnd < end { layers.append(.payload, tcpEnd..<end, isQuoted: false) }
-    }
-    return true
+    if verifyChecksums { guard isHeaderChecksumValid(start, tcpStart) else { return false } }
+    let pseudo = pseudoHeader(frame.u32(start &+ 12), frame.u32(start &+ 16), protocol: 6, length: end &- tcpStart)
+    return plainTCPSegment(network: .ipv4, start: start, tcpStart: tcpStart, end: end, pseudoHeader: pseudo)
   }
 
   /// Whether the IPv4 header at `start..<end` sums to 0 (its checksum verifies).

@@ -55,13 +55,7 @@ public struct IPv4View: Sendable {
       throw .truncated(layer: .ipv4, needed: IPv4Layout.minimumHeaderLength, available: bytes.count)
     }
     let view = IPv4View(unchecked: bytes)
-    guard view.ihl >= 5 else { throw .invalidField(layer: .ipv4, field: "ihl", value: UInt64(view.ihl)) }
-    guard view.headerLength <= bytes.count else {
-      throw .truncated(layer: .ipv4, needed: view.headerLength, available: bytes.count)
-    }
-    guard Int(view.totalLength) >= view.headerLength else {
-      throw .invalidField(layer: .ipv4, field: "totalLength", value: UInt64(view.totalLength))
-    }
+    try IPv4View.validate(first: view.bytes.byte(at: 0), totalLength: view.totalLength, count: bytes.count)
     self = view
   }
 

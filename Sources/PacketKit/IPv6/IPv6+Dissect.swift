@@ -5,6 +5,7 @@
 extension Dissector {
   /// Dissects an IPv6 packet at `start` whose bytes end (as captured) at `end`.
   mutating func ipv6(at start: Int, end: Int, quoted: Bool) {
+    if !quoted && allowFastPath && plainTCP6(at: start, end: end) { return }
     guard has(.ipv6, needed: 40, start, end, quoted: quoted) else { return }
     let version = frame.u8(start) >> 4
     guard version == 6 else {
@@ -100,6 +101,22 @@ extension Dissector {
           problems: isPadding ? [] : [.lengthShorterThanData(layer: .ipv6, length: 40 + payloadLength, available: available)])
       }
     }
+  }
+
+  /// The fast path for IPv6 carrying a well-formed TCP segment directly (no extension headers),
+  /// whole (the payload length is exactly the bytes after the header: not truncated, no
+  /// trailer), with a correct checksum when verified: the twin of IPv4's `plainTCP`, with the
+  /// same guarantee (the same layers as the general path, or `false` having changed nothing).
+  @inline(__always)
+  mutating func plainTCP6(at start: Int, end: Int) -> Bool {
+    guard end &- start >= 60, frame.u8(start) >> 4 == 6 else { return false }
+    guard Int(frame.u16(start &+ 4)) == end &- start &- 40, frame.u8(start &+ 6) == 6 else { return false }
+    let pseudo = OnesComplement(
+      inner: InternetChecksum.pseudoHeader(
+        sourceAddress: IPv6Address(high: frame.u64(start &+ 8), low: frame.u64(start &+ 16)),
+        destinationAddress: IPv6Address(high: frame.u64(start &+ 24), low: frame.u64(start &+ 32)),
+        protocol: .tcp, length: end &- start &- 40))
+    return plainTCPSegment(network: .ipv6, start: start, tcpStart: start &+ 40, end: end, pseudoHeader: pseudo)
   }
 
   /// The ICMPv6 step: the checksum (over the IPv6 pseudo-header), the header (with a neighbour

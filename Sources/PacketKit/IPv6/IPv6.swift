@@ -159,9 +159,15 @@ public struct IPv6Header: Hashable, Sendable {
   /// Writes the header at `offset`. `computedTotalLength` is this header plus everything after
   /// it (used when `payloadLength` is nil); `upper` fills a nil next header.
   internal func write(_ out: ByteWriter, at offset: Int, computedTotalLength: Int, upper: IPProtocol) throws(PacketError) {
-    guard version <= 0x0F else { throw .overrideOutOfRange(layer: .ipv6, field: "version", value: UInt64(version)) }
+    if let error = writeChecked(out, at: offset, computedTotalLength: computedTotalLength, upper: upper) { throw error }
+  }
+
+  /// `write`, returning the error instead of throwing (see `IPv6Header.writeSegment`).
+  @inline(__always)
+  internal func writeChecked(_ out: ByteWriter, at offset: Int, computedTotalLength: Int, upper: IPProtocol) -> PacketError? {
+    guard version <= 0x0F else { return .overrideOutOfRange(layer: .ipv6, field: "version", value: UInt64(version)) }
     guard flowLabel <= 0x000F_FFFF else {
-      throw .overrideOutOfRange(layer: .ipv6, field: "flowLabel", value: UInt64(flowLabel))
+      return .overrideOutOfRange(layer: .ipv6, field: "flowLabel", value: UInt64(flowLabel))
     }
     let length: UInt16
     if let payloadLength {
@@ -169,7 +175,7 @@ public struct IPv6Header: Hashable, Sendable {
     } else {
       let computed = computedTotalLength - IPv6Layout.headerLength
       guard computed <= 0xFFFF else {
-        throw .computedValueOutOfRange(layer: .ipv6, field: "payloadLength", value: UInt64(max(0, computed)))
+        return .computedValueOutOfRange(layer: .ipv6, field: "payloadLength", value: UInt64(max(0, computed)))
       }
       length = UInt16(truncatingIfNeeded: max(0, computed))
     }
@@ -179,6 +185,7 @@ public struct IPv6Header: Hashable, Sendable {
     out.put(hopLimit, at: offset + 7)
     out.put(sourceAddress, at: offset + IPv6Layout.sourceAddress)
     out.put(destinationAddress, at: offset + IPv6Layout.destinationAddress)
+    return nil
   }
 }
 

@@ -258,11 +258,15 @@ extension InternetChecksum {
   public static func pseudoHeader(
     sourceAddress: IPv6Address, destinationAddress: IPv6Address, protocol: IPProtocol, length: Int
   ) -> InternetChecksum {
+    // One plain 64-bit sum of 32-bit values (ten values < 2^32 cannot overflow it): the same
+    // ones'-complement sum as adding the words one by one, since 2^16 = 1 (mod 0xFFFF).
+    let source = (sourceAddress.high >> 32) &+ (sourceAddress.high & 0xFFFF_FFFF)
+      &+ (sourceAddress.low >> 32) &+ (sourceAddress.low & 0xFFFF_FFFF)
+    let destination = (destinationAddress.high >> 32) &+ (destinationAddress.high & 0xFFFF_FFFF)
+      &+ (destinationAddress.low >> 32) &+ (destinationAddress.low & 0xFFFF_FFFF)
     var sum = InternetChecksum()
-    sum.add(sourceAddress)
-    sum.add(destinationAddress)
-    sum.add(uint32: UInt32(truncatingIfNeeded: max(0, length)))
-    sum.add(uint32: UInt32(`protocol`.rawValue))
+    sum.addToSum(
+      source &+ destination &+ UInt64(UInt32(truncatingIfNeeded: max(0, length))) &+ UInt64(`protocol`.rawValue))
     return sum
   }
 }

@@ -46,6 +46,8 @@ extension TcpdumpPrinter {
       }
       if proto == 0x0800 {
         ip(at: header, length: length - header)
+      } else if proto == 0x86DD {
+        ip6(at: header, length: length - header)
       } else {
         emit(text: "ethertype \(etherTypeName(proto)) (0x\(Fmt.hex(proto, width: 4))), length \(length): ")
       }
@@ -57,10 +59,12 @@ extension TcpdumpPrinter {
       let family = NullLinkView.family(frame.u32(0))
       if family == 2 {
         ip(at: 4, length: length - 4)
+      } else if NullLinkView.isBSDIPv6(family) {
+        ip6(at: 4, length: length - 4)
       } else {
         emit(text: "AF \(family) \(length - 4): ")
       }
-    case .raw:
+    case .raw, .ipv6:
       guard length >= 1 else {
         emit("truncated-ip 0")
         return

@@ -16,6 +16,9 @@ public enum LinkType: UInt32, Hashable, Sendable, CaseIterable {
   case linuxSLL = 113
   /// `LINKTYPE_IPV4` (228): the frame is an IPv4 packet.
   case ipv4 = 228
+  /// `LINKTYPE_IPV6` (229): the frame is an IPv6 packet. (tcpdump reads the version nibble and
+  /// prints an IPv4 packet found here as IPv4; PacketKit does the same.)
+  case ipv6 = 229
   /// `LINKTYPE_LINUX_SLL2` (276): Linux "cooked" capture header v2 (20 bytes), as
   /// `tcpdump -i any` writes with libpcap 1.10 and later.
   case linuxSLL2 = 276
@@ -28,6 +31,7 @@ public enum LinkType: UInt32, Hashable, Sendable, CaseIterable {
     case .raw: "RAW"
     case .linuxSLL: "LINUX_SLL"
     case .ipv4: "IPV4"
+    case .ipv6: "IPV6"
     case .linuxSLL2: "LINUX_SLL2"
     }
   }
@@ -150,6 +154,9 @@ public struct NullLinkView: Sendable {
   public var isIPv4: Bool { family == 2 }
   /// Whether the family says IPv6 (`AF_INET6`: 10 Linux, 24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS).
   public var isIPv6: Bool { [10, 24, 28, 30].contains(family) }
+  /// The BSD `AF_INET6` values tcpdump decodes as IPv6 in a `LINKTYPE_NULL` file (24 NetBSD and
+  /// OpenBSD, 28 FreeBSD, 30 Darwin; not Linux's 10, which never appears in such a file).
+  static func isBSDIPv6(_ family: UInt32) -> Bool { family == 24 || family == 28 || family == 30 }
   /// The bytes after the header.
   public var payload: ArraySlice<UInt8> { bytes[(bytes.startIndex + Self.headerLength)...] }
 }

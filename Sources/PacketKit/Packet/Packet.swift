@@ -117,6 +117,16 @@ public struct Packet: Hashable, Sendable {
       if let error { throw error }
       return
     }
+    // Its IPv6 twin (IPv6/IPv6+Segment.swift), kept apart so the IPv4 path stays as it was.
+    if let tcpLength = directTCPLength6() {
+      buffer.resizeForEncoding(to: IPv6Layout.headerLength &+ tcpLength &+ directPayloadCount)
+      let error = buffer.withUnsafeMutableBufferPointer { pointer -> PacketError? in
+        guard let base = pointer.baseAddress else { return nil }
+        return writeDirect6(into: ByteWriter(base), tcpLength: tcpLength)
+      }
+      if let error { throw error }
+      return
+    }
     try encode(into: &buffer, at: 0)
   }
 

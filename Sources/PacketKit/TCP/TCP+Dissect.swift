@@ -30,4 +30,40 @@ extension Dissector {
     append(.tcp, start, start + headerLength, quoted: quoted, problems: problems)
     append(.payload, start + headerLength, end, quoted: quoted)
   }
+
+  /// The TCP half of the fast paths (`plainTCP` for IPv4, `plainTCP6` for IPv6): a well-formed
+  /// TCP segment from `tcpStart` to `end` with well-formed options and a correct checksum (when
+  /// verified) after a network header at `start` the caller has checked. Appends the network
+  /// layer, TCP and (when not empty) the payload in one step and returns `true`; else changes
+  /// nothing and returns `false`. The same checks as `tcp(at:end:_:)`, each of which appends
+  /// only when something is wrong.
+  @inline(always)  // SE-0496: with two callers, a mere hint is declined (measured: 44 → 60 ns)
+  mutating func plainTCPSegment(
+    network: DissectedLayer.Kind, start: Int, tcpStart: Int, end: Int, pseudoHeader: OnesComplement
+  ) -> Bool {
+    let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
+    guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
+    var problems: [DissectionProblem] = []
+    optionProblems(layer: .tcp, tcpStart &+ 20, tcpStart &+ tcpHeaderLength, into: &problems)
+    guard problems.isEmpty else { return false }
+    if verifyChecksums {
+      var segment = pseudoHeader
+      segment.add(frame.slice(tcpStart, end))
+      guard segment.folded == 0xFFFF else { return false }
+    }
+    let tcpEnd = tcpStart &+ tcpHeaderLength
+    // The three layers' tag bytes and 16-bit ends in one step (`network` is a constant at each
+    // call site, so the tags fold to a constant).
+    let withPayload = tcpEnd < end
+    let compactTags = DissectedLayers.compactTag(network) | DissectedLayers.compactTag(.tcp) << 8
+      | (withPayload ? DissectedLayers.compactTag(.payload) << 16 : 0)
+    let compactEnds = UInt64(truncatingIfNeeded: tcpStart) | UInt64(truncatingIfNeeded: tcpEnd) << 16
+      | (withPayload ? UInt64(truncatingIfNeeded: end) << 32 : 0)
+    if !layers.appendCompact(tags: compactTags, ends: compactEnds, added: withPayload ? 3 : 2, start: start, lastEnd: end) {
+      layers.append(network, start..<tcpStart, isQuoted: false)
+      layers.append(.tcp, tcpStart..<tcpEnd, isQuoted: false)
+      if withPayload { layers.append(.payload, tcpEnd..<end, isQuoted: false) }
+    }
+    return true
+  }
 }

@@ -172,8 +172,10 @@ public enum TCPOption: Hashable, Sendable {
 
   /// Decodes one well-formed option. Known kinds with a length other than theirs become
   /// `.unknown` (so re-encoding reproduces the bytes).
-  @inlinable
-  internal static func decode(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> TCPOption {
+  @inlinable @inline(__always)
+  internal static func decode<Area: BigEndianBytes & ~Escapable>(
+    _ option: ScannedOption, in area: borrowing Area
+  ) -> TCPOption {
     let at = option.offset
     switch (option.kind, option.length) {
     case (0, _): return .endOfOptionList
@@ -182,12 +184,15 @@ public enum TCPOption: Hashable, Sendable {
     case (3, 3): return .windowScale(area.byte(at: at &+ 2))
     case (4, 2): return .sackPermitted
     case (5, let n) where n >= 2 && (n - 2) % 8 == 0:
-      let blocks = stride(from: at + 2, to: at + n, by: 8).map {
-        SACKBlock(leftEdge: area.uint32(at: $0), rightEdge: area.uint32(at: $0 + 4))
+      var blocks: [SACKBlock] = []
+      var edge = at + 2
+      while edge < at + n {
+        blocks.append(SACKBlock(leftEdge: area.uint32(at: edge), rightEdge: area.uint32(at: edge + 4)))
+        edge += 8
       }
       return .sack(blocks)
     case (8, 10): return .timestamps(value: area.uint32(at: at &+ 2), echoReply: area.uint32(at: at &+ 6))
-    default: return .unknown(kind: option.kind, data: Array(area.clampedSlice(from: at + 2, count: option.length - 2)))
+    default: return .unknown(kind: option.kind, data: area.copyBytes(from: at + 2, count: option.length - 2))
     }
   }
 
@@ -209,7 +214,7 @@ public struct TCPOptionSequence: Sequence, Sendable {
   public struct Iterator: IteratorProtocol {
     @usableFromInline var scanner: OptionScanner
     @inlinable init(scanner: OptionScanner) { self.scanner = scanner }
-    @inlinable public mutating func next() -> Result<TCPOption, PacketError>? {
+    @inlinable @inline(__always) public mutating func next() -> Result<TCPOption, PacketError>? {
       // No closures: capturing `scanner.area` would retain and release the bytes per option.
       switch scanner.next() {
       case .success(let option): .success(TCPOption.decode(option, in: scanner.area))

@@ -33,12 +33,7 @@ public struct TCPView: Sendable {
       throw .truncated(layer: .tcp, needed: TCPLayout.minimumHeaderLength, available: bytes.count)
     }
     let view = TCPView(unchecked: bytes)
-    guard view.dataOffset >= 5 else {
-      throw .invalidField(layer: .tcp, field: "dataOffset", value: UInt64(view.dataOffset))
-    }
-    guard view.headerLength <= bytes.count else {
-      throw .truncated(layer: .tcp, needed: view.headerLength, available: bytes.count)
-    }
+    try TCPView.validate(dataOffset: view.dataOffset, count: bytes.count)
     self = view
   }
 

@@ -14,7 +14,7 @@
 /// ```
 public struct TCPSegmentTemplate: Sendable {
   /// The encoded packet (outer layers included).
-  public private(set) var bytes: [UInt8]
+  public internal(set) var bytes: [UInt8]
   /// Offset of the IPv4 header in `bytes`.
   public let ipv4Offset: Int
   /// Offset of the TCP header in `bytes`.
@@ -24,9 +24,14 @@ public struct TCPSegmentTemplate: Sendable {
   /// Whether the TCP checksum is kept correct (it was computed, not set).
   public let updatesTCPChecksum: Bool
 
-  /// Encodes `packet`, which must hold an IPv4 header directly followed by a TCP header.
+  /// The IP version of the template: 4, or 6 (see `TCPSegmentTemplate+IPv6.swift`). For 6,
+  /// `ipv4Offset` is the IPv6 header's offset (read it as `ipOffset`).
+  public let ipVersion: UInt8
+
+  /// Encodes `packet`, which must hold an IPv4 header directly followed by a TCP header, or an
+  /// IPv6 header followed by TCP (extension headers between them allowed).
   /// - Throws: what `Packet.encode` throws; `.invalidField(layer: .tcp, field: "layers", ...)`
-  ///   when there is no IPv4 header directly followed by TCP.
+  ///   when there is no IPv4 header directly followed by TCP, nor IPv6 with TCP behind it.
   public init(_ packet: Packet) throws(PacketError) {
     var offset = 0
     var found: (ip: Int, tcp: Int, ipHeader: IPv4Header, tcpHeader: TCPHeader)?
@@ -37,14 +42,24 @@ public struct TCPSegmentTemplate: Sendable {
       }
       offset += layer.encodedLength
     }
+    if found == nil, let ipv6 = Self.locateIPv6TCP(packet) {
+      bytes = try packet.encoded()
+      ipv4Offset = ipv6.ip
+      tcpOffset = ipv6.tcp
+      updatesIPv4Checksum = false
+      updatesTCPChecksum = ipv6.tcpChecksumComputed
+      ipVersion = 6
+      return
+    }
     guard let found else {
-      throw .invalidField(layer: .tcp, field: "layers (need IPv4 directly followed by TCP)", value: UInt64(packet.layers.count))
+      throw .invalidField(layer: .tcp, field: "layers (need IPv4 directly followed by TCP, or IPv6 then TCP)", value: UInt64(packet.layers.count))
     }
     bytes = try packet.encoded()
     ipv4Offset = found.ip
     tcpOffset = found.tcp
     updatesIPv4Checksum = found.ipHeader.checksum == nil
     updatesTCPChecksum = found.tcpHeader.checksum == nil
+    ipVersion = 4
   }
 
   @inline(__always)
@@ -127,10 +142,12 @@ public struct TCPSegmentTemplate: Sendable {
     }
   }
 
-  /// The IPv4 identification; updates the IPv4 checksum when computed.
+  /// The IPv4 identification; updates the IPv4 checksum when computed. An IPv6 header has none:
+  /// for an IPv6 template this reads 0 and setting it changes nothing (walk `flowLabel` instead).
   public var identification: UInt16 {
-    get { read16(ipv4Offset + IPv4Layout.identification) }
+    get { ipVersion == 4 ? read16(ipv4Offset + IPv4Layout.identification) : 0 }
     set {
+      guard ipVersion == 4 else { return }
       let at = ipv4Offset + IPv4Layout.identification
       let old = read16(at)
       write16(newValue, at)

@@ -21,7 +21,7 @@ public final class RawIPv6Socket {
   public let descriptor: SocketDescriptor
   /// The effective group the socket was created under (`nil`: the process's own).
   public let exemptGroup: UInt32?
-  private var isClosed = false
+  internal private(set) var isClosed = false
 
   /// Opens the socket.
   ///

@@ -92,7 +92,7 @@ public enum ScriptShell {
   /// script's namespace. So, when we may make one (root, or root in our own user namespace), the
   /// shell is the first process of a PID namespace of its own (`unshare --pid --fork
   /// --kill-child`): when it dies, or `unshare` dies (killed with us, or on our timeout), the
-  /// kernel kills every process left in that namespace. Kernel fact 28.
+  /// kernel kills every process left in that namespace. Kernel fact 29.
   static func commandLine(_ command: String) -> [String] {
     let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { system_access($0) }
     let unshare = system_geteuid() == 0 ? ["/usr/bin/unshare", "/bin/unshare"].first { system_access($0) } : nil

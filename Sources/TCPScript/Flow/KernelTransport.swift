@@ -164,7 +164,7 @@ public final class KernelTransport: FlowTransport {
       case .v6(let v6): localPeers[remote.address] = (try? RouteLookup.route(toIPv6: v6.octets))?.isLocal ?? false
       }
       // Or a socket in the namespace `sandbox --join` named (demo --serve --veth's server).
-      if localPeers[remote.address] == false, let v4 = remote.ipv4, let there = PeerNamespace.diag(owning: v4) {
+      if localPeers[remote.address] == false, let there = PeerNamespace.diag(owning: remote.address) {
         diag = there
         localPeers[remote.address] = true
       }

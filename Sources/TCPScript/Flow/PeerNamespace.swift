@@ -32,9 +32,19 @@ public enum PeerNamespace {
   /// An `inet_diag` socket in the peer's namespace (`TCPCRAFT_PEER_NETNS`) when `address` is one
   /// of that namespace's own addresses; `nil` otherwise (none named, not there, cannot enter).
   public static func diag(owning address: IPv4Address) -> InetDiag? {
+    diag(owning: .v4(address))
+  }
+
+  /// The same for an address of either family (an IPv6 one: `demo --serve --veth --ipv6`).
+  public static func diag(owning address: IPAddress) -> InetDiag? {
     guard let path else { return nil }
     return try? NetworkNamespace.run(inNamespaceAt: path) { () throws -> InetDiag? in
-      guard (try? RouteLookup.route(to: address.rawValue))?.isLocal == true else { return nil }
+      let isLocal: Bool
+      switch address {
+      case .v4(let v4): isLocal = (try? RouteLookup.route(to: v4.rawValue))?.isLocal == true
+      case .v6(let v6): isLocal = (try? RouteLookup.route(toIPv6: v6.octets))?.isLocal == true
+      }
+      guard isLocal else { return nil }
       return try InetDiag()
     }
   }

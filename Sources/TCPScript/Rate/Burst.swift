@@ -18,6 +18,8 @@ public enum FieldWalk: Sendable {
   case identification(start: UInt16, step: UInt16 = 1)
   /// Cycles through the range.
   case window(ClosedRange<UInt16>)
+  /// `start + index × step` (modulo 2²⁰): the IPv6 flow label (changes nothing over IPv4).
+  case flowLabel(start: UInt32, step: UInt32 = 1)
   /// Anything else: called with the packet index and the template to change (through its
   /// accessors, which keep computed checksums right).
   case custom(@Sendable (Int, inout TCPSegmentTemplate) -> Void)
@@ -42,6 +44,8 @@ public enum FieldWalk: Sendable {
       template.identification = start &+ UInt16(truncatingIfNeeded: wide &* UInt64(step))
     case .window(let range):
       template.window = Self.cycle(range, wide)
+    case .flowLabel(let start, let step):
+      template.flowLabel = (start &+ UInt32(truncatingIfNeeded: wide &* UInt64(step))) & 0xF_FFFF
     case .custom(let body):
       body(index, &template)
     }
@@ -74,7 +78,8 @@ public struct Burst {
   public let walks: [FieldWalk]
   /// Builds packet `index` (generator bursts).
   public let generator: (@Sendable (Int) throws(PacketError) -> Packet)?
-  /// Offset of the IPv4 header in each packet (0 for layer-3 bursts, 14 behind Ethernet).
+  /// Offset of the IP header (IPv4 or IPv6) in each packet (0 for layer-3 bursts, 14 behind
+  /// Ethernet).
   public let ipv4Offset: Int
   /// For generator bursts: the longest packet expected (default 1514). The sender counts a
   /// longer one as an error; it is never truncated.
@@ -83,7 +88,8 @@ public struct Burst {
   /// Packets encoded once, cycled through (`init(cycling:)`).
   private var encoded: [[UInt8]] = []
 
-  /// A burst of `packet` (IPv4 directly followed by TCP, optionally behind Ethernet) with
+  /// A burst of `packet` (IPv4 directly followed by TCP, or IPv6 then TCP, optionally behind
+  /// Ethernet) with
   /// `walks` applied per packet, in order (a later walk of the same field wins).
   /// - Throws: what `TCPSegmentTemplate.init` throws.
   public init(_ packet: Packet, walks: [FieldWalk]) throws(PacketError) {

@@ -17,7 +17,8 @@ enum DataCommand: Command {
       up to --timeout for the ACK of the data, then --wait after each segment of the reply,
       acknowledging every data segment (and a FIN: the peer's half-close), and prints the reply.
       The session is updated, so `data` can be repeated and `fin` closes at the right numbers.
-      HOST:PORT and --sport choose a session when there are several.
+      HOST:PORT and --sport choose a session when there are several; [ADDR]:PORT names an IPv6
+      one (like [::1]:8080).
       """,
     options: [
       OptionGroup([

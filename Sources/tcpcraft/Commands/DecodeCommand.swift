@@ -23,7 +23,7 @@ enum DecodeCommand: Command {
     options: [
       OptionGroup([
         .string("--pcap", aliases: ["-r"], "FILE", "a pcap or pcapng file (µs or ns, either byte order; \"-\" reads stdin)"),
-        .string("--link-type", "TYPE", "for HEX: ethernet, ipv4 (or raw), null, sll, sll2 (default: by the first byte)"),
+        .string("--link-type", "TYPE", "for HEX: ethernet, ipv4, ipv6 (or raw), null, sll, sll2 (default: by the first byte)"),
         .toggle("--checksum-not-ready", "a TCP/UDP checksum holding only the pseudo-header sum is not bad (kernel fact 6)"),
         .toggle("--show", "after each line, the field tree and a hexdump"),
         .toggle("--hex", "after each line, a hexdump (tcpdump -xx style)"),
@@ -152,7 +152,7 @@ enum DecodeCommand: Command {
     settings.hexPackets = arguments.positionals
     if let name = arguments.value("--link-type") {
       guard let linkType = linkType(named: name) else {
-        throw UsageError("unknown link type '\(name)' (ethernet, ipv4, raw, null, sll, sll2)")
+        throw UsageError("unknown link type '\(name)' (ethernet, ipv4, ipv6, raw, null, sll, sll2)")
       }
       settings.linkType = linkType
     }
@@ -172,6 +172,7 @@ enum DecodeCommand: Command {
     switch name.lowercased() {
     case "ethernet", "ether", "en10mb", "1": .ethernet
     case "ipv4", "ip", "228": .ipv4
+    case "ipv6", "ip6", "229": .ipv6
     case "raw", "101": .raw
     case "null", "loopback", "0": .null
     case "sll", "linux_sll", "113": .linuxSLL

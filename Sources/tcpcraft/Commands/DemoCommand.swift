@@ -41,7 +41,10 @@ enum DemoCommand: Command {
       10.216.N.2 (default port 8080) and your clients at 10.216.N.1. It prints the commands to
       type: each runs in the client namespace through `tcpcraft sandbox --join PID`. No root
       needed where the kernel allows user namespaces. Nothing is named under /run/netns: the
-      namespaces and the veth go when --serve ends, even if it is killed.
+      namespaces and the veth go when --serve ends, even if it is killed. With --ipv6, the same
+      over IPv6: the server at [fd00:216:0:N::2], your clients at fd00:216:0:N::1 (unique local
+      addresses, no duplicate address detection), each side announcing MSS = MTU - 60 (the MTU at
+      least 1280, IPv6's minimum).
       --reply-size N answers each piece of data with N bytes (numbered lines) instead of its echo:
       with N = 3 × MSS, the kernel's reply crosses the veth as three segments.
       """,
@@ -64,7 +67,7 @@ enum DemoCommand: Command {
           .toggle("--refuse", "hold the port without listening: every SYN gets RST+ACK (refused)"),
           .string("--netns", "NAME", "serve inside the network namespace NAME (made by ip netns add)"),
           .toggle("--veth", "serve one veth hop away: two namespaces of its own, a real MTU, offloads off"),
-          .integer("--mtu", UInt32.self, range: 68...65535, "N", "the veth's MTU with --veth (default 1500; MSS = MTU - 40)"),
+          .integer("--mtu", UInt32.self, range: 68...65535, "N", "the veth's MTU with --veth (default 1500; MSS = MTU - 40, or - 60 with --ipv6)"),
           .integer("--reply-size", UInt32.self, range: 1...1_000_000, "N", "answer each piece of data with N bytes instead of its echo"),
         ]),
       Common.outputOptions,
@@ -78,6 +81,7 @@ enum DemoCommand: Command {
       "tcpcraft demo --serve --port 8081 --half-close --duration 60",
       "tcpcraft demo --serve --port 8082 --refuse --duration 60",
       "tcpcraft demo --serve --veth --mtu 576 --reply-size 1608 --duration 120",
+      "tcpcraft demo --serve --veth --ipv6 --mtu 1280 --reply-size 3660 --duration 120",
     ])
 
   static func run(_ arguments: Arguments) -> Int32 {
@@ -90,8 +94,10 @@ enum DemoCommand: Command {
     let port = arguments.integer("--port", as: UInt16.self) ?? 0
     let timeout = arguments.seconds("--timeout") ?? .seconds(2)
     if arguments.has("--serve") {
-      if arguments.has("--ipv6") && arguments.has("--veth") {
-        Terminal.error("tcpcraft: demo --serve: --veth serves over IPv4 only for now; --ipv6 serves on ::1 (or in --netns NAME)")
+      if arguments.has("--ipv6") && arguments.has("--veth"), let mtu = arguments.integer("--mtu", as: UInt32.self),
+        mtu < ServePeer.ipv6MinimumMTU
+      {
+        Terminal.error("tcpcraft: demo --serve --veth --ipv6: --mtu \(mtu) is below IPv6's minimum link MTU of \(ServePeer.ipv6MinimumMTU) (RFC 8200 §5)")
         return 2
       }
       return serve(arguments, port: port)
@@ -292,7 +298,7 @@ enum DemoCommand: Command {
     let peer: ServePeer
     let listener: KernelListener
     do throws(ServePeer.Failure) {
-      peer = try ServePeer(mtu: arguments.integer("--mtu", as: UInt32.self) ?? 1500)
+      peer = try ServePeer(mtu: arguments.integer("--mtu", as: UInt32.self) ?? 1500, ipv6: arguments.has("--ipv6"))
     } catch {
       Terminal.error(error.description)
       return 1
@@ -307,12 +313,12 @@ enum DemoCommand: Command {
     // end: `sandbox --join` finds it there to read the server's TCP states.
     defer { peer.close() }
     let pid = getpid()
-    let target = "\(peer.serverAddress):\(listener.port)"
+    let target = peer.target(port: listener.port)
     for line in peer.banner(port: listener.port) { Terminal.out(line) }
     if peer.privateUser {
       Terminal.out("(no root here: both namespaces live in a private user namespace of our own)")
     }
-    let mss = ServePeer.mss(forMTU: peer.mtu)
+    let mss = peer.mss
     if refuse {
       Terminal.out("holding \(target) with no listener for \(Int(seconds)) s: every SYN gets RST+ACK; try:")
       Terminal.out("  " + ServePeer.joined(pid, "handshake \(target) --explain"))

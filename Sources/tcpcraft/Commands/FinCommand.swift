@@ -14,6 +14,7 @@ enum FinCommand: Command {
       FIN-WAIT-2), then the peer's FIN → our ACK (TIME-WAIT). HOST:PORT (and --sport) pick the
       session; without them there must be exactly one (several are listed, exit 2). --seq and --ack
       override what was saved. Without a saved session, give HOST:PORT, --sport, --seq and --ack.
+      HOST:PORT is IPv4; [ADDR]:PORT is IPv6 (like [::1]:8080).
       A session the peer already half-closed (`tcpcraft data` saw its FIN, we are in CLOSE-WAIT)
       is closed from our side: our FIN (LAST-ACK), its ACK (CLOSED).
       Sessions are your own: they live in a directory only you can use (mode 700; under sudo, the
@@ -149,7 +150,7 @@ enum FinCommand: Command {
       }
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       output.drawLadder(opened)
-      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: peer.ipv4.flatMap(PeerNamespace.diag(owning:)) ?? (try? InetDiag()), connectionSeen: true)
+      let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: PeerNamespace.diag(owning: peer.address) ?? (try? InetDiag()), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
       if let peerState {

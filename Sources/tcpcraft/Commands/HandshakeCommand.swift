@@ -17,6 +17,7 @@ enum HandshakeCommand: Command {
       firewall table belongs to that process and vanishes with it, even on SIGKILL; it removes the
       session file when it leaves. An interrupted handshake (Ctrl-C, SIGTERM, even SIGKILL) takes
       the holder and the session with it. A 4-tuple a live session holds is refused.
+      HOST:PORT is IPv4 (like 127.0.0.1:8080); [ADDR]:PORT is IPv6 (like [::1]:8080).
       """,
     options: [
       OptionGroup([

@@ -13,14 +13,16 @@ enum SendCommand: Command {
       Sends one crafted segment with any field forced, and shows what comes back. FLAGS are tcpdump
       letters (S, S., F., P., R, R., SA, FA, PA, none) or names (syn,ack). With --expect, waits for a
       reply with those flags (exit 1 if it does not come). --guard keeps the kernel's own RSTs for
-      our port from leaving while we wait.
+      our port from leaving while we wait. HOST:PORT is IPv4; [ADDR]:PORT is IPv6 (like
+      [::1]:8080), with --flow-label and the hop limit in --ttl.
 
       --option (repeatable), in the order given:
       \(optionHelp)
 
       At rate (any of --count, --rate, --duration): sends the segment N times, built once and
-      changed in place per packet: --walk seq[:STEP] (the default), ack[:STEP], id[:STEP],
-      sport[:LO-HI], dport[:LO-HI], window:LO-HI, flags:S/SA/F. (a list to cycle through). Layer 3
+      changed in place per packet: --walk seq[:STEP] (the default), ack[:STEP], id[:STEP] (IPv4),
+      flow[:STEP] (IPv6 flow label), sport[:LO-HI], dport[:LO-HI], window:LO-HI, flags:S/SA/F. (a
+      list to cycle through). IPv4 or IPv6 ([ADDR]:PORT), the same way. Layer 3
       (raw socket, sendmmsg batches) unless --l2 or --iface: then Ethernet frames through a
       PACKET_TX_RING. --rate paces exactly (token bucket on the monotonic clock); without it, as
       fast as the kernel takes them. Always bounded: the send stops after --duration (default 60 s)
@@ -60,6 +62,7 @@ enum SendCommand: Command {
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --option tfo --option uto=5m --option md5=00112233445566778899aabbccddeeff",
       "sudo tcpcraft send 127.0.0.1:9 --flags S --count 1000000",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --count 50000 --rate 10000 --walk sport:20000-29999",
+      "sudo tcpcraft send [::1]:8080 --flags S --count 10000 --rate 5000 --walk flow   # IPv6 at rate",
       "sudo tcpcraft send 10.0.0.2:80 --flags S --duration 5 --iface veth0 --dst-mac 02:00:00:00:00:02",
     ])
 
@@ -80,9 +83,6 @@ enum SendCommand: Command {
           throw UsageError("send: --flow-label is an IPv6 field; \(remote) is IPv4 (give [ADDR]:PORT)")
         }
         guard label <= 0xF_FFFF else { throw UsageError("send: --flow-label \(label) does not fit 20 bits (0-1048575)") }
-      }
-      if remote.family == .ipv6 && SendRate.isRequested(arguments) {
-        throw UsageError("send: --count, --rate and --duration send IPv4 only for now; \(remote) is IPv6 (send one segment without them)")
       }
       guard let flagText = arguments.value("--flags") else {
         throw UsageError("send: --flags is required (like S, S., F., P., R, SA, none)")

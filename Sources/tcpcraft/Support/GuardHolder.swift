@@ -162,7 +162,7 @@ enum GuardHolder {
       return 1
     }
     for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
-      signal(signalNumber) { _ in GuardHolder.stopRequested.store(true, ordering: .relaxed) }
+      try? SignalDisposition.handle(signalNumber) { _ in GuardHolder.stopRequested.store(true, ordering: .relaxed) }
     }
     let rstGuard: RSTGuard
     do {

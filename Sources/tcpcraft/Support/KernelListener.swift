@@ -19,15 +19,19 @@ final class KernelListener: @unchecked Sendable {
   /// Binds 127.0.0.1:`port` (0: an ephemeral port), or `address` (host order), and listens; with
   /// `listening` false, only binds (holding the port, with no listener: the kernel answers every
   /// SYN with RST+ACK, a refused connection). With `ipv6`, on ::1 instead (an IPv6-only socket,
-  /// `IPV6_V6ONLY`; `address` is then not used).
-  init(port requested: UInt16 = 0, listening: Bool = true, address host: UInt32 = 0x7F00_0001, ipv6: Bool = false) throws(ListenerError) {
+  /// `IPV6_V6ONLY`; `address` is then not used), or on `ipv6Address` when given (16 octets).
+  init(
+    port requested: UInt16 = 0, listening: Bool = true, address host: UInt32 = 0x7F00_0001, ipv6: Bool = false,
+    ipv6Address: IPv6Address? = nil
+  ) throws(ListenerError) {
+    let ipv6 = ipv6 || ipv6Address != nil
     let socket: SocketDescriptor
     do {
       socket = try SocketDescriptor.open(domain: ipv6 ? AF_INET6 : AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
     } catch {
       throw ListenerError("socket: \(error)")
     }
-    let where_ = ipv6 ? "[::1]:\(requested)" : "\(IPv4Address(rawValue: host)):\(requested)"
+    let where_ = ipv6 ? "[\(ipv6Address ?? .loopback)]:\(requested)" : "\(IPv4Address(rawValue: host)):\(requested)"
     do throws(Errno) {
       try socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: CInt(1))
       if ipv6 {
@@ -35,7 +39,8 @@ final class KernelListener: @unchecked Sendable {
         var address = sockaddr_in6()
         address.sin6_family = sa_family_t(AF_INET6)
         address.sin6_port = requested.bigEndian
-        withUnsafeMutableBytes(of: &address.sin6_addr) { $0[15] = 1 }  // ::1
+        let octets = (ipv6Address ?? .loopback).octets  // ::1 by default
+        withUnsafeMutableBytes(of: &address.sin6_addr) { raw in for (i, octet) in octets.enumerated() where i < 16 { raw[i] = octet } }
         try withUnsafeBytes(of: &address) { (raw) throws(Errno) in try socket.bind(address: raw) }
       } else {
         var address = sockaddr_in()
@@ -48,7 +53,7 @@ final class KernelListener: @unchecked Sendable {
       self.port = ipv6 ? try socket.localIPv6Address().port : try socket.localIPv4Address().port
     } catch {
       try? socket.close()
-      if ipv6 && error.rawValue == EADDRNOTAVAIL {
+      if ipv6 && ipv6Address == nil && error.rawValue == EADDRNOTAVAIL {
         throw ListenerError("cannot listen on \(where_): ::1 is not configured (IPv6 disabled on lo? sysctl net.ipv6.conf.lo.disable_ipv6=0)")
       }
       throw ListenerError("cannot listen on \(where_): \(error)")

@@ -15,16 +15,17 @@ enum InterruptFlag {
     flag.store(false, ordering: .relaxed)
     // SIGTERM (kill, a test harness, systemd) stops the loop the same way as Ctrl-C.
     for signalNumber in [SIGINT, SIGTERM] {
-      signal(signalNumber) { received in
+      // signal(2) fails only for an invalid number or SIGKILL/SIGSTOP: not these two.
+      try? SignalDisposition.handle(signalNumber) { received in
         InterruptFlag.flag.store(true, ordering: .relaxed)
-        signal(received, SIG_DFL)
+        try? SignalDisposition.restoreDefault(received)
       }
     }
   }
 
   static func uninstall() {
-    signal(SIGINT, SIG_DFL)
-    signal(SIGTERM, SIG_DFL)
+    try? SignalDisposition.restoreDefault(SIGINT)
+    try? SignalDisposition.restoreDefault(SIGTERM)
   }
 }
 
@@ -43,10 +44,10 @@ enum SendRate {
       .integer("--count", UInt64.self, range: 1...UInt64.max, "N", "send the segment N times"),
       .integer("--rate", UInt32.self, range: 1...100_000_000, "PPS", "packets per second, paced exactly (default: as fast as the kernel takes them)"),
       .seconds("--duration", "stop after this long even if N is not reached (default 60)"),
-      .repeatable("--walk", "FIELD[:SPEC]", "change a field per packet (FIELDs above; default seq:1)"),
+      .repeatable("--walk", "FIELD[:SPEC]", "change a field per packet: seq, ack, id (IPv4), flow (IPv6), sport, dport, window, flags (default seq:1)"),
       .integer("--batch", UInt16.self, range: 1...1024, "N", "packets a sendmmsg call or TX ring flush"),
-      .string("--src", "A", "our source address (default: the route's)"),
-      .toggle("--l2", "Ethernet frames through a PACKET_TX_RING instead of a raw IPv4 socket"),
+      .string("--src", "A", "our source address, of the target's family (default: the route's)"),
+      .toggle("--l2", "Ethernet frames through a PACKET_TX_RING instead of a raw IPv4/IPv6 socket"),
       .string("--iface", "NAME", "send at layer 2 through this interface (implies --l2)"),
       .string("--src-mac", "MAC", "the frames' source MAC (default: the interface's)"),
       .string("--dst-mac", "MAC", "the frames' destination MAC (default: the neighbour's)"),
@@ -70,7 +71,10 @@ enum SendRate {
     var batch: Int?
   }
 
-  static func parsePlan(_ arguments: Arguments, sourcePort: UInt16, sequence: UInt32, identification: UInt16, destinationPort: UInt16) throws(UsageError) -> Plan {
+  static func parsePlan(
+    _ arguments: Arguments, sourcePort: UInt16, sequence: UInt32, identification: UInt16, destinationPort: UInt16,
+    ipv6: Bool = false, flowLabel: UInt32 = 0
+  ) throws(UsageError) -> Plan {
     for option in ["--expect", "--guard", "--pcap"] where arguments.has(option) {
       throw UsageError("send: \(option) cannot be combined with --count/--rate/--duration (rate mode sends without waiting)")
     }
@@ -80,7 +84,16 @@ enum SendRate {
     let batch = arguments.integer("--batch", as: UInt16.self)
     var walks: [FieldWalk] = []
     for text in arguments.all("--walk") {
-      walks.append(try parseWalk(text, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: destinationPort))
+      let walk = try parseWalk(
+        text, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: destinationPort,
+        flowLabel: flowLabel)
+      switch walk {
+      case .identification where ipv6:
+        throw UsageError("--walk: \"\(text)\": id is the IPv4 identification; an IPv6 header has none (walk flow, the flow label)")
+      case .flowLabel where !ipv6:
+        throw UsageError("--walk: \"\(text)\": flow is the IPv6 flow label; the target is IPv4 (give [ADDR]:PORT)")
+      default: walks.append(walk)
+      }
     }
     if walks.isEmpty { walks = [.sequenceNumber(start: sequence, step: 1)] }
     return Plan(
@@ -91,15 +104,17 @@ enum SendRate {
   }
 
   /// `seq[:STEP]`, `ack[:STEP]`, `id[:STEP]`, `sport[:LO-HI]`, `dport[:LO-HI]`,
-  /// `window:LO-HI`, `flags:S/SA/F./R` (tcpdump letters separated by `/`).
+  /// `window:LO-HI`, `flags:S/SA/F./R` (tcpdump letters separated by `/`), `flow[:STEP]` (the
+  /// IPv6 flow label, from `--flow-label`, modulo 2²⁰).
   static func parseWalk(
-    _ text: String, sourcePort: UInt16, sequence: UInt32, identification: UInt16, destinationPort: UInt16
+    _ text: String, sourcePort: UInt16, sequence: UInt32, identification: UInt16, destinationPort: UInt16,
+    flowLabel: UInt32 = 0
   ) throws(UsageError) -> FieldWalk {
     let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
     let field = parts.first?.lowercased() ?? ""
     let spec = parts.count > 1 ? parts[1] : nil
     func bad(_ why: String) -> UsageError {
-      UsageError("--walk: \"\(text)\": \(why) (seq[:STEP], ack[:STEP], id[:STEP], sport[:LO-HI], dport[:LO-HI], window:LO-HI, flags:S/SA/F.)")
+      UsageError("--walk: \"\(text)\": \(why) (seq[:STEP], ack[:STEP], id[:STEP], flow[:STEP], sport[:LO-HI], dport[:LO-HI], window:LO-HI, flags:S/SA/F.)")
     }
     func step() throws(UsageError) -> UInt32 {
       guard let spec else { return 1 }
@@ -119,6 +134,7 @@ enum SendRate {
       let value = try step()
       guard value <= UInt16.max else { throw bad("STEP fits 16 bits") }
       return .identification(start: identification, step: UInt16(value))
+    case "flow": return .flowLabel(start: flowLabel, step: try step())
     case "sport": return .sourcePort(try range(defaultLower: max(1, sourcePort)))
     case "dport": return .destinationPort(try range(defaultLower: max(1, destinationPort)))
     case "window":
@@ -144,16 +160,26 @@ enum SendRate {
     let sequence: UInt32
     let identification: UInt16
     var sourceOverride: UInt32?
+    var sourceOverride6: IPv6Address?
+    let ipv6 = remote.ipv6
+    let flowLabel = arguments.integer("--flow-label", as: UInt32.self) ?? 0
     var sourceMAC: MACAddress?
     var destinationMAC: MACAddress?
     do throws(UsageError) {
       sourcePort = arguments.integer("--sport", as: UInt16.self) ?? UInt16.random(in: 32_768...60_999)
       sequence = arguments.integer("--seq", as: UInt32.self) ?? UInt32.random(in: 0...UInt32.max)
       identification = arguments.integer("--id", as: UInt16.self) ?? 0
-      plan = try parsePlan(arguments, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: remote.port)
+      plan = try parsePlan(
+        arguments, sourcePort: sourcePort, sequence: sequence, identification: identification, destinationPort: remote.port,
+        ipv6: ipv6 != nil, flowLabel: flowLabel)
       if let text = arguments.value("--src") {
-        guard let address = IPv4Address(text) else { throw UsageError("--src: \"\(text)\" is not an IPv4 address") }
-        sourceOverride = address.rawValue
+        if ipv6 != nil {
+          guard let address = IPv6Address(text) else { throw UsageError("--src: \"\(text)\" is not an IPv6 address (the target \(remote) is IPv6)") }
+          sourceOverride6 = address
+        } else {
+          guard let address = IPv4Address(text) else { throw UsageError("--src: \"\(text)\" is not an IPv4 address") }
+          sourceOverride = address.rawValue
+        }
       }
       for (option, isSource) in [("--src-mac", true), ("--dst-mac", false)] {
         guard let text = arguments.value(option) else { continue }
@@ -170,51 +196,46 @@ enum SendRate {
 
     // Route: the source address and, for layer 2, the interface and MACs. With --iface and
     // --src (and --dst-mac) nothing needs looking up: a veth without an address works too.
-    var route: Route?
-    var routeProblem = ""
-    do {
-      route = try RouteLookup.route(to: remote.address.rawValue)
-    } catch {
-      routeProblem = "\(error)"
-    }
-    let interface = plan.interface ?? route?.interfaceName ?? ""
-    guard let source = sourceOverride ?? route?.sourceAddress, !interface.isEmpty else {
-      Terminal.error("tcpcraft: send: route lookup for \(remote.address) failed: \(routeProblem) (give --src, and --iface for layer 2)")
+    let routed: RoutedTarget
+    switch resolve(remote: remote, ipv6: ipv6, sourceOverride: sourceOverride, sourceOverride6: sourceOverride6, interface: plan.interface) {
+    case .success(let value): routed = value
+    case .failure(let problem):
+      Terminal.error("tcpcraft: send: route lookup for \(remote.ip) failed: \(problem) (give --src, and --iface for layer 2)")
       return 1
     }
-    var interfaceMAC: [UInt8]? = route?.interfaceName == interface ? route?.interfaceMAC : nil
+    let interface = routed.interface
+    var interfaceMAC = routed.interfaceMAC
     if plan.layer2, interfaceMAC == nil, sourceMAC == nil {
       interfaceMAC = (try? RouteLookup().interface(named: interface))?.mac
     }
 
     // The packet, built once.
-    var ip = IPv4Header(
-      sourceAddress: IPv4Address(rawValue: source), destinationAddress: remote.address,
-      identification: identification)
-    if let ttl = arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
     var tcp = TCPHeader(sourcePort: sourcePort, destinationPort: remote.port, sequenceNumber: sequence, flags: flags, options: options)
     if let ack = arguments.integer("--ack", as: UInt32.self) { tcp.acknowledgmentNumber = ack }
     if let window = arguments.integer("--window", as: UInt16.self) { tcp.window = window }
     if let urgent = arguments.integer("--urgent", as: UInt16.self) { tcp.urgentPointer = urgent }
     if let offset = arguments.integer("--data-offset", as: UInt8.self) { tcp.dataOffset = offset }
     if let checksum = arguments.integer("--checksum", as: UInt16.self) { tcp.checksum = checksum }
-    var packet = ip / tcp
+    var packet: Packet
+    switch routed.source {
+    case .v6(let source):
+      var ip = IPv6Header(sourceAddress: source, destinationAddress: ipv6 ?? .any, flowLabel: flowLabel & 0xF_FFFF)
+      if let hopLimit = arguments.integer("--ttl", as: UInt8.self) { ip.hopLimit = hopLimit }
+      packet = ip / tcp
+    case .v4(let source):
+      var ip = IPv4Header(sourceAddress: source, destinationAddress: remote.address, identification: identification)
+      if let ttl = arguments.integer("--ttl", as: UInt8.self) { ip.timeToLive = ttl }
+      packet = ip / tcp
+    }
     if !payload.isEmpty { packet = packet / payload }
     if plan.layer2 {
       let localMAC = sourceMAC ?? interfaceMAC.flatMap { MACAddress(bytes: $0) } ?? .zero
-      var nextHop = destinationMAC
-      if nextHop == nil, let route, route.interfaceName == interface {
-        if route.isLocal || interface == "lo" {
-          nextHop = .zero
-        } else if let mac = route.nextHopMAC {
-          nextHop = MACAddress(bytes: mac)
-        }
-      }
+      let nextHop = destinationMAC ?? routed.nextHopMAC
       guard let nextHop else {
-        Terminal.error("tcpcraft: send: no neighbour entry for \(IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue)) on \(interface): give --dst-mac")
+        Terminal.error("tcpcraft: send: no neighbour entry for \(routed.nextHop) on \(interface): give --dst-mac")
         return 2
       }
-      packet = EthernetHeader(destination: nextHop, source: localMAC) / packet
+      packet = EthernetHeader(destination: nextHop, source: localMAC, etherType: ipv6 == nil ? .ipv4 : .ipv6) / packet
     }
     let burst: Burst
     do throws(PacketError) {
@@ -236,6 +257,10 @@ enum SendRate {
           bypassQueueingDiscipline: arguments.has("--qdisc-bypass"))
         closers.append { ring.close() }
         transmitter = TXRingTransmitter(ring: ring, batchSize: plan.batch)
+      } else if let ipv6 {
+        let socket = try RawIPv6Socket()
+        closers.append { socket.close() }
+        transmitter = RawIPv6Transmitter(socket: socket, destination: ipv6, batchSize: plan.batch ?? 256)
       } else {
         let socket = try RawIPv4Socket()
         closers.append { socket.close() }
@@ -295,6 +320,62 @@ enum SendRate {
       }
     }
     return ok ? 0 : 1
+  }
+
+  /// Where a rate send goes out: the source address, the interface and the next hop's MAC.
+  struct RoutedTarget {
+    var source: IPAddress
+    var interface: String
+    var interfaceMAC: [UInt8]?
+    /// The next hop's MAC for layer 2 (zero on loopback or to a local address); `nil`: unknown.
+    var nextHopMAC: MACAddress?
+    /// The next hop's address, for the message when its MAC is unknown.
+    var nextHop: String
+  }
+
+  /// The route to `remote` (either family), with `--src` and `--iface` taking precedence.
+  static func resolve(
+    remote: HostPort, ipv6: IPv6Address?, sourceOverride: UInt32?, sourceOverride6: IPv6Address?, interface: String?
+  ) -> Result<RoutedTarget, RouteProblem> {
+    if let ipv6 {
+      var route: IPv6Route?
+      var problem = ""
+      do { route = try RouteLookup.route(toIPv6: ipv6.octets) } catch { problem = "\(error)" }
+      let name = interface ?? route?.interfaceName ?? ""
+      guard let source = sourceOverride6 ?? route?.sourceAddress.map({ IPv6Address(octets: $0) }), !name.isEmpty else {
+        return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
+      }
+      let sameInterface = route?.interfaceName == name
+      var nextHopMAC: MACAddress?
+      if let route, sameInterface {
+        nextHopMAC = route.isLocal || name == "lo" ? .zero : route.nextHopMAC.flatMap { MACAddress(bytes: $0) }
+      }
+      return .success(
+        RoutedTarget(
+          source: .v6(source), interface: name, interfaceMAC: sameInterface ? route?.interfaceMAC : nil,
+          nextHopMAC: nextHopMAC, nextHop: IPv6Address(octets: route?.nextHop ?? ipv6.octets).description))
+    }
+    var route: Route?
+    var problem = ""
+    do { route = try RouteLookup.route(to: remote.address.rawValue) } catch { problem = "\(error)" }
+    let name = interface ?? route?.interfaceName ?? ""
+    guard let source = sourceOverride ?? route?.sourceAddress, !name.isEmpty else {
+      return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
+    }
+    let sameInterface = route?.interfaceName == name
+    var nextHopMAC: MACAddress?
+    if let route, sameInterface {
+      nextHopMAC = route.isLocal || name == "lo" ? .zero : route.nextHopMAC.flatMap { MACAddress(bytes: $0) }
+    }
+    return .success(
+      RoutedTarget(
+        source: .v4(IPv4Address(rawValue: source)), interface: name, interfaceMAC: sameInterface ? route?.interfaceMAC : nil,
+        nextHopMAC: nextHopMAC, nextHop: IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue).description))
+  }
+
+  struct RouteProblem: Error, CustomStringConvertible {
+    var text: String
+    var description: String { text }
   }
 
   static func seconds(_ duration: Duration) -> Double {

@@ -75,6 +75,35 @@ struct cref_syn_fields {
 /// both checksums. Returns 0 on success, -1 on malformed input.
 int cref_syn_parse(const uint8_t *bytes, size_t length, struct cref_syn_fields *out);
 
+// ---- The 80-byte IPv6 SYN (syn6.c) ----
+// IPv6 (40 bytes, hop limit `hop_limit`, flow label `flow_label`, next header TCP) + the same
+// 40-byte TCP header and options as the IPv4 SYN; the TCP checksum over the IPv6 pseudo-header
+// (RFC 8200 §8.1).
+struct cref_syn6_params {
+  uint8_t source[16];
+  uint8_t destination[16];
+  uint32_t flow_label;
+  uint16_t source_port;
+  uint16_t destination_port;
+  uint32_t ack;
+  uint16_t window;
+  uint16_t mss;
+  uint8_t hop_limit;
+  uint8_t wscale;
+  uint32_t ts_value;
+  uint32_t ts_echo;
+};
+#define CREF_SYN6_LENGTH 80
+
+/// Hand-written fill of every byte of the IPv6 SYN, the TCP checksum computed from scratch.
+void cref_syn6_fill(uint8_t *out, const struct cref_syn6_params *p, uint32_t seq);
+/// Hand-written parse of an IPv6+TCP packet (no extension headers): validates lengths, walks the
+/// options, verifies the TCP checksum (`ipv4_checksum_ok` is set to 1: IPv6 has none).
+/// Returns 0 on success, -1 on malformed input.
+int cref_syn6_parse(const uint8_t *bytes, size_t length, struct cref_syn_fields *out);
+uint64_t cref_run_syn6_fill(uint8_t *out, const struct cref_syn6_params *p, uint32_t seq0, uint64_t iterations);
+uint64_t cref_run_syn6_parse(const uint8_t *bytes, size_t length, uint64_t iterations);
+
 /// Timing loops written in C: each runs `iterations` packets with seq = seq0 + i and returns
 /// an XOR of bytes that depend on every packet (the checksums), so nothing is optimised away.
 uint64_t cref_run_syn_fill(uint8_t *out, const struct cref_syn_params *p, uint32_t seq0, uint64_t iterations);

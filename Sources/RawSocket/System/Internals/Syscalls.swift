@@ -647,3 +647,25 @@ internal func system_set_realtime(_ resetOnFork: Bool) -> CInt {
   #endif
   return crawsocket_set_realtime(resetOnFork ? 1 : 0)
 }
+
+/// `signal(2)`: sets the disposition of `signal` (`SIG_IGN`, `SIG_DFL` or a handler); 0 on
+/// success, -1 with errno set (`SIG_ERR`).
+internal func system_signal(_ signal: CInt, _ handler: __sighandler_t?) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("signal", Int(signal)) { return forced }
+  #endif
+  // SIG_ERR is the handler value -1.
+  let previous = Glibc.signal(signal, handler)
+  return unsafeBitCast(previous, to: Int.self) == -1 ? -1 : 0
+}
+
+/// `pthread_sigmask(2)` with `SIG_UNBLOCK` for `signals` on the calling thread; 0 or an errno.
+internal func system_unblockSignals(_ signals: [CInt]) -> CInt {
+  #if ENABLE_MOCKING
+  if mockingIntercept("pthread_sigmask", signals.count) != nil { return system_errno() }
+  #endif
+  var set = sigset_t()
+  sigemptyset(&set)
+  for signal in signals { sigaddset(&set, signal) }
+  return pthread_sigmask(SIG_UNBLOCK, &set, nil)
+}
