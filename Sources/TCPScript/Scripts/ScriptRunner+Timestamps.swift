@@ -8,7 +8,7 @@ import RawSocket
 /// tun device with a packet socket and takes `SIOCGSTAMP`), the runner opens a packet socket on
 /// `tun0` with `SO_TIMESTAMPNS`: the kernel stamps its copy as the segment leaves for the device
 /// (`dev_queue_xmit_nit`, before the tun's queue), and each packet read from the tun takes the
-/// time of its copy (kernel fact 29).
+/// time of its copy (kernel fact 30).
 struct OutboundTimestamps {
   /// Copies seen by the packet socket and not yet paired with a tun read: the bytes and how long
   /// ago (microseconds, when drained) the kernel stamped them, as a script time.
@@ -24,6 +24,12 @@ struct OutboundTimestamps {
   init(interface: String) {
     socket = try? PacketSocket(
       interface: interface, ignoreOutgoing: false, snapshotLength: 65_536, receiveBufferSize: 4 << 20)
+  }
+
+  /// Without a socket, with copies already seen (script time each, `Int64.min`: no stamp).
+  init(copies: [(bytes: [UInt8], time: Int64)]) {
+    socket = nil
+    self.copies = copies
   }
 
   /// Drains the socket's queue; `now` is the script time of the drain.
