@@ -48,4 +48,23 @@ import TestSupport
       #expect(!FileManager.default.fileExists(atPath: "/tmp/restore_\(getpid()).sh"))
     }
   }
+
+  /// The corpus's pattern: set_sysctls.py names its restore file after PACKETDRILL_PID, and a later
+  /// command runs `/tmp/sysctl_restore_${PPID}.sh`; the two must agree, as under packetdrill
+  /// (whose pid both are), also with each command in a PID namespace of its own.
+  @Test(
+    "PACKETDRILL_PID in one command is $PPID in the next (the corpus's sysctl restore file)",
+    .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
+  func restoreFileNamesAgree() throws {
+    try Privileges.check(.netAdmin, .sysAdmin)
+    try withFolder { folder in
+      let text = """
+        0 `test -n "$PACKETDRILL_PID" && echo 'exit 0' > /tmp/restore_$PACKETDRILL_PID.sh`
+        +0 `sh /tmp/restore_${PPID}.sh`
+
+        """
+      let result = ScriptRunner.run(text: text, path: folder + "/pid.pkt", directory: folder)
+      #expect(result.status == .passed, "\(result.reason ?? "")")
+    }
+  }
 }

@@ -96,8 +96,13 @@ public enum ScriptShell {
   static func commandLine(_ command: String) -> [String] {
     let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { system_access($0) }
     let unshare = system_geteuid() == 0 ? ["/usr/bin/unshare", "/bin/unshare"].first { system_access($0) } : nil
+    guard let unshare else { return (setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + ["/bin/sh", "-c", command] }
+    // In the PID namespace the command's shell would be pid 1, its `$PPID` 0, while the
+    // corpus's set_sysctls.py names its restore file after PACKETDRILL_PID and a later command
+    // runs `/tmp/sysctl_restore_${PPID}.sh`: a pid-1 shell of our own runs the command's shell as
+    // its child, so `$PPID` is 1 there, and PACKETDRILL_PID (when given) is made 1 to match.
+    let wrapper = "[ -z \"${PACKETDRILL_PID:-}\" ] || export PACKETDRILL_PID=$$; /bin/sh -c \"$1\"; exit $?"
     return (setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? [])
-      + (unshare.map { [$0, "--pid", "--fork", "--kill-child=SIGKILL", "--"] } ?? [])
-      + ["/bin/sh", "-c", command]
+      + [unshare, "--pid", "--fork", "--kill-child=SIGKILL", "--", "/bin/sh", "-c", wrapper, "sh", command]
   }
 }
