@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import PacketKit
 import RawSocket
 import Synchronization
@@ -148,7 +151,10 @@ final class CallWorker: @unchecked Sendable {
     var job: (@Sendable () -> CallOutcome)?
     var result: CallOutcome?
     var stop = false
+    /// When the job was handed over (for `TCPCRAFT_TRACE_TIMING`: the worker's wake-up delay).
+    var submitted = ContinuousClock.now
   }
+  private let traces = getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1"
   private let state = Mutex(State())
   let jobRead: Int32, jobWrite: Int32, doneRead: Int32, doneWrite: Int32
   private var thread: IsolatedThread?
@@ -170,10 +176,15 @@ final class CallWorker: @unchecked Sendable {
     IsolatedThread.raiseToRealtimePriority(resetOnFork: true)
     while true {
       guard case .success(let count) = ScriptSockets.read(jobRead, count: 1), count == 1 else { return }
-      let (job, stop) = state.withLock { ($0.job, $0.stop) }
+      let (job, stop, submitted) = state.withLock { ($0.job, $0.stop, $0.submitted) }
       if stop { return }
       guard let job else { continue }
       let began = ContinuousClock.now
+      if traces {
+        let wake = (began - submitted).components
+        let micros = wake.seconds * 1_000_000 + wake.attoseconds / 1_000_000_000_000
+        _ = ScriptSockets.write(2, bytes: Array("call worker woke \(micros) us after the submission\n".utf8))
+      }
       var outcome = job()
       outcome.duration = ContinuousClock.now - began
       state.withLock {
@@ -188,6 +199,7 @@ final class CallWorker: @unchecked Sendable {
     state.withLock {
       $0.job = job
       $0.result = nil
+      $0.submitted = ContinuousClock.now
     }
     _ = ScriptSockets.write(jobWrite, bytes: [1])
   }
