@@ -323,7 +323,8 @@ public final class ProbeRunner: @unchecked Sendable {
   fileprivate func makeLink(local: Endpoint) throws(ScriptError) -> ProbeLink {
     if let target6 {
       return try ProbeLink(
-        interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local, remoteAddress6: target6)
+        interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local, remoteAddress6: target6,
+        guardResets: configuration.guardResets)
     }
     return try ProbeLink(
       interface: interfaceName, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local,
