@@ -2,6 +2,7 @@
 // a user runs it (the built binary as a subprocess).
 import Foundation
 import Glibc
+import PacketKit
 import TCPScript
 import Testing
 import TestSupport
@@ -89,6 +90,57 @@ struct ProbeIPv6TargetTests {
     let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
     #expect(cases.count == 2 && cases.allSatisfy { $0.contains("\"verdict\":\"inconclusive\"") && $0.contains("path broken") })
   }
+
+  @Test(
+    "probe [ULA]:PORT: a target in a namespace the user made, reached by route, at layer 2 with the RST guard; --netns counters",
+    .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
+  func routedTargetInANamespace() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let name = "p6r\(getpid() % 100_000)"
+    let prefix = String(format: "fd6e:%x", getpid() & 0xFFFF)
+    func ip(_ arguments: [String]) -> Bool {
+      let done = try? Subprocess.run(["ip"] + arguments, errorOutput: .discarded)
+      return done?.status == 0
+    }
+    try #require(ip(["netns", "add", name]), "ip netns add \(name)")
+    defer { _ = ip(["netns", "delete", name]) }
+    try #require(ip(["link", "add", "\(name)-h", "type", "veth", "peer", "name", "\(name)-n", "netns", name]))
+    defer { _ = ip(["link", "delete", "\(name)-h"]) }
+    #expect(ip(["addr", "add", "\(prefix)::1/64", "dev", "\(name)-h", "nodad"]))
+    #expect(ip(["link", "set", "\(name)-h", "up"]))
+    #expect(ip(["-n", name, "addr", "add", "\(prefix)::2/64", "dev", "\(name)-n", "nodad"]))
+    #expect(ip(["-n", name, "link", "set", "\(name)-n", "up"]))
+    #expect(ip(["-n", name, "link", "set", "lo", "up"]))
+    // A listener inside the namespace: this thread enters it just to make the socket.
+    let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+    let there = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+    defer { close(home); close(there) }
+    // setns(2) is not in Swift's Glibc module (it needs _GNU_SOURCE): looked up by name.
+    typealias SetNS = @convention(c) (Int32, Int32) -> Int32
+    let symbol = try #require(dlsym(nil, "setns"), "setns in libc")
+    let setns = unsafeBitCast(symbol, to: SetNS.self)
+    let newNet: Int32 = 0x4000_0000  // CLONE_NEWNET
+    try #require(home >= 0 && there >= 0 && setns(there, newNet) == 0, "entering \(name)")
+    let made = Result { try KernelSockets6.bound(address: Self.octets("\(prefix)::2"), port: 8080) }
+    try #require(setns(home, newNet) == 0, "back to this host's namespace")
+    let (listener, port) = try made.get()
+    defer { close(listener) }
+    try #require(listen(listener, 1024) == 0)
+
+    let result = try CommandRunner().run(
+      ["probe", "[\(prefix)::2]:\(port)", "--case", "ip6-dstopt-unknown-10", "--case", "tcp6-listen-syn", "--case",
+       "tcp6-bad-checksum", "--netns", name, "--json", "--timeout", "0.4"], timeout: 60)
+    #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+    let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
+    #expect(cases.count == 3 && cases.allSatisfy { $0.contains("\"verdict\":\"conforms\"") })
+    #expect(cases.allSatisfy { $0.contains("sent at layer 2 on \(name)-h") })
+    #expect(cases.first { $0.contains("tcp6-bad-checksum") }?.contains("\"TcpInCsumErrors\":1") == true, "clean counters from --netns")
+    let summary = result.lines.last ?? ""
+    #expect(summary.contains("\"family\":\"ipv6\"") && summary.contains("\"interface\":\"\(name)-h\""))
+    #expect(summary.contains("\"source\":\"\(prefix)::1\"") && summary.contains("\"kernel_counters\":\"namespace \(name)\""))
+  }
+
+  static func octets(_ text: String) -> [UInt8] { IPv6Address(text)?.octets ?? [] }
 
   /// The string value of `key` in one flat JSON line, or `nil`.
   func field(_ line: String, _ key: String) -> String? {

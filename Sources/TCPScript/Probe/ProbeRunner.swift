@@ -787,7 +787,10 @@ private struct CaseRun {
       flow.sendNext = flow.sendUnacknowledged
       return true
     }
-    inconclusive("the target's window never closed (last advertised \(window)): its application reads what arrives")
+    inconclusive(
+      "the target's window never closed (last advertised \(window)): its application reads what arrives, or its receive "
+        + "buffer ran out before its window did (Linux never shrinks a window it offered; a listener with a small "
+        + "SO_RCVBUF, as --target self makes, closes it)")
     return false
   }
 
