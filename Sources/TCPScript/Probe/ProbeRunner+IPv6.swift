@@ -138,7 +138,7 @@ public final class IPv6ProbeRunner {
     waitUntilReachable()
     // Cases that need a connection of ours run on `Flow`s over IPv6 (`ProbeRunner`), one at a
     // time, with the same link, target and seed; the others here.
-    let flowCases = cases.filter { $0.setup.kind == .established }
+    let flowCases = cases.filter(Self.runsOnFlow)
     var flowResults: [String: ProbeResult] = [:]
     if !flowCases.isEmpty {
       var flowConfiguration = ProbeConfiguration(
@@ -160,7 +160,7 @@ public final class IPv6ProbeRunner {
         }
       }
     }
-    let plans = cases.filter { $0.setup.kind != .established }.map {
+    let plans = cases.filter { !Self.runsOnFlow($0) }.map {
       CasePlan(edgeCase: $0, port: freshPort(), seed: random.next())
     }
     let trace = startTrace()
@@ -182,6 +182,12 @@ public final class IPv6ProbeRunner {
     var byName: [String: ProbeResult] = flowResults
     for result in results { byName[result.edgeCase.name] = result }
     return cases.compactMap { byName[$0.name] }
+  }
+
+  /// Cases that need a connection of ours: the established ones, and SYN data and window scale,
+  /// whose judges complete the handshake.
+  static func runsOnFlow(_ edgeCase: EdgeCase) -> Bool {
+    edgeCase.setup.kind == .established || edgeCase.expected == .synDataQueued || edgeCase.expected == .windowScaleClamped
   }
 
   /// A fresh IPv6 address answers only once its local route is in (kernel fact 25: a moment
