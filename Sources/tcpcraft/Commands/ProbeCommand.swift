@@ -60,9 +60,11 @@ enum ProbeCommand: Command {
       each case's port and host-wide counters marked noisy; another address (a ULA in a namespace
       you made, reached by route) at layer 2 from the route's source, with the guard too (--netns
       names that namespace for clean counters). A bracketed target implies the IPv6 cases; --ipv6
-      with an IPv4 target is a usage error. Over IPv6 the cases run one at a time; most ride on an ICMPv6 echo request ("processed" means an echo reply), with a plain echo
-      request as the positive control before and after; the TCP ones are the IPv4 cases over IPv6
-      (a SYN as control; the established ones on a connection opened over IPv6, as over IPv4).
+      with an IPv4 target is a usage error. Over IPv6 the cases run one at a time; most ride on an
+      ICMPv6 echo request ("processed" means an echo reply), with a plain echo request as the
+      positive control before and after; the TCP ones are the IPv4 cases over IPv6 (a SYN as
+      control; the established ones, SYN data and window scale on a connection opened over IPv6,
+      as over IPv4).
 
       Exit status: 0 no case deviates (conforms, partly, dropped, no requirement, not run);
       1 some case deviates or got no reply on a working path; 2 bad usage; 3 the harness could not
