@@ -8,7 +8,7 @@ import RawSocket
 /// tun device with a packet socket and takes `SIOCGSTAMP`), the runner opens a packet socket on
 /// `tun0` with `SO_TIMESTAMPNS`: the kernel stamps its copy as the segment leaves for the device
 /// (`dev_queue_xmit_nit`, before the tun's queue), and each packet read from the tun takes the
-/// time of its copy (kernel fact 30).
+/// time of its copy (kernel fact 31).
 struct OutboundTimestamps {
   /// Copies seen by the packet socket and not yet paired with a tun read: the bytes and how long
   /// ago (microseconds, when drained) the kernel stamped them, as a script time.
