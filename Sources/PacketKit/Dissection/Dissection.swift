@@ -318,7 +318,7 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
   /// holds their tag bytes (1 + `tag(_:)`, 0x80 when quoted) and `newEnds` their 16-bit ends,
   /// first layer lowest; the first starts at `start`, the last ends at `lastEnd`. `false`
   /// (nothing changed) when they do not fit that form.
-  @inlinable @inline(__always)
+  @inlinable @inline(always)
   mutating func appendCompact(tags newTags: UInt64, ends newEnds: UInt64, added: Int, start: Int, lastEnd: Int) -> Bool {
     let count = compactCount
     guard spilled == nil, count &+ added <= Self.inlineCapacity, lastEnd <= 0xFFFF,

@@ -83,9 +83,9 @@ struct OnesComplement {
     inner.add(frame.slice(start + field + 2, end))
   }
   /// The folded sum (not complemented).
-  var folded: UInt16 { ~inner.finalized }
+  var folded: UInt16 { @inline(__always) get { ~inner.finalized } }
   /// The checksum: the complement of the folded sum.
-  var checksum: UInt16 { inner.finalized }
+  var checksum: UInt16 { @inline(__always) get { inner.finalized } }
 }
 
 /// The walk over one frame: a link-type dispatch (`run(linkType:)`) over the protocols' steps,
