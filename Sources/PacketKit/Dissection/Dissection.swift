@@ -142,7 +142,7 @@ public struct DissectedLayer: Hashable, Sendable {
     /// Bytes after the end the IPv4 total length gives (e.g. Ethernet padding).
     case trailer
     /// Bytes that could not be parsed as `expected`; `reason` says why.
-    case raw(expected: ProtocolLayer?, reason: PacketError)
+    indirect case raw(expected: ProtocolLayer?, reason: PacketError)
   }
 
   /// What this layer is.

@@ -197,7 +197,10 @@ struct Dissector {
         raw(nil, .invalidField(layer: .ipv4, field: "version", value: UInt64(frame.u8(0) >> 4)), 0, end)
       }
     case .ipv4:
-      ipv4(at: 0, end: end, quoted: false)
+      // The fast path straight from here (not through `ipv4`'s larger frame) for the commonest
+      // raw-IPv4 frame; `ipv4` does not try it again.
+      if allowFastPath && plainTCP(at: 0, end: end) { return }
+      ipv4(at: 0, end: end, quoted: false, fastPathTried: true)
     }
   }
 
