@@ -260,6 +260,14 @@ struct IPv6VethTests {
     }
     let ours = IPv6Bytes.address("fd99::1")
     let theirs = IPv6Bytes.address("fd99::2")
+    // A fresh address takes packets only once addrconf's work queue has put in its local route
+    // (kernel fact 25), later still on a loaded machine: wait for it, bounded.
+    var local = false
+    for _ in 0..<500 where !local {
+      local = (try? NetworkNamespace.run(named: fixture.name) { try RouteLookup.route(toIPv6: theirs).isLocal }) == true
+      if !local { usleep(10_000) }
+    }
+    #expect(local, "fd99::2 became local within 5 s")
     let listener = try NetworkNamespace.run(named: fixture.name) { try IPv6Listener(address: theirs) }
     let route = try NetworkNamespace.run(named: fixture.name) { try RouteLookup.route(toIPv6: ours) }
     #expect(route.interfaceName == fixture.namespaceInterface)

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Testing
 
 /// Runs the built `tcpcraft` binary as a subprocess, the way a user does, and collects its exit
 /// status and output. Every run is bounded by a timeout (the process is killed after it).
@@ -43,10 +44,35 @@ struct CommandRunner {
       for (pipe, box) in [(out, outBox), (err, errBox)] {
         group.enter()
         DispatchQueue.global().async { [group] in
-          box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+          // Read as it comes (bounded by the pipe's end), so a test can wait for a line.
+          let handle = pipe.fileHandleForReading
+          for _ in 0..<1_000_000 {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            box.append(chunk)
+          }
           group.leave()
         }
       }
+    }
+
+    /// Waits (bounded) until the standard output so far satisfies `condition`; false on timeout.
+    /// A wait on what the command says it did, never a guess at how long it takes.
+    /// Waits (bounded) until `sniff` says on stderr that its capture is open (after it opened it).
+    func waitUntilCapturing(timeout: TimeInterval = 20) -> Bool {
+      waitForOutput(standardError: true, timeout: timeout) { lines in lines.contains { $0.contains("listening on ") } }
+    }
+
+    /// `standardError`: the same on what it printed there.
+    func waitForOutput(standardError: Bool = false, timeout: TimeInterval = 20, _ condition: ([String]) -> Bool) -> Bool {
+      let box = standardError ? errBox : outBox
+      let deadline = Date().addingTimeInterval(timeout)
+      repeat {
+        let lines = String(decoding: box.data, as: UTF8.self).split(separator: "\n").map(String.init)
+        if condition(lines) { return true }
+        usleep(5_000)
+      } while Date() < deadline
+      return false
     }
 
     /// Waits (bounded) for the process to end, killing it after `timeout`.
@@ -68,6 +94,7 @@ struct CommandRunner {
   }
 
   /// Starts `tcpcraft arguments...` without waiting for it.
+  /// (`sniff` says "listening on" on stderr once its capture is open: see `waitUntilCapturing`.)
   func start(_ arguments: [String], prefix: [String] = [], directory: String? = nil, binary: String? = nil) throws -> Running {
     guard let binary = binary ?? CommandRunner.binary else { throw RunnerError("tcpcraft binary not found; build it first") }
     let process = Process()
@@ -98,8 +125,12 @@ struct CommandRunner {
   }
 }
 
+/// Bytes appended by a reader thread and read by the test: behind a lock.
 final class DataBox: @unchecked Sendable {
-  var data = Data()
+  private let lock = NSLock()
+  private var bytes = Data()
+  var data: Data { lock.withLock { bytes } }
+  func append(_ chunk: Data) { lock.withLock { bytes.append(chunk) } }
 }
 
 struct RunnerError: Error, CustomStringConvertible {
@@ -118,6 +149,14 @@ extension CommandRunner.Result {
 }
 
 extension CommandRunner {
+  /// `handshake` to `server` (`--json`), which must succeed: the pid of the guard holder it left.
+  func establish(_ server: Listener, sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32 {
+    let host = server.ipv6 ? "[::1]" : "127.0.0.1"
+    let handshake = try run(["handshake", "\(host):\(server.port)", "--json"])
+    #expect(handshake.status == 0, "stderr: \(handshake.stderr)", sourceLocation: sourceLocation)
+    return try #require(handshake.guardHolderPID, sourceLocation: sourceLocation)
+  }
+
   /// Whether nftables still has a table of the RST guard held by `holder`.
   static func guardTablesExist(holder: Int32) -> Bool {
     shell(["nft", "list", "tables"]).contains("tcpcraft_\(holder)_")

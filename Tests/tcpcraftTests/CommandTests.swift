@@ -39,13 +39,9 @@ import Testing
     #expect(finLine.contains(": Flags [F.], seq 84347052, ack "))
     #expect(finLine.contains("ESTABLISHED → FIN-WAIT-1"))
     #expect(fin.lines.contains { $0.contains("TIME-WAIT") })
-    // The listener saw EOF (recv returned 0), closed, and its socket is gone.
-    #expect(server.waitUntilFinished())
-    #expect(server.log == ["accepted", "eof", "closed"])
-    #expect(waitUntil { server.connections().isEmpty })
-    // The holder is gone, and no table of ours is left.
-    #expect(waitUntil { kill(holder, 0) != 0 })
-    #expect(!CommandRunner.guardTablesExist(holder: holder))
+    // The listener saw EOF (recv returned 0), closed, and its socket is gone; so are the holder
+    // and its table.
+    server.expectClosedWithNothingLeft(holder: holder)
     #expect(!FileManager.default.fileExists(atPath: runner.sessionDirectory + "/127.0.0.1_\(server.port)_\(result["local"] as? String ?? "")"))
     #expect(((try? FileManager.default.contentsOfDirectory(atPath: runner.sessionDirectory)) ?? []).isEmpty)
   }
@@ -56,9 +52,7 @@ import Testing
     let runner = CommandRunner()
     defer { runner.cleanUp() }
     let server = try Listener()
-    let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json"])
-    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require(handshake.guardHolderPID)
+    let holder = try runner.establish(server)
     #expect(CommandRunner.guardTablesExist(holder: holder))
     kill(holder, SIGKILL)
     #expect(waitUntil { !CommandRunner.guardTablesExist(holder: holder) })
@@ -171,7 +165,7 @@ import Testing
     defer { runner.cleanUp() }
     let server = try Listener()
     let sniff = try runner.start(["sniff", "-i", "lo", "-c", "2", "--timeout", "5", "tcp", "port", String(server.port), "and", "tcp[tcpflags]", "&", "tcp-syn", "!=", "0"])
-    usleep(300_000)  // let it open its capture
+    #expect(sniff.waitUntilCapturing())
     // One connection: its SYN and the SYN+ACK match the filter; nothing else does.
     _ = Client.exchange(port: server.port, send: "x")
     let result = sniff.finish(timeout: 10)

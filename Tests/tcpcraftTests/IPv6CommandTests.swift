@@ -3,93 +3,6 @@ import TestSupport
 import Testing
 @testable import tcpcraft
 
-/// A kernel TCP listener on ::1 (ephemeral port) whose application runs on its own thread:
-/// accept, send `greeting` (if any), recv until EOF, close, recording each step; with `answer`,
-/// it answers the first data with it and closes at once (an HTTP/1.0 server). Bounded waits.
-final class Listener6: @unchecked Sendable {
-  let fd: Int32
-  let port: UInt16
-  private let lock = NSLock()
-  private var steps: [String] = []
-  private let finished = DispatchSemaphore(value: 0)
-
-  init(greeting: String? = nil, answer: String? = nil) throws {
-    (fd, port) = try KernelSockets6.listener()
-    let thread = Thread { [self] in serve(greeting: greeting, answer: answer) }
-    thread.start()
-  }
-
-  deinit { close(fd) }
-
-  var log: [String] {
-    lock.lock()
-    defer { lock.unlock() }
-    return steps
-  }
-
-  private func note(_ step: String) {
-    lock.lock()
-    steps.append(step)
-    lock.unlock()
-  }
-
-  private func serve(greeting: String?, answer: String?) {
-    defer { finished.signal() }
-    guard let connection = KernelSockets.accept(fd, milliseconds: 15_000) else {
-      note("accept timed out")
-      return
-    }
-    note("accepted")
-    if let greeting { _ = Glibc.send(connection, greeting, greeting.utf8.count, Int32(MSG_NOSIGNAL)) }
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    for _ in 0..<64 {
-      guard KernelSockets.wait(connection, milliseconds: 15_000) else {
-        note("recv timed out")
-        break
-      }
-      let count = recv(connection, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-      if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-      if count == 0 {
-        note("eof")
-        break
-      }
-      if count < 0 {
-        note("recv error \(errno)")
-        break
-      }
-      note("data \(String(decoding: buffer[0..<count], as: UTF8.self))")
-      if let answer {
-        _ = Glibc.send(connection, answer, answer.utf8.count, Int32(MSG_NOSIGNAL))
-        break
-      }
-    }
-    close(connection)
-    note("closed")
-  }
-
-  func waitUntilFinished(seconds: Double = 5) -> Bool {
-    finished.wait(timeout: .now() + seconds) == .success
-  }
-
-  /// The kernel's IPv6 connection sockets on our port (not the listener), from /proc/net/tcp6:
-  /// (remote port, state in hex: 01 ESTABLISHED, 06 TIME_WAIT, ...).
-  func connections() -> [(remotePort: UInt16, state: String)] {
-    guard let text = try? String(contentsOfFile: "/proc/net/tcp6", encoding: .utf8) else { return [] }
-    var found: [(UInt16, String)] = []
-    for line in text.split(separator: "\n").dropFirst() {
-      let fields = line.split(separator: " ")
-      guard fields.count > 3 else { continue }
-      let local = fields[1].split(separator: ":")
-      let remote = fields[2].split(separator: ":")
-      guard local.count == 2, remote.count == 2, UInt16(local[1], radix: 16) == port,
-        let remotePort = UInt16(remote[1], radix: 16), fields[3] != "0A"
-      else { continue }
-      found.append((remotePort, String(fields[3])))
-    }
-    return found
-  }
-}
-
 /// The exchange commands over IPv6, end to end as a user runs them: `handshake [::1]:PORT`, `fin`,
 /// `send`, `listen`, `demo --ipv6`, against real kernel sockets on ::1; the pcap files read back by
 /// tcpdump and tshark (independent dissectors); and the one-line refusals.
@@ -99,7 +12,7 @@ final class Listener6: @unchecked Sendable {
     try Privileges.check(.netRaw, .netAdmin)
     let runner = CommandRunner()
     defer { runner.cleanUp() }
-    let server = try Listener6()
+    let server = try Listener(ipv6: true)
     let pcap = NSTemporaryDirectory() + "tcpcraft-ipv6-\(getpid())-handshake.pcap"
     defer { try? FileManager.default.removeItem(atPath: pcap) }
     let handshake = try runner.run([
@@ -146,11 +59,7 @@ final class Listener6: @unchecked Sendable {
     #expect(finLine.contains("ESTABLISHED → FIN-WAIT-1"))
     // (FIN-WAIT-2 only when the listener's ACK goes out before its FIN: it closes at once here.)
     #expect(fin.lines.contains { $0.contains("TIME-WAIT") })
-    #expect(server.waitUntilFinished())
-    #expect(server.log == ["accepted", "eof", "closed"])
-    #expect(waitUntil { server.connections().isEmpty })
-    #expect(waitUntil { kill(holder, 0) != 0 })
-    #expect(!CommandRunner.guardTablesExist(holder: holder))
+    server.expectClosedWithNothingLeft(holder: holder)
     #expect(!FileManager.default.fileExists(atPath: sessionFile))
   }
 
@@ -161,7 +70,7 @@ final class Listener6: @unchecked Sendable {
     try Privileges.check(.netRaw, .netAdmin)
     let runner = CommandRunner()
     defer { runner.cleanUp() }
-    let server = try Listener6(answer: "pong over IPv6")
+    let server = try Listener(ipv6: true, answer: "pong over IPv6")
     let handshake = try runner.run(["handshake", "[::1]:\(server.port)"])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
     let data = try runner.run(["data", "[::1]:\(server.port)", "ping"])

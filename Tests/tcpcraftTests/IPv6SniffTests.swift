@@ -52,7 +52,7 @@ import TestSupport
     let listener = try #require(Self.ipv6Listener())
     defer { close(listener.fd) }
     let sniff = try runner.start(["sniff", "-i", "lo", "-c", "2", "--timeout", "5", "ip6", "and", "tcp", "port", String(listener.port)])
-    usleep(300_000)  // let it open its capture
+    #expect(sniff.waitUntilCapturing())
     // IPv4 to the same port number (refused: SYN, RST): not IPv6, not kept.
     let v4 = Self.connect(family: AF_INET, port: listener.port)
     if v4 >= 0 { close(v4) }

@@ -33,8 +33,8 @@ import FoundationXML
     process.environment = environment
     let outFile = directory + "/.stdout"
     let errFile = directory + "/.stderr"
-    FileManager.default.createFile(atPath: outFile, contents: nil)
-    FileManager.default.createFile(atPath: errFile, contents: nil)
+    _ = FileManager.default.createFile(atPath: outFile, contents: nil)
+    _ = FileManager.default.createFile(atPath: errFile, contents: nil)
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
     try process.run()

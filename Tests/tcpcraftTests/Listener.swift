@@ -1,18 +1,23 @@
 import Foundation
 import TestSupport
+import Testing
 
-/// A kernel TCP listener on 127.0.0.1 (ephemeral port) whose application runs on its own thread:
-/// accept, then recv until EOF, then close — recording each step. Every wait is bounded.
+/// A kernel TCP listener on 127.0.0.1 (or ::1 with `ipv6`; ephemeral port) whose application
+/// runs on its own thread: accept, send `greeting` (if any), recv until EOF, close, recording each
+/// step; with `answer`, it answers the first data with it and closes at once (an HTTP/1.0
+/// server). Every wait is bounded.
 final class Listener: @unchecked Sendable {
   let fd: Int32
   let port: UInt16
+  let ipv6: Bool
   private let lock = NSLock()
   private var steps: [String] = []
   private let finished = DispatchSemaphore(value: 0)
 
-  init(closeOnEOF: Bool = true) throws {
-    (fd, port) = try KernelSockets.listener()
-    let thread = Thread { [self] in serve() }
+  init(ipv6: Bool = false, greeting: String? = nil, answer: String? = nil) throws {
+    self.ipv6 = ipv6
+    (fd, port) = ipv6 ? try KernelSockets6.listener() : try KernelSockets.listener()
+    let thread = Thread { [self] in serve(greeting: greeting, answer: answer) }
     thread.start()
   }
 
@@ -30,25 +35,17 @@ final class Listener: @unchecked Sendable {
     lock.unlock()
   }
 
-  private static func wait(_ fd: Int32, milliseconds: Int32) -> Bool {
-    KernelSockets.wait(fd, milliseconds: milliseconds)
-  }
-
-  private func serve() {
+  private func serve(greeting: String?, answer: String?) {
     defer { finished.signal() }
-    guard Listener.wait(fd, milliseconds: 15_000) else {
+    guard let connection = KernelSockets.accept(fd, milliseconds: 15_000) else {
       note("accept timed out")
       return
     }
-    let connection = accept(fd, nil, nil)
-    guard connection >= 0 else {
-      note("accept failed")
-      return
-    }
     note("accepted")
+    if let greeting { _ = Glibc.send(connection, greeting, greeting.utf8.count, Int32(MSG_NOSIGNAL)) }
     var buffer = [UInt8](repeating: 0, count: 4096)
     for _ in 0..<64 {
-      guard Listener.wait(connection, milliseconds: 15_000) else {
+      guard KernelSockets.wait(connection, milliseconds: 15_000) else {
         note("recv timed out")
         break
       }
@@ -62,7 +59,11 @@ final class Listener: @unchecked Sendable {
         note("recv error \(errno)")
         break
       }
-      note("data \(count)")
+      note("data \(String(decoding: buffer[0..<count], as: UTF8.self))")
+      if let answer {
+        _ = Glibc.send(connection, answer, answer.utf8.count, Int32(MSG_NOSIGNAL))
+        break
+      }
     }
     close(connection)
     note("closed")
@@ -73,10 +74,20 @@ final class Listener: @unchecked Sendable {
     finished.wait(timeout: .now() + seconds) == .success
   }
 
-  /// The kernel's connection sockets on our port (not the listener), from /proc/net/tcp:
+  /// After a `fin` that closed our connection to this listener: its application saw EOF and
+  /// closed, its socket is gone, and the session's guard holder left with its table.
+  func expectClosedWithNothingLeft(holder: Int32, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(waitUntilFinished(), sourceLocation: sourceLocation)
+    #expect(log == ["accepted", "eof", "closed"], sourceLocation: sourceLocation)
+    #expect(waitUntil { connections().isEmpty }, sourceLocation: sourceLocation)
+    #expect(waitUntil { kill(holder, 0) != 0 }, "the guard holder is gone", sourceLocation: sourceLocation)
+    #expect(!CommandRunner.guardTablesExist(holder: holder), sourceLocation: sourceLocation)
+  }
+
+  /// The kernel's connection sockets on our port (not the listener), from /proc/net/tcp (tcp6):
   /// (remote port, state in hex as the kernel prints it: 01 ESTABLISHED, 06 TIME_WAIT, ...).
   func connections() -> [(remotePort: UInt16, state: String)] {
-    guard let text = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return [] }
+    guard let text = try? String(contentsOfFile: ipv6 ? "/proc/net/tcp6" : "/proc/net/tcp", encoding: .utf8) else { return [] }
     var found: [(UInt16, String)] = []
     for line in text.split(separator: "\n").dropFirst() {
       let fields = line.split(separator: " ")

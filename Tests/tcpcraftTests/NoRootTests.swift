@@ -44,7 +44,7 @@ import Testing
     let sniffer = try runner.start(
       ["sniff", "-i", "lo", "--count", "1", "tcp", "port", String(listener.port)], prefix: copy.asUser([]),
       directory: copy.workFolder, binary: copy.binary)
-    usleep(500_000)
+    #expect(sniffer.waitUntilCapturing())
     let send = try run(["send", "127.0.0.1:\(listener.port)", "--flags", "S", "--expect", "S."])
     #expect(send.status == 0, "stderr: \(send.stderr)")
     let sniffed = sniffer.finish(timeout: 10)

@@ -131,8 +131,10 @@ import TestSupport
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let marker = "tcpcraft-kill-test-\(getpid())"
     let path = folder + "/slow.pkt"
+    // `sleep 30` is the shell's child (dash forks it, the marker stays on the shell): it must die
+    // with tcpcraft too, and it outlasts every wait below, so a survivor is always seen.
     try """
-      `sleep 7 # \(marker)`
+      `sleep 30 # \(marker)`
       0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
       """.write(toFile: path, atomically: false, encoding: .utf8)
     // Other tests on this machine may add interfaces and named namespaces meanwhile: look only at
@@ -140,15 +142,15 @@ import TestSupport
     let tunDevices = Self.hostTunDevices()
     let running = try CommandRunner().start(["run", path])
     // Wait (bounded) until the command runs inside the namespace, then kill tcpcraft outright.
-    var seen = false
-    for _ in 0..<50 where !seen {
-      usleep(100_000)
-      seen = CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber)
-    }
-    #expect(seen, "the backtick command never started")
     let host = Self.namespace(of: "/proc/self/ns/net")
-    let ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
-    #expect(!ours.isEmpty, "the runner thread is not in a namespace of its own")
+    var ours: Set<String> = []
+    let started = waitUntil(seconds: 20) {
+      ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
+      return !ours.isEmpty && !Self.tasks(named: "sleep", in: ours).isEmpty
+    }
+    #expect(started, "the backtick command never started in a namespace of its own")
+    let clock = ContinuousClock()
+    let sleepSeen = clock.now
     // Hold the namespaces open: a freed namespace's inode number is soon given to a new one (tests
     // running alongside make many), which would look like ours. Held, it keeps its number; no task
     // may be left in it.
@@ -159,16 +161,30 @@ import TestSupport
     defer { for fd in held where fd >= 0 { close(fd) } }
     kill(running.process.processIdentifier, SIGKILL)
     _ = running.finish(timeout: 10)
-    var gone = false
-    for _ in 0..<50 where !gone {
-      usleep(100_000)
-      gone = !CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber)
-    }
-    #expect(gone, "the script's command outlived tcpcraft")
-    // No task anywhere is still in our namespace, and no tun device appeared on the host.
-    let everywhere = Set(Self.allTaskNamespaces())
-    #expect(everywhere.isDisjoint(with: ours), "a task is still in the script's namespace")
+    // The kernel kills what is left asynchronously (the shell by its parent-death signal, its
+    // children with the shell's PID namespace): wait for it, bounded.
+    let gone = waitUntil(seconds: 5) { !CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber) }
+    #expect(gone, "the script's shell outlived tcpcraft")
+    // No task anywhere is still in our namespace (the shell's children included), and no tun
+    // device appeared on the host.
+    let emptied = waitUntil(seconds: 5) { Set(Self.allTaskNamespaces()).isDisjoint(with: ours) }
+    #expect(emptied, "a task is still in the script's namespace: \(Self.tasks(named: nil, in: ours))")
+    // Not by ending on its own: all this came well before the script's `sleep 30` was due.
+    #expect(sleepSeen.duration(to: clock.now) < .seconds(25))
     #expect(Self.hostTunDevices().isSubset(of: tunDevices))
+    // A survivor is ours (it lives in the namespace our tcpcraft made): end it, by pid.
+    for pid in Self.tasks(named: "sleep", in: ours) { kill(pid, SIGKILL) }
+  }
+
+  /// Processes (by pid) whose network namespace is one of `namespaces`, and named `name` if given.
+  static func tasks(named name: String?, in namespaces: Set<String>) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+      guard namespaces.contains(namespace(of: "/proc/\(pid)/ns/net")) else { return false }
+      guard let name else { return true }
+      let command = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+      return command.trimmingCharacters(in: .whitespacesAndNewlines) == name
+    }
   }
 
   static func namespace(of path: String) -> String {

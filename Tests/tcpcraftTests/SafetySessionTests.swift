@@ -228,9 +228,7 @@ import Testing
     let runner = CommandRunner()
     defer { runner.cleanUp() }
     let server = try Listener()
-    let handshake = try runner.run(["handshake", "127.0.0.1:\(server.port)", "--json"])
-    #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    let holder = try #require(handshake.guardHolderPID)
+    let holder = try runner.establish(server)
     let name = try #require(Self.files(runner.sessionDirectory).first)
     let path = runner.sessionDirectory + "/" + name
     // A decoy: a real holder of ours, for a session that does not exist, with its own token.
@@ -354,8 +352,10 @@ import Testing
     var connection = try #require(KernelSockets.accept(listener, milliseconds: 3000))
     defer { if connection >= 0 { close(connection) } }
     let name = try #require(Self.files(runner.sessionDirectory).first)
-    let first = try runner.start(["fin", "--timeout", "2"])
-    usleep(600_000)
+    // The second fin comes while the first, having claimed the session and sent its FIN, waits
+    // for the peer's (which never comes): after the first says it sent it, well within its wait.
+    let first = try runner.start(["fin", "--timeout", "5"])
+    #expect(first.waitForOutput(timeout: 10) { lines in lines.contains { $0.contains("Flags [F.]") } })
     let second = try runner.run(["fin", "--timeout", "2"])
     #expect(second.status == 1)
     #expect(second.errorLines.count == 1)

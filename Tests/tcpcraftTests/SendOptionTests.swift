@@ -18,7 +18,7 @@ import Testing
       "sniff", "-i", "lo", "-c", "1", "--timeout", "10", "-w", pcap,
       "tcp", "dst", "port", String(port), "and", "tcp[tcpflags]", "&", "tcp-syn", "!=", "0",
     ])
-    usleep(500_000)  // let it open its capture
+    #expect(sniff.waitUntilCapturing())
     let options = [
       "md5=00112233445566778899aabbccddeeff", "uto=5m", "ao=3:7", "tfo-exp", "mptcp=0081",
     ]

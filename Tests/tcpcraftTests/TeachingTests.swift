@@ -57,16 +57,20 @@ import Testing
     let listen = try runner.start([
       "listen", String(serverPort), "--isn", "2958367133", "--window", "65535", "--ack-window", "12759",
       "--mss", "16344", "--wscale", "5", "--timestamps", "--tsval", "1525310591", "--sack-perm", "--window-update",
-      "--close-delay", "0.007", "--timeout", "10", "--json",
+      "--close-delay", "0.007", "--close-after-update", "--timeout", "10", "--json",
     ])
-    usleep(500_000)  // let it open its capture
+    // Its capture is open once its RST guard is (the guard comes second): wait for that, bounded.
+    #expect(waitUntil(seconds: 10) { CommandRunner.guardTablesExist(holder: listen.process.processIdentifier) })
     let handshake = try runner.run([
       "handshake", "127.0.0.1:\(serverPort)", "--sport", String(clientPort), "--isn", "84347051", "--window", "65535",
       "--ack-window", "12759", "--mss", "16344", "--wscale", "5", "--timestamps", "--tsval", "1525310591", "--sack-perm",
       "--quiet",
     ])
     #expect(handshake.status == 0, "stderr: \(handshake.stderr)")
-    usleep(200_000)  // the server's window update
+    // The server's window update (line 4) is out before the client's FIN: wait until it says so.
+    #expect(listen.waitForOutput(timeout: 10) { lines in
+      Self.json(lines).filter { $0["type"] as? String == "segment" }.count >= 4
+    })
     let fin = try runner.run(["fin", "127.0.0.1:\(serverPort)", "--window", "12759", "--window-update", "--quiet"])
     #expect(fin.status == 0, "stderr: \(fin.stderr)")
     let served = listen.finish(timeout: 15)
@@ -172,6 +176,7 @@ import Testing
       (["listen", "9000", "--half-close"], "--half-close sends --data"),
       (["listen", "9000", "--mss", "70000"], "--mss"),
       (["listen", "9000", "--close-now", "--close-delay", "1"], "--close-delay"),
+      (["listen", "9000", "--close-after-update"], "give --close-delay SECONDS too"),
       (["data", "127.0.0.1:9000", ""], "empty"),
       (["data"], "missing TEXT"),
     ] {

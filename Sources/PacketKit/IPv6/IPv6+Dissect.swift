@@ -38,7 +38,7 @@ extension Dissector {
     var upperDone = false
     while !upperDone {
       switch next {
-      case 0, 43, 44, 60 where headers < 64:
+      case 0 where headers < 64, 43 where headers < 64, 44 where headers < 64, 60 where headers < 64:
         headers += 1
         let layer = IPv6ExtensionHeaderView.layer(of: IPProtocol(next))
         // A header cut short by the payload length: a raw layer, then the trailer (below).

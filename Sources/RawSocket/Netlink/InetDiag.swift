@@ -207,14 +207,30 @@ public final class InetDiag: Sendable {
     states: UInt32, localAddress: UInt32, localPort: UInt16, remoteAddress: UInt32,
     remotePort: UInt16, exact: Bool
   ) -> inet_diag_req_v2 {
+    func octets(_ address: UInt32) -> [UInt8] { withUnsafeBytes(of: address.bigEndian) { Array($0) } }
+    return request(
+      family: AF_INET, states: states, localAddress: octets(localAddress), localPort: localPort,
+      remoteAddress: octets(remoteAddress), remotePort: remotePort, exact: exact)
+  }
+
+  /// The `inet_diag_req_v2` of either family: addresses as octets in network order (4 or 16),
+  /// written at the start of `idiag_src`/`idiag_dst`.
+  static func request(
+    family: CInt, states: UInt32, localAddress: [UInt8], localPort: UInt16, remoteAddress: [UInt8],
+    remotePort: UInt16, exact: Bool
+  ) -> inet_diag_req_v2 {
     var request = inet_diag_req_v2()
-    request.sdiag_family = UInt8(AF_INET)
+    request.sdiag_family = UInt8(family)
     request.sdiag_protocol = UInt8(IPPROTO_TCP)
     request.idiag_states = states
     request.id.idiag_sport = localPort.bigEndian
     request.id.idiag_dport = remotePort.bigEndian
-    request.id.idiag_src.0 = localAddress.bigEndian
-    request.id.idiag_dst.0 = remoteAddress.bigEndian
+    withUnsafeMutableBytes(of: &request.id.idiag_src) { raw in
+      for i in 0..<min(raw.count, localAddress.count) { raw[i] = localAddress[i] }
+    }
+    withUnsafeMutableBytes(of: &request.id.idiag_dst) { raw in
+      for i in 0..<min(raw.count, remoteAddress.count) { raw[i] = remoteAddress[i] }
+    }
     if exact {
       // INET_DIAG_NOCOOKIE: match by address, not by cookie.
       request.id.idiag_cookie = (0xFFFF_FFFF, 0xFFFF_FFFF)
@@ -267,19 +283,8 @@ extension InetDiag {
   static func request6(
     states: UInt32, localAddress: [UInt8], localPort: UInt16, remoteAddress: [UInt8], remotePort: UInt16, exact: Bool
   ) -> inet_diag_req_v2 {
-    var request = inet_diag_req_v2()
-    request.sdiag_family = UInt8(AF_INET6)
-    request.sdiag_protocol = UInt8(IPPROTO_TCP)
-    request.idiag_states = states
-    request.id.idiag_sport = localPort.bigEndian
-    request.id.idiag_dport = remotePort.bigEndian
-    withUnsafeMutableBytes(of: &request.id.idiag_src) { raw in
-      for i in 0..<min(16, localAddress.count) { raw[i] = localAddress[i] }
-    }
-    withUnsafeMutableBytes(of: &request.id.idiag_dst) { raw in
-      for i in 0..<min(16, remoteAddress.count) { raw[i] = remoteAddress[i] }
-    }
-    if exact { request.id.idiag_cookie = (0xFFFF_FFFF, 0xFFFF_FFFF) }
-    return request
+    request(
+      family: AF_INET6, states: states, localAddress: localAddress, localPort: localPort, remoteAddress: remoteAddress,
+      remotePort: remotePort, exact: exact)
   }
 }

@@ -32,10 +32,7 @@ public enum ScriptShell {
     posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     _ = crawsocket_spawn_addchdir(&actions, directory)
-    // Under setpriv --pdeathsig KILL when it is there: if tcpcraft dies (even by SIGKILL) while a
-    // command runs, the command dies too instead of outliving us.
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { system_access($0) }
-    let arguments = (setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? []) + ["/bin/sh", "-c", command]
+    let arguments = commandLine(command)
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
     defer {
@@ -87,5 +84,20 @@ public enum ScriptShell {
     let code: Int32 = crawsocket_wifexited(status) != 0
       ? crawsocket_wexitstatus(status) : 128 + crawsocket_wtermsig(status)
     return Outcome(status: code, output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
+  }
+
+  /// What is spawned for `command`. Under setpriv --pdeathsig KILL when it is there: if tcpcraft
+  /// dies (even by SIGKILL) while a command runs, the shell dies too. That alone leaves the
+  /// shell's own children (dash forks `sleep 7` rather than exec it) running, orphaned, in the
+  /// script's namespace. So, when we may make one (root, or root in our own user namespace), the
+  /// shell is the first process of a PID namespace of its own (`unshare --pid --fork
+  /// --kill-child`): when it dies, or `unshare` dies (killed with us, or on our timeout), the
+  /// kernel kills every process left in that namespace. Kernel fact 29.
+  static func commandLine(_ command: String) -> [String] {
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { system_access($0) }
+    let unshare = system_geteuid() == 0 ? ["/usr/bin/unshare", "/bin/unshare"].first { system_access($0) } : nil
+    return (setpriv.map { [$0, "--pdeathsig", "KILL", "--"] } ?? [])
+      + (unshare.map { [$0, "--pid", "--fork", "--kill-child=SIGKILL", "--"] } ?? [])
+      + ["/bin/sh", "-c", command]
   }
 }

@@ -54,23 +54,9 @@ extension InterfaceSetup {
   /// Whether each of `offloadSwitches` is on for `name` (its legacy get command, one less than
   /// the set command), as `ethtool -k NAME` shows them.
   public static func offloads(_ name: String) throws(SocketError) -> [String: Bool] {
-    let fd = system_socket(AF_INET, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw SocketError.system(operation: "socket(AF_INET, SOCK_DGRAM)", Errno(rawValue: system_errno())) }
-    defer { _ = system_close(fd) }
     var states: [String: Bool] = [:]
-    for (feature, command) in offloadSwitches {
-      var value = ethtool_value(cmd: command - 1, data: 0)
-      var request = ifreq()
-      crawsocket_ifreq_init(&request, name)
-      let result = withUnsafeMutablePointer(to: &value) { pointer -> CInt in
-        crawsocket_ifreq_set_ethtool(&request, pointer)
-        return system_ioctl(fd, crawsocket_siocethtool, &request)
-      }
-      guard result == 0 else {
-        throw SocketError.system(operation: "ioctl(SIOCETHTOOL \(feature) on \(name))", Errno(rawValue: system_errno()))
-      }
-      states[feature] = value.data != 0
-    }
+    // Each get command is its set command less one (ETHTOOL_GTSO 0x1e, ETHTOOL_STSO 0x1f, ...).
+    try ethtool(name, setting: nil) { feature, value in states[feature] = value != 0 }
     return states
   }
 
@@ -79,11 +65,17 @@ extension InterfaceSetup {
   /// a capture on either end sees each segment as a wire carries it, with its checksum finished.
   /// Needs `CAP_NET_ADMIN` over the interface's namespace.
   public static func disableOffloads(_ name: String) throws(SocketError) {
+    try ethtool(name, setting: 0) { _, _ in }
+  }
+
+  /// One `SIOCETHTOOL` ioctl per offload switch on `name`: each switch set to `setting`, or read
+  /// (its get command) when `setting` is nil; `each` gets the feature and the value it came back with.
+  private static func ethtool(_ name: String, setting: UInt32?, _ each: (String, UInt32) -> Void) throws(SocketError) {
     let fd = system_socket(AF_INET, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw SocketError.system(operation: "socket(AF_INET, SOCK_DGRAM)", Errno(rawValue: system_errno())) }
     defer { _ = system_close(fd) }
     for (feature, command) in offloadSwitches {
-      var value = ethtool_value(cmd: command, data: 0)
+      var value = ethtool_value(cmd: setting == nil ? command - 1 : command, data: setting ?? 0)
       var request = ifreq()
       crawsocket_ifreq_init(&request, name)
       let result = withUnsafeMutablePointer(to: &value) { pointer -> CInt in
@@ -91,8 +83,10 @@ extension InterfaceSetup {
         return system_ioctl(fd, crawsocket_siocethtool, &request)
       }
       guard result == 0 else {
-        throw SocketError.system(operation: "ioctl(SIOCETHTOOL \(feature) off on \(name))", Errno(rawValue: system_errno()))
+        let what = setting == nil ? feature : "\(feature) \(setting == 0 ? "off" : "on")"
+        throw SocketError.system(operation: "ioctl(SIOCETHTOOL \(what) on \(name))", Errno(rawValue: system_errno()))
       }
+      each(feature, value.data)
     }
   }
 }

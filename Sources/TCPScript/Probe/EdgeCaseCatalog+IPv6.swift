@@ -74,13 +74,13 @@ extension EdgeCaseCatalog {
        "RH0 MUST be processed as an unrecognized routing type: with segments left, discard and send "
          + "Parameter Problem code 0 pointing at the type",
        .icmpv6ParameterProblem(code: 0)) { c in
-      [c.echo { IPv6RoutingHeader.type0(addresses: [IPv6Address("2001:db8::1") ?? .loopback], segmentsLeft: 1) }]
+      [c.echo { IPv6RoutingHeader.type0(addresses: [IPv6Address("2001:db8::1")], segmentsLeft: 1) }]
     },
     v6("ip6-rh0-segments-left-0", "echo request with a Routing Header type 0, no segments left",
        "RFC 5095 §3; RFC 8200 §4.4", .must,
        "an unrecognized routing type with segments left 0 is ignored: process the next header",
        .echoReply) { c in
-      [c.echo { IPv6RoutingHeader.type0(addresses: [IPv6Address("2001:db8::1") ?? .loopback], segmentsLeft: 0) }]
+      [c.echo { IPv6RoutingHeader.type0(addresses: [IPv6Address("2001:db8::1")], segmentsLeft: 0) }]
     },
     v6("ip6-chain-13-dstopts", "echo request behind 13 empty Destination Options headers",
        "RFC 8504 §5.3; RFC 8200 §4.1", .may,

@@ -36,6 +36,9 @@ enum ListenCommand: Command {
           .toggle("--half-close", "send --data only after the client's FIN: a half-close (CLOSE-WAIT, still sending)"),
           .toggle("--close-now", "answer the client's FIN with FIN+ACK in one segment (a merged close)"),
           .seconds("--close-delay", "send our FIN this long after acknowledging the client's (what comes meanwhile is shown)"),
+          .toggle(
+            "--close-after-update",
+            "with --close-delay: count it from the client's window update after its FIN (fin --window-update), not from our ACK"),
         ]),
       Common.outputOptions,
     ],
@@ -45,7 +48,8 @@ enum ListenCommand: Command {
       "sudo tcpcraft listen [::1]:9000 --data 'hello over IPv6' &",
       """
       sudo tcpcraft listen 8080 --isn 2958367133 --window 65535 --ack-window 12759 --mss 16344 \\
-          --wscale 5 --timestamps --tsval 1525310591 --sack-perm --window-update --close-delay 0.007
+          --wscale 5 --timestamps --tsval 1525310591 --sack-perm --window-update --close-delay 0.007 \\
+          --close-after-update
       """,
     ])
 
@@ -58,6 +62,9 @@ enum ListenCommand: Command {
       }
       if arguments.has("--half-close") && arguments.value("--data") == nil {
         throw UsageError("listen: --half-close sends --data after the client's FIN; give --data TEXT too")
+      }
+      if arguments.has("--close-after-update") && !arguments.has("--close-delay") {
+        throw UsageError("listen: --close-after-update times --close-delay from the client's window update; give --close-delay SECONDS too")
       }
       let closes = ["--half-close", "--close-now", "--close-delay"].filter { arguments.has($0) }
       if closes.count > 1 {
@@ -107,6 +114,13 @@ enum ListenCommand: Command {
         // Our application closes `delay` after the client's FIN: segments meanwhile are shown.
         if let data { try opened.sendData(data, timeout: .seconds(3)) }
         try waitForFIN(opened, timeout: timeout)
+        if arguments.has("--close-after-update") {
+          // Two processes playing both ends cannot promise which comes first, our FIN `delay`
+          // after the ACK or the client's window update: wait for the update, then the delay.
+          try opened.expect(
+            .flags(.ack, seq: opened.receiveNext, ack: opened.sendNext), within: timeout,
+            step: "listen: waiting for the client's window update")
+        }
         try opened.receiveAll(for: delay)
         opened.clearUnmatched()
         try opened.send([.fin, .ack], step: "listen: sending our FIN")

@@ -49,21 +49,15 @@ enum SandboxCommand: Command {
     let split = argv.firstIndex(of: "--")
     let ours = Array(argv[..<(split ?? argv.endIndex)])
     let command = split.map { Array(argv[argv.index(after: $0)...]) } ?? []
-    let arguments: Arguments
-    do throws(UsageError) {
-      arguments = try Arguments(ours, spec: spec)
+    let parsed = parsed(ours) { arguments throws(UsageError) in
       if let stray = arguments.positionals.first {
         throw UsageError("sandbox: unexpected \"\(visible(stray))\": put the command after -- (tcpcraft sandbox -- COMMAND)")
       }
-    } catch {
-      Terminal.error("tcpcraft: \(error.description)")
-      return 2
     }
-    if arguments.wantsHelp {
-      Terminal.out(Help.text(for: spec))
-      return 0
+    switch parsed {
+    case .run(let arguments): return run(arguments, command: command)
+    case .exit(let status): return status
     }
-    return run(arguments, command: command)
   }
 
   static func run(_ arguments: Arguments) -> Int32 { run(arguments, command: []) }

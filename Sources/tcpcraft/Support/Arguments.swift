@@ -120,20 +120,36 @@ protocol Command {
   static func main(_ argv: [String]) -> Int32
 }
 
+/// What a command line comes to before a command runs.
+enum ParsedCommandLine {
+  case run(Arguments)
+  /// A usage error was printed (one line; 2) or the help was (0).
+  case exit(Int32)
+}
+
 extension Command {
   static func main(_ argv: [String]) -> Int32 {
-    let arguments: Arguments
+    switch parsed(argv) {
+    case .run(let arguments): return run(arguments)
+    case .exit(let status): return status
+    }
+  }
+
+  /// `argv` parsed against `spec` and passed through `check` (a command's own usage rules);
+  /// --help prints the help.
+  static func parsed(_ argv: [String], check: (Arguments) throws(UsageError) -> Void = { _ in }) -> ParsedCommandLine {
     do throws(UsageError) {
-      arguments = try Arguments(argv, spec: spec)
+      let arguments = try Arguments(argv, spec: spec)
+      try check(arguments)
+      if arguments.wantsHelp {
+        Terminal.out(Help.text(for: spec))
+        return .exit(0)
+      }
+      return .run(arguments)
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
-      return 2
+      return .exit(2)
     }
-    if arguments.wantsHelp {
-      Terminal.out(Help.text(for: spec))
-      return 0
-    }
-    return run(arguments)
   }
 
   /// The same as `main` (what tests and other commands call).
