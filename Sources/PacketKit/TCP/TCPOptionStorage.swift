@@ -20,44 +20,19 @@ internal struct TCPOptionStorage: Hashable, Sendable {
     case list([TCPOption])
   }
 
-  /// The inline form (all zero when the list form is used). Set only by the initializers,
-  /// which choose the canonical form.
-  @usableFromInline internal let encoded: InlineTCPOptions
-  /// The list form, or nil when the options are inline. Two plain fields, not a multi-payload
-  /// enum: a header holding the enum was copied through its value witness (an indirect call
-  /// and an outlined enum copy, ~20% of the SYN encode workload); plain bytes and one optional
-  /// reference copy inline.
-  @usableFromInline internal let list: [TCPOption]?
-
-  /// The two forms as one value.
-  @inlinable internal var representation: Representation {
-    @inline(__always) get {
-      if let list { return .list(list) }
-      return .inline(encoded)
-    }
-  }
-
-  @inlinable @inline(__always) internal init(representation: Representation) {
-    switch representation {
-    case .inline(let inline):
-      encoded = inline
-      list = nil
-    case .list(let options):
-      encoded = InlineTCPOptions()
-      list = options
-    }
-  }
+  /// Set only by the initializers, which choose the canonical form.
+  @usableFromInline internal let representation: Representation
 
   /// Stores `options` inline when every one is a fixed-form kind and they fit in 40 bytes.
   internal init(_ options: [TCPOption]) {
     var encoded = InlineTCPOptions()
     for i in options.indices {
       guard encoded.append(options[i]) else {
-        self.init(representation: .list(options))
+        representation = .list(options)
         return
       }
     }
-    self.init(representation: .inline(encoded))
+    representation = .inline(encoded)
   }
 
   /// Decodes an options area as `TCPOption.decodeAll` does, straight into inline storage when
@@ -74,7 +49,7 @@ internal struct TCPOptionStorage: Hashable, Sendable {
       // As `decodeAll`: zeros after an EOL that re-encoding would write as padding end the list.
       if option.kind == 0, isPadding(area, from: scanner.offset) { break }
     }
-    self.init(representation: .inline(encoded))
+    representation = .inline(encoded)
   }
 
   /// The options as a list (decoded from the inline bytes, which allocates an array).
