@@ -192,7 +192,9 @@ struct Dissector {
       if frame.u8(0) >> 4 == 4 {
         ipv4(at: 0, end: end, quoted: false)
       } else if frame.u8(0) >> 4 == 6 {
-        ipv6(at: 0, end: end, quoted: false)
+        // As for `.ipv4` below: the fast path straight from here.
+        if allowFastPath && plainTCP6(at: 0, end: end) { return }
+        ipv6(at: 0, end: end, quoted: false, fastPathTried: true)
       } else {
         raw(nil, .invalidField(layer: .ipv4, field: "version", value: UInt64(frame.u8(0) >> 4)), 0, end)
       }
