@@ -49,8 +49,11 @@ struct EdgeCaseIPv6Tests {
       #expect(twin.expected == original.expected && twin.rfc == original.rfc && twin.rule == original.rule)
       #expect(twin.allowedDrop == original.allowedDrop && twin.setup == original.setup)
     }
-    // SYN data and window scale (judged through IPv4-only inet_diag and tracking) have no twin yet.
-    #expect(EdgeCaseCatalog.namedIPv6("tcp6-window-scale-15") == nil && EdgeCaseCatalog.namedIPv6("tcp6-listen-syn-data") == nil)
+    // SYN data and window scale have twins too, run on Flows over IPv6 (window scale reads the
+    // target's socket through inet_diag for AF_INET6).
+    #expect(EdgeCaseCatalog.namedIPv6("tcp6-window-scale-15")?.expected == .windowScaleClamped)
+    #expect(EdgeCaseCatalog.namedIPv6("tcp6-listen-syn-data")?.expected == .synDataQueued)
+    #expect(IPv6ProbeRunner.runsOnFlow(try #require(EdgeCaseCatalog.namedIPv6("tcp6-window-scale-15"))))
     #expect(EdgeCaseCatalog.ipv6.filter { $0.name.hasPrefix("tcp6-est-") }.count >= 20)
     func checksumValid(_ name: String) throws -> Bool {
       let packet = try #require(try EdgeCaseCatalog.namedIPv6(name)?.craft(Self.context).encoded().first)

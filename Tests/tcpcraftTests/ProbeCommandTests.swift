@@ -66,7 +66,10 @@ struct ProbeCommandTests {
     #expect(result.status == 1, "Linux deviates from RFC 7323 §3.2's SHOULD over IPv6 too: \(result.stderr)")
     let cases = result.lines.filter { $0.hasPrefix("{\"type\":\"case\"") }
     #expect(cases.count == EdgeCaseCatalog.ipv6.count)
-    #expect(cases.filter { !$0.contains("\"verdict\":\"conforms\"") }.count == 2, "SYN+FIN dropped, missing TSopt accepted")
+    #expect(
+      cases.filter { !$0.contains("\"verdict\":\"conforms\"") }.count == 3, "SYN+FIN dropped, missing TSopt accepted, SYN data partly")
+    #expect(line("tcp6-listen-syn-data").contains("\"verdict\":\"partly\""))
+    #expect(line("tcp6-window-scale-15").contains("\"verdict\":\"conforms\"") && line("tcp6-window-scale-15").contains("shift 14"))
     #expect(line("tcp6-est-missing-timestamp").contains("\"verdict\":\"deviates\""))
     #expect(line("tcp6-est-data").contains("\"judged_against\":{\"snd_nxt\""))
     #expect(line("tcp6-listen-syn-fin").contains("\"verdict\":\"dropped\""))

@@ -117,8 +117,9 @@ extension EdgeCaseCatalog {
   /// The TCP cases over IPv6: the IPv4 catalog's TCP cases (RFC 9293's rules do not depend on
   /// the IP version), each built as its IPv4 twin with the IPv6 header in place of the IPv4 one
   /// (TCP's checksum then covers the IPv6 pseudo-header), plus a bad checksum computed for IPv6.
-  /// The established ones run on a `Flow` over IPv6. SYN data and window scale have no twin yet:
-  /// their judges read the target's socket through IPv4 `inet_diag`.
+  /// The established ones run on a `Flow` over IPv6, and so do SYN data and window scale (their
+  /// judges complete the handshake; window scale reads the target's socket through `inet_diag`
+  /// for AF_INET6).
   static let ipv6TCP: [EdgeCase] = (closedPort + listening + malformedTCP + established).compactMap(ipv6Twin) + [
     EdgeCase(
       name: "tcp6-bad-checksum", summary: "SYN with a wrong TCP checksum (IPv6 pseudo-header)", setup: .listening,
@@ -139,8 +140,7 @@ extension EdgeCaseCatalog {
   /// The IPv6 twin of an IPv4 TCP case, when it has no IPv4-specific part (an exact IPv4 header,
   /// fragments) and a checksum left to compute.
   static func ipv6Twin(_ edgeCase: EdgeCase) -> EdgeCase? {
-    guard edgeCase.family == .ipv4, edgeCase.layer == .tcp, !edgeCase.needsExactIPv4Header, edgeCase.expected != .synDataQueued, edgeCase.expected != .windowScaleClamped,
-      edgeCase.name != "tcp-bad-checksum"
+    guard edgeCase.family == .ipv4, edgeCase.layer == .tcp, !edgeCase.needsExactIPv4Header, edgeCase.name != "tcp-bad-checksum"
     else { return nil }
     let name = edgeCase.name.hasPrefix("tcp-") ? "tcp6-" + edgeCase.name.dropFirst(4) : "tcp6-" + edgeCase.name
     let craft = edgeCase.craft

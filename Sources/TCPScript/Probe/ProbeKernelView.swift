@@ -29,16 +29,24 @@ enum ProbeKernelView {
     return query()
   }
 
-  /// `struct inet_diag_req_v2` (56 bytes): AF_INET, IPPROTO_TCP, the INET_DIAG_INFO extension bit,
+  /// `struct inet_diag_req_v2` (56 bytes): AF_INET (or AF_INET6), IPPROTO_TCP, the INET_DIAG_INFO extension bit,
   /// every state, the exact 4-tuple (network byte order), no interface, INET_DIAG_NOCOOKIE.
+  /// For IPv6 endpoints: AF_INET6 (10) and the 16-octet addresses.
   static func request(target: Endpoint, peer: Endpoint) -> [UInt8] {
-    var bytes: [UInt8] = [2, 6, 1 << (2 - 1), 0, 0xFF, 0xFF, 0xFF, 0xFF]
+    let family: UInt8 = target.address.ipv6 != nil ? 10 : 2
+    var bytes: [UInt8] = [family, 6, 1 << (2 - 1), 0, 0xFF, 0xFF, 0xFF, 0xFF]
     bytes += [UInt8(target.port >> 8), UInt8(target.port & 0xFF), UInt8(peer.port >> 8), UInt8(peer.port & 0xFF)]
-    bytes += bigEndian(target.ipv4?.rawValue ?? 0) + [UInt8](repeating: 0, count: 12)
-    bytes += bigEndian(peer.ipv4?.rawValue ?? 0) + [UInt8](repeating: 0, count: 12)
+    bytes += addressField(target)
+    bytes += addressField(peer)
     bytes += [0, 0, 0, 0]  // interface
     bytes += [UInt8](repeating: 0xFF, count: 8)  // cookie: none
     return bytes
+  }
+
+  /// An endpoint's address as `inet_diag_sockid` holds it: 16 octets, an IPv4 one in the first 4.
+  static func addressField(_ endpoint: Endpoint) -> [UInt8] {
+    if let address = endpoint.address.ipv6 { return address.octets }
+    return bigEndian(endpoint.ipv4?.rawValue ?? 0) + [UInt8](repeating: 0, count: 12)
   }
 
   static func bigEndian(_ value: UInt32) -> [UInt8] {
@@ -53,7 +61,8 @@ enum ProbeKernelView {
     guard bytes.count >= 72 else { return nil }
     let localPort = UInt16(bytes[4]) << 8 | UInt16(bytes[5])
     let remotePort = UInt16(bytes[6]) << 8 | UInt16(bytes[7])
-    guard localPort == target.port, remotePort == peer.port, Array(bytes[24..<28]) == bigEndian(peer.ipv4?.rawValue ?? 0) else {
+    guard localPort == target.port, remotePort == peer.port, Array(bytes[24..<40]) == addressField(peer) || (peer.address.ipv6 == nil && Array(bytes[24..<28]) == bigEndian(peer.ipv4?.rawValue ?? 0))
+    else {
       return nil
     }
     var offset = 72

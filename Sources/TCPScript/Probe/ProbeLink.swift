@@ -26,6 +26,8 @@ public final class ProbeLink: FlowTransport {
   /// a raw IPv4 socket instead (created under the guard's exempt group); the kernel then rewrites
   /// the IPv4 checksum and total length, which `keepsIPv4HeaderExact` reports.
   private var raw: RawIPv4Socket?
+  /// On `lo` over IPv6: a raw IPv6 socket with `IPV6_HDRINCL` (kernel fact 18: the header as built).
+  private var raw6: RawIPv6Socket?
   /// Whether IPv4 headers reach the wire exactly as built (layer 2).
   public var keepsIPv4HeaderExact: Bool { raw == nil }
   private var rstGuard: RSTGuard?
@@ -118,17 +120,18 @@ public final class ProbeLink: FlowTransport {
     frame.reserveCapacity(2048)
   }
 
-  /// An IPv6 link at layer 2 (EtherType 0x86DD) from `local`, an address no interface of this
-  /// host owns (no RST guard, kernel fact 7), to `remoteAddress`: every IPv6 packet from the
-  /// target to `local` is received (the flow and the case pick theirs), neighbour discovery and
-  /// everything else is left out.
+  /// An IPv6 link at layer 2 (EtherType 0x86DD) from `local` to `remoteAddress`: every IPv6
+  /// packet from the target to `local` is received (the flow and the case pick theirs; on lo,
+  /// where both can be `::1`, our own TCP segments are left out by their ports), neighbour
+  /// discovery and everything else is left out. From an address no interface of this host owns no
+  /// RST guard is needed (kernel fact 7); from one it owns, `guardResets` installs it for the
+  /// IPv6 4-tuple. On lo packets leave through a raw IPv6 socket with `IPV6_HDRINCL` (kernel fact
+  /// 18), created by us and so exempt from the guard.
   public init(
-    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress6: IPv6Address
+    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress6: IPv6Address,
+    guardResets: Bool = false
   ) throws(ScriptError) {
-    try KernelTransport.requirePrivileges([.netRaw])
-    guard interface != "lo" else {
-      throw .system(step: "opening an IPv6 probe link", description: "IPv6 cases need a layer-2 path (a veth or Ethernet), not lo")
-    }
+    try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     interfaceName = interface
     self.sourceMAC = sourceMAC
     self.destinationMAC = destinationMAC
@@ -139,6 +142,23 @@ public final class ProbeLink: FlowTransport {
     } catch {
       throw KernelTransport.scriptError(error, step: "opening the IPv6 capture on \(interface)")
     }
+    if guardResets, let source = local.address.ipv6 {
+      do {
+        rstGuard = try RSTGuard(sourcePort: local.port, sourceIPv6: source.octets, destinationIPv6: remoteAddress6.octets)
+      } catch {
+        socket.close()
+        throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
+      }
+    }
+    if interface == "lo" {
+      do {
+        raw6 = try RawIPv6Socket()
+      } catch {
+        socket.close()
+        rstGuard?.close()
+        throw KernelTransport.scriptError(error, step: "opening the raw IPv6 socket")
+      }
+    }
     frame.reserveCapacity(2048)
   }
 
@@ -146,6 +166,14 @@ public final class ProbeLink: FlowTransport {
 
   /// Sends one IPv4 packet (bytes exactly as given) in an Ethernet frame.
   public func send(_ packet: [UInt8], to address: IPAddress) throws(ScriptError) {
+    if let raw6, let remote6 {
+      do {
+        try raw6.send(packet, to: remote6.octets)
+      } catch {
+        throw KernelTransport.scriptError(error, step: "sending")
+      }
+      return
+    }
     if let raw {
       guard let address = address.ipv4 else {
         throw .system(step: "sending", description: "this link sends IPv4 only")
@@ -184,7 +212,9 @@ public final class ProbeLink: FlowTransport {
     if let remote6 {
       guard captured.bytes.count > 14 + 40, captured.bytes[12] == 0x86, captured.bytes[13] == 0xDD,
         let ip = try? IPv6View(validating: captured.bytes[14...]), ip.sourceAddress == remote6,
-        IPAddress.v6(ip.destinationAddress) == local.address
+        IPAddress.v6(ip.destinationAddress) == local.address,
+        // On lo our own segments come back too (source and target both `::1`): theirs only.
+        ip.nextHeader != .tcp || (try? TCPView(validating: ip.payload)).map({ $0.destinationPort == local.port }) ?? true
       else {
         return CapturedPacket(bytes: [], timestampSeconds: captured.timestamp.seconds, timestampNanoseconds: 0, checksumNotReady: false)
       }
@@ -202,6 +232,7 @@ public final class ProbeLink: FlowTransport {
     closed = true
     socket.close()
     raw?.close()
+    raw6?.close()
     rstGuard?.close()
     rstGuard = nil
   }

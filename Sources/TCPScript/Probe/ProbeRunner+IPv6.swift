@@ -1,6 +1,10 @@
 import PacketKit
 import RawSocket
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where and how to probe over IPv6: a target behind a veth (or Ethernet) reached at layer 2.
 public struct IPv6ProbeConfiguration: Sendable {
   /// The target's address, its listening port and a port nothing listens on.
@@ -23,6 +27,71 @@ public struct IPv6ProbeConfiguration: Sendable {
   public var seed: UInt64
   /// Record the kernel's drop reasons (needs CAP_SYS_ADMIN on the host).
   public var tracesDrops = true
+  /// Our source is an address this host owns (`::1` on lo, the route's source toward a target
+  /// in a namespace): the host would answer the target's SYN,ACKs with RSTs (kernel fact 1), so
+  /// each case installs the RST guard for its port and the IPv6 4-tuple (kernel fact 24).
+  public var guardResets = false
+  /// The target's kernel is this host's, seen through lo: counters are read host-wide (and are
+  /// noisy, and say so).
+  public var readsLocalCounters = false
+  /// An `ip netns` name to read the target's counters from (when it has no `counterNamespaceFile`).
+  public var counterNamespaceName: String?
+
+  /// On lo, packets leave through a raw IPv6 socket with `IPV6_HDRINCL` (kernel fact 18: the
+  /// header exactly as built, extension headers untouched); elsewhere whole at layer 2.
+  public var sendsThroughRawSocket: Bool { interface == "lo" }
+
+  /// How packets reach the target, for the evidence.
+  public var pathNote: String {
+    sendsThroughRawSocket
+      ? "sent through a raw IPv6 socket with IPV6_HDRINCL on lo: every header exactly as built (kernel fact 18)"
+      : "sent at layer 2 on \(interface) (EtherType 0x86DD): every header exactly as built"
+  }
+
+  /// The route toward an IPv6 target: interface, the source the kernel would pick, our MAC and
+  /// the next hop's (all zero on lo). An unresolved neighbour is resolved by one UDP datagram to
+  /// the target's discard port (bounded: 6 tries, 100 ms apart).
+  public static func route(
+    to target: IPv6Address
+  ) throws(ScriptError) -> (interface: String, source: IPv6Address, sourceMAC: MACAddress, destinationMAC: MACAddress) {
+    for attempt in 0..<6 {
+      let route: IPv6Route
+      do {
+        route = try RouteLookup.route(toIPv6: target.octets)
+      } catch {
+        throw .system(step: "route lookup for \(target)", description: error.description)
+      }
+      guard route.routeType == 1 || route.routeType == 2 else {
+        throw .system(step: "route lookup for \(target)", description: "no route to it (route type \(route.routeType))")
+      }
+      let source = route.sourceAddress.flatMap { $0.count == 16 ? IPv6Address(octets: $0) : nil }
+        ?? (route.isLocal ? target : nil)
+      if let next = route.nextHopMAC.flatMap({ MACAddress(bytes: $0) }), let source {
+        return (route.interfaceName, source, MACAddress(bytes: route.interfaceMAC) ?? .zero, next)
+      }
+      if attempt == 0 { nudgeNeighbour(target) }
+      SystemSleep.sleep(for: .milliseconds(100))
+    }
+    throw .system(
+      step: "resolving the next hop's MAC for \(target)",
+      description: "no neighbour entry (neighbour discovery got no answer); give it with --dst-mac")
+  }
+
+  /// One UDP datagram to port 9 (discard) makes the kernel resolve the neighbour.
+  private static func nudgeNeighbour(_ address: IPv6Address) {
+    guard let socket = try? SocketDescriptor.open(domain: AF_INET6, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
+    defer { try? socket.close() }
+    var peer = sockaddr_in6()
+    peer.sin6_family = sa_family_t(AF_INET6)
+    peer.sin6_port = UInt16(9).bigEndian
+    withUnsafeMutableBytes(of: &peer.sin6_addr) { raw in
+      for (index, octet) in address.octets.enumerated() where index < raw.count { raw[index] = octet }
+    }
+    let byte: [UInt8] = [0]
+    withUnsafeBytes(of: &peer) { address in
+      byte.withUnsafeBytes { payload in _ = try? socket.send(payload, to: address, flags: CInt(MSG_DONTWAIT)) }
+    }
+  }
 
   public init(
     target: IPv6Address, port: UInt16, closedPort: UInt16, source: IPv6Address, interface: String, sourceMAC: MACAddress,
@@ -69,17 +138,19 @@ public final class IPv6ProbeRunner {
     waitUntilReachable()
     // Cases that need a connection of ours run on `Flow`s over IPv6 (`ProbeRunner`), one at a
     // time, with the same link, target and seed; the others here.
-    let flowCases = cases.filter { $0.setup.kind == .established }
+    let flowCases = cases.filter(Self.runsOnFlow)
     var flowResults: [String: ProbeResult] = [:]
     if !flowCases.isEmpty {
       var flowConfiguration = ProbeConfiguration(
         target: Endpoint(address: .v6(configuration.target), port: configuration.port), closedPort: configuration.closedPort,
-        guardResets: false, interface: configuration.interface, sourceMAC: configuration.sourceMAC,
+        guardResets: configuration.guardResets, interface: configuration.interface, sourceMAC: configuration.sourceMAC,
         destinationMAC: configuration.destinationMAC, replyTimeout: configuration.replyTimeout, grace: configuration.grace,
         counterNamespace: configuration.counterNamespace, seed: random.next())
       flowConfiguration.sourceAddress6 = configuration.source
       flowConfiguration.counterNamespaceFile = configuration.counterNamespaceFile
       flowConfiguration.tracesDrops = configuration.tracesDrops
+      flowConfiguration.readsLocalCounters = configuration.readsLocalCounters
+      if configuration.counterNamespaceFile == nil { flowConfiguration.counterNamespace = configuration.counterNamespaceName }
       do throws(ScriptError) {
         let runner = try ProbeRunner(flowConfiguration)
         for result in runner.run(flowCases, sequential: true) { flowResults[result.edgeCase.name] = result }
@@ -89,7 +160,7 @@ public final class IPv6ProbeRunner {
         }
       }
     }
-    let plans = cases.filter { $0.setup.kind != .established }.map {
+    let plans = cases.filter { !Self.runsOnFlow($0) }.map {
       CasePlan(edgeCase: $0, port: freshPort(), seed: random.next())
     }
     let trace = startTrace()
@@ -107,10 +178,16 @@ public final class IPv6ProbeRunner {
       results.append(run.result())
     }
     let scope = configuration.counterNamespaceFile != nil ? "target namespace and this host's end of the veth" : "this host, host-wide"
-    DropEvidence.attribute(&results, trace: trace, scope: scope, unownedSource: true)
+    DropEvidence.attribute(&results, trace: trace, scope: scope, unownedSource: !configuration.guardResets)
     var byName: [String: ProbeResult] = flowResults
     for result in results { byName[result.edgeCase.name] = result }
     return cases.compactMap { byName[$0.name] }
+  }
+
+  /// Cases that need a connection of ours: the established ones, and SYN data and window scale,
+  /// whose judges complete the handshake.
+  static func runsOnFlow(_ edgeCase: EdgeCase) -> Bool {
+    edgeCase.setup.kind == .established || edgeCase.expected == .synDataQueued || edgeCase.expected == .windowScaleClamped
   }
 
   /// A fresh IPv6 address answers only once its local route is in (kernel fact 25: a moment
@@ -138,7 +215,8 @@ public final class IPv6ProbeRunner {
 
   private func startTrace() -> Result<DropTrace, DropTraceProblem> {
     guard configuration.tracesDrops else { return .failure(DropTraceProblem(description: "not asked for")) }
-    guard configuration.counterNamespaceFile != nil else {
+    guard configuration.counterNamespaceFile != nil || configuration.counterNamespaceName != nil || configuration.readsLocalCounters
+    else {
       return .failure(DropTraceProblem(description: "the target's kernel is not this host's"))
     }
     do throws(TraceFSError) {
@@ -149,7 +227,17 @@ public final class IPv6ProbeRunner {
   }
 
   fileprivate func counters() -> KernelCounters? {
-    configuration.counterNamespaceFile.flatMap { KernelCounters.read(namespaceFile: $0) }
+    if let file = configuration.counterNamespaceFile { return KernelCounters.read(namespaceFile: file) }
+    if let name = configuration.counterNamespaceName { return KernelCounters.read(namespace: name) }
+    return configuration.readsLocalCounters ? KernelCounters.read() : nil
+  }
+
+  /// How the counters' scope is named in the evidence.
+  fileprivate var counterScope: String {
+    if configuration.counterNamespaceFile != nil || configuration.counterNamespaceName != nil {
+      return "namespace \(configuration.counterNamespace ?? configuration.counterNamespaceName ?? "of the target")"
+    }
+    return "this host, host-wide: other traffic moves them too"
   }
 
   private func freshPort() -> UInt16 {
@@ -166,22 +254,56 @@ public final class IPv6ProbeRunner {
 
 /// A layer-2 IPv6 link: frames out with EtherType 0x86DD, and the target's IPv6 packets to our
 /// address back (everything else on the interface, neighbour discovery included, is left out).
+///
+/// On lo (outgoing copies left out, kernel fact 5) packets leave through a raw IPv6 socket with
+/// `IPV6_HDRINCL` instead (kernel fact 18: nothing in the header is rewritten). With
+/// `guardPort`, and `guardResets` configured, the RST guard for that port and the IPv6 4-tuple
+/// keeps the host from resetting what the target answers (our raw socket is exempt: its owner).
 final class IPv6ProbeLink {
   let socket: PacketSocket
   let configuration: IPv6ProbeConfiguration
+  private var raw: RawIPv6Socket?
+  private var rstGuard: RSTGuard?
   private var closed = false
 
-  init(_ configuration: IPv6ProbeConfiguration) throws(ScriptError) {
-    try KernelTransport.requirePrivileges([.netRaw])
+  init(_ configuration: IPv6ProbeConfiguration, guardPort: UInt16? = nil) throws(ScriptError) {
+    let guards = configuration.guardResets && guardPort != nil
+    try KernelTransport.requirePrivileges(guards ? [.netRaw, .netAdmin] : [.netRaw])
     self.configuration = configuration
     do {
       socket = try PacketSocket(interface: configuration.interface, protocol: 0x86DD)
     } catch {
       throw KernelTransport.scriptError(error, step: "opening the IPv6 capture on \(configuration.interface)")
     }
+    if guards, let guardPort {
+      do {
+        rstGuard = try RSTGuard(
+          sourcePort: guardPort, sourceIPv6: configuration.source.octets, destinationIPv6: configuration.target.octets)
+      } catch {
+        socket.close()
+        throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
+      }
+    }
+    if configuration.sendsThroughRawSocket {
+      do {
+        raw = try RawIPv6Socket()
+      } catch {
+        socket.close()
+        rstGuard?.close()
+        throw KernelTransport.scriptError(error, step: "opening the raw IPv6 socket")
+      }
+    }
   }
 
   func send(_ packet: [UInt8]) throws(ScriptError) {
+    if let raw {
+      do {
+        try raw.send(packet, to: configuration.target.octets)
+      } catch {
+        throw KernelTransport.scriptError(error, step: "sending through the raw IPv6 socket")
+      }
+      return
+    }
     let frame = configuration.destinationMAC.bytes + configuration.sourceMAC.bytes + [0x86, 0xDD] + packet
     do {
       try socket.send(frame: frame)
@@ -218,6 +340,9 @@ final class IPv6ProbeLink {
     guard !closed else { return }
     closed = true
     socket.close()
+    raw?.close()
+    rstGuard?.close()
+    rstGuard = nil
   }
 }
 
@@ -327,8 +452,9 @@ private struct IPv6CaseRun {
   }
 
   mutating func execute() throws(ScriptError) {
-    let link = try IPv6ProbeLink(runner.configuration)
+    let link = try IPv6ProbeLink(runner.configuration, guardPort: port)
     self.link = link
+    evidence.append(runner.configuration.pathNote)
     let silent = !edgeCase.expected.expectsReply || edgeCase.allowedDrop != nil
     if silent {
       if let failure = try controlProbe(when: "before") {
@@ -379,7 +505,7 @@ private struct IPv6CaseRun {
     if let before, let after {
       let rises = after.rises(since: before)
       for rise in rises { counterRises[rise.name] = rise.rise }
-      let scope = "namespace \(runner.configuration.counterNamespace ?? "of the target")"
+      let scope = runner.counterScope
       counterScope = scope
       let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
       let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }

@@ -11,7 +11,7 @@ enum ProbeCommand: Command {
     name: "probe",
     summary: "edge-case segments against a real stack: a conformance table with RFC and evidence",
     synopsis: [
-      "HOST:PORT (--all | --case NAME ...) [options]",
+      "HOST:PORT | [ADDR]:PORT (--all | --case NAME ...) [options]",
       "--target self [--ipv6] (--all | --case NAME ...) [options]",
       "--list [--ipv6] [--json]",
       "[HOST:PORT] --generate FIELD|all [--random --count N] [--seed N] [--bytes] [--json] [--pcap FILE]",
@@ -52,11 +52,19 @@ enum ProbeCommand: Command {
       On lo, packets go through a raw IPv4 socket whose kernel rewrites the IPv4 checksum and total
       length: walk ip-* fields against a target behind a veth or Ethernet interface.
 
-      IPv6 (--ipv6, with --target self): the namespace also gets an IPv6 address and a listener on
-      it; each IPv6 case goes out whole at layer 2 and is judged from the captured replies, one at a
-      time; most ride on an ICMPv6 echo request ("processed" means an echo reply), with a plain echo
-      request as the positive control before and after; the TCP ones are the IPv4 cases over IPv6
-      (a SYN as control; the established ones on a connection opened over IPv6, as over IPv4).
+      IPv6 (an [ADDR]:PORT target, or --ipv6 with --target self): the IPv6 cases, judged from the
+      captured replies, one at a time. With --target self the namespace also gets an IPv6 address
+      and a listener on it, and each case goes out whole at layer 2. [::1]:PORT is probed on lo,
+      each packet sent through a raw IPv6 socket with IPV6_HDRINCL (every header, extension
+      headers included, exactly as built; the evidence says which path), with the RST guard on
+      each case's port and host-wide counters marked noisy; another address (a ULA in a namespace
+      you made, reached by route) at layer 2 from the route's source, with the guard too (--netns
+      names that namespace for clean counters). A bracketed target implies the IPv6 cases; --ipv6
+      with an IPv4 target is a usage error. Over IPv6 the cases run one at a time; most ride on an
+      ICMPv6 echo request ("processed" means an echo reply), with a plain echo request as the
+      positive control before and after; the TCP ones are the IPv4 cases over IPv6 (a SYN as
+      control; the established ones, SYN data and window scale on a connection opened over IPv6,
+      as over IPv4).
 
       Exit status: 0 no case deviates (conforms, partly, dropped, no requirement, not run);
       1 some case deviates or got no reply on a working path; 2 bad usage; 3 the harness could not
@@ -68,7 +76,7 @@ enum ProbeCommand: Command {
         .toggle("--all", "every case (`--list` shows them)"),
         .string("--target", "self", "instead of HOST:PORT: make a namespace with a Linux listener behind a veth, probe it, remove it"),
         .repeatable("--case", "NAME", "one case; repeat for more"),
-        .toggle("--ipv6", "the IPv6 cases (RFC 8200, 7112, 5722, 6946, 5095, 8504; TCP) against --target self; --list: list them"),
+        .toggle("--ipv6", "the IPv6 cases (RFC 8200, 7112, 5722, 6946, 5095, 8504; TCP) against --target self (implied by an [ADDR]:PORT target); --list: list them"),
         .toggle("--list", "describe the catalog of cases"),
         .seconds("--timeout", "how long to wait for a reply, and how long silence must last (default 1)"),
         .integer("--closed-port", UInt16.self, range: 1...65535, "N", "a port nothing listens on at the target (default PORT+1)"),
@@ -101,6 +109,7 @@ enum ProbeCommand: Command {
       "sudo tcpcraft probe 127.0.0.1:8080 --all",
       "sudo tcpcraft probe --target self --all          # Linux in a namespace of its own, clean counters",
       "sudo tcpcraft probe --target self --ipv6 --all   # the IPv6 cases, over IPv6",
+      "sudo tcpcraft probe [::1]:8080 --all              # the IPv6 cases against a listener on ::1",
       "sudo tcpcraft probe 127.0.0.1:8080 --case est-rst-in-window --case closed-syn --bytes",
       "tcpcraft probe --list",
       "tcpcraft probe --generate data-offset --bytes",
@@ -115,10 +124,10 @@ enum ProbeCommand: Command {
     let cases: [EdgeCase]
     let parsed: ProbeConfiguration
     let ownTarget = arguments.value("--target") != nil
+    // A bracketed IPv6 target implies the IPv6 catalog.
+    var ipv6 = arguments.has("--ipv6")
+    var target6: IPv6Address?
     do throws(UsageError) {
-      if arguments.has("--ipv6") && !ownTarget {
-        throw UsageError("--ipv6 probes the IPv6 cases against --target self; add --target self")
-      }
       if let name = arguments.value("--target") {
         guard name == "self" else { throw UsageError("--target: \"\(name)\" is not a target this command makes; say --target self") }
         try arguments.expectPositionals(atMost: 0, command: "probe")
@@ -127,14 +136,26 @@ enum ProbeCommand: Command {
         }
       }
       let target = ownTarget ? HostPort(address: IPv4Address(10, 0, 0, 2), port: 8080) : try arguments.target(
-        command: "probe", missing: "probe: give the target as HOST:PORT, or --target self (see `tcpcraft probe --help`)",
-        defaultHost: .loopback)
-      cases = arguments.has("--generate") ? [] : try selectCases(arguments)
-      var config = ProbeConfiguration(target: Endpoint(address: target.address, port: target.port))
+        command: "probe", missing: "probe: give the target as HOST:PORT or [ADDR]:PORT, or --target self (see `tcpcraft probe --help`)",
+        defaultHost: .loopback, allowIPv6: true)
+      if let address = target.ipv6 {
+        if arguments.has("--generate") { throw UsageError("--generate walks IPv4 SYNs: give an IPv4 HOST:PORT") }
+        target6 = address
+        ipv6 = true
+      } else if ipv6 && !ownTarget {
+        throw UsageError("--ipv6 probes the IPv6 cases over IPv6: give the target as [ADDR]:PORT (like [::1]:8080), or --target self")
+      }
+      cases = arguments.has("--generate") ? [] : try selectCases(arguments, ipv6: ipv6)
+      var config = ProbeConfiguration(target: Endpoint(address: target6.map { .v6($0) } ?? .v4(target.address), port: target.port))
       config.closedPort = arguments.integer("--closed-port", as: UInt16.self)
       if let text = arguments.value("--source") {
-        guard let address = HostPort.address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
-        config.sourceAddress = address
+        if target6 != nil {
+          guard let address = IPv6Address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv6 address") }
+          config.sourceAddress6 = address
+        } else {
+          guard let address = HostPort.address(text) else { throw UsageError("--source: \"\(text)\" is not an IPv4 address") }
+          config.sourceAddress = address
+        }
       }
       config.guardResets = !arguments.has("--no-guard")
       config.replyTimeout = arguments.seconds("--timeout") ?? .seconds(1)
@@ -199,8 +220,21 @@ enum ProbeCommand: Command {
       }
     }
     defer { made?.close() }
-    if arguments.has("--ipv6"), let own = made {
-      return runIPv6(arguments, cases: cases, own: own, destinationMAC: configuration.destinationMAC ?? own.namespaceMAC, seed: configuration.seed, timeout: configuration.replyTimeout)
+    if ipv6, let own = made {
+      guard let target = own.targetAddress6, let source = own.sourceAddress6 else {
+        Terminal.error("tcpcraft: --target self made no IPv6 address")
+        return 3
+      }
+      var six = IPv6ProbeConfiguration(
+        target: target, port: own.port, closedPort: own.port + 1, source: source, interface: own.hostInterface,
+        sourceMAC: own.hostMAC, destinationMAC: configuration.destinationMAC ?? own.namespaceMAC,
+        replyTimeout: configuration.replyTimeout, counterNamespace: "of --target self", counterNamespaceFile: own.namespaceFile,
+        seed: configuration.seed)
+      six.grace = .milliseconds(100)
+      return runIPv6(arguments, cases: cases, configuration: six, counters: "namespace of --target self", kernelIsTarget: true)
+    }
+    if let target6 {
+      return probeIPv6Target(arguments, cases: cases, target: target6, parsed: configuration)
     }
     let runner: ProbeRunner
     do throws(ScriptError) {
@@ -297,23 +331,65 @@ enum ProbeCommand: Command {
     return status
   }
 
-  /// `--ipv6 --target self`: the IPv6 cases against the namespace's IPv6 address, one at a time.
-  static func runIPv6(
-    _ arguments: Arguments, cases: [EdgeCase], own: SelfTarget, destinationMAC: MACAddress, seed: UInt64, timeout: Duration
-  ) -> Int32 {
-    guard let target = own.targetAddress6, let source = own.sourceAddress6 else {
-      Terminal.error("tcpcraft: --target self made no IPv6 address")
-      return 3
+  /// `probe [ADDR]:PORT`: the IPv6 cases against an IPv6 target this host routes to: `[::1]:PORT`
+  /// on lo (through a raw IPv6 socket with IPV6_HDRINCL, kernel fact 18; counters host-wide), or
+  /// an address behind a veth or Ethernet (at layer 2, with the route's source and MACs). The
+  /// source is an address this host owns, so the RST guard covers each case's port unless
+  /// `--no-guard`.
+  static func probeIPv6Target(_ arguments: Arguments, cases: [EdgeCase], target: IPv6Address, parsed: ProbeConfiguration) -> Int32 {
+    let port = parsed.target.port
+    let six: IPv6ProbeConfiguration
+    do throws(ScriptError) {
+      try KernelTransport.requirePrivileges(parsed.guardResets ? [.netRaw, .netAdmin] : [.netRaw])
+      var interface = parsed.interface
+      var source = parsed.sourceAddress6
+      var sourceMAC = parsed.sourceMAC
+      var destinationMAC = parsed.destinationMAC
+      if interface == nil || source == nil || destinationMAC == nil {
+        let route = try IPv6ProbeConfiguration.route(to: target)
+        interface = interface ?? route.interface
+        source = source ?? route.source
+        sourceMAC = sourceMAC ?? route.sourceMAC
+        destinationMAC = destinationMAC ?? route.destinationMAC
+      }
+      guard let interface, let source else {
+        throw .system(step: "probing [\(target)]:\(port)", description: "no route gave an interface and a source address")
+      }
+      var config = IPv6ProbeConfiguration(
+        target: target, port: port, closedPort: parsed.closedPort ?? (port < 65535 ? port + 1 : port - 1), source: source,
+        interface: interface, sourceMAC: sourceMAC ?? .zero, destinationMAC: destinationMAC ?? .zero,
+        replyTimeout: parsed.replyTimeout, counterNamespace: parsed.counterNamespace, seed: parsed.seed)
+      config.grace = .milliseconds(100)
+      config.guardResets = parsed.guardResets
+      config.counterNamespaceName = parsed.counterNamespace
+      config.readsLocalCounters = parsed.counterNamespace == nil && interface == "lo"
+      six = config
+    } catch {
+      Terminal.error("tcpcraft: \(error.description)")
+      return 1
     }
-    var configuration = IPv6ProbeConfiguration(
-      target: target, port: own.port, closedPort: own.port + 1, source: source, interface: own.hostInterface,
-      sourceMAC: own.hostMAC, destinationMAC: destinationMAC, replyTimeout: timeout,
-      counterNamespace: "of --target self", counterNamespaceFile: own.namespaceFile, seed: seed)
-    configuration.grace = .milliseconds(100)
+    let counters = parsed.counterNamespace.map { "namespace \($0)" } ?? (six.interface == "lo" ? "host-wide (noisy)" : "none")
+    return runIPv6(
+      arguments, cases: cases, configuration: six, counters: counters,
+      kernelIsTarget: parsed.counterNamespace != nil || six.interface == "lo")
+  }
+
+  /// The IPv6 cases against `configuration`'s target, one at a time (`--target self --ipv6`, or
+  /// `[ADDR]:PORT`).
+  static func runIPv6(
+    _ arguments: Arguments, cases: [EdgeCase], configuration: IPv6ProbeConfiguration, counters: String, kernelIsTarget: Bool
+  ) -> Int32 {
+    let target = configuration.target
+    let source = configuration.source
+    let timeout = configuration.replyTimeout
+    let seed = configuration.seed
+    let port = configuration.port
+    let closedPort = configuration.closedPort
+    let interface = configuration.interface
     let json = arguments.has("--json")
     if !json {
       let intro =
-        "probing [\(target)]:\(own.port) (closed port \(own.port + 1)) from \(source) via \(own.hostInterface): "
+        "probing [\(target)]:\(port) (closed port \(closedPort)) from \(source) via \(interface): "
         + "\(cases.count) IPv6 case\(cases.count == 1 ? "" : "s") one at a time, wait \(ScriptError.format(timeout)) "
         + "for replies, seed \(seed)"
       for line in wrap(intro, 100) { Terminal.out(line) }
@@ -345,20 +421,21 @@ enum ProbeCommand: Command {
     if json {
       var line = JSONLine()
       line.add("type", "summary")
-      line.add("target", "[\(target)]:\(own.port)")
-      line.add("closed_port", Int(own.port) + 1)
+      line.add("target", "[\(target)]:\(port)")
+      line.add("closed_port", Int(closedPort))
       line.add("source", source.description)
-      line.add("interface", own.hostInterface)
+      line.add("interface", interface)
       line.add("family", "ipv6")
+      line.add("sent_through", configuration.sendsThroughRawSocket ? "raw IPv6 socket (IPV6_HDRINCL)" : "layer 2")
       line.add("kernel", ProbeNamespace.localKernelRelease())
-      line.add("kernel_is_target", true)
+      line.add("kernel_is_target", kernelIsTarget)
       line.add("timeout_seconds", Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
       line.add("tcpcraft_version", ProbeRunner.toolVersion)
       line.add("seed", String(seed))
       line.add("mode", "sequential")
       line.add("cases", results.count)
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
-      line.add("kernel_counters", "namespace of --target self")
+      line.add("kernel_counters", counters)
       switch results.first?.drops {
       case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
       case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
@@ -375,16 +452,18 @@ enum ProbeCommand: Command {
     return status
   }
 
-  static func selectCases(_ arguments: Arguments) throws(UsageError) -> [EdgeCase] {
-    let catalog = arguments.has("--ipv6") ? EdgeCaseCatalog.ipv6 : EdgeCaseCatalog.all
+  static func selectCases(_ arguments: Arguments, ipv6: Bool) throws(UsageError) -> [EdgeCase] {
+    let catalog = ipv6 ? EdgeCaseCatalog.ipv6 : EdgeCaseCatalog.all
     if arguments.has("--all") { return catalog }
     let names = arguments.all("--case")
     guard !names.isEmpty else { throw UsageError("probe: say which cases: --all, or --case NAME (see `tcpcraft probe --list`)") }
     var cases: [EdgeCase] = []
     for name in names {
       guard let found = catalog.first(where: { $0.name == name }) else {
-        if arguments.has("--ipv6") { throw UsageError("probe: no IPv6 case \"\(name)\" (see `tcpcraft probe --list --ipv6`)") }
-        if EdgeCaseCatalog.namedIPv6(name) != nil { throw UsageError("probe: \"\(name)\" is an IPv6 case: add --ipv6") }
+        if ipv6 { throw UsageError("probe: no IPv6 case \"\(name)\" (see `tcpcraft probe --list --ipv6`)") }
+        if EdgeCaseCatalog.namedIPv6(name) != nil {
+          throw UsageError("probe: \"\(name)\" is an IPv6 case: probe an [ADDR]:PORT target, or add --ipv6 to --target self")
+        }
         throw UsageError("probe: no case \"\(name)\" (see `tcpcraft probe --list`)")
       }
       cases.append(found)
