@@ -142,7 +142,7 @@ public struct DissectedLayer: Hashable, Sendable {
     /// Bytes after the end the IPv4 total length gives (e.g. Ethernet padding).
     case trailer
     /// Bytes that could not be parsed as `expected`; `reason` says why.
-    case raw(expected: ProtocolLayer?, reason: PacketError)
+    indirect case raw(expected: ProtocolLayer?, reason: PacketError)
   }
 
   /// What this layer is.
@@ -318,7 +318,7 @@ public struct DissectedLayers: RandomAccessCollection, Hashable, Sendable {
   /// holds their tag bytes (1 + `tag(_:)`, 0x80 when quoted) and `newEnds` their 16-bit ends,
   /// first layer lowest; the first starts at `start`, the last ends at `lastEnd`. `false`
   /// (nothing changed) when they do not fit that form.
-  @inlinable @inline(__always)
+  @inlinable @inline(always)
   mutating func appendCompact(tags newTags: UInt64, ends newEnds: UInt64, added: Int, start: Int, lastEnd: Int) -> Bool {
     let count = compactCount
     guard spilled == nil, count &+ added <= Self.inlineCapacity, lastEnd <= 0xFFFF,

@@ -4,8 +4,8 @@
 
 extension Dissector {
   /// Dissects an IPv4 packet at `start` whose bytes end (as captured) at `end`.
-  mutating func ipv4(at start: Int, end: Int, quoted: Bool) {
-    if !quoted && allowFastPath && plainTCP(at: start, end: end) { return }
+  mutating func ipv4(at start: Int, end: Int, quoted: Bool, fastPathTried: Bool = false) {
+    if !quoted && allowFastPath && !fastPathTried && plainTCP(at: start, end: end) { return }
     let available = end - start
     guard has(.ipv4, needed: 20, start, end, quoted: quoted) else { return }
     let version = frame.u8(start) >> 4

@@ -4,8 +4,8 @@
 
 extension Dissector {
   /// Dissects an IPv6 packet at `start` whose bytes end (as captured) at `end`.
-  mutating func ipv6(at start: Int, end: Int, quoted: Bool) {
-    if !quoted && allowFastPath && plainTCP6(at: start, end: end) { return }
+  mutating func ipv6(at start: Int, end: Int, quoted: Bool, fastPathTried: Bool = false) {
+    if !quoted && allowFastPath && !fastPathTried && plainTCP6(at: start, end: end) { return }
     guard has(.ipv6, needed: 40, start, end, quoted: quoted) else { return }
     let version = frame.u8(start) >> 4
     guard version == 6 else {
