@@ -92,38 +92,7 @@ public final class RawIPv4Socket {
   @discardableResult
   public func send(batch: SendBatch) throws(SocketError) -> Int {
     guard !isClosed else { throw .system(operation: "sendmmsg", .badFileDescriptor) }
-    batch.prepareHeaders()
-    batch.sentCount = 0
-    var attemptsWithoutProgress = 0
-    while batch.sentCount < batch.count {
-      let start = batch.sentCount
-      let chunk = min(batch.count - start, SendBatch.maximumMessagesPerCall)
-      let sent: Int?
-      do throws(Errno) {
-        sent = try descriptor.sendMessages(batch.headers + start, count: chunk)
-      } catch {
-        if error == .notPermitted { throw .blockedByFirewall }
-        throw .system(operation: "sendmmsg", error)
-      }
-      guard let sent, sent > 0 else {
-        attemptsWithoutProgress += 1
-        if attemptsWithoutProgress > 1000 {
-          throw .system(operation: "sendmmsg", .resourceTemporarilyUnavailable)
-        }
-        continue
-      }
-      attemptsWithoutProgress = 0
-      for index in start..<(start + sent) {
-        let expected = batch.lengths[index]
-        let actual = Int(batch.headers[index].msg_len)
-        if actual != expected {
-          batch.sentCount = index
-          throw .partialSend(sent: actual, expected: expected)
-        }
-      }
-      batch.sentCount = start + sent
-    }
-    return batch.sentCount
+    return try batch.send(through: descriptor)
   }
 
   /// Sends `packets`, all towards `destination`, with `sendmmsg(2)`. The packets are copied into
@@ -172,53 +141,34 @@ public final class SendBatch {
   public static let maximumPacketLength = 65_535
 
   /// How many packets the batch holds at most.
-  public let capacity: Int
+  public var capacity: Int { packets.capacity }
   /// How many packets it holds now.
-  public private(set) var count = 0
+  public var count: Int { packets.count }
   /// How many packets of the batch the last send delivered to the kernel.
-  public internal(set) var sentCount = 0
+  public internal(set) var sentCount: Int {
+    get { packets.sentCount }
+    set { packets.sentCount = newValue }
+  }
 
-  private var storage: UnsafeMutableRawPointer
-  private var storageCapacity: Int
-  private var used = 0
-  private let offsets: UnsafeMutablePointer<Int>
-  internal let lengths: UnsafeMutablePointer<Int>
+  internal var packets: PacketBatchStorage
   private let addresses: UnsafeMutablePointer<sockaddr_in>
-  private let vectors: UnsafeMutablePointer<iovec>
-  internal let headers: UnsafeMutablePointer<crawsocket_mmsghdr>
 
   /// - Parameters:
   ///   - capacity: the most packets (at least 1).
   ///   - bytes: initial buffer size; it doubles when needed.
   public init(capacity: Int = 1024, bytes: Int = 64 * 1024) {
-    let capacity = max(1, capacity)
-    self.capacity = capacity
-    storageCapacity = max(1, bytes)
-    storage = UnsafeMutableRawPointer.allocate(byteCount: storageCapacity, alignment: 16)
-    offsets = .allocate(capacity: capacity)
-    lengths = .allocate(capacity: capacity)
-    addresses = .allocate(capacity: capacity)
-    addresses.initialize(repeating: sockaddr_in(), count: capacity)
-    vectors = .allocate(capacity: capacity)
-    vectors.initialize(repeating: iovec(), count: capacity)
-    headers = .allocate(capacity: capacity)
-    headers.initialize(repeating: crawsocket_mmsghdr(), count: capacity)
+    packets = PacketBatchStorage(capacity: capacity, bytes: bytes)
+    addresses = .allocate(capacity: packets.capacity)
+    addresses.initialize(repeating: sockaddr_in(), count: packets.capacity)
   }
 
   deinit {
-    storage.deallocate()
-    offsets.deallocate()
-    lengths.deallocate()
     addresses.deallocate()
-    vectors.deallocate()
-    headers.deallocate()
   }
 
   /// Empties the batch, keeping its storage.
   public func removeAll() {
-    count = 0
-    used = 0
-    sentCount = 0
+    packets.removeAll()
   }
 
   /// Appends a copy of `packet`, to be sent towards `destination` (host byte order).
@@ -227,12 +177,9 @@ public final class SendBatch {
   ///   than 65535 bytes.
   @discardableResult
   public func append(_ packet: UnsafeRawBufferPointer, to destination: UInt32) -> Bool {
-    append(to: destination, maximumLength: packet.count) { buffer in
-      if let source = packet.baseAddress, let target = buffer.baseAddress, packet.count > 0 {
-        target.copyMemory(from: source, byteCount: packet.count)
-      }
-      return packet.count
-    }
+    guard let index = packets.append(packet, limit: Self.maximumPacketLength) else { return false }
+    addresses[index] = socketAddress(destination)
+    return true
   }
 
   /// Appends a copy of `packet`, to be sent towards `destination` (host byte order).
@@ -250,47 +197,23 @@ public final class SendBatch {
     to destination: UInt32, maximumLength: Int,
     _ write: (UnsafeMutableRawBufferPointer) -> Int
   ) -> Bool {
-    guard count < capacity, maximumLength >= 0, maximumLength <= Self.maximumPacketLength else {
+    guard let index = packets.append(maximumLength: maximumLength, limit: Self.maximumPacketLength, write) else {
       return false
     }
-    reserve(used + maximumLength)
-    let region = UnsafeMutableRawBufferPointer(start: storage + used, count: maximumLength)
-    let written = min(max(0, write(region)), maximumLength)
-    offsets[count] = used
-    lengths[count] = written
-    addresses[count] = socketAddress(destination)
-    used += written
-    count += 1
+    addresses[index] = socketAddress(destination)
     return true
   }
 
   /// The bytes of packet `index` (valid until the batch changes).
   public func packet(at index: Int) -> UnsafeRawBufferPointer? {
-    guard index >= 0, index < count else { return nil }
-    return UnsafeRawBufferPointer(start: storage + offsets[index], count: lengths[index])
+    packets.packet(at: index)
   }
 
-  private func reserve(_ needed: Int) {
-    guard needed > storageCapacity else { return }
-    var newCapacity = storageCapacity
-    while newCapacity < needed { newCapacity *= 2 }
-    let newStorage = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-    newStorage.copyMemory(from: storage, byteCount: used)
-    storage.deallocate()
-    storage = newStorage
-    storageCapacity = newCapacity
-  }
-
-  /// Points each `crawsocket_mmsghdr` at its packet and address (the buffer may have moved since append).
-  internal func prepareHeaders() {
-    for index in 0..<count {
-      vectors[index] = iovec(iov_base: storage + offsets[index], iov_len: lengths[index])
-      var header = msghdr()
-      header.msg_name = UnsafeMutableRawPointer(addresses + index)
-      header.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
-      header.msg_iov = vectors + index
-      header.msg_iovlen = 1
-      headers[index] = crawsocket_mmsghdr(msg_hdr: header, msg_len: 0)
+  /// Sends every packet, each towards its address, through `descriptor` (see `PacketBatchStorage`).
+  internal func send(through descriptor: SocketDescriptor) throws(SocketError) -> Int {
+    let addresses = addresses
+    return try packets.send(through: descriptor, nameLength: MemoryLayout<sockaddr_in>.size) { index in
+      UnsafeMutableRawPointer(addresses + index)
     }
   }
 }
