@@ -345,15 +345,13 @@ enum SendRate {
       guard let source = sourceOverride6 ?? route?.sourceAddress.map({ IPv6Address(octets: $0) }), !name.isEmpty else {
         return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
       }
-      let sameInterface = route?.interfaceName == name
-      var nextHopMAC: MACAddress?
-      if let route, sameInterface {
-        nextHopMAC = route.isLocal || name == "lo" ? .zero : route.nextHopMAC.flatMap { MACAddress(bytes: $0) }
-      }
+      let link = linkLayer(
+        name: name, routeInterface: route?.interfaceName, isLocal: route?.isLocal ?? false,
+        nextHopMAC: route?.nextHopMAC, interfaceMAC: route?.interfaceMAC)
       return .success(
         RoutedTarget(
-          source: .v6(source), interface: name, interfaceMAC: sameInterface ? route?.interfaceMAC : nil,
-          nextHopMAC: nextHopMAC, nextHop: IPv6Address(octets: route?.nextHop ?? ipv6.octets).description))
+          source: .v6(source), interface: name, interfaceMAC: link.interfaceMAC,
+          nextHopMAC: link.nextHopMAC, nextHop: IPv6Address(octets: route?.nextHop ?? ipv6.octets).description))
     }
     var route: Route?
     var problem = ""
@@ -362,15 +360,23 @@ enum SendRate {
     guard let source = sourceOverride ?? route?.sourceAddress, !name.isEmpty else {
       return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
     }
-    let sameInterface = route?.interfaceName == name
-    var nextHopMAC: MACAddress?
-    if let route, sameInterface {
-      nextHopMAC = route.isLocal || name == "lo" ? .zero : route.nextHopMAC.flatMap { MACAddress(bytes: $0) }
-    }
+    let link = linkLayer(
+      name: name, routeInterface: route?.interfaceName, isLocal: route?.isLocal ?? false,
+      nextHopMAC: route?.nextHopMAC, interfaceMAC: route?.interfaceMAC)
     return .success(
       RoutedTarget(
-        source: .v4(IPv4Address(rawValue: source)), interface: name, interfaceMAC: sameInterface ? route?.interfaceMAC : nil,
-        nextHopMAC: nextHopMAC, nextHop: IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue).description))
+        source: .v4(IPv4Address(rawValue: source)), interface: name, interfaceMAC: link.interfaceMAC,
+        nextHopMAC: link.nextHopMAC, nextHop: IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue).description))
+  }
+
+  /// The layer-2 part of a route (either family) leaving by `name`: both MACs only when the route
+  /// itself uses that interface; the next hop's is zero on loopback or to a local address.
+  private static func linkLayer(
+    name: String, routeInterface: String?, isLocal: Bool, nextHopMAC: [UInt8]?, interfaceMAC: [UInt8]?
+  ) -> (interfaceMAC: [UInt8]?, nextHopMAC: MACAddress?) {
+    guard routeInterface == name else { return (nil, nil) }
+    let hop: MACAddress? = isLocal || name == "lo" ? .zero : nextHopMAC.flatMap { MACAddress(bytes: $0) }
+    return (interfaceMAC, hop)
   }
 
   struct RouteProblem: Error, CustomStringConvertible {
