@@ -94,6 +94,21 @@ public struct KernelCounters: Sendable {
     return result.sorted { $0.name < $1.name }
   }
 
+  /// Evidence lines for `rises` in `scope`: the notable counters, then the traffic counters when
+  /// nothing replied (either family's probe).
+  static func riseEvidence(_ rises: [(name: String, rise: Int64)], scope: String, replied: Bool) -> [String] {
+    let notable = rises.filter { !trafficCounters.contains($0.name) }
+    let traffic = rises.filter { trafficCounters.contains($0.name) }
+    var lines: [String] = []
+    if !notable.isEmpty {
+      lines.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+    }
+    if !traffic.isEmpty && !replied {
+      lines.append("traffic counters (\(scope)): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
+    }
+    return lines
+  }
+
   /// The text of a small kernel file (`/proc/...`), read through RawSocket's seam; a symbolic
   /// link in the last place is refused. At most 512 KiB.
   static func readText(_ path: String) -> String? {

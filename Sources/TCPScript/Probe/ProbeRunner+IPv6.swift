@@ -507,14 +507,7 @@ private struct IPv6CaseRun {
       for rise in rises { counterRises[rise.name] = rise.rise }
       let scope = runner.counterScope
       counterScope = scope
-      let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
-      let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }
-      if !notable.isEmpty {
-        evidence.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-      }
-      if !traffic.isEmpty && replies.isEmpty {
-        evidence.append("traffic counters (\(scope)): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-      }
+      evidence += KernelCounters.riseEvidence(rises, scope: scope, replied: !replies.isEmpty)
       if rises.isEmpty { evidence.append("no kernel counter rose (\(scope))") }
     }
     switch control {

@@ -584,14 +584,7 @@ private struct CaseRun {
       scope = "this host: host-wide and noisy, other traffic moves them too"
     }
     counterScope = scope
-    let notable = rises.filter { !KernelCounters.trafficCounters.contains($0.name) }
-    let traffic = rises.filter { KernelCounters.trafficCounters.contains($0.name) }
-    if !notable.isEmpty {
-      evidence.append("kernel counters rose (\(scope)): " + notable.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-    }
-    if !traffic.isEmpty && replies.isEmpty {
-      evidence.append("traffic counters (\(scope)): " + traffic.map { "\($0.name) +\($0.rise)" }.joined(separator: ", "))
-    }
+    evidence += KernelCounters.riseEvidence(rises, scope: scope, replied: !replies.isEmpty)
     if rises.isEmpty {
       evidence.append(
         clean ? "no kernel counter rose (\(scope)): the packet never reached IP" : "no kernel counter rose (\(scope))")

@@ -272,22 +272,11 @@ enum ProbeCommand: Command {
     // Our own listener has a backlog of 1024: every case can hold its state there at once.
     if ownTarget { runner.listenerSlots = 64 }
     if let slots = arguments.integer("--parallel", as: UInt16.self) { runner.listenerSlots = Int(slots) }
-    let interactive = isatty(2) != 0
-    let results = runner.run(cases, sequential: arguments.has("--sequential")) { index, count, edgeCase in
-      let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
-      if interactive {
-        try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8))
-      } else {
-        Terminal.error(line)
-      }
+    let results = withProgress { progress in
+      runner.run(cases, sequential: arguments.has("--sequential"), progress: progress)
     }
-    if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
 
-    if json {
-      for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
-    } else {
-      printTable(results, bytes: arguments.has("--bytes"), ladder: arguments.has("--ladder"), explain: arguments.has("--explain"))
-    }
+    printResults(results, json: json, arguments)
     var counts: [Verdict: Int] = [:]
     for result in results { counts[result.verdict, default: 0] += 1 }
     if let path = arguments.value("--pcap") {
@@ -394,21 +383,8 @@ enum ProbeCommand: Command {
         + "for replies, seed \(seed)"
       for line in wrap(intro, 100) { Terminal.out(line) }
     }
-    let interactive = isatty(2) != 0
-    let results = IPv6ProbeRunner(configuration).run(cases) { index, count, edgeCase in
-      let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
-      if interactive {
-        try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8))
-      } else {
-        Terminal.error(line)
-      }
-    }
-    if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
-    if json {
-      for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
-    } else {
-      printTable(results, bytes: arguments.has("--bytes"), ladder: arguments.has("--ladder"), explain: arguments.has("--explain"))
-    }
+    let results = withProgress { progress in IPv6ProbeRunner(configuration).run(cases, progress: progress) }
+    printResults(results, json: json, arguments)
     if let path = arguments.value("--pcap") {
       if !writePcap(results, to: absolute(path)) { return 1 }
     }
@@ -450,6 +426,33 @@ enum ProbeCommand: Command {
       if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
     }
     return status
+  }
+
+  /// Runs the cases through `body` with a progress line per case: rewritten in place on a
+  /// terminal (and cleared at the end), one line each otherwise.
+  static func withProgress(
+    _ body: (@escaping @Sendable (Int, Int, EdgeCase) -> Void) -> [ProbeResult]
+  ) -> [ProbeResult] {
+    let interactive = isatty(2) != 0
+    let results = body { index, count, edgeCase in
+      let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
+      if interactive {
+        try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8))
+      } else {
+        Terminal.error(line)
+      }
+    }
+    if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
+    return results
+  }
+
+  /// The results as JSON lines (`--json`) or the table (`--bytes`, `--ladder`, `--explain`).
+  static func printResults(_ results: [ProbeResult], json: Bool, _ arguments: Arguments) {
+    if json {
+      for result in results { Terminal.out(jsonLine(result, bytes: arguments.has("--bytes")).description) }
+    } else {
+      printTable(results, bytes: arguments.has("--bytes"), ladder: arguments.has("--ladder"), explain: arguments.has("--explain"))
+    }
   }
 
   static func selectCases(_ arguments: Arguments, ipv6: Bool) throws(UsageError) -> [EdgeCase] {
