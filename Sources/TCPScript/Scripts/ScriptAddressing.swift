@@ -202,9 +202,7 @@ extension ScriptMatcher {
       payloadLength: UInt16(truncatingIfNeeded: 20 + line.quotedLength), nextHeader: .tcp, hopLimit: 255)
     var quoted: [UInt8]
     do { quoted = try quotedIP.encoded() } catch { throw ScriptRunError("cannot build the quoted header: \(error)") }
-    let sequence = line.quotedStart &+ (connection.kernelISN ?? 0)
-    quoted += [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(connection.remotePort >> 8), UInt8(connection.remotePort & 0xFF)]
-    quoted += [UInt8(sequence >> 24), UInt8((sequence >> 16) & 0xFF), UInt8((sequence >> 8) & 0xFF), UInt8(sequence & 0xFF)]
+    quoted += quotedTCPStart(line, connection: connection, localPort: localPort)
     let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
     let icmp = ICMPv6Header(type: ICMPv6Type(line.type), code: line.code, restOfHeader: rest)
     let ip = IPv6Header(sourceAddress: connection.remoteIPv6, destinationAddress: connection.localIPv6, hopLimit: 255)

@@ -159,9 +159,21 @@ public enum ScriptMatcher {
       totalLength: UInt16(truncatingIfNeeded: 40 + line.quotedLength), timeToLive: 0, protocol: .tcp)
     var quoted: [UInt8]
     do { quoted = try quotedIP.encoded() } catch { throw ScriptRunError("cannot build the quoted header: \(error)") }
+    quoted += quotedTCPStart(line, connection: connection, localPort: localPort)
+    return try icmpv4Message(line, connection: connection, quoting: quoted)
+  }
+
+  /// The first 8 bytes of the kernel's TCP header an ICMP error quotes: the ports and the quoted
+  /// sequence number on the kernel's live ISN (either family).
+  static func quotedTCPStart(_ line: ScriptICMP, connection: ScriptConnection, localPort: UInt16) -> [UInt8] {
     let sequence = line.quotedStart &+ (connection.kernelISN ?? 0)
-    quoted += [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(connection.remotePort >> 8), UInt8(connection.remotePort & 0xFF)]
-    quoted += [UInt8(sequence >> 24), UInt8((sequence >> 16) & 0xFF), UInt8((sequence >> 8) & 0xFF), UInt8(sequence & 0xFF)]
+    return [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(connection.remotePort >> 8), UInt8(connection.remotePort & 0xFF)]
+      + [UInt8(sequence >> 24), UInt8((sequence >> 16) & 0xFF), UInt8((sequence >> 8) & 0xFF), UInt8(sequence & 0xFF)]
+  }
+
+  /// The IPv4 ICMP message from the remote end to the local one, around `quoted` (TCP or UDP):
+  /// `mtu` for fragmentation needed, `id` for an echo.
+  static func icmpv4Message(_ line: ScriptICMP, connection: ScriptConnection, quoting quoted: [UInt8]) throws(ScriptRunError) -> [UInt8] {
     let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
     let icmp = ICMPv4Header(type: ICMPv4Type(line.type), code: line.code, restOfHeader: rest)
     let ip = IPv4Header(sourceAddress: connection.remoteAddress, destinationAddress: connection.localAddress)

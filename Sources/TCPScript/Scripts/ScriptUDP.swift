@@ -77,14 +77,7 @@ extension ScriptMatcher {
       quoted += [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(remotePort >> 8), UInt8(remotePort & 0xFF)]
       quoted += [UInt8(length >> 8), UInt8(length & 0xFF), 0, 0]
     }
-    let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
-    let icmp = ICMPv4Header(type: ICMPv4Type(line.type), code: line.code, restOfHeader: rest)
-    let ip = IPv4Header(sourceAddress: connection.remoteAddress, destinationAddress: connection.localAddress)
-    do {
-      return try (ip / icmp / quoted).encoded()
-    } catch {
-      throw ScriptRunError("cannot build the ICMP message: \(error)")
-    }
+    return try icmpv4Message(line, connection: connection, quoting: quoted)
   }
 
   /// What a `> udp` line expects, in live space, for reports (a tcpdump line).
