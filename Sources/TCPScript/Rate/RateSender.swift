@@ -155,37 +155,13 @@ public final class RawIPv4Transmitter: BurstTransmitter {
 
   /// Sends `current`; on a per-packet refusal, counts it and sends the rest.
   private func send(_ current: SendBatch) throws(SocketError) -> (sent: Int, failed: Int) {
-    var sent = 0
-    var failed = 0
-    var pending = current
-    // Each round either finishes or removes one packet: bounded by the batch size.
-    for _ in 0...current.count {
-      guard pending.count > 0 else { break }
-      do throws(SocketError) {
-        sent += try socket.send(batch: pending)
-        return (sent, failed)
-      } catch {
-        switch error {
-        case .blockedByFirewall, .partialSend, .system(_, .messageTooLong), .system(_, .invalidArgument),
-          .system(_, .networkUnreachable), .system(_, .noBufferSpace), .system(_, .permissionDenied):
-          sent += pending.sentCount
-          failed += 1
-          let restart = pending.sentCount + 1
-          guard restart < pending.count else { return (sent, failed) }
-          let next = retry ?? SendBatch(capacity: batch.capacity, bytes: 64 * 1024)
-          retry = next
-          let copy = pending === next ? SendBatch(capacity: batch.capacity) : next
-          copy.removeAll()
-          for index in restart..<pending.count {
-            if let bytes = pending.packet(at: index) { copy.append(bytes, to: destination.rawValue) }
-          }
-          pending = copy
-        default:
-          throw error
-        }
-      }
-    }
-    return (sent, failed)
+    let capacity = batch.capacity
+    let destination = destination.rawValue
+    let socket = socket
+    return try sendSkippingRefusals(
+      current, spare: &retry, make: { SendBatch(capacity: capacity, bytes: 64 * 1024) },
+      append: { batch, bytes in batch.append(bytes, to: destination) },
+      send: { batch throws(SocketError) in try socket.send(batch: batch) })
   }
 }
 

@@ -44,36 +44,11 @@ public final class RawIPv6Transmitter: BurstTransmitter {
 
   /// Sends `current`; on a per-packet refusal, counts it and sends the rest.
   private func send(_ current: IPv6SendBatch) throws(SocketError) -> (sent: Int, failed: Int) {
-    var sent = 0
-    var failed = 0
-    var pending = current
-    // Each round either finishes or removes one packet: bounded by the batch size.
-    for _ in 0...current.count {
-      guard pending.count > 0 else { break }
-      do throws(SocketError) {
-        sent += try socket.send(batch: pending)
-        return (sent, failed)
-      } catch {
-        switch error {
-        case .blockedByFirewall, .partialSend, .system(_, .messageTooLong), .system(_, .invalidArgument),
-          .system(_, .networkUnreachable), .system(_, .noBufferSpace), .system(_, .permissionDenied):
-          sent += pending.sentCount
-          failed += 1
-          let restart = pending.sentCount + 1
-          guard restart < pending.count else { return (sent, failed) }
-          let next = retry ?? Self.makeBatch(destination, scopeID: batch.scopeID, capacity: batch.capacity)
-          retry = next
-          let copy = pending === next ? Self.makeBatch(destination, scopeID: batch.scopeID, capacity: batch.capacity) : next
-          copy.removeAll()
-          for index in restart..<pending.count {
-            if let bytes = pending.packet(at: index) { copy.append(bytes) }
-          }
-          pending = copy
-        default:
-          throw error
-        }
-      }
-    }
-    return (sent, failed)
+    let (destination, scopeID, capacity) = (destination, batch.scopeID, batch.capacity)
+    let socket = socket
+    return try sendSkippingRefusals(
+      current, spare: &retry, make: { Self.makeBatch(destination, scopeID: scopeID, capacity: capacity) },
+      append: { batch, bytes in batch.append(bytes) },
+      send: { batch throws(SocketError) in try socket.send(batch: batch) })
   }
 }
