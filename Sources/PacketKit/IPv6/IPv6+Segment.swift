@@ -28,17 +28,10 @@ extension IPv6Header {
     let ipLength = IPv6Layout.headerLength
     let total = ipLength + tcpLength + payload.count
     if let error = writeChecked(out, at: 0, computedTotalLength: total, upper: .tcp) { return error }
-    let (headerSum, error) = tcp.writeChecked(out, at: ipLength, headerLength: tcpLength)
-    if let error { return error }
-    out.put(payload, at: ipLength + tcpLength)
-    if tcp.checksum == nil {
-      var sum = InternetChecksum.pseudoHeader(
+    return tcp.writeAfterIP(into: out, ipLength: ipLength, tcpLength: tcpLength, payload: payload, payloadSum: payloadSum) {
+      InternetChecksum.pseudoHeader(
         sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
-      sum.combine(headerSum)
-      sum.combine(payloadSum)
-      out.put(sum.finalized, at: ipLength + TCPLayout.checksum)
     }
-    return nil
   }
 }
 
