@@ -41,7 +41,7 @@ import Testing
   }
 
   @Test func dissectFastPathEqualsGeneralPathOnMutants() throws {
-    var generator = SpanTestRandom(seed: 0x1F6_FA57)
+    var generator = SeededGenerator(seed: 0x1F6_FA57)
     let bases = try Self.frames().filter { $0.2 == .raw || $0.2 == .ipv6 }.map(\.1)
     var failures: [String] = []
     for round in 0..<20_000 {

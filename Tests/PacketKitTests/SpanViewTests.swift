@@ -121,7 +121,7 @@ import Testing
   }
 
   @Test func mutatedPacketsReadTheSame() {
-    var generator = SpanTestRandom(seed: 0x5EED_1234)
+    var generator = SeededGenerator(seed: 0x5EED_1234)
     let bases = Fixture.ipv4Packets.map(\.bytes)
     for round in 0..<5_000 {
       var bytes = bases[round % bases.count]
@@ -133,18 +133,5 @@ import Testing
       if generator.next() % 3 == 0 { bytes.removeLast(Int(generator.next() % UInt64(bytes.count))) }
       #expect(Self.viaSpans(bytes) == Self.viaSlices(bytes), "round \(round): \(bytes)")
     }
-  }
-}
-
-/// A small deterministic generator (SpanTestRandom64) so a failure can be replayed.
-struct SpanTestRandom: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

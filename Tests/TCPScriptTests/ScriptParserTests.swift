@@ -13,14 +13,7 @@ import Testing
     return try #require(script.events.first)
   }
 
-  func parseError(_ text: String) -> ScriptParseError? {
-    do {
-      _ = try ScriptParser.parse(text, file: "t.pkt")
-      return nil
-    } catch {
-      return error
-    }
-  }
+  func parseError(_ text: String) -> ScriptParseError? { scriptParseError(text, file: "t.pkt") }
 
   // MARK: Times
 
@@ -238,22 +231,19 @@ import Testing
 
   @Test("Garbage never traps the parser", arguments: 0..<64)
   func garbage(seed: Int) {
-    var generator = SplitMix(seed: UInt64(seed))
+    var generator = SplitMix64(seed: UInt64(seed))
     let alphabet = Array("0123456789+.*<>SPF.:() ,[]{}=|`%\"\n-_abcxyzwin ack mss".utf8)
     let bytes = (0..<200).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
     _ = try? ScriptParser.parse(String(decoding: bytes, as: UTF8.self), file: "g.pkt")
   }
 }
 
-/// A small deterministic generator for the garbage test.
-struct SplitMix: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
+/// The error parsing `text` (as `file`) throws; `nil` when it parses. Shared by the parser suites.
+func scriptParseError(_ text: String, file: String) -> ScriptParseError? {
+  do {
+    _ = try ScriptParser.parse(text, file: file)
+    return nil
+  } catch {
+    return error
   }
 }

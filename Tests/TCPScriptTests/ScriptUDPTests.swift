@@ -16,14 +16,7 @@ import TestSupport
     try #require(try ScriptParser.parse(text, file: "u.pkt").events.first).action
   }
 
-  func parseError(_ text: String) -> ScriptParseError? {
-    do {
-      _ = try ScriptParser.parse(text, file: "u.pkt")
-      return nil
-    } catch {
-      return error
-    }
-  }
+  func parseError(_ text: String) -> ScriptParseError? { scriptParseError(text, file: "u.pkt") }
 
   // MARK: Parser
 
