@@ -12,6 +12,47 @@ import Testing
 enum RateCommandSupport {
   static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
+  /// A veth pair for one test: `host` up here, `inside` up and addressed (`ip addr add ADDRESS
+  /// dev inside ...`) in a namespace of its own; names carry the pid and a random number.
+  /// `remove()` deletes both and checks they are gone (also done when the setup fails).
+  struct Veth {
+    let namespace: String
+    let host: String
+    let inside: String
+
+    init(
+      tag letter: String, namespace prefix: String, host hostPrefix: String, inside insidePrefix: String,
+      hostMAC: String, insideMAC: String, address: [String]
+    ) throws {
+      let tag = "\(getpid() % 100_000)\(letter)\(UInt16.random(in: 0...9999))"
+      namespace = "\(prefix)-\(tag)"
+      host = hostPrefix + tag
+      inside = insidePrefix + tag
+      let setup = [
+        ["netns", "add", namespace],
+        ["link", "add", host, "address", hostMAC, "type", "veth", "peer", "name", inside, "address", insideMAC, "netns", namespace],
+        ["link", "set", host, "up"],
+        ["-n", namespace, "link", "set", inside, "up"],
+        ["-n", namespace, "addr", "add"] + address.prefix(1) + ["dev", inside] + address.dropFirst(),
+      ]
+      do {
+        for command in setup { try #require(Self.ip(command), "ip \(command.joined(separator: " "))") }
+      } catch {
+        remove()
+        throw error
+      }
+    }
+
+    static func ip(_ arguments: [String]) -> Bool { (try? Subprocess.status(["ip"] + arguments))?.status == 0 }
+
+    func remove() {
+      _ = Self.ip(["netns", "del", namespace])
+      _ = Self.ip(["link", "del", host])
+      #expect(!CommandRunner.shell(["ip", "netns", "list"]).contains(namespace))
+      #expect(!CommandRunner.shell(["ip", "-o", "link", "show"]).contains(host))
+    }
+  }
+
   /// A port nobody listens on on 127.0.0.1.
   static func closedPort() throws -> UInt16 { try KernelSockets.unusedPort() }
 
@@ -238,25 +279,11 @@ struct RateCommandTests {
     try Privileges.check(.netRaw, .netAdmin)
     let runner = CommandRunner()
     defer { runner.cleanUp() }
-    let tag = "\(getpid() % 100_000)c\(UInt16.random(in: 0...9999))"
-    let namespace = "tccli-\(tag)"
-    let host = "rch\(tag)"
-    let inside = "rcn\(tag)"
-    func ip(_ arguments: [String]) -> Bool { (try? Subprocess.status(["ip"] + arguments))?.status == 0 }
-    defer {
-      _ = ip(["netns", "del", namespace])
-      _ = ip(["link", "del", host])
-      #expect(!CommandRunner.shell(["ip", "netns", "list"]).contains(namespace))
-      #expect(!CommandRunner.shell(["ip", "-o", "link", "show"]).contains(host))
-    }
-    let setup = [
-      ["netns", "add", namespace],
-      ["link", "add", host, "address", "02:00:00:00:02:01", "type", "veth", "peer", "name", inside, "address", "02:00:00:00:02:02", "netns", namespace],
-      ["link", "set", host, "up"],
-      ["-n", namespace, "link", "set", inside, "up"],
-      ["-n", namespace, "addr", "add", "10.97.0.2/24", "dev", inside],
-    ]
-    for command in setup { try #require(ip(command), "ip \(command.joined(separator: " "))") }
+    let veth = try RateCommandSupport.Veth(
+      tag: "c", namespace: "tccli", host: "rch", inside: "rcn", hostMAC: "02:00:00:00:02:01", insideMAC: "02:00:00:00:02:02",
+      address: ["10.97.0.2/24"])
+    defer { veth.remove() }
+    let (namespace, host, inside) = (veth.namespace, veth.host, veth.inside)
     let sourcePort = RateCommandSupport.randomPort()
     let capture = try NetworkNamespace.run(named: namespace) { try RateCommandSupport.capture(port: sourcePort, interface: inside) }
     defer { capture.close() }

@@ -95,25 +95,11 @@ struct RateIPv6CommandTests {
     try Privileges.check(.netRaw, .netAdmin)
     let runner = CommandRunner()
     defer { runner.cleanUp() }
-    let tag = "\(getpid() % 100_000)s\(UInt16.random(in: 0...9999))"
-    let namespace = "tccli6-\(tag)"
-    let host = "r6h\(tag)"
-    let inside = "r6n\(tag)"
-    func ip(_ arguments: [String]) -> Bool { (try? Subprocess.status(["ip"] + arguments))?.status == 0 }
-    defer {
-      _ = ip(["netns", "del", namespace])
-      _ = ip(["link", "del", host])
-      #expect(!CommandRunner.shell(["ip", "netns", "list"]).contains(namespace))
-      #expect(!CommandRunner.shell(["ip", "-o", "link", "show"]).contains(host))
-    }
-    let setup = [
-      ["netns", "add", namespace],
-      ["link", "add", host, "address", "02:00:00:00:06:01", "type", "veth", "peer", "name", inside, "address", "02:00:00:00:06:02", "netns", namespace],
-      ["link", "set", host, "up"],
-      ["-n", namespace, "link", "set", inside, "up"],
-      ["-n", namespace, "addr", "add", "fd00:97::2/64", "dev", inside, "nodad"],
-    ]
-    for command in setup { try #require(ip(command), "ip \(command.joined(separator: " "))") }
+    let veth = try RateCommandSupport.Veth(
+      tag: "s", namespace: "tccli6", host: "r6h", inside: "r6n", hostMAC: "02:00:00:00:06:01", insideMAC: "02:00:00:00:06:02",
+      address: ["fd00:97::2/64", "nodad"])
+    defer { veth.remove() }
+    let (namespace, host, inside) = (veth.namespace, veth.host, veth.inside)
     let sourcePort = RateCommandSupport.randomPort()
     let capture = try NetworkNamespace.run(named: namespace) {
       try RingCapture(
