@@ -102,23 +102,7 @@ import TestSupport
     // tolerance is 50 ms) with an MSS of 1280 - 40 - 20 = 1220. The tun device takes TSO, so the
     // retransmission comes as one 1400-byte GSO segment (as packetdrill sees it too); TCP_MAXSEG
     // shows the new MSS.
-    try """
-      --tolerance_usecs=50000
-      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-      +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-      +0 bind(3, ..., ...) = 0
-      +0 listen(3, 1) = 0
-      +0 < S 0:0(0) win 65535 <mss 1460>
-      +0 > S. 0:0(0) ack 1 <mss 1460>
-      +0 < . 1:1(0) ack 1 win 65535
-      +0 accept(3, ..., ...) = 4
-      +0 write(4, ..., 1400) = 1400
-      +0 > P. 1:1401(1400) ack 1
-      +.05 < icmp packet_too_big mtu 1280 [1:1401(1400)]
-      +0 > P. 1:1401(1400) ack 1
-      +0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [1220], [4]) = 0
-      +.05 < . 1:1(0) ack 1401 win 65535
-      """.write(toFile: path, atomically: false, encoding: .utf8)
+    try Self.mtuScript(icmp: "icmp packet_too_big mtu 1280", mss: 1220).write(toFile: path, atomically: false, encoding: .utf8)
     let result = try CommandRunner().run(["run", path, "--ip-version", "ipv6", "--verbose"], timeout: 30)
     #expect(result.status == 0, "\(result.stdout)")
     #expect(result.stdout.contains("< IP6 fd3d:fa7b:d17d::1 > fd3d:a0b:17d6::1: ICMP6, packet too big, mtu 1280"), "\(result.stdout)")
@@ -138,23 +122,7 @@ import TestSupport
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let path = folder + "/frag-needed.pkt"
     // As packetTooBig, over IPv4: "fragmentation needed, MTU 1000" gives an MSS of 1000 - 40 = 960.
-    try """
-      --tolerance_usecs=50000
-      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-      +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-      +0 bind(3, ..., ...) = 0
-      +0 listen(3, 1) = 0
-      +0 < S 0:0(0) win 65535 <mss 1460>
-      +0 > S. 0:0(0) ack 1 <mss 1460>
-      +0 < . 1:1(0) ack 1 win 65535
-      +0 accept(3, ..., ...) = 4
-      +0 write(4, ..., 1400) = 1400
-      +0 > P. 1:1401(1400) ack 1
-      +.05 < icmp unreachable frag_needed mtu 1000 [1:1401(1400)]
-      +0 > P. 1:1401(1400) ack 1
-      +0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [960], [4]) = 0
-      +.05 < . 1:1(0) ack 1401 win 65535
-      """.write(toFile: path, atomically: false, encoding: .utf8)
+    try Self.mtuScript(icmp: "icmp unreachable frag_needed mtu 1000", mss: 960).write(toFile: path, atomically: false, encoding: .utf8)
     let result = try CommandRunner().run(["run", path, "--ip-version", mode, "--verbose"], timeout: 30)
     #expect(result.status == 0, "\(mode): \(result.stdout)")
     #expect(result.stdout.contains("< IP 192.0.2.1 > 192.168.0.1: ICMP 192.0.2.1 unreachable - need to frag (mtu 1000)"), "\(result.stdout)")
@@ -186,5 +154,27 @@ import TestSupport
     let pcap = try #require(FileManager.default.contents(atPath: folder + "/wrong6.pcap"))
     #expect(pcap.count > 24 + 2 * (16 + 60))
     #expect(Array(pcap[20..<24]) == [101, 0, 0, 0], "LINKTYPE_RAW (IPv6 inside)")
+  }
+
+  /// A 1400-byte write in one segment, then `icmp` (line 12) quoting it: the kernel retransmits
+  /// at once and TCP_MAXSEG then reads `mss`.
+  static func mtuScript(icmp: String, mss: Int) -> String {
+    """
+    --tolerance_usecs=50000
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+    +0 bind(3, ..., ...) = 0
+    +0 listen(3, 1) = 0
+    +0 < S 0:0(0) win 65535 <mss 1460>
+    +0 > S. 0:0(0) ack 1 <mss 1460>
+    +0 < . 1:1(0) ack 1 win 65535
+    +0 accept(3, ..., ...) = 4
+    +0 write(4, ..., 1400) = 1400
+    +0 > P. 1:1401(1400) ack 1
+    +.05 < \(icmp) [1:1401(1400)]
+    +0 > P. 1:1401(1400) ack 1
+    +0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [\(mss)], [4]) = 0
+    +.05 < . 1:1(0) ack 1401 win 65535
+    """
   }
 }
