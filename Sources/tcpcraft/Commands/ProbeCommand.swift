@@ -949,36 +949,32 @@ final class SelfTarget {
   /// A listener that never accepts (the kernel completes handshakes and queues them) with a small
   /// receive buffer, so that a window can be filled; a backlog of 1024.
   private static func listen(address: UInt32, port: UInt16) -> Int32 {
-    guard let socket = try? SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0) else {
-      return -1
-    }
-    try? socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: Int32(1))
-    try? socket.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(2048))
     var local = sockaddr_in()
     local.sin_family = sa_family_t(AF_INET)
     local.sin_port = port.bigEndian
     local.sin_addr.s_addr = address.bigEndian
-    let bound = withUnsafeBytes(of: &local) { bytes in Result { () throws(Errno) in try socket.bind(address: bytes) } }
-    guard case .success = bound, (try? socket.listen(backlog: 1024)) != nil else {
-      try? socket.close()
-      return -1
-    }
-    return socket.rawValue
+    return listen(family: AF_INET, local: local)
   }
 
   /// The same listener on an IPv6 address.
   private static func listen6(address: IPv6Address, port: UInt16) -> Int32 {
-    guard let socket = try? SocketDescriptor.open(domain: AF_INET6, type: CInt(SOCK_STREAM.rawValue), protocol: 0) else {
-      return -1
-    }
-    try? socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: Int32(1))
-    try? socket.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(2048))
     var local = sockaddr_in6()
     local.sin6_family = sa_family_t(AF_INET6)
     local.sin6_port = port.bigEndian
     withUnsafeMutableBytes(of: &local.sin6_addr) { raw in
       for (index, byte) in address.octets.enumerated() where index < raw.count { raw[index] = byte }
     }
+    return listen(family: AF_INET6, local: local)
+  }
+
+  /// The listener of either family bound to `local` (a `sockaddr_in` or `sockaddr_in6`); -1 on failure.
+  private static func listen<Address>(family: Int32, local: Address) -> Int32 {
+    guard let socket = try? SocketDescriptor.open(domain: family, type: CInt(SOCK_STREAM.rawValue), protocol: 0) else {
+      return -1
+    }
+    try? socket.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: Int32(1))
+    try? socket.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(2048))
+    var local = local
     let bound = withUnsafeBytes(of: &local) { bytes in Result { () throws(Errno) in try socket.bind(address: bytes) } }
     guard case .success = bound, (try? socket.listen(backlog: 1024)) != nil else {
       try? socket.close()
