@@ -238,7 +238,7 @@ import Testing
     (["send", "127.0.0.1:9", "--flags", "S", "--flow-label", "5"], "send: --flow-label is an IPv6 field; 127.0.0.1:9 is IPv4 (give [ADDR]:PORT)"),
     (["send", "[::1]:9", "--flags", "S", "--flow-label", "1048576"], "send: --flow-label 1048576 does not fit 20 bits (0-1048575)"),
     (["send", "[::1]:9", "--flags", "S", "--count", "5", "--walk", "id"], "--walk: \"id\": id is the IPv4 identification; an IPv6 header has none (walk flow, the flow label)"),
-    (["probe", "[::1]:9"], "\"[::1]:9\": IPv6 targets are not supported here yet; use an IPv4 address (like 127.0.0.1:9)"),
+    (["probe", "127.0.0.1:9", "--ipv6"], "--ipv6 probes the IPv6 cases over IPv6: give the target as [ADDR]:PORT (like [::1]:8080), or --target self"),
     (["demo", "--serve", "--ipv6", "--veth", "--mtu", "1279"], "demo --serve --veth --ipv6: --mtu 1279 is below IPv6's minimum link MTU of 1280 (RFC 8200 §5)"),
     (["handshake", "[::1]:0"], "\"0\" is not a port number (1-65535) after [::1]:"),
     (["handshake", "::1:8080"], "\"::1:8080\": put an IPv6 address in brackets, like [::1]:8080"),
