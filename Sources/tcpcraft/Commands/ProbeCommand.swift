@@ -305,11 +305,7 @@ enum ProbeCommand: Command {
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
       line.add("kernel_counters", configuration.counterNamespace.map { "namespace \($0)" }
         ?? (runner.interfaceName == "lo" ? "host-wide (noisy)" : "none"))
-      switch results.first?.drops {
-      case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
-      case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
-      case nil: line.add("drop_reasons", raw: "null")
-      }
+      addDropReasons(results, to: &line)
       line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
@@ -412,11 +408,7 @@ enum ProbeCommand: Command {
       line.add("cases", results.count)
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
       line.add("kernel_counters", counters)
-      switch results.first?.drops {
-      case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
-      case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
-      case nil: line.add("drop_reasons", raw: "null")
-      }
+      addDropReasons(results, to: &line)
       line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
@@ -444,6 +436,16 @@ enum ProbeCommand: Command {
     }
     if interactive { try? FileDescriptor.standardError.writeAll(Array("\r\u{1B}[2K".utf8)) }
     return results
+  }
+
+  /// The summary line's `drop_reasons`: how the first result's drops were recorded (every case
+  /// of a run shares the recorder), or `null` without results.
+  static func addDropReasons(_ results: [ProbeResult], to line: inout JSONLine) {
+    switch results.first?.drops {
+    case .recorded(_, let scope)?: line.add("drop_reasons", "recorded (skb:kfree_skb; \(scope))")
+    case .unavailable(let why)?: line.add("drop_reasons", "drop reasons unavailable (\(why))")
+    case nil: line.add("drop_reasons", raw: "null")
+    }
   }
 
   /// The results as JSON lines (`--json`) or the table (`--bytes`, `--ladder`, `--explain`).
