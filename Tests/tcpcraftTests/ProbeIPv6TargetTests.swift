@@ -38,9 +38,11 @@ struct ProbeIPv6TargetTests {
     close(closedProbe)
 
     let loopback = try runner.run(
-      ["probe", "[::1]:\(port)", "--all", "--json", "--timeout", "0.4", "--seed", "14", "--closed-port", String(closed)],
-      timeout: 120)
-    let own = try runner.run(["probe", "--target", "self", "--ipv6", "--all", "--json", "--timeout", "0.4", "--seed", "14"], timeout: 120)
+      ["probe", "[::1]:\(port)", "--all", "--json", "--timeout", "1", "--seed", "14", "--closed-port", String(closed)],
+      timeout: 300)
+    // The CLI's default wait (1 s): a reply that a loaded machine delays past a shorter wait
+    // would be judged as silence on one side only.
+    let own = try runner.run(["probe", "--target", "self", "--ipv6", "--all", "--json", "--timeout", "1", "--seed", "14"], timeout: 300)
     #expect(own.status == 1, "\(own.stderr)")
     // Linux deviates from RFC 7323 §3.2's SHOULD on lo as in a namespace: exit status 1.
     #expect(loopback.status == 1, "\(loopback.stderr)")
