@@ -235,6 +235,8 @@ struct ScriptSession {
   /// Microseconds added to the start by commands (they take no script time).
   var tolerance: Int64
   var captured: [(packet: [UInt8], time: Int64)] = []
+  /// One receive buffer for the tun device, reused by every `pump` (not 64 KiB per wake-up).
+  var tunBuffer = [UInt8](repeating: 0, count: 65_536)
   var tun: TunDevice?
   /// The kernel's send times of the packets read from the tun (a packet socket on it).
   var stamps: OutboundTimestamps?
@@ -555,10 +557,9 @@ struct ScriptSession {
       [(tun.descriptor.rawValue, 1), (worker.doneRead, 1)], timeoutMicroseconds: max(0, timeoutMicroseconds))
     guard case .success(let (ready, revents)) = polled, ready > 0 else { return }
     if revents[0] & 1 != 0 {
-      var buffer = [UInt8](repeating: 0, count: 65_536)
       var read: [[UInt8]] = []
-      while read.count < 4096, let count = try? tun.receive(timeoutMilliseconds: 0, into: &buffer), count > 0 {
-        read.append(Array(buffer.prefix(count)))
+      while read.count < 4096, let count = try? tun.receive(timeoutMilliseconds: 0, into: &tunBuffer), count > 0 {
+        read.append(Array(tunBuffer.prefix(count)))
       }
       // Each packet's time is when the kernel sent it, not when this thread woke to read it: the
       // packet socket's copy, queued before the tun's, carries the kernel's stamp.
