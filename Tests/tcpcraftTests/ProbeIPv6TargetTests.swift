@@ -55,8 +55,20 @@ struct ProbeIPv6TargetTests {
       }
       return found
     }
-    let onLoopback = verdicts(loopback.lines)
+    var onLoopback = verdicts(loopback.lines)
     let inNamespace = verdicts(own.lines)
+    // lo is shared with every other test running meanwhile, and the kernel's rate limits (challenge
+    // ACKs, ICMPv6 errors) are host-wide: a case that differs is probed again on lo, alone, up to
+    // twice. Each case must still come out as in the namespace.
+    for _ in 0..<2 {
+      let differing = inNamespace.keys.filter { onLoopback[$0] != inNamespace[$0] }.sorted()
+      if differing.isEmpty { break }
+      let again = try runner.run(
+        ["probe", "[::1]:\(port)", "--json", "--timeout", "1", "--seed", "14", "--closed-port", String(closed)]
+          + differing.flatMap { ["--case", $0] },
+        timeout: 300)
+      onLoopback.merge(verdicts(again.lines)) { _, retried in retried }
+    }
     #expect(onLoopback.count == EdgeCaseCatalog.ipv6.count, "every IPv6 case judged on lo")
     #expect(inNamespace.count == EdgeCaseCatalog.ipv6.count)
     for (name, verdict) in inNamespace.sorted(by: { $0.key < $1.key }) {
