@@ -187,6 +187,11 @@ final class CallWorker: @unchecked Sendable {
       }
       var outcome = job()
       outcome.duration = ContinuousClock.now - began
+      if traces {
+        let took = outcome.duration.components
+        let micros = took.seconds * 1_000_000 + took.attoseconds / 1_000_000_000_000
+        _ = ScriptSockets.write(2, bytes: Array("call worker: the call took \(micros) us\n".utf8))
+      }
       state.withLock {
         $0.job = nil
         $0.result = outcome
