@@ -60,6 +60,13 @@ enum RateCommandSupport {
     try RingCapture(interface: interface, filter: CaptureFilter(parsing: "tcp port \(port)"), geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16))
   }
 
+  /// A loopback burst's ends: a source port of its own, a closed port on 127.0.0.1 to send to,
+  /// and a ring capture on lo of the source port's traffic (the caller closes it).
+  static func loopbackBurst() throws -> (sourcePort: UInt16, closed: UInt16, capture: RingCapture) {
+    let sourcePort = randomPort()
+    return (sourcePort, try closedPort(), try capture(port: sourcePort))
+  }
+
   /// TCP sequence numbers of the plain SYNs among Ethernet frames, in order.
   static func synSequences(_ frames: [CapturedFrame]) -> [UInt32] {
     frames.compactMap { frame -> UInt32? in
@@ -121,9 +128,7 @@ struct RateCommandTests {
     try Privileges.check(.netRaw, .netAdmin)
     let runner = CommandRunner()
     defer { runner.cleanUp() }
-    let sourcePort = RateCommandSupport.randomPort()
-    let closed = try RateCommandSupport.closedPort()
-    let capture = try RateCommandSupport.capture(port: sourcePort)
+    let (sourcePort, closed, capture) = try RateCommandSupport.loopbackBurst()
     defer { capture.close() }
     let result = try runner.run([
       "send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "4294966296",
@@ -144,9 +149,7 @@ struct RateCommandTests {
     try Privileges.check(.netRaw, .netAdmin)
     let runner = CommandRunner()
     defer { runner.cleanUp() }
-    let sourcePort = RateCommandSupport.randomPort()
-    let closed = try RateCommandSupport.closedPort()
-    let capture = try RateCommandSupport.capture(port: sourcePort)
+    let (sourcePort, closed, capture) = try RateCommandSupport.loopbackBurst()
     defer { capture.close() }
     let result = try runner.run([
       "send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "1", "--count", "300",
