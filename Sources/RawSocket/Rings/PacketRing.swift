@@ -179,11 +179,12 @@ internal final class MappedRing {
 /// the ring (`setsockopt(SOL_PACKET, option, request)`, `option` named `optionName` in errors)
 /// and maps it. Shared by `RXRing` and `TXRing`.
 internal func openMappedRing<Request>(
-  interface: String, protocol linkProtocol: UInt16, geometry: PacketRingGeometry,
-  option: CInt, optionName: String, request: Request,
+  interface: String, protocol linkProtocol: UInt16, ignoreOutgoing: Bool = false, filter: BPFProgram? = nil,
+  geometry: PacketRingGeometry, option: CInt, optionName: String, request: Request,
   configure: (SocketDescriptor, inout String) throws(Errno) -> Void
 ) throws(SocketError) -> (SocketDescriptor, Int32, MappedRing) {
-  let opened = try openPacketSocket(interface: interface, protocol: linkProtocol) { (descriptor, operation) throws(Errno) in
+  let opened = try openPacketSocket(interface: interface, protocol: linkProtocol, ignoreOutgoing: ignoreOutgoing, filter: filter) {
+    (descriptor, operation) throws(Errno) in
     try configure(descriptor, &operation)
     operation = "setsockopt(\(optionName), \(geometry))"
     try descriptor.setOption(level: SOL_PACKET, name: option, value: request)
@@ -196,13 +197,14 @@ internal func openMappedRing<Request>(
 
 /// Opens an `AF_PACKET`/`SOCK_RAW` socket (protocol 0: it queues nothing until bound, so nothing
 /// from other interfaces slips into its queue before the bind and the filter), lets `configure`
-/// set it up (options, version, ring, filter; it names the step in `operation` for errors), then
-/// binds it to `interface` and `protocol`. Returns the socket, the interface index and what
-/// `configure` returned (a ring's mapping). Shared by `PacketSocket`, `RXRing` and `TXRing`.
+/// set it up (options, version, ring; it names the step in `operation` for errors), sets
+/// `PACKET_IGNORE_OUTGOING` when `ignoreOutgoing`, attaches `filter`, then binds it to `interface`
+/// and `protocol`. Returns the socket, the interface index and what `configure` returned (a
+/// ring's mapping). Shared by `PacketSocket`, `RXRing` and `TXRing`.
 ///
 /// Checks, in order: `CAP_NET_RAW`, `filter` (when given), the interface name.
 internal func openPacketSocket<Configured>(
-  interface: String, protocol linkProtocol: UInt16, filter: BPFProgram? = nil,
+  interface: String, protocol linkProtocol: UInt16, ignoreOutgoing: Bool = false, filter: BPFProgram? = nil,
   configure: (SocketDescriptor, inout String) throws(Errno) -> Configured
 ) throws(SocketError) -> (SocketDescriptor, Int32, Configured) {
   do throws(CapabilityError) {
@@ -229,6 +231,14 @@ internal func openPacketSocket<Configured>(
   let configured: Configured
   do throws(Errno) {
     configured = try configure(descriptor, &operation)
+    if ignoreOutgoing {
+      operation = "setsockopt(PACKET_IGNORE_OUTGOING)"
+      try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(1))
+    }
+    if let filter {
+      operation = "setsockopt(SO_ATTACH_FILTER)"
+      try descriptor.attachFilter(filter)
+    }
     operation = "bind(\(interface))"
     var address = sockaddr_ll()
     address.sll_family = UInt16(AF_PACKET)

@@ -120,19 +120,11 @@ public final class PacketRXRing {
       tp_frame_size: UInt32(geometry.frameSize), tp_frame_nr: UInt32(geometry.frameCount),
       tp_retire_blk_tov: timeoutMilliseconds, tp_sizeof_priv: 0, tp_feature_req_word: 0)
     let (descriptor, index, mapped) = try openMappedRing(
-      interface: interface, protocol: linkProtocol, geometry: geometry, option: PACKET_RX_RING, optionName: "PACKET_RX_RING",
-      request: request
+      interface: interface, protocol: linkProtocol, ignoreOutgoing: ignore, filter: filter, geometry: geometry,
+      option: PACKET_RX_RING, optionName: "PACKET_RX_RING", request: request
     ) { (descriptor, operation) throws(Errno) in
       operation = "setsockopt(PACKET_VERSION, TPACKET_V3)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_VERSION, value: TPacket.version3)
-      if ignore {
-        operation = "setsockopt(PACKET_IGNORE_OUTGOING)"
-        try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(1))
-      }
-      if let filter {
-        operation = "setsockopt(SO_ATTACH_FILTER)"
-        try descriptor.attachFilter(filter)
-      }
     }
     self.descriptor = descriptor
     self.interfaceName = interface
