@@ -41,7 +41,8 @@ let package = Package(
     // A normal user's test binary enters a private user+network namespace before main (no root).
     .target(name: "CTestNamespace", dependencies: ["CRawSocket"], path: "Tests/CTestNamespace"),
     .target(name: "TestSupport", dependencies: ["CTestNamespace"], path: "Tests/TestSupport"),
-    .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "TestSupport"]),
+    // RawSocket only for the host's interface names the tcpdump differential needs.
+    .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "RawSocket", "TestSupport"]),
     .testTarget(name: "RawSocketTests", dependencies: ["RawSocket", "TestSupport"]),
     .testTarget(name: "TCPScriptTests", dependencies: ["TCPScript", "TestSupport"]),
     .testTarget(name: "tcpcraftTests", dependencies: ["tcpcraft", "TestSupport"]),
