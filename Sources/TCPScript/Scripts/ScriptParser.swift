@@ -104,6 +104,14 @@ public struct ScriptParser {
     }
   }
 
+  /// Skips blanks on this line, then a `,` if one comes (true) or nothing (false).
+  private mutating func skipComma() -> Bool {
+    skipTrivia(newlines: false)
+    guard current == UInt8(ascii: ",") else { return false }
+    advance()
+    return true
+  }
+
   private mutating func expect(_ text: String, _ what: String? = nil) throws(ScriptParseError) {
     guard starts(with: text) else {
       throw error("expected \(what ?? "\"\(text)\""), found \(found)")
@@ -469,9 +477,7 @@ public struct ScriptParser {
           location: here,
           message: "expected an ECN mark (noecn, ect0, ect1, ce, ect01), tos 0xNN, flowlabel 0xNNNNN or ttl N, found \"\(name)\"")
       }
-      skipTrivia(newlines: false)
-      if current == UInt8(ascii: ",") {
-        advance()
+      if skipComma() {
         skipTrivia(newlines: false)
         let at = location
         guard try identifier() == "flowlabel" else {
@@ -646,11 +652,7 @@ public struct ScriptParser {
           location: here,
           message: "expected a TCP option (nop, eol, mss, wscale, sackOK, TS, sack, FO, FOEXP, md5), found \"\(name)\"")
       }
-      skipTrivia(newlines: false)
-      if current == UInt8(ascii: ",") {
-        advance()
-        continue
-      }
+      if skipComma() { continue }
       try expect(">", "\",\" or \">\" in the option list")
       return options
     }
