@@ -33,6 +33,12 @@ public func printSegments(of flow: Flow, explain: Bool = false) {
   }
 }
 
+/// Prints a blank line and `flow`'s exchange as a ladder, our side on the left.
+public func printLadder(of flow: Flow) {
+  print()
+  print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
+}
+
 /// A kernel TCP listener on 127.0.0.1 at a port the kernel picks (backlog 1).
 public struct LoopbackListener {
   public let descriptor: Int32

@@ -16,8 +16,7 @@ do {
   printSegments(of: flow, explain: true)   // with why each segment looks as it does
   try flow.activeOpen()      // SYN → SYN+ACK → ACK:   CLOSED → SYN-SENT → ESTABLISHED
   try flow.activeClose()     // FIN → ACK, FIN → ACK:   FIN-WAIT-1 → FIN-WAIT-2 → TIME-WAIT
-  print()
-  print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
+  printLadder(of: flow)
   flow.close()
 } catch {
   print("example-active-open: \(error)")

@@ -18,8 +18,7 @@ do {
   close(connection)                              // the kernel sends its FIN (it is in FIN-WAIT-1)...
   usleep(20_000)
   try flow.simultaneousClose()                   // ...and ours crosses it: FIN-WAIT-1 → CLOSING → TIME-WAIT
-  print()
-  print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
+  printLadder(of: flow)
   flow.close()
 } catch {
   print("example-simultaneous-close: \(error)")
