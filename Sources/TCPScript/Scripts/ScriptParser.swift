@@ -104,9 +104,10 @@ public struct ScriptParser {
     }
   }
 
-  /// Skips blanks on this line, then a `,` if one comes (true) or nothing (false).
-  private mutating func skipComma() -> Bool {
-    skipTrivia(newlines: false)
+  /// Skips blanks (on this line unless `newlines`), then a `,` if one comes (true) or nothing
+  /// (false).
+  private mutating func skipComma(newlines: Bool = false) -> Bool {
+    skipTrivia(newlines: newlines)
     guard current == UInt8(ascii: ",") else { return false }
     advance()
     return true
@@ -739,11 +740,7 @@ public struct ScriptParser {
     while true {
       skipTrivia(newlines: true)
       items.append(try expression())
-      skipTrivia(newlines: true)
-      if current == UInt8(ascii: ",") {
-        advance()
-        continue
-      }
+      if skipComma(newlines: true) { continue }
       try expect(closing, "\",\" or \"\(closing)\"")
       return items
     }
@@ -791,11 +788,7 @@ public struct ScriptParser {
         }
         if !named {
           fields.append(ScriptField(name: "", value: try expression()))
-          skipTrivia(newlines: true)
-          if current == UInt8(ascii: ",") {
-            advance()
-            continue
-          }
+          if skipComma(newlines: true) { continue }
           try expect("}", "\",\" or \"}\"")
           return .structure(fields)
         }
@@ -810,11 +803,7 @@ public struct ScriptParser {
         try expect("=", "\"=\" after the field name \(name)")
         skipTrivia(newlines: true)
         fields.append(ScriptField(name: name, value: try expression()))
-        skipTrivia(newlines: true)
-        if current == UInt8(ascii: ",") {
-          advance()
-          continue
-        }
+        if skipComma(newlines: true) { continue }
         try expect("}", "\",\" or \"}\"")
         return .structure(fields)
       }
