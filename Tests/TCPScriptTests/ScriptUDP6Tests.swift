@@ -91,26 +91,30 @@ import TestSupport
 
   @Test("An outbound IPv6 datagram is matched field by field: length, ports, addresses, protocol")
   func outboundDatagram() throws {
-    func fields(_ packet: [UInt8], _ line: ScriptUDP = ScriptUDP(inbound: false, length: 50)) -> [String] {
-      ScriptMatcher.mismatches(packet, udpLine: line, connection: connection, udp: endpoint).map(\.field)
-    }
-    #expect(fields(try kernelDatagram(length: 50)) == [])
-    #expect(fields(try kernelDatagram(length: 51)) == ["length"])
-    #expect(fields(try kernelDatagram(from: 5001, length: 50)) == ["source port"])
-    #expect(fields(try kernelDatagram(to: 6001, length: 50)) == ["destination port"])
-    #expect(fields(try kernelDatagram(length: 50, toAddress: Self.elsewhere)) == ["destination"])
-    let wrongAddress = try #require(
-      ScriptMatcher.mismatches(try kernelDatagram(length: 50, toAddress: Self.elsewhere), udpLine: ScriptUDP(inbound: false, length: 50),
-        connection: connection, udp: endpoint).first)
-    #expect(wrongAddress.description == "destination: expected fd3d:fa7b:d17d::1, got fd3d:fa7b:d17d::9")
-    // An IPv4 datagram where the run is IPv6: both addresses differ.
+    // An IPv4 datagram where the run is IPv6: both addresses differ; a TCP segment: the protocol.
     let v4 = try (IPv4Header(sourceAddress: IPv4Address(192, 168, 0, 1), destinationAddress: IPv4Address(192, 0, 2, 1))
       / UDPHeader(sourcePort: 5000, destinationPort: 6000) / [UInt8](repeating: 0, count: 50)).encoded()
-    #expect(fields(v4) == ["source", "destination"])
     let tcp = try (IPv6Header(sourceAddress: Self.local, destinationAddress: Self.remote)
       / TCPHeader(sourcePort: 5000, destinationPort: 6000, sequenceNumber: 1, acknowledgmentNumber: 0, flags: .syn, window: 1)).encoded()
-    #expect(fields(tcp) == ["protocol"])
-    #expect(fields([0x60, 0, 0]) == ["packet"])
+    let table: [(packet: [UInt8], line: ScriptUDP, fields: [String])] = [
+      (try kernelDatagram(length: 50), ScriptUDP(inbound: false, length: 50), []),
+      (try kernelDatagram(length: 51), ScriptUDP(inbound: false, length: 50), ["length"]),
+      (try kernelDatagram(from: 5001, length: 50), ScriptUDP(inbound: false, length: 50), ["source port"]),
+      (try kernelDatagram(to: 6001, length: 50), ScriptUDP(inbound: false, length: 50), ["destination port"]),
+      (try kernelDatagram(from: 7, to: 8, length: 5), ScriptUDP(inbound: false, sourcePort: 7, destinationPort: 8, length: 5), []),
+      (try kernelDatagram(length: 50, toAddress: Self.elsewhere), ScriptUDP(inbound: false, length: 50), ["destination"]),
+      (v4, ScriptUDP(inbound: false, length: 50), ["source", "destination"]),
+      (tcp, ScriptUDP(inbound: false, length: 0), ["protocol"]),
+      ([0x60, 0, 0], ScriptUDP(inbound: false, length: 0), ["packet"]),
+    ]
+    for row in table {
+      let found = ScriptMatcher.mismatches(row.packet, udpLine: row.line, connection: connection, udp: endpoint)
+      #expect(found.map(\.field) == row.fields, "\(row.line): \(found)")
+    }
+    let wrongAddress = ScriptMatcher.mismatches(
+      try kernelDatagram(length: 50, toAddress: Self.elsewhere), udpLine: ScriptUDP(inbound: false, length: 50), connection: connection,
+      udp: endpoint)
+    #expect(wrongAddress.map(\.description) == ["destination: expected fd3d:fa7b:d17d::1, got fd3d:fa7b:d17d::9"])
   }
 
   @Test("An outbound ICMPv6 message is matched field by field: type, code, mtu, id, the quoted datagram or segment")
@@ -119,33 +123,41 @@ import TestSupport
     let datagram = try ScriptMatcher.inboundDatagram(
       ScriptUDP(inbound: true, sourcePort: 6000, destinationPort: 9, length: 10), connection: connection, udp: endpoint)
     let unreachable = try kernelICMPv6(type: 1, code: 4, quoting: datagram)
-    func fields(_ packet: [UInt8], _ text: String) throws -> [String] {
-      ScriptMatcher.mismatches(packet, icmpLine: try icmpLine(text), connection: connection).map(\.field)
-    }
-    #expect(try fields(unreachable, "+0 > icmp unreachable port_unreachable [udp (10)]") == [])
-    #expect(try fields(unreachable, "+0 > icmp unreachable port_unreachable") == [])
-    #expect(try fields(unreachable, "+0 > icmp unreachable admin_prohibited [udp (10)]") == ["code"])
-    #expect(try fields(unreachable, "+0 > icmp time_exceeded exceeded_hop_limit [udp (10)]") == ["type", "code"])
-    #expect(try fields(unreachable, "+0 > icmp unreachable port_unreachable [udp (11)]") == ["quoted udp length"])
-    #expect(try fields(unreachable, "+0 > icmp unreachable port_unreachable [0:10(10)]") == ["quoted packet"])
-    let wrongType = try #require(
-      ScriptMatcher.mismatches(unreachable, icmpLine: try icmpLine("+0 > icmp parameter_problem header_field"), connection: connection).first)
-    #expect(wrongType.description == "type: expected parameter problem, got destination unreachable")
     let reply = try kernelICMPv6(type: 129, code: 0, rest: 7 << 16 | 1, quoting: [])
-    #expect(try fields(reply, "+0 > icmp echo_reply id 7") == [])
-    #expect(try fields(reply, "+0 > icmp echo_reply id 8") == ["id"])
-    // Packet too big's MTU is all 32 bits.
     let tooBig = try kernelICMPv6(type: 2, code: 0, rest: 1280, quoting: [])
-    #expect(try fields(tooBig, "+0 > icmp packet_too_big mtu 1280") == [])
-    #expect(try fields(tooBig, "+0 > icmp packet_too_big mtu 1400") == ["mtu"])
     // A quoted TCP segment: its sequence number counts from the remote end's ISN.
     let segment = try (IPv6Header(sourceAddress: Self.remote, destinationAddress: Self.local)
       / TCPHeader(sourcePort: 40000, destinationPort: 8080, sequenceNumber: 1000 + 5, acknowledgmentNumber: 0, flags: .ack, window: 1)).encoded()
     let aboutSegment = try kernelICMPv6(type: 4, code: 0, quoting: Array(segment.prefix(48)))
-    #expect(try fields(aboutSegment, "+0 > icmp parameter_problem header_field [5:5(0)]") == [])
-    #expect(try fields(aboutSegment, "+0 > icmp parameter_problem header_field [6:6(0)]") == ["quoted seq"])
-    // An ICMPv4 message, or a datagram, where ICMPv6 is expected.
-    #expect(try fields(datagram, "+0 > icmp unreachable") == ["protocol"])
+    // ICMPv4 where ICMPv6 is expected.
+    let icmpv4 = try (IPv4Header(sourceAddress: IPv4Address(192, 168, 0, 1), destinationAddress: IPv4Address(192, 0, 2, 1))
+      / ICMPv4Header(type: .destinationUnreachable, code: 3)).encoded()
+    let table: [(packet: [UInt8], line: String, fields: [String])] = [
+      (unreachable, "+0 > icmp unreachable port_unreachable [udp (10)]", []),
+      (unreachable, "+0 > icmp unreachable port_unreachable", []),
+      (unreachable, "+0 > icmp unreachable admin_prohibited [udp (10)]", ["code"]),
+      (unreachable, "+0 > icmp time_exceeded exceeded_hop_limit [udp (10)]", ["type", "code"]),
+      (unreachable, "+0 > icmp unreachable port_unreachable [udp (11)]", ["quoted udp length"]),
+      (unreachable, "+0 > icmp unreachable port_unreachable [0:10(10)]", ["quoted packet"]),
+      (reply, "+0 > icmp echo_reply id 7", []),
+      (reply, "+0 > icmp echo_reply id 8", ["id"]),
+      (tooBig, "+0 > icmp packet_too_big mtu 1280", []),  // the MTU is all 32 bits
+      (tooBig, "+0 > icmp packet_too_big mtu 1400", ["mtu"]),
+      (aboutSegment, "+0 > icmp parameter_problem header_field [5:5(0)]", []),
+      (aboutSegment, "+0 > icmp parameter_problem header_field [6:6(0)]", ["quoted seq"]),
+      (datagram, "+0 > icmp unreachable", ["protocol"]),
+      (icmpv4, "+0 > icmp unreachable", ["protocol"]),
+    ]
+    #expect(
+      ScriptMatcher.mismatches(icmpv4, icmpLine: try icmpLine("+0 > icmp unreachable"), connection: connection).map(\.description)
+        == ["protocol: expected ICMPv6, got icmp over IPv4"])
+    for row in table {
+      let found = ScriptMatcher.mismatches(row.packet, icmpLine: try icmpLine(row.line), connection: connection)
+      #expect(found.map(\.field) == row.fields, "\(row.line): \(found)")
+    }
+    let wrongType = try #require(
+      ScriptMatcher.mismatches(unreachable, icmpLine: try icmpLine("+0 > icmp parameter_problem header_field"), connection: connection).first)
+    #expect(wrongType.description == "type: expected parameter problem, got destination unreachable")
     let expected = try #require(ScriptMatcher.expectedICMP(try icmpLine("+0 > icmp unreachable port_unreachable [udp (10)]"), connection: connection, udp: endpoint))
     #expect(scriptSummary(expected).contains("ICMP6"), "\(scriptSummary(expected))")
   }
@@ -159,32 +171,17 @@ import TestSupport
     return options
   }
 
-  static let udpScript = """
-    // A UDP socket over IPv6: datagrams both ways, a refused datagram, a port unreachable, an echo.
-    0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3
-    +0 bind(3, ..., ...) = 0
-    +0 < udp (100)
-    +0.01 recvfrom(3, ..., 1000, 0, ..., ...) = 100
-    +0 sendto(3, ..., 30, 0, ..., ...) = 30
-    +0 > udp (30)
-    +0 connect(3, ..., ...) = 0
-    +0 write(3, ..., 50) = 50
-    +0 > udp 8080>8080 (50)
-    +0.01 < icmp unreachable port_unreachable [udp (50)]
-    +0.01 read(3, ..., 100) = -1 ECONNREFUSED (Connection refused)
-    +0 < udp 48123>9 (10)
-    +0 > icmp unreachable port_unreachable [udp (10)]
-    +0 < icmp echo_request id 7
-    +0 > icmp echo_reply id 7
-
-    """
+  func run(_ text: String) -> ScriptResult {
+    ScriptRunner.run(text: text, path: "udp6.pkt", directory: ScriptRunTests.examples, options: Self.options())
+  }
 
   @Test(
     "A UDP script plays over IPv6: datagrams in and out, ICMPv6 errors both ways, ECONNREFUSED, an echo",
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func udpScriptPasses() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let result = ScriptRunner.run(text: Self.udpScript, path: "udp6.pkt", directory: ScriptRunTests.examples, options: Self.options())
+    // The IPv4 suite's script, unchanged: one script, every mode.
+    let result = run(ScriptUDPTests.udpScript)
     #expect(result.status == .passed, "\(result.reason ?? "") \(result.failure.map { "\($0)" } ?? "")")
     let packets = result.transcript.filter { $0.kind == .inbound || $0.kind == .outbound }
     #expect(packets.count == 8, "\(packets.map(\.text))")
@@ -211,20 +208,15 @@ import TestSupport
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func udpScriptFails() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let wrongLength = ScriptRunner.run(
-      text: "0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0 connect(3, ..., ...) = 0\n+0 write(3, ..., 20) = 20\n+0 > udp (21)\n",
-      path: "udp6.pkt", directory: ScriptRunTests.examples, options: Self.options())
-    #expect(wrongLength.status == .failed)
-    #expect(wrongLength.failure?.location.line == 4)
+    let socket = "0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n"
+    let wrongLength = run(socket + "+0 connect(3, ..., ...) = 0\n+0 write(3, ..., 20) = 20\n+0 > udp (21)\n")
+    #expect(wrongLength.status == .failed && wrongLength.failure?.location.line == 4)
     #expect(wrongLength.failure?.message == "outbound packet does not match: length: expected 21, got 20")
-    #expect(wrongLength.failure?.actual?.contains("IP6 fd3d:a0b:17d6::1.") == true, "\(wrongLength.failure?.actual ?? "")")
-    #expect(wrongLength.failure?.actual?.contains("UDP, length 20") == true, "\(wrongLength.failure?.actual ?? "")")
+    let actual = wrongLength.failure?.actual ?? ""
+    #expect(actual.contains("IP6 fd3d:a0b:17d6::1.") && actual.contains("UDP, length 20"), "\(actual)")
     #expect(wrongLength.failure?.expected?.contains("UDP, length 21") == true, "\(wrongLength.failure?.expected ?? "")")
-    let wrongCode = ScriptRunner.run(
-      text: "0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0 bind(3, ..., ...) = 0\n+0 < udp 48123>9 (10)\n+0 > icmp unreachable admin_prohibited [udp (10)]\n",
-      path: "udp6.pkt", directory: ScriptRunTests.examples, options: Self.options())
-    #expect(wrongCode.status == .failed)
-    #expect(wrongCode.failure?.location.line == 4)
+    let wrongCode = run(socket + "+0 bind(3, ..., ...) = 0\n+0 < udp 48123>9 (10)\n+0 > icmp unreachable admin_prohibited [udp (10)]\n")
+    #expect(wrongCode.status == .failed && wrongCode.failure?.location.line == 4)
     #expect(wrongCode.failure?.message == "outbound packet does not match: code: expected 1, got 4")
   }
 }

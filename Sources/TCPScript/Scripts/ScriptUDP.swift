@@ -198,9 +198,10 @@ extension ScriptMatcher {
     var restOfHeader: UInt32
     var body: ArraySlice<UInt8>
 
-    /// The message in `wire` when it carries one of its IP version's ICMP.
-    init?(_ wire: ScriptWirePacket) {
-      if wire.isIPv6 {
+    /// The message in `wire` when it is ICMPv6 over IPv6 (`ipv6`) or ICMP over IPv4.
+    init?(_ wire: ScriptWirePacket, ipv6: Bool) {
+      guard wire.isIPv6 == ipv6 else { return nil }
+      if ipv6 {
         guard wire.upperProtocol == .icmpv6, let icmp = try? ICMPv6View(validating: wire.upper) else { return nil }
         (type, code, restOfHeader, body) = (icmp.type.rawValue, icmp.code, icmp.restOfHeader, icmp.body)
       } else {
@@ -219,19 +220,21 @@ extension ScriptMatcher {
   ) -> [ScriptFieldMismatch] {
     let ipv6 = connection.ipVersion.wireIsIPv6
     guard let wire = ScriptWirePacket(packet) else { return [notIP(packet, connection: connection)] }
-    guard let icmp = ICMPFields(wire) else {
-      return [ScriptFieldMismatch(field: "protocol", expected: ipv6 ? "ICMPv6" : "ICMP", actual: "\(wire.upperProtocol)")]
+    guard let icmp = ICMPFields(wire, ipv6: ipv6) else {
+      let name = wire.upperProtocol == .icmpv6 ? "icmpv6" : "\(wire.upperProtocol)"
+      let actual = name + (wire.isIPv6 == ipv6 ? "" : wire.isIPv6 ? " over IPv6" : " over IPv4")
+      return [ScriptFieldMismatch(field: "protocol", expected: ipv6 ? "ICMPv6" : "ICMP", actual: actual)]
     }
     var out = addressMismatches(wire, connection: connection)
     if icmp.type != line.type {
       out.append(ScriptFieldMismatch(
-        field: "type", expected: ScriptICMP.typeName(line.type, ipv6: wire.isIPv6), actual: ScriptICMP.typeName(icmp.type, ipv6: wire.isIPv6)))
+        field: "type", expected: ScriptICMP.typeName(line.type, ipv6: ipv6), actual: ScriptICMP.typeName(icmp.type, ipv6: ipv6)))
     }
     if icmp.code != line.code {
       out.append(ScriptFieldMismatch(field: "code", expected: String(line.code), actual: String(icmp.code)))
     }
     // Fragmentation needed carries the MTU in the low 16 bits; packet too big in all 32.
-    let mtu = wire.isIPv6 ? icmp.restOfHeader : icmp.restOfHeader & 0xFFFF
+    let mtu = ipv6 ? icmp.restOfHeader : icmp.restOfHeader & 0xFFFF
     if let want = line.mtu, mtu != UInt32(want) {
       out.append(ScriptFieldMismatch(field: "mtu", expected: String(want), actual: String(mtu)))
     }
