@@ -4,7 +4,8 @@ import RawSocket
 // UDP lines (`< udp (N)`, `> udp (N)`, with optional `SRC>DST` ports) and outbound ICMP lines
 // (`> icmp unreachable port_unreachable [udp (N)]`, `> icmp echo_reply id 7`), as packetdrill
 // plays them: the parser gives `ScriptUDP` and `ScriptICMP`, the matcher builds and compares them
-// field by field, the runner injects and expects them.
+// field by field, the runner injects and expects them. IPv6 and ICMPv6 on the wire in `ipv6` mode,
+// IPv4 and ICMP otherwise, on one path (`wireIPLayer`, `icmpLayer`, `ScriptWirePacket`).
 
 /// A `<` (injected) or `>` (expected) UDP datagram line: `< udp (100)`, `> udp 8080>8080 (50)`.
 public struct ScriptUDP: Hashable, Sendable {
