@@ -6,8 +6,35 @@ public enum ICMPv4Layout {
   /// The 4 bytes whose meaning depends on the type (identifier + sequence for echo, unused or
   /// next-hop MTU for destination unreachable, ...).
   public static let restOfHeader = 4
+  /// Echo, timestamp and information messages: identifier and sequence number.
+  public static let identifier = 4
+  public static let sequenceNumber = 6
+  /// Redirect: the gateway's address.
+  public static let gateway = 4
+  /// Parameter problem: the offending octet.
+  public static let pointer = 4
+  /// Destination unreachable, fragmentation needed: the next-hop MTU (RFC 1191).
+  public static let nextHopMTU = 6
+  /// Router advertisement (RFC 1256): address count, address entry size (in 32-bit words),
+  /// lifetime, then the entries (address, preference level) from byte 8.
+  public static let addressCount = 4
+  public static let addressEntrySize = 5
+  public static let lifetime = 6
+  public static let routerEntries = 8
+  /// 8 bytes: one router advertisement entry (address, preference level).
+  public static let routerEntryLength = 8
+  /// Within a router advertisement entry: the preference level after the address.
+  public static let routerPreference = 4
+  /// Timestamp and timestamp reply: originate, receive and transmit times.
+  public static let originateTimestamp = 8
+  public static let receiveTimestamp = 12
+  public static let transmitTimestamp = 16
+  /// Address mask reply (RFC 950): the mask.
+  public static let addressMask = 8
   /// 8 bytes.
   public static let headerLength = 8
+  /// Error messages: the quoted datagram (its IPv4 header, then at least 8 bytes).
+  public static let quotedDatagram = 8
 }
 
 /// An ICMPv4 message type (RFC 792). A struct, so any wire value is representable.

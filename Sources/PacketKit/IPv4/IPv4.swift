@@ -17,6 +17,24 @@ public enum IPv4Layout {
   public static let maximumHeaderLength = 60
 }
 
+extension ByteCursor {
+  // The IPv4 header fields the dissector and the tcpdump printer both read, for a header at
+  // `start` (lenient reads: the caller has checked the bytes are there, or wants 0 past them).
+
+  /// The version nibble.
+  @inline(__always) func ipv4Version(at start: Int) -> UInt8 { u8(start &+ IPv4Layout.versionAndIHL) >> 4 }
+  /// The header length in bytes (IHL × 4).
+  @inline(__always) func ipv4HeaderLength(at start: Int) -> Int {
+    Int(u8(start &+ IPv4Layout.versionAndIHL) & 0x0F) &* 4
+  }
+  @inline(__always) func ipv4TotalLength(at start: Int) -> Int { Int(u16(start &+ IPv4Layout.totalLength)) }
+  /// Flags (top 3 bits) and fragment offset (low 13 bits).
+  @inline(__always) func ipv4FlagsAndOffset(at start: Int) -> UInt16 {
+    u16(start &+ IPv4Layout.flagsAndFragmentOffset)
+  }
+  @inline(__always) func ipv4Protocol(at start: Int) -> UInt8 { u8(start &+ IPv4Layout.protocol) }
+}
+
 /// The three IPv4 flag bits (RFC 791 §3.1), as the top three bits of the 16-bit word at byte 6,
 /// shifted down: `reserved` = 4 (the "evil bit", RFC 3514), `dontFragment` = 2, `moreFragments` = 1.
 public struct IPv4Flags: OptionSet, Hashable, Sendable, CustomStringConvertible {

@@ -7,8 +7,17 @@ public enum ICMPv6Layout {
   /// The 4 bytes whose meaning depends on the type (identifier + sequence for echo, MTU for
   /// packet too big, pointer for parameter problem, R/S/O flags for a neighbour advertisement).
   public static let restOfHeader = 4
+  /// Echo request and reply: identifier and sequence number.
+  public static let identifier = 4
+  public static let sequenceNumber = 6
+  /// Packet too big: the MTU.
+  public static let mtu = 4
+  /// Parameter problem: the offending octet's offset.
+  public static let pointer = 4
   /// 8 bytes.
   public static let headerLength = 8
+  /// Error messages: the quoted packet (as much of it as fits in the minimum MTU).
+  public static let quotedPacket = 8
   /// Neighbour solicitation and advertisement: the target address, then options.
   public static let targetAddress = 8
   /// 24 bytes: header + target address.

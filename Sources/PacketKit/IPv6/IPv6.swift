@@ -7,8 +7,33 @@ public enum IPv6Layout {
   public static let hopLimit = 7
   public static let sourceAddress = 8
   public static let destinationAddress = 24
+  /// 16 bytes: one address.
+  public static let addressLength = 16
   /// 40 bytes: the fixed header (IPv6 has no header options; extension headers follow it).
   public static let headerLength = 40
+}
+
+extension ByteCursor {
+  // The IPv6 fields the dissector and the tcpdump printer both read (lenient reads: the caller
+  // has checked the bytes are there, or wants 0 past them).
+
+  /// The version nibble of a header at `start`.
+  @inline(__always) func ipv6Version(at start: Int) -> UInt8 { u8(start &+ IPv6Layout.versionClassAndFlow) >> 4 }
+  @inline(__always) func ipv6PayloadLength(at start: Int) -> Int { Int(u16(start &+ IPv6Layout.payloadLength)) }
+  @inline(__always) func ipv6NextHeader(at start: Int) -> UInt8 { u8(start &+ IPv6Layout.nextHeader) }
+  @inline(__always) func ipv6Source(at start: Int) -> IPv6Address { ipv6Address(at: start &+ IPv6Layout.sourceAddress) }
+  @inline(__always) func ipv6Destination(at start: Int) -> IPv6Address {
+    ipv6Address(at: start &+ IPv6Layout.destinationAddress)
+  }
+  /// The 16-byte address stored at `offset` (in a header, a Routing header, an ICMPv6 message).
+  @inline(__always) func ipv6Address(at offset: Int) -> IPv6Address {
+    IPv6Address(high: u64(offset), low: u64(offset &+ 8))
+  }
+  /// The length in bytes of the Hop-by-Hop, Routing or Destination Options header at `offset`:
+  /// (header extension length + 1) × 8.
+  @inline(__always) func ipv6ExtensionHeaderLength(at offset: Int) -> Int {
+    (Int(u8(offset &+ IPv6ExtensionLayout.headerExtensionLength)) &+ 1) &* IPv6ExtensionLayout.minimumLength
+  }
 }
 
 extension IPProtocol {

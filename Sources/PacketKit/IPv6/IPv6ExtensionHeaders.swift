@@ -9,15 +9,26 @@ public enum IPv6ExtensionLayout {
   /// Header extension length, 8 bits, in 8-octet units not counting the first 8 octets
   /// (Hop-by-Hop, Routing, Destination Options; reserved in the Fragment header).
   public static let headerExtensionLength = 1
+  /// What follows those two octets: options, or the Routing or Fragment header's fields.
+  public static let data = 2
   /// 8 bytes: the smallest extension header, and the unit of their lengths.
   public static let minimumLength = 8
   /// Routing header: routing type, segments left, then type-specific data.
   public static let routingType = 2
   public static let segmentsLeft = 3
   public static let routingData = 4
+  /// Routing types 0 and 2 (RFC 2460, RFC 6275) and 4 (segment routing, RFC 8754): the
+  /// addresses, 16 bytes each, from byte 8.
+  public static let routingAddresses = 8
+  /// Segment Routing header (type 4, RFC 8754): last entry, flags and tag.
+  public static let lastEntry = 4
+  public static let segmentRoutingFlags = 5
+  public static let segmentRoutingTag = 6
   /// Fragment header: offset (13 bits) | reserved (2 bits) | M flag at byte 2, identification at 4.
   public static let fragmentOffsetAndFlags = 2
   public static let fragmentIdentification = 4
+  /// 8 bytes: the Fragment header's fixed length.
+  public static let fragmentHeaderLength = 8
 }
 
 /// What a node must do with an option it does not recognise: the two high-order bits of the

@@ -5,6 +5,29 @@ public enum EthernetLayout {
   public static let etherType = 12
   /// 14 bytes.
   public static let headerLength = 14
+  /// An 802.1Q / 802.1ad tag after the addresses (its TPID is the EtherType it follows): tag
+  /// control information, then the next EtherType, offsets within the 4-byte tag.
+  public static let vlanTagControl = 0
+  public static let vlanEtherType = 2
+  /// 4 bytes: one VLAN tag.
+  public static let vlanTagLength = 4
+}
+
+/// Offsets of an ARP packet (RFC 826): the fixed part, then sender and target addresses whose
+/// sizes the header gives. The address offsets are those of Ethernet/IPv4 ARP (6-byte hardware,
+/// 4-byte protocol addresses).
+public enum ARPLayout {
+  public static let hardwareType = 0
+  public static let protocolType = 2
+  public static let hardwareAddressLength = 4
+  public static let protocolAddressLength = 5
+  public static let operation = 6
+  /// 8 bytes: the part before the addresses.
+  public static let fixedLength = 8
+  public static let senderHardwareAddress = 8
+  public static let senderProtocolAddress = 14
+  public static let targetHardwareAddress = 18
+  public static let targetProtocolAddress = 24
 }
 
 /// A read-only view of an Ethernet II frame (no FCS). Once `init(validating:)` succeeds (at

@@ -47,6 +47,21 @@ public enum LinuxSLLLayout {
   public static let headerLength = 16
   /// Bytes in a `LINKTYPE_LINUX_SLL2` header.
   public static let version2HeaderLength = 20
+  /// SLL fields.
+  public static let packetType = 0
+  public static let hardwareType = 2
+  public static let addressLength = 4
+  public static let address = 6
+  public static let protocolType = 14
+  /// SLL2 fields.
+  public static let version2ProtocolType = 0
+  public static let version2InterfaceIndex = 4
+  public static let version2HardwareType = 8
+  public static let version2PacketType = 10
+  public static let version2AddressLength = 11
+  public static let version2Address = 12
+  /// 8 bytes: the address field (padded) in either version.
+  public static let addressFieldLength = 8
 }
 
 /// A read-only view of a Linux cooked-capture header, version 1 or 2.

@@ -17,6 +17,51 @@ public enum TCPLayout {
   public static let maximumHeaderLength = 60
 }
 
+extension ByteCursor {
+  // The TCP header fields the dissector and the tcpdump printer both read, for a header at
+  // `start` (lenient reads: the caller has checked the bytes are there).
+
+  /// The header length in bytes (data offset × 4).
+  @inline(__always) func tcpHeaderLength(at start: Int) -> Int {
+    Int(u8(start &+ TCPLayout.dataOffsetAndFlags) >> 4) &* 4
+  }
+}
+
+/// Offsets within one TCP option (RFC 9293 §3.1): kind, length (except EOL and NOP), data.
+public enum TCPOptionLayout {
+  public static let kind = 0
+  public static let length = 1
+  public static let data = 2
+  /// SACK (RFC 2018): each block is a left and a right edge, 8 bytes.
+  public static let sackBlockLength = 8
+  public static let sackRightEdge = 4
+  /// Timestamps (RFC 7323): the echo reply after the value.
+  public static let timestampValue = 2
+  public static let timestampEchoReply = 6
+  /// SCPS capabilities: the capability bits and the connection identifier.
+  public static let scpsCapabilities = 2
+  public static let scpsConnectionID = 3
+  /// TCP-AO (RFC 5925): key ID, receive-next key ID, then the MAC.
+  public static let authenticationKeyID = 2
+  public static let authenticationNextKeyID = 3
+  public static let authenticationMAC = 4
+  /// Experimental options (RFC 6994): the 16-bit ExID after kind and length, then its data.
+  public static let experimentID = 2
+  public static let experimentData = 4
+  /// MPTCP (RFC 8684 §3): the subtype in the high nibble of byte 2 (with a version or flags in
+  /// the low nibble), a subtype-specific byte 3, then the subtype's fields from byte 4.
+  public static let mptcpSubtype = 2
+  /// The subtype's flags (MP_CAPABLE, DSS) or address ID (MP_JOIN, ADD_ADDR, REMOVE_ADDR, MP_PRIO).
+  public static let mptcpFlagsOrAddressID = 3
+  public static let mptcpFields = 4
+  /// MP_CAPABLE: the receiver's key after the sender's (third ACK, 20 or 22 bytes).
+  public static let mptcpReceiverKey = 12
+  /// MP_JOIN: the nonce after the token (SYN, 12 bytes) or after the truncated HMAC (SYN/ACK,
+  /// 16 bytes).
+  public static let mptcpJoinSynNonce = 8
+  public static let mptcpJoinSynAckNonce = 12
+}
+
 /// A read-only view of a TCP segment (RFC 9293 §3.1).
 ///
 /// Once `init(validating:)` succeeds, no accessor traps: the slice holds at least

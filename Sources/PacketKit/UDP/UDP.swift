@@ -8,6 +8,11 @@ public enum UDPLayout {
   public static let headerLength = 8
 }
 
+extension ByteCursor {
+  /// The length field of the UDP header at `start` (read by the dissector and the tcpdump printer).
+  @inline(__always) func udpLength(at start: Int) -> Int { Int(u16(start &+ UDPLayout.length)) }
+}
+
 /// A read-only view of a UDP datagram (RFC 768). Once `init(validating:)` succeeds, no accessor
 /// traps: the slice holds at least 8 bytes and `length` ≥ 8. A `length` larger than the slice is
 /// kept visible (`payload` then ends at the end of the slice).
