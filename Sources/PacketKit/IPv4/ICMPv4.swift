@@ -84,15 +84,15 @@ public struct ICMPv4View: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  @inlinable public var type: ICMPv4Type { ICMPv4Type(bytes.byte(at: 0)) }
-  @inlinable public var code: UInt8 { bytes.byte(at: 1) }
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var type: ICMPv4Type { ICMPv4Type(bytes.byte(at: ICMPv4Layout.type)) }
+  @inlinable public var code: UInt8 { bytes.byte(at: ICMPv4Layout.code) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: ICMPv4Layout.checksum) }
   /// The 4 type-specific bytes as one big-endian value.
-  @inlinable public var restOfHeader: UInt32 { bytes.uint32(at: 4) }
+  @inlinable public var restOfHeader: UInt32 { bytes.uint32(at: ICMPv4Layout.restOfHeader) }
   /// Echo identifier (the first half of `restOfHeader`).
-  @inlinable public var identifier: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var identifier: UInt16 { bytes.uint16(at: ICMPv4Layout.identifier) }
   /// Echo sequence number (the second half of `restOfHeader`).
-  @inlinable public var sequenceNumber: UInt16 { bytes.uint16(at: 6) }
+  @inlinable public var sequenceNumber: UInt16 { bytes.uint16(at: ICMPv4Layout.sequenceNumber) }
   /// Everything after the 8-byte header: echo data, or the quoted datagram.
   @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: ICMPv4Layout.headerLength) }
   /// The quoted datagram (IPv4 header and the start of its payload) for error messages

@@ -8,7 +8,7 @@ extension Dissector {
     if !quoted && allowFastPath && !fastPathTried && plainTCP(at: start, end: end) { return }
     let available = end - start
     guard has(.ipv4, needed: IPv4Layout.minimumHeaderLength, start, end, quoted: quoted) else { return }
-    let version = frame.ipv4Version(at: start)
+    let version = frame.ipVersion(at: start)
     guard version == 4 else {
       invalid(.ipv4, field: "version", value: UInt64(version), start, end, quoted: quoted)
       return

@@ -154,13 +154,13 @@ public struct ICMPv6View: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  public var type: ICMPv6Type { ICMPv6Type(bytes.byte(at: 0)) }
-  public var code: UInt8 { bytes.byte(at: 1) }
-  public var checksum: UInt16 { bytes.uint16(at: 2) }
-  public var restOfHeader: UInt32 { bytes.uint32(at: 4) }
+  public var type: ICMPv6Type { ICMPv6Type(bytes.byte(at: ICMPv6Layout.type)) }
+  public var code: UInt8 { bytes.byte(at: ICMPv6Layout.code) }
+  public var checksum: UInt16 { bytes.uint16(at: ICMPv6Layout.checksum) }
+  public var restOfHeader: UInt32 { bytes.uint32(at: ICMPv6Layout.restOfHeader) }
   /// Echo identifier and sequence number.
-  public var identifier: UInt16 { bytes.uint16(at: 4) }
-  public var sequenceNumber: UInt16 { bytes.uint16(at: 6) }
+  public var identifier: UInt16 { bytes.uint16(at: ICMPv6Layout.identifier) }
+  public var sequenceNumber: UInt16 { bytes.uint16(at: ICMPv6Layout.sequenceNumber) }
   /// Packet too big: the MTU of the next hop. Parameter problem: the pointer.
   public var mtuOrPointer: UInt32 { restOfHeader }
 

@@ -7,7 +7,7 @@ extension Dissector {
   mutating func ipv6(at start: Int, end: Int, quoted: Bool, fastPathTried: Bool = false) {
     if !quoted && allowFastPath && !fastPathTried && plainTCP6(at: start, end: end) { return }
     guard has(.ipv6, needed: IPv6Layout.headerLength, start, end, quoted: quoted) else { return }
-    let version = frame.ipv6Version(at: start)
+    let version = frame.ipVersion(at: start)
     guard version == 6 else {
       invalid(.ipv6, field: "version", value: UInt64(version), start, end, quoted: quoted)
       return
@@ -107,9 +107,13 @@ extension Dissector {
   /// same guarantee (the same layers as the general path, or `false` having changed nothing).
   @inline(__always)
   mutating func plainTCP6(at start: Int, end: Int) -> Bool {
-    guard end &- start >= IPv6Layout.headerLength &+ TCPLayout.minimumHeaderLength, frame.ipv6Version(at: start) == 6 else { return false }
+    guard end &- start >= IPv6Layout.headerLength &+ TCPLayout.minimumHeaderLength, frame.ipVersion(at: start) == 6 else {
+      return false
+    }
     let tcpStart = start &+ IPv6Layout.headerLength
-    guard frame.ipv6PayloadLength(at: start) == end &- tcpStart, frame.ipv6NextHeader(at: start) == 6 else { return false }
+    guard frame.ipv6PayloadLength(at: start) == end &- tcpStart, frame.ipv6NextHeader(at: start) == 6 else {
+      return false
+    }
     let pseudo = OnesComplement(
       inner: InternetChecksum.pseudoHeader(
         sourceAddress: frame.ipv6Source(at: start), destinationAddress: frame.ipv6Destination(at: start),

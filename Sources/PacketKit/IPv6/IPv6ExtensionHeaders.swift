@@ -378,8 +378,10 @@ public struct IPv6FragmentHeader: Hashable, Sendable {
   public init(_ view: IPv6ExtensionHeaderView) {
     self.init(
       identification: view.fragmentIdentification, fragmentOffset: view.fragmentOffset,
-      moreFragments: view.moreFragments, nextHeader: view.nextHeader, reserved: view.bytes.byte(at: 1),
-      reservedBits: UInt8(truncatingIfNeeded: view.bytes.uint16(at: 2) >> 1) & 0x03)
+      moreFragments: view.moreFragments, nextHeader: view.nextHeader,
+      reserved: view.bytes.byte(at: IPv6ExtensionLayout.headerExtensionLength),
+      reservedBits: UInt8(truncatingIfNeeded: view.bytes.uint16(at: IPv6ExtensionLayout.fragmentOffsetAndFlags) >> 1)
+        & 0x03)
   }
 
   /// Whether this is an atomic fragment (RFC 6946): offset 0 and no more fragments.
@@ -418,7 +420,9 @@ public struct IPv6ExtensionHeaderView: Sendable {
     guard bytes.count >= IPv6ExtensionLayout.minimumLength else {
       throw .truncated(layer: layer, needed: IPv6ExtensionLayout.minimumLength, available: bytes.count)
     }
-    let length = headerType == .ipv6Fragment ? 8 : (Int(bytes.byte(at: 1)) + 1) * 8
+    let length = headerType == .ipv6Fragment
+      ? IPv6ExtensionLayout.fragmentHeaderLength
+      : (Int(bytes.byte(at: IPv6ExtensionLayout.headerExtensionLength)) + 1) * IPv6ExtensionLayout.minimumLength
     guard length <= bytes.count else { throw .truncated(layer: layer, needed: length, available: bytes.count) }
     self.bytes = bytes.clampedSlice(from: 0, count: length)
     self.headerType = headerType
@@ -434,13 +438,13 @@ public struct IPv6ExtensionHeaderView: Sendable {
     }
   }
 
-  public var nextHeader: IPProtocol { IPProtocol(bytes.byte(at: 0)) }
+  public var nextHeader: IPProtocol { IPProtocol(bytes.byte(at: IPv6ExtensionLayout.nextHeader)) }
   /// Header extension length octet (reserved in a Fragment header).
-  public var headerExtensionLength: UInt8 { bytes.byte(at: 1) }
+  public var headerExtensionLength: UInt8 { bytes.byte(at: IPv6ExtensionLayout.headerExtensionLength) }
   /// The header's length in octets.
   public var length: Int { bytes.count }
   /// Everything after the first two octets (options; or routing type, segments left and data).
-  public var data: ArraySlice<UInt8> { bytes.clampedSuffix(from: 2) }
+  public var data: ArraySlice<UInt8> { bytes.clampedSuffix(from: IPv6ExtensionLayout.data) }
 
   /// Options of a Hop-by-Hop or Destination Options header.
   public var options: IPv6OptionSequence {
@@ -448,29 +452,31 @@ public struct IPv6ExtensionHeaderView: Sendable {
   }
 
   /// Routing type (Routing header).
-  public var routingType: UInt8 { bytes.byte(at: 2) }
+  public var routingType: UInt8 { bytes.byte(at: IPv6ExtensionLayout.routingType) }
   /// Segments left (Routing header).
-  public var segmentsLeft: UInt8 { bytes.byte(at: 3) }
+  public var segmentsLeft: UInt8 { bytes.byte(at: IPv6ExtensionLayout.segmentsLeft) }
   /// Segment routing's last entry (type 4): index of the last segment in the list.
-  public var lastEntry: UInt8 { bytes.byte(at: 4) }
+  public var lastEntry: UInt8 { bytes.byte(at: IPv6ExtensionLayout.lastEntry) }
   /// Segment routing's flags (type 4).
-  public var segmentRoutingFlags: UInt8 { bytes.byte(at: 5) }
+  public var segmentRoutingFlags: UInt8 { bytes.byte(at: IPv6ExtensionLayout.segmentRoutingFlags) }
   /// Segment routing's tag (type 4).
-  public var segmentRoutingTag: UInt16 { bytes.uint16(at: 6) }
+  public var segmentRoutingTag: UInt16 { bytes.uint16(at: IPv6ExtensionLayout.segmentRoutingTag) }
   /// The addresses of a type 0 or 2 Routing header, or the segment list of a type 4 one (up to
   /// `lastEntry` + 1 of them), as far as they fit in the header.
   public var routingAddresses: [IPv6Address] {
-    let room = (bytes.count - 8) / 16
+    let room = (bytes.count - IPv6ExtensionLayout.routingAddresses) / IPv6Layout.addressLength
     let count = routingType == 4 ? min(room, Int(lastEntry) + 1) : room
-    return (0..<max(0, count)).map { bytes.ipv6Address(at: 8 + 16 * $0) }
+    return (0..<max(0, count)).map {
+      bytes.ipv6Address(at: IPv6ExtensionLayout.routingAddresses + IPv6Layout.addressLength * $0)
+    }
   }
 
   /// Fragment offset in 8-octet units (Fragment header), 13 bits.
-  public var fragmentOffset: UInt16 { bytes.uint16(at: 2) >> 3 }
+  public var fragmentOffset: UInt16 { bytes.uint16(at: IPv6ExtensionLayout.fragmentOffsetAndFlags) >> 3 }
   /// M flag (Fragment header).
-  public var moreFragments: Bool { bytes.uint16(at: 2) & 1 == 1 }
+  public var moreFragments: Bool { bytes.uint16(at: IPv6ExtensionLayout.fragmentOffsetAndFlags) & 1 == 1 }
   /// Identification (Fragment header), 32 bits.
-  public var fragmentIdentification: UInt32 { bytes.uint32(at: 4) }
+  public var fragmentIdentification: UInt32 { bytes.uint32(at: IPv6ExtensionLayout.fragmentIdentification) }
 }
 
 /// The extension headers after an IPv6 fixed header, walked as RFC 8200 §4.1 orders them (any

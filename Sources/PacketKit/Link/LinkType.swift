@@ -47,21 +47,44 @@ public enum LinuxSLLLayout {
   public static let headerLength = 16
   /// Bytes in a `LINKTYPE_LINUX_SLL2` header.
   public static let version2HeaderLength = 20
-  /// SLL fields.
+  /// SLL: the packet type, 16 bits (0 to us, 1 broadcast, 2 multicast, 3 to another host, 4 sent by us).
   public static let packetType = 0
+  /// SLL: the `ARPHRD_*` device type, 16 bits.
   public static let hardwareType = 2
+  /// SLL: how many bytes of `address` count, 16 bits.
   public static let addressLength = 4
+  /// SLL: the link-layer address, `addressFieldLength` bytes (padded).
   public static let address = 6
+  /// SLL: the protocol, an EtherType.
   public static let protocolType = 14
-  /// SLL2 fields.
+  /// SLL2 puts the protocol first, 16 bits (then 2 reserved bytes).
   public static let version2ProtocolType = 0
+  /// SLL2: the interface index, 32 bits.
   public static let version2InterfaceIndex = 4
+  /// SLL2: the `ARPHRD_*` device type, 16 bits.
   public static let version2HardwareType = 8
+  /// SLL2: the packet type, 8 bits.
   public static let version2PacketType = 10
+  /// SLL2: how many bytes of the address count, 8 bits.
   public static let version2AddressLength = 11
+  /// SLL2: the link-layer address, `addressFieldLength` bytes (padded).
   public static let version2Address = 12
   /// 8 bytes: the address field (padded) in either version.
   public static let addressFieldLength = 8
+}
+
+extension LinuxSLLLayout {
+  /// The header length of version 1 or 2.
+  @inline(__always) static func headerLength(version2: Bool) -> Int { version2 ? version2HeaderLength : headerLength }
+}
+
+extension ByteCursor {
+  /// The protocol (an EtherType) of the Linux cooked-capture header at 0, version 1 or 2.
+  @inline(__always) func linuxSLLProtocolType(version2: Bool) -> UInt16 {
+    u16(version2 ? LinuxSLLLayout.version2ProtocolType : LinuxSLLLayout.protocolType)
+  }
+  /// The address family of the BSD loopback header at 0 (`NullLinkView.family`).
+  @inline(__always) func nullLinkFamily() -> UInt32 { NullLinkView.family(u32(0)) }
 }
 
 /// A read-only view of a Linux cooked-capture header, version 1 or 2.
@@ -100,25 +123,29 @@ public struct LinuxSLLView: Sendable {
   /// Packet type: 0 to us (host), 1 broadcast, 2 multicast, 3 to another host, 4 sent by us
   /// (outgoing).
   public var packetType: UInt16 {
-    version == 2 ? UInt16(bytes.withCursor { $0.u8(10) }) : u16(0)
+    version == 2
+      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.version2PacketType) }) : u16(LinuxSLLLayout.packetType)
   }
   /// The `ARPHRD_*` device type (1 Ethernet, 772 loopback).
-  public var hardwareType: UInt16 { version == 2 ? u16(8) : u16(2) }
+  public var hardwareType: UInt16 {
+    u16(version == 2 ? LinuxSLLLayout.version2HardwareType : LinuxSLLLayout.hardwareType)
+  }
   /// Number of meaningful bytes in `address` (at most 8 are stored).
   public var addressLength: UInt16 {
-    version == 2 ? UInt16(bytes.withCursor { $0.u8(11) }) : u16(4)
+    version == 2
+      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.version2AddressLength) }) : u16(LinuxSLLLayout.addressLength)
   }
   /// The link-layer source address field (8 bytes, padded).
   public var address: ArraySlice<UInt8> {
-    let start = version == 2 ? 12 : 6
-    return bytes.clampedSlice(from: start, count: 8)
+    let start = version == 2 ? LinuxSLLLayout.version2Address : LinuxSLLLayout.address
+    return bytes.clampedSlice(from: start, count: LinuxSLLLayout.addressFieldLength)
   }
   /// The protocol, an EtherType (0x0800 IPv4).
-  public var protocolType: UInt16 { version == 2 ? u16(0) : u16(14) }
+  public var protocolType: UInt16 { bytes.withCursor { $0.linuxSLLProtocolType(version2: version == 2) } }
   /// The interface index (SLL2 only; 0 for SLL).
   public var interfaceIndex: UInt32 {
     guard version == 2 else { return 0 }
-    return UInt32(u16(4)) << 16 | UInt32(u16(6))
+    return bytes.withCursor { $0.u32(LinuxSLLLayout.version2InterfaceIndex) }
   }
   /// The bytes after the header.
   public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }

@@ -14,20 +14,20 @@ extension TcpdumpPrinter {
   }
 
   mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
-    guard has(start + 2, 2) else {
+    guard has(start + TCPLayout.destinationPort, 2) else {
       emitAddresses(ip, evenAfterExtensions: true)
       emit(":")
       throw TcpdumpTruncated()
     }
-    let sourcePort = frame.u16(start)
-    let destinationPort = frame.u16(start + 2)
+    let sourcePort = frame.u16(start + TCPLayout.sourcePort)
+    let destinationPort = frame.u16(start + TCPLayout.destinationPort)
     emitEndpoint(ip, source: true, port: sourcePort)
     emit(" > ")
     emitEndpoint(ip, source: false, port: destinationPort)
     emit(": ")
-    guard has(start, 20) else { throw TcpdumpTruncated() }
-    let headerLength = Int(frame.u8(start + 12) >> 4) * 4
-    if headerLength < 20 {
+    guard has(start, TCPLayout.minimumHeaderLength) else { throw TcpdumpTruncated() }
+    let headerLength = frame.tcpHeaderLength(at: start)
+    if headerLength < TCPLayout.minimumHeaderLength {
       emit(" tcp ")
       emit(decimal: UInt32(truncatingIfNeeded: length &- headerLength))
       emit(" [bad hdr length ")
@@ -35,11 +35,11 @@ extension TcpdumpPrinter {
       emit(" - too short, < 20]")
       return
     }
-    let seq = frame.u32(start + 4)
-    let ack = frame.u32(start + 8)
-    let window = frame.u16(start + 14)
-    let urgent = frame.u16(start + 18)
-    let flags = frame.u8(start + 13)
+    let seq = frame.u32(start + TCPLayout.sequenceNumber)
+    let ack = frame.u32(start + TCPLayout.acknowledgmentNumber)
+    let window = frame.u16(start + TCPLayout.window)
+    let urgent = frame.u16(start + TCPLayout.urgentPointer)
+    let flags = frame.u8(start + TCPLayout.flags)
     emit("Flags [")
     TCPFlags(rawValue: UInt16(flags)).appendTcpdumpLetters(to: &out)
     emit("]")
@@ -70,10 +70,10 @@ extension TcpdumpPrinter {
       emit(", urg ")
       emit(decimal: UInt32(urgent))
     }
-    if headerLength > 20 {
+    if headerLength > TCPLayout.minimumHeaderLength {
       emit(", options [")
       let complete = try tcpOptions(
-        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length, tcpFlags: flags)
+        at: start + TCPLayout.options, length: headerLength - TCPLayout.options, segmentStart: start, segmentLength: length, tcpFlags: flags)
       guard complete else { return }
       emit("]")
     }
@@ -473,7 +473,7 @@ extension TcpdumpPrinter {
   /// bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
   mutating func emitIPv6(at start: Int) {
     var groups: [UInt16] = []
-    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }
+    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }  // eight 16-bit groups
     var bestStart = -1
     var bestLength = 0
     var runStart = -1
@@ -498,7 +498,7 @@ extension TcpdumpPrinter {
         continue
       }
       if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && groups[5] == 0xFFFF)) {
-        emit(address: frame.u32(start + 12))
+        emit(address: frame.u32(start + IPv6Layout.addressLength - 4))  // the last 32 bits
         return
       }
       emit(hex: UInt32(groups[index]), width: 1)

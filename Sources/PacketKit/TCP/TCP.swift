@@ -85,22 +85,22 @@ public struct TCPView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: 0) }
-  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: 2) }
-  @inlinable public var sequenceNumber: UInt32 { bytes.uint32(at: 4) }
-  @inlinable public var acknowledgmentNumber: UInt32 { bytes.uint32(at: 8) }
+  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: TCPLayout.sourcePort) }
+  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: TCPLayout.destinationPort) }
+  @inlinable public var sequenceNumber: UInt32 { bytes.uint32(at: TCPLayout.sequenceNumber) }
+  @inlinable public var acknowledgmentNumber: UInt32 { bytes.uint32(at: TCPLayout.acknowledgmentNumber) }
   /// Data offset, 4 bits, in 32-bit words.
-  @inlinable public var dataOffset: UInt8 { bytes.byte(at: 12) >> 4 }
+  @inlinable public var dataOffset: UInt8 { bytes.byte(at: TCPLayout.dataOffsetAndFlags) >> 4 }
   /// Header length in bytes (`dataOffset` × 4).
   @inlinable public var headerLength: Int { Int(dataOffset) * 4 }
   /// The three reserved bits between data offset and NS.
-  @inlinable public var reserved: UInt8 { (bytes.byte(at: 12) >> 1) & 0x07 }
+  @inlinable public var reserved: UInt8 { (bytes.byte(at: TCPLayout.dataOffsetAndFlags) >> 1) & 0x07 }
   /// The nine flags (NS from byte 12, CWR...FIN from byte 13).
-  @inlinable public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: 12) & 0x01FF) }
-  @inlinable public var window: UInt16 { bytes.uint16(at: 14) }
+  @inlinable public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: TCPLayout.dataOffsetAndFlags) & 0x01FF) }
+  @inlinable public var window: UInt16 { bytes.uint16(at: TCPLayout.window) }
   /// The checksum as on the wire.
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 16) }
-  @inlinable public var urgentPointer: UInt16 { bytes.uint16(at: 18) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: TCPLayout.checksum) }
+  @inlinable public var urgentPointer: UInt16 { bytes.uint16(at: TCPLayout.urgentPointer) }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
   @inlinable public var optionBytes: ArraySlice<UInt8> {

@@ -33,12 +33,12 @@ public struct UDPView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: 0) }
-  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: UDPLayout.sourcePort) }
+  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: UDPLayout.destinationPort) }
   /// Length in bytes, header included.
-  @inlinable public var length: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var length: UInt16 { bytes.uint16(at: UDPLayout.length) }
   /// Checksum as on the wire (0: none was computed).
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 6) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: UDPLayout.checksum) }
   /// Data after the header, up to `length` (or the end of the slice when shorter).
   @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSlice(from: 8, count: Int(length) - 8) }
 
