@@ -40,8 +40,8 @@ extension TcpdumpPrinter {
       let proto = frame.linuxSLLProtocolType(version2: linkType == .linuxSLL2)
       if linkType == .linuxSLL2 {
         // tcpdump 4.99: "%-5s %-3s " with the interface name and the packet type.
-        let name = interfaceNames[frame.u32(LinuxSLLLayout.version2InterfaceIndex)] ?? "?"
-        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(LinuxSLLLayout.version2PacketType))] ?? "?"
+        let name = interfaceNames[frame.u32(LinuxSLLLayout.interfaceIndex)] ?? "?"
+        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(LinuxSLLLayout.packetType.version2))] ?? "?"
         emit(text: Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
       }
       if proto == 0x0800 {

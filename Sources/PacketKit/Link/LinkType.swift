@@ -47,28 +47,18 @@ public enum LinuxSLLLayout {
   public static let headerLength = 16
   /// Bytes in a `LINKTYPE_LINUX_SLL2` header.
   public static let version2HeaderLength = 20
-  /// SLL: the packet type, 16 bits (0 to us, 1 broadcast, 2 multicast, 3 to another host, 4 sent by us).
-  public static let packetType = 0
-  /// SLL: the `ARPHRD_*` device type, 16 bits.
-  public static let hardwareType = 2
-  /// SLL: how many bytes of `address` count, 16 bits.
-  public static let addressLength = 4
-  /// SLL: the link-layer address, `addressFieldLength` bytes (padded).
-  public static let address = 6
-  /// SLL: the protocol, an EtherType.
-  public static let protocolType = 14
-  /// SLL2 puts the protocol first, 16 bits (then 2 reserved bytes).
-  public static let version2ProtocolType = 0
-  /// SLL2: the interface index, 32 bits.
-  public static let version2InterfaceIndex = 4
-  /// SLL2: the `ARPHRD_*` device type, 16 bits.
-  public static let version2HardwareType = 8
-  /// SLL2: the packet type, 8 bits.
-  public static let version2PacketType = 10
-  /// SLL2: how many bytes of the address count, 8 bits.
-  public static let version2AddressLength = 11
-  /// SLL2: the link-layer address, `addressFieldLength` bytes (padded).
-  public static let version2Address = 12
+  /// Each field's offset in an SLL and in an SLL2 header (the two order them differently):
+  /// the packet type (0 to us, 1 broadcast, 2 multicast, 3 to another host, 4 sent by us; 16
+  /// bits in SLL, 8 in SLL2), the `ARPHRD_*` device type (16 bits), how many bytes of the
+  /// address count (16 bits in SLL, 8 in SLL2), the address (`addressFieldLength` bytes,
+  /// padded) and the protocol (an EtherType).
+  public static let packetType = (version1: 0, version2: 10)
+  public static let hardwareType = (version1: 2, version2: 8)
+  public static let addressLength = (version1: 4, version2: 11)
+  public static let address = (version1: 6, version2: 12)
+  public static let protocolType = (version1: 14, version2: 0)
+  /// SLL2 only: the interface index, 32 bits.
+  public static let interfaceIndex = 4
   /// 8 bytes: the address field (padded) in either version.
   public static let addressFieldLength = 8
 }
@@ -81,7 +71,7 @@ extension LinuxSLLLayout {
 extension ByteCursor {
   /// The protocol (an EtherType) of the Linux cooked-capture header at 0, version 1 or 2.
   @inline(__always) func linuxSLLProtocolType(version2: Bool) -> UInt16 {
-    u16(version2 ? LinuxSLLLayout.version2ProtocolType : LinuxSLLLayout.protocolType)
+    u16(version2 ? LinuxSLLLayout.protocolType.version2 : LinuxSLLLayout.protocolType.version1)
   }
   /// The address family of the BSD loopback header at 0 (`NullLinkView.family`).
   @inline(__always) func nullLinkFamily() -> UInt32 { NullLinkView.family(u32(0)) }
@@ -124,20 +114,21 @@ public struct LinuxSLLView: Sendable {
   /// (outgoing).
   public var packetType: UInt16 {
     version == 2
-      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.version2PacketType) }) : u16(LinuxSLLLayout.packetType)
+      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.packetType.version2) }) : u16(LinuxSLLLayout.packetType.version1)
   }
   /// The `ARPHRD_*` device type (1 Ethernet, 772 loopback).
   public var hardwareType: UInt16 {
-    u16(version == 2 ? LinuxSLLLayout.version2HardwareType : LinuxSLLLayout.hardwareType)
+    u16(version == 2 ? LinuxSLLLayout.hardwareType.version2 : LinuxSLLLayout.hardwareType.version1)
   }
   /// Number of meaningful bytes in `address` (at most 8 are stored).
   public var addressLength: UInt16 {
     version == 2
-      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.version2AddressLength) }) : u16(LinuxSLLLayout.addressLength)
+      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.addressLength.version2) })
+      : u16(LinuxSLLLayout.addressLength.version1)
   }
   /// The link-layer source address field (8 bytes, padded).
   public var address: ArraySlice<UInt8> {
-    let start = version == 2 ? LinuxSLLLayout.version2Address : LinuxSLLLayout.address
+    let start = version == 2 ? LinuxSLLLayout.address.version2 : LinuxSLLLayout.address.version1
     return bytes.clampedSlice(from: start, count: LinuxSLLLayout.addressFieldLength)
   }
   /// The protocol, an EtherType (0x0800 IPv4).
@@ -145,7 +136,7 @@ public struct LinuxSLLView: Sendable {
   /// The interface index (SLL2 only; 0 for SLL).
   public var interfaceIndex: UInt32 {
     guard version == 2 else { return 0 }
-    return bytes.withCursor { $0.u32(LinuxSLLLayout.version2InterfaceIndex) }
+    return bytes.withCursor { $0.u32(LinuxSLLLayout.interfaceIndex) }
   }
   /// The bytes after the header.
   public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }
