@@ -77,7 +77,9 @@ extension TcpdumpPrinter {
       headers += 1
       switch next {
       case 0, 60:
-        guard has(offset + IPv6ExtensionLayout.headerExtensionLength, 1), has(offset, frame.ipv6ExtensionHeaderLength(at: offset)) else {
+        guard has(offset + IPv6ExtensionLayout.headerExtensionLength, 1),
+          has(offset, frame.ipv6ExtensionHeaderLength(at: offset))
+        else {
           emit(next == 0 ? " [|hbhopt]" : " [|dstopt]")
           return
         }
@@ -106,9 +108,10 @@ extension TcpdumpPrinter {
         emit(")")
         guard fragmentOffset == 0 else { return }
         emit(byte: 0x20)
-        guard has(offset, IPv6ExtensionLayout.fragmentHeaderLength), has(offset + IPv6ExtensionLayout.fragmentHeaderLength, 1) else { return }
+        let afterFragmentHeader = offset + IPv6ExtensionLayout.fragmentHeaderLength
+        guard has(offset, IPv6ExtensionLayout.fragmentHeaderLength), has(afterFragmentHeader, 1) else { return }
         next = frame.u8(offset + IPv6ExtensionLayout.nextHeader)
-        offset += IPv6ExtensionLayout.fragmentHeaderLength
+        offset = afterFragmentHeader
       default:
         context.proto = next
         context.portsOnly = offset != start + IPv6Layout.headerLength
