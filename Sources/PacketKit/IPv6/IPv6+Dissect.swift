@@ -14,6 +14,7 @@ extension Dissector {
     }
     let available = end - start
     let payloadLength = frame.ipv6PayloadLength(at: start)
+    let packetLength = IPv6Layout.headerLength + payloadLength
     append(.ipv6, start, start + IPv6Layout.headerLength, quoted: quoted)
     // Payload length 0 is only valid with a Jumbo Payload option; it is kept visible as a
     // packet whose payload is everything captured.
@@ -23,7 +24,7 @@ extension Dissector {
       payloadEnd = end
       complete = false
       if !quoted {
-        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv6, length: IPv6Layout.headerLength + payloadLength, available: available)])
+        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv6, length: packetLength, available: available)])
       }
     }
     let source = frame.ipv6Source(at: start)
@@ -58,7 +59,8 @@ extension Dissector {
           if type == 0 || type == 2 || type == 4, count > 0,
             IPv6Layout.addressLength * (index + 1) <= addressesLength
           {
-            destination = frame.ipv6Address(at: offset + IPv6ExtensionLayout.routingAddresses + IPv6Layout.addressLength * index)
+            let addresses = offset + IPv6ExtensionLayout.routingAddresses
+            destination = frame.ipv6Address(at: addresses + IPv6Layout.addressLength * index)
           }
         }
         let header = next
@@ -96,7 +98,7 @@ extension Dissector {
           && frame.slice(payloadEnd, end).allSatisfy { $0 == 0 }
         append(
           .trailer, payloadEnd, end,
-          problems: isPadding ? [] : [.lengthShorterThanData(layer: .ipv6, length: IPv6Layout.headerLength + payloadLength, available: available)])
+          problems: isPadding ? [] : [.lengthShorterThanData(layer: .ipv6, length: packetLength, available: available)])
       }
     }
   }
@@ -107,9 +109,8 @@ extension Dissector {
   /// same guarantee (the same layers as the general path, or `false` having changed nothing).
   @inline(__always)
   mutating func plainTCP6(at start: Int, end: Int) -> Bool {
-    guard end &- start >= IPv6Layout.headerLength &+ TCPLayout.minimumHeaderLength, frame.ipVersion(at: start) == 6 else {
-      return false
-    }
+    guard end &- start >= IPv6Layout.headerLength &+ TCPLayout.minimumHeaderLength else { return false }
+    guard frame.ipVersion(at: start) == 6 else { return false }
     let tcpStart = start &+ IPv6Layout.headerLength
     guard frame.ipv6PayloadLength(at: start) == end &- tcpStart, frame.ipv6NextHeader(at: start) == 6 else {
       return false
@@ -127,7 +128,9 @@ extension Dissector {
     let quoted = context.quoted
     guard has(.icmpv6, needed: ICMPv6Layout.headerLength, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
-    if let problem = transportChecksum(layer: .icmpv6, proto: 58, context, start, end, checksumOffset: ICMPv6Layout.checksum) {
+    if let problem = transportChecksum(
+      layer: .icmpv6, proto: 58, context, start, end, checksumOffset: ICMPv6Layout.checksum)
+    {
       problems.append(problem)
     }
     let type = ICMPv6Type(frame.u8(start + ICMPv6Layout.type))

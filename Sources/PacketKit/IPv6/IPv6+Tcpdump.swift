@@ -274,7 +274,9 @@ extension TcpdumpPrinter {
       // tcpdump wants the quoted packet's addresses captured before saying more.
       emit("parameter problem")
       let quoted = start + ICMPv6Layout.quotedPacket
-      guard has(start + ICMPv6Layout.pointer, 4), has(quoted + IPv6Layout.destinationAddress, IPv6Layout.addressLength) else {
+      guard has(start + ICMPv6Layout.pointer, 4),
+        has(quoted + IPv6Layout.destinationAddress, IPv6Layout.addressLength)
+      else {
         throw TcpdumpTruncated()
       }
       emit(", ")

@@ -80,7 +80,9 @@ public struct IPv6View: Sendable {
   /// Version, 4 bits (6 for IPv6; not checked).
   @inlinable public var version: UInt8 { bytes.byte(at: IPv6Layout.versionClassAndFlow) >> 4 }
   /// Traffic class, 8 bits (DSCP << 2 | ECN, RFC 2474 / RFC 3168).
-  @inlinable public var trafficClass: UInt8 { UInt8(truncatingIfNeeded: bytes.uint16(at: IPv6Layout.versionClassAndFlow) >> 4) }
+  @inlinable public var trafficClass: UInt8 {
+    UInt8(truncatingIfNeeded: bytes.uint16(at: IPv6Layout.versionClassAndFlow) >> 4)
+  }
   /// Flow label, 20 bits (RFC 6437).
   @inlinable public var flowLabel: UInt32 { bytes.uint32(at: IPv6Layout.versionClassAndFlow) & 0x000F_FFFF }
   /// Payload length in bytes (everything after the fixed header, extension headers included),

@@ -63,7 +63,8 @@ public struct EthernetView: Sendable {
   }
   @inlinable public var source: MACAddress {
     MACAddress(
-      rawValue: UInt64(bytes.uint16(at: EthernetLayout.source)) << 32 | UInt64(bytes.uint32(at: EthernetLayout.source &+ 2)))
+      rawValue: UInt64(bytes.uint16(at: EthernetLayout.source)) << 32
+        | UInt64(bytes.uint32(at: EthernetLayout.source &+ 2)))
   }
   @inlinable public var etherType: EtherType { EtherType(bytes.uint16(at: EthernetLayout.etherType)) }
   /// Everything after the 14-byte header.

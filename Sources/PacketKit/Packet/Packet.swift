@@ -357,11 +357,13 @@ public struct Packet: Hashable, Sendable {
         result.layers[i] = .ipv6(header)
       case .ipv6Options(var header):
         header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: IPv6ExtensionLayout.nextHeader))
-        header.headerExtensionLength = header.headerExtensionLength ?? at.byte(at: IPv6ExtensionLayout.headerExtensionLength)
+        header.headerExtensionLength =
+          header.headerExtensionLength ?? at.byte(at: IPv6ExtensionLayout.headerExtensionLength)
         result.layers[i] = .ipv6Options(header)
       case .ipv6Routing(var header):
         header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: IPv6ExtensionLayout.nextHeader))
-        header.headerExtensionLength = header.headerExtensionLength ?? at.byte(at: IPv6ExtensionLayout.headerExtensionLength)
+        header.headerExtensionLength =
+          header.headerExtensionLength ?? at.byte(at: IPv6ExtensionLayout.headerExtensionLength)
         result.layers[i] = .ipv6Routing(header)
       case .ipv6Fragment(var header):
         header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: IPv6ExtensionLayout.nextHeader))

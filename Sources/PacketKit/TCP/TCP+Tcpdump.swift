@@ -73,7 +73,8 @@ extension TcpdumpPrinter {
     if headerLength > TCPLayout.minimumHeaderLength {
       emit(", options [")
       let complete = try tcpOptions(
-        at: start + TCPLayout.options, length: headerLength - TCPLayout.options, segmentStart: start, segmentLength: length, tcpFlags: flags)
+        at: start + TCPLayout.options, length: headerLength - TCPLayout.options, segmentStart: start,
+        segmentLength: length, tcpFlags: flags)
       guard complete else { return }
       emit("]")
     }
@@ -273,7 +274,8 @@ extension TcpdumpPrinter {
         let magic = frame.u16(option + TCPOptionLayout.experimentID)
         emit(byte: 0x2D)
         if magic == 0xF989 {
-          fastOpen(option + TCPOptionLayout.experimentData, optionLength - TCPOptionLayout.experimentData, experimental: true)
+          let cookie = TCPOptionLayout.experimentData
+          fastOpen(option + cookie, optionLength - cookie, experimental: true)
         } else {
           emit(hex: UInt32(magic), width: 4)
         }
