@@ -57,7 +57,8 @@ struct TCPCraft {
     switch name {
     case GuardHolder.command: return GuardHolder.run(rest)
     case "help", "--help", "-h":
-      guard let topic = rest.first else {
+      // `tcpcraft help --help` (or `help help`) asks for the same text as `tcpcraft --help`.
+      guard let topic = rest.first, !["help", "--help", "-h"].contains(topic) else {
         Terminal.out(Help.main)
         return 0
       }

@@ -44,6 +44,11 @@ enum DataCommand: Command {
       let positionals = arguments.positionals
       guard let last = positionals.last else { throw UsageError("data: missing TEXT (like 'GET / HTTP/1.0\\r\\n\\r\\n')") }
       if positionals.count == 2 { remote = try HostPort.parse(positionals[0], allowIPv6: true) }
+      // `data 127.0.0.1:8080` with the TEXT forgotten would send "127.0.0.1:8080" as the data
+      // into whatever session is saved: a lone HOST:PORT is a missing TEXT, not the text.
+      if positionals.count == 1, (try? HostPort.parse(last, allowIPv6: true)) != nil {
+        throw UsageError("data: missing TEXT after \(last) (like: tcpcraft data \(last) 'GET / HTTP/1.0\\r\\n\\r\\n')")
+      }
       text = last
     } catch {
       Terminal.error("tcpcraft: \(error.description)")

@@ -63,7 +63,12 @@ struct Output {
       // The peer's state as this segment leaves it; its kernel may already be further on.
       let before = live.before.map { $0 == peer ? "" : "\($0) → " } ?? ""
       beside += " | peer \(before)\(peer)"
-      if let ahead = live.kernelAhead { beside += " (its kernel already \(ahead))" }
+      // "Already" only when the kernel moved on; a sample still at the state before this row
+      // (a segment it dropped, like a lone fragment or a SYN+FIN, or one undone at once by a
+      // reset) is shown as what it is, not as a step ahead.
+      if let ahead = live.kernelAhead {
+        beside += ahead == live.before ? " (its kernel sampled in \(ahead))" : " (its kernel already \(ahead))"
+      }
       if let timer = PeerStates.timeWaitNote(entry) { beside += " (\(timer))" }
     } else if transcript.entries.first == entry, let reason = PeerStates(transcript.entries).unknownReason {
       beside += " | \(reason)"

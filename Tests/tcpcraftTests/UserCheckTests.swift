@@ -1,0 +1,105 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// What a user ran into, running the CLI as the README and `--help` say: each case failed before
+/// its fix.
+@Suite struct UserCheckTests {
+  /// `tcpcraft data 127.0.0.1:8080` with the TEXT forgotten used to take "127.0.0.1:8080" as the
+  /// text and send it into whatever session was saved (even one with another host). A lone
+  /// HOST:PORT is now a missing TEXT: one line, exit 2, nothing sent and no session looked up.
+  @Test(arguments: ["127.0.0.1:8080", "[::1]:8080"])
+  func dataWithOnlyHostPortIsAMissingText(target: String) throws {
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let result = try runner.run(["data", target])
+    #expect(result.status == 2, "stdout: \(result.stdout) stderr: \(result.stderr)")
+    #expect(result.errorLines == ["tcpcraft: data: missing TEXT after \(target) (like: tcpcraft data \(target) 'GET / HTTP/1.0\\r\\n\\r\\n')"])
+    #expect(result.stdout.isEmpty)
+    // TEXT alone (no HOST:PORT) is still text: it goes on to look for a session.
+    let text = try runner.run(["data", "hello"])
+    #expect(text.status != 2, "stderr: \(text.stderr)")
+  }
+
+  /// `tcpcraft help --help` (and `help help`) print the main help, exit 0; they used to say
+  /// `no command "--help"` and exit 2.
+  @Test(arguments: [["help", "--help"], ["help", "-h"], ["help", "help"], ["--help", "--help"]])
+  func helpAboutHelpIsTheMainHelp(arguments: [String]) throws {
+    let result = try CommandRunner().run(arguments)
+    #expect(result.status == 0, "stderr: \(result.stderr)")
+    #expect(result.stdout.hasPrefix("tcpcraft — craft TCP segments"), "\(result.stdout.prefix(200))")
+    #expect(result.stderr.isEmpty)
+  }
+
+  /// `send --ip-flags` and `--frag-offset`: bad values, the wrong family, or at rate get one line
+  /// and exit 2 (before any privilege is needed).
+  @Test(arguments: [
+    (["127.0.0.1:9", "--ip-flags", "XF"], "tcpcraft: --ip-flags: \"XF\" is not a set of IPv4 flags (like DF, MF, DF,MF, evil, none)"),
+    (["127.0.0.1:9", "--ip-flags", ","], "tcpcraft: --ip-flags: \",\" is not a set of IPv4 flags (like DF, MF, DF,MF, evil, none)"),
+    (["127.0.0.1:9", "--frag-offset", "8192"], "tcpcraft: --frag-offset: \"8192\" is not a number from 0 to 8191"),
+    (["[::1]:9", "--frag-offset", "1"], "tcpcraft: send: --frag-offset is an IPv4 header field; [::1]:9 is IPv6 (its fragments are an extension header)"),
+    (["[::1]:9", "--ip-flags", "MF"], "tcpcraft: send: --ip-flags is an IPv4 header field; [::1]:9 is IPv6 (its fragments are an extension header)"),
+    (["127.0.0.1:9", "--ip-flags", "MF", "--count", "3"], "tcpcraft: send: --ip-flags shapes one segment; it is not available with --count, --rate or --duration"),
+  ])
+  func badFragmentArgumentsGetOneLine(arguments: [String], message: String) throws {
+    let result = try CommandRunner().run(["send"] + arguments + ["--flags", "S"])
+    #expect(result.status == 2)
+    #expect(result.errorLines == [message])
+  }
+
+  /// `send --ip-flags MF`: a SYN marked as the first fragment of a longer datagram reaches the
+  /// listener's kernel, which keeps it for reassembly and answers nothing; the same SYN with DF
+  /// (the default) is answered. The flag and the offset are really on the wire: the pcap's IPv4
+  /// header carries them, and tcpdump reads them back. The live line does not claim the kernel
+  /// went "already" anywhere for a segment it only held.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func moreFragmentsHoldsTheSYNWhileDFIsAnswered() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let listener = try Listener()
+    let port = String(listener.port)
+    let held = TemporaryFiles.path("usercheck-mf.pcap")
+    let answered = TemporaryFiles.path("usercheck-df.pcap")
+    let offset = TemporaryFiles.path("usercheck-offset.pcap")
+    defer { for path in [held, answered, offset] { try? FileManager.default.removeItem(atPath: path) } }
+
+    let fragment = try runner.run([
+      "send", "127.0.0.1:\(port)", "--flags", "S", "--ip-flags", "MF", "--expect", "S.", "--timeout", "1", "--pcap", held,
+      "--no-ladder",
+    ])
+    #expect(fragment.status == 1, "stdout: \(fragment.stdout) stderr: \(fragment.stderr)")
+    #expect(fragment.stderr.contains("no reply"), "stderr: \(fragment.stderr)")
+    #expect(!fragment.stdout.contains("already LISTEN"), "\(fragment.stdout)")
+    let heldBytes = try pcapFirstPacket(held)
+    #expect(heldBytes.count >= 20 && heldBytes[6] & 0xE0 == 0x20 && heldBytes[7] == 0, "flags/offset: \(heldBytes.prefix(8))")
+    #expect(CommandRunner.shell(["tcpdump", "-nn", "-v", "-r", held]).contains("offset 0, flags [+]"))
+
+    let whole = try runner.run([
+      "send", "127.0.0.1:\(port)", "--flags", "S", "--ip-flags", "DF", "--expect", "S.", "--timeout", "3", "--pcap", answered,
+      "--no-ladder",
+    ])
+    #expect(whole.status == 0, "stdout: \(whole.stdout) stderr: \(whole.stderr)")
+    let answeredBytes = try pcapFirstPacket(answered)
+    #expect(answeredBytes.count >= 20 && answeredBytes[6] & 0xE0 == 0x40, "flags: \(answeredBytes.prefix(8))")
+
+    // A later fragment (offset 3 × 8 bytes): no TCP header to read, tcpdump's "ip-proto-6" line.
+    let later = try runner.run([
+      "send", "127.0.0.1:\(port)", "--flags", "S", "--ip-flags", "none", "--frag-offset", "3", "--timeout", "0.3", "--pcap",
+      offset, "--no-ladder",
+    ])
+    #expect(later.status == 0, "stderr: \(later.stderr)")
+    #expect(later.stdout.contains(" out IP 127.0.0.1 > 127.0.0.1: ip-proto-6"), "\(later.stdout)")
+    let laterBytes = try pcapFirstPacket(offset)
+    #expect(laterBytes.count >= 20 && laterBytes[6] == 0 && laterBytes[7] == 3, "flags/offset: \(laterBytes.prefix(8))")
+    #expect(CommandRunner.shell(["tcpdump", "-nn", "-v", "-r", offset]).contains("offset 24, flags [none]"))
+  }
+
+  /// The first record of a little-endian µs pcap with LINKTYPE_RAW, as written by `--pcap`.
+  private func pcapFirstPacket(_ path: String) throws -> [UInt8] {
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    guard bytes.count >= 40 else { return [] }
+    let length = Int(bytes[32]) | Int(bytes[33]) << 8 | Int(bytes[34]) << 16 | Int(bytes[35]) << 24
+    return Array(bytes[40..<min(bytes.count, 40 + length)])
+  }
+}
