@@ -95,6 +95,35 @@ import Testing
     #expect(CommandRunner.shell(["tcpdump", "-nn", "-v", "-r", offset]).contains("offset 24, flags [none]"))
   }
 
+  /// Against a hand-driven peer (`tcpcraft listen`, the seed 001 walkthrough), `fin` and `data`
+  /// said `peer CLOSED` on their first line and `the peer's socket: gone (CLOSED)` at the end,
+  /// though the peer was an ESTABLISHED `listen` and never a kernel socket. The handshake that
+  /// found out now saves it, and every line says "no kernel socket here".
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func aHandDrivenPeerIsNeverCalledClosed() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let port = String(try closedPort())
+    let server = try runner.start(["listen", port, "--timeout", "20", "--no-ladder"])
+    #expect(server.waitForOutput { $0.contains { $0.hasPrefix("listening by hand on 127.0.0.1:\(port)") } })
+    let handshake = try runner.run(["handshake", "127.0.0.1:\(port)", "--no-ladder"])
+    #expect(handshake.status == 0, "stdout: \(handshake.stdout) stderr: \(handshake.stderr)")
+    let data = try runner.run(["data", "127.0.0.1:\(port)", "hello", "--no-ladder"])
+    #expect(data.status == 0, "stdout: \(data.stdout) stderr: \(data.stderr)")
+    let fin = try runner.run(["fin", "--no-ladder"])
+    #expect(fin.status == 0, "stdout: \(fin.stdout) stderr: \(fin.stderr)")
+    _ = server.finish(timeout: 25)
+    for (name, result) in [("data", data), ("fin", fin)] {
+      let segments = result.lines.filter { $0.contains(" out IP ") || $0.contains(" in  IP ") }
+      #expect(!segments.isEmpty, "\(name): \(result.stdout)")
+      for line in segments {
+        #expect(line.hasSuffix("| peer: no kernel socket here]"), "\(name): \(line)")
+      }
+    }
+    #expect(fin.lines.last?.hasSuffix("; the peer: no kernel socket here (a hand-driven peer such as tcpcraft listen)") == true, "\(fin.stdout)")
+  }
+
   /// The first record of a little-endian µs pcap with LINKTYPE_RAW, as written by `--pcap`.
   private func pcapFirstPacket(_ path: String) throws -> [UInt8] {
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))

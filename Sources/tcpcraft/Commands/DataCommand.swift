@@ -62,7 +62,7 @@ enum DataCommand: Command {
       Terminal.error("tcpcraft: data: TEXT is empty (a data segment carries at least one byte)")
       return 2
     }
-    let output = Output(arguments)
+    var output = Output(arguments)
     // The session: the user's own, validated, and locked while we use it (see SessionStore.claim).
     let found: SessionStore.Claimed
     do throws(SessionError) {
@@ -88,6 +88,7 @@ enum DataCommand: Command {
     defer { found.release() }
     guard let local = found.session.local, let peer = found.session.remote else { return 1 }
     var session = found.session
+    output.peerWithoutKernelSocket = session.peerKernelSocket == false
     let state = TCPState(name: session.state) ?? .established
     guard state == .established || state == .closeWait else {
       output.result(
