@@ -124,6 +124,45 @@ import Testing
     #expect(fin.lines.last?.hasSuffix("; the peer: no kernel socket here (a hand-driven peer such as tcpcraft listen)") == true, "\(fin.stdout)")
   }
 
+  /// `probe HOST:PORT --all` against a listener with python3's backlog of 5 (http.server,
+  /// socketserver): twelve cases at once overflowed its SYN queue and the later cases came back
+  /// "inconclusive: path broken" or "no reply". The probe now reads the listener's backlog
+  /// (inet_diag) and holds at most three quarters of it at once.
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func probeStaysUnderASmallListenersBacklog() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let (fd, port) = try KernelSockets.listener(backlog: 5)
+    // Its application accepts every connection and keeps it open (as a server waiting for a
+    // request does) until the probe is over; bounded in count and time.
+    let done = DispatchSemaphore(value: 0)
+    let stop = NSLock()
+    nonisolated(unsafe) var stopped = false
+    Thread {
+      var accepted: [Int32] = []
+      let deadline = Date().addingTimeInterval(300)
+      for _ in 0..<1_000_000 {
+        if stop.withLock({ stopped }) || Date() > deadline { break }
+        var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if poll(&ready, 1, 50) > 0 {
+          let connection = accept(fd, nil, nil)
+          if connection >= 0 && accepted.count < 1000 { accepted.append(connection) } else if connection >= 0 { close(connection) }
+        }
+      }
+      for connection in accepted { close(connection) }
+      done.signal()
+    }.start()
+    defer {
+      stop.withLock { stopped = true }
+      _ = done.wait(timeout: .now() + 10)
+      close(fd)
+    }
+    let result = try CommandRunner().run(["probe", "127.0.0.1:\(port)", "--all"], timeout: 240)
+    #expect(result.status == 0 || result.status == 1, "stderr: \(result.stderr)")
+    #expect(result.stdout.contains("the listener on port \(port) has a backlog of 5: at most 3 cases hold state there at once"), "\(result.stdout.prefix(600))")
+    #expect(!result.stdout.contains("path broken"), "\(result.stdout)")
+    #expect(result.lines.contains { $0.hasPrefix("listen-syn ") && $0.hasSuffix("conforms") }, "\(result.stdout)")
+  }
+
   /// The first record of a little-endian µs pcap with LINKTYPE_RAW, as written by `--pcap`.
   private func pcapFirstPacket(_ path: String) throws -> [UInt8] {
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
