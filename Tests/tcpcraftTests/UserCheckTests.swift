@@ -31,6 +31,14 @@ import Testing
     #expect(result.stderr.isEmpty)
   }
 
+  /// `sniff -c 0` ended at once with "0 packets captured", as if it had listened; tcpdump says
+  /// the count is invalid. Now one line, exit 2, before any socket is opened.
+  @Test func sniffCountZeroIsABadCount() throws {
+    let result = try CommandRunner().run(["sniff", "-i", "lo", "-c", "0", "--timeout", "1"])
+    #expect(result.status == 2, "stdout: \(result.stdout) stderr: \(result.stderr)")
+    #expect(result.errorLines == ["tcpcraft: -c: \"0\" is not a number from 1 to 4294967295"])
+  }
+
   /// `send --ip-flags` and `--frag-offset`: bad values, the wrong family, or at rate get one line
   /// and exit 2 (before any privilege is needed).
   @Test(arguments: [
