@@ -171,6 +171,33 @@ import Testing
     #expect(result.lines.contains { $0.hasPrefix("listen-syn ") && $0.hasSuffix("conforms") }, "\(result.stdout)")
   }
 
+  /// The walkthrough's "`listen --close-now` with a real client": `listen --data` sent `\r\n`
+  /// as four characters, so an HTTP client got no valid reply, never closed, and the merged
+  /// close never happened. `--data` now takes `\r`, `\n`, `\t` as `data` does: python3's
+  /// urllib reads the reply and closes, and our FIN+ACK answers its FIN (three segments).
+  @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
+  func listenDataTakesEscapesSoAnHTTPClientGetsItsReply() throws {
+    try Privileges.check(.netRaw, .netAdmin)
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let port = String(try closedPort())
+    let server = try runner.start([
+      "listen", port, "--close-now", "--timeout", "10", "--no-ladder",
+      "--data", #"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nhi\n"#,
+    ])
+    #expect(server.waitForOutput { $0.contains { $0.hasPrefix("listening by hand on 127.0.0.1:\(port)") } })
+    let client = CommandRunner.shell([
+      "timeout", "15", "python3", "-c",
+      "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(port)/', timeout=8).read())",
+    ])
+    #expect(client.contains("b'hi\\n'"), "client: \(client)")
+    let served = server.finish(timeout: 20)
+    #expect(served.status == 0, "stdout: \(served.stdout) stderr: \(served.stderr)")
+    #expect(served.lines.contains { $0.contains(" out IP 127.0.0.1.\(port) > ") && $0.contains("length 41") }, "\(served.stdout)")
+    let fins = served.lines.filter { $0.contains("Flags [F.]") }
+    #expect(fins.count == 2 && fins.last?.contains(" out ") == true && fins.last?.contains("[CLOSE-WAIT → LAST-ACK") == true, "\(served.stdout)")
+  }
+
   /// The first record of a little-endian µs pcap with LINKTYPE_RAW, as written by `--pcap`.
   private func pcapFirstPacket(_ path: String) throws -> [UInt8] {
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
