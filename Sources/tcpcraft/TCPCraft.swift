@@ -49,7 +49,9 @@ struct TCPCraft {
 
   static func run(_ arguments: [String]) -> Int32 {
     guard let name = arguments.first else {
-      Terminal.error(Help.main)
+      // Bad usage is one line (exit 2); the whole text is one `--help` away.
+      let names = commands.map { $0.spec.name }.joined(separator: ", ")
+      Terminal.error("tcpcraft: missing command: one of \(names) (see `tcpcraft --help`)")
       return 2
     }
     let rest = Array(arguments.dropFirst())

@@ -31,6 +31,15 @@ import Testing
     #expect(result.stderr.isEmpty)
   }
 
+  /// `tcpcraft` alone printed the whole help (40 lines) on stderr: bad usage is one line, exit 2.
+  @Test func noCommandIsOneLine() throws {
+    let result = try CommandRunner().run([])
+    #expect(result.status == 2)
+    #expect(result.errorLines.count == 1, "\(result.stderr)")
+    #expect(result.stderr.hasPrefix("tcpcraft: missing command: one of demo, handshake, fin, send, "), "\(result.stderr)")
+    #expect(result.stdout.isEmpty)
+  }
+
   /// `sniff -c 0` ended at once with "0 packets captured", as if it had listened; tcpdump says
   /// the count is invalid. Now one line, exit 2, before any socket is opened.
   @Test func sniffCountZeroIsABadCount() throws {
