@@ -16,7 +16,9 @@ enum DecodeCommand: Command {
         [ip length 60 > 40 bytes present]  IPv4 total length longer than the data (also udp)
         [tcp option 8 at +2 length 10 overruns (2 left)], [bad tcp data offset 4], ...
       Malformed packets are never skipped. HEX...: packets as hex, one argument each (spaces, ':'
-      and '0x' allowed).
+      and '0x' allowed). A kernel segment captured before checksum offload finished it holds only
+      the pseudo-header sum: it is marked too and, with --pcap, counted in one line on stderr at the end
+      (kernel fact 6); --checksum-not-ready leaves such checksums unmarked.
 
       Exit status: 0 decoded (even malformed packets), 2 bad usage, unreadable file or bad hex.
       """,
