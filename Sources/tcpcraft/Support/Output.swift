@@ -70,7 +70,7 @@ struct Output {
       // (a segment it dropped, like a lone fragment or a SYN+FIN, or one undone at once by a
       // reset) is shown as what it is, not as a step ahead.
       if let ahead = live.kernelAhead {
-        beside += ahead == live.before ? " (its kernel sampled in \(ahead))" : " (its kernel already \(ahead))"
+        beside += ahead == live.before ? " (its kernel sampled: \(ahead))" : " (its kernel already \(ahead))"
       }
       if let timer = PeerStates.timeWaitNote(entry) { beside += " (\(timer))" }
     } else if transcript.entries.first == entry, let reason = PeerStates(transcript.entries).unknownReason {
