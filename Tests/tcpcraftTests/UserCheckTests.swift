@@ -88,6 +88,8 @@ import Testing
     #expect(fragment.status == 1, "stdout: \(fragment.stdout) stderr: \(fragment.stderr)")
     #expect(fragment.stderr.contains("no reply"), "stderr: \(fragment.stderr)")
     #expect(!fragment.stdout.contains("already LISTEN"), "\(fragment.stdout)")
+    // Lines are told apart by " out " and " in ": the state column must not say either.
+    #expect(fragment.lines.filter { $0.contains(" out IP ") }.allSatisfy { !$0.contains(" in ") }, "\(fragment.stdout)")
     let heldBytes = try pcapFirstPacket(held)
     #expect(heldBytes.count >= 20 && heldBytes[6] & 0xE0 == 0x20 && heldBytes[7] == 0, "flags/offset: \(heldBytes.prefix(8))")
     #expect(CommandRunner.shell(["tcpdump", "-nn", "-v", "-r", held]).contains("offset 0, flags [+]"))
