@@ -32,6 +32,11 @@ public enum ScriptShell {
     posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     _ = crawsocket_spawn_addchdir(&actions, directory)
+    // Nothing but stdin, stdout and stderr: the process's other descriptors are not close-on-exec
+    // (a script's sockets are made as the script says), and a shell that inherited another
+    // script's socket (`run --parallel`) would keep it open after that script's close(), so its
+    // FIN or RST would wait for the shell to exit (kernel fact 32).
+    _ = crawsocket_spawn_addclosefrom(&actions, 3)
     let arguments = commandLine(command)
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
