@@ -407,6 +407,9 @@ struct ScriptSyscallExecutor {
         }
       }
       guard lengths.count <= 1024 else { throw ScriptRunError("msg_iov with \(lengths.count) iovecs: at most 1024 (UIO_MAXIOV)") }
+      // Each iovec is allocated: the total has the one-buffer bound of write and send.
+      let total = lengths.reduce(0, +)
+      guard total <= 64 << 20 else { throw ScriptRunError("msg_iov of \(total) bytes in all: at most \(64 << 20)") }
       let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
       // The iovecs as written, each a buffer of its own (MSG_ZEROCOPY makes a page fragment of each).
       let vectors = lengths
