@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// Runs `/bin/sh -c command` as a child of the calling thread (so it starts in that thread's
-/// network namespace), in `directory`, with its output captured. Bounded: after `timeoutMilliseconds`
+/// network namespace), in `directory`, with its output captured and no other descriptor of ours. Bounded: after `timeoutMilliseconds`
 /// the child (ours, by pid) gets SIGKILL.
 public enum ScriptShell {
   public struct Outcome: Sendable {
@@ -32,6 +32,14 @@ public enum ScriptShell {
     posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     _ = crawsocket_spawn_addchdir(&actions, directory)
+    // Nothing else of ours: a script's sockets are not close-on-exec (as a program's are not), and
+    // with several scripts in one process a command inheriting another script's socket kept it
+    // open past that script's close(), delaying its FIN until the command ended.
+    let closed = crawsocket_spawn_addclosefrom(&actions, 3)
+    guard closed == 0 else {
+      _ = system_close(writeEnd)
+      throw SocketError.system(operation: "posix_spawn_file_actions_addclosefrom_np", Errno(rawValue: closed))
+    }
     let arguments = commandLine(command)
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
