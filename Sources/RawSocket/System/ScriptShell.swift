@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Runs `/bin/sh -c command` as a child of the calling thread (so it starts in that thread's
-/// network namespace), in `directory`, with its output captured and no other descriptor of ours. Bounded: after `timeoutMilliseconds`
-/// the child (ours, by pid) gets SIGKILL.
+/// network namespace), in `directory`, with its output captured and no other descriptor of ours
+/// (kernel fact 32). Bounded: after `timeoutMilliseconds` the child (ours, by pid) gets SIGKILL.
 public enum ScriptShell {
   public struct Outcome: Sendable {
     /// The exit status, or 128 + signal when killed.
