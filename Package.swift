@@ -28,18 +28,21 @@ let package = Package(
     .executableTarget(name: "tcpcraft", dependencies: ["TCPScript", "PacketKit", "RawSocket"]),
 
     // Examples a teacher can hand out (built in CI).
+    // What several examples share (HOST:PORT, printing segments, a loopback listener).
+    .target(name: "ExampleSupport", dependencies: ["PacketKit", "TCPScript"], path: "examples/Support"),
     .executableTarget(name: "example-build-syn", dependencies: ["PacketKit"], path: "examples/build-syn"),
-    .executableTarget(name: "example-active-open", dependencies: ["TCPScript"], path: "examples/active-open"),
-    .executableTarget(name: "example-passive-close", dependencies: ["TCPScript"], path: "examples/passive-close"),
-    .executableTarget(name: "example-simultaneous-close", dependencies: ["TCPScript"], path: "examples/simultaneous-close"),
-    .executableTarget(name: "example-rst-injection", dependencies: ["TCPScript"], path: "examples/rst-injection"),
-    .executableTarget(name: "example-syn-every-option", dependencies: ["PacketKit", "TCPScript"], path: "examples/syn-every-option"),
+    .executableTarget(name: "example-active-open", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/active-open"),
+    .executableTarget(name: "example-passive-close", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/passive-close"),
+    .executableTarget(name: "example-simultaneous-close", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/simultaneous-close"),
+    .executableTarget(name: "example-rst-injection", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/rst-injection"),
+    .executableTarget(name: "example-syn-every-option", dependencies: ["ExampleSupport", "PacketKit", "TCPScript"], path: "examples/syn-every-option"),
 
     // Tests. TestSupport holds the privilege gate shared by every test target.
     // A normal user's test binary enters a private user+network namespace before main (no root).
     .target(name: "CTestNamespace", dependencies: ["CRawSocket"], path: "Tests/CTestNamespace"),
     .target(name: "TestSupport", dependencies: ["CTestNamespace"], path: "Tests/TestSupport"),
-    .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "TestSupport"]),
+    // RawSocket only for the host's interface names the tcpdump differential needs.
+    .testTarget(name: "PacketKitTests", dependencies: ["PacketKit", "RawSocket", "TestSupport"]),
     .testTarget(name: "RawSocketTests", dependencies: ["RawSocket", "TestSupport"]),
     .testTarget(name: "TCPScriptTests", dependencies: ["TCPScript", "TestSupport"]),
     .testTarget(name: "tcpcraftTests", dependencies: ["tcpcraft", "TestSupport"]),

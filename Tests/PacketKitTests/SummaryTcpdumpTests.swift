@@ -1,5 +1,6 @@
 import Foundation
 import PacketKit
+import RawSocket
 import Testing
 
 /// Our summaries against the real tcpdump: the fixture packets (made with scapy, many malformed)
@@ -36,18 +37,8 @@ struct SummaryTcpdumpTests {
     #expect(trailer.problems == [.lengthShorterThanData(layer: .ipv4, length: 40, available: 46)])
   }
 
-  /// This machine's interface names by index, from /sys/class/net (what tcpdump resolves).
-  static func interfaceNames() -> [UInt32: String] {
-    var names: [UInt32: String] = [:]
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [] {
-      if let text = try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8),
-        let index = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-      {
-        names[index] = name
-      }
-    }
-    return names
-  }
+  /// This machine's interface names by index (what tcpdump resolves), as `decode` reads them.
+  static func interfaceNames() -> [UInt32: String] { NetworkInterfaces.namesByIndex() }
 
   /// SLL2 lines for an unknown interface index and every packet type.
   @Test func sll2PrefixMatchesTcpdump() throws {

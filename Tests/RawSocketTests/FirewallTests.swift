@@ -58,11 +58,8 @@ struct FirewallTests {
       let table = DropTable(prefix: "tcrsuid")
       defer { table.delete() }
       try table.create(destination: destination, accepting: ["meta", "skuid", "\(ruleUser)"])
-      let port = TestNet.randomPort()
-      let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
-      defer { capture.close() }
-      let socket = try RawIPv4Socket()
-      defer { socket.close() }
+      let (port, capture, socket) = try TestNet.loopbackCapture()
+      defer { socket.close(); capture.close() }
       let sequence = UInt32(100 + index)
       let packet = TestPackets.syn(destination: destination, sourcePort: port, destinationPort: 9, sequence: sequence)
       if ruleUser == uid {

@@ -152,11 +152,8 @@ struct LoopbackCaptureTests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func kernelRewritesOfHeaderIncludedPackets() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let port = TestNet.randomPort()
-    let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
-    defer { capture.close() }
-    let sender = try RawIPv4Socket()
-    defer { sender.close() }
+    let (port, capture, sender) = try TestNet.loopbackCapture()
+    defer { sender.close(); capture.close() }
     // Source 0.0.0.0, ID 0, a wrong checksum (0xDEAD) and a wrong total length (0x0100).
     func mangled(sequence: UInt32, dontFragment: Bool) -> [UInt8] {
       var packet = TestPackets.syn(

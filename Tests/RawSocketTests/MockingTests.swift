@@ -140,11 +140,8 @@ struct MockingTests {
   @Test(.enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func captureReceiveRetriesOnEINTR() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let port = TestNet.randomPort()
-    let capture = try PacketSocket(interface: "lo", filter: TestNet.tcpPortFilter(port))
-    defer { capture.close() }
-    let sender = try RawIPv4Socket()
-    defer { sender.close() }
+    let (port, capture, sender) = try TestNet.loopbackCapture()
+    defer { sender.close(); capture.close() }
     try sender.send(TestPackets.syn(sourcePort: port, destinationPort: 9, sequence: 5), to: 0x7F00_0001)
     try MockingDriver.withMocking { driver in
       driver.force(.interrupted, on: "recvmsg", times: 2)

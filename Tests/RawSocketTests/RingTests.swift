@@ -73,80 +73,77 @@ struct RingTests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin) && Privileges.haveTool("ip"), "needs root and iproute2"))
   func transmitRingOverVeth() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let namespace = try VethNamespace()
-    defer {
-      namespace.destroy()
-      #expect(namespace.isGone)
-    }
-    let port = TestNet.randomPort()
-    // Both captures inside the namespace, on its end of the veth, same filter.
-    let (ring, plain) = try NetworkNamespace.run(named: namespace.name) {
-      (
-        try PacketRXRing(
-          interface: namespace.namespaceInterface, filter: TestNet.tcpPortFilter(port),
-          geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16)),
-        try PacketSocket(
-          interface: namespace.namespaceInterface, filter: TestNet.tcpPortFilter(port),
-          receiveBufferSize: 4 << 20)
-      )
-    }
-    defer {
-      ring.close()
-      plain.close()
-    }
-    let sender = try PacketTXRing(interface: namespace.hostInterface, maximumFrameLength: 64)
-    defer { sender.close() }
-    #expect(sender.maximumFrameLength >= 64)
+    try VethNamespace.withFresh { namespace in
+      let port = TestNet.randomPort()
+      // Both captures inside the namespace, on its end of the veth, same filter.
+      let (ring, plain) = try NetworkNamespace.run(named: namespace.name) {
+        (
+          try PacketRXRing(
+            interface: namespace.namespaceInterface, filter: TestNet.tcpPortFilter(port),
+            geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16)),
+          try PacketSocket(
+            interface: namespace.namespaceInterface, filter: TestNet.tcpPortFilter(port),
+            receiveBufferSize: 4 << 20)
+        )
+      }
+      defer {
+        ring.close()
+        plain.close()
+      }
+      let sender = try PacketTXRing(interface: namespace.hostInterface, maximumFrameLength: 64)
+      defer { sender.close() }
+      #expect(sender.maximumFrameLength >= 64)
 
-    let count = 2000
-    let frames: [[UInt8]] = (0..<count).map { index in
-      TestPackets.ethernet(
-        destination: VethNamespace.namespaceMAC, source: VethNamespace.hostMAC,
-        payload: TestPackets.syn(
-          source: VethNamespace.hostAddress, destination: VethNamespace.namespaceAddress,
-          sourcePort: port, destinationPort: 9, sequence: 0x1000_0000 &+ UInt32(index) &* 7919,
-          identification: UInt16(truncatingIfNeeded: index)))
-    }
-    var ringFrames: [CapturedFrame] = []
-    var plainFrames: [CapturedFrame] = []
-    func drain(settle: Duration) throws {
-      let clock = ContinuousClock()
-      let end = clock.now.advanced(by: settle)
-      while clock.now < end {
-        _ = try ring.receive(timeout: .milliseconds(20)) { ringFrames.append($0.captured()) }
-        while let frame = try plain.receive(timeout: .zero) { plainFrames.append(frame) }
+      let count = 2000
+      let frames: [[UInt8]] = (0..<count).map { index in
+        TestPackets.ethernet(
+          destination: VethNamespace.namespaceMAC, source: VethNamespace.hostMAC,
+          payload: TestPackets.syn(
+            source: VethNamespace.hostAddress, destination: VethNamespace.namespaceAddress,
+            sourcePort: port, destinationPort: 9, sequence: 0x1000_0000 &+ UInt32(index) &* 7919,
+            identification: UInt16(truncatingIfNeeded: index)))
       }
-    }
-    var flushed = 0
-    for (index, frame) in frames.enumerated() {
-      if !sender.append(frame) {
-        let result = try sender.flush()
-        flushed += result.sent
-        #expect(result.discarded == 0)
-        #expect(sender.append(frame), "room again after a flush")
+      var ringFrames: [CapturedFrame] = []
+      var plainFrames: [CapturedFrame] = []
+      func drain(settle: Duration) throws {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: settle)
+        while clock.now < end {
+          _ = try ring.receive(timeout: .milliseconds(20)) { ringFrames.append($0.captured()) }
+          while let frame = try plain.receive(timeout: .zero) { plainFrames.append(frame) }
+        }
       }
-      if index % 250 == 249 {
-        flushed += try sender.flush().sent
-        try drain(settle: .milliseconds(30))
+      var flushed = 0
+      for (index, frame) in frames.enumerated() {
+        if !sender.append(frame) {
+          let result = try sender.flush()
+          flushed += result.sent
+          #expect(result.discarded == 0)
+          #expect(sender.append(frame), "room again after a flush")
+        }
+        if index % 250 == 249 {
+          flushed += try sender.flush().sent
+          try drain(settle: .milliseconds(30))
+        }
       }
-    }
-    flushed += try sender.flush().sent
-    #expect(flushed == count)
-    #expect(sender.sentTotal == count)
-    try drain(settle: .milliseconds(400))
+      flushed += try sender.flush().sent
+      #expect(flushed == count)
+      #expect(sender.sentTotal == count)
+      try drain(settle: .milliseconds(400))
 
-    let arrived = ringFrames.filter { $0.packetType == .host }
-    #expect(arrived.count == count)
-    #expect(arrived.map(\.bytes) == frames, "every frame, in order, byte-exact")
-    // The namespace's kernel answers each SYN to its closed port with a RST (outgoing copies).
-    #expect(ringFrames.count > count)
-    #expect(ringFrames.map(\.bytes) == plainFrames.map(\.bytes), "the ring saw what recvmsg saw")
-    #expect(ringFrames.map(\.packetType) == plainFrames.map(\.packetType))
-    #expect(ringFrames.map(\.originalLength) == plainFrames.map(\.originalLength))
-    let ringStatistics = try ring.statistics()
-    #expect(ringStatistics.drops == 0)
-    #expect(ringStatistics.packets == UInt64(ringFrames.count))
-    #expect(try plain.statistics().drops == 0)
+      let arrived = ringFrames.filter { $0.packetType == .host }
+      #expect(arrived.count == count)
+      #expect(arrived.map(\.bytes) == frames, "every frame, in order, byte-exact")
+      // The namespace's kernel answers each SYN to its closed port with a RST (outgoing copies).
+      #expect(ringFrames.count > count)
+      #expect(ringFrames.map(\.bytes) == plainFrames.map(\.bytes), "the ring saw what recvmsg saw")
+      #expect(ringFrames.map(\.packetType) == plainFrames.map(\.packetType))
+      #expect(ringFrames.map(\.originalLength) == plainFrames.map(\.originalLength))
+      let ringStatistics = try ring.statistics()
+      #expect(ringStatistics.drops == 0)
+      #expect(ringStatistics.packets == UInt64(ringFrames.count))
+      #expect(try plain.statistics().drops == 0)
+    }
   }
 
   @Test(

@@ -97,6 +97,19 @@ enum TestNet {
   /// A source port below Linux's ephemeral range, different for every call in this process.
   static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
+  /// A port of its own, a plain capture of its TCP traffic on lo, and a raw socket to send with
+  /// (the caller closes both).
+  static func loopbackCapture() throws -> (port: UInt16, capture: PacketSocket, sender: RawIPv4Socket) {
+    let port = randomPort()
+    let capture = try PacketSocket(interface: "lo", filter: tcpPortFilter(port))
+    do {
+      return (port, capture, try RawIPv4Socket())
+    } catch {
+      capture.close()
+      throw error
+    }
+  }
+
   /// Hand-written BPF: IPv4 TCP frames (Ethernet) whose source or destination port is `port`.
   static func tcpPortFilter(_ port: UInt16) -> BPFProgram {
     let p = UInt32(port)

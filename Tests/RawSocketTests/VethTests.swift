@@ -61,6 +61,16 @@ final class VethNamespace {
 
   /// Whether no namespace or interface of ours is left.
   var isGone: Bool { fixture.isGone }
+
+  /// Runs `body` with a new namespace, then removes it and expects nothing of it left.
+  static func withFresh<R>(_ body: (VethNamespace) throws -> R) throws -> R {
+    let namespace = try VethNamespace()
+    defer {
+      namespace.destroy()
+      #expect(namespace.isGone)
+    }
+    return try body(namespace)
+  }
 }
 
 @Suite(
@@ -70,75 +80,69 @@ struct VethTests {
   @Test("A frame with a bad IPv4 header checksum arrives unmodified on the other end")
   func badIPv4ChecksumArrivesUnmodified() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let namespace = try VethNamespace()
-    defer {
-      namespace.destroy()
-      #expect(namespace.isGone)
-    }
-    let port = TestNet.randomPort()
-    let capture = try NetworkNamespace.run(named: namespace.name) {
-      try PacketSocket(interface: namespace.namespaceInterface, filter: TestNet.tcpPortFilter(port))
-    }
-    defer { capture.close() }
-    let sender = try PacketSocket(interface: namespace.hostInterface, filter: .rejectAll)
-    defer { sender.close() }
+    try VethNamespace.withFresh { namespace in
+      let port = TestNet.randomPort()
+      let capture = try NetworkNamespace.run(named: namespace.name) {
+        try PacketSocket(interface: namespace.namespaceInterface, filter: TestNet.tcpPortFilter(port))
+      }
+      defer { capture.close() }
+      let sender = try PacketSocket(interface: namespace.hostInterface, filter: .rejectAll)
+      defer { sender.close() }
 
-    var packet = TestPackets.syn(
-      source: VethNamespace.hostAddress, destination: VethNamespace.namespaceAddress,
-      sourcePort: port, destinationPort: 7, sequence: 0xC0FFEE, identification: 0xBAD1, badIPChecksum: true)
-    packet += Array(repeating: 0xAB, count: 8)  // and a total length shorter than the frame
-    let frame = TestPackets.ethernet(
-      destination: VethNamespace.namespaceMAC, source: VethNamespace.hostMAC, payload: packet)
-    #expect(TestPackets.checksum(Array(packet[0..<20])) != 0, "the header checksum really is bad")
-    try sender.send(frame: frame)
+      var packet = TestPackets.syn(
+        source: VethNamespace.hostAddress, destination: VethNamespace.namespaceAddress,
+        sourcePort: port, destinationPort: 7, sequence: 0xC0FFEE, identification: 0xBAD1, badIPChecksum: true)
+      packet += Array(repeating: 0xAB, count: 8)  // and a total length shorter than the frame
+      let frame = TestPackets.ethernet(
+        destination: VethNamespace.namespaceMAC, source: VethNamespace.hostMAC, payload: packet)
+      #expect(TestPackets.checksum(Array(packet[0..<20])) != 0, "the header checksum really is bad")
+      try sender.send(frame: frame)
 
-    let frames = try TestNet.collect(capture) { !$0.isEmpty }
-    #expect(frames.count == 1)
-    guard let received = frames.first else { return }
-    #expect(received.bytes == frame, "byte-exact, bad checksum and trailing bytes included")
-    #expect(received.packetType == .host)
-    #expect(received.hardwareType == 1, "ARPHRD_ETHER")
-    #expect(!received.checksumNotReady)
+      let frames = try TestNet.collect(capture) { !$0.isEmpty }
+      #expect(frames.count == 1)
+      guard let received = frames.first else { return }
+      #expect(received.bytes == frame, "byte-exact, bad checksum and trailing bytes included")
+      #expect(received.packetType == .host)
+      #expect(received.hardwareType == 1, "ARPHRD_ETHER")
+      #expect(!received.checksumNotReady)
+    }
   }
 
   @Test("A SYN with a bad TCP checksum is dropped by the namespace's kernel; a good one is answered")
   func badTCPChecksumDropped() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let namespace = try VethNamespace()
-    defer {
-      namespace.destroy()
-      #expect(namespace.isGone)
-    }
-    let listener = try NetworkNamespace.run(named: namespace.name) {
-      try KernelListener(address: VethNamespace.namespaceAddress)
-    }
-    let sourcePort = TestNet.randomPort()
-    let link = try PacketSocket(interface: namespace.hostInterface, filter: TestNet.tcpPortFilter(sourcePort))
-    defer { link.close() }
-    func frame(sequence: UInt32, badChecksum: Bool) -> [UInt8] {
-      TestPackets.ethernet(
-        destination: VethNamespace.namespaceMAC, source: VethNamespace.hostMAC,
-        payload: TestPackets.syn(
-          source: VethNamespace.hostAddress, destination: VethNamespace.namespaceAddress,
-          sourcePort: sourcePort, destinationPort: listener.port, sequence: sequence,
-          badTCPChecksum: badChecksum))
-    }
+    try VethNamespace.withFresh { namespace in
+      let listener = try NetworkNamespace.run(named: namespace.name) {
+        try KernelListener(address: VethNamespace.namespaceAddress)
+      }
+      let sourcePort = TestNet.randomPort()
+      let link = try PacketSocket(interface: namespace.hostInterface, filter: TestNet.tcpPortFilter(sourcePort))
+      defer { link.close() }
+      func frame(sequence: UInt32, badChecksum: Bool) -> [UInt8] {
+        TestPackets.ethernet(
+          destination: VethNamespace.namespaceMAC, source: VethNamespace.hostMAC,
+          payload: TestPackets.syn(
+            source: VethNamespace.hostAddress, destination: VethNamespace.namespaceAddress,
+            sourcePort: sourcePort, destinationPort: listener.port, sequence: sequence,
+            badTCPChecksum: badChecksum))
+      }
 
-    let before = try #require(try namespace.counter("TcpInCsumErrors"))
-    let bad = frame(sequence: 1000, badChecksum: true)
-    try link.send(frame: bad)
-    let afterBad = try namespace.waitForChange("TcpInCsumErrors", from: before)
-    #expect(afterBad == before + 1)
+      let before = try #require(try namespace.counter("TcpInCsumErrors"))
+      let bad = frame(sequence: 1000, badChecksum: true)
+      try link.send(frame: bad)
+      let afterBad = try namespace.waitForChange("TcpInCsumErrors", from: before)
+      #expect(afterBad == before + 1)
 
-    try link.send(frame: frame(sequence: 2000, badChecksum: false))
-    let frames = try TestNet.collect(link) { frames in
-      frames.contains { SeenSegment(frame: $0.bytes)?.isSYNACK == true }
+      try link.send(frame: frame(sequence: 2000, badChecksum: false))
+      let frames = try TestNet.collect(link) { frames in
+        frames.contains { SeenSegment(frame: $0.bytes)?.isSYNACK == true }
+      }
+      let segments = frames.compactMap { SeenSegment(frame: $0.bytes) }
+      let synAcks = segments.filter(\.isSYNACK)
+      #expect(synAcks.count == 1, "only the good SYN is answered: \(segments)")
+      // A packet socket never captures the frames it sent itself (other sockets see them as OUTGOING).
+      #expect(segments.filter(\.isPlainSYN).isEmpty)
+      #expect(try namespace.counter("TcpInCsumErrors") == afterBad, "the good SYN raised no checksum error")
     }
-    let segments = frames.compactMap { SeenSegment(frame: $0.bytes) }
-    let synAcks = segments.filter(\.isSYNACK)
-    #expect(synAcks.count == 1, "only the good SYN is answered: \(segments)")
-    // A packet socket never captures the frames it sent itself (other sockets see them as OUTGOING).
-    #expect(segments.filter(\.isPlainSYN).isEmpty)
-    #expect(try namespace.counter("TcpInCsumErrors") == afterBad, "the good SYN raised no checksum error")
   }
 }

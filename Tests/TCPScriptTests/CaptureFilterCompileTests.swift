@@ -135,20 +135,8 @@ struct CaptureFilterCompileTests {
     .enabled(if: Privileges.haveTool("tcpdump") && Privileges.shouldRun(.netRaw, .netAdmin), "needs tcpdump and root"),
     arguments: expectations.map(\.0).filter { !$0.isEmpty })
   func agreesWithLibpcap(text: String) throws {
-    let indices = 0..<12
-    let ours = try CaptureFilter(parsing: text).compile(for: .ethernet)
-    let libpcap = try #require(try FilterFixtures.libpcapProgram(text, linkType: .ethernet), "tcpdump -dd \(text)")
-    #expect(
-      FilterFixtures.kept(by: ours, frames: FilterFixtures.frames, indices: indices)
-        == FilterFixtures.kept(by: libpcap, frames: FilterFixtures.frames, indices: indices),
-      "\(text)\nours:\n\(ours)\nlibpcap:\n\(libpcap)")
-
+    try FilterFixtures.expectSameAsLibpcap(text, linkType: .ethernet, frames: FilterFixtures.frames, indices: 0..<12)
     let stripped = FilterFixtures.frames.map { Array($0.dropFirst(14)) }
-    let oursRaw = try CaptureFilter(parsing: text).compile(for: .rawIPv4)
-    let libpcapRaw = try #require(try FilterFixtures.libpcapProgram(text, linkType: .rawIPv4), "tcpdump -dd -r raw.pcap \(text)")
-    #expect(
-      FilterFixtures.kept(by: oursRaw, frames: stripped, indices: FilterFixtures.ipv4Indices)
-        == FilterFixtures.kept(by: libpcapRaw, frames: stripped, indices: FilterFixtures.ipv4Indices),
-      "\(text) (raw IPv4)\nours:\n\(oursRaw)\nlibpcap:\n\(libpcapRaw)")
+    try FilterFixtures.expectSameAsLibpcap(text, linkType: .rawIPv4, frames: stripped, indices: FilterFixtures.ipv4Indices)
   }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import RawSocket
 import TCPScript
+import Testing
 import TestSupport
 
 enum FilterFixtures {
@@ -77,6 +78,19 @@ enum FilterFixtures {
   /// Indices of the frames a program keeps.
   static func kept(by program: BPFProgram, frames: [[UInt8]], indices: some Sequence<Int>) -> Set<Int> {
     Set(indices.filter { program.run(on: frames[$0]) != 0 })
+  }
+
+  /// Expects our program for `text` and libpcap's (`tcpdump -dd`) to keep the same `frames`
+  /// among `indices`, compiled for `linkType`.
+  static func expectSameAsLibpcap(
+    _ text: String, linkType: CaptureFilter.LinkType, frames: [[UInt8]], indices: some Collection<Int>,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    let ours = try CaptureFilter(parsing: text).compile(for: linkType)
+    let libpcap = try #require(try libpcapProgram(text, linkType: linkType), "tcpdump -dd (\(linkType)) \(text)", sourceLocation: sourceLocation)
+    #expect(
+      kept(by: ours, frames: frames, indices: indices) == kept(by: libpcap, frames: frames, indices: indices),
+      "\(text) (\(linkType))\nours:\n\(ours)\nlibpcap:\n\(libpcap)", sourceLocation: sourceLocation)
   }
 
   /// libpcap's program for `expression` (`tcpdump -dd`), for Ethernet (`-i lo`) or raw IPv4

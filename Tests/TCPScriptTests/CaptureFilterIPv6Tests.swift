@@ -76,13 +76,7 @@ struct CaptureFilterIPv6Tests {
     .enabled(if: Privileges.haveTool("tcpdump") && Privileges.shouldRun(.netRaw, .netAdmin), "needs tcpdump and root"),
     arguments: expectations.map(\.0))
   func agreesWithLibpcap(text: String) throws {
-    let frames = Self.frames
-    let ours = try CaptureFilter(parsing: text).compile(for: .ethernet)
-    let libpcap = try #require(try FilterFixtures.libpcapProgram(text, linkType: .ethernet), "tcpdump -dd \(text)")
-    #expect(
-      FilterFixtures.kept(by: ours, frames: frames, indices: frames.indices)
-        == FilterFixtures.kept(by: libpcap, frames: frames, indices: frames.indices),
-      "\(text)\nours:\n\(ours)\nlibpcap:\n\(libpcap)")
+    try FilterFixtures.expectSameAsLibpcap(text, linkType: .ethernet, frames: Self.frames, indices: Self.frames.indices)
   }
 
   @Test func rawLinkTypeReadsTheVersionNibble() throws {

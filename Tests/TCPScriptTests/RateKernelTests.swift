@@ -15,6 +15,21 @@ enum RateTestNet {
 
   static func randomPort() -> UInt16 { KernelSockets.sourcePort() }
 
+  /// A loopback burst's ends: a source port of its own, a closed port on 127.0.0.1 to send to, a
+  /// 4 MiB ring capture on lo of the source port's traffic and a raw socket to send with (the
+  /// caller closes both).
+  static func loopbackBurst() throws -> (sourcePort: UInt16, closed: UInt16, capture: RingCapture, socket: RawIPv4Socket) {
+    let sourcePort = randomPort()
+    let closed = try closedPort()
+    let capture = try RingCapture(interface: "lo", filter: try portFilter(sourcePort), geometry: .receive(totalSize: 4 << 20, blockSize: 1 << 16))
+    do {
+      return (sourcePort, closed, capture, try RawIPv4Socket())
+    } catch {
+      capture.close()
+      throw error
+    }
+  }
+
   /// "tcp port P", compiled by our own compiler for Ethernet framing.
   static func portFilter(_ port: UInt16) throws -> BPFProgram {
     try CaptureFilter(parsing: "tcp port \(port)").compile(for: .ethernet)
@@ -148,12 +163,8 @@ struct RateKernelTests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func pacedBurstArrives() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let sourcePort = RateTestNet.randomPort()
-    let closed = try RateTestNet.closedPort()
-    let capture = try RingCapture(interface: "lo", filter: try RateTestNet.portFilter(sourcePort), geometry: .receive(totalSize: 4 << 20, blockSize: 1 << 16))
-    defer { capture.close() }
-    let socket = try RawIPv4Socket()
-    defer { socket.close() }
+    let (sourcePort, closed, capture, socket) = try RateTestNet.loopbackBurst()
+    defer { socket.close(); capture.close() }
     let count = 300
     let sender = RateSender(
       burst: try Burst(synTemplate(sourcePort: sourcePort, destinationPort: closed), walks: [.sequenceNumber(start: 1), .identification(start: 1)]),
@@ -226,12 +237,8 @@ struct RateKernelTests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func pcapFromRing() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let sourcePort = RateTestNet.randomPort()
-    let closed = try RateTestNet.closedPort()
-    let capture = try RingCapture(interface: "lo", filter: try RateTestNet.portFilter(sourcePort), geometry: .receive(totalSize: 4 << 20, blockSize: 1 << 16))
-    defer { capture.close() }
-    let socket = try RawIPv4Socket()
-    defer { socket.close() }
+    let (sourcePort, closed, capture, socket) = try RateTestNet.loopbackBurst()
+    defer { socket.close(); capture.close() }
     let sender = RateSender(
       burst: try Burst(synTemplate(sourcePort: sourcePort, destinationPort: closed), walks: [.sequenceNumber(start: 500)]),
       transmitter: RawIPv4Transmitter(socket: socket, destination: .loopback), count: 100)

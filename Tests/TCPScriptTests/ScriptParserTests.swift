@@ -222,11 +222,7 @@ import Testing
       ("+0 < [ect2] S 0:0(0) win 1", 1, 7, "expected an ECN mark"),
     ] as [(String, Int, Int, String)])
   func errors(text: String, line: Int, column: Int, message: String) throws {
-    let error = try #require(parseError(text))
-    #expect(error.location.line == line, "\(error)")
-    #expect(error.location.column == column, "\(error)")
-    #expect(error.message.contains(message), "\(error)")
-    #expect(error.description.hasPrefix("t.pkt:\(line):\(column): "))
+    try expectScriptParseError(text, file: "t.pkt", line: line, column: column, message: message)
   }
 
   @Test("Garbage never traps the parser", arguments: 0..<64)
@@ -246,4 +242,16 @@ func scriptParseError(_ text: String, file: String) -> ScriptParseError? {
   } catch {
     return error
   }
+}
+
+/// Expects `text` (parsed as `file`) to fail at `line`:`column` with a message containing
+/// `message`, and the error's text to start with `file:line:column: `.
+func expectScriptParseError(
+  _ text: String, file: String, line: Int, column: Int, message: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+  let error = try #require(scriptParseError(text, file: file), sourceLocation: sourceLocation)
+  #expect(error.location.line == line, "\(error)", sourceLocation: sourceLocation)
+  #expect(error.location.column == column, "\(error)", sourceLocation: sourceLocation)
+  #expect(error.message.contains(message), "\(error)", sourceLocation: sourceLocation)
+  #expect(error.description.hasPrefix("\(file):\(line):\(column): "), "\(error)", sourceLocation: sourceLocation)
 }

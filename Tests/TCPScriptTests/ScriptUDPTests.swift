@@ -16,8 +16,6 @@ import TestSupport
     try #require(try ScriptParser.parse(text, file: "u.pkt").events.first).action
   }
 
-  func parseError(_ text: String) -> ScriptParseError? { scriptParseError(text, file: "u.pkt") }
-
   // MARK: Parser
 
   @Test("UDP lines: direction, length, optional SRC>DST ports, -D defines")
@@ -66,10 +64,7 @@ import TestSupport
       ("+0 > icmp bogus", 1, 11, "expected an ICMP type"),
     ] as [(String, Int, Int, String)])
   func errors(text: String, line: Int, column: Int, message: String) throws {
-    let error = try #require(parseError(text))
-    #expect(error.location.line == line, "\(error)")
-    #expect(error.location.column == column, "\(error)")
-    #expect(error.message.contains(message), "\(error)")
+    try expectScriptParseError(text, file: "u.pkt", line: line, column: column, message: message)
   }
 
   // MARK: Matcher

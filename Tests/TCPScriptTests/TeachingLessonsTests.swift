@@ -24,7 +24,7 @@ import Testing
     try (ip / tcp / payload).encode(into: &bytes)
     let entry = TranscriptEntry(
       elapsed: .zero, timestampSeconds: 1_700_000_000, timestampNanoseconds: nanoseconds, direction: direction,
-      summary: "", sourceAddress: loopback, sourcePort: tcp.sourcePort, destinationAddress: loopback,
+      summary: "", sourceAddress: .v4(loopback), sourcePort: tcp.sourcePort, destinationAddress: .v4(loopback),
       destinationPort: tcp.destinationPort, flagBits: flags.rawValue, sequenceNumber: seq, acknowledgmentNumber: ack,
       window: 65535, payloadLength: payload.count, stateBefore: before, stateAfter: after, peerState: peer, packet: bytes)
     return entry

@@ -14,8 +14,8 @@ import Testing
     let sent = direction == .sent
     return TranscriptEntry(
       elapsed: .zero, timestampSeconds: 1_632_206_150, timestampNanoseconds: 265_450_000,
-      direction: direction, summary: summary, sourceAddress: client, sourcePort: sent ? 57273 : 8080,
-      destinationAddress: client, destinationPort: sent ? 8080 : 57273, flagBits: flags,
+      direction: direction, summary: summary, sourceAddress: .v4(client), sourcePort: sent ? 57273 : 8080,
+      destinationAddress: .v4(client), destinationPort: sent ? 8080 : 57273, flagBits: flags,
       sequenceNumber: seq, acknowledgmentNumber: ack, window: 65535, payloadLength: length,
       stateBefore: before, stateAfter: after, peerState: peer)
   }

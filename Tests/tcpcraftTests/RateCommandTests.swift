@@ -60,6 +60,21 @@ enum RateCommandSupport {
     try RingCapture(interface: interface, filter: CaptureFilter(parsing: "tcp port \(port)"), geometry: .receive(totalSize: 8 << 20, blockSize: 1 << 16))
   }
 
+  /// Runs `tcpcraft send 127.0.0.1:P --flags S --sport S` + `options`: a burst from a source port
+  /// of its own to a closed port, captured on lo by a ring. Returns what the command printed and
+  /// the sequence numbers of the SYNs captured (waiting until `count` came, 5 s at most).
+  static func sendLoopbackBurst(_ options: [String], count: Int) throws -> (result: CommandRunner.Result, sequences: [UInt32]) {
+    let runner = CommandRunner()
+    defer { runner.cleanUp() }
+    let sourcePort = randomPort()
+    let closed = try closedPort()
+    let ring = try Self.capture(port: sourcePort)
+    defer { ring.close() }
+    let result = try runner.run(["send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)"] + options)
+    let frames = try ring.collect(limit: .seconds(5)) { synSequences($0).count >= count }
+    return (result, synSequences(frames))
+  }
+
   /// TCP sequence numbers of the plain SYNs among Ethernet frames, in order.
   static func synSequences(_ frames: [CapturedFrame]) -> [UInt32] {
     frames.compactMap { frame -> UInt32? in
@@ -119,21 +134,10 @@ struct RateCommandTests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func countedBurst() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let runner = CommandRunner()
-    defer { runner.cleanUp() }
-    let sourcePort = RateCommandSupport.randomPort()
-    let closed = try RateCommandSupport.closedPort()
-    let capture = try RateCommandSupport.capture(port: sourcePort)
-    defer { capture.close() }
-    let result = try runner.run([
-      "send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "4294966296",
-      "--count", "2000",
-    ])
+    let (result, sequences) = try RateCommandSupport.sendLoopbackBurst(["--seq", "4294966296", "--count", "2000"], count: 2000)
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.lines.count == 1)
     #expect(result.stdout.hasPrefix("tcpcraft: 2000 packets sent, 0 errors in "))
-    let frames = try capture.collect(limit: .seconds(5)) { RateCommandSupport.synSequences($0).count >= 2000 }
-    let sequences = RateCommandSupport.synSequences(frames)
     #expect(sequences == (0..<2000).map { UInt32(truncatingIfNeeded: 4_294_966_296 as UInt64 + UInt64($0)) }, "walks across the 2^32 wrap")
   }
 
@@ -142,16 +146,8 @@ struct RateCommandTests {
     .enabled(if: Privileges.shouldRun(.netRaw, .netAdmin), "needs root"))
   func pacedJSON() throws {
     try Privileges.check(.netRaw, .netAdmin)
-    let runner = CommandRunner()
-    defer { runner.cleanUp() }
-    let sourcePort = RateCommandSupport.randomPort()
-    let closed = try RateCommandSupport.closedPort()
-    let capture = try RateCommandSupport.capture(port: sourcePort)
-    defer { capture.close() }
-    let result = try runner.run([
-      "send", "127.0.0.1:\(closed)", "--flags", "S", "--sport", "\(sourcePort)", "--seq", "1", "--count", "300",
-      "--rate", "3000", "--json",
-    ])
+    let (result, sequences) = try RateCommandSupport.sendLoopbackBurst(
+      ["--seq", "1", "--count", "300", "--rate", "3000", "--json"], count: 300)
     #expect(result.status == 0, "\(result.stderr)")
     let object = try #require(result.lines.last.flatMap(RateCommandSupport.json))
     #expect(object["type"] as? String == "result")
@@ -160,8 +156,7 @@ struct RateCommandTests {
     #expect(object["errors"] as? Int == 0)
     #expect(object["target_rate"] as? Int == 3000)
     #expect(object["stopped_by"] as? String == "count")
-    let frames = try capture.collect(limit: .seconds(5)) { RateCommandSupport.synSequences($0).count >= 300 }
-    #expect(RateCommandSupport.synSequences(frames) == (1...300).map { UInt32($0) })
+    #expect(sequences == (1...300).map { UInt32($0) })
   }
 
   @Test(

@@ -9,11 +9,26 @@ import TestSupport
     .deletingLastPathComponent()
   static let examples = root.appendingPathComponent("examples/scripts").path
 
-  /// A private folder (0700) for scripts a test writes, named after the pid.
-  func scratch() throws -> String {
-    let path = NSTemporaryDirectory() + "tcpcraft-run-\(getpid())-\(UUID().uuidString.prefix(8))"
+  /// Runs `body` with a private folder (0700) for the scripts a test writes, named after the pid
+  /// and `tag`, and removes the folder afterwards. Shared by the `run` suites.
+  static func withScratch<R>(_ tag: String, _ body: (String) throws -> R) throws -> R {
+    let path = NSTemporaryDirectory() + "tcpcraft-\(tag)-\(getpid())-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-    return path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+  }
+
+  /// A listener that answers a SYN (mss 1000) with `reply` on line 6: the failing script of the
+  /// `run` suites, `reply` chosen so the kernel's SYN+ACK does not match it.
+  static func wrongReplyScript(_ reply: String) -> String {
+    """
+    --tolerance_usecs=200000
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+    +0 bind(3, ..., ...) = 0
+    +0 listen(3, 1) = 0
+    +0 < S 0:0(0) win 1000 <mss 1000>
+    \(reply)
+    """
   }
 
   @Test("Bad usage: one line on stderr, exit 2")
@@ -46,13 +61,13 @@ import TestSupport
 
   @Test("A parse error: file:line:column: what was expected, exit 2 (no privileges needed)")
   func parseError() throws {
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let path = folder + "/broken.pkt"
-    try "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 > S 0:0(0) ack\n".write(toFile: path, atomically: false, encoding: .utf8)
-    let result = try CommandRunner().run(["run", path])
-    #expect(result.status == 2)
-    #expect(result.stderr == "\(path):2:18: expected an acknowledgment number, found end of line\n", "\(result.stderr)")
+    try RunCommandTests.withScratch("run") { folder in
+      let path = folder + "/broken.pkt"
+      try "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 > S 0:0(0) ack\n".write(toFile: path, atomically: false, encoding: .utf8)
+      let result = try CommandRunner().run(["run", path])
+      #expect(result.status == 2)
+      #expect(result.stderr == "\(path):2:18: expected an acknowledgment number, found end of line\n", "\(result.stderr)")
+    }
   }
 
   @Test(
@@ -74,35 +89,28 @@ import TestSupport
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func failure() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let path = folder + "/wrong.pkt"
-    try """
-      --tolerance_usecs=200000
-      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-      +0 bind(3, ..., ...) = 0
-      +0 listen(3, 1) = 0
-      +0 < S 0:0(0) win 1000 <mss 1000>
-      +0 > S. 0:0(0) ack 1 <mss 1200>
-      """.write(toFile: path, atomically: false, encoding: .utf8)
-    let result = try CommandRunner().run(["run", path, "--pcap", folder + "/wrong.pcap"], timeout: 30)
-    #expect(result.status == 1)
-    #expect(result.lines.first?.hasPrefix("FAIL \(path)") == true, "\(result.stdout)")
-    #expect(result.stdout.contains("\(path):6: outbound packet does not match: options: expected <mss 1200>, got <mss 1460"))
-    #expect(result.stdout.contains("  script:   +0 > S. 0:0(0) ack 1 <mss 1200>"))
-    #expect(result.stdout.contains("  expected: IP 192.168.0.1.8080 > 192.0.2.1."))
-    #expect(result.stdout.contains("  actual:   IP 192.168.0.1.8080 > 192.0.2.1."))
-    #expect(result.stdout.contains("the exchange so far:"))
-    // The pcap holds the SYN we injected and the kernel's SYN+ACK.
-    let pcap = try #require(FileManager.default.contents(atPath: folder + "/wrong.pcap"))
-    #expect(pcap.count > 24 + 2 * (16 + 40))
+    try RunCommandTests.withScratch("run") { folder in
+      let path = folder + "/wrong.pkt"
+      try Self.wrongReplyScript("+0 > S. 0:0(0) ack 1 <mss 1200>").write(toFile: path, atomically: false, encoding: .utf8)
+      let result = try CommandRunner().run(["run", path, "--pcap", folder + "/wrong.pcap"], timeout: 30)
+      #expect(result.status == 1)
+      #expect(result.lines.first?.hasPrefix("FAIL \(path)") == true, "\(result.stdout)")
+      #expect(result.stdout.contains("\(path):6: outbound packet does not match: options: expected <mss 1200>, got <mss 1460"))
+      #expect(result.stdout.contains("  script:   +0 > S. 0:0(0) ack 1 <mss 1200>"))
+      #expect(result.stdout.contains("  expected: IP 192.168.0.1.8080 > 192.0.2.1."))
+      #expect(result.stdout.contains("  actual:   IP 192.168.0.1.8080 > 192.0.2.1."))
+      #expect(result.stdout.contains("the exchange so far:"))
+      // The pcap holds the SYN we injected and the kernel's SYN+ACK.
+      let pcap = try #require(FileManager.default.contents(atPath: folder + "/wrong.pcap"))
+      #expect(pcap.count > 24 + 2 * (16 + 40))
 
-    let json = try CommandRunner().run(["run", path, "--json"], timeout: 30)
-    #expect(json.status == 1)
-    #expect(json.lines.count == 1)
-    #expect(json.stdout.contains("\"status\":\"FAIL\""))
-    #expect(json.stdout.contains("\"line\":6"))
-    #expect(json.stdout.contains("\"expected\":\"IP 192.168.0.1.8080"))
+      let json = try CommandRunner().run(["run", path, "--json"], timeout: 30)
+      #expect(json.status == 1)
+      #expect(json.lines.count == 1)
+      #expect(json.stdout.contains("\"status\":\"FAIL\""))
+      #expect(json.stdout.contains("\"line\":6"))
+      #expect(json.stdout.contains("\"expected\":\"IP 192.168.0.1.8080"))
+    }
   }
 
   @Test(
@@ -110,16 +118,16 @@ import TestSupport
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func pcapRefusesPlantedLink() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let target = folder + "/precious"
-    try "keep me".write(toFile: target, atomically: false, encoding: .utf8)
-    try FileManager.default.createSymbolicLink(atPath: folder + "/out.pcap", withDestinationPath: target)
-    let result = try CommandRunner().run(["run", Self.examples + "/handshake.pkt", "--pcap", folder + "/out.pcap"], timeout: 30)
-    #expect(result.stdout.contains("PASS"), "the script still runs: \(result.stdout)")
-    #expect(result.status == 1, "a refused --pcap fails the run")
-    #expect(result.stderr.contains("cannot write \(folder)/out.pcap"), "\(result.stderr)")
-    #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
+    try RunCommandTests.withScratch("run") { folder in
+      let target = folder + "/precious"
+      try "keep me".write(toFile: target, atomically: false, encoding: .utf8)
+      try FileManager.default.createSymbolicLink(atPath: folder + "/out.pcap", withDestinationPath: target)
+      let result = try CommandRunner().run(["run", Self.examples + "/handshake.pkt", "--pcap", folder + "/out.pcap"], timeout: 30)
+      #expect(result.stdout.contains("PASS"), "the script still runs: \(result.stdout)")
+      #expect(result.status == 1, "a refused --pcap fails the run")
+      #expect(result.stderr.contains("cannot write \(folder)/out.pcap"), "\(result.stderr)")
+      #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
+    }
   }
 
   @Test(
@@ -127,53 +135,53 @@ import TestSupport
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func killedRun() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let marker = "tcpcraft-kill-test-\(getpid())"
-    let path = folder + "/slow.pkt"
-    // `sleep 30` is the shell's child (dash forks it, the marker stays on the shell): it must die
-    // with tcpcraft too, and it outlasts every wait below, so a survivor is always seen.
-    try """
-      `sleep 30 # \(marker)`
-      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-      """.write(toFile: path, atomically: false, encoding: .utf8)
-    // Other tests on this machine may add interfaces and named namespaces meanwhile: look only at
-    // what could be ours (tun devices on the host; our namespace, by its inode).
-    let tunDevices = Self.hostTunDevices()
-    let running = try CommandRunner().start(["run", path])
-    // Wait (bounded) until the command runs inside the namespace, then kill tcpcraft outright.
-    let host = Self.namespace(of: "/proc/self/ns/net")
-    var ours: Set<String> = []
-    let started = waitUntil(seconds: 20) {
-      ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
-      return !ours.isEmpty && !Self.tasks(named: "sleep", in: ours).isEmpty
+    try RunCommandTests.withScratch("run") { folder in
+      let marker = "tcpcraft-kill-test-\(getpid())"
+      let path = folder + "/slow.pkt"
+      // `sleep 30` is the shell's child (dash forks it, the marker stays on the shell): it must die
+      // with tcpcraft too, and it outlasts every wait below, so a survivor is always seen.
+      try """
+        `sleep 30 # \(marker)`
+        0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+        """.write(toFile: path, atomically: false, encoding: .utf8)
+      // Other tests on this machine may add interfaces and named namespaces meanwhile: look only at
+      // what could be ours (tun devices on the host; our namespace, by its inode).
+      let tunDevices = Self.hostTunDevices()
+      let running = try CommandRunner().start(["run", path])
+      // Wait (bounded) until the command runs inside the namespace, then kill tcpcraft outright.
+      let host = Self.namespace(of: "/proc/self/ns/net")
+      var ours: Set<String> = []
+      let started = waitUntil(seconds: 20) {
+        ours = Set(Self.taskNamespaces(pid: running.process.processIdentifier)).subtracting([host])
+        return !ours.isEmpty && !Self.tasks(named: "sleep", in: ours).isEmpty
+      }
+      #expect(started, "the backtick command never started in a namespace of its own")
+      let clock = ContinuousClock()
+      let sleepSeen = clock.now
+      // Hold the namespaces open: a freed namespace's inode number is soon given to a new one (tests
+      // running alongside make many), which would look like ours. Held, it keeps its number; no task
+      // may be left in it.
+      let pid = running.process.processIdentifier
+      let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).map {
+        open("/proc/\(pid)/task/\($0)/ns/net", O_RDONLY | O_CLOEXEC)
+      }
+      defer { for fd in held where fd >= 0 { close(fd) } }
+      kill(running.process.processIdentifier, SIGKILL)
+      _ = running.finish(timeout: 10)
+      // The kernel kills what is left asynchronously (the shell by its parent-death signal, its
+      // children with the shell's PID namespace): wait for it, bounded.
+      let gone = waitUntil(seconds: 5) { !CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber) }
+      #expect(gone, "the script's shell outlived tcpcraft")
+      // No task anywhere is still in our namespace (the shell's children included), and no tun
+      // device appeared on the host.
+      let emptied = waitUntil(seconds: 5) { Set(Self.allTaskNamespaces()).isDisjoint(with: ours) }
+      #expect(emptied, "a task is still in the script's namespace: \(Self.tasks(named: nil, in: ours))")
+      // Not by ending on its own: all this came well before the script's `sleep 30` was due.
+      #expect(sleepSeen.duration(to: clock.now) < .seconds(25))
+      #expect(Self.hostTunDevices().isSubset(of: tunDevices))
+      // A survivor is ours (it lives in the namespace our tcpcraft made): end it, by pid.
+      for pid in Self.tasks(named: "sleep", in: ours) { kill(pid, SIGKILL) }
     }
-    #expect(started, "the backtick command never started in a namespace of its own")
-    let clock = ContinuousClock()
-    let sleepSeen = clock.now
-    // Hold the namespaces open: a freed namespace's inode number is soon given to a new one (tests
-    // running alongside make many), which would look like ours. Held, it keeps its number; no task
-    // may be left in it.
-    let pid = running.process.processIdentifier
-    let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).map {
-      open("/proc/\(pid)/task/\($0)/ns/net", O_RDONLY | O_CLOEXEC)
-    }
-    defer { for fd in held where fd >= 0 { close(fd) } }
-    kill(running.process.processIdentifier, SIGKILL)
-    _ = running.finish(timeout: 10)
-    // The kernel kills what is left asynchronously (the shell by its parent-death signal, its
-    // children with the shell's PID namespace): wait for it, bounded.
-    let gone = waitUntil(seconds: 5) { !CommandRunner.shell(["/usr/bin/pgrep", "-f", marker]).contains(where: \.isNumber) }
-    #expect(gone, "the script's shell outlived tcpcraft")
-    // No task anywhere is still in our namespace (the shell's children included), and no tun
-    // device appeared on the host.
-    let emptied = waitUntil(seconds: 5) { Set(Self.allTaskNamespaces()).isDisjoint(with: ours) }
-    #expect(emptied, "a task is still in the script's namespace: \(Self.tasks(named: nil, in: ours))")
-    // Not by ending on its own: all this came well before the script's `sleep 30` was due.
-    #expect(sleepSeen.duration(to: clock.now) < .seconds(25))
-    #expect(Self.hostTunDevices().isSubset(of: tunDevices))
-    // A survivor is ours (it lives in the namespace our tcpcraft made): end it, by pid.
-    for pid in Self.tasks(named: "sleep", in: ours) { kill(pid, SIGKILL) }
   }
 
   /// Processes (by pid) whose network namespace is one of `namespaces`, and named `name` if given.

@@ -10,13 +10,6 @@ import TestSupport
 @Suite(.serialized) struct RunIPv6Tests {
   static let examples = RunCommandTests.examples
 
-  /// A private folder (0700) for scripts a test writes, named after the pid.
-  func scratch() throws -> String {
-    let path = NSTemporaryDirectory() + "tcpcraft-run6-\(getpid())-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-    return path
-  }
-
   static let modes = ["ipv4", "ipv6", "ipv4-mapped-ipv6"]
 
   @Test(
@@ -71,22 +64,22 @@ import TestSupport
     arguments: RunIPv6Tests.modes)
   func sockaddrs(mode: String) throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let good = folder + "/names.pkt"
-    try Self.names.write(toFile: good, atomically: false, encoding: .utf8)
-    let passed = try CommandRunner().run(["run", good, "--ip-version", mode], timeout: 30)
-    #expect(passed.status == 0, "\(mode): \(passed.stdout)")
+    try RunCommandTests.withScratch("run6") { folder in
+      let good = folder + "/names.pkt"
+      try Self.names.write(toFile: good, atomically: false, encoding: .utf8)
+      let passed = try CommandRunner().run(["run", good, "--ip-version", mode], timeout: 30)
+      #expect(passed.status == 0, "\(mode): \(passed.stdout)")
 
-    let bad = folder + "/wrong-peer.pkt"
-    try (Self.names + "+0 getpeername(4, {sa_family=AF_INET, sin_port=htons(48124), sin_addr=inet_addr(\"192.0.2.9\")}, [16]) = 0\n")
-      .write(toFile: bad, atomically: false, encoding: .utf8)
-    let failed = try CommandRunner().run(["run", bad, "--ip-version", mode], timeout: 30)
-    #expect(failed.status == 1)
-    let live = mode == "ipv6" ? "fd3d:fa7b:d17d::1" : mode == "ipv4" ? "192.0.2.1" : "::ffff:192.0.2.1"
-    #expect(
-      failed.stdout.contains("\(bad):13: getpeername: port 48123, expected 48124; address \(live), expected 192.0.2.9"),
-      "\(mode): \(failed.stdout)")
+      let bad = folder + "/wrong-peer.pkt"
+      try (Self.names + "+0 getpeername(4, {sa_family=AF_INET, sin_port=htons(48124), sin_addr=inet_addr(\"192.0.2.9\")}, [16]) = 0\n")
+        .write(toFile: bad, atomically: false, encoding: .utf8)
+      let failed = try CommandRunner().run(["run", bad, "--ip-version", mode], timeout: 30)
+      #expect(failed.status == 1)
+      let live = mode == "ipv6" ? "fd3d:fa7b:d17d::1" : mode == "ipv4" ? "192.0.2.1" : "::ffff:192.0.2.1"
+      #expect(
+        failed.stdout.contains("\(bad):13: getpeername: port 48123, expected 48124; address \(live), expected 192.0.2.9"),
+        "\(mode): \(failed.stdout)")
+    }
   }
 
   @Test(
@@ -94,22 +87,22 @@ import TestSupport
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func packetTooBig() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let path = folder + "/ptb.pkt"
-    // 1400 bytes leave in one segment (MSS 1460 on the 1520-byte link). "Packet too big, MTU
-    // 1280" makes the kernel retransmit them at once (not after its 200+ ms timeout: the
-    // tolerance is 50 ms) with an MSS of 1280 - 40 - 20 = 1220. The tun device takes TSO, so the
-    // retransmission comes as one 1400-byte GSO segment (as packetdrill sees it too); TCP_MAXSEG
-    // shows the new MSS.
-    try Self.mtuScript(icmp: "icmp packet_too_big mtu 1280", mss: 1220).write(toFile: path, atomically: false, encoding: .utf8)
-    let result = try CommandRunner().run(["run", path, "--ip-version", "ipv6", "--verbose"], timeout: 30)
-    #expect(result.status == 0, "\(result.stdout)")
-    #expect(result.stdout.contains("< IP6 fd3d:fa7b:d17d::1 > fd3d:a0b:17d6::1: ICMP6, packet too big, mtu 1280"), "\(result.stdout)")
-    // The same line in IPv4 mode is not ICMP: a parse error at its position.
-    let v4 = try CommandRunner().run(["run", path, "--ip-version", "ipv4"], timeout: 30)
-    #expect(v4.status == 2)
-    #expect(v4.stderr.hasPrefix("\(path):12:13: expected an ICMP type"), "\(v4.stderr)")
+    try RunCommandTests.withScratch("run6") { folder in
+      let path = folder + "/ptb.pkt"
+      // 1400 bytes leave in one segment (MSS 1460 on the 1520-byte link). "Packet too big, MTU
+      // 1280" makes the kernel retransmit them at once (not after its 200+ ms timeout: the
+      // tolerance is 50 ms) with an MSS of 1280 - 40 - 20 = 1220. The tun device takes TSO, so the
+      // retransmission comes as one 1400-byte GSO segment (as packetdrill sees it too); TCP_MAXSEG
+      // shows the new MSS.
+      try Self.mtuScript(icmp: "icmp packet_too_big mtu 1280", mss: 1220).write(toFile: path, atomically: false, encoding: .utf8)
+      let result = try CommandRunner().run(["run", path, "--ip-version", "ipv6", "--verbose"], timeout: 30)
+      #expect(result.status == 0, "\(result.stdout)")
+      #expect(result.stdout.contains("< IP6 fd3d:fa7b:d17d::1 > fd3d:a0b:17d6::1: ICMP6, packet too big, mtu 1280"), "\(result.stdout)")
+      // The same line in IPv4 mode is not ICMP: a parse error at its position.
+      let v4 = try CommandRunner().run(["run", path, "--ip-version", "ipv4"], timeout: 30)
+      #expect(v4.status == 2)
+      #expect(v4.stderr.hasPrefix("\(path):12:13: expected an ICMP type"), "\(v4.stderr)")
+    }
   }
 
   @Test(
@@ -118,14 +111,14 @@ import TestSupport
     arguments: ["ipv4", "ipv4-mapped-ipv6"])
   func fragNeeded(mode: String) throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let path = folder + "/frag-needed.pkt"
-    // As packetTooBig, over IPv4: "fragmentation needed, MTU 1000" gives an MSS of 1000 - 40 = 960.
-    try Self.mtuScript(icmp: "icmp unreachable frag_needed mtu 1000", mss: 960).write(toFile: path, atomically: false, encoding: .utf8)
-    let result = try CommandRunner().run(["run", path, "--ip-version", mode, "--verbose"], timeout: 30)
-    #expect(result.status == 0, "\(mode): \(result.stdout)")
-    #expect(result.stdout.contains("< IP 192.0.2.1 > 192.168.0.1: ICMP 192.0.2.1 unreachable - need to frag (mtu 1000)"), "\(result.stdout)")
+    try RunCommandTests.withScratch("run6") { folder in
+      let path = folder + "/frag-needed.pkt"
+      // As packetTooBig, over IPv4: "fragmentation needed, MTU 1000" gives an MSS of 1000 - 40 = 960.
+      try Self.mtuScript(icmp: "icmp unreachable frag_needed mtu 1000", mss: 960).write(toFile: path, atomically: false, encoding: .utf8)
+      let result = try CommandRunner().run(["run", path, "--ip-version", mode, "--verbose"], timeout: 30)
+      #expect(result.status == 0, "\(mode): \(result.stdout)")
+      #expect(result.stdout.contains("< IP 192.0.2.1 > 192.168.0.1: ICMP 192.0.2.1 unreachable - need to frag (mtu 1000)"), "\(result.stdout)")
+    }
   }
 
   @Test(
@@ -133,27 +126,20 @@ import TestSupport
     .enabled(if: Privileges.shouldRun(.netAdmin, .sysAdmin), "needs root (namespaces, tun)"))
   func failure() throws {
     try Privileges.check(.netAdmin, .sysAdmin)
-    let folder = try scratch()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let path = folder + "/wrong6.pkt"
-    try """
-      --tolerance_usecs=200000
-      0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-      +0 bind(3, ..., ...) = 0
-      +0 listen(3, 1) = 0
-      +0 < S 0:0(0) win 1000 <mss 1000>
-      +0 > (ttl 1) S. 0:0(0) ack 1 <mss 1460>
-      """.write(toFile: path, atomically: false, encoding: .utf8)
-    let result = try CommandRunner().run(["run", path, "--ip-version", "ipv6", "--pcap", folder + "/wrong6.pcap"], timeout: 30)
-    #expect(result.status == 1)
-    #expect(result.stdout.contains("\(path):6: outbound packet does not match: hop limit: expected 1, got 64"), "\(result.stdout)")
-    #expect(result.stdout.contains("  expected: IP6 fd3d:a0b:17d6::1.8080 > fd3d:fa7b:d17d::1."), "\(result.stdout)")
-    #expect(result.stdout.contains("  actual:   IP6 fd3d:a0b:17d6::1.8080 > fd3d:fa7b:d17d::1."), "\(result.stdout)")
-    // The kernel's view of the script's IPv6 sockets (inet_diag over AF_INET6).
-    #expect(result.stdout.contains("LISTEN"), "\(result.stdout)")
-    let pcap = try #require(FileManager.default.contents(atPath: folder + "/wrong6.pcap"))
-    #expect(pcap.count > 24 + 2 * (16 + 60))
-    #expect(Array(pcap[20..<24]) == [101, 0, 0, 0], "LINKTYPE_RAW (IPv6 inside)")
+    try RunCommandTests.withScratch("run6") { folder in
+      let path = folder + "/wrong6.pkt"
+      try RunCommandTests.wrongReplyScript("+0 > (ttl 1) S. 0:0(0) ack 1 <mss 1460>").write(toFile: path, atomically: false, encoding: .utf8)
+      let result = try CommandRunner().run(["run", path, "--ip-version", "ipv6", "--pcap", folder + "/wrong6.pcap"], timeout: 30)
+      #expect(result.status == 1)
+      #expect(result.stdout.contains("\(path):6: outbound packet does not match: hop limit: expected 1, got 64"), "\(result.stdout)")
+      #expect(result.stdout.contains("  expected: IP6 fd3d:a0b:17d6::1.8080 > fd3d:fa7b:d17d::1."), "\(result.stdout)")
+      #expect(result.stdout.contains("  actual:   IP6 fd3d:a0b:17d6::1.8080 > fd3d:fa7b:d17d::1."), "\(result.stdout)")
+      // The kernel's view of the script's IPv6 sockets (inet_diag over AF_INET6).
+      #expect(result.stdout.contains("LISTEN"), "\(result.stdout)")
+      let pcap = try #require(FileManager.default.contents(atPath: folder + "/wrong6.pcap"))
+      #expect(pcap.count > 24 + 2 * (16 + 60))
+      #expect(Array(pcap[20..<24]) == [101, 0, 0, 0], "LINKTYPE_RAW (IPv6 inside)")
+    }
   }
 
   /// A 1400-byte write in one segment, then `icmp` (line 12) quoting it: the kernel retransmits

@@ -4,21 +4,14 @@
 //   python3 -m http.server 8080 &
 //   sudo swift run example-passive-close 127.0.0.1:8080
 import Foundation
-import PacketKit
+import ExampleSupport
 import TCPScript
 
-let target = CommandLine.arguments.dropFirst().first ?? "127.0.0.1:8080"
-let parts = target.split(separator: ":")
-guard parts.count == 2, let address = IPv4Address(parts[0])?.rawValue, let port = UInt16(parts[1]) else {
-  print("usage: example-passive-close HOST:PORT   (an HTTP server)")
-  exit(2)
-}
+let target = targetArgument(usage: "usage: example-passive-close HOST:PORT   (an HTTP server)")
 
 do {
-  let flow = try Flow.open(to: Endpoint(address: address, port: port))
-  flow.onEntry = { entry in
-    print(entry.direction == .sent ? "out" : "in ", entry.summary, " [\(entry.stateChange) | peer \(entry.peerState ?? "?")]")
-  }
+  let flow = try Flow.open(to: target)
+  printSegments(of: flow)
   try flow.activeOpen()
   try flow.sendData(Array("GET / HTTP/1.0\r\n\r\n".utf8))   // the server answers, then closes
   try flow.passiveClose()    // its FIN → our ACK (CLOSE-WAIT), our FIN (LAST-ACK) → its ACK (CLOSED)

@@ -5,26 +5,16 @@
 //
 //   sudo swift run example-rst-injection
 import Foundation
+import ExampleSupport
 import TCPScript
 
-let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-var address = sockaddr_in()
-address.sin_family = sa_family_t(AF_INET)
-address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-_ = withUnsafeMutablePointer(to: &address) {
-  $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length); return getsockname(listener, $0, &length) }
-}
-listen(listener, 1)
-let port = UInt16(bigEndian: address.sin_port)
+let listener = LoopbackListener()
 
 do {
-  let flow = try Flow.open(to: Endpoint(address: 0x7F00_0001, port: port))
-  flow.onEntry = { entry in
-    print(entry.direction == .sent ? "out" : "in ", entry.summary, " [\(entry.stateChange) | peer \(entry.peerState ?? "?")]")
-  }
+  let flow = try Flow.open(to: Endpoint(address: 0x7F00_0001, port: listener.port))
+  printSegments(of: flow)
   try flow.activeOpen()
-  let connection = accept(listener, nil, nil)
+  let connection = listener.accept()
   try flow.send(.rst)                 // seq = SND.NXT: exactly what the kernel expects next
   var byte: UInt8 = 0
   let result = recv(connection, &byte, 1, 0)

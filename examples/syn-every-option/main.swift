@@ -6,6 +6,7 @@
 //   sudo swift run example-syn-every-option 127.0.0.1:8080
 import Foundation
 import PacketKit
+import ExampleSupport
 import TCPScript
 
 let options: [TCPOption] = [
@@ -29,14 +30,10 @@ do {
   exit(1)
 }
 
-if let target = CommandLine.arguments.dropFirst().first {
-  let parts = target.split(separator: ":")
-  guard parts.count == 2, let address = IPv4Address(parts[0])?.rawValue, let port = UInt16(parts[1]) else {
-    print("usage: example-syn-every-option [HOST:PORT]")
-    exit(2)
-  }
+if CommandLine.arguments.count > 1 {
+  let target = targetArgument(usage: "usage: example-syn-every-option [HOST:PORT]")
   do {
-    let flow = try Flow.open(to: Endpoint(address: address, port: port))
+    let flow = try Flow.open(to: target)
     flow.onEntry = { print($0.direction == .sent ? "out" : "in ", $0.summary) }
     try flow.send(.syn, options: options)
     try flow.expect(.synAcknowledging(flow.sendNext))

@@ -107,8 +107,8 @@ int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, co
 static inline int crawsocket_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
   return posix_spawn_file_actions_addchdir_np(actions, path);
 }
-/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): every descriptor from `from` on closed
-/// in the child before it runs the program.
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): the child closes every descriptor from
+/// `from` up before it runs the program.
 int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 static inline int crawsocket_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
   return posix_spawn_file_actions_addclosefrom_np(actions, from);

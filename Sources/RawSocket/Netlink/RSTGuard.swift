@@ -290,43 +290,21 @@ public final class RSTGuard: Sendable {
       .compare(operation: NFTables.compareEqual, data: [isIPv6 ? 10 /* NFPROTO_IPV6 */ : NFTables.familyIPv4]),
       .meta(key: NFTables.metaL4Proto), .compare(operation: NFTables.compareEqual, data: [6]),
     ]
-    if let sourceIPv6 {
-      expressions += [
-        .payload(base: NFTables.payloadNetwork, offset: 8, length: 16),
-        .compare(operation: NFTables.compareEqual, data: sourceIPv6),
-      ]
-    }
-    if let destinationIPv6 {
-      expressions += [
-        .payload(base: NFTables.payloadNetwork, offset: 24, length: 16),
-        .compare(operation: NFTables.compareEqual, data: destinationIPv6),
+    /// `payload (base, offset) == value`, when there is a value.
+    func equal(_ base: UInt32, _ offset: UInt32, _ value: [UInt8]?) -> [NFTExpression] {
+      guard let value else { return [] }
+      return [
+        .payload(base: base, offset: offset, length: UInt32(value.count)),
+        .compare(operation: NFTables.compareEqual, data: value),
       ]
     }
     func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.bigEndian) { Array($0) } }
-    if let sourceAddress {
-      expressions += [
-        .payload(base: NFTables.payloadNetwork, offset: 12, length: 4),
-        .compare(operation: NFTables.compareEqual, data: bigEndian(sourceAddress)),
-      ]
-    }
-    if let destinationAddress {
-      expressions += [
-        .payload(base: NFTables.payloadNetwork, offset: 16, length: 4),
-        .compare(operation: NFTables.compareEqual, data: bigEndian(destinationAddress)),
-      ]
-    }
-    if let sourcePort {
-      expressions += [
-        .payload(base: NFTables.payloadTransport, offset: 0, length: 2),
-        .compare(operation: NFTables.compareEqual, data: bigEndian(sourcePort)),
-      ]
-    }
-    if let destinationPort {
-      expressions += [
-        .payload(base: NFTables.payloadTransport, offset: 2, length: 2),
-        .compare(operation: NFTables.compareEqual, data: bigEndian(destinationPort)),
-      ]
-    }
+    expressions += equal(NFTables.payloadNetwork, 8, sourceIPv6)
+    expressions += equal(NFTables.payloadNetwork, 24, destinationIPv6)
+    expressions += equal(NFTables.payloadNetwork, 12, sourceAddress.map(bigEndian))
+    expressions += equal(NFTables.payloadNetwork, 16, destinationAddress.map(bigEndian))
+    expressions += equal(NFTables.payloadTransport, 0, sourcePort.map(bigEndian))
+    expressions += equal(NFTables.payloadTransport, 2, destinationPort.map(bigEndian))
     return expressions
   }
 

@@ -84,12 +84,7 @@ public final class RouteLookup: Sendable {
     let (routeType, attributes, interfaceIndex, interface) = try routeAnswer(to: Self.routeRequest(to: destination))
     let source = attributes[7 /* RTA_PREFSRC */]?.bigEndianUInt32 ?? 0
     let gateway = attributes[5 /* RTA_GATEWAY */]?.bigEndianUInt32
-    let nextHopMAC: [UInt8]?
-    if interface.isLoopback {
-      nextHopMAC = [0, 0, 0, 0, 0, 0]
-    } else {
-      nextHopMAC = try neighborMAC(of: gateway ?? destination, interfaceIndex: interfaceIndex)
-    }
+    let nextHopMAC: [UInt8]? = try interface.isLoopback ? [0, 0, 0, 0, 0, 0] : neighborMAC(of: gateway ?? destination, interfaceIndex: interfaceIndex)
     return Route(
       destination: destination, interfaceName: interface.name, interfaceIndex: interfaceIndex,
       sourceAddress: source, gateway: gateway, nextHopMAC: nextHopMAC, interfaceMAC: interface.mac,
@@ -250,12 +245,7 @@ extension RouteLookup {
     let (routeType, attributes, interfaceIndex, interface) = try routeAnswer(to: Self.routeRequest(toIPv6: destination))
     let source = attributes[7 /* RTA_PREFSRC */].map { Array($0.payload) }.flatMap { $0.count == 16 ? $0 : nil }
     let gateway = attributes[5 /* RTA_GATEWAY */].map { Array($0.payload) }.flatMap { $0.count == 16 ? $0 : nil }
-    let nextHopMAC: [UInt8]?
-    if interface.isLoopback {
-      nextHopMAC = [0, 0, 0, 0, 0, 0]
-    } else {
-      nextHopMAC = try neighborMAC(ofIPv6: gateway ?? destination, interfaceIndex: interfaceIndex)
-    }
+    let nextHopMAC: [UInt8]? = try interface.isLoopback ? [0, 0, 0, 0, 0, 0] : neighborMAC(ofIPv6: gateway ?? destination, interfaceIndex: interfaceIndex)
     return IPv6Route(
       destination: destination, interfaceName: interface.name, interfaceIndex: interfaceIndex,
       sourceAddress: source, gateway: gateway, nextHopMAC: nextHopMAC, interfaceMAC: interface.mac,

@@ -129,10 +129,15 @@ public struct TPacketStatus: OptionSet, Hashable, Sendable {
   public static var wrongFormat: TPacketStatus { TPacketStatus(rawValue: UInt32(TP_STATUS_WRONG_FORMAT)) }
 }
 
-/// A ring mapped into our address space; unmapped when released.
+/// A ring mapped into our address space, with the packet socket it belongs to: unmapped when
+/// released. Once `openMappedRing` hands it over (`socketOpen`), the socket is the ring's too,
+/// closed by `closeSocket()` or when released; before that its opener closes it on failure.
 internal final class MappedRing {
   let base: UnsafeMutableRawPointer
   let length: Int
+  let descriptor: SocketDescriptor
+  /// Whether the socket is ours and still open.
+  fileprivate(set) var socketOpen = false
 
   init(descriptor: SocketDescriptor, length: Int) throws(Errno) {
     guard let base = system_mmapShared(descriptor.rawValue, length) else {
@@ -140,9 +145,20 @@ internal final class MappedRing {
     }
     self.base = base
     self.length = length
+    self.descriptor = descriptor
   }
 
-  deinit { _ = system_munmap(base, length) }
+  deinit {
+    closeSocket()
+    _ = system_munmap(base, length)
+  }
+
+  /// Closes the socket (once); the mapping stays until the object goes.
+  func closeSocket() {
+    guard socketOpen else { return }
+    socketOpen = false
+    try? descriptor.close()
+  }
 
   /// Reads the status word at `offset` with acquire ordering: what the kernel wrote before it
   /// published the status is visible afterwards.
@@ -159,15 +175,36 @@ internal final class MappedRing {
   }
 }
 
+/// Opens a packet socket as `openPacketSocket` does, lets `configure` set its options, asks for
+/// the ring (`setsockopt(SOL_PACKET, option, request)`, `option` named `optionName` in errors)
+/// and maps it. Shared by `RXRing` and `TXRing`.
+internal func openMappedRing<Request>(
+  interface: String, protocol linkProtocol: UInt16, ignoreOutgoing: Bool = false, filter: BPFProgram? = nil,
+  geometry: PacketRingGeometry, option: CInt, optionName: String, request: Request,
+  configure: (SocketDescriptor, inout String) throws(Errno) -> Void
+) throws(SocketError) -> (SocketDescriptor, Int32, MappedRing) {
+  let opened = try openPacketSocket(interface: interface, protocol: linkProtocol, ignoreOutgoing: ignoreOutgoing, filter: filter) {
+    (descriptor, operation) throws(Errno) in
+    try configure(descriptor, &operation)
+    operation = "setsockopt(\(optionName), \(geometry))"
+    try descriptor.setOption(level: SOL_PACKET, name: option, value: request)
+    operation = "mmap(\(optionName), \(geometry.totalSize) bytes)"
+    return try MappedRing(descriptor: descriptor, length: geometry.totalSize)
+  }
+  opened.2.socketOpen = true  // bound: the socket is the ring's from here on
+  return opened
+}
+
 /// Opens an `AF_PACKET`/`SOCK_RAW` socket (protocol 0: it queues nothing until bound, so nothing
 /// from other interfaces slips into its queue before the bind and the filter), lets `configure`
-/// set it up (options, version, ring, filter; it names the step in `operation` for errors), then
-/// binds it to `interface` and `protocol`. Returns the socket, the interface index and what
-/// `configure` returned (a ring's mapping). Shared by `PacketSocket`, `RXRing` and `TXRing`.
+/// set it up (options, version, ring; it names the step in `operation` for errors), sets
+/// `PACKET_IGNORE_OUTGOING` when `ignoreOutgoing`, attaches `filter`, then binds it to `interface`
+/// and `protocol`. Returns the socket, the interface index and what `configure` returned (a
+/// ring's mapping). Shared by `PacketSocket`, `RXRing` and `TXRing`.
 ///
 /// Checks, in order: `CAP_NET_RAW`, `filter` (when given), the interface name.
 internal func openPacketSocket<Configured>(
-  interface: String, protocol linkProtocol: UInt16, filter: BPFProgram? = nil,
+  interface: String, protocol linkProtocol: UInt16, ignoreOutgoing: Bool = false, filter: BPFProgram? = nil,
   configure: (SocketDescriptor, inout String) throws(Errno) -> Configured
 ) throws(SocketError) -> (SocketDescriptor, Int32, Configured) {
   do throws(CapabilityError) {
@@ -194,6 +231,14 @@ internal func openPacketSocket<Configured>(
   let configured: Configured
   do throws(Errno) {
     configured = try configure(descriptor, &operation)
+    if ignoreOutgoing {
+      operation = "setsockopt(PACKET_IGNORE_OUTGOING)"
+      try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(1))
+    }
+    if let filter {
+      operation = "setsockopt(SO_ATTACH_FILTER)"
+      try descriptor.attachFilter(filter)
+    }
     operation = "bind(\(interface))"
     var address = sockaddr_ll()
     address.sll_family = UInt16(AF_PACKET)

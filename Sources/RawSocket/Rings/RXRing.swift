@@ -87,7 +87,6 @@ public final class PacketRXRing {
   public let ignoresOutgoing: Bool
 
   private let ring: MappedRing
-  private var isClosed = false
   /// The block we read next (or are reading).
   private var block = 0
   /// Inside a block: frames left and the offset of the next one; `nil` when not started.
@@ -116,26 +115,16 @@ public final class PacketRXRing {
     }
     let ignore = ignoreOutgoing ?? (interface == "lo")
     let timeoutMilliseconds = UInt32(clamping: max(1, Int(blockTimeout.pollMilliseconds)))
-    let (descriptor, index, mapped) = try openPacketSocket(interface: interface, protocol: linkProtocol) {
-      (descriptor, operation) throws(Errno) in
+    let request = tpacket_req3(
+      tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
+      tp_frame_size: UInt32(geometry.frameSize), tp_frame_nr: UInt32(geometry.frameCount),
+      tp_retire_blk_tov: timeoutMilliseconds, tp_sizeof_priv: 0, tp_feature_req_word: 0)
+    let (descriptor, index, mapped) = try openMappedRing(
+      interface: interface, protocol: linkProtocol, ignoreOutgoing: ignore, filter: filter, geometry: geometry,
+      option: PACKET_RX_RING, optionName: "PACKET_RX_RING", request: request
+    ) { (descriptor, operation) throws(Errno) in
       operation = "setsockopt(PACKET_VERSION, TPACKET_V3)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_VERSION, value: TPacket.version3)
-      if ignore {
-        operation = "setsockopt(PACKET_IGNORE_OUTGOING)"
-        try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(1))
-      }
-      if let filter {
-        operation = "setsockopt(SO_ATTACH_FILTER)"
-        try descriptor.attachFilter(filter)
-      }
-      operation = "setsockopt(PACKET_RX_RING, \(geometry))"
-      let request = tpacket_req3(
-        tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
-        tp_frame_size: UInt32(geometry.frameSize), tp_frame_nr: UInt32(geometry.frameCount),
-        tp_retire_blk_tov: timeoutMilliseconds, tp_sizeof_priv: 0, tp_feature_req_word: 0)
-      try descriptor.setOption(level: SOL_PACKET, name: PACKET_RX_RING, value: request)
-      operation = "mmap(PACKET_RX_RING, \(geometry.totalSize) bytes)"
-      return try MappedRing(descriptor: descriptor, length: geometry.totalSize)
     }
     self.descriptor = descriptor
     self.interfaceName = interface
@@ -146,14 +135,9 @@ public final class PacketRXRing {
     self.ring = mapped
   }
 
-  deinit { if !isClosed { try? descriptor.close() } }
-
-  /// Closes the socket. The mapping goes with the object.
-  public func close() {
-    guard !isClosed else { return }
-    isClosed = true
-    try? descriptor.close()
-  }
+  /// Closes the socket. The mapping goes with the object (which also closes the socket if this
+  /// was not called).
+  public func close() { ring.closeSocket() }
 
   // Offsets in `tpacket_block_desc` (the `tpacket_hdr_v1` inside starts at 8).
   private static let blockHeaderOffset = MemoryLayout<tpacket_block_desc>.offset(of: \tpacket_block_desc.hdr) ?? 8

@@ -43,7 +43,6 @@ public final class PacketTXRing {
   public private(set) var queuedCount = 0
 
   private let ring: MappedRing
-  private var isClosed = false
   /// The next slot to fill (ring order, the kernel sends in the same order).
   private var nextSlot = 0
   /// Bytes and frame lengths queued since the last flush, for the discard count.
@@ -67,8 +66,12 @@ public final class PacketTXRing {
     if let problem = geometry.validationProblem(minimumFrameSize: TPacket.v2HeaderLength) {
       throw .system(operation: "PACKET_TX_RING (\(problem))", .invalidArgument)
     }
-    let (descriptor, index, mapped) = try openPacketSocket(interface: interface, protocol: 0) {
-      (descriptor, operation) throws(Errno) in
+    let request = tpacket_req(
+      tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
+      tp_frame_size: UInt32(geometry.frameSize), tp_frame_nr: UInt32(geometry.frameCount))
+    let (descriptor, index, mapped) = try openMappedRing(
+      interface: interface, protocol: 0, geometry: geometry, option: PACKET_TX_RING, optionName: "PACKET_TX_RING", request: request
+    ) { (descriptor, operation) throws(Errno) in
       operation = "setsockopt(PACKET_VERSION, TPACKET_V2)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_VERSION, value: TPacket.version2)
       operation = "setsockopt(PACKET_LOSS)"
@@ -77,13 +80,6 @@ public final class PacketTXRing {
         operation = "setsockopt(PACKET_QDISC_BYPASS)"
         try descriptor.setOption(level: SOL_PACKET, name: PACKET_QDISC_BYPASS, value: CInt(1))
       }
-      operation = "setsockopt(PACKET_TX_RING, \(geometry))"
-      let request = tpacket_req(
-        tp_block_size: UInt32(geometry.blockSize), tp_block_nr: UInt32(geometry.blockCount),
-        tp_frame_size: UInt32(geometry.frameSize), tp_frame_nr: UInt32(geometry.frameCount))
-      try descriptor.setOption(level: SOL_PACKET, name: PACKET_TX_RING, value: request)
-      operation = "mmap(PACKET_TX_RING, \(geometry.totalSize) bytes)"
-      return try MappedRing(descriptor: descriptor, length: geometry.totalSize)
     }
     self.descriptor = descriptor
     self.interfaceName = interface
@@ -93,14 +89,9 @@ public final class PacketTXRing {
     self.ring = mapped
   }
 
-  deinit { if !isClosed { try? descriptor.close() } }
-
-  /// Closes the socket (frames not flushed are not sent). The mapping goes with the object.
-  public func close() {
-    guard !isClosed else { return }
-    isClosed = true
-    try? descriptor.close()
-  }
+  /// Closes the socket (frames not flushed are not sent). The mapping goes with the object (which
+  /// also closes the socket if this was not called).
+  public func close() { ring.closeSocket() }
 
   /// The byte offset of slot `slot` in the mapping (frames never cross a block).
   @inline(__always)
@@ -124,7 +115,7 @@ public final class PacketTXRing {
   ///   `maximumLength` is larger than a slot, or when `write` returns 0 or less.
   @discardableResult
   public func append(maximumLength: Int, _ write: (UnsafeMutableRawBufferPointer) -> Int) -> Bool {
-    guard maximumLength > 0, maximumLength <= maximumFrameLength, !isClosed else { return false }
+    guard maximumLength > 0, maximumLength <= maximumFrameLength, ring.socketOpen else { return false }
     let slotOffset = offset(ofSlot: nextSlot)
     guard ring.loadStatus(at: slotOffset + Self.statusOffset) == 0 else { return false }
     let data = UnsafeMutableRawBufferPointer(

@@ -61,23 +61,16 @@ public final class PacketSocket {
     snapshotLength: Int = PacketSocket.defaultSnapshotLength, receiveBufferSize: Int? = nil
   ) throws(SocketError) {
     let ignore = ignoreOutgoing ?? (interface == "lo")
-    let (descriptor, index, _) = try openPacketSocket(interface: interface, protocol: linkProtocol, filter: filter) {
-      (descriptor, operation) throws(Errno) in
+    let (descriptor, index, _) = try openPacketSocket(
+      interface: interface, protocol: linkProtocol, ignoreOutgoing: ignore, filter: filter
+    ) { (descriptor, operation) throws(Errno) in
       operation = "setsockopt(PACKET_AUXDATA)"
       try descriptor.setOption(level: SOL_PACKET, name: PACKET_AUXDATA, value: CInt(1))
       operation = "setsockopt(SO_TIMESTAMPNS)"
       try descriptor.setOption(level: SOL_SOCKET, name: crawsocket_so_timestampns(), value: CInt(1))
-      if ignore {
-        operation = "setsockopt(PACKET_IGNORE_OUTGOING)"
-        try descriptor.setOption(level: SOL_PACKET, name: PACKET_IGNORE_OUTGOING, value: CInt(1))
-      }
       if let size = receiveBufferSize {
         operation = "setsockopt(SO_RCVBUF)"
         try descriptor.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: CInt(clamping: size))
-      }
-      if let filter {
-        operation = "setsockopt(SO_ATTACH_FILTER)"
-        try descriptor.attachFilter(filter)
       }
     }
     self.descriptor = descriptor

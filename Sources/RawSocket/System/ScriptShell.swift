@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Runs `/bin/sh -c command` as a child of the calling thread (so it starts in that thread's
-/// network namespace), in `directory`, with its output captured and no other descriptor of ours
-/// (kernel fact 32). Bounded: after `timeoutMilliseconds` the child (ours, by pid) gets SIGKILL.
+/// network namespace), in `directory`, with its output captured. Bounded: after `timeoutMilliseconds`
+/// the child (ours, by pid) gets SIGKILL.
 public enum ScriptShell {
   public struct Outcome: Sendable {
     /// The exit status, or 128 + signal when killed.
@@ -32,14 +32,11 @@ public enum ScriptShell {
     posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     _ = crawsocket_spawn_addchdir(&actions, directory)
-    // Nothing else of ours: a script's sockets are not close-on-exec (as a program's are not), and
-    // with several scripts in one process a command inheriting another script's socket kept it
-    // open past that script's close(), delaying its FIN until the command ended.
-    let closed = crawsocket_spawn_addclosefrom(&actions, 3)
-    guard closed == 0 else {
-      _ = system_close(writeEnd)
-      throw SocketError.system(operation: "posix_spawn_file_actions_addclosefrom_np", Errno(rawValue: closed))
-    }
+    // Nothing but stdin, stdout and stderr: the process's other descriptors are not close-on-exec
+    // (a script's sockets are made as the script says), and a shell that inherited another
+    // script's socket (`run --parallel`) would keep it open after that script's close(), so its
+    // FIN or RST would wait for the shell to exit (kernel fact 32).
+    _ = crawsocket_spawn_addclosefrom(&actions, 3)
     let arguments = commandLine(command)
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]

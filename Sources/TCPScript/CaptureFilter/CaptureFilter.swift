@@ -493,27 +493,25 @@ private struct BPFEmitter {
         branch(BPFOpcode.equal, UInt32(test.value), onFalse, onTrue)
       }
     case .and(let left, let right):
-      // The left side's "no" goes through an unconditional jump (32-bit reach) placed right
-      // after it, so no conditional jump (8-bit reach) has to span the rest of a long chain.
-      let middle = newLabel()
-      let leftNo = newLabel()
-      generate(left, onTrue: middle, onFalse: leftNo)
-      place(leftNo)
-      jump(onFalse)
-      place(middle)
-      generate(right, onTrue: onTrue, onFalse: onFalse)
+      chain(left, right, decidedBy: false, onTrue: onTrue, onFalse: onFalse)
     case .or(let left, let right):
-      // The left side's "yes" likewise.
-      let middle = newLabel()
-      let leftYes = newLabel()
-      generate(left, onTrue: leftYes, onFalse: middle)
-      place(leftYes)
-      jump(onTrue)
-      place(middle)
-      generate(right, onTrue: onTrue, onFalse: onFalse)
+      chain(left, right, decidedBy: true, onTrue: onTrue, onFalse: onFalse)
     case .not(let operand):
       generate(operand, onTrue: onFalse, onFalse: onTrue)
     }
+  }
+
+  /// `left and right` (`decidedBy` false: a "no" from `left` decides) or `left or right` (true:
+  /// a "yes" does). The deciding outcome goes through an unconditional jump (32-bit reach) placed
+  /// right after `left`, so no conditional jump (8-bit reach) has to span the rest of a long chain.
+  mutating func chain(_ left: CaptureFilter, _ right: CaptureFilter, decidedBy outcome: Bool, onTrue: Int, onFalse: Int) {
+    let middle = newLabel()
+    let decided = newLabel()
+    generate(left, onTrue: outcome ? decided : middle, onFalse: outcome ? middle : decided)
+    place(decided)
+    jump(outcome ? onTrue : onFalse)
+    place(middle)
+    generate(right, onTrue: onTrue, onFalse: onFalse)
   }
 
   /// Turns label references into relative jumps.

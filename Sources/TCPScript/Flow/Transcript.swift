@@ -92,23 +92,6 @@ public struct TranscriptEntry: Hashable, Sendable {
     self.packet = packet
   }
 
-  /// The same entry between two IPv4 addresses (kept for callers written before IPv6).
-  public init(
-    elapsed: Duration, timestampSeconds: Int64, timestampNanoseconds: Int32, direction: Direction,
-    summary: String, sourceAddress: IPv4Address, sourcePort: UInt16, destinationAddress: IPv4Address,
-    destinationPort: UInt16, flagBits: UInt16, sequenceNumber: UInt32, acknowledgmentNumber: UInt32,
-    window: UInt16, payloadLength: Int, stateBefore: TCPState, stateAfter: TCPState,
-    peerState: String? = nil, expected: Bool = true, note: String? = nil, packet: [UInt8] = []
-  ) {
-    self.init(
-      elapsed: elapsed, timestampSeconds: timestampSeconds, timestampNanoseconds: timestampNanoseconds,
-      direction: direction, summary: summary, sourceAddress: IPAddress.v4(sourceAddress), sourcePort: sourcePort,
-      destinationAddress: IPAddress.v4(destinationAddress), destinationPort: destinationPort, flagBits: flagBits,
-      sequenceNumber: sequenceNumber, acknowledgmentNumber: acknowledgmentNumber, window: window,
-      payloadLength: payloadLength, stateBefore: stateBefore, stateAfter: stateAfter, peerState: peerState,
-      expected: expected, note: note, packet: packet)
-  }
-
   /// The address family of the segment.
   public var family: IPAddress.Family { sourceAddress.family }
 

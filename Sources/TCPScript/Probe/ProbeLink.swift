@@ -75,30 +75,44 @@ public final class ProbeLink: FlowTransport {
     }
   }
 
-  /// Opens the capture (filter: TCP from `remoteAddress` to `local`, and ICMP from it) before
-  /// anything is sent, then the guard when asked.
-  public init(
-    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress: IPv4Address,
-    guardResets: Bool
+  /// What both families' links start with: the privileges checked, the ends, and the capture
+  /// `openCapture` opens (before anything is sent).
+  private init(
+    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, guardResets: Bool,
+    openCapture: () throws(ScriptError) -> PacketSocket
   ) throws(ScriptError) {
     try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
     interfaceName = interface
     self.sourceMAC = sourceMAC
     self.destinationMAC = destinationMAC
     self.local = local
-    let text =
-      "src host \(remoteAddress) and dst host \(local.address) "
-      + "and ((tcp and dst port \(local.port)) or icmp)"
-    let program: BPFProgram
-    do {
-      program = try CaptureFilter(parsing: text).compile(for: .ethernet)
-    } catch {
-      throw .system(step: "compiling the capture filter \"\(text)\"", description: error.description)
-    }
-    do {
-      socket = try PacketSocket(interface: interface, protocol: PacketSocket.allProtocols, filter: program)
-    } catch {
-      throw KernelTransport.scriptError(error, step: "opening the capture on \(interface)")
+    socket = try openCapture()
+    frame.reserveCapacity(2048)
+  }
+
+  /// Opens the capture (filter: TCP from `remoteAddress` to `local`, and ICMP from it) before
+  /// anything is sent, then the guard when asked.
+  public convenience init(
+    interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress: IPv4Address,
+    guardResets: Bool
+  ) throws(ScriptError) {
+    try self.init(
+      interface: interface, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local, guardResets: guardResets
+    ) { () throws(ScriptError) in
+      let text =
+        "src host \(remoteAddress) and dst host \(local.address) "
+        + "and ((tcp and dst port \(local.port)) or icmp)"
+      let program: BPFProgram
+      do throws(CaptureFilterError) {
+        program = try CaptureFilter(parsing: text).compile(for: .ethernet)
+      } catch {
+        throw .system(step: "compiling the capture filter \"\(text)\"", description: error.description)
+      }
+      do throws(SocketError) {
+        return try PacketSocket(interface: interface, protocol: PacketSocket.allProtocols, filter: program)
+      } catch {
+        throw KernelTransport.scriptError(error, step: "opening the capture on \(interface)")
+      }
     }
     if guardResets {
       do {
@@ -117,7 +131,6 @@ public final class ProbeLink: FlowTransport {
         throw KernelTransport.scriptError(error, step: "opening the raw socket")
       }
     }
-    frame.reserveCapacity(2048)
   }
 
   /// An IPv6 link at layer 2 (EtherType 0x86DD) from `local` to `remoteAddress`: every IPv6
@@ -127,21 +140,20 @@ public final class ProbeLink: FlowTransport {
   /// RST guard is needed (kernel fact 7); from one it owns, `guardResets` installs it for the
   /// IPv6 4-tuple. On lo packets leave through a raw IPv6 socket with `IPV6_HDRINCL` (kernel fact
   /// 18), created by us and so exempt from the guard.
-  public init(
+  public convenience init(
     interface: String, sourceMAC: MACAddress, destinationMAC: MACAddress, local: Endpoint, remoteAddress6: IPv6Address,
     guardResets: Bool = false
   ) throws(ScriptError) {
-    try KernelTransport.requirePrivileges(guardResets ? [.netRaw, .netAdmin] : [.netRaw])
-    interfaceName = interface
-    self.sourceMAC = sourceMAC
-    self.destinationMAC = destinationMAC
-    self.local = local
-    remote6 = remoteAddress6
-    do {
-      socket = try PacketSocket(interface: interface, protocol: 0x86DD)
-    } catch {
-      throw KernelTransport.scriptError(error, step: "opening the IPv6 capture on \(interface)")
+    try self.init(
+      interface: interface, sourceMAC: sourceMAC, destinationMAC: destinationMAC, local: local, guardResets: guardResets
+    ) { () throws(ScriptError) in
+      do throws(SocketError) {
+        return try PacketSocket(interface: interface, protocol: 0x86DD)
+      } catch {
+        throw KernelTransport.scriptError(error, step: "opening the IPv6 capture on \(interface)")
+      }
     }
+    remote6 = remoteAddress6
     if guardResets, let source = local.address.ipv6 {
       do {
         rstGuard = try RSTGuard(sourcePort: local.port, sourceIPv6: source.octets, destinationIPv6: remoteAddress6.octets)
@@ -159,7 +171,6 @@ public final class ProbeLink: FlowTransport {
         throw KernelTransport.scriptError(error, step: "opening the raw IPv6 socket")
       }
     }
-    frame.reserveCapacity(2048)
   }
 
   deinit { close() }

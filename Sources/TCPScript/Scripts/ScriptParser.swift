@@ -104,6 +104,15 @@ public struct ScriptParser {
     }
   }
 
+  /// Skips blanks (on this line unless `newlines`), then a `,` if one comes (true) or nothing
+  /// (false).
+  private mutating func skipComma(newlines: Bool = false) -> Bool {
+    skipTrivia(newlines: newlines)
+    guard current == UInt8(ascii: ",") else { return false }
+    advance()
+    return true
+  }
+
   private mutating func expect(_ text: String, _ what: String? = nil) throws(ScriptParseError) {
     guard starts(with: text) else {
       throw error("expected \(what ?? "\"\(text)\""), found \(found)")
@@ -469,9 +478,7 @@ public struct ScriptParser {
           location: here,
           message: "expected an ECN mark (noecn, ect0, ect1, ce, ect01), tos 0xNN, flowlabel 0xNNNNN or ttl N, found \"\(name)\"")
       }
-      skipTrivia(newlines: false)
-      if current == UInt8(ascii: ",") {
-        advance()
+      if skipComma() {
         skipTrivia(newlines: false)
         let at = location
         guard try identifier() == "flowlabel" else {
@@ -646,11 +653,7 @@ public struct ScriptParser {
           location: here,
           message: "expected a TCP option (nop, eol, mss, wscale, sackOK, TS, sack, FO, FOEXP, md5), found \"\(name)\"")
       }
-      skipTrivia(newlines: false)
-      if current == UInt8(ascii: ",") {
-        advance()
-        continue
-      }
+      if skipComma() { continue }
       try expect(">", "\",\" or \">\" in the option list")
       return options
     }
@@ -737,11 +740,7 @@ public struct ScriptParser {
     while true {
       skipTrivia(newlines: true)
       items.append(try expression())
-      skipTrivia(newlines: true)
-      if current == UInt8(ascii: ",") {
-        advance()
-        continue
-      }
+      if skipComma(newlines: true) { continue }
       try expect(closing, "\",\" or \"\(closing)\"")
       return items
     }
@@ -789,11 +788,7 @@ public struct ScriptParser {
         }
         if !named {
           fields.append(ScriptField(name: "", value: try expression()))
-          skipTrivia(newlines: true)
-          if current == UInt8(ascii: ",") {
-            advance()
-            continue
-          }
+          if skipComma(newlines: true) { continue }
           try expect("}", "\",\" or \"}\"")
           return .structure(fields)
         }
@@ -808,11 +803,7 @@ public struct ScriptParser {
         try expect("=", "\"=\" after the field name \(name)")
         skipTrivia(newlines: true)
         fields.append(ScriptField(name: name, value: try expression()))
-        skipTrivia(newlines: true)
-        if current == UInt8(ascii: ",") {
-          advance()
-          continue
-        }
+        if skipComma(newlines: true) { continue }
         try expect("}", "\",\" or \"}\"")
         return .structure(fields)
       }

@@ -187,6 +187,11 @@ final class CallWorker: @unchecked Sendable {
       }
       var outcome = job()
       outcome.duration = ContinuousClock.now - began
+      if traces {
+        let took = outcome.duration.components
+        let micros = took.seconds * 1_000_000 + took.attoseconds / 1_000_000_000_000
+        _ = ScriptSockets.write(2, bytes: Array("call worker: the call took \(micros) us\n".utf8))
+      }
       state.withLock {
         $0.job = nil
         $0.result = outcome
@@ -647,9 +652,14 @@ struct ScriptSession {
         dropOtherConnections(line, event: event)
         if !captured.isEmpty { break }
         let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { scriptSummary($0) }
+        let late = lookForLatePacket(line, event: event)
         throw fail(
-          event, "expected packet did not arrive (waited until \(seconds(deadline)), tolerance \(seconds(slack)))",
-          expected: expected, actual: "nothing")
+          event,
+          "expected packet did not arrive (waited until \(seconds(deadline)), tolerance \(seconds(slack)))"
+            + (late.map { "; a packet came at \(seconds($0.time)) s, \(seconds($0.time - deadline)) s after that" }
+              ?? "; nothing came in a further \(seconds(Self.lateLook)) s"),
+          expected: expected, actual: late.map { scriptSummary($0.packet) } ?? "nothing",
+          timeError: late.map { $0.time - time })
       }
       try pump(timeoutMicroseconds: left)
       dropOtherConnections(line, event: event)
@@ -692,6 +702,29 @@ struct ScriptSession {
         "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
         expected: expectedText, actual: actualText, timeError: arrival - time)
     }
+  }
+
+  /// How long a failing outbound line still looks for its packet, to say when it came (a packet
+  /// held back, as by another holder of the socket, kernel fact 32, shows as late, not missing).
+  /// packetdrill waits up to 2 s past the expected time and reports a timing error then.
+  static let lateLook: Int64 = 250_000
+
+  /// After an outbound line's deadline: the first packet of its connection within `lateLook`
+  /// (shown in the transcript as late), or nil. The line fails either way; a call that finishes
+  /// meanwhile is not checked (the packet's failure is the one reported).
+  mutating func lookForLatePacket(_ line: ScriptPacket, event: ScriptEvent) -> (packet: [UInt8], time: Int64)? {
+    let until = now + Self.lateLook
+    while captured.isEmpty, now < until {
+      do throws(Stop) {
+        try pump(timeoutMicroseconds: until - now)
+      } catch {
+        break
+      }
+      dropOtherConnections(line, event: event)
+    }
+    guard let first = captured.first else { return nil }
+    record(.outbound, scriptSummary(first.packet) + " (late)", line: event.location.line, packet: first.packet)
+    return first
   }
 
   /// Segments of another connection than the one the line is about are not matched against it

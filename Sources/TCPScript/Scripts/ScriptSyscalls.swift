@@ -151,6 +151,17 @@ struct ScriptSyscallExecutor {
     return call.arguments[index]
   }
 
+  /// The `iov_len` of each `{..., LEN}` in a `msg_iov` list (sendmsg, recvmsg).
+  func iovecLengths(_ value: ScriptExpression) throws(ScriptRunError) -> [Int64] {
+    guard case .list(let vectors) = value else { throw ScriptRunError("msg_iov must be a list") }
+    var lengths: [Int64] = []
+    for vector in vectors {
+      guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
+      lengths.append(try integer(members[1].value, "iov_len"))
+    }
+    return lengths
+  }
+
   static let neverBlocking: Set<String> = [
     "socket", "bind", "listen", "setsockopt", "getsockopt", "fcntl", "ioctl", "getsockname",
     "getpeername", "shutdown", "epoll_create", "epoll_create1", "epoll_ctl", "pipe",
@@ -392,10 +403,7 @@ struct ScriptSyscallExecutor {
       for field in fields {
         switch field.name {
         case "msg_iov":
-          guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
-          for vector in vectors {
-            guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
-            let length = try integer(members[1].value, "iov_len")
+          for length in try iovecLengths(field.value) {
             guard length >= 0, length <= 64 << 20 else { throw ScriptRunError("iov_len \(length) out of range") }
             lengths.append(Int(length))
           }
@@ -536,11 +544,7 @@ extension ScriptSyscallExecutor {
     for field in fields {
       switch field.name {
       case "msg_iov":
-        guard case .list(let vectors) = field.value else { throw ScriptRunError("msg_iov must be a list") }
-        for vector in vectors {
-          guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
-          count += try integer(members[1].value, "iov_len")
-        }
+        for length in try iovecLengths(field.value) { count += length }
       case "msg_flags":
         if field.value != .ellipsis { expected["msg_flags"] = try integer(field.value, "msg_flags") }
       case "msg_control":

@@ -72,20 +72,7 @@ enum DecodeCommand: Command {
     var linkType: LinkType?
     var show = false
     var hex = false
-    var options = DissectionOptions(interfaceNames: DecodeCommand.interfaceNames())
-  }
-
-  /// Interface names by index from /sys/class/net, for "any"-device (LINUX_SLL2) lines.
-  static func interfaceNames() -> [UInt32: String] {
-    var names: [UInt32: String] = [:]
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [] {
-      if let text = try? String(contentsOfFile: "/sys/class/net/\(name)/ifindex", encoding: .utf8),
-        let index = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-      {
-        names[index] = name
-      }
-    }
-    return names
+    var options = DissectionOptions(interfaceNames: NetworkInterfaces.namesByIndex())
   }
 
   /// The command with its output and errors sent to closures (testable).

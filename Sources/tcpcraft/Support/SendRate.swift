@@ -337,27 +337,12 @@ enum SendRate {
   static func resolve(
     remote: HostPort, ipv6: IPv6Address?, sourceOverride: UInt32?, sourceOverride6: IPv6Address?, interface: String?
   ) -> Result<RoutedTarget, RouteProblem> {
-    if let ipv6 {
-      var route: IPv6Route?
-      var problem = ""
-      do { route = try RouteLookup.route(toIPv6: ipv6.octets) } catch { problem = "\(error)" }
-      let name = interface ?? route?.interfaceName ?? ""
-      guard let source = sourceOverride6 ?? route?.sourceAddress.map({ IPv6Address(octets: $0) }), !name.isEmpty else {
-        return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
-      }
-      let link = linkLayer(
-        name: name, routeInterface: route?.interfaceName, isLocal: route?.isLocal ?? false,
-        nextHopMAC: route?.nextHopMAC, interfaceMAC: route?.interfaceMAC)
-      return .success(
-        RoutedTarget(
-          source: .v6(source), interface: name, interfaceMAC: link.interfaceMAC,
-          nextHopMAC: link.nextHopMAC, nextHop: IPv6Address(octets: route?.nextHop ?? ipv6.octets).description))
-    }
-    var route: Route?
+    var route: RouteLeg?
     var problem = ""
-    do { route = try RouteLookup.route(to: remote.address.rawValue) } catch { problem = "\(error)" }
+    do { route = try RouteLeg(to: ipv6.map(IPAddress.v6) ?? .v4(remote.address)) } catch { problem = "\(error)" }
     let name = interface ?? route?.interfaceName ?? ""
-    guard let source = sourceOverride ?? route?.sourceAddress, !name.isEmpty else {
+    let override = ipv6 == nil ? sourceOverride.map { IPAddress.v4(IPv4Address(rawValue: $0)) } : sourceOverride6.map(IPAddress.v6)
+    guard let source = override ?? route?.source, !name.isEmpty else {
       return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
     }
     let link = linkLayer(
@@ -365,8 +350,33 @@ enum SendRate {
       nextHopMAC: route?.nextHopMAC, interfaceMAC: route?.interfaceMAC)
     return .success(
       RoutedTarget(
-        source: .v4(IPv4Address(rawValue: source)), interface: name, interfaceMAC: link.interfaceMAC,
-        nextHopMAC: link.nextHopMAC, nextHop: IPv4Address(rawValue: route?.nextHop ?? remote.address.rawValue).description))
+        source: source, interface: name, interfaceMAC: link.interfaceMAC, nextHopMAC: link.nextHopMAC,
+        nextHop: route?.nextHop ?? (ipv6?.description ?? remote.address.description)))
+  }
+
+  /// What `resolve` takes from the kernel's route to an address of either family.
+  private struct RouteLeg {
+    var interfaceName: String
+    var isLocal: Bool
+    var nextHopMAC: [UInt8]?
+    var interfaceMAC: [UInt8]
+    var source: IPAddress?
+    var nextHop: String
+
+    init(to destination: IPAddress) throws(NetlinkError) {
+      switch destination {
+      case .v4(let address):
+        let route = try RouteLookup.route(to: address.rawValue)
+        (interfaceName, isLocal, nextHopMAC, interfaceMAC) = (route.interfaceName, route.isLocal, route.nextHopMAC, route.interfaceMAC)
+        source = .v4(IPv4Address(rawValue: route.sourceAddress))
+        nextHop = IPv4Address(rawValue: route.nextHop).description
+      case .v6(let address):
+        let route = try RouteLookup.route(toIPv6: address.octets)
+        (interfaceName, isLocal, nextHopMAC, interfaceMAC) = (route.interfaceName, route.isLocal, route.nextHopMAC, route.interfaceMAC)
+        source = route.sourceAddress.map { .v6(IPv6Address(octets: $0)) }
+        nextHop = IPv6Address(octets: route.nextHop).description
+      }
+    }
   }
 
   /// The layer-2 part of a route (either family) leaving by `name`: both MACs only when the route

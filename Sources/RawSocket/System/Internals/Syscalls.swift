@@ -148,6 +148,23 @@ internal func system_if_nametoindex(_ name: UnsafePointer<CChar>) -> CUnsignedIn
   return if_nametoindex(name)
 }
 
+/// The interfaces of the calling thread's network namespace (`if_nameindex(3)`), at most
+/// `limit`; empty when they cannot be listed.
+internal func system_if_nameindex(limit: Int) -> [(index: UInt32, name: String)] {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("if_nameindex") { _ = forced; return [] }
+  #endif
+  guard let list = if_nameindex() else { return [] }
+  defer { if_freenameindex(list) }
+  var interfaces: [(index: UInt32, name: String)] = []
+  var entry = list
+  while interfaces.count < limit, entry.pointee.if_index != 0, let name = entry.pointee.if_name {
+    interfaces.append((entry.pointee.if_index, String(cString: name)))
+    entry += 1
+  }
+  return interfaces
+}
+
 internal func system_setns(_ fd: CInt, _ type: CInt) -> CInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("setns", Int(fd), Int(type)) { return forced }
