@@ -76,6 +76,6 @@ import TestSupport
     let result = run(script(30_000_000))
     #expect(result.status == .failed)
     #expect(result.failure?.location.line == 2, "\(result.reason ?? "")")
-    #expect(result.reason?.contains("90000000 bytes in all") == true, "\(result.reason ?? "")")
+    #expect(result.reason?.contains("at most 67108864 in all") == true, "\(result.reason ?? "")")
   }
 }
