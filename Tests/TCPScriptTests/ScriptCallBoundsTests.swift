@@ -66,6 +66,16 @@ import Testing
     #expect(try refusal(recvmsg("9223372036854")) == nil)
   }
 
+  @Test("A script's --tolerance_usecs is bounded as the run's is (one near Int64's end trapped a deadline)")
+  func toleranceOption() throws {
+    for value in ["9223372036854775807", "0", "-5", "ten", "60000001"] {
+      let error = scriptParseError("--tolerance_usecs=\(value)\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", file: "t.pkt")
+      #expect(error?.description == "t.pkt:1:1: expected --tolerance_usecs=N, N in 1...60000000, found \"\(value)\"", "\(value)")
+    }
+    let script = try ScriptParser.parse("--tolerance_usecs=60000000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", file: "t.pkt")
+    #expect(script.options["tolerance_usecs"] == "60000000")
+  }
+
   @Test("Every call's numbers at the edges of Int64: prepared or refused, never a trap", arguments: ScriptCallBoundsTests.extremes)
   func extremeArguments(value n: String) throws {
     let calls = [
