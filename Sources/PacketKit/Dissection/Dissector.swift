@@ -156,48 +156,50 @@ struct Dissector {
     let end = frame.count
     switch linkType {
     case .ethernet:
-      guard has(.ethernet, needed: 14, 0, end) else { return }
-      append(.ethernet, 0, 14)
-      var etherType = frame.u16(12)
-      var start = 14
+      guard has(.ethernet, needed: EthernetLayout.headerLength, 0, end) else { return }
+      append(.ethernet, 0, EthernetLayout.headerLength)
+      var etherType = frame.ethernetType()
+      var start = EthernetLayout.headerLength
       while Self.isVLAN(etherType) {
-        guard has(.ethernet, needed: 4, start, end) else { return }
-        append(.vlan, start, start + 4)
-        etherType = frame.u16(start + 2)
-        start += 4
+        guard has(.ethernet, needed: EthernetLayout.vlanTagLength, start, end) else { return }
+        append(.vlan, start, start + EthernetLayout.vlanTagLength)
+        etherType = frame.vlanEtherType(at: start)
+        start += EthernetLayout.vlanTagLength
       }
       network(etherType: etherType, at: start)
     case .linuxSLL, .linuxSLL2:
-      let length = linkType == .linuxSLL ? 16 : 20
+      let length = LinuxSLLLayout.headerLength(version2: linkType == .linuxSLL2)
       guard has(.linuxSLL, needed: length, 0, end) else { return }
       append(.linuxSLL, 0, length)
-      network(etherType: linkType == .linuxSLL ? frame.u16(14) : frame.u16(0), at: length)
+      network(etherType: frame.linuxSLLProtocolType(version2: linkType == .linuxSLL2), at: length)
     case .null:
-      guard end >= 4 else {
-        let error = PacketError.truncated(layer: .payload, needed: 4, available: end)
-        raw(nil, error, 0, end, problems: [.truncated(layer: .payload, needed: 4, available: end)])
+      let header = NullLinkView.headerLength
+      guard end >= header else {
+        let error = PacketError.truncated(layer: .payload, needed: header, available: end)
+        raw(nil, error, 0, end, problems: [.truncated(layer: .payload, needed: header, available: end)])
         return
       }
-      append(.null, 0, 4)
-      let family = NullLinkView.family(frame.u32(0))
+      append(.null, 0, header)
+      let family = frame.nullLinkFamily()
       if family == 2 {
-        ipv4(at: 4, end: end, quoted: false)
+        ipv4(at: header, end: end, quoted: false)
       } else if NullLinkView.isBSDIPv6(family) {
-        ipv6(at: 4, end: end, quoted: false)
+        ipv6(at: header, end: end, quoted: false)
       } else {
-        raw(nil, .invalidField(layer: .payload, field: "address family", value: UInt64(family)), 4, end)
+        raw(nil, .invalidField(layer: .payload, field: "address family", value: UInt64(family)), header, end)
       }
     case .raw, .ipv6:
       // LINKTYPE_IPV6 as tcpdump reads it: by the version nibble.
       guard end >= 1 else { return }
-      if frame.u8(0) >> 4 == 4 {
+      let version = frame.ipVersion(at: 0)
+      if version == 4 {
         ipv4(at: 0, end: end, quoted: false)
-      } else if frame.u8(0) >> 4 == 6 {
+      } else if version == 6 {
         // As for `.ipv4` below: the fast path straight from here.
         if allowFastPath && plainTCP6(at: 0, end: end) { return }
         ipv6(at: 0, end: end, quoted: false, fastPathTried: true)
       } else {
-        raw(nil, .invalidField(layer: .ipv4, field: "version", value: UInt64(frame.u8(0) >> 4)), 0, end)
+        raw(nil, .invalidField(layer: .ipv4, field: "version", value: UInt64(version)), 0, end)
       }
     case .ipv4:
       // The fast path straight from here (not through `ipv4`'s larger frame) for the commonest

@@ -103,13 +103,15 @@ extension Dissection {
       let note: (ProtocolLayer) -> String = { layer.isQuoted ? "" : (checksumNotes[$0] ?? "(correct)") }
       switch layer.kind {
       case .null:
-        let family = NullLinkView.family(view.withCursor { $0.u32(0) })
+        let family = view.withCursor { $0.nullLinkFamily() }
         fields.add("family", "\(family)\(family == 2 ? " (AF_INET)" : "")")
       case .linuxSLL:
-        let sll = LinuxSLLView(unchecked: view, version: layer.range.count == 20 ? 2 : 1)
+        let version = layer.range.count == LinuxSLLLayout.version2HeaderLength ? 2 : 1
+        let sll = LinuxSLLView(unchecked: view, version: version)
         fields.add("packetType", "\(sll.packetType) (\(sll.packetTypeName))")
         fields.add("hardwareType", "\(sll.hardwareType)")
-        fields.add("address", sll.address.prefix(Int(min(sll.addressLength, 8))).map { Fmt.hex($0, width: 2) }.joined(separator: ":"))
+        let addressLength = min(Int(sll.addressLength), LinuxSLLLayout.addressFieldLength)
+        fields.add("address", sll.address.prefix(addressLength).map { Fmt.hex($0, width: 2) }.joined(separator: ":"))
         fields.add("protocol", "0x\(Fmt.hex(sll.protocolType, width: 4))")
         if sll.version == 2 { fields.add("interfaceIndex", "\(sll.interfaceIndex)") }
       case .ethernet:
@@ -118,7 +120,7 @@ extension Dissection {
         fields.add("source", "\(ethernet.source)")
         fields.add("etherType", "0x\(Fmt.hex(ethernet.etherType.rawValue, width: 4)) (\(ethernet.etherType))")
       case .vlan:
-        let (tci, nextType) = view.withCursor { ($0.u16(0), $0.u16(2)) }
+        let (tci, nextType) = view.withCursor { ($0.u16(EthernetLayout.vlanTagControl), $0.vlanEtherType(at: 0)) }
         fields.add("priority", "\(tci >> 13)")
         fields.add("dropEligible", "\(tci >> 12 & 1)")
         fields.add("vlanID", "\(tci & 0x0FFF)")

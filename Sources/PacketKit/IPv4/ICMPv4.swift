@@ -6,8 +6,35 @@ public enum ICMPv4Layout {
   /// The 4 bytes whose meaning depends on the type (identifier + sequence for echo, unused or
   /// next-hop MTU for destination unreachable, ...).
   public static let restOfHeader = 4
+  /// Echo, timestamp and information messages: identifier and sequence number.
+  public static let identifier = 4
+  public static let sequenceNumber = 6
+  /// Redirect: the gateway's address.
+  public static let gateway = 4
+  /// Parameter problem: the offending octet.
+  public static let pointer = 4
+  /// Destination unreachable, fragmentation needed: the next-hop MTU (RFC 1191).
+  public static let nextHopMTU = 6
+  /// Router advertisement (RFC 1256): address count, address entry size (in 32-bit words),
+  /// lifetime, then the entries (address, preference level) from byte 8.
+  public static let addressCount = 4
+  public static let addressEntrySize = 5
+  public static let lifetime = 6
+  public static let routerEntries = 8
+  /// 8 bytes: one router advertisement entry (address, preference level).
+  public static let routerEntryLength = 8
+  /// Within a router advertisement entry: the preference level after the address.
+  public static let routerPreference = 4
+  /// Timestamp and timestamp reply: originate, receive and transmit times.
+  public static let originateTimestamp = 8
+  public static let receiveTimestamp = 12
+  public static let transmitTimestamp = 16
+  /// Address mask reply (RFC 950): the mask.
+  public static let addressMask = 8
   /// 8 bytes.
   public static let headerLength = 8
+  /// Error messages: the quoted datagram (its IPv4 header, then at least 8 bytes).
+  public static let quotedDatagram = 8
 }
 
 /// An ICMPv4 message type (RFC 792). A struct, so any wire value is representable.
@@ -57,15 +84,15 @@ public struct ICMPv4View: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  @inlinable public var type: ICMPv4Type { ICMPv4Type(bytes.byte(at: 0)) }
-  @inlinable public var code: UInt8 { bytes.byte(at: 1) }
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var type: ICMPv4Type { ICMPv4Type(bytes.byte(at: ICMPv4Layout.type)) }
+  @inlinable public var code: UInt8 { bytes.byte(at: ICMPv4Layout.code) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: ICMPv4Layout.checksum) }
   /// The 4 type-specific bytes as one big-endian value.
-  @inlinable public var restOfHeader: UInt32 { bytes.uint32(at: 4) }
+  @inlinable public var restOfHeader: UInt32 { bytes.uint32(at: ICMPv4Layout.restOfHeader) }
   /// Echo identifier (the first half of `restOfHeader`).
-  @inlinable public var identifier: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var identifier: UInt16 { bytes.uint16(at: ICMPv4Layout.identifier) }
   /// Echo sequence number (the second half of `restOfHeader`).
-  @inlinable public var sequenceNumber: UInt16 { bytes.uint16(at: 6) }
+  @inlinable public var sequenceNumber: UInt16 { bytes.uint16(at: ICMPv4Layout.sequenceNumber) }
   /// Everything after the 8-byte header: echo data, or the quoted datagram.
   @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: ICMPv4Layout.headerLength) }
   /// The quoted datagram (IPv4 header and the start of its payload) for error messages

@@ -7,31 +7,31 @@ extension Dissector {
   mutating func ipv4(at start: Int, end: Int, quoted: Bool, fastPathTried: Bool = false) {
     if !quoted && allowFastPath && !fastPathTried && plainTCP(at: start, end: end) { return }
     let available = end - start
-    guard has(.ipv4, needed: 20, start, end, quoted: quoted) else { return }
-    let version = frame.u8(start) >> 4
+    guard has(.ipv4, needed: IPv4Layout.minimumHeaderLength, start, end, quoted: quoted) else { return }
+    let version = frame.ipVersion(at: start)
     guard version == 4 else {
       invalid(.ipv4, field: "version", value: UInt64(version), start, end, quoted: quoted)
       return
     }
-    let headerLength = Int(frame.u8(start) & 0x0F) * 4
-    guard headerLength >= 20 else {
+    let headerLength = frame.ipv4HeaderLength(at: start)
+    guard headerLength >= IPv4Layout.minimumHeaderLength else {
       invalid(.ipv4, field: "ihl", value: UInt64(headerLength / 4), start, end, quoted: quoted)
       return
     }
     guard has(.ipv4, needed: headerLength, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
-    let totalLength = Int(frame.u16(start + 2))
+    let totalLength = frame.ipv4TotalLength(at: start)
     // Header checksum (quoted headers are not checked: routers may have changed them).
     if verifyChecksums && !quoted {
       if !isHeaderChecksumValid(start, start + headerLength) {
-        let stored = frame.u16(start + 10)
+        let stored = frame.u16(start + IPv4Layout.checksum)
         var zeroed = OnesComplement()
-        zeroed.add(frame, start, start + headerLength, skippingFieldAt: 10)
+        zeroed.add(frame, start, start + headerLength, skippingFieldAt: IPv4Layout.checksum)
         let correct = zeroed.checksum
         problems.append(.badChecksum(layer: .ipv4, stored: stored, correct: correct))
       }
     }
-    optionProblems(layer: .ipv4, start + 20, start + headerLength, into: &problems)
+    optionProblems(layer: .ipv4, start + IPv4Layout.options, start + headerLength, into: &problems)
     append(.ipv4, start, start + headerLength, quoted: quoted, problems: problems)
 
     guard totalLength >= headerLength else {
@@ -47,17 +47,17 @@ extension Dissector {
         layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv4, length: totalLength, available: available)])
       }
     }
-    let flagsAndOffset = frame.u16(start + 6)
+    let flagsAndOffset = frame.ipv4FlagsAndOffset(at: start)
     let fragmentOffset = flagsAndOffset & 0x1FFF
     let moreFragments = flagsAndOffset & 0x2000 != 0
-    let proto = frame.u8(start + 9)
+    let proto = frame.ipv4Protocol(at: start)
     let payloadStart = start + headerLength
     let complete = totalLength <= available && !moreFragments
     if fragmentOffset != 0 {
       append(.payload, payloadStart, payloadEnd, quoted: quoted)
     } else {
-      let source = frame.u32(start + 12)
-      let destination = frame.u32(start + 16)
+      let source = frame.u32(start + IPv4Layout.sourceAddress)
+      let destination = frame.u32(start + IPv4Layout.destinationAddress)
       let transportLength = totalLength - headerLength
       let context = TransportContext(
         source: source, destination: destination, ipPayloadLength: transportLength,
@@ -92,14 +92,20 @@ extension Dissector {
   /// truncation and fuzzed frames): this only skips the bookkeeping for problems that are not there.
   @inline(__always)
   mutating func plainTCP(at start: Int, end: Int) -> Bool {
-    guard end &- start >= 40, frame.u8(start) == 0x45 else { return false }
-    let totalLength = Int(frame.u16(start &+ 2))
-    let flagsAndOffset = frame.u16(start &+ 6)
+    guard end &- start >= IPv4Layout.minimumHeaderLength &+ TCPLayout.minimumHeaderLength,
+      frame.u8(start &+ IPv4Layout.versionAndIHL) == 0x45  // version 4, no options
+    else { return false }
+    let totalLength = frame.ipv4TotalLength(at: start)
+    let flagsAndOffset = frame.ipv4FlagsAndOffset(at: start)
     // Whole (no trailer, not truncated), not a fragment (MF clear, offset 0), TCP.
-    guard totalLength == end &- start, flagsAndOffset & 0x3FFF == 0, frame.u8(start &+ 9) == 6 else { return false }
-    let tcpStart = start &+ 20
+    guard totalLength == end &- start, flagsAndOffset & 0x3FFF == 0, frame.ipv4Protocol(at: start) == 6 else {
+      return false
+    }
+    let tcpStart = start &+ IPv4Layout.minimumHeaderLength
     if verifyChecksums { guard isHeaderChecksumValid(start, tcpStart) else { return false } }
-    let pseudo = pseudoHeader(frame.u32(start &+ 12), frame.u32(start &+ 16), protocol: 6, length: end &- tcpStart)
+    let pseudo = pseudoHeader(
+      frame.u32(start &+ IPv4Layout.sourceAddress), frame.u32(start &+ IPv4Layout.destinationAddress),
+      protocol: 6, length: end &- tcpStart)
     return plainTCPSegment(network: .ipv4, start: start, tcpStart: tcpStart, end: end, pseudoHeader: pseudo)
   }
 

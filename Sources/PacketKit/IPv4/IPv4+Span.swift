@@ -21,7 +21,9 @@ public struct IPv4SpanView: ~Escapable {
     guard bytes.byteCount >= IPv4Layout.minimumHeaderLength else {
       throw .truncated(layer: .ipv4, needed: IPv4Layout.minimumHeaderLength, available: bytes.byteCount)
     }
-    try IPv4View.validate(first: bytes.byte(at: 0), totalLength: bytes.uint16(at: 2), count: bytes.byteCount)
+    try IPv4View.validate(
+      first: bytes.byte(at: IPv4Layout.versionAndIHL), totalLength: bytes.uint16(at: IPv4Layout.totalLength),
+      count: bytes.byteCount)
     self.bytes = bytes
   }
 
@@ -29,15 +31,15 @@ public struct IPv4SpanView: ~Escapable {
   @inlinable @_lifetime(copy bytes)
   public init(unchecked bytes: RawSpan) { self.bytes = bytes }
 
-  @inlinable public var version: UInt8 { bytes.byte(at: 0) >> 4 }
-  @inlinable public var ihl: UInt8 { bytes.byte(at: 0) & 0x0F }
+  @inlinable public var version: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) >> 4 }
+  @inlinable public var ihl: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) & 0x0F }
   @inlinable public var headerLength: Int { Int(ihl) &* 4 }
-  @inlinable public var dscp: UInt8 { bytes.byte(at: 1) >> 2 }
-  @inlinable public var ecn: UInt8 { bytes.byte(at: 1) & 0x03 }
+  @inlinable public var dscp: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) >> 2 }
+  @inlinable public var ecn: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) & 0x03 }
   @inlinable public var totalLength: UInt16 { bytes.uint16(at: IPv4Layout.totalLength) }
   @inlinable public var identification: UInt16 { bytes.uint16(at: IPv4Layout.identification) }
-  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: 6) >> 5) }
-  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: 6) & 0x1FFF }
+  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: IPv4Layout.flagsAndFragmentOffset) >> 5) }
+  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: IPv4Layout.flagsAndFragmentOffset) & 0x1FFF }
   @inlinable public var timeToLive: UInt8 { bytes.byte(at: IPv4Layout.timeToLive) }
   @inlinable public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: IPv4Layout.protocol)) }
   @inlinable public var checksum: UInt16 { bytes.uint16(at: IPv4Layout.checksum) }

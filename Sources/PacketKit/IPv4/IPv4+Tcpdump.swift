@@ -13,7 +13,7 @@ extension TcpdumpPrinter {
   }
 
   mutating func ipBody(at start: Int, length: Int) throws(TcpdumpTruncated) {
-    let version = try get8(start) >> 4  // nothing at all: just " [|ip]"
+    let version = try get8(start + IPv4Layout.versionAndIHL) >> 4  // nothing at all: just " [|ip]"
     if version != 4 {
       if version == 6 {
         emit("IP6, wrong link-layer encapsulation")
@@ -25,19 +25,19 @@ extension TcpdumpPrinter {
       return
     }
     emit("IP ")
-    guard has(start, 20) else { throw TcpdumpTruncated() }
-    if length < 20 {
+    guard has(start, IPv4Layout.minimumHeaderLength) else { throw TcpdumpTruncated() }
+    if length < IPv4Layout.minimumHeaderLength {
       emit("truncated-ip ")
       emit(decimal: length)
       return
     }
-    let headerLength = Int(frame.u8(start) & 0x0F) * 4
-    if headerLength < 20 {
+    let headerLength = frame.ipv4HeaderLength(at: start)
+    if headerLength < IPv4Layout.minimumHeaderLength {
       emit("bad-hlen ")
       emit(decimal: headerLength)
       return
     }
-    let totalLength = Int(frame.u16(start + 2))
+    let totalLength = frame.ipv4TotalLength(at: start)
     if length < totalLength {
       emit("truncated-ip - ")
       emit(decimal: totalLength - length)
@@ -53,10 +53,10 @@ extension TcpdumpPrinter {
     snapEnd = min(snapEnd, start + totalLength)
     defer { snapEnd = savedSnap }
     let payloadLength = totalLength - headerLength
-    let flagsAndOffset = frame.u16(start + 6)
-    let proto = frame.u8(start + 9)
-    let source = try get32(start + 12)
-    let destination = try get32(start + 16)
+    let flagsAndOffset = frame.ipv4FlagsAndOffset(at: start)
+    let proto = frame.ipv4Protocol(at: start)
+    let source = try get32(start + IPv4Layout.sourceAddress)
+    let destination = try get32(start + IPv4Layout.destinationAddress)
     if flagsAndOffset & 0x1FFF == 0 {
       // tcpdump leaves the addresses to the TCP, UDP, SCTP and DCCP printers; PacketKit has no
       // SCTP or DCCP printer, so their lines get the addresses here.

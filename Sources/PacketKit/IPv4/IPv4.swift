@@ -17,6 +17,25 @@ public enum IPv4Layout {
   public static let maximumHeaderLength = 60
 }
 
+extension ByteCursor {
+  // The IPv4 header fields the dissector and the tcpdump printer both read, for a header at
+  // `start` (lenient reads: the caller has checked the bytes are there, or wants 0 past them).
+
+  /// The version nibble every IP header starts with (4 or 6), also how a raw-IP link type tells
+  /// the two apart.
+  @inline(__always) func ipVersion(at start: Int) -> UInt8 { u8(start &+ IPv4Layout.versionAndIHL) >> 4 }
+  /// The header length in bytes (IHL × 4).
+  @inline(__always) func ipv4HeaderLength(at start: Int) -> Int {
+    Int(u8(start &+ IPv4Layout.versionAndIHL) & 0x0F) &* 4
+  }
+  @inline(__always) func ipv4TotalLength(at start: Int) -> Int { Int(u16(start &+ IPv4Layout.totalLength)) }
+  /// Flags (top 3 bits) and fragment offset (low 13 bits).
+  @inline(__always) func ipv4FlagsAndOffset(at start: Int) -> UInt16 {
+    u16(start &+ IPv4Layout.flagsAndFragmentOffset)
+  }
+  @inline(__always) func ipv4Protocol(at start: Int) -> UInt8 { u8(start &+ IPv4Layout.protocol) }
+}
+
 /// The three IPv4 flag bits (RFC 791 §3.1), as the top three bits of the 16-bit word at byte 6,
 /// shifted down: `reserved` = 4 (the "evil bit", RFC 3514), `dontFragment` = 2, `moreFragments` = 1.
 public struct IPv4Flags: OptionSet, Hashable, Sendable, CustomStringConvertible {
@@ -55,7 +74,8 @@ public struct IPv4View: Sendable {
       throw .truncated(layer: .ipv4, needed: IPv4Layout.minimumHeaderLength, available: bytes.count)
     }
     let view = IPv4View(unchecked: bytes)
-    try IPv4View.validate(first: view.bytes.byte(at: 0), totalLength: view.totalLength, count: bytes.count)
+    try IPv4View.validate(
+      first: view.bytes.byte(at: IPv4Layout.versionAndIHL), totalLength: view.totalLength, count: bytes.count)
     self = view
   }
 
@@ -63,31 +83,33 @@ public struct IPv4View: Sendable {
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
   /// Version, 4 bits (4 for IPv4; not checked).
-  @inlinable public var version: UInt8 { bytes.byte(at: 0) >> 4 }
+  @inlinable public var version: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) >> 4 }
   /// Internet header length, 4 bits, in 32-bit words.
-  @inlinable public var ihl: UInt8 { bytes.byte(at: 0) & 0x0F }
+  @inlinable public var ihl: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) & 0x0F }
   /// Header length in bytes (`ihl` × 4).
   @inlinable public var headerLength: Int { Int(ihl) * 4 }
   /// Differentiated services code point, 6 bits (RFC 2474).
-  @inlinable public var dscp: UInt8 { bytes.byte(at: 1) >> 2 }
+  @inlinable public var dscp: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) >> 2 }
   /// Explicit congestion notification, 2 bits (RFC 3168).
-  @inlinable public var ecn: UInt8 { bytes.byte(at: 1) & 0x03 }
+  @inlinable public var ecn: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) & 0x03 }
   /// Total length in bytes, header included, 16 bits.
-  @inlinable public var totalLength: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var totalLength: UInt16 { bytes.uint16(at: IPv4Layout.totalLength) }
   /// Identification, 16 bits.
-  @inlinable public var identification: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var identification: UInt16 { bytes.uint16(at: IPv4Layout.identification) }
   /// The three flag bits.
-  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: 6) >> 5) }
+  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: IPv4Layout.flagsAndFragmentOffset) >> 5) }
   /// Fragment offset, 13 bits, in 8-byte units.
-  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: 6) & 0x1FFF }
+  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: IPv4Layout.flagsAndFragmentOffset) & 0x1FFF }
   /// Time to live, 8 bits.
-  @inlinable public var timeToLive: UInt8 { bytes.byte(at: 8) }
+  @inlinable public var timeToLive: UInt8 { bytes.byte(at: IPv4Layout.timeToLive) }
   /// Protocol of the payload, 8 bits.
-  public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: 9)) }
+  public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: IPv4Layout.protocol)) }
   /// Header checksum as on the wire, 16 bits.
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 10) }
-  @inlinable public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 12)) }
-  @inlinable public var destinationAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: 16)) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: IPv4Layout.checksum) }
+  @inlinable public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: IPv4Layout.sourceAddress)) }
+  @inlinable public var destinationAddress: IPv4Address {
+    IPv4Address(rawValue: bytes.uint32(at: IPv4Layout.destinationAddress))
+  }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
   @inlinable public var optionBytes: ArraySlice<UInt8> {

@@ -7,8 +7,17 @@ public enum ICMPv6Layout {
   /// The 4 bytes whose meaning depends on the type (identifier + sequence for echo, MTU for
   /// packet too big, pointer for parameter problem, R/S/O flags for a neighbour advertisement).
   public static let restOfHeader = 4
+  /// Echo request and reply: identifier and sequence number.
+  public static let identifier = 4
+  public static let sequenceNumber = 6
+  /// Packet too big: the MTU.
+  public static let mtu = 4
+  /// Parameter problem: the offending octet's offset.
+  public static let pointer = 4
   /// 8 bytes.
   public static let headerLength = 8
+  /// Error messages: the quoted packet (as much of it as fits in the minimum MTU).
+  public static let quotedPacket = 8
   /// Neighbour solicitation and advertisement: the target address, then options.
   public static let targetAddress = 8
   /// 24 bytes: header + target address.
@@ -145,13 +154,13 @@ public struct ICMPv6View: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  public var type: ICMPv6Type { ICMPv6Type(bytes.byte(at: 0)) }
-  public var code: UInt8 { bytes.byte(at: 1) }
-  public var checksum: UInt16 { bytes.uint16(at: 2) }
-  public var restOfHeader: UInt32 { bytes.uint32(at: 4) }
+  public var type: ICMPv6Type { ICMPv6Type(bytes.byte(at: ICMPv6Layout.type)) }
+  public var code: UInt8 { bytes.byte(at: ICMPv6Layout.code) }
+  public var checksum: UInt16 { bytes.uint16(at: ICMPv6Layout.checksum) }
+  public var restOfHeader: UInt32 { bytes.uint32(at: ICMPv6Layout.restOfHeader) }
   /// Echo identifier and sequence number.
-  public var identifier: UInt16 { bytes.uint16(at: 4) }
-  public var sequenceNumber: UInt16 { bytes.uint16(at: 6) }
+  public var identifier: UInt16 { bytes.uint16(at: ICMPv6Layout.identifier) }
+  public var sequenceNumber: UInt16 { bytes.uint16(at: ICMPv6Layout.sequenceNumber) }
   /// Packet too big: the MTU of the next hop. Parameter problem: the pointer.
   public var mtuOrPointer: UInt32 { restOfHeader }
 

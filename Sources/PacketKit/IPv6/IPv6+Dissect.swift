@@ -6,34 +6,31 @@ extension Dissector {
   /// Dissects an IPv6 packet at `start` whose bytes end (as captured) at `end`.
   mutating func ipv6(at start: Int, end: Int, quoted: Bool, fastPathTried: Bool = false) {
     if !quoted && allowFastPath && !fastPathTried && plainTCP6(at: start, end: end) { return }
-    guard has(.ipv6, needed: 40, start, end, quoted: quoted) else { return }
-    let version = frame.u8(start) >> 4
+    guard has(.ipv6, needed: IPv6Layout.headerLength, start, end, quoted: quoted) else { return }
+    let version = frame.ipVersion(at: start)
     guard version == 6 else {
       invalid(.ipv6, field: "version", value: UInt64(version), start, end, quoted: quoted)
       return
     }
     let available = end - start
-    let payloadLength = Int(frame.u16(start + 4))
-    append(.ipv6, start, start + 40, quoted: quoted)
+    let payloadLength = frame.ipv6PayloadLength(at: start)
+    let packetLength = IPv6Layout.headerLength + payloadLength
+    append(.ipv6, start, start + IPv6Layout.headerLength, quoted: quoted)
     // Payload length 0 is only valid with a Jumbo Payload option; it is kept visible as a
     // packet whose payload is everything captured.
-    var payloadEnd = payloadLength == 0 ? end : start + 40 + payloadLength
+    var payloadEnd = payloadLength == 0 ? end : start + IPv6Layout.headerLength + payloadLength
     var complete = true
     if payloadEnd > end {
       payloadEnd = end
       complete = false
       if !quoted {
-        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv6, length: 40 + payloadLength, available: available)])
+        layers.appendProblems(toLast: [.lengthExceedsData(layer: .ipv6, length: packetLength, available: available)])
       }
     }
-    let source = IPv6Address(
-      high: UInt64(frame.u32(start + 8)) << 32 | UInt64(frame.u32(start + 12)),
-      low: UInt64(frame.u32(start + 16)) << 32 | UInt64(frame.u32(start + 20)))
-    var destination = IPv6Address(
-      high: UInt64(frame.u32(start + 24)) << 32 | UInt64(frame.u32(start + 28)),
-      low: UInt64(frame.u32(start + 32)) << 32 | UInt64(frame.u32(start + 36)))
-    var next = frame.u8(start + 6)
-    var offset = start + 40
+    let source = frame.ipv6Source(at: start)
+    var destination = frame.ipv6Destination(at: start)
+    var next = frame.ipv6NextHeader(at: start)
+    var offset = start + IPv6Layout.headerLength
     var headers = 0
     var upperDone = false
     while !upperDone {
@@ -42,33 +39,36 @@ extension Dissector {
         headers += 1
         let layer = IPv6ExtensionHeaderView.layer(of: IPProtocol(next))
         // A header cut short by the payload length: a raw layer, then the trailer (below).
-        guard has(layer, needed: 8, offset, payloadEnd, quoted: quoted) else {
+        guard has(layer, needed: IPv6ExtensionLayout.minimumLength, offset, payloadEnd, quoted: quoted) else {
           upperDone = true
           continue
         }
-        let length = next == 44 ? 8 : (Int(frame.u8(offset + 1)) + 1) * 8
+        let length = next == 44 ? IPv6ExtensionLayout.fragmentHeaderLength : frame.ipv6ExtensionHeaderLength(at: offset)
         guard has(layer, needed: length, offset, payloadEnd, quoted: quoted) else {
           upperDone = true
           continue
         }
         append(.ipv6Extension, offset, offset + length, quoted: quoted)
-        if next == 43, frame.u8(offset + 3) > 0 {
+        if next == 43, frame.u8(offset + IPv6ExtensionLayout.segmentsLeft) > 0 {
           // The final destination of a Routing header with segments left (RFC 8200 §8.1).
-          let type = frame.u8(offset + 2)
-          let count = type == 4 ? Int(frame.u8(offset + 4)) + 1 : (length - 8) / 16
+          let type = frame.u8(offset + IPv6ExtensionLayout.routingType)
+          let addressesLength = length - IPv6ExtensionLayout.routingAddresses
+          let count = type == 4
+            ? Int(frame.u8(offset + IPv6ExtensionLayout.lastEntry)) + 1 : addressesLength / IPv6Layout.addressLength
           let index = type == 4 ? 0 : count - 1
-          if type == 0 || type == 2 || type == 4, count > 0, 8 + 16 * (index + 1) <= length {
-            let at = offset + 8 + 16 * index
-            destination = IPv6Address(
-              high: UInt64(frame.u32(at)) << 32 | UInt64(frame.u32(at + 4)),
-              low: UInt64(frame.u32(at + 8)) << 32 | UInt64(frame.u32(at + 12)))
+          if type == 0 || type == 2 || type == 4, count > 0,
+            IPv6Layout.addressLength * (index + 1) <= addressesLength
+          {
+            let addresses = offset + IPv6ExtensionLayout.routingAddresses
+            destination = frame.ipv6Address(at: addresses + IPv6Layout.addressLength * index)
           }
         }
         let header = next
-        next = frame.u8(offset)
+        let headerStart = offset
+        next = frame.u8(offset + IPv6ExtensionLayout.nextHeader)
         offset += length
         if header == 44 {
-          let flagsAndOffset = frame.u16(offset - 6)
+          let flagsAndOffset = frame.u16(headerStart + IPv6ExtensionLayout.fragmentOffsetAndFlags)
           if flagsAndOffset & 0xFFF8 != 0 {
             // A non-first fragment: no upper-layer header here.
             append(.payload, offset, payloadEnd, quoted: quoted)
@@ -98,7 +98,7 @@ extension Dissector {
           && frame.slice(payloadEnd, end).allSatisfy { $0 == 0 }
         append(
           .trailer, payloadEnd, end,
-          problems: isPadding ? [] : [.lengthShorterThanData(layer: .ipv6, length: 40 + payloadLength, available: available)])
+          problems: isPadding ? [] : [.lengthShorterThanData(layer: .ipv6, length: packetLength, available: available)])
       }
     }
   }
@@ -109,35 +109,41 @@ extension Dissector {
   /// same guarantee (the same layers as the general path, or `false` having changed nothing).
   @inline(__always)
   mutating func plainTCP6(at start: Int, end: Int) -> Bool {
-    guard end &- start >= 60, frame.u8(start) >> 4 == 6 else { return false }
-    guard Int(frame.u16(start &+ 4)) == end &- start &- 40, frame.u8(start &+ 6) == 6 else { return false }
+    guard end &- start >= IPv6Layout.headerLength &+ TCPLayout.minimumHeaderLength else { return false }
+    guard frame.ipVersion(at: start) == 6 else { return false }
+    let tcpStart = start &+ IPv6Layout.headerLength
+    guard frame.ipv6PayloadLength(at: start) == end &- tcpStart, frame.ipv6NextHeader(at: start) == 6 else {
+      return false
+    }
     let pseudo = OnesComplement(
       inner: InternetChecksum.pseudoHeader(
-        sourceAddress: IPv6Address(high: frame.u64(start &+ 8), low: frame.u64(start &+ 16)),
-        destinationAddress: IPv6Address(high: frame.u64(start &+ 24), low: frame.u64(start &+ 32)),
-        protocol: .tcp, length: end &- start &- 40))
-    return plainTCPSegment(network: .ipv6, start: start, tcpStart: start &+ 40, end: end, pseudoHeader: pseudo)
+        sourceAddress: frame.ipv6Source(at: start), destinationAddress: frame.ipv6Destination(at: start),
+        protocol: .tcp, length: end &- tcpStart))
+    return plainTCPSegment(network: .ipv6, start: start, tcpStart: tcpStart, end: end, pseudoHeader: pseudo)
   }
 
   /// The ICMPv6 step: the checksum (over the IPv6 pseudo-header), the header (with a neighbour
   /// message's target address and options), and an error's quoted packet dissected as IPv6.
   mutating func icmpv6(at start: Int, end: Int, _ context: TransportContext) {
     let quoted = context.quoted
-    guard has(.icmpv6, needed: 8, start, end, quoted: quoted) else { return }
+    guard has(.icmpv6, needed: ICMPv6Layout.headerLength, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
-    if let problem = transportChecksum(layer: .icmpv6, proto: 58, context, start, end, checksumOffset: 2) {
+    if let problem = transportChecksum(
+      layer: .icmpv6, proto: 58, context, start, end, checksumOffset: ICMPv6Layout.checksum)
+    {
       problems.append(problem)
     }
-    let type = frame.u8(start)
-    if type == 135 || type == 136 {
+    let type = ICMPv6Type(frame.u8(start + ICMPv6Layout.type))
+    if type.hasTargetAddress {
       append(.icmpv6, start, end, quoted: quoted, problems: problems)
       return
     }
-    append(.icmpv6, start, start + 8, quoted: quoted, problems: problems)
-    if type < 128 && !quoted && end - (start + 8) >= 1 {
-      ipv6(at: start + 8, end: end, quoted: true)
+    append(.icmpv6, start, start + ICMPv6Layout.headerLength, quoted: quoted, problems: problems)
+    let quotedStart = start + ICMPv6Layout.quotedPacket
+    if type.quotesPacket && !quoted && end - quotedStart >= 1 {
+      ipv6(at: quotedStart, end: end, quoted: true)
     } else {
-      append(.payload, start + 8, end, quoted: quoted)
+      append(.payload, start + ICMPv6Layout.headerLength, end, quoted: quoted)
     }
   }
 }
@@ -148,7 +154,7 @@ extension ShowFields {
     switch kind {
     case .ipv6:
       let view = IPv6View(unchecked: bytes)
-      guard bytes.count >= 40 else { return }
+      guard bytes.count >= IPv6Layout.headerLength else { return }
       add("version", "\(view.version)")
       add("trafficClass", "0x\(Fmt.hex(view.trafficClass, width: 2))")
       add("flowLabel", "0x\(Fmt.hex(view.flowLabel, width: 5))")
@@ -158,12 +164,12 @@ extension ShowFields {
       add("source", "\(view.sourceAddress)")
       add("destination", "\(view.destinationAddress)")
     case .ipv6Extension:
-      guard bytes.count >= 2 else { return }
-      add("nextHeader", "\(bytes.byte(at: 0))")
+      guard bytes.count >= IPv6ExtensionLayout.data else { return }
+      add("nextHeader", "\(bytes.byte(at: IPv6ExtensionLayout.nextHeader))")
       add("length", "\(bytes.count)")
-      add("load", Fmt.quoted(bytes.clampedSuffix(from: 2)))
+      add("load", Fmt.quoted(bytes.clampedSuffix(from: IPv6ExtensionLayout.data)))
     default:
-      guard bytes.count >= 8 else { return }
+      guard bytes.count >= ICMPv6Layout.headerLength else { return }
       let view = ICMPv6View(unchecked: bytes)
       add("type", "\(view.type.rawValue) (\(view.type))")
       add("code", "\(view.code)")

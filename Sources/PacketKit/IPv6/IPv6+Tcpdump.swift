@@ -45,13 +45,13 @@ extension TcpdumpPrinter {
   }
 
   mutating func ip6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
-    guard has(start, 40) else { throw TcpdumpTruncated() }
+    guard has(start, IPv6Layout.headerLength) else { throw TcpdumpTruncated() }
     emit("IP6 ")
-    let payloadLength = Int(frame.u16(start + 4))
+    let payloadLength = frame.ipv6PayloadLength(at: start)
     // Lengths come from the payload length (as tcpdump's do); the captured end stays the limit.
     var total = length
     if payloadLength != 0 {
-      total = payloadLength + 40
+      total = payloadLength + IPv6Layout.headerLength
       if total > length {
         emit(text: "truncated-ip6 - \(total - length) bytes missing!")
       }
@@ -59,14 +59,10 @@ extension TcpdumpPrinter {
     let savedSnap = snapEnd
     snapEnd = min(snapEnd, start + total)
     defer { snapEnd = savedSnap }
-    let source = IPv6Address(
-      high: UInt64(frame.u32(start + 8)) << 32 | UInt64(frame.u32(start + 12)),
-      low: UInt64(frame.u32(start + 16)) << 32 | UInt64(frame.u32(start + 20)))
-    let destination = IPv6Address(
-      high: UInt64(frame.u32(start + 24)) << 32 | UInt64(frame.u32(start + 28)),
-      low: UInt64(frame.u32(start + 32)) << 32 | UInt64(frame.u32(start + 36)))
-    var next = frame.u8(start + 6)
-    var offset = start + 40
+    let source = frame.ipv6Source(at: start)
+    let destination = frame.ipv6Destination(at: start)
+    var next = frame.ipv6NextHeader(at: start)
+    var offset = start + IPv6Layout.headerLength
     let end = start + total
     // Addresses first unless TCP or UDP follows directly (they print them with the ports).
     if next != 6 && next != 17 {
@@ -81,41 +77,44 @@ extension TcpdumpPrinter {
       headers += 1
       switch next {
       case 0, 60:
-        guard has(offset, 2), has(offset, (Int(frame.u8(offset + 1)) + 1) * 8) else {
+        guard has(offset + IPv6ExtensionLayout.headerExtensionLength, 1),
+          has(offset, frame.ipv6ExtensionHeaderLength(at: offset))
+        else {
           emit(next == 0 ? " [|hbhopt]" : " [|dstopt]")
           return
         }
         emit(next == 0 ? "HBH " : "DSTOPT ")
-        let headerLength = (Int(frame.u8(offset + 1)) + 1) * 8
-        next = frame.u8(offset)
+        let headerLength = frame.ipv6ExtensionHeaderLength(at: offset)
+        next = frame.u8(offset + IPv6ExtensionLayout.nextHeader)
         offset += headerLength
       case 43:
-        guard has(offset, 1) else { throw TcpdumpTruncated() }
-        let headerLength = (Int(frame.u8(offset + 1)) + 1) * 8
+        guard has(offset + IPv6ExtensionLayout.nextHeader, 1) else { throw TcpdumpTruncated() }
+        let headerLength = frame.ipv6ExtensionHeaderLength(at: offset)
         guard routing6(at: offset, headerLength: headerLength) else { return }
-        next = frame.u8(offset)
+        next = frame.u8(offset + IPv6ExtensionLayout.nextHeader)
         offset += headerLength
       case 44:
         // Non-verbose tcpdump needs only the offset field; it stops quietly when nothing of the
         // fragment's data was captured.
-        guard has(offset, 4) else {
+        guard has(offset + IPv6ExtensionLayout.fragmentOffsetAndFlags, 2) else {
           emit(" [|frag6]")
           return
         }
-        let fragmentOffset = Int(frame.u16(offset + 2) & 0xFFF8)
+        let fragmentOffset = Int(frame.u16(offset + IPv6ExtensionLayout.fragmentOffsetAndFlags) & 0xFFF8)
         emit("frag (")
         emit(decimal: fragmentOffset)
         emit(byte: 0x7C)
-        emit(decimal: max(0, end - offset - 8))
+        emit(decimal: max(0, end - offset - IPv6ExtensionLayout.fragmentHeaderLength))
         emit(")")
         guard fragmentOffset == 0 else { return }
         emit(byte: 0x20)
-        guard has(offset, 8), has(offset + 8, 1) else { return }
-        next = frame.u8(offset)
-        offset += 8
+        let afterFragmentHeader = offset + IPv6ExtensionLayout.fragmentHeaderLength
+        guard has(offset, IPv6ExtensionLayout.fragmentHeaderLength), has(afterFragmentHeader, 1) else { return }
+        next = frame.u8(offset + IPv6ExtensionLayout.nextHeader)
+        offset = afterFragmentHeader
       default:
         context.proto = next
-        context.portsOnly = offset != start + 40
+        context.portsOnly = offset != start + IPv6Layout.headerLength
         let upperLength = max(0, end - offset)
         switch next {
         case 6: tcp(at: offset, length: upperLength, context)
@@ -137,49 +136,49 @@ extension TcpdumpPrinter {
   /// cut with " [|rt6]" where the capture ends. Returns whether it was whole.
   mutating func routing6(at start: Int, headerLength: Int) -> Bool {
     emit("RT6 ")
-    guard has(start + 1, 1) else {
+    guard has(start + IPv6ExtensionLayout.headerExtensionLength, 1) else {
       emit("[|rt6]")
       return false
     }
-    let extensionLength = frame.u8(start + 1)
+    let extensionLength = frame.u8(start + IPv6ExtensionLayout.headerExtensionLength)
     emit("(len=")
     emit(decimal: UInt32(extensionLength))
-    guard rt6Has(start + 2, 1) else { return false }
-    let type = frame.u8(start + 2)
+    guard rt6Has(start + IPv6ExtensionLayout.routingType, 1) else { return false }
+    let type = frame.u8(start + IPv6ExtensionLayout.routingType)
     emit(", type=")
     emit(decimal: UInt32(type))
     if type == 0 { emit(" [Deprecated]") }
-    guard rt6Has(start + 3, 1) else { return false }
+    guard rt6Has(start + IPv6ExtensionLayout.segmentsLeft, 1) else { return false }
     emit(", segleft=")
-    emit(decimal: UInt32(frame.u8(start + 3)))
+    emit(decimal: UInt32(frame.u8(start + IPv6ExtensionLayout.segmentsLeft)))
     var count = 0
     switch type {
     case 0, 2:
-      guard rt6Has(start + 4, 4) else { return false }
+      guard rt6Has(start + IPv6ExtensionLayout.routingData, 4) else { return false }
       count = Int(extensionLength) / 2
     case 4:
-      guard rt6Has(start + 4, 1) else { return false }
-      let lastEntry = frame.u8(start + 4)
+      guard rt6Has(start + IPv6ExtensionLayout.lastEntry, 1) else { return false }
+      let lastEntry = frame.u8(start + IPv6ExtensionLayout.lastEntry)
       emit(", last-entry=")
       emit(decimal: UInt32(lastEntry))
-      guard rt6Has(start + 6, 2) else { return false }
+      guard rt6Has(start + IPv6ExtensionLayout.segmentRoutingTag, 2) else { return false }
       emit(", tag=")
-      emit(hex: UInt32(frame.u16(start + 6)), width: 1)
+      emit(hex: UInt32(frame.u16(start + IPv6ExtensionLayout.segmentRoutingTag)), width: 1)
       count = Int(lastEntry) + 1
     default:
       emit(") ")
       return has(start, headerLength)
     }
     for index in 0..<count {
-      let at = start + 8 + 16 * index
-      guard at + 16 <= start + headerLength, has(at, 16) else {
+      let at = start + IPv6ExtensionLayout.routingAddresses + IPv6Layout.addressLength * index
+      guard at + IPv6Layout.addressLength <= start + headerLength, has(at, IPv6Layout.addressLength) else {
         emit(" [|rt6]")
         return false
       }
       emit(", [")
       emit(decimal: index)
       emit("]")
-      address6(at: at).appendText(to: &out)
+      frame.ipv6Address(at: at).appendText(to: &out)
     }
     emit(") ")
     return has(start, headerLength)
@@ -193,12 +192,6 @@ extension TcpdumpPrinter {
     return false
   }
 
-  func address6(at offset: Int) -> IPv6Address {
-    IPv6Address(
-      high: UInt64(frame.u32(offset)) << 32 | UInt64(frame.u32(offset + 4)),
-      low: UInt64(frame.u32(offset + 8)) << 32 | UInt64(frame.u32(offset + 12)))
-  }
-
   // MARK: ICMPv6 (print-icmp6.c, non-verbose)
 
   mutating func icmp6(at start: Int, length: Int) {
@@ -210,36 +203,37 @@ extension TcpdumpPrinter {
   }
 
   mutating func icmp6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
-    let type = try get8(start)
+    let type = try get8(start + ICMPv6Layout.type)
     emit("ICMP6, ")
     // The type's name needs only the type octet; the code and the rest are checked as used.
-    var code: UInt8 { frame.u8(start + 1) }
+    var code: UInt8 { frame.u8(start + ICMPv6Layout.code) }
     // (tcpdump reads a time exceeded's code unchecked: past the capture it sees 0.)
-    if [1, 4].contains(type) && !has(start + 1, 1) {
+    if [1, 4].contains(type) && !has(start + ICMPv6Layout.code, 1) {
       emit(type == 1 ? "destination unreachable" : "parameter problem")
       throw TcpdumpTruncated()
     }
     switch type {
     case 1:
       emit("destination unreachable, ")
-      let quoted = start + 8
+      let quoted = start + ICMPv6Layout.quotedPacket
       switch code {
       case 4:
         // The quoted packet's destination, protocol and destination port.
         emit("unreachable port")
-        guard has(quoted, 40) else { throw TcpdumpTruncated() }
-        var next = frame.u8(quoted + 6)
-        var at = quoted + 40
+        guard has(quoted, IPv6Layout.headerLength) else { throw TcpdumpTruncated() }
+        var next = frame.ipv6NextHeader(at: quoted)
+        var at = quoted + IPv6Layout.headerLength
         var hops = 0
         while (next == 0 || next == 43 || next == 60), hops < 16 {
           hops += 1
-          let headerLength = (Int(try get8(at + 1)) + 1) * 8
-          next = try get8(at)
+          _ = try get8(at + IPv6ExtensionLayout.headerExtensionLength)
+          let headerLength = frame.ipv6ExtensionHeaderLength(at: at)
+          next = try get8(at + IPv6ExtensionLayout.nextHeader)
           at += headerLength
         }
-        let port = try get16(at + 2)
+        let port = try get16(at + TCPLayout.destinationPort)  // UDP's is at the same offset
         emit(", ")
-        address6(at: quoted + 24).appendText(to: &out)
+        frame.ipv6Destination(at: quoted).appendText(to: &out)
         switch next {
         case 6: emit(" tcp port ")
         case 17: emit(" udp port ")
@@ -250,9 +244,9 @@ extension TcpdumpPrinter {
         }
         emit(decimal: UInt32(port))
       case 0, 1, 2, 3:
-        guard has(quoted + 24, 16) else { throw TcpdumpTruncated() }
+        guard has(quoted + IPv6Layout.destinationAddress, IPv6Layout.addressLength) else { throw TcpdumpTruncated() }
         emit(["unreachable route ", "unreachable prohibited ", "beyond scope ", "unreachable address "][Int(code)])
-        address6(at: quoted + 24).appendText(to: &out)
+        frame.ipv6Destination(at: quoted).appendText(to: &out)
       default:
         emit("unknown unreach code (")
         emit(decimal: UInt32(code))
@@ -260,15 +254,16 @@ extension TcpdumpPrinter {
       }
     case 2:
       emit("packet too big")
-      guard has(start + 4, 4) else { throw TcpdumpTruncated() }
+      guard has(start + ICMPv6Layout.mtu, 4) else { throw TcpdumpTruncated() }
       emit(", mtu ")
-      emit(decimal: frame.u32(start + 4))
+      emit(decimal: frame.u32(start + ICMPv6Layout.mtu))
     case 3:
       if code == 0 {
         emit("time exceeded in-transit")
-        guard has(start + 8 + 24, 16) else { throw TcpdumpTruncated() }
+        let quoted = start + ICMPv6Layout.quotedPacket
+        guard has(quoted + IPv6Layout.destinationAddress, IPv6Layout.addressLength) else { throw TcpdumpTruncated() }
         emit(" for ")
-        address6(at: start + 8 + 24).appendText(to: &out)
+        frame.ipv6Destination(at: quoted).appendText(to: &out)
       } else if code == 1 {
         emit("time exceeded reassembly")
       } else {
@@ -278,9 +273,14 @@ extension TcpdumpPrinter {
     case 4:
       // tcpdump wants the quoted packet's addresses captured before saying more.
       emit("parameter problem")
-      guard has(start + 4, 4), has(start + 8 + 24, 16) else { throw TcpdumpTruncated() }
+      let quoted = start + ICMPv6Layout.quotedPacket
+      guard has(start + ICMPv6Layout.pointer, 4),
+        has(quoted + IPv6Layout.destinationAddress, IPv6Layout.addressLength)
+      else {
+        throw TcpdumpTruncated()
+      }
       emit(", ")
-      let pointer = frame.u32(start + 4)
+      let pointer = frame.u32(start + ICMPv6Layout.pointer)
       switch code {
       case 0: emit("errorneous - octet ")
       case 1: emit("next header - octet ")
@@ -293,16 +293,16 @@ extension TcpdumpPrinter {
       emit(decimal: pointer)
     case 128, 129:
       emit(type == 128 ? "echo request" : "echo reply")
-      guard has(start + 4, 4) else { throw TcpdumpTruncated() }
+      guard has(start + ICMPv6Layout.identifier, 4) else { throw TcpdumpTruncated() }
       emit(", id ")
-      emit(decimal: UInt32(try get16(start + 4)))
+      emit(decimal: UInt32(try get16(start + ICMPv6Layout.identifier)))
       emit(", seq ")
-      emit(decimal: UInt32(try get16(start + 6)))
+      emit(decimal: UInt32(try get16(start + ICMPv6Layout.sequenceNumber)))
     case 135, 136:
       emit(type == 135 ? "neighbor solicitation" : "neighbor advertisement")
-      guard has(start + 8, 16) else { throw TcpdumpTruncated() }
+      guard has(start + ICMPv6Layout.targetAddress, IPv6Layout.addressLength) else { throw TcpdumpTruncated() }
       emit(type == 135 ? ", who has " : ", tgt is ")
-      address6(at: start + 8).appendText(to: &out)
+      frame.ipv6Address(at: start + ICMPv6Layout.targetAddress).appendText(to: &out)
     case 133: emit("router solicitation")
     case 134: emit("router advertisement")
     case 137: emit("redirect")

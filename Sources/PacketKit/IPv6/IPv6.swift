@@ -7,8 +7,31 @@ public enum IPv6Layout {
   public static let hopLimit = 7
   public static let sourceAddress = 8
   public static let destinationAddress = 24
+  /// 16 bytes: one address.
+  public static let addressLength = 16
   /// 40 bytes: the fixed header (IPv6 has no header options; extension headers follow it).
   public static let headerLength = 40
+}
+
+extension ByteCursor {
+  // The IPv6 fields the dissector and the tcpdump printer both read (lenient reads: the caller
+  // has checked the bytes are there, or wants 0 past them).
+
+  @inline(__always) func ipv6PayloadLength(at start: Int) -> Int { Int(u16(start &+ IPv6Layout.payloadLength)) }
+  @inline(__always) func ipv6NextHeader(at start: Int) -> UInt8 { u8(start &+ IPv6Layout.nextHeader) }
+  @inline(__always) func ipv6Source(at start: Int) -> IPv6Address { ipv6Address(at: start &+ IPv6Layout.sourceAddress) }
+  @inline(__always) func ipv6Destination(at start: Int) -> IPv6Address {
+    ipv6Address(at: start &+ IPv6Layout.destinationAddress)
+  }
+  /// The 16-byte address stored at `offset` (in a header, a Routing header, an ICMPv6 message).
+  @inline(__always) func ipv6Address(at offset: Int) -> IPv6Address {
+    IPv6Address(high: u64(offset), low: u64(offset &+ 8))
+  }
+  /// The length in bytes of the Hop-by-Hop, Routing or Destination Options header at `offset`:
+  /// (header extension length + 1) × 8.
+  @inline(__always) func ipv6ExtensionHeaderLength(at offset: Int) -> Int {
+    (Int(u8(offset &+ IPv6ExtensionLayout.headerExtensionLength)) &+ 1) &* IPv6ExtensionLayout.minimumLength
+  }
 }
 
 extension IPProtocol {
@@ -55,18 +78,20 @@ public struct IPv6View: Sendable {
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
   /// Version, 4 bits (6 for IPv6; not checked).
-  @inlinable public var version: UInt8 { bytes.byte(at: 0) >> 4 }
+  @inlinable public var version: UInt8 { bytes.byte(at: IPv6Layout.versionClassAndFlow) >> 4 }
   /// Traffic class, 8 bits (DSCP << 2 | ECN, RFC 2474 / RFC 3168).
-  @inlinable public var trafficClass: UInt8 { UInt8(truncatingIfNeeded: bytes.uint16(at: 0) >> 4) }
+  @inlinable public var trafficClass: UInt8 {
+    UInt8(truncatingIfNeeded: bytes.uint16(at: IPv6Layout.versionClassAndFlow) >> 4)
+  }
   /// Flow label, 20 bits (RFC 6437).
-  @inlinable public var flowLabel: UInt32 { bytes.uint32(at: 0) & 0x000F_FFFF }
+  @inlinable public var flowLabel: UInt32 { bytes.uint32(at: IPv6Layout.versionClassAndFlow) & 0x000F_FFFF }
   /// Payload length in bytes (everything after the fixed header, extension headers included),
   /// 16 bits.
-  @inlinable public var payloadLength: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var payloadLength: UInt16 { bytes.uint16(at: IPv6Layout.payloadLength) }
   /// Next header, 8 bits: the type of the first extension header or of the upper layer.
-  public var nextHeader: IPProtocol { IPProtocol(bytes.byte(at: 6)) }
+  public var nextHeader: IPProtocol { IPProtocol(bytes.byte(at: IPv6Layout.nextHeader)) }
   /// Hop limit, 8 bits.
-  @inlinable public var hopLimit: UInt8 { bytes.byte(at: 7) }
+  @inlinable public var hopLimit: UInt8 { bytes.byte(at: IPv6Layout.hopLimit) }
   @inlinable public var sourceAddress: IPv6Address { bytes.ipv6Address(at: IPv6Layout.sourceAddress) }
   @inlinable public var destinationAddress: IPv6Address { bytes.ipv6Address(at: IPv6Layout.destinationAddress) }
 

@@ -9,15 +9,26 @@ public enum IPv6ExtensionLayout {
   /// Header extension length, 8 bits, in 8-octet units not counting the first 8 octets
   /// (Hop-by-Hop, Routing, Destination Options; reserved in the Fragment header).
   public static let headerExtensionLength = 1
+  /// What follows those two octets: options, or the Routing or Fragment header's fields.
+  public static let data = 2
   /// 8 bytes: the smallest extension header, and the unit of their lengths.
   public static let minimumLength = 8
   /// Routing header: routing type, segments left, then type-specific data.
   public static let routingType = 2
   public static let segmentsLeft = 3
   public static let routingData = 4
+  /// Routing types 0 and 2 (RFC 2460, RFC 6275) and 4 (segment routing, RFC 8754): the
+  /// addresses, 16 bytes each, from byte 8.
+  public static let routingAddresses = 8
+  /// Segment Routing header (type 4, RFC 8754): last entry, flags and tag.
+  public static let lastEntry = 4
+  public static let segmentRoutingFlags = 5
+  public static let segmentRoutingTag = 6
   /// Fragment header: offset (13 bits) | reserved (2 bits) | M flag at byte 2, identification at 4.
   public static let fragmentOffsetAndFlags = 2
   public static let fragmentIdentification = 4
+  /// 8 bytes: the Fragment header's fixed length.
+  public static let fragmentHeaderLength = 8
 }
 
 /// What a node must do with an option it does not recognise: the two high-order bits of the
@@ -367,8 +378,10 @@ public struct IPv6FragmentHeader: Hashable, Sendable {
   public init(_ view: IPv6ExtensionHeaderView) {
     self.init(
       identification: view.fragmentIdentification, fragmentOffset: view.fragmentOffset,
-      moreFragments: view.moreFragments, nextHeader: view.nextHeader, reserved: view.bytes.byte(at: 1),
-      reservedBits: UInt8(truncatingIfNeeded: view.bytes.uint16(at: 2) >> 1) & 0x03)
+      moreFragments: view.moreFragments, nextHeader: view.nextHeader,
+      reserved: view.bytes.byte(at: IPv6ExtensionLayout.headerExtensionLength),
+      reservedBits: UInt8(truncatingIfNeeded: view.bytes.uint16(at: IPv6ExtensionLayout.fragmentOffsetAndFlags) >> 1)
+        & 0x03)
   }
 
   /// Whether this is an atomic fragment (RFC 6946): offset 0 and no more fragments.
@@ -407,7 +420,9 @@ public struct IPv6ExtensionHeaderView: Sendable {
     guard bytes.count >= IPv6ExtensionLayout.minimumLength else {
       throw .truncated(layer: layer, needed: IPv6ExtensionLayout.minimumLength, available: bytes.count)
     }
-    let length = headerType == .ipv6Fragment ? 8 : (Int(bytes.byte(at: 1)) + 1) * 8
+    let length = headerType == .ipv6Fragment
+      ? IPv6ExtensionLayout.fragmentHeaderLength
+      : (Int(bytes.byte(at: IPv6ExtensionLayout.headerExtensionLength)) + 1) * IPv6ExtensionLayout.minimumLength
     guard length <= bytes.count else { throw .truncated(layer: layer, needed: length, available: bytes.count) }
     self.bytes = bytes.clampedSlice(from: 0, count: length)
     self.headerType = headerType
@@ -423,13 +438,13 @@ public struct IPv6ExtensionHeaderView: Sendable {
     }
   }
 
-  public var nextHeader: IPProtocol { IPProtocol(bytes.byte(at: 0)) }
+  public var nextHeader: IPProtocol { IPProtocol(bytes.byte(at: IPv6ExtensionLayout.nextHeader)) }
   /// Header extension length octet (reserved in a Fragment header).
-  public var headerExtensionLength: UInt8 { bytes.byte(at: 1) }
+  public var headerExtensionLength: UInt8 { bytes.byte(at: IPv6ExtensionLayout.headerExtensionLength) }
   /// The header's length in octets.
   public var length: Int { bytes.count }
   /// Everything after the first two octets (options; or routing type, segments left and data).
-  public var data: ArraySlice<UInt8> { bytes.clampedSuffix(from: 2) }
+  public var data: ArraySlice<UInt8> { bytes.clampedSuffix(from: IPv6ExtensionLayout.data) }
 
   /// Options of a Hop-by-Hop or Destination Options header.
   public var options: IPv6OptionSequence {
@@ -437,29 +452,31 @@ public struct IPv6ExtensionHeaderView: Sendable {
   }
 
   /// Routing type (Routing header).
-  public var routingType: UInt8 { bytes.byte(at: 2) }
+  public var routingType: UInt8 { bytes.byte(at: IPv6ExtensionLayout.routingType) }
   /// Segments left (Routing header).
-  public var segmentsLeft: UInt8 { bytes.byte(at: 3) }
+  public var segmentsLeft: UInt8 { bytes.byte(at: IPv6ExtensionLayout.segmentsLeft) }
   /// Segment routing's last entry (type 4): index of the last segment in the list.
-  public var lastEntry: UInt8 { bytes.byte(at: 4) }
+  public var lastEntry: UInt8 { bytes.byte(at: IPv6ExtensionLayout.lastEntry) }
   /// Segment routing's flags (type 4).
-  public var segmentRoutingFlags: UInt8 { bytes.byte(at: 5) }
+  public var segmentRoutingFlags: UInt8 { bytes.byte(at: IPv6ExtensionLayout.segmentRoutingFlags) }
   /// Segment routing's tag (type 4).
-  public var segmentRoutingTag: UInt16 { bytes.uint16(at: 6) }
+  public var segmentRoutingTag: UInt16 { bytes.uint16(at: IPv6ExtensionLayout.segmentRoutingTag) }
   /// The addresses of a type 0 or 2 Routing header, or the segment list of a type 4 one (up to
   /// `lastEntry` + 1 of them), as far as they fit in the header.
   public var routingAddresses: [IPv6Address] {
-    let room = (bytes.count - 8) / 16
+    let room = (bytes.count - IPv6ExtensionLayout.routingAddresses) / IPv6Layout.addressLength
     let count = routingType == 4 ? min(room, Int(lastEntry) + 1) : room
-    return (0..<max(0, count)).map { bytes.ipv6Address(at: 8 + 16 * $0) }
+    return (0..<max(0, count)).map {
+      bytes.ipv6Address(at: IPv6ExtensionLayout.routingAddresses + IPv6Layout.addressLength * $0)
+    }
   }
 
   /// Fragment offset in 8-octet units (Fragment header), 13 bits.
-  public var fragmentOffset: UInt16 { bytes.uint16(at: 2) >> 3 }
+  public var fragmentOffset: UInt16 { bytes.uint16(at: IPv6ExtensionLayout.fragmentOffsetAndFlags) >> 3 }
   /// M flag (Fragment header).
-  public var moreFragments: Bool { bytes.uint16(at: 2) & 1 == 1 }
+  public var moreFragments: Bool { bytes.uint16(at: IPv6ExtensionLayout.fragmentOffsetAndFlags) & 1 == 1 }
   /// Identification (Fragment header), 32 bits.
-  public var fragmentIdentification: UInt32 { bytes.uint32(at: 4) }
+  public var fragmentIdentification: UInt32 { bytes.uint32(at: IPv6ExtensionLayout.fragmentIdentification) }
 }
 
 /// The extension headers after an IPv6 fixed header, walked as RFC 8200 §4.1 orders them (any

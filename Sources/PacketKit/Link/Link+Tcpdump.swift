@@ -6,20 +6,20 @@ extension TcpdumpPrinter {
     let length = frame.count
     switch linkType {
     case .ethernet:
-      guard length >= 14 else {
+      guard length >= EthernetLayout.headerLength else {
         emit(" [|ether]")
         return
       }
-      var etherType = frame.u16(12)
-      var start = 14
+      var etherType = frame.ethernetType()
+      var start = EthernetLayout.headerLength
       // 802.1Q / 802.1ad tags: tcpdump shows them only with -e.
       while Dissector.isVLAN(etherType) {
-        guard length >= start + 4 else {
+        guard length >= start + EthernetLayout.vlanTagLength else {
           emit(" [|vlan]")
           return
         }
-        etherType = frame.u16(start + 2)
-        start += 4
+        etherType = frame.vlanEtherType(at: start)
+        start += EthernetLayout.vlanTagLength
       }
       if etherType == 0x0800 {
         ip(at: start, length: length - start)
@@ -29,19 +29,19 @@ extension TcpdumpPrinter {
         ip6(at: start, length: length - start)
       } else {
         emit(text: 
-          "\(mac(6)) > \(mac(0)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
+          "\(mac(EthernetLayout.source)) > \(mac(EthernetLayout.destination)), ethertype \(etherTypeName(etherType)) (0x\(Fmt.hex(etherType, width: 4))), length \(length): ")
       }
     case .linuxSLL, .linuxSLL2:
-      let header = linkType == .linuxSLL ? 16 : 20
+      let header = LinuxSLLLayout.headerLength(version2: linkType == .linuxSLL2)
       guard length >= header else {
         emit(linkType == .linuxSLL ? " [|sll]" : " [|sll2]")
         return
       }
-      let proto = linkType == .linuxSLL ? frame.u16(14) : frame.u16(0)
+      let proto = frame.linuxSLLProtocolType(version2: linkType == .linuxSLL2)
       if linkType == .linuxSLL2 {
         // tcpdump 4.99: "%-5s %-3s " with the interface name and the packet type.
-        let name = interfaceNames[frame.u32(4)] ?? "?"
-        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(10))] ?? "?"
+        let name = interfaceNames[frame.u32(LinuxSLLLayout.interfaceIndex)] ?? "?"
+        let direction = ["In", "B", "M", "P", "Out"][safe: Int(frame.u8(LinuxSLLLayout.packetType.version2))] ?? "?"
         emit(text: Fmt.pad(name, 5) + " " + Fmt.pad(direction, 3) + " ")
       }
       if proto == 0x0800 {
@@ -52,24 +52,25 @@ extension TcpdumpPrinter {
         emit(text: "ethertype \(etherTypeName(proto)) (0x\(Fmt.hex(proto, width: 4))), length \(length): ")
       }
     case .null:
-      guard length >= 4 else {
+      let header = NullLinkView.headerLength
+      guard length >= header else {
         emit(" [|null]")
         return
       }
-      let family = NullLinkView.family(frame.u32(0))
+      let family = frame.nullLinkFamily()
       if family == 2 {
-        ip(at: 4, length: length - 4)
+        ip(at: header, length: length - header)
       } else if NullLinkView.isBSDIPv6(family) {
-        ip6(at: 4, length: length - 4)
+        ip6(at: header, length: length - header)
       } else {
-        emit(text: "AF \(family) \(length - 4): ")
+        emit(text: "AF \(family) \(length - header): ")
       }
     case .raw, .ipv6:
       guard length >= 1 else {
         emit("truncated-ip 0")
         return
       }
-      let version = frame.u8(0) >> 4
+      let version = frame.ipVersion(at: 0)
       if version == 4 {
         ip(at: 0, length: length)
       } else if version == 6 {
@@ -85,22 +86,27 @@ extension TcpdumpPrinter {
   /// tcpdump's ARP line for Ethernet/IPv4 requests and replies (nil for other ARP forms).
   func arp(at start: Int, length: Int) -> String? {
     // tcpdump needs the fixed part and every address captured, else " [|arp]".
-    guard length >= 8, length >= 8 + 2 * Int(frame.u8(start + 4)) + 2 * Int(frame.u8(start + 5)) else {
+    let hardwareLength = Int(frame.u8(start + ARPLayout.hardwareAddressLength))
+    let protocolLength = Int(frame.u8(start + ARPLayout.protocolAddressLength))
+    guard length >= ARPLayout.fixedLength,
+      length >= ARPLayout.fixedLength + 2 * hardwareLength + 2 * protocolLength
+    else {
       return " [|arp]"
     }
-    guard frame.u16(start) == 1, frame.u16(start + 2) == 0x0800,
-      frame.u8(start + 4) == 6, frame.u8(start + 5) == 4
+    guard frame.u16(start + ARPLayout.hardwareType) == 1, frame.u16(start + ARPLayout.protocolType) == 0x0800,
+      hardwareLength == 6, protocolLength == 4
     else { return nil }
     func ip(_ offset: Int) -> String {
       "\(frame.u8(offset)).\(frame.u8(offset + 1)).\(frame.u8(offset + 2)).\(frame.u8(offset + 3))"
     }
-    let senderMAC = mac(start + 8)
-    let senderIP = ip(start + 14)
-    let targetIP = ip(start + 24)
-    switch frame.u16(start + 6) {
+    let senderMAC = mac(start + ARPLayout.senderHardwareAddress)
+    let senderIP = ip(start + ARPLayout.senderProtocolAddress)
+    let targetIP = ip(start + ARPLayout.targetProtocolAddress)
+    let targetMAC = start + ARPLayout.targetHardwareAddress
+    switch frame.u16(start + ARPLayout.operation) {
     case 1:
-      let targetHasMAC = (0..<6).contains { frame.u8(start + 18 + $0) != 0 }
-      return "ARP, Request who-has \(targetIP)\(targetHasMAC ? " (\(mac(start + 18)))" : "") tell \(senderIP), length \(length)"
+      let targetHasMAC = (0..<6).contains { frame.u8(targetMAC + $0) != 0 }
+      return "ARP, Request who-has \(targetIP)\(targetHasMAC ? " (\(mac(targetMAC)))" : "") tell \(senderIP), length \(length)"
     case 2:
       return "ARP, Reply \(senderIP) is-at \(senderMAC), length \(length)"
     default:

@@ -47,6 +47,34 @@ public enum LinuxSLLLayout {
   public static let headerLength = 16
   /// Bytes in a `LINKTYPE_LINUX_SLL2` header.
   public static let version2HeaderLength = 20
+  /// Each field's offset in an SLL and in an SLL2 header (the two order them differently):
+  /// the packet type (0 to us, 1 broadcast, 2 multicast, 3 to another host, 4 sent by us; 16
+  /// bits in SLL, 8 in SLL2), the `ARPHRD_*` device type (16 bits), how many bytes of the
+  /// address count (16 bits in SLL, 8 in SLL2), the address (`addressFieldLength` bytes,
+  /// padded) and the protocol (an EtherType).
+  public static let packetType = (version1: 0, version2: 10)
+  public static let hardwareType = (version1: 2, version2: 8)
+  public static let addressLength = (version1: 4, version2: 11)
+  public static let address = (version1: 6, version2: 12)
+  public static let protocolType = (version1: 14, version2: 0)
+  /// SLL2 only: the interface index, 32 bits.
+  public static let interfaceIndex = 4
+  /// 8 bytes: the address field (padded) in either version.
+  public static let addressFieldLength = 8
+}
+
+extension LinuxSLLLayout {
+  /// The header length of version 1 or 2.
+  @inline(__always) static func headerLength(version2: Bool) -> Int { version2 ? version2HeaderLength : headerLength }
+}
+
+extension ByteCursor {
+  /// The protocol (an EtherType) of the Linux cooked-capture header at 0, version 1 or 2.
+  @inline(__always) func linuxSLLProtocolType(version2: Bool) -> UInt16 {
+    u16(version2 ? LinuxSLLLayout.protocolType.version2 : LinuxSLLLayout.protocolType.version1)
+  }
+  /// The address family of the BSD loopback header at 0 (`NullLinkView.family`).
+  @inline(__always) func nullLinkFamily() -> UInt32 { NullLinkView.family(u32(0)) }
 }
 
 /// A read-only view of a Linux cooked-capture header, version 1 or 2.
@@ -85,25 +113,30 @@ public struct LinuxSLLView: Sendable {
   /// Packet type: 0 to us (host), 1 broadcast, 2 multicast, 3 to another host, 4 sent by us
   /// (outgoing).
   public var packetType: UInt16 {
-    version == 2 ? UInt16(bytes.withCursor { $0.u8(10) }) : u16(0)
+    version == 2
+      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.packetType.version2) }) : u16(LinuxSLLLayout.packetType.version1)
   }
   /// The `ARPHRD_*` device type (1 Ethernet, 772 loopback).
-  public var hardwareType: UInt16 { version == 2 ? u16(8) : u16(2) }
+  public var hardwareType: UInt16 {
+    u16(version == 2 ? LinuxSLLLayout.hardwareType.version2 : LinuxSLLLayout.hardwareType.version1)
+  }
   /// Number of meaningful bytes in `address` (at most 8 are stored).
   public var addressLength: UInt16 {
-    version == 2 ? UInt16(bytes.withCursor { $0.u8(11) }) : u16(4)
+    version == 2
+      ? UInt16(bytes.withCursor { $0.u8(LinuxSLLLayout.addressLength.version2) })
+      : u16(LinuxSLLLayout.addressLength.version1)
   }
   /// The link-layer source address field (8 bytes, padded).
   public var address: ArraySlice<UInt8> {
-    let start = version == 2 ? 12 : 6
-    return bytes.clampedSlice(from: start, count: 8)
+    let start = version == 2 ? LinuxSLLLayout.address.version2 : LinuxSLLLayout.address.version1
+    return bytes.clampedSlice(from: start, count: LinuxSLLLayout.addressFieldLength)
   }
   /// The protocol, an EtherType (0x0800 IPv4).
-  public var protocolType: UInt16 { version == 2 ? u16(0) : u16(14) }
+  public var protocolType: UInt16 { bytes.withCursor { $0.linuxSLLProtocolType(version2: version == 2) } }
   /// The interface index (SLL2 only; 0 for SLL).
   public var interfaceIndex: UInt32 {
     guard version == 2 else { return 0 }
-    return UInt32(u16(4)) << 16 | UInt32(u16(6))
+    return bytes.withCursor { $0.u32(LinuxSLLLayout.interfaceIndex) }
   }
   /// The bytes after the header.
   public var payload: ArraySlice<UInt8> { bytes.clampedSuffix(from: headerLength) }

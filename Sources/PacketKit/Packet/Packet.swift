@@ -329,40 +329,47 @@ public struct Packet: Hashable, Sendable {
     for i in layers.indices {
       let at = bytes.clampedSuffix(from: offset)
       switch layers[i] {
+      // Read back through the views (the bytes were just encoded, so they hold each header).
       case .ipv4(var header):
-        header.ihl = header.ihl ?? at.byte(at: 0) & 0x0F
-        header.totalLength = header.totalLength ?? at.uint16(at: 2)
-        header.protocol = header.protocol ?? IPProtocol(at.byte(at: 9))
-        header.checksum = header.checksum ?? at.uint16(at: 10)
+        let view = IPv4View(unchecked: at)
+        header.ihl = header.ihl ?? view.ihl
+        header.totalLength = header.totalLength ?? view.totalLength
+        header.protocol = header.protocol ?? view.protocol
+        header.checksum = header.checksum ?? view.checksum
         result.layers[i] = .ipv4(header)
       case .tcp(var header):
-        header.dataOffset = header.dataOffset ?? at.byte(at: 12) >> 4
-        header.checksum = header.checksum ?? at.uint16(at: 16)
+        let view = TCPView(unchecked: at)
+        header.dataOffset = header.dataOffset ?? view.dataOffset
+        header.checksum = header.checksum ?? view.checksum
         result.layers[i] = .tcp(header)
       case .udp(var header):
-        header.length = header.length ?? at.uint16(at: 4)
-        header.checksum = header.checksum ?? at.uint16(at: 6)
+        let view = UDPView(unchecked: at)
+        header.length = header.length ?? view.length
+        header.checksum = header.checksum ?? view.checksum
         result.layers[i] = .udp(header)
       case .icmpv4(var header):
-        header.checksum = header.checksum ?? at.uint16(at: 2)
+        header.checksum = header.checksum ?? ICMPv4View(unchecked: at).checksum
         result.layers[i] = .icmpv4(header)
       case .ipv6(var header):
-        header.payloadLength = header.payloadLength ?? at.uint16(at: 4)
-        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 6))
+        let view = IPv6View(unchecked: at)
+        header.payloadLength = header.payloadLength ?? view.payloadLength
+        header.nextHeader = header.nextHeader ?? view.nextHeader
         result.layers[i] = .ipv6(header)
       case .ipv6Options(var header):
-        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 0))
-        header.headerExtensionLength = header.headerExtensionLength ?? at.byte(at: 1)
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: IPv6ExtensionLayout.nextHeader))
+        header.headerExtensionLength =
+          header.headerExtensionLength ?? at.byte(at: IPv6ExtensionLayout.headerExtensionLength)
         result.layers[i] = .ipv6Options(header)
       case .ipv6Routing(var header):
-        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 0))
-        header.headerExtensionLength = header.headerExtensionLength ?? at.byte(at: 1)
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: IPv6ExtensionLayout.nextHeader))
+        header.headerExtensionLength =
+          header.headerExtensionLength ?? at.byte(at: IPv6ExtensionLayout.headerExtensionLength)
         result.layers[i] = .ipv6Routing(header)
       case .ipv6Fragment(var header):
-        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: 0))
+        header.nextHeader = header.nextHeader ?? IPProtocol(at.byte(at: IPv6ExtensionLayout.nextHeader))
         result.layers[i] = .ipv6Fragment(header)
       case .icmpv6(var header):
-        header.checksum = header.checksum ?? at.uint16(at: 2)
+        header.checksum = header.checksum ?? ICMPv6View(unchecked: at).checksum
         result.layers[i] = .icmpv6(header)
       case .ethernet, .payload:
         break

@@ -5,9 +5,9 @@ extension Dissector {
   mutating func tcp(at start: Int, end: Int, _ context: TransportContext) {
     let quoted = context.quoted
     let length = end - start
-    guard has(.tcp, needed: 20, start, end, quoted: quoted) else { return }
-    let headerLength = Int(frame.u8(start + 12) >> 4) * 4
-    guard headerLength >= 20 else {
+    guard has(.tcp, needed: TCPLayout.minimumHeaderLength, start, end, quoted: quoted) else { return }
+    let headerLength = frame.tcpHeaderLength(at: start)
+    guard headerLength >= TCPLayout.minimumHeaderLength else {
       invalid(.tcp, field: "dataOffset", noted: "data offset", value: UInt64(headerLength / 4), start, end, quoted: quoted)
       return
     }
@@ -23,8 +23,8 @@ extension Dissector {
       return
     }
     var problems: [DissectionProblem] = []
-    optionProblems(layer: .tcp, start + 20, start + headerLength, into: &problems)
-    if let problem = transportChecksum(layer: .tcp, proto: 6, context, start, end, checksumOffset: 16) {
+    optionProblems(layer: .tcp, start + TCPLayout.options, start + headerLength, into: &problems)
+    if let problem = transportChecksum(layer: .tcp, proto: 6, context, start, end, checksumOffset: TCPLayout.checksum) {
       problems.append(problem)
     }
     append(.tcp, start, start + headerLength, quoted: quoted, problems: problems)
@@ -41,10 +41,10 @@ extension Dissector {
   mutating func plainTCPSegment(
     network: DissectedLayer.Kind, start: Int, tcpStart: Int, end: Int, pseudoHeader: OnesComplement
   ) -> Bool {
-    let tcpHeaderLength = Int(frame.u8(tcpStart &+ 12) >> 4) &* 4
-    guard tcpHeaderLength >= 20, tcpHeaderLength <= end &- tcpStart else { return false }
+    let tcpHeaderLength = frame.tcpHeaderLength(at: tcpStart)
+    guard tcpHeaderLength >= TCPLayout.minimumHeaderLength, tcpHeaderLength <= end &- tcpStart else { return false }
     var problems: [DissectionProblem] = []
-    optionProblems(layer: .tcp, tcpStart &+ 20, tcpStart &+ tcpHeaderLength, into: &problems)
+    optionProblems(layer: .tcp, tcpStart &+ TCPLayout.options, tcpStart &+ tcpHeaderLength, into: &problems)
     guard problems.isEmpty else { return false }
     if verifyChecksums {
       var segment = pseudoHeader

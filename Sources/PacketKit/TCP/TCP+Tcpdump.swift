@@ -14,20 +14,20 @@ extension TcpdumpPrinter {
   }
 
   mutating func tcpBody(at start: Int, length: Int, _ ip: IPContext) throws(TcpdumpTruncated) {
-    guard has(start + 2, 2) else {
+    guard has(start + TCPLayout.destinationPort, 2) else {
       emitAddresses(ip, evenAfterExtensions: true)
       emit(":")
       throw TcpdumpTruncated()
     }
-    let sourcePort = frame.u16(start)
-    let destinationPort = frame.u16(start + 2)
+    let sourcePort = frame.u16(start + TCPLayout.sourcePort)
+    let destinationPort = frame.u16(start + TCPLayout.destinationPort)
     emitEndpoint(ip, source: true, port: sourcePort)
     emit(" > ")
     emitEndpoint(ip, source: false, port: destinationPort)
     emit(": ")
-    guard has(start, 20) else { throw TcpdumpTruncated() }
-    let headerLength = Int(frame.u8(start + 12) >> 4) * 4
-    if headerLength < 20 {
+    guard has(start, TCPLayout.minimumHeaderLength) else { throw TcpdumpTruncated() }
+    let headerLength = frame.tcpHeaderLength(at: start)
+    if headerLength < TCPLayout.minimumHeaderLength {
       emit(" tcp ")
       emit(decimal: UInt32(truncatingIfNeeded: length &- headerLength))
       emit(" [bad hdr length ")
@@ -35,11 +35,11 @@ extension TcpdumpPrinter {
       emit(" - too short, < 20]")
       return
     }
-    let seq = frame.u32(start + 4)
-    let ack = frame.u32(start + 8)
-    let window = frame.u16(start + 14)
-    let urgent = frame.u16(start + 18)
-    let flags = frame.u8(start + 13)
+    let seq = frame.u32(start + TCPLayout.sequenceNumber)
+    let ack = frame.u32(start + TCPLayout.acknowledgmentNumber)
+    let window = frame.u16(start + TCPLayout.window)
+    let urgent = frame.u16(start + TCPLayout.urgentPointer)
+    let flags = frame.u8(start + TCPLayout.flags)
     emit("Flags [")
     TCPFlags(rawValue: UInt16(flags)).appendTcpdumpLetters(to: &out)
     emit("]")
@@ -70,10 +70,11 @@ extension TcpdumpPrinter {
       emit(", urg ")
       emit(decimal: UInt32(urgent))
     }
-    if headerLength > 20 {
+    if headerLength > TCPLayout.minimumHeaderLength {
       emit(", options [")
       let complete = try tcpOptions(
-        at: start + 20, length: headerLength - 20, segmentStart: start, segmentLength: length, tcpFlags: flags)
+        at: start + TCPLayout.options, length: headerLength - TCPLayout.options, segmentStart: start,
+        segmentLength: length, tcpFlags: flags)
       guard complete else { return }
       emit("]")
     }
@@ -133,13 +134,15 @@ extension TcpdumpPrinter {
     var separator = false
     while remaining > 0 {
       if separator { emit(byte: 0x2C) }
-      let kind = try get8(cursor)
+      // `cursor` moves past kind and length; the fields are read from the option's start.
+      let option = cursor
+      let kind = try get8(option + TCPOptionLayout.kind)
       cursor += 1
       var optionLength: Int
       if kind == 0 || kind == 1 {
         optionLength = 1
       } else {
-        optionLength = Int(try get8(cursor))
+        optionLength = Int(try get8(option + TCPOptionLayout.length))
         cursor += 1
         if optionLength < 2 || optionLength > remaining { return badOption(separator) }
         remaining -= 1
@@ -169,59 +172,60 @@ extension TcpdumpPrinter {
         dataLength = 2
         guard try lenCheck(2) else { return badOption(separator) }
         emit(byte: 0x20)
-        emit(decimal: UInt32(frame.u16(cursor)))
+        emit(decimal: UInt32(frame.u16(option + TCPOptionLayout.data)))
       case 3:
         dataLength = 1
         guard try lenCheck(1) else { return badOption(separator) }
         emit(byte: 0x20)
-        emit(decimal: UInt32(frame.u8(cursor)))
+        emit(decimal: UInt32(frame.u8(option + TCPOptionLayout.data)))
       case 5:
         dataLength = optionLength - 2
-        if dataLength % 8 != 0 {
+        if dataLength % TCPOptionLayout.sackBlockLength != 0 {
           emit(" invalid sack")
         } else {
           emit(byte: 0x20)
-          emit(decimal: dataLength / 8)
+          emit(decimal: dataLength / TCPOptionLayout.sackBlockLength)
           emit(byte: 0x20)
           var index = 0
           while index < dataLength {
-            guard try lenCheck(index + 4) else { return badOption(separator) }
-            let first = frame.u32(cursor + index)
-            guard try lenCheck(index + 8) else { return badOption(separator) }
-            let second = frame.u32(cursor + index + 4)
+            let block = option + TCPOptionLayout.data + index
+            guard try lenCheck(index + TCPOptionLayout.sackRightEdge) else { return badOption(separator) }
+            let first = frame.u32(block)
+            guard try lenCheck(index + TCPOptionLayout.sackBlockLength) else { return badOption(separator) }
+            let second = frame.u32(block + TCPOptionLayout.sackRightEdge)
             emit(byte: 0x7B)
             emit(decimal: first)
             emit(byte: 0x3A)
             emit(decimal: second)
             emit(byte: 0x7D)
-            index += 8
+            index += TCPOptionLayout.sackBlockLength
           }
         }
       case 6, 7, 11, 12, 13:
         dataLength = 4
         guard try lenCheck(4) else { return badOption(separator) }
         emit(byte: 0x20)
-        emit(decimal: frame.u32(cursor))
+        emit(decimal: frame.u32(option + TCPOptionLayout.data))
       case 8:
         dataLength = 8
         guard try lenCheck(8) else { return badOption(separator) }
         emit(" val ")
-        emit(decimal: frame.u32(cursor))
+        emit(decimal: frame.u32(option + TCPOptionLayout.timestampValue))
         emit(" ecr ")
-        emit(decimal: frame.u32(cursor + 4))
+        emit(decimal: frame.u32(option + TCPOptionLayout.timestampEchoReply))
       case 19:
         dataLength = 16
         guard try lenCheck(16) else { return badOption(separator) }
         // tcpdump first needs the whole segment to check a signature.
         emit(has(segmentStart, segmentLength) ? " shared secret not supplied with -M, can't check - " : " snaplen too short, can't check - ")
-        emit(hexBytes: cursor, count: 16)
+        emit(hexBytes: option + TCPOptionLayout.data, count: 16)
       case 20:
         dataLength = 2
         guard try lenCheck(2) else { return badOption(separator) }
         emit(" cap ")
-        emit(hex: UInt32(frame.u8(cursor)), width: 2)
+        emit(hex: UInt32(frame.u8(option + TCPOptionLayout.scpsCapabilities)), width: 2)
         emit(" id ")
-        emit(decimal: UInt32(frame.u8(cursor + 1)))
+        emit(decimal: UInt32(frame.u8(option + TCPOptionLayout.scpsConnectionID)))
       case 29:
         dataLength = optionLength - 2
         if dataLength < 2 {
@@ -229,15 +233,15 @@ extension TcpdumpPrinter {
         } else {
           guard try lenCheck(1) else { return badOption(separator) }
           emit(" keyid ")
-          emit(decimal: UInt32(frame.u8(cursor)))
+          emit(decimal: UInt32(frame.u8(option + TCPOptionLayout.authenticationKeyID)))
           guard try lenCheck(2) else { return badOption(separator) }
           emit(" rnextkeyid ")
-          emit(decimal: UInt32(frame.u8(cursor + 1)))
+          emit(decimal: UInt32(frame.u8(option + TCPOptionLayout.authenticationNextKeyID)))
           if dataLength > 2 {
             emit(" mac 0x")
             for index in 2..<dataLength {
               guard try lenCheck(index + 1) else { return badOption(separator) }
-              emit(hex: UInt32(frame.u8(cursor + index)), width: 2)
+              emit(hex: UInt32(frame.u8(option + TCPOptionLayout.data + index)), width: 2)
             }
           }
         }
@@ -246,7 +250,7 @@ extension TcpdumpPrinter {
       case 28:
         dataLength = 2
         guard try lenCheck(2) else { return badOption(separator) }
-        var value = UInt32(frame.u16(cursor))
+        var value = UInt32(frame.u16(option + TCPOptionLayout.data))
         emit(" 0x")
         emit(hex: value, width: 1)
         value = value & 1 != 0 ? (value >> 1) * 60 : value >> 1
@@ -255,22 +259,23 @@ extension TcpdumpPrinter {
       case 30:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
-        guard mptcp(at: cursor - 2, length: optionLength, tcpFlags: tcpFlags) else {
+        guard mptcp(at: option, length: optionLength, tcpFlags: tcpFlags) else {
           return badOption(separator)
         }
       case 34:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
         emit(byte: 0x20)
-        fastOpen(cursor, dataLength)
+        fastOpen(option + TCPOptionLayout.data, dataLength)
       case 254:
         dataLength = optionLength - 2
         guard try lenCheck(dataLength) else { return badOption(separator) }
         guard dataLength >= 2 else { return badOption(separator) }
-        let magic = frame.u16(cursor)
+        let magic = frame.u16(option + TCPOptionLayout.experimentID)
         emit(byte: 0x2D)
         if magic == 0xF989 {
-          fastOpen(cursor + 2, dataLength - 2, experimental: true)
+          let cookie = TCPOptionLayout.experimentData
+          fastOpen(option + cookie, optionLength - cookie, experimental: true)
         } else {
           emit(hex: UInt32(magic), width: 4)
         }
@@ -279,7 +284,7 @@ extension TcpdumpPrinter {
         if dataLength > 0 { emit(" 0x") }
         for index in 0..<max(0, dataLength) {
           guard try lenCheck(index + 1) else { return badOption(separator) }
-          emit(hex: UInt32(frame.u8(cursor + index)), width: 2)
+          emit(hex: UInt32(frame.u8(option + TCPOptionLayout.data + index)), width: 2)
         }
       }
       } catch {
@@ -312,7 +317,7 @@ extension TcpdumpPrinter {
     printedMPTCP = true
     let syn = tcpFlags & 0x02 != 0
     let ack = tcpFlags & 0x10 != 0
-    let subtype = frame.u8(start + 2) >> 4
+    let subtype = frame.u8(start + TCPOptionLayout.mptcpSubtype) >> 4
     emit(byte: 0x20)
     emit(decimal: length)
     switch subtype {
@@ -321,7 +326,7 @@ extension TcpdumpPrinter {
       guard ((length == 12 || length == 4) && syn) || ((length == 20 || length == 22) && ack && !syn) else {
         return false
       }
-      let version = frame.u8(start + 2) & 0x0F
+      let version = frame.u8(start + TCPOptionLayout.mptcpSubtype) & 0x0F
       guard version <= 1 else {
         emit(" Unknown Version (")
         emit(decimal: UInt32(version))
@@ -330,13 +335,13 @@ extension TcpdumpPrinter {
       }
       emit(" v")
       emit(decimal: UInt32(version))
-      if frame.u8(start + 3) & 0x80 != 0 { emit(" csum") }
+      if frame.u8(start + TCPOptionLayout.mptcpFlagsOrAddressID) & 0x80 != 0 { emit(" csum") }
       if length == 12 || length >= 20 {
         emit(" {0x")
-        emit(hex: frame.u64(start + 4), width: 1)
+        emit(hex: frame.u64(start + TCPOptionLayout.mptcpFields), width: 1)
         if length >= 20 {
           emit(",0x")
-          emit(hex: frame.u64(start + 12), width: 1)
+          emit(hex: frame.u64(start + TCPOptionLayout.mptcpReceiverKey), width: 1)
         }
         emit("}")
       }
@@ -344,32 +349,32 @@ extension TcpdumpPrinter {
       emit(" join")
       guard (length == 12 && syn) || (length == 16 && syn && ack) || (length == 24 && ack) else { return false }
       if length != 24 {
-        if frame.u8(start + 2) & 0x01 != 0 { emit(" backup") }
+        if frame.u8(start + TCPOptionLayout.mptcpSubtype) & 0x01 != 0 { emit(" backup") }
         emit(" id ")
-        emit(decimal: UInt32(frame.u8(start + 3)))
+        emit(decimal: UInt32(frame.u8(start + TCPOptionLayout.mptcpFlagsOrAddressID)))
       }
       switch length {
       case 12:
         emit(" token 0x")
-        emit(hex: frame.u32(start + 4), width: 1)
+        emit(hex: frame.u32(start + TCPOptionLayout.mptcpFields), width: 1)
         emit(" nonce 0x")
-        emit(hex: frame.u32(start + 8), width: 1)
+        emit(hex: frame.u32(start + TCPOptionLayout.mptcpJoinSynNonce), width: 1)
       case 16:
         emit(" hmac 0x")
-        emit(hex: frame.u64(start + 4), width: 1)
+        emit(hex: frame.u64(start + TCPOptionLayout.mptcpFields), width: 1)
         emit(" nonce 0x")
-        emit(hex: frame.u32(start + 12), width: 1)
+        emit(hex: frame.u32(start + TCPOptionLayout.mptcpJoinSynAckNonce), width: 1)
       default:
         emit(" hmac 0x")
-        emit(hexBytes: start + 4, count: 20)
+        emit(hexBytes: start + TCPOptionLayout.mptcpFields, count: 20)
       }
     case 2:
       emit(" dss")
-      guard length >= 4, !syn else { return false }
-      let dssFlags = frame.u8(start + 3)
+      guard length >= TCPOptionLayout.mptcpFields, !syn else { return false }
+      let dssFlags = frame.u8(start + TCPOptionLayout.mptcpFlagsOrAddressID)
       if dssFlags & 0x10 != 0 { emit(" fin") }
-      var at = start + 4
-      var left = length - 4
+      var at = start + TCPOptionLayout.mptcpFields
+      var left = length - TCPOptionLayout.mptcpFields
       // A 4- or 8-byte number (the wide form when `wide`), or `nil` when too few bytes are left.
       func number(wide: Bool) -> UInt64? {
         let size = wide ? 8 : 4
@@ -407,7 +412,7 @@ extension TcpdumpPrinter {
     case 3:
       emit(" add-addr")
       guard [8, 10, 16, 18, 20, 22, 28, 30].contains(length) else { return false }
-      switch frame.u8(start + 2) & 0x0F {
+      switch frame.u8(start + TCPOptionLayout.mptcpSubtype) & 0x0F {
       case 0x6: emit(" v0-ip6")
       case 0x4: emit(" v0-ip4")
       case 0x1: emit(" v1-echo")
@@ -415,50 +420,50 @@ extension TcpdumpPrinter {
       default: emit(" [bad version/echo]")
       }
       emit(" id ")
-      emit(decimal: UInt32(frame.u8(start + 3)))
+      emit(decimal: UInt32(frame.u8(start + TCPOptionLayout.mptcpFlagsOrAddressID)))
       emit(byte: 0x20)
       let ipv4 = length <= 18
       let addressLength = ipv4 ? 4 : 16
       if ipv4 {
-        emit(address: frame.u32(start + 4))
+        emit(address: frame.u32(start + TCPOptionLayout.mptcpFields))
       } else {
-        emitIPv6(at: start + 4)
+        emitIPv6(at: start + TCPOptionLayout.mptcpFields)
       }
       let hasPort = [10, 18, 22, 30].contains(length)
       if hasPort {
         emit(byte: 0x3A)
-        emit(decimal: UInt32(frame.u16(start + 4 + addressLength)))
+        emit(decimal: UInt32(frame.u16(start + TCPOptionLayout.mptcpFields + addressLength)))
       }
       if [16, 18, 28, 30].contains(length) {
         emit(" hmac 0x")
-        emit(hex: frame.u64(start + 4 + addressLength + (hasPort ? 2 : 0)), width: 1)
+        emit(hex: frame.u64(start + TCPOptionLayout.mptcpFields + addressLength + (hasPort ? 2 : 0)), width: 1)
       }
     case 4:
       emit(" rem-addr")
       guard length >= 4 else { return false }
       emit(" id")
-      for index in 3..<length {
+      for index in TCPOptionLayout.mptcpFlagsOrAddressID..<length {
         emit(byte: 0x20)
         emit(decimal: UInt32(frame.u8(start + index)))
       }
     case 5:
       emit(" prio")
       guard length == 3 || length == 4 else { return false }
-      emit(frame.u8(start + 2) & 0x01 != 0 ? " backup" : " non-backup")
+      emit(frame.u8(start + TCPOptionLayout.mptcpSubtype) & 0x01 != 0 ? " backup" : " non-backup")
       if length == 4 {
         emit(" id ")
-        emit(decimal: UInt32(frame.u8(start + 3)))
+        emit(decimal: UInt32(frame.u8(start + TCPOptionLayout.mptcpFlagsOrAddressID)))
       }
     case 6:
       emit(" fail")
       guard length == 12 else { return false }
       emit(" seq ")
-      emit(decimal64: frame.u64(start + 4))
+      emit(decimal64: frame.u64(start + TCPOptionLayout.mptcpFields))
     case 7:
       emit(" fast-close")
       guard length == 12 else { return false }
       emit(" key 0x")
-      emit(hex: frame.u64(start + 4), width: 1)
+      emit(hex: frame.u64(start + TCPOptionLayout.mptcpFields), width: 1)
     default:
       emit(" unknown")
     }
@@ -470,7 +475,7 @@ extension TcpdumpPrinter {
   /// bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
   mutating func emitIPv6(at start: Int) {
     var groups: [UInt16] = []
-    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }
+    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }  // eight 16-bit groups
     var bestStart = -1
     var bestLength = 0
     var runStart = -1
@@ -495,7 +500,7 @@ extension TcpdumpPrinter {
         continue
       }
       if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && groups[5] == 0xFFFF)) {
-        emit(address: frame.u32(start + 12))
+        emit(address: frame.u32(start + IPv6Layout.addressLength - 4))  // the last 32 bits
         return
       }
       emit(hex: UInt32(groups[index]), width: 1)

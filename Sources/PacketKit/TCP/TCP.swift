@@ -17,6 +17,51 @@ public enum TCPLayout {
   public static let maximumHeaderLength = 60
 }
 
+extension ByteCursor {
+  // The TCP header fields the dissector and the tcpdump printer both read, for a header at
+  // `start` (lenient reads: the caller has checked the bytes are there).
+
+  /// The header length in bytes (data offset × 4).
+  @inline(__always) func tcpHeaderLength(at start: Int) -> Int {
+    Int(u8(start &+ TCPLayout.dataOffsetAndFlags) >> 4) &* 4
+  }
+}
+
+/// Offsets within one TCP option (RFC 9293 §3.1): kind, length (except EOL and NOP), data.
+public enum TCPOptionLayout {
+  public static let kind = 0
+  public static let length = 1
+  public static let data = 2
+  /// SACK (RFC 2018): each block is a left and a right edge, 8 bytes.
+  public static let sackBlockLength = 8
+  public static let sackRightEdge = 4
+  /// Timestamps (RFC 7323): the echo reply after the value.
+  public static let timestampValue = 2
+  public static let timestampEchoReply = 6
+  /// SCPS capabilities: the capability bits and the connection identifier.
+  public static let scpsCapabilities = 2
+  public static let scpsConnectionID = 3
+  /// TCP-AO (RFC 5925): key ID, receive-next key ID, then the MAC.
+  public static let authenticationKeyID = 2
+  public static let authenticationNextKeyID = 3
+  public static let authenticationMAC = 4
+  /// Experimental options (RFC 6994): the 16-bit ExID after kind and length, then its data.
+  public static let experimentID = 2
+  public static let experimentData = 4
+  /// MPTCP (RFC 8684 §3): the subtype in the high nibble of byte 2 (with a version or flags in
+  /// the low nibble), a subtype-specific byte 3, then the subtype's fields from byte 4.
+  public static let mptcpSubtype = 2
+  /// The subtype's flags (MP_CAPABLE, DSS) or address ID (MP_JOIN, ADD_ADDR, REMOVE_ADDR, MP_PRIO).
+  public static let mptcpFlagsOrAddressID = 3
+  public static let mptcpFields = 4
+  /// MP_CAPABLE: the receiver's key after the sender's (third ACK, 20 or 22 bytes).
+  public static let mptcpReceiverKey = 12
+  /// MP_JOIN: the nonce after the token (SYN, 12 bytes) or after the truncated HMAC (SYN/ACK,
+  /// 16 bytes).
+  public static let mptcpJoinSynNonce = 8
+  public static let mptcpJoinSynAckNonce = 12
+}
+
 /// A read-only view of a TCP segment (RFC 9293 §3.1).
 ///
 /// Once `init(validating:)` succeeds, no accessor traps: the slice holds at least
@@ -40,22 +85,22 @@ public struct TCPView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: 0) }
-  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: 2) }
-  @inlinable public var sequenceNumber: UInt32 { bytes.uint32(at: 4) }
-  @inlinable public var acknowledgmentNumber: UInt32 { bytes.uint32(at: 8) }
+  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: TCPLayout.sourcePort) }
+  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: TCPLayout.destinationPort) }
+  @inlinable public var sequenceNumber: UInt32 { bytes.uint32(at: TCPLayout.sequenceNumber) }
+  @inlinable public var acknowledgmentNumber: UInt32 { bytes.uint32(at: TCPLayout.acknowledgmentNumber) }
   /// Data offset, 4 bits, in 32-bit words.
-  @inlinable public var dataOffset: UInt8 { bytes.byte(at: 12) >> 4 }
+  @inlinable public var dataOffset: UInt8 { bytes.byte(at: TCPLayout.dataOffsetAndFlags) >> 4 }
   /// Header length in bytes (`dataOffset` × 4).
   @inlinable public var headerLength: Int { Int(dataOffset) * 4 }
   /// The three reserved bits between data offset and NS.
-  @inlinable public var reserved: UInt8 { (bytes.byte(at: 12) >> 1) & 0x07 }
+  @inlinable public var reserved: UInt8 { (bytes.byte(at: TCPLayout.dataOffsetAndFlags) >> 1) & 0x07 }
   /// The nine flags (NS from byte 12, CWR...FIN from byte 13).
-  @inlinable public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: 12) & 0x01FF) }
-  @inlinable public var window: UInt16 { bytes.uint16(at: 14) }
+  @inlinable public var flags: TCPFlags { TCPFlags(rawValue: bytes.uint16(at: TCPLayout.dataOffsetAndFlags) & 0x01FF) }
+  @inlinable public var window: UInt16 { bytes.uint16(at: TCPLayout.window) }
   /// The checksum as on the wire.
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 16) }
-  @inlinable public var urgentPointer: UInt16 { bytes.uint16(at: 18) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: TCPLayout.checksum) }
+  @inlinable public var urgentPointer: UInt16 { bytes.uint16(at: TCPLayout.urgentPointer) }
 
   /// The options area (`headerLength` − 20 bytes, padding included).
   @inlinable public var optionBytes: ArraySlice<UInt8> {

@@ -4,12 +4,12 @@
 extension Dissector {
   mutating func udp(at start: Int, end: Int, _ context: TransportContext) {
     let quoted = context.quoted
-    guard has(.udp, needed: 8, start, end, quoted: quoted) else { return }
+    guard has(.udp, needed: UDPLayout.headerLength, start, end, quoted: quoted) else { return }
     var problems: [DissectionProblem] = []
-    let udpLength = Int(frame.u16(start + 4))
+    let udpLength = frame.udpLength(at: start)
     var payloadEnd = end
     if !quoted {
-      if udpLength < 8 {
+      if udpLength < UDPLayout.headerLength {
         problems.append(.invalidField(layer: .udp, field: "length", value: UInt64(udpLength)))
       } else if udpLength > context.ipPayloadLength {
         problems.append(.lengthExceedsData(layer: .udp, length: udpLength, available: context.ipPayloadLength))
@@ -17,15 +17,15 @@ extension Dissector {
         problems.append(.lengthShorterThanData(layer: .udp, length: udpLength, available: context.ipPayloadLength))
         payloadEnd = min(end, start + udpLength)
       }
-      if udpLength >= 8 && udpLength <= context.ipPayloadLength,
+      if udpLength >= UDPLayout.headerLength && udpLength <= context.ipPayloadLength,
         let problem = transportChecksum(
-          layer: .udp, proto: 17, context, start, min(end, start + udpLength), checksumOffset: 6)
+          layer: .udp, proto: 17, context, start, min(end, start + udpLength), checksumOffset: UDPLayout.checksum)
       {
         problems.append(problem)
       }
     }
-    append(.udp, start, start + 8, quoted: quoted, problems: problems)
-    append(.payload, start + 8, payloadEnd, quoted: quoted)
+    append(.udp, start, start + UDPLayout.headerLength, quoted: quoted, problems: problems)
+    append(.payload, start + UDPLayout.headerLength, payloadEnd, quoted: quoted)
     append(.trailer, payloadEnd, end, quoted: quoted)
   }
 }

@@ -14,36 +14,36 @@ extension TcpdumpPrinter {
   mutating func udpBody(at start: Int, length: Int, _ ip: IPContext, fragmented: Bool)
     throws(TcpdumpTruncated)
   {
-    guard has(start + 2, 2) else {
+    guard has(start + UDPLayout.destinationPort, 2) else {
       if emitAddresses(ip) { emit(": ") }
       throw TcpdumpTruncated()
     }
-    emitEndpoint(ip, source: true, port: frame.u16(start))
+    emitEndpoint(ip, source: true, port: frame.u16(start + UDPLayout.sourcePort))
     emit(" > ")
-    emitEndpoint(ip, source: false, port: frame.u16(start + 2))
+    emitEndpoint(ip, source: false, port: frame.u16(start + UDPLayout.destinationPort))
     emit(": ")
-    if length < 8 {
+    if length < UDPLayout.headerLength {
       emit("truncated-udp ")
       emit(decimal: length)
       return
     }
-    guard has(start + 4, 2) else { throw TcpdumpTruncated() }
-    let udpLength = Int(frame.u16(start + 4))
-    if udpLength < 8 {
+    guard has(start + UDPLayout.length, 2) else { throw TcpdumpTruncated() }
+    let udpLength = frame.udpLength(at: start)
+    if udpLength < UDPLayout.headerLength {
       emit("truncated-udplength ")
       emit(decimal: udpLength)
       return
     }
-    let dataLength = min(udpLength - 8, length - 8)
-    guard start + 8 <= snapEnd else { throw TcpdumpTruncated() }
-    if udpLength - 8 > dataLength && !fragmented {
+    let dataLength = min(udpLength - UDPLayout.headerLength, length - UDPLayout.headerLength)
+    guard start + UDPLayout.headerLength <= snapEnd else { throw TcpdumpTruncated() }
+    if udpLength - UDPLayout.headerLength > dataLength && !fragmented {
       emit("UDP, bad length ")
-      emit(decimal: udpLength - 8)
+      emit(decimal: udpLength - UDPLayout.headerLength)
       emit(" > ")
       emit(decimal: dataLength)
     } else {
       emit("UDP, length ")
-      emit(decimal: udpLength - 8)
+      emit(decimal: udpLength - UDPLayout.headerLength)
     }
   }
 }

@@ -8,6 +8,11 @@ public enum UDPLayout {
   public static let headerLength = 8
 }
 
+extension ByteCursor {
+  /// The length field of the UDP header at `start` (read by the dissector and the tcpdump printer).
+  @inline(__always) func udpLength(at start: Int) -> Int { Int(u16(start &+ UDPLayout.length)) }
+}
+
 /// A read-only view of a UDP datagram (RFC 768). Once `init(validating:)` succeeds, no accessor
 /// traps: the slice holds at least 8 bytes and `length` ≥ 8. A `length` larger than the slice is
 /// kept visible (`payload` then ends at the end of the slice).
@@ -28,12 +33,12 @@ public struct UDPView: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: 0) }
-  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: 2) }
+  @inlinable public var sourcePort: UInt16 { bytes.uint16(at: UDPLayout.sourcePort) }
+  @inlinable public var destinationPort: UInt16 { bytes.uint16(at: UDPLayout.destinationPort) }
   /// Length in bytes, header included.
-  @inlinable public var length: UInt16 { bytes.uint16(at: 4) }
+  @inlinable public var length: UInt16 { bytes.uint16(at: UDPLayout.length) }
   /// Checksum as on the wire (0: none was computed).
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: 6) }
+  @inlinable public var checksum: UInt16 { bytes.uint16(at: UDPLayout.checksum) }
   /// Data after the header, up to `length` (or the end of the slice when shorter).
   @inlinable public var payload: ArraySlice<UInt8> { bytes.clampedSlice(from: 8, count: Int(length) - 8) }
 
