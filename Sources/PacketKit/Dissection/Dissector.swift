@@ -261,6 +261,16 @@ struct Dissector {
         protocol: IPProtocol(proto), length: length))
   }
 
+  /// The pseudo-header sum without its addresses (IPv4 and IPv6 alike: the length as 32 bits
+  /// and the protocol; the fast paths sum the addresses with the segment). `length` is at most
+  /// 65535 here (bounded by a 16-bit length field).
+  @inline(__always)
+  func pseudoHeaderRest(protocol proto: UInt8, length: Int) -> OnesComplement {
+    var sum = OnesComplement()
+    sum.inner.addToSum(UInt64(UInt32(truncatingIfNeeded: length)) &+ UInt64(proto))
+    return sum
+  }
+
   /// The checksum problem, if any, for a transport layer whose bytes are `start..<end`
   /// (checksum field at `checksumOffset` from `start`).
   func transportChecksum(

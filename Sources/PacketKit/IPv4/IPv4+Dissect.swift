@@ -103,10 +103,10 @@ extension Dissector {
     }
     let tcpStart = start &+ IPv4Layout.minimumHeaderLength
     if verifyChecksums { guard isHeaderChecksumValid(start, tcpStart) else { return false } }
-    let pseudo = pseudoHeader(
-      frame.u32(start &+ IPv4Layout.sourceAddress), frame.u32(start &+ IPv4Layout.destinationAddress),
-      protocol: 6, length: end &- tcpStart)
-    return plainTCPSegment(network: .ipv4, start: start, tcpStart: tcpStart, end: end, pseudoHeader: pseudo)
+    // The pseudo-header's addresses are summed with the segment (they end where TCP starts).
+    return plainTCPSegment(
+      network: .ipv4, start: start, addressStart: start &+ IPv4Layout.sourceAddress, tcpStart: tcpStart, end: end,
+      pseudoHeaderRest: pseudoHeaderRest(protocol: 6, length: end &- tcpStart))
   }
 
   /// Whether the IPv4 header at `start..<end` sums to 0 (its checksum verifies).

@@ -115,11 +115,10 @@ extension Dissector {
     guard frame.ipv6PayloadLength(at: start) == end &- tcpStart, frame.ipv6NextHeader(at: start) == 6 else {
       return false
     }
-    let pseudo = OnesComplement(
-      inner: InternetChecksum.pseudoHeader(
-        sourceAddress: frame.ipv6Source(at: start), destinationAddress: frame.ipv6Destination(at: start),
-        protocol: .tcp, length: end &- tcpStart))
-    return plainTCPSegment(network: .ipv6, start: start, tcpStart: tcpStart, end: end, pseudoHeader: pseudo)
+    // The pseudo-header's addresses are summed with the segment (they end where TCP starts).
+    return plainTCPSegment(
+      network: .ipv6, start: start, addressStart: start &+ IPv6Layout.sourceAddress, tcpStart: tcpStart, end: end,
+      pseudoHeaderRest: pseudoHeaderRest(protocol: 6, length: end &- tcpStart))
   }
 
   /// The ICMPv6 step: the checksum (over the IPv6 pseudo-header), the header (with a neighbour

@@ -37,9 +37,15 @@ extension Dissector {
   /// layer, TCP and (when not empty) the payload in one step and returns `true`; else changes
   /// nothing and returns `false`. The same checks as `tcp(at:end:_:)`, each of which appends
   /// only when something is wrong.
+  ///
+  /// The checksum sums `addressStart..<end` in one pass, the network header's two addresses
+  /// with the segment (in both IPv4 and IPv6 they end where TCP starts), plus
+  /// `pseudoHeaderRest`: the pseudo-header's length and protocol. Loading the addresses as
+  /// integers and summing them apart cost the IPv6 row ~2 ns (four 8-byte loads, byte swaps).
   @inline(always)  // SE-0496: with two callers, a mere hint is declined (measured: 44 → 60 ns)
   mutating func plainTCPSegment(
-    network: DissectedLayer.Kind, start: Int, tcpStart: Int, end: Int, pseudoHeader: OnesComplement
+    network: DissectedLayer.Kind, start: Int, addressStart: Int, tcpStart: Int, end: Int,
+    pseudoHeaderRest: OnesComplement
   ) -> Bool {
     let tcpHeaderLength = frame.tcpHeaderLength(at: tcpStart)
     guard tcpHeaderLength >= TCPLayout.minimumHeaderLength, tcpHeaderLength <= end &- tcpStart else { return false }
@@ -47,8 +53,8 @@ extension Dissector {
     optionProblems(layer: .tcp, tcpStart &+ TCPLayout.options, tcpStart &+ tcpHeaderLength, into: &problems)
     guard problems.isEmpty else { return false }
     if verifyChecksums {
-      var segment = pseudoHeader
-      segment.add(frame.slice(tcpStart, end))
+      var segment = pseudoHeaderRest
+      segment.add(frame.slice(addressStart, end))
       guard segment.folded == 0xFFFF else { return false }
     }
     let tcpEnd = tcpStart &+ tcpHeaderLength
