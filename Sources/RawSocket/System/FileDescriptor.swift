@@ -101,6 +101,10 @@ public struct FileDescriptor: RawRepresentable, Hashable, Sendable {
     try buffer.withUnsafeMutableBytes { bytes in Result { () throws(Errno) in try read(into: bytes) } }.get()
   }
 
+  /// Whether the descriptor is a terminal (`isatty(3)`, a `TCGETS` ioctl): what decides whether
+  /// progress lines are redrawn in place.
+  public var isTerminal: Bool { system_isatty(rawValue) == 1 }
+
   /// Closes the descriptor. Never retried on `EINTR` (the descriptor is gone either way on Linux).
   ///
   /// The corresponding C function is `close(2)`.

@@ -141,6 +141,14 @@ internal func system_poll(
   return poll(fds, count, timeoutMilliseconds)
 }
 
+/// `isatty(3)` (a `TCGETS` ioctl): 1 when `fd` is a terminal, 0 otherwise (a forced error: 0).
+internal func system_isatty(_ fd: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("isatty", Int(fd)) { _ = forced; return 0 }
+  #endif
+  return isatty(fd)
+}
+
 internal func system_if_nametoindex(_ name: UnsafePointer<CChar>) -> CUnsignedInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("if_nametoindex") { _ = forced; return 0 }
