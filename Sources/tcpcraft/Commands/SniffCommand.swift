@@ -62,7 +62,7 @@ enum SniffCommand: Command {
     let count = arguments.integer("--count", as: UInt32.self).map { Int($0) } ?? Int.max
     let timeout = arguments.seconds("--timeout")
     let interface = arguments.value("--iface") ?? "lo"
-    guard if_nametoindex(interface) != 0 else {
+    guard NetworkInterfaces.index(named: interface) != nil else {
       Terminal.error("tcpcraft: sniff: --iface: no interface named \"\(interface)\" (see `ip link`)")
       return 2
     }
