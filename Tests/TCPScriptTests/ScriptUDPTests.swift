@@ -174,7 +174,7 @@ import TestSupport
     0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3
     +0 bind(3, ..., ...) = 0
     +0 < udp (100)
-    +0.01 recv(3, ..., 1000, 0) = 100
+    +0.01 recvfrom(3, ..., 1000, 0, ..., ...) = 100
     +0 sendto(3, ..., 30, 0, ..., ...) = 30
     +0 > udp (30)
     +0 connect(3, ..., ...) = 0

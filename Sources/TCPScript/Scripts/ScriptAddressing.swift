@@ -88,6 +88,9 @@ public struct ScriptWirePacket {
   public let upperProtocol: IPProtocol
   /// The upper layer's bytes.
   public let upper: ArraySlice<UInt8>
+  /// The source and destination addresses (`.v4` or `.v6` by the version).
+  public let source: IPAddress
+  public let destination: IPAddress
 
   /// Reads `bytes` as IPv4 or IPv6 by the version nibble; `nil` when neither validates.
   public init?(_ bytes: [UInt8]) {
@@ -100,6 +103,8 @@ public struct ScriptWirePacket {
       flowLabel = 0
       upperProtocol = ip.protocol
       upper = ip.payload
+      source = .v4(ip.sourceAddress)
+      destination = .v4(ip.destinationAddress)
     case 6:
       guard let ip = try? IPv6View(validating: bytes[...]) else { return nil }
       let chain = ip.extensionChain
@@ -109,6 +114,8 @@ public struct ScriptWirePacket {
       flowLabel = ip.flowLabel
       upperProtocol = chain.upperLayer
       upper = ip.payload.dropFirst(chain.upperLayerOffset)
+      source = .v6(ip.sourceAddress)
+      destination = .v6(ip.destinationAddress)
     default:
       return nil
     }
@@ -130,8 +137,9 @@ func scriptSummary(_ packet: [UInt8]) -> String {
 }
 
 extension ScriptConnection {
-  /// The kernel's address on the wire, as text.
-  var localWireText: String { ipVersion.wireIsIPv6 ? localIPv6.description : localAddress.description }
+  /// The kernel's and the remote end's addresses on the wire: IPv6 in `ipv6` mode, else IPv4.
+  var localWireAddress: IPAddress { ipVersion.wireIsIPv6 ? .v6(localIPv6) : .v4(localAddress) }
+  var remoteWireAddress: IPAddress { ipVersion.wireIsIPv6 ? .v6(remoteIPv6) : .v4(remoteAddress) }
 
   /// The address a script's `...` binds to: the local address in the mode's family (IPv4,
   /// IPv4-mapped IPv6, or IPv6).
@@ -190,27 +198,6 @@ extension ScriptMatcher {
       destinationAddress: inbound ? connection.localAddress : connection.remoteAddress,
       dscp: tos >> 2, ecn: tos & 0x03, flags: .dontFragment, timeToLive: line.timeToLive ?? 64)
     return try (ip / tcp / payload).encoded()
-  }
-
-  /// The ICMPv6 error an `< icmp` line injects in `ipv6` mode (RFC 4443): from the remote end,
-  /// quoting an IPv6 header (kernel to remote, TCP, payload length of the quoted segment, hop
-  /// limit 255 as packetdrill writes it) and the first 8 bytes of the kernel's TCP header (ports
-  /// and the quoted sequence number on its live ISN). `mtu` is packet too big's; `id` an echo's.
-  static func icmpv6Packet(_ line: ScriptICMP, connection: ScriptConnection, localPort: UInt16) throws(ScriptRunError) -> [UInt8] {
-    let quotedIP = IPv6Header(
-      sourceAddress: connection.localIPv6, destinationAddress: connection.remoteIPv6,
-      payloadLength: UInt16(truncatingIfNeeded: 20 + line.quotedLength), nextHeader: .tcp, hopLimit: 255)
-    var quoted: [UInt8]
-    do { quoted = try quotedIP.encoded() } catch { throw ScriptRunError("cannot build the quoted header: \(error)") }
-    quoted += quotedTCPStart(line, connection: connection, localPort: localPort)
-    let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
-    let icmp = ICMPv6Header(type: ICMPv6Type(line.type), code: line.code, restOfHeader: rest)
-    let ip = IPv6Header(sourceAddress: connection.remoteIPv6, destinationAddress: connection.localIPv6, hopLimit: 255)
-    do {
-      return try (ip / icmp / quoted).encoded()
-    } catch {
-      throw ScriptRunError("cannot build the ICMPv6 message: \(error)")
-    }
   }
 
   /// The IP fields a `>` line writes that the packet does not carry: the whole TOS / traffic

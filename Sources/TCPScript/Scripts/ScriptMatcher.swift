@@ -141,11 +141,12 @@ public enum ScriptMatcher {
     }
   }
 
-  /// The ICMP error an `< icmp` line injects, as IPv4 bytes: from the script's remote end to the
-  /// kernel, quoting an IPv4 header (kernel to remote, TCP, total length of the quoted segment)
+  /// The ICMP error an `< icmp` line injects (ICMPv6 in `ipv6` mode): from the script's remote
+  /// end to the kernel, quoting an IP header (kernel to remote, TCP, the quoted segment's length)
   /// and the first 8 bytes of its TCP header: the connection's ports and the quoted sequence
   /// number mapped onto the kernel's live ISN (as packetdrill maps it), since Linux ignores ICMP
-  /// errors about sequence numbers it never sent.
+  /// errors about sequence numbers it never sent. A `[udp (N)]` quote or none: see
+  /// `icmpPacketQuotingUDP`.
   public static func icmpPacket(
     _ line: ScriptICMP, connection: ScriptConnection, udp: ScriptUDPEndpoint = ScriptUDPEndpoint()
   ) throws(ScriptRunError) -> [UInt8] {
@@ -153,14 +154,9 @@ public enum ScriptMatcher {
     guard let localPort = connection.localPort else {
       throw ScriptRunError("no connection for the ICMP message to quote yet")
     }
-    if connection.ipVersion.wireIsIPv6 { return try icmpv6Packet(line, connection: connection, localPort: localPort) }
-    let quotedIP = IPv4Header(
-      sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress,
-      totalLength: UInt16(truncatingIfNeeded: 40 + line.quotedLength), timeToLive: 0, protocol: .tcp)
-    var quoted: [UInt8]
-    do { quoted = try quotedIP.encoded() } catch { throw ScriptRunError("cannot build the quoted header: \(error)") }
+    var quoted = try quotedIPHeader(.tcp, upperLength: TCPLayout.minimumHeaderLength + line.quotedLength, connection: connection)
     quoted += quotedTCPStart(line, connection: connection, localPort: localPort)
-    return try icmpv4Message(line, connection: connection, quoting: quoted)
+    return try icmpMessage(line, connection: connection, quoting: quoted)
   }
 
   /// The first 8 bytes of the kernel's TCP header an ICMP error quotes: the ports and the quoted
@@ -169,19 +165,6 @@ public enum ScriptMatcher {
     let sequence = line.quotedStart &+ (connection.kernelISN ?? 0)
     return [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(connection.remotePort >> 8), UInt8(connection.remotePort & 0xFF)]
       + [UInt8(sequence >> 24), UInt8((sequence >> 16) & 0xFF), UInt8((sequence >> 8) & 0xFF), UInt8(sequence & 0xFF)]
-  }
-
-  /// The IPv4 ICMP message from the remote end to the local one, around `quoted` (TCP or UDP):
-  /// `mtu` for fragmentation needed, `id` for an echo.
-  static func icmpv4Message(_ line: ScriptICMP, connection: ScriptConnection, quoting quoted: [UInt8]) throws(ScriptRunError) -> [UInt8] {
-    let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
-    let icmp = ICMPv4Header(type: ICMPv4Type(line.type), code: line.code, restOfHeader: rest)
-    let ip = IPv4Header(sourceAddress: connection.remoteAddress, destinationAddress: connection.localAddress)
-    do {
-      return try (ip / icmp / quoted).encoded()
-    } catch {
-      throw ScriptRunError("cannot build the ICMP message: \(error)")
-    }
   }
 
   /// What the script expects, as a segment in live space, for reports (tcpdump line).

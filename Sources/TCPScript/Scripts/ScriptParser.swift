@@ -581,7 +581,7 @@ public struct ScriptParser {
     icmp.inbound = inbound
     // Written without a quote: an outbound message's is not checked; an inbound error quotes the
     // connection's segment at 0, an echo quotes nothing.
-    if !sawQuote { icmp.quote = inbound && !ScriptICMP.echoTypes.contains(icmp.type) ? .tcp : .none }
+    if !sawQuote { icmp.quote = inbound && !ScriptICMP.isEcho(icmp.type, ipv6: ipVersion.wireIsIPv6) ? .tcp : .none }
     return .icmp(icmp)
   }
 

@@ -483,23 +483,6 @@ struct ScriptSession {
     return (end, event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack)
   }
 
-  /// The kernel socket's state for a TCP segment's connection (`samplesKernelState`).
-  mutating func kernelState(for packet: [UInt8], inbound: Bool) -> String? {
-    guard let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp,
-      let tcp = try? TCPView(validating: ip.payload)
-    else { return nil }
-    if diag == nil { diag = try? InetDiag(timeout: .milliseconds(200)) }
-    let kernel = inbound
-      ? Endpoint(address: ip.destinationAddress, port: tcp.destinationPort) : Endpoint(address: ip.sourceAddress, port: tcp.sourcePort)
-    let remote = inbound
-      ? Endpoint(address: ip.sourceAddress, port: tcp.sourcePort) : Endpoint(address: ip.destinationAddress, port: tcp.destinationPort)
-    // A new connection's SYN: what was before it (a closed socket) does not count as seen.
-    if tcp.flags.contains(.syn), !tcp.flags.contains(.ack) { sawKernelConnection = false }
-    let state = KernelTransport.kernelState(of: kernel, peer: remote, diag: diag, connectionSeen: sawKernelConnection)
-    if let state, state != "LISTEN", state != "CLOSED" { sawKernelConnection = true }
-    return state
-  }
-
   /// Every TCP socket of the script's namespace as inet_diag reports it (this thread is in the
   /// namespace, so the dump holds the script's sockets and nothing else), for failure reports.
   func kernelSocketStates() -> [String] {
@@ -530,17 +513,6 @@ struct ScriptSession {
       }
       if case .python = event.action, options.python == nil {
         throw Stop(status: .notRun, reason: "\(event.location.file):\(event.location.line): a %{ }% block needs python3, which was not found")
-      }
-      // UDP lines and ICMP lines about UDP or from the kernel are built and matched as IPv4.
-      if connection.ipVersion.wireIsIPv6 {
-        var ipv4Only = false
-        if case .udp = event.action { ipv4Only = true }
-        if case .icmp(let line) = event.action, !line.inbound || line.quote == .udp { ipv4Only = true }
-        if ipv4Only {
-          throw Stop(
-            status: .notRun,
-            reason: "\(event.location.file):\(event.location.line): UDP lines and outbound ICMP lines are not supported in ipv6 mode yet")
-        }
       }
     }
     try preflightAddressing()

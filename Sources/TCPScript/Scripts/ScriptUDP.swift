@@ -4,7 +4,8 @@ import RawSocket
 // UDP lines (`< udp (N)`, `> udp (N)`, with optional `SRC>DST` ports) and outbound ICMP lines
 // (`> icmp unreachable port_unreachable [udp (N)]`, `> icmp echo_reply id 7`), as packetdrill
 // plays them: the parser gives `ScriptUDP` and `ScriptICMP`, the matcher builds and compares them
-// field by field, the runner injects and expects them.
+// field by field, the runner injects and expects them. IPv6 and ICMPv6 on the wire in `ipv6` mode,
+// IPv4 and ICMP otherwise, on one path (`wireIPLayer`, `icmpLayer`, `ScriptWirePacket`).
 
 /// A `<` (injected) or `>` (expected) UDP datagram line: `< udp (100)`, `> udp 8080>8080 (50)`.
 public struct ScriptUDP: Hashable, Sendable {
@@ -24,8 +25,15 @@ public struct ScriptUDP: Hashable, Sendable {
 }
 
 extension ScriptICMP {
-  /// Echo reply and echo request: they quote no packet.
-  public static let echoTypes: Set<UInt8> = [0, 8]
+  /// Echo reply and echo request (ICMP 0 and 8, ICMPv6 129 and 128): they quote no packet.
+  public static func isEcho(_ type: UInt8, ipv6: Bool) -> Bool {
+    ipv6 ? type == 128 || type == 129 : type == 0 || type == 8
+  }
+
+  /// The type's name for reports: ICMP's or ICMPv6's (`destination unreachable`, `echo reply`).
+  static func typeName(_ type: UInt8, ipv6: Bool) -> String {
+    ipv6 ? ICMPv6Type(type).description : ICMPv4Type(type).description
+  }
 }
 
 /// The script's UDP socket as the kernel sees it: its local port (getsockname) and, once it
@@ -41,8 +49,67 @@ public struct ScriptUDPEndpoint: Hashable, Sendable {
 }
 
 extension ScriptMatcher {
-  /// The datagram a `< udp` line injects, as IPv4 bytes: from the script's remote end to the
-  /// kernel, `length` zero bytes, ports as written or the UDP socket's.
+  // Every datagram and ICMP message here is built and read in the run's wire version (IPv6 in
+  // `ipv6` mode, IPv4 otherwise) on one path for both: the IP layer from `wireIPLayer`, the ICMP
+  // header from `icmpLayer`, captured packets read through `ScriptWirePacket`.
+
+  /// An IP header of the run's wire version from the script's remote end to the kernel
+  /// (`inbound`) or back; its protocol (next header) is the layer's above it. TTL 64 for IPv4,
+  /// hop limit 255 for IPv6 (as `frame`'s packets).
+  static func wireIPLayer(inbound: Bool, connection: ScriptConnection) -> Layer {
+    let from = inbound ? connection.remoteWireAddress : connection.localWireAddress
+    let to = inbound ? connection.localWireAddress : connection.remoteWireAddress
+    if case .v6(let source) = from, case .v6(let destination) = to {
+      return .ipv6(IPv6Header(sourceAddress: source, destinationAddress: destination, hopLimit: 255))
+    }
+    return .ipv4(IPv4Header(sourceAddress: from.ipv4 ?? .any, destinationAddress: to.ipv4 ?? .any))
+  }
+
+  /// The start of a packet the kernel sent, as an ICMP error quotes it: its IP header in the
+  /// run's wire version (kernel to remote end, `protocol`, lengths counting `upperLength` bytes
+  /// above it, the TTL or hop limit of `wireIPLayer`).
+  static func quotedIPHeader(_ protocol: IPProtocol, upperLength: Int, connection: ScriptConnection) throws(ScriptRunError) -> [UInt8] {
+    do {
+      if connection.ipVersion.wireIsIPv6 {
+        return try IPv6Header(
+          sourceAddress: connection.localIPv6, destinationAddress: connection.remoteIPv6,
+          payloadLength: UInt16(truncatingIfNeeded: upperLength), nextHeader: `protocol`, hopLimit: 255
+        ).encoded()
+      }
+      return try IPv4Header(
+        sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress,
+        totalLength: UInt16(truncatingIfNeeded: IPv4Layout.minimumHeaderLength + upperLength), timeToLive: 64,
+        protocol: `protocol`
+      ).encoded()
+    } catch {
+      throw ScriptRunError("cannot build the quoted header: \(error)")
+    }
+  }
+
+  /// The ICMP header of `line` in the run's wire version (ICMPv6 in `ipv6` mode): its type and
+  /// code, and `mtu` (frag needed's low 16 bits, packet too big's 32) or an echo's `id`.
+  static func icmpLayer(_ line: ScriptICMP, connection: ScriptConnection) -> Layer {
+    let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
+    if connection.ipVersion.wireIsIPv6 {
+      return .icmpv6(ICMPv6Header(type: ICMPv6Type(line.type), code: line.code, restOfHeader: rest))
+    }
+    return .icmpv4(ICMPv4Header(type: ICMPv4Type(line.type), code: line.code, restOfHeader: rest))
+  }
+
+  /// The ICMP (ICMPv6) message an `< icmp` line injects: from the remote end to the kernel,
+  /// around `quoted` (the start of a TCP segment or UDP datagram the kernel sent, or nothing).
+  static func icmpMessage(_ line: ScriptICMP, connection: ScriptConnection, quoting quoted: [UInt8]) throws(ScriptRunError) -> [UInt8] {
+    do {
+      return try (Packet(layers: [wireIPLayer(inbound: true, connection: connection), icmpLayer(line, connection: connection)]) / quoted)
+        .encoded()
+    } catch {
+      throw ScriptRunError("cannot build the ICMP message: \(error)")
+    }
+  }
+
+  /// The datagram a `< udp` line injects: from the script's remote end to the kernel, `length`
+  /// zero bytes, ports as written or the UDP socket's (checksum over the pseudo-header of either
+  /// IP version).
   public static func inboundDatagram(
     _ line: ScriptUDP, connection: ScriptConnection, udp: ScriptUDPEndpoint
   ) throws(ScriptRunError) -> [UInt8] {
@@ -50,15 +117,15 @@ extension ScriptMatcher {
       throw ScriptRunError("no UDP socket to send to yet (bind or connect one first, or write the ports: udp SRC>DST (N))")
     }
     let header = UDPHeader(sourcePort: line.sourcePort ?? udp.remotePort ?? connection.remotePort, destinationPort: destination)
-    let ip = IPv4Header(sourceAddress: connection.remoteAddress, destinationAddress: connection.localAddress)
     do {
-      return try (ip / header / [UInt8](repeating: 0, count: line.length)).encoded()
+      return try (Packet(layers: [wireIPLayer(inbound: true, connection: connection)]) / header
+        / [UInt8](repeating: 0, count: line.length)).encoded()
     } catch {
       throw ScriptRunError("cannot build the inbound datagram: \(error)")
     }
   }
 
-  /// An inbound ICMP message that quotes a UDP datagram (`[udp (N)]`: the IPv4 header and UDP
+  /// An inbound ICMP message that quotes a UDP datagram (`[udp (N)]`: the IP header and UDP
   /// header of one the UDP socket sent, with its ports) or nothing (echo request and reply).
   static func icmpPacketQuotingUDP(
     _ line: ScriptICMP, connection: ScriptConnection, udp: ScriptUDPEndpoint
@@ -68,16 +135,13 @@ extension ScriptMatcher {
       guard let localPort = udp.localPort else {
         throw ScriptRunError("no UDP socket for the ICMP message to quote yet (bind or connect one first)")
       }
-      let quotedIP = IPv4Header(
-        sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress,
-        totalLength: UInt16(truncatingIfNeeded: 28 + line.quotedLength), timeToLive: 64, protocol: .udp)
-      do { quoted = try quotedIP.encoded() } catch { throw ScriptRunError("cannot build the quoted header: \(error)") }
+      let length = UDPLayout.headerLength + line.quotedLength
+      quoted = try quotedIPHeader(.udp, upperLength: length, connection: connection)
       let remotePort = udp.remotePort ?? connection.remotePort
-      let length = UInt16(truncatingIfNeeded: 8 + line.quotedLength)
       quoted += [UInt8(localPort >> 8), UInt8(localPort & 0xFF), UInt8(remotePort >> 8), UInt8(remotePort & 0xFF)]
-      quoted += [UInt8(length >> 8), UInt8(length & 0xFF), 0, 0]
+      quoted += [UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), 0, 0]
     }
-    return try icmpv4Message(line, connection: connection, quoting: quoted)
+    return try icmpMessage(line, connection: connection, quoting: quoted)
   }
 
   /// What a `> udp` line expects, in live space, for reports (a tcpdump line).
@@ -85,8 +149,8 @@ extension ScriptMatcher {
     let header = UDPHeader(
       sourcePort: line.sourcePort ?? udp.localPort ?? 0,
       destinationPort: line.destinationPort ?? udp.remotePort ?? connection.remotePort)
-    let ip = IPv4Header(sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress)
-    return try? (ip / header / [UInt8](repeating: 0, count: line.length)).encoded()
+    return try? (Packet(layers: [wireIPLayer(inbound: false, connection: connection)]) / header
+      / [UInt8](repeating: 0, count: line.length)).encoded()
   }
 
   /// Every field where `packet` differs from a `> udp` line: protocol, addresses, ports (as
@@ -94,13 +158,11 @@ extension ScriptMatcher {
   public static func mismatches(
     _ packet: [UInt8], udpLine line: ScriptUDP, connection: ScriptConnection, udp: ScriptUDPEndpoint
   ) -> [ScriptFieldMismatch] {
-    guard let ip = try? IPv4View(validating: packet[...]) else {
-      return [ScriptFieldMismatch(field: "packet", expected: "an IPv4 packet", actual: "\(packet.count) bytes that are not IPv4")]
+    guard let wire = ScriptWirePacket(packet) else { return [notIP(packet, connection: connection)] }
+    guard wire.upperProtocol == .udp, let datagram = try? UDPView(validating: wire.upper) else {
+      return [ScriptFieldMismatch(field: "protocol", expected: "UDP", actual: "\(wire.upperProtocol)")]
     }
-    guard ip.protocol == .udp, let datagram = try? UDPView(validating: ip.payload) else {
-      return [ScriptFieldMismatch(field: "protocol", expected: "UDP", actual: "\(ip.protocol)")]
-    }
-    var out = addressMismatches(ip, connection: connection)
+    var out = addressMismatches(wire, connection: connection)
     if let want = line.sourcePort ?? udp.localPort, want != datagram.sourcePort {
       out.append(ScriptFieldMismatch(field: "source port", expected: String(want), actual: String(datagram.sourcePort)))
     }
@@ -109,7 +171,7 @@ extension ScriptMatcher {
       out.append(ScriptFieldMismatch(
         field: "destination port", expected: String(wantDestination), actual: String(datagram.destinationPort)))
     }
-    let length = Int(datagram.length) - 8
+    let length = Int(datagram.length) - UDPLayout.headerLength
     if length != line.length {
       out.append(ScriptFieldMismatch(field: "length", expected: String(line.length), actual: String(length)))
     }
@@ -122,60 +184,87 @@ extension ScriptMatcher {
     var quoted: [UInt8] = []
     if line.quote == .udp {
       let datagram = ScriptUDP(inbound: true, length: line.quotedLength)
-      quoted = ((try? inboundDatagram(datagram, connection: connection, udp: udp)) ?? []).prefix(28).map { $0 }
+      let ipHeader = connection.ipVersion.wireIsIPv6 ? IPv6Layout.headerLength : IPv4Layout.minimumHeaderLength
+      quoted = Array(((try? inboundDatagram(datagram, connection: connection, udp: udp)) ?? []).prefix(ipHeader + UDPLayout.headerLength))
     }
-    let rest = line.mtu.map { UInt32($0) } ?? (UInt32(line.identifier) << 16)
-    let icmp = ICMPv4Header(type: ICMPv4Type(line.type), code: line.code, restOfHeader: rest)
-    let ip = IPv4Header(sourceAddress: connection.localAddress, destinationAddress: connection.remoteAddress)
-    return try? (ip / icmp / quoted).encoded()
+    return try? (Packet(layers: [wireIPLayer(inbound: false, connection: connection), icmpLayer(line, connection: connection)]) / quoted)
+      .encoded()
+  }
+
+  /// An ICMP or ICMPv6 message's common header (RFC 792, RFC 4443 §2.1: type, code, checksum,
+  /// 4 bytes that depend on the type) and the bytes after it.
+  struct ICMPFields {
+    var type: UInt8
+    var code: UInt8
+    var restOfHeader: UInt32
+    var body: ArraySlice<UInt8>
+
+    /// The message in `wire` when it is ICMPv6 over IPv6 (`ipv6`) or ICMP over IPv4.
+    init?(_ wire: ScriptWirePacket, ipv6: Bool) {
+      guard wire.isIPv6 == ipv6 else { return nil }
+      if ipv6 {
+        guard wire.upperProtocol == .icmpv6, let icmp = try? ICMPv6View(validating: wire.upper) else { return nil }
+        (type, code, restOfHeader, body) = (icmp.type.rawValue, icmp.code, icmp.restOfHeader, icmp.body)
+      } else {
+        guard wire.upperProtocol == .icmp, let icmp = try? ICMPv4View(validating: wire.upper) else { return nil }
+        (type, code, restOfHeader, body) = (icmp.type.rawValue, icmp.code, icmp.restOfHeader, icmp.payload)
+      }
+    }
   }
 
   /// Every field where `packet` differs from a `> icmp` line: protocol, addresses, type, code, the
   /// mtu and id when written, and the quoted packet when written (`[udp (N)]`: a UDP datagram of
   /// N bytes; `[start:end(len)]`: a TCP segment at that sequence number, counted from the remote
-  /// end's ISN, as the inbound segment it is about). Empty: a match.
+  /// end's ISN, as the inbound segment it is about). ICMPv6 in `ipv6` mode. Empty: a match.
   public static func mismatches(
     _ packet: [UInt8], icmpLine line: ScriptICMP, connection: ScriptConnection
   ) -> [ScriptFieldMismatch] {
-    guard let ip = try? IPv4View(validating: packet[...]) else {
-      return [ScriptFieldMismatch(field: "packet", expected: "an IPv4 packet", actual: "\(packet.count) bytes that are not IPv4")]
+    let ipv6 = connection.ipVersion.wireIsIPv6
+    guard let wire = ScriptWirePacket(packet) else { return [notIP(packet, connection: connection)] }
+    guard let icmp = ICMPFields(wire, ipv6: ipv6) else {
+      let name = wire.upperProtocol == .icmpv6 ? "icmpv6" : "\(wire.upperProtocol)"
+      let actual = name + (wire.isIPv6 == ipv6 ? "" : wire.isIPv6 ? " over IPv6" : " over IPv4")
+      return [ScriptFieldMismatch(field: "protocol", expected: ipv6 ? "ICMPv6" : "ICMP", actual: actual)]
     }
-    guard ip.protocol == .icmp, let icmp = try? ICMPv4View(validating: ip.payload) else {
-      return [ScriptFieldMismatch(field: "protocol", expected: "ICMP", actual: "\(ip.protocol)")]
-    }
-    var out = addressMismatches(ip, connection: connection)
-    if icmp.type.rawValue != line.type {
-      out.append(ScriptFieldMismatch(field: "type", expected: "\(ICMPv4Type(line.type))", actual: "\(icmp.type)"))
+    var out = addressMismatches(wire, connection: connection)
+    if icmp.type != line.type {
+      out.append(ScriptFieldMismatch(
+        field: "type", expected: ScriptICMP.typeName(line.type, ipv6: ipv6), actual: ScriptICMP.typeName(icmp.type, ipv6: ipv6)))
     }
     if icmp.code != line.code {
       out.append(ScriptFieldMismatch(field: "code", expected: String(line.code), actual: String(icmp.code)))
     }
-    if let mtu = line.mtu, UInt16(truncatingIfNeeded: icmp.restOfHeader) != mtu {
-      out.append(ScriptFieldMismatch(
-        field: "mtu", expected: String(mtu), actual: String(UInt16(truncatingIfNeeded: icmp.restOfHeader))))
+    // Fragmentation needed carries the MTU in the low 16 bits; packet too big in all 32.
+    let mtu = ipv6 ? icmp.restOfHeader : icmp.restOfHeader & 0xFFFF
+    if let want = line.mtu, mtu != UInt32(want) {
+      out.append(ScriptFieldMismatch(field: "mtu", expected: String(want), actual: String(mtu)))
     }
-    if line.identifier != 0, icmp.identifier != line.identifier {
-      out.append(ScriptFieldMismatch(field: "id", expected: String(line.identifier), actual: String(icmp.identifier)))
+    let identifier = UInt16(truncatingIfNeeded: icmp.restOfHeader >> 16)
+    if line.identifier != 0, identifier != line.identifier {
+      out.append(ScriptFieldMismatch(field: "id", expected: String(line.identifier), actual: String(identifier)))
     }
     switch line.quote {
     case .none: break
     case .udp, .tcp:
       let want: IPProtocol = line.quote == .udp ? .udp : .tcp
-      guard let quotedIP = try? IPv4View(validating: icmp.payload), quotedIP.protocol == want else {
-        let what = (try? IPv4View(validating: icmp.payload)).map { "a quoted \($0.protocol) packet" } ?? "no quoted IPv4 packet"
+      let quotedPacket = ScriptWirePacket(Array(icmp.body))
+      guard let quotedPacket, quotedPacket.upperProtocol == want else {
+        let what = quotedPacket.map { "a quoted \($0.upperProtocol) packet" } ?? "no quoted IP packet"
         out.append(ScriptFieldMismatch(field: "quoted packet", expected: "a quoted \(want) packet", actual: what))
         break
       }
-      let body = quotedIP.payload
+      let body = quotedPacket.upper
       if line.quote == .udp {
         // The quoted UDP header's length field: 8 + the datagram's payload.
-        let length = body.count >= 6 ? Int(UInt16(body[body.startIndex + 4]) << 8 | UInt16(body[body.startIndex + 5])) - 8 : -1
+        let at = body.startIndex + UDPLayout.length
+        let length = body.count >= UDPLayout.length + 2 ? (Int(body[at]) << 8 | Int(body[at + 1])) - UDPLayout.headerLength : -1
         if length != line.quotedLength {
           out.append(ScriptFieldMismatch(
             field: "quoted udp length", expected: String(line.quotedLength), actual: length < 0 ? "truncated" : String(length)))
         }
-      } else if body.count >= 8 {
-        let sequence = body[(body.startIndex + 4)..<(body.startIndex + 8)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+      } else if body.count >= TCPLayout.sequenceNumber + 4 {
+        let at = body.startIndex + TCPLayout.sequenceNumber
+        let sequence = body[at..<(at + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let relative = sequence &- connection.remoteISN
         if relative != line.quotedStart {
           out.append(ScriptFieldMismatch(field: "quoted seq", expected: String(line.quotedStart), actual: String(relative)))
@@ -185,15 +274,22 @@ extension ScriptMatcher {
     return out
   }
 
-  /// From the kernel under test to the script's remote end, or say what differs.
-  static func addressMismatches(_ ip: IPv4View, connection: ScriptConnection) -> [ScriptFieldMismatch] {
+  /// The mismatch for bytes that are no IP packet at all.
+  static func notIP(_ packet: [UInt8], connection: ScriptConnection) -> ScriptFieldMismatch {
+    let version = connection.ipVersion.wireIsIPv6 ? "IPv6" : "IPv4"
+    return ScriptFieldMismatch(field: "packet", expected: "an \(version) packet", actual: "\(packet.count) bytes that are not IP")
+  }
+
+  /// From the kernel under test to the script's remote end (in the run's wire version), or say
+  /// what differs.
+  static func addressMismatches(_ wire: ScriptWirePacket, connection: ScriptConnection) -> [ScriptFieldMismatch] {
     var out: [ScriptFieldMismatch] = []
-    if ip.sourceAddress != connection.localAddress {
-      out.append(ScriptFieldMismatch(field: "source", expected: "\(connection.localAddress)", actual: "\(ip.sourceAddress)"))
+    if wire.source != connection.localWireAddress {
+      out.append(ScriptFieldMismatch(field: "source", expected: "\(connection.localWireAddress)", actual: "\(wire.source)"))
     }
-    if ip.destinationAddress != connection.remoteAddress {
+    if wire.destination != connection.remoteWireAddress {
       out.append(ScriptFieldMismatch(
-        field: "destination", expected: "\(connection.remoteAddress)", actual: "\(ip.destinationAddress)"))
+        field: "destination", expected: "\(connection.remoteWireAddress)", actual: "\(wire.destination)"))
     }
     return out
   }
@@ -226,7 +322,7 @@ extension ScriptSession {
     } catch {
       throw fail(event, "cannot inject the \(what): \(error)")
     }
-    record(.inbound, tcpdumpSummary(ipv4: packet[...]), line: event.location.line, packet: packet)
+    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
   }
 
   /// Waits for the kernel's next packet (until `deadline`) and matches it against a `> udp` or
@@ -235,7 +331,7 @@ extension ScriptSession {
     event: ScriptEvent, time: Int64, end: Int64, deadline: Int64, slack: Int64, any: Bool,
     expected: [UInt8]?, compare: ([UInt8]) -> [ScriptFieldMismatch]
   ) throws(Stop) {
-    let expectedText = expected.map { tcpdumpSummary(ipv4: $0[...]) }
+    let expectedText = expected.map { scriptSummary($0) }
     while captured.isEmpty {
       let left = deadline - now
       if left <= 0 {
@@ -246,7 +342,7 @@ extension ScriptSession {
       try pump(timeoutMicroseconds: left)
     }
     let (packet, arrival) = captured.removeFirst()
-    let actualText = tcpdumpSummary(ipv4: packet[...])
+    let actualText = scriptSummary(packet)
     record(.outbound, actualText, line: event.location.line, packet: packet)
     let mismatches = compare(packet)
     if !mismatches.isEmpty {
@@ -272,8 +368,8 @@ extension ScriptSession {
       ScriptMatcher.mismatches(packet, udpLine: line, connection: connection, udp: endpoint)
     }
     // A socket that sent before anything named its port (sendto on an unbound socket).
-    if endpoint.localPort == nil, line.sourcePort == nil, let ip = try? IPv4View(validating: (transcript.last?.packet ?? [])[...]),
-      let datagram = try? UDPView(validating: ip.payload)
+    if endpoint.localPort == nil, line.sourcePort == nil, let wire = ScriptWirePacket(transcript.last?.packet ?? []),
+      wire.upperProtocol == .udp, let datagram = try? UDPView(validating: wire.upper)
     {
       endpoint.localPort = datagram.sourcePort
       udp = endpoint
