@@ -96,6 +96,9 @@ struct SeamWrapperTests {
     defer { try? null.close() }
     #expect(!null.isTerminal)
     #expect(!FileDescriptor(rawValue: -1).isTerminal)
+    // Everyone may write into /tmp; nobody into a path that does not exist.
+    #expect(SafeFile.isWritable("/tmp"))
+    #expect(!SafeFile.isWritable("/nonexistent-\(getpid())"))
   }
 
   @Test(.enabled(if: MockingDriver.isAvailable, "debug builds only"))
@@ -105,7 +108,9 @@ struct SeamWrapperTests {
       #expect(NetworkInterfaces.index(named: "lo") == nil)
       driver.force(.badFileDescriptor, on: "isatty")
       #expect(!FileDescriptor.standardError.isTerminal)
-      #expect(driver.calls == ["if_nametoindex", "isatty"])
+      driver.force(.permissionDenied, on: "access")
+      #expect(!SafeFile.isWritable("/"))
+      #expect(driver.calls == ["if_nametoindex", "isatty", "access"])
     }
   }
 

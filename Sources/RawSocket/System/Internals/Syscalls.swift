@@ -661,9 +661,12 @@ internal func system_set_timer_slack(_ nanoseconds: UInt) -> CInt {
   crawsocket_set_timer_slack_ns(nanoseconds)
 }
 
-/// Whether `path` is an executable file (`access(2)` with X_OK).
-internal func system_access(_ path: String) -> Bool {
-  access(path, X_OK) == 0
+/// Whether the real user may use `path` as `mode` says (`access(2)`; X_OK: an executable file).
+internal func system_access(_ path: String, _ mode: CInt = X_OK) -> Bool {
+  #if ENABLE_MOCKING
+  if mockingIntercept("access", Int(mode)) != nil { return false }
+  #endif
+  return access(path, mode) == 0
 }
 
 internal func system_set_realtime(_ resetOnFork: Bool) -> CInt {
