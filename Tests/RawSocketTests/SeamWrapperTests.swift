@@ -108,9 +108,12 @@ struct SeamWrapperTests {
       #expect(NetworkInterfaces.index(named: "lo") == nil)
       driver.force(.badFileDescriptor, on: "isatty")
       #expect(!FileDescriptor.standardError.isTerminal)
+      driver.force(.interrupted, on: "fsync")
+      driver.force(Errno(rawValue: ENOSPC), on: "fsync")
+      #expect(throws: Errno(rawValue: ENOSPC)) { try FileDescriptor(rawValue: -1).synchronize() }
       driver.force(.permissionDenied, on: "access")
       #expect(!SafeFile.isWritable("/"))
-      #expect(driver.calls == ["if_nametoindex", "isatty", "access"])
+      #expect(driver.calls == ["if_nametoindex", "isatty", "fsync", "fsync", "access"])
     }
   }
 

@@ -154,9 +154,11 @@ enum SniffCommand: Command {
       droppedByKernel = UInt64(statistics.drops)
     }
     if pcapFile >= 0 {
-      if fsync(pcapFile) != 0, writeFailure == nil, errno != EINVAL {
-        writeFailure = "fsync: \(String(cString: strerror(errno)))"
-      }
+      do throws(Errno) {
+        try FileDescriptor(rawValue: pcapFile).synchronize()
+      } catch where error != .invalidArgument && writeFailure == nil {
+        writeFailure = "fsync: \(error.description)"
+      } catch {}
     }
     let report = RingCaptureReport(
       captured: seen, receivedByFilter: max(receivedByFilter, UInt64(seen)), droppedByKernel: droppedByKernel,
