@@ -493,21 +493,12 @@ internal func system_waitpid(_ pid: pid_t, _ status: UnsafeMutablePointer<CInt>,
   return waitpid(pid, status, options)
 }
 
-internal func system_prctl_pdeathsig(_ signal: CInt) -> CInt {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("prctl", Int(signal)) { return forced }
-  #endif
-  return crawsocket_prctl_pdeathsig(signal)
-}
-
 internal func system_pipe(_ ends: UnsafeMutablePointer<CInt>) -> CInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("pipe2") { return forced }
   #endif
   return crawsocket_pipe_cloexec(ends)
 }
-
-internal func system_getppid() -> pid_t { getppid() }
 
 internal func system_close_range_cloexec(_ first: CUnsignedInt) -> CInt {
   #if ENABLE_MOCKING
