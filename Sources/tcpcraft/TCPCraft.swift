@@ -49,7 +49,9 @@ struct TCPCraft {
 
   static func run(_ arguments: [String]) -> Int32 {
     guard let name = arguments.first else {
-      Terminal.error(Help.main)
+      // Bad usage is one line (exit 2); the whole text is one `--help` away.
+      let names = commands.map { $0.spec.name }.joined(separator: ", ")
+      Terminal.error("tcpcraft: missing command: one of \(names) (see `tcpcraft --help`)")
       return 2
     }
     let rest = Array(arguments.dropFirst())
@@ -57,7 +59,8 @@ struct TCPCraft {
     switch name {
     case GuardHolder.command: return GuardHolder.run(rest)
     case "help", "--help", "-h":
-      guard let topic = rest.first else {
+      // `tcpcraft help --help` (or `help help`) asks for the same text as `tcpcraft --help`.
+      guard let topic = rest.first, !["help", "--help", "-h"].contains(topic) else {
         Terminal.out(Help.main)
         return 0
       }

@@ -43,7 +43,10 @@ struct CommandRunner {
       self.process = process
       for (pipe, box) in [(out, outBox), (err, errBox)] {
         group.enter()
-        DispatchQueue.global().async { [group] in
+        // A thread of its own, not a global queue's: a read blocks for as long as the command
+        // runs, and the global pool on Linux is small (about a worker a CPU), so a long command (a
+        // probe, a listen) used to starve the readers of every other test's command.
+        Thread { [group] in
           // Read as it comes (bounded by the pipe's end), so a test can wait for a line.
           let handle = pipe.fileHandleForReading
           for _ in 0..<1_000_000 {
@@ -52,7 +55,7 @@ struct CommandRunner {
             box.append(chunk)
           }
           group.leave()
-        }
+        }.start()
       }
     }
 

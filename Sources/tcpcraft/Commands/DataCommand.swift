@@ -44,6 +44,11 @@ enum DataCommand: Command {
       let positionals = arguments.positionals
       guard let last = positionals.last else { throw UsageError("data: missing TEXT (like 'GET / HTTP/1.0\\r\\n\\r\\n')") }
       if positionals.count == 2 { remote = try HostPort.parse(positionals[0], allowIPv6: true) }
+      // `data 127.0.0.1:8080` with the TEXT forgotten would send "127.0.0.1:8080" as the data
+      // into whatever session is saved: a lone HOST:PORT is a missing TEXT, not the text.
+      if positionals.count == 1, (try? HostPort.parse(last, allowIPv6: true)) != nil {
+        throw UsageError("data: missing TEXT after \(last) (like: tcpcraft data \(last) 'GET / HTTP/1.0\\r\\n\\r\\n')")
+      }
       text = last
     } catch {
       Terminal.error("tcpcraft: \(error.description)")
@@ -57,7 +62,7 @@ enum DataCommand: Command {
       Terminal.error("tcpcraft: data: TEXT is empty (a data segment carries at least one byte)")
       return 2
     }
-    let output = Output(arguments)
+    var output = Output(arguments)
     // The session: the user's own, validated, and locked while we use it (see SessionStore.claim).
     let found: SessionStore.Claimed
     do throws(SessionError) {
@@ -83,6 +88,7 @@ enum DataCommand: Command {
     defer { found.release() }
     guard let local = found.session.local, let peer = found.session.remote else { return 1 }
     var session = found.session
+    output.peerWithoutKernelSocket = session.peerKernelSocket == false
     let state = TCPState(name: session.state) ?? .established
     guard state == .established || state == .closeWait else {
       output.result(

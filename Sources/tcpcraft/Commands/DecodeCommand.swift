@@ -16,7 +16,9 @@ enum DecodeCommand: Command {
         [ip length 60 > 40 bytes present]  IPv4 total length longer than the data (also udp)
         [tcp option 8 at +2 length 10 overruns (2 left)], [bad tcp data offset 4], ...
       Malformed packets are never skipped. HEX...: packets as hex, one argument each (spaces, ':'
-      and '0x' allowed).
+      and '0x' allowed). A kernel segment captured before checksum offload finished it holds only
+      the pseudo-header sum: it is marked too and, with --pcap, counted in one line on stderr at the end
+      (kernel fact 6); --checksum-not-ready leaves such checksums unmarked.
 
       Exit status: 0 decoded (even malformed packets), 2 bad usage, unreadable file or bad hex.
       """,
@@ -211,6 +213,17 @@ enum DecodeCommand: Command {
     }
     defer { flush() }
     let detailed = settings.show || settings.hex
+    // Packets marked "bad cksum" whose checksum holds only the pseudo-header sum: the kernel's
+    // own segments, captured before offload finished them (kernel fact 6). Said once, at the end.
+    var unfinished = 0
+    defer {
+      if unfinished > 0 {
+        flush()
+        error(
+          "tcpcraft decode: \(unfinished) packet\(unfinished == 1 ? "" : "s") marked \"bad cksum\" hold\(unfinished == 1 ? "s" : "") only the pseudo-header sum: "
+            + "captured before the kernel finished the checksum (offload, kernel fact 6), not corrupt; --checksum-not-ready leaves them unmarked")
+      }
+    }
     do throws(PcapError) {
       while true {
         let count: Int
@@ -227,10 +240,14 @@ enum DecodeCommand: Command {
           if detailed {
             flush()
             emit(record.data, linkType: linkType, settings, output: output)
+            let dissection = dissect(record.data, linkType: linkType, options: settings.options)
+            if dissection.layers.hasProblems && unfinishedChecksum(dissection, settings) { unfinished += 1 }
             continue
           }
-          dissect(record.data, linkType: linkType, options: settings.options).appendSummary(to: &text)
+          let dissection = dissect(record.data, linkType: linkType, options: settings.options)
+          dissection.appendSummary(to: &text)
           text.append(0x0A)
+          if dissection.layers.hasProblems && unfinishedChecksum(dissection, settings) { unfinished += 1 }
           if text.count >= 1 << 16 { flush() }
         }
         if reader.header != nil && reader.header?.linkType == nil && settings.linkType == nil {
@@ -247,6 +264,18 @@ enum DecodeCommand: Command {
       return 2
     }
     return 0
+  }
+
+  /// Whether `dissection` (decoded without `--checksum-not-ready`) was marked for a TCP/UDP
+  /// checksum that is only the unfinished pseudo-header sum.
+  static func unfinishedChecksum(_ dissection: Dissection, _ settings: Settings) -> Bool {
+    guard !settings.options.checksumNotReady,
+      dissection.problems.contains(where: { if case .badChecksum = $0 { true } else { false } })
+    else { return false }
+    var options = settings.options
+    options.checksumNotReady = true
+    let again = PacketKit.dissect(dissection.bytes, linkType: dissection.linkType, options: options)
+    return again.problems.contains { if case .checksumPartial = $0 { true } else { false } }
   }
 
   /// Why a capture file cannot be read, in words for "cannot read PATH: ...".

@@ -53,7 +53,7 @@ enum FinCommand: Command {
     let sourcePort = arguments.integer("--sport", as: UInt16.self)
     let seq = arguments.integer("--seq", as: UInt32.self)
     let ack = arguments.integer("--ack", as: UInt32.self)
-    let output = Output(arguments)
+    var output = Output(arguments)
     // The session, if any: found, locked (one fin at a time), validated.
     var claimed: SessionStore.Claimed?
     var ignored = 0
@@ -84,6 +84,7 @@ enum FinCommand: Command {
       var receiveNext: UInt32
       if let claimed, let savedLocal = claimed.session.local, let savedRemote = claimed.session.remote {
         let session = claimed.session
+        output.peerWithoutKernelSocket = session.peerKernelSocket == false
         // Never a FIN from a connection that was never established, nor from an address that
         // is not ours for that peer.
         let reached = TCPState(name: session.state)
@@ -153,7 +154,10 @@ enum FinCommand: Command {
       let peerState = KernelTransport.kernelState(of: peer, peer: local, diag: PeerNamespace.diag(owning: peer.address) ?? (try? InetDiag()), connectionSeen: true)
       var message = "closed: we are in \(opened.state)"
       message += opened.state == .timeWait ? " (a real stack would wait 2·MSL here; we stop now)" : ""
-      if let peerState {
+      if output.peerWithoutKernelSocket || PeerStates.noKernelSocket(opened.transcript.entries) {
+        // No kernel socket ever owned the peer's end: there is no socket to be "gone".
+        message += "; the peer: no kernel socket here (a hand-driven peer such as tcpcraft listen)"
+      } else if let peerState {
         let spelled = TCPState(name: peerState)?.description ?? peerState
         message += "; the peer's socket: \(peerState == "CLOSED" ? "gone (CLOSED)" : spelled)"
       }

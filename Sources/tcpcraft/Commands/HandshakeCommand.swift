@@ -114,6 +114,7 @@ enum HandshakeCommand: Command {
       session.timestamps = opened.timestampsEnabled
       session.peerTimestamp = opened.peerTimestamp
       session.timestampOffset = opened.timestampOffset
+      if PeerStates.noKernelSocket(opened.transcript.entries) { session.peerKernelSocket = false }
       try save(session, in: sessions)
       if let path = arguments.value("--pcap") { try Common.writePcap(opened, to: path) }
       // Established and saved: the holder keeps the guard after we exit.

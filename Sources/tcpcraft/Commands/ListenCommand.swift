@@ -23,7 +23,7 @@ enum ListenCommand: Command {
         .integer("--isn", UInt32.self, "N", "our initial sequence number (default: random)"),
         .integer("--window", UInt16.self, "N", "the window on our SYN+ACK, and later unless --ack-window (default 65535)"),
         .integer("--ack-window", UInt16.self, "N", "the window on every segment after our SYN+ACK (a scaled window)"),
-        .string("--data", "TEXT", "send TEXT once the connection is established"),
+        .string("--data", "TEXT", "send TEXT once the connection is established (\\r, \\n, \\t as the characters)"),
         .seconds("--timeout", "bounds each wait: for the SYN, the ACK, the client's FIN (default 30)"),
         .string("--iface", "NAME", "capture on this interface (default: the one the route to HOST uses)"),
         Common.pcapOption,
@@ -98,7 +98,8 @@ enum ListenCommand: Command {
         // A bare ACK that only announces the window (macOS sends one after the handshake; seed 001).
         try opened.send(.ack, step: "listen: sending a window update")
       }
-      let data = arguments.value("--data").map { Array($0.utf8) }
+      // As `data` takes it: a \r, \n or \t in TEXT is sent as the character (an HTTP reply needs them).
+      let data = arguments.value("--data").map { Array(DataCommand.unescape($0).utf8) }
       if arguments.has("--half-close"), let data {
         // Half-close: wait for the client's FIN, acknowledge it, and keep sending (CLOSE-WAIT).
         try waitForFIN(opened, timeout: timeout)

@@ -272,6 +272,22 @@ enum ProbeCommand: Command {
     // Our own listener has a backlog of 1024: every case can hold its state there at once.
     if ownTarget { runner.listenerSlots = 64 }
     if let slots = arguments.integer("--parallel", as: UInt16.self) { runner.listenerSlots = Int(slots) }
+    // A listener on this host with a small backlog (python3's http.server and socketserver use
+    // 5): twelve cases at once overflow its SYN queue, and the cases after the overflow draw
+    // nothing ("path broken", "no reply"). Stay under three quarters of its backlog, as the
+    // default 12 does under a backlog of 16, unless --parallel or --sequential says otherwise.
+    if !ownTarget && !arguments.has("--parallel") && !arguments.has("--sequential") && runner.interfaceName == "lo",
+      let backlog = listenerBacklog(port: configuration.target.port)
+    {
+      let slots = max(1, backlog * 3 / 4)
+      if slots < runner.listenerSlots {
+        runner.listenerSlots = slots
+        if !json {
+          Terminal.out(
+            "the listener on port \(configuration.target.port) has a backlog of \(backlog): at most \(slots) case\(slots == 1 ? "" : "s") hold state there at once (--parallel N to change)")
+        }
+      }
+    }
     let results = withProgress { progress in
       runner.run(cases, sequential: arguments.has("--sequential"), progress: progress)
     }
@@ -742,6 +758,15 @@ enum ProbeCommand: Command {
   }
 
   static func absolute(_ path: String) -> String { Common.absolute(path) }
+
+  /// The backlog of the IPv4 listener on local `port` (inet_diag's `idiag_wqueue` for a LISTEN
+  /// socket), or `nil` when none is seen.
+  static func listenerBacklog(port: UInt16) -> Int? {
+    guard let diag = try? InetDiag(),
+      let listener = try? diag.sockets(localPort: port, states: KernelTCPState.listen.maskBit).first(where: { $0.state == .listen })
+    else { return nil }
+    return Int(listener.sendQueue)
+  }
 
   // MARK: - Generators
 

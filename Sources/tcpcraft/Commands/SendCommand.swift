@@ -14,7 +14,10 @@ enum SendCommand: Command {
       letters (S, S., F., P., R, R., SA, FA, PA, none) or names (syn,ack). With --expect, waits for a
       reply with those flags (exit 1 if it does not come). --guard keeps the kernel's own RSTs for
       our port from leaving while we wait. HOST:PORT is IPv4; [ADDR]:PORT is IPv6 (like
-      [::1]:8080), with --flow-label and the hop limit in --ttl.
+      [::1]:8080), with --flow-label and the hop limit in --ttl. IPv4 fragments: --ip-flags MF
+      marks the segment as a first fragment (the receiver keeps it for reassembly, so nothing
+      answers), --frag-offset N places it N × 8 bytes into a datagram; --ip-flags none clears the
+      DF bit every segment carries by default.
 
       --option (repeatable), in the order given:
       \(optionHelp)
@@ -41,6 +44,8 @@ enum SendCommand: Command {
         .integer("--checksum", UInt16.self, hexOnly: true, "HEX", "the TCP checksum, forced (like 0xdead)"),
         .integer("--ttl", UInt8.self, "N", "the IPv4 time to live, or the IPv6 hop limit (default 64)"),
         .integer("--id", UInt16.self, "N", "the IPv4 identification (IPv4 only)"),
+        .string("--ip-flags", "FLAGS", "the IPv4 flags: DF, MF, evil (the reserved bit), combined (DF,MF) or none (default DF)"),
+        .integer("--frag-offset", UInt16.self, range: 0...8191, "N", "the IPv4 fragment offset, in 8-byte units (IPv4 only)"),
         .integer("--flow-label", UInt32.self, "N", "the IPv6 flow label, 0-1048575 (IPv6 only)"),
         .string("--data", "TEXT", "the payload, as text"),
         .string("--data-hex", "HEX", "the payload, as hex bytes (like 48656c6c6f)"),
@@ -59,6 +64,7 @@ enum SendCommand: Command {
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --checksum 0xdead  # dropped by the kernel",
       "sudo tcpcraft send [::1]:8080 --flags S --expect S. --flow-label 12345   # over IPv6",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --option mss=0 --option raw=254:02",
+      "sudo tcpcraft send 127.0.0.1:8080 --flags S --ip-flags MF   # a first fragment: held for reassembly, no reply",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --option tfo --option uto=5m --option md5=00112233445566778899aabbccddeeff",
       "sudo tcpcraft send 127.0.0.1:9 --flags S --count 1000000",
       "sudo tcpcraft send 127.0.0.1:8080 --flags S --count 50000 --rate 10000 --walk sport:20000-29999",
@@ -72,12 +78,22 @@ enum SendCommand: Command {
     let expected: TCPFlags?
     let payload: [UInt8]
     let options: [TCPOption]
+    let ipFlags: IPv4Flags?
     do throws(UsageError) {
       remote = try arguments.target(command: "send", missing: "send: missing HOST:PORT (like 127.0.0.1:8080 or [::1]:8080)", allowIPv6: true)
       // Fields of one family only: one line, exit 2, for a target of the other.
       if remote.family == .ipv6 && arguments.has("--id") {
         throw UsageError("send: --id is the IPv4 identification; an IPv6 header has none (\(remote) is IPv6)")
       }
+      for name in ["--ip-flags", "--frag-offset"] where arguments.has(name) {
+        guard remote.family == .ipv4 else {
+          throw UsageError("send: \(name) is an IPv4 header field; \(remote) is IPv6 (its fragments are an extension header)")
+        }
+        guard !SendRate.isRequested(arguments) else {
+          throw UsageError("send: \(name) shapes one segment; it is not available with --count, --rate or --duration")
+        }
+      }
+      ipFlags = try arguments.value("--ip-flags").map { (text) throws(UsageError) in try parseIPv4Flags(text) }
       if let label = arguments.integer("--flow-label", as: UInt32.self) {
         guard remote.family == .ipv6 else {
           throw UsageError("send: --flow-label is an IPv6 field; \(remote) is IPv4 (give [ADDR]:PORT)")
@@ -131,6 +147,7 @@ enum SendCommand: Command {
       let identification = arguments.integer("--id", as: UInt16.self)
       let ttl = arguments.integer("--ttl", as: UInt8.self)
       let dataOffset = arguments.integer("--data-offset", as: UInt8.self)
+      let fragmentOffset = arguments.integer("--frag-offset", as: UInt16.self)
       let seq = arguments.integer("--seq", as: UInt32.self)
       try opened.send(
         flags, seq: seq, ack: arguments.integer("--ack", as: UInt32.self),
@@ -142,6 +159,8 @@ enum SendCommand: Command {
         if let identification { ip.identification = identification }
         if let ttl { ip.timeToLive = ttl }
         if let dataOffset { tcp.dataOffset = dataOffset }
+        if let ipFlags { ip.flags = ipFlags }
+        if let fragmentOffset { ip.fragmentOffset = fragmentOffset }
       }
       if let expected {
         let reply = try opened.expect(.flags(expected), within: timeout, step: "send: waiting for a reply")
@@ -193,6 +212,27 @@ enum SendCommand: Command {
     if text.lowercased() == "none" || text == "0" { return [] }
     guard let flags = TCPFlags(parsing: text) else {
       throw UsageError("\(option): \"\(text)\" is not a set of TCP flags (like S, S., F., P., R, SA, syn,ack, none)")
+    }
+    return flags
+  }
+
+  /// `DF`, `MF`, `evil` (the reserved bit, RFC 3514), joined by commas or `|` (`DF,MF`), or
+  /// `none`; tcpdump's `+` for MF is taken too.
+  static func parseIPv4Flags(_ text: String) throws(UsageError) -> IPv4Flags {
+    if text.lowercased() == "none" || text == "0" { return [] }
+    var flags: IPv4Flags = []
+    let words = text.split(whereSeparator: { $0 == "," || $0 == "|" }).map { $0.lowercased() }
+    for word in words {
+      switch word {
+      case "df": flags.insert(.dontFragment)
+      case "mf", "+": flags.insert(.moreFragments)
+      case "evil", "rsvd", "reserved": flags.insert(.reserved)
+      default:
+        throw UsageError("--ip-flags: \"\(text)\" is not a set of IPv4 flags (like DF, MF, DF,MF, evil, none)")
+      }
+    }
+    guard !words.isEmpty else {
+      throw UsageError("--ip-flags: \"\(text)\" is not a set of IPv4 flags (like DF, MF, DF,MF, evil, none)")
     }
     return flags
   }

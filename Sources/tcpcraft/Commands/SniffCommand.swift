@@ -24,7 +24,7 @@ enum SniffCommand: Command {
       OptionGroup([
         .string("--iface", aliases: ["-i"], "NAME", "the interface to capture on (default lo)"),
         .string("--filter", "EXPR", "the capture filter (or give it as trailing words)"),
-        .integer("--count", aliases: ["-c"], UInt32.self, "N", "stop after N packets"),
+        .integer("--count", aliases: ["-c"], UInt32.self, range: 1...UInt64(UInt32.max), "N", "stop after N packets (1 or more)"),
         .seconds("--timeout", "stop after this long"),
         .string("--pcap", aliases: ["-w"], "FILE", "write the packets to FILE (pcap, nanosecond timestamps)"),
         .toggle("--json", "one JSON object a packet, then a result object"),

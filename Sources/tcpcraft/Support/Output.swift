@@ -13,6 +13,9 @@ struct Output {
   /// `--svg FILE`: the ladder as a picture; `--pcapng FILE`: the capture with a comment a packet.
   var svgPath: String?
   var pcapngPath: String?
+  /// Known before any segment (a saved session's handshake found it): no kernel socket owns the
+  /// peer's end, so its samples' CLOSED means "not a kernel socket", not a closed peer.
+  var peerWithoutKernelSocket = false
   /// The command line, printed on the SVG page.
   var source = CommandLine.arguments.map(Output.shellQuoted).joined(separator: " ")
 
@@ -57,13 +60,18 @@ struct Output {
     var line = "\(Teaching.time(entry, since: first)) \(direction) \(summary)"
     if let mark = Teaching.checksumMark(entry) { line += "  \(mark)" }
     var beside = "  [\(entry.stateChange(rfcNames: rfcNames))"
-    if entry.peerState != nil && PeerStates.noKernelSocket(transcript.entries) {
+    if entry.peerState != nil && (peerWithoutKernelSocket || PeerStates.noKernelSocket(transcript.entries)) {
       beside += " | peer: no kernel socket here"
     } else if entry.peerState != nil, case let live = PeerStates.live(transcript.entries), let peer = live.state {
       // The peer's state as this segment leaves it; its kernel may already be further on.
       let before = live.before.map { $0 == peer ? "" : "\($0) → " } ?? ""
       beside += " | peer \(before)\(peer)"
-      if let ahead = live.kernelAhead { beside += " (its kernel already \(ahead))" }
+      // "Already" only when the kernel moved on; a sample still at the state before this row
+      // (a segment it dropped, like a lone fragment or a SYN+FIN, or one undone at once by a
+      // reset) is shown as what it is, not as a step ahead.
+      if let ahead = live.kernelAhead {
+        beside += ahead == live.before ? " (its kernel sampled: \(ahead))" : " (its kernel already \(ahead))"
+      }
       if let timer = PeerStates.timeWaitNote(entry) { beside += " (\(timer))" }
     } else if transcript.entries.first == entry, let reason = PeerStates(transcript.entries).unknownReason {
       beside += " | \(reason)"

@@ -35,6 +35,11 @@ struct Session: Codable, Equatable {
   var token: String? = nil
   /// `ipv4` or `ipv6` (nil: IPv4, a session saved before IPv6).
   var family: String? = nil
+  /// `false` when the handshake showed no kernel socket owns the peer's end (a hand-driven peer
+  /// such as `tcpcraft listen`): `fin` and `data` then say so from their first line, instead of
+  /// the CLOSED that inet_diag reports for a 4-tuple no socket owns. `nil`: a kernel peer, a
+  /// remote one, or a session saved before this field.
+  var peerKernelSocket: Bool? = nil
 
   var local: Endpoint? {
     IPAddress(localAddress).map { Endpoint(address: $0, port: localPort) }
