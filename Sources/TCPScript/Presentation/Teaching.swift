@@ -28,20 +28,22 @@ public enum Teaching {
   ) -> String? {
     var parts: [String] = []
     let index = entries.firstIndex(of: entry) ?? entries.count
-    // A fragment never reaches TCP, so the TCP lesson would mislead: the IP lesson replaces it.
+    // A fragment never reaches TCP, and a listener makes nothing of a segment it drops or resets:
+    // there the TCP lesson would mislead, and what really happens replaces it.
+    var ignored: String?
+    if entry.direction == .sent, checksumMark(entry) == nil, let reason = listenerIgnores(entry) {
+      let peers = PeerStates(entries)
+      let peerBefore = index == 0 ? peers.initial : (peers.after.indices.contains(index - 1) ? peers.after[index - 1] : nil)
+      if peerBefore == TCPState.listen.description { ignored = reason }
+    }
     if let fragment = fragmentLesson(entry) {
       parts.append(fragment)
+    } else if let ignored {
+      parts.append(ignored)
     } else if let base = entry.explanation ?? Explainer.explain(entry, ourISS: ourISS, peerIRS: peerIRS) {
       parts.append(base)
     }
-    parts += ipFlagLessons(entry)
-    if entry.direction == .sent, ipv4Fragment(entry) == nil, checksumMark(entry) == nil,
-      let reason = listenerIgnores(entry)
-    {
-      let peers = PeerStates(entries)
-      let peerBefore = index == 0 ? peers.initial : (peers.after.indices.contains(index - 1) ? peers.after[index - 1] : nil)
-      if peerBefore == TCPState.listen.description { parts.append(reason) }
-    }
+    parts += ipFlagLessons(entry, after: entries[..<min(index, entries.count)])
     let earlier = entries[..<index]
     let seen = earlier.reduce(UInt16(0)) { $0 | $1.flagBits }
     let fresh = flagLessons.filter { entry.flagBits & $0.0 != 0 && seen & $0.0 == 0 }
@@ -132,13 +134,15 @@ public enum Teaching {
       + "datagram is dropped without a word (RFC 791 §3.2; kernel fact 34)."
   }
 
-  /// Short lessons for the IPv4 flags other than MF: DF and the reserved (\"evil\") bit.
-  static func ipFlagLessons(_ entry: TranscriptEntry) -> [String] {
-    guard let (flags, _) = ipv4FlagsAndOffset(entry) else { return [] }
+  /// Short lessons for the IPv4 flags other than MF: DF and the reserved (\"evil\") bit, each
+  /// said the first time it appears (like the TCP flags), not again on `earlier`'s flags.
+  static func ipFlagLessons(_ entry: TranscriptEntry, after earlier: ArraySlice<TranscriptEntry>) -> [String] {
+    guard var (flags, _) = ipv4FlagsAndOffset(entry) else { return [] }
+    for previous in earlier { if let (seen, _) = ipv4FlagsAndOffset(previous) { flags.subtract(seen) } }
     var lessons: [String] = []
     if flags.contains(.dontFragment) {
       lessons.append(
-        "IP flag DF (don't fragment): a router whose next link is too small must drop it and send back ICMP "
+        "First IP flag DF (don't fragment): a router whose next link is too small must drop it and send back ICMP "
           + "\"fragmentation needed\" instead of cutting it, which is how path-MTU discovery works (RFC 1191); "
           + "Linux sets DF on its own TCP segments.")
     }
