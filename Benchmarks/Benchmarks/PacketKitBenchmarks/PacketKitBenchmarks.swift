@@ -20,51 +20,45 @@ let benchmarks: @Sendable () -> Void = {
   // MARK: Checksum: one benchmark iteration = `scaledIterations` checksums.
   for size in [20, 40, 64, 576, 1500, 9000, 65535] {
     let scaling: BenchmarkScalingFactor = size >= 9000 ? .kilo : .mega
-    Benchmark(
-      "Checksum \(size) B PacketKit",
-      configuration: .init(scalingFactor: scaling)
-    ) { (benchmark: Benchmark) in
-      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-      defer { buffer.deallocate() }
-      for i in 0..<size { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
-      benchmark.startMeasurement()
-      blackHole(SwiftWorkload.checksum(UnsafeRawBufferPointer(buffer), iterations: benchmark.scaledIterations.count))
-      benchmark.stopMeasurement()
-    }
-    for kernel in [CREF_PLAIN, CREF_C64, CREF_AVX2, CREF_AVX512, CREF_AVX512VNNI]
-    where cref_kernel_available(Int32(kernel.rawValue)) != 0 {
-      Benchmark(
-        "Checksum \(size) B \(String(cString: cref_kernel_name(Int32(kernel.rawValue))))",
-        configuration: .init(scalingFactor: scaling)
-      ) { (benchmark: Benchmark) in
+    // PacketKit (nil) and each C kernel this machine has, on the same buffer.
+    let kernels: [Int32?] = [nil] + [CREF_PLAIN, CREF_C64, CREF_AVX2, CREF_AVX512, CREF_AVX512VNNI]
+      .map { Int32($0.rawValue) }.filter { cref_kernel_available($0) != 0 }
+    for kernel in kernels {
+      let name = kernel.map { String(cString: cref_kernel_name($0)) } ?? "PacketKit"
+      Benchmark("Checksum \(size) B \(name)", configuration: .init(scalingFactor: scaling)) { (benchmark: Benchmark) in
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
         for i in 0..<size { buffer[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+        let bytes = UnsafeRawBufferPointer(buffer)
+        let count = benchmark.scaledIterations.count
         benchmark.startMeasurement()
-        blackHole(CWorkload.checksum(kernel: Int32(kernel.rawValue), UnsafeRawBufferPointer(buffer), iterations: benchmark.scaledIterations.count))
+        if let kernel {
+          blackHole(CWorkload.checksum(kernel: kernel, bytes, iterations: count))
+        } else {
+          blackHole(SwiftWorkload.checksum(bytes, iterations: count))
+        }
         benchmark.stopMeasurement()
       }
     }
   }
 
   // MARK: The 60-byte SYN. mallocCountTotal over a million packets must be 0 for encode.
-  Benchmark("SYN encode PacketKit (reused buffer, new seq)") { (benchmark: Benchmark) in
-    let fixture = SYNFixture()
-    var packet = fixture.packet(sequenceNumber: 1)
-    var buffer: [UInt8] = []
-    buffer.reserveCapacity(128)
-    benchmark.startMeasurement()
-    blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
-    benchmark.stopMeasurement()
-  }
-  Benchmark("SYN encode PacketKit via packet.tcp accessor") { (benchmark: Benchmark) in
-    let fixture = SYNFixture()
-    var packet = fixture.packet(sequenceNumber: 1)
-    var buffer: [UInt8] = []
-    buffer.reserveCapacity(128)
-    benchmark.startMeasurement()
-    blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: 7, iterations: benchmark.scaledIterations.count))
-    benchmark.stopMeasurement()
+  for viaAccessor in [false, true] {
+    let name = viaAccessor ? "SYN encode PacketKit via packet.tcp accessor" : "SYN encode PacketKit (reused buffer, new seq)"
+    Benchmark(name) { (benchmark: Benchmark) in
+      let fixture = SYNFixture()
+      var packet = fixture.packet(sequenceNumber: 1)
+      var buffer: [UInt8] = []
+      buffer.reserveCapacity(128)
+      let count = benchmark.scaledIterations.count
+      benchmark.startMeasurement()
+      if viaAccessor {
+        blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: 7, iterations: count))
+      } else {
+        blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: 7, iterations: count))
+      }
+      benchmark.stopMeasurement()
+    }
   }
   // Exact malloc counts: scaling factor 1, one benchmark iteration = 1000 packets, so the
   // reported count is per 1000 packets with no rounding (0 means no allocation at all).
@@ -89,38 +83,24 @@ let benchmarks: @Sendable () -> Void = {
       blackHole(CWorkload.fillSYN(fixture, buffer: out, seq0: seq, iterations: 1000))
     }
   }
-  Benchmark("Mallocs per 1000 SYNs: encode PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
-    let fixture = SYNFixture()
-    var packet = fixture.packet(sequenceNumber: 1)
-    var buffer: [UInt8] = []
-    buffer.reserveCapacity(128)
-    var seq: UInt32 = 0
-    for _ in benchmark.scaledIterations {
-      seq &+= 1000
-      blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: seq, iterations: 1000))
-    }
-  }
-  // The same with 10 000 packets an iteration: a count that does not grow is not per packet.
-  Benchmark("Mallocs per 10000 SYNs: encode PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
-    let fixture = SYNFixture()
-    var packet = fixture.packet(sequenceNumber: 1)
-    var buffer: [UInt8] = []
-    buffer.reserveCapacity(128)
-    var seq: UInt32 = 0
-    for _ in benchmark.scaledIterations {
-      seq &+= 10000
-      blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: seq, iterations: 10000))
-    }
-  }
-  Benchmark("Mallocs per 1000 SYNs: encode PacketKit via packet.tcp accessor", configuration: perThousand) { (benchmark: Benchmark) in
-    let fixture = SYNFixture()
-    var packet = fixture.packet(sequenceNumber: 1)
-    var buffer: [UInt8] = []
-    buffer.reserveCapacity(128)
-    var seq: UInt32 = 0
-    for _ in benchmark.scaledIterations {
-      seq &+= 1000
-      blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: seq, iterations: 1000))
+  // Encode with the layer replaced in place, 1000 and 10 000 packets an iteration (a count that
+  // does not grow is not per packet), and through the `packet.tcp` accessor.
+  for (batch, viaAccessor) in [(1000, false), (10000, false), (1000, true)] {
+    let name = "Mallocs per \(batch) SYNs: encode PacketKit" + (viaAccessor ? " via packet.tcp accessor" : "")
+    Benchmark(name, configuration: perThousand) { (benchmark: Benchmark) in
+      let fixture = SYNFixture()
+      var packet = fixture.packet(sequenceNumber: 1)
+      var buffer: [UInt8] = []
+      buffer.reserveCapacity(128)
+      var seq: UInt32 = 0
+      for _ in benchmark.scaledIterations {
+        seq &+= UInt32(batch)
+        if viaAccessor {
+          blackHole(SwiftWorkload.encodeSYNViaAccessor(&packet, buffer: &buffer, seq0: seq, iterations: batch))
+        } else {
+          blackHole(SwiftWorkload.encodeSYN(&packet, buffer: &buffer, seq0: seq, iterations: batch))
+        }
+      }
     }
   }
   Benchmark("Mallocs per 1000 SYNs: TCPSegmentTemplate seq", configuration: perThousand) { (benchmark: Benchmark) in
@@ -131,16 +111,17 @@ let benchmarks: @Sendable () -> Void = {
       blackHole(SwiftWorkload.templateSequence(&template, seq0: seq, iterations: 1000))
     }
   }
-  Benchmark("Mallocs per 1000 SYNs: dissect PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
-    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
-    for _ in benchmark.scaledIterations {
-      blackHole(SwiftWorkload.dissectSYN(bytes, iterations: 1000))
-    }
-  }
-  Benchmark("Mallocs per 1000 SYNs: views PacketKit", configuration: perThousand) { (benchmark: Benchmark) in
-    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
-    for _ in benchmark.scaledIterations {
-      blackHole(SwiftWorkload.parseSYNWithViews(bytes, iterations: 1000))
+  // The two parsing paths: `dissect`, and the ArraySlice views.
+  let parsers: [(name: String, run: @Sendable ([UInt8], Int) -> UInt64)] = [
+    ("dissect PacketKit", { SwiftWorkload.dissectSYN($0, iterations: $1) }),
+    ("views PacketKit", { SwiftWorkload.parseSYNWithViews($0, iterations: $1) }),
+  ]
+  for parser in parsers {
+    Benchmark("Mallocs per 1000 SYNs: \(parser.name)", configuration: perThousand) { (benchmark: Benchmark) in
+      let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+      for _ in benchmark.scaledIterations {
+        blackHole(parser.run(bytes, 1000))
+      }
     }
   }
 
@@ -168,17 +149,14 @@ let benchmarks: @Sendable () -> Void = {
     blackHole(CWorkload.incrementalSYN(packet, seq0: 7, iterations: benchmark.scaledIterations.count))
     benchmark.stopMeasurement()
   }
-  Benchmark("SYN dissect PacketKit") { (benchmark: Benchmark) in
-    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
-    benchmark.startMeasurement()
-    blackHole(SwiftWorkload.dissectSYN(bytes, iterations: benchmark.scaledIterations.count))
-    benchmark.stopMeasurement()
-  }
-  Benchmark("SYN parse PacketKit views") { (benchmark: Benchmark) in
-    let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
-    benchmark.startMeasurement()
-    blackHole(SwiftWorkload.parseSYNWithViews(bytes, iterations: benchmark.scaledIterations.count))
-    benchmark.stopMeasurement()
+  for (name, parser) in [("SYN dissect PacketKit", parsers[0]), ("SYN parse PacketKit views", parsers[1])] {
+    Benchmark(name) { (benchmark: Benchmark) in
+      let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)
+      let count = benchmark.scaledIterations.count
+      benchmark.startMeasurement()
+      blackHole(parser.run(bytes, count))
+      benchmark.stopMeasurement()
+    }
   }
   Benchmark("SYN parse C hand-written") { (benchmark: Benchmark) in
     let bytes = SYNFixture().cBytes(sequenceNumber: 84_347_051)

@@ -136,24 +136,12 @@ public enum SwiftWorkload {
     guard let ip = try? IPv4SpanView(validating: span), ip.protocol == .tcp,
       let tcp = try? TCPSpanView(validating: ip.payload)
     else { return 0 }
-    var mss: UInt16 = 0
-    var wscale: UInt8 = 0
-    var tsValue: UInt32 = 0
-    var sackPermitted = false
+    var reading = SYNReading()
     var options = tcp.options
-    while let option = options.next() {
-      switch option {
-      case .success(.maximumSegmentSize(let value)): mss = value
-      case .success(.windowScale(let value)): wscale = value
-      case .success(.timestamps(let value, _)): tsValue = value
-      case .success(.sackPermitted): sackPermitted = true
-      default: break
-      }
-    }
-    let ipOK = ip.isChecksumValid
-    let tcpOK = tcp.isChecksumValid(pseudoHeader: ip.pseudoHeader())
-    return UInt64(tcp.sequenceNumber) ^ UInt64(mss) ^ UInt64(tsValue) ^ UInt64(wscale)
-      &+ (sackPermitted ? 1 : 0) &+ (ipOK ? 2 : 0) &+ (tcpOK ? 4 : 0) &+ UInt64(tcp.sourcePort)
+    while let option = options.next() { reading.note(option) }
+    return reading.value(
+      sequenceNumber: tcp.sequenceNumber, sourcePort: tcp.sourcePort, ipChecksumOK: ip.isChecksumValid,
+      tcpChecksumOK: tcp.isChecksumValid(pseudoHeader: ip.pseudoHeader()))
   }
 
   /// The `ArraySlice` views (`IPv4View`, `TCPView`): the same work; each view and slice retains
@@ -172,23 +160,11 @@ public enum SwiftWorkload {
     guard let ip = try? IPv4View(validating: slice), ip.protocol == .tcp,
       let tcp = try? TCPView(validating: ip.payload)
     else { return 0 }
-    var mss: UInt16 = 0
-    var wscale: UInt8 = 0
-    var tsValue: UInt32 = 0
-    var sackPermitted = false
-    for option in tcp.options {
-      switch option {
-      case .success(.maximumSegmentSize(let value)): mss = value
-      case .success(.windowScale(let value)): wscale = value
-      case .success(.timestamps(let value, _)): tsValue = value
-      case .success(.sackPermitted): sackPermitted = true
-      default: break
-      }
-    }
-    let ipOK = ip.isChecksumValid
-    let tcpOK = tcp.isChecksumValid(pseudoHeader: ip.pseudoHeader())
-    return UInt64(tcp.sequenceNumber) ^ UInt64(mss) ^ UInt64(tsValue) ^ UInt64(wscale)
-      &+ (sackPermitted ? 1 : 0) &+ (ipOK ? 2 : 0) &+ (tcpOK ? 4 : 0) &+ UInt64(tcp.sourcePort)
+    var reading = SYNReading()
+    for option in tcp.options { reading.note(option) }
+    return reading.value(
+      sequenceNumber: tcp.sequenceNumber, sourcePort: tcp.sourcePort, ipChecksumOK: ip.isChecksumValid,
+      tcpChecksumOK: tcp.isChecksumValid(pseudoHeader: ip.pseudoHeader()))
   }
 
   /// The IPv6 SYN: a new sequence number, the TCP layer replaced in place, `encode(into:)` (the
@@ -211,6 +187,32 @@ public enum SwiftWorkload {
   static func checksumBytes(_ buffer: [UInt8]) -> UInt64 {
     guard buffer.count >= 38 else { return 0 }
     return UInt64(buffer[10]) << 24 | UInt64(buffer[11]) << 16 | UInt64(buffer[36]) << 8 | UInt64(buffer[37])
+  }
+}
+
+/// What both view workloads (span and `ArraySlice`) read from the SYN's options, and the value
+/// they fold it all into (what the C parser reports).
+struct SYNReading {
+  var mss: UInt16 = 0
+  var wscale: UInt8 = 0
+  var tsValue: UInt32 = 0
+  var sackPermitted = false
+
+  @inline(__always)
+  mutating func note(_ option: Result<TCPOption, PacketError>) {
+    switch option {
+    case .success(.maximumSegmentSize(let value)): mss = value
+    case .success(.windowScale(let value)): wscale = value
+    case .success(.timestamps(let value, _)): tsValue = value
+    case .success(.sackPermitted): sackPermitted = true
+    default: break
+    }
+  }
+
+  @inline(__always)
+  func value(sequenceNumber: UInt32, sourcePort: UInt16, ipChecksumOK: Bool, tcpChecksumOK: Bool) -> UInt64 {
+    UInt64(sequenceNumber) ^ UInt64(mss) ^ UInt64(tsValue) ^ UInt64(wscale)
+      &+ (sackPermitted ? 1 : 0) &+ (ipChecksumOK ? 2 : 0) &+ (tcpChecksumOK ? 4 : 0) &+ UInt64(sourcePort)
   }
 }
 

@@ -12,19 +12,47 @@ public struct DissectionOptions: Hashable, Sendable {
   /// the caller supplies the names (e.g. from `/sys/class/net/*/ifindex`); unknown ones print
   /// "?" as tcpdump does.
   public var interfaceNames: [UInt32: String] {
-    get { storedInterfaceNames ?? [:] }
-    set { storedInterfaceNames = newValue.isEmpty ? nil : newValue }
+    get { storedInterfaceNames?.names ?? [:] }
+    set { storedInterfaceNames = newValue.isEmpty ? nil : InterfaceNameTable(newValue) }
   }
   /// `nil` when empty: options without names (the common case) then hold no reference, and a
-  /// `Dissection` that keeps them costs no reference counting for them.
-  private var storedInterfaceNames: [UInt32: String]?
+  /// `Dissection` that keeps them costs no reference counting for them. A class, not the
+  /// dictionary itself: releasing a `nil` dictionary is still a runtime call in every dissect
+  /// (`swift_bridgeObjectRelease`), releasing a `nil` class reference is nothing.
+  @usableFromInline internal var storedInterfaceNames: InterfaceNameTable?
 
-  public init(
-    checksumNotReady: Bool = false, verifyChecksums: Bool = true, interfaceNames: [UInt32: String] = [:]
-  ) {
+  /// The names, held by reference (set once, shared by every `Dissection` made with them).
+  @usableFromInline
+  internal final class InterfaceNameTable: Sendable {
+    let names: [UInt32: String]
+    init(_ names: [UInt32: String]) { self.names = names }
+  }
+
+  /// Options without interface names. Inlinable, and apart from the initializer that takes
+  /// names: `dissect`'s default `DissectionOptions()` then makes no dictionary to release.
+  @inlinable
+  public init(checksumNotReady: Bool = false, verifyChecksums: Bool = true) {
+    self.checksumNotReady = checksumNotReady
+    self.verifyChecksums = verifyChecksums
+    self.storedInterfaceNames = nil
+  }
+
+  /// Options with interface names (see `interfaceNames`).
+  public init(checksumNotReady: Bool = false, verifyChecksums: Bool = true, interfaceNames: [UInt32: String]) {
     self.checksumNotReady = checksumNotReady
     self.verifyChecksums = verifyChecksums
     self.interfaceNames = interfaceNames
+  }
+
+  public static func == (lhs: DissectionOptions, rhs: DissectionOptions) -> Bool {
+    lhs.checksumNotReady == rhs.checksumNotReady && lhs.verifyChecksums == rhs.verifyChecksums
+      && lhs.interfaceNames == rhs.interfaceNames
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(checksumNotReady)
+    hasher.combine(verifyChecksums)
+    hasher.combine(interfaceNames)
   }
 }
 

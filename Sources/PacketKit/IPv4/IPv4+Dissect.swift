@@ -90,7 +90,7 @@ extension Dissector {
   /// returns `false` having changed nothing, and the general path (`ipv4` onwards) takes the
   /// frame. The result is the same either way (tests compare the two on every fixture, every
   /// truncation and fuzzed frames): this only skips the bookkeeping for problems that are not there.
-  @inline(__always)
+  @inline(always)
   mutating func plainTCP(at start: Int, end: Int) -> Bool {
     guard end &- start >= IPv4Layout.minimumHeaderLength &+ TCPLayout.minimumHeaderLength,
       frame.u8(start &+ IPv4Layout.versionAndIHL) == 0x45  // version 4, no options

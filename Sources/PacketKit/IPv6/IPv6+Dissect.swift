@@ -107,7 +107,7 @@ extension Dissector {
   /// whole (the payload length is exactly the bytes after the header: not truncated, no
   /// trailer), with a correct checksum when verified: the twin of IPv4's `plainTCP`, with the
   /// same guarantee (the same layers as the general path, or `false` having changed nothing).
-  @inline(__always)
+  @inline(always)
   mutating func plainTCP6(at start: Int, end: Int) -> Bool {
     guard end &- start >= IPv6Layout.headerLength &+ TCPLayout.minimumHeaderLength else { return false }
     guard frame.ipVersion(at: start) == 6 else { return false }

@@ -103,7 +103,9 @@ public enum ScriptSockets {
   /// gets a buffer of its own, 64 bytes from the previous one's start: as with a program's separate
   /// buffers, the kernel cannot merge neighbours into one page fragment (MSG_ZEROCOPY's frag count).
   public static func sendmsg(_ fd: Int32, lengths: [Int], flags: Int32, to address: ScriptSocketAddress?) -> Result<Int, Errno> {
-    guard lengths.allSatisfy({ $0 >= 0 && $0 <= 64 << 20 }), lengths.count <= 1024 else { return .failure(Errno(rawValue: EINVAL)) }
+    guard lengths.allSatisfy({ $0 >= 0 && $0 <= 64 << 20 }), lengths.count <= 1024, lengths.reduce(0, +) <= 64 << 20 else {
+      return .failure(Errno(rawValue: EINVAL))
+    }
     let stride = lengths.map { ($0 + 64) / 64 * 64 }
     var storage = [UInt8](repeating: 0, count: max(stride.reduce(0, +), 1))
     return storage.withUnsafeMutableBytes { raw -> Result<Int, Errno> in

@@ -156,6 +156,11 @@ public struct ScriptParser {
           value = String(decoding: bytes[begin..<index], as: UTF8.self)
         }
         script.options[name] = value
+        // The run's bound on a tolerance (`--tolerance-usecs`): a script's own is a number too,
+        // and one near Int64's end would overflow the deadlines computed from it.
+        if name == "tolerance_usecs", !(Int64(value).map { (1...60_000_000).contains($0) } ?? false) {
+          throw ScriptParseError(location: startLocation, message: "expected --tolerance_usecs=N, N in 1...60000000, found \"\(value)\"")
+        }
         if name == "ip_version", forcedIPVersion == nil {
           guard let version = ScriptIPVersion(rawValue: value) else {
             throw ScriptParseError(

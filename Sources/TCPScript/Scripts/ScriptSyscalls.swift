@@ -151,13 +151,21 @@ struct ScriptSyscallExecutor {
     return call.arguments[index]
   }
 
-  /// The `iov_len` of each `{..., LEN}` in a `msg_iov` list (sendmsg, recvmsg).
-  func iovecLengths(_ value: ScriptExpression) throws(ScriptRunError) -> [Int64] {
+  /// The `iov_len` of each `{..., LEN}` in a `msg_iov` list (sendmsg, recvmsg): each is
+  /// allocated, so each and their sum have the one-buffer bound of write and read (64 MiB), and
+  /// there are at most 1024 of them (UIO_MAXIOV).
+  func iovecLengths(_ value: ScriptExpression) throws(ScriptRunError) -> [Int] {
     guard case .list(let vectors) = value else { throw ScriptRunError("msg_iov must be a list") }
-    var lengths: [Int64] = []
+    guard vectors.count <= 1024 else { throw ScriptRunError("msg_iov with \(vectors.count) iovecs: at most 1024 (UIO_MAXIOV)") }
+    var lengths: [Int] = []
+    var total = 0
     for vector in vectors {
       guard case .structure(let members) = vector, members.count == 2 else { throw ScriptRunError("an iovec is {..., LEN}") }
-      lengths.append(try integer(members[1].value, "iov_len"))
+      let length = try integer(members[1].value, "iov_len")
+      guard length >= 0, length <= 64 << 20 else { throw ScriptRunError("iov_len \(length) out of range") }
+      total += Int(length)
+      guard total <= 64 << 20 else { throw ScriptRunError("msg_iov holds \(total) bytes or more: at most \(64 << 20) in all") }
+      lengths.append(Int(length))
     }
     return lengths
   }
@@ -403,10 +411,7 @@ struct ScriptSyscallExecutor {
       for field in fields {
         switch field.name {
         case "msg_iov":
-          for length in try iovecLengths(field.value) {
-            guard length >= 0, length <= 64 << 20 else { throw ScriptRunError("iov_len \(length) out of range") }
-            lengths.append(Int(length))
-          }
+          lengths += try iovecLengths(field.value)
         case "msg_control":
           if field.value != .ellipsis, field.value != .list([]) {
             throw ScriptRunError("sendmsg with control messages is not supported yet", unsupported: true)
@@ -414,7 +419,6 @@ struct ScriptSyscallExecutor {
         default: continue
         }
       }
-      guard lengths.count <= 1024 else { throw ScriptRunError("msg_iov with \(lengths.count) iovecs: at most 1024 (UIO_MAXIOV)") }
       let flags = Int32(truncatingIfNeeded: try integer(try argument(call, 2), "flags"))
       // The iovecs as written, each a buffer of its own (MSG_ZEROCOPY makes a page fragment of each).
       let vectors = lengths
@@ -541,7 +545,7 @@ extension ScriptSyscallExecutor {
     for field in fields {
       switch field.name {
       case "msg_iov":
-        for length in try iovecLengths(field.value) { count += length }
+        count = Int64(try iovecLengths(field.value).reduce(0, +))
       case "msg_flags":
         if field.value != .ellipsis { expected["msg_flags"] = try integer(field.value, "msg_flags") }
       case "msg_control":
@@ -558,7 +562,9 @@ extension ScriptSyscallExecutor {
               if case .structure(let data) = member.value, data.map(\.name) == ["scm_sec", "scm_nsec"] {
                 // struct scm_timestamping's first (software) timestamp, in script time; zero
                 // means "not checked", as in packetdrill.
-                let microseconds = try integer(data[0].value, "scm_sec") * 1_000_000 + (try integer(data[1].value, "scm_nsec")) / 1000
+                let (seconds, overflow) = try integer(data[0].value, "scm_sec").multipliedReportingOverflow(by: 1_000_000)
+                let (microseconds, sumOverflow) = seconds.addingReportingOverflow(try integer(data[1].value, "scm_nsec") / 1000)
+                guard !overflow, !sumOverflow else { throw ScriptRunError("scm_sec and scm_nsec out of range") }
                 if microseconds != 0 { expected["cmsg \(index) scm_time"] = microseconds }
               } else if case .structure(let data) = member.value {
                 for item in data {
