@@ -29,12 +29,12 @@ let package = Package(
 
     // Examples a teacher can hand out (built in CI).
     // What several examples share (HOST:PORT, printing segments, a loopback listener).
-    .target(name: "ExampleSupport", dependencies: ["PacketKit", "TCPScript"], path: "examples/Support"),
+    .target(name: "ExampleSupport", dependencies: ["PacketKit", "RawSocket", "TCPScript"], path: "examples/Support"),
     .executableTarget(name: "example-build-syn", dependencies: ["PacketKit"], path: "examples/build-syn"),
     .executableTarget(name: "example-active-open", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/active-open"),
     .executableTarget(name: "example-passive-close", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/passive-close"),
-    .executableTarget(name: "example-simultaneous-close", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/simultaneous-close"),
-    .executableTarget(name: "example-rst-injection", dependencies: ["ExampleSupport", "TCPScript"], path: "examples/rst-injection"),
+    .executableTarget(name: "example-simultaneous-close", dependencies: ["ExampleSupport", "RawSocket", "TCPScript"], path: "examples/simultaneous-close"),
+    .executableTarget(name: "example-rst-injection", dependencies: ["ExampleSupport", "RawSocket", "TCPScript"], path: "examples/rst-injection"),
     .executableTarget(name: "example-syn-every-option", dependencies: ["ExampleSupport", "PacketKit", "TCPScript"], path: "examples/syn-every-option"),
 
     // Tests. TestSupport holds the privilege gate shared by every test target.

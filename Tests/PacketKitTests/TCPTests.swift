@@ -282,4 +282,13 @@ import Testing
     #expect(TCPFlags.all.tcpdumpLetters == "FSRP.UEW")
     #expect(TCPFlags.ns.rawValue == 0x100)
   }
+
+  @Test func quotedSourcePortNeedsTwoBytes() {
+    // An ICMP error may quote only the first 8 bytes of the TCP header (RFC 792).
+    let quoted: [UInt8] = [0xDF, 0xB9, 0x1F, 0x90, 0, 0, 0, 1]
+    #expect(TCPHeader.quotedSourcePort(in: quoted[...]) == 57273)
+    #expect(TCPHeader.quotedSourcePort(in: quoted[3...]) == 0x9000)
+    #expect(TCPHeader.quotedSourcePort(in: quoted[7...]) == nil)
+    #expect(TCPHeader.quotedSourcePort(in: []) == nil)
+  }
 }

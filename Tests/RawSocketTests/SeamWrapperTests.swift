@@ -86,6 +86,37 @@ struct SeamWrapperTests {
     #expect(later.seconds * 1_000_000_000 + Int64(later.nanoseconds) > boot.seconds * 1_000_000_000 + Int64(boot.nanoseconds))
   }
 
+  @Test func interfaceIndexAndTerminalCheck() throws {
+    // Loopback exists in every namespace; a made-up name (longer than IFNAMSIZ) never does.
+    let loopback = try #require(NetworkInterfaces.index(named: "lo"))
+    #expect(NetworkInterfaces.namesByIndex()[loopback] == "lo")
+    #expect(NetworkInterfaces.index(named: "tcpcraft-no-such-interface-\(getpid())") == nil)
+    // /dev/null is a character device but no terminal; a closed descriptor is none either.
+    let null = try FileDescriptor.openNullDevice()
+    defer { try? null.close() }
+    #expect(!null.isTerminal)
+    #expect(!FileDescriptor(rawValue: -1).isTerminal)
+    // Everyone may write into /tmp; nobody into a path that does not exist.
+    #expect(SafeFile.isWritable("/tmp"))
+    #expect(!SafeFile.isWritable("/nonexistent-\(getpid())"))
+  }
+
+  @Test(.enabled(if: MockingDriver.isAvailable, "debug builds only"))
+  func interfaceAndTerminalQueriesGoThroughTheSeam() throws {
+    MockingDriver.withMocking { driver in
+      driver.force(.noSuchDevice, on: "if_nametoindex")
+      #expect(NetworkInterfaces.index(named: "lo") == nil)
+      driver.force(.badFileDescriptor, on: "isatty")
+      #expect(!FileDescriptor.standardError.isTerminal)
+      driver.force(.interrupted, on: "fsync")
+      driver.force(Errno(rawValue: ENOSPC), on: "fsync")
+      #expect(throws: Errno(rawValue: ENOSPC)) { try FileDescriptor(rawValue: -1).synchronize() }
+      driver.force(.permissionDenied, on: "access")
+      #expect(!SafeFile.isWritable("/"))
+      #expect(driver.calls == ["if_nametoindex", "isatty", "fsync", "fsync", "access"])
+    }
+  }
+
   @Test(.enabled(if: MockingDriver.isAvailable, "debug builds only"))
   func forcedErrorsReachTheCaller() throws {
     let (server, _) = try listener()

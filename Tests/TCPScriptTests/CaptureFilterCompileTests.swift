@@ -2,6 +2,7 @@
 // hand, and against libpcap's own programs for the same text (tcpdump -dd).
 import Testing
 import TestSupport
+import PacketKit
 import RawSocket
 import TCPScript
 
@@ -98,14 +99,14 @@ struct CaptureFilterCompileTests {
   }
 
   @Test func flowFiltersKeepOneDirectionOrBoth() throws {
-    let client = Endpoint(address: 0x0A00_0001, port: 40000)
-    let server = Endpoint(address: 0x0A00_0002, port: 80)
+    let client = Endpoint(address: IPv4Address(10, 0, 0, 1), port: 40000)
+    let server = Endpoint(address: IPv4Address(10, 0, 0, 2), port: 80)
     let frames = FilterFixtures.frames
     // What the client's flow receives: the server's segments to it (frames 1, 3, 10).
     let incoming = try CaptureFilter.segments(from: server, to: client).compile()
     #expect(FilterFixtures.kept(by: incoming, frames: frames, indices: 0..<12) == [1, 3, 10])
     // A listener waiting for any peer: everything to port 80 of 10.0.0.2 (frames 0 and 2).
-    let listening = try CaptureFilter.segments(from: Endpoint(address: 0, port: 0), to: server).compile()
+    let listening = try CaptureFilter.segments(from: Endpoint(address: IPv4Address.any, port: 0), to: server).compile()
     #expect(FilterFixtures.kept(by: listening, frames: frames, indices: 0..<12) == [0, 2])
     // Both directions of the connection, as `tcp and host A and port P and host B and port Q`.
     let both = try CaptureFilter.flow(between: client, and: server).compile()

@@ -22,7 +22,7 @@ func edgeTCPChecksumIsValid(_ packet: [UInt8]) -> Bool {
 
 struct EdgeCaseTests {
   static let context = CraftContext(
-    source: Endpoint(address: 0x0A00_0063, port: 40000), destination: Endpoint(address: 0x0A00_0002, port: 8080),
+    source: Endpoint(address: IPv4Address(10, 0, 0, 99), port: 40000), destination: Endpoint(address: IPv4Address(10, 0, 0, 2), port: 8080),
     sequence: 0x1000_0000, acknowledgment: 0x2000_0000, peerWindow: 1000, identification: 0x1234)
 
   func bytes(_ name: String, context: CraftContext = EdgeCaseTests.context) throws -> [[UInt8]] {

@@ -70,7 +70,7 @@ import Testing
     try Privileges.check(.netRaw, .netAdmin)
     // A port nothing listens on: bind a listener to get a free port, then close it.
     let port = try KernelPeer.listening().port
-    let flow = try Flow.open(to: Endpoint(address: 0x7F00_0001, port: port))
+    let flow = try Flow.open(to: Endpoint(address: .loopback, port: port))
     defer { flow.close() }
     #expect {
       try flow.activeOpen()
@@ -212,7 +212,7 @@ import Testing
     try Privileges.check(.netRaw, .netAdmin)
     // A free port: nothing listens in the kernel; we answer by hand.
     let port = try KernelPeer.listening().port
-    let flow = try Flow.listening(on: Endpoint(address: 0x7F00_0001, port: port))
+    let flow = try Flow.listening(on: Endpoint(address: .loopback, port: port))
     defer { flow.close() }
     #expect(flow.state == .listen)
     let client = try KernelPeer.connecting(to: port)

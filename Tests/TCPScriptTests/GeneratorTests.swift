@@ -4,7 +4,7 @@ import Testing
 
 struct GeneratorTests {
   static let generator = SegmentGenerator(
-    source: Endpoint(address: 0x7F00_0001, port: 40000), destination: Endpoint(address: 0x7F00_0001, port: 8080))
+    source: Endpoint(address: .loopback, port: 40000), destination: Endpoint(address: .loopback, port: 8080))
 
   @Test("SplitMix64 gives the published reference outputs")
   func splitMixReference() {

@@ -9,7 +9,7 @@ import Testing
 /// Endpoints of either family: the IPv4 spellings of before still work, IPv6 prints in brackets.
 @Suite struct EndpointFamilyTests {
   @Test func ipv4SpellingsAreKept() {
-    let a = Endpoint(address: 0x7F00_0001, port: 8080)
+    let a = Endpoint(address: .loopback, port: 8080)
     let b = Endpoint(address: IPv4Address.loopback, port: 8080)
     let c = Endpoint(IPv4Address(127, 0, 0, 1), 8080)
     #expect(a == b && b == c)

@@ -45,7 +45,7 @@ final class KernelPeer: @unchecked Sendable {
     if listener >= 0 { close(listener) }
   }
 
-  var endpoint: Endpoint { Endpoint(address: 0x7F00_0001, port: port) }
+  var endpoint: Endpoint { Endpoint(address: .loopback, port: port) }
 
   /// Polls `fd` for `events`, retrying EINTR (signals such as SIGCHLD from child processes).
   static func wait(_ fd: Int32, for events: Int16, milliseconds: Int32) -> Bool {

@@ -130,12 +130,12 @@ struct ProbeJudgeTests {
       0x45, 0x00, 0x00, 0x28, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0x26, 0x6C, 0x0A, 0x00, 0x00, 0x02, 0x0A, 0x00, 0x00, 0x63,
       0x1F, 0x90, 0x9C, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xE9, 0x50, 0x14, 0x00, 0x00, 0xDB, 0xB2, 0x00, 0x00,
     ]
-    let local = Endpoint(address: 0x0A00_0063, port: 40000)
+    let local = Endpoint(address: IPv4Address(10, 0, 0, 99), port: 40000)
     let packet = CapturedPacket(bytes: rst, timestampSeconds: 1, timestampNanoseconds: 2, checksumNotReady: false)
     let reply = try #require(ProbeReply(packet, local: local, remotePort: 8080))
     #expect(reply.flags == [.rst, .ack] && reply.sequenceNumber == 0 && reply.acknowledgmentNumber == 1001)
     #expect(reply.summary.hasPrefix("IP 10.0.0.2.8080 > 10.0.0.99.40000: Flags [R.], seq 0, ack 1001"))
-    #expect(ProbeReply(packet, local: Endpoint(address: 0x0A00_0063, port: 40001), remotePort: 8080) == nil)
+    #expect(ProbeReply(packet, local: Endpoint(address: IPv4Address(10, 0, 0, 99), port: 40001), remotePort: 8080) == nil)
     #expect(ProbeReply(packet, local: local, remotePort: 8081) == nil)
     let truncated = CapturedPacket(bytes: Array(rst[0..<30]), timestampSeconds: 0, timestampNanoseconds: 0, checksumNotReady: false)
     #expect(ProbeReply(truncated, local: local, remotePort: 8080) == nil)

@@ -147,7 +147,7 @@ struct ProbeOracleTests {
 
   static func configuration(_ namespace: OracleNamespace, destinationMAC: MACAddress = OracleNamespace.namespaceMAC) -> ProbeConfiguration {
     ProbeConfiguration(
-      target: Endpoint(address: namespace.targetAddress, port: namespace.port), closedPort: namespace.port &+ 1,
+      target: Endpoint(address: IPv4Address(rawValue: namespace.targetAddress), port: namespace.port), closedPort: namespace.port &+ 1,
       sourceAddress: namespace.sourceAddress, guardResets: false, interface: namespace.hostInterface,
       sourceMAC: OracleNamespace.hostMAC, destinationMAC: destinationMAC,
       replyTimeout: .milliseconds(400), grace: .milliseconds(60), counterNamespace: namespace.name, seed: 20_261_122)
@@ -438,7 +438,7 @@ struct ProbeOracleTests {
     let namespace = try Self.listeningNamespace()
     defer { Self.remove(namespace) }
     let local = Endpoint(address: namespace.sourceAddress, port: 41_000 + UInt16(getpid() % 1000))
-    let remote = Endpoint(address: namespace.targetAddress, port: namespace.port)
+    let remote = Endpoint(address: IPv4Address(rawValue: namespace.targetAddress), port: namespace.port)
     let link = try ProbeLink(
       interface: namespace.hostInterface, sourceMAC: OracleNamespace.hostMAC, destinationMAC: OracleNamespace.namespaceMAC,
       local: local, remoteAddress: IPv4Address(rawValue: namespace.targetAddress), guardResets: false)

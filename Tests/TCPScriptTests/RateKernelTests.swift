@@ -300,7 +300,7 @@ struct RateKernelTests {
     try #require(clientBound)
     let clientPort = UInt16(bigEndian: clientAddress.sin_port)
     let capture = try RingCapture(
-      flowBetween: Endpoint(address: 0x7F00_0001, port: clientPort), and: Endpoint(address: 0x7F00_0001, port: serverPort),
+      flowBetween: Endpoint(address: .loopback, port: clientPort), and: Endpoint(address: .loopback, port: serverPort),
       interface: "lo", geometry: .receive(totalSize: 1 << 20, blockSize: 1 << 16))
     defer { capture.close() }
     let connected = withUnsafeMutablePointer(to: &address) {

@@ -55,15 +55,11 @@ import Testing
   }
 
   @Test func kernelFactCitationsResolve() throws {
-    // "kernel fact N" in a help text names a fact of docs/kernel-facts.md (1 to 16).
+    // "kernel fact N" in a help text names an entry of docs/kernel-facts.md.
+    let entries = try KernelFactCitationTests.entries()
     for spec in TCPCraft.specs {
-      let text = Help.text(for: spec)
-      var rest = Substring(text)
-      while let range = rest.range(of: "kernel fact ") {
-        let digits = rest[range.upperBound...].prefix { $0.isNumber }
-        let number = try #require(Int(digits), "\(spec.name): \"kernel fact\" without a number")
-        #expect((1...17).contains(number))
-        rest = rest[range.upperBound...]
+      for number in KernelFactCitationTests.citations(in: Help.text(for: spec)) {
+        #expect(entries.contains(number), "\(spec.name)'s help cites kernel fact \(number)")
       }
     }
   }
@@ -75,31 +71,75 @@ import Testing
   static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-  @Test func everyCitationHasAnEntry() throws {
-    let facts = try String(contentsOf: Self.root.appendingPathComponent("docs/kernel-facts.md"), encoding: .utf8)
-    let entries = Set(
+  /// The entry numbers of docs/kernel-facts.md (its "## N." headings).
+  static func entries() throws -> Set<Int> {
+    let facts = try String(contentsOf: root.appendingPathComponent("docs/kernel-facts.md"), encoding: .utf8)
+    return Set(
       facts.split(separator: "\n").compactMap { line -> Int? in
         guard line.hasPrefix("## ") else { return nil }
         return Int(line.dropFirst(3).prefix { $0.isNumber })
       })
+  }
+
+  /// The fact numbers `text` cites: "kernel fact N" and "kernel facts N, M and P", in any case,
+  /// also when a line break (and a comment's `//`, `///`, `#` or `*`) falls inside the words.
+  static func citations(in text: String) -> [Int] {
+    // One line: comment markers at the start of each continued line go, words are single-spaced.
+    var flat = ""
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+      let trimmed = line.drop { $0 == " " || $0 == "\t" || $0 == "/" || $0 == "#" || $0 == "*" }
+      flat += " " + trimmed
+    }
+    let words = flat.lowercased().split { $0 == " " || $0 == "\t" }
+    var numbers: [Int] = []
+    var index = 0
+    while index + 2 < words.count {
+      defer { index += 1 }
+      guard words[index].hasSuffix("kernel"), words[index + 1] == "fact" || words[index + 1] == "facts" else { continue }
+      // The numbers that follow: "1,", "2", "and", "24)" ...; stop at the first other word.
+      var next = index + 2
+      while next < words.count {
+        let word = words[next]
+        if word == "and" || word == "or" { next += 1; continue }
+        let digits = word.drop { $0 == "(" }.prefix { $0.isNumber }
+        guard let number = Int(digits) else { break }
+        numbers.append(number)
+        // A number followed by more than a comma ends the list ("24)", "7:", "10.").
+        let rest = word.drop { $0 == "(" }.dropFirst(digits.count)
+        if !(rest.isEmpty || rest == ",") { break }
+        next += 1
+      }
+    }
+    return numbers
+  }
+
+  @Test func citationsAreReadAcrossLinesAndLists() {
+    #expect(Self.citations(in: "the kernel fact 7 and kernel facts 1, 2 and 24") == [7, 1, 2, 24])
+    #expect(Self.citations(in: "(Kernel fact 29)") == [29])
+    #expect(Self.citations(in: "IPV6_HDRINCL: kernel fact\n/// 18), an capture") == [18])
+    #expect(Self.citations(in: "# see the kernel\n# fact 10.") == [10])
+    #expect(Self.citations(in: "kernel facts and more, fact 3").isEmpty)
+  }
+
+  @Test func everyCitationHasAnEntry() throws {
+    let entries = try Self.entries()
     // Numbered 1...N with no gap (N grows as facts are added).
     #expect(entries == Set(1...max(1, entries.max() ?? 1)))
     #expect(entries.count >= 17)
     var citations = 0
-    for folder in ["Sources", "Tests", "docs"] {
+    var paths: [String] = ["README.md"]
+    for folder in ["Sources", "Tests", "docs", "examples", "Benchmarks"] {
       let enumerator = FileManager.default.enumerator(atPath: Self.root.appendingPathComponent(folder).path)
       while let name = enumerator?.nextObject() as? String {
-        guard name.hasSuffix(".swift") || name.hasSuffix(".md") else { continue }
-        let path = Self.root.appendingPathComponent(folder).appendingPathComponent(name).path
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-        var rest = Substring(text)
-        while let range = rest.range(of: "kernel fact ") {
-          let digits = rest[range.upperBound...].prefix { $0.isNumber }
-          rest = rest[range.upperBound...]
-          guard let number = Int(digits) else { continue }
-          citations += 1
-          #expect(entries.contains(number), "\(folder)/\(name) cites kernel fact \(number)")
-        }
+        guard [".swift", ".md", ".sh", ".py"].contains(where: { name.hasSuffix($0) }), !name.contains(".build") else { continue }
+        paths.append(folder + "/" + name)
+      }
+    }
+    for path in paths {
+      guard let text = try? String(contentsOfFile: Self.root.appendingPathComponent(path).path, encoding: .utf8) else { continue }
+      for number in Self.citations(in: text) {
+        citations += 1
+        #expect(entries.contains(number), "\(path) cites kernel fact \(number)")
       }
     }
     #expect(citations > 10)

@@ -2,12 +2,13 @@
 // kernel listener on 127.0.0.1 for the examples that bring their own server.
 import Foundation
 import PacketKit
+import RawSocket
 import TCPScript
 
 /// `text` read as HOST:PORT (a dotted quad and a port), or `nil` when it is not one.
 public func endpoint(_ text: String) -> Endpoint? {
   let parts = text.split(separator: ":")
-  guard parts.count == 2, let address = IPv4Address(parts[0])?.rawValue, let port = UInt16(parts[1]) else { return nil }
+  guard parts.count == 2, let address = IPv4Address(parts[0]), let port = UInt16(parts[1]) else { return nil }
   return Endpoint(address: address, port: port)
 }
 
@@ -39,25 +40,31 @@ public func printLadder(of flow: Flow) {
   print(Ladder.draw(flow.transcript.entries, local: flow.local.description, remote: flow.remote.description))
 }
 
-/// A kernel TCP listener on 127.0.0.1 at a port the kernel picks (backlog 1).
+/// A kernel TCP listener on 127.0.0.1 at a port the kernel picks (backlog 1), its calls made
+/// through RawSocket's `SocketDescriptor` (the one syscall seam).
 public struct LoopbackListener {
-  public let descriptor: Int32
+  public let descriptor: SocketDescriptor
   public let port: UInt16
 
-  public init() {
-    descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  public init() throws(Errno) {
+    let socket = try SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_STREAM.rawValue), protocol: 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let fd = descriptor
-    _ = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length); return getsockname(fd, $0, &length) }
+    address.sin_addr.s_addr = IPv4Address.loopback.rawValue.bigEndian
+    do throws(Errno) {
+      try withUnsafeBytes(of: &address) { raw throws(Errno) in try socket.bind(address: raw) }
+      try socket.listen(backlog: 1)
+      port = try socket.localIPv4Address().port
+    } catch {
+      try? socket.close()
+      throw error
     }
-    listen(descriptor, 1)
-    port = UInt16(bigEndian: address.sin_port)
+    descriptor = socket
   }
 
   /// The next connection the kernel completed (blocks until there is one).
-  public func accept() -> Int32 { Glibc.accept(descriptor, nil, nil) }
+  public func accept() throws(Errno) -> SocketDescriptor {
+    guard let connection = try descriptor.accept() else { throw Errno.resourceTemporarilyUnavailable }
+    return connection
+  }
 }

@@ -6,20 +6,25 @@
 //   sudo swift run example-rst-injection
 import Foundation
 import ExampleSupport
+import RawSocket
 import TCPScript
 
-let listener = LoopbackListener()
-
 do {
-  let flow = try Flow.open(to: Endpoint(address: 0x7F00_0001, port: listener.port))
+  let listener = try LoopbackListener()
+  let flow = try Flow.open(to: Endpoint(address: .loopback, port: listener.port))
   printSegments(of: flow)
   try flow.activeOpen()
-  let connection = listener.accept()
+  let connection = try listener.accept()
   try flow.send(.rst)                 // seq = SND.NXT: exactly what the kernel expects next
-  var byte: UInt8 = 0
-  let result = recv(connection, &byte, 1, 0)
+  var byte: [UInt8] = [0]
   print()
-  print("the server's recv() returned \(result): \(String(cString: strerror(errno)))")   // ECONNRESET
+  do {
+    let count = try byte.withUnsafeMutableBytes { raw throws(Errno) in try connection.receive(into: raw) }
+    print("the server's recv() returned \(count.map(String.init) ?? "nothing"): the RST did not land")
+  } catch {
+    print("the server's recv() failed: \(error)")   // ECONNRESET
+  }
+  try? connection.close()
   flow.close()
 } catch {
   print("example-rst-injection: \(error)")

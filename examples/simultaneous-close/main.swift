@@ -5,18 +5,17 @@
 //   sudo swift run example-simultaneous-close
 import Foundation
 import ExampleSupport
+import RawSocket
 import TCPScript
 
-// A kernel listener on 127.0.0.1 (ephemeral port).
-let listener = LoopbackListener()
-
 do {
-  let flow = try Flow.open(to: Endpoint(address: 0x7F00_0001, port: listener.port))
+  let listener = try LoopbackListener()          // a kernel listener on 127.0.0.1 (ephemeral port)
+  let flow = try Flow.open(to: Endpoint(address: .loopback, port: listener.port))
   printSegments(of: flow)
   try flow.activeOpen()
-  let connection = listener.accept()             // the handshake is complete: accept returns at once
-  close(connection)                              // the kernel sends its FIN (it is in FIN-WAIT-1)...
-  usleep(20_000)
+  let connection = try listener.accept()         // the handshake is complete: accept returns at once
+  try connection.close()                         // the kernel sends its FIN (it is in FIN-WAIT-1)...
+  SystemSleep.sleep(for: .milliseconds(20))
   try flow.simultaneousClose()                   // ...and ours crosses it: FIN-WAIT-1 → CLOSING → TIME-WAIT
   printLadder(of: flow)
   flow.close()

@@ -1,5 +1,5 @@
 // Process and file calls glibc does not declare (or declares only under _GNU_SOURCE), as
-// static-inline shims over syscall(2): pidfds, renameat2, prctl, getrandom.
+// static-inline shims over syscall(2): pidfds, renameat2, getrandom.
 #ifndef CRAWSOCKET_PROCESS_H
 #define CRAWSOCKET_PROCESS_H
 
@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -34,8 +33,6 @@ static inline int crawsocket_renameat2(int olddirfd, const char *oldpath, int ne
                                        unsigned int flags) {
   return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
-
-static inline int crawsocket_prctl_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0); }
 
 static inline long crawsocket_getrandom(void *buffer, unsigned long length) {
   return syscall(SYS_getrandom, buffer, length, 0u);

@@ -174,9 +174,7 @@ public struct NullLinkView: Sendable {
 
   /// The family as stored, read little-endian.
   public var familyLittleEndian: UInt32 {
-    let s = bytes.startIndex
-    return UInt32(bytes[s]) | UInt32(bytes[s + 1]) << 8 | UInt32(bytes[s + 2]) << 16
-      | UInt32(bytes[s + 3]) << 24
+    bytes.withCursor { $0.u32(0, bigEndian: false) }
   }
   /// The family, in whichever byte order gives a small number (the writer's order is unknown).
   public var family: UInt32 {

@@ -361,6 +361,14 @@ extension IPv4Header {
 }
 
 extension TCPHeader {
+  /// The source port of a TCP header quoted by an ICMP error, which need quote no more than its
+  /// first 8 bytes (RFC 792); `nil` when fewer than 2 bytes are there.
+  public static func quotedSourcePort(in quoted: ArraySlice<UInt8>) -> UInt16? {
+    quoted.count >= TCPLayout.sourcePort + 2 ? quoted.uint16(at: TCPLayout.sourcePort) : nil
+  }
+}
+
+extension TCPHeader {
   /// The TCP part of `ip / tcp / payload`, after an IP header of `ipLength` bytes at the start of
   /// `out` (either family): this header (`tcpLength` bytes), the payload, and, when `checksum` is
   /// `nil`, the checksum over `pseudoHeader()` (called only then), the header and `payloadSum`.

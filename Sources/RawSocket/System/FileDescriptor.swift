@@ -101,6 +101,17 @@ public struct FileDescriptor: RawRepresentable, Hashable, Sendable {
     try buffer.withUnsafeMutableBytes { bytes in Result { () throws(Errno) in try read(into: bytes) } }.get()
   }
 
+  /// Flushes what was written to the storage device, retrying `EINTR`.
+  ///
+  /// The corresponding C function is `fsync(2)` (`EINVAL`: the file cannot be synced, as a pipe).
+  public func synchronize() throws(Errno) {
+    _ = try valueOrErrno(retryOnInterrupt: true) { system_fsync(rawValue) }.get()
+  }
+
+  /// Whether the descriptor is a terminal (`isatty(3)`, a `TCGETS` ioctl): what decides whether
+  /// progress lines are redrawn in place.
+  public var isTerminal: Bool { system_isatty(rawValue) == 1 }
+
   /// Closes the descriptor. Never retried on `EINTR` (the descriptor is gone either way on Linux).
   ///
   /// The corresponding C function is `close(2)`.

@@ -7,4 +7,10 @@ public enum NetworkInterfaces {
     for (index, name) in system_if_nameindex(limit: 1 << 16) { names[index] = name }
     return names
   }
+
+  /// The index of the interface named `name` (`if_nametoindex(3)`); `nil` when there is none.
+  public static func index(named name: String) -> UInt32? {
+    let index = system_if_nametoindex(name)
+    return index == 0 ? nil : index
+  }
 }

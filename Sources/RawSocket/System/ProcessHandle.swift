@@ -150,11 +150,4 @@ public enum ChildProcess {
     guard system_pipe(&ends) == 0 else { throw .system(operation: "pipe2", Errno(rawValue: system_errno())) }
     return (ends[0], ends[1])
   }
-
-  /// Asks the kernel to send `signal` to the calling process when its parent dies
-  /// (`PR_SET_PDEATHSIG`); returns false if the parent is already gone (reparented to pid 1).
-  public static func dieWithParent(signal: CInt, parent: Int32) -> Bool {
-    guard system_prctl_pdeathsig(signal) == 0 else { return false }
-    return system_getppid() == parent
-  }
 }

@@ -143,6 +143,10 @@ public enum SafeFile {
     return try SafeDirectory.readAll(fd, limit: limit, path: path)
   }
 
+  /// Whether the real user may write into `path` (`access(2)` with `W_OK`): a hint for choosing
+  /// a directory, never a check before opening (the open itself decides).
+  public static func isWritable(_ path: String) -> Bool { system_access(path, W_OK) }
+
   /// `fstat` of an open descriptor.
   public static func status(of fd: CInt) -> FileStatus? {
     var raw = stat()

@@ -421,10 +421,7 @@ public final class Flow {
     guard icmp.count >= 8, !ip.source.isIPv6 || icmp[icmp.startIndex] < 128 else { return false }
     let quoted = icmp.dropFirst(8)
     if let inner = Flow.parseIP(quoted), inner.protocol == .tcp {
-      let ports = inner.upperLayer
-      guard ports.count >= 2, UInt16(ports[ports.startIndex]) << 8 | UInt16(ports[ports.startIndex + 1]) == local.port else {
-        return false
-      }
+      guard TCPHeader.quotedSourcePort(in: inner.upperLayer) == local.port else { return false }
     } else if quoted.count >= (ip.source.isIPv6 ? 40 : 20) {
       return false
     }

@@ -17,11 +17,6 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
     self.init(address: .v4(address), port: port)
   }
 
-  /// From an IPv4 address in host byte order (RawSocket's form: `0x7F00_0001` is 127.0.0.1).
-  public init(address: UInt32, port: UInt16) {
-    self.init(address: IPv4Address(rawValue: address), port: port)
-  }
-
   public init(_ address: IPv4Address, _ port: UInt16) {
     self.init(address: address, port: port)
   }

@@ -69,14 +69,6 @@ public enum TCPState: String, CaseIterable, Hashable, Sendable, CustomStringConv
     default: true
     }
   }
-
-  /// Whether we have sent our FIN (so a later ACK may acknowledge it).
-  public var hasSentFIN: Bool {
-    switch self {
-    case .finWait1, .finWait2, .closing, .lastAck, .timeWait: true
-    default: false
-    }
-  }
 }
 
 /// What happens to our side of a connection, as labelled on the arrows of RFC 9293's state

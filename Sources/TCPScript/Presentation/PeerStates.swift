@@ -131,6 +131,13 @@ public struct PeerStates: Sendable {
     func next(_ event: TCPEvent, _ from: TCPState) -> TCPState { TCPStateMachine.next(after: from, on: event) ?? from }
     // A segment with a bad checksum never reaches the receiver's TCP: nothing changes.
     if entry.direction == .sent && Teaching.checksumMark(entry) != nil { return state }
+    // An IPv4 fragment (MF set or an offset) is held by the receiver's IP for reassembly: its TCP
+    // never sees it (kernel fact 34).
+    if entry.direction == .sent && Teaching.ipv4Fragment(entry) != nil { return state }
+    // Linux's LISTEN case (tcp_rcv_state_process): a RST is dropped, an ACK (SYN+ACK included) is
+    // answered by a RST, a SYN with FIN is dropped, anything else without SYN is dropped; only a
+    // SYN (no ACK, RST or FIN) makes a connection request (kernel fact 35).
+    if entry.direction == .sent && state == .listen && Teaching.listenerIgnores(entry) != nil { return state }
     if entry.has(FlagBits.rst) {
       // A RST the peer sent ends its side; one it receives ends a synchronized or half-open one.
       if entry.direction == .received { return state == .listen ? .listen : .closed }

@@ -27,8 +27,23 @@ public enum Teaching {
     _ entry: TranscriptEntry, among entries: [TranscriptEntry], ourISS: UInt32? = nil, peerIRS: UInt32? = nil
   ) -> String? {
     var parts: [String] = []
-    if let base = entry.explanation ?? Explainer.explain(entry, ourISS: ourISS, peerIRS: peerIRS) { parts.append(base) }
     let index = entries.firstIndex(of: entry) ?? entries.count
+    // A fragment never reaches TCP, and a listener makes nothing of a segment it drops or resets:
+    // there the TCP lesson would mislead, and what really happens replaces it.
+    var ignored: String?
+    if entry.direction == .sent, checksumMark(entry) == nil, let reason = listenerIgnores(entry) {
+      let peers = PeerStates(entries)
+      let peerBefore = index == 0 ? peers.initial : (peers.after.indices.contains(index - 1) ? peers.after[index - 1] : nil)
+      if peerBefore == TCPState.listen.description { ignored = reason }
+    }
+    if let fragment = fragmentLesson(entry) {
+      parts.append(fragment)
+    } else if let ignored {
+      parts.append(ignored)
+    } else if let base = entry.explanation ?? Explainer.explain(entry, ourISS: ourISS, peerIRS: peerIRS) {
+      parts.append(base)
+    }
+    parts += ipFlagLessons(entry, after: entries[..<min(index, entries.count)])
     let earlier = entries[..<index]
     let seen = earlier.reduce(UInt16(0)) { $0 | $1.flagBits }
     let fresh = flagLessons.filter { entry.flagBits & $0.0 != 0 && seen & $0.0 == 0 }
@@ -86,6 +101,77 @@ public enum Teaching {
     if let note = PeerStates.timeWaitNote(entry) { parts.append("Seen in the peer's kernel now: \(note).") }
     if let mark = checksumMark(entry) { parts.append(mark.dropFirst().dropLast() + ": the receiver drops it without a word.") }
     return parts.isEmpty ? nil : parts.joined(separator: " ")
+  }
+
+  /// The IPv4 header's flags and fragment offset (in 8-byte units), or `nil` for IPv6 or bytes
+  /// that do not parse.
+  static func ipv4FlagsAndOffset(_ entry: TranscriptEntry) -> (flags: IPv4Flags, offset: UInt16)? {
+    guard entry.family == .ipv4, let ip = try? IPv4View(validating: entry.packet[...]) else { return nil }
+    return (ip.flags, ip.fragmentOffset)
+  }
+
+  /// The fragment's place when `entry` is an IPv4 fragment (MF set or a non-zero offset), else `nil`.
+  public static func ipv4Fragment(_ entry: TranscriptEntry) -> (moreFragments: Bool, offset: UInt16)? {
+    guard let (flags, offset) = ipv4FlagsAndOffset(entry) else { return nil }
+    let more = flags.contains(.moreFragments)
+    return more || offset != 0 ? (more, offset) : nil
+  }
+
+  /// What a fragment teaches: the receiver's IP holds it for reassembly, its TCP never sees it.
+  static func fragmentLesson(_ entry: TranscriptEntry) -> String? {
+    guard let (more, offset) = ipv4Fragment(entry) else { return nil }
+    let who = entry.direction == .sent ? "the peer's kernel" : "our kernel"
+    let place =
+      switch (more, offset) {
+      case (true, 0): "IP flag MF (more fragments) with offset 0 makes this the first fragment of a larger datagram"
+      case (true, _):
+        "IP flag MF with fragment offset \(offset) (\(offset) × 8 = \(Int(offset) * 8) bytes) makes this a middle fragment of a larger datagram"
+      default:
+        "Fragment offset \(offset) (\(offset) × 8 = \(Int(offset) * 8) bytes) without MF makes this the last fragment of a larger datagram"
+      }
+    return place + ": \(who) holds it for reassembly until the other fragments arrive, so its TCP never sees "
+      + "this segment and nothing answers (no state changes); after net.ipv4.ipfrag_time (30 s) the incomplete "
+      + "datagram is dropped without a word (RFC 791 §3.2; kernel fact 34)."
+  }
+
+  /// Short lessons for the IPv4 flags other than MF: DF and the reserved (\"evil\") bit, each
+  /// said the first time it appears (like the TCP flags), not again on `earlier`'s flags.
+  static func ipFlagLessons(_ entry: TranscriptEntry, after earlier: ArraySlice<TranscriptEntry>) -> [String] {
+    guard var (flags, _) = ipv4FlagsAndOffset(entry) else { return [] }
+    for previous in earlier { if let (seen, _) = ipv4FlagsAndOffset(previous) { flags.subtract(seen) } }
+    var lessons: [String] = []
+    if flags.contains(.dontFragment) {
+      lessons.append(
+        "First IP flag DF (don't fragment): a router whose next link is too small must drop it and send back ICMP "
+          + "\"fragmentation needed\" instead of cutting it, which is how path-MTU discovery works (RFC 1191); "
+          + "Linux sets DF on its own TCP segments.")
+    }
+    if flags.contains(.reserved) {
+      lessons.append(
+        "The reserved IP flag (the \"evil bit\" of RFC 3514, an April Fools' RFC) is set: the receiving kernel does "
+          + "not check it and delivers the packet as usual.")
+    }
+    return lessons
+  }
+
+  /// Why a listener (LISTEN) makes no connection from `entry`, or `nil` for a SYN it accepts,
+  /// as Linux's `tcp_rcv_state_process` does (kernel fact 35).
+  public static func listenerIgnores(_ entry: TranscriptEntry) -> String? {
+    if entry.has(FlagBits.rst) {
+      return "A listener drops any RST without a reply (there is no connection to reset): it stays in LISTEN (RFC 9293 §3.10.7.2)."
+    }
+    if entry.has(FlagBits.ack) {
+      return "A listener answers any segment carrying ACK (a SYN+ACK too) with a RST, seq = its ack "
+        + "\(entry.acknowledgmentNumber): no connection exists to acknowledge; it stays in LISTEN (RFC 9293 §3.10.7.2)."
+    }
+    if entry.has(FlagBits.syn) && entry.has(FlagBits.fin) {
+      return "A SYN with FIN is no connection request: Linux's listener drops it without a reply (tcp_rcv_state_process "
+        + "discards a SYN carrying FIN), so it stays in LISTEN and no SYN-RECEIVED entry is made."
+    }
+    if !entry.has(FlagBits.syn) {
+      return "A listener drops a segment without SYN, ACK or RST silently: only a SYN opens a connection; it stays in LISTEN (RFC 9293 §3.10.7.2)."
+    }
+    return nil
   }
 
   /// The options of the segment's TCP header (empty when it cannot be read).

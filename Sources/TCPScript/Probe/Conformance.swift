@@ -113,10 +113,7 @@ public struct ProbeReply: Hashable, Sendable {
       // The quoted datagram: its IPv4 header, then at least the TCP ports.
       let quoted = icmp.dropFirst(8)
       if let inner = try? IPv4View(validating: quoted), inner.protocol == .tcp {
-        let ports = inner.bytes.dropFirst(inner.headerLength)
-        guard ports.count >= 2 else { return nil }
-        let sourcePort = UInt16(ports[ports.startIndex]) << 8 | UInt16(ports[ports.startIndex + 1])
-        guard sourcePort == local.port else { return nil }
+        guard TCPHeader.quotedSourcePort(in: inner.bytes.dropFirst(inner.headerLength)) == local.port else { return nil }
       } else if quoted.count >= 20 {
         return nil
       }

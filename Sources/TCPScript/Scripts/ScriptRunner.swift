@@ -623,7 +623,7 @@ struct ScriptSession {
         try pump(timeoutMicroseconds: 0)
         dropOtherConnections(line, event: event)
         if !captured.isEmpty { break }
-        let expected = ScriptMatcher.expectedPacket(line, connection: connection).map { scriptSummary($0) }
+        let expected = ScriptMatcher.expectedSummary(line, connection: connection)
         let late = lookForLatePacket(line, event: event)
         throw fail(
           event,
@@ -656,7 +656,7 @@ struct ScriptSession {
     if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
     else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
     let actualText = scriptSummary(packet)
-    let expectedText = ScriptMatcher.expectedPacket(line, connection: learned).map { scriptSummary($0) }
+    let expectedText = ScriptMatcher.expectedSummary(line, connection: learned)
     record(.outbound, actualText, line: event.location.line, packet: packet)
     var mismatches = ScriptMatcher.mismatches(packet, line: line, connection: learned)
     if let flowLabel = ScriptMatcher.flowLabelMismatch(packet, line: line, connection: &learned) { mismatches.append(flowLabel) }

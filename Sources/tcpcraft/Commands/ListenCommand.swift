@@ -57,7 +57,7 @@ enum ListenCommand: Command {
     let local: HostPort
     do throws(UsageError) {
       local = try arguments.target(command: "listen", missing: "listen: missing [HOST:]PORT", defaultHost: .loopback, allowIPv6: true)
-      if let name = arguments.value("--iface"), if_nametoindex(name) == 0 {
+      if let name = arguments.value("--iface"), NetworkInterfaces.index(named: name) == nil {
         throw UsageError("listen: --iface: no interface named \"\(name)\" (see `ip link`)")
       }
       if arguments.has("--half-close") && arguments.value("--data") == nil {

@@ -441,7 +441,7 @@ enum ProbeCommand: Command {
   static func withProgress(
     _ body: (@escaping @Sendable (Int, Int, EdgeCase) -> Void) -> [ProbeResult]
   ) -> [ProbeResult] {
-    let interactive = isatty(2) != 0
+    let interactive = FileDescriptor.standardError.isTerminal
     let results = body { index, count, edgeCase in
       let line = "[\(index)/\(count)] \(edgeCase.name): \(edgeCase.summary)"
       if interactive {
@@ -813,7 +813,7 @@ enum ProbeCommand: Command {
     var records: [[UInt8]] = []
     if let runner {
       // Send each one from a fresh port and show what came back.
-      let interactive = isatty(2) != 0
+      let interactive = FileDescriptor.standardError.isTerminal
       for (index, segment) in segments.enumerated() {
         let line = "[\(index + 1)/\(segments.count)] \(segment.label)"
         if interactive { try? FileDescriptor.standardError.writeAll(Array(("\r\u{1B}[2K" + line).utf8)) } else { Terminal.error(line) }
@@ -955,7 +955,7 @@ final class SelfTarget {
       guard namespaceFD >= 0 else { throw Failure(description: "setting up --target self: cannot open the namespace \(name)") }
       file = "/proc/self/fd/\(namespaceFD)"
       let port = self.port
-      let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress.rawValue, port: port) }
+      let fd = try? NetworkNamespace.run(inNamespaceAt: file) { () -> Int32 in Self.listen(address: targetAddress, port: port) }
       guard let fd, fd >= 0 else { throw Failure(description: "setting up --target self: no listener in the namespace") }
       listener = fd
       if let address = targetAddress6 {
@@ -975,11 +975,11 @@ final class SelfTarget {
 
   /// A listener that never accepts (the kernel completes handshakes and queues them) with a small
   /// receive buffer, so that a window can be filled; a backlog of 1024.
-  private static func listen(address: UInt32, port: UInt16) -> Int32 {
+  private static func listen(address: IPv4Address, port: UInt16) -> Int32 {
     var local = sockaddr_in()
     local.sin_family = sa_family_t(AF_INET)
     local.sin_port = port.bigEndian
-    local.sin_addr.s_addr = address.bigEndian
+    local.sin_addr.s_addr = address.rawValue.bigEndian
     return listen(family: AF_INET, local: local)
   }
 

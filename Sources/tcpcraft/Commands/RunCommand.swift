@@ -410,7 +410,7 @@ enum RunCommand: Command {
         peerIRS: transcript.initialReceiveSequence,
         page: .init(
           title: "tcpcraft run \(result.path) (\(status))",
-          source: CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+          source: CommandLine.arguments.map(Output.shellQuoted).joined(separator: " ")
             + " — we are the script's remote end; the peer is the kernel under test"))
       if let problem = SafeWrite.write(Array(svg.utf8), to: path) {
         Terminal.error("tcpcraft: run: cannot write \(path): \(problem)")

@@ -62,7 +62,7 @@ enum SniffCommand: Command {
     let count = arguments.integer("--count", as: UInt32.self).map { Int($0) } ?? Int.max
     let timeout = arguments.seconds("--timeout")
     let interface = arguments.value("--iface") ?? "lo"
-    guard if_nametoindex(interface) != 0 else {
+    guard NetworkInterfaces.index(named: interface) != nil else {
       Terminal.error("tcpcraft: sniff: --iface: no interface named \"\(interface)\" (see `ip link`)")
       return 2
     }
@@ -154,9 +154,11 @@ enum SniffCommand: Command {
       droppedByKernel = UInt64(statistics.drops)
     }
     if pcapFile >= 0 {
-      if fsync(pcapFile) != 0, writeFailure == nil, errno != EINVAL {
-        writeFailure = "fsync: \(String(cString: strerror(errno)))"
-      }
+      do throws(Errno) {
+        try FileDescriptor(rawValue: pcapFile).synchronize()
+      } catch where error != .invalidArgument && writeFailure == nil {
+        writeFailure = "fsync: \(error.description)"
+      } catch {}
     }
     let report = RingCaptureReport(
       captured: seen, receivedByFilter: max(receivedByFilter, UInt64(seen)), droppedByKernel: droppedByKernel,

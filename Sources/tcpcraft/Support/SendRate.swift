@@ -159,7 +159,7 @@ enum SendRate {
     let sourcePort: UInt16
     let sequence: UInt32
     let identification: UInt16
-    var sourceOverride: UInt32?
+    var sourceOverride: IPv4Address?
     var sourceOverride6: IPv6Address?
     let ipv6 = remote.ipv6
     let flowLabel = arguments.integer("--flow-label", as: UInt32.self) ?? 0
@@ -178,7 +178,7 @@ enum SendRate {
           sourceOverride6 = address
         } else {
           guard let address = IPv4Address(text) else { throw UsageError("--src: \"\(text)\" is not an IPv4 address") }
-          sourceOverride = address.rawValue
+          sourceOverride = address
         }
       }
       for (option, isSource) in [("--src-mac", true), ("--dst-mac", false)] {
@@ -186,7 +186,7 @@ enum SendRate {
         guard let mac = MACAddress(text) else { throw UsageError("\(option): \"\(text)\" is not a MAC address (like 02:00:00:00:00:01)") }
         if isSource { sourceMAC = mac } else { destinationMAC = mac }
       }
-      if let name = plan.interface, if_nametoindex(name) == 0 {
+      if let name = plan.interface, NetworkInterfaces.index(named: name) == nil {
         throw UsageError("--iface: no interface named \"\(name)\" (see `ip link`)")
       }
     } catch {
@@ -206,7 +206,7 @@ enum SendRate {
     let interface = routed.interface
     var interfaceMAC = routed.interfaceMAC
     if plan.layer2, interfaceMAC == nil, sourceMAC == nil {
-      interfaceMAC = (try? RouteLookup().interface(named: interface))?.mac
+      interfaceMAC = (try? RouteLookup().interface(named: interface)).flatMap { MACAddress(bytes: $0.mac) }
     }
 
     // The packet, built once.
@@ -229,7 +229,7 @@ enum SendRate {
     }
     if !payload.isEmpty { packet = packet / payload }
     if plan.layer2 {
-      let localMAC = sourceMAC ?? interfaceMAC.flatMap { MACAddress(bytes: $0) } ?? .zero
+      let localMAC = sourceMAC ?? interfaceMAC ?? .zero
       let nextHop = destinationMAC ?? routed.nextHopMAC
       guard let nextHop else {
         Terminal.error("tcpcraft: send: no neighbour entry for \(routed.nextHop) on \(interface): give --dst-mac")
@@ -326,7 +326,7 @@ enum SendRate {
   struct RoutedTarget {
     var source: IPAddress
     var interface: String
-    var interfaceMAC: [UInt8]?
+    var interfaceMAC: MACAddress?
     /// The next hop's MAC for layer 2 (zero on loopback or to a local address); `nil`: unknown.
     var nextHopMAC: MACAddress?
     /// The next hop's address, for the message when its MAC is unknown.
@@ -335,13 +335,13 @@ enum SendRate {
 
   /// The route to `remote` (either family), with `--src` and `--iface` taking precedence.
   static func resolve(
-    remote: HostPort, ipv6: IPv6Address?, sourceOverride: UInt32?, sourceOverride6: IPv6Address?, interface: String?
+    remote: HostPort, ipv6: IPv6Address?, sourceOverride: IPv4Address?, sourceOverride6: IPv6Address?, interface: String?
   ) -> Result<RoutedTarget, RouteProblem> {
     var route: RouteLeg?
     var problem = ""
     do { route = try RouteLeg(to: ipv6.map(IPAddress.v6) ?? .v4(remote.address)) } catch { problem = "\(error)" }
     let name = interface ?? route?.interfaceName ?? ""
-    let override = ipv6 == nil ? sourceOverride.map { IPAddress.v4(IPv4Address(rawValue: $0)) } : sourceOverride6.map(IPAddress.v6)
+    let override = ipv6 == nil ? sourceOverride.map(IPAddress.v4) : sourceOverride6.map(IPAddress.v6)
     guard let source = override ?? route?.source, !name.isEmpty else {
       return .failure(RouteProblem(text: problem.isEmpty ? "no source address" : problem))
     }
@@ -383,10 +383,10 @@ enum SendRate {
   /// itself uses that interface; the next hop's is zero on loopback or to a local address.
   private static func linkLayer(
     name: String, routeInterface: String?, isLocal: Bool, nextHopMAC: [UInt8]?, interfaceMAC: [UInt8]?
-  ) -> (interfaceMAC: [UInt8]?, nextHopMAC: MACAddress?) {
+  ) -> (interfaceMAC: MACAddress?, nextHopMAC: MACAddress?) {
     guard routeInterface == name else { return (nil, nil) }
     let hop: MACAddress? = isLocal || name == "lo" ? .zero : nextHopMAC.flatMap { MACAddress(bytes: $0) }
-    return (interfaceMAC, hop)
+    return (interfaceMAC.flatMap { MACAddress(bytes: $0) }, hop)
   }
 
   struct RouteProblem: Error, CustomStringConvertible {
@@ -409,7 +409,7 @@ final class ProgressLine {
 
   init(enabled: Bool) {
     self.enabled = enabled
-    terminal = isatty(2) == 1
+    terminal = FileDescriptor.standardError.isTerminal
   }
 
   func show(_ report: RateReport) {

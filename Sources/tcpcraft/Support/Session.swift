@@ -118,7 +118,7 @@ enum SessionStore {
     if let explicit = environment["TCPCRAFT_SESSION_DIR"], !explicit.isEmpty { return explicit }
     if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") { return runtime + "/tcpcraft" }
     let owner = owner
-    if owner == 0, access("/run", W_OK) == 0 { return "/run/tcpcraft" }
+    if owner == 0, SafeFile.isWritable("/run") { return "/run/tcpcraft" }
     return "/tmp/tcpcraft-\(owner)"
   }
 

@@ -141,6 +141,14 @@ internal func system_poll(
   return poll(fds, count, timeoutMilliseconds)
 }
 
+/// `isatty(3)` (a `TCGETS` ioctl): 1 when `fd` is a terminal, 0 otherwise (a forced error: 0).
+internal func system_isatty(_ fd: CInt) -> CInt {
+  #if ENABLE_MOCKING
+  if let forced = mockingIntercept("isatty", Int(fd)) { _ = forced; return 0 }
+  #endif
+  return isatty(fd)
+}
+
 internal func system_if_nametoindex(_ name: UnsafePointer<CChar>) -> CUnsignedInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("if_nametoindex") { _ = forced; return 0 }
@@ -485,21 +493,12 @@ internal func system_waitpid(_ pid: pid_t, _ status: UnsafeMutablePointer<CInt>,
   return waitpid(pid, status, options)
 }
 
-internal func system_prctl_pdeathsig(_ signal: CInt) -> CInt {
-  #if ENABLE_MOCKING
-  if let forced = mockingIntercept("prctl", Int(signal)) { return forced }
-  #endif
-  return crawsocket_prctl_pdeathsig(signal)
-}
-
 internal func system_pipe(_ ends: UnsafeMutablePointer<CInt>) -> CInt {
   #if ENABLE_MOCKING
   if let forced = mockingIntercept("pipe2") { return forced }
   #endif
   return crawsocket_pipe_cloexec(ends)
 }
-
-internal func system_getppid() -> pid_t { getppid() }
 
 internal func system_close_range_cloexec(_ first: CUnsignedInt) -> CInt {
   #if ENABLE_MOCKING
@@ -653,9 +652,12 @@ internal func system_set_timer_slack(_ nanoseconds: UInt) -> CInt {
   crawsocket_set_timer_slack_ns(nanoseconds)
 }
 
-/// Whether `path` is an executable file (`access(2)` with X_OK).
-internal func system_access(_ path: String) -> Bool {
-  access(path, X_OK) == 0
+/// Whether the real user may use `path` as `mode` says (`access(2)`; X_OK: an executable file).
+internal func system_access(_ path: String, _ mode: CInt = X_OK) -> Bool {
+  #if ENABLE_MOCKING
+  if mockingIntercept("access", Int(mode)) != nil { return false }
+  #endif
+  return access(path, mode) == 0
 }
 
 internal func system_set_realtime(_ resetOnFork: Bool) -> CInt {
