@@ -1,6 +1,7 @@
 // Error paths through the mocking seam (debug builds): forced errnos, traced calls. The sockets
 // here are ordinary UDP sockets (no privilege), except where a test says it needs root.
 import Glibc
+import Synchronization
 import Testing
 import TestSupport
 @testable import RawSocket
@@ -191,5 +192,19 @@ struct MockingTests {
     var status = stat()
     #expect(fstat(plain.descriptor.rawValue, &status) == 0)
     #expect(status.st_gid == getegid())
+  }
+
+  @Test("A thread that cannot be created throws the errno and never runs its body; a started one is joined")
+  func isolatedThreadThroughTheSeam() throws {
+    let ran = Mutex(0)
+    try MockingDriver.withMocking { driver in
+      driver.force(.resourceTemporarilyUnavailable, on: "pthread_create")
+      #expect(throws: Errno.resourceTemporarilyUnavailable) { try IsolatedThread.start { ran.withLock { $0 += 1 } } }
+      let thread = try IsolatedThread.start { ran.withLock { $0 += 10 } }
+      thread.join()
+      thread.join()  // once only
+      #expect(driver.calls == ["pthread_create", "pthread_create", "pthread_join"])
+    }
+    #expect(ran.withLock { $0 } == 10)
   }
 }

@@ -6,11 +6,7 @@ import TestSupport
 /// Several connections in one script: a SYN that an older socket retransmits is not taken for the
 /// new socket's, and tcp_info comes from the socket opened last.
 @Suite(.serialized) struct ScriptConnectionsTests {
-  func run(_ text: String) -> ScriptResult {
-    var options = ScriptRunOptions()
-    options.toleranceMicroseconds = 200_000
-    return ScriptRunner.run(text: text, path: "inline.pkt", directory: ScriptRunTests.examples, options: options)
-  }
+  func run(_ text: String) -> ScriptResult { ScriptRunTests.run(text) }
 
   @Test(
     "An older socket's retransmitted SYN is ignored while the new socket's SYN is expected",

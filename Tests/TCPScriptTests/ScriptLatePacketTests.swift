@@ -6,15 +6,7 @@ import TestSupport
 /// it did come (within a further `ScriptSession.lateLook`), or that nothing came, as packetdrill
 /// reports a late packet as a timing error rather than as missing.
 @Suite struct ScriptLatePacketTests {
-  static let listen = """
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-    +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-    +0 bind(3, ..., ...) = 0
-    +0 listen(3, 1) = 0
-    +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-    +0 > S. 0:0(0) ack 1 <...>
-
-    """
+  static let listen = ScriptRunTests.listenAndSYN
 
   @Test(
     "A packet that comes after the deadline is reported late, with its time and bytes",

@@ -21,14 +21,7 @@ import TestSupport
   /// (spawned after that file appeared, so after the sockets existed) is still running.
   /// A 100 ms tolerance: a loaded machine does not fail it, a FIN held by the other script's
   /// shell (0.3 s after the close) does.
-  static let closer = """
-    --tolerance_usecs=100000
-    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-    +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
-    +0 bind(3, ..., ...) = 0
-    +0 listen(3, 1) = 0
-    +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
-    +0 > S. 0:0(0) ack 1 <...>
+  static let closer = "--tolerance_usecs=100000\n" + ScriptRunTests.listenAndSYN + """
     +0 < . 1:1(0) ack 1 win 257
     +0 accept(3, ..., ...) = 4
     +0 `touch ready`

@@ -19,7 +19,12 @@ import TestSupport
 
   /// Runs inline script text in a fresh namespace. Timing is generous: these tests are about
   /// what the runner sees and reports, not about a loaded machine's scheduler.
+  /// (The other script suites run theirs through `ScriptRunTests.run`.)
   func run(_ text: String, python: String? = nil, directory: String = ScriptRunTests.examples) -> ScriptResult {
+    Self.run(text, python: python, directory: directory)
+  }
+
+  static func run(_ text: String, python: String? = nil, directory: String = ScriptRunTests.examples) -> ScriptResult {
     var options = ScriptRunOptions()
     options.toleranceMicroseconds = 200_000
     options.python = python
@@ -31,6 +36,13 @@ import TestSupport
     +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
     +0 bind(3, ..., ...) = 0
     +0 listen(3, 1) = 0
+
+    """
+
+  /// `listen` and the peer's SYN answered by the kernel's SYN-ACK.
+  static let listenAndSYN = listen + """
+    +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
+    +0 > S. 0:0(0) ack 1 <...>
 
     """
 

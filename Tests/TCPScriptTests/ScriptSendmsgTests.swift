@@ -7,11 +7,7 @@ import TestSupport
 /// one page fragment per iovec and a segment ends when its skb has no fragment left
 /// (net.core.max_skb_frags, 17 by default); copied, the same iovecs are one linear run of bytes.
 @Suite(.serialized) struct ScriptSendmsgTests {
-  func run(_ text: String) -> ScriptResult {
-    var options = ScriptRunOptions()
-    options.toleranceMicroseconds = 200_000
-    return ScriptRunner.run(text: text, path: "inline.pkt", directory: ScriptRunTests.examples, options: options)
-  }
+  func run(_ text: String) -> ScriptResult { ScriptRunTests.run(text) }
 
   /// A msghdr of `count` iovecs of `length` bytes each, written out as a script would.
   static func message(_ count: Int, of length: Int) -> String {

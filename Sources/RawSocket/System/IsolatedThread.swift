@@ -2,7 +2,9 @@ import CRawSocket
 
 /// A plain POSIX thread, for work that must stay on one kernel task: a network namespace entered
 /// with `unshare(CLONE_NEWNET)` belongs to the calling thread only, and threads or children it
-/// creates start in it. The caller joins the thread (`join()`) before dropping it.
+/// creates start in it. Also the one way other modules start a thread (the probe's workers), so
+/// that `pthread_create`/`pthread_join` stay behind the `system_*` seam. The caller joins the
+/// thread (`join()`) before dropping it.
 public final class IsolatedThread: @unchecked Sendable {
   private var thread: pthread_t
   private var joined = false

@@ -53,7 +53,7 @@ public final class ProbeLink: FlowTransport {
         let mac = MACAddress(bytes: route.interfaceMAC) ?? .zero
         return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress), mac, next)
       }
-      if attempt == 0 { nudgeNeighbour(route.nextHop) }
+      if attempt == 0 { nudgeNeighbour(IPv4Address(rawValue: route.nextHop)) }
       SystemSleep.sleep(for: .milliseconds(100))
     }
     throw .system(
@@ -62,13 +62,13 @@ public final class ProbeLink: FlowTransport {
   }
 
   /// One UDP datagram to port 9 (discard) makes the kernel resolve the neighbour.
-  private static func nudgeNeighbour(_ address: UInt32) {
+  private static func nudgeNeighbour(_ address: IPv4Address) {
     guard let socket = try? SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
     defer { try? socket.close() }
     var peer = sockaddr_in()
     peer.sin_family = sa_family_t(AF_INET)
     peer.sin_port = UInt16(9).bigEndian
-    peer.sin_addr.s_addr = address.bigEndian
+    peer.sin_addr.s_addr = address.rawValue.bigEndian
     let byte: [UInt8] = [0]
     withUnsafeBytes(of: &peer) { address in
       byte.withUnsafeBytes { payload in _ = try? socket.send(payload, to: address, flags: CInt(MSG_DONTWAIT)) }

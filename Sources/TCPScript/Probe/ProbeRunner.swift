@@ -908,38 +908,27 @@ final class ProgressCounter: Sendable {
 }
 
 /// A fixed number of threads working through a list; results come back in the list's order.
+/// The threads are RawSocket's `IsolatedThread`s, so their `pthread_create`/`pthread_join` go
+/// through the one syscall seam (and can be made to fail there in tests).
 enum ParallelWork {
   static func map<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
     let work = ParallelState(items: items, body: body)
-    var threads: [pthread_t] = []
+    var threads: [IsolatedThread] = []
     for _ in 0..<min(width, items.count) {
-      var thread = pthread_t()
-      let context = Unmanaged.passRetained(work as AnyObject).toOpaque()
-      let status = pthread_create(&thread, nil, { raw in
-        guard let raw else { return nil }
-        let worker = Unmanaged<AnyObject>.fromOpaque(raw).takeRetainedValue() as? ParallelWorker
-        worker?.work()
-        return nil
-      }, context)
-      if status == 0 {
-        threads.append(thread)
-      } else {
-        Unmanaged<AnyObject>.fromOpaque(context).release()
-      }
+      // A thread that cannot start leaves its share to the others (or to the calling thread).
+      if let thread = try? IsolatedThread.start({ work.work() }) { threads.append(thread) }
     }
     // If no thread could start, the calling thread does the work itself.
     if threads.isEmpty { work.work() }
-    for thread in threads { pthread_join(thread, nil) }
+    for thread in threads { thread.join() }
     work.work()  // picks up nothing unless a thread failed to start
     return work.results()
   }
 }
 
-protocol ParallelWorker: AnyObject { func work() }
-
 /// The shared list, the next index to take, and a slot per result (each written by one thread,
 /// read after every thread is joined).
-final class ParallelState<T: Sendable, R: Sendable>: ParallelWorker, @unchecked Sendable {
+final class ParallelState<T: Sendable, R: Sendable>: @unchecked Sendable {
   private let items: [T]
   private let body: @Sendable (T) -> R
   private let next = Atomic<Int>(0)

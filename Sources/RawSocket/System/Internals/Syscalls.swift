@@ -629,16 +629,25 @@ internal func system_kill(_ pid: pid_t, _ signal: CInt) -> CInt {
   return kill(pid, signal)
 }
 
+/// `pthread_create(3)`: 0 or an errno (returned, not set).
 internal func system_pthread_create(
   _ thread: UnsafeMutablePointer<pthread_t>,
   _ body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?,
   _ argument: UnsafeMutableRawPointer?
 ) -> CInt {
-  pthread_create(thread, nil, body, argument)
+  #if ENABLE_MOCKING
+  if mockingIntercept("pthread_create") != nil { return system_errno() }
+  #endif
+  return pthread_create(thread, nil, body, argument)
 }
 
+/// `pthread_join(3)`: 0 or an errno (returned, not set). The mocking driver records the call but
+/// a forced errno is ignored: a started thread is always joined for real, or it would outlive its work.
 internal func system_pthread_join(_ thread: pthread_t) -> CInt {
-  pthread_join(thread, nil)
+  #if ENABLE_MOCKING
+  _ = mockingIntercept("pthread_join")
+  #endif
+  return pthread_join(thread, nil)
 }
 
 internal func system_ppoll(_ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ nanoseconds: Int64) -> CInt {
