@@ -120,15 +120,10 @@ extension ProbeRunner {
   /// ours, or `lo`); otherwise why not.
   func startDropTrace() -> Result<DropTrace, DropTraceProblem> {
     let configuration = self.configuration
-    guard configuration.tracesDrops else { return .failure(DropTraceProblem(description: "not asked for")) }
-    let local = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
-      || configuration.readsLocalCounters
-    guard local else { return .failure(DropTraceProblem(description: "the target's kernel is not this host's")) }
-    do throws(TraceFSError) {
-      return .success(try DropTrace.start())
-    } catch {
-      return .failure(DropTraceProblem(description: error.description))
-    }
+    return DropTraceProblem.start(
+      asked: configuration.tracesDrops,
+      local: configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
+        || configuration.readsLocalCounters)
   }
 
   /// Gives each result the drops of its window (read once from the tracer), with an evidence
@@ -193,6 +188,18 @@ extension DropEvidence {
 /// Why the drop tracer could not start.
 struct DropTraceProblem: Error, Sendable {
   var description: String
+
+  /// Starts the drop tracer when `asked` and the target's kernel is this machine's (`local`);
+  /// otherwise why not. Shared by the IPv4 and IPv6 probe runners.
+  static func start(asked: Bool, local: Bool) -> Result<DropTrace, DropTraceProblem> {
+    guard asked else { return .failure(DropTraceProblem(description: "not asked for")) }
+    guard local else { return .failure(DropTraceProblem(description: "the target's kernel is not this host's")) }
+    do throws(TraceFSError) {
+      return .success(try DropTrace.start())
+    } catch {
+      return .failure(DropTraceProblem(description: error.description))
+    }
+  }
 }
 
 extension StringProtocol {

@@ -214,16 +214,10 @@ public final class IPv6ProbeRunner {
   }
 
   private func startTrace() -> Result<DropTrace, DropTraceProblem> {
-    guard configuration.tracesDrops else { return .failure(DropTraceProblem(description: "not asked for")) }
-    guard configuration.counterNamespaceFile != nil || configuration.counterNamespaceName != nil || configuration.readsLocalCounters
-    else {
-      return .failure(DropTraceProblem(description: "the target's kernel is not this host's"))
-    }
-    do throws(TraceFSError) {
-      return .success(try DropTrace.start())
-    } catch {
-      return .failure(DropTraceProblem(description: error.description))
-    }
+    DropTraceProblem.start(
+      asked: configuration.tracesDrops,
+      local: configuration.counterNamespaceFile != nil || configuration.counterNamespaceName != nil
+        || configuration.readsLocalCounters)
   }
 
   fileprivate func counters() -> KernelCounters? {
