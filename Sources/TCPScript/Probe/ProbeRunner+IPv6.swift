@@ -235,14 +235,7 @@ public final class IPv6ProbeRunner {
   }
 
   private func freshPort() -> UInt16 {
-    for _ in 0..<1000 {
-      let port = UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
-      if !usedPorts.contains(port) && port != configuration.port && port != configuration.closedPort {
-        usedPorts.insert(port)
-        return port
-      }
-    }
-    return UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
+    CasePlan.freshPort(&random, used: &usedPorts, avoiding: configuration.port, configuration.closedPort)
   }
 }
 

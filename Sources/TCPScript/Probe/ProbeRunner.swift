@@ -338,14 +338,7 @@ public final class ProbeRunner: @unchecked Sendable {
   }
 
   private func freshPort() -> UInt16 {
-    for _ in 0..<1000 {
-      let port = UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
-      if !usedPorts.contains(port) && port != configuration.target.port && port != closedPort {
-        usedPorts.insert(port)
-        return port
-      }
-    }
-    return UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
+    CasePlan.freshPort(&random, used: &usedPorts, avoiding: configuration.target.port, closedPort)
   }
 
   private static func pickClosedPort(_ port: UInt16) -> UInt16 {
@@ -361,6 +354,19 @@ struct CasePlan: Sendable {
   let edgeCase: EdgeCase
   let port: UInt16
   let seed: UInt64
+
+  /// A source port for a case drawn from `random` (20000-59999), not in `used` nor one of the
+  /// target's two ports, and added to `used`; after 1000 draws, any. Shared by both runners.
+  static func freshPort(_ random: inout SplitMix64, used: inout Set<UInt16>, avoiding port: UInt16, _ closedPort: UInt16) -> UInt16 {
+    for _ in 0..<1000 {
+      let candidate = UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
+      if !used.contains(candidate) && candidate != port && candidate != closedPort {
+        used.insert(candidate)
+        return candidate
+      }
+    }
+    return UInt16(truncatingIfNeeded: 20000 &+ random.next() % 40000)
+  }
 }
 
 /// The work of one case: setup, positive controls, crafted packets, replies, follow-up, cleanup.
