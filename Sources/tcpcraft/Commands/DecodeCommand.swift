@@ -178,7 +178,10 @@ enum DecodeCommand: Command {
     }
   }
 
-  static func emit(_ frame: [UInt8], linkType: LinkType, _ settings: Settings, output: (String) -> Void) {
+  /// Prints `frame`'s line (and, with --show or --hex, its tree or hexdump); returns the
+  /// dissection, for a caller that looks further.
+  @discardableResult
+  static func emit(_ frame: [UInt8], linkType: LinkType, _ settings: Settings, output: (String) -> Void) -> Dissection {
     let dissection = dissect(frame, linkType: linkType, options: settings.options)
     output(dissection.summary)
     if settings.show {
@@ -186,6 +189,7 @@ enum DecodeCommand: Command {
     } else if settings.hex {
       output(hexdump(frame, style: .tcpdump))
     }
+    return dissection
   }
 
   static func decodePcap(
@@ -239,8 +243,7 @@ enum DecodeCommand: Command {
           let linkType = settings.linkType ?? record.linkType ?? reader.header?.linkType ?? .ethernet
           if detailed {
             flush()
-            emit(record.data, linkType: linkType, settings, output: output)
-            let dissection = dissect(record.data, linkType: linkType, options: settings.options)
+            let dissection = emit(record.data, linkType: linkType, settings, output: output)
             if dissection.layers.hasProblems && unfinishedChecksum(dissection, settings) { unfinished += 1 }
             continue
           }
