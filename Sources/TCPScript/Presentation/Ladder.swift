@@ -1,3 +1,5 @@
+import PacketKit
+
 /// An ASCII ladder diagram of an exchange, as textbooks draw it:
 ///
 /// ```
@@ -87,9 +89,14 @@ public enum Ladder {
   /// headers, say, in a probe case): the start of its tcpdump line (`DSTOPT ICMP6, echo request`).
   static func nonTCPLabel(_ entry: TranscriptEntry) -> String? {
     guard let first = entry.packet.first else { return nil }
-    let version = first >> 4
-    let next: UInt8? = version == 4 && entry.packet.count > 9 ? entry.packet[9] : version == 6 && entry.packet.count > 6 ? entry.packet[6] : nil
-    guard let next, next != 6 else { return nil }
+    // The protocol right after the IP header: IPv4's Protocol field, IPv6's Next Header.
+    let field: Int? =
+      switch first >> 4 {
+      case 4: IPv4Layout.protocol
+      case 6: IPv6Layout.nextHeader
+      default: nil
+      }
+    guard let field, field < entry.packet.count, entry.packet[field] != IPProtocol.tcp.rawValue else { return nil }
     guard let colon = entry.summary.firstRange(of: ": ") else { return nil }
     return entry.summary[colon.upperBound...].split(separator: ",").prefix(2).joined(separator: ",")
   }
