@@ -433,9 +433,7 @@ struct ScriptSession {
           try inject(line, event: event)
         case .packet(let line):
           // `start~end`: the packet may come anywhere in the range.
-          var end = time
-          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
-          let deadline = event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack
+          let (end, deadline) = outboundWindow(event, time: time, slack: slack)
           try expect(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
         case .icmp(let line) where line.inbound:
           try wait(until: time)
@@ -452,9 +450,7 @@ struct ScriptSession {
         case .syscall(let call):
           try wait(until: time)
           try settlePending()
-          var end = time
-          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
-          try startCall(call, event: event, start: time, end: end, ranged: event.time.end != nil, slack: slack)
+          try startCall(call, event: event, start: time, end: rangeEnd(event, time: time), ranged: event.time.end != nil, slack: slack)
         case .shell(let command):
           try wait(until: time)
           try runCommand(command, event: event)
@@ -476,10 +472,15 @@ struct ScriptSession {
     return result(.passed, nil)
   }
 
+  /// An event's range end (`start~end`, the end relative or absolute); `time` without a range.
+  func rangeEnd(_ event: ScriptEvent, time: Int64) -> Int64 {
+    guard let written = event.time.end else { return time }
+    return event.time.endIsRelative ? time + written : written
+  }
+
   /// An outbound line's range end (`start~end`) and how long to wait for it.
   func outboundWindow(_ event: ScriptEvent, time: Int64, slack: Int64) -> (end: Int64, deadline: Int64) {
-    var end = time
-    if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+    let end = rangeEnd(event, time: time)
     return (end, event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack)
   }
 
