@@ -605,12 +605,7 @@ struct ScriptSession {
     } catch {
       throw fail(event, error.message)
     }
-    do throws(Errno) {
-      try tun?.send(packet)
-    } catch {
-      throw fail(event, "cannot inject the ICMP message: \(error)")
-    }
-    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
+    try send(packet, event: event, what: "ICMP message")
   }
 
   mutating func expect(
