@@ -93,7 +93,9 @@ struct OutboundTimestamps {
 }
 
 extension ScriptSession {
-  /// `TCPCRAFT_TRACE_TIMING=1`: one stderr line per outbound packet (read time, kernel time).
-  var traceTiming: Bool { getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1" }
+  /// `TCPCRAFT_TRACE_TIMING=1`: one stderr line per outbound packet (read time, kernel time) and
+  /// per call (`CallWorker`). Read from the environment once, not at every packet.
+  static let tracesTiming = getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1"
+  var traceTiming: Bool { Self.tracesTiming }
   func traceLine(_ text: String) { _ = ScriptSockets.write(2, bytes: Array((text + "\n").utf8)) }
 }

@@ -154,7 +154,7 @@ final class CallWorker: @unchecked Sendable {
     /// When the job was handed over (for `TCPCRAFT_TRACE_TIMING`: the worker's wake-up delay).
     var submitted = ContinuousClock.now
   }
-  private let traces = getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1"
+  private let traces = ScriptSession.tracesTiming
   private let state = Mutex(State())
   let jobRead: Int32, jobWrite: Int32, doneRead: Int32, doneWrite: Int32
   private var thread: IsolatedThread?
