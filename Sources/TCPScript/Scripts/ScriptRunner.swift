@@ -138,7 +138,7 @@ public enum ScriptRunner {
       path: script.path, status: .notRun, reason: "the runner thread gave no result", failure: nil,
       transcript: [], duration: 0)
     let elapsed = ContinuousClock.now - start
-    result.duration = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+    result.duration = elapsed.nanoseconds / 1000
     return result
   }
 }
@@ -181,15 +181,13 @@ final class CallWorker: @unchecked Sendable {
       guard let job else { continue }
       let began = ContinuousClock.now
       if traces {
-        let wake = (began - submitted).components
-        let micros = wake.seconds * 1_000_000 + wake.attoseconds / 1_000_000_000_000
+        let micros = (began - submitted).nanoseconds / 1000
         _ = ScriptSockets.write(2, bytes: Array("call worker woke \(micros) us after the submission\n".utf8))
       }
       var outcome = job()
       outcome.duration = ContinuousClock.now - began
       if traces {
-        let took = outcome.duration.components
-        let micros = took.seconds * 1_000_000 + took.attoseconds / 1_000_000_000_000
+        let micros = outcome.duration.nanoseconds / 1000
         _ = ScriptSockets.write(2, bytes: Array("call worker: the call took \(micros) us\n".utf8))
       }
       state.withLock {
@@ -296,8 +294,7 @@ struct ScriptSession {
   }
 
   var now: Int64 {
-    let elapsed = clock.now - start
-    return elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+    (clock.now - start).nanoseconds / 1000
   }
 
   // MARK: - Outcomes
@@ -555,7 +552,7 @@ struct ScriptSession {
     if revents[1] & 1 != 0, let outcome = worker.takeResult() {
       // When the call returned, as the kernel saw it: its start (our submission) plus how long it
       // took on the worker. Thread wake-up delays on a loaded machine are not the kernel's doing.
-      let took = outcome.duration.components.seconds * 1_000_000 + outcome.duration.components.attoseconds / 1_000_000_000_000
+      let took = outcome.duration.nanoseconds / 1000
       pendingOutcome = (outcome, min(now, submittedAt + took))
       try checkPendingIfDone()
     }
@@ -904,7 +901,7 @@ struct ScriptSession {
     let spent = clock.now - before
     start = start + spent  // commands take no script time
     let wallEnd = ScriptSockets.realtimeMicroseconds()
-    executor.realtimePauses.append((wallEnd - (spent.components.seconds * 1_000_000 + spent.components.attoseconds / 1_000_000_000_000), wallEnd))
+    executor.realtimePauses.append((wallEnd - spent.nanoseconds / 1000, wallEnd))
     record(.command, "`\(command.scriptTrimmed)` exit \(outcome.status)", line: event.location.line)
     if outcome.timedOut { throw fail(event, "command still running after 30 s: killed") }
     if outcome.status != 0 {
