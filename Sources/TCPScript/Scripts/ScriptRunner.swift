@@ -646,8 +646,7 @@ struct ScriptSession {
       }
     }
     var learned = connection
-    if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
-    else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
+    ScriptMatcher.learn(from: packet, line: line, connection: &learned)
     let actualText = scriptSummary(packet)
     let expectedText = ScriptMatcher.expectedSummary(line, connection: learned)
     record(.outbound, actualText, line: event.location.line, packet: packet)
