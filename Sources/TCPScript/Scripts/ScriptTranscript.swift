@@ -76,14 +76,8 @@ struct ScriptStateWalker {
     if syn, !ack {
       state = sent ? .closed : .listen
       finEnd = nil
-      if sent {
-        initialSendSequence = initialSendSequence ?? tcp.sequenceNumber
-        synEnd = tcp.sequenceNumber &+ 1
-      } else {
-        initialReceiveSequence = initialReceiveSequence ?? tcp.sequenceNumber
-      }
     }
-    if syn, ack {
+    if syn {
       if sent {
         initialSendSequence = initialSendSequence ?? tcp.sequenceNumber
         synEnd = tcp.sequenceNumber &+ 1
