@@ -660,12 +660,19 @@ struct ScriptSession {
     connection = learned
     executor.connection = learned
     if line.flags.contains(.syn), !line.flags.contains(.ack), let port = learned.localPort { seenSYNPorts.insert(port) }
-    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
-      throw fail(
-        event,
-        "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
-        expected: expectedText, actual: actualText, timeError: arrival - time)
-    }
+    try checkArrival(arrival, event: event, time: time, end: end, slack: slack, any: any, expected: expectedText, actual: actualText)
+  }
+
+  /// Fails with a timing error when an outbound packet that came at `arrival` is outside its
+  /// line's `time` (`~end`) and `slack` (never for a `*` line). Shared by every outbound line.
+  func checkArrival(
+    _ arrival: Int64, event: ScriptEvent, time: Int64, end: Int64, slack: Int64, any: Bool, expected: String?, actual: String
+  ) throws(Stop) {
+    guard !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) else { return }
+    throw fail(
+      event,
+      "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
+      expected: expected, actual: actual, timeError: arrival - time)
   }
 
   /// How long a failing outbound line still looks for its packet, to say when it came (a packet

@@ -350,12 +350,7 @@ extension ScriptSession {
         event, "outbound packet does not match: " + mismatches.map(\.description).joined(separator: "; "),
         expected: expectedText, actual: actualText, timeError: arrival - time)
     }
-    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
-      throw fail(
-        event,
-        "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
-        expected: expectedText, actual: actualText, timeError: arrival - time)
-    }
+    try checkArrival(arrival, event: event, time: time, end: end, slack: slack, any: any, expected: expectedText, actual: actualText)
   }
 
   mutating func expectUDP(_ line: ScriptUDP, event: ScriptEvent, time: Int64, end: Int64, deadline: Int64, slack: Int64, any: Bool) throws(Stop) {
