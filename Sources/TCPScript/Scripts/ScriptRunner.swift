@@ -766,11 +766,11 @@ struct ScriptSession {
   mutating func noteActiveOpen(_ call: ScriptSyscall) {
     guard ["connect", "sendto", "sendmsg"].contains(call.name), let number = call.arguments.first,
       let fd = try? executor.descriptor(number), !ScriptSockets.isDatagram(fd),
-      case .failure = ScriptSockets.name(fd, peer: true)
+      case .failure = ScriptSockets.socketName(fd, peer: true)
     else { return }
     activeOpenDescriptor = fd
-    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0 {
-      activeOpenPort = port
+    if case .success(let name) = ScriptSockets.socketName(fd, peer: false), name.port != 0 {
+      activeOpenPort = name.port
     } else {
       activeOpenPort = nil
     }
@@ -811,10 +811,10 @@ struct ScriptSession {
     }
     // The port a connecting socket took, once its call returned (see `noteActiveOpen`).
     if let fd = activeOpenDescriptor, let number = expected.arguments.first, (try? executor.descriptor(number)) == fd,
-      case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0
+      case .success(let name) = ScriptSockets.socketName(fd, peer: false), name.port != 0
     {
-      activeOpenPort = port
-      otherSYNPorts.remove(port)
+      activeOpenPort = name.port
+      otherSYNPorts.remove(name.port)
     }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)

@@ -302,8 +302,8 @@ extension ScriptSession {
   mutating func noteUDPSocket(_ call: ScriptSyscall) {
     guard let number = call.arguments.first, let fd = try? executor.descriptor(number), ScriptSockets.isDatagram(fd)
     else { return }
-    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0 { udp.localPort = port }
-    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: true), port != 0 { udp.remotePort = port }
+    if case .success(let name) = ScriptSockets.socketName(fd, peer: false), name.port != 0 { udp.localPort = name.port }
+    if case .success(let name) = ScriptSockets.socketName(fd, peer: true), name.port != 0 { udp.remotePort = name.port }
   }
 
   mutating func injectUDP(_ line: ScriptUDP, event: ScriptEvent) throws(Stop) {
