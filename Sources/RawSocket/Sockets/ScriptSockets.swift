@@ -197,18 +197,6 @@ public enum ScriptSockets {
     return bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } == Int32(SOCK_DGRAM.rawValue)
   }
 
-  /// The IPv4 address and port of `getsockname` (`peer: false`) or `getpeername` (`peer: true`).
-  public static func name(_ fd: Int32, peer: Bool) -> Result<(UInt32, UInt16), Errno> {
-    var socketAddress = sockaddr_in()
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let status = withUnsafeMutablePointer(to: &socketAddress) {
-      peer ? system_getpeername(fd, UnsafeMutableRawPointer($0), &length)
-        : system_getsockname(fd, UnsafeMutableRawPointer($0), &length)
-    }
-    guard status != -1 else { return .failure(Errno(rawValue: system_errno())) }
-    return .success((UInt32(bigEndian: socketAddress.sin_addr.s_addr), UInt16(bigEndian: socketAddress.sin_port)))
-  }
-
   /// `poll` over `(fd, events)` pairs; returns the count and each entry's `revents`.
   public static func poll(_ entries: [(Int32, Int16)], timeoutMilliseconds: Int32) -> Result<(Int, [Int16]), Errno> {
     var fds = entries.map { pollfd(fd: $0.0, events: $0.1, revents: 0) }

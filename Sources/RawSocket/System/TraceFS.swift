@@ -65,7 +65,7 @@ public final class DropTrace: @unchecked Sendable {
     var name = ""
     var made: CInt = -1
     for _ in 0..<16 {
-      name = prefix + String(getpid()) + "-" + String(serial.add(1, ordering: .relaxed).newValue) + suffix
+      name = prefix + String(system_getpid()) + "-" + String(serial.add(1, ordering: .relaxed).newValue) + suffix
       made = system_mkdirat(instances, name, 0o700)
       if made == 0 || system_errno() != EEXIST { break }
     }
@@ -172,7 +172,7 @@ public final class DropTrace: @unchecked Sendable {
   private static func removeStale(instances: CInt) {
     for name in system_listDirectory(instances, limit: 4096) ?? [] where name.hasPrefix(prefix) {
       let digits = name.dropFirst(prefix.count).prefix { $0.isNumber }
-      guard let pid = Int32(digits), pid > 1, pid != getpid(), ProcessHandle.isGone(pid: pid) else { continue }
+      guard let pid = Int32(digits), pid > 1, pid != system_getpid(), ProcessHandle.isGone(pid: pid) else { continue }
       _ = system_unlinkat(instances, name, AT_REMOVEDIR)
     }
   }

@@ -68,11 +68,12 @@ struct OutboundTimestamps {
   /// checksum (offloads) where the tun read has it finished, or the other way round.
   static func sameSegment(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count, let first = a.first else { return false }
-    var skip: [Int] = []
+    // The first byte of each 2-byte checksum to skip (-2: none); no array, this runs per packet.
+    var ipChecksum = -2
     var transport = 0
     var proto: UInt8 = 0
     if first >> 4 == 4, a.count >= 20 {
-      skip = [10, 11]
+      ipChecksum = 10
       transport = Int(first & 0x0F) * 4
       proto = a[9]
     } else if first >> 4 == 6, a.count >= 40 {
@@ -81,19 +82,25 @@ struct OutboundTimestamps {
     } else {
       return a == b
     }
+    var transportChecksum = -2
     switch proto {
-    case 6: skip += [transport + 16, transport + 17]
-    case 17: skip += [transport + 6, transport + 7]
-    case 1, 58: skip += [transport + 2, transport + 3]
+    case 6: transportChecksum = transport + 16
+    case 17: transportChecksum = transport + 6
+    case 1, 58: transportChecksum = transport + 2
     default: break
     }
-    for index in 0..<a.count where a[index] != b[index] && !skip.contains(index) { return false }
+    for index in 0..<a.count where a[index] != b[index] {
+      let skipped = index == ipChecksum || index == ipChecksum + 1 || index == transportChecksum || index == transportChecksum + 1
+      if !skipped { return false }
+    }
     return true
   }
 }
 
 extension ScriptSession {
-  /// `TCPCRAFT_TRACE_TIMING=1`: one stderr line per outbound packet (read time, kernel time).
-  var traceTiming: Bool { getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1" }
+  /// `TCPCRAFT_TRACE_TIMING=1`: one stderr line per outbound packet (read time, kernel time) and
+  /// per call (`CallWorker`). Read from the environment once, not at every packet.
+  static let tracesTiming = getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1"
+  var traceTiming: Bool { Self.tracesTiming }
   func traceLine(_ text: String) { _ = ScriptSockets.write(2, bytes: Array((text + "\n").utf8)) }
 }

@@ -138,7 +138,7 @@ public enum ScriptRunner {
       path: script.path, status: .notRun, reason: "the runner thread gave no result", failure: nil,
       transcript: [], duration: 0)
     let elapsed = ContinuousClock.now - start
-    result.duration = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+    result.duration = elapsed.nanoseconds / 1000
     return result
   }
 }
@@ -154,7 +154,7 @@ final class CallWorker: @unchecked Sendable {
     /// When the job was handed over (for `TCPCRAFT_TRACE_TIMING`: the worker's wake-up delay).
     var submitted = ContinuousClock.now
   }
-  private let traces = getenv("TCPCRAFT_TRACE_TIMING").map { String(cString: $0) } == "1"
+  private let traces = ScriptSession.tracesTiming
   private let state = Mutex(State())
   let jobRead: Int32, jobWrite: Int32, doneRead: Int32, doneWrite: Int32
   private var thread: IsolatedThread?
@@ -181,15 +181,13 @@ final class CallWorker: @unchecked Sendable {
       guard let job else { continue }
       let began = ContinuousClock.now
       if traces {
-        let wake = (began - submitted).components
-        let micros = wake.seconds * 1_000_000 + wake.attoseconds / 1_000_000_000_000
+        let micros = (began - submitted).nanoseconds / 1000
         _ = ScriptSockets.write(2, bytes: Array("call worker woke \(micros) us after the submission\n".utf8))
       }
       var outcome = job()
       outcome.duration = ContinuousClock.now - began
       if traces {
-        let took = outcome.duration.components
-        let micros = took.seconds * 1_000_000 + took.attoseconds / 1_000_000_000_000
+        let micros = outcome.duration.nanoseconds / 1000
         _ = ScriptSockets.write(2, bytes: Array("call worker: the call took \(micros) us\n".utf8))
       }
       state.withLock {
@@ -296,8 +294,7 @@ struct ScriptSession {
   }
 
   var now: Int64 {
-    let elapsed = clock.now - start
-    return elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+    (clock.now - start).nanoseconds / 1000
   }
 
   // MARK: - Outcomes
@@ -433,9 +430,7 @@ struct ScriptSession {
           try inject(line, event: event)
         case .packet(let line):
           // `start~end`: the packet may come anywhere in the range.
-          var end = time
-          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
-          let deadline = event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack
+          let (end, deadline) = outboundWindow(event, time: time, slack: slack)
           try expect(line, event: event, time: time, end: end, deadline: deadline, slack: slack, any: event.time.kind == .any)
         case .icmp(let line) where line.inbound:
           try wait(until: time)
@@ -452,9 +447,7 @@ struct ScriptSession {
         case .syscall(let call):
           try wait(until: time)
           try settlePending()
-          var end = time
-          if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
-          try startCall(call, event: event, start: time, end: end, ranged: event.time.end != nil, slack: slack)
+          try startCall(call, event: event, start: time, end: rangeEnd(event, time: time), ranged: event.time.end != nil, slack: slack)
         case .shell(let command):
           try wait(until: time)
           try runCommand(command, event: event)
@@ -476,10 +469,15 @@ struct ScriptSession {
     return result(.passed, nil)
   }
 
+  /// An event's range end (`start~end`, the end relative or absolute); `time` without a range.
+  func rangeEnd(_ event: ScriptEvent, time: Int64) -> Int64 {
+    guard let written = event.time.end else { return time }
+    return event.time.endIsRelative ? time + written : written
+  }
+
   /// An outbound line's range end (`start~end`) and how long to wait for it.
   func outboundWindow(_ event: ScriptEvent, time: Int64, slack: Int64) -> (end: Int64, deadline: Int64) {
-    var end = time
-    if let written = event.time.end { end = event.time.endIsRelative ? time + written : written }
+    let end = rangeEnd(event, time: time)
     return (end, event.time.kind == .any ? now + 10_000_000 : max(time, end) + slack)
   }
 
@@ -554,7 +552,7 @@ struct ScriptSession {
     if revents[1] & 1 != 0, let outcome = worker.takeResult() {
       // When the call returned, as the kernel saw it: its start (our submission) plus how long it
       // took on the worker. Thread wake-up delays on a loaded machine are not the kernel's doing.
-      let took = outcome.duration.components.seconds * 1_000_000 + outcome.duration.components.attoseconds / 1_000_000_000_000
+      let took = outcome.duration.nanoseconds / 1000
       pendingOutcome = (outcome, min(now, submittedAt + took))
       try checkPendingIfDone()
     }
@@ -604,12 +602,7 @@ struct ScriptSession {
     } catch {
       throw fail(event, error.message)
     }
-    do throws(Errno) {
-      try tun?.send(packet)
-    } catch {
-      throw fail(event, "cannot inject the ICMP message: \(error)")
-    }
-    record(.inbound, scriptSummary(packet), line: event.location.line, packet: packet)
+    try send(packet, event: event, what: "ICMP message")
   }
 
   mutating func expect(
@@ -653,8 +646,7 @@ struct ScriptSession {
       }
     }
     var learned = connection
-    if learned.localPort == nil || line.flags.contains(.syn) { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
-    else { ScriptMatcher.learn(from: packet, line: line, connection: &learned) }
+    ScriptMatcher.learn(from: packet, line: line, connection: &learned)
     let actualText = scriptSummary(packet)
     let expectedText = ScriptMatcher.expectedSummary(line, connection: learned)
     record(.outbound, actualText, line: event.location.line, packet: packet)
@@ -668,12 +660,19 @@ struct ScriptSession {
     connection = learned
     executor.connection = learned
     if line.flags.contains(.syn), !line.flags.contains(.ack), let port = learned.localPort { seenSYNPorts.insert(port) }
-    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
-      throw fail(
-        event,
-        "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
-        expected: expectedText, actual: actualText, timeError: arrival - time)
-    }
+    try checkArrival(arrival, event: event, time: time, end: end, slack: slack, any: any, expected: expectedText, actual: actualText)
+  }
+
+  /// Fails with a timing error when an outbound packet that came at `arrival` is outside its
+  /// line's `time` (`~end`) and `slack` (never for a `*` line). Shared by every outbound line.
+  func checkArrival(
+    _ arrival: Int64, event: ScriptEvent, time: Int64, end: Int64, slack: Int64, any: Bool, expected: String?, actual: String
+  ) throws(Stop) {
+    guard !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) else { return }
+    throw fail(
+      event,
+      "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
+      expected: expected, actual: actual, timeError: arrival - time)
   }
 
   /// How long a failing outbound line still looks for its packet, to say when it came (a packet
@@ -767,11 +766,11 @@ struct ScriptSession {
   mutating func noteActiveOpen(_ call: ScriptSyscall) {
     guard ["connect", "sendto", "sendmsg"].contains(call.name), let number = call.arguments.first,
       let fd = try? executor.descriptor(number), !ScriptSockets.isDatagram(fd),
-      case .failure = ScriptSockets.name(fd, peer: true)
+      case .failure = ScriptSockets.socketName(fd, peer: true)
     else { return }
     activeOpenDescriptor = fd
-    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0 {
-      activeOpenPort = port
+    if case .success(let name) = ScriptSockets.socketName(fd, peer: false), name.port != 0 {
+      activeOpenPort = name.port
     } else {
       activeOpenPort = nil
     }
@@ -812,10 +811,10 @@ struct ScriptSession {
     }
     // The port a connecting socket took, once its call returned (see `noteActiveOpen`).
     if let fd = activeOpenDescriptor, let number = expected.arguments.first, (try? executor.descriptor(number)) == fd,
-      case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0
+      case .success(let name) = ScriptSockets.socketName(fd, peer: false), name.port != 0
     {
-      activeOpenPort = port
-      otherSYNPorts.remove(port)
+      activeOpenPort = name.port
+      otherSYNPorts.remove(name.port)
     }
     if expected.name == "close", outcome.errno == nil, let fd = try? executor.descriptor(expected.arguments.first ?? .ellipsis) {
       liveDescriptors.remove(fd)
@@ -908,7 +907,7 @@ struct ScriptSession {
     let spent = clock.now - before
     start = start + spent  // commands take no script time
     let wallEnd = ScriptSockets.realtimeMicroseconds()
-    executor.realtimePauses.append((wallEnd - (spent.components.seconds * 1_000_000 + spent.components.attoseconds / 1_000_000_000_000), wallEnd))
+    executor.realtimePauses.append((wallEnd - spent.nanoseconds / 1000, wallEnd))
     record(.command, "`\(command.scriptTrimmed)` exit \(outcome.status)", line: event.location.line)
     if outcome.timedOut { throw fail(event, "command still running after 30 s: killed") }
     if outcome.status != 0 {

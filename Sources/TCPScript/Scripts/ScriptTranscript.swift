@@ -21,7 +21,7 @@ extension ScriptResult {
     var lastKernelState: String?
     for entry in self.transcript {
       guard entry.kind == .inbound || entry.kind == .outbound, let packet = entry.packet,
-        let (source, destination, tcp) = Self.tcpSegment(packet)
+        let wire = ScriptWirePacket(packet), let tcp = wire.tcp
       else { continue }
       let sent = entry.kind == .inbound
       let ignored = entry.text.hasSuffix("(another connection: ignored)")
@@ -36,8 +36,8 @@ extension ScriptResult {
       var record = TranscriptEntry(
         elapsed: .microseconds(entry.time), timestampSeconds: wall / 1_000_000,
         timestampNanoseconds: Int32(truncatingIfNeeded: (wall % 1_000_000) * 1000), direction: sent ? .sent : .received,
-        summary: tcpdumpSummary(packet[...], linkType: .raw), sourceAddress: source, sourcePort: tcp.sourcePort,
-        destinationAddress: destination, destinationPort: tcp.destinationPort,
+        summary: scriptSummary(packet), sourceAddress: wire.source, sourcePort: tcp.sourcePort,
+        destinationAddress: wire.destination, destinationPort: tcp.destinationPort,
         flagBits: UInt16(tcp.flags.rawValue), sequenceNumber: tcp.sequenceNumber,
         acknowledgmentNumber: tcp.acknowledgmentNumber, window: tcp.window, payloadLength: tcp.payload.count,
         stateBefore: before, stateAfter: ignored || piece ? before : walker.state, expected: !ignored,
@@ -56,18 +56,6 @@ extension ScriptResult {
       transcript.entries.append(record)
     }
     return transcript
-  }
-
-  /// The addresses and TCP header of an IPv4 or IPv6 packet (no extension headers: the runner's
-  /// own), or `nil` for anything else (UDP, ICMP).
-  static func tcpSegment(_ packet: [UInt8]) -> (IPAddress, IPAddress, TCPView)? {
-    if let ip = try? IPv4View(validating: packet[...]), ip.protocol == .tcp, let tcp = try? TCPView(validating: ip.payload) {
-      return (.v4(ip.sourceAddress), .v4(ip.destinationAddress), tcp)
-    }
-    if let ip = try? IPv6View(validating: packet[...]), ip.nextHeader == .tcp, let tcp = try? TCPView(validating: ip.payload) {
-      return (.v6(ip.sourceAddress), .v6(ip.destinationAddress), tcp)
-    }
-    return nil
   }
 }
 
@@ -88,14 +76,8 @@ struct ScriptStateWalker {
     if syn, !ack {
       state = sent ? .closed : .listen
       finEnd = nil
-      if sent {
-        initialSendSequence = initialSendSequence ?? tcp.sequenceNumber
-        synEnd = tcp.sequenceNumber &+ 1
-      } else {
-        initialReceiveSequence = initialReceiveSequence ?? tcp.sequenceNumber
-      }
     }
-    if syn, ack {
+    if syn {
       if sent {
         initialSendSequence = initialSendSequence ?? tcp.sequenceNumber
         synEnd = tcp.sequenceNumber &+ 1

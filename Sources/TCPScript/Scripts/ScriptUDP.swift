@@ -302,8 +302,8 @@ extension ScriptSession {
   mutating func noteUDPSocket(_ call: ScriptSyscall) {
     guard let number = call.arguments.first, let fd = try? executor.descriptor(number), ScriptSockets.isDatagram(fd)
     else { return }
-    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: false), port != 0 { udp.localPort = port }
-    if case .success(let (_, port)) = ScriptSockets.name(fd, peer: true), port != 0 { udp.remotePort = port }
+    if case .success(let name) = ScriptSockets.socketName(fd, peer: false), name.port != 0 { udp.localPort = name.port }
+    if case .success(let name) = ScriptSockets.socketName(fd, peer: true), name.port != 0 { udp.remotePort = name.port }
   }
 
   mutating func injectUDP(_ line: ScriptUDP, event: ScriptEvent) throws(Stop) {
@@ -350,12 +350,7 @@ extension ScriptSession {
         event, "outbound packet does not match: " + mismatches.map(\.description).joined(separator: "; "),
         expected: expectedText, actual: actualText, timeError: arrival - time)
     }
-    if !any, !ScriptTiming.isOnTime(arrival, start: time, end: end, tolerance: slack) {
-      throw fail(
-        event,
-        "timing error: expected the packet at \(seconds(time))\(end != time ? "~\(seconds(end))" : "") s, it came at \(seconds(arrival)) s (tolerance \(seconds(slack)) s)",
-        expected: expectedText, actual: actualText, timeError: arrival - time)
-    }
+    try checkArrival(arrival, event: event, time: time, end: end, slack: slack, any: any, expected: expectedText, actual: actualText)
   }
 
   mutating func expectUDP(_ line: ScriptUDP, event: ScriptEvent, time: Int64, end: Int64, deadline: Int64, slack: Int64, any: Bool) throws(Stop) {

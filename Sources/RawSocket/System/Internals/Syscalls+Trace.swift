@@ -23,3 +23,6 @@ internal func system_mkdirat(_ directory: CInt, _ path: UnsafePointer<CChar>, _ 
 
 /// The calling thread's id, as trace events record it (`common_pid`).
 internal func system_gettid() -> CInt { crawsocket_gettid() }
+
+/// The process id, as our instances' names carry it (`tcpcraft-PID-N`).
+internal func system_getpid() -> pid_t { getpid() }
