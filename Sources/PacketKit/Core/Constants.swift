@@ -1,6 +1,6 @@
 /// An IPv4 protocol number (RFC 791 "Protocol", IANA registry). 8 bits on the wire.
 /// A struct, so any wire value is representable.
-public struct IPProtocol: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct IPProtocol: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
   public var rawValue: UInt8
   @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
   @inlinable public init(_ rawValue: UInt8) { self.rawValue = rawValue }

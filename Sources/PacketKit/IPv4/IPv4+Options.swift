@@ -89,35 +89,6 @@ public enum IPv4Option: Hashable, Sendable {
     return (at, nil)
   }
 
-  /// Adds the bytes `write` produces for `options` to `sum`, computed from the values (no
-  /// reading back of just-written memory).
-  internal static func addSum(of options: [IPv4Option], to sum: inout InternetChecksum) {
-    for option in options {
-      sum.add(byte: option.kind)
-      switch option {
-      case .endOfOptionList, .noOperation:
-        break
-      case .recordRoute(let pointer, let addresses):
-        sum.add(byte: UInt8(truncatingIfNeeded: 3 + 4 * addresses.count))
-        sum.add(byte: pointer)
-        for address in addresses { sum.add(uint32: address.rawValue) }
-      case .timestamp(let pointer, let overflow, let flag, let words):
-        sum.add(byte: UInt8(truncatingIfNeeded: 4 + 4 * words.count))
-        sum.add(byte: pointer)
-        sum.add(byte: overflow << 4 | flag)
-        for word in words { sum.add(uint32: word) }
-      case .routerAlert(let value):
-        sum.add(byte: 4)
-        sum.add(uint16: value)
-      case .unknown(_, let data):
-        sum.add(byte: UInt8(truncatingIfNeeded: 2 + data.count))
-        sum.addInSwift(data)
-      case .raw(_, let bytes):
-        sum.addInSwift(bytes)
-      }
-    }
-  }
-
   /// Decodes one well-formed option (kind, length and data as the scanner found them).
   @inlinable
   internal static func decode(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> IPv4Option {
@@ -170,5 +141,25 @@ public struct IPv4OptionSequence: Sequence, Sendable {
 
   @inlinable public func makeIterator() -> Iterator {
     Iterator(scanner: OptionScanner(area, layer: .ipv4, stopAtEndOfList: true))
+  }
+}
+
+extension IPv4Option: InlineAreaOption {
+  static var areaLayer: ProtocolLayer { .ipv4 }
+
+  static func writeArea(_ options: [IPv4Option], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?) {
+    write(options, out, at: offset)
+  }
+
+  static func decodeOption(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> IPv4Option { decode(option, in: area) }
+
+  var isRaw: Bool {
+    if case .raw = self { return true }
+    return false
+  }
+
+  var isUnknown: Bool {
+    if case .unknown = self { return true }
+    return false
   }
 }

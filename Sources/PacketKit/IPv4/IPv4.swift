@@ -38,7 +38,7 @@ extension ByteCursor {
 
 /// The three IPv4 flag bits (RFC 791 §3.1), as the top three bits of the 16-bit word at byte 6,
 /// shifted down: `reserved` = 4 (the "evil bit", RFC 3514), `dontFragment` = 2, `moreFragments` = 1.
-public struct IPv4Flags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+public struct IPv4Flags: OptionSet, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
   public var rawValue: UInt8
   @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -188,7 +188,7 @@ extension InternetChecksum {
 /// An IPv4 header to build (RFC 791 §3.1). `nil` fields are computed by `encode`; non-`nil`
 /// fields are written verbatim, even when inconsistent. A value too wide for its wire field
 /// throws `.overrideOutOfRange` at encode time.
-public struct IPv4Header: Hashable, Sendable {
+public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
   /// Version, 4 bits. Default 4.
   public var version: UInt8
   /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
@@ -214,8 +214,16 @@ public struct IPv4Header: Hashable, Sendable {
   public var checksum: UInt16?
   public var sourceAddress: IPv4Address
   public var destinationAddress: IPv4Address
-  /// Options, padded with zero octets (EOL) to a multiple of 4 bytes.
-  public var options: [IPv4Option]
+  /// Options, padded with zero octets (EOL) to a multiple of 4 bytes. At most 40 bytes fit
+  /// (the IHL is 4 bits); a longer list, or one with a field that does not fit, makes `encode`
+  /// throw, and reads back no options.
+  public var options: [IPv4Option] {
+    get { optionArea.options(as: IPv4Option.self) }
+    set { optionArea = InlineOptionArea(newValue) }
+  }
+  /// The options as their encoded bytes (see `InlineOptionArea`): the header copies as plain
+  /// bytes, with no reference counting.
+  @usableFromInline internal var optionArea: InlineOptionArea
 
   /// A header with the defaults above.
   public init(
@@ -238,7 +246,7 @@ public struct IPv4Header: Hashable, Sendable {
     self.checksum = checksum
     self.sourceAddress = sourceAddress
     self.destinationAddress = destinationAddress
-    self.options = options
+    self.optionArea = InlineOptionArea(options)
   }
 
   /// Decodes every field from a validated view, filling every optional from the wire (so that
@@ -250,7 +258,8 @@ public struct IPv4Header: Hashable, Sendable {
       version: view.version, ihl: view.ihl, dscp: view.dscp, ecn: view.ecn,
       totalLength: view.totalLength, identification: view.identification, flags: view.flags,
       fragmentOffset: view.fragmentOffset, timeToLive: view.timeToLive, protocol: view.protocol,
-      checksum: view.checksum, options: IPv4Option.decodeAll(view.optionBytes))
+      checksum: view.checksum)
+    optionArea = InlineOptionArea(decoding: view.optionBytes, as: IPv4Option.self)
   }
 
   /// Validates `bytes` and decodes the header (`IPv4Header(IPv4View(validating:))`).
@@ -260,7 +269,7 @@ public struct IPv4Header: Hashable, Sendable {
 
   /// The header length in bytes that `encode` writes: 20 + options padded to 4.
   @inlinable public var encodedLength: Int {
-    IPv4Layout.minimumHeaderLength + (IPv4Option.encodedLength(options) + 3) & ~3
+    IPv4Layout.minimumHeaderLength + (optionArea.length + 3) & ~3
   }
 
   /// Writes the header at `offset`. `totalLength` is this header plus everything after it,
@@ -318,10 +327,10 @@ public struct IPv4Header: Hashable, Sendable {
     out.put(checksum ?? 0, at: offset + 10)
     out.put(sourceAddress.rawValue, at: offset + 12)
     out.put(destinationAddress.rawValue, at: offset + 16)
-    if !options.isEmpty {
-      let (end, error) = IPv4Option.write(options, out, at: offset + IPv4Layout.options)
-      if let error { return error }
-      out.fill(0, at: end, count: offset + headerLength - end)
+    if optionArea.length != 0 {
+      if let error = optionArea.encodeError(layer: .ipv4) { return error }
+      // Bytes encoded when the options were set, padding included.
+      optionArea.write(out, at: offset + IPv4Layout.options)
     }
     if checksum == nil {
       // Summed from the values: reading back the bytes just stored would stall.
@@ -331,9 +340,8 @@ public struct IPv4Header: Hashable, Sendable {
         &+ UInt64(identification) &+ UInt64(UInt16(flags.rawValue) << 13 | fragmentOffset)
         &+ UInt64(UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
         &+ UInt64(sourceAddress.rawValue) &+ UInt64(destinationAddress.rawValue)
-      var sum = InternetChecksum()
+      var sum = optionArea.checksum
       sum.addToSum(fixed)
-      if !options.isEmpty { IPv4Option.addSum(of: options, to: &sum) }
       out.put(sum.finalized, at: offset + 10)
     }
     return nil

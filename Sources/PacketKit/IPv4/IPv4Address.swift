@@ -1,5 +1,5 @@
 /// An IPv4 address. `rawValue` is in host byte order: `0x7F000001` is `127.0.0.1`.
-public struct IPv4Address: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct IPv4Address: RawRepresentable, Hashable, Sendable, BitwiseCopyable, Comparable, CustomStringConvertible {
   /// The address as a host-order integer (`0x7F000001` = 127.0.0.1).
   public var rawValue: UInt32
   @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }

@@ -68,106 +68,50 @@ public enum TCPOption: Hashable, Sendable {
     return length
   }
 
-  /// Writes `options` at `offset` and zero padding up to `end`; returns the sum of those bytes.
-  /// Out of line: only option lists that cannot be stored inline take it, and keeping it out of
-  /// `TCPHeader.writeChecked` lets that be inlined into the encoders.
-  @inline(never)
-  internal static func writePadded(
-    _ options: [TCPOption], _ out: ByteWriter, at offset: Int, end: Int
-  ) -> (sum: InternetChecksum, error: PacketError?) {
-    let written = write(options, out, at: offset)
-    if let error = written.error { return (InternetChecksum(), error) }
-    out.fill(0, at: written.end, count: end - written.end)
-    var sum = written.sum
-    sum.add(zeros: end - written.end)  // padding: back to an even length
-    return (sum, nil)
-  }
-
-  /// Writes `options` at `offset`; returns the end offset and the ones'-complement sum of the
-  /// bytes written (as if they started at an even offset), computed from the values in the same
-  /// pass (reading back just-stored bytes would stall on store forwarding).
-  /// A length that does not fit its octet is returned as `error` (not thrown: see
-  /// `IPv4Header.writeSegment`).
-  @inline(__always)
-  internal static func write(
-    _ options: [TCPOption], _ out: ByteWriter, at offset: Int
-  ) -> (end: Int, sum: InternetChecksum, error: PacketError?) {
+  /// Writes `options` at `offset`; returns the end offset, or the error for a length that does
+  /// not fit its octet (returned, not thrown: see `IPv4Header.writeSegment`). Run when options
+  /// are set (`InlineOptionArea`), not per encode.
+  internal static func write(_ options: [TCPOption], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?) {
     var at = offset
-    // Contributions of options starting at an even / odd offset, each summed as if even.
-    var evenSum: UInt64 = 0
-    var oddSum: UInt64 = 0
-    var odd = false
     for i in options.indices {
-      let value: UInt64
-      let length: Int
+      let length = options[i].encodedLength
       switch options[i] {
       case .endOfOptionList:
         out.put(UInt8(0), at: at)
-        value = 0
-        length = 1
       case .noOperation:
         out.put(UInt8(1), at: at)
-        value = 0x0100
-        length = 1
       case .maximumSegmentSize(let mss):
         out.put(UInt16(0x0204), at: at)
         out.put(mss, at: at &+ 2)
-        value = 0x0204 &+ UInt64(mss)
-        length = 4
       case .windowScale(let shift):
         out.put(UInt16(0x0303), at: at)
         out.put(shift, at: at &+ 2)
-        value = 0x0303 &+ UInt64(shift) << 8
-        length = 3
       case .sackPermitted:
         out.put(UInt16(0x0402), at: at)
-        value = 0x0402
-        length = 2
       case .sack(let blocks):
-        length = 2 + 8 * blocks.count
-        guard length <= 255 else { return (at, InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "sack length", value: UInt64(length))) }
+        guard length <= 255 else { return (at, .overrideOutOfRange(layer: .tcp, field: "sack length", value: UInt64(length))) }
         out.put(UInt8(5), at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
-        var v = 0x0500 &+ UInt64(length)
-        for (i, block) in blocks.enumerated() {
-          out.put(block.leftEdge, at: at + 2 + 8 * i)
-          out.put(block.rightEdge, at: at + 6 + 8 * i)
-          v &+= UInt64(block.leftEdge) &+ UInt64(block.rightEdge)
+        for (j, block) in blocks.enumerated() {
+          out.put(block.leftEdge, at: at + 2 + 8 * j)
+          out.put(block.rightEdge, at: at + 6 + 8 * j)
         }
-        value = v
       case .timestamps(let tsValue, let echoReply):
         out.put(UInt16(0x080A), at: at)
         out.put(tsValue, at: at &+ 2)
         out.put(echoReply, at: at &+ 6)
-        value = 0x080A &+ UInt64(tsValue) &+ UInt64(echoReply)
-        length = 10
       case .unknown(let kind, let data):
-        length = 2 + data.count
-        guard length <= 255 else { return (at, InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "option length", value: UInt64(length))) }
+        guard length <= 255 else { return (at, .overrideOutOfRange(layer: .tcp, field: "option length", value: UInt64(length))) }
         out.put(kind, at: at)
         out.put(UInt8(truncatingIfNeeded: length), at: at + 1)
         out.put(data, at: at + 2)
-        var dataSum = InternetChecksum()
-        dataSum.addInSwift(data)
-        value = UInt64(kind) << 8 &+ UInt64(length) &+ UInt64(dataSum.partialSum)
       case .raw(let kind, let bytes):
-        length = 1 + bytes.count
         out.put(kind, at: at)
         out.put(bytes, at: at + 1)
-        var dataSum = InternetChecksum()
-        dataSum.addInSwift(bytes)
-        // The bytes start one octet after the kind: their sum is byte-swapped.
-        value = UInt64(kind) << 8 &+ UInt64(dataSum.partialSum.byteSwapped)
       }
-      if odd { oddSum &+= value } else { evenSum &+= value }
-      if length & 1 == 1 { odd.toggle() }
       at &+= length
     }
-    var sum = InternetChecksum()
-    sum.add(wordSum: InternetChecksum.fold(evenSum))
-    sum.add(wordSum: InternetChecksum.fold(oddSum).byteSwapped)
-    sum.add(zeros: at - offset)
-    return (at, sum, nil)
+    return (at, nil)
   }
 
   /// Decodes one well-formed option. Known kinds with a length other than theirs become
@@ -241,5 +185,25 @@ extension TCPOption {
       return TCPOption.write([self], ByteWriter(base), at: 0).error == nil
     }
     return written ? bytes : []
+  }
+}
+
+extension TCPOption: InlineAreaOption {
+  static var areaLayer: ProtocolLayer { .tcp }
+
+  static func writeArea(_ options: [TCPOption], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?) {
+    write(options, out, at: offset)
+  }
+
+  static func decodeOption(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> TCPOption { decode(option, in: area) }
+
+  var isRaw: Bool {
+    if case .raw = self { return true }
+    return false
+  }
+
+  var isUnknown: Bool {
+    if case .unknown = self { return true }
+    return false
   }
 }

@@ -140,37 +140,36 @@ public struct TCPView: Sendable {
 /// options and everything after it — not the IPv4 `totalLength` override, so a lying total
 /// length does not spoil the TCP checksum). Without an IPv4 header below, a `nil` checksum
 /// throws `.missingPseudoHeader`.
-public struct TCPHeader: Hashable, Sendable {
+public struct TCPHeader: Hashable, Sendable, BitwiseCopyable {
+  // Stored in this order so the fixed fields pack into 24 bytes, and the header into 80 with its
+  // options: five 16-byte moves when a header is copied into or out of a `Layer`.
   public var sourcePort: UInt16
   public var destinationPort: UInt16
+  public var sequenceNumber: UInt32
   public var acknowledgmentNumber: UInt32
+  /// Window, 16 bits. Default 65535.
+  public var window: UInt16
+  /// Urgent pointer, 16 bits. Default 0.
+  public var urgentPointer: UInt16
+  /// The nine flags. Default `.syn`.
+  public var flags: TCPFlags
+  /// Checksum, 16 bits. `nil`: computed (see the type's documentation).
+  public var checksum: UInt16?
   /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
   /// A set value is written verbatim; the bytes written are always 20 + the padded options.
   public var dataOffset: UInt8?
   /// The three reserved bits (RFC 9293), 0...7. Default 0.
   public var reserved: UInt8
-  /// The nine flags. Default `.syn`.
-  public var flags: TCPFlags
-  /// Window, 16 bits. Default 65535.
-  public var window: UInt16
-  /// Checksum, 16 bits. `nil`: computed (see the type's documentation).
-  public var checksum: UInt16?
-  /// Urgent pointer, 16 bits. Default 0.
-  public var urgentPointer: UInt16
-  /// Sequence number. Stored after `urgentPointer`, with padding on both sides, not between
-  /// the ports and the acknowledgment number: a header is copied field by field, and there
-  /// the compiler merged it with its neighbour into one 8-byte load, which a 4-byte store of a
-  /// new sequence number just before (the usual loop: set it, then encode) cannot forward to
-  /// (a store-forwarding stall, ~15 cycles, 76% of the copy's samples in `ratios --profile`).
-  public var sequenceNumber: UInt32
-  /// Options, padded with zero octets (EOL) to a multiple of 4 bytes.
+  /// Options, padded with zero octets (EOL) to a multiple of 4 bytes. At most 40 bytes fit
+  /// (the data offset is 4 bits); a longer list, or one with a field that does not fit its
+  /// octet, makes `encode` throw, and reads back no options.
   public var options: [TCPOption] {
-    get { optionStorage.options }
-    set { optionStorage = TCPOptionStorage(newValue) }
+    get { optionStorage.options(as: TCPOption.self) }
+    set { optionStorage = InlineOptionArea(newValue) }
   }
-  /// The options, inline when they can be (see `TCPOptionStorage`): a header with the usual
-  /// options copies without reference counting.
-  @usableFromInline internal var optionStorage: TCPOptionStorage
+  /// The options as their encoded bytes (see `InlineOptionArea`): the header copies as plain
+  /// bytes, with no reference counting.
+  @usableFromInline internal var optionStorage: InlineOptionArea
 
   public init(
     sourcePort: UInt16, destinationPort: UInt16, sequenceNumber: UInt32 = 0,
@@ -188,7 +187,7 @@ public struct TCPHeader: Hashable, Sendable {
     self.window = window
     self.checksum = checksum
     self.urgentPointer = urgentPointer
-    self.optionStorage = TCPOptionStorage(options)
+    self.optionStorage = InlineOptionArea(options)
   }
 
   /// Decodes every field from a validated view, filling every optional from the wire (so that
@@ -200,7 +199,7 @@ public struct TCPHeader: Hashable, Sendable {
       sequenceNumber: view.sequenceNumber, acknowledgmentNumber: view.acknowledgmentNumber,
       flags: view.flags, window: view.window, dataOffset: view.dataOffset, reserved: view.reserved,
       checksum: view.checksum, urgentPointer: view.urgentPointer)
-    optionStorage = TCPOptionStorage(decoding: view.optionBytes)
+    optionStorage = InlineOptionArea(decoding: view.optionBytes, as: TCPOption.self)
   }
 
   /// Validates `bytes` and decodes the header (`TCPHeader(TCPView(validating:))`).
@@ -210,7 +209,7 @@ public struct TCPHeader: Hashable, Sendable {
 
   /// The header length in bytes that `encode` writes: 20 + options padded to 4.
   @inlinable public var encodedLength: Int {
-    TCPLayout.minimumHeaderLength + (optionStorage.encodedLength + 3) & ~3
+    TCPLayout.minimumHeaderLength + (optionStorage.length + 3) & ~3
   }
 
   /// Writes the header at `offset` with the checksum field verbatim or 0, and returns the sum
@@ -251,17 +250,10 @@ public struct TCPHeader: Hashable, Sendable {
     out.put(window, at: offset + 14)
     out.put(checksum ?? 0, at: offset + 16)
     out.put(urgentPointer, at: offset + 18)
-    var sum: InternetChecksum
-    switch optionStorage.representation {
-    case .inline(let encoded):
-      // Bytes encoded when the options were set, padding included, and their sum.
-      encoded.write(out, at: offset + TCPLayout.options)
-      sum = encoded.checksum
-    case .list(let options):
-      let written = TCPOption.writePadded(options, out, at: offset + TCPLayout.options, end: offset + headerLength)
-      if let error = written.error { return (InternetChecksum(), error) }
-      sum = written.sum
-    }
+    if let error = optionStorage.encodeError(layer: .tcp) { return (InternetChecksum(), error) }
+    // Bytes encoded when the options were set, padding included, and their sum.
+    optionStorage.write(out, at: offset + TCPLayout.options)
+    var sum = optionStorage.checksum
     if checksum == nil {
       // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), added
       // unfolded: the same ones'-complement sum as adding them one by one. The options and

@@ -1,7 +1,7 @@
 /// The nine TCP control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR, RFC 3540 for NS), with the
 /// bit values they have on the wire in the 16-bit word that starts at byte 12 (data offset and
 /// reserved bits excluded): `fin` = 0x001 ... `cwr` = 0x080, `ns` = 0x100.
-public struct TCPFlags: OptionSet, Hashable, Sendable {
+public struct TCPFlags: OptionSet, Hashable, Sendable, BitwiseCopyable {
   public var rawValue: UInt16
   @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
