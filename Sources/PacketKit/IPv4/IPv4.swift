@@ -289,16 +289,54 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
   internal func writeChecked(
     _ out: ByteWriter, at offset: Int, headerLength: Int, computedTotalLength: Int, upper: IPProtocol
   ) -> PacketError? {
+    // One test for every set value on the way (the errors themselves are built out of line, so
+    // that this stays small enough to be inlined into the encoders).
+    guard version <= 0x0F, (ihl ?? 0) <= 0x0F, dscp <= 0x3F, ecn <= 0x03, flags.rawValue <= 0x07,
+      fragmentOffset <= 0x1FFF, ihl != nil || headerLength <= IPv4Layout.maximumHeaderLength,
+      totalLength != nil || computedTotalLength <= 0xFFFF
+    else { return rangeError(headerLength: headerLength, computedTotalLength: computedTotalLength) }
+    let ihlValue = ihl ?? UInt8(truncatingIfNeeded: headerLength / 4)
+    let total = totalLength ?? UInt16(truncatingIfNeeded: computedTotalLength)
+    if let error = optionArea.encodeError(layer: .ipv4) { return error }
+    // Every field is read, and the header built as five words, before the first store: a store
+    // through `out` might alias the header (e.g. in a `Packet`'s layer array), so reads after it
+    // would make the optimizer copy the whole header out first.
+    let word0 = UInt32(version << 4 | ihlValue) << 24 | UInt32(dscp << 2 | ecn) << 16 | UInt32(total)
+    let word1 = UInt32(identification) << 16 | UInt32(UInt16(flags.rawValue) << 13 | fragmentOffset)
+    var word2 = UInt32(timeToLive) << 24 | UInt32((self.protocol ?? upper).rawValue) << 16
+    let source = sourceAddress.rawValue
+    let destination = destinationAddress.rawValue
+    let options = optionArea
+    if let checksum {
+      word2 |= UInt32(checksum)
+    } else {
+      // One plain 64-bit sum of the five words (no overflow possible) and the options' sum,
+      // folded once in `finalized`: the same ones'-complement sum as the 16-bit words one by one.
+      var sum = options.checksum
+      sum.addToSum(UInt64(word0) &+ UInt64(word1) &+ UInt64(word2) &+ UInt64(source) &+ UInt64(destination))
+      word2 |= UInt32(sum.finalized)
+    }
+    out.put(word0, at: offset)
+    out.put(word1, at: offset + 4)
+    out.put(word2, at: offset + 8)
+    out.put(source, at: offset + 12)
+    out.put(destination, at: offset + 16)
+    // Bytes encoded when the options were set, padding included.
+    if options.count != 0 { options.write(out, at: offset + IPv4Layout.options) }
+    return nil
+  }
+
+  /// The first field `writeChecked` finds out of range, in field order (out of line: the encoders
+  /// only call it for a header that cannot be encoded).
+  @inline(never)
+  internal func rangeError(headerLength: Int, computedTotalLength: Int) -> PacketError? {
     guard version <= 0x0F else { return .overrideOutOfRange(layer: .ipv4, field: "version", value: UInt64(version)) }
-    let ihlValue: UInt8
     if let ihl {
       guard ihl <= 0x0F else { return .overrideOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(ihl)) }
-      ihlValue = ihl
     } else {
       guard headerLength <= IPv4Layout.maximumHeaderLength else {
         return .computedValueOutOfRange(layer: .ipv4, field: "ihl", value: UInt64(headerLength / 4))
       }
-      ihlValue = UInt8(truncatingIfNeeded: headerLength / 4)
     }
     guard dscp <= 0x3F else { return .overrideOutOfRange(layer: .ipv4, field: "dscp", value: UInt64(dscp)) }
     guard ecn <= 0x03 else { return .overrideOutOfRange(layer: .ipv4, field: "ecn", value: UInt64(ecn)) }
@@ -308,41 +346,8 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
     guard fragmentOffset <= 0x1FFF else {
       return .overrideOutOfRange(layer: .ipv4, field: "fragmentOffset", value: UInt64(fragmentOffset))
     }
-    let total: UInt16
-    if let totalLength {
-      total = totalLength
-    } else {
-      guard computedTotalLength <= 0xFFFF else {
-        return .computedValueOutOfRange(layer: .ipv4, field: "totalLength", value: UInt64(computedTotalLength))
-      }
-      total = UInt16(truncatingIfNeeded: computedTotalLength)
-    }
-    out.put(version << 4 | ihlValue, at: offset)
-    out.put(dscp << 2 | ecn, at: offset + 1)
-    out.put(total, at: offset + 2)
-    out.put(identification, at: offset + 4)
-    out.put(UInt16(flags.rawValue) << 13 | fragmentOffset, at: offset + 6)
-    out.put(timeToLive, at: offset + 8)
-    out.put((self.protocol ?? upper).rawValue, at: offset + 9)
-    out.put(checksum ?? 0, at: offset + 10)
-    out.put(sourceAddress.rawValue, at: offset + 12)
-    out.put(destinationAddress.rawValue, at: offset + 16)
-    if optionArea.length != 0 {
-      if let error = optionArea.encodeError(layer: .ipv4) { return error }
-      // Bytes encoded when the options were set, padding included.
-      optionArea.write(out, at: offset + IPv4Layout.options)
-    }
-    if checksum == nil {
-      // Summed from the values: reading back the bytes just stored would stall.
-      // One plain 64-bit sum of the fixed fields (no overflow possible), added unfolded: the
-      // only fold is the one in `finalized`.
-      let fixed = UInt64(UInt16(version << 4 | ihlValue) << 8 | UInt16(dscp << 2 | ecn)) &+ UInt64(total)
-        &+ UInt64(identification) &+ UInt64(UInt16(flags.rawValue) << 13 | fragmentOffset)
-        &+ UInt64(UInt16(timeToLive) << 8 | UInt16((self.protocol ?? upper).rawValue))
-        &+ UInt64(sourceAddress.rawValue) &+ UInt64(destinationAddress.rawValue)
-      var sum = optionArea.checksum
-      sum.addToSum(fixed)
-      out.put(sum.finalized, at: offset + 10)
+    guard totalLength != nil || computedTotalLength <= 0xFFFF else {
+      return .computedValueOutOfRange(layer: .ipv4, field: "totalLength", value: UInt64(computedTotalLength))
     }
     return nil
   }

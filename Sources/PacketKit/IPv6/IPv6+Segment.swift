@@ -27,11 +27,13 @@ extension IPv6Header {
   ) -> PacketError? {
     let ipLength = IPv6Layout.headerLength
     let total = ipLength + tcpLength + payload.count
+    // The pseudo-header sum as a value, before any store (see `IPv4Header.writeSegment`).
+    let pseudoHeader = InternetChecksum.pseudoHeader(
+      sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
     if let error = writeChecked(out, at: 0, computedTotalLength: total, upper: .tcp) { return error }
-    return tcp.writeAfterIP(into: out, ipLength: ipLength, tcpLength: tcpLength, payload: payload, payloadSum: payloadSum) {
-      InternetChecksum.pseudoHeader(
-        sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
-    }
+    return tcp.writeAfterIP(
+      into: out, ipLength: ipLength, tcpLength: tcpLength, payload: payload, payloadSum: payloadSum,
+      pseudoHeader: pseudoHeader)
   }
 }
 

@@ -146,15 +146,16 @@ public struct Packet: Hashable, Sendable {
   /// Writes the IPv4 + TCP (+ payload) packet `directLengths()` accepted.
   @inline(never)
   internal func writeDirect(into out: ByteWriter, ipLength: Int, tcpLength: Int) -> PacketError? {
-    // The payload's sum first (a call into C), before the headers are borrowed.
     var payloadSum = InternetChecksum()
-    if layers.count == 3, case .payload(let payload) = layers[2] { payloadSum.add(payload) }
-    guard case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
-    if layers.count == 3, case .payload(let payload) = layers[2] {
-      return ip.writeSegment(
-        tcp, payload: payload, payloadSum: payloadSum, into: out, ipLength: ipLength, tcpLength: tcpLength)
+    var payload: [UInt8] = []
+    if layers.count == 3, case .payload(let bytes) = layers[2] {
+      payload = bytes
+      payloadSum.add(bytes)
     }
-    return ip.writeSegment(tcp, payload: [], payloadSum: payloadSum, into: out, ipLength: ipLength, tcpLength: tcpLength)
+    // The headers copy as plain bytes (no reference counting): one call site, so the writer is
+    // inlined once.
+    guard case .ipv4(let ip) = layers[0], case .tcp(let tcp) = layers[1] else { return nil }
+    return ip.writeSegment(tcp, payload: payload, payloadSum: payloadSum, into: out, ipLength: ipLength, tcpLength: tcpLength)
   }
 
   /// Encodes the packet into `buffer` at its end (appending), for several packets in one array.

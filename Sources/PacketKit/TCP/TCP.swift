@@ -342,13 +342,16 @@ extension IPv4Header {
     tcpLength: Int
   ) -> PacketError? {
     let total = ipLength + tcpLength + payload.count
+    // The pseudo-header sum is a value, taken before any store (a closure reading `self` would
+    // make the optimizer keep a copy of the whole header in memory).
+    let pseudoHeader = InternetChecksum.pseudoHeader(
+      sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
     if let error = writeChecked(out, at: 0, headerLength: ipLength, computedTotalLength: total, upper: .tcp) {
       return error
     }
-    return tcp.writeAfterIP(into: out, ipLength: ipLength, tcpLength: tcpLength, payload: payload, payloadSum: payloadSum) {
-      InternetChecksum.pseudoHeader(
-        sourceAddress: sourceAddress, destinationAddress: destinationAddress, protocol: .tcp, length: total - ipLength)
-    }
+    return tcp.writeAfterIP(
+      into: out, ipLength: ipLength, tcpLength: tcpLength, payload: payload, payloadSum: payloadSum,
+      pseudoHeader: pseudoHeader)
   }
 }
 
@@ -363,19 +366,19 @@ extension TCPHeader {
 extension TCPHeader {
   /// The TCP part of `ip / tcp / payload`, after an IP header of `ipLength` bytes at the start of
   /// `out` (either family): this header (`tcpLength` bytes), the payload, and, when `checksum` is
-  /// `nil`, the checksum over `pseudoHeader()` (called only then), the header and `payloadSum`.
+  /// `nil`, the checksum over `pseudoHeader`, the header and `payloadSum`.
   /// Always inlined, like its callers (`IPv4Header.writeSegment`, `IPv6Header.writeSegment`), so
   /// the headers are still read in place.
   @inline(always)
   internal func writeAfterIP(
     into out: ByteWriter, ipLength: Int, tcpLength: Int, payload: [UInt8], payloadSum: InternetChecksum,
-    pseudoHeader: () -> InternetChecksum
+    pseudoHeader: InternetChecksum
   ) -> PacketError? {
     let (headerSum, error) = writeChecked(out, at: ipLength, headerLength: tcpLength)
     if let error { return error }
     out.put(payload, at: ipLength + tcpLength)
     if checksum == nil {
-      var sum = pseudoHeader()
+      var sum = pseudoHeader
       sum.combine(headerSum)
       sum.combine(payloadSum)
       out.put(sum.finalized, at: ipLength + TCPLayout.checksum)
