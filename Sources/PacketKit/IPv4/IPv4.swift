@@ -189,31 +189,90 @@ extension InternetChecksum {
 /// fields are written verbatim, even when inconsistent. A value too wide for its wire field
 /// throws `.overrideOutOfRange` at encode time.
 public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
+  // The fields live packed in three words (and the options in `optionArea`), as `TCPHeader`'s
+  // do: a header is ten plain values for the encoders. Every field keeps its full width.
+  /// Source address (bits 32...63) and destination address (0...31).
+  @usableFromInline internal var addresses: UInt64
+  /// Identification (bits 48...63), fragment offset (32...47), total length (16...31),
+  /// checksum (0...15).
+  @usableFromInline internal var numbers: UInt64
+  /// Version (bits 0...7), IHL (8...15), DSCP (16...23), ECN (24...31), flags (32...39), time to
+  /// live (40...47), protocol (48...55); whether IHL, total length, protocol and checksum are
+  /// set (bits 56, 57, 58, 59).
+  @usableFromInline internal var octets: UInt64
+
   /// Version, 4 bits. Default 4.
-  public var version: UInt8
+  public var version: UInt8 {
+    @inlinable get { UInt8(truncatingIfNeeded: octets) }
+    @inlinable set { octets = octets & ~0xFF | UInt64(newValue) }
+  }
   /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
   /// A set value is written verbatim; the bytes written are always 20 + the padded options.
-  public var ihl: UInt8?
+  public var ihl: UInt8? {
+    @inlinable get { octets & 1 << 56 == 0 ? nil : UInt8(truncatingIfNeeded: octets >> 8) }
+    @inlinable set { octets = octets & ~(0xFF << 8 | 1 << 56) | (newValue.map { UInt64($0) << 8 | 1 << 56 } ?? 0) }
+  }
   /// DSCP, 6 bits. Default 0.
-  public var dscp: UInt8
+  public var dscp: UInt8 {
+    @inlinable get { UInt8(truncatingIfNeeded: octets >> 16) }
+    @inlinable set { octets = octets & ~(0xFF << 16) | UInt64(newValue) << 16 }
+  }
   /// ECN, 2 bits. Default 0.
-  public var ecn: UInt8
+  public var ecn: UInt8 {
+    @inlinable get { UInt8(truncatingIfNeeded: octets >> 24) }
+    @inlinable set { octets = octets & ~(0xFF << 24) | UInt64(newValue) << 24 }
+  }
   /// Total length in bytes, 16 bits. `nil`: this header plus every layer after it.
-  public var totalLength: UInt16?
+  public var totalLength: UInt16? {
+    @inlinable get { octets & 1 << 57 == 0 ? nil : UInt16(truncatingIfNeeded: numbers >> 16) }
+    @inlinable set {
+      numbers = numbers & ~(0xFFFF << 16) | UInt64(newValue ?? 0) << 16
+      octets = octets & ~(1 << 57) | (newValue == nil ? 0 : 1 << 57)
+    }
+  }
   /// Identification, 16 bits. Default 0 (the kernel fills a 0 ID on raw sockets).
-  public var identification: UInt16
+  public var identification: UInt16 {
+    @inlinable get { UInt16(truncatingIfNeeded: numbers >> 48) }
+    @inlinable set { numbers = numbers & ~(0xFFFF << 48) | UInt64(newValue) << 48 }
+  }
   /// Flags, 3 bits. Default none.
-  public var flags: IPv4Flags
+  public var flags: IPv4Flags {
+    @inlinable get { IPv4Flags(rawValue: UInt8(truncatingIfNeeded: octets >> 32)) }
+    @inlinable set { octets = octets & ~(0xFF << 32) | UInt64(newValue.rawValue) << 32 }
+  }
   /// Fragment offset in 8-byte units, 13 bits. Default 0.
-  public var fragmentOffset: UInt16
+  public var fragmentOffset: UInt16 {
+    @inlinable get { UInt16(truncatingIfNeeded: numbers >> 32) }
+    @inlinable set { numbers = numbers & ~(0xFFFF << 32) | UInt64(newValue) << 32 }
+  }
   /// Time to live, 8 bits. Default 64.
-  public var timeToLive: UInt8
+  public var timeToLive: UInt8 {
+    @inlinable get { UInt8(truncatingIfNeeded: octets >> 40) }
+    @inlinable set { octets = octets & ~(0xFF << 40) | UInt64(newValue) << 40 }
+  }
   /// Protocol, 8 bits. `nil`: from the layer above (TCP 6, UDP 17, ICMP 1, IPv4 4), else 0.
-  public var `protocol`: IPProtocol?
+  public var `protocol`: IPProtocol? {
+    @inlinable get { octets & 1 << 58 == 0 ? nil : IPProtocol(UInt8(truncatingIfNeeded: octets >> 48)) }
+    @inlinable set {
+      octets = octets & ~(0xFF << 48 | 1 << 58) | (newValue.map { UInt64($0.rawValue) << 48 | 1 << 58 } ?? 0)
+    }
+  }
   /// Header checksum, 16 bits. `nil`: computed over the header as written.
-  public var checksum: UInt16?
-  public var sourceAddress: IPv4Address
-  public var destinationAddress: IPv4Address
+  public var checksum: UInt16? {
+    @inlinable get { octets & 1 << 59 == 0 ? nil : UInt16(truncatingIfNeeded: numbers) }
+    @inlinable set {
+      numbers = numbers & ~0xFFFF | UInt64(newValue ?? 0)
+      octets = octets & ~(1 << 59) | (newValue == nil ? 0 : 1 << 59)
+    }
+  }
+  public var sourceAddress: IPv4Address {
+    @inlinable get { IPv4Address(rawValue: UInt32(truncatingIfNeeded: addresses >> 32)) }
+    @inlinable set { addresses = addresses & 0xFFFF_FFFF | UInt64(newValue.rawValue) << 32 }
+  }
+  public var destinationAddress: IPv4Address {
+    @inlinable get { IPv4Address(rawValue: UInt32(truncatingIfNeeded: addresses)) }
+    @inlinable set { addresses = addresses & ~0xFFFF_FFFF | UInt64(newValue.rawValue) }
+  }
   /// Options, padded with zero octets (EOL) to a multiple of 4 bytes. At most 40 bytes fit
   /// (the IHL is 4 bits); a longer list, or one with a field that does not fit, makes `encode`
   /// throw, and reads back no options.
@@ -233,20 +292,15 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
     fragmentOffset: UInt16 = 0, timeToLive: UInt8 = 64, protocol: IPProtocol? = nil,
     checksum: UInt16? = nil, options: [IPv4Option] = []
   ) {
-    self.version = version
+    addresses = UInt64(sourceAddress.rawValue) << 32 | UInt64(destinationAddress.rawValue)
+    numbers = UInt64(identification) << 48 | UInt64(fragmentOffset) << 32
+    octets = UInt64(version) | UInt64(dscp) << 16 | UInt64(ecn) << 24 | UInt64(flags.rawValue) << 32
+      | UInt64(timeToLive) << 40
+    optionArea = InlineOptionArea(options)
     self.ihl = ihl
-    self.dscp = dscp
-    self.ecn = ecn
     self.totalLength = totalLength
-    self.identification = identification
-    self.flags = flags
-    self.fragmentOffset = fragmentOffset
-    self.timeToLive = timeToLive
     self.protocol = `protocol`
     self.checksum = checksum
-    self.sourceAddress = sourceAddress
-    self.destinationAddress = destinationAddress
-    self.optionArea = InlineOptionArea(options)
   }
 
   /// Decodes every field from a validated view, filling every optional from the wire (so that

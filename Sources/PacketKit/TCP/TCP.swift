@@ -141,25 +141,70 @@ public struct TCPView: Sendable {
 /// length does not spoil the TCP checksum). Without an IPv4 header below, a `nil` checksum
 /// throws `.missingPseudoHeader`.
 public struct TCPHeader: Hashable, Sendable, BitwiseCopyable {
-  // Stored in this order so the fixed fields pack into 24 bytes, and the header into 80 with its
-  // options: five 16-byte moves when a header is copied into or out of a `Layer`.
-  public var sourcePort: UInt16
-  public var destinationPort: UInt16
-  public var sequenceNumber: UInt32
-  public var acknowledgmentNumber: UInt32
+  // The fields live packed in three words (and the options in `optionStorage`): a header is ten
+  // plain values, which the encoders read into registers before their first store, instead of
+  // some twenty that spill. Every field keeps its full width, so a value too wide for its wire
+  // field is kept and reported by `encode`, never masked.
+  /// Source port (bits 48...63), destination port (32...47), sequence number (0...31): the
+  /// first eight bytes on the wire, as a big-endian number.
+  @usableFromInline internal var portsAndSequence: UInt64
+  /// Acknowledgment number (bits 32...63), window (16...31), urgent pointer (0...15).
+  @usableFromInline internal var acknowledgmentWindowUrgent: UInt64
+  /// Flags (bits 0...15), checksum (16...31) and whether it is set (bit 32), data offset
+  /// (40...47) and whether it is set (bit 48), reserved bits (56...63).
+  @usableFromInline internal var controls: UInt64
+
+  public var sourcePort: UInt16 {
+    @inlinable get { UInt16(truncatingIfNeeded: portsAndSequence >> 48) }
+    @inlinable set { portsAndSequence = portsAndSequence & ~(0xFFFF << 48) | UInt64(newValue) << 48 }
+  }
+  public var destinationPort: UInt16 {
+    @inlinable get { UInt16(truncatingIfNeeded: portsAndSequence >> 32) }
+    @inlinable set { portsAndSequence = portsAndSequence & ~(0xFFFF << 32) | UInt64(newValue) << 32 }
+  }
+  public var sequenceNumber: UInt32 {
+    @inlinable get { UInt32(truncatingIfNeeded: portsAndSequence) }
+    @inlinable set { portsAndSequence = portsAndSequence & ~0xFFFF_FFFF | UInt64(newValue) }
+  }
+  public var acknowledgmentNumber: UInt32 {
+    @inlinable get { UInt32(truncatingIfNeeded: acknowledgmentWindowUrgent >> 32) }
+    @inlinable set { acknowledgmentWindowUrgent = acknowledgmentWindowUrgent & 0xFFFF_FFFF | UInt64(newValue) << 32 }
+  }
   /// Window, 16 bits. Default 65535.
-  public var window: UInt16
+  public var window: UInt16 {
+    @inlinable get { UInt16(truncatingIfNeeded: acknowledgmentWindowUrgent >> 16) }
+    @inlinable set { acknowledgmentWindowUrgent = acknowledgmentWindowUrgent & ~(0xFFFF << 16) | UInt64(newValue) << 16 }
+  }
   /// Urgent pointer, 16 bits. Default 0.
-  public var urgentPointer: UInt16
+  public var urgentPointer: UInt16 {
+    @inlinable get { UInt16(truncatingIfNeeded: acknowledgmentWindowUrgent) }
+    @inlinable set { acknowledgmentWindowUrgent = acknowledgmentWindowUrgent & ~0xFFFF | UInt64(newValue) }
+  }
   /// The nine flags. Default `.syn`.
-  public var flags: TCPFlags
+  public var flags: TCPFlags {
+    @inlinable get { TCPFlags(rawValue: UInt16(truncatingIfNeeded: controls)) }
+    @inlinable set { controls = controls & ~0xFFFF | UInt64(newValue.rawValue) }
+  }
   /// Checksum, 16 bits. `nil`: computed (see the type's documentation).
-  public var checksum: UInt16?
+  public var checksum: UInt16? {
+    @inlinable get { controls & 1 << 32 == 0 ? nil : UInt16(truncatingIfNeeded: controls >> 16) }
+    @inlinable set {
+      controls = controls & ~(0x1_FFFF << 16) | (newValue.map { UInt64($0) << 16 | 1 << 32 } ?? 0)
+    }
+  }
   /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
   /// A set value is written verbatim; the bytes written are always 20 + the padded options.
-  public var dataOffset: UInt8?
+  public var dataOffset: UInt8? {
+    @inlinable get { controls & 1 << 48 == 0 ? nil : UInt8(truncatingIfNeeded: controls >> 40) }
+    @inlinable set {
+      controls = controls & ~(0x1FF << 40) | (newValue.map { UInt64($0) << 40 | 1 << 48 } ?? 0)
+    }
+  }
   /// The three reserved bits (RFC 9293), 0...7. Default 0.
-  public var reserved: UInt8
+  public var reserved: UInt8 {
+    @inlinable get { UInt8(truncatingIfNeeded: controls >> 56) }
+    @inlinable set { controls = controls & ~(0xFF << 56) | UInt64(newValue) << 56 }
+  }
   /// Options, padded with zero octets (EOL) to a multiple of 4 bytes. At most 40 bytes fit
   /// (the data offset is 4 bits); a longer list, or one with a field that does not fit its
   /// octet, makes `encode` throw, and reads back no options.
@@ -177,17 +222,12 @@ public struct TCPHeader: Hashable, Sendable, BitwiseCopyable {
     options: [TCPOption] = [], dataOffset: UInt8? = nil, reserved: UInt8 = 0,
     checksum: UInt16? = nil, urgentPointer: UInt16 = 0
   ) {
-    self.sourcePort = sourcePort
-    self.destinationPort = destinationPort
-    self.sequenceNumber = sequenceNumber
-    self.acknowledgmentNumber = acknowledgmentNumber
-    self.dataOffset = dataOffset
-    self.reserved = reserved
-    self.flags = flags
-    self.window = window
+    portsAndSequence = UInt64(sourcePort) << 48 | UInt64(destinationPort) << 32 | UInt64(sequenceNumber)
+    acknowledgmentWindowUrgent = UInt64(acknowledgmentNumber) << 32 | UInt64(window) << 16 | UInt64(urgentPointer)
+    controls = UInt64(flags.rawValue) | UInt64(reserved) << 56
+    optionStorage = InlineOptionArea(options)
     self.checksum = checksum
-    self.urgentPointer = urgentPointer
-    self.optionStorage = InlineOptionArea(options)
+    self.dataOffset = dataOffset
   }
 
   /// Decodes every field from a validated view, filling every optional from the wire (so that
@@ -226,44 +266,51 @@ public struct TCPHeader: Hashable, Sendable, BitwiseCopyable {
   internal func writeChecked(
     _ out: ByteWriter, at offset: Int, headerLength: Int
   ) -> (sum: InternetChecksum, error: PacketError?) {
-    let offsetValue: UInt8
-    if let dataOffset {
-      guard dataOffset <= 0x0F else {
-        return (InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(dataOffset)))
-      }
-      offsetValue = dataOffset
-    } else {
-      guard headerLength <= TCPLayout.maximumHeaderLength else {
-        return (InternetChecksum(), .computedValueOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(headerLength / 4)))
-      }
-      offsetValue = UInt8(truncatingIfNeeded: headerLength / 4)
-    }
-    guard reserved <= 0x07 else { return (InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "reserved", value: UInt64(reserved))) }
-    guard flags.rawValue <= 0x01FF else {
-      return (InternetChecksum(), .overrideOutOfRange(layer: .tcp, field: "flags", value: UInt64(flags.rawValue)))
-    }
-    out.put(sourcePort, at: offset)
-    out.put(destinationPort, at: offset + 2)
-    out.put(sequenceNumber, at: offset + 4)
-    out.put(acknowledgmentNumber, at: offset + 8)
-    out.put(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue, at: offset + 12)
-    out.put(window, at: offset + 14)
-    out.put(checksum ?? 0, at: offset + 16)
-    out.put(urgentPointer, at: offset + 18)
+    // One test for every set value on the way (the errors are built out of line, so that this
+    // stays small enough to be inlined into the encoders).
+    let dataOffset = self.dataOffset
+    guard (dataOffset ?? 0) <= 0x0F, dataOffset != nil || headerLength <= TCPLayout.maximumHeaderLength,
+      reserved <= 0x07, flags.rawValue <= 0x01FF
+    else { return (InternetChecksum(), rangeError(headerLength: headerLength)) }
     if let error = optionStorage.encodeError(layer: .tcp) { return (InternetChecksum(), error) }
+    // Every value is read, and the header built as words, before the first store (see
+    // `IPv4Header.writeChecked`).
+    let offsetValue = dataOffset ?? UInt8(truncatingIfNeeded: headerLength / 4)
+    let portsAndSequence = self.portsAndSequence
+    let acknowledgment = acknowledgmentNumber
+    let control = UInt32(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue) << 16 | UInt32(window)
+    let checksumAndUrgent = UInt32(checksum ?? 0) << 16 | UInt32(urgentPointer)
+    let options = optionStorage
+    out.put(UInt32(truncatingIfNeeded: portsAndSequence >> 32), at: offset)
+    out.put(UInt32(truncatingIfNeeded: portsAndSequence), at: offset + 4)
+    out.put(acknowledgment, at: offset + 8)
+    out.put(control, at: offset + 12)
+    out.put(checksumAndUrgent, at: offset + 16)
     // Bytes encoded when the options were set, padding included, and their sum.
-    optionStorage.write(out, at: offset + TCPLayout.options)
-    var sum = optionStorage.checksum
+    options.write(out, at: offset + TCPLayout.options)
+    var sum = options.checksum
     if checksum == nil {
-      // The fixed fields as one plain 64-bit sum (seven values < 2^32 cannot overflow), added
-      // unfolded: the same ones'-complement sum as adding them one by one. The options and
-      // their padding before them are a whole number of words, so no byte swap is needed.
-      let fixed = UInt64(sourcePort) &+ UInt64(destinationPort) &+ UInt64(sequenceNumber)
-        &+ UInt64(acknowledgmentNumber) &+ UInt64(UInt16(offsetValue) << 12 | UInt16(reserved) << 9 | flags.rawValue)
-        &+ UInt64(window) &+ UInt64(urgentPointer)
-      sum.addToSum(fixed)
+      // The fixed words as one plain 64-bit sum (five values < 2^32 cannot overflow), added
+      // unfolded: the same ones'-complement sum as adding the 16-bit words one by one. The
+      // options and their padding before them are a whole number of words, so no byte swap.
+      sum.addToSum(
+        (portsAndSequence >> 32) &+ (portsAndSequence & 0xFFFF_FFFF) &+ UInt64(acknowledgment) &+ UInt64(control)
+          &+ UInt64(urgentPointer))
     }
     return (sum, nil)
+  }
+
+  /// The first field `writeChecked` finds out of range, in field order (out of line: only a
+  /// header that cannot be encoded calls it).
+  @inline(never)
+  internal func rangeError(headerLength: Int) -> PacketError {
+    if let dataOffset {
+      if dataOffset > 0x0F { return .overrideOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(dataOffset)) }
+    } else if headerLength > TCPLayout.maximumHeaderLength {
+      return .computedValueOutOfRange(layer: .tcp, field: "dataOffset", value: UInt64(headerLength / 4))
+    }
+    if reserved > 0x07 { return .overrideOutOfRange(layer: .tcp, field: "reserved", value: UInt64(reserved)) }
+    return .overrideOutOfRange(layer: .tcp, field: "flags", value: UInt64(flags.rawValue))
   }
 
   /// Encodes this header and `payload` as a segment with `pseudoHeader` for the checksum.
