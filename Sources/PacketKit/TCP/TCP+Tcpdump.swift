@@ -126,28 +126,30 @@ extension TcpdumpPrinter {
   }
 
   /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
+  ///
+  /// Each option is classified by `OptionScanner.step`, the rule every option consumer uses. Two
+  /// things are tcpdump's own: the kind and length octets must be captured (else "[|tcp]") before
+  /// the rule is applied to the header's options area (a malformed option is "[bad opt]"), and
+  /// the next option starts after the data tcpdump read for this kind, not after the length
+  /// octet's count (an MSS of length 6 prints "[len 6]" and its last two bytes as the next option).
   mutating func tcpOptions(
     at start: Int, length: Int, segmentStart: Int, segmentLength: Int, tcpFlags: UInt8
   ) throws(TcpdumpTruncated) -> Bool {
-    var remaining = length
-    var cursor = start
+    let end = start + length
+    var next = start
     var separator = false
-    while remaining > 0 {
+    while next < end {
       if separator { emit(byte: 0x2C) }
-      // `cursor` moves past kind and length; the fields are read from the option's start.
-      let option = cursor
+      // The fields are read from the option's start; `cursor` is past kind and length.
+      let option = next
       let kind = try get8(option + TCPOptionLayout.kind)
-      cursor += 1
-      var optionLength: Int
-      if kind == 0 || kind == 1 {
-        optionLength = 1
-      } else {
-        optionLength = Int(try get8(option + TCPOptionLayout.length))
-        cursor += 1
-        if optionLength < 2 || optionLength > remaining { return badOption(separator) }
-        remaining -= 1
-      }
-      remaining -= 1
+      if kind > 1 { _ = try get8(option + TCPOptionLayout.length) }
+      let frame = self.frame
+      guard case .option(_, let optionLength) = OptionScanner.step(at: option, end: end, byte: { frame.u8($0) })
+      else { return badOption(separator) }
+      let cursor = option + (kind > 1 ? 2 : 1)  // EOL and NOP are the kind octet alone
+      // Option bytes left after kind and length (tcpdump's `hlen`).
+      let remaining = end - cursor
       var dataLength = 0
       if let name = Self.tcpOptionName(kind) {
         emit(name)
@@ -293,11 +295,8 @@ extension TcpdumpPrinter {
         if separator { emit(">") }
         return false
       }
-      cursor += dataLength
-      remaining -= dataLength
-      var expected = dataLength + 1
-      if kind != 0 && kind != 1 { expected += 1 }
-      if expected != optionLength {
+      next = cursor + dataLength
+      if cursor - option + dataLength != optionLength {
         emit("[len ")
         emit(decimal: optionLength)
         emit("]")
