@@ -72,21 +72,15 @@ public final class ProbeLink: FlowTransport {
   ) throws(ScriptError) -> (interface: String, source: IPAddress?, interfaceMAC: [UInt8], nextHopMAC: [UInt8]?, nextHop: IPAddress) {
     switch target {
     case .v4(let address):
-      let route: Route
-      do {
-        route = try RouteLookup.route(to: address.rawValue)
-      } catch {
-        throw .system(step: "route lookup for \(target)", description: error.description)
+      let route = try KernelTransport.routeLookup(for: target) { () throws(NetlinkError) in
+        try RouteLookup.route(to: address.rawValue)
       }
       return (
         route.interfaceName, .v4(IPv4Address(rawValue: route.sourceAddress)), route.interfaceMAC, route.nextHopMAC,
         .v4(IPv4Address(rawValue: route.nextHop)))
     case .v6(let address):
-      let route: IPv6Route
-      do {
-        route = try RouteLookup.route(toIPv6: address.octets)
-      } catch {
-        throw .system(step: "route lookup for \(target)", description: error.description)
+      let route = try KernelTransport.routeLookup(for: target) { () throws(NetlinkError) in
+        try RouteLookup.route(toIPv6: address.octets)
       }
       guard route.routeType == 1 || route.routeType == 2 else {
         throw .system(step: "route lookup for \(target)", description: "no route to it (route type \(route.routeType))")
