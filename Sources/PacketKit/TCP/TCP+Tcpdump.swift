@@ -426,7 +426,7 @@ extension TcpdumpPrinter {
       if ipv4 {
         emit(address: frame.u32(start + TCPOptionLayout.mptcpFields))
       } else {
-        emitIPv6(at: start + TCPOptionLayout.mptcpFields)
+        frame.ipv6Address(at: start + TCPOptionLayout.mptcpFields).appendText(to: &out)  // as inet_ntop writes it
       }
       let hasPort = [10, 18, 22, 30].contains(length)
       if hasPort {
@@ -467,45 +467,6 @@ extension TcpdumpPrinter {
       emit(" unknown")
     }
     return true
-  }
-
-  /// The IPv6 address stored at `start`, as inet_ntop writes it: lower-case hex groups, the
-  /// longest run of two or more zero groups (the first of equal runs) as "::", and the last 32
-  /// bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
-  mutating func emitIPv6(at start: Int) {
-    var groups: [UInt16] = []
-    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }  // eight 16-bit groups
-    var bestStart = -1
-    var bestLength = 0
-    var runStart = -1
-    for index in 0...8 {
-      if index < 8 && groups[index] == 0 {
-        if runStart < 0 { runStart = index }
-      } else if runStart >= 0 {
-        if index - runStart > bestLength {
-          bestStart = runStart
-          bestLength = index - runStart
-        }
-        runStart = -1
-      }
-    }
-    if bestLength < 2 { bestStart = -1 }
-    var index = 0
-    while index < 8 {
-      if index == bestStart {
-        emit(byte: 0x3A)
-        if index == 0 { emit(byte: 0x3A) }
-        index += bestLength
-        continue
-      }
-      if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && groups[5] == 0xFFFF)) {
-        emit(address: frame.u32(start + IPv6Layout.addressLength - 4))  // the last 32 bits
-        return
-      }
-      emit(hex: UInt32(groups[index]), width: 1)
-      index += 1
-      if index < 8 { emit(byte: 0x3A) }
-    }
   }
 
   mutating func fastOpen(_ start: Int, _ length: Int, experimental: Bool = false) {
