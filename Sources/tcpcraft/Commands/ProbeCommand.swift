@@ -528,29 +528,8 @@ enum ProbeCommand: Command {
   /// `text` in lines of at most `width` characters, broken at spaces; a word longer than a line
   /// is split, never cut.
   static func wrap(_ text: String, _ width: Int) -> [String] {
-    var lines: [String] = []
-    var line = ""
-    for word in text.split(separator: " ", omittingEmptySubsequences: true) {
-      var word = Substring(word)
-      while word.count > width {
-        if !line.isEmpty {
-          lines.append(line)
-          line = ""
-        }
-        lines.append(String(word.prefix(width)))
-        word = word.dropFirst(width)
-      }
-      if line.isEmpty {
-        line = String(word)
-      } else if line.count + 1 + word.count <= width {
-        line += " " + word
-      } else {
-        lines.append(line)
-        line = String(word)
-      }
-    }
-    if !line.isEmpty || lines.isEmpty { lines.append(line) }
-    return lines
+    let lines = TextWrap.lines(text, width: width, splittingLongWords: true)
+    return lines.isEmpty ? [""] : lines  // a table cell keeps its line
   }
 
   /// Table columns: case, RFC and requirement, expected, observed, verdict; with the single
