@@ -30,7 +30,7 @@ import TestSupport
 
       """)
     #expect(result.status == .passed, "\(result.reason ?? "")")
-    let ignored = result.transcript.filter { $0.text.hasSuffix("(another connection: ignored)") }
+    let ignored = result.transcript.filter { $0.note == .otherConnection && $0.text.hasSuffix("(another connection: ignored)") }
     #expect(ignored.contains { $0.text.contains("Flags [S]") }, "\(result.transcript.map(\.text))")
   }
 

@@ -24,7 +24,7 @@ import TestSupport
     #expect(failure.actual?.contains("Flags [S.]") == true, "\(failure.actual ?? "")")
     let late = try #require(failure.timeError)
     #expect(late > 100_000, "time error \(late) us")
-    #expect(result.transcript.contains { $0.kind == .outbound && $0.text.hasSuffix("(late)") })
+    #expect(result.transcript.contains { $0.kind == .outbound && $0.note == .late && $0.text.hasSuffix("(late)") })
   }
 
   @Test(

@@ -16,8 +16,13 @@ import Testing
     return (try? (ip / tcp / [UInt8](repeating: 0, count: length)).encoded()) ?? []
   }
 
-  static func entry(_ kind: ScriptTranscriptEntry.Kind, _ packet: [UInt8]?, text: String = "", time: Int64) -> ScriptTranscriptEntry {
-    ScriptTranscriptEntry(time: time, kind: kind, text: text, line: 1, packet: packet)
+  static func entry(
+    _ kind: ScriptTranscriptEntry.Kind, _ packet: [UInt8]?, text: String = "", note: ScriptTranscriptEntry.Note? = nil,
+    time: Int64
+  ) -> ScriptTranscriptEntry {
+    var entry = ScriptTranscriptEntry(time: time, kind: kind, text: text, line: 1, packet: packet)
+    entry.note = note
+    return entry
   }
 
   @Test("A passive close played by a script: directions, states, ISNs, times, notes")
@@ -28,7 +33,7 @@ import Testing
       Self.entry(.inbound, Self.packet([.syn, .ack], seq: 0, ack: 501, fromScript: true), time: 200),
       Self.entry(.outbound, Self.packet(.ack, seq: 501, ack: 1, fromScript: false), time: 300),
       Self.entry(
-        .outbound, Self.packet(.ack, seq: 9, ack: 9, fromScript: false, port: 9999), text: "x (another connection: ignored)", time: 350),
+        .outbound, Self.packet(.ack, seq: 9, ack: 9, fromScript: false, port: 9999), note: .otherConnection, time: 350),
       Self.entry(.outbound, Self.packet([.fin, .ack], seq: 501, ack: 1, fromScript: false, length: 10), time: 400),
       Self.entry(.inbound, Self.packet(.ack, seq: 1, ack: 512, fromScript: true), time: 500),
       Self.entry(.inbound, Self.packet([.fin, .ack], seq: 1, ack: 512, fromScript: true), time: 600),

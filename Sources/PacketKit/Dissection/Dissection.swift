@@ -249,12 +249,6 @@ public struct Dissection: Sendable {
     let end = bytes.startIndex + min(layer.range.upperBound, bytes.count)
     return bytes[start..<end]
   }
-
-  /// The first (outermost, not quoted) layer whose kind satisfies `predicate`; `bytes(of:)` gives
-  /// that layer's own bytes.
-  public func firstLayer(_ predicate: (DissectedLayer.Kind) -> Bool) -> DissectedLayer? {
-    layers.first { !$0.isQuoted && predicate($0.kind) }
-  }
 }
 
 /// The layers of a `Dissection`, outermost first, as a random-access collection of

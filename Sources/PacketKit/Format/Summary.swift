@@ -207,6 +207,17 @@ struct TcpdumpPrinter {
 
   // The cursor's checked reads against the captured end: they "longjmp" (throw) past it, like
   // tcpdump's GET_*.
+  /// Runs one protocol's printer (`body`); when it reads past the captured end, the text ends
+  /// with tcpdump's mark for that protocol (`" [|ip]"`, `" [|udp]"`, ...).
+  @inline(__always)
+  mutating func printing(_ truncated: StaticString, _ body: (inout TcpdumpPrinter) throws(TcpdumpTruncated) -> Void) {
+    do {
+      try body(&self)
+    } catch {
+      emit(truncated)
+    }
+  }
+
   func get8(_ offset: Int) throws(TcpdumpTruncated) -> UInt8 {
     guard let value = frame.get8(offset, before: snapEnd) else { throw TcpdumpTruncated() }
     return value

@@ -5,11 +5,8 @@ extension TcpdumpPrinter {
   // MARK: ICMP (print-icmp.c)
 
   mutating func icmp(at start: Int, length: Int) {
-    do {
-      let text = try icmpText(at: start)
-      emit(text: "ICMP \(text), length \(length)")
-    } catch {
-      emit(" [|icmp]")
+    printing(" [|icmp]") { (printer: inout Self) throws(TcpdumpTruncated) in
+      printer.emit(text: "ICMP \(try printer.icmpText(at: start)), length \(length)")
     }
   }
 

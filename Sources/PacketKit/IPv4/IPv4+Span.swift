@@ -31,22 +31,7 @@ public struct IPv4SpanView: ~Escapable {
   @inlinable @_lifetime(copy bytes)
   public init(unchecked bytes: RawSpan) { self.bytes = bytes }
 
-  @inlinable public var version: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) >> 4 }
-  @inlinable public var ihl: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) & 0x0F }
-  @inlinable public var headerLength: Int { Int(ihl) &* 4 }
-  @inlinable public var dscp: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) >> 2 }
-  @inlinable public var ecn: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) & 0x03 }
-  @inlinable public var totalLength: UInt16 { bytes.uint16(at: IPv4Layout.totalLength) }
-  @inlinable public var identification: UInt16 { bytes.uint16(at: IPv4Layout.identification) }
-  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: IPv4Layout.flagsAndFragmentOffset) >> 5) }
-  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: IPv4Layout.flagsAndFragmentOffset) & 0x1FFF }
-  @inlinable public var timeToLive: UInt8 { bytes.byte(at: IPv4Layout.timeToLive) }
-  @inlinable public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: IPv4Layout.protocol)) }
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: IPv4Layout.checksum) }
-  @inlinable public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: IPv4Layout.sourceAddress)) }
-  @inlinable public var destinationAddress: IPv4Address {
-    IPv4Address(rawValue: bytes.uint32(at: IPv4Layout.destinationAddress))
-  }
+  // The header fields (`version` ... `destinationAddress`): `_IPv4HeaderFields`, shared with `IPv4View`.
 
   /// The options area (`headerLength` − 20 bytes, padding included).
   @inlinable @inline(__always) public var optionBytes: RawSpan {

@@ -5,11 +5,7 @@ extension TcpdumpPrinter {
   // MARK: IPv4 (print-ip.c)
 
   mutating func ip(at start: Int, length: Int) {
-    do {
-      try ipBody(at: start, length: length)
-    } catch {
-      emit(" [|ip]")
-    }
+    printing(" [|ip]") { (printer: inout Self) throws(TcpdumpTruncated) in try printer.ipBody(at: start, length: length) }
   }
 
   mutating func ipBody(at start: Int, length: Int) throws(TcpdumpTruncated) {

@@ -82,34 +82,8 @@ public struct IPv4View: Sendable {
   /// Wraps bytes without checks. Only for bytes this module just wrote.
   @inlinable public init(unchecked bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
-  /// Version, 4 bits (4 for IPv4; not checked).
-  @inlinable public var version: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) >> 4 }
-  /// Internet header length, 4 bits, in 32-bit words.
-  @inlinable public var ihl: UInt8 { bytes.byte(at: IPv4Layout.versionAndIHL) & 0x0F }
-  /// Header length in bytes (`ihl` × 4).
-  @inlinable public var headerLength: Int { Int(ihl) * 4 }
-  /// Differentiated services code point, 6 bits (RFC 2474).
-  @inlinable public var dscp: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) >> 2 }
-  /// Explicit congestion notification, 2 bits (RFC 3168).
-  @inlinable public var ecn: UInt8 { bytes.byte(at: IPv4Layout.dscpAndECN) & 0x03 }
-  /// Total length in bytes, header included, 16 bits.
-  @inlinable public var totalLength: UInt16 { bytes.uint16(at: IPv4Layout.totalLength) }
-  /// Identification, 16 bits.
-  @inlinable public var identification: UInt16 { bytes.uint16(at: IPv4Layout.identification) }
-  /// The three flag bits.
-  @inlinable public var flags: IPv4Flags { IPv4Flags(rawValue: bytes.byte(at: IPv4Layout.flagsAndFragmentOffset) >> 5) }
-  /// Fragment offset, 13 bits, in 8-byte units.
-  @inlinable public var fragmentOffset: UInt16 { bytes.uint16(at: IPv4Layout.flagsAndFragmentOffset) & 0x1FFF }
-  /// Time to live, 8 bits.
-  @inlinable public var timeToLive: UInt8 { bytes.byte(at: IPv4Layout.timeToLive) }
-  /// Protocol of the payload, 8 bits.
-  public var `protocol`: IPProtocol { IPProtocol(bytes.byte(at: IPv4Layout.protocol)) }
-  /// Header checksum as on the wire, 16 bits.
-  @inlinable public var checksum: UInt16 { bytes.uint16(at: IPv4Layout.checksum) }
-  @inlinable public var sourceAddress: IPv4Address { IPv4Address(rawValue: bytes.uint32(at: IPv4Layout.sourceAddress)) }
-  @inlinable public var destinationAddress: IPv4Address {
-    IPv4Address(rawValue: bytes.uint32(at: IPv4Layout.destinationAddress))
-  }
+  // The header fields (`version` ... `destinationAddress`): `_IPv4HeaderFields` (IPv4+Fields.swift),
+  // shared with `IPv4SpanView`.
 
   /// The options area (`headerLength` − 20 bytes, padding included).
   @inlinable public var optionBytes: ArraySlice<UInt8> {

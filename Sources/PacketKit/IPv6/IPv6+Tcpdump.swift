@@ -37,11 +37,7 @@ extension TcpdumpPrinter {
   // MARK: IPv6 (print-ip6.c)
 
   mutating func ip6(at start: Int, length: Int) {
-    do {
-      try ip6Body(at: start, length: length)
-    } catch {
-      emit(" [|ip6]")
-    }
+    printing(" [|ip6]") { (printer: inout Self) throws(TcpdumpTruncated) in try printer.ip6Body(at: start, length: length) }
   }
 
   mutating func ip6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {
@@ -195,11 +191,7 @@ extension TcpdumpPrinter {
   // MARK: ICMPv6 (print-icmp6.c, non-verbose)
 
   mutating func icmp6(at start: Int, length: Int) {
-    do {
-      try icmp6Body(at: start, length: length)
-    } catch {
-      emit(" [|icmp6]")
-    }
+    printing(" [|icmp6]") { (printer: inout Self) throws(TcpdumpTruncated) in try printer.icmp6Body(at: start, length: length) }
   }
 
   mutating func icmp6Body(at start: Int, length: Int) throws(TcpdumpTruncated) {

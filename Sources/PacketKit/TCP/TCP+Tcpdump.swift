@@ -126,28 +126,30 @@ extension TcpdumpPrinter {
   }
 
   /// Prints the options; returns `false` after "[bad opt]" (the line then ends there).
+  ///
+  /// Each option is classified by `OptionScanner.step`, the rule every option consumer uses. Two
+  /// things are tcpdump's own: the kind and length octets must be captured (else "[|tcp]") before
+  /// the rule is applied to the header's options area (a malformed option is "[bad opt]"), and
+  /// the next option starts after the data tcpdump read for this kind, not after the length
+  /// octet's count (an MSS of length 6 prints "[len 6]" and its last two bytes as the next option).
   mutating func tcpOptions(
     at start: Int, length: Int, segmentStart: Int, segmentLength: Int, tcpFlags: UInt8
   ) throws(TcpdumpTruncated) -> Bool {
-    var remaining = length
-    var cursor = start
+    let end = start + length
+    var next = start
     var separator = false
-    while remaining > 0 {
+    while next < end {
       if separator { emit(byte: 0x2C) }
-      // `cursor` moves past kind and length; the fields are read from the option's start.
-      let option = cursor
+      // The fields are read from the option's start; `cursor` is past kind and length.
+      let option = next
       let kind = try get8(option + TCPOptionLayout.kind)
-      cursor += 1
-      var optionLength: Int
-      if kind == 0 || kind == 1 {
-        optionLength = 1
-      } else {
-        optionLength = Int(try get8(option + TCPOptionLayout.length))
-        cursor += 1
-        if optionLength < 2 || optionLength > remaining { return badOption(separator) }
-        remaining -= 1
-      }
-      remaining -= 1
+      if kind > 1 { _ = try get8(option + TCPOptionLayout.length) }
+      let frame = self.frame
+      guard case .option(_, let optionLength) = OptionScanner.step(at: option, end: end, byte: { frame.u8($0) })
+      else { return badOption(separator) }
+      let cursor = option + (kind > 1 ? 2 : 1)  // EOL and NOP are the kind octet alone
+      // Option bytes left after kind and length (tcpdump's `hlen`).
+      let remaining = end - cursor
       var dataLength = 0
       if let name = Self.tcpOptionName(kind) {
         emit(name)
@@ -293,11 +295,8 @@ extension TcpdumpPrinter {
         if separator { emit(">") }
         return false
       }
-      cursor += dataLength
-      remaining -= dataLength
-      var expected = dataLength + 1
-      if kind != 0 && kind != 1 { expected += 1 }
-      if expected != optionLength {
+      next = cursor + dataLength
+      if cursor - option + dataLength != optionLength {
         emit("[len ")
         emit(decimal: optionLength)
         emit("]")
@@ -427,7 +426,7 @@ extension TcpdumpPrinter {
       if ipv4 {
         emit(address: frame.u32(start + TCPOptionLayout.mptcpFields))
       } else {
-        emitIPv6(at: start + TCPOptionLayout.mptcpFields)
+        frame.ipv6Address(at: start + TCPOptionLayout.mptcpFields).appendText(to: &out)  // as inet_ntop writes it
       }
       let hasPort = [10, 18, 22, 30].contains(length)
       if hasPort {
@@ -468,45 +467,6 @@ extension TcpdumpPrinter {
       emit(" unknown")
     }
     return true
-  }
-
-  /// The IPv6 address stored at `start`, as inet_ntop writes it: lower-case hex groups, the
-  /// longest run of two or more zero groups (the first of equal runs) as "::", and the last 32
-  /// bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
-  mutating func emitIPv6(at start: Int) {
-    var groups: [UInt16] = []
-    for index in 0..<8 { groups.append(frame.u16(start + 2 * index)) }  // eight 16-bit groups
-    var bestStart = -1
-    var bestLength = 0
-    var runStart = -1
-    for index in 0...8 {
-      if index < 8 && groups[index] == 0 {
-        if runStart < 0 { runStart = index }
-      } else if runStart >= 0 {
-        if index - runStart > bestLength {
-          bestStart = runStart
-          bestLength = index - runStart
-        }
-        runStart = -1
-      }
-    }
-    if bestLength < 2 { bestStart = -1 }
-    var index = 0
-    while index < 8 {
-      if index == bestStart {
-        emit(byte: 0x3A)
-        if index == 0 { emit(byte: 0x3A) }
-        index += bestLength
-        continue
-      }
-      if index == 6 && bestStart == 0 && (bestLength == 6 || (bestLength == 5 && groups[5] == 0xFFFF)) {
-        emit(address: frame.u32(start + IPv6Layout.addressLength - 4))  // the last 32 bits
-        return
-      }
-      emit(hex: UInt32(groups[index]), width: 1)
-      index += 1
-      if index < 8 { emit(byte: 0x3A) }
-    }
   }
 
   mutating func fastOpen(_ start: Int, _ length: Int, experimental: Bool = false) {

@@ -62,99 +62,69 @@ public struct TCPSegmentTemplate: Sendable {
     ipVersion = 4
   }
 
-  @inline(__always)
-  private func read16(_ at: Int) -> UInt16 { UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1]) }
-
-  @inline(__always)
-  private func read32(_ at: Int) -> UInt32 { UInt32(read16(at)) << 16 | UInt32(read16(at + 2)) }
-
-  @inline(__always)
-  private mutating func write16(_ value: UInt16, _ at: Int) {
-    bytes[at] = UInt8(truncatingIfNeeded: value >> 8)
-    bytes[at + 1] = UInt8(truncatingIfNeeded: value)
+  /// The big-endian TCP field at `field` (its offset in the TCP header), read through the byte
+  /// cursor; setting it keeps a computed TCP checksum correct (RFC 1624).
+  private subscript(tcp field: Int) -> UInt16 {
+    get { bytes.withCursor { $0.u16(tcpOffset + field) } }
+    set { store(newValue, at: tcpOffset + field, checksumAt: tcpChecksumOffset) }
+  }
+  private subscript(tcp field: Int) -> UInt32 {
+    get { bytes.withCursor { $0.u32(tcpOffset + field) } }
+    set { store(newValue, at: tcpOffset + field, checksumAt: tcpChecksumOffset) }
   }
 
-  @inline(__always)
-  private mutating func write32(_ value: UInt32, _ at: Int) {
-    write16(UInt16(truncatingIfNeeded: value >> 16), at)
-    write16(UInt16(truncatingIfNeeded: value), at + 2)
-  }
+  /// Where the TCP checksum to keep correct is; `nil` when it was set explicitly.
+  private var tcpChecksumOffset: Int? { updatesTCPChecksum ? tcpOffset + TCPLayout.checksum : nil }
 
-  /// Replaces the 16-bit TCP field at `field` (offset in the TCP header), updating the checksum.
-  @inline(__always)
-  private mutating func patchTCP16(_ field: Int, _ value: UInt16) {
-    let at = tcpOffset + field
-    let old = read16(at)
-    write16(value, at)
-    if updatesTCPChecksum {
-      let checksumAt = tcpOffset + TCPLayout.checksum
-      write16(InternetChecksum.update(read16(checksumAt), oldValue: old, newValue: value), checksumAt)
-    }
-  }
-
-  @inline(__always)
-  private mutating func patchTCP32(_ field: Int, _ value: UInt32) {
-    let at = tcpOffset + field
-    let old = read32(at)
-    write32(value, at)
-    if updatesTCPChecksum {
-      let checksumAt = tcpOffset + TCPLayout.checksum
-      write16(InternetChecksum.update(read16(checksumAt), oldValue: old, newValue: value), checksumAt)
+  /// Stores `value` at `offset` of `bytes`, updating the checksum at `checksumAt` if any.
+  private mutating func store<Field: FixedWidthInteger & UnsignedInteger>(_ value: Field, at offset: Int, checksumAt: Int?) {
+    bytes.withUnsafeMutableBytes { buffer in
+      _ = InternetChecksum.patch(buffer, value, at: offset, checksumAt: checksumAt)
     }
   }
 
   public var sequenceNumber: UInt32 {
-    get { read32(tcpOffset + TCPLayout.sequenceNumber) }
-    set { patchTCP32(TCPLayout.sequenceNumber, newValue) }
+    get { self[tcp: TCPLayout.sequenceNumber] }
+    set { self[tcp: TCPLayout.sequenceNumber] = newValue }
   }
-
   public var acknowledgmentNumber: UInt32 {
-    get { read32(tcpOffset + TCPLayout.acknowledgmentNumber) }
-    set { patchTCP32(TCPLayout.acknowledgmentNumber, newValue) }
+    get { self[tcp: TCPLayout.acknowledgmentNumber] }
+    set { self[tcp: TCPLayout.acknowledgmentNumber] = newValue }
   }
-
   public var sourcePort: UInt16 {
-    get { read16(tcpOffset + TCPLayout.sourcePort) }
-    set { patchTCP16(TCPLayout.sourcePort, newValue) }
+    get { self[tcp: TCPLayout.sourcePort] }
+    set { self[tcp: TCPLayout.sourcePort] = newValue }
   }
-
   public var destinationPort: UInt16 {
-    get { read16(tcpOffset + TCPLayout.destinationPort) }
-    set { patchTCP16(TCPLayout.destinationPort, newValue) }
+    get { self[tcp: TCPLayout.destinationPort] }
+    set { self[tcp: TCPLayout.destinationPort] = newValue }
   }
-
   public var window: UInt16 {
-    get { read16(tcpOffset + TCPLayout.window) }
-    set { patchTCP16(TCPLayout.window, newValue) }
+    get { self[tcp: TCPLayout.window] }
+    set { self[tcp: TCPLayout.window] = newValue }
   }
-
   public var urgentPointer: UInt16 {
-    get { read16(tcpOffset + TCPLayout.urgentPointer) }
-    set { patchTCP16(TCPLayout.urgentPointer, newValue) }
+    get { self[tcp: TCPLayout.urgentPointer] }
+    set { self[tcp: TCPLayout.urgentPointer] = newValue }
   }
 
   /// The nine flags (data offset and reserved bits are kept). Bits above the nine are ignored.
   public var flags: TCPFlags {
-    get { TCPFlags(rawValue: read16(tcpOffset + 12) & 0x01FF) }
+    get { TCPFlags(rawValue: self[tcp: TCPLayout.dataOffsetAndFlags] & 0x01FF) }
     set {
-      let word = read16(tcpOffset + 12) & 0xFE00 | newValue.rawValue & 0x01FF
-      patchTCP16(12, word)
+      let word: UInt16 = self[tcp: TCPLayout.dataOffsetAndFlags]
+      self[tcp: TCPLayout.dataOffsetAndFlags] = word & 0xFE00 | newValue.rawValue & 0x01FF
     }
   }
 
   /// The IPv4 identification; updates the IPv4 checksum when computed. An IPv6 header has none:
   /// for an IPv6 template this reads 0 and setting it changes nothing (walk `flowLabel` instead).
   public var identification: UInt16 {
-    get { ipVersion == 4 ? read16(ipv4Offset + IPv4Layout.identification) : 0 }
+    get { ipVersion == 4 ? bytes.withCursor { $0.u16(ipv4Offset + IPv4Layout.identification) } : 0 }
     set {
       guard ipVersion == 4 else { return }
-      let at = ipv4Offset + IPv4Layout.identification
-      let old = read16(at)
-      write16(newValue, at)
-      if updatesIPv4Checksum {
-        let checksumAt = ipv4Offset + IPv4Layout.checksum
-        write16(InternetChecksum.update(read16(checksumAt), oldValue: old, newValue: newValue), checksumAt)
-      }
+      store(newValue, at: ipv4Offset + IPv4Layout.identification,
+            checksumAt: updatesIPv4Checksum ? ipv4Offset + IPv4Layout.checksum : nil)
     }
   }
 
@@ -177,14 +147,7 @@ extension InternetChecksum {
   public static func patch(
     _ buffer: UnsafeMutableRawBufferPointer, uint32 newValue: UInt32, at fieldOffset: Int, checksumAt checksumOffset: Int
   ) -> Bool {
-    guard fieldOffset >= 0, fieldOffset <= buffer.count - 4, checksumOffset >= 0, checksumOffset <= buffer.count - 2
-    else { return false }
-    let old = UInt32(bigEndian: buffer.loadUnaligned(fromByteOffset: fieldOffset, as: UInt32.self))
-    let checksum = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: checksumOffset, as: UInt16.self))
-    buffer.storeBytes(of: newValue.bigEndian, toByteOffset: fieldOffset, as: UInt32.self)
-    let updated = update(checksum, oldValue: old, newValue: newValue)
-    buffer.storeBytes(of: updated.bigEndian, toByteOffset: checksumOffset, as: UInt16.self)
-    return true
+    patch(buffer, newValue, at: fieldOffset, checksumAt: checksumOffset)
   }
 
   /// The 16-bit form of `patch(_:uint32:at:checksumAt:)` (ports, window, IPv4 identification).
@@ -192,12 +155,27 @@ extension InternetChecksum {
   public static func patch(
     _ buffer: UnsafeMutableRawBufferPointer, uint16 newValue: UInt16, at fieldOffset: Int, checksumAt checksumOffset: Int
   ) -> Bool {
-    guard fieldOffset >= 0, fieldOffset <= buffer.count - 2, checksumOffset >= 0, checksumOffset <= buffer.count - 2
-    else { return false }
-    let old = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: fieldOffset, as: UInt16.self))
+    patch(buffer, newValue, at: fieldOffset, checksumAt: checksumOffset)
+  }
+
+  /// Both forms, and a plain store when `checksumOffset` is `nil` (a checksum set explicitly is
+  /// left alone). `Field` is `UInt16` or `UInt32`.
+  @inlinable @inline(__always)
+  static func patch<Field: FixedWidthInteger & UnsignedInteger>(
+    _ buffer: UnsafeMutableRawBufferPointer, _ newValue: Field, at fieldOffset: Int, checksumAt checksumOffset: Int?
+  ) -> Bool {
+    guard fieldOffset >= 0, fieldOffset <= buffer.count - MemoryLayout<Field>.size else { return false }
+    guard let checksumOffset else {
+      buffer.storeBytes(of: newValue.bigEndian, toByteOffset: fieldOffset, as: Field.self)
+      return true
+    }
+    guard checksumOffset >= 0, checksumOffset <= buffer.count - 2 else { return false }
+    let old = Field(bigEndian: buffer.loadUnaligned(fromByteOffset: fieldOffset, as: Field.self))
     let checksum = UInt16(bigEndian: buffer.loadUnaligned(fromByteOffset: checksumOffset, as: UInt16.self))
-    buffer.storeBytes(of: newValue.bigEndian, toByteOffset: fieldOffset, as: UInt16.self)
-    let updated = update(checksum, oldValue: old, newValue: newValue)
+    buffer.storeBytes(of: newValue.bigEndian, toByteOffset: fieldOffset, as: Field.self)
+    let updated = Field.bitWidth == 32
+      ? update(checksum, oldValue: UInt32(truncatingIfNeeded: old), newValue: UInt32(truncatingIfNeeded: newValue))
+      : update(checksum, oldValue: UInt16(truncatingIfNeeded: old), newValue: UInt16(truncatingIfNeeded: newValue))
     buffer.storeBytes(of: updated.bigEndian, toByteOffset: checksumOffset, as: UInt16.self)
     return true
   }

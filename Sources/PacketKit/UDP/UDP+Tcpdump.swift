@@ -4,10 +4,8 @@ extension TcpdumpPrinter {
   // MARK: UDP (print-udp.c)
 
   mutating func udp(at start: Int, length: Int, _ ip: IPContext, fragmented: Bool) {
-    do {
-      try udpBody(at: start, length: length, ip, fragmented: fragmented)
-    } catch {
-      emit(" [|udp]")
+    printing(" [|udp]") { (printer: inout Self) throws(TcpdumpTruncated) in
+      try printer.udpBody(at: start, length: length, ip, fragmented: fragmented)
     }
   }
 

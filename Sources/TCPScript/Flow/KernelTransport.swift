@@ -32,12 +32,7 @@ public final class KernelTransport: FlowTransport {
       let route = try route(to: address)
       return (route.interface, .v4(route.source))
     case .v6(let address):
-      let found: IPv6Route
-      do {
-        found = try RouteLookup.route(toIPv6: address.octets)
-      } catch {
-        throw .system(step: "route lookup for \(address)", description: error.description)
-      }
+      let found = try routeLookup(for: remote) { () throws(NetlinkError) in try RouteLookup.route(toIPv6: address.octets) }
       if let source = found.sourceAddress {
         return (found.interfaceName, .v6(IPv6Address(octets: source)))
       }
@@ -50,11 +45,18 @@ public final class KernelTransport: FlowTransport {
 
   /// Where a flow to `remote` would leave from: (interface, source address).
   public static func route(to remote: IPv4Address) throws(ScriptError) -> (interface: String, source: IPv4Address) {
+    let route = try routeLookup(for: .v4(remote)) { () throws(NetlinkError) in try RouteLookup.route(to: remote.rawValue) }
+    return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress))
+  }
+
+  /// `lookup` (a route lookup toward `target`), its netlink error as "route lookup for TARGET".
+  static func routeLookup<Found>(
+    for target: IPAddress, _ lookup: () throws(NetlinkError) -> Found
+  ) throws(ScriptError) -> Found {
     do {
-      let route = try RouteLookup.route(to: remote.rawValue)
-      return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress))
+      return try lookup()
     } catch {
-      throw .system(step: "route lookup for \(remote)", description: error.description)
+      throw .system(step: "route lookup for \(target)", description: error.description)
     }
   }
 

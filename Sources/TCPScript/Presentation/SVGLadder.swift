@@ -217,20 +217,5 @@ public enum SVGLadder {
   }
 
   /// `text` broken at spaces into lines of at most `limit` characters (a longer word stays whole).
-  static func wrap(_ text: String, _ limit: Int) -> [String] {
-    var lines: [String] = []
-    var current = ""
-    for word in text.split(separator: " ", omittingEmptySubsequences: true) {
-      if current.isEmpty {
-        current = String(word)
-      } else if current.count + 1 + word.count <= limit {
-        current += " " + word
-      } else {
-        lines.append(current)
-        current = String(word)
-      }
-    }
-    if !current.isEmpty { lines.append(current) }
-    return lines
-  }
+  static func wrap(_ text: String, _ limit: Int) -> [String] { TextWrap.lines(text, width: limit) }
 }

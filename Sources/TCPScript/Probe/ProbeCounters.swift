@@ -123,3 +123,45 @@ public struct KernelCounters: Sendable {
     return String(decoding: bytes, as: UTF8.self)
   }
 }
+
+/// Where a probe can read the target's kernel: a network namespace of ours (its file, or its
+/// `ip netns` name), this host (a target on `lo`), or nowhere (a target elsewhere). The one rule
+/// both probe runners (IPv4 and IPv6) use for whether that kernel is this machine's, for its
+/// counters and for how drop evidence names its scope.
+struct TargetKernel {
+  var namespaceFile: String?
+  var namespaceName: String?
+  var readsThisHost: Bool
+
+  /// In a namespace of ours.
+  var inNamespace: Bool { namespaceFile != nil || namespaceName != nil }
+  /// The target's kernel is this machine's: its counters, drop reasons and sockets can be read.
+  var isLocal: Bool { inNamespace || readsThisHost }
+
+  /// The target kernel's counters now, `nil` when they cannot be read (or the kernel is not ours).
+  func counters() -> KernelCounters? {
+    if let namespaceFile { return KernelCounters.read(namespaceFile: namespaceFile) }
+    if let namespaceName { return KernelCounters.read(namespace: namespaceName) }
+    return readsThisHost ? KernelCounters.read() : nil
+  }
+
+  /// Starts the drop tracer for a run (when `asked` and the kernel is this machine's), or why not.
+  func startDropTrace(asked: Bool) -> Result<DropTrace, DropTraceProblem> {
+    DropTraceProblem.start(asked: asked, local: isLocal)
+  }
+
+  /// Where the drop tracer looked, for the evidence.
+  var dropScope: String { inNamespace ? "target namespace and this host's end of the veth" : "this host, host-wide" }
+}
+
+extension ProbeConfiguration {
+  var targetKernel: TargetKernel {
+    TargetKernel(namespaceFile: counterNamespaceFile, namespaceName: counterNamespace, readsThisHost: readsLocalCounters)
+  }
+}
+
+extension IPv6ProbeConfiguration {
+  var targetKernel: TargetKernel {
+    TargetKernel(namespaceFile: counterNamespaceFile, namespaceName: counterNamespaceName, readsThisHost: readsLocalCounters)
+  }
+}

@@ -119,23 +119,16 @@ extension ProbeRunner {
   /// Starts the drop tracer for a run when the target's kernel is this machine's (a namespace of
   /// ours, or `lo`); otherwise why not.
   func startDropTrace() -> Result<DropTrace, DropTraceProblem> {
-    let configuration = self.configuration
-    return DropTraceProblem.start(
-      asked: configuration.tracesDrops,
-      local: configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
-        || configuration.readsLocalCounters)
+    configuration.targetKernel.startDropTrace(asked: configuration.tracesDrops)
   }
 
   /// Gives each result the drops of its window (read once from the tracer), with an evidence
   /// line; without a tracer, the reason it is missing.
   func attributeDrops(_ results: inout [ProbeResult], trace: Result<DropTrace, DropTraceProblem>) {
-    let configuration = self.configuration
-    let inNamespace = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
     // With a source address no interface owns (kernel fact 7), the host drops every reply the
     // target sends us: that is the path, not the case.
     DropEvidence.attribute(
-      &results, trace: trace, scope: inNamespace ? "target namespace and this host's end of the veth" : "this host, host-wide",
-      unownedSource: !configuration.guardResets)
+      &results, trace: trace, scope: configuration.targetKernel.dropScope, unownedSource: !configuration.guardResets)
   }
 }
 

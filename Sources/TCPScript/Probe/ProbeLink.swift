@@ -36,43 +36,70 @@ public final class ProbeLink: FlowTransport {
   private var frame: [UInt8] = []
   private var closed = false
 
-  /// Where frames to `target` leave from: the interface, the source address the kernel would
-  /// choose, our MAC and the next hop's MAC (all zero on `lo`). An unresolved neighbour is
-  /// resolved by sending one UDP datagram to the target's discard port (bounded retries).
+  /// Where frames to `target` (IPv4 or IPv6) leave from: the interface, the source address the
+  /// kernel would choose, our MAC and the next hop's MAC (all zero on `lo`). An unresolved
+  /// neighbour is resolved by sending one UDP datagram to the target's discard port (bounded:
+  /// 6 tries, 100 ms apart).
   public static func route(
-    to target: IPv4Address
-  ) throws(ScriptError) -> (interface: String, source: IPv4Address, sourceMAC: MACAddress, destinationMAC: MACAddress) {
+    to target: IPAddress
+  ) throws(ScriptError) -> (interface: String, source: IPAddress, sourceMAC: MACAddress, destinationMAC: MACAddress) {
     for attempt in 0..<6 {
-      let route: Route
-      do {
-        route = try RouteLookup.route(to: target.rawValue)
-      } catch {
-        throw .system(step: "route lookup for \(target)", description: error.description)
+      let hop = try nextHop(to: target)
+      if let next = hop.nextHopMAC.flatMap({ MACAddress(bytes: $0) }), let source = hop.source {
+        return (hop.interface, source, MACAddress(bytes: hop.interfaceMAC) ?? .zero, next)
       }
-      if let next = route.nextHopMAC.flatMap({ MACAddress(bytes: $0) }) {
-        let mac = MACAddress(bytes: route.interfaceMAC) ?? .zero
-        return (route.interfaceName, IPv4Address(rawValue: route.sourceAddress), mac, next)
-      }
-      if attempt == 0 { nudgeNeighbour(IPv4Address(rawValue: route.nextHop)) }
+      if attempt == 0 { nudgeNeighbour(hop.nextHop) }
       SystemSleep.sleep(for: .milliseconds(100))
     }
     throw .system(
       step: "resolving the next hop's MAC for \(target)",
-      description: "no neighbour entry (ARP got no answer); give it with --dst-mac")
+      description: "no neighbour entry (\(target.ipv6 == nil ? "ARP" : "neighbour discovery") got no answer); give it with --dst-mac")
+  }
+
+  /// The IPv4 form of `route(to:)`.
+  public static func route(
+    to target: IPv4Address
+  ) throws(ScriptError) -> (interface: String, source: IPv4Address, sourceMAC: MACAddress, destinationMAC: MACAddress) {
+    let route = try route(to: .v4(target))
+    return (route.interface, route.source.ipv4 ?? .any, route.sourceMAC, route.destinationMAC)
+  }
+
+  /// One route lookup toward `target`: the interface, the source (`nil` when the kernel gave none
+  /// for an IPv6 target that is not local), the MACs as the kernel knows them, and the address to
+  /// nudge when the next hop's MAC is unknown (IPv4: the gateway or the target; IPv6: the target).
+  private static func nextHop(
+    to target: IPAddress
+  ) throws(ScriptError) -> (interface: String, source: IPAddress?, interfaceMAC: [UInt8], nextHopMAC: [UInt8]?, nextHop: IPAddress) {
+    switch target {
+    case .v4(let address):
+      let route = try KernelTransport.routeLookup(for: target) { () throws(NetlinkError) in
+        try RouteLookup.route(to: address.rawValue)
+      }
+      return (
+        route.interfaceName, .v4(IPv4Address(rawValue: route.sourceAddress)), route.interfaceMAC, route.nextHopMAC,
+        .v4(IPv4Address(rawValue: route.nextHop)))
+    case .v6(let address):
+      let route = try KernelTransport.routeLookup(for: target) { () throws(NetlinkError) in
+        try RouteLookup.route(toIPv6: address.octets)
+      }
+      guard route.routeType == 1 || route.routeType == 2 else {
+        throw .system(step: "route lookup for \(target)", description: "no route to it (route type \(route.routeType))")
+      }
+      let source = route.sourceAddress.flatMap { $0.count == 16 ? IPv6Address(octets: $0) : nil } ?? (route.isLocal ? address : nil)
+      return (route.interfaceName, source.map(IPAddress.v6), route.interfaceMAC, route.nextHopMAC, target)
+    }
   }
 
   /// One UDP datagram to port 9 (discard) makes the kernel resolve the neighbour.
-  private static func nudgeNeighbour(_ address: IPv4Address) {
-    guard let socket = try? SocketDescriptor.open(domain: AF_INET, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
+  private static func nudgeNeighbour(_ address: IPAddress) {
+    let (domain, peer): (CInt, ScriptSocketAddress) =
+      switch address {
+      case .v4(let v4): (AF_INET, .ipv4(address: v4.rawValue, port: 9))
+      case .v6(let v6): (AF_INET6, .ipv6(address: v6.octets, port: 9))
+      }
+    guard let socket = try? SocketDescriptor.open(domain: domain, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
     defer { try? socket.close() }
-    var peer = sockaddr_in()
-    peer.sin_family = sa_family_t(AF_INET)
-    peer.sin_port = UInt16(9).bigEndian
-    peer.sin_addr.s_addr = address.rawValue.bigEndian
-    let byte: [UInt8] = [0]
-    withUnsafeBytes(of: &peer) { address in
-      byte.withUnsafeBytes { payload in _ = try? socket.send(payload, to: address, flags: CInt(MSG_DONTWAIT)) }
-    }
+    _ = ScriptSockets.sendto(socket.rawValue, bytes: [0], flags: CInt(MSG_DONTWAIT), to: peer)
   }
 
   /// What both families' links start with: the privileges checked, the ends, and the capture
@@ -236,6 +263,18 @@ public final class ProbeLink: FlowTransport {
       bytes: Array(captured.bytes[14...]), timestampSeconds: captured.timestamp.seconds,
       timestampNanoseconds: Int32(truncatingIfNeeded: captured.timestamp.nanoseconds),
       checksumNotReady: captured.checksumNotReady)
+  }
+
+  /// The next packet for this link (as `receive(timeout:)`, passing over frames that are not),
+  /// or `nil` at `deadline`.
+  public func receive(until deadline: ContinuousClock.Instant) throws(ScriptError) -> CapturedPacket? {
+    let clock = ContinuousClock()
+    for _ in 0..<10_000 {
+      let remaining = clock.now.duration(to: deadline)
+      guard remaining > .zero, let packet = try receive(timeout: remaining) else { return nil }
+      if !packet.bytes.isEmpty { return packet }
+    }
+    return nil
   }
 
   public func close() {

@@ -48,49 +48,13 @@ public struct IPv6ProbeConfiguration: Sendable {
       : "sent at layer 2 on \(interface) (EtherType 0x86DD): every header exactly as built"
   }
 
-  /// The route toward an IPv6 target: interface, the source the kernel would pick, our MAC and
-  /// the next hop's (all zero on lo). An unresolved neighbour is resolved by one UDP datagram to
-  /// the target's discard port (bounded: 6 tries, 100 ms apart).
-  public static func route(
-    to target: IPv6Address
-  ) throws(ScriptError) -> (interface: String, source: IPv6Address, sourceMAC: MACAddress, destinationMAC: MACAddress) {
-    for attempt in 0..<6 {
-      let route: IPv6Route
-      do {
-        route = try RouteLookup.route(toIPv6: target.octets)
-      } catch {
-        throw .system(step: "route lookup for \(target)", description: error.description)
-      }
-      guard route.routeType == 1 || route.routeType == 2 else {
-        throw .system(step: "route lookup for \(target)", description: "no route to it (route type \(route.routeType))")
-      }
-      let source = route.sourceAddress.flatMap { $0.count == 16 ? IPv6Address(octets: $0) : nil }
-        ?? (route.isLocal ? target : nil)
-      if let next = route.nextHopMAC.flatMap({ MACAddress(bytes: $0) }), let source {
-        return (route.interfaceName, source, MACAddress(bytes: route.interfaceMAC) ?? .zero, next)
-      }
-      if attempt == 0 { nudgeNeighbour(target) }
-      SystemSleep.sleep(for: .milliseconds(100))
-    }
-    throw .system(
-      step: "resolving the next hop's MAC for \(target)",
-      description: "no neighbour entry (neighbour discovery got no answer); give it with --dst-mac")
-  }
-
-  /// One UDP datagram to port 9 (discard) makes the kernel resolve the neighbour.
-  private static func nudgeNeighbour(_ address: IPv6Address) {
-    guard let socket = try? SocketDescriptor.open(domain: AF_INET6, type: CInt(SOCK_DGRAM.rawValue), protocol: 0) else { return }
-    defer { try? socket.close() }
-    var peer = sockaddr_in6()
-    peer.sin6_family = sa_family_t(AF_INET6)
-    peer.sin6_port = UInt16(9).bigEndian
-    withUnsafeMutableBytes(of: &peer.sin6_addr) { raw in
-      for (index, octet) in address.octets.enumerated() where index < raw.count { raw[index] = octet }
-    }
-    let byte: [UInt8] = [0]
-    withUnsafeBytes(of: &peer) { address in
-      byte.withUnsafeBytes { payload in _ = try? socket.send(payload, to: address, flags: CInt(MSG_DONTWAIT)) }
-    }
+  /// A layer-2 link (or, on lo, a raw IPv6 socket) from `source` to the target. With `port` (the
+  /// case's), the link leaves out our own TCP segments on lo by it, and `guardResets` installs
+  /// the RST guard for it and the IPv6 4-tuple; without, no guard (echo requests only).
+  func link(port: UInt16? = nil) throws(ScriptError) -> ProbeLink {
+    try ProbeLink(
+      interface: interface, sourceMAC: sourceMAC, destinationMAC: destinationMAC,
+      local: Endpoint(address: .v6(source), port: port ?? 0), remoteAddress6: target, guardResets: guardResets && port != nil)
   }
 
   public init(
@@ -163,7 +127,7 @@ public final class IPv6ProbeRunner {
     let plans = cases.filter { !Self.runsOnFlow($0) }.map {
       CasePlan(edgeCase: $0, port: freshPort(), seed: random.next())
     }
-    let trace = startTrace()
+    let trace = configuration.targetKernel.startDropTrace(asked: configuration.tracesDrops)
     defer { if case .success(let tracer) = trace { tracer.close() } }
     var results: [ProbeResult] = []
     for (index, plan) in plans.enumerated() {
@@ -177,8 +141,8 @@ public final class IPv6ProbeRunner {
       run.link?.close()
       results.append(run.result())
     }
-    let scope = configuration.counterNamespaceFile != nil ? "target namespace and this host's end of the veth" : "this host, host-wide"
-    DropEvidence.attribute(&results, trace: trace, scope: scope, unownedSource: !configuration.guardResets)
+    DropEvidence.attribute(
+      &results, trace: trace, scope: configuration.targetKernel.dropScope, unownedSource: !configuration.guardResets)
     var byName: [String: ProbeResult] = flowResults
     for result in results { byName[result.edgeCase.name] = result }
     return cases.compactMap { byName[$0.name] }
@@ -194,7 +158,7 @@ public final class IPv6ProbeRunner {
   /// after it can be bound, even with `nodad`): echo requests, 50 ms apart, until one is answered
   /// (at most 2 s). Afterwards the cases' own controls judge the path.
   private func waitUntilReachable() {
-    guard let link = try? IPv6ProbeLink(configuration) else { return }
+    guard let link = try? configuration.link() else { return }
     defer { link.close() }
     let clock = ContinuousClock()
     let identifier = UInt16(truncatingIfNeeded: random.next())
@@ -203,7 +167,7 @@ public final class IPv6ProbeRunner {
     guard let bytes = try? request.encoded() else { return }
     let local = Endpoint(address: .v6(configuration.source), port: 0)
     for _ in 0..<40 {
-      guard (try? link.send(bytes)) != nil else { return }
+      guard (try? link.send(bytes, to: .v6(configuration.target))) != nil else { return }
       let deadline = clock.now.advanced(by: .milliseconds(50))
       while let packet = try? link.receive(until: deadline) {
         if let reply = ProbeReply(ipv6: packet, local: local, remotePort: 0, echoIdentifiers: [identifier]), reply.icmpType == 129 {
@@ -213,18 +177,7 @@ public final class IPv6ProbeRunner {
     }
   }
 
-  private func startTrace() -> Result<DropTrace, DropTraceProblem> {
-    DropTraceProblem.start(
-      asked: configuration.tracesDrops,
-      local: configuration.counterNamespaceFile != nil || configuration.counterNamespaceName != nil
-        || configuration.readsLocalCounters)
-  }
-
-  fileprivate func counters() -> KernelCounters? {
-    if let file = configuration.counterNamespaceFile { return KernelCounters.read(namespaceFile: file) }
-    if let name = configuration.counterNamespaceName { return KernelCounters.read(namespace: name) }
-    return configuration.readsLocalCounters ? KernelCounters.read() : nil
-  }
+  fileprivate func counters() -> KernelCounters? { configuration.targetKernel.counters() }
 
   /// How the counters' scope is named in the evidence.
   fileprivate var counterScope: String {
@@ -236,100 +189,6 @@ public final class IPv6ProbeRunner {
 
   private func freshPort() -> UInt16 {
     CasePlan.freshPort(&random, used: &usedPorts, avoiding: configuration.port, configuration.closedPort)
-  }
-}
-
-/// A layer-2 IPv6 link: frames out with EtherType 0x86DD, and the target's IPv6 packets to our
-/// address back (everything else on the interface, neighbour discovery included, is left out).
-///
-/// On lo (outgoing copies left out, kernel fact 5) packets leave through a raw IPv6 socket with
-/// `IPV6_HDRINCL` instead (kernel fact 18: nothing in the header is rewritten). With
-/// `guardPort`, and `guardResets` configured, the RST guard for that port and the IPv6 4-tuple
-/// keeps the host from resetting what the target answers (our raw socket is exempt: its owner).
-final class IPv6ProbeLink {
-  let socket: PacketSocket
-  let configuration: IPv6ProbeConfiguration
-  private var raw: RawIPv6Socket?
-  private var rstGuard: RSTGuard?
-  private var closed = false
-
-  init(_ configuration: IPv6ProbeConfiguration, guardPort: UInt16? = nil) throws(ScriptError) {
-    let guards = configuration.guardResets && guardPort != nil
-    try KernelTransport.requirePrivileges(guards ? [.netRaw, .netAdmin] : [.netRaw])
-    self.configuration = configuration
-    do {
-      socket = try PacketSocket(interface: configuration.interface, protocol: 0x86DD)
-    } catch {
-      throw KernelTransport.scriptError(error, step: "opening the IPv6 capture on \(configuration.interface)")
-    }
-    if guards, let guardPort {
-      do {
-        rstGuard = try RSTGuard(
-          sourcePort: guardPort, sourceIPv6: configuration.source.octets, destinationIPv6: configuration.target.octets)
-      } catch {
-        socket.close()
-        throw .system(step: "installing the RST guard (nf_tables)", description: error.description)
-      }
-    }
-    if configuration.sendsThroughRawSocket {
-      do {
-        raw = try RawIPv6Socket()
-      } catch {
-        socket.close()
-        rstGuard?.close()
-        throw KernelTransport.scriptError(error, step: "opening the raw IPv6 socket")
-      }
-    }
-  }
-
-  func send(_ packet: [UInt8]) throws(ScriptError) {
-    if let raw {
-      do {
-        try raw.send(packet, to: configuration.target.octets)
-      } catch {
-        throw KernelTransport.scriptError(error, step: "sending through the raw IPv6 socket")
-      }
-      return
-    }
-    let frame = configuration.destinationMAC.bytes + configuration.sourceMAC.bytes + [0x86, 0xDD] + packet
-    do {
-      try socket.send(frame: frame)
-    } catch {
-      throw KernelTransport.scriptError(error, step: "sending a frame on \(configuration.interface)")
-    }
-  }
-
-  /// The next IPv6 packet from the target to us, or `nil` at the deadline.
-  func receive(until deadline: ContinuousClock.Instant) throws(ScriptError) -> CapturedPacket? {
-    let clock = ContinuousClock()
-    for _ in 0..<10_000 {
-      let remaining = clock.now.duration(to: deadline)
-      guard remaining > .zero else { return nil }
-      let frame: CapturedFrame?
-      do {
-        frame = try socket.receive(timeout: remaining)
-      } catch {
-        throw KernelTransport.scriptError(error, step: "capturing on \(configuration.interface)")
-      }
-      guard let frame else { return nil }
-      guard frame.bytes.count > 14 + 40, frame.bytes[12] == 0x86, frame.bytes[13] == 0xDD,
-        let ip = try? IPv6View(validating: frame.bytes[14...]), ip.sourceAddress == configuration.target,
-        ip.destinationAddress == configuration.source
-      else { continue }
-      return CapturedPacket(
-        bytes: Array(frame.bytes[14...]), timestampSeconds: frame.timestamp.seconds,
-        timestampNanoseconds: Int32(truncatingIfNeeded: frame.timestamp.nanoseconds), checksumNotReady: frame.checksumNotReady)
-    }
-    return nil
-  }
-
-  func close() {
-    guard !closed else { return }
-    closed = true
-    socket.close()
-    raw?.close()
-    rstGuard?.close()
-    rstGuard = nil
   }
 }
 
@@ -387,7 +246,7 @@ private struct IPv6CaseRun {
   let edgeCase: EdgeCase
   let port: UInt16
   var random: SplitMix64
-  var link: IPv6ProbeLink?
+  var link: ProbeLink?
   var local: Endpoint
   var remote: Endpoint
   var crafted: [[UInt8]] = []
@@ -439,7 +298,7 @@ private struct IPv6CaseRun {
   }
 
   mutating func execute() throws(ScriptError) {
-    let link = try IPv6ProbeLink(runner.configuration, guardPort: port)
+    let link = try runner.configuration.link(port: port)
     self.link = link
     evidence.append(runner.configuration.pathNote)
     let silent = !edgeCase.expected.expectsReply || edgeCase.allowedDrop != nil
@@ -567,7 +426,7 @@ private struct IPv6CaseRun {
   mutating func send(_ bytes: [UInt8], role: String) throws(ScriptError) {
     guard let link else { return }
     let now = SystemClock.realTime()
-    try link.send(bytes)
+    try link.send(bytes, to: remote.address)
     records.append(
       ProbeRecord(
         direction: .sent, role: role, bytes: bytes, summary: tcpdumpSummary(bytes[...], linkType: .raw),

@@ -331,11 +331,7 @@ public final class ProbeRunner: @unchecked Sendable {
       remoteAddress: targetAddress, guardResets: configuration.guardResets)
   }
 
-  fileprivate func counters() -> KernelCounters? {
-    if let file = configuration.counterNamespaceFile { return KernelCounters.read(namespaceFile: file) }
-    if let namespace = configuration.counterNamespace { return KernelCounters.read(namespace: namespace) }
-    return configuration.readsLocalCounters ? KernelCounters.read() : nil
-  }
+  fileprivate func counters() -> KernelCounters? { configuration.targetKernel.counters() }
 
   private func freshPort() -> UInt16 {
     CasePlan.freshPort(&random, used: &usedPorts, avoiding: configuration.target.port, closedPort)
@@ -737,9 +733,7 @@ private struct CaseRun {
     cleanupSequence = synAck.acknowledgmentNumber
     try send(.ack, seq: synAck.acknowledgmentNumber, ack: synAck.sequenceNumber &+ 1, role: "follow-up")
     let configuration = runner.configuration
-    let local = configuration.counterNamespaceFile != nil || configuration.counterNamespace != nil
-      || configuration.readsLocalCounters
-    guard local else {
+    guard configuration.targetKernel.isLocal else {
       return (.partly, judged.observed.replacingFirst("not measured", with: "not measured (the target is not on this host)"))
     }
     var shift: UInt8?

@@ -55,6 +55,19 @@ public struct ScriptTranscriptEntry: Hashable, Sendable {
   public var kernelState: String? = nil
   /// For an injected segment, the state just before it (same condition).
   public var kernelStateBefore: String? = nil
+  /// What the runner made of this segment, when it did not simply match it against its line
+  /// (`text` ends with the note's words in parentheses).
+  public var note: Note? = nil
+
+  /// The runner's notes on an outbound segment.
+  public enum Note: String, Hashable, Sendable {
+    /// One of several segments the kernel split a line's data into (merged before matching).
+    case piece = "a piece"
+    /// Arrived after the line's time window and was matched anyway.
+    case late = "late"
+    /// Another connection's segment: not matched against the line.
+    case otherConnection = "another connection: ignored"
+  }
 }
 
 /// Why a script failed: where, what was expected, what came.
@@ -319,8 +332,12 @@ struct ScriptSession {
         actual: actual, timeError: timeError))
   }
 
-  mutating func record(_ kind: ScriptTranscriptEntry.Kind, _ text: String, line: Int, packet: [UInt8]? = nil) {
-    var entry = ScriptTranscriptEntry(time: now, kind: kind, text: text, line: line, packet: packet)
+  mutating func record(
+    _ kind: ScriptTranscriptEntry.Kind, _ text: String, line: Int, packet: [UInt8]? = nil, note: ScriptTranscriptEntry.Note? = nil
+  ) {
+    var entry = ScriptTranscriptEntry(
+      time: now, kind: kind, text: note.map { "\(text) (\($0.rawValue))" } ?? text, line: line, packet: packet)
+    entry.note = note
     if options.samplesKernelState, let packet, kind == .inbound || kind == .outbound {
       entry.kernelState = kernelState(for: packet, inbound: kind == .inbound)
     }
@@ -641,7 +658,7 @@ struct ScriptSession {
         pieces.append(captured.removeFirst().packet)
       }
       if pieces.count > 1, let merged = ScriptMatcher.merge(pieces) {
-        for piece in pieces.dropLast() { record(.outbound, scriptSummary(piece) + " (a piece)", line: event.location.line, packet: piece) }
+        for piece in pieces.dropLast() { record(.outbound, scriptSummary(piece), line: event.location.line, packet: piece, note: .piece) }
         packet = merged
       }
     }
@@ -694,7 +711,7 @@ struct ScriptSession {
       dropOtherConnections(line, event: event)
     }
     guard let first = captured.first else { return nil }
-    record(.outbound, scriptSummary(first.packet) + " (late)", line: event.location.line, packet: first.packet)
+    record(.outbound, scriptSummary(first.packet), line: event.location.line, packet: first.packet, note: .late)
     return first
   }
 
@@ -715,7 +732,7 @@ struct ScriptSession {
         : connection.localPort.map { tcp.sourcePort != $0 } ?? false
       guard other else { return }
       captured.removeFirst()
-      record(.outbound, scriptSummary(packet) + " (another connection: ignored)", line: event.location.line, packet: packet)
+      record(.outbound, scriptSummary(packet), line: event.location.line, packet: packet, note: .otherConnection)
     }
   }
 

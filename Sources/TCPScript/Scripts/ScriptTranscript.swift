@@ -24,8 +24,8 @@ extension ScriptResult {
         let wire = ScriptWirePacket(packet), let tcp = wire.tcp
       else { continue }
       let sent = entry.kind == .inbound
-      let ignored = entry.text.hasSuffix("(another connection: ignored)")
-      let piece = entry.text.hasSuffix("(a piece)")
+      let ignored = entry.note == .otherConnection
+      let piece = entry.note == .piece
       let before = walker.state
       if !ignored, !piece { walker.apply(tcp, sent: sent) }
       if transcript.initialSendSequence == nil, let iss = walker.initialSendSequence { transcript.initialSendSequence = iss }
@@ -41,7 +41,8 @@ extension ScriptResult {
         flagBits: UInt16(tcp.flags.rawValue), sequenceNumber: tcp.sequenceNumber,
         acknowledgmentNumber: tcp.acknowledgmentNumber, window: tcp.window, payloadLength: tcp.payload.count,
         stateBefore: before, stateAfter: ignored || piece ? before : walker.state, expected: !ignored,
-        note: ignored ? "another connection: ignored" : (piece ? "a piece of the next segment" : nil), packet: packet)
+        note: ignored ? ScriptTranscriptEntry.Note.otherConnection.rawValue : (piece ? "a piece of the next segment" : nil),
+        packet: packet)
       // The kernel's segments leave the tun with checksums it never finished (offloads).
       record.checksumNotReady = !sent
       // The kernel's state, when the run sampled it: after the segment; before one of ours, as

@@ -231,7 +231,7 @@ enum ProbeCommand: Command {
         replyTimeout: configuration.replyTimeout, counterNamespace: "of --target self", counterNamespaceFile: own.namespaceFile,
         seed: configuration.seed)
       six.grace = .milliseconds(100)
-      return runIPv6(arguments, cases: cases, configuration: six, counters: "namespace of --target self", kernelIsTarget: true)
+      return runIPv6(arguments, cases: cases, configuration: six)
     }
     if let target6 {
       return probeIPv6Target(arguments, cases: cases, target: target6, parsed: configuration)
@@ -293,43 +293,13 @@ enum ProbeCommand: Command {
     }
 
     printResults(results, json: json, arguments)
-    var counts: [Verdict: Int] = [:]
-    for result in results { counts[result.verdict, default: 0] += 1 }
-    if let path = arguments.value("--pcap") {
-      if !writePcap(results, to: absolute(path)) { return 1 }
-    }
-    if let path = arguments.value("--svg") {
-      if !writeSVG(results, to: absolute(path)) { return 1 }
-    }
-    let summary = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
-    let status = Verdict.exitStatus(results.map(\.verdict))
-    if json {
-      var line = JSONLine()
-      line.add("type", "summary")
-      line.add("target", configuration.target.description)
-      line.add("closed_port", runner.closedPort)
-      line.add("source", runner.sourceAddress.description)
-      line.add("interface", runner.interfaceName)
-      line.add("kernel", ProbeNamespace.localKernelRelease())
-      line.add("kernel_is_target", configuration.counterNamespace != nil || runner.interfaceName == "lo")
-      line.add("timeout_seconds", Double(configuration.replyTimeout.components.seconds)
-        + Double(configuration.replyTimeout.components.attoseconds) / 1e18)
-      line.add("tcpcraft_version", ProbeRunner.toolVersion)
-      line.add("seed", String(configuration.seed))
-      line.add("mode", arguments.has("--sequential") ? "sequential" : "concurrent")
-      line.add("cases", results.count)
-      for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
-      line.add("kernel_counters", configuration.counterNamespace.map { "namespace \($0)" }
-        ?? (runner.interfaceName == "lo" ? "host-wide (noisy)" : "none"))
-      addDropReasons(results, to: &line)
-      line.add("exit_status", Int(status))
-      Terminal.out(line.description)
-    } else {
-      Terminal.out("")
-      for line in wrap("\(results.count) cases: \(summary); exit status \(status)", 100) { Terminal.out(line) }
-      if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
-    }
-    return status
+    return finish(
+      results,
+      RunSummary(
+        target: configuration.target.description, closedPort: runner.closedPort, source: runner.sourceAddress.description,
+        interface: runner.interfaceName, sentThrough: nil, counterNamespace: configuration.counterNamespace,
+        timeout: configuration.replyTimeout, seed: configuration.seed, sequential: arguments.has("--sequential")),
+      arguments)
   }
 
   /// `probe [ADDR]:PORT`: the IPv6 cases against an IPv6 target this host routes to: `[::1]:PORT`
@@ -347,9 +317,9 @@ enum ProbeCommand: Command {
       var sourceMAC = parsed.sourceMAC
       var destinationMAC = parsed.destinationMAC
       if interface == nil || source == nil || destinationMAC == nil {
-        let route = try IPv6ProbeConfiguration.route(to: target)
+        let route = try ProbeLink.route(to: .v6(target))
         interface = interface ?? route.interface
-        source = source ?? route.source
+        source = source ?? route.source.ipv6
         sourceMAC = sourceMAC ?? route.sourceMAC
         destinationMAC = destinationMAC ?? route.destinationMAC
       }
@@ -369,17 +339,12 @@ enum ProbeCommand: Command {
       Terminal.error("tcpcraft: \(error.description)")
       return 1
     }
-    let counters = parsed.counterNamespace.map { "namespace \($0)" } ?? (six.interface == "lo" ? "host-wide (noisy)" : "none")
-    return runIPv6(
-      arguments, cases: cases, configuration: six, counters: counters,
-      kernelIsTarget: parsed.counterNamespace != nil || six.interface == "lo")
+    return runIPv6(arguments, cases: cases, configuration: six)
   }
 
   /// The IPv6 cases against `configuration`'s target, one at a time (`--target self --ipv6`, or
   /// `[ADDR]:PORT`).
-  static func runIPv6(
-    _ arguments: Arguments, cases: [EdgeCase], configuration: IPv6ProbeConfiguration, counters: String, kernelIsTarget: Bool
-  ) -> Int32 {
+  static func runIPv6(_ arguments: Arguments, cases: [EdgeCase], configuration: IPv6ProbeConfiguration) -> Int32 {
     let target = configuration.target
     let source = configuration.source
     let timeout = configuration.replyTimeout
@@ -397,6 +362,37 @@ enum ProbeCommand: Command {
     }
     let results = withProgress { progress in IPv6ProbeRunner(configuration).run(cases, progress: progress) }
     printResults(results, json: json, arguments)
+    return finish(
+      results,
+      RunSummary(
+        target: "[\(target)]:\(port)", closedPort: closedPort, source: source.description, interface: interface,
+        sentThrough: configuration.sendsThroughRawSocket ? "raw IPv6 socket (IPV6_HDRINCL)" : "layer 2",
+        counterNamespace: configuration.counterNamespace, timeout: timeout, seed: seed, sequential: true),
+      arguments)
+  }
+
+  /// What a run's closing summary says, in either family.
+  struct RunSummary {
+    var target: String
+    var closedPort: UInt16
+    var source: String
+    var interface: String
+    /// How an IPv6 run's packets left (its summary also says `"family": "ipv6"`); `nil` for IPv4.
+    var sentThrough: String?
+    /// The namespace whose counters were read (`"of --target self"` for our own target).
+    var counterNamespace: String?
+    var timeout: Duration
+    var seed: UInt64
+    var sequential: Bool
+
+    /// The target's kernel is this machine's: in a namespace named for its counters, or on lo.
+    var kernelIsTarget: Bool { counterNamespace != nil || interface == "lo" }
+    var counters: String { counterNamespace.map { "namespace \($0)" } ?? (interface == "lo" ? "host-wide (noisy)" : "none") }
+  }
+
+  /// Writes `--pcap` and `--svg`, then the summary: a JSON line (`--json`) or the counts. Returns
+  /// the exit status.
+  static func finish(_ results: [ProbeResult], _ summary: RunSummary, _ arguments: Arguments) -> Int32 {
     if let path = arguments.value("--pcap") {
       if !writePcap(results, to: absolute(path)) { return 1 }
     }
@@ -406,31 +402,34 @@ enum ProbeCommand: Command {
     var counts: [Verdict: Int] = [:]
     for result in results { counts[result.verdict, default: 0] += 1 }
     let status = Verdict.exitStatus(results.map(\.verdict))
-    if json {
+    if arguments.has("--json") {
       var line = JSONLine()
       line.add("type", "summary")
-      line.add("target", "[\(target)]:\(port)")
-      line.add("closed_port", Int(closedPort))
-      line.add("source", source.description)
-      line.add("interface", interface)
-      line.add("family", "ipv6")
-      line.add("sent_through", configuration.sendsThroughRawSocket ? "raw IPv6 socket (IPV6_HDRINCL)" : "layer 2")
+      line.add("target", summary.target)
+      line.add("closed_port", summary.closedPort)
+      line.add("source", summary.source)
+      line.add("interface", summary.interface)
+      if let sentThrough = summary.sentThrough {
+        line.add("family", "ipv6")
+        line.add("sent_through", sentThrough)
+      }
       line.add("kernel", ProbeNamespace.localKernelRelease())
-      line.add("kernel_is_target", kernelIsTarget)
-      line.add("timeout_seconds", Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+      line.add("kernel_is_target", summary.kernelIsTarget)
+      line.add("timeout_seconds", Double(summary.timeout.components.seconds) + Double(summary.timeout.components.attoseconds) / 1e18)
       line.add("tcpcraft_version", ProbeRunner.toolVersion)
-      line.add("seed", String(seed))
-      line.add("mode", "sequential")
+      line.add("seed", String(summary.seed))
+      line.add("mode", summary.sequential ? "sequential" : "concurrent")
       line.add("cases", results.count)
       for verdict in Verdict.allCases { line.add(verdict.rawValue, counts[verdict] ?? 0) }
-      line.add("kernel_counters", counters)
+      line.add("kernel_counters", summary.counters)
       addDropReasons(results, to: &line)
       line.add("exit_status", Int(status))
       Terminal.out(line.description)
     } else {
-      let summary = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+      let text = Verdict.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+      let cases = summary.sentThrough == nil ? "cases" : "IPv6 cases"
       Terminal.out("")
-      for line in wrap("\(results.count) IPv6 cases: \(summary); exit status \(status)", 100) { Terminal.out(line) }
+      for line in wrap("\(results.count) \(cases): \(text); exit status \(status)", 100) { Terminal.out(line) }
       if let path = arguments.value("--pcap") { Terminal.out("wrote every packet to \(absolute(path))") }
     }
     return status
@@ -529,29 +528,8 @@ enum ProbeCommand: Command {
   /// `text` in lines of at most `width` characters, broken at spaces; a word longer than a line
   /// is split, never cut.
   static func wrap(_ text: String, _ width: Int) -> [String] {
-    var lines: [String] = []
-    var line = ""
-    for word in text.split(separator: " ", omittingEmptySubsequences: true) {
-      var word = Substring(word)
-      while word.count > width {
-        if !line.isEmpty {
-          lines.append(line)
-          line = ""
-        }
-        lines.append(String(word.prefix(width)))
-        word = word.dropFirst(width)
-      }
-      if line.isEmpty {
-        line = String(word)
-      } else if line.count + 1 + word.count <= width {
-        line += " " + word
-      } else {
-        lines.append(line)
-        line = String(word)
-      }
-    }
-    if !line.isEmpty || lines.isEmpty { lines.append(line) }
-    return lines
+    let lines = TextWrap.lines(text, width: width, splittingLongWords: true)
+    return lines.isEmpty ? [""] : lines  // a table cell keeps its line
   }
 
   /// Table columns: case, RFC and requirement, expected, observed, verdict; with the single
