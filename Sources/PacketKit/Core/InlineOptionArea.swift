@@ -6,17 +6,13 @@ internal protocol InlineAreaOption: Equatable {
   /// Bytes the option occupies when encoded.
   var encodedLength: Int { get }
   /// Writes `options` at `offset`; the end offset, or the error for a field that does not fit.
-  static func writeArea(_ options: [Self], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?)
+  static func write(_ options: [Self], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?)
   /// Decodes one well-formed option found by `OptionScanner`.
-  static func decodeOption(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> Self
+  static func decode(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> Self
   /// Kind, length octet, data.
   static func unknown(kind: UInt8, data: [UInt8]) -> Self
   /// Kind, then bytes verbatim.
   static func raw(kind: UInt8, bytes: [UInt8]) -> Self
-  /// Whether this is a `.raw` option.
-  var isRaw: Bool { get }
-  /// Whether this is an `.unknown` option.
-  var isUnknown: Bool { get }
 }
 
 /// The options of a `TCPHeader` or an `IPv4Header`, kept as plain bytes, so that a header copies
@@ -98,7 +94,7 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
     }
     let written = withUnsafeMutableBytes(of: &words) { raw -> (end: Int, error: PacketError?) in
       guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return (0, nil) }
-      return Option.writeArea(options, ByteWriter(base), at: 0)
+      return Option.write(options, ByteWriter(base), at: 0)
     }
     if let error = written.error {
       self.init(failure: OptionAreaFailure(error, length: length))
@@ -111,12 +107,14 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
       let option = options[i]
       let optionLength = option.encodedLength
       starts |= UInt64(1) << UInt64(at)
-      if option.isRaw {
-        marks |= UInt64(1) << UInt64(at)
-      } else if option.isUnknown,
-        Option.decodeOption(ScannedOption(kind: area.byte(at: at), offset: at, length: optionLength), in: area) != option
-      {
-        marks |= UInt64(1) << UInt64(at &+ 1)
+      // An option its bytes decode back to needs no mark. Otherwise it was given as `.unknown`
+      // (a known kind's bytes: `.unknown(kind: 2, data: [5, 180])`) or as `.raw` (decoding
+      // never makes a `.raw` from a well-formed option): the bytes, rebuilt each way, tell which.
+      let kind = area.byte(at: at)
+      if Option.decode(ScannedOption(kind: kind, offset: at, length: optionLength), in: area) != option {
+        let asUnknown: Option? =
+          optionLength >= 2 ? .unknown(kind: kind, data: Array(area.clampedSlice(from: at &+ 2, count: optionLength &- 2))) : nil
+        marks |= UInt64(1) << UInt64(option == asUnknown ? at &+ 1 : at)
       }
       at &+= optionLength
     }
@@ -171,7 +169,7 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
   /// `OptionScanner.decodeAll` for `Option`.
   internal static func decodeAll<Option: InlineAreaOption>(_ area: ArraySlice<UInt8>, as _: Option.Type) -> [Option] {
     OptionScanner.decodeAll(
-      area, layer: Option.areaLayer, decode: { Option.decodeOption($0, in: area) }, raw: { Option.raw(kind: $0, bytes: $1) })
+      area, layer: Option.areaLayer, decode: { Option.decode($0, in: area) }, raw: { Option.raw(kind: $0, bytes: $1) })
   }
 
   /// The options, exactly as given (decoded from the bytes, which allocates an array); none
@@ -190,7 +188,7 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
       } else if next > start &+ 1, marks & (UInt64(1) << UInt64(start &+ 1)) != 0 {
         options.append(.unknown(kind: kind, data: Array(area.clampedSlice(from: start &+ 2, count: next &- start &- 2))))
       } else {
-        options.append(Option.decodeOption(ScannedOption(kind: kind, offset: start, length: next &- start), in: area))
+        options.append(Option.decode(ScannedOption(kind: kind, offset: start, length: next &- start), in: area))
       }
       start = next
     }
@@ -227,25 +225,21 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
     let length = paddedCount
     let target = UnsafeMutableRawPointer(out.base + offset)
     let (w0, w1, w2, w3, w4) = words
-    var tail = w0
-    if length >= 8 {
-      target.storeBytes(of: w0, toByteOffset: 0, as: UInt64.self)
-      tail = w1
-    }
-    if length >= 16 {
-      target.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self)
-      tail = w2
-    }
-    if length >= 24 {
-      target.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self)
-      tail = w3
-    }
-    if length >= 32 {
-      target.storeBytes(of: w3, toByteOffset: 24, as: UInt64.self)
-      tail = w4
-    }
+    if length >= 8 { target.storeBytes(of: w0, toByteOffset: 0, as: UInt64.self) }
+    if length >= 16 { target.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self) }
+    if length >= 24 { target.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self) }
+    if length >= 32 { target.storeBytes(of: w3, toByteOffset: 24, as: UInt64.self) }
     if length >= 40 { target.storeBytes(of: w4, toByteOffset: 32, as: UInt64.self) }
-    if length & 4 != 0 { target.storeBytes(of: Self.firstHalf(tail), toByteOffset: length &- 4, as: UInt32.self) }
+    guard length & 4 != 0 else { return }
+    let tail =
+      switch length >> 3 {
+      case 0: w0
+      case 1: w1
+      case 2: w2
+      case 3: w3
+      default: w4
+      }
+    target.storeBytes(of: Self.firstHalf(tail), toByteOffset: length &- 4, as: UInt32.self)
   }
 
   /// The first four bytes in memory of `word` (the words hold bytes in memory order).
@@ -274,7 +268,7 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
     var scratch = [UInt8](repeating: 0, count: length)
     let error = scratch.withUnsafeMutableBufferPointer { buffer -> PacketError? in
       guard let base = buffer.baseAddress else { return nil }
-      return Option.writeArea(options, ByteWriter(base), at: 0).error
+      return Option.write(options, ByteWriter(base), at: 0).error
     }
     guard let error, case .field(let field, _, let value) = OptionAreaFailure(error, length: length) else { return nil }
     return .field(field, length: length, value: value)

@@ -146,20 +146,4 @@ public struct IPv4OptionSequence: Sequence, Sendable {
 
 extension IPv4Option: InlineAreaOption {
   static var areaLayer: ProtocolLayer { .ipv4 }
-
-  static func writeArea(_ options: [IPv4Option], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?) {
-    write(options, out, at: offset)
-  }
-
-  static func decodeOption(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> IPv4Option { decode(option, in: area) }
-
-  var isRaw: Bool {
-    if case .raw = self { return true }
-    return false
-  }
-
-  var isUnknown: Bool {
-    if case .unknown = self { return true }
-    return false
-  }
 }

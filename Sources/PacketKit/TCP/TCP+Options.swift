@@ -190,20 +190,4 @@ extension TCPOption {
 
 extension TCPOption: InlineAreaOption {
   static var areaLayer: ProtocolLayer { .tcp }
-
-  static func writeArea(_ options: [TCPOption], _ out: ByteWriter, at offset: Int) -> (end: Int, error: PacketError?) {
-    write(options, out, at: offset)
-  }
-
-  static func decodeOption(_ option: ScannedOption, in area: ArraySlice<UInt8>) -> TCPOption { decode(option, in: area) }
-
-  var isRaw: Bool {
-    if case .raw = self { return true }
-    return false
-  }
-
-  var isUnknown: Bool {
-    if case .unknown = self { return true }
-    return false
-  }
 }
