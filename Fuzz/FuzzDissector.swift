@@ -58,6 +58,23 @@ private func checkFrame(_ frame: ArraySlice<UInt8>, linkType: LinkType, options:
         fatalError("round trip differs: \(encoded.count) bytes from \(frame.count)")
       }
       _ = packet.summary
+      // Options decoded from the wire, kept again from their list, give the same plain-bytes
+      // area (one list, one form), and read back as that list.
+      for layer in packet.layers {
+        switch layer {
+        case .tcp(let tcp):
+          let list = tcp.options
+          if InlineOptionArea(list) != tcp.optionStorage || TCPHeader(sourcePort: 0, destinationPort: 0, options: list).options != list {
+            fatalError("TCP options do not keep as they decode: \(list)")
+          }
+        case .ipv4(let ip):
+          let list = ip.options
+          if InlineOptionArea(list) != ip.optionArea {
+            fatalError("IPv4 options do not keep as they decode: \(list)")
+          }
+        default: break
+        }
+      }
     } catch {
       fatalError("decoded packet does not encode: \(error)")
     }
