@@ -453,3 +453,19 @@ import Testing
     }
   }
 }
+
+/// The headers' fields are stored packed; what a user prints still names the public fields.
+@Suite struct PackedHeaderPrintingTests {
+  @Test func printNamesThePublicFields() {
+    let tcp = TCPHeader(sourcePort: 40000, destinationPort: 80, sequenceNumber: 7, options: [.maximumSegmentSize(1460)])
+    let text = String(describing: tcp)
+    #expect(text.hasPrefix("TCPHeader(sourcePort: 40000, destinationPort: 80, sequenceNumber: 7,"))
+    #expect(text.contains("options: [PacketKit.TCPOption.maximumSegmentSize(1460)]"))
+    #expect(!text.contains("controls") && !text.contains("optionStorage"))
+    let ip = IPv4Header(sourceAddress: IPv4Address(10, 0, 0, 1), destinationAddress: IPv4Address(10, 0, 0, 2), checksum: 0xBEEF)
+    let ipText = String(describing: Packet(layers: [.ipv4(ip)]))
+    #expect(ipText.contains("version: 4, ihl: nil"))
+    #expect(ipText.contains("checksum: Optional(48879)"))
+    #expect(!ipText.contains("octets") && !ipText.contains("optionArea"))
+  }
+}

@@ -380,3 +380,19 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
     return nil
   }
 }
+
+extension IPv4Header: CustomReflectable {
+  /// The public fields, by name (the stored words are an implementation detail): what `print`,
+  /// `dump` and a debugger show.
+  public var customMirror: Mirror {
+    Mirror(
+      self,
+      children: [
+        "version": version, "ihl": ihl as Any, "dscp": dscp, "ecn": ecn, "totalLength": totalLength as Any,
+        "identification": identification, "flags": flags, "fragmentOffset": fragmentOffset,
+        "timeToLive": timeToLive, "protocol": self.protocol as Any, "checksum": checksum as Any,
+        "sourceAddress": sourceAddress, "destinationAddress": destinationAddress, "options": options,
+      ],
+      displayStyle: .struct)
+  }
+}

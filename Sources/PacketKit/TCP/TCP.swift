@@ -433,3 +433,19 @@ extension TCPHeader {
     return nil
   }
 }
+
+extension TCPHeader: CustomReflectable {
+  /// The public fields, by name (the stored words are an implementation detail): what `print`,
+  /// `dump` and a debugger show.
+  public var customMirror: Mirror {
+    Mirror(
+      self,
+      children: [
+        "sourcePort": sourcePort, "destinationPort": destinationPort, "sequenceNumber": sequenceNumber,
+        "acknowledgmentNumber": acknowledgmentNumber, "dataOffset": dataOffset as Any, "reserved": reserved,
+        "flags": flags, "window": window, "checksum": checksum as Any, "urgentPointer": urgentPointer,
+        "options": options,
+      ],
+      displayStyle: .struct)
+  }
+}
