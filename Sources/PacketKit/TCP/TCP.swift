@@ -262,7 +262,7 @@ public struct TCPHeader: Hashable, Sendable, BitwiseCopyable {
   }
 
   /// `write`, returning the error instead of throwing (see `IPv4Header.writeSegment`).
-  @inline(__always)
+  @inline(always)
   internal func writeChecked(
     _ out: ByteWriter, at offset: Int, headerLength: Int
   ) -> (sum: InternetChecksum, error: PacketError?) {
