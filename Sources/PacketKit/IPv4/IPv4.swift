@@ -177,75 +177,73 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
 
   /// Version, 4 bits. Default 4.
   public var version: UInt8 {
-    @inlinable get { UInt8(truncatingIfNeeded: octets) }
-    @inlinable set { octets = octets & ~0xFF | UInt64(newValue) }
+    @inlinable get { UInt8(truncatingIfNeeded: octets[bits: 0, 8]) }
+    @inlinable set { octets[bits: 0, 8] = UInt64(newValue) }
   }
   /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
   /// A set value is written verbatim; the bytes written are always 20 + the padded options.
   public var ihl: UInt8? {
-    @inlinable get { octets & 1 << 56 == 0 ? nil : UInt8(truncatingIfNeeded: octets >> 8) }
-    @inlinable set { octets = octets & ~(0xFF << 8 | 1 << 56) | (newValue.map { UInt64($0) << 8 | 1 << 56 } ?? 0) }
+    @inlinable get { octets[bits: 8, 8, setBit: 56].map { UInt8(truncatingIfNeeded: $0) } }
+    @inlinable set { octets[bits: 8, 8, setBit: 56] = newValue.map { UInt64($0) } }
   }
   /// DSCP, 6 bits. Default 0.
   public var dscp: UInt8 {
-    @inlinable get { UInt8(truncatingIfNeeded: octets >> 16) }
-    @inlinable set { octets = octets & ~(0xFF << 16) | UInt64(newValue) << 16 }
+    @inlinable get { UInt8(truncatingIfNeeded: octets[bits: 16, 8]) }
+    @inlinable set { octets[bits: 16, 8] = UInt64(newValue) }
   }
   /// ECN, 2 bits. Default 0.
   public var ecn: UInt8 {
-    @inlinable get { UInt8(truncatingIfNeeded: octets >> 24) }
-    @inlinable set { octets = octets & ~(0xFF << 24) | UInt64(newValue) << 24 }
+    @inlinable get { UInt8(truncatingIfNeeded: octets[bits: 24, 8]) }
+    @inlinable set { octets[bits: 24, 8] = UInt64(newValue) }
   }
   /// Total length in bytes, 16 bits. `nil`: this header plus every layer after it.
   public var totalLength: UInt16? {
-    @inlinable get { octets & 1 << 57 == 0 ? nil : UInt16(truncatingIfNeeded: numbers >> 16) }
+    @inlinable get { octets[bits: 57, 1] == 0 ? nil : UInt16(truncatingIfNeeded: numbers[bits: 16, 16]) }
     @inlinable set {
-      numbers = numbers & ~(0xFFFF << 16) | UInt64(newValue ?? 0) << 16
-      octets = octets & ~(1 << 57) | (newValue == nil ? 0 : 1 << 57)
+      numbers[bits: 16, 16] = UInt64(newValue ?? 0)
+      octets[bits: 57, 1] = newValue == nil ? 0 : 1
     }
   }
   /// Identification, 16 bits. Default 0 (the kernel fills a 0 ID on raw sockets).
   public var identification: UInt16 {
-    @inlinable get { UInt16(truncatingIfNeeded: numbers >> 48) }
-    @inlinable set { numbers = numbers & ~(0xFFFF << 48) | UInt64(newValue) << 48 }
+    @inlinable get { UInt16(truncatingIfNeeded: numbers[bits: 48, 16]) }
+    @inlinable set { numbers[bits: 48, 16] = UInt64(newValue) }
   }
   /// Flags, 3 bits. Default none.
   public var flags: IPv4Flags {
-    @inlinable get { IPv4Flags(rawValue: UInt8(truncatingIfNeeded: octets >> 32)) }
-    @inlinable set { octets = octets & ~(0xFF << 32) | UInt64(newValue.rawValue) << 32 }
+    @inlinable get { IPv4Flags(rawValue: UInt8(truncatingIfNeeded: octets[bits: 32, 8])) }
+    @inlinable set { octets[bits: 32, 8] = UInt64(newValue.rawValue) }
   }
   /// Fragment offset in 8-byte units, 13 bits. Default 0.
   public var fragmentOffset: UInt16 {
-    @inlinable get { UInt16(truncatingIfNeeded: numbers >> 32) }
-    @inlinable set { numbers = numbers & ~(0xFFFF << 32) | UInt64(newValue) << 32 }
+    @inlinable get { UInt16(truncatingIfNeeded: numbers[bits: 32, 16]) }
+    @inlinable set { numbers[bits: 32, 16] = UInt64(newValue) }
   }
   /// Time to live, 8 bits. Default 64.
   public var timeToLive: UInt8 {
-    @inlinable get { UInt8(truncatingIfNeeded: octets >> 40) }
-    @inlinable set { octets = octets & ~(0xFF << 40) | UInt64(newValue) << 40 }
+    @inlinable get { UInt8(truncatingIfNeeded: octets[bits: 40, 8]) }
+    @inlinable set { octets[bits: 40, 8] = UInt64(newValue) }
   }
   /// Protocol, 8 bits. `nil`: from the layer above (TCP 6, UDP 17, ICMP 1, IPv4 4), else 0.
   public var `protocol`: IPProtocol? {
-    @inlinable get { octets & 1 << 58 == 0 ? nil : IPProtocol(UInt8(truncatingIfNeeded: octets >> 48)) }
-    @inlinable set {
-      octets = octets & ~(0xFF << 48 | 1 << 58) | (newValue.map { UInt64($0.rawValue) << 48 | 1 << 58 } ?? 0)
-    }
+    @inlinable get { octets[bits: 48, 8, setBit: 58].map { IPProtocol(UInt8(truncatingIfNeeded: $0)) } }
+    @inlinable set { octets[bits: 48, 8, setBit: 58] = newValue.map { UInt64($0.rawValue) } }
   }
   /// Header checksum, 16 bits. `nil`: computed over the header as written.
   public var checksum: UInt16? {
-    @inlinable get { octets & 1 << 59 == 0 ? nil : UInt16(truncatingIfNeeded: numbers) }
+    @inlinable get { octets[bits: 59, 1] == 0 ? nil : UInt16(truncatingIfNeeded: numbers[bits: 0, 16]) }
     @inlinable set {
-      numbers = numbers & ~0xFFFF | UInt64(newValue ?? 0)
-      octets = octets & ~(1 << 59) | (newValue == nil ? 0 : 1 << 59)
+      numbers[bits: 0, 16] = UInt64(newValue ?? 0)
+      octets[bits: 59, 1] = newValue == nil ? 0 : 1
     }
   }
   public var sourceAddress: IPv4Address {
-    @inlinable get { IPv4Address(rawValue: UInt32(truncatingIfNeeded: addresses >> 32)) }
-    @inlinable set { addresses = addresses & 0xFFFF_FFFF | UInt64(newValue.rawValue) << 32 }
+    @inlinable get { IPv4Address(rawValue: UInt32(truncatingIfNeeded: addresses[bits: 32, 32])) }
+    @inlinable set { addresses[bits: 32, 32] = UInt64(newValue.rawValue) }
   }
   public var destinationAddress: IPv4Address {
-    @inlinable get { IPv4Address(rawValue: UInt32(truncatingIfNeeded: addresses)) }
-    @inlinable set { addresses = addresses & ~0xFFFF_FFFF | UInt64(newValue.rawValue) }
+    @inlinable get { IPv4Address(rawValue: UInt32(truncatingIfNeeded: addresses[bits: 0, 32])) }
+    @inlinable set { addresses[bits: 0, 32] = UInt64(newValue.rawValue) }
   }
   /// Options, padded with zero octets (EOL) to a multiple of 4 bytes. At most 40 bytes fit
   /// (the IHL is 4 bits); a longer list, or one with a field that does not fit, makes `encode`

@@ -155,55 +155,51 @@ public struct TCPHeader: Hashable, Sendable, BitwiseCopyable {
   @usableFromInline internal var controls: UInt64
 
   public var sourcePort: UInt16 {
-    @inlinable get { UInt16(truncatingIfNeeded: portsAndSequence >> 48) }
-    @inlinable set { portsAndSequence = portsAndSequence & ~(0xFFFF << 48) | UInt64(newValue) << 48 }
+    @inlinable get { UInt16(truncatingIfNeeded: portsAndSequence[bits: 48, 16]) }
+    @inlinable set { portsAndSequence[bits: 48, 16] = UInt64(newValue) }
   }
   public var destinationPort: UInt16 {
-    @inlinable get { UInt16(truncatingIfNeeded: portsAndSequence >> 32) }
-    @inlinable set { portsAndSequence = portsAndSequence & ~(0xFFFF << 32) | UInt64(newValue) << 32 }
+    @inlinable get { UInt16(truncatingIfNeeded: portsAndSequence[bits: 32, 16]) }
+    @inlinable set { portsAndSequence[bits: 32, 16] = UInt64(newValue) }
   }
   public var sequenceNumber: UInt32 {
-    @inlinable get { UInt32(truncatingIfNeeded: portsAndSequence) }
-    @inlinable set { portsAndSequence = portsAndSequence & ~0xFFFF_FFFF | UInt64(newValue) }
+    @inlinable get { UInt32(truncatingIfNeeded: portsAndSequence[bits: 0, 32]) }
+    @inlinable set { portsAndSequence[bits: 0, 32] = UInt64(newValue) }
   }
   public var acknowledgmentNumber: UInt32 {
-    @inlinable get { UInt32(truncatingIfNeeded: acknowledgmentWindowUrgent >> 32) }
-    @inlinable set { acknowledgmentWindowUrgent = acknowledgmentWindowUrgent & 0xFFFF_FFFF | UInt64(newValue) << 32 }
+    @inlinable get { UInt32(truncatingIfNeeded: acknowledgmentWindowUrgent[bits: 32, 32]) }
+    @inlinable set { acknowledgmentWindowUrgent[bits: 32, 32] = UInt64(newValue) }
   }
   /// Window, 16 bits. Default 65535.
   public var window: UInt16 {
-    @inlinable get { UInt16(truncatingIfNeeded: acknowledgmentWindowUrgent >> 16) }
-    @inlinable set { acknowledgmentWindowUrgent = acknowledgmentWindowUrgent & ~(0xFFFF << 16) | UInt64(newValue) << 16 }
+    @inlinable get { UInt16(truncatingIfNeeded: acknowledgmentWindowUrgent[bits: 16, 16]) }
+    @inlinable set { acknowledgmentWindowUrgent[bits: 16, 16] = UInt64(newValue) }
   }
   /// Urgent pointer, 16 bits. Default 0.
   public var urgentPointer: UInt16 {
-    @inlinable get { UInt16(truncatingIfNeeded: acknowledgmentWindowUrgent) }
-    @inlinable set { acknowledgmentWindowUrgent = acknowledgmentWindowUrgent & ~0xFFFF | UInt64(newValue) }
+    @inlinable get { UInt16(truncatingIfNeeded: acknowledgmentWindowUrgent[bits: 0, 16]) }
+    @inlinable set { acknowledgmentWindowUrgent[bits: 0, 16] = UInt64(newValue) }
   }
   /// The nine flags. Default `.syn`.
   public var flags: TCPFlags {
-    @inlinable get { TCPFlags(rawValue: UInt16(truncatingIfNeeded: controls)) }
-    @inlinable set { controls = controls & ~0xFFFF | UInt64(newValue.rawValue) }
+    @inlinable get { TCPFlags(rawValue: UInt16(truncatingIfNeeded: controls[bits: 0, 16])) }
+    @inlinable set { controls[bits: 0, 16] = UInt64(newValue.rawValue) }
   }
   /// Checksum, 16 bits. `nil`: computed (see the type's documentation).
   public var checksum: UInt16? {
-    @inlinable get { controls & 1 << 32 == 0 ? nil : UInt16(truncatingIfNeeded: controls >> 16) }
-    @inlinable set {
-      controls = controls & ~(0x1_FFFF << 16) | (newValue.map { UInt64($0) << 16 | 1 << 32 } ?? 0)
-    }
+    @inlinable get { controls[bits: 16, 16, setBit: 32].map { UInt16(truncatingIfNeeded: $0) } }
+    @inlinable set { controls[bits: 16, 16, setBit: 32] = newValue.map { UInt64($0) } }
   }
   /// Header length in 32-bit words, 4 bits. `nil`: 5 + padded options length / 4.
   /// A set value is written verbatim; the bytes written are always 20 + the padded options.
   public var dataOffset: UInt8? {
-    @inlinable get { controls & 1 << 48 == 0 ? nil : UInt8(truncatingIfNeeded: controls >> 40) }
-    @inlinable set {
-      controls = controls & ~(0x1FF << 40) | (newValue.map { UInt64($0) << 40 | 1 << 48 } ?? 0)
-    }
+    @inlinable get { controls[bits: 40, 8, setBit: 48].map { UInt8(truncatingIfNeeded: $0) } }
+    @inlinable set { controls[bits: 40, 8, setBit: 48] = newValue.map { UInt64($0) } }
   }
   /// The three reserved bits (RFC 9293), 0...7. Default 0.
   public var reserved: UInt8 {
-    @inlinable get { UInt8(truncatingIfNeeded: controls >> 56) }
-    @inlinable set { controls = controls & ~(0xFF << 56) | UInt64(newValue) << 56 }
+    @inlinable get { UInt8(truncatingIfNeeded: controls[bits: 56, 8]) }
+    @inlinable set { controls[bits: 56, 8] = UInt64(newValue) }
   }
   /// Options, padded with zero octets (EOL) to a multiple of 4 bytes. At most 40 bytes fit
   /// (the data offset is 4 bits); a longer list, or one with a field that does not fit its
