@@ -140,7 +140,8 @@ internal struct InlineOptionArea: Hashable, Sendable, BitwiseCopyable {
   internal init<Option: InlineAreaOption>(decoding area: ArraySlice<UInt8>, as _: Option.Type) {
     self.init()
     guard area.count <= Self.capacity else {
-      // Not a wire area (a header length of 15 words leaves 40 bytes): keep it as a list.
+      // Never from a view (a header length of 15 words leaves 40 bytes). A longer area is kept
+      // as a longer list is: only as its failure.
       self = InlineOptionArea(Self.decodeAll(area, as: Option.self))
       return
     }

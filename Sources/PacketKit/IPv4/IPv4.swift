@@ -198,11 +198,8 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
   }
   /// Total length in bytes, 16 bits. `nil`: this header plus every layer after it.
   public var totalLength: UInt16? {
-    @inlinable get { octets[bits: 57, 1] == 0 ? nil : UInt16(truncatingIfNeeded: numbers[bits: 16, 16]) }
-    @inlinable set {
-      numbers[bits: 16, 16] = UInt64(newValue ?? 0)
-      octets[bits: 57, 1] = newValue == nil ? 0 : 1
-    }
+    @inlinable get { self[number: 16, setBit: 57] }
+    @inlinable set { self[number: 16, setBit: 57] = newValue }
   }
   /// Identification, 16 bits. Default 0 (the kernel fills a 0 ID on raw sockets).
   public var identification: UInt16 {
@@ -231,10 +228,15 @@ public struct IPv4Header: Hashable, Sendable, BitwiseCopyable {
   }
   /// Header checksum, 16 bits. `nil`: computed over the header as written.
   public var checksum: UInt16? {
-    @inlinable get { octets[bits: 59, 1] == 0 ? nil : UInt16(truncatingIfNeeded: numbers[bits: 0, 16]) }
-    @inlinable set {
-      numbers[bits: 0, 16] = UInt64(newValue ?? 0)
-      octets[bits: 59, 1] = newValue == nil ? 0 : 1
+    @inlinable get { self[number: 0, setBit: 59] }
+    @inlinable set { self[number: 0, setBit: 59] = newValue }
+  }
+  /// A 16-bit field of `numbers` whose "is set" bit lives in `octets` (`numbers` has no room).
+  @inlinable internal subscript(number shift: UInt64, setBit flag: UInt64) -> UInt16? {
+    get { octets[bits: flag, 1] == 0 ? nil : UInt16(truncatingIfNeeded: numbers[bits: shift, 16]) }
+    set {
+      numbers[bits: shift, 16] = UInt64(newValue ?? 0)
+      octets[bits: flag, 1] = newValue == nil ? 0 : 1
     }
   }
   public var sourceAddress: IPv4Address {

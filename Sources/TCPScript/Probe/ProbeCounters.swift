@@ -158,10 +158,14 @@ extension ProbeConfiguration {
   var targetKernel: TargetKernel {
     TargetKernel(namespaceFile: counterNamespaceFile, namespaceName: counterNamespace, readsThisHost: readsLocalCounters)
   }
+  /// Whether the target's kernel is this machine's (`TargetKernel.isLocal`).
+  public var targetKernelIsLocal: Bool { targetKernel.isLocal }
 }
 
 extension IPv6ProbeConfiguration {
   var targetKernel: TargetKernel {
     TargetKernel(namespaceFile: counterNamespaceFile, namespaceName: counterNamespaceName, readsThisHost: readsLocalCounters)
   }
+  /// Whether the target's kernel is this machine's (`TargetKernel.isLocal`).
+  public var targetKernelIsLocal: Bool { targetKernel.isLocal }
 }

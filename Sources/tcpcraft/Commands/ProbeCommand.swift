@@ -298,7 +298,8 @@ enum ProbeCommand: Command {
       RunSummary(
         target: configuration.target.description, closedPort: runner.closedPort, source: runner.sourceAddress.description,
         interface: runner.interfaceName, sentThrough: nil, counterNamespace: configuration.counterNamespace,
-        timeout: configuration.replyTimeout, seed: configuration.seed, sequential: arguments.has("--sequential")),
+        kernelIsTarget: runner.configuration.targetKernelIsLocal, timeout: configuration.replyTimeout,
+        seed: configuration.seed, sequential: arguments.has("--sequential")),
       arguments)
   }
 
@@ -367,7 +368,8 @@ enum ProbeCommand: Command {
       RunSummary(
         target: "[\(target)]:\(port)", closedPort: closedPort, source: source.description, interface: interface,
         sentThrough: configuration.sendsThroughRawSocket ? "raw IPv6 socket (IPV6_HDRINCL)" : "layer 2",
-        counterNamespace: configuration.counterNamespace, timeout: timeout, seed: seed, sequential: true),
+        counterNamespace: configuration.counterNamespace, kernelIsTarget: configuration.targetKernelIsLocal,
+        timeout: timeout, seed: seed, sequential: true),
       arguments)
   }
 
@@ -381,12 +383,12 @@ enum ProbeCommand: Command {
     var sentThrough: String?
     /// The namespace whose counters were read (`"of --target self"` for our own target).
     var counterNamespace: String?
+    /// The target's kernel is this machine's (the runner's `targetKernelIsLocal`).
+    var kernelIsTarget: Bool
     var timeout: Duration
     var seed: UInt64
     var sequential: Bool
 
-    /// The target's kernel is this machine's: in a namespace named for its counters, or on lo.
-    var kernelIsTarget: Bool { counterNamespace != nil || interface == "lo" }
     var counters: String { counterNamespace.map { "namespace \($0)" } ?? (interface == "lo" ? "host-wide (noisy)" : "none") }
   }
 
